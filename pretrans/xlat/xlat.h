@@ -1,0 +1,129 @@
+/*
+ * The translator core: guest x86-64 kernel bytes -> "safe" host x86-64 code.
+ * The only code in the project that turns guest bytes into host code; used
+ * by pretrans (ahead of time) and by the runtime (on a miss), so a block
+ * translated either way is byte-for-byte the same.
+ *
+ * Contract
+ *  - Deterministic: output depends only on the guest bytes, their address,
+ *    the options and XLAT_VERSION / VCPU_ABI_VERSION.  No clock, no
+ *    environment, no host addresses.
+ *  - Relocatable output: a block's code reaches runtime state only through
+ *    %gs (struct vcpu_abi); internal jumps are relative inside the block;
+ *    every direct exit is a `jmp rel32` whose rel32 initially targets the
+ *    block's own unchained exit stub, so copying the bytes anywhere works.
+ *    Chaining = rewriting that rel32 (xlat_exit.patch_off) to another block.
+ *  - "Cannot translate" is a result (xlat_block.refusal), not an error.
+ *
+ * STATUS: draft API.  The translator helper owns this header; pretrans and
+ * the runtime are its two clients.
+ */
+#ifndef BT_XLAT_XLAT_H
+#define BT_XLAT_XLAT_H
+
+#include "pretrans/base/status.h"
+#include "pretrans/base/types.h"
+#include "pretrans/xlat/vcpu_abi.h"
+
+#define XLAT_VERSION 1
+
+/* Where guest code bytes come from (an ELF image, or guest RAM). */
+struct xlat_source {
+	/* Copy up to len bytes at va into buf; return how many are readable
+	 * (0 if va is not code/mapped).  Never fails otherwise. */
+	size_t (*read)(void *opaque, gva_t va, uint8_t *buf, size_t len);
+	void *opaque;
+};
+
+enum xlat_opt_flags {
+	XLAT_OPT_CROSSCHECK = 1u << 0, /* refuse blocks the LLVM decoder disagrees on */
+};
+
+struct xlat_options {
+	uint32_t flags;
+	uint32_t max_insns; /* per block; 0 = default */
+};
+
+/* Why a block was not translated (0 = it was). */
+enum xlat_refusal {
+	XLAT_OK = 0,
+	XLAT_REFUSE_NOBYTES,     /* start address not readable */
+	XLAT_REFUSE_UNDECODABLE, /* Zydis could not decode the first instruction */
+	XLAT_REFUSE_DISAGREE,    /* Zydis and LLVM MC disagree (length/operands) */
+	XLAT_REFUSE_UNSUPPORTED, /* an instruction class the rules do not cover */
+	XLAT_REFUSE_ENCODE,      /* the encoder rejected a rewritten instruction */
+	XLAT_NREFUSALS
+};
+const char *xlat_refusal_str(enum xlat_refusal r);
+
+enum xlat_exit_kind {
+	XLAT_EXIT_JMP = 1,   /* direct jmp: target known, chainable */
+	XLAT_EXIT_JCC_TAKEN, /* conditional branch taken side, chainable */
+	XLAT_EXIT_JCC_FALL,  /* conditional branch fall-through side, chainable */
+	XLAT_EXIT_CALL,      /* direct call (return address already pushed), chainable */
+	XLAT_EXIT_FALL,      /* block cut (length/page limit), chainable */
+	XLAT_EXIT_INDIRECT,  /* jmp/call through register or memory: IBL */
+	XLAT_EXIT_RET,       /* return: IBL */
+	XLAT_EXIT_PRIV,      /* privileged/sensitive instruction: runtime emulates at target */
+	XLAT_EXIT_IRQ,       /* block-entry interrupt check fired */
+	XLAT_NEXIT_KINDS
+};
+const char *xlat_exit_kind_str(enum xlat_exit_kind k);
+
+struct xlat_exit {
+	uint8_t kind;       /* enum xlat_exit_kind */
+	uint8_t pad[3];
+	uint32_t patch_off; /* offset of the rel32 to patch for chaining; ~0 if none */
+	uint32_t stub_off;  /* offset of the unchained exit stub */
+	gva_t target;       /* guest target (direct exits, PRIV: the instruction) */
+};
+
+#define XLAT_MAX_EXITS 4
+
+enum xlat_block_flags {
+	XLAT_BLOCK_TWO_PAGES = 1u << 0, /* guest bytes span two guest pages */
+	XLAT_BLOCK_ENDS_PRIV = 1u << 1,
+};
+
+/*
+ * A translated block.  Storage belongs to the xlat_ctx arena and is valid
+ * until the next xlat_translate() on that context; copy what you keep.
+ */
+struct xlat_block {
+	gva_t guest_start;
+	uint32_t guest_len;
+	uint32_t n_insns;
+	uint64_t guest_hash; /* xlat_hash_bytes() of the guest bytes */
+	uint32_t flags;      /* enum xlat_block_flags */
+	enum xlat_refusal refusal;
+	gva_t refusal_addr;  /* the instruction that caused the refusal */
+
+	const uint8_t *code; /* host code */
+	uint32_t code_len;
+	struct xlat_exit exits[XLAT_MAX_EXITS];
+	uint32_t n_exits;
+	const uint8_t *pcmap; /* compact host-offset -> guest-offset map */
+	uint32_t pcmap_len;
+};
+
+struct xlat_ctx; /* opaque: decoders, encoder, arena */
+
+enum bt_status xlat_create(const struct xlat_options *opts, struct xlat_ctx **out);
+void xlat_destroy(struct xlat_ctx *ctx);
+
+/* Translate the block starting at va.  BT_OK even when refused. */
+enum bt_status xlat_translate(struct xlat_ctx *ctx, const struct xlat_source *src, gva_t va,
+			      struct xlat_block *out);
+
+/* Map a host offset inside a block back to the guest RIP (and the registers
+ * spilled at that point, a bitmask of enum vcpu_gpr; bit 16 = flags). */
+enum bt_status xlat_pcmap_lookup(const uint8_t *pcmap, uint32_t pcmap_len, gva_t guest_start,
+				 uint32_t host_off, gva_t *guest_rip, uint32_t *spilled);
+
+/* Hash of guest bytes used to validate cached blocks (stable, documented). */
+uint64_t xlat_hash_bytes(const void *p, size_t n);
+
+/* Hash of translator version, ABI version and options (database provenance). */
+uint64_t xlat_options_hash(const struct xlat_options *opts);
+
+#endif
