@@ -1,0 +1,221 @@
+/*
+ * The soft-MMU: guest-virtual -> guest-physical translation for one vCPU,
+ * with the x86-64 4-level page walk, the SDM permission rules (U/S, R/W with
+ * CR0.WP, NX with EFER.NXE, SMEP, SMAP with EFLAGS.AC and implicit
+ * supervisor accesses), reserved-bit checks, accessed/dirty bits written
+ * atomically into guest page tables, and precise #PF error codes.  It fills
+ * the software TLB in struct vcpu_abi (tlb[]) that translated kernel code
+ * uses for its inline fast path.
+ *
+ * Not supported (documented in docs/mmu.md): 5-level paging (CR4.LA57),
+ * legacy 32-bit / PAE paging outside long mode (BT_ERR_UNSUPPORTED),
+ * protection keys, PCID tagging (PCIDE is accepted, every CR3 change
+ * flushes non-global entries).
+ *
+ * A guest fault is a RESULT (struct mmu_fault.pending), never an error
+ * status: functions return BT_OK and set fault->pending.  Statuses other
+ * than BT_OK mean a broken caller or runtime (bad argument, MMIO handler
+ * failure, unsupported paging mode).
+ *
+ * Software TLB contract (struct vcpu_tlb_entry, index = (gva >> 12) &
+ * (VCPU_TLB_ENTRIES - 1)):
+ *  - entries describe CPL0 explicit data accesses only; host = gva + addend;
+ *  - tag_read == page-aligned gva when reads are allowed, else ~0;
+ *  - tag_write == page-aligned gva only when a supervisor write is allowed,
+ *    the leaf's D bit is already set, and the page is RAM without
+ *    GUESTMEM_PAGE_CODE; else ~0 (so such writes take the slow path);
+ *  - never filled for MMIO, for exec, at CPL3, or for user pages while
+ *    CR4.SMAP=1 (stac/clac may flip AC inline without telling the MMU);
+ *  - invalidated by mmu_invlpg (the whole large page), mmu_flush_nonglobal
+ *    (CR3 writes), mmu_flush_all (mode changes), and by setting
+ *    GUESTMEM_PAGE_CODE on the page (write permission only).
+ */
+#ifndef BT_RUNTIME_MMU_MMU_H
+#define BT_RUNTIME_MMU_MMU_H
+
+#include <stdio.h>
+
+#include "pretrans/base/status.h"
+#include "pretrans/base/types.h"
+#include "pretrans/xlat/vcpu_abi.h"
+#include "runtime/mem/guestmem.h"
+
+/* Access kinds (exactly one) and modifiers, OR-ed into `access`. */
+enum mmu_access {
+	MMU_ACC_READ = 0,
+	MMU_ACC_WRITE = 1u << 0,
+	MMU_ACC_EXEC = 1u << 1,
+	MMU_ACC_KIND_MASK = MMU_ACC_WRITE | MMU_ACC_EXEC,
+	/* user-mode access regardless of the current CPL */
+	MMU_ACC_USER = 1u << 2,
+	/* implicit supervisor access (GDT/IDT/TSS/LDT reads, delivery stack
+	 * pushes are NOT implicit): supervisor at any CPL, SMAP ignores AC */
+	MMU_ACC_IMPLICIT = 1u << 3,
+	/* probe only: no A/D updates, no statistics, no TLB use */
+	MMU_ACC_PROBE = 1u << 4,
+};
+
+/* #PF error code bits (SDM vol. 3, 4.7). */
+#define MMU_PF_P    (1u << 0) /* 0: not present, 1: protection/reserved */
+#define MMU_PF_W    (1u << 1) /* write access */
+#define MMU_PF_U    (1u << 2) /* user-mode access */
+#define MMU_PF_RSVD (1u << 3) /* reserved bit set in a paging-structure entry */
+#define MMU_PF_I    (1u << 4) /* instruction fetch (set only if NXE or SMEP) */
+
+#define MMU_VEC_GP 13 /* non-canonical address in 64-bit mode: #GP(0) */
+#define MMU_VEC_PF 14
+
+/* A guest fault produced by an access.  addr is the faulting linear address
+ * (CR2 for #PF).  vector is MMU_VEC_PF, or MMU_VEC_GP (error code 0) for a
+ * non-canonical address (the caller turns it into #SS for stack accesses). */
+struct mmu_fault {
+	bool pending;
+	uint8_t vector;
+	gva_t addr;
+	uint32_t error_code;
+};
+
+/* Control-register bits the MMU looks at. */
+#define MMU_CR0_PE    (1ull << 0)
+#define MMU_CR0_WP    (1ull << 16)
+#define MMU_CR0_PG    (1ull << 31)
+#define MMU_CR4_PSE   (1ull << 4)
+#define MMU_CR4_PAE   (1ull << 5)
+#define MMU_CR4_PGE   (1ull << 7)
+#define MMU_CR4_LA57  (1ull << 12)
+#define MMU_CR4_PCIDE (1ull << 17)
+#define MMU_CR4_SMEP  (1ull << 20)
+#define MMU_CR4_SMAP  (1ull << 21)
+#define MMU_EFER_LME  (1ull << 8)
+#define MMU_EFER_LMA  (1ull << 10)
+#define MMU_EFER_NXE  (1ull << 11)
+
+/* Page-table entry bits. */
+#define MMU_PTE_P   (1ull << 0)
+#define MMU_PTE_RW  (1ull << 1)
+#define MMU_PTE_US  (1ull << 2)
+#define MMU_PTE_PWT (1ull << 3)
+#define MMU_PTE_PCD (1ull << 4)
+#define MMU_PTE_A   (1ull << 5)
+#define MMU_PTE_D   (1ull << 6)
+#define MMU_PTE_PS  (1ull << 7)
+#define MMU_PTE_G   (1ull << 8)
+#define MMU_PTE_NX  (1ull << 63)
+
+#define MMU_DEFAULT_PHYS_BITS 46 /* MAXPHYADDR; match CPUID 0x80000008 EAX[7:0] */
+
+/*
+ * MMIO: bytes of an access whose guest-physical address is not RAM go
+ * through this handler (one call per page-contiguous piece).  Without a
+ * handler, MMIO reads return all-ones and writes are dropped.
+ */
+typedef enum bt_status (*mmu_mmio_fn)(void *opaque, gpa_t gpa, void *buf, size_t len,
+				      bool is_write);
+
+struct mmu_stats {
+	uint64_t walks;	     /* page walks (including TLB fills) */
+	uint64_t tlb_hits;   /* slow-path accesses served by the software TLB */
+	uint64_t tlb_misses; /* slow-path accesses that had to walk */
+	uint64_t tlb_fills;  /* mmu_tlb_fill calls that installed an entry */
+	uint64_t flush_all;  /* full flushes */
+	uint64_t flush_nonglobal;
+	uint64_t invlpg;
+	uint64_t faults;      /* #PF/#GP results */
+	uint64_t mmio;	      /* MMIO pieces routed to the handler */
+	uint64_t code_writes; /* slow-path writes that hit a watched code page */
+};
+
+/*
+ * Per-vCPU soft-MMU state.  Caller storage (mmu_init/mmu_fini); fields are
+ * private to runtime/mmu: use the functions below.
+ */
+struct mmu {
+	struct guestmem *gm;
+	struct vcpu_abi *abi; /* its tlb[] is ours; its ac byte is the virtual AC */
+	uint64_t cr0, cr3, cr4, efer;
+	unsigned cpl;
+	unsigned phys_bits;
+	uint64_t rsvd_addr_mask; /* address bits >= MAXPHYADDR (bits 51:phys_bits) */
+	mmu_mmio_fn mmio_fn;
+	void *mmio_opaque;
+	struct mmu_stats stats;
+	unsigned n_large;		    /* TLB entries that came from 2M/1G pages */
+	uint8_t tlb_meta[VCPU_TLB_ENTRIES]; /* MMU_TLBM_* per entry */
+};
+
+/* Bind to guest memory and a vCPU ABI area; flushes its TLB.  Paging off
+ * (cr0 = 0), CPL 0, AC 0. */
+enum bt_status mmu_init(struct mmu *mmu, struct guestmem *gm, struct vcpu_abi *abi);
+void mmu_fini(struct mmu *mmu);
+
+void mmu_set_mmio_handler(struct mmu *mmu, mmu_mmio_fn fn, void *opaque);
+/* MAXPHYADDR (32..52); flushes the TLB. */
+enum bt_status mmu_set_phys_bits(struct mmu *mmu, unsigned bits);
+
+/*
+ * Paging state from the vCPU.  Flushes as hardware would (and a bit more:
+ * this TLB caches permission decisions): a change of CR0.PG/WP/PE, of
+ * CR4.PGE/PCIDE/PAE/PSE/SMEP/SMAP/LA57 or of EFER.NXE/LMA flushes all; a
+ * CR3 change flushes non-global entries.  BT_ERR_UNSUPPORTED for CR4.LA57.
+ */
+enum bt_status mmu_set_mode(struct mmu *mmu, uint64_t cr0, uint64_t cr3, uint64_t cr4,
+			    uint64_t efer);
+/* A MOV to CR3: always flushes non-global entries (even for the same value),
+ * except with CR4.PCIDE, bit 63 set and an unchanged CR3.  Bit 63 is not
+ * stored. */
+void mmu_write_cr3(struct mmu *mmu, uint64_t cr3);
+/* CPL (0..3) and EFLAGS.AC; AC is stored in abi->ac (the one virtual AC). */
+void mmu_set_cpl_ac(struct mmu *mmu, unsigned cpl, bool ac);
+
+/*
+ * Translate one linear address.  On success *gpa is set and *mmio tells
+ * whether it is outside RAM (route to the bus); on a guest fault
+ * fault->pending is set and *gpa is untouched.  Sets A/D bits unless
+ * MMU_ACC_PROBE.  mmio may be NULL.
+ */
+enum bt_status mmu_translate(struct mmu *mmu, gva_t gva, unsigned access, gpa_t *gpa, bool *mmio,
+			     struct mmu_fault *fault);
+
+/*
+ * Read/write len bytes at gva, crossing pages as needed.  All pages are
+ * translated and checked before any byte moves: on a fault nothing is
+ * written, and the fault address is the first byte of the access on the
+ * faulting page (a fault on the second page reports that page's start).
+ * Writes to watched code pages call the guestmem code-write hook first.
+ * `access` carries the modifiers (USER/IMPLICIT); the kind is implied.
+ */
+enum bt_status mmu_read(struct mmu *mmu, gva_t gva, void *buf, size_t len, unsigned access,
+			struct mmu_fault *fault);
+enum bt_status mmu_write(struct mmu *mmu, gva_t gva, const void *buf, size_t len, unsigned access,
+			 struct mmu_fault *fault);
+
+/*
+ * Instruction fetch (exec access, RAM only).  Copies up to len bytes and
+ * stops at the first page that faults (or is not RAM): *got bytes were
+ * fetched, and if *got < len, fault describes why the next byte could not
+ * be (pending #PF; for MMIO code: pending=false and *got short).  A caller
+ * decoding an instruction raises the fault only if it needed those bytes.
+ */
+enum bt_status mmu_fetch(struct mmu *mmu, gva_t gva, void *buf, size_t len, size_t *got,
+			 struct mmu_fault *fault);
+
+/*
+ * Fill the software TLB entry for a CPL0 data access of kind `access`
+ * (MMU_ACC_READ or MMU_ACC_WRITE) at gva: walks (setting A, and D for a
+ * write), checks permissions, and installs the entry per the contract
+ * above.  *filled (may be NULL) says whether an entry was installed; a
+ * guest fault leaves the TLB unchanged and sets fault->pending.
+ */
+enum bt_status mmu_tlb_fill(struct mmu *mmu, gva_t gva, unsigned access, bool *filled,
+			    struct mmu_fault *fault);
+
+/* INVLPG: drop the entries of the page holding gva (a whole 2M/1G page if
+ * it came from one; global entries too). */
+void mmu_invlpg(struct mmu *mmu, gva_t gva);
+void mmu_flush_all(struct mmu *mmu);
+void mmu_flush_nonglobal(struct mmu *mmu);
+
+void mmu_get_stats(const struct mmu *mmu, struct mmu_stats *out);
+void mmu_print_stats(const struct mmu *mmu, FILE *f);
+
+#endif
