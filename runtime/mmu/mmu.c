@@ -1,0 +1,633 @@
+/*
+ * The soft-MMU (see mmu.h for the contract and docs/mmu.md for the rules).
+ *
+ * Owns: the paging state copy of one vCPU (CR0/CR3/CR4/EFER, CPL), the
+ * software TLB in its struct vcpu_abi (tlb[]) and the per-entry metadata
+ * (tlb_meta[]), the statistics.
+ *
+ * Invariants
+ *  1. A TLB entry is valid iff tlb_meta[i] & MMU_TLBM_VALID; then
+ *     tag_read == its page-aligned gva and ((gva >> 12) & mask) == i.
+ *     Invalid entries have tag_read == tag_write == ~0.
+ *  2. tag_write != ~0 => supervisor writes are allowed by the mode in
+ *     force at fill time, the leaf D bit was set, and the gpa page was RAM
+ *     without GUESTMEM_PAGE_CODE (revoked by mmu_protect_gpa()).
+ *  3. No entry maps a user page while CR4.SMAP=1, an MMIO page, or was
+ *     filled at CPL3.
+ *  4. n_large == number of valid entries with a large-page size.
+ *  5. Every mode change that alters a cached permission decision flushes
+ *     all entries before returning (mmu_set_mode).
+ *  6. A/D bits are only set for accesses that pass every check, with a
+ *     compare-and-swap on the guest entry; a lost race re-walks.
+ *
+ * Walk: paging off -> identity (32-bit linear address); long mode -> the
+ * 4-level walk in walk(); other paging modes -> BT_ERR_UNSUPPORTED.
+ */
+#include "runtime/mmu/mmu.h"
+
+#include <string.h>
+
+#include "pretrans/base/log.h"
+
+#define MMU_TLBM_VALID  0x01
+#define MMU_TLBM_GLOBAL 0x02
+#define MMU_TLBM_USER   0x04
+#define MMU_TLBM_2M     0x10
+#define MMU_TLBM_1G     0x20
+#define MMU_TLBM_LARGE  (MMU_TLBM_2M | MMU_TLBM_1G)
+
+#define TLB_MASK     ((uint64_t)VCPU_TLB_ENTRIES - 1)
+#define TLB_INVALID  (~0ull)
+#define ADDR_BITS_52 ((1ull << 52) - 1)
+#define WALK_RETRIES 64
+
+/* Result of a successful walk. */
+struct walk {
+	unsigned levels;        /* paging-structure entries used (0: paging off) */
+	uint64_t *ptr[4];       /* host pointer of each entry (NULL: not in RAM) */
+	uint64_t val[4];        /* its value as read */
+	gpa_t gpa;              /* translated address */
+	unsigned page_shift;    /* 12, 21 or 30 */
+	bool user;              /* U/S = 1 at every level */
+	bool writable;          /* R/W = 1 at every level */
+	bool global;            /* leaf G with CR4.PGE */
+	bool dirty;             /* leaf D */
+};
+
+static void tlb_invalidate(struct mmu *mmu, size_t i)
+{
+	struct vcpu_tlb_entry *e = &mmu->abi->tlb[i];
+
+	if (mmu->tlb_meta[i] & MMU_TLBM_LARGE)
+		mmu->n_large--;
+	mmu->tlb_meta[i] = 0;
+	e->tag_read = TLB_INVALID;
+	e->tag_write = TLB_INVALID;
+	e->addend = 0;
+	e->gpa_page = TLB_INVALID;
+}
+
+static void tlb_clear(struct mmu *mmu)
+{
+	for (size_t i = 0; i < VCPU_TLB_ENTRIES; i++)
+		tlb_invalidate(mmu, i);
+	mmu->n_large = 0;
+}
+
+void mmu_flush_all(struct mmu *mmu)
+{
+	tlb_clear(mmu);
+	mmu->stats.flush_all++;
+}
+
+void mmu_flush_nonglobal(struct mmu *mmu)
+{
+	for (size_t i = 0; i < VCPU_TLB_ENTRIES; i++) {
+		uint8_t m = mmu->tlb_meta[i];
+		if ((m & MMU_TLBM_VALID) && !(m & MMU_TLBM_GLOBAL))
+			tlb_invalidate(mmu, i);
+	}
+	mmu->stats.flush_nonglobal++;
+}
+
+static uint64_t meta_page_size(uint8_t m)
+{
+	if (m & MMU_TLBM_1G)
+		return 1ull << 30;
+	if (m & MMU_TLBM_2M)
+		return 1ull << 21;
+	return GUEST_PAGE_SIZE;
+}
+
+void mmu_invlpg(struct mmu *mmu, gva_t gva)
+{
+	size_t idx = (gva >> GUEST_PAGE_SHIFT) & TLB_MASK;
+
+	mmu->stats.invlpg++;
+	if (mmu->abi->tlb[idx].tag_read == (gva & GUEST_PAGE_MASK))
+		tlb_invalidate(mmu, idx);
+	if (!mmu->n_large)
+		return;
+	/* The page holding gva may have been a large page split into 4 KiB
+	 * entries: drop every entry of that large page. */
+	for (size_t i = 0; i < VCPU_TLB_ENTRIES && mmu->n_large; i++) {
+		uint8_t m = mmu->tlb_meta[i];
+		uint64_t sz;
+		if (!(m & MMU_TLBM_LARGE))
+			continue;
+		sz = meta_page_size(m);
+		if ((mmu->abi->tlb[i].tag_read & ~(sz - 1)) == (gva & ~(sz - 1)))
+			tlb_invalidate(mmu, i);
+	}
+}
+
+/* guestmem listener: gpa_page became a code page: revoke write access. */
+static void mmu_protect_gpa(void *opaque, gpa_t gpa_page)
+{
+	struct mmu *mmu = opaque;
+
+	for (size_t i = 0; i < VCPU_TLB_ENTRIES; i++) {
+		struct vcpu_tlb_entry *e = &mmu->abi->tlb[i];
+		if ((mmu->tlb_meta[i] & MMU_TLBM_VALID) && e->gpa_page == gpa_page)
+			e->tag_write = TLB_INVALID;
+	}
+}
+
+enum bt_status mmu_set_phys_bits(struct mmu *mmu, unsigned bits)
+{
+	if (bits < 32 || bits > 52)
+		return BT_ERR_INVALID;
+	mmu->phys_bits = bits;
+	mmu->rsvd_addr_mask = ADDR_BITS_52 & ~((1ull << bits) - 1);
+	mmu_flush_all(mmu);
+	return BT_OK;
+}
+
+enum bt_status mmu_init(struct mmu *mmu, struct guestmem *gm, struct vcpu_abi *abi)
+{
+	if (!mmu || !gm || !abi)
+		return BT_ERR_INVALID;
+	memset(mmu, 0, sizeof(*mmu));
+	mmu->gm = gm;
+	mmu->abi = abi;
+	abi->ac = 0;
+	BT_TRY(mmu_set_phys_bits(mmu, MMU_DEFAULT_PHYS_BITS));
+	BT_TRY(guestmem_add_listener(gm, mmu_protect_gpa, mmu));
+	memset(&mmu->stats, 0, sizeof(mmu->stats));
+	return BT_OK;
+}
+
+void mmu_fini(struct mmu *mmu)
+{
+	if (!mmu || !mmu->gm)
+		return;
+	guestmem_remove_listener(mmu->gm, mmu_protect_gpa, mmu);
+	tlb_clear(mmu);
+	mmu->gm = NULL;
+}
+
+void mmu_set_mmio_handler(struct mmu *mmu, mmu_mmio_fn fn, void *opaque)
+{
+	mmu->mmio_fn = fn;
+	mmu->mmio_opaque = opaque;
+}
+
+enum bt_status mmu_set_mode(struct mmu *mmu, uint64_t cr0, uint64_t cr3, uint64_t cr4,
+			    uint64_t efer)
+{
+	const uint64_t cr0_bits = MMU_CR0_PE | MMU_CR0_WP | MMU_CR0_PG;
+	const uint64_t cr4_bits = MMU_CR4_PSE | MMU_CR4_PAE | MMU_CR4_PGE | MMU_CR4_PCIDE |
+				  MMU_CR4_SMEP | MMU_CR4_SMAP | MMU_CR4_LA57;
+	const uint64_t efer_bits = MMU_EFER_NXE | MMU_EFER_LMA;
+
+	if (cr4 & MMU_CR4_LA57) {
+		bt_err(LOG_MMU, "mmu: 5-level paging (CR4.LA57) is not supported");
+		return BT_ERR_UNSUPPORTED;
+	}
+	cr3 &= ~(1ull << 63);
+	if (((cr0 ^ mmu->cr0) & cr0_bits) || ((cr4 ^ mmu->cr4) & cr4_bits) ||
+	    ((efer ^ mmu->efer) & efer_bits))
+		mmu_flush_all(mmu);
+	else if (cr3 != mmu->cr3)
+		mmu_flush_nonglobal(mmu);
+	mmu->cr0 = cr0;
+	mmu->cr3 = cr3;
+	mmu->cr4 = cr4;
+	mmu->efer = efer;
+	return BT_OK;
+}
+
+void mmu_write_cr3(struct mmu *mmu, uint64_t cr3)
+{
+	bool noflush = (mmu->cr4 & MMU_CR4_PCIDE) && (cr3 >> 63);
+
+	cr3 &= ~(1ull << 63);
+	/* PCIDs are not tagged in this TLB: the no-flush hint is honoured only
+	 * when the address space does not change. */
+	if (!noflush || cr3 != mmu->cr3)
+		mmu_flush_nonglobal(mmu);
+	mmu->cr3 = cr3;
+}
+
+void mmu_set_cpl_ac(struct mmu *mmu, unsigned cpl, bool ac)
+{
+	mmu->cpl = cpl & 3;
+	mmu->abi->ac = ac ? 1 : 0;
+}
+
+static bool is_user_access(const struct mmu *mmu, unsigned access)
+{
+	if (access & MMU_ACC_USER)
+		return true;
+	return mmu->cpl == 3 && !(access & MMU_ACC_IMPLICIT);
+}
+
+/* Error-code bits describing the access (without P/RSVD). */
+static uint32_t access_ec(const struct mmu *mmu, unsigned access)
+{
+	uint32_t ec = 0;
+
+	if (access & MMU_ACC_WRITE)
+		ec |= MMU_PF_W;
+	if (is_user_access(mmu, access))
+		ec |= MMU_PF_U;
+	if ((access & MMU_ACC_EXEC) &&
+	    ((mmu->efer & MMU_EFER_NXE) || (mmu->cr4 & MMU_CR4_SMEP)))
+		ec |= MMU_PF_I;
+	return ec;
+}
+
+static void set_fault(struct mmu *mmu, struct mmu_fault *f, uint8_t vector, gva_t addr,
+		      uint32_t ec)
+{
+	f->pending = true;
+	f->vector = vector;
+	f->addr = addr;
+	f->error_code = ec;
+	mmu->stats.faults++;
+}
+
+/* Reserved bits of a present entry at `level` (4 = PML4E ... 1 = PTE). */
+static bool entry_reserved(const struct mmu *mmu, unsigned level, uint64_t pte)
+{
+	if (pte & mmu->rsvd_addr_mask)
+		return true;
+	if ((pte & MMU_PTE_NX) && !(mmu->efer & MMU_EFER_NXE))
+		return true;
+	switch (level) {
+	case 4:
+		return (pte & MMU_PTE_PS) != 0;
+	case 3: /* 1 GiB page: bits 29:13 */
+		return (pte & MMU_PTE_PS) && (pte & 0x3fffe000ull);
+	case 2: /* 2 MiB page: bits 20:13 */
+		return (pte & MMU_PTE_PS) && (pte & 0x1fe000ull);
+	default:
+		return false;
+	}
+}
+
+/*
+ * The SDM 4.6 access-rights rules for a translation with effective U/S
+ * (user), R/W (writable) and XD (nx).  True if the access is allowed.
+ */
+static bool access_allowed(const struct mmu *mmu, unsigned access, bool user_page,
+			   bool writable, bool nx)
+{
+	unsigned kind = access & MMU_ACC_KIND_MASK;
+	bool wp = (mmu->cr0 & MMU_CR0_WP) != 0;
+
+	if (is_user_access(mmu, access)) {
+		if (!user_page)
+			return false;
+		if (kind == MMU_ACC_WRITE)
+			return writable;
+		if (kind == MMU_ACC_EXEC)
+			return !nx;
+		return true;
+	}
+	/* supervisor-mode access */
+	if (kind == MMU_ACC_EXEC) {
+		if (user_page && (mmu->cr4 & MMU_CR4_SMEP))
+			return false;
+		return !nx;
+	}
+	if (user_page && (mmu->cr4 & MMU_CR4_SMAP)) {
+		/* explicit accesses with EFLAGS.AC = 1 only */
+		if ((access & MMU_ACC_IMPLICIT) || !mmu->abi->ac)
+			return false;
+	}
+	if (kind == MMU_ACC_WRITE && wp && !writable)
+		return false;
+	return true;
+}
+
+/*
+ * Walk the tables for gva.  BT_OK with fault->pending on a guest fault;
+ * BT_ERR_UNSUPPORTED for paging modes we do not implement.
+ */
+static enum bt_status walk(struct mmu *mmu, gva_t gva, unsigned access, struct walk *w,
+			   struct mmu_fault *fault)
+{
+	uint64_t addr_mask = ((1ull << mmu->phys_bits) - 1) & GUEST_PAGE_MASK;
+	gpa_t table;
+	bool nx = false;
+
+	memset(w, 0, sizeof(*w));
+	fault->pending = false;
+	if (!(mmu->cr0 & MMU_CR0_PG)) {
+		w->gpa = gva & 0xffffffffull;
+		w->page_shift = GUEST_PAGE_SHIFT;
+		w->user = w->writable = w->dirty = true;
+		return BT_OK;
+	}
+	if (!(mmu->efer & MMU_EFER_LMA)) {
+		bt_err(LOG_MMU, "mmu: paging outside long mode is not supported (cr0=%#llx)",
+		       (unsigned long long)mmu->cr0);
+		return BT_ERR_UNSUPPORTED;
+	}
+	if ((uint64_t)((int64_t)(gva << 16) >> 16) != gva) {
+		set_fault(mmu, fault, MMU_VEC_GP, gva, 0);
+		return BT_OK;
+	}
+	if (!(access & MMU_ACC_PROBE))
+		mmu->stats.walks++;
+	w->user = w->writable = true;
+	table = mmu->cr3 & addr_mask;
+	for (unsigned level = 4; level >= 1; level--) {
+		unsigned shift = GUEST_PAGE_SHIFT + 9 * (level - 1);
+		gpa_t ea = table + ((gva >> shift) & 511) * 8;
+		uint64_t *p = guestmem_gpa_to_host(mmu->gm, ea, 8);
+		/* a table outside RAM reads as open bus (all ones): RSVD fault */
+		uint64_t pte = p ? __atomic_load_n(p, __ATOMIC_ACQUIRE) : ~0ull;
+		unsigned n = w->levels++;
+
+		w->ptr[n] = p;
+		w->val[n] = pte;
+		if (!(pte & MMU_PTE_P)) {
+			set_fault(mmu, fault, MMU_VEC_PF, gva, access_ec(mmu, access));
+			return BT_OK;
+		}
+		if (entry_reserved(mmu, level, pte)) {
+			set_fault(mmu, fault, MMU_VEC_PF, gva,
+				  MMU_PF_P | MMU_PF_RSVD | access_ec(mmu, access));
+			return BT_OK;
+		}
+		w->user = w->user && (pte & MMU_PTE_US);
+		w->writable = w->writable && (pte & MMU_PTE_RW);
+		nx = nx || ((pte & MMU_PTE_NX) && (mmu->efer & MMU_EFER_NXE));
+		if (level == 1 || (level <= 3 && (pte & MMU_PTE_PS))) {
+			uint64_t off_mask = (1ull << shift) - 1;
+			w->page_shift = shift;
+			w->gpa = ((pte & addr_mask) & ~off_mask) | (gva & off_mask);
+			w->global = (pte & MMU_PTE_G) && (mmu->cr4 & MMU_CR4_PGE);
+			w->dirty = (pte & MMU_PTE_D) != 0;
+			break;
+		}
+		table = pte & addr_mask;
+	}
+	if (!access_allowed(mmu, access, w->user, w->writable, nx)) {
+		set_fault(mmu, fault, MMU_VEC_PF, gva, MMU_PF_P | access_ec(mmu, access));
+		return BT_OK;
+	}
+	return BT_OK;
+}
+
+/*
+ * Set A on every entry of a successful walk and D on the leaf for writes.
+ * False if an entry changed under us (the caller re-walks).
+ */
+static bool walk_commit(struct mmu *mmu, struct walk *w, bool write)
+{
+	for (unsigned i = 0; i < w->levels; i++) {
+		uint64_t want = MMU_PTE_A;
+		uint64_t expect = w->val[i];
+		if (i == w->levels - 1 && write)
+			want |= MMU_PTE_D;
+		if ((expect & want) == want || !w->ptr[i])
+			continue;
+		if (!__atomic_compare_exchange_n(w->ptr[i], &expect, expect | want, false,
+						 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			return false;
+		w->val[i] = expect | want;
+	}
+	if (write)
+		w->dirty = true;
+	return true;
+}
+
+/* Walk and, unless probing, commit A/D (re-walking on a lost race). */
+static enum bt_status walk_access(struct mmu *mmu, gva_t gva, unsigned access, struct walk *w,
+				  struct mmu_fault *fault)
+{
+	for (unsigned tries = 0; tries < WALK_RETRIES; tries++) {
+		BT_TRY(walk(mmu, gva, access, w, fault));
+		if (fault->pending || (access & MMU_ACC_PROBE))
+			return BT_OK;
+		if (walk_commit(mmu, w, (access & MMU_ACC_KIND_MASK) == MMU_ACC_WRITE))
+			return BT_OK;
+	}
+	bt_err(LOG_MMU, "mmu: page tables for %#llx keep changing under the walker",
+	       (unsigned long long)gva);
+	return BT_ERR_GUEST;
+}
+
+enum bt_status mmu_translate(struct mmu *mmu, gva_t gva, unsigned access, gpa_t *gpa, bool *mmio,
+			     struct mmu_fault *fault)
+{
+	struct walk w;
+
+	if (!mmu || !gpa || !fault)
+		return BT_ERR_INVALID;
+	BT_TRY(walk_access(mmu, gva, access, &w, fault));
+	if (fault->pending)
+		return BT_OK;
+	*gpa = w.gpa;
+	if (mmio)
+		*mmio = !guestmem_is_ram(mmu->gm, w.gpa, 1);
+	return BT_OK;
+}
+
+/* Host pointer of the TLB entry for a CPL0-style data access, or NULL. */
+static uint8_t *tlb_lookup(const struct mmu *mmu, gva_t gva, unsigned access)
+{
+	const struct vcpu_tlb_entry *e;
+	uint64_t page = gva & GUEST_PAGE_MASK;
+
+	if ((access & (MMU_ACC_USER | MMU_ACC_PROBE | MMU_ACC_EXEC)) ||
+	    (mmu->cpl == 3 && !(access & MMU_ACC_IMPLICIT)))
+		return NULL;
+	e = &mmu->abi->tlb[(gva >> GUEST_PAGE_SHIFT) & TLB_MASK];
+	if (((access & MMU_ACC_WRITE) ? e->tag_write : e->tag_read) != page)
+		return NULL;
+	return (uint8_t *)(uintptr_t)(gva + (uint64_t)e->addend);
+}
+
+/* Move one page-contiguous piece at gpa (RAM or MMIO). */
+static enum bt_status move_piece(struct mmu *mmu, gpa_t gpa, uint8_t *buf, size_t n, bool write)
+{
+	uint8_t *host = guestmem_gpa_to_host(mmu->gm, gpa, n);
+
+	if (host) {
+		if (write) {
+			if (guestmem_page_flags(mmu->gm, gpa) & GUESTMEM_PAGE_CODE) {
+				mmu->stats.code_writes++;
+				guestmem_notify_write(mmu->gm, gpa, n);
+			}
+			memcpy(host, buf, n);
+		} else {
+			memcpy(buf, host, n);
+		}
+		return BT_OK;
+	}
+	mmu->stats.mmio++;
+	if (mmu->mmio_fn)
+		return mmu->mmio_fn(mmu->mmio_opaque, gpa, buf, n, write);
+	if (!write)
+		memset(buf, 0xff, n);
+	return BT_OK;
+}
+
+static enum bt_status access_range(struct mmu *mmu, gva_t gva, uint8_t *buf, size_t len,
+				   unsigned access, struct mmu_fault *fault)
+{
+	bool write = (access & MMU_ACC_KIND_MASK) == MMU_ACC_WRITE;
+	struct walk w;
+	size_t done;
+
+	fault->pending = false;
+	/* Pass 1: check every page without side effects. */
+	for (done = 0; done < len;) {
+		gva_t va = gva + done;
+		size_t n = BT_MIN(len - done, GUEST_PAGE_SIZE - (va & (GUEST_PAGE_SIZE - 1)));
+		if (!tlb_lookup(mmu, va, access)) {
+			BT_TRY(walk(mmu, va, access | MMU_ACC_PROBE, &w, fault));
+			if (fault->pending)
+				return BT_OK;
+		}
+		done += n;
+	}
+	/* Pass 2: translate with A/D updates and move the bytes. */
+	for (done = 0; done < len;) {
+		gva_t va = gva + done;
+		size_t n = BT_MIN(len - done, GUEST_PAGE_SIZE - (va & (GUEST_PAGE_SIZE - 1)));
+		uint8_t *host = tlb_lookup(mmu, va, access);
+		if (host) {
+			mmu->stats.tlb_hits++;
+			if (write)
+				memcpy(host, buf + done, n);
+			else
+				memcpy(buf + done, host, n);
+		} else {
+			mmu->stats.tlb_misses++;
+			BT_TRY(walk_access(mmu, va, access, &w, fault));
+			if (fault->pending) /* the tables changed between the passes */
+				return BT_OK;
+			BT_TRY(move_piece(mmu, w.gpa, buf + done, n, write));
+		}
+		done += n;
+	}
+	return BT_OK;
+}
+
+enum bt_status mmu_read(struct mmu *mmu, gva_t gva, void *buf, size_t len, unsigned access,
+			struct mmu_fault *fault)
+{
+	if (!mmu || (!buf && len) || !fault)
+		return BT_ERR_INVALID;
+	access = (access & ~(unsigned)(MMU_ACC_KIND_MASK | MMU_ACC_PROBE)) | MMU_ACC_READ;
+	return access_range(mmu, gva, buf, len, access, fault);
+}
+
+enum bt_status mmu_write(struct mmu *mmu, gva_t gva, const void *buf, size_t len,
+			 unsigned access, struct mmu_fault *fault)
+{
+	if (!mmu || (!buf && len) || !fault)
+		return BT_ERR_INVALID;
+	access = (access & ~(unsigned)(MMU_ACC_KIND_MASK | MMU_ACC_PROBE)) | MMU_ACC_WRITE;
+	/* buf is only read: access_range copies into guest memory for writes */
+	return access_range(mmu, gva, (uint8_t *)(uintptr_t)buf, len, access, fault);
+}
+
+enum bt_status mmu_fetch(struct mmu *mmu, gva_t gva, void *buf, size_t len, size_t *got,
+			 struct mmu_fault *fault)
+{
+	uint8_t *out = buf;
+	struct walk w;
+	size_t done = 0;
+
+	if (!mmu || (!buf && len) || !got || !fault)
+		return BT_ERR_INVALID;
+	fault->pending = false;
+	*got = 0;
+	while (done < len) {
+		gva_t va = gva + done;
+		size_t n = BT_MIN(len - done, GUEST_PAGE_SIZE - (va & (GUEST_PAGE_SIZE - 1)));
+		const uint8_t *host;
+
+		BT_TRY(walk_access(mmu, va, MMU_ACC_EXEC, &w, fault));
+		if (fault->pending)
+			break;
+		host = guestmem_gpa_to_host(mmu->gm, w.gpa, n);
+		if (!host)
+			break; /* code in MMIO: not fetchable by the translator */
+		memcpy(out + done, host, n);
+		done += n;
+		*got = done;
+	}
+	return BT_OK;
+}
+
+enum bt_status mmu_tlb_fill(struct mmu *mmu, gva_t gva, unsigned access, bool *filled,
+			    struct mmu_fault *fault)
+{
+	unsigned kind = access & MMU_ACC_KIND_MASK;
+	gva_t page = gva & GUEST_PAGE_MASK;
+	size_t idx = (gva >> GUEST_PAGE_SHIFT) & TLB_MASK;
+	struct vcpu_tlb_entry *e;
+	struct walk w;
+	uint8_t *host;
+	gpa_t gpa_page;
+	bool can_write;
+	uint8_t meta;
+
+	if (!mmu || !fault || kind == MMU_ACC_EXEC || (access & (MMU_ACC_USER | MMU_ACC_PROBE)))
+		return BT_ERR_INVALID;
+	if (filled)
+		*filled = false;
+	fault->pending = false;
+	if (mmu->cpl == 3)
+		return BT_OK;
+	BT_TRY(walk_access(mmu, gva, kind, &w, fault));
+	if (fault->pending)
+		return BT_OK;
+	gpa_page = w.gpa & GUEST_PAGE_MASK;
+	host = guestmem_gpa_to_host(mmu->gm, gpa_page, GUEST_PAGE_SIZE);
+	if (!host)
+		return BT_OK; /* MMIO: always the slow path */
+	if (w.user && (mmu->cr4 & MMU_CR4_SMAP))
+		return BT_OK; /* AC may change inline (stac/clac) */
+	can_write = (w.writable || !(mmu->cr0 & MMU_CR0_WP)) && w.dirty &&
+		    !(guestmem_page_flags(mmu->gm, gpa_page) & GUESTMEM_PAGE_CODE);
+	meta = MMU_TLBM_VALID;
+	if (w.global)
+		meta |= MMU_TLBM_GLOBAL;
+	if (w.user)
+		meta |= MMU_TLBM_USER;
+	if (w.page_shift == 21)
+		meta |= MMU_TLBM_2M;
+	else if (w.page_shift == 30)
+		meta |= MMU_TLBM_1G;
+
+	tlb_invalidate(mmu, idx);
+	e = &mmu->abi->tlb[idx];
+	e->tag_read = page;
+	e->tag_write = can_write ? page : TLB_INVALID;
+	e->addend = (int64_t)((uint64_t)(uintptr_t)host - page);
+	e->gpa_page = gpa_page;
+	mmu->tlb_meta[idx] = meta;
+	if (meta & MMU_TLBM_LARGE)
+		mmu->n_large++;
+	mmu->stats.tlb_fills++;
+	if (filled)
+		*filled = true;
+	return BT_OK;
+}
+
+void mmu_get_stats(const struct mmu *mmu, struct mmu_stats *out)
+{
+	*out = mmu->stats;
+}
+
+void mmu_print_stats(const struct mmu *mmu, FILE *f)
+{
+	const struct mmu_stats *s = &mmu->stats;
+
+	fprintf(f,
+		"mmu: walks %llu, tlb hits %llu, misses %llu, fills %llu, flushes %llu all / "
+		"%llu non-global / %llu invlpg, faults %llu, mmio %llu, code-page writes %llu\n",
+		(unsigned long long)s->walks, (unsigned long long)s->tlb_hits,
+		(unsigned long long)s->tlb_misses, (unsigned long long)s->tlb_fills,
+		(unsigned long long)s->flush_all, (unsigned long long)s->flush_nonglobal,
+		(unsigned long long)s->invlpg, (unsigned long long)s->faults,
+		(unsigned long long)s->mmio, (unsigned long long)s->code_writes);
+}
