@@ -1,0 +1,148 @@
+/*
+ * The translation-cache database (one sqlite file per kernel image): the
+ * image identity, its functions, translated blocks (and refused regions),
+ * the provenance of the translation and run statistics written back by the
+ * runtime.  Schema and rules: docs/db.md.
+ *
+ * Two ways in:
+ *  - build:   tcdb_create() writes OUT.tmp-XXXXXX in one transaction;
+ *             tcdb_commit() fsyncs and renames it over OUT, tcdb_abort()
+ *             deletes it, so a failed build leaves the previous OUT intact.
+ *  - use:     tcdb_open() validates magic, schema, translator/ABI versions
+ *             and (optionally) the image identity, then serves block look-ups,
+ *             learned-block write-back and run statistics.
+ * A database file is untrusted input: every problem is a status and one
+ * logged line saying what is wrong and what to do, never an assert.
+ */
+#ifndef BT_DB_TCDB_H
+#define BT_DB_TCDB_H
+
+#include "pretrans/base/status.h"
+#include "pretrans/base/types.h"
+#include "pretrans/xlat/xlat.h"
+
+#define TCDB_SCHEMA_VERSION 1
+#define TCDB_MAGIC	    "btkern-tcdb"
+
+struct tcdb; /* opaque */
+
+struct tcdb_image {
+	char path[1024];
+	char build_id[129]; /* hex, "" when none */
+	char sha256[65];    /* hex */
+	gva_t entry;
+	char arch[16]; /* "x86_64" */
+};
+
+struct tcdb_provenance {
+	uint32_t xlat_version;
+	uint32_t abi_version;
+	uint64_t options_hash; /* xlat_options_hash() */
+	uint32_t options_flags;
+	char tool_version[64];
+	int64_t created; /* unix seconds */
+};
+
+struct tcdb_function {
+	int64_t id; /* assigned by tcdb_add_function() */
+	const char *name;
+	gva_t address;
+	uint64_t size;
+	uint64_t bytes_hash;	/* xlat_hash_bytes() of the function's bytes */
+	const char *section;	/* e.g. ".text" */
+	uint64_t covered_bytes; /* function bytes inside translated blocks */
+};
+
+enum tcdb_origin { TCDB_ORIGIN_STATIC = 0, TCDB_ORIGIN_LEARNED = 1 };
+
+/* One row of `blocks`.  refusal != 0: an untranslated region (no code). */
+struct tcdb_block {
+	gva_t guest_start;
+	uint32_t guest_len;
+	uint32_t n_insns;
+	uint64_t guest_hash;
+	uint32_t flags;
+	uint32_t refusal; /* enum xlat_refusal */
+	gva_t refusal_addr;
+	const uint8_t *code;
+	uint32_t code_len;
+	struct xlat_exit exits[XLAT_MAX_EXITS];
+	uint32_t n_exits;
+	const uint8_t *pcmap;
+	uint32_t pcmap_len;
+	int64_t function_id; /* 0 = none */
+	uint32_t origin;     /* enum tcdb_origin */
+};
+
+struct tcdb_run_stats {
+	char boot_id[64];
+	int64_t started, ended; /* unix seconds */
+	uint64_t blocks_used;	/* pre-translated blocks validated and run */
+	uint64_t blocks_stale;	/* pre-translated blocks whose guest bytes differed */
+	uint64_t misses;	/* blocks translated at run time */
+	uint64_t blocks_learned;
+	const char *counters; /* free-form "name=value ..." text, may be NULL */
+};
+
+/* ---- build side ---- */
+enum bt_status tcdb_create(const char *out_path, const struct tcdb_image *img,
+			   const struct tcdb_provenance *prov, struct tcdb **out);
+enum bt_status tcdb_add_function(struct tcdb *db, struct tcdb_function *f);
+enum bt_status tcdb_add_block(struct tcdb *db, const struct tcdb_block *b);
+/* Commit, fsync, rename over out_path, close.  db is freed in every case. */
+enum bt_status tcdb_commit(struct tcdb *db);
+/* Drop the temporary file, close.  Leaves out_path untouched. */
+void tcdb_abort(struct tcdb *db);
+
+/* ---- use side ---- */
+enum tcdb_open_flags {
+	TCDB_RDONLY = 0,
+	TCDB_RDWR = 1u << 0, /* learned blocks and run statistics */
+};
+
+/* What the caller expects; NULL/0 fields are not checked. */
+struct tcdb_expect {
+	const char *sha256;	/* hex */
+	const char *build_id;	/* hex */
+	const char *image_name; /* for messages */
+	uint64_t options_hash;
+};
+
+enum bt_status tcdb_open(const char *path, unsigned flags, const struct tcdb_expect *expect,
+			 struct tcdb **out);
+void tcdb_close(struct tcdb *db);
+
+enum bt_status tcdb_get_image(struct tcdb *db, struct tcdb_image *out);
+enum bt_status tcdb_get_provenance(struct tcdb *db, struct tcdb_provenance *out);
+
+/* Bulk-load the set of translated block starts into memory so that misses
+ * are answered without sqlite (optional; tcdb_lookup works without it). */
+enum bt_status tcdb_load_index(struct tcdb *db, size_t *n_blocks);
+/* The translated block starting at va (BT_ERR_NOTFOUND if none or refused).
+ * Pointers in *out stay valid until the next tcdb call on db. */
+enum bt_status tcdb_lookup(struct tcdb *db, gva_t va, struct tcdb_block *out);
+
+/* Iterate all rows of blocks (translated and refused) in guest_start order;
+ * cb returns non-zero to stop.  Pointers are valid during the call only. */
+enum bt_status tcdb_foreach_block(struct tcdb *db, int (*cb)(void *, const struct tcdb_block *),
+				  void *opaque);
+enum bt_status tcdb_foreach_function(struct tcdb *db,
+				     int (*cb)(void *, const struct tcdb_function *), void *opaque);
+
+/* Learned blocks: all in one transaction. */
+enum bt_status tcdb_learn_begin(struct tcdb *db);
+enum bt_status tcdb_learn_block(struct tcdb *db, const struct tcdb_block *b);
+enum bt_status tcdb_learn_commit(struct tcdb *db);
+
+enum bt_status tcdb_record_run(struct tcdb *db, const struct tcdb_run_stats *rs);
+
+/* Exit records as stored in blocks.exits: 20 bytes each, little endian:
+ * kind u8, 3 zero bytes, patch_off u32, stub_off u32, target u64. */
+#define TCDB_EXIT_REC 20
+size_t tcdb_exits_encode(const struct xlat_exit *e, uint32_t n, uint8_t *buf);
+enum bt_status tcdb_exits_decode(const uint8_t *buf, size_t len, struct xlat_exit *e, uint32_t *n);
+
+/* Fill from the compiled-in translator (XLAT_VERSION, VCPU_ABI_VERSION, opts). */
+void tcdb_provenance_current(const struct xlat_options *opts, struct tcdb_provenance *out);
+
+#endif

@@ -1,0 +1,391 @@
+/*
+ * Unit tests for db/tcdb on real sqlite files in a temporary directory:
+ * build + commit + reopen + look-up round trip, atomic replace (a failed or
+ * aborted build leaves the previous file), refusal of damaged and foreign
+ * files (truncated, random bytes, another application's sqlite database,
+ * wrong user_version, another translator version, another image), learned
+ * blocks and run statistics.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "db/tcdb.h"
+#include "pretrans/base/log.h"
+
+#include <dirent.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[64];
+
+static void path_in(char *buf, size_t n, const char *name)
+{
+	snprintf(buf, n, "%s/%s", dir, name);
+}
+
+static const struct tcdb_image test_image = {
+    .path = "kernel.elf",
+    .build_id = "00112233445566778899aabbccddeeff00112233",
+    .sha256 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    .entry = 0xffffffff81000000ull,
+    .arch = "x86_64",
+};
+
+static struct tcdb_provenance test_prov(void)
+{
+	struct tcdb_provenance p = {
+	    .xlat_version = XLAT_VERSION,
+	    .abi_version = VCPU_ABI_VERSION,
+	    .options_hash = 0x1234567890abcdefull,
+	    .options_flags = 1,
+	    .created = 1700000000,
+	};
+	strcpy(p.tool_version, "test");
+	return p;
+}
+
+static const uint8_t code1[] = {0x90, 0x90, 0xe9, 0, 0, 0, 0, 0xc3};
+static const uint8_t pcmap1[] = {1, 2, 3};
+
+/* Build a database with n blocks at 0xffffffff81000000 + 16 * i. */
+static void build(const char *path, int n)
+{
+	struct tcdb *db;
+	struct tcdb_provenance p = test_prov();
+	assert_int_equal(tcdb_create(path, &test_image, &p, &db), BT_OK);
+	struct tcdb_function f = {.name = "start_kernel",
+				  .address = 0xffffffff81000000ull,
+				  .size = 16u * (unsigned)n,
+				  .bytes_hash = 42,
+				  .section = ".text",
+				  .covered_bytes = 16u * (unsigned)n};
+	assert_int_equal(tcdb_add_function(db, &f), BT_OK);
+	assert_true(f.id > 0);
+	for (int i = 0; i < n; i++) {
+		struct tcdb_block b = {
+		    .guest_start = 0xffffffff81000000ull + 16u * (unsigned)i,
+		    .guest_len = 16,
+		    .n_insns = 3,
+		    .guest_hash = 1000u + (unsigned)i,
+		    .code = code1,
+		    .code_len = sizeof(code1),
+		    .pcmap = pcmap1,
+		    .pcmap_len = sizeof(pcmap1),
+		    .n_exits = 2,
+		    .function_id = f.id,
+		};
+		b.exits[0] = (struct xlat_exit){.kind = XLAT_EXIT_JMP,
+						.patch_off = 3,
+						.stub_off = 7,
+						.target = 0xffffffff81001000ull};
+		b.exits[1] = (struct xlat_exit){.kind = XLAT_EXIT_RET, .patch_off = ~0u};
+		assert_int_equal(tcdb_add_block(db, &b), BT_OK);
+	}
+	struct tcdb_block r = {.guest_start = 0xffffffff82000000ull,
+			       .guest_len = 5,
+			       .refusal = XLAT_REFUSE_UNDECODABLE,
+			       .refusal_addr = 0xffffffff82000000ull};
+	assert_int_equal(tcdb_add_block(db, &r), BT_OK);
+	assert_int_equal(tcdb_commit(db), BT_OK);
+}
+
+static int count_tmp_files(void)
+{
+	int n = 0;
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (strstr(e->d_name, ".tmp-"))
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void test_roundtrip(void **state)
+{
+	char p[128];
+	path_in(p, sizeof(p), "rt.tcdb");
+	build(p, 100);
+	assert_int_equal(count_tmp_files(), 0);
+	struct tcdb *db;
+	struct tcdb_expect ex = {.sha256 = test_image.sha256, .build_id = test_image.build_id};
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &ex, &db), BT_OK);
+	struct tcdb_image im;
+	assert_int_equal(tcdb_get_image(db, &im), BT_OK);
+	assert_string_equal(im.sha256, test_image.sha256);
+	assert_true(im.entry == test_image.entry);
+	struct tcdb_provenance pv;
+	assert_int_equal(tcdb_get_provenance(db, &pv), BT_OK);
+	assert_true(pv.options_hash == 0x1234567890abcdefull);
+	assert_string_equal(pv.tool_version, "test");
+
+	struct tcdb_block b;
+	assert_int_equal(tcdb_lookup(db, 0xffffffff81000000ull + 16 * 7, &b), BT_OK);
+	assert_int_equal(b.guest_len, 16);
+	assert_true(b.guest_hash == 1007);
+	assert_int_equal(b.code_len, sizeof(code1));
+	assert_memory_equal(b.code, code1, sizeof(code1));
+	assert_int_equal(b.pcmap_len, sizeof(pcmap1));
+	assert_memory_equal(b.pcmap, pcmap1, sizeof(pcmap1));
+	assert_int_equal(b.n_exits, 2);
+	assert_int_equal(b.exits[0].kind, XLAT_EXIT_JMP);
+	assert_int_equal(b.exits[0].patch_off, 3);
+	assert_true(b.exits[0].target == 0xffffffff81001000ull);
+	assert_int_equal(b.exits[1].kind, XLAT_EXIT_RET);
+	/* not a start, and a refused region: not found */
+	assert_int_equal(tcdb_lookup(db, 0xffffffff81000001ull, &b), BT_ERR_NOTFOUND);
+	assert_int_equal(tcdb_lookup(db, 0xffffffff82000000ull, &b), BT_ERR_NOTFOUND);
+	/* with the in-memory index, the same answers */
+	size_t n;
+	assert_int_equal(tcdb_load_index(db, &n), BT_OK);
+	assert_int_equal(n, 100);
+	assert_int_equal(tcdb_lookup(db, 0xffffffff81000000ull + 16 * 99, &b), BT_OK);
+	assert_int_equal(tcdb_lookup(db, 0xffffffff81000000ull + 16 * 100, &b), BT_ERR_NOTFOUND);
+	/* read-only: no learning */
+	assert_int_equal(tcdb_learn_begin(db), BT_ERR_INVALID);
+	tcdb_close(db);
+}
+
+static void test_same_calls_same_bytes(void **state)
+{
+	char a[128], b[128];
+	path_in(a, sizeof(a), "a.tcdb");
+	path_in(b, sizeof(b), "b.tcdb");
+	build(a, 500);
+	build(b, 500);
+	FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+	int ca, cb;
+	do {
+		ca = fgetc(fa);
+		cb = fgetc(fb);
+		assert_int_equal(ca, cb);
+	} while (ca != EOF);
+	fclose(fa);
+	fclose(fb);
+}
+
+static void test_atomic_replace(void **state)
+{
+	char p[128];
+	path_in(p, sizeof(p), "atomic.tcdb");
+	build(p, 10);
+	struct stat st0;
+	assert_int_equal(stat(p, &st0), 0);
+	/* an aborted build leaves the old file and no temporary */
+	struct tcdb *db;
+	struct tcdb_provenance pv = test_prov();
+	assert_int_equal(tcdb_create(p, &test_image, &pv, &db), BT_OK);
+	assert_int_equal(count_tmp_files(), 1);
+	tcdb_abort(db);
+	assert_int_equal(count_tmp_files(), 0);
+	struct stat st1;
+	assert_int_equal(stat(p, &st1), 0);
+	assert_true(st0.st_ino == st1.st_ino && st0.st_size == st1.st_size);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_OK);
+	tcdb_close(db);
+	/* an output in a directory that does not exist fails cleanly */
+	char q[160];
+	path_in(q, sizeof(q), "nodir/x.tcdb");
+	assert_int_equal(tcdb_create(q, &test_image, &pv, &db), BT_ERR_IO);
+	/* a successful rebuild replaces the file (new inode) */
+	build(p, 20);
+	assert_int_equal(stat(p, &st1), 0);
+	assert_true(st0.st_ino != st1.st_ino);
+}
+
+static void write_file(const char *p, const void *b, size_t n)
+{
+	FILE *f = fopen(p, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(b, 1, n, f), n);
+	fclose(f);
+}
+
+static void sql(const char *p, const char *q)
+{
+	sqlite3 *h;
+	assert_int_equal(sqlite3_open(p, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, q, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+}
+
+static void test_bad_files(void **state)
+{
+	char p[128];
+	struct tcdb *db;
+	path_in(p, sizeof(p), "bad.tcdb");
+	/* missing */
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_ERR_IO);
+	/* random bytes */
+	uint8_t junk[8192];
+	srand(7);
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)rand();
+	write_file(p, junk, sizeof(junk));
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_ERR_FORMAT);
+	/* empty */
+	write_file(p, junk, 0);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_ERR_FORMAT);
+	/* truncated real database */
+	build(p, 2000);
+	struct stat st;
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(truncate(p, st.st_size / 2), 0);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_ERR_FORMAT);
+	assert_int_equal(truncate(p, 50), 0);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_ERR_FORMAT);
+	/* header intact, pages overwritten with garbage */
+	build(p, 2000);
+	FILE *f = fopen(p, "r+b");
+	fseek(f, 4096, SEEK_SET);
+	fwrite(junk, 1, sizeof(junk), f);
+	fclose(f);
+	enum bt_status s = tcdb_open(p, TCDB_RDONLY, NULL, &db);
+	if (s == BT_OK) { /* the damage may be below what open reads: reads must fail */
+		struct tcdb_block b;
+		int bad = 0;
+		for (int i = 0; i < 2000; i++)
+			if (tcdb_lookup(db, 0xffffffff81000000ull + 16u * (unsigned)i, &b) != BT_OK)
+				bad++;
+		assert_true(bad > 0);
+		tcdb_close(db);
+	} else {
+		assert_int_equal(s, BT_ERR_FORMAT);
+	}
+	/* another application's sqlite database */
+	unlink(p);
+	sql(p, "CREATE TABLE t(x); INSERT INTO t VALUES(1);");
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_ERR_FORMAT);
+	/* wrong schema version */
+	unlink(p);
+	build(p, 3);
+	sql(p, "PRAGMA user_version = 99");
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_ERR_VERSION);
+	/* another translator / ABI version */
+	unlink(p);
+	build(p, 3);
+	sql(p, "UPDATE provenance SET xlat_version = xlat_version + 1");
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_ERR_VERSION);
+	unlink(p);
+	build(p, 3);
+	sql(p, "UPDATE provenance SET vcpu_abi_version = 0");
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_ERR_VERSION);
+	/* another image, other options */
+	unlink(p);
+	build(p, 3);
+	struct tcdb_expect ex = {.sha256 = "bbbb", .image_name = "other.elf"};
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &ex, &db), BT_ERR_VERSION);
+	ex = (struct tcdb_expect){.sha256 = test_image.sha256, .build_id = "ffff"};
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &ex, &db), BT_ERR_VERSION);
+	ex = (struct tcdb_expect){.options_hash = 5};
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &ex, &db), BT_ERR_VERSION);
+	/* a corrupt block row is refused at look-up */
+	sql(p, "UPDATE blocks SET exits = x'0102' WHERE guest_start = -2130706432");
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_OK);
+	struct tcdb_block b;
+	assert_int_equal(tcdb_lookup(db, 0xffffffff81000000ull, &b), BT_ERR_FORMAT);
+	tcdb_close(db);
+}
+
+static void test_learn_and_stats(void **state)
+{
+	char p[128];
+	path_in(p, sizeof(p), "learn.tcdb");
+	build(p, 5);
+	struct tcdb *db;
+	assert_int_equal(tcdb_open(p, TCDB_RDWR, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_learn_begin(db), BT_OK);
+	struct tcdb_block nb = {.guest_start = 0xffffffff81100000ull,
+				.guest_len = 8,
+				.guest_hash = 77,
+				.code = code1,
+				.code_len = sizeof(code1),
+				.n_exits = 1};
+	nb.exits[0] = (struct xlat_exit){.kind = XLAT_EXIT_RET, .patch_off = ~0u};
+	assert_int_equal(tcdb_learn_block(db, &nb), BT_OK);
+	assert_int_equal(tcdb_learn_commit(db), BT_OK);
+	struct tcdb_run_stats rs = {.started = 1,
+				    .ended = 2,
+				    .blocks_used = 10,
+				    .misses = 1,
+				    .blocks_learned = 1,
+				    .counters = "irq=5"};
+	strcpy(rs.boot_id, "boot-1");
+	assert_int_equal(tcdb_record_run(db, &rs), BT_OK);
+	tcdb_close(db);
+	/* a rolled-back learning transaction leaves nothing */
+	assert_int_equal(tcdb_open(p, TCDB_RDWR, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_learn_begin(db), BT_OK);
+	nb.guest_start += 8;
+	assert_int_equal(tcdb_learn_block(db, &nb), BT_OK);
+	tcdb_close(db); /* no commit */
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_OK);
+	struct tcdb_block b;
+	assert_int_equal(tcdb_lookup(db, 0xffffffff81100000ull, &b), BT_OK);
+	assert_int_equal(b.origin, TCDB_ORIGIN_LEARNED);
+	assert_true(b.guest_hash == 77);
+	assert_int_equal(tcdb_lookup(db, 0xffffffff81100008ull, &b), BT_ERR_NOTFOUND);
+	tcdb_close(db);
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_open(p, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h,
+					    "SELECT boot_id, blocks_used, counters FROM run_stats",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "boot-1");
+	assert_int_equal(sqlite3_column_int(st, 1), 10);
+	assert_string_equal((const char *)sqlite3_column_text(st, 2), "irq=5");
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+}
+
+static int count_cb(void *o, const struct tcdb_block *b)
+{
+	(*(int *)o) += b->refusal ? 1000 : 1;
+	return 0;
+}
+
+static void test_foreach(void **state)
+{
+	char p[128];
+	path_in(p, sizeof(p), "each.tcdb");
+	build(p, 42);
+	struct tcdb *db;
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_OK);
+	int n = 0;
+	assert_int_equal(tcdb_foreach_block(db, count_cb, &n), BT_OK);
+	assert_int_equal(n, 1042);
+	tcdb_close(db);
+}
+
+static int setup(void **state)
+{
+	strcpy(dir, "/tmp/test_tcdb.XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	bt_log_to(fopen("/dev/null", "w")); /* the refusals are expected */
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_roundtrip),	    cmocka_unit_test(test_same_calls_same_bytes),
+	    cmocka_unit_test(test_atomic_replace),  cmocka_unit_test(test_bad_files),
+	    cmocka_unit_test(test_learn_and_stats), cmocka_unit_test(test_foreach),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
