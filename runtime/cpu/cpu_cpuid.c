@@ -1,0 +1,238 @@
+/*
+ * The CPUID profile of the vCPU: a fixed "GenuineIntel" family-6 machine
+ * that advertises only what the runtime implements (docs/cpu.md has the
+ * table, leaf by leaf).
+ *
+ * Invariants
+ *  1. A feature bit is advertised only if (a) the runtime implements its
+ *     privileged side and (b) for instruction-set bits that translated code
+ *     executes natively (SSE*, POPCNT, CX16, LZCNT, ERMS...), the host has it.
+ *  2. Not advertised, on purpose: APIC and x2APIC (no LAPIC yet), MTRR/PAT/
+ *     MCE/MCA, PCID/INVPCID, FSGSBASE, XSAVE/OSXSAVE/AVX*, MONITOR, VMX/SMX,
+ *     PDCM, TSC_DEADLINE, RDRAND/RDSEED, PDPE1GB, SPEC_CTRL and friends.
+ *  3. The profile is computed once (cpu_cpuid_init) and is a pure function
+ *     of the host's CPUID and the config; the dynamic outputs (OSXSAVE,
+ *     OSPKE, APIC IDs) are derived from vCPU state at query time.
+ *  4. Leaves above the maximum of their range return the data of the
+ *     highest basic leaf, as Intel CPUs do; the hypervisor range answers
+ *     only 0x40000000 ("btvmbtvmbtvm") and zeros above it.
+ */
+#include "runtime/cpu/cpu_internal.h"
+
+#include "pretrans/base/log.h"
+
+#include <cpuid.h>
+#include <string.h>
+#include <time.h>
+
+#define CPU_MAX_BASIC 0x16u
+#define CPU_MAX_EXT   0x80000008u
+#define CPU_HV_BASE   0x40000000u
+
+/* Family 6, model 0x0f (ext model 0), stepping 0xb: a Core-2 class model
+ * number, >= 0xe so Linux sets CONSTANT_TSC and takes the MISC_ENABLE path,
+ * and old enough that no model-specific MSR quirks (PLATFORM_INFO ratios,
+ * split-lock, TSX) key off it. */
+#define CPU_FMS 0x000006fbu
+
+static void host_cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
+{
+	__cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Host TSC frequency: CPUID 0x15, else 0x16, else a 20 ms calibration. */
+static uint32_t host_tsc_khz(void)
+{
+	uint32_t r[4];
+	host_cpuid(0, 0, r);
+	uint32_t max = r[0];
+	if (max >= 0x15) {
+		host_cpuid(0x15, 0, r);
+		if (r[0] && r[1] && r[2])
+			return (uint32_t)((uint64_t)r[2] * r[1] / r[0] / 1000);
+	}
+	uint64_t t0 = mono_ns(), c0 = __builtin_ia32_rdtsc();
+	uint64_t t1;
+	do
+		t1 = mono_ns();
+	while (t1 - t0 < 20000000ull);
+	uint64_t c1 = __builtin_ia32_rdtsc();
+	return (uint32_t)((c1 - c0) * 1000000ull / (t1 - t0));
+}
+
+void cpu_cpuid_init(struct cpu_cpuid_profile *p, const struct cpu_config *cfg)
+{
+	uint32_t h1[4], h7[4] = {0}, he1[4] = {0}, r[4];
+	memset(p, 0, sizeof(*p));
+	host_cpuid(0, 0, r);
+	uint32_t host_max = r[0];
+	host_cpuid(1, 0, h1);
+	if (host_max >= 7)
+		host_cpuid(7, 0, h7);
+	host_cpuid(0x80000000u, 0, r);
+	if (r[0] >= 0x80000001u)
+		host_cpuid(0x80000001u, 0, he1);
+
+	p->max_basic = CPU_MAX_BASIC;
+	p->max_ext = CPU_MAX_EXT;
+	p->f1_eax = CPU_FMS;
+	/* CLFLUSH line 8*8 bytes, 1 logical processor, APIC ID 0 */
+	p->f1_ebx = (8u << 8) | (1u << 16);
+	/* EDX: FPU PSE TSC MSR PAE CX8 SEP PGE CMOV CLFSH MMX FXSR SSE SSE2 */
+	p->f1_edx = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) |
+		    (1u << 11) | (1u << 13) | (1u << 15) | (1u << 19) | (1u << 23) | (1u << 24) |
+		    (1u << 25) | (1u << 26);
+	/* ECX: SSE3 SSSE3 CX16 SSE4.1 SSE4.2 POPCNT, as the host has them */
+	uint32_t ecx_native =
+	    (1u << 0) | (1u << 9) | (1u << 13) | (1u << 19) | (1u << 20) | (1u << 23);
+	p->f1_ecx = (h1[2] & ecx_native) | (1u << 31); /* + HYPERVISOR */
+	/* leaf 7: SMEP, SMAP (the soft-MMU enforces them), ERMS and FSRM
+	 * (string ops run natively) if the host has them */
+	p->f7_ebx = (1u << 7) | (1u << 20) | (h7[1] & (1u << 9));
+	p->f7_ecx = 0;
+	p->f7_edx = h7[3] & (1u << 4);
+	/* 0x80000001 ECX: LAHF_LM, LZCNT, PREFETCHW as the host; EDX: SYSCALL,
+	 * NX, RDTSCP, LM */
+	p->e1_ecx = he1[2] & ((1u << 0) | (1u << 5) | (1u << 8));
+	p->e1_edx = (1u << 11) | (1u << 20) | (1u << 27) | (1u << 29);
+	p->tsc_khz = cfg->tsc_khz ? cfg->tsc_khz : host_tsc_khz();
+	if (p->tsc_khz < 1000)
+		p->tsc_khz = 1000000; /* implausible measurement: claim 1 GHz */
+	p->phys_bits = cfg->phys_bits ? cfg->phys_bits : 39;
+	bt_debug(LOG_CPU, "cpu: CPUID profile: tsc %u kHz, %u physical address bits", p->tsc_khz,
+		 p->phys_bits);
+}
+
+static void put_str(uint32_t *regs, const char *s)
+{
+	memcpy(regs, s, 4);
+}
+
+/* Brand string for 0x80000002..4: 48 bytes, NUL padded. */
+static const char cpu_brand[48] = "btvm virtual CPU";
+
+static void cpu_cpuid_basic(const struct vcpu *v, uint32_t leaf, uint32_t sub, uint32_t o[4])
+{
+	const struct cpu_cpuid_profile *p = &v->cpuid;
+	switch (leaf) {
+	case 0:
+		/* IA32_MISC_ENABLE.LIMIT_CPUID (bit 22) caps the max leaf at 2 */
+		o[0] = (v->msr.misc_enable & (1ull << 22)) ? 2 : p->max_basic;
+		put_str(&o[1], "Genu");
+		put_str(&o[3], "ineI");
+		put_str(&o[2], "ntel");
+		return;
+	case 1:
+		o[0] = p->f1_eax;
+		o[1] = p->f1_ebx;
+		o[2] = p->f1_ecx;
+		o[3] = p->f1_edx;
+		return;
+	case 2:
+		o[0] = 0x00000001; /* one iteration, no descriptors */
+		return;
+	case 6:
+		o[0] = 1u << 2; /* ARAT */
+		return;
+	case 7:
+		if (sub == 0) {
+			o[0] = 0; /* max subleaf */
+			o[1] = p->f7_ebx;
+			o[2] = p->f7_ecx;
+			o[3] = p->f7_edx;
+		}
+		return;
+	case 0xb:
+	case 0x1f:
+		/* one thread, one core: SMT level then core level */
+		if (sub == 0) {
+			o[0] = 0;
+			o[1] = 1;
+			o[2] = (1u << 8) | sub;
+		} else if (sub == 1) {
+			o[0] = 0;
+			o[1] = 1;
+			o[2] = (2u << 8) | sub;
+		} else {
+			o[2] = sub & 0xff;
+		}
+		o[3] = 0; /* x2APIC ID */
+		return;
+	case 0x15:
+		/* crystal 24 MHz; TSC = 24 MHz * EBX / EAX = tsc_khz kHz exactly */
+		o[0] = 24000;
+		o[1] = p->tsc_khz;
+		o[2] = 24000000;
+		return;
+	case 0x16:
+		o[0] = p->tsc_khz / 1000; /* base MHz */
+		o[1] = p->tsc_khz / 1000; /* max MHz */
+		o[2] = 100;		  /* bus MHz */
+		return;
+	default:
+		/* 3,4,5,8,9,0xa (no PMU),0xc,0xd (no XSAVE),0xe..0x14: all zero */
+		return;
+	}
+}
+
+static void cpu_cpuid_ext(const struct vcpu *v, uint32_t leaf, uint32_t o[4])
+{
+	const struct cpu_cpuid_profile *p = &v->cpuid;
+	switch (leaf) {
+	case 0x80000000u:
+		o[0] = p->max_ext;
+		return;
+	case 0x80000001u:
+		o[2] = p->e1_ecx;
+		o[3] = p->e1_edx;
+		/* IA32_MISC_ENABLE.XD_DISABLE (bit 34) hides NX */
+		if (v->msr.misc_enable & (1ull << 34))
+			o[3] &= ~(1u << 20);
+		return;
+	case 0x80000002u:
+	case 0x80000003u:
+	case 0x80000004u:
+		memcpy(o, cpu_brand + 16 * (leaf - 0x80000002u), 16);
+		return;
+	case 0x80000006u:
+		o[2] = (256u << 16) | (6u << 12) | 64; /* L2: 256 KiB, 8-way, 64 B lines */
+		return;
+	case 0x80000007u:
+		o[3] = 1u << 8; /* invariant TSC */
+		return;
+	case 0x80000008u:
+		o[0] = (48u << 8) | p->phys_bits;
+		return;
+	default:
+		return; /* 0x80000005: reserved on Intel */
+	}
+}
+
+void cpu_cpuid(const struct vcpu *v, uint32_t leaf, uint32_t sub, uint32_t o[4])
+{
+	uint32_t max_basic = (v->msr.misc_enable & (1ull << 22)) ? 2 : v->cpuid.max_basic;
+	o[0] = o[1] = o[2] = o[3] = 0;
+	if (leaf >= CPU_HV_BASE && leaf < 0x50000000u) {
+		if (leaf == CPU_HV_BASE) {
+			o[0] = CPU_HV_BASE; /* highest hypervisor leaf */
+			put_str(&o[1], "btvm");
+			put_str(&o[2], "btvm");
+			put_str(&o[3], "btvm");
+		}
+		return;
+	}
+	if (leaf >= 0x80000000u && leaf <= v->cpuid.max_ext) {
+		cpu_cpuid_ext(v, leaf, o);
+		return;
+	}
+	if (leaf > max_basic) /* Intel: out-of-range leaves alias the top basic leaf */
+		leaf = max_basic, sub = 0;
+	cpu_cpuid_basic(v, leaf, sub, o);
+}

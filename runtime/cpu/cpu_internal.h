@@ -1,0 +1,76 @@
+/*
+ * Internals shared by the runtime/cpu sources.  Not for other modules.
+ *
+ * Convention: emulation helpers return bool; false means a guest exception
+ * was recorded in v->exc (cpu_raise*) and the caller must stop and let the
+ * dispatcher (cpu_emulate) deliver it as a fault at the instruction's RIP.
+ */
+#ifndef BT_RUNTIME_CPU_CPU_INTERNAL_H
+#define BT_RUNTIME_CPU_CPU_INTERNAL_H
+
+#include "runtime/cpu/cpu.h"
+#include "runtime/mmu/mmu.h"
+
+/* Record a guest exception in v->exc; always returns false. */
+bool cpu_raise(struct vcpu *v, uint8_t vector);
+bool cpu_raise_err(struct vcpu *v, uint8_t vector, uint32_t error);
+static inline bool cpu_raise_gp0(struct vcpu *v)
+{
+	return cpu_raise_err(v, CPU_EXC_GP, 0);
+}
+
+static inline bool cpu_is_canonical(uint64_t a)
+{
+	return (uint64_t)(((int64_t)a << 16) >> 16) == a;
+}
+
+/* Guest memory through the soft-MMU; false = #PF/#GP recorded in v->exc.
+ * acc: MMU_ACC_* modifiers (IMPLICIT for descriptor tables and the TSS). */
+bool cpu_mem_read(struct vcpu *v, gva_t va, void *buf, size_t len, unsigned acc);
+bool cpu_mem_write(struct vcpu *v, gva_t va, const void *buf, size_t len, unsigned acc);
+/* Same, but a fault is reported as #SS(0) when it is non-canonical. */
+bool cpu_stack_read(struct vcpu *v, gva_t va, void *buf, size_t len);
+bool cpu_stack_write(struct vcpu *v, gva_t va, const void *buf, size_t len);
+
+/* Descriptors (cpu_seg.c).  Raw 8-byte descriptor of sel from GDT/LDT;
+ * false = #GP(sel & ~3) (outside the table) or a #PF reading it. */
+bool cpu_read_desc(struct vcpu *v, uint16_t sel, uint64_t *desc);
+/* Decode an 8-byte code/data descriptor into a cached segment. */
+void cpu_desc_to_seg(uint64_t desc, uint16_t sel, struct cpu_seg *s);
+/* Load CS for a far transfer / iret / gate: the checks of a code segment at
+ * privilege `new_cpl` (64-bit: L=1 D=0, or a compat-mode L=0 segment when
+ * allow_compat); err_ext is OR-ed into error codes (EXT bit). */
+bool cpu_check_code_seg(struct vcpu *v, uint16_t sel, uint64_t desc, unsigned new_cpl,
+			uint32_t err_ext);
+/* Set the accessed bit of a descriptor in the guest table if clear. */
+bool cpu_set_desc_accessed(struct vcpu *v, uint16_t sel, uint64_t *desc);
+/* Load SS for a CPL change (iret/lret to an outer level). */
+bool cpu_load_ss_for_cpl(struct vcpu *v, uint16_t sel, unsigned cpl);
+/* CPL change: CPL and the soft-MMU's view of it. */
+void cpu_set_cpl(struct vcpu *v, unsigned cpl);
+
+/* Emulation by class (cpu_emul_*.c): each returns true when it handled the
+ * mnemonic (an exception may be pending in v->exc), false if not its class. */
+bool cpu_emul_sys(struct vcpu *v, const struct cpu_insn *in, enum cpu_outcome *out, bool *handled);
+bool cpu_emul_io(struct vcpu *v, const struct cpu_insn *in, bool *handled);
+bool cpu_emul_flow(struct vcpu *v, const struct cpu_insn *in, enum cpu_outcome *out, bool *handled);
+
+/* Operand access helpers (cpu_emul.c). */
+uint64_t cpu_gpr_read(const struct vcpu *v, ZydisRegister r);
+void cpu_gpr_write(struct vcpu *v, ZydisRegister r, uint64_t val);
+/* Effective address of a memory operand (64-bit, segment base for fs/gs). */
+gva_t cpu_op_addr(const struct vcpu *v, const struct cpu_insn *in, const ZydisDecodedOperand *op);
+bool cpu_op_read(struct vcpu *v, const struct cpu_insn *in, const ZydisDecodedOperand *op,
+		 uint64_t *val);
+bool cpu_op_write(struct vcpu *v, const struct cpu_insn *in, const ZydisDecodedOperand *op,
+		  uint64_t val);
+
+/* Outcome for "the vCPU runs at abi->rip now" (USER if CPL 3). */
+static inline enum cpu_outcome cpu_run_outcome(const struct vcpu *v)
+{
+	return v->cpl == 3 ? CPU_OUT_USER : CPU_OUT_CONTINUE;
+}
+
+uint64_t cpu_host_tsc(const struct vcpu *v);
+
+#endif
