@@ -82,12 +82,11 @@ enum bt_status guestmem_create(uint64_t size, struct guestmem **out)
 		goto err_close_fd;
 	}
 	low = BT_MIN(size, GUESTMEM_HOLE_START);
-	gm->regions[0] = (struct guestmem_region){ .gpa = 0, .size = low, .offset = 0 };
+	gm->regions[0] = (struct guestmem_region){.gpa = 0, .size = low, .offset = 0};
 	gm->nregions = 1;
 	if (size > low) {
 		gm->regions[1] = (struct guestmem_region){
-			.gpa = GUESTMEM_HIGH_START, .size = size - low, .offset = low
-		};
+		    .gpa = GUESTMEM_HIGH_START, .size = size - low, .offset = low};
 		gm->nregions = 2;
 	}
 	*out = gm;
@@ -266,7 +265,7 @@ enum bt_status guestmem_add_listener(struct guestmem *gm, guestmem_protect_fn fn
 {
 	if (!fn || gm->nlisteners >= GUESTMEM_MAX_LISTENERS)
 		return BT_ERR_INVALID;
-	gm->listeners[gm->nlisteners++] = (struct guestmem_listener){ fn, opaque };
+	gm->listeners[gm->nlisteners++] = (struct guestmem_listener){fn, opaque};
 	return BT_OK;
 }
 

@@ -29,12 +29,12 @@
 
 #include "pretrans/base/log.h"
 
-#define MMU_TLBM_VALID  0x01
+#define MMU_TLBM_VALID	0x01
 #define MMU_TLBM_GLOBAL 0x02
-#define MMU_TLBM_USER   0x04
-#define MMU_TLBM_2M     0x10
-#define MMU_TLBM_1G     0x20
-#define MMU_TLBM_LARGE  (MMU_TLBM_2M | MMU_TLBM_1G)
+#define MMU_TLBM_USER	0x04
+#define MMU_TLBM_2M	0x10
+#define MMU_TLBM_1G	0x20
+#define MMU_TLBM_LARGE	(MMU_TLBM_2M | MMU_TLBM_1G)
 
 #define TLB_MASK     ((uint64_t)VCPU_TLB_ENTRIES - 1)
 #define TLB_INVALID  (~0ull)
@@ -43,15 +43,15 @@
 
 /* Result of a successful walk. */
 struct walk {
-	unsigned levels;        /* paging-structure entries used (0: paging off) */
-	uint64_t *ptr[4];       /* host pointer of each entry (NULL: not in RAM) */
-	uint64_t val[4];        /* its value as read */
-	gpa_t gpa;              /* translated address */
-	unsigned page_shift;    /* 12, 21 or 30 */
-	bool user;              /* U/S = 1 at every level */
-	bool writable;          /* R/W = 1 at every level */
-	bool global;            /* leaf G with CR4.PGE */
-	bool dirty;             /* leaf D */
+	unsigned levels;     /* paging-structure entries used (0: paging off) */
+	uint64_t *ptr[4];    /* host pointer of each entry (NULL: not in RAM) */
+	uint64_t val[4];     /* its value as read */
+	gpa_t gpa;	     /* translated address */
+	unsigned page_shift; /* 12, 21 or 30 */
+	bool user;	     /* U/S = 1 at every level */
+	bool writable;	     /* R/W = 1 at every level */
+	bool global;	     /* leaf G with CR4.PGE */
+	bool dirty;	     /* leaf D */
 };
 
 static void tlb_invalidate(struct mmu *mmu, size_t i)
@@ -231,14 +231,12 @@ static uint32_t access_ec(const struct mmu *mmu, unsigned access)
 		ec |= MMU_PF_W;
 	if (is_user_access(mmu, access))
 		ec |= MMU_PF_U;
-	if ((access & MMU_ACC_EXEC) &&
-	    ((mmu->efer & MMU_EFER_NXE) || (mmu->cr4 & MMU_CR4_SMEP)))
+	if ((access & MMU_ACC_EXEC) && ((mmu->efer & MMU_EFER_NXE) || (mmu->cr4 & MMU_CR4_SMEP)))
 		ec |= MMU_PF_I;
 	return ec;
 }
 
-static void set_fault(struct mmu *mmu, struct mmu_fault *f, uint8_t vector, gva_t addr,
-		      uint32_t ec)
+static void set_fault(struct mmu *mmu, struct mmu_fault *f, uint8_t vector, gva_t addr, uint32_t ec)
 {
 	f->pending = true;
 	f->vector = vector;
@@ -270,8 +268,8 @@ static bool entry_reserved(const struct mmu *mmu, unsigned level, uint64_t pte)
  * The SDM 4.6 access-rights rules for a translation with effective U/S
  * (user), R/W (writable) and XD (nx).  True if the access is allowed.
  */
-static bool access_allowed(const struct mmu *mmu, unsigned access, bool user_page,
-			   bool writable, bool nx)
+static bool access_allowed(const struct mmu *mmu, unsigned access, bool user_page, bool writable,
+			   bool nx)
 {
 	unsigned kind = access & MMU_ACC_KIND_MASK;
 	bool wp = (mmu->cr0 & MMU_CR0_WP) != 0;
@@ -518,8 +516,8 @@ enum bt_status mmu_read(struct mmu *mmu, gva_t gva, void *buf, size_t len, unsig
 	return access_range(mmu, gva, buf, len, access, fault);
 }
 
-enum bt_status mmu_write(struct mmu *mmu, gva_t gva, const void *buf, size_t len,
-			 unsigned access, struct mmu_fault *fault)
+enum bt_status mmu_write(struct mmu *mmu, gva_t gva, const void *buf, size_t len, unsigned access,
+			 struct mmu_fault *fault)
 {
 	if (!mmu || (!buf && len) || !fault)
 		return BT_ERR_INVALID;
