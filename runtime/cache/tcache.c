@@ -1,0 +1,440 @@
+/*
+ * The code cache (see tcache.h for the block lifecycle and invariants).
+ *
+ * Owns: the executable code memory (one memfd mapped twice: an RX view that
+ * runs and an RW view that is written, at a fixed distance), the block
+ * descriptors, the guest-RIP hash, the guest-page index and the chain
+ * links.  Code memory is a bump allocator; dead blocks keep their bytes
+ * until the next flush so a host PC inside them can still be attributed.
+ */
+#include "runtime/cache/tcache.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "pretrans/base/log.h"
+#include "runtime/mem/guestmem.h"
+
+#define TCACHE_HASH_BITS 16
+#define TCACHE_PAGE_BITS 14
+
+struct tcache_page {
+	gpa_t page;
+	struct tcache_block *blocks; /* linked through page_next[slot] */
+	struct tcache_page *next;
+};
+
+struct tcache {
+	struct guestmem *gm;
+	struct vcpu_abi *abi;
+	int fd;
+	uint8_t *rx, *rw; /* two views of the same code memory */
+	size_t size, used;
+	struct tcache_block *hash[1u << TCACHE_HASH_BITS];
+	struct tcache_page *pages[1u << TCACHE_PAGE_BITS];
+	/* every block ever installed since the last flush, in host order */
+	struct tcache_block **all;
+	size_t n_all, cap_all;
+	struct tcache_stats stats;
+};
+
+static unsigned hash_va(gva_t va)
+{
+	return (unsigned)((va ^ (va >> 17) ^ (va >> 31)) & ((1u << TCACHE_HASH_BITS) - 1));
+}
+
+static unsigned hash_page(gpa_t page)
+{
+	uint64_t p = page >> GUEST_PAGE_SHIFT;
+	return (unsigned)((p ^ (p >> TCACHE_PAGE_BITS)) & ((1u << TCACHE_PAGE_BITS) - 1));
+}
+
+enum bt_status tcache_create(size_t code_size, struct guestmem *gm, struct vcpu_abi *abi,
+			     struct tcache **out)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	if (!out || !abi || code_size == 0 || code_size > (1ull << 31))
+		return BT_ERR_INVALID; /* rel32 chains must reach across the cache */
+	code_size = (code_size + (size_t)pg - 1) & ~((size_t)pg - 1);
+
+	struct tcache *tc = calloc(1, sizeof(*tc));
+	if (!tc)
+		return BT_ERR_NOMEM;
+	tc->gm = gm;
+	tc->abi = abi;
+	tc->size = code_size;
+	tc->fd = memfd_create("btvm-code-cache", MFD_CLOEXEC);
+	if (tc->fd < 0)
+		goto err_free;
+	if (ftruncate(tc->fd, (off_t)code_size) < 0)
+		goto err_close;
+	tc->rw = mmap(NULL, code_size, PROT_READ | PROT_WRITE, MAP_SHARED, tc->fd, 0);
+	if (tc->rw == MAP_FAILED)
+		goto err_close;
+	tc->rx = mmap(NULL, code_size, PROT_READ | PROT_EXEC, MAP_SHARED, tc->fd, 0);
+	if (tc->rx == MAP_FAILED)
+		goto err_unmap_rw;
+	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++)
+		abi->ibl[i].guest_rip = ~0ull;
+	*out = tc;
+	return BT_OK;
+
+err_unmap_rw:
+	munmap(tc->rw, code_size);
+err_close:
+	close(tc->fd);
+err_free:
+	free(tc);
+	bt_err(LOG_TC, "code cache: cannot allocate %zu bytes of code memory: %s", code_size,
+	       strerror(errno));
+	return BT_ERR_NOMEM;
+}
+
+static void free_blocks(struct tcache *tc)
+{
+	for (size_t i = 0; i < tc->n_all; i++) {
+		free(tc->all[i]->pcmap);
+		free(tc->all[i]);
+	}
+	tc->n_all = 0;
+	for (unsigned i = 0; i < (1u << TCACHE_PAGE_BITS); i++) {
+		struct tcache_page *p = tc->pages[i], *n;
+		for (; p; p = n) {
+			n = p->next;
+			if (tc->gm)
+				guestmem_page_clear_flags(tc->gm, p->page, GUESTMEM_PAGE_CODE);
+			free(p);
+		}
+		tc->pages[i] = NULL;
+	}
+	memset(tc->hash, 0, sizeof(tc->hash));
+	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++)
+		tc->abi->ibl[i].guest_rip = ~0ull;
+	tc->used = 0;
+}
+
+void tcache_destroy(struct tcache *tc)
+{
+	if (!tc)
+		return;
+	free_blocks(tc);
+	free(tc->all);
+	munmap(tc->rx, tc->size);
+	munmap(tc->rw, tc->size);
+	close(tc->fd);
+	free(tc);
+}
+
+void tcache_flush(struct tcache *tc)
+{
+	free_blocks(tc);
+	tc->stats.flushes++;
+}
+
+static uint8_t *rw_of(struct tcache *tc, const uint8_t *rx)
+{
+	return tc->rw + (rx - tc->rx);
+}
+
+/* Point exit i's rel32 at host address dst. */
+static void patch_rel32(struct tcache *tc, struct tcache_block *b, unsigned i, const uint8_t *dst)
+{
+	uint8_t *site = b->host + b->exits[i].patch_off;
+	int64_t rel = dst - (site + 4);
+	int32_t rel32 = (int32_t)rel;
+	memcpy(rw_of(tc, site), &rel32, sizeof(rel32));
+}
+
+static bool exit_chainable(const struct xlat_exit *e)
+{
+	switch (e->kind) {
+	case XLAT_EXIT_JMP:
+	case XLAT_EXIT_JCC_TAKEN:
+	case XLAT_EXIT_JCC_FALL:
+	case XLAT_EXIT_CALL:
+	case XLAT_EXIT_FALL:
+		return e->patch_off != UINT32_MAX;
+	default:
+		return false;
+	}
+}
+
+static void unlink_out(struct tcache *tc, struct tcache_block *b, unsigned i)
+{
+	struct tcache_link *l = &b->out[i];
+	if (!l->to)
+		return;
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		l->to->incoming = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	patch_rel32(tc, b, i, b->host + b->exits[i].stub_off);
+	l->to = NULL;
+	l->prev = l->next = NULL;
+	tc->stats.unchains++;
+}
+
+enum bt_status tcache_chain(struct tcache *tc, struct tcache_block *from, unsigned exit,
+			    struct tcache_block *to)
+{
+	if (!from || !to || from->dead || to->dead || exit >= from->n_exits)
+		return BT_ERR_INVALID;
+	struct xlat_exit *e = &from->exits[exit];
+	if (!exit_chainable(e) || e->target != to->va)
+		return BT_ERR_INVALID;
+	if (from->out[exit].to == to)
+		return BT_OK;
+	unlink_out(tc, from, exit);
+	struct tcache_link *l = &from->out[exit];
+	l->from = from;
+	l->to = to;
+	l->prev = NULL;
+	l->next = to->incoming;
+	if (to->incoming)
+		to->incoming->prev = l;
+	to->incoming = l;
+	patch_rel32(tc, from, exit, to->host);
+	tc->stats.chains++;
+	return BT_OK;
+}
+
+static struct tcache_page *page_get(struct tcache *tc, gpa_t page, bool create)
+{
+	page &= GUEST_PAGE_MASK;
+	unsigned h = hash_page(page);
+	for (struct tcache_page *p = tc->pages[h]; p; p = p->next)
+		if (p->page == page)
+			return p;
+	if (!create)
+		return NULL;
+	struct tcache_page *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->page = page;
+	p->next = tc->pages[h];
+	tc->pages[h] = p;
+	if (tc->gm)
+		guestmem_page_set_flags(tc->gm, page, GUESTMEM_PAGE_CODE);
+	return p;
+}
+
+static void page_remove_block(struct tcache *tc, struct tcache_block *b, unsigned slot)
+{
+	struct tcache_page *p = page_get(tc, b->gpa[slot], false);
+	if (!p)
+		return;
+	struct tcache_block **pp = &p->blocks;
+	while (*pp) {
+		struct tcache_block *cur = *pp;
+		unsigned cs = (cur->gpa[0] & GUEST_PAGE_MASK) == p->page ? 0 : 1;
+		if (cur == b) {
+			*pp = cur->page_next[cs];
+			break;
+		}
+		pp = &cur->page_next[cs];
+	}
+	if (p->blocks)
+		return;
+	/* No code left on the page: stop watching its writes. */
+	struct tcache_page **pp2 = &tc->pages[hash_page(p->page)];
+	while (*pp2 != p)
+		pp2 = &(*pp2)->next;
+	*pp2 = p->next;
+	if (tc->gm)
+		guestmem_page_clear_flags(tc->gm, p->page, GUESTMEM_PAGE_CODE);
+	free(p);
+}
+
+static void hash_remove(struct tcache *tc, struct tcache_block *b)
+{
+	struct tcache_block **pp = &tc->hash[hash_va(b->va)];
+	while (*pp && *pp != b)
+		pp = &(*pp)->hash_next;
+	if (*pp)
+		*pp = b->hash_next;
+}
+
+void tcache_invalidate_block(struct tcache *tc, struct tcache_block *b)
+{
+	if (!b || b->dead)
+		return;
+	while (b->incoming)
+		unlink_out(tc, b->incoming->from, (unsigned)(b->incoming - b->incoming->from->out));
+	for (unsigned i = 0; i < b->n_exits; i++)
+		unlink_out(tc, b, i);
+	hash_remove(tc, b);
+	page_remove_block(tc, b, 0);
+	if (b->gpa[1] != TCACHE_NO_PAGE)
+		page_remove_block(tc, b, 1);
+	struct vcpu_ibl_entry *ie = &tc->abi->ibl[VCPU_IBL_INDEX(b->va)];
+	if (ie->guest_rip == b->va)
+		ie->guest_rip = ~0ull;
+	b->dead = 1;
+	tc->stats.invalidations++;
+}
+
+unsigned tcache_invalidate_page(struct tcache *tc, gpa_t gpa)
+{
+	unsigned n = 0;
+	/* Re-look the page up each time: killing its last block frees it. */
+	for (struct tcache_page *p; (p = page_get(tc, gpa, false)) && p->blocks; n++)
+		tcache_invalidate_block(tc, p->blocks);
+	if (n)
+		tc->stats.page_invalidations++;
+	return n;
+}
+
+void tcache_unchain_all(struct tcache *tc)
+{
+	for (size_t i = 0; i < tc->n_all; i++) {
+		struct tcache_block *b = tc->all[i];
+		if (b->dead)
+			continue;
+		for (unsigned e = 0; e < b->n_exits; e++)
+			unlink_out(tc, b, e);
+	}
+	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++)
+		tc->abi->ibl[i].guest_rip = ~0ull;
+}
+
+struct tcache_block *tcache_lookup(struct tcache *tc, gva_t va)
+{
+	tc->stats.lookups++;
+	for (struct tcache_block *b = tc->hash[hash_va(va)]; b; b = b->hash_next)
+		if (b->va == va) {
+			tc->stats.lookup_hits++;
+			return b;
+		}
+	return NULL;
+}
+
+struct tcache_block *tcache_find_host(struct tcache *tc, const void *pc)
+{
+	const uint8_t *p = pc;
+	size_t lo = 0, hi = tc->n_all;
+	if (p < tc->rx || p >= tc->rx + tc->used)
+		return NULL;
+	while (lo < hi) { /* blocks are in ascending host order */
+		size_t mid = lo + (hi - lo) / 2;
+		struct tcache_block *b = tc->all[mid];
+		if (p < b->host)
+			hi = mid;
+		else if (p >= b->host + b->code_len)
+			lo = mid + 1;
+		else
+			return b;
+	}
+	return NULL;
+}
+
+void tcache_ibl_insert(struct tcache *tc, struct tcache_block *b)
+{
+	if (!b || b->dead)
+		return;
+	struct vcpu_ibl_entry *ie = &tc->abi->ibl[VCPU_IBL_INDEX(b->va)];
+	ie->guest_rip = b->va;
+	ie->host = (uint64_t)(uintptr_t)b->host;
+}
+
+enum bt_status tcache_install(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
+			      gpa_t gpa1, enum tcache_origin origin, struct tcache_block **out)
+{
+	if (!tc || !xb || !out || xb->refusal != XLAT_OK || !xb->code || xb->code_len == 0 ||
+	    xb->n_exits > XLAT_MAX_EXITS)
+		return BT_ERR_INVALID;
+	for (uint32_t i = 0; i < xb->n_exits; i++) {
+		const struct xlat_exit *e = &xb->exits[i];
+		if (e->stub_off >= xb->code_len ||
+		    (e->patch_off != UINT32_MAX && e->patch_off + 4 > xb->code_len))
+			return BT_ERR_FORMAT; /* a corrupt database row must not patch outside */
+	}
+	size_t need = (xb->code_len + 15) & ~(size_t)15;
+	if (need > tc->size)
+		return BT_ERR_RANGE;
+	if (tc->used + need > tc->size) {
+		bt_info(LOG_TC, "code cache full (%zu bytes): flushing", tc->used);
+		tcache_flush(tc);
+	}
+	if (tc->n_all == tc->cap_all) {
+		size_t cap = tc->cap_all ? tc->cap_all * 2 : 1024;
+		struct tcache_block **na = realloc(tc->all, cap * sizeof(*na));
+		if (!na)
+			return BT_ERR_NOMEM;
+		tc->all = na;
+		tc->cap_all = cap;
+	}
+	struct tcache_block *b = calloc(1, sizeof(*b));
+	if (!b)
+		return BT_ERR_NOMEM;
+	if (xb->pcmap_len) {
+		b->pcmap = malloc(xb->pcmap_len);
+		if (!b->pcmap) {
+			free(b);
+			return BT_ERR_NOMEM;
+		}
+		memcpy(b->pcmap, xb->pcmap, xb->pcmap_len);
+		b->pcmap_len = xb->pcmap_len;
+	}
+	struct tcache_page *p0 = page_get(tc, gpa0, true);
+	struct tcache_page *p1 = gpa1 != TCACHE_NO_PAGE ? page_get(tc, gpa1, true) : NULL;
+	if (!p0 || (gpa1 != TCACHE_NO_PAGE && !p1)) {
+		free(b->pcmap);
+		free(b);
+		return BT_ERR_NOMEM;
+	}
+	struct tcache_block *old = tcache_lookup(tc, xb->guest_start);
+	if (old)
+		tcache_invalidate_block(tc, old);
+
+	b->va = xb->guest_start;
+	b->gpa[0] = gpa0 & GUEST_PAGE_MASK;
+	b->gpa[1] = gpa1 == TCACHE_NO_PAGE ? TCACHE_NO_PAGE : (gpa1 & GUEST_PAGE_MASK);
+	b->guest_len = xb->guest_len;
+	b->n_insns = xb->n_insns;
+	b->guest_hash = xb->guest_hash;
+	b->flags = xb->flags;
+	b->origin = (uint8_t)origin;
+	b->code_len = xb->code_len;
+	b->n_exits = xb->n_exits;
+	memcpy(b->exits, xb->exits, sizeof(b->exits[0]) * xb->n_exits);
+	b->host = tc->rx + tc->used;
+	memcpy(tc->rw + tc->used, xb->code, xb->code_len);
+	tc->used += need;
+
+	unsigned h = hash_va(b->va);
+	b->hash_next = tc->hash[h];
+	tc->hash[h] = b;
+	b->page_next[0] = p0->blocks;
+	p0->blocks = b;
+	if (p1) {
+		b->page_next[1] = p1->blocks;
+		p1->blocks = b;
+	}
+	tc->all[tc->n_all++] = b;
+	tc->stats.installed++;
+	tc->stats.code_bytes += xb->code_len;
+	if (origin == TCACHE_FROM_DB)
+		tc->stats.from_db++;
+	else
+		tc->stats.from_runtime++;
+	*out = b;
+	return BT_OK;
+}
+
+void tcache_for_each(struct tcache *tc, void (*fn)(void *opaque, struct tcache_block *b),
+		     void *opaque)
+{
+	for (size_t i = 0; i < tc->n_all; i++)
+		if (!tc->all[i]->dead)
+			fn(opaque, tc->all[i]);
+}
+
+void tcache_get_stats(const struct tcache *tc, struct tcache_stats *out)
+{
+	*out = tc->stats;
+}

@@ -1,0 +1,134 @@
+/*
+ * The code cache: translated blocks installed in executable host memory,
+ * looked up by guest RIP, chained to each other, indexed by the guest
+ * physical pages their bytes came from, and invalidated when those pages
+ * are written.
+ *
+ * Block lifecycle (function for each transition):
+ *
+ *      (xlat_block or database row)
+ *                 |  tcache_install
+ *                 v
+ *   +-------> INSTALLED  --tcache_chain-->  (exit i patched to target)
+ *   |             |       <-tcache_unchain_all-
+ *   |             |  tcache_invalidate_page / tcache_invalidate_block
+ *   |             v
+ *   |           DEAD  (unchained both ways, out of the RIP hash, the page
+ *   |             |    index and the IBL table; code kept until a flush)
+ *   |             |  tcache_flush (also when code memory runs out)
+ *   +-------------+--> freed
+ *
+ * Invariants
+ *  1. A chained exit's rel32 points at the entry of a live block; every
+ *     chained exit is on its target's incoming list, so killing a block
+ *     restores every jump into it to the jumper's own exit stub first.
+ *  2. A live block is on the page list of every guest-physical page its
+ *     bytes span (one or two), and such pages carry GUESTMEM_PAGE_CODE, so
+ *     a write to them reaches tcache_invalidate_page before it lands.
+ *  3. The IBL table (vcpu_abi.ibl) only names live blocks.
+ *  4. Host code is written through a separate RW view of the same memory;
+ *     the executable view is never writable.
+ */
+#ifndef BT_RUNTIME_CACHE_TCACHE_H
+#define BT_RUNTIME_CACHE_TCACHE_H
+
+#include "pretrans/base/status.h"
+#include "pretrans/base/types.h"
+#include "pretrans/xlat/vcpu_abi.h"
+#include "pretrans/xlat/xlat.h"
+
+struct guestmem;
+
+enum tcache_origin {
+	TCACHE_FROM_RUNTIME = 0, /* translated on a miss */
+	TCACHE_FROM_DB = 1,	 /* loaded from the translation database */
+};
+
+struct tcache_block;
+
+/* One (block, exit) pair chained into a target: lives inside the source. */
+struct tcache_link {
+	struct tcache_block *from;
+	struct tcache_block *to;
+	struct tcache_link *prev, *next; /* on to->incoming */
+};
+
+struct tcache_block {
+	gva_t va;
+	gpa_t gpa[2]; /* guest pages of the bytes; gpa[1] == TCACHE_NO_PAGE if one */
+	uint32_t guest_len;
+	uint32_t n_insns;
+	uint64_t guest_hash;
+	uint8_t *host; /* executable entry */
+	uint32_t code_len;
+	uint32_t flags; /* xlat_block_flags */
+	uint8_t origin; /* enum tcache_origin */
+	uint8_t dead;
+	uint8_t learned; /* written back to the database already */
+	uint32_t n_exits;
+	struct xlat_exit exits[XLAT_MAX_EXITS];
+	struct tcache_link out[XLAT_MAX_EXITS]; /* out[i].to != NULL: exit i chained */
+	struct tcache_link *incoming;
+	uint8_t *pcmap;
+	uint32_t pcmap_len;
+	uint64_t execs; /* dispatcher entries (not chained ones) */
+	struct tcache_block *hash_next;
+	struct tcache_block *page_next[2];
+};
+
+#define TCACHE_NO_PAGE (~(gpa_t)0)
+
+struct tcache_stats {
+	uint64_t installed, from_db, from_runtime;
+	uint64_t chains, unchains;
+	uint64_t invalidations; /* blocks killed by writes or explicit requests */
+	uint64_t page_invalidations;
+	uint64_t flushes;
+	uint64_t lookups, lookup_hits;
+	uint64_t code_bytes;
+};
+
+struct tcache; /* opaque */
+
+/* code_size: bytes of executable memory (rounded up to pages). gm may be
+ * NULL (no page flags are maintained: unit tests). */
+enum bt_status tcache_create(size_t code_size, struct guestmem *gm, struct vcpu_abi *abi,
+			     struct tcache **out);
+void tcache_destroy(struct tcache *tc);
+
+/* Install a translated block whose guest bytes live at gpa0 (and gpa1 for a
+ * block spanning two pages, else TCACHE_NO_PAGE).  Copies code, exits and
+ * pc map.  Replaces (kills) a live block with the same va.  Flushes the
+ * whole cache first if code memory is exhausted (*out is then still valid).
+ */
+enum bt_status tcache_install(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
+			      gpa_t gpa1, enum tcache_origin origin, struct tcache_block **out);
+
+/* Live block starting at va, or NULL. */
+struct tcache_block *tcache_lookup(struct tcache *tc, gva_t va);
+
+/* Block whose host code contains host address pc (live or dead), or NULL. */
+struct tcache_block *tcache_find_host(struct tcache *tc, const void *pc);
+
+/* Chain exit `exit` of `from` to `to` (both live, exit chainable). */
+enum bt_status tcache_chain(struct tcache *tc, struct tcache_block *from, unsigned exit,
+			    struct tcache_block *to);
+/* Put block into the IBL table (indirect branches and returns find it). */
+void tcache_ibl_insert(struct tcache *tc, struct tcache_block *b);
+
+/* Kill every block whose bytes lie on guest-physical page gpa (any address in
+ * it).  Returns how many blocks were killed. */
+unsigned tcache_invalidate_page(struct tcache *tc, gpa_t gpa);
+void tcache_invalidate_block(struct tcache *tc, struct tcache_block *b);
+/* Unchain every chained exit and clear the IBL table (blocks stay live). */
+void tcache_unchain_all(struct tcache *tc);
+/* Drop everything. */
+void tcache_flush(struct tcache *tc);
+
+/* Iterate live blocks (for --learn write-back). */
+void tcache_for_each(struct tcache *tc, void (*fn)(void *opaque, struct tcache_block *b),
+		     void *opaque);
+
+void tcache_get_stats(const struct tcache *tc, struct tcache_stats *out);
+
+#endif

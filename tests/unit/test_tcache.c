@@ -1,0 +1,217 @@
+/*
+ * Code cache: install, lookup, chaining executed for real, unchaining on
+ * invalidation, page index, host-PC attribution, flush on exhaustion.
+ * Blocks are small hand-assembled host routines shaped like translator
+ * output: a body, then a `jmp rel32` exit whose rel32 points at the
+ * block's own stub (here the stub is a plain `ret`).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "runtime/cache/tcache.h"
+
+static struct vcpu_abi abi;
+
+/* mov eax, imm32 ; jmp rel32 (-> stub) ; stub: ret */
+static void make_movret(struct xlat_block *xb, uint8_t *buf, gva_t va, uint32_t imm, gva_t target)
+{
+	memset(xb, 0, sizeof(*xb));
+	buf[0] = 0xb8;
+	memcpy(buf + 1, &imm, 4);
+	buf[5] = 0xe9;
+	int32_t rel = 0; /* stub directly follows the jmp */
+	memcpy(buf + 6, &rel, 4);
+	buf[10] = 0xc3;
+	xb->guest_start = va;
+	xb->guest_len = 7;
+	xb->n_insns = 2;
+	xb->code = buf;
+	xb->code_len = 11;
+	xb->n_exits = 1;
+	xb->exits[0].kind = XLAT_EXIT_JMP;
+	xb->exits[0].patch_off = 6;
+	xb->exits[0].stub_off = 10;
+	xb->exits[0].target = target;
+}
+
+/* add eax, imm8 ; ret */
+static void make_addret(struct xlat_block *xb, uint8_t *buf, gva_t va, uint8_t imm)
+{
+	memset(xb, 0, sizeof(*xb));
+	buf[0] = 0x83;
+	buf[1] = 0xc0;
+	buf[2] = imm;
+	buf[3] = 0xc3;
+	xb->guest_start = va;
+	xb->guest_len = 3;
+	xb->code = buf;
+	xb->code_len = 4;
+}
+
+static int run(const struct tcache_block *b)
+{
+	int (*fn)(void) = (int (*)(void))(uintptr_t)b->host;
+	return fn();
+}
+
+static void test_chain_unchain_executes(void **state)
+{
+	struct tcache *tc;
+	struct tcache_block *a, *b;
+	struct xlat_block xa, xbb;
+	uint8_t ca[16], cb[16];
+	(void)state;
+
+	assert_int_equal(tcache_create(1 << 16, NULL, &abi, &tc), BT_OK);
+	make_movret(&xa, ca, 0x1000, 1, 0x2000);
+	make_addret(&xbb, cb, 0x2000, 10);
+	assert_int_equal(tcache_install(tc, &xa, 0x1000, TCACHE_NO_PAGE, TCACHE_FROM_RUNTIME, &a),
+			 BT_OK);
+	assert_int_equal(tcache_install(tc, &xbb, 0x2000, TCACHE_NO_PAGE, TCACHE_FROM_DB, &b),
+			 BT_OK);
+	assert_ptr_equal(tcache_lookup(tc, 0x1000), a);
+	assert_ptr_equal(tcache_lookup(tc, 0x2000), b);
+	assert_null(tcache_lookup(tc, 0x3000));
+
+	assert_int_equal(run(a), 1); /* unchained: the stub returns */
+	assert_int_equal(tcache_chain(tc, a, 0, b), BT_OK);
+	assert_int_equal(run(a), 11); /* chained: falls into b */
+	/* chaining to a block at another address is refused */
+	assert_int_equal(tcache_chain(tc, a, 0, a), BT_ERR_INVALID);
+
+	/* writing b's page kills b and restores a's jump to its stub */
+	assert_int_equal(tcache_invalidate_page(tc, 0x2abc), 1);
+	assert_null(tcache_lookup(tc, 0x2000));
+	assert_true(b->dead);
+	assert_int_equal(run(a), 1);
+	assert_ptr_equal(tcache_lookup(tc, 0x1000), a);
+
+	struct tcache_stats st;
+	tcache_get_stats(tc, &st);
+	assert_int_equal(st.chains, 1);
+	assert_int_equal(st.unchains, 1);
+	assert_int_equal(st.from_db, 1);
+	assert_int_equal(st.from_runtime, 1);
+	tcache_destroy(tc);
+}
+
+static void test_kill_source_unlinks_target(void **state)
+{
+	struct tcache *tc;
+	struct tcache_block *a, *b, *a2;
+	struct xlat_block xa, xbb;
+	uint8_t ca[16], cb[16];
+	(void)state;
+
+	assert_int_equal(tcache_create(1 << 16, NULL, &abi, &tc), BT_OK);
+	make_movret(&xa, ca, 0x1000, 5, 0x5000);
+	make_addret(&xbb, cb, 0x5000, 1);
+	assert_int_equal(tcache_install(tc, &xa, 0x1000, TCACHE_NO_PAGE, 0, &a), BT_OK);
+	assert_int_equal(tcache_install(tc, &xbb, 0x5000, TCACHE_NO_PAGE, 0, &b), BT_OK);
+	assert_int_equal(tcache_chain(tc, a, 0, b), BT_OK);
+	assert_non_null(b->incoming);
+	tcache_invalidate_block(tc, a);
+	assert_null(b->incoming);
+	assert_false(b->dead); /* the target survives its caller */
+
+	/* reinstalling the same va replaces the old block */
+	make_movret(&xa, ca, 0x5000, 7, 0x9000);
+	assert_int_equal(tcache_install(tc, &xa, 0x5000, TCACHE_NO_PAGE, 0, &a2), BT_OK);
+	assert_true(b->dead);
+	assert_ptr_equal(tcache_lookup(tc, 0x5000), a2);
+	assert_int_equal(run(a2), 7);
+	tcache_destroy(tc);
+}
+
+static void test_two_page_block_and_host_lookup(void **state)
+{
+	struct tcache *tc;
+	struct tcache_block *a, *b;
+	struct xlat_block xa, xbb;
+	uint8_t ca[16], cb[16];
+	(void)state;
+
+	assert_int_equal(tcache_create(1 << 16, NULL, &abi, &tc), BT_OK);
+	make_movret(&xa, ca, 0x1ffe, 3, 0x4000);
+	xa.flags = XLAT_BLOCK_TWO_PAGES;
+	make_addret(&xbb, cb, 0x4000, 2);
+	assert_int_equal(tcache_install(tc, &xa, 0x7000, 0x9000, 0, &a), BT_OK);
+	assert_int_equal(tcache_install(tc, &xbb, 0x4000, TCACHE_NO_PAGE, 0, &b), BT_OK);
+	assert_ptr_equal(tcache_find_host(tc, a->host + 3), a);
+	assert_ptr_equal(tcache_find_host(tc, b->host), b);
+	assert_null(tcache_find_host(tc, b->host + b->code_len + 64));
+
+	/* either page of a two-page block invalidates it */
+	assert_int_equal(tcache_invalidate_page(tc, 0x9000), 1);
+	assert_true(a->dead);
+	assert_int_equal(tcache_invalidate_page(tc, 0x7000), 0);
+	/* a dead block is still attributed by host PC until a flush */
+	assert_ptr_equal(tcache_find_host(tc, a->host), a);
+	tcache_destroy(tc);
+}
+
+static void test_ibl_and_flush_on_exhaustion(void **state)
+{
+	struct tcache *tc;
+	struct tcache_block *b = NULL;
+	struct xlat_block xbb;
+	uint8_t cb[16];
+	(void)state;
+
+	assert_int_equal(tcache_create(4096, NULL, &abi, &tc), BT_OK);
+	make_addret(&xbb, cb, 0x8000, 2);
+	assert_int_equal(tcache_install(tc, &xbb, 0x8000, TCACHE_NO_PAGE, 0, &b), BT_OK);
+	tcache_ibl_insert(tc, b);
+	assert_int_equal(abi.ibl[VCPU_IBL_INDEX(0x8000)].guest_rip, 0x8000);
+	assert_int_equal(abi.ibl[VCPU_IBL_INDEX(0x8000)].host, (uint64_t)(uintptr_t)b->host);
+	tcache_invalidate_block(tc, b);
+	assert_int_equal(abi.ibl[VCPU_IBL_INDEX(0x8000)].guest_rip, ~0ull);
+
+	/* 4096 bytes hold 256 16-byte slots; the 300th install flushes */
+	for (unsigned i = 0; i < 300; i++) {
+		make_movret(&xbb, cb, 0x10000 + i * 16, i, 0);
+		assert_int_equal(tcache_install(tc, &xbb, 0x10000, TCACHE_NO_PAGE, 0, &b), BT_OK);
+		assert_int_equal(run(b), (int)i);
+	}
+	struct tcache_stats st;
+	tcache_get_stats(tc, &st);
+	assert_int_equal(st.flushes, 1);
+	assert_null(tcache_lookup(tc, 0x10000));
+	assert_ptr_equal(tcache_lookup(tc, 0x10000 + 299 * 16), b);
+	tcache_destroy(tc);
+}
+
+static void test_rejects_bad_rows(void **state)
+{
+	struct tcache *tc;
+	struct tcache_block *a;
+	struct xlat_block xa;
+	uint8_t ca[16];
+	(void)state;
+
+	assert_int_equal(tcache_create(1 << 16, NULL, &abi, &tc), BT_OK);
+	make_movret(&xa, ca, 0x1000, 1, 0x2000);
+	xa.exits[0].patch_off = 9; /* rel32 would run past the code */
+	assert_int_equal(tcache_install(tc, &xa, 0x1000, TCACHE_NO_PAGE, 0, &a), BT_ERR_FORMAT);
+	make_movret(&xa, ca, 0x1000, 1, 0x2000);
+	xa.refusal = XLAT_REFUSE_UNSUPPORTED;
+	assert_int_equal(tcache_install(tc, &xa, 0x1000, TCACHE_NO_PAGE, 0, &a), BT_ERR_INVALID);
+	assert_null(tcache_lookup(tc, 0x1000));
+	tcache_destroy(tc);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_chain_unchain_executes),
+	    cmocka_unit_test(test_kill_source_unlinks_target),
+	    cmocka_unit_test(test_two_page_block_and_host_lookup),
+	    cmocka_unit_test(test_ibl_and_flush_on_exhaustion),
+	    cmocka_unit_test(test_rejects_bad_rows),
+	};
+	return cmocka_run_group_tests_name("tcache", tests, NULL, NULL);
+}
