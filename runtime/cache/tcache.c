@@ -380,6 +380,10 @@ enum bt_status tcache_install(struct tcache *tc, const struct xlat_block *xb, gp
 		memcpy(b->pcmap, xb->pcmap, xb->pcmap_len);
 		b->pcmap_len = xb->pcmap_len;
 	}
+	/* Kill a block at the same va first: that may free page nodes. */
+	struct tcache_block *old = tcache_lookup(tc, xb->guest_start);
+	if (old)
+		tcache_invalidate_block(tc, old);
 	struct tcache_page *p0 = page_get(tc, gpa0, true);
 	struct tcache_page *p1 = gpa1 != TCACHE_NO_PAGE ? page_get(tc, gpa1, true) : NULL;
 	if (!p0 || (gpa1 != TCACHE_NO_PAGE && !p1)) {
@@ -387,9 +391,6 @@ enum bt_status tcache_install(struct tcache *tc, const struct xlat_block *xb, gp
 		free(b);
 		return BT_ERR_NOMEM;
 	}
-	struct tcache_block *old = tcache_lookup(tc, xb->guest_start);
-	if (old)
-		tcache_invalidate_block(tc, old);
 
 	b->va = xb->guest_start;
 	b->gpa[0] = gpa0 & GUEST_PAGE_MASK;
