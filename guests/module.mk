@@ -32,6 +32,79 @@ $(GU_OUT)/testmod.ko: guests/kmod-test/testmod.c
 
 EXTRA_ALL += $(GU_OUT)/testmod.ko
 
+# --- guest user space --------------------------------------------------------
+# ulib (guests/user/ulib) + guests/lib/fmt.c compiled for the guest, static
+# ELF programs linked at 0x400000.  Objects live under $(GU_OBJ).
+GU_UCFLAGS := -std=gnu11 $(WARN) -I. -O2 -ffreestanding -fno-pic -fno-pie \
+	-fno-stack-protector -fcf-protection=none -fno-asynchronous-unwind-tables \
+	-DBENCH_GUEST -MMD -MP
+GU_ULDFLAGS := -nostdlib -static -fno-pie -no-pie -O2 -Wl,--build-id=none \
+	-Wl,-Ttext-segment=0x400000 -Wl,-z,max-page-size=4096 -Wl,-z,noexecstack
+
+$(GU_OBJ)/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  GUEST   $<"
+	$(Q)$(CC) $(GU_UCFLAGS) -c -o $@ $<
+
+$(GU_OBJ)/%.o: %.S
+	@mkdir -p $(@D)
+	@echo "  GUEST   $<"
+	$(Q)$(CC) $(GU_UCFLAGS) -c -o $@ $<
+
+GU_ULIB_SRCS := guests/user/ulib/start.S guests/user/ulib/sys.c guests/user/ulib/string.c \
+	guests/user/ulib/stdio.c guests/lib/fmt.c
+GU_ULIB := $(GU_OBJ)/libulib.a
+$(GU_ULIB): $(patsubst %,$(GU_OBJ)/%.o,$(basename $(GU_ULIB_SRCS)))
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# $(call gu_link,OUT,OBJS)
+define gu_link
+	@mkdir -p $(dir $(1))
+	@echo "  GLD     $(1)"
+	$(Q)$(CC) $(GU_ULDFLAGS) -o $(1) $(2) $(GU_ULIB) -lgcc
+endef
+
+GU_UTEST_NAMES := $(sort $(basename $(notdir $(wildcard guests/user/tests/*.c))))
+GU_UTESTS := $(patsubst %,$(GU_OUT)/user/tests/%,$(GU_UTEST_NAMES))
+.SECONDARY: $(patsubst %,$(GU_OBJ)/guests/user/tests/%.o,$(GU_UTEST_NAMES))
+$(GU_OUT)/user/tests/%: $(GU_OBJ)/guests/user/tests/%.o $(GU_ULIB)
+	$(call gu_link,$@,$<)
+
+GU_BENCH := $(GU_OUT)/user/bin/bench
+$(GU_BENCH): $(GU_OBJ)/guests/user/bench.o $(GU_OBJ)/guests/user/bench_core.o $(GU_ULIB)
+	$(call gu_link,$@,$(filter %.o,$^))
+
+# The same benchmark as a native host program, for native-vs-guest ratios.
+GU_NATIVE_CFLAGS := -std=gnu11 $(WARN) -I. -O2 -MMD -MP
+$(GU_OUT)/native/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  NATIVE  $<"
+	$(Q)$(CC) $(GU_NATIVE_CFLAGS) -c -o $@ $<
+$(GU_OUT)/bench-native: $(GU_OUT)/native/guests/user/bench.o \
+		$(GU_OUT)/native/guests/user/bench_core.o
+	@echo "  LD      $@"
+	$(Q)$(CC) -o $@ $^
+
+# --- the initrd -------------------------------------------------------------
+# Built with a private copy of mkinitrd linked only with what it uses, so the
+# initrd does not depend on every other module's library compiling.
+GU_MKINITRD := $(GU_OUT)/tools/mkinitrd
+$(GU_MKINITRD): $(BUILD)/guests/tools/mkinitrd.o $(BUILD)/libguestcpio.a $(BUILD)/libbtbase.a
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	$(Q)$(CC) -o $@ $^
+
+GU_INITRD := $(GU_OUT)/initrd.cpio
+$(GU_INITRD): $(GU_MKINITRD) $(GU_UTESTS) $(GU_BENCH) $(GU_OUT)/testmod.ko
+	@echo "  INITRD  $@"
+	$(Q)$(GU_MKINITRD) -o $@ bin/bench=$(GU_BENCH) \
+		lib/modules/testmod.ko=$(GU_OUT)/testmod.ko \
+		$(foreach t,$(GU_UTEST_NAMES),tests/$(t)=$(GU_OUT)/user/tests/$(t))
+
+EXTRA_ALL += $(GU_INITRD) $(GU_OUT)/bench-native
+.PHONY: guests-user
+guests-user: $(GU_INITRD) $(GU_OUT)/bench-native
+
 # --- unit tests that read build products -----------------------------------
 $(BUILD)/tests/unit/test_kmodld.o: CFLAGS += -DGU_TESTMOD_PATH='"$(GU_OUT)/testmod.ko"'
 $(BUILD)/tests/test_kmodld: $(GU_OUT)/testmod.ko
