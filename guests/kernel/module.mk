@@ -1,0 +1,52 @@
+# guests/kernel: the bare-metal x86-64 test guest kernel, $(BUILD)/guests/kernel.elf.
+# Freestanding, host gcc; guests/lib/*.c is compiled in with the same flags
+# into $(BUILD)/guests/lib-k/.  Linked by guests/kernel/kernel.ld.
+
+GK_CFLAGS := -std=gnu11 $(WARN) -I. -O2 -g -ffreestanding -fno-pic -fno-pie \
+	-mcmodel=kernel -mno-red-zone -mgeneral-regs-only -fno-stack-protector \
+	-fcf-protection=none -nostdlib -fno-asynchronous-unwind-tables \
+	-fno-tree-loop-distribute-patterns -MMD -MP
+GK_ASFLAGS := -D__ASSEMBLY__ -I. -g -MMD -MP
+
+GK_C_SRCS   := $(wildcard guests/kernel/*.c)
+GK_S_SRCS   := $(wildcard guests/kernel/*.S)
+GK_LIB_SRCS := $(wildcard guests/lib/*.c)
+GK_OBJS := $(patsubst guests/kernel/%.S,$(BUILD)/guests/kernel/%.o,$(GK_S_SRCS)) \
+	$(patsubst guests/kernel/%.c,$(BUILD)/guests/kernel/%.o,$(GK_C_SRCS)) \
+	$(patsubst guests/lib/%.c,$(BUILD)/guests/lib-k/%.o,$(GK_LIB_SRCS))
+
+# The code-shape self-tests need a real jump table and sibling calls.
+$(BUILD)/guests/kernel/tests_cpu.o: GK_EXTRA := -fjump-tables -foptimize-sibling-calls
+
+$(BUILD)/guests/kernel/%.o: guests/kernel/%.c
+	@mkdir -p $(@D)
+	@echo "  KCC     $<"
+	$(Q)$(CC) $(GK_CFLAGS) $(GK_EXTRA) -c -o $@ $<
+
+$(BUILD)/guests/kernel/%.o: guests/kernel/%.S
+	@mkdir -p $(@D)
+	@echo "  KAS     $<"
+	$(Q)$(CC) $(GK_ASFLAGS) -c -o $@ $<
+
+$(BUILD)/guests/lib-k/%.o: guests/lib/%.c
+	@mkdir -p $(@D)
+	@echo "  KCC     $<"
+	$(Q)$(CC) $(GK_CFLAGS) -c -o $@ $<
+
+$(BUILD)/guests/kernel.elf: $(GK_OBJS) guests/kernel/kernel.ld
+	@mkdir -p $(@D)
+	@echo "  KLD     $@"
+	$(Q)$(LD) -nostdlib -static -z max-page-size=4096 -z noexecstack \
+		-T guests/kernel/kernel.ld -o $@ $(GK_OBJS)
+
+EXTRA_ALL += $(BUILD)/guests/kernel.elf
+
+# gcc must have compiled the jumptable self-test's switch to an indirect jump.
+CHECK_STEPS += check-guest-kernel-jumptable
+.PHONY: check-guest-kernel-jumptable
+check-guest-kernel-jumptable: $(BUILD)/guests/kernel.elf
+	$(Q)objdump -d --no-show-raw-insn $< | \
+		awk '/<kt_jt_dispatch>:/{f=1;next} f&&/^$$/{exit} f' | \
+		grep -Eq 'jmp +\*' || \
+		{ echo "kt_jt_dispatch has no indirect jump: no jump table" >&2; exit 1; }
+	@echo "  OK      kt_jt_dispatch dispatches through a jump table"

@@ -1,0 +1,241 @@
+/*
+ * The test runner thread: parses test= and bench= from the command line,
+ * resolves the selection (kernel tests by name, user tests = initrd files
+ * tests/<name> in lexical order), prints TAP, runs each test (user tests
+ * are spawned from the initrd and waited for; ok iff exit status 0), runs
+ * /bin/bench when bench=1, prints SUMMARY and exits via isa-debug-exit.
+ * A configuration error (unknown name, missing initrd) fails at once.
+ */
+#include "guests/kernel/arch.h"
+#include "guests/kernel/kernel.h"
+#include "guests/kernel/ktest.h"
+#include "guests/kernel/sched.h"
+#include "guests/lib/cpio.h"
+
+const struct ktest ktests[] = {
+    {"smc", ktest_smc},
+    {"jumptable", ktest_jumptable},
+    {"fnptr", ktest_fnptr},
+    {"computed_goto", ktest_computed_goto},
+    {"tailcall", ktest_tailcall},
+    {"extable", ktest_extable},
+    {"demand_fault", ktest_demand_fault},
+    {"timer_loop", ktest_timer_loop},
+    {"nested_exception", ktest_nested_exception},
+    {"divide_error", ktest_divide_error},
+    {"int3", ktest_int3},
+    {"cpuid", ktest_cpuid},
+    {"rdtsc", ktest_rdtsc},
+    {"rtc", ktest_rtc},
+    {"uart_loopback", ktest_uart_loopback},
+    {"sched", ktest_sched},
+    {"disk", ktest_disk},
+    {"kmod", ktest_kmod},
+};
+const unsigned nktests = ARRAY_SIZE(ktests);
+
+#define MAX_SEL	 96
+#define NAME_MAX 64
+
+struct selection {
+	int kind[MAX_SEL]; /* 0 kernel, 1 user */
+	char name[MAX_SEL][NAME_MAX];
+	unsigned n;
+};
+
+static char user_tests[MAX_SEL][NAME_MAX];
+static unsigned nuser;
+static struct selection sel;
+
+static void collect_user_tests(void)
+{
+	struct cpio_iter it;
+	struct cpio_entry e;
+	nuser = 0;
+	if (!initrd_present())
+		return;
+	cpio_iter_init(&it, (const void *)pa_to_va(boot_info.initrd_pa), boot_info.initrd_size);
+	while (cpio_iter_next(&it, &e) == BT_OK) {
+		const char *n = cpio_path_norm(e.name);
+		if (strncmp(n, "tests/", 6) || (e.mode & CPIO_S_IFMT) != CPIO_S_IFREG)
+			continue;
+		n += 6;
+		size_t len = strlen(n);
+		bool slash = false;
+		for (size_t i = 0; i < len; i++)
+			slash |= n[i] == '/';
+		if (!len || slash || len >= NAME_MAX || nuser >= MAX_SEL)
+			continue;
+		/* insertion sort: lexical order */
+		unsigned i = nuser++;
+		while (i > 0 && strcmp(user_tests[i - 1], n) > 0) {
+			memcpy(user_tests[i], user_tests[i - 1], NAME_MAX);
+			i--;
+		}
+		strncpy_z(user_tests[i], n, NAME_MAX);
+	}
+}
+
+static void add_sel(int kind, const char *name)
+{
+	if (sel.n < MAX_SEL) {
+		sel.kind[sel.n] = kind;
+		strncpy_z(sel.name[sel.n], name, NAME_MAX);
+		sel.n++;
+	}
+}
+
+static void print_known(void)
+{
+	for (unsigned i = 0; i < nktests; i++)
+		printk("%s%s", i ? "," : "", ktests[i].name);
+	for (unsigned i = 0; i < nuser; i++)
+		printk(",%s", user_tests[i]);
+}
+
+static void fail_config(void) __attribute__((noreturn));
+static void fail_config(void)
+{
+	printk("SUMMARY: 0 passed, 1 failed\n");
+	debug_exit(1);
+}
+
+static void no_initrd(void) __attribute__((noreturn));
+static void no_initrd(void)
+{
+	printk("[kernel] error: no initrd: cannot run user tests\n");
+	fail_config();
+}
+
+/* Parse value of key in the command line into out; false when absent. */
+static bool cmdline_get(const char *key, char *out, size_t outlen)
+{
+	const char *s = boot_info.cmdline;
+	size_t kl = strlen(key);
+	while (*s) {
+		while (*s == ' ')
+			s++;
+		const char *tok = s;
+		while (*s && *s != ' ')
+			s++;
+		if ((size_t)(s - tok) > kl && !strncmp(tok, key, kl) && tok[kl] == '=') {
+			size_t vl = MIN((size_t)(s - tok) - kl - 1, outlen - 1);
+			memcpy(out, tok + kl + 1, vl);
+			out[vl] = 0;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void select_tests(const char *spec)
+{
+	if (!strcmp(spec, "all") || !strcmp(spec, "kernel")) {
+		for (unsigned i = 0; i < nktests; i++)
+			add_sel(0, ktests[i].name);
+		if (!strcmp(spec, "kernel"))
+			return;
+		if (!initrd_present())
+			no_initrd();
+		for (unsigned i = 0; i < nuser; i++)
+			add_sel(1, user_tests[i]);
+		return;
+	}
+	if (!strcmp(spec, "none"))
+		return;
+	const char *s = spec;
+	while (*s) {
+		char name[NAME_MAX];
+		size_t n = 0;
+		while (*s && *s != ',') {
+			if (n + 1 < sizeof(name))
+				name[n++] = *s;
+			s++;
+		}
+		name[n] = 0;
+		if (*s == ',')
+			s++;
+		if (!n)
+			continue;
+		bool found = false;
+		for (unsigned i = 0; i < nktests && !found; i++)
+			if (!strcmp(ktests[i].name, name)) {
+				add_sel(0, name);
+				found = true;
+			}
+		for (unsigned i = 0; i < nuser && !found; i++)
+			if (!strcmp(user_tests[i], name)) {
+				add_sel(1, name);
+				found = true;
+			}
+		if (!found) {
+			if (!initrd_present())
+				printk("# no initrd: user tests are unavailable\n");
+			printk("[kernel] error: unknown test '%s' (known: ", name);
+			print_known();
+			printk(")\n");
+			fail_config();
+		}
+	}
+}
+
+/* Spawn an initrd program, wait for it; returns its wait status or -errno. */
+static int run_program(const char *path, const char *argv0)
+{
+	const char *argv[] = {argv0, NULL};
+	struct task *t = proc_spawn(path, argv, current_task());
+	if (!t)
+		return -ENOMEM;
+	int status = 0;
+	int pid = t->pid;
+	int r = proc_wait(pid, &status, current_task());
+	return r < 0 ? r : status;
+}
+
+void runner_main(void *arg)
+{
+	char spec[256] = "all", bench[16] = "0";
+	unsigned passed = 0, failed = 0;
+
+	cmdline_get("test", spec, sizeof(spec));
+	cmdline_get("bench", bench, sizeof(bench));
+	collect_user_tests();
+	select_tests(spec);
+	bool run_bench = !strcmp(bench, "1");
+	if (run_bench && !initrd_present())
+		no_initrd();
+
+	printk("TAP version 13\n1..%u\n", sel.n);
+	for (unsigned i = 0; i < sel.n; i++) {
+		bool ok;
+		if (sel.kind[i] == 0) {
+			int r = 1;
+			for (unsigned k = 0; k < nktests; k++)
+				if (!strcmp(ktests[k].name, sel.name[i]))
+					r = ktests[k].fn();
+			ok = r == 0;
+			printk("%s %u - kernel/%s\n", ok ? "ok" : "not ok", i + 1, sel.name[i]);
+		} else {
+			char path[NAME_MAX + 8] = "tests/";
+			strncpy_z(path + 6, sel.name[i], NAME_MAX);
+			int st = run_program(path, path);
+			ok = st == 0;
+			if (!ok)
+				printk("# %s: wait status 0x%x\n", path, st);
+			printk("%s %u - user/%s\n", ok ? "ok" : "not ok", i + 1, sel.name[i]);
+		}
+		if (ok)
+			passed++;
+		else
+			failed++;
+	}
+	if (run_bench) {
+		int st = run_program("bin/bench", "/bin/bench");
+		if (st != 0) {
+			printk("# /bin/bench failed: wait status 0x%x\n", st);
+			failed++;
+		}
+	}
+	printk("SUMMARY: %u passed, %u failed\n", passed, failed);
+	debug_exit(failed ? 1 : 0);
+}

@@ -1,0 +1,106 @@
+/*
+ * Tasks, the per-CPU area behind GS and the preemptive round-robin scheduler.
+ *
+ * Task states and the function performing each transition:
+ *   UNUSED -> RUNNABLE        task_create_kthread / proc_create
+ *   RUNNABLE <-> (running)    schedule
+ *   running -> SLEEPING       sched_sleep (wait channel and/or wake tick)
+ *   SLEEPING -> RUNNABLE      sched_wakeup / sched_tick (deadline)
+ *   running -> ZOMBIE         proc_exit / task_exit_kthread
+ *   ZOMBIE -> UNUSED          proc_wait (parent reaps, frees the kernel stack)
+ * Invariants: the scheduler runs with interrupts off; exactly one task is
+ * current; percpu.kstack_top and TSS.rsp0 are the current task's stack top.
+ */
+#ifndef GK_SCHED_H
+#define GK_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "guests/kernel/trap.h"
+#include "guests/kernel/vm.h"
+
+enum task_state { TASK_UNUSED, TASK_RUNNABLE, TASK_RUNNING, TASK_SLEEPING, TASK_ZOMBIE };
+
+#define MAX_TASKS   64
+#define KSTACK_SIZE (16 * 1024)
+#define TIMESLICE   10 /* ticks */
+
+struct task {
+	uint8_t fx[512] __attribute__((aligned(16))); /* FXSAVE image */
+	enum task_state state;
+	int pid;
+	char name[24];
+	uint64_t kstack_pa; /* base of the physically contiguous stack */
+	uint64_t kstack_top;
+	uint64_t saved_rsp;
+	struct mm *mm; /* NULL for kernel threads */
+	struct task *parent;
+	int exit_status; /* Linux wait status */
+	void *wait_chan;
+	uint64_t wake_tick; /* 0: no deadline */
+	int slice;
+	uint64_t user_frame; /* user_trampoline frame for new user tasks */
+};
+
+struct percpu {
+	struct percpu *self;
+	uint64_t kstack_top; /* offset 8: used by syscall_entry */
+	uint64_t user_rsp;   /* offset 16: scratch at syscall entry */
+	struct task *current;
+	bool need_resched;
+};
+_Static_assert(offsetof(struct percpu, kstack_top) == 8, "entry.S PCPU_KSTACK");
+_Static_assert(offsetof(struct percpu, user_rsp) == 16, "entry.S PCPU_USERRSP");
+
+extern struct percpu percpu;
+extern struct task tasks[MAX_TASKS];
+
+static inline struct task *current_task(void)
+{
+	return percpu.current;
+}
+
+void sched_init(void);
+struct task *task_alloc(const char *name);
+struct task *task_create_kthread(const char *name, void (*fn)(void *), void *arg);
+void sched_make_runnable(struct task *t);
+void schedule(void);
+void sched_yield(void);
+void sched_tick(void);
+/* Caller has interrupts off; returns after a wakeup or the deadline. */
+void sched_sleep(void *chan, uint64_t wake_tick);
+void sched_wakeup(void *chan);
+void sleep_ticks(uint64_t ticks);
+void task_free(struct task *t);
+void task_exit_kthread(void) __attribute__((noreturn));
+void sched_first_run(void);
+void sched_idle_loop(void) __attribute__((noreturn));
+void fpu_init(void);
+void fpu_reset_current(void);
+
+/* gdt.c */
+void gdt_init(void);
+void tss_set_rsp0(uint64_t rsp0);
+void syscall_init(void);
+
+/* proc.c */
+struct task *proc_spawn(const char *path, const char *const *argv, struct task *parent);
+void proc_exit(int status) __attribute__((noreturn));
+int proc_wait(int pid, int *status, struct task *waiter);
+long proc_fork(struct trap_frame *f);
+
+/* exec.c */
+int exec_load(struct mm *mm, const char *path, const char *const *argv, const char *const *envp,
+	      uint64_t *entry, uint64_t *rsp);
+
+/* syscall.c */
+int syscall_dispatch(struct trap_frame *f);
+
+/* entry.S */
+void switch_stack(uint64_t *save_rsp, uint64_t new_rsp);
+void kthread_trampoline(void);
+void user_trampoline(void);
+
+#endif
