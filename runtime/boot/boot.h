@@ -5,8 +5,9 @@
  * (/work/shared/notes/linux-direct-boot.md section 1, docs/mmu.md):
  *
  *   0x000500  GDT: 0x08 code32, 0x10 __BOOT_CS (64-bit), 0x18 __BOOT_DS,
- *             0x20 TSS (16-byte descriptor)
- *   0x000520  IDT (empty, limit 7)
+ *             0x20 TSS (16-byte descriptor); limit 0x2f
+ *   0x000530  IDT (empty, limit 7)
+ *   0x000540  TSS (104 bytes of zeros)
  *   0x007000  zero page (struct boot_params), %rsi
  *   0x008ff0  initial %rsp
  *   0x009000  PML4   0x00a000  PDPT   0x00b000..0x00efff  4 PDs (2 MiB pages,
@@ -26,7 +27,8 @@
 #include "runtime/mem/guestmem.h"
 
 #define BOOT_GDT_ADDR	    0x500ull
-#define BOOT_IDT_ADDR	    0x520ull
+#define BOOT_IDT_ADDR	    0x530ull
+#define BOOT_TSS_ADDR	    0x540ull
 #define BOOT_ZERO_PAGE_ADDR 0x7000ull
 #define BOOT_STACK_TOP	    0x8ff0ull
 #define BOOT_PML4_ADDR	    0x9000ull

@@ -1,0 +1,451 @@
+/*
+ * The boot loader (see boot.h for the memory layout and docs/mmu.md for the
+ * references).
+ *
+ * Owns: parsing and validating the kernel ELF and the initrd file, writing
+ * them into guest RAM, and writing the loader structures of the Linux
+ * 64-bit boot protocol (zero page, e820, command line, identity page
+ * tables, GDT/IDT/TSS) plus the initial register state.
+ *
+ * Invariants
+ *  1. Nothing is written to guest RAM for an ELF that fails validation:
+ *     every program header is checked (pass 1) before any byte is copied
+ *     (pass 2).
+ *  2. Loaded PT_LOAD segments lie entirely in RAM, at or above 1 MiB (the
+ *     loader structures and the e820 reserved area live below), inside
+ *     the identity map, and below the initrd.
+ *  3. The zero page is all zeros except the fields written here; the
+ *     sentinel at 0x1ef stays 0 so sanitize_boot_params() keeps them.
+ */
+#include "runtime/boot/boot.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pretrans/base/log.h"
+
+/* boot_params offsets (Documentation/arch/x86/zero-page.rst, boot.rst). */
+#define ZP_EXT_RAMDISK_IMAGE 0x0c0
+#define ZP_EXT_RAMDISK_SIZE  0x0c4
+#define ZP_EXT_CMD_LINE_PTR  0x0c8
+#define ZP_E820_ENTRIES	     0x1e8
+#define ZP_SENTINEL	     0x1ef
+#define ZP_BOOT_FLAG	     0x1fe
+#define ZP_HEADER	     0x202
+#define ZP_VERSION	     0x206
+#define ZP_TYPE_OF_LOADER    0x210
+#define ZP_LOADFLAGS	     0x211
+#define ZP_RAMDISK_IMAGE     0x218
+#define ZP_RAMDISK_SIZE	     0x21c
+#define ZP_CMD_LINE_PTR	     0x228
+#define ZP_INITRD_ADDR_MAX   0x22c
+#define ZP_KERNEL_ALIGNMENT  0x230
+#define ZP_CMDLINE_SIZE	     0x238
+#define ZP_INIT_SIZE	     0x260
+#define ZP_E820_TABLE	     0x2d0
+#define ZP_E820_MAX	     128
+#define E820_ENTRY_SIZE	     20
+
+#define IDENT_MAP_END (BOOT_PD_COUNT * (1ull << 30))
+#define PTE_P_RW      0x3ull
+#define PTE_PS	      0x80ull
+#define GDT_ENTRIES   6 /* null, code32, code64, data, TSS (two slots) */
+#define TSS_LIMIT     0x67
+#define CR0_PE	      0x1ull
+#define CR0_ET	      0x10ull
+#define CR0_NE	      0x20ull
+#define CR0_PG	      0x80000000ull
+#define CR4_PAE	      0x20ull
+#define EFER_LME      0x100ull
+#define EFER_LMA      0x400ull
+#define LOADED_HIGH   0x01
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	memcpy(p, &v, 2);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
+
+/* A GDT descriptor from Firecracker-style flags (e.g. 0xa09b), base, limit. */
+static uint64_t gdt_entry(uint16_t flags, uint32_t base, uint32_t limit)
+{
+	return ((uint64_t)(base & 0xff000000u) << 32) | ((uint64_t)(flags & 0xf0ffu) << 40) |
+	       ((uint64_t)(limit & 0x000f0000u) << 32) | ((uint64_t)(base & 0x00ffffffu) << 16) |
+	       (uint64_t)(limit & 0x0000ffffu);
+}
+
+static bool in_range(uint64_t a, uint64_t lo, uint64_t len)
+{
+	return a >= lo && a - lo < len;
+}
+
+/* Validate the ELF header and program headers; return the phdr table. */
+static enum bt_status check_ehdr(const char *name, const uint8_t *img, size_t size,
+				 const Elf64_Ehdr **eh_out)
+{
+	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)img;
+
+	if (size < sizeof(Elf64_Ehdr) || memcmp(img, ELFMAG, SELFMAG) != 0) {
+		bt_err(LOG_ELF, "%s: not an ELF file (or truncated header)", name);
+		return BT_ERR_FORMAT;
+	}
+	if (img[EI_CLASS] != ELFCLASS64 || img[EI_DATA] != ELFDATA2LSB ||
+	    img[EI_VERSION] != EV_CURRENT) {
+		bt_err(LOG_ELF, "%s: not a little-endian 64-bit ELF", name);
+		return BT_ERR_FORMAT;
+	}
+	if (eh->e_machine != EM_X86_64) {
+		bt_err(LOG_ELF, "%s: ELF machine %u is not x86-64", name, eh->e_machine);
+		return BT_ERR_FORMAT;
+	}
+	if (eh->e_type != ET_EXEC) {
+		bt_err(LOG_ELF, "%s: ELF type %u is not ET_EXEC (a kernel vmlinux)", name,
+		       eh->e_type);
+		return BT_ERR_FORMAT;
+	}
+	if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum == PN_XNUM ||
+	    eh->e_phoff > size || (size - eh->e_phoff) / sizeof(Elf64_Phdr) < eh->e_phnum ||
+	    (eh->e_phoff & 7) != 0) {
+		bt_err(LOG_ELF, "%s: bad or truncated program header table (off %#llx, %u x %u)",
+		       name, (unsigned long long)eh->e_phoff, eh->e_phnum, eh->e_phentsize);
+		return BT_ERR_FORMAT;
+	}
+	*eh_out = eh;
+	return BT_OK;
+}
+
+static enum bt_status check_load(struct guestmem *gm, const char *name, size_t size, unsigned i,
+				 const Elf64_Phdr *ph)
+{
+	if (ph->p_filesz > ph->p_memsz) {
+		bt_err(LOG_ELF, "%s: segment %u: file size %#llx exceeds memory size %#llx", name,
+		       i, (unsigned long long)ph->p_filesz, (unsigned long long)ph->p_memsz);
+		return BT_ERR_FORMAT;
+	}
+	if (ph->p_offset > size || size - ph->p_offset < ph->p_filesz) {
+		bt_err(LOG_ELF,
+		       "%s: segment %u: bytes [%#llx, +%#llx) are outside the file (%zu bytes)",
+		       name, i, (unsigned long long)ph->p_offset, (unsigned long long)ph->p_filesz,
+		       size);
+		return BT_ERR_FORMAT;
+	}
+	if (ph->p_paddr < BOOT_KERNEL_MIN || ph->p_paddr + ph->p_memsz < ph->p_paddr ||
+	    ph->p_paddr + ph->p_memsz > IDENT_MAP_END ||
+	    !guestmem_is_ram(gm, ph->p_paddr, ph->p_memsz)) {
+		bt_err(LOG_ELF,
+		       "%s: segment %u: physical [%#llx, +%#llx) is not guest RAM between 1 MiB "
+		       "and the end of low RAM (%#llx): more --mem?",
+		       name, i, (unsigned long long)ph->p_paddr, (unsigned long long)ph->p_memsz,
+		       (unsigned long long)guestmem_low_end(gm));
+		return BT_ERR_FORMAT;
+	}
+	return BT_OK;
+}
+
+enum bt_status boot_load_elf_image(struct guestmem *gm, const char *name, const uint8_t *img,
+				   size_t size, gpa_t *entry, gpa_t *lo, gpa_t *hi)
+{
+	const Elf64_Ehdr *eh;
+	const Elf64_Phdr *ph;
+	gpa_t min = ~0ull, max = 0, ent = 0;
+	bool have_entry = false;
+	unsigned nload = 0;
+
+	if (!gm || !name || (!img && size) || !entry || !lo || !hi)
+		return BT_ERR_INVALID;
+	BT_TRY(check_ehdr(name, img, size, &eh));
+	ph = (const Elf64_Phdr *)(img + eh->e_phoff);
+
+	/* Pass 1: validate everything, find the range and the entry. */
+	for (unsigned i = 0; i < eh->e_phnum; i++) {
+		if (ph[i].p_type != PT_LOAD || ph[i].p_memsz == 0)
+			continue;
+		BT_TRY(check_load(gm, name, size, i, &ph[i]));
+		nload++;
+		min = BT_MIN(min, ph[i].p_paddr);
+		max = BT_MAX(max, ph[i].p_paddr + ph[i].p_memsz);
+		if (!have_entry && in_range(eh->e_entry, ph[i].p_paddr, ph[i].p_memsz)) {
+			ent = eh->e_entry;
+			have_entry = true;
+		}
+	}
+	if (!nload) {
+		bt_err(LOG_ELF, "%s: no loadable segment", name);
+		return BT_ERR_FORMAT;
+	}
+	/* A virtual e_entry: convert through the segment that contains it. */
+	for (unsigned i = 0; !have_entry && i < eh->e_phnum; i++) {
+		if (ph[i].p_type == PT_LOAD && ph[i].p_memsz &&
+		    in_range(eh->e_entry, ph[i].p_vaddr, ph[i].p_memsz)) {
+			ent = ph[i].p_paddr + (eh->e_entry - ph[i].p_vaddr);
+			have_entry = true;
+		}
+	}
+	if (!have_entry) {
+		bt_err(LOG_ELF, "%s: entry point %#llx is outside every loadable segment", name,
+		       (unsigned long long)eh->e_entry);
+		return BT_ERR_FORMAT;
+	}
+
+	/* Pass 2: copy file bytes, zero the rest (bss). */
+	for (unsigned i = 0; i < eh->e_phnum; i++) {
+		uint8_t *dst;
+		if (ph[i].p_type != PT_LOAD || ph[i].p_memsz == 0)
+			continue;
+		dst = guestmem_gpa_to_host(gm, ph[i].p_paddr, ph[i].p_memsz);
+		guestmem_notify_write(gm, ph[i].p_paddr, ph[i].p_memsz);
+		memcpy(dst, img + ph[i].p_offset, ph[i].p_filesz);
+		memset(dst + ph[i].p_filesz, 0, ph[i].p_memsz - ph[i].p_filesz);
+	}
+	bt_info(LOG_ELF, "%s: loaded %u segments at [%#llx, %#llx), entry %#llx", name, nload,
+		(unsigned long long)min, (unsigned long long)max, (unsigned long long)ent);
+	*entry = ent;
+	*lo = min;
+	*hi = max;
+	return BT_OK;
+}
+
+/* Map a whole file read-only.  An empty file maps to (NULL, 0). */
+static enum bt_status map_file(const char *path, const uint8_t **img, size_t *size)
+{
+	struct stat sb;
+	void *p;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		bt_err(LOG_ELF, "%s: cannot open: %s", path, strerror(errno));
+		return BT_ERR_IO;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		bt_err(LOG_ELF, "%s: not a regular file", path);
+		close(fd);
+		return BT_ERR_IO;
+	}
+	*size = (size_t)sb.st_size;
+	*img = NULL;
+	if (*size) {
+		p = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (p == MAP_FAILED) {
+			bt_err(LOG_ELF, "%s: cannot map: %s", path, strerror(errno));
+			close(fd);
+			return BT_ERR_IO;
+		}
+		*img = p;
+	}
+	close(fd);
+	return BT_OK;
+}
+
+static void unmap_file(const uint8_t *img, size_t size)
+{
+	if (img)
+		munmap((void *)(uintptr_t)img, size);
+}
+
+enum bt_status boot_load_elf_file(struct guestmem *gm, const char *path, gpa_t *entry, gpa_t *lo,
+				  gpa_t *hi)
+{
+	const uint8_t *img;
+	size_t size;
+	enum bt_status st;
+
+	if (!gm || !path)
+		return BT_ERR_INVALID;
+	BT_TRY(map_file(path, &img, &size));
+	st = boot_load_elf_image(gm, path, img, size, entry, lo, hi);
+	unmap_file(img, size);
+	return st;
+}
+
+/* e820: [0, EBDA) RAM, [EBDA, 1 MiB) reserved, [1 MiB, low end) RAM, high RAM. */
+static unsigned write_e820(struct guestmem *gm, uint8_t *zp)
+{
+	struct {
+		uint64_t addr, size;
+		uint32_t type;
+	} e[4];
+	unsigned n = 0;
+
+	e[n++] = (typeof(e[0])){0, BOOT_EBDA_START, BOOT_E820_RAM};
+	e[n++] =
+	    (typeof(e[0])){BOOT_EBDA_START, BOOT_KERNEL_MIN - BOOT_EBDA_START, BOOT_E820_RESERVED};
+	if (guestmem_low_end(gm) > BOOT_KERNEL_MIN)
+		e[n++] = (typeof(e[0])){BOOT_KERNEL_MIN, guestmem_low_end(gm) - BOOT_KERNEL_MIN,
+					BOOT_E820_RAM};
+	for (size_t r = 1; r < guestmem_nregions(gm); r++) {
+		const struct guestmem_region *reg = guestmem_region(gm, r);
+		e[n++] = (typeof(e[0])){reg->gpa, reg->size, BOOT_E820_RAM};
+	}
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t *p = zp + ZP_E820_TABLE + i * E820_ENTRY_SIZE;
+		put64(p, e[i].addr);
+		put64(p + 8, e[i].size);
+		put32(p + 16, e[i].type);
+	}
+	zp[ZP_E820_ENTRIES] = (uint8_t)n;
+	return n;
+}
+
+static void write_page_tables(struct guestmem *gm)
+{
+	uint8_t *pml4 = guestmem_gpa_to_host(gm, BOOT_PML4_ADDR, GUEST_PAGE_SIZE);
+	uint8_t *pdpt = guestmem_gpa_to_host(gm, BOOT_PDPT_ADDR, GUEST_PAGE_SIZE);
+
+	memset(pml4, 0, GUEST_PAGE_SIZE);
+	memset(pdpt, 0, GUEST_PAGE_SIZE);
+	put64(pml4, BOOT_PDPT_ADDR | PTE_P_RW);
+	for (unsigned i = 0; i < BOOT_PD_COUNT; i++) {
+		gpa_t pd_gpa = BOOT_PD_ADDR + i * GUEST_PAGE_SIZE;
+		uint8_t *pd = guestmem_gpa_to_host(gm, pd_gpa, GUEST_PAGE_SIZE);
+		put64(pdpt + 8 * i, pd_gpa | PTE_P_RW);
+		for (unsigned j = 0; j < 512; j++)
+			put64(pd + 8 * j,
+			      (((uint64_t)i << 30) + ((uint64_t)j << 21)) | PTE_P_RW | PTE_PS);
+	}
+}
+
+static void write_gdt(struct guestmem *gm, struct boot_state *st)
+{
+	uint8_t *gdt = guestmem_gpa_to_host(gm, BOOT_GDT_ADDR, GDT_ENTRIES * 8);
+	uint8_t *tss = guestmem_gpa_to_host(gm, BOOT_TSS_ADDR, TSS_LIMIT + 1);
+	uint8_t *idt = guestmem_gpa_to_host(gm, BOOT_IDT_ADDR, 8);
+
+	put64(gdt + 0x00, 0);
+	put64(gdt + 0x08, gdt_entry(0xc09b, 0, 0xfffff)); /* 32-bit code, unused */
+	put64(gdt + BOOT_CS, gdt_entry(0xa09b, 0, 0xfffff));
+	put64(gdt + BOOT_DS, gdt_entry(0xc093, 0, 0xfffff));
+	/* 64-bit TSS: 16 bytes, upper half holds base[63:32] = 0 */
+	put64(gdt + BOOT_TR, gdt_entry(0x008b, (uint32_t)BOOT_TSS_ADDR, TSS_LIMIT));
+	put64(gdt + BOOT_TR + 8, 0);
+	memset(idt, 0, 8);
+	memset(tss, 0, TSS_LIMIT + 1);
+
+	st->gdt_base = BOOT_GDT_ADDR;
+	st->gdt_limit = GDT_ENTRIES * 8 - 1;
+	st->idt_base = BOOT_IDT_ADDR;
+	st->idt_limit = 7;
+	st->cs = (struct boot_segment){BOOT_CS, 0, 0xffffffffu, 0xa09b};
+	st->ds = (struct boot_segment){BOOT_DS, 0, 0xffffffffu, 0xc093};
+	st->es = st->ds;
+	st->ss = st->ds;
+	st->fs = st->ds;
+	st->gs = st->ds;
+	st->tr = (struct boot_segment){BOOT_TR, BOOT_TSS_ADDR, TSS_LIMIT, 0x008b};
+}
+
+static enum bt_status load_initrd(struct guestmem *gm, const char *path, gpa_t kernel_end,
+				  gpa_t *addr, uint64_t *size)
+{
+	const uint8_t *img;
+	size_t n;
+	gpa_t low_end = guestmem_low_end(gm), at, floor;
+	enum bt_status st = BT_OK;
+
+	BT_TRY(map_file(path, &img, &n));
+	floor = (BT_MAX(kernel_end, BOOT_KERNEL_MIN) + GUEST_PAGE_SIZE - 1) & GUEST_PAGE_MASK;
+	if (n == 0) {
+		bt_err(LOG_CORE, "%s: the initrd is empty", path);
+		st = BT_ERR_INVALID;
+		goto err_unmap;
+	}
+	if (n > low_end || ((low_end - n) & GUEST_PAGE_MASK) < floor) {
+		bt_err(LOG_CORE,
+		       "%s: the initrd (%zu bytes) does not fit between the kernel end %#llx and "
+		       "the top of low RAM %#llx: more --mem?",
+		       path, n, (unsigned long long)kernel_end, (unsigned long long)low_end);
+		st = BT_ERR_RANGE;
+		goto err_unmap;
+	}
+	at = (low_end - n) & GUEST_PAGE_MASK;
+	st = guestmem_write(gm, at, img, n);
+	*addr = at;
+	*size = n;
+err_unmap:
+	unmap_file(img, n);
+	return st;
+}
+
+enum bt_status boot_load(struct guestmem *gm, const struct boot_config *cfg, struct boot_state *st,
+			 struct boot_layout *layout)
+{
+	const char *cmdline;
+	struct boot_layout l;
+	size_t clen;
+	uint8_t *zp;
+
+	if (!gm || !cfg || !cfg->kernel_path || !st || !layout)
+		return BT_ERR_INVALID;
+	cmdline = cfg->cmdline ? cfg->cmdline : "";
+	clen = strlen(cmdline) + 1;
+	if (clen > BOOT_CMDLINE_MAX) {
+		bt_err(LOG_CORE, "the kernel command line is %zu bytes, the limit is %d", clen - 1,
+		       BOOT_CMDLINE_MAX - 1);
+		return BT_ERR_INVALID;
+	}
+	if (guestmem_low_end(gm) < 2 * BOOT_KERNEL_MIN) {
+		bt_err(LOG_CORE, "guest RAM is too small to boot (%llu bytes, need 2 MiB)",
+		       (unsigned long long)guestmem_size(gm));
+		return BT_ERR_INVALID;
+	}
+	memset(&l, 0, sizeof(l));
+	memset(st, 0, sizeof(*st));
+	BT_TRY(boot_load_elf_file(gm, cfg->kernel_path, &l.entry, &l.kernel_start, &l.kernel_end));
+	if (cfg->initrd_path)
+		BT_TRY(load_initrd(gm, cfg->initrd_path, l.kernel_end, &l.initrd, &l.initrd_size));
+
+	l.cmdline = BOOT_CMDLINE_ADDR;
+	l.cmdline_size = (uint32_t)clen;
+	memcpy(guestmem_gpa_to_host(gm, BOOT_CMDLINE_ADDR, clen), cmdline, clen);
+
+	zp = guestmem_gpa_to_host(gm, BOOT_ZERO_PAGE_ADDR, GUEST_PAGE_SIZE);
+	memset(zp, 0, GUEST_PAGE_SIZE);
+	l.zero_page = BOOT_ZERO_PAGE_ADDR;
+	l.e820_entries = write_e820(gm, zp);
+	zp[ZP_SENTINEL] = 0;
+	put16(zp + ZP_BOOT_FLAG, 0xaa55);
+	put32(zp + ZP_HEADER, 0x53726448); /* "HdrS" */
+	put16(zp + ZP_VERSION, 0x020f);
+	zp[ZP_TYPE_OF_LOADER] = 0xff;
+	zp[ZP_LOADFLAGS] = LOADED_HIGH;
+	put32(zp + ZP_RAMDISK_IMAGE, (uint32_t)l.initrd);
+	put32(zp + ZP_RAMDISK_SIZE, (uint32_t)l.initrd_size);
+	put32(zp + ZP_EXT_RAMDISK_IMAGE, (uint32_t)(l.initrd >> 32));
+	put32(zp + ZP_EXT_RAMDISK_SIZE, (uint32_t)(l.initrd_size >> 32));
+	put32(zp + ZP_CMD_LINE_PTR, (uint32_t)BOOT_CMDLINE_ADDR);
+	put32(zp + ZP_EXT_CMD_LINE_PTR, (uint32_t)(BOOT_CMDLINE_ADDR >> 32));
+	put32(zp + ZP_INITRD_ADDR_MAX, 0x7fffffff);
+	put32(zp + ZP_KERNEL_ALIGNMENT, 0x1000000);
+	put32(zp + ZP_CMDLINE_SIZE, BOOT_CMDLINE_MAX - 1);
+	put32(zp + ZP_INIT_SIZE, (uint32_t)BT_MIN(l.kernel_end - l.kernel_start, 0xffffffffull));
+
+	write_page_tables(gm);
+	l.pml4 = BOOT_PML4_ADDR;
+	l.ident_map_end = IDENT_MAP_END;
+	write_gdt(gm, st);
+
+	st->rip = l.entry;
+	st->rsi = BOOT_ZERO_PAGE_ADDR;
+	st->rsp = BOOT_STACK_TOP;
+	st->rflags = 0x2;
+	st->cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_PG;
+	st->cr3 = BOOT_PML4_ADDR;
+	st->cr4 = CR4_PAE;
+	st->efer = EFER_LME | EFER_LMA;
+	*layout = l;
+	return BT_OK;
+}
