@@ -108,3 +108,28 @@ guests-user: $(GU_INITRD) $(GU_OUT)/bench-native
 # --- unit tests that read build products -----------------------------------
 $(BUILD)/tests/unit/test_kmodld.o: CFLAGS += -DGU_TESTMOD_PATH='"$(GU_OUT)/testmod.ko"'
 $(BUILD)/tests/test_kmodld: $(GU_OUT)/testmod.ko
+
+# The guest kernel image is built by guests/kernel/module.mk.
+GU_KERNEL := $(GU_OUT)/kernel.elf
+$(BUILD)/tests/unit/test_elfnote.o: CFLAGS += -DGU_KERNEL_PATH='"$(GU_KERNEL)"'
+ifneq ($(wildcard guests/kernel/module.mk),)
+$(BUILD)/tests/test_elfnote: $(GU_KERNEL)
+endif
+
+# --- QEMU boot test, expect-file rebase, demo ----------------------------------
+CHECK_STEPS += check-guest-qemu
+.PHONY: check-guest-qemu rebase-expect demo
+check-guest-qemu: $(GU_KERNEL) $(GU_INITRD)
+	$(Q)tests/integration/qemu-boot.sh $(BUILD)
+
+# Rewrite guests/qemu-all.expect and guests/qemu-kernel.expect from a run
+# (refused for a run with failures); review the diff before committing.
+rebase-expect: $(GU_KERNEL) $(GU_INITRD)
+	$(Q)tests/integration/qemu-boot.sh --rebase $(BUILD)
+
+# First command on a fresh machine: install dependencies, build the guest,
+# boot it under QEMU with every test and the benchmark.
+demo:
+	$(Q)tests/tools/deps.sh
+	$(Q)$(MAKE) --no-print-directory $(GU_KERNEL) $(GU_INITRD)
+	$(Q)tests/integration/demo.sh $(BUILD)
