@@ -48,8 +48,9 @@ enum mmu_access {
 	MMU_ACC_KIND_MASK = MMU_ACC_WRITE | MMU_ACC_EXEC,
 	/* user-mode access regardless of the current CPL */
 	MMU_ACC_USER = 1u << 2,
-	/* implicit supervisor access (GDT/IDT/TSS/LDT reads, delivery stack
-	 * pushes are NOT implicit): supervisor at any CPL, SMAP ignores AC */
+	/* implicit supervisor access (SDM 4.6: GDT/LDT/IDT/TSS accesses):
+	 * supervisor at any CPL, and SMAP denies user pages whatever AC is.
+	 * Stack pushes of event delivery are ordinary accesses at the new CPL. */
 	MMU_ACC_IMPLICIT = 1u << 3,
 	/* probe only: no A/D updates, no statistics, no TLB use */
 	MMU_ACC_PROBE = 1u << 4,

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "pretrans/base/log.h"
 #include "runtime/boot/boot.h"
 #include "runtime/mmu/mmu.h"
 
@@ -486,6 +487,49 @@ static void test_malformed(void **state)
 	guestmem_destroy(gm);
 }
 
+/* Random corruption of the headers and truncations: every result is either
+ * a clean load inside RAM or BT_ERR_FORMAT, never a crash or a stray write. */
+static void test_mutations(void **state)
+{
+	struct guestmem *gm;
+	size_t size;
+	uint8_t *img = read_file(BOOT_TEST_SYNTH_ELF, &size);
+	uint8_t *v = malloc(size);
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	unsigned ok = 0, bad = 0;
+
+	assert_int_equal(guestmem_create(64ull << 20, &gm), BT_OK);
+	bt_log_set(0, LOG_ERROR); /* thousands of expected one-line refusals */
+	for (unsigned it = 0; it < 20000; it++) {
+		size_t n = size;
+		memcpy(v, img, size);
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		unsigned flips = 1 + (x & 3);
+		for (unsigned k = 0; k < flips; k++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			/* header and program headers: the first 0xb0 bytes */
+			v[(x >> 8) % 0xb0] ^= (uint8_t)(1u << ((x >> 4) & 7));
+		}
+		if ((x >> 40) % 8 == 0)
+			n = (size_t)((x >> 20) % size);
+		gpa_t entry = 0, lo = 0, hi = 0;
+		enum bt_status s = boot_load_elf_image(gm, "fuzz", v, n, &entry, &lo, &hi);
+		if (s == BT_OK) {
+			ok++;
+			assert_true(lo >= 0x100000 && lo <= entry && entry < hi);
+			assert_true(hi <= (64ull << 20));
+		} else {
+			bad++;
+			assert_int_equal(s, BT_ERR_FORMAT);
+		}
+	}
+	bt_log_set(LOG_ALL, LOG_WARN);
+	assert_true(ok > 0 && bad > 0);
+	free(v);
+	free(img);
+	guestmem_destroy(gm);
+}
+
 static void test_boot_errors(void **state)
 {
 	struct guestmem *gm;
@@ -525,9 +569,9 @@ static void test_boot_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_boot_synthetic),    cmocka_unit_test(test_boot_high_memory),
-	    cmocka_unit_test(test_malformed),	      cmocka_unit_test(test_boot_errors),
-	    cmocka_unit_test(test_boot_guest_kernel),
+	    cmocka_unit_test(test_boot_synthetic), cmocka_unit_test(test_boot_high_memory),
+	    cmocka_unit_test(test_malformed),	   cmocka_unit_test(test_mutations),
+	    cmocka_unit_test(test_boot_errors),	   cmocka_unit_test(test_boot_guest_kernel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
