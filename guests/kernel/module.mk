@@ -50,3 +50,23 @@ check-guest-kernel-jumptable: $(BUILD)/guests/kernel.elf
 		grep -Eq 'jmp +\*' || \
 		{ echo "kt_jt_dispatch has no indirect jump: no jump table" >&2; exit 1; }
 	@echo "  OK      kt_jt_dispatch dispatches through a jump table"
+
+# A multiboot stub that boots kernel.elf through the Linux 64-bit boot
+# protocol under QEMU (the entry btvm uses; QEMU's own ELF path is PVH):
+#   qemu-system-x86_64 ... -kernel kernel-bootstub.bin -initrd "kernel.elf,initrd.cpio"
+GK_STUB_CFLAGS := -std=gnu11 $(WARN) -O2 -ffreestanding -fno-pic -fno-pie -mno-red-zone \
+	-mgeneral-regs-only -fno-stack-protector -fcf-protection=none \
+	-fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns
+$(BUILD)/guests/kernel-bootstub.bin: guests/kernel/bootstub/stub.S guests/kernel/bootstub/stub.c \
+		guests/kernel/bootstub/stub.ld
+	@mkdir -p $(BUILD)/guests/kernel/bootstub
+	@echo "  KSTUB   $@"
+	$(Q)$(CC) -c -o $(BUILD)/guests/kernel/bootstub/stub_s.o guests/kernel/bootstub/stub.S
+	$(Q)$(CC) $(GK_STUB_CFLAGS) -c -o $(BUILD)/guests/kernel/bootstub/stub_c.o \
+		guests/kernel/bootstub/stub.c
+	$(Q)$(LD) -nostdlib -static -z max-page-size=4096 -z noexecstack \
+		-T guests/kernel/bootstub/stub.ld -o $(BUILD)/guests/kernel/bootstub/stub.elf \
+		$(BUILD)/guests/kernel/bootstub/stub_s.o $(BUILD)/guests/kernel/bootstub/stub_c.o
+	$(Q)objcopy -O binary $(BUILD)/guests/kernel/bootstub/stub.elf $@
+
+EXTRA_ALL += $(BUILD)/guests/kernel-bootstub.bin

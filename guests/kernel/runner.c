@@ -169,11 +169,11 @@ static void select_tests(const char *spec)
 				found = true;
 			}
 		if (!found) {
-			if (!initrd_present())
-				printk("# no initrd: user tests are unavailable\n");
 			printk("[kernel] error: unknown test '%s' (known: ", name);
 			print_known();
 			printk(")\n");
+			if (!initrd_present()) /* it may name a user test */
+				no_initrd();
 			fail_config();
 		}
 	}

@@ -59,6 +59,7 @@ void idt_init(void)
 		idt_set(v, isr_table[v], 0, 0);
 	idt_set(EXC_DF, isr_table[EXC_DF], 1, 0);
 	idt_set(EXC_NMI, isr_table[EXC_NMI], 2, 0);
+	idt_set(EXC_BP, isr_table[EXC_BP], 0, 3); /* int3 from ring 3 is #BP, as in Linux */
 	idt_set(SPURIOUS_VEC, (uint64_t)isr255, 0, 0);
 	struct __attribute__((packed)) {
 		uint16_t limit;
