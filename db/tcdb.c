@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 enum stmt_id {
@@ -48,6 +49,7 @@ struct tcdb {
 	char *path;	/* final path */
 	char *tmp_path; /* building: temporary file */
 	bool building, learning, rdwr;
+	size_t added;
 	sqlite3_stmt *st[ST_N];
 	/* look-up result storage */
 	uint8_t *buf;
@@ -68,7 +70,8 @@ static const char schema_sql[] =
     "  tool_version TEXT NOT NULL, created INTEGER NOT NULL);\n"
     "CREATE TABLE functions(id INTEGER PRIMARY KEY, name TEXT NOT NULL,\n"
     "  address INTEGER NOT NULL, size INTEGER NOT NULL, bytes_hash INTEGER NOT NULL,\n"
-    "  section TEXT NOT NULL, covered_bytes INTEGER NOT NULL);\n"
+    "  section TEXT NOT NULL, covered_bytes INTEGER NOT NULL,\n"
+    "  refused_bytes INTEGER NOT NULL, kind INTEGER NOT NULL);\n"
     "CREATE TABLE blocks(guest_start INTEGER PRIMARY KEY, guest_len INTEGER NOT NULL,\n"
     "  n_insns INTEGER NOT NULL, guest_hash INTEGER NOT NULL, flags INTEGER NOT NULL,\n"
     "  refusal INTEGER NOT NULL, refusal_addr INTEGER NOT NULL, code BLOB,\n"
@@ -80,7 +83,7 @@ static const char schema_sql[] =
 
 static const char *const stmt_sql[ST_N] = {
     [ST_ADD_FUNC] = "INSERT INTO functions(name, address, size, bytes_hash, section, "
-		    "covered_bytes) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+		    "covered_bytes, refused_bytes, kind) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_ADD_BLOCK] = "INSERT OR IGNORE INTO blocks VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
 		     "?9, ?10, ?11, ?12)",
     [ST_LEARN_BLOCK] = "INSERT OR REPLACE INTO blocks VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, "
@@ -204,8 +207,15 @@ enum bt_status tcdb_create(const char *out_path, const struct tcdb_image *img,
 		db_free(db);
 		return BT_ERR_NOMEM;
 	}
-	sprintf(db->tmp_path, "%s.tmp-XXXXXX", out_path);
-	int fd = mkstemp(db->tmp_path);
+	/* like mkstemp, but mode 0666 & ~umask so the result has normal permissions */
+	int fd = -1;
+	for (unsigned i = 0; fd < 0 && i < 100; i++) {
+		unsigned r = (unsigned)getpid() * 2654435761u ^ (unsigned)time(NULL) ^ i * 40503u;
+		sprintf(db->tmp_path, "%s.tmp-%06x", out_path, r & 0xffffff);
+		fd = open(db->tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
 	if (fd < 0) {
 		bt_err(LOG_DB, "%s: cannot create the temporary output %s: %s", out_path,
 		       db->tmp_path, strerror(errno));
@@ -287,6 +297,8 @@ enum bt_status tcdb_add_function(struct tcdb *db, struct tcdb_function *f)
 	sqlite3_bind_int64(st, 4, (int64_t)f->bytes_hash);
 	sqlite3_bind_text(st, 5, f->section ? f->section : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, (int64_t)f->covered_bytes);
+	sqlite3_bind_int64(st, 7, (int64_t)f->refused_bytes);
+	sqlite3_bind_int64(st, 8, f->kind);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return db_err(db, "adding a function");
 	f->id = sqlite3_last_insert_rowid(db->h);
@@ -327,7 +339,14 @@ enum bt_status tcdb_add_block(struct tcdb *db, const struct tcdb_block *b)
 {
 	if (!db->building)
 		return BT_ERR_INVALID;
-	return put_block(db, db->st[ST_ADD_BLOCK], b);
+	BT_TRY(put_block(db, db->st[ST_ADD_BLOCK], b));
+	db->added += (size_t)sqlite3_changes(db->h);
+	return BT_OK;
+}
+
+size_t tcdb_blocks_added(const struct tcdb *db)
+{
+	return db->added;
 }
 
 static enum bt_status fsync_path(const char *path, int flags)
@@ -809,10 +828,12 @@ enum bt_status tcdb_foreach_function(struct tcdb *db,
 				     int (*cb)(void *, const struct tcdb_function *), void *opaque)
 {
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db->h,
-			       "SELECT id, name, address, size, bytes_hash, section, covered_bytes "
-			       "FROM functions ORDER BY id",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		db->h,
+		"SELECT id, name, address, size, bytes_hash, section, covered_bytes, "
+		"refused_bytes, kind "
+		"FROM functions ORDER BY id",
+		-1, &st, NULL) != SQLITE_OK)
 		return db_err(db, "reading functions");
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -824,6 +845,8 @@ enum bt_status tcdb_foreach_function(struct tcdb *db,
 		    .bytes_hash = (uint64_t)sqlite3_column_int64(st, 4),
 		    .section = (const char *)sqlite3_column_text(st, 5),
 		    .covered_bytes = (uint64_t)sqlite3_column_int64(st, 6),
+		    .refused_bytes = (uint64_t)sqlite3_column_int64(st, 7),
+		    .kind = (uint32_t)sqlite3_column_int64(st, 8),
 		};
 		if (!f.name)
 			f.name = "";

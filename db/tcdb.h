@@ -51,6 +51,8 @@ struct tcdb_function {
 	uint64_t bytes_hash;	/* xlat_hash_bytes() of the function's bytes */
 	const char *section;	/* e.g. ".text" */
 	uint64_t covered_bytes; /* function bytes inside translated blocks */
+	uint64_t refused_bytes; /* function bytes only in refused regions */
+	uint32_t kind;		/* enum discover_kind: 0 symbol, 1 seed, 2 swept section */
 };
 
 enum tcdb_origin { TCDB_ORIGIN_STATIC = 0, TCDB_ORIGIN_LEARNED = 1 };
@@ -89,6 +91,8 @@ enum bt_status tcdb_create(const char *out_path, const struct tcdb_image *img,
 			   const struct tcdb_provenance *prov, struct tcdb **out);
 enum bt_status tcdb_add_function(struct tcdb *db, struct tcdb_function *f);
 enum bt_status tcdb_add_block(struct tcdb *db, const struct tcdb_block *b);
+/* Rows actually inserted by tcdb_add_block (a start already present is kept). */
+size_t tcdb_blocks_added(const struct tcdb *db);
 /* Commit, fsync, rename over out_path, close.  db is freed in every case. */
 enum bt_status tcdb_commit(struct tcdb *db);
 /* Drop the temporary file, close.  Leaves out_path untouched. */

@@ -385,6 +385,13 @@ static enum bt_status load(struct elfimg *img)
 	if (img->ncode == 0)
 		return bad(img->path, BT_ERR_FORMAT,
 			   "no executable section (SHF_ALLOC|SHF_EXECINSTR with contents)");
+	img->entry_va = img->entry;
+	for (size_t i = 0; i < img->nsegs && !elfimg_code_at(img, img->entry); i++) {
+		const struct elfimg_segment *g = &img->segs[i];
+		if (g->type == PT_LOAD && img->entry >= g->paddr &&
+		    img->entry - g->paddr < g->memsz)
+			img->entry_va = g->vaddr + (img->entry - g->paddr);
+	}
 	sha256_buf(img->map, img->size, img->sha256);
 	return BT_OK;
 }

@@ -57,8 +57,10 @@ struct elfimg {
 	char *path;
 	const uint8_t *map;
 	size_t size;
-	uint16_t type; /* ET_EXEC, ET_DYN or ET_REL */
-	gva_t entry;
+	uint16_t type;	/* ET_EXEC, ET_DYN or ET_REL */
+	gva_t entry;	/* e_entry as written (a physical address for kernels) */
+	gva_t entry_va; /* e_entry, translated through PT_LOAD paddr->vaddr when
+			 * e_entry itself is not inside an executable section */
 
 	struct elfimg_section *secs;
 	size_t nsecs;

@@ -5,6 +5,7 @@
 #ifndef BT_BASE_SHA256_H
 #define BT_BASE_SHA256_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,7 @@ struct sha256_ctx {
 	uint64_t nbytes;
 	uint8_t buf[64];
 	size_t nbuf;
+	int ni; /* use the SHA extensions (set by sha256_init from CPUID) */
 };
 
 void sha256_init(struct sha256_ctx *c);

@@ -57,6 +57,46 @@ static void test_sha256_vectors(void **state)
 			    "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }
 
+/* Against sha256sum(1) on 1 MiB of pseudo-random bytes fed in odd pieces
+ * (exercises the block path, SHA-NI where the CPU has it, and the tail). */
+static void test_sha256_vs_sha256sum(void **state)
+{
+	size_t n = (1u << 20) + 13;
+	uint8_t *b = malloc(n);
+	assert_non_null(b);
+	uint32_t x = 12345;
+	for (size_t i = 0; i < n; i++) {
+		x = x * 1103515245u + 12345u;
+		b[i] = (uint8_t)(x >> 16);
+	}
+	char tmp[] = "/tmp/test_sha.XXXXXX";
+	int fd = mkstemp(tmp);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, b, n), (ssize_t)n);
+	close(fd);
+	char cmd[96], want[65] = "";
+	snprintf(cmd, sizeof(cmd), "sha256sum %s", tmp);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_int_equal(fscanf(p, "%64s", want), 1);
+	pclose(p);
+	unlink(tmp);
+	struct sha256_ctx c;
+	sha256_init(&c);
+	for (size_t off = 0, step = 1; off < n; off += step, step = step * 3 + 1) {
+		size_t take = BT_MIN(step, n - off);
+		sha256_update(&c, b + off, take);
+		if (take < step)
+			break;
+	}
+	uint8_t d[SHA256_LEN];
+	char hex[65];
+	sha256_final(&c, d);
+	sha256_hex(d, hex);
+	assert_string_equal(hex, want);
+	free(b);
+}
+
 static void test_open_self(void **state)
 {
 	struct elfimg *img;
@@ -213,6 +253,7 @@ int main(void)
 	bt_log_to(fopen("/dev/null", "w")); /* the refusals are expected */
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_sha256_vectors),
+	    cmocka_unit_test(test_sha256_vs_sha256sum),
 	    cmocka_unit_test(test_open_self),
 	    cmocka_unit_test(test_damaged),
 	    cmocka_unit_test(test_every_truncation_is_refused),

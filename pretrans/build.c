@@ -1,0 +1,347 @@
+/*
+ * The build pipeline (see build.h).  Owns the worker threads, the result
+ * slots and the writer loop.
+ *
+ * Concurrency
+ *  - Regions are handed out by an atomic-free counter under `mu`; each
+ *    worker owns one xlat context and one walker, and fills the result slot
+ *    of the region it took.
+ *  - The writer (the calling thread) consumes slots strictly in region
+ *    order, waiting on `cv`; a worker does not start region i while
+ *    i >= written + WINDOW, which bounds memory.
+ *  - Stripped images are walked in rounds: the targets of direct calls that
+ *    start no known region become seed regions of the next round, sorted by
+ *    address.  Rounds are sequential, so the order stays deterministic.
+ * Invariant: the sequence of tcdb_add_* calls depends only on the image, the
+ * plan and the translator options, never on the thread count or timing.
+ */
+#include "pretrans/build.h"
+
+#include "db/tcdb.h"
+#include "pretrans/base/log.h"
+#include "pretrans/discover.h"
+#include "pretrans/elfimg.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define WINDOW	   4096
+#define MAX_ROUNDS 64
+
+enum slot_state { SLOT_EMPTY = 0, SLOT_BUSY, SLOT_DONE };
+
+struct slot {
+	struct discover_result res;
+	int state;
+};
+
+struct pipe {
+	const struct elfimg *img;
+	struct discover_plan *plan;
+	struct xlat_options xo;
+	struct slot *slots; /* one per entry of order[] */
+	size_t *order;	    /* this round's plan indices, in plan order */
+	size_t from, to;    /* positions in order[] (from = 0) */
+	gva_t *calls;	    /* call targets seen by the writer this round */
+	size_t n_calls, cap_calls;
+	size_t next;	/* next region to hand out */
+	size_t written; /* regions consumed by the writer */
+	bool stop;
+	enum bt_status err;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+static void *worker(void *arg)
+{
+	struct pipe *pp = arg;
+	struct xlat_ctx *ctx = NULL;
+	struct discover_walker *w = NULL;
+	enum bt_status s = xlat_create(&pp->xo, &ctx);
+	if (s == BT_OK)
+		s = discover_walker_create(&w);
+	if (s != BT_OK) {
+		pthread_mutex_lock(&pp->mu);
+		pp->err = s;
+		pp->stop = true;
+		pthread_cond_broadcast(&pp->cv);
+		pthread_mutex_unlock(&pp->mu);
+		goto out_destroy;
+	}
+	pthread_mutex_lock(&pp->mu);
+	for (;;) {
+		while (!pp->stop && pp->next < pp->to && pp->next >= pp->written + WINDOW)
+			pthread_cond_wait(&pp->cv, &pp->mu);
+		if (pp->stop || pp->next >= pp->to)
+			break;
+		size_t i = pp->next++;
+		pp->slots[i].state = SLOT_BUSY;
+		pthread_mutex_unlock(&pp->mu);
+		struct slot *sl = &pp->slots[i];
+		s = discover_walk(w, ctx, pp->img, pp->plan, &pp->plan->f[pp->order[i]], &sl->res);
+		sl->res.status = s;
+		pthread_mutex_lock(&pp->mu);
+		sl->state = SLOT_DONE;
+		pthread_cond_broadcast(&pp->cv);
+	}
+	pthread_mutex_unlock(&pp->mu);
+out_destroy:
+	discover_walker_destroy(w);
+	xlat_destroy(ctx);
+	return NULL;
+}
+
+static void progress(const struct pipe *pp, size_t done, size_t total, size_t round)
+{
+	static const char bar[] = "########################################";
+	int width = 40;
+	int fill = total ? (int)((double)done / (double)total * width) : width;
+	fprintf(stderr, "\r  round %zu [%-40.*s] %3d%% %zu/%zu regions", round + 1, fill, bar,
+		total ? (int)(100.0 * (double)done / (double)total) : 100, done, total);
+	(void)pp;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Write one region's result. */
+static enum bt_status write_region(struct tcdb *db, const struct elfimg *img,
+				   const struct discover_func *f, const struct discover_result *r,
+				   struct pbuild_stats *st)
+{
+	(void)img;
+	struct tcdb_function tf = {
+	    .name = f->name,
+	    .address = f->start,
+	    .size = f->kind == DISCOVER_SEED ? 0 : f->end - f->start,
+	    .bytes_hash = r->bytes_hash,
+	    .section = f->sec->name,
+	    .covered_bytes = r->covered_bytes,
+	    .refused_bytes = r->refused_bytes,
+	    .kind = f->kind,
+	};
+	BT_TRY(tcdb_add_function(db, &tf));
+	if (f->kind == DISCOVER_FUNC) {
+		st->n_funcs++;
+		st->func_bytes += f->end - f->start;
+		st->covered_bytes += r->covered_bytes;
+		st->refused_bytes += r->refused_bytes;
+	} else if (f->kind == DISCOVER_SEED) {
+		st->n_seeds++;
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		const struct discover_block *b = &r->b[i];
+		struct tcdb_block tb = {
+		    .guest_start = b->guest_start,
+		    .guest_len = b->guest_len,
+		    .n_insns = b->n_insns,
+		    .guest_hash = b->guest_hash,
+		    .flags = b->flags,
+		    .refusal = b->refusal,
+		    .refusal_addr = b->refusal_addr,
+		    .code = r->data + b->code_off,
+		    .code_len = b->code_len,
+		    .n_exits = b->n_exits,
+		    .pcmap = r->data + b->pcmap_off,
+		    .pcmap_len = b->pcmap_len,
+		    .function_id = tf.id,
+		    .origin = TCDB_ORIGIN_STATIC,
+		};
+		memcpy(tb.exits, b->exits, sizeof(tb.exits));
+		size_t before = tcdb_blocks_added(db);
+		BT_TRY(tcdb_add_block(db, &tb));
+		if (tcdb_blocks_added(db) != before) {
+			if (b->refusal) {
+				st->n_refused++;
+			} else {
+				st->n_blocks++;
+				st->guest_code_bytes += b->guest_len;
+				st->host_code_bytes += b->code_len;
+			}
+		}
+	}
+	return BT_OK;
+}
+
+static int gva_cmp(const void *a, const void *b)
+{
+	gva_t x = *(const gva_t *)a, y = *(const gva_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Run regions [pp->from, pp->to) with n workers, writing in order. */
+static enum bt_status run_round(struct pipe *pp, int jobs, struct tcdb *db, struct pbuild_stats *st,
+				bool show, size_t round)
+{
+	pthread_t *th = calloc((size_t)jobs, sizeof(*th));
+	if (!th)
+		return BT_ERR_NOMEM;
+	pp->next = pp->written = pp->from;
+	pp->stop = false;
+	int started = 0;
+	for (; started < jobs; started++)
+		if (pthread_create(&th[started], NULL, worker, pp) != 0)
+			break;
+	enum bt_status s = started ? BT_OK : BT_ERR_INTERNAL;
+	double last = 0;
+	for (size_t i = pp->from; i < pp->to && s == BT_OK; i++) {
+		pthread_mutex_lock(&pp->mu);
+		while (pp->slots[i].state != SLOT_DONE && !pp->stop)
+			pthread_cond_wait(&pp->cv, &pp->mu);
+		if (pp->slots[i].state != SLOT_DONE) {
+			s = pp->err ? pp->err : BT_ERR_INTERNAL;
+			pthread_mutex_unlock(&pp->mu);
+			break;
+		}
+		pthread_mutex_unlock(&pp->mu);
+		struct slot *sl = &pp->slots[i];
+		s = sl->res.status;
+		if (s == BT_OK)
+			s = write_region(db, pp->img, &pp->plan->f[pp->order[i]], &sl->res, st);
+		for (size_t c = 0; s == BT_OK && c < sl->res.n_calls; c++) {
+			if (pp->n_calls == pp->cap_calls) {
+				size_t cap = pp->cap_calls ? pp->cap_calls * 2 : 1024;
+				gva_t *nc = realloc(pp->calls, cap * sizeof(*nc));
+				if (!nc) {
+					s = BT_ERR_NOMEM;
+					break;
+				}
+				pp->calls = nc;
+				pp->cap_calls = cap;
+			}
+			pp->calls[pp->n_calls++] = sl->res.calls[c];
+		}
+		discover_result_fini(&sl->res);
+		pthread_mutex_lock(&pp->mu);
+		pp->written = i + 1;
+		if (s != BT_OK)
+			pp->stop = true;
+		pthread_cond_broadcast(&pp->cv);
+		pthread_mutex_unlock(&pp->mu);
+		if (show) {
+			double t = now();
+			if (t - last > 0.1 || i + 1 == pp->to) {
+				progress(pp, i + 1 - pp->from, pp->to - pp->from, round);
+				last = t;
+			}
+		}
+	}
+	if (s != BT_OK) {
+		pthread_mutex_lock(&pp->mu);
+		pp->stop = true;
+		pthread_cond_broadcast(&pp->cv);
+		pthread_mutex_unlock(&pp->mu);
+	}
+	for (int t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+	free(th);
+	if (show)
+		fputc('\n', stderr);
+	return s;
+}
+
+enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *st)
+{
+	enum bt_status s;
+	memset(st, 0, sizeof(*st));
+	struct elfimg *img;
+	BT_TRY(elfimg_open(o->image_path, &img));
+	struct discover_plan *plan;
+	if ((s = discover_plan(img, &plan)) != BT_OK)
+		goto err_close_img;
+	st->n_ex_table_leaders = plan->n_leaders;
+
+	struct tcdb_image ti = {.entry = img->entry};
+	snprintf(ti.path, sizeof(ti.path), "%s", o->image_path);
+	elfimg_build_id_hex(img, ti.build_id);
+	sha256_hex(img->sha256, ti.sha256);
+	strcpy(ti.arch, "x86_64");
+	struct pipe pp = {.img = img, .plan = plan, .xo = {.flags = o->xlat_flags}};
+	struct tcdb_provenance prov;
+	tcdb_provenance_current(&pp.xo, &prov);
+	snprintf(prov.tool_version, sizeof(prov.tool_version), "%s", PRETRANS_TOOL_VERSION);
+	prov.created = o->created;
+	struct tcdb *db;
+	if ((s = tcdb_create(o->out_path, &ti, &prov, &db)) != BT_OK)
+		goto err_free_plan;
+	pthread_mutex_init(&pp.mu, NULL);
+	pthread_cond_init(&pp.cv, NULL);
+
+	pp.order = calloc(plan->n ? plan->n : 1, sizeof(*pp.order));
+	if (!pp.order) {
+		s = BT_ERR_NOMEM;
+		goto err_abort_db;
+	}
+	for (size_t round = 0; round < MAX_ROUNDS; round++) {
+		size_t n = 0;
+		for (size_t i = 0; i < plan->n; i++)
+			if (!plan->f[i].done)
+				pp.order[n++] = i;
+		if (n == 0)
+			break;
+		free(pp.slots);
+		pp.slots = calloc(n, sizeof(*pp.slots));
+		if (!pp.slots) {
+			s = BT_ERR_NOMEM;
+			goto err_abort_db;
+		}
+		pp.from = 0;
+		pp.to = n;
+		pp.n_calls = 0;
+		if ((s = run_round(&pp, o->jobs, db, st, o->progress, round)) != BT_OK)
+			goto err_abort_db;
+		for (size_t i = 0; i < n; i++)
+			plan->f[pp.order[i]].done = true;
+		st->n_rounds = round + 1;
+		/* call targets that start no region become the next round's seeds */
+		qsort(pp.calls, pp.n_calls, sizeof(gva_t), gva_cmp);
+		for (size_t i = 0; i < pp.n_calls; i++) {
+			if (i && pp.calls[i] == pp.calls[i - 1])
+				continue;
+			enum bt_status a = discover_add_seed(plan, img, pp.calls[i]);
+			if (a == BT_ERR_NOMEM) {
+				s = a;
+				goto err_abort_db;
+			}
+		}
+		discover_plan_sort(plan);
+		size_t *no = realloc(pp.order, (plan->n ? plan->n : 1) * sizeof(*no));
+		if (!no) {
+			s = BT_ERR_NOMEM;
+			goto err_abort_db;
+		}
+		pp.order = no;
+	}
+	st->n_regions = plan->n;
+	if ((s = tcdb_commit(db)) != BT_OK)
+		goto err_free_slots;
+	free(pp.slots);
+	free(pp.order);
+	free(pp.calls);
+	pthread_mutex_destroy(&pp.mu);
+	pthread_cond_destroy(&pp.cv);
+	discover_plan_free(plan);
+	elfimg_close(img);
+	return BT_OK;
+
+err_abort_db:
+	tcdb_abort(db);
+err_free_slots:
+	free(pp.slots);
+	free(pp.order);
+	free(pp.calls);
+	pthread_mutex_destroy(&pp.mu);
+	pthread_cond_destroy(&pp.cv);
+err_free_plan:
+	discover_plan_free(plan);
+err_close_img:
+	elfimg_close(img);
+	return s;
+}

@@ -1,0 +1,562 @@
+/*
+ * `pretrans stats`, `show` and `verify`: read-only views of a translation
+ * database, the last two against the image it was built from.  Owns nothing
+ * beyond one command's run; every database value is checked by tcdb.
+ */
+#include "pretrans/cmds.h"
+
+#include "pretrans/base/log.h"
+#include "pretrans/base/sha256.h"
+#include "pretrans/elfimg.h"
+
+#include <Zydis/Zydis.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ stats */
+
+#define MAX_SECS 32
+
+struct sec_cov {
+	char name[64];
+	uint64_t funcs, bytes, covered, refused;
+};
+
+struct stats {
+	struct sec_cov sec[MAX_SECS];
+	int nsec;
+	uint64_t n_funcs, n_seeds, n_sweeps;
+	uint64_t n_blocks, n_refused, n_learned, guest_bytes, host_bytes, pcmap_bytes, insns;
+	uint64_t exits[XLAT_NEXIT_KINDS];
+	uint64_t refused_bytes[XLAT_NREFUSALS], refused_regions[XLAT_NREFUSALS];
+	uint64_t two_pages;
+};
+
+static int stats_func(void *o, const struct tcdb_function *f)
+{
+	struct stats *s = o;
+	if (f->kind == 1) {
+		s->n_seeds++;
+		return 0;
+	}
+	if (f->kind == 2) {
+		s->n_sweeps++;
+		return 0;
+	}
+	s->n_funcs++;
+	int i;
+	for (i = 0; i < s->nsec; i++)
+		if (!strcmp(s->sec[i].name, f->section))
+			break;
+	if (i == s->nsec) {
+		if (s->nsec == MAX_SECS)
+			i = MAX_SECS - 1; /* lump the rest together */
+		else
+			snprintf(s->sec[s->nsec++].name, sizeof(s->sec[0].name), "%s", f->section);
+	}
+	s->sec[i].funcs++;
+	s->sec[i].bytes += f->size;
+	s->sec[i].covered += f->covered_bytes;
+	s->sec[i].refused += f->refused_bytes;
+	return 0;
+}
+
+static int stats_block(void *o, const struct tcdb_block *b)
+{
+	struct stats *s = o;
+	if (b->refusal) {
+		s->n_refused++;
+		s->refused_bytes[b->refusal] += b->guest_len;
+		s->refused_regions[b->refusal]++;
+		return 0;
+	}
+	s->n_blocks++;
+	s->n_learned += b->origin == TCDB_ORIGIN_LEARNED;
+	s->guest_bytes += b->guest_len;
+	s->host_bytes += b->code_len;
+	s->pcmap_bytes += b->pcmap_len;
+	s->insns += b->n_insns;
+	s->two_pages += (b->flags & XLAT_BLOCK_TWO_PAGES) != 0;
+	for (uint32_t i = 0; i < b->n_exits; i++)
+		s->exits[b->exits[i].kind]++;
+	return 0;
+}
+
+static double pct(uint64_t a, uint64_t b)
+{
+	return b ? 100.0 * (double)a / (double)b : 100.0;
+}
+
+int cmd_stats(int argc, char **argv)
+{
+	bool json = false;
+	const char *path = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = true;
+		else if (argv[i][0] == '-' || path) {
+			fprintf(stderr, "usage: pretrans stats DB [--json]\n");
+			return PRETRANS_EXIT_USAGE;
+		} else
+			path = argv[i];
+	}
+	if (!path) {
+		fprintf(stderr, "usage: pretrans stats DB [--json]\n");
+		return PRETRANS_EXIT_USAGE;
+	}
+	struct tcdb *db;
+	enum bt_status st = tcdb_open(path, TCDB_RDONLY, NULL, &db);
+	if (st != BT_OK)
+		return pretrans_exit_code(st);
+	struct stats *s = calloc(1, sizeof(*s));
+	struct tcdb_image im;
+	struct tcdb_provenance pv;
+	if (!s)
+		st = BT_ERR_NOMEM;
+	if (st == BT_OK)
+		st = tcdb_get_image(db, &im);
+	if (st == BT_OK)
+		st = tcdb_get_provenance(db, &pv);
+	if (st == BT_OK)
+		st = tcdb_foreach_function(db, stats_func, s);
+	if (st == BT_OK)
+		st = tcdb_foreach_block(db, stats_block, s);
+	tcdb_close(db);
+	if (st != BT_OK) {
+		free(s);
+		return pretrans_exit_code(st);
+	}
+	uint64_t fb = 0, fc = 0, fr = 0;
+	for (int i = 0; i < s->nsec; i++) {
+		fb += s->sec[i].bytes;
+		fc += s->sec[i].covered;
+		fr += s->sec[i].refused;
+	}
+	if (json) {
+		printf(
+		    "{\n  \"image\": {\"path\": \"%s\", \"sha256\": \"%s\", \"build_id\": \"%s\", "
+		    "\"entry\": %llu},\n",
+		    im.path, im.sha256, im.build_id, (unsigned long long)im.entry);
+		printf("  \"provenance\": {\"xlat_version\": %u, \"vcpu_abi_version\": %u, "
+		       "\"options_hash\": \"%016llx\", \"tool\": \"%s\", \"created\": %lld},\n",
+		       pv.xlat_version, pv.abi_version, (unsigned long long)pv.options_hash,
+		       pv.tool_version, (long long)pv.created);
+		printf("  \"functions\": %llu, \"seed_regions\": %llu, \"swept_sections\": %llu,\n",
+		       (unsigned long long)s->n_funcs, (unsigned long long)s->n_seeds,
+		       (unsigned long long)s->n_sweeps);
+		printf("  \"function_bytes\": %llu, \"translated_bytes\": %llu, \"refused_bytes\": "
+		       "%llu, \"coverage_percent\": %.4f,\n",
+		       (unsigned long long)fb, (unsigned long long)fc, (unsigned long long)fr,
+		       pct(fc, fb));
+		printf("  \"sections\": [");
+		for (int i = 0; i < s->nsec; i++)
+			printf(
+			    "%s\n    {\"name\": \"%s\", \"functions\": %llu, \"bytes\": %llu, "
+			    "\"translated\": %llu, \"refused\": %llu, \"coverage_percent\": %.4f}",
+			    i ? "," : "", s->sec[i].name, (unsigned long long)s->sec[i].funcs,
+			    (unsigned long long)s->sec[i].bytes,
+			    (unsigned long long)s->sec[i].covered,
+			    (unsigned long long)s->sec[i].refused,
+			    pct(s->sec[i].covered, s->sec[i].bytes));
+		printf("\n  ],\n  \"blocks\": %llu, \"learned_blocks\": %llu, \"refused_regions\": "
+		       "%llu, \"guest_insns\": %llu, \"guest_bytes\": %llu, \"host_bytes\": %llu, "
+		       "\"pcmap_bytes\": %llu, \"two_page_blocks\": %llu,\n",
+		       (unsigned long long)s->n_blocks, (unsigned long long)s->n_learned,
+		       (unsigned long long)s->n_refused, (unsigned long long)s->insns,
+		       (unsigned long long)s->guest_bytes, (unsigned long long)s->host_bytes,
+		       (unsigned long long)s->pcmap_bytes, (unsigned long long)s->two_pages);
+		printf("  \"exits\": {");
+		for (int k = 1, first = 1; k < XLAT_NEXIT_KINDS; k++, first = 0)
+			printf("%s\"%s\": %llu", first ? "" : ", ",
+			       xlat_exit_kind_str((enum xlat_exit_kind)k),
+			       (unsigned long long)s->exits[k]);
+		printf("},\n  \"refusals\": {");
+		for (int r = 1, first = 1; r < XLAT_NREFUSALS; r++, first = 0)
+			printf("%s\"%s\": {\"regions\": %llu, \"bytes\": %llu}", first ? "" : ", ",
+			       xlat_refusal_str((enum xlat_refusal)r),
+			       (unsigned long long)s->refused_regions[r],
+			       (unsigned long long)s->refused_bytes[r]);
+		printf("}\n}\n");
+	} else {
+		printf("image       %s\n  sha256    %s\n  build-id  %s\n  entry     %#llx\n",
+		       im.path, im.sha256, im.build_id[0] ? im.build_id : "(none)",
+		       (unsigned long long)im.entry);
+		printf("translator  v%u, vCPU ABI v%u, options %016llx, %s\n", pv.xlat_version,
+		       pv.abi_version, (unsigned long long)pv.options_hash, pv.tool_version);
+		printf("functions   %llu sized symbols, %llu seed regions, %llu swept sections\n",
+		       (unsigned long long)s->n_funcs, (unsigned long long)s->n_seeds,
+		       (unsigned long long)s->n_sweeps);
+		printf("coverage of function bytes:\n");
+		printf("  %-24s %9s %12s %12s %10s %8s\n", "section", "functions", "bytes",
+		       "translated", "refused", "cover");
+		for (int i = 0; i < s->nsec; i++)
+			printf("  %-24s %9llu %12llu %12llu %10llu %7.3f%%\n", s->sec[i].name,
+			       (unsigned long long)s->sec[i].funcs,
+			       (unsigned long long)s->sec[i].bytes,
+			       (unsigned long long)s->sec[i].covered,
+			       (unsigned long long)s->sec[i].refused,
+			       pct(s->sec[i].covered, s->sec[i].bytes));
+		printf("  %-24s %9llu %12llu %12llu %10llu %7.3f%%\n", "total",
+		       (unsigned long long)s->n_funcs, (unsigned long long)fb,
+		       (unsigned long long)fc, (unsigned long long)fr, pct(fc, fb));
+		printf("blocks      %llu translated (%llu learned), %llu refused regions\n",
+		       (unsigned long long)s->n_blocks, (unsigned long long)s->n_learned,
+		       (unsigned long long)s->n_refused);
+		printf("  guest     %llu instructions, %llu bytes\n", (unsigned long long)s->insns,
+		       (unsigned long long)s->guest_bytes);
+		printf("  host      %llu bytes (%.2fx guest), pc maps %llu bytes, %llu blocks span "
+		       "two pages\n",
+		       (unsigned long long)s->host_bytes,
+		       s->guest_bytes ? (double)s->host_bytes / (double)s->guest_bytes : 0.0,
+		       (unsigned long long)s->pcmap_bytes, (unsigned long long)s->two_pages);
+		printf("exits by kind:\n");
+		for (int k = 1; k < XLAT_NEXIT_KINDS; k++)
+			printf("  %-12s %llu\n", xlat_exit_kind_str((enum xlat_exit_kind)k),
+			       (unsigned long long)s->exits[k]);
+		printf("untranslated regions by refusal reason:\n");
+		for (int r = 1; r < XLAT_NREFUSALS; r++)
+			printf("  %-12s %llu regions, %llu bytes\n",
+			       xlat_refusal_str((enum xlat_refusal)r),
+			       (unsigned long long)s->refused_regions[r],
+			       (unsigned long long)s->refused_bytes[r]);
+	}
+	free(s);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ image */
+
+/* Open the image a database was built from and check it is the same file. */
+static enum bt_status open_matching_image(struct tcdb *db, const char *path, struct elfimg **out)
+{
+	struct tcdb_image im;
+	BT_TRY(tcdb_get_image(db, &im));
+	if (!path)
+		path = im.path;
+	struct elfimg *img;
+	BT_TRY(elfimg_open(path, &img));
+	char hex[65];
+	sha256_hex(img->sha256, hex);
+	if (strcmp(hex, im.sha256) != 0) {
+		bt_err(LOG_DB,
+		       "%s is not the image the database was built from (sha256 %.16s..., the "
+		       "database has %.16s... for %s): rebuild with `pretrans build`",
+		       path, hex, im.sha256, im.path);
+		elfimg_close(img);
+		return BT_ERR_VERSION;
+	}
+	*out = img;
+	return BT_OK;
+}
+
+/* ------------------------------------------------------------------ show */
+
+struct show_ctx {
+	const char *want_name;
+	gva_t want_addr;
+	bool by_addr;
+	struct tcdb_function f;
+	char name[256], section[64];
+	bool found;
+};
+
+static int show_find(void *o, const struct tcdb_function *f)
+{
+	struct show_ctx *c = o;
+	bool hit = c->by_addr ? (f->address == c->want_addr ||
+				 (c->want_addr > f->address && c->want_addr < f->address + f->size))
+			      : !strcmp(f->name, c->want_name);
+	if (!hit)
+		return 0;
+	c->f = *f;
+	snprintf(c->name, sizeof(c->name), "%s", f->name);
+	snprintf(c->section, sizeof(c->section), "%s", f->section);
+	c->f.name = c->name;
+	c->f.section = c->section;
+	c->found = true;
+	return 1;
+}
+
+#define LIST_MAX 256
+#define COL	 56
+
+struct listing {
+	char line[LIST_MAX][128];
+	int n;
+};
+
+static void list_code(struct listing *l, const uint8_t *p, size_t len, uint64_t base, bool guest)
+{
+	size_t off = 0;
+	l->n = 0;
+	while (off < len && l->n < LIST_MAX) {
+		ZydisDisassembledInstruction in;
+		if (ZYAN_FAILED(ZydisDisassembleATT(ZYDIS_MACHINE_MODE_LONG_64, base + off, p + off,
+						    len - off, &in))) {
+			snprintf(l->line[l->n++], sizeof(l->line[0]), "%s%04zx: (bad) %02x",
+				 guest ? "" : "+", off, p[off]);
+			off++;
+			continue;
+		}
+		if (guest)
+			snprintf(l->line[l->n++], sizeof(l->line[0]), "%llx: %s",
+				 (unsigned long long)(base + off), in.text);
+		else
+			snprintf(l->line[l->n++], sizeof(l->line[0]), "+%04zx: %s", off, in.text);
+		off += in.info.length;
+	}
+}
+
+struct show_blocks {
+	const struct elfimg *img;
+	gva_t lo, hi;
+	int64_t function_id;
+	int count;
+};
+
+static int show_block(void *o, const struct tcdb_block *b)
+{
+	struct show_blocks *sb = o;
+	if ((b->guest_start < sb->lo || b->guest_start >= sb->hi) &&
+	    b->function_id != sb->function_id)
+		return 0;
+	sb->count++;
+	uint8_t gbuf[4096];
+	struct xlat_source src;
+	elfimg_source(sb->img, &src);
+	size_t glen =
+	    src.read(src.opaque, b->guest_start, gbuf, BT_MIN(b->guest_len, sizeof(gbuf)));
+	if (b->refusal) {
+		printf("\nblock %#llx  %u bytes  NOT TRANSLATED: %s at %#llx\n",
+		       (unsigned long long)b->guest_start, b->guest_len,
+		       xlat_refusal_str((enum xlat_refusal)b->refusal),
+		       (unsigned long long)b->refusal_addr);
+		static struct listing g;
+		list_code(&g, gbuf, glen, b->guest_start, true);
+		for (int i = 0; i < g.n; i++)
+			printf("  %s\n", g.line[i]);
+		return 0;
+	}
+	printf("\nblock %#llx  %u guest bytes, %u insns -> %u host bytes%s\n",
+	       (unsigned long long)b->guest_start, b->guest_len, b->n_insns, b->code_len,
+	       b->origin == TCDB_ORIGIN_LEARNED ? "  (learned)" : "");
+	static struct listing g, h;
+	list_code(&g, gbuf, glen, b->guest_start, true);
+	list_code(&h, b->code, b->code_len, 0, false);
+	printf("  %-*s | %s\n", COL, "guest", "translated");
+	for (int i = 0; i < g.n || i < h.n; i++)
+		printf("  %-*.*s | %s\n", COL, COL, i < g.n ? g.line[i] : "",
+		       i < h.n ? h.line[i] : "");
+	for (uint32_t i = 0; i < b->n_exits; i++) {
+		const struct xlat_exit *e = &b->exits[i];
+		printf("  exit %u: %-9s target %#llx", i,
+		       xlat_exit_kind_str((enum xlat_exit_kind)e->kind),
+		       (unsigned long long)e->target);
+		if (e->patch_off != ~0u)
+			printf("  patch +%04x", e->patch_off);
+		printf("  stub +%04x\n", e->stub_off);
+	}
+	return 0;
+}
+
+int cmd_show(int argc, char **argv)
+{
+	const char *image = NULL, *db_path = NULL, *what = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--image") && i + 1 < argc)
+			image = argv[++i];
+		else if (argv[i][0] == '-' && argv[i][1])
+			goto usage;
+		else if (!db_path)
+			db_path = argv[i];
+		else if (!what)
+			what = argv[i];
+		else
+			goto usage;
+	}
+	if (!db_path || !what)
+		goto usage;
+	struct tcdb *db;
+	enum bt_status s = tcdb_open(db_path, TCDB_RDONLY, NULL, &db);
+	if (s != BT_OK)
+		return pretrans_exit_code(s);
+	struct show_ctx c = {.want_name = what};
+	char *end;
+	unsigned long long a = strtoull(what, &end, 16);
+	if (!strncmp(what, "0x", 2) && !*end) {
+		c.by_addr = true;
+		c.want_addr = a;
+	}
+	s = tcdb_foreach_function(db, show_find, &c);
+	if (s == BT_OK && !c.found) {
+		fprintf(stderr, "pretrans show: no function '%s' in %s\n", what, db_path);
+		tcdb_close(db);
+		return PRETRANS_EXIT_INPUT;
+	}
+	struct elfimg *img = NULL;
+	if (s == BT_OK)
+		s = open_matching_image(db, image, &img);
+	if (s == BT_OK) {
+		printf("%s  %#llx..%#llx  (%llu bytes, %s), translated %llu bytes, refused %llu\n",
+		       c.f.name, (unsigned long long)c.f.address,
+		       (unsigned long long)(c.f.address + c.f.size), (unsigned long long)c.f.size,
+		       c.f.section, (unsigned long long)c.f.covered_bytes,
+		       (unsigned long long)c.f.refused_bytes);
+		struct show_blocks sb = {.img = img,
+					 .lo = c.f.address,
+					 .hi = c.f.address + (c.f.size ? c.f.size : 1),
+					 .function_id = c.f.id};
+		s = tcdb_foreach_block(db, show_block, &sb);
+		if (s == BT_OK && sb.count == 0)
+			printf("(no blocks start inside it)\n");
+	}
+	elfimg_close(img);
+	tcdb_close(db);
+	return pretrans_exit_code(s);
+usage:
+	fprintf(stderr, "usage: pretrans show DB SYMBOL|0xADDR [--image IMAGE]\n");
+	return PRETRANS_EXIT_USAGE;
+}
+
+/* ------------------------------------------------------------------ verify */
+
+struct verify_ctx {
+	const struct elfimg *img;
+	struct xlat_ctx *x;
+	struct xlat_source src;
+	uint64_t step, index;
+	uint64_t checked, hash_bad, code_bad, refused_checked;
+	enum bt_status err;
+	uint8_t buf[1 << 16];
+};
+
+static int verify_block(void *o, const struct tcdb_block *b)
+{
+	struct verify_ctx *v = o;
+	if (v->index++ % v->step)
+		return 0;
+	if (b->refusal) {
+		v->refused_checked++;
+		return 0;
+	}
+	v->checked++;
+	size_t n = v->src.read(v->src.opaque, b->guest_start, v->buf,
+			       BT_MIN(b->guest_len, sizeof(v->buf)));
+	if (n != b->guest_len || xlat_hash_bytes(v->buf, n) != b->guest_hash) {
+		if (v->hash_bad++ < 10)
+			fprintf(stderr, "verify: block %#llx: guest bytes differ from the image\n",
+				(unsigned long long)b->guest_start);
+		return 0;
+	}
+	struct xlat_block xb;
+	enum bt_status s = xlat_translate(v->x, &v->src, b->guest_start, &xb);
+	if (s != BT_OK) {
+		v->err = s;
+		return 1;
+	}
+	const char *why = NULL;
+	if (xb.refusal)
+		why = "re-translation refused";
+	else if (xb.guest_len != b->guest_len || xb.guest_hash != b->guest_hash)
+		why = "guest extent differs";
+	else if (xb.code_len != b->code_len || memcmp(xb.code, b->code, b->code_len))
+		why = "host code differs";
+	else if (xb.pcmap_len != b->pcmap_len || memcmp(xb.pcmap, b->pcmap, b->pcmap_len))
+		why = "pc map differs";
+	else if (xb.n_exits != b->n_exits)
+		why = "exits differ";
+	for (uint32_t i = 0; !why && i < xb.n_exits; i++)
+		if (xb.exits[i].kind != b->exits[i].kind ||
+		    xb.exits[i].patch_off != b->exits[i].patch_off ||
+		    xb.exits[i].stub_off != b->exits[i].stub_off ||
+		    xb.exits[i].target != b->exits[i].target)
+			why = "exits differ";
+	if (why && v->code_bad++ < 10)
+		fprintf(stderr, "verify: block %#llx: %s\n", (unsigned long long)b->guest_start,
+			why);
+	return 0;
+}
+
+int cmd_verify(int argc, char **argv)
+{
+	const char *db_path = NULL, *image = NULL;
+	uint64_t sample = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--sample") && i + 1 < argc)
+			sample = strtoull(argv[++i], NULL, 10);
+		else if (argv[i][0] == '-' && argv[i][1])
+			goto usage;
+		else if (!db_path)
+			db_path = argv[i];
+		else if (!image)
+			image = argv[i];
+		else
+			goto usage;
+	}
+	if (!db_path || !image)
+		goto usage;
+	struct elfimg *img;
+	enum bt_status s = elfimg_open(image, &img);
+	if (s != BT_OK)
+		return pretrans_exit_code(s);
+	struct tcdb *db;
+	if ((s = tcdb_open(db_path, TCDB_RDONLY, NULL, &db)) != BT_OK) {
+		elfimg_close(img);
+		return pretrans_exit_code(s);
+	}
+	struct tcdb_provenance pv;
+	struct tcdb_image im;
+	struct verify_ctx *v = calloc(1, sizeof(*v));
+	if (!v)
+		s = BT_ERR_NOMEM;
+	if (s == BT_OK)
+		s = tcdb_get_provenance(db, &pv);
+	if (s == BT_OK)
+		s = tcdb_get_image(db, &im);
+	char hex[65];
+	sha256_hex(img->sha256, hex);
+	if (s == BT_OK && strcmp(hex, im.sha256))
+		fprintf(stderr,
+			"verify: note: %s is not the file the database was built from "
+			"(%s); checking block by block\n",
+			image, im.path);
+	struct xlat_options xo = {.flags = pv.options_flags};
+	if (s == BT_OK && xlat_options_hash(&xo) != pv.options_hash) {
+		bt_err(LOG_DB, "%s: options hash %016llx does not match its options flags %#x",
+		       db_path, (unsigned long long)pv.options_hash, pv.options_flags);
+		s = BT_ERR_VERSION;
+	}
+	if (s == BT_OK)
+		s = xlat_create(&xo, &v->x);
+	size_t total = 0;
+	if (s == BT_OK)
+		s = tcdb_load_index(db, &total);
+	if (s == BT_OK) {
+		v->img = img;
+		elfimg_source(img, &v->src);
+		v->step = sample && sample < total ? total / sample : 1;
+		s = tcdb_foreach_block(db, verify_block, v);
+		if (s == BT_OK)
+			s = v->err;
+	}
+	int rc = pretrans_exit_code(s);
+	if (s == BT_OK) {
+		printf("verify: %llu blocks checked (of %zu), %llu guest-hash mismatches, %llu "
+		       "re-translation mismatches\n",
+		       (unsigned long long)v->checked, total, (unsigned long long)v->hash_bad,
+		       (unsigned long long)v->code_bad);
+		if (v->hash_bad || v->code_bad)
+			rc = PRETRANS_EXIT_MISMATCH;
+	}
+	if (v && v->x)
+		xlat_destroy(v->x);
+	free(v);
+	tcdb_close(db);
+	elfimg_close(img);
+	return rc;
+usage:
+	fprintf(stderr, "usage: pretrans verify DB IMAGE [--sample N]\n");
+	return PRETRANS_EXIT_USAGE;
+}

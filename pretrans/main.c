@@ -1,0 +1,205 @@
+/*
+ * pretrans: the offline pre-translation tool.  Owns the command line: parses
+ * it, runs one command, maps the status to a documented exit code.
+ * Commands and exit codes: docs/pretrans.md (and `pretrans --help`).
+ */
+#include "pretrans/build.h"
+#include "pretrans/cmds.h"
+
+#include "pretrans/base/log.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char usage_main[] =
+    "usage: pretrans COMMAND [ARGS]\n"
+    "\n"
+    "  build IMAGE -o OUT.tcdb [--jobs N] [--no-crosscheck]\n"
+    "                          translate IMAGE's code into a new database\n"
+    "  stats DB [--json]       coverage, block and exit counts, refusals\n"
+    "  show DB SYMBOL|ADDR [--image IMAGE]\n"
+    "                          guest and translated listings of a function\n"
+    "  verify DB IMAGE [--sample N]\n"
+    "                          check stored blocks against IMAGE and re-translate\n"
+    "  xcheck IMAGE            cross-check the Zydis and LLVM decoders on all code\n"
+    "\n"
+    "  pretrans COMMAND --help   help on one command\n"
+    "  pretrans --version\n"
+    "\n"
+    "Logging: BT_LOG=sub[,sub]:level (e.g. BT_LOG=all:debug), messages on stderr.\n"
+    "Exit codes: 0 ok, 1 usage, 2 bad input (malformed, unsupported or mismatched\n"
+    "image or database), 3 internal error, 4 I/O error, 5 verify found mismatches.\n";
+
+static const char usage_build[] =
+    "usage: pretrans build IMAGE -o OUT.tcdb [--jobs N] [--no-crosscheck]\n"
+    "\n"
+    "Finds the code of the x86-64 ELF IMAGE (function symbols, entry point, call\n"
+    "targets, exception-table fixups) and translates it into OUT.tcdb.  The file\n"
+    "is written as OUT.tcdb.tmp-XXXXXX and renamed at the end: a failed build\n"
+    "leaves an existing OUT.tcdb untouched.\n"
+    "  -o, --output OUT   the database to write\n"
+    "  -j, --jobs N       translation threads (default: number of CPUs); the\n"
+    "                     output is byte-identical for every N\n"
+    "  --no-crosscheck    do not refuse blocks the LLVM decoder disagrees on\n"
+    "SOURCE_DATE_EPOCH, when set, is the creation time stored in provenance.\n";
+
+static const char usage_stats[] = "usage: pretrans stats DB [--json]\n"
+				  "\n"
+				  "Function-byte coverage per section, blocks and exits by kind,\n"
+				  "untranslated bytes by refusal reason.\n";
+
+static const char usage_show[] =
+    "usage: pretrans show DB SYMBOL|ADDR [--image IMAGE]\n"
+    "\n"
+    "The guest listing and the translated listing of every block of a function\n"
+    "(by name or hex address), side by side, with the exits.  IMAGE defaults to\n"
+    "the path recorded in DB; it must be the image DB was built from.\n";
+
+static const char usage_verify[] =
+    "usage: pretrans verify DB IMAGE [--sample N]\n"
+    "\n"
+    "Checks that every stored block's guest-bytes hash matches IMAGE and that\n"
+    "re-translating it reproduces identical host code, exits and pc map (all\n"
+    "blocks, or about N evenly spaced ones).  Exit 5 on any mismatch.\n";
+
+static const char usage_xcheck[] =
+    "usage: pretrans xcheck IMAGE\n"
+    "\n"
+    "Decodes every instruction the discovery reaches with both Zydis and LLVM\n"
+    "MC, and counts and explains where they disagree.\n";
+
+int pretrans_exit_code(enum bt_status s)
+{
+	switch (s) {
+	case BT_OK:
+		return 0;
+	case BT_ERR_FORMAT:
+	case BT_ERR_VERSION:
+	case BT_ERR_UNSUPPORTED:
+	case BT_ERR_RANGE:
+	case BT_ERR_NOTFOUND:
+	case BT_ERR_DB:
+		return PRETRANS_EXIT_INPUT;
+	case BT_ERR_IO:
+		return PRETRANS_EXIT_IO;
+	case BT_ERR_INVALID:
+		return PRETRANS_EXIT_USAGE;
+	default:
+		return PRETRANS_EXIT_INTERNAL;
+	}
+}
+
+static int usage(const char *text, bool error)
+{
+	fputs(text, error ? stderr : stdout);
+	return error ? PRETRANS_EXIT_USAGE : 0;
+}
+
+static bool want_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return true;
+	return false;
+}
+
+static int cmd_build(int argc, char **argv)
+{
+	if (want_help(argc, argv))
+		return usage(usage_build, false);
+	struct pbuild_options o = {.jobs = (int)sysconf(_SC_NPROCESSORS_ONLN),
+				   .xlat_flags = XLAT_OPT_CROSSCHECK};
+	static const struct option lo[] = {{"output", required_argument, NULL, 'o'},
+					   {"jobs", required_argument, NULL, 'j'},
+					   {"no-crosscheck", no_argument, NULL, 'X'},
+					   {NULL, 0, NULL, 0}};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:j:", lo, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			o.out_path = optarg;
+			break;
+		case 'j': {
+			char *end;
+			long j = strtol(optarg, &end, 10);
+			if (*end || j < 1 || j > 256) {
+				fprintf(stderr,
+					"pretrans build: --jobs wants a number 1..256, got '%s'\n",
+					optarg);
+				return PRETRANS_EXIT_USAGE;
+			}
+			o.jobs = (int)j;
+			break;
+		}
+		case 'X':
+			o.xlat_flags &= ~(uint32_t)XLAT_OPT_CROSSCHECK;
+			break;
+		default:
+			return usage(usage_build, true);
+		}
+	}
+	if (optind != argc - 1 || !o.out_path) {
+		fprintf(stderr, "pretrans build: need one IMAGE and -o OUT.tcdb\n");
+		return usage(usage_build, true);
+	}
+	if (o.jobs < 1)
+		o.jobs = 1;
+	o.image_path = argv[optind];
+	o.progress = isatty(2);
+	const char *sde = getenv("SOURCE_DATE_EPOCH");
+	o.created = sde ? strtoll(sde, NULL, 10) : (int64_t)time(NULL);
+	struct pbuild_stats st;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	enum bt_status s = pbuild_run(&o, &st);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (s != BT_OK)
+		return pretrans_exit_code(s);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+	fprintf(stderr,
+		"pretrans: %s -> %s: %zu functions, %zu seed regions, %zu blocks (%zu refused "
+		"regions) in %.2f s (%zu rounds, %d jobs); function bytes %llu, translated %llu "
+		"(%.2f%%), refused %llu\n",
+		o.image_path, o.out_path, st.n_funcs, st.n_seeds, st.n_blocks, st.n_refused, secs,
+		st.n_rounds, o.jobs, (unsigned long long)st.func_bytes,
+		(unsigned long long)st.covered_bytes,
+		st.func_bytes ? 100.0 * (double)st.covered_bytes / (double)st.func_bytes : 100.0,
+		(unsigned long long)st.refused_bytes);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *spec = getenv("BT_LOG");
+	if (spec && bt_log_configure(spec) != 0)
+		fprintf(stderr, "pretrans: ignoring bad BT_LOG '%s'\n", spec);
+	if (argc < 2)
+		return usage(usage_main, true);
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help"))
+		return usage(usage_main, false);
+	if (!strcmp(cmd, "--version")) {
+		printf("%s (translator v%d, vCPU ABI v%d, database schema v%d)\n",
+		       PRETRANS_TOOL_VERSION, XLAT_VERSION, VCPU_ABI_VERSION, TCDB_SCHEMA_VERSION);
+		return 0;
+	}
+	argc--;
+	argv++;
+	if (!strcmp(cmd, "build"))
+		return cmd_build(argc, argv);
+	if (!strcmp(cmd, "stats"))
+		return want_help(argc, argv) ? usage(usage_stats, false) : cmd_stats(argc, argv);
+	if (!strcmp(cmd, "show"))
+		return want_help(argc, argv) ? usage(usage_show, false) : cmd_show(argc, argv);
+	if (!strcmp(cmd, "verify"))
+		return want_help(argc, argv) ? usage(usage_verify, false) : cmd_verify(argc, argv);
+	if (!strcmp(cmd, "xcheck"))
+		return want_help(argc, argv) ? usage(usage_xcheck, false) : cmd_xcheck(argc, argv);
+	fprintf(stderr, "pretrans: unknown command '%s'\n", cmd);
+	return usage(usage_main, true);
+}
