@@ -49,17 +49,39 @@ bool cpu_load_ss_for_cpl(struct vcpu *v, uint16_t sel, unsigned cpl);
 /* CPL change: CPL and the soft-MMU's view of it. */
 void cpu_set_cpl(struct vcpu *v, unsigned cpl);
 
-/* Emulation by class (cpu_emul_*.c): each returns true when it handled the
- * mnemonic (an exception may be pending in v->exc), false if not its class. */
-bool cpu_emul_sys(struct vcpu *v, const struct cpu_insn *in, enum cpu_outcome *out, bool *handled);
-bool cpu_emul_io(struct vcpu *v, const struct cpu_insn *in, bool *handled);
-bool cpu_emul_flow(struct vcpu *v, const struct cpu_insn *in, enum cpu_outcome *out, bool *handled);
+/* One emulation in progress (cpu_emul*.c). */
+struct cpu_emu {
+	struct vcpu *v;
+	const struct cpu_insn *in;
+	gva_t next;	      /* RIP of the next instruction */
+	enum cpu_outcome out; /* CONTINUE unless the handler says otherwise */
+	bool jumped;	      /* the handler set abi->rip itself */
+	bool delivered;	      /* the handler delivered an event (int n...) */
+};
+
+enum cpu_emu_rc {
+	EMU_OK,		 /* done: RIP = next unless jumped */
+	EMU_EXC,	 /* guest exception in v->exc: deliver as a fault */
+	EMU_NOTMINE,	 /* not this class */
+	EMU_UNSUPPORTED, /* a valid instruction this vCPU does not emulate */
+};
+
+/* Emulation by class. */
+enum cpu_emu_rc cpu_emul_io(struct cpu_emu *e);
+enum cpu_emu_rc cpu_emul_sys(struct cpu_emu *e);
+enum cpu_emu_rc cpu_emul_seg(struct cpu_emu *e);
+
+static inline enum cpu_emu_rc emu_bool(bool ok)
+{
+	return ok ? EMU_OK : EMU_EXC;
+}
 
 /* Operand access helpers (cpu_emul.c). */
 uint64_t cpu_gpr_read(const struct vcpu *v, ZydisRegister r);
 void cpu_gpr_write(struct vcpu *v, ZydisRegister r, uint64_t val);
-/* Effective address of a memory operand (64-bit, segment base for fs/gs). */
+/* Effective address of a memory operand (segment base added for fs/gs). */
 gva_t cpu_op_addr(const struct vcpu *v, const struct cpu_insn *in, const ZydisDecodedOperand *op);
+/* Register or memory operand of up to 8 bytes (op->size bits). */
 bool cpu_op_read(struct vcpu *v, const struct cpu_insn *in, const ZydisDecodedOperand *op,
 		 uint64_t *val);
 bool cpu_op_write(struct vcpu *v, const struct cpu_insn *in, const ZydisDecodedOperand *op,

@@ -204,3 +204,154 @@ enum bt_status cpu_load_boot_state(struct vcpu *v, const struct boot_state *bs)
 	cpu_sync_mmu(v);
 	return BT_OK;
 }
+
+/* ---- emulation: segment-register moves, lsl/lar/verr/verw -------------- */
+
+static int sreg_of(ZydisRegister r)
+{
+	if (r >= ZYDIS_REGISTER_ES && r <= ZYDIS_REGISTER_GS)
+		return (int)(r - ZYDIS_REGISTER_ES);
+	return -1;
+}
+
+static void set_zf(struct vcpu *v, bool zf)
+{
+	uint64_t f = cpu_rflags(v);
+	cpu_set_rflags(v, zf ? f | CPU_RFLAGS_ZF : f & ~CPU_RFLAGS_ZF);
+}
+
+/*
+ * The descriptor checks of lsl/lar/verr/verw: ZF=0 instead of a fault for a
+ * selector outside the table, a null selector, a wrong type or a privilege
+ * mismatch.  *ok says whether the descriptor qualifies; false return = a
+ * #PF reading the table.
+ */
+static bool probe_desc(struct vcpu *v, uint16_t sel, uint64_t *d, bool *ok)
+{
+	*ok = false;
+	if ((sel & 0xfffc) == 0)
+		return true;
+	if ((sel & 4) && (v->ldtr.ar & CPU_AR_UNUSABLE))
+		return true;
+	uint32_t limit = (sel & 4) ? v->ldtr.limit : v->gdtr.limit;
+	if ((uint32_t)(sel & 0xfff8) + 7 > limit)
+		return true;
+	if (!cpu_read_desc(v, sel, d))
+		return false;
+	unsigned dpl = desc_dpl(*d);
+	bool s_bit = (*d >> 44) & 1;
+	unsigned type = (unsigned)(*d >> 40) & 0xf;
+	bool conforming_code = s_bit && (type & 0xc) == 0xc;
+	*ok = conforming_code || (dpl >= v->cpl && dpl >= (sel & 3u));
+	return true;
+}
+
+static enum cpu_emu_rc emu_lsl_lar(struct cpu_emu *e, bool lsl)
+{
+	struct vcpu *v = e->v;
+	uint64_t x, d = 0;
+	bool ok;
+	if (!cpu_op_read(v, e->in, &e->in->ops[1], &x))
+		return EMU_EXC;
+	if (!probe_desc(v, (uint16_t)x, &d, &ok))
+		return EMU_EXC;
+	if (ok && !((d >> 44) & 1)) {
+		/* system descriptors: LDT, available/busy 64-bit TSS; lar also
+		 * takes a 64-bit call gate */
+		unsigned type = (unsigned)(d >> 40) & 0xf;
+		ok = type == 0x2 || type == 0x9 || type == 0xb || (!lsl && type == 0xc);
+	}
+	if (ok) {
+		struct cpu_seg s;
+		cpu_desc_to_seg(d, (uint16_t)x, &s);
+		cpu_gpr_write(v, e->in->ops[0].reg.value,
+			      lsl ? s.limit : (uint32_t)((d >> 32) & 0x00f0ff00u));
+	}
+	set_zf(v, ok);
+	return EMU_OK;
+}
+
+static enum cpu_emu_rc emu_verr_verw(struct cpu_emu *e, bool write)
+{
+	struct vcpu *v = e->v;
+	uint64_t x, d = 0;
+	bool ok;
+	if (!cpu_op_read(v, e->in, &e->in->ops[0], &x))
+		return EMU_EXC;
+	if (!probe_desc(v, (uint16_t)x, &d, &ok))
+		return EMU_EXC;
+	unsigned type = (unsigned)(d >> 40) & 0xf;
+	if (!((d >> 44) & 1))
+		ok = false;
+	else if (write)
+		ok = ok && !(type & 0x8) && (type & 0x2); /* writable data */
+	else
+		ok = ok && (!(type & 0x8) || (type & 0x2)); /* data or readable code */
+	set_zf(v, ok);
+	return EMU_OK;
+}
+
+enum cpu_emu_rc cpu_emul_seg(struct cpu_emu *e)
+{
+	struct vcpu *v = e->v;
+	const struct cpu_insn *in = e->in;
+	const ZydisDecodedOperand *o = in->ops;
+	switch (in->di.mnemonic) {
+	case ZYDIS_MNEMONIC_MOV: {
+		int to = o[0].type == ZYDIS_OPERAND_TYPE_REGISTER ? sreg_of(o[0].reg.value) : -1;
+		int from = o[1].type == ZYDIS_OPERAND_TYPE_REGISTER ? sreg_of(o[1].reg.value) : -1;
+		if (to >= 0) {
+			uint64_t sel;
+			if (!cpu_op_read(v, in, &o[1], &sel))
+				return EMU_EXC;
+			if (!cpu_load_sreg(v, (enum cpu_sreg)to, (uint16_t)sel))
+				return EMU_EXC;
+			if (to == CPU_SS && !v->shadow) { /* mov ss: interrupt shadow */
+				v->shadow = true;
+				v->shadow_rip = e->next;
+			}
+			return EMU_OK;
+		}
+		if (from >= 0) {
+			uint64_t sel = v->seg[from].sel;
+			if (o[0].type == ZYDIS_OPERAND_TYPE_MEMORY)
+				return emu_bool(
+				    cpu_mem_write(v, cpu_op_addr(v, in, &o[0]), &sel, 2, 0));
+			cpu_gpr_write(v, o[0].reg.value, sel);
+			return EMU_OK;
+		}
+		return EMU_NOTMINE;
+	}
+	case ZYDIS_MNEMONIC_PUSH:
+	case ZYDIS_MNEMONIC_POP: {
+		int r = o[0].type == ZYDIS_OPERAND_TYPE_REGISTER ? sreg_of(o[0].reg.value) : -1;
+		if (r < 0)
+			return EMU_NOTMINE;
+		unsigned w = in->di.operand_width / 8;
+		uint64_t rsp = v->abi->gpr[VCPU_RSP], sel = 0;
+		if (in->di.mnemonic == ZYDIS_MNEMONIC_PUSH) {
+			sel = v->seg[r].sel;
+			if (!cpu_stack_write(v, rsp - w, &sel, w))
+				return EMU_EXC;
+			v->abi->gpr[VCPU_RSP] = rsp - w;
+			return EMU_OK;
+		}
+		if (!cpu_stack_read(v, rsp, &sel, w))
+			return EMU_EXC;
+		if (!cpu_load_sreg(v, (enum cpu_sreg)r, (uint16_t)sel))
+			return EMU_EXC;
+		v->abi->gpr[VCPU_RSP] = rsp + w;
+		return EMU_OK;
+	}
+	case ZYDIS_MNEMONIC_LSL:
+		return emu_lsl_lar(e, true);
+	case ZYDIS_MNEMONIC_LAR:
+		return emu_lsl_lar(e, false);
+	case ZYDIS_MNEMONIC_VERR:
+		return emu_verr_verw(e, false);
+	case ZYDIS_MNEMONIC_VERW:
+		return emu_verr_verw(e, true);
+	default:
+		return EMU_NOTMINE;
+	}
+}
