@@ -117,8 +117,12 @@ $(BUILD)/tests/test_elfnote: $(GU_KERNEL)
 endif
 
 # --- QEMU boot test, expect-file rebase, demo ----------------------------------
-CHECK_STEPS += check-guest-qemu
-.PHONY: check-guest-qemu rebase-expect demo
+CHECK_STEPS += check-guest-user-native check-guest-qemu
+.PHONY: check-guest-user-native check-guest-qemu rebase-expect demo
+# The user test programs on the host kernel: proves the tests themselves.
+check-guest-user-native: $(GU_UTESTS)
+	$(Q)tests/integration/user-native.sh $(BUILD)
+
 check-guest-qemu: $(GU_KERNEL) $(GU_INITRD)
 	$(Q)tests/integration/qemu-boot.sh $(BUILD)
 

@@ -1,6 +1,7 @@
 /*
  * exec: fork + execve of a program from the initrd with argv and envp.
- * The program execs itself ("/tests/03-exec") with argv[1] == "exec-child";
+ * The program execs itself ("/tests/03-exec", or $BT_EXEC_SELF when the test
+ * runs natively on the host) with argv[1] == "exec-child";
  * in that role it checks the argument and environment vectors and the
  * fresh address space, and exits 42.  Also: execve of a missing file fails
  * and returns to the caller.
@@ -10,20 +11,22 @@
 #define SELF "/tests/03-exec"
 
 static volatile long marker = 5;
+static const char *self = SELF;
 
 static int child_role(int argc, char **argv, char **envp)
 {
 	int bad = 0;
 
 	bad |= argc != 4;
-	bad |= strcmp(argv[0], SELF) != 0;
+	bad |= strcmp(argv[0], self) != 0;
 	bad |= strcmp(argv[1], "exec-child") != 0;
 	bad |= strcmp(argv[2], "alpha") != 0;
 	bad |= strcmp(argv[3], "beta gamma") != 0;
 	bad |= argv[4] != NULL;
 	bad |= envp[0] == NULL || strcmp(envp[0], "BT_A=1") != 0;
 	bad |= envp[1] == NULL || strcmp(envp[1], "BT_B=two") != 0;
-	bad |= envp[2] != NULL;
+	bad |= envp[2] == NULL || strncmp(envp[2], "BT_EXEC_SELF=", 13) != 0;
+	bad |= envp[3] != NULL;
 	bad |= marker != 5; /* fresh .data, not the parent's */
 	bad |= ulib_entry_rsp % 16 != 0;
 	if (bad)
@@ -33,16 +36,20 @@ static int child_role(int argc, char **argv, char **envp)
 
 int main(int argc, char **argv, char **envp)
 {
+	if (getenv("BT_EXEC_SELF"))
+		self = getenv("BT_EXEC_SELF");
 	if (argc >= 2 && strcmp(argv[1], "exec-child") == 0)
 		return child_role(argc, argv, envp);
 
-	char *cargv[] = {SELF, "exec-child", "alpha", "beta gamma", NULL};
-	char *cenv[] = {"BT_A=1", "BT_B=two", NULL};
+	char self_env[256];
+	snprintf(self_env, sizeof(self_env), "BT_EXEC_SELF=%s", self);
+	char *cargv[] = {(char *)self, "exec-child", "alpha", "beta gamma", NULL};
+	char *cenv[] = {"BT_A=1", "BT_B=two", self_env, NULL};
 
 	marker = 6;
 	pid_t pid = fork();
 	if (pid == 0) {
-		execve(SELF, cargv, cenv);
+		execve(self, cargv, cenv);
 		_exit(99);
 	}
 	int status = -1;
@@ -65,7 +72,7 @@ int main(int argc, char **argv, char **envp)
 			_exit(98);
 		for (int i = 0; i < (1 << 20); i += 4096)
 			p[i] = 1;
-		execve(SELF, cargv, cenv);
+		execve(self, cargv, cenv);
 		_exit(99);
 	}
 	status = -1;
