@@ -163,6 +163,9 @@ void kmain(int kind, uint64_t boot_pa)
 {
 	uart_init();
 	printk("btkern guest %s booting\n", GK_VERSION);
+	/* Exceptions are reported (panic + exit port) from here on, not triple faults. */
+	gdt_init();
+	idt_init();
 	int r = kind == BOOT_PVH ? parse_pvh(boot_pa) : parse_linux(boot_pa);
 	if (r)
 		panic("bad boot information (%s entry, structure at 0x%lx)",
@@ -174,8 +177,6 @@ void kmain(int kind, uint64_t boot_pa)
 		       boot_info.mem[i].type);
 
 	cpu_init_features();
-	gdt_init();
-	idt_init();
 	pmm_init();
 	vm_init();
 	check_initrd();

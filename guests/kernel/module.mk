@@ -70,3 +70,10 @@ $(BUILD)/guests/kernel-bootstub.bin: guests/kernel/bootstub/stub.S guests/kernel
 	$(Q)objcopy -O binary $(BUILD)/guests/kernel/bootstub/stub.elf $@
 
 EXTRA_ALL += $(BUILD)/guests/kernel-bootstub.bin
+
+# Boot through both entries (PVH and 64-bit boot protocol) under QEMU.
+CHECK_STEPS += check-guest-kernel-boot
+.PHONY: check-guest-kernel-boot
+check-guest-kernel-boot: $(BUILD)/guests/kernel.elf $(BUILD)/guests/kernel-bootstub.bin \
+		$(BUILD)/guests/initrd.cpio
+	$(Q)guests/kernel/boot-check.sh $(BUILD)

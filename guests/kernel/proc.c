@@ -124,7 +124,24 @@ void proc_exit(int status)
 	panic("zombie %d ran again", cur->pid);
 }
 
-int proc_wait(int pid, int *status, struct task *waiter)
+void proc_kill_all_user(int sig)
+{
+	uint64_t f = irq_save();
+	for (unsigned i = 1; i < MAX_TASKS; i++) {
+		struct task *t = &tasks[i];
+		if (!t->mm || t->state == TASK_UNUSED || t->state == TASK_ZOMBIE)
+			continue;
+		t->kill_sig = sig;
+		if (t->state == TASK_SLEEPING) {
+			t->wait_chan = NULL;
+			t->wake_tick = 0;
+			t->state = TASK_RUNNABLE;
+		}
+	}
+	irq_restore(f);
+}
+
+int proc_wait(int pid, int *status, struct task *waiter, uint64_t deadline)
 {
 	uint64_t f = irq_save();
 	for (;;) {
@@ -149,6 +166,10 @@ int proc_wait(int pid, int *status, struct task *waiter)
 			irq_restore(f);
 			return -ECHILD;
 		}
-		sched_sleep(waiter, 0);
+		if (waiter->kill_sig || (deadline && jiffies >= deadline)) {
+			irq_restore(f);
+			return waiter->kill_sig ? -EINTR : -ETIMEDOUT;
+		}
+		sched_sleep(waiter, deadline);
 	}
 }

@@ -179,7 +179,12 @@ static void select_tests(const char *spec)
 	}
 }
 
-/* Spawn an initrd program, wait for it; returns its wait status or -errno. */
+static uint64_t test_timeout_s = 20;
+
+/*
+ * Spawn an initrd program and wait for it; returns its wait status or
+ * -errno.  After test_timeout_s seconds every user process is killed.
+ */
 static int run_program(const char *path, const char *argv0)
 {
 	const char *argv[] = {argv0, NULL};
@@ -188,7 +193,15 @@ static int run_program(const char *path, const char *argv0)
 		return -ENOMEM;
 	int status = 0;
 	int pid = t->pid;
-	int r = proc_wait(pid, &status, current_task());
+	int r = proc_wait(pid, &status, current_task(), jiffies + test_timeout_s * HZ);
+	if (r == -ETIMEDOUT) {
+		printk("# %s: timed out after %lu s, killing it\n", path,
+		       (unsigned long)test_timeout_s);
+		proc_kill_all_user(9);
+		r = proc_wait(pid, &status, current_task(), 0);
+		if (r >= 0)
+			r = -ETIMEDOUT;
+	}
 	return r < 0 ? r : status;
 }
 
@@ -199,6 +212,14 @@ void runner_main(void *arg)
 
 	cmdline_get("test", spec, sizeof(spec));
 	cmdline_get("bench", bench, sizeof(bench));
+	char tmo[16];
+	if (cmdline_get("test_timeout", tmo, sizeof(tmo))) {
+		uint64_t v = 0;
+		for (const char *p = tmo; *p >= '0' && *p <= '9'; p++)
+			v = v * 10 + (uint64_t)(*p - '0');
+		if (v)
+			test_timeout_s = v;
+	}
 	collect_user_tests();
 	select_tests(spec);
 	bool run_bench = !strcmp(bench, "1");
@@ -220,7 +241,9 @@ void runner_main(void *arg)
 			strncpy_z(path + 6, sel.name[i], NAME_MAX);
 			int st = run_program(path, path);
 			ok = st == 0;
-			if (!ok)
+			if (st < 0)
+				printk("# %s: not run to completion (error %d)\n", path, st);
+			else if (!ok)
 				printk("# %s: wait status 0x%x\n", path, st);
 			printk("%s %u - user/%s\n", ok ? "ok" : "not ok", i + 1, sel.name[i]);
 		}
@@ -232,7 +255,7 @@ void runner_main(void *arg)
 	if (run_bench) {
 		int st = run_program("bin/bench", "/bin/bench");
 		if (st != 0) {
-			printk("# /bin/bench failed: wait status 0x%x\n", st);
+			printk("# /bin/bench failed: wait status 0x%x (negative: error)\n", st);
 			failed++;
 		}
 	}

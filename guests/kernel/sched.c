@@ -234,7 +234,7 @@ void sleep_ticks(uint64_t ticks)
 {
 	uint64_t deadline = jiffies + (ticks ? ticks : 1);
 	uint64_t f = irq_save();
-	while (jiffies < deadline)
+	while (jiffies < deadline && !current_task()->kill_sig)
 		sched_sleep(NULL, deadline);
 	irq_restore(f);
 }

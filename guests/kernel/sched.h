@@ -41,7 +41,7 @@ struct task {
 	void *wait_chan;
 	uint64_t wake_tick; /* 0: no deadline */
 	int slice;
-	uint64_t user_frame; /* user_trampoline frame for new user tasks */
+	int kill_sig; /* set by proc_kill: exit with this signal at the next chance */
 };
 
 struct percpu {
@@ -88,7 +88,14 @@ void syscall_init(void);
 /* proc.c */
 struct task *proc_spawn(const char *path, const char *const *argv, struct task *parent);
 void proc_exit(int status) __attribute__((noreturn));
-int proc_wait(int pid, int *status, struct task *waiter);
+/* wait for a child; deadline (jiffies, 0 = none) gives -ETIMEDOUT, a kill -EINTR. */
+int proc_wait(int pid, int *status, struct task *waiter, uint64_t deadline);
+/* Kill every user process (test watchdog). */
+void proc_kill_all_user(int sig);
+static inline bool task_killed(void)
+{
+	return percpu.current->kill_sig != 0;
+}
 long proc_fork(struct trap_frame *f);
 
 /* exec.c */

@@ -154,7 +154,7 @@ static long sys_wait4(int pid, uint64_t ustatus, int options, uint64_t rusage)
 		return -EINVAL;
 	if (pid != -1 && pid <= 0)
 		return -EINVAL;
-	int r = proc_wait(pid, &status, current_task());
+	int r = proc_wait(pid, &status, current_task(), 0);
 	if (r > 0 && ustatus && copy_to_user(ustatus, &status, sizeof(status)))
 		return -EFAULT;
 	return r;
@@ -307,6 +307,10 @@ int syscall_dispatch(struct trap_frame *f)
 		break;
 	}
 	f->rax = (uint64_t)r;
+	if (task_killed()) {
+		sti();
+		proc_exit(current_task()->kill_sig);
+	}
 	if (f->rip >= USER_TOP - PAGE_SIZE)
 		use_iret = 1; /* SYSRET to a non-canonical rip would #GP in ring 0 */
 	return use_iret;

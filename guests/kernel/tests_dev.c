@@ -115,8 +115,8 @@ int ktest_sched(void)
 	sleep_ticks(60);
 	spin_stop = 1;
 	int st;
-	KT_CHECK(proc_wait(pa, &st, current_task()) == pa, "spin-a not reaped");
-	KT_CHECK(proc_wait(pb, &st, current_task()) == pb, "spin-b not reaped");
+	KT_CHECK(proc_wait(pa, &st, current_task(), 0) == pa, "spin-a not reaped");
+	KT_CHECK(proc_wait(pb, &st, current_task(), 0) == pb, "spin-b not reaped");
 	printk("# sched: counts %lu %lu, switches seen %lu %lu\n", (unsigned long)spin[0].count,
 	       (unsigned long)spin[1].count, (unsigned long)spin[0].saw_other,
 	       (unsigned long)spin[1].saw_other);

@@ -216,6 +216,8 @@ void trap_dispatch(struct trap_frame *f)
 		handle_kernel_exception(f);
 	cli();
 	trap_depth--;
+	if (!sig && (f->cs & 3) && task_killed())
+		sig = current_task()->kill_sig;
 	if (sig) {
 		sti();
 		proc_exit(sig);

@@ -91,8 +91,13 @@ int uart_read_blocking(char *buf, size_t n)
 {
 	size_t got = 0;
 	uint64_t f = irq_save();
-	while (rx_tail == rx_head)
+	while (rx_tail == rx_head) {
+		if (task_killed()) {
+			irq_restore(f);
+			return -EINTR;
+		}
 		sched_sleep(&rx_chan, 0);
+	}
 	while (got < n && rx_tail != rx_head) {
 		buf[got++] = rx_ring[rx_tail];
 		rx_tail = (rx_tail + 1) % RX_RING;

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Boot the test guest kernel under QEMU (TCG) through BOTH entries with the
+# same initrd and command line: PVH (qemu -kernel kernel.elf) and the Linux
+# 64-bit boot protocol (the multiboot stub loads kernel.elf and jumps to
+# e_entry, as btvm does).  Each must exit through isa-debug-exit with 0
+# (QEMU status 1), print "SUMMARY: N passed, 0 failed" with N > 0, and both
+# must print the same TAP result lines.
+# usage: boot-check.sh BUILD_DIR
+set -u
+build=${1:?usage: boot-check.sh BUILD_DIR}
+kernel=$build/guests/kernel.elf
+stub=$build/guests/kernel-bootstub.bin
+initrd=$build/guests/initrd.cpio
+for f in "$kernel" "$stub" "$initrd"; do
+	[ -f "$f" ] || { echo "boot-check: missing $f" >&2; exit 1; }
+done
+command -v qemu-system-x86_64 >/dev/null || { echo "boot-check: qemu-system-x86_64 not installed" >&2; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+status=0
+run() { # name, qemu -kernel/-initrd arguments...
+	local name=$1
+	shift
+	truncate -s 1M "$tmp/disk-$name.img"
+	timeout 60 qemu-system-x86_64 -accel tcg -machine pc -cpu max -m 256M -nodefaults \
+		-display none -no-reboot -serial stdio \
+		-device isa-debug-exit,iobase=0xf4,iosize=0x04 "$@" \
+		-append "console=ttyS0 test=all" \
+		-drive file="$tmp/disk-$name.img",format=raw,if=ide,index=0 >"$tmp/$name.out" 2>&1
+	local rc=$?
+	tr -d '\r' <"$tmp/$name.out" | grep -E '^(ok|not ok) ' >"$tmp/$name.tap"
+	if [ $rc -ne 1 ] || ! grep -Eq '^SUMMARY: [1-9][0-9]* passed, 0 failed' "$tmp/$name.out"; then
+		echo "boot-check: $name boot failed (qemu status $rc); output:" >&2
+		cat "$tmp/$name.out" >&2
+		status=1
+	else
+		echo "  OK      $name boot: $(grep '^SUMMARY' "$tmp/$name.out" | tr -d '\r')"
+	fi
+}
+run pvh -kernel "$kernel" -initrd "$initrd"
+run linux64 -kernel "$stub" -initrd "$kernel,$initrd"
+if ! diff -u "$tmp/pvh.tap" "$tmp/linux64.tap"; then
+	echo "boot-check: the two entries gave different TAP results" >&2
+	status=1
+fi
+exit $status
