@@ -555,45 +555,34 @@ enum bt_status mmu_fetch(struct mmu *mmu, gva_t gva, void *buf, size_t len, size
 	return BT_OK;
 }
 
-enum bt_status mmu_tlb_fill(struct mmu *mmu, gva_t gva, unsigned access, bool *filled,
-			    struct mmu_fault *fault)
+/*
+ * Install the TLB entry for gva from a successful CPL0 walk, per the rules
+ * in mmu.h.  False if the page must not be cached (MMIO, SMAP user page).
+ */
+static bool tlb_install(struct mmu *mmu, gva_t gva, const struct walk *w)
 {
-	unsigned kind = access & MMU_ACC_KIND_MASK;
 	gva_t page = gva & GUEST_PAGE_MASK;
 	size_t idx = (gva >> GUEST_PAGE_SHIFT) & TLB_MASK;
+	gpa_t gpa_page = w->gpa & GUEST_PAGE_MASK;
+	uint8_t *host = guestmem_gpa_to_host(mmu->gm, gpa_page, GUEST_PAGE_SIZE);
 	struct vcpu_tlb_entry *e;
-	struct walk w;
-	uint8_t *host;
-	gpa_t gpa_page;
 	bool can_write;
 	uint8_t meta;
 
-	if (!mmu || !fault || kind == MMU_ACC_EXEC || (access & (MMU_ACC_USER | MMU_ACC_PROBE)))
-		return BT_ERR_INVALID;
-	if (filled)
-		*filled = false;
-	fault->pending = false;
-	if (mmu->cpl == 3)
-		return BT_OK;
-	BT_TRY(walk_access(mmu, gva, kind, &w, fault));
-	if (fault->pending)
-		return BT_OK;
-	gpa_page = w.gpa & GUEST_PAGE_MASK;
-	host = guestmem_gpa_to_host(mmu->gm, gpa_page, GUEST_PAGE_SIZE);
 	if (!host)
-		return BT_OK; /* MMIO: always the slow path */
-	if (w.user && (mmu->cr4 & MMU_CR4_SMAP))
-		return BT_OK; /* AC may change inline (stac/clac) */
-	can_write = (w.writable || !(mmu->cr0 & MMU_CR0_WP)) && w.dirty &&
+		return false; /* MMIO: always the slow path */
+	if (w->user && (mmu->cr4 & MMU_CR4_SMAP))
+		return false; /* AC may change inline (stac/clac) */
+	can_write = (w->writable || !(mmu->cr0 & MMU_CR0_WP)) && w->dirty &&
 		    !(guestmem_page_flags(mmu->gm, gpa_page) & GUESTMEM_PAGE_CODE);
 	meta = MMU_TLBM_VALID;
-	if (w.global)
+	if (w->global)
 		meta |= MMU_TLBM_GLOBAL;
-	if (w.user)
+	if (w->user)
 		meta |= MMU_TLBM_USER;
-	if (w.page_shift == 21)
+	if (w->page_shift == 21)
 		meta |= MMU_TLBM_2M;
-	else if (w.page_shift == 30)
+	else if (w->page_shift == 30)
 		meta |= MMU_TLBM_1G;
 
 	tlb_invalidate(mmu, idx);
@@ -606,8 +595,86 @@ enum bt_status mmu_tlb_fill(struct mmu *mmu, gva_t gva, unsigned access, bool *f
 	if (meta & MMU_TLBM_LARGE)
 		mmu->n_large++;
 	mmu->stats.tlb_fills++;
+	return true;
+}
+
+enum bt_status mmu_tlb_fill(struct mmu *mmu, gva_t gva, unsigned access, bool *filled,
+			    struct mmu_fault *fault)
+{
+	unsigned kind = access & MMU_ACC_KIND_MASK;
+	struct walk w;
+	bool ok;
+
+	if (!mmu || !fault || kind == MMU_ACC_EXEC || (access & (MMU_ACC_USER | MMU_ACC_PROBE)))
+		return BT_ERR_INVALID;
 	if (filled)
-		*filled = true;
+		*filled = false;
+	fault->pending = false;
+	if (mmu->cpl == 3)
+		return BT_OK;
+	BT_TRY(walk_access(mmu, gva, kind, &w, fault));
+	if (fault->pending)
+		return BT_OK;
+	ok = tlb_install(mmu, gva, &w);
+	if (filled)
+		*filled = ok;
+	return BT_OK;
+}
+
+enum bt_status mmu_host_access(struct mmu *mmu, gva_t gva, size_t size, unsigned access,
+			       uint8_t **host, enum mmu_host_kind *kind, struct mmu_fault *fault)
+{
+	unsigned k = access & MMU_ACC_KIND_MASK;
+	bool write = k == MMU_ACC_WRITE;
+	bool cache = mmu && mmu->cpl < 3 && !(access & (MMU_ACC_USER | MMU_ACC_IMPLICIT));
+	struct walk w[2];
+	gva_t va[2];
+	unsigned npages;
+
+	if (!mmu || !host || !kind || !fault || size == 0 || size > GUEST_PAGE_SIZE ||
+	    k == MMU_ACC_EXEC || (access & MMU_ACC_PROBE))
+		return BT_ERR_INVALID;
+	*host = NULL;
+	*kind = MMU_HOST_RAM;
+	fault->pending = false;
+	va[0] = gva;
+	va[1] = (gva & GUEST_PAGE_MASK) + GUEST_PAGE_SIZE;
+	npages = ((gva & (GUEST_PAGE_SIZE - 1)) + size > GUEST_PAGE_SIZE) ? 2 : 1;
+	mmu->stats.tlb_misses++;
+	/* Check every page before touching A/D (as mmu_read/mmu_write do). */
+	for (unsigned i = 0; i < npages; i++) {
+		BT_TRY(walk(mmu, va[i], access | MMU_ACC_PROBE, &w[i], fault));
+		if (fault->pending)
+			return BT_OK;
+	}
+	for (unsigned i = 0; i < npages; i++) {
+		BT_TRY(walk_access(mmu, va[i], access, &w[i], fault));
+		if (fault->pending)
+			return BT_OK;
+		if (cache)
+			tlb_install(mmu, va[i], &w[i]);
+		if (!guestmem_is_ram(mmu->gm, w[i].gpa, 1))
+			*kind = MMU_HOST_MMIO;
+	}
+	if (*kind == MMU_HOST_MMIO)
+		return BT_OK;
+	if (npages == 2 && w[1].gpa != (w[0].gpa & GUEST_PAGE_MASK) + GUEST_PAGE_SIZE) {
+		*kind = MMU_HOST_SPLIT;
+		return BT_OK;
+	}
+	/* adjacent guest-physical pages are adjacent in the host mapping when
+	 * they are in the same region */
+	*host = guestmem_gpa_to_host(mmu->gm, w[0].gpa, size);
+	if (!*host) {
+		*kind = MMU_HOST_SPLIT;
+		return BT_OK;
+	}
+	if (write && ((guestmem_page_flags(mmu->gm, w[0].gpa) |
+		       guestmem_page_flags(mmu->gm, w[0].gpa + size - 1)) &
+		      GUESTMEM_PAGE_CODE)) {
+		mmu->stats.code_writes++;
+		guestmem_notify_write(mmu->gm, w[0].gpa, size);
+	}
 	return BT_OK;
 }
 

@@ -210,6 +210,28 @@ enum bt_status mmu_fetch(struct mmu *mmu, gva_t gva, void *buf, size_t len, size
 enum bt_status mmu_tlb_fill(struct mmu *mmu, gva_t gva, unsigned access, bool *filled,
 			    struct mmu_fault *fault);
 
+/* Why mmu_host_access() gave no host pointer. */
+enum mmu_host_kind {
+	MMU_HOST_RAM = 0, /* *host points at the bytes */
+	MMU_HOST_MMIO,	  /* some byte is not RAM: use mmu_read/mmu_write (bus) */
+	MMU_HOST_SPLIT,	  /* crosses into a non-adjacent page: mmu_read/mmu_write */
+};
+
+/*
+ * The slow path behind translated code's inline TLB check (the
+ * VCPU_CO_MEM_LOAD/STORE call-outs): translate the data access
+ * [gva, gva+size) (1 <= size <= 4096, kind READ or WRITE, modifiers
+ * allowed) under the current mode, all pages checked before A/D are set,
+ * and return a host pointer to its bytes when they are contiguous RAM
+ * (always within a page; across two pages when their guest-physical pages
+ * are adjacent).  For a write to a watched code page the code-write hook
+ * runs before this returns.  For CPL0 explicit accesses the TLB entry of
+ * each page is refilled (mmu_tlb_fill rules).  Otherwise *host = NULL and
+ * *kind says why; a fault sets fault->pending (address as mmu_write).
+ */
+enum bt_status mmu_host_access(struct mmu *mmu, gva_t gva, size_t size, unsigned access,
+			       uint8_t **host, enum mmu_host_kind *kind, struct mmu_fault *fault);
+
 /* INVLPG: drop the entries of the page holding gva (a whole 2M/1G page if
  * it came from one; global entries too). */
 void mmu_invlpg(struct mmu *mmu, gva_t gva);

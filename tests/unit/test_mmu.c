@@ -960,6 +960,94 @@ static void test_tlb_flushes(void **state)
 	}
 }
 
+static void test_host_access(void **state)
+{
+	struct mmu_fx *fx = *state;
+	const uint64_t ok = MMU_PTE_P | MMU_PTE_RW;
+	uint64_t lv[5] = {0, ok, ok, ok, ok};
+	const gva_t va = 0xffff888000800000ull;
+	struct hook_log h = {.fx = fx};
+	enum mmu_host_kind kind;
+	struct mmu_fault f;
+	uint8_t *host;
+
+	fx_reset(fx);
+	fx_map(fx, va, 0x30000, 12, lv);
+	fx_map(fx, va + 0x1000, 0x31000, 12, lv); /* physically adjacent */
+	fx_map(fx, va + 0x2000, 0x50000, 12, lv); /* not adjacent */
+	fx_map(fx, va + 0x3000, GUESTMEM_IOAPIC_BASE, 12, lv);
+	fx_mode_long(fx, 0);
+	/* inside one page: the pointer, A set, TLB refilled (clean: read only) */
+	assert_int_equal(mmu_host_access(&fx->mmu, va + 8, 8, MMU_ACC_READ, &host, &kind, &f),
+			 BT_OK);
+	assert_false(f.pending);
+	assert_int_equal(kind, MMU_HOST_RAM);
+	assert_ptr_equal(host, fx_host(fx, 0x30008));
+	assert_true(fx_entry(fx, va, 1) & MMU_PTE_A);
+	assert_int_equal(fx_tlb(fx, va)->tag_read, va);
+	assert_int_equal(fx_tlb(fx, va)->tag_write, ~0ull);
+	/* a write sets D and makes the entry writable */
+	assert_int_equal(mmu_host_access(&fx->mmu, va + 8, 8, MMU_ACC_WRITE, &host, &kind, &f),
+			 BT_OK);
+	assert_true(fx_entry(fx, va, 1) & MMU_PTE_D);
+	assert_int_equal(fx_tlb(fx, va)->tag_write, va);
+	/* crossing into the adjacent physical page: one contiguous pointer */
+	assert_int_equal(mmu_host_access(&fx->mmu, va + 0xffc, 8, MMU_ACC_WRITE, &host, &kind, &f),
+			 BT_OK);
+	assert_int_equal(kind, MMU_HOST_RAM);
+	assert_ptr_equal(host, fx_host(fx, 0x30ffc));
+	assert_true(fx_entry(fx, va + 0x1000, 1) & MMU_PTE_D);
+	/* crossing into a non-adjacent page: split */
+	assert_int_equal(mmu_host_access(&fx->mmu, va + 0x1ffe, 4, MMU_ACC_READ, &host, &kind, &f),
+			 BT_OK);
+	assert_false(f.pending);
+	assert_int_equal(kind, MMU_HOST_SPLIT);
+	assert_null(host);
+	/* MMIO */
+	assert_int_equal(mmu_host_access(&fx->mmu, va + 0x3010, 4, MMU_ACC_WRITE, &host, &kind, &f),
+			 BT_OK);
+	assert_int_equal(kind, MMU_HOST_MMIO);
+	assert_null(host);
+	/* a fault on the second page: its start, and no A/D on the first */
+	fx_reset(fx);
+	fx_map(fx, va, 0x30000, 12, lv);
+	fx_mode_long(fx, 0);
+	assert_int_equal(mmu_host_access(&fx->mmu, va + 0xffe, 4, MMU_ACC_WRITE, &host, &kind, &f),
+			 BT_OK);
+	assert_true(f.pending);
+	assert_int_equal(f.addr, va + 0x1000);
+	assert_int_equal(f.error_code, MMU_PF_W);
+	assert_null(host);
+	assert_false(fx_entry(fx, va, 1) & MMU_PTE_A);
+	/* a write to a code page runs the hook before returning the pointer */
+	*fx_host(fx, 0x30040) = 0xcc;
+	guestmem_set_code_write_hook(fx->gm, code_hook, &h);
+	guestmem_page_set_flags(fx->gm, 0x30000, GUESTMEM_PAGE_CODE);
+	assert_int_equal(mmu_host_access(&fx->mmu, va + 0x40, 2, MMU_ACC_WRITE, &host, &kind, &f),
+			 BT_OK);
+	assert_int_equal(h.calls, 1);
+	assert_int_equal(h.gpa, 0x30040);
+	assert_int_equal(h.len, 2);
+	assert_int_equal(h.seen, 0xcc);
+	assert_ptr_equal(host, fx_host(fx, 0x30040));
+	guestmem_set_code_write_hook(fx->gm, NULL, NULL);
+	/* CPL3 user access: translated, never cached */
+	uint64_t ulv[5] = {0, ok | MMU_PTE_US, ok | MMU_PTE_US, ok | MMU_PTE_US, ok | MMU_PTE_US};
+	fx_map(fx, 0x900000, 0x60000, 12, ulv);
+	mmu_set_cpl_ac(&fx->mmu, 3, false);
+	assert_int_equal(mmu_host_access(&fx->mmu, 0x900010, 4, MMU_ACC_READ, &host, &kind, &f),
+			 BT_OK);
+	assert_ptr_equal(host, fx_host(fx, 0x60010));
+	assert_int_equal(fx_tlb(fx, 0x900000)->tag_read, ~0ull);
+	/* bad arguments */
+	assert_int_equal(mmu_host_access(&fx->mmu, va, 0, MMU_ACC_READ, &host, &kind, &f),
+			 BT_ERR_INVALID);
+	assert_int_equal(mmu_host_access(&fx->mmu, va, 4097, MMU_ACC_READ, &host, &kind, &f),
+			 BT_ERR_INVALID);
+	assert_int_equal(mmu_host_access(&fx->mmu, va, 1, MMU_ACC_EXEC, &host, &kind, &f),
+			 BT_ERR_INVALID);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -976,6 +1064,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tlb_code_pages, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_tlb_hits_and_staleness, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_tlb_flushes, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_host_access, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
