@@ -473,8 +473,10 @@ static enum bt_status access_range(struct mmu *mmu, gva_t gva, uint8_t *buf, siz
 	size_t done;
 
 	fault->pending = false;
-	/* Pass 1: check every page without side effects. */
-	for (done = 0; done < len;) {
+	/* Pass 1: check every page without side effects (not needed when the
+	 * access stays in one page: a faulting walk sets nothing). */
+	bool one_page = len <= GUEST_PAGE_SIZE - (gva & (GUEST_PAGE_SIZE - 1));
+	for (done = 0; !one_page && done < len;) {
 		gva_t va = gva + done;
 		size_t n = BT_MIN(len - done, GUEST_PAGE_SIZE - (va & (GUEST_PAGE_SIZE - 1)));
 		if (!tlb_lookup(mmu, va, access)) {
@@ -641,8 +643,9 @@ enum bt_status mmu_host_access(struct mmu *mmu, gva_t gva, size_t size, unsigned
 	va[1] = (gva & GUEST_PAGE_MASK) + GUEST_PAGE_SIZE;
 	npages = ((gva & (GUEST_PAGE_SIZE - 1)) + size > GUEST_PAGE_SIZE) ? 2 : 1;
 	mmu->stats.tlb_misses++;
-	/* Check every page before touching A/D (as mmu_read/mmu_write do). */
-	for (unsigned i = 0; i < npages; i++) {
+	/* Check every page before touching A/D (as mmu_read/mmu_write do); a
+	 * single page needs no separate pass: a faulting walk sets nothing. */
+	for (unsigned i = 0; npages > 1 && i < npages; i++) {
 		BT_TRY(walk(mmu, va[i], access | MMU_ACC_PROBE, &w[i], fault));
 		if (fault->pending)
 			return BT_OK;
