@@ -18,6 +18,7 @@
 #define DIRECT_MAP    0xffff888000000000ul /* all RAM: phys + DIRECT_MAP */
 #define DEMAND_BASE   0xffffc90000000000ul /* kernel region populated on #PF */
 #define DEMAND_SIZE   0x0000000040000000ul
+#define KSTACK_AREA   0xffffc90040000000ul /* task kernel stacks with guard pages */
 #define MODULE_BASE   0xffffffffa0000000ul /* loadable modules (within -2 GiB) */
 #define MODULE_SIZE   0x0000000010000000ul
 #define POKE_VA	      0xffffffffbff00000ul /* text_poke temporary alias page */

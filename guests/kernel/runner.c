@@ -205,6 +205,38 @@ static int run_program(const char *path, const char *argv0)
 	return r < 0 ? r : status;
 }
 
+/*
+ * crash=KIND: deliberately break the kernel to exercise the fatal paths
+ * (each must print "[kernel] PANIC: ..." and exit with 1, never hang or
+ * triple fault): stack (kernel stack overflow -> guard page -> #DF on IST),
+ * null (kernel NULL dereference -> #PF), ud2 (#UD in the kernel).
+ */
+static volatile uint64_t recurse_limit = ~0ul;
+static volatile uint64_t crash_addr = 8;
+
+__attribute__((noinline)) static uint64_t recurse(uint64_t n)
+{
+	volatile uint8_t pad[256];
+	pad[n & 255] = (uint8_t)n;
+	if (n >= recurse_limit)
+		return pad[0];
+	return recurse(n + 1) + pad[(n + 1) & 255];
+}
+
+static void crash(const char *kind)
+{
+	printk("# crash=%s requested\n", kind);
+	if (!strcmp(kind, "stack"))
+		recurse(0);
+	else if (!strcmp(kind, "null"))
+		(void)*(volatile uint64_t *)crash_addr;
+	else if (!strcmp(kind, "ud2"))
+		__asm__ volatile("ud2");
+	else
+		panic("crash=%s: unknown kind (stack, null, ud2)", kind);
+	panic("crash=%s did not crash", kind);
+}
+
 void runner_main(void *arg)
 {
 	char spec[256] = "all", bench[16] = "0";
@@ -220,6 +252,9 @@ void runner_main(void *arg)
 		if (v)
 			test_timeout_s = v;
 	}
+	char crash_kind[16];
+	if (cmdline_get("crash", crash_kind, sizeof(crash_kind)))
+		crash(crash_kind);
 	collect_user_tests();
 	select_tests(spec);
 	bool run_bench = !strcmp(bench, "1");

@@ -34,33 +34,41 @@ void sched_init(void)
 	percpu.current = t;
 }
 
-/* Contiguous kernel stack: KSTACK_PAGES consecutive free frames. */
-static uint64_t kstack_alloc(void)
+/*
+ * Kernel stacks live in the stack area, one slot per task index, each slot
+ * a KSTACK_SIZE stack above an unmapped guard page: an overflow faults on
+ * the guard, the #PF cannot be delivered on the same stack and becomes a #DF
+ * on its IST stack, which panics with a clear message.
+ */
+static uint64_t kstack_slot(const struct task *t)
 {
-	uint64_t pages[KSTACK_PAGES * 4];
-	unsigned n = 0;
-	uint64_t result = 0;
-	while (n < ARRAY_SIZE(pages)) {
+	return KSTACK_AREA + (uint64_t)(t - tasks) * (KSTACK_SIZE + PAGE_SIZE) + PAGE_SIZE;
+}
+
+static void kstack_unmap(uint64_t base, unsigned pages)
+{
+	for (unsigned i = 0; i < pages; i++) {
+		uint64_t va = base + i * PAGE_SIZE;
+		uint64_t pa = vm_kernel_pa(va);
+		vm_unmap_kernel(va);
+		if (pa)
+			page_put(pa);
+	}
+}
+
+static int kstack_map(const struct task *t)
+{
+	uint64_t base = kstack_slot(t);
+	for (unsigned i = 0; i < KSTACK_PAGES; i++) {
 		uint64_t pa = page_alloc();
-		if (!pa)
-			break;
-		pages[n++] = pa;
-		if (n >= KSTACK_PAGES) {
-			bool contiguous = true;
-			for (unsigned i = 1; i < KSTACK_PAGES; i++)
-				if (pages[n - KSTACK_PAGES + i] !=
-				    pages[n - KSTACK_PAGES] + i * PAGE_SIZE)
-					contiguous = false;
-			if (contiguous) {
-				result = pages[n - KSTACK_PAGES];
-				n -= KSTACK_PAGES;
-				break;
-			}
+		if (!pa || vm_map_kernel(base + i * PAGE_SIZE, pa, PTE_W | pte_nx)) {
+			if (pa)
+				page_put(pa);
+			kstack_unmap(base, i);
+			return -ENOMEM;
 		}
 	}
-	for (unsigned i = 0; i < n; i++)
-		page_put(pages[i]);
-	return result;
+	return 0;
 }
 
 struct task *task_alloc(const char *name)
@@ -81,19 +89,17 @@ struct task *task_alloc(const char *name)
 		return NULL;
 	strncpy_z(t->name, name, sizeof(t->name));
 	memcpy(t->fx, fx_default, sizeof(t->fx));
-	t->kstack_pa = kstack_alloc();
-	if (!t->kstack_pa) {
+	if (kstack_map(t)) {
 		t->state = TASK_UNUSED;
 		return NULL;
 	}
-	t->kstack_top = pa_to_va(t->kstack_pa) + KSTACK_SIZE;
+	t->kstack_top = kstack_slot(t) + KSTACK_SIZE;
 	return t;
 }
 
 void task_free(struct task *t)
 {
-	for (unsigned i = 0; i < KSTACK_PAGES; i++)
-		page_put(t->kstack_pa + i * PAGE_SIZE);
+	kstack_unmap(kstack_slot(t), KSTACK_PAGES);
 	t->state = TASK_UNUSED;
 }
 

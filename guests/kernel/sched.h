@@ -32,7 +32,6 @@ struct task {
 	enum task_state state;
 	int pid;
 	char name[24];
-	uint64_t kstack_pa; /* base of the physically contiguous stack */
 	uint64_t kstack_top;
 	uint64_t saved_rsp;
 	struct mm *mm; /* NULL for kernel threads */

@@ -173,7 +173,13 @@ static void handle_kernel_exception(struct trap_frame *f)
 		printk("# NMI received\n");
 		return;
 	case EXC_DF:
-		dump_and_panic(f, read_cr2());
+		cr2 = read_cr2();
+		if (cr2 >= KSTACK_AREA &&
+		    cr2 < KSTACK_AREA + MAX_TASKS * (KSTACK_SIZE + PAGE_SIZE) &&
+		    (cr2 - KSTACK_AREA) % (KSTACK_SIZE + PAGE_SIZE) < PAGE_SIZE)
+			panic("kernel stack overflow in task %s (guard page 0x%lx hit)",
+			      current_task()->name, (unsigned long)cr2);
+		dump_and_panic(f, cr2);
 		return;
 	case EXC_PF:
 		cr2 = read_cr2();

@@ -117,6 +117,12 @@ void vm_init(void)
 	write_cr3(kernel_pml4_pa);
 }
 
+uint64_t vm_kernel_pa(uint64_t va)
+{
+	uint64_t *pte = walk(kernel_pml4_pa, va, 1, false);
+	return pte && (*pte & PTE_P) ? *pte & PTE_ADDR : 0;
+}
+
 bool vm_demand_fault(uint64_t addr)
 {
 	uint64_t pa = page_alloc();

@@ -43,6 +43,8 @@ void vm_init(void);
 /* Map one 4 KiB page in the kernel half; prot = PTE_W / PTE_NX bits. */
 int vm_map_kernel(uint64_t va, uint64_t pa, uint64_t flags);
 void vm_unmap_kernel(uint64_t va);
+/* Physical address behind a 4 KiB kernel mapping, 0 when unmapped. */
+uint64_t vm_kernel_pa(uint64_t va);
 /* Resolve a kernel #PF in the demand region; true when handled. */
 bool vm_demand_fault(uint64_t addr);
 /* Write into kernel text through a temporary writable alias (text_poke). */
