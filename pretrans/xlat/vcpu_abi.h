@@ -16,52 +16,84 @@
  *     pointers in it (call-outs, TLB addends, IBL host targets) are written
  *     only by the runtime.
  *
- * STATUS: draft owned by the translator core (pretrans/xlat).  The runtime
- * consumes it.  Extend it, keep the asserts, bump the version.
+ * Owned by the translator core (pretrans/xlat); the runtime consumes it.
+ * Protocols (exit, call-out, soft-MMU, IBL) are documented in docs/xlat.md.
  */
 #ifndef BT_XLAT_VCPU_ABI_H
 #define BT_XLAT_VCPU_ABI_H
 
+#define VCPU_ABI_VERSION 2
+
+/* Assembly (runtime/tc/tc_entry.S) includes this header for the VCPU_OFF_*
+ * constants only; the C declarations are hidden from it. */
+#ifndef __ASSEMBLER__
 #include <stddef.h>
 #include <stdint.h>
 
-#define VCPU_ABI_VERSION 1
-
 /* Guest GPR numbering = x86 encoding order. */
 enum vcpu_gpr {
-	VCPU_RAX, VCPU_RCX, VCPU_RDX, VCPU_RBX, VCPU_RSP, VCPU_RBP, VCPU_RSI, VCPU_RDI,
-	VCPU_R8, VCPU_R9, VCPU_R10, VCPU_R11, VCPU_R12, VCPU_R13, VCPU_R14, VCPU_R15,
+	VCPU_RAX,
+	VCPU_RCX,
+	VCPU_RDX,
+	VCPU_RBX,
+	VCPU_RSP,
+	VCPU_RBP,
+	VCPU_RSI,
+	VCPU_RDI,
+	VCPU_R8,
+	VCPU_R9,
+	VCPU_R10,
+	VCPU_R11,
+	VCPU_R12,
+	VCPU_R13,
+	VCPU_R14,
+	VCPU_R15,
 	VCPU_NGPR
 };
 
+#endif /* !__ASSEMBLER__ */
+
 /* Software TLB for kernel-mode data accesses (direct mapped). */
-#define VCPU_TLB_BITS    10
+#define VCPU_TLB_BITS	 10
 #define VCPU_TLB_ENTRIES (1u << VCPU_TLB_BITS)
+
+#ifndef __ASSEMBLER__
 
 struct vcpu_tlb_entry {
 	uint64_t tag_read;  /* page-aligned gva readable through this entry, or ~0 */
 	uint64_t tag_write; /* page-aligned gva writable through this entry, or ~0 */
-	int64_t addend;     /* host pointer = gva + addend */
+	int64_t addend;	    /* host pointer = gva + addend */
 	uint64_t gpa_page;  /* guest-physical page (runtime bookkeeping) */
 };
 _Static_assert(sizeof(struct vcpu_tlb_entry) == 32, "TLB entry is 32 bytes");
 
-/* Indirect-branch lookup table: guest RIP -> host code address. */
-#define VCPU_IBL_BITS    12
-#define VCPU_IBL_ENTRIES (1u << VCPU_IBL_BITS)
+/* Indirect-branch lookup table: guest RIP -> host code address.
+ * Entry index = guest_rip & (VCPU_IBL_ENTRIES - 1) (VCPU_IBL_INDEX). */
+#define VCPU_IBL_BITS	    12
+#define VCPU_IBL_ENTRIES    (1u << VCPU_IBL_BITS)
+#define VCPU_IBL_INDEX(rip) ((rip) & (VCPU_IBL_ENTRIES - 1))
+/* TLB index of a guest virtual address (VCPU_TLB_INDEX). */
+#define VCPU_TLB_INDEX(va) (((va) >> 12) & (VCPU_TLB_ENTRIES - 1))
 
 struct vcpu_ibl_entry {
 	uint64_t guest_rip; /* ~0 when empty */
-	uint64_t host;      /* absolute host address of the block's entry */
+	uint64_t host;	    /* absolute host address of the block's entry */
 };
 _Static_assert(sizeof(struct vcpu_ibl_entry) == 16, "IBL entry is 16 bytes");
 
 /* Call-outs: host entry points translated code calls through the table. */
+#endif /* !__ASSEMBLER__ */
+#define VCPU_CO_EXIT_IDX      0
+#define VCPU_CO_MEM_LOAD_IDX  1
+#define VCPU_CO_MEM_STORE_IDX 2
+#define VCPU_CO_STRING_IDX    4
+#ifndef __ASSEMBLER__
 enum vcpu_callout {
-	VCPU_CO_EXIT = 0,   /* leave translated code: return to the dispatcher */
-	VCPU_CO_MEM_LOAD,   /* soft-MMU slow path, see pretrans/xlat docs */
+	VCPU_CO_EXIT = 0, /* leave translated code: return to the dispatcher */
+	VCPU_CO_MEM_LOAD, /* soft-MMU slow path, see pretrans/xlat docs */
 	VCPU_CO_MEM_STORE,
-	VCPU_CO_IBL_MISS,   /* indirect target not in the IBL table */
+	VCPU_CO_IBL_MISS, /* reserved: IBL misses currently leave through VCPU_CO_EXIT */
+	VCPU_CO_STRING,	  /* movs/stos/lods/cmps/scas (rep) emulation, info in mem_info */
 	VCPU_NCALLOUTS = 16
 };
 
@@ -71,50 +103,93 @@ enum vcpu_callout {
  * when IF=1, 2 = exit now regardless of IF (timer housekeeping, stop).
  * Block entry does `cmp word %gs:VCPU_OFF_IRQ, 0x0101; jae exit`.
  */
-#define VCPU_IRQ_IF     0x0001
-#define VCPU_IRQ_REQ    0x0100
-#define VCPU_IRQ_FORCE  0x0200
+#define VCPU_IRQ_IF    0x0001
+#define VCPU_IRQ_REQ   0x0100
+#define VCPU_IRQ_FORCE 0x0200
+
+/* exit_info = kind (enum xlat_exit_kind) | exit index << 8. */
+#define VCPU_EXIT_INFO(kind, idx) ((uint32_t)(kind) | ((uint32_t)(idx) << 8))
+
+/* mem_info for VCPU_CO_MEM_LOAD/STORE: access size in bytes | VCPU_MEM_WRITE.
+ * A write access checks tag_write; the runtime sets tag_write only for pages
+ * that are also readable. */
+#define VCPU_MEM_WRITE 0x10000u
+
+/* mem_info for VCPU_CO_STRING: bits 0-7 the Zydis mnemonic class
+ * (VCPU_STR_*), bits 8-15 element size, bit 16 rep/repe, bit 17 repne,
+ * bit 18 source segment is %fs, bit 19 %gs. */
+enum vcpu_str_op { VCPU_STR_MOVS = 1, VCPU_STR_STOS, VCPU_STR_LODS, VCPU_STR_CMPS, VCPU_STR_SCAS };
+#define VCPU_STR_REP   (1u << 16)
+#define VCPU_STR_REPNE (1u << 17)
+#define VCPU_STR_FS    (1u << 18)
+#define VCPU_STR_GS    (1u << 19)
 
 struct vcpu_abi {
 	uint64_t gpr[VCPU_NGPR];   /* guest GPRs while outside translated code */
-	uint64_t rip;              /* guest RIP of the next instruction to run */
-	uint64_t rflags;           /* guest RFLAGS (arithmetic bits + virtual IF/AC) */
+	uint64_t rip;		   /* guest RIP of the next instruction to run */
+	uint64_t rflags;	   /* guest RFLAGS (arithmetic bits + virtual IF/AC) */
 	uint64_t spill[VCPU_NGPR]; /* scratch spill slot per register number */
-	uint64_t spill_flags;      /* spilled host RFLAGS */
-	uint64_t host_rsp;         /* host stack for call-outs */
+	uint64_t spill_flags;	   /* spilled host RFLAGS */
+	uint64_t host_rsp;	   /* host stack for call-outs */
 	uint64_t guest_rsp_save;   /* guest RSP while on the host stack */
-	uint64_t exit_info;        /* exit record of the last exit (block/exit id) */
-	uint64_t exit_target;      /* guest target of the last exit */
-	uint16_t irq;              /* interrupt word, see VCPU_IRQ_* */
-	uint8_t ac;                /* virtual EFLAGS.AC (stac/clac) */
+	uint64_t exit_info;	   /* exit record of the last exit (block/exit id) */
+	uint64_t exit_target;	   /* guest target of the last exit */
+	uint16_t irq;		   /* interrupt word, see VCPU_IRQ_* */
+	uint8_t ac;		   /* virtual EFLAGS.AC (stac/clac) */
 	uint8_t pad0[5];
-	uint64_t fs_base;          /* virtual segment bases for %fs:/%gs: operands */
+	uint64_t fs_base; /* virtual segment bases for %fs:/%gs: operands */
 	uint64_t gs_base;
-	uint64_t kernel_gs_base;   /* swapped with gs_base by swapgs */
+	uint64_t kernel_gs_base; /* swapped with gs_base by swapgs */
 	uint64_t callout[VCPU_NCALLOUTS];
-	uint64_t reserved[32];
+	/* Call-out arguments and exit records (see docs/xlat.md). */
+	uint64_t mem_va;       /* soft-MMU slow path: guest VA to translate */
+	uint64_t mem_info;     /* VCPU_MEM_* (size, write) or the string-op info */
+	uint64_t mem_host;     /* slow path result: host address for mem_va */
+	uint64_t exit_block;   /* guest start of the block that exited */
+	uint64_t exit_host_pc; /* host return address of the last call-out */
+	uint64_t enter_target; /* host code address tc_enter jumps to */
+	uint64_t br_host;      /* IBL hit: host target of the indirect jump */
+	uint64_t mem_tmp;      /* value carried between two accesses (push [mem]) */
+	uint64_t host_ctx;     /* runtime-side handler table (struct tc_handlers *) */
+	uint64_t reserved[23];
 	struct vcpu_tlb_entry tlb[VCPU_TLB_ENTRIES];
 	struct vcpu_ibl_entry ibl[VCPU_IBL_ENTRIES];
 };
 
-#define VCPU_OFF_GPR         0x000
-#define VCPU_OFF_RIP         0x080
-#define VCPU_OFF_RFLAGS      0x088
-#define VCPU_OFF_SPILL       0x090
+#endif /* !__ASSEMBLER__ */
+
+#define VCPU_OFF_GPR	     0x000
+#define VCPU_OFF_RIP	     0x080
+#define VCPU_OFF_RFLAGS	     0x088
+#define VCPU_OFF_SPILL	     0x090
 #define VCPU_OFF_SPILL_FLAGS 0x110
 #define VCPU_OFF_HOST_RSP    0x118
 #define VCPU_OFF_GUEST_RSP   0x120
 #define VCPU_OFF_EXIT_INFO   0x128
 #define VCPU_OFF_EXIT_TARGET 0x130
-#define VCPU_OFF_IRQ         0x138
-#define VCPU_OFF_AC          0x13a
+#define VCPU_OFF_IRQ	     0x138
+#define VCPU_OFF_AC	     0x13a
 #define VCPU_OFF_FS_BASE     0x140
 #define VCPU_OFF_GS_BASE     0x148
 #define VCPU_OFF_KGS_BASE    0x150
 #define VCPU_OFF_CALLOUT     0x158
-#define VCPU_OFF_TLB         0x2d8
-#define VCPU_OFF_IBL         (VCPU_OFF_TLB + 32 * VCPU_TLB_ENTRIES)
+#define VCPU_OFF_MEM_VA	     0x1d8
+#define VCPU_OFF_MEM_INFO    0x1e0
+#define VCPU_OFF_MEM_HOST    0x1e8
+#define VCPU_OFF_EXIT_BLOCK  0x1f0
+#define VCPU_OFF_EXIT_HOSTPC 0x1f8
+#define VCPU_OFF_ENTER_TGT   0x200
+#define VCPU_OFF_BR_HOST     0x208
+#define VCPU_OFF_MEM_TMP     0x210
+#define VCPU_OFF_HOST_CTX    0x218
+#define VCPU_OFF_TLB	     0x2d8
+#define VCPU_OFF_IBL	     (VCPU_OFF_TLB + 32 * VCPU_TLB_ENTRIES)
 
+#ifndef __ASSEMBLER__
+_Static_assert(VCPU_CO_EXIT == VCPU_CO_EXIT_IDX, "co exit");
+_Static_assert(VCPU_CO_MEM_LOAD == VCPU_CO_MEM_LOAD_IDX, "co load");
+_Static_assert(VCPU_CO_MEM_STORE == VCPU_CO_MEM_STORE_IDX, "co store");
+_Static_assert(VCPU_CO_STRING == VCPU_CO_STRING_IDX, "co string");
 _Static_assert(offsetof(struct vcpu_abi, gpr) == VCPU_OFF_GPR, "gpr");
 _Static_assert(offsetof(struct vcpu_abi, rip) == VCPU_OFF_RIP, "rip");
 _Static_assert(offsetof(struct vcpu_abi, rflags) == VCPU_OFF_RFLAGS, "rflags");
@@ -130,7 +205,17 @@ _Static_assert(offsetof(struct vcpu_abi, fs_base) == VCPU_OFF_FS_BASE, "fs_base"
 _Static_assert(offsetof(struct vcpu_abi, gs_base) == VCPU_OFF_GS_BASE, "gs_base");
 _Static_assert(offsetof(struct vcpu_abi, kernel_gs_base) == VCPU_OFF_KGS_BASE, "kgs_base");
 _Static_assert(offsetof(struct vcpu_abi, callout) == VCPU_OFF_CALLOUT, "callout");
+_Static_assert(offsetof(struct vcpu_abi, mem_va) == VCPU_OFF_MEM_VA, "mem_va");
+_Static_assert(offsetof(struct vcpu_abi, mem_info) == VCPU_OFF_MEM_INFO, "mem_info");
+_Static_assert(offsetof(struct vcpu_abi, mem_host) == VCPU_OFF_MEM_HOST, "mem_host");
+_Static_assert(offsetof(struct vcpu_abi, exit_block) == VCPU_OFF_EXIT_BLOCK, "exit_block");
+_Static_assert(offsetof(struct vcpu_abi, exit_host_pc) == VCPU_OFF_EXIT_HOSTPC, "exit_host_pc");
+_Static_assert(offsetof(struct vcpu_abi, enter_target) == VCPU_OFF_ENTER_TGT, "enter_target");
+_Static_assert(offsetof(struct vcpu_abi, br_host) == VCPU_OFF_BR_HOST, "br_host");
+_Static_assert(offsetof(struct vcpu_abi, mem_tmp) == VCPU_OFF_MEM_TMP, "mem_tmp");
+_Static_assert(offsetof(struct vcpu_abi, host_ctx) == VCPU_OFF_HOST_CTX, "host_ctx");
 _Static_assert(offsetof(struct vcpu_abi, tlb) == VCPU_OFF_TLB, "tlb");
 _Static_assert(offsetof(struct vcpu_abi, ibl) == VCPU_OFF_IBL, "ibl");
+#endif /* !__ASSEMBLER__ */
 
 #endif

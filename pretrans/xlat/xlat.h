@@ -15,8 +15,8 @@
  *    Chaining = rewriting that rel32 (xlat_exit.patch_off) to another block.
  *  - "Cannot translate" is a result (xlat_block.refusal), not an error.
  *
- * STATUS: draft API.  The translator helper owns this header; pretrans and
- * the runtime are its two clients.
+ * Owned by the translator core; pretrans and the runtime are its two
+ * clients.  Rules, protocols and the pc map encoding: docs/xlat.md.
  */
 #ifndef BT_XLAT_XLAT_H
 #define BT_XLAT_XLAT_H
@@ -36,7 +36,10 @@ struct xlat_source {
 };
 
 enum xlat_opt_flags {
-	XLAT_OPT_CROSSCHECK = 1u << 0, /* refuse blocks the LLVM decoder disagrees on */
+	XLAT_OPT_CROSSCHECK = 1u << 0,	 /* refuse blocks the LLVM decoder disagrees on */
+	XLAT_OPT_EXACT_FAULTS = 1u << 1, /* spill scratch registers even when dead, so a
+					  * fault reports every register exactly (see
+					  * docs/xlat.md, "precise state") */
 };
 
 struct xlat_options {
@@ -47,11 +50,11 @@ struct xlat_options {
 /* Why a block was not translated (0 = it was). */
 enum xlat_refusal {
 	XLAT_OK = 0,
-	XLAT_REFUSE_NOBYTES,     /* start address not readable */
+	XLAT_REFUSE_NOBYTES,	 /* start address not readable */
 	XLAT_REFUSE_UNDECODABLE, /* Zydis could not decode the first instruction */
-	XLAT_REFUSE_DISAGREE,    /* Zydis and LLVM MC disagree (length/operands) */
+	XLAT_REFUSE_DISAGREE,	 /* Zydis and LLVM MC disagree (length/operands) */
 	XLAT_REFUSE_UNSUPPORTED, /* an instruction class the rules do not cover */
-	XLAT_REFUSE_ENCODE,      /* the encoder rejected a rewritten instruction */
+	XLAT_REFUSE_ENCODE,	 /* the encoder rejected a rewritten instruction */
 	XLAT_NREFUSALS
 };
 const char *xlat_refusal_str(enum xlat_refusal r);
@@ -60,22 +63,22 @@ enum xlat_exit_kind {
 	XLAT_EXIT_JMP = 1,   /* direct jmp: target known, chainable */
 	XLAT_EXIT_JCC_TAKEN, /* conditional branch taken side, chainable */
 	XLAT_EXIT_JCC_FALL,  /* conditional branch fall-through side, chainable */
-	XLAT_EXIT_CALL,      /* direct call (return address already pushed), chainable */
-	XLAT_EXIT_FALL,      /* block cut (length/page limit), chainable */
+	XLAT_EXIT_CALL,	     /* direct call (return address already pushed), chainable */
+	XLAT_EXIT_FALL,	     /* block cut (length/page limit), chainable */
 	XLAT_EXIT_INDIRECT,  /* jmp/call through register or memory: IBL */
-	XLAT_EXIT_RET,       /* return: IBL */
-	XLAT_EXIT_PRIV,      /* privileged/sensitive instruction: runtime emulates at target */
-	XLAT_EXIT_IRQ,       /* block-entry interrupt check fired */
+	XLAT_EXIT_RET,	     /* return: IBL */
+	XLAT_EXIT_PRIV,	     /* privileged/sensitive instruction: runtime emulates at target */
+	XLAT_EXIT_IRQ,	     /* block-entry interrupt check fired */
 	XLAT_NEXIT_KINDS
 };
 const char *xlat_exit_kind_str(enum xlat_exit_kind k);
 
 struct xlat_exit {
-	uint8_t kind;       /* enum xlat_exit_kind */
+	uint8_t kind; /* enum xlat_exit_kind */
 	uint8_t pad[3];
 	uint32_t patch_off; /* offset of the rel32 to patch for chaining; ~0 if none */
 	uint32_t stub_off;  /* offset of the unchained exit stub */
-	gva_t target;       /* guest target (direct exits, PRIV: the instruction) */
+	gva_t target;	    /* guest target (direct exits, PRIV: the instruction) */
 };
 
 #define XLAT_MAX_EXITS 4
@@ -94,9 +97,9 @@ struct xlat_block {
 	uint32_t guest_len;
 	uint32_t n_insns;
 	uint64_t guest_hash; /* xlat_hash_bytes() of the guest bytes */
-	uint32_t flags;      /* enum xlat_block_flags */
+	uint32_t flags;	     /* enum xlat_block_flags */
 	enum xlat_refusal refusal;
-	gva_t refusal_addr;  /* the instruction that caused the refusal */
+	gva_t refusal_addr; /* the instruction that caused the refusal */
 
 	const uint8_t *code; /* host code */
 	uint32_t code_len;
@@ -106,7 +109,7 @@ struct xlat_block {
 	uint32_t pcmap_len;
 };
 
-struct xlat_ctx; /* opaque: decoders, encoder, arena */
+struct xlat_ctx; /* opaque: decoders, encoder, arena (about 200 KiB) */
 
 enum bt_status xlat_create(const struct xlat_options *opts, struct xlat_ctx **out);
 void xlat_destroy(struct xlat_ctx *ctx);
@@ -115,8 +118,12 @@ void xlat_destroy(struct xlat_ctx *ctx);
 enum bt_status xlat_translate(struct xlat_ctx *ctx, const struct xlat_source *src, gva_t va,
 			      struct xlat_block *out);
 
-/* Map a host offset inside a block back to the guest RIP (and the registers
- * spilled at that point, a bitmask of enum vcpu_gpr; bit 16 = flags). */
+/* Map a host offset inside a block back to the guest RIP of the instruction
+ * to restart (and the registers whose guest value is in vcpu.spill[] at that
+ * point, a bitmask of enum vcpu_gpr; bit 16 = guest flags in spill_flags).
+ * For a call-out, look up (return address - block base - 1).
+ * BT_ERR_NOTFOUND if host_off precedes the first entry, BT_ERR_FORMAT if the
+ * map is malformed (it is untrusted when read from a database). */
 enum bt_status xlat_pcmap_lookup(const uint8_t *pcmap, uint32_t pcmap_len, gva_t guest_start,
 				 uint32_t host_off, gva_t *guest_rip, uint32_t *spilled);
 

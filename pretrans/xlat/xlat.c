@@ -1,0 +1,367 @@
+/*
+ * The translator core's front: context (decoder, arena), the block loop
+ * (which guest instructions form a block), liveness, and the output record.
+ *
+ * Block lifecycle inside xlat_translate():
+ *   DECODE [decode_block] -> LIVENESS [compute_liveness] -> EMIT [emit_block]
+ *   -> FINISH [xe_finish] -> translated | refused (block->refusal)
+ *
+ * Invariants
+ *  1. Deterministic: the output depends only on the guest bytes, their
+ *     address, the options and XLAT_VERSION/VCPU_ABI_VERSION.
+ *  2. No allocation per block: every buffer lives in the context, sized for
+ *     XLAT_HARD_MAX_INSNS instructions of at most XLAT_MAX_EXPANSION bytes.
+ *  3. A block never reaches into a third guest page; it spans two only when
+ *     its last instruction straddles the boundary (XLAT_BLOCK_TWO_PAGES).
+ *  4. Guest bytes are untrusted: a decode failure ends or refuses the block,
+ *     never aborts.
+ */
+#include "pretrans/xlat/xlat_int.h"
+#include "pretrans/xlat/xcheck.h"
+#include "pretrans/base/hash.h"
+#include "pretrans/base/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct xlat_ctx {
+	struct xlat_options opts;
+	ZydisDecoder dec;
+	struct xlat_xcheck *xc; /* LLVM MC second decoder, with XLAT_OPT_CROSSCHECK */
+	struct xlat_insn insns[XLAT_HARD_MAX_INSNS];
+	enum xlat_class cls[XLAT_HARD_MAX_INSNS];
+	uint8_t guest[XLAT_HARD_MAX_INSNS * 16];
+	struct xe e;
+	uint8_t sec_main[XLAT_SEC_CAP];
+	uint8_t sec_cold[XLAT_SEC_CAP];
+	uint8_t code[2 * XLAT_SEC_CAP];
+	uint8_t pcmap[8 * XLAT_MAX_PCENT];
+};
+
+const char *xlat_refusal_str(enum xlat_refusal r)
+{
+	static const char *const names[] = {"ok",	"nobytes",     "undecodable",
+					    "disagree", "unsupported", "encode"};
+	return (unsigned)r < BT_ARRAY_SIZE(names) ? names[r] : "?";
+}
+
+const char *xlat_exit_kind_str(enum xlat_exit_kind k)
+{
+	static const char *const names[] = {"?",    "jmp",	"jcc-taken", "jcc-fall", "call",
+					    "fall", "indirect", "ret",	     "priv",	 "irq"};
+	return (unsigned)k < BT_ARRAY_SIZE(names) ? names[k] : "?";
+}
+
+uint64_t xlat_hash_bytes(const void *p, size_t n)
+{
+	return bt_hash64(p, n);
+}
+
+uint64_t xlat_options_hash(const struct xlat_options *opts)
+{
+	uint32_t v[4] = {XLAT_VERSION, VCPU_ABI_VERSION, opts ? opts->flags : 0,
+			 opts ? opts->max_insns : 0};
+	return bt_hash64(v, sizeof(v));
+}
+
+enum bt_status xlat_create(const struct xlat_options *opts, struct xlat_ctx **out)
+{
+	if (!out)
+		return BT_ERR_INVALID;
+	struct xlat_ctx *ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return BT_ERR_NOMEM;
+	if (opts)
+		ctx->opts = *opts;
+	if (ctx->opts.max_insns == 0)
+		ctx->opts.max_insns = XLAT_DEFAULT_MAX_INSNS;
+	if (ctx->opts.max_insns > XLAT_HARD_MAX_INSNS)
+		ctx->opts.max_insns = XLAT_HARD_MAX_INSNS;
+	if (ZYAN_FAILED(
+		ZydisDecoderInit(&ctx->dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64))) {
+		free(ctx);
+		return BT_ERR_INTERNAL;
+	}
+	if (ctx->opts.flags & XLAT_OPT_CROSSCHECK) {
+		enum bt_status s = xlat_xcheck_create(&ctx->xc);
+		if (s != BT_OK) {
+			free(ctx);
+			return s;
+		}
+	}
+	*out = ctx;
+	return BT_OK;
+}
+
+void xlat_destroy(struct xlat_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	xlat_xcheck_destroy(ctx->xc);
+	free(ctx);
+}
+
+/* Register and flag use of one instruction, from Zydis' operand list. */
+static void insn_usage(struct xlat_insn *in)
+{
+	in->regs_used = in->regs_read = in->regs_kill = 0;
+	for (int i = 0; i < in->d.operand_count; i++) {
+		const ZydisDecodedOperand *o = &in->ops[i];
+		if (o->type == ZYDIS_OPERAND_TYPE_MEMORY) {
+			int b = xe_gpr_num(o->mem.base), x = xe_gpr_num(o->mem.index);
+			if (b >= 0)
+				in->regs_used |= in->regs_read |= 1u << b;
+			if (x >= 0)
+				in->regs_used |= in->regs_read |= 1u << x;
+			continue;
+		}
+		if (o->type != ZYDIS_OPERAND_TYPE_REGISTER)
+			continue;
+		int r = xe_gpr_num(o->reg.value);
+		if (r < 0)
+			continue;
+		uint32_t bit = 1u << r;
+		in->regs_used |= bit;
+		bool full = o->size == 64 || o->size == 32;
+		if ((o->actions & ZYDIS_OPERAND_ACTION_MASK_READ) ||
+		    (o->actions & ZYDIS_OPERAND_ACTION_CONDWRITE) ||
+		    ((o->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) && !full))
+			in->regs_read |= bit;
+		if ((o->actions & ZYDIS_OPERAND_ACTION_WRITE) && full)
+			in->regs_kill |= bit;
+	}
+	in->regs_kill &= ~in->regs_read;
+	if (in->d.cpu_flags) {
+		const ZydisAccessedFlags *f = in->d.cpu_flags;
+		in->flags_read = f->tested & XLAT_FLAGS_ARITH;
+		in->flags_kill = (f->modified | f->set_0 | f->set_1 | f->undefined) &
+				 XLAT_FLAGS_ARITH & ~in->flags_read;
+	} else {
+		in->flags_read = XLAT_FLAGS_ARITH;
+		in->flags_kill = 0;
+	}
+}
+
+static void compute_liveness(struct xlat_ctx *ctx, uint32_t n, bool exact)
+{
+	uint32_t live = 0xffff;
+	uint32_t flags = XLAT_FLAGS_ARITH;
+	for (uint32_t i = n; i-- > 0;) {
+		struct xlat_insn *in = &ctx->insns[i];
+		in->live_out = exact ? 0xffff : live;
+		in->flags_live_out = flags != 0;
+		live = (live & ~in->regs_kill) | in->regs_read;
+		flags = (flags & ~in->flags_kill) | in->flags_read;
+		in->flags_live_in = flags != 0;
+	}
+}
+
+struct decode_result {
+	uint32_t n;
+	gva_t end;	/* guest address after the last instruction */
+	bool ended;	/* the last instruction ends the block itself */
+	bool two_pages; /* the last instruction straddles a page boundary */
+};
+
+static void refuse(struct xlat_block *b, enum xlat_refusal r, gva_t at)
+{
+	b->refusal = r;
+	b->refusal_addr = at;
+}
+
+static void decode_block(struct xlat_ctx *ctx, const struct xlat_source *src, gva_t va,
+			 struct xlat_block *b, struct decode_result *r)
+{
+	gva_t page = va & GUEST_PAGE_MASK;
+	gva_t pc = va;
+	bool sti_shadow = false;
+	memset(r, 0, sizeof(*r));
+	for (uint32_t i = 0; i < ctx->opts.max_insns; i++) {
+		struct xlat_insn *in = &ctx->insns[i];
+		if ((pc & GUEST_PAGE_MASK) != page)
+			break; /* next page: FALL exit */
+		memset(in->bytes, 0, sizeof(in->bytes));
+		size_t got = src->read(src->opaque, pc, in->bytes, 15);
+		if (got > 15)
+			got = 15;
+		if (got == 0) {
+			if (i == 0)
+				refuse(b, XLAT_REFUSE_NOBYTES, pc);
+			break;
+		}
+		if (ZYAN_FAILED(
+			ZydisDecoderDecodeFull(&ctx->dec, in->bytes, got, &in->d, in->ops))) {
+			if (i == 0)
+				refuse(b, XLAT_REFUSE_UNDECODABLE, pc);
+			break;
+		}
+		if (ctx->xc) {
+			uint32_t llen = xlat_xcheck_length(ctx->xc, in->bytes, got, pc);
+			if (llen != in->d.length) {
+				refuse(b, XLAT_REFUSE_DISAGREE, pc);
+				return;
+			}
+		}
+		in->va = pc;
+		in->goff = (uint32_t)(pc - va);
+		insn_usage(in);
+		enum xlat_class c = xlat_classify(in);
+		if (c == XC_REFUSE) {
+			if (i == 0)
+				refuse(b, XLAT_REFUSE_UNSUPPORTED, pc);
+			break;
+		}
+		ctx->cls[i] = c;
+		memcpy(ctx->guest + in->goff, in->bytes, in->d.length);
+		r->n = i + 1;
+		pc += in->d.length;
+		r->end = pc;
+		if (xlat_class_ends_block(c)) {
+			r->ended = true;
+			break;
+		}
+		if (((pc - 1) & GUEST_PAGE_MASK) != page) {
+			r->two_pages = true;
+			break;
+		}
+		if (sti_shadow)
+			break; /* the instruction after sti ran: end, check interrupts */
+		if (c == XC_STI)
+			sti_shadow = true;
+	}
+	if (r->n > 0 && ((r->end - 1) & GUEST_PAGE_MASK) != page)
+		r->two_pages = true;
+}
+
+/* Block entry: `cmp word %gs:irq, 0x0101; jae irq_exit`, preserving the
+ * flags around it when they are live into the block. */
+static void emit_entry(struct xe *e, bool flags_live)
+{
+	if (flags_live)
+		xe_flags_save(e);
+	ZydisEncoderOperand m = xe_m(2, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_IRQ);
+	ZydisEncoderOperand i = xe_i(VCPU_IRQ_IF | VCPU_IRQ_REQ);
+	xe_ins(e, ZYDIS_MNEMONIC_CMP, true, 2, &m, &i, NULL);
+	int x = xe_exit_new(e, XLAT_EXIT_IRQ, e->block_start);
+	int cold = xe_label_new(e);
+	xe_branch(e, ZYDIS_MNEMONIC_JNB, cold);
+	uint32_t mask = e->mask;
+	if (flags_live)
+		xe_flags_restore(e);
+	xe_section(e, XE_COLD);
+	e->mask = mask;
+	xe_label_place(e, cold);
+	xe_pcmark(e);
+	if (flags_live)
+		xe_flags_restore(e);
+	xe_exit_jump_stub(e, x);
+	xe_section(e, XE_MAIN);
+}
+
+static void emit_block(struct xlat_ctx *ctx, const struct decode_result *r)
+{
+	struct xe *e = &ctx->e;
+	emit_entry(e, ctx->insns[0].flags_live_in);
+	for (uint32_t i = 0; i < r->n; i++) {
+		if (e->len[XE_MAIN] + XLAT_MAX_EXPANSION > XLAT_SEC_CAP ||
+		    e->len[XE_COLD] + XLAT_MAX_EXPANSION > XLAT_SEC_CAP) {
+			e->overflow = true;
+			return;
+		}
+		xe_set_goff(e, ctx->insns[i].goff);
+		xlat_mangle(e, &ctx->insns[i], ctx->cls[i]);
+		if (e->failed || e->overflow)
+			return;
+	}
+	if (!r->ended) {
+		xe_set_goff(e, (uint32_t)(r->end - e->block_start));
+		xlat_mangle_fall(e, r->end);
+	}
+	xe_emit_stubs(e);
+}
+
+enum bt_status xlat_translate(struct xlat_ctx *ctx, const struct xlat_source *src, gva_t va,
+			      struct xlat_block *out)
+{
+	if (!ctx || !src || !src->read || !out)
+		return BT_ERR_INVALID;
+	memset(out, 0, sizeof(*out));
+	out->guest_start = va;
+	struct decode_result r;
+	decode_block(ctx, src, va, out, &r);
+	if (out->refusal != XLAT_OK)
+		return BT_OK;
+	if (r.n == 0) {
+		refuse(out, XLAT_REFUSE_UNDECODABLE, va);
+		return BT_OK;
+	}
+	uint32_t n = r.n;
+	compute_liveness(ctx, n, (ctx->opts.flags & XLAT_OPT_EXACT_FAULTS) != 0);
+	xe_reset(&ctx->e, ctx->sec_main, ctx->sec_cold, va);
+	emit_block(ctx, &r);
+	uint32_t code_len = 0, pcmap_len = 0;
+	if (ctx->e.failed || ctx->e.overflow ||
+	    !xe_finish(&ctx->e, ctx->code, sizeof(ctx->code), &code_len, ctx->pcmap,
+		       sizeof(ctx->pcmap), &pcmap_len)) {
+		/* find the instruction that failed: the last one emitted */
+		refuse(out, XLAT_REFUSE_ENCODE, va + ctx->e.goff);
+		bt_debug(LOG_XLAT, "xlat: block %#llx refused: encoder", (unsigned long long)va);
+		return BT_OK;
+	}
+	out->guest_len = (uint32_t)(r.end - va);
+	out->n_insns = n;
+	out->guest_hash = xlat_hash_bytes(ctx->guest, out->guest_len);
+	out->flags = (r.two_pages ? XLAT_BLOCK_TWO_PAGES : 0) |
+		     (ctx->cls[n - 1] == XC_PRIV ? XLAT_BLOCK_ENDS_PRIV : 0);
+	out->code = ctx->code;
+	out->code_len = code_len;
+	memcpy(out->exits, ctx->e.exits, sizeof(out->exits));
+	out->n_exits = ctx->e.n_exits;
+	out->pcmap = ctx->pcmap;
+	out->pcmap_len = pcmap_len;
+	return BT_OK;
+}
+
+static bool get_varint(const uint8_t *p, uint32_t len, uint32_t *pos, uint32_t *v)
+{
+	uint32_t x = 0;
+	for (int shift = 0; shift < 35; shift += 7) {
+		if (*pos >= len)
+			return false;
+		uint8_t b = p[(*pos)++];
+		x |= (uint32_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*v = x;
+			return true;
+		}
+	}
+	return false;
+}
+
+enum bt_status xlat_pcmap_lookup(const uint8_t *pcmap, uint32_t pcmap_len, gva_t guest_start,
+				 uint32_t host_off, gva_t *guest_rip, uint32_t *spilled)
+{
+	if (!pcmap || !guest_rip || !spilled)
+		return BT_ERR_INVALID;
+	uint32_t pos = 0, off = 0;
+	bool found = false;
+	uint32_t goff = 0, mask = 0;
+	while (pos < pcmap_len) {
+		uint32_t d, g, m;
+		if (!get_varint(pcmap, pcmap_len, &pos, &d) ||
+		    !get_varint(pcmap, pcmap_len, &pos, &g) ||
+		    !get_varint(pcmap, pcmap_len, &pos, &m))
+			return BT_ERR_FORMAT;
+		off += d;
+		if (off > host_off)
+			break;
+		found = true;
+		goff = g;
+		mask = m;
+	}
+	if (!found)
+		return BT_ERR_NOTFOUND;
+	*guest_rip = guest_start + goff;
+	*spilled = mask;
+	return BT_OK;
+}

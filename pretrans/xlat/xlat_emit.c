@@ -1,0 +1,509 @@
+/*
+ * The emitter of the translator core: builds one block's host code in two
+ * sections (MAIN: the straight-line fast path; COLD: soft-MMU slow paths,
+ * interrupt and exit stubs), with labels, rel32 fixups and the pc map.
+ *
+ * Invariants
+ *  1. Every host instruction goes through the Zydis encoder, except guest
+ *     instructions copied unchanged (xe_bytes).
+ *  2. Every branch emitted here is rel32, resolved in xe_finish once the
+ *     layout (MAIN then COLD) is known; the output is position independent.
+ *  3. The only runtime state the code touches is %gs:VCPU_OFF_* (the vCPU).
+ *  4. The pc map records (host offset, guest offset, spill mask) at every
+ *     change of guest offset or spill state, per section, merged in layout
+ *     order; so any host offset maps to the guest instruction to restart and
+ *     to where the guest values of the scratch registers/flags are.
+ *  5. An encoder failure or table overflow sets e->failed / e->overflow and
+ *     the block is refused; nothing here aborts on guest input.
+ */
+#include "pretrans/xlat/xlat_int.h"
+
+#include "pretrans/base/log.h"
+
+#include <string.h>
+
+static const ZydisRegister gpr64[16] = {
+    ZYDIS_REGISTER_RAX, ZYDIS_REGISTER_RCX, ZYDIS_REGISTER_RDX, ZYDIS_REGISTER_RBX,
+    ZYDIS_REGISTER_RSP, ZYDIS_REGISTER_RBP, ZYDIS_REGISTER_RSI, ZYDIS_REGISTER_RDI,
+    ZYDIS_REGISTER_R8,	ZYDIS_REGISTER_R9,  ZYDIS_REGISTER_R10, ZYDIS_REGISTER_R11,
+    ZYDIS_REGISTER_R12, ZYDIS_REGISTER_R13, ZYDIS_REGISTER_R14, ZYDIS_REGISTER_R15,
+};
+
+ZydisRegister xe_gpr64(int n)
+{
+	return gpr64[n & 15];
+}
+
+int xe_gpr_num(ZydisRegister r)
+{
+	if (r == ZYDIS_REGISTER_NONE)
+		return -1;
+	ZydisRegister big = ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, r);
+	for (int i = 0; i < 16; i++)
+		if (gpr64[i] == big)
+			return i;
+	return -1;
+}
+
+void xe_reset(struct xe *e, uint8_t *main_buf, uint8_t *cold_buf, gva_t start)
+{
+	e->sec[XE_MAIN] = main_buf;
+	e->sec[XE_COLD] = cold_buf;
+	e->len[0] = e->len[1] = 0;
+	e->cur = XE_MAIN;
+	e->n_labels = 0;
+	e->n_fixups = 0;
+	e->n_pc[0] = e->n_pc[1] = 0;
+	e->goff = 0;
+	e->mask = 0;
+	e->failed = false;
+	e->overflow = false;
+	e->n_exits = 0;
+	e->block_start = start;
+	memset(e->exits, 0, sizeof(e->exits));
+}
+
+ZydisEncoderOperand xe_r(ZydisRegister r)
+{
+	ZydisEncoderOperand o;
+	memset(&o, 0, sizeof(o));
+	o.type = ZYDIS_OPERAND_TYPE_REGISTER;
+	o.reg.value = r;
+	return o;
+}
+
+ZydisEncoderOperand xe_i(int64_t v)
+{
+	ZydisEncoderOperand o;
+	memset(&o, 0, sizeof(o));
+	o.type = ZYDIS_OPERAND_TYPE_IMMEDIATE;
+	o.imm.s = v;
+	return o;
+}
+
+ZydisEncoderOperand xe_m(uint16_t size, ZydisRegister base, ZydisRegister index, uint8_t scale,
+			 int64_t disp)
+{
+	ZydisEncoderOperand o;
+	memset(&o, 0, sizeof(o));
+	o.type = ZYDIS_OPERAND_TYPE_MEMORY;
+	o.mem.base = base;
+	o.mem.index = index;
+	o.mem.scale = index == ZYDIS_REGISTER_NONE ? 0 : scale;
+	o.mem.displacement = disp;
+	o.mem.size = size;
+	return o;
+}
+
+static bool xe_room(struct xe *e, uint32_t n)
+{
+	if (e->len[e->cur] + n > XLAT_SEC_CAP) {
+		e->overflow = true;
+		return false;
+	}
+	return true;
+}
+
+void xe_req(struct xe *e, const ZydisEncoderRequest *req)
+{
+	if (e->failed || e->overflow || !xe_room(e, ZYDIS_MAX_INSTRUCTION_LENGTH))
+		return;
+	ZyanUSize n = ZYDIS_MAX_INSTRUCTION_LENGTH;
+	if (ZYAN_FAILED(ZydisEncoderEncodeInstruction(req, e->sec[e->cur] + e->len[e->cur], &n))) {
+		bt_debug(LOG_XLAT, "xlat: encoder rejected %s (%u operands: %d/%d/%d %d/%d/%d)",
+			 ZydisMnemonicGetString(req->mnemonic), req->operand_count,
+			 req->operands[0].type, req->operands[0].reg.value,
+			 req->operands[0].mem.size, req->operands[1].type,
+			 req->operands[1].reg.value, req->operands[1].mem.size);
+		e->failed = true;
+		return;
+	}
+	e->len[e->cur] += (uint32_t)n;
+}
+
+void xe_ins(struct xe *e, ZydisMnemonic m, bool gs, int n, const ZydisEncoderOperand *a,
+	    const ZydisEncoderOperand *b, const ZydisEncoderOperand *c)
+{
+	ZydisEncoderRequest req;
+	memset(&req, 0, sizeof(req));
+	req.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+	req.mnemonic = m;
+	req.operand_count = (ZyanU8)n;
+	if (gs)
+		req.prefixes = ZYDIS_ATTRIB_HAS_SEGMENT_GS;
+	if (n > 0)
+		req.operands[0] = *a;
+	if (n > 1)
+		req.operands[1] = *b;
+	if (n > 2)
+		req.operands[2] = *c;
+	xe_req(e, &req);
+}
+
+void xe_bytes(struct xe *e, const uint8_t *p, uint32_t n)
+{
+	if (!xe_room(e, n))
+		return;
+	memcpy(e->sec[e->cur] + e->len[e->cur], p, n);
+	e->len[e->cur] += n;
+}
+
+void xe_gs_store(struct xe *e, uint32_t off, ZydisRegister r)
+{
+	ZydisEncoderOperand m = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, off);
+	ZydisEncoderOperand s = xe_r(r);
+	xe_ins(e, ZYDIS_MNEMONIC_MOV, true, 2, &m, &s, NULL);
+}
+
+void xe_gs_load(struct xe *e, ZydisRegister r, uint32_t off)
+{
+	ZydisEncoderOperand d = xe_r(r);
+	ZydisEncoderOperand m = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, off);
+	xe_ins(e, ZYDIS_MNEMONIC_MOV, true, 2, &d, &m, NULL);
+}
+
+void xe_gs_store_imm32(struct xe *e, uint16_t size, uint32_t off, int64_t imm)
+{
+	ZydisEncoderOperand m = xe_m(size, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, off);
+	ZydisEncoderOperand i = xe_i(imm);
+	xe_ins(e, ZYDIS_MNEMONIC_MOV, true, 2, &m, &i, NULL);
+}
+
+int xe_label_new(struct xe *e)
+{
+	if (e->n_labels >= XLAT_MAX_LABELS) {
+		e->overflow = true;
+		return 0;
+	}
+	e->labels[e->n_labels].sec = -1;
+	e->labels[e->n_labels].off = 0;
+	return e->n_labels++;
+}
+
+void xe_label_place(struct xe *e, int label)
+{
+	e->labels[label].sec = (int8_t)e->cur;
+	e->labels[label].off = e->len[e->cur];
+}
+
+void xe_branch(struct xe *e, ZydisMnemonic m, int label)
+{
+	ZydisEncoderRequest req;
+	memset(&req, 0, sizeof(req));
+	req.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+	req.mnemonic = m;
+	req.branch_type = ZYDIS_BRANCH_TYPE_NEAR;
+	req.branch_width = ZYDIS_BRANCH_WIDTH_32;
+	req.operand_count = 1;
+	req.operands[0] = xe_i(0x12345678); /* forces a rel32 form; fixed up later */
+	uint32_t before = e->len[e->cur];
+	xe_req(e, &req);
+	if (e->failed || e->overflow)
+		return;
+	if (e->len[e->cur] - before < 5 || e->n_fixups >= XLAT_MAX_FIXUPS) {
+		e->failed = true;
+		return;
+	}
+	struct xe_fixup *f = &e->fixups[e->n_fixups++];
+	f->sec = (uint8_t)e->cur;
+	f->pos = e->len[e->cur] - 4;
+	f->label = label;
+}
+
+void xe_pcmark(struct xe *e)
+{
+	int s = e->cur;
+	int n = e->n_pc[s];
+	if (n > 0) {
+		struct xe_pcent *last = &e->pc[s][n - 1];
+		if (last->goff == e->goff && last->mask == e->mask)
+			return;
+		if (last->off == e->len[s]) {
+			last->goff = e->goff;
+			last->mask = e->mask;
+			return;
+		}
+	}
+	if (n >= XLAT_MAX_PCENT) {
+		e->overflow = true;
+		return;
+	}
+	e->pc[s][n].off = e->len[s];
+	e->pc[s][n].goff = e->goff;
+	e->pc[s][n].mask = e->mask;
+	e->n_pc[s] = n + 1;
+}
+
+void xe_section(struct xe *e, int sec)
+{
+	e->cur = sec;
+	xe_pcmark(e);
+}
+
+void xe_set_goff(struct xe *e, uint32_t goff)
+{
+	e->goff = goff;
+	xe_pcmark(e);
+}
+
+void xe_to_host_stack(struct xe *e)
+{
+	xe_gs_store(e, VCPU_OFF_GUEST_RSP, ZYDIS_REGISTER_RSP);
+	xe_gs_load(e, ZYDIS_REGISTER_RSP, VCPU_OFF_HOST_RSP);
+}
+
+void xe_to_guest_stack(struct xe *e)
+{
+	xe_gs_load(e, ZYDIS_REGISTER_RSP, VCPU_OFF_GUEST_RSP);
+}
+
+/* Host RFLAGS -> vcpu spill_flags, through the host stack (never the guest
+ * stack: guest RSP is a guest address). */
+void xe_flags_save(struct xe *e)
+{
+	xe_to_host_stack(e);
+	xe_ins(e, ZYDIS_MNEMONIC_PUSHFQ, false, 0, NULL, NULL, NULL);
+	ZydisEncoderOperand m =
+	    xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_SPILL_FLAGS);
+	xe_ins(e, ZYDIS_MNEMONIC_POP, true, 1, &m, NULL, NULL);
+	xe_to_guest_stack(e);
+	e->mask |= XLAT_SPILL_FLAGS;
+	xe_pcmark(e);
+}
+
+void xe_flags_restore(struct xe *e)
+{
+	xe_to_host_stack(e);
+	ZydisEncoderOperand m =
+	    xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_SPILL_FLAGS);
+	xe_ins(e, ZYDIS_MNEMONIC_PUSH, true, 1, &m, NULL, NULL);
+	xe_ins(e, ZYDIS_MNEMONIC_POPFQ, false, 0, NULL, NULL, NULL);
+	xe_to_guest_stack(e);
+	e->mask &= ~XLAT_SPILL_FLAGS;
+	xe_pcmark(e);
+}
+
+void xe_spill(struct xe *e, struct xlat_scratch *s, uint32_t live)
+{
+	s->spilled = 0;
+	for (int i = 0; i < s->n; i++) {
+		if (!(live & (1u << s->r[i])))
+			continue;
+		xe_gs_store(e, VCPU_OFF_SPILL + 8 * s->r[i], s->reg[i]);
+		s->spilled |= 1u << s->r[i];
+		e->mask |= 1u << s->r[i];
+		xe_pcmark(e);
+	}
+}
+
+void xe_unspill(struct xe *e, struct xlat_scratch *s)
+{
+	for (int i = 0; i < s->n; i++) {
+		if (!(s->spilled & (1u << s->r[i])))
+			continue;
+		xe_gs_load(e, s->reg[i], VCPU_OFF_SPILL + 8 * s->r[i]);
+		e->mask &= ~(1u << s->r[i]);
+		xe_pcmark(e);
+	}
+}
+
+void xe_callout(struct xe *e, int co)
+{
+	xe_to_host_stack(e);
+	ZydisEncoderOperand m =
+	    xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_CALLOUT + 8 * co);
+	xe_ins(e, ZYDIS_MNEMONIC_CALL, true, 1, &m, NULL, NULL);
+	xe_to_guest_stack(e);
+}
+
+/*
+ * The soft-MMU probe (QEMU softmmu style).  With A, T1, T2 the scratch
+ * registers:
+ *     lea   A, [guest address]      (or mov A, imm64 for absolute ones)
+ *     add   A, %gs:fs_base/gs_base  (segment override only)
+ *     mov   T1, A ; shr T1, 7 ; and T1, (N-1) << 5      T1 = TLB index * 32
+ *     lea   T2, [A + size - 1] ; and T2, -4096          last byte's page
+ *     cmp   T2, %gs:tlb.tag_{read,write}(T1)
+ *     jne   slow                                         (COLD)
+ *     add   A, %gs:tlb.addend(T1)
+ *   back:
+ * An access that crosses a page never matches (the tag is the first byte's
+ * page, the compare uses the last byte's), so it takes the slow path, which
+ * calls VCPU_CO_MEM_LOAD/STORE with mem_va/mem_info and reloads A from
+ * mem_host.  The call-out either returns or unwinds to the dispatcher.
+ */
+void xe_probe(struct xe *e, const struct xlat_scratch *s, const struct xlat_addr *a, unsigned size,
+	      bool write)
+{
+	ZydisRegister A = s->reg[0], T1 = s->reg[1], T2 = s->reg[2];
+	ZydisEncoderOperand oa = xe_r(A), ot1 = xe_r(T1), ot2 = xe_r(T2), im, mm;
+	if (size == 0)
+		size = 1;
+
+	if (a->absolute) {
+		im = xe_i(a->disp);
+		xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &oa, &im, NULL);
+	} else {
+		/* 32-bit address registers make the encoder emit 0x67: the
+		 * address is computed in 32 bits and zero-extended */
+		mm = xe_m(8, a->base, a->index, a->scale, a->disp);
+		xe_ins(e, ZYDIS_MNEMONIC_LEA, false, 2, &oa, &mm, NULL);
+	}
+	if (a->seg == ZYDIS_REGISTER_FS || a->seg == ZYDIS_REGISTER_GS) {
+		mm = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0,
+			  a->seg == ZYDIS_REGISTER_FS ? VCPU_OFF_FS_BASE : VCPU_OFF_GS_BASE);
+		xe_ins(e, ZYDIS_MNEMONIC_ADD, true, 2, &oa, &mm, NULL);
+	}
+	xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &ot1, &oa, NULL);
+	im = xe_i(12 - 5);
+	xe_ins(e, ZYDIS_MNEMONIC_SHR, false, 2, &ot1, &im, NULL);
+	im = xe_i((VCPU_TLB_ENTRIES - 1) << 5);
+	xe_ins(e, ZYDIS_MNEMONIC_AND, false, 2, &ot1, &im, NULL);
+	mm = xe_m(8, A, ZYDIS_REGISTER_NONE, 0, size - 1);
+	xe_ins(e, ZYDIS_MNEMONIC_LEA, false, 2, &ot2, &mm, NULL);
+	im = xe_i(-4096);
+	xe_ins(e, ZYDIS_MNEMONIC_AND, false, 2, &ot2, &im, NULL);
+	mm = xe_m(8, T1, ZYDIS_REGISTER_NONE, 0,
+		  VCPU_OFF_TLB + (write ? offsetof(struct vcpu_tlb_entry, tag_write)
+					: offsetof(struct vcpu_tlb_entry, tag_read)));
+	xe_ins(e, ZYDIS_MNEMONIC_CMP, true, 2, &ot2, &mm, NULL);
+	int slow = xe_label_new(e), back = xe_label_new(e);
+	xe_branch(e, ZYDIS_MNEMONIC_JNZ, slow);
+	mm = xe_m(8, T1, ZYDIS_REGISTER_NONE, 0,
+		  VCPU_OFF_TLB + offsetof(struct vcpu_tlb_entry, addend));
+	xe_ins(e, ZYDIS_MNEMONIC_ADD, true, 2, &oa, &mm, NULL);
+	xe_label_place(e, back);
+
+	int prev = e->cur;
+	xe_section(e, XE_COLD);
+	xe_label_place(e, slow);
+	xe_gs_store(e, VCPU_OFF_MEM_VA, A);
+	xe_gs_store_imm32(e, 8, VCPU_OFF_MEM_INFO, (int64_t)(size | (write ? VCPU_MEM_WRITE : 0)));
+	xe_callout(e, write ? VCPU_CO_MEM_STORE : VCPU_CO_MEM_LOAD);
+	xe_gs_load(e, A, VCPU_OFF_MEM_HOST);
+	xe_branch(e, ZYDIS_MNEMONIC_JMP, back);
+	xe_section(e, prev);
+}
+
+int xe_exit_new(struct xe *e, enum xlat_exit_kind k, gva_t target)
+{
+	if (e->n_exits >= XLAT_MAX_EXITS) {
+		e->overflow = true;
+		return 0;
+	}
+	int i = (int)e->n_exits++;
+	e->exits[i].kind = (uint8_t)k;
+	e->exits[i].target = target;
+	e->exits[i].patch_off = ~0u;
+	e->exit_patch_label[i] = -1;
+	e->exit_stub_label[i] = xe_label_new(e);
+	return i;
+}
+
+void xe_exit_branch(struct xe *e, ZydisMnemonic m, int idx)
+{
+	int l = xe_label_new(e);
+	xe_branch(e, m, e->exit_stub_label[idx]);
+	/* the rel32 is the last 4 bytes of the branch just emitted */
+	e->labels[l].sec = (int8_t)e->cur;
+	e->labels[l].off = e->len[e->cur] - 4;
+	e->exit_patch_label[idx] = l;
+}
+
+void xe_exit_jump_stub(struct xe *e, int idx)
+{
+	xe_branch(e, ZYDIS_MNEMONIC_JMP, e->exit_stub_label[idx]);
+}
+
+/*
+ * Exit stub: record which exit of which block left, and where to, then jump
+ * through the VCPU_CO_EXIT call-out.  All guest registers and flags hold
+ * their guest values here.  Indirect exits (IBL miss) have their target
+ * already stored in exit_target by the code that computed it.
+ */
+void xe_emit_stubs(struct xe *e)
+{
+	int prev = e->cur;
+	xe_section(e, XE_COLD);
+	for (uint32_t i = 0; i < e->n_exits; i++) {
+		struct xlat_exit *x = &e->exits[i];
+		xe_label_place(e, e->exit_stub_label[i]);
+		xe_gs_store_imm32(e, 8, VCPU_OFF_EXIT_INFO, VCPU_EXIT_INFO(x->kind, i));
+		if (x->kind != XLAT_EXIT_INDIRECT && x->kind != XLAT_EXIT_RET) {
+			xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_TARGET, (int32_t)(uint32_t)x->target);
+			xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_TARGET + 4,
+					  (int32_t)(uint32_t)(x->target >> 32));
+		}
+		xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_BLOCK, (int32_t)(uint32_t)e->block_start);
+		xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_BLOCK + 4,
+				  (int32_t)(uint32_t)(e->block_start >> 32));
+		ZydisEncoderOperand m = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0,
+					     VCPU_OFF_CALLOUT + 8 * VCPU_CO_EXIT);
+		xe_ins(e, ZYDIS_MNEMONIC_JMP, true, 1, &m, NULL, NULL);
+	}
+	xe_section(e, prev);
+}
+
+static uint32_t xe_final(const struct xe *e, int sec, uint32_t off)
+{
+	return sec == XE_MAIN ? off : e->len[XE_MAIN] + off;
+}
+
+static bool put_varint(uint8_t *p, uint32_t cap, uint32_t *n, uint32_t v)
+{
+	do {
+		if (*n >= cap)
+			return false;
+		uint8_t b = v & 0x7f;
+		v >>= 7;
+		p[(*n)++] = b | (v ? 0x80 : 0);
+	} while (v);
+	return true;
+}
+
+bool xe_finish(struct xe *e, uint8_t *out, uint32_t cap, uint32_t *code_len, uint8_t *pcmap,
+	       uint32_t pcmap_cap, uint32_t *pcmap_len)
+{
+	uint32_t total = e->len[XE_MAIN] + e->len[XE_COLD];
+	if (e->failed || e->overflow || total > cap)
+		return false;
+	memcpy(out, e->sec[XE_MAIN], e->len[XE_MAIN]);
+	memcpy(out + e->len[XE_MAIN], e->sec[XE_COLD], e->len[XE_COLD]);
+	for (int i = 0; i < e->n_fixups; i++) {
+		const struct xe_fixup *f = &e->fixups[i];
+		const struct xe_label *l = &e->labels[f->label];
+		if (l->sec < 0)
+			return false;
+		uint32_t pos = xe_final(e, f->sec, f->pos);
+		int32_t rel = (int32_t)(xe_final(e, l->sec, l->off) - (pos + 4));
+		memcpy(out + pos, &rel, 4);
+	}
+	for (uint32_t i = 0; i < e->n_exits; i++) {
+		const struct xe_label *sl = &e->labels[e->exit_stub_label[i]];
+		if (sl->sec < 0)
+			return false;
+		e->exits[i].stub_off = xe_final(e, sl->sec, sl->off);
+		if (e->exit_patch_label[i] >= 0) {
+			const struct xe_label *pl = &e->labels[e->exit_patch_label[i]];
+			e->exits[i].patch_off = xe_final(e, pl->sec, pl->off);
+		}
+	}
+	/* pc map: varint(host delta), varint(guest offset), varint(mask) */
+	uint32_t n = 0, prev = 0;
+	for (int s = 0; s < 2; s++) {
+		for (int i = 0; i < e->n_pc[s]; i++) {
+			const struct xe_pcent *p = &e->pc[s][i];
+			uint32_t off = xe_final(e, s, p->off);
+			if (off < prev)
+				return false;
+			if (!put_varint(pcmap, pcmap_cap, &n, off - prev) ||
+			    !put_varint(pcmap, pcmap_cap, &n, p->goff) ||
+			    !put_varint(pcmap, pcmap_cap, &n, p->mask))
+				return false;
+			prev = off;
+		}
+	}
+	*code_len = total;
+	*pcmap_len = n;
+	return true;
+}

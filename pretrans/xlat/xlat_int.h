@@ -1,0 +1,185 @@
+/*
+ * Internals shared by the translator core's files (not part of the API).
+ *
+ *   xlat.c        context, block loop (where a block ends), liveness, output
+ *   xlat_emit.c   the emitter: two code sections, labels, fixups, pc map,
+ *                 Zydis encoder helpers, the soft-MMU probe and flag saving
+ *   xlat_mangle.c one function per instruction class (what it becomes)
+ */
+#ifndef BT_XLAT_XLAT_INT_H
+#define BT_XLAT_XLAT_INT_H
+
+#include "pretrans/xlat/xlat.h"
+
+#include <Zydis/Zydis.h>
+#include <stdbool.h>
+
+#define XLAT_DEFAULT_MAX_INSNS 32
+#define XLAT_HARD_MAX_INSNS    64
+/* Upper bound of the host bytes one guest instruction can become (checked
+ * per instruction: the block is cut before the buffer could overflow). */
+#define XLAT_MAX_EXPANSION 640
+#define XLAT_SEC_CAP	   (XLAT_HARD_MAX_INSNS * XLAT_MAX_EXPANSION)
+#define XLAT_MAX_LABELS	   512
+#define XLAT_MAX_FIXUPS	   512
+#define XLAT_MAX_PCENT	   1024
+
+#define XLAT_FLAGS_ARITH 0x8d5u /* CF PF AF ZF SF OF */
+#define XLAT_SPILL_FLAGS (1u << 16)
+
+enum xe_section { XE_MAIN = 0, XE_COLD = 1 };
+
+struct xe_pcent {
+	uint32_t off;  /* offset in its section */
+	uint32_t goff; /* guest offset of the instruction being executed */
+	uint32_t mask; /* spilled registers (bit r) and flags (XLAT_SPILL_FLAGS) */
+};
+
+struct xe_label {
+	int8_t sec; /* -1 = not placed yet */
+	uint32_t off;
+};
+
+struct xe_fixup {
+	uint8_t sec;
+	uint32_t pos; /* offset of a rel32 in its section */
+	int label;
+};
+
+/* One decoded guest instruction plus what liveness computed for it. */
+struct xlat_insn {
+	ZydisDecodedInstruction d;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	gva_t va;
+	uint32_t goff;	     /* offset from the block start */
+	uint8_t bytes[16];   /* the guest bytes */
+	uint32_t regs_used;  /* every GPR the instruction names (any width) */
+	uint32_t regs_read;  /* GPRs it reads (partial writes count as reads) */
+	uint32_t regs_kill;  /* GPRs it fully overwrites (32/64-bit writes) */
+	uint32_t flags_read; /* arithmetic flags read */
+	uint32_t flags_kill; /* arithmetic flags written (incl. undefined) */
+	uint32_t live_out;   /* GPRs live after it */
+	bool flags_live_out; /* some arithmetic flag live after it */
+	bool flags_live_in;
+};
+
+/* The emitter: one block's output under construction. */
+struct xe {
+	uint8_t *sec[2];
+	uint32_t len[2];
+	int cur;
+	struct xe_label labels[XLAT_MAX_LABELS];
+	int n_labels;
+	struct xe_fixup fixups[XLAT_MAX_FIXUPS];
+	int n_fixups;
+	struct xe_pcent pc[2][XLAT_MAX_PCENT];
+	int n_pc[2];
+	uint32_t goff; /* current guest offset for the pc map */
+	uint32_t mask; /* current spill state for the pc map */
+	bool failed;   /* the encoder rejected something: refuse the block */
+	bool overflow; /* an internal table overflowed: refuse the block */
+	/* exits */
+	struct xlat_exit exits[XLAT_MAX_EXITS];
+	int exit_patch_label[XLAT_MAX_EXITS]; /* label at the patchable rel32, -1 */
+	int exit_stub_label[XLAT_MAX_EXITS];
+	uint32_t n_exits;
+	gva_t block_start;
+};
+
+/* Scratch registers chosen for one guest instruction. */
+struct xlat_scratch {
+	int r[4];	      /* GPR numbers */
+	ZydisRegister reg[4]; /* their 64-bit Zydis names */
+	int n;
+	uint32_t spilled; /* those saved in vcpu spill[] */
+	bool flags_saved;
+};
+
+/* A guest address expression for the soft-MMU probe. */
+struct xlat_addr {
+	ZydisRegister base, index;
+	uint8_t scale;
+	int64_t disp;
+	bool absolute; /* disp is the full 64-bit address (RIP-relative, moffs) */
+	bool addr32;   /* 32-bit address size (0x67) */
+	int seg;       /* 0, or ZYDIS_REGISTER_FS / ZYDIS_REGISTER_GS */
+};
+
+/* xlat_emit.c */
+void xe_reset(struct xe *e, uint8_t *main_buf, uint8_t *cold_buf, gva_t start);
+ZydisRegister xe_gpr64(int n);
+int xe_gpr_num(ZydisRegister r); /* -1 if not a GPR */
+ZydisEncoderOperand xe_r(ZydisRegister r);
+ZydisEncoderOperand xe_i(int64_t v);
+ZydisEncoderOperand xe_m(uint16_t size, ZydisRegister base, ZydisRegister index, uint8_t scale,
+			 int64_t disp);
+void xe_ins(struct xe *e, ZydisMnemonic m, bool gs, int n, const ZydisEncoderOperand *a,
+	    const ZydisEncoderOperand *b, const ZydisEncoderOperand *c);
+void xe_req(struct xe *e, const ZydisEncoderRequest *req);
+void xe_bytes(struct xe *e, const uint8_t *p, uint32_t n);
+void xe_gs_store(struct xe *e, uint32_t off, ZydisRegister r); /* mov %gs:off, r */
+void xe_gs_load(struct xe *e, ZydisRegister r, uint32_t off);  /* mov r, %gs:off */
+void xe_gs_store_imm32(struct xe *e, uint16_t size, uint32_t off, int64_t imm);
+int xe_label_new(struct xe *e);
+void xe_label_place(struct xe *e, int label);
+void xe_branch(struct xe *e, ZydisMnemonic m, int label); /* rel32 jmp/jcc to label */
+void xe_section(struct xe *e, int sec);
+void xe_pcmark(struct xe *e);
+void xe_set_goff(struct xe *e, uint32_t goff);
+/* Switch to the host stack (guest rsp -> vcpu guest_rsp_save) and back. */
+void xe_to_host_stack(struct xe *e);
+void xe_to_guest_stack(struct xe *e);
+void xe_flags_save(struct xe *e);
+void xe_flags_restore(struct xe *e);
+void xe_spill(struct xe *e, struct xlat_scratch *s, uint32_t live);
+void xe_unspill(struct xe *e, struct xlat_scratch *s);
+/* Leave s->reg[0] = host address of the access at a (flags clobbered). */
+void xe_probe(struct xe *e, const struct xlat_scratch *s, const struct xlat_addr *a, unsigned size,
+	      bool write);
+void xe_callout(struct xe *e, int co);
+/* Exits: allocate, emit the chainable rel32 site, emit all stubs at the end. */
+int xe_exit_new(struct xe *e, enum xlat_exit_kind k, gva_t target);
+void xe_exit_branch(struct xe *e, ZydisMnemonic m, int exit_idx);
+void xe_exit_jump_stub(struct xe *e, int exit_idx); /* unchainable: jmp to stub */
+void xe_emit_stubs(struct xe *e);
+/* Lay the sections out into out (cap bytes); resolve fixups; build the
+ * pc map into pcmap.  Returns false if something does not fit. */
+bool xe_finish(struct xe *e, uint8_t *out, uint32_t cap, uint32_t *code_len, uint8_t *pcmap,
+	       uint32_t pcmap_cap, uint32_t *pcmap_len);
+
+/* xlat_mangle.c: what one instruction becomes.  Returns false when the
+ * instruction ends the block (after emitting its exits). */
+enum xlat_class {
+	XC_COPY,     /* copied byte for byte */
+	XC_MEM,	     /* one explicit memory operand through the soft-MMU */
+	XC_RIPLEA,   /* lea of a RIP-relative address */
+	XC_PUSH,     /* push reg/imm/mem */
+	XC_POP,	     /* pop reg */
+	XC_LEAVE,    /* leave */
+	XC_PUSHF,    /* pushfq */
+	XC_POPF,     /* popfq: ends the block */
+	XC_CLI,	     /* cli: byte store */
+	XC_STI,	     /* sti: byte store, block ends after the next instruction */
+	XC_STAC,     /* stac/clac: byte store on vcpu.ac */
+	XC_CLAC,     /* */
+	XC_SWAPGS,   /* swap vcpu gs_base / kernel_gs_base */
+	XC_STRING,   /* movs/stos/lods/cmps/scas: call-out */
+	XC_JMP,	     /* jmp rel */
+	XC_JCC,	     /* jcc rel */
+	XC_LOOP,     /* loop/loope/loopne/jrcxz/jecxz */
+	XC_CALL,     /* call rel */
+	XC_JMP_IND,  /* jmp reg/mem */
+	XC_CALL_IND, /* call reg/mem */
+	XC_RET,	     /* ret / ret imm16 */
+	XC_PRIV,     /* privileged/sensitive: PRIV exit, runtime emulates */
+	XC_REFUSE,   /* not covered: refuse the block */
+};
+
+enum xlat_class xlat_classify(const struct xlat_insn *in);
+bool xlat_class_ends_block(enum xlat_class c);
+/* Emit the host code for in; returns false if the block must end here
+ * because the instruction was a control transfer (exits already emitted). */
+void xlat_mangle(struct xe *e, const struct xlat_insn *in, enum xlat_class c);
+void xlat_mangle_fall(struct xe *e, gva_t next);
+
+#endif

@@ -1,0 +1,854 @@
+/*
+ * What each guest instruction becomes: one classifier (xlat_classify) and
+ * one function per instruction class (DynamoRIO's mangle_* split).
+ *
+ * Invariants
+ *  1. Host RSP is guest RSP (a guest address): nothing here uses the host
+ *     stack implicitly; implicit stack accesses become soft-MMU accesses,
+ *     call-outs switch to vcpu.host_rsp explicitly.
+ *  2. Scratch registers are registers the instruction does not name; they
+ *     are saved in vcpu.spill[] when live (always, with XLAT_OPT_EXACT_FAULTS)
+ *     and restored before the instruction's effect becomes visible; flags
+ *     are saved around the soft-MMU probe when live.
+ *  3. Every access that can fault happens before the instruction changes
+ *     any guest state, so a fault restarts the instruction exactly.
+ *  4. Guest-visible return addresses and exit targets are guest addresses.
+ */
+#include "pretrans/xlat/xlat_int.h"
+
+#include <string.h>
+
+#define MASK_RSP (1u << VCPU_RSP)
+
+/* Preference order for scratch registers (deterministic). */
+static const int scratch_order[] = {11, 10, 9, 8, 0, 1, 2, 6, 7, 3, 5, 12, 13, 14, 15};
+
+static const ZydisRegister gpr8[16] = {
+    ZYDIS_REGISTER_AL,	 ZYDIS_REGISTER_CL,   ZYDIS_REGISTER_DL,   ZYDIS_REGISTER_BL,
+    ZYDIS_REGISTER_SPL,	 ZYDIS_REGISTER_BPL,  ZYDIS_REGISTER_SIL,  ZYDIS_REGISTER_DIL,
+    ZYDIS_REGISTER_R8B,	 ZYDIS_REGISTER_R9B,  ZYDIS_REGISTER_R10B, ZYDIS_REGISTER_R11B,
+    ZYDIS_REGISTER_R12B, ZYDIS_REGISTER_R13B, ZYDIS_REGISTER_R14B, ZYDIS_REGISTER_R15B,
+};
+
+static bool is_mnem(ZydisMnemonic m, const ZydisMnemonic *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (list[i] == m)
+			return true;
+	return false;
+}
+
+/* Privileged or sensitive: the runtime emulates these at a PRIV exit. */
+static const ZydisMnemonic priv_list[] = {
+    ZYDIS_MNEMONIC_CPUID,     ZYDIS_MNEMONIC_RDTSC,    ZYDIS_MNEMONIC_RDTSCP,
+    ZYDIS_MNEMONIC_RDPID,     ZYDIS_MNEMONIC_RDPMC,    ZYDIS_MNEMONIC_INT,
+    ZYDIS_MNEMONIC_INT1,      ZYDIS_MNEMONIC_INT3,     ZYDIS_MNEMONIC_INTO,
+    ZYDIS_MNEMONIC_UD0,	      ZYDIS_MNEMONIC_UD1,      ZYDIS_MNEMONIC_UD2,
+    ZYDIS_MNEMONIC_HLT,	      ZYDIS_MNEMONIC_IN,       ZYDIS_MNEMONIC_OUT,
+    ZYDIS_MNEMONIC_INSB,      ZYDIS_MNEMONIC_INSW,     ZYDIS_MNEMONIC_INSD,
+    ZYDIS_MNEMONIC_OUTSB,     ZYDIS_MNEMONIC_OUTSW,    ZYDIS_MNEMONIC_OUTSD,
+    ZYDIS_MNEMONIC_SYSCALL,   ZYDIS_MNEMONIC_SYSENTER, ZYDIS_MNEMONIC_SYSEXIT,
+    ZYDIS_MNEMONIC_SYSRET,    ZYDIS_MNEMONIC_IRET,     ZYDIS_MNEMONIC_IRETD,
+    ZYDIS_MNEMONIC_IRETQ,     ZYDIS_MNEMONIC_XSETBV,   ZYDIS_MNEMONIC_XGETBV,
+    ZYDIS_MNEMONIC_XSAVE,     ZYDIS_MNEMONIC_XSAVE64,  ZYDIS_MNEMONIC_XSAVEC,
+    ZYDIS_MNEMONIC_XSAVEC64,  ZYDIS_MNEMONIC_XSAVEOPT, ZYDIS_MNEMONIC_XSAVEOPT64,
+    ZYDIS_MNEMONIC_XSAVES,    ZYDIS_MNEMONIC_XSAVES64, ZYDIS_MNEMONIC_XRSTOR,
+    ZYDIS_MNEMONIC_XRSTOR64,  ZYDIS_MNEMONIC_XRSTORS,  ZYDIS_MNEMONIC_XRSTORS64,
+    ZYDIS_MNEMONIC_FXSAVE,    ZYDIS_MNEMONIC_FXSAVE64, ZYDIS_MNEMONIC_FXRSTOR,
+    ZYDIS_MNEMONIC_FXRSTOR64, ZYDIS_MNEMONIC_LSL,      ZYDIS_MNEMONIC_LAR,
+    ZYDIS_MNEMONIC_VERR,      ZYDIS_MNEMONIC_VERW,     ZYDIS_MNEMONIC_MONITOR,
+    ZYDIS_MNEMONIC_MWAIT,     ZYDIS_MNEMONIC_SMSW,     ZYDIS_MNEMONIC_LMSW,
+    ZYDIS_MNEMONIC_CLTS,      ZYDIS_MNEMONIC_SGDT,     ZYDIS_MNEMONIC_SIDT,
+    ZYDIS_MNEMONIC_STR,	      ZYDIS_MNEMONIC_SLDT,     ZYDIS_MNEMONIC_LGDT,
+    ZYDIS_MNEMONIC_LIDT,      ZYDIS_MNEMONIC_LTR,      ZYDIS_MNEMONIC_LLDT,
+    ZYDIS_MNEMONIC_INVLPG,    ZYDIS_MNEMONIC_INVPCID,  ZYDIS_MNEMONIC_WBINVD,
+    ZYDIS_MNEMONIC_INVD,      ZYDIS_MNEMONIC_WRMSR,    ZYDIS_MNEMONIC_RDMSR,
+    ZYDIS_MNEMONIC_RDFSBASE,  ZYDIS_MNEMONIC_RDGSBASE, ZYDIS_MNEMONIC_WRFSBASE,
+    ZYDIS_MNEMONIC_WRGSBASE,  ZYDIS_MNEMONIC_RDPKRU,   ZYDIS_MNEMONIC_WRPKRU,
+    ZYDIS_MNEMONIC_LSS,	      ZYDIS_MNEMONIC_LFS,      ZYDIS_MNEMONIC_LGS,
+    ZYDIS_MNEMONIC_UMONITOR,  ZYDIS_MNEMONIC_UMWAIT,   ZYDIS_MNEMONIC_TPAUSE,
+    ZYDIS_MNEMONIC_VMCALL,    ZYDIS_MNEMONIC_VMMCALL,  ZYDIS_MNEMONIC_WBINVD,
+    ZYDIS_MNEMONIC_MONITORX,  ZYDIS_MNEMONIC_MWAITX,   ZYDIS_MNEMONIC_SERIALIZE,
+    ZYDIS_MNEMONIC_INVLPGA,   ZYDIS_MNEMONIC_RDPRU,    ZYDIS_MNEMONIC_CLUI,
+    ZYDIS_MNEMONIC_STUI,      ZYDIS_MNEMONIC_TESTUI,   ZYDIS_MNEMONIC_UIRET,
+    ZYDIS_MNEMONIC_SENDUIPI,  ZYDIS_MNEMONIC_ENQCMD,   ZYDIS_MNEMONIC_ENQCMDS,
+    ZYDIS_MNEMONIC_PCONFIG,   ZYDIS_MNEMONIC_ENCLS,    ZYDIS_MNEMONIC_ENCLU,
+    ZYDIS_MNEMONIC_ENCLV,     ZYDIS_MNEMONIC_GETSEC,   ZYDIS_MNEMONIC_RSM,
+};
+
+/* Instructions the rules do not cover (transactional memory, bound regs,
+ * instructions with a hidden memory operand). */
+static const ZydisMnemonic refuse_list[] = {
+    ZYDIS_MNEMONIC_XBEGIN, ZYDIS_MNEMONIC_XEND,	 ZYDIS_MNEMONIC_XABORT,	   ZYDIS_MNEMONIC_XTEST,
+    ZYDIS_MNEMONIC_ENTER,  ZYDIS_MNEMONIC_XLAT,	 ZYDIS_MNEMONIC_PUSHF,	   ZYDIS_MNEMONIC_POPF,
+    ZYDIS_MNEMONIC_PUSHFD, ZYDIS_MNEMONIC_POPFD, ZYDIS_MNEMONIC_BNDLDX,	   ZYDIS_MNEMONIC_BNDSTX,
+    ZYDIS_MNEMONIC_BNDMK,  ZYDIS_MNEMONIC_BNDCL, ZYDIS_MNEMONIC_BNDCU,	   ZYDIS_MNEMONIC_BNDCN,
+    ZYDIS_MNEMONIC_BNDMOV, ZYDIS_MNEMONIC_JCXZ,	 ZYDIS_MNEMONIC_MOVDIR64B,
+};
+
+static const ZydisMnemonic copy_mem_list[] = {
+    /* memory operand that is not an access (hints, nop) */
+    ZYDIS_MNEMONIC_NOP,	       ZYDIS_MNEMONIC_PREFETCH,	   ZYDIS_MNEMONIC_PREFETCHNTA,
+    ZYDIS_MNEMONIC_PREFETCHT0, ZYDIS_MNEMONIC_PREFETCHT1,  ZYDIS_MNEMONIC_PREFETCHT2,
+    ZYDIS_MNEMONIC_PREFETCHW,  ZYDIS_MNEMONIC_PREFETCHWT1, ZYDIS_MNEMONIC_CLDEMOTE,
+};
+
+static int mem_operand(const struct xlat_insn *in, int *n_explicit, int *n_hidden)
+{
+	int idx = -1;
+	*n_explicit = *n_hidden = 0;
+	for (int i = 0; i < in->d.operand_count; i++) {
+		const ZydisDecodedOperand *o = &in->ops[i];
+		if (o->type != ZYDIS_OPERAND_TYPE_MEMORY || o->mem.type == ZYDIS_MEMOP_TYPE_AGEN)
+			continue;
+		if (o->visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN) {
+			(*n_hidden)++;
+		} else {
+			(*n_explicit)++;
+			idx = i;
+		}
+	}
+	return idx;
+}
+
+static bool names_special_reg(const struct xlat_insn *in)
+{
+	for (int i = 0; i < in->d.operand_count; i++) {
+		const ZydisDecodedOperand *o = &in->ops[i];
+		if (o->type != ZYDIS_OPERAND_TYPE_REGISTER)
+			continue;
+		ZydisRegisterClass c = ZydisRegisterGetClass(o->reg.value);
+		if (c == ZYDIS_REGCLASS_SEGMENT || c == ZYDIS_REGCLASS_CONTROL ||
+		    c == ZYDIS_REGCLASS_DEBUG || o->reg.value == ZYDIS_REGISTER_GDTR ||
+		    o->reg.value == ZYDIS_REGISTER_LDTR || o->reg.value == ZYDIS_REGISTER_IDTR ||
+		    o->reg.value == ZYDIS_REGISTER_TR)
+			return true;
+	}
+	return false;
+}
+
+enum xlat_class xlat_classify(const struct xlat_insn *in)
+{
+	const ZydisDecodedInstruction *d = &in->d;
+	ZydisMnemonic m = d->mnemonic;
+	int nexp, nhid;
+	int mi = mem_operand(in, &nexp, &nhid);
+
+	switch (m) {
+	case ZYDIS_MNEMONIC_CLI:
+		return XC_CLI;
+	case ZYDIS_MNEMONIC_STI:
+		return XC_STI;
+	case ZYDIS_MNEMONIC_STAC:
+		return XC_STAC;
+	case ZYDIS_MNEMONIC_CLAC:
+		return XC_CLAC;
+	case ZYDIS_MNEMONIC_SWAPGS:
+		return XC_SWAPGS;
+	case ZYDIS_MNEMONIC_PUSHFQ:
+		return XC_PUSHF;
+	case ZYDIS_MNEMONIC_POPFQ:
+		return XC_POPF;
+	default:
+		break;
+	}
+	if (is_mnem(m, priv_list, BT_ARRAY_SIZE(priv_list)) ||
+	    (d->attributes & ZYDIS_ATTRIB_IS_PRIVILEGED) || names_special_reg(in) ||
+	    d->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
+		return XC_PRIV;
+	if (is_mnem(m, refuse_list, BT_ARRAY_SIZE(refuse_list)))
+		return XC_REFUSE;
+	if (d->meta.category == ZYDIS_CATEGORY_STRINGOP) {
+		if (d->address_width != 64)
+			return XC_REFUSE;
+		return XC_STRING;
+	}
+	switch (m) {
+	case ZYDIS_MNEMONIC_JMP:
+		return in->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE ? XC_JMP : XC_JMP_IND;
+	case ZYDIS_MNEMONIC_CALL:
+		if (d->operand_width != 64)
+			return XC_REFUSE;
+		return in->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE ? XC_CALL : XC_CALL_IND;
+	case ZYDIS_MNEMONIC_RET:
+		return d->operand_width == 64 ? XC_RET : XC_REFUSE;
+	case ZYDIS_MNEMONIC_LOOP:
+	case ZYDIS_MNEMONIC_LOOPE:
+	case ZYDIS_MNEMONIC_LOOPNE:
+	case ZYDIS_MNEMONIC_JRCXZ:
+	case ZYDIS_MNEMONIC_JECXZ:
+		return XC_LOOP;
+	case ZYDIS_MNEMONIC_PUSH:
+		return d->operand_width == 64 && nexp <= 1 ? XC_PUSH : XC_REFUSE;
+	case ZYDIS_MNEMONIC_POP:
+		return d->operand_width == 64 && in->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER
+			   ? XC_POP
+			   : XC_REFUSE;
+	case ZYDIS_MNEMONIC_LEAVE:
+		return d->operand_width == 64 ? XC_LEAVE : XC_REFUSE;
+	default:
+		break;
+	}
+	if (d->meta.category == ZYDIS_CATEGORY_COND_BR)
+		return XC_JCC;
+	if (d->meta.category == ZYDIS_CATEGORY_UNCOND_BR ||
+	    d->meta.category == ZYDIS_CATEGORY_CALL || d->meta.category == ZYDIS_CATEGORY_RET)
+		return XC_REFUSE;
+	if (m == ZYDIS_MNEMONIC_LEA) {
+		for (int i = 0; i < d->operand_count_visible; i++)
+			if (in->ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+			    in->ops[i].mem.base == ZYDIS_REGISTER_RIP)
+				return XC_RIPLEA;
+		return XC_COPY;
+	}
+	if (is_mnem(m, copy_mem_list, BT_ARRAY_SIZE(copy_mem_list)))
+		return XC_COPY;
+	if (nhid > 0 || nexp > 1)
+		return XC_REFUSE;
+	if (nexp == 1) {
+		const ZydisDecodedOperand *o = &in->ops[mi];
+		if (o->mem.type != ZYDIS_MEMOP_TYPE_MEM)
+			return XC_REFUSE; /* vsib gathers, MIB */
+		return XC_MEM;
+	}
+	/* anything else touching rip-relative state has a memory operand;
+	 * an instruction without one is safe to copy */
+	return XC_COPY;
+}
+
+bool xlat_class_ends_block(enum xlat_class c)
+{
+	switch (c) {
+	case XC_JMP:
+	case XC_JCC:
+	case XC_LOOP:
+	case XC_CALL:
+	case XC_JMP_IND:
+	case XC_CALL_IND:
+	case XC_RET:
+	case XC_PRIV:
+	case XC_POPF:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+
+static void pick_scratch(const struct xlat_insn *in, int n, uint32_t exclude,
+			 struct xlat_scratch *s)
+{
+	uint32_t avoid = in->regs_used | exclude | MASK_RSP;
+	s->n = 0;
+	s->spilled = 0;
+	s->flags_saved = false;
+	/* dead registers first, then live ones */
+	for (int pass = 0; pass < 2 && s->n < n; pass++) {
+		for (size_t i = 0; i < BT_ARRAY_SIZE(scratch_order) && s->n < n; i++) {
+			int r = scratch_order[i];
+			bool live = (in->live_out >> r) & 1;
+			if ((avoid >> r) & 1 || live != (pass == 1))
+				continue;
+			s->r[s->n] = r;
+			s->reg[s->n] = xe_gpr64(r);
+			s->n++;
+			avoid |= 1u << r;
+		}
+	}
+}
+
+/* Spill the scratch registers (when live) and the flags (when asked). */
+static void enter_scratch(struct xe *e, const struct xlat_insn *in, struct xlat_scratch *s,
+			  bool save_flags)
+{
+	xe_spill(e, s, in->live_out);
+	if (save_flags) {
+		xe_flags_save(e);
+		s->flags_saved = true;
+	}
+}
+
+static void leave_scratch(struct xe *e, struct xlat_scratch *s)
+{
+	if (s->flags_saved)
+		xe_flags_restore(e);
+	xe_unspill(e, s);
+}
+
+static void addr_from_operand(const struct xlat_insn *in, const ZydisDecodedOperand *o,
+			      struct xlat_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->seg = (o->mem.segment == ZYDIS_REGISTER_FS || o->mem.segment == ZYDIS_REGISTER_GS)
+		     ? o->mem.segment
+		     : 0;
+	if (o->mem.base == ZYDIS_REGISTER_RIP) {
+		a->absolute = true;
+		a->disp = (int64_t)(in->va + in->d.length + (uint64_t)o->mem.disp.value);
+		return;
+	}
+	if (o->mem.base == ZYDIS_REGISTER_EIP) {
+		a->absolute = true;
+		a->disp = (int64_t)(uint32_t)(in->va + in->d.length + (uint64_t)o->mem.disp.value);
+		return;
+	}
+	if (o->mem.base == ZYDIS_REGISTER_NONE && o->mem.index == ZYDIS_REGISTER_NONE &&
+	    in->d.address_width == 64) {
+		a->absolute = true; /* disp32 sign-extended or moffs64 */
+		a->disp = o->mem.disp.value;
+		return;
+	}
+	a->base = o->mem.base;
+	a->index = o->mem.index;
+	a->scale = o->mem.scale;
+	a->disp = o->mem.disp.value;
+	a->addr32 = in->d.address_width == 32;
+}
+
+static void rsp_addr(struct xlat_addr *a, int64_t disp)
+{
+	memset(a, 0, sizeof(*a));
+	a->base = ZYDIS_REGISTER_RSP;
+	a->disp = disp;
+}
+
+static void emit_lea_rsp(struct xe *e, int64_t delta)
+{
+	ZydisEncoderOperand r = xe_r(ZYDIS_REGISTER_RSP);
+	ZydisEncoderOperand m = xe_m(8, ZYDIS_REGISTER_RSP, ZYDIS_REGISTER_NONE, 0, delta);
+	xe_ins(e, ZYDIS_MNEMONIC_LEA, false, 2, &r, &m, NULL);
+}
+
+/* mov [A], src (size 8), mov dst, [A] */
+static void emit_store64(struct xe *e, ZydisRegister A, ZydisEncoderOperand src)
+{
+	ZydisEncoderOperand m = xe_m(8, A, ZYDIS_REGISTER_NONE, 0, 0);
+	xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &m, &src, NULL);
+}
+
+static void emit_load64(struct xe *e, ZydisRegister dst, ZydisRegister A)
+{
+	ZydisEncoderOperand d = xe_r(dst);
+	ZydisEncoderOperand m = xe_m(8, A, ZYDIS_REGISTER_NONE, 0, 0);
+	xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &d, &m, NULL);
+}
+
+static void emit_copy(struct xe *e, const struct xlat_insn *in)
+{
+	xe_bytes(e, in->bytes, in->d.length);
+}
+
+/* Re-encode in with its memory operand replaced by [A]. */
+static void emit_with_mem(struct xe *e, const struct xlat_insn *in, int mi, ZydisRegister A)
+{
+	ZydisEncoderRequest req;
+	if (ZYAN_FAILED(ZydisEncoderDecodedInstructionToEncoderRequest(
+		&in->d, in->ops, in->d.operand_count_visible, &req))) {
+		e->failed = true;
+		return;
+	}
+	req.prefixes &= ~(ZydisInstructionAttributes)ZYDIS_ATTRIB_HAS_SEGMENT;
+	req.address_size_hint = ZYDIS_ADDRESS_SIZE_HINT_NONE;
+	ZydisEncoderOperand *o = &req.operands[mi];
+	o->mem.base = A;
+	o->mem.index = ZYDIS_REGISTER_NONE;
+	o->mem.scale = 0;
+	o->mem.displacement = 0;
+	xe_req(e, &req);
+}
+
+static bool is_bt_reg_mem(const struct xlat_insn *in, int mi)
+{
+	ZydisMnemonic m = in->d.mnemonic;
+	return (m == ZYDIS_MNEMONIC_BT || m == ZYDIS_MNEMONIC_BTS || m == ZYDIS_MNEMONIC_BTR ||
+		m == ZYDIS_MNEMONIC_BTC) &&
+	       mi == 0 && in->ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER;
+}
+
+static void mangle_mem(struct xe *e, const struct xlat_insn *in)
+{
+	int nexp, nhid;
+	int mi = mem_operand(in, &nexp, &nhid);
+	const ZydisDecodedOperand *o = &in->ops[mi];
+	bool write = (o->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) != 0;
+	unsigned size = o->size / 8;
+	struct xlat_scratch s;
+	struct xlat_addr a;
+	bool bt = is_bt_reg_mem(in, mi);
+
+	pick_scratch(in, bt ? 4 : 3, 0, &s);
+	enter_scratch(e, in, &s, in->flags_live_in);
+	addr_from_operand(in, o, &a);
+	if (!bt) {
+		xe_probe(e, &s, &a, size, write);
+	} else {
+		/* bt* m, r: the bit offset is a signed operand-size integer; the
+		 * accessed unit is at ea + (off >> log2(bits)) * bytes.  Translate
+		 * that unit, then subtract the offset again: the instruction adds
+		 * it itself. */
+		ZydisRegister A = s.reg[0], T3 = s.reg[3];
+		ZydisEncoderOperand oa = xe_r(A), ot = xe_r(T3), src, im, mm;
+		int bits = in->ops[1].size;
+		src = xe_r(in->ops[1].reg.value);
+		xe_ins(e,
+		       bits == 64 ? ZYDIS_MNEMONIC_MOV
+				  : (bits == 32 ? ZYDIS_MNEMONIC_MOVSXD : ZYDIS_MNEMONIC_MOVSX),
+		       false, 2, &ot, &src, NULL);
+		im = xe_i(bits == 64 ? 6 : (bits == 32 ? 5 : 4));
+		xe_ins(e, ZYDIS_MNEMONIC_SAR, false, 2, &ot, &im, NULL);
+		im = xe_i(bits == 64 ? 3 : (bits == 32 ? 2 : 1));
+		xe_ins(e, ZYDIS_MNEMONIC_SHL, false, 2, &ot, &im, NULL);
+		if (a.absolute) {
+			im = xe_i(a.disp);
+			xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &oa, &im, NULL);
+		} else {
+			mm = xe_m(8, a.base, a.index, a.scale, a.disp);
+			xe_ins(e, ZYDIS_MNEMONIC_LEA, false, 2, &oa, &mm, NULL);
+		}
+		if (a.seg) {
+			mm = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0,
+				  a.seg == ZYDIS_REGISTER_FS ? VCPU_OFF_FS_BASE : VCPU_OFF_GS_BASE);
+			xe_ins(e, ZYDIS_MNEMONIC_ADD, true, 2, &oa, &mm, NULL);
+		}
+		xe_ins(e, ZYDIS_MNEMONIC_ADD, false, 2, &oa, &ot, NULL);
+		struct xlat_addr pre;
+		memset(&pre, 0, sizeof(pre));
+		pre.base = A;
+		xe_probe(e, &s, &pre, (unsigned)bits / 8, write);
+		xe_ins(e, ZYDIS_MNEMONIC_SUB, false, 2, &oa, &ot, NULL);
+	}
+	if (s.flags_saved) {
+		xe_flags_restore(e);
+		s.flags_saved = false;
+	}
+	emit_with_mem(e, in, mi, s.reg[0]);
+	leave_scratch(e, &s);
+}
+
+static void mangle_riplea(struct xe *e, const struct xlat_insn *in)
+{
+	const ZydisDecodedOperand *m = &in->ops[1];
+	uint64_t va = in->va + in->d.length + (uint64_t)m->mem.disp.value;
+	ZydisRegister dst = in->ops[0].reg.value;
+	ZydisEncoderOperand d = xe_r(dst), im;
+	switch (in->ops[0].size) {
+	case 64:
+		im = xe_i((int64_t)va);
+		break;
+	case 32:
+		im = xe_i((int64_t)(uint32_t)va);
+		break;
+	default:
+		im = xe_i((int64_t)(uint16_t)va);
+		break;
+	}
+	xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &d, &im, NULL);
+}
+
+static void mangle_push(struct xe *e, const struct xlat_insn *in)
+{
+	const ZydisDecodedOperand *src = &in->ops[0];
+	struct xlat_scratch s;
+	struct xlat_addr a;
+	pick_scratch(in, 3, 0, &s);
+	enter_scratch(e, in, &s, in->flags_live_in);
+	if (src->type == ZYDIS_OPERAND_TYPE_MEMORY) {
+		addr_from_operand(in, src, &a);
+		xe_probe(e, &s, &a, 8, false);
+		emit_load64(e, s.reg[0], s.reg[0]);
+		xe_gs_store(e, VCPU_OFF_MEM_TMP, s.reg[0]);
+	}
+	rsp_addr(&a, -8);
+	xe_probe(e, &s, &a, 8, true);
+	if (src->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+		emit_store64(e, s.reg[0], xe_r(src->reg.value));
+	} else if (src->type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+		emit_store64(e, s.reg[0], xe_i(src->imm.value.s));
+	} else {
+		xe_gs_load(e, s.reg[1], VCPU_OFF_MEM_TMP);
+		emit_store64(e, s.reg[0], xe_r(s.reg[1]));
+	}
+	emit_lea_rsp(e, -8);
+	leave_scratch(e, &s);
+}
+
+static void mangle_pop(struct xe *e, const struct xlat_insn *in)
+{
+	ZydisRegister dst = in->ops[0].reg.value;
+	struct xlat_scratch s;
+	struct xlat_addr a;
+	pick_scratch(in, 3, 0, &s);
+	enter_scratch(e, in, &s, in->flags_live_in);
+	rsp_addr(&a, 0);
+	xe_probe(e, &s, &a, 8, false);
+	if (s.flags_saved) {
+		xe_flags_restore(e);
+		s.flags_saved = false;
+	}
+	emit_load64(e, dst, s.reg[0]);
+	if (dst != ZYDIS_REGISTER_RSP)
+		emit_lea_rsp(e, 8);
+	leave_scratch(e, &s);
+}
+
+static void mangle_leave(struct xe *e, const struct xlat_insn *in)
+{
+	struct xlat_scratch s;
+	struct xlat_addr a;
+	pick_scratch(in, 3, 0, &s);
+	enter_scratch(e, in, &s, in->flags_live_in);
+	memset(&a, 0, sizeof(a));
+	a.base = ZYDIS_REGISTER_RBP;
+	xe_probe(e, &s, &a, 8, false);
+	ZydisEncoderOperand r = xe_r(ZYDIS_REGISTER_RSP);
+	ZydisEncoderOperand m = xe_m(8, ZYDIS_REGISTER_RBP, ZYDIS_REGISTER_NONE, 0, 8);
+	xe_ins(e, ZYDIS_MNEMONIC_LEA, false, 2, &r, &m, NULL);
+	emit_load64(e, ZYDIS_REGISTER_RBP, s.reg[0]);
+	leave_scratch(e, &s);
+}
+
+/* Guest-visible RFLAGS = host arithmetic flags and DF | bit 1 | virtual IF
+ * (vcpu.irq byte 0) << 9 | virtual AC (vcpu.ac) << 18. */
+static void mangle_pushf(struct xe *e, const struct xlat_insn *in)
+{
+	struct xlat_scratch s;
+	struct xlat_addr a;
+	pick_scratch(in, 3, 0, &s);
+	enter_scratch(e, in, &s, true);
+	rsp_addr(&a, -8);
+	xe_probe(e, &s, &a, 8, true);
+	ZydisRegister T1 = s.reg[1], T2 = s.reg[2];
+	ZydisEncoderOperand o1 = xe_r(T1), o2 = xe_r(T2), im, mm;
+	xe_gs_load(e, T1, VCPU_OFF_SPILL_FLAGS);
+	im = xe_i(0xcd5);
+	xe_ins(e, ZYDIS_MNEMONIC_AND, false, 2, &o1, &im, NULL);
+	im = xe_i(2);
+	xe_ins(e, ZYDIS_MNEMONIC_OR, false, 2, &o1, &im, NULL);
+	const uint32_t offs[2] = {VCPU_OFF_IRQ, VCPU_OFF_AC};
+	const int shifts[2] = {9, 18};
+	for (int i = 0; i < 2; i++) {
+		mm = xe_m(1, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, offs[i]);
+		xe_ins(e, ZYDIS_MNEMONIC_MOVZX, true, 2, &o2, &mm, NULL);
+		im = xe_i(1);
+		xe_ins(e, ZYDIS_MNEMONIC_AND, false, 2, &o2, &im, NULL);
+		im = xe_i(shifts[i]);
+		xe_ins(e, ZYDIS_MNEMONIC_SHL, false, 2, &o2, &im, NULL);
+		xe_ins(e, ZYDIS_MNEMONIC_OR, false, 2, &o1, &o2, NULL);
+	}
+	emit_store64(e, s.reg[0], o1);
+	emit_lea_rsp(e, -8);
+	leave_scratch(e, &s);
+}
+
+/* popfq: virtual IF/AC from the popped value; only arithmetic flags and DF
+ * reach the host RFLAGS (never TF/AC/IF/IOPL/NT). */
+static void mangle_popf(struct xe *e, const struct xlat_insn *in)
+{
+	struct xlat_scratch s;
+	struct xlat_addr a;
+	pick_scratch(in, 3, 0, &s);
+	enter_scratch(e, in, &s, false);
+	rsp_addr(&a, 0);
+	xe_probe(e, &s, &a, 8, false);
+	ZydisRegister T1 = s.reg[1], T2 = s.reg[2];
+	ZydisEncoderOperand o1 = xe_r(T1), o2 = xe_r(T2), o2b = xe_r(gpr8[s.r[2]]), im, mm;
+	emit_load64(e, T1, s.reg[0]);
+	emit_lea_rsp(e, 8);
+	const uint32_t offs[2] = {VCPU_OFF_IRQ, VCPU_OFF_AC};
+	const int shifts[2] = {9, 18};
+	for (int i = 0; i < 2; i++) {
+		xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &o2, &o1, NULL);
+		im = xe_i(shifts[i]);
+		xe_ins(e, ZYDIS_MNEMONIC_SHR, false, 2, &o2, &im, NULL);
+		im = xe_i(1);
+		xe_ins(e, ZYDIS_MNEMONIC_AND, false, 2, &o2, &im, NULL);
+		mm = xe_m(1, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, offs[i]);
+		xe_ins(e, ZYDIS_MNEMONIC_MOV, true, 2, &mm, &o2b, NULL);
+	}
+	im = xe_i(0xcd5);
+	xe_ins(e, ZYDIS_MNEMONIC_AND, false, 2, &o1, &im, NULL);
+	im = xe_i(2);
+	xe_ins(e, ZYDIS_MNEMONIC_OR, false, 2, &o1, &im, NULL);
+	xe_gs_store(e, VCPU_OFF_SPILL_FLAGS, T1);
+	e->mask |= XLAT_SPILL_FLAGS;
+	xe_pcmark(e);
+	s.flags_saved = true;
+	leave_scratch(e, &s);
+}
+
+static void mangle_byte_store(struct xe *e, uint32_t off, int v)
+{
+	ZydisEncoderOperand m = xe_m(1, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, off);
+	ZydisEncoderOperand i = xe_i(v);
+	xe_ins(e, ZYDIS_MNEMONIC_MOV, true, 2, &m, &i, NULL);
+}
+
+static void mangle_swapgs(struct xe *e, const struct xlat_insn *in)
+{
+	struct xlat_scratch s;
+	pick_scratch(in, 1, 0, &s);
+	enter_scratch(e, in, &s, false);
+	ZydisEncoderOperand o = xe_r(s.reg[0]);
+	ZydisEncoderOperand m =
+	    xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_KGS_BASE);
+	xe_gs_load(e, s.reg[0], VCPU_OFF_GS_BASE);
+	xe_ins(e, ZYDIS_MNEMONIC_XCHG, true, 2, &m, &o, NULL);
+	xe_gs_store(e, VCPU_OFF_GS_BASE, s.reg[0]);
+	leave_scratch(e, &s);
+}
+
+static void mangle_string(struct xe *e, const struct xlat_insn *in)
+{
+	const char *name = ZydisMnemonicGetString(in->d.mnemonic);
+	uint32_t info = 0;
+	if (!strncmp(name, "movs", 4))
+		info = VCPU_STR_MOVS;
+	else if (!strncmp(name, "stos", 4))
+		info = VCPU_STR_STOS;
+	else if (!strncmp(name, "lods", 4))
+		info = VCPU_STR_LODS;
+	else if (!strncmp(name, "cmps", 4))
+		info = VCPU_STR_CMPS;
+	else if (!strncmp(name, "scas", 4))
+		info = VCPU_STR_SCAS;
+	else {
+		e->failed = true;
+		return;
+	}
+	info |= (uint32_t)(in->d.operand_width / 8) << 8;
+	if (in->d.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE))
+		info |= VCPU_STR_REP;
+	if (in->d.attributes & ZYDIS_ATTRIB_HAS_REPNE)
+		info |= VCPU_STR_REPNE;
+	if (in->d.attributes & ZYDIS_ATTRIB_HAS_SEGMENT_FS)
+		info |= VCPU_STR_FS;
+	if (in->d.attributes & ZYDIS_ATTRIB_HAS_SEGMENT_GS)
+		info |= VCPU_STR_GS;
+	xe_gs_store_imm32(e, 8, VCPU_OFF_MEM_INFO, info);
+	xe_callout(e, VCPU_CO_STRING);
+}
+
+/* Look the guest target in vcpu.exit_target up in the IBL table.  The
+ * scratch registers are spilled and the flags saved by the caller. */
+static void emit_ibl(struct xe *e, struct xlat_scratch *s, enum xlat_exit_kind kind)
+{
+	ZydisRegister A = s->reg[0], T1 = s->reg[1];
+	ZydisEncoderOperand oa = xe_r(A), o1 = xe_r(T1), im, mm;
+	int x = xe_exit_new(e, kind, 0);
+	xe_gs_load(e, A, VCPU_OFF_EXIT_TARGET);
+	xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &o1, &oa, NULL);
+	im = xe_i(VCPU_IBL_ENTRIES - 1);
+	xe_ins(e, ZYDIS_MNEMONIC_AND, false, 2, &o1, &im, NULL);
+	im = xe_i(4);
+	xe_ins(e, ZYDIS_MNEMONIC_SHL, false, 2, &o1, &im, NULL);
+	mm = xe_m(8, T1, ZYDIS_REGISTER_NONE, 0,
+		  VCPU_OFF_IBL + offsetof(struct vcpu_ibl_entry, guest_rip));
+	xe_ins(e, ZYDIS_MNEMONIC_CMP, true, 2, &oa, &mm, NULL);
+	int miss = xe_label_new(e);
+	xe_branch(e, ZYDIS_MNEMONIC_JNZ, miss);
+	mm = xe_m(8, T1, ZYDIS_REGISTER_NONE, 0,
+		  VCPU_OFF_IBL + offsetof(struct vcpu_ibl_entry, host));
+	xe_ins(e, ZYDIS_MNEMONIC_MOV, true, 2, &o1, &mm, NULL);
+	xe_gs_store(e, VCPU_OFF_BR_HOST, T1);
+	uint32_t mask = e->mask;
+	struct xlat_scratch saved = *s;
+	leave_scratch(e, s);
+	mm = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_BR_HOST);
+	xe_ins(e, ZYDIS_MNEMONIC_JMP, true, 1, &mm, NULL, NULL);
+
+	xe_section(e, XE_COLD);
+	e->mask = mask;
+	xe_label_place(e, miss);
+	xe_pcmark(e);
+	*s = saved;
+	leave_scratch(e, s);
+	xe_exit_jump_stub(e, x);
+	xe_section(e, XE_MAIN);
+}
+
+/* Store the guest target of an indirect jmp/call into vcpu.exit_target.
+ * Reads happen before anything changes (a fault restarts the instruction). */
+static void load_ind_target(struct xe *e, const struct xlat_insn *in, struct xlat_scratch *s)
+{
+	const ZydisDecodedOperand *o = &in->ops[0];
+	if (o->type == ZYDIS_OPERAND_TYPE_REGISTER) {
+		xe_gs_store(e, VCPU_OFF_EXIT_TARGET, o->reg.value);
+		return;
+	}
+	struct xlat_addr a;
+	addr_from_operand(in, o, &a);
+	xe_probe(e, s, &a, 8, false);
+	emit_load64(e, s->reg[0], s->reg[0]);
+	xe_gs_store(e, VCPU_OFF_EXIT_TARGET, s->reg[0]);
+}
+
+static void push_return(struct xe *e, const struct xlat_insn *in, struct xlat_scratch *s)
+{
+	struct xlat_addr a;
+	rsp_addr(&a, -8);
+	xe_probe(e, s, &a, 8, true);
+	ZydisEncoderOperand o1 = xe_r(s->reg[1]);
+	ZydisEncoderOperand im = xe_i((int64_t)(in->va + in->d.length));
+	xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &o1, &im, NULL);
+	emit_store64(e, s->reg[0], o1);
+	emit_lea_rsp(e, -8);
+}
+
+static void mangle_jcc(struct xe *e, const struct xlat_insn *in)
+{
+	gva_t next = in->va + in->d.length;
+	gva_t target = next + (uint64_t)in->ops[0].imm.value.s;
+	int t = xe_exit_new(e, XLAT_EXIT_JCC_TAKEN, target);
+	xe_exit_branch(e, in->d.mnemonic, t);
+	int f = xe_exit_new(e, XLAT_EXIT_JCC_FALL, next);
+	xe_exit_branch(e, ZYDIS_MNEMONIC_JMP, f);
+}
+
+/* loop/loope/loopne/jrcxz/jecxz have only rel8 forms:
+ *     loopX +5 ; jmp fall(rel32) ; jmp taken(rel32) */
+static void mangle_loop(struct xe *e, const struct xlat_insn *in)
+{
+	gva_t next = in->va + in->d.length;
+	gva_t target = next + (uint64_t)in->ops[0].imm.value.s;
+	ZydisEncoderRequest req;
+	if (ZYAN_FAILED(ZydisEncoderDecodedInstructionToEncoderRequest(
+		&in->d, in->ops, in->d.operand_count_visible, &req))) {
+		e->failed = true;
+		return;
+	}
+	req.operands[0].imm.s = 5;
+	req.branch_width = ZYDIS_BRANCH_WIDTH_8;
+	xe_req(e, &req);
+	int f = xe_exit_new(e, XLAT_EXIT_JCC_FALL, next);
+	xe_exit_branch(e, ZYDIS_MNEMONIC_JMP, f);
+	int t = xe_exit_new(e, XLAT_EXIT_JCC_TAKEN, target);
+	xe_exit_branch(e, ZYDIS_MNEMONIC_JMP, t);
+}
+
+static void mangle_call(struct xe *e, const struct xlat_insn *in)
+{
+	gva_t target = in->va + in->d.length + (uint64_t)in->ops[0].imm.value.s;
+	struct xlat_scratch s;
+	pick_scratch(in, 3, 0, &s);
+	enter_scratch(e, in, &s, in->flags_live_in);
+	push_return(e, in, &s);
+	leave_scratch(e, &s);
+	int x = xe_exit_new(e, XLAT_EXIT_CALL, target);
+	xe_exit_branch(e, ZYDIS_MNEMONIC_JMP, x);
+}
+
+static void mangle_indirect(struct xe *e, const struct xlat_insn *in, bool call)
+{
+	struct xlat_scratch s;
+	pick_scratch(in, 3, 0, &s);
+	enter_scratch(e, in, &s, true);
+	load_ind_target(e, in, &s);
+	if (call)
+		push_return(e, in, &s);
+	emit_ibl(e, &s, XLAT_EXIT_INDIRECT);
+}
+
+static void mangle_ret(struct xe *e, const struct xlat_insn *in)
+{
+	struct xlat_scratch s;
+	struct xlat_addr a;
+	int64_t extra = 0;
+	if (in->d.operand_count_visible > 0 && in->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+		extra = (int64_t)(uint16_t)in->ops[0].imm.value.u;
+	pick_scratch(in, 3, 0, &s);
+	enter_scratch(e, in, &s, true);
+	rsp_addr(&a, 0);
+	xe_probe(e, &s, &a, 8, false);
+	emit_load64(e, s.reg[0], s.reg[0]);
+	xe_gs_store(e, VCPU_OFF_EXIT_TARGET, s.reg[0]);
+	emit_lea_rsp(e, 8 + extra);
+	emit_ibl(e, &s, XLAT_EXIT_RET);
+}
+
+void xlat_mangle_fall(struct xe *e, gva_t next)
+{
+	int x = xe_exit_new(e, XLAT_EXIT_FALL, next);
+	xe_exit_branch(e, ZYDIS_MNEMONIC_JMP, x);
+}
+
+void xlat_mangle(struct xe *e, const struct xlat_insn *in, enum xlat_class c)
+{
+	switch (c) {
+	case XC_COPY:
+		emit_copy(e, in);
+		break;
+	case XC_MEM:
+		mangle_mem(e, in);
+		break;
+	case XC_RIPLEA:
+		mangle_riplea(e, in);
+		break;
+	case XC_PUSH:
+		mangle_push(e, in);
+		break;
+	case XC_POP:
+		mangle_pop(e, in);
+		break;
+	case XC_LEAVE:
+		mangle_leave(e, in);
+		break;
+	case XC_PUSHF:
+		mangle_pushf(e, in);
+		break;
+	case XC_POPF:
+		mangle_popf(e, in);
+		xlat_mangle_fall(e, in->va + in->d.length);
+		break;
+	case XC_CLI:
+		mangle_byte_store(e, VCPU_OFF_IRQ, 0);
+		break;
+	case XC_STI:
+		mangle_byte_store(e, VCPU_OFF_IRQ, 1);
+		break;
+	case XC_STAC:
+		mangle_byte_store(e, VCPU_OFF_AC, 1);
+		break;
+	case XC_CLAC:
+		mangle_byte_store(e, VCPU_OFF_AC, 0);
+		break;
+	case XC_SWAPGS:
+		mangle_swapgs(e, in);
+		break;
+	case XC_STRING:
+		mangle_string(e, in);
+		break;
+	case XC_JMP: {
+		gva_t t = in->va + in->d.length + (uint64_t)in->ops[0].imm.value.s;
+		int x = xe_exit_new(e, XLAT_EXIT_JMP, t);
+		xe_exit_branch(e, ZYDIS_MNEMONIC_JMP, x);
+		break;
+	}
+	case XC_JCC:
+		mangle_jcc(e, in);
+		break;
+	case XC_LOOP:
+		mangle_loop(e, in);
+		break;
+	case XC_CALL:
+		mangle_call(e, in);
+		break;
+	case XC_JMP_IND:
+		mangle_indirect(e, in, false);
+		break;
+	case XC_CALL_IND:
+		mangle_indirect(e, in, true);
+		break;
+	case XC_RET:
+		mangle_ret(e, in);
+		break;
+	case XC_PRIV: {
+		int x = xe_exit_new(e, XLAT_EXIT_PRIV, in->va);
+		xe_exit_jump_stub(e, x);
+		break;
+	}
+	case XC_REFUSE:
+		e->failed = true;
+		break;
+	}
+}

@@ -1,0 +1,226 @@
+/*
+ * The C half of runtime/tc: vCPU area lifetime, the GS base, tc_run, the
+ * call-out dispatcher and the code cache.
+ *
+ * Invariants
+ *  1. vcpu.callout[] holds only the trampolines of tc_entry.S; the runtime's
+ *     handlers are reached through vcpu.host_ctx -> struct tc_vcpu.
+ *  2. vcpu.rflags seen by C code outside tc_run is the guest view:
+ *     arithmetic flags, DF, bit 1, virtual IF (irq byte 0) and AC.
+ *  3. The code cache never has a page both writable and executable in one
+ *     mapping: RW and RX are two views of one memfd.
+ */
+#include "runtime/tc/tc.h"
+#include "pretrans/base/log.h"
+
+#include <asm/prctl.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+uint64_t tc_enter_asm(void);
+void tc_exit_asm(void);
+void tc_co_mem_load(void);
+void tc_co_mem_store(void);
+void tc_co_string(void);
+int tc_callout_c(struct tc_vcpu *t, uint64_t which);
+
+#define GUEST_FLAGS_MASK 0xcd5ull
+
+enum bt_status tc_vcpu_init(struct tc_vcpu *t, const struct tc_handlers *h, void *opaque)
+{
+	if (!t || !h || !h->mem)
+		return BT_ERR_INVALID;
+	memset(t, 0, sizeof(*t));
+	void *p = mmap(NULL, sizeof(struct vcpu_abi), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return BT_ERR_NOMEM;
+	t->abi = p;
+	t->h = *h;
+	t->opaque = opaque;
+	t->abi->callout[VCPU_CO_EXIT] = (uint64_t)(uintptr_t)tc_exit_asm;
+	t->abi->callout[VCPU_CO_MEM_LOAD] = (uint64_t)(uintptr_t)tc_co_mem_load;
+	t->abi->callout[VCPU_CO_MEM_STORE] = (uint64_t)(uintptr_t)tc_co_mem_store;
+	t->abi->callout[VCPU_CO_STRING] = (uint64_t)(uintptr_t)tc_co_string;
+	t->abi->host_ctx = (uint64_t)(uintptr_t)t;
+	t->abi->rflags = 2;
+	tc_tlb_flush(t);
+	tc_ibl_flush(t);
+	return BT_OK;
+}
+
+void tc_vcpu_fini(struct tc_vcpu *t)
+{
+	if (t && t->abi)
+		munmap(t->abi, sizeof(struct vcpu_abi));
+	if (t)
+		t->abi = NULL;
+}
+
+enum bt_status tc_vcpu_activate(struct tc_vcpu *t)
+{
+	if (syscall(SYS_arch_prctl, ARCH_SET_GS, (unsigned long)t->abi) != 0) {
+		bt_err(LOG_TC, "tc: arch_prctl(ARCH_SET_GS) failed: %s", strerror(errno));
+		return BT_ERR_IO;
+	}
+	return BT_OK;
+}
+
+static uint64_t guest_flags(const struct vcpu_abi *a, uint64_t host)
+{
+	return (host & GUEST_FLAGS_MASK) | 2 | ((uint64_t)(a->irq & 1) << 9) |
+	       ((uint64_t)(a->ac & 1) << 18);
+}
+
+int tc_run(struct tc_vcpu *t, const void *code)
+{
+	struct vcpu_abi *a = t->abi;
+	a->enter_target = (uint64_t)(uintptr_t)code;
+	int r = (int)tc_enter_asm();
+	a->rflags = guest_flags(a, a->rflags);
+	return r;
+}
+
+int tc_callout_c(struct tc_vcpu *t, uint64_t which)
+{
+	struct vcpu_abi *a = t->abi;
+	int r = 1;
+	switch (which) {
+	case VCPU_CO_MEM_LOAD:
+	case VCPU_CO_MEM_STORE: {
+		uint8_t *host = NULL;
+		uint32_t size = (uint32_t)(a->mem_info & 0xffff);
+		bool write = (a->mem_info & VCPU_MEM_WRITE) != 0;
+		r = t->h.mem(t, a->mem_va, size, write, &host);
+		if (r == 0)
+			a->mem_host = (uint64_t)(uintptr_t)host;
+		break;
+	}
+	case VCPU_CO_STRING:
+		r = tc_string_run(t);
+		break;
+	default:
+		bt_err(LOG_TC, "tc: unknown call-out %llu", (unsigned long long)which);
+		break;
+	}
+	a->rflags = (a->rflags & GUEST_FLAGS_MASK) | 2;
+	return r;
+}
+
+void tc_tlb_flush(struct tc_vcpu *t)
+{
+	for (unsigned i = 0; i < VCPU_TLB_ENTRIES; i++) {
+		t->abi->tlb[i].tag_read = ~0ull;
+		t->abi->tlb[i].tag_write = ~0ull;
+		t->abi->tlb[i].addend = 0;
+		t->abi->tlb[i].gpa_page = 0;
+	}
+}
+
+void tc_tlb_set(struct tc_vcpu *t, gva_t va, int64_t addend, bool readable, bool writable)
+{
+	struct vcpu_tlb_entry *e = &t->abi->tlb[VCPU_TLB_INDEX(va)];
+	gva_t page = va & GUEST_PAGE_MASK;
+	e->tag_read = readable ? page : ~0ull;
+	e->tag_write = writable && readable ? page : ~0ull;
+	e->addend = addend;
+}
+
+void tc_ibl_flush(struct tc_vcpu *t)
+{
+	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++) {
+		t->abi->ibl[i].guest_rip = ~0ull;
+		t->abi->ibl[i].host = 0;
+	}
+}
+
+void tc_ibl_set(struct tc_vcpu *t, gva_t rip, const void *host)
+{
+	struct vcpu_ibl_entry *e = &t->abi->ibl[VCPU_IBL_INDEX(rip)];
+	e->guest_rip = rip;
+	e->host = (uint64_t)(uintptr_t)host;
+}
+
+void tc_restore_spills(struct tc_vcpu *t, gva_t guest_rip, uint32_t spilled)
+{
+	struct vcpu_abi *a = t->abi;
+	for (int r = 0; r < VCPU_NGPR; r++)
+		if (spilled & (1u << r))
+			a->gpr[r] = a->spill[r];
+	if (spilled & (1u << 16))
+		a->rflags = guest_flags(a, a->spill_flags);
+	a->rip = guest_rip;
+}
+
+struct tc_cache {
+	int fd;
+	uint8_t *rw, *rx;
+	size_t size, used;
+};
+
+enum bt_status tc_cache_create(size_t size, struct tc_cache **out)
+{
+	struct tc_cache *c = calloc(1, sizeof(*c));
+	if (!c)
+		return BT_ERR_NOMEM;
+	size = (size + 4095) & ~(size_t)4095;
+	c->size = size;
+	c->fd = memfd_create("tc-code-cache", MFD_CLOEXEC);
+	if (c->fd < 0)
+		goto err_free;
+	if (ftruncate(c->fd, (off_t)size) != 0)
+		goto err_close;
+	c->rw = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
+	if (c->rw == MAP_FAILED)
+		goto err_close;
+	c->rx = mmap(NULL, size, PROT_READ | PROT_EXEC, MAP_SHARED, c->fd, 0);
+	if (c->rx == MAP_FAILED)
+		goto err_unmap_rw;
+	*out = c;
+	return BT_OK;
+err_unmap_rw:
+	munmap(c->rw, size);
+err_close:
+	close(c->fd);
+err_free:
+	bt_err(LOG_TC, "tc: code cache of %zu bytes: %s", size, strerror(errno));
+	free(c);
+	return BT_ERR_NOMEM;
+}
+
+void tc_cache_destroy(struct tc_cache *c)
+{
+	if (!c)
+		return;
+	munmap(c->rx, c->size);
+	munmap(c->rw, c->size);
+	close(c->fd);
+	free(c);
+}
+
+enum bt_status tc_cache_add(struct tc_cache *c, const void *code, size_t len, uint8_t **rx)
+{
+	size_t at = (c->used + 15) & ~(size_t)15;
+	if (at + len > c->size)
+		return BT_ERR_NOMEM;
+	memcpy(c->rw + at, code, len);
+	c->used = at + len;
+	*rx = c->rx + at;
+	return BT_OK;
+}
+
+enum bt_status tc_cache_patch_rel32(struct tc_cache *c, uint8_t *rx, uint32_t off,
+				    const uint8_t *target)
+{
+	if (rx < c->rx || rx + off + 4 > c->rx + c->size || target < c->rx ||
+	    target >= c->rx + c->size)
+		return BT_ERR_RANGE;
+	int32_t rel = (int32_t)(target - (rx + off + 4));
+	uint8_t *w = c->rw + (rx - c->rx) + off;
+	__atomic_store_n((uint32_t *)(void *)w, (uint32_t)rel, __ATOMIC_RELEASE);
+	return BT_OK;
+}

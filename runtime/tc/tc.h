@@ -1,0 +1,90 @@
+/*
+ * Running translated code on the host: the enter/exit/call-out trampolines
+ * (tc_entry.S), the per-thread vCPU area reached through the GS base, and a
+ * minimal dual-mapped code-cache allocator for tests and the runtime.
+ *
+ * Protocol (docs/xlat.md, "Running translated code"):
+ *   tc_run()  saves host callee-saved registers and the host RSP in
+ *             vcpu.host_rsp, loads the guest GPRs/flags from the vCPU area and
+ *             jumps to the host code.  It returns when translated code
+ *             leaves through an exit stub (TC_EXIT_BLOCK: vcpu.exit_info /
+ *             exit_target / exit_block say which exit and where to) or when a
+ *             call-out handler reported a guest fault (TC_EXIT_FAULT:
+ *             vcpu.exit_host_pc is the call-out's return address; map it with
+ *             xlat_pcmap_lookup and tc_restore_spills).
+ *   After either, vcpu.gpr[] and vcpu.rflags hold the guest state (rflags
+ *   with the virtual IF and AC merged in).
+ *
+ * The handler table lives in struct tc_vcpu (runtime memory), never in
+ * translated code; vcpu.host_ctx points at it.
+ */
+#ifndef BT_RUNTIME_TC_TC_H
+#define BT_RUNTIME_TC_TC_H
+
+#include "pretrans/base/status.h"
+#include "pretrans/base/types.h"
+#include "pretrans/xlat/vcpu_abi.h"
+
+enum tc_exit_code {
+	TC_EXIT_BLOCK = 1, /* an exit stub ran */
+	TC_EXIT_FAULT = 2, /* a call-out handler reported a guest fault */
+};
+
+struct tc_vcpu;
+
+struct tc_handlers {
+	/*
+	 * Soft-MMU slow path: translate the guest access [va, va+size) for
+	 * reading or writing.  On success store a host pointer to `size`
+	 * contiguous bytes in *host, optionally refill the TLB, and return 0.
+	 * On a guest fault record it (in the runtime's own state) and return
+	 * non-zero: translated code is abandoned, tc_run returns TC_EXIT_FAULT.
+	 * Called on the host stack with DF clear; may not re-enter tc_run.
+	 */
+	int (*mem)(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8_t **host);
+};
+
+struct tc_vcpu {
+	struct vcpu_abi *abi; /* mmap'ed, page aligned; the thread's GS base */
+	struct tc_handlers h;
+	void *opaque; /* the runtime's */
+};
+
+/* Allocate and reset the vCPU area (TLB and IBL empty, IF=0, call-outs set). */
+enum bt_status tc_vcpu_init(struct tc_vcpu *t, const struct tc_handlers *h, void *opaque);
+void tc_vcpu_fini(struct tc_vcpu *t);
+/* Point this thread's GS base at t->abi (arch_prctl ARCH_SET_GS). */
+enum bt_status tc_vcpu_activate(struct tc_vcpu *t);
+
+/* Run host code at `code` until an exit; returns enum tc_exit_code. */
+int tc_run(struct tc_vcpu *t, const void *code);
+
+void tc_tlb_flush(struct tc_vcpu *t);
+/* Map the guest page containing va: host = va + addend. */
+void tc_tlb_set(struct tc_vcpu *t, gva_t va, int64_t addend, bool readable, bool writable);
+void tc_ibl_flush(struct tc_vcpu *t);
+void tc_ibl_set(struct tc_vcpu *t, gva_t rip, const void *host);
+
+/* After TC_EXIT_FAULT: put the spilled guest values back into gpr[]/rflags
+ * (spilled as returned by xlat_pcmap_lookup) and set vcpu.rip. */
+void tc_restore_spills(struct tc_vcpu *t, gva_t guest_rip, uint32_t spilled);
+
+/* The string-instruction call-out (movs/stos/lods/cmps/scas, rep forms),
+ * element by element through h.mem.  Returns 0, or non-zero on a fault
+ * with the registers describing the completed iterations. */
+int tc_string_run(struct tc_vcpu *t);
+
+/*
+ * Code cache: one memfd mapped twice (RW for writing and patching, RX for
+ * running), bump allocation, no freeing.
+ */
+struct tc_cache;
+enum bt_status tc_cache_create(size_t size, struct tc_cache **out);
+void tc_cache_destroy(struct tc_cache *c);
+/* Copy len bytes of code in; *rx is where it runs.  BT_ERR_NOMEM when full. */
+enum bt_status tc_cache_add(struct tc_cache *c, const void *code, size_t len, uint8_t **rx);
+/* Rewrite the rel32 at rx + off (in the cache) to jump to target (in the cache). */
+enum bt_status tc_cache_patch_rel32(struct tc_cache *c, uint8_t *rx, uint32_t off,
+				    const uint8_t *target);
+
+#endif

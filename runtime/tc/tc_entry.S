@@ -1,0 +1,168 @@
+/*
+ * Host-side trampolines of translated code.  Owns the host stack frame of
+ * tc_enter_asm; every offset comes from pretrans/xlat/vcpu_abi.h.
+ *
+ * Invariants
+ *  1. vcpu.host_rsp is 16-byte aligned and everything at or above it is
+ *     tc_enter_asm's frame; translated code and call-outs use the stack
+ *     below it only.
+ *  2. On every path out of translated code (exit stub, call-out) all 16
+ *     guest GPRs and the host RFLAGS are stored in the vCPU area before
+ *     anything else changes them.
+ *  3. C code runs with DF clear and an aligned stack.
+ */
+#include "pretrans/xlat/vcpu_abi.h"
+
+#define GPR(n) %gs:(VCPU_OFF_GPR + 8 * (n))
+#define TC_EXIT_BLOCK 1
+#define TC_EXIT_FAULT 2
+
+	.text
+
+/* uint64_t tc_enter_asm(void): run vcpu.enter_target with the guest state. */
+	.globl	tc_enter_asm
+	.type	tc_enter_asm, @function
+tc_enter_asm:
+	.cfi_startproc
+	push	%rbp
+	push	%rbx
+	push	%r12
+	push	%r13
+	push	%r14
+	push	%r15
+	sub	$8, %rsp
+	mov	%rsp, %gs:VCPU_OFF_HOST_RSP
+	pushq	%gs:VCPU_OFF_RFLAGS
+	andq	$0xcd5, (%rsp)		/* arithmetic flags and DF only */
+	orq	$2, (%rsp)
+	popfq
+	mov	GPR(0), %rax
+	mov	GPR(1), %rcx
+	mov	GPR(2), %rdx
+	mov	GPR(3), %rbx
+	mov	GPR(5), %rbp
+	mov	GPR(6), %rsi
+	mov	GPR(7), %rdi
+	mov	GPR(8), %r8
+	mov	GPR(9), %r9
+	mov	GPR(10), %r10
+	mov	GPR(11), %r11
+	mov	GPR(12), %r12
+	mov	GPR(13), %r13
+	mov	GPR(14), %r14
+	mov	GPR(15), %r15
+	mov	GPR(4), %rsp
+	jmp	*%gs:VCPU_OFF_ENTER_TGT
+	.cfi_endproc
+	.size	tc_enter_asm, .-tc_enter_asm
+
+/* Common return to tc_enter_asm's caller; eax holds the exit code. */
+tc_return:
+	add	$8, %rsp
+	pop	%r15
+	pop	%r14
+	pop	%r13
+	pop	%r12
+	pop	%rbx
+	pop	%rbp
+	ret
+
+/* VCPU_CO_EXIT: reached by `jmp *%gs:callout[0]` from an exit stub. */
+	.globl	tc_exit_asm
+	.type	tc_exit_asm, @function
+tc_exit_asm:
+	mov	%rax, GPR(0)
+	mov	%rcx, GPR(1)
+	mov	%rdx, GPR(2)
+	mov	%rbx, GPR(3)
+	mov	%rsp, GPR(4)
+	mov	%rbp, GPR(5)
+	mov	%rsi, GPR(6)
+	mov	%rdi, GPR(7)
+	mov	%r8, GPR(8)
+	mov	%r9, GPR(9)
+	mov	%r10, GPR(10)
+	mov	%r11, GPR(11)
+	mov	%r12, GPR(12)
+	mov	%r13, GPR(13)
+	mov	%r14, GPR(14)
+	mov	%r15, GPR(15)
+	mov	%gs:VCPU_OFF_HOST_RSP, %rsp
+	pushfq
+	popq	%gs:VCPU_OFF_RFLAGS
+	cld
+	mov	$TC_EXIT_BLOCK, %eax
+	jmp	tc_return
+	.size	tc_exit_asm, .-tc_exit_asm
+
+/*
+ * Call-outs: reached by `call *%gs:callout[k]` from translated code that has
+ * already switched to the host stack (guest RSP in vcpu.guest_rsp_save).
+ * Stack on entry: return address at (%rsp) = vcpu.host_rsp - 8.
+ */
+	.globl	tc_co_mem_load
+tc_co_mem_load:
+	pushq	$VCPU_CO_MEM_LOAD_IDX
+	jmp	tc_callout_common
+	.globl	tc_co_mem_store
+tc_co_mem_store:
+	pushq	$VCPU_CO_MEM_STORE_IDX
+	jmp	tc_callout_common
+	.globl	tc_co_string
+tc_co_string:
+	pushq	$VCPU_CO_STRING_IDX
+	jmp	tc_callout_common
+
+tc_callout_common:
+	mov	%rax, GPR(0)
+	mov	%rcx, GPR(1)
+	mov	%rdx, GPR(2)
+	mov	%rbx, GPR(3)
+	mov	%rbp, GPR(5)
+	mov	%rsi, GPR(6)
+	mov	%rdi, GPR(7)
+	mov	%r8, GPR(8)
+	mov	%r9, GPR(9)
+	mov	%r10, GPR(10)
+	mov	%r11, GPR(11)
+	mov	%r12, GPR(12)
+	mov	%r13, GPR(13)
+	mov	%r14, GPR(14)
+	mov	%r15, GPR(15)
+	pushfq
+	popq	%gs:VCPU_OFF_RFLAGS
+	mov	%gs:VCPU_OFF_GUEST_RSP, %rax
+	mov	%rax, GPR(4)
+	mov	8(%rsp), %rax
+	mov	%rax, %gs:VCPU_OFF_EXIT_HOSTPC
+	cld
+	mov	%gs:VCPU_OFF_HOST_CTX, %rdi
+	mov	(%rsp), %rsi
+	call	tc_callout_c		/* rsp = host_rsp - 16: aligned */
+	test	%eax, %eax
+	jnz	1f
+	add	$8, %rsp
+	pushq	%gs:VCPU_OFF_RFLAGS	/* sanitized by tc_callout_c */
+	popfq
+	mov	GPR(0), %rax
+	mov	GPR(1), %rcx
+	mov	GPR(2), %rdx
+	mov	GPR(3), %rbx
+	mov	GPR(5), %rbp
+	mov	GPR(6), %rsi
+	mov	GPR(7), %rdi
+	mov	GPR(8), %r8
+	mov	GPR(9), %r9
+	mov	GPR(10), %r10
+	mov	GPR(11), %r11
+	mov	GPR(12), %r12
+	mov	GPR(13), %r13
+	mov	GPR(14), %r14
+	mov	GPR(15), %r15
+	ret
+1:	/* guest fault: unwind to tc_enter_asm's caller */
+	mov	%gs:VCPU_OFF_HOST_RSP, %rsp
+	mov	$TC_EXIT_FAULT, %eax
+	jmp	tc_return
+
+	.section .note.GNU-stack,"",@progbits

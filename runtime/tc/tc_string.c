@@ -1,0 +1,133 @@
+/*
+ * The VCPU_CO_STRING call-out: movs/stos/lods/cmps/scas with and without
+ * rep/repe/repne, 64-bit addressing, one element at a time through the
+ * runtime's soft-MMU handler (tc_handlers.mem).
+ *
+ * Invariants
+ *  1. Registers in the vCPU area are updated after every completed element,
+ *     so a fault leaves the exact architectural state of a partially done
+ *     rep instruction (the guest restarts it with the remaining count).
+ *  2. Flags follow `cmp src, dst` exactly for cmps/scas; other string
+ *     instructions leave the flags alone.
+ */
+#include "runtime/tc/tc.h"
+
+#include <string.h>
+
+static uint64_t load_n(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+	memcpy(&v, p, n);
+	return v;
+}
+
+/* RFLAGS arithmetic bits of `cmp a, b` at width n bytes. */
+static uint64_t cmp_flags(uint64_t a, uint64_t b, unsigned n)
+{
+	unsigned bits = n * 8;
+	uint64_t mask = bits == 64 ? ~0ull : ((1ull << bits) - 1);
+	uint64_t sign = 1ull << (bits - 1);
+	a &= mask;
+	b &= mask;
+	uint64_t r = (a - b) & mask;
+	uint64_t f = 0;
+	if (a < b)
+		f |= 0x001; /* CF */
+	if (!__builtin_parity((unsigned)(r & 0xff)))
+		f |= 0x004; /* PF */
+	if ((a ^ b ^ r) & 0x10)
+		f |= 0x010; /* AF */
+	if (r == 0)
+		f |= 0x040; /* ZF */
+	if (r & sign)
+		f |= 0x080; /* SF */
+	if ((a ^ b) & (a ^ r) & sign)
+		f |= 0x800; /* OF */
+	return f;
+}
+
+static void put_rax(struct vcpu_abi *a, uint64_t v, unsigned n)
+{
+	switch (n) {
+	case 1:
+		a->gpr[VCPU_RAX] = (a->gpr[VCPU_RAX] & ~0xffull) | (v & 0xff);
+		break;
+	case 2:
+		a->gpr[VCPU_RAX] = (a->gpr[VCPU_RAX] & ~0xffffull) | (v & 0xffff);
+		break;
+	case 4:
+		a->gpr[VCPU_RAX] = v & 0xffffffffull;
+		break;
+	default:
+		a->gpr[VCPU_RAX] = v;
+		break;
+	}
+}
+
+int tc_string_run(struct tc_vcpu *t)
+{
+	struct vcpu_abi *a = t->abi;
+	uint32_t info = (uint32_t)a->mem_info;
+	unsigned op = info & 0xff, n = (info >> 8) & 0xff;
+	bool rep = (info & (VCPU_STR_REP | VCPU_STR_REPNE)) != 0;
+	bool repne = (info & VCPU_STR_REPNE) != 0;
+	uint64_t seg = (info & VCPU_STR_FS) ? a->fs_base : (info & VCPU_STR_GS) ? a->gs_base : 0;
+	int64_t step = (a->rflags & 0x400) ? -(int64_t)n : (int64_t)n;
+	if (n != 1 && n != 2 && n != 4 && n != 8)
+		return 1;
+	for (;;) {
+		if (rep && a->gpr[VCPU_RCX] == 0)
+			break;
+		uint8_t *s = NULL, *d = NULL;
+		uint64_t rsi = a->gpr[VCPU_RSI], rdi = a->gpr[VCPU_RDI];
+		switch (op) {
+		case VCPU_STR_MOVS:
+			if (t->h.mem(t, rsi + seg, n, false, &s) || t->h.mem(t, rdi, n, true, &d))
+				return 1;
+			memmove(d, s, n);
+			a->gpr[VCPU_RSI] = rsi + (uint64_t)step;
+			a->gpr[VCPU_RDI] = rdi + (uint64_t)step;
+			break;
+		case VCPU_STR_STOS: {
+			uint64_t v = a->gpr[VCPU_RAX];
+			if (t->h.mem(t, rdi, n, true, &d))
+				return 1;
+			memcpy(d, &v, n);
+			a->gpr[VCPU_RDI] = rdi + (uint64_t)step;
+			break;
+		}
+		case VCPU_STR_LODS:
+			if (t->h.mem(t, rsi + seg, n, false, &s))
+				return 1;
+			put_rax(a, load_n(s, n), n);
+			a->gpr[VCPU_RSI] = rsi + (uint64_t)step;
+			break;
+		case VCPU_STR_CMPS:
+			if (t->h.mem(t, rsi + seg, n, false, &s) || t->h.mem(t, rdi, n, false, &d))
+				return 1;
+			a->rflags =
+			    (a->rflags & ~0x8d5ull) | cmp_flags(load_n(s, n), load_n(d, n), n);
+			a->gpr[VCPU_RSI] = rsi + (uint64_t)step;
+			a->gpr[VCPU_RDI] = rdi + (uint64_t)step;
+			break;
+		case VCPU_STR_SCAS:
+			if (t->h.mem(t, rdi, n, false, &d))
+				return 1;
+			a->rflags =
+			    (a->rflags & ~0x8d5ull) | cmp_flags(a->gpr[VCPU_RAX], load_n(d, n), n);
+			a->gpr[VCPU_RDI] = rdi + (uint64_t)step;
+			break;
+		default:
+			return 1;
+		}
+		if (!rep)
+			break;
+		a->gpr[VCPU_RCX]--;
+		if (op == VCPU_STR_CMPS || op == VCPU_STR_SCAS) {
+			bool zf = (a->rflags & 0x40) != 0;
+			if (repne ? zf : !zf)
+				break;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,265 @@
+/*
+ * Unit tests of the translator core and runtime/tc: straight-line code,
+ * memory operands, exits, determinism, relocatability, pc map, faults,
+ * privileged exits and the interrupt check.  Guest code lives in ordinary
+ * host memory; the harness soft-MMU is the identity.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "tests/xlat/harness.h"
+
+#define SENTINEL 0x7ead0000ull
+
+struct env {
+	struct xh h;
+	uint8_t *code;	/* guest code (identity addresses) */
+	uint64_t *data; /* data + stack page(s) */
+};
+
+static uint8_t *alloc_pages(size_t n)
+{
+	void *p = mmap(NULL, n * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(p != MAP_FAILED);
+	return p;
+}
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	e->code = alloc_pages(2);
+	e->data = (uint64_t *)alloc_pages(4);
+	assert_int_equal(
+	    xh_init(&e->h, (gva_t)(uintptr_t)e->code, (gva_t)(uintptr_t)e->code + 8192, 0), BT_OK);
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+	xh_fini(&e->h);
+	munmap(e->code, 8192);
+	munmap(e->data, 4 * 4096);
+	free(e);
+	return 0;
+}
+
+/* Guest stack at the top of the data area with SENTINEL as return address. */
+static void set_stack(struct env *e)
+{
+	uint64_t *top = e->data + 4 * 512 - 8;
+	*top = SENTINEL;
+	e->h.vcpu.abi->gpr[VCPU_RSP] = (uint64_t)(uintptr_t)top;
+}
+
+/* mov rax,[rdi]; add rax,rsi; mov [rdi+8],rax; push rax; pop rcx; ret */
+static const uint8_t straight[] = {0x48, 0x8b, 0x07, 0x48, 0x01, 0xf0, 0x48,
+				   0x89, 0x47, 0x08, 0x50, 0x59, 0xc3};
+
+static void test_straight_line(void **state)
+{
+	struct env *e = *state;
+	memcpy(e->code, straight, sizeof(straight));
+	set_stack(e);
+	struct vcpu_abi *a = e->h.vcpu.abi;
+	e->data[0] = 40;
+	a->gpr[VCPU_RDI] = (uint64_t)(uintptr_t)e->data;
+	a->gpr[VCPU_RSI] = 2;
+	uint64_t rsp0 = a->gpr[VCPU_RSP];
+	assert_int_equal(xh_run(&e->h, (gva_t)(uintptr_t)e->code, SENTINEL, 100), XH_OK);
+	assert_int_equal(a->gpr[VCPU_RAX], 42);
+	assert_int_equal(a->gpr[VCPU_RCX], 42);
+	assert_int_equal(e->data[1], 42);
+	assert_int_equal(a->gpr[VCPU_RSP], rsp0 + 8);
+}
+
+static size_t read_buf(void *opaque, gva_t va, uint8_t *buf, size_t len)
+{
+	const uint8_t *code = opaque;
+	gva_t base = 0xffffffff81000000ull;
+	if (va < base || va >= base + sizeof(straight))
+		return 0;
+	size_t n = BT_MIN(len, (size_t)(base + sizeof(straight) - va));
+	memcpy(buf, code + (va - base), n);
+	return n;
+}
+
+static void test_deterministic(void **state)
+{
+	(void)state;
+	struct xlat_ctx *c1, *c2;
+	struct xlat_block b1, b2;
+	struct xlat_source src = {.read = read_buf, .opaque = (void *)straight};
+	assert_int_equal(xlat_create(NULL, &c1), BT_OK);
+	assert_int_equal(xlat_create(NULL, &c2), BT_OK);
+	assert_int_equal(xlat_translate(c1, &src, 0xffffffff81000000ull, &b1), BT_OK);
+	assert_int_equal(xlat_translate(c2, &src, 0xffffffff81000000ull, &b2), BT_OK);
+	assert_int_equal(b1.refusal, XLAT_OK);
+	assert_int_equal(b1.code_len, b2.code_len);
+	assert_memory_equal(b1.code, b2.code, b1.code_len);
+	assert_int_equal(b1.pcmap_len, b2.pcmap_len);
+	assert_memory_equal(b1.pcmap, b2.pcmap, b1.pcmap_len);
+	assert_int_equal(b1.guest_hash, b2.guest_hash);
+	assert_int_equal(b1.guest_len, sizeof(straight));
+	assert_int_equal(b1.n_insns, 6);
+	assert_int_equal(b1.guest_hash, xlat_hash_bytes(straight, sizeof(straight)));
+	/* the exits: irq + ret */
+	assert_int_equal(b1.n_exits, 2);
+	assert_int_equal(b1.exits[0].kind, XLAT_EXIT_IRQ);
+	assert_int_equal(b1.exits[1].kind, XLAT_EXIT_RET);
+	/* translating again in the same context gives the same bytes too */
+	uint8_t *copy = malloc(b1.code_len);
+	memcpy(copy, b1.code, b1.code_len);
+	assert_int_equal(xlat_translate(c1, &src, 0xffffffff81000000ull, &b1), BT_OK);
+	assert_memory_equal(copy, b1.code, b1.code_len);
+	free(copy);
+	xlat_destroy(c1);
+	xlat_destroy(c2);
+}
+
+/* Copy one block to two other places in the cache: all copies run. */
+static void test_relocatable(void **state)
+{
+	struct env *e = *state;
+	memcpy(e->code, straight, sizeof(straight));
+	struct xh_block *b;
+	assert_int_equal(xh_block(&e->h, (gva_t)(uintptr_t)e->code, &b), XH_OK);
+	uint8_t *pad, *copy1, *copy2;
+	static const uint8_t junk[37] = {0xcc};
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(tc_cache_add(e->h.cache, junk, sizeof(junk), &pad), BT_OK);
+		assert_int_equal(tc_cache_add(e->h.cache, b->rx, b->code_len, i ? &copy2 : &copy1),
+				 BT_OK);
+	}
+	uint8_t *runs[3] = {b->rx, copy1, copy2};
+	struct vcpu_abi *a = e->h.vcpu.abi;
+	for (int i = 0; i < 3; i++) {
+		set_stack(e);
+		e->data[0] = 100 * (uint64_t)i;
+		a->gpr[VCPU_RDI] = (uint64_t)(uintptr_t)e->data;
+		a->gpr[VCPU_RSI] = 7;
+		assert_int_equal(tc_run(&e->h.vcpu, runs[i]), TC_EXIT_BLOCK);
+		assert_int_equal(a->exit_info & 0xff, XLAT_EXIT_RET);
+		assert_int_equal(a->exit_target, SENTINEL);
+		assert_int_equal(a->gpr[VCPU_RAX], 100 * (uint64_t)i + 7);
+		assert_int_equal(e->data[1], 100 * (uint64_t)i + 7);
+	}
+}
+
+/* A faulting access leaves through TC_EXIT_FAULT; the pc map names the
+ * instruction and the spilled registers give back the exact guest state. */
+static void test_fault_pcmap(void **state)
+{
+	struct env *e = *state;
+	/* mov r11, 0x1111; mov rax, [rdi]; (rdi points at fault page) ; ret */
+	static const uint8_t code[] = {0x49, 0xc7, 0xc3, 0x11, 0x11, 0x00,
+				       0x00, 0x48, 0x8b, 0x07, 0xc3};
+	memcpy(e->code, code, sizeof(code));
+	set_stack(e);
+	struct vcpu_abi *a = e->h.vcpu.abi;
+	uint8_t *fp = (uint8_t *)(e->data + 1024); /* third data page */
+	e->h.fault_page = (gva_t)(uintptr_t)fp;
+	a->gpr[VCPU_RDI] = (gva_t)(uintptr_t)fp + 8;
+	a->gpr[VCPU_RAX] = 0x5555;
+	for (int r = 0; r < 16; r++)
+		a->spill[r] = 0;
+	enum xh_result r = xh_run(&e->h, (gva_t)(uintptr_t)e->code, SENTINEL, 10);
+	assert_int_equal(r, XH_FAULT);
+	struct xh_block *b;
+	assert_int_equal(xh_block(&e->h, (gva_t)(uintptr_t)e->code, &b), XH_OK);
+	uint64_t hostpc = a->exit_host_pc;
+	assert_true(hostpc > (uint64_t)(uintptr_t)b->rx &&
+		    hostpc <= (uint64_t)(uintptr_t)b->rx + b->code_len);
+	gva_t rip;
+	uint32_t spilled;
+	uint32_t off = (uint32_t)(hostpc - (uint64_t)(uintptr_t)b->rx - 1);
+	assert_int_equal(xlat_pcmap_lookup(b->pcmap, b->pcmap_len, b->start, off, &rip, &spilled),
+			 BT_OK);
+	assert_int_equal(rip, (gva_t)(uintptr_t)e->code + 7);
+	assert_true(spilled & (1u << VCPU_R11));
+	tc_restore_spills(&e->h.vcpu, rip, spilled);
+	assert_int_equal(a->gpr[VCPU_R11], 0x1111);
+	assert_int_equal(a->gpr[VCPU_RAX], 0x5555);
+	assert_int_equal(a->gpr[VCPU_RDI], (gva_t)(uintptr_t)fp + 8);
+	assert_int_equal(a->rip, (gva_t)(uintptr_t)e->code + 7);
+	/* malformed maps are rejected, not trusted */
+	static const uint8_t bad[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80};
+	assert_int_equal(xlat_pcmap_lookup(bad, sizeof(bad), 0, 0, &rip, &spilled), BT_ERR_FORMAT);
+}
+
+/* cpuid ends the block with a PRIV exit naming it. */
+static void test_priv_exit(void **state)
+{
+	struct env *e = *state;
+	static const uint8_t code[] = {0x48, 0x89, 0xc1, 0x0f, 0xa2, 0xc3};
+	memcpy(e->code, code, sizeof(code));
+	set_stack(e);
+	e->h.vcpu.abi->gpr[VCPU_RAX] = 77;
+	assert_int_equal(xh_run(&e->h, (gva_t)(uintptr_t)e->code, SENTINEL, 10), XH_PRIV);
+	assert_int_equal(e->h.last_rip, (gva_t)(uintptr_t)e->code + 3);
+	assert_int_equal(e->h.vcpu.abi->gpr[VCPU_RCX], 77);
+	struct xh_block *b;
+	assert_int_equal(xh_block(&e->h, (gva_t)(uintptr_t)e->code, &b), XH_OK);
+	assert_true(b->flags & XLAT_BLOCK_ENDS_PRIV);
+}
+
+/* A pending interrupt with IF=1 exits at block entry, before any guest
+ * instruction ran; with IF=0 (cli) it does not. */
+static void test_irq_check(void **state)
+{
+	struct env *e = *state;
+	static const uint8_t code[] = {0x48, 0xff, 0xc0, 0xc3}; /* inc rax; ret */
+	memcpy(e->code, code, sizeof(code));
+	set_stack(e);
+	struct vcpu_abi *a = e->h.vcpu.abi;
+	a->gpr[VCPU_RAX] = 1;
+	a->irq = VCPU_IRQ_IF | VCPU_IRQ_REQ;
+	assert_int_equal(xh_run(&e->h, (gva_t)(uintptr_t)e->code, SENTINEL, 10), XH_IRQ);
+	assert_int_equal(e->h.last_rip, (gva_t)(uintptr_t)e->code);
+	assert_int_equal(a->gpr[VCPU_RAX], 1);
+	a->irq = VCPU_IRQ_REQ; /* IF=0 */
+	assert_int_equal(xh_run(&e->h, (gva_t)(uintptr_t)e->code, SENTINEL, 10), XH_OK);
+	assert_int_equal(a->gpr[VCPU_RAX], 2);
+	a->irq = VCPU_IRQ_FORCE;
+	set_stack(e);
+	assert_int_equal(xh_run(&e->h, (gva_t)(uintptr_t)e->code, SENTINEL, 10), XH_IRQ);
+}
+
+/* cli/sti/pushf/popf act on the virtual IF; popf never reaches host IF/TF. */
+static void test_virtual_if(void **state)
+{
+	struct env *e = *state;
+	/* cli; pushfq; pop rbx; sti; nop; push 0x100 (TF); popfq; pushfq; pop rcx; ret */
+	static const uint8_t code[] = {0xfa, 0x9c, 0x5b, 0xfb, 0x90, 0x68, 0x00,
+				       0x01, 0x00, 0x00, 0x9d, 0x9c, 0x59, 0xc3};
+	memcpy(e->code, code, sizeof(code));
+	set_stack(e);
+	struct vcpu_abi *a = e->h.vcpu.abi;
+	a->irq = VCPU_IRQ_IF;
+	assert_int_equal(xh_run(&e->h, (gva_t)(uintptr_t)e->code, SENTINEL, 20), XH_OK);
+	assert_int_equal(a->gpr[VCPU_RBX] & 0x200, 0); /* IF was 0 after cli */
+	assert_int_equal(a->gpr[VCPU_RCX] & 0x300, 0); /* popf cleared IF, TF never set */
+	assert_int_equal(a->irq & 0xff, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_straight_line, setup, teardown),
+	    cmocka_unit_test(test_deterministic),
+	    cmocka_unit_test_setup_teardown(test_relocatable, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fault_pcmap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_priv_exit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_irq_check, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_virtual_if, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,70 @@
+/*
+ * Test harness for translated code: a tiny dispatcher over runtime/tc with
+ * an identity soft-MMU (guest VA == host VA, TLB addend 0), lazy chaining of
+ * direct exits and IBL filling, plus a native runner for the reference run.
+ * Used by the differential tests, the unit tests and the golden tool.
+ */
+#ifndef BT_TESTS_XLAT_HARNESS_H
+#define BT_TESTS_XLAT_HARNESS_H
+
+#include "pretrans/xlat/xlat.h"
+#include "runtime/tc/tc.h"
+
+#define XH_MAX_BLOCKS 4096
+
+struct xh_block {
+	gva_t start;
+	uint8_t *rx;
+	uint32_t code_len;
+	uint32_t flags;
+	uint32_t n_exits;
+	struct xlat_exit exits[XLAT_MAX_EXITS];
+	uint8_t *pcmap; /* malloc'ed copy */
+	uint32_t pcmap_len;
+};
+
+enum xh_result {
+	XH_OK = 0,
+	XH_REFUSED,  /* a block was refused */
+	XH_PRIV,     /* a PRIV exit (the harness does not emulate) */
+	XH_FAULT,    /* the soft-MMU reported a fault (fault_page) */
+	XH_STEPS,    /* too many exits */
+	XH_INTERNAL, /* harness trouble (cache full, ...) */
+	XH_IRQ,	     /* an IRQ exit */
+};
+
+struct xh {
+	struct tc_vcpu vcpu;
+	struct tc_cache *cache;
+	struct xlat_ctx *ctx;
+	struct xh_block *blocks; /* XH_MAX_BLOCKS */
+	uint32_t n_blocks;
+	gva_t code_lo, code_hi; /* bytes the translator may read */
+	bool chain;
+	gva_t fault_page; /* accesses to this page fault (0 = none) */
+	/* what happened */
+	gva_t last_rip;
+	enum xlat_refusal last_refusal;
+	uint64_t n_runs, n_chained, n_slow;
+};
+
+enum bt_status xh_init(struct xh *h, gva_t code_lo, gva_t code_hi, uint32_t xlat_flags);
+void xh_fini(struct xh *h);
+/* Run from start until the guest reaches stop (guest state in h->vcpu.abi). */
+enum xh_result xh_run(struct xh *h, gva_t start, gva_t stop, uint64_t max_exits);
+/* Find or translate the block at va. */
+enum xh_result xh_block(struct xh *h, gva_t va, struct xh_block **out);
+
+/* Native reference: run code at `code` with the state in st until it jumps
+ * to xh_native_ret (the caller places that jump).  fs_base/gs_base are set
+ * for the duration of the run.  The calling thread's GS is left at gs_base
+ * restored to `restore_gs`. */
+struct xh_state {
+	uint64_t gpr[16];
+	uint64_t rflags;
+};
+void xh_native(struct xh_state *st, const void *code, uint64_t fs_base, uint64_t gs_base,
+	       uint64_t restore_gs);
+extern void xh_native_ret(void);
+
+#endif
