@@ -181,7 +181,6 @@ static enum cpu_emu_rc emu_int(struct cpu_emu *e, uint8_t vector, enum cpu_event
 	struct vcpu *v = e->v;
 	v->abi->rip = e->next;
 	e->jumped = true;
-	e->delivered = true;
 	enum bt_status s = cpu_deliver(v, vector, kind, false, 0);
 	if (s == BT_ERR_GUEST)
 		e->out = CPU_OUT_STOP;
