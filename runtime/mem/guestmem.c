@@ -43,6 +43,39 @@ struct guestmem {
 	struct guestmem_listener listeners[GUESTMEM_MAX_LISTENERS];
 };
 
+enum bt_status guestmem_parse_size(const char *s, uint64_t *out)
+{
+	static const char units[] = "KMGT";
+	uint64_t v = 0;
+	unsigned shift = 0;
+	const char *p = s;
+
+	if (!s || !out || *p < '0' || *p > '9')
+		return BT_ERR_INVALID;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			return BT_ERR_INVALID;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p) {
+		const char *u = strchr(units, *p >= 'a' ? *p - 'a' + 'A' : *p);
+		if (!u)
+			return BT_ERR_INVALID;
+		shift = 10 * (unsigned)(u - units + 1);
+		p++;
+		if (p[0] == 'i' && p[1] == 'B')
+			p += 2;
+		else if (p[0] == 'B')
+			p++;
+		if (*p)
+			return BT_ERR_INVALID;
+	}
+	if (shift && v > (UINT64_MAX >> shift))
+		return BT_ERR_INVALID;
+	*out = v << shift;
+	return BT_OK;
+}
+
 enum bt_status guestmem_create(uint64_t size, struct guestmem **out)
 {
 	struct guestmem *gm;

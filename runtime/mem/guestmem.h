@@ -71,6 +71,11 @@ typedef void (*guestmem_protect_fn)(void *opaque, gpa_t gpa_page);
 
 #define GUESTMEM_MAX_LISTENERS 16
 
+/* Parse a --mem value: decimal bytes with an optional binary suffix
+ * K, M, G or T (optionally followed by "iB" or "B"): "512M", "4GiB".
+ * BT_ERR_INVALID for anything else or on overflow (no size check). */
+enum bt_status guestmem_parse_size(const char *s, uint64_t *out);
+
 /* Create guest RAM of `size` bytes (multiple of 4 KiB, MIN..MAX). */
 enum bt_status guestmem_create(uint64_t size, struct guestmem **out);
 void guestmem_destroy(struct guestmem *gm);

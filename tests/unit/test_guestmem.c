@@ -167,12 +167,33 @@ static void test_flags_and_hooks(void **state)
 	guestmem_destroy(gm);
 }
 
+static void test_parse_size(void **state)
+{
+	uint64_t v = 0;
+
+	assert_int_equal(guestmem_parse_size("4096", &v), BT_OK);
+	assert_int_equal(v, 4096);
+	assert_int_equal(guestmem_parse_size("512M", &v), BT_OK);
+	assert_int_equal(v, 512ull << 20);
+	assert_int_equal(guestmem_parse_size("4GiB", &v), BT_OK);
+	assert_int_equal(v, 4ull << 30);
+	assert_int_equal(guestmem_parse_size("64k", &v), BT_OK);
+	assert_int_equal(v, 64ull << 10);
+	assert_int_equal(guestmem_parse_size("1TB", &v), BT_OK);
+	assert_int_equal(v, 1ull << 40);
+	v = 7;
+	static const char *const bad[] = {
+	    "", "M", "-1", "12X", "1MiBx", "1 M", "0x100", "18446744073709551616", "17179869184G"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(guestmem_parse_size(bad[i], &v), BT_ERR_INVALID);
+	assert_int_equal(v, 7);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_create_invalid),
-	    cmocka_unit_test(test_low_only),
-	    cmocka_unit_test(test_high_region_and_sharing),
+	    cmocka_unit_test(test_create_invalid),  cmocka_unit_test(test_parse_size),
+	    cmocka_unit_test(test_low_only),	    cmocka_unit_test(test_high_region_and_sharing),
 	    cmocka_unit_test(test_flags_and_hooks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
