@@ -1,0 +1,246 @@
+/*
+ * Platform assembly: owns the bus, the clock (unless borrowed) and every
+ * device, and the one creation table that fixes their order and wiring.
+ *
+ * Invariants
+ *  1. Steps are created in table order and destroyed in reverse order;
+ *     p->created counts the steps that exist, so a failed create tears
+ *     down exactly what it built.
+ *  2. A step only uses what earlier steps built (the bus and clock first,
+ *     the PIC before any device that raises an IRQ).
+ *  3. Every device unregisters its ranges and cancels its timers when
+ *     destroyed, before the bus and clock go.
+ */
+#include "runtime/dev/platform.h"
+
+#include "pretrans/base/log.h"
+
+#include <stdlib.h>
+
+struct platform_step {
+	const char *name;
+	enum bt_status (*create)(struct platform *p, const struct platform_config *cfg);
+	void (*destroy)(struct platform *p);
+};
+
+static enum bt_status step_clock(struct platform *p, const struct platform_config *cfg)
+{
+	if (cfg->clock) {
+		p->clock = cfg->clock;
+		return BT_OK;
+	}
+	p->owns_clock = true;
+	return vclock_create(&p->clock);
+}
+
+static void step_clock_fini(struct platform *p)
+{
+	if (p->owns_clock)
+		vclock_destroy(p->clock);
+	p->clock = NULL;
+}
+
+static enum bt_status step_bus(struct platform *p, const struct platform_config *cfg)
+{
+	return iobus_create(&p->bus);
+}
+
+static void step_bus_fini(struct platform *p)
+{
+	iobus_destroy(p->bus);
+	p->bus = NULL;
+}
+
+static enum bt_status step_pic(struct platform *p, const struct platform_config *cfg)
+{
+	BT_TRY(pic_create(p->bus, &p->pic));
+	pic_set_notify(p->pic, cfg->on_intr, cfg->intr_opaque);
+	return BT_OK;
+}
+
+static void step_pic_fini(struct platform *p)
+{
+	pic_destroy(p->pic);
+	p->pic = NULL;
+}
+
+static enum bt_status step_pit(struct platform *p, const struct platform_config *cfg)
+{
+	BT_TRY(pit_create(p->bus, p->clock, &p->pit));
+	pic_connect(p->pic, PIT_IRQ, pit_irq(p->pit));
+	return BT_OK;
+}
+
+static void step_pit_fini(struct platform *p)
+{
+	pit_destroy(p->pit);
+	p->pit = NULL;
+}
+
+static enum bt_status step_com1(struct platform *p, const struct platform_config *cfg)
+{
+	BT_TRY(
+	    uart_create(p->bus, UART_COM1_PORT, cfg->console_out_fd, cfg->console_in_fd, &p->com1));
+	pic_connect(p->pic, UART_COM1_IRQ, uart_irq(p->com1));
+	return BT_OK;
+}
+
+static void step_com1_fini(struct platform *p)
+{
+	uart_destroy(p->com1);
+	p->com1 = NULL;
+}
+
+/* CMOS memory-size bytes as a PC BIOS (SeaBIOS) leaves them. */
+static void cmos_memory_size(struct rtc *rtc, uint64_t ram)
+{
+	uint64_t ext_kb = ram > (1u << 20) ? (ram - (1u << 20)) / 1024 : 0;
+	if (ext_kb > 0xffff)
+		ext_kb = 0xffff;
+	uint64_t below4g = ram < (4ull << 30) ? ram : (4ull << 30);
+	uint64_t above16m_64k = below4g > (16u << 20) ? (below4g - (16u << 20)) >> 16 : 0;
+	if (above16m_64k > 0xffff)
+		above16m_64k = 0xffff;
+	uint64_t above4g_64k = ram > (4ull << 30) ? (ram - (4ull << 30)) >> 16 : 0;
+	const struct {
+		uint8_t idx;
+		uint8_t val;
+	} bytes[] = {
+	    {0x15, 640 & 0xff},
+	    {0x16, 640 >> 8},
+	    {0x17, (uint8_t)ext_kb},
+	    {0x18, (uint8_t)(ext_kb >> 8)},
+	    {0x30, (uint8_t)ext_kb},
+	    {0x31, (uint8_t)(ext_kb >> 8)},
+	    {0x34, (uint8_t)above16m_64k},
+	    {0x35, (uint8_t)(above16m_64k >> 8)},
+	    {0x5b, (uint8_t)above4g_64k},
+	    {0x5c, (uint8_t)(above4g_64k >> 8)},
+	    {0x5d, (uint8_t)(above4g_64k >> 16)},
+	};
+	for (size_t i = 0; i < BT_ARRAY_SIZE(bytes); i++)
+		rtc_cmos_set(rtc, bytes[i].idx, bytes[i].val);
+}
+
+static enum bt_status step_rtc(struct platform *p, const struct platform_config *cfg)
+{
+	BT_TRY(rtc_create(p->bus, p->clock, cfg->rtc_epoch, &p->rtc));
+	pic_connect(p->pic, RTC_IRQ, rtc_irq(p->rtc));
+	if (cfg->ram_bytes)
+		cmos_memory_size(p->rtc, cfg->ram_bytes);
+	return BT_OK;
+}
+
+static void step_rtc_fini(struct platform *p)
+{
+	rtc_destroy(p->rtc);
+	p->rtc = NULL;
+}
+
+static enum bt_status step_ata(struct platform *p, const struct platform_config *cfg)
+{
+	if (!cfg->disk_path)
+		return BT_OK; /* no disk: the ports stay unclaimed (all ones) */
+	BT_TRY(ata_create(p->bus, cfg->disk_path, cfg->disk_read_only, &p->ata));
+	pic_connect(p->pic, ATA_PRIMARY_IRQ, ata_irq(p->ata));
+	return BT_OK;
+}
+
+static void step_ata_fini(struct platform *p)
+{
+	ata_destroy(p->ata);
+	p->ata = NULL;
+}
+
+static enum bt_status step_debug_exit(struct platform *p, const struct platform_config *cfg)
+{
+	return debug_exit_create(p->bus, DEBUG_EXIT_PORT, DEBUG_EXIT_SIZE, cfg->on_exit,
+				 cfg->exit_opaque, &p->debug_exit);
+}
+
+static void step_debug_exit_fini(struct platform *p)
+{
+	debug_exit_destroy(p->debug_exit);
+	p->debug_exit = NULL;
+}
+
+static enum bt_status step_sysport(struct platform *p, const struct platform_config *cfg)
+{
+	return sysport_create(p->bus, cfg->on_reset, cfg->reset_opaque, &p->sysport);
+}
+
+static void step_sysport_fini(struct platform *p)
+{
+	sysport_destroy(p->sysport);
+	p->sysport = NULL;
+}
+
+/* THE creation order.  Add a device here, nowhere else. */
+static const struct platform_step platform_steps[] = {
+    {"clock", step_clock, step_clock_fini},
+    {"bus", step_bus, step_bus_fini},
+    {"pic", step_pic, step_pic_fini},
+    {"pit", step_pit, step_pit_fini},
+    {"com1", step_com1, step_com1_fini},
+    {"rtc", step_rtc, step_rtc_fini},
+    {"ata", step_ata, step_ata_fini},
+    {"debug-exit", step_debug_exit, step_debug_exit_fini},
+    {"sysport", step_sysport, step_sysport_fini},
+};
+
+void platform_config_init(struct platform_config *cfg)
+{
+	*cfg = (struct platform_config){
+	    .console_in_fd = -1,
+	    .console_out_fd = -1,
+	    .rtc_epoch = RTC_HOST_TIME,
+	};
+}
+
+enum bt_status platform_create(const struct platform_config *cfg, struct platform **out)
+{
+	if (!cfg || !out)
+		return BT_ERR_INVALID;
+	struct platform *p = calloc(1, sizeof(*p));
+	if (!p)
+		return BT_ERR_NOMEM;
+	for (size_t i = 0; i < BT_ARRAY_SIZE(platform_steps); i++) {
+		enum bt_status s = platform_steps[i].create(p, cfg);
+		if (s != BT_OK) {
+			bt_err(LOG_DEV, "platform: creating %s failed: %s", platform_steps[i].name,
+			       bt_status_str(s));
+			platform_destroy(p);
+			return s;
+		}
+		p->created = (unsigned)i + 1;
+	}
+	*out = p;
+	return BT_OK;
+}
+
+void platform_destroy(struct platform *p)
+{
+	if (!p)
+		return;
+	while (p->created > 0) {
+		p->created--;
+		platform_steps[p->created].destroy(p);
+	}
+	free(p);
+}
+
+void platform_poll(struct platform *p)
+{
+	uart_poll(p->com1);
+	vclock_run_expired(p->clock);
+}
+
+uint64_t platform_next_deadline(const struct platform *p)
+{
+	return vclock_next_deadline(p->clock);
+}
+
+bool platform_exit_requested(const struct platform *p, int *status)
+{
+	return debug_exit_requested(p->debug_exit, status);
+}

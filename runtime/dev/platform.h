@@ -1,0 +1,88 @@
+/*
+ * The PC platform btvm gives a guest: bus, virtual clock and every device,
+ * created in one explicit order (the table in platform.c) and wired to
+ * their interrupt lines.
+ *
+ *   device        ports              IRQ   notes
+ *   8259A pair    0x20-21, 0xa0-a1,  -     INTR -> config.on_intr
+ *                 0x4d0-4d1 (ELCR)
+ *   8254 PIT      0x40-43, 0x61      0     channel 2 gate/OUT2 on 0x61
+ *   16550A COM1   0x3f8-3ff          4     console fds
+ *   CMOS RTC      0x70-71            8
+ *   ATA disk      0x1f0-1f7, 0x3f6   14    only with config.disk_path
+ *   debug-exit    0xf4-f7            -     config.on_exit(status)
+ *   POST / port A 0x80, 0x92         -     0x92 bit 0 -> config.on_reset
+ *
+ * Use from the runtime loop (all on the vCPU thread):
+ *   - in/out and MMIO exits:      iobus_pio_in/out(p->bus, ...), iobus_mmio_*;
+ *   - before entering the guest:  platform_poll(p) (console input, expired
+ *     timers), then if IF=1 and pic_has_interrupt(p->pic): deliver
+ *     pic_ack(p->pic);
+ *   - to sleep (HLT) or arm the host timer: platform_next_deadline(p) in
+ *     virtual ns (compare with vclock_now_ns(p->clock));
+ *   - stop when platform_exit_requested(p, &status).
+ */
+#ifndef BT_RUNTIME_DEV_PLATFORM_H
+#define BT_RUNTIME_DEV_PLATFORM_H
+
+#include "pretrans/base/status.h"
+#include "runtime/bus/iobus.h"
+#include "runtime/clock/vclock.h"
+#include "runtime/dev/ata.h"
+#include "runtime/dev/debug_exit.h"
+#include "runtime/dev/pic.h"
+#include "runtime/dev/pit.h"
+#include "runtime/dev/rtc.h"
+#include "runtime/dev/sysport.h"
+#include "runtime/dev/uart.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct platform_config {
+	int console_in_fd;     /* COM1 RX backend, -1 for none (e.g. STDIN_FILENO) */
+	int console_out_fd;    /* COM1 TX backend, -1 to discard (e.g. STDOUT_FILENO) */
+	const char *disk_path; /* raw image for the ATA disk, NULL for no disk */
+	bool disk_read_only;
+	int64_t rtc_epoch;	/* RTC start time, RTC_HOST_TIME for the host's */
+	uint64_t ram_bytes;	/* for the CMOS memory-size bytes; 0 leaves them 0 */
+	struct vclock *clock;	/* borrowed; NULL: the platform creates a monotonic one */
+	pic_notify_fn *on_intr; /* PIC INTR output changed (may be NULL) */
+	void *intr_opaque;
+	debug_exit_fn *on_exit; /* guest wrote the debug-exit port (may be NULL) */
+	void *exit_opaque;
+	sysport_reset_fn *on_reset; /* guest asked for a reset via 0x92 (may be NULL) */
+	void *reset_opaque;
+};
+
+/* Initialise cfg with the defaults: no console, no disk, host RTC time. */
+void platform_config_init(struct platform_config *cfg);
+
+struct platform {
+	struct vclock *clock;
+	struct iobus *bus;
+	struct pic *pic;
+	struct pit *pit;
+	struct uart *com1;
+	struct rtc *rtc;
+	struct ata *ata; /* NULL without a disk */
+	struct debug_exit *debug_exit;
+	struct sysport *sysport;
+	/* private */
+	bool owns_clock;
+	unsigned created;
+};
+
+/* Build everything in table order; on failure, tear down what was built
+ * and return the failing step's status (its reason is logged). */
+enum bt_status platform_create(const struct platform_config *cfg, struct platform **out);
+void platform_destroy(struct platform *p);
+
+/* Pull console input into COM1 and run expired device timers. */
+void platform_poll(struct platform *p);
+/* Virtual time of the next device timer, VCLOCK_NEVER if none. */
+uint64_t platform_next_deadline(const struct platform *p);
+/* The guest asked to exit through the debug-exit port. */
+bool platform_exit_requested(const struct platform *p, int *status);
+
+#endif
