@@ -123,11 +123,16 @@ static long sys_nanosleep(uint64_t ureq, uint64_t urem)
 		return -EFAULT;
 	if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000)
 		return -EINVAL;
+	/* Sleep at least the requested time: tick sleeps, then check the clock. */
 	const uint64_t ns_per_tick = 1000000000ul / HZ;
-	uint64_t ticks =
-	    (uint64_t)ts.tv_sec * HZ + ((uint64_t)ts.tv_nsec + ns_per_tick - 1) / ns_per_tick;
-	if (ticks)
-		sleep_ticks(ticks);
+	uint64_t req = (uint64_t)ts.tv_sec * 1000000000ul + (uint64_t)ts.tv_nsec;
+	uint64_t target = monotonic_ns() + req;
+	for (;;) {
+		uint64_t now = monotonic_ns();
+		if (now >= target || task_killed())
+			break;
+		sleep_ticks((target - now + ns_per_tick - 1) / ns_per_tick);
+	}
 	if (urem) {
 		struct timespec64 z = {0, 0};
 		if (copy_to_user(urem, &z, sizeof(z)))
