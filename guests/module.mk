@@ -32,6 +32,17 @@ $(GU_OUT)/testmod.ko: guests/kmod-test/testmod.c
 
 EXTRA_ALL += $(GU_OUT)/testmod.ko
 
+# A second real object for the loader's unit test: many sections, COMMON
+# symbols, a jump table, function pointers in data, .eh_frame.
+$(GU_OUT)/relocmix.o: guests/kmod-test/relocmix.c
+	@mkdir -p $(@D)
+	@echo "  KMOD    $@"
+	$(Q)$(CC) $(GU_KMOD_CFLAGS) -fcommon -ffunction-sections -fdata-sections \
+		-fasynchronous-unwind-tables -fjump-tables -o $@.tmp $<
+	$(Q)readelf -sW $@.tmp | grep -q ' COM ' || \
+		{ echo "relocmix.o: no SHN_COMMON symbol" >&2; rm -f $@.tmp; exit 1; }
+	$(Q)mv $@.tmp $@
+
 # --- guest user space --------------------------------------------------------
 # ulib (guests/user/ulib) + guests/lib/fmt.c compiled for the guest, static
 # ELF programs linked at 0x400000.  Objects live under $(GU_OBJ).
@@ -106,8 +117,9 @@ EXTRA_ALL += $(GU_INITRD) $(GU_OUT)/bench-native
 guests-user: $(GU_INITRD) $(GU_OUT)/bench-native
 
 # --- unit tests that read build products -----------------------------------
-$(BUILD)/tests/unit/test_kmodld.o: CFLAGS += -DGU_TESTMOD_PATH='"$(GU_OUT)/testmod.ko"'
-$(BUILD)/tests/test_kmodld: $(GU_OUT)/testmod.ko
+$(BUILD)/tests/unit/test_kmodld.o: CFLAGS += -DGU_TESTMOD_PATH='"$(GU_OUT)/testmod.ko"' \
+	-DGU_RELOCMIX_PATH='"$(GU_OUT)/relocmix.o"'
+$(BUILD)/tests/test_kmodld: $(GU_OUT)/testmod.ko $(GU_OUT)/relocmix.o
 
 # The guest kernel image is built by guests/kernel/module.mk.
 GU_KERNEL := $(GU_OUT)/kernel.elf

@@ -11,6 +11,10 @@
  *  - native execution: loaded below 2 GiB (MAP_32BIT) so -mcmodel=kernel
  *    code can run on the host; kmod_init must add 42 to the counter, print
  *    "testmod: init" through the resolver's kmod_printf and return 0;
+ *  - a second object (guests/kmod-test/relocmix.c: many sections, SHN_COMMON
+ *    symbols, a jump table, function pointers in data, .eh_frame) is loaded
+ *    and run natively; its result must equal the same source compiled into
+ *    this test (included below);
  *  - rejections: truncations, unknown relocation type, missing symbol,
  *    relocation overflow, wrong ELF type, random corruption (no crash).
  */
@@ -32,6 +36,14 @@
 #ifndef GU_TESTMOD_PATH
 #define GU_TESTMOD_PATH "build/guests/testmod.ko"
 #endif
+#ifndef GU_RELOCMIX_PATH
+#define GU_RELOCMIX_PATH "build/guests/relocmix.o"
+#endif
+
+/* The host reference of the relocmix object: the same source, compiled
+ * normally into this program. */
+long kmod_test_counter = 1000;
+#include "guests/kmod-test/relocmix.c"
 
 #define HI_BASE	   0xffffffffc0001000ull
 #define HI_PRINTF  0xffffffff80100000ull
@@ -86,24 +98,27 @@ static const struct kmodld_ops *ops_for(struct host_arena *a)
 	return &ops;
 }
 
-static int setup_obj(void **state)
+static uint8_t *g_mix;
+static size_t g_mix_len;
+
+static int read_file(const char *env, const char *dflt, uint8_t **buf, size_t *len)
 {
-	const char *path = getenv("BT_TESTMOD");
+	const char *path = getenv(env);
 	if (!path)
-		path = GU_TESTMOD_PATH;
+		path = dflt;
 	FILE *f = fopen(path, "rb");
 	if (!f) {
-		fprintf(stderr,
-			"test_kmodld: cannot open the test module %s (build it with "
-			"`make BUILD=... $BUILD/guests/testmod.ko` or set BT_TESTMOD)\n",
-			path);
+		fprintf(
+		    stderr,
+		    "test_kmodld: cannot open %s (build it with `make BUILD=... %s` or set %s)\n",
+		    path, dflt, env);
 		return -1;
 	}
 	fseek(f, 0, SEEK_END);
-	g_len = (size_t)ftell(f);
+	*len = (size_t)ftell(f);
 	fseek(f, 0, SEEK_SET);
-	g_obj = malloc(g_len);
-	if (!g_obj || fread(g_obj, 1, g_len, f) != g_len) {
+	*buf = malloc(*len);
+	if (!*buf || fread(*buf, 1, *len, f) != *len) {
 		fclose(f);
 		return -1;
 	}
@@ -111,9 +126,17 @@ static int setup_obj(void **state)
 	return 0;
 }
 
+static int setup_obj(void **state)
+{
+	if (read_file("BT_TESTMOD", GU_TESTMOD_PATH, &g_obj, &g_len) != 0)
+		return -1;
+	return read_file("BT_RELOCMIX", GU_RELOCMIX_PATH, &g_mix, &g_mix_len);
+}
+
 static int teardown_obj(void **state)
 {
 	free(g_obj);
+	free(g_mix);
 	return 0;
 }
 
@@ -335,6 +358,41 @@ static void test_native_run(void **state)
 	munmap(region, ARENA_SIZE);
 }
 
+/* relocmix: load below 2 GiB, run relocmix_run, compare with the host build. */
+static void test_relocmix(void **state)
+{
+	static struct kmodld ld;
+	uint8_t *region = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+	assert_true(region != MAP_FAILED);
+	long *counter = (long *)region;
+	*counter = kmod_test_counter;
+	/* garbage in the arena: the loader must zero .bss and COMMON itself */
+	memset(region + 4096, 0xa5, ARENA_SIZE - 4096);
+	struct host_arena a = {.mem = region + 4096,
+			       .run = (uint64_t)(uintptr_t)(region + 4096),
+			       .size = ARENA_SIZE - 4096,
+			       .printf_addr = 0,
+			       .counter_addr = (uint64_t)(uintptr_t)counter};
+	assert_int_equal(kmodld_load(&ld, g_mix, g_mix_len, ops_for(&a)), BT_OK);
+	assert_true(ld.nreloc >= 25);
+
+	uint64_t run_addr, common_a;
+	assert_int_equal(kmodld_symbol(&ld, g_mix, g_mix_len, "relocmix_run", &run_addr), BT_OK);
+	long (*loaded_run)(int) = (long (*)(int))(uintptr_t)run_addr;
+	/* COMMON symbols are not "defined in a section": not exported by name */
+	assert_int_equal(kmodld_symbol(&ld, g_mix, g_mix_len, "relocmix_common_a", &common_a),
+			 BT_ERR_NOTFOUND);
+	for (int seed = 0; seed < 8; seed++) {
+		long want = relocmix_run(seed); /* host build, same state evolution */
+		long got = loaded_run(seed);
+		assert_int_equal(got, want);
+	}
+	int (*init)(void) = (int (*)(void))(uintptr_t)ld.init;
+	assert_int_equal(init(), kmod_init());
+	munmap(region, ARENA_SIZE);
+}
+
 static enum bt_status load_hi(struct kmodld *ld, const uint8_t *obj, size_t len,
 			      struct host_arena *a)
 {
@@ -457,9 +515,8 @@ static void test_fuzz(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_higher_half),
-	    cmocka_unit_test(test_native_run),
-	    cmocka_unit_test(test_rejects),
+	    cmocka_unit_test(test_higher_half), cmocka_unit_test(test_native_run),
+	    cmocka_unit_test(test_relocmix),	cmocka_unit_test(test_rejects),
 	    cmocka_unit_test(test_fuzz),
 	};
 	return cmocka_run_group_tests(tests, setup_obj, teardown_obj);
