@@ -31,7 +31,8 @@
 #define PAGE_MASK  (~(PAGE_SIZE - 1))
 #define PAGE_UP(x) (((x) + PAGE_SIZE - 1) & PAGE_MASK)
 
-#define MAX_MEM (1ul << 30) /* RAM above 1 GiB is ignored */
+#define MAX_MEM	       (1ul << 30)  /* the page allocator uses RAM below 1 GiB */
+#define MAX_DIRECT_MAP (64ul << 30) /* the direct map covers RAM up to 64 GiB */
 
 /* GDT selectors (Linux's layout, so SYSCALL/SYSRET use STAR like Linux). */
 #define KERNEL_CS 0x10

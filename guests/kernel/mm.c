@@ -57,9 +57,11 @@ void pmm_init(void)
 			}
 		}
 	}
-	if (max_pa > MAX_MEM) {
-		printk("# mm: RAM above %lu MiB ignored\n", MAX_MEM >> 20);
-		max_pa = MAX_MEM;
+	if (max_pa > MAX_MEM)
+		printk("# mm: pages are allocated below %lu MiB only\n", MAX_MEM >> 20);
+	if (max_pa > MAX_DIRECT_MAP) {
+		printk("# mm: RAM above %lu GiB is not mapped\n", MAX_DIRECT_MAP >> 30);
+		max_pa = MAX_DIRECT_MAP;
 	}
 	hint = 0x100000 / PAGE_SIZE;
 }

@@ -16,6 +16,7 @@ void page_put(uint64_t pa);
 unsigned page_refcount(uint64_t pa);
 uint64_t pmm_free_pages(void);
 uint64_t pmm_total_pages(void);
+/* End of RAM covered by the direct map (the initrd may lie above MAX_MEM). */
 uint64_t pmm_max_pa(void);
 /* Kernel pointer to physical memory (boot mapping before vm_init). */
 void *phys_to_virt(uint64_t pa);
