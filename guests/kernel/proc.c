@@ -36,23 +36,22 @@ static struct trap_frame *user_frame(struct task *t)
 	return (struct trap_frame *)(t->kstack_top - sizeof(struct trap_frame));
 }
 
-struct task *proc_spawn(const char *path, const char *const *argv, struct task *parent)
+int proc_spawn(const char *path, const char *const *argv, struct task *parent)
 {
 	static const char *const envp[] = {"PATH=/bin", NULL};
 	uint64_t entry, rsp;
+	int r = -ENOMEM;
 
 	proc_reap_orphans();
 	struct task *t = task_alloc(basename(path));
 	if (!t)
-		return NULL;
+		return -EAGAIN;
 	t->mm = mm_create();
 	if (!t->mm)
 		goto err_free_task;
-	int r = exec_load(t->mm, path, argv, envp, &entry, &rsp);
-	if (r) {
-		printk("# exec %s failed: %d\n", path, r);
+	r = exec_load(t->mm, path, argv, envp, &entry, &rsp);
+	if (r)
 		goto err_free_mm;
-	}
 	t->parent = parent;
 	struct trap_frame *f = user_frame(t);
 	memset(f, 0, sizeof(*f));
@@ -63,14 +62,14 @@ struct task *proc_spawn(const char *path, const char *const *argv, struct task *
 	f->ss = USER_DS;
 	task_prepare_user(t, (uint64_t)f);
 	sched_make_runnable(t);
-	return t;
+	return t->pid;
 
 err_free_mm:
 	mm_destroy(t->mm);
 	t->mm = NULL;
 err_free_task:
 	task_free(t);
-	return NULL;
+	return r;
 }
 
 long proc_fork(struct trap_frame *f)

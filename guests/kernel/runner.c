@@ -188,11 +188,16 @@ static uint64_t test_timeout_s = 20;
 static int run_program(const char *path, const char *argv0)
 {
 	const char *argv[] = {argv0, NULL};
-	struct task *t = proc_spawn(path, argv, current_task());
-	if (!t)
-		return -ENOMEM;
+	int pid = proc_spawn(path, argv, current_task());
+	if (pid < 0) {
+		printk("# cannot start %s: %s (%d)\n", path,
+		       pid == -ENOEXEC	? "not a valid static x86-64 ELF executable"
+		       : pid == -ENOENT ? "not found in the initrd"
+					: "out of resources",
+		       pid);
+		return pid;
+	}
 	int status = 0;
-	int pid = t->pid;
 	int r = proc_wait(pid, &status, current_task(), jiffies + test_timeout_s * HZ);
 	if (r == -ETIMEDOUT) {
 		printk("# %s: timed out after %lu s, killing it\n", path,
@@ -255,6 +260,13 @@ void runner_main(void *arg)
 	char crash_kind[16];
 	if (cmdline_get("crash", crash_kind, sizeof(crash_kind)))
 		crash(crash_kind);
+	size_t nfiles = 0;
+	if (initrd_present() && cpio_validate((const void *)pa_to_va(boot_info.initrd_pa),
+					      boot_info.initrd_size, &nfiles) != BT_OK) {
+		printk("[kernel] error: the initrd (%lu bytes) is not a valid newc cpio archive\n",
+		       (unsigned long)boot_info.initrd_size);
+		fail_config();
+	}
 	collect_user_tests();
 	select_tests(spec);
 	bool run_bench = !strcmp(bench, "1");
@@ -276,9 +288,7 @@ void runner_main(void *arg)
 			strncpy_z(path + 6, sel.name[i], NAME_MAX);
 			int st = run_program(path, path);
 			ok = st == 0;
-			if (st < 0)
-				printk("# %s: not run to completion (error %d)\n", path, st);
-			else if (!ok)
+			if (st > 0) /* st < 0: run_program said why */
 				printk("# %s: wait status 0x%x\n", path, st);
 			printk("%s %u - user/%s\n", ok ? "ok" : "not ok", i + 1, sel.name[i]);
 		}

@@ -85,7 +85,8 @@ void tss_set_rsp0(uint64_t rsp0);
 void syscall_init(void);
 
 /* proc.c */
-struct task *proc_spawn(const char *path, const char *const *argv, struct task *parent);
+/* Create a process running path from the initrd: its pid or -errno. */
+int proc_spawn(const char *path, const char *const *argv, struct task *parent);
 void proc_exit(int status) __attribute__((noreturn));
 /* wait for a child; deadline (jiffies, 0 = none) gives -ETIMEDOUT, a kill -EINTR. */
 int proc_wait(int pid, int *status, struct task *waiter, uint64_t deadline);
