@@ -437,17 +437,18 @@ static int verify_block(void *o, const struct tcdb_block *b)
 	struct verify_ctx *v = o;
 	if (v->index++ % v->step)
 		return 0;
-	if (b->refusal) {
-		v->refused_checked++;
-		return 0;
-	}
 	v->checked++;
 	size_t n = v->src.read(v->src.opaque, b->guest_start, v->buf,
 			       BT_MIN(b->guest_len, sizeof(v->buf)));
 	if (n != b->guest_len || xlat_hash_bytes(v->buf, n) != b->guest_hash) {
 		if (v->hash_bad++ < 10)
-			fprintf(stderr, "verify: block %#llx: guest bytes differ from the image\n",
+			fprintf(stderr, "verify: %s %#llx: guest bytes differ from the image\n",
+				b->refusal ? "refused region" : "block",
 				(unsigned long long)b->guest_start);
+		return 0;
+	}
+	if (b->refusal) {
+		v->refused_checked++;
 		return 0;
 	}
 	struct xlat_block xb;
@@ -543,10 +544,11 @@ int cmd_verify(int argc, char **argv)
 	}
 	int rc = pretrans_exit_code(s);
 	if (s == BT_OK) {
-		printf("verify: %llu blocks checked (of %zu), %llu guest-hash mismatches, %llu "
-		       "re-translation mismatches\n",
-		       (unsigned long long)v->checked, total, (unsigned long long)v->hash_bad,
-		       (unsigned long long)v->code_bad);
+		printf(
+		    "verify: %llu blocks checked (%llu of them refused regions; %zu translated "
+		    "blocks in all), %llu guest-hash mismatches, %llu re-translation mismatches\n",
+		    (unsigned long long)v->checked, (unsigned long long)v->refused_checked, total,
+		    (unsigned long long)v->hash_bad, (unsigned long long)v->code_bad);
 		if (v->hash_bad || v->code_bad)
 			rc = PRETRANS_EXIT_MISMATCH;
 	}

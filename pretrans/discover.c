@@ -605,6 +605,15 @@ enum bt_status discover_walk(struct discover_walker *w, struct xlat_ctx *ctx,
 				gva_t end = at + (il ? il : 1);
 				db.guest_len = (uint32_t)(end - va);
 				db.n_exits = 0;
+				{
+					/* the hash of the refused bytes, so verify can check them
+					 */
+					uint8_t rb[1024];
+					size_t got = src.read(src.opaque, va, rb,
+							      BT_MIN(sizeof(rb), db.guest_len));
+					db.guest_len = (uint32_t)BT_MAX(got, 1);
+					db.guest_hash = xlat_hash_bytes(rb, got);
+				}
 				if (bounded) {
 					size_t a = (size_t)(va - f->start);
 					size_t b = BT_MIN((size_t)(end - f->start), len);

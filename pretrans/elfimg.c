@@ -184,7 +184,7 @@ static enum bt_status load_sections(struct elfimg *img)
 		s->offset = sh.sh_offset;
 		s->link = sh.sh_link;
 		s->entsize = sh.sh_entsize;
-		if (i != 0 && sh.sh_type != SHT_NOBITS && sh.sh_type != SHT_NULL &&
+		if (sh.sh_type != SHT_NOBITS && sh.sh_type != SHT_NULL &&
 		    !in_file(sh.sh_offset, sh.sh_size, img->size))
 			return bad(img->path, BT_ERR_FORMAT,
 				   "corrupt section %zu: offset %#llx + size %#llx ends past the "

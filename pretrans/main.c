@@ -93,10 +93,17 @@ int pretrans_exit_code(enum bt_status s)
 	}
 }
 
+/* Help goes to stdout; a usage error is one line on stderr (the first
+ * line of the text) plus where to find more. */
 static int usage(const char *text, bool error)
 {
-	fputs(text, error ? stderr : stdout);
-	return error ? PRETRANS_EXIT_USAGE : 0;
+	if (!error) {
+		fputs(text, stdout);
+		return 0;
+	}
+	const char *nl = strchr(text, '\n');
+	fprintf(stderr, "%.*s (see --help)\n", (int)(nl ? nl - text : (long)strlen(text)), text);
+	return PRETRANS_EXIT_USAGE;
 }
 
 static bool want_help(int argc, char **argv)
@@ -139,13 +146,13 @@ static int cmd_build(int argc, char **argv)
 		case 'X':
 			o.xlat_flags &= ~(uint32_t)XLAT_OPT_CROSSCHECK;
 			break;
-		default:
-			return usage(usage_build, true);
+		default: /* getopt printed what was wrong */
+			return PRETRANS_EXIT_USAGE;
 		}
 	}
 	if (optind != argc - 1 || !o.out_path) {
-		fprintf(stderr, "pretrans build: need one IMAGE and -o OUT.tcdb\n");
-		return usage(usage_build, true);
+		fprintf(stderr, "pretrans build: need one IMAGE and -o OUT.tcdb (see --help)\n");
+		return PRETRANS_EXIT_USAGE;
 	}
 	if (o.jobs < 1)
 		o.jobs = 1;
@@ -200,6 +207,6 @@ int main(int argc, char **argv)
 		return want_help(argc, argv) ? usage(usage_verify, false) : cmd_verify(argc, argv);
 	if (!strcmp(cmd, "xcheck"))
 		return want_help(argc, argv) ? usage(usage_xcheck, false) : cmd_xcheck(argc, argv);
-	fprintf(stderr, "pretrans: unknown command '%s'\n", cmd);
-	return usage(usage_main, true);
+	fprintf(stderr, "pretrans: unknown command '%s' (see pretrans --help)\n", cmd);
+	return PRETRANS_EXIT_USAGE;
 }

@@ -2,3 +2,39 @@
 # code discovery and the build pipeline; the program adds the command line.
 $(eval $(call add_lib,btpretrans,pretrans/elfimg.c pretrans/discover.c pretrans/build.c))
 $(eval $(call add_prog,pretrans,pretrans/main.c pretrans/cmd_inspect.c pretrans/cmd_xcheck.c))
+
+# --- integration test on the test guest kernel ---------------------------------
+CHECK_STEPS += check-pretrans-guest
+.PHONY: check-pretrans-guest
+check-pretrans-guest: $(BUILD)/bin/pretrans $(BUILD)/guests/kernel.elf
+	$(Q)tests/integration/pretrans-guest.sh $(BUILD)/bin/pretrans $(BUILD)/guests/kernel.elf
+
+# --- libFuzzer harness of the ELF loader (clang, ASan + UBSan) -----------------
+FUZZ_ELF_SRCS := tests/fuzz/fuzz_elf.c pretrans/elfimg.c pretrans/base/sha256.c pretrans/base/log.c
+FUZZ_CC ?= clang
+$(BUILD)/fuzz/fuzz_elf: $(FUZZ_ELF_SRCS) pretrans/elfimg.h pretrans/base/sha256.h
+	@mkdir -p $(@D)
+	@echo "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) -std=gnu11 -g -O1 -I. -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -o $@ $(FUZZ_ELF_SRCS) -lelf
+
+# Seeds: small real ELF files made by the host compiler (an ET_EXEC with a
+# build-id, a stripped copy, ET_REL objects), plus tests/fuzz/regress/: inputs
+# that once crashed the loader (run first, as every seed is).
+$(BUILD)/fuzz/seeds/.done: tests/fuzz/seed_tiny.c $(BUILD)/pretrans/base/sha256.o
+	@mkdir -p $(@D)
+	$(Q)$(CC) -O2 -ffreestanding -fno-pic -no-pie -nostdlib -static -Wl,--build-id \
+		-o $(@D)/tiny.elf tests/fuzz/seed_tiny.c
+	$(Q)$(CC) -O2 -ffreestanding -c -o $(@D)/tiny.o tests/fuzz/seed_tiny.c
+	$(Q)strip -o $(@D)/tiny-stripped.elf $(@D)/tiny.elf
+	$(Q)cp $(BUILD)/pretrans/base/sha256.o $(@D)/sha256.o
+	$(Q)touch $@
+
+CHECK_STEPS += check-fuzz-elf
+.PHONY: check-fuzz-elf
+check-fuzz-elf: $(BUILD)/fuzz/fuzz_elf $(BUILD)/fuzz/seeds/.done
+	@rm -rf $(BUILD)/fuzz/corpus && mkdir -p $(BUILD)/fuzz/corpus
+	$(Q)$(BUILD)/fuzz/fuzz_elf -max_total_time=20 -max_len=65536 -rss_limit_mb=2048 \
+		-print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ \
+		$(BUILD)/fuzz/corpus $(BUILD)/fuzz/seeds tests/fuzz/regress >$(BUILD)/fuzz/log 2>&1; \
+		rc=$$?; tail -8 $(BUILD)/fuzz/log; exit $$rc

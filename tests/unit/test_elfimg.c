@@ -200,6 +200,14 @@ static void test_damaged(void **state)
 			break;
 		}
 	assert_int_equal(open_copy(c, n), BT_ERR_FORMAT);
+	/* section 0 claiming to be allocated data past the end (found by fuzzing) */
+	memcpy(c, b, n);
+	sh = (Elf64_Shdr *)(c + eh.e_shoff);
+	sh[0].sh_type = SHT_PROGBITS;
+	sh[0].sh_flags = SHF_ALLOC;
+	sh[0].sh_offset = (uint64_t)n * 8;
+	sh[0].sh_size = 64;
+	assert_int_equal(open_copy(c, n), BT_ERR_FORMAT);
 	memcpy(c, b, n);
 	((Elf64_Ehdr *)c)->e_shstrndx = (uint16_t)(eh.e_shnum + 5);
 	assert_int_equal(open_copy(c, n), BT_ERR_FORMAT);

@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# Integration test of the pretrans tool on the test guest kernel, and of its
+# handling of bad input.  Usage: pretrans-guest.sh PRETRANS KERNEL_ELF
+#
+# 1. `pretrans build` translates 100% of the guest's function bytes; --jobs 1
+#    and --jobs 2 write byte-identical databases; stats, show, verify work.
+# 2. Bad inputs each give one clear line on stderr and the documented exit
+#    code (1 usage, 2 bad input, 4 I/O, 5 verify mismatch), never a crash;
+#    a failed build leaves the previous database intact.
+set -u
+P=$(readlink -f "$1")
+K=$(readlink -f "$2")
+W=$(mktemp -d /tmp/pretrans-guest.XXXXXX)
+trap 'chmod -R u+w "$W" 2>/dev/null; rm -rf "$W"' EXIT
+export SOURCE_DATE_EPOCH=1700000000
+fails=0
+n=0
+
+pass() { n=$((n + 1)); echo "ok $n - $1"; }
+fail() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
+
+# expect NAME CODE PATTERN -- CMD...: exit code CODE, stderr one line matching PATTERN
+expect() {
+	local name=$1 code=$2 pat=$3
+	shift 4
+	"$@" >"$W/out" 2>"$W/err"
+	local rc=$?
+	local lines
+	lines=$(grep -c . "$W/err")
+	if [ "$rc" -ne "$code" ]; then
+		fail "$name: exit $rc, expected $code; stderr: $(head -c 300 "$W/err")"
+	elif [ "$code" -ne 0 ] && [ "$lines" -ne 1 ]; then
+		fail "$name: $lines lines on stderr, expected one: $(head -c 300 "$W/err")"
+	elif ! grep -qE -e "$pat" "$W/err"; then
+		fail "$name: stderr does not match /$pat/: $(cat "$W/err")"
+	else
+		pass "$name (exit $rc: $(head -c 160 "$W/err"))"
+	fi
+}
+
+# --- 1. the guest kernel -----------------------------------------------------
+cp "$K" "$W/kernel.elf"
+K="$W/kernel.elf"
+if "$P" build "$K" -o "$W/j1.tcdb" --jobs 1 2>"$W/err"; then pass "build --jobs 1"; else fail "build --jobs 1: $(cat "$W/err")"; fi
+if "$P" build "$K" -o "$W/j2.tcdb" --jobs 2 2>"$W/err"; then pass "build --jobs 2"; else fail "build --jobs 2: $(cat "$W/err")"; fi
+if cmp -s "$W/j1.tcdb" "$W/j2.tcdb"; then pass "--jobs 1 and --jobs 2 outputs are identical"; else fail "--jobs 1 and --jobs 2 outputs differ"; fi
+
+if "$P" stats "$W/j1.tcdb" --json >"$W/stats.json" 2>"$W/err"; then pass "stats --json"; else fail "stats --json: $(cat "$W/err")"; fi
+fb=$(sed -n 's/.*"function_bytes": \([0-9]*\).*/\1/p' "$W/stats.json")
+tb=$(sed -n 's/.*"translated_bytes": \([0-9]*\).*/\1/p' "$W/stats.json")
+if [ -n "$fb" ] && [ "$fb" -gt 10000 ] && [ "$fb" = "$tb" ]; then
+	pass "100% of function bytes translated ($tb of $fb)"
+else
+	fail "function bytes translated: ${tb:-?} of ${fb:-?} (need 100%); refusals: $(grep -o '"refusals".*' "$W/stats.json")"
+fi
+if "$P" stats "$W/j1.tcdb" >"$W/stats.txt" 2>"$W/err" && grep -q "^exits by kind" "$W/stats.txt"; then
+	pass "stats (text)"
+else
+	fail "stats (text): $(cat "$W/err")"
+fi
+
+fn=$(nm "$K" | awk '$2 ~ /^[Tt]$/ && $3 == "kmain" {print $3}')
+[ -n "$fn" ] || fn=$(nm -S --size-sort "$K" | awk '$3 ~ /^[Tt]$/ {n=$4} END {print n}')
+if "$P" show "$W/j1.tcdb" "$fn" >"$W/show" 2>"$W/err" && grep -q "^block " "$W/show" &&
+	grep -q "exit 0:" "$W/show" && grep -q "| +0000:" "$W/show"; then
+	pass "show $fn ($(grep -c '^block ' "$W/show") blocks)"
+else
+	fail "show $fn: $(cat "$W/err") $(head -5 "$W/show")"
+fi
+addr=$(nm "$K" | awk -v f="$fn" '$3 == f {print "0x" $1}')
+if "$P" show "$W/j1.tcdb" "$addr" --image "$K" >"$W/show2" 2>"$W/err" && cmp -s "$W/show" "$W/show2"; then
+	pass "show by address $addr gives the same listing"
+else
+	fail "show by address $addr: $(cat "$W/err")"
+fi
+expect "show of an unknown symbol" 2 "no function 'no_such_function'" -- "$P" show "$W/j1.tcdb" no_such_function
+
+if "$P" verify "$W/j1.tcdb" "$K" >"$W/out" 2>"$W/err" && grep -q " 0 guest-hash mismatches, 0 re-translation mismatches" "$W/out"; then
+	pass "verify: $(cat "$W/out")"
+else
+	fail "verify: $(cat "$W/out") $(cat "$W/err")"
+fi
+if "$P" verify "$W/j1.tcdb" "$K" --sample 50 >"$W/out" 2>"$W/err" && grep -q "mismatches" "$W/out"; then
+	pass "verify --sample 50: $(cat "$W/out")"
+else
+	fail "verify --sample 50: $(cat "$W/out") $(cat "$W/err")"
+fi
+
+# --- 2. bad images -------------------------------------------------------------
+head -c 3000 "$K" >"$W/trunc.elf"
+expect "truncated ELF" 2 "trunc.elf: truncated ELF" -- "$P" build "$W/trunc.elf" -o "$W/x.tcdb"
+
+cp "$K" "$W/badsh.elf"
+# e_shoff (offset 40, 8 bytes) -> 0x7fffffff00
+printf '\x00\xff\xff\xff\x7f\x00\x00\x00' | dd of="$W/badsh.elf" bs=1 seek=40 conv=notrunc status=none
+expect "corrupt section table" 2 "badsh.elf: truncated ELF: section header table" -- "$P" build "$W/badsh.elf" -o "$W/x.tcdb"
+
+cp "$K" "$W/badsec.elf"
+# e_shentsize (offset 58, 2 bytes) -> 32
+printf '\x20\x00' | dd of="$W/badsec.elf" bs=1 seek=58 conv=notrunc status=none
+expect "corrupt section entry size" 2 "badsec.elf: corrupt section header table" -- "$P" build "$W/badsec.elf" -o "$W/x.tcdb"
+
+objcopy -O elf32-i386 "$K" "$W/k32.elf" 2>/dev/null
+expect "32-bit ELF" 2 "k32.elf: 32-bit ELF" -- "$P" build "$W/k32.elf" -o "$W/x.tcdb"
+
+cp "$K" "$W/arm.elf"
+# e_machine (offset 18) -> EM_ARM (40)
+printf '\x28\x00' | dd of="$W/arm.elf" bs=1 seek=18 conv=notrunc status=none
+expect "ARM ELF" 2 "arm.elf: ELF for machine 40 \(ARM\)" -- "$P" build "$W/arm.elf" -o "$W/x.tcdb"
+
+objcopy -j .rodata "$K" "$W/nocode.elf" 2>/dev/null
+expect "ELF without code" 2 "nocode.elf: no executable section" -- "$P" build "$W/nocode.elf" -o "$W/x.tcdb"
+
+echo "this is not an ELF file" >"$W/text.elf"
+expect "non-ELF file" 2 "text.elf: not an ELF file" -- "$P" build "$W/text.elf" -o "$W/x.tcdb"
+expect "missing image" 4 "nothere.elf: cannot open" -- "$P" build "$W/nothere.elf" -o "$W/x.tcdb"
+
+strip -o "$W/stripped.elf" "$K"
+if "$P" build "$W/stripped.elf" -o "$W/stripped.tcdb" 2>"$W/err" &&
+	"$P" stats "$W/stripped.tcdb" --json >"$W/sj" 2>>"$W/err" &&
+	grep -q '"functions": 0, "seed_regions": [1-9]' "$W/sj" &&
+	blocks=$(sed -n 's/.*"blocks": \([0-9]*\),.*/\1/p' "$W/sj") && [ "$blocks" -gt 10 ]; then
+	pass "stripped image works from the entry point ($blocks blocks, $(grep -o '"seed_regions": [0-9]*' "$W/sj"))"
+else
+	fail "stripped image: $(cat "$W/err") $(head -c 400 "$W/sj" 2>/dev/null)"
+fi
+# the same kernel with one code byte changed (an int3 at the start of $fn)
+cp "$K" "$W/patched.elf"
+read -r tva toff < <(readelf -SW "$K" | awk '{for (i = 1; i < NF; i++) if ($i == ".text") print $(i + 2), $(i + 3)}')
+poff=$(( addr - 16#$tva + 16#$toff ))
+printf '\xcc' | dd of="$W/patched.elf" bs=1 seek="$poff" conv=notrunc status=none
+"$P" verify "$W/j1.tcdb" "$W/patched.elf" >"$W/out" 2>"$W/err"
+rc=$?
+if [ $rc -eq 5 ] && grep -q "guest bytes differ from the image" "$W/err" &&
+	grep -q "[1-9][0-9]* guest-hash mismatches" "$W/out"; then
+	pass "verify against a patched image finds the changed block (exit 5: $(cat "$W/out"))"
+else
+	fail "verify against a patched image: exit $rc $(cat "$W/out") $(cat "$W/err")"
+fi
+
+# --- 3. outputs ----------------------------------------------------------------
+cp "$W/j1.tcdb" "$W/keep.tcdb"
+expect "failed build keeps the previous database" 2 "not an ELF file" -- "$P" build "$W/text.elf" -o "$W/keep.tcdb"
+if cmp -s "$W/j1.tcdb" "$W/keep.tcdb" && ! ls "$W"/keep.tcdb.tmp-* >/dev/null 2>&1; then
+	pass "previous database intact, no temporary left"
+else
+	fail "previous database changed or temporary left behind"
+fi
+expect "output in a missing directory" 4 "cannot create the temporary output" -- "$P" build "$K" -o "$W/no/such/dir/x.tcdb"
+# an unwritable output directory (as an unprivileged user when run as root)
+mkdir "$W/ro"
+cp "$W/j1.tcdb" "$W/ro/prev.tcdb"
+chmod 0555 "$W/ro"
+chmod 0755 "$W"
+chmod 0644 "$K"
+AS=()
+if [ "$(id -u)" = 0 ]; then
+	cp "$P" "$W/pretrans"
+	chmod 0755 "$W/pretrans"
+	AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+	PP="$W/pretrans"
+else
+	PP=$P
+fi
+expect "unwritable output directory" 4 "ro/prev.tcdb: cannot create the temporary output.*Permission denied" -- "${AS[@]}" "$PP" build "$K" -o "$W/ro/prev.tcdb"
+if cmp -s "$W/j1.tcdb" "$W/ro/prev.tcdb"; then pass "previous database in the unwritable directory intact"; else fail "previous database in the unwritable directory changed"; fi
+chmod 0755 "$W/ro"
+
+# --- 4. bad databases ----------------------------------------------------------
+sz=$(stat -c %s "$W/j1.tcdb")
+head -c $((sz / 2)) "$W/j1.tcdb" >"$W/trunc.tcdb"
+expect "truncated database" 2 "trunc.tcdb: truncated or corrupt database" -- "$P" stats "$W/trunc.tcdb"
+head -c 50 "$W/j1.tcdb" >"$W/trunc2.tcdb"
+expect "database cut inside its header" 2 "trunc2.tcdb: truncated database" -- "$P" stats "$W/trunc2.tcdb"
+head -c 65536 /dev/urandom >"$W/random.tcdb"
+expect "random bytes as database" 2 "random.tcdb: not a translation database" -- "$P" stats "$W/random.tcdb"
+sqlite3 "$W/foreign.tcdb" "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes(body) VALUES('x');"
+expect "another application's sqlite database" 2 "foreign.tcdb: an sqlite database of another application" -- "$P" stats "$W/foreign.tcdb"
+cp "$W/j1.tcdb" "$W/oldxlat.tcdb"
+sqlite3 "$W/oldxlat.tcdb" "UPDATE provenance SET xlat_version = 999"
+expect "database of another translator version" 2 "oldxlat.tcdb was written by translator v999.*rebuild it with .pretrans build" -- "$P" stats "$W/oldxlat.tcdb"
+cp "$W/j1.tcdb" "$W/schema.tcdb"
+sqlite3 "$W/schema.tcdb" "PRAGMA user_version = 7"
+expect "database of another schema" 2 "schema.tcdb: database schema version 7" -- "$P" stats "$W/schema.tcdb"
+expect "show with another image" 2 "is not the image the database was built from" -- "$P" show "$W/j1.tcdb" "$fn" --image "$W/stripped.elf"
+expect "missing database" 4 "nothere.tcdb: cannot open" -- "$P" stats "$W/nothere.tcdb"
+
+# --- 5. usage ------------------------------------------------------------------
+expect "no command" 1 "usage: pretrans COMMAND" -- "$P"
+expect "build without -o" 1 "need one IMAGE and -o" -- "$P" build "$K"
+expect "bad --jobs" 1 "--jobs wants a number" -- "$P" build "$K" -o "$W/x.tcdb" --jobs 0
+for c in build stats show verify xcheck; do
+	if "$P" $c --help >"$W/out" 2>&1 && grep -q "^usage: pretrans $c" "$W/out"; then pass "$c --help"; else fail "$c --help"; fi
+done
+if "$P" --version | grep -q "^pretrans .*translator v"; then pass "--version"; else fail "--version"; fi
+
+echo "pretrans-guest: $((n - fails)) passed, $fails failed"
+[ "$fails" -eq 0 ]
