@@ -68,7 +68,7 @@ check_run() {
 		local nots
 		nots=$(grep '^not ok' "$dir/console.raw" | sed -E 's/^not ok [0-9]+ - //')
 		if [ "$nots" != "$allowed" ]; then
-			fail "$name" "expected exactly '$allowed' to fail, failing: $(echo $nots)"
+			fail "$name" "expected exactly '$allowed' to fail, failing: ${nots//$'\n'/ }"
 			ok=0
 		fi
 		if ! grep -qE '^SUMMARY: [0-9]+ passed, 1 failed$' "$dir/console.raw"; then

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # GU_STATUS, GU_SECONDS are read by the caller
 # Shared helpers for the guest integration scripts (sourced, not run).
 #
 #   gu_qemu_run OUTDIR APPEND [INITRD]
@@ -34,6 +35,7 @@ gu_qemu_run() {
 		args=(-initrd "$initrd")
 	fi
 	local start=$SECONDS
+	# shellcheck disable=SC2054 # commas belong to QEMU option values
 	local cmd=(timeout --kill-after=5 "$GU_TIMEOUT" "$QEMU" -accel tcg -machine pc -cpu max
 		-m 256M -nodefaults -display none -no-reboot -serial stdio
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04
