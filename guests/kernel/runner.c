@@ -9,6 +9,7 @@
 #include "guests/kernel/arch.h"
 #include "guests/kernel/kernel.h"
 #include "guests/kernel/ktest.h"
+#include "guests/kernel/mm.h"
 #include "guests/kernel/sched.h"
 #include "guests/lib/cpio.h"
 
@@ -274,6 +275,8 @@ void runner_main(void *arg)
 		no_initrd();
 
 	printk("TAP version 13\n1..%u\n", sel.n);
+	uint64_t free_before_user = 0;
+	bool user_started = false;
 	for (unsigned i = 0; i < sel.n; i++) {
 		bool ok;
 		if (sel.kind[i] == 0) {
@@ -284,6 +287,10 @@ void runner_main(void *arg)
 			ok = r == 0;
 			printk("%s %u - kernel/%s\n", ok ? "ok" : "not ok", i + 1, sel.name[i]);
 		} else {
+			if (!user_started) {
+				free_before_user = pmm_free_pages();
+				user_started = true;
+			}
 			char path[NAME_MAX + 8] = "tests/";
 			strncpy_z(path + 6, sel.name[i], NAME_MAX);
 			int st = run_program(path, path);
@@ -304,6 +311,9 @@ void runner_main(void *arg)
 			failed++;
 		}
 	}
+	if (user_started)
+		printk("# mm: %lu pages free before the user tests, %lu after\n",
+		       (unsigned long)free_before_user, (unsigned long)pmm_free_pages());
 	printk("SUMMARY: %u passed, %u failed\n", passed, failed);
 	debug_exit(failed ? 1 : 0);
 }
