@@ -4,6 +4,7 @@
  */
 #include "pretrans/base/log.h"
 #include "pretrans/base/status.h"
+#include "pretrans/base/assert.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -17,9 +18,9 @@ static const struct {
 	const char *name;
 	unsigned bit;
 } log_subs[] = {
-	{"core", LOG_CORE}, {"xlat", LOG_XLAT}, {"db", LOG_DB},   {"elf", LOG_ELF},
-	{"mmu", LOG_MMU},   {"cpu", LOG_CPU},   {"dev", LOG_DEV}, {"tc", LOG_TC},
-	{"user", LOG_USER}, {"kmod", LOG_KMOD}, {"all", LOG_ALL},
+    {"core", LOG_CORE}, {"xlat", LOG_XLAT}, {"db", LOG_DB},   {"elf", LOG_ELF},
+    {"mmu", LOG_MMU},	{"cpu", LOG_CPU},   {"dev", LOG_DEV}, {"tc", LOG_TC},
+    {"user", LOG_USER}, {"kmod", LOG_KMOD}, {"all", LOG_ALL},
 };
 
 static const char *const level_names[] = {"error", "warn", "info", "debug", "trace"};
@@ -122,4 +123,12 @@ void bt_log(enum bt_log_sub sub, enum bt_log_level level, const char *fmt, ...)
 	vfprintf(f, fmt, ap);
 	fputc('\n', f);
 	va_end(ap);
+}
+
+void bt_assert_fail(const char *expr, const char *file, int line, const char *func)
+{
+	fprintf(stderr,
+		"btkern: internal error: assertion `%s' failed at %s:%d (%s); please report\n",
+		expr, file, line, func);
+	abort();
 }

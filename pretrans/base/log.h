@@ -31,11 +31,11 @@ void bt_log_set(unsigned mask, enum bt_log_level level);
 int bt_log_enabled(enum bt_log_sub sub, enum bt_log_level level);
 void bt_log_to(FILE *f);
 void bt_log(enum bt_log_sub sub, enum bt_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
-#define bt_err(sub, ...)   bt_log(sub, LOG_ERROR, __VA_ARGS__)
-#define bt_warn(sub, ...)  bt_log(sub, LOG_WARN, __VA_ARGS__)
-#define bt_info(sub, ...)  bt_log(sub, LOG_INFO, __VA_ARGS__)
+#define bt_err(sub, ...)  bt_log(sub, LOG_ERROR, __VA_ARGS__)
+#define bt_warn(sub, ...) bt_log(sub, LOG_WARN, __VA_ARGS__)
+#define bt_info(sub, ...) bt_log(sub, LOG_INFO, __VA_ARGS__)
 #define bt_debug(sub, ...)                                                                         \
 	do {                                                                                       \
 		if (bt_log_enabled(sub, LOG_DEBUG))                                                \

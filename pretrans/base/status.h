@@ -10,18 +10,18 @@
 
 enum bt_status {
 	BT_OK = 0,
-	BT_ERR_NOMEM,     /* allocation failed */
-	BT_ERR_IO,        /* a host file operation failed (errno is kept) */
-	BT_ERR_FORMAT,    /* untrusted input is malformed (ELF, database, cpio) */
-	BT_ERR_VERSION,   /* input written by another version / for another image */
-	BT_ERR_NOTFOUND,  /* a looked-up object does not exist */
-	BT_ERR_INVALID,   /* bad argument at a public edge */
+	BT_ERR_NOMEM,	 /* allocation failed */
+	BT_ERR_IO,	 /* a host file operation failed (errno is kept) */
+	BT_ERR_FORMAT,	 /* untrusted input is malformed (ELF, database, cpio) */
+	BT_ERR_VERSION,	 /* input written by another version / for another image */
+	BT_ERR_NOTFOUND, /* a looked-up object does not exist */
+	BT_ERR_INVALID,	 /* bad argument at a public edge */
 	BT_ERR_UNSUPPORTED,
-	BT_ERR_RANGE,     /* address or size out of range */
-	BT_ERR_DB,        /* sqlite reported an error */
-	BT_ERR_GUEST,     /* the guest did something fatal (triple fault, ...) */
+	BT_ERR_RANGE, /* address or size out of range */
+	BT_ERR_DB,    /* sqlite reported an error */
+	BT_ERR_GUEST, /* the guest did something fatal (triple fault, ...) */
 	BT_ERR_TIMEOUT,
-	BT_ERR_INTERNAL,  /* an invariant broke: a bug in this project */
+	BT_ERR_INTERNAL, /* an invariant broke: a bug in this project */
 };
 
 const char *bt_status_str(enum bt_status s);

@@ -13,11 +13,11 @@ typedef uint64_t gva_t;
 typedef uint64_t gpa_t;
 
 #define GUEST_PAGE_SHIFT 12
-#define GUEST_PAGE_SIZE  (1ull << GUEST_PAGE_SHIFT)
-#define GUEST_PAGE_MASK  (~(GUEST_PAGE_SIZE - 1))
+#define GUEST_PAGE_SIZE	 (1ull << GUEST_PAGE_SHIFT)
+#define GUEST_PAGE_MASK	 (~(GUEST_PAGE_SIZE - 1))
 
 #define BT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define BT_MIN(a, b)     ((a) < (b) ? (a) : (b))
-#define BT_MAX(a, b)     ((a) > (b) ? (a) : (b))
+#define BT_MIN(a, b)	 ((a) < (b) ? (a) : (b))
+#define BT_MAX(a, b)	 ((a) > (b) ? (a) : (b))
 
 #endif

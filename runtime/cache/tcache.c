@@ -1,22 +1,20 @@
 /*
  * The code cache (see tcache.h for the block lifecycle and invariants).
  *
- * Owns: the executable code memory (one memfd mapped twice: an RX view that
- * runs and an RW view that is written, at a fixed distance), the block
- * descriptors, the guest-RIP hash, the guest-page index and the chain
- * links.  Code memory is a bump allocator; dead blocks keep their bytes
- * until the next flush so a host PC inside them can still be attributed.
+ * Owns: the block descriptors, the guest-RIP hash, the guest-page index and
+ * the chain links.  Code memory is runtime/tc's dual-mapped tc_cache (bump
+ * allocated, RW and RX views); dead blocks keep their bytes until the next
+ * flush so a host PC inside them can still be attributed.
  */
 #include "runtime/cache/tcache.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
+#include "pretrans/base/assert.h"
 #include "pretrans/base/log.h"
 #include "runtime/mem/guestmem.h"
+#include "runtime/tc/tc.h"
 
 #define TCACHE_HASH_BITS 16
 #define TCACHE_PAGE_BITS 14
@@ -30,9 +28,8 @@ struct tcache_page {
 struct tcache {
 	struct guestmem *gm;
 	struct vcpu_abi *abi;
-	int fd;
-	uint8_t *rx, *rw; /* two views of the same code memory */
-	size_t size, used;
+	struct tc_cache *code;
+	size_t size, used; /* code bytes handed out since the last flush */
 	struct tcache_block *hash[1u << TCACHE_HASH_BITS];
 	struct tcache_page *pages[1u << TCACHE_PAGE_BITS];
 	/* every block ever installed since the last flush, in host order */
@@ -55,42 +52,24 @@ static unsigned hash_page(gpa_t page)
 enum bt_status tcache_create(size_t code_size, struct guestmem *gm, struct vcpu_abi *abi,
 			     struct tcache **out)
 {
-	long pg = sysconf(_SC_PAGESIZE);
 	if (!out || !abi || code_size == 0 || code_size > (1ull << 31))
 		return BT_ERR_INVALID; /* rel32 chains must reach across the cache */
-	code_size = (code_size + (size_t)pg - 1) & ~((size_t)pg - 1);
-
 	struct tcache *tc = calloc(1, sizeof(*tc));
 	if (!tc)
 		return BT_ERR_NOMEM;
+	enum bt_status s = tc_cache_create(code_size, &tc->code);
+	if (s != BT_OK) {
+		free(tc);
+		bt_err(LOG_TC, "code cache: cannot allocate %zu bytes of code memory", code_size);
+		return s;
+	}
 	tc->gm = gm;
 	tc->abi = abi;
 	tc->size = code_size;
-	tc->fd = memfd_create("btvm-code-cache", MFD_CLOEXEC);
-	if (tc->fd < 0)
-		goto err_free;
-	if (ftruncate(tc->fd, (off_t)code_size) < 0)
-		goto err_close;
-	tc->rw = mmap(NULL, code_size, PROT_READ | PROT_WRITE, MAP_SHARED, tc->fd, 0);
-	if (tc->rw == MAP_FAILED)
-		goto err_close;
-	tc->rx = mmap(NULL, code_size, PROT_READ | PROT_EXEC, MAP_SHARED, tc->fd, 0);
-	if (tc->rx == MAP_FAILED)
-		goto err_unmap_rw;
 	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++)
 		abi->ibl[i].guest_rip = ~0ull;
 	*out = tc;
 	return BT_OK;
-
-err_unmap_rw:
-	munmap(tc->rw, code_size);
-err_close:
-	close(tc->fd);
-err_free:
-	free(tc);
-	bt_err(LOG_TC, "code cache: cannot allocate %zu bytes of code memory: %s", code_size,
-	       strerror(errno));
-	return BT_ERR_NOMEM;
 }
 
 static void free_blocks(struct tcache *tc)
@@ -114,6 +93,7 @@ static void free_blocks(struct tcache *tc)
 	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++)
 		tc->abi->ibl[i].guest_rip = ~0ull;
 	tc->used = 0;
+	tc_cache_reset(tc->code);
 }
 
 void tcache_destroy(struct tcache *tc)
@@ -122,9 +102,7 @@ void tcache_destroy(struct tcache *tc)
 		return;
 	free_blocks(tc);
 	free(tc->all);
-	munmap(tc->rx, tc->size);
-	munmap(tc->rw, tc->size);
-	close(tc->fd);
+	tc_cache_destroy(tc->code);
 	free(tc);
 }
 
@@ -134,18 +112,12 @@ void tcache_flush(struct tcache *tc)
 	tc->stats.flushes++;
 }
 
-static uint8_t *rw_of(struct tcache *tc, const uint8_t *rx)
-{
-	return tc->rw + (rx - tc->rx);
-}
-
 /* Point exit i's rel32 at host address dst. */
 static void patch_rel32(struct tcache *tc, struct tcache_block *b, unsigned i, const uint8_t *dst)
 {
-	uint8_t *site = b->host + b->exits[i].patch_off;
-	int64_t rel = dst - (site + 4);
-	int32_t rel32 = (int32_t)rel;
-	memcpy(rw_of(tc, site), &rel32, sizeof(rel32));
+	enum bt_status s = tc_cache_patch_rel32(tc->code, b->host, b->exits[i].patch_off, dst);
+	/* install() checked patch_off; both ends are in the cache */
+	BT_ASSERT(s == BT_OK);
 }
 
 static bool exit_chainable(const struct xlat_exit *e)
@@ -317,8 +289,6 @@ struct tcache_block *tcache_find_host(struct tcache *tc, const void *pc)
 {
 	const uint8_t *p = pc;
 	size_t lo = 0, hi = tc->n_all;
-	if (p < tc->rx || p >= tc->rx + tc->used)
-		return NULL;
 	while (lo < hi) { /* blocks are in ascending host order */
 		size_t mid = lo + (hi - lo) / 2;
 		struct tcache_block *b = tc->all[mid];
@@ -353,13 +323,16 @@ enum bt_status tcache_install(struct tcache *tc, const struct xlat_block *xb, gp
 		    (e->patch_off != UINT32_MAX && e->patch_off + 4 > xb->code_len))
 			return BT_ERR_FORMAT; /* a corrupt database row must not patch outside */
 	}
-	size_t need = (xb->code_len + 15) & ~(size_t)15;
-	if (need > tc->size)
+	if (xb->code_len > tc->size)
 		return BT_ERR_RANGE;
-	if (tc->used + need > tc->size) {
+	uint8_t *host;
+	if (tc_cache_add(tc->code, xb->code, xb->code_len, &host) != BT_OK) {
 		bt_info(LOG_TC, "code cache full (%zu bytes): flushing", tc->used);
 		tcache_flush(tc);
+		if (tc_cache_add(tc->code, xb->code, xb->code_len, &host) != BT_OK)
+			return BT_ERR_RANGE;
 	}
+	tc->used += xb->code_len;
 	if (tc->n_all == tc->cap_all) {
 		size_t cap = tc->cap_all ? tc->cap_all * 2 : 1024;
 		struct tcache_block **na = realloc(tc->all, cap * sizeof(*na));
@@ -403,9 +376,7 @@ enum bt_status tcache_install(struct tcache *tc, const struct xlat_block *xb, gp
 	b->code_len = xb->code_len;
 	b->n_exits = xb->n_exits;
 	memcpy(b->exits, xb->exits, sizeof(b->exits[0]) * xb->n_exits);
-	b->host = tc->rx + tc->used;
-	memcpy(tc->rw + tc->used, xb->code, xb->code_len);
-	tc->used += need;
+	b->host = host;
 
 	unsigned h = hash_va(b->va);
 	b->hash_next = tc->hash[h];
