@@ -4,7 +4,7 @@
 # The kernel itself is built by guests/kernel/module.mk.
 
 # --- host builds of the shared library (tools and unit tests) -------------
-$(eval $(call add_lib,guestcpio,guests/lib/cpio.c guests/tools/cpiow.c))
+$(eval $(call add_lib,guestcpio,guests/lib/cpio.c guests/tools/cpiow.c guests/tools/cpiotree.c))
 $(eval $(call add_lib,guestlib,guests/lib/fmt.c guests/lib/kmodld.c))
 $(eval $(call add_prog,mkinitrd,guests/tools/mkinitrd.c))
 
