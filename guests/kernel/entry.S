@@ -261,6 +261,21 @@ probe_read_u64:
 	.text
 
 /*
+ * long probe_write_u64(void *p, uint64_t v): a kernel write that may fault;
+ * returns 0 or -EFAULT via the exception table.
+ */
+	.globl probe_write_u64
+probe_write_u64:
+10:	movq %rsi, (%rdi)
+	xorl %eax, %eax
+	ret
+11:	movq $-14, %rax
+	ret
+	.section __ex_table, "a"
+	.quad 10b, 11b
+	.text
+
+/*
  * Self-modifying-code targets, in their own page of .text.smc.
  * smc_target: "mov $1, %eax; ret" whose immediate the smc test rewrites.
  * jl_site: a 5-byte NOP that the test turns into "jmp jl_target" (jump label).

@@ -31,6 +31,9 @@ int ktest_uart_loopback(void);
 int ktest_sched(void);
 int ktest_disk(void);
 int ktest_kmod(void);
+int ktest_wp(void);
+int ktest_nx(void);
+int ktest_smep_smap(void);
 
 #define KT_CHECK(cond, ...)                                                                        \
 	do {                                                                                       \

@@ -32,6 +32,9 @@ const struct ktest ktests[] = {
     {"sched", ktest_sched},
     {"disk", ktest_disk},
     {"kmod", ktest_kmod},
+    {"wp", ktest_wp},
+    {"nx", ktest_nx},
+    {"smep_smap", ktest_smep_smap},
 };
 const unsigned nktests = ARRAY_SIZE(ktests);
 

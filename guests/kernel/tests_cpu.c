@@ -360,3 +360,51 @@ int ktest_rdtsc(void)
 	KT_CHECK(prev > first, "TSC did not advance");
 	return 0;
 }
+
+/* ---- wp: kernel text and rodata are read-only even for ring 0 ---- */
+static const uint64_t wp_rodata = 0x5eed;
+
+int ktest_wp(void)
+{
+	unsigned long before = extable_fixups;
+	uint64_t orig;
+	KT_CHECK(probe_read_u64((const void *)smc_target, &orig) == 0, "cannot read text");
+	long r = probe_write_u64((void *)smc_target, orig);
+	KT_CHECK(r == -EFAULT, "write to kernel text returned %ld", r);
+	r = probe_write_u64((void *)&wp_rodata, 1);
+	KT_CHECK(r == -EFAULT, "write to rodata returned %ld", r);
+	KT_CHECK(extable_fixups == before + 2, "fixups %lu -> %lu", before,
+		 (unsigned long)extable_fixups);
+	KT_CHECK(wp_rodata == 0x5eed, "rodata changed");
+	return 0;
+}
+
+/* ---- nx: data and rodata are not executable ---- */
+static uint8_t nx_data[16] = {0xc3}; /* ret */
+static const uint8_t nx_rodata[16] = {0xc3};
+
+static int nx_probe(const void *code, uint64_t *err)
+{
+	unsigned long before = exec_probe_faults;
+	exec_probe_addr = (uint64_t)code;
+	((void (*)(void))code)();
+	exec_probe_addr = 0;
+	*err = exec_probe_error;
+	return exec_probe_faults != before;
+}
+
+int ktest_nx(void)
+{
+	uint64_t err = 0;
+	if (!cpu_has_nx) {
+		KT_CHECK(!nx_probe(nx_data, &err), "fault without NX support");
+		printk("# nx: CPU has no NX; data executed as expected\n");
+		return 0;
+	}
+	KT_CHECK(nx_probe(nx_data, &err), "executed .data");
+	KT_CHECK((err & 0x11) == 0x11, "#PF error 0x%lx lacks P|I", (unsigned long)err);
+	KT_CHECK(nx_probe(nx_rodata, &err), "executed .rodata");
+	KT_CHECK(nx_probe((const void *)pa_to_va(va_to_pa((uint64_t)smc_target)), &err),
+		 "executed the direct-map alias of kernel text");
+	return 0;
+}

@@ -9,6 +9,7 @@
 #include "guests/kernel/ktest.h"
 #include "guests/kernel/sched.h"
 #include "guests/kernel/trap.h"
+#include "guests/kernel/vm.h"
 
 int ktest_timer_loop(void)
 {
@@ -164,5 +165,63 @@ int ktest_kmod(void)
 	KT_CHECK(r == 0, "loading lib/modules/testmod.ko: %d", r);
 	KT_CHECK(ret == 0, "kmod_init returned %d", ret);
 	KT_CHECK(kmod_test_counter == before + 42, "counter %ld -> %ld", before, kmod_test_counter);
+	return 0;
+}
+
+/*
+ * smep_smap: with a user page mapped in the runner's address space, a
+ * supervisor read without stac faults when SMAP is on (and works after stac),
+ * and supervisor execution of the user page faults when SMEP is on.
+ */
+int ktest_smep_smap(void)
+{
+	const uint64_t ua = 0x10000000;
+	struct task *me = current_task();
+	struct mm *mm = mm_create();
+	KT_CHECK(mm, "mm_create");
+	int r = mm_add_vma(mm, ua, ua + PAGE_SIZE, VMA_READ | VMA_WRITE | VMA_EXEC);
+	if (r == 0)
+		r = mm_map_now(mm, ua, VMA_READ | VMA_WRITE | VMA_EXEC);
+	uint8_t *k = r == 0 ? mm_user_ptr(mm, ua) : NULL;
+	if (!k) {
+		mm_destroy(mm);
+		KT_CHECK(0, "cannot map the user page (%d)", r);
+	}
+	k[0] = 0xc3; /* ret */
+	uint64_t magic = 0xfeedface;
+	memcpy(k + 8, &magic, 8);
+
+	uint64_t f = irq_save();
+	me->mm = mm;
+	mm_activate(mm);
+	irq_restore(f);
+	uint64_t v1 = 0, v2 = 0, err = 0;
+	long r1 = probe_read_u64((const void *)(ua + 8), &v1);
+	stac();
+	long r2 = probe_read_u64((const void *)(ua + 8), &v2);
+	clac();
+	unsigned long before = exec_probe_faults;
+	exec_probe_addr = ua;
+	((void (*)(void))ua)();
+	exec_probe_addr = 0;
+	bool exec_faulted = exec_probe_faults != before;
+	err = exec_probe_error;
+	f = irq_save();
+	me->mm = NULL;
+	mm_activate(NULL);
+	irq_restore(f);
+	mm_destroy(mm);
+
+	printk("# smep %d smap %d\n", cpu_has_smep, cpu_has_smap);
+	if (cpu_has_smap)
+		KT_CHECK(r1 == -EFAULT, "SMAP: read without stac gave %ld", r1);
+	else
+		KT_CHECK(r1 == 0 && v1 == magic, "read of a user page failed (%ld)", r1);
+	KT_CHECK(r2 == 0 && v2 == magic, "read with stac: %ld 0x%lx", r2, (unsigned long)v2);
+	KT_CHECK(exec_faulted == cpu_has_smep, "SMEP %d but execution fault %d", cpu_has_smep,
+		 exec_faulted);
+	if (exec_faulted)
+		KT_CHECK((err & 0x15) == 0x11, "#PF error 0x%lx: want P|I, not U",
+			 (unsigned long)err);
 	return 0;
 }

@@ -35,6 +35,9 @@ volatile unsigned long demand_faults;
 volatile unsigned long extable_fixups;
 volatile int timer_nested_hook;
 volatile unsigned trap_depth;
+volatile uint64_t exec_probe_addr;
+volatile unsigned long exec_probe_faults;
+volatile uint64_t exec_probe_error;
 
 static const char *const exc_names[32] = {
     "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#CSO", "#TS",
@@ -183,6 +186,13 @@ static void handle_kernel_exception(struct trap_frame *f)
 		return;
 	case EXC_PF:
 		cr2 = read_cr2();
+		if (exec_probe_addr && f->rip == exec_probe_addr && cr2 == f->rip) {
+			exec_probe_faults++;
+			exec_probe_error = f->error;
+			f->rip = *(uint64_t *)f->rsp; /* emulate the probed code's ret */
+			f->rsp += 8;
+			return;
+		}
 		if (cr2 >= DEMAND_BASE && cr2 < DEMAND_BASE + DEMAND_SIZE && !(f->error & 1)) {
 			if (vm_demand_fault(cr2)) {
 				demand_faults++;

@@ -54,5 +54,14 @@ extern void trap_return(void);
 extern void syscall_entry(void);
 long safe_div(uint64_t a, uint64_t b, uint64_t *q);
 long probe_read_u64(const void *p, uint64_t *out);
+long probe_write_u64(void *p, uint64_t v);
+/*
+ * Instruction-fetch probe: a kernel #PF whose rip equals exec_probe_addr is
+ * recovered by returning to the caller (the probed code is called), and
+ * counted in exec_probe_faults with the error code in exec_probe_error.
+ */
+extern volatile uint64_t exec_probe_addr;
+extern volatile unsigned long exec_probe_faults;
+extern volatile uint64_t exec_probe_error;
 
 #endif
