@@ -21,7 +21,9 @@ static inline bool cpu_raise_gp0(struct vcpu *v)
 
 static inline bool cpu_is_canonical(uint64_t a)
 {
-	return (uint64_t)(((int64_t)a << 16) >> 16) == a;
+	/* bits 63:47 all equal (48-bit linear addresses) */
+	uint64_t top = a >> 47;
+	return top == 0 || top == 0x1ffff;
 }
 
 /* Guest memory through the soft-MMU; false = #PF/#GP recorded in v->exc.
@@ -56,7 +58,6 @@ struct cpu_emu {
 	gva_t next;	      /* RIP of the next instruction */
 	enum cpu_outcome out; /* CONTINUE unless the handler says otherwise */
 	bool jumped;	      /* the handler set abi->rip itself */
-	bool delivered;	      /* the handler delivered an event (int n...) */
 };
 
 enum cpu_emu_rc {
