@@ -1,0 +1,66 @@
+/*
+ * Internals shared by the files of pretrans/diff (not a public header).
+ */
+#ifndef BT_PRETRANS_DIFF_DIFF_INT_H
+#define BT_PRETRANS_DIFF_DIFF_INT_H
+
+#include "pretrans/diff/diff.h"
+
+/* One entry of a side's address-resolution table (sorted by addr, then by
+ * preference: functions first, then globals, then name). */
+struct diff_sym {
+	gva_t addr;
+	uint64_t size; /* 0: matches its exact address only */
+	const char *name;
+	uint64_t hash; /* of name */
+	uint8_t is_func;
+};
+
+/* 64-bit string/word hashing private to the diff (not a storage format). */
+static inline uint64_t diff_mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	h *= 0xff51afd7ed558ccdull;
+	return h ^ (h >> 32);
+}
+
+static inline uint64_t diff_strhash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 0x100000001b3ull;
+	return h;
+}
+
+/* diff_norm.c: hash one function (fills norm_hash, n_insns, bad_at). */
+void diff_norm_hash(const struct diff_side *s, struct diff_func *f);
+/* diff_load.c: the resolution-table entry covering va, or NULL. */
+const struct diff_sym *diff_sym_at(const struct diff_side *s, gva_t va);
+
+/* Minimal growable string for the writers. */
+struct diff_buf {
+	char *p;
+	size_t len, cap;
+};
+enum bt_status diff_buf_printf(struct diff_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void diff_buf_fini(struct diff_buf *b);
+
+/* Instruction-level diff of one entry (listings of both sides + ops);
+ * too_big: more than max_d edits, ops absent (show both listings). */
+struct diff_fdiff {
+	char **a, **b;
+	size_t na, nb;
+	struct diff_op *ops;
+	size_t nops;
+	int too_big;
+};
+enum bt_status diff_fdiff_make(const struct diff_result *r, const struct diff_entry *e,
+			       struct diff_fdiff *out);
+void diff_fdiff_fini(struct diff_fdiff *d);
+
+/* Escaped output for the writers. */
+void diff_put_json_str(FILE *out, const char *s);
+void diff_put_html_str(FILE *out, const char *s);
+
+#endif

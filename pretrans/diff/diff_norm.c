@@ -1,0 +1,422 @@
+/*
+ * Normalisation of a function's instructions: decode with Zydis, replace
+ * every address-valued operand by a reference that survives a relink (see
+ * diff.h), then either hash the stream or print it as a listing.
+ *
+ * Invariants
+ *  1. Hash and listing come from the same normalised operands (struct nop),
+ *     so two functions with equal hashes print equal listings (barring a
+ *     64-bit collision).
+ *  2. Nothing address-dependent enters the hash: no raw targets, no
+ *     encoded lengths, no widths of relative fields.
+ *  3. Function bytes are untrusted: an undecodable byte ends the stream
+ *     (the rest is hashed raw and the listing says "(bad)").
+ */
+#include "pretrans/diff/diff_int.h"
+
+#include <Zydis/Zydis.h>
+#include <elf.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum ref_kind { REF_NONE = 0, REF_SELF, REF_SYM, REF_STR, REF_SEC };
+
+struct nref_ {
+	uint8_t kind;
+	uint64_t hash;	  /* name / string / section hash */
+	int64_t off;	  /* SELF, SYM */
+	const char *name; /* SYM: key; SEC: section name */
+	const uint8_t *str;
+	size_t str_len;
+};
+
+static const struct elfimg_section *alloc_section_at(const struct elfimg *img, gva_t va)
+{
+	for (size_t i = 0; i < img->nsecs; i++) {
+		const struct elfimg_section *sc = &img->secs[i];
+		if ((sc->flags & SHF_ALLOC) && sc->addr && va - sc->addr < sc->size)
+			return sc;
+	}
+	return NULL;
+}
+
+/* A NUL-terminated printable string of 1..255 bytes at va? */
+static int string_at(const struct elfimg *img, const struct elfimg_section *sc, gva_t va,
+		     const uint8_t **p, size_t *len)
+{
+	if (sc->type != SHT_PROGBITS || (sc->flags & SHF_EXECINSTR) || sc->offset > img->size ||
+	    sc->size > img->size - sc->offset)
+		return 0;
+	const uint8_t *b = img->map + sc->offset + (va - sc->addr);
+	size_t room = sc->size - (va - sc->addr);
+	size_t n = 0;
+	while (n < room && n < 256 && b[n]) {
+		uint8_t c = b[n];
+		if ((c < 0x20 && c != '\n' && c != '\t' && c != '\r' && c != 1) || c == 0x7f)
+			return 0;
+		n++;
+	}
+	if (n == 0 || n >= room || n == 256)
+		return 0;
+	*p = b;
+	*len = n;
+	return 1;
+}
+
+static void resolve(const struct diff_side *s, const struct diff_func *f, gva_t va, int percpu,
+		    struct nref_ *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (!percpu && va - f->addr < f->size) {
+		r->kind = REF_SELF;
+		r->off = (int64_t)(va - f->addr);
+		return;
+	}
+	const struct diff_sym *y = diff_sym_at(s, va);
+	if (y) {
+		r->kind = REF_SYM;
+		r->hash = y->hash;
+		r->off = (int64_t)(va - y->addr);
+		r->name = y->name;
+		return;
+	}
+	if (percpu) {
+		r->kind = REF_SEC;
+		r->name = ".data..percpu";
+		r->hash = diff_strhash(r->name);
+		return;
+	}
+	const struct elfimg_section *sc = alloc_section_at(s->img, va);
+	if (sc && string_at(s->img, sc, va, &r->str, &r->str_len)) {
+		r->kind = REF_STR;
+		uint64_t h = 0x5354525354525354ull;
+		for (size_t i = 0; i < r->str_len; i++)
+			h = (h ^ r->str[i]) * 0x100000001b3ull;
+		r->hash = h;
+		return;
+	}
+	r->kind = REF_SEC;
+	r->name = sc ? sc->name : "?";
+	r->hash = diff_strhash(r->name);
+}
+
+static int in_image(const struct diff_side *s, uint64_t v)
+{
+	if (v < s->alloc_lo || v >= s->alloc_hi)
+		return 0; /* most immediates: one compare */
+	return alloc_section_at(s->img, v) != NULL;
+}
+
+/* One normalised operand. */
+struct nop {
+	uint8_t type, scale;
+	uint16_t size;
+	uint16_t reg, base, index, seg;
+	int64_t val; /* imm or disp when not a reference */
+	uint8_t has_disp;
+	struct nref_ ref;
+};
+
+struct ninsn {
+	ZydisMnemonic mnemonic;
+	uint64_t prefixes;
+	uint8_t n_ops;
+	struct nop op[ZYDIS_MAX_OPERAND_COUNT_VISIBLE];
+};
+
+static const uint64_t PREFIX_ATTRS =
+    ZYDIS_ATTRIB_HAS_LOCK | ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE |
+    ZYDIS_ATTRIB_HAS_BND | ZYDIS_ATTRIB_HAS_XACQUIRE | ZYDIS_ATTRIB_HAS_XRELEASE;
+
+static void normalise(const struct diff_side *s, const struct diff_func *f, gva_t ip,
+		      const ZydisDecodedInstruction *in, const ZydisDecodedOperand *ops,
+		      struct ninsn *n)
+{
+	n->mnemonic = in->mnemonic;
+	n->prefixes = in->attributes & PREFIX_ATTRS;
+	n->n_ops = in->operand_count_visible;
+	gva_t next = ip + in->length;
+	for (uint8_t i = 0; i < n->n_ops; i++) {
+		const ZydisDecodedOperand *o = &ops[i];
+		struct nop *p = &n->op[i];
+		memset(p, 0, sizeof(*p));
+		p->type = (uint8_t)o->type;
+		p->size = o->size;
+		switch (o->type) {
+		case ZYDIS_OPERAND_TYPE_REGISTER:
+			p->reg = (uint16_t)o->reg.value;
+			break;
+		case ZYDIS_OPERAND_TYPE_MEMORY:
+			p->base = (uint16_t)o->mem.base;
+			p->index = (uint16_t)o->mem.index;
+			p->scale = o->mem.scale;
+			p->seg = (uint16_t)o->mem.segment;
+			p->has_disp = o->mem.disp.has_displacement;
+			if (o->mem.type == ZYDIS_MEMOP_TYPE_AGEN)
+				p->size = 0; /* lea: the width says nothing */
+			if (o->mem.base == ZYDIS_REGISTER_RIP) {
+				resolve(s, f, next + (uint64_t)o->mem.disp.value, 0, &p->ref);
+			} else if (o->mem.segment == ZYDIS_REGISTER_GS && s->percpu_end &&
+				   o->mem.base == ZYDIS_REGISTER_NONE &&
+				   (uint64_t)o->mem.disp.value < s->percpu_end) {
+				resolve(s, f, (uint64_t)o->mem.disp.value, 1, &p->ref);
+			} else if (o->mem.disp.has_displacement &&
+				   in_image(s, (uint64_t)o->mem.disp.value)) {
+				resolve(s, f, (uint64_t)o->mem.disp.value, 0, &p->ref);
+			} else {
+				p->val = o->mem.disp.value;
+			}
+			break;
+		case ZYDIS_OPERAND_TYPE_POINTER:
+			p->val = ((int64_t)o->ptr.segment << 32) | o->ptr.offset;
+			break;
+		case ZYDIS_OPERAND_TYPE_IMMEDIATE:
+			if (o->imm.is_relative) {
+				p->size = 0;
+				resolve(s, f, next + o->imm.value.u, 0, &p->ref);
+			} else if (in_image(s, o->imm.value.u)) {
+				resolve(s, f, o->imm.value.u, 0, &p->ref);
+			} else {
+				p->val = o->imm.value.s;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static uint64_t hash_insn(uint64_t h, const struct ninsn *n)
+{
+	h = diff_mix(h, ((uint64_t)n->mnemonic << 8) | n->n_ops);
+	h = diff_mix(h, n->prefixes);
+	for (uint8_t i = 0; i < n->n_ops; i++) {
+		const struct nop *p = &n->op[i];
+		h = diff_mix(h, ((uint64_t)p->type << 56) | ((uint64_t)p->scale << 48) |
+				    ((uint64_t)p->size << 32) | ((uint64_t)p->reg << 16) |
+				    p->has_disp);
+		h = diff_mix(h, ((uint64_t)p->base << 32) | ((uint64_t)p->index << 16) | p->seg);
+		if (p->ref.kind) {
+			h = diff_mix(h, p->ref.kind);
+			h = diff_mix(h, p->ref.hash);
+			h = diff_mix(h, (uint64_t)p->ref.off);
+		} else {
+			h = diff_mix(h, (uint64_t)p->val);
+		}
+	}
+	return h;
+}
+
+static void init_decoder(ZydisDecoder *d)
+{
+	ZydisDecoderInit(d, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+}
+
+void diff_norm_hash(const struct diff_side *s, struct diff_func *f)
+{
+	ZydisDecoder dec;
+	init_decoder(&dec);
+	uint64_t h = diff_mix(0x6469666600000000ull, f->size);
+	uint32_t n = 0;
+	uint64_t off = 0;
+	ZydisDecodedInstruction in;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	struct ninsn ni;
+	while (off < f->size) {
+		if (!ZYAN_SUCCESS(
+			ZydisDecoderDecodeFull(&dec, f->bytes + off, f->size - off, &in, ops))) {
+			f->bad_at = (uint32_t)off;
+			for (; off < f->size; off++)
+				h = diff_mix(h, 0x100u | f->bytes[off]);
+			break;
+		}
+		normalise(s, f, f->addr + off, &in, ops, &ni);
+		h = hash_insn(h, &ni);
+		off += in.length;
+		n++;
+	}
+	f->norm_hash = h;
+	f->n_insns = n;
+}
+
+/* ---- listing ---- */
+
+static const char *size_word(uint16_t bits)
+{
+	switch (bits) {
+	case 8:
+		return "byte ";
+	case 16:
+		return "word ";
+	case 32:
+		return "dword ";
+	case 64:
+		return "qword ";
+	case 80:
+		return "tbyte ";
+	case 128:
+		return "xmmword ";
+	case 256:
+		return "ymmword ";
+	case 512:
+		return "zmmword ";
+	default:
+		return "";
+	}
+}
+
+static void print_ref(struct diff_buf *b, const struct nref_ *r)
+{
+	switch (r->kind) {
+	case REF_SELF:
+		diff_buf_printf(b, "self+0x%llx", (unsigned long long)r->off);
+		break;
+	case REF_SYM:
+		diff_buf_printf(b, "%s+0x%llx", r->name, (unsigned long long)r->off);
+		break;
+	case REF_STR: {
+		diff_buf_printf(b, "str:\"");
+		for (size_t i = 0; i < r->str_len && i < 48; i++) {
+			uint8_t c = r->str[i];
+			if (c == '\n')
+				diff_buf_printf(b, "\\n");
+			else if (c == '"' || c == '\\')
+				diff_buf_printf(b, "\\%c", c);
+			else if (c < 0x20 || c >= 0x7f)
+				diff_buf_printf(b, "\\x%02x", c);
+			else
+				diff_buf_printf(b, "%c", c);
+		}
+		diff_buf_printf(b, "%s\"", r->str_len > 48 ? "..." : "");
+		break;
+	}
+	case REF_SEC:
+		diff_buf_printf(b, "%s+?", r->name);
+		break;
+	default:
+		break;
+	}
+}
+
+static void print_insn(struct diff_buf *b, const struct ninsn *n)
+{
+	if (n->prefixes & ZYDIS_ATTRIB_HAS_LOCK)
+		diff_buf_printf(b, "lock ");
+	if (n->prefixes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE))
+		diff_buf_printf(b, "rep ");
+	if (n->prefixes & ZYDIS_ATTRIB_HAS_REPNE)
+		diff_buf_printf(b, "repne ");
+	const char *m = ZydisMnemonicGetString(n->mnemonic);
+	diff_buf_printf(b, "%s", m ? m : "?");
+	for (uint8_t i = 0; i < n->n_ops; i++) {
+		const struct nop *p = &n->op[i];
+		diff_buf_printf(b, i ? ", " : " ");
+		switch (p->type) {
+		case ZYDIS_OPERAND_TYPE_REGISTER:
+			diff_buf_printf(b, "%s", ZydisRegisterGetString((ZydisRegister)p->reg));
+			break;
+		case ZYDIS_OPERAND_TYPE_MEMORY: {
+			diff_buf_printf(b, "%s[", size_word(p->size));
+			int any = 0;
+			if (p->seg == ZYDIS_REGISTER_GS || p->seg == ZYDIS_REGISTER_FS)
+				diff_buf_printf(
+				    b, "%s:", ZydisRegisterGetString((ZydisRegister)p->seg));
+			if (p->base && p->base != ZYDIS_REGISTER_RIP) {
+				diff_buf_printf(b, "%s",
+						ZydisRegisterGetString((ZydisRegister)p->base));
+				any = 1;
+			}
+			if (p->index) {
+				diff_buf_printf(b, "%s%s*%u", any ? "+" : "",
+						ZydisRegisterGetString((ZydisRegister)p->index),
+						p->scale);
+				any = 1;
+			}
+			if (p->ref.kind) {
+				diff_buf_printf(b, "%s", any ? "+" : "");
+				print_ref(b, &p->ref);
+			} else if (p->val || !any) {
+				if (p->val < 0 && any)
+					diff_buf_printf(b, "-0x%llx",
+							(unsigned long long)-(uint64_t)p->val);
+				else
+					diff_buf_printf(b, "%s0x%llx", any ? "+" : "",
+							(unsigned long long)p->val);
+			}
+			diff_buf_printf(b, "]");
+			break;
+		}
+		case ZYDIS_OPERAND_TYPE_IMMEDIATE:
+			if (p->ref.kind)
+				print_ref(b, &p->ref);
+			else if (p->val < 0 && p->val > -0x10000)
+				diff_buf_printf(b, "-0x%llx",
+						(unsigned long long)-(uint64_t)p->val);
+			else
+				diff_buf_printf(b, "0x%llx", (unsigned long long)p->val);
+			break;
+		case ZYDIS_OPERAND_TYPE_POINTER:
+			diff_buf_printf(b, "far 0x%llx", (unsigned long long)p->val);
+			break;
+		default:
+			diff_buf_printf(b, "?");
+		}
+	}
+}
+
+enum bt_status diff_func_listing(const struct diff_side *s, const struct diff_func *f,
+				 char ***lines, size_t *nlines)
+{
+	ZydisDecoder dec;
+	init_decoder(&dec);
+	struct diff_buf text = {0};
+	size_t *starts = NULL, n = 0, cap = 0;
+	uint64_t off = 0;
+	ZydisDecodedInstruction in;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	struct ninsn ni;
+	enum bt_status st = BT_OK;
+	while (off < f->size) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			size_t *ns = realloc(starts, cap * sizeof(*starts));
+			if (!ns) {
+				st = BT_ERR_NOMEM;
+				goto err_free;
+			}
+			starts = ns;
+		}
+		starts[n++] = text.len;
+		if (!ZYAN_SUCCESS(
+			ZydisDecoderDecodeFull(&dec, f->bytes + off, f->size - off, &in, ops))) {
+			diff_buf_printf(&text, "(bad) %zu bytes", (size_t)(f->size - off));
+			diff_buf_printf(&text, "%c", 0);
+			break;
+		}
+		normalise(s, f, f->addr + off, &in, ops, &ni);
+		print_insn(&text, &ni);
+		diff_buf_printf(&text, "%c", 0);
+		off += in.length;
+	}
+	if (!text.p && n) {
+		st = BT_ERR_NOMEM;
+		goto err_free;
+	}
+	/* One block: the pointer array followed by the text. */
+	char **out = malloc(n * sizeof(char *) + text.len + 1);
+	if (!out) {
+		st = BT_ERR_NOMEM;
+		goto err_free;
+	}
+	char *t = (char *)(out + n);
+	if (text.len)
+		memcpy(t, text.p, text.len);
+	for (size_t i = 0; i < n; i++)
+		out[i] = t + starts[i];
+	*lines = out;
+	*nlines = n;
+err_free:
+	free(starts);
+	diff_buf_fini(&text);
+	return st;
+}

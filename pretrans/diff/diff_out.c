@@ -1,0 +1,330 @@
+/*
+ * Text and JSON writers of a diff result, and the per-function listing diff
+ * they share with the HTML writer.
+ *
+ * Invariants
+ *  1. The JSON output follows schema DIFF_JSON_SCHEMA (docs/diff.md): keys
+ *     are only ever added within a schema version, never renamed/removed.
+ *  2. Output order is deterministic: entries in key order, groups by number
+ *     of real changes then name.
+ */
+#include "pretrans/diff/diff_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void diff_write_opts_default(struct diff_write_opts *o)
+{
+	*o = (struct diff_write_opts){
+	    .listings = 1, .all = 0, .max_details = 2000, .max_lines = 400};
+}
+
+enum bt_status diff_fdiff_make(const struct diff_result *r, const struct diff_entry *e,
+			       struct diff_fdiff *d)
+{
+	memset(d, 0, sizeof(*d));
+	if (e->old)
+		BT_TRY(diff_func_listing(r->old, e->old, &d->a, &d->na));
+	if (e->new) {
+		enum bt_status st = diff_func_listing(r->new, e->new, &d->b, &d->nb);
+		if (st != BT_OK) {
+			diff_fdiff_fini(d);
+			return st;
+		}
+	}
+	enum bt_status st = diff_lines(d->a, d->na, d->b, d->nb, 500, &d->ops, &d->nops);
+	if (st == BT_ERR_RANGE) {
+		d->too_big = 1;
+		return BT_OK;
+	}
+	if (st != BT_OK)
+		diff_fdiff_fini(d);
+	return st;
+}
+
+void diff_fdiff_fini(struct diff_fdiff *d)
+{
+	free(d->a);
+	free(d->b);
+	free(d->ops);
+	memset(d, 0, sizeof(*d));
+}
+
+void diff_put_json_str(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", out);
+		else if (c < 0x20 || c >= 0x7f)
+			fprintf(out, "\\u%04x", c);
+		else
+			fputc(c, out);
+	}
+	fputc('"', out);
+}
+
+void diff_put_html_str(FILE *out, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '<':
+			fputs("&lt;", out);
+			break;
+		case '>':
+			fputs("&gt;", out);
+			break;
+		case '&':
+			fputs("&amp;", out);
+			break;
+		case '"':
+			fputs("&quot;", out);
+			break;
+		default:
+			fputc(*s, out);
+		}
+	}
+}
+
+/* ---- text ---- */
+
+static void text_side(FILE *out, const char *label, const struct diff_side *s)
+{
+	char bid[129];
+	elfimg_build_id_hex(s->img, bid);
+	fprintf(out, "  %s: %s", label, s->path);
+	if (s->db_path)
+		fprintf(out, " (image %s)", s->image_path);
+	fprintf(out, ", build-id %s, %zu functions%s\n", bid[0] ? bid : "none", s->n,
+		s->has_file_syms ? "" : ", no source-file symbols");
+}
+
+static void text_listing(FILE *out, const struct diff_result *r, const struct diff_entry *e,
+			 const struct diff_write_opts *o)
+{
+	struct diff_fdiff d;
+	if (diff_fdiff_make(r, e, &d) != BT_OK) {
+		fprintf(out, "    (listing unavailable: out of memory)\n");
+		return;
+	}
+	fprintf(out, "--- old %s\n+++ new %s\n", e->old->key, e->new->key);
+	if (d.too_big) {
+		fprintf(out, "    (more than 500 instruction edits: %zu -> %zu instructions)\n",
+			d.na, d.nb);
+		diff_fdiff_fini(&d);
+		return;
+	}
+	/* Unified-style: changed lines with 2 lines of context, "..." between. */
+	size_t shown = 0, last = (size_t)-1;
+	for (size_t i = 0; i < d.nops && shown < o->max_lines; i++) {
+		int near = 0;
+		for (size_t k = (i >= 2 ? i - 2 : 0); k <= i + 2 && k < d.nops; k++)
+			if (d.ops[k].op != '=')
+				near = 1;
+		if (!near)
+			continue;
+		if (last != (size_t)-1 && i != last + 1)
+			fprintf(out, "    ...\n");
+		const struct diff_op *p = &d.ops[i];
+		const char *line = p->op == '+' ? d.b[p->bi] : d.a[p->ai];
+		fprintf(out, "  %c %s\n", p->op == '=' ? ' ' : p->op, line);
+		last = i;
+		shown++;
+	}
+	if (shown >= o->max_lines)
+		fprintf(out, "    (listing truncated at %zu lines)\n", o->max_lines);
+	diff_fdiff_fini(&d);
+}
+
+static void text_entry(FILE *out, const struct diff_entry *e)
+{
+	const struct diff_func *f = e->new ? e->new : e->old;
+	if (e->cls == DIFF_RENAMED)
+		fprintf(out, "  %-40s -> %s", e->old->key, e->new->key);
+	else
+		fprintf(out, "  %-40s", f->key);
+	if (e->old && e->new && e->old->size != e->new->size)
+		fprintf(out, "  size %llu -> %llu", (unsigned long long)e->old->size,
+			(unsigned long long)e->new->size);
+	else
+		fprintf(out, "  size %llu", (unsigned long long)f->size);
+	if (f->file[0])
+		fprintf(out, "  [%s%s]", f->file, f->file_guessed ? "?" : "");
+	fputc('\n', out);
+}
+
+enum bt_status diff_write_text(FILE *out, const struct diff_result *r,
+			       const struct diff_write_opts *o)
+{
+	fprintf(out, "pretrans diff\n");
+	text_side(out, "old", r->old);
+	text_side(out, "new", r->new);
+	size_t total = r->n;
+	fprintf(out, "functions: %zu entries:", total);
+	for (int c = 0; c < DIFF_NCLASSES; c++)
+		fprintf(out, " %s %zu%s", diff_class_str(c), r->count[c],
+			c + 1 < DIFF_NCLASSES ? "," : "\n");
+	size_t real = r->count[DIFF_CHANGED] + r->count[DIFF_ADDED] + r->count[DIFF_REMOVED] +
+		      r->count[DIFF_RENAMED];
+	fprintf(out, "really changed: %zu functions; a naive `objdump -d | diff` would flag %zu\n",
+		real, r->naive_flagged);
+	fprintf(out, "translations: not compared (guest code only)\n");
+	if (real == 0 && r->count[DIFF_MOVED] == 0)
+		fprintf(out, "the two images have the same code\n");
+
+	static const enum diff_class order[] = {DIFF_CHANGED, DIFF_RENAMED, DIFF_ADDED,
+						DIFF_REMOVED, DIFF_MOVED,   DIFF_IDENTICAL};
+	for (size_t oi = 0; oi < BT_ARRAY_SIZE(order); oi++) {
+		enum diff_class c = order[oi];
+		if (!r->count[c] || ((c == DIFF_MOVED || c == DIFF_IDENTICAL) && !o->all))
+			continue;
+		fprintf(out, "\n%s (%zu):\n", diff_class_str(c), r->count[c]);
+		for (size_t i = 0; i < r->n; i++)
+			if (r->e[i].cls == c)
+				text_entry(out, &r->e[i]);
+	}
+
+	struct diff_group *g;
+	size_t ng;
+	BT_TRY(diff_summary(r, 0, &g, &ng));
+	size_t shown = 0;
+	for (size_t i = 0; i < ng; i++)
+		if (g[i].total != g[i].count[DIFF_IDENTICAL] + g[i].count[DIFF_MOVED])
+			shown++;
+	if (shown) {
+		fprintf(out, "\nby source file (%s; files with real changes):\n",
+			r->new->has_file_syms ? "from STT_FILE symbols" : "unknown");
+		fprintf(out, "  %-32s %7s %7s %7s %7s %7s %7s\n", "file", "changed", "renamed",
+			"added", "removed", "moved", "ident");
+		for (size_t i = 0; i < ng && i < 50; i++) {
+			if (g[i].total == g[i].count[DIFF_IDENTICAL] + g[i].count[DIFF_MOVED])
+				continue;
+			fprintf(out, "  %-32s %7zu %7zu %7zu %7zu %7zu %7zu\n", g[i].name,
+				g[i].count[DIFF_CHANGED], g[i].count[DIFF_RENAMED],
+				g[i].count[DIFF_ADDED], g[i].count[DIFF_REMOVED],
+				g[i].count[DIFF_MOVED], g[i].count[DIFF_IDENTICAL]);
+		}
+		if (shown > 50)
+			fprintf(out, "  ... %zu more files\n", shown - 50);
+	}
+	for (size_t i = 0; i < ng; i++)
+		free((char *)g[i].name);
+	free(g);
+
+	if (o->listings && r->count[DIFF_CHANGED]) {
+		fprintf(out, "\ninstruction-level diffs of changed functions "
+			     "(addresses normalised to symbol+offset):\n");
+		for (size_t i = 0; i < r->n; i++)
+			if (r->e[i].cls == DIFF_CHANGED)
+				text_listing(out, r, &r->e[i], o);
+	}
+	return ferror(out) ? BT_ERR_IO : BT_OK;
+}
+
+/* ---- JSON ---- */
+
+static void json_side(FILE *out, const struct diff_side *s)
+{
+	char bid[129], sha[2 * SHA256_LEN + 1];
+	elfimg_build_id_hex(s->img, bid);
+	sha256_hex(s->img->sha256, sha);
+	fprintf(out, "{\"path\": ");
+	diff_put_json_str(out, s->path);
+	fprintf(out, ", \"image\": ");
+	diff_put_json_str(out, s->image_path);
+	fprintf(out, ", \"database\": ");
+	if (s->db_path)
+		diff_put_json_str(out, s->db_path);
+	else
+		fputs("null", out);
+	fprintf(out, ", \"build_id\": \"%s\", \"sha256\": \"%s\", \"functions\": %zu}", bid, sha,
+		s->n);
+}
+
+static void json_func(FILE *out, const struct diff_func *f)
+{
+	if (!f) {
+		fputs("null", out);
+		return;
+	}
+	fprintf(out, "{\"name\": ");
+	diff_put_json_str(out, f->name);
+	fprintf(out, ", \"addr\": \"0x%llx\", \"size\": %llu, \"norm_hash\": \"%016llx\"}",
+		(unsigned long long)f->addr, (unsigned long long)f->size,
+		(unsigned long long)f->norm_hash);
+}
+
+static void json_counts(FILE *out, const size_t *count)
+{
+	for (int c = 0; c < DIFF_NCLASSES; c++)
+		fprintf(out, "\"%s\": %zu, ", diff_class_str(c), count[c]);
+}
+
+enum bt_status diff_write_json(FILE *out, const struct diff_result *r,
+			       const struct diff_write_opts *o)
+{
+	fprintf(out, "{\n\"schema\": \"%s\",\n\"old\": ", DIFF_JSON_SCHEMA);
+	json_side(out, r->old);
+	fprintf(out, ",\n\"new\": ");
+	json_side(out, r->new);
+	fprintf(out, ",\n\"translations_compared\": false,\n\"summary\": {");
+	json_counts(out, r->count);
+	fprintf(out, "\"total\": %zu, \"naive_flagged\": %zu},\n", r->n, r->naive_flagged);
+
+	struct diff_group *g;
+	size_t ng;
+	BT_TRY(diff_summary(r, 0, &g, &ng));
+	fprintf(out, "\"files\": [");
+	for (size_t i = 0; i < ng; i++) {
+		fprintf(out, "%s\n {\"name\": ", i ? "," : "");
+		diff_put_json_str(out, g[i].name);
+		fputs(", ", out);
+		json_counts(out, g[i].count);
+		fprintf(out, "\"total\": %zu}", g[i].total);
+		free((char *)g[i].name);
+	}
+	free(g);
+	fprintf(out, "],\n\"functions\": [");
+	size_t details = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct diff_entry *e = &r->e[i];
+		const struct diff_func *f = e->new ? e->new : e->old;
+		fprintf(out, "%s\n {\"key\": ", i ? "," : "");
+		diff_put_json_str(out, f->key);
+		fprintf(out, ", \"class\": \"%s\", \"file\": ", diff_class_str(e->cls));
+		diff_put_json_str(out, f->file);
+		fprintf(out,
+			", \"naive\": %s, \"reusable\": %s, \"old\": ", e->naive ? "true" : "false",
+			diff_entry_reusable(e) ? "true" : "false");
+		json_func(out, e->old);
+		fprintf(out, ", \"new\": ");
+		json_func(out, e->new);
+		if (e->cls == DIFF_CHANGED && o->listings && details < o->max_details) {
+			struct diff_fdiff d;
+			if (diff_fdiff_make(r, e, &d) == BT_OK) {
+				details++;
+				fprintf(out, ", \"diff\": ");
+				if (d.too_big) {
+					fputs("null", out);
+				} else {
+					fputc('[', out);
+					for (size_t k = 0; k < d.nops && k < o->max_lines; k++) {
+						const struct diff_op *p = &d.ops[k];
+						fprintf(out, "%s[\"%c\", ", k ? ", " : "", p->op);
+						diff_put_json_str(out, p->op == '+' ? d.b[p->bi]
+										    : d.a[p->ai]);
+						fputc(']', out);
+					}
+					fputc(']', out);
+				}
+				diff_fdiff_fini(&d);
+			}
+		}
+		fputc('}', out);
+	}
+	fprintf(out, "\n]\n}\n");
+	return ferror(out) ? BT_ERR_IO : BT_OK;
+}
