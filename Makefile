@@ -71,6 +71,11 @@ $(BUILD)/%.o: %.S
 
 include $(sort $(wildcard */module.mk */*/module.mk))
 
+# add_prog expands its prerequisites when a fragment declares the program,
+# so programs declared before a library would not wait for it: every
+# program depends on every library.
+$(ALL_PROGS): $(ALL_LIBS)
+
 $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(ALL_LIBS)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
