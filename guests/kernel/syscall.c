@@ -83,6 +83,8 @@ static long sys_read(int fd, uint64_t buf, size_t n)
 	if (n == 0)
 		return 0;
 	int got = uart_read_blocking(kbuf, MIN(n, sizeof(kbuf)));
+	if (got < 0)
+		return got;
 	if (copy_to_user(buf, kbuf, (size_t)got))
 		return -EFAULT;
 	return got;
