@@ -95,6 +95,8 @@ enum bt_status vcpu_init(struct vcpu *v, struct vcpu_abi *abi, struct mmu *mmu,
 
 	memset(abi->gpr, 0, sizeof(abi->gpr));
 	abi->rip = 0;
+	abi->irq = 0;
+	abi->ac = 0;
 	abi->fs_base = abi->gs_base = abi->kernel_gs_base = 0;
 	v->cr0 = CPU_CR0_PE | CPU_CR0_ET | CPU_CR0_NE | CPU_CR0_PG;
 	v->cr4 = CPU_CR4_PAE;
