@@ -131,11 +131,7 @@ void proc_kill_all_user(int sig)
 		if (!t->mm || t->state == TASK_UNUSED || t->state == TASK_ZOMBIE)
 			continue;
 		t->kill_sig = sig;
-		if (t->state == TASK_SLEEPING) {
-			t->wait_chan = NULL;
-			t->wake_tick = 0;
-			t->state = TASK_RUNNABLE;
-		}
+		sched_wake_task(t);
 	}
 	irq_restore(f);
 }

@@ -194,19 +194,51 @@ void sched_yield(void)
 	schedule();
 }
 
+/*
+ * The sleep queue: tasks with a wake-up deadline, sorted by wake_tick, so a
+ * tick only looks at the head.  A task is in it iff it is SLEEPING with
+ * wake_tick != 0.  Changed with interrupts off only.
+ */
+static struct task *sleep_queue;
+
+static void sleepq_insert(struct task *t)
+{
+	struct task **pp = &sleep_queue;
+	while (*pp && (*pp)->wake_tick <= t->wake_tick)
+		pp = &(*pp)->sleep_next;
+	t->sleep_next = *pp;
+	*pp = t;
+}
+
+static void sleepq_remove(struct task *t)
+{
+	for (struct task **pp = &sleep_queue; *pp; pp = &(*pp)->sleep_next) {
+		if (*pp == t) {
+			*pp = t->sleep_next;
+			break;
+		}
+	}
+	t->sleep_next = NULL;
+}
+
+/* SLEEPING -> RUNNABLE, whatever it waited for.  Interrupts off. */
+void sched_wake_task(struct task *t)
+{
+	if (t->state != TASK_SLEEPING)
+		return;
+	if (t->wake_tick)
+		sleepq_remove(t);
+	t->wake_tick = 0;
+	t->wait_chan = NULL;
+	t->state = TASK_RUNNABLE;
+	percpu.need_resched = true;
+}
+
 void sched_tick(void)
 {
 	struct task *cur = current_task();
-	for (unsigned i = 1; i < MAX_TASKS; i++) {
-		struct task *t = &tasks[i];
-		if (t->state == TASK_SLEEPING && t->wake_tick && jiffies >= t->wake_tick) {
-			t->wake_tick = 0;
-			t->wait_chan = NULL;
-			t->state = TASK_RUNNABLE;
-			if (cur == &tasks[0])
-				percpu.need_resched = true;
-		}
-	}
+	while (sleep_queue && sleep_queue->wake_tick <= jiffies)
+		sched_wake_task(sleep_queue);
 	if (cur == &tasks[0] || --cur->slice <= 0)
 		percpu.need_resched = true;
 }
@@ -217,6 +249,8 @@ void sched_sleep(void *chan, uint64_t wake_tick)
 	t->wait_chan = chan;
 	t->wake_tick = wake_tick;
 	t->state = TASK_SLEEPING;
+	if (wake_tick)
+		sleepq_insert(t);
 	schedule();
 	t->wait_chan = NULL;
 }
@@ -226,12 +260,8 @@ void sched_wakeup(void *chan)
 	uint64_t f = irq_save();
 	for (unsigned i = 1; i < MAX_TASKS; i++) {
 		struct task *t = &tasks[i];
-		if (t->state == TASK_SLEEPING && t->wait_chan == chan) {
-			t->wait_chan = NULL;
-			t->wake_tick = 0;
-			t->state = TASK_RUNNABLE;
-			percpu.need_resched = true;
-		}
+		if (t->state == TASK_SLEEPING && t->wait_chan == chan)
+			sched_wake_task(t);
 	}
 	irq_restore(f);
 }

@@ -38,7 +38,8 @@ struct task {
 	struct task *parent;
 	int exit_status; /* Linux wait status */
 	void *wait_chan;
-	uint64_t wake_tick; /* 0: no deadline */
+	uint64_t wake_tick; /* 0: no deadline, else queued on the sleep queue */
+	struct task *sleep_next;
 	int slice;
 	int kill_sig; /* set by proc_kill: exit with this signal at the next chance */
 };
@@ -71,6 +72,8 @@ void sched_tick(void);
 /* Caller has interrupts off; returns after a wakeup or the deadline. */
 void sched_sleep(void *chan, uint64_t wake_tick);
 void sched_wakeup(void *chan);
+/* SLEEPING -> RUNNABLE regardless of channel/deadline (interrupts off). */
+void sched_wake_task(struct task *t);
 void sleep_ticks(uint64_t ticks);
 void task_free(struct task *t);
 void task_exit_kthread(void) __attribute__((noreturn));

@@ -113,7 +113,7 @@ int ktest_sched(void)
 	struct task *b = task_create_kthread("spin-b", spinner_main, &spin[1]);
 	KT_CHECK(a && b, "cannot create threads");
 	int pa = a->pid, pb = b->pid;
-	sleep_ticks(60);
+	sleep_ticks(100);
 	spin_stop = 1;
 	int st;
 	KT_CHECK(proc_wait(pa, &st, current_task(), 0) == pa, "spin-a not reaped");
