@@ -2,10 +2,11 @@
  * Tasks, the per-CPU area behind GS and the preemptive round-robin scheduler.
  *
  * Task states and the function performing each transition:
- *   UNUSED -> RUNNABLE        task_create_kthread / proc_create
+ *   UNUSED -> RUNNABLE        task_create_kthread / proc_spawn / proc_fork
  *   RUNNABLE <-> (running)    schedule
  *   running -> SLEEPING       sched_sleep (wait channel and/or wake tick)
- *   SLEEPING -> RUNNABLE      sched_wakeup / sched_tick (deadline)
+ *   SLEEPING -> RUNNABLE      sched_wakeup (channel), sched_tick (sleep-queue deadline),
+ *                             sched_wake_task (kill)
  *   running -> ZOMBIE         proc_exit / task_exit_kthread
  *   ZOMBIE -> UNUSED          proc_wait (parent reaps, frees the kernel stack)
  * Invariants: the scheduler runs with interrupts off; exactly one task is
