@@ -343,6 +343,28 @@ enum cpu_emu_rc cpu_emul_seg(struct cpu_emu *e)
 		v->abi->gpr[VCPU_RSP] = rsp + w;
 		return EMU_OK;
 	}
+	case ZYDIS_MNEMONIC_LSS:
+	case ZYDIS_MNEMONIC_LFS:
+	case ZYDIS_MNEMONIC_LGS: {
+		/* reg <- offset, sreg <- selector from m16:16/32/64 */
+		enum cpu_sreg r = in->di.mnemonic == ZYDIS_MNEMONIC_LSS	  ? CPU_SS
+				  : in->di.mnemonic == ZYDIS_MNEMONIC_LFS ? CPU_FS
+									  : CPU_GS;
+		unsigned w = in->di.operand_width / 8;
+		uint8_t buf[10] = {0};
+		uint64_t off = 0;
+		uint16_t sel;
+		if (o[1].type != ZYDIS_OPERAND_TYPE_MEMORY)
+			return emu_bool(cpu_raise(v, CPU_EXC_UD));
+		if (!cpu_mem_read(v, cpu_op_addr(v, in, &o[1]), buf, w + 2, 0))
+			return EMU_EXC;
+		memcpy(&off, buf, w);
+		memcpy(&sel, buf + w, 2);
+		if (!cpu_load_sreg(v, r, sel))
+			return EMU_EXC;
+		cpu_gpr_write(v, o[0].reg.value, off);
+		return EMU_OK;
+	}
 	case ZYDIS_MNEMONIC_LSL:
 		return emu_lsl_lar(e, true);
 	case ZYDIS_MNEMONIC_LAR:

@@ -402,9 +402,18 @@ static void test_segment_loads(void **state)
 	e->abi->gpr[VCPU_RSP] = ENV_RSP;
 	assert_int_equal(ENV_RUN(e, 0x8e, 0xe8), CPU_OUT_CONTINUE);
 	assert_int_equal(e->ram[ENV_GDT + 0x38 + 5], 0x93);
+	/* lss (%rax),%rcx: m16:64 */
+	env_w64(e, 0x8000, 0x1234);
+	e->ram[0x8008] = ENV_KDS;
+	e->ram[0x8009] = 0;
+	GPR(e, RAX) = 0x8000;
+	assert_int_equal(ENV_RUN(e, 0x48, 0x0f, 0xb2, 0x08), CPU_OUT_CONTINUE);
+	assert_int_equal(GPR(e, RCX), 0x1234);
+	assert_int_equal(v->seg[CPU_SS].sel, ENV_KDS);
 	/* mov %ss,%eax */
+	GPR(e, RAX) = ~0ull;
 	assert_int_equal(ENV_RUN(e, 0x8c, 0xd0), CPU_OUT_CONTINUE);
-	assert_int_equal(GPR(e, RAX), 0);
+	assert_int_equal(GPR(e, RAX), ENV_KDS);
 }
 
 static void test_lretq_and_far_jmp(void **state)
