@@ -16,12 +16,14 @@
 #include "runtime/mem/guestmem.h"
 #include "runtime/tc/tc.h"
 
+enum { IDX_GPA = 0, IDX_VA = 1 }; /* the two page indexes */
+
 #define TCACHE_HASH_BITS 16
 #define TCACHE_PAGE_BITS 14
 
 struct tcache_page {
 	gpa_t page;
-	struct tcache_block *blocks; /* linked through page_next[slot] */
+	struct tcache_block *blocks; /* linked through pg_next[index][slot] */
 	struct tcache_page *next;
 };
 
@@ -31,7 +33,8 @@ struct tcache {
 	struct tc_cache *code;
 	size_t size, used; /* code bytes handed out since the last flush */
 	struct tcache_block *hash[1u << TCACHE_HASH_BITS];
-	struct tcache_page *pages[1u << TCACHE_PAGE_BITS];
+	struct tcache_page *pages[2][1u << TCACHE_PAGE_BITS]; /* [IDX_GPA], [IDX_VA] */
+	uint64_t live_low;
 	/* every block ever installed since the last flush, in host order */
 	struct tcache_block **all;
 	size_t n_all, cap_all;
@@ -79,16 +82,19 @@ static void free_blocks(struct tcache *tc)
 		free(tc->all[i]);
 	}
 	tc->n_all = 0;
-	for (unsigned i = 0; i < (1u << TCACHE_PAGE_BITS); i++) {
-		struct tcache_page *p = tc->pages[i], *n;
-		for (; p; p = n) {
-			n = p->next;
-			if (tc->gm)
-				guestmem_page_clear_flags(tc->gm, p->page, GUESTMEM_PAGE_CODE);
-			free(p);
+	for (unsigned k = 0; k < 2; k++)
+		for (unsigned i = 0; i < (1u << TCACHE_PAGE_BITS); i++) {
+			struct tcache_page *p = tc->pages[k][i], *n;
+			for (; p; p = n) {
+				n = p->next;
+				if (k == IDX_GPA && tc->gm)
+					guestmem_page_clear_flags(tc->gm, p->page,
+								  GUESTMEM_PAGE_CODE);
+				free(p);
+			}
+			tc->pages[k][i] = NULL;
 		}
-		tc->pages[i] = NULL;
-	}
+	tc->live_low = 0;
 	memset(tc->hash, 0, sizeof(tc->hash));
 	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++)
 		tc->abi->ibl[i].guest_rip = ~0ull;
@@ -175,11 +181,16 @@ enum bt_status tcache_chain(struct tcache *tc, struct tcache_block *from, unsign
 	return BT_OK;
 }
 
-static struct tcache_page *page_get(struct tcache *tc, gpa_t page, bool create)
+static struct tcache_page **page_bucket(struct tcache *tc, unsigned k, uint64_t page)
+{
+	return &tc->pages[k][hash_page(page)];
+}
+
+static struct tcache_page *page_get(struct tcache *tc, unsigned k, uint64_t page, bool create)
 {
 	page &= GUEST_PAGE_MASK;
-	unsigned h = hash_page(page);
-	for (struct tcache_page *p = tc->pages[h]; p; p = p->next)
+	struct tcache_page **bucket = page_bucket(tc, k, page);
+	for (struct tcache_page *p = *bucket; p; p = p->next)
 		if (p->page == page)
 			return p;
 	if (!create)
@@ -188,38 +199,48 @@ static struct tcache_page *page_get(struct tcache *tc, gpa_t page, bool create)
 	if (!p)
 		return NULL;
 	p->page = page;
-	p->next = tc->pages[h];
-	tc->pages[h] = p;
-	if (tc->gm)
+	p->next = *bucket;
+	*bucket = p;
+	if (k == IDX_GPA && tc->gm)
 		guestmem_page_set_flags(tc->gm, page, GUESTMEM_PAGE_CODE);
 	return p;
 }
 
-static void page_remove_block(struct tcache *tc, struct tcache_block *b, unsigned slot)
+static void page_free(struct tcache *tc, unsigned k, struct tcache_page *p)
 {
-	struct tcache_page *p = page_get(tc, b->gpa[slot], false);
+	struct tcache_page **pp = page_bucket(tc, k, p->page);
+	while (*pp != p)
+		pp = &(*pp)->next;
+	*pp = p->next;
+	/* No code left on a physical page: stop watching its writes. */
+	if (k == IDX_GPA && tc->gm)
+		guestmem_page_clear_flags(tc->gm, p->page, GUESTMEM_PAGE_CODE);
+	free(p);
+}
+
+static void page_remove_block(struct tcache *tc, unsigned k, struct tcache_block *b, unsigned slot)
+{
+	struct tcache_page *p = page_get(tc, k, b->pg[k][slot], false);
 	if (!p)
 		return;
 	struct tcache_block **pp = &p->blocks;
 	while (*pp) {
 		struct tcache_block *cur = *pp;
-		unsigned cs = (cur->gpa[0] & GUEST_PAGE_MASK) == p->page ? 0 : 1;
+		unsigned cs = (cur->pg[k][0] & GUEST_PAGE_MASK) == p->page ? 0 : 1;
 		if (cur == b) {
-			*pp = cur->page_next[cs];
+			*pp = cur->pg_next[k][cs];
 			break;
 		}
-		pp = &cur->page_next[cs];
+		pp = &cur->pg_next[k][cs];
 	}
-	if (p->blocks)
-		return;
-	/* No code left on the page: stop watching its writes. */
-	struct tcache_page **pp2 = &tc->pages[hash_page(p->page)];
-	while (*pp2 != p)
-		pp2 = &(*pp2)->next;
-	*pp2 = p->next;
-	if (tc->gm)
-		guestmem_page_clear_flags(tc->gm, p->page, GUESTMEM_PAGE_CODE);
-	free(p);
+	if (!p->blocks)
+		page_free(tc, k, p);
+}
+
+static void page_add_block(struct tcache_page *p, unsigned k, struct tcache_block *b, unsigned slot)
+{
+	b->pg_next[k][slot] = p->blocks;
+	p->blocks = b;
 }
 
 static void hash_remove(struct tcache *tc, struct tcache_block *b)
@@ -240,9 +261,12 @@ void tcache_invalidate_block(struct tcache *tc, struct tcache_block *b)
 	for (unsigned i = 0; i < b->n_exits; i++)
 		unlink_out(tc, b, i);
 	hash_remove(tc, b);
-	page_remove_block(tc, b, 0);
-	if (b->gpa[1] != TCACHE_NO_PAGE)
-		page_remove_block(tc, b, 1);
+	for (unsigned k = 0; k < 2; k++)
+		for (unsigned slot = 0; slot < 2; slot++)
+			if (b->pg[k][slot] != TCACHE_NO_PAGE)
+				page_remove_block(tc, k, b, slot);
+	if (!(b->va >> 63))
+		tc->live_low--;
 	struct vcpu_ibl_entry *ie = &tc->abi->ibl[VCPU_IBL_INDEX(b->va)];
 	if (ie->guest_rip == b->va)
 		ie->guest_rip = ~0ull;
@@ -254,11 +278,37 @@ unsigned tcache_invalidate_page(struct tcache *tc, gpa_t gpa)
 {
 	unsigned n = 0;
 	/* Re-look the page up each time: killing its last block frees it. */
-	for (struct tcache_page *p; (p = page_get(tc, gpa, false)) && p->blocks; n++)
+	for (struct tcache_page *p; (p = page_get(tc, IDX_GPA, gpa, false)) && p->blocks; n++)
 		tcache_invalidate_block(tc, p->blocks);
 	if (n)
 		tc->stats.page_invalidations++;
 	return n;
+}
+
+unsigned tcache_invalidate_va(struct tcache *tc, gva_t lo, gva_t hi)
+{
+	unsigned n = 0;
+	if (hi <= lo)
+		return 0;
+	if (((hi - lo) >> GUEST_PAGE_SHIFT) > 4096) { /* a huge range: scan the blocks */
+		for (size_t i = 0; i < tc->n_all; i++) {
+			struct tcache_block *b = tc->all[i];
+			if (!b->dead && b->va < hi && b->va + b->guest_len > lo) {
+				tcache_invalidate_block(tc, b);
+				n++;
+			}
+		}
+		return n;
+	}
+	for (gva_t pg = lo & GUEST_PAGE_MASK; pg < hi; pg += GUEST_PAGE_SIZE)
+		for (struct tcache_page *p; (p = page_get(tc, IDX_VA, pg, false)) && p->blocks; n++)
+			tcache_invalidate_block(tc, p->blocks);
+	return n;
+}
+
+uint64_t tcache_live_low(const struct tcache *tc)
+{
+	return tc->live_low;
 }
 
 void tcache_unchain_all(struct tcache *tc)
@@ -357,17 +407,28 @@ enum bt_status tcache_install(struct tcache *tc, const struct xlat_block *xb, gp
 	struct tcache_block *old = tcache_lookup(tc, xb->guest_start);
 	if (old)
 		tcache_invalidate_block(tc, old);
-	struct tcache_page *p0 = page_get(tc, gpa0, true);
-	struct tcache_page *p1 = gpa1 != TCACHE_NO_PAGE ? page_get(tc, gpa1, true) : NULL;
-	if (!p0 || (gpa1 != TCACHE_NO_PAGE && !p1)) {
-		free(b->pcmap);
-		free(b);
-		return BT_ERR_NOMEM;
-	}
+	gva_t va0 = xb->guest_start & GUEST_PAGE_MASK;
+	gva_t va_last =
+	    (xb->guest_start + (xb->guest_len ? xb->guest_len - 1 : 0)) & GUEST_PAGE_MASK;
+	uint64_t pg[2][2] = {
+	    {gpa0 & GUEST_PAGE_MASK,
+	     gpa1 == TCACHE_NO_PAGE ? TCACHE_NO_PAGE : (gpa1 & GUEST_PAGE_MASK)},
+	    {va0, va_last != va0 ? va_last : TCACHE_NO_PAGE},
+	};
+	struct tcache_page *pp[2][2] = {{NULL, NULL}, {NULL, NULL}};
+	for (unsigned k = 0; k < 2; k++)
+		for (unsigned slot = 0; slot < 2; slot++)
+			if (pg[k][slot] != TCACHE_NO_PAGE &&
+			    !(pp[k][slot] = page_get(tc, k, pg[k][slot], true))) {
+				free(b->pcmap);
+				free(b);
+				return BT_ERR_NOMEM; /* empty page nodes are harmless */
+			}
 
 	b->va = xb->guest_start;
-	b->gpa[0] = gpa0 & GUEST_PAGE_MASK;
-	b->gpa[1] = gpa1 == TCACHE_NO_PAGE ? TCACHE_NO_PAGE : (gpa1 & GUEST_PAGE_MASK);
+	b->gpa[0] = pg[0][0];
+	b->gpa[1] = pg[0][1];
+	memcpy(b->pg, pg, sizeof(pg));
 	b->guest_len = xb->guest_len;
 	b->n_insns = xb->n_insns;
 	b->guest_hash = xb->guest_hash;
@@ -381,12 +442,12 @@ enum bt_status tcache_install(struct tcache *tc, const struct xlat_block *xb, gp
 	unsigned h = hash_va(b->va);
 	b->hash_next = tc->hash[h];
 	tc->hash[h] = b;
-	b->page_next[0] = p0->blocks;
-	p0->blocks = b;
-	if (p1) {
-		b->page_next[1] = p1->blocks;
-		p1->blocks = b;
-	}
+	for (unsigned k = 0; k < 2; k++)
+		for (unsigned slot = 0; slot < 2; slot++)
+			if (pp[k][slot])
+				page_add_block(pp[k][slot], k, b, slot);
+	if (!(b->va >> 63))
+		tc->live_low++;
 	tc->all[tc->n_all++] = b;
 	tc->stats.installed++;
 	tc->stats.code_bytes += xb->code_len;

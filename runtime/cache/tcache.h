@@ -71,9 +71,13 @@ struct tcache_block {
 	struct tcache_link *incoming;
 	uint8_t *pcmap;
 	uint32_t pcmap_len;
-	uint64_t execs; /* dispatcher entries (not chained ones) */
+	uint64_t execs;	    /* dispatcher entries (not chained ones) */
+	uint64_t map_epoch; /* the runtime's mapping epoch when va->gpa was last checked */
 	struct tcache_block *hash_next;
-	struct tcache_block *page_next[2];
+	/* page indexes: [0] guest-physical pages, [1] guest-virtual pages;
+	 * pg[k][1] == TCACHE_NO_PAGE for a one-page block */
+	uint64_t pg[2][2];
+	struct tcache_block *pg_next[2][2];
 };
 
 #define TCACHE_NO_PAGE (~(gpa_t)0)
@@ -120,6 +124,11 @@ void tcache_ibl_insert(struct tcache *tc, struct tcache_block *b);
  * it).  Returns how many blocks were killed. */
 unsigned tcache_invalidate_page(struct tcache *tc, gpa_t gpa);
 void tcache_invalidate_block(struct tcache *tc, struct tcache_block *b);
+/* Kill every block whose bytes lie at guest-virtual [lo, hi) (a mapping
+ * changed under them).  Returns how many were killed. */
+unsigned tcache_invalidate_va(struct tcache *tc, gva_t lo, gva_t hi);
+/* Live blocks in the lower (user) half of the address space. */
+uint64_t tcache_live_low(const struct tcache *tc);
 /* Unchain every chained exit and clear the IBL table (blocks stay live). */
 void tcache_unchain_all(struct tcache *tc);
 /* Drop everything. */

@@ -74,10 +74,23 @@ static void tlb_clear(struct mmu *mmu)
 	mmu->n_large = 0;
 }
 
+static void flush_notify(struct mmu *mmu, enum mmu_flush_kind kind, gva_t gva)
+{
+	if (mmu->flush_fn)
+		mmu->flush_fn(mmu->flush_opaque, kind, gva);
+}
+
+void mmu_set_flush_hook(struct mmu *mmu, mmu_flush_fn fn, void *opaque)
+{
+	mmu->flush_fn = fn;
+	mmu->flush_opaque = opaque;
+}
+
 void mmu_flush_all(struct mmu *mmu)
 {
 	tlb_clear(mmu);
 	mmu->stats.flush_all++;
+	flush_notify(mmu, MMU_FLUSH_ALL, 0);
 }
 
 void mmu_flush_nonglobal(struct mmu *mmu)
@@ -88,6 +101,7 @@ void mmu_flush_nonglobal(struct mmu *mmu)
 			tlb_invalidate(mmu, i);
 	}
 	mmu->stats.flush_nonglobal++;
+	flush_notify(mmu, MMU_FLUSH_NONGLOBAL, 0);
 }
 
 static uint64_t meta_page_size(uint8_t m)
@@ -104,6 +118,7 @@ void mmu_invlpg(struct mmu *mmu, gva_t gva)
 	size_t idx = (gva >> GUEST_PAGE_SHIFT) & TLB_MASK;
 
 	mmu->stats.invlpg++;
+	flush_notify(mmu, MMU_FLUSH_INVLPG, gva);
 	if (mmu->abi->tlb[idx].tag_read == (gva & GUEST_PAGE_MASK))
 		tlb_invalidate(mmu, idx);
 	if (!mmu->n_large)
@@ -201,12 +216,14 @@ void mmu_write_cr3(struct mmu *mmu, uint64_t cr3)
 {
 	bool noflush = (mmu->cr4 & MMU_CR4_PCIDE) && (cr3 >> 63);
 
+	uint64_t old = mmu->cr3;
+
 	cr3 &= ~(1ull << 63);
+	mmu->cr3 = cr3; /* before the flush: its hook sees the new root */
 	/* PCIDs are not tagged in this TLB: the no-flush hint is honoured only
 	 * when the address space does not change. */
-	if (!noflush || cr3 != mmu->cr3)
+	if (!noflush || cr3 != old)
 		mmu_flush_nonglobal(mmu);
-	mmu->cr3 = cr3;
 }
 
 void mmu_set_cpl_ac(struct mmu *mmu, unsigned cpl, bool ac)

@@ -113,6 +113,14 @@ struct mmu_fault {
 typedef enum bt_status (*mmu_mmio_fn)(void *opaque, gpa_t gpa, void *buf, size_t len,
 				      bool is_write);
 
+/*
+ * Flush hook: told after every TLB flush the guest causes, so that the code
+ * cache can drop translations whose code mapping may have changed.
+ * NONGLOBAL comes from CR3 loads (mmu->cr3 is already the new root).
+ */
+enum mmu_flush_kind { MMU_FLUSH_INVLPG, MMU_FLUSH_NONGLOBAL, MMU_FLUSH_ALL };
+typedef void (*mmu_flush_fn)(void *opaque, enum mmu_flush_kind kind, gva_t gva);
+
 struct mmu_stats {
 	uint64_t walks;	     /* page walks (including TLB fills) */
 	uint64_t tlb_hits;   /* slow-path accesses served by the software TLB */
@@ -139,6 +147,8 @@ struct mmu {
 	uint64_t rsvd_addr_mask; /* address bits >= MAXPHYADDR (bits 51:phys_bits) */
 	mmu_mmio_fn mmio_fn;
 	void *mmio_opaque;
+	mmu_flush_fn flush_fn;
+	void *flush_opaque;
 	struct mmu_stats stats;
 	unsigned n_large;		    /* TLB entries that came from 2M/1G pages */
 	uint8_t tlb_meta[VCPU_TLB_ENTRIES]; /* MMU_TLBM_* per entry */
@@ -150,6 +160,7 @@ enum bt_status mmu_init(struct mmu *mmu, struct guestmem *gm, struct vcpu_abi *a
 void mmu_fini(struct mmu *mmu);
 
 void mmu_set_mmio_handler(struct mmu *mmu, mmu_mmio_fn fn, void *opaque);
+void mmu_set_flush_hook(struct mmu *mmu, mmu_flush_fn fn, void *opaque);
 /* MAXPHYADDR (32..52); flushes the TLB. */
 enum bt_status mmu_set_phys_bits(struct mmu *mmu, unsigned bits);
 

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "runtime/cache/tcache.h"
+#include "runtime/mem/guestmem.h"
 
 static struct vcpu_abi abi;
 
@@ -204,6 +205,45 @@ static void test_rejects_bad_rows(void **state)
 	tcache_destroy(tc);
 }
 
+static void test_va_index_and_code_page_flags(void **state)
+{
+	struct guestmem *gm;
+	struct tcache *tc;
+	struct tcache_block *k, *u;
+	struct xlat_block xk, xu;
+	uint8_t ck[16], cu[16];
+	(void)state;
+
+	assert_int_equal(guestmem_create(16 << 20, &gm), BT_OK);
+	assert_int_equal(tcache_create(1 << 16, gm, &abi, &tc), BT_OK);
+	make_movret(&xk, ck, 0xffffffff80001ff0ull, 1, 0);
+	xk.guest_len = 0x20; /* spans two virtual pages */
+	make_movret(&xu, cu, 0x400000, 2, 0);
+	assert_int_equal(tcache_install(tc, &xk, 0x201000, 0x202000, 0, &k), BT_OK);
+	assert_int_equal(tcache_install(tc, &xu, 0x300000, TCACHE_NO_PAGE, 0, &u), BT_OK);
+	assert_true(guestmem_page_flags(gm, 0x201000) & GUESTMEM_PAGE_CODE);
+	assert_true(guestmem_page_flags(gm, 0x202abc) & GUESTMEM_PAGE_CODE);
+	assert_true(guestmem_page_flags(gm, 0x300000) & GUESTMEM_PAGE_CODE);
+	assert_false(guestmem_page_flags(gm, 0x203000) & GUESTMEM_PAGE_CODE);
+	assert_int_equal(tcache_live_low(tc), 1);
+
+	/* an unrelated virtual page kills nothing; the block's second page does */
+	assert_int_equal(tcache_invalidate_va(tc, 0xffffffff80003000ull, 0xffffffff80004000ull), 0);
+	assert_int_equal(tcache_invalidate_va(tc, 0xffffffff80002000ull, 0xffffffff80002001ull), 1);
+	assert_true(k->dead);
+	/* the watch on its physical pages is gone with it */
+	assert_false(guestmem_page_flags(gm, 0x201000) & GUESTMEM_PAGE_CODE);
+	assert_false(guestmem_page_flags(gm, 0x202000) & GUESTMEM_PAGE_CODE);
+
+	/* a huge range scans instead of walking pages */
+	assert_int_equal(tcache_invalidate_va(tc, 0, 1ull << 47), 1);
+	assert_true(u->dead);
+	assert_int_equal(tcache_live_low(tc), 0);
+	assert_false(guestmem_page_flags(gm, 0x300000) & GUESTMEM_PAGE_CODE);
+	tcache_destroy(tc);
+	guestmem_destroy(gm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -212,6 +252,7 @@ int main(void)
 	    cmocka_unit_test(test_two_page_block_and_host_lookup),
 	    cmocka_unit_test(test_ibl_and_flush_on_exhaustion),
 	    cmocka_unit_test(test_rejects_bad_rows),
+	    cmocka_unit_test(test_va_index_and_code_page_flags),
 	};
 	return cmocka_run_group_tests_name("tcache", tests, NULL, NULL);
 }
