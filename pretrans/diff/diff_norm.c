@@ -52,7 +52,9 @@ static int string_at(const struct elfimg *img, const struct elfimg_section *sc, 
 	size_t n = 0;
 	while (n < room && n < 256 && b[n]) {
 		uint8_t c = b[n];
-		if ((c < 0x20 && c != '\n' && c != '\t' && c != '\r' && c != 1) || c == 0x7f)
+		/* printable ASCII; \001 only first (printk KERN_<LEVEL> prefix) */
+		if ((c < 0x20 && c != '\n' && c != '\t' && c != '\r' && !(c == 1 && n == 0)) ||
+		    c >= 0x7f)
 			return 0;
 		n++;
 	}
@@ -63,8 +65,9 @@ static int string_at(const struct elfimg *img, const struct elfimg_section *sc, 
 	return 1;
 }
 
+/* table: the operand is indexed (a jump table, an array), never a string. */
 static void resolve(const struct diff_side *s, const struct diff_func *f, gva_t va, int percpu,
-		    struct nref_ *r)
+		    int table, struct nref_ *r)
 {
 	memset(r, 0, sizeof(*r));
 	if (!percpu && va - f->addr < f->size) {
@@ -87,7 +90,7 @@ static void resolve(const struct diff_side *s, const struct diff_func *f, gva_t 
 		return;
 	}
 	const struct elfimg_section *sc = alloc_section_at(s->img, va);
-	if (sc && string_at(s->img, sc, va, &r->str, &r->str_len)) {
+	if (sc && !table && string_at(s->img, sc, va, &r->str, &r->str_len)) {
 		r->kind = REF_STR;
 		uint64_t h = 0x5354525354525354ull;
 		for (size_t i = 0; i < r->str_len; i++)
@@ -155,14 +158,15 @@ static void normalise(const struct diff_side *s, const struct diff_func *f, gva_
 			if (o->mem.type == ZYDIS_MEMOP_TYPE_AGEN)
 				p->size = 0; /* lea: the width says nothing */
 			if (o->mem.base == ZYDIS_REGISTER_RIP) {
-				resolve(s, f, next + (uint64_t)o->mem.disp.value, 0, &p->ref);
+				resolve(s, f, next + (uint64_t)o->mem.disp.value, 0, 0, &p->ref);
 			} else if (o->mem.segment == ZYDIS_REGISTER_GS && s->percpu_end &&
 				   o->mem.base == ZYDIS_REGISTER_NONE &&
 				   (uint64_t)o->mem.disp.value < s->percpu_end) {
-				resolve(s, f, (uint64_t)o->mem.disp.value, 1, &p->ref);
+				resolve(s, f, (uint64_t)o->mem.disp.value, 1, 0, &p->ref);
 			} else if (o->mem.disp.has_displacement &&
 				   in_image(s, (uint64_t)o->mem.disp.value)) {
-				resolve(s, f, (uint64_t)o->mem.disp.value, 0, &p->ref);
+				resolve(s, f, (uint64_t)o->mem.disp.value, 0,
+					o->mem.index != ZYDIS_REGISTER_NONE, &p->ref);
 			} else {
 				p->val = o->mem.disp.value;
 			}
@@ -173,9 +177,9 @@ static void normalise(const struct diff_side *s, const struct diff_func *f, gva_
 		case ZYDIS_OPERAND_TYPE_IMMEDIATE:
 			if (o->imm.is_relative) {
 				p->size = 0;
-				resolve(s, f, next + o->imm.value.u, 0, &p->ref);
+				resolve(s, f, next + o->imm.value.u, 0, 0, &p->ref);
 			} else if (in_image(s, o->imm.value.u)) {
-				resolve(s, f, o->imm.value.u, 0, &p->ref);
+				resolve(s, f, o->imm.value.u, 0, 0, &p->ref);
 			} else {
 				p->val = o->imm.value.s;
 			}

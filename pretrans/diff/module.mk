@@ -4,3 +4,7 @@ $(eval $(call add_lib,ptdiff,pretrans/diff/diff_load.c pretrans/diff/diff_norm.c
 	pretrans/diff/diff_match.c pretrans/diff/diff_out.c pretrans/diff/diff_html.c \
 	pretrans/diff/diff_cli.c))
 $(eval $(call add_prog,ptdiff,pretrans/diff/ptdiff_main.c))
+
+# Unit test inputs: the synthetic kernel pair (guests/diffpair/module.mk).
+$(BUILD)/tests/unit/test_diff.o: CFLAGS += -DDP_DIR='"$(DP_OUT)"'
+$(BUILD)/tests/test_diff: $(DP_ELFS)

@@ -1,0 +1,300 @@
+/*
+ * Unit tests for pretrans/diff on the real synthetic kernel pair built by
+ * guests/diffpair (gcc, three variants of one source): exact classification
+ * of every function for a source change and for a pure layout shift,
+ * identical inputs, duplicate local names, the reuse predicate, the line
+ * diff, and database inputs (a real sqlite file pointing at the image, one
+ * from another translator version, one whose image changed).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "db/tcdb.h"
+#include "pretrans/base/log.h"
+#include "pretrans/diff/diff.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef DP_DIR
+#error "DP_DIR (the directory of the diffpair images) must be defined by the build"
+#endif
+
+struct pair {
+	struct diff_side *old, *new;
+	struct diff_result r;
+};
+
+static void load_pair(struct pair *p, const char *a, const char *b)
+{
+	assert_int_equal(diff_side_load(a, &p->old), BT_OK);
+	assert_int_equal(diff_side_load(b, &p->new), BT_OK);
+	assert_int_equal(diff_sides_prepare(p->old, p->new, 2), BT_OK);
+	assert_int_equal(diff_compare(p->old, p->new, &p->r), BT_OK);
+}
+
+static void free_pair(struct pair *p)
+{
+	diff_result_fini(&p->r);
+	diff_side_free(p->old);
+	diff_side_free(p->new);
+}
+
+static const struct diff_entry *find(const struct diff_result *r, const char *key)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		const struct diff_func *f = r->e[i].new ? r->e[i].new : r->e[i].old;
+		if (!strcmp(f->key, key))
+			return &r->e[i];
+	}
+	return NULL;
+}
+
+static void expect(const struct diff_result *r, const char *key, enum diff_class c)
+{
+	const struct diff_entry *e = find(r, key);
+	if (!e)
+		fail_msg("no entry for %s", key);
+	if (e->cls != c)
+		fail_msg("%s: expected %s, got %s", key, diff_class_str(c), diff_class_str(e->cls));
+}
+
+static void test_change_pair(void **state)
+{
+	struct pair p;
+	load_pair(&p, DP_DIR "/base.elf", DP_DIR "/change.elf");
+	assert_int_equal(p.old->n, 11);
+	assert_int_equal(p.new->n, 11);
+	expect(&p.r, "checksum", DIFF_CHANGED);
+	expect(&p.r, "old_func", DIFF_REMOVED);
+	expect(&p.r, "new_func", DIFF_ADDED);
+	expect(&p.r, "util_renamed", DIFF_RENAMED);
+	assert_string_equal(find(&p.r, "util_renamed")->old->key, "util_name");
+	/* everything else is unchanged up to addresses */
+	static const char *const same[] = {"add3",
+					   "log_msg",
+					   "classify",
+					   "fib",
+					   "start",
+					   "b_entry",
+					   "helper@diffpair_a.c",
+					   "helper@diffpair_b.c"};
+	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		const struct diff_entry *e = find(&p.r, same[i]);
+		assert_non_null(e);
+		assert_true(e->cls == DIFF_IDENTICAL || e->cls == DIFF_MOVED);
+		assert_true(diff_entry_reusable(e));
+	}
+	assert_int_equal(p.r.n, 12);
+	assert_int_equal(p.r.count[DIFF_CHANGED], 1);
+	assert_int_equal(p.r.count[DIFF_ADDED], 1);
+	assert_int_equal(p.r.count[DIFF_REMOVED], 1);
+	assert_int_equal(p.r.count[DIFF_RENAMED], 1);
+	assert_false(diff_entry_reusable(find(&p.r, "checksum")));
+	assert_false(diff_entry_reusable(find(&p.r, "new_func")));
+	assert_true(diff_entry_reusable(find(&p.r, "util_renamed")));
+	free_pair(&p);
+}
+
+static void test_shift_pair(void **state)
+{
+	struct pair p;
+	load_pair(&p, DP_DIR "/base.elf", DP_DIR "/shift.elf");
+	assert_int_equal(p.r.n, 11);
+	assert_int_equal(p.r.count[DIFF_CHANGED], 0);
+	assert_int_equal(p.r.count[DIFF_ADDED] + p.r.count[DIFF_REMOVED], 0);
+	assert_int_equal(p.r.count[DIFF_RENAMED], 0);
+	/* every address moved: a naive objdump | diff flags everything */
+	assert_int_equal(p.r.naive_flagged, 11);
+	/* functions that reference data or strings have different bytes */
+	expect(&p.r, "log_msg", DIFF_MOVED);
+	expect(&p.r, "start", DIFF_MOVED);
+	expect(&p.r, "b_entry", DIFF_MOVED);
+	expect(&p.r, "classify", DIFF_MOVED); /* jump table in .rodata */
+	expect(&p.r, "add3", DIFF_IDENTICAL);
+	/* the normalised listings of a moved function are equal line by line */
+	const struct diff_entry *e = find(&p.r, "start");
+	assert_true(e->old->addr != e->new->addr);
+	char **a, **b;
+	size_t na, nb;
+	assert_int_equal(diff_func_listing(p.old, e->old, &a, &na), BT_OK);
+	assert_int_equal(diff_func_listing(p.new, e->new, &b, &nb), BT_OK);
+	assert_int_equal(na, nb);
+	int saw_str = 0, saw_sym = 0;
+	for (size_t i = 0; i < na; i++) {
+		assert_string_equal(a[i], b[i]);
+		saw_str |= strstr(a[i], "str:\"diffpair start\\n\"") != NULL;
+		saw_sym |= strstr(a[i], "call classify+0x0") != NULL;
+	}
+	assert_true(saw_str);
+	assert_true(saw_sym);
+	free(a);
+	free(b);
+	free_pair(&p);
+}
+
+static void test_identical_inputs(void **state)
+{
+	struct pair p;
+	load_pair(&p, DP_DIR "/change.elf", DP_DIR "/change.elf");
+	assert_int_equal(p.r.count[DIFF_IDENTICAL], p.r.n);
+	assert_int_equal(p.r.naive_flagged, 0);
+	free_pair(&p);
+}
+
+static void test_duplicate_locals(void **state)
+{
+	struct pair p;
+	load_pair(&p, DP_DIR "/base.elf", DP_DIR "/shift.elf");
+	const struct diff_entry *a = find(&p.r, "helper@diffpair_a.c");
+	const struct diff_entry *b = find(&p.r, "helper@diffpair_b.c");
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_string_equal(a->old->name, "helper");
+	assert_string_equal(a->old->file, "diffpair_a.c");
+	assert_string_equal(b->new->file, "diffpair_b.c");
+	assert_true(a->old->norm_hash != b->old->norm_hash); /* x*3+1 vs x*5-2 */
+	assert_null(find(&p.r, "helper"));
+	free_pair(&p);
+}
+
+static void check_ops(char *const *a, size_t na, char *const *b, size_t nb, size_t want_edits)
+{
+	struct diff_op *ops;
+	size_t n, ai = 0, bi = 0, edits = 0;
+	assert_int_equal(diff_lines(a, na, b, nb, 100, &ops, &n), BT_OK);
+	for (size_t i = 0; i < n; i++) {
+		if (ops[i].op == '=') {
+			assert_int_equal(ops[i].ai, (int)ai++);
+			assert_int_equal(ops[i].bi, (int)bi++);
+			assert_string_equal(a[ops[i].ai], b[ops[i].bi]);
+		} else if (ops[i].op == '-') {
+			assert_int_equal(ops[i].ai, (int)ai++);
+			edits++;
+		} else {
+			assert_int_equal(ops[i].op, '+');
+			assert_int_equal(ops[i].bi, (int)bi++);
+			edits++;
+		}
+	}
+	assert_int_equal(ai, na);
+	assert_int_equal(bi, nb);
+	assert_int_equal(edits, want_edits);
+	free(ops);
+}
+
+static void test_lines(void **state)
+{
+	char *a[] = {"a", "b", "c", "a", "b", "b", "a"};
+	char *b[] = {"c", "b", "a", "b", "a", "c"};
+	check_ops(a, 7, b, 6, 5); /* the classic Myers example: D = 5 */
+	check_ops(a, 7, a, 7, 0);
+	check_ops(a, 0, b, 6, 6);
+	check_ops(a, 7, b, 0, 7);
+	char *x[] = {"push rbp", "mov eax, 0x1", "ret"};
+	char *y[] = {"push rbp", "mov eax, 0x2", "ret"};
+	check_ops(x, 3, y, 3, 2);
+	struct diff_op *ops;
+	size_t n;
+	assert_int_equal(diff_lines(a, 7, b, 6, 2, &ops, &n), BT_ERR_RANGE);
+}
+
+static void make_db(const char *out, const char *image, int foreign_version)
+{
+	struct diff_side *s;
+	assert_int_equal(diff_side_load(image, &s), BT_OK);
+	struct tcdb_image im = {.entry = s->img->entry, .arch = "x86_64"};
+	snprintf(im.path, sizeof(im.path), "%s", image);
+	sha256_hex(s->img->sha256, im.sha256);
+	diff_side_free(s);
+	struct xlat_options opts = {0};
+	struct tcdb_provenance prov;
+	tcdb_provenance_current(&opts, &prov);
+	if (foreign_version)
+		prov.xlat_version += 1;
+	struct tcdb *db;
+	assert_int_equal(tcdb_create(out, &im, &prov, &db), BT_OK);
+	assert_int_equal(tcdb_commit(db), BT_OK);
+}
+
+static void test_database_inputs(void **state)
+{
+	char dir[] = "/tmp/test_diff.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char good[128], foreign[128], stale[128], copy[128];
+	snprintf(good, sizeof(good), "%s/good.tcdb", dir);
+	snprintf(foreign, sizeof(foreign), "%s/foreign.tcdb", dir);
+	snprintf(stale, sizeof(stale), "%s/stale.tcdb", dir);
+	snprintf(copy, sizeof(copy), "%s/kernel.elf", dir);
+
+	make_db(good, DP_DIR "/base.elf", 0);
+	struct pair p;
+	load_pair(&p, good, DP_DIR "/change.elf");
+	assert_string_equal(p.old->db_path, good);
+	assert_string_equal(p.old->image_path, DP_DIR "/base.elf");
+	expect(&p.r, "checksum", DIFF_CHANGED);
+	expect(&p.r, "util_renamed", DIFF_RENAMED);
+	free_pair(&p);
+
+	struct diff_side *s = NULL;
+	make_db(foreign, DP_DIR "/base.elf", 1);
+	assert_int_equal(diff_side_load(foreign, &s), BT_ERR_VERSION);
+
+	/* a database whose image file was replaced afterwards */
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "cp %s/base.elf %s", DP_DIR, copy);
+	assert_int_equal(system(cmd), 0);
+	make_db(stale, copy, 0);
+	snprintf(cmd, sizeof(cmd), "cp %s/change.elf %s", DP_DIR, copy);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(diff_side_load(stale, &s), BT_ERR_VERSION);
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_bad_images(void **state)
+{
+	struct diff_side *s = NULL;
+	assert_int_not_equal(diff_side_load("/nonexistent/vmlinux", &s), BT_OK);
+	assert_null(s);
+	char dir[] = "/tmp/test_diff.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char txt[128], arm[128], cmd[512];
+	snprintf(txt, sizeof(txt), "%s/notes.txt", dir);
+	snprintf(arm, sizeof(arm), "%s/arm.elf", dir);
+	FILE *f = fopen(txt, "w");
+	assert_non_null(f);
+	fputs("not an ELF file\n", f);
+	fclose(f);
+	assert_int_equal(diff_side_load(txt, &s), BT_ERR_FORMAT);
+	/* the same image claiming to be AArch64 (e_machine = 183) */
+	snprintf(cmd, sizeof(cmd),
+		 "cp %s/base.elf %s && printf '\\267\\000' | dd of=%s bs=1 seek=18 "
+		 "conv=notrunc status=none",
+		 DP_DIR, arm, arm);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(diff_side_load(arm, &s), BT_ERR_UNSUPPORTED);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+	bt_log_set(LOG_ALL, LOG_ERROR);
+	bt_log_to(fopen("/dev/null", "w"));
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_change_pair),
+	    cmocka_unit_test(test_shift_pair),
+	    cmocka_unit_test(test_identical_inputs),
+	    cmocka_unit_test(test_duplicate_locals),
+	    cmocka_unit_test(test_lines),
+	    cmocka_unit_test(test_database_inputs),
+	    cmocka_unit_test(test_bad_images),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
