@@ -17,6 +17,17 @@
 
 	.text
 
+/*
+ * Exception-table entry in Linux's layout (12 bytes: s32 insn - ., s32
+ * fixup - ., s32 data), so tools that read a Linux __ex_table read ours.
+ */
+.macro EXTABLE insn, fixup
+	.balign 4
+	.long \insn - .
+	.long \fixup - .
+	.long 0
+.endm
+
 .macro PUSH_REGS
 	pushq %rax
 	pushq %rbx
@@ -220,8 +231,7 @@ raw_copy_user:
 5:	movq $-14, %rax
 	ret
 	.section __ex_table, "a"
-	.balign 8
-	.quad 4b, 5b
+	EXTABLE 4b, 5b
 	.text
 
 /*
@@ -241,7 +251,7 @@ safe_div:
 7:	movq $-1, %rax
 	ret
 	.section __ex_table, "a"
-	.quad 6b, 7b
+	EXTABLE 6b, 7b
 	.text
 
 /*
@@ -257,7 +267,7 @@ probe_read_u64:
 9:	movq $-14, %rax
 	ret
 	.section __ex_table, "a"
-	.quad 8b, 9b
+	EXTABLE 8b, 9b
 	.text
 
 /*
@@ -272,7 +282,7 @@ probe_write_u64:
 11:	movq $-14, %rax
 	ret
 	.section __ex_table, "a"
-	.quad 10b, 11b
+	EXTABLE 10b, 11b
 	.text
 
 /*

@@ -113,9 +113,17 @@ long strncpy_from_user(char *dst, uint64_t usrc, size_t n);
 long raw_copy_user(void *dst, const void *src, size_t n); /* asm, extable-protected */
 
 /* Exception table (entry.S helpers + trap.c). */
-struct extable_entry {
-	uint64_t insn, fixup;
+struct extable_entry { /* Linux layout: offsets relative to each field */
+	int32_t insn, fixup, data;
 };
+static inline uint64_t extable_insn(const struct extable_entry *e)
+{
+	return (uint64_t)&e->insn + (uint64_t)(int64_t)e->insn;
+}
+static inline uint64_t extable_fixup(const struct extable_entry *e)
+{
+	return (uint64_t)&e->fixup + (uint64_t)(int64_t)e->fixup;
+}
 extern volatile unsigned long extable_fixups;
 
 /* CPU feature flags discovered at boot (cpu.c). */

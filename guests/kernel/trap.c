@@ -82,7 +82,7 @@ const struct extable_entry *extable_find(uint64_t rip)
 	const struct extable_entry *e = (const struct extable_entry *)__ex_table_start;
 	const struct extable_entry *end = (const struct extable_entry *)__ex_table_end;
 	for (; e < end; e++)
-		if (e->insn == rip)
+		if (extable_insn(e) == rip)
 			return e;
 	return NULL;
 }
@@ -92,7 +92,7 @@ static bool fixup(struct trap_frame *f)
 	const struct extable_entry *e = extable_find(f->rip);
 	if (!e)
 		return false;
-	f->rip = e->fixup;
+	f->rip = extable_fixup(e);
 	extable_fixups++;
 	return true;
 }
