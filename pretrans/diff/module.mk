@@ -8,3 +8,10 @@ $(eval $(call add_prog,ptdiff,pretrans/diff/ptdiff_main.c))
 # Unit test inputs: the synthetic kernel pair (guests/diffpair/module.mk).
 $(BUILD)/tests/unit/test_diff.o: CFLAGS += -DDP_DIR='"$(DP_OUT)"'
 $(BUILD)/tests/test_diff: $(DP_ELFS)
+
+# check-diff: the command line end to end on the synthetic pair (text,
+# JSON schema, HTML structure, bad input).
+CHECK_STEPS += check-diff
+.PHONY: check-diff
+check-diff: $(BUILD)/bin/ptdiff $(DP_ELFS)
+	$(Q)tests/integration/diff-synthetic.sh $(BUILD)

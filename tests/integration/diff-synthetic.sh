@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# check-diff: `pretrans diff` (the ptdiff program) on the synthetic kernel
+# pair of guests/diffpair, end to end through the command line:
+#   - text output: exact classification for the source change, nothing real
+#     for the pure layout shift, while a naive `objdump -d | diff` (run for
+#     real here) flags every function of the shift;
+#   - --json validated against pretrans/diff/diff-schema.json (a draft-07
+#     subset validator below, no extra package), counts cross-checked;
+#   - --html parsed with python's html.parser: balanced tags, one table row
+#     per function, the chart, a side-by-side diff per changed/renamed
+#     function, nothing fetched from the network;
+#   - bad input: another architecture, no symbols, identical inputs, usage.
+#
+#   tests/integration/diff-synthetic.sh BUILD_DIR
+set -euo pipefail
+
+build=${1:-build}
+ptdiff=$build/bin/ptdiff
+dp=$build/guests/diffpair
+tmp=$(mktemp -d /tmp/diff-synthetic.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+
+ok() { echo "ok   - $*"; }
+bad() {
+	echo "FAIL - $*"
+	fails=$((fails + 1))
+}
+expect_line() { # FILE REGEX DESCRIPTION
+	if grep -Eq -- "$2" "$1"; then ok "$3"; else bad "$3 (no line matching /$2/ in $1)"; fi
+}
+
+# --- naive objdump | diff: functions whose disassembly text differs ------
+naive_count() {
+	python3 - "$1" "$2" <<'EOF'
+import subprocess, sys, re
+def funcs(path):
+    out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", path], check=True,
+                         capture_output=True, text=True).stdout
+    cur, res = None, {}
+    for line in out.splitlines():
+        m = re.match(r"^[0-9a-f]+ <(.+)>:$", line)
+        if m:
+            cur = m.group(1)
+            res.setdefault(cur, [])
+        elif cur and line.strip():
+            res[cur].append(line)
+    return res
+a, b = funcs(sys.argv[1]), funcs(sys.argv[2])
+print(sum(1 for k in set(a) | set(b) if a.get(k) != b.get(k)))
+EOF
+}
+
+# --- 1. source change ------------------------------------------------------
+"$ptdiff" "$dp/base.elf" "$dp/change.elf" >"$tmp/change.txt" 2>"$tmp/change.err"
+expect_line "$tmp/change.txt" "identical 8, moved 0, changed 1, renamed 1, added 1, removed 1" \
+	"change: counts per class"
+expect_line "$tmp/change.txt" "^  checksum +size 51 -> 53" "change: checksum changed"
+expect_line "$tmp/change.txt" "^  util_name +-> util_renamed" "change: util_name renamed"
+expect_line "$tmp/change.txt" "^  new_func " "change: new_func added"
+expect_line "$tmp/change.txt" "^  old_func " "change: old_func removed"
+expect_line "$tmp/change.txt" "^--- old checksum" "change: instruction diff of checksum"
+expect_line "$tmp/change.txt" "^  \+ lea edx, \[rax\+rdx\*1\+0x7\]" "change: the +7 shows as added"
+
+# --- 2. pure layout shift ---------------------------------------------------
+"$ptdiff" --all "$dp/base.elf" "$dp/shift.elf" >"$tmp/shift.txt" 2>/dev/null
+expect_line "$tmp/shift.txt" "changed 0, renamed 0, added 0, removed 0" "shift: nothing really changed"
+expect_line "$tmp/shift.txt" "really changed: 0 functions; a naive .* would flag 11" \
+	"shift: engine's naive count is every function"
+n_shift=$(naive_count "$dp/base.elf" "$dp/shift.elf")
+n_change=$(naive_count "$dp/base.elf" "$dp/change.elf")
+echo "     real objdump -d | diff flags: shift $n_shift functions, change $n_change functions"
+if [ "$n_shift" -eq 11 ]; then ok "shift: objdump|diff flags all 11 functions"; else
+	bad "shift: objdump|diff flags $n_shift, expected 11"; fi
+if [ "$n_shift" -gt "$n_change" ]; then ok "shift: naive diff larger for the shift than for the change"; else
+	bad "naive: shift $n_shift <= change $n_change"; fi
+
+# --- 3. JSON ----------------------------------------------------------------
+"$ptdiff" --json "$dp/base.elf" "$dp/change.elf" >"$tmp/change.json" 2>/dev/null
+"$ptdiff" --json "$dp/base.elf" "$dp/shift.elf" >"$tmp/shift.json" 2>/dev/null
+for j in change shift; do
+	if python3 - pretrans/diff/diff-schema.json "$tmp/$j.json" "$j" <<'EOF'; then ok "json ($j): valid against diff-schema.json, counts consistent"; else bad "json ($j)"; fi
+import json, re, sys
+schema = json.load(open(sys.argv[1]))
+doc = json.load(open(sys.argv[2]))
+TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
+def check(v, s, path):
+    if "$ref" in s:
+        s = schema["definitions"][s["$ref"].split("/")[-1]]
+    if "oneOf" in s:
+        good = [x for x in s["oneOf"] if not errors(v, x, path)]
+        if len(good) != 1:
+            raise ValueError(f"{path}: matches {len(good)} of oneOf")
+        return
+    t = s.get("type")
+    if t == "integer":
+        if not (isinstance(v, int) and not isinstance(v, bool)):
+            raise ValueError(f"{path}: not an integer")
+    elif t and not isinstance(v, TYPES[t]):
+        raise ValueError(f"{path}: not {t}")
+    if "enum" in s and v not in s["enum"]:
+        raise ValueError(f"{path}: {v!r} not in {s['enum']}")
+    if "pattern" in s and not re.search(s["pattern"], v):
+        raise ValueError(f"{path}: {v!r} does not match {s['pattern']}")
+    if isinstance(v, dict):
+        for r in s.get("required", []):
+            if r not in v:
+                raise ValueError(f"{path}: missing {r}")
+        for k, sub in s.get("properties", {}).items():
+            if k in v:
+                check(v[k], sub, f"{path}.{k}")
+    if isinstance(v, list):
+        if len(v) < s.get("minItems", 0) or len(v) > s.get("maxItems", 1 << 62):
+            raise ValueError(f"{path}: bad length {len(v)}")
+        it = s.get("items")
+        for i, x in enumerate(v):
+            if isinstance(it, list):
+                check(x, it[i], f"{path}[{i}]")
+            elif it:
+                check(x, it, f"{path}[{i}]")
+def errors(v, s, path):
+    try:
+        check(v, s, path)
+        return None
+    except ValueError as e:
+        return str(e)
+err = errors(doc, schema, "$")
+if err:
+    sys.exit("schema: " + err)
+# consistency: summary counts = classes of the function list
+cls = {}
+for f in doc["functions"]:
+    cls[f["class"]] = cls.get(f["class"], 0) + 1
+    if f["class"] == "added" and (f["old"] is not None or f["new"] is None):
+        sys.exit("added entry with an old side")
+    if f["reusable"] != (f["class"] in ("identical", "moved", "renamed")):
+        sys.exit("reusable flag inconsistent for " + f["key"])
+for c in ("identical", "moved", "changed", "renamed", "added", "removed"):
+    if doc["summary"][c] != cls.get(c, 0):
+        sys.exit(f"summary {c} {doc['summary'][c]} != {cls.get(c, 0)}")
+if doc["summary"]["total"] != len(doc["functions"]):
+    sys.exit("total mismatch")
+if sys.argv[3] == "change":
+    want = {"checksum": "changed", "util_renamed": "renamed", "new_func": "added",
+            "old_func": "removed", "helper@diffpair_a.c": "identical"}
+    got = {f["key"]: f["class"] for f in doc["functions"]}
+    for k, v in want.items():
+        if got.get(k) != v:
+            sys.exit(f"{k}: {got.get(k)} != {v}")
+    ck = [f for f in doc["functions"] if f["key"] == "checksum"][0]
+    if not ck.get("diff") or not any(op == "+" for op, _ in ck["diff"]):
+        sys.exit("checksum has no instruction diff")
+EOF
+done
+if [ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["summary"]["naive_flagged"])' "$tmp/shift.json")" = "$n_shift" ]; then
+	ok "json: naive_flagged equals the real objdump|diff count ($n_shift)"
+else
+	bad "json: naive_flagged differs from objdump|diff ($n_shift)"
+fi
+
+# --- 4. HTML ----------------------------------------------------------------
+"$ptdiff" --html "$tmp/change.html" "$dp/base.elf" "$dp/change.elf" >/dev/null 2>&1
+if python3 - "$tmp/change.html" "$tmp/change.json" <<'EOF'; then ok "html: parses, balanced, every function has a row, chart and diffs present"; else bad "html structure"; fi
+import json, sys
+from html.parser import HTMLParser
+VOID = {"meta", "input", "br", "img", "hr", "link", "rect", "path", "line"}
+class P(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.stack, self.rows, self.rects, self.details, self.ext = [], [], 0, 0, []
+        self.in_funcs = False
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        for k in ("src", "href"):
+            if k in a and a[k] and not a[k].startswith("#"):
+                self.ext.append(a[k])
+        if tag == "table" and a.get("id") == "funcs":
+            self.in_funcs = True
+        if tag == "tr" and self.in_funcs and "data-key" in a:
+            self.rows.append(a["data-key"])
+        if tag == "rect":
+            self.rects += 1
+        if tag == "details":
+            self.details += 1
+        if tag not in VOID:
+            self.stack.append(tag)
+    def handle_startendtag(self, tag, attrs):
+        if tag == "rect":
+            self.rects += 1
+    def handle_endtag(self, tag):
+        if tag in VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            sys.exit(f"unbalanced </{tag}>, open: {self.stack[-3:]}")
+        self.stack.pop()
+        if tag == "table":
+            self.in_funcs = False
+p = P()
+p.feed(open(sys.argv[1], encoding="utf-8").read())
+p.close()
+if p.stack:
+    sys.exit(f"unclosed tags {p.stack}")
+doc = json.load(open(sys.argv[2]))
+keys = sorted(f["key"] for f in doc["functions"])
+if sorted(p.rows) != keys:
+    sys.exit(f"rows {sorted(p.rows)} != functions {keys}")
+if p.rects < 6:
+    sys.exit("no bar chart")
+want = doc["summary"]["changed"] + doc["summary"]["renamed"]
+if p.details != want:
+    sys.exit(f"{p.details} side-by-side diffs, expected {want}")
+if p.ext:
+    sys.exit(f"external resources: {p.ext}")
+EOF
+
+# --- 5. bad input -----------------------------------------------------------
+cp "$dp/base.elf" "$tmp/arm.elf"
+printf '\267\000' | dd of="$tmp/arm.elf" bs=1 seek=18 conv=notrunc status=none
+rc=0
+"$ptdiff" "$dp/base.elf" "$tmp/arm.elf" >/dev/null 2>"$tmp/arm.err" || rc=$?
+if [ $rc -eq 2 ] && grep -q "arm.elf" "$tmp/arm.err"; then ok "another architecture: exit 2, names the file"; else
+	bad "another architecture: rc $rc, $(cat "$tmp/arm.err")"; fi
+objcopy --strip-all "$dp/base.elf" "$tmp/stripped.elf"
+rc=0
+"$ptdiff" "$dp/base.elf" "$tmp/stripped.elf" >"$tmp/strip.txt" 2>"$tmp/strip.err" || rc=$?
+if [ $rc -eq 0 ] && grep -q "has no symbols" "$tmp/strip.err" && grep -q "removed 11" "$tmp/strip.txt"; then
+	ok "missing symbols: warning, every function removed"
+else
+	bad "missing symbols: rc $rc"
+fi
+"$ptdiff" "$dp/change.elf" "$dp/change.elf" >"$tmp/same.txt" 2>"$tmp/same.err"
+expect_line "$tmp/same.txt" "identical 11, moved 0, changed 0" "identical inputs: all identical"
+expect_line "$tmp/same.txt" "the two images have the same code" "identical inputs: said plainly"
+expect_line "$tmp/same.err" "same file content" "identical inputs: noted on stderr"
+rc=0
+"$ptdiff" "$dp/base.elf" >/dev/null 2>&1 || rc=$?
+if [ $rc -eq 1 ]; then ok "usage error: exit 1"; else bad "usage error: rc $rc"; fi
+rc=0
+"$ptdiff" "$dp/base.elf" "$tmp/none.elf" >/dev/null 2>"$tmp/none.err" || rc=$?
+if [ $rc -ne 0 ] && grep -q "none.elf" "$tmp/none.err"; then ok "missing file: fails, names it"; else
+	bad "missing file: rc $rc"; fi
+
+echo "diff-synthetic: $fails failure(s)"
+[ $fails -eq 0 ]
