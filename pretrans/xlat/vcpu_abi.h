@@ -53,9 +53,18 @@ enum vcpu_gpr {
 
 #endif /* !__ASSEMBLER__ */
 
+#ifdef __ASSEMBLER__
+#define VCPU_U(x) x
+#else
+#define VCPU_U(x) x##u
+#endif
+
 /* Software TLB for kernel-mode data accesses (direct mapped). */
 #define VCPU_TLB_BITS	 10
-#define VCPU_TLB_ENTRIES (1u << VCPU_TLB_BITS)
+#define VCPU_TLB_ENTRIES (VCPU_U(1) << VCPU_TLB_BITS)
+/* Indirect-branch lookup table size (entries of 16 bytes). */
+#define VCPU_IBL_BITS	 12
+#define VCPU_IBL_ENTRIES (VCPU_U(1) << VCPU_IBL_BITS)
 
 #ifndef __ASSEMBLER__
 
@@ -69,8 +78,6 @@ _Static_assert(sizeof(struct vcpu_tlb_entry) == 32, "TLB entry is 32 bytes");
 
 /* Indirect-branch lookup table: guest RIP -> host code address.
  * Entry index = guest_rip & (VCPU_IBL_ENTRIES - 1) (VCPU_IBL_INDEX). */
-#define VCPU_IBL_BITS	    12
-#define VCPU_IBL_ENTRIES    (1u << VCPU_IBL_BITS)
 #define VCPU_IBL_INDEX(rip) ((rip) & (VCPU_IBL_ENTRIES - 1))
 /* TLB index of a guest virtual address (VCPU_TLB_INDEX). */
 #define VCPU_TLB_INDEX(va) (((va) >> 12) & (VCPU_TLB_ENTRIES - 1))
@@ -154,6 +161,9 @@ struct vcpu_abi {
 	uint64_t reserved[23];
 	struct vcpu_tlb_entry tlb[VCPU_TLB_ENTRIES];
 	struct vcpu_ibl_entry ibl[VCPU_IBL_ENTRIES];
+	/* Guest x87/SSE state (fxsave64 image) while outside translated code and
+	 * during call-outs: host C code may use the vector registers freely. */
+	uint8_t fxsave[512] __attribute__((aligned(64)));
 };
 
 #endif /* !__ASSEMBLER__ */
@@ -184,6 +194,7 @@ struct vcpu_abi {
 #define VCPU_OFF_HOST_CTX    0x218
 #define VCPU_OFF_TLB	     0x2d8
 #define VCPU_OFF_IBL	     (VCPU_OFF_TLB + 32 * VCPU_TLB_ENTRIES)
+#define VCPU_OFF_FXSAVE	     ((VCPU_OFF_IBL + 16 * VCPU_IBL_ENTRIES + 63) & ~63)
 
 #ifndef __ASSEMBLER__
 _Static_assert(VCPU_CO_EXIT == VCPU_CO_EXIT_IDX, "co exit");
@@ -216,6 +227,8 @@ _Static_assert(offsetof(struct vcpu_abi, mem_tmp) == VCPU_OFF_MEM_TMP, "mem_tmp"
 _Static_assert(offsetof(struct vcpu_abi, host_ctx) == VCPU_OFF_HOST_CTX, "host_ctx");
 _Static_assert(offsetof(struct vcpu_abi, tlb) == VCPU_OFF_TLB, "tlb");
 _Static_assert(offsetof(struct vcpu_abi, ibl) == VCPU_OFF_IBL, "ibl");
+_Static_assert(offsetof(struct vcpu_abi, fxsave) == VCPU_OFF_FXSAVE, "fxsave");
+_Static_assert(VCPU_OFF_FXSAVE % 64 == 0, "fxsave alignment");
 #endif /* !__ASSEMBLER__ */
 
 #endif

@@ -101,6 +101,35 @@ void xlat_destroy(struct xlat_ctx *ctx)
 	free(ctx);
 }
 
+static bool is_shift(ZydisMnemonic m)
+{
+	switch (m) {
+	case ZYDIS_MNEMONIC_SHL:
+	case ZYDIS_MNEMONIC_SHR:
+	case ZYDIS_MNEMONIC_SAR:
+	case ZYDIS_MNEMONIC_ROL:
+	case ZYDIS_MNEMONIC_ROR:
+	case ZYDIS_MNEMONIC_RCL:
+	case ZYDIS_MNEMONIC_RCR:
+	case ZYDIS_MNEMONIC_SHLD:
+	case ZYDIS_MNEMONIC_SHRD:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* True if the count is an immediate that stays non-zero after masking. */
+static bool shift_count_nonzero(const struct xlat_insn *in)
+{
+	for (int i = 1; i < in->d.operand_count_visible; i++) {
+		const ZydisDecodedOperand *o = &in->ops[i];
+		if (o->type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+			return (o->imm.value.u & (in->d.operand_width == 64 ? 63 : 31)) != 0;
+	}
+	return false; /* count in CL: unknown */
+}
+
 /* Register and flag use of one instruction, from Zydis' operand list. */
 static void insn_usage(struct xlat_insn *in)
 {
@@ -130,16 +159,23 @@ static void insn_usage(struct xlat_insn *in)
 		if ((o->actions & ZYDIS_OPERAND_ACTION_WRITE) && full)
 			in->regs_kill |= bit;
 	}
+	/* bsf/bsr leave the destination unchanged for a zero source */
+	if (in->d.mnemonic == ZYDIS_MNEMONIC_BSF || in->d.mnemonic == ZYDIS_MNEMONIC_BSR)
+		in->regs_read |= in->regs_kill;
 	in->regs_kill &= ~in->regs_read;
 	if (in->d.cpu_flags) {
 		const ZydisAccessedFlags *f = in->d.cpu_flags;
 		in->flags_read = f->tested & XLAT_FLAGS_ARITH;
-		in->flags_kill = (f->modified | f->set_0 | f->set_1 | f->undefined) &
+		/* "undefined" flags are not kills: CPUs may leave them unchanged,
+		 * so their previous value can still be observed */
+		in->flags_kill = (f->modified | f->set_0 | f->set_1) & ~f->undefined &
 				 XLAT_FLAGS_ARITH & ~in->flags_read;
 	} else {
 		in->flags_read = XLAT_FLAGS_ARITH;
 		in->flags_kill = 0;
 	}
+	if (is_shift(in->d.mnemonic) && !shift_count_nonzero(in))
+		in->flags_kill = 0; /* a zero count leaves every flag unchanged */
 }
 
 static void compute_liveness(struct xlat_ctx *ctx, uint32_t n, bool exact)

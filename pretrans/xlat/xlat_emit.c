@@ -345,8 +345,9 @@ void xe_probe(struct xe *e, const struct xlat_scratch *s, const struct xlat_addr
 		xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &oa, &im, NULL);
 	} else {
 		/* 32-bit address registers make the encoder emit 0x67: the
-		 * address is computed in 32 bits and zero-extended */
-		mm = xe_m(8, a->base, a->index, a->scale, a->disp);
+		 * address is computed in 32 bits and zero-extended; an AGEN
+		 * operand's size is the address size */
+		mm = xe_m(a->addr32 ? 4 : 8, a->base, a->index, a->scale, a->disp);
 		xe_ins(e, ZYDIS_MNEMONIC_LEA, false, 2, &oa, &mm, NULL);
 	}
 	if (a->seg == ZYDIS_REGISTER_FS || a->seg == ZYDIS_REGISTER_GS) {

@@ -403,7 +403,7 @@ static void mangle_mem(struct xe *e, const struct xlat_insn *in)
 			im = xe_i(a.disp);
 			xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &oa, &im, NULL);
 		} else {
-			mm = xe_m(8, a.base, a.index, a.scale, a.disp);
+			mm = xe_m(a.addr32 ? 4 : 8, a.base, a.index, a.scale, a.disp);
 			xe_ins(e, ZYDIS_MNEMONIC_LEA, false, 2, &oa, &mm, NULL);
 		}
 		if (a.seg) {

@@ -48,6 +48,8 @@ enum bt_status tc_vcpu_init(struct tc_vcpu *t, const struct tc_handlers *h, void
 	t->abi->callout[VCPU_CO_STRING] = (uint64_t)(uintptr_t)tc_co_string;
 	t->abi->host_ctx = (uint64_t)(uintptr_t)t;
 	t->abi->rflags = 2;
+	/* a valid x87/SSE image to start from (MXCSR reserved bits clear) */
+	__asm__ volatile("fxsave64 %0" : "=m"(t->abi->fxsave));
 	tc_tlb_flush(t);
 	tc_ibl_flush(t);
 	return BT_OK;
@@ -223,4 +225,9 @@ enum bt_status tc_cache_patch_rel32(struct tc_cache *c, uint8_t *rx, uint32_t of
 	uint8_t *w = c->rw + (rx - c->rx) + off;
 	__atomic_store_n((uint32_t *)(void *)w, (uint32_t)rel, __ATOMIC_RELEASE);
 	return BT_OK;
+}
+
+void tc_cache_reset(struct tc_cache *c)
+{
+	c->used = 0;
 }

@@ -81,6 +81,8 @@ int tc_string_run(struct tc_vcpu *t);
 struct tc_cache;
 enum bt_status tc_cache_create(size_t size, struct tc_cache **out);
 void tc_cache_destroy(struct tc_cache *c);
+/* Forget every block (the caller drops all references, unchains, flushes IBL). */
+void tc_cache_reset(struct tc_cache *c);
 /* Copy len bytes of code in; *rx is where it runs.  BT_ERR_NOMEM when full. */
 enum bt_status tc_cache_add(struct tc_cache *c, const void *code, size_t len, uint8_t **rx);
 /* Rewrite the rel32 at rx + off (in the cache) to jump to target (in the cache). */

@@ -10,6 +10,8 @@
  *     guest GPRs and the host RFLAGS are stored in the vCPU area before
  *     anything else changes them.
  *  3. C code runs with DF clear and an aligned stack.
+ *  4. The guest x87/SSE state is in vcpu.fxsave whenever C code runs (exits
+ *     and call-outs save it, enter and call-out returns restore it).
  */
 #include "pretrans/xlat/vcpu_abi.h"
 
@@ -32,6 +34,7 @@ tc_enter_asm:
 	push	%r15
 	sub	$8, %rsp
 	mov	%rsp, %gs:VCPU_OFF_HOST_RSP
+	fxrstor64 %gs:VCPU_OFF_FXSAVE
 	pushq	%gs:VCPU_OFF_RFLAGS
 	andq	$0xcd5, (%rsp)		/* arithmetic flags and DF only */
 	orq	$2, (%rsp)
@@ -90,6 +93,7 @@ tc_exit_asm:
 	mov	%gs:VCPU_OFF_HOST_RSP, %rsp
 	pushfq
 	popq	%gs:VCPU_OFF_RFLAGS
+	fxsave64 %gs:VCPU_OFF_FXSAVE
 	cld
 	mov	$TC_EXIT_BLOCK, %eax
 	jmp	tc_return
@@ -135,6 +139,7 @@ tc_callout_common:
 	mov	%rax, GPR(4)
 	mov	8(%rsp), %rax
 	mov	%rax, %gs:VCPU_OFF_EXIT_HOSTPC
+	fxsave64 %gs:VCPU_OFF_FXSAVE
 	cld
 	mov	%gs:VCPU_OFF_HOST_CTX, %rdi
 	mov	(%rsp), %rsi
@@ -142,6 +147,7 @@ tc_callout_common:
 	test	%eax, %eax
 	jnz	1f
 	add	$8, %rsp
+	fxrstor64 %gs:VCPU_OFF_FXSAVE
 	pushq	%gs:VCPU_OFF_RFLAGS	/* sanitized by tc_callout_c */
 	popfq
 	mov	GPR(0), %rax

@@ -81,6 +81,15 @@ void xh_fini(struct xh *h)
 	tc_vcpu_fini(&h->vcpu);
 }
 
+void xh_reset(struct xh *h)
+{
+	for (uint32_t i = 0; i < h->n_blocks; i++)
+		free(h->blocks[i].pcmap);
+	h->n_blocks = 0;
+	tc_cache_reset(h->cache);
+	tc_ibl_flush(&h->vcpu);
+}
+
 static struct xh_block *find(struct xh *h, gva_t va)
 {
 	for (uint32_t i = 0; i < h->n_blocks; i++)

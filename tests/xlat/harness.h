@@ -50,6 +50,8 @@ struct xh {
 
 enum bt_status xh_init(struct xh *h, gva_t code_lo, gva_t code_hi, uint32_t xlat_flags);
 void xh_fini(struct xh *h);
+/* Drop every translated block (the guest code changed). */
+void xh_reset(struct xh *h);
 /* Run from start until the guest reaches stop (guest state in h->vcpu.abi). */
 enum xh_result xh_run(struct xh *h, gva_t start, gva_t stop, uint64_t max_exits);
 /* Find or translate the block at va. */

@@ -1,0 +1,858 @@
+/*
+ * The differential test's instruction generator (see diffgen.h).
+ *
+ * Invariants
+ *  1. Every memory access of generated code lands in the data area: each
+ *     memory operand is preceded by the instructions that set its base and
+ *     index registers so the effective address is a chosen target.
+ *  2. Generated code never faults natively: divisions have safe operands,
+ *     aligned SSE moves get aligned targets, RSP is never a random operand.
+ *  3. Control flow only goes forward or around a bounded counted loop, and
+ *     always ends at DG_CODE + len.
+ */
+#include "tests/xlat/diffgen.h"
+
+#include <Zydis/Zydis.h>
+#include <string.h>
+#include <inttypes.h>
+#include <sys/mman.h>
+
+#define RSP 4
+
+static uint64_t rnd(struct dg *g)
+{
+	uint64_t x = g->rng;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	g->rng = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+static uint32_t rr(struct dg *g, uint32_t n)
+{
+	return (uint32_t)(rnd(g) % n);
+}
+
+static uint8_t *code(void)
+{
+	return (uint8_t *)(uintptr_t)DG_CODE;
+}
+
+int dg_map(void)
+{
+	void *c = mmap((void *)(uintptr_t)DG_CODE, DG_CODE_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	void *d = mmap((void *)(uintptr_t)DG_DATA, DG_DATA_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	return (c == (void *)(uintptr_t)DG_CODE && d == (void *)(uintptr_t)DG_DATA) ? 0 : -1;
+}
+
+static const ZydisRegister r8tab[16] = {
+    ZYDIS_REGISTER_AL,	 ZYDIS_REGISTER_CL,   ZYDIS_REGISTER_DL,   ZYDIS_REGISTER_BL,
+    ZYDIS_REGISTER_SPL,	 ZYDIS_REGISTER_BPL,  ZYDIS_REGISTER_SIL,  ZYDIS_REGISTER_DIL,
+    ZYDIS_REGISTER_R8B,	 ZYDIS_REGISTER_R9B,  ZYDIS_REGISTER_R10B, ZYDIS_REGISTER_R11B,
+    ZYDIS_REGISTER_R12B, ZYDIS_REGISTER_R13B, ZYDIS_REGISTER_R14B, ZYDIS_REGISTER_R15B,
+};
+
+static ZydisRegister reg(int width, int n)
+{
+	switch (width) {
+	case 8:
+		return r8tab[n];
+	case 16:
+		return (ZydisRegister)(ZYDIS_REGISTER_AX + n);
+	case 32:
+		return (ZydisRegister)(ZYDIS_REGISTER_EAX + n);
+	default:
+		return (ZydisRegister)(ZYDIS_REGISTER_RAX + n);
+	}
+}
+
+static int rreg(struct dg *g)
+{
+	int n;
+	do
+		n = (int)rr(g, 16);
+	while (n == RSP);
+	return n;
+}
+
+static int rwidth(struct dg *g, bool no8)
+{
+	static const int w[4] = {8, 16, 32, 64};
+	return no8 ? w[1 + rr(g, 3)] : w[rr(g, 4)];
+}
+
+static ZydisEncoderOperand R(ZydisRegister r)
+{
+	ZydisEncoderOperand o;
+	memset(&o, 0, sizeof(o));
+	o.type = ZYDIS_OPERAND_TYPE_REGISTER;
+	o.reg.value = r;
+	return o;
+}
+
+static ZydisEncoderOperand I(int64_t v)
+{
+	ZydisEncoderOperand o;
+	memset(&o, 0, sizeof(o));
+	o.type = ZYDIS_OPERAND_TYPE_IMMEDIATE;
+	o.imm.s = v;
+	return o;
+}
+
+/* Encode one instruction at the current end of the code. */
+static void emit_req(struct dg *g, ZydisEncoderRequest *req)
+{
+	ZyanUSize n = ZYDIS_MAX_INSTRUCTION_LENGTH;
+	if (g->len + 64 > DG_CODE_SIZE / 2 || ZYAN_FAILED(ZydisEncoderEncodeInstructionAbsolute(
+						  req, code() + g->len, &n, DG_CODE + g->len))) {
+		if (!g->err)
+			fprintf(stderr, "diffgen: encoder refused %s (%u operands)\n",
+				ZydisMnemonicGetString(req->mnemonic), req->operand_count);
+		g->err = true;
+		return;
+	}
+	g->len += (uint32_t)n;
+	g->n_insns++;
+}
+
+static void ins(struct dg *g, ZydisMnemonic m, ZydisInstructionAttributes pfx, int n,
+		ZydisEncoderOperand a, ZydisEncoderOperand b, ZydisEncoderOperand c)
+{
+	ZydisEncoderRequest req;
+	memset(&req, 0, sizeof(req));
+	req.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+	req.mnemonic = m;
+	req.prefixes = pfx;
+	req.operand_count = (ZyanU8)n;
+	req.operands[0] = a;
+	req.operands[1] = b;
+	req.operands[2] = c;
+	emit_req(g, &req);
+}
+
+static void ins0(struct dg *g, ZydisMnemonic m)
+{
+	ZydisEncoderOperand z;
+	memset(&z, 0, sizeof(z));
+	ins(g, m, 0, 0, z, z, z);
+}
+
+static void ins1(struct dg *g, ZydisMnemonic m, ZydisEncoderOperand a)
+{
+	ZydisEncoderOperand z;
+	memset(&z, 0, sizeof(z));
+	ins(g, m, 0, 1, a, z, z);
+}
+
+static void ins2(struct dg *g, ZydisMnemonic m, ZydisEncoderOperand a, ZydisEncoderOperand b)
+{
+	ZydisEncoderOperand z;
+	memset(&z, 0, sizeof(z));
+	ins(g, m, 0, 2, a, b, z);
+}
+
+static void raw(struct dg *g, const uint8_t *p, uint32_t n)
+{
+	memcpy(code() + g->len, p, n);
+	g->len += n;
+	g->n_insns++;
+}
+
+static void set_reg(struct dg *g, int r, uint64_t v)
+{
+	ins2(g, ZYDIS_MNEMONIC_MOV, R(reg(64, r)), I((int64_t)v));
+}
+
+/* A memory operand (with its prefixes) whose effective address is target
+ * (or a random data address when target is 0), after emitting the setup of
+ * its base/index registers.  Every addressing form appears. */
+struct mem {
+	ZydisEncoderOperand op;
+	ZydisInstructionAttributes pfx;
+	uint64_t target;
+};
+
+static struct mem mem_form(struct dg *g, int size, uint64_t align, uint64_t target)
+{
+	struct mem m;
+	memset(&m, 0, sizeof(m));
+	if (!target)
+		target = (DG_DATA + 0x400 + rr(g, 0x6000)) & ~(align ? align - 1 : 0);
+	m.target = target;
+	m.op.type = ZYDIS_OPERAND_TYPE_MEMORY;
+	m.op.mem.size = (ZyanU16)size;
+	int b, x;
+	do
+		b = rreg(g);
+	while ((g->avoid >> b) & 1);
+	do
+		x = rreg(g);
+	while (x == b || ((g->avoid >> x) & 1));
+	static const uint8_t scales[4] = {1, 2, 4, 8};
+	uint8_t s = scales[rr(g, 4)];
+	int64_t d8 = (int64_t)rr(g, 256) - 128;
+	int64_t d32 = (int64_t)rr(g, 0x100000) - 0x80000;
+	uint64_t idx = rr(g, 64);
+	switch (rr(g, 11)) {
+	case 0: /* [B] */
+		set_reg(g, b, target);
+		m.op.mem.base = reg(64, b);
+		break;
+	case 1: /* [B + d8] */
+		set_reg(g, b, target - (uint64_t)d8);
+		m.op.mem.base = reg(64, b);
+		m.op.mem.displacement = d8;
+		break;
+	case 2: /* [B + d32] */
+		set_reg(g, b, target - (uint64_t)d32);
+		m.op.mem.base = reg(64, b);
+		m.op.mem.displacement = d32;
+		break;
+	case 3: /* [B + I*s + d] */
+		set_reg(g, x, idx);
+		set_reg(g, b, target - idx * s - (uint64_t)d8);
+		m.op.mem.base = reg(64, b);
+		m.op.mem.index = reg(64, x);
+		m.op.mem.scale = s;
+		m.op.mem.displacement = d8;
+		break;
+	case 4: /* [I*s + d32], no base */
+		set_reg(g, x, idx);
+		m.op.mem.index = reg(64, x);
+		m.op.mem.scale = s;
+		m.op.mem.displacement = (int64_t)(target - idx * s);
+		break;
+	case 5: /* [d32] absolute */
+		m.op.mem.displacement = (int64_t)target;
+		break;
+	case 6: /* [rip + d] */
+		m.op.mem.base = ZYDIS_REGISTER_RIP;
+		m.op.mem.displacement =
+		    (int64_t)target; /* absolute: the encoder makes it relative */
+		break;
+	case 7: /* %fs:[B + d8] */
+		set_reg(g, b, target - DG_FS_BASE - (uint64_t)d8);
+		m.op.mem.base = reg(64, b);
+		m.op.mem.displacement = d8;
+		m.pfx = ZYDIS_ATTRIB_HAS_SEGMENT_FS;
+		break;
+	case 8: /* %gs:[B + I*s + d8] */
+		set_reg(g, x, idx);
+		set_reg(g, b, target - DG_GS_BASE - idx * s - (uint64_t)d8);
+		m.op.mem.base = reg(64, b);
+		m.op.mem.index = reg(64, x);
+		m.op.mem.scale = s;
+		m.op.mem.displacement = d8;
+		m.pfx = ZYDIS_ATTRIB_HAS_SEGMENT_GS;
+		break;
+	case 9: /* %gs:[d32] */
+		m.op.mem.displacement = (int64_t)(target - DG_GS_BASE);
+		m.pfx = ZYDIS_ATTRIB_HAS_SEGMENT_GS;
+		break;
+	default: /* 32-bit addressing [eB + d8] (0x67) */
+		set_reg(g, b, target - (uint64_t)d8);
+		m.op.mem.base = reg(32, b);
+		m.op.mem.displacement = d8;
+		break;
+	}
+	return m;
+}
+
+/* A register that is neither the base nor the index of m (nor RSP). */
+static int pick_other(struct dg *g, const struct mem *m)
+{
+	for (;;) {
+		int r = rreg(g);
+		ZydisRegister r64 = reg(64, r), r32 = reg(32, r);
+		if (m->op.mem.base == r64 || m->op.mem.base == r32 || m->op.mem.index == r64)
+			continue;
+		return r;
+	}
+}
+
+static void insm(struct dg *g, ZydisMnemonic mn, const struct mem *m, int n, ZydisEncoderOperand a,
+		 ZydisEncoderOperand b, ZydisEncoderOperand c)
+{
+	ins(g, mn, m->pfx, n, a, b, c);
+}
+
+static const ZydisMnemonic alu[] = {
+    ZYDIS_MNEMONIC_ADD, ZYDIS_MNEMONIC_OR,  ZYDIS_MNEMONIC_ADC,
+    ZYDIS_MNEMONIC_SBB, ZYDIS_MNEMONIC_AND, ZYDIS_MNEMONIC_SUB,
+    ZYDIS_MNEMONIC_XOR, ZYDIS_MNEMONIC_CMP, ZYDIS_MNEMONIC_TEST,
+};
+static const ZydisMnemonic shifts[] = {
+    ZYDIS_MNEMONIC_SHL, ZYDIS_MNEMONIC_SHR, ZYDIS_MNEMONIC_SAR, ZYDIS_MNEMONIC_ROL,
+    ZYDIS_MNEMONIC_ROR, ZYDIS_MNEMONIC_RCL, ZYDIS_MNEMONIC_RCR,
+};
+static const ZydisMnemonic cmovs[] = {
+    ZYDIS_MNEMONIC_CMOVB,  ZYDIS_MNEMONIC_CMOVBE,  ZYDIS_MNEMONIC_CMOVL,  ZYDIS_MNEMONIC_CMOVLE,
+    ZYDIS_MNEMONIC_CMOVNB, ZYDIS_MNEMONIC_CMOVNBE, ZYDIS_MNEMONIC_CMOVNL, ZYDIS_MNEMONIC_CMOVNLE,
+    ZYDIS_MNEMONIC_CMOVNO, ZYDIS_MNEMONIC_CMOVNP,  ZYDIS_MNEMONIC_CMOVNS, ZYDIS_MNEMONIC_CMOVNZ,
+    ZYDIS_MNEMONIC_CMOVO,  ZYDIS_MNEMONIC_CMOVP,   ZYDIS_MNEMONIC_CMOVS,  ZYDIS_MNEMONIC_CMOVZ,
+};
+static const ZydisMnemonic setccs[] = {
+    ZYDIS_MNEMONIC_SETB,  ZYDIS_MNEMONIC_SETBE,	 ZYDIS_MNEMONIC_SETL,  ZYDIS_MNEMONIC_SETLE,
+    ZYDIS_MNEMONIC_SETNB, ZYDIS_MNEMONIC_SETNBE, ZYDIS_MNEMONIC_SETNL, ZYDIS_MNEMONIC_SETNLE,
+    ZYDIS_MNEMONIC_SETNO, ZYDIS_MNEMONIC_SETNP,	 ZYDIS_MNEMONIC_SETNS, ZYDIS_MNEMONIC_SETNZ,
+    ZYDIS_MNEMONIC_SETO,  ZYDIS_MNEMONIC_SETP,	 ZYDIS_MNEMONIC_SETS,  ZYDIS_MNEMONIC_SETZ,
+};
+static const ZydisMnemonic jccs[] = {
+    ZYDIS_MNEMONIC_JB,	ZYDIS_MNEMONIC_JBE,  ZYDIS_MNEMONIC_JL,	 ZYDIS_MNEMONIC_JLE,
+    ZYDIS_MNEMONIC_JNB, ZYDIS_MNEMONIC_JNBE, ZYDIS_MNEMONIC_JNL, ZYDIS_MNEMONIC_JNLE,
+    ZYDIS_MNEMONIC_JNO, ZYDIS_MNEMONIC_JNP,  ZYDIS_MNEMONIC_JNS, ZYDIS_MNEMONIC_JNZ,
+    ZYDIS_MNEMONIC_JO,	ZYDIS_MNEMONIC_JP,   ZYDIS_MNEMONIC_JS,	 ZYDIS_MNEMONIC_JZ,
+};
+
+#define PICK(g, a) (a)[rr(g, (uint32_t)(sizeof(a) / sizeof((a)[0])))]
+
+static void item_alu(struct dg *g)
+{
+	int w = rwidth(g, false);
+	ZydisMnemonic m = PICK(g, alu);
+	switch (rr(g, 5)) {
+	case 0:
+		ins2(g, m, R(reg(w, rreg(g))), R(reg(w, rreg(g))));
+		break;
+	case 1:
+		ins2(g, m, R(reg(w, rreg(g))),
+		     I(w == 8 ? (int64_t)rr(g, 256) - 128 : (int64_t)rr(g, 0x10000) - 0x8000));
+		break;
+	case 2: { /* reg, [mem] */
+		struct mem mm = mem_form(g, w / 8, 0, 0);
+		if (m == ZYDIS_MNEMONIC_TEST)
+			insm(g, m, &mm, 2, mm.op, R(reg(w, rreg(g))), I(0));
+		else
+			insm(g, m, &mm, 2, R(reg(w, rreg(g))), mm.op, I(0));
+		break;
+	}
+	case 3: { /* [mem], reg */
+		struct mem mm = mem_form(g, w / 8, 0, 0);
+		insm(g, m, &mm, 2, mm.op, R(reg(w, rreg(g))), I(0));
+		break;
+	}
+	default: { /* [mem], imm */
+		struct mem mm = mem_form(g, w / 8, 0, 0);
+		insm(g, m, &mm, 2, mm.op, I((int64_t)rr(g, 200) - 100), I(0));
+		break;
+	}
+	}
+}
+
+static void item_shift(struct dg *g)
+{
+	int w = rwidth(g, false);
+	ZydisMnemonic m = PICK(g, shifts);
+	ZydisEncoderOperand cnt;
+	switch (rr(g, 3)) {
+	case 0:
+		cnt = I(1);
+		break;
+	case 1:
+		cnt = I(rr(g, 70));
+		break;
+	default:
+		ins2(g, ZYDIS_MNEMONIC_MOV, R(ZYDIS_REGISTER_CL), I(rr(g, 80)));
+		cnt = R(ZYDIS_REGISTER_CL);
+		break;
+	}
+	if (rr(g, 2)) {
+		int r;
+		do
+			r = rreg(g);
+		while (cnt.type == ZYDIS_OPERAND_TYPE_REGISTER && r == 1 && w == 8);
+		ins2(g, m, R(reg(w, r)), cnt);
+	} else {
+		struct mem mm = mem_form(g, w / 8, 0, 0);
+		insm(g, m, &mm, 2, mm.op, cnt, I(0));
+	}
+}
+
+static void item_muldiv(struct dg *g)
+{
+	int w = rwidth(g, true);
+	switch (rr(g, 5)) {
+	case 0: { /* mul/imul r/m, one operand */
+		ZydisMnemonic m = rr(g, 2) ? ZYDIS_MNEMONIC_MUL : ZYDIS_MNEMONIC_IMUL;
+		if (rr(g, 2)) {
+			ins1(g, m, R(reg(w, rreg(g))));
+		} else {
+			struct mem mm = mem_form(g, w / 8, 0, 0);
+			insm(g, m, &mm, 1, mm.op, I(0), I(0));
+		}
+		break;
+	}
+	case 1: /* imul r, r/m */
+		if (rr(g, 2)) {
+			ins2(g, ZYDIS_MNEMONIC_IMUL, R(reg(w, rreg(g))), R(reg(w, rreg(g))));
+		} else {
+			struct mem mm = mem_form(g, w / 8, 0, 0);
+			insm(g, ZYDIS_MNEMONIC_IMUL, &mm, 2, R(reg(w, rreg(g))), mm.op, I(0));
+		}
+		break;
+	case 2: /* imul r, r/m, imm */
+		ins(g, ZYDIS_MNEMONIC_IMUL, 0, 3, R(reg(w, rreg(g))), R(reg(w, rreg(g))),
+		    I((int64_t)rr(g, 2000) - 1000));
+		break;
+	default: { /* div/idiv with a safe dividend and a non-zero divisor */
+		bool sign = rr(g, 2);
+		int ww = rr(g, 2) ? 64 : 32;
+		int d;
+		do
+			d = rreg(g);
+		while (d == 0 || d == 2);
+		int64_t dv = (int64_t)rr(g, 100000) + 1;
+		if (sign && rr(g, 2))
+			dv = -dv;
+		if (sign) {
+			set_reg(g, 0, (uint64_t)((int64_t)rr(g, 0x7fffffff) - 0x3fffffff));
+			ins0(g, ww == 64 ? ZYDIS_MNEMONIC_CQO : ZYDIS_MNEMONIC_CDQ);
+		} else {
+			ins2(g, ZYDIS_MNEMONIC_XOR, R(ZYDIS_REGISTER_EDX), R(ZYDIS_REGISTER_EDX));
+			set_reg(g, 0, rnd(g) >> (ww == 64 ? 0 : 32));
+		}
+		ZydisMnemonic m = sign ? ZYDIS_MNEMONIC_IDIV : ZYDIS_MNEMONIC_DIV;
+		if (rr(g, 2)) {
+			set_reg(g, d, (uint64_t)dv);
+			ins1(g, m, R(reg(ww, d)));
+		} else {
+			g->avoid = 1u << 0 | 1u << 2;
+			struct mem mm = mem_form(g, ww / 8, 0, 0);
+			g->avoid = 0;
+			do
+				d = pick_other(g, &mm);
+			while (d == 0 || d == 2);
+			set_reg(g, d, (uint64_t)dv);
+			insm(g, ZYDIS_MNEMONIC_MOV, &mm, 2, mm.op, R(reg(ww, d)), I(0));
+			insm(g, m, &mm, 1, mm.op, I(0), I(0));
+		}
+		break;
+	}
+	}
+}
+
+static void item_bits(struct dg *g)
+{
+	static const ZydisMnemonic bt[] = {ZYDIS_MNEMONIC_BT, ZYDIS_MNEMONIC_BTS,
+					   ZYDIS_MNEMONIC_BTR, ZYDIS_MNEMONIC_BTC};
+	int w = rwidth(g, true);
+	switch (rr(g, 5)) {
+	case 0:
+		ins2(g, PICK(g, bt), R(reg(w, rreg(g))), R(reg(w, rreg(g))));
+		break;
+	case 1: {
+		struct mem mm = mem_form(g, w / 8, 0, 0);
+		insm(g, PICK(g, bt), &mm, 2, mm.op, I(rr(g, (uint32_t)w)), I(0));
+		break;
+	}
+	case 2: { /* bt [mem], reg: the offset reaches outside the operand */
+		struct mem mm = mem_form(g, w / 8, 0, DG_DATA + 0x2000 + rr(g, 0x2000));
+		int o = pick_other(g, &mm);
+		set_reg(g, o, (uint64_t)((int64_t)rr(g, 2048) - 1024));
+		insm(g, PICK(g, bt), &mm, 2, mm.op, R(reg(w, o)), I(0));
+		break;
+	}
+	default: {
+		ZydisMnemonic m = rr(g, 2) ? ZYDIS_MNEMONIC_BSF : ZYDIS_MNEMONIC_BSR;
+		if (rr(g, 2)) {
+			ins2(g, m, R(reg(w, rreg(g))), R(reg(w, rreg(g))));
+		} else {
+			struct mem mm = mem_form(g, w / 8, 0, 0);
+			insm(g, m, &mm, 2, R(reg(w, rreg(g))), mm.op, I(0));
+		}
+		break;
+	}
+	}
+}
+
+static void item_cond(struct dg *g)
+{
+	int w = rwidth(g, true);
+	if (rr(g, 2)) {
+		if (rr(g, 2)) {
+			ins2(g, PICK(g, cmovs), R(reg(w, rreg(g))), R(reg(w, rreg(g))));
+		} else {
+			struct mem mm = mem_form(g, w / 8, 0, 0);
+			insm(g, PICK(g, cmovs), &mm, 2, R(reg(w, rreg(g))), mm.op, I(0));
+		}
+	} else {
+		if (rr(g, 2)) {
+			ins1(g, PICK(g, setccs), R(reg(8, rreg(g))));
+		} else {
+			struct mem mm = mem_form(g, 1, 0, 0);
+			insm(g, PICK(g, setccs), &mm, 1, mm.op, I(0), I(0));
+		}
+	}
+}
+
+static void item_atomic(struct dg *g)
+{
+	int w = rwidth(g, false);
+	static const ZydisMnemonic m3[] = {ZYDIS_MNEMONIC_XCHG, ZYDIS_MNEMONIC_CMPXCHG,
+					   ZYDIS_MNEMONIC_XADD};
+	ZydisMnemonic m = PICK(g, m3);
+	if (rr(g, 3) == 0) {
+		ins2(g, m, R(reg(w, rreg(g))), R(reg(w, rreg(g))));
+		return;
+	}
+	struct mem mm = mem_form(g, w / 8, 0, 0);
+	if (m != ZYDIS_MNEMONIC_XCHG && rr(g, 2))
+		mm.pfx |= ZYDIS_ATTRIB_HAS_LOCK;
+	insm(g, m, &mm, 2, mm.op, R(reg(w, rreg(g))), I(0));
+}
+
+static void item_ext(struct dg *g)
+{
+	int dw = rr(g, 2) ? 64 : 32;
+	switch (rr(g, 3)) {
+	case 0:
+	case 1: {
+		ZydisMnemonic m = rr(g, 2) ? ZYDIS_MNEMONIC_MOVZX : ZYDIS_MNEMONIC_MOVSX;
+		int sw = rr(g, 2) ? 8 : 16;
+		if (rr(g, 2)) {
+			ins2(g, m, R(reg(dw, rreg(g))), R(reg(sw, rreg(g))));
+		} else {
+			struct mem mm = mem_form(g, sw / 8, 0, 0);
+			insm(g, m, &mm, 2, R(reg(dw, rreg(g))), mm.op, I(0));
+		}
+		break;
+	}
+	default:
+		if (rr(g, 2)) {
+			ins2(g, ZYDIS_MNEMONIC_MOVSXD, R(reg(64, rreg(g))), R(reg(32, rreg(g))));
+		} else {
+			struct mem mm = mem_form(g, 4, 0, 0);
+			insm(g, ZYDIS_MNEMONIC_MOVSXD, &mm, 2, R(reg(64, rreg(g))), mm.op, I(0));
+		}
+		break;
+	}
+}
+
+/* String instructions in raw bytes: [seg][66][rep][REX.W] opcode. */
+static void item_string(struct dg *g)
+{
+	static const uint8_t ops[5] = {0xa4, 0xaa, 0xac, 0xa6, 0xae}; /* movs stos lods cmps scas */
+	int k = (int)rr(g, 5);
+	int sz = 1 << rr(g, 4);
+	bool rep = rr(g, 3) != 0;
+	bool df = rr(g, 3) == 0;
+	bool fs = (k == 0 || k == 2 || k == 3) && rr(g, 4) == 0;
+	uint64_t src = DG_DATA + 0x3000 + rr(g, 0x800);
+	uint64_t dst = DG_DATA + 0x4000 + rr(g, 0x800);
+	if (rr(g, 4) == 0)
+		dst = src + rr(g, 16); /* overlapping movs */
+	set_reg(g, 6, fs ? src - DG_FS_BASE : src);
+	set_reg(g, 7, dst);
+	set_reg(g, 1, rr(g, 24));
+	if (k == 3 || k == 4) /* give cmps/scas equal runs sometimes */
+		set_reg(g, 0, rr(g, 2) ? 0 : rnd(g));
+	ins0(g, df ? ZYDIS_MNEMONIC_STD : ZYDIS_MNEMONIC_CLD);
+	uint8_t b[6];
+	uint32_t n = 0;
+	if (fs)
+		b[n++] = 0x64;
+	if (sz == 2)
+		b[n++] = 0x66;
+	if (rep)
+		b[n++] = (k >= 3 && rr(g, 2)) ? 0xf2 : 0xf3;
+	if (sz == 8)
+		b[n++] = 0x48;
+	b[n++] = (uint8_t)(ops[k] + (sz > 1));
+	raw(g, b, n);
+}
+
+static void item_stack(struct dg *g)
+{
+	switch (rr(g, 4)) {
+	case 0:
+		ins1(g, ZYDIS_MNEMONIC_PUSH, R(reg(64, rreg(g))));
+		break;
+	case 1:
+		ins1(g, ZYDIS_MNEMONIC_PUSH, I((int64_t)rr(g, 0x100000) - 0x80000));
+		break;
+	case 2: {
+		struct mem mm = mem_form(g, 8, 0, 0);
+		insm(g, ZYDIS_MNEMONIC_PUSH, &mm, 1, mm.op, I(0), I(0));
+		break;
+	}
+	default:
+		ins0(g, ZYDIS_MNEMONIC_PUSHFQ);
+		break;
+	}
+	if (rr(g, 2))
+		item_alu(g);
+	ins1(g, ZYDIS_MNEMONIC_POP, R(reg(64, rreg(g))));
+}
+
+static void patch32(uint32_t at, uint32_t v)
+{
+	memcpy(code() + at, &v, 4);
+}
+
+/* Branch with a placeholder displacement: returns the offset of its rel. */
+static uint32_t branch(struct dg *g, ZydisMnemonic m, int width)
+{
+	ZydisEncoderRequest req;
+	memset(&req, 0, sizeof(req));
+	req.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+	req.mnemonic = m;
+	req.branch_type = width == 8 ? ZYDIS_BRANCH_TYPE_SHORT : ZYDIS_BRANCH_TYPE_NEAR;
+	req.branch_width = width == 8 ? ZYDIS_BRANCH_WIDTH_8 : ZYDIS_BRANCH_WIDTH_32;
+	req.operand_count = 1;
+	req.operands[0] = I((int64_t)(DG_CODE + g->len + 2)); /* absolute, patched later */
+	if (m == ZYDIS_MNEMONIC_JECXZ)
+		req.address_size_hint = ZYDIS_ADDRESS_SIZE_HINT_32;
+	emit_req(g, &req);
+	return g->len - (width == 8 ? 1 : 4);
+}
+
+static void patch_to_here(struct dg *g, uint32_t rel_at, int width)
+{
+	int64_t d = (int64_t)g->len - (int64_t)(rel_at + (width == 8 ? 1 : 4));
+	if (width == 8) {
+		if (d > 127) {
+			g->err = true;
+			return;
+		}
+		code()[rel_at] = (uint8_t)(int8_t)d;
+	} else {
+		patch32(rel_at, (uint32_t)(int32_t)d);
+	}
+}
+
+static void item_simple(struct dg *g)
+{
+	switch (rr(g, 3)) {
+	case 0:
+		item_alu(g);
+		break;
+	case 1:
+		item_ext(g);
+		break;
+	default:
+		item_cond(g);
+		break;
+	}
+}
+
+/* call/ret pairs: direct, through a register, through memory, ret imm16. */
+static void item_call(struct dg *g)
+{
+	int kind = (int)rr(g, 4);
+	int r = rreg(g);
+	bool ret_imm = kind == 0 && rr(g, 2);
+	if (ret_imm)
+		ins1(g, ZYDIS_MNEMONIC_PUSH, I(0x1234));
+	uint32_t fix_mov = 0, call_rel = 0;
+	struct mem mm;
+	if (kind == 0) {
+		call_rel = branch(g, ZYDIS_MNEMONIC_CALL, 32);
+	} else {
+		if (kind == 1) {
+			ins2(g, ZYDIS_MNEMONIC_MOV, R(reg(32, r)), I(0x7fffffff)); /* placeholder */
+			fix_mov = g->len - 4;
+			ins1(g, ZYDIS_MNEMONIC_CALL, R(reg(64, r)));
+		} else {
+			mm = mem_form(g, 8, 0, 0);
+			r = pick_other(g, &mm);
+			ins2(g, ZYDIS_MNEMONIC_MOV, R(reg(32, r)), I(0x7fffffff)); /* placeholder */
+			fix_mov = g->len - 4;
+			insm(g, ZYDIS_MNEMONIC_MOV, &mm, 2, mm.op, R(reg(64, r)), I(0));
+			insm(g, ZYDIS_MNEMONIC_CALL, &mm, 1, mm.op, I(0), I(0));
+		}
+	}
+	uint32_t jmp_rel = branch(g, ZYDIS_MNEMONIC_JMP, 8);
+	uint32_t fn = g->len;
+	item_simple(g);
+	if (ret_imm)
+		ins1(g, ZYDIS_MNEMONIC_RET, I(8));
+	else
+		ins0(g, ZYDIS_MNEMONIC_RET);
+	patch_to_here(g, jmp_rel, 8);
+	if (kind == 0)
+		patch32(call_rel, fn - (call_rel + 4));
+	else
+		patch32(fix_mov, (uint32_t)(DG_CODE + fn));
+}
+
+static void item_lea(struct dg *g)
+{
+	struct mem mm = mem_form(g, 8, 0, 0);
+	if (mm.pfx) /* lea ignores segments: drop the override */
+		mm.pfx = 0;
+	int w = rr(g, 3) ? 64 : 32;
+	if (ZydisRegisterGetWidth(ZYDIS_MACHINE_MODE_LONG_64, mm.op.mem.base) == 32)
+		mm.op.mem.size = 4; /* AGEN operand size = address size */
+	insm(g, ZYDIS_MNEMONIC_LEA, &mm, 2, R(reg(w, rreg(g))), mm.op, I(0));
+}
+
+static void item_sse(struct dg *g)
+{
+	ZydisRegister x = (ZydisRegister)(ZYDIS_REGISTER_XMM0 + rr(g, 16));
+	switch (rr(g, 3)) {
+	case 0: {
+		struct mem a = mem_form(g, 16, 0, 0);
+		insm(g, ZYDIS_MNEMONIC_MOVDQU, &a, 2, R(x), a.op, I(0));
+		struct mem b = mem_form(g, 16, 0, 0);
+		insm(g, ZYDIS_MNEMONIC_MOVDQU, &b, 2, b.op, R(x), I(0));
+		break;
+	}
+	case 1: {
+		struct mem a = mem_form(g, 16, 16, 0);
+		insm(g, ZYDIS_MNEMONIC_MOVAPS, &a, 2, R(x), a.op, I(0));
+		struct mem b = mem_form(g, 16, 16, 0);
+		insm(g, ZYDIS_MNEMONIC_MOVAPS, &b, 2, b.op, R(x), I(0));
+		break;
+	}
+	default: {
+		struct mem a = mem_form(g, 8, 0, 0);
+		insm(g, ZYDIS_MNEMONIC_MOVQ, &a, 2, R(x), a.op, I(0));
+		if (rr(g, 2)) {
+			struct mem b = mem_form(g, 8, 0, 0);
+			insm(g, ZYDIS_MNEMONIC_MOVQ, &b, 2, b.op, R(x), I(0));
+		} else {
+			ins2(g, ZYDIS_MNEMONIC_MOVQ, R(reg(64, rreg(g))), R(x));
+		}
+		break;
+	}
+	}
+}
+
+/* Forward skips (jcc, jrcxz/jecxz, loop), an indirect forward jmp, and a
+ * short counted loop (backward jnz / loop). */
+static void item_branch(struct dg *g)
+{
+	switch (rr(g, 5)) {
+	case 0:
+	case 1: {
+		uint32_t rel = branch(g, PICK(g, jccs), 8);
+		item_simple(g);
+		patch_to_here(g, rel, 8);
+		break;
+	}
+	case 2: {
+		static const ZydisMnemonic lm[] = {ZYDIS_MNEMONIC_JRCXZ, ZYDIS_MNEMONIC_JECXZ,
+						   ZYDIS_MNEMONIC_LOOP, ZYDIS_MNEMONIC_LOOPE,
+						   ZYDIS_MNEMONIC_LOOPNE};
+		if (rr(g, 2))
+			set_reg(g, 1, rr(g, 3));
+		uint32_t rel = branch(g, PICK(g, lm), 8);
+		item_alu(g);
+		patch_to_here(g, rel, 8);
+		break;
+	}
+	case 3: { /* jmp reg forward */
+		int r = rreg(g);
+		ins2(g, ZYDIS_MNEMONIC_MOV, R(reg(32, r)), I(0x7fffffff));
+		uint32_t fix = g->len - 4;
+		ins1(g, ZYDIS_MNEMONIC_JMP, R(reg(64, r)));
+		item_alu(g);
+		patch32(fix, (uint32_t)(DG_CODE + g->len));
+		break;
+	}
+	default: { /* counted loop */
+		int cnt = 1 + (int)rr(g, 5);
+		bool use_loop = rr(g, 2);
+		set_reg(g, 1, (uint64_t)cnt);
+		uint32_t top = g->len;
+		int r;
+		do
+			r = rreg(g);
+		while (r == 1);
+		ins2(g, ZYDIS_MNEMONIC_ADD, R(reg(64, r)), I((int64_t)rr(g, 1000)));
+		if (!use_loop)
+			ins1(g, ZYDIS_MNEMONIC_DEC, R(ZYDIS_REGISTER_ECX));
+		uint32_t rel = branch(g, use_loop ? ZYDIS_MNEMONIC_LOOP : ZYDIS_MNEMONIC_JNZ, 8);
+		code()[rel] = (uint8_t)(int8_t)((int64_t)top - (int64_t)(rel + 1));
+		break;
+	}
+	}
+}
+
+void dg_generate(struct dg *g, uint64_t seed, struct xh_state *init)
+{
+	uint64_t z = seed + 0x9e3779b97f4a7c15ull; /* splitmix64 of the seed */
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	g->rng = (z ^ (z >> 31)) | 1;
+	g->len = 0;
+	g->n_insns = 0;
+	g->err = false;
+	for (size_t i = 0; i < DG_DATA_SIZE; i += 8) {
+		uint64_t v = rnd(g);
+		memcpy(g->mem0 + i, &v, 8);
+	}
+	for (int i = 0; i < 16; i++)
+		init->gpr[i] = rnd(g);
+	init->gpr[RSP] = DG_STACK_TOP - 8 * rr(g, 16);
+	init->rflags = (rnd(g) & 0x8d5) | 0x202;
+	int items = 3 + (int)rr(g, 20);
+	for (int i = 0; i < items && !g->err; i++) {
+		switch (rr(g, 14)) {
+		case 0:
+		case 1:
+			item_alu(g);
+			break;
+		case 2:
+			item_shift(g);
+			break;
+		case 3:
+			item_muldiv(g);
+			break;
+		case 4:
+			item_bits(g);
+			break;
+		case 5:
+			item_cond(g);
+			break;
+		case 6:
+			item_atomic(g);
+			break;
+		case 7:
+			item_ext(g);
+			break;
+		case 8:
+			item_string(g);
+			break;
+		case 9:
+			item_stack(g);
+			break;
+		case 10:
+			item_call(g);
+			break;
+		case 11:
+			item_lea(g);
+			break;
+		case 12:
+			item_sse(g);
+			break;
+		default:
+			item_branch(g);
+			break;
+		}
+	}
+	/* native tail: jmp *[rip+0]; .quad xh_native_ret */
+	static const uint8_t tail[6] = {0xff, 0x25, 0, 0, 0, 0};
+	memcpy(code() + g->len, tail, 6);
+	uint64_t ret = (uint64_t)(uintptr_t)xh_native_ret;
+	memcpy(code() + g->len + 6, &ret, 8);
+}
+
+void dg_print(const struct dg *g, FILE *f)
+{
+	ZydisDisassembledInstruction in;
+	uint32_t off = 0;
+	while (off < g->len) {
+		if (ZYAN_FAILED(ZydisDisassembleIntel(ZYDIS_MACHINE_MODE_LONG_64, DG_CODE + off,
+						      code() + off, g->len - off, &in))) {
+			fprintf(f, "  %08llx  (bad)\n", (unsigned long long)(DG_CODE + off));
+			off++;
+			continue;
+		}
+		fprintf(f, "  %08llx  %s\n", (unsigned long long)(DG_CODE + off), in.text);
+		off += in.info.length;
+	}
+}
