@@ -15,10 +15,10 @@ $(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/%.o,$(2)) $$(XLAT_TEST_LIBS)
 endef
 
 $(eval $(call xlat_test_prog,xlat_golden,tests/xlat/xlat_golden.c))
-$(eval $(call xlat_test_prog,xlat_diff,tests/xlat/xlat_diff.c tests/xlat/diffgen.c))
+$(eval $(call xlat_test_prog,xlat_diff,tests/xlat/xlat_diff.c tests/xlat/diffgen.c tests/xlat/funcs.c))
 
 # Differential test: thousands of random sequences, native vs translated.
 CHECK_STEPS += check-xlat-diff
 .PHONY: check-xlat-diff
 check-xlat-diff: $(BUILD)/bin/xlat_diff
-	$(Q)$(BUILD)/bin/xlat_diff -s 0x5eed -n 20000
+	$(Q)$(BUILD)/bin/xlat_diff -s 0x5eed -n 20000 -F

@@ -5,7 +5,8 @@
  * identity soft-MMU of tests/xlat/harness.c), and compares all 16 GPRs, the
  * arithmetic flags and DF, and the whole data/stack region.
  *
- *   xlat_diff [-s SEED] [-n CASES] [-v]     exit 0 iff every case matches
+ *   xlat_diff [-s SEED] [-n CASES] [-F] [-v]   exit 0 iff every case matches
+ *   (-F: also run gcc-compiled functions of funcs.c translated vs native)
  *
  * Layout (fixed addresses so RIP-relative and absolute forms are exercised):
  *   CODE  0x1f000000  generated code (RWX: the native run executes it)
@@ -14,6 +15,7 @@
  */
 #include "tests/xlat/harness.h"
 #include "tests/xlat/diffgen.h"
+#include "tests/xlat/funcs.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -90,6 +92,92 @@ static int run_case(struct xh *h, struct dg *g, long index, uint64_t seed, bool 
 	return ok ? 0 : 1;
 }
 
+#define SENTINEL 0x7ead0000ull
+
+static uint64_t fstack[1 << 16];
+
+/* Call fn(a0, a1, a2) translated; the guest stack is fstack. */
+static int xcall(struct xh *h, const void *fn, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t *ret)
+{
+	struct vcpu_abi *a = h->vcpu.abi;
+	for (int i = 0; i < 16; i++)
+		a->gpr[i] = 0xdead0000ull + (uint64_t)i;
+	a->gpr[VCPU_RDI] = a0;
+	a->gpr[VCPU_RSI] = a1;
+	a->gpr[VCPU_RDX] = a2;
+	uint64_t *top = &fstack[(sizeof(fstack) / 8) - 2];
+	*top = SENTINEL;
+	a->gpr[VCPU_RSP] = (uint64_t)(uintptr_t)top;
+	a->rflags = 0x202;
+	a->irq = VCPU_IRQ_IF;
+	enum xh_result r = xh_run(h, (gva_t)(uintptr_t)fn, SENTINEL, 100000000);
+	*ret = a->gpr[VCPU_RAX];
+	if (r != XH_OK)
+		printf("  translated call of %p: result %d (refusal %s at %#" PRIx64 ")\n", fn, r,
+		       xlat_refusal_str(h->last_refusal), h->last_rip);
+	return r == XH_OK && a->gpr[VCPU_RSP] == (uint64_t)(uintptr_t)top + 8 ? 0 : 1;
+}
+
+#define CHECK(name, cond)                                                                          \
+	do {                                                                                       \
+		n++;                                                                               \
+		if (!(cond)) {                                                                     \
+			printf("  function test %s: MISMATCH\n", name);                            \
+			bad++;                                                                     \
+		}                                                                                  \
+	} while (0)
+
+/* gcc-compiled functions, translated from their own bytes, against native. */
+static int run_funcs(struct xh *h, uint64_t seed)
+{
+	int n = 0, bad = 0;
+	uint64_t r, v;
+	xh_reset(h);
+	h->chain = true;
+	h->code_lo = (gva_t)(uintptr_t)__start_xlat_funcs;
+	h->code_hi = (gva_t)(uintptr_t)__stop_xlat_funcs;
+	static uint8_t buf[4096], out1[4096], out2[4096];
+	static int64_t arr1[300], arr2[300];
+	uint64_t x = seed | 1;
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		buf[i] = (uint8_t)(x >> 56);
+	}
+	for (int i = 0; i < 300; i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		arr1[i] = arr2[i] = (int64_t)(x >> 20) - (1ll << 43);
+	}
+	xf_crc_init();
+	v = xf_crc32(buf, sizeof(buf));
+	CHECK("crc32",
+	      xcall(h, xf_crc32, (uint64_t)(uintptr_t)buf, sizeof(buf), 0, &r) == 0 && r == v);
+	v = xf_isort(arr1, 300);
+	CHECK("isort", xcall(h, xf_isort, (uint64_t)(uintptr_t)arr2, 300, 0, &r) == 0 && r == v &&
+			   !memcmp(arr1, arr2, sizeof(arr1)));
+	v = xf_copy(out1, buf, 3000);
+	CHECK("copy", xcall(h, xf_copy, (uint64_t)(uintptr_t)out2, (uint64_t)(uintptr_t)buf, 3000,
+			    &r) == 0 &&
+			  r == v && !memcmp(out1, out2, sizeof(out1)));
+	for (uint64_t i = 0; i < 40; i++) {
+		v = xf_switch(i, i * 0x9e3779b97f4a7c15ull);
+		CHECK("switch",
+		      xcall(h, xf_switch, i, i * 0x9e3779b97f4a7c15ull, 0, &r) == 0 && r == v);
+	}
+	v = xf_fib(20);
+	CHECK("fib", xcall(h, xf_fib, 20, 0, 0, &r) == 0 && r == v);
+	for (int i = 0; i < 300; i++)
+		arr1[i] = arr2[i] = (int64_t)((i * 7919) % 301);
+	v = xf_apply(arr1, 300, xf_cmp);
+	CHECK("apply", xcall(h, xf_apply, (uint64_t)(uintptr_t)arr2, 300,
+			     (uint64_t)(uintptr_t)xf_cmp, &r) == 0 &&
+			   r == v);
+	v = xf_divmix(seed, 12345);
+	CHECK("divmix", xcall(h, xf_divmix, seed, 12345, 0, &r) == 0 && r == v);
+	printf("xlat_diff: %d gcc-compiled function runs (%u blocks): %d mismatches\n", n,
+	       h->n_blocks, bad);
+	return bad;
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t seed = 0x5eed;
@@ -97,6 +185,7 @@ int main(int argc, char **argv)
 	bool verbose = false;
 	uint64_t one = 0; /* run just this case seed */
 	long first = 0;	  /* first case index */
+	bool funcs = false;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-s") && i + 1 < argc)
 			seed = strtoull(argv[++i], NULL, 0);
@@ -106,6 +195,8 @@ int main(int argc, char **argv)
 			one = strtoull(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "-k") && i + 1 < argc)
 			first = strtol(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "-F"))
+			funcs = true;
 		else if (!strcmp(argv[i], "-v"))
 			verbose = true;
 		else {
@@ -139,6 +230,8 @@ int main(int argc, char **argv)
 	printf("xlat_diff: %ld cases, %" PRIu64 " guest instructions, %" PRIu64 " blocks, %" PRIu64
 	       " chained exits, %" PRIu64 " soft-MMU slow paths: %ld mismatches\n",
 	       cases, insns, blocks, h.n_chained, h.n_slow, failed);
+	if (funcs)
+		failed += run_funcs(&h, seed);
 	xh_fini(&h);
 	free(g);
 	return failed ? 1 : 0;
