@@ -29,6 +29,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <sqlite3.h>
+#include <zlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,8 @@ enum stmt_id {
 	ST_ADD_BLOCK,
 	ST_LEARN_BLOCK,
 	ST_LOOKUP,
+	ST_ADD_CHUNK,
+	ST_GET_CHUNK,
 	ST_N,
 };
 
@@ -57,6 +60,10 @@ struct tcdb {
 	/* optional in-memory index of translated starts (open addressing) */
 	uint64_t *idx;
 	size_t idx_mask;
+	/* the last chunk read, decompressed */
+	uint8_t *chunk;
+	size_t chunk_len, chunk_cap;
+	int64_t chunk_id;
 };
 
 static const char schema_sql[] =
@@ -75,7 +82,10 @@ static const char schema_sql[] =
     "CREATE TABLE blocks(guest_start INTEGER PRIMARY KEY, guest_len INTEGER NOT NULL,\n"
     "  n_insns INTEGER NOT NULL, guest_hash INTEGER NOT NULL, flags INTEGER NOT NULL,\n"
     "  refusal INTEGER NOT NULL, refusal_addr INTEGER NOT NULL, code BLOB,\n"
-    "  exits BLOB, pcmap BLOB, function_id INTEGER NOT NULL, origin INTEGER NOT NULL);\n"
+    "  exits BLOB, pcmap BLOB, function_id INTEGER NOT NULL, origin INTEGER NOT NULL,\n"
+    "  chunk INTEGER NOT NULL, payload_off INTEGER NOT NULL);\n"
+    "CREATE TABLE chunks(id INTEGER PRIMARY KEY, raw_len INTEGER NOT NULL,\n"
+    "  data BLOB NOT NULL);\n"
     "CREATE TABLE run_stats(id INTEGER PRIMARY KEY, boot_id TEXT NOT NULL,\n"
     "  started INTEGER NOT NULL, ended INTEGER NOT NULL, blocks_used INTEGER NOT NULL,\n"
     "  blocks_stale INTEGER NOT NULL, misses INTEGER NOT NULL,\n"
@@ -85,12 +95,15 @@ static const char *const stmt_sql[ST_N] = {
     [ST_ADD_FUNC] = "INSERT INTO functions(name, address, size, bytes_hash, section, "
 		    "covered_bytes, refused_bytes, kind) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_ADD_BLOCK] = "INSERT OR IGNORE INTO blocks VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-		     "?9, ?10, ?11, ?12)",
+		     "?9, ?10, ?11, ?12, ?13, ?14)",
     [ST_LEARN_BLOCK] = "INSERT OR REPLACE INTO blocks VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-		       "?8, ?9, ?10, ?11, ?12)",
-    [ST_LOOKUP] = "SELECT guest_start, guest_len, n_insns, guest_hash, flags, refusal, "
-		  "refusal_addr, code, exits, pcmap, function_id, origin FROM blocks "
-		  "WHERE guest_start = ?1",
+		       "?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    [ST_ADD_CHUNK] = "INSERT INTO chunks(raw_len, data) VALUES(?1, ?2)",
+    [ST_GET_CHUNK] = "SELECT raw_len, data FROM chunks WHERE id = ?1",
+    [ST_LOOKUP] =
+	"SELECT guest_start, guest_len, n_insns, guest_hash, flags, refusal, "
+	"refusal_addr, code, exits, pcmap, function_id, origin, chunk, payload_off FROM blocks "
+	"WHERE guest_start = ?1",
 };
 
 static enum bt_status db_err(struct tcdb *db, const char *what)
@@ -132,9 +145,30 @@ static void db_free(struct tcdb *db)
 		sqlite3_close(db->h);
 	free(db->buf);
 	free(db->idx);
+	free(db->chunk);
 	free(db->path);
 	free(db->tmp_path);
 	free(db);
+}
+
+/* ---------------------------------------------------------------- keys */
+
+/*
+ * blocks.guest_start holds the guest address XOR TCDB_KEY_XOR: kernel
+ * addresses (0xffffffff8xxxxxxx) become small positive integers, which
+ * sqlite stores as 4-byte instead of 9-byte varints.  A bijection, so
+ * look-ups and uniqueness are unchanged.
+ */
+#define TCDB_KEY_XOR 0xffffffff80000000ull
+
+static int64_t key_of(gva_t va)
+{
+	return (int64_t)(va ^ TCDB_KEY_XOR);
+}
+
+static gva_t va_of(int64_t key)
+{
+	return (gva_t)key ^ TCDB_KEY_XOR;
 }
 
 /* ---------------------------------------------------------------- exits */
@@ -231,8 +265,11 @@ enum bt_status tcdb_create(const char *out_path, const struct tcdb_image *img,
 		goto err_remove_tmp;
 	}
 	/* The temporary file is thrown away on any failure, so no journal. */
-	if ((s = exec(db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
-			  "PRAGMA locking_mode=EXCLUSIVE; BEGIN")) != BT_OK)
+	/* 64 KiB pages: chunks (a few KiB each) pack into pages instead of
+	 * leaving half-empty overflow pages behind */
+	if ((s = exec(db,
+		      "PRAGMA page_size=65536; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
+		      "PRAGMA locking_mode=EXCLUSIVE; BEGIN")) != BT_OK)
 		goto err_remove_tmp;
 	if ((s = exec(db, schema_sql)) != BT_OK)
 		goto err_remove_tmp;
@@ -312,14 +349,14 @@ static enum bt_status put_block(struct tcdb *db, sqlite3_stmt *st, const struct 
 		return BT_ERR_INVALID;
 	size_t elen = tcdb_exits_encode(b->exits, b->n_exits, exits);
 	sqlite3_reset(st);
-	sqlite3_bind_int64(st, 1, (int64_t)b->guest_start);
+	sqlite3_bind_int64(st, 1, key_of(b->guest_start));
 	sqlite3_bind_int64(st, 2, b->guest_len);
 	sqlite3_bind_int64(st, 3, b->n_insns);
 	sqlite3_bind_int64(st, 4, (int64_t)b->guest_hash);
 	sqlite3_bind_int64(st, 5, b->flags);
 	sqlite3_bind_int64(st, 6, b->refusal);
-	sqlite3_bind_int64(st, 7, (int64_t)b->refusal_addr);
-	if (b->refusal == 0) {
+	sqlite3_bind_int64(st, 7, b->refusal ? (int64_t)b->refusal_addr : 0);
+	if (b->refusal == 0 && b->chunk_id == 0) {
 		sqlite3_bind_blob(st, 8, b->code, (int)b->code_len, SQLITE_STATIC);
 		sqlite3_bind_blob(st, 9, exits, (int)elen, SQLITE_STATIC);
 		sqlite3_bind_blob(st, 10, b->pcmap, (int)b->pcmap_len, SQLITE_STATIC);
@@ -330,9 +367,164 @@ static enum bt_status put_block(struct tcdb *db, sqlite3_stmt *st, const struct 
 	}
 	sqlite3_bind_int64(st, 11, b->function_id);
 	sqlite3_bind_int64(st, 12, b->origin);
+	sqlite3_bind_int64(st, 13, b->refusal ? 0 : b->chunk_id);
+	sqlite3_bind_int64(st, 14, b->refusal ? 0 : b->payload_off);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return db_err(db, "writing a block");
 	return BT_OK;
+}
+
+/* ---------------------------------------------------------------- chunks */
+
+/* Payload of one block inside a chunk: u32 code_len, u32 pcmap_len,
+ * u8 n_exits, code, pc map, exit records (TCDB_EXIT_REC each). */
+#define PAYLOAD_HDR	 9
+#define CHUNK_MAX_RAW	 (64u << 20)
+#define CHUNK_ZLIB_LEVEL 1
+
+void tcdb_chunk_reset(struct tcdb_chunk *c)
+{
+	c->raw_len = 0;
+	c->z_len = 0;
+}
+
+enum bt_status tcdb_chunk_add(struct tcdb_chunk *c, struct tcdb_block *b)
+{
+	if (b->n_exits > XLAT_MAX_EXITS)
+		return BT_ERR_INVALID;
+	size_t need = PAYLOAD_HDR + (size_t)b->code_len + b->pcmap_len + b->n_exits * TCDB_EXIT_REC;
+	if (c->raw_len + need > CHUNK_MAX_RAW)
+		return BT_ERR_RANGE;
+	if (c->raw_len + need > c->raw_cap) {
+		size_t cap = c->raw_cap ? c->raw_cap * 2 : 16384;
+		while (cap < c->raw_len + need)
+			cap *= 2;
+		uint8_t *nr = realloc(c->raw, cap);
+		if (!nr)
+			return BT_ERR_NOMEM;
+		c->raw = nr;
+		c->raw_cap = cap;
+	}
+	uint8_t *p = c->raw + c->raw_len;
+	put32(p, b->code_len);
+	put32(p + 4, b->pcmap_len);
+	p[8] = (uint8_t)b->n_exits;
+	p += PAYLOAD_HDR;
+	memcpy(p, b->code, b->code_len);
+	p += b->code_len;
+	if (b->pcmap_len)
+		memcpy(p, b->pcmap, b->pcmap_len);
+	p += b->pcmap_len;
+	tcdb_exits_encode(b->exits, b->n_exits, p);
+	b->payload_off = (uint32_t)c->raw_len;
+	c->raw_len += need;
+	return BT_OK;
+}
+
+enum bt_status tcdb_chunk_seal(struct tcdb_chunk *c)
+{
+	uLong bound = compressBound((uLong)c->raw_len);
+	if (bound > c->z_cap) {
+		uint8_t *nz = realloc(c->z, bound);
+		if (!nz)
+			return BT_ERR_NOMEM;
+		c->z = nz;
+		c->z_cap = bound;
+	}
+	uLongf zl = (uLongf)c->z_cap;
+	if (compress2(c->z, &zl, c->raw, (uLong)c->raw_len, CHUNK_ZLIB_LEVEL) != Z_OK)
+		return BT_ERR_INTERNAL;
+	c->z_len = zl;
+	return BT_OK;
+}
+
+void tcdb_chunk_fini(struct tcdb_chunk *c)
+{
+	free(c->raw);
+	free(c->z);
+	memset(c, 0, sizeof(*c));
+}
+
+enum bt_status tcdb_add_chunk(struct tcdb *db, const struct tcdb_chunk *c, int64_t *id)
+{
+	if (!db->building)
+		return BT_ERR_INVALID;
+	sqlite3_stmt *st = db->st[ST_ADD_CHUNK];
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, (int64_t)c->raw_len);
+	sqlite3_bind_blob(st, 2, c->z, (int)c->z_len, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return db_err(db, "writing a chunk");
+	*id = sqlite3_last_insert_rowid(db->h);
+	return BT_OK;
+}
+
+/* Make chunk id the current one in db->chunk (decompressed). */
+static enum bt_status load_chunk(struct tcdb *db, int64_t id)
+{
+	if (db->chunk_id == id)
+		return BT_OK;
+	db->chunk_id = 0;
+	sqlite3_stmt *st = db->st[ST_GET_CHUNK];
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		if (rc != SQLITE_DONE)
+			return db_err(db, "reading a chunk");
+		bt_err(LOG_DB,
+		       "%s: block refers to missing chunk %lld: rebuild it with `pretrans build`",
+		       db->path, (long long)id);
+		return BT_ERR_FORMAT;
+	}
+	int64_t raw_len = sqlite3_column_int64(st, 0);
+	const void *z = sqlite3_column_blob(st, 1);
+	int z_len = sqlite3_column_bytes(st, 1);
+	if (raw_len <= 0 || raw_len > CHUNK_MAX_RAW || !z) {
+		sqlite3_reset(st);
+		bt_err(LOG_DB, "%s: corrupt chunk %lld: rebuild it with `pretrans build`", db->path,
+		       (long long)id);
+		return BT_ERR_FORMAT;
+	}
+	if ((size_t)raw_len > db->chunk_cap) {
+		uint8_t *nb = realloc(db->chunk, (size_t)raw_len);
+		if (!nb) {
+			sqlite3_reset(st);
+			return BT_ERR_NOMEM;
+		}
+		db->chunk = nb;
+		db->chunk_cap = (size_t)raw_len;
+	}
+	uLongf out = (uLongf)raw_len;
+	int zr = uncompress(db->chunk, &out, z, (uLong)z_len);
+	sqlite3_reset(st);
+	if (zr != Z_OK || out != (uLongf)raw_len) {
+		bt_err(LOG_DB,
+		       "%s: corrupt chunk %lld (zlib: %d): rebuild it with `pretrans build`",
+		       db->path, (long long)id, zr);
+		return BT_ERR_FORMAT;
+	}
+	db->chunk_len = (size_t)raw_len;
+	db->chunk_id = id;
+	return BT_OK;
+}
+
+/* Point b's code, pc map and exits at its payload in the current chunk. */
+static enum bt_status payload_to_block(struct tcdb *db, uint64_t off, struct tcdb_block *b)
+{
+	if (off > db->chunk_len || db->chunk_len - off < PAYLOAD_HDR)
+		return BT_ERR_FORMAT;
+	const uint8_t *p = db->chunk + off;
+	uint64_t code_len = get32(p), pcmap_len = get32(p + 4), n_exits = p[8];
+	uint64_t need = PAYLOAD_HDR + code_len + pcmap_len + n_exits * TCDB_EXIT_REC;
+	if (code_len == 0 || n_exits > XLAT_MAX_EXITS || need > db->chunk_len - off)
+		return BT_ERR_FORMAT;
+	b->code = p + PAYLOAD_HDR;
+	b->code_len = (uint32_t)code_len;
+	b->pcmap = b->code + code_len;
+	b->pcmap_len = (uint32_t)pcmap_len;
+	return tcdb_exits_decode(b->pcmap + pcmap_len, n_exits * TCDB_EXIT_REC, b->exits,
+				 &b->n_exits);
 }
 
 enum bt_status tcdb_add_block(struct tcdb *db, const struct tcdb_block *b)
@@ -701,7 +893,7 @@ enum bt_status tcdb_load_index(struct tcdb *db, size_t *n_blocks)
 	size_t count = 0;
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && count < cap / 2) {
-		uint64_t va = (uint64_t)sqlite3_column_int64(st, 0);
+		uint64_t va = va_of(sqlite3_column_int64(st, 0));
 		if (va == 0)
 			continue; /* 0 marks empty slots; a block at 0 goes to sqlite */
 		size_t i = mix64(va) & (cap - 1);
@@ -729,7 +921,7 @@ static enum bt_status row_to_block(struct tcdb *db, sqlite3_stmt *st, struct tcd
 				   bool copy)
 {
 	memset(b, 0, sizeof(*b));
-	b->guest_start = (gva_t)sqlite3_column_int64(st, 0);
+	b->guest_start = va_of(sqlite3_column_int64(st, 0));
 	int64_t len = sqlite3_column_int64(st, 1);
 	b->n_insns = (uint32_t)sqlite3_column_int64(st, 2);
 	b->guest_hash = (uint64_t)sqlite3_column_int64(st, 3);
@@ -744,6 +936,18 @@ static enum bt_status row_to_block(struct tcdb *db, sqlite3_stmt *st, struct tcd
 	b->refusal = (uint32_t)ref;
 	if (b->refusal)
 		return BT_OK;
+	int64_t chunk = sqlite3_column_int64(st, 12);
+	int64_t poff = sqlite3_column_int64(st, 13);
+	if (chunk) {
+		if (poff < 0 || poff > CHUNK_MAX_RAW)
+			goto bad_row;
+		b->chunk_id = chunk;
+		b->payload_off = (uint32_t)poff;
+		BT_TRY(load_chunk(db, chunk));
+		if (payload_to_block(db, (uint64_t)poff, b) != BT_OK)
+			goto bad_row;
+		return BT_OK; /* points into db->chunk until the next call */
+	}
 	const void *code = sqlite3_column_blob(st, 7);
 	int code_len = sqlite3_column_bytes(st, 7);
 	const void *exits = sqlite3_column_blob(st, 8);
@@ -786,7 +990,7 @@ enum bt_status tcdb_lookup(struct tcdb *db, gva_t va, struct tcdb_block *out)
 		return BT_ERR_NOTFOUND;
 	sqlite3_stmt *st = db->st[ST_LOOKUP];
 	sqlite3_reset(st);
-	sqlite3_bind_int64(st, 1, (int64_t)va);
+	sqlite3_bind_int64(st, 1, key_of(va));
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE)
 		return BT_ERR_NOTFOUND;
@@ -806,7 +1010,8 @@ enum bt_status tcdb_foreach_block(struct tcdb *db, int (*cb)(void *, const struc
 	if (sqlite3_prepare_v2(
 		db->h,
 		"SELECT guest_start, guest_len, n_insns, guest_hash, flags, refusal, "
-		"refusal_addr, code, exits, pcmap, function_id, origin FROM blocks",
+		"refusal_addr, code, exits, pcmap, function_id, origin, chunk, payload_off "
+		"FROM blocks",
 		-1, &st, NULL) != SQLITE_OK)
 		return db_err(db, "reading blocks");
 	enum bt_status s = BT_OK;

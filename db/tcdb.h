@@ -21,7 +21,7 @@
 #include "pretrans/base/types.h"
 #include "pretrans/xlat/xlat.h"
 
-#define TCDB_SCHEMA_VERSION 1
+#define TCDB_SCHEMA_VERSION 2
 #define TCDB_MAGIC	    "btkern-tcdb"
 
 struct tcdb; /* opaque */
@@ -74,7 +74,29 @@ struct tcdb_block {
 	uint32_t pcmap_len;
 	int64_t function_id; /* 0 = none */
 	uint32_t origin;     /* enum tcdb_origin */
+	/* Where code, pc map and exits are stored: chunk_id 0 = inline in the
+	 * row; else payload_off inside that compressed chunk (tcdb_chunk_add()
+	 * sets both on the build side; readers see them filled in). */
+	int64_t chunk_id;
+	uint32_t payload_off;
 };
+
+/*
+ * A chunk: the code, pc maps and exits of a group of blocks (one function),
+ * concatenated and zlib-compressed together, which is several times smaller
+ * than compressing blocks one by one.  Built in any thread (no database
+ * access), then written by tcdb_add_chunk().
+ */
+struct tcdb_chunk {
+	uint8_t *raw, *z;
+	size_t raw_len, raw_cap, z_len, z_cap;
+};
+
+void tcdb_chunk_reset(struct tcdb_chunk *c);
+/* Append b's code, pc map and exits; sets b->payload_off (chunk_id later). */
+enum bt_status tcdb_chunk_add(struct tcdb_chunk *c, struct tcdb_block *b);
+enum bt_status tcdb_chunk_seal(struct tcdb_chunk *c); /* compress */
+void tcdb_chunk_fini(struct tcdb_chunk *c);
 
 struct tcdb_run_stats {
 	char boot_id[64];
@@ -91,6 +113,8 @@ enum bt_status tcdb_create(const char *out_path, const struct tcdb_image *img,
 			   const struct tcdb_provenance *prov, struct tcdb **out);
 enum bt_status tcdb_add_function(struct tcdb *db, struct tcdb_function *f);
 enum bt_status tcdb_add_block(struct tcdb *db, const struct tcdb_block *b);
+/* Store a sealed chunk; blocks that were added to it then take *id. */
+enum bt_status tcdb_add_chunk(struct tcdb *db, const struct tcdb_chunk *c, int64_t *id);
 /* Rows actually inserted by tcdb_add_block (a start already present is kept). */
 size_t tcdb_blocks_added(const struct tcdb *db);
 /* Commit, fsync, rename over out_path, close.  db is freed in every case. */

@@ -35,6 +35,7 @@ enum slot_state { SLOT_EMPTY = 0, SLOT_BUSY, SLOT_DONE };
 
 struct slot {
 	struct discover_result res;
+	struct tcdb_chunk chunk; /* the region's code, compressed by the worker */
 	int state;
 };
 
@@ -54,6 +55,36 @@ struct pipe {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 };
+
+static int block_cmp(const void *a, const void *b)
+{
+	const struct discover_block *x = a, *y = b;
+	return x->guest_start < y->guest_start ? -1 : x->guest_start > y->guest_start;
+}
+
+/* Sort a region's blocks by address (nearly-sorted rowids make sqlite
+ * append, not seek) and pack their code into one compressed chunk. */
+static enum bt_status pack_region(struct discover_result *r, struct tcdb_chunk *c)
+{
+	qsort(r->b, r->n, sizeof(r->b[0]), block_cmp);
+	tcdb_chunk_reset(c);
+	for (size_t i = 0; i < r->n; i++) {
+		struct discover_block *b = &r->b[i];
+		if (b->refusal)
+			continue;
+		struct tcdb_block tb = {
+		    .code = r->data + b->code_off,
+		    .code_len = b->code_len,
+		    .pcmap = r->data + b->pcmap_off,
+		    .pcmap_len = b->pcmap_len,
+		    .n_exits = b->n_exits,
+		};
+		memcpy(tb.exits, b->exits, sizeof(tb.exits));
+		BT_TRY(tcdb_chunk_add(c, &tb));
+		b->payload_off = tb.payload_off;
+	}
+	return c->raw_len ? tcdb_chunk_seal(c) : BT_OK;
+}
 
 static void *worker(void *arg)
 {
@@ -82,6 +113,8 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&pp->mu);
 		struct slot *sl = &pp->slots[i];
 		s = discover_walk(w, ctx, pp->img, pp->plan, &pp->plan->f[pp->order[i]], &sl->res);
+		if (s == BT_OK)
+			s = pack_region(&sl->res, &sl->chunk);
 		sl->res.status = s;
 		pthread_mutex_lock(&pp->mu);
 		sl->state = SLOT_DONE;
@@ -111,10 +144,10 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Write one region's result. */
+/* Write one region's result and its chunk. */
 static enum bt_status write_region(struct tcdb *db, const struct elfimg *img,
-				   const struct discover_func *f, const struct discover_result *r,
-				   struct pbuild_stats *st)
+				   const struct discover_func *f, struct discover_result *r,
+				   const struct tcdb_chunk *chunk, struct pbuild_stats *st)
 {
 	(void)img;
 	struct tcdb_function tf = {
@@ -136,6 +169,12 @@ static enum bt_status write_region(struct tcdb *db, const struct elfimg *img,
 	} else if (f->kind == DISCOVER_SEED) {
 		st->n_seeds++;
 	}
+	int64_t chunk_id = 0;
+	if (chunk->raw_len) {
+		BT_TRY(tcdb_add_chunk(db, chunk, &chunk_id));
+		st->chunk_bytes += chunk->z_len;
+		st->chunk_raw_bytes += chunk->raw_len;
+	}
 	for (size_t i = 0; i < r->n; i++) {
 		const struct discover_block *b = &r->b[i];
 		struct tcdb_block tb = {
@@ -153,6 +192,8 @@ static enum bt_status write_region(struct tcdb *db, const struct elfimg *img,
 		    .pcmap_len = b->pcmap_len,
 		    .function_id = tf.id,
 		    .origin = TCDB_ORIGIN_STATIC,
+		    .chunk_id = chunk_id,
+		    .payload_off = b->payload_off,
 		};
 		memcpy(tb.exits, b->exits, sizeof(tb.exits));
 		size_t before = tcdb_blocks_added(db);
@@ -204,7 +245,8 @@ static enum bt_status run_round(struct pipe *pp, int jobs, struct tcdb *db, stru
 		struct slot *sl = &pp->slots[i];
 		s = sl->res.status;
 		if (s == BT_OK)
-			s = write_region(db, pp->img, &pp->plan->f[pp->order[i]], &sl->res, st);
+			s = write_region(db, pp->img, &pp->plan->f[pp->order[i]], &sl->res,
+					 &sl->chunk, st);
 		for (size_t c = 0; s == BT_OK && c < sl->res.n_calls; c++) {
 			if (pp->n_calls == pp->cap_calls) {
 				size_t cap = pp->cap_calls ? pp->cap_calls * 2 : 1024;
@@ -219,6 +261,7 @@ static enum bt_status run_round(struct pipe *pp, int jobs, struct tcdb *db, stru
 			pp->calls[pp->n_calls++] = sl->res.calls[c];
 		}
 		discover_result_fini(&sl->res);
+		tcdb_chunk_fini(&sl->chunk);
 		pthread_mutex_lock(&pp->mu);
 		pp->written = i + 1;
 		if (s != BT_OK)

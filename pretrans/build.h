@@ -26,6 +26,7 @@ struct pbuild_stats {
 	size_t n_ex_table_leaders, n_rounds;
 	uint64_t func_bytes, covered_bytes, refused_bytes;
 	uint64_t guest_code_bytes, host_code_bytes;
+	uint64_t chunk_raw_bytes, chunk_bytes; /* payload before/after compression */
 };
 
 enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *st);

@@ -64,6 +64,7 @@ struct discover_block {
 	uint32_t code_off, code_len, pcmap_off, pcmap_len;
 	struct xlat_exit exits[XLAT_MAX_EXITS];
 	uint32_t n_exits;
+	uint32_t payload_off; /* in the region's database chunk (build.c) */
 };
 
 struct discover_result {

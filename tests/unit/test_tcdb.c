@@ -243,8 +243,15 @@ static void test_bad_files(void **state)
 	/* header intact, pages overwritten with garbage */
 	build(p, 2000);
 	FILE *f = fopen(p, "r+b");
-	fseek(f, 4096, SEEK_SET);
-	fwrite(junk, 1, sizeof(junk), f);
+	uint8_t hdr[18];
+	assert_int_equal(fread(hdr, 1, sizeof(hdr), f), sizeof(hdr));
+	long psz = hdr[16] << 8 | hdr[17];
+	if (psz == 1)
+		psz = 65536;
+	for (long pg = 1; pg < 4; pg++) { /* the heads of pages 2..4 */
+		fseek(f, pg * psz, SEEK_SET);
+		fwrite(junk, 1, 512, f);
+	}
 	fclose(f);
 	enum bt_status s = tcdb_open(p, TCDB_RDONLY, NULL, &db);
 	if (s == BT_OK) { /* the damage may be below what open reads: reads must fail */
@@ -286,7 +293,8 @@ static void test_bad_files(void **state)
 	ex = (struct tcdb_expect){.options_hash = 5};
 	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &ex, &db), BT_ERR_VERSION);
 	/* a corrupt block row is refused at look-up */
-	sql(p, "UPDATE blocks SET exits = x'0102' WHERE guest_start = -2130706432");
+	/* (the key of 0xffffffff81000000 is 0x01000000, see docs/db.md) */
+	sql(p, "UPDATE blocks SET exits = x'0102' WHERE guest_start = 16777216");
 	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_OK);
 	struct tcdb_block b;
 	assert_int_equal(tcdb_lookup(db, 0xffffffff81000000ull, &b), BT_ERR_FORMAT);
@@ -366,6 +374,74 @@ static void test_foreach(void **state)
 	tcdb_close(db);
 }
 
+/* Blocks whose code lives in compressed chunks, as pretrans writes them. */
+static void test_chunks(void **state)
+{
+	char p[128];
+	path_in(p, sizeof(p), "chunks.tcdb");
+	struct tcdb *db;
+	struct tcdb_provenance pv = test_prov();
+	assert_int_equal(tcdb_create(p, &test_image, &pv, &db), BT_OK);
+	uint8_t code[3][300];
+	struct tcdb_block b[3];
+	struct tcdb_chunk c = {0};
+	for (int k = 0; k < 2; k++) { /* two chunks of three blocks */
+		tcdb_chunk_reset(&c);
+		for (int i = 0; i < 3; i++) {
+			memset(code[i], 0x90 + i + k, sizeof(code[i]));
+			b[i] = (struct tcdb_block){.guest_start = 0xffffffff81000000ull +
+								  0x1000u * (unsigned)k +
+								  32u * (unsigned)i,
+						   .guest_len = 32,
+						   .guest_hash = 7u + (unsigned)i,
+						   .code = code[i],
+						   .code_len = 100u + (unsigned)i,
+						   .pcmap = pcmap1,
+						   .pcmap_len = sizeof(pcmap1),
+						   .n_exits = (uint32_t)i};
+			for (int e = 0; e < i; e++)
+				b[i].exits[e] = (struct xlat_exit){.kind = XLAT_EXIT_JCC_TAKEN,
+								   .patch_off = 5,
+								   .target = 0x1234u + (unsigned)e};
+			assert_int_equal(tcdb_chunk_add(&c, &b[i]), BT_OK);
+		}
+		assert_int_equal(tcdb_chunk_seal(&c), BT_OK);
+		assert_true(c.z_len < c.raw_len); /* repetitive code compresses */
+		int64_t id;
+		assert_int_equal(tcdb_add_chunk(db, &c, &id), BT_OK);
+		for (int i = 0; i < 3; i++) {
+			b[i].chunk_id = id;
+			assert_int_equal(tcdb_add_block(db, &b[i]), BT_OK);
+		}
+	}
+	tcdb_chunk_fini(&c);
+	assert_int_equal(tcdb_commit(db), BT_OK);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_OK);
+	/* alternate between the chunks: the cache must follow */
+	for (int r = 0; r < 4; r++) {
+		int k = r & 1, i = r % 3;
+		struct tcdb_block o;
+		gva_t va = 0xffffffff81000000ull + 0x1000u * (unsigned)k + 32u * (unsigned)i;
+		assert_int_equal(tcdb_lookup(db, va, &o), BT_OK);
+		assert_int_equal(o.code_len, 100 + i);
+		assert_int_equal(o.code[0], 0x90 + i + k);
+		assert_int_equal(o.code[o.code_len - 1], 0x90 + i + k);
+		assert_int_equal(o.pcmap_len, sizeof(pcmap1));
+		assert_memory_equal(o.pcmap, pcmap1, sizeof(pcmap1));
+		assert_int_equal(o.n_exits, i);
+		if (i)
+			assert_true(o.exits[i - 1].target == 0x1234u + (unsigned)i - 1);
+	}
+	tcdb_close(db);
+	/* a damaged chunk is refused at look-up */
+	sql(p, "UPDATE chunks SET data = x'00112233' WHERE id = 1");
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_OK);
+	struct tcdb_block o;
+	assert_int_equal(tcdb_lookup(db, 0xffffffff81000000ull, &o), BT_ERR_FORMAT);
+	assert_int_equal(tcdb_lookup(db, 0xffffffff81001000ull, &o), BT_OK);
+	tcdb_close(db);
+}
+
 static int setup(void **state)
 {
 	strcpy(dir, "/tmp/test_tcdb.XXXXXX");
@@ -386,6 +462,7 @@ int main(void)
 	    cmocka_unit_test(test_roundtrip),	    cmocka_unit_test(test_same_calls_same_bytes),
 	    cmocka_unit_test(test_atomic_replace),  cmocka_unit_test(test_bad_files),
 	    cmocka_unit_test(test_learn_and_stats), cmocka_unit_test(test_foreach),
+	    cmocka_unit_test(test_chunks),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
