@@ -14,8 +14,9 @@
  *
  * Invariants
  *  1. xfer != NONE iff status has DRQ; then 0 <= pos < 512 in buf.
- *  2. Every guest-supplied LBA is checked against sectors before any host
- *     I/O: lba + count <= sectors.
+ *  2. Every sector is checked against sectors before its host I/O: a
+ *     command starting beyond the end fails at once, one running off the
+ *     end fails (IDNF) when it reaches the first missing sector.
  *  3. The IRQ line is intrq && !nIEN; reading the status register (not the
  *     alternate status) clears intrq.
  */
@@ -264,7 +265,10 @@ static bool ata_decode(struct ata *a, bool lba48, uint64_t *lba, uint32_t *count
 			*lba = ((uint64_t)cyl * a->heads + head) * a->spt + sector - 1;
 		}
 	}
-	if (*lba >= a->sectors || *count > a->sectors - *lba) {
+	/* Only the start is checked here: like QEMU, a range running off the
+	 * end transfers the sectors that exist and then fails (ata_read_next,
+	 * ata_sector_done). */
+	if (*lba >= a->sectors) {
 		bt_debug(LOG_DEV, "ata: sectors %llu+%u beyond the disk's %llu",
 			 (unsigned long long)*lba, *count, (unsigned long long)a->sectors);
 		ata_finish_error(a, ER_IDNF);
@@ -276,6 +280,11 @@ static bool ata_decode(struct ata *a, bool lba48, uint64_t *lba, uint32_t *count
 /* Load sector a->lba for the guest to read; on failure report UNC. */
 static void ata_read_next(struct ata *a, bool lba48)
 {
+	if (a->lba >= a->sectors) {
+		ata_set_lba_regs(a, a->lba, lba48);
+		ata_finish_error(a, ER_IDNF);
+		return;
+	}
 	if (!ata_host_read(a, a->lba)) {
 		ata_set_lba_regs(a, a->lba, lba48);
 		ata_finish_error(a, ER_UNC);
@@ -446,6 +455,11 @@ static void ata_sector_done(struct ata *a)
 		ata_finish_ok(a, true);
 		return;
 	}
+	if (a->lba >= a->sectors) {
+		ata_set_lba_regs(a, a->lba, lba48);
+		ata_finish_error(a, ER_IDNF);
+		return;
+	}
 	a->pos = 0;
 	a->status = ST_DRDY | ST_DSC | ST_DRQ;
 	ata_raise(a);
@@ -525,8 +539,8 @@ static void ata_cmd_write(void *opaque, uint64_t off, unsigned size, uint64_t va
 		ata_data_out(a, size, (uint32_t)value);
 		return;
 	}
-	if (a->status & ST_BSY)
-		return; /* registers are not writable during reset */
+	if (!ata_slave_selected(a) && (a->status & (ST_BSY | ST_DRQ)))
+		return; /* taskfile writes during reset or a transfer are ignored (as QEMU) */
 	if (off <= 5)
 		a->control &= (uint8_t)~CTL_HOB; /* any register write clears HOB */
 	switch (off) {

@@ -30,6 +30,7 @@ struct pit_channel {
 	struct pit *pit;
 	unsigned idx;
 	uint8_t mode, rw;
+	uint8_t mode_bits; /* mode field as written (6/7 alias 2/3), for status */
 	bool bcd;
 	uint32_t count;
 	bool counting, frozen, gate, null_count;
@@ -255,7 +256,7 @@ static void chan_latch_status(struct pit_channel *c, uint64_t now)
 	if (c->status_latched)
 		return;
 	c->status = (uint8_t)((chan_out(c, now) ? 0x80 : 0) | (c->null_count ? 0x40 : 0) |
-			      (c->rw << 4) | (c->mode << 1) | (c->bcd ? 1 : 0));
+			      (c->rw << 4) | (c->mode_bits << 1) | (c->bcd ? 1 : 0));
 	c->status_latched = true;
 }
 
@@ -281,7 +282,8 @@ static void pit_control(struct pit *pit, uint8_t v)
 		return;
 	}
 	c->rw = (uint8_t)rw;
-	c->mode = (v >> 1) & 7;
+	c->mode_bits = (v >> 1) & 7;
+	c->mode = c->mode_bits;
 	if (c->mode > 5)
 		c->mode -= 4; /* 6 and 7 alias modes 2 and 3 */
 	c->bcd = v & 1;
@@ -417,7 +419,7 @@ enum bt_status pit_create(struct iobus *bus, struct vclock *clock, struct pit **
 		/* As the BIOS leaves it (and QEMU resets it): mode 3, count 65536,
 		 * running: 18.2 Hz on OUT0; channel 2 frozen by its low gate. */
 		c->rw = PIT_RW_WORD;
-		c->mode = 3;
+		c->mode = c->mode_bits = 3;
 		c->count = 65536;
 		chan_start(c, vclock_now_ns(clock));
 	}

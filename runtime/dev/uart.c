@@ -6,8 +6,11 @@
  *  1. rx_count <= rx_cap(): 16 with FIFOs enabled, 1 (the RBR) without.
  *  2. TX is instantaneous: THR and the shift register are always empty, so
  *     LSR reads THRE|TEMT; thre_pending is the 16550's THRE interrupt latch,
- *     set when THR empties or IER is written with ETBEI, cleared by a THR
- *     write or by reading IIR while THRE is the reported source.
+ *     set when THR empties or when IER.ETBEI goes from 0 to 1, cleared by a
+ *     THR write, by clearing ETBEI, or by reading IIR while THRE is the
+ *     reported source.  (Re-writing IER with ETBEI already set does not
+ *     re-arm it: QEMU and Bochs behave so, and Linux only sets ETBEI when
+ *     it was clear.)
  *  3. The IRQ line level == (uart_iir_id() != no interrupt), recomputed by
  *     uart_update() after every state change.
  *  4. In loopback (MCR.LOOP) TX bytes go to RX, the backends are cut off and
@@ -139,7 +142,11 @@ static void uart_rx_clear(struct uart *u)
 static bool uart_receive(struct uart *u, uint8_t b)
 {
 	if (u->rx_count >= uart_rx_cap(u)) {
-		u->lsr_err |= UART_LSR_OE; /* the byte in the shift register is lost */
+		u->lsr_err |= UART_LSR_OE;
+		/* Without FIFOs the new byte overwrites RBR (8250 behaviour);
+		 * with FIFOs the byte in the shift register is lost. */
+		if (!u->fifo_enabled)
+			u->rx[u->rx_head] = b;
 		return false;
 	}
 	u->rx[(u->rx_head + u->rx_count) % UART_FIFO_SIZE] = b;
@@ -239,9 +246,11 @@ static void uart_write(void *opaque, uint64_t off, unsigned size, uint64_t value
 			u->dlm = v;
 			break;
 		}
+		if ((v & ~u->ier) & UART_IER_THRI)
+			u->thre_pending = true; /* ETBEI rising with THR empty: re-armed */
+		else if (!(v & UART_IER_THRI))
+			u->thre_pending = false;
 		u->ier = v & 0x0f;
-		if (u->ier & UART_IER_THRI)
-			u->thre_pending = true; /* THR is empty: re-armed on IER write */
 		break;
 	case 2:
 		if ((bool)(v & UART_FCR_ENABLE) != u->fifo_enabled)
@@ -288,6 +297,7 @@ enum bt_status uart_create(struct iobus *bus, uint16_t base, int tx_fd, int rx_f
 	u->tx_fd = tx_fd;
 	u->rx_fd = rx_fd;
 	u->rx_trigger = 1;
+	u->mcr = UART_MCR_OUT2; /* as QEMU resets it (a 16550 resets to 0) */
 	u->msr_lines = uart_lines(u);
 	irq_line_init(&u->irq, NULL, NULL, 0);
 	enum bt_status s = iobus_register_pio(bus, base, 8, &uart_ops, u);

@@ -281,11 +281,34 @@ static void test_errors(void **state)
 {
 	struct fixture *f = *state;
 	uint8_t got[512], buf[512];
-	/* out of range: LBA28 2047 + 2 sectors */
-	lba28(f, NSECT - 1, 2, 0x20);
+	/* out of range from the start: fails at once */
+	lba28(f, NSECT, 1, 0x20);
 	assert_true(f->irq);
 	assert_int_equal(inb(f, 0x1f7), 0x41); /* DRDY | ERR, no DRQ */
 	assert_int_equal(inb(f, 0x1f1), 0x10); /* IDNF */
+	/* running off the end: the last sector transfers, then IDNF (as QEMU) */
+	lba28(f, NSECT - 1, 2, 0x20);
+	read_sector_pio(f, got);
+	fill_sector(buf, NSECT - 1, 0);
+	assert_memory_equal(got, buf, 512);
+	assert_int_equal(inb(f, 0x1f7), 0x41);
+	assert_int_equal(inb(f, 0x1f1), 0x10);
+	assert_int_equal(inb(f, 0x1f3), NSECT & 0xff); /* the failing sector */
+	assert_int_equal(inb(f, 0x1f4), NSECT >> 8);
+	/* the same for a write: the sector beyond the end is refused */
+	lba28(f, NSECT - 1, 2, 0x30);
+	fill_sector(buf, NSECT - 1, 0x77);
+	write_sector_pio(f, buf);
+	assert_int_equal(inb(f, 0x1f7) & 0x09, 0x01);
+	assert_int_equal(inb(f, 0x1f1), 0x10);
+	/* taskfile writes during DRQ are ignored */
+	lba28(f, 0, 1, 0x20);
+	outb(f, 0x1f2, 0x77);
+	outb(f, 0x1f7, 0xec);
+	assert_int_equal(inb(f, 0x1f2), 1);
+	read_sector_pio(f, got);
+	fill_sector(buf, 0, 0);
+	assert_memory_equal(got, buf, 512);
 	lba28(f, 0x0fffffff, 1, 0x30);
 	assert_int_equal(inb(f, 0x1f7) & 0x09, 0x01);
 	/* unknown command and DMA transfer mode are aborted */
