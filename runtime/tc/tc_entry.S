@@ -171,4 +171,19 @@ tc_callout_common:
 	mov	$TC_EXIT_FAULT, %eax
 	jmp	tc_return
 
+/*
+ * A host signal raised by translated code itself (a guest #DE is a host
+ * SIGFPE): the runtime's handler saved the guest state from the signal
+ * frame into the vCPU area (gpr, rflags, fxsave, exit_host_pc) and resumes
+ * here with RSP = vcpu.host_rsp; unwind exactly like a call-out fault.
+ */
+	.globl	tc_signal_return
+	.type	tc_signal_return, @function
+tc_signal_return:
+	mov	%gs:VCPU_OFF_HOST_RSP, %rsp
+	cld
+	mov	$TC_EXIT_FAULT, %eax
+	jmp	tc_return
+	.size	tc_signal_return, .-tc_signal_return
+
 	.section .note.GNU-stack,"",@progbits

@@ -1,0 +1,242 @@
+/*
+ * btvm: boot a guest kernel in a pure user-space VMM, running the kernel
+ * from a (warm) translation cache.  This file is only the command line;
+ * runtime/vm/ is the machine.
+ *
+ * Exit status: odd values come from the guest's isa-debug-exit port
+ * ((value << 1) | 1, as QEMU); 2 bad usage or input (missing file, bad ELF,
+ * a database of another image or translator); 4 the VM stopped abnormally
+ * (triple fault, hlt with interrupts off, runtime error, user mode not yet
+ * supported); 124 --timeout expired.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pretrans/base/log.h"
+#include "pretrans/xlat/xlat.h"
+#include "runtime/mem/guestmem.h"
+#include "runtime/vm/vm.h"
+
+#define BTVM_VERSION "0.1"
+#define EXIT_USAGE   2
+#define EXIT_ABNORML 4
+#define EXIT_TIMEOUT 124
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "usage: btvm run --kernel ELF [options]\n"
+	    "\n"
+	    "Boot an x86-64 guest kernel (Linux 64-bit boot protocol) in a user-space VMM.\n"
+	    "Guest kernel code runs translated, from the --tcdb translation cache when its\n"
+	    "guest bytes match, translated on the fly otherwise.\n"
+	    "\n"
+	    "options:\n"
+	    "  --kernel ELF       the guest kernel (vmlinux-style ELF, required)\n"
+	    "  --tcdb DB          translation database from `pretrans build` (warm boot)\n"
+	    "  --learn            write blocks translated at run time back into --tcdb\n"
+	    "  --verify-db        re-translate every database block and compare the bytes\n"
+	    "  --initrd FILE      initial ramdisk\n"
+	    "  --disk IMG         raw disk image on the primary ATA channel\n"
+	    "  --mem SIZE         guest RAM, e.g. 256M, 1G (default 256M)\n"
+	    "  --cmdline STR      kernel command line\n"
+	    "  --timeout S        stop the guest after S seconds (exit status 124)\n"
+	    "  --stats[=json]     print statistics on stderr at the end\n"
+	    "  --log SPEC         log subsystems and level, e.g. tc,cpu:debug\n"
+	    "  --version, --help\n"
+	    "\n"
+	    "The guest console is stdin/stdout; logs and statistics go to stderr.\n"
+	    "exit status: odd = the guest's exit port ((v << 1) | 1, as QEMU's isa-debug-exit),\n"
+	    "2 = bad usage or input, 4 = abnormal stop (triple fault, halt, runtime error),\n"
+	    "124 = timeout.\n");
+}
+
+static int need_file(const char *what, const char *path)
+{
+	if (access(path, R_OK) != 0) {
+		fprintf(stderr, "btvm: %s %s: %s\n", what, path, strerror(errno));
+		return 0;
+	}
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	enum {
+		O_KERNEL = 256,
+		O_TCDB,
+		O_LEARN,
+		O_VERIFY,
+		O_INITRD,
+		O_DISK,
+		O_MEM,
+		O_CMDLINE,
+		O_TIMEOUT,
+		O_STATS,
+		O_LOG,
+		O_VERSION,
+		O_HELP
+	};
+	static const struct option opts[] = {
+	    {"kernel", required_argument, NULL, O_KERNEL},
+	    {"tcdb", required_argument, NULL, O_TCDB},
+	    {"learn", no_argument, NULL, O_LEARN},
+	    {"verify-db", no_argument, NULL, O_VERIFY},
+	    {"initrd", required_argument, NULL, O_INITRD},
+	    {"disk", required_argument, NULL, O_DISK},
+	    {"mem", required_argument, NULL, O_MEM},
+	    {"cmdline", required_argument, NULL, O_CMDLINE},
+	    {"timeout", required_argument, NULL, O_TIMEOUT},
+	    {"stats", optional_argument, NULL, O_STATS},
+	    {"log", required_argument, NULL, O_LOG},
+	    {"version", no_argument, NULL, O_VERSION},
+	    {"help", no_argument, NULL, O_HELP},
+	    {NULL, 0, NULL, 0},
+	};
+	struct vm_config cfg;
+	int stats = 0; /* 1 text, 2 json */
+
+	vm_config_init(&cfg);
+	cfg.console_in_fd = STDIN_FILENO;
+	cfg.console_out_fd = STDOUT_FILENO;
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc >= 2 && !strcmp(argv[1], "--version")) {
+		printf("btvm %s (translator v%d, vCPU ABI v%d)\n", BTVM_VERSION, XLAT_VERSION,
+		       VCPU_ABI_VERSION);
+		return 0;
+	}
+	if (argc < 2 || strcmp(argv[1], "run") != 0) {
+		fprintf(stderr,
+			"btvm: expected a command: `btvm run --kernel ELF ...` (see --help)\n");
+		return EXIT_USAGE;
+	}
+	optind = 2;
+	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+		switch (c) {
+		case O_KERNEL:
+			cfg.kernel = optarg;
+			break;
+		case O_TCDB:
+			cfg.tcdb = optarg;
+			break;
+		case O_LEARN:
+			cfg.learn = true;
+			break;
+		case O_VERIFY:
+			cfg.verify_db_blocks = true;
+			break;
+		case O_INITRD:
+			cfg.initrd = optarg;
+			break;
+		case O_DISK:
+			cfg.disk = optarg;
+			break;
+		case O_MEM:
+			if (guestmem_parse_size(optarg, &cfg.mem_bytes) != BT_OK) {
+				fprintf(stderr,
+					"btvm: --mem %s: not a size (use e.g. 256M or 1G)\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case O_CMDLINE:
+			cfg.cmdline = optarg;
+			break;
+		case O_TIMEOUT: {
+			char *end;
+			cfg.timeout_s = strtod(optarg, &end);
+			if (*end || cfg.timeout_s <= 0) {
+				fprintf(stderr,
+					"btvm: --timeout %s: not a positive number of seconds\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		}
+		case O_STATS:
+			stats = optarg && !strcmp(optarg, "json") ? 2 : 1;
+			if (optarg && strcmp(optarg, "json") != 0) {
+				fprintf(stderr, "btvm: --stats=%s: only --stats or --stats=json\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case O_LOG:
+			if (bt_log_configure(optarg) != 0) {
+				fprintf(stderr,
+					"btvm: --log %s: expected e.g. all:info or tc,cpu:debug\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case O_VERSION:
+			printf("btvm %s\n", BTVM_VERSION);
+			return 0;
+		case O_HELP:
+			usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, "btvm: see `btvm --help`\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "btvm: unexpected argument `%s` (see --help)\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (!cfg.kernel) {
+		fprintf(stderr, "btvm: --kernel ELF is required (see --help)\n");
+		return EXIT_USAGE;
+	}
+	if (cfg.learn && !cfg.tcdb) {
+		fprintf(stderr, "btvm: --learn needs --tcdb DB to write into\n");
+		return EXIT_USAGE;
+	}
+	if (!need_file("kernel", cfg.kernel) || (cfg.initrd && !need_file("initrd", cfg.initrd)) ||
+	    (cfg.disk && !need_file("disk image", cfg.disk)) ||
+	    (cfg.tcdb && !need_file("translation database", cfg.tcdb)))
+		return EXIT_USAGE;
+
+	struct vm *vm;
+	enum bt_status s = vm_create(&cfg, &vm);
+	if (s != BT_OK) {
+		fprintf(stderr, "btvm: cannot start the guest: %s (see the message above)\n",
+			bt_status_str(s));
+		return EXIT_USAGE;
+	}
+	struct vm_result res = {0};
+	s = vm_run(vm, &res);
+	fflush(stdout);
+	enum bt_status fs = vm_finish(vm);
+	if (stats)
+		vm_print_stats(vm, stderr, stats == 2);
+	int rc;
+	switch (res.stop) {
+	case VM_STOP_EXIT_PORT:
+		rc = res.exit_status;
+		break;
+	case VM_STOP_TIMEOUT:
+		fprintf(stderr,
+			"btvm: timeout: the guest ran for %g s without stopping (rip %#llx)\n",
+			cfg.timeout_s, (unsigned long long)res.rip);
+		rc = EXIT_TIMEOUT;
+		break;
+	default:
+		fprintf(stderr, "btvm: the guest stopped: %s at rip %#llx\n", vm_stop_str(res.stop),
+			(unsigned long long)res.rip);
+		rc = EXIT_ABNORML;
+		break;
+	}
+	if ((s != BT_OK || fs != BT_OK) && rc != EXIT_TIMEOUT && !(rc & 1))
+		rc = EXIT_ABNORML;
+	vm_destroy(vm);
+	return rc;
+}

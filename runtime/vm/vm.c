@@ -1,0 +1,267 @@
+/*
+ * VM construction and teardown, the run/finish entry points, statistics.
+ * Owns the wiring between the modules: guest RAM <-> soft-MMU <-> vCPU
+ * <-> devices, and the code cache's hooks into guest memory and the
+ * soft-MMU.  The execution loop itself is vm_exec.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pretrans/base/log.h"
+#include "pretrans/elfimg.h"
+#include "runtime/vm/vm_int.h"
+
+#define VM_CODE_CACHE_BYTES (256ull << 20)
+
+void vm_config_init(struct vm_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mem_bytes = 256ull << 20;
+	cfg->console_in_fd = -1;
+	cfg->console_out_fd = 1;
+}
+
+const char *vm_stop_str(enum vm_stop s)
+{
+	switch (s) {
+	case VM_STOP_NONE:
+		return "running";
+	case VM_STOP_EXIT_PORT:
+		return "guest exit port";
+	case VM_STOP_TRIPLE_FAULT:
+		return "triple fault";
+	case VM_STOP_HALTED:
+		return "halted with interrupts disabled";
+	case VM_STOP_TIMEOUT:
+		return "timeout";
+	case VM_STOP_RESET:
+		return "reset requested";
+	case VM_STOP_USER_MODE:
+		return "guest user mode (not supported yet)";
+	case VM_STOP_ERROR:
+		return "runtime error";
+	}
+	return "?";
+}
+
+static enum bt_status plat_pio_in(void *opaque, uint16_t port, unsigned size, uint32_t *val)
+{
+	struct vm *vm = opaque;
+	return iobus_pio_in(vm->plat->bus, port, size, val);
+}
+
+static enum bt_status plat_pio_out(void *opaque, uint16_t port, unsigned size, uint32_t val)
+{
+	struct vm *vm = opaque;
+	return iobus_pio_out(vm->plat->bus, port, size, val);
+}
+
+static bool plat_intr_pending(void *opaque)
+{
+	struct vm *vm = opaque;
+	return pic_has_interrupt(vm->plat->pic);
+}
+
+static uint8_t plat_intr_ack(void *opaque)
+{
+	struct vm *vm = opaque;
+	return pic_ack(vm->plat->pic);
+}
+
+static void on_pic_intr(void *opaque, bool intr)
+{
+	struct vm *vm = opaque;
+	if (intr)
+		__atomic_or_fetch(&vm->tcv.abi->irq, VCPU_IRQ_REQ, __ATOMIC_RELAXED);
+	else
+		__atomic_and_fetch(&vm->tcv.abi->irq, (uint16_t)~VCPU_IRQ_REQ, __ATOMIC_RELAXED);
+}
+
+static void on_reset(void *opaque)
+{
+	struct vm *vm = opaque;
+	/* ends the loop through the exit-port check's neighbour: force an exit */
+	vm->res.stop = VM_STOP_RESET;
+	__atomic_or_fetch(&vm->tcv.abi->irq, VCPU_IRQ_FORCE, __ATOMIC_RELAXED);
+}
+
+static enum bt_status mmio(void *opaque, gpa_t gpa, void *buf, size_t len, bool is_write)
+{
+	struct vm *vm = opaque;
+	/* one access at a time, in the sizes the bus takes */
+	for (size_t off = 0; off < len;) {
+		unsigned sz = (len - off >= 4 && !((gpa + off) & 3)) ? 4 : 1;
+		uint64_t v = 0;
+		if (is_write) {
+			memcpy(&v, (uint8_t *)buf + off, sz);
+			BT_TRY(iobus_mmio_write(vm->plat->bus, gpa + off, sz, v));
+		} else {
+			BT_TRY(iobus_mmio_read(vm->plat->bus, gpa + off, sz, &v));
+			memcpy((uint8_t *)buf + off, &v, sz);
+		}
+		off += sz;
+	}
+	return BT_OK;
+}
+
+/* Open the database for this kernel image (refused if it is another's). */
+static enum bt_status open_db(struct vm *vm)
+{
+	struct elfimg *img;
+	char sha[2 * SHA256_LEN + 1];
+	BT_TRY(elfimg_open(vm->cfg.kernel, &img));
+	sha256_hex(img->sha256, sha);
+	struct tcdb_expect ex = {
+	    .sha256 = sha,
+	    .image_name = vm->cfg.kernel,
+	};
+	unsigned flags = vm->cfg.learn ? TCDB_RDWR : TCDB_RDONLY;
+	enum bt_status s = tcdb_open(vm->cfg.tcdb, flags, &ex, &vm->db);
+	elfimg_close(img);
+	if (s != BT_OK)
+		return s;
+	struct tcdb_provenance p;
+	BT_TRY(tcdb_get_provenance(vm->db, &p));
+	/* translate misses with the database's options, so that a block made
+	 * now is byte-identical to one the database would hold */
+	vm->xopts.flags = p.options_flags;
+	size_t n;
+	BT_TRY(tcdb_load_index(vm->db, &n));
+	bt_info(LOG_DB, "%s: %zu pre-translated blocks", vm->cfg.tcdb, n);
+	return BT_OK;
+}
+
+enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
+{
+	enum bt_status s;
+	struct vm *vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return BT_ERR_NOMEM;
+	vm->cfg = *cfg;
+	vm->xopts.flags = XLAT_OPT_EXACT_FAULTS;
+	clock_gettime(CLOCK_MONOTONIC, &vm->t_start);
+	vm->started_unix = (int64_t)time(NULL);
+
+	if (cfg->tcdb && (s = open_db(vm)) != BT_OK)
+		goto err;
+	if ((s = guestmem_create(cfg->mem_bytes, &vm->gm)) != BT_OK)
+		goto err;
+
+	struct tc_handlers h = {.mem = vm_callout_mem};
+	if ((s = tc_vcpu_init(&vm->tcv, &h, vm)) != BT_OK)
+		goto err;
+	if ((s = mmu_init(&vm->mmu, vm->gm, vm->tcv.abi)) != BT_OK)
+		goto err;
+
+	struct platform_config pc;
+	platform_config_init(&pc);
+	pc.console_in_fd = cfg->console_in_fd;
+	pc.console_out_fd = cfg->console_out_fd;
+	pc.disk_path = cfg->disk;
+	pc.ram_bytes = cfg->mem_bytes;
+	pc.on_intr = on_pic_intr;
+	pc.intr_opaque = vm;
+	pc.on_reset = on_reset;
+	pc.reset_opaque = vm;
+	if ((s = platform_create(&pc, &vm->plat)) != BT_OK)
+		goto err;
+	mmu_set_mmio_handler(&vm->mmu, mmio, vm);
+
+	struct cpu_platform cp = {
+	    .opaque = vm,
+	    .pio_in = plat_pio_in,
+	    .pio_out = plat_pio_out,
+	    .intr_pending = plat_intr_pending,
+	    .intr_ack = plat_intr_ack,
+	};
+	if ((s = vcpu_init(&vm->cpu, vm->tcv.abi, &vm->mmu, &cp, NULL)) != BT_OK)
+		goto err;
+
+	struct boot_config bc = {cfg->kernel, cfg->initrd, cfg->cmdline};
+	struct boot_state bs;
+	if ((s = boot_load(vm->gm, &bc, &bs, &vm->layout)) != BT_OK)
+		goto err;
+	if ((s = cpu_load_boot_state(&vm->cpu, &bs)) != BT_OK)
+		goto err;
+
+	if ((s = xlat_create(&vm->xopts, &vm->xlat)) != BT_OK)
+		goto err;
+	if ((s = tcache_create(VM_CODE_CACHE_BYTES, vm->gm, vm->tcv.abi, &vm->tc)) != BT_OK)
+		goto err;
+	guestmem_set_code_write_hook(vm->gm, vm_code_write, vm);
+	mmu_set_flush_hook(&vm->mmu, vm_mmu_flush, vm);
+	*out = vm;
+	return BT_OK;
+err:
+	vm_destroy(vm);
+	return s;
+}
+
+enum bt_status vm_run(struct vm *vm, struct vm_result *res)
+{
+	enum bt_status s = tc_vcpu_activate(&vm->tcv);
+	if (s != BT_OK)
+		return s;
+	if (vm->cfg.timeout_s > 0)
+		vm->deadline_ns = vm_now_ns() + (uint64_t)(vm->cfg.timeout_s * 1e9);
+	if ((s = vm_signals_install(vm)) != BT_OK) {
+		bt_err(LOG_CORE, "cannot install signal handlers and the host timer");
+		return s;
+	}
+	s = vm_loop(vm);
+	vm_signals_remove(vm);
+	*res = vm->res;
+	return s;
+}
+
+enum bt_status vm_finish(struct vm *vm)
+{
+	if (!vm->db)
+		return BT_OK;
+	enum bt_status s = BT_OK;
+	if (vm->cfg.learn) {
+		s = vm_learn(vm);
+		if (s != BT_OK)
+			bt_err(LOG_DB, "%s: writing learned blocks failed: %s", vm->cfg.tcdb,
+			       bt_status_str(s));
+		struct tcdb_run_stats rs = {
+		    .started = vm->started_unix,
+		    .ended = (int64_t)time(NULL),
+		    .blocks_used = vm->st.db_used,
+		    .blocks_stale = vm->st.db_stale,
+		    .misses = vm->st.translated,
+		    .blocks_learned = vm->st.learned,
+		};
+		snprintf(rs.boot_id, sizeof(rs.boot_id), "%lld-%d", (long long)vm->started_unix,
+			 (int)getpid());
+		enum bt_status s2 = tcdb_record_run(vm->db, &rs);
+		if (s == BT_OK)
+			s = s2;
+	}
+	return s;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (!vm)
+		return;
+	if (vm->tc)
+		tcache_destroy(vm->tc);
+	if (vm->xlat)
+		xlat_destroy(vm->xlat);
+	if (vm->cpu.abi)
+		vcpu_fini(&vm->cpu);
+	if (vm->plat)
+		platform_destroy(vm->plat);
+	if (vm->tcv.abi) {
+		mmu_fini(&vm->mmu);
+		tc_vcpu_fini(&vm->tcv);
+	}
+	if (vm->gm)
+		guestmem_destroy(vm->gm);
+	if (vm->db)
+		tcdb_close(vm->db);
+	free(vm);
+}

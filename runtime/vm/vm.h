@@ -1,0 +1,64 @@
+/*
+ * One virtual machine: guest RAM, soft-MMU, vCPU, platform devices, the
+ * code cache, the translator (dynamic path) and optionally the translation
+ * database (warm path).  `btvm run` is a thin CLI over this.
+ *
+ * VM states (function for each transition):
+ *
+ *   CREATED --vm_create--> READY (kernel loaded, vCPU at the boot entry)
+ *   READY --vm_run--> RUNNING --guest exit port / triple fault / hlt with
+ *        IF=0 / timeout / fatal host error--> STOPPED (vm->result says why)
+ *   STOPPED --vm_finish (learn write-back, run statistics)--> vm_destroy
+ */
+#ifndef BT_RUNTIME_VM_VM_H
+#define BT_RUNTIME_VM_VM_H
+
+#include <stdio.h>
+
+#include "pretrans/base/status.h"
+#include "pretrans/base/types.h"
+
+struct vm;
+
+struct vm_config {
+	const char *kernel;
+	const char *initrd;  /* NULL: none */
+	const char *disk;    /* NULL: none */
+	const char *cmdline; /* NULL: empty */
+	const char *tcdb;    /* NULL: cold (no database) */
+	uint64_t mem_bytes;
+	bool learn;	       /* write run-time translations back to tcdb */
+	bool verify_db_blocks; /* re-translate every database block and compare */
+	double timeout_s;      /* 0: none */
+	int console_in_fd, console_out_fd;
+};
+
+void vm_config_init(struct vm_config *cfg);
+
+/* How the run ended. */
+enum vm_stop {
+	VM_STOP_NONE = 0,
+	VM_STOP_EXIT_PORT, /* guest wrote isa-debug-exit: exit_status = (v << 1) | 1 */
+	VM_STOP_TRIPLE_FAULT,
+	VM_STOP_HALTED, /* hlt with interrupts disabled */
+	VM_STOP_TIMEOUT,
+	VM_STOP_RESET,	   /* guest asked for a reset (port 0x92): not supported, stops */
+	VM_STOP_USER_MODE, /* guest entered CPL 3: direct user execution not built yet */
+	VM_STOP_ERROR,	   /* a host-side failure (message already printed) */
+};
+const char *vm_stop_str(enum vm_stop s);
+
+struct vm_result {
+	enum vm_stop stop;
+	int exit_status; /* process exit status btvm should return */
+	gva_t rip;	 /* guest RIP when it stopped */
+};
+
+enum bt_status vm_create(const struct vm_config *cfg, struct vm **out);
+enum bt_status vm_run(struct vm *vm, struct vm_result *res);
+/* Write learned blocks and run statistics (if a database is open). */
+enum bt_status vm_finish(struct vm *vm);
+void vm_print_stats(struct vm *vm, FILE *f, bool json);
+void vm_destroy(struct vm *vm);
+
+#endif

@@ -1,0 +1,332 @@
+/*
+ * Finding the host code for a guest RIP: the code cache, then the
+ * translation database (only after the block's guest bytes hash to what
+ * the database recorded), then the translator.  Also the reactions to
+ * guest writes into code pages and to guest TLB flushes, and the --learn
+ * write-back.
+ *
+ * Invariants
+ *  1. No block runs unless its guest bytes were checked against guest
+ *     memory: database rows by hash at install, and every live block's
+ *     physical pages are write-watched, so a write kills it first.
+ *  2. Blocks are keyed by guest virtual address; a block is entered from
+ *     the dispatcher only if its va still maps to the physical pages it was
+ *     made from (checked again after every mapping epoch change), and a
+ *     mapping epoch change unchains everything, so chained jumps never
+ *     bypass that check.
+ */
+#include <string.h>
+
+#include "pretrans/base/assert.h"
+#include "pretrans/base/log.h"
+#include "runtime/vm/vm_int.h"
+
+static size_t src_read(void *opaque, gva_t va, uint8_t *buf, size_t len)
+{
+	struct vm *vm = opaque;
+	struct mmu_fault f;
+	size_t got = 0;
+	if (mmu_fetch(&vm->mmu, va, buf, len, &got, &f) != BT_OK)
+		return 0;
+	return got;
+}
+
+/* Guest-physical page of the code byte at va, or false (with the fault). */
+static bool code_page(struct vm *vm, gva_t va, unsigned extra, gpa_t *gpa, struct mmu_fault *f)
+{
+	bool mmio = false;
+	f->pending = false;
+	if (mmu_translate(&vm->mmu, va, MMU_ACC_EXEC | extra, gpa, &mmio, f) != BT_OK)
+		return false;
+	if (f->pending)
+		return false;
+	if (mmio) { /* executing device memory: treat as a fetch fault */
+		f->pending = true;
+		f->vector = MMU_VEC_PF;
+		f->addr = va;
+		f->error_code = MMU_PF_P | MMU_PF_I;
+		return false;
+	}
+	*gpa &= GUEST_PAGE_MASK;
+	return true;
+}
+
+/* Is b still what va maps to? */
+static bool mapping_still_valid(struct vm *vm, struct tcache_block *b)
+{
+	struct mmu_fault f;
+	gpa_t g0, g1;
+	if (!code_page(vm, b->va, MMU_ACC_PROBE, &g0, &f) || g0 != b->gpa[0])
+		return false;
+	if (b->gpa[1] == TCACHE_NO_PAGE)
+		return true;
+	gva_t last = b->va + b->guest_len - 1;
+	return code_page(vm, last, MMU_ACC_PROBE, &g1, &f) && g1 == b->gpa[1];
+}
+
+static void from_row(const struct tcdb_block *row, struct xlat_block *xb)
+{
+	memset(xb, 0, sizeof(*xb));
+	xb->guest_start = row->guest_start;
+	xb->guest_len = row->guest_len;
+	xb->n_insns = row->n_insns;
+	xb->guest_hash = row->guest_hash;
+	xb->flags = row->flags;
+	xb->refusal = XLAT_OK;
+	xb->code = row->code;
+	xb->code_len = row->code_len;
+	xb->n_exits = row->n_exits;
+	memcpy(xb->exits, row->exits, sizeof(xb->exits));
+	xb->pcmap = row->pcmap;
+	xb->pcmap_len = row->pcmap_len;
+}
+
+/* The pages of a block about to be installed. */
+static bool block_pages(struct vm *vm, gva_t va, uint32_t len, gpa_t *g0, gpa_t *g1,
+			struct mmu_fault *f)
+{
+	if (!code_page(vm, va, 0, g0, f))
+		return false;
+	*g1 = TCACHE_NO_PAGE;
+	gva_t last = va + (len ? len - 1 : 0);
+	if ((last & GUEST_PAGE_MASK) != (va & GUEST_PAGE_MASK) && !code_page(vm, last, 0, g1, f))
+		return false;
+	return true;
+}
+
+static struct tcache_block *install(struct vm *vm, const struct xlat_block *xb,
+				    enum tcache_origin origin, struct mmu_fault *f)
+{
+	gpa_t g0, g1;
+	struct tcache_block *b;
+	if (!block_pages(vm, xb->guest_start, xb->guest_len, &g0, &g1, f))
+		return NULL;
+	enum bt_status s = tcache_install(vm->tc, xb, g0, g1, origin, &b);
+	if (s != BT_OK) {
+		bt_err(LOG_TC, "cannot install the block at %#llx: %s",
+		       (unsigned long long)xb->guest_start, bt_status_str(s));
+		return NULL;
+	}
+	b->map_epoch = vm->map_epoch;
+	return b;
+}
+
+/* A database row, if its guest bytes match guest memory now. */
+static struct tcache_block *from_db(struct vm *vm, gva_t rip, struct mmu_fault *f)
+{
+	struct tcdb_block row;
+	uint64_t t0 = vm_now_ns();
+	struct tcache_block *b = NULL;
+
+	if (tcdb_lookup(vm->db, rip, &row) != BT_OK)
+		goto out;
+	if (row.guest_len == 0 || row.guest_len > 4096) {
+		vm->st.db_stale++;
+		goto out;
+	}
+	uint8_t bytes[4096];
+	if (src_read(vm, rip, bytes, row.guest_len) != row.guest_len ||
+	    xlat_hash_bytes(bytes, row.guest_len) != row.guest_hash) {
+		vm->st.db_stale++; /* another build, or patched at run time */
+		goto out;
+	}
+	struct xlat_block xb;
+	from_row(&row, &xb);
+	if (vm->cfg.verify_db_blocks) {
+		struct xlat_block fresh;
+		struct xlat_source src = {src_read, vm};
+		if (xlat_translate(vm->xlat, &src, rip, &fresh) != BT_OK ||
+		    fresh.refusal != XLAT_OK || fresh.code_len != xb.code_len ||
+		    memcmp(fresh.code, xb.code, xb.code_len) != 0 || fresh.n_exits != xb.n_exits ||
+		    fresh.guest_len != xb.guest_len || fresh.pcmap_len != xb.pcmap_len ||
+		    memcmp(fresh.pcmap, xb.pcmap, xb.pcmap_len) != 0) {
+			bt_err(LOG_TC,
+			       "database block at %#llx differs from a run-time translation of the "
+			       "same bytes: the database was built with other options",
+			       (unsigned long long)rip);
+			vm->st.db_stale++;
+			goto out;
+		}
+		vm->st.db_verified++;
+	}
+	b = install(vm, &xb, TCACHE_FROM_DB, f);
+	if (b)
+		vm->st.db_used++;
+out:
+	vm->st.ns[VM_PH_DB] += vm_now_ns() - t0;
+	return b;
+}
+
+static struct tcache_block *translate(struct vm *vm, gva_t rip, struct mmu_fault *f)
+{
+	struct xlat_block xb;
+	struct xlat_source src = {src_read, vm};
+	uint64_t t0 = vm_now_ns();
+	struct tcache_block *b = NULL;
+
+	enum bt_status s = xlat_translate(vm->xlat, &src, rip, &xb);
+	if (s != BT_OK) {
+		bt_err(LOG_XLAT, "translator failed at %#llx: %s", (unsigned long long)rip,
+		       bt_status_str(s));
+		goto out;
+	}
+	if (xb.refusal != XLAT_OK) {
+		vm->st.refused++;
+		if (xb.refusal == XLAT_REFUSE_NOBYTES) {
+			gpa_t g;
+			code_page(vm, rip, 0, &g, f); /* reports the fetch fault */
+		} else if (xb.refusal == XLAT_REFUSE_UNDECODABLE && xb.refusal_addr == rip) {
+			f->pending = true; /* the caller raises #UD */
+			f->vector = CPU_EXC_UD;
+			f->addr = rip;
+			f->error_code = 0;
+		} else {
+			bt_err(LOG_XLAT, "cannot translate the guest code at %#llx (%s at %#llx)",
+			       (unsigned long long)rip, xlat_refusal_str(xb.refusal),
+			       (unsigned long long)xb.refusal_addr);
+		}
+		goto out;
+	}
+	b = install(vm, &xb, TCACHE_FROM_RUNTIME, f);
+	if (b) {
+		vm->st.translated++;
+		vm->st.guest_bytes_translated += xb.guest_len;
+	}
+out:
+	vm->st.ns[VM_PH_TRANSLATE] += vm_now_ns() - t0;
+	return b;
+}
+
+struct tcache_block *vm_block_get(struct vm *vm, gva_t rip, struct mmu_fault *fault)
+{
+	fault->pending = false;
+	struct tcache_block *b = tcache_lookup(vm->tc, rip);
+	if (b && b->map_epoch != vm->map_epoch) {
+		if (mapping_still_valid(vm, b)) {
+			b->map_epoch = vm->map_epoch;
+		} else {
+			tcache_invalidate_block(vm->tc, b);
+			vm->st.mapping_flushes++;
+			b = NULL;
+		}
+	}
+	if (b)
+		return b;
+	if (vm->db && (b = from_db(vm, rip, fault)) != NULL)
+		return b;
+	if (fault->pending)
+		return NULL;
+	return translate(vm, rip, fault);
+}
+
+/* guestmem hook: a write is about to land on a page holding translated code. */
+void vm_code_write(void *opaque, gpa_t gpa, size_t len)
+{
+	struct vm *vm = opaque;
+	gpa_t end = gpa + (len ? len : 1);
+	for (gpa_t p = gpa & GUEST_PAGE_MASK; p < end; p += GUEST_PAGE_SIZE) {
+		unsigned n = tcache_invalidate_page(vm->tc, p);
+		if (n) {
+			vm->st.smc_pages++;
+			vm->st.smc_blocks += n;
+		}
+	}
+}
+
+static void new_epoch(struct vm *vm)
+{
+	vm->map_epoch++;
+	tcache_unchain_all(vm->tc);
+	vm->prev = NULL;
+}
+
+/* soft-MMU hook: the guest flushed TLB entries, so code mappings may change. */
+void vm_mmu_flush(void *opaque, enum mmu_flush_kind kind, gva_t va)
+{
+	struct vm *vm = opaque;
+	switch (kind) {
+	case MMU_FLUSH_INVLPG:
+		/* a 2 MiB window: the page may have been part of a large page */
+		vm->st.mapping_flushes += tcache_invalidate_va(
+		    vm->tc, va & ~((1ull << 21) - 1), (va & ~((1ull << 21) - 1)) + (1ull << 21));
+		return;
+	case MMU_FLUSH_NONGLOBAL: {
+		/* A CR3 load.  If the kernel half of the new PML4 is the same as
+		 * the old one, kernel code mappings are unchanged (a guest that
+		 * changes kernel mappings flushes them with invlpg or a global
+		 * flush, as Linux does): only lower-half blocks are suspect. */
+		uint64_t hi[256];
+		gpa_t root = vm->mmu.cr3 & 0x000ffffffffff000ull;
+		if (guestmem_read(vm->gm, root + 256 * 8, hi, sizeof(hi)) == BT_OK &&
+		    memcmp(hi, vm->pml4_hi, sizeof(hi)) == 0) {
+			if (tcache_live_low(vm->tc))
+				vm->st.mapping_flushes +=
+				    tcache_invalidate_va(vm->tc, 0, 1ull << 47);
+			return;
+		}
+		memcpy(vm->pml4_hi, hi, sizeof(hi));
+		new_epoch(vm);
+		return;
+	}
+	case MMU_FLUSH_ALL:
+		new_epoch(vm);
+		return;
+	}
+}
+
+/* --learn: every live run-time translation, unpatched, in one transaction. */
+struct learn_ctx {
+	struct vm *vm;
+	enum bt_status s;
+};
+
+static void learn_one(void *opaque, struct tcache_block *b)
+{
+	struct learn_ctx *lc = opaque;
+	if (lc->s != BT_OK || b->origin != TCACHE_FROM_RUNTIME || b->learned)
+		return;
+	uint8_t *code = malloc(b->code_len);
+	if (!code) {
+		lc->s = BT_ERR_NOMEM;
+		return;
+	}
+	memcpy(code, b->host, b->code_len);
+	/* store the block as the translator made it: exits unchained */
+	for (uint32_t i = 0; i < b->n_exits; i++) {
+		const struct xlat_exit *e = &b->exits[i];
+		if (e->patch_off == UINT32_MAX)
+			continue;
+		int32_t rel = (int32_t)e->stub_off - (int32_t)(e->patch_off + 4);
+		memcpy(code + e->patch_off, &rel, 4);
+	}
+	struct tcdb_block row = {
+	    .guest_start = b->va,
+	    .guest_len = b->guest_len,
+	    .n_insns = b->n_insns,
+	    .guest_hash = b->guest_hash,
+	    .flags = b->flags,
+	    .code = code,
+	    .code_len = b->code_len,
+	    .n_exits = b->n_exits,
+	    .pcmap = b->pcmap,
+	    .pcmap_len = b->pcmap_len,
+	    .origin = TCDB_ORIGIN_LEARNED,
+	};
+	memcpy(row.exits, b->exits, sizeof(row.exits));
+	lc->s = tcdb_learn_block(lc->vm->db, &row);
+	free(code);
+	if (lc->s == BT_OK) {
+		b->learned = 1;
+		lc->vm->st.learned++;
+	}
+}
+
+enum bt_status vm_learn(struct vm *vm)
+{
+	struct learn_ctx lc = {vm, BT_OK};
+	BT_TRY(tcdb_learn_begin(vm->db));
+	tcache_for_each(vm->tc, learn_one, &lc);
+	if (lc.s != BT_OK)
+		return lc.s; /* the transaction is rolled back by tcdb_close */
+	return tcdb_learn_commit(vm->db);
+}

@@ -1,0 +1,407 @@
+/*
+ * The execution loop: find the block for the guest RIP, chain the previous
+ * exit to it, run it, and handle whatever made translated code stop.
+ *
+ *   loop:  housekeeping (devices, timeout) when the host timer asked
+ *          interrupts at the block boundary   [cpu_check_interrupts]
+ *          hlt: sleep until a device deadline or console input
+ *          block = cache | database | translator   [vm_block_get]
+ *          chain the previous direct exit to it    [tcache_chain]
+ *          run it                                  [tc_run]
+ *          exit: direct/indirect -> next RIP; PRIV -> emulate one
+ *          instruction [cpu_step_priv]; fault -> deliver it through the
+ *          guest IDT [cpu_deliver*]
+ *
+ * Host signals raised by translated code itself (a guest divide error is a
+ * host SIGFPE) are turned into guest exceptions: the handler copies the
+ * registers out of the signal frame and resumes at tc_signal_return, which
+ * unwinds to tc_run's caller like a call-out fault does.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "pretrans/base/assert.h"
+#include "pretrans/base/log.h"
+#include "runtime/vm/vm_int.h"
+
+/* The one thread-local current vCPU the style allows, for signal handlers. */
+static __thread struct vm *current_vm;
+static __thread volatile sig_atomic_t host_signal_vector = -1;
+
+void tc_signal_return(void);
+
+uint64_t vm_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Soft-MMU slow path of translated code (struct tc_handlers.mem). */
+int vm_callout_mem(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8_t **host)
+{
+	struct vm *vm = t->opaque;
+	enum mmu_host_kind kind;
+	struct mmu_fault f;
+	unsigned acc = write ? MMU_ACC_WRITE : MMU_ACC_READ;
+
+	if (mmu_host_access(&vm->mmu, va, size, acc, host, &kind, &f) != BT_OK) {
+		vm->co_unsupported = true;
+		return 1;
+	}
+	if (f.pending) {
+		vm->co_fault = f;
+		return 1;
+	}
+	if (*host)
+		return 0;
+	/* MMIO or a split across non-adjacent pages: a load can be served
+	 * from a bounce buffer; a store cannot be completed after the fact. */
+	if (!write && size <= sizeof(vm->bounce)) {
+		if (mmu_read(&vm->mmu, va, vm->bounce, size, 0, &f) != BT_OK)
+			goto unsupported;
+		if (f.pending) {
+			vm->co_fault = f;
+			return 1;
+		}
+		*host = vm->bounce;
+		return 0;
+	}
+unsupported:
+	bt_err(LOG_TC,
+	       "translated code stored %u bytes at %#llx, which is %s: not supported yet "
+	       "(see docs/runtime.md, known limits)",
+	       size, (unsigned long long)va, kind == MMU_HOST_MMIO ? "device memory" : "split");
+	vm->co_unsupported = true;
+	return 1;
+}
+
+static void on_host_timer(int sig)
+{
+	(void)sig;
+	struct vm *vm = current_vm;
+	if (vm)
+		__atomic_or_fetch(&vm->tcv.abi->irq, VCPU_IRQ_FORCE, __ATOMIC_RELAXED);
+}
+
+/* A fault raised by translated code itself. */
+static void on_host_fault(int sig, siginfo_t *si, void *uc_)
+{
+	ucontext_t *uc = uc_;
+	struct vm *vm = current_vm;
+	greg_t *g = uc->uc_mcontext.gregs;
+	const void *pc = (const void *)(uintptr_t)g[REG_RIP];
+	(void)si;
+
+	if (!vm || !tcache_find_host(vm->tc, pc)) {
+		/* not guest code: a bug in the runtime itself */
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	struct vcpu_abi *a = vm->tcv.abi;
+	static const int map[16] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP,
+				    REG_RSI, REG_RDI, REG_R8,  REG_R9,	REG_R10, REG_R11,
+				    REG_R12, REG_R13, REG_R14, REG_R15};
+	for (int i = 0; i < 16; i++)
+		a->gpr[i] = (uint64_t)g[map[i]];
+	a->rflags = ((uint64_t)g[REG_EFL] & 0xcd5ull) | 2 | ((uint64_t)(a->irq & 1) << 9) |
+		    ((uint64_t)(a->ac & 1) << 18);
+	if (uc->uc_mcontext.fpregs)
+		memcpy(a->fxsave, uc->uc_mcontext.fpregs, sizeof(a->fxsave));
+	a->exit_host_pc = (uint64_t)(uintptr_t)pc + 1; /* as a call-out's return address */
+	host_signal_vector = sig == SIGFPE ? CPU_EXC_DE : sig == SIGILL ? CPU_EXC_UD : CPU_EXC_GP;
+	if (sig == SIGSEGV || sig == SIGBUS)
+		host_signal_vector = 255; /* translated code touched host memory: a bug */
+	g[REG_RSP] = (greg_t)a->host_rsp;
+	g[REG_RIP] = (greg_t)(uintptr_t)tc_signal_return;
+	g[REG_EFL] &= ~(greg_t)0x400; /* DF clear for C code */
+}
+
+enum bt_status vm_signals_install(struct vm *vm)
+{
+	static __thread uint8_t altstack[64 * 1024];
+	stack_t ss = {.ss_sp = altstack, .ss_size = sizeof(altstack)};
+	struct sigaction sa;
+
+	current_vm = vm;
+	if (sigaltstack(&ss, NULL) != 0)
+		return BT_ERR_IO;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_host_fault;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGFPE, &sa, NULL) || sigaction(SIGILL, &sa, NULL) ||
+	    sigaction(SIGSEGV, &sa, NULL) || sigaction(SIGBUS, &sa, NULL))
+		return BT_ERR_IO;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_host_timer;
+	sa.sa_flags = SA_RESTART | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGALRM, &sa, NULL))
+		return BT_ERR_IO;
+	struct sigevent sev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGALRM};
+	if (timer_create(CLOCK_MONOTONIC, &sev, &vm->host_timer) != 0)
+		return BT_ERR_IO;
+	vm->have_timer = true;
+	struct itimerspec its = {.it_interval = {0, 1000000}, .it_value = {0, 1000000}};
+	if (timer_settime(vm->host_timer, 0, &its, NULL) != 0)
+		return BT_ERR_IO;
+	return BT_OK;
+}
+
+void vm_signals_remove(struct vm *vm)
+{
+	if (vm->have_timer) {
+		timer_delete(vm->host_timer);
+		vm->have_timer = false;
+	}
+	signal(SIGALRM, SIG_DFL);
+	signal(SIGFPE, SIG_DFL);
+	signal(SIGILL, SIG_DFL);
+	signal(SIGSEGV, SIG_DFL);
+	signal(SIGBUS, SIG_DFL);
+	current_vm = NULL;
+}
+
+static void stop(struct vm *vm, enum vm_stop why, int status)
+{
+	vm->res.stop = why;
+	vm->res.exit_status = status;
+	vm->res.rip = vm->tcv.abi->rip;
+}
+
+/* Devices, console input, timeout: when the host timer asked, or halted. */
+static void housekeeping(struct vm *vm)
+{
+	uint64_t t0 = vm_now_ns();
+	__atomic_and_fetch(&vm->tcv.abi->irq, (uint16_t)~VCPU_IRQ_FORCE, __ATOMIC_RELAXED);
+	platform_poll(vm->plat);
+	cpu_update_irq_request(&vm->cpu);
+	vm->st.ns[VM_PH_DEVICES] += vm_now_ns() - t0;
+}
+
+/* hlt: sleep until the next device deadline or console input. */
+static void idle(struct vm *vm)
+{
+	uint64_t t0 = vm_now_ns();
+	uint64_t next = platform_next_deadline(vm->plat);
+	uint64_t now = vclock_now_ns(vm->plat->clock);
+	int ms = 10;
+	if (next != UINT64_MAX && next > now)
+		ms = (int)BT_MIN((next - now + 999999) / 1000000, 10);
+	else if (next != UINT64_MAX)
+		ms = 0;
+	struct pollfd pfd = {.fd = vm->cfg.console_in_fd, .events = POLLIN};
+	if (ms > 0)
+		poll(&pfd, vm->cfg.console_in_fd >= 0 ? 1 : 0, ms);
+	vm->st.halts++;
+	vm->st.ns[VM_PH_IDLE] += vm_now_ns() - t0;
+	housekeeping(vm);
+}
+
+static bool outcome(struct vm *vm, enum bt_status s, enum cpu_outcome out)
+{
+	if (s == BT_ERR_GUEST || out == CPU_OUT_STOP || vm->cpu.stop) {
+		if (vm->cpu.stop == CPU_STOP_HALT_IF0)
+			stop(vm, VM_STOP_HALTED, 2);
+		else
+			stop(vm, VM_STOP_TRIPLE_FAULT, 2);
+		return false;
+	}
+	if (s != BT_OK) {
+		bt_err(LOG_CPU, "vCPU emulation failed at rip %#llx: %s",
+		       (unsigned long long)vm->tcv.abi->rip, bt_status_str(s));
+		stop(vm, VM_STOP_ERROR, 3);
+		return false;
+	}
+	if (out == CPU_OUT_USER) {
+		bt_err(LOG_CPU,
+		       "guest entered user mode at %#llx: running guest user code directly is not "
+		       "built yet; boot with test=kernel",
+		       (unsigned long long)vm->tcv.abi->rip);
+		stop(vm, VM_STOP_USER_MODE, 3);
+		return false;
+	}
+	return true;
+}
+
+/* Map a host PC inside translated code back to the guest instruction and
+ * put the spilled guest registers back. */
+static bool restore_guest_state(struct vm *vm)
+{
+	struct vcpu_abi *a = vm->tcv.abi;
+	const uint8_t *pc = (const uint8_t *)(uintptr_t)a->exit_host_pc - 1;
+	struct tcache_block *b = tcache_find_host(vm->tc, pc);
+	gva_t rip;
+	uint32_t spilled;
+	if (!b || xlat_pcmap_lookup(b->pcmap, b->pcmap_len, b->va, (uint32_t)(pc - b->host), &rip,
+				    &spilled) != BT_OK) {
+		bt_err(LOG_TC, "a fault in translated code at host %p has no guest RIP",
+		       (void *)pc);
+		return false;
+	}
+	tc_restore_spills(&vm->tcv, rip, spilled);
+	return true;
+}
+
+static bool handle_fault(struct vm *vm, int vector)
+{
+	enum cpu_outcome out = CPU_OUT_CONTINUE;
+	enum bt_status s;
+	vm->st.faults++;
+	if (vm->co_unsupported) {
+		stop(vm, VM_STOP_ERROR, 3);
+		return false;
+	}
+	if (!restore_guest_state(vm)) {
+		stop(vm, VM_STOP_ERROR, 3);
+		return false;
+	}
+	if (vector >= 0) {
+		if (vector == 255) {
+			bt_err(LOG_TC, "translated code at guest %#llx touched host memory (bug)",
+			       (unsigned long long)vm->tcv.abi->rip);
+			stop(vm, VM_STOP_ERROR, 3);
+			return false;
+		}
+		s = cpu_deliver(&vm->cpu, (uint8_t)vector, CPU_EV_FAULT, false, 0);
+	} else if (vm->co_fault.vector == MMU_VEC_PF) {
+		s = cpu_deliver_pf(&vm->cpu, vm->co_fault.addr, vm->co_fault.error_code);
+	} else {
+		s = cpu_deliver(&vm->cpu, vm->co_fault.vector, CPU_EV_FAULT, true, 0);
+	}
+	return outcome(vm, s, out);
+}
+
+static bool handle_exit(struct vm *vm, struct tcache_block *ran)
+{
+	struct vcpu_abi *a = vm->tcv.abi;
+	unsigned kind = a->exit_info & 0xff, idx = (a->exit_info >> 8) & 0xff;
+	struct tcache_block *from = tcache_lookup(vm->tc, a->exit_block);
+	enum cpu_outcome out = CPU_OUT_CONTINUE;
+
+	if (kind < XLAT_NEXIT_KINDS)
+		vm->st.exits[kind]++;
+	a->rip = a->exit_target;
+	vm->prev = NULL;
+	switch (kind) {
+	case XLAT_EXIT_JMP:
+	case XLAT_EXIT_JCC_TAKEN:
+	case XLAT_EXIT_JCC_FALL:
+	case XLAT_EXIT_CALL:
+	case XLAT_EXIT_FALL:
+		if (from && !from->dead && idx < from->n_exits) {
+			vm->prev = from;
+			vm->prev_exit = idx;
+		}
+		return true;
+	case XLAT_EXIT_INDIRECT:
+	case XLAT_EXIT_RET:
+	case XLAT_EXIT_IRQ:
+		return true;
+	case XLAT_EXIT_PRIV: {
+		uint64_t t0 = vm_now_ns();
+		uint64_t cr3 = vm->cpu.cr3;
+		enum bt_status s = cpu_step_priv(&vm->cpu, &out);
+		(void)cr3;
+		vm->st.ns[VM_PH_EMULATE] += vm_now_ns() - t0;
+		return outcome(vm, s, out);
+	}
+	default:
+		bt_err(LOG_TC, "block %#llx left through an unknown exit kind %u",
+		       (unsigned long long)(ran ? ran->va : 0), kind);
+		stop(vm, VM_STOP_ERROR, 3);
+		return false;
+	}
+}
+
+enum bt_status vm_loop(struct vm *vm)
+{
+	struct vcpu_abi *a = vm->tcv.abi;
+	struct tcache_stats ts;
+
+	housekeeping(vm);
+	for (;;) {
+		int status;
+		if (platform_exit_requested(vm->plat, &status)) {
+			stop(vm, VM_STOP_EXIT_PORT, status);
+			break;
+		}
+		if (a->irq & VCPU_IRQ_FORCE) {
+			housekeeping(vm);
+			if (vm->deadline_ns && vm_now_ns() >= vm->deadline_ns) {
+				stop(vm, VM_STOP_TIMEOUT, 124);
+				break;
+			}
+			continue; /* the exit port may have been written */
+		}
+		enum cpu_outcome out = CPU_OUT_CONTINUE;
+		uint64_t irqs = vm->cpu.stats.irqs;
+		enum bt_status s = cpu_check_interrupts(&vm->cpu, &out);
+		if (vm->cpu.stats.irqs != irqs)
+			vm->st.irqs++;
+		if (!outcome(vm, s, out))
+			break;
+		if (vm->cpu.halted) {
+			idle(vm);
+			if (vm->deadline_ns && vm_now_ns() >= vm->deadline_ns) {
+				stop(vm, VM_STOP_TIMEOUT, 124);
+				break;
+			}
+			continue;
+		}
+
+		struct mmu_fault f;
+		tcache_get_stats(vm->tc, &ts);
+		uint64_t gen = ts.flushes;
+		struct tcache_block *b = vm_block_get(vm, a->rip, &f);
+		if (!b) {
+			if (f.pending) {
+				if (f.vector == CPU_EXC_UD)
+					s = cpu_deliver(&vm->cpu, CPU_EXC_UD, CPU_EV_FAULT, false,
+							0);
+				else if (f.vector == MMU_VEC_PF)
+					s = cpu_deliver_pf(&vm->cpu, f.addr, f.error_code);
+				else
+					s = cpu_deliver(&vm->cpu, f.vector, CPU_EV_FAULT, true, 0);
+				if (!outcome(vm, s, CPU_OUT_CONTINUE))
+					break;
+				continue;
+			}
+			stop(vm, VM_STOP_ERROR, 3);
+			break;
+		}
+		tcache_get_stats(vm->tc, &ts);
+		if (ts.flushes != gen)
+			vm->prev = NULL; /* the cache was flushed under us */
+		if (vm->prev && !vm->prev->dead)
+			tcache_chain(vm->tc, vm->prev, vm->prev_exit, b);
+		vm->prev = NULL;
+		if (b->map_epoch == vm->map_epoch)
+			tcache_ibl_insert(vm->tc, b);
+		b->execs++;
+
+		uint64_t t0 = vm_now_ns();
+		vm->co_unsupported = false;
+		host_signal_vector = -1;
+		int rc = tc_run(&vm->tcv, b->host);
+		vm->st.ns[VM_PH_RUN] += vm_now_ns() - t0;
+		if (rc == TC_EXIT_BLOCK) {
+			if (!handle_exit(vm, b))
+				break;
+		} else {
+			int vec = host_signal_vector;
+			if (vec >= 0)
+				vm->st.host_signals++;
+			if (!handle_fault(vm, vec))
+				break;
+		}
+	}
+	return vm->res.stop == VM_STOP_ERROR ? BT_ERR_INTERNAL : BT_OK;
+}

@@ -1,0 +1,101 @@
+/* Internal state of runtime/vm, shared by its files only. */
+#ifndef BT_RUNTIME_VM_VM_INT_H
+#define BT_RUNTIME_VM_VM_INT_H
+
+#include <signal.h>
+#include <time.h>
+
+#include "db/tcdb.h"
+#include "pretrans/xlat/xlat.h"
+#include "runtime/boot/boot.h"
+#include "runtime/cache/tcache.h"
+#include "runtime/cpu/cpu.h"
+#include "runtime/dev/platform.h"
+#include "runtime/mem/guestmem.h"
+#include "runtime/mmu/mmu.h"
+#include "runtime/tc/tc.h"
+#include "runtime/vm/vm.h"
+
+enum vm_phase {
+	VM_PH_TRANSLATE,
+	VM_PH_DB,
+	VM_PH_RUN,
+	VM_PH_EMULATE,
+	VM_PH_DEVICES,
+	VM_PH_IDLE,
+	VM_NPHASES
+};
+
+struct vm_stats {
+	uint64_t exits[XLAT_NEXIT_KINDS];
+	uint64_t faults;       /* guest faults raised by translated code (call-outs, signals) */
+	uint64_t host_signals; /* #DE/#UD... taken as host signals inside translated code */
+	uint64_t translated;   /* blocks translated at run time */
+	uint64_t refused;      /* run-time translations refused (then single-stepped) */
+	uint64_t db_used;      /* database blocks validated and installed */
+	uint64_t db_stale;     /* database blocks whose guest bytes differ */
+	uint64_t db_verified;  /* database blocks re-translated identically (--verify-db) */
+	uint64_t smc_pages;    /* code-page writes that invalidated blocks */
+	uint64_t smc_blocks;
+	uint64_t mapping_flushes; /* blocks dropped because a code mapping changed */
+	uint64_t irqs;
+	uint64_t halts;
+	uint64_t learned;
+	uint64_t guest_bytes_translated;
+	uint64_t ns[VM_NPHASES];
+};
+
+struct vm {
+	struct vm_config cfg;
+	struct guestmem *gm;
+	struct mmu mmu;
+	struct tc_vcpu tcv;
+	struct vcpu cpu;
+	struct platform *plat;
+	struct tcache *tc;
+	struct xlat_ctx *xlat;
+	struct xlat_options xopts;
+	struct tcdb *db;
+	struct boot_layout layout;
+
+	uint64_t map_epoch; /* bumped when code mappings may have changed */
+
+	/* the last exit, for lazy chaining */
+	struct tcache_block *prev;
+	unsigned prev_exit;
+	uint64_t prev_gen;
+
+	/* a guest fault reported by a call-out handler */
+	struct mmu_fault co_fault;
+	bool co_unsupported;
+	uint8_t bounce[64] __attribute__((aligned(16)));
+
+	/* the upper half of the PML4 at the last CR3 load, to decide whether a
+	 * CR3 switch keeps kernel code mappings */
+	uint64_t pml4_hi[256];
+	uint64_t cr3_seen;
+
+	timer_t host_timer;
+	bool have_timer;
+	struct timespec t_start;
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC, 0 = none */
+	struct vm_result res;
+	struct vm_stats st;
+	int64_t started_unix;
+};
+
+uint64_t vm_now_ns(void);
+
+/* vm_blocks.c */
+struct tcache_block *vm_block_get(struct vm *vm, gva_t rip, struct mmu_fault *fault);
+void vm_code_write(void *opaque, gpa_t gpa, size_t len);
+void vm_mmu_flush(void *opaque, enum mmu_flush_kind kind, gva_t va);
+enum bt_status vm_learn(struct vm *vm);
+
+/* vm_exec.c */
+enum bt_status vm_loop(struct vm *vm);
+int vm_callout_mem(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8_t **host);
+enum bt_status vm_signals_install(struct vm *vm);
+void vm_signals_remove(struct vm *vm);
+
+#endif

@@ -1,0 +1,84 @@
+/* --stats: what ran from where, what it cost, as text or JSON. */
+#include <inttypes.h>
+
+#include "runtime/vm/vm_int.h"
+
+static const char *const phase_names[VM_NPHASES] = {"translate", "database", "run",
+						    "emulate",	 "devices",  "idle"};
+
+void vm_print_stats(struct vm *vm, FILE *f, bool json)
+{
+	struct tcache_stats tc;
+	struct mmu_stats mm;
+	tcache_get_stats(vm->tc, &tc);
+	mmu_get_stats(&vm->mmu, &mm);
+	const struct vm_stats *s = &vm->st;
+	uint64_t tlb_total = mm.tlb_hits + mm.tlb_misses;
+	double hit = tlb_total ? 100.0 * (double)mm.tlb_hits / (double)tlb_total : 0.0;
+	double rate = s->ns[VM_PH_TRANSLATE]
+			  ? (double)s->translated * 1e9 / (double)s->ns[VM_PH_TRANSLATE]
+			  : 0.0;
+
+	if (json) {
+		fprintf(f, "{\"stop\":\"%s\",\"exit_status\":%d,", vm_stop_str(vm->res.stop),
+			vm->res.exit_status);
+		fprintf(f,
+			"\"blocks\":{\"from_db\":%" PRIu64 ",\"db_stale\":%" PRIu64
+			",\"db_verified\":%" PRIu64 ",\"translated\":%" PRIu64
+			",\"refused\":%" PRIu64 ",\"learned\":%" PRIu64 ",\"chains\":%" PRIu64
+			",\"code_bytes\":%" PRIu64 "},",
+			s->db_used, s->db_stale, s->db_verified, s->translated, s->refused,
+			s->learned, tc.chains, tc.code_bytes);
+		fprintf(f, "\"exits\":{");
+		for (unsigned k = 1; k < XLAT_NEXIT_KINDS; k++)
+			fprintf(f, "%s\"%s\":%" PRIu64, k > 1 ? "," : "",
+				xlat_exit_kind_str((enum xlat_exit_kind)k), s->exits[k]);
+		fprintf(f,
+			"},\"faults\":%" PRIu64 ",\"host_signals\":%" PRIu64 ",\"irqs\":%" PRIu64
+			",\"halts\":%" PRIu64 ",",
+			s->faults, s->host_signals, s->irqs, s->halts);
+		fprintf(f,
+			"\"smc\":{\"pages\":%" PRIu64 ",\"blocks\":%" PRIu64
+			"},\"mapping_invalidations\":%" PRIu64 ",",
+			s->smc_pages, s->smc_blocks, s->mapping_flushes);
+		fprintf(f,
+			"\"tlb\":{\"hits\":%" PRIu64 ",\"misses\":%" PRIu64 ",\"fills\":%" PRIu64
+			",\"flushes\":%" PRIu64 ",\"hit_rate\":%.2f},",
+			mm.tlb_hits, mm.tlb_misses, mm.tlb_fills,
+			mm.flush_all + mm.flush_nonglobal + mm.invlpg, hit);
+		fprintf(f, "\"ns\":{");
+		for (unsigned p = 0; p < VM_NPHASES; p++)
+			fprintf(f, "%s\"%s\":%" PRIu64, p ? "," : "", phase_names[p], s->ns[p]);
+		fprintf(f, "},\"translate_blocks_per_s\":%.0f}\n", rate);
+		return;
+	}
+	fprintf(f, "btvm: stopped: %s (exit status %d)\n", vm_stop_str(vm->res.stop),
+		vm->res.exit_status);
+	fprintf(f,
+		"btvm: blocks: %" PRIu64 " from the database (%" PRIu64 " stale, %" PRIu64
+		" re-verified), %" PRIu64 " translated at run time (%" PRIu64 " refused), %" PRIu64
+		" learned\n",
+		s->db_used, s->db_stale, s->db_verified, s->translated, s->refused, s->learned);
+	fprintf(f, "btvm: code cache: %" PRIu64 " bytes, %" PRIu64 " chains, %" PRIu64 " flushes\n",
+		tc.code_bytes, tc.chains, tc.flushes);
+	fprintf(f, "btvm: exits:");
+	for (unsigned k = 1; k < XLAT_NEXIT_KINDS; k++)
+		fprintf(f, " %s=%" PRIu64, xlat_exit_kind_str((enum xlat_exit_kind)k), s->exits[k]);
+	fprintf(f, "\n");
+	fprintf(f,
+		"btvm: guest faults from translated code %" PRIu64 " (host signals %" PRIu64
+		"), interrupts %" PRIu64 ", hlt waits %" PRIu64 "\n",
+		s->faults, s->host_signals, s->irqs, s->halts);
+	fprintf(f,
+		"btvm: self-modifying code: %" PRIu64 " page writes killed %" PRIu64
+		" blocks; mapping changes killed %" PRIu64 "\n",
+		s->smc_pages, s->smc_blocks, s->mapping_flushes);
+	fprintf(f,
+		"btvm: soft-TLB (slow path): %" PRIu64 " hits, %" PRIu64 " misses (%.1f%% hit), "
+		"%" PRIu64 " fills\n",
+		mm.tlb_hits, mm.tlb_misses, hit, mm.tlb_fills);
+	fprintf(f, "btvm: time (ms):");
+	for (unsigned p = 0; p < VM_NPHASES; p++)
+		fprintf(f, " %s=%.1f", phase_names[p], (double)s->ns[p] / 1e6);
+	fprintf(f, "; translation rate %.0f blocks/s\n", rate);
+}
