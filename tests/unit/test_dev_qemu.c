@@ -474,6 +474,16 @@ static void script_pit(struct script *s)
 	outb(s, 0x61, 0x00);
 	inb(s, 0x61, 0x0f, "port 0x61 cleared");
 	inb(s, 0x43, 0x00, "pit control register read (undefined)");
+	/* Linux pit_calibrate_tsc: gate on, mode 0 on channel 2, spin until OUT2
+	 * (port 0x61 bit 5) rises; both sides must get out of the loop */
+	outb(s, 0x61, 0x01);
+	outb(s, 0x43, 0xb0);
+	outb(s, 0x42, 0xff);
+	outb(s, 0x42, 0xff); /* 65535 ticks, 55 ms */
+	inb(s, 0x61, 0x23, "port 0x61 right after programming (OUT2 low)");
+	wait_for(s, 0x61, 0x20, 0x20);
+	inb(s, 0x61, 0x23, "port 0x61 after terminal count (OUT2 high)");
+	outb(s, 0x61, 0x00);
 }
 
 static void build_script(struct script *s, unsigned *identify_at)
