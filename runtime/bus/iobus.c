@@ -160,7 +160,7 @@ enum bt_status iobus_unregister_mmio(struct iobus *bus, gpa_t gpa)
 	return space_remove(&bus->mmio, gpa);
 }
 
-static void note_unclaimed(struct iobus *bus, bool pio, uint64_t addr, bool write, uint64_t value)
+static void note_unclaimed(struct iobus *bus, bool pio, uint64_t addr, bool write)
 {
 	bus->unclaimed++;
 	if (pio) {
@@ -170,7 +170,6 @@ static void note_unclaimed(struct iobus *bus, bool pio, uint64_t addr, bool writ
 		bus->pio_logged[p / 8] |= (uint8_t)(1u << (p % 8));
 		bt_info(LOG_DEV, "unclaimed port %#06x: first %s%s (further accesses not logged)",
 			p, write ? "write" : "read", write ? "" : ", returning all ones");
-		(void)value;
 		return;
 	}
 	uint64_t page = addr & GUEST_PAGE_MASK;
@@ -215,7 +214,7 @@ static uint64_t space_read(struct iobus *bus, struct iobus_space *s, bool pio, u
 		return v & size_mask(size);
 	}
 	if (!r && (size == 1 || !space_touches(s, addr, size))) {
-		note_unclaimed(bus, pio, addr, false, 0);
+		note_unclaimed(bus, pio, addr, false);
 		return size_mask(size);
 	}
 	uint64_t v = 0;
@@ -234,7 +233,7 @@ static void space_write(struct iobus *bus, struct iobus_space *s, bool pio, uint
 		return;
 	}
 	if (!r && (size == 1 || !space_touches(s, addr, size))) {
-		note_unclaimed(bus, pio, addr, true, value);
+		note_unclaimed(bus, pio, addr, true);
 		return;
 	}
 	for (unsigned i = 0; i < size; i++)

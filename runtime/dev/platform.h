@@ -15,9 +15,11 @@
  *
  * Use from the runtime loop (all on the vCPU thread):
  *   - in/out and MMIO exits:      iobus_pio_in/out(p->bus, ...), iobus_mmio_*;
- *   - before entering the guest:  platform_poll(p) (console input, expired
- *     timers), then if IF=1 and pic_has_interrupt(p->pic): deliver
- *     pic_ack(p->pic);
+ *   - when the host timer fires or the console fd is readable (the loop
+ *     watches both, e.g. with epoll): platform_poll(p) (console input,
+ *     expired timers); it costs a poll(2), so not on every exit;
+ *   - at block boundaries with IF=1: if pic_has_interrupt(p->pic), deliver
+ *     pic_ack(p->pic) (on_intr says when this can have changed);
  *   - to sleep (HLT) or arm the host timer: platform_next_deadline(p) in
  *     virtual ns (compare with vclock_now_ns(p->clock));
  *   - stop when platform_exit_requested(p, &status).
