@@ -1,11 +1,12 @@
 # guests/diffpair: the synthetic kernel pair of the pretrans diff tests,
 # one source built three ways (see diffpair_a.c): base, change, shift.
 DP_OUT := $(BUILD)/guests/diffpair
-DP_CFLAGS := -std=gnu11 $(WARN) -I. -O2 -ffreestanding -fno-pic -fno-pie -mcmodel=kernel \
+DP_CFLAGS := -std=gnu11 $(WARN) -I. -O2 -g -ffreestanding -fno-pic -fno-pie -mcmodel=kernel \
 	-mno-red-zone -mgeneral-regs-only -fno-stack-protector -fcf-protection=none \
 	-fno-asynchronous-unwind-tables -fno-ipa-icf -fjump-tables -fno-inline-small-functions
 DP_SRCS := guests/diffpair/diffpair_a.c guests/diffpair/diffpair_b.c
-DP_DEPS := $(DP_SRCS) guests/diffpair/diffpair.h guests/diffpair/pad.S guests/diffpair/diffpair.ld
+DP_DEPS := $(DP_SRCS) guests/diffpair/diffpair.h guests/diffpair/pad.S guests/diffpair/diffpair.ld \
+	guests/diffpair/module.mk
 DP_ELFS := $(DP_OUT)/base.elf $(DP_OUT)/change.elf $(DP_OUT)/shift.elf
 
 # $(call dp_build,VARIANT,EXTRA_CFLAGS,EXTRA_OBJS)

@@ -80,6 +80,7 @@ struct diff_side {
 	gva_t percpu_base, percpu_end; /* .data..percpu (linked at 0), or 0,0 */
 	gva_t alloc_lo, alloc_hi;      /* hull of the allocated sections above 0 */
 	int has_file_syms;
+	int files_from_dwarf; /* f[].file are DWARF unit paths (relative) */
 	double load_seconds;
 };
 

@@ -34,6 +34,8 @@ static inline uint64_t diff_strhash(const char *s)
 
 /* diff_norm.c: hash one function (fills norm_hash, n_insns, bad_at). */
 void diff_norm_hash(const struct diff_side *s, struct diff_func *f);
+/* diff_dwarf.c: replace f[].file by DWARF unit paths where known. */
+enum bt_status diff_dwarf_files(struct diff_side *s);
 /* diff_load.c: the resolution-table entry covering va, or NULL. */
 const struct diff_sym *diff_sym_at(const struct diff_side *s, gva_t va);
 

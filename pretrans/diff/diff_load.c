@@ -376,6 +376,9 @@ enum bt_status diff_side_load(const char *path, struct diff_side **out)
 	st = build_functions(s);
 	if (st != BT_OK)
 		goto err_free;
+	st = diff_dwarf_files(s);
+	if (st != BT_OK)
+		goto err_free;
 	st = build_symtab(s);
 	if (st != BT_OK)
 		goto err_free;
@@ -437,7 +440,10 @@ static enum bt_status qualify(struct nref *r, size_t n)
 		struct diff_func *f = r[i].f;
 		if (f->global)
 			continue;
-		char *k = concat3(f->name, "@", f->file[0] ? f->file : "?");
+		/* the basename: the same with DWARF paths or STT_FILE names */
+		const char *base = strrchr(f->file, '/');
+		base = base ? base + 1 : f->file;
+		char *k = concat3(f->name, "@", base[0] ? base : "?");
 		if (!k)
 			return BT_ERR_NOMEM;
 		f->key = k;

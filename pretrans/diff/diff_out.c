@@ -156,6 +156,46 @@ static void text_entry(FILE *out, const struct diff_entry *e)
 	fputc('\n', out);
 }
 
+static const char *files_source(const struct diff_result *r)
+{
+	if (r->new->files_from_dwarf || r->old->files_from_dwarf)
+		return "DWARF compilation units";
+	if (r->new->has_file_syms || r->old->has_file_syms)
+		return "STT_FILE symbols, '?' = guessed from neighbours";
+	return "no debug info or file symbols";
+}
+
+static enum bt_status text_groups(FILE *out, const struct diff_result *r, int by_dir, size_t max)
+{
+	struct diff_group *g;
+	size_t ng;
+	BT_TRY(diff_summary(r, by_dir, &g, &ng));
+	size_t real = 0;
+	for (size_t i = 0; i < ng; i++)
+		if (g[i].total != g[i].count[DIFF_IDENTICAL] + g[i].count[DIFF_MOVED])
+			real++;
+	if (real) {
+		fprintf(out, "\nby source %s (%s; %zu with real changes):\n",
+			by_dir ? "directory" : "file", files_source(r), real);
+		fprintf(out, "  %-40s %7s %7s %7s %7s %7s %7s\n", by_dir ? "directory" : "file",
+			"changed", "renamed", "added", "removed", "moved", "ident");
+		for (size_t i = 0; i < ng && i < max; i++) {
+			if (g[i].total == g[i].count[DIFF_IDENTICAL] + g[i].count[DIFF_MOVED])
+				continue;
+			fprintf(out, "  %-40s %7zu %7zu %7zu %7zu %7zu %7zu\n", g[i].name,
+				g[i].count[DIFF_CHANGED], g[i].count[DIFF_RENAMED],
+				g[i].count[DIFF_ADDED], g[i].count[DIFF_REMOVED],
+				g[i].count[DIFF_MOVED], g[i].count[DIFF_IDENTICAL]);
+		}
+		if (real > max)
+			fprintf(out, "  ... %zu more\n", real - max);
+	}
+	for (size_t i = 0; i < ng; i++)
+		free((char *)g[i].name);
+	free(g);
+	return BT_OK;
+}
+
 enum bt_status diff_write_text(FILE *out, const struct diff_result *r,
 			       const struct diff_write_opts *o)
 {
@@ -187,32 +227,9 @@ enum bt_status diff_write_text(FILE *out, const struct diff_result *r,
 				text_entry(out, &r->e[i]);
 	}
 
-	struct diff_group *g;
-	size_t ng;
-	BT_TRY(diff_summary(r, 0, &g, &ng));
-	size_t shown = 0;
-	for (size_t i = 0; i < ng; i++)
-		if (g[i].total != g[i].count[DIFF_IDENTICAL] + g[i].count[DIFF_MOVED])
-			shown++;
-	if (shown) {
-		fprintf(out, "\nby source file (%s; files with real changes):\n",
-			r->new->has_file_syms ? "from STT_FILE symbols" : "unknown");
-		fprintf(out, "  %-32s %7s %7s %7s %7s %7s %7s\n", "file", "changed", "renamed",
-			"added", "removed", "moved", "ident");
-		for (size_t i = 0; i < ng && i < 50; i++) {
-			if (g[i].total == g[i].count[DIFF_IDENTICAL] + g[i].count[DIFF_MOVED])
-				continue;
-			fprintf(out, "  %-32s %7zu %7zu %7zu %7zu %7zu %7zu\n", g[i].name,
-				g[i].count[DIFF_CHANGED], g[i].count[DIFF_RENAMED],
-				g[i].count[DIFF_ADDED], g[i].count[DIFF_REMOVED],
-				g[i].count[DIFF_MOVED], g[i].count[DIFF_IDENTICAL]);
-		}
-		if (shown > 50)
-			fprintf(out, "  ... %zu more files\n", shown - 50);
-	}
-	for (size_t i = 0; i < ng; i++)
-		free((char *)g[i].name);
-	free(g);
+	BT_TRY(text_groups(out, r, 0, 40));
+	if (r->new->files_from_dwarf || r->old->files_from_dwarf)
+		BT_TRY(text_groups(out, r, 1, 25));
 
 	if (o->listings && r->count[DIFF_CHANGED]) {
 		fprintf(out, "\ninstruction-level diffs of changed functions "
@@ -263,21 +280,12 @@ static void json_counts(FILE *out, const size_t *count)
 		fprintf(out, "\"%s\": %zu, ", diff_class_str(c), count[c]);
 }
 
-enum bt_status diff_write_json(FILE *out, const struct diff_result *r,
-			       const struct diff_write_opts *o)
+static enum bt_status json_groups(FILE *out, const struct diff_result *r, int by_dir)
 {
-	fprintf(out, "{\n\"schema\": \"%s\",\n\"old\": ", DIFF_JSON_SCHEMA);
-	json_side(out, r->old);
-	fprintf(out, ",\n\"new\": ");
-	json_side(out, r->new);
-	fprintf(out, ",\n\"translations_compared\": false,\n\"summary\": {");
-	json_counts(out, r->count);
-	fprintf(out, "\"total\": %zu, \"naive_flagged\": %zu},\n", r->n, r->naive_flagged);
-
 	struct diff_group *g;
 	size_t ng;
-	BT_TRY(diff_summary(r, 0, &g, &ng));
-	fprintf(out, "\"files\": [");
+	BT_TRY(diff_summary(r, by_dir, &g, &ng));
+	fprintf(out, "[");
 	for (size_t i = 0; i < ng; i++) {
 		fprintf(out, "%s\n {\"name\": ", i ? "," : "");
 		diff_put_json_str(out, g[i].name);
@@ -287,7 +295,30 @@ enum bt_status diff_write_json(FILE *out, const struct diff_result *r,
 		free((char *)g[i].name);
 	}
 	free(g);
-	fprintf(out, "],\n\"functions\": [");
+	fprintf(out, "]");
+	return BT_OK;
+}
+
+enum bt_status diff_write_json(FILE *out, const struct diff_result *r,
+			       const struct diff_write_opts *o)
+{
+	fprintf(out, "{\n\"schema\": \"%s\",\n\"old\": ", DIFF_JSON_SCHEMA);
+	json_side(out, r->old);
+	fprintf(out, ",\n\"new\": ");
+	json_side(out, r->new);
+	fprintf(out, ",\n\"translations_compared\": false,\n\"summary\": {");
+	json_counts(out, r->count);
+	fprintf(out, "\"total\": %zu, \"naive_flagged\": %zu},\n\"files\": ", r->n,
+		r->naive_flagged);
+
+	BT_TRY(json_groups(out, r, 0));
+	fprintf(out, ",\n\"directories\": ");
+	BT_TRY(json_groups(out, r, 1));
+	fprintf(out, ",\n\"files_from\": \"%s\"",
+		r->new->files_from_dwarf || r->old->files_from_dwarf ? "dwarf"
+		: r->new->has_file_syms || r->old->has_file_syms     ? "symtab"
+								     : "none");
+	fprintf(out, ",\n\"functions\": [");
 	size_t details = 0;
 	for (size_t i = 0; i < r->n; i++) {
 		const struct diff_entry *e = &r->e[i];

@@ -1,6 +1,6 @@
 # pretrans/diff: function-level diff of two kernel builds (`pretrans diff`).
 # Library ptdiff (prefix diff_); ptdiff is the subcommand as its own program.
-$(eval $(call add_lib,ptdiff,pretrans/diff/diff_load.c pretrans/diff/diff_norm.c \
+$(eval $(call add_lib,ptdiff,pretrans/diff/diff_load.c pretrans/diff/diff_dwarf.c pretrans/diff/diff_norm.c \
 	pretrans/diff/diff_match.c pretrans/diff/diff_out.c pretrans/diff/diff_html.c \
 	pretrans/diff/diff_cli.c))
 $(eval $(call add_prog,ptdiff,pretrans/diff/ptdiff_main.c))

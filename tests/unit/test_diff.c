@@ -155,11 +155,38 @@ static void test_duplicate_locals(void **state)
 	assert_non_null(a);
 	assert_non_null(b);
 	assert_string_equal(a->old->name, "helper");
-	assert_string_equal(a->old->file, "diffpair_a.c");
-	assert_string_equal(b->new->file, "diffpair_b.c");
+	/* files come from DWARF (the images are built with -g) */
+	assert_true(p.old->files_from_dwarf);
+	assert_string_equal(a->old->file, "guests/diffpair/diffpair_a.c");
+	assert_string_equal(b->new->file, "guests/diffpair/diffpair_b.c");
+	assert_string_equal(find(&p.r, "start")->new->file, "guests/diffpair/diffpair_a.c");
 	assert_true(a->old->norm_hash != b->old->norm_hash); /* x*3+1 vs x*5-2 */
 	assert_null(find(&p.r, "helper"));
 	free_pair(&p);
+}
+
+/* Keys do not depend on where file names come from: an image without its
+ * DWARF (STT_FILE names only) matches the same image with it. */
+static void test_keys_without_dwarf(void **state)
+{
+	char path[] = "/tmp/test_diff_nodbg.XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "objcopy --remove-section='.debug_*' %s/base.elf %s", DP_DIR,
+		 path);
+	assert_int_equal(system(cmd), 0);
+	struct pair p;
+	load_pair(&p, DP_DIR "/base.elf", path);
+	assert_true(p.old->files_from_dwarf);
+	assert_false(p.new->files_from_dwarf);
+	assert_int_equal(p.r.count[DIFF_IDENTICAL], p.r.n);
+	const struct diff_entry *e = find(&p.r, "helper@diffpair_b.c");
+	assert_non_null(e);
+	assert_string_equal(e->new->file, "diffpair_b.c");
+	free_pair(&p);
+	unlink(path);
 }
 
 static void check_ops(char *const *a, size_t na, char *const *b, size_t nb, size_t want_edits)
@@ -295,6 +322,7 @@ int main(void)
 	    cmocka_unit_test(test_lines),
 	    cmocka_unit_test(test_database_inputs),
 	    cmocka_unit_test(test_bad_images),
+	    cmocka_unit_test(test_keys_without_dwarf),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
