@@ -486,6 +486,59 @@ static void script_pit(struct script *s)
 	outb(s, 0x61, 0x00);
 }
 
+/* Priority, rotation, poll and ELCR level mode with two real sources:
+ * COM1's THRE on IRQ4 and the disk's INTRQ on IRQ14 (through IRQ2). */
+static void script_pic_priority(struct script *s)
+{
+	script_pic_init(s);
+	outb(s, 0x21, 0x01);
+	outb(s, 0xa1, 0x00);
+	outb(s, 0x3f9, 0x02); /* THRE -> IRQ4 */
+	outb(s, 0x1f6, 0xa0);
+	outb(s, 0x1f7, 0xec); /* IDENTIFY -> IRQ14 */
+	ata_wait(s);
+	outb(s, 0x20, 0x0a);
+	outb(s, 0xa0, 0x0a);
+	inb(s, 0x20, 0xfe, "pic prio: master IRR with IRQ2 and IRQ4");
+	inb(s, 0xa0, 0xff, "pic prio: slave IRR with IRQ14");
+	outb(s, 0x20, 0xc1); /* set priority: IRQ1 lowest, IRQ2 highest */
+	outb(s, 0x20, 0x0c);
+	inb(s, 0x20, 0xff, "pic prio: poll master (IRQ2 first)");
+	outb(s, 0xa0, 0x0c);
+	inb(s, 0xa0, 0xff, "pic prio: poll slave (IRQ14)");
+	outb(s, 0xa0, 0x20);
+	outb(s, 0x20, 0x20);
+	outb(s, 0x20, 0xc2); /* IRQ2 lowest, IRQ3 highest */
+	outb(s, 0x20, 0x0c);
+	inb(s, 0x20, 0xff, "pic prio: poll master (IRQ4)");
+	outb(s, 0x20, 0x0c);
+	inb(s, 0x20, 0xff, "pic prio: poll master with nothing deliverable");
+	outb(s, 0x20, 0x0b);
+	inb(s, 0x20, 0xff, "pic prio: master ISR (IRQ4 in service)");
+	outb(s, 0x20, 0xa0); /* rotate on non-specific EOI */
+	inb(s, 0x20, 0xff, "pic prio: master ISR after rotating EOI");
+	outb(s, 0x20, 0x0a);
+	inb(s, 0x20, 0xfe, "pic prio: IRR after INTA of an edge IRQ4 that stays high");
+	outb(s, 0x3f9, 0x00);
+	outb(s, 0x3f9, 0x02); /* new THRE edge */
+	inb(s, 0x20, 0xfe, "pic prio: IRR after a new IRQ4 edge");
+	/* level mode through ELCR: IRR follows the line */
+	outb(s, 0x4d0, 0x10);
+	outb(s, 0x3f9, 0x00);
+	inb(s, 0x20, 0xfe, "pic level: IRR with IRQ4 low");
+	outb(s, 0x3f9, 0x02);
+	inb(s, 0x20, 0xfe, "pic level: IRR with IRQ4 high");
+	outb(s, 0x20, 0x0c);
+	inb(s, 0x20, 0xff, "pic level: poll IRQ4");
+	outb(s, 0x20, 0x0a);
+	inb(s, 0x20, 0xfe, "pic level: IRR stays after INTA");
+	outb(s, 0x20, 0x64); /* specific EOI for IRQ4 */
+	outb(s, 0x20, 0x0b);
+	inb(s, 0x20, 0xff, "pic level: ISR after specific EOI");
+	outb(s, 0x3f9, 0x00);
+	outb(s, 0x4d0, 0x00);
+}
+
 static void build_script(struct script *s, unsigned *identify_at)
 {
 	s->n = 0;
@@ -497,6 +550,7 @@ static void build_script(struct script *s, unsigned *identify_at)
 	for (unsigned w = 0; w < 256; w++)
 		s->ops[*identify_at + w].mask = identify_mask(w);
 	script_ata_and_cascade(s);
+	script_pic_priority(s);
 	emit(s, OP_END, 0, 0, 0, NULL);
 }
 
@@ -673,6 +727,7 @@ static void test_devices_match_qemu(void **state)
 	run_btvm(&s, dir, b);
 
 	unsigned checked = 0, mismatches = 0;
+	bool verbose = getenv("TEST_DEV_QEMU_VERBOSE") != NULL; /* print every byte read */
 	size_t at = 0;
 	for (unsigned i = 0; i < s.n; i++) {
 		unsigned size = op_read_size(s.ops[i].kind);
@@ -687,6 +742,9 @@ static void test_devices_match_qemu(void **state)
 		if (!s.ops[i].mask)
 			continue;
 		checked++;
+		if (verbose && s.ops[i].kind == OP_INB)
+			fprintf(stderr, "op %4u port %#05x %-60s qemu %#04x btvm %#04x\n", i,
+				s.ops[i].port, s.ops[i].what, qv, bv);
 		if ((qv ^ bv) & s.ops[i].mask) {
 			mismatches++;
 			fprintf(stderr,
