@@ -297,7 +297,10 @@ static void emit_entry(struct xe *e, bool flags_live)
 static void emit_block(struct xlat_ctx *ctx, const struct decode_result *r)
 {
 	struct xe *e = &ctx->e;
-	emit_entry(e, ctx->insns[0].flags_live_in);
+	/* A block that is just one privileged instruction exits at once: the
+	 * runtime takes interrupts at that exit, no entry check is needed. */
+	if (!(r->n == 1 && ctx->cls[0] == XC_PRIV))
+		emit_entry(e, ctx->insns[0].flags_live_in);
 	for (uint32_t i = 0; i < r->n; i++) {
 		if (e->len[XE_MAIN] + XLAT_MAX_EXPANSION > XLAT_SEC_CAP ||
 		    e->len[XE_COLD] + XLAT_MAX_EXPANSION > XLAT_SEC_CAP) {

@@ -22,3 +22,29 @@ CHECK_STEPS += check-xlat-diff
 .PHONY: check-xlat-diff
 check-xlat-diff: $(BUILD)/bin/xlat_diff
 	$(Q)$(BUILD)/bin/xlat_diff -s 0x5eed -n 20000 -F
+
+# Golden files: tests/xlat/golden/*.in -> *.out listings.
+CHECK_STEPS += check-xlat-golden
+.PHONY: check-xlat-golden rebase-xlat-golden
+check-xlat-golden: $(BUILD)/bin/xlat_golden
+	$(Q)tests/xlat/golden.sh check $(BUILD)/bin/xlat_golden
+rebase-xlat-golden: $(BUILD)/bin/xlat_golden
+	$(Q)tests/xlat/golden.sh rebase $(BUILD)/bin/xlat_golden
+
+# libFuzzer target (clang, ASan): decode -> translate robustness.
+FUZZ_CC ?= clang
+FUZZ_XLAT_SRCS = tests/fuzz/fuzz_xlat.c $(wildcard pretrans/xlat/*.c) pretrans/base/hash.c \
+	pretrans/base/log.c
+$(BUILD)/fuzz/fuzz_xlat: $(FUZZ_XLAT_SRCS) $(wildcard pretrans/xlat/*.h)
+	@mkdir -p $(@D)
+	@echo "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -I. -D_GNU_SOURCE \
+		$(LLVM_CFLAGS) -o $@ $(FUZZ_XLAT_SRCS) $(ZYDIS_LIBS) $(LLVM_LIBS)
+CHECK_STEPS += check-fuzz-xlat
+.PHONY: check-fuzz-xlat
+check-fuzz-xlat: $(BUILD)/fuzz/fuzz_xlat
+	@mkdir -p $(BUILD)/fuzz/corpus-xlat
+	$(Q)if $(BUILD)/fuzz/fuzz_xlat -max_total_time=25 -seed=1 -max_len=4096 \
+		-print_final_stats=1 $(BUILD)/fuzz/corpus-xlat > $(BUILD)/fuzz/fuzz_xlat.log 2>&1; \
+	then tail -6 $(BUILD)/fuzz/fuzz_xlat.log; \
+	else tail -40 $(BUILD)/fuzz/fuzz_xlat.log; exit 1; fi
