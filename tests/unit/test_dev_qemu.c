@@ -3,7 +3,7 @@
  * guests are validated on).  One script of port accesses runs twice:
  *
  *  - in real QEMU (qemu-system-x86_64 -machine pc, TCG), executed by a
- *    105-byte real-mode interpreter used as the BIOS image: it walks the
+ *    122-byte real-mode interpreter used as the BIOS image: it walks the
  *    script, performs each in/out, writes every value read to the debugcon
  *    port 0xe9 and ends by writing 0x2a to isa-debug-exit (exit status 85);
  *  - against btvm's platform (platform_create) through iobus_pio_in/out.
