@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# btvm boots the test guest (check step check-btvm-boot).
+#
+#   tests/integration/btvm-boot.sh BUILD_DIR
+#
+# Scenarios; each compares the guest console with an oracle (masked as the
+# QEMU boot test masks it) and checks btvm's exit status:
+#   cold-kernel   test=kernel, no initrd, no database: == guests/qemu-kernel.expect
+#                 (kernel/kmod fails without its initrd, so the guest reports 1: status 3)
+#   cold-initrd   test=kernel with the initrd: every kernel test ok (status 1) and
+#                 the console equals QEMU's for the same command line, run now
+#   warm          the same from a `pretrans build` database with --verify-db: the
+#                 database blocks are byte-identical to run-time translations,
+#                 most blocks come from the database, the console is unchanged
+#   learn         two boots with --learn: the second translates fewer blocks
+#   bad input     a database of another image, a corrupt database, a missing or
+#                 non-ELF kernel, a missing initrd: status 2 and a one-line
+#                 message naming the file; a triple-faulting kernel, a kernel
+#                 running into garbage: status 4; a kernel that never stops:
+#                 status 124 with --timeout
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+. "$here/qemu-lib.sh"
+
+build=${1:?usage: btvm-boot.sh BUILD_DIR}
+btvm=$build/bin/btvm
+pretrans=$build/bin/pretrans
+GU_KERNEL=$build/guests/kernel.elf
+initrd=$build/guests/initrd.cpio
+for f in "$btvm" "$pretrans" "$GU_KERNEL" "$initrd" "$build/tests/guests/tiny-triple.elf"; do
+	if [ ! -e "$f" ]; then
+		echo "btvm-boot: $f is missing: build it with make BUILD=$build" >&2
+		exit 1
+	fi
+done
+
+work=$(mktemp -d /tmp/btvm-boot.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+failures=0
+fail() {
+	echo "btvm-boot: FAIL [$1]: $2"
+	failures=$((failures + 1))
+}
+
+# run NAME STATUS_WANTED btvm-args...: console in $work/NAME/console.raw
+run() {
+	local name=$1 want=$2
+	shift 2
+	mkdir -p "$work/$name"
+	rm -f "$work/$name/disk.img"
+	dd if=/dev/zero of="$work/$name/disk.img" bs=1024 count=1024 status=none
+	local start=$SECONDS
+	timeout --kill-after=5 120 "$btvm" run --disk "$work/$name/disk.img" --timeout 60 "$@" \
+		</dev/null >"$work/$name/console.bin" 2>"$work/$name/stderr"
+	local st=$?
+	tr -d '\r' <"$work/$name/console.bin" >"$work/$name/console.raw"
+	echo "btvm-boot: [$name] status $st in $((SECONDS - start)) s"
+	if [ "$st" != "$want" ]; then
+		fail "$name" "btvm exit status $st, expected $want"
+		tail -n 12 "$work/$name/console.raw"
+		tail -n 12 "$work/$name/stderr"
+		return 1
+	fi
+	return 0
+}
+
+same() { # NAME EXPECT_FILE_OR_CONSOLE
+	gu_mask "$work/$1/console.raw" >"$work/$1/console.masked"
+	local ref=$2
+	if [ -f "$ref.raw" ]; then
+		gu_mask "$ref.raw" >"$ref.masked"
+		ref=$ref.masked
+	fi
+	if ! diff -u --label "oracle" --label "btvm ($1, masked)" "$ref" "$work/$1/console.masked"; then
+		fail "$1" "the console differs from the oracle (diff above)"
+	fi
+}
+
+json() { # FILE KEY -> value of "KEY":N in btvm's --stats=json line
+	grep -o "\"$2\":[0-9]*" "$1" | head -n 1 | cut -d: -f2
+}
+
+# --- cold boots -----------------------------------------------------------
+run cold-kernel 3 --kernel "$GU_KERNEL" --cmdline "console=ttyS0 test=kernel" &&
+	same cold-kernel "$repo/guests/qemu-kernel.expect"
+
+run cold-initrd 1 --kernel "$GU_KERNEL" --initrd "$initrd" \
+	--cmdline "console=ttyS0 test=kernel" --stats=json
+grep -q '^not ok' "$work/cold-initrd/console.raw" && fail cold-initrd "a kernel test failed"
+mkdir -p "$work/qemu"
+if gu_qemu_run "$work/qemu" "console=ttyS0 test=kernel" "$initrd" && [ "$GU_STATUS" = 1 ]; then
+	cp "$work/qemu/console.raw" "$work/qemu/ref.raw"
+	same cold-initrd "$work/qemu/ref"
+else
+	fail qemu "QEMU did not run the same guest to success (status ${GU_STATUS:-?})"
+fi
+cold_translated=$(json "$work/cold-initrd/stderr" translated)
+
+# --- warm boot from a database ---------------------------------------------
+db=$work/kernel.tcdb
+if ! "$pretrans" build "$GU_KERNEL" -o "$db" >"$work/pretrans.log" 2>&1; then
+	fail warm "pretrans build failed: $(tail -n 3 "$work/pretrans.log")"
+fi
+if run warm 1 --kernel "$GU_KERNEL" --initrd "$initrd" --tcdb "$db" --verify-db \
+	--cmdline "console=ttyS0 test=kernel" --stats=json; then
+	same warm "$work/qemu/ref"
+	from_db=$(json "$work/warm/stderr" from_db)
+	verified=$(json "$work/warm/stderr" db_verified)
+	translated=$(json "$work/warm/stderr" translated)
+	echo "btvm-boot: [warm] $from_db blocks from the database ($verified re-verified identical), $translated translated; cold translated $cold_translated"
+	[ "${from_db:-0}" -gt 0 ] || fail warm "no block came from the database"
+	[ "${verified:-x}" = "${from_db:-y}" ] || fail warm "not every database block was re-verified"
+	[ "${translated:-0}" -lt "${cold_translated:-0}" ] ||
+		fail warm "a warm boot translated as much as a cold one"
+	grep -q "differs from a run-time translation" "$work/warm/stderr" &&
+		fail warm "a database block differs from the run-time translation of the same bytes"
+fi
+
+# --- learning ----------------------------------------------------------------
+cp "$db" "$work/learn.tcdb"
+run learn1 1 --kernel "$GU_KERNEL" --initrd "$initrd" --tcdb "$work/learn.tcdb" --learn \
+	--cmdline "console=ttyS0 test=kernel" --stats=json
+run learn2 1 --kernel "$GU_KERNEL" --initrd "$initrd" --tcdb "$work/learn.tcdb" --learn \
+	--cmdline "console=ttyS0 test=kernel" --stats=json
+l1=$(json "$work/learn1/stderr" translated)
+learned=$(json "$work/learn1/stderr" learned)
+l2=$(json "$work/learn2/stderr" translated)
+echo "btvm-boot: [learn] first boot translated $l1 and learned $learned; second translated $l2"
+[ "${learned:-0}" -gt 0 ] || fail learn "nothing was learned"
+[ "${l2:-9999}" -lt "${l1:-0}" ] || fail learn "the second boot was not warmer"
+
+# --- bad input -----------------------------------------------------------------
+bad() { # NAME WANT_STATUS PATTERN btvm-args...
+	local name=$1 want=$2 pat=$3
+	shift 3
+	mkdir -p "$work/$name"
+	timeout --kill-after=5 60 "$btvm" run "$@" </dev/null >"$work/$name/out" 2>"$work/$name/err"
+	local st=$?
+	if [ "$st" != "$want" ]; then
+		fail "$name" "exit status $st, expected $want; stderr: $(head -c 400 "$work/$name/err")"
+	elif ! grep -qE "$pat" "$work/$name/err"; then
+		fail "$name" "no message matching /$pat/; stderr: $(head -c 400 "$work/$name/err")"
+	else
+		echo "btvm-boot: [$name] ok: $(grep -E "$pat" "$work/$name/err" | head -n 1)"
+	fi
+}
+other=$build/tests/guests/tiny-spin.elf
+"$pretrans" build "$build/guests/user/tests/01-hello" -o "$work/other.tcdb" >/dev/null 2>&1 ||
+	fail foreign-db "pretrans could not build a database for another image"
+bad foreign-db 2 "other.tcdb.*(another|other|differ)" --kernel "$GU_KERNEL" --tcdb "$work/other.tcdb"
+head -c 8192 /dev/urandom >"$work/corrupt.tcdb"
+bad corrupt-db 2 "corrupt.tcdb" --kernel "$GU_KERNEL" --tcdb "$work/corrupt.tcdb"
+bad no-kernel 2 "kernel .*nosuch.elf" --kernel "$work/nosuch.elf"
+bad not-elf 2 "initrd.cpio" --kernel "$initrd"
+bad no-initrd 2 "initrd .*nosuch.cpio" --kernel "$GU_KERNEL" --initrd "$work/nosuch.cpio"
+bad triple 4 "triple fault" --kernel "$build/tests/guests/tiny-triple.elf"
+bad garbage 4 "triple fault|stopped" --kernel "$build/tests/guests/tiny-garbage.elf"
+bad spin 124 "timeout" --kernel "$other" --timeout 1
+
+echo "btvm-boot: $failures failure(s)"
+[ $failures = 0 ]
