@@ -392,7 +392,36 @@ static enum bt_status load(struct elfimg *img)
 		    img->entry - g->paddr < g->memsz)
 			img->entry_va = g->vaddr + (img->entry - g->paddr);
 	}
-	sha256_buf(img->map, img->size, img->sha256);
+	return BT_OK;
+}
+
+/* SHA-256 of the file through read(2), so that hashing a large image does
+ * not make all of its mapping resident (a debug vmlinux is ~600 MB, its
+ * code ~15 MB). */
+static enum bt_status hash_fd(const char *path, int fd, uint8_t out[SHA256_LEN])
+{
+	enum { BUF = 1 << 20 };
+	uint8_t *buf = malloc(BUF);
+	if (!buf)
+		return BT_ERR_NOMEM;
+	struct sha256_ctx c;
+	sha256_init(&c);
+	off_t off = 0;
+	for (;;) {
+		ssize_t n = pread(fd, buf, BUF, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			free(buf);
+			return bad(path, BT_ERR_IO, "read failed: %s", strerror(errno));
+		}
+		if (n == 0)
+			break;
+		sha256_update(&c, buf, (size_t)n);
+		off += n;
+	}
+	free(buf);
+	sha256_final(&c, out);
 	return BT_OK;
 }
 
@@ -410,6 +439,26 @@ enum bt_status elfimg_open_mem(const char *name, const void *buf, size_t size, s
 		return BT_ERR_NOMEM;
 	}
 	enum bt_status s = load(img);
+	if (s != BT_OK) {
+		elfimg_close(img);
+		return s;
+	}
+	sha256_buf(img->map, img->size, img->sha256);
+	*out = img;
+	return BT_OK;
+}
+
+static enum bt_status open_mem_nohash(const char *name, const void *buf, size_t size,
+				      struct elfimg **out)
+{
+	struct elfimg *img = calloc(1, sizeof(*img));
+	if (!img)
+		return BT_ERR_NOMEM;
+	img->fd_ = -1;
+	img->path = strdup(name);
+	img->map = buf;
+	img->size = size;
+	enum bt_status s = img->path ? load(img) : BT_ERR_NOMEM;
 	if (s != BT_OK) {
 		elfimg_close(img);
 		return s;
@@ -438,13 +487,17 @@ enum bt_status elfimg_open(const char *path, struct elfimg **out)
 		return bad(path, BT_ERR_IO, "cannot map: %s", strerror(errno));
 	}
 	struct elfimg *img;
-	enum bt_status s = elfimg_open_mem(path, map, (size_t)st.st_size, &img);
+	enum bt_status s = open_mem_nohash(path, map, (size_t)st.st_size, &img);
 	if (s != BT_OK) {
 		munmap(map, (size_t)st.st_size);
 		close(fd);
 		return s;
 	}
 	img->fd_ = fd;
+	if ((s = hash_fd(path, fd, img->sha256)) != BT_OK) {
+		elfimg_close(img);
+		return s;
+	}
 	*out = img;
 	return BT_OK;
 }
