@@ -5,6 +5,7 @@
  */
 #include "pretrans/build.h"
 #include "pretrans/cmds.h"
+#include "pretrans/diff/diff.h"
 
 #include "pretrans/base/log.h"
 
@@ -26,6 +27,8 @@ static const char usage_main[] =
     "  verify DB IMAGE [--sample N]\n"
     "                          check stored blocks against IMAGE and re-translate\n"
     "  xcheck IMAGE            cross-check the Zydis and LLVM decoders on all code\n"
+    "  diff OLD NEW [...]      compare two kernel builds function by function\n"
+    "                          (docs/diff.md; `pretrans diff --help`)\n"
     "\n"
     "  pretrans COMMAND --help   help on one command\n"
     "  pretrans --version\n"
@@ -207,6 +210,8 @@ int main(int argc, char **argv)
 		return want_help(argc, argv) ? usage(usage_verify, false) : cmd_verify(argc, argv);
 	if (!strcmp(cmd, "xcheck"))
 		return want_help(argc, argv) ? usage(usage_xcheck, false) : cmd_xcheck(argc, argv);
+	if (!strcmp(cmd, "diff")) /* owned by pretrans/diff (diff_main) */
+		return diff_main(argc, argv);
 	fprintf(stderr, "pretrans: unknown command '%s' (see pretrans --help)\n", cmd);
 	return PRETRANS_EXIT_USAGE;
 }
