@@ -64,7 +64,9 @@ struct ata {
 	bool write_cache;
 	uint64_t sectors;
 	unsigned heads, spt, cyls; /* current CHS translation */
-	char serial[21];
+	char serial[21];	   /* IDENTIFY strings, space padded by ata_put_string */
+	char firmware[9];
+	char model[41];
 
 	struct ata_regs r, hob;
 	uint8_t device, status, error, control;
@@ -160,8 +162,8 @@ static void ata_identify_data(struct ata *a)
 	id[3] = (uint16_t)a->heads;
 	id[6] = (uint16_t)a->spt;
 	ata_put_string(id, 10, 10, a->serial);
-	ata_put_string(id, 23, 4, "1.0");
-	ata_put_string(id, 27, 20, "BTVM HARDDISK");
+	ata_put_string(id, 23, 4, a->firmware);
+	ata_put_string(id, 27, 20, a->model);
 	id[47] = 0x8000; /* READ/WRITE MULTIPLE: not supported */
 	id[49] = 0x0200; /* LBA supported, no DMA */
 	id[50] = 0x4000;
@@ -644,9 +646,7 @@ static enum bt_status ata_open_image(struct ata *a, const char *path, bool read_
 		close(a->fd);
 		return BT_ERR_RANGE;
 	}
-	snprintf(a->serial, sizeof(a->serial), "BT%08llX%08llX",
-		 (unsigned long long)(st.st_ino & 0xffffffff),
-		 (unsigned long long)(a->sectors & 0xffffffff));
+	ata_set_identity(a, NULL, NULL, NULL);
 	return BT_OK;
 }
 
@@ -698,6 +698,22 @@ void ata_destroy(struct ata *ata)
 		fdatasync(ata->fd);
 	close(ata->fd);
 	free(ata);
+}
+
+static void copy_ident(char *dst, size_t cap, const char *src)
+{
+	size_t n = 0;
+	for (; src[n] && n + 1 < cap; n++)
+		dst[n] = (src[n] >= 0x20 && src[n] < 0x7f) ? src[n] : '?';
+	dst[n] = 0;
+}
+
+void ata_set_identity(struct ata *ata, const char *model, const char *serial, const char *firmware)
+{
+	copy_ident(ata->model, sizeof(ata->model), model ? model : ATA_DEFAULT_MODEL);
+	copy_ident(ata->serial, sizeof(ata->serial), serial ? serial : ATA_DEFAULT_SERIAL);
+	copy_ident(ata->firmware, sizeof(ata->firmware),
+		   firmware ? firmware : ATA_DEFAULT_FIRMWARE);
 }
 
 struct irq_line *ata_irq(struct ata *ata)

@@ -43,6 +43,17 @@ enum bt_status ata_create(struct iobus *bus, const char *image_path, bool read_o
 			  struct ata **out);
 void ata_destroy(struct ata *ata);
 
+/* IDENTIFY strings.  The defaults are QEMU's for its first IDE disk, so a
+ * guest that prints its disk's identity says the same under btvm and under
+ * QEMU, the oracle our guests are checked against. */
+#define ATA_DEFAULT_MODEL    "QEMU HARDDISK"
+#define ATA_DEFAULT_SERIAL   "QM00001"
+#define ATA_DEFAULT_FIRMWARE "2.5+"
+
+/* Replace the model (40 chars max), serial (20) or firmware revision (8);
+ * NULL restores the default.  Longer strings are cut, non-ASCII becomes '?'. */
+void ata_set_identity(struct ata *ata, const char *model, const char *serial, const char *firmware);
+
 /* INTRQ, to wire with pic_connect(pic, 14, ata_irq(a)). */
 struct irq_line *ata_irq(struct ata *ata);
 uint64_t ata_sectors(const struct ata *ata);

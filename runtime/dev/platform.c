@@ -142,6 +142,7 @@ static enum bt_status step_ata(struct platform *p, const struct platform_config 
 	if (!cfg->disk_path)
 		return BT_OK; /* no disk: the ports stay unclaimed (all ones) */
 	BT_TRY(ata_create(p->bus, cfg->disk_path, cfg->disk_read_only, &p->ata));
+	ata_set_identity(p->ata, cfg->disk_model, cfg->disk_serial, NULL);
 	pic_connect(p->pic, ATA_PRIMARY_IRQ, ata_irq(p->ata));
 	return BT_OK;
 }

@@ -46,10 +46,12 @@ struct platform_config {
 	int console_out_fd;    /* COM1 TX backend, -1 to discard (e.g. STDOUT_FILENO) */
 	const char *disk_path; /* raw image for the ATA disk, NULL for no disk */
 	bool disk_read_only;
-	int64_t rtc_epoch;	/* RTC start time, RTC_HOST_TIME for the host's */
-	uint64_t ram_bytes;	/* for the CMOS memory-size bytes; 0 leaves them 0 */
-	struct vclock *clock;	/* borrowed; NULL: the platform creates a monotonic one */
-	pic_notify_fn *on_intr; /* PIC INTR output changed (may be NULL) */
+	const char *disk_model;	 /* IDENTIFY model string, NULL: ATA_DEFAULT_MODEL */
+	const char *disk_serial; /* IDENTIFY serial number, NULL: ATA_DEFAULT_SERIAL */
+	int64_t rtc_epoch;	 /* RTC start time, RTC_HOST_TIME for the host's */
+	uint64_t ram_bytes;	 /* for the CMOS memory-size bytes; 0 leaves them 0 */
+	struct vclock *clock;	 /* borrowed; NULL: the platform creates a monotonic one */
+	pic_notify_fn *on_intr;	 /* PIC INTR output changed (may be NULL) */
 	void *intr_opaque;
 	debug_exit_fn *on_exit; /* guest wrote the debug-exit port (may be NULL) */
 	void *exit_opaque;

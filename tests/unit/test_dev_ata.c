@@ -182,14 +182,23 @@ static void test_identify(void **state)
 		model[2 * i + 1] = (char)id[27 + i];
 	}
 	model[40] = 0;
-	assert_memory_equal(model, "BTVM HARDDISK   ", 16);
-	assert_true(id[10] >> 8 == 'B' && (id[10] & 0xff) == 'T');
+	assert_memory_equal(model, "QEMU HARDDISK   ", 16);
+	assert_true(id[10] >> 8 == 'Q' && (id[10] & 0xff) == 'M');
 	/* integrity word: signature and checksum over all 512 bytes */
 	assert_int_equal(id[255] & 0xff, 0xa5);
 	uint8_t sum = 0;
 	for (unsigned i = 0; i < 512; i++)
 		sum = (uint8_t)(sum + id8[i]);
 	assert_int_equal(sum, 0);
+	/* other identity strings; bytes are swapped in each word as ATA wants */
+	ata_set_identity(f->ata, "Vendor Disk \x01", "SN123", NULL);
+	outb(f, 0x1f7, 0xec);
+	read_sector_pio(f, id8);
+	assert_int_equal(id8[27 * 2 + 1], 'V');
+	assert_int_equal(id8[27 * 2], 'e');
+	assert_int_equal(id8[(27 + 6) * 2 + 1], '?'); /* control character replaced */
+	assert_int_equal(id8[10 * 2 + 1], 'S');
+	assert_int_equal(id8[(10 + 4) * 2 + 1], ' ');
 	/* CHS geometry is consistent with the size */
 	assert_int_equal(id[3], 16);
 	assert_int_equal(id[6], 63);

@@ -229,7 +229,7 @@ static void script_ata_identify(struct script *s, unsigned *identify_at)
 }
 
 /* Words of IDENTIFY that must agree with QEMU's; everything else differs by
- * design (strings, DMA/multiple support, timing words, integrity word). */
+ * design (DMA/multiple support, timing words, integrity word). */
 static uint16_t identify_mask(unsigned w)
 {
 	switch (w) {
@@ -243,6 +243,10 @@ static uint16_t identify_mask(unsigned w)
 	case 101:
 	case 102:
 	case 103:
+		return 0xffff;
+	case 10 ... 19: /* serial number */
+	case 23 ... 26: /* firmware revision */
+	case 27 ... 46: /* model */
 		return 0xffff;
 	case 49: /* LBA supported (QEMU also claims DMA and IORDY) */
 		return 0x0200;
