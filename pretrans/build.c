@@ -377,6 +377,10 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 err_abort_db:
 	tcdb_abort(db);
 err_free_slots:
+	for (size_t i = 0; pp.slots && i < pp.to; i++) { /* results not written */
+		discover_result_fini(&pp.slots[i].res);
+		tcdb_chunk_fini(&pp.slots[i].chunk);
+	}
 	free(pp.slots);
 	free(pp.order);
 	free(pp.calls);
