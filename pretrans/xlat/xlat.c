@@ -170,9 +170,13 @@ static void insn_usage(struct xlat_insn *in)
 		 * so their previous value can still be observed */
 		in->flags_kill = (f->modified | f->set_0 | f->set_1) & ~f->undefined &
 				 XLAT_FLAGS_ARITH & ~in->flags_read;
+		/* DF too: a pending flags restore would undo std/cld */
+		in->flags_may = (f->modified | f->set_0 | f->set_1 | f->undefined) &
+				(XLAT_FLAGS_ARITH | ZYDIS_CPUFLAG_DF);
 	} else {
 		in->flags_read = XLAT_FLAGS_ARITH;
 		in->flags_kill = 0;
+		in->flags_may = XLAT_FLAGS_ARITH;
 	}
 	if (is_shift(in->d.mnemonic) && !shift_count_nonzero(in))
 		in->flags_kill = 0; /* a zero count leaves every flag unchanged */
@@ -314,6 +318,7 @@ static void emit_block(struct xlat_ctx *ctx, const struct decode_result *r)
 	}
 	if (!r->ended) {
 		xe_set_goff(e, (uint32_t)(r->end - e->block_start));
+		xlat_flush_pending(e);
 		xlat_mangle_fall(e, r->end);
 	}
 	xe_emit_stubs(e);

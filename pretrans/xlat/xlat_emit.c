@@ -60,6 +60,8 @@ void xe_reset(struct xe *e, uint8_t *main_buf, uint8_t *cold_buf, gva_t start)
 	e->overflow = false;
 	e->n_exits = 0;
 	e->block_start = start;
+	e->pend_regs = 0;
+	e->pend_flags = false;
 	memset(e->exits, 0, sizeof(e->exits));
 }
 

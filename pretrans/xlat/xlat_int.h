@@ -57,7 +57,8 @@ struct xlat_insn {
 	uint32_t regs_read;  /* GPRs it reads (partial writes count as reads) */
 	uint32_t regs_kill;  /* GPRs it fully overwrites (32/64-bit writes) */
 	uint32_t flags_read; /* arithmetic flags read */
-	uint32_t flags_kill; /* arithmetic flags written (incl. undefined) */
+	uint32_t flags_kill; /* arithmetic flags surely overwritten */
+	uint32_t flags_may;  /* arithmetic flags possibly written (incl. undefined) */
 	uint32_t live_out;   /* GPRs live after it */
 	bool flags_live_out; /* some arithmetic flag live after it */
 	bool flags_live_in;
@@ -84,6 +85,12 @@ struct xe {
 	int exit_stub_label[XLAT_MAX_EXITS];
 	uint32_t n_exits;
 	gva_t block_start;
+	/* Deferred restores: scratch registers whose guest value is still in
+	 * vcpu.spill[] (host register holds garbage) and whether the guest
+	 * flags are still in spill_flags, carried from one instruction to the
+	 * next until something needs the real value (xlat_mangle). */
+	uint32_t pend_regs;
+	bool pend_flags;
 };
 
 /* Scratch registers chosen for one guest instruction. */
@@ -181,5 +188,7 @@ bool xlat_class_ends_block(enum xlat_class c);
  * because the instruction was a control transfer (exits already emitted). */
 void xlat_mangle(struct xe *e, const struct xlat_insn *in, enum xlat_class c);
 void xlat_mangle_fall(struct xe *e, gva_t next);
+/* Restore every deferred scratch register and the flags (block end). */
+void xlat_flush_pending(struct xe *e);
 
 #endif

@@ -236,19 +236,21 @@ bool xlat_class_ends_block(enum xlat_class c)
 
 /* ------------------------------------------------------------------ */
 
-static void pick_scratch(const struct xlat_insn *in, int n, uint32_t exclude,
-			 struct xlat_scratch *s)
+static void pick_scratch_pend(const struct xlat_insn *in, int n, uint32_t exclude, uint32_t pend,
+			      struct xlat_scratch *s)
 {
 	uint32_t avoid = in->regs_used | exclude | MASK_RSP;
 	s->n = 0;
 	s->spilled = 0;
 	s->flags_saved = false;
-	/* dead registers first, then live ones */
-	for (int pass = 0; pass < 2 && s->n < n; pass++) {
+	/* registers already spilled (pending) first, then dead ones, then live */
+	for (int pass = 0; pass < 3 && s->n < n; pass++) {
 		for (size_t i = 0; i < BT_ARRAY_SIZE(scratch_order) && s->n < n; i++) {
 			int r = scratch_order[i];
 			bool live = (in->live_out >> r) & 1;
-			if ((avoid >> r) & 1 || live != (pass == 1))
+			bool pending = (pend >> r) & 1;
+			int want = pending ? 0 : (live ? 2 : 1);
+			if ((avoid >> r) & 1 || want != pass)
 				continue;
 			s->r[s->n] = r;
 			s->reg[s->n] = xe_gpr64(r);
@@ -258,22 +260,28 @@ static void pick_scratch(const struct xlat_insn *in, int n, uint32_t exclude,
 	}
 }
 
-/* Spill the scratch registers (when live) and the flags (when asked). */
-static void enter_scratch(struct xe *e, const struct xlat_insn *in, struct xlat_scratch *s,
+/* Choose n scratch registers for `in`, reusing those already pending, and
+ * spill the new ones when live; save the flags when asked and not already
+ * saved.  Everything stays pending afterwards (restored by xlat_mangle when
+ * a later instruction needs it, or by xlat_flush_pending). */
+static void begin_scratch(struct xe *e, const struct xlat_insn *in, int n, struct xlat_scratch *s,
 			  bool save_flags)
 {
-	xe_spill(e, s, in->live_out);
-	if (save_flags) {
+	pick_scratch_pend(in, n, 0, e->pend_regs, s);
+	struct xlat_scratch fresh = *s;
+	fresh.n = 0;
+	for (int i = 0; i < s->n; i++)
+		if (!((e->pend_regs >> s->r[i]) & 1)) {
+			fresh.r[fresh.n] = s->r[i];
+			fresh.reg[fresh.n] = s->reg[i];
+			fresh.n++;
+		}
+	xe_spill(e, &fresh, in->live_out);
+	e->pend_regs |= fresh.spilled;
+	if (save_flags && !e->pend_flags) {
 		xe_flags_save(e);
-		s->flags_saved = true;
+		e->pend_flags = true;
 	}
-}
-
-static void leave_scratch(struct xe *e, struct xlat_scratch *s)
-{
-	if (s->flags_saved)
-		xe_flags_restore(e);
-	xe_unspill(e, s);
 }
 
 static void addr_from_operand(const struct xlat_insn *in, const ZydisDecodedOperand *o,
@@ -366,6 +374,50 @@ static bool is_bt_reg_mem(const struct xlat_insn *in, int mi)
 	       mi == 0 && in->ops[1].type == ZYDIS_OPERAND_TYPE_REGISTER;
 }
 
+/* Must the guest flags be in the host RFLAGS before `in` runs?  Yes unless
+ * it leaves them all alone or surely overwrites all of them without reading
+ * (a partial or conditional write must merge into the guest's flags). */
+static bool flags_need_restore(const struct xlat_insn *in)
+{
+	if (in->flags_read != 0)
+		return true;
+	if (in->flags_may == 0)
+		return false;
+	return in->flags_kill != XLAT_FLAGS_ARITH;
+}
+
+/* After `in`: if it wrote every arithmetic flag, the saved ones are dead. */
+static void flags_after(struct xe *e, const struct xlat_insn *in)
+{
+	if (e->pend_flags && in->flags_kill == XLAT_FLAGS_ARITH && in->flags_read == 0) {
+		e->pend_flags = false;
+		e->mask &= ~XLAT_SPILL_FLAGS;
+		xe_pcmark(e);
+	}
+}
+
+/* Restore the pending scratch registers in `regs` (guest values back). */
+static void restore_pending(struct xe *e, uint32_t regs)
+{
+	for (int r = 0; r < 16; r++) {
+		if (!((regs & e->pend_regs) >> r & 1))
+			continue;
+		xe_gs_load(e, xe_gpr64(r), VCPU_OFF_SPILL + 8 * r);
+		e->pend_regs &= ~(1u << r);
+		e->mask &= ~(1u << r);
+		xe_pcmark(e);
+	}
+}
+
+void xlat_flush_pending(struct xe *e)
+{
+	restore_pending(e, e->pend_regs);
+	if (e->pend_flags) {
+		xe_flags_restore(e);
+		e->pend_flags = false;
+	}
+}
+
 static void mangle_mem(struct xe *e, const struct xlat_insn *in)
 {
 	int nexp, nhid;
@@ -377,8 +429,9 @@ static void mangle_mem(struct xe *e, const struct xlat_insn *in)
 	struct xlat_addr a;
 	bool bt = is_bt_reg_mem(in, mi);
 
-	pick_scratch(in, bt ? 4 : 3, 0, &s);
-	enter_scratch(e, in, &s, in->flags_live_in);
+	/* reuse the scratch registers still spilled by the previous
+	 * instruction: no restore + spill in between */
+	begin_scratch(e, in, bt ? 4 : 3, &s, in->flags_live_in);
 	addr_from_operand(in, o, &a);
 	if (!bt) {
 		xe_probe(e, &s, &a, size, write);
@@ -418,12 +471,12 @@ static void mangle_mem(struct xe *e, const struct xlat_insn *in)
 		xe_probe(e, &s, &pre, (unsigned)bits / 8, write);
 		xe_ins(e, ZYDIS_MNEMONIC_SUB, false, 2, &oa, &ot, NULL);
 	}
-	if (s.flags_saved) {
+	if (e->pend_flags && flags_need_restore(in)) {
 		xe_flags_restore(e);
-		s.flags_saved = false;
+		e->pend_flags = false;
 	}
 	emit_with_mem(e, in, mi, s.reg[0]);
-	leave_scratch(e, &s);
+	flags_after(e, in);
 }
 
 static void mangle_riplea(struct xe *e, const struct xlat_insn *in)
@@ -451,8 +504,7 @@ static void mangle_push(struct xe *e, const struct xlat_insn *in)
 	const ZydisDecodedOperand *src = &in->ops[0];
 	struct xlat_scratch s;
 	struct xlat_addr a;
-	pick_scratch(in, 3, 0, &s);
-	enter_scratch(e, in, &s, in->flags_live_in);
+	begin_scratch(e, in, 3, &s, in->flags_live_in);
 	if (src->type == ZYDIS_OPERAND_TYPE_MEMORY) {
 		addr_from_operand(in, src, &a);
 		xe_probe(e, &s, &a, 8, false);
@@ -470,7 +522,6 @@ static void mangle_push(struct xe *e, const struct xlat_insn *in)
 		emit_store64(e, s.reg[0], xe_r(s.reg[1]));
 	}
 	emit_lea_rsp(e, -8);
-	leave_scratch(e, &s);
 }
 
 static void mangle_pop(struct xe *e, const struct xlat_insn *in)
@@ -478,26 +529,19 @@ static void mangle_pop(struct xe *e, const struct xlat_insn *in)
 	ZydisRegister dst = in->ops[0].reg.value;
 	struct xlat_scratch s;
 	struct xlat_addr a;
-	pick_scratch(in, 3, 0, &s);
-	enter_scratch(e, in, &s, in->flags_live_in);
+	begin_scratch(e, in, 3, &s, in->flags_live_in);
 	rsp_addr(&a, 0);
 	xe_probe(e, &s, &a, 8, false);
-	if (s.flags_saved) {
-		xe_flags_restore(e);
-		s.flags_saved = false;
-	}
 	emit_load64(e, dst, s.reg[0]);
 	if (dst != ZYDIS_REGISTER_RSP)
 		emit_lea_rsp(e, 8);
-	leave_scratch(e, &s);
 }
 
 static void mangle_leave(struct xe *e, const struct xlat_insn *in)
 {
 	struct xlat_scratch s;
 	struct xlat_addr a;
-	pick_scratch(in, 3, 0, &s);
-	enter_scratch(e, in, &s, in->flags_live_in);
+	begin_scratch(e, in, 3, &s, in->flags_live_in);
 	memset(&a, 0, sizeof(a));
 	a.base = ZYDIS_REGISTER_RBP;
 	xe_probe(e, &s, &a, 8, false);
@@ -505,7 +549,6 @@ static void mangle_leave(struct xe *e, const struct xlat_insn *in)
 	ZydisEncoderOperand m = xe_m(8, ZYDIS_REGISTER_RBP, ZYDIS_REGISTER_NONE, 0, 8);
 	xe_ins(e, ZYDIS_MNEMONIC_LEA, false, 2, &r, &m, NULL);
 	emit_load64(e, ZYDIS_REGISTER_RBP, s.reg[0]);
-	leave_scratch(e, &s);
 }
 
 /* Guest-visible RFLAGS = host arithmetic flags and DF | bit 1 | virtual IF
@@ -514,8 +557,7 @@ static void mangle_pushf(struct xe *e, const struct xlat_insn *in)
 {
 	struct xlat_scratch s;
 	struct xlat_addr a;
-	pick_scratch(in, 3, 0, &s);
-	enter_scratch(e, in, &s, true);
+	begin_scratch(e, in, 3, &s, true);
 	rsp_addr(&a, -8);
 	xe_probe(e, &s, &a, 8, true);
 	ZydisRegister T1 = s.reg[1], T2 = s.reg[2];
@@ -538,7 +580,6 @@ static void mangle_pushf(struct xe *e, const struct xlat_insn *in)
 	}
 	emit_store64(e, s.reg[0], o1);
 	emit_lea_rsp(e, -8);
-	leave_scratch(e, &s);
 }
 
 /* popfq: virtual IF/AC from the popped value; only arithmetic flags and DF
@@ -547,8 +588,7 @@ static void mangle_popf(struct xe *e, const struct xlat_insn *in)
 {
 	struct xlat_scratch s;
 	struct xlat_addr a;
-	pick_scratch(in, 3, 0, &s);
-	enter_scratch(e, in, &s, false);
+	begin_scratch(e, in, 3, &s, false);
 	rsp_addr(&a, 0);
 	xe_probe(e, &s, &a, 8, false);
 	ZydisRegister T1 = s.reg[1], T2 = s.reg[2];
@@ -573,8 +613,7 @@ static void mangle_popf(struct xe *e, const struct xlat_insn *in)
 	xe_gs_store(e, VCPU_OFF_SPILL_FLAGS, T1);
 	e->mask |= XLAT_SPILL_FLAGS;
 	xe_pcmark(e);
-	s.flags_saved = true;
-	leave_scratch(e, &s);
+	e->pend_flags = true; /* the new guest flags: restored by the block end */
 }
 
 static void mangle_byte_store(struct xe *e, uint32_t off, int v)
@@ -587,15 +626,13 @@ static void mangle_byte_store(struct xe *e, uint32_t off, int v)
 static void mangle_swapgs(struct xe *e, const struct xlat_insn *in)
 {
 	struct xlat_scratch s;
-	pick_scratch(in, 1, 0, &s);
-	enter_scratch(e, in, &s, false);
+	begin_scratch(e, in, 1, &s, false);
 	ZydisEncoderOperand o = xe_r(s.reg[0]);
 	ZydisEncoderOperand m =
 	    xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_KGS_BASE);
 	xe_gs_load(e, s.reg[0], VCPU_OFF_GS_BASE);
 	xe_ins(e, ZYDIS_MNEMONIC_XCHG, true, 2, &m, &o, NULL);
 	xe_gs_store(e, VCPU_OFF_GS_BASE, s.reg[0]);
-	leave_scratch(e, &s);
 }
 
 static void mangle_string(struct xe *e, const struct xlat_insn *in)
@@ -651,18 +688,19 @@ static void emit_ibl(struct xe *e, struct xlat_scratch *s, enum xlat_exit_kind k
 		  VCPU_OFF_IBL + offsetof(struct vcpu_ibl_entry, host));
 	xe_ins(e, ZYDIS_MNEMONIC_MOV, true, 2, &o1, &mm, NULL);
 	xe_gs_store(e, VCPU_OFF_BR_HOST, T1);
-	uint32_t mask = e->mask;
-	struct xlat_scratch saved = *s;
-	leave_scratch(e, s);
+	uint32_t mask = e->mask, pend = e->pend_regs;
+	bool pflags = e->pend_flags;
+	xlat_flush_pending(e);
 	mm = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_BR_HOST);
 	xe_ins(e, ZYDIS_MNEMONIC_JMP, true, 1, &mm, NULL, NULL);
 
 	xe_section(e, XE_COLD);
 	e->mask = mask;
+	e->pend_regs = pend;
+	e->pend_flags = pflags;
 	xe_label_place(e, miss);
 	xe_pcmark(e);
-	*s = saved;
-	leave_scratch(e, s);
+	xlat_flush_pending(e);
 	xe_exit_jump_stub(e, x);
 	xe_section(e, XE_MAIN);
 }
@@ -730,10 +768,9 @@ static void mangle_call(struct xe *e, const struct xlat_insn *in)
 {
 	gva_t target = in->va + in->d.length + (uint64_t)in->ops[0].imm.value.s;
 	struct xlat_scratch s;
-	pick_scratch(in, 3, 0, &s);
-	enter_scratch(e, in, &s, in->flags_live_in);
+	begin_scratch(e, in, 3, &s, in->flags_live_in);
 	push_return(e, in, &s);
-	leave_scratch(e, &s);
+	xlat_flush_pending(e);
 	int x = xe_exit_new(e, XLAT_EXIT_CALL, target);
 	xe_exit_branch(e, ZYDIS_MNEMONIC_JMP, x);
 }
@@ -741,8 +778,7 @@ static void mangle_call(struct xe *e, const struct xlat_insn *in)
 static void mangle_indirect(struct xe *e, const struct xlat_insn *in, bool call)
 {
 	struct xlat_scratch s;
-	pick_scratch(in, 3, 0, &s);
-	enter_scratch(e, in, &s, true);
+	begin_scratch(e, in, 3, &s, true);
 	load_ind_target(e, in, &s);
 	if (call)
 		push_return(e, in, &s);
@@ -756,8 +792,7 @@ static void mangle_ret(struct xe *e, const struct xlat_insn *in)
 	int64_t extra = 0;
 	if (in->d.operand_count_visible > 0 && in->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
 		extra = (int64_t)(uint16_t)in->ops[0].imm.value.u;
-	pick_scratch(in, 3, 0, &s);
-	enter_scratch(e, in, &s, true);
+	begin_scratch(e, in, 3, &s, true);
 	rsp_addr(&a, 0);
 	xe_probe(e, &s, &a, 8, false);
 	emit_load64(e, s.reg[0], s.reg[0]);
@@ -774,15 +809,50 @@ void xlat_mangle_fall(struct xe *e, gva_t next)
 
 void xlat_mangle(struct xe *e, const struct xlat_insn *in, enum xlat_class c)
 {
+	/* Deferred restores survive only across classes that cannot leave the
+	 * block or call out; the instruction's own registers come back first. */
+	switch (c) {
+	case XC_COPY:
+	case XC_RIPLEA:
+	case XC_CLI:
+	case XC_STI:
+	case XC_STAC:
+	case XC_CLAC:
+		restore_pending(e, in->regs_used);
+		if (e->pend_flags && flags_need_restore(in)) {
+			xe_flags_restore(e);
+			e->pend_flags = false;
+		}
+		break;
+	case XC_MEM:
+	case XC_PUSH:
+	case XC_POP:
+	case XC_LEAVE:
+	case XC_PUSHF:
+	case XC_POPF:
+	case XC_SWAPGS:
+	case XC_CALL:
+	case XC_JMP_IND:
+	case XC_CALL_IND:
+	case XC_RET:
+		/* these manage the flags themselves (none reads them directly) */
+		restore_pending(e, in->regs_used);
+		break;
+	default:
+		xlat_flush_pending(e);
+		break;
+	}
 	switch (c) {
 	case XC_COPY:
 		emit_copy(e, in);
+		flags_after(e, in);
 		break;
 	case XC_MEM:
 		mangle_mem(e, in);
 		break;
 	case XC_RIPLEA:
 		mangle_riplea(e, in);
+		flags_after(e, in);
 		break;
 	case XC_PUSH:
 		mangle_push(e, in);
@@ -798,6 +868,7 @@ void xlat_mangle(struct xe *e, const struct xlat_insn *in, enum xlat_class c)
 		break;
 	case XC_POPF:
 		mangle_popf(e, in);
+		xlat_flush_pending(e);
 		xlat_mangle_fall(e, in->va + in->d.length);
 		break;
 	case XC_CLI:

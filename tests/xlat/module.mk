@@ -15,6 +15,7 @@ $(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/%.o,$(2)) $$(XLAT_TEST_LIBS)
 endef
 
 $(eval $(call xlat_test_prog,xlat_golden,tests/xlat/xlat_golden.c))
+$(eval $(call xlat_test_prog,xlat_bench,tests/xlat/xlat_bench.c))
 $(eval $(call xlat_test_prog,xlat_diff,tests/xlat/xlat_diff.c tests/xlat/diffgen.c tests/xlat/funcs.c))
 
 # Differential test: thousands of random sequences, native vs translated.

@@ -1,0 +1,109 @@
+/*
+ * Unit tests of the Zydis vs LLVM MC cross-check (pretrans/xlat/xcheck.c)
+ * and of XLAT_OPT_CROSSCHECK in xlat_translate().
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "pretrans/xlat/xcheck.h"
+#include "pretrans/xlat/xlat.h"
+
+#define BASE 0xffffffff81000000ull
+
+/* mov rax,[rdi]; add rax,rsi; mov [rdi+8],rax; push rax; pop rcx; ret */
+static const uint8_t good[] = {0x48, 0x8b, 0x07, 0x48, 0x01, 0xf0, 0x48,
+			       0x89, 0x47, 0x08, 0x50, 0x59, 0xc3};
+/* mov rax,rcx; then 40 48 92 (two REX prefixes + xchg: Zydis decodes one
+ * 3-byte instruction, LLVM a 2-byte one); ret */
+static const uint8_t rexrex[] = {0x48, 0x89, 0xc8, 0x40, 0x48, 0x92, 0xc3};
+
+struct buf {
+	const uint8_t *p;
+	size_t n;
+};
+
+static size_t rd(void *opaque, gva_t va, uint8_t *out, size_t len)
+{
+	const struct buf *b = opaque;
+	if (va < BASE || va >= BASE + b->n)
+		return 0;
+	size_t n = BT_MIN(len, (size_t)(BASE + b->n - va));
+	memcpy(out, b->p + (va - BASE), n);
+	return n;
+}
+
+static void test_sweep_agree(void **state)
+{
+	(void)state;
+	struct xlat_xcheck *xc;
+	struct xlat_xcheck_stats st;
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(xlat_xcheck_create(&xc), BT_OK);
+	assert_int_equal(xlat_xcheck_sweep(xc, good, sizeof(good), BASE, &st), BT_OK);
+	assert_int_equal(st.count[XLAT_XC_AGREE], 6);
+	assert_int_equal(st.count[XLAT_XC_LEN_DIFF] + st.count[XLAT_XC_ZYDIS_ONLY] +
+			     st.count[XLAT_XC_LLVM_ONLY] + st.count[XLAT_XC_BOTH_INVALID],
+			 0);
+	assert_int_equal(st.bytes, sizeof(good));
+	assert_int_equal(xlat_xcheck_length(xc, good, sizeof(good), BASE), 3);
+	xlat_xcheck_destroy(xc);
+}
+
+static void test_sweep_disagree(void **state)
+{
+	(void)state;
+	struct xlat_xcheck *xc;
+	struct xlat_xcheck_stats st;
+	static const uint8_t invalid[] = {0x06}; /* push es: invalid in 64-bit mode */
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(xlat_xcheck_create(&xc), BT_OK);
+	assert_int_equal(xlat_xcheck_sweep(xc, rexrex, sizeof(rexrex), BASE, &st), BT_OK);
+	assert_int_equal(st.count[XLAT_XC_LEN_DIFF], 1);
+	assert_int_equal(st.n_samples, 1);
+	assert_int_equal(st.samples[0].va, BASE + 3);
+	assert_int_equal(st.samples[0].zydis_len, 3);
+	assert_int_equal(st.samples[0].llvm_len, 2);
+	assert_int_equal(xlat_xcheck_sweep(xc, invalid, sizeof(invalid), BASE, &st), BT_OK);
+	assert_int_equal(st.count[XLAT_XC_BOTH_INVALID], 1);
+	assert_string_equal(xlat_xcheck_class_str(XLAT_XC_LEN_DIFF), "length-differs");
+	xlat_xcheck_destroy(xc);
+}
+
+static void test_translate_crosscheck(void **state)
+{
+	(void)state;
+	struct xlat_options on = {.flags = XLAT_OPT_CROSSCHECK};
+	struct xlat_ctx *c_on, *c_off;
+	struct xlat_block b;
+	assert_int_equal(xlat_create(&on, &c_on), BT_OK);
+	assert_int_equal(xlat_create(NULL, &c_off), BT_OK);
+	struct buf g = {good, sizeof(good)}, r = {rexrex, sizeof(rexrex)};
+	struct xlat_source sg = {.read = rd, .opaque = &g}, sr = {.read = rd, .opaque = &r};
+	assert_int_equal(xlat_translate(c_on, &sg, BASE, &b), BT_OK);
+	assert_int_equal(b.refusal, XLAT_OK);
+	assert_int_equal(xlat_translate(c_on, &sr, BASE, &b), BT_OK);
+	assert_int_equal(b.refusal, XLAT_REFUSE_DISAGREE);
+	assert_int_equal(b.refusal_addr, BASE + 3);
+	assert_int_equal(xlat_translate(c_off, &sr, BASE, &b), BT_OK);
+	assert_int_equal(b.refusal, XLAT_OK);
+	assert_int_equal(b.guest_len, sizeof(rexrex));
+	/* options are part of the provenance hash */
+	assert_true(xlat_options_hash(&on) != xlat_options_hash(NULL));
+	xlat_destroy(c_on);
+	xlat_destroy(c_off);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_sweep_agree),
+	    cmocka_unit_test(test_sweep_disagree),
+	    cmocka_unit_test(test_translate_crosscheck),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
