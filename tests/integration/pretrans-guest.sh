@@ -86,6 +86,35 @@ else
 	fail "verify --sample 50: $(cat "$W/out") $(cat "$W/err")"
 fi
 
+read -r tva toff < <(readelf -SW "$K" | awk '{for (i = 1; i < NF; i++) if ($i == ".text") print $(i + 2), $(i + 3)}')
+# jump tables: every entry of the kernel's jump tables (the guest's
+# tests_cpu.c is built with -fjump-tables) starts a translated block; the
+# first `jmp *table(,%reg,8)` of the image is checked (in a sized function
+# the gap sweep would find contiguous cases too; test_discover proves the
+# table recovery itself on a stripped image)
+jt_line=$(objdump -d --no-show-raw-insn "$K" | grep -m1 -E 'jmp +\*-0x[0-9a-f]+\(,%r[a-z0-9]+,8\)')
+jt_neg=$(echo "$jt_line" | sed -n 's/.*\*-0x\([0-9a-f]*\)(,.*/\1/p')
+if [ -n "$jt_neg" ]; then
+	tbl=$(( -16#$jt_neg ))
+	read -r rva roff < <(readelf -SW "$K" | awk '{for (i = 1; i < NF; i++) if ($i == ".rodata") print $(i + 2), $(i + 3)}')
+	toff2=$(( tbl - 16#$rva + 16#$roff ))
+	total=0 hits=0
+	for e in $(od -An -v -t x8 -j "$toff2" -N 512 "$K"); do
+		ev=$(( 16#$e ))
+		(( ev >= 16#$tva && ev < 16#$tva + 0x100000 )) || break
+		key=$(( ev ^ 0xffffffff80000000 ))
+		total=$((total + 1))
+		[ "$(sqlite3 "$W/j1.tcdb" "SELECT count(*) FROM blocks WHERE guest_start = $key AND refusal = 0")" = 1 ] && hits=$((hits + 1))
+	done
+	if [ "$total" -gt 3 ] && [ "$hits" = "$total" ]; then
+		pass "jump table at $(printf '%#x' "$tbl"): all $total targets start translated blocks"
+	else
+		fail "jump table at $(printf '%#x' "$tbl"): $hits of $total targets start translated blocks"
+	fi
+else
+	fail "no jmp *table(,%reg,8) found in the guest kernel"
+fi
+
 # --- 2. bad images -------------------------------------------------------------
 head -c 3000 "$K" >"$W/trunc.elf"
 expect "truncated ELF" 2 "trunc.elf: truncated ELF" -- "$P" build "$W/trunc.elf" -o "$W/x.tcdb"
@@ -126,7 +155,6 @@ else
 fi
 # the same kernel with one code byte changed (an int3 at the start of $fn)
 cp "$K" "$W/patched.elf"
-read -r tva toff < <(readelf -SW "$K" | awk '{for (i = 1; i < NF; i++) if ($i == ".text") print $(i + 2), $(i + 3)}')
 poff=$(( addr - 16#$tva + 16#$toff ))
 printf '\xcc' | dd of="$W/patched.elf" bs=1 seek="$poff" conv=notrunc status=none
 "$P" verify "$W/j1.tcdb" "$W/patched.elf" >"$W/out" 2>"$W/err"

@@ -156,6 +156,67 @@ static void test_insn_len(void **state)
 	assert_int_equal(discover_insn_len(img, 0x10), 0); /* not code */
 }
 
+/*
+ * Jump-table recovery: a stripped program built here whose entry dispatches
+ * through `jmp *table(,%rax,8)`.  Its region is a seed (no gap sweep), so
+ * cases 1..3 can only be found through the table.
+ */
+static const char jt_src[] = ".text\n.globl _start\n_start:\n"
+			     "  and $3, %rdi\n  mov %rdi, %rax\n  jmp *jt_table(,%rax,8)\n"
+			     "c0: mov $10, %eax\n  ret\n"
+			     "c1: mov $11, %eax\n  ret\n"
+			     "c2: mov $12, %eax\n  ret\n"
+			     "c3: mov $13, %eax\n  ret\n"
+			     ".section .rodata\n.balign 8\n"
+			     "jt_table: .quad c0, c1, c2, c3\n";
+
+static void test_jump_table(void **state)
+{
+	char dir[] = "/tmp/test_discover.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char path[128], cmd[512];
+	snprintf(path, sizeof(path), "%s/jt.S", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(jt_src, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "cc -nostdlib -static -no-pie -o %s/jt %s && strip %s/jt", dir,
+		 path, dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(path, sizeof(path), "%s/jt", dir);
+	struct elfimg *ji;
+	assert_int_equal(elfimg_open(path, &ji), BT_OK);
+	struct discover_plan *jp;
+	assert_int_equal(discover_plan(ji, &jp), BT_OK);
+	assert_int_equal(jp->n, 1); /* stripped: the entry point only */
+	assert_int_equal(jp->f[0].kind, DISCOVER_SEED);
+	struct xlat_options xo = {.flags = XLAT_OPT_CROSSCHECK};
+	struct xlat_ctx *x;
+	struct discover_walker *w;
+	assert_int_equal(xlat_create(&xo, &x), BT_OK);
+	assert_int_equal(discover_walker_create(&w), BT_OK);
+	struct discover_result r = {0};
+	assert_int_equal(discover_walk(w, x, ji, jp, &jp->f[0], &r), BT_OK);
+	/* the four cases are "mov $1x, %eax" (b8 0a..0d 00 00 00) */
+	int found = 0;
+	for (size_t b = 0; b < r.n; b++) {
+		uint8_t ins[2];
+		struct xlat_source src;
+		elfimg_source(ji, &src);
+		if (!r.b[b].refusal && src.read(src.opaque, r.b[b].guest_start, ins, 2) == 2 &&
+		    ins[0] == 0xb8 && ins[1] >= 10 && ins[1] <= 13)
+			found |= 1 << (ins[1] - 10);
+	}
+	assert_int_equal(found, 0xf);
+	discover_result_fini(&r);
+	discover_walker_destroy(w);
+	xlat_destroy(x);
+	discover_plan_free(jp);
+	elfimg_close(ji);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	bt_log_to(fopen("/dev/null", "w"));
@@ -164,6 +225,7 @@ int main(void)
 	    cmocka_unit_test(test_walk_accounts_for_every_byte),
 	    cmocka_unit_test(test_walk_is_deterministic),
 	    cmocka_unit_test(test_insn_len),
+	    cmocka_unit_test(test_jump_table),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
