@@ -29,6 +29,7 @@
 
 #include "pretrans/base/log.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 enum exc_class { EXC_BENIGN, EXC_CONTRIB, EXC_PAGE };
@@ -172,7 +173,16 @@ static enum bt_status cpu_triple_fault(struct vcpu *v)
 	v->stop = CPU_STOP_TRIPLE_FAULT;
 	bt_err(LOG_CPU, "cpu: triple fault at rip %#llx: the VM stops",
 	       (unsigned long long)v->abi->rip);
-	cpu_dump(v, stderr);
+	/* the register dump goes where the logs go (bt_log_to) */
+	char *dump = NULL;
+	size_t dump_len = 0;
+	FILE *m = open_memstream(&dump, &dump_len);
+	if (m) {
+		cpu_dump(v, m);
+		fclose(m);
+		bt_err(LOG_CPU, "cpu: state at the triple fault:\n%s", dump ? dump : "");
+		free(dump);
+	}
 	cpu_update_irq_request(v);
 	return BT_ERR_GUEST;
 }

@@ -13,11 +13,15 @@
  *     access; RCX/RDI/RSI are updated per completed iteration, so a #PF in
  *     the middle leaves the done part done and RIP at the instruction
  *     (restartable, as on hardware).  The count uses RCX (ECX with a 0x67
- *     prefix).
+ *     prefix).  At most CPU_REP_CHUNK iterations run per call; RIP then
+ *     stays on the instruction so interrupts are taken between chunks.
  */
 #include "runtime/cpu/cpu_internal.h"
 
 #include "pretrans/base/log.h"
+
+/* Iterations of a rep ins/outs per emulation call. */
+#define CPU_REP_CHUNK 4096u
 
 static uint32_t pio_in(struct vcpu *v, uint16_t port, unsigned size)
 {
@@ -92,9 +96,15 @@ static enum cpu_emu_rc emu_string_io(struct cpu_emu *e, bool in)
 				seg_base = v->abi->gs_base;
 		}
 	}
-	for (;;) {
+	for (unsigned n = 0;; n++) {
 		if (rep && (v->abi->gpr[VCPU_RCX] & amask) == 0)
 			break;
+		if (n == CPU_REP_CHUNK) {
+			/* interruptible like hardware: RIP stays on the instruction,
+			 * the runtime checks interrupts and re-runs it */
+			e->jumped = true;
+			break;
+		}
 		uint64_t a = v->abi->gpr[areg] & amask;
 		uint32_t val = 0;
 		if (in) {
