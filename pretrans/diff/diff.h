@@ -123,6 +123,13 @@ int diff_entry_reusable(const struct diff_entry *e);
 enum bt_status diff_func_listing(const struct diff_side *s, const struct diff_func *f,
 				 char ***lines, size_t *n);
 
+/* Normalised listing of the translation of a function: the blocks the
+ * translator makes from its bytes (cut at its end), each as a header line
+ * "block self+OFF: ...", its host instructions (block-local targets as
+ * blk+OFF, guest addresses as symbol+offset) and its exits. */
+enum bt_status diff_func_xlat_listing(const struct diff_side *s, const struct diff_func *f,
+				      struct xlat_ctx *ctx, char ***lines, size_t *n);
+
 /* Line diff (Myers) of two listings.  ops[i]: '=' both, '-' old only, '+'
  * new only; ai/bi index the lines (-1 where absent).  Returns BT_ERR_RANGE
  * when the edit distance exceeds max_d (then no ops are produced). */
@@ -144,9 +151,11 @@ enum bt_status diff_summary(const struct diff_result *r, int by_dir, struct diff
 
 /* Writers. */
 struct diff_write_opts {
-	int listings;	    /* instruction diffs for changed functions (text) */
+	int listings;	    /* instruction diffs for changed functions */
+	int xlat;	    /* with them, diffs of the translations */
 	int all;	    /* text: list moved/identical too */
 	size_t max_details; /* html: side-by-side diffs at most for this many functions */
+	size_t max_xlat;    /* translation diffs for at most this many functions */
 	size_t max_lines;   /* per listing */
 };
 void diff_write_opts_default(struct diff_write_opts *o);

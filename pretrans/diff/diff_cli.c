@@ -18,7 +18,7 @@
 
 static const char usage[] =
     "usage: pretrans diff OLD NEW [--json] [--html FILE] [--all] [--no-listings]\n"
-    "                             [--jobs N]\n"
+    "                             [--no-xlat] [--jobs N]\n"
     "\n"
     "Compares two kernel builds function by function, ignoring address shifts.\n"
     "OLD and NEW are x86-64 ELF images or translation databases (the image a\n"
@@ -29,6 +29,7 @@ static const char usage[] =
     "  --html FILE    self-contained HTML report (chart, sortable table, diffs)\n"
     "  --all          text: list moved and identical functions too\n"
     "  --no-listings  no instruction-level diffs of changed functions\n"
+    "  --no-xlat      diffs of guest code only, not of its translations\n"
     "  -j, --jobs N   threads (1 or 2; default 2)\n"
     "Exit codes: 0 ok, 1 usage, 2 bad input, 3 internal error, 4 I/O error.\n";
 
@@ -74,13 +75,10 @@ static double now_s(void)
 int diff_main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
-	    {"json", no_argument, 0, 'J'},
-	    {"html", required_argument, 0, 'H'},
-	    {"all", no_argument, 0, 'a'},
-	    {"no-listings", no_argument, 0, 'L'},
-	    {"jobs", required_argument, 0, 'j'},
-	    {"help", no_argument, 0, 'h'},
-	    {0, 0, 0, 0},
+	    {"json", no_argument, 0, 'J'},	 {"html", required_argument, 0, 'H'},
+	    {"all", no_argument, 0, 'a'},	 {"no-listings", no_argument, 0, 'L'},
+	    {"jobs", required_argument, 0, 'j'}, {"no-xlat", no_argument, 0, 'X'},
+	    {"help", no_argument, 0, 'h'},	 {0, 0, 0, 0},
 	};
 	int json = 0, jobs = 2;
 	const char *html = NULL;
@@ -101,6 +99,9 @@ int diff_main(int argc, char **argv)
 			break;
 		case 'L':
 			wo.listings = 0;
+			break;
+		case 'X':
+			wo.xlat = 0;
 			break;
 		case 'j':
 			jobs = atoi(optarg);

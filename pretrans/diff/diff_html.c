@@ -14,6 +14,8 @@
  */
 #include "pretrans/diff/diff_int.h"
 
+#include "pretrans/xlat/xlat.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,7 +37,11 @@ static const char css[] =
     "table.sbs td.ln{color:#999;text-align:right}"
     "tr.del td.o{background:#ffe3e3}tr.ins td.nw{background:#d3f9d8}"
     "tr.chg td.o{background:#ffe3e3}tr.chg td.nw{background:#d3f9d8}"
-    "tr.gap td{color:#999;text-align:center}";
+    "tr.gap td{color:#999;text-align:center}"
+    ".groupwrap{display:flex;gap:24px;align-items:flex-start;}"
+    ".groupwrap>div{max-height:460px;overflow:auto;flex:1 1 0;min-width:0}"
+    "table.groups{width:100%}"
+    "table.groups th,table.groups td{padding:1px 5px;font-size:12px}";
 
 static const char js[] =
     "function sortBy(th){var t=th.closest('table'),i=Array.prototype.indexOf.call("
@@ -53,7 +59,10 @@ static const char js[] =
     "||r.cells[2].textContent.toLowerCase().indexOf(q)>=0);r.style.display=ok?'':'none';});}"
     "document.addEventListener('DOMContentLoaded',function(){"
     "document.querySelectorAll('th').forEach(function(h){h.addEventListener('click',"
-    "function(){sortBy(h);});});filt();});";
+    "function(){sortBy(h);});});filt();openHash();});"
+    "function openHash(){var e=document.getElementById(location.hash.slice(1));"
+    "if(e&&e.tagName==='DETAILS'){e.open=true;e.scrollIntoView();}}"
+    "window.addEventListener('hashchange',openHash);";
 
 static const char *const colors[DIFF_NCLASSES] = {"#adb5bd", "#2a6f97", "#b5179e",
 						  "#e76f51", "#2b9348", "#d00000"};
@@ -97,20 +106,23 @@ static void side_meta(FILE *out, const char *label, const struct diff_side *s)
 		bid[0] ? bid : "none", s->n);
 }
 
-static void files_table(FILE *out, const struct diff_result *r)
+static void files_table(FILE *out, const struct diff_result *r, int by_dir, size_t max)
 {
 	struct diff_group *g;
 	size_t ng;
-	if (diff_summary(r, 0, &g, &ng) != BT_OK)
+	if (diff_summary(r, by_dir, &g, &ng) != BT_OK)
 		return;
-	fprintf(out, "<h2>By source file</h2>\n<table id=\"files\"><thead><tr><th>file</th>");
+	const char *what = by_dir ? "directory" : "file";
+	fprintf(out,
+		"<h2>By source %s</h2>\n<table id=\"%s\" class=\"groups\"><thead><tr><th>%s</th>",
+		what, by_dir ? "dirs" : "files", what);
 	for (int c = 0; c < DIFF_NCLASSES; c++)
 		fprintf(out, "<th class=\"n\">%s</th>", diff_class_str(c));
 	fprintf(out, "<th class=\"n\">total</th></tr></thead><tbody>\n");
 	size_t shown = 0;
 	for (size_t i = 0; i < ng; i++) {
 		if (g[i].total == g[i].count[DIFF_IDENTICAL] + g[i].count[DIFF_MOVED] ||
-		    shown >= 200)
+		    shown >= max)
 			continue;
 		shown++;
 		fprintf(out, "<tr><td>");
@@ -239,11 +251,15 @@ enum bt_status diff_write_html(FILE *out, const struct diff_result *r,
 	fprintf(out,
 		"<p><b>%zu</b> of %zu functions really changed; a naive <code>objdump -d | "
 		"diff</code> would flag <b>%zu</b>. Moved = equal once addresses are "
-		"normalised to symbol+offset. Translations are not compared (guest code "
-		"only).</p>\n",
-		real, r->n, r->naive_flagged);
+		"normalised to symbol+offset. Each changed function's diff also shows the "
+		"diff of its translations (for the first %zu).</p>\n",
+		real, r->n, r->naive_flagged, o->xlat && o->listings ? o->max_xlat : 0);
 	chart(out, r);
-	files_table(out, r);
+	fprintf(out, "<div class=\"groupwrap\"><div>");
+	files_table(out, r, 1, 40);
+	fprintf(out, "</div><div>");
+	files_table(out, r, 0, 100);
+	fprintf(out, "</div></div>\n");
 
 	/* which entries get a side-by-side diff */
 	uint8_t *has = calloc(r->n ? r->n : 1, 1);
@@ -306,6 +322,10 @@ enum bt_status diff_write_html(FILE *out, const struct diff_result *r,
 			ndet, want);
 	fprintf(out, "</p>\n");
 	enum bt_status st = BT_OK;
+	struct xlat_ctx *xctx = NULL;
+	size_t nxlat = 0;
+	if (o->listings && o->xlat && ndet && diff_xlat_ctx(&xctx) != BT_OK)
+		xctx = NULL;
 	for (size_t i = 0; i < r->n && st == BT_OK; i++) {
 		if (!has[i])
 			continue;
@@ -324,9 +344,20 @@ enum bt_status diff_write_html(FILE *out, const struct diff_result *r,
 		fprintf(out, " (%s, %zu &#8594; %zu instructions)</summary>\n",
 			diff_class_str(e->cls), d.na, d.nb);
 		side_by_side(out, &d, o->max_lines);
-		fprintf(out, "</details>\n");
 		diff_fdiff_fini(&d);
+		if (xctx && e->cls == DIFF_CHANGED && nxlat < o->max_xlat &&
+		    diff_fdiff_xlat(r, e, xctx, &d) == BT_OK) {
+			nxlat++;
+			fprintf(out,
+				"<div class=\"meta\">translation (%zu &#8594; %zu lines)</div>\n",
+				d.na, d.nb);
+			side_by_side(out, &d, o->max_lines);
+			diff_fdiff_fini(&d);
+		}
+		fprintf(out, "</details>\n");
 	}
+	if (xctx)
+		xlat_destroy(xctx);
 	free(has);
 	fprintf(out, "</body></html>\n");
 	if (st == BT_OK && ferror(out))

@@ -57,8 +57,14 @@ struct diff_fdiff {
 	size_t nops;
 	int too_big;
 };
+/* Guest-code diff of e; with xctx, *xl (if not NULL) gets the diff of the
+ * two translations (xl->a / xl->b NULL when translation failed). */
 enum bt_status diff_fdiff_make(const struct diff_result *r, const struct diff_entry *e,
 			       struct diff_fdiff *out);
+enum bt_status diff_fdiff_xlat(const struct diff_result *r, const struct diff_entry *e,
+			       struct xlat_ctx *xctx, struct diff_fdiff *out);
+/* The translator context the writers use (options of `pretrans build`). */
+enum bt_status diff_xlat_ctx(struct xlat_ctx **out);
 void diff_fdiff_fini(struct diff_fdiff *d);
 
 /* Escaped output for the writers. */

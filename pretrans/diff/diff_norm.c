@@ -14,12 +14,14 @@
  */
 #include "pretrans/diff/diff_int.h"
 
+#include "pretrans/xlat/xlat.h"
+
 #include <Zydis/Zydis.h>
 #include <elf.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum ref_kind { REF_NONE = 0, REF_SELF, REF_SYM, REF_STR, REF_SEC };
+enum ref_kind { REF_NONE = 0, REF_SELF, REF_SYM, REF_STR, REF_SEC, REF_BLK };
 
 struct nref_ {
 	uint8_t kind;
@@ -131,8 +133,11 @@ static const uint64_t PREFIX_ATTRS =
     ZYDIS_ATTRIB_HAS_LOCK | ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE |
     ZYDIS_ATTRIB_HAS_BND | ZYDIS_ATTRIB_HAS_XACQUIRE | ZYDIS_ATTRIB_HAS_XRELEASE;
 
+/* host: the instruction is translated code at block offset ip; its
+ * relative operands are block-local (REF_BLK), immediates in the image are
+ * still guest addresses, %gs is the vCPU area (not per-CPU data). */
 static void normalise(const struct diff_side *s, const struct diff_func *f, gva_t ip,
-		      const ZydisDecodedInstruction *in, const ZydisDecodedOperand *ops,
+		      const ZydisDecodedInstruction *in, const ZydisDecodedOperand *ops, int host,
 		      struct ninsn *n)
 {
 	n->mnemonic = in->mnemonic;
@@ -157,8 +162,13 @@ static void normalise(const struct diff_side *s, const struct diff_func *f, gva_
 			p->has_disp = o->mem.disp.has_displacement;
 			if (o->mem.type == ZYDIS_MEMOP_TYPE_AGEN)
 				p->size = 0; /* lea: the width says nothing */
-			if (o->mem.base == ZYDIS_REGISTER_RIP) {
+			if (o->mem.base == ZYDIS_REGISTER_RIP && host) {
+				p->ref.kind = REF_BLK;
+				p->ref.off = (int64_t)(next + (uint64_t)o->mem.disp.value);
+			} else if (o->mem.base == ZYDIS_REGISTER_RIP) {
 				resolve(s, f, next + (uint64_t)o->mem.disp.value, 0, 0, &p->ref);
+			} else if (o->mem.segment == ZYDIS_REGISTER_GS && host) {
+				p->val = o->mem.disp.value;
 			} else if (o->mem.segment == ZYDIS_REGISTER_GS && s->percpu_end &&
 				   o->mem.base == ZYDIS_REGISTER_NONE &&
 				   (uint64_t)o->mem.disp.value < s->percpu_end) {
@@ -175,7 +185,11 @@ static void normalise(const struct diff_side *s, const struct diff_func *f, gva_
 			p->val = ((int64_t)o->ptr.segment << 32) | o->ptr.offset;
 			break;
 		case ZYDIS_OPERAND_TYPE_IMMEDIATE:
-			if (o->imm.is_relative) {
+			if (o->imm.is_relative && host) {
+				p->size = 0;
+				p->ref.kind = REF_BLK;
+				p->ref.off = (int64_t)(next + o->imm.value.u);
+			} else if (o->imm.is_relative) {
 				p->size = 0;
 				resolve(s, f, next + o->imm.value.u, 0, 0, &p->ref);
 			} else if (in_image(s, o->imm.value.u)) {
@@ -234,7 +248,7 @@ void diff_norm_hash(const struct diff_side *s, struct diff_func *f)
 				h = diff_mix(h, 0x100u | f->bytes[off]);
 			break;
 		}
-		normalise(s, f, f->addr + off, &in, ops, &ni);
+		normalise(s, f, f->addr + off, &in, ops, 0, &ni);
 		h = hash_insn(h, &ni);
 		off += in.length;
 		n++;
@@ -296,6 +310,9 @@ static void print_ref(struct diff_buf *b, const struct nref_ *r)
 	}
 	case REF_SEC:
 		diff_buf_printf(b, "%s+?", r->name);
+		break;
+	case REF_BLK:
+		diff_buf_printf(b, "blk+0x%llx", (unsigned long long)r->off);
 		break;
 	default:
 		break;
@@ -368,59 +385,151 @@ static void print_insn(struct diff_buf *b, const struct ninsn *n)
 	}
 }
 
-enum bt_status diff_func_listing(const struct diff_side *s, const struct diff_func *f,
-				 char ***lines, size_t *nlines)
+/* Lines built in one text buffer (NUL-separated), then handed out as one
+ * heap block: the pointer array followed by the text. */
+struct lines {
+	struct diff_buf text;
+	size_t *starts, n, cap;
+	int failed;
+};
+
+static void line_begin(struct lines *l)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		size_t *ns = realloc(l->starts, cap * sizeof(*ns));
+		if (!ns) {
+			l->failed = 1;
+			return;
+		}
+		l->starts = ns;
+		l->cap = cap;
+	}
+	l->starts[l->n++] = l->text.len;
+}
+
+static void line_end(struct lines *l)
+{
+	if (diff_buf_printf(&l->text, "%c", 0) != BT_OK)
+		l->failed = 1;
+}
+
+static enum bt_status lines_finish(struct lines *l, char ***lines, size_t *nlines)
+{
+	enum bt_status st = BT_ERR_NOMEM;
+	if (l->failed || (l->n && !l->text.p))
+		goto err_free;
+	char **out = malloc(l->n * sizeof(char *) + l->text.len + 1);
+	if (!out)
+		goto err_free;
+	char *t = (char *)(out + l->n);
+	if (l->text.len)
+		memcpy(t, l->text.p, l->text.len);
+	for (size_t i = 0; i < l->n; i++)
+		out[i] = t + l->starts[i];
+	*lines = out;
+	*nlines = l->n;
+	st = BT_OK;
+err_free:
+	free(l->starts);
+	diff_buf_fini(&l->text);
+	return st;
+}
+
+/* Append the normalised instructions of code[0, len) at address base. */
+static void list_code(struct lines *l, const struct diff_side *s, const struct diff_func *f,
+		      const uint8_t *code, size_t len, gva_t base, int host, const char *indent)
 {
 	ZydisDecoder dec;
 	init_decoder(&dec);
-	struct diff_buf text = {0};
-	size_t *starts = NULL, n = 0, cap = 0;
-	uint64_t off = 0;
 	ZydisDecodedInstruction in;
 	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
 	struct ninsn ni;
-	enum bt_status st = BT_OK;
-	while (off < f->size) {
-		if (n == cap) {
-			cap = cap ? 2 * cap : 64;
-			size_t *ns = realloc(starts, cap * sizeof(*starts));
-			if (!ns) {
-				st = BT_ERR_NOMEM;
-				goto err_free;
-			}
-			starts = ns;
-		}
-		starts[n++] = text.len;
-		if (!ZYAN_SUCCESS(
-			ZydisDecoderDecodeFull(&dec, f->bytes + off, f->size - off, &in, ops))) {
-			diff_buf_printf(&text, "(bad) %zu bytes", (size_t)(f->size - off));
-			diff_buf_printf(&text, "%c", 0);
+	for (size_t off = 0; off < len && !l->failed;) {
+		line_begin(l);
+		diff_buf_printf(&l->text, "%s", indent);
+		if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, code + off, len - off, &in, ops))) {
+			diff_buf_printf(&l->text, "(bad) %zu bytes", len - off);
+			line_end(l);
 			break;
 		}
-		normalise(s, f, f->addr + off, &in, ops, &ni);
-		print_insn(&text, &ni);
-		diff_buf_printf(&text, "%c", 0);
+		normalise(s, f, base + off, &in, ops, host, &ni);
+		print_insn(&l->text, &ni);
+		line_end(l);
 		off += in.length;
 	}
-	if (!text.p && n) {
-		st = BT_ERR_NOMEM;
-		goto err_free;
+}
+
+enum bt_status diff_func_listing(const struct diff_side *s, const struct diff_func *f,
+				 char ***lines, size_t *nlines)
+{
+	struct lines l = {0};
+	list_code(&l, s, f, f->bytes, f->size, f->addr, 0, "");
+	return lines_finish(&l, lines, nlines);
+}
+
+static size_t read_func(void *opaque, gva_t va, uint8_t *buf, size_t len)
+{
+	const struct diff_func *f = opaque;
+	if (va - f->addr >= f->size)
+		return 0;
+	size_t n = BT_MIN(len, (size_t)(f->size - (va - f->addr)));
+	memcpy(buf, f->bytes + (va - f->addr), n);
+	return n;
+}
+
+enum bt_status diff_func_xlat_listing(const struct diff_side *s, const struct diff_func *f,
+				      struct xlat_ctx *ctx, char ***lines, size_t *nlines)
+{
+	/* Blocks are cut at the function's end: the source serves only its
+	 * bytes, so both sides translate exactly the code being compared. */
+	struct xlat_source src = {.read = read_func, .opaque = (void *)f};
+	struct lines l = {0};
+	ZydisDecoder dec;
+	init_decoder(&dec);
+	for (gva_t va = f->addr; va < f->addr + f->size && !l.failed;) {
+		struct xlat_block b;
+		enum bt_status st = xlat_translate(ctx, &src, va, &b);
+		if (st != BT_OK) {
+			free(l.starts);
+			diff_buf_fini(&l.text);
+			return st;
+		}
+		struct nref_ at = {.kind = REF_SELF, .off = (int64_t)(va - f->addr)};
+		line_begin(&l);
+		diff_buf_printf(&l.text, "block ");
+		print_ref(&l.text, &at);
+		if (b.refusal != XLAT_OK) {
+			diff_buf_printf(&l.text, ": refused (%s)", xlat_refusal_str(b.refusal));
+			line_end(&l);
+			/* continue at the next guest instruction */
+			ZydisDecodedInstruction in;
+			uint64_t off = va - f->addr;
+			va += ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&dec, NULL, f->bytes + off,
+									 f->size - off, &in))
+				  ? in.length
+				  : 1;
+			continue;
+		}
+		diff_buf_printf(&l.text, ": %u guest insns -> %u bytes", b.n_insns, b.code_len);
+		line_end(&l);
+		list_code(&l, s, f, b.code, b.code_len, 0, 1, "  ");
+		for (uint32_t i = 0; i < b.n_exits && i < XLAT_MAX_EXITS; i++) {
+			struct nref_ t;
+			resolve(s, f, b.exits[i].target, 0, 0, &t);
+			line_begin(&l);
+			diff_buf_printf(&l.text, "  exit %s -> ",
+					xlat_exit_kind_str(b.exits[i].kind));
+			if (b.exits[i].kind == XLAT_EXIT_INDIRECT ||
+			    b.exits[i].kind == XLAT_EXIT_RET || b.exits[i].kind == XLAT_EXIT_IRQ)
+				diff_buf_printf(&l.text, "(dynamic)");
+			else
+				print_ref(&l.text, &t);
+			line_end(&l);
+		}
+		if (!b.guest_len)
+			break;
+		va = b.guest_start + b.guest_len;
 	}
-	/* One block: the pointer array followed by the text. */
-	char **out = malloc(n * sizeof(char *) + text.len + 1);
-	if (!out) {
-		st = BT_ERR_NOMEM;
-		goto err_free;
-	}
-	char *t = (char *)(out + n);
-	if (text.len)
-		memcpy(t, text.p, text.len);
-	for (size_t i = 0; i < n; i++)
-		out[i] = t + starts[i];
-	*lines = out;
-	*nlines = n;
-err_free:
-	free(starts);
-	diff_buf_fini(&text);
-	return st;
+	return lines_finish(&l, lines, nlines);
 }

@@ -10,13 +10,19 @@
  */
 #include "pretrans/diff/diff_int.h"
 
+#include "pretrans/xlat/xlat.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 void diff_write_opts_default(struct diff_write_opts *o)
 {
-	*o = (struct diff_write_opts){
-	    .listings = 1, .all = 0, .max_details = 2000, .max_lines = 400};
+	*o = (struct diff_write_opts){.listings = 1,
+				      .xlat = 1,
+				      .all = 0,
+				      .max_details = 2000,
+				      .max_xlat = 300,
+				      .max_lines = 400};
 }
 
 enum bt_status diff_fdiff_make(const struct diff_result *r, const struct diff_entry *e,
@@ -40,6 +46,35 @@ enum bt_status diff_fdiff_make(const struct diff_result *r, const struct diff_en
 	if (st != BT_OK)
 		diff_fdiff_fini(d);
 	return st;
+}
+
+enum bt_status diff_fdiff_xlat(const struct diff_result *r, const struct diff_entry *e,
+			       struct xlat_ctx *xctx, struct diff_fdiff *d)
+{
+	memset(d, 0, sizeof(*d));
+	if (e->old)
+		BT_TRY(diff_func_xlat_listing(r->old, e->old, xctx, &d->a, &d->na));
+	if (e->new) {
+		enum bt_status st = diff_func_xlat_listing(r->new, e->new, xctx, &d->b, &d->nb);
+		if (st != BT_OK) {
+			diff_fdiff_fini(d);
+			return st;
+		}
+	}
+	enum bt_status st = diff_lines(d->a, d->na, d->b, d->nb, 500, &d->ops, &d->nops);
+	if (st == BT_ERR_RANGE) {
+		d->too_big = 1;
+		return BT_OK;
+	}
+	if (st != BT_OK)
+		diff_fdiff_fini(d);
+	return st;
+}
+
+enum bt_status diff_xlat_ctx(struct xlat_ctx **out)
+{
+	struct xlat_options opts = {.flags = XLAT_OPT_CROSSCHECK};
+	return xlat_create(&opts, out);
 }
 
 void diff_fdiff_fini(struct diff_fdiff *d)
@@ -102,40 +137,52 @@ static void text_side(FILE *out, const char *label, const struct diff_side *s)
 		s->has_file_syms ? "" : ", no source-file symbols");
 }
 
-static void text_listing(FILE *out, const struct diff_result *r, const struct diff_entry *e,
-			 const struct diff_write_opts *o)
+/* Unified-style hunks: changed lines with 2 lines of context. */
+static void text_hunks(FILE *out, const struct diff_fdiff *d, size_t max_lines)
 {
-	struct diff_fdiff d;
-	if (diff_fdiff_make(r, e, &d) != BT_OK) {
-		fprintf(out, "    (listing unavailable: out of memory)\n");
+	if (d->too_big) {
+		fprintf(out, "    (more than 500 line edits: %zu -> %zu lines)\n", d->na, d->nb);
 		return;
 	}
-	fprintf(out, "--- old %s\n+++ new %s\n", e->old->key, e->new->key);
-	if (d.too_big) {
-		fprintf(out, "    (more than 500 instruction edits: %zu -> %zu instructions)\n",
-			d.na, d.nb);
-		diff_fdiff_fini(&d);
-		return;
-	}
-	/* Unified-style: changed lines with 2 lines of context, "..." between. */
 	size_t shown = 0, last = (size_t)-1;
-	for (size_t i = 0; i < d.nops && shown < o->max_lines; i++) {
+	for (size_t i = 0; i < d->nops && shown < max_lines; i++) {
 		int near = 0;
-		for (size_t k = (i >= 2 ? i - 2 : 0); k <= i + 2 && k < d.nops; k++)
-			if (d.ops[k].op != '=')
+		for (size_t k = (i >= 2 ? i - 2 : 0); k <= i + 2 && k < d->nops; k++)
+			if (d->ops[k].op != '=')
 				near = 1;
 		if (!near)
 			continue;
 		if (last != (size_t)-1 && i != last + 1)
 			fprintf(out, "    ...\n");
-		const struct diff_op *p = &d.ops[i];
-		const char *line = p->op == '+' ? d.b[p->bi] : d.a[p->ai];
+		const struct diff_op *p = &d->ops[i];
+		const char *line = p->op == '+' ? d->b[p->bi] : d->a[p->ai];
 		fprintf(out, "  %c %s\n", p->op == '=' ? ' ' : p->op, line);
 		last = i;
 		shown++;
 	}
-	if (shown >= o->max_lines)
-		fprintf(out, "    (listing truncated at %zu lines)\n", o->max_lines);
+	if (shown >= max_lines)
+		fprintf(out, "    (truncated at %zu lines)\n", max_lines);
+}
+
+static void text_listing(FILE *out, const struct diff_result *r, const struct diff_entry *e,
+			 struct xlat_ctx *xctx, const struct diff_write_opts *o)
+{
+	struct diff_fdiff d;
+	fprintf(out, "--- old %s\n+++ new %s\n", e->old->key, e->new->key);
+	if (diff_fdiff_make(r, e, &d) != BT_OK) {
+		fprintf(out, "    (listing unavailable: out of memory)\n");
+		return;
+	}
+	text_hunks(out, &d, o->max_lines);
+	diff_fdiff_fini(&d);
+	if (!xctx)
+		return;
+	if (diff_fdiff_xlat(r, e, xctx, &d) != BT_OK) {
+		fprintf(out, "  translation: unavailable\n");
+		return;
+	}
+	fprintf(out, "  translation (%zu -> %zu lines):\n", d.na, d.nb);
+	text_hunks(out, &d, o->max_lines);
 	diff_fdiff_fini(&d);
 }
 
@@ -211,7 +258,13 @@ enum bt_status diff_write_text(FILE *out, const struct diff_result *r,
 		      r->count[DIFF_RENAMED];
 	fprintf(out, "really changed: %zu functions; a naive `objdump -d | diff` would flag %zu\n",
 		real, r->naive_flagged);
-	fprintf(out, "translations: not compared (guest code only)\n");
+	struct xlat_ctx *xctx = NULL;
+	if (o->listings && o->xlat && r->count[DIFF_CHANGED] && diff_xlat_ctx(&xctx) != BT_OK)
+		xctx = NULL;
+	if (o->listings && r->count[DIFF_CHANGED])
+		fprintf(out, "translations: %s\n",
+			xctx ? "compared for changed functions (after each guest diff)"
+			     : "not compared");
 	if (real == 0 && r->count[DIFF_MOVED] == 0)
 		fprintf(out, "the two images have the same code\n");
 
@@ -234,10 +287,18 @@ enum bt_status diff_write_text(FILE *out, const struct diff_result *r,
 	if (o->listings && r->count[DIFF_CHANGED]) {
 		fprintf(out, "\ninstruction-level diffs of changed functions "
 			     "(addresses normalised to symbol+offset):\n");
+		size_t nx = 0;
 		for (size_t i = 0; i < r->n; i++)
 			if (r->e[i].cls == DIFF_CHANGED)
-				text_listing(out, r, &r->e[i], o);
+				text_listing(out, r, &r->e[i], nx++ < o->max_xlat ? xctx : NULL, o);
+		if (xctx && nx > o->max_xlat)
+			fprintf(out,
+				"\n(translation diffs shown for the first %zu of %zu changed "
+				"functions)\n",
+				o->max_xlat, nx);
 	}
+	if (xctx)
+		xlat_destroy(xctx);
 	return ferror(out) ? BT_ERR_IO : BT_OK;
 }
 
@@ -280,6 +341,22 @@ static void json_counts(FILE *out, const size_t *count)
 		fprintf(out, "\"%s\": %zu, ", diff_class_str(c), count[c]);
 }
 
+static void json_ops(FILE *out, const struct diff_fdiff *d, size_t max_lines)
+{
+	if (d->too_big) {
+		fputs("null", out);
+		return;
+	}
+	fputc('[', out);
+	for (size_t k = 0; k < d->nops && k < max_lines; k++) {
+		const struct diff_op *p = &d->ops[k];
+		fprintf(out, "%s[\"%c\", ", k ? ", " : "", p->op);
+		diff_put_json_str(out, p->op == '+' ? d->b[p->bi] : d->a[p->ai]);
+		fputc(']', out);
+	}
+	fputc(']', out);
+}
+
 static enum bt_status json_groups(FILE *out, const struct diff_result *r, int by_dir)
 {
 	struct diff_group *g;
@@ -306,7 +383,10 @@ enum bt_status diff_write_json(FILE *out, const struct diff_result *r,
 	json_side(out, r->old);
 	fprintf(out, ",\n\"new\": ");
 	json_side(out, r->new);
-	fprintf(out, ",\n\"translations_compared\": false,\n\"summary\": {");
+	struct xlat_ctx *xctx = NULL;
+	if (o->listings && o->xlat && r->count[DIFF_CHANGED] && diff_xlat_ctx(&xctx) != BT_OK)
+		xctx = NULL;
+	fprintf(out, ",\n\"translations_compared\": %s,\n\"summary\": {", xctx ? "true" : "false");
 	json_counts(out, r->count);
 	fprintf(out, "\"total\": %zu, \"naive_flagged\": %zu},\n\"files\": ", r->n,
 		r->naive_flagged);
@@ -334,28 +414,29 @@ enum bt_status diff_write_json(FILE *out, const struct diff_result *r,
 		fprintf(out, ", \"new\": ");
 		json_func(out, e->new);
 		if (e->cls == DIFF_CHANGED && o->listings && details < o->max_details) {
+			details++;
 			struct diff_fdiff d;
+			fprintf(out, ", \"diff\": ");
 			if (diff_fdiff_make(r, e, &d) == BT_OK) {
-				details++;
-				fprintf(out, ", \"diff\": ");
-				if (d.too_big) {
-					fputs("null", out);
-				} else {
-					fputc('[', out);
-					for (size_t k = 0; k < d.nops && k < o->max_lines; k++) {
-						const struct diff_op *p = &d.ops[k];
-						fprintf(out, "%s[\"%c\", ", k ? ", " : "", p->op);
-						diff_put_json_str(out, p->op == '+' ? d.b[p->bi]
-										    : d.a[p->ai]);
-						fputc(']', out);
-					}
-					fputc(']', out);
-				}
+				json_ops(out, &d, o->max_lines);
 				diff_fdiff_fini(&d);
+			} else {
+				fputs("null", out);
+			}
+			if (xctx && details <= o->max_xlat) {
+				fprintf(out, ", \"xlat_diff\": ");
+				if (diff_fdiff_xlat(r, e, xctx, &d) == BT_OK) {
+					json_ops(out, &d, o->max_lines);
+					diff_fdiff_fini(&d);
+				} else {
+					fputs("null", out);
+				}
 			}
 		}
 		fputc('}', out);
 	}
 	fprintf(out, "\n]\n}\n");
+	if (xctx)
+		xlat_destroy(xctx);
 	return ferror(out) ? BT_ERR_IO : BT_OK;
 }

@@ -61,6 +61,8 @@ expect_line "$tmp/change.txt" "^  new_func " "change: new_func added"
 expect_line "$tmp/change.txt" "^  old_func " "change: old_func removed"
 expect_line "$tmp/change.txt" "^--- old checksum" "change: instruction diff of checksum"
 expect_line "$tmp/change.txt" "^  \+ lea edx, \[rax\+rdx\*1\+0x7\]" "change: the +7 shows as added"
+expect_line "$tmp/change.txt" "^  translation \([0-9]+ -> [0-9]+ lines\):" "change: translation diff follows"
+expect_line "$tmp/change.txt" "^  \+   lea edx, \[rax\+rdx\*1\+0x7\]" "change: the +7 shows in the translation"
 
 # --- 2. pure layout shift ---------------------------------------------------
 "$ptdiff" --all "$dp/base.elf" "$dp/shift.elf" >"$tmp/shift.txt" 2>/dev/null
@@ -150,6 +152,8 @@ if sys.argv[3] == "change":
     ck = [f for f in doc["functions"] if f["key"] == "checksum"][0]
     if not ck.get("diff") or not any(op == "+" for op, _ in ck["diff"]):
         sys.exit("checksum has no instruction diff")
+    if not doc["translations_compared"] or not any(op == "+" for op, _ in ck["xlat_diff"]):
+        sys.exit("checksum has no translation diff")
 EOF
 done
 if [ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["summary"]["naive_flagged"])' "$tmp/shift.json")" = "$n_shift" ]; then

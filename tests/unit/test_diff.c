@@ -14,6 +14,7 @@
 #include "db/tcdb.h"
 #include "pretrans/base/log.h"
 #include "pretrans/diff/diff.h"
+#include "pretrans/xlat/xlat.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,6 +164,50 @@ static void test_duplicate_locals(void **state)
 	assert_true(a->old->norm_hash != b->old->norm_hash); /* x*3+1 vs x*5-2 */
 	assert_null(find(&p.r, "helper"));
 	free_pair(&p);
+}
+
+/* The translations of functions that only moved are equal once normalised
+ * (the reuse argument); those of a changed function differ. */
+static void test_xlat_listings(void **state)
+{
+	struct pair p;
+	load_pair(&p, DP_DIR "/base.elf", DP_DIR "/shift.elf");
+	struct xlat_ctx *ctx;
+	struct xlat_options opts = {.flags = XLAT_OPT_CROSSCHECK};
+	assert_int_equal(xlat_create(&opts, &ctx), BT_OK);
+	size_t compared = 0;
+	for (size_t i = 0; i < p.r.n; i++) {
+		const struct diff_entry *e = &p.r.e[i];
+		char **a, **b;
+		size_t na, nb;
+		assert_int_equal(diff_func_xlat_listing(p.old, e->old, ctx, &a, &na), BT_OK);
+		assert_int_equal(diff_func_xlat_listing(p.new, e->new, ctx, &b, &nb), BT_OK);
+		assert_true(na > 1);
+		assert_int_equal(na, nb);
+		for (size_t k = 0; k < na; k++)
+			assert_string_equal(a[k], b[k]);
+		assert_non_null(strstr(a[0], "block self+0x0"));
+		free(a);
+		free(b);
+		compared++;
+	}
+	assert_int_equal(compared, 11);
+	free_pair(&p);
+
+	load_pair(&p, DP_DIR "/base.elf", DP_DIR "/change.elf");
+	const struct diff_entry *e = find(&p.r, "checksum");
+	char **a, **b;
+	size_t na, nb;
+	assert_int_equal(diff_func_xlat_listing(p.old, e->old, ctx, &a, &na), BT_OK);
+	assert_int_equal(diff_func_xlat_listing(p.new, e->new, ctx, &b, &nb), BT_OK);
+	int differ = na != nb;
+	for (size_t k = 0; k < na && k < nb; k++)
+		differ |= strcmp(a[k], b[k]) != 0;
+	assert_true(differ);
+	free(a);
+	free(b);
+	free_pair(&p);
+	xlat_destroy(ctx);
 }
 
 /* Keys do not depend on where file names come from: an image without its
@@ -323,6 +368,7 @@ int main(void)
 	    cmocka_unit_test(test_database_inputs),
 	    cmocka_unit_test(test_bad_images),
 	    cmocka_unit_test(test_keys_without_dwarf),
+	    cmocka_unit_test(test_xlat_listings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
