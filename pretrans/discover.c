@@ -172,9 +172,16 @@ static enum bt_status plan_ex_table(struct discover_plan *p, const struct elfimg
 		int32_t fix;
 		memcpy(&fix, base + i * EXTABLE_ENTRY + 4, 4);
 		gva_t va = s->addr + i * EXTABLE_ENTRY + 4 + (gva_t)(int64_t)fix;
-		if (func_containing(p, va))
+		if (func_containing(p, va)) {
 			p->leaders[p->n_leaders++] = va;
+		} else {
+			/* fixup code in unsized (asm) functions: a seed of its own */
+			enum bt_status st = discover_add_seed(p, img, va);
+			if (st == BT_ERR_NOMEM)
+				return st;
+		}
 	}
+	discover_plan_sort(p);
 	qsort(p->leaders, p->n_leaders, sizeof(gva_t), va_cmp);
 	size_t u = 0;
 	for (size_t i = 0; i < p->n_leaders; i++)

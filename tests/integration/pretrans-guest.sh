@@ -115,6 +115,29 @@ else
 	fail "no jmp *table(,%reg,8) found in the guest kernel"
 fi
 
+# exception-table fixups (Linux layout: s32 insn - ., s32 fixup - ., s32
+# data) each start a translated block, in sized or asm functions alike
+read -r xva xoff xsz < <(readelf -SW "$K" | awk '{for (i = 1; i < NF; i++) if ($i == "__ex_table") print $(i + 2), $(i + 3), $(i + 4)}')
+if [ -n "${xva:-}" ]; then
+	total=0 hits=0 i=0
+	set -- $(od -An -v -t d4 -j $((16#$xoff)) -N $((16#$xsz)) "$K")
+	while [ $# -ge 3 ]; do
+		fix=$(( 16#$xva + 12 * i + 4 + $2 ))
+		key=$(( fix ^ 0xffffffff80000000 ))
+		total=$((total + 1))
+		[ "$(sqlite3 "$W/j1.tcdb" "SELECT count(*) FROM blocks WHERE guest_start = $key AND refusal = 0")" = 1 ] && hits=$((hits + 1))
+		shift 3
+		i=$((i + 1))
+	done
+	if [ "$total" -gt 0 ] && [ "$hits" = "$total" ]; then
+		pass "__ex_table: all $total fixups start translated blocks"
+	else
+		fail "__ex_table: $hits of $total fixups start translated blocks"
+	fi
+else
+	fail "the guest kernel has no __ex_table"
+fi
+
 # --- 2. bad images -------------------------------------------------------------
 head -c 3000 "$K" >"$W/trunc.elf"
 expect "truncated ELF" 2 "trunc.elf: truncated ELF" -- "$P" build "$W/trunc.elf" -o "$W/x.tcdb"
