@@ -181,7 +181,9 @@ enum xlat_class xlat_classify(const struct xlat_insn *in)
 	case ZYDIS_MNEMONIC_PUSH:
 		return d->operand_width == 64 && nexp <= 1 ? XC_PUSH : XC_REFUSE;
 	case ZYDIS_MNEMONIC_POP:
-		return d->operand_width == 64 && in->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER
+		return d->operand_width == 64 && nexp <= 1 &&
+			       (in->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER ||
+				in->ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY)
 			   ? XC_POP
 			   : XC_REFUSE;
 	case ZYDIS_MNEMONIC_LEAVE:
@@ -236,6 +238,19 @@ bool xlat_class_ends_block(enum xlat_class c)
 
 /* ------------------------------------------------------------------ */
 
+static bool uses_high8(const struct xlat_insn *in)
+{
+	for (int i = 0; i < in->d.operand_count; i++) {
+		if (in->ops[i].type != ZYDIS_OPERAND_TYPE_REGISTER)
+			continue;
+		ZydisRegister r = in->ops[i].reg.value;
+		if (r == ZYDIS_REGISTER_AH || r == ZYDIS_REGISTER_BH || r == ZYDIS_REGISTER_CH ||
+		    r == ZYDIS_REGISTER_DH)
+			return true;
+	}
+	return false;
+}
+
 static void pick_scratch_pend(const struct xlat_insn *in, int n, uint32_t exclude, uint32_t pend,
 			      struct xlat_scratch *s)
 {
@@ -243,6 +258,22 @@ static void pick_scratch_pend(const struct xlat_insn *in, int n, uint32_t exclud
 	s->n = 0;
 	s->spilled = 0;
 	s->flags_saved = false;
+	/* AH/BH/CH/DH cannot be encoded with a REX prefix: the register that
+	 * replaces the memory operand (the first scratch) must be rax..rdi */
+	if (uses_high8(in)) {
+		for (int pass = 0; pass < 3 && s->n < 1; pass++) {
+			for (int r = 0; r < 8 && s->n < 1; r++) {
+				bool live = (in->live_out >> r) & 1;
+				int want = ((pend >> r) & 1) ? 0 : (live ? 2 : 1);
+				if ((avoid >> r) & 1 || want != pass)
+					continue;
+				s->r[0] = r;
+				s->reg[0] = xe_gpr64(r);
+				s->n = 1;
+				avoid |= 1u << r;
+			}
+		}
+	}
 	/* registers already spilled (pending) first, then dead ones, then live */
 	for (int pass = 0; pass < 3 && s->n < n; pass++) {
 		for (size_t i = 0; i < BT_ARRAY_SIZE(scratch_order) && s->n < n; i++) {
@@ -526,15 +557,30 @@ static void mangle_push(struct xe *e, const struct xlat_insn *in)
 
 static void mangle_pop(struct xe *e, const struct xlat_insn *in)
 {
-	ZydisRegister dst = in->ops[0].reg.value;
 	struct xlat_scratch s;
 	struct xlat_addr a;
 	begin_scratch(e, in, 3, &s, in->flags_live_in);
 	rsp_addr(&a, 0);
 	xe_probe(e, &s, &a, 8, false);
-	emit_load64(e, dst, s.reg[0]);
-	if (dst != ZYDIS_REGISTER_RSP)
-		emit_lea_rsp(e, 8);
+	if (in->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER) {
+		ZydisRegister dst = in->ops[0].reg.value;
+		emit_load64(e, dst, s.reg[0]);
+		if (dst != ZYDIS_REGISTER_RSP)
+			emit_lea_rsp(e, 8);
+		return;
+	}
+	/* pop [mem]: read the stack, then write the destination, whose
+	 * address uses the incremented RSP when RSP is its base (SDM); both
+	 * accesses are translated before anything changes */
+	emit_load64(e, s.reg[0], s.reg[0]);
+	xe_gs_store(e, VCPU_OFF_MEM_TMP, s.reg[0]);
+	addr_from_operand(in, &in->ops[0], &a);
+	if (!a.absolute && a.base == ZYDIS_REGISTER_RSP)
+		a.disp += 8;
+	xe_probe(e, &s, &a, 8, true);
+	xe_gs_load(e, s.reg[1], VCPU_OFF_MEM_TMP);
+	emit_store64(e, s.reg[0], xe_r(s.reg[1]));
+	emit_lea_rsp(e, 8);
 }
 
 static void mangle_leave(struct xe *e, const struct xlat_insn *in)

@@ -584,7 +584,44 @@ static void item_stack(struct dg *g)
 	}
 	if (rr(g, 2))
 		item_alu(g);
-	ins1(g, ZYDIS_MNEMONIC_POP, R(reg(64, rreg(g))));
+	switch (rr(g, 4)) {
+	case 0: { /* pop to memory */
+		struct mem mm = mem_form(g, 8, 0, 0);
+		insm(g, ZYDIS_MNEMONIC_POP, &mm, 1, mm.op, I(0), I(0));
+		break;
+	}
+	case 1: { /* pop [rsp+d]: the address uses the incremented RSP */
+		ZydisEncoderOperand m;
+		memset(&m, 0, sizeof(m));
+		m.type = ZYDIS_OPERAND_TYPE_MEMORY;
+		m.mem.base = ZYDIS_REGISTER_RSP;
+		m.mem.displacement = 8 * (int64_t)rr(g, 3) - 8;
+		m.mem.size = 8;
+		ins1(g, ZYDIS_MNEMONIC_PUSH, I(0x77));
+		ins1(g, ZYDIS_MNEMONIC_POP, m);
+		ins1(g, ZYDIS_MNEMONIC_POP, R(reg(64, rreg(g))));
+		break;
+	}
+	default:
+		ins1(g, ZYDIS_MNEMONIC_POP, R(reg(64, rreg(g))));
+		break;
+	}
+}
+
+/* AH/BH/CH/DH with memory operands (no REX prefix allowed). */
+static void item_high8(struct dg *g)
+{
+	static const ZydisRegister hi[4] = {ZYDIS_REGISTER_AH, ZYDIS_REGISTER_BH, ZYDIS_REGISTER_CH,
+					    ZYDIS_REGISTER_DH};
+	g->avoid = 0xff00;
+	struct mem mm = mem_form(g, 1, 0, 0);
+	g->avoid = 0;
+	ZydisRegister h = hi[rr(g, 4)];
+	if (rr(g, 2))
+		insm(g, PICK(g, alu), &mm, 2, mm.op, R(h), I(0));
+	else
+		insm(g, rr(g, 2) ? ZYDIS_MNEMONIC_MOV : ZYDIS_MNEMONIC_ADD, &mm, 2, R(h), mm.op,
+		     I(0));
 }
 
 static void patch32(uint32_t at, uint32_t v)
@@ -827,7 +864,10 @@ void dg_generate(struct dg *g, uint64_t seed, struct xh_state *init)
 			item_lea(g);
 			break;
 		case 12:
-			item_sse(g);
+			if (rr(g, 3) == 0)
+				item_high8(g);
+			else
+				item_sse(g);
 			break;
 		default:
 			item_branch(g);

@@ -94,7 +94,14 @@ int main(int argc, char **argv)
 			if (xlat_translate(ctx, &src, va, &b) != BT_OK)
 				return 2;
 			if (b.refusal != XLAT_OK) {
-				refused[b.refusal]++;
+				if (refused[b.refusal]++ < 3 && b.refusal != XLAT_REFUSE_NOBYTES) {
+					gva_t at = b.refusal_addr;
+					printf("  refused %s at 0x%" PRIx64 ":",
+					       xlat_refusal_str(b.refusal), at);
+					for (gva_t k = at; k < at + 8 && k < sc.va + sc.n; k++)
+						printf(" %02x", sc.p[k - sc.va]);
+					printf("\n");
+				}
 				va++;
 				swept++;
 				continue;
