@@ -9,8 +9,12 @@
  *    virtual IF (byte 0 of abi->irq) and the virtual AC (abi->ac) live in the
  *    struct vcpu_abi area that translated code reaches through %gs.  They are
  *    the single copy: use cpu_rflags()/cpu_set_rflags() to see RFLAGS whole.
+ *  - The guest's x87/SSE state is abi->fxsave (FXSAVE64 layout) whenever C
+ *    code runs: the translator's trampolines load it into the host FPU on
+ *    entry to translated code and save it back on every exit; emulated
+ *    fxsave/fxrstor work on that image.
  *  - Everything else (CRs, EFER, CPL, segments, descriptor-table registers,
- *    DRs, MSRs, the FPU image, the CPUID profile) lives in struct vcpu.
+ *    DRs, MSRs, the CPUID profile) lives in struct vcpu.
  *
  * vCPU modes (CPL and the halt/stop flags):
  *
@@ -258,9 +262,6 @@ struct vcpu {
 	struct cpu_msrs msr;
 	struct cpu_cpuid_profile cpuid;
 
-	/* x87/SSE image in FXSAVE layout: the guest kernel's FPU state. */
-	uint8_t fpu[512] __attribute__((aligned(16)));
-
 	bool shadow; /* interrupt shadow (sti, mov ss) until rip != shadow_rip */
 	gva_t shadow_rip;
 	bool halted; /* after hlt, until an interrupt */
@@ -334,10 +335,6 @@ enum bt_status cpu_step_priv(struct vcpu *v, enum cpu_outcome *out);
 
 /* Guest user code executed `syscall` (the user-mode owner calls this). */
 enum bt_status cpu_syscall_from_user(struct vcpu *v, gva_t next_rip, enum cpu_outcome *out);
-
-/* Move the FPU image to/from the host FPU (fxrstor64/fxsave64). */
-void cpu_fpu_to_host(const struct vcpu *v);
-void cpu_fpu_from_host(struct vcpu *v);
 
 void cpu_dump(const struct vcpu *v, FILE *f);
 

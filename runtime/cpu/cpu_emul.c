@@ -230,7 +230,7 @@ static enum cpu_emu_rc emu_fxsave(struct cpu_emu *e, bool save)
 		return emu_bool(cpu_raise_gp0(v));
 	if (save) {
 		/* bytes 464..511 are available to software: left untouched */
-		return emu_bool(cpu_mem_write(v, a, v->fpu, 464, 0));
+		return emu_bool(cpu_mem_write(v, a, v->abi->fxsave, 464, 0));
 	}
 	uint8_t img[512];
 	if (!cpu_mem_read(v, a, img, 464, 0))
@@ -239,9 +239,9 @@ static enum cpu_emu_rc emu_fxsave(struct cpu_emu *e, bool save)
 	memcpy(&mxcsr, img + 24, 4);
 	if (mxcsr & 0xffff0000u) /* MXCSR_MASK is 0xffff */
 		return emu_bool(cpu_raise_gp0(v));
-	memcpy(v->fpu, img, 24);
-	memcpy(v->fpu + 32, img + 32, 464 - 32);
-	memcpy(v->fpu + 24, &mxcsr, 4);
+	/* MXCSR_MASK (bytes 28-31) is the CPU's, not the image's */
+	memcpy(v->abi->fxsave, img, 28);
+	memcpy(v->abi->fxsave + 32, img + 32, 464 - 32);
 	return EMU_OK;
 }
 

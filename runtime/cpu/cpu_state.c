@@ -67,12 +67,13 @@ void cpu_seg_set_flat(struct cpu_seg *s, uint16_t sel, bool code, unsigned dpl)
 /* FXSAVE image of a freshly initialised FPU (FNINIT + default MXCSR). */
 static void cpu_fpu_reset(struct vcpu *v)
 {
-	memset(v->fpu, 0, sizeof(v->fpu));
-	v->fpu[0] = 0x7f; /* FCW = 0x037f */
-	v->fpu[1] = 0x03;
+	uint8_t *img = v->abi->fxsave;
+	memset(img, 0, sizeof(v->abi->fxsave));
+	img[0] = 0x7f; /* FCW = 0x037f */
+	img[1] = 0x03;
 	uint32_t mxcsr = 0x1f80, mask = 0xffff;
-	memcpy(v->fpu + 24, &mxcsr, 4);
-	memcpy(v->fpu + 28, &mask, 4);
+	memcpy(img + 24, &mxcsr, 4);
+	memcpy(img + 28, &mask, 4);
 }
 
 enum bt_status vcpu_init(struct vcpu *v, struct vcpu_abi *abi, struct mmu *mmu,
@@ -314,16 +315,6 @@ uint64_t cpu_host_tsc(const struct vcpu *v)
 	if (v->plat.read_tsc)
 		return v->plat.read_tsc(v->plat.opaque);
 	return __rdtsc();
-}
-
-void cpu_fpu_to_host(const struct vcpu *v)
-{
-	__builtin_ia32_fxrstor64((void *)v->fpu);
-}
-
-void cpu_fpu_from_host(struct vcpu *v)
-{
-	__builtin_ia32_fxsave64(v->fpu);
 }
 
 static void cpu_dump_seg(FILE *f, const char *name, const struct cpu_seg *s)

@@ -177,6 +177,18 @@ static void test_string_io(void **state)
 	assert_int_equal(e->out_val[0], 'a');
 	assert_int_equal(e->out_val[2], 'c');
 	assert_int_equal(GPR(e, RSI), 0x9003);
+	/* a long rep insb runs in interruptible chunks: RIP stays on it */
+	GPR(e, RDI) = 0x10000;
+	GPR(e, RCX) = 10000;
+	assert_int_equal(ENV_RUN(e, 0xf3, 0x6c), CPU_OUT_CONTINUE);
+	assert_int_equal(e->abi->rip, ENV_CODE);
+	assert_true(GPR(e, RCX) > 0 && GPR(e, RCX) < 10000);
+	assert_int_equal(GPR(e, RDI), 0x10000 + 10000 - GPR(e, RCX));
+	enum cpu_outcome out;
+	while (GPR(e, RCX) != 0)
+		assert_int_equal(cpu_step_priv(&e->v, &out), BT_OK);
+	assert_int_equal(GPR(e, RDI), 0x10000 + 10000);
+	assert_int_equal(e->abi->rip, ENV_CODE + 2);
 	/* outsb without rep, DF=1: one byte, RSI decrements */
 	cpu_set_rflags(&e->v, CPU_RFLAGS_DF);
 	GPR(e, RCX) = 77;
@@ -480,7 +492,7 @@ static void test_fxsave_fxrstor(void **state)
 {
 	struct cpu_env *e = *state;
 	struct vcpu *v = &e->v;
-	v->fpu[32] = 0x5a; /* ST0 byte */
+	e->abi->fxsave[32] = 0x5a; /* ST0 byte */
 	GPR(e, RAX) = 0x8000;
 	assert_int_equal(ENV_RUN(e, 0x48, 0x0f, 0xae, 0x00), CPU_OUT_CONTINUE); /* fxsave64 */
 	assert_int_equal(e->ram[0x8000], 0x7f);					/* FCW */
@@ -493,14 +505,14 @@ static void test_fxsave_fxrstor(void **state)
 	mx = 0x1fc0;
 	memcpy(e->ram + 0x8000 + 24, &mx, 4);
 	assert_int_equal(ENV_RUN(e, 0x48, 0x0f, 0xae, 0x08), CPU_OUT_CONTINUE);
-	assert_int_equal(v->fpu[32], 0xa5);
-	assert_int_equal(v->fpu[24], 0xc0);
+	assert_int_equal(e->abi->fxsave[32], 0xa5);
+	assert_int_equal(e->abi->fxsave[24], 0xc0);
 	/* reserved MXCSR bits: #GP(0), image unchanged */
 	mx = 0x10000;
 	memcpy(e->ram + 0x8000 + 24, &mx, 4);
 	assert_int_equal(ENV_RUN(e, 0x48, 0x0f, 0xae, 0x08), CPU_OUT_CONTINUE);
 	expect_fault(e, CPU_EXC_GP, true, 0, ENV_CODE);
-	assert_int_equal(v->fpu[24], 0xc0);
+	assert_int_equal(e->abi->fxsave[24], 0xc0);
 	/* misaligned: #GP(0) */
 	e->abi->gpr[VCPU_RSP] = ENV_RSP;
 	GPR(e, RAX) = 0x8008;
