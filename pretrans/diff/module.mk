@@ -13,5 +13,5 @@ $(BUILD)/tests/test_diff: $(DP_ELFS)
 # JSON schema, HTML structure, bad input).
 CHECK_STEPS += check-diff
 .PHONY: check-diff
-check-diff: $(BUILD)/bin/ptdiff $(DP_ELFS)
+check-diff: $(BUILD)/bin/ptdiff $(BUILD)/bin/pretrans $(DP_ELFS)
 	$(Q)tests/integration/diff-synthetic.sh $(BUILD)

@@ -217,7 +217,25 @@ if p.ext:
     sys.exit(f"external resources: {p.ext}")
 EOF
 
-# --- 5. bad input -----------------------------------------------------------
+# --- 5. databases: `pretrans build` then `pretrans diff OLD.tcdb NEW` -------
+pretrans=$build/bin/pretrans
+"$pretrans" build "$dp/base.elf" -o "$tmp/base.tcdb" >/dev/null 2>&1
+"$pretrans" diff --no-listings "$tmp/base.tcdb" "$dp/change.elf" >"$tmp/db.txt" 2>/dev/null
+expect_line "$tmp/db.txt" "old: .*/base.tcdb \(image .*/base.elf\)" "database input: image found via the database"
+expect_line "$tmp/db.txt" "identical 8, moved 0, changed 1, renamed 1, added 1, removed 1" \
+	"database input: same classification as the ELF"
+cp "$dp/base.elf" "$tmp/k.elf"
+"$pretrans" build "$tmp/k.elf" -o "$tmp/k.tcdb" >/dev/null 2>&1
+cp "$dp/change.elf" "$tmp/k.elf"
+rc=0
+"$pretrans" diff "$tmp/k.tcdb" "$dp/base.elf" >/dev/null 2>"$tmp/stale.err" || rc=$?
+if [ $rc -eq 2 ] && grep -q "rebuild the database" "$tmp/stale.err"; then
+	ok "database whose image changed: exit 2, says to rebuild"
+else
+	bad "stale database: rc $rc, $(cat "$tmp/stale.err")"
+fi
+
+# --- 6. bad input -----------------------------------------------------------
 cp "$dp/base.elf" "$tmp/arm.elf"
 printf '\267\000' | dd of="$tmp/arm.elf" bs=1 seek=18 conv=notrunc status=none
 rc=0
