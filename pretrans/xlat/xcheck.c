@@ -13,6 +13,7 @@
 #include <Zydis/Zydis.h>
 #include <llvm-c/Disassembler.h>
 #include <llvm-c/Target.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +55,25 @@ void xlat_xcheck_destroy(struct xlat_xcheck *xc)
 	free(xc);
 }
 
+/* LLVM prints some prefixes as an instruction of their own ("lock",
+ * "xacquire", "rep", ...) followed by the instruction they modify; those
+ * splits keep the meaning, so their lengths are added up.  A lone "rex64"
+ * or "data16" is not merged: it is a real difference of interpretation. */
+static bool split_prefix(const char *text)
+{
+	static const char *const names[] = {"lock", "xacquire", "xrelease", "rep",
+					    "repe", "repne",	"repz",	    "repnz"};
+	while (*text == ' ' || *text == '\t')
+		text++;
+	size_t len = strlen(text);
+	while (len && (text[len - 1] == ' ' || text[len - 1] == '\t'))
+		len--;
+	for (size_t i = 0; i < BT_ARRAY_SIZE(names); i++)
+		if (len == strlen(names[i]) && !strncmp(text, names[i], len))
+			return true;
+	return false;
+}
+
 uint32_t xlat_xcheck_length(struct xlat_xcheck *xc, const uint8_t *p, size_t n, gva_t va)
 {
 	uint8_t buf[16];
@@ -61,7 +81,17 @@ uint32_t xlat_xcheck_length(struct xlat_xcheck *xc, const uint8_t *p, size_t n, 
 	if (n > 15)
 		n = 15;
 	memcpy(buf, p, n);
-	return (uint32_t)LLVMDisasmInstruction(xc->llvm, buf, n, va, text, sizeof(text));
+	size_t total = 0;
+	while (total < n) {
+		size_t l = LLVMDisasmInstruction(xc->llvm, buf + total, n - total, va + total, text,
+						 sizeof(text));
+		if (l == 0)
+			return 0;
+		total += l;
+		if (!split_prefix(text))
+			return (uint32_t)total;
+	}
+	return 0; /* nothing but prefixes */
 }
 
 const char *xlat_xcheck_class_str(enum xlat_xcheck_class c)

@@ -20,7 +20,9 @@ enum bt_status xlat_xcheck_create(struct xlat_xcheck **out);
 void xlat_xcheck_destroy(struct xlat_xcheck *xc);
 
 /* Length LLVM decodes at p (n bytes available, instruction at va); 0 when
- * LLVM finds no valid instruction. */
+ * LLVM finds no valid instruction.  Prefixes LLVM prints as separate
+ * instructions (lock, xacquire/xrelease, rep*) are merged with the
+ * instruction they prefix. */
 uint32_t xlat_xcheck_length(struct xlat_xcheck *xc, const uint8_t *p, size_t n, gva_t va);
 
 /* Outcome classes of one sweep position. */
