@@ -79,13 +79,18 @@ int cmd_xcheck(int argc, char **argv)
 			ZydisDisassembledInstruction in;
 			bool zok = ZYAN_SUCCESS(
 			    ZydisDisassembleATT(ZYDIS_MACHINE_MODE_LONG_64, va, p, avail, &in));
+			const char *why = explain((enum xlat_xcheck_class)st->samples[i].cls);
+			if (st->samples[i].cls == XLAT_XC_LEN_DIFF &&
+			    st->samples[i].llvm_len == 1 && p[0] == 0xf0)
+				why = "LLVM MC returns a LOCK (f0) prefix as an instruction of its "
+				      "own; "
+				      "a false disagreement, but the translator refuses the block";
 			printf("  %#llx: %s: zydis %u bytes (%s), llvm %u bytes\n    bytes %s\n    "
 			       "%s\n",
 			       (unsigned long long)va,
 			       xlat_xcheck_class_str((enum xlat_xcheck_class)st->samples[i].cls),
 			       st->samples[i].zydis_len, zok ? in.text : "invalid",
-			       st->samples[i].llvm_len, hex,
-			       explain((enum xlat_xcheck_class)st->samples[i].cls));
+			       st->samples[i].llvm_len, hex, why);
 		}
 	}
 	xlat_xcheck_destroy(xc);

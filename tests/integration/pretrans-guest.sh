@@ -87,6 +87,12 @@ else
 fi
 
 read -r tva toff < <(readelf -SW "$K" | awk '{for (i = 1; i < NF; i++) if ($i == ".text") print $(i + 2), $(i + 3)}')
+if "$P" xcheck "$K" >"$W/out" 2>"$W/err" && grep -qE "^  agree +[1-9]" "$W/out"; then
+	pass "xcheck: $(tr -s ' \n' ' ' <"$W/out" | head -c 200)"
+else
+	fail "xcheck: $(cat "$W/out" "$W/err")"
+fi
+
 # jump tables: every entry of the kernel's jump tables (the guest's
 # tests_cpu.c is built with -fjump-tables) starts a translated block; the
 # first `jmp *table(,%reg,8)` of the image is checked (in a sized function
