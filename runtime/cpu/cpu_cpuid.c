@@ -10,6 +10,7 @@
  *  2. Not advertised, on purpose: APIC and x2APIC (no LAPIC yet), MTRR/PAT/
  *     MCE/MCA, PCID/INVPCID, FSGSBASE, XSAVE/OSXSAVE/AVX*, MONITOR, VMX/SMX,
  *     PDCM, TSC_DEADLINE, RDRAND/RDSEED, PDPE1GB, SPEC_CTRL and friends.
+ *     ARCH_CAPABILITIES is advertised (RDCL_NO only, see its comment).
  *  3. The profile is computed once (cpu_cpuid_init) and is a pure function
  *     of the host's CPUID and the config; the dynamic outputs (OSXSAVE,
  *     OSPKE, APIC IDs) are derived from vCPU state at query time.
@@ -97,7 +98,10 @@ void cpu_cpuid_init(struct cpu_cpuid_profile *p, const struct cpu_config *cfg)
 	 * (string ops run natively) if the host has them */
 	p->f7_ebx = (1u << 7) | (1u << 20) | (h7[1] & (1u << 9));
 	p->f7_ecx = 0;
-	p->f7_edx = h7[3] & (1u << 4);
+	/* ARCH_CAPABILITIES (bit 29): the MSR reports RDCL_NO, which is true by
+	 * construction (guest user code runs in stub processes that map no guest
+	 * kernel memory), so Linux does not turn on page-table isolation */
+	p->f7_edx = (h7[3] & (1u << 4)) | (1u << 29);
 	/* 0x80000001 ECX: LAHF_LM, LZCNT, PREFETCHW as the host; EDX: SYSCALL,
 	 * NX, RDTSCP, LM */
 	p->e1_ecx = he1[2] & ((1u << 0) | (1u << 5) | (1u << 8));

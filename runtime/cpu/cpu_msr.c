@@ -8,7 +8,7 @@
  *  1. An index not in the table raises #GP(0) on rdmsr and wrmsr, as do
  *     writes to read-only rows and writes setting bits outside `wmask`.
  *  2. Rows for features the CPUID profile does not advertise are absent
- *     (SPEC_CTRL, PRED_CMD, ARCH_CAPABILITIES, TSC_DEADLINE, MCG_*, x2APIC,
+ *     (SPEC_CTRL, PRED_CMD, FLUSH_CMD, TSC_DEADLINE, MCG_*, x2APIC,
  *     XSS, TSC_ADJUST...): Linux probes them with *_safe accessors.
  *  3. Address-valued MSRs (FS/GS/KERNEL_GS base, LSTAR, CSTAR,
  *     SYSENTER_ESP/EIP) must be canonical: #GP(0) otherwise.
@@ -111,6 +111,8 @@ static const struct cpu_msr_def cpu_msr_table[] = {
     {0x0000008b, "BIOS_SIGN_ID", 0, V(msr.ucode_rev), ALL, 0, NULL, msr_ucode_wr},
     {0x000000ce, "PLATFORM_INFO", MSR_RO, NOSTORE, 0, 0, msr_platform_info_rd, NULL},
     {0x000000fe, "MTRRCAP", MSR_RO, NOSTORE, 0, 0, NULL, NULL},
+    /* ARCH_CAPABILITIES: RDCL_NO only (CPUID.7.EDX[29], see cpu_cpuid.c) */
+    {0x0000010a, "ARCH_CAPABILITIES", MSR_RO, NOSTORE, 0, 1, NULL, NULL},
     {0x00000174, "SYSENTER_CS", 0, V(msr.sysenter_cs), 0xffff, 0, NULL, NULL},
     {0x00000175, "SYSENTER_ESP", MSR_CANON, V(msr.sysenter_esp), ALL, 0, NULL, NULL},
     {0x00000176, "SYSENTER_EIP", MSR_CANON, V(msr.sysenter_eip), ALL, 0, NULL, NULL},

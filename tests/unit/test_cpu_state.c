@@ -101,7 +101,7 @@ static void test_msr_unknown_gp(void **state)
 	struct cpu_env *e = *state;
 	struct vcpu *v = &e->v;
 	uint64_t val;
-	static const uint32_t absent[] = {0x48, 0x49,  0x10a, 0x6e0,	  0x179,
+	static const uint32_t absent[] = {0x48, 0x49,  0x10b, 0x6e0,	  0x179,
 					  0x3b, 0xda0, 0x140, 0xc0010015, 0x12345678};
 	for (size_t i = 0; i < BT_ARRAY_SIZE(absent); i++) {
 		v->exc.pending = false;
@@ -176,6 +176,12 @@ static void test_msr_known(void **state)
 	assert_true(cpu_rdmsr(v, 0xce, &val));
 	assert_int_equal((val >> 8) & 0xff, 24); /* 2.4 GHz / 100 MHz */
 	assert_int_equal(val & (1ull << 31), 0); /* no CPUID faulting */
+	/* ARCH_CAPABILITIES: advertised in CPUID 7, RDCL_NO, read-only */
+	cpu_cpuid(v, 7, 0, o);
+	assert_true(o[3] & (1u << 29));
+	assert_true(cpu_rdmsr(v, 0x10a, &val));
+	assert_int_equal(val, 1);
+	assert_false(cpu_wrmsr(v, 0x10a, 1));
 	/* microcode revision: write 0 accepted, read gives the revision */
 	assert_true(cpu_wrmsr(v, 0x8b, 0));
 	assert_true(cpu_rdmsr(v, 0x8b, &val));
