@@ -251,6 +251,8 @@ static void decode_block(struct xlat_ctx *ctx, const struct xlat_source *src, gv
 				refuse(b, XLAT_REFUSE_UNSUPPORTED, pc);
 			break;
 		}
+		if (c == XC_STI && i > 0 && i + 1 >= ctx->opts.max_insns)
+			break; /* keep sti and its shadow instruction in one block */
 		ctx->cls[i] = c;
 		memcpy(ctx->guest + in->goff, in->bytes, in->d.length);
 		r->n = i + 1;
