@@ -251,9 +251,14 @@ enum bt_status diff_write_html(FILE *out, const struct diff_result *r,
 	fprintf(out,
 		"<p><b>%zu</b> of %zu functions really changed; a naive <code>objdump -d | "
 		"diff</code> would flag <b>%zu</b>. Moved = equal once addresses are "
-		"normalised to symbol+offset. Each changed function's diff also shows the "
-		"diff of its translations (for the first %zu).</p>\n",
-		real, r->n, r->naive_flagged, o->xlat && o->listings ? o->max_xlat : 0);
+		"normalised to symbol+offset.",
+		real, r->n, r->naive_flagged);
+	if (o->listings && o->xlat)
+		fprintf(out,
+			" The instruction diff of a changed function is followed by the "
+			"diff of its translations (for the first %zu).",
+			o->max_xlat);
+	fprintf(out, "</p>\n");
 	chart(out, r);
 	fprintf(out, "<div class=\"groupwrap\"><div>");
 	files_table(out, r, 1, 40);

@@ -293,10 +293,8 @@ const struct diff_sym *diff_sym_at(const struct diff_side *s, gva_t va)
 static enum bt_status open_image(struct diff_side *s, const char *path)
 {
 	enum bt_status st = elfimg_open(path, &s->img);
-	if (st != BT_OK) {
-		bt_err(LOG_CORE, "diff: cannot read %s: %s", path, bt_status_str(st));
-		return st;
-	}
+	if (st != BT_OK)
+		return st; /* elfimg logged the file and the problem */
 	if (s->img->type == ET_REL) {
 		bt_err(LOG_CORE,
 		       "diff: %s is a relocatable object (.ko/.o): only linked images "
@@ -323,10 +321,8 @@ static enum bt_status open_db(struct diff_side *s, const char *path)
 {
 	struct tcdb *db;
 	enum bt_status st = tcdb_open(path, TCDB_RDONLY, NULL, &db);
-	if (st != BT_OK) {
-		bt_err(LOG_CORE, "diff: cannot use database %s: %s", path, bt_status_str(st));
-		return st;
-	}
+	if (st != BT_OK)
+		return st; /* tcdb logged what is wrong and what to do */
 	struct tcdb_image im;
 	st = tcdb_get_image(db, &im);
 	tcdb_close(db);

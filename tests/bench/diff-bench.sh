@@ -26,26 +26,34 @@ trap 'rm -rf "$tmp"' EXIT
 
 echo "diff-bench: $old_abi -> $new_abi on $(nproc) CPUs ($(uname -m))"
 for f in "$old" "$new"; do
-	text_hex=$(readelf -SW "$f" | awk '$2 == ".text" {print $6}')
+	text_hex=$(readelf -SW "$f" | awk '{for (i = 1; i < NF; i++) if ($i == ".text") print $(i + 4)}')
 	printf '  %s: %s MiB file, .text %s KiB\n' "$f" "$(($(stat -c %s "$f") >> 20))" \
 		"$((16#$text_hex >> 10))"
 done
 
 # warm the page cache once, then time whole runs of the command
-"$ptdiff" --json "$old" "$new" >"$tmp/diff.json" 2>/dev/null
-times=()
-for i in $(seq "$runs"); do
-	s=$(date +%s.%N)
-	"$ptdiff" --json "$old" "$new" >/dev/null 2>"$tmp/err.$i"
-	e=$(date +%s.%N)
-	times+=("$(echo "$e - $s" | bc)")
-done
-sorted=$(printf '%s\n' "${times[@]}" | sort -n)
-best=$(echo "$sorted" | head -1)
-median=$(echo "$sorted" | sed -n "$(((runs + 1) / 2))p")
-echo "wall time (--json, $runs runs): best ${best} s, median ${median} s (target <= 2 s)"
-echo "load average while measuring: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "phases of the last run: $(tail -1 "$tmp/err.$runs" | sed 's/^pretrans diff: //')"
+"$ptdiff" --json --no-listings "$old" "$new" >"$tmp/diff.json" 2>/dev/null
+timed() { # LABEL ARGS...: best and median wall time of $runs runs
+	local label=$1 times=() i s e
+	shift
+	for i in $(seq "$runs"); do
+		s=$(date +%s.%N)
+		"$ptdiff" "$@" "$old" "$new" >/dev/null 2>"$tmp/err"
+		e=$(date +%s.%N)
+		times+=("$(echo "$e - $s" | bc)")
+	done
+	local sorted
+	sorted=$(printf '%s\n' "${times[@]}" | sort -n)
+	printf '  %-44s best %5.2f s, median %5.2f s\n' "$label" "$(echo "$sorted" | head -1)" \
+		"$(echo "$sorted" | sed -n "$(((runs + 1) / 2))p")"
+}
+echo "wall time ($runs runs each; target <= 2 s for the diff itself):"
+timed "diff (classification, --no-listings)" --no-listings
+timed "--json --no-listings" --json --no-listings
+timed "text with guest diffs, no translations" --no-xlat
+timed "text with guest + translation diffs" 
+echo "  phases of the last run: $(tail -1 "$tmp/err" | sed 's/^pretrans diff: //')"
+echo "  load average while measuring: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 python3 - "$tmp/diff.json" <<'EOF'
 import json, sys
