@@ -180,3 +180,23 @@ void xh_native(struct xh_state *st, const void *code, uint64_t fs_base, uint64_t
 	syscall(SYS_arch_prctl, ARCH_GET_FS, &fs_orig);
 	xh_native_asm(st, code, fs_base, gs_base, fs_orig, restore_gs);
 }
+
+enum xh_result xh_fault_restore(struct xh *h)
+{
+	struct vcpu_abi *a = h->vcpu.abi;
+	uint64_t pc = a->exit_host_pc;
+	for (uint32_t i = 0; i < h->n_blocks; i++) {
+		struct xh_block *b = &h->blocks[i];
+		uint64_t lo = (uint64_t)(uintptr_t)b->rx;
+		if (pc <= lo || pc > lo + b->code_len)
+			continue;
+		gva_t rip;
+		uint32_t spilled;
+		if (xlat_pcmap_lookup(b->pcmap, b->pcmap_len, b->start, (uint32_t)(pc - lo - 1),
+				      &rip, &spilled) != BT_OK)
+			return XH_INTERNAL;
+		tc_restore_spills(&h->vcpu, rip, spilled);
+		return XH_OK;
+	}
+	return XH_INTERNAL;
+}

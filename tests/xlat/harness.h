@@ -45,7 +45,7 @@ struct xh {
 	/* what happened */
 	gva_t last_rip;
 	enum xlat_refusal last_refusal;
-	uint64_t n_runs, n_chained, n_slow;
+	uint64_t n_runs, n_chained, n_slow, n_faults;
 };
 
 enum bt_status xh_init(struct xh *h, gva_t code_lo, gva_t code_hi, uint32_t xlat_flags);
@@ -54,6 +54,9 @@ void xh_fini(struct xh *h);
 void xh_reset(struct xh *h);
 /* Run from start until the guest reaches stop (guest state in h->vcpu.abi). */
 enum xh_result xh_run(struct xh *h, gva_t start, gva_t stop, uint64_t max_exits);
+/* After XH_FAULT: map exit_host_pc back through the pc map, put the
+ * spilled guest values back and set vcpu.rip to the instruction to restart. */
+enum xh_result xh_fault_restore(struct xh *h);
 /* Find or translate the block at va. */
 enum xh_result xh_block(struct xh *h, gva_t va, struct xh_block **out);
 

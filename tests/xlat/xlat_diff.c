@@ -6,7 +6,8 @@
  * arithmetic flags and DF, and the whole data/stack region.
  *
  *   xlat_diff [-s SEED] [-n CASES] [-F] [-v]   exit 0 iff every case matches
- *   (-F: also run gcc-compiled functions of funcs.c translated vs native)
+ *   (-F: also run gcc-compiled functions of funcs.c translated vs native;
+ *    -e / -x: translate with XLAT_OPT_EXACT_FAULTS / XLAT_OPT_CROSSCHECK)
  *
  * Layout (fixed addresses so RIP-relative and absolute forms are exercised):
  *   CODE  0x1f000000  generated code (RWX: the native run executes it)
@@ -54,7 +55,19 @@ static int run_case(struct xh *h, struct dg *g, long index, uint64_t seed, bool 
 	a->gs_base = DG_GS_BASE;
 	h->code_lo = DG_CODE;
 	h->code_hi = DG_CODE + g->len;
+	/* every 8th case: one data page faults once; the fault is "handled"
+	 * (the page mapped) and the guest restarts at the pc-map RIP with the
+	 * spilled registers restored: the result must still match native */
+	h->fault_page = (seed & 8) ? DG_DATA + ((seed >> 8) % 16) * 0x1000 : 0;
 	enum xh_result r = xh_run(h, DG_CODE, DG_CODE + g->len, 100000);
+	if (r == XH_FAULT) {
+		h->n_faults++;
+		h->fault_page = 0;
+		r = xh_fault_restore(h);
+		if (r == XH_OK)
+			r = xh_run(h, a->rip, DG_CODE + g->len, 100000);
+	}
+	h->fault_page = 0;
 	bool ok = r == XH_OK;
 	const uint64_t fmask = 0xcd5;
 	if (ok) {
@@ -186,6 +199,7 @@ int main(int argc, char **argv)
 	uint64_t one = 0; /* run just this case seed */
 	long first = 0;	  /* first case index */
 	bool funcs = false;
+	uint32_t xflags = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-s") && i + 1 < argc)
 			seed = strtoull(argv[++i], NULL, 0);
@@ -195,13 +209,17 @@ int main(int argc, char **argv)
 			one = strtoull(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "-k") && i + 1 < argc)
 			first = strtol(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "-e"))
+			xflags |= XLAT_OPT_EXACT_FAULTS;
+		else if (!strcmp(argv[i], "-x"))
+			xflags |= XLAT_OPT_CROSSCHECK;
 		else if (!strcmp(argv[i], "-F"))
 			funcs = true;
 		else if (!strcmp(argv[i], "-v"))
 			verbose = true;
 		else {
-			fprintf(stderr, "usage: xlat_diff [-s SEED] [-n CASES] [-k FIRST] [-1 "
-					"CASESEED] [-v]\n");
+			fprintf(stderr, "usage: xlat_diff [-s SEED] [-n CASES] [-k FIRST] "
+					"[-1 CASESEED] [-F] [-e] [-x] [-v]\n");
 			return 2;
 		}
 	}
@@ -210,7 +228,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	struct xh h;
-	if (xh_init(&h, DG_CODE, DG_CODE + 1, 0) != BT_OK) {
+	if (xh_init(&h, DG_CODE, DG_CODE + 1, xflags) != BT_OK) {
 		fprintf(stderr, "xlat_diff: harness init failed\n");
 		return 2;
 	}
@@ -228,8 +246,9 @@ int main(int argc, char **argv)
 			break;
 	}
 	printf("xlat_diff: %ld cases, %" PRIu64 " guest instructions, %" PRIu64 " blocks, %" PRIu64
-	       " chained exits, %" PRIu64 " soft-MMU slow paths: %ld mismatches\n",
-	       cases, insns, blocks, h.n_chained, h.n_slow, failed);
+	       " chained exits, %" PRIu64 " soft-MMU slow paths, %" PRIu64
+	       " faults restarted: %ld mismatches\n",
+	       cases, insns, blocks, h.n_chained, h.n_slow, h.n_faults, failed);
 	if (funcs)
 		failed += run_funcs(&h, seed);
 	xh_fini(&h);
