@@ -170,10 +170,25 @@ static void cpu_cpuid_basic(const struct vcpu *v, uint32_t leaf, uint32_t sub, u
 		o[3] = 0; /* x2APIC ID */
 		return;
 	case 0x15:
-		/* crystal 24 MHz; TSC = 24 MHz * EBX / EAX = tsc_khz kHz exactly */
-		o[0] = 24000;
-		o[1] = p->tsc_khz;
-		o[2] = 24000000;
+		/* Linux computes crystal_khz * EBX / EAX in 32 bits (6.1
+		 * native_calibrate_tsc), so keep the product small: a 1 MHz
+		 * crystal (also the future LAPIC timer clock), EBX/EAX =
+		 * tsc_khz/1000 reduced; above 4.29 GHz, MHz precision */
+		if (p->tsc_khz <= 0xffffffffu / 1000) {
+			uint32_t num = p->tsc_khz, den = 1000;
+			while (num % 10 == 0 && den % 10 == 0)
+				num /= 10, den /= 10;
+			while (num % 2 == 0 && den % 2 == 0)
+				num /= 2, den /= 2;
+			while (num % 5 == 0 && den % 5 == 0)
+				num /= 5, den /= 5;
+			o[0] = den;
+			o[1] = num;
+		} else {
+			o[0] = 1;
+			o[1] = (p->tsc_khz + 500) / 1000;
+		}
+		o[2] = 1000000;
 		return;
 	case 0x16:
 		o[0] = p->tsc_khz / 1000; /* base MHz */

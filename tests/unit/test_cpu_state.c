@@ -82,9 +82,17 @@ static void test_cpuid_features(void **state)
 	assert_int_equal(o[0], (48u << 8) | 39);
 	cpuid(e, 6, 0, o);
 	assert_int_equal(o[0], 1u << 2); /* ARAT */
-	/* 0x15: TSC = crystal * ebx / eax = 2.4 GHz */
+	/* 0x15: TSC = crystal * ebx / eax = 2.4 GHz, and Linux's 32-bit
+	 * product crystal_khz * ebx must not overflow */
 	cpuid(e, 0x15, 0, o);
 	assert_int_equal((uint64_t)o[2] * o[1] / o[0], 2400000000ull);
+	assert_true((uint64_t)(o[2] / 1000) * o[1] <= 0xffffffffull);
+	assert_int_equal((uint32_t)((o[2] / 1000) * o[1]) / o[0], 2400000);
+	/* an odd frequency stays exact to the kHz */
+	e->v.cpuid.tsc_khz = 2597784;
+	cpuid(e, 0x15, 0, o);
+	assert_int_equal((uint32_t)((o[2] / 1000) * o[1]) / o[0], 2597784);
+	e->v.cpuid.tsc_khz = 2400000;
 	/* brand string */
 	char brand[49] = {0};
 	for (uint32_t l = 0; l < 3; l++)
