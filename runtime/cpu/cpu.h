@@ -312,7 +312,10 @@ void cpu_seg_set_flat(struct cpu_seg *s, uint16_t sel, bool code, unsigned dpl);
 
 /* Deliver an event through the guest IDT.  BT_OK: delivered (the vCPU now
  * runs the handler); BT_ERR_GUEST: triple fault, v->stop set, registers
- * dumped to stderr.  For #PF use cpu_deliver_pf, which sets CR2 first. */
+ * dumped through the log.  For #PF use cpu_deliver_pf, which sets CR2 first.
+ * has_error is advisory: exceptions (fault/trap) push an error code exactly
+ * when the architecture does (#DF #TS #NP #SS #GP #PF #AC #CP; 0 when the
+ * caller has none), interrupts never. */
 enum bt_status cpu_deliver(struct vcpu *v, uint8_t vector, enum cpu_event_kind kind, bool has_error,
 			   uint32_t error_code);
 enum bt_status cpu_deliver_pf(struct vcpu *v, gva_t addr, uint32_t error_code);

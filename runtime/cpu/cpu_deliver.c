@@ -52,6 +52,24 @@ static enum exc_class exc_class(uint8_t vector, enum cpu_event_kind kind)
 	}
 }
 
+/* Exceptions that push an error code: #DF #TS #NP #SS #GP #PF #AC #CP. */
+static bool exc_has_error(uint8_t vector)
+{
+	switch (vector) {
+	case CPU_EXC_DF:
+	case CPU_EXC_TS:
+	case CPU_EXC_NP:
+	case CPU_EXC_SS:
+	case CPU_EXC_GP:
+	case CPU_EXC_PF:
+	case CPU_EXC_AC:
+	case 21: /* #CP */
+		return true;
+	default:
+		return false;
+	}
+}
+
 struct cpu_event {
 	uint8_t vector;
 	enum cpu_event_kind kind;
@@ -194,7 +212,9 @@ enum bt_status cpu_deliver(struct vcpu *v, uint8_t vector, enum cpu_event_kind k
 		return BT_ERR_INVALID;
 	if (v->stop)
 		return BT_ERR_GUEST;
-	struct cpu_event ev = {vector, kind, has_error, error_code};
+	/* whether an error code is pushed is the architecture's decision */
+	bool push = (kind == CPU_EV_FAULT || kind == CPU_EV_TRAP) && exc_has_error(vector);
+	struct cpu_event ev = {vector, kind, push, push && has_error ? error_code : 0};
 	for (unsigned depth = 0; depth < 8; depth++) {
 		v->exc.pending = false;
 		if (deliver_once(v, &ev)) {

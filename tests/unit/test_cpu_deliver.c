@@ -66,6 +66,28 @@ static void test_cpl0_error_code(void **state)
 	expect_frame(e, ENV_RSP - 48, true, 0x1234, ENV_CODE, ENV_KCS, fl, ENV_RSP, ENV_KDS);
 }
 
+static void test_error_code_by_architecture(void **state)
+{
+	struct cpu_env *e = *state;
+	struct vcpu *v = &e->v;
+	/* a #GP without the caller's error code still pushes one (0) */
+	assert_int_equal(cpu_deliver(v, CPU_EXC_GP, CPU_EV_FAULT, false, 0x55), BT_OK);
+	assert_int_equal(e->abi->gpr[VCPU_RSP], ENV_RSP - 48);
+	assert_int_equal(env_r64(e, ENV_RSP - 48), 0);
+	assert_int_equal(env_r64(e, ENV_RSP - 40), ENV_CODE);
+	/* #UD never pushes one, whatever the caller says */
+	e->abi->gpr[VCPU_RSP] = ENV_RSP;
+	e->abi->rip = ENV_CODE;
+	assert_int_equal(cpu_deliver(v, CPU_EXC_UD, CPU_EV_FAULT, true, 7), BT_OK);
+	assert_int_equal(e->abi->gpr[VCPU_RSP], ENV_RSP - 40);
+	/* `int $13` is a software interrupt: no error code either */
+	e->abi->gpr[VCPU_RSP] = ENV_RSP;
+	e->abi->rip = ENV_CODE;
+	assert_int_equal(cpu_deliver(v, CPU_EXC_GP, CPU_EV_SOFTWARE, true, 7), BT_OK);
+	assert_int_equal(e->abi->gpr[VCPU_RSP], ENV_RSP - 40);
+	assert_int_equal(env_r64(e, ENV_RSP - 40), ENV_CODE);
+}
+
 static void test_page_fault_sets_cr2(void **state)
 {
 	struct cpu_env *e = *state;
@@ -330,6 +352,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_cpl0_no_error_code, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cpl0_error_code, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_error_code_by_architecture, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_page_fault_sets_cr2, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cpl3_to_cpl0_and_iretq_back, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_iretq_same_level, setup, teardown),
