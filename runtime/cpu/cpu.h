@@ -199,7 +199,7 @@ void cpu_platform_devices_destroy(struct cpu_platform *plat);
 
 struct cpu_config {
 	uint32_t tsc_khz;  /* advertised TSC frequency; 0 = measure the host's */
-	uint8_t phys_bits; /* CPUID 0x80000008 physical address width; 0 = 39 */
+	uint8_t phys_bits; /* CPUID 0x80000008 physical address width; 0 = 46 */
 };
 
 /* The CPUID profile, computed once at vcpu_init (see cpu_cpuid.c). */

@@ -109,7 +109,8 @@ void cpu_cpuid_init(struct cpu_cpuid_profile *p, const struct cpu_config *cfg)
 	p->tsc_khz = cfg->tsc_khz ? cfg->tsc_khz : host_tsc_khz();
 	if (p->tsc_khz < 1000)
 		p->tsc_khz = 1000000; /* implausible measurement: claim 1 GHz */
-	p->phys_bits = cfg->phys_bits ? cfg->phys_bits : 39;
+	/* the soft-MMU default: covers every RAM size guestmem allows */
+	p->phys_bits = cfg->phys_bits ? cfg->phys_bits : MMU_DEFAULT_PHYS_BITS;
 	bt_debug(LOG_CPU, "cpu: CPUID profile: tsc %u kHz, %u physical address bits", p->tsc_khz,
 		 p->phys_bits);
 }
