@@ -24,5 +24,17 @@ $(eval $(call dp_build,base,,))
 $(eval $(call dp_build,change,-DDP_CHANGE,))
 $(eval $(call dp_build,shift,,pad))
 
+# The same objects as relocatable modules (ld -r): ET_REL inputs with
+# relocations.  The shift variant's padding is renamed into .text, .rodata
+# and .data so that ld -r merges it in front of the code and data.
+DP_KOS := $(DP_OUT)/base.ko $(DP_OUT)/change.ko $(DP_OUT)/shift.ko
+$(DP_OUT)/%.ko: $(DP_OUT)/%.elf
+	@echo "  DIFFPAIR $@"
+	$(Q)$(if $(filter shift,$*),objcopy --rename-section .text.pad=.text \
+		--rename-section .rodata.pad=.rodata --rename-section .data.pad=.data \
+		$(DP_OUT)/$*/pad.o $(DP_OUT)/$*/pad-ko.o &&) \
+		$(LD) -r -o $@ $(if $(filter shift,$*),$(DP_OUT)/$*/pad-ko.o) \
+		$(DP_OUT)/$*/a.o $(DP_OUT)/$*/b.o
+
 .PHONY: diffpair
-diffpair: $(DP_ELFS)
+diffpair: $(DP_ELFS) $(DP_KOS)

@@ -18,9 +18,10 @@
  *    offset is masked, as a relocation would be).  Encoded lengths and the
  *    width of relative fields are ignored (jmp rel8 == jmp rel32).
  *  - Classification of each function (struct diff_entry):
- *      identical  same key, same raw bytes
+ *      identical  same key, same raw bytes, same normalised stream
  *      moved      same key, bytes differ only in address fields
- *      changed    same key, normalised streams differ
+ *      changed    same key, normalised streams differ (even with equal
+ *                 bytes: a relative call that now reaches another function)
  *      renamed    key only on one side each, same normalised body
  *      added / removed
  *
@@ -62,11 +63,13 @@ struct diff_func {
 	uint64_t norm_hash;   /* hash of the normalised instruction stream */
 	uint32_t n_insns;
 	uint32_t bad_at; /* offset of the first undecodable byte, or UINT32_MAX */
+	uint16_t shndx;	 /* its section (ELF index) */
 	uint8_t global;
 	uint8_t file_guessed; /* file inferred from address neighbours */
 };
 
-struct diff_sym; /* address resolution table entry (internal) */
+struct diff_sym;   /* address resolution table entry (internal) */
+struct diff_reloc; /* a relocation of an ET_REL input (internal) */
 
 struct diff_side {
 	char *path;	  /* as given by the user */
@@ -79,6 +82,13 @@ struct diff_side {
 	size_t nsyms;
 	gva_t percpu_base, percpu_end; /* .data..percpu (linked at 0), or 0,0 */
 	gva_t alloc_lo, alloc_hi;      /* hull of the allocated sections above 0 */
+	/* ET_REL (.ko): synthetic section addresses and the relocations, whose
+	 * fields are masked (replaced by their symbol + addend). */
+	int rel;
+	gva_t *sec_base; /* by ELF section index */
+	size_t nsec_base;
+	struct diff_reloc *relocs; /* sorted by (section, offset) */
+	size_t nrelocs;
 	int has_file_syms;
 	int files_from_dwarf; /* f[].file are DWARF unit paths (relative) */
 	double load_seconds;

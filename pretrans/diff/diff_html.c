@@ -329,7 +329,7 @@ enum bt_status diff_write_html(FILE *out, const struct diff_result *r,
 	enum bt_status st = BT_OK;
 	struct xlat_ctx *xctx = NULL;
 	size_t nxlat = 0;
-	if (o->listings && o->xlat && ndet && diff_xlat_ctx(&xctx) != BT_OK)
+	if (o->listings && o->xlat && ndet && diff_xlat_ctx(r, &xctx) != BT_OK)
 		xctx = NULL;
 	for (size_t i = 0; i < r->n && st == BT_OK; i++) {
 		if (!has[i])

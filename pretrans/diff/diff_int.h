@@ -34,6 +34,21 @@ static inline uint64_t diff_strhash(const char *s)
 
 /* diff_norm.c: hash one function (fills norm_hash, n_insns, bad_at). */
 void diff_norm_hash(const struct diff_side *s, struct diff_func *f);
+/* One RELA entry against an executable section of an ET_REL input. */
+struct diff_reloc {
+	uint32_t sec; /* ELF index of the patched section */
+	uint32_t type;
+	uint64_t off; /* in the section */
+	int64_t addend;
+	const struct elfimg_symbol *sym; /* NULL: symbol index 0 */
+};
+/* diff_reloc.c */
+enum bt_status diff_relocs_load(struct diff_side *s);
+const struct diff_reloc *diff_reloc_at(const struct diff_side *s, uint32_t sec, uint64_t off);
+/* diff_load.c */
+const struct elfimg_section *diff_sec_by_index(const struct diff_side *s, uint32_t idx);
+gva_t diff_sym_addr(const struct diff_side *s, const struct elfimg_symbol *y);
+
 /* diff_dwarf.c: replace f[].file by DWARF unit paths where known. */
 enum bt_status diff_dwarf_files(struct diff_side *s);
 /* diff_load.c: the resolution-table entry covering va, or NULL. */
@@ -64,7 +79,7 @@ enum bt_status diff_fdiff_make(const struct diff_result *r, const struct diff_en
 enum bt_status diff_fdiff_xlat(const struct diff_result *r, const struct diff_entry *e,
 			       struct xlat_ctx *xctx, struct diff_fdiff *out);
 /* The translator context the writers use (options of `pretrans build`). */
-enum bt_status diff_xlat_ctx(struct xlat_ctx **out);
+enum bt_status diff_xlat_ctx(const struct diff_result *r, struct xlat_ctx **out);
 void diff_fdiff_fini(struct diff_fdiff *d);
 
 /* Escaped output for the writers. */

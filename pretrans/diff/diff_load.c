@@ -48,13 +48,70 @@ static char *concat3(const char *a, const char *b, const char *c)
 	return p;
 }
 
-static int is_code_range(const struct elfimg *img, gva_t a, uint64_t size, const uint8_t **bytes)
+const struct elfimg_section *diff_sec_by_index(const struct diff_side *s, uint32_t idx)
 {
-	const struct elfimg_code *c = elfimg_code_at(img, a);
-	if (!c || size > c->end - a)
+	const struct elfimg *img = s->img;
+	if (idx < img->nsecs && img->secs[idx].index == idx)
+		return &img->secs[idx];
+	for (size_t k = 0; k < img->nsecs; k++)
+		if (img->secs[k].index == idx)
+			return &img->secs[k];
+	return NULL;
+}
+
+gva_t diff_sym_addr(const struct diff_side *s, const struct elfimg_symbol *y)
+{
+	if (!s->rel)
+		return y->addr;
+	if (y->shndx == SHN_UNDEF || y->shndx >= SHN_LORESERVE || y->shndx >= s->nsec_base)
+		return y->addr;
+	return s->sec_base[y->shndx] + y->addr;
+}
+
+/* The bytes of the function symbol y, if all of it is in executable code. */
+static int code_range(const struct diff_side *s, const struct elfimg_symbol *y, uint64_t size,
+		      const uint8_t **bytes)
+{
+	const struct elfimg *img = s->img;
+	if (!s->rel) {
+		const struct elfimg_code *c = elfimg_code_at(img, y->addr);
+		if (!c || size > c->end - y->addr)
+			return 0;
+		*bytes = c->bytes + (y->addr - c->start);
+		return 1;
+	}
+	const struct elfimg_section *sec =
+	    y->shndx < SHN_LORESERVE ? diff_sec_by_index(s, y->shndx) : NULL;
+	if (!sec || sec->type != SHT_PROGBITS || !(sec->flags & SHF_EXECINSTR) ||
+	    !(sec->flags & SHF_ALLOC) || y->addr > sec->size || size > sec->size - y->addr ||
+	    sec->offset > img->size || sec->size > img->size - sec->offset)
 		return 0;
-	*bytes = c->bytes + (a - c->start);
+	*bytes = img->map + sec->offset + y->addr;
 	return 1;
+}
+
+/* ET_REL: give every allocated section a distinct synthetic address (as a
+ * linker would), so that symbols, intra-section branches and relocation
+ * targets all live in one address space. */
+static enum bt_status layout_rel(struct diff_side *s)
+{
+	const struct elfimg *img = s->img;
+	uint32_t maxidx = 0;
+	for (size_t k = 0; k < img->nsecs; k++)
+		maxidx = BT_MAX(maxidx, img->secs[k].index);
+	s->nsec_base = maxidx + 1;
+	s->sec_base = calloc(s->nsec_base, sizeof(*s->sec_base));
+	if (!s->sec_base)
+		return BT_ERR_NOMEM;
+	gva_t next = 0x10000000;
+	for (size_t k = 0; k < img->nsecs; k++) {
+		const struct elfimg_section *sc = &img->secs[k];
+		if (!(sc->flags & SHF_ALLOC) || !sc->size)
+			continue;
+		s->sec_base[sc->index] = next;
+		next = (next + sc->size + 0xfff) & ~(gva_t)0xfff;
+	}
+	return BT_OK;
 }
 
 /* Preference among symbols at one address: lower is better. */
@@ -77,13 +134,14 @@ struct fsym {
 	const struct elfimg_symbol *y;
 	const char *file;
 	size_t order;
+	gva_t addr;
 };
 
 static int cmp_fsym_addr(const void *pa, const void *pb)
 {
 	const struct fsym *a = pa, *b = pb;
-	if (a->y->addr != b->y->addr)
-		return a->y->addr < b->y->addr ? -1 : 1;
+	if (a->addr != b->addr)
+		return a->addr < b->addr ? -1 : 1;
 	if (better_name(a->y, b->y))
 		return -1;
 	if (better_name(b->y, a->y))
@@ -140,9 +198,10 @@ static enum bt_status build_functions(struct diff_side *s)
 			file = ""; /* globals follow the locals: no file context */
 		const uint8_t *bytes;
 		if (y->type != STT_FUNC || y->size == 0 || !y->name[0] ||
-		    !is_code_range(img, y->addr, y->size, &bytes))
+		    !code_range(s, y, y->size, &bytes))
 			continue;
-		fs[nfs++] = (struct fsym){.y = y, .file = file, .order = i};
+		fs[nfs++] =
+		    (struct fsym){.y = y, .file = file, .order = i, .addr = diff_sym_addr(s, y)};
 	}
 	qsort(fs, nfs, sizeof(*fs), cmp_fsym_addr);
 
@@ -153,26 +212,26 @@ static enum bt_status build_functions(struct diff_side *s)
 	}
 	for (size_t i = 0; i < nfs; i++) {
 		const struct elfimg_symbol *y = fs[i].y;
-		if (s->n && s->f[s->n - 1].addr == y->addr) {
+		if (s->n && s->f[s->n - 1].addr == fs[i].addr) {
 			/* alias: keep the first (preferred); remember a file */
 			struct diff_func *prev = &s->f[s->n - 1];
 			if (!prev->file[0] && fs[i].file[0])
 				prev->file = fs[i].file;
-			if (y->size > prev->size &&
-			    is_code_range(img, y->addr, y->size, &prev->bytes))
+			if (y->size > prev->size && code_range(s, y, y->size, &prev->bytes))
 				prev->size = y->size;
 			continue;
 		}
 		struct diff_func *f = &s->f[s->n++];
 		const uint8_t *bytes = NULL;
-		is_code_range(img, y->addr, y->size, &bytes);
+		code_range(s, y, y->size, &bytes);
 		*f = (struct diff_func){.key = y->name,
 					.name = y->name,
 					.file = fs[i].file,
-					.addr = y->addr,
+					.addr = fs[i].addr,
 					.size = y->size,
 					.bytes = bytes,
 					.bad_at = UINT32_MAX,
+					.shndx = y->shndx,
 					.global = y->bind != STB_LOCAL};
 	}
 	free(fs);
@@ -232,7 +291,7 @@ static enum bt_status build_symtab(struct diff_side *s)
 			continue;
 		if (y->type == STT_FUNC && y->size)
 			continue; /* functions are added from s->f with their keys */
-		s->syms[s->nsyms++] = (struct diff_sym){.addr = y->addr,
+		s->syms[s->nsyms++] = (struct diff_sym){.addr = diff_sym_addr(s, y),
 							.size = y->size,
 							.name = y->name,
 							.is_func = y->type == STT_FUNC};
@@ -295,15 +354,15 @@ static enum bt_status open_image(struct diff_side *s, const char *path)
 	enum bt_status st = elfimg_open(path, &s->img);
 	if (st != BT_OK)
 		return st; /* elfimg logged the file and the problem */
-	if (s->img->type == ET_REL) {
-		bt_err(LOG_CORE,
-		       "diff: %s is a relocatable object (.ko/.o): only linked images "
-		       "(vmlinux, kernel.elf) are supported for now",
-		       path);
-		return BT_ERR_UNSUPPORTED;
-	}
 	s->image_path = strdup(path);
-	return s->image_path ? BT_OK : BT_ERR_NOMEM;
+	if (!s->image_path)
+		return BT_ERR_NOMEM;
+	if (s->img->type == ET_REL) {
+		s->rel = 1;
+		BT_TRY(layout_rel(s));
+		BT_TRY(diff_relocs_load(s));
+	}
+	return BT_OK;
 }
 
 static int is_sqlite(const char *path)
@@ -372,7 +431,8 @@ enum bt_status diff_side_load(const char *path, struct diff_side **out)
 	st = build_functions(s);
 	if (st != BT_OK)
 		goto err_free;
-	st = diff_dwarf_files(s);
+	if (!s->rel) /* unrelocated DWARF of an object file: STT_FILE names only */
+		st = diff_dwarf_files(s);
 	if (st != BT_OK)
 		goto err_free;
 	st = build_symtab(s);
@@ -395,6 +455,8 @@ void diff_side_free(struct diff_side *s)
 			free((char *)s->f[i].key);
 	free(s->f);
 	free(s->syms);
+	free(s->sec_base);
+	free(s->relocs);
 	if (s->img)
 		elfimg_close(s->img);
 	free(s->path);

@@ -121,12 +121,15 @@ enum bt_status diff_compare(const struct diff_side *old, const struct diff_side 
 			struct diff_entry *e = &out->e[out->n++];
 			e->old = a;
 			e->new = b;
-			if (a->size == b->size && !memcmp(a->bytes, b->bytes, a->size))
-				e->cls = DIFF_IDENTICAL;
-			else if (a->norm_hash == b->norm_hash && a->size == b->size)
-				e->cls = DIFF_MOVED;
-			else
+			/* Equal bytes are not enough: a relative call at another
+			 * address, or an ET_REL field relocated against another
+			 * symbol, goes elsewhere.  The normalised streams decide. */
+			if (a->norm_hash != b->norm_hash || a->size != b->size)
 				e->cls = DIFF_CHANGED;
+			else if (!memcmp(a->bytes, b->bytes, a->size))
+				e->cls = DIFF_IDENTICAL;
+			else
+				e->cls = DIFF_MOVED;
 			e->naive = (uint8_t)naive_differs(a, b);
 		}
 	}

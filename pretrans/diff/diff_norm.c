@@ -32,25 +32,33 @@ struct nref_ {
 	size_t str_len;
 };
 
-static const struct elfimg_section *alloc_section_at(const struct elfimg *img, gva_t va)
+/* The allocated section holding va (above 0; for ET_REL by the synthetic
+ * layout) and va's offset in it. */
+static const struct elfimg_section *alloc_section_at(const struct diff_side *s, gva_t va,
+						     uint64_t *off)
 {
+	const struct elfimg *img = s->img;
 	for (size_t i = 0; i < img->nsecs; i++) {
 		const struct elfimg_section *sc = &img->secs[i];
-		if ((sc->flags & SHF_ALLOC) && sc->addr && va - sc->addr < sc->size)
+		gva_t base =
+		    s->rel ? (sc->index < s->nsec_base ? s->sec_base[sc->index] : 0) : sc->addr;
+		if ((sc->flags & SHF_ALLOC) && base && va - base < sc->size) {
+			*off = va - base;
 			return sc;
+		}
 	}
 	return NULL;
 }
 
-/* A NUL-terminated printable string of 1..255 bytes at va? */
-static int string_at(const struct elfimg *img, const struct elfimg_section *sc, gva_t va,
+/* A NUL-terminated printable string of 1..255 bytes at offset off of sc? */
+static int string_at(const struct elfimg *img, const struct elfimg_section *sc, uint64_t off,
 		     const uint8_t **p, size_t *len)
 {
 	if (sc->type != SHT_PROGBITS || (sc->flags & SHF_EXECINSTR) || sc->offset > img->size ||
 	    sc->size > img->size - sc->offset)
 		return 0;
-	const uint8_t *b = img->map + sc->offset + (va - sc->addr);
-	size_t room = sc->size - (va - sc->addr);
+	const uint8_t *b = img->map + sc->offset + off;
+	size_t room = sc->size - off;
 	size_t n = 0;
 	while (n < room && n < 256 && b[n]) {
 		uint8_t c = b[n];
@@ -91,8 +99,9 @@ static void resolve(const struct diff_side *s, const struct diff_func *f, gva_t 
 		r->hash = diff_strhash(r->name);
 		return;
 	}
-	const struct elfimg_section *sc = alloc_section_at(s->img, va);
-	if (sc && !table && string_at(s->img, sc, va, &r->str, &r->str_len)) {
+	uint64_t soff = 0;
+	const struct elfimg_section *sc = alloc_section_at(s, va, &soff);
+	if (sc && !table && string_at(s->img, sc, soff, &r->str, &r->str_len)) {
 		r->kind = REF_STR;
 		uint64_t h = 0x5354525354525354ull;
 		for (size_t i = 0; i < r->str_len; i++)
@@ -107,9 +116,40 @@ static void resolve(const struct diff_side *s, const struct diff_func *f, gva_t 
 
 static int in_image(const struct diff_side *s, uint64_t v)
 {
-	if (v < s->alloc_lo || v >= s->alloc_hi)
-		return 0; /* most immediates: one compare */
-	return alloc_section_at(s->img, v) != NULL;
+	if (s->rel || v < s->alloc_lo || v >= s->alloc_hi)
+		return 0; /* most immediates: one compare; ET_REL: relocations only */
+	uint64_t off;
+	return alloc_section_at(s, v, &off) != NULL;
+}
+
+/* ET_REL: the field at insn_va + field_off is relocated: what it refers to.
+ * PC-relative values are taken relative to the next instruction, as the
+ * CPU will (the addend absorbs the distance from the field). */
+static int reloc_ref(const struct diff_side *s, const struct diff_func *f, gva_t insn_va,
+		     gva_t next, uint8_t field_off, int table, struct nref_ *r)
+{
+	if (!s->rel || !field_off || f->shndx >= s->nsec_base)
+		return 0;
+	gva_t field = insn_va + field_off;
+	const struct diff_reloc *rl = diff_reloc_at(s, f->shndx, field - s->sec_base[f->shndx]);
+	if (!rl)
+		return 0;
+	int pc =
+	    rl->type == R_X86_64_PC32 || rl->type == R_X86_64_PLT32 || rl->type == R_X86_64_PC64;
+	int64_t adj = rl->addend + (pc ? (int64_t)(next - field) : 0);
+	const struct elfimg_symbol *y = rl->sym;
+	if (!y || y->shndx == SHN_UNDEF || y->shndx >= SHN_LORESERVE || y->shndx >= s->nsec_base ||
+	    !s->sec_base[y->shndx]) {
+		/* external (or absolute) symbol: its name and the addend */
+		memset(r, 0, sizeof(*r));
+		r->kind = REF_SYM;
+		r->name = y && y->name[0] ? y->name : "?";
+		r->hash = diff_strhash(r->name);
+		r->off = adj;
+		return 1;
+	}
+	resolve(s, f, diff_sym_addr(s, y) + (uint64_t)adj, 0, table, r);
+	return 1;
 }
 
 /* One normalised operand. */
@@ -144,6 +184,7 @@ static void normalise(const struct diff_side *s, const struct diff_func *f, gva_
 	n->prefixes = in->attributes & PREFIX_ATTRS;
 	n->n_ops = in->operand_count_visible;
 	gva_t next = ip + in->length;
+	unsigned nimm = 0; /* immediate operands map to in->raw.imm[] in order */
 	for (uint8_t i = 0; i < n->n_ops; i++) {
 		const ZydisDecodedOperand *o = &ops[i];
 		struct nop *p = &n->op[i];
@@ -162,7 +203,10 @@ static void normalise(const struct diff_side *s, const struct diff_func *f, gva_
 			p->has_disp = o->mem.disp.has_displacement;
 			if (o->mem.type == ZYDIS_MEMOP_TYPE_AGEN)
 				p->size = 0; /* lea: the width says nothing */
-			if (o->mem.base == ZYDIS_REGISTER_RIP && host) {
+			if (!host && reloc_ref(s, f, ip, next, in->raw.disp.offset,
+					       o->mem.index != ZYDIS_REGISTER_NONE, &p->ref)) {
+				/* relocated displacement (ET_REL) */
+			} else if (o->mem.base == ZYDIS_REGISTER_RIP && host) {
 				p->ref.kind = REF_BLK;
 				p->ref.off = (int64_t)(next + (uint64_t)o->mem.disp.value);
 			} else if (o->mem.base == ZYDIS_REGISTER_RIP) {
@@ -185,7 +229,11 @@ static void normalise(const struct diff_side *s, const struct diff_func *f, gva_
 			p->val = ((int64_t)o->ptr.segment << 32) | o->ptr.offset;
 			break;
 		case ZYDIS_OPERAND_TYPE_IMMEDIATE:
-			if (o->imm.is_relative && host) {
+			if (!host && nimm < 2 &&
+			    reloc_ref(s, f, ip, next, in->raw.imm[nimm].offset, 0, &p->ref)) {
+				if (o->imm.is_relative)
+					p->size = 0;
+			} else if (o->imm.is_relative && host) {
 				p->size = 0;
 				p->ref.kind = REF_BLK;
 				p->ref.off = (int64_t)(next + o->imm.value.u);
@@ -197,6 +245,7 @@ static void normalise(const struct diff_side *s, const struct diff_func *f, gva_
 			} else {
 				p->val = o->imm.value.s;
 			}
+			nimm++;
 			break;
 		default:
 			break;

@@ -71,8 +71,10 @@ enum bt_status diff_fdiff_xlat(const struct diff_result *r, const struct diff_en
 	return st;
 }
 
-enum bt_status diff_xlat_ctx(struct xlat_ctx **out)
+enum bt_status diff_xlat_ctx(const struct diff_result *r, struct xlat_ctx **out)
 {
+	if (r->old->rel || r->new->rel)
+		return BT_ERR_UNSUPPORTED; /* unrelocated code: nothing to compare */
 	struct xlat_options opts = {.flags = XLAT_OPT_CROSSCHECK};
 	return xlat_create(&opts, out);
 }
@@ -259,7 +261,7 @@ enum bt_status diff_write_text(FILE *out, const struct diff_result *r,
 	fprintf(out, "really changed: %zu functions; a naive `objdump -d | diff` would flag %zu\n",
 		real, r->naive_flagged);
 	struct xlat_ctx *xctx = NULL;
-	if (o->listings && o->xlat && r->count[DIFF_CHANGED] && diff_xlat_ctx(&xctx) != BT_OK)
+	if (o->listings && o->xlat && r->count[DIFF_CHANGED] && diff_xlat_ctx(r, &xctx) != BT_OK)
 		xctx = NULL;
 	if (o->listings && r->count[DIFF_CHANGED])
 		fprintf(out, "translations: %s\n",
@@ -384,7 +386,7 @@ enum bt_status diff_write_json(FILE *out, const struct diff_result *r,
 	fprintf(out, ",\n\"new\": ");
 	json_side(out, r->new);
 	struct xlat_ctx *xctx = NULL;
-	if (o->listings && o->xlat && r->count[DIFF_CHANGED] && diff_xlat_ctx(&xctx) != BT_OK)
+	if (o->listings && o->xlat && r->count[DIFF_CHANGED] && diff_xlat_ctx(r, &xctx) != BT_OK)
 		xctx = NULL;
 	fprintf(out, ",\n\"translations_compared\": %s,\n\"summary\": {", xctx ? "true" : "false");
 	json_counts(out, r->count);

@@ -9,6 +9,8 @@
 #   - --html parsed with python's html.parser: balanced tags, one table row
 #     per function, the chart, a side-by-side diff per changed/renamed
 #     function, nothing fetched from the network;
+#   - relocatable modules (ld -r of the same objects);
+#   - databases written by `pretrans build`, and one whose image changed;
 #   - bad input: another architecture, no symbols, identical inputs, usage.
 #
 #   tests/integration/diff-synthetic.sh BUILD_DIR
@@ -217,7 +219,13 @@ if p.ext:
     sys.exit(f"external resources: {p.ext}")
 EOF
 
-# --- 5. databases: `pretrans build` then `pretrans diff OLD.tcdb NEW` -------
+# --- 5. relocatable modules (ET_REL, relocations masked) ---------------------
+"$ptdiff" --no-listings "$dp/base.ko" "$dp/change.ko" >"$tmp/ko.txt" 2>/dev/null
+expect_line "$tmp/ko.txt" "changed 1, renamed 1, added 1, removed 1" ".ko pair: same classification as the images"
+"$ptdiff" --no-listings "$dp/base.ko" "$dp/shift.ko" >"$tmp/koshift.txt" 2>/dev/null
+expect_line "$tmp/koshift.txt" "really changed: 0 functions; a naive .* would flag 11" ".ko layout shift: nothing changed"
+
+# --- 6. databases: `pretrans build` then `pretrans diff OLD.tcdb NEW` -------
 pretrans=$build/bin/pretrans
 "$pretrans" build "$dp/base.elf" -o "$tmp/base.tcdb" >/dev/null 2>&1
 "$pretrans" diff --no-listings "$tmp/base.tcdb" "$dp/change.elf" >"$tmp/db.txt" 2>/dev/null
@@ -235,7 +243,7 @@ else
 	bad "stale database: rc $rc, $(cat "$tmp/stale.err")"
 fi
 
-# --- 6. bad input -----------------------------------------------------------
+# --- 7. bad input -----------------------------------------------------------
 cp "$dp/base.elf" "$tmp/arm.elf"
 printf '\267\000' | dd of="$tmp/arm.elf" bs=1 seek=18 conv=notrunc status=none
 rc=0

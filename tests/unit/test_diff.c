@@ -210,6 +210,67 @@ static void test_xlat_listings(void **state)
 	xlat_destroy(ctx);
 }
 
+/* Relocatable modules (ld -r of the same objects): relocated fields are
+ * masked, the classification is the same as for the linked images. */
+static void test_ko_pairs(void **state)
+{
+	struct pair p;
+	load_pair(&p, DP_DIR "/base.ko", DP_DIR "/change.ko");
+	assert_true(p.old->rel);
+	assert_true(p.old->nrelocs > 10);
+	expect(&p.r, "checksum", DIFF_CHANGED);
+	expect(&p.r, "old_func", DIFF_REMOVED);
+	expect(&p.r, "new_func", DIFF_ADDED);
+	expect(&p.r, "util_renamed", DIFF_RENAMED);
+	assert_int_equal(p.r.count[DIFF_IDENTICAL] + p.r.count[DIFF_MOVED], 8);
+	free_pair(&p);
+
+	load_pair(&p, DP_DIR "/base.ko", DP_DIR "/shift.ko");
+	assert_int_equal(p.r.count[DIFF_IDENTICAL] + p.r.count[DIFF_MOVED], 11);
+	assert_int_equal(p.r.naive_flagged, 11); /* every function moved in .text */
+	/* a call through a relocation prints its symbol */
+	const struct diff_entry *e = find(&p.r, "start");
+	char **a;
+	size_t na;
+	assert_int_equal(diff_func_listing(p.new, e->new, &a, &na), BT_OK);
+	int saw = 0;
+	for (size_t i = 0; i < na; i++)
+		saw |= !strcmp(a[i], "call log_msg+0x0");
+	assert_true(saw);
+	free(a);
+	free_pair(&p);
+}
+
+/* Equal bytes are not "identical" when a relocation sends a call elsewhere:
+ * f() calls g() in one object and h() in the other (both e8 00 00 00 00). */
+static void test_equal_bytes_other_target(void **state)
+{
+	char dir[] = "/tmp/test_diff_rel.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && echo 'int g(void); int f(void) { return g() + 1; }' > a.c && "
+		 "echo 'int h(void); int f(void) { return h() + 1; }' > b.c && "
+		 "cc -O2 -fno-pic -fcf-protection=none -c a.c && "
+		 "cc -O2 -fno-pic -fcf-protection=none -c b.c && cmp -s a.o b.o; "
+		 "test $? -eq 1",
+		 dir);
+	assert_int_equal(system(cmd), 0);
+	char a[128], b[128];
+	snprintf(a, sizeof(a), "%s/a.o", dir);
+	snprintf(b, sizeof(b), "%s/b.o", dir);
+	struct pair p;
+	load_pair(&p, a, b);
+	const struct diff_entry *e = find(&p.r, "f");
+	assert_non_null(e);
+	assert_int_equal(e->old->size, e->new->size);
+	assert_memory_equal(e->old->bytes, e->new->bytes, e->old->size);
+	assert_int_equal(e->cls, DIFF_CHANGED);
+	free_pair(&p);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* Keys do not depend on where file names come from: an image without its
  * DWARF (STT_FILE names only) matches the same image with it. */
 static void test_keys_without_dwarf(void **state)
@@ -369,6 +430,8 @@ int main(void)
 	    cmocka_unit_test(test_bad_images),
 	    cmocka_unit_test(test_keys_without_dwarf),
 	    cmocka_unit_test(test_xlat_listings),
+	    cmocka_unit_test(test_ko_pairs),
+	    cmocka_unit_test(test_equal_bytes_other_target),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
