@@ -20,7 +20,36 @@
 struct xlat_xcheck {
 	ZydisDecoder dec;
 	LLVMDisasmContextRef llvm;
+	/* register names (GPRs, rip, eip) sorted for bsearch */
+	struct regname {
+		const char *name;
+		ZydisRegister reg;
+	} names[96];
+	size_t n_names;
 };
+
+/* A set of Zydis registers (GPRs of every width and rip/eip). */
+struct regset {
+	uint64_t w[(ZYDIS_REGISTER_MAX_VALUE + 64) / 64];
+};
+
+static bool is_named_reg(ZydisRegister r)
+{
+	ZydisRegisterClass c = ZydisRegisterGetClass(r);
+	return c == ZYDIS_REGCLASS_GPR8 || c == ZYDIS_REGCLASS_GPR16 || c == ZYDIS_REGCLASS_GPR32 ||
+	       c == ZYDIS_REGCLASS_GPR64 || r == ZYDIS_REGISTER_RIP || r == ZYDIS_REGISTER_EIP;
+}
+
+static void regset_add(struct regset *s, ZydisRegister r)
+{
+	if (r != ZYDIS_REGISTER_NONE && is_named_reg(r))
+		s->w[r / 64] |= 1ull << (r % 64);
+}
+
+static int cmp_regname(const void *a, const void *b)
+{
+	return strcmp(((const struct regname *)a)->name, ((const struct regname *)b)->name);
+}
 
 enum bt_status xlat_xcheck_create(struct xlat_xcheck **out)
 {
@@ -37,6 +66,18 @@ enum bt_status xlat_xcheck_create(struct xlat_xcheck **out)
 		free(xc);
 		return BT_ERR_UNSUPPORTED;
 	}
+	for (int r = 1; r <= ZYDIS_REGISTER_MAX_VALUE && xc->n_names < BT_ARRAY_SIZE(xc->names);
+	     r++) {
+		const char *name = ZydisRegisterGetString((ZydisRegister)r);
+		if (name && is_named_reg((ZydisRegister)r)) {
+			xc->names[xc->n_names].name = name;
+			xc->names[xc->n_names].reg = (ZydisRegister)r;
+			xc->n_names++;
+		}
+	}
+	qsort(xc->names, xc->n_names, sizeof(xc->names[0]), cmp_regname);
+	/* Intel syntax: mnemonics and register names spelled as Zydis does */
+	LLVMSetDisasmOptions(xc->llvm, LLVMDisassembler_Option_AsmPrinterVariant);
 	if (ZYAN_FAILED(
 		ZydisDecoderInit(&xc->dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64))) {
 		LLVMDisasmDispose(xc->llvm);
@@ -74,17 +115,19 @@ static bool split_prefix(const char *text)
 	return false;
 }
 
-uint32_t xlat_xcheck_length(struct xlat_xcheck *xc, const uint8_t *p, size_t n, gva_t va)
+/* LLVM's length at p, with split prefixes merged; text gets the text of
+ * the instruction itself (Intel syntax). */
+static uint32_t llvm_decode(struct xlat_xcheck *xc, const uint8_t *p, size_t n, gva_t va,
+			    char *text, size_t text_len)
 {
 	uint8_t buf[16];
-	char text[128];
 	if (n > 15)
 		n = 15;
 	memcpy(buf, p, n);
 	size_t total = 0;
 	while (total < n) {
 		size_t l = LLVMDisasmInstruction(xc->llvm, buf + total, n - total, va + total, text,
-						 sizeof(text));
+						 text_len);
 		if (l == 0)
 			return 0;
 		total += l;
@@ -94,10 +137,91 @@ uint32_t xlat_xcheck_length(struct xlat_xcheck *xc, const uint8_t *p, size_t n, 
 	return 0; /* nothing but prefixes */
 }
 
+uint32_t xlat_xcheck_length(struct xlat_xcheck *xc, const uint8_t *p, size_t n, gva_t va)
+{
+	char text[160];
+	return llvm_decode(xc, p, n, va, text, sizeof(text));
+}
+
+/* Mnemonics whose operands are compared (documented in xcheck.h). */
+static const ZydisMnemonic operand_subset[] = {
+    ZYDIS_MNEMONIC_MOV,	  ZYDIS_MNEMONIC_ADD,	 ZYDIS_MNEMONIC_SUB,  ZYDIS_MNEMONIC_AND,
+    ZYDIS_MNEMONIC_OR,	  ZYDIS_MNEMONIC_XOR,	 ZYDIS_MNEMONIC_CMP,  ZYDIS_MNEMONIC_TEST,
+    ZYDIS_MNEMONIC_LEA,	  ZYDIS_MNEMONIC_PUSH,	 ZYDIS_MNEMONIC_POP,  ZYDIS_MNEMONIC_INC,
+    ZYDIS_MNEMONIC_DEC,	  ZYDIS_MNEMONIC_NEG,	 ZYDIS_MNEMONIC_NOT,  ZYDIS_MNEMONIC_IMUL,
+    ZYDIS_MNEMONIC_SHL,	  ZYDIS_MNEMONIC_SHR,	 ZYDIS_MNEMONIC_SAR,  ZYDIS_MNEMONIC_MOVZX,
+    ZYDIS_MNEMONIC_MOVSX, ZYDIS_MNEMONIC_MOVSXD, ZYDIS_MNEMONIC_XCHG, ZYDIS_MNEMONIC_CMPXCHG,
+    ZYDIS_MNEMONIC_XADD,  ZYDIS_MNEMONIC_BT,	 ZYDIS_MNEMONIC_BTS,  ZYDIS_MNEMONIC_BTR,
+    ZYDIS_MNEMONIC_BTC,	  ZYDIS_MNEMONIC_ADC,	 ZYDIS_MNEMONIC_SBB,
+};
+
+int xlat_xcheck_operands(struct xlat_xcheck *xc, const uint8_t *p, size_t n, gva_t va)
+{
+	ZydisDecodedInstruction d;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	char text[160];
+	if (n > 15)
+		n = 15;
+	if (ZYAN_FAILED(ZydisDecoderDecodeFull(&xc->dec, p, n, &d, ops)))
+		return -1;
+	bool in_subset = false;
+	for (size_t i = 0; i < BT_ARRAY_SIZE(operand_subset); i++)
+		if (operand_subset[i] == d.mnemonic)
+			in_subset = true;
+	/* mov to/from a segment register: Zydis names the 16-bit register, LLVM
+	 * the 32-bit one; a spelling difference, and privileged anyway */
+	for (int i = 0; i < d.operand_count_visible; i++)
+		if (ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+		    ZydisRegisterGetClass(ops[i].reg.value) == ZYDIS_REGCLASS_SEGMENT)
+			in_subset = false;
+	if (!in_subset || llvm_decode(xc, p, n, va, text, sizeof(text)) != d.length)
+		return -1;
+	/* LLVM Intel syntax: "\tmnemonic\toperands"; same mnemonic or no verdict */
+	const char *t = text;
+	while (*t == ' ' || *t == '\t')
+		t++;
+	const char *zm = ZydisMnemonicGetString(d.mnemonic);
+	size_t ml = strcspn(t, " \t");
+	if (ml != strlen(zm) || strncmp(t, zm, ml) != 0)
+		return -1;
+	struct regset zs, ls;
+	memset(&zs, 0, sizeof(zs));
+	memset(&ls, 0, sizeof(ls));
+	for (int i = 0; i < d.operand_count_visible; i++) {
+		if (ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER) {
+			regset_add(&zs, ops[i].reg.value);
+		} else if (ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY) {
+			regset_add(&zs, ops[i].mem.base);
+			regset_add(&zs, ops[i].mem.index);
+		}
+	}
+	/* register names among LLVM's operand tokens */
+	for (const char *q = t + ml; *q;) {
+		if (!((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9'))) {
+			q++;
+			continue;
+		}
+		char tok[16];
+		size_t k = 0;
+		while (((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9')) &&
+		       k + 1 < sizeof(tok))
+			tok[k++] = *q++;
+		tok[k] = 0;
+		while ((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9'))
+			q++;
+		struct regname key = {.name = tok};
+		const struct regname *hit =
+		    bsearch(&key, xc->names, xc->n_names, sizeof(key), cmp_regname);
+		if (hit)
+			regset_add(&ls, hit->reg);
+	}
+	return memcmp(&zs, &ls, sizeof(zs)) == 0 ? 1 : 0;
+}
+
 const char *xlat_xcheck_class_str(enum xlat_xcheck_class c)
 {
-	static const char *const names[] = {"agree", "length-differs", "zydis-only", "llvm-only",
-					    "both-invalid"};
+	static const char *const names[] = {"agree",	 "length-differs", "zydis-only",
+					    "llvm-only", "both-invalid",   "operands-differ"};
 	return (unsigned)c < BT_ARRAY_SIZE(names) ? names[c] : "?";
 }
 
@@ -115,8 +239,13 @@ enum bt_status xlat_xcheck_sweep(struct xlat_xcheck *xc, const uint8_t *p, size_
 			zl = d.length;
 		uint32_t ll = xlat_xcheck_length(xc, p + pos, avail, va + pos);
 		enum xlat_xcheck_class c;
-		if (zl && ll)
-			c = zl == ll ? XLAT_XC_AGREE : XLAT_XC_LEN_DIFF;
+		if (zl && ll && zl == ll) {
+			int op = xlat_xcheck_operands(xc, p + pos, avail, va + pos);
+			if (op >= 0)
+				st->operands_compared++;
+			c = op == 0 ? XLAT_XC_OPERANDS_DIFF : XLAT_XC_AGREE;
+		} else if (zl && ll)
+			c = XLAT_XC_LEN_DIFF;
 		else if (zl)
 			c = XLAT_XC_ZYDIS_ONLY;
 		else if (ll)

@@ -4,9 +4,12 @@
  * XLAT_OPT_CROSSCHECK is set (instruction length, every instruction) and by
  * `pretrans xcheck IMAGE` (linear sweep statistics over a byte range).
  *
- * Operand text is not compared: LLVM and Zydis spell too many mnemonics
- * differently (jz/je, movabs/mov, ...) for a reliable automatic comparison;
- * see docs/xlat.md.
+ * Operands are compared for a documented subset (xlat_xcheck_operands):
+ * the common integer mnemonics (mov add sub and or xor cmp test lea push pop
+ * inc dec neg not imul shl shr sar movzx movsx movsxd xchg cmpxchg xadd bt
+ * bts btr btc adc sbb) when LLVM spells the mnemonic the same way; what is
+ * compared is the set of general-purpose registers (and rip) the explicit
+ * operands name, which catches REX/ModRM/SIB interpretation differences.
  */
 #ifndef BT_XLAT_XCHECK_H
 #define BT_XLAT_XCHECK_H
@@ -25,13 +28,19 @@ void xlat_xcheck_destroy(struct xlat_xcheck *xc);
  * instruction they prefix. */
 uint32_t xlat_xcheck_length(struct xlat_xcheck *xc, const uint8_t *p, size_t n, gva_t va);
 
+/* 1 if both decoders name the same registers in the explicit operands, 0
+ * if not, -1 if not compared (outside the subset, different mnemonic or
+ * length, undecodable). */
+int xlat_xcheck_operands(struct xlat_xcheck *xc, const uint8_t *p, size_t n, gva_t va);
+
 /* Outcome classes of one sweep position. */
 enum xlat_xcheck_class {
-	XLAT_XC_AGREE = 0,    /* both decode, same length */
-	XLAT_XC_LEN_DIFF,     /* both decode, lengths differ */
-	XLAT_XC_ZYDIS_ONLY,   /* only Zydis decodes */
-	XLAT_XC_LLVM_ONLY,    /* only LLVM decodes */
-	XLAT_XC_BOTH_INVALID, /* neither decodes (data, padding): skip 1 byte */
+	XLAT_XC_AGREE = 0,     /* both decode, same length (and operands, where compared) */
+	XLAT_XC_LEN_DIFF,      /* both decode, lengths differ */
+	XLAT_XC_ZYDIS_ONLY,    /* only Zydis decodes */
+	XLAT_XC_LLVM_ONLY,     /* only LLVM decodes */
+	XLAT_XC_BOTH_INVALID,  /* neither decodes (data, padding): skip 1 byte */
+	XLAT_XC_OPERANDS_DIFF, /* same length, operand registers differ (subset) */
 	XLAT_XC_NCLASSES
 };
 const char *xlat_xcheck_class_str(enum xlat_xcheck_class c);
@@ -41,7 +50,7 @@ const char *xlat_xcheck_class_str(enum xlat_xcheck_class c);
 struct xlat_xcheck_stats {
 	uint64_t bytes;			  /* bytes swept */
 	uint64_t count[XLAT_XC_NCLASSES]; /* positions per class */
-	/* first disagreements (LEN_DIFF, ZYDIS_ONLY, LLVM_ONLY), in order */
+	/* first disagreements (every class but AGREE and BOTH_INVALID), in order */
 	uint32_t n_samples;
 	struct {
 		gva_t va;
@@ -49,6 +58,7 @@ struct xlat_xcheck_stats {
 		uint8_t zydis_len; /* 0 = invalid */
 		uint8_t llvm_len;  /* 0 = invalid */
 	} samples[XLAT_XCHECK_MAX_SAMPLES];
+	uint64_t operands_compared; /* AGREE/OPERANDS_DIFF positions in the subset */
 };
 
 /* Linear sweep of n bytes at p (guest address va), accumulating into *st

@@ -237,7 +237,8 @@ static void decode_block(struct xlat_ctx *ctx, const struct xlat_source *src, gv
 		}
 		if (ctx->xc) {
 			uint32_t llen = xlat_xcheck_length(ctx->xc, in->bytes, got, pc);
-			if (llen != in->d.length) {
+			if (llen != in->d.length ||
+			    xlat_xcheck_operands(ctx->xc, in->bytes, got, pc) == 0) {
 				refuse(b, XLAT_REFUSE_DISAGREE, pc);
 				return;
 			}

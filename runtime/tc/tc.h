@@ -59,6 +59,12 @@ enum bt_status tc_vcpu_activate(struct tc_vcpu *t);
 /* Run host code at `code` until an exit; returns enum tc_exit_code. */
 int tc_run(struct tc_vcpu *t, const void *code);
 
+/* Resume point for a signal handler that interrupted translated code: with
+ * the guest state already copied into the vCPU area (gpr, rflags, fxsave,
+ * exit_host_pc = faulting pc + 1), set the frame's RSP to vcpu.host_rsp and
+ * RIP here; tc_run then returns TC_EXIT_FAULT. */
+void tc_signal_return(void);
+
 void tc_tlb_flush(struct tc_vcpu *t);
 /* Map the guest page containing va: host = va + addend. */
 void tc_tlb_set(struct tc_vcpu *t, gva_t va, int64_t addend, bool readable, bool writable);

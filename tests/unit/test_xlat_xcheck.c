@@ -80,6 +80,43 @@ static void test_sweep_disagree(void **state)
 	xlat_xcheck_destroy(xc);
 }
 
+/* Operands are compared for the integer subset: LLVM reads "66 f2 93" as
+ * "xacquire" (eating the 0x66) + "xchg eax, ebx", Zydis as "xchg bx, ax". */
+static void test_operands(void **state)
+{
+	(void)state;
+	struct xlat_xcheck *xc;
+	static const uint8_t load[] = {0x48, 0x8b, 0x47, 0x08};	  /* mov rax, [rdi+8] */
+	static const uint8_t cpuid[] = {0x0f, 0xa2};		  /* outside the subset */
+	static const uint8_t movds[] = {0x8e, 0xd8};		  /* mov ds, ax: not compared */
+	static const uint8_t xchg16[] = {0x66, 0xf2, 0x93, 0xc3}; /* widths differ */
+	assert_int_equal(xlat_xcheck_create(&xc), BT_OK);
+	assert_int_equal(xlat_xcheck_operands(xc, load, sizeof(load), BASE), 1);
+	assert_int_equal(xlat_xcheck_operands(xc, cpuid, sizeof(cpuid), BASE), -1);
+	assert_int_equal(xlat_xcheck_operands(xc, movds, sizeof(movds), BASE), -1);
+	assert_int_equal(xlat_xcheck_operands(xc, xchg16, sizeof(xchg16), BASE), 0);
+	assert_int_equal(xlat_xcheck_length(xc, xchg16, sizeof(xchg16), BASE), 3);
+	struct xlat_xcheck_stats st;
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(xlat_xcheck_sweep(xc, xchg16, sizeof(xchg16), BASE, &st), BT_OK);
+	assert_int_equal(st.count[XLAT_XC_OPERANDS_DIFF], 1);
+	assert_int_equal(st.count[XLAT_XC_AGREE], 1); /* the ret */
+	assert_int_equal(st.operands_compared, 1);
+	assert_int_equal(st.samples[0].cls, XLAT_XC_OPERANDS_DIFF);
+	xlat_xcheck_destroy(xc);
+
+	struct xlat_options on = {.flags = XLAT_OPT_CROSSCHECK};
+	struct xlat_ctx *c;
+	struct xlat_block b;
+	struct buf x = {xchg16, sizeof(xchg16)};
+	struct xlat_source sx = {.read = rd, .opaque = &x};
+	assert_int_equal(xlat_create(&on, &c), BT_OK);
+	assert_int_equal(xlat_translate(c, &sx, BASE, &b), BT_OK);
+	assert_int_equal(b.refusal, XLAT_REFUSE_DISAGREE);
+	assert_int_equal(b.refusal_addr, BASE);
+	xlat_destroy(c);
+}
+
 static void test_translate_crosscheck(void **state)
 {
 	(void)state;
@@ -109,6 +146,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_sweep_agree),
 	    cmocka_unit_test(test_sweep_disagree),
+	    cmocka_unit_test(test_operands),
 	    cmocka_unit_test(test_translate_crosscheck),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
