@@ -108,7 +108,9 @@ static void dump_and_panic(struct trap_frame *f, uint64_t cr2)
 /* The nested_exception self-test hook: int3 and a fixable #PF inside IRQ0. */
 static void timer_hook(void)
 {
-	if (!timer_nested_hook)
+	/* armed only by the test (1); its results (2, 3) must not re-arm it,
+	 * or the next tick runs the hook again before the test reads them */
+	if (timer_nested_hook != 1)
 		return;
 	timer_nested_hook = 0;
 	__asm__ volatile("int3");
