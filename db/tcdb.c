@@ -37,6 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define CHUNK_CACHE 16 /* decompressed chunks kept by a reader */
+
 enum stmt_id {
 	ST_ADD_FUNC,
 	ST_ADD_BLOCK,
@@ -60,9 +62,17 @@ struct tcdb {
 	/* optional in-memory index of translated starts (open addressing) */
 	uint64_t *idx;
 	size_t idx_mask;
-	/* the last chunk read, decompressed */
-	uint8_t *chunk;
-	size_t chunk_len, chunk_cap;
+	/* decompressed chunks, least recently used evicted; chunk/chunk_len/
+	 * chunk_id describe the current one (a view into one of the entries) */
+	struct chunk_cache {
+		int64_t id; /* 0 = empty */
+		uint8_t *buf;
+		size_t len, cap;
+		uint64_t used;
+	} cache[CHUNK_CACHE];
+	uint64_t clock;
+	const uint8_t *chunk;
+	size_t chunk_len;
 	int64_t chunk_id;
 };
 
@@ -145,7 +155,8 @@ static void db_free(struct tcdb *db)
 		sqlite3_close(db->h);
 	free(db->buf);
 	free(db->idx);
-	free(db->chunk);
+	for (int i = 0; i < CHUNK_CACHE; i++)
+		free(db->cache[i].buf);
 	free(db->path);
 	free(db->tmp_path);
 	free(db);
@@ -459,12 +470,23 @@ enum bt_status tcdb_add_chunk(struct tcdb *db, const struct tcdb_chunk *c, int64
 	return BT_OK;
 }
 
-/* Make chunk id the current one in db->chunk (decompressed). */
+/* Make chunk id the current one (db->chunk, decompressed), from the cache
+ * or by inflating it into the least recently used cache entry. */
 static enum bt_status load_chunk(struct tcdb *db, int64_t id)
 {
 	if (db->chunk_id == id)
 		return BT_OK;
 	db->chunk_id = 0;
+	struct chunk_cache *e = &db->cache[0];
+	for (int i = 0; i < CHUNK_CACHE; i++) {
+		if (db->cache[i].id == id) {
+			e = &db->cache[i];
+			goto use_entry;
+		}
+		if (db->cache[i].used < e->used)
+			e = &db->cache[i];
+	}
+	e->id = 0;
 	sqlite3_stmt *st = db->st[ST_GET_CHUNK];
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, id);
@@ -486,17 +508,17 @@ static enum bt_status load_chunk(struct tcdb *db, int64_t id)
 		       (long long)id);
 		return BT_ERR_FORMAT;
 	}
-	if ((size_t)raw_len > db->chunk_cap) {
-		uint8_t *nb = realloc(db->chunk, (size_t)raw_len);
+	if ((size_t)raw_len > e->cap) {
+		uint8_t *nb = realloc(e->buf, (size_t)raw_len);
 		if (!nb) {
 			sqlite3_reset(st);
 			return BT_ERR_NOMEM;
 		}
-		db->chunk = nb;
-		db->chunk_cap = (size_t)raw_len;
+		e->buf = nb;
+		e->cap = (size_t)raw_len;
 	}
 	uLongf out = (uLongf)raw_len;
-	int zr = uncompress(db->chunk, &out, z, (uLong)z_len);
+	int zr = uncompress(e->buf, &out, z, (uLong)z_len);
 	sqlite3_reset(st);
 	if (zr != Z_OK || out != (uLongf)raw_len) {
 		bt_err(LOG_DB,
@@ -504,7 +526,12 @@ static enum bt_status load_chunk(struct tcdb *db, int64_t id)
 		       db->path, (long long)id, zr);
 		return BT_ERR_FORMAT;
 	}
-	db->chunk_len = (size_t)raw_len;
+	e->len = (size_t)raw_len;
+	e->id = id;
+use_entry:
+	e->used = ++db->clock;
+	db->chunk = e->buf;
+	db->chunk_len = e->len;
 	db->chunk_id = id;
 	return BT_OK;
 }
@@ -772,6 +799,13 @@ enum bt_status tcdb_open(const char *path, unsigned flags, const struct tcdb_exp
 		goto err_free;
 	}
 	sqlite3_busy_timeout(db->h, 5000);
+	/* Readers map the file: random look-ups then cost no page copies (a
+	 * database is ~100-150 MB for a distribution kernel). */
+	sqlite3_exec(db->h, "PRAGMA mmap_size=1073741824", NULL, NULL, NULL);
+	/* A read-only handle keeps its shared lock instead of taking and
+	 * dropping it (two fcntl calls) around every look-up. */
+	if (!db->rdwr)
+		sqlite3_exec(db->h, "PRAGMA locking_mode=EXCLUSIVE", NULL, NULL, NULL);
 	s = validate(db, expect);
 	if (s == BT_ERR_DB)
 		s = BT_ERR_FORMAT; /* a damaged file fails queries */

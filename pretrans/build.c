@@ -33,7 +33,7 @@
 /* Regions are packed into one compressed chunk until their guest bytes
  * reach UNIT_BYTES (~64 KiB of host code): zlib then sees enough context
  * (ratio 4.8x per function, ~6x per 64 KiB) and a look-up inflates ~64 KiB. */
-#define UNIT_BYTES   1536
+#define UNIT_BYTES   512
 #define UNIT_REGIONS 64
 
 enum slot_state { SLOT_EMPTY = 0, SLOT_BUSY, SLOT_DONE };
