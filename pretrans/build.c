@@ -23,6 +23,7 @@
 #include "pretrans/elfimg.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,8 +56,9 @@ struct pipe {
 	gva_t *calls;	    /* call targets seen by the writer this round */
 	size_t n_calls, cap_calls;
 	int64_t chunk_id; /* writer: chunk of the unit being written */
-	size_t next;	  /* next region to hand out */
-	size_t written;	  /* regions consumed by the writer */
+	bool watch_signals;
+	size_t next;	/* next region to hand out */
+	size_t written; /* regions consumed by the writer */
 	bool stop;
 	enum bt_status err;
 	pthread_mutex_t mu;
@@ -221,6 +223,19 @@ static enum bt_status write_region(struct tcdb *db, const struct elfimg *img,
 	return BT_OK;
 }
 
+/* A pending SIGINT, SIGTERM or SIGHUP (blocked by the caller), or 0. */
+static int pending_signal(void)
+{
+	sigset_t set;
+	if (sigpending(&set) != 0)
+		return 0;
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+	for (size_t i = 0; i < BT_ARRAY_SIZE(sigs); i++)
+		if (sigismember(&set, sigs[i]))
+			return sigs[i];
+	return 0;
+}
+
 static int gva_cmp(const void *a, const void *b)
 {
 	gva_t x = *(const gva_t *)a, y = *(const gva_t *)b;
@@ -291,6 +306,11 @@ static enum bt_status run_round(struct pipe *pp, int jobs, struct tcdb *db, stru
 		}
 		discover_result_fini(&sl->res);
 		tcdb_chunk_fini(&sl->chunk);
+		if (s == BT_OK && pp->watch_signals && (st->signal = pending_signal()) != 0) {
+			bt_err(LOG_CORE, "interrupted by signal %d (%s): the output is not written",
+			       st->signal, strsignal(st->signal));
+			s = BT_ERR_IO;
+		}
 		pthread_mutex_lock(&pp->mu);
 		pp->written = i + 1;
 		if (s != BT_OK)
@@ -335,7 +355,10 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 	elfimg_build_id_hex(img, ti.build_id);
 	sha256_hex(img->sha256, ti.sha256);
 	strcpy(ti.arch, "x86_64");
-	struct pipe pp = {.img = img, .plan = plan, .xo = {.flags = o->xlat_flags}};
+	struct pipe pp = {.img = img,
+			  .plan = plan,
+			  .xo = {.flags = o->xlat_flags},
+			  .watch_signals = o->watch_signals};
 	struct tcdb_provenance prov;
 	tcdb_provenance_current(&pp.xo, &prov);
 	snprintf(prov.tool_version, sizeof(prov.tool_version), "%s", PRETRANS_TOOL_VERSION);

@@ -19,6 +19,10 @@ struct pbuild_options {
 	uint32_t xlat_flags; /* enum xlat_opt_flags */
 	bool progress;	     /* a progress bar on stderr */
 	int64_t created;     /* provenance time stamp (unix seconds) */
+	/* The caller blocked SIGINT, SIGTERM and SIGHUP: the writer polls for
+	 * them and abandons the build (the previous output stays) when one is
+	 * pending, reporting it in pbuild_stats.signal. */
+	bool watch_signals;
 };
 
 struct pbuild_stats {
@@ -27,6 +31,7 @@ struct pbuild_stats {
 	uint64_t func_bytes, covered_bytes, refused_bytes;
 	uint64_t guest_code_bytes, host_code_bytes;
 	uint64_t chunk_raw_bytes, chunk_bytes; /* payload before/after compression */
+	int signal;			       /* the signal that interrupted the build, or 0 */
 };
 
 enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *st);

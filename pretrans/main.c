@@ -10,6 +10,7 @@
 #include "pretrans/base/log.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,8 @@ static const char usage_main[] =
     "\n"
     "Logging: BT_LOG=sub[,sub]:level (e.g. BT_LOG=all:debug), messages on stderr.\n"
     "Exit codes: 0 ok, 1 usage, 2 bad input (malformed, unsupported or mismatched\n"
-    "image or database), 3 internal error, 4 I/O error, 5 verify found mismatches.\n";
+    "image or database), 3 internal error, 4 I/O error, 5 verify found mismatches,\n"
+    "128+N build interrupted by signal N (the previous output is left unchanged).\n";
 
 static const char usage_build[] =
     "usage: pretrans build IMAGE -o OUT.tcdb [--jobs N] [--no-crosscheck]\n"
@@ -163,13 +165,22 @@ static int cmd_build(int argc, char **argv)
 	o.progress = isatty(2);
 	const char *sde = getenv("SOURCE_DATE_EPOCH");
 	o.created = sde ? strtoll(sde, NULL, 10) : (int64_t)time(NULL);
+	/* Ctrl-C and friends: the build notices them between regions and drops
+	 * its temporary file, leaving any previous OUT as it was. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	o.watch_signals = true;
 	struct pbuild_stats st;
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	enum bt_status s = pbuild_run(&o, &st);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (s != BT_OK)
-		return pretrans_exit_code(s);
+		return st.signal ? 128 + st.signal : pretrans_exit_code(s);
 	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
 	fprintf(stderr,
 		"pretrans: %s -> %s: %zu functions, %zu seed regions, %zu blocks (%zu refused "
