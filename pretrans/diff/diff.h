@@ -6,7 +6,7 @@
  *  - A side (struct diff_side) is one image: its sized STT_FUNC symbols in
  *    executable sections, each with a stable key (the symbol name; for local
  *    names that occur more than once on either side, "name@file" from the
- *    preceding STT_FILE symbol, plus "#k" by symbol-table order if still
+ *    preceding STT_FILE symbol, plus "#k" by address order if still
  *    ambiguous), its raw bytes and a hash of its normalised instruction
  *    stream.
  *  - Normalisation: every operand that denotes an address (relative branch
