@@ -12,6 +12,7 @@ PKGS=(
 	libcmocka-dev         # unit tests
 	qemu-system-x86       # the reference machine for guests
 	cpio                  # inspecting initrds in tests
+	python3               # JSON and HTML checks of `pretrans diff`
 	clang clang-format libclang-rt-14-dev  # fuzzers (libFuzzer), style check
 )
 
