@@ -223,6 +223,27 @@ expect "unwritable output directory" 4 "ro/prev.tcdb: cannot create the temporar
 if cmp -s "$W/j1.tcdb" "$W/ro/prev.tcdb"; then pass "previous database in the unwritable directory intact"; else fail "previous database in the unwritable directory changed"; fi
 chmod 0755 "$W/ro"
 
+# an interrupted build (SIGTERM after 1 s of a long one: libLLVM, ~30 s)
+# removes its temporary file and leaves the previous database as it was
+big=$(readlink -f "$(llvm-config-14 --libdir 2>/dev/null || llvm-config --libdir)/libLLVM-14.so" 2>/dev/null || true)
+if [ -n "$big" ] && [ -f "$big" ]; then
+	cp "$W/j1.tcdb" "$W/int.tcdb"
+	"$P" build "$big" -o "$W/int.tcdb" --jobs 1 2>"$W/err" &
+	bpid=$!
+	sleep 1
+	kill -TERM "$bpid"
+	wait "$bpid"
+	rc=$?
+	if [ $rc -eq 143 ] && cmp -s "$W/j1.tcdb" "$W/int.tcdb" && ! ls "$W"/int.tcdb.tmp-* >/dev/null 2>&1 &&
+		grep -q "interrupted by signal 15" "$W/err"; then
+		pass "SIGTERM during a build: exit 143, previous database intact, no temporary left"
+	else
+		fail "SIGTERM during a build: exit $rc, $(cat "$W/err"); $(ls "$W" | grep int.tcdb)"
+	fi
+else
+	fail "no libLLVM-14.so to run a long build on"
+fi
+
 # --- 4. bad databases ----------------------------------------------------------
 sz=$(stat -c %s "$W/j1.tcdb")
 head -c $((sz / 2)) "$W/j1.tcdb" >"$W/trunc.tcdb"
