@@ -284,6 +284,7 @@ static int show_find(void *o, const struct tcdb_function *f)
 
 struct listing {
 	char line[LIST_MAX][128];
+	uint64_t addr[LIST_MAX]; /* guest address, or host offset */
 	int n;
 };
 
@@ -293,6 +294,7 @@ static void list_code(struct listing *l, const uint8_t *p, size_t len, uint64_t 
 	l->n = 0;
 	while (off < len && l->n < LIST_MAX) {
 		ZydisDisassembledInstruction in;
+		l->addr[l->n] = guest ? base + off : off;
 		if (ZYAN_FAILED(ZydisDisassembleATT(ZYDIS_MACHINE_MODE_LONG_64, base + off, p + off,
 						    len - off, &in))) {
 			snprintf(l->line[l->n++], sizeof(l->line[0]), "%s%04zx: (bad) %02x",
@@ -345,10 +347,24 @@ static int show_block(void *o, const struct tcdb_block *b)
 	static struct listing g, h;
 	list_code(&g, gbuf, glen, b->guest_start, true);
 	list_code(&h, b->code, b->code_len, 0, false);
+	/* Side by side: each guest instruction on the row of the first host
+	 * instruction the pc map attributes to it. */
 	printf("  %-*s | %s\n", COL, "guest", "translated");
-	for (int i = 0; i < g.n || i < h.n; i++)
-		printf("  %-*.*s | %s\n", COL, COL, i < g.n ? g.line[i] : "",
-		       i < h.n ? h.line[i] : "");
+	int gi = 0;
+	for (int j = 0; j < h.n; j++) {
+		gva_t rip;
+		uint32_t spilled;
+		bool known = xlat_pcmap_lookup(b->pcmap, b->pcmap_len, b->guest_start,
+					       (uint32_t)h.addr[j], &rip, &spilled) == BT_OK;
+		while (known && gi < g.n && g.addr[gi] < rip) /* no host row of its own */
+			printf("  %-*.*s |\n", COL, COL, g.line[gi++]);
+		const char *left = "";
+		if (known && gi < g.n && g.addr[gi] == rip)
+			left = g.line[gi++];
+		printf("  %-*.*s | %s\n", COL, COL, left, h.line[j]);
+	}
+	while (gi < g.n)
+		printf("  %-*.*s |\n", COL, COL, g.line[gi++]);
 	for (uint32_t i = 0; i < b->n_exits; i++) {
 		const struct xlat_exit *e = &b->exits[i];
 		printf("  exit %u: %-9s target %#llx", i,
