@@ -276,27 +276,58 @@ static void decode_block(struct xlat_ctx *ctx, const struct xlat_source *src, gv
 		r->two_pages = true;
 }
 
-/* Block entry: `cmp word %gs:irq, 0x0101; jae irq_exit`, preserving the
- * flags around it when they are live into the block. */
+/* Block entry: `cmp word %gs:irq, 0x0101; jae irq_exit`.  When the flags
+ * are live into the block, a flag-free form instead (rcx spilled):
+ *     movzx ecx, word %gs:irq ; lea ecx, [rcx + 0xfeff]   bit 16 = (irq >= 0x101)
+ *     bswap ecx ; movzx ecx, ch ; jrcxz +5 ; jmp irq_exit ; (restore rcx) */
 static void emit_entry(struct xe *e, bool flags_live)
 {
-	if (flags_live)
-		xe_flags_save(e);
-	ZydisEncoderOperand m = xe_m(2, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_IRQ);
-	ZydisEncoderOperand i = xe_i(VCPU_IRQ_IF | VCPU_IRQ_REQ);
-	xe_ins(e, ZYDIS_MNEMONIC_CMP, true, 2, &m, &i, NULL);
 	int x = xe_exit_new(e, XLAT_EXIT_IRQ, e->block_start);
 	int cold = xe_label_new(e);
-	xe_branch(e, ZYDIS_MNEMONIC_JNB, cold);
+	if (!flags_live) {
+		ZydisEncoderOperand m =
+		    xe_m(2, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_IRQ);
+		ZydisEncoderOperand i = xe_i(VCPU_IRQ_IF | VCPU_IRQ_REQ);
+		xe_ins(e, ZYDIS_MNEMONIC_CMP, true, 2, &m, &i, NULL);
+		xe_branch(e, ZYDIS_MNEMONIC_JNB, cold);
+		xe_section(e, XE_COLD);
+		xe_label_place(e, cold);
+		xe_exit_jump_stub(e, x);
+		xe_section(e, XE_MAIN);
+		return;
+	}
+	ZydisEncoderOperand ecx = xe_r(ZYDIS_REGISTER_ECX), ch = xe_r(ZYDIS_REGISTER_CH), m;
+	xe_gs_store(e, VCPU_OFF_SPILL + 8 * VCPU_RCX, ZYDIS_REGISTER_RCX);
+	e->mask |= 1u << VCPU_RCX;
+	xe_pcmark(e);
+	m = xe_m(2, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_IRQ);
+	xe_ins(e, ZYDIS_MNEMONIC_MOVZX, true, 2, &ecx, &m, NULL);
+	m = xe_m(8, ZYDIS_REGISTER_RCX, ZYDIS_REGISTER_NONE, 0,
+		 0x10000 - (VCPU_IRQ_IF | VCPU_IRQ_REQ));
+	xe_ins(e, ZYDIS_MNEMONIC_LEA, false, 2, &ecx, &m, NULL);
+	xe_ins(e, ZYDIS_MNEMONIC_BSWAP, false, 1, &ecx, NULL, NULL);
+	xe_ins(e, ZYDIS_MNEMONIC_MOVZX, false, 2, &ecx, &ch, NULL);
+	ZydisEncoderRequest req;
+	memset(&req, 0, sizeof(req));
+	req.machine_mode = ZYDIS_MACHINE_MODE_LONG_64;
+	req.mnemonic = ZYDIS_MNEMONIC_JRCXZ;
+	req.branch_type = ZYDIS_BRANCH_TYPE_SHORT;
+	req.branch_width = ZYDIS_BRANCH_WIDTH_8;
+	req.operand_count = 1;
+	req.operands[0] = xe_i(5); /* over the jmp rel32 */
+	xe_req(e, &req);
+	xe_branch(e, ZYDIS_MNEMONIC_JMP, cold);
 	uint32_t mask = e->mask;
-	if (flags_live)
-		xe_flags_restore(e);
+	xe_gs_load(e, ZYDIS_REGISTER_RCX, VCPU_OFF_SPILL + 8 * VCPU_RCX);
+	e->mask &= ~(1u << VCPU_RCX);
+	xe_pcmark(e);
 	xe_section(e, XE_COLD);
 	e->mask = mask;
 	xe_label_place(e, cold);
 	xe_pcmark(e);
-	if (flags_live)
-		xe_flags_restore(e);
+	xe_gs_load(e, ZYDIS_REGISTER_RCX, VCPU_OFF_SPILL + 8 * VCPU_RCX);
+	e->mask &= ~(1u << VCPU_RCX);
+	xe_pcmark(e);
 	xe_exit_jump_stub(e, x);
 	xe_section(e, XE_MAIN);
 }

@@ -231,6 +231,37 @@ static void test_irq_check(void **state)
 	a->irq = VCPU_IRQ_FORCE;
 	set_stack(e);
 	assert_int_equal(xh_run(&e->h, (gva_t)(uintptr_t)e->code, SENTINEL, 10), XH_IRQ);
+	/* the same with flags dead at entry (cmp first): the cmp/jae form of
+	 * the check instead of the flag-preserving one */
+	static const uint8_t code2[] = {0x48, 0x39, 0xc0, 0x48, 0xff, 0xc0, 0xc3};
+	xh_reset(&e->h);
+	memcpy(e->code, code2, sizeof(code2));
+	for (unsigned irq = 0; irq < 0x400; irq++) {
+		if ((irq & 0xff) > 1)
+			continue;
+		set_stack(e);
+		a->gpr[VCPU_RAX] = 5;
+		a->irq = (uint16_t)irq;
+		bool fire = irq >= (VCPU_IRQ_IF | VCPU_IRQ_REQ);
+		assert_int_equal(xh_run(&e->h, (gva_t)(uintptr_t)e->code, SENTINEL, 10),
+				 fire ? XH_IRQ : XH_OK);
+		assert_int_equal(a->gpr[VCPU_RAX], fire ? 5 : 6);
+	}
+	/* and every interrupt-word value through the flag-preserving form */
+	xh_reset(&e->h);
+	memcpy(e->code, code, sizeof(code));
+	for (unsigned irq = 0; irq < 0x400; irq++) {
+		if ((irq & 0xff) > 1)
+			continue;
+		set_stack(e);
+		a->gpr[VCPU_RAX] = 5;
+		a->irq = (uint16_t)irq;
+		bool fire = irq >= (VCPU_IRQ_IF | VCPU_IRQ_REQ);
+		assert_int_equal(xh_run(&e->h, (gva_t)(uintptr_t)e->code, SENTINEL, 10),
+				 fire ? XH_IRQ : XH_OK);
+		assert_int_equal(a->gpr[VCPU_RAX], fire ? 5 : 6);
+		assert_int_equal(a->gpr[VCPU_RCX] == a->spill[VCPU_RCX] || !fire, true);
+	}
 }
 
 /* cli/sti/pushf/popf act on the virtual IF; popf never reaches host IF/TF. */

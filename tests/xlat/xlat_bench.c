@@ -80,7 +80,7 @@ int main(int argc, char **argv)
 	if (xlat_create(&opts, &ctx) != BT_OK)
 		return 2;
 	uint64_t blocks = 0, insns = 0, gbytes = 0, hbytes = 0, refused[XLAT_NREFUSALS] = {0};
-	uint64_t exits[XLAT_NEXIT_KINDS] = {0}, swept = 0;
+	uint64_t exits[XLAT_NEXIT_KINDS] = {0}, swept = 0, flags_entry = 0;
 	double t0 = now();
 	for (int s = 0; s < eh->e_shnum && swept < max_bytes; s++) {
 		if (sh[s].sh_type != SHT_PROGBITS || !(sh[s].sh_flags & SHF_EXECINSTR) ||
@@ -107,6 +107,11 @@ int main(int argc, char **argv)
 				continue;
 			}
 			blocks++;
+			/* flags live into the block: the entry check is the
+			 * flag-free form, which starts by spilling rcx */
+			static const uint8_t save[4] = {0x65, 0x48, 0x89, 0x0c};
+			if (b.code_len > 4 && !memcmp(b.code, save, 4))
+				flags_entry++;
 			insns += b.n_insns;
 			gbytes += b.guest_len;
 			hbytes += b.code_len;
@@ -126,6 +131,8 @@ int main(int argc, char **argv)
 	printf("  expansion: %.2f host bytes per guest byte (%.1f per block)\n",
 	       gbytes ? (double)hbytes / (double)gbytes : 0.0,
 	       blocks ? (double)hbytes / (double)blocks : 0.0);
+	printf("  blocks with live-in flags (flag-free interrupt check): %" PRIu64 "\n",
+	       flags_entry);
 	printf("  refusals:");
 	for (int r = 1; r < XLAT_NREFUSALS; r++)
 		printf(" %s=%" PRIu64, xlat_refusal_str((enum xlat_refusal)r), refused[r]);
