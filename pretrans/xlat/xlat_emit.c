@@ -419,14 +419,22 @@ void xe_exit_jump_stub(struct xe *e, int idx)
 }
 
 /*
- * Exit stub: record which exit of which block left, and where to, then jump
- * through the VCPU_CO_EXIT call-out.  All guest registers and flags hold
- * their guest values here.  Indirect exits (IBL miss) have their target
- * already stored in exit_target by the code that computed it.
+ * Exit stubs: record which exit left and where to, then join the block's
+ * common tail, which records the block and jumps through the VCPU_CO_EXIT
+ * call-out.  All guest registers and flags hold their guest values here.
+ * Indirect exits (IBL miss) have their target already stored in
+ * exit_target by the code that computed it.
+ *
+ *   stub_i: mov qword %gs:exit_info, kind | i << 8
+ *           mov dword %gs:exit_target, lo ; mov dword %gs:exit_target+4, hi
+ *           jmp tail                      (the last stub falls through)
+ *   tail:   mov dword %gs:exit_block, lo ; mov dword %gs:exit_block+4, hi
+ *           jmp *%gs:callout[VCPU_CO_EXIT]
  */
 void xe_emit_stubs(struct xe *e)
 {
 	int prev = e->cur;
+	int tail = xe_label_new(e);
 	xe_section(e, XE_COLD);
 	for (uint32_t i = 0; i < e->n_exits; i++) {
 		struct xlat_exit *x = &e->exits[i];
@@ -437,13 +445,15 @@ void xe_emit_stubs(struct xe *e)
 			xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_TARGET + 4,
 					  (int32_t)(uint32_t)(x->target >> 32));
 		}
-		xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_BLOCK, (int32_t)(uint32_t)e->block_start);
-		xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_BLOCK + 4,
-				  (int32_t)(uint32_t)(e->block_start >> 32));
-		ZydisEncoderOperand m = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0,
-					     VCPU_OFF_CALLOUT + 8 * VCPU_CO_EXIT);
-		xe_ins(e, ZYDIS_MNEMONIC_JMP, true, 1, &m, NULL, NULL);
+		if (i + 1 < e->n_exits)
+			xe_branch(e, ZYDIS_MNEMONIC_JMP, tail);
 	}
+	xe_label_place(e, tail);
+	xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_BLOCK, (int32_t)(uint32_t)e->block_start);
+	xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_BLOCK + 4, (int32_t)(uint32_t)(e->block_start >> 32));
+	ZydisEncoderOperand m = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0,
+				     VCPU_OFF_CALLOUT + 8 * VCPU_CO_EXIT);
+	xe_ins(e, ZYDIS_MNEMONIC_JMP, true, 1, &m, NULL, NULL);
 	xe_section(e, prev);
 }
 
