@@ -442,6 +442,97 @@ static void test_chunks(void **state)
 	tcdb_close(db);
 }
 
+static int any_cb(void *o, const struct tcdb_block *b)
+{
+	/* touch every byte a reader would use */
+	unsigned *sum = o;
+	for (uint32_t i = 0; i < b->code_len; i++)
+		*sum += b->code[i];
+	for (uint32_t i = 0; i < b->pcmap_len; i++)
+		*sum += b->pcmap[i];
+	return 0;
+}
+
+/* Damage a real database (with chunks) at random places, many times: every
+ * open, walk and look-up returns a status, never crashes or reads out of
+ * bounds (run under valgrind/ASan to check the latter). */
+static void test_random_damage(void **state)
+{
+	char good[128], bad[128];
+	path_in(good, sizeof(good), "good.tcdb");
+	path_in(bad, sizeof(bad), "bad.tcdb");
+	struct tcdb *db;
+	struct tcdb_provenance pv = test_prov();
+	assert_int_equal(tcdb_create(good, &test_image, &pv, &db), BT_OK);
+	uint8_t code[200];
+	for (size_t i = 0; i < sizeof(code); i++)
+		code[i] = (uint8_t)(i * 7);
+	struct tcdb_chunk c = {0};
+	for (int k = 0; k < 40; k++) {
+		tcdb_chunk_reset(&c);
+		struct tcdb_block b[8];
+		for (int i = 0; i < 8; i++) {
+			b[i] = (struct tcdb_block){.guest_start = 0xffffffff81000000ull +
+								  0x100u * (unsigned)(8 * k + i),
+						   .guest_len = 16,
+						   .guest_hash = (unsigned)i,
+						   .code = code,
+						   .code_len = 50u + (unsigned)i * 10u,
+						   .pcmap = pcmap1,
+						   .pcmap_len = sizeof(pcmap1),
+						   .n_exits = 1};
+			b[i].exits[0] = (struct xlat_exit){.kind = XLAT_EXIT_RET, .patch_off = ~0u};
+			assert_int_equal(tcdb_chunk_add(&c, &b[i]), BT_OK);
+		}
+		assert_int_equal(tcdb_chunk_seal(&c), BT_OK);
+		int64_t id;
+		assert_int_equal(tcdb_add_chunk(db, &c, &id), BT_OK);
+		for (int i = 0; i < 8; i++) {
+			b[i].chunk_id = id;
+			assert_int_equal(tcdb_add_block(db, &b[i]), BT_OK);
+		}
+	}
+	tcdb_chunk_fini(&c);
+	assert_int_equal(tcdb_commit(db), BT_OK);
+	FILE *f = fopen(good, "rb");
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	uint8_t *img = malloc((size_t)n), *cp = malloc((size_t)n);
+	fseek(f, 0, SEEK_SET);
+	assert_int_equal(fread(img, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	srand(11);
+	int opened = 0, failed_reads = 0;
+	for (int round = 0; round < 150; round++) {
+		memcpy(cp, img, (size_t)n);
+		int hits = 1 + rand() % 24;
+		for (int h = 0; h < hits; h++)
+			cp[100 + rand() % (n - 100)] = (uint8_t)rand();
+		FILE *o = fopen(bad, "wb");
+		fwrite(cp, 1, (size_t)n, o);
+		fclose(o);
+		if (tcdb_open(bad, TCDB_RDONLY, NULL, &db) != BT_OK)
+			continue;
+		opened++;
+		unsigned sum = 0;
+		if (tcdb_foreach_block(db, any_cb, &sum) != BT_OK)
+			failed_reads++;
+		struct tcdb_block b;
+		for (int i = 0; i < 320; i += 7) {
+			enum bt_status s =
+			    tcdb_lookup(db, 0xffffffff81000000ull + 0x100u * (unsigned)i, &b);
+			if (s == BT_OK)
+				any_cb(&sum, &b);
+		}
+		tcdb_close(db);
+	}
+	/* most damage lands in chunk data and is caught when reading */
+	assert_true(opened > 0);
+	assert_true(failed_reads > 0);
+	free(img);
+	free(cp);
+}
+
 static int setup(void **state)
 {
 	strcpy(dir, "/tmp/test_tcdb.XXXXXX");
@@ -462,7 +553,7 @@ int main(void)
 	    cmocka_unit_test(test_roundtrip),	    cmocka_unit_test(test_same_calls_same_bytes),
 	    cmocka_unit_test(test_atomic_replace),  cmocka_unit_test(test_bad_files),
 	    cmocka_unit_test(test_learn_and_stats), cmocka_unit_test(test_foreach),
-	    cmocka_unit_test(test_chunks),
+	    cmocka_unit_test(test_chunks),	    cmocka_unit_test(test_random_damage),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
