@@ -98,8 +98,7 @@ struct xlat_scratch {
 	int r[4];	      /* GPR numbers */
 	ZydisRegister reg[4]; /* their 64-bit Zydis names */
 	int n;
-	uint32_t spilled; /* those saved in vcpu spill[] */
-	bool flags_saved;
+	uint32_t spilled; /* those saved in vcpu spill[] by this instruction */
 };
 
 /* A guest address expression for the soft-MMU probe. */
@@ -154,8 +153,7 @@ void xe_emit_stubs(struct xe *e);
 bool xe_finish(struct xe *e, uint8_t *out, uint32_t cap, uint32_t *code_len, uint8_t *pcmap,
 	       uint32_t pcmap_cap, uint32_t *pcmap_len);
 
-/* xlat_mangle.c: what one instruction becomes.  Returns false when the
- * instruction ends the block (after emitting its exits). */
+/* xlat_mangle.c: what one instruction becomes. */
 enum xlat_class {
 	XC_COPY,     /* copied byte for byte */
 	XC_MEM,	     /* one explicit memory operand through the soft-MMU */
@@ -184,8 +182,9 @@ enum xlat_class {
 
 enum xlat_class xlat_classify(const struct xlat_insn *in);
 bool xlat_class_ends_block(enum xlat_class c);
-/* Emit the host code for in; returns false if the block must end here
- * because the instruction was a control transfer (exits already emitted). */
+/* Emit the host code for `in` (class c), including its exits when the class
+ * ends the block (xlat_class_ends_block); deferred restores are flushed or
+ * carried as the class allows.  Encoder trouble sets e->failed. */
 void xlat_mangle(struct xe *e, const struct xlat_insn *in, enum xlat_class c);
 void xlat_mangle_fall(struct xe *e, gva_t next);
 /* Restore every deferred scratch register and the flags (block end). */

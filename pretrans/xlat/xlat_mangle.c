@@ -257,7 +257,6 @@ static void pick_scratch_pend(const struct xlat_insn *in, int n, uint32_t exclud
 	uint32_t avoid = in->regs_used | exclude | MASK_RSP;
 	s->n = 0;
 	s->spilled = 0;
-	s->flags_saved = false;
 	/* AH/BH/CH/DH cannot be encoded with a REX prefix: the register that
 	 * replaces the memory operand (the first scratch) must be rax..rdi */
 	if (uses_high8(in)) {
