@@ -83,10 +83,25 @@ static int va_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Sort, then bound every seed not walked yet by the next region start
+ * (of any kind) or the end of its section, so that seeds do not walk each
+ * other's code again. */
 void discover_plan_sort(struct discover_plan *p)
 {
 	qsort(p->f, p->n, sizeof(*p->f), func_cmp);
 	p->n_sorted = p->n;
+	for (size_t i = 0; i < p->n; i++) {
+		struct discover_func *f = &p->f[i];
+		if (f->kind != DISCOVER_SEED || f->done)
+			continue;
+		gva_t end = f->sec->addr + f->sec->size;
+		for (size_t j = i + 1; j < p->n; j++)
+			if (p->f[j].start > f->start) {
+				end = BT_MIN(end, p->f[j].start);
+				break;
+			}
+		f->end = BT_MAX(end, f->start + 1);
+	}
 }
 
 /* Index of the first sized function starting after va, or n. */
@@ -156,6 +171,33 @@ enum bt_status discover_add_seed(struct discover_plan *p, const struct elfimg *i
 				  .sec = c->sec,
 				  .kind = DISCOVER_SEED};
 	return plan_push(p, &f);
+}
+
+/* Every aligned 8-byte value in an allocated, non-executable PROGBITS
+ * section that points into an executable section.  Used only when the image
+ * has no sized function symbols: a false positive starts a useless block,
+ * it never changes what a correct one contains. */
+static enum bt_status plan_data_pointers(struct discover_plan *p, const struct elfimg *img)
+{
+	for (size_t i = 0; i < img->nsecs; i++) {
+		const struct elfimg_section *sec = &img->secs[i];
+		if (sec->type != SHT_PROGBITS || !(sec->flags & SHF_ALLOC) ||
+		    (sec->flags & SHF_EXECINSTR))
+			continue;
+		const uint8_t *base = img->map + sec->offset;
+		uint64_t skip = (8 - (sec->addr & 7)) & 7;
+		for (uint64_t off = skip; off + 8 <= sec->size; off += 8) {
+			uint64_t v;
+			memcpy(&v, base + off, 8);
+			if (!elfimg_code_at(img, v))
+				continue;
+			enum bt_status st = discover_add_seed(p, img, v);
+			if (st == BT_ERR_NOMEM)
+				return st;
+			p->n_data_ptrs += st == BT_OK;
+		}
+	}
+	return BT_OK;
 }
 
 static enum bt_status plan_ex_table(struct discover_plan *p, const struct elfimg *img)
@@ -237,6 +279,13 @@ enum bt_status discover_plan(const struct elfimg *img, struct discover_plan **ou
 			if (sy->type == STT_FUNC && sy->size == 0 && sy->shndx != SHN_UNDEF)
 				discover_add_seed(p, img, sy->addr);
 		}
+	}
+	/* 2b. stripped images: code pointers stored in data (function pointer
+	 * tables, ops structures) become seeds too */
+	if (img->type != ET_REL && p->n_func_syms == 0) {
+		discover_plan_sort(p);
+		if ((s = plan_data_pointers(p, img)) != BT_OK)
+			goto err_free_plan;
 	}
 	/* 3. code-only sections without function symbols */
 	for (size_t i = 0; i < img->ncode; i++) {

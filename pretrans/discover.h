@@ -45,6 +45,7 @@ struct discover_plan {
 	size_t names_len, names_cap;
 	/* counters for reports */
 	size_t n_func_syms, n_skipped_syms, n_alias_syms, n_ex_table;
+	size_t n_data_ptrs; /* seeds from code pointers in data (stripped images) */
 };
 
 enum bt_status discover_plan(const struct elfimg *img, struct discover_plan **out);

@@ -158,8 +158,9 @@ static void test_insn_len(void **state)
 
 /*
  * Jump-table recovery: a stripped program built here whose entry dispatches
- * through `jmp *table(,%rax,8)`.  Its region is a seed (no gap sweep), so
- * cases 1..3 can only be found through the table.
+ * through `jmp *table(,%rax,8)`.  Walked as one seed region (no gap sweep),
+ * cases 1..3 can only be found through the table.  The plan also shows the
+ * table's entries harvested as code pointers from data.
  */
 static const char jt_src[] = ".text\n.globl _start\n_start:\n"
 			     "  and $3, %rdi\n  mov %rdi, %rax\n  jmp *jt_table(,%rax,8)\n"
@@ -188,15 +189,27 @@ static void test_jump_table(void **state)
 	assert_int_equal(elfimg_open(path, &ji), BT_OK);
 	struct discover_plan *jp;
 	assert_int_equal(discover_plan(ji, &jp), BT_OK);
-	assert_int_equal(jp->n, 1); /* stripped: the entry point only */
-	assert_int_equal(jp->f[0].kind, DISCOVER_SEED);
+	/* stripped: the entry point, plus the four code pointers of the table
+	 * (harvested from .rodata), all seeds */
+	assert_int_equal(jp->n, 5);
+	assert_int_equal(jp->n_data_ptrs, 4);
+	for (size_t i = 0; i < jp->n; i++)
+		assert_int_equal(jp->f[i].kind, DISCOVER_SEED);
+	/* the table recovery itself: one unbounded region from the entry */
+	const struct elfimg_code *code = elfimg_code_at(ji, ji->entry_va);
+	assert_non_null(code);
+	struct discover_func whole = {.name = "whole",
+				      .start = ji->entry_va,
+				      .end = code->end,
+				      .sec = code->sec,
+				      .kind = DISCOVER_SEED};
 	struct xlat_options xo = {.flags = XLAT_OPT_CROSSCHECK};
 	struct xlat_ctx *x;
 	struct discover_walker *w;
 	assert_int_equal(xlat_create(&xo, &x), BT_OK);
 	assert_int_equal(discover_walker_create(&w), BT_OK);
 	struct discover_result r = {0};
-	assert_int_equal(discover_walk(w, x, ji, jp, &jp->f[0], &r), BT_OK);
+	assert_int_equal(discover_walk(w, x, ji, jp, &whole, &r), BT_OK);
 	/* the four cases are "mov $1x, %eax" (b8 0a..0d 00 00 00) */
 	int found = 0;
 	for (size_t b = 0; b < r.n; b++) {
