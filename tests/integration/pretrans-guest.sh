@@ -184,6 +184,13 @@ if "$P" build "$W/stripped.elf" -o "$W/stripped.tcdb" 2>"$W/err" &&
 else
 	fail "stripped image: $(cat "$W/err") $(head -c 400 "$W/sj" 2>/dev/null)"
 fi
+"$P" build "$W/stripped.elf" -o "$W/stripped1.tcdb" --jobs 1 2>/dev/null
+"$P" build "$W/stripped.elf" -o "$W/stripped3.tcdb" --jobs 3 2>/dev/null
+if cmp -s "$W/stripped1.tcdb" "$W/stripped3.tcdb"; then
+	pass "stripped image (discovery in rounds): --jobs 1 and --jobs 3 outputs are identical"
+else
+	fail "stripped image: --jobs 1 and --jobs 3 outputs differ"
+fi
 # the same kernel with one code byte changed (an int3 at the start of $fn)
 cp "$K" "$W/patched.elf"
 poff=$(( addr - 16#$tva + 16#$toff ))
