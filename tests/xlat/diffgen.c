@@ -582,6 +582,11 @@ static void item_stack(struct dg *g)
 		ins0(g, ZYDIS_MNEMONIC_PUSHFQ);
 		break;
 	}
+	if (rr(g, 4) == 0) {
+		/* popf of arithmetic flags and DF (IF stays 1; never TF/AC) */
+		ins1(g, ZYDIS_MNEMONIC_PUSH, I((int64_t)((rnd(g) & 0xcd5) | 0x202)));
+		ins0(g, ZYDIS_MNEMONIC_POPFQ);
+	}
 	if (rr(g, 2))
 		item_alu(g);
 	switch (rr(g, 4)) {
