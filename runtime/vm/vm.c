@@ -39,7 +39,7 @@ const char *vm_stop_str(enum vm_stop s)
 	case VM_STOP_RESET:
 		return "reset requested";
 	case VM_STOP_USER_MODE:
-		return "guest user mode (not supported yet)";
+		return "guest user mode (unused)";
 	case VM_STOP_ERROR:
 		return "runtime error";
 	}
@@ -192,6 +192,9 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 		goto err;
 	guestmem_set_code_write_hook(vm->gm, vm_code_write, vm);
 	mmu_set_flush_hook(&vm->mmu, vm_mmu_flush, vm);
+	struct user_config uc = {.gm = vm->gm, .mmu = &vm->mmu, .abi = vm->tcv.abi};
+	if ((s = user_create(&uc, &vm->user)) != BT_OK)
+		goto err;
 	*out = vm;
 	return BT_OK;
 err:
@@ -247,6 +250,7 @@ void vm_destroy(struct vm *vm)
 {
 	if (!vm)
 		return;
+	user_destroy(vm->user);
 	if (vm->tc)
 		tcache_destroy(vm->tc);
 	if (vm->xlat)

@@ -244,6 +244,7 @@ static void new_epoch(struct vm *vm)
 void vm_mmu_flush(void *opaque, enum mmu_flush_kind kind, gva_t va)
 {
 	struct vm *vm = opaque;
+	user_on_flush(vm->user, kind, va);
 	switch (kind) {
 	case MMU_FLUSH_INVLPG:
 		/* a 2 MiB window: the page may have been part of a large page */

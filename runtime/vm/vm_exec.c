@@ -84,8 +84,10 @@ static void on_host_timer(int sig)
 {
 	(void)sig;
 	struct vm *vm = current_vm;
-	if (vm)
+	if (vm) {
 		__atomic_or_fetch(&vm->tcv.abi->irq, VCPU_IRQ_FORCE, __ATOMIC_RELAXED);
+		user_kick(vm->user); /* a stub running guest user code stops too */
+	}
 }
 
 /* A fault raised by translated code itself. */
@@ -220,15 +222,44 @@ static bool outcome(struct vm *vm, enum bt_status s, enum cpu_outcome out)
 		stop(vm, VM_STOP_ERROR, 3);
 		return false;
 	}
-	if (out == CPU_OUT_USER) {
-		bt_err(LOG_CPU,
-		       "guest entered user mode at %#llx: running guest user code directly is not "
-		       "built yet; boot with test=kernel",
-		       (unsigned long long)vm->tcv.abi->rip);
-		stop(vm, VM_STOP_USER_MODE, 3);
+	return true; /* CPU_OUT_USER: the loop sees CPL 3 and runs the stub */
+}
+
+/* The vCPU is at CPL 3: run guest user code in its stub until the next
+ * event, and hand that event to the guest kernel as the hardware would. */
+static bool run_user(struct vm *vm)
+{
+	struct vcpu *v = &vm->cpu;
+	struct user_event ev;
+	enum cpu_outcome out = CPU_OUT_CONTINUE;
+	uint64_t t0 = vm_now_ns();
+	enum bt_status s = user_enter(vm->user, v->cr3, v->seg[CPU_CS].sel, cpu_rflags(v), &ev);
+	vm->st.ns[VM_PH_USER] += vm_now_ns() - t0;
+	if (s != BT_OK) {
+		bt_err(LOG_USER, "guest user code at %#llx cannot continue: %s",
+		       (unsigned long long)vm->tcv.abi->rip, bt_status_str(s));
+		stop(vm, VM_STOP_ERROR, 3);
 		return false;
 	}
-	return true;
+	cpu_set_rflags(v, ev.rflags);
+	switch (ev.kind) {
+	case USER_EV_SYSCALL:
+		s = cpu_syscall_from_user(v, ev.next_rip, &out);
+		break;
+	case USER_EV_EXCEPTION:
+		if (ev.vector == CPU_EXC_PF)
+			s = cpu_deliver_pf(v, ev.addr, ev.error | MMU_PF_U);
+		else
+			s = cpu_deliver(v, ev.vector, ev.trap ? CPU_EV_TRAP : CPU_EV_FAULT,
+					ev.has_error, ev.error);
+		break;
+	case USER_EV_SOFTINT:
+		s = cpu_deliver(v, ev.vector, CPU_EV_SOFTWARE, false, 0);
+		break;
+	case USER_EV_KICK:
+		break; /* the host timer: housekeeping and interrupts at the loop's top */
+	}
+	return outcome(vm, s, out);
 }
 
 /* Map a host PC inside translated code back to the guest instruction and
@@ -354,6 +385,12 @@ enum bt_status vm_loop(struct vm *vm)
 				stop(vm, VM_STOP_TIMEOUT, 124);
 				break;
 			}
+			continue;
+		}
+
+		if (vm->cpu.cpl == 3) {
+			if (!run_user(vm))
+				break;
 			continue;
 		}
 

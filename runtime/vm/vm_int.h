@@ -14,6 +14,7 @@
 #include "runtime/mem/guestmem.h"
 #include "runtime/mmu/mmu.h"
 #include "runtime/tc/tc.h"
+#include "runtime/user/user.h"
 #include "runtime/vm/vm.h"
 
 enum vm_phase {
@@ -23,6 +24,7 @@ enum vm_phase {
 	VM_PH_EMULATE,
 	VM_PH_DEVICES,
 	VM_PH_IDLE,
+	VM_PH_USER, /* guest user code in stubs, with its faults and mappings */
 	VM_NPHASES
 };
 
@@ -56,6 +58,7 @@ struct vm {
 	struct xlat_ctx *xlat;
 	struct xlat_options xopts;
 	struct tcdb *db;
+	struct user_mode *user; /* guest user code in stub processes */
 	struct boot_layout layout;
 
 	uint64_t map_epoch; /* bumped when code mappings may have changed */

@@ -3,8 +3,8 @@
 
 #include "runtime/vm/vm_int.h"
 
-static const char *const phase_names[VM_NPHASES] = {"translate", "database", "run",
-						    "emulate",	 "devices",  "idle"};
+static const char *const phase_names[VM_NPHASES] = {"translate", "database", "run", "emulate",
+						    "devices",	 "idle",     "user"};
 
 void vm_print_stats(struct vm *vm, FILE *f, bool json)
 {
@@ -81,4 +81,6 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json)
 	for (unsigned p = 0; p < VM_NPHASES; p++)
 		fprintf(f, " %s=%.1f", phase_names[p], (double)s->ns[p] / 1e6);
 	fprintf(f, "; translation rate %.0f blocks/s\n", rate);
+	if (vm->user)
+		user_print_stats(vm->user, f);
 }

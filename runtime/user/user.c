@@ -1,0 +1,562 @@
+/*
+ * Guest address spaces as stub processes: which stub runs which CR3, the
+ * table of pages each stub maps, flushes, and the run loop that turns stub
+ * stops into guest events (user.h has the coherence rules).
+ *
+ * Address-space states (function for each transition):
+ *
+ *   FREE --user_enter, new CR3 [get_as: spawn or reuse LRU]--> LIVE(epoch e)
+ *   LIVE(e) --CR3 load / global flush [user_on_flush: epoch++]--> STALE
+ *   STALE --user_enter [flush_as: unmap all]--> LIVE(current epoch)
+ *   LIVE --invlpg [user_on_flush: queue]--> LIVE with pending drops
+ *        --user_enter [apply_pending]--> LIVE
+ *   LIVE/STALE --LRU reuse for another CR3 [get_as]--> LIVE (emptied, FPU reset)
+ *
+ * Invariants
+ *  1. as->buckets lists exactly the pages mapped in the stub (besides the
+ *     stub's own page), with the protection they were mapped with.
+ *  2. A stub only runs guest code when as->epoch == u->epoch and no drops
+ *     are pending (user_enter checks both first).
+ *  3. The stub's own page [USTUB_BASE, USTUB_PAGE_END) is never unmapped or
+ *     replaced; a guest mapping there is refused with a message.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pretrans/base/assert.h"
+#include "pretrans/base/log.h"
+#include "runtime/user/user_int.h"
+#include "runtime/user/ustub.h"
+
+#define USER_DEFAULT_MAX_STUBS 64
+#define CR3_ADDR_MASK	       0x000ffffffffff000ull
+
+/* RFLAGS bits guest user code changes natively (the rest are the kernel's). */
+#define USER_RFLAGS_MASK 0x244dd5ull
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+enum bt_status user_create(const struct user_config *cfg, struct user_mode **out)
+{
+	if (!cfg || !cfg->gm || !cfg->mmu || !cfg->abi || !out)
+		return BT_ERR_INVALID;
+	struct user_mode *u = calloc(1, sizeof(*u));
+	if (!u)
+		return BT_ERR_NOMEM;
+	u->cfg = *cfg;
+	if (!u->cfg.max_stubs)
+		u->cfg.max_stubs = USER_DEFAULT_MAX_STUBS;
+	u->as = calloc(u->cfg.max_stubs, sizeof(*u->as));
+	if (!u->as) {
+		free(u);
+		return BT_ERR_NOMEM;
+	}
+	enum bt_status s = ustub_image_create(&u->image_fd);
+	if (s != BT_OK) {
+		bt_err(LOG_USER, "cannot create the user stub image: %s", strerror(errno));
+		free(u->as);
+		free(u);
+		return s;
+	}
+	ZydisDecoderInit(&u->dec64, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+	ZydisDecoderInit(&u->dec32, ZYDIS_MACHINE_MODE_LONG_COMPAT_32, ZYDIS_STACK_WIDTH_32);
+	*out = u;
+	return BT_OK;
+}
+
+static void free_maps(struct user_mode *u, struct user_as *as)
+{
+	for (unsigned b = 0; b < USER_MAP_BUCKETS; b++) {
+		while (as->buckets[b]) {
+			struct user_map *m = as->buckets[b];
+			as->buckets[b] = m->next;
+			m->next = u->free_maps;
+			u->free_maps = m;
+		}
+	}
+	as->n_maps = as->n_large = as->n_low = 0;
+}
+
+void user_destroy(struct user_mode *u)
+{
+	if (!u)
+		return;
+	for (unsigned i = 0; i < u->n_as; i++) {
+		ustub_kill(&u->as[i]->stub);
+		free_maps(u, u->as[i]);
+		free(u->as[i]);
+	}
+	while (u->free_maps) {
+		struct user_map *m = u->free_maps;
+		u->free_maps = m->next;
+		free(m);
+	}
+	if (u->image_fd > 0)
+		close(u->image_fd);
+	free(u->as);
+	free(u);
+}
+
+static unsigned bucket(gva_t page)
+{
+	return (unsigned)((page >> 12) * 0x9e3779b97f4a7c15ull >> 54) & (USER_MAP_BUCKETS - 1);
+}
+
+struct user_map *user_map_lookup(struct user_as *as, gva_t page)
+{
+	for (struct user_map *m = as->buckets[bucket(page)]; m; m = m->next)
+		if (m->va == page)
+			return m;
+	return NULL;
+}
+
+static void map_remove(struct user_mode *u, struct user_as *as, gva_t page)
+{
+	struct user_map **pp = &as->buckets[bucket(page)];
+	for (; *pp; pp = &(*pp)->next) {
+		struct user_map *m = *pp;
+		if (m->va != page)
+			continue;
+		*pp = m->next;
+		as->n_maps--;
+		as->n_large -= m->large;
+		as->n_low -= m->va < USTUB_BASE;
+		m->next = u->free_maps;
+		u->free_maps = m;
+		return;
+	}
+}
+
+enum bt_status user_map_page(struct user_mode *u, struct user_as *as, gva_t page, gpa_t gpa,
+			     int prot, bool large)
+{
+	uint64_t off;
+	BT_TRY(guestmem_gpa_to_offset(u->cfg.gm, gpa, &off));
+	BT_TRY(ustub_mmap(&as->stub, page, GUEST_PAGE_SIZE, prot, off));
+	struct user_map *m = user_map_lookup(as, page);
+	if (!m) {
+		m = u->free_maps;
+		if (m)
+			u->free_maps = m->next;
+		else if (!(m = malloc(sizeof(*m))))
+			return BT_ERR_NOMEM;
+		m->va = page;
+		m->large = 0;
+		unsigned b = bucket(page);
+		m->next = as->buckets[b];
+		as->buckets[b] = m;
+		as->n_maps++;
+		as->n_low += page < USTUB_BASE;
+	}
+	as->n_large -= m->large;
+	m->gpa = gpa;
+	m->prot = (uint8_t)prot;
+	m->large = large;
+	as->n_large += m->large;
+	return BT_OK;
+}
+
+/* munmap [start, start+len) except the stub's own page. */
+static enum bt_status unmap_host(struct user_as *as, gva_t start, uint64_t len)
+{
+	gva_t end = start + len;
+	if (end > USTUB_TASK_END)
+		end = USTUB_TASK_END;
+	if (start < USTUB_BASE && end > start)
+		BT_TRY(ustub_munmap(&as->stub, start, BT_MIN(end, (gva_t)USTUB_BASE) - start));
+	if (start < USTUB_PAGE_END)
+		start = USTUB_PAGE_END;
+	if (end > start)
+		BT_TRY(ustub_munmap(&as->stub, start, end - start));
+	return BT_OK;
+}
+
+enum bt_status user_drop_range(struct user_mode *u, struct user_as *as, gva_t start, uint64_t len)
+{
+	bool any = false;
+	if (len <= 512 * GUEST_PAGE_SIZE) {
+		for (gva_t p = start; p < start + len; p += GUEST_PAGE_SIZE)
+			if (user_map_lookup(as, p)) {
+				map_remove(u, as, p);
+				any = true;
+			}
+	} else {
+		for (unsigned b = 0; b < USER_MAP_BUCKETS; b++)
+			for (struct user_map *m = as->buckets[b], *n; m; m = n) {
+				n = m->next;
+				if (m->va >= start && m->va - start < len) {
+					map_remove(u, as, m->va);
+					any = true;
+				}
+			}
+	}
+	if (!any)
+		return BT_OK;
+	u->st.invlpg++;
+	return unmap_host(as, start, len);
+}
+
+static enum bt_status flush_as(struct user_mode *u, struct user_as *as)
+{
+	as->n_pending = 0;
+	as->pending_all = false;
+	if (!as->n_maps)
+		return BT_OK;
+	u->st.flushes++;
+	bool low = as->n_low > 0;
+	free_maps(u, as);
+	if (low)
+		BT_TRY(ustub_munmap(&as->stub, 0, USTUB_BASE));
+	return ustub_munmap(&as->stub, USTUB_PAGE_END, USTUB_TASK_END - USTUB_PAGE_END);
+}
+
+static enum bt_status apply_pending(struct user_mode *u, struct user_as *as)
+{
+	if (as->pending_all)
+		return flush_as(u, as);
+	for (unsigned i = 0; i < as->n_pending; i++) {
+		gva_t va = as->pending[i];
+		if (as->n_large) {
+			/* the page may be part of a large guest page: drop the 2 MiB
+			 * around it, or everything if a 1 GiB page is involved */
+			gva_t base = va & ~((1ull << 21) - 1);
+			BT_TRY(user_drop_range(u, as, base, 1ull << 21));
+		} else {
+			BT_TRY(user_drop_range(u, as, va, GUEST_PAGE_SIZE));
+		}
+	}
+	as->n_pending = 0;
+	return BT_OK;
+}
+
+static struct user_as *find_as(struct user_mode *u, uint64_t key)
+{
+	for (unsigned i = 0; i < u->n_as; i++)
+		if (u->as[i]->cr3 == key)
+			return u->as[i];
+	return NULL;
+}
+
+static enum bt_status get_as(struct user_mode *u, uint64_t key, struct user_as **out)
+{
+	struct user_as *as = find_as(u, key);
+	if (as && as->stub.pid > 0) {
+		*out = as;
+		return BT_OK;
+	}
+	if (!as && u->n_as < u->cfg.max_stubs) {
+		as = calloc(1, sizeof(*as));
+		if (!as)
+			return BT_ERR_NOMEM;
+		BT_TRY(ustub_spawn(u->image_fd, guestmem_fd(u->cfg.gm), &u->sst, &as->stub));
+		u->st.stubs_spawned++;
+		u->as[u->n_as++] = as;
+	} else if (!as) {
+		/* reuse the least recently used stub: empty it; its FPU state is
+		 * reset before it runs (fpu_valid = false) */
+		as = u->as[0];
+		for (unsigned i = 1; i < u->n_as; i++)
+			if (u->as[i]->last_use < as->last_use)
+				as = u->as[i];
+		BT_TRY(flush_as(u, as));
+		u->st.stubs_reused++;
+	} else {
+		/* its stub died earlier (already reported) */
+		return BT_ERR_IO;
+	}
+	as->cr3 = key;
+	as->epoch = u->epoch;
+	as->fpu_valid = false;
+	as->n_pending = 0;
+	as->pending_all = false;
+	*out = as;
+	return BT_OK;
+}
+
+void user_on_flush(struct user_mode *u, enum mmu_flush_kind kind, gva_t va)
+{
+	if (!u)
+		return;
+	if (kind != MMU_FLUSH_INVLPG) {
+		u->epoch++;
+		return;
+	}
+	if (va >= USTUB_TASK_END)
+		return; /* kernel half: never mapped in a stub */
+	struct user_as *as = find_as(u, u->cfg.mmu->cr3 & CR3_ADDR_MASK);
+	if (!as || as->epoch != u->epoch || as->pending_all || !as->n_maps)
+		return;
+	va &= GUEST_PAGE_MASK;
+	if (!as->n_large && !user_map_lookup(as, va))
+		return;
+	if (as->n_pending == USER_MAX_PENDING)
+		as->pending_all = true;
+	else
+		as->pending[as->n_pending++] = va;
+}
+
+void user_kick(struct user_mode *u)
+{
+	if (u)
+		ustub_kick(u->running);
+}
+
+/* Guest registers into the stub. */
+static void regs_in(struct user_mode *u, struct user_as *as, uint16_t cs, uint64_t rflags)
+{
+	const struct vcpu_abi *a = u->cfg.abi;
+	struct user_regs_struct *r = &as->stub.regs;
+	r->rax = a->gpr[VCPU_RAX];
+	r->rcx = a->gpr[VCPU_RCX];
+	r->rdx = a->gpr[VCPU_RDX];
+	r->rbx = a->gpr[VCPU_RBX];
+	r->rsp = a->gpr[VCPU_RSP];
+	r->rbp = a->gpr[VCPU_RBP];
+	r->rsi = a->gpr[VCPU_RSI];
+	r->rdi = a->gpr[VCPU_RDI];
+	r->r8 = a->gpr[VCPU_R8];
+	r->r9 = a->gpr[VCPU_R9];
+	r->r10 = a->gpr[VCPU_R10];
+	r->r11 = a->gpr[VCPU_R11];
+	r->r12 = a->gpr[VCPU_R12];
+	r->r13 = a->gpr[VCPU_R13];
+	r->r14 = a->gpr[VCPU_R14];
+	r->r15 = a->gpr[VCPU_R15];
+	r->rip = a->rip;
+	r->orig_rax = ~0ull; /* no host syscall restart on the way back */
+	r->eflags = (rflags & USER_RFLAGS_MASK) | 0x202;
+	r->cs = (cs & 0xfffc) == 0x20 ? 0x23 : 0x33;
+	r->ss = 0x2b;
+	/* the host refuses bases outside user space; the guest kernel allowed a
+	 * kernel address: guest code faults on first use either way */
+	r->fs_base = a->fs_base < USTUB_TASK_END ? a->fs_base : 0;
+	r->gs_base = a->gs_base < USTUB_TASK_END ? a->gs_base : 0;
+	as->stub.regs_dirty = true;
+}
+
+/* Stub registers back into the vCPU area. */
+static void regs_out(struct user_mode *u, struct user_as *as, uint64_t rflags_in,
+		     struct user_event *ev)
+{
+	struct vcpu_abi *a = u->cfg.abi;
+	const struct user_regs_struct *r = &as->stub.regs;
+	a->gpr[VCPU_RAX] = r->rax;
+	a->gpr[VCPU_RCX] = r->rcx;
+	a->gpr[VCPU_RDX] = r->rdx;
+	a->gpr[VCPU_RBX] = r->rbx;
+	a->gpr[VCPU_RSP] = r->rsp;
+	a->gpr[VCPU_RBP] = r->rbp;
+	a->gpr[VCPU_RSI] = r->rsi;
+	a->gpr[VCPU_RDI] = r->rdi;
+	a->gpr[VCPU_R8] = r->r8;
+	a->gpr[VCPU_R9] = r->r9;
+	a->gpr[VCPU_R10] = r->r10;
+	a->gpr[VCPU_R11] = r->r11;
+	a->gpr[VCPU_R12] = r->r12;
+	a->gpr[VCPU_R13] = r->r13;
+	a->gpr[VCPU_R14] = r->r14;
+	a->gpr[VCPU_R15] = r->r15;
+	a->rip = r->rip;
+	a->fs_base = r->fs_base;
+	a->gs_base = r->gs_base;
+	ev->rflags = (rflags_in & ~USER_RFLAGS_MASK) | (r->eflags & USER_RFLAGS_MASK) | 2;
+}
+
+static enum bt_status fpu_in(struct user_as *as, const uint8_t *fx)
+{
+	if (as->fpu_valid && !memcmp(as->fpu_copy, fx, 512))
+		return BT_OK;
+	if (as->fpu_valid)
+		BT_TRY(ustub_set_fpu(&as->stub, fx));
+	else
+		BT_TRY(ustub_reset_fpu(&as->stub, fx));
+	memcpy(as->fpu_copy, fx, 512);
+	as->fpu_valid = true;
+	return BT_OK;
+}
+
+static enum bt_status fpu_out(struct user_as *as, uint8_t *fx)
+{
+	BT_TRY(ustub_get_fpu(&as->stub, as->fpu_copy));
+	memcpy(fx, as->fpu_copy, 512);
+	return BT_OK;
+}
+
+static void exception(struct user_event *ev, uint8_t vector, bool has_error, uint32_t error)
+{
+	ev->kind = USER_EV_EXCEPTION;
+	ev->vector = vector;
+	ev->has_error = has_error;
+	ev->error = error;
+	ev->trap = false;
+}
+
+/* A host signal stop: *handled (resume) or an event in ev. */
+static enum bt_status on_signal(struct user_mode *u, struct user_as *as, const siginfo_t *si,
+				bool *handled, struct user_event *ev)
+{
+	struct user_regs_struct *r = &as->stub.regs;
+	*handled = false;
+	switch (si->si_signo) {
+	case USTUB_KICK_SIG:
+		ev->kind = USER_EV_KICK;
+		return BT_OK;
+	case SIGSEGV:
+		if (si->si_code == SI_KERNEL) {
+			/* a #GP: privileged instruction, non-canonical address, or
+			 * an `int n` whose host gate is not DPL 3 */
+			uint8_t b[2];
+			if (user_fetch_insn(u, r->rip, b, 2) == 2 && b[0] == 0xcd) {
+				ev->kind = USER_EV_SOFTINT;
+				ev->vector = b[1];
+				r->rip += 2;
+				return BT_OK;
+			}
+			exception(ev, 13, true, 0);
+			return BT_OK;
+		}
+		u->st.faults++;
+		return user_fault(u, as, (gva_t)(uintptr_t)si->si_addr, si->si_code == SEGV_MAPERR,
+				  false, handled, ev);
+	case SIGSYS: /* the seccomp filter: the vsyscall page, see ustub.S */
+		u->st.faults++;
+		return user_fault(u, as, r->rip, true, true, handled, ev);
+	case SIGILL:
+		exception(ev, 6, false, 0);
+		return BT_OK;
+	case SIGFPE:
+		if (si->si_code == FPE_INTDIV || si->si_code == FPE_INTOVF)
+			exception(ev, 0, false, 0);
+		else
+			exception(ev, 19, false, 0); /* SIMD floating point (#XM) */
+		return BT_OK;
+	case SIGTRAP:
+		if (si->si_code == SI_KERNEL) { /* int3: a trap, rip after it */
+			ev->kind = USER_EV_SOFTINT;
+			ev->vector = 3;
+			return BT_OK;
+		}
+		exception(ev, 1, false, 0); /* single step / debug trap */
+		ev->trap = true;
+		return BT_OK;
+	case SIGBUS:
+		if (si->si_code == BUS_ADRALN) {
+			exception(ev, 17, true, 0);
+			return BT_OK;
+		}
+		bt_err(LOG_USER, "guest user code at %#llx: host bus error at %p (code %d)",
+		       (unsigned long long)r->rip, si->si_addr, si->si_code);
+		return BT_ERR_IO;
+	default:
+		*handled = true; /* not ours: suppressed */
+		return BT_OK;
+	}
+}
+
+enum bt_status user_enter(struct user_mode *u, uint64_t cr3, uint16_t cs, uint64_t rflags,
+			  struct user_event *ev)
+{
+	struct user_as *as;
+	uint64_t t0 = now_ns();
+	enum bt_status s;
+	memset(ev, 0, sizeof(*ev));
+	BT_TRY(get_as(u, cr3 & CR3_ADDR_MASK, &as));
+	as->last_use = ++u->clock;
+	u->st.enters++;
+	if (as->epoch != u->epoch) {
+		BT_TRY(flush_as(u, as));
+		as->epoch = u->epoch;
+	} else if (as->n_pending || as->pending_all) {
+		BT_TRY(apply_pending(u, as));
+	}
+	regs_in(u, as, cs, rflags);
+	BT_TRY(fpu_in(as, u->cfg.abi->fxsave));
+
+	for (;;) {
+		enum ustub_stop stop;
+		siginfo_t si;
+		if ((s = ustub_run(&as->stub, &u->running, &stop, &si)) != BT_OK)
+			goto out;
+		if (stop == USTUB_STOP_SYSCALL) {
+			struct user_regs_struct *r = &as->stub.regs;
+			uint8_t b[2];
+			r->rax = r->orig_rax;
+			if (user_fetch_insn(u, r->rip - 2, b, 2) == 2 && b[0] == 0xcd &&
+			    b[1] == 0x80) {
+				ev->kind = USER_EV_SOFTINT;
+				ev->vector = 0x80;
+				u->st.softints++;
+			} else {
+				ev->kind = USER_EV_SYSCALL;
+				ev->next_rip = r->rip;
+				u->st.syscalls++;
+			}
+			break;
+		}
+		bool handled;
+		uint64_t tf = now_ns();
+		s = on_signal(u, as, &si, &handled, ev);
+		u->st.ns_fault += now_ns() - tf;
+		if (s != BT_OK)
+			goto out;
+		if (handled)
+			continue;
+		if (ev->kind == USER_EV_KICK)
+			u->st.kicks++;
+		else if (ev->kind == USER_EV_SOFTINT)
+			u->st.softints++;
+		else
+			u->st.exceptions++;
+		break;
+	}
+	regs_out(u, as, rflags, ev);
+	s = fpu_out(as, u->cfg.abi->fxsave);
+out:
+	if (s != BT_OK && as->stub.pid <= 0)
+		as->cr3 = USER_NO_CR3; /* the stub is gone: a later CR3 gets a new one */
+	u->st.ns_user += now_ns() - t0;
+	return s;
+}
+
+void user_get_stats(const struct user_mode *u, struct user_stats *out)
+{
+	*out = u->st;
+	out->stops = u->sst.stops;
+	out->hostcalls = u->sst.hostcalls;
+	out->ptrace_calls = u->sst.ptrace_calls;
+}
+
+void user_print_stats(const struct user_mode *u, FILE *f)
+{
+	struct user_stats s;
+	user_get_stats(u, &s);
+	fprintf(f,
+		"btvm: user: %llu entries (%llu syscalls, %llu exceptions, %llu int n, %llu timer "
+		"kicks), %llu stubs spawned, %llu reused\n",
+		(unsigned long long)s.enters, (unsigned long long)s.syscalls,
+		(unsigned long long)s.exceptions, (unsigned long long)s.softints,
+		(unsigned long long)s.kicks, (unsigned long long)s.stubs_spawned,
+		(unsigned long long)s.stubs_reused);
+	fprintf(f,
+		"btvm: user: %llu host faults: %llu pages mapped, %llu upgraded to writable, "
+		"%llu guest #PF; %llu invlpg drops, %llu stub flushes\n",
+		(unsigned long long)s.faults, (unsigned long long)s.maps,
+		(unsigned long long)s.upgrades, (unsigned long long)s.guest_pf,
+		(unsigned long long)s.invlpg, (unsigned long long)s.flushes);
+	fprintf(f,
+		"btvm: user: %llu ptrace stops of guest code, %llu host calls in stubs, %llu "
+		"ptrace calls; %.1f ms in user mode (%.1f ms handling faults)\n",
+		(unsigned long long)s.stops, (unsigned long long)s.hostcalls,
+		(unsigned long long)s.ptrace_calls, (double)s.ns_user / 1e6,
+		(double)s.ns_fault / 1e6);
+}

@@ -1,0 +1,99 @@
+/*
+ * Guest user code, run directly: every guest address space (keyed by the
+ * PML4 address in CR3) is a stub process (ustub_ctl.h) whose host mappings
+ * are a software-managed TLB of the guest page tables.  The runtime calls
+ * user_enter() when the vCPU is at CPL 3; it returns the next event the
+ * guest kernel must see (syscall, exception, interrupt window), with the
+ * guest's registers back in the vCPU area.  Lazy mappings are made inside,
+ * without the guest kernel noticing.
+ *
+ * Coherence rules (docs/user-direct.md):
+ *  1. A stub maps a page only after a guest page walk for a user access of
+ *     the faulting kind granted it (setting A, and D for writes), with at
+ *     most the walk's permissions: writable only if D is already set and
+ *     the page is not write-watched code, executable only if not NX.
+ *  2. A CR3 load or global flush empties every stub before it runs again
+ *     (its mappings belong to the flush epoch they were made in); invlpg
+ *     drops the page (or the large page around it) from the current stub
+ *     before it runs again.  So a stub is never less strict than a TLB
+ *     the guest has flushed.
+ *  3. Stubs never share state between address spaces: a stub reused for
+ *     another CR3 is emptied and its FPU/SIMD state reset first.
+ */
+#ifndef BT_RUNTIME_USER_USER_H
+#define BT_RUNTIME_USER_USER_H
+
+#include <stdio.h>
+
+#include "pretrans/base/status.h"
+#include "pretrans/base/types.h"
+#include "pretrans/xlat/vcpu_abi.h"
+#include "runtime/mem/guestmem.h"
+#include "runtime/mmu/mmu.h"
+
+struct user_mode;
+
+struct user_config {
+	struct guestmem *gm;
+	struct mmu *mmu;      /* the vCPU's soft-MMU: its CR3 is the current address space */
+	struct vcpu_abi *abi; /* registers in and out */
+	unsigned max_stubs;   /* live stub processes at most; 0: 64 */
+};
+
+enum user_event_kind {
+	USER_EV_SYSCALL,   /* `syscall`: next_rip; gpr[RAX] is the number */
+	USER_EV_EXCEPTION, /* vector/has_error/error; addr = CR2 for #PF; abi->rip is
+			      the faulting instruction, or the next one when trap */
+	USER_EV_SOFTINT,   /* int n / int3: vector; abi->rip after the instruction */
+	USER_EV_KICK,	   /* the host timer stopped user code: abi->rip where it stopped */
+};
+
+struct user_event {
+	enum user_event_kind kind;
+	uint8_t vector;
+	bool has_error;
+	bool trap;
+	uint32_t error;
+	gva_t addr;
+	gva_t next_rip;
+	uint64_t rflags; /* guest RFLAGS at the event */
+};
+
+struct user_stats {
+	uint64_t enters;
+	uint64_t syscalls, exceptions, softints, kicks;
+	uint64_t faults;   /* host SIGSEGVs from guest memory accesses */
+	uint64_t maps;	   /* pages mapped into stubs */
+	uint64_t upgrades; /* read-only mappings made writable (first write, D set) */
+	uint64_t guest_pf; /* of the faults, those that became a guest #PF */
+	uint64_t invlpg;   /* invlpg that dropped a mapped page */
+	uint64_t flushes;  /* stubs emptied (CR3 loads, reuse) */
+	uint64_t stubs_spawned, stubs_reused;
+	uint64_t stops, hostcalls, ptrace_calls;
+	uint64_t ns_user;  /* wall time with guest user code running or stopped in ptrace */
+	uint64_t ns_fault; /* of it, handling lazy mappings */
+};
+
+enum bt_status user_create(const struct user_config *cfg, struct user_mode **out);
+void user_destroy(struct user_mode *u);
+
+/*
+ * Run guest user code: address space cr3, registers from cfg.abi (gpr,
+ * rip, fs_base, gs_base = the user GS base, fxsave), code segment cs
+ * (0x33, or a 32-bit one), flags rflags.  Returns at the next event with
+ * the registers in cfg.abi.  A non-BT_OK status is a host failure (the
+ * stub died, a mapping the host refused): the message is logged.
+ */
+enum bt_status user_enter(struct user_mode *u, uint64_t cr3, uint16_t cs, uint64_t rflags,
+			  struct user_event *ev);
+
+/* The soft-MMU's flush hook, forwarded (rule 2). */
+void user_on_flush(struct user_mode *u, enum mmu_flush_kind kind, gva_t va);
+
+/* Async-signal-safe: stop running user code soon (USER_EV_KICK). */
+void user_kick(struct user_mode *u);
+
+void user_get_stats(const struct user_mode *u, struct user_stats *out);
+void user_print_stats(const struct user_mode *u, FILE *f);
+
+#endif

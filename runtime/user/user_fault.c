@@ -1,0 +1,199 @@
+/*
+ * Host faults of guest user code: what kind of access faulted (fetch, read,
+ * write), the guest page walk for it, and either a lazy mapping of the
+ * guest-physical page into the stub or a guest #PF with the walk's error
+ * code and CR2.
+ *
+ * Invariants
+ *  1. A page is mapped only after mmu_translate granted a user access of
+ *     the faulting kind (so A, and D for a write, are set in the guest
+ *     PTE as hardware would), with protections no wider than the guest's:
+ *     PROT_WRITE only if every level allows writes, the leaf is dirty and
+ *     the page holds no translated code; PROT_EXEC only without NX.
+ *  2. A fault whose kind cannot be told is treated as a read: a write then
+ *     faults again on the read-only mapping and is handled as a write.
+ */
+#include <string.h>
+#include <sys/mman.h>
+
+#include "pretrans/base/log.h"
+#include "runtime/user/user_int.h"
+#include "runtime/user/ustub.h"
+
+enum acc { ACC_READ, ACC_WRITE, ACC_EXEC };
+
+size_t user_fetch_insn(struct user_mode *u, gva_t rip, uint8_t *buf, size_t len)
+{
+	struct mmu_fault f;
+	size_t got = 0;
+	if (mmu_fetch(u->cfg.mmu, rip, buf, len, &got, &f) != BT_OK)
+		return 0;
+	return got;
+}
+
+/* Does the instruction at rip write the page holding addr? */
+static bool insn_writes(struct user_mode *u, struct user_as *as, gva_t addr)
+{
+	const struct user_regs_struct *r = &as->stub.regs;
+	uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
+	size_t n = user_fetch_insn(u, r->rip, bytes, sizeof(bytes));
+	ZydisDecodedInstruction di;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	const ZydisDecoder *dec = r->cs == 0x23 ? &u->dec32 : &u->dec64;
+	if (!n || !ZYAN_SUCCESS(ZydisDecoderDecodeFull(dec, bytes, n, &di, ops)))
+		return false;
+	static __thread ZydisRegisterContext ctx;
+	const ZydisRegister gprs[16] = {
+	    ZYDIS_REGISTER_RAX, ZYDIS_REGISTER_RCX, ZYDIS_REGISTER_RDX, ZYDIS_REGISTER_RBX,
+	    ZYDIS_REGISTER_RSP, ZYDIS_REGISTER_RBP, ZYDIS_REGISTER_RSI, ZYDIS_REGISTER_RDI,
+	    ZYDIS_REGISTER_R8,	ZYDIS_REGISTER_R9,  ZYDIS_REGISTER_R10, ZYDIS_REGISTER_R11,
+	    ZYDIS_REGISTER_R12, ZYDIS_REGISTER_R13, ZYDIS_REGISTER_R14, ZYDIS_REGISTER_R15};
+	const uint64_t vals[16] = {r->rax, r->rcx, r->rdx, r->rbx, r->rsp, r->rbp, r->rsi, r->rdi,
+				   r->r8,  r->r9,  r->r10, r->r11, r->r12, r->r13, r->r14, r->r15};
+	for (int i = 0; i < 16; i++) {
+		ctx.values[gprs[i]] = vals[i];
+		ctx.values[ZydisRegisterEncode(ZYDIS_REGCLASS_GPR32, (ZyanU8)i)] =
+		    (uint32_t)vals[i];
+	}
+	ctx.values[ZYDIS_REGISTER_RIP] = r->rip;
+	ctx.values[ZYDIS_REGISTER_EIP] = (uint32_t)r->rip;
+	bool any_write = false;
+	for (unsigned i = 0; i < di.operand_count; i++) {
+		const ZydisDecodedOperand *op = &ops[i];
+		if (op->type != ZYDIS_OPERAND_TYPE_MEMORY || op->mem.type != ZYDIS_MEMOP_TYPE_MEM)
+			continue;
+		bool w = (op->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) != 0;
+		any_write |= w;
+		ZyanU64 a;
+		if (!ZYAN_SUCCESS(ZydisCalcAbsoluteAddressEx(&di, op, r->rip, &ctx, &a)))
+			continue;
+		if (op->mem.segment == ZYDIS_REGISTER_FS)
+			a += r->fs_base;
+		else if (op->mem.segment == ZYDIS_REGISTER_GS)
+			a += r->gs_base;
+		uint64_t size = op->size ? op->size / 8 : 1;
+		/* push/call write below the stack pointer Zydis reports */
+		uint64_t lo = a - (op->mem.base == ZYDIS_REGISTER_RSP && w ? 8 : 0);
+		if ((addr & GUEST_PAGE_MASK) + GUEST_PAGE_SIZE > lo && addr < a + size + 8)
+			return w;
+	}
+	return any_write;
+}
+
+/* Effective permissions of the leaf mapping va (after a successful walk). */
+struct leaf {
+	bool rw, nx, dirty;
+	uint64_t size;
+};
+
+static bool leaf_info(struct user_mode *u, gva_t va, struct leaf *l)
+{
+	const struct mmu *mmu = u->cfg.mmu;
+	gpa_t table = mmu->cr3 & 0x000ffffffffff000ull;
+	bool nxe = (mmu->efer & MMU_EFER_NXE) != 0;
+	l->rw = true;
+	l->nx = false;
+	for (int level = 3; level >= 0; level--) {
+		uint64_t e;
+		unsigned idx = (unsigned)(va >> (12 + 9 * level)) & 511;
+		if (guestmem_read(u->cfg.gm, table + idx * 8, &e, 8) != BT_OK || !(e & MMU_PTE_P))
+			return false;
+		l->rw &= (e & MMU_PTE_RW) != 0;
+		l->nx |= nxe && (e & MMU_PTE_NX);
+		if (level == 0 || (level < 3 && (e & MMU_PTE_PS))) {
+			l->dirty = (e & MMU_PTE_D) != 0;
+			l->size = 1ull << (12 + 9 * level);
+			return true;
+		}
+		table = e & 0x000ffffffffff000ull;
+	}
+	return false;
+}
+
+static enum acc fault_kind(struct user_mode *u, struct user_as *as, gva_t addr, bool maperr,
+			   bool exec_hint)
+{
+	gva_t rip = as->stub.regs.rip, page = addr & GUEST_PAGE_MASK;
+	bool at_rip = page == (rip & GUEST_PAGE_MASK) ||
+		      (page == (rip & GUEST_PAGE_MASK) + GUEST_PAGE_SIZE && addr - rip < 16);
+	if (exec_hint)
+		return ACC_EXEC;
+	struct user_map *m = maperr ? NULL : user_map_lookup(as, page);
+	if (m) {
+		/* mapped: the access needed a permission the mapping lacks; a
+		 * fetch happens before the instruction's data accesses */
+		if (!(m->prot & PROT_EXEC) && at_rip)
+			return ACC_EXEC;
+		return ACC_WRITE;
+	}
+	if (at_rip)
+		return ACC_EXEC;
+	return insn_writes(u, as, addr) ? ACC_WRITE : ACC_READ;
+}
+
+enum bt_status user_fault(struct user_mode *u, struct user_as *as, gva_t addr, bool host_maperr,
+			  bool exec_hint, bool *handled, struct user_event *ev)
+{
+	static const unsigned acc_bits[] = {MMU_ACC_READ, MMU_ACC_WRITE, MMU_ACC_EXEC};
+	enum acc kind = fault_kind(u, as, addr, host_maperr, exec_hint);
+	gva_t page = addr & GUEST_PAGE_MASK;
+	struct mmu_fault f = {0};
+	gpa_t gpa;
+	bool mmio = false;
+	*handled = false;
+
+	BT_TRY(mmu_translate(u->cfg.mmu, addr, acc_bits[kind] | MMU_ACC_USER, &gpa, &mmio, &f));
+	if (f.pending) {
+		u->st.guest_pf++;
+		ev->kind = USER_EV_EXCEPTION;
+		ev->vector = f.vector;
+		ev->has_error = true;
+		ev->error = f.vector == MMU_VEC_PF ? f.error_code : 0;
+		ev->addr = f.addr;
+		return BT_OK;
+	}
+	if (mmio) {
+		bt_err(LOG_USER,
+		       "guest user code at %#llx accessed device memory at %#llx (gpa %#llx): "
+		       "user-mode MMIO is not supported",
+		       (unsigned long long)as->stub.regs.rip, (unsigned long long)addr,
+		       (unsigned long long)gpa);
+		return BT_ERR_UNSUPPORTED;
+	}
+	if (page >= USTUB_TASK_END || (page >= USTUB_BASE && page < USTUB_PAGE_END)) {
+		bt_err(LOG_USER,
+		       "the guest maps user page %#llx, which a stub process cannot map (%s): "
+		       "see docs/user-direct.md",
+		       (unsigned long long)page,
+		       page >= USTUB_TASK_END ? "beyond the host's user address space"
+					      : "the stub's own code page");
+		return BT_ERR_UNSUPPORTED;
+	}
+	gpa &= GUEST_PAGE_MASK;
+	if (kind == ACC_WRITE && (guestmem_page_flags(u->cfg.gm, gpa) & GUESTMEM_PAGE_CODE))
+		guestmem_notify_write(u->cfg.gm, gpa, GUEST_PAGE_SIZE); /* before it can land */
+	struct leaf l;
+	if (!leaf_info(u, addr, &l)) {
+		bt_err(LOG_USER, "guest page tables changed under a walk at %#llx",
+		       (unsigned long long)addr);
+		return BT_ERR_INTERNAL;
+	}
+	int prot = PROT_READ;
+	if (l.rw && l.dirty && !(guestmem_page_flags(u->cfg.gm, gpa) & GUESTMEM_PAGE_CODE))
+		prot |= PROT_WRITE;
+	if (!l.nx)
+		prot |= PROT_EXEC;
+	if (kind == ACC_WRITE && !(prot & PROT_WRITE)) {
+		bt_err(LOG_USER, "guest page %#llx stays read-only after a granted write",
+		       (unsigned long long)page);
+		return BT_ERR_INTERNAL;
+	}
+	struct user_map *m = user_map_lookup(as, page);
+	if (m && (prot & PROT_WRITE) && !(m->prot & PROT_WRITE))
+		u->st.upgrades++;
+	else
+		u->st.maps++;
+	BT_TRY(user_map_page(u, as, page, gpa, prot, l.size > GUEST_PAGE_SIZE));
+	*handled = true;
+	return BT_OK;
+}

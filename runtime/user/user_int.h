@@ -1,0 +1,65 @@
+/* Internal state of runtime/user, shared by its files only. */
+#ifndef BT_RUNTIME_USER_USER_INT_H
+#define BT_RUNTIME_USER_USER_INT_H
+
+#include <Zydis/Zydis.h>
+
+#include "runtime/user/user.h"
+#include "runtime/user/ustub_ctl.h"
+
+#define USER_MAP_BUCKETS 1024
+#define USER_MAX_PENDING 32
+#define USER_NO_CR3	 (~0ull)
+
+/* One page mapped into a stub (the stub's "TLB entry"). */
+struct user_map {
+	gva_t va;      /* page aligned */
+	gpa_t gpa;     /* page aligned */
+	uint8_t prot;  /* PROT_* as mapped */
+	uint8_t large; /* came from a 2 MiB / 1 GiB guest page */
+	struct user_map *next;
+};
+
+/* One guest address space and its stub. */
+struct user_as {
+	uint64_t cr3; /* PML4 guest-physical address, USER_NO_CR3 when unused */
+	struct ustub stub;
+	uint64_t epoch;	   /* flush epoch its mappings belong to */
+	uint64_t last_use; /* LRU clock */
+	struct user_map *buckets[USER_MAP_BUCKETS];
+	size_t n_maps, n_large, n_low;	 /* n_low: below USTUB_BASE */
+	gva_t pending[USER_MAX_PENDING]; /* invlpg to apply before it runs */
+	unsigned n_pending;
+	bool pending_all;
+	bool fpu_valid;	       /* fpu_copy is what the stub holds */
+	uint8_t fpu_copy[512]; /* last FXSAVE image loaded into / read from it */
+};
+
+struct user_mode {
+	struct user_config cfg;
+	int image_fd;
+	struct user_as **as;
+	unsigned n_as;
+	uint64_t epoch;
+	uint64_t clock;
+	volatile pid_t running; /* pid of the stub running guest code, for user_kick */
+	struct user_map *free_maps;
+	ZydisDecoder dec64, dec32;
+	struct ustub_stats sst;
+	struct user_stats st;
+};
+
+/* user.c */
+struct user_map *user_map_lookup(struct user_as *as, gva_t page);
+enum bt_status user_map_page(struct user_mode *u, struct user_as *as, gva_t page, gpa_t gpa,
+			     int prot, bool large);
+enum bt_status user_drop_range(struct user_mode *u, struct user_as *as, gva_t start, uint64_t len);
+
+/* user_fault.c: a host SIGSEGV at addr in the stub of as.  *handled: the
+ * page is now mapped, resume; otherwise ev describes the guest exception. */
+enum bt_status user_fault(struct user_mode *u, struct user_as *as, gva_t addr, bool host_maperr,
+			  bool exec_hint, bool *handled, struct user_event *ev);
+/* Guest instruction bytes at rip (user fetch); returns how many. */
+size_t user_fetch_insn(struct user_mode *u, gva_t rip, uint8_t *buf, size_t len);
+
+#endif

@@ -1,0 +1,99 @@
+/*
+ * The user stub program: the host process that holds one guest address
+ * space.  It runs this code once, then only guest code and the gadget:
+ *
+ *   exec (stopped by PTRACE_TRACEME) -> unmap everything but this page ->
+ *   no_new_privs -> seccomp filter -> int3 at USTUB_READY (controller takes
+ *   over: guest code under PTRACE_SYSEMU, host calls through the gadget)
+ *
+ * The seccomp filter is defence in depth: guest `syscall`s never reach it
+ * (PTRACE_SYSEMU stops them first), but any other way into the host kernel
+ * (the vsyscall page's emulation, a controller bug resuming guest code
+ * without SYSEMU) gets SIGSYS unless it is mmap/munmap/mprotect/exit_group
+ * made from the gadget's own `syscall` instruction.
+ */
+#include "runtime/user/ustub.h"
+
+#define NR_mmap	      9
+#define NR_mprotect   10
+#define NR_munmap     11
+#define NR_prctl      157
+#define NR_exit_group 231
+#define NR_seccomp    317
+
+	.section .text.ustub, "ax"
+	.globl _start
+_start:
+	/* everything above our page: stack, vDSO, vvar */
+	mov	$NR_munmap, %eax
+	mov	$USTUB_PAGE_END, %edi
+	movabs	$(USTUB_TASK_END - USTUB_PAGE_END), %rsi
+	syscall
+	test	%rax, %rax
+	jnz	fail
+	/* prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) */
+	mov	$NR_prctl, %eax
+	mov	$38, %edi
+	mov	$1, %esi
+	xor	%edx, %edx
+	xor	%r10d, %r10d
+	xor	%r8d, %r8d
+	syscall
+	test	%rax, %rax
+	jnz	fail
+	/* seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog) */
+	mov	$NR_seccomp, %eax
+	mov	$1, %edi
+	xor	%esi, %esi
+	lea	prog(%rip), %rdx
+	syscall
+	test	%rax, %rax
+	jnz	fail
+	jmp	ready
+fail:
+	mov	%eax, %edi
+	neg	%edi
+	mov	$NR_exit_group, %eax
+	syscall
+	ud2
+
+	.org	USTUB_READY_OFF
+ready:
+	int3
+	ud2
+
+	.org	USTUB_GADGET_OFF
+gadget:
+	syscall
+	int3
+	ud2
+
+	.balign	8
+prog:
+	.short	(filter_end - filter) / 8
+	.short	0, 0, 0
+	.quad	filter
+
+#define LD_ABS(k)	 .short 0x20; .byte 0, 0; .long k
+#define JEQ(k, jt, jf)	 .short 0x15; .byte jt, jf; .long k
+#define RET(k)		 .short 0x06; .byte 0, 0; .long k
+#define AUDIT_ARCH_X86_64 0xc000003e
+#define RET_TRAP	 0x00030000
+#define RET_ALLOW	 0x7fff0000
+filter:
+	LD_ABS(4)				/* 0: arch */
+	JEQ(AUDIT_ARCH_X86_64, 0, 9)		/* 1 */
+	LD_ABS(8)				/* 2: instruction pointer, low */
+	JEQ(USTUB_GADGET + 2, 0, 7)		/* 3 */
+	LD_ABS(12)				/* 4: instruction pointer, high */
+	JEQ(0, 0, 5)				/* 5 */
+	LD_ABS(0)				/* 6: nr */
+	JEQ(NR_mmap, 4, 0)			/* 7 */
+	JEQ(NR_munmap, 3, 0)			/* 8 */
+	JEQ(NR_mprotect, 2, 0)			/* 9 */
+	JEQ(NR_exit_group, 1, 0)		/* 10 */
+	RET(RET_TRAP)				/* 11 */
+	RET(RET_ALLOW)				/* 12 */
+filter_end:
+
+	.section .note.GNU-stack, "", @progbits

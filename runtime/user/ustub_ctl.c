@@ -1,0 +1,347 @@
+/*
+ * The stub controller (see ustub_ctl.h for the state diagram): fork + exec
+ * of the embedded stub program under PTRACE_TRACEME, guest code run with
+ * PTRACE_SYSEMU, host system calls made through the stub's gadget.
+ *
+ * Invariants
+ *  1. A stub is never resumed with PTRACE_CONT while its registers point at
+ *     guest code: guest code only runs under PTRACE_SYSEMU, so no guest
+ *     `syscall` reaches the host kernel (and the stub's seccomp filter
+ *     refuses any that would, see ustub.S).
+ *  2. A stub never receives a signal: every signal stop is reported to the
+ *     caller and suppressed at the next resume.
+ *  3. The stub inherits exactly one descriptor besides its own image: the
+ *     guest RAM memfd as USTUB_MEMFD.  Nothing of the runtime's memory is
+ *     mapped in it (exec), and PTRACE_O_EXITKILL kills it with btvm.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <elf.h>
+
+#include "pretrans/base/log.h"
+#include "runtime/user/ustub.h"
+#include "runtime/user/ustub_ctl.h"
+
+static long pt(struct ustub *s, enum __ptrace_request req, void *addr, void *data)
+{
+	if (s->stats)
+		s->stats->ptrace_calls++;
+	return ptrace(req, s->pid, addr, data);
+}
+
+enum bt_status ustub_image_create(int *fd)
+{
+	size_t len = (size_t)(ustub_elf_end - ustub_elf_start);
+	int f = memfd_create("btvm-ustub", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (f < 0)
+		return BT_ERR_IO;
+	for (size_t off = 0; off < len;) {
+		ssize_t n = write(f, ustub_elf_start + off, len - off);
+		if (n <= 0) {
+			close(f);
+			return BT_ERR_IO;
+		}
+		off += (size_t)n;
+	}
+	if (fcntl(f, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+		close(f);
+		return BT_ERR_IO;
+	}
+	*fd = f;
+	return BT_OK;
+}
+
+static void describe_death(const struct ustub *s, int status, char *buf, size_t n)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, n, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, n, "was killed by signal %d (%s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+	else
+		snprintf(buf, n, "stopped unexpectedly (status %#x)", (unsigned)status);
+	(void)s;
+}
+
+/* Wait for the next stop of the stub; false if it is gone. */
+static bool wait_stop(struct ustub *s, int *status)
+{
+	for (;;) {
+		pid_t r = waitpid(s->pid, status, __WALL);
+		if (r == s->pid)
+			break;
+		if (r < 0 && errno == EINTR)
+			continue;
+		*status = 0;
+		s->pid = 0;
+		return false;
+	}
+	if (WIFEXITED(*status) || WIFSIGNALED(*status)) {
+		s->status = *status;
+		s->pid = 0;
+		return false;
+	}
+	return true;
+}
+
+static __attribute__((noreturn)) void child(int image_fd, int memfd)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	int m = fcntl(memfd, F_DUPFD, 16), i = fcntl(image_fd, F_DUPFD, 16);
+	if (m < 0 || i < 0 || dup2(m, USTUB_MEMFD) != USTUB_MEMFD ||
+	    dup2(i, USTUB_MEMFD + 1) != USTUB_MEMFD + 1)
+		_exit(126);
+	fcntl(USTUB_MEMFD + 1, F_SETFD, FD_CLOEXEC);
+	syscall(SYS_close_range, USTUB_MEMFD + 2, ~0u, 0);
+	for (int fd = 0; fd < USTUB_MEMFD; fd++)
+		close(fd);
+	if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0)
+		_exit(125);
+	char *argv[] = {"btvm-ustub", NULL}, *envp[] = {NULL};
+	syscall(SYS_execveat, USTUB_MEMFD + 1, "", argv, envp, AT_EMPTY_PATH);
+	_exit(127);
+}
+
+enum bt_status ustub_spawn(int image_fd, int memfd, struct ustub_stats *stats, struct ustub *s)
+{
+	int st;
+	char why[96];
+	memset(s, 0, sizeof(*s));
+	s->stats = stats;
+	pid_t pid = fork();
+	if (pid < 0) {
+		bt_err(LOG_USER, "cannot fork a user stub: %s", strerror(errno));
+		return BT_ERR_IO;
+	}
+	if (pid == 0)
+		child(image_fd, memfd);
+	s->pid = pid;
+	/* the exec stop */
+	if (!wait_stop(s, &st) || WSTOPSIG(st) != SIGTRAP)
+		goto dead;
+	if (pt(s, PTRACE_SETOPTIONS, NULL,
+	       (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD)) != 0)
+		goto kill;
+	/* run the stub's set-up up to its ready int3 */
+	if (pt(s, PTRACE_CONT, NULL, NULL) != 0 || !wait_stop(s, &st))
+		goto dead;
+	if (WSTOPSIG(st) != SIGTRAP || pt(s, PTRACE_GETREGS, NULL, &s->regs) != 0 ||
+	    s->regs.rip != USTUB_READY + 1) {
+		bt_err(LOG_USER, "user stub %d stopped with signal %d at %#llx during set-up",
+		       (int)pid, WSTOPSIG(st), (unsigned long long)s->regs.rip);
+		goto kill;
+	}
+	if (stats)
+		stats->spawned++;
+	return BT_OK;
+dead:
+	describe_death(s, s->status, why, sizeof(why));
+	bt_err(LOG_USER,
+	       "the user stub %s during set-up (seccomp, ptrace or exec refused? an exit "
+	       "status below 126 is the errno of the failing set-up call)",
+	       why);
+	s->pid = 0;
+	return BT_ERR_IO;
+kill:
+	ustub_kill(s);
+	return BT_ERR_IO;
+}
+
+void ustub_kill(struct ustub *s)
+{
+	if (s->pid <= 0)
+		return;
+	kill(s->pid, SIGKILL);
+	int st;
+	while (waitpid(s->pid, &st, __WALL) < 0 && errno == EINTR)
+		;
+	s->pid = 0;
+}
+
+void ustub_kick(pid_t pid)
+{
+	if (pid > 0)
+		kill(pid, USTUB_KICK_SIG);
+}
+
+static enum bt_status gone(struct ustub *s)
+{
+	char why[96];
+	describe_death(s, s->status, why, sizeof(why));
+	bt_err(LOG_USER, "a user stub %s: stopping the VM", why);
+	return BT_ERR_IO;
+}
+
+static enum bt_status store_regs(struct ustub *s)
+{
+	if (!s->regs_dirty)
+		return BT_OK;
+	if (pt(s, PTRACE_SETREGS, NULL, &s->regs) != 0) {
+		bt_err(LOG_USER, "cannot set the registers of user stub %d: %s", (int)s->pid,
+		       strerror(errno));
+		return BT_ERR_IO;
+	}
+	s->regs_dirty = false;
+	return BT_OK;
+}
+
+enum bt_status ustub_run(struct ustub *s, volatile pid_t *pid_slot, enum ustub_stop *stop,
+			 siginfo_t *si)
+{
+	int st;
+	if (s->pid <= 0)
+		return BT_ERR_INVALID;
+	BT_TRY(store_regs(s));
+	for (;;) {
+		if (pid_slot)
+			*pid_slot = s->pid;
+		long r = pt(s, PTRACE_SYSEMU, NULL, NULL);
+		bool alive = r == 0 && wait_stop(s, &st);
+		if (pid_slot)
+			*pid_slot = 0;
+		if (!alive) {
+			*stop = USTUB_STOP_DEAD;
+			return gone(s);
+		}
+		if (s->stats)
+			s->stats->stops++;
+		if (st >> 16) /* a ptrace event: not ours */
+			continue;
+		int sig = WSTOPSIG(st);
+		if (pt(s, PTRACE_GETREGS, NULL, &s->regs) != 0)
+			return BT_ERR_IO;
+		if (sig == (SIGTRAP | 0x80)) {
+			*stop = USTUB_STOP_SYSCALL;
+			return BT_OK;
+		}
+		memset(si, 0, sizeof(*si));
+		if (pt(s, PTRACE_GETSIGINFO, NULL, si) != 0)
+			return BT_ERR_IO;
+		*stop = USTUB_STOP_SIGNAL;
+		return BT_OK;
+	}
+}
+
+enum bt_status ustub_hostcall(struct ustub *s, long nr, const long args[6], long *ret)
+{
+	struct user_regs_struct r = s->regs;
+	int st;
+	if (s->pid <= 0)
+		return BT_ERR_INVALID;
+	r.rip = USTUB_GADGET;
+	r.rax = (unsigned long long)nr;
+	r.orig_rax = ~0ull;
+	r.rdi = (unsigned long long)args[0];
+	r.rsi = (unsigned long long)args[1];
+	r.rdx = (unsigned long long)args[2];
+	r.r10 = (unsigned long long)args[3];
+	r.r8 = (unsigned long long)args[4];
+	r.r9 = (unsigned long long)args[5];
+	if (s->stats)
+		s->stats->hostcalls++;
+	if (pt(s, PTRACE_SETREGS, NULL, &r) != 0)
+		return BT_ERR_IO;
+	s->regs_dirty = true; /* the guest's registers go back before the next run */
+	for (;;) {
+		if (pt(s, PTRACE_CONT, NULL, NULL) != 0 || !wait_stop(s, &st))
+			return gone(s);
+		if (WSTOPSIG(st) != SIGTRAP)
+			continue; /* a kick or a stray signal: suppressed */
+		if (pt(s, PTRACE_GETREGS, NULL, &r) != 0)
+			return BT_ERR_IO;
+		if (r.rip != USTUB_GADGET_RET) {
+			bt_err(LOG_USER, "user stub %d: host call %ld stopped at %#llx",
+			       (int)s->pid, nr, (unsigned long long)r.rip);
+			return BT_ERR_INTERNAL;
+		}
+		*ret = (long)r.rax;
+		return BT_OK;
+	}
+}
+
+enum bt_status ustub_mmap(struct ustub *s, gva_t va, uint64_t len, int prot, uint64_t off)
+{
+	long args[6] = {(long)va, (long)len, prot, MAP_SHARED | MAP_FIXED, USTUB_MEMFD, (long)off};
+	long ret;
+	BT_TRY(ustub_hostcall(s, 9, args, &ret));
+	if (ret != (long)va) {
+		bt_err(LOG_USER, "user stub %d: mmap(%#llx, %llu, %d) of guest RAM failed: %s",
+		       (int)s->pid, (unsigned long long)va, (unsigned long long)len, prot,
+		       ret < 0 ? strerror((int)-ret) : "moved");
+		return BT_ERR_IO;
+	}
+	return BT_OK;
+}
+
+enum bt_status ustub_munmap(struct ustub *s, gva_t va, uint64_t len)
+{
+	long args[6] = {(long)va, (long)len, 0, 0, 0, 0};
+	long ret;
+	BT_TRY(ustub_hostcall(s, 11, args, &ret));
+	if (ret != 0) {
+		bt_err(LOG_USER, "user stub %d: munmap(%#llx, %llu) failed: %s", (int)s->pid,
+		       (unsigned long long)va, (unsigned long long)len, strerror((int)-ret));
+		return BT_ERR_IO;
+	}
+	return BT_OK;
+}
+
+enum bt_status ustub_get_fpu(struct ustub *s, void *fxsave512)
+{
+	if (pt(s, PTRACE_GETFPREGS, NULL, fxsave512) != 0)
+		return BT_ERR_IO;
+	return BT_OK;
+}
+
+enum bt_status ustub_set_fpu(struct ustub *s, const void *fxsave512)
+{
+	uint8_t img[512];
+	memcpy(img, fxsave512, sizeof(img));
+	/* MXCSR bits the host refuses (reserved) would fail the call: the
+	 * guest's fxrstor already raised #GP for those */
+	uint32_t mxcsr;
+	memcpy(&mxcsr, img + 24, 4);
+	mxcsr &= 0xffff;
+	memcpy(img + 24, &mxcsr, 4);
+	if (pt(s, PTRACE_SETFPREGS, NULL, img) != 0) {
+		bt_err(LOG_USER, "user stub %d: cannot load the guest FPU state: %s", (int)s->pid,
+		       strerror(errno));
+		return BT_ERR_IO;
+	}
+	return BT_OK;
+}
+
+enum bt_status ustub_reset_fpu(struct ustub *s, const void *fxsave512)
+{
+	static __thread uint8_t buf[16384] __attribute__((aligned(64)));
+	struct iovec iov = {buf, sizeof(buf)};
+	if (pt(s, PTRACE_GETREGSET, (void *)(long)NT_X86_XSTATE, &iov) != 0 || iov.iov_len < 576)
+		return ustub_set_fpu(s, fxsave512); /* no XSAVE on the host */
+	memcpy(buf, fxsave512, 512);
+	uint32_t mxcsr;
+	memcpy(&mxcsr, buf + 24, 4);
+	mxcsr &= 0xffff;
+	memcpy(buf + 24, &mxcsr, 4);
+	uint64_t bv = 3; /* x87 and SSE; every other component in its init state */
+	memcpy(buf + 512, &bv, 8);
+	memset(buf + 520, 0, 56); /* xcomp_bv and the rest of the header */
+	if (pt(s, PTRACE_SETREGSET, (void *)(long)NT_X86_XSTATE, &iov) != 0) {
+		bt_err(LOG_USER, "user stub %d: cannot reset the FPU state: %s", (int)s->pid,
+		       strerror(errno));
+		return BT_ERR_IO;
+	}
+	return BT_OK;
+}
