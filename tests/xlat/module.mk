@@ -47,14 +47,14 @@ CHECK_STEPS += check-fuzz-xlat
 check-fuzz-xlat: $(BUILD)/fuzz/fuzz_xlat
 	@mkdir -p $(BUILD)/fuzz/corpus-xlat
 	@# seed the corpus with the golden inputs (options byte 0 and 1, page offset 0)
-	$(Q)if command -v xxd >/dev/null; then \
-	for f in tests/xlat/golden/*.in; do \
+	$(Q)command -v xxd >/dev/null || { echo "check-fuzz-xlat: xxd is missing: run tests/tools/deps.sh" >&2; exit 1; }
+	$(Q)for f in tests/xlat/golden/*.in; do \
 		b=$$(basename $$f .in); \
 		for o in 000 001; do \
 			{ printf "\\$$o\\000"; grep '^bytes' $$f | sed 's/^bytes//' | xxd -r -p; } \
-				> $(BUILD)/fuzz/corpus-xlat/golden-$$b-$$o || true; \
+				> $(BUILD)/fuzz/corpus-xlat/golden-$$b-$$o || exit 1; \
 		done; \
-	done; fi
+	done
 	$(Q)if $(BUILD)/fuzz/fuzz_xlat -max_total_time=25 -seed=1 -max_len=4096 \
 		-print_final_stats=1 $(BUILD)/fuzz/corpus-xlat > $(BUILD)/fuzz/fuzz_xlat.log 2>&1; \
 	then tail -6 $(BUILD)/fuzz/fuzz_xlat.log; \
