@@ -14,3 +14,10 @@ $(BUILD)/runtime/user/ustub_blob.o: CFLAGS += -DUSTUB_ELF_PATH='"$(USTUB_ELF)"'
 
 $(eval $(call add_lib,btuser,runtime/user/ustub_ctl.c runtime/user/ustub_blob.S \
 	runtime/user/user.c runtime/user/user_fault.c))
+
+# The guest's whole suite under btvm, cold and warm, against QEMU's output.
+CHECK_STEPS += check-btvm-user
+.PHONY: check-btvm-user
+check-btvm-user: $(BUILD)/bin/btvm $(BUILD)/bin/pretrans $(BUILD)/guests/kernel.elf \
+		$(BUILD)/guests/initrd.cpio
+	$(Q)tests/integration/btvm-user.sh $(BUILD)

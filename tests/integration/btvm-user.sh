@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Guest user code under btvm (check step check-btvm-user).
+#
+#   tests/integration/btvm-user.sh BUILD_DIR
+#
+# The test guest's whole suite (kernel tests, then the user programs running
+# natively in stub processes: fork/exec/COW, demand paging, munmap, kills by
+# #GP/#UD/#DE/#PF, clocks, yield, FPU isolation, preemption; the disk test
+# writes and reads back) must pass under btvm and print what QEMU prints
+# (guests/qemu-all.expect, masked and with the three platform-identity
+# lines dropped on both sides, as tests/integration/btvm-boot.sh does):
+#   cold        no database
+#   warm        from a `pretrans build` database: most kernel blocks come from it
+#   bench       test=none bench=1: every RESULT line of /bin/bench appears
+#   stub death  a stub killed from outside stops the VM with a message
+#               (status 4), it does not hang or crash btvm
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+. "$here/qemu-lib.sh"
+
+build=${1:?usage: btvm-user.sh BUILD_DIR}
+btvm=$build/bin/btvm
+pretrans=$build/bin/pretrans
+kernel=$build/guests/kernel.elf
+initrd=$build/guests/initrd.cpio
+for f in "$btvm" "$pretrans" "$kernel" "$initrd"; do
+	if [ ! -e "$f" ]; then
+		echo "btvm-user: $f is missing: build it with make BUILD=$build" >&2
+		exit 1
+	fi
+done
+
+work=$(mktemp -d /tmp/btvm-user.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+failures=0
+fail() {
+	echo "btvm-user: FAIL [$1]: $2"
+	failures=$((failures + 1))
+}
+
+run() { # NAME STATUS_WANTED btvm-args...
+	local name=$1 want=$2
+	shift 2
+	mkdir -p "$work/$name"
+	dd if=/dev/zero of="$work/$name/disk.img" bs=1024 count=1024 status=none
+	local start=$SECONDS
+	timeout --kill-after=5 120 "$btvm" run --disk "$work/$name/disk.img" --timeout 90 "$@" \
+		</dev/null >"$work/$name/console.bin" 2>"$work/$name/stderr"
+	local st=$?
+	tr -d '\r' <"$work/$name/console.bin" >"$work/$name/console.raw"
+	echo "btvm-user: [$name] status $st in $((SECONDS - start)) s"
+	if [ "$st" != "$want" ]; then
+		fail "$name" "btvm exit status $st, expected $want"
+		tail -n 12 "$work/$name/console.raw"
+		tail -n 12 "$work/$name/stderr"
+		return 1
+	fi
+	return 0
+}
+
+platform_filter() {
+	gu_mask "$1" | grep -vE '^# (boot|e820):' |
+		sed -E "s/^(# cpuid: vendor )'[A-Za-z]+'/\1'V'/"
+}
+
+same() { # NAME EXPECT_FILE
+	platform_filter "$work/$1/console.raw" >"$work/$1/console.masked"
+	platform_filter "$2" >"$work/$1/expect.masked"
+	if ! diff -u --label "QEMU oracle" --label "btvm ($1, masked)" \
+		"$work/$1/expect.masked" "$work/$1/console.masked"; then
+		fail "$1" "the console differs from the QEMU oracle (diff above)"
+	fi
+	grep -q '^not ok' "$work/$1/console.raw" && fail "$1" "a guest test failed"
+	grep -q '^ok .* - user/13-preempt' "$work/$1/console.raw" ||
+		fail "$1" "the user tests did not all run"
+}
+
+json() { grep -o "\"$2\":[0-9]*" "$1" | head -n 1 | cut -d: -f2; }
+
+# --- cold -------------------------------------------------------------------
+run cold 1 --kernel "$kernel" --initrd "$initrd" --cmdline "console=ttyS0 test=all" --stats &&
+	same cold "$repo/guests/qemu-all.expect"
+grep 'btvm: user:' "$work/cold/stderr" | sed 's/^/btvm-user: [cold] /'
+
+# --- warm -------------------------------------------------------------------
+db=$work/kernel.tcdb
+if "$pretrans" build "$kernel" -o "$db" >"$work/pretrans.log" 2>&1; then
+	if run warm 1 --kernel "$kernel" --initrd "$initrd" --tcdb "$db" \
+		--cmdline "console=ttyS0 test=all" --stats=json; then
+		same warm "$repo/guests/qemu-all.expect"
+		from_db=$(json "$work/warm/stderr" from_db)
+		translated=$(json "$work/warm/stderr" translated)
+		echo "btvm-user: [warm] $from_db kernel blocks from the database, $translated translated"
+		[ "${from_db:-0}" -gt "${translated:-0}" ] ||
+			fail warm "most kernel blocks did not come from the database"
+	fi
+else
+	fail warm "pretrans build failed: $(tail -n 3 "$work/pretrans.log")"
+fi
+
+# --- the benchmark program runs to its end --------------------------------
+if run bench 1 --kernel "$kernel" --initrd "$initrd" --cmdline "console=ttyS0 test=none bench=1"; then
+	for r in getpid_roundtrip dep_loop crc32 fork_wait page_fault; do
+		grep -q "^RESULT $r " "$work/bench/console.raw" || fail bench "no RESULT $r line"
+	done
+fi
+
+# --- a stub that dies stops the VM cleanly ----------------------------------
+mkdir -p "$work/death"
+"$btvm" run --kernel "$kernel" --initrd "$initrd" --timeout 60 \
+	--cmdline "console=ttyS0 test=13-preempt" </dev/null >"$work/death/out" 2>"$work/death/err" &
+vmpid=$!
+stub=""
+for _ in $(seq 1 100); do
+	stub=$(pgrep -P "$vmpid" | head -n 1)
+	[ -n "$stub" ] && break
+	sleep 0.05
+done
+if [ -z "$stub" ]; then
+	fail death "no stub process appeared under btvm"
+	kill "$vmpid" 2>/dev/null
+else
+	kill -KILL "$stub"
+fi
+wait "$vmpid"
+st=$?
+if [ "$st" != 4 ]; then
+	fail death "btvm exit status $st after its stub was killed, expected 4"
+elif ! grep -q "stub .*killed by signal 9" "$work/death/err"; then
+	fail death "no message about the dead stub: $(head -c 300 "$work/death/err")"
+else
+	echo "btvm-user: [death] ok: $(grep 'stub' "$work/death/err" | head -n 1)"
+fi
+
+echo "btvm-user: $failures failure(s)"
+[ $failures = 0 ]
