@@ -1162,3 +1162,47 @@ enum bt_status tcdb_record_run(struct tcdb *db, const struct tcdb_run_stats *rs)
 		return db_err(db, "recording run statistics");
 	return BT_OK;
 }
+
+enum bt_status tcdb_last_run(struct tcdb *db, struct tcdb_run_stats *rs, uint64_t *n)
+{
+	int64_t count;
+	bool found;
+	memset(rs, 0, sizeof(*rs));
+	BT_TRY(query_int(db, "SELECT count(*) FROM run_stats", &count, &found));
+	*n = (uint64_t)count;
+	if (count == 0)
+		return BT_OK;
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db->h,
+			       "SELECT boot_id, started, ended, blocks_used, blocks_stale, misses, "
+			       "blocks_learned, counters FROM run_stats ORDER BY id DESC LIMIT 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db_err(db, "reading run statistics");
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return db_err(db, "reading run statistics");
+	}
+	copy_text(rs->boot_id, sizeof(rs->boot_id), sqlite3_column_text(st, 0));
+	rs->started = sqlite3_column_int64(st, 1);
+	rs->ended = sqlite3_column_int64(st, 2);
+	rs->blocks_used = (uint64_t)sqlite3_column_int64(st, 3);
+	rs->blocks_stale = (uint64_t)sqlite3_column_int64(st, 4);
+	rs->misses = (uint64_t)sqlite3_column_int64(st, 5);
+	rs->blocks_learned = (uint64_t)sqlite3_column_int64(st, 6);
+	const unsigned char *c = sqlite3_column_text(st, 7);
+	size_t len = c ? strlen((const char *)c) + 1 : 0;
+	if (len && len <= db->buf_cap) {
+		memcpy(db->buf, c, len);
+		rs->counters = (const char *)db->buf;
+	} else if (len) {
+		uint8_t *nb = realloc(db->buf, len);
+		if (nb) {
+			db->buf = nb;
+			db->buf_cap = len;
+			memcpy(db->buf, c, len);
+			rs->counters = (const char *)db->buf;
+		}
+	}
+	sqlite3_finalize(st);
+	return BT_OK;
+}

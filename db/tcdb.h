@@ -163,6 +163,9 @@ enum bt_status tcdb_learn_block(struct tcdb *db, const struct tcdb_block *b);
 enum bt_status tcdb_learn_commit(struct tcdb *db);
 
 enum bt_status tcdb_record_run(struct tcdb *db, const struct tcdb_run_stats *rs);
+/* The number of recorded runs and the latest one (rs->counters points into
+ * a db-owned buffer valid until the next call); *n = 0 when none. */
+enum bt_status tcdb_last_run(struct tcdb *db, struct tcdb_run_stats *rs, uint64_t *n);
 
 /* Exit records as stored in blocks.exits: 20 bytes each, little endian:
  * kind u8, 3 zero bytes, patch_off u32, stub_off u32, target u64. */

@@ -123,6 +123,13 @@ int cmd_stats(int argc, char **argv)
 		st = tcdb_foreach_function(db, stats_func, s);
 	if (st == BT_OK)
 		st = tcdb_foreach_block(db, stats_block, s);
+	struct tcdb_run_stats rs;
+	uint64_t runs = 0;
+	char counters[256] = "";
+	if (st == BT_OK)
+		st = tcdb_last_run(db, &rs, &runs);
+	if (st == BT_OK && rs.counters)
+		snprintf(counters, sizeof(counters), "%s", rs.counters);
 	tcdb_close(db);
 	if (st != BT_OK) {
 		free(s);
@@ -172,7 +179,16 @@ int cmd_stats(int argc, char **argv)
 			printf("%s\"%s\": %llu", first ? "" : ", ",
 			       xlat_exit_kind_str((enum xlat_exit_kind)k),
 			       (unsigned long long)s->exits[k]);
-		printf("},\n  \"refusals\": {");
+		printf("},\n  \"runs\": %llu", (unsigned long long)runs);
+		if (runs)
+			printf(", \"last_run\": {\"boot_id\": \"%s\", \"seconds\": %lld, "
+			       "\"blocks_used\": %llu, \"blocks_stale\": %llu, \"misses\": %llu, "
+			       "\"blocks_learned\": %llu}",
+			       rs.boot_id, (long long)(rs.ended - rs.started),
+			       (unsigned long long)rs.blocks_used,
+			       (unsigned long long)rs.blocks_stale, (unsigned long long)rs.misses,
+			       (unsigned long long)rs.blocks_learned);
+		printf(",\n  \"refusals\": {");
 		for (int r = 1, first = 1; r < XLAT_NREFUSALS; r++, first = 0)
 			printf("%s\"%s\": {\"regions\": %llu, \"bytes\": %llu}", first ? "" : ", ",
 			       xlat_refusal_str((enum xlat_refusal)r),
@@ -215,6 +231,17 @@ int cmd_stats(int argc, char **argv)
 		for (int k = 1; k < XLAT_NEXIT_KINDS; k++)
 			printf("  %-12s %llu\n", xlat_exit_kind_str((enum xlat_exit_kind)k),
 			       (unsigned long long)s->exits[k]);
+		if (runs)
+			printf(
+			    "runs        %llu recorded; last (%s, %lld s): %llu blocks used, %llu "
+			    "stale, %llu misses, %llu learned%s%s\n",
+			    (unsigned long long)runs, rs.boot_id,
+			    (long long)(rs.ended - rs.started), (unsigned long long)rs.blocks_used,
+			    (unsigned long long)rs.blocks_stale, (unsigned long long)rs.misses,
+			    (unsigned long long)rs.blocks_learned, counters[0] ? "; " : "",
+			    counters);
+		else
+			printf("runs        none recorded\n");
 		printf("untranslated regions by refusal reason:\n");
 		for (int r = 1; r < XLAT_NREFUSALS; r++)
 			printf("  %-12s %llu regions, %llu bytes\n",

@@ -326,6 +326,16 @@ static void test_learn_and_stats(void **state)
 				    .counters = "irq=5"};
 	strcpy(rs.boot_id, "boot-1");
 	assert_int_equal(tcdb_record_run(db, &rs), BT_OK);
+	rs.blocks_used = 12;
+	rs.counters = "irq=7";
+	assert_int_equal(tcdb_record_run(db, &rs), BT_OK);
+	struct tcdb_run_stats last;
+	uint64_t runs;
+	assert_int_equal(tcdb_last_run(db, &last, &runs), BT_OK);
+	assert_int_equal(runs, 2);
+	assert_int_equal(last.blocks_used, 12);
+	assert_string_equal(last.boot_id, "boot-1");
+	assert_string_equal(last.counters, "irq=7");
 	tcdb_close(db);
 	/* a rolled-back learning transaction leaves nothing */
 	assert_int_equal(tcdb_open(p, TCDB_RDWR, NULL, &db), BT_OK);
