@@ -305,6 +305,14 @@ void user_on_flush(struct user_mode *u, enum mmu_flush_kind kind, gva_t va)
 		as->pending[as->n_pending++] = va;
 }
 
+pid_t user_stub_pid(const struct user_mode *u, uint64_t cr3)
+{
+	for (unsigned i = 0; i < u->n_as; i++)
+		if (u->as[i]->cr3 == (cr3 & CR3_ADDR_MASK))
+			return u->as[i]->stub.pid;
+	return 0;
+}
+
 void user_kick(struct user_mode *u)
 {
 	if (u)

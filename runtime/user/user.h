@@ -24,6 +24,7 @@
 #define BT_RUNTIME_USER_USER_H
 
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "pretrans/base/status.h"
 #include "pretrans/base/types.h"
@@ -89,6 +90,9 @@ enum bt_status user_enter(struct user_mode *u, uint64_t cr3, uint16_t cs, uint64
 
 /* The soft-MMU's flush hook, forwarded (rule 2). */
 void user_on_flush(struct user_mode *u, enum mmu_flush_kind kind, gva_t va);
+
+/* The host pid of the stub holding address space cr3, or 0 (tests). */
+pid_t user_stub_pid(const struct user_mode *u, uint64_t cr3);
 
 /* Async-signal-safe: stop running user code soon (USER_EV_KICK). */
 void user_kick(struct user_mode *u);

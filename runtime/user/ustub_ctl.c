@@ -185,11 +185,32 @@ static enum bt_status gone(struct ustub *s)
 	return BT_ERR_IO;
 }
 
+/* A ptrace call on a stopped stub failed: it died under us (killed from
+ * outside).  Reap it and say how. */
+static enum bt_status lost(struct ustub *s)
+{
+	if (errno != ESRCH || s->pid <= 0)
+		return BT_ERR_IO;
+	int st;
+	pid_t pid = s->pid;
+	/* whatever it was doing, it must not run on */
+	kill(pid, SIGKILL);
+	while (waitpid(pid, &st, __WALL) == pid || errno == EINTR)
+		if (WIFEXITED(st) || WIFSIGNALED(st)) {
+			s->status = st;
+			break;
+		}
+	s->pid = 0;
+	return gone(s);
+}
+
 static enum bt_status store_regs(struct ustub *s)
 {
 	if (!s->regs_dirty)
 		return BT_OK;
 	if (pt(s, PTRACE_SETREGS, NULL, &s->regs) != 0) {
+		if (errno == ESRCH)
+			return lost(s);
 		bt_err(LOG_USER, "cannot set the registers of user stub %d: %s", (int)s->pid,
 		       strerror(errno));
 		return BT_ERR_IO;
@@ -209,7 +230,13 @@ enum bt_status ustub_run(struct ustub *s, volatile pid_t *pid_slot, enum ustub_s
 		if (pid_slot)
 			*pid_slot = s->pid;
 		long r = pt(s, PTRACE_SYSEMU, NULL, NULL);
-		bool alive = r == 0 && wait_stop(s, &st);
+		if (r != 0) {
+			if (pid_slot)
+				*pid_slot = 0;
+			*stop = USTUB_STOP_DEAD;
+			return lost(s);
+		}
+		bool alive = wait_stop(s, &st);
 		if (pid_slot)
 			*pid_slot = 0;
 		if (!alive) {
@@ -222,7 +249,7 @@ enum bt_status ustub_run(struct ustub *s, volatile pid_t *pid_slot, enum ustub_s
 			continue;
 		int sig = WSTOPSIG(st);
 		if (pt(s, PTRACE_GETREGS, NULL, &s->regs) != 0)
-			return BT_ERR_IO;
+			return lost(s);
 		if (sig == (SIGTRAP | 0x80)) {
 			*stop = USTUB_STOP_SYSCALL;
 			return BT_OK;
@@ -253,10 +280,12 @@ enum bt_status ustub_hostcall(struct ustub *s, long nr, const long args[6], long
 	if (s->stats)
 		s->stats->hostcalls++;
 	if (pt(s, PTRACE_SETREGS, NULL, &r) != 0)
-		return BT_ERR_IO;
+		return lost(s);
 	s->regs_dirty = true; /* the guest's registers go back before the next run */
 	for (;;) {
-		if (pt(s, PTRACE_CONT, NULL, NULL) != 0 || !wait_stop(s, &st))
+		if (pt(s, PTRACE_CONT, NULL, NULL) != 0)
+			return lost(s);
+		if (!wait_stop(s, &st))
 			return gone(s);
 		if (WSTOPSIG(st) != SIGTRAP)
 			continue; /* a kick or a stray signal: suppressed */
@@ -302,7 +331,7 @@ enum bt_status ustub_munmap(struct ustub *s, gva_t va, uint64_t len)
 enum bt_status ustub_get_fpu(struct ustub *s, void *fxsave512)
 {
 	if (pt(s, PTRACE_GETFPREGS, NULL, fxsave512) != 0)
-		return BT_ERR_IO;
+		return lost(s);
 	return BT_OK;
 }
 

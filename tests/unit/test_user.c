@@ -1,0 +1,421 @@
+/*
+ * runtime/user unit tests: real stub processes running real guest user
+ * code (machine code written into memfd-backed guest RAM), guest page
+ * tables built by the test.  Stub lifecycle (spawn, events, kill, death),
+ * and mapping coherence: a page the guest never granted is never
+ * reachable (not even one that is valid runtime memory), a page the guest
+ * revoked (invlpg, CR3 reload) is no longer reachable, permissions and
+ * A/D bits follow the guest PTEs, FPU state follows the guest image.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "runtime/user/user.h"
+#include "runtime/user/ustub.h"
+#include "runtime/user/ustub_ctl.h"
+
+#define RAM	(16ull << 20)
+#define PML4	0x1000ull
+#define PML4_B	0x5000ull /* a second address space sharing the lower tables */
+#define PDPT	0x2000ull
+#define PD	0x3000ull
+#define PT	0x4000ull
+#define CODE_PA 0x100000ull
+#define DATA_PA 0x101000ull
+#define SUP_PA	0x103000ull
+#define RO_PA	0x104000ull
+#define NEW_PA	0x105000ull
+#define CODE_VA 0x400000ull
+#define DATA_VA 0x401000ull
+#define HOLE_VA 0x402000ull /* never present */
+#define SUP_VA	0x403000ull /* present, supervisor only */
+#define RO_VA	0x404000ull /* present, user, read-only */
+#define P	MMU_PTE_P
+#define RW	MMU_PTE_RW
+#define US	MMU_PTE_US
+#define ADDR(e) ((e)&0x000ffffffffff000ull)
+
+/* entry points in the code page */
+#define E_READ	  0x00 /* rax = *(u64 *)rdi; syscall */
+#define E_WRITE	  0x10 /* *(u64 *)rdi = rsi; syscall */
+#define E_SPIN	  0x20 /* jmp . */
+#define E_UD2	  0x30
+#define E_CLI	  0x40
+#define E_XMM_IN  0x50 /* xmm0 = rdi; syscall */
+#define E_XMM_OUT 0x60 /* rax = xmm0; syscall */
+#define E_GETPID  0x70 /* mov $39, %eax; syscall */
+
+struct fx {
+	struct guestmem *gm;
+	struct vcpu_abi *abi;
+	struct mmu mmu;
+	struct user_mode *u;
+};
+
+static uint64_t *pte(struct fx *f, gpa_t table, unsigned idx)
+{
+	uint64_t *t = guestmem_gpa_to_host(f->gm, table, GUEST_PAGE_SIZE);
+	assert_non_null(t);
+	return &t[idx];
+}
+
+static void flush_hook(void *opaque, enum mmu_flush_kind kind, gva_t va)
+{
+	user_on_flush(opaque, kind, va);
+}
+
+static void put(struct fx *f, unsigned off, const void *bytes, size_t n)
+{
+	assert_int_equal(guestmem_write(f->gm, CODE_PA + off, bytes, n), BT_OK);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	assert_int_equal(guestmem_create(RAM, &f->gm), BT_OK);
+	f->abi = aligned_alloc(4096, (sizeof(*f->abi) + 4095) & ~4095ul);
+	assert_non_null(f->abi);
+	memset(f->abi, 0, sizeof(*f->abi));
+	assert_int_equal(mmu_init(&f->mmu, f->gm, f->abi), BT_OK);
+
+	*pte(f, PML4, 0) = PDPT | P | RW | US;
+	*pte(f, PML4_B, 0) = PDPT | P | RW | US;
+	*pte(f, PDPT, 0) = PD | P | RW | US;
+	*pte(f, PD, 2) = PT | P | RW | US; /* 0x400000 */
+	*pte(f, PT, 0) = CODE_PA | P | US;
+	*pte(f, PT, 1) = DATA_PA | P | RW | US;
+	*pte(f, PT, 3) = SUP_PA | P | RW;
+	*pte(f, PT, 4) = RO_PA | P | US;
+
+	static const uint8_t rd[] = {0x48, 0x8b, 0x07, 0x0f, 0x05};
+	static const uint8_t wr[] = {0x48, 0x89, 0x37, 0x0f, 0x05};
+	static const uint8_t spin[] = {0xeb, 0xfe};
+	static const uint8_t ud2[] = {0x0f, 0x0b};
+	static const uint8_t cli[] = {0xfa};
+	static const uint8_t xin[] = {0x66, 0x48, 0x0f, 0x6e, 0xc7, 0x0f, 0x05};
+	static const uint8_t xout[] = {0x66, 0x48, 0x0f, 0x7e, 0xc0, 0x0f, 0x05};
+	static const uint8_t gp[] = {0xb8, 39, 0, 0, 0, 0x0f, 0x05};
+	put(f, E_READ, rd, sizeof(rd));
+	put(f, E_WRITE, wr, sizeof(wr));
+	put(f, E_SPIN, spin, sizeof(spin));
+	put(f, E_UD2, ud2, sizeof(ud2));
+	put(f, E_CLI, cli, sizeof(cli));
+	put(f, E_XMM_IN, xin, sizeof(xin));
+	put(f, E_XMM_OUT, xout, sizeof(xout));
+	put(f, E_GETPID, gp, sizeof(gp));
+	uint64_t v = 0x1122334455667788ull;
+	assert_int_equal(guestmem_write(f->gm, DATA_PA, &v, 8), BT_OK);
+	v = 0x5ec5ec5ec5ec5ecull;
+	assert_int_equal(guestmem_write(f->gm, SUP_PA, &v, 8), BT_OK);
+
+	assert_int_equal(mmu_set_mode(&f->mmu, MMU_CR0_PE | MMU_CR0_PG | MMU_CR0_WP, PML4,
+				      MMU_CR4_PAE, MMU_EFER_LME | MMU_EFER_LMA | MMU_EFER_NXE),
+			 BT_OK);
+	mmu_set_cpl_ac(&f->mmu, 3, false);
+	/* a valid FXSAVE image: default FCW and MXCSR */
+	f->abi->fxsave[0] = 0x7f;
+	f->abi->fxsave[1] = 0x03;
+	f->abi->fxsave[24] = 0x80;
+	f->abi->fxsave[25] = 0x1f;
+
+	struct user_config uc = {.gm = f->gm, .mmu = &f->mmu, .abi = f->abi};
+	assert_int_equal(user_create(&uc, &f->u), BT_OK);
+	mmu_set_flush_hook(&f->mmu, flush_hook, f->u);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	user_destroy(f->u);
+	mmu_fini(&f->mmu);
+	guestmem_destroy(f->gm);
+	free(f->abi);
+	free(f);
+	return 0;
+}
+
+static struct user_event run(struct fx *f, unsigned entry, uint64_t rdi, uint64_t rsi)
+{
+	struct user_event ev;
+	f->abi->rip = CODE_VA + entry;
+	f->abi->gpr[VCPU_RDI] = rdi;
+	f->abi->gpr[VCPU_RSI] = rsi;
+	f->abi->gpr[VCPU_RAX] = 0xdead;
+	assert_int_equal(user_enter(f->u, f->mmu.cr3, 0x33, 0x202, &ev), BT_OK);
+	return ev;
+}
+
+static void expect_pf(struct user_event ev, gva_t addr, uint32_t err)
+{
+	assert_int_equal(ev.kind, USER_EV_EXCEPTION);
+	assert_int_equal(ev.vector, 14);
+	assert_int_equal(ev.addr, addr);
+	assert_int_equal(ev.error & ~MMU_PF_I, err);
+}
+
+/* Spawn, a syscall event with the registers, no host syscall, kill. */
+static void test_lifecycle(void **state)
+{
+	struct fx *f = *state;
+	f->abi->gpr[VCPU_RBX] = 0xb0b0;
+	f->abi->gpr[VCPU_R15] = 0xf15;
+	struct user_event ev = run(f, E_GETPID, 0, 0);
+	assert_int_equal(ev.kind, USER_EV_SYSCALL);
+	assert_int_equal(ev.next_rip, CODE_VA + E_GETPID + 7);
+	assert_int_equal(f->abi->gpr[VCPU_RAX], 39); /* the number, not a host pid */
+	assert_int_equal(f->abi->gpr[VCPU_RBX], 0xb0b0);
+	assert_int_equal(f->abi->gpr[VCPU_R15], 0xf15);
+	pid_t pid = user_stub_pid(f->u, PML4);
+	assert_true(pid > 0);
+	assert_int_equal(kill(pid, 0), 0);
+	/* the same address space reuses its stub */
+	ev = run(f, E_READ, DATA_VA, 0);
+	assert_int_equal(ev.kind, USER_EV_SYSCALL);
+	assert_int_equal(user_stub_pid(f->u, PML4), pid);
+	struct user_stats st;
+	user_get_stats(f->u, &st);
+	assert_int_equal(st.stubs_spawned, 1);
+	user_destroy(f->u);
+	f->u = NULL;
+	assert_int_equal(kill(pid, 0), -1); /* killed and reaped */
+	struct user_config uc = {.gm = f->gm, .mmu = &f->mmu, .abi = f->abi};
+	assert_int_equal(user_create(&uc, &f->u), BT_OK);
+	mmu_set_flush_hook(&f->mmu, flush_hook, f->u);
+}
+
+/* Faults become guest exceptions at the right RIP. */
+static void test_exceptions(void **state)
+{
+	struct fx *f = *state;
+	struct user_event ev = run(f, E_UD2, 0, 0);
+	assert_int_equal(ev.kind, USER_EV_EXCEPTION);
+	assert_int_equal(ev.vector, 6);
+	assert_int_equal(f->abi->rip, CODE_VA + E_UD2);
+	ev = run(f, E_CLI, 0, 0);
+	assert_int_equal(ev.kind, USER_EV_EXCEPTION);
+	assert_int_equal(ev.vector, 13);
+	assert_int_equal(f->abi->rip, CODE_VA + E_CLI);
+}
+
+/* Reads map the page; the value comes from guest RAM; A set, D not. */
+static void test_read_maps_page(void **state)
+{
+	struct fx *f = *state;
+	struct user_event ev = run(f, E_READ, DATA_VA, 0);
+	assert_int_equal(ev.kind, USER_EV_SYSCALL);
+	assert_int_equal(f->abi->gpr[VCPU_RAX], 0x1122334455667788ull);
+	assert_true(*pte(f, PT, 1) & MMU_PTE_A);
+	assert_false(*pte(f, PT, 1) & MMU_PTE_D);
+	/* a write through the read-only mapping sets D and lands in guest RAM */
+	ev = run(f, E_WRITE, DATA_VA + 8, 0xabcdef);
+	assert_int_equal(ev.kind, USER_EV_SYSCALL);
+	assert_true(*pte(f, PT, 1) & MMU_PTE_D);
+	uint64_t v = 0;
+	assert_int_equal(guestmem_read(f->gm, DATA_PA + 8, &v, 8), BT_OK);
+	assert_int_equal(v, 0xabcdef);
+	/* and the runtime's view of RAM is the stub's */
+	v = 77;
+	assert_int_equal(guestmem_write(f->gm, DATA_PA, &v, 8), BT_OK);
+	ev = run(f, E_READ, DATA_VA, 0);
+	assert_int_equal(f->abi->gpr[VCPU_RAX], 77);
+}
+
+/* Pages never granted are never reachable, with the right error code. */
+static void test_never_granted(void **state)
+{
+	struct fx *f = *state;
+	expect_pf(run(f, E_READ, HOLE_VA + 16, 0), HOLE_VA + 16, MMU_PF_U);
+	expect_pf(run(f, E_WRITE, HOLE_VA, 1), HOLE_VA, MMU_PF_U | MMU_PF_W);
+	expect_pf(run(f, E_READ, SUP_VA, 0), SUP_VA, MMU_PF_U | MMU_PF_P);
+	expect_pf(run(f, E_WRITE, RO_VA, 1), RO_VA, MMU_PF_U | MMU_PF_P | MMU_PF_W);
+	expect_pf(run(f, E_WRITE, CODE_VA + 0x800, 1), CODE_VA + 0x800,
+		  MMU_PF_U | MMU_PF_P | MMU_PF_W);
+	/* read-only after a read, still refused to a write */
+	assert_int_equal(run(f, E_READ, RO_VA, 0).kind, USER_EV_SYSCALL);
+	expect_pf(run(f, E_WRITE, RO_VA, 1), RO_VA, MMU_PF_U | MMU_PF_P | MMU_PF_W);
+	/* memory that is valid in the runtime (this very variable) but not
+	 * mapped by the guest: the stub does not have it */
+	static volatile uint64_t runtime_secret = 0x5ec7e7;
+	gva_t va = (gva_t)(uintptr_t)&runtime_secret;
+	struct user_event ev = run(f, E_READ, va, 0);
+	assert_int_equal(ev.kind, USER_EV_EXCEPTION);
+	assert_int_equal(ev.vector, 14);
+	assert_int_equal(ev.addr, va);
+	/* a kernel-half address: the guest's walk, not the host's */
+	ev = run(f, E_READ, 0xffffffff80000000ull, 0);
+	assert_int_equal(ev.vector, 14);
+	assert_int_equal(ev.addr, 0xffffffff80000000ull);
+	/* non-canonical: #GP */
+	ev = run(f, E_READ, 0x8000000000000000ull, 0);
+	assert_int_equal(ev.kind, USER_EV_EXCEPTION);
+	assert_int_equal(ev.vector, 13);
+	uint64_t v = 0;
+	assert_int_equal(guestmem_read(f->gm, RO_PA, &v, 8), BT_OK);
+	assert_int_equal(v, 0); /* no refused write landed */
+}
+
+/* A page the guest revoked is gone: invlpg, then CR3 reload. */
+static void test_revoked(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(run(f, E_READ, DATA_VA, 0).kind, USER_EV_SYSCALL);
+	/* revoke and invlpg, as a kernel unmapping a page does */
+	*pte(f, PT, 1) &= ~P;
+	mmu_invlpg(&f->mmu, DATA_VA);
+	expect_pf(run(f, E_READ, DATA_VA, 0), DATA_VA, MMU_PF_U);
+	/* re-grant to another frame: the new frame is seen */
+	uint64_t v = 0x4e4e4e;
+	assert_int_equal(guestmem_write(f->gm, NEW_PA, &v, 8), BT_OK);
+	*pte(f, PT, 1) = NEW_PA | P | RW | US;
+	assert_int_equal(run(f, E_READ, DATA_VA, 0).kind, USER_EV_SYSCALL);
+	assert_int_equal(f->abi->gpr[VCPU_RAX], 0x4e4e4e);
+	/* write-protect (copy-on-write style) and reload CR3 */
+	assert_int_equal(run(f, E_WRITE, DATA_VA, 5).kind, USER_EV_SYSCALL);
+	*pte(f, PT, 1) &= ~RW;
+	mmu_write_cr3(&f->mmu, PML4);
+	expect_pf(run(f, E_WRITE, DATA_VA, 6), DATA_VA, MMU_PF_U | MMU_PF_P | MMU_PF_W);
+	assert_int_equal(guestmem_read(f->gm, NEW_PA, &v, 8), BT_OK);
+	assert_int_equal(v, 5);
+	/* a whole page-table page revoked at the PDE level */
+	*pte(f, PT, 1) |= RW;
+	assert_int_equal(run(f, E_READ, DATA_VA, 0).kind, USER_EV_SYSCALL);
+	*pte(f, PD, 2) &= ~P;
+	mmu_write_cr3(&f->mmu, PML4);
+	struct user_event ev = run(f, E_READ, DATA_VA, 0);
+	/* the code page went too: the fetch faults first */
+	expect_pf(ev, CODE_VA + E_READ, MMU_PF_U);
+	assert_true(ev.error & MMU_PF_I);
+}
+
+/* Another address space does not see this one's mappings or FPU state. */
+static void test_two_address_spaces(void **state)
+{
+	struct fx *f = *state;
+	/* A: xmm0 = 0x1111, touch the data page */
+	struct user_event ev = run(f, E_XMM_IN, 0x1111, 0);
+	assert_int_equal(ev.kind, USER_EV_SYSCALL);
+	uint8_t fx_a[512];
+	memcpy(fx_a, f->abi->fxsave, 512);
+	uint64_t x;
+	memcpy(&x, fx_a + 160, 8);
+	assert_int_equal(x, 0x1111);
+	assert_int_equal(run(f, E_READ, DATA_VA, 0).kind, USER_EV_SYSCALL);
+
+	/* B: same lower tables except no data page; its own FPU image */
+	uint64_t *pt_b_entry = pte(f, PT, 1);
+	*pt_b_entry &= ~P;
+	mmu_write_cr3(&f->mmu, PML4_B);
+	memset(f->abi->fxsave + 160, 0, 16);
+	ev = run(f, E_XMM_OUT, 0, 0);
+	assert_int_equal(ev.kind, USER_EV_SYSCALL);
+	assert_int_equal(f->abi->gpr[VCPU_RAX], 0);
+	expect_pf(run(f, E_READ, DATA_VA, 0), DATA_VA, MMU_PF_U);
+	assert_true(user_stub_pid(f->u, PML4_B) != user_stub_pid(f->u, PML4));
+
+	/* back to A, which the kernel gives its image back */
+	*pt_b_entry |= P;
+	mmu_write_cr3(&f->mmu, PML4);
+	memcpy(f->abi->fxsave, fx_a, 512);
+	ev = run(f, E_XMM_OUT, 0, 0);
+	assert_int_equal(f->abi->gpr[VCPU_RAX], 0x1111);
+}
+
+static void *kicker(void *arg)
+{
+	usleep(50000);
+	user_kick(arg);
+	return NULL;
+}
+
+/* The host timer stops guest code that never makes a syscall. */
+static void test_kick(void **state)
+{
+	struct fx *f = *state;
+	pthread_t t;
+	run(f, E_GETPID, 0, 0); /* the stub exists */
+	assert_int_equal(pthread_create(&t, NULL, kicker, f->u), 0);
+	struct user_event ev = run(f, E_SPIN, 0, 0);
+	pthread_join(t, NULL);
+	assert_int_equal(ev.kind, USER_EV_KICK);
+	assert_int_equal(f->abi->rip, CODE_VA + E_SPIN);
+}
+
+/* A stub killed from outside: a clean error, then a fresh stub. */
+static void test_stub_death(void **state)
+{
+	struct fx *f = *state;
+	run(f, E_GETPID, 0, 0);
+	pid_t pid = user_stub_pid(f->u, PML4);
+	assert_true(pid > 0);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	struct user_event ev;
+	f->abi->rip = CODE_VA + E_SPIN;
+	assert_int_not_equal(user_enter(f->u, PML4, 0x33, 0x202, &ev), BT_OK);
+	ev = run(f, E_GETPID, 0, 0);
+	assert_int_equal(ev.kind, USER_EV_SYSCALL);
+	assert_true(user_stub_pid(f->u, PML4) != pid);
+}
+
+/* The stub process itself: one page of code, nothing else mapped. */
+static void test_stub_alone(void **state)
+{
+	struct fx *f = *state;
+	int img;
+	struct ustub s;
+	assert_int_equal(ustub_image_create(&img), BT_OK);
+	assert_int_equal(ustub_spawn(img, guestmem_fd(f->gm), NULL, &s), BT_OK);
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)s.pid);
+	FILE *m = fopen(path, "r");
+	assert_non_null(m);
+	int n = 0;
+	while (fgets(line, sizeof(line), m)) {
+		unsigned long lo, hi;
+		assert_int_equal(sscanf(line, "%lx-%lx", &lo, &hi), 2);
+		if (lo >= 0xffff800000000000ul)
+			continue; /* [vsyscall]: the kernel's, see the seccomp filter */
+		assert_int_equal(lo, USTUB_BASE);
+		assert_int_equal(hi, USTUB_PAGE_END);
+		n++;
+	}
+	fclose(m);
+	assert_int_equal(n, 1);
+	/* a host call through the gadget works and keeps the registers */
+	s.regs.rbx = 42;
+	s.regs_dirty = false;
+	assert_int_equal(ustub_mmap(&s, 0x200000, 4096, 1, 0), BT_OK);
+	assert_int_equal(s.regs.rbx, 42);
+	pid_t pid = s.pid;
+	ustub_kill(&s);
+	assert_int_equal(kill(pid, 0), -1);
+	close(img);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_exceptions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_maps_page, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_never_granted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_revoked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_two_address_spaces, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_kick, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stub_death, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stub_alone, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
