@@ -15,6 +15,7 @@
 #include <llvm-c/Target.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 
 struct xlat_xcheck {
@@ -51,6 +52,15 @@ static int cmp_regname(const void *a, const void *b)
 	return strcmp(((const struct regname *)a)->name, ((const struct regname *)b)->name);
 }
 
+static pthread_once_t llvm_once = PTHREAD_ONCE_INIT;
+
+static void llvm_init(void)
+{
+	LLVMInitializeX86TargetInfo();
+	LLVMInitializeX86TargetMC();
+	LLVMInitializeX86Disassembler();
+}
+
 enum bt_status xlat_xcheck_create(struct xlat_xcheck **out)
 {
 	if (!out)
@@ -58,9 +68,9 @@ enum bt_status xlat_xcheck_create(struct xlat_xcheck **out)
 	struct xlat_xcheck *xc = calloc(1, sizeof(*xc));
 	if (!xc)
 		return BT_ERR_NOMEM;
-	LLVMInitializeX86TargetInfo();
-	LLVMInitializeX86TargetMC();
-	LLVMInitializeX86Disassembler();
+	/* LLVM's target registry is a global list: registering from two
+	 * threads at once corrupts it (pretrans builds hung in lookupTarget) */
+	pthread_once(&llvm_once, llvm_init);
 	xc->llvm = LLVMCreateDisasm("x86_64-linux-gnu", NULL, 0, NULL, NULL);
 	if (!xc->llvm) {
 		free(xc);
