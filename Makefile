@@ -29,7 +29,7 @@ LLVM_LIBS   = -L$(shell $(LLVM_CONFIG) --libdir) $(shell $(LLVM_CONFIG) --libs -
 ZYDIS_LIBS  = -lZydis -lZycore
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 EXT_CFLAGS  = $(PKG_CFLAGS) $(LLVM_CFLAGS)
-EXT_LIBS    = $(ZYDIS_LIBS) $(PKG_LIBS) $(LLVM_LIBS) -lpthread -lm
+EXT_LIBS    = $(ZYDIS_LIBS) $(PKG_LIBS) $(LLVM_LIBS) -lz -lpthread -lm
 
 ALL_LIBS   :=
 ALL_PROGS  :=
