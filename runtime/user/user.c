@@ -6,10 +6,11 @@
  * Address-space states (function for each transition):
  *
  *   FREE --user_enter, new CR3 [get_as: spawn or reuse LRU]--> LIVE(epoch e)
- *   LIVE(e) --CR3 load / global flush [user_on_flush: epoch++]--> STALE
+ *   LIVE(e) --paging mode change [user_on_flush(ALL): epoch++]--> STALE
  *   STALE --user_enter [flush_as: unmap all]--> LIVE(current epoch)
- *   LIVE --invlpg [user_on_flush: queue]--> LIVE with pending drops
- *        --user_enter [apply_pending]--> LIVE
+ *   LIVE --invlpg [user_on_flush], write to a watched page table
+ *        [user_on_write], page becomes code [user_on_protect]: queue-->
+ *        LIVE with pending drops --user_enter [apply_pending]--> LIVE
  *   LIVE/STALE --LRU reuse for another CR3 [get_as]--> LIVE (emptied, FPU reset)
  *
  * Invariants
@@ -17,6 +18,11 @@
  *     stub's own page), with the protection they were mapped with.
  *  2. A stub only runs guest code when as->epoch == u->epoch and no drops
  *     are pending (user_enter checks both first).
+ *  4. Every guest page-table page a mapping was walked through is in its
+ *     address space's pts set and flagged GUESTMEM_PAGE_CODE, so a guest
+ *     write to it reaches user_on_write before it lands; a CR3 load thus
+ *     needs no flush.  (A page that is both translated code and a page
+ *     table loses the watch when its code dies: not done by real kernels.)
  *  3. The stub's own page [USTUB_BASE, USTUB_PAGE_END) is never unmapped or
  *     replaced; a guest mapping there is refused with a message.
  */
@@ -35,6 +41,8 @@
 
 #define USER_DEFAULT_MAX_STUBS 64
 #define CR3_ADDR_MASK	       0x000ffffffffff000ull
+/* Writes to one watched page table before it is dropped as a whole. */
+#define USER_PT_HITS 64
 
 /* RFLAGS bits guest user code changes natively (the rest are the kernel's). */
 #define USER_RFLAGS_MASK 0x244dd5ull
@@ -45,6 +53,11 @@ static uint64_t now_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+
+static void user_on_protect(void *opaque, gpa_t gpa_page);
+static void pt_acquire(struct user_mode *u, struct user_as *as, const gpa_t tables[4], gva_t va);
+static void pt_release(struct user_mode *u, struct user_as *as, const gpa_t tables[4]);
+static void pt_free_all(struct user_mode *u, struct user_as *as);
 
 enum bt_status user_create(const struct user_config *cfg, struct user_mode **out)
 {
@@ -68,6 +81,20 @@ enum bt_status user_create(const struct user_config *cfg, struct user_mode **out
 		free(u);
 		return s;
 	}
+	for (size_t i = 0; i < guestmem_nregions(cfg->gm); i++) {
+		const struct guestmem_region *r = guestmem_region(cfg->gm, i);
+		u->n_pages = BT_MAX(u->n_pages, (r->offset + r->size) >> GUEST_PAGE_SHIFT);
+	}
+	u->ptw = calloc(u->n_pages, sizeof(*u->ptw));
+	u->umw = calloc(u->n_pages, 1);
+	if (!u->ptw || !u->umw || guestmem_add_listener(cfg->gm, user_on_protect, u) != BT_OK) {
+		free(u->ptw);
+		free(u->umw);
+		close(u->image_fd);
+		free(u->as);
+		free(u);
+		return BT_ERR_NOMEM;
+	}
 	ZydisDecoderInit(&u->dec64, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
 	ZydisDecoderInit(&u->dec32, ZYDIS_MACHINE_MODE_LONG_COMPAT_32, ZYDIS_STACK_WIDTH_32);
 	*out = u;
@@ -85,6 +112,7 @@ static void free_maps(struct user_mode *u, struct user_as *as)
 		}
 	}
 	as->n_maps = as->n_large = as->n_low = 0;
+	pt_free_all(u, as);
 }
 
 void user_destroy(struct user_mode *u)
@@ -103,6 +131,9 @@ void user_destroy(struct user_mode *u)
 	}
 	if (u->image_fd > 0)
 		close(u->image_fd);
+	guestmem_remove_listener(u->cfg.gm, user_on_protect, u);
+	free(u->ptw);
+	free(u->umw);
 	free(u->as);
 	free(u);
 }
@@ -131,6 +162,7 @@ static void map_remove(struct user_mode *u, struct user_as *as, gva_t page)
 		as->n_maps--;
 		as->n_large -= m->large;
 		as->n_low -= m->va < USTUB_BASE;
+		pt_release(u, as, m->tables);
 		m->next = u->free_maps;
 		u->free_maps = m;
 		return;
@@ -138,7 +170,7 @@ static void map_remove(struct user_mode *u, struct user_as *as, gva_t page)
 }
 
 enum bt_status user_map_page(struct user_mode *u, struct user_as *as, gva_t page, gpa_t gpa,
-			     int prot, bool large)
+			     int prot, bool large, const gpa_t tables[4])
 {
 	uint64_t off;
 	BT_TRY(guestmem_gpa_to_offset(u->cfg.gm, gpa, &off));
@@ -152,6 +184,8 @@ enum bt_status user_map_page(struct user_mode *u, struct user_as *as, gva_t page
 			return BT_ERR_NOMEM;
 		m->va = page;
 		m->large = 0;
+		for (int i = 0; i < 4; i++)
+			m->tables[i] = ~0ull;
 		unsigned b = bucket(page);
 		m->next = as->buckets[b];
 		as->buckets[b] = m;
@@ -159,10 +193,16 @@ enum bt_status user_map_page(struct user_mode *u, struct user_as *as, gva_t page
 		as->n_low += page < USTUB_BASE;
 	}
 	as->n_large -= m->large;
+	uint64_t idx;
+	if ((prot & PROT_WRITE) && user_page_index(u, gpa, &idx))
+		u->umw[idx] = 1;
 	m->gpa = gpa;
 	m->prot = (uint8_t)prot;
 	m->large = large;
 	as->n_large += m->large;
+	pt_acquire(u, as, tables, page);
+	pt_release(u, as, m->tables);
+	memcpy(m->tables, tables, sizeof(m->tables));
 	return BT_OK;
 }
 
@@ -210,30 +250,29 @@ static enum bt_status flush_as(struct user_mode *u, struct user_as *as)
 {
 	as->n_pending = 0;
 	as->pending_all = false;
-	if (!as->n_maps)
+	bool any = as->n_maps > 0, low = as->n_low > 0;
+	free_maps(u, as); /* and its page-table watches */
+	if (!any)
 		return BT_OK;
 	u->st.flushes++;
-	bool low = as->n_low > 0;
-	free_maps(u, as);
 	if (low)
 		BT_TRY(ustub_munmap(&as->stub, 0, USTUB_BASE));
 	return ustub_munmap(&as->stub, USTUB_PAGE_END, USTUB_TASK_END - USTUB_PAGE_END);
 }
 
-static enum bt_status apply_pending(struct user_mode *u, struct user_as *as)
+enum bt_status user_apply_pending(struct user_mode *u, struct user_as *as)
 {
 	if (as->pending_all)
 		return flush_as(u, as);
 	for (unsigned i = 0; i < as->n_pending; i++) {
-		gva_t va = as->pending[i];
-		if (as->n_large) {
-			/* the page may be part of a large guest page: drop the 2 MiB
-			 * around it, or everything if a 1 GiB page is involved */
-			gva_t base = va & ~((1ull << 21) - 1);
-			BT_TRY(user_drop_range(u, as, base, 1ull << 21));
-		} else {
-			BT_TRY(user_drop_range(u, as, va, GUEST_PAGE_SIZE));
+		struct user_range r = as->pending[i];
+		if (as->n_large && r.len < (1ull << 30)) {
+			/* the page may be part of a large guest page (2 MiB or
+			 * 1 GiB): drop the 1 GiB around it */
+			r.va &= ~((1ull << 30) - 1);
+			r.len = 1ull << 30;
 		}
+		BT_TRY(user_drop_range(u, as, r.va, r.len));
 	}
 	as->n_pending = 0;
 	return BT_OK;
@@ -283,26 +322,267 @@ static enum bt_status get_as(struct user_mode *u, uint64_t key, struct user_as *
 	return BT_OK;
 }
 
-void user_on_flush(struct user_mode *u, enum mmu_flush_kind kind, gva_t va)
+static void queue_drop(struct user_as *as, gva_t va, uint64_t len)
 {
-	if (!u)
-		return;
-	if (kind != MMU_FLUSH_INVLPG) {
-		u->epoch++;
-		return;
-	}
-	if (va >= USTUB_TASK_END)
-		return; /* kernel half: never mapped in a stub */
-	struct user_as *as = find_as(u, u->cfg.mmu->cr3 & CR3_ADDR_MASK);
-	if (!as || as->epoch != u->epoch || as->pending_all || !as->n_maps)
-		return;
-	va &= GUEST_PAGE_MASK;
-	if (!as->n_large && !user_map_lookup(as, va))
+	if (as->pending_all || !as->n_maps)
 		return;
 	if (as->n_pending == USER_MAX_PENDING)
 		as->pending_all = true;
 	else
-		as->pending[as->n_pending++] = va;
+		as->pending[as->n_pending++] = (struct user_range){va, len};
+}
+
+void user_on_flush(struct user_mode *u, enum mmu_flush_kind kind, gva_t va)
+{
+	if (!u)
+		return;
+	switch (kind) {
+	case MMU_FLUSH_ALL: /* paging mode changes: nothing is proven any more */
+		u->epoch++;
+		return;
+	case MMU_FLUSH_NONGLOBAL:
+		/* a CR3 load: every stub's mappings are still what a fresh walk
+		 * gives, because every write to their page tables dropped what
+		 * it could change (user_on_write) */
+		return;
+	case MMU_FLUSH_INVLPG:
+		break;
+	}
+	if (va >= USTUB_TASK_END)
+		return; /* kernel half: never mapped in a stub */
+	struct user_as *as = find_as(u, u->cfg.mmu->cr3 & CR3_ADDR_MASK);
+	if (!as || !as->n_maps)
+		return;
+	va &= GUEST_PAGE_MASK;
+	if (!as->n_large && !user_map_lookup(as, va))
+		return;
+	queue_drop(as, va, GUEST_PAGE_SIZE);
+}
+
+bool user_page_index(const struct user_mode *u, gpa_t gpa, uint64_t *idx)
+{
+	uint64_t off;
+	if (guestmem_gpa_to_offset(u->cfg.gm, gpa, &off) != BT_OK)
+		return false;
+	*idx = off >> GUEST_PAGE_SHIFT;
+	return *idx < u->n_pages;
+}
+
+static unsigned pt_bucket(gpa_t page)
+{
+	return (unsigned)((page >> 12) * 0x9e3779b97f4a7c15ull >> 56) & (USER_PT_BUCKETS - 1);
+}
+
+static struct user_pt *pt_lookup(struct user_as *as, gpa_t page)
+{
+	for (struct user_pt *p = as->pts[pt_bucket(page)]; p; p = p->next)
+		if (p->gpa == page)
+			return p;
+	return NULL;
+}
+
+/* Watch the page tables a walk for va went through (one more mapping
+ * through each). */
+static void pt_acquire(struct user_mode *u, struct user_as *as, const gpa_t tables[4], gva_t va)
+{
+	for (unsigned level = 4; level >= 1; level--) {
+		gpa_t t = tables[level - 1];
+		if (t == ~0ull)
+			continue;
+		gva_t base = level == 4 ? 0 : va & ~((1ull << (12 + 9 * level)) - 1);
+		struct user_pt *p = pt_lookup(as, t);
+		if (p) {
+			if (p->base != base || p->level != level)
+				p->aliased = 1;
+			p->refs++;
+			continue;
+		}
+		p = malloc(sizeof(*p));
+		if (!p) {
+			as->pending_all = true; /* cannot watch: do not trust it */
+			continue;
+		}
+		*p = (struct user_pt){.gpa = t, .base = base, .level = (uint8_t)level, .refs = 1};
+		unsigned b = pt_bucket(t);
+		p->next = as->pts[b];
+		as->pts[b] = p;
+		as->n_pts++;
+		uint64_t idx;
+		if (user_page_index(u, t, &idx) && u->ptw[idx]++ == 0 &&
+		    !(guestmem_page_flags(u->cfg.gm, t) & GUESTMEM_PAGE_CODE))
+			guestmem_page_set_flags(u->cfg.gm, t, GUESTMEM_PAGE_CODE);
+	}
+}
+
+static void pt_unlink(struct user_mode *u, struct user_as *as, struct user_pt *p)
+{
+	struct user_pt **pp = &as->pts[pt_bucket(p->gpa)];
+	while (*pp != p)
+		pp = &(*pp)->next;
+	*pp = p->next;
+	as->n_pts--;
+	uint64_t idx;
+	/* the GUESTMEM_PAGE_CODE flag stays until the next write to the page
+	 * (user_write_done), when no translation can be on it any more */
+	if (user_page_index(u, p->gpa, &idx) && u->ptw[idx])
+		u->ptw[idx]--;
+	free(p);
+}
+
+static void pt_release(struct user_mode *u, struct user_as *as, const gpa_t tables[4])
+{
+	for (unsigned i = 0; i < 4; i++) {
+		if (tables[i] == ~0ull)
+			continue;
+		struct user_pt *p = pt_lookup(as, tables[i]);
+		if (p && --p->refs == 0)
+			pt_unlink(u, as, p);
+	}
+}
+
+static void pt_free_all(struct user_mode *u, struct user_as *as)
+{
+	for (unsigned b = 0; b < USER_PT_BUCKETS; b++)
+		while (as->pts[b])
+			pt_unlink(u, as, as->pts[b]);
+}
+
+void user_write_done(struct user_mode *u, gpa_t gpa)
+{
+	uint64_t idx;
+	if (u && user_page_index(u, gpa, &idx) && !u->ptw[idx])
+		guestmem_page_clear_flags(u->cfg.gm, gpa, GUESTMEM_PAGE_CODE);
+}
+
+/* Is p still where as's page tables lead for p->base?  A page table freed
+ * without its entries being cleared (a process exiting) is not. */
+static bool pt_live(struct user_mode *u, const struct user_as *as, const struct user_pt *p)
+{
+	gpa_t table = as->cr3;
+	for (unsigned level = 4; level > p->level; level--) {
+		uint64_t e;
+		unsigned i = (unsigned)(p->base >> (12 + 9 * (level - 1))) & 511;
+		if (guestmem_read(u->cfg.gm, table + i * 8, &e, 8) != BT_OK ||
+		    (e & (MMU_PTE_P | MMU_PTE_PS)) != MMU_PTE_P)
+			return false;
+		table = e & 0x000ffffffffff000ull;
+	}
+	return table == p->gpa;
+}
+
+void user_on_write(struct user_mode *u, gpa_t gpa, size_t len)
+{
+	uint64_t idx;
+	if (!u || !len || !user_page_index(u, gpa, &idx) || !u->ptw[idx])
+		return;
+	gpa_t page = gpa & GUEST_PAGE_MASK;
+	gpa_t end = BT_MIN(gpa + len, page + GUEST_PAGE_SIZE);
+	const uint64_t *t = guestmem_gpa_to_host(u->cfg.gm, page, GUEST_PAGE_SIZE);
+	unsigned first = (unsigned)((gpa - page) / 8), last = (unsigned)((end - 1 - page) / 8);
+	u->st.pt_writes++;
+	for (unsigned i = 0; i < u->n_as; i++) {
+		struct user_as *as = u->as[i];
+		struct user_pt *p = pt_lookup(as, page);
+		if (!p || !as->n_maps)
+			continue;
+		if (p->aliased || !pt_live(u, as, p)) {
+			/* aliased, or a stale table of an address space that no
+			 * longer uses it: empty that stub now (ends its watches) */
+			as->pending_all = true;
+			if (as->stub.pid > 0)
+				flush_as(u, as);
+			continue;
+		}
+		uint64_t span = 1ull << (12 + 9 * (p->level - 1));
+		unsigned lim = p->level == 4 ? BT_MIN(last, 255u) : last; /* not the kernel half */
+		unsigned present = 0;
+		for (unsigned e = first; e <= lim; e++)
+			present += (__atomic_load_n(&t[e], __ATOMIC_RELAXED) & MMU_PTE_P) != 0;
+		p->hits += last - first + 1;
+		if (p->hits > USER_PT_HITS) {
+			/* a burst of writes (fork write-protecting, a process
+			 * exiting, a freed table recycled as data): drop
+			 * all that was mapped through this table now, which ends
+			 * its watch, so the rest of the burst runs at full speed;
+			 * the stub refaults and watches it again if it needs it */
+			gva_t base = p->base, n = BT_MIN(span * 512, (gva_t)USTUB_TASK_END - base);
+			if (user_drop_range(u, as, base, n) != BT_OK)
+				as->pending_all = true;
+			continue;
+		}
+		for (unsigned e = first; present && e <= lim; e++) {
+			/* the entry before the write: if it was not present,
+			 * nothing was mapped through it */
+			if (!(__atomic_load_n(&t[e], __ATOMIC_RELAXED) & MMU_PTE_P))
+				continue;
+			gva_t va = p->base + e * span;
+			if (va >= USTUB_TASK_END ||
+			    (p->level == 1 && !as->n_large && !user_map_lookup(as, va)))
+				continue; /* nothing of it is mapped */
+			queue_drop(as, va, span);
+		}
+		/* too much changed (a process exiting, a frame recycled): empty
+		 * the stub now, which also ends its watches, so the rest of the
+		 * writes to these pages run at full speed */
+		if (as->pending_all && as->stub.pid > 0)
+			flush_as(u, as);
+	}
+}
+
+enum bt_status user_unwatch(struct user_mode *u, gpa_t gpa, const gpa_t tables[4])
+{
+	uint64_t idx;
+	if (!user_page_index(u, gpa, &idx) || !u->ptw[idx])
+		return BT_OK;
+	for (int i = 0; i < 4; i++)
+		if (tables[i] == gpa) {
+			bt_err(
+			    LOG_USER,
+			    "the guest gives user code write access to one of its own page "
+			    "tables (guest-physical %#llx): not supported, see docs/user-direct.md",
+			    (unsigned long long)gpa);
+			return BT_ERR_UNSUPPORTED;
+		}
+	for (unsigned i = 0; i < u->n_as; i++) {
+		struct user_as *as = u->as[i];
+		if (pt_lookup(as, gpa))
+			as->pending_all =
+			    true; /* emptied (and its watches dropped) before it runs */
+	}
+	for (unsigned i = 0; i < u->n_as; i++) {
+		struct user_as *as = u->as[i];
+		if (!as->pending_all)
+			continue;
+		if (as->stub.pid > 0)
+			BT_TRY(user_apply_pending(u, as));
+		else
+			free_maps(u, as); /* nothing to unmap in a dead stub */
+	}
+	u->st.unwatched++;
+	if (u->ptw[idx]) {
+		bt_err(LOG_USER, "page-table watch of %#llx survived a flush",
+		       (unsigned long long)gpa);
+		return BT_ERR_INTERNAL;
+	}
+	return guestmem_page_clear_flags(u->cfg.gm, gpa, GUESTMEM_PAGE_CODE);
+}
+
+/* guestmem listener: translated code now lives on gpa_page; no stub may
+ * keep it writable (guest stores to it must reach the code-write hook). */
+static void user_on_protect(void *opaque, gpa_t gpa_page)
+{
+	struct user_mode *u = opaque;
+	uint64_t idx;
+	if (!user_page_index(u, gpa_page, &idx) || !u->umw[idx])
+		return;
+	u->umw[idx] = 0;
+	for (unsigned i = 0; i < u->n_as; i++) {
+		struct user_as *as = u->as[i];
+		for (unsigned b = 0; as->n_maps && b < USER_MAP_BUCKETS; b++)
+			for (struct user_map *m = as->buckets[b]; m; m = m->next)
+				if (m->gpa == gpa_page && (m->prot & PROT_WRITE))
+					queue_drop(as, m->va, GUEST_PAGE_SIZE);
+	}
 }
 
 pid_t user_stub_pid(const struct user_mode *u, uint64_t cr3)
@@ -485,7 +765,7 @@ enum bt_status user_enter(struct user_mode *u, uint64_t cr3, uint16_t cs, uint64
 		BT_TRY(flush_as(u, as));
 		as->epoch = u->epoch;
 	} else if (as->n_pending || as->pending_all) {
-		BT_TRY(apply_pending(u, as));
+		BT_TRY(user_apply_pending(u, as));
 	}
 	regs_in(u, as, cs, rflags);
 	BT_TRY(fpu_in(as, u->cfg.abi->fxsave));
@@ -493,6 +773,8 @@ enum bt_status user_enter(struct user_mode *u, uint64_t cr3, uint16_t cs, uint64
 	for (;;) {
 		enum ustub_stop stop;
 		siginfo_t si;
+		if ((as->n_pending || as->pending_all) && (s = user_apply_pending(u, as)) != BT_OK)
+			goto out;
 		if ((s = ustub_run(&as->stub, &u->running, &stop, &si)) != BT_OK)
 			goto out;
 		if (stop == USTUB_STOP_SYSCALL) {
@@ -557,10 +839,12 @@ void user_print_stats(const struct user_mode *u, FILE *f)
 		(unsigned long long)s.stubs_reused);
 	fprintf(f,
 		"btvm: user: %llu host faults: %llu pages mapped, %llu upgraded to writable, "
-		"%llu guest #PF; %llu invlpg drops, %llu stub flushes\n",
+		"%llu guest #PF; %llu drops (invlpg, page-table writes), %llu watched page-table "
+		"writes, %llu stub flushes\n",
 		(unsigned long long)s.faults, (unsigned long long)s.maps,
 		(unsigned long long)s.upgrades, (unsigned long long)s.guest_pf,
-		(unsigned long long)s.invlpg, (unsigned long long)s.flushes);
+		(unsigned long long)s.invlpg, (unsigned long long)s.pt_writes,
+		(unsigned long long)s.flushes);
 	fprintf(f,
 		"btvm: user: %llu ptrace stops of guest code, %llu host calls in stubs, %llu "
 		"ptrace calls; %.1f ms in user mode (%.1f ms handling faults)\n",

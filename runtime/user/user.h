@@ -12,11 +12,13 @@
  *     the faulting kind granted it (setting A, and D for writes), with at
  *     most the walk's permissions: writable only if D is already set and
  *     the page is not write-watched code, executable only if not NX.
- *  2. A CR3 load or global flush empties every stub before it runs again
- *     (its mappings belong to the flush epoch they were made in); invlpg
- *     drops the page (or the large page around it) from the current stub
- *     before it runs again.  So a stub is never less strict than a TLB
- *     the guest has flushed.
+ *  2. The guest page-table pages every mapping was walked through are
+ *     write-watched: a guest write to a present entry drops what the entry
+ *     mapped from every stub using that table, before the stub runs again;
+ *     invlpg drops the page (or the large page around it) from the
+ *     current stub; a paging-mode change empties every stub.  So a stub is
+ *     never less strict than a TLB the guest has flushed, and a CR3 load
+ *     (a context switch) costs no flush.
  *  3. Stubs never share state between address spaces: a stub reused for
  *     another CR3 is emptied and its FPU/SIMD state reset first.
  */
@@ -63,12 +65,14 @@ struct user_event {
 struct user_stats {
 	uint64_t enters;
 	uint64_t syscalls, exceptions, softints, kicks;
-	uint64_t faults;   /* host SIGSEGVs from guest memory accesses */
-	uint64_t maps;	   /* pages mapped into stubs */
-	uint64_t upgrades; /* read-only mappings made writable (first write, D set) */
-	uint64_t guest_pf; /* of the faults, those that became a guest #PF */
-	uint64_t invlpg;   /* invlpg that dropped a mapped page */
-	uint64_t flushes;  /* stubs emptied (CR3 loads, reuse) */
+	uint64_t faults;    /* host SIGSEGVs from guest memory accesses */
+	uint64_t maps;	    /* pages mapped into stubs */
+	uint64_t upgrades;  /* read-only mappings made writable (first write, D set) */
+	uint64_t guest_pf;  /* of the faults, those that became a guest #PF */
+	uint64_t invlpg;    /* drops that unmapped something (invlpg, page-table writes) */
+	uint64_t pt_writes; /* guest writes to watched page-table pages */
+	uint64_t unwatched; /* stale page-table watches dropped (frame reused as data) */
+	uint64_t flushes;   /* stubs emptied (CR3 loads, reuse) */
 	uint64_t stubs_spawned, stubs_reused;
 	uint64_t stops, hostcalls, ptrace_calls;
 	uint64_t ns_user;  /* wall time with guest user code running or stopped in ptrace */
@@ -90,6 +94,12 @@ enum bt_status user_enter(struct user_mode *u, uint64_t cr3, uint16_t cs, uint64
 
 /* The soft-MMU's flush hook, forwarded (rule 2). */
 void user_on_flush(struct user_mode *u, enum mmu_flush_kind kind, gva_t va);
+/* The guestmem code-write hook, forwarded: a write of len bytes at gpa is
+ * about to land on a write-watched page (rule 2). */
+void user_on_write(struct user_mode *u, gpa_t gpa, size_t len);
+/* After the hook's other users ran (no translation is left on the page):
+ * stop watching gpa's page if no stub maps through it any more. */
+void user_write_done(struct user_mode *u, gpa_t gpa);
 
 /* The host pid of the stub holding address space cr3, or 0 (tests). */
 pid_t user_stub_pid(const struct user_mode *u, uint64_t cr3);

@@ -84,6 +84,7 @@ static bool insn_writes(struct user_mode *u, struct user_as *as, gva_t addr)
 struct leaf {
 	bool rw, nx, dirty;
 	uint64_t size;
+	gpa_t tables[4]; /* [level - 1]: the table walked at that level, or ~0 */
 };
 
 static bool leaf_info(struct user_mode *u, gva_t va, struct leaf *l)
@@ -93,7 +94,10 @@ static bool leaf_info(struct user_mode *u, gva_t va, struct leaf *l)
 	bool nxe = (mmu->efer & MMU_EFER_NXE) != 0;
 	l->rw = true;
 	l->nx = false;
+	for (int i = 0; i < 4; i++)
+		l->tables[i] = ~0ull;
 	for (int level = 3; level >= 0; level--) {
+		l->tables[level] = table;
 		uint64_t e;
 		unsigned idx = (unsigned)(va >> (12 + 9 * level)) & 511;
 		if (guestmem_read(u->cfg.gm, table + idx * 8, &e, 8) != BT_OK || !(e & MMU_PTE_P))
@@ -170,16 +174,32 @@ enum bt_status user_fault(struct user_mode *u, struct user_as *as, gva_t addr, b
 		return BT_ERR_UNSUPPORTED;
 	}
 	gpa &= GUEST_PAGE_MASK;
-	if (kind == ACC_WRITE && (guestmem_page_flags(u->cfg.gm, gpa) & GUESTMEM_PAGE_CODE))
-		guestmem_notify_write(u->cfg.gm, gpa, GUEST_PAGE_SIZE); /* before it can land */
 	struct leaf l;
 	if (!leaf_info(u, addr, &l)) {
 		bt_err(LOG_USER, "guest page tables changed under a walk at %#llx",
 		       (unsigned long long)addr);
 		return BT_ERR_INTERNAL;
 	}
+	bool own_table = false; /* the page is one of the tables of its own walk */
+	for (int i = 0; i < 4; i++)
+		own_table |= l.tables[i] == gpa;
+	if (kind == ACC_WRITE && own_table) {
+		bt_err(LOG_USER,
+		       "the guest gives user code write access to one of its own page tables "
+		       "(guest-physical %#llx at %#llx): not supported, see docs/user-direct.md",
+		       (unsigned long long)gpa, (unsigned long long)page);
+		return BT_ERR_UNSUPPORTED;
+	}
+	if (kind == ACC_WRITE && (guestmem_page_flags(u->cfg.gm, gpa) & GUESTMEM_PAGE_CODE)) {
+		/* refused if it is a table of this very walk; otherwise
+		 * translations on it die before the write can land, and a stale
+		 * page-table watch on it ends */
+		BT_TRY(user_unwatch(u, gpa, l.tables));
+		guestmem_notify_write(u->cfg.gm, gpa | (addr & (GUEST_PAGE_SIZE - 8)), 8);
+	}
 	int prot = PROT_READ;
-	if (l.rw && l.dirty && !(guestmem_page_flags(u->cfg.gm, gpa) & GUESTMEM_PAGE_CODE))
+	if (l.rw && l.dirty && !own_table &&
+	    !(guestmem_page_flags(u->cfg.gm, gpa) & GUESTMEM_PAGE_CODE))
 		prot |= PROT_WRITE;
 	if (!l.nx)
 		prot |= PROT_EXEC;
@@ -188,12 +208,14 @@ enum bt_status user_fault(struct user_mode *u, struct user_as *as, gva_t addr, b
 		       (unsigned long long)page);
 		return BT_ERR_INTERNAL;
 	}
+	if (as->pending_all || as->n_pending)
+		BT_TRY(user_apply_pending(u, as)); /* user_unwatch may have flushed it */
 	struct user_map *m = user_map_lookup(as, page);
 	if (m && (prot & PROT_WRITE) && !(m->prot & PROT_WRITE))
 		u->st.upgrades++;
 	else
 		u->st.maps++;
-	BT_TRY(user_map_page(u, as, page, gpa, prot, l.size > GUEST_PAGE_SIZE));
+	BT_TRY(user_map_page(u, as, page, gpa, prot, l.size > GUEST_PAGE_SIZE, l.tables));
 	*handled = true;
 	return BT_OK;
 }

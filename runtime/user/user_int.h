@@ -13,11 +13,32 @@
 
 /* One page mapped into a stub (the stub's "TLB entry"). */
 struct user_map {
-	gva_t va;      /* page aligned */
-	gpa_t gpa;     /* page aligned */
-	uint8_t prot;  /* PROT_* as mapped */
-	uint8_t large; /* came from a 2 MiB / 1 GiB guest page */
+	gva_t va;	 /* page aligned */
+	gpa_t gpa;	 /* page aligned */
+	uint8_t prot;	 /* PROT_* as mapped */
+	uint8_t large;	 /* came from a 2 MiB / 1 GiB guest page */
+	gpa_t tables[4]; /* the page tables its walk went through ([level - 1], ~0: none) */
 	struct user_map *next;
+};
+
+/* A guest page-table page some mapping of an address space was walked
+ * through: writes to it are watched (GUESTMEM_PAGE_CODE + the code-write
+ * hook) and drop what its entries mapped. */
+struct user_pt {
+	gpa_t gpa;	 /* page aligned */
+	gva_t base;	 /* first address its entry 0 maps */
+	uint8_t level;	 /* 4 PML4, 3 PDPT, 2 PD, 1 PT */
+	uint8_t aliased; /* reached at another base or level too: any write flushes all */
+	uint32_t refs;	 /* mappings walked through it */
+	uint32_t hits;	 /* entries written since it was watched */
+	struct user_pt *next;
+};
+
+#define USER_PT_BUCKETS 256
+
+struct user_range {
+	gva_t va;
+	uint64_t len;
 };
 
 /* One guest address space and its stub. */
@@ -27,8 +48,10 @@ struct user_as {
 	uint64_t epoch;	   /* flush epoch its mappings belong to */
 	uint64_t last_use; /* LRU clock */
 	struct user_map *buckets[USER_MAP_BUCKETS];
-	size_t n_maps, n_large, n_low;	 /* n_low: below USTUB_BASE */
-	gva_t pending[USER_MAX_PENDING]; /* invlpg to apply before it runs */
+	size_t n_maps, n_large, n_low; /* n_low: below USTUB_BASE */
+	struct user_pt *pts[USER_PT_BUCKETS];
+	size_t n_pts;
+	struct user_range pending[USER_MAX_PENDING]; /* drops to apply before it runs */
 	unsigned n_pending;
 	bool pending_all;
 	bool fpu_valid;	       /* fpu_copy is what the stub holds */
@@ -44,6 +67,11 @@ struct user_mode {
 	uint64_t clock;
 	volatile pid_t running; /* pid of the stub running guest code, for user_kick */
 	struct user_map *free_maps;
+	/* per guest RAM page (by memfd offset): watched as a page table by some
+	 * address space / mapped writable in some stub */
+	uint16_t *ptw; /* address spaces watching it */
+	uint8_t *umw;
+	uint64_t n_pages;
 	ZydisDecoder dec64, dec32;
 	struct ustub_stats sst;
 	struct user_stats st;
@@ -52,8 +80,16 @@ struct user_mode {
 /* user.c */
 struct user_map *user_map_lookup(struct user_as *as, gva_t page);
 enum bt_status user_map_page(struct user_mode *u, struct user_as *as, gva_t page, gpa_t gpa,
-			     int prot, bool large);
+			     int prot, bool large, const gpa_t tables[4]);
 enum bt_status user_drop_range(struct user_mode *u, struct user_as *as, gva_t start, uint64_t len);
+/* A granted user write to page gpa, which is watched as a page table: if
+ * it is one of `tables` (the walk of the write), refuse; otherwise the
+ * watch is stale (the frame was freed and reused): flush the address spaces
+ * that watch it and stop watching it. */
+enum bt_status user_unwatch(struct user_mode *u, gpa_t gpa, const gpa_t tables[4]);
+enum bt_status user_apply_pending(struct user_mode *u, struct user_as *as);
+/* Index of gpa's page in ptw/umw, or false if not RAM. */
+bool user_page_index(const struct user_mode *u, gpa_t gpa, uint64_t *idx);
 
 /* user_fault.c: a host SIGSEGV at addr in the stub of as.  *handled: the
  * page is now mapped, resume; otherwise ev describes the guest exception. */

@@ -223,6 +223,7 @@ struct tcache_block *vm_block_get(struct vm *vm, gva_t rip, struct mmu_fault *fa
 void vm_code_write(void *opaque, gpa_t gpa, size_t len)
 {
 	struct vm *vm = opaque;
+	user_on_write(vm->user, gpa, len); /* page tables user stubs map through */
 	gpa_t end = gpa + (len ? len : 1);
 	for (gpa_t p = gpa & GUEST_PAGE_MASK; p < end; p += GUEST_PAGE_SIZE) {
 		unsigned n = tcache_invalidate_page(vm->tc, p);
@@ -230,6 +231,7 @@ void vm_code_write(void *opaque, gpa_t gpa, size_t len)
 			vm->st.smc_pages++;
 			vm->st.smc_blocks += n;
 		}
+		user_write_done(vm->user, p);
 	}
 }
 

@@ -74,6 +74,19 @@ static void flush_hook(void *opaque, enum mmu_flush_kind kind, gva_t va)
 	user_on_flush(opaque, kind, va);
 }
 
+static void write_hook(void *opaque, gpa_t gpa, size_t len)
+{
+	user_on_write(opaque, gpa, len);
+	user_write_done(opaque, gpa);
+}
+
+/* A guest kernel store to a page-table entry (the soft-MMU's slow path
+ * calls the code-write hook for watched pages, as guestmem_write does). */
+static void kset(struct fx *f, gpa_t table, unsigned idx, uint64_t val)
+{
+	assert_int_equal(guestmem_write(f->gm, table + idx * 8, &val, 8), BT_OK);
+}
+
 static void put(struct fx *f, unsigned off, const void *bytes, size_t n)
 {
 	assert_int_equal(guestmem_write(f->gm, CODE_PA + off, bytes, n), BT_OK);
@@ -132,6 +145,7 @@ static int setup(void **state)
 	struct user_config uc = {.gm = f->gm, .mmu = &f->mmu, .abi = f->abi};
 	assert_int_equal(user_create(&uc, &f->u), BT_OK);
 	mmu_set_flush_hook(&f->mmu, flush_hook, f->u);
+	guestmem_set_code_write_hook(f->gm, write_hook, f->u);
 	*state = f;
 	return 0;
 }
@@ -194,6 +208,7 @@ static void test_lifecycle(void **state)
 	struct user_config uc = {.gm = f->gm, .mmu = &f->mmu, .abi = f->abi};
 	assert_int_equal(user_create(&uc, &f->u), BT_OK);
 	mmu_set_flush_hook(&f->mmu, flush_hook, f->u);
+	guestmem_set_code_write_hook(f->gm, write_hook, f->u);
 }
 
 /* Faults become guest exceptions at the right RIP. */
@@ -267,37 +282,73 @@ static void test_never_granted(void **state)
 	assert_int_equal(v, 0); /* no refused write landed */
 }
 
-/* A page the guest revoked is gone: invlpg, then CR3 reload. */
+/* A page the guest revoked is gone: invlpg, page-table writes, CR3 loads. */
 static void test_revoked(void **state)
 {
 	struct fx *f = *state;
 	assert_int_equal(run(f, E_READ, DATA_VA, 0).kind, USER_EV_SYSCALL);
-	/* revoke and invlpg, as a kernel unmapping a page does */
+	/* revoked behind the watch's back (a raw store), then invlpg */
 	*pte(f, PT, 1) &= ~P;
 	mmu_invlpg(&f->mmu, DATA_VA);
 	expect_pf(run(f, E_READ, DATA_VA, 0), DATA_VA, MMU_PF_U);
 	/* re-grant to another frame: the new frame is seen */
 	uint64_t v = 0x4e4e4e;
 	assert_int_equal(guestmem_write(f->gm, NEW_PA, &v, 8), BT_OK);
-	*pte(f, PT, 1) = NEW_PA | P | RW | US;
+	kset(f, PT, 1, NEW_PA | P | RW | US);
 	assert_int_equal(run(f, E_READ, DATA_VA, 0).kind, USER_EV_SYSCALL);
 	assert_int_equal(f->abi->gpr[VCPU_RAX], 0x4e4e4e);
-	/* write-protect (copy-on-write style) and reload CR3 */
+	/* write-protect (copy-on-write style) by a kernel store, no invlpg at
+	 * all: the page-table watch drops the writable mapping */
 	assert_int_equal(run(f, E_WRITE, DATA_VA, 5).kind, USER_EV_SYSCALL);
-	*pte(f, PT, 1) &= ~RW;
-	mmu_write_cr3(&f->mmu, PML4);
+	kset(f, PT, 1, (NEW_PA | P | US | MMU_PTE_A | MMU_PTE_D));
 	expect_pf(run(f, E_WRITE, DATA_VA, 6), DATA_VA, MMU_PF_U | MMU_PF_P | MMU_PF_W);
 	assert_int_equal(guestmem_read(f->gm, NEW_PA, &v, 8), BT_OK);
 	assert_int_equal(v, 5);
-	/* a whole page-table page revoked at the PDE level */
-	*pte(f, PT, 1) |= RW;
+	/* a CR3 load keeps valid mappings (no refault) */
+	kset(f, PT, 1, NEW_PA | P | RW | US);
 	assert_int_equal(run(f, E_READ, DATA_VA, 0).kind, USER_EV_SYSCALL);
-	*pte(f, PD, 2) &= ~P;
+	struct user_stats st0, st1;
+	user_get_stats(f->u, &st0);
 	mmu_write_cr3(&f->mmu, PML4);
+	assert_int_equal(run(f, E_READ, DATA_VA, 0).kind, USER_EV_SYSCALL);
+	user_get_stats(f->u, &st1);
+	assert_int_equal(st1.maps, st0.maps);
+	/* a whole page-table page revoked at the PDE level */
+	kset(f, PD, 2, PT | RW | US);
 	struct user_event ev = run(f, E_READ, DATA_VA, 0);
 	/* the code page went too: the fetch faults first */
 	expect_pf(ev, CODE_VA + E_READ, MMU_PF_U);
 	assert_true(ev.error & MMU_PF_I);
+	/* a paging-mode change empties the stub as well */
+	kset(f, PD, 2, PT | P | RW | US);
+	assert_int_equal(run(f, E_READ, DATA_VA, 0).kind, USER_EV_SYSCALL);
+	*pte(f, PT, 1) &= ~P; /* raw store: only the full flush can see it */
+	mmu_flush_all(&f->mmu);
+	expect_pf(run(f, E_READ, DATA_VA, 0), DATA_VA, MMU_PF_U);
+}
+
+/* A page-table frame freed and reused as user data: the stale watch goes. */
+static void test_reused_table_frame(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(run(f, E_READ, DATA_VA, 0).kind, USER_EV_SYSCALL); /* PT watched */
+	/* move the 4 KiB page table to another frame and map the old one as a
+	 * user data page at RO_VA's slot */
+	memcpy(guestmem_gpa_to_host(f->gm, NEW_PA, 4096), guestmem_gpa_to_host(f->gm, PT, 4096),
+	       4096);
+	uint64_t *newpt = guestmem_gpa_to_host(f->gm, NEW_PA, 4096);
+	newpt[4] = PT | P | RW | US;
+	kset(f, PD, 2, NEW_PA | P | RW | US);
+	struct user_event ev = run(f, E_WRITE, RO_VA, 0x77);
+	assert_int_equal(ev.kind, USER_EV_SYSCALL);
+	uint64_t v = 0;
+	assert_int_equal(guestmem_read(f->gm, PT, &v, 8), BT_OK);
+	assert_int_equal(v, 0x77);
+	/* a page table the guest maps writable to user code is refused */
+	newpt[5] = NEW_PA | P | RW | US; /* 0x405000 -> the live PT itself */
+	f->abi->rip = CODE_VA + E_WRITE;
+	f->abi->gpr[VCPU_RDI] = 0x405000;
+	assert_int_equal(user_enter(f->u, PML4, 0x33, 0x202, &ev), BT_ERR_UNSUPPORTED);
 }
 
 /* Another address space does not see this one's mappings or FPU state. */
@@ -315,8 +366,8 @@ static void test_two_address_spaces(void **state)
 	assert_int_equal(run(f, E_READ, DATA_VA, 0).kind, USER_EV_SYSCALL);
 
 	/* B: same lower tables except no data page; its own FPU image */
-	uint64_t *pt_b_entry = pte(f, PT, 1);
-	*pt_b_entry &= ~P;
+	uint64_t data_pte = *pte(f, PT, 1);
+	kset(f, PT, 1, data_pte & ~P);
 	mmu_write_cr3(&f->mmu, PML4_B);
 	memset(f->abi->fxsave + 160, 0, 16);
 	ev = run(f, E_XMM_OUT, 0, 0);
@@ -326,7 +377,7 @@ static void test_two_address_spaces(void **state)
 	assert_true(user_stub_pid(f->u, PML4_B) != user_stub_pid(f->u, PML4));
 
 	/* back to A, which the kernel gives its image back */
-	*pt_b_entry |= P;
+	kset(f, PT, 1, data_pte);
 	mmu_write_cr3(&f->mmu, PML4);
 	memcpy(f->abi->fxsave, fx_a, 512);
 	ev = run(f, E_XMM_OUT, 0, 0);
@@ -412,6 +463,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_read_maps_page, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_never_granted, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_revoked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reused_table_frame, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_two_address_spaces, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kick, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stub_death, setup, teardown),
