@@ -1,6 +1,6 @@
 # guests/: the test guest's shared freestanding library (guests/lib), its
 # user space (guests/user), the test module (guests/kmod-test), the initrd
-# builder (guests/tools), the QEMU boot test and `make demo`.
+# builder (guests/tools), the QEMU boot test and `make demo` (pretrans + btvm).
 # The kernel itself is built by guests/kernel/module.mk.
 
 # --- host builds of the shared library (tools and unit tests) -------------
@@ -143,9 +143,11 @@ check-guest-qemu: $(GU_KERNEL) $(GU_INITRD)
 rebase-expect: $(GU_KERNEL) $(GU_INITRD)
 	$(Q)tests/integration/qemu-boot.sh --rebase $(BUILD)
 
-# First command on a fresh machine: install dependencies, build the guest,
-# boot it under QEMU with every test and the benchmark.
+# First command on a fresh machine: install dependencies, build the tools
+# and the guest, pre-translate the guest kernel and boot it under btvm from
+# that warm cache with every test and the benchmark.
 demo:
 	$(Q)tests/tools/deps.sh
-	$(Q)$(MAKE) --no-print-directory $(GU_KERNEL) $(GU_INITRD)
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/bin/pretrans $(BUILD)/bin/btvm $(GU_KERNEL) \
+		$(GU_INITRD)
 	$(Q)tests/integration/demo.sh $(BUILD)
