@@ -20,7 +20,7 @@
 static const char usage_main[] =
     "usage: pretrans COMMAND [ARGS]\n"
     "\n"
-    "  build IMAGE -o OUT.tcdb [--jobs N] [--no-crosscheck]\n"
+    "  build IMAGE -o OUT.tcdb [--jobs N] [--no-crosscheck] [--reuse OLD.tcdb]\n"
     "                          translate IMAGE's code into a new database\n"
     "  stats DB [--json]       coverage, block and exit counts, refusals\n"
     "  show DB SYMBOL|ADDR [--image IMAGE]\n"
@@ -40,7 +40,7 @@ static const char usage_main[] =
     "128+N build interrupted by signal N (the previous output is left unchanged).\n";
 
 static const char usage_build[] =
-    "usage: pretrans build IMAGE -o OUT.tcdb [--jobs N] [--no-crosscheck]\n"
+    "usage: pretrans build IMAGE -o OUT.tcdb [--jobs N] [--no-crosscheck] [--reuse OLD.tcdb]\n"
     "\n"
     "Finds the code of the x86-64 ELF IMAGE (function symbols, entry point, call\n"
     "targets, exception-table fixups) and translates it into OUT.tcdb.  The file\n"
@@ -50,6 +50,10 @@ static const char usage_build[] =
     "  -j, --jobs N       translation threads (default: number of CPUs); the\n"
     "                     output is byte-identical for every N\n"
     "  --no-crosscheck    do not refuse blocks the LLVM decoder disagrees on\n"
+    "  --reuse OLD.tcdb   copy OLD's translation of every block whose address and\n"
+    "                     guest bytes are unchanged instead of translating it; the\n"
+    "                     output is identical to a full build.  OLD must come from\n"
+    "                     the same translator, vCPU ABI and options (else exit 2)\n"
     "SOURCE_DATE_EPOCH, when set, is the creation time stored in provenance.\n";
 
 static const char usage_stats[] = "usage: pretrans stats DB [--json]\n"
@@ -124,10 +128,11 @@ static int cmd_build(int argc, char **argv)
 	if (want_help(argc, argv))
 		return usage(usage_build, false);
 	struct pbuild_options o = {.jobs = (int)sysconf(_SC_NPROCESSORS_ONLN),
-				   .xlat_flags = XLAT_OPT_CROSSCHECK};
+				   .xlat_flags = XLAT_OPT_CROSSCHECK | XLAT_OPT_EXACT_FAULTS};
 	static const struct option lo[] = {{"output", required_argument, NULL, 'o'},
 					   {"jobs", required_argument, NULL, 'j'},
 					   {"no-crosscheck", no_argument, NULL, 'X'},
+					   {"reuse", required_argument, NULL, 'R'},
 					   {NULL, 0, NULL, 0}};
 	int c;
 	optind = 1;
@@ -150,6 +155,9 @@ static int cmd_build(int argc, char **argv)
 		}
 		case 'X':
 			o.xlat_flags &= ~(uint32_t)XLAT_OPT_CROSSCHECK;
+			break;
+		case 'R':
+			o.reuse_path = optarg;
 			break;
 		default: /* getopt printed what was wrong */
 			return PRETRANS_EXIT_USAGE;
@@ -191,7 +199,37 @@ static int cmd_build(int argc, char **argv)
 		(unsigned long long)st.covered_bytes,
 		st.func_bytes ? 100.0 * (double)st.covered_bytes / (double)st.func_bytes : 100.0,
 		(unsigned long long)st.refused_bytes);
+	if (o.reuse_path)
+		fprintf(stderr,
+			"pretrans: reuse %s: %zu old blocks, %zu blocks reused, %zu translated "
+			"(%.1f%% reused)\n",
+			o.reuse_path, st.n_reuse_old, st.n_reused, st.n_translated,
+			st.n_reused + st.n_translated
+			    ? 100.0 * (double)st.n_reused / (double)(st.n_reused + st.n_translated)
+			    : 0.0);
 	return 0;
+}
+
+/*
+ * discover_walk() calls xlat_translate() directly; this program is linked
+ * with -Wl,--wrap=xlat_translate so that a --reuse build can answer from
+ * the old database first (pbuild_reuse_serve).  Outside such a build the
+ * wrapper only forwards.
+ */
+enum bt_status __real_xlat_translate(struct xlat_ctx *ctx, const struct xlat_source *src, gva_t va,
+				     struct xlat_block *out);
+enum bt_status __wrap_xlat_translate(struct xlat_ctx *ctx, const struct xlat_source *src, gva_t va,
+				     struct xlat_block *out);
+enum bt_status __wrap_xlat_translate(struct xlat_ctx *ctx, const struct xlat_source *src, gva_t va,
+				     struct xlat_block *out)
+{
+	struct pbuild_reuse *r = pbuild_reuse_current();
+	if (r && ctx && src && src->read && out) {
+		if (pbuild_reuse_serve(r, src, va, out))
+			return BT_OK;
+		pbuild_reuse_missed(r);
+	}
+	return __real_xlat_translate(ctx, src, va, out);
 }
 
 int main(int argc, char **argv)
