@@ -767,6 +767,7 @@ enum bt_status user_enter(struct user_mode *u, uint64_t cr3, uint16_t cs, uint64
 	} else if (as->n_pending || as->pending_all) {
 		BT_TRY(user_apply_pending(u, as));
 	}
+	BT_TRY(user_prefault(u, as));
 	regs_in(u, as, cs, rflags);
 	BT_TRY(fpu_in(as, u->cfg.abi->fxsave));
 
@@ -839,12 +840,13 @@ void user_print_stats(const struct user_mode *u, FILE *f)
 		(unsigned long long)s.stubs_reused);
 	fprintf(f,
 		"btvm: user: %llu host faults: %llu pages mapped, %llu upgraded to writable, "
-		"%llu guest #PF; %llu drops (invlpg, page-table writes), %llu watched page-table "
+		"%llu guest #PF (%llu pages mapped on the way back); %llu drops (invlpg, "
+		"page-table writes), %llu watched page-table "
 		"writes, %llu stub flushes\n",
 		(unsigned long long)s.faults, (unsigned long long)s.maps,
 		(unsigned long long)s.upgrades, (unsigned long long)s.guest_pf,
-		(unsigned long long)s.invlpg, (unsigned long long)s.pt_writes,
-		(unsigned long long)s.flushes);
+		(unsigned long long)s.prefaults, (unsigned long long)s.invlpg,
+		(unsigned long long)s.pt_writes, (unsigned long long)s.flushes);
 	fprintf(f,
 		"btvm: user: %llu ptrace stops of guest code, %llu host calls in stubs, %llu "
 		"ptrace calls; %.1f ms in user mode (%.1f ms handling faults)\n",

@@ -68,6 +68,7 @@ struct user_stats {
 	uint64_t faults;    /* host SIGSEGVs from guest memory accesses */
 	uint64_t maps;	    /* pages mapped into stubs */
 	uint64_t upgrades;  /* read-only mappings made writable (first write, D set) */
+	uint64_t prefaults; /* of them, mapped before the retried instruction ran */
 	uint64_t guest_pf;  /* of the faults, those that became a guest #PF */
 	uint64_t invlpg;    /* drops that unmapped something (invlpg, page-table writes) */
 	uint64_t pt_writes; /* guest writes to watched page-table pages */

@@ -135,11 +135,53 @@ static enum acc fault_kind(struct user_mode *u, struct user_as *as, gva_t addr, 
 	return insn_writes(u, as, addr) ? ACC_WRITE : ACC_READ;
 }
 
+static const unsigned acc_bits[] = {MMU_ACC_READ, MMU_ACC_WRITE, MMU_ACC_EXEC};
+
+static enum bt_status map_access(struct user_mode *u, struct user_as *as, gva_t addr, enum acc kind,
+				 bool *handled, struct user_event *ev);
+
 enum bt_status user_fault(struct user_mode *u, struct user_as *as, gva_t addr, bool host_maperr,
 			  bool exec_hint, bool *handled, struct user_event *ev)
 {
-	static const unsigned acc_bits[] = {MMU_ACC_READ, MMU_ACC_WRITE, MMU_ACC_EXEC};
 	enum acc kind = fault_kind(u, as, addr, host_maperr, exec_hint);
+	BT_TRY(map_access(u, as, addr, kind, handled, ev));
+	if (!*handled && ev->kind == USER_EV_EXCEPTION && ev->vector == MMU_VEC_PF) {
+		/* remember it: if the guest kernel resolves it and resumes the
+		 * same instruction, the page is mapped before the stub runs */
+		as->pf_pending = true;
+		as->pf_addr = addr;
+		as->pf_rip = as->stub.regs.rip;
+		as->pf_kind = (uint8_t)kind;
+	}
+	return BT_OK;
+}
+
+enum bt_status user_prefault(struct user_mode *u, struct user_as *as)
+{
+	struct mmu_fault f = {0};
+	gpa_t gpa;
+	bool mmio = false, handled;
+	struct user_event ev;
+	if (!as->pf_pending)
+		return BT_OK;
+	as->pf_pending = false;
+	if (u->cfg.abi->rip != as->pf_rip)
+		return BT_OK; /* not going back to the faulting instruction */
+	enum acc kind = (enum acc)as->pf_kind;
+	BT_TRY(mmu_translate(u->cfg.mmu, as->pf_addr, acc_bits[kind] | MMU_ACC_USER | MMU_ACC_PROBE,
+			     &gpa, &mmio, &f));
+	if (f.pending || mmio)
+		return BT_OK; /* still faults: the stub will say so */
+	/* the instruction retries this access at once: A (and D) as hardware */
+	BT_TRY(map_access(u, as, as->pf_addr, kind, &handled, &ev));
+	if (handled)
+		u->st.prefaults++;
+	return BT_OK;
+}
+
+static enum bt_status map_access(struct user_mode *u, struct user_as *as, gva_t addr, enum acc kind,
+				 bool *handled, struct user_event *ev)
+{
 	gva_t page = addr & GUEST_PAGE_MASK;
 	struct mmu_fault f = {0};
 	gpa_t gpa;

@@ -54,7 +54,10 @@ struct user_as {
 	struct user_range pending[USER_MAX_PENDING]; /* drops to apply before it runs */
 	unsigned n_pending;
 	bool pending_all;
-	bool fpu_valid;	       /* fpu_copy is what the stub holds */
+	bool fpu_valid;	 /* fpu_copy is what the stub holds */
+	bool pf_pending; /* a guest #PF was delivered from pf_rip for pf_addr */
+	uint8_t pf_kind;
+	gva_t pf_addr, pf_rip;
 	uint8_t fpu_copy[512]; /* last FXSAVE image loaded into / read from it */
 };
 
@@ -95,6 +98,10 @@ bool user_page_index(const struct user_mode *u, gpa_t gpa, uint64_t *idx);
  * page is now mapped, resume; otherwise ev describes the guest exception. */
 enum bt_status user_fault(struct user_mode *u, struct user_as *as, gva_t addr, bool host_maperr,
 			  bool exec_hint, bool *handled, struct user_event *ev);
+/* Before the stub runs again after a guest #PF: if the guest now grants
+ * the access and resumes the same instruction, map the page now (saves a
+ * stop). */
+enum bt_status user_prefault(struct user_mode *u, struct user_as *as);
 /* Guest instruction bytes at rip (user fetch); returns how many. */
 size_t user_fetch_insn(struct user_mode *u, gva_t rip, uint8_t *buf, size_t len);
 
