@@ -62,7 +62,7 @@ $(GU_OBJ)/%.o: %.S
 	@echo "  GUEST   $<"
 	$(Q)$(CC) $(GU_UCFLAGS) -c -o $@ $<
 
-GU_ULIB_SRCS := guests/user/ulib/start.S guests/user/ulib/sys.c guests/user/ulib/string.c \
+GU_ULIB_SRCS := guests/user/ulib/start.S guests/user/ulib/sys.c guests/user/ulib/string.c guests/lib/gstr.c \
 	guests/user/ulib/stdio.c guests/lib/fmt.c
 GU_ULIB := $(GU_OBJ)/libulib.a
 $(GU_ULIB): $(patsubst %,$(GU_OBJ)/%.o,$(basename $(GU_ULIB_SRCS)))

@@ -10,20 +10,7 @@
 #include "guests/kernel/mm.h"
 #include "guests/kernel/sched.h"
 
-#define SYS_read	  0
-#define SYS_write	  1
-#define SYS_mmap	  9
-#define SYS_munmap	  11
-#define SYS_sched_yield	  24
-#define SYS_nanosleep	  35
-#define SYS_getpid	  39
-#define SYS_fork	  57
-#define SYS_execve	  59
-#define SYS_exit	  60
-#define SYS_wait4	  61
-#define SYS_getppid	  110
-#define SYS_clock_gettime 228
-#define SYS_exit_group	  231
+#include "guests/lib/sysnr.h"
 
 #define EBADF	     9
 #define ENAMETOOLONG 36
