@@ -14,6 +14,15 @@
  *    address.  Rounds are sequential, so the order stays deterministic.
  * Invariant: the sequence of tcdb_add_* calls depends only on the image, the
  * plan and the translator options, never on the thread count or timing.
+ *
+ * Reuse (--reuse OLD.tcdb): the walk runs exactly as in a full build; only
+ * the translation of one block start is replaced by a copy of OLD's block
+ * when pbuild_reuse_serve() proves it equal (same start, same guest bytes by
+ * hash, same translator/ABI/options, a cut that did not depend on the bytes
+ * after the block).  xlat_translate() is a pure function of exactly those
+ * inputs, so the database is the one a full build writes.  The index is
+ * loaded before the workers start and only its counters change afterwards;
+ * a worker publishes it to the wrapper through the thread-local reuse_tls.
  */
 #include "pretrans/build.h"
 
@@ -21,6 +30,7 @@
 #include "pretrans/base/log.h"
 #include "pretrans/discover.h"
 #include "pretrans/elfimg.h"
+#include "pretrans/xlat/xlat_int.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -37,6 +47,214 @@
 #define UNIT_BYTES   512
 #define UNIT_REGIONS 64
 
+/* ------------------------------------------------------------ reuse */
+
+struct reuse_blk {
+	gva_t start;
+	uint64_t hash;
+	uint32_t len, n_insns, flags, code_len, pcmap_len, n_exits;
+	size_t code_off, pcmap_off; /* in pbuild_reuse.data */
+	struct xlat_exit exits[XLAT_MAX_EXITS];
+};
+
+struct pbuild_reuse {
+	struct reuse_blk *b; /* sorted by start, unique */
+	size_t n, cap;
+	uint8_t *data;
+	size_t len, cap_data;
+	uint32_t max_insns;		  /* the limit the translator applies */
+	uint64_t served, missed, skipped; /* atomics */
+};
+
+/* The index of the build this thread works for (workers only). */
+static __thread struct pbuild_reuse *reuse_tls;
+
+struct pbuild_reuse *pbuild_reuse_current(void)
+{
+	return reuse_tls;
+}
+
+void pbuild_reuse_missed(struct pbuild_reuse *r)
+{
+	__atomic_fetch_add(&r->missed, 1, __ATOMIC_RELAXED);
+}
+
+bool pbuild_reuse_serve(struct pbuild_reuse *r, const struct xlat_source *src, gva_t va,
+			struct xlat_block *out)
+{
+	size_t lo = 0, hi = r->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (r->b[mid].start < va)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == r->n || r->b[lo].start != va)
+		return false;
+	const struct reuse_blk *b = &r->b[lo];
+	/* A FALL exit means the block was cut, not ended by its last
+	 * instruction.  Cuts at a page boundary or at the instruction limit read
+	 * nothing after the block; any other cut (the next instruction does not
+	 * decode, is refused, or is an sti at the limit) depends on bytes the
+	 * hash does not cover: translate those again. */
+	bool cut = false;
+	for (uint32_t i = 0; i < b->n_exits; i++)
+		cut |= b->exits[i].kind == XLAT_EXIT_FALL;
+	bool page_cut = ((va + b->len) & GUEST_PAGE_MASK) != (va & GUEST_PAGE_MASK);
+	uint8_t buf[4096];
+	if ((cut && !page_cut && b->n_insns < r->max_insns) || b->len > sizeof(buf) ||
+	    src->read(src->opaque, va, buf, b->len) != b->len ||
+	    xlat_hash_bytes(buf, b->len) != b->hash) {
+		__atomic_fetch_add(&r->skipped, 1, __ATOMIC_RELAXED);
+		return false;
+	}
+	memset(out, 0, sizeof(*out));
+	out->guest_start = va;
+	out->guest_len = b->len;
+	out->n_insns = b->n_insns;
+	out->guest_hash = b->hash;
+	out->flags = b->flags;
+	out->refusal = XLAT_OK;
+	out->code = r->data + b->code_off;
+	out->code_len = b->code_len;
+	memcpy(out->exits, b->exits, sizeof(out->exits));
+	out->n_exits = b->n_exits;
+	out->pcmap = r->data + b->pcmap_off;
+	out->pcmap_len = b->pcmap_len;
+	__atomic_fetch_add(&r->served, 1, __ATOMIC_RELAXED);
+	return true;
+}
+
+static enum bt_status reuse_data(struct pbuild_reuse *r, const uint8_t *p, uint32_t n, size_t *off)
+{
+	if (r->len + n > r->cap_data) {
+		size_t cap = r->cap_data ? r->cap_data : 1u << 20;
+		while (cap < r->len + n)
+			cap *= 2;
+		uint8_t *nd = realloc(r->data, cap);
+		if (!nd)
+			return BT_ERR_NOMEM;
+		r->data = nd;
+		r->cap_data = cap;
+	}
+	if (n)
+		memcpy(r->data + r->len, p, n);
+	*off = r->len;
+	r->len += n;
+	return BT_OK;
+}
+
+struct reuse_load {
+	struct pbuild_reuse *r;
+	enum bt_status s;
+};
+
+/* Keep every translated block the static build made (refused regions are
+ * translated again: their extent is decided by discovery, and learned
+ * blocks may come from other runtime options). */
+static int reuse_load_block(void *opaque, const struct tcdb_block *tb)
+{
+	struct reuse_load *l = opaque;
+	struct pbuild_reuse *r = l->r;
+	if (tb->refusal != XLAT_OK || tb->origin != TCDB_ORIGIN_STATIC || tb->guest_len == 0 ||
+	    tb->n_exits > XLAT_MAX_EXITS)
+		return 0;
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 4096;
+		struct reuse_blk *nb = realloc(r->b, cap * sizeof(*nb));
+		if (!nb) {
+			l->s = BT_ERR_NOMEM;
+			return 1;
+		}
+		r->b = nb;
+		r->cap = cap;
+	}
+	struct reuse_blk *b = &r->b[r->n];
+	*b = (struct reuse_blk){.start = tb->guest_start,
+				.hash = tb->guest_hash,
+				.len = tb->guest_len,
+				.n_insns = tb->n_insns,
+				.flags = tb->flags,
+				.code_len = tb->code_len,
+				.pcmap_len = tb->pcmap_len,
+				.n_exits = tb->n_exits};
+	memcpy(b->exits, tb->exits, sizeof(b->exits));
+	if ((l->s = reuse_data(r, tb->code, tb->code_len, &b->code_off)) != BT_OK ||
+	    (l->s = reuse_data(r, tb->pcmap, tb->pcmap_len, &b->pcmap_off)) != BT_OK)
+		return 1;
+	if (r->n && r->b[r->n - 1].start >= b->start) {
+		bt_err(LOG_DB, "reuse: blocks not in address order at %#llx",
+		       (unsigned long long)b->start);
+		l->s = BT_ERR_FORMAT;
+		return 1;
+	}
+	r->n++;
+	return 0;
+}
+
+static void reuse_free(struct pbuild_reuse *r)
+{
+	if (!r)
+		return;
+	free(r->b);
+	free(r->data);
+	free(r);
+}
+
+/* Load OLD's translated blocks; refuse a database whose translations this
+ * translator would not reproduce (tcdb_open checks the translator and ABI
+ * versions, the options hash is checked here). */
+static enum bt_status reuse_load(const char *path, const struct xlat_options *xo,
+				 struct pbuild_reuse **out)
+{
+	struct tcdb *db;
+	enum bt_status s = tcdb_open(path, TCDB_RDONLY, NULL, &db);
+	if (s != BT_OK) {
+		bt_err(LOG_CORE,
+		       "--reuse %s: cannot use this database (see above); build without --reuse",
+		       path);
+		return s;
+	}
+	struct tcdb_provenance p;
+	if ((s = tcdb_get_provenance(db, &p)) != BT_OK)
+		goto err_close_db;
+	if (p.options_hash != xlat_options_hash(xo)) {
+		bt_err(LOG_CORE,
+		       "--reuse %s: built with translator options %#x (hash %016llx), this build "
+		       "uses %#x (hash %016llx): its blocks are not what this build would "
+		       "produce; use the same options or build without --reuse",
+		       path, p.options_flags, (unsigned long long)p.options_hash, xo->flags,
+		       (unsigned long long)xlat_options_hash(xo));
+		s = BT_ERR_VERSION;
+		goto err_close_db;
+	}
+	struct pbuild_reuse *r = calloc(1, sizeof(*r));
+	if (!r) {
+		s = BT_ERR_NOMEM;
+		goto err_close_db;
+	}
+	r->max_insns = xo->max_insns ? BT_MIN(xo->max_insns, (uint32_t)XLAT_HARD_MAX_INSNS)
+				     : XLAT_DEFAULT_MAX_INSNS;
+	struct reuse_load l = {.r = r};
+	s = tcdb_foreach_block(db, reuse_load_block, &l);
+	if (s == BT_OK)
+		s = l.s;
+	if (s != BT_OK) {
+		reuse_free(r);
+		goto err_close_db;
+	}
+	tcdb_close(db);
+	*out = r;
+	return BT_OK;
+
+err_close_db:
+	tcdb_close(db);
+	return s;
+}
+
+/* ------------------------------------------------------------ pipeline */
+
 enum slot_state { SLOT_EMPTY = 0, SLOT_BUSY, SLOT_DONE };
 
 struct slot {
@@ -50,10 +268,11 @@ struct pipe {
 	const struct elfimg *img;
 	struct discover_plan *plan;
 	struct xlat_options xo;
-	struct slot *slots; /* one per entry of order[] */
-	size_t *order;	    /* this round's plan indices, in plan order */
-	size_t from, to;    /* positions in order[] (from = 0) */
-	gva_t *calls;	    /* call targets seen by the writer this round */
+	struct pbuild_reuse *reuse; /* --reuse index or NULL */
+	struct slot *slots;	    /* one per entry of order[] */
+	size_t *order;		    /* this round's plan indices, in plan order */
+	size_t from, to;	    /* positions in order[] (from = 0) */
+	gva_t *calls;		    /* call targets seen by the writer this round */
 	size_t n_calls, cap_calls;
 	int64_t chunk_id; /* writer: chunk of the unit being written */
 	bool watch_signals;
@@ -105,6 +324,7 @@ static void *worker(void *arg)
 	struct pipe *pp = arg;
 	struct xlat_ctx *ctx = NULL;
 	struct discover_walker *w = NULL;
+	reuse_tls = pp->reuse;
 	enum bt_status s = xlat_create(&pp->xo, &ctx);
 	if (s == BT_OK)
 		s = discover_walker_create(&w);
@@ -142,6 +362,7 @@ static void *worker(void *arg)
 out_destroy:
 	discover_walker_destroy(w);
 	xlat_destroy(ctx);
+	reuse_tls = NULL;
 	return NULL;
 }
 
@@ -359,6 +580,11 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 			  .plan = plan,
 			  .xo = {.flags = o->xlat_flags},
 			  .watch_signals = o->watch_signals};
+	if (o->reuse_path) {
+		if ((s = reuse_load(o->reuse_path, &pp.xo, &pp.reuse)) != BT_OK)
+			goto err_free_plan;
+		st->n_reuse_old = pp.reuse->n;
+	}
 	struct tcdb_provenance prov;
 	tcdb_provenance_current(&pp.xo, &prov);
 	snprintf(prov.tool_version, sizeof(prov.tool_version), "%s", PRETRANS_TOOL_VERSION);
@@ -415,6 +641,17 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 		pp.order = no;
 	}
 	st->n_regions = plan->n;
+	if (pp.reuse) {
+		st->n_reused = pp.reuse->served;
+		st->n_translated = pp.reuse->missed;
+		if (st->n_reused + st->n_translated == 0 && st->n_blocks + st->n_refused > 0) {
+			bt_err(LOG_CORE, "--reuse: this program does not route xlat_translate "
+					 "through its reuse wrapper (link with "
+					 "-Wl,--wrap=xlat_translate): nothing could be reused");
+			s = BT_ERR_INTERNAL;
+			goto err_abort_db;
+		}
+	}
 	if ((s = tcdb_commit(db)) != BT_OK)
 		goto err_free_slots;
 	free(pp.slots);
@@ -422,6 +659,7 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 	free(pp.calls);
 	pthread_mutex_destroy(&pp.mu);
 	pthread_cond_destroy(&pp.cv);
+	reuse_free(pp.reuse);
 	discover_plan_free(plan);
 	elfimg_close(img);
 	return BT_OK;
@@ -439,6 +677,7 @@ err_free_slots:
 	pthread_mutex_destroy(&pp.mu);
 	pthread_cond_destroy(&pp.cv);
 err_free_plan:
+	reuse_free(pp.reuse);
 	discover_plan_free(plan);
 err_close_img:
 	elfimg_close(img);

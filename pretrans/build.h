@@ -9,6 +9,7 @@
 
 #include "pretrans/base/status.h"
 #include "pretrans/base/types.h"
+#include "pretrans/xlat/xlat.h"
 
 #define PRETRANS_TOOL_VERSION "pretrans 0.1"
 
@@ -23,6 +24,10 @@ struct pbuild_options {
 	 * them and abandons the build (the previous output stays) when one is
 	 * pending, reporting it in pbuild_stats.signal. */
 	bool watch_signals;
+	/* --reuse: a database of an earlier build (same translator, ABI and
+	 * options) whose blocks are copied instead of translated when their
+	 * address, guest bytes and cut are unchanged (docs/diff.md, "reuse"). */
+	const char *reuse_path;
 };
 
 struct pbuild_stats {
@@ -32,8 +37,31 @@ struct pbuild_stats {
 	uint64_t guest_code_bytes, host_code_bytes;
 	uint64_t chunk_raw_bytes, chunk_bytes; /* payload before/after compression */
 	int signal;			       /* the signal that interrupted the build, or 0 */
+	/* --reuse: old translated blocks loaded, blocks copied from them,
+	 * blocks translated (xlat_translate calls that found no reusable block) */
+	size_t n_reuse_old, n_reused, n_translated;
 };
 
 enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *st);
+
+/*
+ * Block reuse.  discover_walk() calls xlat_translate() itself, so a program
+ * that offers --reuse routes that symbol through its own wrapper (linked
+ * with -Wl,--wrap=xlat_translate, see tests/reuse/module.mk): the wrapper
+ * asks pbuild_reuse_serve() first and translates only when it declines.
+ * A build thread sees the index of its build through pbuild_reuse_current()
+ * (NULL outside a --reuse build).  pbuild_run() fails when a --reuse build
+ * made translations none of which passed through the wrapper.
+ */
+struct pbuild_reuse; /* opaque; read-only during a build but for its counters */
+struct pbuild_reuse *pbuild_reuse_current(void);
+/* Fill *out with the old translation of va and return true when the old
+ * block starts at va, src holds the same guest bytes there, and the block
+ * was cut by its own last instruction, a page boundary or the instruction
+ * limit (a cut decided by the bytes after the block is not reused). */
+bool pbuild_reuse_serve(struct pbuild_reuse *r, const struct xlat_source *src, gva_t va,
+			struct xlat_block *out);
+/* Count a translation made because pbuild_reuse_serve() declined. */
+void pbuild_reuse_missed(struct pbuild_reuse *r);
 
 #endif

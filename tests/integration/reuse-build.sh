@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# `pretrans build NEW --reuse OLD.tcdb` (docs/diff.md, "reuse") must write
+# exactly the database a full build of NEW writes.  For each pair, with
+# --jobs 1 and 2: every table compared row by row and column by column
+# (blocks: start, length, instruction count, guest hash, flags, refusal,
+# code/exits/pc map through their chunk and offset, function; the chunks'
+# compressed bytes; functions; image; provenance), `pretrans stats --json`,
+# and the files byte for byte; plus the reuse counts the pair implies.
+# Bad input: OLD from other translator options or another translator
+# version, a file that is not a database, a stripped OLD or NEW.
+#
+#   tests/integration/reuse-build.sh PRETRANS DIFFPAIR_DIR KERNEL KERNEL_RELINKED
+set -euo pipefail
+
+pretrans=$1
+dp=$2
+kernel=$3
+relinked=$4
+export SOURCE_DATE_EPOCH=1
+tmp=$(mktemp -d /tmp/reuse-build.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+checks=0
+
+fail() {
+	echo "  FAIL: $*"
+	fails=$((fails + 1))
+}
+
+# Rows of every table in a canonical order, blobs in hex.
+dump() {
+	sqlite3 "$1" <<'SQL'
+.mode list
+SELECT 'image', path, build_id, sha256, entry, arch FROM image;
+SELECT 'prov', xlat_version, vcpu_abi_version, options_hash, options_flags, tool_version, created FROM provenance;
+SELECT 'meta', key, value FROM meta ORDER BY key;
+SELECT 'func', id, name, address, size, bytes_hash, section, covered_bytes, refused_bytes, kind FROM functions ORDER BY id;
+SELECT 'block', guest_start, guest_len, n_insns, guest_hash, flags, refusal, refusal_addr, hex(code), hex(exits), hex(pcmap), function_id, origin, chunk, payload_off FROM blocks ORDER BY guest_start;
+SELECT 'chunk', id, raw_len, hex(data) FROM chunks ORDER BY id;
+SELECT 'run', count(*) FROM run_stats;
+SQL
+}
+
+# same FULL INC: the incremental database equals the full one
+same() {
+	local full=$1 inc=$2 label=$3
+	checks=$((checks + 1))
+	dump "$full" >"$tmp/full.dump"
+	dump "$inc" >"$tmp/inc.dump"
+	if ! cmp -s "$tmp/full.dump" "$tmp/inc.dump"; then
+		fail "$label: tables differ from the full build's:"
+		diff "$tmp/full.dump" "$tmp/inc.dump" | cut -c1-160 | head -5
+		return
+	fi
+	local nb
+	nb=$(grep -c '^block|' "$tmp/full.dump")
+	[ "$nb" -gt 0 ] || fail "$label: no blocks at all"
+	"$pretrans" stats "$full" --json >"$tmp/full.json"
+	"$pretrans" stats "$inc" --json >"$tmp/inc.json"
+	cmp -s "$tmp/full.json" "$tmp/inc.json" || fail "$label: stats --json differ"
+	cmp -s "$full" "$inc" || fail "$label: files not byte-identical"
+}
+
+# counts LOG -> "reused translated"
+counts() {
+	sed -n 's/.*blocks, \([0-9]*\) blocks reused, \([0-9]*\) translated.*/\1 \2/p' "$1"
+}
+
+# pair NAME OLD_IMAGE NEW_IMAGE EXPECT: EXPECT is all (nothing translated
+# but refused regions and cuts decided by the next bytes), some (both
+# reused and translated blocks) or none (nothing reused)
+pair() {
+	local name=$1 oimg=$2 nimg=$3 expect=$4 j r t
+	"$pretrans" build "$oimg" -o "$tmp/old.tcdb" -j 2 2>/dev/null
+	for j in 1 2; do
+		"$pretrans" build "$nimg" -o "$tmp/full.tcdb" -j "$j" 2>/dev/null
+		"$pretrans" build "$nimg" -o "$tmp/inc.tcdb" -j "$j" --reuse "$tmp/old.tcdb" \
+			2>"$tmp/log" || {
+			fail "$name -j$j: --reuse build failed: $(cat "$tmp/log")"
+			continue
+		}
+		same "$tmp/full.tcdb" "$tmp/inc.tcdb" "$name -j$j"
+		read -r r t < <(counts "$tmp/log")
+		checks=$((checks + 1))
+		case $expect in
+		all) [ "$r" -gt 0 ] && [ "$t" -le $((r / 20)) ] ||
+			fail "$name -j$j: expected nearly all reused, got $r reused $t translated" ;;
+		some) [ "$r" -gt 0 ] && [ "$t" -gt 0 ] ||
+			fail "$name -j$j: expected a mix, got $r reused $t translated" ;;
+		none) [ "$r" -eq 0 ] ||
+			fail "$name -j$j: expected nothing reused, got $r reused $t translated" ;;
+		esac
+		echo "  $name -j$j: $r reused, $t translated, identical to the full build"
+	done
+}
+
+strip -o "$tmp/base-stripped.elf" "$dp/base.elf"
+strip -o "$tmp/kernel-stripped.elf" "$kernel"
+
+pair "diffpair base->base" "$dp/base.elf" "$dp/base.elf" all
+pair "diffpair base->change" "$dp/base.elf" "$dp/change.elf" some
+pair "diffpair change->base" "$dp/change.elf" "$dp/base.elf" some
+pair "diffpair base->shift" "$dp/base.elf" "$dp/shift.elf" none
+pair "diffpair stripped->base" "$tmp/base-stripped.elf" "$dp/base.elf" some
+pair "diffpair base->stripped" "$dp/base.elf" "$tmp/base-stripped.elf" all
+pair "kernel->kernel" "$kernel" "$kernel" all
+pair "kernel->relinked" "$kernel" "$relinked" some
+pair "kernel stripped->kernel" "$tmp/kernel-stripped.elf" "$kernel" some
+
+# --- refusals: exit 2 (4 for a missing file) and a message saying what to do --
+refuse() { # LABEL PATTERN OLD [EXIT]
+	checks=$((checks + 1))
+	local rc=0 want=${4:-2}
+	"$pretrans" build "$dp/base.elf" -o "$tmp/out.tcdb" --reuse "$3" 2>"$tmp/log" || rc=$?
+	if [ "$rc" -ne "$want" ]; then
+		fail "$1: exit $rc, want $want ($(head -c 300 "$tmp/log"))"
+	elif ! grep -q "$2" "$tmp/log"; then
+		fail "$1: message lacks '$2': $(head -c 300 "$tmp/log")"
+	elif [ -e "$tmp/out.tcdb" ]; then
+		fail "$1: an output was written"
+	else
+		echo "  refused $1: $(grep -m1 -- "--reuse\|reuse" "$tmp/log" | cut -c1-150)"
+	fi
+}
+"$pretrans" build "$dp/base.elf" -o "$tmp/nox.tcdb" --no-crosscheck 2>/dev/null
+refuse "other options" "translator options" "$tmp/nox.tcdb"
+"$pretrans" build "$dp/base.elf" -o "$tmp/v1.tcdb" 2>/dev/null
+sqlite3 "$tmp/v1.tcdb" "UPDATE provenance SET xlat_version = xlat_version + 100"
+refuse "other translator version" "translator" "$tmp/v1.tcdb"
+echo "not a database" >"$tmp/junk.tcdb"
+refuse "not a database" "reuse" "$tmp/junk.tcdb"
+refuse "missing file" "cannot open" "$tmp/absent.tcdb" 4
+
+echo "reuse-build: $checks checks, $fails failures"
+[ "$fails" -eq 0 ]
