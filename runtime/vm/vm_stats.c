@@ -49,7 +49,24 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json)
 		fprintf(f, "\"ns\":{");
 		for (unsigned p = 0; p < VM_NPHASES; p++)
 			fprintf(f, "%s\"%s\":%" PRIu64, p ? "," : "", phase_names[p], s->ns[p]);
-		fprintf(f, "},\"translate_blocks_per_s\":%.0f}\n", rate);
+		fprintf(f, "},\"translate_blocks_per_s\":%.0f", rate);
+		if (vm->user) {
+			struct user_stats u;
+			user_get_stats(vm->user, &u);
+			fprintf(f,
+				",\"user\":{\"entries\":%" PRIu64 ",\"syscalls\":%" PRIu64
+				",\"exceptions\":%" PRIu64 ",\"kicks\":%" PRIu64
+				",\"host_faults\":%" PRIu64 ",\"maps\":%" PRIu64
+				",\"guest_pf\":%" PRIu64 ",\"prefaults\":%" PRIu64
+				",\"drops\":%" PRIu64 ",\"pt_writes\":%" PRIu64
+				",\"flushes\":%" PRIu64 ",\"stubs_spawned\":%" PRIu64
+				",\"stops\":%" PRIu64 ",\"hostcalls\":%" PRIu64
+				",\"ptrace_calls\":%" PRIu64 "}",
+				u.enters, u.syscalls, u.exceptions, u.kicks, u.faults, u.maps,
+				u.guest_pf, u.prefaults, u.invlpg, u.pt_writes, u.flushes,
+				u.stubs_spawned, u.stops, u.hostcalls, u.ptrace_calls);
+		}
+		fprintf(f, "}\n");
 		return;
 	}
 	fprintf(f, "btvm: stopped: %s (exit status %d)\n", vm_stop_str(vm->res.stop),

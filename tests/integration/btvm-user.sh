@@ -94,6 +94,12 @@ if "$pretrans" build "$kernel" -o "$db" >"$work/pretrans.log" 2>&1; then
 		echo "btvm-user: [warm] $from_db kernel blocks from the database, $translated translated"
 		[ "${from_db:-0}" -gt "${translated:-0}" ] ||
 			fail warm "most kernel blocks did not come from the database"
+		syscalls=$(json "$work/warm/stderr" syscalls)
+		stubs=$(json "$work/warm/stderr" stubs_spawned)
+		maps=$(json "$work/warm/stderr" maps)
+		echo "btvm-user: [warm] user code ran natively: $syscalls syscalls, $maps pages mapped, $stubs stub processes"
+		[ "${syscalls:-0}" -gt 1000 ] && [ "${stubs:-0}" -gt 10 ] && [ "${maps:-0}" -gt 100 ] ||
+			fail warm "the user programs did not run in stub processes"
 	fi
 else
 	fail warm "pretrans build failed: $(tail -n 3 "$work/pretrans.log")"
