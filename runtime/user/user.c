@@ -18,13 +18,16 @@
  *     stub's own page), with the protection they were mapped with.
  *  2. A stub only runs guest code when as->epoch == u->epoch and no drops
  *     are pending (user_enter checks both first).
- *  4. Every guest page-table page a mapping was walked through is in its
- *     address space's pts set and flagged GUESTMEM_PAGE_CODE, so a guest
- *     write to it reaches user_on_write before it lands; a CR3 load thus
- *     needs no flush.  (A page that is both translated code and a page
- *     table loses the watch when its code dies: not done by real kernels.)
  *  3. The stub's own page [USTUB_BASE, USTUB_PAGE_END) is never unmapped or
  *     replaced; a guest mapping there is refused with a message.
+ *  4. Every guest page-table page a mapping was walked through is in its
+ *     address space's pts set (refs = mappings through it) and flagged
+ *     GUESTMEM_PAGE_CODE, so a guest write to it reaches user_on_write
+ *     before it lands; a CR3 load thus needs no flush.  The flag is
+ *     cleared after the first write once no address space watches the
+ *     page (user_write_done).  (A page that is both translated code and a
+ *     page table loses the watch when its code dies: no real kernel does
+ *     this.)
  */
 #include <errno.h>
 #include <signal.h>
