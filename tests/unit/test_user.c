@@ -327,6 +327,22 @@ static void test_revoked(void **state)
 	expect_pf(run(f, E_READ, DATA_VA, 0), DATA_VA, MMU_PF_U);
 }
 
+/* invlpg anywhere in a 2 MiB guest page drops every 4 KiB piece of it. */
+static void test_large_page_invlpg(void **state)
+{
+	struct fx *f = *state;
+	const gva_t big = 0x600000; /* PD entry 3 */
+	uint64_t v = 0x1a26e;
+	assert_int_equal(guestmem_write(f->gm, 0x200000 + 0x1000, &v, 8), BT_OK);
+	*pte(f, PD, 3) = 0x200000 | P | RW | US | MMU_PTE_PS;
+	assert_int_equal(run(f, E_READ, big + 0x1000, 0).kind, USER_EV_SYSCALL);
+	assert_int_equal(f->abi->gpr[VCPU_RAX], 0x1a26e);
+	/* revoked behind the watch's back, invalidated at another 4 KiB */
+	*pte(f, PD, 3) = 0;
+	mmu_invlpg(&f->mmu, big + 0x5000);
+	expect_pf(run(f, E_READ, big + 0x1000, 0), big + 0x1000, MMU_PF_U);
+}
+
 /* A page-table frame freed and reused as user data: the stale watch goes. */
 static void test_reused_table_frame(void **state)
 {
@@ -463,6 +479,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_read_maps_page, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_never_granted, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_revoked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_large_page_invlpg, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reused_table_frame, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_two_address_spaces, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kick, setup, teardown),
