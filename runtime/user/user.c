@@ -676,10 +676,20 @@ static enum bt_status fpu_in(struct user_as *as, const uint8_t *fx)
 	return BT_OK;
 }
 
-static enum bt_status fpu_out(struct user_as *as, uint8_t *fx)
+bool user_fpu_pending(const struct user_mode *u)
 {
+	return u && u->fpu_lazy;
+}
+
+enum bt_status user_fpu_sync(struct user_mode *u)
+{
+	struct user_as *as = u ? u->fpu_lazy : NULL;
+	if (!as)
+		return BT_OK;
+	u->fpu_lazy = NULL;
 	BT_TRY(ustub_get_fpu(&as->stub, as->fpu_copy));
-	memcpy(fx, as->fpu_copy, 512);
+	memcpy(u->cfg.abi->fxsave, as->fpu_copy, 512);
+	u->st.fpu_syncs++;
 	return BT_OK;
 }
 
@@ -761,6 +771,10 @@ enum bt_status user_enter(struct user_mode *u, uint64_t cr3, uint16_t cs, uint64
 	uint64_t t0 = now_ns();
 	enum bt_status s;
 	memset(ev, 0, sizeof(*ev));
+	/* another address space's registers are still in its stub: the
+	 * "hardware" FPU state is that one until something reads it */
+	if (u->fpu_lazy && u->fpu_lazy->cr3 != (cr3 & CR3_ADDR_MASK))
+		BT_TRY(user_fpu_sync(u));
 	BT_TRY(get_as(u, cr3 & CR3_ADDR_MASK, &as));
 	as->last_use = ++u->clock;
 	u->st.enters++;
@@ -814,10 +828,15 @@ enum bt_status user_enter(struct user_mode *u, uint64_t cr3, uint16_t cs, uint64
 		break;
 	}
 	regs_out(u, as, rflags, ev);
-	s = fpu_out(as, u->cfg.abi->fxsave);
+	/* the FPU/SIMD state stays in the stub until the guest kernel reads its
+	 * image (user_fpu_sync): cfg.abi->fxsave == as->fpu_copy meanwhile */
+	u->fpu_lazy = as;
 out:
-	if (s != BT_OK && as->stub.pid <= 0)
+	if (s != BT_OK && as->stub.pid <= 0) {
 		as->cr3 = USER_NO_CR3; /* the stub is gone: a later CR3 gets a new one */
+		if (u->fpu_lazy == as)
+			u->fpu_lazy = NULL;
+	}
 	u->st.ns_user += now_ns() - t0;
 	return s;
 }
@@ -836,11 +855,11 @@ void user_print_stats(const struct user_mode *u, FILE *f)
 	user_get_stats(u, &s);
 	fprintf(f,
 		"btvm: user: %llu entries (%llu syscalls, %llu exceptions, %llu int n, %llu timer "
-		"kicks), %llu stubs spawned, %llu reused\n",
+		"kicks), %llu stubs spawned, %llu reused, %llu FPU images read back\n",
 		(unsigned long long)s.enters, (unsigned long long)s.syscalls,
 		(unsigned long long)s.exceptions, (unsigned long long)s.softints,
 		(unsigned long long)s.kicks, (unsigned long long)s.stubs_spawned,
-		(unsigned long long)s.stubs_reused);
+		(unsigned long long)s.stubs_reused, (unsigned long long)s.fpu_syncs);
 	fprintf(f,
 		"btvm: user: %llu host faults: %llu pages mapped, %llu upgraded to writable, "
 		"%llu guest #PF (%llu pages mapped on the way back); %llu drops (invlpg, "

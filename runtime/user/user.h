@@ -21,6 +21,8 @@
  *     (a context switch) costs no flush.
  *  3. Stubs never share state between address spaces: a stub reused for
  *     another CR3 is emptied and its FPU/SIMD state reset first.
+ *  4. The FPU state of the last stub that ran stays in it until read
+ *     (user_fpu_sync); entering another address space reads it first.
  */
 #ifndef BT_RUNTIME_USER_USER_H
 #define BT_RUNTIME_USER_USER_H
@@ -75,6 +77,7 @@ struct user_stats {
 	uint64_t unwatched; /* stale page-table watches dropped (frame reused as data) */
 	uint64_t flushes;   /* stubs emptied (CR3 loads, reuse) */
 	uint64_t stubs_spawned, stubs_reused;
+	uint64_t fpu_syncs; /* FPU images read back from a stub */
 	uint64_t stops, hostcalls, ptrace_calls;
 	uint64_t ns_user;  /* wall time with guest user code running or stopped in ptrace */
 	uint64_t ns_fault; /* of it, handling lazy mappings */
@@ -92,6 +95,17 @@ void user_destroy(struct user_mode *u);
  */
 enum bt_status user_enter(struct user_mode *u, uint64_t cr3, uint16_t cs, uint64_t rflags,
 			  struct user_event *ev);
+
+/*
+ * FPU state (rule 4).  After user_enter the guest's FPU/SIMD registers are
+ * still in the stub: cfg.abi->fxsave is the image last loaded into it.
+ * Before anything reads or replaces that image (the guest kernel's
+ * fxsave/xsave/fxrstor, its own SIMD use), call user_fpu_sync, which reads
+ * it from the stub.  A syscall that does not touch the FPU costs no
+ * transfer at all.
+ */
+bool user_fpu_pending(const struct user_mode *u);
+enum bt_status user_fpu_sync(struct user_mode *u);
 
 /* The soft-MMU's flush hook, forwarded (rule 2). */
 void user_on_flush(struct user_mode *u, enum mmu_flush_kind kind, gva_t va);

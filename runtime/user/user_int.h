@@ -68,7 +68,8 @@ struct user_mode {
 	unsigned n_as;
 	uint64_t epoch;
 	uint64_t clock;
-	volatile pid_t running; /* pid of the stub running guest code, for user_kick */
+	volatile pid_t running;	  /* pid of the stub running guest code, for user_kick */
+	struct user_as *fpu_lazy; /* its stub holds the FPU state cfg.abi->fxsave lacks */
 	struct user_map *free_maps;
 	/* per guest RAM page (by memfd offset): watched as a page table by some
 	 * address space / mapped writable in some stub */

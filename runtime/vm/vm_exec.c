@@ -310,6 +310,31 @@ static bool handle_fault(struct vm *vm, int vector)
 	return outcome(vm, s, out);
 }
 
+/*
+ * Does the privileged instruction at RIP leave the FPU image alone?  The
+ * ones on every syscall and interrupt path do; anything else (fxsave,
+ * xsave, fxrstor, ... and whatever is not listed) first reads the FPU
+ * state of guest user code back from its stub (user_fpu_sync).
+ */
+static bool fpu_neutral(struct vm *vm)
+{
+	uint8_t b[4] = {0};
+	size_t got = 0;
+	struct mmu_fault f;
+	if (mmu_fetch(&vm->mmu, vm->tcv.abi->rip, b, sizeof(b), &got, &f) != BT_OK || got < 2)
+		return false;
+	if (b[0] == 0x0f && b[1] == 0x01 && got >= 3 && b[2] == 0xf8)
+		return true; /* swapgs */
+	if (b[0] == 0x48 && (b[1] == 0xcf || (b[1] == 0x0f && got >= 3 && b[2] == 0x07)))
+		return true; /* iretq, sysretq */
+	if (b[0] == 0x0f && (b[1] == 0x30 || b[1] == 0x32 || b[1] == 0x31 || b[1] == 0xa2 ||
+			     b[1] == 0x20 || b[1] == 0x22))
+		return true; /* wrmsr, rdmsr, rdtsc, cpuid, mov from/to CRn */
+	if (b[0] == 0xf4 || (b[0] >= 0xe4 && b[0] <= 0xe7) || (b[0] >= 0xec && b[0] <= 0xef))
+		return true; /* hlt, in, out */
+	return false;
+}
+
 static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 {
 	struct vcpu_abi *a = vm->tcv.abi;
@@ -338,6 +363,11 @@ static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 		return true;
 	case XLAT_EXIT_PRIV: {
 		uint64_t t0 = vm_now_ns();
+		if (user_fpu_pending(vm->user) && !fpu_neutral(vm) &&
+		    user_fpu_sync(vm->user) != BT_OK) {
+			stop(vm, VM_STOP_ERROR, 3);
+			return false;
+		}
 		uint64_t cr3 = vm->cpu.cr3;
 		enum bt_status s = cpu_step_priv(&vm->cpu, &out);
 		(void)cr3;

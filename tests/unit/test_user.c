@@ -374,9 +374,15 @@ static void test_two_address_spaces(void **state)
 	/* A: xmm0 = 0x1111, touch the data page */
 	struct user_event ev = run(f, E_XMM_IN, 0x1111, 0);
 	assert_int_equal(ev.kind, USER_EV_SYSCALL);
+	/* the state is still in the stub until the kernel reads its image */
+	assert_true(user_fpu_pending(f->u));
+	uint64_t x;
+	memcpy(&x, f->abi->fxsave + 160, 8);
+	assert_int_equal(x, 0);
+	assert_int_equal(user_fpu_sync(f->u), BT_OK);
+	assert_false(user_fpu_pending(f->u));
 	uint8_t fx_a[512];
 	memcpy(fx_a, f->abi->fxsave, 512);
-	uint64_t x;
 	memcpy(&x, fx_a + 160, 8);
 	assert_int_equal(x, 0x1111);
 	assert_int_equal(run(f, E_READ, DATA_VA, 0).kind, USER_EV_SYSCALL);
@@ -385,6 +391,8 @@ static void test_two_address_spaces(void **state)
 	uint64_t data_pte = *pte(f, PT, 1);
 	kset(f, PT, 1, data_pte & ~P);
 	mmu_write_cr3(&f->mmu, PML4_B);
+	/* the kernel's context switch: fxsave (reads A's state), fxrstor B's */
+	assert_int_equal(user_fpu_sync(f->u), BT_OK);
 	memset(f->abi->fxsave + 160, 0, 16);
 	ev = run(f, E_XMM_OUT, 0, 0);
 	assert_int_equal(ev.kind, USER_EV_SYSCALL);
@@ -395,6 +403,7 @@ static void test_two_address_spaces(void **state)
 	/* back to A, which the kernel gives its image back */
 	kset(f, PT, 1, data_pte);
 	mmu_write_cr3(&f->mmu, PML4);
+	assert_int_equal(user_fpu_sync(f->u), BT_OK);
 	memcpy(f->abi->fxsave, fx_a, 512);
 	ev = run(f, E_XMM_OUT, 0, 0);
 	assert_int_equal(f->abi->gpr[VCPU_RAX], 0x1111);
