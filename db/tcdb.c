@@ -71,6 +71,7 @@ struct tcdb {
 		uint64_t used;
 	} cache[CHUNK_CACHE];
 	uint64_t clock;
+	bool skip_payload; /* tcdb_foreach_block_meta in progress */
 	const uint8_t *chunk;
 	size_t chunk_len;
 	int64_t chunk_id;
@@ -449,6 +450,20 @@ enum bt_status tcdb_chunk_seal(struct tcdb_chunk *c)
 	return BT_OK;
 }
 
+enum bt_status tcdb_chunk_seal_copy(struct tcdb_chunk *c, const uint8_t *z, size_t z_len)
+{
+	if (z_len > c->z_cap) {
+		uint8_t *nz = realloc(c->z, z_len);
+		if (!nz)
+			return BT_ERR_NOMEM;
+		c->z = nz;
+		c->z_cap = z_len;
+	}
+	memcpy(c->z, z, z_len);
+	c->z_len = z_len;
+	return BT_OK;
+}
+
 void tcdb_chunk_fini(struct tcdb_chunk *c)
 {
 	free(c->raw);
@@ -537,14 +552,15 @@ use_entry:
 }
 
 /* Point b's code, pc map and exits at its payload in the current chunk. */
-static enum bt_status payload_to_block(struct tcdb *db, uint64_t off, struct tcdb_block *b)
+enum bt_status tcdb_payload_parse(const uint8_t *raw, size_t raw_len, uint64_t off,
+				  struct tcdb_block *b)
 {
-	if (off > db->chunk_len || db->chunk_len - off < PAYLOAD_HDR)
+	if (off > raw_len || raw_len - off < PAYLOAD_HDR)
 		return BT_ERR_FORMAT;
-	const uint8_t *p = db->chunk + off;
+	const uint8_t *p = raw + off;
 	uint64_t code_len = get32(p), pcmap_len = get32(p + 4), n_exits = p[8];
 	uint64_t need = PAYLOAD_HDR + code_len + pcmap_len + n_exits * TCDB_EXIT_REC;
-	if (code_len == 0 || n_exits > XLAT_MAX_EXITS || need > db->chunk_len - off)
+	if (code_len == 0 || n_exits > XLAT_MAX_EXITS || need > raw_len - off)
 		return BT_ERR_FORMAT;
 	b->code = p + PAYLOAD_HDR;
 	b->code_len = (uint32_t)code_len;
@@ -977,8 +993,10 @@ static enum bt_status row_to_block(struct tcdb *db, sqlite3_stmt *st, struct tcd
 			goto bad_row;
 		b->chunk_id = chunk;
 		b->payload_off = (uint32_t)poff;
+		if (db->skip_payload)
+			return BT_OK; /* tcdb_foreach_block_meta: no code */
 		BT_TRY(load_chunk(db, chunk));
-		if (payload_to_block(db, (uint64_t)poff, b) != BT_OK)
+		if (tcdb_payload_parse(db->chunk, db->chunk_len, (uint64_t)poff, b) != BT_OK)
 			goto bad_row;
 		return BT_OK; /* points into db->chunk until the next call */
 	}
@@ -1059,6 +1077,68 @@ enum bt_status tcdb_foreach_block(struct tcdb *db, int (*cb)(void *, const struc
 	}
 	if (s == BT_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
 		s = db_err(db, "reading blocks");
+	sqlite3_finalize(st);
+	return s;
+}
+
+enum bt_status tcdb_foreach_block_meta(struct tcdb *db,
+				       int (*cb)(void *, const struct tcdb_block *), void *opaque)
+{
+	db->skip_payload = true;
+	enum bt_status s = tcdb_foreach_block(db, cb, opaque);
+	db->skip_payload = false;
+	return s;
+}
+
+enum bt_status tcdb_foreach_chunk(struct tcdb *db,
+				  int (*cb)(void *, const struct tcdb_chunk_view *), void *opaque)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db->h, "SELECT id, raw_len, data FROM chunks ORDER BY id", -1, &st,
+			       NULL) != SQLITE_OK)
+		return db_err(db, "reading chunks");
+	enum bt_status s = BT_OK;
+	uint8_t *raw = NULL;
+	size_t cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct tcdb_chunk_view v = {.id = sqlite3_column_int64(st, 0)};
+		int64_t raw_len = sqlite3_column_int64(st, 1);
+		v.z = sqlite3_column_blob(st, 2);
+		v.z_len = (size_t)sqlite3_column_bytes(st, 2);
+		if (raw_len <= 0 || raw_len > CHUNK_MAX_RAW || !v.z) {
+			bt_err(LOG_DB, "%s: corrupt chunk %lld: rebuild it with `pretrans build`",
+			       db->path, (long long)v.id);
+			s = BT_ERR_FORMAT;
+			break;
+		}
+		if ((size_t)raw_len > cap) {
+			uint8_t *nr = realloc(raw, (size_t)raw_len);
+			if (!nr) {
+				s = BT_ERR_NOMEM;
+				break;
+			}
+			raw = nr;
+			cap = (size_t)raw_len;
+		}
+		uLongf out = (uLongf)raw_len;
+		int zr = uncompress(raw, &out, v.z, (uLong)v.z_len);
+		if (zr != Z_OK || out != (uLongf)raw_len) {
+			bt_err(
+			    LOG_DB,
+			    "%s: corrupt chunk %lld (zlib: %d): rebuild it with `pretrans build`",
+			    db->path, (long long)v.id, zr);
+			s = BT_ERR_FORMAT;
+			break;
+		}
+		v.raw = raw;
+		v.raw_len = (size_t)raw_len;
+		if (cb(opaque, &v))
+			break;
+	}
+	if (s == BT_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		s = db_err(db, "reading chunks");
+	free(raw);
 	sqlite3_finalize(st);
 	return s;
 }

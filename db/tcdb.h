@@ -96,6 +96,10 @@ void tcdb_chunk_reset(struct tcdb_chunk *c);
 /* Append b's code, pc map and exits; sets b->payload_off (chunk_id later). */
 enum bt_status tcdb_chunk_add(struct tcdb_chunk *c, struct tcdb_block *b);
 enum bt_status tcdb_chunk_seal(struct tcdb_chunk *c); /* compress */
+/* Seal with z as the compressed form instead of compressing: z must be what
+ * tcdb_chunk_seal() makes of c's raw bytes (pretrans build --reuse passes
+ * the stored chunk of an earlier build whose raw bytes were identical). */
+enum bt_status tcdb_chunk_seal_copy(struct tcdb_chunk *c, const uint8_t *z, size_t z_len);
 void tcdb_chunk_fini(struct tcdb_chunk *c);
 
 struct tcdb_run_stats {
@@ -154,6 +158,25 @@ enum bt_status tcdb_lookup(struct tcdb *db, gva_t va, struct tcdb_block *out);
  * cb returns non-zero to stop.  Pointers are valid during the call only. */
 enum bt_status tcdb_foreach_block(struct tcdb *db, int (*cb)(void *, const struct tcdb_block *),
 				  void *opaque);
+/* As tcdb_foreach_block, but blocks stored in a chunk come without their
+ * payload (code, pc map, exits unset; chunk_id and payload_off set): read
+ * it with tcdb_payload_parse() from the chunk's raw bytes. */
+enum bt_status tcdb_foreach_block_meta(struct tcdb *db,
+				       int (*cb)(void *, const struct tcdb_block *), void *opaque);
+/* Point b's code, pc map and exits at the payload at off in a chunk's raw
+ * bytes (BT_ERR_FORMAT if it does not fit). */
+enum bt_status tcdb_payload_parse(const uint8_t *raw, size_t raw_len, uint64_t off,
+				  struct tcdb_block *b);
+/* Iterate the stored chunks in id order with their raw (inflated) and stored
+ * (compressed) bytes; cb returns non-zero to stop.  Pointers are valid
+ * during the call only. */
+struct tcdb_chunk_view {
+	int64_t id;
+	const uint8_t *raw, *z;
+	size_t raw_len, z_len;
+};
+enum bt_status tcdb_foreach_chunk(struct tcdb *db,
+				  int (*cb)(void *, const struct tcdb_chunk_view *), void *opaque);
 enum bt_status tcdb_foreach_function(struct tcdb *db,
 				     int (*cb)(void *, const struct tcdb_function *), void *opaque);
 

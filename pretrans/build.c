@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <zlib.h>
 
 #define WINDOW	   4096
 #define MAX_ROUNDS 64
@@ -57,13 +58,30 @@ struct reuse_blk {
 	struct xlat_exit exits[XLAT_MAX_EXITS];
 };
 
+/* An old chunk: when a unit's raw payload is byte for byte an old chunk's
+ * (found by hash, then compared), its compressed bytes are what compressing
+ * would give (deflate is a pure function of its input and level), so they
+ * are copied, not recomputed. */
+struct reuse_chunk {
+	uint64_t hash; /* crc32 of the raw bytes (a bucket key: bytes are compared) */
+	int64_t id;
+	size_t raw_off, raw_len; /* in pbuild_reuse.data */
+	size_t z_off, z_len;	 /* in pbuild_reuse.z */
+};
+
 struct pbuild_reuse {
 	struct reuse_blk *b; /* sorted by start, unique */
 	size_t n, cap;
 	uint8_t *data;
 	size_t len, cap_data;
+	struct reuse_chunk *c;	     /* by id (the order OLD lists them in) */
+	struct reuse_chunk *by_hash; /* the same, sorted by (hash, raw_len) */
+	size_t n_c, cap_c;
+	uint8_t *z;
+	size_t z_len, z_cap;
 	uint32_t max_insns;		  /* the limit the translator applies */
 	uint64_t served, missed, skipped; /* atomics */
+	uint64_t chunks_copied;		  /* atomic */
 };
 
 /* The index of the build this thread works for (workers only). */
@@ -179,10 +197,37 @@ static int reuse_load_block(void *opaque, const struct tcdb_block *tb)
 				.code_len = tb->code_len,
 				.pcmap_len = tb->pcmap_len,
 				.n_exits = tb->n_exits};
-	memcpy(b->exits, tb->exits, sizeof(b->exits));
-	if ((l->s = reuse_data(r, tb->code, tb->code_len, &b->code_off)) != BT_OK ||
-	    (l->s = reuse_data(r, tb->pcmap, tb->pcmap_len, &b->pcmap_off)) != BT_OK)
-		return 1;
+	if (tb->chunk_id) { /* its payload is in a chunk loaded before */
+		size_t lo = 0, hi = r->n_c;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (r->c[mid].id < tb->chunk_id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		struct tcdb_block pb;
+		if (lo == r->n_c || r->c[lo].id != tb->chunk_id ||
+		    tcdb_payload_parse(r->data + r->c[lo].raw_off, r->c[lo].raw_len,
+				       tb->payload_off, &pb) != BT_OK) {
+			bt_err(LOG_DB, "reuse: block %#llx: bad chunk %lld or offset %u",
+			       (unsigned long long)tb->guest_start, (long long)tb->chunk_id,
+			       tb->payload_off);
+			l->s = BT_ERR_FORMAT;
+			return 1;
+		}
+		b->code_len = pb.code_len;
+		b->pcmap_len = pb.pcmap_len;
+		b->n_exits = pb.n_exits;
+		b->code_off = (size_t)(pb.code - r->data);
+		b->pcmap_off = (size_t)(pb.pcmap - r->data);
+		memcpy(b->exits, pb.exits, sizeof(b->exits));
+	} else {
+		memcpy(b->exits, tb->exits, sizeof(b->exits));
+		if ((l->s = reuse_data(r, tb->code, tb->code_len, &b->code_off)) != BT_OK ||
+		    (l->s = reuse_data(r, tb->pcmap, tb->pcmap_len, &b->pcmap_off)) != BT_OK)
+			return 1;
+	}
 	if (r->n && r->b[r->n - 1].start >= b->start) {
 		bt_err(LOG_DB, "reuse: blocks not in address order at %#llx",
 		       (unsigned long long)b->start);
@@ -193,12 +238,89 @@ static int reuse_load_block(void *opaque, const struct tcdb_block *tb)
 	return 0;
 }
 
+static int reuse_load_chunk(void *opaque, const struct tcdb_chunk_view *v)
+{
+	struct reuse_load *l = opaque;
+	struct pbuild_reuse *r = l->r;
+	if (r->n_c == r->cap_c) {
+		size_t cap = r->cap_c ? r->cap_c * 2 : 1024;
+		struct reuse_chunk *nc = realloc(r->c, cap * sizeof(*nc));
+		if (!nc) {
+			l->s = BT_ERR_NOMEM;
+			return 1;
+		}
+		r->c = nc;
+		r->cap_c = cap;
+	}
+	if (r->z_len + v->z_len > r->z_cap) {
+		size_t cap = r->z_cap ? r->z_cap : 1u << 20;
+		while (cap < r->z_len + v->z_len)
+			cap *= 2;
+		uint8_t *nz = realloc(r->z, cap);
+		if (!nz) {
+			l->s = BT_ERR_NOMEM;
+			return 1;
+		}
+		r->z = nz;
+		r->z_cap = cap;
+	}
+	if (r->n_c && r->c[r->n_c - 1].id >= v->id) {
+		l->s = BT_ERR_FORMAT;
+		return 1;
+	}
+	struct reuse_chunk *c = &r->c[r->n_c++];
+	c->hash = crc32(0, v->raw, (uInt)v->raw_len);
+	c->id = v->id;
+	c->raw_len = v->raw_len;
+	if ((l->s = reuse_data(r, v->raw, (uint32_t)v->raw_len, &c->raw_off)) != BT_OK)
+		return 1;
+	c->z_off = r->z_len;
+	c->z_len = v->z_len;
+	memcpy(r->z + r->z_len, v->z, v->z_len);
+	r->z_len += v->z_len;
+	return 0;
+}
+
+static int reuse_chunk_cmp(const void *a, const void *b)
+{
+	const struct reuse_chunk *x = a, *y = b;
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	return x->raw_len < y->raw_len ? -1 : x->raw_len > y->raw_len;
+}
+
+/* Seal a unit's chunk: OLD's compressed bytes when its raw bytes are the
+ * same, else compress. */
+static enum bt_status reuse_seal(struct pbuild_reuse *r, struct tcdb_chunk *c)
+{
+	if (r && r->n_c) {
+		struct reuse_chunk key = {.hash = crc32(0, c->raw, (uInt)c->raw_len),
+					  .raw_len = c->raw_len};
+		const struct reuse_chunk *f =
+		    bsearch(&key, r->by_hash, r->n_c, sizeof(*r->by_hash), reuse_chunk_cmp);
+		/* equal hashes are rare among different chunks but possible:
+		 * look at every candidate, compare bytes */
+		while (f && f > r->by_hash && !reuse_chunk_cmp(f - 1, &key))
+			f--;
+		for (; f && f < r->by_hash + r->n_c && !reuse_chunk_cmp(f, &key); f++) {
+			if (memcmp(r->data + f->raw_off, c->raw, c->raw_len))
+				continue;
+			__atomic_fetch_add(&r->chunks_copied, 1, __ATOMIC_RELAXED);
+			return tcdb_chunk_seal_copy(c, r->z + f->z_off, f->z_len);
+		}
+	}
+	return tcdb_chunk_seal(c);
+}
+
 static void reuse_free(struct pbuild_reuse *r)
 {
 	if (!r)
 		return;
 	free(r->b);
 	free(r->data);
+	free(r->c);
+	free(r->by_hash);
+	free(r->z);
 	free(r);
 }
 
@@ -236,10 +358,25 @@ static enum bt_status reuse_load(const char *path, const struct xlat_options *xo
 	}
 	r->max_insns = xo->max_insns ? BT_MIN(xo->max_insns, (uint32_t)XLAT_HARD_MAX_INSNS)
 				     : XLAT_DEFAULT_MAX_INSNS;
+	/* chunks first (inflated once, kept whole), then the blocks' rows
+	 * pointing into them */
 	struct reuse_load l = {.r = r};
-	s = tcdb_foreach_block(db, reuse_load_block, &l);
+	s = tcdb_foreach_chunk(db, reuse_load_chunk, &l);
 	if (s == BT_OK)
 		s = l.s;
+	if (s == BT_OK)
+		s = tcdb_foreach_block_meta(db, reuse_load_block, &l);
+	if (s == BT_OK)
+		s = l.s;
+	if (s == BT_OK && r->n_c) {
+		r->by_hash = malloc(r->n_c * sizeof(*r->by_hash));
+		if (!r->by_hash) {
+			s = BT_ERR_NOMEM;
+		} else {
+			memcpy(r->by_hash, r->c, r->n_c * sizeof(*r->by_hash));
+			qsort(r->by_hash, r->n_c, sizeof(*r->by_hash), reuse_chunk_cmp);
+		}
+	}
 	if (s != BT_OK) {
 		reuse_free(r);
 		goto err_close_db;
@@ -316,7 +453,7 @@ static enum bt_status pack_unit(struct slot *sl, size_t n)
 			b->payload_off = tb.payload_off;
 		}
 	}
-	return c->raw_len ? tcdb_chunk_seal(c) : BT_OK;
+	return c->raw_len ? reuse_seal(reuse_tls, c) : BT_OK;
 }
 
 static void *worker(void *arg)
@@ -581,9 +718,11 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 			  .xo = {.flags = o->xlat_flags},
 			  .watch_signals = o->watch_signals};
 	if (o->reuse_path) {
+		double t0 = now();
 		if ((s = reuse_load(o->reuse_path, &pp.xo, &pp.reuse)) != BT_OK)
 			goto err_free_plan;
 		st->n_reuse_old = pp.reuse->n;
+		st->reuse_load_secs = now() - t0;
 	}
 	struct tcdb_provenance prov;
 	tcdb_provenance_current(&pp.xo, &prov);
@@ -644,6 +783,7 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 	if (pp.reuse) {
 		st->n_reused = pp.reuse->served;
 		st->n_translated = pp.reuse->missed;
+		st->n_chunks_copied = pp.reuse->chunks_copied;
 		if (st->n_reused + st->n_translated == 0 && st->n_blocks + st->n_refused > 0) {
 			bt_err(LOG_CORE, "--reuse: this program does not route xlat_translate "
 					 "through its reuse wrapper (link with "

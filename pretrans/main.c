@@ -201,12 +201,14 @@ static int cmd_build(int argc, char **argv)
 		(unsigned long long)st.refused_bytes);
 	if (o.reuse_path)
 		fprintf(stderr,
-			"pretrans: reuse %s: %zu old blocks, %zu blocks reused, %zu translated "
-			"(%.1f%% reused)\n",
-			o.reuse_path, st.n_reuse_old, st.n_reused, st.n_translated,
+			"pretrans: reuse %s: %zu old blocks (loaded in %.2f s), %zu blocks reused, "
+			"%zu translated (%.1f%% reused), %zu chunks copied\n",
+			o.reuse_path, st.n_reuse_old, st.reuse_load_secs, st.n_reused,
+			st.n_translated,
 			st.n_reused + st.n_translated
 			    ? 100.0 * (double)st.n_reused / (double)(st.n_reused + st.n_translated)
-			    : 0.0);
+			    : 0.0,
+			st.n_chunks_copied);
 	return 0;
 }
 

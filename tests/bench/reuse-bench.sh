@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Benchmark of `pretrans build --reuse` (docs/diff.md, "reuse").  Real pair:
+# the -dbg vmlinux of two Debian 12 cloud kernels (default 6.1.0-47 ->
+# 6.1.0-50, fetched into ${BTKERN_CACHE:-$HOME/.cache/btkern} by
+# tests/tools/fetch-debian-kernel.sh); also a same-version rebuild (OLD ==
+# NEW) and the synthetic diffpair variants.  For each case: the full build's
+# and the incremental build's wall time, the share, blocks reused and
+# translated, and whether the two databases are identical (byte for byte,
+# and `pretrans stats --json`).  A benchmark, not a test: it never fails on a
+# figure (it fails only if a result differs from the full build's).
+#
+#   tests/bench/reuse-bench.sh [BUILD_DIR] [OLD_ABI] [NEW_ABI]
+set -euo pipefail
+
+build=${1:-build}
+old_abi=${2:-6.1.0-47}
+new_abi=${3:-6.1.0-50}
+jobs=${JOBS:-$(nproc)}
+pretrans=$build/bin/pretrans
+export SOURCE_DATE_EPOCH=1
+
+old=$(tests/tools/fetch-debian-kernel.sh "$old_abi")
+new=$(tests/tools/fetch-debian-kernel.sh "$new_abi")
+tmp=$(mktemp -d /tmp/reuse-bench.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+
+secs() { # OUTVAR CMD...: wall seconds of one run of CMD (stderr to $tmp/log)
+	local -n out=$1
+	shift
+	local s e
+	s=$(date +%s.%N)
+	"$@" 2>"$tmp/log"
+	e=$(date +%s.%N)
+	out=$(echo "$e - $s" | bc)
+}
+
+# CASE OLD_IMAGE NEW_IMAGE: full builds of both, then NEW --reuse OLD's db
+bench_case() {
+	local name=$1 oimg=$2 nimg=$3 t_old t_full t_inc line same
+	secs t_old "$pretrans" build "$oimg" -o "$tmp/old.tcdb" -j "$jobs"
+	secs t_full "$pretrans" build "$nimg" -o "$tmp/full.tcdb" -j "$jobs"
+	secs t_inc "$pretrans" build "$nimg" -o "$tmp/inc.tcdb" -j "$jobs" --reuse "$tmp/old.tcdb"
+	line=$(grep 'pretrans: reuse' "$tmp/log" | sed 's/^pretrans: reuse [^:]*: //')
+	same=identical
+	if ! cmp -s "$tmp/full.tcdb" "$tmp/inc.tcdb"; then
+		same="FILES DIFFER"
+		fail=1
+	fi
+	"$pretrans" stats "$tmp/full.tcdb" --json >"$tmp/full.json"
+	"$pretrans" stats "$tmp/inc.tcdb" --json >"$tmp/inc.json"
+	cmp -s "$tmp/full.json" "$tmp/inc.json" || {
+		same="$same, STATS DIFFER"
+		fail=1
+	}
+	printf '  %-28s full %7.2f s, --reuse %7.2f s = %5.1f%% of full; %s; %s\n' "$name" \
+		"$t_full" "$t_inc" "$(echo "100 * $t_inc / $t_full" | bc -l)" "$line" "$same"
+}
+
+echo "reuse-bench: $jobs jobs on $(nproc) CPUs ($(uname -m)); target: --reuse <= 25% of full"
+make --no-print-directory BUILD="$build" diffpair >/dev/null
+dp=$build/guests/diffpair
+bench_case "diffpair base -> base" "$dp/base.elf" "$dp/base.elf"
+bench_case "diffpair base -> change" "$dp/base.elf" "$dp/change.elf"
+bench_case "diffpair base -> shift" "$dp/base.elf" "$dp/shift.elf"
+bench_case "$new_abi -> $new_abi (same)" "$new" "$new"
+bench_case "$old_abi -> $new_abi" "$old" "$new"
+exit $fail
