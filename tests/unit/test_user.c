@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -474,6 +476,17 @@ static void test_stub_alone(void **state)
 	s.regs_dirty = false;
 	assert_int_equal(ustub_mmap(&s, 0x200000, 4096, 1, 0), BT_OK);
 	assert_int_equal(s.regs.rbx, 42);
+	/* defence in depth: guest code resumed WITHOUT PTRACE_SYSEMU cannot
+	 * make a host system call either: the seccomp filter raises SIGSYS */
+	assert_int_equal(ustub_mmap(&s, 0x400000, 4096, PROT_READ | PROT_EXEC, CODE_PA), BT_OK);
+	struct user_regs_struct r = s.regs;
+	r.rip = CODE_VA + E_GETPID;
+	assert_int_equal(ptrace(PTRACE_SETREGS, s.pid, NULL, &r), 0);
+	assert_int_equal(ptrace(PTRACE_CONT, s.pid, NULL, NULL), 0);
+	int st;
+	assert_int_equal(waitpid(s.pid, &st, __WALL), s.pid);
+	assert_true(WIFSTOPPED(st));
+	assert_int_equal(WSTOPSIG(st), SIGSYS);
 	pid_t pid = s.pid;
 	ustub_kill(&s);
 	assert_int_equal(kill(pid, 0), -1);
