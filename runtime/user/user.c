@@ -44,8 +44,6 @@
 
 #define USER_DEFAULT_MAX_STUBS 64
 #define CR3_ADDR_MASK	       0x000ffffffffff000ull
-/* Writes to one watched page table before it is dropped as a whole. */
-#define USER_PT_HITS 64
 
 /* RFLAGS bits guest user code changes natively (the rest are the kernel's). */
 #define USER_RFLAGS_MASK 0x244dd5ull
@@ -61,6 +59,8 @@ static void user_on_protect(void *opaque, gpa_t gpa_page);
 static void pt_acquire(struct user_mode *u, struct user_as *as, const gpa_t tables[4], gva_t va);
 static void pt_release(struct user_mode *u, struct user_as *as, const gpa_t tables[4]);
 static void pt_free_all(struct user_mode *u, struct user_as *as);
+static void watch_page(struct user_mode *u, gpa_t t);
+static void check_dirty(struct user_mode *u, struct user_as *as);
 
 enum bt_status user_create(const struct user_config *cfg, struct user_mode **out)
 {
@@ -263,19 +263,36 @@ static enum bt_status flush_as(struct user_mode *u, struct user_as *as)
 	return ustub_munmap(&as->stub, USTUB_PAGE_END, USTUB_TASK_END - USTUB_PAGE_END);
 }
 
+static int range_cmp(const void *a, const void *b)
+{
+	const struct user_range *x = a, *y = b;
+	return x->va < y->va ? -1 : x->va > y->va;
+}
+
 enum bt_status user_apply_pending(struct user_mode *u, struct user_as *as)
 {
+	if (as->n_dirty)
+		check_dirty(u, as);
 	if (as->pending_all)
 		return flush_as(u, as);
-	for (unsigned i = 0; i < as->n_pending; i++) {
-		struct user_range r = as->pending[i];
-		if (as->n_large && r.len < (1ull << 30)) {
+	unsigned n = as->n_pending;
+	for (unsigned i = 0; i < n; i++) {
+		struct user_range *r = &as->pending[i];
+		if (as->n_large && r->len < (1ull << 30)) {
 			/* the page may be part of a large guest page (2 MiB or
 			 * 1 GiB): drop the 1 GiB around it */
-			r.va &= ~((1ull << 30) - 1);
-			r.len = 1ull << 30;
+			r->va &= ~((1ull << 30) - 1);
+			r->len = 1ull << 30;
 		}
-		BT_TRY(user_drop_range(u, as, r.va, r.len));
+	}
+	/* sorted, adjacent ranges merged: one munmap for a run of pages (a
+	 * fork write-protects the stack and data pages in a row) */
+	qsort(as->pending, n, sizeof(as->pending[0]), range_cmp);
+	for (unsigned i = 0; i < n;) {
+		gva_t va = as->pending[i].va, end = va + as->pending[i].len;
+		for (i++; i < n && as->pending[i].va <= end; i++)
+			end = BT_MAX(end, as->pending[i].va + as->pending[i].len);
+		BT_TRY(user_drop_range(u, as, va, end - va));
 	}
 	as->n_pending = 0;
 	return BT_OK;
@@ -410,10 +427,7 @@ static void pt_acquire(struct user_mode *u, struct user_as *as, const gpa_t tabl
 		p->next = as->pts[b];
 		as->pts[b] = p;
 		as->n_pts++;
-		uint64_t idx;
-		if (user_page_index(u, t, &idx) && u->ptw[idx]++ == 0 &&
-		    !(guestmem_page_flags(u->cfg.gm, t) & GUESTMEM_PAGE_CODE))
-			guestmem_page_set_flags(u->cfg.gm, t, GUESTMEM_PAGE_CODE);
+		watch_page(u, t);
 	}
 }
 
@@ -427,8 +441,10 @@ static void pt_unlink(struct user_mode *u, struct user_as *as, struct user_pt *p
 	uint64_t idx;
 	/* the GUESTMEM_PAGE_CODE flag stays until the next write to the page
 	 * (user_write_done), when no translation can be on it any more */
-	if (user_page_index(u, p->gpa, &idx) && u->ptw[idx])
+	if (!p->dirty && user_page_index(u, p->gpa, &idx) && u->ptw[idx])
 		u->ptw[idx]--;
+	as->n_dirty -= p->dirty;
+	free(p->snap);
 	free(p);
 }
 
@@ -457,79 +473,84 @@ void user_write_done(struct user_mode *u, gpa_t gpa)
 		guestmem_page_clear_flags(u->cfg.gm, gpa, GUESTMEM_PAGE_CODE);
 }
 
-/* Is p still where as's page tables lead for p->base?  A page table freed
- * without its entries being cleared (a process exiting) is not. */
-static bool pt_live(struct user_mode *u, const struct user_as *as, const struct user_pt *p)
+/* Watch page t (again) for one more address space. */
+static void watch_page(struct user_mode *u, gpa_t t)
 {
-	gpa_t table = as->cr3;
-	for (unsigned level = 4; level > p->level; level--) {
-		uint64_t e;
-		unsigned i = (unsigned)(p->base >> (12 + 9 * (level - 1))) & 511;
-		if (guestmem_read(u->cfg.gm, table + i * 8, &e, 8) != BT_OK ||
-		    (e & (MMU_PTE_P | MMU_PTE_PS)) != MMU_PTE_P)
-			return false;
-		table = e & 0x000ffffffffff000ull;
-	}
-	return table == p->gpa;
+	uint64_t idx;
+	if (user_page_index(u, t, &idx) && u->ptw[idx]++ == 0 &&
+	    !(guestmem_page_flags(u->cfg.gm, t) & GUESTMEM_PAGE_CODE))
+		guestmem_page_set_flags(u->cfg.gm, t, GUESTMEM_PAGE_CODE);
 }
 
+/*
+ * A guest write is about to land on a watched page table.  Each address
+ * space using it keeps a copy of the table as it is now (what its
+ * mappings were made from) and stops watching it: the rest of a burst of
+ * writes (fork write-protecting, exec or exit tearing down, a freed table
+ * recycled as data) runs at full speed.  Before the stub runs again,
+ * check_dirty() compares, drops what changed and watches again.
+ */
 void user_on_write(struct user_mode *u, gpa_t gpa, size_t len)
 {
 	uint64_t idx;
 	if (!u || !len || !user_page_index(u, gpa, &idx) || !u->ptw[idx])
 		return;
 	gpa_t page = gpa & GUEST_PAGE_MASK;
-	gpa_t end = BT_MIN(gpa + len, page + GUEST_PAGE_SIZE);
 	const uint64_t *t = guestmem_gpa_to_host(u->cfg.gm, page, GUEST_PAGE_SIZE);
-	unsigned first = (unsigned)((gpa - page) / 8), last = (unsigned)((end - 1 - page) / 8);
 	u->st.pt_writes++;
 	for (unsigned i = 0; i < u->n_as; i++) {
 		struct user_as *as = u->as[i];
 		struct user_pt *p = pt_lookup(as, page);
-		if (!p || !as->n_maps)
+		if (!p || p->dirty)
 			continue;
-		if (p->aliased || !pt_live(u, as, p)) {
-			/* aliased, or a stale table of an address space that no
-			 * longer uses it: empty that stub now (ends its watches) */
-			as->pending_all = true;
-			if (as->stub.pid > 0)
-				flush_as(u, as);
-			continue;
-		}
-		uint64_t span = 1ull << (12 + 9 * (p->level - 1));
-		unsigned lim = p->level == 4 ? BT_MIN(last, 255u) : last; /* not the kernel half */
-		unsigned present = 0;
-		for (unsigned e = first; e <= lim; e++)
-			present += (__atomic_load_n(&t[e], __ATOMIC_RELAXED) & MMU_PTE_P) != 0;
-		p->hits += last - first + 1;
-		if (p->hits > USER_PT_HITS) {
-			/* a burst of writes (fork write-protecting, a process
-			 * exiting, a freed table recycled as data): drop
-			 * all that was mapped through this table now, which ends
-			 * its watch, so the rest of the burst runs at full speed;
-			 * the stub refaults and watches it again if it needs it */
-			gva_t base = p->base, n = BT_MIN(span * 512, (gva_t)USTUB_TASK_END - base);
-			if (user_drop_range(u, as, base, n) != BT_OK)
-				as->pending_all = true;
-			continue;
-		}
-		for (unsigned e = first; present && e <= lim; e++) {
-			/* the entry before the write: if it was not present,
-			 * nothing was mapped through it */
-			if (!(__atomic_load_n(&t[e], __ATOMIC_RELAXED) & MMU_PTE_P))
-				continue;
-			gva_t va = p->base + e * span;
-			if (va >= USTUB_TASK_END ||
-			    (p->level == 1 && !as->n_large && !user_map_lookup(as, va)))
-				continue; /* nothing of it is mapped */
-			queue_drop(as, va, span);
-		}
-		/* too much changed (a process exiting, a frame recycled): empty
-		 * the stub now, which also ends its watches, so the rest of the
-		 * writes to these pages run at full speed */
-		if (as->pending_all && as->stub.pid > 0)
-			flush_as(u, as);
+		if (!p->aliased && (p->snap = malloc(GUEST_PAGE_SIZE)) != NULL)
+			memcpy(p->snap, t, GUEST_PAGE_SIZE);
+		else
+			as->pending_all = true; /* cannot tell what changes: empty it */
+		p->dirty = 1;
+		as->n_dirty++;
+		if (u->ptw[idx])
+			u->ptw[idx]--;
 	}
+}
+
+/* An entry change that can revoke something: any bit but A/D changed, or
+ * A/D cleared (the MMU setting A/D is no revocation). */
+static bool entry_revoked(uint64_t old, uint64_t cur)
+{
+	const uint64_t ad = MMU_PTE_A | MMU_PTE_D;
+	return (old & MMU_PTE_P) && (((old ^ cur) & ~ad) || (old & ~cur & ad));
+}
+
+/* Before as's stub runs: drop what changed in its written page tables and
+ * watch them again. */
+static void check_dirty(struct user_mode *u, struct user_as *as)
+{
+	for (unsigned b = 0; as->n_dirty && b < USER_PT_BUCKETS; b++)
+		for (struct user_pt *p = as->pts[b]; p; p = p->next) {
+			if (!p->dirty)
+				continue;
+			const uint64_t *t =
+			    guestmem_gpa_to_host(u->cfg.gm, p->gpa, GUEST_PAGE_SIZE);
+			uint64_t span = 1ull << (12 + 9 * (p->level - 1));
+			unsigned lim = p->level == 4 ? 256 : 512; /* not the kernel half */
+			for (unsigned e = 0; p->snap && t && e < lim; e++) {
+				if (!entry_revoked(p->snap[e], t[e]))
+					continue;
+				gva_t va = p->base + e * span;
+				if (va >= USTUB_TASK_END ||
+				    (p->level == 1 && !as->n_large && !user_map_lookup(as, va)))
+					continue; /* nothing of it is mapped */
+				queue_drop(as, va, span);
+			}
+			if (!t)
+				as->pending_all = true;
+			free(p->snap);
+			p->snap = NULL;
+			p->dirty = 0;
+			as->n_dirty--;
+			watch_page(u, p->gpa);
+		}
 }
 
 enum bt_status user_unwatch(struct user_mode *u, gpa_t gpa, const gpa_t tables[4])
@@ -781,7 +802,7 @@ enum bt_status user_enter(struct user_mode *u, uint64_t cr3, uint16_t cs, uint64
 	if (as->epoch != u->epoch) {
 		BT_TRY(flush_as(u, as));
 		as->epoch = u->epoch;
-	} else if (as->n_pending || as->pending_all) {
+	} else if (as->n_pending || as->pending_all || as->n_dirty) {
 		BT_TRY(user_apply_pending(u, as));
 	}
 	BT_TRY(user_prefault(u, as));
@@ -791,7 +812,8 @@ enum bt_status user_enter(struct user_mode *u, uint64_t cr3, uint16_t cs, uint64
 	for (;;) {
 		enum ustub_stop stop;
 		siginfo_t si;
-		if ((as->n_pending || as->pending_all) && (s = user_apply_pending(u, as)) != BT_OK)
+		if ((as->n_pending || as->pending_all || as->n_dirty) &&
+		    (s = user_apply_pending(u, as)) != BT_OK)
 			goto out;
 		if ((s = ustub_run(&as->stub, &u->running, &stop, &si)) != BT_OK)
 			goto out;

@@ -250,7 +250,7 @@ static enum bt_status map_access(struct user_mode *u, struct user_as *as, gva_t 
 		       (unsigned long long)page);
 		return BT_ERR_INTERNAL;
 	}
-	if (as->pending_all || as->n_pending)
+	if (as->pending_all || as->n_pending || as->n_dirty)
 		BT_TRY(user_apply_pending(u, as)); /* user_unwatch may have flushed it */
 	struct user_map *m = user_map_lookup(as, page);
 	if (m && (prot & PROT_WRITE) && !(m->prot & PROT_WRITE))

@@ -8,7 +8,7 @@
 #include "runtime/user/ustub_ctl.h"
 
 #define USER_MAP_BUCKETS 1024
-#define USER_MAX_PENDING 32
+#define USER_MAX_PENDING 256
 #define USER_NO_CR3	 (~0ull)
 
 /* One page mapped into a stub (the stub's "TLB entry"). */
@@ -30,7 +30,8 @@ struct user_pt {
 	uint8_t level;	 /* 4 PML4, 3 PDPT, 2 PD, 1 PT */
 	uint8_t aliased; /* reached at another base or level too: any write flushes all */
 	uint32_t refs;	 /* mappings walked through it */
-	uint32_t hits;	 /* entries written since it was watched */
+	uint8_t dirty;	 /* written since watched: not watched, checked before the stub runs */
+	uint64_t *snap;	 /* its entries when it was first written (dirty, not aliased) */
 	struct user_pt *next;
 };
 
@@ -50,7 +51,7 @@ struct user_as {
 	struct user_map *buckets[USER_MAP_BUCKETS];
 	size_t n_maps, n_large, n_low; /* n_low: below USTUB_BASE */
 	struct user_pt *pts[USER_PT_BUCKETS];
-	size_t n_pts;
+	size_t n_pts, n_dirty;
 	struct user_range pending[USER_MAX_PENDING]; /* drops to apply before it runs */
 	unsigned n_pending;
 	bool pending_all;
