@@ -8,9 +8,10 @@
  *   FREE --user_enter, new CR3 [get_as: spawn or reuse LRU]--> LIVE(epoch e)
  *   LIVE(e) --paging mode change [user_on_flush(ALL): epoch++]--> STALE
  *   STALE --user_enter [flush_as: unmap all]--> LIVE(current epoch)
- *   LIVE --invlpg [user_on_flush], write to a watched page table
- *        [user_on_write], page becomes code [user_on_protect]: queue-->
- *        LIVE with pending drops --user_enter [apply_pending]--> LIVE
+ *   LIVE --invlpg [user_on_flush], page becomes code [user_on_protect]:
+ *        queue, write to a watched page table [user_on_write]: copy it-->
+ *        LIVE with pending drops / dirty tables --user_enter
+ *        [user_apply_pending: check_dirty, drops]--> LIVE
  *   LIVE/STALE --LRU reuse for another CR3 [get_as]--> LIVE (emptied, FPU reset)
  *
  * Invariants

@@ -13,8 +13,9 @@
  *     most the walk's permissions: writable only if D is already set and
  *     the page is not write-watched code, executable only if not NX.
  *  2. The guest page-table pages every mapping was walked through are
- *     write-watched: a guest write to a present entry drops what the entry
- *     mapped from every stub using that table, before the stub runs again;
+ *     write-watched: the first guest write copies the table and ends the
+ *     watch; before a stub using it runs again, entries that lost rights
+ *     drop what they mapped and the table is watched again;
  *     invlpg drops the page (or the large page around it) from the
  *     current stub; a paging-mode change empties every stub.  So a stub is
  *     never less strict than a TLB the guest has flushed, and a CR3 load
