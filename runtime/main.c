@@ -6,8 +6,8 @@
  * Exit status: odd values come from the guest's isa-debug-exit port
  * ((value << 1) | 1, as QEMU); 2 bad usage or input (missing file, bad ELF,
  * a database of another image or translator); 4 the VM stopped abnormally
- * (triple fault, hlt with interrupts off, runtime error, user mode not yet
- * supported); 124 --timeout expired.
+ * (triple fault, hlt with interrupts off, a guest user stub that died, a
+ * runtime error); 124 --timeout expired.
  */
 #include <errno.h>
 #include <getopt.h>

@@ -12,7 +12,7 @@
  *  2. flags[] has one byte per RAM page, indexed by memfd offset >> 12.
  *  3. Any gpa range not entirely inside one region is not RAM: lookups
  *     return NULL / BT_ERR_RANGE, never a pointer past the mapping.
- *  4. GUESTMEM_PAGE_CODE set on a page => every listener was told before
+ *  4. a GUESTMEM_PAGE_WATCHED flag set on a page => every listener was told before
  *     guestmem_page_set_flags() returned (no writable TLB entry survives).
  */
 #include "runtime/mem/guestmem.h"
@@ -256,7 +256,7 @@ enum bt_status guestmem_page_set_flags(struct guestmem *gm, gpa_t gpa, uint8_t f
 		return BT_ERR_RANGE;
 	was = *f;
 	*f = (uint8_t)(was | flags);
-	if ((flags & GUESTMEM_PAGE_CODE) && !(was & GUESTMEM_PAGE_CODE)) {
+	if ((flags & GUESTMEM_PAGE_WATCHED) && !(was & GUESTMEM_PAGE_WATCHED)) {
 		for (size_t i = 0; i < gm->nlisteners; i++)
 			gm->listeners[i].fn(gm->listeners[i].opaque, gpa & GUEST_PAGE_MASK);
 	}
@@ -289,7 +289,7 @@ void guestmem_notify_write(struct guestmem *gm, gpa_t gpa, size_t len)
 	for (page = gpa & GUEST_PAGE_MASK; page < end; page += GUEST_PAGE_SIZE) {
 		gpa_t lo = BT_MAX(page, gpa);
 		gpa_t hi = BT_MIN(page + GUEST_PAGE_SIZE, end);
-		if (guestmem_page_flags(gm, page) & GUESTMEM_PAGE_CODE)
+		if (guestmem_page_flags(gm, page) & GUESTMEM_PAGE_WATCHED)
 			gm->code_write_fn(gm->code_write_opaque, lo, (size_t)(hi - lo));
 	}
 }

@@ -40,7 +40,11 @@
 
 /* Per-page flags (guestmem_page_flags()). */
 enum guestmem_page_flag {
-	GUESTMEM_PAGE_CODE = 1u << 0, /* page holds translated code: write-watched */
+	GUESTMEM_PAGE_CODE = 1u << 0,	/* page holds translated code (runtime/cache) */
+	GUESTMEM_PAGE_PTABLE = 1u << 1, /* a page table user stubs map through (runtime/user) */
+	/* either: writes reach the code-write hook first, and the page is never
+	 * writable in a software TLB or a user stub */
+	GUESTMEM_PAGE_WATCHED = GUESTMEM_PAGE_CODE | GUESTMEM_PAGE_PTABLE,
 };
 
 /* One RAM region: [gpa, gpa + size) is memfd [offset, offset + size). */
@@ -55,17 +59,19 @@ struct guestmem_region {
 struct guestmem; /* opaque */
 
 /*
- * Called before a write of len bytes at gpa lands on a page flagged
- * GUESTMEM_PAGE_CODE (once per page touched; gpa/len clipped to the page).
- * The code cache invalidates the page's translations and typically clears
- * GUESTMEM_PAGE_CODE with guestmem_page_clear_flags().
+ * Called before a write of len bytes at gpa lands on a watched page
+ * (GUESTMEM_PAGE_WATCHED; once per page touched; gpa/len clipped to the
+ * page).  The code cache invalidates the page's translations and clears
+ * GUESTMEM_PAGE_CODE; the user-mode side updates its stubs and clears
+ * GUESTMEM_PAGE_PTABLE; each owns its own flag.
  */
 typedef void (*guestmem_code_write_fn)(void *opaque, gpa_t gpa, size_t len);
 
 /*
- * Called when GUESTMEM_PAGE_CODE is set on a page: every software TLB
- * holding a writable mapping of gpa_page must drop its write permission.
- * Registered by the soft-MMU (mmu_init); not for other users.
+ * Called when a page becomes watched (a GUESTMEM_PAGE_WATCHED flag is set
+ * on a page that had none): every software TLB or user stub holding a
+ * writable mapping of gpa_page must drop its write permission.  Registered
+ * by the soft-MMU (mmu_init) and the user-mode side.
  */
 typedef void (*guestmem_protect_fn)(void *opaque, gpa_t gpa_page);
 

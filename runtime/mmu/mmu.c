@@ -11,7 +11,7 @@
  *     Invalid entries have tag_read == tag_write == ~0.
  *  2. tag_write != ~0 => supervisor writes are allowed by the mode in
  *     force at fill time, the leaf D bit was set, and the gpa page was RAM
- *     without GUESTMEM_PAGE_CODE (revoked by mmu_protect_gpa()).
+ *     without a GUESTMEM_PAGE_WATCHED flag (revoked by mmu_protect_gpa()).
  *  3. No entry maps a user page while CR4.SMAP=1, an MMIO page, or was
  *     filled at CPL3.
  *  4. n_large == number of valid entries with a large-page size.
@@ -464,7 +464,7 @@ static enum bt_status move_piece(struct mmu *mmu, gpa_t gpa, uint8_t *buf, size_
 
 	if (host) {
 		if (write) {
-			if (guestmem_page_flags(mmu->gm, gpa) & GUESTMEM_PAGE_CODE) {
+			if (guestmem_page_flags(mmu->gm, gpa) & GUESTMEM_PAGE_WATCHED) {
 				mmu->stats.code_writes++;
 				guestmem_notify_write(mmu->gm, gpa, n);
 			}
@@ -593,7 +593,7 @@ static bool tlb_install(struct mmu *mmu, gva_t gva, const struct walk *w)
 	if (w->user && (mmu->cr4 & MMU_CR4_SMAP))
 		return false; /* AC may change inline (stac/clac) */
 	can_write = (w->writable || !(mmu->cr0 & MMU_CR0_WP)) && w->dirty &&
-		    !(guestmem_page_flags(mmu->gm, gpa_page) & GUESTMEM_PAGE_CODE);
+		    !(guestmem_page_flags(mmu->gm, gpa_page) & GUESTMEM_PAGE_WATCHED);
 	meta = MMU_TLBM_VALID;
 	if (w->global)
 		meta |= MMU_TLBM_GLOBAL;
@@ -691,7 +691,7 @@ enum bt_status mmu_host_access(struct mmu *mmu, gva_t gva, size_t size, unsigned
 	}
 	if (write && ((guestmem_page_flags(mmu->gm, w[0].gpa) |
 		       guestmem_page_flags(mmu->gm, w[0].gpa + size - 1)) &
-		      GUESTMEM_PAGE_CODE)) {
+		      GUESTMEM_PAGE_WATCHED)) {
 		mmu->stats.code_writes++;
 		guestmem_notify_write(mmu->gm, w[0].gpa, size);
 	}

@@ -23,12 +23,13 @@
  *  - tag_read == page-aligned gva when reads are allowed, else ~0;
  *  - tag_write == page-aligned gva only when a supervisor write is allowed,
  *    the leaf's D bit is already set, and the page is RAM without
- *    GUESTMEM_PAGE_CODE; else ~0 (so such writes take the slow path);
+ *    GUESTMEM_PAGE_WATCHED (translated code or a watched page table);
+ *    else ~0 (so such writes take the slow path);
  *  - never filled for MMIO, for exec, at CPL3, or for user pages while
  *    CR4.SMAP=1 (stac/clac may flip AC inline without telling the MMU);
  *  - invalidated by mmu_invlpg (the whole large page), mmu_flush_nonglobal
  *    (CR3 writes), mmu_flush_all (mode changes), and by setting
- *    GUESTMEM_PAGE_CODE on the page (write permission only).
+ *    a GUESTMEM_PAGE_WATCHED flag on the page (write permission only).
  */
 #ifndef BT_RUNTIME_MMU_MMU_H
 #define BT_RUNTIME_MMU_MMU_H

@@ -23,12 +23,12 @@
  *     replaced; a guest mapping there is refused with a message.
  *  4. Every guest page-table page a mapping was walked through is in its
  *     address space's pts set (refs = mappings through it) and flagged
- *     GUESTMEM_PAGE_CODE, so a guest write to it reaches user_on_write
+ *     GUESTMEM_PAGE_PTABLE, so a guest write to it reaches user_on_write
  *     before it lands; a CR3 load thus needs no flush.  The flag is
  *     cleared after the first write once no address space watches the
- *     page (user_write_done).  (A page that is both translated code and a
- *     page table loses the watch when its code dies: no real kernel does
- *     this.)
+ *     page (user_write_done).  The code cache watches its pages with a
+ *     flag of its own (GUESTMEM_PAGE_CODE), so neither clears the
+ *     other's watch.
  */
 #include <errno.h>
 #include <signal.h>
@@ -440,8 +440,8 @@ static void pt_unlink(struct user_mode *u, struct user_as *as, struct user_pt *p
 	*pp = p->next;
 	as->n_pts--;
 	uint64_t idx;
-	/* the GUESTMEM_PAGE_CODE flag stays until the next write to the page
-	 * (user_write_done), when no translation can be on it any more */
+	/* the GUESTMEM_PAGE_PTABLE flag stays until the next write to the page
+	 * (user_write_done) */
 	if (!p->dirty && user_page_index(u, p->gpa, &idx) && u->ptw[idx])
 		u->ptw[idx]--;
 	as->n_dirty -= p->dirty;
@@ -471,7 +471,7 @@ void user_write_done(struct user_mode *u, gpa_t gpa)
 {
 	uint64_t idx;
 	if (u && user_page_index(u, gpa, &idx) && !u->ptw[idx])
-		guestmem_page_clear_flags(u->cfg.gm, gpa, GUESTMEM_PAGE_CODE);
+		guestmem_page_clear_flags(u->cfg.gm, gpa, GUESTMEM_PAGE_PTABLE);
 }
 
 /* Watch page t (again) for one more address space. */
@@ -479,8 +479,8 @@ static void watch_page(struct user_mode *u, gpa_t t)
 {
 	uint64_t idx;
 	if (user_page_index(u, t, &idx) && u->ptw[idx]++ == 0 &&
-	    !(guestmem_page_flags(u->cfg.gm, t) & GUESTMEM_PAGE_CODE))
-		guestmem_page_set_flags(u->cfg.gm, t, GUESTMEM_PAGE_CODE);
+	    !(guestmem_page_flags(u->cfg.gm, t) & GUESTMEM_PAGE_PTABLE))
+		guestmem_page_set_flags(u->cfg.gm, t, GUESTMEM_PAGE_PTABLE);
 }
 
 /*
@@ -589,7 +589,7 @@ enum bt_status user_unwatch(struct user_mode *u, gpa_t gpa, const gpa_t tables[4
 		       (unsigned long long)gpa);
 		return BT_ERR_INTERNAL;
 	}
-	return guestmem_page_clear_flags(u->cfg.gm, gpa, GUESTMEM_PAGE_CODE);
+	return guestmem_page_clear_flags(u->cfg.gm, gpa, GUESTMEM_PAGE_PTABLE);
 }
 
 /* guestmem listener: translated code now lives on gpa_page; no stub may

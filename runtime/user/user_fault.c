@@ -232,7 +232,7 @@ static enum bt_status map_access(struct user_mode *u, struct user_as *as, gva_t 
 		       (unsigned long long)gpa, (unsigned long long)page);
 		return BT_ERR_UNSUPPORTED;
 	}
-	if (kind == ACC_WRITE && (guestmem_page_flags(u->cfg.gm, gpa) & GUESTMEM_PAGE_CODE)) {
+	if (kind == ACC_WRITE && (guestmem_page_flags(u->cfg.gm, gpa) & GUESTMEM_PAGE_WATCHED)) {
 		/* refused if it is a table of this very walk; otherwise
 		 * translations on it die before the write can land, and a stale
 		 * page-table watch on it ends */
@@ -241,7 +241,7 @@ static enum bt_status map_access(struct user_mode *u, struct user_as *as, gva_t 
 	}
 	int prot = PROT_READ;
 	if (l.rw && l.dirty && !own_table &&
-	    !(guestmem_page_flags(u->cfg.gm, gpa) & GUESTMEM_PAGE_CODE))
+	    !(guestmem_page_flags(u->cfg.gm, gpa) & GUESTMEM_PAGE_WATCHED))
 		prot |= PROT_WRITE;
 	if (!l.nx)
 		prot |= PROT_EXEC;

@@ -22,7 +22,7 @@ struct user_map {
 };
 
 /* A guest page-table page some mapping of an address space was walked
- * through: writes to it are watched (GUESTMEM_PAGE_CODE + the code-write
+ * through: writes to it are watched (GUESTMEM_PAGE_PTABLE + the code-write
  * hook) and drop what its entries mapped. */
 struct user_pt {
 	gpa_t gpa;	 /* page aligned */

@@ -38,8 +38,6 @@ const char *vm_stop_str(enum vm_stop s)
 		return "timeout";
 	case VM_STOP_RESET:
 		return "reset requested";
-	case VM_STOP_USER_MODE:
-		return "guest user mode (unused)";
 	case VM_STOP_ERROR:
 		return "runtime error";
 	}

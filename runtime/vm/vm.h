@@ -42,9 +42,8 @@ enum vm_stop {
 	VM_STOP_TRIPLE_FAULT,
 	VM_STOP_HALTED, /* hlt with interrupts disabled */
 	VM_STOP_TIMEOUT,
-	VM_STOP_RESET,	   /* guest asked for a reset (port 0x92): not supported, stops */
-	VM_STOP_USER_MODE, /* guest entered CPL 3: direct user execution not built yet */
-	VM_STOP_ERROR,	   /* a host-side failure (message already printed) */
+	VM_STOP_RESET, /* guest asked for a reset (port 0x92): not supported, stops */
+	VM_STOP_ERROR, /* a host-side failure (message already printed) */
 };
 const char *vm_stop_str(enum vm_stop s);
 
