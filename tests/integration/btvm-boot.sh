@@ -22,6 +22,8 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 . "$here/qemu-lib.sh"
+. "$here/btvm-lib.sh"
+BT_TAG=btvm-boot
 
 build=${1:?usage: btvm-boot.sh BUILD_DIR}
 btvm=$build/bin/btvm
@@ -37,45 +39,6 @@ done
 
 work=$(mktemp -d /tmp/btvm-boot.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-failures=0
-fail() {
-	echo "btvm-boot: FAIL [$1]: $2"
-	failures=$((failures + 1))
-}
-
-# run NAME STATUS_WANTED btvm-args...: console in $work/NAME/console.raw
-run() {
-	local name=$1 want=$2
-	shift 2
-	mkdir -p "$work/$name"
-	rm -f "$work/$name/disk.img"
-	dd if=/dev/zero of="$work/$name/disk.img" bs=1024 count=1024 status=none
-	local start=$SECONDS
-	timeout --kill-after=5 120 "$btvm" run --disk "$work/$name/disk.img" --timeout 60 "$@" \
-		</dev/null >"$work/$name/console.bin" 2>"$work/$name/stderr"
-	local st=$?
-	tr -d '\r' <"$work/$name/console.bin" >"$work/$name/console.raw"
-	echo "btvm-boot: [$name] status $st in $((SECONDS - start)) s"
-	if [ "$st" != "$want" ]; then
-		fail "$name" "btvm exit status $st, expected $want"
-		tail -n 12 "$work/$name/console.raw"
-		tail -n 12 "$work/$name/stderr"
-		return 1
-	fi
-	return 0
-}
-
-# The two machines differ by design in three diagnostic lines, which are
-# dropped on both sides: how the guest was entered (QEMU boots an ELF only
-# through PVH; btvm uses the Linux 64-bit protocol), the firmware's e820 map
-# (QEMU's firmware vs btvm's Firecracker-style layout), and the CPU vendor
-# string (QEMU TCG's model says AuthenticAMD, btvm's profile GenuineIntel).
-# Every TAP line, result and error line is compared as is.
-platform_filter() {
-	gu_mask "$1" | grep -vE '^# (boot|e820):' |
-		sed -E "s/^(# cpuid: vendor )'[A-Za-z]+'/\1'V'/"
-}
-
 same() { # NAME EXPECT_FILE_OR_CONSOLE
 	platform_filter "$work/$1/console.raw" >"$work/$1/console.masked"
 	local ref=$2
@@ -89,10 +52,6 @@ same() { # NAME EXPECT_FILE_OR_CONSOLE
 	if ! diff -u --label "oracle" --label "btvm ($1, masked)" "$ref" "$work/$1/console.masked"; then
 		fail "$1" "the console differs from the oracle (diff above)"
 	fi
-}
-
-json() { # FILE KEY -> value of "KEY":N in btvm's --stats=json line
-	grep -o "\"$2\":[0-9]*" "$1" | head -n 1 | cut -d: -f2
 }
 
 # --- cold boots -----------------------------------------------------------

@@ -18,6 +18,9 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 . "$here/qemu-lib.sh"
+. "$here/btvm-lib.sh"
+BT_TAG=btvm-user
+BT_TIMEOUT=90
 
 build=${1:?usage: btvm-user.sh BUILD_DIR}
 btvm=$build/bin/btvm
@@ -33,37 +36,6 @@ done
 
 work=$(mktemp -d /tmp/btvm-user.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-failures=0
-fail() {
-	echo "btvm-user: FAIL [$1]: $2"
-	failures=$((failures + 1))
-}
-
-run() { # NAME STATUS_WANTED btvm-args...
-	local name=$1 want=$2
-	shift 2
-	mkdir -p "$work/$name"
-	dd if=/dev/zero of="$work/$name/disk.img" bs=1024 count=1024 status=none
-	local start=$SECONDS
-	timeout --kill-after=5 120 "$btvm" run --disk "$work/$name/disk.img" --timeout 90 "$@" \
-		</dev/null >"$work/$name/console.bin" 2>"$work/$name/stderr"
-	local st=$?
-	tr -d '\r' <"$work/$name/console.bin" >"$work/$name/console.raw"
-	echo "btvm-user: [$name] status $st in $((SECONDS - start)) s"
-	if [ "$st" != "$want" ]; then
-		fail "$name" "btvm exit status $st, expected $want"
-		tail -n 12 "$work/$name/console.raw"
-		tail -n 12 "$work/$name/stderr"
-		return 1
-	fi
-	return 0
-}
-
-platform_filter() {
-	gu_mask "$1" | grep -vE '^# (boot|e820):' |
-		sed -E "s/^(# cpuid: vendor )'[A-Za-z]+'/\1'V'/"
-}
-
 same() { # NAME EXPECT_FILE
 	platform_filter "$work/$1/console.raw" >"$work/$1/console.masked"
 	platform_filter "$2" >"$work/$1/expect.masked"
@@ -75,8 +47,6 @@ same() { # NAME EXPECT_FILE
 	grep -q '^ok .* - user/13-preempt' "$work/$1/console.raw" ||
 		fail "$1" "the user tests did not all run"
 }
-
-json() { grep -o "\"$2\":[0-9]*" "$1" | head -n 1 | cut -d: -f2; }
 
 # --- cold -------------------------------------------------------------------
 run cold 1 --kernel "$kernel" --initrd "$initrd" --cmdline "console=ttyS0 test=all" --stats &&
