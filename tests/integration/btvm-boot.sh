@@ -23,7 +23,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 . "$here/qemu-lib.sh"
 . "$here/btvm-lib.sh"
-BT_TAG=btvm-boot
+BT_TAG="btvm-boot"
 
 build=${1:?usage: btvm-boot.sh BUILD_DIR}
 btvm=$build/bin/btvm

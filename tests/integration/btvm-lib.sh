@@ -1,4 +1,4 @@
-# shellcheck shell=bash disable=SC2034 # failures is read by the caller
+# shellcheck shell=bash disable=SC2034,SC2154 # failures is read by the caller; btvm and work are set by it
 # Shared helpers for the btvm integration scripts (sourced, not run).
 # The caller sets BT_TAG (message prefix), btvm (the binary) and work (a
 # scratch directory), then uses:

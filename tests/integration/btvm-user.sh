@@ -19,7 +19,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 . "$here/qemu-lib.sh"
 . "$here/btvm-lib.sh"
-BT_TAG=btvm-user
+BT_TAG="btvm-user"
 BT_TIMEOUT=90
 
 build=${1:?usage: btvm-user.sh BUILD_DIR}
