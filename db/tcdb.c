@@ -1090,6 +1090,52 @@ enum bt_status tcdb_foreach_block_meta(struct tcdb *db,
 	return s;
 }
 
+enum bt_status tcdb_read_chunk(struct tcdb *db, int64_t id, uint8_t **raw, size_t *raw_len,
+			       uint8_t **z, size_t *z_len)
+{
+	sqlite3_stmt *st = db->st[ST_GET_CHUNK];
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return rc == SQLITE_DONE ? BT_ERR_NOTFOUND : db_err(db, "reading a chunk");
+	}
+	int64_t rl = sqlite3_column_int64(st, 0);
+	const void *zb = sqlite3_column_blob(st, 1);
+	size_t zl = (size_t)sqlite3_column_bytes(st, 1);
+	if (rl <= 0 || rl > CHUNK_MAX_RAW || !zb) {
+		sqlite3_reset(st);
+		bt_err(LOG_DB, "%s: corrupt chunk %lld: rebuild it with `pretrans build`", db->path,
+		       (long long)id);
+		return BT_ERR_FORMAT;
+	}
+	uint8_t *r = malloc((size_t)rl), *zc = malloc(zl ? zl : 1);
+	if (!r || !zc) {
+		sqlite3_reset(st);
+		free(r);
+		free(zc);
+		return BT_ERR_NOMEM;
+	}
+	memcpy(zc, zb, zl);
+	sqlite3_reset(st);
+	uLongf out = (uLongf)rl;
+	int zr = uncompress(r, &out, zc, (uLong)zl);
+	if (zr != Z_OK || out != (uLongf)rl) {
+		free(r);
+		free(zc);
+		bt_err(LOG_DB,
+		       "%s: corrupt chunk %lld (zlib: %d): rebuild it with `pretrans build`",
+		       db->path, (long long)id, zr);
+		return BT_ERR_FORMAT;
+	}
+	*raw = r;
+	*raw_len = (size_t)rl;
+	*z = zc;
+	*z_len = zl;
+	return BT_OK;
+}
+
 enum bt_status tcdb_foreach_chunk(struct tcdb *db,
 				  int (*cb)(void *, const struct tcdb_chunk_view *), void *opaque)
 {

@@ -167,6 +167,10 @@ enum bt_status tcdb_foreach_block_meta(struct tcdb *db,
  * bytes (BT_ERR_FORMAT if it does not fit). */
 enum bt_status tcdb_payload_parse(const uint8_t *raw, size_t raw_len, uint64_t off,
 				  struct tcdb_block *b);
+/* Chunk id's raw (inflated) and stored (compressed) bytes in new malloc'd
+ * buffers the caller frees; BT_ERR_NOTFOUND if there is no such chunk. */
+enum bt_status tcdb_read_chunk(struct tcdb *db, int64_t id, uint8_t **raw, size_t *raw_len,
+			       uint8_t **z, size_t *z_len);
 /* Iterate the stored chunks in id order with their raw (inflated) and stored
  * (compressed) bytes; cb returns non-zero to stop.  Pointers are valid
  * during the call only. */

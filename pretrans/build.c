@@ -50,41 +50,49 @@
 
 /* ------------------------------------------------------------ reuse */
 
+/* An old translated block: its row only; the payload (code, pc map, exits)
+ * stays in OLD's chunk until a block whose bytes match asks for it. */
 struct reuse_blk {
 	gva_t start;
 	uint64_t hash;
-	uint32_t len, n_insns, flags, code_len, pcmap_len, n_exits;
-	size_t code_off, pcmap_off; /* in pbuild_reuse.data */
+	uint32_t len, n_insns, flags;
+	uint32_t payload_off;
+	size_t chunk; /* index into pbuild_reuse.c, or SIZE_MAX: inline, see inl */
+	size_t inl;   /* inline rows: index into pbuild_reuse.inl */
+};
+
+struct reuse_inline { /* a block stored in its row, not in a chunk (rare) */
+	uint8_t *code, *pcmap;
+	uint32_t code_len, pcmap_len, n_exits;
 	struct xlat_exit exits[XLAT_MAX_EXITS];
 };
 
-/* An old chunk: when a unit's raw payload is byte for byte an old chunk's
- * (found by hash, then compared), its compressed bytes are what compressing
- * would give (deflate is a pure function of its input and level), so they
- * are copied, not recomputed. */
+/* An old chunk, inflated on first use (under pbuild_reuse.mu).  When a new
+ * unit's raw payload is byte for byte a loaded chunk's, its compressed bytes
+ * are what compressing would give (deflate is a pure function of its input
+ * and level), so they are copied, not recomputed. */
 struct reuse_chunk {
-	uint64_t hash; /* crc32 of the raw bytes (a bucket key: bytes are compared) */
 	int64_t id;
-	size_t raw_off, raw_len; /* in pbuild_reuse.data */
-	size_t z_off, z_len;	 /* in pbuild_reuse.z */
+	uint8_t *raw, *z; /* NULL until loaded */
+	size_t raw_len, z_len;
+	bool failed; /* could not be read: its blocks are translated */
 };
 
 struct pbuild_reuse {
+	struct tcdb *db;     /* OLD, open for the whole build; used under mu */
 	struct reuse_blk *b; /* sorted by start, unique */
 	size_t n, cap;
-	uint8_t *data;
-	size_t len, cap_data;
-	struct reuse_chunk *c;	     /* by id (the order OLD lists them in) */
-	struct reuse_chunk *by_hash; /* the same, sorted by (hash, raw_len) */
+	struct reuse_chunk *c; /* sorted by id, unique */
 	size_t n_c, cap_c;
-	uint8_t *z;
-	size_t z_len, z_cap;
-	uint32_t max_insns;		  /* the limit the translator applies */
-	uint64_t served, missed, skipped; /* atomics */
-	uint64_t chunks_copied;		  /* atomic */
+	struct reuse_inline *inl;
+	size_t n_inl, cap_inl;
+	uint32_t max_insns; /* the limit the translator applies */
+	pthread_mutex_t mu;
+	uint64_t served, missed, chunks_copied, chunks_loaded; /* atomics */
 };
 
-/* The index of the build this thread works for (workers only). */
+/* The index of the build this thread works for (workers only): the wrapper
+ * in pretrans/main.c has no other way to reach it. */
 static __thread struct pbuild_reuse *reuse_tls;
 
 struct pbuild_reuse *pbuild_reuse_current(void)
@@ -97,8 +105,7 @@ void pbuild_reuse_missed(struct pbuild_reuse *r)
 	__atomic_fetch_add(&r->missed, 1, __ATOMIC_RELAXED);
 }
 
-bool pbuild_reuse_serve(struct pbuild_reuse *r, const struct xlat_source *src, gva_t va,
-			struct xlat_block *out)
+static const struct reuse_blk *reuse_find(const struct pbuild_reuse *r, gva_t va)
 {
 	size_t lo = 0, hi = r->n;
 	while (lo < hi) {
@@ -108,25 +115,62 @@ bool pbuild_reuse_serve(struct pbuild_reuse *r, const struct xlat_source *src, g
 		else
 			hi = mid;
 	}
-	if (lo == r->n || r->b[lo].start != va)
+	return lo < r->n && r->b[lo].start == va ? &r->b[lo] : NULL;
+}
+
+/* Chunk i inflated, or NULL when it cannot be read (logged once). */
+static const struct reuse_chunk *reuse_chunk(struct pbuild_reuse *r, size_t i)
+{
+	struct reuse_chunk *c = &r->c[i];
+	pthread_mutex_lock(&r->mu);
+	if (!c->raw && !c->failed) {
+		if (tcdb_read_chunk(r->db, c->id, &c->raw, &c->raw_len, &c->z, &c->z_len) ==
+		    BT_OK) {
+			__atomic_fetch_add(&r->chunks_loaded, 1, __ATOMIC_RELAXED);
+		} else {
+			c->failed = true;
+			bt_warn(LOG_CORE,
+				"--reuse: chunk %lld unreadable: its blocks are translated",
+				(long long)c->id);
+		}
+	}
+	pthread_mutex_unlock(&r->mu);
+	return c->raw ? c : NULL;
+}
+
+bool pbuild_reuse_serve(struct pbuild_reuse *r, const struct xlat_source *src, gva_t va,
+			struct xlat_block *out)
+{
+	const struct reuse_blk *b = reuse_find(r, va);
+	uint8_t buf[4096];
+	if (!b || b->len > sizeof(buf) || src->read(src->opaque, va, buf, b->len) != b->len ||
+	    xlat_hash_bytes(buf, b->len) != b->hash)
 		return false;
-	const struct reuse_blk *b = &r->b[lo];
+	struct tcdb_block p = {0};
+	if (b->chunk == SIZE_MAX) {
+		const struct reuse_inline *in = &r->inl[b->inl];
+		p.code = in->code;
+		p.code_len = in->code_len;
+		p.pcmap = in->pcmap;
+		p.pcmap_len = in->pcmap_len;
+		p.n_exits = in->n_exits;
+		memcpy(p.exits, in->exits, sizeof(p.exits));
+	} else {
+		const struct reuse_chunk *c = reuse_chunk(r, b->chunk);
+		if (!c || tcdb_payload_parse(c->raw, c->raw_len, b->payload_off, &p) != BT_OK)
+			return false;
+	}
 	/* A FALL exit means the block was cut, not ended by its last
 	 * instruction.  Cuts at a page boundary or at the instruction limit read
 	 * nothing after the block; any other cut (the next instruction does not
 	 * decode, is refused, or is an sti at the limit) depends on bytes the
 	 * hash does not cover: translate those again. */
 	bool cut = false;
-	for (uint32_t i = 0; i < b->n_exits; i++)
-		cut |= b->exits[i].kind == XLAT_EXIT_FALL;
+	for (uint32_t i = 0; i < p.n_exits; i++)
+		cut |= p.exits[i].kind == XLAT_EXIT_FALL;
 	bool page_cut = ((va + b->len) & GUEST_PAGE_MASK) != (va & GUEST_PAGE_MASK);
-	uint8_t buf[4096];
-	if ((cut && !page_cut && b->n_insns < r->max_insns) || b->len > sizeof(buf) ||
-	    src->read(src->opaque, va, buf, b->len) != b->len ||
-	    xlat_hash_bytes(buf, b->len) != b->hash) {
-		__atomic_fetch_add(&r->skipped, 1, __ATOMIC_RELAXED);
+	if (cut && !page_cut && b->n_insns < r->max_insns)
 		return false;
-	}
 	memset(out, 0, sizeof(*out));
 	out->guest_start = va;
 	out->guest_len = b->len;
@@ -134,39 +178,69 @@ bool pbuild_reuse_serve(struct pbuild_reuse *r, const struct xlat_source *src, g
 	out->guest_hash = b->hash;
 	out->flags = b->flags;
 	out->refusal = XLAT_OK;
-	out->code = r->data + b->code_off;
-	out->code_len = b->code_len;
-	memcpy(out->exits, b->exits, sizeof(out->exits));
-	out->n_exits = b->n_exits;
-	out->pcmap = r->data + b->pcmap_off;
-	out->pcmap_len = b->pcmap_len;
+	out->code = p.code;
+	out->code_len = p.code_len;
+	memcpy(out->exits, p.exits, sizeof(out->exits));
+	out->n_exits = p.n_exits;
+	out->pcmap = p.pcmap;
+	out->pcmap_len = p.pcmap_len;
 	__atomic_fetch_add(&r->served, 1, __ATOMIC_RELAXED);
 	return true;
 }
 
-static enum bt_status reuse_data(struct pbuild_reuse *r, const uint8_t *p, uint32_t n, size_t *off)
+/* Seal a unit's chunk.  first: the unit's first block; when OLD's chunk
+ * holding that block is loaded and its raw bytes are the unit's, copy its
+ * compressed bytes, else compress. */
+static enum bt_status reuse_seal(struct pbuild_reuse *r, struct tcdb_chunk *c, gva_t first)
 {
-	if (r->len + n > r->cap_data) {
-		size_t cap = r->cap_data ? r->cap_data : 1u << 20;
-		while (cap < r->len + n)
-			cap *= 2;
-		uint8_t *nd = realloc(r->data, cap);
-		if (!nd)
-			return BT_ERR_NOMEM;
-		r->data = nd;
-		r->cap_data = cap;
+	const struct reuse_blk *b = r ? reuse_find(r, first) : NULL;
+	if (b && b->chunk != SIZE_MAX) {
+		pthread_mutex_lock(&r->mu);
+		const struct reuse_chunk *o = &r->c[b->chunk];
+		bool same =
+		    o->raw && o->raw_len == c->raw_len && !memcmp(o->raw, c->raw, c->raw_len);
+		pthread_mutex_unlock(&r->mu);
+		if (same) {
+			__atomic_fetch_add(&r->chunks_copied, 1, __ATOMIC_RELAXED);
+			return tcdb_chunk_seal_copy(c, o->z, o->z_len);
+		}
 	}
-	if (n)
-		memcpy(r->data + r->len, p, n);
-	*off = r->len;
-	r->len += n;
-	return BT_OK;
+	return tcdb_chunk_seal(c);
 }
 
 struct reuse_load {
 	struct pbuild_reuse *r;
 	enum bt_status s;
 };
+
+static bool reuse_grow(void **p, size_t *cap, size_t n, size_t size)
+{
+	if (n < *cap)
+		return true;
+	size_t nc = *cap ? *cap * 2 : 4096;
+	void *np = realloc(*p, nc * size);
+	if (!np)
+		return false;
+	*p = np;
+	*cap = nc;
+	return true;
+}
+
+/* The chunk index for id (added when new; rows come in guest_start order,
+ * chunks in nearly the same order, so the last ones are tried first). */
+static bool reuse_chunk_index(struct pbuild_reuse *r, int64_t id, size_t *out)
+{
+	for (size_t k = r->n_c; k-- > 0 && r->n_c - k <= 4;)
+		if (r->c[k].id == id) {
+			*out = k;
+			return true;
+		}
+	if (!reuse_grow((void **)&r->c, &r->cap_c, r->n_c, sizeof(*r->c)))
+		return false;
+	r->c[r->n_c] = (struct reuse_chunk){.id = id};
+	*out = r->n_c++;
+	return true;
+}
 
 /* Keep every translated block the static build made (refused regions are
  * translated again: their extent is decided by discovery, and learned
@@ -175,18 +249,17 @@ static int reuse_load_block(void *opaque, const struct tcdb_block *tb)
 {
 	struct reuse_load *l = opaque;
 	struct pbuild_reuse *r = l->r;
-	if (tb->refusal != XLAT_OK || tb->origin != TCDB_ORIGIN_STATIC || tb->guest_len == 0 ||
-	    tb->n_exits > XLAT_MAX_EXITS)
+	if (tb->refusal != XLAT_OK || tb->origin != TCDB_ORIGIN_STATIC || tb->guest_len == 0)
 		return 0;
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 4096;
-		struct reuse_blk *nb = realloc(r->b, cap * sizeof(*nb));
-		if (!nb) {
-			l->s = BT_ERR_NOMEM;
-			return 1;
-		}
-		r->b = nb;
-		r->cap = cap;
+	if (r->n && r->b[r->n - 1].start >= tb->guest_start) {
+		bt_err(LOG_DB, "--reuse: blocks not in address order at %#llx",
+		       (unsigned long long)tb->guest_start);
+		l->s = BT_ERR_FORMAT;
+		return 1;
+	}
+	if (!reuse_grow((void **)&r->b, &r->cap, r->n, sizeof(*r->b))) {
+		l->s = BT_ERR_NOMEM;
+		return 1;
 	}
 	struct reuse_blk *b = &r->b[r->n];
 	*b = (struct reuse_blk){.start = tb->guest_start,
@@ -194,153 +267,88 @@ static int reuse_load_block(void *opaque, const struct tcdb_block *tb)
 				.len = tb->guest_len,
 				.n_insns = tb->n_insns,
 				.flags = tb->flags,
-				.code_len = tb->code_len,
-				.pcmap_len = tb->pcmap_len,
-				.n_exits = tb->n_exits};
-	if (tb->chunk_id) { /* its payload is in a chunk loaded before */
-		size_t lo = 0, hi = r->n_c;
-		while (lo < hi) {
-			size_t mid = (lo + hi) / 2;
-			if (r->c[mid].id < tb->chunk_id)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		struct tcdb_block pb;
-		if (lo == r->n_c || r->c[lo].id != tb->chunk_id ||
-		    tcdb_payload_parse(r->data + r->c[lo].raw_off, r->c[lo].raw_len,
-				       tb->payload_off, &pb) != BT_OK) {
-			bt_err(LOG_DB, "reuse: block %#llx: bad chunk %lld or offset %u",
-			       (unsigned long long)tb->guest_start, (long long)tb->chunk_id,
-			       tb->payload_off);
-			l->s = BT_ERR_FORMAT;
+				.payload_off = tb->payload_off,
+				.chunk = SIZE_MAX};
+	if (tb->chunk_id) {
+		if (!reuse_chunk_index(r, tb->chunk_id, &b->chunk)) {
+			l->s = BT_ERR_NOMEM;
 			return 1;
 		}
-		b->code_len = pb.code_len;
-		b->pcmap_len = pb.pcmap_len;
-		b->n_exits = pb.n_exits;
-		b->code_off = (size_t)(pb.code - r->data);
-		b->pcmap_off = (size_t)(pb.pcmap - r->data);
-		memcpy(b->exits, pb.exits, sizeof(b->exits));
 	} else {
-		memcpy(b->exits, tb->exits, sizeof(b->exits));
-		if ((l->s = reuse_data(r, tb->code, tb->code_len, &b->code_off)) != BT_OK ||
-		    (l->s = reuse_data(r, tb->pcmap, tb->pcmap_len, &b->pcmap_off)) != BT_OK)
+		if (tb->n_exits > XLAT_MAX_EXITS ||
+		    !reuse_grow((void **)&r->inl, &r->cap_inl, r->n_inl, sizeof(*r->inl))) {
+			l->s = tb->n_exits > XLAT_MAX_EXITS ? BT_ERR_FORMAT : BT_ERR_NOMEM;
 			return 1;
-	}
-	if (r->n && r->b[r->n - 1].start >= b->start) {
-		bt_err(LOG_DB, "reuse: blocks not in address order at %#llx",
-		       (unsigned long long)b->start);
-		l->s = BT_ERR_FORMAT;
-		return 1;
+		}
+		struct reuse_inline *in = &r->inl[r->n_inl];
+		*in = (struct reuse_inline){.code = malloc(tb->code_len ? tb->code_len : 1),
+					    .pcmap = malloc(tb->pcmap_len ? tb->pcmap_len : 1),
+					    .code_len = tb->code_len,
+					    .pcmap_len = tb->pcmap_len,
+					    .n_exits = tb->n_exits};
+		r->n_inl++;
+		if (!in->code || !in->pcmap) {
+			l->s = BT_ERR_NOMEM;
+			return 1;
+		}
+		memcpy(in->code, tb->code, tb->code_len);
+		if (tb->pcmap_len)
+			memcpy(in->pcmap, tb->pcmap, tb->pcmap_len);
+		memcpy(in->exits, tb->exits, sizeof(in->exits));
+		b->inl = r->n_inl - 1;
 	}
 	r->n++;
 	return 0;
 }
 
-static int reuse_load_chunk(void *opaque, const struct tcdb_chunk_view *v)
-{
-	struct reuse_load *l = opaque;
-	struct pbuild_reuse *r = l->r;
-	if (r->n_c == r->cap_c) {
-		size_t cap = r->cap_c ? r->cap_c * 2 : 1024;
-		struct reuse_chunk *nc = realloc(r->c, cap * sizeof(*nc));
-		if (!nc) {
-			l->s = BT_ERR_NOMEM;
-			return 1;
-		}
-		r->c = nc;
-		r->cap_c = cap;
-	}
-	if (r->z_len + v->z_len > r->z_cap) {
-		size_t cap = r->z_cap ? r->z_cap : 1u << 20;
-		while (cap < r->z_len + v->z_len)
-			cap *= 2;
-		uint8_t *nz = realloc(r->z, cap);
-		if (!nz) {
-			l->s = BT_ERR_NOMEM;
-			return 1;
-		}
-		r->z = nz;
-		r->z_cap = cap;
-	}
-	if (r->n_c && r->c[r->n_c - 1].id >= v->id) {
-		l->s = BT_ERR_FORMAT;
-		return 1;
-	}
-	struct reuse_chunk *c = &r->c[r->n_c++];
-	c->hash = crc32(0, v->raw, (uInt)v->raw_len);
-	c->id = v->id;
-	c->raw_len = v->raw_len;
-	if ((l->s = reuse_data(r, v->raw, (uint32_t)v->raw_len, &c->raw_off)) != BT_OK)
-		return 1;
-	c->z_off = r->z_len;
-	c->z_len = v->z_len;
-	memcpy(r->z + r->z_len, v->z, v->z_len);
-	r->z_len += v->z_len;
-	return 0;
-}
-
-static int reuse_chunk_cmp(const void *a, const void *b)
+static int reuse_chunk_id_cmp(const void *a, const void *b)
 {
 	const struct reuse_chunk *x = a, *y = b;
-	if (x->hash != y->hash)
-		return x->hash < y->hash ? -1 : 1;
-	return x->raw_len < y->raw_len ? -1 : x->raw_len > y->raw_len;
-}
-
-/* Seal a unit's chunk: OLD's compressed bytes when its raw bytes are the
- * same, else compress. */
-static enum bt_status reuse_seal(struct pbuild_reuse *r, struct tcdb_chunk *c)
-{
-	if (r && r->n_c) {
-		struct reuse_chunk key = {.hash = crc32(0, c->raw, (uInt)c->raw_len),
-					  .raw_len = c->raw_len};
-		const struct reuse_chunk *f =
-		    bsearch(&key, r->by_hash, r->n_c, sizeof(*r->by_hash), reuse_chunk_cmp);
-		/* equal hashes are rare among different chunks but possible:
-		 * look at every candidate, compare bytes */
-		while (f && f > r->by_hash && !reuse_chunk_cmp(f - 1, &key))
-			f--;
-		for (; f && f < r->by_hash + r->n_c && !reuse_chunk_cmp(f, &key); f++) {
-			if (memcmp(r->data + f->raw_off, c->raw, c->raw_len))
-				continue;
-			__atomic_fetch_add(&r->chunks_copied, 1, __ATOMIC_RELAXED);
-			return tcdb_chunk_seal_copy(c, r->z + f->z_off, f->z_len);
-		}
-	}
-	return tcdb_chunk_seal(c);
+	return x->id < y->id ? -1 : x->id > y->id;
 }
 
 static void reuse_free(struct pbuild_reuse *r)
 {
 	if (!r)
 		return;
+	for (size_t i = 0; i < r->n_c; i++) {
+		free(r->c[i].raw);
+		free(r->c[i].z);
+	}
+	for (size_t i = 0; i < r->n_inl; i++) {
+		free(r->inl[i].code);
+		free(r->inl[i].pcmap);
+	}
 	free(r->b);
-	free(r->data);
 	free(r->c);
-	free(r->by_hash);
-	free(r->z);
+	free(r->inl);
+	pthread_mutex_destroy(&r->mu);
+	if (r->db)
+		tcdb_close(r->db);
 	free(r);
 }
 
-/* Load OLD's translated blocks; refuse a database whose translations this
- * translator would not reproduce (tcdb_open checks the translator and ABI
- * versions, the options hash is checked here). */
+/* Open OLD and index its translated blocks (rows only); refuse a database
+ * whose translations this translator would not reproduce (tcdb_open checks
+ * the translator and ABI versions, the options hash is checked here). */
 static enum bt_status reuse_load(const char *path, const struct xlat_options *xo,
 				 struct pbuild_reuse **out)
 {
-	struct tcdb *db;
-	enum bt_status s = tcdb_open(path, TCDB_RDONLY, NULL, &db);
+	struct pbuild_reuse *r = calloc(1, sizeof(*r));
+	if (!r)
+		return BT_ERR_NOMEM;
+	pthread_mutex_init(&r->mu, NULL);
+	enum bt_status s = tcdb_open(path, TCDB_RDONLY, NULL, &r->db);
 	if (s != BT_OK) {
+		r->db = NULL;
 		bt_err(LOG_CORE,
 		       "--reuse %s: cannot use this database (see above); build without --reuse",
 		       path);
-		return s;
+		goto err_free_reuse;
 	}
 	struct tcdb_provenance p;
-	if ((s = tcdb_get_provenance(db, &p)) != BT_OK)
-		goto err_close_db;
+	if ((s = tcdb_get_provenance(r->db, &p)) != BT_OK)
+		goto err_free_reuse;
 	if (p.options_hash != xlat_options_hash(xo)) {
 		bt_err(LOG_CORE,
 		       "--reuse %s: built with translator options %#x (hash %016llx), this build "
@@ -349,44 +357,50 @@ static enum bt_status reuse_load(const char *path, const struct xlat_options *xo
 		       path, p.options_flags, (unsigned long long)p.options_hash, xo->flags,
 		       (unsigned long long)xlat_options_hash(xo));
 		s = BT_ERR_VERSION;
-		goto err_close_db;
-	}
-	struct pbuild_reuse *r = calloc(1, sizeof(*r));
-	if (!r) {
-		s = BT_ERR_NOMEM;
-		goto err_close_db;
+		goto err_free_reuse;
 	}
 	r->max_insns = xo->max_insns ? BT_MIN(xo->max_insns, (uint32_t)XLAT_HARD_MAX_INSNS)
 				     : XLAT_DEFAULT_MAX_INSNS;
-	/* chunks first (inflated once, kept whole), then the blocks' rows
-	 * pointing into them */
 	struct reuse_load l = {.r = r};
-	s = tcdb_foreach_chunk(db, reuse_load_chunk, &l);
+	s = tcdb_foreach_block_meta(r->db, reuse_load_block, &l);
 	if (s == BT_OK)
 		s = l.s;
-	if (s == BT_OK)
-		s = tcdb_foreach_block_meta(db, reuse_load_block, &l);
-	if (s == BT_OK)
-		s = l.s;
-	if (s == BT_OK && r->n_c) {
-		r->by_hash = malloc(r->n_c * sizeof(*r->by_hash));
-		if (!r->by_hash) {
-			s = BT_ERR_NOMEM;
-		} else {
-			memcpy(r->by_hash, r->c, r->n_c * sizeof(*r->by_hash));
-			qsort(r->by_hash, r->n_c, sizeof(*r->by_hash), reuse_chunk_cmp);
-		}
+	if (s != BT_OK)
+		goto err_free_reuse;
+	/* chunk ids were numbered in first-seen order: sort them and renumber */
+	size_t *map = malloc((r->n_c ? r->n_c : 1) * sizeof(*map));
+	struct reuse_chunk *sorted = malloc((r->n_c ? r->n_c : 1) * sizeof(*sorted));
+	if (!map || !sorted) {
+		free(map);
+		free(sorted);
+		s = BT_ERR_NOMEM;
+		goto err_free_reuse;
 	}
-	if (s != BT_OK) {
-		reuse_free(r);
-		goto err_close_db;
+	memcpy(sorted, r->c, r->n_c * sizeof(*sorted));
+	qsort(sorted, r->n_c, sizeof(*sorted), reuse_chunk_id_cmp);
+	size_t n = 0;
+	for (size_t i = 0; i < r->n_c; i++)
+		if (!n || sorted[n - 1].id != sorted[i].id)
+			sorted[n++] = sorted[i];
+	for (size_t i = 0; i < r->n_c; i++) {
+		struct reuse_chunk key = {.id = r->c[i].id};
+		const struct reuse_chunk *f =
+		    bsearch(&key, sorted, n, sizeof(*sorted), reuse_chunk_id_cmp);
+		map[i] = (size_t)(f - sorted);
 	}
-	tcdb_close(db);
+	for (size_t i = 0; i < r->n; i++)
+		if (r->b[i].chunk != SIZE_MAX)
+			r->b[i].chunk = map[r->b[i].chunk];
+	free(map);
+	free(r->c);
+	r->c = sorted;
+	r->n_c = n;
+	r->cap_c = n;
 	*out = r;
 	return BT_OK;
 
-err_close_db:
-	tcdb_close(db);
+err_free_reuse:
+	reuse_free(r);
 	return s;
 }
 
@@ -433,6 +447,8 @@ static int block_cmp(const void *a, const void *b)
 static enum bt_status pack_unit(struct slot *sl, size_t n)
 {
 	struct tcdb_chunk *c = &sl[0].chunk;
+	gva_t first = 0;
+	bool have_first = false;
 	tcdb_chunk_reset(c);
 	for (size_t k = 0; k < n; k++) {
 		struct discover_result *r = &sl[k].res;
@@ -450,10 +466,14 @@ static enum bt_status pack_unit(struct slot *sl, size_t n)
 			};
 			memcpy(tb.exits, b->exits, sizeof(tb.exits));
 			BT_TRY(tcdb_chunk_add(c, &tb));
+			if (!have_first) {
+				first = b->guest_start;
+				have_first = true;
+			}
 			b->payload_off = tb.payload_off;
 		}
 	}
-	return c->raw_len ? reuse_seal(reuse_tls, c) : BT_OK;
+	return c->raw_len ? reuse_seal(reuse_tls, c, first) : BT_OK;
 }
 
 static void *worker(void *arg)
@@ -784,6 +804,7 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 		st->n_reused = pp.reuse->served;
 		st->n_translated = pp.reuse->missed;
 		st->n_chunks_copied = pp.reuse->chunks_copied;
+		st->n_chunks_loaded = pp.reuse->chunks_loaded;
 		if (st->n_reused + st->n_translated == 0 && st->n_blocks + st->n_refused > 0) {
 			bt_err(LOG_CORE, "--reuse: this program does not route xlat_translate "
 					 "through its reuse wrapper (link with "

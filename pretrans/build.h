@@ -40,8 +40,9 @@ struct pbuild_stats {
 	/* --reuse: old translated blocks loaded, blocks copied from them,
 	 * blocks translated (xlat_translate calls that found no reusable block) */
 	size_t n_reuse_old, n_reused, n_translated;
+	size_t n_chunks_loaded; /* OLD's chunks inflated (only those a matching block needs) */
 	size_t n_chunks_copied; /* compressed chunks copied from OLD, not recompressed */
-	double reuse_load_secs; /* reading OLD's blocks into memory */
+	double reuse_load_secs; /* indexing OLD's block rows */
 };
 
 enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *st);

@@ -200,15 +200,15 @@ static int cmd_build(int argc, char **argv)
 		st.func_bytes ? 100.0 * (double)st.covered_bytes / (double)st.func_bytes : 100.0,
 		(unsigned long long)st.refused_bytes);
 	if (o.reuse_path)
-		fprintf(stderr,
-			"pretrans: reuse %s: %zu old blocks (loaded in %.2f s), %zu blocks reused, "
-			"%zu translated (%.1f%% reused), %zu chunks copied\n",
-			o.reuse_path, st.n_reuse_old, st.reuse_load_secs, st.n_reused,
-			st.n_translated,
-			st.n_reused + st.n_translated
-			    ? 100.0 * (double)st.n_reused / (double)(st.n_reused + st.n_translated)
-			    : 0.0,
-			st.n_chunks_copied);
+		fprintf(
+		    stderr,
+		    "pretrans: reuse %s: %zu old blocks (indexed in %.2f s), %zu blocks reused, "
+		    "%zu translated (%.1f%% reused), %zu chunks inflated, %zu copied\n",
+		    o.reuse_path, st.n_reuse_old, st.reuse_load_secs, st.n_reused, st.n_translated,
+		    st.n_reused + st.n_translated
+			? 100.0 * (double)st.n_reused / (double)(st.n_reused + st.n_translated)
+			: 0.0,
+		    st.n_chunks_loaded, st.n_chunks_copied);
 	return 0;
 }
 

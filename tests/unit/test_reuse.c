@@ -1,7 +1,8 @@
 /*
  * Unit tests of the pieces `pretrans build --reuse` rests on: the chunk
  * read-back API of db/ (tcdb_foreach_chunk gives each chunk's raw and stored
- * bytes, tcdb_foreach_block_meta leaves payloads unread, tcdb_payload_parse
+ * bytes, tcdb_read_chunk one chunk, tcdb_foreach_block_meta leaves payloads
+ * unread, tcdb_payload_parse
  * finds them in the raw bytes and rejects ones that do not fit,
  * tcdb_chunk_seal_copy stores given compressed bytes), and pbuild_run's
  * refusals: OLD built with other options, and a program that does not wrap
@@ -133,6 +134,17 @@ static void test_chunk_read_back(void **state)
 	assert_int_equal(tcdb_payload_parse(ch.raw, ch.raw_len - 1, bl.b[1].payload_off, &p),
 			 BT_ERR_FORMAT);
 	assert_int_equal(tcdb_payload_parse(ch.raw, ch.raw_len, ch.raw_len + 5, &p), BT_ERR_FORMAT);
+	/* one chunk by id, and a missing one */
+	uint8_t *raw, *z;
+	size_t raw_len, z_len;
+	assert_int_equal(tcdb_read_chunk(db, id, &raw, &raw_len, &z, &z_len), BT_OK);
+	assert_int_equal(raw_len, c.raw_len);
+	assert_memory_equal(raw, c.raw, c.raw_len);
+	assert_int_equal(z_len, c.z_len);
+	assert_memory_equal(z, c.z, c.z_len);
+	free(raw);
+	free(z);
+	assert_int_equal(tcdb_read_chunk(db, id + 1, &raw, &raw_len, &z, &z_len), BT_ERR_NOTFOUND);
 	/* the full iteration still sees the payloads */
 	bl.n = 0;
 	assert_int_equal(tcdb_foreach_block(db, on_block, &bl), BT_OK);
