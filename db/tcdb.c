@@ -1136,59 +1136,6 @@ enum bt_status tcdb_read_chunk(struct tcdb *db, int64_t id, uint8_t **raw, size_
 	return BT_OK;
 }
 
-enum bt_status tcdb_foreach_chunk(struct tcdb *db,
-				  int (*cb)(void *, const struct tcdb_chunk_view *), void *opaque)
-{
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db->h, "SELECT id, raw_len, data FROM chunks ORDER BY id", -1, &st,
-			       NULL) != SQLITE_OK)
-		return db_err(db, "reading chunks");
-	enum bt_status s = BT_OK;
-	uint8_t *raw = NULL;
-	size_t cap = 0;
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct tcdb_chunk_view v = {.id = sqlite3_column_int64(st, 0)};
-		int64_t raw_len = sqlite3_column_int64(st, 1);
-		v.z = sqlite3_column_blob(st, 2);
-		v.z_len = (size_t)sqlite3_column_bytes(st, 2);
-		if (raw_len <= 0 || raw_len > CHUNK_MAX_RAW || !v.z) {
-			bt_err(LOG_DB, "%s: corrupt chunk %lld: rebuild it with `pretrans build`",
-			       db->path, (long long)v.id);
-			s = BT_ERR_FORMAT;
-			break;
-		}
-		if ((size_t)raw_len > cap) {
-			uint8_t *nr = realloc(raw, (size_t)raw_len);
-			if (!nr) {
-				s = BT_ERR_NOMEM;
-				break;
-			}
-			raw = nr;
-			cap = (size_t)raw_len;
-		}
-		uLongf out = (uLongf)raw_len;
-		int zr = uncompress(raw, &out, v.z, (uLong)v.z_len);
-		if (zr != Z_OK || out != (uLongf)raw_len) {
-			bt_err(
-			    LOG_DB,
-			    "%s: corrupt chunk %lld (zlib: %d): rebuild it with `pretrans build`",
-			    db->path, (long long)v.id, zr);
-			s = BT_ERR_FORMAT;
-			break;
-		}
-		v.raw = raw;
-		v.raw_len = (size_t)raw_len;
-		if (cb(opaque, &v))
-			break;
-	}
-	if (s == BT_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
-		s = db_err(db, "reading chunks");
-	free(raw);
-	sqlite3_finalize(st);
-	return s;
-}
-
 enum bt_status tcdb_foreach_function(struct tcdb *db,
 				     int (*cb)(void *, const struct tcdb_function *), void *opaque)
 {

@@ -171,16 +171,6 @@ enum bt_status tcdb_payload_parse(const uint8_t *raw, size_t raw_len, uint64_t o
  * buffers the caller frees; BT_ERR_NOTFOUND if there is no such chunk. */
 enum bt_status tcdb_read_chunk(struct tcdb *db, int64_t id, uint8_t **raw, size_t *raw_len,
 			       uint8_t **z, size_t *z_len);
-/* Iterate the stored chunks in id order with their raw (inflated) and stored
- * (compressed) bytes; cb returns non-zero to stop.  Pointers are valid
- * during the call only. */
-struct tcdb_chunk_view {
-	int64_t id;
-	const uint8_t *raw, *z;
-	size_t raw_len, z_len;
-};
-enum bt_status tcdb_foreach_chunk(struct tcdb *db,
-				  int (*cb)(void *, const struct tcdb_chunk_view *), void *opaque);
 enum bt_status tcdb_foreach_function(struct tcdb *db,
 				     int (*cb)(void *, const struct tcdb_function *), void *opaque);
 

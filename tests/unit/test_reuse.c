@@ -1,8 +1,7 @@
 /*
  * Unit tests of the pieces `pretrans build --reuse` rests on: the chunk
- * read-back API of db/ (tcdb_foreach_chunk gives each chunk's raw and stored
- * bytes, tcdb_read_chunk one chunk, tcdb_foreach_block_meta leaves payloads
- * unread, tcdb_payload_parse
+ * read-back API of db/ (tcdb_read_chunk gives a chunk's raw and stored
+ * bytes, tcdb_foreach_block_meta leaves payloads unread, tcdb_payload_parse
  * finds them in the raw bytes and rejects ones that do not fit,
  * tcdb_chunk_seal_copy stores given compressed bytes), and pbuild_run's
  * refusals: OLD built with other options, and a program that does not wrap
@@ -32,23 +31,7 @@ static const uint8_t pcmap_a[] = {1, 2, 3};
 struct seen {
 	int n;
 	struct tcdb_block b[4];
-	uint8_t raw[256], z[256];
-	size_t raw_len, z_len;
-	int64_t chunk_id;
 };
-
-static int on_chunk(void *opaque, const struct tcdb_chunk_view *v)
-{
-	struct seen *s = opaque;
-	assert_true(v->raw_len <= sizeof(s->raw) && v->z_len <= sizeof(s->z));
-	memcpy(s->raw, v->raw, v->raw_len);
-	memcpy(s->z, v->z, v->z_len);
-	s->raw_len = v->raw_len;
-	s->z_len = v->z_len;
-	s->chunk_id = v->id;
-	s->n++;
-	return 0;
-}
 
 static int on_block(void *opaque, const struct tcdb_block *b)
 {
@@ -105,35 +88,7 @@ static void test_chunk_read_back(void **state)
 	assert_int_equal(tcdb_commit(db), BT_OK);
 
 	assert_int_equal(tcdb_open(path, TCDB_RDONLY, NULL, &db), BT_OK);
-	struct seen ch = {0}, bl = {0};
-	assert_int_equal(tcdb_foreach_chunk(db, on_chunk, &ch), BT_OK);
-	assert_int_equal(ch.n, 1);
-	assert_int_equal(ch.chunk_id, id);
-	assert_int_equal(ch.raw_len, c.raw_len);
-	assert_memory_equal(ch.raw, c.raw, c.raw_len);
-	assert_int_equal(ch.z_len, c.z_len);
-	assert_memory_equal(ch.z, c.z, c.z_len);
-	assert_int_equal(tcdb_foreach_block_meta(db, on_block, &bl), BT_OK);
-	assert_int_equal(bl.n, 2);
-	for (int i = 0; i < 2; i++) {
-		assert_int_equal(bl.b[i].chunk_id, id);
-		assert_null(bl.b[i].code); /* payload not read */
-	}
-	struct tcdb_block p;
-	assert_int_equal(tcdb_payload_parse(ch.raw, ch.raw_len, bl.b[0].payload_off, &p), BT_OK);
-	assert_int_equal(p.code_len, sizeof(code_a));
-	assert_memory_equal(p.code, code_a, sizeof(code_a));
-	assert_int_equal(p.pcmap_len, sizeof(pcmap_a));
-	assert_memory_equal(p.pcmap, pcmap_a, sizeof(pcmap_a));
-	assert_int_equal(p.n_exits, 1);
-	assert_int_equal(p.exits[0].kind, XLAT_EXIT_RET);
-	assert_int_equal(p.exits[0].stub_off, 2);
-	assert_int_equal(tcdb_payload_parse(ch.raw, ch.raw_len, bl.b[1].payload_off, &p), BT_OK);
-	assert_memory_equal(p.code, code_b, sizeof(code_b));
-	/* a payload that runs past the end, an offset past the end */
-	assert_int_equal(tcdb_payload_parse(ch.raw, ch.raw_len - 1, bl.b[1].payload_off, &p),
-			 BT_ERR_FORMAT);
-	assert_int_equal(tcdb_payload_parse(ch.raw, ch.raw_len, ch.raw_len + 5, &p), BT_ERR_FORMAT);
+	struct seen bl = {0};
 	/* one chunk by id, and a missing one */
 	uint8_t *raw, *z;
 	size_t raw_len, z_len;
@@ -142,13 +97,34 @@ static void test_chunk_read_back(void **state)
 	assert_memory_equal(raw, c.raw, c.raw_len);
 	assert_int_equal(z_len, c.z_len);
 	assert_memory_equal(z, c.z, c.z_len);
-	free(raw);
-	free(z);
 	assert_int_equal(tcdb_read_chunk(db, id + 1, &raw, &raw_len, &z, &z_len), BT_ERR_NOTFOUND);
+	assert_int_equal(tcdb_foreach_block_meta(db, on_block, &bl), BT_OK);
+	assert_int_equal(bl.n, 2);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(bl.b[i].chunk_id, id);
+		assert_null(bl.b[i].code); /* payload not read */
+	}
+	struct tcdb_block p;
+	assert_int_equal(tcdb_payload_parse(raw, raw_len, bl.b[0].payload_off, &p), BT_OK);
+	assert_int_equal(p.code_len, sizeof(code_a));
+	assert_memory_equal(p.code, code_a, sizeof(code_a));
+	assert_int_equal(p.pcmap_len, sizeof(pcmap_a));
+	assert_memory_equal(p.pcmap, pcmap_a, sizeof(pcmap_a));
+	assert_int_equal(p.n_exits, 1);
+	assert_int_equal(p.exits[0].kind, XLAT_EXIT_RET);
+	assert_int_equal(p.exits[0].stub_off, 2);
+	assert_int_equal(tcdb_payload_parse(raw, raw_len, bl.b[1].payload_off, &p), BT_OK);
+	assert_memory_equal(p.code, code_b, sizeof(code_b));
+	/* a payload that runs past the end, an offset past the end */
+	assert_int_equal(tcdb_payload_parse(raw, raw_len - 1, bl.b[1].payload_off, &p),
+			 BT_ERR_FORMAT);
+	assert_int_equal(tcdb_payload_parse(raw, raw_len, raw_len + 5, &p), BT_ERR_FORMAT);
 	/* the full iteration still sees the payloads */
 	bl.n = 0;
 	assert_int_equal(tcdb_foreach_block(db, on_block, &bl), BT_OK);
 	assert_int_equal(bl.n, 2);
+	free(raw);
+	free(z);
 	tcdb_close(db);
 	tcdb_chunk_fini(&c);
 }
