@@ -110,6 +110,18 @@ pair "kernel->kernel" "$kernel" "$kernel" all
 pair "kernel->relinked" "$kernel" "$relinked" some
 pair "kernel stripped->kernel" "$tmp/kernel-stripped.elf" "$kernel" some
 
+# --- in place: OUT is OLD (renamed over while still open) ----------------------
+checks=$((checks + 1))
+"$pretrans" build "$dp/base.elf" -o "$tmp/inplace.tcdb" 2>/dev/null
+"$pretrans" build "$dp/change.elf" -o "$tmp/full.tcdb" 2>/dev/null
+if "$pretrans" build "$dp/change.elf" -o "$tmp/inplace.tcdb" --reuse "$tmp/inplace.tcdb" \
+	2>"$tmp/log"; then
+	same "$tmp/full.tcdb" "$tmp/inplace.tcdb" "in place"
+	echo "  in place: $(counts "$tmp/log" | awk '{print $1 " reused, " $2 " translated"}')"
+else
+	fail "in place: $(cat "$tmp/log")"
+fi
+
 # --- refusals: exit 2 (4 for a missing file) and a message saying what to do --
 refuse() { # LABEL PATTERN OLD [EXIT]
 	checks=$((checks + 1))
