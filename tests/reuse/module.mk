@@ -3,7 +3,8 @@
 # discover_walk() calls xlat_translate() itself; pretrans routes that call
 # through the reuse wrapper in pretrans/main.c.  (The clean form is a
 # translate hook in discover_walk(); until then the link flag lives here.)
-$(BUILD)/bin/pretrans: LDFLAGS += -Wl,--wrap=xlat_translate
+# (override: a LDFLAGS given on the command line must not drop it)
+$(BUILD)/bin/pretrans: override LDFLAGS += -Wl,--wrap=xlat_translate
 
 # The test guest kernel relinked with its last two objects swapped: every
 # function before them keeps its address and bytes, the rest move.
