@@ -26,27 +26,32 @@ tmp=$(mktemp -d /tmp/reuse-bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
 
-# shellcheck disable=SC2034 # out is a name reference: it sets the caller's variable
-secs() { # OUTVAR CMD...: best wall seconds of $runs runs of CMD (stderr to $tmp/log)
-	local -n out=$1
-	shift
-	local s e t best=
+# shellcheck disable=SC2034 # wall and cpu are name references: they set the caller's variables
+secs() { # WALLVAR CPUVAR CMD...: best wall seconds of $runs runs of CMD and that
+	# run's CPU seconds (user + sys; stderr of CMD to $tmp/log)
+	local -n wall=$1 cpu=$2
+	shift 2
+	local r u sy best='' bcpu=''
 	for _ in $(seq "$runs"); do
-		s=$(date +%s.%N)
-		"$@" 2>"$tmp/log"
-		e=$(date +%s.%N)
-		t=$(echo "$e - $s" | bc)
-		if [ -z "$best" ] || [ "$(echo "$t < $best" | bc)" = 1 ]; then best=$t; fi
+		read -r r u sy < <({
+			TIMEFORMAT='%R %U %S'
+			time "$@" 2>"$tmp/log"
+		} 2>&1)
+		if [ -z "$best" ] || [ "$(echo "$r < $best" | bc)" = 1 ]; then
+			best=$r
+			bcpu=$(echo "$u + $sy" | bc)
+		fi
 	done
-	out=$best
+	wall=$best
+	cpu=$bcpu
 }
 
 # CASE OLD_IMAGE NEW_IMAGE: full builds of both, then NEW --reuse OLD's db
 bench_case() {
-	local name=$1 oimg=$2 nimg=$3 t_full t_inc line same
+	local name=$1 oimg=$2 nimg=$3 w_full c_full w_inc c_inc line same
 	"$pretrans" build "$oimg" -o "$tmp/old.tcdb" -j "$jobs" 2>/dev/null
-	secs t_full "$pretrans" build "$nimg" -o "$tmp/full.tcdb" -j "$jobs"
-	secs t_inc "$pretrans" build "$nimg" -o "$tmp/inc.tcdb" -j "$jobs" --reuse "$tmp/old.tcdb"
+	secs w_full c_full "$pretrans" build "$nimg" -o "$tmp/full.tcdb" -j "$jobs"
+	secs w_inc c_inc "$pretrans" build "$nimg" -o "$tmp/inc.tcdb" -j "$jobs" --reuse "$tmp/old.tcdb"
 	line=$(grep 'pretrans: reuse' "$tmp/log" | sed 's/^pretrans: reuse [^:]*: //')
 	same=identical
 	if ! cmp -s "$tmp/full.tcdb" "$tmp/inc.tcdb"; then
@@ -59,11 +64,13 @@ bench_case() {
 		same="$same, STATS DIFFER"
 		fail=1
 	}
-	printf '  %-28s full %7.2f s, --reuse %7.2f s = %5.1f%% of full; %s; %s\n' "$name" \
-		"$t_full" "$t_inc" "$(echo "100 * $t_inc / $t_full" | bc -l)" "$line" "$same"
+	printf '  %s\n    wall: full %.2f s, --reuse %.2f s = %.1f%%; CPU: full %.2f s, --reuse %.2f s = %.1f%%\n    %s; %s\n' \
+		"$name" "$w_full" "$w_inc" "$(echo "100 * $w_inc / $w_full" | bc -l)" \
+		"$c_full" "$c_inc" "$(echo "100 * $c_inc / $c_full" | bc -l)" "$line" "$same"
 }
 
-echo "reuse-bench: $jobs jobs on $(nproc) CPUs ($(uname -m)), best of $runs runs; target: --reuse <= 25% of full"
+echo "reuse-bench: $jobs jobs on $(nproc) CPUs ($(uname -m)), best of $runs runs," \
+	"load average $(cut -d' ' -f1-3 /proc/loadavg); target: --reuse <= 25% of full"
 make --no-print-directory BUILD="$build" diffpair >/dev/null
 dp=$build/guests/diffpair
 bench_case "diffpair base -> base" "$dp/base.elf" "$dp/base.elf"
