@@ -444,6 +444,7 @@ enum bt_status elfimg_open_mem(const char *name, const void *buf, size_t size, s
 		return s;
 	}
 	sha256_buf(img->map, img->size, img->sha256);
+	img->hashed = true;
 	*out = img;
 	return BT_OK;
 }
@@ -467,7 +468,29 @@ static enum bt_status open_mem_nohash(const char *name, const void *buf, size_t 
 	return BT_OK;
 }
 
+static enum bt_status open_file(const char *path, bool hash, struct elfimg **out);
+
 enum bt_status elfimg_open(const char *path, struct elfimg **out)
+{
+	return open_file(path, true, out);
+}
+
+enum bt_status elfimg_open_nohash(const char *path, struct elfimg **out)
+{
+	return open_file(path, false, out);
+}
+
+enum bt_status elfimg_hash(struct elfimg *img)
+{
+	if (img->hashed)
+		return BT_OK;
+	enum bt_status s = img->fd_ >= 0 ? hash_fd(img->path, img->fd_, img->sha256)
+					 : (sha256_buf(img->map, img->size, img->sha256), BT_OK);
+	img->hashed = s == BT_OK;
+	return s;
+}
+
+static enum bt_status open_file(const char *path, bool hash, struct elfimg **out)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -494,7 +517,7 @@ enum bt_status elfimg_open(const char *path, struct elfimg **out)
 		return s;
 	}
 	img->fd_ = fd;
-	if ((s = hash_fd(path, fd, img->sha256)) != BT_OK) {
+	if (hash && (s = elfimg_hash(img)) != BT_OK) {
 		elfimg_close(img);
 		return s;
 	}

@@ -74,6 +74,7 @@ struct elfimg {
 	uint8_t build_id[64];
 	size_t build_id_len; /* 0 when the image has no NT_GNU_BUILD_ID note */
 	uint8_t sha256[SHA256_LEN];
+	bool hashed; /* sha256 is valid (elfimg_open_nohash leaves it for elfimg_hash) */
 
 	void *elf_; /* libelf handle */
 	int fd_;
@@ -83,6 +84,10 @@ enum bt_status elfimg_open(const char *path, struct elfimg **out);
 /* Same checks on a caller-owned buffer (fuzzing, tests); buf must outlive the image. */
 enum bt_status elfimg_open_mem(const char *name, const void *buf, size_t size, struct elfimg **out);
 void elfimg_close(struct elfimg *img);
+/* Like elfimg_open but without hashing the whole file (a 600 MB vmlinux
+ * takes a third of a second); elfimg_hash computes sha256 when needed. */
+enum bt_status elfimg_open_nohash(const char *path, struct elfimg **out);
+enum bt_status elfimg_hash(struct elfimg *img);
 
 /* The section named name, or NULL. */
 const struct elfimg_section *elfimg_section_by_name(const struct elfimg *img, const char *name);

@@ -108,13 +108,25 @@ static enum bt_status mmio(void *opaque, gpa_t gpa, void *buf, size_t len, bool 
 static enum bt_status open_db(struct vm *vm)
 {
 	struct elfimg *img;
-	char sha[2 * SHA256_LEN + 1];
-	BT_TRY(elfimg_open(vm->cfg.kernel, &img));
-	sha256_hex(img->sha256, sha);
-	struct tcdb_expect ex = {
-	    .sha256 = sha,
-	    .image_name = vm->cfg.kernel,
-	};
+	char sha[2 * SHA256_LEN + 1], bid[129];
+	BT_TRY(elfimg_open_nohash(vm->cfg.kernel, &img));
+	/* The image is identified by its build-id when it has one (hashing a
+	 * 600 MB vmlinux would cost a third of a second on every boot), by
+	 * its sha256 otherwise.  Either way no block runs before its own
+	 * guest bytes are checked against guest memory. */
+	struct tcdb_expect ex = {.image_name = vm->cfg.kernel};
+	if (img->build_id_len) {
+		elfimg_build_id_hex(img, bid);
+		ex.build_id = bid;
+	} else {
+		enum bt_status hs = elfimg_hash(img);
+		if (hs != BT_OK) {
+			elfimg_close(img);
+			return hs;
+		}
+		sha256_hex(img->sha256, sha);
+		ex.sha256 = sha;
+	}
 	unsigned flags = vm->cfg.learn ? TCDB_RDWR : TCDB_RDONLY;
 	enum bt_status s = tcdb_open(vm->cfg.tcdb, flags, &ex, &vm->db);
 	elfimg_close(img);
@@ -200,13 +212,21 @@ err:
 	return s;
 }
 
+double vm_ticks_to_ns(const struct vm *vm, uint64_t ticks)
+{
+	uint64_t dn = vm_now_ns() - vm->clock_t0_ns, dt = vm_ticks() - vm->clock_t0_ticks;
+	return dt ? (double)ticks * (double)dn / (double)dt : 0.0;
+}
+
 enum bt_status vm_run(struct vm *vm, struct vm_result *res)
 {
 	enum bt_status s = tc_vcpu_activate(&vm->tcv);
 	if (s != BT_OK)
 		return s;
+	vm->clock_t0_ns = vm_now_ns();
+	vm->clock_t0_ticks = vm_ticks();
 	if (vm->cfg.timeout_s > 0)
-		vm->deadline_ns = vm_now_ns() + (uint64_t)(vm->cfg.timeout_s * 1e9);
+		vm->deadline_ns = vm->clock_t0_ns + (uint64_t)(vm->cfg.timeout_s * 1e9);
 	if ((s = vm_signals_install(vm)) != BT_OK) {
 		bt_err(LOG_CORE, "cannot install signal handlers and the host timer");
 		return s;

@@ -115,7 +115,7 @@ static struct tcache_block *install(struct vm *vm, const struct xlat_block *xb,
 static struct tcache_block *from_db(struct vm *vm, gva_t rip, struct mmu_fault *f)
 {
 	struct tcdb_block row;
-	uint64_t t0 = vm_now_ns();
+	uint64_t t0 = vm_ticks();
 	struct tcache_block *b = NULL;
 
 	if (tcdb_lookup(vm->db, rip, &row) != BT_OK)
@@ -153,7 +153,7 @@ static struct tcache_block *from_db(struct vm *vm, gva_t rip, struct mmu_fault *
 	if (b)
 		vm->st.db_used++;
 out:
-	vm->st.ns[VM_PH_DB] += vm_now_ns() - t0;
+	vm->st.ticks[VM_PH_DB] += vm_ticks() - t0;
 	return b;
 }
 
@@ -161,7 +161,7 @@ static struct tcache_block *translate(struct vm *vm, gva_t rip, struct mmu_fault
 {
 	struct xlat_block xb;
 	struct xlat_source src = {src_read, vm};
-	uint64_t t0 = vm_now_ns();
+	uint64_t t0 = vm_ticks();
 	struct tcache_block *b = NULL;
 
 	enum bt_status s = xlat_translate(vm->xlat, &src, rip, &xb);
@@ -193,7 +193,7 @@ static struct tcache_block *translate(struct vm *vm, gva_t rip, struct mmu_fault
 		vm->st.guest_bytes_translated += xb.guest_len;
 	}
 out:
-	vm->st.ns[VM_PH_TRANSLATE] += vm_now_ns() - t0;
+	vm->st.ticks[VM_PH_TRANSLATE] += vm_ticks() - t0;
 	return b;
 }
 

@@ -181,17 +181,17 @@ static void stop(struct vm *vm, enum vm_stop why, int status)
 /* Devices, console input, timeout: when the host timer asked, or halted. */
 static void housekeeping(struct vm *vm)
 {
-	uint64_t t0 = vm_now_ns();
+	uint64_t t0 = vm_ticks();
 	__atomic_and_fetch(&vm->tcv.abi->irq, (uint16_t)~VCPU_IRQ_FORCE, __ATOMIC_RELAXED);
 	platform_poll(vm->plat);
 	cpu_update_irq_request(&vm->cpu);
-	vm->st.ns[VM_PH_DEVICES] += vm_now_ns() - t0;
+	vm->st.ticks[VM_PH_DEVICES] += vm_ticks() - t0;
 }
 
 /* hlt: sleep until the next device deadline or console input. */
 static void idle(struct vm *vm)
 {
-	uint64_t t0 = vm_now_ns();
+	uint64_t t0 = vm_ticks();
 	uint64_t next = platform_next_deadline(vm->plat);
 	uint64_t now = vclock_now_ns(vm->plat->clock);
 	int ms = 10;
@@ -203,7 +203,7 @@ static void idle(struct vm *vm)
 	if (ms > 0)
 		poll(&pfd, vm->cfg.console_in_fd >= 0 ? 1 : 0, ms);
 	vm->st.halts++;
-	vm->st.ns[VM_PH_IDLE] += vm_now_ns() - t0;
+	vm->st.ticks[VM_PH_IDLE] += vm_ticks() - t0;
 	housekeeping(vm);
 }
 
@@ -232,9 +232,9 @@ static bool run_user(struct vm *vm)
 	struct vcpu *v = &vm->cpu;
 	struct user_event ev;
 	enum cpu_outcome out = CPU_OUT_CONTINUE;
-	uint64_t t0 = vm_now_ns();
+	uint64_t t0 = vm_ticks();
 	enum bt_status s = user_enter(vm->user, v->cr3, v->seg[CPU_CS].sel, cpu_rflags(v), &ev);
-	vm->st.ns[VM_PH_USER] += vm_now_ns() - t0;
+	vm->st.ticks[VM_PH_USER] += vm_ticks() - t0;
 	if (s != BT_OK) {
 		bt_err(LOG_USER, "guest user code at %#llx cannot continue: %s",
 		       (unsigned long long)vm->tcv.abi->rip, bt_status_str(s));
@@ -362,7 +362,7 @@ static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 	case XLAT_EXIT_IRQ:
 		return true;
 	case XLAT_EXIT_PRIV: {
-		uint64_t t0 = vm_now_ns();
+		uint64_t t0 = vm_ticks();
 		if (user_fpu_pending(vm->user) && !fpu_neutral(vm) &&
 		    user_fpu_sync(vm->user) != BT_OK) {
 			stop(vm, VM_STOP_ERROR, 3);
@@ -371,7 +371,7 @@ static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 		uint64_t cr3 = vm->cpu.cr3;
 		enum bt_status s = cpu_step_priv(&vm->cpu, &out);
 		(void)cr3;
-		vm->st.ns[VM_PH_EMULATE] += vm_now_ns() - t0;
+		vm->st.ticks[VM_PH_EMULATE] += vm_ticks() - t0;
 		return outcome(vm, s, out);
 	}
 	default:
@@ -454,11 +454,11 @@ enum bt_status vm_loop(struct vm *vm)
 			tcache_ibl_insert(vm->tc, b);
 		b->execs++;
 
-		uint64_t t0 = vm_now_ns();
+		uint64_t t0 = vm_ticks();
 		vm->co_unsupported = false;
 		host_signal_vector = -1;
 		int rc = tc_run(&vm->tcv, b->host);
-		vm->st.ns[VM_PH_RUN] += vm_now_ns() - t0;
+		vm->st.ticks[VM_PH_RUN] += vm_ticks() - t0;
 		if (rc == TC_EXIT_BLOCK) {
 			if (!handle_exit(vm, b))
 				break;

@@ -15,9 +15,11 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json)
 	const struct vm_stats *s = &vm->st;
 	uint64_t tlb_total = mm.tlb_hits + mm.tlb_misses;
 	double hit = tlb_total ? 100.0 * (double)mm.tlb_hits / (double)tlb_total : 0.0;
-	double rate = s->ns[VM_PH_TRANSLATE]
-			  ? (double)s->translated * 1e9 / (double)s->ns[VM_PH_TRANSLATE]
-			  : 0.0;
+	double ns[VM_NPHASES];
+	for (unsigned p = 0; p < VM_NPHASES; p++)
+		ns[p] = vm_ticks_to_ns(vm, s->ticks[p]);
+	double rate =
+	    ns[VM_PH_TRANSLATE] > 0 ? (double)s->translated * 1e9 / ns[VM_PH_TRANSLATE] : 0.0;
 
 	if (json) {
 		fprintf(f, "{\"stop\":\"%s\",\"exit_status\":%d,", vm_stop_str(vm->res.stop),
@@ -48,7 +50,7 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json)
 			mm.flush_all + mm.flush_nonglobal + mm.invlpg, hit);
 		fprintf(f, "\"ns\":{");
 		for (unsigned p = 0; p < VM_NPHASES; p++)
-			fprintf(f, "%s\"%s\":%" PRIu64, p ? "," : "", phase_names[p], s->ns[p]);
+			fprintf(f, "%s\"%s\":%.0f", p ? "," : "", phase_names[p], ns[p]);
 		fprintf(f, "},\"translate_blocks_per_s\":%.0f", rate);
 		if (vm->user) {
 			struct user_stats u;
@@ -96,7 +98,7 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json)
 		mm.tlb_hits, mm.tlb_misses, hit, mm.tlb_fills);
 	fprintf(f, "btvm: time (ms):");
 	for (unsigned p = 0; p < VM_NPHASES; p++)
-		fprintf(f, " %s=%.1f", phase_names[p], (double)s->ns[p] / 1e6);
+		fprintf(f, " %s=%.1f", phase_names[p], ns[p] / 1e6);
 	fprintf(f, "; translation rate %.0f blocks/s\n", rate);
 	if (vm->user)
 		user_print_stats(vm->user, f);
