@@ -37,7 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHUNK_CACHE 16 /* decompressed chunks kept by a reader */
+#define CHUNK_CACHE 1024 /* decompressed chunks kept by a reader (direct mapped by id) */
 
 enum stmt_id {
 	ST_ADD_FUNC,
@@ -62,15 +62,13 @@ struct tcdb {
 	/* optional in-memory index of translated starts (open addressing) */
 	uint64_t *idx;
 	size_t idx_mask;
-	/* decompressed chunks, least recently used evicted; chunk/chunk_len/
+	/* decompressed chunks (direct mapped by id); chunk/chunk_len/
 	 * chunk_id describe the current one (a view into one of the entries) */
 	struct chunk_cache {
 		int64_t id; /* 0 = empty */
 		uint8_t *buf;
 		size_t len, cap;
-		uint64_t used;
 	} cache[CHUNK_CACHE];
-	uint64_t clock;
 	bool skip_payload; /* tcdb_foreach_block_meta in progress */
 	const uint8_t *chunk;
 	size_t chunk_len;
@@ -486,21 +484,17 @@ enum bt_status tcdb_add_chunk(struct tcdb *db, const struct tcdb_chunk *c, int64
 }
 
 /* Make chunk id the current one (db->chunk, decompressed), from the cache
- * or by inflating it into the least recently used cache entry. */
+ * or by inflating it into its (direct-mapped) cache entry. */
 static enum bt_status load_chunk(struct tcdb *db, int64_t id)
 {
 	if (db->chunk_id == id)
 		return BT_OK;
 	db->chunk_id = 0;
-	struct chunk_cache *e = &db->cache[0];
-	for (int i = 0; i < CHUNK_CACHE; i++) {
-		if (db->cache[i].id == id) {
-			e = &db->cache[i];
-			goto use_entry;
-		}
-		if (db->cache[i].used < e->used)
-			e = &db->cache[i];
-	}
+	/* Direct mapped: chunk ids are consecutive, so neighbouring units
+	 * never collide; a boot touches a few hundred units of a vmlinux. */
+	struct chunk_cache *e = &db->cache[(uint64_t)id % CHUNK_CACHE];
+	if (e->id == id)
+		goto use_entry;
 	e->id = 0;
 	sqlite3_stmt *st = db->st[ST_GET_CHUNK];
 	sqlite3_reset(st);
@@ -544,7 +538,6 @@ static enum bt_status load_chunk(struct tcdb *db, int64_t id)
 	e->len = (size_t)raw_len;
 	e->id = id;
 use_entry:
-	e->used = ++db->clock;
 	db->chunk = e->buf;
 	db->chunk_len = e->len;
 	db->chunk_id = id;

@@ -1,7 +1,10 @@
 /*
  * The VCPU_CO_STRING call-out: movs/stos/lods/cmps/scas with and without
- * rep/repe/repne, 64-bit addressing, one element at a time through the
- * runtime's soft-MMU handler (tc_handlers.mem).
+ * rep/repe/repne, 64-bit addressing, through the runtime's soft-MMU
+ * handler (tc_handlers.mem).  Forward rep movs/stos go a page-contiguous
+ * chunk at a time (one handler call per page instead of per element:
+ * Linux clears and copies memory with them); everything else one element
+ * at a time.
  *
  * Invariants
  *  1. Registers in the vCPU area are updated after every completed element,
@@ -64,6 +67,65 @@ static void put_rax(struct vcpu_abi *a, uint64_t v, unsigned n)
 	}
 }
 
+/* Elements of size n from va to the end of its page (0 if the first one
+ * straddles the boundary). */
+static uint64_t page_room(uint64_t va, unsigned n)
+{
+	return (GUEST_PAGE_SIZE - (va & (GUEST_PAGE_SIZE - 1))) / n;
+}
+
+/*
+ * One chunk of a forward rep movs/stos: k >= 2 elements that stay inside one
+ * page on each side.  Returns 0 and advances the registers, 1 on a guest
+ * fault (registers untouched: the chunk is all or nothing, and its first
+ * element is the one the guest faults on), or -1 when the chunk does not
+ * apply (the caller does one element).
+ */
+static int string_chunk(struct tc_vcpu *t, unsigned op, unsigned n, uint64_t seg)
+{
+	struct vcpu_abi *a = t->abi;
+	uint64_t rsi = a->gpr[VCPU_RSI], rdi = a->gpr[VCPU_RDI];
+	uint64_t k = BT_MIN(a->gpr[VCPU_RCX], page_room(rdi, n));
+	if (op == VCPU_STR_MOVS)
+		k = BT_MIN(k, page_room(rsi + seg, n));
+	if (k < 2)
+		return -1;
+	size_t bytes = (size_t)(k * n);
+	uint8_t *s = NULL, *d = NULL;
+	if (op == VCPU_STR_MOVS) {
+		if (t->h.mem(t, rsi + seg, (uint32_t)bytes, false, &s))
+			return 1;
+		if (t->h.mem(t, rdi, (uint32_t)bytes, true, &d))
+			return 1;
+		if (d > s && d < s + bytes) {
+			/* overlapping forward copy: element by element, each read
+			 * before its write, exactly as rep movs does */
+			for (size_t i = 0; i < bytes; i += n) {
+				uint64_t e;
+				memcpy(&e, s + i, n);
+				memcpy(d + i, &e, n);
+			}
+		} else {
+			/* disjoint, or the destination below the source: every
+			 * element reads bytes no earlier element wrote */
+			memmove(d, s, bytes);
+		}
+		a->gpr[VCPU_RSI] = rsi + bytes;
+	} else {
+		uint64_t v = a->gpr[VCPU_RAX];
+		if (t->h.mem(t, rdi, (uint32_t)bytes, true, &d))
+			return 1;
+		if (n == 1)
+			memset(d, (int)(v & 0xff), bytes);
+		else
+			for (size_t i = 0; i < bytes; i += n)
+				memcpy(d + i, &v, n);
+	}
+	a->gpr[VCPU_RDI] = rdi + bytes;
+	a->gpr[VCPU_RCX] -= k;
+	return 0;
+}
+
 int tc_string_run(struct tc_vcpu *t)
 {
 	struct vcpu_abi *a = t->abi;
@@ -75,9 +137,18 @@ int tc_string_run(struct tc_vcpu *t)
 	int64_t step = (a->rflags & 0x400) ? -(int64_t)n : (int64_t)n;
 	if (n != 1 && n != 2 && n != 4 && n != 8)
 		return 1;
+	bool chunked = rep && step > 0 && (op == VCPU_STR_MOVS || op == VCPU_STR_STOS);
 	for (;;) {
 		if (rep && a->gpr[VCPU_RCX] == 0)
 			break;
+		if (chunked) {
+			int c = string_chunk(t, op, n, seg);
+			if (c >= 0) {
+				if (c)
+					return 1;
+				continue;
+			}
+		}
 		uint8_t *s = NULL, *d = NULL;
 		uint64_t rsi = a->gpr[VCPU_RSI], rdi = a->gpr[VCPU_RDI];
 		switch (op) {
