@@ -7,6 +7,7 @@
 #include <cpuid.h>
 #include <immintrin.h>
 #include <stdbool.h>
+#include <pthread.h>
 #include <string.h>
 
 static const uint32_t k256[64] = {
@@ -111,7 +112,7 @@ sha256_blocks_ni(uint32_t state[8], const uint8_t *data, size_t nblocks)
 	_mm_storeu_si128((__m128i *)&state[4], st1);
 }
 
-static bool have_sha_ni(void)
+static bool detect_sha_ni(void)
 {
 	unsigned a, b, c, d;
 	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSE4_1) || !(c & bit_SSSE3))
@@ -119,6 +120,21 @@ static bool have_sha_ni(void)
 	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
 		return false;
 	return (b >> 29) & 1;
+}
+
+static pthread_once_t sha_ni_once = PTHREAD_ONCE_INIT;
+static bool sha_ni;
+
+static void sha_ni_init(void)
+{
+	sha_ni = detect_sha_ni();
+}
+
+/* cpuid is slow (and traps under virtualization): ask once per process */
+static bool have_sha_ni(void)
+{
+	pthread_once(&sha_ni_once, sha_ni_init);
+	return sha_ni;
 }
 
 static void sha256_blocks(struct sha256_ctx *c, const uint8_t *p, size_t n)
