@@ -22,7 +22,8 @@
  * after the block).  xlat_translate() is a pure function of exactly those
  * inputs, so the database is the one a full build writes.  The index is
  * loaded before the workers start and only its counters change afterwards;
- * a worker publishes it to the wrapper through the thread-local reuse_tls.
+ * each worker's discovery walker asks it first through its translate hook
+ * (reuse_translate).
  */
 #include "pretrans/build.h"
 
@@ -91,16 +92,7 @@ struct pbuild_reuse {
 	uint64_t served, missed, chunks_copied, chunks_loaded; /* atomics */
 };
 
-/* The index of the build this thread works for (workers only): the wrapper
- * in pretrans/main.c has no other way to reach it. */
-static __thread struct pbuild_reuse *reuse_tls;
-
-struct pbuild_reuse *pbuild_reuse_current(void)
-{
-	return reuse_tls;
-}
-
-void pbuild_reuse_missed(struct pbuild_reuse *r)
+static void reuse_missed(struct pbuild_reuse *r)
 {
 	__atomic_fetch_add(&r->missed, 1, __ATOMIC_RELAXED);
 }
@@ -186,6 +178,18 @@ bool pbuild_reuse_serve(struct pbuild_reuse *r, const struct xlat_source *src, g
 	out->pcmap_len = p.pcmap_len;
 	__atomic_fetch_add(&r->served, 1, __ATOMIC_RELAXED);
 	return true;
+}
+
+/* The discovery walker's translate hook in a --reuse build. */
+static enum bt_status reuse_translate(void *opaque, struct xlat_ctx *ctx,
+				      const struct xlat_source *src, gva_t va,
+				      struct xlat_block *out)
+{
+	struct pbuild_reuse *r = opaque;
+	if (pbuild_reuse_serve(r, src, va, out))
+		return BT_OK;
+	reuse_missed(r);
+	return xlat_translate(ctx, src, va, out);
 }
 
 /* Seal a unit's chunk.  first: the unit's first block; when OLD's chunk
@@ -444,7 +448,7 @@ static int block_cmp(const void *a, const void *b)
 /* Sort each region's blocks by address (nearly-sorted rowids make sqlite
  * append, not seek) and pack the code of a unit of regions into the
  * leader's compressed chunk. */
-static enum bt_status pack_unit(struct slot *sl, size_t n)
+static enum bt_status pack_unit(struct pbuild_reuse *reuse, struct slot *sl, size_t n)
 {
 	struct tcdb_chunk *c = &sl[0].chunk;
 	gva_t first = 0;
@@ -473,7 +477,7 @@ static enum bt_status pack_unit(struct slot *sl, size_t n)
 			b->payload_off = tb.payload_off;
 		}
 	}
-	return c->raw_len ? reuse_seal(reuse_tls, c, first) : BT_OK;
+	return c->raw_len ? reuse_seal(reuse, c, first) : BT_OK;
 }
 
 static void *worker(void *arg)
@@ -481,10 +485,11 @@ static void *worker(void *arg)
 	struct pipe *pp = arg;
 	struct xlat_ctx *ctx = NULL;
 	struct discover_walker *w = NULL;
-	reuse_tls = pp->reuse;
 	enum bt_status s = xlat_create(&pp->xo, &ctx);
 	if (s == BT_OK)
 		s = discover_walker_create(&w);
+	if (s == BT_OK && pp->reuse)
+		discover_walker_set_translate(w, reuse_translate, pp->reuse);
 	if (s != BT_OK) {
 		pthread_mutex_lock(&pp->mu);
 		pp->err = s;
@@ -507,7 +512,7 @@ static void *worker(void *arg)
 			s = discover_walk(w, ctx, pp->img, pp->plan, &pp->plan->f[pp->order[k]],
 					  &pp->slots[k].res);
 		if (s == BT_OK)
-			s = pack_unit(&pp->slots[i], end - i);
+			s = pack_unit(pp->reuse, &pp->slots[i], end - i);
 		for (size_t k = i; k < end; k++)
 			pp->slots[k].res.status = s;
 		pthread_mutex_lock(&pp->mu);
@@ -519,7 +524,6 @@ static void *worker(void *arg)
 out_destroy:
 	discover_walker_destroy(w);
 	xlat_destroy(ctx);
-	reuse_tls = NULL;
 	return NULL;
 }
 
@@ -805,13 +809,6 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 		st->n_translated = pp.reuse->missed;
 		st->n_chunks_copied = pp.reuse->chunks_copied;
 		st->n_chunks_loaded = pp.reuse->chunks_loaded;
-		if (st->n_reused + st->n_translated == 0 && st->n_blocks + st->n_refused > 0) {
-			bt_err(LOG_CORE, "--reuse: this program does not route xlat_translate "
-					 "through its reuse wrapper (link with "
-					 "-Wl,--wrap=xlat_translate): nothing could be reused");
-			s = BT_ERR_INTERNAL;
-			goto err_abort_db;
-		}
 	}
 	if ((s = tcdb_commit(db)) != BT_OK)
 		goto err_free_slots;

@@ -48,23 +48,16 @@ struct pbuild_stats {
 enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *st);
 
 /*
- * Block reuse.  discover_walk() calls xlat_translate() itself, so a program
- * that offers --reuse routes that symbol through its own wrapper (linked
- * with -Wl,--wrap=xlat_translate, see tests/reuse/module.mk): the wrapper
- * asks pbuild_reuse_serve() first and translates only when it declines.
- * A build thread sees the index of its build through pbuild_reuse_current()
- * (NULL outside a --reuse build).  pbuild_run() fails when a --reuse build
- * made translations none of which passed through the wrapper.
+ * Block reuse.  In a --reuse build each worker's discovery walker asks
+ * pbuild_reuse_serve() first (through discover_walker_set_translate) and
+ * translates only when it declines.
  */
 struct pbuild_reuse; /* opaque; read-only during a build but for its counters */
-struct pbuild_reuse *pbuild_reuse_current(void);
 /* Fill *out with the old translation of va and return true when the old
  * block starts at va, src holds the same guest bytes there, and the block
  * was cut by its own last instruction, a page boundary or the instruction
  * limit (a cut decided by the bytes after the block is not reused). */
 bool pbuild_reuse_serve(struct pbuild_reuse *r, const struct xlat_source *src, gva_t va,
 			struct xlat_block *out);
-/* Count a translation made because pbuild_reuse_serve() declined. */
-void pbuild_reuse_missed(struct pbuild_reuse *r);
 
 #endif

@@ -332,7 +332,16 @@ struct discover_walker {
 	size_t n_work, cap_work;
 	uint64_t *seen; /* open-addressing set of translated starts, 0 = empty */
 	size_t seen_mask, n_seen;
+	discover_translate_fn translate; /* NULL: xlat_translate */
+	void *translate_opaque;
 };
+
+void discover_walker_set_translate(struct discover_walker *w, discover_translate_fn fn,
+				   void *opaque)
+{
+	w->translate = fn;
+	w->translate_opaque = opaque;
+}
 
 enum bt_status discover_walker_create(struct discover_walker **out)
 {
@@ -639,7 +648,8 @@ enum bt_status discover_walk(struct discover_walker *w, struct xlat_ctx *ctx,
 			if (!in_region(f, va) || !seen_add(w, va))
 				continue;
 			struct xlat_block xb;
-			BT_TRY(xlat_translate(ctx, &src, va, &xb));
+			BT_TRY(w->translate ? w->translate(w->translate_opaque, ctx, &src, va, &xb)
+					    : xlat_translate(ctx, &src, va, &xb));
 			struct discover_block db = {
 			    .guest_start = va,
 			    .guest_len = xb.guest_len,

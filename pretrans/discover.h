@@ -85,6 +85,14 @@ struct discover_walker; /* per-thread scratch: decoder, bitmaps, work list */
 
 enum bt_status discover_walker_create(struct discover_walker **out);
 void discover_walker_destroy(struct discover_walker *w);
+/* How the walker translates a block start: xlat_translate() unless a
+ * client (pretrans build --reuse) answers some starts itself.  The hook
+ * must return exactly what xlat_translate() would. */
+typedef enum bt_status (*discover_translate_fn)(void *opaque, struct xlat_ctx *ctx,
+						const struct xlat_source *src, gva_t va,
+						struct xlat_block *out);
+void discover_walker_set_translate(struct discover_walker *w, discover_translate_fn fn,
+				   void *opaque);
 
 /* Translate region f of img; res is reset first. */
 enum bt_status discover_walk(struct discover_walker *w, struct xlat_ctx *ctx,

@@ -212,28 +212,6 @@ static int cmd_build(int argc, char **argv)
 	return 0;
 }
 
-/*
- * discover_walk() calls xlat_translate() directly; this program is linked
- * with -Wl,--wrap=xlat_translate so that a --reuse build can answer from
- * the old database first (pbuild_reuse_serve).  Outside such a build the
- * wrapper only forwards.
- */
-enum bt_status __real_xlat_translate(struct xlat_ctx *ctx, const struct xlat_source *src, gva_t va,
-				     struct xlat_block *out);
-enum bt_status __wrap_xlat_translate(struct xlat_ctx *ctx, const struct xlat_source *src, gva_t va,
-				     struct xlat_block *out);
-enum bt_status __wrap_xlat_translate(struct xlat_ctx *ctx, const struct xlat_source *src, gva_t va,
-				     struct xlat_block *out)
-{
-	struct pbuild_reuse *r = pbuild_reuse_current();
-	if (r && ctx && src && src->read && out) {
-		if (pbuild_reuse_serve(r, src, va, out))
-			return BT_OK;
-		pbuild_reuse_missed(r);
-	}
-	return __real_xlat_translate(ctx, src, va, out);
-}
-
 int main(int argc, char **argv)
 {
 	const char *spec = getenv("BT_LOG");

@@ -1,10 +1,4 @@
 # tests/reuse: `pretrans build --reuse` (docs/diff.md, "reuse").
-#
-# discover_walk() calls xlat_translate() itself; pretrans routes that call
-# through the reuse wrapper in pretrans/main.c.  (The clean form is a
-# translate hook in discover_walk(); until then the link flag lives here.)
-# (override: a LDFLAGS given on the command line must not drop it)
-$(BUILD)/bin/pretrans: override LDFLAGS += -Wl,--wrap=xlat_translate
 
 # The test guest kernel relinked with its last two objects swapped: every
 # function before them keeps its address and bytes, the rest move.
