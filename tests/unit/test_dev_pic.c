@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/dev_io.h"
+
 #include "runtime/bus/iobus.h"
 #include "runtime/dev/pic.h"
 
@@ -19,18 +21,6 @@ struct fixture {
 	unsigned notifications;
 	bool intr;
 };
-
-static void outb(struct fixture *f, uint16_t port, uint8_t v)
-{
-	assert_int_equal(iobus_pio_out(f->bus, port, 1, v), BT_OK);
-}
-
-static uint8_t inb(struct fixture *f, uint16_t port)
-{
-	uint32_t v;
-	assert_int_equal(iobus_pio_in(f->bus, port, 1, &v), BT_OK);
-	return (uint8_t)v;
-}
 
 static void on_intr(void *opaque, bool intr)
 {

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "tests/unit/dev_io.h"
+
 #include "runtime/bus/iobus.h"
 #include "runtime/clock/vclock.h"
 #include "runtime/dev/pic.h"
@@ -25,18 +27,6 @@ struct fixture {
 	struct pit *pit;
 	struct pic *pic;
 };
-
-static void outb(struct fixture *f, uint16_t port, uint8_t v)
-{
-	assert_int_equal(iobus_pio_out(f->bus, port, 1, v), BT_OK);
-}
-
-static uint8_t inb(struct fixture *f, uint16_t port)
-{
-	uint32_t v;
-	assert_int_equal(iobus_pio_in(f->bus, port, 1, &v), BT_OK);
-	return (uint8_t)v;
-}
 
 static int setup(void **state)
 {
