@@ -11,7 +11,8 @@
 # lines dropped on both sides, as tests/integration/btvm-boot.sh does):
 #   cold        no database
 #   warm        from a `pretrans build` database: most kernel blocks come from it
-#   bench       test=none bench=1: every RESULT line of /bin/bench appears
+#   bench       test=none bench=1: every RESULT line of /bin/bench and the
+#               kernel's disk_read appear
 #   stub death  a stub killed from outside stops the VM with a message
 #               (status 4), it does not hang or crash btvm
 set -u
@@ -77,7 +78,7 @@ fi
 
 # --- the benchmark program runs to its end --------------------------------
 if run bench 1 --kernel "$kernel" --initrd "$initrd" --cmdline "console=ttyS0 test=none bench=1"; then
-	for r in getpid_roundtrip dep_loop crc32 fork_wait page_fault; do
+	for r in getpid_roundtrip dep_loop crc32 fork_wait page_fault disk_read; do
 		grep -q "^RESULT $r " "$work/bench/console.raw" || fail bench "no RESULT $r line"
 	done
 fi

@@ -140,7 +140,7 @@ if [ $rebase = 0 ]; then
 	scenario bench
 	gu_qemu_run "$work/bench" "console=ttyS0 test=none bench=1" "$initrd"
 	check_run bench "$work/bench" 1
-	for r in getpid_roundtrip getpid_roundtrip_cycles dep_loop crc32 fork_wait page_fault; do
+	for r in getpid_roundtrip getpid_roundtrip_cycles dep_loop crc32 fork_wait page_fault disk_read; do
 		grep -qE "^RESULT $r [0-9]+(\.[0-9]+)? [^ ]+$" "$work/bench/console.raw" ||
 			fail bench "no 'RESULT $r <value> <unit>' line"
 	done
