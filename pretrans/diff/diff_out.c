@@ -25,14 +25,23 @@ void diff_write_opts_default(struct diff_write_opts *o)
 				      .max_lines = 400};
 }
 
-enum bt_status diff_fdiff_make(const struct diff_result *r, const struct diff_entry *e,
-			       struct diff_fdiff *d)
+/* Listing of one side's function: guest code (ctx NULL) or its translation. */
+static enum bt_status side_listing(const struct diff_side *s, const struct diff_func *f,
+				   struct xlat_ctx *ctx, char ***lines, size_t *n)
+{
+	return ctx ? diff_func_xlat_listing(s, f, ctx, lines, n)
+		   : diff_func_listing(s, f, lines, n);
+}
+
+/* Both sides' listings and their line diff (too_big past 500 edits). */
+static enum bt_status fdiff(const struct diff_result *r, const struct diff_entry *e,
+			    struct xlat_ctx *ctx, struct diff_fdiff *d)
 {
 	memset(d, 0, sizeof(*d));
 	if (e->old)
-		BT_TRY(diff_func_listing(r->old, e->old, &d->a, &d->na));
+		BT_TRY(side_listing(r->old, e->old, ctx, &d->a, &d->na));
 	if (e->new) {
-		enum bt_status st = diff_func_listing(r->new, e->new, &d->b, &d->nb);
+		enum bt_status st = side_listing(r->new, e->new, ctx, &d->b, &d->nb);
 		if (st != BT_OK) {
 			diff_fdiff_fini(d);
 			return st;
@@ -48,27 +57,18 @@ enum bt_status diff_fdiff_make(const struct diff_result *r, const struct diff_en
 	return st;
 }
 
+enum bt_status diff_fdiff_make(const struct diff_result *r, const struct diff_entry *e,
+			       struct diff_fdiff *d)
+{
+	return fdiff(r, e, NULL, d);
+}
+
 enum bt_status diff_fdiff_xlat(const struct diff_result *r, const struct diff_entry *e,
 			       struct xlat_ctx *xctx, struct diff_fdiff *d)
 {
-	memset(d, 0, sizeof(*d));
-	if (e->old)
-		BT_TRY(diff_func_xlat_listing(r->old, e->old, xctx, &d->a, &d->na));
-	if (e->new) {
-		enum bt_status st = diff_func_xlat_listing(r->new, e->new, xctx, &d->b, &d->nb);
-		if (st != BT_OK) {
-			diff_fdiff_fini(d);
-			return st;
-		}
-	}
-	enum bt_status st = diff_lines(d->a, d->na, d->b, d->nb, 500, &d->ops, &d->nops);
-	if (st == BT_ERR_RANGE) {
-		d->too_big = 1;
-		return BT_OK;
-	}
-	if (st != BT_OK)
-		diff_fdiff_fini(d);
-	return st;
+	if (!xctx)
+		return BT_ERR_INVALID;
+	return fdiff(r, e, xctx, d);
 }
 
 enum bt_status diff_xlat_ctx(const struct diff_result *r, struct xlat_ctx **out)
