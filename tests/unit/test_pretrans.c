@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char dir[64], image[128];
+#include "tests/unit/tmp_image.h"
 
 static void run(const char *out, int jobs, enum bt_status want, struct pbuild_stats *st)
 {
@@ -98,20 +98,8 @@ static void test_failed_build_keeps_old_db(void **state)
 
 static int setup(void **state)
 {
-	strcpy(dir, "/tmp/test_pretrans.XXXXXX");
-	if (!mkdtemp(dir))
-		return -1;
-	snprintf(image, sizeof(image), "%s/image", dir);
-	char cmd[256];
-	snprintf(cmd, sizeof(cmd), "cp /proc/%d/exe '%s'", (int)getpid(), image);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	(void)state;
+	return tmp_image_setup("test_pretrans");
 }
 
 int main(void)
@@ -121,5 +109,5 @@ int main(void)
 	    cmocka_unit_test(test_jobs_do_not_change_output),
 	    cmocka_unit_test(test_failed_build_keeps_old_db),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, tmp_image_teardown);
 }

@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char dir[64], image[128];
+#include "tests/unit/tmp_image.h"
 
 static const uint8_t code_a[] = {0x48, 0x89, 0xc3, 0xc3}, code_b[] = {0x90, 0x90, 0xcc};
 static const uint8_t pcmap_a[] = {1, 2, 3};
@@ -163,20 +163,8 @@ static void test_build_refusals(void **state)
 
 static int setup(void **state)
 {
-	strcpy(dir, "/tmp/test_reuse.XXXXXX");
-	if (!mkdtemp(dir))
-		return -1;
-	snprintf(image, sizeof(image), "%s/image", dir);
-	char cmd[256];
-	snprintf(cmd, sizeof(cmd), "cp /proc/%d/exe '%s'", (int)getpid(), image);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	(void)state;
+	return tmp_image_setup("test_reuse");
 }
 
 int main(void)
@@ -186,5 +174,5 @@ int main(void)
 	    cmocka_unit_test(test_chunk_read_back),
 	    cmocka_unit_test(test_build_refusals),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, tmp_image_teardown);
 }
