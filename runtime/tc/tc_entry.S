@@ -19,6 +19,43 @@
 #define TC_EXIT_BLOCK 1
 #define TC_EXIT_FAULT 2
 
+/* All guest GPRs but RSP to / from the vCPU area (RSP is special each time). */
+.macro SAVE_GPRS
+	mov	%rax, GPR(0)
+	mov	%rcx, GPR(1)
+	mov	%rdx, GPR(2)
+	mov	%rbx, GPR(3)
+	mov	%rbp, GPR(5)
+	mov	%rsi, GPR(6)
+	mov	%rdi, GPR(7)
+	mov	%r8, GPR(8)
+	mov	%r9, GPR(9)
+	mov	%r10, GPR(10)
+	mov	%r11, GPR(11)
+	mov	%r12, GPR(12)
+	mov	%r13, GPR(13)
+	mov	%r14, GPR(14)
+	mov	%r15, GPR(15)
+.endm
+
+.macro LOAD_GPRS
+	mov	GPR(0), %rax
+	mov	GPR(1), %rcx
+	mov	GPR(2), %rdx
+	mov	GPR(3), %rbx
+	mov	GPR(5), %rbp
+	mov	GPR(6), %rsi
+	mov	GPR(7), %rdi
+	mov	GPR(8), %r8
+	mov	GPR(9), %r9
+	mov	GPR(10), %r10
+	mov	GPR(11), %r11
+	mov	GPR(12), %r12
+	mov	GPR(13), %r13
+	mov	GPR(14), %r14
+	mov	GPR(15), %r15
+.endm
+
 	.text
 
 /* uint64_t tc_enter_asm(void): run vcpu.enter_target with the guest state. */
@@ -39,21 +76,7 @@ tc_enter_asm:
 	andq	$0xcd5, (%rsp)		/* arithmetic flags and DF only */
 	orq	$2, (%rsp)
 	popfq
-	mov	GPR(0), %rax
-	mov	GPR(1), %rcx
-	mov	GPR(2), %rdx
-	mov	GPR(3), %rbx
-	mov	GPR(5), %rbp
-	mov	GPR(6), %rsi
-	mov	GPR(7), %rdi
-	mov	GPR(8), %r8
-	mov	GPR(9), %r9
-	mov	GPR(10), %r10
-	mov	GPR(11), %r11
-	mov	GPR(12), %r12
-	mov	GPR(13), %r13
-	mov	GPR(14), %r14
-	mov	GPR(15), %r15
+	LOAD_GPRS
 	mov	GPR(4), %rsp
 	jmp	*%gs:VCPU_OFF_ENTER_TGT
 	.cfi_endproc
@@ -74,22 +97,8 @@ tc_return:
 	.globl	tc_exit_asm
 	.type	tc_exit_asm, @function
 tc_exit_asm:
-	mov	%rax, GPR(0)
-	mov	%rcx, GPR(1)
-	mov	%rdx, GPR(2)
-	mov	%rbx, GPR(3)
+	SAVE_GPRS
 	mov	%rsp, GPR(4)
-	mov	%rbp, GPR(5)
-	mov	%rsi, GPR(6)
-	mov	%rdi, GPR(7)
-	mov	%r8, GPR(8)
-	mov	%r9, GPR(9)
-	mov	%r10, GPR(10)
-	mov	%r11, GPR(11)
-	mov	%r12, GPR(12)
-	mov	%r13, GPR(13)
-	mov	%r14, GPR(14)
-	mov	%r15, GPR(15)
 	mov	%gs:VCPU_OFF_HOST_RSP, %rsp
 	pushfq
 	popq	%gs:VCPU_OFF_RFLAGS
@@ -118,21 +127,7 @@ tc_co_string:
 	jmp	tc_callout_common
 
 tc_callout_common:
-	mov	%rax, GPR(0)
-	mov	%rcx, GPR(1)
-	mov	%rdx, GPR(2)
-	mov	%rbx, GPR(3)
-	mov	%rbp, GPR(5)
-	mov	%rsi, GPR(6)
-	mov	%rdi, GPR(7)
-	mov	%r8, GPR(8)
-	mov	%r9, GPR(9)
-	mov	%r10, GPR(10)
-	mov	%r11, GPR(11)
-	mov	%r12, GPR(12)
-	mov	%r13, GPR(13)
-	mov	%r14, GPR(14)
-	mov	%r15, GPR(15)
+	SAVE_GPRS
 	pushfq
 	popq	%gs:VCPU_OFF_RFLAGS
 	mov	%gs:VCPU_OFF_GUEST_RSP, %rax
@@ -150,21 +145,7 @@ tc_callout_common:
 	fxrstor64 %gs:VCPU_OFF_FXSAVE
 	pushq	%gs:VCPU_OFF_RFLAGS	/* sanitized by tc_callout_c */
 	popfq
-	mov	GPR(0), %rax
-	mov	GPR(1), %rcx
-	mov	GPR(2), %rdx
-	mov	GPR(3), %rbx
-	mov	GPR(5), %rbp
-	mov	GPR(6), %rsi
-	mov	GPR(7), %rdi
-	mov	GPR(8), %r8
-	mov	GPR(9), %r9
-	mov	GPR(10), %r10
-	mov	GPR(11), %r11
-	mov	GPR(12), %r12
-	mov	GPR(13), %r13
-	mov	GPR(14), %r14
-	mov	GPR(15), %r15
+	LOAD_GPRS
 	ret
 1:	/* guest fault: unwind to tc_enter_asm's caller */
 	mov	%gs:VCPU_OFF_HOST_RSP, %rsp
