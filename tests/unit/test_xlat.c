@@ -211,6 +211,29 @@ static void test_priv_exit(void **state)
 	assert_true(b->flags & XLAT_BLOCK_ENDS_PRIV);
 }
 
+/* Run code (whose block increments rax) for every interrupt-word value
+ * with IF and REQ bits 0/1 and FORCE 0/1: it exits exactly when the word is
+ * at least IF|REQ, before the increment. */
+static void irq_sweep(struct env *e, const uint8_t *code, size_t len, bool check_spill)
+{
+	struct vcpu_abi *a = e->h.vcpu.abi;
+	xh_reset(&e->h);
+	memcpy(e->code, code, len);
+	for (unsigned irq = 0; irq < 0x400; irq++) {
+		if ((irq & 0xff) > 1)
+			continue;
+		set_stack(e);
+		a->gpr[VCPU_RAX] = 5;
+		a->irq = (uint16_t)irq;
+		bool fire = irq >= (VCPU_IRQ_IF | VCPU_IRQ_REQ);
+		assert_int_equal(xh_run(&e->h, (gva_t)(uintptr_t)e->code, SENTINEL, 10),
+				 fire ? XH_IRQ : XH_OK);
+		assert_int_equal(a->gpr[VCPU_RAX], fire ? 5 : 6);
+		if (check_spill)
+			assert_int_equal(a->gpr[VCPU_RCX] == a->spill[VCPU_RCX] || !fire, true);
+	}
+}
+
 /* A pending interrupt with IF=1 exits at block entry, before any guest
  * instruction ran; with IF=0 (cli) it does not. */
 static void test_irq_check(void **state)
@@ -234,34 +257,9 @@ static void test_irq_check(void **state)
 	/* the same with flags dead at entry (cmp first): the cmp/jae form of
 	 * the check instead of the flag-preserving one */
 	static const uint8_t code2[] = {0x48, 0x39, 0xc0, 0x48, 0xff, 0xc0, 0xc3};
-	xh_reset(&e->h);
-	memcpy(e->code, code2, sizeof(code2));
-	for (unsigned irq = 0; irq < 0x400; irq++) {
-		if ((irq & 0xff) > 1)
-			continue;
-		set_stack(e);
-		a->gpr[VCPU_RAX] = 5;
-		a->irq = (uint16_t)irq;
-		bool fire = irq >= (VCPU_IRQ_IF | VCPU_IRQ_REQ);
-		assert_int_equal(xh_run(&e->h, (gva_t)(uintptr_t)e->code, SENTINEL, 10),
-				 fire ? XH_IRQ : XH_OK);
-		assert_int_equal(a->gpr[VCPU_RAX], fire ? 5 : 6);
-	}
+	irq_sweep(e, code2, sizeof(code2), false);
 	/* and every interrupt-word value through the flag-preserving form */
-	xh_reset(&e->h);
-	memcpy(e->code, code, sizeof(code));
-	for (unsigned irq = 0; irq < 0x400; irq++) {
-		if ((irq & 0xff) > 1)
-			continue;
-		set_stack(e);
-		a->gpr[VCPU_RAX] = 5;
-		a->irq = (uint16_t)irq;
-		bool fire = irq >= (VCPU_IRQ_IF | VCPU_IRQ_REQ);
-		assert_int_equal(xh_run(&e->h, (gva_t)(uintptr_t)e->code, SENTINEL, 10),
-				 fire ? XH_IRQ : XH_OK);
-		assert_int_equal(a->gpr[VCPU_RAX], fire ? 5 : 6);
-		assert_int_equal(a->gpr[VCPU_RCX] == a->spill[VCPU_RCX] || !fire, true);
-	}
+	irq_sweep(e, code, sizeof(code), true);
 }
 
 /* cli/sti/pushf/popf act on the virtual IF; popf never reaches host IF/TF. */
