@@ -262,6 +262,23 @@ static void check_zero_page(struct guestmem *gm, const struct boot_layout *l, co
 	assert_int_equal(l->e820_entries, ne);
 }
 
+/* Everything the boot protocol lays out for a RAM size of ram bytes: the
+ * zero page with its e820 map, the identity page tables, the GDT and the
+ * initial state, and the identity map through the soft-MMU. */
+static void check_boot_structures(struct guestmem *gm, const struct boot_state *st,
+				  const struct boot_layout *l, uint64_t ram)
+{
+	const struct e820 e[] = {
+	    {0, 0x9fc00, 1},
+	    {0x9fc00, 0x100000 - 0x9fc00, 2},
+	    {0x100000, ram - 0x100000, 1},
+	};
+	check_zero_page(gm, l, e, 3);
+	check_page_tables(gm);
+	check_gdt_and_state(gm, st, l);
+	check_ident_map(gm, st, l);
+}
+
 static void test_boot_synthetic(void **state)
 {
 	struct guestmem *gm;
@@ -294,15 +311,7 @@ static void test_boot_synthetic(void **state)
 	assert_int_equal(l.cmdline_size, strlen(cmd) + 1);
 	assert_string_equal((const char *)ram(gm, 0x20000), cmd);
 
-	const struct e820 e[] = {
-	    {0, 0x9fc00, 1},
-	    {0x9fc00, 0x100000 - 0x9fc00, 2},
-	    {0x100000, (64ull << 20) - 0x100000, 1},
-	};
-	check_zero_page(gm, &l, e, 3);
-	check_page_tables(gm);
-	check_gdt_and_state(gm, &st, &l);
-	check_ident_map(gm, &st, &l);
+	check_boot_structures(gm, &st, &l, 64ull << 20);
 	free(initrd);
 	free(img);
 	guestmem_destroy(gm);
@@ -362,15 +371,7 @@ static void test_boot_guest_kernel(void **state)
 		assert_int_equal(l.entry, eh->e_entry);
 	assert_int_equal(l.initrd, (256ull << 20) - 4 * 4096);
 	assert_int_equal(l.initrd_size, 3 * 4096 + 1);
-	const struct e820 e[] = {
-	    {0, 0x9fc00, 1},
-	    {0x9fc00, 0x100000 - 0x9fc00, 2},
-	    {0x100000, (256ull << 20) - 0x100000, 1},
-	};
-	check_zero_page(gm, &l, e, 3);
-	check_page_tables(gm);
-	check_gdt_and_state(gm, &st, &l);
-	check_ident_map(gm, &st, &l);
+	check_boot_structures(gm, &st, &l, 256ull << 20);
 	free(initrd);
 	free(img);
 	guestmem_destroy(gm);
