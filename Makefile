@@ -21,41 +21,64 @@ LDFLAGS ?=
 
 # External dependencies.  Zydis 4 ships no pkg-config file in Debian 12.
 # Recursive (=) so that nothing runs before `make deps` has installed them.
-PKG_CFLAGS  = $(shell pkg-config --cflags libelf sqlite3 2>/dev/null)
-PKG_LIBS    = $(shell pkg-config --libs libelf sqlite3 2>/dev/null)
+# A library names the external libraries it uses by these short names
+# (add_lib's third argument); a program links the union of its libraries'.
 LLVM_CONFIG ?= $(shell command -v llvm-config-14 || command -v llvm-config)
 LLVM_CFLAGS = -I$(shell $(LLVM_CONFIG) --includedir)
-LLVM_LIBS   = -L$(shell $(LLVM_CONFIG) --libdir) $(shell $(LLVM_CONFIG) --libs --link-shared)
-ZYDIS_LIBS  = -lZydis -lZycore
+EXT_CFLAGS  = $(shell pkg-config --cflags libelf sqlite3 2>/dev/null) $(LLVM_CFLAGS)
+EXT_zydis   = -lZydis -lZycore
+EXT_llvm    = -L$(shell $(LLVM_CONFIG) --libdir) $(shell $(LLVM_CONFIG) --libs --link-shared)
+EXT_elf     = $(shell pkg-config --libs libelf 2>/dev/null)
+EXT_sqlite  = $(shell pkg-config --libs sqlite3 2>/dev/null)
+EXT_z       = -lz
+EXT_pthread = -lpthread
+EXT_m       = -lm
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
-EXT_CFLAGS  = $(PKG_CFLAGS) $(LLVM_CFLAGS)
-EXT_LIBS    = $(ZYDIS_LIBS) $(PKG_LIBS) $(LLVM_LIBS) -lz -lpthread -lm
+# Kept for the fuzz and test rules that name libraries directly.
+ZYDIS_LIBS  = $(EXT_zydis)
+LLVM_LIBS   = $(EXT_llvm)
 
 ALL_LIBS   :=
+ALL_LIB_NAMES :=
 ALL_PROGS  :=
 ALL_TESTS  :=
 CHECK_STEPS :=
 EXTRA_ALL  :=
 
-# $(call add_lib,NAME,SOURCES): static library $(BUILD)/libNAME.a
+# $(call add_lib,NAME,SOURCES[,EXTERNAL]): static library $(BUILD)/libNAME.a;
+# EXTERNAL lists the external libraries its code calls (zydis llvm elf ...).
 define add_lib
 ALL_LIBS += $(BUILD)/lib$(1).a
+ALL_LIB_NAMES += $(1)
+LIB_EXT_$(1) := $(3)
 $(BUILD)/lib$(1).a: $(patsubst %.c,$(BUILD)/%.o,$(patsubst %.S,$(BUILD)/%.o,$(2)))
 	@mkdir -p $$(@D)
 	$(Q)rm -f $$@ && ar rcs $$@ $$^
 endef
 
-# $(call add_prog,NAME,SOURCES): program $(BUILD)/bin/NAME linked with every library
+# The link arguments of a list of library names: the archives, then the
+# union of their external libraries.
+lib_archives = $(foreach l,$(1),$(BUILD)/lib$(l).a)
+lib_ext      = $(foreach e,$(sort $(foreach l,$(1),$(LIB_EXT_$(l)))),$(EXT_$(e)))
+
+# $(call add_prog,NAME,SOURCES,LIBS): program $(BUILD)/bin/NAME linked with
+# exactly the libraries LIBS (library names, dependencies included: the
+# list says who uses whom; the linker catches a missing one).
 define add_prog
 ALL_PROGS += $(BUILD)/bin/$(1)
-$(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/%.o,$(patsubst %.S,$(BUILD)/%.o,$(2))) $$(ALL_LIBS)
+PROG_LIBS_$(1) := $(3)
+$(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/%.o,$(patsubst %.S,$(BUILD)/%.o,$(2))) \
+		$$(call lib_archives,$(3))
 	@mkdir -p $$(@D)
 	@echo "  LD      $$@"
 	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $(patsubst %.c,$(BUILD)/%.o,$(patsubst %.S,$(BUILD)/%.o,$(2))) \
-		-Wl,--start-group $$(ALL_LIBS) -Wl,--end-group $$(EXT_LIBS)
+		-Wl,--start-group $$(call lib_archives,$(3)) -Wl,--end-group \
+		$$(call lib_ext,$(3))
 endef
 
-# Every tests/unit/test_NAME.c is a CMocka program linked with every library.
+# Every tests/unit/test_NAME.c is a CMocka program linked with every library
+# (tests are the clients of every module); --as-needed keeps only the
+# shared libraries a test really calls.
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
@@ -71,16 +94,11 @@ $(BUILD)/%.o: %.S
 
 include $(sort $(wildcard */module.mk */*/module.mk))
 
-# add_prog expands its prerequisites when a fragment declares the program,
-# so programs declared before a library would not wait for it: every
-# program depends on every library.
-$(ALL_PROGS): $(ALL_LIBS)
-
 $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(ALL_LIBS)
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(ALL_LIBS) -Wl,--end-group \
-		$(EXT_LIBS) $(CMOCKA_LIBS)
+		-Wl,--as-needed $(call lib_ext,$(ALL_LIB_NAMES)) $(CMOCKA_LIBS)
 
 .PHONY: all deps check check-build unit format format-check demo clean
 .DEFAULT_GOAL := all

@@ -6,7 +6,7 @@
 # --- host builds of the shared library (tools and unit tests) -------------
 $(eval $(call add_lib,guestcpio,guests/lib/cpio.c guests/tools/cpiow.c guests/tools/cpiotree.c))
 $(eval $(call add_lib,guestlib,guests/lib/fmt.c guests/lib/kmodld.c))
-$(eval $(call add_prog,mkinitrd,guests/tools/mkinitrd.c))
+$(eval $(call add_prog,mkinitrd,guests/tools/mkinitrd.c,guestcpio btbase))
 
 # --- guest target flags ---------------------------------------------------
 GU_OUT := $(BUILD)/guests

@@ -32,6 +32,7 @@
 #include "pretrans/discover.h"
 #include "pretrans/elfimg.h"
 #include "pretrans/xlat/xlat_int.h"
+#include "pretrans/xcheck/xcheck.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -739,7 +740,7 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 	strcpy(ti.arch, "x86_64");
 	struct pipe pp = {.img = img,
 			  .plan = plan,
-			  .xo = {.flags = o->xlat_flags},
+			  .xo = {.flags = o->xlat_flags, .checker = &xcheck_checker_ops},
 			  .watch_signals = o->watch_signals};
 	if (o->reuse_path) {
 		double t0 = now();

@@ -8,6 +8,7 @@
 #include "pretrans/base/log.h"
 #include "pretrans/base/sha256.h"
 #include "pretrans/elfimg.h"
+#include "pretrans/xcheck/xcheck.h"
 
 #include <Zydis/Zydis.h>
 #include <getopt.h>
@@ -566,7 +567,7 @@ int cmd_verify(int argc, char **argv)
 			"verify: note: %s is not the file the database was built from "
 			"(%s); checking block by block\n",
 			image, im.path);
-	struct xlat_options xo = {.flags = pv.options_flags};
+	struct xlat_options xo = {.flags = pv.options_flags, .checker = &xcheck_checker_ops};
 	if (s == BT_OK && xlat_options_hash(&xo) != pv.options_hash) {
 		bt_err(LOG_DB, "%s: options hash %016llx does not match its options flags %#x",
 		       db_path, (unsigned long long)pv.options_hash, pv.options_flags);

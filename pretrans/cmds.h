@@ -7,17 +7,8 @@
 
 #include "db/tcdb.h"
 #include "pretrans/base/status.h"
+#include "pretrans/cli.h"
 
-enum pretrans_exit {
-	PRETRANS_EXIT_OK = 0,
-	PRETRANS_EXIT_USAGE = 1,
-	PRETRANS_EXIT_INPUT = 2,
-	PRETRANS_EXIT_INTERNAL = 3,
-	PRETRANS_EXIT_IO = 4,
-	PRETRANS_EXIT_MISMATCH = 5,
-};
-
-int pretrans_exit_code(enum bt_status s);
 int cmd_stats(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_verify(int argc, char **argv);

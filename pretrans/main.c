@@ -81,52 +81,10 @@ static const char usage_xcheck[] =
     "Decodes every instruction the discovery reaches with both Zydis and LLVM\n"
     "MC, and counts and explains where they disagree.\n";
 
-int pretrans_exit_code(enum bt_status s)
-{
-	switch (s) {
-	case BT_OK:
-		return 0;
-	case BT_ERR_FORMAT:
-	case BT_ERR_VERSION:
-	case BT_ERR_UNSUPPORTED:
-	case BT_ERR_RANGE:
-	case BT_ERR_NOTFOUND:
-	case BT_ERR_DB:
-		return PRETRANS_EXIT_INPUT;
-	case BT_ERR_IO:
-		return PRETRANS_EXIT_IO;
-	case BT_ERR_INVALID:
-		return PRETRANS_EXIT_USAGE;
-	default:
-		return PRETRANS_EXIT_INTERNAL;
-	}
-}
-
-/* Help goes to stdout; a usage error is one line on stderr (the first
- * line of the text) plus where to find more. */
-static int usage(const char *text, bool error)
-{
-	if (!error) {
-		fputs(text, stdout);
-		return 0;
-	}
-	const char *nl = strchr(text, '\n');
-	fprintf(stderr, "%.*s (see --help)\n", (int)(nl ? nl - text : (long)strlen(text)), text);
-	return PRETRANS_EXIT_USAGE;
-}
-
-static bool want_help(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-			return true;
-	return false;
-}
-
 static int cmd_build(int argc, char **argv)
 {
-	if (want_help(argc, argv))
-		return usage(usage_build, false);
+	if (pretrans_want_help(argc, argv))
+		return pretrans_usage(usage_build, false);
 	struct pbuild_options o = {.jobs = (int)sysconf(_SC_NPROCESSORS_ONLN),
 				   .xlat_flags = XLAT_OPT_CROSSCHECK | XLAT_OPT_EXACT_FAULTS};
 	static const struct option lo[] = {{"output", required_argument, NULL, 'o'},
@@ -218,10 +176,10 @@ int main(int argc, char **argv)
 	if (spec && bt_log_configure(spec) != 0)
 		fprintf(stderr, "pretrans: ignoring bad BT_LOG '%s'\n", spec);
 	if (argc < 2)
-		return usage(usage_main, true);
+		return pretrans_usage(usage_main, true);
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help"))
-		return usage(usage_main, false);
+		return pretrans_usage(usage_main, false);
 	if (!strcmp(cmd, "--version")) {
 		printf("%s (translator v%d, vCPU ABI v%d, database schema v%d)\n",
 		       PRETRANS_TOOL_VERSION, XLAT_VERSION, VCPU_ABI_VERSION, TCDB_SCHEMA_VERSION);
@@ -232,13 +190,17 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "build"))
 		return cmd_build(argc, argv);
 	if (!strcmp(cmd, "stats"))
-		return want_help(argc, argv) ? usage(usage_stats, false) : cmd_stats(argc, argv);
+		return pretrans_want_help(argc, argv) ? pretrans_usage(usage_stats, false)
+						      : cmd_stats(argc, argv);
 	if (!strcmp(cmd, "show"))
-		return want_help(argc, argv) ? usage(usage_show, false) : cmd_show(argc, argv);
+		return pretrans_want_help(argc, argv) ? pretrans_usage(usage_show, false)
+						      : cmd_show(argc, argv);
 	if (!strcmp(cmd, "verify"))
-		return want_help(argc, argv) ? usage(usage_verify, false) : cmd_verify(argc, argv);
+		return pretrans_want_help(argc, argv) ? pretrans_usage(usage_verify, false)
+						      : cmd_verify(argc, argv);
 	if (!strcmp(cmd, "xcheck"))
-		return want_help(argc, argv) ? usage(usage_xcheck, false) : cmd_xcheck(argc, argv);
+		return pretrans_want_help(argc, argv) ? pretrans_usage(usage_xcheck, false)
+						      : cmd_xcheck(argc, argv);
 	if (!strcmp(cmd, "diff")) /* owned by pretrans/diff (diff_main) */
 		return diff_main(argc, argv);
 	fprintf(stderr, "pretrans: unknown command '%s' (see pretrans --help)\n", cmd);

@@ -1,7 +1,9 @@
 # pretrans/: the offline tool.  Library btpretrans holds the ELF loader,
 # code discovery and the build pipeline; the program adds the command line.
-$(eval $(call add_lib,btpretrans,pretrans/elfimg.c pretrans/discover.c pretrans/build.c))
-$(eval $(call add_prog,pretrans,pretrans/main.c pretrans/cmd_inspect.c pretrans/cmd_xcheck.c))
+$(eval $(call add_lib,btpretrans,pretrans/elfimg.c pretrans/discover.c pretrans/build.c,elf z pthread))
+$(eval $(call add_prog,pretrans,pretrans/main.c pretrans/cli.c pretrans/cmd_inspect.c \
+	pretrans/cmd_xcheck.c,\
+	btpretrans ptdiff xcheck xlat tcdb btbase))
 
 # --- integration test on the test guest kernel ---------------------------------
 CHECK_STEPS += check-pretrans-guest

@@ -11,6 +11,7 @@
 #include "pretrans/diff/diff_int.h"
 
 #include "pretrans/xlat/xlat.h"
+#include "pretrans/xcheck/xcheck.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +76,7 @@ enum bt_status diff_xlat_ctx(const struct diff_result *r, struct xlat_ctx **out)
 {
 	if (r->old->rel || r->new->rel)
 		return BT_ERR_UNSUPPORTED; /* unrelocated code: nothing to compare */
-	struct xlat_options opts = {.flags = XLAT_OPT_CROSSCHECK};
+	struct xlat_options opts = {.flags = XLAT_OPT_CROSSCHECK, .checker = &xcheck_checker_ops};
 	return xlat_create(&opts, out);
 }
 

@@ -17,7 +17,6 @@
  *     never aborts.
  */
 #include "pretrans/xlat/xlat_int.h"
-#include "pretrans/xlat/xcheck.h"
 #include "pretrans/base/hash.h"
 #include "pretrans/base/log.h"
 
@@ -27,7 +26,7 @@
 struct xlat_ctx {
 	struct xlat_options opts;
 	ZydisDecoder dec;
-	struct xlat_xcheck *xc; /* LLVM MC second decoder, with XLAT_OPT_CROSSCHECK */
+	void *xc; /* the second decoder's instance (opts.checker), with XLAT_OPT_CROSSCHECK */
 	struct xlat_insn insns[XLAT_HARD_MAX_INSNS];
 	enum xlat_class cls[XLAT_HARD_MAX_INSNS];
 	uint8_t guest[XLAT_HARD_MAX_INSNS * 16];
@@ -83,7 +82,14 @@ enum bt_status xlat_create(const struct xlat_options *opts, struct xlat_ctx **ou
 		return BT_ERR_INTERNAL;
 	}
 	if (ctx->opts.flags & XLAT_OPT_CROSSCHECK) {
-		enum bt_status s = xlat_xcheck_create(&ctx->xc);
+		if (!ctx->opts.checker) {
+			bt_err(
+			    LOG_XLAT,
+			    "XLAT_OPT_CROSSCHECK without a second decoder (xlat_options.checker)");
+			free(ctx);
+			return BT_ERR_INVALID;
+		}
+		enum bt_status s = ctx->opts.checker->create(&ctx->xc);
 		if (s != BT_OK) {
 			free(ctx);
 			return s;
@@ -97,7 +103,8 @@ void xlat_destroy(struct xlat_ctx *ctx)
 {
 	if (!ctx)
 		return;
-	xlat_xcheck_destroy(ctx->xc);
+	if (ctx->xc)
+		ctx->opts.checker->destroy(ctx->xc);
 	free(ctx);
 }
 
@@ -236,9 +243,7 @@ static void decode_block(struct xlat_ctx *ctx, const struct xlat_source *src, gv
 			break;
 		}
 		if (ctx->xc) {
-			uint32_t llen = xlat_xcheck_length(ctx->xc, in->bytes, got, pc);
-			if (llen != in->d.length ||
-			    xlat_xcheck_operands(ctx->xc, in->bytes, got, pc) == 0) {
+			if (!ctx->opts.checker->agrees(ctx->xc, in->bytes, got, pc, in->d.length)) {
 				refuse(b, XLAT_REFUSE_DISAGREE, pc);
 				return;
 			}

@@ -42,9 +42,26 @@ enum xlat_opt_flags {
 					  * docs/xlat.md, "precise state") */
 };
 
+/*
+ * A second, independent decoder for XLAT_OPT_CROSSCHECK.  The translator core
+ * links none: pretrans supplies LLVM MC's (pretrans/xcheck/xcheck.h,
+ * xcheck_checker_ops); the runtime never cross-checks.  The translator
+ * creates one instance per context (contexts are per thread).
+ */
+struct xlat_checker_ops {
+	enum bt_status (*create)(void **out);
+	void (*destroy)(void *inst);
+	/* True when the second decoder also decodes the instruction at p (n
+	 * bytes available, at va) as len bytes naming the same operands. */
+	bool (*agrees)(void *inst, const uint8_t *p, size_t n, gva_t va, uint32_t len);
+};
+
 struct xlat_options {
 	uint32_t flags;
 	uint32_t max_insns; /* per block; 0 = default */
+	/* Required with XLAT_OPT_CROSSCHECK (xlat_create refuses without it);
+	 * not part of xlat_options_hash: it decides nothing when it agrees. */
+	const struct xlat_checker_ops *checker;
 };
 
 /* Why a block was not translated (0 = it was). */

@@ -8,6 +8,7 @@
  * blocks are exercised), the rest = guest bytes.
  */
 #include "pretrans/xlat/xlat.h"
+#include "pretrans/xcheck/xcheck.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	unsigned o = data[0] & 3;
 	if (!ctx[o]) {
-		struct xlat_options opts = {.flags = o, .max_insns = 0};
+		struct xlat_options opts = {
+		    .flags = o, .max_insns = 0, .checker = &xcheck_checker_ops};
 		if (xlat_create(&opts, &ctx[o]) != BT_OK || xlat_create(&opts, &ctx2[o]) != BT_OK)
 			abort();
 	}

@@ -15,6 +15,7 @@
 #include "pretrans/base/log.h"
 #include "pretrans/diff/diff.h"
 #include "pretrans/xlat/xlat.h"
+#include "pretrans/xcheck/xcheck.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,7 +174,7 @@ static void test_xlat_listings(void **state)
 	struct pair p;
 	load_pair(&p, DP_DIR "/base.elf", DP_DIR "/shift.elf");
 	struct xlat_ctx *ctx;
-	struct xlat_options opts = {.flags = XLAT_OPT_CROSSCHECK};
+	struct xlat_options opts = {.flags = XLAT_OPT_CROSSCHECK, .checker = &xcheck_checker_ops};
 	assert_int_equal(xlat_create(&opts, &ctx), BT_OK);
 	size_t compared = 0;
 	for (size_t i = 0; i < p.r.n; i++) {

@@ -11,6 +11,7 @@
 
 #include "pretrans/base/log.h"
 #include "pretrans/discover.h"
+#include "pretrans/xcheck/xcheck.h"
 
 #include <elf.h>
 #include <stdio.h>
@@ -89,7 +90,7 @@ static void test_plan_matches_symbols(void **state)
 
 static void walk(const struct discover_func *f, struct discover_result *r)
 {
-	struct xlat_options xo = {.flags = XLAT_OPT_CROSSCHECK};
+	struct xlat_options xo = {.flags = XLAT_OPT_CROSSCHECK, .checker = &xcheck_checker_ops};
 	struct xlat_ctx *x;
 	struct discover_walker *w;
 	assert_int_equal(xlat_create(&xo, &x), BT_OK);
@@ -203,7 +204,7 @@ static void test_jump_table(void **state)
 				      .end = code->end,
 				      .sec = code->sec,
 				      .kind = DISCOVER_SEED};
-	struct xlat_options xo = {.flags = XLAT_OPT_CROSSCHECK};
+	struct xlat_options xo = {.flags = XLAT_OPT_CROSSCHECK, .checker = &xcheck_checker_ops};
 	struct xlat_ctx *x;
 	struct discover_walker *w;
 	assert_int_equal(xlat_create(&xo, &x), BT_OK);

@@ -9,6 +9,7 @@
  *     block exists; IBL entries are filled for every block entered.
  */
 #include "tests/xlat/harness.h"
+#include "pretrans/xcheck/xcheck.h"
 
 #include <asm/prctl.h>
 #include <stdlib.h>
@@ -51,7 +52,7 @@ enum bt_status xh_init(struct xh *h, gva_t code_lo, gva_t code_hi, uint32_t xlat
 	h->code_hi = code_hi;
 	h->chain = true;
 	struct tc_handlers hd = {.mem = xh_mem};
-	struct xlat_options o = {.flags = xlat_flags};
+	struct xlat_options o = {.flags = xlat_flags, .checker = &xcheck_checker_ops};
 	BT_TRY(tc_vcpu_init(&h->vcpu, &hd, h));
 	h->blocks = calloc(XH_MAX_BLOCKS, sizeof(*h->blocks));
 	if (!h->blocks)

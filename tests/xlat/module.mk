@@ -3,7 +3,7 @@
 # libraries they use (not every library of the tree).
 $(eval $(call add_lib,xlattest,tests/xlat/harness.c tests/xlat/native.S))
 
-XLAT_TEST_LIBS = $(BUILD)/libxlattest.a $(BUILD)/libtc.a $(BUILD)/libxlat.a $(BUILD)/libbtbase.a
+XLAT_TEST_LIBS = $(BUILD)/libxlattest.a $(BUILD)/libxcheck.a $(BUILD)/libtc.a $(BUILD)/libxlat.a $(BUILD)/libbtbase.a
 
 define xlat_test_prog
 EXTRA_ALL += $(BUILD)/bin/$(1)
@@ -11,7 +11,7 @@ $(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/%.o,$(2)) $$(XLAT_TEST_LIBS)
 	@mkdir -p $$(@D)
 	@echo "  LD      $$@"
 	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $(patsubst %.c,$(BUILD)/%.o,$(2)) \
-		-Wl,--start-group $$(XLAT_TEST_LIBS) -Wl,--end-group $$(EXT_LIBS)
+		-Wl,--start-group $$(XLAT_TEST_LIBS) -Wl,--end-group $$(call lib_ext,xcheck tc xlat btbase)
 endef
 
 $(eval $(call xlat_test_prog,xlat_golden,tests/xlat/xlat_golden.c))
@@ -35,9 +35,10 @@ rebase-xlat-golden: $(BUILD)/bin/xlat_golden
 
 # libFuzzer target (clang, ASan): decode -> translate robustness.
 FUZZ_CC ?= clang
-FUZZ_XLAT_SRCS = tests/fuzz/fuzz_xlat.c $(wildcard pretrans/xlat/*.c) pretrans/base/hash.c \
+FUZZ_XLAT_SRCS = tests/fuzz/fuzz_xlat.c $(wildcard pretrans/xlat/*.c) pretrans/xcheck/xcheck.c \
+	pretrans/base/hash.c \
 	pretrans/base/log.c
-$(BUILD)/fuzz/fuzz_xlat: $(FUZZ_XLAT_SRCS) $(wildcard pretrans/xlat/*.h)
+$(BUILD)/fuzz/fuzz_xlat: $(FUZZ_XLAT_SRCS) $(wildcard pretrans/xlat/*.h) pretrans/xcheck/xcheck.h
 	@mkdir -p $(@D)
 	@echo "  FUZZ    $@"
 	$(Q)$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -I. -D_GNU_SOURCE \

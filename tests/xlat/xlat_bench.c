@@ -8,6 +8,7 @@
  *   xlat_bench [-x] [-m MAXBYTES] FILE      (-x: XLAT_OPT_CROSSCHECK)
  */
 #include "pretrans/xlat/xlat.h"
+#include "pretrans/xcheck/xcheck.h"
 
 #include <elf.h>
 #include <fcntl.h>
@@ -45,7 +46,7 @@ static double now(void)
 
 int main(int argc, char **argv)
 {
-	struct xlat_options opts = {0};
+	struct xlat_options opts = {.checker = &xcheck_checker_ops};
 	uint64_t max_bytes = ~0ull;
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {

@@ -1,6 +1,6 @@
 /*
  * Zydis vs LLVM MC cross-check.  Owns one Zydis decoder and one LLVM-C
- * disassembler context per struct xlat_xcheck.
+ * disassembler context per struct xcheck.
  *
  * Invariants
  *  1. Never more than 15 bytes are handed to either decoder per position.
@@ -8,7 +8,7 @@
  *     creating several checkers is safe; the checker itself holds no
  *     global state.
  */
-#include "pretrans/xlat/xcheck.h"
+#include "pretrans/xcheck/xcheck.h"
 
 #include <Zydis/Zydis.h>
 #include <llvm-c/Disassembler.h>
@@ -18,7 +18,7 @@
 #include <pthread.h>
 #include <string.h>
 
-struct xlat_xcheck {
+struct xcheck {
 	ZydisDecoder dec;
 	LLVMDisasmContextRef llvm;
 	/* register names (GPRs, rip, eip) sorted for bsearch */
@@ -61,11 +61,11 @@ static void llvm_init(void)
 	LLVMInitializeX86Disassembler();
 }
 
-enum bt_status xlat_xcheck_create(struct xlat_xcheck **out)
+enum bt_status xcheck_create(struct xcheck **out)
 {
 	if (!out)
 		return BT_ERR_INVALID;
-	struct xlat_xcheck *xc = calloc(1, sizeof(*xc));
+	struct xcheck *xc = calloc(1, sizeof(*xc));
 	if (!xc)
 		return BT_ERR_NOMEM;
 	/* LLVM's target registry is a global list: registering from two
@@ -98,7 +98,7 @@ enum bt_status xlat_xcheck_create(struct xlat_xcheck **out)
 	return BT_OK;
 }
 
-void xlat_xcheck_destroy(struct xlat_xcheck *xc)
+void xcheck_destroy(struct xcheck *xc)
 {
 	if (!xc)
 		return;
@@ -127,8 +127,8 @@ static bool split_prefix(const char *text)
 
 /* LLVM's length at p, with split prefixes merged; text gets the text of
  * the instruction itself (Intel syntax). */
-static uint32_t llvm_decode(struct xlat_xcheck *xc, const uint8_t *p, size_t n, gva_t va,
-			    char *text, size_t text_len)
+static uint32_t llvm_decode(struct xcheck *xc, const uint8_t *p, size_t n, gva_t va, char *text,
+			    size_t text_len)
 {
 	uint8_t buf[16];
 	if (n > 15)
@@ -147,7 +147,7 @@ static uint32_t llvm_decode(struct xlat_xcheck *xc, const uint8_t *p, size_t n, 
 	return 0; /* nothing but prefixes */
 }
 
-uint32_t xlat_xcheck_length(struct xlat_xcheck *xc, const uint8_t *p, size_t n, gva_t va)
+uint32_t xcheck_length(struct xcheck *xc, const uint8_t *p, size_t n, gva_t va)
 {
 	char text[160];
 	return llvm_decode(xc, p, n, va, text, sizeof(text));
@@ -165,7 +165,7 @@ static const ZydisMnemonic operand_subset[] = {
     ZYDIS_MNEMONIC_BTC,	  ZYDIS_MNEMONIC_ADC,	 ZYDIS_MNEMONIC_SBB,
 };
 
-int xlat_xcheck_operands(struct xlat_xcheck *xc, const uint8_t *p, size_t n, gva_t va)
+int xcheck_operands(struct xcheck *xc, const uint8_t *p, size_t n, gva_t va)
 {
 	ZydisDecodedInstruction d;
 	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
@@ -228,15 +228,15 @@ int xlat_xcheck_operands(struct xlat_xcheck *xc, const uint8_t *p, size_t n, gva
 	return memcmp(&zs, &ls, sizeof(zs)) == 0 ? 1 : 0;
 }
 
-const char *xlat_xcheck_class_str(enum xlat_xcheck_class c)
+const char *xcheck_class_str(enum xcheck_class c)
 {
 	static const char *const names[] = {"agree",	 "length-differs", "zydis-only",
 					    "llvm-only", "both-invalid",   "operands-differ"};
 	return (unsigned)c < BT_ARRAY_SIZE(names) ? names[c] : "?";
 }
 
-enum bt_status xlat_xcheck_sweep(struct xlat_xcheck *xc, const uint8_t *p, size_t n, gva_t va,
-				 struct xlat_xcheck_stats *st)
+enum bt_status xcheck_sweep(struct xcheck *xc, const uint8_t *p, size_t n, gva_t va,
+			    struct xcheck_stats *st)
 {
 	if (!xc || (!p && n) || !st)
 		return BT_ERR_INVALID;
@@ -247,24 +247,24 @@ enum bt_status xlat_xcheck_sweep(struct xlat_xcheck *xc, const uint8_t *p, size_
 		uint32_t zl = 0;
 		if (ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&xc->dec, NULL, p + pos, avail, &d)))
 			zl = d.length;
-		uint32_t ll = xlat_xcheck_length(xc, p + pos, avail, va + pos);
-		enum xlat_xcheck_class c;
+		uint32_t ll = xcheck_length(xc, p + pos, avail, va + pos);
+		enum xcheck_class c;
 		if (zl && ll && zl == ll) {
-			int op = xlat_xcheck_operands(xc, p + pos, avail, va + pos);
+			int op = xcheck_operands(xc, p + pos, avail, va + pos);
 			if (op >= 0)
 				st->operands_compared++;
-			c = op == 0 ? XLAT_XC_OPERANDS_DIFF : XLAT_XC_AGREE;
+			c = op == 0 ? XCHECK_OPERANDS_DIFF : XCHECK_AGREE;
 		} else if (zl && ll)
-			c = XLAT_XC_LEN_DIFF;
+			c = XCHECK_LEN_DIFF;
 		else if (zl)
-			c = XLAT_XC_ZYDIS_ONLY;
+			c = XCHECK_ZYDIS_ONLY;
 		else if (ll)
-			c = XLAT_XC_LLVM_ONLY;
+			c = XCHECK_LLVM_ONLY;
 		else
-			c = XLAT_XC_BOTH_INVALID;
+			c = XCHECK_BOTH_INVALID;
 		st->count[c]++;
-		if (c != XLAT_XC_AGREE && c != XLAT_XC_BOTH_INVALID &&
-		    st->n_samples < XLAT_XCHECK_MAX_SAMPLES) {
+		if (c != XCHECK_AGREE && c != XCHECK_BOTH_INVALID &&
+		    st->n_samples < XCHECK_MAX_SAMPLES) {
 			st->samples[st->n_samples].va = va + pos;
 			st->samples[st->n_samples].cls = (uint8_t)c;
 			st->samples[st->n_samples].zydis_len = (uint8_t)zl;
@@ -276,3 +276,27 @@ enum bt_status xlat_xcheck_sweep(struct xlat_xcheck *xc, const uint8_t *p, size_
 	st->bytes += n;
 	return BT_OK;
 }
+
+static enum bt_status checker_create(void **out)
+{
+	struct xcheck *xc;
+	BT_TRY(xcheck_create(&xc));
+	*out = xc;
+	return BT_OK;
+}
+
+static void checker_destroy(void *inst)
+{
+	xcheck_destroy(inst);
+}
+
+static bool checker_agrees(void *inst, const uint8_t *p, size_t n, gva_t va, uint32_t len)
+{
+	return xcheck_length(inst, p, n, va) == len && xcheck_operands(inst, p, n, va) != 0;
+}
+
+const struct xlat_checker_ops xcheck_checker_ops = {
+    .create = checker_create,
+    .destroy = checker_destroy,
+    .agrees = checker_agrees,
+};

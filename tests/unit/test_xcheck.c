@@ -10,7 +10,8 @@
 
 #include <string.h>
 
-#include "pretrans/xlat/xcheck.h"
+#include "pretrans/base/log.h"
+#include "pretrans/xcheck/xcheck.h"
 #include "pretrans/xlat/xlat.h"
 
 #define BASE 0xffffffff81000000ull
@@ -40,44 +41,44 @@ static size_t rd(void *opaque, gva_t va, uint8_t *out, size_t len)
 static void test_sweep_agree(void **state)
 {
 	(void)state;
-	struct xlat_xcheck *xc;
-	struct xlat_xcheck_stats st;
+	struct xcheck *xc;
+	struct xcheck_stats st;
 	memset(&st, 0, sizeof(st));
-	assert_int_equal(xlat_xcheck_create(&xc), BT_OK);
-	assert_int_equal(xlat_xcheck_sweep(xc, good, sizeof(good), BASE, &st), BT_OK);
-	assert_int_equal(st.count[XLAT_XC_AGREE], 6);
-	assert_int_equal(st.count[XLAT_XC_LEN_DIFF] + st.count[XLAT_XC_ZYDIS_ONLY] +
-			     st.count[XLAT_XC_LLVM_ONLY] + st.count[XLAT_XC_BOTH_INVALID],
+	assert_int_equal(xcheck_create(&xc), BT_OK);
+	assert_int_equal(xcheck_sweep(xc, good, sizeof(good), BASE, &st), BT_OK);
+	assert_int_equal(st.count[XCHECK_AGREE], 6);
+	assert_int_equal(st.count[XCHECK_LEN_DIFF] + st.count[XCHECK_ZYDIS_ONLY] +
+			     st.count[XCHECK_LLVM_ONLY] + st.count[XCHECK_BOTH_INVALID],
 			 0);
 	assert_int_equal(st.bytes, sizeof(good));
-	assert_int_equal(xlat_xcheck_length(xc, good, sizeof(good), BASE), 3);
+	assert_int_equal(xcheck_length(xc, good, sizeof(good), BASE), 3);
 	/* LLVM prints "lock" as an instruction of its own: merged, it agrees */
 	static const uint8_t lockinc[] = {0xf0, 0xff, 0x41, 0x34, 0xf3, 0x48, 0xa5};
 	memset(&st, 0, sizeof(st));
-	assert_int_equal(xlat_xcheck_sweep(xc, lockinc, sizeof(lockinc), BASE, &st), BT_OK);
-	assert_int_equal(st.count[XLAT_XC_AGREE], 2);
-	assert_int_equal(st.count[XLAT_XC_LEN_DIFF], 0);
-	xlat_xcheck_destroy(xc);
+	assert_int_equal(xcheck_sweep(xc, lockinc, sizeof(lockinc), BASE, &st), BT_OK);
+	assert_int_equal(st.count[XCHECK_AGREE], 2);
+	assert_int_equal(st.count[XCHECK_LEN_DIFF], 0);
+	xcheck_destroy(xc);
 }
 
 static void test_sweep_disagree(void **state)
 {
 	(void)state;
-	struct xlat_xcheck *xc;
-	struct xlat_xcheck_stats st;
+	struct xcheck *xc;
+	struct xcheck_stats st;
 	static const uint8_t invalid[] = {0x06}; /* push es: invalid in 64-bit mode */
 	memset(&st, 0, sizeof(st));
-	assert_int_equal(xlat_xcheck_create(&xc), BT_OK);
-	assert_int_equal(xlat_xcheck_sweep(xc, rexrex, sizeof(rexrex), BASE, &st), BT_OK);
-	assert_int_equal(st.count[XLAT_XC_LEN_DIFF], 1);
+	assert_int_equal(xcheck_create(&xc), BT_OK);
+	assert_int_equal(xcheck_sweep(xc, rexrex, sizeof(rexrex), BASE, &st), BT_OK);
+	assert_int_equal(st.count[XCHECK_LEN_DIFF], 1);
 	assert_int_equal(st.n_samples, 1);
 	assert_int_equal(st.samples[0].va, BASE + 3);
 	assert_int_equal(st.samples[0].zydis_len, 3);
 	assert_int_equal(st.samples[0].llvm_len, 2);
-	assert_int_equal(xlat_xcheck_sweep(xc, invalid, sizeof(invalid), BASE, &st), BT_OK);
-	assert_int_equal(st.count[XLAT_XC_BOTH_INVALID], 1);
-	assert_string_equal(xlat_xcheck_class_str(XLAT_XC_LEN_DIFF), "length-differs");
-	xlat_xcheck_destroy(xc);
+	assert_int_equal(xcheck_sweep(xc, invalid, sizeof(invalid), BASE, &st), BT_OK);
+	assert_int_equal(st.count[XCHECK_BOTH_INVALID], 1);
+	assert_string_equal(xcheck_class_str(XCHECK_LEN_DIFF), "length-differs");
+	xcheck_destroy(xc);
 }
 
 /* Operands are compared for the integer subset: LLVM reads "66 f2 93" as
@@ -85,27 +86,27 @@ static void test_sweep_disagree(void **state)
 static void test_operands(void **state)
 {
 	(void)state;
-	struct xlat_xcheck *xc;
+	struct xcheck *xc;
 	static const uint8_t load[] = {0x48, 0x8b, 0x47, 0x08};	  /* mov rax, [rdi+8] */
 	static const uint8_t cpuid[] = {0x0f, 0xa2};		  /* outside the subset */
 	static const uint8_t movds[] = {0x8e, 0xd8};		  /* mov ds, ax: not compared */
 	static const uint8_t xchg16[] = {0x66, 0xf2, 0x93, 0xc3}; /* widths differ */
-	assert_int_equal(xlat_xcheck_create(&xc), BT_OK);
-	assert_int_equal(xlat_xcheck_operands(xc, load, sizeof(load), BASE), 1);
-	assert_int_equal(xlat_xcheck_operands(xc, cpuid, sizeof(cpuid), BASE), -1);
-	assert_int_equal(xlat_xcheck_operands(xc, movds, sizeof(movds), BASE), -1);
-	assert_int_equal(xlat_xcheck_operands(xc, xchg16, sizeof(xchg16), BASE), 0);
-	assert_int_equal(xlat_xcheck_length(xc, xchg16, sizeof(xchg16), BASE), 3);
-	struct xlat_xcheck_stats st;
+	assert_int_equal(xcheck_create(&xc), BT_OK);
+	assert_int_equal(xcheck_operands(xc, load, sizeof(load), BASE), 1);
+	assert_int_equal(xcheck_operands(xc, cpuid, sizeof(cpuid), BASE), -1);
+	assert_int_equal(xcheck_operands(xc, movds, sizeof(movds), BASE), -1);
+	assert_int_equal(xcheck_operands(xc, xchg16, sizeof(xchg16), BASE), 0);
+	assert_int_equal(xcheck_length(xc, xchg16, sizeof(xchg16), BASE), 3);
+	struct xcheck_stats st;
 	memset(&st, 0, sizeof(st));
-	assert_int_equal(xlat_xcheck_sweep(xc, xchg16, sizeof(xchg16), BASE, &st), BT_OK);
-	assert_int_equal(st.count[XLAT_XC_OPERANDS_DIFF], 1);
-	assert_int_equal(st.count[XLAT_XC_AGREE], 1); /* the ret */
+	assert_int_equal(xcheck_sweep(xc, xchg16, sizeof(xchg16), BASE, &st), BT_OK);
+	assert_int_equal(st.count[XCHECK_OPERANDS_DIFF], 1);
+	assert_int_equal(st.count[XCHECK_AGREE], 1); /* the ret */
 	assert_int_equal(st.operands_compared, 1);
-	assert_int_equal(st.samples[0].cls, XLAT_XC_OPERANDS_DIFF);
-	xlat_xcheck_destroy(xc);
+	assert_int_equal(st.samples[0].cls, XCHECK_OPERANDS_DIFF);
+	xcheck_destroy(xc);
 
-	struct xlat_options on = {.flags = XLAT_OPT_CROSSCHECK};
+	struct xlat_options on = {.flags = XLAT_OPT_CROSSCHECK, .checker = &xcheck_checker_ops};
 	struct xlat_ctx *c;
 	struct xlat_block b;
 	struct buf x = {xchg16, sizeof(xchg16)};
@@ -120,7 +121,7 @@ static void test_operands(void **state)
 static void test_translate_crosscheck(void **state)
 {
 	(void)state;
-	struct xlat_options on = {.flags = XLAT_OPT_CROSSCHECK};
+	struct xlat_options on = {.flags = XLAT_OPT_CROSSCHECK, .checker = &xcheck_checker_ops};
 	struct xlat_ctx *c_on, *c_off;
 	struct xlat_block b;
 	assert_int_equal(xlat_create(&on, &c_on), BT_OK);
@@ -141,13 +142,35 @@ static void test_translate_crosscheck(void **state)
 	xlat_destroy(c_off);
 }
 
+/* The checker is a hook: CROSSCHECK without one is refused, and the hook
+ * is not part of the provenance (it decides nothing when it agrees). */
+static void test_checker_hook(void **state)
+{
+	(void)state;
+	struct xlat_options bare = {.flags = XLAT_OPT_CROSSCHECK};
+	struct xlat_options on = {.flags = XLAT_OPT_CROSSCHECK, .checker = &xcheck_checker_ops};
+	struct xlat_ctx *c = NULL;
+	bt_log_set(0, LOG_ERROR); /* the refusal logs an error; keep the output clean */
+	assert_int_equal(xlat_create(&bare, &c), BT_ERR_INVALID);
+	bt_log_set(LOG_ALL, LOG_WARN);
+	assert_null(c);
+	assert_true(xlat_options_hash(&bare) == xlat_options_hash(&on));
+	struct xlat_options off_with_hook = {.checker = &xcheck_checker_ops};
+	assert_int_equal(xlat_create(&off_with_hook, &c), BT_OK); /* unused without the flag */
+	struct xlat_block b;
+	struct buf r = {rexrex, sizeof(rexrex)};
+	struct xlat_source sr = {.read = rd, .opaque = &r};
+	assert_int_equal(xlat_translate(c, &sr, BASE, &b), BT_OK);
+	assert_int_equal(b.refusal, XLAT_OK);
+	xlat_destroy(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_sweep_agree),
-	    cmocka_unit_test(test_sweep_disagree),
-	    cmocka_unit_test(test_operands),
-	    cmocka_unit_test(test_translate_crosscheck),
+	    cmocka_unit_test(test_sweep_agree),	 cmocka_unit_test(test_sweep_disagree),
+	    cmocka_unit_test(test_operands),	 cmocka_unit_test(test_translate_crosscheck),
+	    cmocka_unit_test(test_checker_hook),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
