@@ -7,6 +7,7 @@
 #include "pretrans/cmds.h"
 #include "pretrans/diff/diff.h"
 
+#include "pretrans/base/clock.h"
 #include "pretrans/base/log.h"
 
 #include <getopt.h>
@@ -141,13 +142,12 @@ static int cmd_build(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	o.watch_signals = true;
 	struct pbuild_stats st;
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	uint64_t t0 = bt_now_ns();
 	enum bt_status s = pbuild_run(&o, &st);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	uint64_t t1 = bt_now_ns();
 	if (s != BT_OK)
 		return st.signal ? 128 + st.signal : pretrans_exit_code(s);
-	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+	double secs = (double)(t1 - t0) * 1e-9;
 	fprintf(stderr,
 		"pretrans: %s -> %s: %zu functions, %zu seed regions, %zu blocks (%zu refused "
 		"regions) in %.2f s (%zu rounds, %d jobs); function bytes %llu, translated %llu "
