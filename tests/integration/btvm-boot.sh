@@ -17,7 +17,7 @@
 #                 non-ELF kernel, a missing initrd: status 2 and a one-line
 #                 message naming the file; a triple-faulting kernel, a kernel
 #                 running into garbage: status 4; a kernel that never stops:
-#                 status 124 with --timeout
+#                 status 124 with --timeout; a disk image another VM holds: status 2
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -130,6 +130,21 @@ bad no-initrd 2 "initrd .*nosuch.cpio" --kernel "$GU_KERNEL" --initrd "$work/nos
 bad triple 4 "triple fault" --kernel "$build/tests/guests/tiny-triple.elf"
 bad garbage 4 "triple fault|stopped" --kernel "$build/tests/guests/tiny-garbage.elf"
 bad spin 124 "timeout" --kernel "$other" --timeout 1
+
+# A disk image in use by a running VM is refused, naming the holder; once
+# that VM is gone (stopped by its PID), the image can be used again.
+dd if=/dev/zero of="$work/shared.img" bs=1024 count=1024 status=none
+"$btvm" run --kernel "$other" --disk "$work/shared.img" --timeout 60 </dev/null >/dev/null 2>&1 &
+holder=$!
+for _ in $(seq 50); do # until the holder has opened (and locked) the disk
+	[ -n "$(find /proc/"$holder"/fd -lname "$work/shared.img" 2>/dev/null)" ] && break
+	sleep 0.1
+done
+bad disk-in-use 2 "shared.img is in use: process $holder holds a write lock" \
+	--kernel "$other" --disk "$work/shared.img" --timeout 5
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
+bad disk-free-again 124 "timeout" --kernel "$other" --disk "$work/shared.img" --timeout 1
 
 echo "btvm-boot: $failures failure(s)"
 [ $failures = 0 ]

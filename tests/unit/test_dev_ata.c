@@ -14,11 +14,13 @@
 
 #include "runtime/bus/iobus.h"
 #include "runtime/dev/ata.h"
+#include "pretrans/base/log.h"
 
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define NSECT 2048
@@ -406,6 +408,54 @@ static void test_create_errors(void **state)
 	iobus_destroy(bus);
 }
 
+/* In a second process (a second VM): ata_create of f's image read-write
+ * and read-only; bit 0/1 of the result set when each succeeded. */
+static int try_from_other_process(struct fixture *f)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct iobus *bus;
+		struct ata *a;
+		int r = 0;
+		if (iobus_create(&bus) != BT_OK)
+			_exit(100);
+		if (ata_create(bus, f->path, false, &a) == BT_OK) {
+			r |= 1;
+			ata_destroy(a);
+		}
+		if (ata_create(bus, f->path, true, &a) == BT_OK) {
+			r |= 2;
+			ata_destroy(a);
+		}
+		iobus_destroy(bus);
+		_exit(r);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+/* A read-write disk is exclusive; read-only disks share the image. */
+static void test_image_lock_rw(void **state)
+{
+	assert_int_equal(try_from_other_process(*state), 0);
+}
+
+static void test_image_lock_ro(void **state)
+{
+	assert_int_equal(try_from_other_process(*state), 2);
+}
+
+static void test_image_lock_released(void **state)
+{
+	struct fixture *f = *state;
+	ata_destroy(f->ata);
+	f->ata = NULL;
+	assert_int_equal(try_from_other_process(f), 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -416,6 +466,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reset_nien_and_absent_slave, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_only_image, setup_ro, teardown),
 	    cmocka_unit_test(test_create_errors),
+	    cmocka_unit_test_setup_teardown(test_image_lock_rw, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_image_lock_ro, setup_ro, teardown),
+	    cmocka_unit_test_setup_teardown(test_image_lock_released, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
