@@ -18,10 +18,7 @@
  * the guest registers are restored from the pc map and the exception is
  * raised on the vCPU [vm_raise_fault, cpu_deliver].
  */
-#include <errno.h>
 #include <poll.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "pretrans/base/clock.h"
 #include "pretrans/base/log.h"

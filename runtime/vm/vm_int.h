@@ -2,7 +2,6 @@
 #ifndef BT_RUNTIME_VM_VM_INT_H
 #define BT_RUNTIME_VM_VM_INT_H
 
-#include <signal.h>
 #include <time.h>
 
 #include "db/tcdb.h"
