@@ -22,9 +22,12 @@
 #include "runtime/vm/vm.h"
 
 #define BTVM_VERSION "0.1"
-#define EXIT_USAGE   2
-#define EXIT_ABNORML 4
-#define EXIT_TIMEOUT 124
+/* The process exit statuses of the header comment (docs/runtime.md). */
+enum btvm_exit {
+	EXIT_USAGE = 2,
+	EXIT_ABNORMAL = 4,
+	EXIT_TIMEOUT = VM_EXIT_TIMEOUT,
+};
 
 static void usage(FILE *f)
 {
@@ -232,11 +235,11 @@ int main(int argc, char **argv)
 	default:
 		fprintf(stderr, "btvm: the guest stopped: %s at rip %#llx\n", vm_stop_str(res.stop),
 			(unsigned long long)res.rip);
-		rc = EXIT_ABNORML;
+		rc = EXIT_ABNORMAL;
 		break;
 	}
 	if ((s != BT_OK || fs != BT_OK) && rc != EXIT_TIMEOUT && !(rc & 1))
-		rc = EXIT_ABNORML;
+		rc = EXIT_ABNORMAL;
 	vm_destroy(vm);
 	return rc;
 }

@@ -15,6 +15,7 @@
 #include "runtime/bus/iobus.h"
 
 #include "pretrans/base/log.h"
+#include "pretrans/base/vec.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -106,14 +107,8 @@ static enum bt_status space_add(struct iobus_space *s, uint64_t base, uint64_t l
 		       s->r[i].ops->name ? s->r[i].ops->name : "?");
 		return BT_ERR_RANGE;
 	}
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 16;
-		struct iobus_range *r = realloc(s->r, cap * sizeof(*r));
-		if (!r)
-			return BT_ERR_NOMEM;
-		s->r = r;
-		s->cap = cap;
-	}
+	if (!BT_VEC_RESERVE(s->r, s->cap, s->n + 1, 16))
+		return BT_ERR_NOMEM;
 	memmove(&s->r[i + 1], &s->r[i], (s->n - i) * sizeof(*s->r));
 	s->r[i] = (struct iobus_range){.base = base, .len = len, .ops = ops, .opaque = opaque};
 	s->n++;

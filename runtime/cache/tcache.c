@@ -13,6 +13,7 @@
 
 #include "pretrans/base/assert.h"
 #include "pretrans/base/log.h"
+#include "pretrans/base/vec.h"
 #include "runtime/mem/guestmem.h"
 #include "runtime/tc/tc.h"
 
@@ -383,14 +384,8 @@ enum bt_status tcache_install(struct tcache *tc, const struct xlat_block *xb, gp
 			return BT_ERR_RANGE;
 	}
 	tc->used += xb->code_len;
-	if (tc->n_all == tc->cap_all) {
-		size_t cap = tc->cap_all ? tc->cap_all * 2 : 1024;
-		struct tcache_block **na = realloc(tc->all, cap * sizeof(*na));
-		if (!na)
-			return BT_ERR_NOMEM;
-		tc->all = na;
-		tc->cap_all = cap;
-	}
+	if (!BT_VEC_RESERVE(tc->all, tc->cap_all, tc->n_all + 1, 1024))
+		return BT_ERR_NOMEM;
 	struct tcache_block *b = calloc(1, sizeof(*b));
 	if (!b)
 		return BT_ERR_NOMEM;

@@ -11,10 +11,10 @@
  */
 #include "runtime/clock/vclock.h"
 
+#include "pretrans/base/clock.h"
 #include "pretrans/base/log.h"
 
 #include <stdlib.h>
-#include <time.h>
 
 #define VCLOCK_RUN_MAX 4096
 
@@ -26,13 +26,6 @@ struct vclock {
 	struct vclock_timer *armed;
 };
 
-static uint64_t host_monotonic_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * VCLOCK_NS_PER_SEC + (uint64_t)ts.tv_nsec;
-}
-
 enum bt_status vclock_create(struct vclock **out)
 {
 	if (!out)
@@ -40,7 +33,7 @@ enum bt_status vclock_create(struct vclock **out)
 	struct vclock *c = calloc(1, sizeof(*c));
 	if (!c)
 		return BT_ERR_NOMEM;
-	c->origin = host_monotonic_ns();
+	c->origin = bt_now_ns();
 	*out = c;
 	return BT_OK;
 }
@@ -69,7 +62,7 @@ void vclock_destroy(struct vclock *clock)
 
 uint64_t vclock_now_ns(struct vclock *clock)
 {
-	uint64_t now = clock->manual ? clock->manual_now : host_monotonic_ns() - clock->origin;
+	uint64_t now = clock->manual ? clock->manual_now : bt_now_ns() - clock->origin;
 	if (now < clock->last)
 		now = clock->last;
 	clock->last = now;

@@ -20,11 +20,11 @@
  */
 #include "runtime/cpu/cpu_internal.h"
 
+#include "pretrans/base/clock.h"
 #include "pretrans/base/log.h"
 
 #include <cpuid.h>
 #include <string.h>
-#include <time.h>
 
 #define CPU_MAX_BASIC 0x16u
 #define CPU_MAX_EXT   0x80000008u
@@ -41,13 +41,6 @@ static void host_cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
 	__cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Host TSC frequency: CPUID 0x15, else 0x16, else a 20 ms calibration. */
 static uint32_t host_tsc_khz(void)
 {
@@ -59,10 +52,10 @@ static uint32_t host_tsc_khz(void)
 		if (r[0] && r[1] && r[2])
 			return (uint32_t)((uint64_t)r[2] * r[1] / r[0] / 1000);
 	}
-	uint64_t t0 = mono_ns(), c0 = __builtin_ia32_rdtsc();
+	uint64_t t0 = bt_now_ns(), c0 = __builtin_ia32_rdtsc();
 	uint64_t t1;
 	do
-		t1 = mono_ns();
+		t1 = bt_now_ns();
 	while (t1 - t0 < 20000000ull);
 	uint64_t c1 = __builtin_ia32_rdtsc();
 	return (uint32_t)((c1 - c0) * 1000000ull / (t1 - t0));

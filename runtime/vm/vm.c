@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pretrans/base/clock.h"
 #include "pretrans/base/log.h"
 #include "pretrans/elfimg.h"
 #include "runtime/vm/vm_int.h"
@@ -153,7 +154,6 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 		return BT_ERR_NOMEM;
 	vm->cfg = *cfg;
 	vm->xopts.flags = XLAT_OPT_EXACT_FAULTS;
-	clock_gettime(CLOCK_MONOTONIC, &vm->t_start);
 	vm->started_unix = (int64_t)time(NULL);
 
 	if (cfg->tcdb && (s = open_db(vm)) != BT_OK)
@@ -193,7 +193,8 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 
 	struct boot_config bc = {cfg->kernel, cfg->initrd, cfg->cmdline};
 	struct boot_state bs;
-	if ((s = boot_load(vm->gm, &bc, &bs, &vm->layout)) != BT_OK)
+	struct boot_layout layout;
+	if ((s = boot_load(vm->gm, &bc, &bs, &layout)) != BT_OK)
 		goto err;
 	if ((s = cpu_load_boot_state(&vm->cpu, &bs)) != BT_OK)
 		goto err;
@@ -216,7 +217,7 @@ err:
 
 double vm_ticks_to_ns(const struct vm *vm, uint64_t ticks)
 {
-	uint64_t dn = vm_now_ns() - vm->clock_t0_ns, dt = vm_ticks() - vm->clock_t0_ticks;
+	uint64_t dn = bt_now_ns() - vm->clock_t0_ns, dt = vm_ticks() - vm->clock_t0_ticks;
 	return dt ? (double)ticks * (double)dn / (double)dt : 0.0;
 }
 
@@ -225,7 +226,7 @@ enum bt_status vm_run(struct vm *vm, struct vm_result *res)
 	enum bt_status s = tc_vcpu_activate(&vm->tcv);
 	if (s != BT_OK)
 		return s;
-	vm->clock_t0_ns = vm_now_ns();
+	vm->clock_t0_ns = bt_now_ns();
 	vm->clock_t0_ticks = vm_ticks();
 	if (vm->cfg.timeout_s > 0)
 		vm->deadline_ns = vm->clock_t0_ns + (uint64_t)(vm->cfg.timeout_s * 1e9);

@@ -47,9 +47,21 @@ enum vm_stop {
 };
 const char *vm_stop_str(enum vm_stop s);
 
+/*
+ * vm_result.exit_status when the guest did not choose it (VM_STOP_EXIT_PORT
+ * carries the guest's odd (v << 1) | 1).  The numbers are part of btvm's
+ * interface (docs/runtime.md): --stats prints them and main.c returns
+ * VM_EXIT_TIMEOUT as the process exit status.
+ */
+enum vm_exit_status {
+	VM_EXIT_STOPPED = 2,   /* triple fault, hlt with IF=0 */
+	VM_EXIT_ERROR = 3,     /* a host-side failure */
+	VM_EXIT_TIMEOUT = 124, /* --timeout expired (as timeout(1)) */
+};
+
 struct vm_result {
 	enum vm_stop stop;
-	int exit_status; /* process exit status btvm should return */
+	int exit_status; /* the guest's exit port value, or an enum vm_exit_status */
 	gva_t rip;	 /* guest RIP when it stopped */
 };
 

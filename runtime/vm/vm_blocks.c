@@ -188,10 +188,8 @@ static struct tcache_block *translate(struct vm *vm, gva_t rip, struct mmu_fault
 		goto out;
 	}
 	b = install(vm, &xb, TCACHE_FROM_RUNTIME, f);
-	if (b) {
+	if (b)
 		vm->st.translated++;
-		vm->st.guest_bytes_translated += xb.guest_len;
-	}
 out:
 	vm->st.ticks[VM_PH_TRANSLATE] += vm_ticks() - t0;
 	return b;

@@ -13,33 +13,16 @@
  *          guest IDT [cpu_deliver*]
  *
  * Host signals raised by translated code itself (a guest divide error is a
- * host SIGFPE) are turned into guest exceptions: the handler copies the
- * registers out of the signal frame and resumes at tc_signal_return, which
- * unwinds to tc_run's caller like a call-out fault does.
+ * host SIGFPE) come back here as a fault with a vector (vm_signal.c); a
+ * fault reported by a call-out comes back with vm->co_fault.  Either way
+ * the guest registers are restored from the pc map and the exception is
+ * raised on the vCPU [vm_raise_fault, cpu_deliver].
  */
-#include <errno.h>
 #include <poll.h>
-#include <signal.h>
-#include <string.h>
-#include <ucontext.h>
-#include <unistd.h>
 
-#include "pretrans/base/assert.h"
+#include "pretrans/base/clock.h"
 #include "pretrans/base/log.h"
 #include "runtime/vm/vm_int.h"
-
-/* The one thread-local current vCPU the style allows, for signal handlers. */
-static __thread struct vm *current_vm;
-static __thread volatile sig_atomic_t host_signal_vector = -1;
-
-void tc_signal_return(void);
-
-uint64_t vm_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* Soft-MMU slow path of translated code (struct tc_handlers.mem). */
 int vm_callout_mem(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8_t **host)
@@ -78,97 +61,6 @@ unsupported:
 	       size, (unsigned long long)va, kind == MMU_HOST_MMIO ? "device memory" : "split");
 	vm->co_unsupported = true;
 	return 1;
-}
-
-static void on_host_timer(int sig)
-{
-	(void)sig;
-	struct vm *vm = current_vm;
-	if (vm) {
-		__atomic_or_fetch(&vm->tcv.abi->irq, VCPU_IRQ_FORCE, __ATOMIC_RELAXED);
-		user_kick(vm->user); /* a stub running guest user code stops too */
-	}
-}
-
-/* A fault raised by translated code itself. */
-static void on_host_fault(int sig, siginfo_t *si, void *uc_)
-{
-	ucontext_t *uc = uc_;
-	struct vm *vm = current_vm;
-	greg_t *g = uc->uc_mcontext.gregs;
-	const void *pc = (const void *)(uintptr_t)g[REG_RIP];
-	(void)si;
-
-	if (!vm || !tcache_find_host(vm->tc, pc)) {
-		/* not guest code: a bug in the runtime itself */
-		signal(sig, SIG_DFL);
-		raise(sig);
-		return;
-	}
-	struct vcpu_abi *a = vm->tcv.abi;
-	static const int map[16] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP,
-				    REG_RSI, REG_RDI, REG_R8,  REG_R9,	REG_R10, REG_R11,
-				    REG_R12, REG_R13, REG_R14, REG_R15};
-	for (int i = 0; i < 16; i++)
-		a->gpr[i] = (uint64_t)g[map[i]];
-	a->rflags = ((uint64_t)g[REG_EFL] & 0xcd5ull) | 2 | ((uint64_t)(a->irq & 1) << 9) |
-		    ((uint64_t)(a->ac & 1) << 18);
-	if (uc->uc_mcontext.fpregs)
-		memcpy(a->fxsave, uc->uc_mcontext.fpregs, sizeof(a->fxsave));
-	a->exit_host_pc = (uint64_t)(uintptr_t)pc + 1; /* as a call-out's return address */
-	host_signal_vector = sig == SIGFPE ? CPU_EXC_DE : sig == SIGILL ? CPU_EXC_UD : CPU_EXC_GP;
-	if (sig == SIGSEGV || sig == SIGBUS)
-		host_signal_vector = 255; /* translated code touched host memory: a bug */
-	g[REG_RSP] = (greg_t)a->host_rsp;
-	g[REG_RIP] = (greg_t)(uintptr_t)tc_signal_return;
-	g[REG_EFL] &= ~(greg_t)0x400; /* DF clear for C code */
-}
-
-enum bt_status vm_signals_install(struct vm *vm)
-{
-	static __thread uint8_t altstack[64 * 1024];
-	stack_t ss = {.ss_sp = altstack, .ss_size = sizeof(altstack)};
-	struct sigaction sa;
-
-	current_vm = vm;
-	if (sigaltstack(&ss, NULL) != 0)
-		return BT_ERR_IO;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = on_host_fault;
-	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGFPE, &sa, NULL) || sigaction(SIGILL, &sa, NULL) ||
-	    sigaction(SIGSEGV, &sa, NULL) || sigaction(SIGBUS, &sa, NULL))
-		return BT_ERR_IO;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_host_timer;
-	sa.sa_flags = SA_RESTART | SA_ONSTACK;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGALRM, &sa, NULL))
-		return BT_ERR_IO;
-	struct sigevent sev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGALRM};
-	if (timer_create(CLOCK_MONOTONIC, &sev, &vm->host_timer) != 0)
-		return BT_ERR_IO;
-	vm->have_timer = true;
-	struct itimerspec its = {.it_interval = {0, 1000000}, .it_value = {0, 1000000}};
-	if (timer_settime(vm->host_timer, 0, &its, NULL) != 0)
-		return BT_ERR_IO;
-	return BT_OK;
-}
-
-void vm_signals_remove(struct vm *vm)
-{
-	if (vm->have_timer) {
-		timer_delete(vm->host_timer);
-		vm->have_timer = false;
-	}
-	signal(SIGALRM, SIG_DFL);
-	signal(SIGFPE, SIG_DFL);
-	signal(SIGILL, SIG_DFL);
-	signal(SIGSEGV, SIG_DFL);
-	signal(SIGBUS, SIG_DFL);
-	current_vm = NULL;
 }
 
 static void stop(struct vm *vm, enum vm_stop why, int status)
@@ -211,15 +103,15 @@ static bool outcome(struct vm *vm, enum bt_status s, enum cpu_outcome out)
 {
 	if (s == BT_ERR_GUEST || out == CPU_OUT_STOP || vm->cpu.stop) {
 		if (vm->cpu.stop == CPU_STOP_HALT_IF0)
-			stop(vm, VM_STOP_HALTED, 2);
+			stop(vm, VM_STOP_HALTED, VM_EXIT_STOPPED);
 		else
-			stop(vm, VM_STOP_TRIPLE_FAULT, 2);
+			stop(vm, VM_STOP_TRIPLE_FAULT, VM_EXIT_STOPPED);
 		return false;
 	}
 	if (s != BT_OK) {
 		bt_err(LOG_CPU, "vCPU emulation failed at rip %#llx: %s",
 		       (unsigned long long)vm->tcv.abi->rip, bt_status_str(s));
-		stop(vm, VM_STOP_ERROR, 3);
+		stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
 		return false;
 	}
 	return true; /* CPU_OUT_USER: the loop sees CPL 3 and runs the stub */
@@ -238,7 +130,7 @@ static bool run_user(struct vm *vm)
 	if (s != BT_OK) {
 		bt_err(LOG_USER, "guest user code at %#llx cannot continue: %s",
 		       (unsigned long long)vm->tcv.abi->rip, bt_status_str(s));
-		stop(vm, VM_STOP_ERROR, 3);
+		stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
 		return false;
 	}
 	cpu_set_rflags(v, ev.rflags);
@@ -281,31 +173,47 @@ static bool restore_guest_state(struct vm *vm)
 	return true;
 }
 
+/*
+ * The one translation of a struct mmu_fault (from the soft-MMU, a call-out
+ * or the block lookup) into a guest exception: #PF with CR2 and its error
+ * code; #UD (an undecodable instruction at RIP) without an error code;
+ * anything else (#GP for a non-canonical address) with error code 0.
+ */
+static enum bt_status vm_raise_fault(struct vm *vm, const struct mmu_fault *f)
+{
+	switch (f->vector) {
+	case MMU_VEC_PF:
+		return cpu_deliver_pf(&vm->cpu, f->addr, f->error_code);
+	case CPU_EXC_UD:
+		return cpu_deliver(&vm->cpu, CPU_EXC_UD, CPU_EV_FAULT, false, 0);
+	default:
+		return cpu_deliver(&vm->cpu, f->vector, CPU_EV_FAULT, true, 0);
+	}
+}
+
 static bool handle_fault(struct vm *vm, int vector)
 {
 	enum cpu_outcome out = CPU_OUT_CONTINUE;
 	enum bt_status s;
 	vm->st.faults++;
 	if (vm->co_unsupported) {
-		stop(vm, VM_STOP_ERROR, 3);
+		stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
 		return false;
 	}
 	if (!restore_guest_state(vm)) {
-		stop(vm, VM_STOP_ERROR, 3);
+		stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
 		return false;
 	}
 	if (vector >= 0) {
-		if (vector == 255) {
+		if (vector == VM_HOST_SIGNAL_BUG) {
 			bt_err(LOG_TC, "translated code at guest %#llx touched host memory (bug)",
 			       (unsigned long long)vm->tcv.abi->rip);
-			stop(vm, VM_STOP_ERROR, 3);
+			stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
 			return false;
 		}
 		s = cpu_deliver(&vm->cpu, (uint8_t)vector, CPU_EV_FAULT, false, 0);
-	} else if (vm->co_fault.vector == MMU_VEC_PF) {
-		s = cpu_deliver_pf(&vm->cpu, vm->co_fault.addr, vm->co_fault.error_code);
 	} else {
-		s = cpu_deliver(&vm->cpu, vm->co_fault.vector, CPU_EV_FAULT, true, 0);
+		s = vm_raise_fault(vm, &vm->co_fault);
 	}
 	return outcome(vm, s, out);
 }
@@ -365,19 +273,17 @@ static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 		uint64_t t0 = vm_ticks();
 		if (user_fpu_pending(vm->user) && !fpu_neutral(vm) &&
 		    user_fpu_sync(vm->user) != BT_OK) {
-			stop(vm, VM_STOP_ERROR, 3);
+			stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
 			return false;
 		}
-		uint64_t cr3 = vm->cpu.cr3;
 		enum bt_status s = cpu_step_priv(&vm->cpu, &out);
-		(void)cr3;
 		vm->st.ticks[VM_PH_EMULATE] += vm_ticks() - t0;
 		return outcome(vm, s, out);
 	}
 	default:
 		bt_err(LOG_TC, "block %#llx left through an unknown exit kind %u",
 		       (unsigned long long)(ran ? ran->va : 0), kind);
-		stop(vm, VM_STOP_ERROR, 3);
+		stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
 		return false;
 	}
 }
@@ -396,8 +302,8 @@ enum bt_status vm_loop(struct vm *vm)
 		}
 		if (a->irq & VCPU_IRQ_FORCE) {
 			housekeeping(vm);
-			if (vm->deadline_ns && vm_now_ns() >= vm->deadline_ns) {
-				stop(vm, VM_STOP_TIMEOUT, 124);
+			if (vm->deadline_ns && bt_now_ns() >= vm->deadline_ns) {
+				stop(vm, VM_STOP_TIMEOUT, VM_EXIT_TIMEOUT);
 				break;
 			}
 			continue; /* the exit port may have been written */
@@ -411,8 +317,8 @@ enum bt_status vm_loop(struct vm *vm)
 			break;
 		if (vm->cpu.halted) {
 			idle(vm);
-			if (vm->deadline_ns && vm_now_ns() >= vm->deadline_ns) {
-				stop(vm, VM_STOP_TIMEOUT, 124);
+			if (vm->deadline_ns && bt_now_ns() >= vm->deadline_ns) {
+				stop(vm, VM_STOP_TIMEOUT, VM_EXIT_TIMEOUT);
 				break;
 			}
 			continue;
@@ -430,18 +336,12 @@ enum bt_status vm_loop(struct vm *vm)
 		struct tcache_block *b = vm_block_get(vm, a->rip, &f);
 		if (!b) {
 			if (f.pending) {
-				if (f.vector == CPU_EXC_UD)
-					s = cpu_deliver(&vm->cpu, CPU_EXC_UD, CPU_EV_FAULT, false,
-							0);
-				else if (f.vector == MMU_VEC_PF)
-					s = cpu_deliver_pf(&vm->cpu, f.addr, f.error_code);
-				else
-					s = cpu_deliver(&vm->cpu, f.vector, CPU_EV_FAULT, true, 0);
+				s = vm_raise_fault(vm, &f);
 				if (!outcome(vm, s, CPU_OUT_CONTINUE))
 					break;
 				continue;
 			}
-			stop(vm, VM_STOP_ERROR, 3);
+			stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
 			break;
 		}
 		tcache_get_stats(vm->tc, &ts);
@@ -456,14 +356,14 @@ enum bt_status vm_loop(struct vm *vm)
 
 		uint64_t t0 = vm_ticks();
 		vm->co_unsupported = false;
-		host_signal_vector = -1;
+		vm_host_signal_clear();
 		int rc = tc_run(&vm->tcv, b->host);
 		vm->st.ticks[VM_PH_RUN] += vm_ticks() - t0;
 		if (rc == TC_EXIT_BLOCK) {
 			if (!handle_exit(vm, b))
 				break;
 		} else {
-			int vec = host_signal_vector;
+			int vec = vm_host_signal_take();
 			if (vec >= 0)
 				vm->st.host_signals++;
 			if (!handle_fault(vm, vec))

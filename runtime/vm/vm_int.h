@@ -2,7 +2,6 @@
 #ifndef BT_RUNTIME_VM_VM_INT_H
 #define BT_RUNTIME_VM_VM_INT_H
 
-#include <signal.h>
 #include <time.h>
 
 #include "db/tcdb.h"
@@ -43,7 +42,6 @@ struct vm_stats {
 	uint64_t irqs;
 	uint64_t halts;
 	uint64_t learned;
-	uint64_t guest_bytes_translated;
 	uint64_t ticks[VM_NPHASES]; /* TSC ticks by phase (vm_ticks); shown in ns */
 };
 
@@ -59,14 +57,12 @@ struct vm {
 	struct xlat_options xopts;
 	struct tcdb *db;
 	struct user_mode *user; /* guest user code in stub processes */
-	struct boot_layout layout;
 
 	uint64_t map_epoch; /* bumped when code mappings may have changed */
 
 	/* the last exit, for lazy chaining */
 	struct tcache_block *prev;
 	unsigned prev_exit;
-	uint64_t prev_gen;
 
 	/* a guest fault reported by a call-out handler */
 	struct mmu_fault co_fault;
@@ -76,11 +72,9 @@ struct vm {
 	/* the upper half of the PML4 at the last CR3 load, to decide whether a
 	 * CR3 switch keeps kernel code mappings */
 	uint64_t pml4_hi[256];
-	uint64_t cr3_seen;
 
-	timer_t host_timer;
+	timer_t host_timer; /* vm_signal.c */
 	bool have_timer;
-	struct timespec t_start;
 	uint64_t clock_t0_ns, clock_t0_ticks; /* to convert phase ticks to ns */
 	uint64_t deadline_ns;		      /* CLOCK_MONOTONIC, 0 = none */
 	struct vm_result res;
@@ -88,10 +82,9 @@ struct vm {
 	int64_t started_unix;
 };
 
-uint64_t vm_now_ns(void);
 /* Phase accounting runs on every exit: the TSC, not clock_gettime (which
  * cost 11% of a Linux boot); vm_ticks_to_ns converts with the rate seen
- * between vm_run's start and now. */
+ * between vm_run's start and now (bt_now_ns). */
 static inline uint64_t vm_ticks(void)
 {
 	return __builtin_ia32_rdtsc();
@@ -107,7 +100,15 @@ enum bt_status vm_learn(struct vm *vm);
 /* vm_exec.c */
 enum bt_status vm_loop(struct vm *vm);
 int vm_callout_mem(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8_t **host);
+
+/* vm_signal.c (its contract is at the top of that file) */
 enum bt_status vm_signals_install(struct vm *vm);
 void vm_signals_remove(struct vm *vm);
+/* The exception a host signal in translated code stands for, since the
+ * last vm_host_signal_clear(): -1 none (the exit was a call-out fault),
+ * a guest vector, or VM_HOST_SIGNAL_BUG. */
+#define VM_HOST_SIGNAL_BUG 255 /* translated code touched host memory */
+void vm_host_signal_clear(void);
+int vm_host_signal_take(void);
 
 #endif

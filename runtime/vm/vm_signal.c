@@ -1,0 +1,132 @@
+/*
+ * Host signals of a running VM: the 1 ms host timer (SIGALRM) and the
+ * synchronous signals translated code raises itself (SIGFPE, SIGILL,
+ * SIGSEGV, SIGBUS), all taken on an alternate signal stack.
+ *
+ * Contract
+ *  1. vm_signals_install() makes vm the thread's current VM (the one
+ *     thread-local the style allows, for signal handlers), installs the
+ *     handlers and starts a periodic 1 ms CLOCK_MONOTONIC timer;
+ *     vm_signals_remove() undoes all of it (default dispositions).  The
+ *     timer is process-wide: one running VM per process.
+ *  2. The timer handler only sets VCPU_IRQ_FORCE in the vCPU's IRQ word and
+ *     kicks a running user stub: it is async-signal-safe, and translated
+ *     code sees the request at its next block entry check.
+ *  3. A synchronous signal whose PC is inside the code cache is the guest's:
+ *     the handler copies the guest registers out of the signal frame into
+ *     the vCPU area, records the exception (vm_host_signal_take: #DE for
+ *     SIGFPE, #UD for SIGILL, 255 "translated code touched host memory" for
+ *     SIGSEGV/SIGBUS) and resumes at tc_signal_return, which unwinds to
+ *     tc_run's caller as a faulting call-out does.  A signal anywhere else
+ *     is a bug of the runtime: the default action runs (a core dump).
+ */
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <ucontext.h>
+
+#include "runtime/vm/vm_int.h"
+
+static __thread struct vm *current_vm;
+static __thread volatile sig_atomic_t host_signal_vector = -1;
+
+void vm_host_signal_clear(void)
+{
+	host_signal_vector = -1;
+}
+
+int vm_host_signal_take(void)
+{
+	return host_signal_vector;
+}
+
+static void on_host_timer(int sig)
+{
+	(void)sig; /* sa_handler's signature */
+	struct vm *vm = current_vm;
+	if (vm) {
+		__atomic_or_fetch(&vm->tcv.abi->irq, VCPU_IRQ_FORCE, __ATOMIC_RELAXED);
+		user_kick(vm->user); /* a stub running guest user code stops too */
+	}
+}
+
+/* A fault raised by translated code itself. */
+static void on_host_fault(int sig, siginfo_t *si, void *uc_)
+{
+	ucontext_t *uc = uc_;
+	struct vm *vm = current_vm;
+	greg_t *g = uc->uc_mcontext.gregs;
+	const void *pc = (const void *)(uintptr_t)g[REG_RIP];
+	(void)si; /* sa_sigaction's signature */
+
+	if (!vm || !tcache_find_host(vm->tc, pc)) {
+		/* not guest code: a bug in the runtime itself */
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	struct vcpu_abi *a = vm->tcv.abi;
+	static const int map[16] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP,
+				    REG_RSI, REG_RDI, REG_R8,  REG_R9,	REG_R10, REG_R11,
+				    REG_R12, REG_R13, REG_R14, REG_R15};
+	for (int i = 0; i < 16; i++)
+		a->gpr[i] = (uint64_t)g[map[i]];
+	a->rflags = ((uint64_t)g[REG_EFL] & 0xcd5ull) | 2 | ((uint64_t)(a->irq & 1) << 9) |
+		    ((uint64_t)(a->ac & 1) << 18);
+	if (uc->uc_mcontext.fpregs)
+		memcpy(a->fxsave, uc->uc_mcontext.fpregs, sizeof(a->fxsave));
+	a->exit_host_pc = (uint64_t)(uintptr_t)pc + 1; /* as a call-out's return address */
+	host_signal_vector = sig == SIGFPE ? CPU_EXC_DE : sig == SIGILL ? CPU_EXC_UD : CPU_EXC_GP;
+	if (sig == SIGSEGV || sig == SIGBUS)
+		host_signal_vector = VM_HOST_SIGNAL_BUG;
+	g[REG_RSP] = (greg_t)a->host_rsp;
+	g[REG_RIP] = (greg_t)(uintptr_t)tc_signal_return;
+	g[REG_EFL] &= ~(greg_t)0x400; /* DF clear for C code */
+}
+
+enum bt_status vm_signals_install(struct vm *vm)
+{
+	static __thread uint8_t altstack[64 * 1024];
+	stack_t ss = {.ss_sp = altstack, .ss_size = sizeof(altstack)};
+	struct sigaction sa;
+
+	current_vm = vm;
+	if (sigaltstack(&ss, NULL) != 0)
+		return BT_ERR_IO;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_host_fault;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGFPE, &sa, NULL) || sigaction(SIGILL, &sa, NULL) ||
+	    sigaction(SIGSEGV, &sa, NULL) || sigaction(SIGBUS, &sa, NULL))
+		return BT_ERR_IO;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_host_timer;
+	sa.sa_flags = SA_RESTART | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGALRM, &sa, NULL))
+		return BT_ERR_IO;
+	struct sigevent sev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGALRM};
+	if (timer_create(CLOCK_MONOTONIC, &sev, &vm->host_timer) != 0)
+		return BT_ERR_IO;
+	vm->have_timer = true;
+	struct itimerspec its = {.it_interval = {0, 1000000}, .it_value = {0, 1000000}};
+	if (timer_settime(vm->host_timer, 0, &its, NULL) != 0)
+		return BT_ERR_IO;
+	return BT_OK;
+}
+
+void vm_signals_remove(struct vm *vm)
+{
+	if (vm->have_timer) {
+		timer_delete(vm->host_timer);
+		vm->have_timer = false;
+	}
+	signal(SIGALRM, SIG_DFL);
+	signal(SIGFPE, SIG_DFL);
+	signal(SIGILL, SIG_DFL);
+	signal(SIGSEGV, SIG_DFL);
+	signal(SIGBUS, SIG_DFL);
+	current_vm = NULL;
+}

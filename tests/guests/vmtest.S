@@ -1,0 +1,163 @@
+/*
+ * Tiny well-behaved "kernels" for tests/unit/test_vm.c, entered through the
+ * 64-bit boot protocol at e_entry (physical, identity mapped, CPL 0).  Each
+ * ends by writing a result to isa-debug-exit (port 0xf4), so the test sees
+ * the guest's verdict as vm_result.exit_status = (value << 1) | 1.
+ *   VMTEST_EXIT:  calls report, which writes 0x21 (status 0x43)
+ *   VMTEST_STALE: patches report's immediate to 0x2a before calling it, so
+ *                 a database built from the file holds a stale block there
+ *                 (status 0x55 only if the patched bytes ran)
+ *   VMTEST_IRQ:   programs the PIC and PIT, sti, spins; the IRQ 0 handler
+ *                 writes 0x33 (status 0x67) if the interrupted RIP is the
+ *                 spin loop's start, a block boundary, and 0x44 otherwise
+ *   VMTEST_PF:    loads from an unmapped address (a soft-MMU call-out
+ *                 fault); the #PF handler writes 0x55 (status 0xab) if CR2,
+ *                 the error code and the saved RIP are right, 0x66 otherwise
+ * Fixed addresses the test relies on: report at 0x201000 (vmtest.ld puts
+ * .text at 0x200000).
+ */
+#define DEBUG_EXIT 0xf4
+#define UNMAPPED   0x200000000 /* 8 GiB: above the boot identity map */
+
+	.section .text
+	.globl	_start
+	.type	_start, @function
+_start:
+#if defined(VMTEST_EXIT)
+	call	report
+#elif defined(VMTEST_STALE)
+	movb	$0x2a, report + 1(%rip)
+	call	report
+#elif defined(VMTEST_IRQ)
+	mov	$0x20, %edi
+	lea	irq_handler(%rip), %rsi
+	call	set_gate
+	lidt	idtr(%rip)
+	/* PIC: ICW1..4, vectors 0x20/0x28, only IRQ 0 unmasked */
+	mov	$0x11, %al
+	out	%al, $0x20
+	out	%al, $0xa0
+	mov	$0x20, %al
+	out	%al, $0x21
+	mov	$0x28, %al
+	out	%al, $0xa1
+	mov	$4, %al
+	out	%al, $0x21
+	mov	$2, %al
+	out	%al, $0xa1
+	mov	$1, %al
+	out	%al, $0x21
+	out	%al, $0xa1
+	mov	$0xfe, %al
+	out	%al, $0x21
+	mov	$0xff, %al
+	out	%al, $0xa1
+	/* PIT channel 0, rate generator, 1193 (1 ms) */
+	mov	$0x34, %al
+	out	%al, $0x43
+	mov	$0xa9, %al
+	out	%al, $0x40
+	mov	$0x04, %al
+	out	%al, $0x40
+	sti
+spin:
+	jmp	spin
+#elif defined(VMTEST_PF)
+	mov	$14, %edi
+	lea	pf_handler(%rip), %rsi
+	call	set_gate
+	lidt	idtr(%rip)
+	movabs	$UNMAPPED, %rax
+fault_insn:
+	mov	(%rax), %rbx
+	mov	$0x77, %al /* the load did not fault */
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+#else
+#error pick a variant
+#endif
+	.size	_start, . - _start
+
+#if defined(VMTEST_IRQ) || defined(VMTEST_PF)
+/* IDT gate %edi -> handler %rsi: 64-bit interrupt gate, current CS. */
+	.type	set_gate, @function
+set_gate:
+	lea	idt(%rip), %rax
+	shl	$4, %rdi
+	add	%rdi, %rax
+	mov	%si, (%rax)
+	mov	%cs, %edx
+	mov	%dx, 2(%rax)
+	movw	$0x8e00, 4(%rax)
+	mov	%rsi, %rdx
+	shr	$16, %rdx
+	mov	%dx, 6(%rax)
+	shr	$32, %rsi
+	mov	%esi, 8(%rax)
+	movl	$0, 12(%rax)
+	ret
+	.size	set_gate, . - set_gate
+#endif
+
+#if defined(VMTEST_IRQ)
+	.type	irq_handler, @function
+irq_handler:
+	lea	spin(%rip), %rax
+	cmp	%rax, (%rsp)
+	jne	1f
+	mov	$0x33, %al
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+1:	mov	$0x44, %al
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+	.size	irq_handler, . - irq_handler
+#endif
+
+#if defined(VMTEST_PF)
+	.type	pf_handler, @function
+pf_handler:
+	mov	%cr2, %rax
+	movabs	$UNMAPPED, %rdx
+	cmp	%rdx, %rax
+	jne	1f
+	cmpq	$0, (%rsp)	/* error code: not present, read, supervisor */
+	jne	1f
+	lea	fault_insn(%rip), %rax
+	cmp	%rax, 8(%rsp)	/* the saved RIP is the faulting load */
+	jne	1f
+	mov	$0x55, %al
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+1:	mov	$0x66, %al
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+	.size	pf_handler, . - pf_handler
+#endif
+
+	.type	stop, @function
+stop:
+	cli
+	hlt
+	jmp	stop
+	.size	stop, . - stop
+
+/* report: its own page, so that patching it touches no translated code */
+	.org	0x1000
+	.globl	report
+	.type	report, @function
+report:
+	mov	$0x21, %al
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+	.size	report, . - report
+
+	.section .rodata
+idtr:
+	.word	256 * 16 - 1
+	.quad	idt
+
+	.section .bss
+	.balign	4096
+idt:
+	.skip	256 * 16

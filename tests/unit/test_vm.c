@@ -1,0 +1,207 @@
+/*
+ * Unit tests of runtime/vm's execution loop on tiny guests
+ * (tests/guests/vmtest.S), each run through the public API
+ * (vm_create/vm_run/vm_finish) against a real translation database built
+ * from the same ELF by the pretrans pipeline (pbuild_run):
+ *  - a database block is validated, installed and run (stats: from the
+ *    database, nothing translated);
+ *  - a block whose guest bytes were patched at run time is rejected as
+ *    stale and retranslated (the guest reports the patched value);
+ *  - --learn writes that translation back: the row is then a learned one
+ *    with another bytes hash, and a second boot takes it from the database;
+ *  - an interrupt (PIT -> PIC -> IDT) is taken at a block boundary (the
+ *    guest's handler checks the interrupted RIP);
+ *  - a #PF raised by a soft-MMU call-out reaches the guest's handler with
+ *    the right CR2, error code and RIP.
+ * The guest's verdict comes back through isa-debug-exit as the exit status.
+ * Boots of the real test kernel: tests/integration/btvm-boot.sh.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db/tcdb.h"
+#include "pretrans/build.h"
+#include "runtime/vm/vm_int.h"
+
+#define GUEST(name)	VM_TEST_GUESTS "/vmtest-" name ".elf"
+#define REPORT_VA	0x201000ull /* vmtest.S: report() */
+#define GUEST_STATUS(v) (((v) << 1) | 1)
+
+static char dir[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/test_vm.XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A database of the ELF at elf, as `pretrans build` makes it. */
+static void build_db(const char *elf, const char *name, char *out, size_t out_len)
+{
+	snprintf(out, out_len, "%s/%s.tcdb", dir, name);
+	struct pbuild_options o = {.image_path = elf,
+				   .out_path = out,
+				   .jobs = 1,
+				   .created = 1,
+				   .xlat_flags = XLAT_OPT_CROSSCHECK | XLAT_OPT_EXACT_FAULTS};
+	struct pbuild_stats st;
+	assert_int_equal(pbuild_run(&o, &st), BT_OK);
+	assert_true(st.n_blocks > 0);
+}
+
+/* Boot elf (with tcdb, if not NULL) until it stops; the caller destroys. */
+static struct vm *boot(const char *elf, const char *tcdb, bool learn, struct vm_result *res)
+{
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	cfg.kernel = elf;
+	cfg.tcdb = tcdb;
+	cfg.learn = learn;
+	cfg.mem_bytes = 64ull << 20;
+	cfg.timeout_s = 20; /* a broken loop fails the test, it does not hang it */
+	cfg.console_out_fd = open("/dev/null", O_WRONLY);
+	assert_true(cfg.console_out_fd >= 0);
+	struct vm *vm;
+	assert_int_equal(vm_create(&cfg, &vm), BT_OK);
+	assert_int_equal(vm_run(vm, res), BT_OK);
+	assert_int_equal(vm_finish(vm), BT_OK);
+	close(cfg.console_out_fd);
+	return vm;
+}
+
+static void test_db_block_is_used(void **state)
+{
+	(void)state;
+	char db[128];
+	build_db(GUEST("exit"), "exit", db, sizeof(db));
+	struct vm_result res;
+	struct vm *vm = boot(GUEST("exit"), db, false, &res);
+	assert_int_equal(res.stop, VM_STOP_EXIT_PORT);
+	assert_int_equal(res.exit_status, GUEST_STATUS(0x21));
+	/* _start and report, both from the database */
+	assert_true(vm->st.db_used >= 2);
+	assert_int_equal(vm->st.db_stale, 0);
+	assert_int_equal(vm->st.translated, 0);
+	vm_destroy(vm);
+
+	/* the same guest cold: everything translated, nothing from a database */
+	vm = boot(GUEST("exit"), NULL, false, &res);
+	assert_int_equal(res.exit_status, GUEST_STATUS(0x21));
+	assert_int_equal(vm->st.db_used, 0);
+	assert_true(vm->st.translated >= 2);
+	vm_destroy(vm);
+}
+
+static void test_stale_block_is_retranslated(void **state)
+{
+	(void)state;
+	char db[128];
+	build_db(GUEST("stale"), "stale", db, sizeof(db));
+	struct vm_result res;
+	struct vm *vm = boot(GUEST("stale"), db, false, &res);
+	assert_int_equal(res.stop, VM_STOP_EXIT_PORT);
+	/* the patched immediate ran, not the database's copy of the bytes */
+	assert_int_equal(res.exit_status, GUEST_STATUS(0x2a));
+	assert_int_equal(vm->st.db_stale, 1);
+	assert_true(vm->st.translated >= 1);
+	assert_true(vm->st.db_used >= 1); /* _start */
+	assert_int_equal(vm->st.learned, 0);
+	vm_destroy(vm);
+}
+
+static void test_learned_block_is_written_back(void **state)
+{
+	(void)state;
+	char db[128];
+	build_db(GUEST("stale"), "learn", db, sizeof(db));
+	struct tcdb *t;
+	struct tcdb_block row;
+	assert_int_equal(tcdb_open(db, TCDB_RDONLY, NULL, &t), BT_OK);
+	assert_int_equal(tcdb_lookup(t, REPORT_VA, &row), BT_OK);
+	assert_int_equal(row.origin, TCDB_ORIGIN_STATIC);
+	uint64_t static_hash = row.guest_hash;
+	tcdb_close(t);
+
+	struct vm_result res;
+	struct vm *vm = boot(GUEST("stale"), db, true, &res);
+	assert_int_equal(res.exit_status, GUEST_STATUS(0x2a));
+	assert_int_equal(vm->st.db_stale, 1);
+	assert_true(vm->st.learned >= 1);
+	vm_destroy(vm);
+
+	/* the row at report is now the run-time translation of the patched bytes */
+	assert_int_equal(tcdb_open(db, TCDB_RDONLY, NULL, &t), BT_OK);
+	assert_int_equal(tcdb_lookup(t, REPORT_VA, &row), BT_OK);
+	assert_int_equal(row.origin, TCDB_ORIGIN_LEARNED);
+	assert_true(row.guest_hash != static_hash);
+	struct tcdb_run_stats rs;
+	uint64_t n_runs;
+	assert_int_equal(tcdb_last_run(t, &rs, &n_runs), BT_OK);
+	assert_int_equal(n_runs, 1);
+	assert_int_equal(rs.blocks_stale, 1);
+	assert_true(rs.blocks_learned >= 1);
+	tcdb_close(t);
+
+	/* and the next boot takes it from the database */
+	vm = boot(GUEST("stale"), db, false, &res);
+	assert_int_equal(res.exit_status, GUEST_STATUS(0x2a));
+	assert_int_equal(vm->st.db_stale, 0);
+	assert_int_equal(vm->st.translated, 0);
+	assert_true(vm->st.db_used >= 2);
+	vm_destroy(vm);
+}
+
+static void test_interrupt_at_block_boundary(void **state)
+{
+	(void)state;
+	struct vm_result res;
+	struct vm *vm = boot(GUEST("irq"), NULL, false, &res);
+	assert_int_equal(res.stop, VM_STOP_EXIT_PORT);
+	/* 0x44 would mean the handler saw a RIP that is not the loop's start */
+	assert_int_equal(res.exit_status, GUEST_STATUS(0x33));
+	assert_true(vm->st.irqs >= 1);
+	assert_true(vm->st.exits[XLAT_EXIT_IRQ] >= 1);
+	vm_destroy(vm);
+}
+
+static void test_callout_fault_reaches_guest(void **state)
+{
+	(void)state;
+	struct vm_result res;
+	struct vm *vm = boot(GUEST("pf"), NULL, false, &res);
+	assert_int_equal(res.stop, VM_STOP_EXIT_PORT);
+	/* 0x77: the load did not fault; 0x66: wrong CR2, error code or RIP */
+	assert_int_equal(res.exit_status, GUEST_STATUS(0x55));
+	assert_int_equal(vm->st.faults, 1);
+	assert_int_equal(vm->st.host_signals, 0);
+	vm_destroy(vm);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_db_block_is_used),
+	    cmocka_unit_test(test_stale_block_is_retranslated),
+	    cmocka_unit_test(test_learned_block_is_written_back),
+	    cmocka_unit_test(test_interrupt_at_block_boundary),
+	    cmocka_unit_test(test_callout_fault_reaches_guest),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
