@@ -23,6 +23,9 @@
 
 #define BTVM_VERSION "0.1"
 /* The process exit statuses of the header comment (docs/runtime.md). */
+/* The longest --timeout: a year, far inside the 64-bit nanosecond clock. */
+#define BTVM_TIMEOUT_MAX_S (365 * 24 * 3600)
+
 enum btvm_exit {
 	EXIT_USAGE = 2,
 	EXIT_ABNORMAL = 4,
@@ -48,7 +51,8 @@ static void usage(FILE *f)
 	    "  --disk IMG         raw disk image on the primary ATA channel\n"
 	    "  --mem SIZE         guest RAM, e.g. 256M, 1G (default 256M)\n"
 	    "  --cmdline STR      kernel command line\n"
-	    "  --timeout S        stop the guest after S seconds (exit status 124)\n"
+	    "  --timeout S        stop the guest after S seconds, at most 31536000 (a year);\n"
+	    "                     exit status 124\n"
 	    "  --stats[=json]     print statistics on stderr at the end\n"
 	    "  --log SPEC         log subsystems and level, e.g. tc,cpu:debug\n"
 	    "  --version, --help\n"
@@ -156,10 +160,14 @@ int main(int argc, char **argv)
 		case O_TIMEOUT: {
 			char *end;
 			cfg.timeout_s = strtod(optarg, &end);
-			if (*end || cfg.timeout_s <= 0) {
+			/* NaN fails both comparisons; the bound keeps the deadline
+			 * in range of the nanosecond clock. */
+			if (end == optarg || *end ||
+			    !(cfg.timeout_s > 0 && cfg.timeout_s <= BTVM_TIMEOUT_MAX_S)) {
 				fprintf(stderr,
-					"btvm: --timeout %s: not a positive number of seconds\n",
-					optarg);
+					"btvm: --timeout %s: not a number of seconds between 0 and "
+					"%d\n",
+					optarg, BTVM_TIMEOUT_MAX_S);
 				return EXIT_USAGE;
 			}
 			break;

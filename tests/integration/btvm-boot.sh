@@ -130,6 +130,8 @@ bad no-initrd 2 "initrd .*nosuch.cpio" --kernel "$GU_KERNEL" --initrd "$work/nos
 bad triple 4 "triple fault" --kernel "$build/tests/guests/tiny-triple.elf"
 bad garbage 4 "triple fault|stopped" --kernel "$build/tests/guests/tiny-garbage.elf"
 bad spin 124 "timeout" --kernel "$other" --timeout 1
+bad timeout-huge 2 "timeout 1e30: not a number of seconds" --kernel "$other" --timeout 1e30
+bad timeout-nan 2 "timeout nan: not a number of seconds" --kernel "$other" --timeout nan
 
 # A disk image in use by a running VM is refused, naming the holder; once
 # that VM is gone (stopped by its PID), the image can be used again.
