@@ -7,7 +7,8 @@
  * ((value << 1) | 1, as QEMU); 2 bad usage or input (missing file, bad ELF,
  * a database of another image or translator); 4 the VM stopped abnormally
  * (triple fault, hlt with interrupts off, a guest user stub that died, a
- * runtime error); 124 --timeout expired.
+ * runtime error); 6 the guest ran but the database write-back (--learn)
+ * failed; 124 --timeout expired.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -29,6 +30,7 @@
 enum btvm_exit {
 	EXIT_USAGE = 2,
 	EXIT_ABNORMAL = 4,
+	EXIT_DB_WRITE = 6,
 	EXIT_TIMEOUT = VM_EXIT_TIMEOUT,
 };
 
@@ -60,7 +62,7 @@ static void usage(FILE *f)
 	    "The guest console is stdin/stdout; logs and statistics go to stderr.\n"
 	    "exit status: odd = the guest's exit port ((v << 1) | 1, as QEMU's isa-debug-exit),\n"
 	    "2 = bad usage or input, 4 = abnormal stop (triple fault, halt, runtime error),\n"
-	    "124 = timeout.\n");
+	    "6 = writing learned blocks to the database failed, 124 = timeout.\n");
 }
 
 static int need_file(const char *what, const char *path)
@@ -227,8 +229,6 @@ int main(int argc, char **argv)
 	s = vm_run(vm, &res);
 	fflush(stdout);
 	enum bt_status fs = vm_finish(vm);
-	if (stats)
-		vm_print_stats(vm, stderr, stats == 2);
 	int rc;
 	switch (res.stop) {
 	case VM_STOP_EXIT_PORT:
@@ -246,8 +246,17 @@ int main(int argc, char **argv)
 		rc = EXIT_ABNORMAL;
 		break;
 	}
-	if ((s != BT_OK || fs != BT_OK) && rc != EXIT_TIMEOUT && !(rc & 1))
+	if (s != BT_OK && rc != EXIT_TIMEOUT && !(rc & 1))
 		rc = EXIT_ABNORMAL;
+	if (fs != BT_OK) {
+		fprintf(stderr,
+			"btvm: the guest ran, but writing %s failed (see the message above): "
+			"nothing was learned\n",
+			cfg.tcdb);
+		rc = EXIT_DB_WRITE;
+	}
+	if (stats)
+		vm_print_stats(vm, stderr, stats == 2, rc);
 	vm_destroy(vm);
 	return rc;
 }

@@ -247,9 +247,11 @@ enum bt_status vm_finish(struct vm *vm)
 	enum bt_status s = BT_OK;
 	if (vm->cfg.learn) {
 		s = vm_learn(vm);
-		if (s != BT_OK)
+		if (s != BT_OK) {
 			bt_err(LOG_DB, "%s: writing learned blocks failed: %s", vm->cfg.tcdb,
 			       bt_status_str(s));
+			vm->st.learned = 0; /* the transaction rolled back: none were stored */
+		}
 		struct tcdb_run_stats rs = {
 		    .started = vm->started_unix,
 		    .ended = (int64_t)time(NULL),

@@ -69,7 +69,9 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out);
 enum bt_status vm_run(struct vm *vm, struct vm_result *res);
 /* Write learned blocks and run statistics (if a database is open). */
 enum bt_status vm_finish(struct vm *vm);
-void vm_print_stats(struct vm *vm, FILE *f, bool json);
+/* exit_status: the process exit status the program returns, printed as is
+ * so the statistics and the status always agree. */
+void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status);
 void vm_destroy(struct vm *vm);
 
 #endif

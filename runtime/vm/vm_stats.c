@@ -6,7 +6,7 @@
 static const char *const phase_names[VM_NPHASES] = {"translate", "database", "run", "emulate",
 						    "devices",	 "idle",     "user"};
 
-void vm_print_stats(struct vm *vm, FILE *f, bool json)
+void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 {
 	struct tcache_stats tc;
 	struct mmu_stats mm;
@@ -22,8 +22,8 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json)
 	    ns[VM_PH_TRANSLATE] > 0 ? (double)s->translated * 1e9 / ns[VM_PH_TRANSLATE] : 0.0;
 
 	if (json) {
-		fprintf(f, "{\"stop\":\"%s\",\"exit_status\":%d,", vm_stop_str(vm->res.stop),
-			vm->res.exit_status);
+		fprintf(f, "{\"stop\":\"%s\",\"exit_status\":%d,\"vm_status\":%d,",
+			vm_stop_str(vm->res.stop), exit_status, vm->res.exit_status);
 		fprintf(f,
 			"\"blocks\":{\"from_db\":%" PRIu64 ",\"db_stale\":%" PRIu64
 			",\"db_verified\":%" PRIu64 ",\"translated\":%" PRIu64
@@ -71,8 +71,7 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json)
 		fprintf(f, "}\n");
 		return;
 	}
-	fprintf(f, "btvm: stopped: %s (exit status %d)\n", vm_stop_str(vm->res.stop),
-		vm->res.exit_status);
+	fprintf(f, "btvm: stopped: %s (exit status %d)\n", vm_stop_str(vm->res.stop), exit_status);
 	fprintf(f,
 		"btvm: blocks: %" PRIu64 " from the database (%" PRIu64 " stale, %" PRIu64
 		" re-verified), %" PRIu64 " translated at run time (%" PRIu64 " refused), %" PRIu64

@@ -12,7 +12,8 @@
 #   warm          the same from a `pretrans build` database with --verify-db: the
 #                 database blocks are byte-identical to run-time translations,
 #                 most blocks come from the database, the console is unchanged
-#   learn         two boots with --learn: the second translates fewer blocks
+#   learn         two boots with --learn: the second translates fewer blocks;
+#                 one whose write-back fails (database locked): status 6
 #   bad input     a database of another image, a corrupt database, a missing or
 #                 non-ELF kernel, a missing initrd: status 2 and a one-line
 #                 message naming the file; a triple-faulting kernel, a kernel
@@ -102,6 +103,28 @@ l2=$(json "$work/learn2/stderr" translated)
 echo "btvm-boot: [learn] first boot translated $l1 and learned $learned; second translated $l2"
 [ "${learned:-0}" -gt 0 ] || fail learn "nothing was learned"
 [ "${l2:-9999}" -lt "${l1:-0}" ] || fail learn "the second boot was not warmer"
+
+# A --learn whose write-back fails (another process holds the database's
+# write lock past sqlite's busy timeout): its own exit status (6, not the
+# guest's), "learned":0, and the stats agree with the process status.
+cp "$db" "$work/locked.tcdb"
+python3 -c 'import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN IMMEDIATE")
+open(sys.argv[2], "w").write("locked")
+time.sleep(120)' "$work/locked.tcdb" "$work/locked.ready" &
+locker=$!
+for _ in $(seq 100); do [ -s "$work/locked.ready" ] && break; sleep 0.1; done
+run learn-locked 6 --kernel "$GU_KERNEL" --initrd "$initrd" --tcdb "$work/locked.tcdb" --learn \
+	--cmdline "console=ttyS0 test=kernel" --stats=json
+kill "$locker" 2>/dev/null
+wait "$locker" 2>/dev/null
+[ "$(json "$work/learn-locked/stderr" learned)" = 0 ] ||
+	fail learn-locked "a failed write-back still counts learned blocks"
+[ "$(json "$work/learn-locked/stderr" exit_status)" = 6 ] ||
+	fail learn-locked "--stats disagrees with the exit status"
+grep -q "writing learned blocks failed" "$work/learn-locked/stderr" ||
+	fail learn-locked "no message about the failed write-back"
 
 # --- bad input -----------------------------------------------------------------
 bad() { # NAME WANT_STATUS PATTERN btvm-args...
