@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "guests/lib/cpio.h"
+#include "pretrans/base/vec.h"
 
 #define CPIOT_MAX_DEPTH 32
 
@@ -79,14 +80,8 @@ static int cpiot_valid_path(const char *d)
 static enum bt_status cpiot_push(struct cpiot *t, char *path, uint8_t *data, size_t size,
 				 uint32_t mode)
 {
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 32;
-		struct cpiot_item *ni = realloc(t->items, cap * sizeof(*ni));
-		if (!ni)
-			return BT_ERR_NOMEM;
-		t->items = ni;
-		t->cap = cap;
-	}
+	if (!BT_VEC_RESERVE(t->items, t->cap, t->n + 1, 32))
+		return BT_ERR_NOMEM;
 	t->items[t->n++] =
 	    (struct cpiot_item){.path = path, .data = data, .size = size, .mode = mode};
 	return BT_OK;

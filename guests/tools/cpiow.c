@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "guests/lib/cpio.h"
+#include "pretrans/base/vec.h"
 
 void cpiow_init(struct cpiow *w)
 {
@@ -32,17 +33,7 @@ static enum bt_status cpiow_reserve(struct cpiow *w, size_t more)
 {
 	if (more > SIZE_MAX / 2 - w->len)
 		return BT_ERR_NOMEM;
-	if (w->len + more <= w->cap)
-		return BT_OK;
-	size_t cap = w->cap ? w->cap : 4096;
-	while (cap < w->len + more)
-		cap *= 2;
-	uint8_t *nb = realloc(w->buf, cap);
-	if (!nb)
-		return BT_ERR_NOMEM;
-	w->buf = nb;
-	w->cap = cap;
-	return BT_OK;
+	return BT_VEC_RESERVE(w->buf, w->cap, w->len + more, 4096) ? BT_OK : BT_ERR_NOMEM;
 }
 
 static void cpiow_put(struct cpiow *w, const void *p, size_t n)

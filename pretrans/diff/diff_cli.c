@@ -7,6 +7,7 @@
  */
 #include "pretrans/diff/diff.h"
 
+#include "pretrans/base/clock.h"
 #include "pretrans/base/log.h"
 
 #include <errno.h>
@@ -14,7 +15,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const char usage[] =
     "usage: pretrans diff OLD NEW [--json] [--html FILE] [--all] [--no-listings]\n"
@@ -63,13 +63,6 @@ static void *load_thread(void *arg)
 	struct load_job *j = arg;
 	j->st = diff_side_load(j->path, &j->side);
 	return NULL;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 int diff_main(int argc, char **argv)
@@ -122,7 +115,7 @@ int diff_main(int argc, char **argv)
 		fputs(usage, stderr);
 		return 1;
 	}
-	double t0 = now_s();
+	double t0 = (double)bt_now_ns() * 1e-9;
 	struct load_job jo = {.path = argv[optind]}, jn = {.path = argv[optind + 1]};
 	pthread_t th;
 	int threaded = jobs > 1 && pthread_create(&th, NULL, load_thread, &jo) == 0;
@@ -143,21 +136,21 @@ int diff_main(int argc, char **argv)
 			"no functions at all (every function of the other side is %s)\n",
 			jo.side->img->nsyms == 0 ? jo.path : jn.path,
 			jo.side->img->nsyms == 0 ? "added" : "removed");
-	double t1 = now_s();
+	double t1 = (double)bt_now_ns() * 1e-9;
 	st = diff_sides_prepare(jo.side, jn.side, jobs);
 	if (st != BT_OK) {
 		fprintf(stderr, "pretrans diff: preparing the functions failed: %s\n",
 			bt_status_str(st));
 		goto err_free_sides;
 	}
-	double t2 = now_s();
+	double t2 = (double)bt_now_ns() * 1e-9;
 	struct diff_result r;
 	st = diff_compare(jo.side, jn.side, &r);
 	if (st != BT_OK) {
 		fprintf(stderr, "pretrans diff: compare failed: %s\n", bt_status_str(st));
 		goto err_free_sides;
 	}
-	double t3 = now_s();
+	double t3 = (double)bt_now_ns() * 1e-9;
 	r.seconds = t3 - t0;
 	fprintf(stderr,
 		"pretrans diff: %zu + %zu functions, load %.2f s, normalise %.2f s, match %.2f "

@@ -16,6 +16,7 @@
 #include "pretrans/diff/diff_int.h"
 
 #include "db/tcdb.h"
+#include "pretrans/base/clock.h"
 #include "pretrans/base/log.h"
 
 #include <elf.h>
@@ -23,14 +24,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* Heap concatenation of a, b and c (b, c may be NULL). */
 static char *concat3(const char *a, const char *b, const char *c)
@@ -415,7 +408,7 @@ static enum bt_status open_db(struct diff_side *s, const char *path)
 
 enum bt_status diff_side_load(const char *path, struct diff_side **out)
 {
-	double t0 = now_s();
+	uint64_t t0 = bt_now_ns();
 	struct diff_side *s = calloc(1, sizeof(*s));
 	if (!s)
 		return BT_ERR_NOMEM;
@@ -438,7 +431,7 @@ enum bt_status diff_side_load(const char *path, struct diff_side **out)
 	st = build_symtab(s);
 	if (st != BT_OK)
 		goto err_free;
-	s->load_seconds = now_s() - t0;
+	s->load_seconds = (double)(bt_now_ns() - t0) * 1e-9;
 	*out = s;
 	return BT_OK;
 err_free:

@@ -12,7 +12,10 @@
  */
 #include "pretrans/diff/diff_int.h"
 
+#include "pretrans/base/vec.h"
+
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,14 +47,9 @@ enum bt_status diff_buf_printf(struct diff_buf *b, const char *fmt, ...)
 			b->len += (size_t)n;
 			return BT_OK;
 		}
-		size_t ncap = b->cap ? b->cap * 2 : 256;
-		while (ncap - b->len <= (size_t)n)
-			ncap *= 2;
-		char *np = realloc(b->p, ncap);
-		if (!np)
+		if ((size_t)n > SIZE_MAX - 1 - b->len ||
+		    !BT_VEC_RESERVE(b->p, b->cap, b->len + (size_t)n + 1, 256))
 			return BT_ERR_NOMEM;
-		b->p = np;
-		b->cap = ncap;
 	}
 }
 

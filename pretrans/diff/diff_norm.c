@@ -14,6 +14,7 @@
  */
 #include "pretrans/diff/diff_int.h"
 
+#include "pretrans/base/vec.h"
 #include "pretrans/xlat/xlat.h"
 
 #include <Zydis/Zydis.h>
@@ -444,15 +445,9 @@ struct lines {
 
 static void line_begin(struct lines *l)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 64;
-		size_t *ns = realloc(l->starts, cap * sizeof(*ns));
-		if (!ns) {
-			l->failed = 1;
-			return;
-		}
-		l->starts = ns;
-		l->cap = cap;
+	if (!BT_VEC_RESERVE(l->starts, l->cap, l->n + 1, 64)) {
+		l->failed = 1;
+		return;
 	}
 	l->starts[l->n++] = l->text.len;
 }

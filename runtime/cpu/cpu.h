@@ -188,15 +188,6 @@ struct cpu_platform {
 	uint64_t (*read_tsc)(void *opaque);
 };
 
-/* The platform backed by the real devices: port I/O through iobus_pio_in/
- * out, interrupts through pic_has_interrupt/pic_ack (pic may be NULL: no
- * interrupts).  Allocates the adapter; release it with _destroy. */
-struct iobus;
-struct pic;
-enum bt_status cpu_platform_devices_create(struct iobus *bus, struct pic *pic,
-					   struct cpu_platform *plat);
-void cpu_platform_devices_destroy(struct cpu_platform *plat);
-
 struct cpu_config {
 	uint32_t tsc_khz;  /* advertised TSC frequency; 0 = measure the host's */
 	uint8_t phys_bits; /* CPUID 0x80000008 physical address width; 0 = 46 */

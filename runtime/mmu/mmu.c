@@ -38,7 +38,6 @@
 
 #define TLB_MASK     ((uint64_t)VCPU_TLB_ENTRIES - 1)
 #define TLB_INVALID  (~0ull)
-#define ADDR_BITS_52 ((1ull << 52) - 1)
 #define WALK_RETRIES 64
 
 /* Result of a successful walk. */
@@ -46,10 +45,12 @@ struct walk {
 	unsigned levels;     /* paging-structure entries used (0: paging off) */
 	uint64_t *ptr[4];    /* host pointer of each entry (NULL: not in RAM) */
 	uint64_t val[4];     /* its value as read */
+	gpa_t table[4];	     /* guest-physical address of the table it is in */
 	gpa_t gpa;	     /* translated address */
 	unsigned page_shift; /* 12, 21 or 30 */
 	bool user;	     /* U/S = 1 at every level */
 	bool writable;	     /* R/W = 1 at every level */
+	bool nx;	     /* XD = 1 at some level, with EFER.NXE */
 	bool global;	     /* leaf G with CR4.PGE */
 	bool dirty;	     /* leaf D */
 };
@@ -153,7 +154,7 @@ enum bt_status mmu_set_phys_bits(struct mmu *mmu, unsigned bits)
 	if (bits < 32 || bits > 52)
 		return BT_ERR_INVALID;
 	mmu->phys_bits = bits;
-	mmu->rsvd_addr_mask = ADDR_BITS_52 & ~((1ull << bits) - 1);
+	mmu->rsvd_addr_mask = MMU_PTE_ADDR_MASK & ~((1ull << bits) - 1);
 	mmu_flush_all(mmu);
 	return BT_OK;
 }
@@ -323,9 +324,8 @@ static bool access_allowed(const struct mmu *mmu, unsigned access, bool user_pag
 static enum bt_status walk(struct mmu *mmu, gva_t gva, unsigned access, struct walk *w,
 			   struct mmu_fault *fault)
 {
-	uint64_t addr_mask = ((1ull << mmu->phys_bits) - 1) & GUEST_PAGE_MASK;
+	uint64_t addr_mask = MMU_PTE_ADDR_MASK & ~mmu->rsvd_addr_mask;
 	gpa_t table;
-	bool nx = false;
 
 	memset(w, 0, sizeof(*w));
 	fault->pending = false;
@@ -358,6 +358,7 @@ static enum bt_status walk(struct mmu *mmu, gva_t gva, unsigned access, struct w
 
 		w->ptr[n] = p;
 		w->val[n] = pte;
+		w->table[n] = table;
 		if (!(pte & MMU_PTE_P)) {
 			set_fault(mmu, fault, MMU_VEC_PF, gva, access_ec(mmu, access));
 			return BT_OK;
@@ -369,7 +370,7 @@ static enum bt_status walk(struct mmu *mmu, gva_t gva, unsigned access, struct w
 		}
 		w->user = w->user && (pte & MMU_PTE_US);
 		w->writable = w->writable && (pte & MMU_PTE_RW);
-		nx = nx || ((pte & MMU_PTE_NX) && (mmu->efer & MMU_EFER_NXE));
+		w->nx = w->nx || ((pte & MMU_PTE_NX) && (mmu->efer & MMU_EFER_NXE));
 		if (level == 1 || (level <= 3 && (pte & MMU_PTE_PS))) {
 			uint64_t off_mask = (1ull << shift) - 1;
 			w->page_shift = shift;
@@ -380,7 +381,7 @@ static enum bt_status walk(struct mmu *mmu, gva_t gva, unsigned access, struct w
 		}
 		table = pte & addr_mask;
 	}
-	if (!access_allowed(mmu, access, w->user, w->writable, nx)) {
+	if (!access_allowed(mmu, access, w->user, w->writable, w->nx)) {
 		set_fault(mmu, fault, MMU_VEC_PF, gva, MMU_PF_P | access_ec(mmu, access));
 		return BT_OK;
 	}
@@ -426,19 +427,41 @@ static enum bt_status walk_access(struct mmu *mmu, gva_t gva, unsigned access, s
 	return BT_ERR_GUEST;
 }
 
-enum bt_status mmu_translate(struct mmu *mmu, gva_t gva, unsigned access, gpa_t *gpa, bool *mmio,
-			     struct mmu_fault *fault)
+enum bt_status mmu_translate_info(struct mmu *mmu, gva_t gva, unsigned access,
+				  struct mmu_walk_info *info, struct mmu_fault *fault)
 {
 	struct walk w;
 
-	if (!mmu || !gpa || !fault)
+	if (!mmu || !info || !fault)
 		return BT_ERR_INVALID;
 	BT_TRY(walk_access(mmu, gva, access, &w, fault));
 	if (fault->pending)
 		return BT_OK;
-	*gpa = w.gpa;
+	info->gpa = w.gpa;
+	info->mmio = !guestmem_is_ram(mmu->gm, w.gpa, 1);
+	info->page_shift = w.page_shift;
+	info->user = w.user;
+	info->writable = w.writable;
+	info->nx = w.nx;
+	info->dirty = w.dirty;
+	for (unsigned level = 1; level <= 4; level++)
+		info->tables[level - 1] = level + w.levels > 4 ? w.table[4 - level] : ~0ull;
+	return BT_OK;
+}
+
+enum bt_status mmu_translate(struct mmu *mmu, gva_t gva, unsigned access, gpa_t *gpa, bool *mmio,
+			     struct mmu_fault *fault)
+{
+	struct mmu_walk_info info;
+
+	if (!gpa)
+		return BT_ERR_INVALID;
+	BT_TRY(mmu_translate_info(mmu, gva, access, &info, fault));
+	if (fault->pending)
+		return BT_OK;
+	*gpa = info.gpa;
 	if (mmio)
-		*mmio = !guestmem_is_ram(mmu->gm, w.gpa, 1);
+		*mmio = info.mmio;
 	return BT_OK;
 }
 

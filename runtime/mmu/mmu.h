@@ -104,6 +104,11 @@ struct mmu_fault {
 #define MMU_PTE_G   (1ull << 8)
 #define MMU_PTE_NX  (1ull << 63)
 
+/* Bits 51:12: the physical address in a paging-structure entry (of the next
+ * table or of a 4 KiB page) and in CR3; the architectural maximum, bits at
+ * or above MAXPHYADDR are reserved (mmu->rsvd_addr_mask). */
+#define MMU_PTE_ADDR_MASK 0x000ffffffffff000ull
+
 #define MMU_DEFAULT_PHYS_BITS 46 /* MAXPHYADDR; match CPUID 0x80000008 EAX[7:0] */
 
 /*
@@ -188,6 +193,30 @@ void mmu_set_cpl_ac(struct mmu *mmu, unsigned cpl, bool ac);
  */
 enum bt_status mmu_translate(struct mmu *mmu, gva_t gva, unsigned access, gpa_t *gpa, bool *mmio,
 			     struct mmu_fault *fault);
+
+/* What the walk of a granted access found (mmu_translate_info). */
+struct mmu_walk_info {
+	gpa_t gpa;	     /* translated address */
+	bool mmio;	     /* gpa is outside RAM */
+	unsigned page_shift; /* 12, 21 or 30 (12 with paging off) */
+	bool user;	     /* U/S = 1 at every level */
+	bool writable;	     /* R/W = 1 at every level (CR0.WP not applied) */
+	bool nx;	     /* XD = 1 at some level, with EFER.NXE */
+	bool dirty;	     /* the leaf's D bit (set by this access if a write) */
+	/* [level - 1]: guest-physical address of the table read at that
+	 * level ([3]: the PML4 from CR3); ~0 below the leaf and with paging
+	 * off */
+	gpa_t tables[4];
+};
+
+/*
+ * mmu_translate with the details of the walk: the same single walk, the
+ * same checks, A/D updates (none with MMU_ACC_PROBE), statistics and
+ * faults; on success *info describes the leaf mapping, on a guest fault
+ * fault->pending is set and *info is untouched.
+ */
+enum bt_status mmu_translate_info(struct mmu *mmu, gva_t gva, unsigned access,
+				  struct mmu_walk_info *info, struct mmu_fault *fault);
 
 /*
  * Read/write len bytes at gva, crossing pages as needed.  All pages are

@@ -35,26 +35,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "pretrans/base/assert.h"
+#include "pretrans/base/clock.h"
 #include "pretrans/base/log.h"
 #include "runtime/user/user_int.h"
 #include "runtime/user/ustub.h"
 
 #define USER_DEFAULT_MAX_STUBS 64
-#define CR3_ADDR_MASK	       0x000ffffffffff000ull
 
 /* RFLAGS bits guest user code changes natively (the rest are the kernel's). */
 #define USER_RFLAGS_MASK 0x244dd5ull
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void user_on_protect(void *opaque, gpa_t gpa_page);
 static void pt_acquire(struct user_mode *u, struct user_as *as, const gpa_t tables[4], gva_t va);
@@ -371,7 +363,7 @@ void user_on_flush(struct user_mode *u, enum mmu_flush_kind kind, gva_t va)
 	}
 	if (va >= USTUB_TASK_END)
 		return; /* kernel half: never mapped in a stub */
-	struct user_as *as = find_as(u, u->cfg.mmu->cr3 & CR3_ADDR_MASK);
+	struct user_as *as = find_as(u, u->cfg.mmu->cr3 & MMU_PTE_ADDR_MASK);
 	if (!as || !as->n_maps)
 		return;
 	va &= GUEST_PAGE_MASK;
@@ -613,7 +605,7 @@ static void user_on_protect(void *opaque, gpa_t gpa_page)
 pid_t user_stub_pid(const struct user_mode *u, uint64_t cr3)
 {
 	for (unsigned i = 0; i < u->n_as; i++)
-		if (u->as[i]->cr3 == (cr3 & CR3_ADDR_MASK))
+		if (u->as[i]->cr3 == (cr3 & MMU_PTE_ADDR_MASK))
 			return u->as[i]->stub.pid;
 	return 0;
 }
@@ -790,14 +782,14 @@ enum bt_status user_enter(struct user_mode *u, uint64_t cr3, uint16_t cs, uint64
 			  struct user_event *ev)
 {
 	struct user_as *as;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = bt_now_ns();
 	enum bt_status s;
 	memset(ev, 0, sizeof(*ev));
 	/* another address space's registers are still in its stub: the
 	 * "hardware" FPU state is that one until something reads it */
-	if (u->fpu_lazy && u->fpu_lazy->cr3 != (cr3 & CR3_ADDR_MASK))
+	if (u->fpu_lazy && u->fpu_lazy->cr3 != (cr3 & MMU_PTE_ADDR_MASK))
 		BT_TRY(user_fpu_sync(u));
-	BT_TRY(get_as(u, cr3 & CR3_ADDR_MASK, &as));
+	BT_TRY(get_as(u, cr3 & MMU_PTE_ADDR_MASK, &as));
 	as->last_use = ++u->clock;
 	u->st.enters++;
 	if (as->epoch != u->epoch) {
@@ -835,9 +827,9 @@ enum bt_status user_enter(struct user_mode *u, uint64_t cr3, uint16_t cs, uint64
 			break;
 		}
 		bool handled;
-		uint64_t tf = now_ns();
+		uint64_t tf = bt_now_ns();
 		s = on_signal(u, as, &si, &handled, ev);
-		u->st.ns_fault += now_ns() - tf;
+		u->st.ns_fault += bt_now_ns() - tf;
 		if (s != BT_OK)
 			goto out;
 		if (handled)
@@ -860,7 +852,7 @@ out:
 		if (u->fpu_lazy == as)
 			u->fpu_lazy = NULL;
 	}
-	u->st.ns_user += now_ns() - t0;
+	u->st.ns_user += bt_now_ns() - t0;
 	return s;
 }
 

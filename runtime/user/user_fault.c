@@ -5,7 +5,7 @@
  * code and CR2.
  *
  * Invariants
- *  1. A page is mapped only after mmu_translate granted a user access of
+ *  1. A page is mapped only after mmu_translate_info granted a user access of
  *     the faulting kind (so A, and D for a write, are set in the guest
  *     PTE as hardware would), with protections no wider than the guest's:
  *     PROT_WRITE only if every level allows writes, the leaf is dirty and
@@ -80,40 +80,6 @@ static bool insn_writes(struct user_mode *u, struct user_as *as, gva_t addr)
 	return any_write;
 }
 
-/* Effective permissions of the leaf mapping va (after a successful walk). */
-struct leaf {
-	bool rw, nx, dirty;
-	uint64_t size;
-	gpa_t tables[4]; /* [level - 1]: the table walked at that level, or ~0 */
-};
-
-static bool leaf_info(struct user_mode *u, gva_t va, struct leaf *l)
-{
-	const struct mmu *mmu = u->cfg.mmu;
-	gpa_t table = mmu->cr3 & 0x000ffffffffff000ull;
-	bool nxe = (mmu->efer & MMU_EFER_NXE) != 0;
-	l->rw = true;
-	l->nx = false;
-	for (int i = 0; i < 4; i++)
-		l->tables[i] = ~0ull;
-	for (int level = 3; level >= 0; level--) {
-		l->tables[level] = table;
-		uint64_t e;
-		unsigned idx = (unsigned)(va >> (12 + 9 * level)) & 511;
-		if (guestmem_read(u->cfg.gm, table + idx * 8, &e, 8) != BT_OK || !(e & MMU_PTE_P))
-			return false;
-		l->rw &= (e & MMU_PTE_RW) != 0;
-		l->nx |= nxe && (e & MMU_PTE_NX);
-		if (level == 0 || (level < 3 && (e & MMU_PTE_PS))) {
-			l->dirty = (e & MMU_PTE_D) != 0;
-			l->size = 1ull << (12 + 9 * level);
-			return true;
-		}
-		table = e & 0x000ffffffffff000ull;
-	}
-	return false;
-}
-
 static enum acc fault_kind(struct user_mode *u, struct user_as *as, gva_t addr, bool maperr,
 			   bool exec_hint)
 {
@@ -184,11 +150,12 @@ static enum bt_status map_access(struct user_mode *u, struct user_as *as, gva_t 
 {
 	gva_t page = addr & GUEST_PAGE_MASK;
 	struct mmu_fault f = {0};
-	gpa_t gpa;
-	bool mmio = false;
+	struct mmu_walk_info w;
 	*handled = false;
 
-	BT_TRY(mmu_translate(u->cfg.mmu, addr, acc_bits[kind] | MMU_ACC_USER, &gpa, &mmio, &f));
+	/* one walk: the grant (A, and D for a write) and the leaf's effective
+	 * permissions and tables come from the same reading of the tables */
+	BT_TRY(mmu_translate_info(u->cfg.mmu, addr, acc_bits[kind] | MMU_ACC_USER, &w, &f));
 	if (f.pending) {
 		u->st.guest_pf++;
 		ev->kind = USER_EV_EXCEPTION;
@@ -198,12 +165,12 @@ static enum bt_status map_access(struct user_mode *u, struct user_as *as, gva_t 
 		ev->addr = f.addr;
 		return BT_OK;
 	}
-	if (mmio) {
+	if (w.mmio) {
 		bt_err(LOG_USER,
 		       "guest user code at %#llx accessed device memory at %#llx (gpa %#llx): "
 		       "user-mode MMIO is not supported",
 		       (unsigned long long)as->stub.regs.rip, (unsigned long long)addr,
-		       (unsigned long long)gpa);
+		       (unsigned long long)w.gpa);
 		return BT_ERR_UNSUPPORTED;
 	}
 	if (page >= USTUB_TASK_END || (page >= USTUB_BASE && page < USTUB_PAGE_END)) {
@@ -215,16 +182,10 @@ static enum bt_status map_access(struct user_mode *u, struct user_as *as, gva_t 
 					      : "the stub's own code page");
 		return BT_ERR_UNSUPPORTED;
 	}
-	gpa &= GUEST_PAGE_MASK;
-	struct leaf l;
-	if (!leaf_info(u, addr, &l)) {
-		bt_err(LOG_USER, "guest page tables changed under a walk at %#llx",
-		       (unsigned long long)addr);
-		return BT_ERR_INTERNAL;
-	}
+	gpa_t gpa = w.gpa & GUEST_PAGE_MASK;
 	bool own_table = false; /* the page is one of the tables of its own walk */
 	for (int i = 0; i < 4; i++)
-		own_table |= l.tables[i] == gpa;
+		own_table |= w.tables[i] == gpa;
 	if (kind == ACC_WRITE && own_table) {
 		bt_err(LOG_USER,
 		       "the guest gives user code write access to one of its own page tables "
@@ -236,14 +197,14 @@ static enum bt_status map_access(struct user_mode *u, struct user_as *as, gva_t 
 		/* refused if it is a table of this very walk; otherwise
 		 * translations on it die before the write can land, and a stale
 		 * page-table watch on it ends */
-		BT_TRY(user_unwatch(u, gpa, l.tables));
+		BT_TRY(user_unwatch(u, gpa, w.tables));
 		guestmem_notify_write(u->cfg.gm, gpa | (addr & (GUEST_PAGE_SIZE - 8)), 8);
 	}
 	int prot = PROT_READ;
-	if (l.rw && l.dirty && !own_table &&
+	if (w.writable && w.dirty && !own_table &&
 	    !(guestmem_page_flags(u->cfg.gm, gpa) & GUESTMEM_PAGE_WATCHED))
 		prot |= PROT_WRITE;
-	if (!l.nx)
+	if (!w.nx)
 		prot |= PROT_EXEC;
 	if (kind == ACC_WRITE && !(prot & PROT_WRITE)) {
 		bt_err(LOG_USER, "guest page %#llx stays read-only after a granted write",
@@ -257,7 +218,7 @@ static enum bt_status map_access(struct user_mode *u, struct user_as *as, gva_t 
 		u->st.upgrades++;
 	else
 		u->st.maps++;
-	BT_TRY(user_map_page(u, as, page, gpa, prot, l.size > GUEST_PAGE_SIZE, l.tables));
+	BT_TRY(user_map_page(u, as, page, gpa, prot, w.page_shift > GUEST_PAGE_SHIFT, w.tables));
 	*handled = true;
 	return BT_OK;
 }

@@ -189,7 +189,56 @@ static long oracle(const struct pcase *c)
 	return -1;
 }
 
-static void run_case(struct mmu_fx *fx, const struct pcase *c)
+/* The table the walk for gva reads at `level` (4: the PML4), from the
+ * fixture's own tables. */
+static gpa_t fx_table_at(struct mmu_fx *fx, gva_t gva, unsigned level)
+{
+	return level == 4 ? fx->cr3 : fx_entry(fx, gva, level + 1) & FX_ADDR_MASK;
+}
+
+/*
+ * mmu_translate_info on a case: the probe first (same outcome, no A/D),
+ * then the access.  On success every field of the info is checked against
+ * the case and the fixture's tables; a fault leaves the info untouched.
+ */
+static void run_case_info(struct mmu_fx *fx, const struct pcase *c, gva_t gva, gpa_t target,
+			  unsigned shift, unsigned access, struct mmu_fault *f)
+{
+	unsigned leaf_level = 1 + c->shape;
+	bool write = c->kind == MMU_ACC_WRITE;
+	struct mmu_walk_info info, untouched;
+	struct mmu_fault pf;
+
+	memset(&untouched, 0xa5, sizeof(untouched));
+	memcpy(&info, &untouched, sizeof(info));
+	assert_int_equal(mmu_translate_info(&fx->mmu, gva, access | MMU_ACC_PROBE, &info, &pf),
+			 BT_OK);
+	for (unsigned l = 4; l >= leaf_level; l--)
+		assert_false(fx_entry(fx, gva, l) & (MMU_PTE_A | MMU_PTE_D));
+	if (!pf.pending)
+		assert_false(info.dirty); /* a probe write sets no D */
+	memcpy(&info, &untouched, sizeof(info));
+	assert_int_equal(mmu_translate_info(&fx->mmu, gva, access, &info, f), BT_OK);
+	assert_int_equal(f->pending, pf.pending);
+	if (f->pending) {
+		assert_int_equal(f->error_code, pf.error_code);
+		assert_memory_equal(&info, &untouched, sizeof(info));
+		return;
+	}
+	assert_int_equal(info.gpa, target + (gva & ((1ull << shift) - 1)));
+	assert_false(info.mmio);
+	assert_int_equal(info.page_shift, shift);
+	assert_int_equal(info.user, c->us);
+	assert_int_equal(info.writable, c->rw);
+	assert_int_equal(info.nx, c->nx && c->nxe);
+	assert_int_equal(info.dirty, write);
+	for (unsigned l = 1; l <= 4; l++)
+		assert_int_equal(info.tables[l - 1],
+				 l >= leaf_level ? fx_table_at(fx, gva, l) : ~0ull);
+}
+
+/* One case through mmu_translate, or through mmu_translate_info (with_info). */
+static void run_case(struct mmu_fx *fx, const struct pcase *c, bool with_info)
 {
 	static const unsigned shifts[] = {12, 21, 30};
 	unsigned shift = shifts[c->shape];
@@ -218,7 +267,13 @@ static void run_case(struct mmu_fx *fx, const struct pcase *c)
 	mmu_set_cpl_ac(&fx->mmu, c->who == WHO_SUP ? 0 : 3, c->ac);
 
 	unsigned access = c->kind | (c->who == WHO_IMPLICIT3 ? MMU_ACC_IMPLICIT : 0);
-	assert_int_equal(mmu_translate(&fx->mmu, gva, access, &gpa, &mmio, &f), BT_OK);
+	if (with_info) {
+		run_case_info(fx, c, gva, target, shift, access, &f);
+		gpa = target + (gva & ((1ull << shift) - 1));
+		mmio = false;
+	} else {
+		assert_int_equal(mmu_translate(&fx->mmu, gva, access, &gpa, &mmio, &f), BT_OK);
+	}
 	want = oracle(c);
 	if (want < 0) {
 		if (f.pending)
@@ -253,9 +308,8 @@ static void run_case(struct mmu_fx *fx, const struct pcase *c)
 	}
 }
 
-static void test_permission_matrix(void **state)
+static void permission_matrix(struct mmu_fx *fx, bool with_info)
 {
-	struct mmu_fx *fx = *state;
 	static const unsigned kinds[] = {MMU_ACC_READ, MMU_ACC_WRITE, MMU_ACC_EXEC};
 	unsigned n = 0, allowed = 0;
 
@@ -278,13 +332,25 @@ static void test_permission_matrix(void **state)
 						    .ac = bits & 64,
 						    .nxe = bits & 128,
 						};
-						run_case(fx, &c);
+						run_case(fx, &c, with_info);
 						n++;
 						allowed += oracle(&c) < 0;
 					}
 	/* 3 x 3 x (4+3+2) x 256 cases, both outcomes well represented */
 	assert_int_equal(n, 3 * 3 * 9 * 256);
 	assert_true(allowed > n / 5 && allowed < n - n / 5);
+}
+
+static void test_permission_matrix(void **state)
+{
+	permission_matrix(*state, false);
+}
+
+/* The same matrix through mmu_translate_info: the same faults and A/D
+ * updates, and the leaf's effective U/S, R/W, XD, size and tables. */
+static void test_permission_matrix_info(void **state)
+{
+	permission_matrix(*state, true);
 }
 
 /* Hand-checked cases with literal expectations (not from the oracle). */
@@ -484,6 +550,67 @@ static void test_table_outside_ram(void **state)
 	fx->cr3 = 0xfec00000ull; /* IOAPIC: not RAM */
 	fx_mode_long(fx, 0);
 	expect_fault(fx, 0x1000, MMU_ACC_READ, MMU_VEC_PF, MMU_PF_P | MMU_PF_RSVD);
+}
+
+/* mmu_translate_info beyond the matrix: arguments, paging off, statistics,
+ * a dirty leaf on a read, R/W reported without CR0.WP applied. */
+static void test_translate_info(void **state)
+{
+	struct mmu_fx *fx = *state;
+	const uint64_t ok = MMU_PTE_P | MMU_PTE_RW;
+	uint64_t lv[5] = {0, MMU_PTE_P | MMU_PTE_D, ok, ok, ok}; /* read-only, dirty leaf */
+	const gva_t va = 0xffff888000020123ull;
+	struct mmu_walk_info info;
+	struct mmu_stats st0, st1;
+	struct mmu_fault f;
+
+	fx_reset(fx);
+	fx_map(fx, va & GUEST_PAGE_MASK, 0x20000, 12, lv);
+	assert_int_equal(mmu_translate_info(NULL, va, MMU_ACC_READ, &info, &f), BT_ERR_INVALID);
+	assert_int_equal(mmu_translate_info(&fx->mmu, va, MMU_ACC_READ, NULL, &f), BT_ERR_INVALID);
+	assert_int_equal(mmu_translate_info(&fx->mmu, va, MMU_ACC_READ, &info, NULL),
+			 BT_ERR_INVALID);
+
+	/* paging off: identity, 4 KiB, every permission, no tables */
+	mmu_set_mode(&fx->mmu, MMU_CR0_PE, 0, 0, 0);
+	assert_int_equal(mmu_translate_info(&fx->mmu, 0x123456, MMU_ACC_WRITE, &info, &f), BT_OK);
+	assert_false(f.pending);
+	assert_int_equal(info.gpa, 0x123456);
+	assert_false(info.mmio);
+	assert_int_equal(info.page_shift, 12);
+	assert_true(info.user && info.writable && info.dirty);
+	assert_false(info.nx);
+	for (unsigned i = 0; i < 4; i++)
+		assert_int_equal(info.tables[i], ~0ull);
+
+	/* WP=0: a supervisor write to a read-only page is granted, and the
+	 * info still says read-only; a read reports the leaf's D as found */
+	mmu_set_mode(&fx->mmu, MMU_CR0_PE | MMU_CR0_PG, fx->cr3, MMU_CR4_PAE,
+		     MMU_EFER_LME | MMU_EFER_LMA | MMU_EFER_NXE);
+	mmu_set_cpl_ac(&fx->mmu, 0, false);
+	mmu_get_stats(&fx->mmu, &st0);
+	assert_int_equal(mmu_translate_info(&fx->mmu, va, MMU_ACC_READ, &info, &f), BT_OK);
+	assert_false(f.pending);
+	assert_int_equal(info.gpa, 0x20123);
+	assert_false(info.writable);
+	assert_true(info.dirty);
+	assert_false(info.user);
+	assert_int_equal(info.tables[3], fx->cr3);
+	mmu_get_stats(&fx->mmu, &st1);
+	assert_int_equal(st1.walks, st0.walks + 1); /* one walk, as mmu_translate */
+	assert_int_equal(mmu_translate_info(&fx->mmu, va, MMU_ACC_WRITE | MMU_ACC_PROBE, &info, &f),
+			 BT_OK);
+	assert_false(f.pending);
+	assert_false(info.writable);
+	mmu_get_stats(&fx->mmu, &st0);
+	assert_int_equal(st0.walks, st1.walks); /* a probe is not counted */
+	/* MMIO */
+	mmu_set_mode(&fx->mmu, MMU_CR0_PE, 0, 0, 0);
+	assert_int_equal(
+	    mmu_translate_info(&fx->mmu, GUESTMEM_LAPIC_BASE + 0x30, MMU_ACC_READ, &info, &f),
+	    BT_OK);
+	assert_false(f.pending);
+	assert_true(info.mmio);
 }
 
 /* ---- A/D bits ---------------------------------------------------------- */
@@ -1052,10 +1179,12 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_permission_matrix, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_permission_matrix_info, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_permission_examples, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_reserved_bits, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_canonical_and_paging_off, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_table_outside_ram, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_translate_info, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_accessed_dirty, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_page_crossing, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_mmio, fx_setup, fx_teardown),

@@ -45,7 +45,7 @@
 #define P	MMU_PTE_P
 #define RW	MMU_PTE_RW
 #define US	MMU_PTE_US
-#define ADDR(e) ((e)&0x000ffffffffff000ull)
+#define ADDR(e) ((e)&MMU_PTE_ADDR_MASK)
 
 /* entry points in the code page */
 #define E_READ	  0x00 /* rax = *(u64 *)rdi; syscall */

@@ -7,6 +7,7 @@
  *
  *   xlat_bench [-x] [-m MAXBYTES] FILE      (-x: XLAT_OPT_CROSSCHECK)
  */
+#include "pretrans/base/clock.h"
 #include "pretrans/xlat/xlat.h"
 #include "pretrans/xcheck/xcheck.h"
 
@@ -18,7 +19,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 struct sec {
@@ -35,13 +35,6 @@ static size_t sec_read(void *opaque, gva_t va, uint8_t *buf, size_t len)
 	size_t n = BT_MIN(len, (size_t)(s->va + s->n - va));
 	memcpy(buf, s->p + (va - s->va), n);
 	return n;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 int main(int argc, char **argv)
@@ -82,7 +75,7 @@ int main(int argc, char **argv)
 		return 2;
 	uint64_t blocks = 0, insns = 0, gbytes = 0, hbytes = 0, refused[XLAT_NREFUSALS] = {0};
 	uint64_t exits[XLAT_NEXIT_KINDS] = {0}, swept = 0, flags_entry = 0;
-	double t0 = now();
+	uint64_t t0 = bt_now_ns();
 	for (int s = 0; s < eh->e_shnum && swept < max_bytes; s++) {
 		if (sh[s].sh_type != SHT_PROGBITS || !(sh[s].sh_flags & SHF_EXECINSTR) ||
 		    sh[s].sh_offset + sh[s].sh_size > (uint64_t)st.st_size)
@@ -122,7 +115,7 @@ int main(int argc, char **argv)
 			swept += b.guest_len;
 		}
 	}
-	double dt = now() - t0;
+	double dt = (double)(bt_now_ns() - t0) * 1e-9;
 	printf("xlat_bench %s%s\n", argv[i],
 	       opts.flags & XLAT_OPT_CROSSCHECK ? " (cross-check)" : "");
 	printf("  %" PRIu64 " blocks, %" PRIu64 " instructions, %.2f MB guest code in %.3f s\n",

@@ -1,18 +1,42 @@
 /*
  * runtime/cpu with the REAL device platform (runtime/dev platform_create:
- * iobus, 8259 pair, UART, debug-exit): emulated in/out program the PIC the
- * way Linux does, a device interrupt is acknowledged through the PIC and
- * delivered through the guest IDT, EOI clears it.
+ * iobus, 8259 pair, UART, debug-exit), wired to struct cpu_platform the way
+ * runtime/vm wires it (port I/O through the platform's iobus, interrupts
+ * through its PIC): emulated in/out program the PIC the way Linux does, a
+ * device interrupt is acknowledged through the PIC and delivered through
+ * the guest IDT, EOI clears it.
  */
 #include "tests/unit/test_cpu_env.h"
 
+#include "runtime/bus/iobus.h"
+#include "runtime/dev/pic.h"
 #include "runtime/dev/platform.h"
 
 struct pf_env {
 	struct cpu_env *e;
 	struct platform *p;
-	struct cpu_platform plat;
 };
+
+/* The callbacks runtime/vm gives the vCPU (vm.c plat_*), on the platform. */
+static enum bt_status pf_pio_in(void *o, uint16_t port, unsigned size, uint32_t *val)
+{
+	return iobus_pio_in(((struct platform *)o)->bus, port, size, val);
+}
+
+static enum bt_status pf_pio_out(void *o, uint16_t port, unsigned size, uint32_t val)
+{
+	return iobus_pio_out(((struct platform *)o)->bus, port, size, val);
+}
+
+static bool pf_intr_pending(void *o)
+{
+	return pic_has_interrupt(((struct platform *)o)->pic);
+}
+
+static uint8_t pf_intr_ack(void *o)
+{
+	return pic_ack(((struct platform *)o)->pic);
+}
 
 static int setup(void **state)
 {
@@ -24,8 +48,13 @@ static int setup(void **state)
 	cfg.console_in_fd = -1;
 	cfg.console_out_fd = -1;
 	assert_int_equal(platform_create(&cfg, &pe->p), BT_OK);
-	assert_int_equal(cpu_platform_devices_create(pe->p->bus, pe->p->pic, &pe->plat), BT_OK);
-	pe->e->v.plat = pe->plat;
+	pe->e->v.plat = (struct cpu_platform){
+	    .opaque = pe->p,
+	    .pio_in = pf_pio_in,
+	    .pio_out = pf_pio_out,
+	    .intr_pending = pf_intr_pending,
+	    .intr_ack = pf_intr_ack,
+	};
 	*state = pe;
 	return 0;
 }
@@ -34,7 +63,6 @@ static int teardown(void **state)
 {
 	struct pf_env *pe = *state;
 	env_destroy(pe->e);
-	cpu_platform_devices_destroy(&pe->plat);
 	platform_destroy(pe->p);
 	free(pe);
 	return 0;
@@ -138,5 +166,5 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_pic_interrupt_delivery, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_debug_exit, setup, teardown),
 	};
-	return cmocka_run_group_tests_name("cpu_platform", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("cpu_devices", tests, NULL, NULL);
 }
