@@ -257,7 +257,7 @@ void vm_mmu_flush(void *opaque, enum mmu_flush_kind kind, gva_t va)
 		 * changes kernel mappings flushes them with invlpg or a global
 		 * flush, as Linux does): only lower-half blocks are suspect. */
 		uint64_t hi[256];
-		gpa_t root = vm->mmu.cr3 & 0x000ffffffffff000ull;
+		gpa_t root = vm->mmu.cr3 & MMU_PTE_ADDR_MASK;
 		if (guestmem_read(vm->gm, root + 256 * 8, hi, sizeof(hi)) == BT_OK &&
 		    memcmp(hi, vm->pml4_hi, sizeof(hi)) == 0) {
 			if (tcache_live_low(vm->tc))
