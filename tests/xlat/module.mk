@@ -3,7 +3,8 @@
 # libraries they use (not every library of the tree).
 $(eval $(call add_lib,xlattest,tests/xlat/harness.c tests/xlat/native.S))
 
-XLAT_TEST_LIBS = $(BUILD)/libxlattest.a $(BUILD)/libtc.a $(BUILD)/libxlat.a $(BUILD)/libbtbase.a
+XLAT_TEST_LIBS = $(BUILD)/libxlattest.a $(BUILD)/libtc.a $(BUILD)/libxlat.a $(BUILD)/libbtelf.a \
+	$(BUILD)/libbtbase.a
 
 define xlat_test_prog
 EXTRA_ALL += $(BUILD)/bin/$(1)
