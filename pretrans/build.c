@@ -30,7 +30,7 @@
 #include "db/tcdb.h"
 #include "pretrans/base/log.h"
 #include "pretrans/discover.h"
-#include "pretrans/elfimg.h"
+#include "pretrans/elf/elfimg.h"
 #include "pretrans/xlat/xlat_int.h"
 #include "pretrans/xcheck/xcheck.h"
 

@@ -7,7 +7,8 @@
 
 #include "pretrans/base/log.h"
 #include "pretrans/base/sha256.h"
-#include "pretrans/elfimg.h"
+#include "pretrans/discover.h"
+#include "pretrans/elf/elfimg.h"
 #include "pretrans/xcheck/xcheck.h"
 
 #include <Zydis/Zydis.h>
@@ -355,7 +356,7 @@ static int show_block(void *o, const struct tcdb_block *b)
 	sb->count++;
 	uint8_t gbuf[4096];
 	struct xlat_source src;
-	elfimg_source(sb->img, &src);
+	discover_source_from_elf(sb->img, &src);
 	size_t glen =
 	    src.read(src.opaque, b->guest_start, gbuf, BT_MIN(b->guest_len, sizeof(gbuf)));
 	if (b->refusal) {
@@ -580,7 +581,7 @@ int cmd_verify(int argc, char **argv)
 		s = tcdb_load_index(db, &total);
 	if (s == BT_OK) {
 		v->img = img;
-		elfimg_source(img, &v->src);
+		discover_source_from_elf(img, &v->src);
 		v->step = sample && sample < total ? total / sample : 1;
 		s = tcdb_foreach_block(db, verify_block, v);
 		if (s == BT_OK)

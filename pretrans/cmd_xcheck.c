@@ -8,7 +8,7 @@
 #include "pretrans/cmds.h"
 
 #include "pretrans/discover.h"
-#include "pretrans/elfimg.h"
+#include "pretrans/elf/elfimg.h"
 #include "pretrans/xcheck/xcheck.h"
 
 #include <Zydis/Zydis.h>

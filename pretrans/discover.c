@@ -139,6 +139,23 @@ static const struct discover_func *func_containing(const struct discover_plan *p
 	return NULL;
 }
 
+static size_t source_read(void *opaque, gva_t va, uint8_t *buf, size_t len)
+{
+	const struct elfimg *img = opaque;
+	const struct elfimg_code *c = elfimg_code_at(img, va);
+	if (!c)
+		return 0;
+	size_t n = BT_MIN(len, (size_t)(c->end - va));
+	memcpy(buf, c->bytes + (va - c->start), n);
+	return n;
+}
+
+void discover_source_from_elf(const struct elfimg *img, struct xlat_source *src)
+{
+	src->read = source_read;
+	src->opaque = (void *)img;
+}
+
 enum bt_status discover_add_seed(struct discover_plan *p, const struct elfimg *img, gva_t va)
 {
 	const struct elfimg_code *c = elfimg_code_at(img, va);
@@ -623,7 +640,7 @@ enum bt_status discover_walk(struct discover_walker *w, struct xlat_ctx *ctx,
 	w->n_work = 0;
 
 	struct xlat_source src;
-	elfimg_source(img, &src);
+	discover_source_from_elf(img, &src);
 	BT_TRY(work_push(w, f->start));
 	/* extra leaders (exception fixups) inside this region, pushed last-first */
 	if (p->n_leaders && bounded) {

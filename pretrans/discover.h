@@ -18,7 +18,7 @@
 
 #include "pretrans/base/status.h"
 #include "pretrans/base/types.h"
-#include "pretrans/elfimg.h"
+#include "pretrans/elf/elfimg.h"
 #include "pretrans/xlat/xlat.h"
 
 enum discover_kind {
@@ -47,6 +47,11 @@ struct discover_plan {
 	size_t n_func_syms, n_skipped_syms, n_alias_syms, n_ex_table;
 	size_t n_data_ptrs; /* seeds from code pointers in data (stripped images) */
 };
+
+/* An xlat_source over img's executable sections: a read stops at the end of
+ * the section holding va and gives 0 bytes outside code.  src reads img
+ * (which must outlive it) and may be shared by threads. */
+void discover_source_from_elf(const struct elfimg *img, struct xlat_source *src);
 
 enum bt_status discover_plan(const struct elfimg *img, struct discover_plan **out);
 void discover_plan_free(struct discover_plan *p);

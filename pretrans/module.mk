@@ -1,9 +1,10 @@
-# pretrans/: the offline tool.  Library btpretrans holds the ELF loader,
-# code discovery and the build pipeline; the program adds the command line.
-$(eval $(call add_lib,btpretrans,pretrans/elfimg.c pretrans/discover.c pretrans/build.c,elf z pthread))
+# pretrans/: the offline tool.  Library btpretrans holds code discovery and
+# the build pipeline (the ELF reader is pretrans/elf/); the program adds the
+# command line.
+$(eval $(call add_lib,btpretrans,pretrans/discover.c pretrans/build.c,z pthread))
 $(eval $(call add_prog,pretrans,pretrans/main.c pretrans/cli.c pretrans/cmd_inspect.c \
 	pretrans/cmd_xcheck.c,\
-	btpretrans ptdiff xcheck xlat tcdb btbase))
+	btpretrans ptdiff xcheck xlat tcdb btelf btbase))
 
 # --- integration test on the test guest kernel ---------------------------------
 CHECK_STEPS += check-pretrans-guest
@@ -12,9 +13,9 @@ check-pretrans-guest: $(BUILD)/bin/pretrans $(BUILD)/guests/kernel.elf
 	$(Q)tests/integration/pretrans-guest.sh $(BUILD)/bin/pretrans $(BUILD)/guests/kernel.elf
 
 # --- libFuzzer harness of the ELF loader (clang, ASan + UBSan) -----------------
-FUZZ_ELF_SRCS := tests/fuzz/fuzz_elf.c pretrans/elfimg.c pretrans/base/sha256.c pretrans/base/log.c
+FUZZ_ELF_SRCS := tests/fuzz/fuzz_elf.c pretrans/elf/elfimg.c pretrans/base/sha256.c pretrans/base/log.c
 FUZZ_CC ?= clang
-$(BUILD)/fuzz/fuzz_elf: $(FUZZ_ELF_SRCS) pretrans/elfimg.h pretrans/base/sha256.h
+$(BUILD)/fuzz/fuzz_elf: $(FUZZ_ELF_SRCS) pretrans/elf/elfimg.h pretrans/base/sha256.h
 	@mkdir -p $(@D)
 	@echo "  FUZZ    $@"
 	$(Q)$(FUZZ_CC) -std=gnu11 -g -O1 -I. -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \

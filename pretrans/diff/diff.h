@@ -38,7 +38,8 @@
 
 #include "pretrans/base/status.h"
 #include "pretrans/base/types.h"
-#include "pretrans/elfimg.h"
+#include "pretrans/elf/elfimg.h"
+#include "pretrans/xlat/xlat.h"
 
 #include <stdio.h>
 

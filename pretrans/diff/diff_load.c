@@ -76,10 +76,9 @@ static int code_range(const struct diff_side *s, const struct elfimg_symbol *y, 
 	const struct elfimg_section *sec =
 	    y->shndx < SHN_LORESERVE ? diff_sec_by_index(s, y->shndx) : NULL;
 	if (!sec || sec->type != SHT_PROGBITS || !(sec->flags & SHF_EXECINSTR) ||
-	    !(sec->flags & SHF_ALLOC) || y->addr > sec->size || size > sec->size - y->addr ||
-	    sec->offset > img->size || sec->size > img->size - sec->offset)
+	    !(sec->flags & SHF_ALLOC) || y->addr > sec->size || size > sec->size - y->addr)
 		return 0;
-	*bytes = img->map + sec->offset + y->addr;
+	*bytes = elfimg_section_bytes(img, sec) + y->addr;
 	return 1;
 }
 

@@ -55,10 +55,9 @@ static const struct elfimg_section *alloc_section_at(const struct diff_side *s, 
 static int string_at(const struct elfimg *img, const struct elfimg_section *sc, uint64_t off,
 		     const uint8_t **p, size_t *len)
 {
-	if (sc->type != SHT_PROGBITS || (sc->flags & SHF_EXECINSTR) || sc->offset > img->size ||
-	    sc->size > img->size - sc->offset)
+	if (sc->type != SHT_PROGBITS || (sc->flags & SHF_EXECINSTR))
 		return 0;
-	const uint8_t *b = img->map + sc->offset + off;
+	const uint8_t *b = elfimg_section_bytes(img, sc) + off;
 	size_t room = sc->size - off;
 	size_t n = 0;
 	while (n < room && n < 256 && b[n]) {

@@ -4,8 +4,10 @@
  * replace it by what it refers to (symbol + addend), as a linker would.
  *
  * Invariants
- *  1. The section headers and RELA tables are untrusted: every offset and
- *     index is checked; a bad table is BT_ERR_FORMAT with one logged line.
+ *  1. The RELA tables are untrusted: elfimg checked the section headers at
+ *     open and checks each table's shape (elfimg_rela_count); the symbol
+ *     index and the offset of every entry are checked here; a bad table is
+ *     BT_ERR_FORMAT with one logged line.
  *  2. s->relocs is sorted by (section, offset) after diff_relocs_load().
  */
 #include "pretrans/diff/diff_int.h"
@@ -33,26 +35,16 @@ static enum bt_status bad(const struct diff_side *s, const char *what)
 enum bt_status diff_relocs_load(struct diff_side *s)
 {
 	const struct elfimg *img = s->img;
-	Elf64_Ehdr eh;
-	if (img->size < sizeof(eh))
-		return bad(s, "truncated ELF header");
-	memcpy(&eh, img->map, sizeof(eh));
-	if (eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shoff > img->size ||
-	    (uint64_t)eh.e_shnum * sizeof(Elf64_Shdr) > img->size - eh.e_shoff)
-		return bad(s, "section header table out of the file");
 	size_t cap = 0;
-	for (unsigned i = 0; i < eh.e_shnum; i++) {
-		Elf64_Shdr sh;
-		memcpy(&sh, img->map + eh.e_shoff + (uint64_t)i * sizeof(sh), sizeof(sh));
-		if (sh.sh_type != SHT_RELA)
+	for (size_t i = 0; i < img->nsecs; i++) {
+		const struct elfimg_section *sh = &img->secs[i];
+		if (sh->type != SHT_RELA)
 			continue;
-		const struct elfimg_section *tgt = diff_sec_by_index(s, sh.sh_info);
+		const struct elfimg_section *tgt = diff_sec_by_index(s, sh->info);
 		if (!tgt || !(tgt->flags & SHF_EXECINSTR) || !(tgt->flags & SHF_ALLOC))
 			continue;
-		if (sh.sh_entsize != sizeof(Elf64_Rela) || sh.sh_offset > img->size ||
-		    sh.sh_size > img->size - sh.sh_offset || sh.sh_size % sizeof(Elf64_Rela))
-			return bad(s, "relocation table out of the file or malformed");
-		size_t n = sh.sh_size / sizeof(Elf64_Rela);
+		size_t n;
+		BT_TRY(elfimg_rela_count(img, sh, &n)); /* elfimg logged the problem */
 		if (s->nrelocs + n > cap) {
 			cap = BT_MAX(2 * cap, s->nrelocs + n);
 			struct diff_reloc *nr = realloc(s->relocs, cap * sizeof(*nr));
@@ -61,19 +53,18 @@ enum bt_status diff_relocs_load(struct diff_side *s)
 			s->relocs = nr;
 		}
 		for (size_t k = 0; k < n; k++) {
-			Elf64_Rela ra;
-			memcpy(&ra, img->map + sh.sh_offset + k * sizeof(ra), sizeof(ra));
-			uint64_t si = ELF64_R_SYM(ra.r_info);
-			if (si > img->nsyms)
+			struct elfimg_rela ra;
+			elfimg_rela_get(img, sh, k, &ra);
+			if (ra.sym > img->nsyms)
 				return bad(s, "relocation refers to a symbol past the table");
-			if (ra.r_offset >= tgt->size)
+			if (ra.offset >= tgt->size)
 				return bad(s, "relocation offset past its section");
 			s->relocs[s->nrelocs++] = (struct diff_reloc){
 			    .sec = tgt->index,
-			    .type = (uint32_t)ELF64_R_TYPE(ra.r_info),
-			    .off = ra.r_offset,
-			    .addend = ra.r_addend,
-			    .sym = si ? &img->syms[si - 1] : NULL,
+			    .type = ra.type,
+			    .off = ra.offset,
+			    .addend = ra.addend,
+			    .sym = ra.sym ? &img->syms[ra.sym - 1] : NULL,
 			};
 		}
 	}

@@ -2,15 +2,17 @@
  * The boot loader (see boot.h for the memory layout and docs/mmu.md for the
  * references).
  *
- * Owns: parsing and validating the kernel ELF and the initrd file, writing
- * them into guest RAM, and writing the loader structures of the Linux
+ * Owns: validating the kernel ELF (read through pretrans/elf's elfimg, with
+ * the loader's own rules on top) and the initrd file, writing them into
+ * guest RAM, and writing the loader structures of the Linux
  * 64-bit boot protocol (zero page, e820, command line, identity page
  * tables, GDT/IDT/TSS) plus the initial register state.
  *
  * Invariants
  *  1. Nothing is written to guest RAM for an ELF that fails validation:
- *     every program header is checked (pass 1) before any byte is copied
- *     (pass 2).
+ *     elfimg checks the whole file at open, then every program header is
+ *     checked against the loader's rules (pass 1) before any byte is
+ *     copied (pass 2).
  *  2. Loaded PT_LOAD segments lie entirely in RAM, at or above 1 MiB (the
  *     loader structures and the e820 reserved area live below), inside
  *     the identity map, and below the initrd.
@@ -28,6 +30,7 @@
 #include <unistd.h>
 
 #include "pretrans/base/log.h"
+#include "pretrans/elf/elfimg.h"
 
 /* boot_params offsets (Documentation/arch/x86/zero-page.rst, boot.rst). */
 #define ZP_EXT_RAMDISK_IMAGE 0x0c0
@@ -93,130 +96,167 @@ static bool in_range(uint64_t a, uint64_t lo, uint64_t len)
 	return a >= lo && a - lo < len;
 }
 
-/* Validate the ELF header and program headers; return the phdr table. */
-static enum bt_status check_ehdr(const char *name, const uint8_t *img, size_t size,
-				 const Elf64_Ehdr **eh_out)
+/* elfimg refuses a file with one logged line; a kernel of another class,
+ * byte order or machine (BT_ERR_UNSUPPORTED there) is a malformed kernel
+ * here. */
+static enum bt_status open_status(enum bt_status s)
 {
-	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)img;
+	return s == BT_ERR_UNSUPPORTED ? BT_ERR_FORMAT : s;
+}
 
-	if (size < sizeof(Elf64_Ehdr) || memcmp(img, ELFMAG, SELFMAG) != 0) {
-		bt_err(LOG_ELF, "%s: not an ELF file (or truncated header)", name);
+/* The loader's rules on top of elfimg's: an executable (not a shared or
+ * relocatable object) with a non-empty, 8-byte aligned program header
+ * table (elfimg checked its entry size and that it lies in the file). */
+static enum bt_status check_image(const struct elfimg *e)
+{
+	if (e->type != ET_EXEC) {
+		bt_err(LOG_ELF, "%s: ELF type %u is not ET_EXEC (a kernel vmlinux)", e->path,
+		       e->type);
 		return BT_ERR_FORMAT;
 	}
-	if (img[EI_CLASS] != ELFCLASS64 || img[EI_DATA] != ELFDATA2LSB ||
-	    img[EI_VERSION] != EV_CURRENT) {
-		bt_err(LOG_ELF, "%s: not a little-endian 64-bit ELF", name);
+	if (e->nsegs == 0 || (e->phoff & 7) != 0) {
+		bt_err(LOG_ELF, "%s: bad or truncated program header table (off %#llx, %zu x %zu)",
+		       e->path, (unsigned long long)e->phoff, e->nsegs, sizeof(Elf64_Phdr));
 		return BT_ERR_FORMAT;
 	}
-	if (eh->e_machine != EM_X86_64) {
-		bt_err(LOG_ELF, "%s: ELF machine %u is not x86-64", name, eh->e_machine);
-		return BT_ERR_FORMAT;
-	}
-	if (eh->e_type != ET_EXEC) {
-		bt_err(LOG_ELF, "%s: ELF type %u is not ET_EXEC (a kernel vmlinux)", name,
-		       eh->e_type);
-		return BT_ERR_FORMAT;
-	}
-	if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum == PN_XNUM ||
-	    eh->e_phoff > size || (size - eh->e_phoff) / sizeof(Elf64_Phdr) < eh->e_phnum ||
-	    (eh->e_phoff & 7) != 0) {
-		bt_err(LOG_ELF, "%s: bad or truncated program header table (off %#llx, %u x %u)",
-		       name, (unsigned long long)eh->e_phoff, eh->e_phnum, eh->e_phentsize);
-		return BT_ERR_FORMAT;
-	}
-	*eh_out = eh;
 	return BT_OK;
 }
 
-static enum bt_status check_load(struct guestmem *gm, const char *name, size_t size, unsigned i,
-				 const Elf64_Phdr *ph)
+static enum bt_status check_load(struct guestmem *gm, const struct elfimg *e, unsigned i,
+				 const struct elfimg_segment *ph)
 {
-	if (ph->p_filesz > ph->p_memsz) {
+	const char *name = e->path;
+	if (ph->filesz > ph->memsz) {
 		bt_err(LOG_ELF, "%s: segment %u: file size %#llx exceeds memory size %#llx", name,
-		       i, (unsigned long long)ph->p_filesz, (unsigned long long)ph->p_memsz);
+		       i, (unsigned long long)ph->filesz, (unsigned long long)ph->memsz);
 		return BT_ERR_FORMAT;
 	}
-	if (ph->p_offset > size || size - ph->p_offset < ph->p_filesz) {
+	if (ph->offset > e->size || e->size - ph->offset < ph->filesz) {
 		bt_err(LOG_ELF,
 		       "%s: segment %u: bytes [%#llx, +%#llx) are outside the file (%zu bytes)",
-		       name, i, (unsigned long long)ph->p_offset, (unsigned long long)ph->p_filesz,
-		       size);
+		       name, i, (unsigned long long)ph->offset, (unsigned long long)ph->filesz,
+		       e->size);
 		return BT_ERR_FORMAT;
 	}
-	if (ph->p_paddr < BOOT_KERNEL_MIN || ph->p_paddr + ph->p_memsz < ph->p_paddr ||
-	    ph->p_paddr + ph->p_memsz > IDENT_MAP_END ||
-	    !guestmem_is_ram(gm, ph->p_paddr, ph->p_memsz)) {
+	if (ph->paddr < BOOT_KERNEL_MIN || ph->paddr + ph->memsz < ph->paddr ||
+	    ph->paddr + ph->memsz > IDENT_MAP_END || !guestmem_is_ram(gm, ph->paddr, ph->memsz)) {
 		bt_err(LOG_ELF,
 		       "%s: segment %u: physical [%#llx, +%#llx) is not guest RAM between 1 MiB "
 		       "and the end of low RAM (%#llx): more --mem?",
-		       name, i, (unsigned long long)ph->p_paddr, (unsigned long long)ph->p_memsz,
+		       name, i, (unsigned long long)ph->paddr, (unsigned long long)ph->memsz,
 		       (unsigned long long)guestmem_low_end(gm));
 		return BT_ERR_FORMAT;
 	}
 	return BT_OK;
 }
 
-enum bt_status boot_load_elf_image(struct guestmem *gm, const char *name, const uint8_t *img,
-				   size_t size, gpa_t *entry, gpa_t *lo, gpa_t *hi)
+/* Load the PT_LOAD segments of an opened image into guest RAM. */
+static enum bt_status load_segments(struct guestmem *gm, const struct elfimg *e, gpa_t *entry,
+				    gpa_t *lo, gpa_t *hi)
 {
-	const Elf64_Ehdr *eh;
-	const Elf64_Phdr *ph;
+	const struct elfimg_segment *ph = e->segs;
 	gpa_t min = ~0ull, max = 0, ent = 0;
 	bool have_entry = false;
 	unsigned nload = 0;
 
-	if (!gm || !name || (!img && size) || !entry || !lo || !hi)
-		return BT_ERR_INVALID;
-	BT_TRY(check_ehdr(name, img, size, &eh));
-	ph = (const Elf64_Phdr *)(img + eh->e_phoff);
-
+	BT_TRY(check_image(e));
 	/* Pass 1: validate everything, find the range and the entry. */
-	for (unsigned i = 0; i < eh->e_phnum; i++) {
-		if (ph[i].p_type != PT_LOAD || ph[i].p_memsz == 0)
+	for (unsigned i = 0; i < e->nsegs; i++) {
+		if (ph[i].type != PT_LOAD || ph[i].memsz == 0)
 			continue;
-		BT_TRY(check_load(gm, name, size, i, &ph[i]));
+		BT_TRY(check_load(gm, e, i, &ph[i]));
 		nload++;
-		min = BT_MIN(min, ph[i].p_paddr);
-		max = BT_MAX(max, ph[i].p_paddr + ph[i].p_memsz);
-		if (!have_entry && in_range(eh->e_entry, ph[i].p_paddr, ph[i].p_memsz)) {
-			ent = eh->e_entry;
+		min = BT_MIN(min, ph[i].paddr);
+		max = BT_MAX(max, ph[i].paddr + ph[i].memsz);
+		if (!have_entry && in_range(e->entry, ph[i].paddr, ph[i].memsz)) {
+			ent = e->entry;
 			have_entry = true;
 		}
 	}
 	if (!nload) {
-		bt_err(LOG_ELF, "%s: no loadable segment", name);
+		bt_err(LOG_ELF, "%s: no loadable segment", e->path);
 		return BT_ERR_FORMAT;
 	}
 	/* A virtual e_entry: convert through the segment that contains it. */
-	for (unsigned i = 0; !have_entry && i < eh->e_phnum; i++) {
-		if (ph[i].p_type == PT_LOAD && ph[i].p_memsz &&
-		    in_range(eh->e_entry, ph[i].p_vaddr, ph[i].p_memsz)) {
-			ent = ph[i].p_paddr + (eh->e_entry - ph[i].p_vaddr);
+	for (unsigned i = 0; !have_entry && i < e->nsegs; i++) {
+		if (ph[i].type == PT_LOAD && ph[i].memsz &&
+		    in_range(e->entry, ph[i].vaddr, ph[i].memsz)) {
+			ent = ph[i].paddr + (e->entry - ph[i].vaddr);
 			have_entry = true;
 		}
 	}
 	if (!have_entry) {
-		bt_err(LOG_ELF, "%s: entry point %#llx is outside every loadable segment", name,
-		       (unsigned long long)eh->e_entry);
+		bt_err(LOG_ELF, "%s: entry point %#llx is outside every loadable segment", e->path,
+		       (unsigned long long)e->entry);
 		return BT_ERR_FORMAT;
 	}
 
 	/* Pass 2: copy file bytes, zero the rest (bss). */
-	for (unsigned i = 0; i < eh->e_phnum; i++) {
+	for (unsigned i = 0; i < e->nsegs; i++) {
 		uint8_t *dst;
-		if (ph[i].p_type != PT_LOAD || ph[i].p_memsz == 0)
+		if (ph[i].type != PT_LOAD || ph[i].memsz == 0)
 			continue;
-		dst = guestmem_gpa_to_host(gm, ph[i].p_paddr, ph[i].p_memsz);
-		guestmem_notify_write(gm, ph[i].p_paddr, ph[i].p_memsz);
-		memcpy(dst, img + ph[i].p_offset, ph[i].p_filesz);
-		memset(dst + ph[i].p_filesz, 0, ph[i].p_memsz - ph[i].p_filesz);
+		dst = guestmem_gpa_to_host(gm, ph[i].paddr, ph[i].memsz);
+		guestmem_notify_write(gm, ph[i].paddr, ph[i].memsz);
+		memcpy(dst, e->map + ph[i].offset, ph[i].filesz);
+		memset(dst + ph[i].filesz, 0, ph[i].memsz - ph[i].filesz);
 	}
-	bt_info(LOG_ELF, "%s: loaded %u segments at [%#llx, %#llx), entry %#llx", name, nload,
+	bt_info(LOG_ELF, "%s: loaded %u segments at [%#llx, %#llx), entry %#llx", e->path, nload,
 		(unsigned long long)min, (unsigned long long)max, (unsigned long long)ent);
 	*entry = ent;
 	*lo = min;
 	*hi = max;
 	return BT_OK;
+}
+
+enum bt_status boot_load_elf_image(struct guestmem *gm, const char *name, const uint8_t *img,
+				   size_t size, gpa_t *entry, gpa_t *lo, gpa_t *hi)
+{
+	struct elfimg *e;
+	enum bt_status st;
+
+	if (!gm || !name || (!img && size) || !entry || !lo || !hi)
+		return BT_ERR_INVALID;
+	BT_TRY(open_status(elfimg_open_mem_nohash(name, img, size, &e)));
+	st = load_segments(gm, e, entry, lo, hi);
+	elfimg_close(e);
+	return st;
+}
+
+enum bt_status boot_load_elf_file(struct guestmem *gm, const char *path, gpa_t *entry, gpa_t *lo,
+				  gpa_t *hi)
+{
+	struct elfimg *e;
+	enum bt_status st;
+
+	if (!gm || !path || !entry || !lo || !hi)
+		return BT_ERR_INVALID;
+	BT_TRY(open_status(elfimg_open_nohash(path, &e)));
+	st = load_segments(gm, e, entry, lo, hi);
+	elfimg_close(e);
+	return st;
+}
+
+/* The kernel of boot_load: its segments, and its identity into l.  The
+ * file is hashed only when asked and it has no build-id (hashing a 600 MB
+ * vmlinux costs a third of a second); a failed hash writes no RAM. */
+static enum bt_status load_kernel(struct guestmem *gm, const struct boot_config *cfg,
+				  struct boot_layout *l)
+{
+	struct elfimg *e;
+	enum bt_status st;
+
+	BT_TRY(open_status(elfimg_open_nohash(cfg->kernel_path, &e)));
+	elfimg_build_id_hex(e, l->build_id);
+	if (cfg->hash_image && !e->build_id_len) {
+		if ((st = elfimg_hash(e)) != BT_OK)
+			goto err_close;
+		sha256_hex(e->sha256, l->sha256);
+	}
+	st = load_segments(gm, e, &l->entry, &l->kernel_start, &l->kernel_end);
+err_close:
+	elfimg_close(e);
+	return st;
 }
 
 /* Map a whole file read-only.  An empty file maps to (NULL, 0). */
@@ -255,21 +295,6 @@ static void unmap_file(const uint8_t *img, size_t size)
 {
 	if (img)
 		munmap((void *)(uintptr_t)img, size);
-}
-
-enum bt_status boot_load_elf_file(struct guestmem *gm, const char *path, gpa_t *entry, gpa_t *lo,
-				  gpa_t *hi)
-{
-	const uint8_t *img;
-	size_t size;
-	enum bt_status st;
-
-	if (!gm || !path)
-		return BT_ERR_INVALID;
-	BT_TRY(map_file(path, &img, &size));
-	st = boot_load_elf_image(gm, path, img, size, entry, lo, hi);
-	unmap_file(img, size);
-	return st;
 }
 
 /* e820: [0, EBDA) RAM, [EBDA, 1 MiB) reserved, [1 MiB, low end) RAM, high RAM. */
@@ -404,7 +429,7 @@ enum bt_status boot_load(struct guestmem *gm, const struct boot_config *cfg, str
 	}
 	memset(&l, 0, sizeof(l));
 	memset(st, 0, sizeof(*st));
-	BT_TRY(boot_load_elf_file(gm, cfg->kernel_path, &l.entry, &l.kernel_start, &l.kernel_end));
+	BT_TRY(load_kernel(gm, cfg, &l));
 	if (cfg->initrd_path)
 		BT_TRY(load_initrd(gm, cfg->initrd_path, l.kernel_end, &l.initrd, &l.initrd_size));
 

@@ -16,12 +16,15 @@
  *   kernel    PT_LOAD segments at p_paddr (must be RAM at or above 1 MiB)
  *   initrd    page-aligned at the top of low RAM
  *
- * Everything read from the ELF or initrd file is untrusted and validated;
- * a malformed image is BT_ERR_FORMAT with a one-line message naming it.
+ * The kernel is read through pretrans/elf (elfimg, opened without hashing
+ * the file).  Everything read from the ELF or initrd file is untrusted and
+ * validated; a malformed image is BT_ERR_FORMAT with a one-line message
+ * naming it.
  */
 #ifndef BT_RUNTIME_BOOT_BOOT_H
 #define BT_RUNTIME_BOOT_BOOT_H
 
+#include "pretrans/base/sha256.h"
 #include "pretrans/base/status.h"
 #include "pretrans/base/types.h"
 #include "runtime/mem/guestmem.h"
@@ -83,12 +86,19 @@ struct boot_layout {
 	gpa_t pml4;
 	gpa_t ident_map_end; /* identity map covers [0, ident_map_end) */
 	unsigned e820_entries;
+	/* The kernel image's identity (what a translation database is keyed
+	 * by): its NT_GNU_BUILD_ID in lower-case hex, "" when it has none;
+	 * the SHA-256 of the file in hex only when boot_config.hash_image
+	 * asked for it and there is no build-id, "" otherwise. */
+	char build_id[129];
+	char sha256[2 * SHA256_LEN + 1];
 };
 
 struct boot_config {
 	const char *kernel_path;
 	const char *initrd_path; /* NULL: no initrd */
 	const char *cmdline;	 /* NULL: empty */
+	bool hash_image;	 /* fill boot_layout.sha256 when there is no build-id */
 };
 
 /* The whole job: kernel + zero page + cmdline + initrd + tables + state. */

@@ -1,4 +1,5 @@
-# runtime/boot: ELF kernel loader and the Linux 64-bit boot protocol.
+# runtime/boot: the kernel loader (the ELF is read through pretrans/elf) and
+# the Linux 64-bit boot protocol.
 $(eval $(call add_lib,btboot,runtime/boot/boot.c))
 
 # The boot unit test loads a synthetic gcc-built kernel and the real test

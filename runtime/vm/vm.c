@@ -11,7 +11,6 @@
 
 #include "pretrans/base/clock.h"
 #include "pretrans/base/log.h"
-#include "pretrans/elfimg.h"
 #include "runtime/vm/vm_int.h"
 
 #define VM_CODE_CACHE_BYTES (256ull << 20)
@@ -105,34 +104,22 @@ static enum bt_status mmio(void *opaque, gpa_t gpa, void *buf, size_t len, bool 
 	return BT_OK;
 }
 
-/* Open the database for this kernel image (refused if it is another's). */
-static enum bt_status open_db(struct vm *vm)
+/* Open the database for this kernel image (refused if it is another's),
+ * by the identity boot_load read from the image. */
+static enum bt_status open_db(struct vm *vm, const struct boot_layout *layout)
 {
-	struct elfimg *img;
-	char sha[2 * SHA256_LEN + 1], bid[129];
-	BT_TRY(elfimg_open_nohash(vm->cfg.kernel, &img));
 	/* The image is identified by its build-id when it has one (hashing a
 	 * 600 MB vmlinux would cost a third of a second on every boot), by
-	 * its sha256 otherwise.  Either way no block runs before its own
-	 * guest bytes are checked against guest memory. */
+	 * its sha256 otherwise (boot_load hashed it: hash_image).  Either way
+	 * no block runs before its own guest bytes are checked against guest
+	 * memory. */
 	struct tcdb_expect ex = {.image_name = vm->cfg.kernel};
-	if (img->build_id_len) {
-		elfimg_build_id_hex(img, bid);
-		ex.build_id = bid;
-	} else {
-		enum bt_status hs = elfimg_hash(img);
-		if (hs != BT_OK) {
-			elfimg_close(img);
-			return hs;
-		}
-		sha256_hex(img->sha256, sha);
-		ex.sha256 = sha;
-	}
+	if (layout->build_id[0])
+		ex.build_id = layout->build_id;
+	else
+		ex.sha256 = layout->sha256;
 	unsigned flags = vm->cfg.learn ? TCDB_RDWR : TCDB_RDONLY;
-	enum bt_status s = tcdb_open(vm->cfg.tcdb, flags, &ex, &vm->db);
-	elfimg_close(img);
-	if (s != BT_OK)
-		return s;
+	BT_TRY(tcdb_open(vm->cfg.tcdb, flags, &ex, &vm->db));
 	struct tcdb_provenance p;
 	BT_TRY(tcdb_get_provenance(vm->db, &p));
 	/* translate misses with the database's options, so that a block made
@@ -156,8 +143,6 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	vm->xopts.flags = XLAT_OPT_EXACT_FAULTS;
 	vm->started_unix = (int64_t)time(NULL);
 
-	if (cfg->tcdb && (s = open_db(vm)) != BT_OK)
-		goto err;
 	if ((s = guestmem_create(cfg->mem_bytes, &vm->gm)) != BT_OK)
 		goto err;
 
@@ -191,10 +176,15 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	if ((s = vcpu_init(&vm->cpu, vm->tcv.abi, &vm->mmu, &cp, NULL)) != BT_OK)
 		goto err;
 
-	struct boot_config bc = {cfg->kernel, cfg->initrd, cfg->cmdline};
+	struct boot_config bc = {.kernel_path = cfg->kernel,
+				 .initrd_path = cfg->initrd,
+				 .cmdline = cfg->cmdline,
+				 .hash_image = cfg->tcdb != NULL};
 	struct boot_state bs;
 	struct boot_layout layout;
 	if ((s = boot_load(vm->gm, &bc, &bs, &layout)) != BT_OK)
+		goto err;
+	if (cfg->tcdb && (s = open_db(vm, &layout)) != BT_OK)
 		goto err;
 	if ((s = cpu_load_boot_state(&vm->cpu, &bs)) != BT_OK)
 		goto err;

@@ -1,12 +1,14 @@
 /*
- * libFuzzer harness for the ELF image loader (pretrans/elfimg.c): any byte
+ * libFuzzer harness for the ELF reader (pretrans/elf/elfimg.c): any byte
  * string is either refused with a status or loads into an image whose every
- * table can be walked and every code byte read without touching memory
- * outside the input (ASan checks that).
+ * table can be walked, every section's and code range's bytes and every
+ * relocation read without touching memory outside the input (ASan checks
+ * that).
  */
 #include "pretrans/base/log.h"
-#include "pretrans/elfimg.h"
+#include "pretrans/elf/elfimg.h"
 
+#include <elf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,20 +34,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			sink += strlen(img->secs[i].name);
 		for (size_t i = 0; i < img->nsyms; i++)
 			sink += strlen(img->syms[i].name) + img->syms[i].size;
-		struct xlat_source src;
-		elfimg_source(img, &src);
-		uint8_t buf[64];
 		for (size_t i = 0; i < img->ncode; i++) {
 			const struct elfimg_code *c = &img->code[i];
-			sink += src.read(src.opaque, c->start, buf, sizeof(buf));
-			if (c->end > c->start)
-				sink += src.read(src.opaque, c->end - 1, buf, sizeof(buf));
+			sink += elfimg_code_at(img, c->start) != NULL;
 			sink += c->bytes[0] + c->bytes[c->end - c->start - 1];
 		}
 		for (size_t i = 0; i < img->nsecs; i++) {
+			const struct elfimg_section *sec = &img->secs[i];
 			uint64_t v;
-			if (elfimg_read(img, img->secs[i].addr, &v, sizeof(v)) == BT_OK)
+			if (elfimg_read(img, sec->addr, &v, sizeof(v)) == BT_OK)
 				sink += v;
+			const uint8_t *b = elfimg_section_bytes(img, sec);
+			if (b && sec->size)
+				sink += b[0] + b[sec->size - 1];
+			size_t n;
+			if (sec->type == SHT_RELA && elfimg_rela_count(img, sec, &n) == BT_OK)
+				for (size_t k = 0; k < n; k++) {
+					struct elfimg_rela r;
+					elfimg_rela_get(img, sec, k, &r);
+					sink += r.offset + r.sym + r.type;
+				}
 		}
 		char hex[129];
 		elfimg_build_id_hex(img, hex);

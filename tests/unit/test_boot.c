@@ -288,7 +288,10 @@ static void test_boot_synthetic(void **state)
 	uint8_t *img = read_file(BOOT_TEST_SYNTH_ELF, &size);
 	char *initrd = temp_file(NULL, 10000);
 	const char *cmd = "console=ttyS0 test=all panic=1";
-	struct boot_config cfg = {BOOT_TEST_SYNTH_ELF, initrd, cmd};
+	struct boot_config cfg = {.kernel_path = BOOT_TEST_SYNTH_ELF,
+				  .initrd_path = initrd,
+				  .cmdline = cmd,
+				  .hash_image = true};
 
 	assert_int_equal(guestmem_create(64ull << 20, &gm), BT_OK);
 	memset(ram(gm, 0x1000000), 0xcc, 0x400000); /* bss must be cleared */
@@ -312,6 +315,13 @@ static void test_boot_synthetic(void **state)
 	assert_string_equal((const char *)ram(gm, 0x20000), cmd);
 
 	check_boot_structures(gm, &st, &l, 64ull << 20);
+	/* identity: no build-id (--build-id=none), so the file's sha256 */
+	uint8_t d[SHA256_LEN];
+	char hex[2 * SHA256_LEN + 1];
+	sha256_buf(img, size, d);
+	sha256_hex(d, hex);
+	assert_string_equal(l.build_id, "");
+	assert_string_equal(l.sha256, hex);
 	free(initrd);
 	free(img);
 	guestmem_destroy(gm);
@@ -323,11 +333,12 @@ static void test_boot_high_memory(void **state)
 	struct guestmem *gm;
 	struct boot_state st;
 	struct boot_layout l;
-	struct boot_config cfg = {BOOT_TEST_SYNTH_ELF, NULL, NULL};
+	struct boot_config cfg = {.kernel_path = BOOT_TEST_SYNTH_ELF};
 	const uint64_t size = GUESTMEM_HOLE_START + (256ull << 20);
 
 	assert_int_equal(guestmem_create(size, &gm), BT_OK);
 	assert_int_equal(boot_load(gm, &cfg, &st, &l), BT_OK);
+	assert_string_equal(l.sha256, ""); /* hash_image not asked for */
 	const struct e820 e[] = {
 	    {0, 0x9fc00, 1},
 	    {0x9fc00, 0x100000 - 0x9fc00, 2},
@@ -350,7 +361,8 @@ static void test_boot_guest_kernel(void **state)
 	size_t size;
 	uint8_t *img;
 	char *initrd = temp_file(NULL, 3 * 4096 + 1);
-	struct boot_config cfg = {path, initrd, "console=ttyS0 test=kernel"};
+	struct boot_config cfg = {
+	    .kernel_path = path, .initrd_path = initrd, .cmdline = "console=ttyS0 test=kernel"};
 
 	if (access(path, R_OK) != 0) {
 		print_error("%s is missing: the guest kernel is built by guests/kernel/module.mk "
@@ -541,7 +553,7 @@ static void test_boot_errors(void **state)
 	struct boot_layout l;
 	char *longcmd = malloc(4096);
 	char *big = temp_file(NULL, 20u << 20);
-	struct boot_config cfg = {BOOT_TEST_SYNTH_ELF, NULL, longcmd};
+	struct boot_config cfg = {.kernel_path = BOOT_TEST_SYNTH_ELF, .cmdline = longcmd};
 
 	memset(longcmd, 'a', 2048);
 	longcmd[2048] = 0; /* 2048 chars + NUL: one too many */

@@ -216,7 +216,7 @@ static void test_jump_table(void **state)
 	for (size_t b = 0; b < r.n; b++) {
 		uint8_t ins[2];
 		struct xlat_source src;
-		elfimg_source(ji, &src);
+		discover_source_from_elf(ji, &src);
 		if (!r.b[b].refusal && src.read(src.opaque, r.b[b].guest_start, ins, 2) == 2 &&
 		    ins[0] == 0xb8 && ins[1] >= 10 && ins[1] <= 13)
 			found |= 1 << (ins[1] - 10);
@@ -231,11 +231,32 @@ static void test_jump_table(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* The xlat_source over an image's code: the file's bytes, a read stops at
+ * the end of its section, and outside code gives 0 bytes. */
+static void test_source_from_elf(void **state)
+{
+	const struct elfimg_section *text = elfimg_section_by_name(img, ".text");
+	assert_non_null(text);
+	const struct elfimg_symbol *me = NULL;
+	for (size_t i = 0; i < img->nsyms; i++)
+		if (!strcmp(img->syms[i].name, "discover_probe"))
+			me = &img->syms[i];
+	assert_non_null(me);
+	struct xlat_source src;
+	discover_source_from_elf(img, &src);
+	uint8_t buf[16];
+	assert_int_equal(src.read(src.opaque, me->addr, buf, sizeof(buf)), sizeof(buf));
+	assert_memory_equal(buf, img->map + text->offset + (me->addr - text->addr), sizeof(buf));
+	assert_int_equal(src.read(src.opaque, text->addr + text->size - 3, buf, 16), 3);
+	assert_int_equal(src.read(src.opaque, 0x10, buf, 16), 0);
+}
+
 int main(void)
 {
 	bt_log_to(fopen("/dev/null", "w"));
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_plan_matches_symbols),
+	    cmocka_unit_test(test_source_from_elf),
 	    cmocka_unit_test(test_walk_accounts_for_every_byte),
 	    cmocka_unit_test(test_walk_is_deterministic),
 	    cmocka_unit_test(test_insn_len),

@@ -1,5 +1,5 @@
 /*
- * Unit tests for pretrans/elfimg (and the SHA-256 it uses): a real gcc-built
+ * Unit tests for pretrans/elf/elfimg (and the SHA-256 it uses): a real gcc-built
  * ELF (this test program, /proc/self/exe) loads with its sections, symbols,
  * build-id and code ranges; damaged copies of it (truncated, corrupt section
  * table, 32-bit, ARM, no code, not ELF) are refused with the right status.
@@ -11,7 +11,7 @@
 
 #include "pretrans/base/log.h"
 #include "pretrans/base/sha256.h"
-#include "pretrans/elfimg.h"
+#include "pretrans/elf/elfimg.h"
 
 #include <elf.h>
 #include <stdio.h>
@@ -118,14 +118,16 @@ static void test_open_self(void **state)
 	const struct elfimg_code *c = elfimg_code_at(img, me->addr);
 	assert_non_null(c);
 	assert_ptr_equal(c->sec, text);
-	struct xlat_source src;
-	elfimg_source(img, &src);
-	uint8_t buf[16];
-	assert_int_equal(src.read(src.opaque, me->addr, buf, sizeof(buf)), sizeof(buf));
-	assert_memory_equal(buf, img->map + text->offset + (me->addr - text->addr), sizeof(buf));
-	/* reading stops at the end of the section, and outside code gives 0 */
-	assert_int_equal(src.read(src.opaque, text->addr + text->size - 3, buf, 16), 3);
-	assert_int_equal(src.read(src.opaque, 0x10, buf, 16), 0);
+	/* the code range and the section bytes are the file's bytes */
+	assert_ptr_equal(elfimg_section_bytes(img, text), img->map + text->offset);
+	assert_ptr_equal(c->bytes + (me->addr - c->start),
+			 img->map + text->offset + (me->addr - text->addr));
+	const struct elfimg_section *bss = elfimg_section_by_name(img, ".bss");
+	assert_non_null(bss);
+	assert_null(elfimg_section_bytes(img, bss));
+	Elf64_Ehdr eh;
+	memcpy(&eh, img->map, sizeof(eh));
+	assert_int_equal(img->phoff, eh.e_phoff);
 	/* Debian's gcc links with --build-id */
 	assert_int_equal(img->build_id_len, 20);
 	char hex[129];
@@ -256,6 +258,62 @@ static void test_every_truncation_is_refused(void **state)
 	free(b);
 }
 
+/* An ET_REL object made here: its .rela.text read through elfimg_rela_*,
+ * compared with what the compiler must have emitted; a table with a bad
+ * entry size is refused. */
+static void test_relocations(void **state)
+{
+	char dir[] = "/tmp/test_elfimg_rel.XXXXXX", cmd[512], path[300];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/r.c", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("extern int callee(int);\nint caller(int x) { return callee(x) + 1; }\n", f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "cc -O2 -fno-pic -c -o %s/r.o %s", dir, path);
+	assert_int_equal(system(cmd), 0);
+	snprintf(path, sizeof(path), "%s/r.o", dir);
+	struct elfimg *img;
+	assert_int_equal(elfimg_open(path, &img), BT_OK);
+	assert_int_equal(img->type, ET_REL);
+	const struct elfimg_section *text = elfimg_section_by_name(img, ".text");
+	const struct elfimg_section *rela = elfimg_section_by_name(img, ".rela.text");
+	assert_non_null(text);
+	assert_non_null(rela);
+	assert_int_equal(rela->info, text->index);
+	size_t n = 0, calls = 0;
+	assert_int_equal(elfimg_rela_count(img, rela, &n), BT_OK);
+	assert_true(n >= 1);
+	for (size_t k = 0; k < n; k++) {
+		struct elfimg_rela r;
+		elfimg_rela_get(img, rela, k, &r);
+		assert_true(r.offset < text->size);
+		assert_true(r.sym >= 1 && r.sym <= img->nsyms);
+		if (!strcmp(img->syms[r.sym - 1].name, "callee")) {
+			assert_true(r.type == R_X86_64_PLT32 || r.type == R_X86_64_PC32);
+			assert_int_equal(r.addend, -4);
+			calls++;
+		}
+	}
+	assert_int_equal(calls, 1);
+	/* the same object with a bad entry size in .rela.text */
+	size_t size = img->size;
+	uint8_t *c = malloc(size);
+	memcpy(c, img->map, size);
+	uint32_t idx = rela->index;
+	elfimg_close(img);
+	Elf64_Ehdr eh;
+	memcpy(&eh, c, sizeof(eh));
+	Elf64_Shdr *sh = (Elf64_Shdr *)(c + eh.e_shoff);
+	sh[idx].sh_entsize = 16;
+	assert_int_equal(elfimg_open_mem("bad-rela", c, size, &img), BT_OK);
+	assert_int_equal(elfimg_rela_count(img, &img->secs[idx], &n), BT_ERR_FORMAT);
+	elfimg_close(img);
+	free(c);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	bt_log_to(fopen("/dev/null", "w")); /* the refusals are expected */
@@ -265,6 +323,7 @@ int main(void)
 	    cmocka_unit_test(test_open_self),
 	    cmocka_unit_test(test_damaged),
 	    cmocka_unit_test(test_every_truncation_is_refused),
+	    cmocka_unit_test(test_relocations),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

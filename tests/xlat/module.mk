@@ -3,7 +3,8 @@
 # libraries they use (not every library of the tree).
 $(eval $(call add_lib,xlattest,tests/xlat/harness.c tests/xlat/native.S))
 
-XLAT_TEST_LIBS = $(BUILD)/libxlattest.a $(BUILD)/libxcheck.a $(BUILD)/libtc.a $(BUILD)/libxlat.a $(BUILD)/libbtbase.a
+XLAT_TEST_LIBS = $(BUILD)/libxlattest.a $(BUILD)/libxcheck.a $(BUILD)/libtc.a $(BUILD)/libxlat.a \
+	$(BUILD)/libbtelf.a $(BUILD)/libbtbase.a
 
 define xlat_test_prog
 EXTRA_ALL += $(BUILD)/bin/$(1)
@@ -11,7 +12,7 @@ $(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/%.o,$(2)) $$(XLAT_TEST_LIBS)
 	@mkdir -p $$(@D)
 	@echo "  LD      $$@"
 	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $(patsubst %.c,$(BUILD)/%.o,$(2)) \
-		-Wl,--start-group $$(XLAT_TEST_LIBS) -Wl,--end-group $$(call lib_ext,xcheck tc xlat btbase)
+		-Wl,--start-group $$(XLAT_TEST_LIBS) -Wl,--end-group $$(call lib_ext,xcheck tc xlat btelf btbase)
 endef
 
 $(eval $(call xlat_test_prog,xlat_golden,tests/xlat/xlat_golden.c))

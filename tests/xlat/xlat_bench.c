@@ -1,6 +1,7 @@
 /*
  * xlat_bench: translation speed and expansion on a real ELF (a gcc-built
- * binary or a kernel vmlinux).  Every executable section is swept linearly:
+ * binary or a kernel vmlinux, read through pretrans/elf).  Every executable
+ * section is swept linearly, in address order:
  * translate the block at va, continue at va + guest_len (or va + 1 after a
  * refusal).  Prints blocks/s, guest MB/s, expansion ratio and refusals.
  * A benchmark, not a test: no pass/fail beyond "the file could be read".
@@ -8,18 +9,14 @@
  *   xlat_bench [-x] [-m MAXBYTES] FILE      (-x: XLAT_OPT_CROSSCHECK)
  */
 #include "pretrans/base/clock.h"
+#include "pretrans/elf/elfimg.h"
 #include "pretrans/xlat/xlat.h"
 #include "pretrans/xcheck/xcheck.h"
 
-#include <elf.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 struct sec {
 	const uint8_t *p;
@@ -52,35 +49,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: xlat_bench [-x] [-m MAXBYTES] FILE\n");
 		return 2;
 	}
-	int fd = open(argv[i], O_RDONLY);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		perror(argv[i]);
-		return 2;
-	}
-	const uint8_t *f = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (f == MAP_FAILED || (size_t)st.st_size < sizeof(Elf64_Ehdr) ||
-	    memcmp(f, ELFMAG, SELFMAG) != 0 || f[EI_CLASS] != ELFCLASS64) {
-		fprintf(stderr, "xlat_bench: %s: not a 64-bit ELF file\n", argv[i]);
-		return 2;
-	}
-	const Elf64_Ehdr *eh = (const void *)f;
-	if (eh->e_shoff + (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) > (uint64_t)st.st_size) {
-		fprintf(stderr, "xlat_bench: %s: bad section table\n", argv[i]);
-		return 2;
-	}
-	const Elf64_Shdr *sh = (const void *)(f + eh->e_shoff);
+	struct elfimg *img;
+	if (elfimg_open_nohash(argv[i], &img) != BT_OK)
+		return 2; /* elfimg logged the file and the problem */
 	struct xlat_ctx *ctx;
 	if (xlat_create(&opts, &ctx) != BT_OK)
 		return 2;
 	uint64_t blocks = 0, insns = 0, gbytes = 0, hbytes = 0, refused[XLAT_NREFUSALS] = {0};
 	uint64_t exits[XLAT_NEXIT_KINDS] = {0}, swept = 0, flags_entry = 0;
 	uint64_t t0 = bt_now_ns();
-	for (int s = 0; s < eh->e_shnum && swept < max_bytes; s++) {
-		if (sh[s].sh_type != SHT_PROGBITS || !(sh[s].sh_flags & SHF_EXECINSTR) ||
-		    sh[s].sh_offset + sh[s].sh_size > (uint64_t)st.st_size)
-			continue;
-		struct sec sc = {f + sh[s].sh_offset, sh[s].sh_addr, sh[s].sh_size};
+	for (size_t s = 0; s < img->ncode && swept < max_bytes; s++) {
+		const struct elfimg_code *c = &img->code[s];
+		struct sec sc = {c->bytes, c->start, (size_t)(c->end - c->start)};
 		struct xlat_source src = {.read = sec_read, .opaque = &sc};
 		gva_t va = sc.va;
 		while (va < sc.va + sc.n && swept < max_bytes) {
@@ -135,5 +115,6 @@ int main(int argc, char **argv)
 		printf(" %s=%" PRIu64, xlat_exit_kind_str((enum xlat_exit_kind)k), exits[k]);
 	printf("\n");
 	xlat_destroy(ctx);
+	elfimg_close(img);
 	return 0;
 }

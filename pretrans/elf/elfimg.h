@@ -1,8 +1,9 @@
 /*
- * ELF image loader: a read-only view of an x86-64 ELF file (a kernel
- * vmlinux, the test guest kernel.elf, or an ET_REL .ko) with its sections,
- * segments, symbols, build-id and SHA-256, and an xlat_source that serves
- * the bytes of its executable sections by virtual address.
+ * The project's one ELF reader: a read-only view of an x86-64 ELF file (a
+ * kernel vmlinux, the test guest kernel.elf, or an ET_REL .ko) with its
+ * sections, segments, symbols, relocations, build-id and SHA-256.  Used by
+ * pretrans (discovery, build, diff) and by the runtime's boot loader; it
+ * depends only on pretrans/base and libelf.
  *
  * Every offset and size read from the file is checked against the file size
  * before use; a bad file is BT_ERR_FORMAT (or BT_ERR_UNSUPPORTED for a valid
@@ -10,13 +11,12 @@
  * problem.  The image is immutable after elfimg_open() and may be read from
  * many threads at once.
  */
-#ifndef BT_PRETRANS_ELFIMG_H
-#define BT_PRETRANS_ELFIMG_H
+#ifndef BT_PRETRANS_ELF_ELFIMG_H
+#define BT_PRETRANS_ELF_ELFIMG_H
 
 #include "pretrans/base/sha256.h"
 #include "pretrans/base/status.h"
 #include "pretrans/base/types.h"
-#include "pretrans/xlat/xlat.h"
 
 struct elfimg_section {
 	const char *name;
@@ -27,6 +27,7 @@ struct elfimg_section {
 	uint64_t size;
 	uint64_t offset; /* file offset (meaningless for SHT_NOBITS) */
 	uint32_t link;
+	uint32_t info; /* sh_info: for SHT_RELA, the index of the section patched */
 	uint64_t entsize;
 };
 
@@ -59,6 +60,8 @@ struct elfimg {
 	size_t size;
 	uint16_t type;	/* ET_EXEC, ET_DYN or ET_REL */
 	gva_t entry;	/* e_entry as written (a physical address for kernels) */
+	uint64_t phoff; /* e_phoff (the program header table is already parsed
+			 * into segs; for loaders with alignment rules) */
 	gva_t entry_va; /* e_entry, translated through PT_LOAD paddr->vaddr when
 			 * e_entry itself is not inside an executable section */
 
@@ -83,6 +86,9 @@ struct elfimg {
 enum bt_status elfimg_open(const char *path, struct elfimg **out);
 /* Same checks on a caller-owned buffer (fuzzing, tests); buf must outlive the image. */
 enum bt_status elfimg_open_mem(const char *name, const void *buf, size_t size, struct elfimg **out);
+/* elfimg_open_mem without hashing the buffer (elfimg_hash does it later). */
+enum bt_status elfimg_open_mem_nohash(const char *name, const void *buf, size_t size,
+				      struct elfimg **out);
 void elfimg_close(struct elfimg *img);
 /* Like elfimg_open but without hashing the whole file (a 600 MB vmlinux
  * takes a third of a second); elfimg_hash computes sha256 when needed. */
@@ -95,8 +101,27 @@ const struct elfimg_section *elfimg_section_by_name(const struct elfimg *img, co
 const struct elfimg_code *elfimg_code_at(const struct elfimg *img, gva_t va);
 /* Copy len bytes at va from any allocated PROGBITS section (all or nothing). */
 enum bt_status elfimg_read(const struct elfimg *img, gva_t va, void *buf, size_t len);
-/* An xlat_source over the executable sections. */
-void elfimg_source(const struct elfimg *img, struct xlat_source *src);
+/* The file bytes of sec (sec->size of them), or NULL for SHT_NOBITS and
+ * SHT_NULL.  elfimg_open checked that every other section lies inside the
+ * file. */
+const uint8_t *elfimg_section_bytes(const struct elfimg *img, const struct elfimg_section *sec);
+
+/* One SHT_RELA entry, decoded. */
+struct elfimg_rela {
+	uint64_t offset; /* r_offset: in the patched section (ET_REL) */
+	uint64_t sym;	 /* ELF64_R_SYM: index in the symbol table, 0 for none */
+	uint32_t type;	 /* ELF64_R_TYPE (R_X86_64_*) */
+	int64_t addend;
+};
+
+/* The number of entries of SHT_RELA section sec; BT_ERR_FORMAT (one logged
+ * line) when it is not a well-formed table of Elf64_Rela. */
+enum bt_status elfimg_rela_count(const struct elfimg *img, const struct elfimg_section *sec,
+				 size_t *n);
+/* Entry k (< the count elfimg_rela_count returned) of sec.  The symbol index
+ * is not checked: the caller compares it with its symbol table. */
+void elfimg_rela_get(const struct elfimg *img, const struct elfimg_section *sec, size_t k,
+		     struct elfimg_rela *out);
 /* Build-id as lower-case hex (out holds 129 bytes); "" when there is none. */
 void elfimg_build_id_hex(const struct elfimg *img, char *out);
 

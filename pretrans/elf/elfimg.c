@@ -13,8 +13,9 @@
  * Checks are done by hand on the raw header before libelf sees the file, so
  * that each problem gets its own message.
  */
-#include "pretrans/elfimg.h"
+#include "pretrans/elf/elfimg.h"
 
+#include "pretrans/base/assert.h"
 #include "pretrans/base/log.h"
 
 #include <elf.h>
@@ -183,6 +184,7 @@ static enum bt_status load_sections(struct elfimg *img)
 		s->size = sh.sh_size;
 		s->offset = sh.sh_offset;
 		s->link = sh.sh_link;
+		s->info = sh.sh_info;
 		s->entsize = sh.sh_entsize;
 		if (sh.sh_type != SHT_NOBITS && sh.sh_type != SHT_NULL &&
 		    !in_file(sh.sh_offset, sh.sh_size, img->size))
@@ -372,6 +374,7 @@ static enum bt_status load(struct elfimg *img)
 		return bad(img->path, BT_ERR_FORMAT, "corrupt ELF header: %s", elf_errmsg(-1));
 	img->type = eh.e_type;
 	img->entry = eh.e_entry;
+	img->phoff = eh.e_phoff;
 	BT_TRY(load_sections(img));
 	BT_TRY(load_segments(img));
 	BT_TRY(load_symbols(img));
@@ -449,14 +452,14 @@ enum bt_status elfimg_open_mem(const char *name, const void *buf, size_t size, s
 	return BT_OK;
 }
 
-static enum bt_status open_mem_nohash(const char *name, const void *buf, size_t size,
+enum bt_status elfimg_open_mem_nohash(const char *name, const void *buf, size_t size,
 				      struct elfimg **out)
 {
 	struct elfimg *img = calloc(1, sizeof(*img));
 	if (!img)
 		return BT_ERR_NOMEM;
 	img->fd_ = -1;
-	img->path = strdup(name);
+	img->path = strdup(name ? name : "(memory)");
 	img->map = buf;
 	img->size = size;
 	enum bt_status s = img->path ? load(img) : BT_ERR_NOMEM;
@@ -510,7 +513,7 @@ static enum bt_status open_file(const char *path, bool hash, struct elfimg **out
 		return bad(path, BT_ERR_IO, "cannot map: %s", strerror(errno));
 	}
 	struct elfimg *img;
-	enum bt_status s = open_mem_nohash(path, map, (size_t)st.st_size, &img);
+	enum bt_status s = elfimg_open_mem_nohash(path, map, (size_t)st.st_size, &img);
 	if (s != BT_OK) {
 		munmap(map, (size_t)st.st_size);
 		close(fd);
@@ -581,21 +584,38 @@ enum bt_status elfimg_read(const struct elfimg *img, gva_t va, void *buf, size_t
 	return BT_ERR_RANGE;
 }
 
-static size_t source_read(void *opaque, gva_t va, uint8_t *buf, size_t len)
+const uint8_t *elfimg_section_bytes(const struct elfimg *img, const struct elfimg_section *sec)
 {
-	const struct elfimg *img = opaque;
-	const struct elfimg_code *c = elfimg_code_at(img, va);
-	if (!c)
-		return 0;
-	size_t n = BT_MIN(len, (size_t)(c->end - va));
-	memcpy(buf, c->bytes + (va - c->start), n);
-	return n;
+	if (sec->type == SHT_NOBITS || sec->type == SHT_NULL)
+		return NULL;
+	return img->map + sec->offset;
 }
 
-void elfimg_source(const struct elfimg *img, struct xlat_source *src)
+enum bt_status elfimg_rela_count(const struct elfimg *img, const struct elfimg_section *sec,
+				 size_t *n)
 {
-	src->read = source_read;
-	src->opaque = (void *)img;
+	if (sec->type != SHT_RELA || sec->entsize != sizeof(Elf64_Rela) ||
+	    sec->size % sizeof(Elf64_Rela))
+		return bad(img->path, BT_ERR_FORMAT,
+			   "corrupt relocation section %s: type %u, entry size %llu, size %llu",
+			   sec->name, sec->type, (unsigned long long)sec->entsize,
+			   (unsigned long long)sec->size);
+	*n = sec->size / sizeof(Elf64_Rela);
+	return BT_OK;
+}
+
+void elfimg_rela_get(const struct elfimg *img, const struct elfimg_section *sec, size_t k,
+		     struct elfimg_rela *out)
+{
+	Elf64_Rela ra;
+	BT_ASSERT(sec->type == SHT_RELA && k < sec->size / sizeof(ra));
+	memcpy(&ra, img->map + sec->offset + k * sizeof(ra), sizeof(ra));
+	*out = (struct elfimg_rela){
+	    .offset = ra.r_offset,
+	    .sym = ELF64_R_SYM(ra.r_info),
+	    .type = (uint32_t)ELF64_R_TYPE(ra.r_info),
+	    .addend = ra.r_addend,
+	};
 }
 
 void elfimg_build_id_hex(const struct elfimg *img, char *out)
