@@ -1,6 +1,7 @@
 # pretrans/: the offline tool.  Library btpretrans holds the ELF loader,
 # code discovery and the build pipeline; the program adds the command line.
-$(eval $(call add_lib,btpretrans,pretrans/elfimg.c pretrans/discover.c pretrans/build.c))
+$(eval $(call add_lib,btpretrans,pretrans/elfimg.c pretrans/discover.c pretrans/build.c \
+	pretrans/build_pipe.c pretrans/build_write.c pretrans/build_term.c pretrans/reuse.c))
 $(eval $(call add_prog,pretrans,pretrans/main.c pretrans/cmd_inspect.c pretrans/cmd_xcheck.c))
 
 # --- integration test on the test guest kernel ---------------------------------

@@ -128,7 +128,11 @@ static enum bt_status open_db(struct vm *vm)
 		ex.sha256 = sha;
 	}
 	unsigned flags = vm->cfg.learn ? TCDB_RDWR : TCDB_RDONLY;
-	enum bt_status s = tcdb_open(vm->cfg.tcdb, flags, &ex, &vm->db);
+	static const struct tcdb_prov want = {.xlat_version = XLAT_VERSION,
+					      .abi_version = VCPU_ABI_VERSION,
+					      .n_exit_kinds = XLAT_NEXIT_KINDS,
+					      .n_refusals = XLAT_NREFUSALS};
+	enum bt_status s = tcdb_open(vm->cfg.tcdb, flags, &want, &ex, &vm->db);
 	elfimg_close(img);
 	if (s != BT_OK)
 		return s;
