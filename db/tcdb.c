@@ -15,8 +15,11 @@
  *  1. A build writes only OUT.tmp-XXXXXX inside one transaction; OUT is
  *     replaced by rename(2) after the file and its directory were fsynced.
  *  2. tcdb_open() returns BT_OK only for a file with our magic, schema
- *     version TCDB_SCHEMA_VERSION, XLAT_VERSION and VCPU_ABI_VERSION, and the
- *     expected image; otherwise nothing else is read from it.
+ *     version TCDB_SCHEMA_VERSION, the translator and vCPU ABI versions the
+ *     caller expects (struct tcdb_prov) and the expected image; otherwise
+ *     nothing else is read from it.
+ *  5. A reader never hands out an exit kind or refusal code outside the
+ *     caller's limits (tcdb_prov): such a row is BT_ERR_FORMAT.
  *  3. Block rows are keyed by guest_start (the rowid): one row per start.
  *  4. Rows are written in the order the caller adds them, so the same calls
  *     give a byte-identical file.
@@ -24,6 +27,7 @@
 #include "db/tcdb.h"
 
 #include "pretrans/base/log.h"
+#include "pretrans/base/vec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +58,7 @@ struct tcdb {
 	char *path;	/* final path */
 	char *tmp_path; /* building: temporary file */
 	bool building, learning, rdwr;
+	struct tcdb_prov want; /* readers: the caller's translator */
 	size_t added;
 	sqlite3_stmt *st[ST_N];
 	/* look-up result storage */
@@ -205,7 +210,12 @@ static uint64_t get64(const uint8_t *p)
 	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
-size_t tcdb_exits_encode(const struct xlat_exit *e, uint32_t n, uint8_t *buf)
+/* Exit records as stored in blocks.exits and chunk payloads: 20 bytes
+ * each, little endian: kind u8, 3 zero bytes, patch_off u32, stub_off u32,
+ * target u64. */
+#define TCDB_EXIT_REC 20
+
+static size_t exits_encode(const struct tcdb_exit *e, uint32_t n, uint8_t *buf)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		uint8_t *p = buf + i * TCDB_EXIT_REC;
@@ -218,14 +228,16 @@ size_t tcdb_exits_encode(const struct xlat_exit *e, uint32_t n, uint8_t *buf)
 	return (size_t)n * TCDB_EXIT_REC;
 }
 
-enum bt_status tcdb_exits_decode(const uint8_t *buf, size_t len, struct xlat_exit *e, uint32_t *n)
+/* Decode len bytes of exit records; kinds must be 1 .. n_kinds - 1. */
+static enum bt_status exits_decode(const uint8_t *buf, size_t len, uint32_t n_kinds,
+				   struct tcdb_exit *e, uint32_t *n)
 {
-	if (len % TCDB_EXIT_REC || len / TCDB_EXIT_REC > XLAT_MAX_EXITS)
+	if (len % TCDB_EXIT_REC || len / TCDB_EXIT_REC > TCDB_MAX_EXITS)
 		return BT_ERR_FORMAT;
 	*n = (uint32_t)(len / TCDB_EXIT_REC);
 	for (uint32_t i = 0; i < *n; i++) {
 		const uint8_t *p = buf + i * TCDB_EXIT_REC;
-		if (p[0] == 0 || p[0] >= XLAT_NEXIT_KINDS)
+		if (p[0] == 0 || p[0] >= n_kinds)
 			return BT_ERR_FORMAT;
 		memset(&e[i], 0, sizeof(e[i]));
 		e[i].kind = p[0];
@@ -354,10 +366,10 @@ enum bt_status tcdb_add_function(struct tcdb *db, struct tcdb_function *f)
 
 static enum bt_status put_block(struct tcdb *db, sqlite3_stmt *st, const struct tcdb_block *b)
 {
-	uint8_t exits[XLAT_MAX_EXITS * TCDB_EXIT_REC];
-	if (b->n_exits > XLAT_MAX_EXITS)
+	uint8_t exits[TCDB_MAX_EXITS * TCDB_EXIT_REC];
+	if (b->n_exits > TCDB_MAX_EXITS)
 		return BT_ERR_INVALID;
-	size_t elen = tcdb_exits_encode(b->exits, b->n_exits, exits);
+	size_t elen = exits_encode(b->exits, b->n_exits, exits);
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, key_of(b->guest_start));
 	sqlite3_bind_int64(st, 2, b->guest_len);
@@ -400,21 +412,13 @@ void tcdb_chunk_reset(struct tcdb_chunk *c)
 
 enum bt_status tcdb_chunk_add(struct tcdb_chunk *c, struct tcdb_block *b)
 {
-	if (b->n_exits > XLAT_MAX_EXITS)
+	if (b->n_exits > TCDB_MAX_EXITS)
 		return BT_ERR_INVALID;
 	size_t need = PAYLOAD_HDR + (size_t)b->code_len + b->pcmap_len + b->n_exits * TCDB_EXIT_REC;
 	if (c->raw_len + need > CHUNK_MAX_RAW)
 		return BT_ERR_RANGE;
-	if (c->raw_len + need > c->raw_cap) {
-		size_t cap = c->raw_cap ? c->raw_cap * 2 : 16384;
-		while (cap < c->raw_len + need)
-			cap *= 2;
-		uint8_t *nr = realloc(c->raw, cap);
-		if (!nr)
-			return BT_ERR_NOMEM;
-		c->raw = nr;
-		c->raw_cap = cap;
-	}
+	if (!BT_VEC_RESERVE(c->raw, c->raw_cap, c->raw_len + need, 16384))
+		return BT_ERR_NOMEM;
 	uint8_t *p = c->raw + c->raw_len;
 	put32(p, b->code_len);
 	put32(p + 4, b->pcmap_len);
@@ -425,7 +429,7 @@ enum bt_status tcdb_chunk_add(struct tcdb_chunk *c, struct tcdb_block *b)
 	if (b->pcmap_len)
 		memcpy(p, b->pcmap, b->pcmap_len);
 	p += b->pcmap_len;
-	tcdb_exits_encode(b->exits, b->n_exits, p);
+	exits_encode(b->exits, b->n_exits, p);
 	b->payload_off = (uint32_t)c->raw_len;
 	c->raw_len += need;
 	return BT_OK;
@@ -544,23 +548,22 @@ use_entry:
 	return BT_OK;
 }
 
-/* Point b's code, pc map and exits at its payload in the current chunk. */
-enum bt_status tcdb_payload_parse(const uint8_t *raw, size_t raw_len, uint64_t off,
-				  struct tcdb_block *b)
+enum bt_status tcdb_payload_parse(const struct tcdb *db, const uint8_t *raw, size_t raw_len,
+				  uint64_t off, struct tcdb_block *b)
 {
 	if (off > raw_len || raw_len - off < PAYLOAD_HDR)
 		return BT_ERR_FORMAT;
 	const uint8_t *p = raw + off;
 	uint64_t code_len = get32(p), pcmap_len = get32(p + 4), n_exits = p[8];
 	uint64_t need = PAYLOAD_HDR + code_len + pcmap_len + n_exits * TCDB_EXIT_REC;
-	if (code_len == 0 || n_exits > XLAT_MAX_EXITS || need > raw_len - off)
+	if (code_len == 0 || n_exits > TCDB_MAX_EXITS || need > raw_len - off)
 		return BT_ERR_FORMAT;
 	b->code = p + PAYLOAD_HDR;
 	b->code_len = (uint32_t)code_len;
 	b->pcmap = b->code + code_len;
 	b->pcmap_len = (uint32_t)pcmap_len;
-	return tcdb_exits_decode(b->pcmap + pcmap_len, n_exits * TCDB_EXIT_REC, b->exits,
-				 &b->n_exits);
+	return exits_decode(b->pcmap + pcmap_len, n_exits * TCDB_EXIT_REC, db->want.n_exit_kinds,
+			    b->exits, &b->n_exits);
 }
 
 enum bt_status tcdb_add_block(struct tcdb *db, const struct tcdb_block *b)
@@ -754,11 +757,12 @@ static enum bt_status validate(struct tcdb *db, const struct tcdb_expect *ex)
 	/* 3. translator and ABI versions */
 	struct tcdb_provenance p;
 	BT_TRY(tcdb_get_provenance(db, &p));
-	if (p.xlat_version != XLAT_VERSION || p.abi_version != VCPU_ABI_VERSION) {
+	if (p.xlat_version != db->want.xlat_version || p.abi_version != db->want.abi_version) {
 		bt_err(LOG_DB,
-		       "%s was written by translator v%u (vCPU ABI v%u), this is translator v%d "
-		       "(vCPU ABI v%d): rebuild it with `pretrans build`",
-		       db->path, p.xlat_version, p.abi_version, XLAT_VERSION, VCPU_ABI_VERSION);
+		       "%s was written by translator v%u (vCPU ABI v%u), this is translator v%u "
+		       "(vCPU ABI v%u): rebuild it with `pretrans build`",
+		       db->path, p.xlat_version, p.abi_version, db->want.xlat_version,
+		       db->want.abi_version);
 		return BT_ERR_VERSION;
 	}
 	if (ex && ex->options_hash && ex->options_hash != p.options_hash) {
@@ -788,10 +792,12 @@ static enum bt_status validate(struct tcdb *db, const struct tcdb_expect *ex)
 	return BT_OK;
 }
 
-enum bt_status tcdb_open(const char *path, unsigned flags, const struct tcdb_expect *expect,
-			 struct tcdb **out)
+enum bt_status tcdb_open(const char *path, unsigned flags, const struct tcdb_prov *want,
+			 const struct tcdb_expect *expect, struct tcdb **out)
 {
 	enum bt_status s;
+	if (!want)
+		return BT_ERR_INVALID;
 	BT_TRY(check_file(path));
 	struct tcdb *db = calloc(1, sizeof(*db));
 	if (!db)
@@ -802,6 +808,7 @@ enum bt_status tcdb_open(const char *path, unsigned flags, const struct tcdb_exp
 		return BT_ERR_NOMEM;
 	}
 	db->rdwr = flags & TCDB_RDWR;
+	db->want = *want;
 	int oflags = db->rdwr ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
 	if (sqlite3_open_v2(path, &db->h, oflags, NULL) != SQLITE_OK) {
 		s = db_err(db, "cannot open");
@@ -973,7 +980,7 @@ static enum bt_status row_to_block(struct tcdb *db, sqlite3_stmt *st, struct tcd
 	b->refusal_addr = (gva_t)sqlite3_column_int64(st, 6);
 	b->function_id = sqlite3_column_int64(st, 10);
 	b->origin = (uint32_t)sqlite3_column_int64(st, 11);
-	if (len < 0 || len > (1 << 20) || ref < 0 || ref >= XLAT_NREFUSALS)
+	if (len < 0 || len > (1 << 20) || ref < 0 || ref >= db->want.n_refusals)
 		goto bad_row;
 	b->guest_len = (uint32_t)len;
 	b->refusal = (uint32_t)ref;
@@ -989,7 +996,7 @@ static enum bt_status row_to_block(struct tcdb *db, sqlite3_stmt *st, struct tcd
 		if (db->skip_payload)
 			return BT_OK; /* tcdb_foreach_block_meta: no code */
 		BT_TRY(load_chunk(db, chunk));
-		if (tcdb_payload_parse(db->chunk, db->chunk_len, (uint64_t)poff, b) != BT_OK)
+		if (tcdb_payload_parse(db, db->chunk, db->chunk_len, (uint64_t)poff, b) != BT_OK)
 			goto bad_row;
 		return BT_OK; /* points into db->chunk until the next call */
 	}
@@ -999,7 +1006,8 @@ static enum bt_status row_to_block(struct tcdb *db, sqlite3_stmt *st, struct tcd
 	int exits_len = sqlite3_column_bytes(st, 8);
 	const void *pcmap = sqlite3_column_blob(st, 9);
 	int pcmap_len = sqlite3_column_bytes(st, 9);
-	if (code_len <= 0 || tcdb_exits_decode(exits, (size_t)exits_len, b->exits, &b->n_exits))
+	if (code_len <= 0 ||
+	    exits_decode(exits, (size_t)exits_len, db->want.n_exit_kinds, b->exits, &b->n_exits))
 		goto bad_row;
 	b->code_len = (uint32_t)code_len;
 	b->pcmap_len = (uint32_t)pcmap_len;
@@ -1008,14 +1016,8 @@ static enum bt_status row_to_block(struct tcdb *db, sqlite3_stmt *st, struct tcd
 		b->pcmap = pcmap;
 		return BT_OK;
 	}
-	size_t need = (size_t)code_len + (size_t)pcmap_len;
-	if (need > db->buf_cap) {
-		uint8_t *nb = realloc(db->buf, need);
-		if (!nb)
-			return BT_ERR_NOMEM;
-		db->buf = nb;
-		db->buf_cap = need;
-	}
+	if (!BT_VEC_RESERVE(db->buf, db->buf_cap, (size_t)code_len + (size_t)pcmap_len, 4096))
+		return BT_ERR_NOMEM;
 	memcpy(db->buf, code, (size_t)code_len);
 	if (pcmap_len)
 		memcpy(db->buf + code_len, pcmap, (size_t)pcmap_len);
@@ -1257,17 +1259,9 @@ enum bt_status tcdb_last_run(struct tcdb *db, struct tcdb_run_stats *rs, uint64_
 	rs->blocks_learned = (uint64_t)sqlite3_column_int64(st, 6);
 	const unsigned char *c = sqlite3_column_text(st, 7);
 	size_t len = c ? strlen((const char *)c) + 1 : 0;
-	if (len && len <= db->buf_cap) {
+	if (len && BT_VEC_RESERVE(db->buf, db->buf_cap, len, 4096)) {
 		memcpy(db->buf, c, len);
 		rs->counters = (const char *)db->buf;
-	} else if (len) {
-		uint8_t *nb = realloc(db->buf, len);
-		if (nb) {
-			db->buf = nb;
-			db->buf_cap = len;
-			memcpy(db->buf, c, len);
-			rs->counters = (const char *)db->buf;
-		}
 	}
 	sqlite3_finalize(st);
 	return BT_OK;

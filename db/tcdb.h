@@ -13,13 +13,18 @@
  *             learned-block write-back and run statistics.
  * A database file is untrusted input: every problem is a status and one
  * logged line saying what is wrong and what to do, never an assert.
+ *
+ * db/ stores bytes and numbers and depends on pretrans/base only: it knows
+ * nothing of the translator.  What a translator version, an exit kind, a
+ * refusal code or a function kind means belongs to the caller (pretrans,
+ * runtime/vm), which converts its records to and from the plain ones here
+ * and tells tcdb_open() which translator it expects (struct tcdb_prov).
  */
 #ifndef BT_DB_TCDB_H
 #define BT_DB_TCDB_H
 
 #include "pretrans/base/status.h"
 #include "pretrans/base/types.h"
-#include "pretrans/xlat/xlat.h"
 
 #define TCDB_SCHEMA_VERSION 2
 #define TCDB_MAGIC	    "btkern-tcdb"
@@ -34,10 +39,11 @@ struct tcdb_image {
 	char arch[16]; /* "x86_64" */
 };
 
+/* The provenance row a build writes (tcdb_create) and readers get back. */
 struct tcdb_provenance {
 	uint32_t xlat_version;
 	uint32_t abi_version;
-	uint64_t options_hash; /* xlat_options_hash() */
+	uint64_t options_hash; /* the translator's hash of its version and options */
 	uint32_t options_flags;
 	char tool_version[64];
 	int64_t created; /* unix seconds */
@@ -52,10 +58,26 @@ struct tcdb_function {
 	const char *section;	/* e.g. ".text" */
 	uint64_t covered_bytes; /* function bytes inside translated blocks */
 	uint64_t refused_bytes; /* function bytes only in refused regions */
-	uint32_t kind;		/* enum discover_kind: 0 symbol, 1 seed, 2 swept section */
+	uint32_t kind;		/* the caller's region kind, stored as given (pretrans:
+				 * enum discover_kind, pretrans/discover.h) */
 };
 
 enum tcdb_origin { TCDB_ORIGIN_STATIC = 0, TCDB_ORIGIN_LEARNED = 1 };
+
+/*
+ * An exit of a translated block as the database keeps it: the translator's
+ * exit record (pretrans/xlat: struct xlat_exit) field for field, converted
+ * by the caller.  kind is never 0; readers check it is below
+ * tcdb_prov.n_exit_kinds.
+ */
+struct tcdb_exit {
+	uint8_t kind;
+	uint32_t patch_off; /* ~0 if none */
+	uint32_t stub_off;
+	gva_t target;
+};
+
+#define TCDB_MAX_EXITS 4 /* exits per block the format holds */
 
 /* One row of `blocks`.  refusal != 0: an untranslated region (no code). */
 struct tcdb_block {
@@ -64,11 +86,12 @@ struct tcdb_block {
 	uint32_t n_insns;
 	uint64_t guest_hash;
 	uint32_t flags;
-	uint32_t refusal; /* enum xlat_refusal */
+	uint32_t refusal; /* the translator's refusal code; readers check it is
+			   * below tcdb_prov.n_refusals */
 	gva_t refusal_addr;
 	const uint8_t *code;
 	uint32_t code_len;
-	struct xlat_exit exits[XLAT_MAX_EXITS];
+	struct tcdb_exit exits[TCDB_MAX_EXITS];
 	uint32_t n_exits;
 	const uint8_t *pcmap;
 	uint32_t pcmap_len;
@@ -132,16 +155,32 @@ enum tcdb_open_flags {
 	TCDB_RDWR = 1u << 0, /* learned blocks and run statistics */
 };
 
-/* What the caller expects; NULL/0 fields are not checked. */
+/*
+ * The translator the caller expects a database to come from, as plain
+ * numbers its translator defines (pretrans/xlat: XLAT_VERSION,
+ * VCPU_ABI_VERSION, XLAT_NEXIT_KINDS, XLAT_NREFUSALS).  Required by
+ * tcdb_open(): a file of another translator or vCPU ABI is refused, and
+ * every stored exit kind and refusal code is checked against the limits
+ * before a reader sees it.
+ */
+struct tcdb_prov {
+	uint32_t xlat_version;
+	uint32_t abi_version;
+	uint32_t n_exit_kinds; /* valid exit kinds are 1 .. n_exit_kinds - 1 */
+	uint32_t n_refusals;   /* valid refusal codes are 0 .. n_refusals - 1 */
+};
+
+/* What the caller expects of the image and options; NULL/0 fields are not
+ * checked. */
 struct tcdb_expect {
 	const char *sha256;	/* hex */
 	const char *build_id;	/* hex */
 	const char *image_name; /* for messages */
-	uint64_t options_hash;
+	uint64_t options_hash;	/* struct tcdb_provenance.options_hash */
 };
 
-enum bt_status tcdb_open(const char *path, unsigned flags, const struct tcdb_expect *expect,
-			 struct tcdb **out);
+enum bt_status tcdb_open(const char *path, unsigned flags, const struct tcdb_prov *want,
+			 const struct tcdb_expect *expect, struct tcdb **out);
 void tcdb_close(struct tcdb *db);
 
 enum bt_status tcdb_get_image(struct tcdb *db, struct tcdb_image *out);
@@ -164,9 +203,10 @@ enum bt_status tcdb_foreach_block(struct tcdb *db, int (*cb)(void *, const struc
 enum bt_status tcdb_foreach_block_meta(struct tcdb *db,
 				       int (*cb)(void *, const struct tcdb_block *), void *opaque);
 /* Point b's code, pc map and exits at the payload at off in a chunk's raw
- * bytes (BT_ERR_FORMAT if it does not fit). */
-enum bt_status tcdb_payload_parse(const uint8_t *raw, size_t raw_len, uint64_t off,
-				  struct tcdb_block *b);
+ * bytes of db (BT_ERR_FORMAT if it does not fit or holds an exit kind db's
+ * translator does not know). */
+enum bt_status tcdb_payload_parse(const struct tcdb *db, const uint8_t *raw, size_t raw_len,
+				  uint64_t off, struct tcdb_block *b);
 /* Chunk id's raw (inflated) and stored (compressed) bytes in new malloc'd
  * buffers the caller frees; BT_ERR_NOTFOUND if there is no such chunk. */
 enum bt_status tcdb_read_chunk(struct tcdb *db, int64_t id, uint8_t **raw, size_t *raw_len,
@@ -183,14 +223,5 @@ enum bt_status tcdb_record_run(struct tcdb *db, const struct tcdb_run_stats *rs)
 /* The number of recorded runs and the latest one (rs->counters points into
  * a db-owned buffer valid until the next call); *n = 0 when none. */
 enum bt_status tcdb_last_run(struct tcdb *db, struct tcdb_run_stats *rs, uint64_t *n);
-
-/* Exit records as stored in blocks.exits: 20 bytes each, little endian:
- * kind u8, 3 zero bytes, patch_off u32, stub_off u32, target u64. */
-#define TCDB_EXIT_REC 20
-size_t tcdb_exits_encode(const struct xlat_exit *e, uint32_t n, uint8_t *buf);
-enum bt_status tcdb_exits_decode(const uint8_t *buf, size_t len, struct xlat_exit *e, uint32_t *n);
-
-/* Fill from the compiled-in translator (XLAT_VERSION, VCPU_ABI_VERSION, opts). */
-void tcdb_provenance_current(const struct xlat_options *opts, struct tcdb_provenance *out);
 
 #endif

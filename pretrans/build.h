@@ -2,7 +2,7 @@
  * The `pretrans build` pipeline: ELF image -> discovery plan -> parallel
  * walks (one xlat context per worker thread) -> one writer thread filling
  * the database in plan order, so the output file does not depend on the
- * number of workers.
+ * number of workers.  Files: build_int.h; --reuse: pretrans/reuse.h.
  */
 #ifndef BT_PRETRANS_BUILD_H
 #define BT_PRETRANS_BUILD_H
@@ -46,18 +46,5 @@ struct pbuild_stats {
 };
 
 enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *st);
-
-/*
- * Block reuse.  In a --reuse build each worker's discovery walker asks
- * pbuild_reuse_serve() first (through discover_walker_set_translate) and
- * translates only when it declines.
- */
-struct pbuild_reuse; /* opaque; read-only during a build but for its counters */
-/* Fill *out with the old translation of va and return true when the old
- * block starts at va, src holds the same guest bytes there, and the block
- * was cut by its own last instruction, a page boundary or the instruction
- * limit (a cut decided by the bytes after the block is not reused). */
-bool pbuild_reuse_serve(struct pbuild_reuse *r, const struct xlat_source *src, gva_t va,
-			struct xlat_block *out);
 
 #endif

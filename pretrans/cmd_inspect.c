@@ -10,12 +10,19 @@
 #include "pretrans/discover.h"
 #include "pretrans/elf/elfimg.h"
 #include "pretrans/xcheck/xcheck.h"
+#include "pretrans/xlat/xlat.h"
 
 #include <Zydis/Zydis.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The translator whose databases these commands read. */
+static const struct tcdb_prov want = {.xlat_version = XLAT_VERSION,
+				      .abi_version = VCPU_ABI_VERSION,
+				      .n_exit_kinds = XLAT_NEXIT_KINDS,
+				      .n_refusals = XLAT_NREFUSALS};
 
 /* ------------------------------------------------------------------ stats */
 
@@ -39,11 +46,11 @@ struct stats {
 static int stats_func(void *o, const struct tcdb_function *f)
 {
 	struct stats *s = o;
-	if (f->kind == 1) {
+	if (f->kind == DISCOVER_SEED) {
 		s->n_seeds++;
 		return 0;
 	}
-	if (f->kind == 2) {
+	if (f->kind == DISCOVER_SWEEP) {
 		s->n_sweeps++;
 		return 0;
 	}
@@ -109,7 +116,7 @@ int cmd_stats(int argc, char **argv)
 		return PRETRANS_EXIT_USAGE;
 	}
 	struct tcdb *db;
-	enum bt_status st = tcdb_open(path, TCDB_RDONLY, NULL, &db);
+	enum bt_status st = tcdb_open(path, TCDB_RDONLY, &want, NULL, &db);
 	if (st != BT_OK)
 		return pretrans_exit_code(st);
 	struct stats *s = calloc(1, sizeof(*s));
@@ -395,7 +402,7 @@ static int show_block(void *o, const struct tcdb_block *b)
 	while (gi < g.n)
 		printf("  %-*.*s |\n", COL, COL, g.line[gi++]);
 	for (uint32_t i = 0; i < b->n_exits; i++) {
-		const struct xlat_exit *e = &b->exits[i];
+		const struct tcdb_exit *e = &b->exits[i];
 		printf("  exit %u: %-9s target %#llx", i,
 		       xlat_exit_kind_str((enum xlat_exit_kind)e->kind),
 		       (unsigned long long)e->target);
@@ -424,7 +431,7 @@ int cmd_show(int argc, char **argv)
 	if (!db_path || !what)
 		goto usage;
 	struct tcdb *db;
-	enum bt_status s = tcdb_open(db_path, TCDB_RDONLY, NULL, &db);
+	enum bt_status s = tcdb_open(db_path, TCDB_RDONLY, &want, NULL, &db);
 	if (s != BT_OK)
 		return pretrans_exit_code(s);
 	struct show_ctx c = {.want_name = what};
@@ -548,7 +555,7 @@ int cmd_verify(int argc, char **argv)
 	if (s != BT_OK)
 		return pretrans_exit_code(s);
 	struct tcdb *db;
-	if ((s = tcdb_open(db_path, TCDB_RDONLY, NULL, &db)) != BT_OK) {
+	if ((s = tcdb_open(db_path, TCDB_RDONLY, &want, NULL, &db)) != BT_OK) {
 		elfimg_close(img);
 		return pretrans_exit_code(s);
 	}

@@ -16,6 +16,7 @@
 #include "pretrans/discover.h"
 
 #include "pretrans/base/log.h"
+#include "pretrans/base/vec.h"
 
 #include <Zydis/Zydis.h>
 #include <elf.h>
@@ -32,14 +33,8 @@
 
 static enum bt_status plan_push(struct discover_plan *p, const struct discover_func *f)
 {
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 256;
-		struct discover_func *nf = realloc(p->f, cap * sizeof(*nf));
-		if (!nf)
-			return BT_ERR_NOMEM;
-		p->f = nf;
-		p->cap = cap;
-	}
+	if (!BT_VEC_RESERVE(p->f, p->cap, p->n + 1, 256))
+		return BT_ERR_NOMEM;
 	p->f[p->n++] = *f;
 	return BT_OK;
 }
@@ -49,16 +44,8 @@ static enum bt_status name_gen(struct discover_plan *p, const char *fmt, gva_t v
 {
 	char tmp[64];
 	int len = snprintf(tmp, sizeof(tmp), fmt, (unsigned long long)va);
-	if (p->names_len + (size_t)len + 1 > p->names_cap) {
-		size_t cap = p->names_cap ? p->names_cap * 2 : 4096;
-		while (cap < p->names_len + (size_t)len + 1)
-			cap *= 2;
-		char *nn = realloc(p->names, cap);
-		if (!nn)
-			return BT_ERR_NOMEM;
-		p->names = nn;
-		p->names_cap = cap;
-	}
+	if (!BT_VEC_RESERVE(p->names, p->names_cap, p->names_len + (size_t)len + 1, 4096))
+		return BT_ERR_NOMEM;
 	*off = p->names_len;
 	memcpy(p->names + p->names_len, tmp, (size_t)len + 1);
 	p->names_len += (size_t)len + 1;
@@ -440,14 +427,8 @@ static bool seen_add(struct discover_walker *w, gva_t va)
 
 static enum bt_status work_push(struct discover_walker *w, gva_t va)
 {
-	if (w->n_work == w->cap_work) {
-		size_t cap = w->cap_work ? w->cap_work * 2 : 256;
-		gva_t *nw = realloc(w->work, cap * sizeof(*nw));
-		if (!nw)
-			return BT_ERR_NOMEM;
-		w->work = nw;
-		w->cap_work = cap;
-	}
+	if (!BT_VEC_RESERVE(w->work, w->cap_work, w->n_work + 1, 256))
+		return BT_ERR_NOMEM;
 	w->work[w->n_work++] = va;
 	return BT_OK;
 }
@@ -499,16 +480,8 @@ static size_t bm_first_gap(const uint64_t *a, const uint64_t *b, size_t from, si
 static enum bt_status res_data(struct discover_result *r, const uint8_t *p, uint32_t n,
 			       uint32_t *off)
 {
-	if (r->data_len + n > r->data_cap) {
-		size_t cap = r->data_cap ? r->data_cap * 2 : 4096;
-		while (cap < r->data_len + n)
-			cap *= 2;
-		uint8_t *nd = realloc(r->data, cap);
-		if (!nd)
-			return BT_ERR_NOMEM;
-		r->data = nd;
-		r->data_cap = cap;
-	}
+	if (!BT_VEC_RESERVE(r->data, r->data_cap, r->data_len + n, 4096))
+		return BT_ERR_NOMEM;
 	if (n)
 		memcpy(r->data + r->data_len, p, n);
 	*off = (uint32_t)r->data_len;
@@ -518,28 +491,16 @@ static enum bt_status res_data(struct discover_result *r, const uint8_t *p, uint
 
 static enum bt_status res_block(struct discover_result *r, const struct discover_block *b)
 {
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 64;
-		struct discover_block *nb = realloc(r->b, cap * sizeof(*nb));
-		if (!nb)
-			return BT_ERR_NOMEM;
-		r->b = nb;
-		r->cap = cap;
-	}
+	if (!BT_VEC_RESERVE(r->b, r->cap, r->n + 1, 64))
+		return BT_ERR_NOMEM;
 	r->b[r->n++] = *b;
 	return BT_OK;
 }
 
 static enum bt_status res_call(struct discover_result *r, gva_t va)
 {
-	if (r->n_calls == r->calls_cap) {
-		size_t cap = r->calls_cap ? r->calls_cap * 2 : 16;
-		gva_t *nc = realloc(r->calls, cap * sizeof(*nc));
-		if (!nc)
-			return BT_ERR_NOMEM;
-		r->calls = nc;
-		r->calls_cap = cap;
-	}
+	if (!BT_VEC_RESERVE(r->calls, r->calls_cap, r->n_calls + 1, 16))
+		return BT_ERR_NOMEM;
 	r->calls[r->n_calls++] = va;
 	return BT_OK;
 }

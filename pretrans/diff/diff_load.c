@@ -18,6 +18,7 @@
 #include "db/tcdb.h"
 #include "pretrans/base/clock.h"
 #include "pretrans/base/log.h"
+#include "pretrans/xlat/xlat.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -371,7 +372,11 @@ static int is_sqlite(const char *path)
 static enum bt_status open_db(struct diff_side *s, const char *path)
 {
 	struct tcdb *db;
-	enum bt_status st = tcdb_open(path, TCDB_RDONLY, NULL, &db);
+	static const struct tcdb_prov want = {.xlat_version = XLAT_VERSION,
+					      .abi_version = VCPU_ABI_VERSION,
+					      .n_exit_kinds = XLAT_NEXIT_KINDS,
+					      .n_refusals = XLAT_NREFUSALS};
+	enum bt_status st = tcdb_open(path, TCDB_RDONLY, &want, NULL, &db);
 	if (st != BT_OK)
 		return st; /* tcdb logged what is wrong and what to do */
 	struct tcdb_image im;

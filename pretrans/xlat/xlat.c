@@ -63,6 +63,14 @@ uint64_t xlat_options_hash(const struct xlat_options *opts)
 	return bt_hash64(v, sizeof(v));
 }
 
+uint32_t xlat_max_insns(const struct xlat_options *opts)
+{
+	uint32_t n = opts ? opts->max_insns : 0;
+	if (n == 0)
+		return XLAT_DEFAULT_MAX_INSNS;
+	return n > XLAT_HARD_MAX_INSNS ? XLAT_HARD_MAX_INSNS : n;
+}
+
 enum bt_status xlat_create(const struct xlat_options *opts, struct xlat_ctx **out)
 {
 	if (!out)
@@ -72,10 +80,7 @@ enum bt_status xlat_create(const struct xlat_options *opts, struct xlat_ctx **ou
 		return BT_ERR_NOMEM;
 	if (opts)
 		ctx->opts = *opts;
-	if (ctx->opts.max_insns == 0)
-		ctx->opts.max_insns = XLAT_DEFAULT_MAX_INSNS;
-	if (ctx->opts.max_insns > XLAT_HARD_MAX_INSNS)
-		ctx->opts.max_insns = XLAT_HARD_MAX_INSNS;
+	ctx->opts.max_insns = xlat_max_insns(opts);
 	if (ZYAN_FAILED(
 		ZydisDecoderInit(&ctx->dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64))) {
 		free(ctx);

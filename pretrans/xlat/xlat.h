@@ -147,6 +147,10 @@ enum bt_status xlat_pcmap_lookup(const uint8_t *pcmap, uint32_t pcmap_len, gva_t
 /* Hash of guest bytes used to validate cached blocks (stable, documented). */
 uint64_t xlat_hash_bytes(const void *p, size_t n);
 
+/* The most guest instructions a block translated with opts holds (a block
+ * cut there ends with an XLAT_EXIT_FALL exit). */
+uint32_t xlat_max_insns(const struct xlat_options *opts);
+
 /* Hash of translator version, ABI version and options (database provenance). */
 uint64_t xlat_options_hash(const struct xlat_options *opts);
 

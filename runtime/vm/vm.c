@@ -119,7 +119,11 @@ static enum bt_status open_db(struct vm *vm, const struct boot_layout *layout)
 	else
 		ex.sha256 = layout->sha256;
 	unsigned flags = vm->cfg.learn ? TCDB_RDWR : TCDB_RDONLY;
-	BT_TRY(tcdb_open(vm->cfg.tcdb, flags, &ex, &vm->db));
+	static const struct tcdb_prov want = {.xlat_version = XLAT_VERSION,
+					      .abi_version = VCPU_ABI_VERSION,
+					      .n_exit_kinds = XLAT_NEXIT_KINDS,
+					      .n_refusals = XLAT_NREFUSALS};
+	BT_TRY(tcdb_open(vm->cfg.tcdb, flags, &want, &ex, &vm->db));
 	struct tcdb_provenance p;
 	BT_TRY(tcdb_get_provenance(vm->db, &p));
 	/* translate misses with the database's options, so that a block made

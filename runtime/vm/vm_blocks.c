@@ -64,6 +64,10 @@ static bool mapping_still_valid(struct vm *vm, struct tcache_block *b)
 	return code_page(vm, last, MMU_ACC_PROBE, &g1, &f) && g1 == b->gpa[1];
 }
 
+_Static_assert(TCDB_MAX_EXITS == XLAT_MAX_EXITS, "a block's exits fit the database format");
+
+/* A database row (checked by tcdb against the translator's limits) as the
+ * translator's block record. */
 static void from_row(const struct tcdb_block *row, struct xlat_block *xb)
 {
 	memset(xb, 0, sizeof(*xb));
@@ -76,7 +80,11 @@ static void from_row(const struct tcdb_block *row, struct xlat_block *xb)
 	xb->code = row->code;
 	xb->code_len = row->code_len;
 	xb->n_exits = row->n_exits;
-	memcpy(xb->exits, row->exits, sizeof(xb->exits));
+	for (uint32_t i = 0; i < row->n_exits; i++)
+		xb->exits[i] = (struct xlat_exit){.kind = row->exits[i].kind,
+						  .patch_off = row->exits[i].patch_off,
+						  .stub_off = row->exits[i].stub_off,
+						  .target = row->exits[i].target};
 	xb->pcmap = row->pcmap;
 	xb->pcmap_len = row->pcmap_len;
 }
@@ -313,7 +321,11 @@ static void learn_one(void *opaque, struct tcache_block *b)
 	    .pcmap_len = b->pcmap_len,
 	    .origin = TCDB_ORIGIN_LEARNED,
 	};
-	memcpy(row.exits, b->exits, sizeof(row.exits));
+	for (uint32_t i = 0; i < b->n_exits; i++)
+		row.exits[i] = (struct tcdb_exit){.kind = b->exits[i].kind,
+						  .patch_off = b->exits[i].patch_off,
+						  .stub_off = b->exits[i].stub_off,
+						  .target = b->exits[i].target};
 	lc->s = tcdb_learn_block(lc->vm->db, &row);
 	free(code);
 	if (lc->s == BT_OK) {

@@ -346,8 +346,10 @@ static void make_db(const char *out, const char *image, int foreign_version)
 	sha256_hex(s->img->sha256, im.sha256);
 	diff_side_free(s);
 	struct xlat_options opts = {0};
-	struct tcdb_provenance prov;
-	tcdb_provenance_current(&opts, &prov);
+	struct tcdb_provenance prov = {.xlat_version = XLAT_VERSION,
+				       .abi_version = VCPU_ABI_VERSION,
+				       .options_hash = xlat_options_hash(&opts),
+				       .options_flags = opts.flags};
 	if (foreign_version)
 		prov.xlat_version += 1;
 	struct tcdb *db;

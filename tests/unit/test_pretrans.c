@@ -13,6 +13,7 @@
 #include "db/tcdb.h"
 #include "pretrans/base/log.h"
 #include "pretrans/build.h"
+#include "pretrans/xlat/xlat.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,12 @@
 #include <unistd.h>
 
 #include "tests/unit/tmp_image.h"
+
+/* The translator the databases of this test come from. */
+static const struct tcdb_prov tcdb_want = {.xlat_version = XLAT_VERSION,
+					   .abi_version = VCPU_ABI_VERSION,
+					   .n_exit_kinds = XLAT_NEXIT_KINDS,
+					   .n_refusals = XLAT_NREFUSALS};
 
 static void run(const char *out, int jobs, enum bt_status want, struct pbuild_stats *st)
 {
@@ -58,7 +65,7 @@ static void test_jobs_do_not_change_output(void **state)
 	assert_true(same_file(a, b));
 	assert_true(same_file(a, c));
 	struct tcdb *db;
-	assert_int_equal(tcdb_open(a, TCDB_RDONLY, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_open(a, TCDB_RDONLY, &tcdb_want, NULL, &db), BT_OK);
 	struct tcdb_image im;
 	assert_int_equal(tcdb_get_image(db, &im), BT_OK);
 	assert_string_equal(im.path, image);
@@ -92,7 +99,7 @@ static void test_failed_build_keeps_old_db(void **state)
 	assert_int_equal(stat(out, &s1), 0);
 	assert_true(s0.st_ino == s1.st_ino && s0.st_mtime == s1.st_mtime);
 	struct tcdb *db;
-	assert_int_equal(tcdb_open(out, TCDB_RDONLY, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_open(out, TCDB_RDONLY, &tcdb_want, NULL, &db), BT_OK);
 	tcdb_close(db);
 }
 

@@ -16,6 +16,7 @@
 #include "db/tcdb.h"
 #include "pretrans/base/log.h"
 #include "pretrans/build.h"
+#include "pretrans/xlat/xlat.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,12 @@
 #include <unistd.h>
 
 #include "tests/unit/tmp_image.h"
+
+/* The translator the databases of this test come from. */
+static const struct tcdb_prov want = {.xlat_version = XLAT_VERSION,
+				      .abi_version = VCPU_ABI_VERSION,
+				      .n_exit_kinds = XLAT_NEXIT_KINDS,
+				      .n_refusals = XLAT_NREFUSALS};
 
 static const uint8_t code_a[] = {0x48, 0x89, 0xc3, 0xc3}, code_b[] = {0x90, 0x90, 0xcc};
 static const uint8_t pcmap_a[] = {1, 2, 3};
@@ -50,8 +57,10 @@ static void test_chunk_read_back(void **state)
 	strcpy(im.sha256, "00");
 	strcpy(im.arch, "x86_64");
 	struct xlat_options xo = {0};
-	struct tcdb_provenance pv;
-	tcdb_provenance_current(&xo, &pv);
+	struct tcdb_provenance pv = {.xlat_version = XLAT_VERSION,
+				     .abi_version = VCPU_ABI_VERSION,
+				     .options_hash = xlat_options_hash(&xo),
+				     .options_flags = xo.flags};
 	struct tcdb *db;
 	assert_int_equal(tcdb_create(path, &im, &pv, &db), BT_OK);
 	struct tcdb_chunk c = {0};
@@ -87,7 +96,7 @@ static void test_chunk_read_back(void **state)
 	assert_int_equal(tcdb_add_block(db, &b), BT_OK);
 	assert_int_equal(tcdb_commit(db), BT_OK);
 
-	assert_int_equal(tcdb_open(path, TCDB_RDONLY, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_open(path, TCDB_RDONLY, &want, NULL, &db), BT_OK);
 	struct seen bl = {0};
 	/* one chunk by id, and a missing one */
 	uint8_t *raw, *z;
@@ -105,7 +114,7 @@ static void test_chunk_read_back(void **state)
 		assert_null(bl.b[i].code); /* payload not read */
 	}
 	struct tcdb_block p;
-	assert_int_equal(tcdb_payload_parse(raw, raw_len, bl.b[0].payload_off, &p), BT_OK);
+	assert_int_equal(tcdb_payload_parse(db, raw, raw_len, bl.b[0].payload_off, &p), BT_OK);
 	assert_int_equal(p.code_len, sizeof(code_a));
 	assert_memory_equal(p.code, code_a, sizeof(code_a));
 	assert_int_equal(p.pcmap_len, sizeof(pcmap_a));
@@ -113,12 +122,12 @@ static void test_chunk_read_back(void **state)
 	assert_int_equal(p.n_exits, 1);
 	assert_int_equal(p.exits[0].kind, XLAT_EXIT_RET);
 	assert_int_equal(p.exits[0].stub_off, 2);
-	assert_int_equal(tcdb_payload_parse(raw, raw_len, bl.b[1].payload_off, &p), BT_OK);
+	assert_int_equal(tcdb_payload_parse(db, raw, raw_len, bl.b[1].payload_off, &p), BT_OK);
 	assert_memory_equal(p.code, code_b, sizeof(code_b));
 	/* a payload that runs past the end, an offset past the end */
-	assert_int_equal(tcdb_payload_parse(raw, raw_len - 1, bl.b[1].payload_off, &p),
+	assert_int_equal(tcdb_payload_parse(db, raw, raw_len - 1, bl.b[1].payload_off, &p),
 			 BT_ERR_FORMAT);
-	assert_int_equal(tcdb_payload_parse(raw, raw_len, raw_len + 5, &p), BT_ERR_FORMAT);
+	assert_int_equal(tcdb_payload_parse(db, raw, raw_len, raw_len + 5, &p), BT_ERR_FORMAT);
 	/* the full iteration still sees the payloads */
 	bl.n = 0;
 	assert_int_equal(tcdb_foreach_block(db, on_block, &bl), BT_OK);

@@ -13,6 +13,7 @@
 
 #include "db/tcdb.h"
 #include "pretrans/base/log.h"
+#include "pretrans/xlat/xlat.h"
 
 #include <dirent.h>
 #include <sqlite3.h>
@@ -21,6 +22,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* The translator the databases of this test come from. */
+static const struct tcdb_prov want = {.xlat_version = XLAT_VERSION,
+				      .abi_version = VCPU_ABI_VERSION,
+				      .n_exit_kinds = XLAT_NEXIT_KINDS,
+				      .n_refusals = XLAT_NREFUSALS};
 
 static char dir[64];
 
@@ -80,11 +87,11 @@ static void build(const char *path, int n)
 		    .n_exits = 2,
 		    .function_id = f.id,
 		};
-		b.exits[0] = (struct xlat_exit){.kind = XLAT_EXIT_JMP,
+		b.exits[0] = (struct tcdb_exit){.kind = XLAT_EXIT_JMP,
 						.patch_off = 3,
 						.stub_off = 7,
 						.target = 0xffffffff81001000ull};
-		b.exits[1] = (struct xlat_exit){.kind = XLAT_EXIT_RET, .patch_off = ~0u};
+		b.exits[1] = (struct tcdb_exit){.kind = XLAT_EXIT_RET, .patch_off = ~0u};
 		assert_int_equal(tcdb_add_block(db, &b), BT_OK);
 	}
 	struct tcdb_block r = {.guest_start = 0xffffffff82000000ull,
@@ -115,7 +122,7 @@ static void test_roundtrip(void **state)
 	assert_int_equal(count_tmp_files(), 0);
 	struct tcdb *db;
 	struct tcdb_expect ex = {.sha256 = test_image.sha256, .build_id = test_image.build_id};
-	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &ex, &db), BT_OK);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, &ex, &db), BT_OK);
 	struct tcdb_image im;
 	assert_int_equal(tcdb_get_image(db, &im), BT_OK);
 	assert_string_equal(im.sha256, test_image.sha256);
@@ -187,7 +194,7 @@ static void test_atomic_replace(void **state)
 	struct stat st1;
 	assert_int_equal(stat(p, &st1), 0);
 	assert_true(st0.st_ino == st1.st_ino && st0.st_size == st1.st_size);
-	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
 	tcdb_close(db);
 	/* an output in a directory that does not exist fails cleanly */
 	char q[160];
@@ -221,25 +228,25 @@ static void test_bad_files(void **state)
 	struct tcdb *db;
 	path_in(p, sizeof(p), "bad.tcdb");
 	/* missing */
-	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_ERR_IO);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_ERR_IO);
 	/* random bytes */
 	uint8_t junk[8192];
 	srand(7);
 	for (size_t i = 0; i < sizeof(junk); i++)
 		junk[i] = (uint8_t)rand();
 	write_file(p, junk, sizeof(junk));
-	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_ERR_FORMAT);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_ERR_FORMAT);
 	/* empty */
 	write_file(p, junk, 0);
-	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_ERR_FORMAT);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_ERR_FORMAT);
 	/* truncated real database */
 	build(p, 2000);
 	struct stat st;
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(truncate(p, st.st_size / 2), 0);
-	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_ERR_FORMAT);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_ERR_FORMAT);
 	assert_int_equal(truncate(p, 50), 0);
-	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_ERR_FORMAT);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_ERR_FORMAT);
 	/* header intact, pages overwritten with garbage */
 	build(p, 2000);
 	FILE *f = fopen(p, "r+b");
@@ -253,7 +260,7 @@ static void test_bad_files(void **state)
 		fwrite(junk, 1, 512, f);
 	}
 	fclose(f);
-	enum bt_status s = tcdb_open(p, TCDB_RDONLY, NULL, &db);
+	enum bt_status s = tcdb_open(p, TCDB_RDONLY, &want, NULL, &db);
 	if (s == BT_OK) { /* the damage may be below what open reads: reads must fail */
 		struct tcdb_block b;
 		int bad = 0;
@@ -268,37 +275,51 @@ static void test_bad_files(void **state)
 	/* another application's sqlite database */
 	unlink(p);
 	sql(p, "CREATE TABLE t(x); INSERT INTO t VALUES(1);");
-	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_ERR_FORMAT);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_ERR_FORMAT);
 	/* wrong schema version */
 	unlink(p);
 	build(p, 3);
 	sql(p, "PRAGMA user_version = 99");
-	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_ERR_VERSION);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_ERR_VERSION);
 	/* another translator / ABI version */
 	unlink(p);
 	build(p, 3);
 	sql(p, "UPDATE provenance SET xlat_version = xlat_version + 1");
-	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_ERR_VERSION);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_ERR_VERSION);
 	unlink(p);
 	build(p, 3);
 	sql(p, "UPDATE provenance SET vcpu_abi_version = 0");
-	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_ERR_VERSION);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_ERR_VERSION);
 	/* another image, other options */
 	unlink(p);
 	build(p, 3);
 	struct tcdb_expect ex = {.sha256 = "bbbb", .image_name = "other.elf"};
-	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &ex, &db), BT_ERR_VERSION);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, &ex, &db), BT_ERR_VERSION);
 	ex = (struct tcdb_expect){.sha256 = test_image.sha256, .build_id = "ffff"};
-	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &ex, &db), BT_ERR_VERSION);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, &ex, &db), BT_ERR_VERSION);
 	ex = (struct tcdb_expect){.options_hash = 5};
-	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &ex, &db), BT_ERR_VERSION);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, &ex, &db), BT_ERR_VERSION);
 	/* a corrupt block row is refused at look-up */
 	/* (the key of 0xffffffff81000000 is 0x01000000, see docs/db.md) */
 	sql(p, "UPDATE blocks SET exits = x'0102' WHERE guest_start = 16777216");
-	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
 	struct tcdb_block b;
 	assert_int_equal(tcdb_lookup(db, 0xffffffff81000000ull, &b), BT_ERR_FORMAT);
 	tcdb_close(db);
+	/* an exit kind the caller's translator does not know (as the only exit of
+	 * the row of 0xffffffff81000010) */
+	char q[160];
+	snprintf(q, sizeof(q),
+		 "UPDATE blocks SET exits = x'%02x000000030000000700000000100081ffffffff' "
+		 "WHERE guest_start = 16777232",
+		 XLAT_NEXIT_KINDS);
+	sql(p, q);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_lookup(db, 0xffffffff81000010ull, &b), BT_ERR_FORMAT);
+	assert_int_equal(tcdb_lookup(db, 0xffffffff81000020ull, &b), BT_OK);
+	tcdb_close(db);
+	/* no expected translator: refused before the file is read */
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, NULL, &db), BT_ERR_INVALID);
 }
 
 static void test_learn_and_stats(void **state)
@@ -307,7 +328,7 @@ static void test_learn_and_stats(void **state)
 	path_in(p, sizeof(p), "learn.tcdb");
 	build(p, 5);
 	struct tcdb *db;
-	assert_int_equal(tcdb_open(p, TCDB_RDWR, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_open(p, TCDB_RDWR, &want, NULL, &db), BT_OK);
 	assert_int_equal(tcdb_learn_begin(db), BT_OK);
 	struct tcdb_block nb = {.guest_start = 0xffffffff81100000ull,
 				.guest_len = 8,
@@ -315,7 +336,7 @@ static void test_learn_and_stats(void **state)
 				.code = code1,
 				.code_len = sizeof(code1),
 				.n_exits = 1};
-	nb.exits[0] = (struct xlat_exit){.kind = XLAT_EXIT_RET, .patch_off = ~0u};
+	nb.exits[0] = (struct tcdb_exit){.kind = XLAT_EXIT_RET, .patch_off = ~0u};
 	assert_int_equal(tcdb_learn_block(db, &nb), BT_OK);
 	assert_int_equal(tcdb_learn_commit(db), BT_OK);
 	struct tcdb_run_stats rs = {.started = 1,
@@ -338,12 +359,12 @@ static void test_learn_and_stats(void **state)
 	assert_string_equal(last.counters, "irq=7");
 	tcdb_close(db);
 	/* a rolled-back learning transaction leaves nothing */
-	assert_int_equal(tcdb_open(p, TCDB_RDWR, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_open(p, TCDB_RDWR, &want, NULL, &db), BT_OK);
 	assert_int_equal(tcdb_learn_begin(db), BT_OK);
 	nb.guest_start += 8;
 	assert_int_equal(tcdb_learn_block(db, &nb), BT_OK);
 	tcdb_close(db); /* no commit */
-	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
 	struct tcdb_block b;
 	assert_int_equal(tcdb_lookup(db, 0xffffffff81100000ull, &b), BT_OK);
 	assert_int_equal(b.origin, TCDB_ORIGIN_LEARNED);
@@ -377,7 +398,7 @@ static void test_foreach(void **state)
 	path_in(p, sizeof(p), "each.tcdb");
 	build(p, 42);
 	struct tcdb *db;
-	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
 	int n = 0;
 	assert_int_equal(tcdb_foreach_block(db, count_cb, &n), BT_OK);
 	assert_int_equal(n, 1042);
@@ -410,7 +431,7 @@ static void test_chunks(void **state)
 						   .pcmap_len = sizeof(pcmap1),
 						   .n_exits = (uint32_t)i};
 			for (int e = 0; e < i; e++)
-				b[i].exits[e] = (struct xlat_exit){.kind = XLAT_EXIT_JCC_TAKEN,
+				b[i].exits[e] = (struct tcdb_exit){.kind = XLAT_EXIT_JCC_TAKEN,
 								   .patch_off = 5,
 								   .target = 0x1234u + (unsigned)e};
 			assert_int_equal(tcdb_chunk_add(&c, &b[i]), BT_OK);
@@ -426,7 +447,7 @@ static void test_chunks(void **state)
 	}
 	tcdb_chunk_fini(&c);
 	assert_int_equal(tcdb_commit(db), BT_OK);
-	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
 	/* alternate between the chunks: the cache must follow */
 	for (int r = 0; r < 4; r++) {
 		int k = r & 1, i = r % 3;
@@ -445,7 +466,7 @@ static void test_chunks(void **state)
 	tcdb_close(db);
 	/* a damaged chunk is refused at look-up */
 	sql(p, "UPDATE chunks SET data = x'00112233' WHERE id = 1");
-	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
 	struct tcdb_block o;
 	assert_int_equal(tcdb_lookup(db, 0xffffffff81000000ull, &o), BT_ERR_FORMAT);
 	assert_int_equal(tcdb_lookup(db, 0xffffffff81001000ull, &o), BT_OK);
@@ -491,7 +512,7 @@ static void test_random_damage(void **state)
 						   .pcmap = pcmap1,
 						   .pcmap_len = sizeof(pcmap1),
 						   .n_exits = 1};
-			b[i].exits[0] = (struct xlat_exit){.kind = XLAT_EXIT_RET, .patch_off = ~0u};
+			b[i].exits[0] = (struct tcdb_exit){.kind = XLAT_EXIT_RET, .patch_off = ~0u};
 			assert_int_equal(tcdb_chunk_add(&c, &b[i]), BT_OK);
 		}
 		assert_int_equal(tcdb_chunk_seal(&c), BT_OK);
@@ -521,7 +542,7 @@ static void test_random_damage(void **state)
 		FILE *o = fopen(bad, "wb");
 		fwrite(cp, 1, (size_t)n, o);
 		fclose(o);
-		if (tcdb_open(bad, TCDB_RDONLY, NULL, &db) != BT_OK)
+		if (tcdb_open(bad, TCDB_RDONLY, &want, NULL, &db) != BT_OK)
 			continue;
 		opened++;
 		unsigned sum = 0;

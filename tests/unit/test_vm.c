@@ -126,6 +126,12 @@ static void test_stale_block_is_retranslated(void **state)
 	vm_destroy(vm);
 }
 
+/* What this translator expects of a database it reads. */
+static const struct tcdb_prov want = {.xlat_version = XLAT_VERSION,
+				      .abi_version = VCPU_ABI_VERSION,
+				      .n_exit_kinds = XLAT_NEXIT_KINDS,
+				      .n_refusals = XLAT_NREFUSALS};
+
 static void test_learned_block_is_written_back(void **state)
 {
 	(void)state;
@@ -133,7 +139,7 @@ static void test_learned_block_is_written_back(void **state)
 	build_db(GUEST("stale"), "learn", db, sizeof(db));
 	struct tcdb *t;
 	struct tcdb_block row;
-	assert_int_equal(tcdb_open(db, TCDB_RDONLY, NULL, &t), BT_OK);
+	assert_int_equal(tcdb_open(db, TCDB_RDONLY, &want, NULL, &t), BT_OK);
 	assert_int_equal(tcdb_lookup(t, REPORT_VA, &row), BT_OK);
 	assert_int_equal(row.origin, TCDB_ORIGIN_STATIC);
 	uint64_t static_hash = row.guest_hash;
@@ -147,7 +153,7 @@ static void test_learned_block_is_written_back(void **state)
 	vm_destroy(vm);
 
 	/* the row at report is now the run-time translation of the patched bytes */
-	assert_int_equal(tcdb_open(db, TCDB_RDONLY, NULL, &t), BT_OK);
+	assert_int_equal(tcdb_open(db, TCDB_RDONLY, &want, NULL, &t), BT_OK);
 	assert_int_equal(tcdb_lookup(t, REPORT_VA, &row), BT_OK);
 	assert_int_equal(row.origin, TCDB_ORIGIN_LEARNED);
 	assert_true(row.guest_hash != static_hash);

@@ -1,0 +1,83 @@
+/*
+ * Internals of the `pretrans build` pipeline shared by its files:
+ *   build.c        rounds over the discovery plan, pbuild_run()
+ *   build_pipe.c   the worker threads and the in-order writer loop
+ *   build_write.c  packing a unit's code into a chunk, writing rows
+ *   build_term.c   the progress bar and the pending-signal poll
+ *   reuse.c        the --reuse index (its own module, reuse.h)
+ */
+#ifndef BT_PRETRANS_BUILD_INT_H
+#define BT_PRETRANS_BUILD_INT_H
+
+#include "db/tcdb.h"
+#include "pretrans/build.h"
+#include "pretrans/discover.h"
+#include "pretrans/elf/elfimg.h"
+#include "pretrans/reuse.h"
+
+#include <pthread.h>
+
+/* A worker does not start region i while i >= written + WINDOW (bounds the
+ * results held in memory). */
+#define PBUILD_WINDOW 4096
+/* Regions are packed into one compressed chunk until their guest bytes
+ * reach PBUILD_UNIT_BYTES (~64 KiB of host code): zlib then sees enough
+ * context (ratio 4.8x per function, ~6x per 64 KiB) and a look-up inflates
+ * ~64 KiB. */
+#define PBUILD_UNIT_BYTES   512
+#define PBUILD_UNIT_REGIONS 64
+
+enum pbuild_slot_state { SLOT_EMPTY = 0, SLOT_BUSY, SLOT_DONE };
+
+/* The result of one region of a round. */
+struct pbuild_slot {
+	struct discover_result res;
+	struct tcdb_chunk chunk; /* unit leaders: the unit's code, compressed */
+	size_t unit_end;	 /* unit leaders: one past the unit's last slot */
+	int state;		 /* enum pbuild_slot_state, under pbuild_pipe.mu */
+};
+
+/* One build: shared by the writer (the calling thread) and the workers. */
+struct pbuild_pipe {
+	const struct elfimg *img;
+	struct discover_plan *plan;
+	struct xlat_options xo;
+	struct reuse *reuse;	   /* --reuse index or NULL */
+	struct pbuild_slot *slots; /* one per entry of order[] */
+	size_t *order;		   /* this round's plan indices, in plan order */
+	size_t cap_order;
+	size_t to;    /* regions in this round: order[0, to) */
+	gva_t *calls; /* call targets seen by the writer this round */
+	size_t n_calls, cap_calls;
+	int64_t chunk_id; /* writer: chunk of the unit being written */
+	bool watch_signals;
+	/* under mu */
+	size_t next;	/* next region to hand out */
+	size_t written; /* regions consumed by the writer */
+	bool stop;
+	enum bt_status err;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+/* build_pipe.c: run regions [0, pp->to) with jobs workers, writing them in
+ * order into db. */
+enum bt_status pbuild_run_round(struct pbuild_pipe *pp, int jobs, struct tcdb *db,
+				struct pbuild_stats *st, bool show, size_t round);
+
+/* build_write.c: sort each of the n regions' blocks by address and pack
+ * the unit's code into sl[0].chunk, sealed. */
+enum bt_status pbuild_pack_unit(struct reuse *reuse, struct pbuild_slot *sl, size_t n);
+/* build_write.c: write region f's function row and block rows (their
+ * payload in chunk chunk_id) and count them in st. */
+enum bt_status pbuild_write_region(struct tcdb *db, const struct discover_func *f,
+				   const struct discover_result *r, int64_t chunk_id,
+				   struct pbuild_stats *st);
+
+/* build_term.c: redraw the progress bar of a round on stderr. */
+void pbuild_progress(size_t done, size_t total, size_t round);
+/* build_term.c: a pending SIGINT, SIGTERM or SIGHUP (blocked by the
+ * caller), or 0. */
+int pbuild_pending_signal(void);
+
+#endif

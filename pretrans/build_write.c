@@ -1,0 +1,118 @@
+/*
+ * What `pretrans build` puts into the database: a unit's code packed into
+ * one compressed chunk (in the worker that walked it), and each region's
+ * function row and block rows (in the writer, in plan order).  The only
+ * place where discovery's block records become database records.
+ */
+#include "pretrans/build_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+_Static_assert(TCDB_MAX_EXITS >= XLAT_MAX_EXITS, "a block's exits fit the database format");
+
+static void exits_to_db(const struct discover_block *b, struct tcdb_block *tb)
+{
+	for (uint32_t i = 0; i < b->n_exits; i++)
+		tb->exits[i] = (struct tcdb_exit){.kind = b->exits[i].kind,
+						  .patch_off = b->exits[i].patch_off,
+						  .stub_off = b->exits[i].stub_off,
+						  .target = b->exits[i].target};
+	tb->n_exits = b->n_exits;
+}
+
+static int block_cmp(const void *a, const void *b)
+{
+	const struct discover_block *x = a, *y = b;
+	return x->guest_start < y->guest_start ? -1 : x->guest_start > y->guest_start;
+}
+
+/* Nearly-sorted rowids make sqlite append, not seek. */
+enum bt_status pbuild_pack_unit(struct reuse *reuse, struct pbuild_slot *sl, size_t n)
+{
+	struct tcdb_chunk *c = &sl[0].chunk;
+	gva_t first = 0;
+	bool have_first = false;
+	tcdb_chunk_reset(c);
+	for (size_t k = 0; k < n; k++) {
+		struct discover_result *r = &sl[k].res;
+		qsort(r->b, r->n, sizeof(r->b[0]), block_cmp);
+		for (size_t i = 0; i < r->n; i++) {
+			struct discover_block *b = &r->b[i];
+			if (b->refusal)
+				continue;
+			struct tcdb_block tb = {
+			    .code = r->data + b->code_off,
+			    .code_len = b->code_len,
+			    .pcmap = r->data + b->pcmap_off,
+			    .pcmap_len = b->pcmap_len,
+			};
+			exits_to_db(b, &tb);
+			BT_TRY(tcdb_chunk_add(c, &tb));
+			if (!have_first) {
+				first = b->guest_start;
+				have_first = true;
+			}
+			b->payload_off = tb.payload_off;
+		}
+	}
+	return c->raw_len ? reuse_seal(reuse, c, first) : BT_OK;
+}
+
+enum bt_status pbuild_write_region(struct tcdb *db, const struct discover_func *f,
+				   const struct discover_result *r, int64_t chunk_id,
+				   struct pbuild_stats *st)
+{
+	struct tcdb_function tf = {
+	    .name = f->name,
+	    .address = f->start,
+	    .size = f->kind == DISCOVER_SEED ? 0 : f->end - f->start,
+	    .bytes_hash = r->bytes_hash,
+	    .section = f->sec->name,
+	    .covered_bytes = r->covered_bytes,
+	    .refused_bytes = r->refused_bytes,
+	    .kind = f->kind, /* enum discover_kind, stored as an integer */
+	};
+	BT_TRY(tcdb_add_function(db, &tf));
+	if (f->kind == DISCOVER_FUNC) {
+		st->n_funcs++;
+		st->func_bytes += f->end - f->start;
+		st->covered_bytes += r->covered_bytes;
+		st->refused_bytes += r->refused_bytes;
+	} else if (f->kind == DISCOVER_SEED) {
+		st->n_seeds++;
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		const struct discover_block *b = &r->b[i];
+		struct tcdb_block tb = {
+		    .guest_start = b->guest_start,
+		    .guest_len = b->guest_len,
+		    .n_insns = b->n_insns,
+		    .guest_hash = b->guest_hash,
+		    .flags = b->flags,
+		    .refusal = b->refusal,
+		    .refusal_addr = b->refusal_addr,
+		    .code = r->data + b->code_off,
+		    .code_len = b->code_len,
+		    .pcmap = r->data + b->pcmap_off,
+		    .pcmap_len = b->pcmap_len,
+		    .function_id = tf.id,
+		    .origin = TCDB_ORIGIN_STATIC,
+		    .chunk_id = chunk_id,
+		    .payload_off = b->payload_off,
+		};
+		exits_to_db(b, &tb);
+		size_t before = tcdb_blocks_added(db);
+		BT_TRY(tcdb_add_block(db, &tb));
+		if (tcdb_blocks_added(db) != before) {
+			if (b->refusal) {
+				st->n_refused++;
+			} else {
+				st->n_blocks++;
+				st->guest_code_bytes += b->guest_len;
+				st->host_code_bytes += b->code_len;
+			}
+		}
+	}
+	return BT_OK;
+}
