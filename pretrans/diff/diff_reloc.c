@@ -13,6 +13,7 @@
 #include "pretrans/diff/diff_int.h"
 
 #include "pretrans/base/log.h"
+#include "pretrans/base/vec.h"
 
 #include <elf.h>
 #include <stdlib.h>
@@ -45,13 +46,9 @@ enum bt_status diff_relocs_load(struct diff_side *s)
 			continue;
 		size_t n;
 		BT_TRY(elfimg_rela_count(img, sh, &n)); /* elfimg logged the problem */
-		if (s->nrelocs + n > cap) {
-			cap = BT_MAX(2 * cap, s->nrelocs + n);
-			struct diff_reloc *nr = realloc(s->relocs, cap * sizeof(*nr));
-			if (!nr)
-				return BT_ERR_NOMEM;
-			s->relocs = nr;
-		}
+		if (n > SIZE_MAX - s->nrelocs ||
+		    !BT_VEC_RESERVE(s->relocs, cap, s->nrelocs + n, 64))
+			return BT_ERR_NOMEM;
 		for (size_t k = 0; k < n; k++) {
 			struct elfimg_rela ra;
 			elfimg_rela_get(img, sh, k, &ra);
