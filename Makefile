@@ -22,7 +22,7 @@ LDFLAGS ?=
 # External dependencies.  Zydis 4 ships no pkg-config file in Debian 12.
 # Recursive (=) so that nothing runs before `make deps` has installed them.
 PKG_CFLAGS  = $(shell pkg-config --cflags libelf sqlite3 2>/dev/null)
-PKG_LIBS    = $(shell pkg-config --libs libelf sqlite3 2>/dev/null)
+PKG_LIBS    = $(shell pkg-config --libs libelf libdw sqlite3 2>/dev/null)
 LLVM_CONFIG ?= $(shell command -v llvm-config-14 || command -v llvm-config)
 LLVM_CFLAGS = -I$(shell $(LLVM_CONFIG) --includedir)
 LLVM_LIBS   = -L$(shell $(LLVM_CONFIG) --libdir) $(shell $(LLVM_CONFIG) --libs --link-shared)
