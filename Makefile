@@ -25,10 +25,11 @@ LDFLAGS ?=
 # (add_lib's third argument); a program links the union of its libraries'.
 LLVM_CONFIG ?= $(shell command -v llvm-config-14 || command -v llvm-config)
 LLVM_CFLAGS = -I$(shell $(LLVM_CONFIG) --includedir)
-EXT_CFLAGS  = $(shell pkg-config --cflags libelf sqlite3 2>/dev/null) $(LLVM_CFLAGS)
+EXT_CFLAGS  = $(shell pkg-config --cflags libelf libdw sqlite3 2>/dev/null) $(LLVM_CFLAGS)
 EXT_zydis   = -lZydis -lZycore
 EXT_llvm    = -L$(shell $(LLVM_CONFIG) --libdir) $(shell $(LLVM_CONFIG) --libs --link-shared)
 EXT_elf     = $(shell pkg-config --libs libelf 2>/dev/null)
+EXT_dw      = $(shell pkg-config --libs libdw 2>/dev/null)
 EXT_sqlite  = $(shell pkg-config --libs sqlite3 2>/dev/null)
 EXT_z       = -lz
 EXT_pthread = -lpthread

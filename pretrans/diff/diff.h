@@ -92,6 +92,7 @@ struct diff_side {
 	size_t nrelocs;
 	int has_file_syms;
 	int files_from_dwarf; /* f[].file are DWARF unit paths (relative) */
+	char *dwarf_names;    /* the strings f[].file points to when from DWARF */
 	double load_seconds;
 };
 

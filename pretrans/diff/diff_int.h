@@ -49,7 +49,8 @@ const struct diff_reloc *diff_reloc_at(const struct diff_side *s, uint32_t sec, 
 const struct elfimg_section *diff_sec_by_index(const struct diff_side *s, uint32_t idx);
 gva_t diff_sym_addr(const struct diff_side *s, const struct elfimg_symbol *y);
 
-/* diff_dwarf.c: replace f[].file by DWARF unit paths where known. */
+/* diff_dwarf.c: replace f[].file by DWARF unit paths where known (libdw);
+ * BT_ERR_FORMAT for malformed DWARF. */
 enum bt_status diff_dwarf_files(struct diff_side *s);
 /* diff_load.c: the resolution-table entry covering va, or NULL. */
 const struct diff_sym *diff_sym_at(const struct diff_side *s, gva_t va);

@@ -454,6 +454,7 @@ void diff_side_free(struct diff_side *s)
 	free(s->syms);
 	free(s->sec_base);
 	free(s->relocs);
+	free(s->dwarf_names);
 	if (s->img)
 		elfimg_close(s->img);
 	free(s->path);

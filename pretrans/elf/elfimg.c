@@ -628,3 +628,8 @@ void elfimg_build_id_hex(const struct elfimg *img, char *out)
 	}
 	out[2 * i] = 0;
 }
+
+void *elfimg_libelf(const struct elfimg *img)
+{
+	return img->elf_;
+}

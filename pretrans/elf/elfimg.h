@@ -122,6 +122,9 @@ enum bt_status elfimg_rela_count(const struct elfimg *img, const struct elfimg_s
  * is not checked: the caller compares it with its symbol table. */
 void elfimg_rela_get(const struct elfimg *img, const struct elfimg_section *sec, size_t k,
 		     struct elfimg_rela *out);
+/* The image's libelf handle (an Elf *) for libraries that read through one
+ * (libdw in pretrans/diff); valid until elfimg_close, not to be ended. */
+void *elfimg_libelf(const struct elfimg *img);
 /* Build-id as lower-case hex (out holds 129 bytes); "" when there is none. */
 void elfimg_build_id_hex(const struct elfimg *img, char *out);
 

@@ -6,6 +6,7 @@ set -euo pipefail
 PKGS=(
 	build-essential pkg-config make git
 	libelf-dev zlib1g-dev # ELF reader (elfutils); zlib for database chunks
+	libdw-dev             # DWARF reader (elfutils): source files for pretrans diff
 	libzydis-dev          # Zydis 4: decoder and encoder
 	llvm-14-dev llvm-dev  # LLVM-C MC disassembler, the second decoder
 	libsqlite3-dev sqlite3

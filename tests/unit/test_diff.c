@@ -2,9 +2,10 @@
  * Unit tests for pretrans/diff on the real synthetic kernel pair built by
  * guests/diffpair (gcc, three variants of one source): exact classification
  * of every function for a source change and for a pure layout shift,
- * identical inputs, duplicate local names, the reuse predicate, the line
- * diff, and database inputs (a real sqlite file pointing at the image, one
- * from another translator version, one whose image changed).
+ * identical inputs, duplicate local names, malformed DWARF, the reuse
+ * predicate, the line diff, and database inputs (a real sqlite file pointing
+ * at the image, one from another translator version, one whose image
+ * changed).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #include "pretrans/xlat/xlat.h"
 #include "pretrans/xcheck/xcheck.h"
 
+#include <elf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -296,6 +298,41 @@ static void test_keys_without_dwarf(void **state)
 	unlink(path);
 }
 
+/* Malformed DWARF is refused with BT_ERR_FORMAT: base.elf whose first
+ * .debug_aranges set claims 3-byte addresses. */
+static void test_bad_dwarf(void **state)
+{
+	FILE *f = fopen(DP_DIR "/base.elf", "rb");
+	assert_non_null(f);
+	static uint8_t img[1 << 20];
+	size_t n = fread(img, 1, sizeof(img), f);
+	fclose(f);
+	assert_true(n > sizeof(Elf64_Ehdr) && n < sizeof(img));
+	Elf64_Ehdr eh;
+	memcpy(&eh, img, sizeof(eh));
+	Elf64_Shdr strs;
+	memcpy(&strs, img + eh.e_shoff + (size_t)eh.e_shstrndx * sizeof(strs), sizeof(strs));
+	size_t at = 0;
+	for (unsigned i = 0; i < eh.e_shnum; i++) {
+		Elf64_Shdr sh;
+		memcpy(&sh, img + eh.e_shoff + (size_t)i * sizeof(sh), sizeof(sh));
+		if (!strcmp((const char *)img + strs.sh_offset + sh.sh_name, ".debug_aranges"))
+			at = sh.sh_offset + 10; /* length 4, version 2, CU offset 4 */
+	}
+	assert_true(at > 10 && at < n);
+	assert_int_equal(img[at], 8);
+	img[at] = 3;
+	char path[] = "/tmp/test_diff_baddw.XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, img, n), (ssize_t)n);
+	close(fd);
+	struct diff_side *s = NULL;
+	assert_int_equal(diff_side_load(path, &s), BT_ERR_FORMAT);
+	assert_null(s);
+	unlink(path);
+}
+
 static void check_ops(char *const *a, size_t na, char *const *b, size_t nb, size_t want_edits)
 {
 	struct diff_op *ops;
@@ -432,6 +469,7 @@ int main(void)
 	    cmocka_unit_test(test_database_inputs),
 	    cmocka_unit_test(test_bad_images),
 	    cmocka_unit_test(test_keys_without_dwarf),
+	    cmocka_unit_test(test_bad_dwarf),
 	    cmocka_unit_test(test_xlat_listings),
 	    cmocka_unit_test(test_ko_pairs),
 	    cmocka_unit_test(test_equal_bytes_other_target),
