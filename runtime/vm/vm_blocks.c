@@ -119,6 +119,25 @@ static struct tcache_block *install(struct vm *vm, const struct xlat_block *xb,
 	return b;
 }
 
+/* --verify-db: the database block a is what the translator makes of the
+ * same bytes now (b): code, exits, pc map and every field that decides how
+ * the block runs and is chained. */
+static bool same_translation(const struct xlat_block *a, const struct xlat_block *b)
+{
+	if (b->refusal != XLAT_OK || a->guest_len != b->guest_len || a->n_insns != b->n_insns ||
+	    a->flags != b->flags || a->code_len != b->code_len ||
+	    memcmp(a->code, b->code, a->code_len) != 0 || a->pcmap_len != b->pcmap_len ||
+	    memcmp(a->pcmap, b->pcmap, a->pcmap_len) != 0 || a->n_exits != b->n_exits)
+		return false;
+	for (uint32_t i = 0; i < a->n_exits; i++) {
+		const struct xlat_exit *x = &a->exits[i], *y = &b->exits[i];
+		if (x->kind != y->kind || x->patch_off != y->patch_off ||
+		    x->stub_off != y->stub_off || x->target != y->target)
+			return false;
+	}
+	return true;
+}
+
 /* A database row, if its guest bytes match guest memory now. */
 static struct tcache_block *from_db(struct vm *vm, gva_t rip, struct mmu_fault *f)
 {
@@ -144,10 +163,7 @@ static struct tcache_block *from_db(struct vm *vm, gva_t rip, struct mmu_fault *
 		struct xlat_block fresh;
 		struct xlat_source src = {src_read, vm};
 		if (xlat_translate(vm->xlat, &src, rip, &fresh) != BT_OK ||
-		    fresh.refusal != XLAT_OK || fresh.code_len != xb.code_len ||
-		    memcmp(fresh.code, xb.code, xb.code_len) != 0 || fresh.n_exits != xb.n_exits ||
-		    fresh.guest_len != xb.guest_len || fresh.pcmap_len != xb.pcmap_len ||
-		    memcmp(fresh.pcmap, xb.pcmap, xb.pcmap_len) != 0) {
+		    !same_translation(&xb, &fresh)) {
 			bt_err(LOG_TC,
 			       "database block at %#llx differs from a run-time translation of the "
 			       "same bytes: the database was built with other options",

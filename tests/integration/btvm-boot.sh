@@ -104,6 +104,31 @@ echo "btvm-boot: [learn] first boot translated $l1 and learned $learned; second 
 [ "${learned:-0}" -gt 0 ] || fail learn "nothing was learned"
 [ "${l2:-9999}" -lt "${l1:-0}" ] || fail learn "the second boot was not warmer"
 
+# --verify-db compares exits as well as code and pc map: every learned row
+# whose first exit's guest target is altered (its guest bytes still match)
+# is refused before use, and the guest still runs correctly.
+cp "$work/learn.tcdb" "$work/tampered.tcdb"
+tampered=$(python3 - "$work/tampered.tcdb" <<'PY'
+import sqlite3, struct, sys
+c = sqlite3.connect(sys.argv[1])
+rows = c.execute("SELECT guest_start, exits FROM blocks WHERE origin = 1 AND length(exits) >= 20").fetchall()
+for start, ex in rows:
+    ex = bytearray(ex)
+    struct.pack_into("<Q", ex, 12, struct.unpack_from("<Q", ex, 12)[0] ^ 0x10)
+    c.execute("UPDATE blocks SET exits = ? WHERE guest_start = ?", (bytes(ex), start))
+c.commit()
+print(len(rows))
+PY
+)
+if run verify-exits 1 --kernel "$GU_KERNEL" --initrd "$initrd" --tcdb "$work/tampered.tcdb" \
+	--verify-db --cmdline "console=ttyS0 test=kernel" --stats=json; then
+	same verify-exits "$work/qemu/ref"
+	refused=$(grep -c "differs from a run-time translation" "$work/verify-exits/stderr")
+	echo "btvm-boot: [verify-exits] $tampered learned rows with an altered exit target, $refused refused by --verify-db"
+	[ "${tampered:-0}" -gt 0 ] || fail verify-exits "no learned row to alter"
+	[ "$refused" -gt 0 ] || fail verify-exits "--verify-db accepted a block whose exit differs"
+fi
+
 # A --learn whose write-back fails (another process holds the database's
 # write lock past sqlite's busy timeout): its own exit status (6, not the
 # guest's), "learned":0, and the stats agree with the process status.
