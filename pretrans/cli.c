@@ -11,23 +11,7 @@
 
 int pretrans_exit_code(enum bt_status s)
 {
-	switch (s) {
-	case BT_OK:
-		return 0;
-	case BT_ERR_FORMAT:
-	case BT_ERR_VERSION:
-	case BT_ERR_UNSUPPORTED:
-	case BT_ERR_RANGE:
-	case BT_ERR_NOTFOUND:
-	case BT_ERR_DB:
-		return PRETRANS_EXIT_INPUT;
-	case BT_ERR_IO:
-		return PRETRANS_EXIT_IO;
-	case BT_ERR_INVALID:
-		return PRETRANS_EXIT_USAGE;
-	default:
-		return PRETRANS_EXIT_INTERNAL;
-	}
+	return bt_status_exit(s);
 }
 
 /* Help goes to stdout; a usage error is one line on stderr (the first

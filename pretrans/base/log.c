@@ -132,3 +132,24 @@ void bt_assert_fail(const char *expr, const char *file, int line, const char *fu
 		expr, file, line, func);
 	abort();
 }
+
+int bt_status_exit(enum bt_status s)
+{
+	switch (s) {
+	case BT_OK:
+		return 0;
+	case BT_ERR_FORMAT:
+	case BT_ERR_VERSION:
+	case BT_ERR_UNSUPPORTED:
+	case BT_ERR_RANGE:
+	case BT_ERR_NOTFOUND:
+	case BT_ERR_DB:
+		return 2;
+	case BT_ERR_IO:
+		return 4;
+	case BT_ERR_INVALID:
+		return 1;
+	default:
+		return 3;
+	}
+}

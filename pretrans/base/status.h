@@ -26,6 +26,12 @@ enum bt_status {
 
 const char *bt_status_str(enum bt_status s);
 
+/* The offline tools' exit status for a status (pretrans and its diff):
+ * 0 ok, 1 usage (BT_ERR_INVALID), 2 bad input (malformed, unsupported,
+ * mismatched, missing or out-of-range input, a database error), 4 host I/O
+ * error, 3 anything else (an internal error). */
+int bt_status_exit(enum bt_status s);
+
 #define BT_TRY(expr)                                                                               \
 	do {                                                                                       \
 		enum bt_status bt_try_s_ = (expr);                                                 \

@@ -33,25 +33,6 @@ static const char usage[] =
     "  -j, --jobs N   threads (1 or 2; default 2)\n"
     "Exit codes: 0 ok, 1 usage, 2 bad input, 3 internal error, 4 I/O error.\n";
 
-static int exit_code(enum bt_status s)
-{
-	switch (s) {
-	case BT_OK:
-		return 0;
-	case BT_ERR_FORMAT:
-	case BT_ERR_VERSION:
-	case BT_ERR_UNSUPPORTED:
-	case BT_ERR_NOTFOUND:
-	case BT_ERR_RANGE:
-	case BT_ERR_DB:
-		return 2;
-	case BT_ERR_IO:
-		return 4;
-	default:
-		return 3;
-	}
-}
-
 struct load_job {
 	const char *path;
 	struct diff_side *side;
@@ -181,5 +162,5 @@ int diff_main(int argc, char **argv)
 err_free_sides:
 	diff_side_free(jo.side);
 	diff_side_free(jn.side);
-	return exit_code(st);
+	return bt_status_exit(st);
 }

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "pretrans/base/clock.h"
+#include "pretrans/base/status.h"
 #include "pretrans/base/vec.h"
 
 static void test_vec_grows_and_keeps(void **state)
@@ -74,13 +75,26 @@ static void test_clock_monotonic(void **state)
 	assert_true(b - a < 10ull * 1000000000ull);
 }
 
+/* The exit statuses docs/pretrans.md and docs/diff.md document. */
+static void test_status_exit(void **state)
+{
+	assert_int_equal(bt_status_exit(BT_OK), 0);
+	assert_int_equal(bt_status_exit(BT_ERR_INVALID), 1);
+	const enum bt_status input[] = {BT_ERR_FORMAT, BT_ERR_VERSION,	BT_ERR_UNSUPPORTED,
+					BT_ERR_RANGE,  BT_ERR_NOTFOUND, BT_ERR_DB};
+	for (size_t i = 0; i < sizeof(input) / sizeof(input[0]); i++)
+		assert_int_equal(bt_status_exit(input[i]), 2);
+	assert_int_equal(bt_status_exit(BT_ERR_IO), 4);
+	assert_int_equal(bt_status_exit(BT_ERR_NOMEM), 3);
+	assert_int_equal(bt_status_exit(BT_ERR_INTERNAL), 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_vec_grows_and_keeps),
-	    cmocka_unit_test(test_vec_first_capacity),
-	    cmocka_unit_test(test_vec_overflow_refused),
-	    cmocka_unit_test(test_clock_monotonic),
+	    cmocka_unit_test(test_vec_grows_and_keeps),	 cmocka_unit_test(test_vec_first_capacity),
+	    cmocka_unit_test(test_vec_overflow_refused), cmocka_unit_test(test_clock_monotonic),
+	    cmocka_unit_test(test_status_exit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
