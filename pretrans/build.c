@@ -1,5 +1,6 @@
 /*
- * `pretrans build` (see build.h): open the image, plan its regions, and
+ * `pretrans build` (see build.h): open and check the image
+ * (elfimg_check_kernel, the boot loader's image rules), plan its regions, and
  * walk them in rounds, each round run by the pipeline (build_pipe.c) into
  * one database that is committed only when every round succeeded.
  *
@@ -39,7 +40,9 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 	struct elfimg *img;
 	BT_TRY(elfimg_open(o->image_path, &img));
 	struct discover_plan *plan;
-	if ((s = discover_plan(img, &plan)) != BT_OK)
+	/* the rules the boot loader applies too, so that a database is never
+	 * built for an image btvm would refuse to boot */
+	if ((s = elfimg_check_kernel(img)) != BT_OK || (s = discover_plan(img, &plan)) != BT_OK)
 		goto err_close_img;
 	st->n_ex_table_leaders = plan->n_leaders;
 

@@ -10,11 +10,13 @@ $(eval $(call add_prog,pretrans,pretrans/main.c pretrans/cli.c pretrans/cmd_insp
 # --- integration test on the test guest kernel ---------------------------------
 CHECK_STEPS += check-pretrans-guest
 .PHONY: check-pretrans-guest
-check-pretrans-guest: $(BUILD)/bin/pretrans $(BUILD)/guests/kernel.elf
-	$(Q)tests/integration/pretrans-guest.sh $(BUILD)/bin/pretrans $(BUILD)/guests/kernel.elf
+check-pretrans-guest: $(BUILD)/bin/pretrans $(BUILD)/guests/kernel.elf $(BUILD)/guests/testmod.ko
+	$(Q)tests/integration/pretrans-guest.sh $(BUILD)/bin/pretrans $(BUILD)/guests/kernel.elf \
+		$(BUILD)/guests/testmod.ko
 
 # --- libFuzzer harness of the ELF loader (clang, ASan + UBSan) -----------------
-FUZZ_ELF_SRCS := tests/fuzz/fuzz_elf.c pretrans/elf/elfimg.c pretrans/base/sha256.c pretrans/base/log.c
+FUZZ_ELF_SRCS := tests/fuzz/fuzz_elf.c pretrans/elf/elfimg.c pretrans/elf/elfimg_check.c \
+	pretrans/base/sha256.c pretrans/base/log.c
 FUZZ_CC ?= clang
 $(BUILD)/fuzz/fuzz_elf: $(FUZZ_ELF_SRCS) pretrans/elf/elfimg.h pretrans/base/sha256.h
 	@mkdir -p $(@D)

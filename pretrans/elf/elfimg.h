@@ -95,6 +95,30 @@ void elfimg_close(struct elfimg *img);
 enum bt_status elfimg_open_nohash(const char *path, struct elfimg **out);
 enum bt_status elfimg_hash(struct elfimg *img);
 
+/*
+ * The rules a linked image must meet before `pretrans build` translates it
+ * or the boot loader loads it (both call this, so both refuse the same
+ * files with the same message; docs/pretrans.md lists the rules).  On top
+ * of what elfimg_open already guarantees for every segment (its file bytes
+ * inside the file, p_filesz <= p_memsz for PT_LOAD) and for every image
+ * (some executable section with contents):
+ *  - not ET_REL (BT_ERR_UNSUPPORTED: a .ko is not a linked image);
+ *  - a non-empty, 8-byte aligned program header table;
+ *  - for each PT_LOAD with p_memsz > 0: neither [p_paddr, +p_memsz) nor
+ *    [p_vaddr, +p_memsz) wraps past 2^64; at least one such segment;
+ *  - no two such segments share a byte of physical or of virtual address
+ *    space (zero-sized segments occupy nothing);
+ *  - an executable section starts inside an executable (PF_X) one;
+ *  - e_entry lies in one of them, looked up by physical address first,
+ *    then virtual (as the boot loader converts it), and that segment is
+ *    executable; an ET_DYN with e_entry 0 has no entry point and passes.
+ * ET_DYN images pass (pretrans translates position-independent code at its
+ * link addresses); the boot loader refuses them itself.  Anything else is
+ * BT_ERR_FORMAT; either way one logged line names the file and the rule.
+ * BT_ERR_NOMEM if a temporary table cannot be allocated.
+ */
+enum bt_status elfimg_check_kernel(const struct elfimg *img);
+
 /* The section named name, or NULL. */
 const struct elfimg_section *elfimg_section_by_name(const struct elfimg *img, const char *name);
 /* The executable range holding va, or NULL. */

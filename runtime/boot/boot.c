@@ -2,17 +2,19 @@
  * The boot loader (see boot.h for the memory layout and docs/mmu.md for the
  * references).
  *
- * Owns: validating the kernel ELF (read through pretrans/elf's elfimg, with
- * the loader's own rules on top) and the initrd file, writing them into
+ * Owns: validating the kernel ELF (read through pretrans/elf's elfimg and
+ * checked by elfimg_check_kernel, the rules `pretrans build` applies too,
+ * with the loader's own rules on top: ET_EXEC, RAM layout) and the initrd
+ * file, writing them into
  * guest RAM, and writing the loader structures of the Linux
  * 64-bit boot protocol (zero page, e820, command line, identity page
  * tables, GDT/IDT/TSS) plus the initial register state.
  *
  * Invariants
  *  1. Nothing is written to guest RAM for an ELF that fails validation:
- *     elfimg checks the whole file at open, then every program header is
- *     checked against the loader's rules (pass 1) before any byte is
- *     copied (pass 2).
+ *     elfimg checks the whole file at open, elfimg_check_kernel the image
+ *     rules, then every PT_LOAD is checked against the RAM layout (pass 1)
+ *     before any byte is copied (pass 2).
  *  2. Loaded PT_LOAD segments lie entirely in RAM, at or above 1 MiB (the
  *     loader structures and the e820 reserved area live below), inside
  *     the identity map, and below the initrd.
@@ -29,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pretrans/base/assert.h"
 #include "pretrans/base/log.h"
 #include "pretrans/elf/elfimg.h"
 
@@ -97,53 +100,39 @@ static bool in_range(uint64_t a, uint64_t lo, uint64_t len)
 }
 
 /* elfimg refuses a file with one logged line; a kernel of another class,
- * byte order or machine (BT_ERR_UNSUPPORTED there) is a malformed kernel
- * here. */
+ * byte order or machine, or a relocatable object (BT_ERR_UNSUPPORTED
+ * there) is a malformed kernel here. */
 static enum bt_status open_status(enum bt_status s)
 {
 	return s == BT_ERR_UNSUPPORTED ? BT_ERR_FORMAT : s;
 }
 
-/* The loader's rules on top of elfimg's: an executable (not a shared or
- * relocatable object) with a non-empty, 8-byte aligned program header
- * table (elfimg checked its entry size and that it lies in the file). */
+/* The image rules shared with `pretrans build` (elfimg_check_kernel: type,
+ * program header table, PT_LOAD ranges and overlaps, text, entry), then
+ * the loader's own: an executable, not a shared object (segments are
+ * loaded at p_paddr, nothing is relocated). */
 static enum bt_status check_image(const struct elfimg *e)
 {
+	BT_TRY(open_status(elfimg_check_kernel(e)));
 	if (e->type != ET_EXEC) {
 		bt_err(LOG_ELF, "%s: ELF type %u is not ET_EXEC (a kernel vmlinux)", e->path,
 		       e->type);
 		return BT_ERR_FORMAT;
 	}
-	if (e->nsegs == 0 || (e->phoff & 7) != 0) {
-		bt_err(LOG_ELF, "%s: bad or truncated program header table (off %#llx, %zu x %zu)",
-		       e->path, (unsigned long long)e->phoff, e->nsegs, sizeof(Elf64_Phdr));
-		return BT_ERR_FORMAT;
-	}
 	return BT_OK;
 }
 
+/* The RAM-layout rule for one PT_LOAD (elfimg_open checked its file bytes
+ * and p_filesz <= p_memsz). */
 static enum bt_status check_load(struct guestmem *gm, const struct elfimg *e, unsigned i,
 				 const struct elfimg_segment *ph)
 {
-	const char *name = e->path;
-	if (ph->filesz > ph->memsz) {
-		bt_err(LOG_ELF, "%s: segment %u: file size %#llx exceeds memory size %#llx", name,
-		       i, (unsigned long long)ph->filesz, (unsigned long long)ph->memsz);
-		return BT_ERR_FORMAT;
-	}
-	if (ph->offset > e->size || e->size - ph->offset < ph->filesz) {
-		bt_err(LOG_ELF,
-		       "%s: segment %u: bytes [%#llx, +%#llx) are outside the file (%zu bytes)",
-		       name, i, (unsigned long long)ph->offset, (unsigned long long)ph->filesz,
-		       e->size);
-		return BT_ERR_FORMAT;
-	}
 	if (ph->paddr < BOOT_KERNEL_MIN || ph->paddr + ph->memsz < ph->paddr ||
 	    ph->paddr + ph->memsz > IDENT_MAP_END || !guestmem_is_ram(gm, ph->paddr, ph->memsz)) {
 		bt_err(LOG_ELF,
 		       "%s: segment %u: physical [%#llx, +%#llx) is not guest RAM between 1 MiB "
 		       "and the end of low RAM (%#llx): more --mem?",
-		       name, i, (unsigned long long)ph->paddr, (unsigned long long)ph->memsz,
+		       e->path, i, (unsigned long long)ph->paddr, (unsigned long long)ph->memsz,
 		       (unsigned long long)guestmem_low_end(gm));
 		return BT_ERR_FORMAT;
 	}
@@ -173,10 +162,6 @@ static enum bt_status load_segments(struct guestmem *gm, const struct elfimg *e,
 			have_entry = true;
 		}
 	}
-	if (!nload) {
-		bt_err(LOG_ELF, "%s: no loadable segment", e->path);
-		return BT_ERR_FORMAT;
-	}
 	/* A virtual e_entry: convert through the segment that contains it. */
 	for (unsigned i = 0; !have_entry && i < e->nsegs; i++) {
 		if (ph[i].type == PT_LOAD && ph[i].memsz &&
@@ -185,11 +170,8 @@ static enum bt_status load_segments(struct guestmem *gm, const struct elfimg *e,
 			have_entry = true;
 		}
 	}
-	if (!have_entry) {
-		bt_err(LOG_ELF, "%s: entry point %#llx is outside every loadable segment", e->path,
-		       (unsigned long long)e->entry);
-		return BT_ERR_FORMAT;
-	}
+	/* check_image found a loadable segment and the entry's segment. */
+	BT_ASSERT(nload > 0 && have_entry);
 
 	/* Pass 2: copy file bytes, zero the rest (bss). */
 	for (unsigned i = 0; i < e->nsegs; i++) {

@@ -3,7 +3,7 @@
  * string is either refused with a status or loads into an image whose every
  * table can be walked, every section's and code range's bytes and every
  * relocation read without touching memory outside the input (ASan checks
- * that).
+ * that); elfimg_check_kernel (the build/boot image rules) runs on it too.
  */
 #include "pretrans/base/log.h"
 #include "pretrans/elf/elfimg.h"
@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(copy, data, size);
 	struct elfimg *img;
 	if (elfimg_open_mem("fuzz", copy, size, &img) == BT_OK) {
-		volatile size_t sink = 0;
+		volatile size_t sink = elfimg_check_kernel(img) == BT_OK;
 		for (size_t i = 0; i < img->nsecs; i++)
 			sink += strlen(img->secs[i].name);
 		for (size_t i = 0; i < img->nsyms; i++)

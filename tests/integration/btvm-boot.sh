@@ -15,7 +15,7 @@
 #   learn         two boots with --learn: the second translates fewer blocks;
 #                 one whose write-back fails (database locked): status 6
 #   bad input     a database of another image, a corrupt database, a missing or
-#                 non-ELF kernel, a missing initrd: status 2 and a one-line
+#                 non-ELF kernel, a .ko as kernel, a missing initrd: status 2 and a one-line
 #                 message naming the file; a triple-faulting kernel, a kernel
 #                 running into garbage: status 4; a kernel that never stops:
 #                 status 124 with --timeout; a disk image another VM holds: status 2
@@ -174,6 +174,7 @@ head -c 8192 /dev/urandom >"$work/corrupt.tcdb"
 bad corrupt-db 2 "corrupt.tcdb" --kernel "$GU_KERNEL" --tcdb "$work/corrupt.tcdb"
 bad no-kernel 2 "kernel .*nosuch.elf" --kernel "$work/nosuch.elf"
 bad not-elf 2 "initrd.cpio" --kernel "$initrd"
+bad relocatable 2 "testmod.ko: a relocatable object \(ET_REL" --kernel "$build/guests/testmod.ko"
 bad no-initrd 2 "initrd .*nosuch.cpio" --kernel "$GU_KERNEL" --initrd "$work/nosuch.cpio"
 bad triple 4 "triple fault" --kernel "$build/tests/guests/tiny-triple.elf"
 bad garbage 4 "triple fault|stopped" --kernel "$build/tests/guests/tiny-garbage.elf"

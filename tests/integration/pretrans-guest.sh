@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Integration test of the pretrans tool on the test guest kernel, and of its
-# handling of bad input.  Usage: pretrans-guest.sh PRETRANS KERNEL_ELF
+# handling of bad input.  Usage: pretrans-guest.sh PRETRANS KERNEL_ELF [MODULE_KO]
+# (MODULE_KO, an ET_REL kernel module, defaults to testmod.ko next to KERNEL_ELF)
 #
 # 1. `pretrans build` translates 100% of the guest's function bytes; --jobs 1
 #    and --jobs 2 write byte-identical databases; stats, show, verify work.
@@ -10,6 +11,7 @@
 set -u
 P=$(readlink -f "$1")
 K=$(readlink -f "$2")
+KO=$(readlink -f "${3:-$(dirname "$K")/testmod.ko}")
 W=$(mktemp -d /tmp/pretrans-guest.XXXXXX)
 trap 'chmod -R u+w "$W" 2>/dev/null; rm -rf "$W"' EXIT
 export SOURCE_DATE_EPOCH=1700000000
@@ -168,6 +170,14 @@ expect "ARM ELF" 2 "arm.elf: ELF for machine 40 \(ARM\)" -- "$P" build "$W/arm.e
 
 objcopy -j .rodata "$K" "$W/nocode.elf" 2>/dev/null
 expect "ELF without code" 2 "nocode.elf: no executable section" -- "$P" build "$W/nocode.elf" -o "$W/x.tcdb"
+
+# a relocatable object (the boot loader refuses it with the same line)
+if [ -f "$KO" ]; then
+	cp "$KO" "$W/mod.ko"
+	expect "relocatable object (.ko)" 2 "mod.ko: a relocatable object \(ET_REL" -- "$P" build "$W/mod.ko" -o "$W/x.tcdb"
+else
+	fail "no kernel module $KO to build (make it with make $KO)"
+fi
 
 echo "this is not an ELF file" >"$W/text.elf"
 expect "non-ELF file" 2 "text.elf: not an ELF file" -- "$P" build "$W/text.elf" -o "$W/x.tcdb"

@@ -4,9 +4,12 @@
  * ($(BUILD)/guests/kernel.elf) loaded into memfd guest RAM; the zero page
  * compared byte by byte with an image built here from the documented
  * offsets; e820; the identity map checked through the soft-MMU; GDT
- * descriptors decoded; malformed ELF files rejected without writing RAM.
+ * descriptors decoded; malformed ELF files rejected without writing RAM,
+ * and a table of them refused by the boot loader and by `pretrans build`
+ * (pbuild_run) alike, with the same logged line.
  */
 #include <elf.h>
+#include <regex.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +22,7 @@
 #include <cmocka.h>
 
 #include "pretrans/base/log.h"
+#include "pretrans/build.h"
 #include "runtime/boot/boot.h"
 #include "runtime/mmu/mmu.h"
 
@@ -546,6 +550,199 @@ static void test_mutations(void **state)
 	guestmem_destroy(gm);
 }
 
+/* ---- the same refusals from `pretrans build` -------------------------------- */
+
+/* One malformed variant of the synthetic kernel: what to change, what the
+ * boot loader and pbuild_run return, and a piece of their common message. */
+struct bad_image {
+	const char *what;
+	void (*mutate)(Elf64_Ehdr *eh, Elf64_Phdr *ph, Elf64_Shdr *sh);
+	enum bt_status boot, build;
+	const char *msg;
+};
+
+static void mut_none(Elf64_Ehdr *eh, Elf64_Phdr *ph, Elf64_Shdr *sh)
+{
+	(void)eh, (void)ph, (void)sh;
+}
+static void mut_rel(Elf64_Ehdr *eh, Elf64_Phdr *ph, Elf64_Shdr *sh)
+{
+	(void)ph, (void)sh;
+	eh->e_type = ET_REL;
+}
+static void mut_huge_memsz(Elf64_Ehdr *eh, Elf64_Phdr *ph, Elf64_Shdr *sh)
+{
+	(void)eh, (void)sh;
+	ph[1].p_memsz = ~0ull - 0x1000;
+}
+static void mut_huge_vaddr(Elf64_Ehdr *eh, Elf64_Phdr *ph, Elf64_Shdr *sh)
+{
+	(void)eh, (void)sh;
+	ph[1].p_memsz = 0x7f000000000000ull; /* physically fine, wraps virtually */
+}
+static void mut_entry_out(Elf64_Ehdr *eh, Elf64_Phdr *ph, Elf64_Shdr *sh)
+{
+	(void)ph, (void)sh;
+	eh->e_entry = 0x5000000;
+}
+static void mut_entry_data(Elf64_Ehdr *eh, Elf64_Phdr *ph, Elf64_Shdr *sh)
+{
+	(void)ph, (void)sh;
+	eh->e_entry = 0x1200000; /* in the data segment */
+}
+static void mut_overlap_paddr(Elf64_Ehdr *eh, Elf64_Phdr *ph, Elf64_Shdr *sh)
+{
+	(void)eh, (void)sh;
+	ph[1].p_paddr = ph[0].p_paddr + 4;
+}
+static void mut_overlap_vaddr(Elf64_Ehdr *eh, Elf64_Phdr *ph, Elf64_Shdr *sh)
+{
+	(void)eh, (void)sh;
+	ph[1].p_vaddr = ph[0].p_vaddr + 4;
+}
+static void mut_no_pfx(Elf64_Ehdr *eh, Elf64_Phdr *ph, Elf64_Shdr *sh)
+{
+	(void)eh, (void)sh;
+	ph[0].p_flags &= ~(uint32_t)PF_X;
+}
+static void mut_no_execinstr(Elf64_Ehdr *eh, Elf64_Phdr *ph, Elf64_Shdr *sh)
+{
+	(void)ph;
+	for (unsigned i = 0; i < eh->e_shnum; i++)
+		sh[i].sh_flags &= ~(uint64_t)SHF_EXECINSTR;
+}
+static void mut_no_phdrs(Elf64_Ehdr *eh, Elf64_Phdr *ph, Elf64_Shdr *sh)
+{
+	(void)ph, (void)sh;
+	eh->e_phnum = 0;
+}
+
+/* Run f(arg) with the log captured; returns the captured text (malloc'd). */
+static char *captured(enum bt_status (*f)(void *), void *arg, enum bt_status *s)
+{
+	FILE *t = tmpfile();
+	assert_non_null(t);
+	bt_log_to(t);
+	*s = f(arg);
+	bt_log_to(NULL);
+	long n = ftell(t);
+	assert_true(n >= 0);
+	char *buf = calloc(1, (size_t)n + 1);
+	assert_non_null(buf);
+	rewind(t);
+	assert_int_equal(fread(buf, 1, (size_t)n, t), (size_t)n);
+	fclose(t);
+	return buf;
+}
+
+struct both_arg {
+	struct guestmem *gm;
+	const char *path, *out;
+};
+
+static enum bt_status via_boot(void *p)
+{
+	struct both_arg *a = p;
+	gpa_t entry, lo, hi;
+	return boot_load_elf_file(a->gm, a->path, &entry, &lo, &hi);
+}
+
+static enum bt_status via_build(void *p)
+{
+	struct both_arg *a = p;
+	struct pbuild_options o = {
+	    .image_path = a->path, .out_path = a->out, .jobs = 1, .created = 1};
+	struct pbuild_stats st;
+	return pbuild_run(&o, &st);
+}
+
+/* Every malformed variant is refused by the boot loader and by
+ * `pretrans build` (pbuild_run) alike, with the same one-line message
+ * naming the file (both call elfimg_check_kernel); nothing is written to
+ * RAM or to the output.  The unmodified image loads and builds. */
+static void test_build_and_boot_agree(void **state)
+{
+	static const struct bad_image table[] = {
+	    {"unmodified", mut_none, BT_OK, BT_OK, NULL},
+	    {"ET_REL", mut_rel, BT_ERR_FORMAT, BT_ERR_UNSUPPORTED, "a relocatable object"},
+	    {"p_memsz near 2^64", mut_huge_memsz, BT_ERR_FORMAT, BT_ERR_FORMAT,
+	     "segment 1: physical range .* wraps around"},
+	    {"virtual range wraps", mut_huge_vaddr, BT_ERR_FORMAT, BT_ERR_FORMAT,
+	     "segment 1: virtual range .* wraps around"},
+	    {"entry outside every segment", mut_entry_out, BT_ERR_FORMAT, BT_ERR_FORMAT,
+	     "entry point 0x5000000 is outside every loadable segment"},
+	    {"entry in a data segment", mut_entry_data, BT_ERR_FORMAT, BT_ERR_FORMAT,
+	     "entry point 0x1200000 is in segment 1, which is not executable"},
+	    {"PT_LOADs overlap by paddr", mut_overlap_paddr, BT_ERR_FORMAT, BT_ERR_FORMAT,
+	     "segments 0 and 1 overlap in physical memory"},
+	    {"PT_LOADs overlap by vaddr", mut_overlap_vaddr, BT_ERR_FORMAT, BT_ERR_FORMAT,
+	     "segments 0 and 1 overlap in virtual memory"},
+	    {"text in no executable segment", mut_no_pfx, BT_ERR_FORMAT, BT_ERR_FORMAT,
+	     "no executable section .* lies in an executable \\(PF_X\\) loadable segment"},
+	    {"no executable section", mut_no_execinstr, BT_ERR_FORMAT, BT_ERR_FORMAT,
+	     "no executable section \\(SHF_ALLOC\\|SHF_EXECINSTR with contents\\)$"},
+	    {"no program headers", mut_no_phdrs, BT_ERR_FORMAT, BT_ERR_FORMAT,
+	     "bad or truncated program header table"},
+	};
+	struct guestmem *gm;
+	size_t size;
+	uint8_t *img = read_file(BOOT_TEST_SYNTH_ELF, &size);
+	uint8_t *v = malloc(size);
+	char dir[] = "/tmp/test_boot_agree.XXXXXX", path[64], out[64];
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/k.elf", dir);
+	snprintf(out, sizeof(out), "%s/k.tcdb", dir);
+	assert_int_equal(guestmem_create(64ull << 20, &gm), BT_OK);
+	for (size_t t = 0; t < BT_ARRAY_SIZE(table); t++) {
+		const struct bad_image *b = &table[t];
+		struct both_arg a = {gm, path, out};
+		memcpy(v, img, size);
+		Elf64_Ehdr *eh = (Elf64_Ehdr *)v;
+		b->mutate(eh, (Elf64_Phdr *)(v + eh->e_phoff), (Elf64_Shdr *)(v + eh->e_shoff));
+		FILE *f = fopen(path, "wb");
+		assert_non_null(f);
+		assert_int_equal(fwrite(v, 1, size, f), size);
+		fclose(f);
+		unlink(out);
+		memset(ram(gm, 0x1000000), 0x5a, 0x400000);
+
+		enum bt_status sb, sp;
+		char *lb = captured(via_boot, &a, &sb);
+		char *lp = captured(via_build, &a, &sp);
+		print_message("%-30s boot %d, build %d: %s", b->what, sb, sp,
+			      *lb ? lb : "(no message)\n");
+		assert_int_equal(sb, b->boot);
+		assert_int_equal(sp, b->build);
+		if (b->msg) {
+			/* one line, naming the file, matching, and the same from both */
+			char pat[512];
+			snprintf(pat, sizeof(pat), "^\\[elf:error\\] %s: .*%s", path, b->msg);
+			assert_non_null(strchr(lb, '\n'));
+			assert_int_equal(strchr(lb, '\n') - lb, (long)strlen(lb) - 1);
+			assert_string_equal(lb, lp);
+			regex_t re;
+			assert_int_equal(regcomp(&re, pat, REG_EXTENDED | REG_NEWLINE), 0);
+			int rc = regexec(&re, lb, 0, NULL, 0);
+			if (rc)
+				print_error("/%s/ does not match %s", pat, lb);
+			assert_int_equal(rc, 0);
+			regfree(&re);
+			assert_int_equal(*ram(gm, 0x1000000), 0x5a);
+			assert_int_equal(*ram(gm, 0x1200000), 0x5a);
+			assert_int_not_equal(access(out, F_OK), 0);
+		}
+		free(lb);
+		free(lp);
+	}
+	unlink(path);
+	unlink(out);
+	rmdir(dir);
+	guestmem_destroy(gm);
+	free(v);
+	free(img);
+}
+
 static void test_boot_errors(void **state)
 {
 	struct guestmem *gm;
@@ -585,9 +782,13 @@ static void test_boot_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_boot_synthetic), cmocka_unit_test(test_boot_high_memory),
-	    cmocka_unit_test(test_malformed),	   cmocka_unit_test(test_mutations),
-	    cmocka_unit_test(test_boot_errors),	   cmocka_unit_test(test_boot_guest_kernel),
+	    cmocka_unit_test(test_boot_synthetic),
+	    cmocka_unit_test(test_boot_high_memory),
+	    cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_mutations),
+	    cmocka_unit_test(test_boot_errors),
+	    cmocka_unit_test(test_boot_guest_kernel),
+	    cmocka_unit_test(test_build_and_boot_agree),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
