@@ -430,22 +430,8 @@ static enum bt_status hash_fd(const char *path, int fd, uint8_t out[SHA256_LEN])
 
 enum bt_status elfimg_open_mem(const char *name, const void *buf, size_t size, struct elfimg **out)
 {
-	struct elfimg *img = calloc(1, sizeof(*img));
-	if (!img)
-		return BT_ERR_NOMEM;
-	img->fd_ = -1;
-	img->path = strdup(name ? name : "(memory)");
-	img->map = buf;
-	img->size = size;
-	if (!img->path) {
-		elfimg_close(img);
-		return BT_ERR_NOMEM;
-	}
-	enum bt_status s = load(img);
-	if (s != BT_OK) {
-		elfimg_close(img);
-		return s;
-	}
+	struct elfimg *img;
+	BT_TRY(elfimg_open_mem_nohash(name, buf, size, &img));
 	sha256_buf(img->map, img->size, img->sha256);
 	img->hashed = true;
 	*out = img;
