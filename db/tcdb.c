@@ -28,6 +28,11 @@
  *     give a byte-identical file.
  *  5. A reader never hands out an exit kind or refusal code outside the
  *     caller's limits (tcdb_prov): such a row is BT_ERR_FORMAT.
+ *  6. OUT is only created as, or replaces, a regular file: a device node,
+ *     FIFO, socket or directory (or a symlink to one) is refused by
+ *     tcdb_create() and again by tcdb_commit() right before the rename
+ *     (db/tcdb_file.c).
+ *  7. A ROLLBACK is issued only while a transaction is open.
  */
 #include "db/tcdb_int.h"
 
@@ -255,6 +260,18 @@ void tcdb_abort(struct tcdb *db)
 	db_free(db);
 }
 
+/*
+ * ROLLBACK only while a transaction is open: on some errors (SQLITE_FULL,
+ * SQLITE_IOERR, SQLITE_NOMEM ...) sqlite has already rolled back by itself,
+ * and a ROLLBACK would add a spurious "cannot rollback - no transaction is
+ * active" after the real error.
+ */
+static void rollback(struct tcdb *db)
+{
+	if (db->h && !sqlite3_get_autocommit(db->h))
+		tcdb_exec(db, "ROLLBACK");
+}
+
 /* ---------------------------------------------------------------- open */
 
 enum bt_status tcdb_query_int(struct tcdb *db, const char *sql, int64_t *out, bool *found)
@@ -402,7 +419,7 @@ void tcdb_close(struct tcdb *db)
 		return;
 	}
 	if (db->learning)
-		tcdb_exec(db, "ROLLBACK");
+		rollback(db);
 	db_free(db);
 }
 
@@ -472,7 +489,7 @@ enum bt_status tcdb_learn_commit(struct tcdb *db)
 	db->learning = false;
 	enum bt_status s = tcdb_exec(db, "COMMIT");
 	if (s != BT_OK)
-		tcdb_exec(db, "ROLLBACK");
+		rollback(db);
 	free(db->idx); /* the set of starts changed */
 	db->idx = NULL;
 	return s;

@@ -10,6 +10,12 @@
  *     fsynced, and the directory is fsynced after.
  *  2. A file sqlite is asked to open has the sqlite header, a sane page
  *     size and is not shorter than its header says.
+ *  3. OUT is only ever created as, or replaced when it is, a regular file
+ *     (or a symlink to one, or a dangling symlink: rename(2) replaces the
+ *     link).  A device node, FIFO, socket or directory, or a symlink to
+ *     one, is refused before the temporary file is created and checked
+ *     again right before the rename, so a host file is never replaced by
+ *     a database (as root, `-o /dev/full` would replace the device node).
  */
 #include "db/tcdb_int.h"
 
@@ -78,8 +84,63 @@ enum bt_status tcdb_file_check(const char *path)
 
 /* ---------------------------------------------------------------- replace */
 
+static const char *file_kind(mode_t m)
+{
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISCHR(m))
+		return "a character device";
+	if (S_ISBLK(m))
+		return "a block device";
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISSOCK(m))
+		return "a socket";
+	if (S_ISLNK(m))
+		return "a symlink";
+	return "not a regular file";
+}
+
+/* Invariant 3: OUT is absent, a regular file, or a symlink that is dangling
+ * or resolves to a regular file; anything else is BT_ERR_IO and one line. */
+static enum bt_status check_out_path(const char *out_path)
+{
+	struct stat st;
+	if (lstat(out_path, &st) != 0) {
+		if (errno == ENOENT)
+			return BT_OK;
+		bt_err(LOG_DB, "%s: cannot check the output path: %s: give -o a regular file",
+		       out_path, strerror(errno));
+		return BT_ERR_IO;
+	}
+	if (S_ISREG(st.st_mode))
+		return BT_OK;
+	if (!S_ISLNK(st.st_mode)) {
+		bt_err(LOG_DB,
+		       "%s: is %s, not a regular file: refusing to replace it; give -o a regular "
+		       "file or a new path",
+		       out_path, file_kind(st.st_mode));
+		return BT_ERR_IO;
+	}
+	if (stat(out_path, &st) != 0) {
+		if (errno == ENOENT)
+			return BT_OK; /* dangling: the link itself is replaced */
+		bt_err(LOG_DB, "%s: cannot check the output path: %s: give -o a regular file",
+		       out_path, strerror(errno));
+		return BT_ERR_IO;
+	}
+	if (S_ISREG(st.st_mode))
+		return BT_OK;
+	bt_err(LOG_DB,
+	       "%s: is a symlink to %s, not to a regular file: refusing to replace it; give -o "
+	       "a regular file or a new path",
+	       out_path, file_kind(st.st_mode));
+	return BT_ERR_IO;
+}
+
 enum bt_status tcdb_file_create_tmp(const char *out_path, char *tmp_path)
 {
+	BT_TRY(check_out_path(out_path));
 	/* like mkstemp, but mode 0666 & ~umask so the result has normal permissions */
 	int fd = -1;
 	for (unsigned i = 0; fd < 0 && i < 100; i++) {
@@ -115,6 +176,8 @@ enum bt_status tcdb_file_replace(const char *tmp_path, const char *out_path)
 		bt_err(LOG_DB, "%s: fsync failed: %s", tmp_path, strerror(errno));
 		return s;
 	}
+	/* invariant 3 again: OUT may have changed since tcdb_create */
+	BT_TRY(check_out_path(out_path));
 	if (rename(tmp_path, out_path) != 0) {
 		bt_err(LOG_DB, "%s: cannot rename %s over it: %s", out_path, tmp_path,
 		       strerror(errno));

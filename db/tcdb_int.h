@@ -130,7 +130,9 @@ enum bt_status tcdb_query_int(struct tcdb *db, const char *sql, int64_t *out, bo
 /* Cheap structural checks on the raw file before sqlite reads it. */
 enum bt_status tcdb_file_check(const char *path);
 /* Create OUT.tmp-XXXXXX (O_EXCL, mode 0666 & ~umask) into tmp_path
- * (strlen(out_path) + 16 bytes); OUT must be absent or a regular file. */
+ * (strlen(out_path) + 16 bytes).  OUT must be absent or a regular file (or
+ * a symlink to one): anything else is BT_ERR_IO before anything is
+ * created. */
 enum bt_status tcdb_file_create_tmp(const char *out_path, char *tmp_path);
 /* fsync tmp_path, check again that out_path is absent or a regular file,
  * rename tmp_path over it, fsync the directory.  Does not remove tmp_path
