@@ -7,7 +7,8 @@
 #    and --jobs 2 write byte-identical databases; stats, show, verify work.
 # 2. Bad inputs each give one clear line on stderr and the documented exit
 #    code (1 usage, 2 bad input, 4 I/O, 5 verify mismatch), never a crash;
-#    a failed build leaves the previous database intact.
+#    a failed build leaves the previous database intact; an output path
+#    that is not a regular file is refused, never replaced.
 set -u
 P=$(readlink -f "$1")
 K=$(readlink -f "$2")
@@ -241,6 +242,44 @@ fi
 expect "unwritable output directory" 4 "ro/prev.tcdb: cannot create the temporary output.*Permission denied" -- "${AS[@]}" "$PP" build "$K" -o "$W/ro/prev.tcdb"
 if cmp -s "$W/j1.tcdb" "$W/ro/prev.tcdb"; then pass "previous database in the unwritable directory intact"; else fail "previous database in the unwritable directory changed"; fi
 chmod 0755 "$W/ro"
+
+# outputs that are not regular files, all made here in $W (never a real
+# device path: a broken check would replace it): each refused with exit 4
+# and one line before anything is written, the node still of its type, no
+# temporary left
+no_tmp() { ! ls "$W"/*.tmp-* >/dev/null 2>&1; }
+refused() { # NAME TEST PATH PATTERN: refused, `test TEST PATH` holds afterwards
+	expect "output is $1" 4 "$4" -- timeout 60 "$P" build "$K" -o "$3"
+	if test "$2" "$3" && no_tmp; then pass "$1 still $2 after the refusal, no temporary left"; else fail "$1 changed or temporary left: $(ls -la "$W" | grep -E 'node|tmp-')"; fi
+}
+mkfifo "$W/node-fifo"
+refused "a FIFO" -p "$W/node-fifo" "node-fifo: is a FIFO, not a regular file: refusing to replace it"
+mkdir "$W/node-dir"
+refused "a directory" -d "$W/node-dir" "node-dir: is a directory, not a regular file: refusing to replace it"
+ln -s "$W/node-fifo" "$W/node-to-fifo"
+refused "a symlink to a FIFO" -L "$W/node-to-fifo" "node-to-fifo: is a symlink to a FIFO, not to a regular file"
+[ -p "$W/node-fifo" ] && pass "the FIFO behind the symlink is still a FIFO" || fail "the FIFO behind the symlink changed"
+if [ "$(id -u)" = 0 ] && mknod "$W/node-chr" c 1 3 2>/dev/null; then
+	refused "a character device" -c "$W/node-chr" "node-chr: is a character device, not a regular file: refusing to replace it"
+	ln -s "$W/node-chr" "$W/node-to-chr"
+	refused "a symlink to a character device" -L "$W/node-to-chr" "node-to-chr: is a symlink to a character device"
+	[ -c "$W/node-chr" ] && pass "the device behind the symlink is still a character device" || fail "the device behind the symlink changed"
+else
+	echo "# skipped: output is a character device (mknod needs root; running as uid $(id -u))"
+fi
+
+# a full file system during a build (RLIMIT_FSIZE with SIGXFSZ ignored:
+# writes past 256 KiB fail with EFBIG): the real error only (no spurious
+# "cannot rollback"), exit 4, the previous database intact, no temporary
+cp "$W/j1.tcdb" "$W/full.tcdb"
+(trap '' XFSZ; ulimit -f 256; exec "$P" build "$K" -o "$W/full.tcdb") 2>"$W/err"
+rc=$?
+if [ $rc -eq 4 ] && [ "$(grep -c . "$W/err")" = 1 ] && ! grep -qi "rollback" "$W/err" &&
+	cmp -s "$W/j1.tcdb" "$W/full.tcdb" && no_tmp; then
+	pass "build on a full file system: exit 4, one line ($(cat "$W/err")), previous database intact"
+else
+	fail "build on a full file system: exit $rc, stderr: $(cat "$W/err"); $(cmp "$W/j1.tcdb" "$W/full.tcdb" 2>&1)"
+fi
 
 # an interrupted build (SIGTERM after 1 s of a long one: libLLVM, ~30 s)
 # removes its temporary file and leaves the previous database as it was

@@ -16,11 +16,16 @@
 #include "pretrans/xlat/xlat.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* The translator the databases of this test come from. */
@@ -564,6 +569,166 @@ static void test_random_damage(void **state)
 	free(cp);
 }
 
+static mode_t lmode(const char *p)
+{
+	struct stat st;
+	assert_int_equal(lstat(p, &st), 0);
+	return st.st_mode & S_IFMT;
+}
+
+/* tcdb_create refuses p (nothing created), which stays of type type */
+static void assert_refused(const char *p, mode_t type)
+{
+	struct tcdb *db = NULL;
+	struct tcdb_provenance pv = test_prov();
+	assert_int_equal(tcdb_create(p, &test_image, &pv, &db), BT_ERR_IO);
+	assert_null(db);
+	assert_int_equal(lmode(p), type);
+	assert_int_equal(count_tmp_files(), 0);
+}
+
+/*
+ * The output is only created as, or replaces, a regular file: a FIFO, a
+ * directory, a character device node (made here, in the test directory,
+ * with the numbers of /dev/null; never a real device path) and symlinks to
+ * them are refused before anything is written, and again at commit.
+ */
+static void test_output_not_regular(void **state)
+{
+	char p[128], q[128], t[128];
+	path_in(p, sizeof(p), "fifo.tcdb");
+	assert_int_equal(mkfifo(p, 0644), 0);
+	assert_refused(p, S_IFIFO);
+	path_in(q, sizeof(q), "to-fifo.tcdb");
+	assert_int_equal(symlink(p, q), 0);
+	assert_refused(q, S_IFLNK);
+	assert_int_equal(lmode(p), S_IFIFO);
+
+	path_in(p, sizeof(p), "dir.tcdb");
+	assert_int_equal(mkdir(p, 0755), 0);
+	assert_refused(p, S_IFDIR);
+	path_in(q, sizeof(q), "to-dir.tcdb");
+	assert_int_equal(symlink(p, q), 0);
+	assert_refused(q, S_IFLNK);
+	assert_int_equal(lmode(p), S_IFDIR);
+
+	path_in(p, sizeof(p), "chr.tcdb");
+	if (mknod(p, S_IFCHR | 0666, makedev(1, 3)) == 0) {
+		assert_refused(p, S_IFCHR);
+		path_in(q, sizeof(q), "to-chr.tcdb");
+		assert_int_equal(symlink(p, q), 0);
+		assert_refused(q, S_IFLNK);
+		assert_int_equal(lmode(p), S_IFCHR);
+	} else {
+		printf("test_output_not_regular: character device case skipped: mknod: %s "
+		       "(needs root)\n",
+		       strerror(errno));
+	}
+
+	/* regular files, symlinks to them and dangling symlinks still work */
+	path_in(p, sizeof(p), "reg.tcdb");
+	build(p, 3);
+	path_in(q, sizeof(q), "to-reg.tcdb");
+	assert_int_equal(symlink(p, q), 0);
+	build(q, 3);
+	path_in(t, sizeof(t), "dangling.tcdb");
+	assert_int_equal(symlink("no-such-target", t), 0);
+	build(t, 3);
+	assert_int_equal(lmode(t), S_IFREG);
+
+	/* the path became a FIFO after tcdb_create: tcdb_commit refuses it */
+	path_in(p, sizeof(p), "late.tcdb");
+	struct tcdb *db;
+	struct tcdb_provenance pv = test_prov();
+	assert_int_equal(tcdb_create(p, &test_image, &pv, &db), BT_OK);
+	assert_int_equal(mkfifo(p, 0644), 0);
+	assert_int_equal(tcdb_commit(db), BT_ERR_IO);
+	assert_int_equal(lmode(p), S_IFIFO);
+	assert_int_equal(count_tmp_files(), 0);
+}
+
+/*
+ * A learn transaction that fails on a full file system (here RLIMIT_FSIZE
+ * with SIGXFSZ ignored, in a child) reports the real error only: sqlite
+ * has already rolled back, so no "cannot rollback" follows, whether a
+ * learned block or the commit fails; the file keeps its previous contents (the
+ * next read-write open plays back the journal sqlite left).
+ */
+static void learn_until_full(const char *p, const char *log, unsigned n_blocks)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct stat st;
+		if (stat(p, &st) != 0)
+			_exit(10);
+		FILE *lf = fopen(log, "w");
+		if (!lf)
+			_exit(11);
+		bt_log_to(lf);
+		signal(SIGXFSZ, SIG_IGN);
+		struct rlimit rl = {(rlim_t)st.st_size + 65536, (rlim_t)st.st_size + 65536};
+		if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+			_exit(12);
+		struct tcdb *db;
+		if (tcdb_open(p, TCDB_RDWR, &want, NULL, &db) != BT_OK ||
+		    tcdb_learn_begin(db) != BT_OK)
+			_exit(13);
+		static uint8_t big[16384];
+		memset(big, 0x90, sizeof(big));
+		enum bt_status s = BT_OK;
+		for (unsigned i = 0; i < n_blocks && s == BT_OK; i++) {
+			struct tcdb_block b = {.guest_start = 0xffffffff83000000ull + 64u * i,
+					       .guest_len = 8,
+					       .code = big,
+					       .code_len = sizeof(big)};
+			big[0] = (uint8_t)i; /* no two pages alike */
+			s = tcdb_learn_block(db, &b);
+		}
+		if (s == BT_OK)
+			s = tcdb_learn_commit(db);
+		tcdb_close(db);
+		fclose(lf);
+		_exit(s == BT_OK ? 0 : 1);
+	}
+	int ws;
+	assert_int_equal(waitpid(pid, &ws, 0), pid);
+	assert_true(WIFEXITED(ws));
+	assert_int_equal(WEXITSTATUS(ws), 1); /* the write failed */
+	FILE *f = fopen(log, "r");
+	assert_non_null(f);
+	char line[512];
+	int n = 0;
+	while (fgets(line, sizeof(line), f)) {
+		n++;
+		if (strstr(line, "rollback") || strstr(line, "no transaction"))
+			fail_msg("spurious message after the real error: %s", line);
+	}
+	fclose(f);
+	assert_true(n >= 1);
+}
+
+static void test_learn_full_disk(void **state)
+{
+	char p[128], log[128];
+	path_in(p, sizeof(p), "full.tcdb");
+	path_in(log, sizeof(log), "full.log");
+	/* 4096 blocks of 16 KiB overflow sqlite's page cache: a learn_block
+	 * fails and the caller closes; 24 fit: the COMMIT fails */
+	static const unsigned n_blocks[] = {4096, 24};
+	for (int i = 0; i < 2; i++) {
+		build(p, 5);
+		learn_until_full(p, log, n_blocks[i]);
+		/* read-write: the first reader plays the hot journal back */
+		struct tcdb *db;
+		assert_int_equal(tcdb_open(p, TCDB_RDWR, &want, NULL, &db), BT_OK);
+		struct tcdb_block b;
+		assert_int_equal(tcdb_lookup(db, 0xffffffff81000000ull, &b), BT_OK);
+		assert_int_equal(tcdb_lookup(db, 0xffffffff83000000ull, &b), BT_ERR_NOTFOUND);
+		tcdb_close(db);
+	}
+}
+
 static int setup(void **state)
 {
 	strcpy(dir, "/tmp/test_tcdb.XXXXXX");
@@ -581,10 +746,16 @@ int main(void)
 {
 	bt_log_to(fopen("/dev/null", "w")); /* the refusals are expected */
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_roundtrip),	    cmocka_unit_test(test_same_calls_same_bytes),
-	    cmocka_unit_test(test_atomic_replace),  cmocka_unit_test(test_bad_files),
-	    cmocka_unit_test(test_learn_and_stats), cmocka_unit_test(test_foreach),
-	    cmocka_unit_test(test_chunks),	    cmocka_unit_test(test_random_damage),
+	    cmocka_unit_test(test_roundtrip),
+	    cmocka_unit_test(test_same_calls_same_bytes),
+	    cmocka_unit_test(test_atomic_replace),
+	    cmocka_unit_test(test_bad_files),
+	    cmocka_unit_test(test_learn_and_stats),
+	    cmocka_unit_test(test_foreach),
+	    cmocka_unit_test(test_chunks),
+	    cmocka_unit_test(test_random_damage),
+	    cmocka_unit_test(test_output_not_regular),
+	    cmocka_unit_test(test_learn_full_disk),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

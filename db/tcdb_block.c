@@ -1,0 +1,320 @@
+/*
+ * Block and function rows of the translation-cache database (see tcdb.h,
+ * docs/db.md): writing them (a build's tcdb_add_function/tcdb_add_block,
+ * the runtime's tcdb_learn_block), looking blocks up by guest start, the
+ * optional in-memory index of translated starts, and walking all rows.
+ *
+ * Invariants
+ *  1. Block rows are keyed by key_of(guest start) (the rowid): one row per
+ *     start; only key_of/va_of convert.
+ *  2. A refused region stores no payload (chunk 0, NULL blobs); a
+ *     translated block's payload is in chunk `chunk` at payload_off, or
+ *     inline (chunk 0) for learned blocks.
+ *  3. The index holds exactly the translated starts other than 0 when it
+ *     was loaded; a change to the set of starts (tcdb_learn_commit) drops
+ *     it, so a miss it answers is a true miss.
+ *  4. A block handed out points into db->buf, a chunk cache entry or
+ *     sqlite's row (tcdb_foreach_*), valid until the next call on db.
+ */
+#include "db/tcdb_int.h"
+
+#include "pretrans/base/log.h"
+#include "pretrans/base/vec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- writes */
+
+enum bt_status tcdb_add_function(struct tcdb *db, struct tcdb_function *f)
+{
+	sqlite3_stmt *st = db->st[ST_ADD_FUNC];
+	sqlite3_reset(st);
+	sqlite3_bind_text(st, 1, f->name ? f->name : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)f->address);
+	sqlite3_bind_int64(st, 3, (int64_t)f->size);
+	sqlite3_bind_int64(st, 4, (int64_t)f->bytes_hash);
+	sqlite3_bind_text(st, 5, f->section ? f->section : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, (int64_t)f->covered_bytes);
+	sqlite3_bind_int64(st, 7, (int64_t)f->refused_bytes);
+	sqlite3_bind_int64(st, 8, f->kind);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return tcdb_db_err(db, "adding a function");
+	f->id = sqlite3_last_insert_rowid(db->h);
+	return BT_OK;
+}
+
+enum bt_status tcdb_put_block(struct tcdb *db, sqlite3_stmt *st, const struct tcdb_block *b)
+{
+	uint8_t exits[TCDB_MAX_EXITS * TCDB_EXIT_REC];
+	if (b->n_exits > TCDB_MAX_EXITS)
+		return BT_ERR_INVALID;
+	size_t elen = tcdb_exits_encode(b->exits, b->n_exits, exits);
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, key_of(b->guest_start));
+	sqlite3_bind_int64(st, 2, b->guest_len);
+	sqlite3_bind_int64(st, 3, b->n_insns);
+	sqlite3_bind_int64(st, 4, (int64_t)b->guest_hash);
+	sqlite3_bind_int64(st, 5, b->flags);
+	sqlite3_bind_int64(st, 6, b->refusal);
+	sqlite3_bind_int64(st, 7, b->refusal ? (int64_t)b->refusal_addr : 0);
+	if (b->refusal == 0 && b->chunk_id == 0) {
+		sqlite3_bind_blob(st, 8, b->code, (int)b->code_len, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 9, exits, (int)elen, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 10, b->pcmap, (int)b->pcmap_len, SQLITE_STATIC);
+	} else {
+		sqlite3_bind_null(st, 8);
+		sqlite3_bind_null(st, 9);
+		sqlite3_bind_null(st, 10);
+	}
+	sqlite3_bind_int64(st, 11, b->function_id);
+	sqlite3_bind_int64(st, 12, b->origin);
+	sqlite3_bind_int64(st, 13, b->refusal ? 0 : b->chunk_id);
+	sqlite3_bind_int64(st, 14, b->refusal ? 0 : b->payload_off);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return tcdb_db_err(db, "writing a block");
+	return BT_OK;
+}
+
+enum bt_status tcdb_add_block(struct tcdb *db, const struct tcdb_block *b)
+{
+	if (!db->building)
+		return BT_ERR_INVALID;
+	BT_TRY(tcdb_put_block(db, db->st[ST_ADD_BLOCK], b));
+	db->added += (size_t)sqlite3_changes(db->h);
+	return BT_OK;
+}
+
+size_t tcdb_blocks_added(const struct tcdb *db)
+{
+	return db->added;
+}
+
+enum bt_status tcdb_learn_block(struct tcdb *db, const struct tcdb_block *b)
+{
+	if (!db->learning)
+		return BT_ERR_INVALID;
+	struct tcdb_block c = *b;
+	c.origin = TCDB_ORIGIN_LEARNED;
+	return tcdb_put_block(db, db->st[ST_LEARN_BLOCK], &c);
+}
+
+/* ---------------------------------------------------------------- reads */
+
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	return x;
+}
+
+static bool idx_has(const struct tcdb *db, gva_t va)
+{
+	for (size_t i = mix64(va) & db->idx_mask;; i = (i + 1) & db->idx_mask) {
+		if (db->idx[i] == va)
+			return true;
+		if (db->idx[i] == 0)
+			return false;
+	}
+}
+
+enum bt_status tcdb_load_index(struct tcdb *db, size_t *n_blocks)
+{
+	int64_t n;
+	bool found;
+	BT_TRY(tcdb_query_int(db, "SELECT count(*) FROM blocks WHERE refusal = 0", &n, &found));
+	size_t cap = 16;
+	while (cap < (size_t)n * 2 + 2)
+		cap <<= 1;
+	uint64_t *idx = calloc(cap, sizeof(*idx));
+	if (!idx)
+		return BT_ERR_NOMEM;
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db->h, "SELECT guest_start FROM blocks WHERE refusal = 0", -1, &st,
+			       NULL) != SQLITE_OK) {
+		free(idx);
+		return tcdb_db_err(db, "loading the block index");
+	}
+	size_t count = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && count < cap / 2) {
+		uint64_t va = va_of(sqlite3_column_int64(st, 0));
+		if (va == 0)
+			continue; /* 0 marks empty slots; a block at 0 goes to sqlite */
+		size_t i = mix64(va) & (cap - 1);
+		while (idx[i] && idx[i] != va)
+			i = (i + 1) & (cap - 1);
+		idx[i] = va;
+		count++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		free(idx);
+		return tcdb_db_err(db, "loading the block index");
+	}
+	free(db->idx);
+	db->idx = idx;
+	db->idx_mask = cap - 1;
+	if (n_blocks)
+		*n_blocks = count;
+	return BT_OK;
+}
+
+/* Fill *b from a row of (guest_start .. origin); blobs are copied into db->buf
+ * when copy is set, else point into sqlite's row storage. */
+static enum bt_status row_to_block(struct tcdb *db, sqlite3_stmt *st, struct tcdb_block *b,
+				   bool copy)
+{
+	memset(b, 0, sizeof(*b));
+	b->guest_start = va_of(sqlite3_column_int64(st, 0));
+	int64_t len = sqlite3_column_int64(st, 1);
+	b->n_insns = (uint32_t)sqlite3_column_int64(st, 2);
+	b->guest_hash = (uint64_t)sqlite3_column_int64(st, 3);
+	b->flags = (uint32_t)sqlite3_column_int64(st, 4);
+	int64_t ref = sqlite3_column_int64(st, 5);
+	b->refusal_addr = (gva_t)sqlite3_column_int64(st, 6);
+	b->function_id = sqlite3_column_int64(st, 10);
+	b->origin = (uint32_t)sqlite3_column_int64(st, 11);
+	if (len < 0 || len > (1 << 20) || ref < 0 || ref >= db->want.n_refusals)
+		goto bad_row;
+	b->guest_len = (uint32_t)len;
+	b->refusal = (uint32_t)ref;
+	if (b->refusal)
+		return BT_OK;
+	int64_t chunk = sqlite3_column_int64(st, 12);
+	int64_t poff = sqlite3_column_int64(st, 13);
+	if (chunk) {
+		if (poff < 0 || poff > CHUNK_MAX_RAW)
+			goto bad_row;
+		b->chunk_id = chunk;
+		b->payload_off = (uint32_t)poff;
+		if (db->skip_payload)
+			return BT_OK; /* tcdb_foreach_block_meta: no code */
+		BT_TRY(tcdb_load_chunk(db, chunk));
+		if (tcdb_payload_parse(db, db->chunk, db->chunk_len, (uint64_t)poff, b) != BT_OK)
+			goto bad_row;
+		return BT_OK; /* points into db->chunk until the next call */
+	}
+	const void *code = sqlite3_column_blob(st, 7);
+	int code_len = sqlite3_column_bytes(st, 7);
+	const void *exits = sqlite3_column_blob(st, 8);
+	int exits_len = sqlite3_column_bytes(st, 8);
+	const void *pcmap = sqlite3_column_blob(st, 9);
+	int pcmap_len = sqlite3_column_bytes(st, 9);
+	if (code_len <= 0 || tcdb_exits_decode(exits, (size_t)exits_len, db->want.n_exit_kinds,
+					       b->exits, &b->n_exits))
+		goto bad_row;
+	b->code_len = (uint32_t)code_len;
+	b->pcmap_len = (uint32_t)pcmap_len;
+	if (!copy) {
+		b->code = code;
+		b->pcmap = pcmap;
+		return BT_OK;
+	}
+	if (!BT_VEC_RESERVE(db->buf, db->buf_cap, (size_t)code_len + (size_t)pcmap_len, 4096))
+		return BT_ERR_NOMEM;
+	memcpy(db->buf, code, (size_t)code_len);
+	if (pcmap_len)
+		memcpy(db->buf + code_len, pcmap, (size_t)pcmap_len);
+	b->code = db->buf;
+	b->pcmap = db->buf + code_len;
+	return BT_OK;
+
+bad_row:
+	bt_err(LOG_DB, "%s: corrupt block row at %#llx: rebuild it with `pretrans build`", db->path,
+	       (unsigned long long)b->guest_start);
+	return BT_ERR_FORMAT;
+}
+
+enum bt_status tcdb_lookup(struct tcdb *db, gva_t va, struct tcdb_block *out)
+{
+	if (db->idx && va != 0 && !idx_has(db, va))
+		return BT_ERR_NOTFOUND;
+	sqlite3_stmt *st = db->st[ST_LOOKUP];
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, key_of(va));
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		return BT_ERR_NOTFOUND;
+	if (rc != SQLITE_ROW)
+		return tcdb_db_err(db, "looking up a block");
+	enum bt_status s = row_to_block(db, st, out, true);
+	sqlite3_reset(st);
+	if (s == BT_OK && out->refusal)
+		return BT_ERR_NOTFOUND;
+	return s;
+}
+
+enum bt_status tcdb_foreach_block(struct tcdb *db, int (*cb)(void *, const struct tcdb_block *),
+				  void *opaque)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(
+		db->h,
+		"SELECT guest_start, guest_len, n_insns, guest_hash, flags, refusal, "
+		"refusal_addr, code, exits, pcmap, function_id, origin, chunk, payload_off "
+		"FROM blocks",
+		-1, &st, NULL) != SQLITE_OK)
+		return tcdb_db_err(db, "reading blocks");
+	enum bt_status s = BT_OK;
+	int rc;
+	struct tcdb_block b;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((s = row_to_block(db, st, &b, false)) != BT_OK)
+			break;
+		if (cb(opaque, &b))
+			break;
+	}
+	if (s == BT_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		s = tcdb_db_err(db, "reading blocks");
+	sqlite3_finalize(st);
+	return s;
+}
+
+enum bt_status tcdb_foreach_block_meta(struct tcdb *db,
+				       int (*cb)(void *, const struct tcdb_block *), void *opaque)
+{
+	db->skip_payload = true;
+	enum bt_status s = tcdb_foreach_block(db, cb, opaque);
+	db->skip_payload = false;
+	return s;
+}
+
+enum bt_status tcdb_foreach_function(struct tcdb *db,
+				     int (*cb)(void *, const struct tcdb_function *), void *opaque)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(
+		db->h,
+		"SELECT id, name, address, size, bytes_hash, section, covered_bytes, "
+		"refused_bytes, kind "
+		"FROM functions ORDER BY id",
+		-1, &st, NULL) != SQLITE_OK)
+		return tcdb_db_err(db, "reading functions");
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct tcdb_function f = {
+		    .id = sqlite3_column_int64(st, 0),
+		    .name = (const char *)sqlite3_column_text(st, 1),
+		    .address = (gva_t)sqlite3_column_int64(st, 2),
+		    .size = (uint64_t)sqlite3_column_int64(st, 3),
+		    .bytes_hash = (uint64_t)sqlite3_column_int64(st, 4),
+		    .section = (const char *)sqlite3_column_text(st, 5),
+		    .covered_bytes = (uint64_t)sqlite3_column_int64(st, 6),
+		    .refused_bytes = (uint64_t)sqlite3_column_int64(st, 7),
+		    .kind = (uint32_t)sqlite3_column_int64(st, 8),
+		};
+		if (!f.name)
+			f.name = "";
+		if (!f.section)
+			f.section = "";
+		if (cb(opaque, &f))
+			break;
+	}
+	enum bt_status s = BT_OK;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		s = tcdb_db_err(db, "reading functions");
+	sqlite3_finalize(st);
+	return s;
+}

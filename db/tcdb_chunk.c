@@ -1,0 +1,274 @@
+/*
+ * The payload codec and chunks of the translation-cache database (see
+ * tcdb.h, docs/db.md): exit records, packing block payloads into a chunk,
+ * zlib compression and inflation, parsing a payload back, and a reader's
+ * cache of decompressed chunks.
+ *
+ * Invariants
+ *  1. A payload is u32 code_len, u32 pcmap_len, u8 n_exits, the code, the
+ *     pc map, then n_exits exit records of TCDB_EXIT_REC bytes; a chunk is
+ *     the zlib stream of its payloads, at most CHUNK_MAX_RAW bytes raw.
+ *  2. Everything read from a chunk is bounds-checked against the chunk's
+ *     decompressed length; a payload running past it, a chunk that does
+ *     not inflate to its raw_len, or an exit kind outside the caller's
+ *     limits is BT_ERR_FORMAT, never an assert.
+ *  3. db->chunk points into the cache entry of db->chunk_id and stays
+ *     valid until the next tcdb_load_chunk() on db.
+ */
+#include "db/tcdb_int.h"
+
+#include "pretrans/base/log.h"
+#include "pretrans/base/vec.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+/* ---------------------------------------------------------------- exits */
+
+size_t tcdb_exits_encode(const struct tcdb_exit *e, uint32_t n, uint8_t *buf)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t *p = buf + i * TCDB_EXIT_REC;
+		p[0] = e[i].kind;
+		p[1] = p[2] = p[3] = 0;
+		put32(p + 4, e[i].patch_off);
+		put32(p + 8, e[i].stub_off);
+		put64(p + 12, e[i].target);
+	}
+	return (size_t)n * TCDB_EXIT_REC;
+}
+
+/* Decode len bytes of exit records; kinds must be 1 .. n_kinds - 1. */
+enum bt_status tcdb_exits_decode(const uint8_t *buf, size_t len, uint32_t n_kinds,
+				 struct tcdb_exit *e, uint32_t *n)
+{
+	if (len % TCDB_EXIT_REC || len / TCDB_EXIT_REC > TCDB_MAX_EXITS)
+		return BT_ERR_FORMAT;
+	*n = (uint32_t)(len / TCDB_EXIT_REC);
+	for (uint32_t i = 0; i < *n; i++) {
+		const uint8_t *p = buf + i * TCDB_EXIT_REC;
+		if (p[0] == 0 || p[0] >= n_kinds)
+			return BT_ERR_FORMAT;
+		memset(&e[i], 0, sizeof(e[i]));
+		e[i].kind = p[0];
+		e[i].patch_off = get32(p + 4);
+		e[i].stub_off = get32(p + 8);
+		e[i].target = get64(p + 12);
+	}
+	return BT_OK;
+}
+
+/* ---------------------------------------------------------------- chunks */
+
+/* Payload of one block inside a chunk: u32 code_len, u32 pcmap_len,
+ * u8 n_exits, code, pc map, exit records (TCDB_EXIT_REC each). */
+#define PAYLOAD_HDR	 9
+#define CHUNK_ZLIB_LEVEL 1
+
+void tcdb_chunk_reset(struct tcdb_chunk *c)
+{
+	c->raw_len = 0;
+	c->z_len = 0;
+}
+
+enum bt_status tcdb_chunk_add(struct tcdb_chunk *c, struct tcdb_block *b)
+{
+	if (b->n_exits > TCDB_MAX_EXITS)
+		return BT_ERR_INVALID;
+	size_t need = PAYLOAD_HDR + (size_t)b->code_len + b->pcmap_len + b->n_exits * TCDB_EXIT_REC;
+	if (c->raw_len + need > CHUNK_MAX_RAW)
+		return BT_ERR_RANGE;
+	if (!BT_VEC_RESERVE(c->raw, c->raw_cap, c->raw_len + need, 16384))
+		return BT_ERR_NOMEM;
+	uint8_t *p = c->raw + c->raw_len;
+	put32(p, b->code_len);
+	put32(p + 4, b->pcmap_len);
+	p[8] = (uint8_t)b->n_exits;
+	p += PAYLOAD_HDR;
+	memcpy(p, b->code, b->code_len);
+	p += b->code_len;
+	if (b->pcmap_len)
+		memcpy(p, b->pcmap, b->pcmap_len);
+	p += b->pcmap_len;
+	tcdb_exits_encode(b->exits, b->n_exits, p);
+	b->payload_off = (uint32_t)c->raw_len;
+	c->raw_len += need;
+	return BT_OK;
+}
+
+enum bt_status tcdb_chunk_seal(struct tcdb_chunk *c)
+{
+	uLong bound = compressBound((uLong)c->raw_len);
+	if (bound > c->z_cap) {
+		uint8_t *nz = realloc(c->z, bound);
+		if (!nz)
+			return BT_ERR_NOMEM;
+		c->z = nz;
+		c->z_cap = bound;
+	}
+	uLongf zl = (uLongf)c->z_cap;
+	if (compress2(c->z, &zl, c->raw, (uLong)c->raw_len, CHUNK_ZLIB_LEVEL) != Z_OK)
+		return BT_ERR_INTERNAL;
+	c->z_len = zl;
+	return BT_OK;
+}
+
+enum bt_status tcdb_chunk_seal_copy(struct tcdb_chunk *c, const uint8_t *z, size_t z_len)
+{
+	if (z_len > c->z_cap) {
+		uint8_t *nz = realloc(c->z, z_len);
+		if (!nz)
+			return BT_ERR_NOMEM;
+		c->z = nz;
+		c->z_cap = z_len;
+	}
+	memcpy(c->z, z, z_len);
+	c->z_len = z_len;
+	return BT_OK;
+}
+
+void tcdb_chunk_fini(struct tcdb_chunk *c)
+{
+	free(c->raw);
+	free(c->z);
+	memset(c, 0, sizeof(*c));
+}
+
+enum bt_status tcdb_add_chunk(struct tcdb *db, const struct tcdb_chunk *c, int64_t *id)
+{
+	if (!db->building)
+		return BT_ERR_INVALID;
+	sqlite3_stmt *st = db->st[ST_ADD_CHUNK];
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, (int64_t)c->raw_len);
+	sqlite3_bind_blob(st, 2, c->z, (int)c->z_len, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return tcdb_db_err(db, "writing a chunk");
+	*id = sqlite3_last_insert_rowid(db->h);
+	return BT_OK;
+}
+
+/* Make chunk id the current one (db->chunk, decompressed), from the cache
+ * or by inflating it into its (direct-mapped) cache entry. */
+enum bt_status tcdb_load_chunk(struct tcdb *db, int64_t id)
+{
+	if (db->chunk_id == id)
+		return BT_OK;
+	db->chunk_id = 0;
+	/* Direct mapped: chunk ids are consecutive, so neighbouring units
+	 * never collide; a boot touches a few hundred units of a vmlinux. */
+	struct chunk_cache *e = &db->cache[(uint64_t)id % CHUNK_CACHE];
+	if (e->id == id)
+		goto use_entry;
+	e->id = 0;
+	sqlite3_stmt *st = db->st[ST_GET_CHUNK];
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		if (rc != SQLITE_DONE)
+			return tcdb_db_err(db, "reading a chunk");
+		bt_err(LOG_DB,
+		       "%s: block refers to missing chunk %lld: rebuild it with `pretrans build`",
+		       db->path, (long long)id);
+		return BT_ERR_FORMAT;
+	}
+	int64_t raw_len = sqlite3_column_int64(st, 0);
+	const void *z = sqlite3_column_blob(st, 1);
+	int z_len = sqlite3_column_bytes(st, 1);
+	if (raw_len <= 0 || raw_len > CHUNK_MAX_RAW || !z) {
+		sqlite3_reset(st);
+		bt_err(LOG_DB, "%s: corrupt chunk %lld: rebuild it with `pretrans build`", db->path,
+		       (long long)id);
+		return BT_ERR_FORMAT;
+	}
+	if ((size_t)raw_len > e->cap) {
+		uint8_t *nb = realloc(e->buf, (size_t)raw_len);
+		if (!nb) {
+			sqlite3_reset(st);
+			return BT_ERR_NOMEM;
+		}
+		e->buf = nb;
+		e->cap = (size_t)raw_len;
+	}
+	uLongf out = (uLongf)raw_len;
+	int zr = uncompress(e->buf, &out, z, (uLong)z_len);
+	sqlite3_reset(st);
+	if (zr != Z_OK || out != (uLongf)raw_len) {
+		bt_err(LOG_DB,
+		       "%s: corrupt chunk %lld (zlib: %d): rebuild it with `pretrans build`",
+		       db->path, (long long)id, zr);
+		return BT_ERR_FORMAT;
+	}
+	e->len = (size_t)raw_len;
+	e->id = id;
+use_entry:
+	db->chunk = e->buf;
+	db->chunk_len = e->len;
+	db->chunk_id = id;
+	return BT_OK;
+}
+
+enum bt_status tcdb_payload_parse(const struct tcdb *db, const uint8_t *raw, size_t raw_len,
+				  uint64_t off, struct tcdb_block *b)
+{
+	if (off > raw_len || raw_len - off < PAYLOAD_HDR)
+		return BT_ERR_FORMAT;
+	const uint8_t *p = raw + off;
+	uint64_t code_len = get32(p), pcmap_len = get32(p + 4), n_exits = p[8];
+	uint64_t need = PAYLOAD_HDR + code_len + pcmap_len + n_exits * TCDB_EXIT_REC;
+	if (code_len == 0 || n_exits > TCDB_MAX_EXITS || need > raw_len - off)
+		return BT_ERR_FORMAT;
+	b->code = p + PAYLOAD_HDR;
+	b->code_len = (uint32_t)code_len;
+	b->pcmap = b->code + code_len;
+	b->pcmap_len = (uint32_t)pcmap_len;
+	return tcdb_exits_decode(b->pcmap + pcmap_len, n_exits * TCDB_EXIT_REC,
+				 db->want.n_exit_kinds, b->exits, &b->n_exits);
+}
+enum bt_status tcdb_read_chunk(struct tcdb *db, int64_t id, uint8_t **raw, size_t *raw_len,
+			       uint8_t **z, size_t *z_len)
+{
+	sqlite3_stmt *st = db->st[ST_GET_CHUNK];
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return rc == SQLITE_DONE ? BT_ERR_NOTFOUND : tcdb_db_err(db, "reading a chunk");
+	}
+	int64_t rl = sqlite3_column_int64(st, 0);
+	const void *zb = sqlite3_column_blob(st, 1);
+	size_t zl = (size_t)sqlite3_column_bytes(st, 1);
+	if (rl <= 0 || rl > CHUNK_MAX_RAW || !zb) {
+		sqlite3_reset(st);
+		bt_err(LOG_DB, "%s: corrupt chunk %lld: rebuild it with `pretrans build`", db->path,
+		       (long long)id);
+		return BT_ERR_FORMAT;
+	}
+	uint8_t *r = malloc((size_t)rl), *zc = malloc(zl ? zl : 1);
+	if (!r || !zc) {
+		sqlite3_reset(st);
+		free(r);
+		free(zc);
+		return BT_ERR_NOMEM;
+	}
+	memcpy(zc, zb, zl);
+	sqlite3_reset(st);
+	uLongf out = (uLongf)rl;
+	int zr = uncompress(r, &out, zc, (uLong)zl);
+	if (zr != Z_OK || out != (uLongf)rl) {
+		free(r);
+		free(zc);
+		bt_err(LOG_DB,
+		       "%s: corrupt chunk %lld (zlib: %d): rebuild it with `pretrans build`",
+		       db->path, (long long)id, zr);
+		return BT_ERR_FORMAT;
+	}
+	*raw = r;
+	*raw_len = (size_t)rl;
+	*z = zc;
+	*z_len = zl;
+	return BT_OK;
+}

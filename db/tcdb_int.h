@@ -1,0 +1,156 @@
+/*
+ * Internals shared by the files of db/ (not part of the API, db/tcdb.h):
+ * the connection object, its prepared statements, the key mapping and the
+ * little-endian helpers of the storage format.  Only the files of db/ include it.
+ *
+ *   db/tcdb.c        connection lifecycle: schema, create/commit/abort,
+ *                    open/validate/close, the image and provenance rows,
+ *                    the learn transaction (owns the state diagram)
+ *   db/tcdb_file.c   the files themselves: checks before sqlite reads one,
+ *                    the build's temporary file, the atomic replace
+ *   db/tcdb_chunk.c  the payload codec and chunks: exit records, packing,
+ *                    zlib, payload parsing, the reader's chunk cache
+ *   db/tcdb_block.c  block and function rows: writing, look-ups, the
+ *                    block-start index, walking all rows
+ *   db/tcdb_run.c    run statistics rows
+ */
+#ifndef BT_DB_TCDB_INT_H
+#define BT_DB_TCDB_INT_H
+
+#include "db/tcdb.h"
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#define CHUNK_CACHE 1024 /* decompressed chunks kept by a reader (direct mapped by id) */
+
+enum stmt_id {
+	ST_ADD_FUNC,
+	ST_ADD_BLOCK,
+	ST_LEARN_BLOCK,
+	ST_LOOKUP,
+	ST_ADD_CHUNK,
+	ST_GET_CHUNK,
+	ST_N,
+};
+
+struct tcdb {
+	sqlite3 *h;
+	char *path;	/* final path */
+	char *tmp_path; /* building: temporary file */
+	bool building, learning, rdwr;
+	struct tcdb_prov want; /* readers: the caller's translator */
+	size_t added;
+	sqlite3_stmt *st[ST_N];
+	/* look-up result storage */
+	uint8_t *buf;
+	size_t buf_cap;
+	/* optional in-memory index of translated starts (open addressing) */
+	uint64_t *idx;
+	size_t idx_mask;
+	/* decompressed chunks (direct mapped by id); chunk/chunk_len/
+	 * chunk_id describe the current one (a view into one of the entries) */
+	struct chunk_cache {
+		int64_t id; /* 0 = empty */
+		uint8_t *buf;
+		size_t len, cap;
+	} cache[CHUNK_CACHE];
+	bool skip_payload; /* tcdb_foreach_block_meta in progress */
+	const uint8_t *chunk;
+	size_t chunk_len;
+	int64_t chunk_id;
+};
+
+/* ---------------------------------------------------------------- keys */
+
+/*
+ * blocks.guest_start holds the guest address XOR TCDB_KEY_XOR: kernel
+ * addresses (0xffffffff8xxxxxxx) become small positive integers, which
+ * sqlite stores as 4-byte instead of 9-byte varints.  A bijection, so
+ * look-ups and uniqueness are unchanged.
+ */
+#define TCDB_KEY_XOR 0xffffffff80000000ull
+
+static inline int64_t key_of(gva_t va)
+{
+	return (int64_t)(va ^ TCDB_KEY_XOR);
+}
+
+static inline gva_t va_of(int64_t key)
+{
+	return (gva_t)key ^ TCDB_KEY_XOR;
+}
+
+/* ---------------------------------------------------------------- bytes */
+
+static inline void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static inline void copy_text(char *dst, size_t cap, const unsigned char *src)
+{
+	snprintf(dst, cap, "%s", src ? (const char *)src : "");
+}
+
+/* Exit records as stored in blocks.exits and chunk payloads: 20 bytes
+ * each, little endian: kind u8, 3 zero bytes, patch_off u32, stub_off u32,
+ * target u64. */
+#define TCDB_EXIT_REC 20
+#define CHUNK_MAX_RAW (64u << 20) /* largest decompressed chunk */
+
+/* ---------------------------------------------------------------- tcdb.c */
+
+/* Log "PATH: WHAT: sqlite's message" and map sqlite's error code. */
+enum bt_status tcdb_db_err(struct tcdb *db, const char *what);
+enum bt_status tcdb_exec(struct tcdb *db, const char *sql);
+/* The first column of the first row of sql (*found false when no row). */
+enum bt_status tcdb_query_int(struct tcdb *db, const char *sql, int64_t *out, bool *found);
+
+/* ---------------------------------------------------------------- tcdb_file.c */
+
+/* Cheap structural checks on the raw file before sqlite reads it. */
+enum bt_status tcdb_file_check(const char *path);
+/* Create OUT.tmp-XXXXXX (O_EXCL, mode 0666 & ~umask) into tmp_path
+ * (strlen(out_path) + 16 bytes).  OUT must be absent or a regular file (or
+ * a symlink to one): anything else is BT_ERR_IO before anything is
+ * created. */
+enum bt_status tcdb_file_create_tmp(const char *out_path, char *tmp_path);
+/* fsync tmp_path, check again that out_path is absent or a regular file,
+ * rename tmp_path over it, fsync the directory.  Does not remove tmp_path
+ * on failure. */
+enum bt_status tcdb_file_replace(const char *tmp_path, const char *out_path);
+
+/* ---------------------------------------------------------------- tcdb_chunk.c */
+
+size_t tcdb_exits_encode(const struct tcdb_exit *e, uint32_t n, uint8_t *buf);
+/* Decode len bytes of exit records; kinds must be 1 .. n_kinds - 1. */
+enum bt_status tcdb_exits_decode(const uint8_t *buf, size_t len, uint32_t n_kinds,
+				 struct tcdb_exit *e, uint32_t *n);
+/* Make chunk id the current one (db->chunk, decompressed). */
+enum bt_status tcdb_load_chunk(struct tcdb *db, int64_t id);
+
+/* ---------------------------------------------------------------- tcdb_block.c */
+
+/* Bind *b to st (ST_ADD_BLOCK or ST_LEARN_BLOCK) and run it. */
+enum bt_status tcdb_put_block(struct tcdb *db, sqlite3_stmt *st, const struct tcdb_block *b);
+
+#endif
