@@ -349,9 +349,10 @@ static enum bt_status validate(struct tcdb *db, const struct tcdb_expect *ex)
 	/* 4. image identity */
 	struct tcdb_image im;
 	BT_TRY(tcdb_get_image(db, &im));
+	/* A build-id is compared whenever the caller has one: a database whose
+	 * image had none (or another) is another image's, never "unknown". */
 	if (ex && ((ex->sha256 && strcmp(ex->sha256, im.sha256)) ||
-		   (ex->build_id && ex->build_id[0] && im.build_id[0] &&
-		    strcmp(ex->build_id, im.build_id)))) {
+		   (ex->build_id && ex->build_id[0] && strcmp(ex->build_id, im.build_id)))) {
 		bt_err(LOG_DB,
 		       "%s is for image %s (sha256 %.16s..., build-id %s), not for %s (sha256 "
 		       "%.16s..., build-id %s): rebuild it with `pretrans build %s -o %s`",

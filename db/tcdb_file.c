@@ -35,13 +35,20 @@
 /* Cheap structural checks on the raw file before sqlite reads it. */
 enum bt_status tcdb_file_check(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO given as a database must be refused, not waited on */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		bt_err(LOG_DB, "%s: cannot open: %s", path, strerror(errno));
 		return BT_ERR_IO;
 	}
 	uint8_t h[100];
 	struct stat st;
+	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+		close(fd);
+		bt_err(LOG_DB, "%s: not a regular file: give the path of a translation database",
+		       path);
+		return BT_ERR_IO;
+	}
 	ssize_t n = read(fd, h, sizeof(h));
 	int ok = fstat(fd, &st) == 0;
 	close(fd);

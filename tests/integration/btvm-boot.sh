@@ -170,6 +170,15 @@ other=$build/tests/guests/tiny-spin.elf
 "$pretrans" build "$build/guests/user/tests/01-hello" -o "$work/other.tcdb" >/dev/null 2>&1 ||
 	fail foreign-db "pretrans could not build a database for another image"
 bad foreign-db 2 "other.tcdb.*(another|other|differ)" --kernel "$GU_KERNEL" --tcdb "$work/other.tcdb"
+# A kernel with a build-id and a database of an image without one (here
+# the same code with a build-id note added): another image, refused.
+printf '\x04\0\0\0\x14\0\0\0\x03\0\0\0GNU\0ABCDEFGHIJKLMNOPQRST' >"$work/build-id.note"
+objcopy --add-section .note.gnu.build-id="$work/build-id.note" "$GU_KERNEL" "$work/kernel-bid.elf" ||
+	fail foreign-db-build-id "objcopy could not add a build-id note"
+bad foreign-db-build-id 2 "kernel.tcdb is for image .*build-id none.*not for" \
+	--kernel "$work/kernel-bid.elf" --tcdb "$db"
+mkfifo "$work/fifo.tcdb"
+bad fifo-db 2 "fifo.tcdb: not a regular file" --kernel "$GU_KERNEL" --tcdb "$work/fifo.tcdb"
 head -c 8192 /dev/urandom >"$work/corrupt.tcdb"
 bad corrupt-db 2 "corrupt.tcdb" --kernel "$GU_KERNEL" --tcdb "$work/corrupt.tcdb"
 bad no-kernel 2 "kernel .*nosuch.elf" --kernel "$work/nosuch.elf"
