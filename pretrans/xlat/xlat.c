@@ -39,8 +39,9 @@ struct xlat_ctx {
 
 const char *xlat_refusal_str(enum xlat_refusal r)
 {
-	static const char *const names[] = {"ok",	"nobytes",     "undecodable",
-					    "disagree", "unsupported", "encode"};
+	static const char *const names[] = {"ok",	   "nobytes", "undecodable",   "disagree",
+					    "unsupported", "encode",  "not-advertised"};
+	_Static_assert(BT_ARRAY_SIZE(names) == XLAT_NREFUSALS, "one name per refusal");
 	return (unsigned)r < BT_ARRAY_SIZE(names) ? names[r] : "?";
 }
 
@@ -82,7 +83,9 @@ enum bt_status xlat_create(const struct xlat_options *opts, struct xlat_ctx **ou
 		ctx->opts = *opts;
 	ctx->opts.max_insns = xlat_max_insns(opts);
 	if (ZYAN_FAILED(
-		ZydisDecoderInit(&ctx->dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64))) {
+		ZydisDecoderInit(&ctx->dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64)) ||
+	    /* the vCPU has no BMI1: F3 0F BC is `rep bsf` (xlat_facts.c) */
+	    ZYAN_FAILED(ZydisDecoderEnableMode(&ctx->dec, ZYDIS_DECODER_MODE_TZCNT, ZYAN_FALSE))) {
 		free(ctx);
 		return BT_ERR_INTERNAL;
 	}
@@ -111,35 +114,6 @@ void xlat_destroy(struct xlat_ctx *ctx)
 	if (ctx->xc)
 		ctx->opts.checker->destroy(ctx->xc);
 	free(ctx);
-}
-
-static bool is_shift(ZydisMnemonic m)
-{
-	switch (m) {
-	case ZYDIS_MNEMONIC_SHL:
-	case ZYDIS_MNEMONIC_SHR:
-	case ZYDIS_MNEMONIC_SAR:
-	case ZYDIS_MNEMONIC_ROL:
-	case ZYDIS_MNEMONIC_ROR:
-	case ZYDIS_MNEMONIC_RCL:
-	case ZYDIS_MNEMONIC_RCR:
-	case ZYDIS_MNEMONIC_SHLD:
-	case ZYDIS_MNEMONIC_SHRD:
-		return true;
-	default:
-		return false;
-	}
-}
-
-/* True if the count is an immediate that stays non-zero after masking. */
-static bool shift_count_nonzero(const struct xlat_insn *in)
-{
-	for (int i = 1; i < in->d.operand_count_visible; i++) {
-		const ZydisDecodedOperand *o = &in->ops[i];
-		if (o->type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
-			return (o->imm.value.u & (in->d.operand_width == 64 ? 63 : 31)) != 0;
-	}
-	return false; /* count in CL: unknown */
 }
 
 /* Register and flag use of one instruction, from Zydis' operand list. */
@@ -190,8 +164,10 @@ static void insn_usage(struct xlat_insn *in)
 		in->flags_kill = 0;
 		in->flags_may = XLAT_FLAGS_ARITH;
 	}
-	if (is_shift(in->d.mnemonic) && !shift_count_nonzero(in))
-		in->flags_kill = 0; /* a zero count leaves every flag unchanged */
+	/* a write that depends on a runtime count is a "may write": the
+	 * previous flags stay live through it (xlat_facts.c) */
+	if (xlat_flags_write_conditional(in))
+		in->flags_kill = 0;
 }
 
 static void compute_liveness(struct xlat_ctx *ctx, uint32_t n, bool exact)
@@ -260,6 +236,11 @@ static void decode_block(struct xlat_ctx *ctx, const struct xlat_source *src, gv
 		if (c == XC_REFUSE) {
 			if (i == 0)
 				refuse(b, XLAT_REFUSE_UNSUPPORTED, pc);
+			break;
+		}
+		if (c != XC_PRIV && !xlat_insn_advertised(&in->d)) {
+			if (i == 0)
+				refuse(b, XLAT_REFUSE_NOT_ADVERTISED, pc);
 			break;
 		}
 		if (c == XC_STI && i > 0 && i + 1 >= ctx->opts.max_insns)

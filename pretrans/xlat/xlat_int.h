@@ -153,6 +153,11 @@ void xe_emit_stubs(struct xe *e);
 bool xe_finish(struct xe *e, uint8_t *out, uint32_t cap, uint32_t *code_len, uint8_t *pcmap,
 	       uint32_t pcmap_cap, uint32_t *pcmap_len);
 
+/* xlat_facts.c: the refusal list (instructions the vCPU's CPUID does not
+ * advertise) and the conditional flag writers (liveness "may write"). */
+bool xlat_insn_advertised(const ZydisDecodedInstruction *d);
+bool xlat_flags_write_conditional(const struct xlat_insn *in);
+
 /* xlat_mangle.c: what one instruction becomes. */
 enum xlat_class {
 	XC_COPY,     /* copied byte for byte */

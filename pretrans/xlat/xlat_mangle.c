@@ -372,8 +372,30 @@ static void emit_load64(struct xe *e, ZydisRegister dst, ZydisRegister A)
 	xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &d, &m, NULL);
 }
 
+/* F3 0F BC decodes as `rep bsf` (the vCPU has no BMI1, xlat_facts.c) but
+ * the host would run it as tzcnt: such a bsf is re-encoded without F3. */
+static bool is_rep_bsf(const struct xlat_insn *in)
+{
+	if (in->d.mnemonic != ZYDIS_MNEMONIC_BSF)
+		return false;
+	for (int i = 0; i < in->d.raw.prefix_count; i++)
+		if (in->d.raw.prefixes[i].value == 0xf3)
+			return true;
+	return false;
+}
+
 static void emit_copy(struct xe *e, const struct xlat_insn *in)
 {
+	if (is_rep_bsf(in)) {
+		ZydisEncoderRequest req;
+		if (ZYAN_FAILED(ZydisEncoderDecodedInstructionToEncoderRequest(
+			&in->d, in->ops, in->d.operand_count_visible, &req))) {
+			e->failed = true;
+			return;
+		}
+		xe_req(e, &req); /* the request holds no ignored prefix */
+		return;
+	}
 	xe_bytes(e, in->bytes, in->d.length);
 }
 

@@ -279,6 +279,142 @@ static void test_virtual_if(void **state)
 	assert_int_equal(a->irq & 0xff, 0);
 }
 
+/* Flags live through a conditional flag writer (the review's case): `clc;
+ * inc byte [rdi]; repe cmpsw` with RCX = 0 changes no flag in cmpsw, so CF
+ * is the clc's 0 and the rest are inc's.  Liveness used to count cmpsw as
+ * overwriting every flag, dropped the flags save around inc's soft-MMU
+ * probe and returned the probe's CF (rflags native 0x14, translated 0x15).
+ * The same with `repne scasb` and `shl eax, cl` (CL = 0). */
+static void test_flags_conditional_writers(void **state)
+{
+	struct env *e = *state;
+	static const uint8_t cmpsw[] = {0xf8, 0xfe, 0x07, 0x66, 0xf3, 0xa7, 0xc3};
+	static const uint8_t scasb[] = {0xf8, 0xfe, 0x07, 0xf2, 0xae, 0xc3};
+	static const uint8_t shlcl[] = {0xf8, 0xfe, 0x07, 0xd3, 0xe0, 0xc3};
+	const uint8_t *codes[] = {cmpsw, scasb, shlcl};
+	const size_t lens[] = {sizeof(cmpsw), sizeof(scasb), sizeof(shlcl)};
+	struct vcpu_abi *a = e->h.vcpu.abi;
+	for (int c = 0; c < 3; c++) {
+		xh_reset(&e->h);
+		memcpy(e->code, codes[c], lens[c]);
+		/* twice: cold TLB (slow path) then warm (probe hit) */
+		for (int run = 0; run < 2; run++) {
+			set_stack(e);
+			uint8_t *bytes = (uint8_t *)e->data;
+			bytes[0] = 0x0f; /* inc -> 0x10: AF=1, PF=0, ZF=SF=OF=0 */
+			a->gpr[VCPU_RDI] = (uint64_t)(uintptr_t)e->data;
+			a->gpr[VCPU_RSI] = (uint64_t)(uintptr_t)e->data + 64;
+			a->gpr[VCPU_RCX] = 0;
+			a->gpr[VCPU_RAX] = 0xabcd;
+			a->rflags = 0x2 | 0x8d5; /* CF and everything else set on entry */
+			assert_int_equal(xh_run(&e->h, (gva_t)(uintptr_t)e->code, SENTINEL, 10),
+					 XH_OK);
+			assert_int_equal(a->rflags & 0x8d5, 0x10);
+			assert_int_equal(bytes[0], 0x10);
+			assert_int_equal(a->gpr[VCPU_RCX], 0);
+			assert_int_equal(a->gpr[VCPU_RDI], (uint64_t)(uintptr_t)e->data);
+		}
+	}
+}
+
+/* The refusal list (xlat_facts.c): what the vCPU's CPUID does not advertise
+ * is refused at the block start and ends a block elsewhere. */
+struct bytes_src {
+	const uint8_t *p;
+	size_t n;
+};
+
+static size_t read_bytes(void *opaque, gva_t va, uint8_t *buf, size_t len)
+{
+	const struct bytes_src *s = opaque;
+	gva_t base = 0xffffffff81000000ull;
+	if (va < base || va >= base + s->n)
+		return 0;
+	size_t n = BT_MIN(len, (size_t)(base + s->n - va));
+	memcpy(buf, s->p + (va - base), n);
+	return n;
+}
+
+static void translate_bytes(struct xlat_ctx *c, const uint8_t *p, size_t n, struct xlat_block *b)
+{
+	struct bytes_src s = {p, n};
+	struct xlat_source src = {.read = read_bytes, .opaque = &s};
+	assert_int_equal(xlat_translate(c, &src, 0xffffffff81000000ull, b), BT_OK);
+}
+
+static void test_not_advertised(void **state)
+{
+	(void)state;
+	static const struct {
+		uint8_t b[8];
+		uint8_t n;
+		bool ok;
+	} cases[] = {
+	    {{0xc5, 0xfd, 0xef, 0xc0}, 4, false},	      /* vpxor ymm0 (VEX.256, AVX2) */
+	    {{0xc5, 0xf9, 0xef, 0xc0}, 4, false},	      /* vpxor xmm0 (VEX.128, AVX) */
+	    {{0xc5, 0xf8, 0x77}, 3, false},		      /* vzeroupper */
+	    {{0x62, 0xf1, 0x7d, 0x48, 0xef, 0xc0}, 6, false}, /* vpxord zmm0 (EVEX) */
+	    {{0xc4, 0xe2, 0x78, 0xf2, 0xc1}, 5, false},	      /* andn (BMI1) */
+	    {{0xc4, 0xe2, 0xf3, 0xf7, 0xc0}, 5, false},	      /* shlx (BMI2) */
+	    {{0x66, 0x0f, 0x38, 0xf6, 0xc1}, 5, false},	      /* adcx (ADX) */
+	    {{0x0f, 0xc7, 0xf0}, 3, false},		      /* rdrand eax */
+	    {{0x0f, 0x38, 0xf0, 0x07}, 4, false},	      /* movbe eax, [rdi] */
+	    {{0x66, 0x0f, 0x3a, 0x44, 0xc0, 0x00}, 6, false}, /* pclmulqdq */
+	    {{0x66, 0x0f, 0xae, 0x38}, 4, false},	      /* clflushopt [rax] */
+	    {{0x66, 0x0f, 0xef, 0xc0}, 4, true},	      /* pxor xmm0 (SSE2) */
+	    {{0xf3, 0x0f, 0xb8, 0xc1}, 4, true},	      /* popcnt (SSE4.2 era) */
+	    {{0xf3, 0x0f, 0x1e, 0xfa}, 4, true},	      /* endbr64 (NOP without CET) */
+	    {{0xf3, 0x48, 0x0f, 0xbc, 0xc1}, 5, true},	      /* tzcnt = rep bsf */
+	    {{0x0f, 0xae, 0x38}, 3, true},		      /* clflush [rax] */
+	};
+	struct xlat_ctx *c;
+	struct xlat_block b;
+	assert_int_equal(xlat_create(NULL, &c), BT_OK);
+	for (size_t i = 0; i < BT_ARRAY_SIZE(cases); i++) {
+		uint8_t buf[16];
+		memcpy(buf, cases[i].b, cases[i].n);
+		buf[cases[i].n] = 0xc3;
+		translate_bytes(c, buf, cases[i].n + 1u, &b);
+		assert_int_equal(b.refusal, cases[i].ok ? XLAT_OK : XLAT_REFUSE_NOT_ADVERTISED);
+		if (!cases[i].ok) {
+			assert_int_equal(b.refusal_addr, 0xffffffff81000000ull);
+			/* after another instruction: the block ends before it */
+			buf[0] = 0x90;
+			memcpy(buf + 1, cases[i].b, cases[i].n);
+			translate_bytes(c, buf, cases[i].n + 1u, &b);
+			assert_int_equal(b.refusal, XLAT_OK);
+			assert_int_equal(b.n_insns, 1);
+		}
+	}
+	assert_string_equal(xlat_refusal_str(XLAT_REFUSE_NOT_ADVERTISED), "not-advertised");
+	xlat_destroy(c);
+}
+
+/* F3 0F BC runs as bsf, as on a CPU without BMI1: a zero source leaves the
+ * destination and sets ZF (tzcnt would give 64 and CF=1). */
+static void test_tzcnt_is_bsf(void **state)
+{
+	struct env *e = *state;
+	/* rep bsf rax, rcx; rep bsf rdx, [rdi]; ret */
+	static const uint8_t code[] = {0xf3, 0x48, 0x0f, 0xbc, 0xc1, 0xf3,
+				       0x48, 0x0f, 0xbc, 0x17, 0xc3};
+	memcpy(e->code, code, sizeof(code));
+	struct vcpu_abi *a = e->h.vcpu.abi;
+	for (int run = 0; run < 2; run++) {
+		set_stack(e);
+		e->data[0] = run ? 0x100 : 0;
+		a->gpr[VCPU_RDI] = (uint64_t)(uintptr_t)e->data;
+		a->gpr[VCPU_RCX] = run ? 8 : 0;
+		a->gpr[VCPU_RAX] = 0x1234;
+		a->gpr[VCPU_RDX] = 0x5678;
+		a->rflags = 0x2;
+		assert_int_equal(xh_run(&e->h, (gva_t)(uintptr_t)e->code, SENTINEL, 10), XH_OK);
+		assert_int_equal(a->gpr[VCPU_RAX], run ? 3 : 0x1234);
+		assert_int_equal(a->gpr[VCPU_RDX], run ? 8 : 0x5678);
+		assert_int_equal(a->rflags & 0x41, run ? 0 : 0x40); /* ZF, never CF */
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -289,6 +425,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_priv_exit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_irq_check, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_virtual_if, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flags_conditional_writers, setup, teardown),
+	    cmocka_unit_test(test_not_advertised),
+	    cmocka_unit_test_setup_teardown(test_tzcnt_is_bsf, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,11 +6,12 @@
  *     memory operand is preceded by the instructions that set its base and
  *     index registers so the effective address is a chosen target.
  *  2. Generated code never faults natively: divisions have safe operands,
- *     aligned SSE moves get aligned targets, RSP is never a random operand.
+ *     aligned SSE moves/arithmetic and cmpxchg16b get aligned targets, RSP
+ *     is never a random operand (item_rsp moves it by small amounts only).
  *  3. Control flow only goes forward or around a bounded counted loop, and
  *     always ends at DG_CODE + len.
  */
-#include "tests/xlat/diffgen.h"
+#include "tests/xlat/diffgen_int.h"
 
 #include <Zydis/Zydis.h>
 #include <string.h>
@@ -29,7 +30,7 @@ static uint64_t rnd(struct dg *g)
 	return x * 0x2545f4914f6cdd1dull;
 }
 
-static uint32_t rr(struct dg *g, uint32_t n)
+uint32_t dg_rr(struct dg *g, uint32_t n)
 {
 	return (uint32_t)(rnd(g) % n);
 }
@@ -55,7 +56,7 @@ static const ZydisRegister r8tab[16] = {
     ZYDIS_REGISTER_R12B, ZYDIS_REGISTER_R13B, ZYDIS_REGISTER_R14B, ZYDIS_REGISTER_R15B,
 };
 
-static ZydisRegister reg(int width, int n)
+ZydisRegister dg_reg(int width, int n)
 {
 	switch (width) {
 	case 8:
@@ -69,22 +70,22 @@ static ZydisRegister reg(int width, int n)
 	}
 }
 
-static int rreg(struct dg *g)
+int dg_rreg(struct dg *g)
 {
 	int n;
 	do
-		n = (int)rr(g, 16);
+		n = (int)dg_rr(g, 16);
 	while (n == RSP);
 	return n;
 }
 
-static int rwidth(struct dg *g, bool no8)
+int dg_rwidth(struct dg *g, bool no8)
 {
 	static const int w[4] = {8, 16, 32, 64};
-	return no8 ? w[1 + rr(g, 3)] : w[rr(g, 4)];
+	return no8 ? w[1 + dg_rr(g, 3)] : w[dg_rr(g, 4)];
 }
 
-static ZydisEncoderOperand R(ZydisRegister r)
+ZydisEncoderOperand dg_r(ZydisRegister r)
 {
 	ZydisEncoderOperand o;
 	memset(&o, 0, sizeof(o));
@@ -93,7 +94,7 @@ static ZydisEncoderOperand R(ZydisRegister r)
 	return o;
 }
 
-static ZydisEncoderOperand I(int64_t v)
+ZydisEncoderOperand dg_i(int64_t v)
 {
 	ZydisEncoderOperand o;
 	memset(&o, 0, sizeof(o));
@@ -118,8 +119,8 @@ static void emit_req(struct dg *g, ZydisEncoderRequest *req)
 	g->n_insns++;
 }
 
-static void ins(struct dg *g, ZydisMnemonic m, ZydisInstructionAttributes pfx, int n,
-		ZydisEncoderOperand a, ZydisEncoderOperand b, ZydisEncoderOperand c)
+void dg_ins(struct dg *g, ZydisMnemonic m, ZydisInstructionAttributes pfx, int n,
+	    ZydisEncoderOperand a, ZydisEncoderOperand b, ZydisEncoderOperand c)
 {
 	ZydisEncoderRequest req;
 	memset(&req, 0, sizeof(req));
@@ -133,25 +134,25 @@ static void ins(struct dg *g, ZydisMnemonic m, ZydisInstructionAttributes pfx, i
 	emit_req(g, &req);
 }
 
-static void ins0(struct dg *g, ZydisMnemonic m)
+void dg_ins0(struct dg *g, ZydisMnemonic m)
 {
 	ZydisEncoderOperand z;
 	memset(&z, 0, sizeof(z));
-	ins(g, m, 0, 0, z, z, z);
+	dg_ins(g, m, 0, 0, z, z, z);
 }
 
-static void ins1(struct dg *g, ZydisMnemonic m, ZydisEncoderOperand a)
+void dg_ins1(struct dg *g, ZydisMnemonic m, ZydisEncoderOperand a)
 {
 	ZydisEncoderOperand z;
 	memset(&z, 0, sizeof(z));
-	ins(g, m, 0, 1, a, z, z);
+	dg_ins(g, m, 0, 1, a, z, z);
 }
 
-static void ins2(struct dg *g, ZydisMnemonic m, ZydisEncoderOperand a, ZydisEncoderOperand b)
+void dg_ins2(struct dg *g, ZydisMnemonic m, ZydisEncoderOperand a, ZydisEncoderOperand b)
 {
 	ZydisEncoderOperand z;
 	memset(&z, 0, sizeof(z));
-	ins(g, m, 0, 2, a, b, z);
+	dg_ins(g, m, 0, 2, a, b, z);
 }
 
 static void raw(struct dg *g, const uint8_t *p, uint32_t n)
@@ -163,65 +164,56 @@ static void raw(struct dg *g, const uint8_t *p, uint32_t n)
 
 static void set_reg(struct dg *g, int r, uint64_t v)
 {
-	ins2(g, ZYDIS_MNEMONIC_MOV, R(reg(64, r)), I((int64_t)v));
+	dg_ins2(g, ZYDIS_MNEMONIC_MOV, dg_r(dg_reg(64, r)), dg_i((int64_t)v));
 }
 
-/* A memory operand (with its prefixes) whose effective address is target
- * (or a random data address when target is 0), after emitting the setup of
- * its base/index registers.  Every addressing form appears. */
-struct mem {
-	ZydisEncoderOperand op;
-	ZydisInstructionAttributes pfx;
-	uint64_t target;
-};
-
-static struct mem mem_form(struct dg *g, int size, uint64_t align, uint64_t target)
+struct dg_mem dg_mem_form(struct dg *g, int size, uint64_t align, uint64_t target)
 {
-	struct mem m;
+	struct dg_mem m;
 	memset(&m, 0, sizeof(m));
 	if (!target)
-		target = (DG_DATA + 0x400 + rr(g, 0x6000)) & ~(align ? align - 1 : 0);
+		target = (DG_DATA + 0x400 + dg_rr(g, 0x6000)) & ~(align ? align - 1 : 0);
 	m.target = target;
 	m.op.type = ZYDIS_OPERAND_TYPE_MEMORY;
 	m.op.mem.size = (ZyanU16)size;
 	int b, x;
 	do
-		b = rreg(g);
+		b = dg_rreg(g);
 	while ((g->avoid >> b) & 1);
 	do
-		x = rreg(g);
+		x = dg_rreg(g);
 	while (x == b || ((g->avoid >> x) & 1));
 	static const uint8_t scales[4] = {1, 2, 4, 8};
-	uint8_t s = scales[rr(g, 4)];
-	int64_t d8 = (int64_t)rr(g, 256) - 128;
-	int64_t d32 = (int64_t)rr(g, 0x100000) - 0x80000;
-	uint64_t idx = rr(g, 64);
-	switch (rr(g, 11)) {
+	uint8_t s = scales[dg_rr(g, 4)];
+	int64_t d8 = (int64_t)dg_rr(g, 256) - 128;
+	int64_t d32 = (int64_t)dg_rr(g, 0x100000) - 0x80000;
+	uint64_t idx = dg_rr(g, 64);
+	switch (dg_rr(g, 11)) {
 	case 0: /* [B] */
 		set_reg(g, b, target);
-		m.op.mem.base = reg(64, b);
+		m.op.mem.base = dg_reg(64, b);
 		break;
 	case 1: /* [B + d8] */
 		set_reg(g, b, target - (uint64_t)d8);
-		m.op.mem.base = reg(64, b);
+		m.op.mem.base = dg_reg(64, b);
 		m.op.mem.displacement = d8;
 		break;
 	case 2: /* [B + d32] */
 		set_reg(g, b, target - (uint64_t)d32);
-		m.op.mem.base = reg(64, b);
+		m.op.mem.base = dg_reg(64, b);
 		m.op.mem.displacement = d32;
 		break;
 	case 3: /* [B + I*s + d] */
 		set_reg(g, x, idx);
 		set_reg(g, b, target - idx * s - (uint64_t)d8);
-		m.op.mem.base = reg(64, b);
-		m.op.mem.index = reg(64, x);
+		m.op.mem.base = dg_reg(64, b);
+		m.op.mem.index = dg_reg(64, x);
 		m.op.mem.scale = s;
 		m.op.mem.displacement = d8;
 		break;
 	case 4: /* [I*s + d32], no base */
 		set_reg(g, x, idx);
-		m.op.mem.index = reg(64, x);
+		m.op.mem.index = dg_reg(64, x);
 		m.op.mem.scale = s;
 		m.op.mem.displacement = (int64_t)(target - idx * s);
 		break;
@@ -235,15 +227,15 @@ static struct mem mem_form(struct dg *g, int size, uint64_t align, uint64_t targ
 		break;
 	case 7: /* %fs:[B + d8] */
 		set_reg(g, b, target - DG_FS_BASE - (uint64_t)d8);
-		m.op.mem.base = reg(64, b);
+		m.op.mem.base = dg_reg(64, b);
 		m.op.mem.displacement = d8;
 		m.pfx = ZYDIS_ATTRIB_HAS_SEGMENT_FS;
 		break;
 	case 8: /* %gs:[B + I*s + d8] */
 		set_reg(g, x, idx);
 		set_reg(g, b, target - DG_GS_BASE - idx * s - (uint64_t)d8);
-		m.op.mem.base = reg(64, b);
-		m.op.mem.index = reg(64, x);
+		m.op.mem.base = dg_reg(64, b);
+		m.op.mem.index = dg_reg(64, x);
 		m.op.mem.scale = s;
 		m.op.mem.displacement = d8;
 		m.pfx = ZYDIS_ATTRIB_HAS_SEGMENT_GS;
@@ -254,7 +246,7 @@ static struct mem mem_form(struct dg *g, int size, uint64_t align, uint64_t targ
 		break;
 	default: /* 32-bit addressing [eB + d8] (0x67) */
 		set_reg(g, b, target - (uint64_t)d8);
-		m.op.mem.base = reg(32, b);
+		m.op.mem.base = dg_reg(32, b);
 		m.op.mem.displacement = d8;
 		break;
 	}
@@ -262,21 +254,21 @@ static struct mem mem_form(struct dg *g, int size, uint64_t align, uint64_t targ
 }
 
 /* A register that is neither the base nor the index of m (nor RSP). */
-static int pick_other(struct dg *g, const struct mem *m)
+int dg_pick_other(struct dg *g, const struct dg_mem *m)
 {
 	for (;;) {
-		int r = rreg(g);
-		ZydisRegister r64 = reg(64, r), r32 = reg(32, r);
+		int r = dg_rreg(g);
+		ZydisRegister r64 = dg_reg(64, r), r32 = dg_reg(32, r);
 		if (m->op.mem.base == r64 || m->op.mem.base == r32 || m->op.mem.index == r64)
 			continue;
 		return r;
 	}
 }
 
-static void insm(struct dg *g, ZydisMnemonic mn, const struct mem *m, int n, ZydisEncoderOperand a,
-		 ZydisEncoderOperand b, ZydisEncoderOperand c)
+void dg_insm(struct dg *g, ZydisMnemonic mn, const struct dg_mem *m, int n, ZydisEncoderOperand a,
+	     ZydisEncoderOperand b, ZydisEncoderOperand c)
 {
-	ins(g, mn, m->pfx, n, a, b, c);
+	dg_ins(g, mn, m->pfx, n, a, b, c);
 }
 
 static const ZydisMnemonic alu[] = {
@@ -307,36 +299,46 @@ static const ZydisMnemonic jccs[] = {
     ZYDIS_MNEMONIC_JO,	ZYDIS_MNEMONIC_JP,   ZYDIS_MNEMONIC_JS,	 ZYDIS_MNEMONIC_JZ,
 };
 
-#define PICK(g, a) (a)[rr(g, (uint32_t)(sizeof(a) / sizeof((a)[0])))]
+#define DG_PICK(g, a) (a)[dg_rr(g, (uint32_t)(sizeof(a) / sizeof((a)[0])))]
 
-static void item_alu(struct dg *g)
+static bool lockable(ZydisMnemonic m)
 {
-	int w = rwidth(g, false);
-	ZydisMnemonic m = PICK(g, alu);
-	switch (rr(g, 5)) {
+	return m != ZYDIS_MNEMONIC_CMP && m != ZYDIS_MNEMONIC_TEST;
+}
+
+void dg_item_alu(struct dg *g)
+{
+	int w = dg_rwidth(g, false);
+	ZydisMnemonic m = DG_PICK(g, alu);
+	switch (dg_rr(g, 5)) {
 	case 0:
-		ins2(g, m, R(reg(w, rreg(g))), R(reg(w, rreg(g))));
+		dg_ins2(g, m, dg_r(dg_reg(w, dg_rreg(g))), dg_r(dg_reg(w, dg_rreg(g))));
 		break;
 	case 1:
-		ins2(g, m, R(reg(w, rreg(g))),
-		     I(w == 8 ? (int64_t)rr(g, 256) - 128 : (int64_t)rr(g, 0x10000) - 0x8000));
+		dg_ins2(g, m, dg_r(dg_reg(w, dg_rreg(g))),
+			dg_i(w == 8 ? (int64_t)dg_rr(g, 256) - 128
+				    : (int64_t)dg_rr(g, 0x10000) - 0x8000));
 		break;
 	case 2: { /* reg, [mem] */
-		struct mem mm = mem_form(g, w / 8, 0, 0);
+		struct dg_mem mm = dg_mem_form(g, w / 8, 0, 0);
 		if (m == ZYDIS_MNEMONIC_TEST)
-			insm(g, m, &mm, 2, mm.op, R(reg(w, rreg(g))), I(0));
+			dg_insm(g, m, &mm, 2, mm.op, dg_r(dg_reg(w, dg_rreg(g))), dg_i(0));
 		else
-			insm(g, m, &mm, 2, R(reg(w, rreg(g))), mm.op, I(0));
+			dg_insm(g, m, &mm, 2, dg_r(dg_reg(w, dg_rreg(g))), mm.op, dg_i(0));
 		break;
 	}
-	case 3: { /* [mem], reg */
-		struct mem mm = mem_form(g, w / 8, 0, 0);
-		insm(g, m, &mm, 2, mm.op, R(reg(w, rreg(g))), I(0));
+	case 3: { /* [mem], reg (lock'ed sometimes) */
+		struct dg_mem mm = dg_mem_form(g, w / 8, 0, 0);
+		if (lockable(m) && dg_rr(g, 3) == 0)
+			mm.pfx |= ZYDIS_ATTRIB_HAS_LOCK;
+		dg_insm(g, m, &mm, 2, mm.op, dg_r(dg_reg(w, dg_rreg(g))), dg_i(0));
 		break;
 	}
-	default: { /* [mem], imm */
-		struct mem mm = mem_form(g, w / 8, 0, 0);
-		insm(g, m, &mm, 2, mm.op, I((int64_t)rr(g, 200) - 100), I(0));
+	default: { /* [mem], imm (lock'ed sometimes) */
+		struct dg_mem mm = dg_mem_form(g, w / 8, 0, 0);
+		if (lockable(m) && dg_rr(g, 3) == 0)
+			mm.pfx |= ZYDIS_ATTRIB_HAS_LOCK;
+		dg_insm(g, m, &mm, 2, mm.op, dg_i((int64_t)dg_rr(g, 200) - 100), dg_i(0));
 		break;
 	}
 	}
@@ -344,90 +346,93 @@ static void item_alu(struct dg *g)
 
 static void item_shift(struct dg *g)
 {
-	int w = rwidth(g, false);
-	ZydisMnemonic m = PICK(g, shifts);
+	int w = dg_rwidth(g, false);
+	ZydisMnemonic m = DG_PICK(g, shifts);
 	ZydisEncoderOperand cnt;
-	switch (rr(g, 3)) {
+	switch (dg_rr(g, 3)) {
 	case 0:
-		cnt = I(1);
+		cnt = dg_i(1);
 		break;
 	case 1:
-		cnt = I(rr(g, 70));
+		cnt = dg_i(dg_rr(g, 70));
 		break;
 	default:
-		ins2(g, ZYDIS_MNEMONIC_MOV, R(ZYDIS_REGISTER_CL), I(rr(g, 80)));
-		cnt = R(ZYDIS_REGISTER_CL);
+		dg_ins2(g, ZYDIS_MNEMONIC_MOV, dg_r(ZYDIS_REGISTER_CL), dg_i(dg_rr(g, 80)));
+		cnt = dg_r(ZYDIS_REGISTER_CL);
 		break;
 	}
-	if (rr(g, 2)) {
+	if (dg_rr(g, 2)) {
 		int r;
 		do
-			r = rreg(g);
+			r = dg_rreg(g);
 		while (cnt.type == ZYDIS_OPERAND_TYPE_REGISTER && r == 1 && w == 8);
-		ins2(g, m, R(reg(w, r)), cnt);
+		dg_ins2(g, m, dg_r(dg_reg(w, r)), cnt);
 	} else {
-		struct mem mm = mem_form(g, w / 8, 0, 0);
-		insm(g, m, &mm, 2, mm.op, cnt, I(0));
+		struct dg_mem mm = dg_mem_form(g, w / 8, 0, 0);
+		dg_insm(g, m, &mm, 2, mm.op, cnt, dg_i(0));
 	}
 }
 
 static void item_muldiv(struct dg *g)
 {
-	int w = rwidth(g, true);
-	switch (rr(g, 5)) {
+	int w = dg_rwidth(g, true);
+	switch (dg_rr(g, 5)) {
 	case 0: { /* mul/imul r/m, one operand */
-		ZydisMnemonic m = rr(g, 2) ? ZYDIS_MNEMONIC_MUL : ZYDIS_MNEMONIC_IMUL;
-		if (rr(g, 2)) {
-			ins1(g, m, R(reg(w, rreg(g))));
+		ZydisMnemonic m = dg_rr(g, 2) ? ZYDIS_MNEMONIC_MUL : ZYDIS_MNEMONIC_IMUL;
+		if (dg_rr(g, 2)) {
+			dg_ins1(g, m, dg_r(dg_reg(w, dg_rreg(g))));
 		} else {
-			struct mem mm = mem_form(g, w / 8, 0, 0);
-			insm(g, m, &mm, 1, mm.op, I(0), I(0));
+			struct dg_mem mm = dg_mem_form(g, w / 8, 0, 0);
+			dg_insm(g, m, &mm, 1, mm.op, dg_i(0), dg_i(0));
 		}
 		break;
 	}
 	case 1: /* imul r, r/m */
-		if (rr(g, 2)) {
-			ins2(g, ZYDIS_MNEMONIC_IMUL, R(reg(w, rreg(g))), R(reg(w, rreg(g))));
+		if (dg_rr(g, 2)) {
+			dg_ins2(g, ZYDIS_MNEMONIC_IMUL, dg_r(dg_reg(w, dg_rreg(g))),
+				dg_r(dg_reg(w, dg_rreg(g))));
 		} else {
-			struct mem mm = mem_form(g, w / 8, 0, 0);
-			insm(g, ZYDIS_MNEMONIC_IMUL, &mm, 2, R(reg(w, rreg(g))), mm.op, I(0));
+			struct dg_mem mm = dg_mem_form(g, w / 8, 0, 0);
+			dg_insm(g, ZYDIS_MNEMONIC_IMUL, &mm, 2, dg_r(dg_reg(w, dg_rreg(g))), mm.op,
+				dg_i(0));
 		}
 		break;
 	case 2: /* imul r, r/m, imm */
-		ins(g, ZYDIS_MNEMONIC_IMUL, 0, 3, R(reg(w, rreg(g))), R(reg(w, rreg(g))),
-		    I((int64_t)rr(g, 2000) - 1000));
+		dg_ins(g, ZYDIS_MNEMONIC_IMUL, 0, 3, dg_r(dg_reg(w, dg_rreg(g))),
+		       dg_r(dg_reg(w, dg_rreg(g))), dg_i((int64_t)dg_rr(g, 2000) - 1000));
 		break;
 	default: { /* div/idiv with a safe dividend and a non-zero divisor */
-		bool sign = rr(g, 2);
-		int ww = rr(g, 2) ? 64 : 32;
+		bool sign = dg_rr(g, 2);
+		int ww = dg_rr(g, 2) ? 64 : 32;
 		int d;
 		do
-			d = rreg(g);
+			d = dg_rreg(g);
 		while (d == 0 || d == 2);
-		int64_t dv = (int64_t)rr(g, 100000) + 1;
-		if (sign && rr(g, 2))
+		int64_t dv = (int64_t)dg_rr(g, 100000) + 1;
+		if (sign && dg_rr(g, 2))
 			dv = -dv;
 		if (sign) {
-			set_reg(g, 0, (uint64_t)((int64_t)rr(g, 0x7fffffff) - 0x3fffffff));
-			ins0(g, ww == 64 ? ZYDIS_MNEMONIC_CQO : ZYDIS_MNEMONIC_CDQ);
+			set_reg(g, 0, (uint64_t)((int64_t)dg_rr(g, 0x7fffffff) - 0x3fffffff));
+			dg_ins0(g, ww == 64 ? ZYDIS_MNEMONIC_CQO : ZYDIS_MNEMONIC_CDQ);
 		} else {
-			ins2(g, ZYDIS_MNEMONIC_XOR, R(ZYDIS_REGISTER_EDX), R(ZYDIS_REGISTER_EDX));
+			dg_ins2(g, ZYDIS_MNEMONIC_XOR, dg_r(ZYDIS_REGISTER_EDX),
+				dg_r(ZYDIS_REGISTER_EDX));
 			set_reg(g, 0, rnd(g) >> (ww == 64 ? 0 : 32));
 		}
 		ZydisMnemonic m = sign ? ZYDIS_MNEMONIC_IDIV : ZYDIS_MNEMONIC_DIV;
-		if (rr(g, 2)) {
+		if (dg_rr(g, 2)) {
 			set_reg(g, d, (uint64_t)dv);
-			ins1(g, m, R(reg(ww, d)));
+			dg_ins1(g, m, dg_r(dg_reg(ww, d)));
 		} else {
 			g->avoid = 1u << 0 | 1u << 2;
-			struct mem mm = mem_form(g, ww / 8, 0, 0);
+			struct dg_mem mm = dg_mem_form(g, ww / 8, 0, 0);
 			g->avoid = 0;
 			do
-				d = pick_other(g, &mm);
+				d = dg_pick_other(g, &mm);
 			while (d == 0 || d == 2);
 			set_reg(g, d, (uint64_t)dv);
-			insm(g, ZYDIS_MNEMONIC_MOV, &mm, 2, mm.op, R(reg(ww, d)), I(0));
-			insm(g, m, &mm, 1, mm.op, I(0), I(0));
+			dg_insm(g, ZYDIS_MNEMONIC_MOV, &mm, 2, mm.op, dg_r(dg_reg(ww, d)), dg_i(0));
+			dg_insm(g, m, &mm, 1, mm.op, dg_i(0), dg_i(0));
 		}
 		break;
 	}
@@ -438,30 +443,31 @@ static void item_bits(struct dg *g)
 {
 	static const ZydisMnemonic bt[] = {ZYDIS_MNEMONIC_BT, ZYDIS_MNEMONIC_BTS,
 					   ZYDIS_MNEMONIC_BTR, ZYDIS_MNEMONIC_BTC};
-	int w = rwidth(g, true);
-	switch (rr(g, 5)) {
+	int w = dg_rwidth(g, true);
+	switch (dg_rr(g, 5)) {
 	case 0:
-		ins2(g, PICK(g, bt), R(reg(w, rreg(g))), R(reg(w, rreg(g))));
+		dg_ins2(g, DG_PICK(g, bt), dg_r(dg_reg(w, dg_rreg(g))),
+			dg_r(dg_reg(w, dg_rreg(g))));
 		break;
 	case 1: {
-		struct mem mm = mem_form(g, w / 8, 0, 0);
-		insm(g, PICK(g, bt), &mm, 2, mm.op, I(rr(g, (uint32_t)w)), I(0));
+		struct dg_mem mm = dg_mem_form(g, w / 8, 0, 0);
+		dg_insm(g, DG_PICK(g, bt), &mm, 2, mm.op, dg_i(dg_rr(g, (uint32_t)w)), dg_i(0));
 		break;
 	}
 	case 2: { /* bt [mem], reg: the offset reaches outside the operand */
-		struct mem mm = mem_form(g, w / 8, 0, DG_DATA + 0x2000 + rr(g, 0x2000));
-		int o = pick_other(g, &mm);
-		set_reg(g, o, (uint64_t)((int64_t)rr(g, 2048) - 1024));
-		insm(g, PICK(g, bt), &mm, 2, mm.op, R(reg(w, o)), I(0));
+		struct dg_mem mm = dg_mem_form(g, w / 8, 0, DG_DATA + 0x2000 + dg_rr(g, 0x2000));
+		int o = dg_pick_other(g, &mm);
+		set_reg(g, o, (uint64_t)((int64_t)dg_rr(g, 2048) - 1024));
+		dg_insm(g, DG_PICK(g, bt), &mm, 2, mm.op, dg_r(dg_reg(w, o)), dg_i(0));
 		break;
 	}
 	default: {
-		ZydisMnemonic m = rr(g, 2) ? ZYDIS_MNEMONIC_BSF : ZYDIS_MNEMONIC_BSR;
-		if (rr(g, 2)) {
-			ins2(g, m, R(reg(w, rreg(g))), R(reg(w, rreg(g))));
+		ZydisMnemonic m = dg_rr(g, 2) ? ZYDIS_MNEMONIC_BSF : ZYDIS_MNEMONIC_BSR;
+		if (dg_rr(g, 2)) {
+			dg_ins2(g, m, dg_r(dg_reg(w, dg_rreg(g))), dg_r(dg_reg(w, dg_rreg(g))));
 		} else {
-			struct mem mm = mem_form(g, w / 8, 0, 0);
-			insm(g, m, &mm, 2, R(reg(w, rreg(g))), mm.op, I(0));
+			struct dg_mem mm = dg_mem_form(g, w / 8, 0, 0);
+			dg_insm(g, m, &mm, 2, dg_r(dg_reg(w, dg_rreg(g))), mm.op, dg_i(0));
 		}
 		break;
 	}
@@ -470,62 +476,66 @@ static void item_bits(struct dg *g)
 
 static void item_cond(struct dg *g)
 {
-	int w = rwidth(g, true);
-	if (rr(g, 2)) {
-		if (rr(g, 2)) {
-			ins2(g, PICK(g, cmovs), R(reg(w, rreg(g))), R(reg(w, rreg(g))));
+	int w = dg_rwidth(g, true);
+	if (dg_rr(g, 2)) {
+		if (dg_rr(g, 2)) {
+			dg_ins2(g, DG_PICK(g, cmovs), dg_r(dg_reg(w, dg_rreg(g))),
+				dg_r(dg_reg(w, dg_rreg(g))));
 		} else {
-			struct mem mm = mem_form(g, w / 8, 0, 0);
-			insm(g, PICK(g, cmovs), &mm, 2, R(reg(w, rreg(g))), mm.op, I(0));
+			struct dg_mem mm = dg_mem_form(g, w / 8, 0, 0);
+			dg_insm(g, DG_PICK(g, cmovs), &mm, 2, dg_r(dg_reg(w, dg_rreg(g))), mm.op,
+				dg_i(0));
 		}
 	} else {
-		if (rr(g, 2)) {
-			ins1(g, PICK(g, setccs), R(reg(8, rreg(g))));
+		if (dg_rr(g, 2)) {
+			dg_ins1(g, DG_PICK(g, setccs), dg_r(dg_reg(8, dg_rreg(g))));
 		} else {
-			struct mem mm = mem_form(g, 1, 0, 0);
-			insm(g, PICK(g, setccs), &mm, 1, mm.op, I(0), I(0));
+			struct dg_mem mm = dg_mem_form(g, 1, 0, 0);
+			dg_insm(g, DG_PICK(g, setccs), &mm, 1, mm.op, dg_i(0), dg_i(0));
 		}
 	}
 }
 
 static void item_atomic(struct dg *g)
 {
-	int w = rwidth(g, false);
+	int w = dg_rwidth(g, false);
 	static const ZydisMnemonic m3[] = {ZYDIS_MNEMONIC_XCHG, ZYDIS_MNEMONIC_CMPXCHG,
 					   ZYDIS_MNEMONIC_XADD};
-	ZydisMnemonic m = PICK(g, m3);
-	if (rr(g, 3) == 0) {
-		ins2(g, m, R(reg(w, rreg(g))), R(reg(w, rreg(g))));
+	ZydisMnemonic m = DG_PICK(g, m3);
+	if (dg_rr(g, 3) == 0) {
+		dg_ins2(g, m, dg_r(dg_reg(w, dg_rreg(g))), dg_r(dg_reg(w, dg_rreg(g))));
 		return;
 	}
-	struct mem mm = mem_form(g, w / 8, 0, 0);
-	if (m != ZYDIS_MNEMONIC_XCHG && rr(g, 2))
+	struct dg_mem mm = dg_mem_form(g, w / 8, 0, 0);
+	if (m != ZYDIS_MNEMONIC_XCHG && dg_rr(g, 2))
 		mm.pfx |= ZYDIS_ATTRIB_HAS_LOCK;
-	insm(g, m, &mm, 2, mm.op, R(reg(w, rreg(g))), I(0));
+	dg_insm(g, m, &mm, 2, mm.op, dg_r(dg_reg(w, dg_rreg(g))), dg_i(0));
 }
 
 static void item_ext(struct dg *g)
 {
-	int dw = rr(g, 2) ? 64 : 32;
-	switch (rr(g, 3)) {
+	int dw = dg_rr(g, 2) ? 64 : 32;
+	switch (dg_rr(g, 3)) {
 	case 0:
 	case 1: {
-		ZydisMnemonic m = rr(g, 2) ? ZYDIS_MNEMONIC_MOVZX : ZYDIS_MNEMONIC_MOVSX;
-		int sw = rr(g, 2) ? 8 : 16;
-		if (rr(g, 2)) {
-			ins2(g, m, R(reg(dw, rreg(g))), R(reg(sw, rreg(g))));
+		ZydisMnemonic m = dg_rr(g, 2) ? ZYDIS_MNEMONIC_MOVZX : ZYDIS_MNEMONIC_MOVSX;
+		int sw = dg_rr(g, 2) ? 8 : 16;
+		if (dg_rr(g, 2)) {
+			dg_ins2(g, m, dg_r(dg_reg(dw, dg_rreg(g))), dg_r(dg_reg(sw, dg_rreg(g))));
 		} else {
-			struct mem mm = mem_form(g, sw / 8, 0, 0);
-			insm(g, m, &mm, 2, R(reg(dw, rreg(g))), mm.op, I(0));
+			struct dg_mem mm = dg_mem_form(g, sw / 8, 0, 0);
+			dg_insm(g, m, &mm, 2, dg_r(dg_reg(dw, dg_rreg(g))), mm.op, dg_i(0));
 		}
 		break;
 	}
 	default:
-		if (rr(g, 2)) {
-			ins2(g, ZYDIS_MNEMONIC_MOVSXD, R(reg(64, rreg(g))), R(reg(32, rreg(g))));
+		if (dg_rr(g, 2)) {
+			dg_ins2(g, ZYDIS_MNEMONIC_MOVSXD, dg_r(dg_reg(64, dg_rreg(g))),
+				dg_r(dg_reg(32, dg_rreg(g))));
 		} else {
-			struct mem mm = mem_form(g, 4, 0, 0);
-			insm(g, ZYDIS_MNEMONIC_MOVSXD, &mm, 2, R(reg(64, rreg(g))), mm.op, I(0));
+			struct dg_mem mm = dg_mem_form(g, 4, 0, 0);
+			dg_insm(g, ZYDIS_MNEMONIC_MOVSXD, &mm, 2, dg_r(dg_reg(64, dg_rreg(g))),
+				mm.op, dg_i(0));
 		}
 		break;
 	}
@@ -535,21 +545,23 @@ static void item_ext(struct dg *g)
 static void item_string(struct dg *g)
 {
 	static const uint8_t ops[5] = {0xa4, 0xaa, 0xac, 0xa6, 0xae}; /* movs stos lods cmps scas */
-	int k = (int)rr(g, 5);
-	int sz = 1 << rr(g, 4);
-	bool rep = rr(g, 3) != 0;
-	bool df = rr(g, 3) == 0;
-	bool fs = (k == 0 || k == 2 || k == 3) && rr(g, 4) == 0;
-	uint64_t src = DG_DATA + 0x3000 + rr(g, 0x800);
-	uint64_t dst = DG_DATA + 0x4000 + rr(g, 0x800);
-	if (rr(g, 4) == 0)
-		dst = src + rr(g, 16); /* overlapping movs */
+	int k = (int)dg_rr(g, 5);
+	int sz = 1 << dg_rr(g, 4);
+	bool rep = dg_rr(g, 3) != 0;
+	bool df = dg_rr(g, 3) == 0;
+	bool fs = (k == 0 || k == 2 || k == 3) && dg_rr(g, 4) == 0;
+	uint64_t src = DG_DATA + 0x3000 + dg_rr(g, 0x800);
+	uint64_t dst = DG_DATA + 0x4000 + dg_rr(g, 0x800);
+	if (dg_rr(g, 4) == 0)
+		dst = src + dg_rr(g, 16); /* overlapping movs */
 	set_reg(g, 6, fs ? src - DG_FS_BASE : src);
 	set_reg(g, 7, dst);
-	set_reg(g, 1, rr(g, 24));
+	/* RCX = 0 in a quarter of the cases: a rep prefix then runs no
+	 * iteration and cmps/scas write no flag */
+	set_reg(g, 1, dg_rr(g, 4) == 0 ? 0 : dg_rr(g, 24));
 	if (k == 3 || k == 4) /* give cmps/scas equal runs sometimes */
-		set_reg(g, 0, rr(g, 2) ? 0 : rnd(g));
-	ins0(g, df ? ZYDIS_MNEMONIC_STD : ZYDIS_MNEMONIC_CLD);
+		set_reg(g, 0, dg_rr(g, 2) ? 0 : rnd(g));
+	dg_ins0(g, df ? ZYDIS_MNEMONIC_STD : ZYDIS_MNEMONIC_CLD);
 	uint8_t b[6];
 	uint32_t n = 0;
 	if (fs)
@@ -557,7 +569,7 @@ static void item_string(struct dg *g)
 	if (sz == 2)
 		b[n++] = 0x66;
 	if (rep)
-		b[n++] = (k >= 3 && rr(g, 2)) ? 0xf2 : 0xf3;
+		b[n++] = (k >= 3 && dg_rr(g, 2)) ? 0xf2 : 0xf3;
 	if (sz == 8)
 		b[n++] = 0x48;
 	b[n++] = (uint8_t)(ops[k] + (sz > 1));
@@ -566,33 +578,33 @@ static void item_string(struct dg *g)
 
 static void item_stack(struct dg *g)
 {
-	switch (rr(g, 4)) {
+	switch (dg_rr(g, 4)) {
 	case 0:
-		ins1(g, ZYDIS_MNEMONIC_PUSH, R(reg(64, rreg(g))));
+		dg_ins1(g, ZYDIS_MNEMONIC_PUSH, dg_r(dg_reg(64, dg_rreg(g))));
 		break;
 	case 1:
-		ins1(g, ZYDIS_MNEMONIC_PUSH, I((int64_t)rr(g, 0x100000) - 0x80000));
+		dg_ins1(g, ZYDIS_MNEMONIC_PUSH, dg_i((int64_t)dg_rr(g, 0x100000) - 0x80000));
 		break;
 	case 2: {
-		struct mem mm = mem_form(g, 8, 0, 0);
-		insm(g, ZYDIS_MNEMONIC_PUSH, &mm, 1, mm.op, I(0), I(0));
+		struct dg_mem mm = dg_mem_form(g, 8, 0, 0);
+		dg_insm(g, ZYDIS_MNEMONIC_PUSH, &mm, 1, mm.op, dg_i(0), dg_i(0));
 		break;
 	}
 	default:
-		ins0(g, ZYDIS_MNEMONIC_PUSHFQ);
+		dg_ins0(g, ZYDIS_MNEMONIC_PUSHFQ);
 		break;
 	}
-	if (rr(g, 4) == 0) {
+	if (dg_rr(g, 4) == 0) {
 		/* popf of arithmetic flags and DF (IF stays 1; never TF/AC) */
-		ins1(g, ZYDIS_MNEMONIC_PUSH, I((int64_t)((rnd(g) & 0xcd5) | 0x202)));
-		ins0(g, ZYDIS_MNEMONIC_POPFQ);
+		dg_ins1(g, ZYDIS_MNEMONIC_PUSH, dg_i((int64_t)((rnd(g) & 0xcd5) | 0x202)));
+		dg_ins0(g, ZYDIS_MNEMONIC_POPFQ);
 	}
-	if (rr(g, 2))
-		item_alu(g);
-	switch (rr(g, 4)) {
+	if (dg_rr(g, 2))
+		dg_item_alu(g);
+	switch (dg_rr(g, 4)) {
 	case 0: { /* pop to memory */
-		struct mem mm = mem_form(g, 8, 0, 0);
-		insm(g, ZYDIS_MNEMONIC_POP, &mm, 1, mm.op, I(0), I(0));
+		struct dg_mem mm = dg_mem_form(g, 8, 0, 0);
+		dg_insm(g, ZYDIS_MNEMONIC_POP, &mm, 1, mm.op, dg_i(0), dg_i(0));
 		break;
 	}
 	case 1: { /* pop [rsp+d]: the address uses the incremented RSP */
@@ -600,15 +612,15 @@ static void item_stack(struct dg *g)
 		memset(&m, 0, sizeof(m));
 		m.type = ZYDIS_OPERAND_TYPE_MEMORY;
 		m.mem.base = ZYDIS_REGISTER_RSP;
-		m.mem.displacement = 8 * (int64_t)rr(g, 3) - 8;
+		m.mem.displacement = 8 * (int64_t)dg_rr(g, 3) - 8;
 		m.mem.size = 8;
-		ins1(g, ZYDIS_MNEMONIC_PUSH, I(0x77));
-		ins1(g, ZYDIS_MNEMONIC_POP, m);
-		ins1(g, ZYDIS_MNEMONIC_POP, R(reg(64, rreg(g))));
+		dg_ins1(g, ZYDIS_MNEMONIC_PUSH, dg_i(0x77));
+		dg_ins1(g, ZYDIS_MNEMONIC_POP, m);
+		dg_ins1(g, ZYDIS_MNEMONIC_POP, dg_r(dg_reg(64, dg_rreg(g))));
 		break;
 	}
 	default:
-		ins1(g, ZYDIS_MNEMONIC_POP, R(reg(64, rreg(g))));
+		dg_ins1(g, ZYDIS_MNEMONIC_POP, dg_r(dg_reg(64, dg_rreg(g))));
 		break;
 	}
 }
@@ -619,14 +631,14 @@ static void item_high8(struct dg *g)
 	static const ZydisRegister hi[4] = {ZYDIS_REGISTER_AH, ZYDIS_REGISTER_BH, ZYDIS_REGISTER_CH,
 					    ZYDIS_REGISTER_DH};
 	g->avoid = 0xff00;
-	struct mem mm = mem_form(g, 1, 0, 0);
+	struct dg_mem mm = dg_mem_form(g, 1, 0, 0);
 	g->avoid = 0;
-	ZydisRegister h = hi[rr(g, 4)];
-	if (rr(g, 2))
-		insm(g, PICK(g, alu), &mm, 2, mm.op, R(h), I(0));
+	ZydisRegister h = hi[dg_rr(g, 4)];
+	if (dg_rr(g, 2))
+		dg_insm(g, DG_PICK(g, alu), &mm, 2, mm.op, dg_r(h), dg_i(0));
 	else
-		insm(g, rr(g, 2) ? ZYDIS_MNEMONIC_MOV : ZYDIS_MNEMONIC_ADD, &mm, 2, R(h), mm.op,
-		     I(0));
+		dg_insm(g, dg_rr(g, 2) ? ZYDIS_MNEMONIC_MOV : ZYDIS_MNEMONIC_ADD, &mm, 2, dg_r(h),
+			mm.op, dg_i(0));
 }
 
 static void patch32(uint32_t at, uint32_t v)
@@ -644,7 +656,7 @@ static uint32_t branch(struct dg *g, ZydisMnemonic m, int width)
 	req.branch_type = width == 8 ? ZYDIS_BRANCH_TYPE_SHORT : ZYDIS_BRANCH_TYPE_NEAR;
 	req.branch_width = width == 8 ? ZYDIS_BRANCH_WIDTH_8 : ZYDIS_BRANCH_WIDTH_32;
 	req.operand_count = 1;
-	req.operands[0] = I((int64_t)(DG_CODE + g->len + 2)); /* absolute, patched later */
+	req.operands[0] = dg_i((int64_t)(DG_CODE + g->len + 2)); /* absolute, patched later */
 	if (m == ZYDIS_MNEMONIC_JECXZ)
 		req.address_size_hint = ZYDIS_ADDRESS_SIZE_HINT_32;
 	emit_req(g, &req);
@@ -665,11 +677,11 @@ static void patch_to_here(struct dg *g, uint32_t rel_at, int width)
 	}
 }
 
-static void item_simple(struct dg *g)
+void dg_item_simple(struct dg *g)
 {
-	switch (rr(g, 3)) {
+	switch (dg_rr(g, 3)) {
 	case 0:
-		item_alu(g);
+		dg_item_alu(g);
 		break;
 	case 1:
 		item_ext(g);
@@ -683,36 +695,38 @@ static void item_simple(struct dg *g)
 /* call/ret pairs: direct, through a register, through memory, ret imm16. */
 static void item_call(struct dg *g)
 {
-	int kind = (int)rr(g, 4);
-	int r = rreg(g);
-	bool ret_imm = kind == 0 && rr(g, 2);
+	int kind = (int)dg_rr(g, 4);
+	int r = dg_rreg(g);
+	bool ret_imm = kind == 0 && dg_rr(g, 2);
 	if (ret_imm)
-		ins1(g, ZYDIS_MNEMONIC_PUSH, I(0x1234));
+		dg_ins1(g, ZYDIS_MNEMONIC_PUSH, dg_i(0x1234));
 	uint32_t fix_mov = 0, call_rel = 0;
-	struct mem mm;
+	struct dg_mem mm;
 	if (kind == 0) {
 		call_rel = branch(g, ZYDIS_MNEMONIC_CALL, 32);
 	} else {
 		if (kind == 1) {
-			ins2(g, ZYDIS_MNEMONIC_MOV, R(reg(32, r)), I(0x7fffffff)); /* placeholder */
+			dg_ins2(g, ZYDIS_MNEMONIC_MOV, dg_r(dg_reg(32, r)),
+				dg_i(0x7fffffff)); /* placeholder */
 			fix_mov = g->len - 4;
-			ins1(g, ZYDIS_MNEMONIC_CALL, R(reg(64, r)));
+			dg_ins1(g, ZYDIS_MNEMONIC_CALL, dg_r(dg_reg(64, r)));
 		} else {
-			mm = mem_form(g, 8, 0, 0);
-			r = pick_other(g, &mm);
-			ins2(g, ZYDIS_MNEMONIC_MOV, R(reg(32, r)), I(0x7fffffff)); /* placeholder */
+			mm = dg_mem_form(g, 8, 0, 0);
+			r = dg_pick_other(g, &mm);
+			dg_ins2(g, ZYDIS_MNEMONIC_MOV, dg_r(dg_reg(32, r)),
+				dg_i(0x7fffffff)); /* placeholder */
 			fix_mov = g->len - 4;
-			insm(g, ZYDIS_MNEMONIC_MOV, &mm, 2, mm.op, R(reg(64, r)), I(0));
-			insm(g, ZYDIS_MNEMONIC_CALL, &mm, 1, mm.op, I(0), I(0));
+			dg_insm(g, ZYDIS_MNEMONIC_MOV, &mm, 2, mm.op, dg_r(dg_reg(64, r)), dg_i(0));
+			dg_insm(g, ZYDIS_MNEMONIC_CALL, &mm, 1, mm.op, dg_i(0), dg_i(0));
 		}
 	}
 	uint32_t jmp_rel = branch(g, ZYDIS_MNEMONIC_JMP, 8);
 	uint32_t fn = g->len;
-	item_simple(g);
+	dg_item_simple(g);
 	if (ret_imm)
-		ins1(g, ZYDIS_MNEMONIC_RET, I(8));
+		dg_ins1(g, ZYDIS_MNEMONIC_RET, dg_i(8));
 	else
-		ins0(g, ZYDIS_MNEMONIC_RET);
+		dg_ins0(g, ZYDIS_MNEMONIC_RET);
 	patch_to_here(g, jmp_rel, 8);
 	if (kind == 0)
 		patch32(call_rel, fn - (call_rel + 4));
@@ -722,41 +736,41 @@ static void item_call(struct dg *g)
 
 static void item_lea(struct dg *g)
 {
-	struct mem mm = mem_form(g, 8, 0, 0);
+	struct dg_mem mm = dg_mem_form(g, 8, 0, 0);
 	if (mm.pfx) /* lea ignores segments: drop the override */
 		mm.pfx = 0;
-	int w = rr(g, 3) ? 64 : 32;
+	int w = dg_rr(g, 3) ? 64 : 32;
 	if (ZydisRegisterGetWidth(ZYDIS_MACHINE_MODE_LONG_64, mm.op.mem.base) == 32)
 		mm.op.mem.size = 4; /* AGEN operand size = address size */
-	insm(g, ZYDIS_MNEMONIC_LEA, &mm, 2, R(reg(w, rreg(g))), mm.op, I(0));
+	dg_insm(g, ZYDIS_MNEMONIC_LEA, &mm, 2, dg_r(dg_reg(w, dg_rreg(g))), mm.op, dg_i(0));
 }
 
 static void item_sse(struct dg *g)
 {
-	ZydisRegister x = (ZydisRegister)(ZYDIS_REGISTER_XMM0 + rr(g, 16));
-	switch (rr(g, 3)) {
+	ZydisRegister x = (ZydisRegister)(ZYDIS_REGISTER_XMM0 + dg_rr(g, 16));
+	switch (dg_rr(g, 3)) {
 	case 0: {
-		struct mem a = mem_form(g, 16, 0, 0);
-		insm(g, ZYDIS_MNEMONIC_MOVDQU, &a, 2, R(x), a.op, I(0));
-		struct mem b = mem_form(g, 16, 0, 0);
-		insm(g, ZYDIS_MNEMONIC_MOVDQU, &b, 2, b.op, R(x), I(0));
+		struct dg_mem a = dg_mem_form(g, 16, 0, 0);
+		dg_insm(g, ZYDIS_MNEMONIC_MOVDQU, &a, 2, dg_r(x), a.op, dg_i(0));
+		struct dg_mem b = dg_mem_form(g, 16, 0, 0);
+		dg_insm(g, ZYDIS_MNEMONIC_MOVDQU, &b, 2, b.op, dg_r(x), dg_i(0));
 		break;
 	}
 	case 1: {
-		struct mem a = mem_form(g, 16, 16, 0);
-		insm(g, ZYDIS_MNEMONIC_MOVAPS, &a, 2, R(x), a.op, I(0));
-		struct mem b = mem_form(g, 16, 16, 0);
-		insm(g, ZYDIS_MNEMONIC_MOVAPS, &b, 2, b.op, R(x), I(0));
+		struct dg_mem a = dg_mem_form(g, 16, 16, 0);
+		dg_insm(g, ZYDIS_MNEMONIC_MOVAPS, &a, 2, dg_r(x), a.op, dg_i(0));
+		struct dg_mem b = dg_mem_form(g, 16, 16, 0);
+		dg_insm(g, ZYDIS_MNEMONIC_MOVAPS, &b, 2, b.op, dg_r(x), dg_i(0));
 		break;
 	}
 	default: {
-		struct mem a = mem_form(g, 8, 0, 0);
-		insm(g, ZYDIS_MNEMONIC_MOVQ, &a, 2, R(x), a.op, I(0));
-		if (rr(g, 2)) {
-			struct mem b = mem_form(g, 8, 0, 0);
-			insm(g, ZYDIS_MNEMONIC_MOVQ, &b, 2, b.op, R(x), I(0));
+		struct dg_mem a = dg_mem_form(g, 8, 0, 0);
+		dg_insm(g, ZYDIS_MNEMONIC_MOVQ, &a, 2, dg_r(x), a.op, dg_i(0));
+		if (dg_rr(g, 2)) {
+			struct dg_mem b = dg_mem_form(g, 8, 0, 0);
+			dg_insm(g, ZYDIS_MNEMONIC_MOVQ, &b, 2, b.op, dg_r(x), dg_i(0));
 		} else {
-			ins2(g, ZYDIS_MNEMONIC_MOVQ, R(reg(64, rreg(g))), R(x));
+			dg_ins2(g, ZYDIS_MNEMONIC_MOVQ, dg_r(dg_reg(64, dg_rreg(g))), dg_r(x));
 		}
 		break;
 	}
@@ -767,11 +781,11 @@ static void item_sse(struct dg *g)
  * short counted loop (backward jnz / loop). */
 static void item_branch(struct dg *g)
 {
-	switch (rr(g, 5)) {
+	switch (dg_rr(g, 6)) {
 	case 0:
 	case 1: {
-		uint32_t rel = branch(g, PICK(g, jccs), 8);
-		item_simple(g);
+		uint32_t rel = branch(g, DG_PICK(g, jccs), 8);
+		dg_item_simple(g);
 		patch_to_here(g, rel, 8);
 		break;
 	}
@@ -779,34 +793,45 @@ static void item_branch(struct dg *g)
 		static const ZydisMnemonic lm[] = {ZYDIS_MNEMONIC_JRCXZ, ZYDIS_MNEMONIC_JECXZ,
 						   ZYDIS_MNEMONIC_LOOP, ZYDIS_MNEMONIC_LOOPE,
 						   ZYDIS_MNEMONIC_LOOPNE};
-		if (rr(g, 2))
-			set_reg(g, 1, rr(g, 3));
-		uint32_t rel = branch(g, PICK(g, lm), 8);
-		item_alu(g);
+		if (dg_rr(g, 2))
+			set_reg(g, 1, dg_rr(g, 3));
+		uint32_t rel = branch(g, DG_PICK(g, lm), 8);
+		dg_item_alu(g);
 		patch_to_here(g, rel, 8);
 		break;
 	}
 	case 3: { /* jmp reg forward */
-		int r = rreg(g);
-		ins2(g, ZYDIS_MNEMONIC_MOV, R(reg(32, r)), I(0x7fffffff));
+		int r = dg_rreg(g);
+		dg_ins2(g, ZYDIS_MNEMONIC_MOV, dg_r(dg_reg(32, r)), dg_i(0x7fffffff));
 		uint32_t fix = g->len - 4;
-		ins1(g, ZYDIS_MNEMONIC_JMP, R(reg(64, r)));
-		item_alu(g);
+		dg_ins1(g, ZYDIS_MNEMONIC_JMP, dg_r(dg_reg(64, r)));
+		dg_item_alu(g);
+		patch32(fix, (uint32_t)(DG_CODE + g->len));
+		break;
+	}
+	case 4: { /* jmp [m] forward */
+		struct dg_mem mm = dg_mem_form(g, 8, 0, 0);
+		int r = dg_pick_other(g, &mm);
+		dg_ins2(g, ZYDIS_MNEMONIC_MOV, dg_r(dg_reg(32, r)), dg_i(0x7fffffff));
+		uint32_t fix = g->len - 4;
+		dg_insm(g, ZYDIS_MNEMONIC_MOV, &mm, 2, mm.op, dg_r(dg_reg(64, r)), dg_i(0));
+		dg_insm(g, ZYDIS_MNEMONIC_JMP, &mm, 1, mm.op, dg_i(0), dg_i(0));
+		dg_item_alu(g);
 		patch32(fix, (uint32_t)(DG_CODE + g->len));
 		break;
 	}
 	default: { /* counted loop */
-		int cnt = 1 + (int)rr(g, 5);
-		bool use_loop = rr(g, 2);
+		int cnt = 1 + (int)dg_rr(g, 5);
+		bool use_loop = dg_rr(g, 2);
 		set_reg(g, 1, (uint64_t)cnt);
 		uint32_t top = g->len;
 		int r;
 		do
-			r = rreg(g);
+			r = dg_rreg(g);
 		while (r == 1);
-		ins2(g, ZYDIS_MNEMONIC_ADD, R(reg(64, r)), I((int64_t)rr(g, 1000)));
+		dg_ins2(g, ZYDIS_MNEMONIC_ADD, dg_r(dg_reg(64, r)), dg_i((int64_t)dg_rr(g, 1000)));
 		if (!use_loop)
-			ins1(g, ZYDIS_MNEMONIC_DEC, R(ZYDIS_REGISTER_ECX));
+			dg_ins1(g, ZYDIS_MNEMONIC_DEC, dg_r(ZYDIS_REGISTER_ECX));
 		uint32_t rel = branch(g, use_loop ? ZYDIS_MNEMONIC_LOOP : ZYDIS_MNEMONIC_JNZ, 8);
 		code()[rel] = (uint8_t)(int8_t)((int64_t)top - (int64_t)(rel + 1));
 		break;
@@ -829,14 +854,39 @@ void dg_generate(struct dg *g, uint64_t seed, struct xh_state *init)
 	}
 	for (int i = 0; i < 16; i++)
 		init->gpr[i] = rnd(g);
-	init->gpr[RSP] = DG_STACK_TOP - 8 * rr(g, 16);
+	init->gpr[RSP] = DG_STACK_TOP - 8 * dg_rr(g, 16);
 	init->rflags = (rnd(g) & 0x8d5) | 0x202;
-	int items = 3 + (int)rr(g, 20);
+	/* x87/SSE: this thread's own image (valid MXCSR/FCW), random XMM0-15 */
+	__asm__ volatile("fxsave64 %0" : "=m"(init->fx));
+	for (size_t i = DG_FX_XMM; i < DG_FX_XMM + 256; i += 8) {
+		uint64_t v = rnd(g);
+		memcpy(init->fx + i, &v, 8);
+	}
+	int items = 3 + (int)dg_rr(g, 20);
 	for (int i = 0; i < items && !g->err; i++) {
-		switch (rr(g, 14)) {
+		switch (dg_rr(g, 20)) {
+		case 14:
+		case 15:
+			dg_item_unary(g);
+			break;
+		case 16:
+			dg_item_shd(g);
+			break;
+		case 17:
+			if (dg_rr(g, 2))
+				dg_item_count(g);
+			else
+				dg_item_cmpxchg_wide(g);
+			break;
+		case 18:
+			dg_item_rsp(g);
+			break;
+		case 19:
+			dg_item_sse_arith(g);
+			break;
 		case 0:
 		case 1:
-			item_alu(g);
+			dg_item_alu(g);
 			break;
 		case 2:
 			item_shift(g);
@@ -869,7 +919,7 @@ void dg_generate(struct dg *g, uint64_t seed, struct xh_state *init)
 			item_lea(g);
 			break;
 		case 12:
-			if (rr(g, 3) == 0)
+			if (dg_rr(g, 3) == 0)
 				item_high8(g);
 			else
 				item_sse(g);

@@ -17,6 +17,8 @@
 #define DG_FS_BASE   (DG_DATA + 0x1000)
 #define DG_GS_BASE   (DG_DATA + 0x2000)
 #define DG_STACK_TOP (DG_DATA + 0xf000)
+#define DG_FX_XMM    160 /* XMM0-15 in an fxsave64 image */
+#define DG_FX_MXCSR  24
 
 struct dg {
 	uint64_t rng;
@@ -31,7 +33,7 @@ struct dg {
 /* Map CODE (RWX) and DATA at their fixed addresses; 0 on success. */
 int dg_map(void);
 /* Generate one case from seed: code at DG_CODE, initial memory in g->mem0,
- * initial registers/flags in *init.  The code is followed by a jump to
+ * initial registers/flags/XMM in *init.  The code is followed by a jump to
  * xh_native_ret (outside [DG_CODE, DG_CODE + len)). */
 void dg_generate(struct dg *g, uint64_t seed, struct xh_state *init);
 void dg_print(const struct dg *g, FILE *f);

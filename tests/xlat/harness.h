@@ -10,6 +10,8 @@
 #include "pretrans/xlat/xlat.h"
 #include "runtime/tc/tc.h"
 
+#include <stddef.h>
+
 #define XH_MAX_BLOCKS 4096
 
 struct xh_block {
@@ -67,7 +69,13 @@ enum xh_result xh_block(struct xh *h, gva_t va, struct xh_block **out);
 struct xh_state {
 	uint64_t gpr[16];
 	uint64_t rflags;
+	uint64_t pad;
+	/* x87/SSE state, fxsave64 image: loaded before the run (it must hold a
+	 * valid MXCSR/FCW, e.g. from the caller's own fxsave64), saved after */
+	uint8_t fx[512] __attribute__((aligned(16)));
 };
+_Static_assert(offsetof(struct xh_state, rflags) == 128, "native.S: rflags");
+_Static_assert(offsetof(struct xh_state, fx) == 144, "native.S: fx");
 void xh_native(struct xh_state *st, const void *code, uint64_t fs_base, uint64_t gs_base,
 	       uint64_t restore_gs);
 extern void xh_native_ret(void);

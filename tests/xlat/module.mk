@@ -17,7 +17,8 @@ endef
 
 $(eval $(call xlat_test_prog,xlat_golden,tests/xlat/xlat_golden.c))
 $(eval $(call xlat_test_prog,xlat_bench,tests/xlat/xlat_bench.c))
-$(eval $(call xlat_test_prog,xlat_diff,tests/xlat/xlat_diff.c tests/xlat/diffgen.c tests/xlat/funcs.c))
+$(eval $(call xlat_test_prog,xlat_diff,tests/xlat/xlat_diff.c tests/xlat/diffgen.c tests/xlat/diffgen_more.c \
+	tests/xlat/funcs.c))
 
 # Differential test: thousands of random sequences, native vs translated.
 CHECK_STEPS += check-xlat-diff

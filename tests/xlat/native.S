@@ -1,12 +1,15 @@
 /*
  * Native reference runner for the differential tests: loads a full
  * register/flags state, jumps to test code, and captures the state when the
- * code jumps to xh_native_ret.  %fs/%gs bases are switched with raw
+ * code jumps to xh_native_ret (GPRs, RFLAGS and the fxsave64 image: the
+ * layout of struct xh_state, tests/xlat/harness.h).  %fs/%gs bases are switched with raw
  * arch_prctl system calls inside, so no C code runs with a foreign FS.
  */
 	.data
 	.align 16
 native_out:	.zero 136
+	.align 16
+native_fx:	.zero 512
 native_host_rsp:	.quad 0
 native_target:	.quad 0
 native_fs_orig:	.quad 0
@@ -42,6 +45,7 @@ xh_native_asm:
 	mov	%r12, %rsi
 	syscall
 	mov	%rbx, %rdi
+	fxrstor64 144(%rdi)		/* st->fx */
 	pushq	128(%rdi)
 	popfq
 	mov	0(%rdi), %rax
@@ -83,6 +87,7 @@ xh_native_ret:
 	mov	native_host_rsp(%rip), %rsp
 	pushfq
 	popq	native_out+128(%rip)
+	fxsave64 native_fx(%rip)
 	cld
 	mov	$158, %eax
 	mov	$0x1002, %edi
@@ -96,6 +101,10 @@ xh_native_ret:
 	pop	%rdi
 	lea	native_out(%rip), %rsi
 	mov	$17, %ecx
+	rep movsq
+	add	$8, %rdi		/* st->fx */
+	lea	native_fx(%rip), %rsi
+	mov	$64, %ecx
 	rep movsq
 	pop	%r15
 	pop	%r14

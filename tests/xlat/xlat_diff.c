@@ -3,7 +3,8 @@
  * generates random sequences of non-privileged instructions (assembled with
  * the Zydis encoder), runs each natively and translated (runtime/tc with the
  * identity soft-MMU of tests/xlat/harness.c), and compares all 16 GPRs, the
- * arithmetic flags and DF, and the whole data/stack region.
+ * arithmetic flags and DF, XMM0-15 and MXCSR, and the whole data/stack
+ * region.
  *
  *   xlat_diff [-s SEED] [-n CASES] [-F] [-v]   exit 0 iff every case matches
  *   (-F: also run gcc-compiled functions of funcs.c translated vs native;
@@ -50,6 +51,7 @@ static int run_case(struct xh *h, struct dg *g, long index, uint64_t seed, bool 
 	struct vcpu_abi *a = h->vcpu.abi;
 	memcpy(a->gpr, init.gpr, sizeof(a->gpr));
 	a->rflags = init.rflags;
+	memcpy(a->fxsave, init.fx, sizeof(a->fxsave));
 	a->irq = VCPU_IRQ_IF;
 	a->fs_base = DG_FS_BASE;
 	a->gs_base = DG_GS_BASE;
@@ -78,6 +80,9 @@ static int run_case(struct xh *h, struct dg *g, long index, uint64_t seed, bool 
 			ok = false;
 		if (memcmp(data, g->mem_native, DG_DATA_SIZE) != 0)
 			ok = false;
+		if (memcmp(a->fxsave + DG_FX_XMM, nat.fx + DG_FX_XMM, 256) != 0 ||
+		    memcmp(a->fxsave + DG_FX_MXCSR, nat.fx + DG_FX_MXCSR, 4) != 0)
+			ok = false;
 	}
 	if (!ok || verbose) {
 		printf("case %ld seed %#" PRIx64 ": %s (run result %d, refusal %s at %#" PRIx64
@@ -94,6 +99,12 @@ static int run_case(struct xh *h, struct dg *g, long index, uint64_t seed, bool 
 			if (r == XH_OK && (a->rflags & fmask) != (nat.rflags & fmask))
 				printf("  rflags native %#" PRIx64 " xlat %#" PRIx64 "\n",
 				       nat.rflags & fmask, a->rflags & fmask);
+			for (int i = 0; r == XH_OK && i < 16; i++)
+				if (memcmp(a->fxsave + DG_FX_XMM + 16 * i,
+					   nat.fx + DG_FX_XMM + 16 * i, 16) != 0)
+					printf("  xmm%d differs\n", i);
+			if (r == XH_OK && memcmp(a->fxsave + DG_FX_MXCSR, nat.fx + DG_FX_MXCSR, 4))
+				printf("  mxcsr differs\n");
 			for (size_t i = 0; r == XH_OK && i < DG_DATA_SIZE; i++)
 				if (data[i] != g->mem_native[i]) {
 					printf("  mem first difference at %#llx\n",
