@@ -199,7 +199,11 @@ static struct tcache_block *translate(struct vm *vm, gva_t rip, struct mmu_fault
 		if (xb.refusal == XLAT_REFUSE_NOBYTES) {
 			gpa_t g;
 			code_page(vm, rip, 0, &g, f); /* reports the fetch fault */
-		} else if (xb.refusal == XLAT_REFUSE_UNDECODABLE && xb.refusal_addr == rip) {
+		} else if ((xb.refusal == XLAT_REFUSE_UNDECODABLE ||
+			    xb.refusal == XLAT_REFUSE_NOT_ADVERTISED) &&
+			   xb.refusal_addr == rip) {
+			/* undecodable, or an extension the vCPU's CPUID does not
+			 * advertise: #UD, as on a CPU without it */
 			f->pending = true; /* the caller raises #UD */
 			f->vector = CPU_EXC_UD;
 			f->addr = rip;
