@@ -570,6 +570,22 @@ static void test_hostcall_clean_state(void **state)
 	assert_int_equal(f->abi->rip, CODE_VA + E_READ + 3);
 	assert_int_equal(f->abi->gpr[VCPU_RAX], 0x1122334455667788ull);
 	assert_true(ev.rflags & 0x40000); /* the guest's AC survives */
+	/* at the controller: whatever registers the guest left (32-bit CS,
+	 * TF, AC), the gadget makes a 64-bit call (in compat mode `syscall`
+	 * would reach the i386 table, which the filter refuses) and the
+	 * guest's registers come back */
+	int img;
+	struct ustub st;
+	assert_int_equal(ustub_image_create(&img), BT_OK);
+	assert_int_equal(ustub_spawn(img, guestmem_fd(f->gm), NULL, &st), BT_OK);
+	st.regs.cs = 0x23;
+	st.regs.eflags |= 0x40100;
+	st.regs_dirty = true;
+	assert_int_equal(ustub_mmap(&st, 0x200000, 4096, PROT_READ, 0), BT_OK);
+	assert_int_equal(st.regs.cs, 0x23);
+	assert_true(st.regs_dirty);
+	ustub_kill(&st);
+	close(img);
 }
 
 int main(void)
