@@ -8,7 +8,7 @@
  * a database of another image or translator); 4 the VM stopped abnormally
  * (triple fault, hlt with interrupts off, a guest user stub that died, a
  * runtime error); 6 the guest ran but the database write-back (--learn)
- * failed; 124 --timeout expired.
+ * failed; 124 --timeout expired; 130 stopped by SIGINT or SIGTERM.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -32,6 +32,7 @@ enum btvm_exit {
 	EXIT_ABNORMAL = 4,
 	EXIT_DB_WRITE = 6,
 	EXIT_TIMEOUT = VM_EXIT_TIMEOUT,
+	EXIT_SIGNAL = VM_EXIT_SIGNAL,
 };
 
 static void usage(FILE *f)
@@ -64,7 +65,8 @@ static void usage(FILE *f)
 	    "The guest console is stdin/stdout; logs and statistics go to stderr.\n"
 	    "exit status: odd = the guest's exit port ((v << 1) | 1, as QEMU's isa-debug-exit),\n"
 	    "2 = bad usage or input, 4 = abnormal stop (triple fault, halt, runtime error),\n"
-	    "6 = writing learned blocks to the database failed, 124 = timeout.\n");
+	    "6 = writing learned blocks to the database failed, 124 = timeout,\n"
+	    "130 = stopped by SIGINT or SIGTERM (learned blocks are still written).\n");
 }
 
 static int need_file(const char *what, const char *path)
@@ -242,13 +244,18 @@ int main(int argc, char **argv)
 			cfg.timeout_s, (unsigned long long)res.rip);
 		rc = EXIT_TIMEOUT;
 		break;
+	case VM_STOP_SIGNAL:
+		fprintf(stderr, "btvm: stopped by signal %d (%s) at guest rip %#llx\n", res.signal,
+			strsignal(res.signal), (unsigned long long)res.rip);
+		rc = EXIT_SIGNAL;
+		break;
 	default:
 		fprintf(stderr, "btvm: the guest stopped: %s at rip %#llx\n", vm_stop_str(res.stop),
 			(unsigned long long)res.rip);
 		rc = EXIT_ABNORMAL;
 		break;
 	}
-	if (s != BT_OK && rc != EXIT_TIMEOUT && !(rc & 1))
+	if (s != BT_OK && rc != EXIT_TIMEOUT && rc != EXIT_SIGNAL && !(rc & 1))
 		rc = EXIT_ABNORMAL;
 	if (fs != BT_OK) {
 		fprintf(stderr,

@@ -136,6 +136,29 @@ void proc_kill_all_user(int sig)
 	irq_restore(f);
 }
 
+int proc_kill(int pid, int sig, struct task *caller)
+{
+	if (sig < 0 || sig > 64)
+		return -EINVAL;
+	uint64_t f = irq_save();
+	for (unsigned i = 1; i < MAX_TASKS; i++) {
+		struct task *t = &tasks[i];
+		if (t->pid != pid || t->state == TASK_UNUSED)
+			continue;
+		int r = 0;
+		if (t != caller && t->parent != caller)
+			r = -EPERM;
+		else if (sig && t->mm && t->state != TASK_ZOMBIE && !t->kill_sig) {
+			t->kill_sig = sig;
+			sched_wake_task(t);
+		}
+		irq_restore(f);
+		return r;
+	}
+	irq_restore(f);
+	return -ESRCH;
+}
+
 int proc_wait(int pid, int *status, struct task *waiter, uint64_t deadline)
 {
 	uint64_t f = irq_save();

@@ -219,6 +219,10 @@ static int run_program(const char *path, const char *argv0)
  * (each must print "[kernel] PANIC: ..." and exit with 1, never hang or
  * triple fault): stack (kernel stack overflow -> guard page -> #DF on IST),
  * null (kernel NULL dereference -> #PF), ud2 (#UD in the kernel).
+ * userspin is the one that hangs on purpose: tests/15-spin_kill run as
+ * "spin" loops in page faults and system calls forever and is waited for
+ * without a watchdog, so only the host can end the machine (btvm's
+ * --timeout, SIGINT/SIGTERM; tests/integration/btvm-user.sh).
  */
 static volatile uint64_t recurse_limit = ~0ul;
 static volatile uint64_t crash_addr = 8;
@@ -241,8 +245,16 @@ static void crash(const char *kind)
 		(void)*(volatile uint64_t *)crash_addr;
 	else if (!strcmp(kind, "ud2"))
 		__asm__ volatile("ud2");
-	else
-		panic("crash=%s: unknown kind (stack, null, ud2)", kind);
+	else if (!strcmp(kind, "userspin")) {
+		const char *argv[] = {"spin", NULL};
+		int status = 0;
+		int pid = proc_spawn("tests/15-spin_kill", argv, current_task());
+		if (pid < 0)
+			panic("crash=userspin: cannot start tests/15-spin_kill: %d", pid);
+		proc_wait(pid, &status, current_task(), 0);
+		panic("crash=userspin: the spinning program ended (status 0x%x)", status);
+	} else
+		panic("crash=%s: unknown kind (stack, null, ud2, userspin)", kind);
 	panic("crash=%s did not crash", kind);
 }
 

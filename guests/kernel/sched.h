@@ -96,6 +96,10 @@ void proc_exit(int status) __attribute__((noreturn));
 int proc_wait(int pid, int *status, struct task *waiter, uint64_t deadline);
 /* Kill every user process (test watchdog). */
 void proc_kill_all_user(int sig);
+/* kill(2): sig (1..64; 0 only checks) kills pid, which must be the caller
+ * or one of its children; the process exits with sig at its next return
+ * to user mode (timer interrupt, fault or syscall).  0 or -errno. */
+int proc_kill(int pid, int sig, struct task *caller);
 static inline bool task_killed(void)
 {
 	return percpu.current->kill_sig != 0;

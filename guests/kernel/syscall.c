@@ -293,6 +293,9 @@ int syscall_dispatch(struct trap_frame *f)
 	case SYS_wait4:
 		r = sys_wait4((int)a0, a1, (int)a2, a3);
 		break;
+	case SYS_kill:
+		r = proc_kill((int)a0, (int)a1, current_task());
+		break;
 	case SYS_clock_gettime:
 		r = sys_clock_gettime((int)a0, a1);
 		break;

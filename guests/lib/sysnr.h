@@ -17,6 +17,7 @@
 #define SYS_execve	  59
 #define SYS_exit	  60
 #define SYS_wait4	  61
+#define SYS_kill	  62
 #define SYS_getppid	  110
 #define SYS_clock_gettime 228
 #define SYS_exit_group	  231

@@ -277,10 +277,13 @@ void cpu_update_irq_request(struct vcpu *v)
 {
 	bool req =
 	    !v->stop && !v->shadow && v->plat.intr_pending && v->plat.intr_pending(v->plat.opaque);
-	uint16_t w = v->abi->irq & (uint16_t)~VCPU_IRQ_REQ;
+	/* atomic: the host timer's handler sets VCPU_IRQ_FORCE in the same word
+	 * at any moment, and a lost request would delay --timeout and the
+	 * guest's timer by a tick */
 	if (req)
-		w |= VCPU_IRQ_REQ;
-	v->abi->irq = w;
+		__atomic_or_fetch(&v->abi->irq, (uint16_t)VCPU_IRQ_REQ, __ATOMIC_RELAXED);
+	else
+		__atomic_and_fetch(&v->abi->irq, (uint16_t)~VCPU_IRQ_REQ, __ATOMIC_RELAXED);
 }
 
 enum bt_status cpu_check_interrupts(struct vcpu *v, enum cpu_outcome *out)

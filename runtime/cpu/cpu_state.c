@@ -153,7 +153,11 @@ void cpu_set_rflags(struct vcpu *v, uint64_t f)
 	f &= 0x3f7fd5ull;
 	f |= CPU_RFLAGS_FIXED;
 	v->abi->rflags = f;
-	v->abi->irq = (uint16_t)((v->abi->irq & ~VCPU_IRQ_IF) | ((f & CPU_RFLAGS_IF) ? 1 : 0));
+	/* atomic: the host timer's handler may set VCPU_IRQ_FORCE meanwhile */
+	if (f & CPU_RFLAGS_IF)
+		__atomic_or_fetch(&v->abi->irq, (uint16_t)VCPU_IRQ_IF, __ATOMIC_RELAXED);
+	else
+		__atomic_and_fetch(&v->abi->irq, (uint16_t)~VCPU_IRQ_IF, __ATOMIC_RELAXED);
 	bool ac = (f & CPU_RFLAGS_AC) != 0;
 	if ((v->abi->ac != 0) != ac) {
 		v->abi->ac = ac;

@@ -19,8 +19,13 @@
  *     stub's own page), with the protection they were mapped with.
  *  2. A stub only runs guest code when as->epoch == u->epoch and no drops
  *     are pending (user_enter checks both first).
- *  3. The stub's own page [USTUB_BASE, USTUB_PAGE_END) is never unmapped or
- *     replaced; a guest mapping there is refused with a message.
+ *  3. The stub's own page [stub.base, + 4 KiB) is never unmapped or
+ *     replaced; a guest mapping there first moves it to a page the guest
+ *     has not mapped (user_stub_move).
+ *  5. user_enter returns within one stop of the host timer's request
+ *     (VCPU_IRQ_FORCE), whatever guest user code does: no loop of faults
+ *     handled inside it keeps the vCPU loop (guest interrupts, --timeout,
+ *     a stop signal) waiting.
  *  4. Every guest page-table page a mapping was walked through is in its
  *     address space's pts set (refs = mappings through it) and flagged
  *     GUESTMEM_PAGE_PTABLE, so a guest write to it reaches user_on_write
@@ -107,7 +112,7 @@ static void free_maps(struct user_mode *u, struct user_as *as)
 			u->free_maps = m;
 		}
 	}
-	as->n_maps = as->n_large = as->n_low = 0;
+	as->n_maps = as->n_large = 0;
 	pt_free_all(u, as);
 }
 
@@ -157,7 +162,6 @@ static void map_remove(struct user_mode *u, struct user_as *as, gva_t page)
 		*pp = m->next;
 		as->n_maps--;
 		as->n_large -= m->large;
-		as->n_low -= m->va < USTUB_BASE;
 		pt_release(u, as, m->tables);
 		m->next = u->free_maps;
 		u->free_maps = m;
@@ -186,7 +190,6 @@ enum bt_status user_map_page(struct user_mode *u, struct user_as *as, gva_t page
 		m->next = as->buckets[b];
 		as->buckets[b] = m;
 		as->n_maps++;
-		as->n_low += page < USTUB_BASE;
 	}
 	as->n_large -= m->large;
 	uint64_t idx;
@@ -208,10 +211,11 @@ static enum bt_status unmap_host(struct user_as *as, gva_t start, uint64_t len)
 	gva_t end = start + len;
 	if (end > USTUB_TASK_END)
 		end = USTUB_TASK_END;
-	if (start < USTUB_BASE && end > start)
-		BT_TRY(ustub_munmap(&as->stub, start, BT_MIN(end, (gva_t)USTUB_BASE) - start));
-	if (start < USTUB_PAGE_END)
-		start = USTUB_PAGE_END;
+	gva_t base = as->stub.base, base_end = base + GUEST_PAGE_SIZE;
+	if (start < base && end > start)
+		BT_TRY(ustub_munmap(&as->stub, start, BT_MIN(end, base) - start));
+	if (start < base_end)
+		start = base_end;
 	if (end > start)
 		BT_TRY(ustub_munmap(&as->stub, start, end - start));
 	return BT_OK;
@@ -242,18 +246,45 @@ enum bt_status user_drop_range(struct user_mode *u, struct user_as *as, gva_t st
 	return unmap_host(as, start, len);
 }
 
+/* Does the guest map va for user code?  A probe: no A/D bit changes. */
+static bool guest_maps(struct user_mode *u, gva_t va)
+{
+	struct mmu_fault f = {0};
+	gpa_t gpa;
+	bool mmio = false;
+	if (mmu_translate(u->cfg.mmu, va, MMU_ACC_READ | MMU_ACC_USER | MMU_ACC_PROBE, &gpa, &mmio,
+			  &f) != BT_OK)
+		return true; /* cannot tell: keep out of its way */
+	return !f.pending;
+}
+
+enum bt_status user_stub_clear(struct user_mode *u, struct user_as *as)
+{
+	gva_t base = as->stub.base;
+	if (!user_map_lookup(as, base) && !guest_maps(u, base))
+		return BT_OK;
+	/* the first of the candidates the guest neither maps nor has mapped */
+	for (gva_t c = USTUB_BASE; c >= USTUB_MOVE_STEP; c -= USTUB_MOVE_STEP) {
+		if (c == base || user_map_lookup(as, c) || guest_maps(u, c))
+			continue;
+		BT_TRY(ustub_relocate(&as->stub, c));
+		u->st.stub_moves++;
+		return BT_OK;
+	}
+	bt_err(LOG_USER, "no free page to move the user stub's code page to");
+	return BT_ERR_UNSUPPORTED;
+}
+
 static enum bt_status flush_as(struct user_mode *u, struct user_as *as)
 {
 	as->n_pending = 0;
 	as->pending_all = false;
-	bool any = as->n_maps > 0, low = as->n_low > 0;
+	bool any = as->n_maps > 0;
 	free_maps(u, as); /* and its page-table watches */
 	if (!any)
 		return BT_OK;
 	u->st.flushes++;
-	if (low)
-		BT_TRY(ustub_munmap(&as->stub, 0, USTUB_BASE));
-	return ustub_munmap(&as->stub, USTUB_PAGE_END, USTUB_TASK_END - USTUB_PAGE_END);
+	return unmap_host(as, 0, USTUB_TASK_END);
 }
 
 static int range_cmp(const void *a, const void *b)
@@ -798,6 +829,8 @@ enum bt_status user_enter(struct user_mode *u, uint64_t cr3, uint16_t cs, uint64
 	} else if (as->n_pending || as->pending_all || as->n_dirty) {
 		BT_TRY(user_apply_pending(u, as));
 	}
+	/* the guest may have mapped the stub page's address since (rule 3) */
+	BT_TRY(user_stub_clear(u, as));
 	BT_TRY(user_prefault(u, as));
 	regs_in(u, as, cs, rflags);
 	BT_TRY(fpu_in(as, u->cfg.abi->fxsave));
@@ -805,6 +838,13 @@ enum bt_status user_enter(struct user_mode *u, uint64_t cr3, uint16_t cs, uint64
 	for (;;) {
 		enum ustub_stop stop;
 		siginfo_t si;
+		if (__atomic_load_n(&u->cfg.abi->irq, __ATOMIC_RELAXED) & VCPU_IRQ_FORCE) {
+			/* the host timer (or a stop request) wants the vCPU loop:
+			 * leave before guest code runs again (rule 5) */
+			ev->kind = USER_EV_KICK;
+			u->st.kicks++;
+			break;
+		}
 		if ((as->n_pending || as->pending_all || as->n_dirty) &&
 		    (s = user_apply_pending(u, as)) != BT_OK)
 			goto out;
@@ -879,11 +919,12 @@ void user_print_stats(const struct user_mode *u, FILE *f)
 		"btvm: user: %llu host faults: %llu pages mapped, %llu upgraded to writable, "
 		"%llu guest #PF (%llu pages mapped on the way back); %llu drops (invlpg, "
 		"page-table writes), %llu watched page-table "
-		"writes, %llu stub flushes\n",
+		"writes, %llu stub flushes, %llu stub pages moved out of the guest's way\n",
 		(unsigned long long)s.faults, (unsigned long long)s.maps,
 		(unsigned long long)s.upgrades, (unsigned long long)s.guest_pf,
 		(unsigned long long)s.prefaults, (unsigned long long)s.invlpg,
-		(unsigned long long)s.pt_writes, (unsigned long long)s.flushes);
+		(unsigned long long)s.pt_writes, (unsigned long long)s.flushes,
+		(unsigned long long)s.stub_moves);
 	fprintf(f,
 		"btvm: user: %llu ptrace stops of guest code, %llu host calls in stubs, %llu "
 		"ptrace calls; %.1f ms in user mode (%.1f ms handling faults)\n",

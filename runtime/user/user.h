@@ -68,15 +68,16 @@ struct user_event {
 struct user_stats {
 	uint64_t enters;
 	uint64_t syscalls, exceptions, softints, kicks;
-	uint64_t faults;    /* host SIGSEGVs from guest memory accesses */
-	uint64_t maps;	    /* pages mapped into stubs */
-	uint64_t upgrades;  /* read-only mappings made writable (first write, D set) */
-	uint64_t prefaults; /* of them, mapped before the retried instruction ran */
-	uint64_t guest_pf;  /* of the faults, those that became a guest #PF */
-	uint64_t invlpg;    /* drops that unmapped something (invlpg, page-table writes) */
-	uint64_t pt_writes; /* guest writes to watched page-table pages */
-	uint64_t unwatched; /* stale page-table watches dropped (frame reused as data) */
-	uint64_t flushes;   /* stubs emptied (CR3 loads, reuse) */
+	uint64_t faults;     /* host SIGSEGVs from guest memory accesses */
+	uint64_t maps;	     /* pages mapped into stubs */
+	uint64_t upgrades;   /* read-only mappings made writable (first write, D set) */
+	uint64_t prefaults;  /* of them, mapped before the retried instruction ran */
+	uint64_t guest_pf;   /* of the faults, those that became a guest #PF */
+	uint64_t invlpg;     /* drops that unmapped something (invlpg, page-table writes) */
+	uint64_t pt_writes;  /* guest writes to watched page-table pages */
+	uint64_t unwatched;  /* stale page-table watches dropped (frame reused as data) */
+	uint64_t flushes;    /* stubs emptied (CR3 loads, reuse) */
+	uint64_t stub_moves; /* stub code pages moved out of the guest's way */
 	uint64_t stubs_spawned, stubs_reused;
 	uint64_t fpu_syncs; /* FPU images read back from a stub */
 	uint64_t stops, hostcalls, ptrace_calls;

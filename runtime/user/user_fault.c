@@ -173,15 +173,16 @@ static enum bt_status map_access(struct user_mode *u, struct user_as *as, gva_t 
 		       (unsigned long long)w.gpa);
 		return BT_ERR_UNSUPPORTED;
 	}
-	if (page >= USTUB_TASK_END || (page >= USTUB_BASE && page < USTUB_PAGE_END)) {
+	if (page >= USTUB_TASK_END) {
 		bt_err(LOG_USER,
-		       "the guest maps user page %#llx, which a stub process cannot map (%s): "
-		       "see docs/user-direct.md",
-		       (unsigned long long)page,
-		       page >= USTUB_TASK_END ? "beyond the host's user address space"
-					      : "the stub's own code page");
+		       "the guest maps user page %#llx, which a stub process cannot map (beyond "
+		       "the host's user address space): see docs/user-direct.md",
+		       (unsigned long long)page);
 		return BT_ERR_UNSUPPORTED;
 	}
+	/* the stub's own code page gives way (user.c, rule 3) */
+	if (page == as->stub.base)
+		BT_TRY(user_stub_clear(u, as));
 	gpa_t gpa = w.gpa & GUEST_PAGE_MASK;
 	bool own_table = false; /* the page is one of the tables of its own walk */
 	for (int i = 0; i < 4; i++)

@@ -49,7 +49,7 @@ struct user_as {
 	uint64_t epoch;	   /* flush epoch its mappings belong to */
 	uint64_t last_use; /* LRU clock */
 	struct user_map *buckets[USER_MAP_BUCKETS];
-	size_t n_maps, n_large, n_low; /* n_low: below USTUB_BASE */
+	size_t n_maps, n_large;
 	struct user_pt *pts[USER_PT_BUCKETS];
 	size_t n_pts, n_dirty;
 	struct user_range pending[USER_MAX_PENDING]; /* drops to apply before it runs */
@@ -93,6 +93,10 @@ enum bt_status user_drop_range(struct user_mode *u, struct user_as *as, gva_t st
  * that watch it and stop watching it. */
 enum bt_status user_unwatch(struct user_mode *u, gpa_t gpa, const gpa_t tables[4]);
 enum bt_status user_apply_pending(struct user_mode *u, struct user_as *as);
+/* If the guest maps the address of the stub's own page (in the current
+ * CR3, which must be as's) or a guest page is mapped there, move the stub's
+ * page to a page the guest does not map (USTUB_BASE downwards). */
+enum bt_status user_stub_clear(struct user_mode *u, struct user_as *as);
 /* Index of gpa's page in ptw/umw, or false if not RAM. */
 bool user_page_index(const struct user_mode *u, gpa_t gpa, uint64_t *idx);
 

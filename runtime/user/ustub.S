@@ -9,14 +9,19 @@
  * The seccomp filter is defence in depth: guest `syscall`s never reach it
  * (PTRACE_SYSEMU stops them first), but any other way into the host kernel
  * (the vsyscall page's emulation, a controller bug resuming guest code
- * without SYSEMU) gets SIGSYS unless it is mmap/munmap/mprotect/exit_group
- * made from the gadget's own `syscall` instruction.
+ * without SYSEMU) gets SIGSYS unless it is mmap/munmap/mprotect/mremap/
+ * exit_group made from the gadget's `syscall` instruction: allowed outright
+ * at the gadget's first address (USTUB_GADGET), handed to the controller
+ * (SECCOMP_RET_TRACE: it checks the address is the gadget's current one)
+ * from the same offset of any other page, the places the stub's page can
+ * move to when the guest maps its address (ustub_relocate).
  */
 #include "runtime/user/ustub.h"
 
 #define NR_mmap	      9
 #define NR_mprotect   10
 #define NR_munmap     11
+#define NR_mremap     25
 #define NR_prctl      157
 #define NR_exit_group 231
 #define NR_seccomp    317
@@ -26,7 +31,7 @@
 _start:
 	/* everything above our page: stack, vDSO, vvar */
 	mov	$NR_munmap, %eax
-	mov	$USTUB_PAGE_END, %edi
+	movabs	$USTUB_PAGE_END, %rdi
 	movabs	$(USTUB_TASK_END - USTUB_PAGE_END), %rsi
 	syscall
 	test	%rax, %rax
@@ -76,24 +81,31 @@ prog:
 
 #define LD_ABS(k)	 .short 0x20; .byte 0, 0; .long k
 #define JEQ(k, jt, jf)	 .short 0x15; .byte jt, jf; .long k
+#define AND(k)		 .short 0x54; .byte 0, 0; .long k
 #define RET(k)		 .short 0x06; .byte 0, 0; .long k
 #define AUDIT_ARCH_X86_64 0xc000003e
 #define RET_TRAP	 0x00030000
+#define RET_TRACE	 0x7ff00000
 #define RET_ALLOW	 0x7fff0000
 filter:
 	LD_ABS(4)				/* 0: arch */
-	JEQ(AUDIT_ARCH_X86_64, 0, 9)		/* 1 */
-	LD_ABS(8)				/* 2: instruction pointer, low */
-	JEQ(USTUB_GADGET + 2, 0, 7)		/* 3 */
-	LD_ABS(12)				/* 4: instruction pointer, high */
-	JEQ(0, 0, 5)				/* 5 */
-	LD_ABS(0)				/* 6: nr */
-	JEQ(NR_mmap, 4, 0)			/* 7 */
-	JEQ(NR_munmap, 3, 0)			/* 8 */
-	JEQ(NR_mprotect, 2, 0)			/* 9 */
-	JEQ(NR_exit_group, 1, 0)		/* 10 */
-	RET(RET_TRAP)				/* 11 */
-	RET(RET_ALLOW)				/* 12 */
+	JEQ(AUDIT_ARCH_X86_64, 0, 6)		/* 1 */
+	LD_ABS(0)				/* 2: nr */
+	JEQ(NR_mmap, 5, 0)			/* 3 */
+	JEQ(NR_munmap, 4, 0)			/* 4 */
+	JEQ(NR_mprotect, 3, 0)			/* 5 */
+	JEQ(NR_mremap, 2, 0)			/* 6 */
+	JEQ(NR_exit_group, 1, 0)		/* 7 */
+	RET(RET_TRAP)				/* 8 */
+	LD_ABS(8)				/* 9: instruction pointer, low */
+	JEQ((USTUB_GADGET + 2) & 0xffffffff, 0, 3) /* 10 */
+	LD_ABS(12)				/* 11: instruction pointer, high */
+	JEQ((USTUB_GADGET + 2) >> 32, 0, 3)	/* 12 */
+	RET(RET_ALLOW)				/* 13: the gadget where exec put it */
+	AND(0xfff)				/* 14: offset in its page */
+	JEQ((USTUB_GADGET + 2) & 0xfff, 0, 1)	/* 15 */
+	RET(RET_TRACE)				/* 16: a moved gadget? the controller says */
+	RET(RET_TRAP)				/* 17 */
 filter_end:
 
 	.section .note.GNU-stack, "", @progbits

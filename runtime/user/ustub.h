@@ -13,24 +13,32 @@
  *   USTUB_GADGET                   `syscall; int3`: the controller's only way
  *                                  to make a host system call in the stub
  *
- * USTUB_BASE is the lowest address Linux lets an unprivileged process map
- * by default (vm.mmap_min_addr = 65536), and the lowest a Linux guest maps
- * by default for the same reason; a guest mapping that collides with the
- * stub page stops the VM with a message (docs/user-direct.md).
+ * USTUB_BASE is where exec puts the page: a page in the middle of the
+ * user address space, away from where Linux puts programs, heaps, mmap areas
+ * and stacks (low addresses, 0x55..., 0x7f...), and from the low pages
+ * programs map on purpose (0x10000, the lowest a Linux process may map by
+ * default).  A guest may map any address, this one too: the page then
+ * moves (ustub_relocate, mremap through the gadget) to the first page of
+ * USTUB_BASE - k * USTUB_MOVE_STEP the guest neither maps nor has mapped,
+ * at the same offsets.  The gadget's address is thus s->gadget
+ * (ustub_ctl.h); the seccomp filter accepts its system calls at
+ * USTUB_GADGET outright and at the same page offset elsewhere only through
+ * the controller (SECCOMP_RET_TRACE).
  */
 #ifndef BT_RUNTIME_USER_USTUB_H
 #define BT_RUNTIME_USER_USTUB_H
 
-#define USTUB_BASE	 0x10000
-#define USTUB_PAGE_END	 0x11000
+#define USTUB_BASE	 0x3ff000000000 /* ustub.ld links the text at USTUB_BASE + 0x80 */
+#define USTUB_PAGE_END	 (USTUB_BASE + 0x1000)
 #define USTUB_TASK_END	 0x7ffffffff000 /* x86-64 Linux TASK_SIZE (4-level paging) */
 #define USTUB_TEXT_OFF	 0x80		/* after the ELF and program headers (ustub.ld) */
 #define USTUB_READY_OFF	 0x80		/* offsets from the start of the text */
 #define USTUB_GADGET_OFF 0x90
 #define USTUB_MEMFD	 3
 
-#define USTUB_GADGET	 (USTUB_BASE + USTUB_TEXT_OFF + USTUB_GADGET_OFF)
-#define USTUB_GADGET_RET (USTUB_GADGET + 3) /* rip at the int3 stop after it */
-#define USTUB_READY	 (USTUB_BASE + USTUB_TEXT_OFF + USTUB_READY_OFF)
+#define USTUB_GADGET	     (USTUB_BASE + USTUB_TEXT_OFF + USTUB_GADGET_OFF)
+#define USTUB_GADGET_RET_OFF 3 /* rip at the int3 stop after the gadget, from it */
+#define USTUB_READY	     (USTUB_BASE + USTUB_TEXT_OFF + USTUB_READY_OFF)
+#define USTUB_MOVE_STEP	     0x200000 /* between the places the page can move to */
 
 #endif

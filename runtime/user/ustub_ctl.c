@@ -10,7 +10,12 @@
  *     refuses any that would, see ustub.S).
  *  2. A stub never receives a signal: every signal stop is reported to the
  *     caller and suppressed at the next resume.
- *  3. The stub inherits exactly one descriptor besides its own image: the
+ *  3. A host call starts from a clean register state (ustub_hostcall): the
+ *     guest's RFLAGS (TF, AC), segments and bases never reach the gadget.
+ *     Its system calls pass the seccomp filter only at the gadget's page
+ *     offset, and away from USTUB_GADGET only through a PTRACE_EVENT_SECCOMP
+ *     stop at s->gadget during a host call (anything else kills the stub).
+ *  4. The stub inherits exactly one descriptor besides its own image: the
  *     guest RAM memfd as USTUB_MEMFD.  Nothing of the runtime's memory is
  *     mapped in it (exec), and PTRACE_O_EXITKILL kills it with btvm.
  */
@@ -132,8 +137,11 @@ enum bt_status ustub_spawn(int image_fd, int memfd, struct ustub_stats *stats, s
 	/* the exec stop */
 	if (!wait_stop(s, &st) || WSTOPSIG(st) != SIGTRAP)
 		goto dead;
+	s->base = USTUB_BASE;
+	s->gadget = USTUB_GADGET;
 	if (pt(s, PTRACE_SETOPTIONS, NULL,
-	       (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD)) != 0)
+	       (void *)(long)(PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACESECCOMP)) !=
+	    0)
 		goto kill;
 	/* run the stub's set-up up to its ready int3 */
 	if (pt(s, PTRACE_CONT, NULL, NULL) != 0 || !wait_stop(s, &st))
@@ -245,7 +253,19 @@ enum bt_status ustub_run(struct ustub *s, volatile pid_t *pid_slot, enum ustub_s
 		}
 		if (s->stats)
 			s->stats->stops++;
-		if (st >> 16) /* a ptrace event: not ours */
+		if ((st >> 16) == PTRACE_EVENT_SECCOMP) {
+			/* guest code under PTRACE_SYSEMU never reaches the filter:
+			 * a system call from guest code at the gadget's offset
+			 * resumed some other way.  It must not run. */
+			bt_err(LOG_USER,
+			       "user stub %d: a system call from guest code reached the seccomp "
+			       "filter: killing the stub",
+			       (int)s->pid);
+			ustub_kill(s);
+			*stop = USTUB_STOP_DEAD;
+			return BT_ERR_INTERNAL;
+		}
+		if (st >> 16) /* another ptrace event: not ours */
 			continue;
 		int sig = WSTOPSIG(st);
 		if (pt(s, PTRACE_GETREGS, NULL, &s->regs) != 0)
@@ -262,13 +282,23 @@ enum bt_status ustub_run(struct ustub *s, volatile pid_t *pid_slot, enum ustub_s
 	}
 }
 
-enum bt_status ustub_hostcall(struct ustub *s, long nr, const long args[6], long *ret)
+/* Run the gadget with nr and args from a clean state.  moving: the call
+ * moves the stub's page away (mremap), so it ends with a SIGSEGV fetching
+ * the int3 after the `syscall` instead of the int3's stop. */
+static enum bt_status gadget_call(struct ustub *s, long nr, const long args[6], bool moving,
+				  long *ret)
 {
-	struct user_regs_struct r = s->regs;
+	struct user_regs_struct r;
 	int st;
 	if (s->pid <= 0)
 		return BT_ERR_INVALID;
-	r.rip = USTUB_GADGET;
+	/* nothing of the guest's state: no TF (a single-step trap in the
+	 * gadget), no AC, no 32-bit CS, no segment bases */
+	memset(&r, 0, sizeof(r));
+	r.cs = 0x33;
+	r.ss = 0x2b;
+	r.eflags = 0x202;
+	r.rip = s->gadget;
 	r.rax = (unsigned long long)nr;
 	r.orig_rax = ~0ull;
 	r.rdi = (unsigned long long)args[0];
@@ -287,18 +317,62 @@ enum bt_status ustub_hostcall(struct ustub *s, long nr, const long args[6], long
 			return lost(s);
 		if (!wait_stop(s, &st))
 			return gone(s);
-		if (WSTOPSIG(st) != SIGTRAP)
+		if ((st >> 16) == PTRACE_EVENT_SECCOMP) {
+			/* the filter asks about a call away from USTUB_GADGET:
+			 * only the current gadget's may run */
+			if (pt(s, PTRACE_GETREGS, NULL, &r) != 0)
+				return lost(s);
+			if (r.rip != s->gadget + 2) {
+				bt_err(LOG_USER,
+				       "user stub %d: a system call at %#llx during a host call: "
+				       "killing the stub",
+				       (int)s->pid, (unsigned long long)r.rip);
+				ustub_kill(s);
+				return BT_ERR_INTERNAL;
+			}
+			continue;
+		}
+		int sig = WSTOPSIG(st);
+		if (sig != SIGTRAP && !(moving && sig == SIGSEGV))
 			continue; /* a kick or a stray signal: suppressed */
 		if (pt(s, PTRACE_GETREGS, NULL, &r) != 0)
 			return BT_ERR_IO;
-		if (r.rip != USTUB_GADGET_RET) {
-			bt_err(LOG_USER, "user stub %d: host call %ld stopped at %#llx",
-			       (int)s->pid, nr, (unsigned long long)r.rip);
+		gva_t want = s->gadget + (sig == SIGSEGV ? 2 : USTUB_GADGET_RET_OFF);
+		if (r.rip != want) {
+			bt_err(LOG_USER,
+			       "user stub %d: host call %ld stopped with signal %d at %#llx",
+			       (int)s->pid, nr, sig, (unsigned long long)r.rip);
 			return BT_ERR_INTERNAL;
 		}
 		*ret = (long)r.rax;
 		return BT_OK;
 	}
+}
+
+enum bt_status ustub_hostcall(struct ustub *s, long nr, const long args[6], long *ret)
+{
+	return gadget_call(s, nr, args, false, ret);
+}
+
+enum bt_status ustub_relocate(struct ustub *s, gva_t new_base)
+{
+	long args[6] = {(long)s->base,	 GUEST_PAGE_SIZE,
+			GUEST_PAGE_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED,
+			(long)new_base,	 0};
+	long ret;
+	if ((new_base & (GUEST_PAGE_SIZE - 1)) || new_base >= USTUB_TASK_END || new_base == s->base)
+		return BT_ERR_INVALID;
+	BT_TRY(gadget_call(s, 25, args, true, &ret));
+	if (ret != (long)new_base) {
+		/* the page did not move: the gadget's int3 stopped it */
+		bt_err(LOG_USER, "user stub %d: moving its page from %#llx to %#llx failed: %s",
+		       (int)s->pid, (unsigned long long)s->base, (unsigned long long)new_base,
+		       ret < 0 ? strerror((int)-ret) : "moved elsewhere");
+		return BT_ERR_IO;
+	}
+	s->gadget = new_base + (s->gadget - s->base);
+	s->base = new_base;
+	return BT_OK;
 }
 
 enum bt_status ustub_mmap(struct ustub *s, gva_t va, uint64_t len, int prot, uint64_t off)

@@ -10,6 +10,7 @@
  *   (none) --ustub_spawn--> READY (stopped at the ready int3)
  *   READY/STOPPED --ustub_run--> RUNNING --event--> STOPPED
  *   STOPPED --ustub_hostcall--> STOPPED (the gadget ran; regs preserved)
+ *   STOPPED --ustub_relocate--> STOPPED (its page moved; regs preserved)
  *   any --ustub_kill / the stub died--> DEAD
  */
 #ifndef BT_RUNTIME_USER_USTUB_CTL_H
@@ -45,6 +46,8 @@ struct ustub {
 	 * before the next run when dirty */
 	struct user_regs_struct regs;
 	bool regs_dirty;
+	gva_t base;		   /* its own page of code: USTUB_BASE until ustub_relocate */
+	gva_t gadget;		   /* the gadget's address in it */
 	struct ustub_stats *stats; /* shared counters (may be NULL) */
 };
 
@@ -67,11 +70,17 @@ enum bt_status ustub_run(struct ustub *s, volatile pid_t *pid_slot, enum ustub_s
 /* Async-signal-safe: make the running stub stop soon (USTUB_KICK_SIG). */
 void ustub_kick(pid_t pid);
 
-/* Make the stopped stub execute one system call through its gadget;
- * s->regs are preserved.  *ret is the raw result (-errno on failure). */
+/* Make the stopped stub execute one system call through its gadget,
+ * starting from a clean register state (64-bit CS, RFLAGS = IF only: no
+ * TF/AC of the guest's), whatever the guest's registers; s->regs are
+ * preserved.  *ret is the raw result (-errno on failure). */
 enum bt_status ustub_hostcall(struct ustub *s, long nr, const long args[6], long *ret);
 enum bt_status ustub_mmap(struct ustub *s, gva_t va, uint64_t len, int prot, uint64_t off);
 enum bt_status ustub_munmap(struct ustub *s, gva_t va, uint64_t len);
+/* Move the stub's own page to new_base (page aligned, below USTUB_TASK_END,
+ * nothing of the guest mapped there): the guest can then map s->base's old
+ * address.  Whatever was at new_base is replaced. */
+enum bt_status ustub_relocate(struct ustub *s, gva_t new_base);
 
 /* FXSAVE image of the stopped stub. */
 enum bt_status ustub_get_fpu(struct ustub *s, void *fxsave512);

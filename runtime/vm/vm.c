@@ -40,6 +40,8 @@ const char *vm_stop_str(enum vm_stop s)
 		return "reset requested";
 	case VM_STOP_ERROR:
 		return "runtime error";
+	case VM_STOP_SIGNAL:
+		return "stopped by a signal";
 	}
 	return "?";
 }

@@ -42,8 +42,9 @@ enum vm_stop {
 	VM_STOP_TRIPLE_FAULT,
 	VM_STOP_HALTED, /* hlt with interrupts disabled */
 	VM_STOP_TIMEOUT,
-	VM_STOP_RESET, /* guest asked for a reset (port 0x92): not supported, stops */
-	VM_STOP_ERROR, /* a host-side failure (message already printed) */
+	VM_STOP_RESET,	/* guest asked for a reset (port 0x92): not supported, stops */
+	VM_STOP_ERROR,	/* a host-side failure (message already printed) */
+	VM_STOP_SIGNAL, /* btvm got SIGINT or SIGTERM: vm_result.signal says which */
 };
 const char *vm_stop_str(enum vm_stop s);
 
@@ -57,12 +58,14 @@ enum vm_exit_status {
 	VM_EXIT_STOPPED = 2,   /* triple fault, hlt with IF=0 */
 	VM_EXIT_ERROR = 3,     /* a host-side failure */
 	VM_EXIT_TIMEOUT = 124, /* --timeout expired (as timeout(1)) */
+	VM_EXIT_SIGNAL = 130,  /* stopped by SIGINT or SIGTERM (128 + SIGINT, as a shell) */
 };
 
 struct vm_result {
 	enum vm_stop stop;
 	int exit_status; /* the guest's exit port value, or an enum vm_exit_status */
 	gva_t rip;	 /* guest RIP when it stopped */
+	int signal;	 /* VM_STOP_SIGNAL: the host signal */
 };
 
 enum bt_status vm_create(const struct vm_config *cfg, struct vm **out);

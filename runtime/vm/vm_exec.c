@@ -2,7 +2,9 @@
  * The execution loop: find the block for the guest RIP, chain the previous
  * exit to it, run it, and handle whatever made translated code stop.
  *
- *   loop:  housekeeping (devices, timeout) when the host timer asked
+ *   loop:  housekeeping (devices, timeout, SIGINT/SIGTERM) when the host
+ *          timer or a stop signal asked (VCPU_IRQ_FORCE; guest user code
+ *          leaves its stub for it within one stop, user.h)
  *          interrupts at the block boundary   [cpu_check_interrupts]
  *          hlt: sleep until a device deadline or console input
  *          block = cache | database | translator   [vm_block_get]
@@ -302,6 +304,11 @@ enum bt_status vm_loop(struct vm *vm)
 		}
 		if (a->irq & VCPU_IRQ_FORCE) {
 			housekeeping(vm);
+			if (vm->stop_signal) {
+				stop(vm, VM_STOP_SIGNAL, VM_EXIT_SIGNAL);
+				vm->res.signal = vm->stop_signal;
+				break;
+			}
 			if (vm->deadline_ns && bt_now_ns() >= vm->deadline_ns) {
 				stop(vm, VM_STOP_TIMEOUT, VM_EXIT_TIMEOUT);
 				break;

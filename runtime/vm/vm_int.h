@@ -2,6 +2,7 @@
 #ifndef BT_RUNTIME_VM_VM_INT_H
 #define BT_RUNTIME_VM_VM_INT_H
 
+#include <signal.h>
 #include <time.h>
 
 #include "db/tcdb.h"
@@ -77,6 +78,7 @@ struct vm {
 	bool have_timer;
 	uint64_t clock_t0_ns, clock_t0_ticks; /* to convert phase ticks to ns */
 	uint64_t deadline_ns;		      /* CLOCK_MONOTONIC, 0 = none */
+	volatile sig_atomic_t stop_signal;    /* SIGINT/SIGTERM received (vm_signal.c) */
 	struct vm_result res;
 	struct vm_stats st;
 	int64_t started_unix;

@@ -11,7 +11,14 @@
  *     timer is process-wide: one running VM per process.
  *  2. The timer handler only sets VCPU_IRQ_FORCE in the vCPU's IRQ word and
  *     kicks a running user stub: it is async-signal-safe, and translated
- *     code sees the request at its next block entry check.
+ *     code sees the request at its next block entry check, guest user code
+ *     at its next stop (user_enter returns USER_EV_KICK).  So the vCPU loop
+ *     checks --timeout and stop signals at least every millisecond plus one
+ *     event, whatever the guest does.
+ *  4. SIGINT and SIGTERM (while the VM runs) do the same after recording
+ *     the signal in vm->stop_signal: the loop stops with VM_STOP_SIGNAL, and
+ *     vm_finish (--learn) still runs.  SA_RESTART: no host call of the
+ *     runtime sees EINTR.
  *  3. A synchronous signal whose PC is inside the code cache is the guest's:
  *     the handler copies the guest registers out of the signal frame into
  *     the vCPU area, records the exception (vm_host_signal_take: #DE for
@@ -47,6 +54,16 @@ static void on_host_timer(int sig)
 	if (vm) {
 		__atomic_or_fetch(&vm->tcv.abi->irq, VCPU_IRQ_FORCE, __ATOMIC_RELAXED);
 		user_kick(vm->user); /* a stub running guest user code stops too */
+	}
+}
+
+static void on_stop_signal(int sig)
+{
+	struct vm *vm = current_vm;
+	if (vm) {
+		vm->stop_signal = sig;
+		__atomic_or_fetch(&vm->tcv.abi->irq, VCPU_IRQ_FORCE, __ATOMIC_RELAXED);
+		user_kick(vm->user);
 	}
 }
 
@@ -107,6 +124,9 @@ enum bt_status vm_signals_install(struct vm *vm)
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGALRM, &sa, NULL))
 		return BT_ERR_IO;
+	sa.sa_handler = on_stop_signal;
+	if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL))
+		return BT_ERR_IO;
 	struct sigevent sev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGALRM};
 	if (timer_create(CLOCK_MONOTONIC, &sev, &vm->host_timer) != 0)
 		return BT_ERR_IO;
@@ -124,6 +144,8 @@ void vm_signals_remove(struct vm *vm)
 		vm->have_timer = false;
 	}
 	signal(SIGALRM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
 	signal(SIGFPE, SIG_DFL);
 	signal(SIGILL, SIG_DFL);
 	signal(SIGSEGV, SIG_DFL);

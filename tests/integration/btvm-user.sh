@@ -15,6 +15,11 @@
 #               kernel's disk_read appear
 #   stub death  a stub killed from outside stops the VM with a message
 #               (status 4), it does not hang or crash btvm
+#   hung guest  crash=userspin: a user program loops forever in page faults
+#               and system calls and nothing in the guest kills it:
+#               --timeout 2 ends btvm within 3 s (status 124); SIGTERM sent
+#               by PID ends it at once (status 130, "stopped by signal 15"),
+#               with --learn writing the database back (not status 6)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -108,6 +113,61 @@ elif ! grep -q "stub .*killed by signal 9" "$work/death/err"; then
 	fail death "no message about the dead stub: $(head -c 300 "$work/death/err")"
 else
 	echo "btvm-user: [death] ok: $(grep 'stub' "$work/death/err" | head -n 1)"
+fi
+
+# --- a hung guest: --timeout and SIGTERM still end btvm -------------------
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+mkdir -p "$work/hung"
+t0=$(now_ms)
+timeout --kill-after=2 20 "$btvm" run --kernel "$kernel" --initrd "$initrd" --timeout 2 \
+	--cmdline "console=ttyS0 crash=userspin" </dev/null >"$work/hung/out" 2>"$work/hung/err"
+st=$?
+ms=$(($(now_ms) - t0))
+if [ "$st" != 124 ]; then
+	fail hung "btvm --timeout 2 on a spinning guest: exit status $st, expected 124"
+	tail -n 5 "$work/hung/err"
+elif [ "$ms" -gt 3000 ]; then
+	fail hung "btvm --timeout 2 on a spinning guest took $ms ms (limit 3000)"
+elif ! grep -q "crash=userspin requested" "$work/hung/out"; then
+	fail hung "the guest did not reach the spinning program: $(tail -c 300 "$work/hung/out")"
+else
+	echo "btvm-user: [hung] --timeout 2 ended the spinning guest in $ms ms"
+fi
+
+mkdir -p "$work/term"
+ldb=$work/term/learn.tcdb
+if [ -f "$db" ]; then cp "$db" "$ldb"; else "$pretrans" build "$kernel" -o "$ldb" >/dev/null 2>&1; fi
+"$btvm" run --kernel "$kernel" --initrd "$initrd" --timeout 50 --tcdb "$ldb" --learn \
+	--stats=json --cmdline "console=ttyS0 crash=userspin" </dev/null >"$work/term/out" \
+	2>"$work/term/err" &
+vmpid=$!
+for _ in $(seq 1 200); do # until the spinning program's stub exists
+	[ -n "$(pgrep -P "$vmpid")" ] && grep -q "crash=userspin" "$work/term/out" && break
+	sleep 0.05
+done
+sleep 0.5 # it is spinning now
+t0=$(now_ms)
+kill -TERM "$vmpid"
+for _ in $(seq 1 100); do # 5 s at most, then it is a failure
+	kill -0 "$vmpid" 2>/dev/null || break
+	sleep 0.05
+done
+ms=$(($(now_ms) - t0))
+kill -KILL "$vmpid" 2>/dev/null
+wait "$vmpid"
+st=$?
+if [ "$st" != 130 ]; then
+	fail term "btvm exit status $st after SIGTERM, expected 130"
+	tail -n 5 "$work/term/err"
+elif [ "$ms" -gt 2000 ]; then
+	fail term "btvm took $ms ms to stop after SIGTERM"
+elif ! grep -q "stopped by signal 15" "$work/term/err"; then
+	fail term "no message about the signal: $(head -c 300 "$work/term/err")"
+elif ! grep -q '"stop":"stopped by a signal"' "$work/term/err"; then
+	fail term "the statistics do not say the VM was stopped by a signal"
+else
+	echo "btvm-user: [term] ok in $ms ms, learned $(json "$work/term/err" learned) blocks:" \
+		"$(grep 'stopped by signal' "$work/term/err")"
 fi
 
 echo "btvm-user: $failures failure(s)"

@@ -493,6 +493,101 @@ static void test_stub_alone(void **state)
 	close(img);
 }
 
+/* The stub's code page [lo, hi) in /proc/PID/maps (the only mapping not of
+ * guest RAM, i.e. not of the memfd). */
+static gva_t stub_page_of(pid_t pid)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	FILE *m = fopen(path, "r");
+	assert_non_null(m);
+	gva_t found = 0;
+	while (fgets(line, sizeof(line), m)) {
+		unsigned long lo, hi;
+		assert_int_equal(sscanf(line, "%lx-%lx", &lo, &hi), 2);
+		if (strstr(line, "btvm-ustub"))
+			found = lo;
+	}
+	fclose(m);
+	return found;
+}
+
+/* The guest maps the stub's code page (USTUB_BASE, then where it moved):
+ * the page moves out of the way before guest code runs, and the guest sees
+ * its own bytes there, reading first or writing first; host calls keep
+ * working from the moved gadget (the seccomp filter's RET_TRACE path). */
+static void test_stub_moves(void **state)
+{
+	struct fx *f = *state;
+	const gva_t va1 = USTUB_BASE, va2 = USTUB_BASE - USTUB_MOVE_STEP;
+	const gpa_t pdpt_hi = 0x106000, pd1 = 0x107000, pt1 = 0x108000, data1 = 0x109000,
+		    pd2 = 0x10a000, pt2 = 0x10b000, data2 = 0x10c000;
+	uint64_t v = 0x600dbeefull;
+	assert_int_equal(guestmem_write(f->gm, data2, &v, 8), BT_OK);
+	assert_int_equal((va1 >> 39) & 511, (va2 >> 39) & 511);
+	struct user_event ev = run(f, E_GETPID, 0, 0);
+	pid_t pid = user_stub_pid(f->u, PML4);
+	assert_int_equal(stub_page_of(pid), USTUB_BASE);
+	/* va1 -> data1, user, writable, dirty: the guest writes first */
+	*pte(f, pt1, (va1 >> 12) & 511) = data1 | P | RW | US | MMU_PTE_D;
+	*pte(f, pd1, (va1 >> 21) & 511) = pt1 | P | RW | US;
+	*pte(f, pdpt_hi, (va1 >> 30) & 511) = pd1 | P | RW | US;
+	kset(f, PML4, (va1 >> 39) & 511, pdpt_hi | P | RW | US);
+	ev = run(f, E_WRITE, va1 + 8, 0x5a5a);
+	assert_int_equal(ev.kind, USER_EV_SYSCALL);
+	ev = run(f, E_READ, va1 + 8, 0);
+	assert_int_equal(ev.kind, USER_EV_SYSCALL);
+	assert_int_equal(f->abi->gpr[VCPU_RAX], 0x5a5a);
+	assert_int_equal(stub_page_of(pid), va2);
+	/* then the guest maps where it went, and reads first */
+	*pte(f, pt2, (va2 >> 12) & 511) = data2 | P | RW | US | MMU_PTE_D;
+	*pte(f, pd2, (va2 >> 21) & 511) = pt2 | P | RW | US;
+	kset(f, pdpt_hi, (va2 >> 30) & 511, pd2 | P | RW | US);
+	ev = run(f, E_READ, va2, 0);
+	assert_int_equal(ev.kind, USER_EV_SYSCALL);
+	assert_int_equal(f->abi->gpr[VCPU_RAX], 0x600dbeefull);
+	assert_int_equal(stub_page_of(pid), va2 - USTUB_MOVE_STEP);
+	ev = run(f, E_READ, va1 + 8, 0);
+	assert_int_equal(f->abi->gpr[VCPU_RAX], 0x5a5a);
+	struct user_stats st;
+	user_get_stats(f->u, &st);
+	assert_int_equal(st.stub_moves, 2);
+}
+
+/* A host call made while the guest's TF and AC are set runs from a clean
+ * state: the lazy mapping works and the guest sees its single-step trap
+ * after the instruction, as on hardware. */
+static void test_hostcall_clean_state(void **state)
+{
+	struct fx *f = *state;
+	struct user_event ev;
+	f->abi->rip = CODE_VA + E_READ;
+	f->abi->gpr[VCPU_RDI] = DATA_VA;
+	assert_int_equal(user_enter(f->u, f->mmu.cr3, 0x33, 0x40302, &ev), BT_OK);
+	assert_int_equal(ev.kind, USER_EV_EXCEPTION);
+	assert_int_equal(ev.vector, 1);
+	assert_true(ev.trap);
+	assert_int_equal(f->abi->rip, CODE_VA + E_READ + 3);
+	assert_int_equal(f->abi->gpr[VCPU_RAX], 0x1122334455667788ull);
+	assert_true(ev.rflags & 0x40000); /* the guest's AC survives */
+	/* at the controller: whatever registers the guest left (32-bit CS,
+	 * TF, AC), the gadget makes a 64-bit call (in compat mode `syscall`
+	 * would reach the i386 table, which the filter refuses) and the
+	 * guest's registers come back */
+	int img;
+	struct ustub st;
+	assert_int_equal(ustub_image_create(&img), BT_OK);
+	assert_int_equal(ustub_spawn(img, guestmem_fd(f->gm), NULL, &st), BT_OK);
+	st.regs.cs = 0x23;
+	st.regs.eflags |= 0x40100;
+	st.regs_dirty = true;
+	assert_int_equal(ustub_mmap(&st, 0x200000, 4096, PROT_READ, 0), BT_OK);
+	assert_int_equal(st.regs.cs, 0x23);
+	assert_true(st.regs_dirty);
+	ustub_kill(&st);
+	close(img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -507,6 +602,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_kick, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stub_death, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stub_alone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stub_moves, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hostcall_clean_state, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

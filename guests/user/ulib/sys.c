@@ -83,6 +83,11 @@ pid_t getppid(void)
 	return (pid_t)SC0(SYS_getppid);
 }
 
+int kill(pid_t pid, int sig)
+{
+	return (int)SC3(SYS_kill, pid, sig, 0);
+}
+
 pid_t fork(void)
 {
 	return (pid_t)SC0(SYS_fork);

@@ -53,6 +53,7 @@ struct timespec {
 #define SIGILL	4
 #define SIGFPE	8
 #define SIGSEGV 11
+#define SIGKILL 9
 
 #define WTERMSIG(s)    ((s)&0x7f)
 #define WIFEXITED(s)   (WTERMSIG(s) == 0)
@@ -78,6 +79,7 @@ pid_t fork(void);
 int execve(const char *path, char *const argv[], char *const envp[]);
 pid_t wait4(pid_t pid, int *status, int options, void *rusage);
 pid_t waitpid(pid_t pid, int *status, int options);
+int kill(pid_t pid, int sig);
 int clock_gettime(clockid_t clk, struct timespec *ts);
 void _exit(int code) __attribute__((noreturn));
 void exit(int code) __attribute__((noreturn));
