@@ -13,6 +13,9 @@
  *   VMTEST_PF:    loads from an unmapped address (a soft-MMU call-out
  *                 fault); the #PF handler writes 0x55 (status 0xab) if CR2,
  *                 the error code and the saved RIP are right, 0x66 otherwise
+ *   VMTEST_UD:    runs vzeroupper (VEX: AVX, which the vCPU's CPUID does not
+ *                 advertise); the #UD handler writes 0x5d (status 0xbb) if
+ *                 the saved RIP is that instruction, 0x6d otherwise
  * Fixed addresses the test relies on: report at 0x201000 (vmtest.ld puts
  * .text at 0x200000).
  */
@@ -73,12 +76,22 @@ fault_insn:
 	mov	$0x77, %al /* the load did not fault */
 	out	%al, $DEBUG_EXIT
 	jmp	stop
+#elif defined(VMTEST_UD)
+	mov	$6, %edi
+	lea	ud_handler(%rip), %rsi
+	call	set_gate
+	lidt	idtr(%rip)
+ud_insn:
+	vzeroupper
+	mov	$0x7d, %al /* it ran */
+	out	%al, $DEBUG_EXIT
+	jmp	stop
 #else
 #error pick a variant
 #endif
 	.size	_start, . - _start
 
-#if defined(VMTEST_IRQ) || defined(VMTEST_PF)
+#if defined(VMTEST_IRQ) || defined(VMTEST_PF) || defined(VMTEST_UD)
 /* IDT gate %edi -> handler %rsi: 64-bit interrupt gate, current CS. */
 	.type	set_gate, @function
 set_gate:
@@ -133,6 +146,21 @@ pf_handler:
 	out	%al, $DEBUG_EXIT
 	jmp	stop
 	.size	pf_handler, . - pf_handler
+#endif
+
+#if defined(VMTEST_UD)
+	.type	ud_handler, @function
+ud_handler:
+	lea	ud_insn(%rip), %rax
+	cmp	%rax, (%rsp)	/* #UD pushes no error code: the saved RIP */
+	jne	1f
+	mov	$0x5d, %al
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+1:	mov	$0x6d, %al
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+	.size	ud_handler, . - ud_handler
 #endif
 
 	.type	stop, @function

@@ -200,6 +200,20 @@ static void test_callout_fault_reaches_guest(void **state)
 	vm_destroy(vm);
 }
 
+/* An extension the vCPU's CPUID does not advertise (AVX: vzeroupper) is
+ * #UD in the guest, as on a CPU without it, not a stopped VM. */
+static void test_not_advertised_is_ud(void **state)
+{
+	(void)state;
+	struct vm_result res;
+	struct vm *vm = boot(GUEST("ud"), NULL, false, &res);
+	assert_int_equal(res.stop, VM_STOP_EXIT_PORT);
+	/* 0x7d: vzeroupper ran; 0x6d: #UD with the wrong saved RIP */
+	assert_int_equal(res.exit_status, GUEST_STATUS(0x5d));
+	assert_true(vm->st.refused >= 1);
+	vm_destroy(vm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -208,6 +222,7 @@ int main(void)
 	    cmocka_unit_test(test_learned_block_is_written_back),
 	    cmocka_unit_test(test_interrupt_at_block_boundary),
 	    cmocka_unit_test(test_callout_fault_reaches_guest),
+	    cmocka_unit_test(test_not_advertised_is_ud),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
