@@ -20,6 +20,7 @@
 #include "pretrans/base/log.h"
 #include "pretrans/xlat/xlat.h"
 #include "runtime/mem/guestmem.h"
+#include "runtime/sandbox/sandbox.h"
 #include "runtime/vm/vm.h"
 
 #define BTVM_VERSION "0.1"
@@ -60,6 +61,12 @@ static void usage(FILE *f)
 	    "                     exit status 124\n"
 	    "  --stats[=json]     print statistics on stderr at the end\n"
 	    "  --log SPEC         log subsystems and level, e.g. tc,cpu:debug\n"
+	    "  --no-sandbox       do not sandbox btvm (for debugging: strace, gdb, new\n"
+	    "                     host calls); by default, before the guest runs, btvm\n"
+	    "                     drops every capability and installs a seccomp allowlist\n"
+	    "                     (docs/security.md)\n"
+	    "  --sandbox-selftest enter the sandbox, then make a forbidden call (socket):\n"
+	    "                     btvm must die by SIGSYS (exit status 159 in a shell)\n"
 	    "  --version, --help\n"
 	    "\n"
 	    "The guest console is stdin/stdout; logs and statistics go to stderr.\n"
@@ -92,6 +99,7 @@ int main(int argc, char **argv)
 		O_TIMEOUT,
 		O_STATS,
 		O_LOG,
+		O_NO_SANDBOX,
 		O_VERSION,
 		O_HELP
 	};
@@ -107,6 +115,7 @@ int main(int argc, char **argv)
 	    {"timeout", required_argument, NULL, O_TIMEOUT},
 	    {"stats", optional_argument, NULL, O_STATS},
 	    {"log", required_argument, NULL, O_LOG},
+	    {"no-sandbox", no_argument, NULL, O_NO_SANDBOX},
 	    {"version", no_argument, NULL, O_VERSION},
 	    {"help", no_argument, NULL, O_HELP},
 	    {NULL, 0, NULL, 0},
@@ -117,6 +126,7 @@ int main(int argc, char **argv)
 	vm_config_init(&cfg);
 	cfg.console_in_fd = STDIN_FILENO;
 	cfg.console_out_fd = STDOUT_FILENO;
+	cfg.sandbox = true;
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		usage(stdout);
 		return 0;
@@ -126,6 +136,8 @@ int main(int argc, char **argv)
 		       VCPU_ABI_VERSION);
 		return 0;
 	}
+	if (argc >= 2 && !strcmp(argv[1], "--sandbox-selftest"))
+		return sandbox_selftest();
 	if (argc < 2 || strcmp(argv[1], "run") != 0) {
 		fprintf(stderr,
 			"btvm: expected a command: `btvm run --kernel ELF ...` (see --help)\n");
@@ -193,6 +205,9 @@ int main(int argc, char **argv)
 					optarg);
 				return EXIT_USAGE;
 			}
+			break;
+		case O_NO_SANDBOX:
+			cfg.sandbox = false;
 			break;
 		case O_VERSION:
 			printf("btvm %s\n", BTVM_VERSION);

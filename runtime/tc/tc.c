@@ -8,13 +8,15 @@
  *  2. vcpu.rflags seen by C code outside tc_run is the guest view:
  *     arithmetic flags, DF, bit 1, virtual IF (irq byte 0) and AC.
  *  3. The code cache never has a page both writable and executable in one
- *     mapping: RW and RX are two views of one memfd.
+ *     mapping: RW and RX are two views of one memfd, at unrelated random
+ *     addresses (no fixed distance between them).
  */
 #include "runtime/tc/tc.h"
 #include "pretrans/base/log.h"
 
 #include <asm/prctl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -158,34 +160,79 @@ void tc_restore_spills(struct tc_vcpu *t, gva_t guest_rip, uint32_t spilled)
 	a->rip = guest_rip;
 }
 
+/*
+ * The code cache's two views of one memfd (invariant 3, docs/security.md):
+ *  - RX, where translated code runs, and RW, where it is written, are
+ *    mapped each at its own random address (randomise_map), so the
+ *    distance between them is not a constant an attacker could add to a
+ *    leaked code address;
+ *  - the RW view stays writable: making it writable only during a write
+ *    (mprotect around each tc_cache_add / patch) cost 15-25% of the guest
+ *    suite's wall time (docs/security.md), so it is not done;
+ *  - the memfd is sealed against growing and shrinking (its size is the
+ *    cache's; a truncate would turn the RX view into SIGBUS).
+ */
 struct tc_cache {
 	int fd;
 	uint8_t *rw, *rx;
 	size_t size, used;
 };
 
+#define TC_PAGE 4096ull
+/* Random placements are 2 MiB aligned in [4 GiB, 64 TiB): far from the
+ * program, the heap and the stack, and inside every x86-64 user space. */
+#define TC_RAND_ALIGN (2ull << 20)
+#define TC_RAND_LO    (4ull << 30)
+#define TC_RAND_HI    (64ull << 40)
+#define TC_RAND_TRIES 32
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+/* Map fd at a random address (MAP_FIXED_NOREPLACE: never over another
+ * mapping); the kernel's choice if no random place is free. */
+static void *randomise_map(size_t size, int prot, int fd)
+{
+	for (int i = 0; i < TC_RAND_TRIES; i++) {
+		uint64_t r;
+		if (syscall(SYS_getrandom, &r, sizeof(r), 0) != (long)sizeof(r))
+			break;
+		uint64_t slots = (TC_RAND_HI - TC_RAND_LO - size) / TC_RAND_ALIGN;
+		uintptr_t want = (uintptr_t)(TC_RAND_LO + (r % slots) * TC_RAND_ALIGN);
+		void *p = mmap((void *)want, size, prot, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+		if (p == (void *)want)
+			return p;
+		if (p != MAP_FAILED)
+			munmap(p, size); /* a kernel without MAP_FIXED_NOREPLACE */
+		else if (errno != EEXIST)
+			break;
+	}
+	return mmap(NULL, size, prot, MAP_SHARED, fd, 0);
+}
+
 enum bt_status tc_cache_create(size_t size, struct tc_cache **out)
 {
 	struct tc_cache *c = calloc(1, sizeof(*c));
 	if (!c)
 		return BT_ERR_NOMEM;
-	size = (size + 4095) & ~(size_t)4095;
+	size = (size + TC_PAGE - 1) & ~(size_t)(TC_PAGE - 1);
 	c->size = size;
-	c->fd = memfd_create("tc-code-cache", MFD_CLOEXEC);
+	c->fd = memfd_create("tc-code-cache", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (c->fd < 0)
 		goto err_free;
-	if (ftruncate(c->fd, (off_t)size) != 0)
+	if (ftruncate(c->fd, (off_t)size) != 0 ||
+	    fcntl(c->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
 		goto err_close;
-	c->rw = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
-	if (c->rw == MAP_FAILED)
-		goto err_close;
-	c->rx = mmap(NULL, size, PROT_READ | PROT_EXEC, MAP_SHARED, c->fd, 0);
+	c->rx = randomise_map(size, PROT_READ | PROT_EXEC, c->fd);
 	if (c->rx == MAP_FAILED)
-		goto err_unmap_rw;
+		goto err_close;
+	c->rw = randomise_map(size, PROT_READ | PROT_WRITE, c->fd);
+	if (c->rw == MAP_FAILED)
+		goto err_unmap_rx;
 	*out = c;
 	return BT_OK;
-err_unmap_rw:
-	munmap(c->rw, size);
+err_unmap_rx:
+	munmap(c->rx, size);
 err_close:
 	close(c->fd);
 err_free:
@@ -222,8 +269,8 @@ enum bt_status tc_cache_patch_rel32(struct tc_cache *c, uint8_t *rx, uint32_t of
 	    target >= c->rx + c->size)
 		return BT_ERR_RANGE;
 	int32_t rel = (int32_t)(target - (rx + off + 4));
-	uint8_t *w = c->rw + (rx - c->rx) + off;
-	__atomic_store_n((uint32_t *)(void *)w, (uint32_t)rel, __ATOMIC_RELEASE);
+	size_t at = (size_t)(rx - c->rx) + off;
+	__atomic_store_n((uint32_t *)(void *)(c->rw + at), (uint32_t)rel, __ATOMIC_RELEASE);
 	return BT_OK;
 }
 

@@ -81,8 +81,9 @@ void tc_restore_spills(struct tc_vcpu *t, gva_t guest_rip, uint32_t spilled);
 int tc_string_run(struct tc_vcpu *t);
 
 /*
- * Code cache: one memfd mapped twice (RW for writing and patching, RX for
- * running), bump allocation, no freeing.
+ * Code cache: one memfd (sealed against resizing) mapped twice, each view
+ * at its own random address (RW for writing and patching, RX for running;
+ * docs/security.md), bump allocation, no freeing.
  */
 struct tc_cache;
 enum bt_status tc_cache_create(size_t size, struct tc_cache **out);

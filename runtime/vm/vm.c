@@ -11,6 +11,8 @@
 
 #include "pretrans/base/clock.h"
 #include "pretrans/base/log.h"
+#include "runtime/sandbox/sandbox.h"
+#include "runtime/user/ustub.h"
 #include "runtime/vm/vm_int.h"
 
 #define VM_CODE_CACHE_BYTES (256ull << 20)
@@ -229,6 +231,19 @@ enum bt_status vm_run(struct vm *vm, struct vm_result *res)
 	if ((s = vm_signals_install(vm)) != BT_OK) {
 		bt_err(LOG_CORE, "cannot install signal handlers and the host timer");
 		return s;
+	}
+	if (vm->cfg.sandbox) {
+		/* everything that opens files or needs privileges is done: the
+		 * guest's RAM, devices, database, stub image, host timer.  The
+		 * libc's time zone is read now (no open() later). */
+		tzset();
+		struct sandbox_config sc = {.db_write = vm->cfg.learn,
+					    .stub_exec_fd = USTUB_MEMFD + 1};
+		if ((s = sandbox_enter(&sc)) != BT_OK) {
+			vm_signals_remove(vm);
+			bt_err(LOG_CORE, "cannot enter the sandbox (--no-sandbox runs without)");
+			return s;
+		}
 	}
 	s = vm_loop(vm);
 	vm_signals_remove(vm);

@@ -6,9 +6,9 @@
  * VM states (function for each transition):
  *
  *   CREATED --vm_create--> READY (kernel loaded, vCPU at the boot entry)
- *   READY --vm_run--> RUNNING --guest exit port / triple fault / hlt with
- *        IF=0 / timeout / fatal host error--> STOPPED (vm->result says why)
- *   STOPPED --vm_finish (learn write-back, run statistics)--> vm_destroy
+ *   READY --vm_run [cfg.sandbox: enter the sandbox]--> RUNNING --guest exit port / triple fault /
+ * hlt with IF=0 / timeout / fatal host error--> STOPPED (vm->result says why) STOPPED --vm_finish
+ * (learn write-back, run statistics)--> vm_destroy
  */
 #ifndef BT_RUNTIME_VM_VM_H
 #define BT_RUNTIME_VM_VM_H
@@ -30,6 +30,10 @@ struct vm_config {
 	bool learn;	       /* write run-time translations back to tcdb */
 	bool verify_db_blocks; /* re-translate every database block and compare */
 	double timeout_s;      /* 0: none */
+	/* vm_run enters btvm's sandbox (runtime/sandbox, docs/security.md)
+	 * before the guest runs: irreversible, for a process that runs one VM
+	 * and then exits (btvm sets it; unit tests do not). */
+	bool sandbox;
 	int console_in_fd, console_out_fd;
 };
 
