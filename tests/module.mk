@@ -31,3 +31,10 @@ check-layers: $(BUILD)/bin/btvm
 		echo "  btvm needs: $$(echo $$needed)"; \
 		if echo "$$needed" | grep -Eq 'LLVM|xml|icu|z3'; then \
 			echo "check-layers: btvm links a library it never calls" >&2; exit 1; fi
+
+# No check touches the user's database key (docs/db.md "Trust"): every
+# check step, and the run-unit target, keep theirs under the build directory.
+TEST_CONFIG_HOME := $(abspath $(BUILD))/test-config
+check: export XDG_CONFIG_HOME = $(TEST_CONFIG_HOME)
+check-%: export XDG_CONFIG_HOME = $(TEST_CONFIG_HOME)
+unit: export XDG_CONFIG_HOME = $(TEST_CONFIG_HOME)

@@ -14,6 +14,7 @@
 #include "db/tcdb.h"
 #include "pretrans/base/log.h"
 #include "pretrans/xlat/xlat.h"
+#include "tests/unit/test_config.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -227,6 +228,16 @@ static void sql(const char *p, const char *q)
 	sqlite3_close(h);
 }
 
+/* Re-sign p with this test's key (tcdb_sign), as `pretrans verify --sign`
+ * does after checking every row: what is left to refuse is the format. */
+static void resign(const char *p)
+{
+	struct tcdb *db;
+	assert_int_equal(tcdb_open(p, TCDB_RDWR | TCDB_UNVERIFIED, &want, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_sign(db), BT_OK);
+	tcdb_close(db);
+}
+
 static void test_bad_files(void **state)
 {
 	char p[128];
@@ -309,6 +320,11 @@ static void test_bad_files(void **state)
 	sql(p, "UPDATE blocks SET exits = x'0102' WHERE guest_start = 16777216");
 	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
 	struct tcdb_block b;
+	/* (its tag fails first; signed again, its format is refused) */
+	assert_int_equal(tcdb_lookup(db, 0xffffffff81000000ull, &b), BT_ERR_AUTH);
+	tcdb_close(db);
+	resign(p);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
 	assert_int_equal(tcdb_lookup(db, 0xffffffff81000000ull, &b), BT_ERR_FORMAT);
 	tcdb_close(db);
 	/* an exit kind the caller's translator does not know (as the only exit of
@@ -319,6 +335,7 @@ static void test_bad_files(void **state)
 		 "WHERE guest_start = 16777232",
 		 XLAT_NEXIT_KINDS);
 	sql(p, q);
+	resign(p);
 	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
 	assert_int_equal(tcdb_lookup(db, 0xffffffff81000010ull, &b), BT_ERR_FORMAT);
 	assert_int_equal(tcdb_lookup(db, 0xffffffff81000020ull, &b), BT_OK);
@@ -469,10 +486,17 @@ static void test_chunks(void **state)
 			assert_true(o.exits[i - 1].target == 0x1234u + (unsigned)i - 1);
 	}
 	tcdb_close(db);
-	/* a damaged chunk is refused at look-up */
+	/* a damaged chunk is refused at look-up: it fails its authentication,
+	 * and the database serves nothing after that */
 	sql(p, "UPDATE chunks SET data = x'00112233' WHERE id = 1");
 	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
 	struct tcdb_block o;
+	assert_int_equal(tcdb_lookup(db, 0xffffffff81000000ull, &o), BT_ERR_AUTH);
+	assert_true(tcdb_untrusted(db));
+	assert_int_equal(tcdb_lookup(db, 0xffffffff81001000ull, &o), BT_ERR_AUTH);
+	tcdb_close(db);
+	/* unverified, it is malformed, and the other chunk still serves */
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY | TCDB_UNVERIFIED, &want, NULL, &db), BT_OK);
 	assert_int_equal(tcdb_lookup(db, 0xffffffff81000000ull, &o), BT_ERR_FORMAT);
 	assert_int_equal(tcdb_lookup(db, 0xffffffff81001000ull, &o), BT_OK);
 	tcdb_close(db);
@@ -744,6 +768,7 @@ static int teardown(void **state)
 
 int main(void)
 {
+	test_private_config();
 	bt_log_to(fopen("/dev/null", "w")); /* the refusals are expected */
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_roundtrip),
