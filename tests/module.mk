@@ -11,6 +11,14 @@ check-btvm-boot: $(BUILD)/bin/btvm $(BUILD)/bin/pretrans $(BUILD)/guests/kernel.
 		$(BUILD)/guests/initrd.cpio $(TINY_ELFS)
 	$(Q)tests/integration/btvm-boot.sh $(BUILD)
 
+# A database is code: changed or foreign host code never runs, another
+# key's database is refused until `pretrans verify --sign`; permissions.
+CHECK_STEPS += check-db-trust
+.PHONY: check-db-trust
+check-db-trust: $(BUILD)/bin/btvm $(BUILD)/bin/pretrans $(BUILD)/guests/kernel.elf \
+		$(BUILD)/guests/initrd.cpio
+	$(Q)tests/integration/db-trust.sh $(BUILD)
+
 # The include matrix of docs/layers.md holds for every file; the check is
 # proven to catch a new arrow and a controlled header out of place; btvm
 # links no library it never calls (the LLVM cross-check is pretrans's).
