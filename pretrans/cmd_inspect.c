@@ -629,9 +629,12 @@ int cmd_verify(int argc, char **argv)
 			       image, db_path);
 	} else if (sign && s == BT_OK) {
 		fprintf(stderr,
-			"verify: %s differs from a translation of %s: not signed; rebuild "
-			"it with `pretrans build`\n",
-			db_path, image);
+			"verify: %s is not signed: %llu rows differ from a translation of %s, %llu "
+			"translate guest bytes IMAGE does not hold (a block learned from code the "
+			"guest patched at run time cannot be checked); rebuild it with `pretrans "
+			"build`\n",
+			db_path, (unsigned long long)v->code_bad, image,
+			(unsigned long long)v->hash_bad);
 	}
 	if (v && v->x)
 		xlat_destroy(v->x);
