@@ -118,7 +118,7 @@ struct tcdb_block {
 struct tcdb_chunk {
 	uint8_t *raw, *z;
 	size_t raw_len, raw_cap, z_len, z_cap;
-	uint8_t digest[32]; /* SHA-256 of raw, set by the seal functions */
+	uint8_t digest[32]; /* SHA-256 of z, set by the seal functions */
 };
 
 void tcdb_chunk_reset(struct tcdb_chunk *c);

@@ -21,9 +21,12 @@
  *     Tags:  identity  = HMAC(key, "btkern-tcdb-identity" nonce schema image
  *                             provenance)                 meta 'mac'
  *            chunk     = HMAC(key, "btkern-tcdb-chunk" nonce id raw_len
- *                             SHA256(raw))                chunks.mac
+ *                             SHA256(stored zlib bytes))  chunks.mac
  *            row       = HMAC(key, "btkern-tcdb-row" nonce 11 integer
  *                             columns, code, exits, pcmap) blocks.mac
+ *     each cut to its first TCDB_MAC_LEN (16) bytes, as RFC 4868 does: a
+ *     forgery still needs 2^128 tries, and the tags of a distribution
+ *     kernel's ~760,000 rows take 12 MB instead of 24 MB.
  *  4. tcdb_auth_fail() logs one line per database and marks it untrusted;
  *     an untrusted database serves no more blocks.
  */
@@ -200,6 +203,13 @@ static void mac_text(struct hmac_sha256_ctx *c, const char *s)
 	mac_bytes(c, s, strlen(s));
 }
 
+static void mac_end(struct hmac_sha256_ctx *c, uint8_t out[TCDB_MAC_LEN])
+{
+	uint8_t full[SHA256_LEN];
+	hmac_sha256_final(c, full);
+	memcpy(out, full, TCDB_MAC_LEN);
+}
+
 static void identity_fields(struct hmac_sha256_ctx *c, const struct tcdb_image *im,
 			    const struct tcdb_provenance *p)
 {
@@ -224,7 +234,7 @@ void tcdb_derive_nonce(struct tcdb *db, const struct tcdb_image *im,
 	static const char domain[] = "btkern-tcdb-nonce";
 	hmac_sha256_update(&c, domain, sizeof(domain));
 	identity_fields(&c, im, p);
-	uint8_t out[TCDB_MAC_LEN];
+	uint8_t out[SHA256_LEN];
 	hmac_sha256_final(&c, out);
 	memcpy(db->nonce, out, TCDB_NONCE_LEN);
 }
@@ -235,7 +245,7 @@ void tcdb_mac_identity(const struct tcdb *db, const struct tcdb_image *im,
 	struct hmac_sha256_ctx c;
 	mac_start(db, &c, "btkern-tcdb-identity");
 	identity_fields(&c, im, p);
-	hmac_sha256_final(&c, out);
+	mac_end(&c, out);
 }
 
 void tcdb_mac_chunk(const struct tcdb *db, int64_t id, uint64_t raw_len,
@@ -246,7 +256,7 @@ void tcdb_mac_chunk(const struct tcdb *db, int64_t id, uint64_t raw_len,
 	mac_u64(&c, (uint64_t)id);
 	mac_u64(&c, raw_len);
 	hmac_sha256_update(&c, digest, SHA256_LEN);
-	hmac_sha256_final(&c, out);
+	mac_end(&c, out);
 }
 
 void tcdb_mac_row(const struct tcdb *db, const int64_t cols[TCDB_ROW_INTS], const void *code,
@@ -260,7 +270,7 @@ void tcdb_mac_row(const struct tcdb *db, const int64_t cols[TCDB_ROW_INTS], cons
 	mac_bytes(&c, code, code_len);
 	mac_bytes(&c, exits, exits_len);
 	mac_bytes(&c, pcmap, pcmap_len);
-	hmac_sha256_final(&c, out);
+	mac_end(&c, out);
 }
 
 bool tcdb_mac_ok(const uint8_t want[TCDB_MAC_LEN], const void *stored, size_t stored_len)

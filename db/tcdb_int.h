@@ -29,7 +29,7 @@
 
 #define TCDB_KEY_LEN   32 /* bytes of the user's key */
 #define TCDB_NONCE_LEN 16 /* bytes of a database's random nonce */
-#define TCDB_MAC_LEN   SHA256_LEN
+#define TCDB_MAC_LEN   16 /* bytes of a stored tag: HMAC-SHA256 cut to 128 bits */
 #define TCDB_ROW_INTS  11 /* integer columns of a block row under its tag */
 
 #define CHUNK_CACHE 1024 /* decompressed chunks kept by a reader (direct mapped by id) */

@@ -96,7 +96,7 @@ def main():
             for blob in r[11:]:
                 blob = blob or b""
                 m.update(struct.pack("<Q", len(blob)) + blob)
-            c.execute("UPDATE blocks SET mac = ? WHERE guest_start = ?", (m.digest(), r[0]))
+            c.execute("UPDATE blocks SET mac = ? WHERE guest_start = ?", (m.digest()[:16], r[0]))
     else:
         sys.exit("tcdb-tamper.py: unknown change " + what)
     c.commit()
