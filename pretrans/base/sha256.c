@@ -184,15 +184,19 @@ void sha256_update(struct sha256_ctx *c, const void *data, size_t n)
 void sha256_final(struct sha256_ctx *c, uint8_t out[SHA256_LEN])
 {
 	uint64_t bits = c->nbytes * 8;
-	uint8_t pad = 0x80;
-	sha256_update(c, &pad, 1);
-	pad = 0;
-	while (c->nbuf != 56)
-		sha256_update(c, &pad, 1);
-	uint8_t len[8];
+	/* 0x80, zeros up to 56 bytes into a block, the length: in the buffer,
+	 * not byte by byte (an HMAC finishes two hashes per tag) */
+	c->buf[c->nbuf++] = 0x80;
+	if (c->nbuf > 56) {
+		memset(c->buf + c->nbuf, 0, 64 - c->nbuf);
+		sha256_blocks(c, c->buf, 1);
+		c->nbuf = 0;
+	}
+	memset(c->buf + c->nbuf, 0, 56 - c->nbuf);
 	for (int i = 0; i < 8; i++)
-		len[i] = (uint8_t)(bits >> (56 - 8 * i));
-	sha256_update(c, len, 8);
+		c->buf[56 + i] = (uint8_t)(bits >> (56 - 8 * i));
+	sha256_blocks(c, c->buf, 1);
+	c->nbuf = 0;
 	for (int i = 0; i < 8; i++) {
 		out[4 * i] = (uint8_t)(c->h[i] >> 24);
 		out[4 * i + 1] = (uint8_t)(c->h[i] >> 16);
