@@ -1,3 +1,3 @@
 # db/: the sqlite translation-cache schema and access layer (tcdb_).
 # Chunks of host code are zlib-compressed.
-$(eval $(call add_lib,tcdb,db/tcdb.c db/tcdb_file.c db/tcdb_chunk.c db/tcdb_block.c db/tcdb_run.c,sqlite z))
+$(eval $(call add_lib,tcdb,db/tcdb.c db/tcdb_file.c db/tcdb_chunk.c db/tcdb_block.c db/tcdb_run.c db/tcdb_auth.c,sqlite z))

@@ -59,9 +59,9 @@ static const char schema_sql[] =
     "  n_insns INTEGER NOT NULL, guest_hash INTEGER NOT NULL, flags INTEGER NOT NULL,\n"
     "  refusal INTEGER NOT NULL, refusal_addr INTEGER NOT NULL, code BLOB,\n"
     "  exits BLOB, pcmap BLOB, function_id INTEGER NOT NULL, origin INTEGER NOT NULL,\n"
-    "  chunk INTEGER NOT NULL, payload_off INTEGER NOT NULL);\n"
+    "  chunk INTEGER NOT NULL, payload_off INTEGER NOT NULL, mac BLOB NOT NULL);\n"
     "CREATE TABLE chunks(id INTEGER PRIMARY KEY, raw_len INTEGER NOT NULL,\n"
-    "  data BLOB NOT NULL);\n"
+    "  data BLOB NOT NULL, mac BLOB NOT NULL);\n"
     "CREATE TABLE run_stats(id INTEGER PRIMARY KEY, boot_id TEXT NOT NULL,\n"
     "  started INTEGER NOT NULL, ended INTEGER NOT NULL, blocks_used INTEGER NOT NULL,\n"
     "  blocks_stale INTEGER NOT NULL, misses INTEGER NOT NULL,\n"
@@ -71,15 +71,12 @@ static const char *const stmt_sql[ST_N] = {
     [ST_ADD_FUNC] = "INSERT INTO functions(name, address, size, bytes_hash, section, "
 		    "covered_bytes, refused_bytes, kind) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_ADD_BLOCK] = "INSERT OR IGNORE INTO blocks VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-		     "?9, ?10, ?11, ?12, ?13, ?14)",
+		     "?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     [ST_LEARN_BLOCK] = "INSERT OR REPLACE INTO blocks VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-		       "?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    [ST_ADD_CHUNK] = "INSERT INTO chunks(raw_len, data) VALUES(?1, ?2)",
-    [ST_GET_CHUNK] = "SELECT raw_len, data FROM chunks WHERE id = ?1",
-    [ST_LOOKUP] =
-	"SELECT guest_start, guest_len, n_insns, guest_hash, flags, refusal, "
-	"refusal_addr, code, exits, pcmap, function_id, origin, chunk, payload_off FROM blocks "
-	"WHERE guest_start = ?1",
+		       "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    [ST_ADD_CHUNK] = "INSERT INTO chunks(id, raw_len, data, mac) VALUES(?1, ?2, ?3, ?4)",
+    [ST_GET_CHUNK] = "SELECT raw_len, data, mac FROM chunks WHERE id = ?1",
+    [ST_LOOKUP] = "SELECT " TCDB_BLOCK_COLS " FROM blocks WHERE guest_start = ?1",
 };
 
 enum bt_status tcdb_db_err(struct tcdb *db, const char *what)
@@ -128,6 +125,95 @@ static void db_free(struct tcdb *db)
 	free(db);
 }
 
+/* ---------------------------------------------------------------- identity */
+
+static void to_hex(const uint8_t *p, size_t n, char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hx[p[i] >> 4];
+		out[2 * i + 1] = hx[p[i] & 15];
+	}
+	out[2 * n] = 0;
+}
+
+static bool from_hex(const char *s, uint8_t *p, size_t n)
+{
+	if (!s || strlen(s) != 2 * n)
+		return false;
+	for (size_t i = 0; i < 2 * n; i++) {
+		int c = s[i], v = c >= '0' && c <= '9'	 ? c - '0'
+				  : c >= 'a' && c <= 'f' ? c - 'a' + 10
+							 : -1;
+		if (v < 0)
+			return false;
+		p[i / 2] = (uint8_t)(i % 2 ? (p[i / 2] | v) : v << 4);
+	}
+	return true;
+}
+
+/* meta 'nonce' and 'mac' (the identity tag over image and provenance as
+ * given), replacing any earlier ones. */
+static enum bt_status write_identity(struct tcdb *db, const struct tcdb_image *img,
+				     const struct tcdb_provenance *prov)
+{
+	struct tcdb_image im = *img;
+	if (!im.arch[0])
+		snprintf(im.arch, sizeof(im.arch), "x86_64");
+	if (db->building)
+		tcdb_derive_nonce(db, &im, prov);
+	uint8_t mac[TCDB_MAC_LEN];
+	tcdb_mac_identity(db, &im, prov, mac);
+	char nonce_hex[2 * TCDB_NONCE_LEN + 1], mac_hex[2 * TCDB_MAC_LEN + 1], sql[256];
+	to_hex(db->nonce, TCDB_NONCE_LEN, nonce_hex);
+	to_hex(mac, TCDB_MAC_LEN, mac_hex);
+	snprintf(sql, sizeof(sql),
+		 "INSERT OR REPLACE INTO meta VALUES('nonce', '%s');"
+		 "INSERT OR REPLACE INTO meta VALUES('mac', '%s')",
+		 nonce_hex, mac_hex);
+	return tcdb_exec(db, sql);
+}
+
+static enum bt_status meta_text(struct tcdb *db, const char *key, char *out, size_t cap)
+{
+	sqlite3_stmt *st;
+	out[0] = 0;
+	if (sqlite3_prepare_v2(db->h, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return tcdb_db_err(db, "reading meta");
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		copy_text(out, cap, sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return BT_OK;
+}
+
+/* Read the nonce; unless db is unverified, check the identity tag. */
+static enum bt_status check_identity(struct tcdb *db, const struct tcdb_image *im,
+				     const struct tcdb_provenance *p)
+{
+	char nonce_hex[2 * TCDB_NONCE_LEN + 8], mac_hex[2 * TCDB_MAC_LEN + 8];
+	uint8_t mac[TCDB_MAC_LEN], want[TCDB_MAC_LEN];
+	BT_TRY(meta_text(db, "nonce", nonce_hex, sizeof(nonce_hex)));
+	BT_TRY(meta_text(db, "mac", mac_hex, sizeof(mac_hex)));
+	bool parsed =
+	    from_hex(nonce_hex, db->nonce, TCDB_NONCE_LEN) && from_hex(mac_hex, mac, TCDB_MAC_LEN);
+	if (db->unverified)
+		return BT_OK;
+	if (parsed) {
+		tcdb_mac_identity(db, im, p, want);
+		if (tcdb_mac_ok(want, mac, sizeof(mac)))
+			return BT_OK;
+	}
+	bt_err(LOG_DB,
+	       "%s is not signed with your key: it was written by another user or on another "
+	       "machine (or changed after it was written), and a database is code that runs in "
+	       "the VMM; to trust it, check every block against its image and sign it with "
+	       "`pretrans verify %s IMAGE --sign`, or rebuild it with `pretrans build`",
+	       db->path, db->path);
+	return BT_ERR_AUTH;
+}
+
 /* ---------------------------------------------------------------- build */
 
 enum bt_status tcdb_create(const char *out_path, const struct tcdb_image *img,
@@ -150,6 +236,8 @@ enum bt_status tcdb_create(const char *out_path, const struct tcdb_image *img,
 		return s;
 	}
 	db->building = true;
+	if ((s = tcdb_key_load(&db->key)) != BT_OK)
+		goto err_remove_tmp;
 	if (sqlite3_open_v2(db->tmp_path, &db->h, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
 		s = tcdb_db_err(db, "opening the temporary output");
 		goto err_remove_tmp;
@@ -203,6 +291,8 @@ enum bt_status tcdb_create(const char *out_path, const struct tcdb_image *img,
 		s = tcdb_db_err(db, "writing provenance");
 		goto err_remove_tmp;
 	}
+	if ((s = write_identity(db, img, prov)) != BT_OK)
+		goto err_remove_tmp;
 	if ((s = prepare_all(db)) != BT_OK)
 		goto err_remove_tmp;
 	*out = db;
@@ -363,7 +453,8 @@ static enum bt_status validate(struct tcdb *db, const struct tcdb_expect *ex)
 		       ex->image_name ? ex->image_name : "IMAGE", db->path);
 		return BT_ERR_VERSION;
 	}
-	return BT_OK;
+	/* 5. signed with this user's key */
+	return check_identity(db, &im, &p);
 }
 
 enum bt_status tcdb_open(const char *path, unsigned flags, const struct tcdb_prov *want,
@@ -382,7 +473,10 @@ enum bt_status tcdb_open(const char *path, unsigned flags, const struct tcdb_pro
 		return BT_ERR_NOMEM;
 	}
 	db->rdwr = flags & TCDB_RDWR;
+	db->unverified = flags & TCDB_UNVERIFIED;
 	db->want = *want;
+	if ((s = tcdb_key_load(&db->key)) != BT_OK)
+		goto err_free;
 	int oflags = db->rdwr ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
 	if (sqlite3_open_v2(path, &db->h, oflags, NULL) != SQLITE_OK) {
 		s = tcdb_db_err(db, "cannot open");
@@ -494,4 +588,31 @@ enum bt_status tcdb_learn_commit(struct tcdb *db)
 	free(db->idx); /* the set of starts changed */
 	db->idx = NULL;
 	return s;
+}
+
+/* ---------------------------------------------------------------- sign */
+
+enum bt_status tcdb_sign(struct tcdb *db)
+{
+	if (!db->rdwr || db->building || db->learning)
+		return BT_ERR_INVALID;
+	struct tcdb_image im;
+	struct tcdb_provenance p;
+	BT_TRY(tcdb_get_image(db, &im));
+	BT_TRY(tcdb_get_provenance(db, &p));
+	BT_TRY(tcdb_exec(db, "BEGIN IMMEDIATE"));
+	enum bt_status s = tcdb_sign_chunks(db);
+	if (s == BT_OK)
+		s = tcdb_sign_rows(db);
+	if (s == BT_OK)
+		s = write_identity(db, &im, &p);
+	if (s == BT_OK)
+		s = tcdb_exec(db, "COMMIT");
+	if (s != BT_OK) {
+		rollback(db);
+		return s;
+	}
+	db->unverified = false;
+	db->untrusted = false;
+	return BT_OK;
 }

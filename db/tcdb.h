@@ -12,7 +12,12 @@
  *             and (optionally) the image identity, then serves block look-ups,
  *             learned-block write-back and run statistics.
  * A database file is untrusted input: every problem is a status and one
- * logged line saying what is wrong and what to do, never an assert.
+ * logged line saying what is wrong and what to do, never an assert.  Its
+ * host code is authenticated (docs/db.md "Trust"): the database identity,
+ * every chunk and every block row carry an HMAC-SHA256 tag made with the
+ * user's key ($XDG_CONFIG_HOME/btkern/db.key, made on first use), checked
+ * at open (identity), when a chunk is inflated and when a row is read; a
+ * failure is BT_ERR_AUTH and no code of it is handed out.
  *
  * db/ stores bytes and numbers and depends on pretrans/base only: it knows
  * nothing of the translator.  What a translator version, an exit kind, a
@@ -26,7 +31,7 @@
 #include "pretrans/base/status.h"
 #include "pretrans/base/types.h"
 
-#define TCDB_SCHEMA_VERSION 2
+#define TCDB_SCHEMA_VERSION 3
 #define TCDB_MAGIC	    "btkern-tcdb"
 
 struct tcdb; /* opaque */
@@ -113,6 +118,7 @@ struct tcdb_block {
 struct tcdb_chunk {
 	uint8_t *raw, *z;
 	size_t raw_len, raw_cap, z_len, z_cap;
+	uint8_t digest[32]; /* SHA-256 of z, set by the seal functions */
 };
 
 void tcdb_chunk_reset(struct tcdb_chunk *c);
@@ -153,6 +159,10 @@ void tcdb_abort(struct tcdb *db);
 enum tcdb_open_flags {
 	TCDB_RDONLY = 0,
 	TCDB_RDWR = 1u << 0, /* learned blocks and run statistics */
+	/* Do not check the identity, chunk and row tags: only for a caller
+	 * that checks every row itself before trusting it (pretrans verify
+	 * --sign, then tcdb_sign()). */
+	TCDB_UNVERIFIED = 1u << 1,
 };
 
 /*
@@ -179,9 +189,18 @@ struct tcdb_expect {
 	uint64_t options_hash;	/* struct tcdb_provenance.options_hash */
 };
 
+/* Refused: a file writable by group or other; a database whose identity
+ * tag is not this user's key's (BT_ERR_AUTH, unless TCDB_UNVERIFIED). */
 enum bt_status tcdb_open(const char *path, unsigned flags, const struct tcdb_prov *want,
 			 const struct tcdb_expect *expect, struct tcdb **out);
 void tcdb_close(struct tcdb *db);
+/* A tag failed since db was opened: it serves no more blocks (tcdb_lookup
+ * and the walks return BT_ERR_AUTH) and takes no learned blocks. */
+bool tcdb_untrusted(const struct tcdb *db);
+/* Re-sign db (opened TCDB_RDWR | TCDB_UNVERIFIED) with this user's key: a
+ * new identity tag and new tags for every chunk and row, in one
+ * transaction.  The caller has checked every row first. */
+enum bt_status tcdb_sign(struct tcdb *db);
 
 enum bt_status tcdb_get_image(struct tcdb *db, struct tcdb_image *out);
 enum bt_status tcdb_get_provenance(struct tcdb *db, struct tcdb_provenance *out);

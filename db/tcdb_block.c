@@ -15,6 +15,11 @@
  *     it, so a miss it answers is a true miss.
  *  4. A block handed out points into db->buf, a chunk cache entry or
  *     sqlite's row (tcdb_foreach_*), valid until the next call on db.
+ *  5. Every row carries a tag (db/tcdb_auth.c) over its integer columns and
+ *     its inline code, exits and pc map; a row is handed out only after
+ *     its tag, and the tag of the chunk holding its payload, matched
+ *     (unless db was opened TCDB_UNVERIFIED).  After a failure db is
+ *     untrusted and hands out no more rows.
  */
 #include "db/tcdb_int.h"
 
@@ -50,15 +55,30 @@ enum bt_status tcdb_put_block(struct tcdb *db, sqlite3_stmt *st, const struct tc
 	if (b->n_exits > TCDB_MAX_EXITS)
 		return BT_ERR_INVALID;
 	size_t elen = tcdb_exits_encode(b->exits, b->n_exits, exits);
+	const int64_t cols[TCDB_ROW_INTS] = {
+	    key_of(b->guest_start),
+	    b->guest_len,
+	    b->n_insns,
+	    (int64_t)b->guest_hash,
+	    b->flags,
+	    b->refusal,
+	    b->refusal ? (int64_t)b->refusal_addr : 0,
+	    b->function_id,
+	    b->origin,
+	    b->refusal ? 0 : b->chunk_id,
+	    b->refusal ? 0 : b->payload_off,
+	};
+	bool inline_payload = b->refusal == 0 && b->chunk_id == 0;
+	uint8_t mac[TCDB_MAC_LEN];
+	if (inline_payload)
+		tcdb_mac_row(db, cols, b->code, b->code_len, exits, elen, b->pcmap, b->pcmap_len,
+			     mac);
+	else
+		tcdb_mac_row(db, cols, NULL, 0, NULL, 0, NULL, 0, mac);
 	sqlite3_reset(st);
-	sqlite3_bind_int64(st, 1, key_of(b->guest_start));
-	sqlite3_bind_int64(st, 2, b->guest_len);
-	sqlite3_bind_int64(st, 3, b->n_insns);
-	sqlite3_bind_int64(st, 4, (int64_t)b->guest_hash);
-	sqlite3_bind_int64(st, 5, b->flags);
-	sqlite3_bind_int64(st, 6, b->refusal);
-	sqlite3_bind_int64(st, 7, b->refusal ? (int64_t)b->refusal_addr : 0);
-	if (b->refusal == 0 && b->chunk_id == 0) {
+	for (int i = 0; i < 7; i++)
+		sqlite3_bind_int64(st, 1 + i, cols[i]);
+	if (inline_payload) {
 		sqlite3_bind_blob(st, 8, b->code, (int)b->code_len, SQLITE_STATIC);
 		sqlite3_bind_blob(st, 9, exits, (int)elen, SQLITE_STATIC);
 		sqlite3_bind_blob(st, 10, b->pcmap, (int)b->pcmap_len, SQLITE_STATIC);
@@ -67,10 +87,9 @@ enum bt_status tcdb_put_block(struct tcdb *db, sqlite3_stmt *st, const struct tc
 		sqlite3_bind_null(st, 9);
 		sqlite3_bind_null(st, 10);
 	}
-	sqlite3_bind_int64(st, 11, b->function_id);
-	sqlite3_bind_int64(st, 12, b->origin);
-	sqlite3_bind_int64(st, 13, b->refusal ? 0 : b->chunk_id);
-	sqlite3_bind_int64(st, 14, b->refusal ? 0 : b->payload_off);
+	for (int i = 7; i < TCDB_ROW_INTS; i++)
+		sqlite3_bind_int64(st, 4 + i, cols[i]);
+	sqlite3_bind_blob(st, 15, mac, TCDB_MAC_LEN, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return tcdb_db_err(db, "writing a block");
 	return BT_OK;
@@ -94,6 +113,8 @@ enum bt_status tcdb_learn_block(struct tcdb *db, const struct tcdb_block *b)
 {
 	if (!db->learning)
 		return BT_ERR_INVALID;
+	if (db->untrusted)
+		return BT_ERR_AUTH;
 	struct tcdb_block c = *b;
 	c.origin = TCDB_ORIGIN_LEARNED;
 	return tcdb_put_block(db, db->st[ST_LEARN_BLOCK], &c);
@@ -161,12 +182,40 @@ enum bt_status tcdb_load_index(struct tcdb *db, size_t *n_blocks)
 	return BT_OK;
 }
 
-/* Fill *b from a row of (guest_start .. origin); blobs are copied into db->buf
- * when copy is set, else point into sqlite's row storage. */
+/* The integer columns of a row of TCDB_BLOCK_COLS as its tag covers them. */
+static void row_ints(sqlite3_stmt *st, int64_t cols[TCDB_ROW_INTS])
+{
+	for (int i = 0; i < 7; i++)
+		cols[i] = sqlite3_column_int64(st, i);
+	for (int i = 7; i < TCDB_ROW_INTS; i++)
+		cols[i] = sqlite3_column_int64(st, 3 + i);
+}
+
+/* The row's tag (column 14) matches its columns. */
+static bool row_authentic(const struct tcdb *db, sqlite3_stmt *st)
+{
+	if (db->unverified)
+		return true;
+	int64_t cols[TCDB_ROW_INTS];
+	row_ints(st, cols);
+	uint8_t want[TCDB_MAC_LEN];
+	tcdb_mac_row(db, cols, sqlite3_column_blob(st, 7), (size_t)sqlite3_column_bytes(st, 7),
+		     sqlite3_column_blob(st, 8), (size_t)sqlite3_column_bytes(st, 8),
+		     sqlite3_column_blob(st, 9), (size_t)sqlite3_column_bytes(st, 9), want);
+	return tcdb_mac_ok(want, sqlite3_column_blob(st, 14), (size_t)sqlite3_column_bytes(st, 14));
+}
+
+/* Fill *b from a row of TCDB_BLOCK_COLS once its tag matched; blobs are
+ * copied into db->buf when copy is set, else point into sqlite's row
+ * storage. */
 static enum bt_status row_to_block(struct tcdb *db, sqlite3_stmt *st, struct tcdb_block *b,
 				   bool copy)
 {
 	memset(b, 0, sizeof(*b));
+	if (db->untrusted)
+		return BT_ERR_AUTH;
+	if (!row_authentic(db, st))
+		return tcdb_auth_fail(db, va_of(sqlite3_column_int64(st, 0)), 0);
 	b->guest_start = va_of(sqlite3_column_int64(st, 0));
 	int64_t len = sqlite3_column_int64(st, 1);
 	b->n_insns = (uint32_t)sqlite3_column_int64(st, 2);
@@ -191,7 +240,7 @@ static enum bt_status row_to_block(struct tcdb *db, sqlite3_stmt *st, struct tcd
 		b->payload_off = (uint32_t)poff;
 		if (db->skip_payload)
 			return BT_OK; /* tcdb_foreach_block_meta: no code */
-		BT_TRY(tcdb_load_chunk(db, chunk));
+		BT_TRY(tcdb_load_chunk(db, chunk, b->guest_start));
 		if (tcdb_payload_parse(db, db->chunk, db->chunk_len, (uint64_t)poff, b) != BT_OK)
 			goto bad_row;
 		return BT_OK; /* points into db->chunk until the next call */
@@ -229,6 +278,8 @@ bad_row:
 
 enum bt_status tcdb_lookup(struct tcdb *db, gva_t va, struct tcdb_block *out)
 {
+	if (db->untrusted)
+		return BT_ERR_AUTH;
 	if (db->idx && va != 0 && !idx_has(db, va))
 		return BT_ERR_NOTFOUND;
 	sqlite3_stmt *st = db->st[ST_LOOKUP];
@@ -250,12 +301,8 @@ enum bt_status tcdb_foreach_block(struct tcdb *db, int (*cb)(void *, const struc
 				  void *opaque)
 {
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(
-		db->h,
-		"SELECT guest_start, guest_len, n_insns, guest_hash, flags, refusal, "
-		"refusal_addr, code, exits, pcmap, function_id, origin, chunk, payload_off "
-		"FROM blocks",
-		-1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db->h, "SELECT " TCDB_BLOCK_COLS " FROM blocks", -1, &st, NULL) !=
+	    SQLITE_OK)
 		return tcdb_db_err(db, "reading blocks");
 	enum bt_status s = BT_OK;
 	int rc;
@@ -316,5 +363,41 @@ enum bt_status tcdb_foreach_function(struct tcdb *db,
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		s = tcdb_db_err(db, "reading functions");
 	sqlite3_finalize(st);
+	return s;
+}
+
+enum bt_status tcdb_sign_rows(struct tcdb *db)
+{
+	sqlite3_stmt *sel, *upd;
+	if (sqlite3_prepare_v2(db->h, "SELECT " TCDB_BLOCK_COLS " FROM blocks", -1, &sel, NULL) !=
+	    SQLITE_OK)
+		return tcdb_db_err(db, "signing blocks");
+	if (sqlite3_prepare_v2(db->h, "UPDATE blocks SET mac = ?2 WHERE guest_start = ?1", -1, &upd,
+			       NULL) != SQLITE_OK) {
+		sqlite3_finalize(sel);
+		return tcdb_db_err(db, "signing blocks");
+	}
+	enum bt_status s = BT_OK;
+	int rc;
+	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		int64_t cols[TCDB_ROW_INTS];
+		row_ints(sel, cols);
+		uint8_t mac[TCDB_MAC_LEN];
+		tcdb_mac_row(db, cols, sqlite3_column_blob(sel, 7),
+			     (size_t)sqlite3_column_bytes(sel, 7), sqlite3_column_blob(sel, 8),
+			     (size_t)sqlite3_column_bytes(sel, 8), sqlite3_column_blob(sel, 9),
+			     (size_t)sqlite3_column_bytes(sel, 9), mac);
+		sqlite3_reset(upd);
+		sqlite3_bind_int64(upd, 1, cols[0]);
+		sqlite3_bind_blob(upd, 2, mac, TCDB_MAC_LEN, SQLITE_STATIC);
+		if (sqlite3_step(upd) != SQLITE_DONE) {
+			s = tcdb_db_err(db, "signing a block");
+			break;
+		}
+	}
+	if (s == BT_OK && rc != SQLITE_DONE)
+		s = tcdb_db_err(db, "signing blocks");
+	sqlite3_finalize(sel);
+	sqlite3_finalize(upd);
 	return s;
 }

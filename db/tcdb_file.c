@@ -9,7 +9,9 @@
  *     OUT is replaced by rename(2) only after the temporary file was
  *     fsynced, and the directory is fsynced after.
  *  2. A file sqlite is asked to open has the sqlite header, a sane page
- *     size and is not shorter than its header says.
+ *     size and is not shorter than its header says, and is not writable by
+ *     group or other (BT_ERR_AUTH: anyone who can write it could put code
+ *     in it; builds create it 0644 & ~umask).
  *  3. OUT is only ever created as, or replaced when it is, a regular file
  *     (or a symlink to one, or a dangling symlink: rename(2) replaces the
  *     link).  A device node, FIFO, socket or directory, or a symlink to
@@ -48,6 +50,15 @@ enum bt_status tcdb_file_check(const char *path)
 		bt_err(LOG_DB, "%s: not a regular file: give the path of a translation database",
 		       path);
 		return BT_ERR_IO;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		close(fd);
+		bt_err(LOG_DB,
+		       "%s is writable by other users (mode %03o), and a database is code that "
+		       "runs in the VMM: `chmod go-w %s`, then check it with `pretrans verify %s "
+		       "IMAGE --sign`",
+		       path, (unsigned)(st.st_mode & 0777), path, path);
+		return BT_ERR_AUTH;
 	}
 	ssize_t n = read(fd, h, sizeof(h));
 	int ok = fstat(fd, &st) == 0;
@@ -148,12 +159,14 @@ static enum bt_status check_out_path(const char *out_path)
 enum bt_status tcdb_file_create_tmp(const char *out_path, char *tmp_path)
 {
 	BT_TRY(check_out_path(out_path));
-	/* like mkstemp, but mode 0666 & ~umask so the result has normal permissions */
+	/* like mkstemp, but mode 0644 & ~umask so the result is readable as usual
+	 * yet never writable by group or other, which tcdb_open() refuses: a
+	 * database is code (docs/db.md "Trust") */
 	int fd = -1;
 	for (unsigned i = 0; fd < 0 && i < 100; i++) {
 		unsigned r = (unsigned)getpid() * 2654435761u ^ (unsigned)time(NULL) ^ i * 40503u;
 		sprintf(tmp_path, "%s.tmp-%06x", out_path, r & 0xffffff);
-		fd = open(tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		fd = open(tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (fd < 0 && errno != EEXIST)
 			break;
 	}

@@ -13,15 +13,24 @@
  *   db/tcdb_block.c  block and function rows: writing, look-ups, the
  *                    block-start index, walking all rows
  *   db/tcdb_run.c    run statistics rows
+ *   db/tcdb_auth.c   the user's key file and the HMAC tags of the
+ *                    database identity, chunks and rows
  */
 #ifndef BT_DB_TCDB_INT_H
 #define BT_DB_TCDB_INT_H
 
 #include "db/tcdb.h"
 
+#include "pretrans/base/sha256.h"
+
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
+
+#define TCDB_KEY_LEN   32 /* bytes of the user's key */
+#define TCDB_NONCE_LEN 16 /* bytes of a database's random nonce */
+#define TCDB_MAC_LEN   16 /* bytes of a stored tag: HMAC-SHA256 cut to 128 bits */
+#define TCDB_ROW_INTS  11 /* integer columns of a block row under its tag */
 
 #define CHUNK_CACHE 1024 /* decompressed chunks kept by a reader (direct mapped by id) */
 
@@ -40,6 +49,13 @@ struct tcdb {
 	char *path;	/* final path */
 	char *tmp_path; /* building: temporary file */
 	bool building, learning, rdwr;
+	/* authentication (db/tcdb_auth.c): the keyed HMAC context, the
+	 * database's nonce; unverified: opened with TCDB_UNVERIFIED (tags are
+	 * not checked); untrusted: a tag failed, no block is served */
+	struct hmac_sha256_ctx key;
+	uint8_t nonce[TCDB_NONCE_LEN];
+	bool unverified, untrusted;
+	int64_t n_chunks;      /* building: chunk ids are assigned 1, 2, ... */
 	struct tcdb_prov want; /* readers: the caller's translator */
 	size_t added;
 	sqlite3_stmt *st[ST_N];
@@ -117,6 +133,11 @@ static inline void copy_text(char *dst, size_t cap, const unsigned char *src)
 #define TCDB_EXIT_REC 20
 #define CHUNK_MAX_RAW (64u << 20) /* largest decompressed chunk */
 
+/* The columns of a block row, in the order row_to_block() reads them. */
+#define TCDB_BLOCK_COLS                                                                            \
+	"guest_start, guest_len, n_insns, guest_hash, flags, refusal, refusal_addr, code, "        \
+	"exits, pcmap, function_id, origin, chunk, payload_off, mac"
+
 /* ---------------------------------------------------------------- tcdb.c */
 
 /* Log "PATH: WHAT: sqlite's message" and map sqlite's error code. */
@@ -145,12 +166,38 @@ size_t tcdb_exits_encode(const struct tcdb_exit *e, uint32_t n, uint8_t *buf);
 /* Decode len bytes of exit records; kinds must be 1 .. n_kinds - 1. */
 enum bt_status tcdb_exits_decode(const uint8_t *buf, size_t len, uint32_t n_kinds,
 				 struct tcdb_exit *e, uint32_t *n);
-/* Make chunk id the current one (db->chunk, decompressed). */
-enum bt_status tcdb_load_chunk(struct tcdb *db, int64_t id);
+/* Make chunk id the current one (db->chunk, decompressed, its tag checked
+ * unless db is unverified); va names the block wanting it in messages. */
+enum bt_status tcdb_load_chunk(struct tcdb *db, int64_t id, gva_t va);
+/* tcdb_sign(): a new tag for every chunk (in its transaction). */
+enum bt_status tcdb_sign_chunks(struct tcdb *db);
+
+/* ---------------------------------------------------------------- tcdb_auth.c */
+
+/* The user's key (created on first use) as a keyed HMAC context. */
+enum bt_status tcdb_key_load(struct hmac_sha256_ctx *keyed);
+/* db->nonce for a new database of this image and provenance. */
+void tcdb_derive_nonce(struct tcdb *db, const struct tcdb_image *im,
+		       const struct tcdb_provenance *p);
+void tcdb_mac_identity(const struct tcdb *db, const struct tcdb_image *im,
+		       const struct tcdb_provenance *p, uint8_t out[TCDB_MAC_LEN]);
+void tcdb_mac_chunk(const struct tcdb *db, int64_t id, uint64_t raw_len,
+		    const uint8_t digest[SHA256_LEN], uint8_t out[TCDB_MAC_LEN]);
+/* cols: guest_start (key), guest_len, n_insns, guest_hash, flags, refusal,
+ * refusal_addr, function_id, origin, chunk, payload_off as stored. */
+void tcdb_mac_row(const struct tcdb *db, const int64_t cols[TCDB_ROW_INTS], const void *code,
+		  size_t code_len, const void *exits, size_t exits_len, const void *pcmap,
+		  size_t pcmap_len, uint8_t out[TCDB_MAC_LEN]);
+/* want equals the stored tag (which must be TCDB_MAC_LEN bytes). */
+bool tcdb_mac_ok(const uint8_t want[TCDB_MAC_LEN], const void *stored, size_t stored_len);
+/* Log the failure (once per database), mark db untrusted; BT_ERR_AUTH. */
+enum bt_status tcdb_auth_fail(struct tcdb *db, gva_t va, int64_t chunk);
 
 /* ---------------------------------------------------------------- tcdb_block.c */
 
 /* Bind *b to st (ST_ADD_BLOCK or ST_LEARN_BLOCK) and run it. */
 enum bt_status tcdb_put_block(struct tcdb *db, sqlite3_stmt *st, const struct tcdb_block *b);
+/* tcdb_sign(): a new tag for every block row (in its transaction). */
+enum bt_status tcdb_sign_rows(struct tcdb *db);
 
 #endif

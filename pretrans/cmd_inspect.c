@@ -480,6 +480,7 @@ struct verify_ctx {
 	struct xlat_source src;
 	uint64_t step, index;
 	uint64_t checked, hash_bad, code_bad, refused_checked;
+	bool sign; /* --sign: also compare what a row's tag covers beyond the code */
 	enum bt_status err;
 	uint8_t buf[1 << 16];
 };
@@ -514,6 +515,8 @@ static int verify_block(void *o, const struct tcdb_block *b)
 		why = "re-translation refused";
 	else if (xb.guest_len != b->guest_len || xb.guest_hash != b->guest_hash)
 		why = "guest extent differs";
+	else if (v->sign && (xb.n_insns != b->n_insns || xb.flags != b->flags))
+		why = "instruction count or block flags differ";
 	else if (xb.code_len != b->code_len || memcmp(xb.code, b->code, b->code_len))
 		why = "host code differs";
 	else if (xb.pcmap_len != b->pcmap_len || memcmp(xb.pcmap, b->pcmap, b->pcmap_len))
@@ -536,9 +539,12 @@ int cmd_verify(int argc, char **argv)
 {
 	const char *db_path = NULL, *image = NULL;
 	uint64_t sample = 0;
+	bool sign = false;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--sample") && i + 1 < argc)
 			sample = strtoull(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--sign"))
+			sign = true;
 		else if (argv[i][0] == '-' && argv[i][1])
 			goto usage;
 		else if (!db_path)
@@ -548,14 +554,17 @@ int cmd_verify(int argc, char **argv)
 		else
 			goto usage;
 	}
-	if (!db_path || !image)
+	if (!db_path || !image || (sign && sample))
 		goto usage;
 	struct elfimg *img;
 	enum bt_status s = elfimg_open(image, &img);
 	if (s != BT_OK)
 		return pretrans_exit_code(s);
 	struct tcdb *db;
-	if ((s = tcdb_open(db_path, TCDB_RDONLY, &want, NULL, &db)) != BT_OK) {
+	/* --sign reads the rows without checking their tags (another key's),
+	 * re-translates every one and signs only if all are byte-identical */
+	unsigned oflags = sign ? TCDB_RDWR | TCDB_UNVERIFIED : TCDB_RDONLY;
+	if ((s = tcdb_open(db_path, oflags, &want, NULL, &db)) != BT_OK) {
 		elfimg_close(img);
 		return pretrans_exit_code(s);
 	}
@@ -570,7 +579,13 @@ int cmd_verify(int argc, char **argv)
 		s = tcdb_get_image(db, &im);
 	char hex[65];
 	sha256_hex(img->sha256, hex);
-	if (s == BT_OK && strcmp(hex, im.sha256))
+	if (s == BT_OK && sign && strcmp(hex, im.sha256)) {
+		bt_err(LOG_DB,
+		       "%s was built from %s (sha256 %.16s...), not from %s: only a database "
+		       "checked against its own image is signed",
+		       db_path, im.path, im.sha256, image);
+		s = BT_ERR_VERSION;
+	} else if (s == BT_OK && strcmp(hex, im.sha256))
 		fprintf(stderr,
 			"verify: note: %s is not the file the database was built from "
 			"(%s); checking block by block\n",
@@ -590,6 +605,7 @@ int cmd_verify(int argc, char **argv)
 		v->img = img;
 		discover_source_from_elf(img, &v->src);
 		v->step = sample && sample < total ? total / sample : 1;
+		v->sign = sign;
 		s = tcdb_foreach_block(db, verify_block, v);
 		if (s == BT_OK)
 			s = v->err;
@@ -604,6 +620,22 @@ int cmd_verify(int argc, char **argv)
 		if (v->hash_bad || v->code_bad)
 			rc = PRETRANS_EXIT_MISMATCH;
 	}
+	if (sign && s == BT_OK && rc == 0) {
+		s = tcdb_sign(db);
+		rc = pretrans_exit_code(s);
+		if (s == BT_OK)
+			printf("verify: every block is what this translator makes of %s: %s is now "
+			       "signed with your key\n",
+			       image, db_path);
+	} else if (sign && s == BT_OK) {
+		fprintf(stderr,
+			"verify: %s is not signed: %llu rows differ from a translation of %s, %llu "
+			"translate guest bytes IMAGE does not hold (a block learned from code the "
+			"guest patched at run time cannot be checked); rebuild it with `pretrans "
+			"build`\n",
+			db_path, (unsigned long long)v->code_bad, image,
+			(unsigned long long)v->hash_bad);
+	}
 	if (v && v->x)
 		xlat_destroy(v->x);
 	free(v);
@@ -611,6 +643,6 @@ int cmd_verify(int argc, char **argv)
 	elfimg_close(img);
 	return rc;
 usage:
-	fprintf(stderr, "usage: pretrans verify DB IMAGE [--sample N]\n");
+	fprintf(stderr, "usage: pretrans verify DB IMAGE [--sample N | --sign]\n");
 	return PRETRANS_EXIT_USAGE;
 }

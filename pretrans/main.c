@@ -26,8 +26,9 @@ static const char usage_main[] =
     "  stats DB [--json]       coverage, block and exit counts, refusals\n"
     "  show DB SYMBOL|ADDR [--image IMAGE]\n"
     "                          guest and translated listings of a function\n"
-    "  verify DB IMAGE [--sample N]\n"
+    "  verify DB IMAGE [--sample N | --sign]\n"
     "                          check stored blocks against IMAGE and re-translate\n"
+    "                          (--sign: then sign DB with your key)\n"
     "  xcheck IMAGE            cross-check the Zydis and LLVM decoders on all code\n"
     "  diff OLD NEW [...]      compare two kernel builds function by function\n"
     "                          (docs/diff.md; `pretrans diff --help`)\n"
@@ -70,11 +71,14 @@ static const char usage_show[] =
     "the path recorded in DB; it must be the image DB was built from.\n";
 
 static const char usage_verify[] =
-    "usage: pretrans verify DB IMAGE [--sample N]\n"
+    "usage: pretrans verify DB IMAGE [--sample N | --sign]\n"
     "\n"
     "Checks that every stored block's guest-bytes hash matches IMAGE and that\n"
     "re-translating it reproduces identical host code, exits and pc map (all\n"
-    "blocks, or about N evenly spaced ones).  Exit 5 on any mismatch.\n";
+    "blocks, or about N evenly spaced ones).  Exit 5 on any mismatch.\n"
+    "--sign: for a database written with another key (another user or machine):\n"
+    "check every block, and only if all are identical sign DB with your key\n"
+    "($XDG_CONFIG_HOME/btkern/db.key) so that btvm and pretrans accept it.\n";
 
 static const char usage_xcheck[] =
     "usage: pretrans xcheck IMAGE\n"

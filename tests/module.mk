@@ -11,6 +11,14 @@ check-btvm-boot: $(BUILD)/bin/btvm $(BUILD)/bin/pretrans $(BUILD)/guests/kernel.
 		$(BUILD)/guests/initrd.cpio $(TINY_ELFS)
 	$(Q)tests/integration/btvm-boot.sh $(BUILD)
 
+# A database is code: changed or foreign host code never runs, another
+# key's database is refused until `pretrans verify --sign`; permissions.
+CHECK_STEPS += check-db-trust
+.PHONY: check-db-trust
+check-db-trust: $(BUILD)/bin/btvm $(BUILD)/bin/pretrans $(BUILD)/guests/kernel.elf \
+		$(BUILD)/guests/initrd.cpio
+	$(Q)tests/integration/db-trust.sh $(BUILD)
+
 # The include matrix of docs/layers.md holds for every file; the check is
 # proven to catch a new arrow and a controlled header out of place; btvm
 # links no library it never calls (the LLVM cross-check is pretrans's).
@@ -31,3 +39,10 @@ check-layers: $(BUILD)/bin/btvm
 		echo "  btvm needs: $$(echo $$needed)"; \
 		if echo "$$needed" | grep -Eq 'LLVM|xml|icu|z3'; then \
 			echo "check-layers: btvm links a library it never calls" >&2; exit 1; fi
+
+# No check touches the user's database key (docs/db.md "Trust"): every
+# check step, and the run-unit target, keep theirs under the build directory.
+TEST_CONFIG_HOME := $(abspath $(BUILD))/test-config
+check: export XDG_CONFIG_HOME = $(TEST_CONFIG_HOME)
+check-%: export XDG_CONFIG_HOME = $(TEST_CONFIG_HOME)
+unit: export XDG_CONFIG_HOME = $(TEST_CONFIG_HOME)

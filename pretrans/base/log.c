@@ -54,6 +54,8 @@ const char *bt_status_str(enum bt_status s)
 		return "timed out";
 	case BT_ERR_INTERNAL:
 		return "internal error";
+	case BT_ERR_AUTH:
+		return "fails its authentication";
 	}
 	return "unknown status";
 }
@@ -144,6 +146,7 @@ int bt_status_exit(enum bt_status s)
 	case BT_ERR_RANGE:
 	case BT_ERR_NOTFOUND:
 	case BT_ERR_DB:
+	case BT_ERR_AUTH:
 		return 2;
 	case BT_ERR_IO:
 		return 4;

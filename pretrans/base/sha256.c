@@ -184,15 +184,19 @@ void sha256_update(struct sha256_ctx *c, const void *data, size_t n)
 void sha256_final(struct sha256_ctx *c, uint8_t out[SHA256_LEN])
 {
 	uint64_t bits = c->nbytes * 8;
-	uint8_t pad = 0x80;
-	sha256_update(c, &pad, 1);
-	pad = 0;
-	while (c->nbuf != 56)
-		sha256_update(c, &pad, 1);
-	uint8_t len[8];
+	/* 0x80, zeros up to 56 bytes into a block, the length: in the buffer,
+	 * not byte by byte (an HMAC finishes two hashes per tag) */
+	c->buf[c->nbuf++] = 0x80;
+	if (c->nbuf > 56) {
+		memset(c->buf + c->nbuf, 0, 64 - c->nbuf);
+		sha256_blocks(c, c->buf, 1);
+		c->nbuf = 0;
+	}
+	memset(c->buf + c->nbuf, 0, 56 - c->nbuf);
 	for (int i = 0; i < 8; i++)
-		len[i] = (uint8_t)(bits >> (56 - 8 * i));
-	sha256_update(c, len, 8);
+		c->buf[56 + i] = (uint8_t)(bits >> (56 - 8 * i));
+	sha256_blocks(c, c->buf, 1);
+	c->nbuf = 0;
 	for (int i = 0; i < 8; i++) {
 		out[4 * i] = (uint8_t)(c->h[i] >> 24);
 		out[4 * i + 1] = (uint8_t)(c->h[i] >> 16);
@@ -217,4 +221,56 @@ void sha256_hex(const uint8_t digest[SHA256_LEN], char *out)
 		out[2 * i + 1] = hx[digest[i] & 15];
 	}
 	out[2 * SHA256_LEN] = 0;
+}
+
+/* ---------------------------------------------------------------- HMAC */
+
+void hmac_sha256_init(struct hmac_sha256_ctx *c, const void *key, size_t key_len)
+{
+	uint8_t k[64] = {0}, pad[64];
+	if (key_len > sizeof(k))
+		sha256_buf(key, key_len, k);
+	else if (key_len)
+		memcpy(k, key, key_len);
+	for (int i = 0; i < 64; i++)
+		pad[i] = k[i] ^ 0x36;
+	sha256_init(&c->inner);
+	sha256_update(&c->inner, pad, sizeof(pad));
+	for (int i = 0; i < 64; i++)
+		pad[i] = k[i] ^ 0x5c;
+	sha256_init(&c->outer);
+	sha256_update(&c->outer, pad, sizeof(pad));
+	memset(k, 0, sizeof(k));
+	memset(pad, 0, sizeof(pad));
+}
+
+void hmac_sha256_update(struct hmac_sha256_ctx *c, const void *data, size_t n)
+{
+	sha256_update(&c->inner, data, n);
+}
+
+void hmac_sha256_final(struct hmac_sha256_ctx *c, uint8_t out[SHA256_LEN])
+{
+	uint8_t ih[SHA256_LEN];
+	sha256_final(&c->inner, ih);
+	sha256_update(&c->outer, ih, sizeof(ih));
+	sha256_final(&c->outer, out);
+}
+
+void hmac_sha256(const void *key, size_t key_len, const void *data, size_t n,
+		 uint8_t out[SHA256_LEN])
+{
+	struct hmac_sha256_ctx c;
+	hmac_sha256_init(&c, key, key_len);
+	hmac_sha256_update(&c, data, n);
+	hmac_sha256_final(&c, out);
+}
+
+bool bt_memeq_ct(const void *a, const void *b, size_t n)
+{
+	const volatile uint8_t *x = a, *y = b;
+	uint8_t d = 0;
+	for (size_t i = 0; i < n; i++)
+		d |= x[i] ^ y[i];
+	return d == 0;
 }

@@ -22,13 +22,15 @@ enum bt_status {
 	BT_ERR_GUEST, /* the guest did something fatal (triple fault, ...) */
 	BT_ERR_TIMEOUT,
 	BT_ERR_INTERNAL, /* an invariant broke: a bug in this project */
+	BT_ERR_AUTH,	 /* input fails its authentication (a translation database
+			  * changed after it was written, or signed with another key) */
 };
 
 const char *bt_status_str(enum bt_status s);
 
 /* The offline tools' exit status for a status (pretrans and its diff):
  * 0 ok, 1 usage (BT_ERR_INVALID), 2 bad input (malformed, unsupported,
- * mismatched, missing or out-of-range input, a database error), 4 host I/O
+ * mismatched, missing, unauthentic or out-of-range input, a database error), 4 host I/O
  * error, 3 anything else (an internal error). */
 int bt_status_exit(enum bt_status s);
 

@@ -256,7 +256,14 @@ enum bt_status vm_finish(struct vm *vm)
 	if (!vm->db)
 		return BT_OK;
 	enum bt_status s = BT_OK;
-	if (vm->cfg.learn) {
+	if (vm->cfg.learn && tcdb_untrusted(vm->db)) {
+		/* a row failed its authentication (logged then): the file is not
+		 * ours to add to */
+		bt_err(LOG_DB,
+		       "%s: no learned blocks written: the database failed its "
+		       "authentication",
+		       vm->cfg.tcdb);
+	} else if (vm->cfg.learn) {
 		s = vm_learn(vm);
 		if (s != BT_OK) {
 			bt_err(LOG_DB, "%s: writing learned blocks failed: %s", vm->cfg.tcdb,

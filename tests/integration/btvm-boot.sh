@@ -40,6 +40,8 @@ done
 
 work=$(mktemp -d /tmp/btvm-boot.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+# never the user's database key (make check sets one under the build dir)
+export XDG_CONFIG_HOME=${XDG_CONFIG_HOME:-$work/config}
 same() { # NAME EXPECT_FILE_OR_CONSOLE
 	platform_filter "$work/$1/console.raw" >"$work/$1/console.masked"
 	local ref=$2
@@ -105,8 +107,9 @@ echo "btvm-boot: [learn] first boot translated $l1 and learned $learned; second 
 [ "${l2:-9999}" -lt "${l1:-0}" ] || fail learn "the second boot was not warmer"
 
 # --verify-db compares exits as well as code and pc map: every learned row
-# whose first exit's guest target is altered (its guest bytes still match)
-# is refused before use, and the guest still runs correctly.
+# whose first exit's guest target is altered (its guest bytes still match,
+# and its tag is recomputed with the key, as only the key's owner can) is
+# refused before use, and the guest still runs correctly.
 cp "$work/learn.tcdb" "$work/tampered.tcdb"
 tampered=$(python3 - "$work/tampered.tcdb" <<'PY'
 import sqlite3, struct, sys
@@ -120,6 +123,8 @@ c.commit()
 print(len(rows))
 PY
 )
+python3 "$here/tcdb-tamper.py" "$work/tampered.tcdb" resign-rows "$XDG_CONFIG_HOME/btkern/db.key" >/dev/null ||
+	fail verify-exits "could not sign the altered rows again"
 if run verify-exits 1 --kernel "$GU_KERNEL" --initrd "$initrd" --tcdb "$work/tampered.tcdb" \
 	--verify-db --cmdline "console=ttyS0 test=kernel" --stats=json; then
 	same verify-exits "$work/qemu/ref"

@@ -42,6 +42,8 @@ done
 
 work=$(mktemp -d /tmp/btvm-user.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+# never the user's database key (make check sets one under the build dir)
+export XDG_CONFIG_HOME=${XDG_CONFIG_HOME:-$work/config}
 same() { # NAME EXPECT_FILE
 	platform_filter "$work/$1/console.raw" >"$work/$1/console.masked"
 	platform_filter "$2" >"$work/$1/expect.masked"

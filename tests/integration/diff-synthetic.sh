@@ -21,6 +21,8 @@ ptdiff=$build/bin/ptdiff
 dp=$build/guests/diffpair
 tmp=$(mktemp -d /tmp/diff-synthetic.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
+# never the user's database key (make check sets one under the build dir)
+export XDG_CONFIG_HOME=${XDG_CONFIG_HOME:-$tmp/config}
 fails=0
 
 ok() { echo "ok   - $*"; }

@@ -19,6 +19,8 @@ relinked=$4
 export SOURCE_DATE_EPOCH=1
 tmp=$(mktemp -d /tmp/reuse-build.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
+# never the user's database key (make check sets one under the build dir)
+export XDG_CONFIG_HOME=${XDG_CONFIG_HOME:-$tmp/config}
 fails=0
 checks=0
 

@@ -1,7 +1,8 @@
 /*
  * Unit tests for pretrans/base's small helpers: the growable array
  * (vec.h: growth, contents kept, overflow refused with the array intact)
- * and the monotonic clock (clock.h).
+ * the monotonic clock (clock.h) and HMAC-SHA256 (sha256.h) against the
+ * RFC 4231 test vectors.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <cmocka.h>
 
 #include "pretrans/base/clock.h"
+#include "pretrans/base/sha256.h"
 #include "pretrans/base/status.h"
 #include "pretrans/base/vec.h"
 
@@ -81,7 +83,8 @@ static void test_status_exit(void **state)
 	assert_int_equal(bt_status_exit(BT_OK), 0);
 	assert_int_equal(bt_status_exit(BT_ERR_INVALID), 1);
 	const enum bt_status input[] = {BT_ERR_FORMAT, BT_ERR_VERSION,	BT_ERR_UNSUPPORTED,
-					BT_ERR_RANGE,  BT_ERR_NOTFOUND, BT_ERR_DB};
+					BT_ERR_RANGE,  BT_ERR_NOTFOUND, BT_ERR_DB,
+					BT_ERR_AUTH};
 	for (size_t i = 0; i < sizeof(input) / sizeof(input[0]); i++)
 		assert_int_equal(bt_status_exit(input[i]), 2);
 	assert_int_equal(bt_status_exit(BT_ERR_IO), 4);
@@ -89,12 +92,64 @@ static void test_status_exit(void **state)
 	assert_int_equal(bt_status_exit(BT_ERR_INTERNAL), 3);
 }
 
+/* RFC 4231 test cases 1-4, 6 and 7 (5 is a truncated output). */
+static void test_hmac_rfc4231(void **state)
+{
+	(void)state;
+	uint8_t k1[20], k3[20], d3[50], k4[25], d4[50], k6[131];
+	memset(k1, 0x0b, sizeof(k1));
+	memset(k3, 0xaa, sizeof(k3));
+	memset(d3, 0xdd, sizeof(d3));
+	for (int i = 0; i < 25; i++)
+		k4[i] = (uint8_t)(i + 1);
+	memset(d4, 0xcd, sizeof(d4));
+	memset(k6, 0xaa, sizeof(k6));
+	static const char d6[] = "Test Using Larger Than Block-Size Key - Hash Key First";
+	static const char d7[] =
+	    "This is a test using a larger than block-size key and a larger than block-size "
+	    "data. The key needs to be hashed before being used by the HMAC algorithm.";
+	const struct {
+		const void *key, *data;
+		size_t key_len, data_len;
+		const char *mac;
+	} v[] = {
+	    {k1, "Hi There", 20, 8,
+	     "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"},
+	    {"Jefe", "what do ya want for nothing?", 4, 28,
+	     "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+	    {k3, d3, 20, 50, "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"},
+	    {k4, d4, 25, 50, "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"},
+	    {k6, d6, 131, sizeof(d6) - 1,
+	     "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
+	    {k6, d7, 131, sizeof(d7) - 1,
+	     "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"},
+	};
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		uint8_t mac[SHA256_LEN];
+		char hex[2 * SHA256_LEN + 1];
+		hmac_sha256(v[i].key, v[i].key_len, v[i].data, v[i].data_len, mac);
+		sha256_hex(mac, hex);
+		assert_string_equal(hex, v[i].mac);
+		/* the same in pieces, from a copied keyed context */
+		struct hmac_sha256_ctx keyed, c;
+		hmac_sha256_init(&keyed, v[i].key, v[i].key_len);
+		c = keyed;
+		hmac_sha256_update(&c, v[i].data, 3);
+		hmac_sha256_update(&c, (const char *)v[i].data + 3, v[i].data_len - 3);
+		uint8_t mac2[SHA256_LEN];
+		hmac_sha256_final(&c, mac2);
+		assert_true(bt_memeq_ct(mac, mac2, SHA256_LEN));
+		mac2[SHA256_LEN - 1] ^= 1;
+		assert_false(bt_memeq_ct(mac, mac2, SHA256_LEN));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_vec_grows_and_keeps),	 cmocka_unit_test(test_vec_first_capacity),
 	    cmocka_unit_test(test_vec_overflow_refused), cmocka_unit_test(test_clock_monotonic),
-	    cmocka_unit_test(test_status_exit),
+	    cmocka_unit_test(test_status_exit),		 cmocka_unit_test(test_hmac_rfc4231),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

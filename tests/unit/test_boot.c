@@ -25,6 +25,7 @@
 #include "pretrans/build.h"
 #include "runtime/boot/boot.h"
 #include "runtime/mmu/mmu.h"
+#include "tests/unit/test_config.h"
 
 #ifndef BOOT_TEST_SYNTH_ELF
 #error "BOOT_TEST_SYNTH_ELF is set by runtime/boot/module.mk"
@@ -781,6 +782,7 @@ static void test_boot_errors(void **state)
 
 int main(void)
 {
+	test_private_config();
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_boot_synthetic),
 	    cmocka_unit_test(test_boot_high_memory),

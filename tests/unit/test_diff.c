@@ -17,6 +17,7 @@
 #include "pretrans/diff/diff.h"
 #include "pretrans/xlat/xlat.h"
 #include "pretrans/xcheck/xcheck.h"
+#include "tests/unit/test_config.h"
 
 #include <elf.h>
 #include <stdio.h>
@@ -458,6 +459,7 @@ static void test_bad_images(void **state)
 
 int main(void)
 {
+	test_private_config();
 	bt_log_set(LOG_ALL, LOG_ERROR);
 	bt_log_to(fopen("/dev/null", "w"));
 	const struct CMUnitTest tests[] = {

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "tests/unit/tmp_image.h"
+#include "tests/unit/test_config.h"
 
 /* The translator the databases of this test come from. */
 static const struct tcdb_prov tcdb_want = {.xlat_version = XLAT_VERSION,
@@ -111,6 +112,7 @@ static int setup(void **state)
 
 int main(void)
 {
+	test_private_config();
 	bt_log_to(fopen("/dev/null", "w"));
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_jobs_do_not_change_output),

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "tests/unit/tmp_image.h"
+#include "tests/unit/test_config.h"
 
 /* The translator the databases of this test come from. */
 static const struct tcdb_prov want = {.xlat_version = XLAT_VERSION,
@@ -178,6 +179,7 @@ static int setup(void **state)
 
 int main(void)
 {
+	test_private_config();
 	bt_log_to(fopen("/dev/null", "w"));
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_chunk_read_back),

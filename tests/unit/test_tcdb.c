@@ -4,7 +4,10 @@
  * aborted build leaves the previous file), refusal of damaged and foreign
  * files (truncated, random bytes, another application's sqlite database,
  * wrong user_version, another translator version, another image), learned
- * blocks and run statistics.
+ * blocks and run statistics, and authentication: changed host code, pc
+ * maps, row columns and chunks fail their tags (the database then serves
+ * nothing), another key's database is refused until signed, group-writable
+ * files and private keys readable by others are refused.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +17,7 @@
 #include "db/tcdb.h"
 #include "pretrans/base/log.h"
 #include "pretrans/xlat/xlat.h"
+#include "tests/unit/test_config.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -27,6 +31,7 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 /* The translator the databases of this test come from. */
 static const struct tcdb_prov want = {.xlat_version = XLAT_VERSION,
@@ -227,6 +232,16 @@ static void sql(const char *p, const char *q)
 	sqlite3_close(h);
 }
 
+/* Re-sign p with this test's key (tcdb_sign), as `pretrans verify --sign`
+ * does after checking every row: what is left to refuse is the format. */
+static void resign(const char *p)
+{
+	struct tcdb *db;
+	assert_int_equal(tcdb_open(p, TCDB_RDWR | TCDB_UNVERIFIED, &want, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_sign(db), BT_OK);
+	tcdb_close(db);
+}
+
 static void test_bad_files(void **state)
 {
 	char p[128];
@@ -309,6 +324,11 @@ static void test_bad_files(void **state)
 	sql(p, "UPDATE blocks SET exits = x'0102' WHERE guest_start = 16777216");
 	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
 	struct tcdb_block b;
+	/* (its tag fails first; signed again, its format is refused) */
+	assert_int_equal(tcdb_lookup(db, 0xffffffff81000000ull, &b), BT_ERR_AUTH);
+	tcdb_close(db);
+	resign(p);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
 	assert_int_equal(tcdb_lookup(db, 0xffffffff81000000ull, &b), BT_ERR_FORMAT);
 	tcdb_close(db);
 	/* an exit kind the caller's translator does not know (as the only exit of
@@ -319,6 +339,7 @@ static void test_bad_files(void **state)
 		 "WHERE guest_start = 16777232",
 		 XLAT_NEXIT_KINDS);
 	sql(p, q);
+	resign(p);
 	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
 	assert_int_equal(tcdb_lookup(db, 0xffffffff81000010ull, &b), BT_ERR_FORMAT);
 	assert_int_equal(tcdb_lookup(db, 0xffffffff81000020ull, &b), BT_OK);
@@ -389,6 +410,230 @@ static void test_learn_and_stats(void **state)
 	assert_string_equal((const char *)sqlite3_column_text(st, 2), "irq=5");
 	sqlite3_finalize(st);
 	sqlite3_close(h);
+}
+
+/* p opened read-only: the look-up of va fails its authentication, and
+ * after that the database serves no block at all. */
+static void assert_unauthentic(const char *p, gva_t va, gva_t other)
+{
+	struct tcdb *db;
+	struct tcdb_block b;
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
+	assert_false(tcdb_untrusted(db));
+	assert_int_equal(tcdb_lookup(db, va, &b), BT_ERR_AUTH);
+	assert_true(tcdb_untrusted(db));
+	assert_int_equal(tcdb_lookup(db, other, &b), BT_ERR_AUTH);
+	tcdb_close(db);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", from, to);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_auth_rows(void **state)
+{
+	char p[128], q[128];
+	path_in(p, sizeof(p), "auth.tcdb");
+	path_in(q, sizeof(q), "auth-changed.tcdb");
+	build(p, 3);
+	/* (row keys: 0xffffffff81000000 is 16777216, see docs/db.md) */
+	const gva_t a0 = 0xffffffff81000000ull, a1 = a0 + 16, a2 = a0 + 32;
+	struct tcdb *db;
+	struct tcdb_block b;
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_lookup(db, a1, &b), BT_OK);
+	tcdb_close(db);
+	/* inline host code replaced by exit(42) of the VMM */
+	copy_file(p, q);
+	sql(q, "UPDATE blocks SET code = x'b83c000000bf2a0000000f05' WHERE guest_start = 16777216");
+	assert_unauthentic(q, a0, a1);
+	/* one bit of a pc map */
+	copy_file(p, q);
+	sql(q, "UPDATE blocks SET pcmap = x'010207' WHERE guest_start = 16777232");
+	assert_unauthentic(q, a1, a0);
+	/* one bit of an exit target */
+	copy_file(p, q);
+	sql(q, "UPDATE blocks SET exits = x'0100000003000000070000000110008"
+	       "1ffffffff0200000000000000ffffffff0000000000000000' "
+	       "WHERE guest_start = 16777232");
+	assert_unauthentic(q, a1, a0);
+	/* an integer column (guest hash, flags) */
+	copy_file(p, q);
+	sql(q, "UPDATE blocks SET guest_hash = guest_hash + 1 WHERE guest_start = 16777248");
+	assert_unauthentic(q, a2, a0);
+	copy_file(p, q);
+	sql(q, "UPDATE blocks SET flags = 1 WHERE guest_start = 16777248");
+	assert_unauthentic(q, a2, a0);
+	/* a valid tag moved to another row */
+	copy_file(p, q);
+	sql(q, "UPDATE blocks SET mac = (SELECT mac FROM blocks WHERE guest_start = 16777216) "
+	       "WHERE guest_start = 16777232");
+	assert_unauthentic(q, a1, a0);
+	/* no tag */
+	copy_file(p, q);
+	sql(q, "UPDATE blocks SET mac = x'' WHERE guest_start = 16777216");
+	assert_unauthentic(q, a0, a1);
+	/* a learned row, changed after it was written; a database that failed
+	 * takes no learned blocks */
+	copy_file(p, q);
+	assert_int_equal(tcdb_open(q, TCDB_RDWR, &want, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_learn_begin(db), BT_OK);
+	struct tcdb_block nb = {.guest_start = 0xffffffff81100000ull,
+				.guest_len = 8,
+				.guest_hash = 77,
+				.code = code1,
+				.code_len = sizeof(code1),
+				.pcmap = pcmap1,
+				.pcmap_len = sizeof(pcmap1),
+				.n_exits = 1};
+	nb.exits[0] = (struct tcdb_exit){.kind = XLAT_EXIT_RET, .patch_off = ~0u};
+	assert_int_equal(tcdb_learn_block(db, &nb), BT_OK);
+	assert_int_equal(tcdb_learn_commit(db), BT_OK);
+	assert_int_equal(tcdb_lookup(db, nb.guest_start, &b), BT_OK);
+	tcdb_close(db);
+	sql(q, "UPDATE blocks SET code = x'b83c000000bf2a0000000f05' WHERE origin = 1");
+	assert_int_equal(tcdb_open(q, TCDB_RDWR, &want, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_lookup(db, nb.guest_start, &b), BT_ERR_AUTH);
+	assert_int_equal(tcdb_learn_begin(db), BT_OK);
+	assert_int_equal(tcdb_learn_block(db, &nb), BT_ERR_AUTH);
+	tcdb_close(db);
+	/* the image row (identity) changed: refused at open */
+	copy_file(p, q);
+	sql(q, "UPDATE image SET sha256 = 'bbbb'");
+	assert_int_equal(tcdb_open(q, TCDB_RDONLY, &want, NULL, &db), BT_ERR_AUTH);
+}
+
+static void test_auth_chunk(void **state)
+{
+	char p[128];
+	path_in(p, sizeof(p), "auth-chunk.tcdb");
+	struct tcdb *db;
+	struct tcdb_provenance pv = test_prov();
+	assert_int_equal(tcdb_create(p, &test_image, &pv, &db), BT_OK);
+	struct tcdb_chunk c = {0};
+	uint8_t code[64];
+	memset(code, 0x90, sizeof(code));
+	struct tcdb_block b[2];
+	for (int i = 0; i < 2; i++) {
+		b[i] = (struct tcdb_block){.guest_start = 0xffffffff81000000ull + 64u * (unsigned)i,
+					   .guest_len = 4,
+					   .guest_hash = 5,
+					   .code = code,
+					   .code_len = sizeof(code),
+					   .pcmap = pcmap1,
+					   .pcmap_len = sizeof(pcmap1)};
+		assert_int_equal(tcdb_chunk_add(&c, &b[i]), BT_OK);
+	}
+	assert_int_equal(tcdb_chunk_seal(&c), BT_OK);
+	int64_t id;
+	assert_int_equal(tcdb_add_chunk(db, &c, &id), BT_OK);
+	for (int i = 0; i < 2; i++) {
+		b[i].chunk_id = id;
+		assert_int_equal(tcdb_add_block(db, &b[i]), BT_OK);
+	}
+	assert_int_equal(tcdb_commit(db), BT_OK);
+	/* one bit of the inflated chunk (the second block's code), compressed again */
+	uLongf zl = compressBound((uLong)c.raw_len);
+	uint8_t *z = malloc(zl);
+	c.raw[b[1].payload_off + 9 + 7] ^= 0x04;
+	assert_int_equal(compress2(z, &zl, c.raw, (uLong)c.raw_len, 6), Z_OK);
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_open(p, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h, "UPDATE chunks SET data = ?1", -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_blob(st, 1, z, (int)zl, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	free(z);
+	tcdb_chunk_fini(&c);
+	/* refused before any of its blocks is served, the unchanged one too */
+	assert_unauthentic(p, b[0].guest_start, b[1].guest_start);
+	uint8_t *raw, *zc;
+	size_t raw_len, z_len;
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_read_chunk(db, id, &raw, &raw_len, &zc, &z_len), BT_ERR_AUTH);
+	tcdb_close(db);
+}
+
+static void set_config(const char *name)
+{
+	static char cfg[160];
+	if (name) {
+		path_in(cfg, sizeof(cfg), name);
+		setenv("XDG_CONFIG_HOME", cfg, 1);
+	} else {
+		setenv("XDG_CONFIG_HOME", test_config_dir, 1);
+	}
+}
+
+static void test_auth_keys(void **state)
+{
+	char p[128], key[192];
+	struct tcdb *db;
+	struct tcdb_block b;
+	struct stat st;
+	/* another user's (another key's) database: refused at open ... */
+	path_in(p, sizeof(p), "other-key.tcdb");
+	set_config("other-config");
+	build(p, 2);
+	path_in(key, sizeof(key), "other-config/btkern/db.key");
+	assert_int_equal(stat(key, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_size, 32);
+	path_in(key, sizeof(key), "other-config/btkern");
+	assert_int_equal(stat(key, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	set_config(NULL);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_ERR_AUTH);
+	/* ... until signed with this key */
+	assert_int_equal(tcdb_open(p, TCDB_RDWR | TCDB_UNVERIFIED, &want, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_sign(db), BT_OK);
+	tcdb_close(db);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_lookup(db, 0xffffffff81000010ull, &b), BT_OK);
+	tcdb_close(db);
+	/* a database others may write: refused */
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 022, 0);
+	chmod(p, 0664);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_ERR_AUTH);
+	chmod(p, 0646);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_ERR_AUTH);
+	chmod(p, 0644);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
+	tcdb_close(db);
+	/* a key others can read: refused for reading and building */
+	snprintf(key, sizeof(key), "%s/btkern/db.key", test_config_dir);
+	chmod(key, 0640);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_ERR_AUTH);
+	struct tcdb_provenance pv = test_prov();
+	char q[128];
+	path_in(q, sizeof(q), "bad-key.tcdb");
+	assert_int_equal(tcdb_create(q, &test_image, &pv, &db), BT_ERR_AUTH);
+	assert_int_equal(count_tmp_files(), 0);
+	chmod(key, 0604);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_ERR_AUTH);
+	chmod(key, 0600);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
+	tcdb_close(db);
+	/* a key of the wrong size */
+	set_config("short-config");
+	path_in(key, sizeof(key), "short-config");
+	mkdir(key, 0700);
+	path_in(key, sizeof(key), "short-config/btkern");
+	mkdir(key, 0700);
+	path_in(key, sizeof(key), "short-config/btkern/db.key");
+	FILE *f = fopen(key, "w");
+	fputs("short", f);
+	fclose(f);
+	chmod(key, 0600);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_ERR_AUTH);
+	set_config(NULL);
 }
 
 static int count_cb(void *o, const struct tcdb_block *b)
@@ -469,10 +714,17 @@ static void test_chunks(void **state)
 			assert_true(o.exits[i - 1].target == 0x1234u + (unsigned)i - 1);
 	}
 	tcdb_close(db);
-	/* a damaged chunk is refused at look-up */
+	/* a damaged chunk is refused at look-up: it fails its authentication,
+	 * and the database serves nothing after that */
 	sql(p, "UPDATE chunks SET data = x'00112233' WHERE id = 1");
 	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
 	struct tcdb_block o;
+	assert_int_equal(tcdb_lookup(db, 0xffffffff81000000ull, &o), BT_ERR_AUTH);
+	assert_true(tcdb_untrusted(db));
+	assert_int_equal(tcdb_lookup(db, 0xffffffff81001000ull, &o), BT_ERR_AUTH);
+	tcdb_close(db);
+	/* unverified, it is malformed, and the other chunk still serves */
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY | TCDB_UNVERIFIED, &want, NULL, &db), BT_OK);
 	assert_int_equal(tcdb_lookup(db, 0xffffffff81000000ull, &o), BT_ERR_FORMAT);
 	assert_int_equal(tcdb_lookup(db, 0xffffffff81001000ull, &o), BT_OK);
 	tcdb_close(db);
@@ -744,6 +996,7 @@ static int teardown(void **state)
 
 int main(void)
 {
+	test_private_config();
 	bt_log_to(fopen("/dev/null", "w")); /* the refusals are expected */
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_roundtrip),
@@ -756,6 +1009,9 @@ int main(void)
 	    cmocka_unit_test(test_random_damage),
 	    cmocka_unit_test(test_output_not_regular),
 	    cmocka_unit_test(test_learn_full_disk),
+	    cmocka_unit_test(test_auth_rows),
+	    cmocka_unit_test(test_auth_chunk),
+	    cmocka_unit_test(test_auth_keys),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -30,6 +30,7 @@
 #include "db/tcdb.h"
 #include "pretrans/build.h"
 #include "runtime/vm/vm_int.h"
+#include "tests/unit/test_config.h"
 
 #define GUEST(name)	VM_TEST_GUESTS "/vmtest-" name ".elf"
 #define REPORT_VA	0x201000ull /* vmtest.S: report() */
@@ -216,6 +217,7 @@ static void test_not_advertised_is_ud(void **state)
 
 int main(void)
 {
+	test_private_config();
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_db_block_is_used),
 	    cmocka_unit_test(test_stale_block_is_retranslated),

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Change a translation database the way an attacker would (tests only).
+
+    tcdb-tamper.py DB chunk-code     every block in every chunk: host code
+                                     starts with mov eax,60; mov edi,42;
+                                     syscall (exit(42) of the VMM itself)
+    tcdb-tamper.py DB inline-code    the same in every learned (inline) row
+    tcdb-tamper.py DB flip-chunk     one bit in the middle of the chunk that
+                                     holds the image's entry block (else
+                                     the first chunk)
+    tcdb-tamper.py DB flip-pcmap     one bit of the pc map of every learned row
+    tcdb-tamper.py DB resign-rows KEYFILE
+                                     recompute every row's tag with KEYFILE
+                                     (what only the key's owner can do; the
+                                     format is db/tcdb_auth.c's)
+
+Chunks are inflated with zlib, changed and compressed again, as a reviewer
+did.  Prints the guest addresses (hex) of the blocks changed.
+"""
+import hashlib
+import hmac
+import sqlite3
+import struct
+import sys
+import zlib
+
+XOR = 0xffffffff80000000
+EXIT = bytes.fromhex("b83c000000bf2a0000000f05")  # mov eax,60; mov edi,42; syscall
+
+
+def payloads(raw):
+    """(offset, code_off, code_len, pcmap_len) of each payload in a chunk."""
+    off = 0
+    while off + 9 <= len(raw):
+        code_len, pcmap_len = struct.unpack_from("<II", raw, off)
+        n_exits = raw[off + 8]
+        yield off, off + 9, code_len, pcmap_len
+        off += 9 + code_len + pcmap_len + 20 * n_exits
+
+
+def va(key):
+    return (key & 0xffffffffffffffff) ^ XOR
+
+
+def main():
+    db, what = sys.argv[1], sys.argv[2]
+    c = sqlite3.connect(db)
+    changed = []
+    if what in ("chunk-code", "flip-chunk"):
+        if what == "flip-chunk":
+            entry = c.execute("SELECT entry FROM image").fetchone()[0] & 0xffffffffffffffff
+            key = entry ^ XOR
+            key = key - (1 << 64) if key >= 1 << 63 else key
+            row = c.execute("SELECT chunk FROM blocks WHERE guest_start = ? AND chunk != 0",
+                            (key,)).fetchone()
+            # an entry outside translated code: the first chunk
+            ids = [row[0] if row else c.execute("SELECT min(id) FROM chunks").fetchone()[0]]
+        else:
+            ids = [r[0] for r in c.execute("SELECT id FROM chunks")]
+        for cid in ids:
+            z = c.execute("SELECT data FROM chunks WHERE id = ?", (cid,)).fetchone()[0]
+            raw = bytearray(zlib.decompress(z))
+            if what == "flip-chunk":
+                raw[len(raw) // 2] ^= 0x10
+            else:
+                for _, code_off, code_len, _ in payloads(raw):
+                    if code_len >= len(EXIT):
+                        raw[code_off:code_off + len(EXIT)] = EXIT
+            c.execute("UPDATE chunks SET data = ? WHERE id = ?", (zlib.compress(bytes(raw)), cid))
+            changed += [va(r[0]) for r in
+                        c.execute("SELECT guest_start FROM blocks WHERE chunk = ?", (cid,))]
+    elif what in ("inline-code", "flip-pcmap"):
+        rows = c.execute("SELECT guest_start, code, pcmap FROM blocks "
+                         "WHERE origin = 1 AND chunk = 0 AND refusal = 0").fetchall()
+        for start, code, pcmap in rows:
+            if what == "inline-code" and len(code) >= len(EXIT):
+                code = EXIT + code[len(EXIT):]
+                c.execute("UPDATE blocks SET code = ? WHERE guest_start = ?", (code, start))
+            elif what == "flip-pcmap" and pcmap:
+                pcmap = bytearray(pcmap)
+                pcmap[0] ^= 0x01
+                c.execute("UPDATE blocks SET pcmap = ? WHERE guest_start = ?",
+                          (bytes(pcmap), start))
+            else:
+                continue
+            changed.append(va(start))
+    elif what == "resign-rows":
+        key = open(sys.argv[3], "rb").read()
+        nonce = bytes.fromhex(c.execute("SELECT value FROM meta WHERE key = 'nonce'").fetchone()[0])
+        q = ("SELECT guest_start, guest_len, n_insns, guest_hash, flags, refusal, refusal_addr, "
+             "function_id, origin, chunk, payload_off, code, exits, pcmap FROM blocks")
+        for r in c.execute(q).fetchall():
+            m = hmac.new(key, b"btkern-tcdb-row\0" + nonce, hashlib.sha256)
+            for v in r[:11]:
+                m.update(struct.pack("<Q", v & 0xffffffffffffffff))
+            for blob in r[11:]:
+                blob = blob or b""
+                m.update(struct.pack("<Q", len(blob)) + blob)
+            c.execute("UPDATE blocks SET mac = ? WHERE guest_start = ?", (m.digest()[:16], r[0]))
+    else:
+        sys.exit("tcdb-tamper.py: unknown change " + what)
+    c.commit()
+    print(" ".join("%#x" % a for a in changed))
+
+
+main()
