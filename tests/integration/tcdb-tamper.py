@@ -9,6 +9,10 @@
                                      holds the image's entry block (else
                                      the first chunk)
     tcdb-tamper.py DB flip-pcmap     one bit of the pc map of every learned row
+    tcdb-tamper.py DB stale-hash     every row's guest-bytes hash changed
+                                     (as if the guest's code were another
+                                     build's); sign again to make it pass
+                                     authentication and be merely stale
     tcdb-tamper.py DB resign-rows KEYFILE
                                      recompute every row's tag with KEYFILE
                                      (what only the key's owner can do; the
@@ -83,6 +87,11 @@ def main():
                           (bytes(pcmap), start))
             else:
                 continue
+            changed.append(va(start))
+    elif what == "stale-hash":
+        for (start,) in c.execute("SELECT guest_start FROM blocks WHERE refusal = 0").fetchall():
+            c.execute("UPDATE blocks SET guest_hash = (guest_hash | 1) - (guest_hash & 1) WHERE guest_start = ?",
+                      (start,))
             changed.append(va(start))
     elif what == "resign-rows":
         key = open(sys.argv[3], "rb").read()
