@@ -50,18 +50,43 @@ PORTS = [0x20, 0x21, 0xa0, 0xa1, 0x4d0, 0x4d1, 0x40, 0x41, 0x42, 0x43, 0x61, 0x7
          0x1f4, 0x1f5, 0x1f6, 0x1f7, 0x3f6, 0x80, 0x92, 0xcf8, 0xcfc, 0x2f8, 0x60, 0x64,
          0x510, 0x511, 0xffff, 0x0, 0x3c0, 0x402]
 CODE_BASE = 0x200000
+# Classes --exclude can leave out, each named after an open finding
+# (docs/security.md "Hostile guest kernels"):
+EXCLUDABLE = {
+    # A host #GP in translated code is reported as "touched host memory
+    # (bug)" instead of becoming the guest's #GP: misaligned SSE m128,
+    # fxsave/xsave/cmpxchg16b operands, reserved MXCSR bits; and a
+    # non-canonical guest %rsp (the host's %rsp in translated code) makes
+    # the next host interrupt's IRET fault.
+    "host-gp": "aligned SSE/fx/xsave operands, valid MXCSR images, only canonical values",
+    # An indirect branch (jmp/call *reg, ret, jmp/call *mem) to guest
+    # address 0xffffffffffffffff makes btvm jump to host address 0: death
+    # by SIGSEGV; device memory and non-RAM read as all ones, so a ret or
+    # jmp *mem through them is one.
+    "branch-ones": "no all-ones values; ret and jmp/call *mem only through RAM",
+    # Random bytes run as code (raw-byte slots, jumps into data, page
+    # tables, the middle of our instructions, code overwritten by random
+    # stores) can do anything, including what the two classes above leave
+    # out (e.g. bswap %rsp; a ret through memory that reads all ones).
+    "random-code": "no random bytes executed: jumps only to non-RAM or slot starts",
+}
 
 
 def sse_opcode(op):
     """0f OP is an SSE/SSE2/SSSE3/SSE4 (or MMX) opcode with a memory form
     that may require 16-byte alignment."""
     return (0x10 <= op <= 0x17 or 0x28 <= op <= 0x2f or op in (0x38, 0x3a, 0xc2, 0xc3, 0xc6, 0xc7)
-            or 0x50 <= op <= 0x7f or op >= 0xd0)
+            or 0x50 <= op <= 0x7f or op >= 0xd0 or op == 0xae)  # 0f ae: ldmxcsr, fxrstor, xrstor
 
 
 class Gen:
-    def __init__(self, seed, n, mem, aligned_sse=False):
-        self.aligned_sse = aligned_sse
+    def __init__(self, seed, n, mem, exclude=()):
+        unknown = set(exclude) - set(EXCLUDABLE)
+        if unknown:
+            raise ValueError(f"unknown class to exclude: {', '.join(sorted(unknown))}")
+        self.no_host_gp = "host-gp" in exclude
+        self.no_branch_ones = "branch-ones" in exclude
+        self.no_random_code = "random-code" in exclude
         self.r = random.Random(seed)
         self.seed = seed
         self.n = n
@@ -74,11 +99,16 @@ class Gen:
 
     # --- values ---------------------------------------------------------
     def addr(self):
+        return self.filtered(self.addr_())
+
+    def addr_(self):
         r = self.r
         k = r.randrange(100)
         if k < 35:
             return f"scratch+{r.randrange(0, 8192 - 64)}"
         if k < 40:
+            if self.no_random_code:
+                return f"scratch+{r.randrange(0, 8192 - 64)}"
             return f"{CODE_BASE + r.randrange(0, 0x4000):#x}"  # our own code
         if k < 48:  # GDT/IDT/TSS, zero page, stack, page tables
             return f"{r.choice([0x500, 0x530, 0x540, 0x7000, 0x8f00, 0x9000, 0xa000, 0xb000, 0xc000, 0xe000]) + r.randrange(0, 0x100):#x}"
@@ -97,7 +127,58 @@ class Gen:
             return f"{a + r.randrange(0, 1 << 20):#x}"
         return f"{r.getrandbits(64):#x}"  # anything, non-canonical too
 
+    def jump_addr(self):
+        """A branch target.  With random-code excluded: a slot or no RAM."""
+        if not self.no_random_code:
+            return self.addr()
+        r = self.r
+        if r.randrange(4) == 0:
+            return f"slot_{r.randrange(self.n)}"
+        while True:
+            a = self.addr()
+            if a.startswith("scratch") or int(a, 0) < self.mem:
+                continue
+            return a
+
+    def table_addr(self):
+        """A garbage descriptor table's base; with random-code excluded an
+        unmapped one (gates or call gates read from data are random code)."""
+        if self.no_random_code:
+            return f"{self.r.randrange(1 << 32, 1 << 47):#x}"
+        return self.addr()
+
+    def stack_addr(self):
+        """An address for %rsp.  With no_host_gp (open finding 'host #GP':
+        a non-canonical guest %rsp is the host's %rsp in translated code,
+        and the next host interrupt's IRET faults), a canonical one."""
+        a = self.addr()
+        if self.no_branch_ones:  # a ret pops its target from RAM that random stores spare
+            return f"retpad+{8 * self.r.randrange(1, 64)}"
+        if self.no_host_gp and not a.startswith("scratch"):
+            v = int(a, 0)
+            if not (v < 1 << 47 or v >= 0xffff800000000000):
+                a = hex(v & ((1 << 47) - 1))
+        return a
+
+    def ram_addr(self):
+        r = self.r
+        return r.choice([f"scratch+{r.randrange(64, 8192 - 64)}", f"{r.randrange(0x1000, self.mem - 0x1000):#x}"])
+
+    def filtered(self, text):
+        """A value with the excluded classes' values left out."""
+        if text.startswith("scratch") or not (self.no_host_gp or self.no_branch_ones):
+            return text
+        v = int(text, 0)
+        if self.no_host_gp and not (v < 1 << 47 or v >= 0xffff800000000000):
+            v = v & ((1 << 47) - 1) | (0xffff800000000000 if v >> 63 else 0)
+        if self.no_branch_ones and v == (1 << 64) - 1:
+            v = 0xfffffffffffffffe
+        return hex(v)
+
     def value(self):
+        return self.filtered(self.value_())
+
+    def value_(self):
         r = self.r
         k = r.randrange(100)
         if k < 15:
@@ -119,7 +200,7 @@ class Gen:
     def mem_operand(self, align=1):
         reg = self.r.choice([g for g in GPRS if g not in ("rax", "rcx", "rdx")])
         a = self.addr()
-        if align > 1 and self.aligned_sse:
+        if align > 1 and self.no_host_gp:
             if a.startswith("scratch+"):
                 a = f"scratch+{int(a[8:]) & ~(align - 1)}"
             else:
@@ -128,14 +209,22 @@ class Gen:
         return f"(%{reg})"
 
     def raw(self, nbytes):
-        """nbytes random bytes; with aligned_sse, no SSE/AVX opcode (finding
-        'misaligned SSE', docs/security.md "Hostile guest kernels"): a 0f
-        escape before an SSE opcode byte and every VEX/EVEX prefix become nop."""
+        """nbytes random bytes.  With no_host_gp (the open finding 'host #GP',
+        docs/security.md "Hostile guest kernels"), no SSE/AVX or 0f ae opcode
+        and no obvious %rsp writer: a 0f escape before such an opcode byte,
+        every VEX/EVEX/XOP prefix and the first byte of an %rsp writer
+        become nop."""
         b = [self.r.randrange(256) for _ in range(nbytes)]
-        if self.aligned_sse:
-            for i, x in enumerate(b):
-                nxt = b[i + 1] if i + 1 < len(b) else 0xc7  # the next slot's movl
-                if x in (0xc4, 0xc5, 0x62, 0x8f) or (x == 0x0f and sse_opcode(nxt)):
+        for i, x in enumerate(b):
+            nxt = b[i + 1] if i + 1 < len(b) else 0xc7  # the next slot's movl
+            if self.no_host_gp and (x in (0xc4, 0xc5, 0x62, 0x8f) or (x == 0x0f and sse_opcode(nxt))):
+                b[i] = 0x90
+            if self.no_branch_ones and x == 0xff and (nxt >> 6) != 3 and (nxt >> 3) & 7 in (2, 3, 4, 5):
+                b[i] = 0x90  # jmp/call *mem, near or far
+            if self.no_host_gp:
+                # writers of %rsp: pop %rsp, xchg %rax,%rsp, leave, mov/lea/xchg to %rsp
+                if x in (0x5c, 0x94, 0xc9) or (x in (0x8b, 0x8d, 0x87) and (nxt >> 3) & 7 == 4) \
+                        or (x == 0x89 and nxt >> 6 == 3 and nxt & 7 == 4):
                     b[i] = 0x90
         return b
 
@@ -144,7 +233,13 @@ class Gen:
         r = self.r
         m = self.mem_operand()
         reg = self.gpr()
-        ops = [f"sgdt {m}", f"sidt {m}", f"sldt {m}", f"str {m}", f"lgdt {m}", f"lidt {m}",
+        # lgdt/lidt mostly of a usable table (a random one ends the run with
+        # a triple fault at the next fault or interrupt), sometimes random.
+        tbl = r.choice(["idtr", "idtr", "gdtr_alt", "gdtr_boot", m, m])
+        if r.randrange(3):
+            tbl = r.choice(["idtr", "gdtr_alt", "gdtr_boot"])
+        ops = [f"sgdt {m}", f"sidt {m}", f"sldt {m}", f"str {m}",
+               f"lgdt {tbl if tbl != 'idtr' else 'gdtr_boot'}", f"lidt {tbl if tbl != 'gdtr_alt' else 'idtr'}",
                f"lldt %{R16[reg]}", f"ltr %{R16[reg]}", f"verr %{R16[reg]}", f"verw %{R16[reg]}",
                f"smsw %{reg}", f"lmsw %{R16[reg]}", f"invlpg {m}", "swapgs", "rdtscp", "clac",
                "stac", "xgetbv", "monitor", "mwait", "vmcall", "vmmcall", "rdpkru", "wrpkru",
@@ -166,7 +261,8 @@ class Gen:
                 self.emit(f"\tbtc ${r.randrange(64)}, %{reg}", f"\tmov %{reg}, %cr{cr}")
         elif k < 7:
             if cr == 3 and r.randrange(2):  # one of our page tables, or the boot one
-                self.load(reg, r.choice(["pml4_alt", "0x9000", "0x9000|0x18", self.addr()]))
+                self.load(reg, r.choice(["pml4_alt", "0x9000", "0x9000|0x18",
+                                         "0x9000" if self.no_random_code else self.addr()]))
             else:
                 self.load(reg)
             self.emit(f"\tmov %{reg}, %cr{cr}")
@@ -238,29 +334,31 @@ class Gen:
         elif k == 6:  # iretq through a random or half-valid frame
             self.load("rax", r.choice(["0x18", "0x0", "0x2b", self.value()]))
             self.emit("\tpush %rax")
-            self.load("rax", r.choice(["stack_top", self.addr()]))
+            self.load("rax", r.choice(["stack_top", self.stack_addr()]))
             self.emit("\tpush %rax")
             self.load("rax", r.choice(["0x2", "0x202", "0x3202", "0x40102", self.value()]))
             self.emit("\tpush %rax")
             self.load("rax", r.choice(["0x10", "0x8", "0x33", "0x23", self.value()]))
             self.emit("\tpush %rax")
-            self.load("rax", r.choice([f"slot_{self.slot + 1}", self.addr()]))
+            self.load("rax", r.choice([f"slot_{self.slot + 1}", self.jump_addr()]))
             self.emit("\tpush %rax", "\tiretq")
         elif k == 7:
-            self.load("rcx", self.addr())
+            self.load("rcx", self.jump_addr())
             self.load("r11", self.value())
             self.emit(r.choice(["\tsysretq", "\tsysretl", "\tsyscall", "\tsysenter", "\tsysexitl", "\tsysexitq"]))
         elif k == 8:
             self.emit("\tswapgs")
         elif k == 9:  # far jmp/call through a random m16:64 / m16:32
-            self.load("rbx", r.choice(["farptrs", "farptrs+10", "farptrs+20", self.addr()]))
+            self.load("rbx", r.choice(["farptrs", "farptrs+10", "farptrs+20",
+                                       "farptrs" if self.no_random_code else
+                                       self.ram_addr() if self.no_branch_ones else self.addr()]))
             self.emit(r.choice(["\tljmpl *(%rbx)", "\tlcalll *(%rbx)",
                                 "\t.byte 0x48, 0xff, 0x2b  /* rex.w ljmp *(%rbx): m16:64 */",
                                 "\t.byte 0x48, 0xff, 0x1b  /* rex.w lcall *(%rbx) */"]))
         elif k == 10:  # far return to a random selector
             self.load("rax", r.choice(["0x10", "0x8", "0x20", "0x28", "0x33", self.value()]))
             self.emit("\tpush %rax")
-            self.load("rax", r.choice([f"slot_{self.slot + 1}", self.addr()]))
+            self.load("rax", r.choice([f"slot_{self.slot + 1}", self.jump_addr()]))
             self.emit("\tpush %rax", r.choice(["\tlretq", "\tlretl", "\tlretq $8"]))
         elif k == 11:
             self.emit("\tud2")
@@ -268,7 +366,7 @@ class Gen:
             self.emit("\tint1" if r.randrange(2) else "\t.byte 0x0f, 0xb9, 0xc0")  # icebp, ud1
         else:  # jump or call somewhere hostile: MMIO, above RAM, unmapped, tables
             reg = self.gpr()
-            self.load(reg, self.addr())
+            self.load(reg, self.jump_addr())
             self.emit(f"\t{r.choice(['jmp', 'call'])} *%{reg}")
 
     def i_segment(self):
@@ -316,11 +414,16 @@ class Gen:
             m = self.mem_operand(64)
             self.load("rax", hex(r.choice([0xffffffff, 3, 7, r.getrandbits(32)])))
             self.load("rdx", hex(r.choice([0, 0xffffffff])))
-            self.emit("\t" + r.choice(["xsave", "xrstor", "xsaveopt", "xsavec", "xsaves", "xrstors",
-                                       "fxsave", "fxrstor", "xsave64", "xrstor64", "fxrstor64"]) + f" {m}")
+            op = r.choice(["xsave", "xrstor", "xsaveopt", "xsavec", "xsaves", "xrstors", "fxsave",
+                           "fxrstor", "xsave64", "xrstor64", "fxrstor64"])
+            if self.no_host_gp and "rstor" in op:  # a valid image: MXCSR 0x1f80, empty header
+                self.load("rbx", "fxarea")
+                m = "(%rbx)"
+            self.emit(f"\t{op} {m}")
         elif k == 6:
             m = self.mem_operand(16)
-            self.emit("\t" + r.choice([f"ldmxcsr {m}", f"stmxcsr {m}", f"fldcw {m}", f"fldenv {m}",
+            mx = "mxcsr_ok" if self.no_host_gp else m  # reserved MXCSR bits: 'host #GP'
+            self.emit("\t" + r.choice([f"ldmxcsr {mx}", f"stmxcsr {m}", f"fldcw {m}", f"fldenv {m}",
                                        f"frstor {m}", f"movaps {m}, %xmm1", f"movdqa %xmm2, {m}",
                                        "fninit", "pxor %xmm0, %xmm0", "fld1", "emms",
                                        f"vmovdqu {m}, %ymm3", f"cmpxchg16b {m}", f"lock incq {m}"]))
@@ -329,7 +432,11 @@ class Gen:
             self.load("rax")
             self.emit(f"\tmov %{r.choice(['rax', 'eax', 'ax', 'al'])}, {m}")
         elif k == 8:  # a page-table entry of the boot map or ours, then maybe invlpg
-            self.load("rbx", hex(r.choice([0xb000, 0xb008, 0xb010, 0xb7f8, 0x9000, 0xa000, 0xa018])))
+            # mostly entries that do not map this guest (PDE 0: GDT/IDT/TSS and
+            # page tables, PDE 1: our code, data and stack), sometimes those
+            self.load("rbx", hex(r.choice([0xb010, 0xb018, 0xb100, 0xb7f8, 0xb800, 0xbff8, 0xa008,
+                                           0xa018, 0x9008, 0x9ff8,
+                                           0xb020 if self.no_random_code else r.choice([0xb000, 0xb008, 0x9000, 0xa000])])))
             self.load("rax", r.choice(["0x83", "0x183", "0x200083", "0x80000000000000e3", "0", "0x3", hex(r.getrandbits(64))]))
             self.emit("\tmov %rax, (%rbx)")
             if r.randrange(2):
@@ -344,22 +451,27 @@ class Gen:
             self.load("rcx", hex(r.choice([1, 8, 64, 4096, r.getrandbits(20)])))
             self.emit("\trep " + r.choice(["movsb", "movsq", "stosq", "lodsb", "cmpsb", "scasq"]))
         elif k == 11:  # the stack somewhere hostile
-            self.load("rsp", self.addr())
+            self.load("rsp", self.stack_addr())
             self.emit(r.choice(["\tpush %rax", "\tpop %rax", "\tcall 1f\n1:", "\tret", "\tenter $16, $3"]))
         elif k == 12:
+            if self.no_host_gp:  # leave: %rsp = %rbp, maybe non-canonical
+                self.load("rbp", self.stack_addr())
             self.emit("\t" + r.choice(["hlt", "cli\n\tsti", "nop", "leave", "xlat", "sahf", "lahf"]))
         else:
-            if r.randrange(4) == 0:
+            if r.randrange(4) == 0 or self.no_random_code:
                 self.emit("\t" + r.choice(["ud0 %eax, %eax", "ud2", ".byte 0xf0, 0x90", "int1"]))
             else:
                 self.emit("\t.byte " + ", ".join(hex(x) for x in self.raw(r.randrange(1, 12))))
 
     def i_raw(self):
         r = self.r
+        if self.no_random_code:
+            self.emit("\tud2")
+            return
         pre = r.choice([[], [0x0f], [0x0f, 0x01], [0x0f, 0x00], [0xf0], [0x66, 0x0f], [0x48, 0x0f]])
         b = self.raw(len(pre) + r.randrange(1, 8))
         b[:len(pre)] = pre
-        if self.aligned_sse and pre and pre[-1] == 0x0f and sse_opcode(b[len(pre)]):
+        if self.no_host_gp and pre and pre[-1] == 0x0f and sse_opcode(b[len(pre)]):
             b[len(pre) - 1] = 0x90
         self.emit("\t.byte " + ", ".join(hex(x) for x in b))
 
@@ -384,7 +496,10 @@ class Gen:
                   "\tmov %rax, %rdx", "\tshr $16, %rdx", "\tmov %rdx, 6(%rdi)", "\tmovl $0, 12(%rdi)",
                   "\tadd $16, %rdi", "\tloop 1b")
         for _ in range(r.choice([0, 0, 0, 1, 3, 20])):  # a few broken gates
-            self.emit(f"\tmovabs ${r.getrandbits(64):#x}, %rax", f"\tmov %rax, idt+{r.randrange(0, 4096 - 8)}")
+            if self.no_random_code:  # selector, IST, type: not the handler's address
+                self.emit(f"\tmovl ${r.getrandbits(32):#x}, idt+{16 * r.randrange(256) + 2}")
+            else:
+                self.emit(f"\tmovabs ${r.getrandbits(64):#x}, %rax", f"\tmov %rax, idt+{r.randrange(0, 4096 - 8)}")
         k = r.randrange(10)
         if k < 7:
             self.emit("\tlidt idtr")
@@ -458,10 +573,14 @@ class Gen:
                0x00affa000000ffff, 0x00cff2000000ffff]
         self.emit("\t.data", "\t.balign 4096", "idt:", "\t.fill 4096, 1, 0",
                   "idtr:", "\t.word 4095", "\t.quad idt",
-                  "idtr_garbage:", f"\t.word {r.randrange(0x10000)}", f"\t.quad {self.addr()}",
+                  "idtr_garbage:", f"\t.word {r.randrange(0x10000)}", f"\t.quad {self.table_addr()}",
+                  "gdtr_boot:", "\t.word 0x2f", "\t.quad 0x500",
                   "gdtr_alt:", f"\t.word {r.choice([0x5f, 0x5f, 0x27, 0xffff, r.randrange(0x10000)])}", "\t.quad gdt_alt",
-                  "gdtr_garbage:", f"\t.word {r.randrange(0x10000)}", f"\t.quad {self.addr()}",
+                  "gdtr_garbage:", f"\t.word {r.randrange(0x10000)}", f"\t.quad {self.table_addr()}",
                   "resume:", "\t.quad slot_0", "hits:", "\t.quad 0",
+                  "mxcsr_ok:", f"\t.long {r.choice([0x1f80, 0x1f80, 0x0, 0xffbf, 0x7f80])}",
+                  "\t.balign 64", "fxarea:", "\t.fill 24, 1, 0", "\t.long 0x1f80, 0xffff",
+                  "\t.fill 1024 - 32, 1, 0",
                   "\t.balign 16", "gdt_alt:")
         for d in gdt:
             if d is None:  # a 16-byte system descriptor: TSS, LDT or call gate
@@ -472,6 +591,10 @@ class Gen:
                 if r.randrange(4) == 0:
                     d ^= 1 << r.randrange(64)
                 self.emit(f"\t.quad {d:#x}")
+        # Return targets for a ret with a random %rsp (--exclude branch-ones)
+        self.emit("\t.balign 16", "retpad:")
+        for _ in range(64):
+            self.emit(f"\t.quad {r.choice(['slot_0', f'slot_{r.randrange(self.n)}', self.jump_addr()])}")
         # far pointers into our code with assorted selectors
         self.emit("farptrs:")
         for _ in range(4):
@@ -501,11 +624,12 @@ def main():
     ap.add_argument("-n", type=int, default=300, help="random slots (default 300)")
     ap.add_argument("--mem", type=lambda s: int(s, 0), default=32 << 20,
                     help="the guest RAM size btvm gets (for 'above RAM' addresses)")
-    ap.add_argument("--aligned-sse", action="store_true",
-                    help="no misaligned SSE/fxsave/xsave/cmpxchg16b operand, no random SSE/VEX bytes")
+    ap.add_argument("--exclude", default="",
+                    help="comma-separated classes to leave out: " +
+                    "; ".join(f"{k}: {v}" for k, v in EXCLUDABLE.items()))
     ap.add_argument("-o", default="-")
     a = ap.parse_args()
-    text = Gen(a.seed, a.n, a.mem, a.aligned_sse).generate()
+    text = Gen(a.seed, a.n, a.mem, [c for c in a.exclude.split(",") if c]).generate()
     if a.o == "-":
         sys.stdout.write(text)
     else:
