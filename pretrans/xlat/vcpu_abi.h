@@ -82,8 +82,13 @@ _Static_assert(sizeof(struct vcpu_tlb_entry) == 32, "TLB entry is 32 bytes");
 /* TLB index of a guest virtual address (VCPU_TLB_INDEX). */
 #define VCPU_TLB_INDEX(va) (((va) >> 12) & (VCPU_TLB_ENTRIES - 1))
 
+/* The guest_rip of an empty entry i: a value whose own index is not i, so
+ * no guest RIP probing entry i can match it (~0 could: a guest jump to
+ * 0xffffffffffffffff hit the empty last entry and ran its host 0). */
+#define VCPU_IBL_EMPTY(i) (~(uint64_t)(i))
+
 struct vcpu_ibl_entry {
-	uint64_t guest_rip; /* ~0 when empty */
+	uint64_t guest_rip; /* VCPU_IBL_EMPTY(index) when empty */
 	uint64_t host;	    /* absolute host address of the block's entry */
 };
 _Static_assert(sizeof(struct vcpu_ibl_entry) == 16, "IBL entry is 16 bytes");

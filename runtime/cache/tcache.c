@@ -71,7 +71,7 @@ enum bt_status tcache_create(size_t code_size, struct guestmem *gm, struct vcpu_
 	tc->abi = abi;
 	tc->size = code_size;
 	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++)
-		abi->ibl[i].guest_rip = ~0ull;
+		abi->ibl[i].guest_rip = VCPU_IBL_EMPTY(i);
 	*out = tc;
 	return BT_OK;
 }
@@ -98,7 +98,7 @@ static void free_blocks(struct tcache *tc)
 	tc->live_low = 0;
 	memset(tc->hash, 0, sizeof(tc->hash));
 	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++)
-		tc->abi->ibl[i].guest_rip = ~0ull;
+		tc->abi->ibl[i].guest_rip = VCPU_IBL_EMPTY(i);
 	tc->used = 0;
 	tc_cache_reset(tc->code);
 }
@@ -270,7 +270,7 @@ void tcache_invalidate_block(struct tcache *tc, struct tcache_block *b)
 		tc->live_low--;
 	struct vcpu_ibl_entry *ie = &tc->abi->ibl[VCPU_IBL_INDEX(b->va)];
 	if (ie->guest_rip == b->va)
-		ie->guest_rip = ~0ull;
+		ie->guest_rip = VCPU_IBL_EMPTY(VCPU_IBL_INDEX(b->va));
 	b->dead = 1;
 	tc->stats.invalidations++;
 }
@@ -322,7 +322,7 @@ void tcache_unchain_all(struct tcache *tc)
 			unlink_out(tc, b, e);
 	}
 	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++)
-		tc->abi->ibl[i].guest_rip = ~0ull;
+		tc->abi->ibl[i].guest_rip = VCPU_IBL_EMPTY(i);
 }
 
 struct tcache_block *tcache_lookup(struct tcache *tc, gva_t va)

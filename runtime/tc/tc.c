@@ -137,7 +137,7 @@ void tc_tlb_set(struct tc_vcpu *t, gva_t va, int64_t addend, bool readable, bool
 void tc_ibl_flush(struct tc_vcpu *t)
 {
 	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++) {
-		t->abi->ibl[i].guest_rip = ~0ull;
+		t->abi->ibl[i].guest_rip = VCPU_IBL_EMPTY(i);
 		t->abi->ibl[i].host = 0;
 	}
 }

@@ -4,6 +4,9 @@
  *   TINY_TRIPLE: executes ud2 with no IDT loaded -> #UD, #DF, triple fault
  *   TINY_SPIN:   spins forever with interrupts off -> only --timeout ends it
  *   TINY_GARBAGE: jumps into a page of undecodable bytes
+ *   TINY_ONES:   jumps to 0xffffffffffffffff (the indirect-branch lookup's
+ *                old empty marker) -> #PF, #DF, triple fault, never a jump
+ *                to host address 0
  */
 	.section .text
 	.globl	_start
@@ -15,6 +18,10 @@ _start:
 1:	jmp	1b
 #elif defined(TINY_GARBAGE)
 	jmp	garbage
+#elif defined(TINY_ONES)
+	lidt	idt_null(%rip)
+	movabs	$-1, %rax
+	jmp	*%rax
 #else
 #error pick a variant
 #endif

@@ -192,6 +192,7 @@ bad relocatable 2 "testmod.ko: a relocatable object \(ET_REL" --kernel "$build/g
 bad no-initrd 2 "initrd .*nosuch.cpio" --kernel "$GU_KERNEL" --initrd "$work/nosuch.cpio"
 bad triple 4 "triple fault" --kernel "$build/tests/guests/tiny-triple.elf"
 bad garbage 4 "triple fault|stopped" --kernel "$build/tests/guests/tiny-garbage.elf"
+bad all-ones 4 "triple fault at rip 0xffffffffffffffff" --kernel "$build/tests/guests/tiny-ones.elf"
 bad spin 124 "timeout" --kernel "$other" --timeout 1
 bad timeout-huge 2 "timeout 1e30: not a number of seconds" --kernel "$other" --timeout 1e30
 bad timeout-nan 2 "timeout nan: not a number of seconds" --kernel "$other" --timeout nan

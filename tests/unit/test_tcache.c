@@ -170,7 +170,8 @@ static void test_ibl_and_flush_on_exhaustion(void **state)
 	assert_int_equal(abi.ibl[VCPU_IBL_INDEX(0x8000)].guest_rip, 0x8000);
 	assert_int_equal(abi.ibl[VCPU_IBL_INDEX(0x8000)].host, (uint64_t)(uintptr_t)b->host);
 	tcache_invalidate_block(tc, b);
-	assert_int_equal(abi.ibl[VCPU_IBL_INDEX(0x8000)].guest_rip, ~0ull);
+	assert_int_equal(abi.ibl[VCPU_IBL_INDEX(0x8000)].guest_rip,
+			 VCPU_IBL_EMPTY(VCPU_IBL_INDEX(0x8000)));
 
 	/* 4096 bytes hold 256 16-byte slots; the 300th install flushes */
 	for (unsigned i = 0; i < 300; i++) {
