@@ -65,6 +65,18 @@ static enum bt_status check_overlap(const struct elfimg *img, struct span *sp, s
 	return BT_OK;
 }
 
+/* Segment i's range [base, base + memsz) of one address space must not
+ * run past 2^64 (ending exactly at 2^64 is allowed). */
+static enum bt_status check_wrap(const struct elfimg *img, unsigned i, const char *space,
+				 uint64_t base, uint64_t memsz)
+{
+	if (base + (memsz - 1) >= base)
+		return BT_OK;
+	bt_err(LOG_ELF, "%s: segment %u: %s range [%#llx, +%#llx) wraps around the address space",
+	       img->path, i, space, (unsigned long long)base, (unsigned long long)memsz);
+	return BT_ERR_FORMAT;
+}
+
 static enum bt_status check_segments(const struct elfimg *img)
 {
 	size_t n = 0;
@@ -73,22 +85,8 @@ static enum bt_status check_segments(const struct elfimg *img)
 		if (!loaded(g))
 			continue;
 		n++;
-		if (g->paddr + (g->memsz - 1) < g->paddr) {
-			bt_err(LOG_ELF,
-			       "%s: segment %u: physical range [%#llx, +%#llx) wraps around the "
-			       "address space",
-			       img->path, i, (unsigned long long)g->paddr,
-			       (unsigned long long)g->memsz);
-			return BT_ERR_FORMAT;
-		}
-		if (g->vaddr + (g->memsz - 1) < g->vaddr) {
-			bt_err(LOG_ELF,
-			       "%s: segment %u: virtual range [%#llx, +%#llx) wraps around the "
-			       "address space",
-			       img->path, i, (unsigned long long)g->vaddr,
-			       (unsigned long long)g->memsz);
-			return BT_ERR_FORMAT;
-		}
+		BT_TRY(check_wrap(img, i, "physical", g->paddr, g->memsz));
+		BT_TRY(check_wrap(img, i, "virtual", g->vaddr, g->memsz));
 	}
 	if (n == 0) {
 		bt_err(LOG_ELF, "%s: no loadable segment", img->path);

@@ -348,6 +348,24 @@ static void test_bad_files(void **state)
 	assert_int_equal(tcdb_open(p, TCDB_RDONLY, NULL, NULL, &db), BT_ERR_INVALID);
 }
 
+/* Learn one block (a ret at 0xffffffff81100000, guest hash 77) into db in
+ * a committed transaction; *nb is the row written. */
+static void learn_ret_block(struct tcdb *db, struct tcdb_block *nb)
+{
+	*nb = (struct tcdb_block){.guest_start = 0xffffffff81100000ull,
+				  .guest_len = 8,
+				  .guest_hash = 77,
+				  .code = code1,
+				  .code_len = sizeof(code1),
+				  .pcmap = pcmap1,
+				  .pcmap_len = sizeof(pcmap1),
+				  .n_exits = 1};
+	nb->exits[0] = (struct tcdb_exit){.kind = XLAT_EXIT_RET, .patch_off = ~0u};
+	assert_int_equal(tcdb_learn_begin(db), BT_OK);
+	assert_int_equal(tcdb_learn_block(db, nb), BT_OK);
+	assert_int_equal(tcdb_learn_commit(db), BT_OK);
+}
+
 static void test_learn_and_stats(void **state)
 {
 	char p[128];
@@ -355,16 +373,8 @@ static void test_learn_and_stats(void **state)
 	build(p, 5);
 	struct tcdb *db;
 	assert_int_equal(tcdb_open(p, TCDB_RDWR, &want, NULL, &db), BT_OK);
-	assert_int_equal(tcdb_learn_begin(db), BT_OK);
-	struct tcdb_block nb = {.guest_start = 0xffffffff81100000ull,
-				.guest_len = 8,
-				.guest_hash = 77,
-				.code = code1,
-				.code_len = sizeof(code1),
-				.n_exits = 1};
-	nb.exits[0] = (struct tcdb_exit){.kind = XLAT_EXIT_RET, .patch_off = ~0u};
-	assert_int_equal(tcdb_learn_block(db, &nb), BT_OK);
-	assert_int_equal(tcdb_learn_commit(db), BT_OK);
+	struct tcdb_block nb;
+	learn_ret_block(db, &nb);
 	struct tcdb_run_stats rs = {.started = 1,
 				    .ended = 2,
 				    .blocks_used = 10,
@@ -480,18 +490,8 @@ static void test_auth_rows(void **state)
 	 * takes no learned blocks */
 	copy_file(p, q);
 	assert_int_equal(tcdb_open(q, TCDB_RDWR, &want, NULL, &db), BT_OK);
-	assert_int_equal(tcdb_learn_begin(db), BT_OK);
-	struct tcdb_block nb = {.guest_start = 0xffffffff81100000ull,
-				.guest_len = 8,
-				.guest_hash = 77,
-				.code = code1,
-				.code_len = sizeof(code1),
-				.pcmap = pcmap1,
-				.pcmap_len = sizeof(pcmap1),
-				.n_exits = 1};
-	nb.exits[0] = (struct tcdb_exit){.kind = XLAT_EXIT_RET, .patch_off = ~0u};
-	assert_int_equal(tcdb_learn_block(db, &nb), BT_OK);
-	assert_int_equal(tcdb_learn_commit(db), BT_OK);
+	struct tcdb_block nb;
+	learn_ret_block(db, &nb);
 	assert_int_equal(tcdb_lookup(db, nb.guest_start, &b), BT_OK);
 	tcdb_close(db);
 	sql(q, "UPDATE blocks SET code = x'b83c000000bf2a0000000f05' WHERE origin = 1");
