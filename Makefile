@@ -35,9 +35,6 @@ EXT_z       = -lz
 EXT_pthread = -lpthread
 EXT_m       = -lm
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
-# Kept for the fuzz and test rules that name libraries directly.
-ZYDIS_LIBS  = $(EXT_zydis)
-LLVM_LIBS   = $(EXT_llvm)
 
 ALL_LIBS   :=
 ALL_LIB_NAMES :=

@@ -44,7 +44,7 @@ $(BUILD)/fuzz/fuzz_xlat: $(FUZZ_XLAT_SRCS) $(wildcard pretrans/xlat/*.h) pretran
 	@mkdir -p $(@D)
 	@echo "  FUZZ    $@"
 	$(Q)$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -I. -D_GNU_SOURCE \
-		$(LLVM_CFLAGS) -o $@ $(FUZZ_XLAT_SRCS) $(ZYDIS_LIBS) $(LLVM_LIBS)
+		$(LLVM_CFLAGS) -o $@ $(FUZZ_XLAT_SRCS) $(EXT_zydis) $(EXT_llvm)
 CHECK_STEPS += check-fuzz-xlat
 .PHONY: check-fuzz-xlat
 check-fuzz-xlat: $(BUILD)/fuzz/fuzz_xlat
