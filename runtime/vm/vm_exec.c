@@ -213,7 +213,18 @@ static bool handle_fault(struct vm *vm, int vector)
 			stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
 			return false;
 		}
-		s = cpu_deliver(&vm->cpu, (uint8_t)vector, CPU_EV_FAULT, false, 0);
+		if (vector == VM_HOST_SIGNAL_RSP) {
+			bt_err(LOG_TC,
+			       "the guest's stack pointer %#llx at guest %#llx is not canonical: "
+			       "translated code runs on the guest's stack, so btvm cannot go on "
+			       "(not supported; the VM stops)",
+			       (unsigned long long)vm->tcv.abi->gpr[4],
+			       (unsigned long long)vm->tcv.abi->rip);
+			stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
+			return false;
+		}
+		/* #GP carries an error code (0 for these host-raised ones) */
+		s = cpu_deliver(&vm->cpu, (uint8_t)vector, CPU_EV_FAULT, vector == CPU_EXC_GP, 0);
 	} else {
 		s = vm_raise_fault(vm, &vm->co_fault);
 	}

@@ -110,6 +110,7 @@ void vm_signals_remove(struct vm *vm);
  * last vm_host_signal_clear(): -1 none (the exit was a call-out fault),
  * a guest vector, or VM_HOST_SIGNAL_BUG. */
 #define VM_HOST_SIGNAL_BUG 255 /* translated code touched host memory */
+#define VM_HOST_SIGNAL_RSP 254 /* the guest's %rsp is not canonical (a host #GP) */
 void vm_host_signal_clear(void);
 int vm_host_signal_take(void);
 

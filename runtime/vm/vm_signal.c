@@ -67,6 +67,11 @@ static void on_stop_signal(int sig)
 	}
 }
 
+static bool is_canonical(uint64_t va)
+{
+	return (uint64_t)((int64_t)(va << 16) >> 16) == va;
+}
+
 /* A fault raised by translated code itself. */
 static void on_host_fault(int sig, siginfo_t *si, void *uc_)
 {
@@ -74,7 +79,6 @@ static void on_host_fault(int sig, siginfo_t *si, void *uc_)
 	struct vm *vm = current_vm;
 	greg_t *g = uc->uc_mcontext.gregs;
 	const void *pc = (const void *)(uintptr_t)g[REG_RIP];
-	(void)si; /* sa_sigaction's signature */
 
 	if (!vm || !tcache_find_host(vm->tc, pc)) {
 		/* not guest code: a bug in the runtime itself */
@@ -93,8 +97,20 @@ static void on_host_fault(int sig, siginfo_t *si, void *uc_)
 	if (uc->uc_mcontext.fpregs)
 		memcpy(a->fxsave, uc->uc_mcontext.fpregs, sizeof(a->fxsave));
 	a->exit_host_pc = (uint64_t)(uintptr_t)pc + 1; /* as a call-out's return address */
-	host_signal_vector = sig == SIGFPE ? CPU_EXC_DE : sig == SIGILL ? CPU_EXC_UD : CPU_EXC_GP;
-	if (sig == SIGSEGV || sig == SIGBUS)
+	/* SIGSEGV with SI_KERNEL is a #GP of the instruction itself (a misaligned
+	 * SSE operand or cmpxchg16b, reserved MXCSR bits): the guest's #GP(0),
+	 * as on hardware, unless the guest's stack pointer is not canonical
+	 * (translated code runs on it: the host's own interrupt return faults).
+	 * A SIGSEGV with an address (MAPERR/ACCERR) or SIGBUS is a translated
+	 * access that reached host memory: a bug. */
+	if (sig == SIGFPE)
+		host_signal_vector = CPU_EXC_DE;
+	else if (sig == SIGILL)
+		host_signal_vector = CPU_EXC_UD;
+	else if (sig == SIGSEGV && si->si_code == SI_KERNEL)
+		host_signal_vector =
+		    is_canonical((uint64_t)g[REG_RSP]) ? CPU_EXC_GP : VM_HOST_SIGNAL_RSP;
+	else
 		host_signal_vector = VM_HOST_SIGNAL_BUG;
 	g[REG_RSP] = (greg_t)a->host_rsp;
 	g[REG_RIP] = (greg_t)(uintptr_t)tc_signal_return;

@@ -16,6 +16,10 @@
  *   VMTEST_UD:    runs vzeroupper (VEX: AVX, which the vCPU's CPUID does not
  *                 advertise); the #UD handler writes 0x5d (status 0xbb) if
  *                 the saved RIP is that instruction, 0x6d otherwise
+ *   VMTEST_GP:    ldmxcsr of an image with reserved bits set (a #GP the
+ *                 host CPU raises in translated code); the #GP handler
+ *                 writes 0x4d (status 0x9b) if the error code is 0 and the
+ *                 saved RIP is that instruction, 0x5e otherwise
  * Fixed addresses the test relies on: report at 0x201000 (vmtest.ld puts
  * .text at 0x200000).
  */
@@ -86,12 +90,22 @@ ud_insn:
 	mov	$0x7d, %al /* it ran */
 	out	%al, $DEBUG_EXIT
 	jmp	stop
+#elif defined(VMTEST_GP)
+	mov	$13, %edi
+	lea	gp_handler(%rip), %rsi
+	call	set_gate
+	lidt	idtr(%rip)
+gp_insn:
+	ldmxcsr	bad_mxcsr(%rip)
+	mov	$0x6e, %al /* it ran */
+	out	%al, $DEBUG_EXIT
+	jmp	stop
 #else
 #error pick a variant
 #endif
 	.size	_start, . - _start
 
-#if defined(VMTEST_IRQ) || defined(VMTEST_PF) || defined(VMTEST_UD)
+#if defined(VMTEST_IRQ) || defined(VMTEST_PF) || defined(VMTEST_UD) || defined(VMTEST_GP)
 /* IDT gate %edi -> handler %rsi: 64-bit interrupt gate, current CS. */
 	.type	set_gate, @function
 set_gate:
@@ -163,6 +177,23 @@ ud_handler:
 	.size	ud_handler, . - ud_handler
 #endif
 
+#if defined(VMTEST_GP)
+	.type	gp_handler, @function
+gp_handler:
+	cmpq	$0, (%rsp)	/* error code 0 */
+	jne	1f
+	lea	gp_insn(%rip), %rax
+	cmp	%rax, 8(%rsp)	/* the saved RIP is the ldmxcsr */
+	jne	1f
+	mov	$0x4d, %al
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+1:	mov	$0x5e, %al
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+	.size	gp_handler, . - gp_handler
+#endif
+
 	.type	stop, @function
 stop:
 	cli
@@ -181,6 +212,8 @@ report:
 	.size	report, . - report
 
 	.section .rodata
+bad_mxcsr:
+	.long	0xffffffff	/* reserved bits 16..31 set */
 idtr:
 	.word	256 * 16 - 1
 	.quad	idt

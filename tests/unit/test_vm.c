@@ -215,6 +215,20 @@ static void test_not_advertised_is_ud(void **state)
 	vm_destroy(vm);
 }
 
+/* A #GP the host CPU raises in translated code (ldmxcsr with reserved
+ * bits) is the guest's #GP(0) at that instruction, not a stopped VM. */
+static void test_host_gp_is_guest_gp(void **state)
+{
+	(void)state;
+	struct vm_result res;
+	struct vm *vm = boot(GUEST("gp"), NULL, false, &res);
+	assert_int_equal(res.stop, VM_STOP_EXIT_PORT);
+	/* 0x6e: ldmxcsr did not fault; 0x5e: wrong error code or saved RIP */
+	assert_int_equal(res.exit_status, GUEST_STATUS(0x4d));
+	assert_int_equal(vm->st.host_signals, 1);
+	vm_destroy(vm);
+}
+
 int main(void)
 {
 	test_private_config();
@@ -225,6 +239,7 @@ int main(void)
 	    cmocka_unit_test(test_interrupt_at_block_boundary),
 	    cmocka_unit_test(test_callout_fault_reaches_guest),
 	    cmocka_unit_test(test_not_advertised_is_ud),
+	    cmocka_unit_test(test_host_gp_is_guest_gp),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
