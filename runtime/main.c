@@ -22,6 +22,7 @@
 #include "runtime/mem/guestmem.h"
 #include "runtime/sandbox/sandbox.h"
 #include "runtime/vm/vm.h"
+#include "runtime/vm/vm_policy.h"
 
 #define BTVM_VERSION "0.1"
 /* The process exit statuses of the header comment (docs/runtime.md). */
@@ -59,6 +60,10 @@ static void usage(FILE *f)
 	    "  --disk IMG         raw disk image on the primary ATA channel\n"
 	    "  --mem SIZE         guest RAM, e.g. 256M, 1G (default 256M)\n"
 	    "  --cmdline STR      kernel command line\n"
+	    "  --user MODE        how guest user code runs: adaptive (default: per address\n"
+	    "                     space, translated while it crosses into the kernel often,\n"
+	    "                     directly on the host CPU while it computes), direct, or\n"
+	    "                     translated (docs/user-mode.md)\n"
 	    "  --timeout S        stop the guest after S seconds, at most 31536000 (a year);\n"
 	    "                     exit status 124\n"
 	    "  --stats[=json]     print statistics on stderr at the end\n"
@@ -99,6 +104,7 @@ int main(int argc, char **argv)
 		O_MEM,
 		O_CMDLINE,
 		O_TIMEOUT,
+		O_USER,
 		O_STATS,
 		O_LOG,
 		O_NO_SANDBOX,
@@ -115,6 +121,7 @@ int main(int argc, char **argv)
 	    {"mem", required_argument, NULL, O_MEM},
 	    {"cmdline", required_argument, NULL, O_CMDLINE},
 	    {"timeout", required_argument, NULL, O_TIMEOUT},
+	    {"user", required_argument, NULL, O_USER},
 	    {"stats", optional_argument, NULL, O_STATS},
 	    {"log", required_argument, NULL, O_LOG},
 	    {"no-sandbox", no_argument, NULL, O_NO_SANDBOX},
@@ -190,6 +197,17 @@ int main(int argc, char **argv)
 					optarg, BTVM_TIMEOUT_MAX_S);
 				return EXIT_USAGE;
 			}
+			break;
+		}
+		case O_USER: {
+			enum vm_user_cfg u;
+			if (!vm_user_cfg_parse(optarg, &u)) {
+				fprintf(stderr,
+					"btvm: --user %s: use adaptive, direct or translated\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			cfg.user_mode = (int)u;
 			break;
 		}
 		case O_STATS:

@@ -22,7 +22,7 @@
 #ifndef BT_XLAT_VCPU_ABI_H
 #define BT_XLAT_VCPU_ABI_H
 
-#define VCPU_ABI_VERSION 2
+#define VCPU_ABI_VERSION 3
 
 /* Assembly (runtime/tc/tc_entry.S) includes this header for the VCPU_OFF_*
  * constants only; the C declarations are hidden from it. */
@@ -59,7 +59,8 @@ enum vcpu_gpr {
 #define VCPU_U(x) x##u
 #endif
 
-/* Software TLB for kernel-mode data accesses (direct mapped). */
+/* Software TLBs for data accesses (direct mapped): tlb[] for CPL 0, utlb[]
+ * for CPL 3 (user-mode translations probe only utlb[]). */
 #define VCPU_TLB_BITS	 10
 #define VCPU_TLB_ENTRIES (VCPU_U(1) << VCPU_TLB_BITS)
 /* Indirect-branch lookup table size (entries of 16 bytes). */
@@ -169,6 +170,14 @@ struct vcpu_abi {
 	/* Guest x87/SSE state (fxsave64 image) while outside translated code and
 	 * during call-outs: host C code may use the vector registers freely. */
 	uint8_t fxsave[512] __attribute__((aligned(64)));
+	/* Translated guest user code (CPL 3) has its own TLB and IBL table:
+	 * an entry filled for a kernel access can never serve a user access,
+	 * and a user indirect branch can never reach a kernel block.  utlb[]
+	 * entries only name pages user code may access (U/S = 1 at every
+	 * level); uibl[] only names user blocks of the current address space
+	 * (cleared on every CR3 load). */
+	struct vcpu_tlb_entry utlb[VCPU_TLB_ENTRIES];
+	struct vcpu_ibl_entry uibl[VCPU_IBL_ENTRIES];
 };
 
 #endif /* !__ASSEMBLER__ */
@@ -200,6 +209,8 @@ struct vcpu_abi {
 #define VCPU_OFF_TLB	     0x2d8
 #define VCPU_OFF_IBL	     (VCPU_OFF_TLB + 32 * VCPU_TLB_ENTRIES)
 #define VCPU_OFF_FXSAVE	     ((VCPU_OFF_IBL + 16 * VCPU_IBL_ENTRIES + 63) & ~63)
+#define VCPU_OFF_UTLB	     (VCPU_OFF_FXSAVE + 512)
+#define VCPU_OFF_UIBL	     (VCPU_OFF_UTLB + 32 * VCPU_TLB_ENTRIES)
 
 #ifndef __ASSEMBLER__
 _Static_assert(VCPU_CO_EXIT == VCPU_CO_EXIT_IDX, "co exit");
@@ -234,6 +245,8 @@ _Static_assert(offsetof(struct vcpu_abi, tlb) == VCPU_OFF_TLB, "tlb");
 _Static_assert(offsetof(struct vcpu_abi, ibl) == VCPU_OFF_IBL, "ibl");
 _Static_assert(offsetof(struct vcpu_abi, fxsave) == VCPU_OFF_FXSAVE, "fxsave");
 _Static_assert(VCPU_OFF_FXSAVE % 64 == 0, "fxsave alignment");
+_Static_assert(offsetof(struct vcpu_abi, utlb) == VCPU_OFF_UTLB, "utlb");
+_Static_assert(offsetof(struct vcpu_abi, uibl) == VCPU_OFF_UIBL, "uibl");
 #endif /* !__ASSEMBLER__ */
 
 #endif

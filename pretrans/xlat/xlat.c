@@ -233,6 +233,8 @@ static void decode_block(struct xlat_ctx *ctx, const struct xlat_source *src, gv
 		in->goff = (uint32_t)(pc - va);
 		insn_usage(in);
 		enum xlat_class c = xlat_classify(in);
+		if (ctx->opts.flags & XLAT_OPT_USER)
+			c = xlat_class_user(c);
 		if (c == XC_REFUSE) {
 			if (i == 0)
 				refuse(b, XLAT_REFUSE_UNSUPPORTED, pc);
@@ -367,6 +369,10 @@ enum bt_status xlat_translate(struct xlat_ctx *ctx, const struct xlat_source *sr
 	uint32_t n = r.n;
 	compute_liveness(ctx, n, (ctx->opts.flags & XLAT_OPT_EXACT_FAULTS) != 0);
 	xe_reset(&ctx->e, ctx->sec_main, ctx->sec_cold, va);
+	if (ctx->opts.flags & XLAT_OPT_USER) {
+		ctx->e.off_tlb = VCPU_OFF_UTLB;
+		ctx->e.off_ibl = VCPU_OFF_UIBL;
+	}
 	emit_block(ctx, &r);
 	uint32_t code_len = 0, pcmap_len = 0;
 	if (ctx->e.failed || ctx->e.overflow ||

@@ -60,6 +60,8 @@ void xe_reset(struct xe *e, uint8_t *main_buf, uint8_t *cold_buf, gva_t start)
 	e->overflow = false;
 	e->n_exits = 0;
 	e->block_start = start;
+	e->off_tlb = VCPU_OFF_TLB;
+	e->off_ibl = VCPU_OFF_IBL;
 	e->pend_regs = 0;
 	e->pend_flags = false;
 	memset(e->exits, 0, sizeof(e->exits));
@@ -367,13 +369,13 @@ void xe_probe(struct xe *e, const struct xlat_scratch *s, const struct xlat_addr
 	im = xe_i(-4096);
 	xe_ins(e, ZYDIS_MNEMONIC_AND, false, 2, &ot2, &im, NULL);
 	mm = xe_m(8, T1, ZYDIS_REGISTER_NONE, 0,
-		  VCPU_OFF_TLB + (write ? offsetof(struct vcpu_tlb_entry, tag_write)
+		  e->off_tlb + (write ? offsetof(struct vcpu_tlb_entry, tag_write)
 					: offsetof(struct vcpu_tlb_entry, tag_read)));
 	xe_ins(e, ZYDIS_MNEMONIC_CMP, true, 2, &ot2, &mm, NULL);
 	int slow = xe_label_new(e), back = xe_label_new(e);
 	xe_branch(e, ZYDIS_MNEMONIC_JNZ, slow);
 	mm = xe_m(8, T1, ZYDIS_REGISTER_NONE, 0,
-		  VCPU_OFF_TLB + offsetof(struct vcpu_tlb_entry, addend));
+		  e->off_tlb + offsetof(struct vcpu_tlb_entry, addend));
 	xe_ins(e, ZYDIS_MNEMONIC_ADD, true, 2, &oa, &mm, NULL);
 	xe_label_place(e, back);
 

@@ -85,6 +85,9 @@ struct xe {
 	int exit_stub_label[XLAT_MAX_EXITS];
 	uint32_t n_exits;
 	gva_t block_start;
+	/* %gs offsets of the software TLB and the IBL table this block probes:
+	 * the kernel's (tlb, ibl) or, with XLAT_OPT_USER, the user's. */
+	int32_t off_tlb, off_ibl;
 	/* Deferred restores: scratch registers whose guest value is still in
 	 * vcpu.spill[] (host register holds garbage) and whether the guest
 	 * flags are still in spill_flags, carried from one instruction to the
@@ -187,6 +190,7 @@ enum xlat_class {
 
 enum xlat_class xlat_classify(const struct xlat_insn *in);
 bool xlat_class_ends_block(enum xlat_class c);
+enum xlat_class xlat_class_user(enum xlat_class c);
 /* Emit the host code for `in` (class c), including its exits when the class
  * ends the block (xlat_class_ends_block); deferred restores are flushed or
  * carried as the class allows.  Encoder trouble sets e->failed. */

@@ -218,6 +218,33 @@ enum xlat_class xlat_classify(const struct xlat_insn *in)
 	return XC_COPY;
 }
 
+/*
+ * At CPL 3 the instructions the kernel's translation handles inline act on
+ * state user code does not own: cli/sti need IOPL 3, popf may change IF
+ * and IOPL only with enough privilege (and TF, NT, AC have effects the
+ * inline form does not model), stac/clac/swapgs are #UD.  A user block
+ * ends with them as a PRIV exit and the vCPU emulates them at CPL 3
+ * (runtime/cpu).  pushf too: the inline form rebuilds RFLAGS from the
+ * arithmetic flags and the virtual IF/AC only, but user code may have set
+ * NT or IOPL-visible bits through an emulated popf, and pushf must show
+ * them (the vCPU holds the whole RFLAGS).
+ */
+enum xlat_class xlat_class_user(enum xlat_class c)
+{
+	switch (c) {
+	case XC_CLI:
+	case XC_STI:
+	case XC_POPF:
+	case XC_STAC:
+	case XC_CLAC:
+	case XC_SWAPGS:
+	case XC_PUSHF:
+		return XC_PRIV;
+	default:
+		return c;
+	}
+}
+
 bool xlat_class_ends_block(enum xlat_class c)
 {
 	switch (c) {
@@ -747,12 +774,12 @@ static void emit_ibl(struct xe *e, struct xlat_scratch *s, enum xlat_exit_kind k
 	im = xe_i(4);
 	xe_ins(e, ZYDIS_MNEMONIC_SHL, false, 2, &o1, &im, NULL);
 	mm = xe_m(8, T1, ZYDIS_REGISTER_NONE, 0,
-		  VCPU_OFF_IBL + offsetof(struct vcpu_ibl_entry, guest_rip));
+		  e->off_ibl + offsetof(struct vcpu_ibl_entry, guest_rip));
 	xe_ins(e, ZYDIS_MNEMONIC_CMP, true, 2, &oa, &mm, NULL);
 	int miss = xe_label_new(e);
 	xe_branch(e, ZYDIS_MNEMONIC_JNZ, miss);
 	mm = xe_m(8, T1, ZYDIS_REGISTER_NONE, 0,
-		  VCPU_OFF_IBL + offsetof(struct vcpu_ibl_entry, host));
+		  e->off_ibl + offsetof(struct vcpu_ibl_entry, host));
 	xe_ins(e, ZYDIS_MNEMONIC_MOV, true, 2, &o1, &mm, NULL);
 	xe_gs_store(e, VCPU_OFF_BR_HOST, T1);
 	uint32_t mask = e->mask, pend = e->pend_regs;

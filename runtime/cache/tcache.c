@@ -71,7 +71,7 @@ enum bt_status tcache_create(size_t code_size, struct guestmem *gm, struct vcpu_
 	tc->abi = abi;
 	tc->size = code_size;
 	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++)
-		abi->ibl[i].guest_rip = VCPU_IBL_EMPTY(i);
+		abi->ibl[i].guest_rip = abi->uibl[i].guest_rip = VCPU_IBL_EMPTY(i);
 	*out = tc;
 	return BT_OK;
 }
@@ -98,7 +98,7 @@ static void free_blocks(struct tcache *tc)
 	tc->live_low = 0;
 	memset(tc->hash, 0, sizeof(tc->hash));
 	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++)
-		tc->abi->ibl[i].guest_rip = VCPU_IBL_EMPTY(i);
+		tc->abi->ibl[i].guest_rip = tc->abi->uibl[i].guest_rip = VCPU_IBL_EMPTY(i);
 	tc->used = 0;
 	tc_cache_reset(tc->code);
 }
@@ -158,14 +158,35 @@ static void unlink_out(struct tcache *tc, struct tcache_block *b, unsigned i)
 	tc->stats.unchains++;
 }
 
+/* Invariant 5: every page of `to` is a page of `from`, virtual and physical. */
+static bool user_chain_safe(const struct tcache_block *from, const struct tcache_block *to)
+{
+	for (unsigned s = 0; s < 2; s++) {
+		if (to->pg[IDX_VA][s] == TCACHE_NO_PAGE)
+			continue;
+		bool found = false;
+		for (unsigned t = 0; t < 2; t++)
+			if (from->pg[IDX_VA][t] == to->pg[IDX_VA][s] &&
+			    from->pg[IDX_GPA][t] == to->pg[IDX_GPA][s])
+				found = true;
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
 enum bt_status tcache_chain(struct tcache *tc, struct tcache_block *from, unsigned exit,
 			    struct tcache_block *to)
 {
 	if (!from || !to || from->dead || to->dead || exit >= from->n_exits)
 		return BT_ERR_INVALID;
 	struct xlat_exit *e = &from->exits[exit];
-	if (!exit_chainable(e) || e->target != to->va)
+	if (!exit_chainable(e) || e->target != to->va || from->user != to->user)
 		return BT_ERR_INVALID;
+	if (from->user && !user_chain_safe(from, to)) {
+		tc->stats.user_chain_refused++;
+		return BT_ERR_INVALID;
+	}
 	if (from->out[exit].to == to)
 		return BT_OK;
 	unlink_out(tc, from, exit);
@@ -266,10 +287,10 @@ void tcache_invalidate_block(struct tcache *tc, struct tcache_block *b)
 		for (unsigned slot = 0; slot < 2; slot++)
 			if (b->pg[k][slot] != TCACHE_NO_PAGE)
 				page_remove_block(tc, k, b, slot);
-	if (!(b->va >> 63))
+	if (!(b->va >> 63) && !b->user)
 		tc->live_low--;
-	struct vcpu_ibl_entry *ie = &tc->abi->ibl[VCPU_IBL_INDEX(b->va)];
-	if (ie->guest_rip == b->va)
+	struct vcpu_ibl_entry *ie = &(b->user ? tc->abi->uibl : tc->abi->ibl)[VCPU_IBL_INDEX(b->va)];
+	if (ie->guest_rip == b->va && ie->host == (uint64_t)(uintptr_t)b->host)
 		ie->guest_rip = VCPU_IBL_EMPTY(VCPU_IBL_INDEX(b->va));
 	b->dead = 1;
 	tc->stats.invalidations++;
@@ -312,6 +333,25 @@ uint64_t tcache_live_low(const struct tcache *tc)
 	return tc->live_low;
 }
 
+unsigned tcache_invalidate_low_kernel(struct tcache *tc)
+{
+	unsigned n = 0;
+	for (size_t i = 0; i < tc->n_all && tc->live_low; i++) {
+		struct tcache_block *b = tc->all[i];
+		if (!b->dead && !b->user && !(b->va >> 63)) {
+			tcache_invalidate_block(tc, b);
+			n++;
+		}
+	}
+	return n;
+}
+
+void tcache_uibl_clear(struct tcache *tc)
+{
+	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++)
+		tc->abi->uibl[i].guest_rip = VCPU_IBL_EMPTY(i);
+}
+
 void tcache_unchain_all(struct tcache *tc)
 {
 	for (size_t i = 0; i < tc->n_all; i++) {
@@ -322,14 +362,26 @@ void tcache_unchain_all(struct tcache *tc)
 			unlink_out(tc, b, e);
 	}
 	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++)
-		tc->abi->ibl[i].guest_rip = VCPU_IBL_EMPTY(i);
+		tc->abi->ibl[i].guest_rip = tc->abi->uibl[i].guest_rip = VCPU_IBL_EMPTY(i);
 }
 
 struct tcache_block *tcache_lookup(struct tcache *tc, gva_t va)
 {
 	tc->stats.lookups++;
 	for (struct tcache_block *b = tc->hash[hash_va(va)]; b; b = b->hash_next)
-		if (b->va == va) {
+		if (b->va == va && !b->user) {
+			tc->stats.lookup_hits++;
+			return b;
+		}
+	return NULL;
+}
+
+struct tcache_block *tcache_lookup_user(struct tcache *tc, gva_t va, gpa_t gpa0)
+{
+	tc->stats.lookups++;
+	gpa0 &= GUEST_PAGE_MASK;
+	for (struct tcache_block *b = tc->hash[hash_va(va)]; b; b = b->hash_next)
+		if (b->va == va && b->user && b->gpa[0] == gpa0) {
 			tc->stats.lookup_hits++;
 			return b;
 		}
@@ -357,13 +409,14 @@ void tcache_ibl_insert(struct tcache *tc, struct tcache_block *b)
 {
 	if (!b || b->dead)
 		return;
-	struct vcpu_ibl_entry *ie = &tc->abi->ibl[VCPU_IBL_INDEX(b->va)];
+	struct vcpu_ibl_entry *ie = &(b->user ? tc->abi->uibl : tc->abi->ibl)[VCPU_IBL_INDEX(b->va)];
 	ie->guest_rip = b->va;
 	ie->host = (uint64_t)(uintptr_t)b->host;
 }
 
-enum bt_status tcache_install(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
-			      gpa_t gpa1, enum tcache_origin origin, struct tcache_block **out)
+static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
+			      gpa_t gpa1, enum tcache_origin origin, bool user,
+			      struct tcache_block **out)
 {
 	if (!tc || !xb || !out || xb->refusal != XLAT_OK || !xb->code || xb->code_len == 0 ||
 	    xb->n_exits > XLAT_MAX_EXITS)
@@ -398,8 +451,10 @@ enum bt_status tcache_install(struct tcache *tc, const struct xlat_block *xb, gp
 		memcpy(b->pcmap, xb->pcmap, xb->pcmap_len);
 		b->pcmap_len = xb->pcmap_len;
 	}
-	/* Kill a block at the same va first: that may free page nodes. */
-	struct tcache_block *old = tcache_lookup(tc, xb->guest_start);
+	/* Kill a block at the same va (and, for user blocks, the same page)
+	 * first: that may free page nodes. */
+	struct tcache_block *old = user ? tcache_lookup_user(tc, xb->guest_start, gpa0)
+					: tcache_lookup(tc, xb->guest_start);
 	if (old)
 		tcache_invalidate_block(tc, old);
 	gva_t va0 = xb->guest_start & GUEST_PAGE_MASK;
@@ -429,6 +484,7 @@ enum bt_status tcache_install(struct tcache *tc, const struct xlat_block *xb, gp
 	b->guest_hash = xb->guest_hash;
 	b->flags = xb->flags;
 	b->origin = (uint8_t)origin;
+	b->user = user;
 	b->code_len = xb->code_len;
 	b->n_exits = xb->n_exits;
 	memcpy(b->exits, xb->exits, sizeof(b->exits[0]) * xb->n_exits);
@@ -441,8 +497,10 @@ enum bt_status tcache_install(struct tcache *tc, const struct xlat_block *xb, gp
 		for (unsigned slot = 0; slot < 2; slot++)
 			if (pp[k][slot])
 				page_add_block(pp[k][slot], k, b, slot);
-	if (!(b->va >> 63))
+	if (!(b->va >> 63) && !user)
 		tc->live_low++;
+	if (user)
+		tc->stats.user_installed++;
 	tc->all[tc->n_all++] = b;
 	tc->stats.installed++;
 	tc->stats.code_bytes += xb->code_len;
@@ -452,6 +510,18 @@ enum bt_status tcache_install(struct tcache *tc, const struct xlat_block *xb, gp
 		tc->stats.from_runtime++;
 	*out = b;
 	return BT_OK;
+}
+
+enum bt_status tcache_install(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
+			      gpa_t gpa1, enum tcache_origin origin, struct tcache_block **out)
+{
+	return install(tc, xb, gpa0, gpa1, origin, false, out);
+}
+
+enum bt_status tcache_install_user(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
+				   gpa_t gpa1, struct tcache_block **out)
+{
+	return install(tc, xb, gpa0, gpa1, TCACHE_FROM_RUNTIME, true, out);
 }
 
 void tcache_for_each(struct tcache *tc, void (*fn)(void *opaque, struct tcache_block *b),

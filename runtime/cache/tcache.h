@@ -28,6 +28,15 @@
  *  3. The IBL table (vcpu_abi.ibl) only names live blocks.
  *  4. Host code is written through a separate RW view of the same memory;
  *     the executable view is never writable.
+ *  5. User blocks (translated for CPL 3) and kernel blocks never meet: each
+ *     has its own lookup (tcache_lookup: kernel; tcache_lookup_user: user,
+ *     by guest virtual address AND the guest-physical page it maps to now,
+ *     so every address space finds its own code at a shared address), its
+ *     own IBL table (ibl / uibl), and chains only to its own kind.  A user
+ *     block chains only to a block whose pages are among its own (same
+ *     virtual and physical page): such a jump stays valid in any address
+ *     space where the source is valid, so a CR3 load needs no unchaining,
+ *     only the uibl table cleared (tcache_uibl_clear).
  */
 #ifndef BT_RUNTIME_CACHE_TCACHE_H
 #define BT_RUNTIME_CACHE_TCACHE_H
@@ -65,6 +74,7 @@ struct tcache_block {
 	uint8_t origin; /* enum tcache_origin */
 	uint8_t dead;
 	uint8_t learned; /* written back to the database already */
+	uint8_t user;	 /* translated for CPL 3 (XLAT_OPT_USER), see below */
 	uint32_t n_exits;
 	struct xlat_exit exits[XLAT_MAX_EXITS];
 	struct tcache_link out[XLAT_MAX_EXITS]; /* out[i].to != NULL: exit i chained */
@@ -89,6 +99,8 @@ struct tcache_stats {
 	uint64_t page_invalidations;
 	uint64_t flushes;
 	uint64_t lookups, lookup_hits;
+	uint64_t user_installed, user_chain_refused; /* user blocks; chains refused
+						       * by invariant 5 */
 	uint64_t code_bytes;
 };
 
@@ -108,8 +120,17 @@ void tcache_destroy(struct tcache *tc);
 enum bt_status tcache_install(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
 			      gpa_t gpa1, enum tcache_origin origin, struct tcache_block **out);
 
-/* Live block starting at va, or NULL. */
+/* The same for a user block (invariant 5): translated for CPL 3 from the
+ * bytes at va, whose first byte is on guest-physical page gpa0 now.  A
+ * live user block with the same va and pages is replaced. */
+enum bt_status tcache_install_user(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
+				   gpa_t gpa1, struct tcache_block **out);
+
+/* Live kernel block starting at va, or NULL. */
 struct tcache_block *tcache_lookup(struct tcache *tc, gva_t va);
+/* Live user block starting at va whose first page is gpa0 (any address in
+ * it), or NULL.  The caller checks gpa[1] of a two-page block. */
+struct tcache_block *tcache_lookup_user(struct tcache *tc, gva_t va, gpa_t gpa0);
 
 /* Block whose host code contains host address pc (live or dead), or NULL. */
 struct tcache_block *tcache_find_host(struct tcache *tc, const void *pc);
@@ -117,8 +138,10 @@ struct tcache_block *tcache_find_host(struct tcache *tc, const void *pc);
 /* Chain exit `exit` of `from` to `to` (both live, exit chainable). */
 enum bt_status tcache_chain(struct tcache *tc, struct tcache_block *from, unsigned exit,
 			    struct tcache_block *to);
-/* Put block into the IBL table (indirect branches and returns find it). */
+/* Put block into its IBL table (indirect branches and returns find it). */
 void tcache_ibl_insert(struct tcache *tc, struct tcache_block *b);
+/* Empty the user IBL table (a CR3 load: another address space). */
+void tcache_uibl_clear(struct tcache *tc);
 
 /* Kill every block whose bytes lie on guest-physical page gpa (any address in
  * it).  Returns how many blocks were killed. */
@@ -127,8 +150,10 @@ void tcache_invalidate_block(struct tcache *tc, struct tcache_block *b);
 /* Kill every block whose bytes lie at guest-virtual [lo, hi) (a mapping
  * changed under them).  Returns how many were killed. */
 unsigned tcache_invalidate_va(struct tcache *tc, gva_t lo, gva_t hi);
-/* Live blocks in the lower (user) half of the address space. */
+/* Live kernel blocks in the lower (user) half of the address space. */
 uint64_t tcache_live_low(const struct tcache *tc);
+/* Kill every kernel block in the lower half (user blocks stay). */
+unsigned tcache_invalidate_low_kernel(struct tcache *tc);
 /* Unchain every chained exit and clear the IBL table (blocks stay live). */
 void tcache_unchain_all(struct tcache *tc);
 /* Drop everything. */

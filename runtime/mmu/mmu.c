@@ -12,9 +12,14 @@
  *  2. tag_write != ~0 => supervisor writes are allowed by the mode in
  *     force at fill time, the leaf D bit was set, and the gpa page was RAM
  *     without a GUESTMEM_PAGE_WATCHED flag (revoked by mmu_protect_gpa()).
- *  3. No entry maps a user page while CR4.SMAP=1, an MMIO page, or was
- *     filled at CPL3.
- *  4. n_large == number of valid entries with a large-page size.
+ *  3. Kernel TLB (abi->tlb): no entry maps a user page while CR4.SMAP=1, an
+ *     MMIO page, or was filled for a user access.  User TLB (abi->utlb,
+ *     probed by translated CPL-3 code): every entry was filled for a user
+ *     access, its page is U/S = 1 at every level, tag_write only if R/W = 1
+ *     at every level (CR0.WP does not matter for user writes).  So an entry
+ *     of one can never grant an access of the other mode.
+ *  4. n_large[set] == number of valid entries of that set with a large-page
+ *     size.
  *  5. Every mode change that alters a cached permission decision flushes
  *     all entries before returning (mmu_set_mode).
  *  6. A/D bits are only set for accesses that pass every check, with a
@@ -55,13 +60,20 @@ struct walk {
 	bool dirty;	     /* leaf D */
 };
 
-static void tlb_invalidate(struct mmu *mmu, size_t i)
-{
-	struct vcpu_tlb_entry *e = &mmu->abi->tlb[i];
+enum { TLB_KERNEL = 0, TLB_USER = 1 };
 
-	if (mmu->tlb_meta[i] & MMU_TLBM_LARGE)
-		mmu->n_large--;
-	mmu->tlb_meta[i] = 0;
+static struct vcpu_tlb_entry *tlb_entry(struct mmu *mmu, unsigned set, size_t i)
+{
+	return set == TLB_USER ? &mmu->abi->utlb[i] : &mmu->abi->tlb[i];
+}
+
+static void tlb_invalidate(struct mmu *mmu, unsigned set, size_t i)
+{
+	struct vcpu_tlb_entry *e = tlb_entry(mmu, set, i);
+
+	if (mmu->tlb_meta[set][i] & MMU_TLBM_LARGE)
+		mmu->n_large[set]--;
+	mmu->tlb_meta[set][i] = 0;
 	e->tag_read = TLB_INVALID;
 	e->tag_write = TLB_INVALID;
 	e->addend = 0;
@@ -70,9 +82,11 @@ static void tlb_invalidate(struct mmu *mmu, size_t i)
 
 static void tlb_clear(struct mmu *mmu)
 {
-	for (size_t i = 0; i < VCPU_TLB_ENTRIES; i++)
-		tlb_invalidate(mmu, i);
-	mmu->n_large = 0;
+	for (unsigned set = 0; set < 2; set++) {
+		for (size_t i = 0; i < VCPU_TLB_ENTRIES; i++)
+			tlb_invalidate(mmu, set, i);
+		mmu->n_large[set] = 0;
+	}
 }
 
 static void flush_notify(struct mmu *mmu, enum mmu_flush_kind kind, gva_t gva)
@@ -96,11 +110,12 @@ void mmu_flush_all(struct mmu *mmu)
 
 void mmu_flush_nonglobal(struct mmu *mmu)
 {
-	for (size_t i = 0; i < VCPU_TLB_ENTRIES; i++) {
-		uint8_t m = mmu->tlb_meta[i];
-		if ((m & MMU_TLBM_VALID) && !(m & MMU_TLBM_GLOBAL))
-			tlb_invalidate(mmu, i);
-	}
+	for (unsigned set = 0; set < 2; set++)
+		for (size_t i = 0; i < VCPU_TLB_ENTRIES; i++) {
+			uint8_t m = mmu->tlb_meta[set][i];
+			if ((m & MMU_TLBM_VALID) && !(m & MMU_TLBM_GLOBAL))
+				tlb_invalidate(mmu, set, i);
+		}
 	mmu->stats.flush_nonglobal++;
 	flush_notify(mmu, MMU_FLUSH_NONGLOBAL, 0);
 }
@@ -120,20 +135,20 @@ void mmu_invlpg(struct mmu *mmu, gva_t gva)
 
 	mmu->stats.invlpg++;
 	flush_notify(mmu, MMU_FLUSH_INVLPG, gva);
-	if (mmu->abi->tlb[idx].tag_read == (gva & GUEST_PAGE_MASK))
-		tlb_invalidate(mmu, idx);
-	if (!mmu->n_large)
-		return;
-	/* The page holding gva may have been a large page split into 4 KiB
-	 * entries: drop every entry of that large page. */
-	for (size_t i = 0; i < VCPU_TLB_ENTRIES && mmu->n_large; i++) {
-		uint8_t m = mmu->tlb_meta[i];
-		uint64_t sz;
-		if (!(m & MMU_TLBM_LARGE))
-			continue;
-		sz = meta_page_size(m);
-		if ((mmu->abi->tlb[i].tag_read & ~(sz - 1)) == (gva & ~(sz - 1)))
-			tlb_invalidate(mmu, i);
+	for (unsigned set = 0; set < 2; set++) {
+		if (tlb_entry(mmu, set, idx)->tag_read == (gva & GUEST_PAGE_MASK))
+			tlb_invalidate(mmu, set, idx);
+		/* The page holding gva may have been a large page split into
+		 * 4 KiB entries: drop every entry of that large page. */
+		for (size_t i = 0; i < VCPU_TLB_ENTRIES && mmu->n_large[set]; i++) {
+			uint8_t m = mmu->tlb_meta[set][i];
+			uint64_t sz;
+			if (!(m & MMU_TLBM_LARGE))
+				continue;
+			sz = meta_page_size(m);
+			if ((tlb_entry(mmu, set, i)->tag_read & ~(sz - 1)) == (gva & ~(sz - 1)))
+				tlb_invalidate(mmu, set, i);
+		}
 	}
 }
 
@@ -142,11 +157,12 @@ static void mmu_protect_gpa(void *opaque, gpa_t gpa_page)
 {
 	struct mmu *mmu = opaque;
 
-	for (size_t i = 0; i < VCPU_TLB_ENTRIES; i++) {
-		struct vcpu_tlb_entry *e = &mmu->abi->tlb[i];
-		if ((mmu->tlb_meta[i] & MMU_TLBM_VALID) && e->gpa_page == gpa_page)
-			e->tag_write = TLB_INVALID;
-	}
+	for (unsigned set = 0; set < 2; set++)
+		for (size_t i = 0; i < VCPU_TLB_ENTRIES; i++) {
+			struct vcpu_tlb_entry *e = tlb_entry(mmu, set, i);
+			if ((mmu->tlb_meta[set][i] & MMU_TLBM_VALID) && e->gpa_page == gpa_page)
+				e->tag_write = TLB_INVALID;
+		}
 }
 
 enum bt_status mmu_set_phys_bits(struct mmu *mmu, unsigned bits)
@@ -465,16 +481,17 @@ enum bt_status mmu_translate(struct mmu *mmu, gva_t gva, unsigned access, gpa_t 
 	return BT_OK;
 }
 
-/* Host pointer of the TLB entry for a CPL0-style data access, or NULL. */
-static uint8_t *tlb_lookup(const struct mmu *mmu, gva_t gva, unsigned access)
+/* Host pointer of the TLB entry for an explicit data access, or NULL: the
+ * user TLB for user accesses, the kernel TLB for supervisor ones. */
+static uint8_t *tlb_lookup(struct mmu *mmu, gva_t gva, unsigned access)
 {
 	const struct vcpu_tlb_entry *e;
 	uint64_t page = gva & GUEST_PAGE_MASK;
 
-	if ((access & (MMU_ACC_USER | MMU_ACC_PROBE | MMU_ACC_EXEC)) ||
-	    (mmu->cpl == 3 && !(access & MMU_ACC_IMPLICIT)))
+	if (access & (MMU_ACC_PROBE | MMU_ACC_EXEC | MMU_ACC_IMPLICIT))
 		return NULL;
-	e = &mmu->abi->tlb[(gva >> GUEST_PAGE_SHIFT) & TLB_MASK];
+	e = tlb_entry(mmu, is_user_access(mmu, access) ? TLB_USER : TLB_KERNEL,
+		      (gva >> GUEST_PAGE_SHIFT) & TLB_MASK);
 	if (((access & MMU_ACC_WRITE) ? e->tag_write : e->tag_read) != page)
 		return NULL;
 	return (uint8_t *)(uintptr_t)(gva + (uint64_t)e->addend);
@@ -598,10 +615,12 @@ enum bt_status mmu_fetch(struct mmu *mmu, gva_t gva, void *buf, size_t len, size
 }
 
 /*
- * Install the TLB entry for gva from a successful CPL0 walk, per the rules
- * in mmu.h.  False if the page must not be cached (MMIO, SMAP user page).
+ * Install the entry for gva from a successful walk into one TLB, per the
+ * rules in mmu.h (invariant 3 above).  False if the page must not be
+ * cached (MMIO; a user page in the kernel TLB with SMAP; a supervisor page
+ * in the user TLB).
  */
-static bool tlb_install(struct mmu *mmu, gva_t gva, const struct walk *w)
+static bool tlb_install(struct mmu *mmu, unsigned set, gva_t gva, const struct walk *w)
 {
 	gva_t page = gva & GUEST_PAGE_MASK;
 	size_t idx = (gva >> GUEST_PAGE_SHIFT) & TLB_MASK;
@@ -613,10 +632,12 @@ static bool tlb_install(struct mmu *mmu, gva_t gva, const struct walk *w)
 
 	if (!host)
 		return false; /* MMIO: always the slow path */
-	if (w->user && (mmu->cr4 & MMU_CR4_SMAP))
+	if (set == TLB_KERNEL && w->user && (mmu->cr4 & MMU_CR4_SMAP))
 		return false; /* AC may change inline (stac/clac) */
-	can_write = (w->writable || !(mmu->cr0 & MMU_CR0_WP)) && w->dirty &&
-		    !(guestmem_page_flags(mmu->gm, gpa_page) & GUESTMEM_PAGE_WATCHED);
+	if (set == TLB_USER && !w->user)
+		return false; /* cannot happen after a granted user walk */
+	can_write = (set == TLB_USER ? w->writable : (w->writable || !(mmu->cr0 & MMU_CR0_WP))) &&
+		    w->dirty && !(guestmem_page_flags(mmu->gm, gpa_page) & GUESTMEM_PAGE_WATCHED);
 	meta = MMU_TLBM_VALID;
 	if (w->global)
 		meta |= MMU_TLBM_GLOBAL;
@@ -627,15 +648,15 @@ static bool tlb_install(struct mmu *mmu, gva_t gva, const struct walk *w)
 	else if (w->page_shift == 30)
 		meta |= MMU_TLBM_1G;
 
-	tlb_invalidate(mmu, idx);
-	e = &mmu->abi->tlb[idx];
+	tlb_invalidate(mmu, set, idx);
+	e = tlb_entry(mmu, set, idx);
 	e->tag_read = page;
 	e->tag_write = can_write ? page : TLB_INVALID;
 	e->addend = (int64_t)((uint64_t)(uintptr_t)host - page);
 	e->gpa_page = gpa_page;
-	mmu->tlb_meta[idx] = meta;
+	mmu->tlb_meta[set][idx] = meta;
 	if (meta & MMU_TLBM_LARGE)
-		mmu->n_large++;
+		mmu->n_large[set]++;
 	mmu->stats.tlb_fills++;
 	return true;
 }
@@ -652,12 +673,10 @@ enum bt_status mmu_tlb_fill(struct mmu *mmu, gva_t gva, unsigned access, bool *f
 	if (filled)
 		*filled = false;
 	fault->pending = false;
-	if (mmu->cpl == 3)
-		return BT_OK;
 	BT_TRY(walk_access(mmu, gva, kind, &w, fault));
 	if (fault->pending)
 		return BT_OK;
-	ok = tlb_install(mmu, gva, &w);
+	ok = tlb_install(mmu, mmu->cpl == 3 ? TLB_USER : TLB_KERNEL, gva, &w);
 	if (filled)
 		*filled = ok;
 	return BT_OK;
@@ -668,7 +687,7 @@ enum bt_status mmu_host_access(struct mmu *mmu, gva_t gva, size_t size, unsigned
 {
 	unsigned k = access & MMU_ACC_KIND_MASK;
 	bool write = k == MMU_ACC_WRITE;
-	bool cache = mmu && mmu->cpl < 3 && !(access & (MMU_ACC_USER | MMU_ACC_IMPLICIT));
+	bool cache = mmu && !(access & MMU_ACC_IMPLICIT);
 	struct walk w[2];
 	gva_t va[2];
 	unsigned npages;
@@ -695,7 +714,8 @@ enum bt_status mmu_host_access(struct mmu *mmu, gva_t gva, size_t size, unsigned
 		if (fault->pending)
 			return BT_OK;
 		if (cache)
-			tlb_install(mmu, va[i], &w[i]);
+			tlb_install(mmu, is_user_access(mmu, access) ? TLB_USER : TLB_KERNEL,
+				    va[i], &w[i]);
 		if (!guestmem_is_ram(mmu->gm, w[i].gpa, 1))
 			*kind = MMU_HOST_MMIO;
 	}

@@ -156,8 +156,9 @@ struct mmu {
 	mmu_flush_fn flush_fn;
 	void *flush_opaque;
 	struct mmu_stats stats;
-	unsigned n_large;		    /* TLB entries that came from 2M/1G pages */
-	uint8_t tlb_meta[VCPU_TLB_ENTRIES]; /* MMU_TLBM_* per entry */
+	/* Two TLBs (MMU_TLB_KERNEL: abi->tlb, MMU_TLB_USER: abi->utlb) */
+	unsigned n_large[2];		       /* entries that came from 2M/1G pages */
+	uint8_t tlb_meta[2][VCPU_TLB_ENTRIES]; /* MMU_TLBM_* per entry */
 };
 
 /* Bind to guest memory and a vCPU ABI area; flushes its TLB.  Paging off

@@ -35,6 +35,7 @@ struct vm_config {
 	 * and then exits (btvm sets it; unit tests do not). */
 	bool sandbox;
 	int console_in_fd, console_out_fd;
+	int user_mode; /* enum vm_user_cfg (vm_policy.h): adaptive, direct, translated */
 };
 
 void vm_config_init(struct vm_config *cfg);

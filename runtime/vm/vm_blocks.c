@@ -181,14 +181,14 @@ out:
 	return b;
 }
 
-static struct tcache_block *translate(struct vm *vm, gva_t rip, struct mmu_fault *f)
+static struct tcache_block *translate(struct vm *vm, gva_t rip, bool user, struct mmu_fault *f)
 {
 	struct xlat_block xb;
 	struct xlat_source src = {src_read, vm};
 	uint64_t t0 = vm_ticks();
 	struct tcache_block *b = NULL;
 
-	enum bt_status s = xlat_translate(vm->xlat, &src, rip, &xb);
+	enum bt_status s = xlat_translate(user ? vm->xlat_user : vm->xlat, &src, rip, &xb);
 	if (s != BT_OK) {
 		bt_err(LOG_XLAT, "translator failed at %#llx: %s", (unsigned long long)rip,
 		       bt_status_str(s));
@@ -215,9 +215,21 @@ static struct tcache_block *translate(struct vm *vm, gva_t rip, struct mmu_fault
 		}
 		goto out;
 	}
-	b = install(vm, &xb, TCACHE_FROM_RUNTIME, f);
-	if (b)
-		vm->st.translated++;
+	if (user) {
+		gpa_t g0, g1;
+		if (block_pages(vm, xb.guest_start, xb.guest_len, &g0, &g1, f) &&
+		    tcache_install_user(vm->tc, &xb, g0, g1, &b) != BT_OK) {
+			bt_err(LOG_TC, "cannot install the user block at %#llx",
+			       (unsigned long long)rip);
+			b = NULL;
+		}
+		if (b)
+			vm->st.user_translated++;
+	} else {
+		b = install(vm, &xb, TCACHE_FROM_RUNTIME, f);
+		if (b)
+			vm->st.translated++;
+	}
 out:
 	vm->st.ticks[VM_PH_TRANSLATE] += vm_ticks() - t0;
 	return b;
@@ -242,7 +254,47 @@ struct tcache_block *vm_block_get(struct vm *vm, gva_t rip, struct mmu_fault *fa
 		return b;
 	if (fault->pending)
 		return NULL;
-	return translate(vm, rip, fault);
+	return translate(vm, rip, false, fault);
+}
+
+/*
+ * The same for guest user code (CPL 3, translated user mode): a user block
+ * is looked up by RIP and the guest-physical page RIP maps to now (one walk
+ * with the user's rights, which is also the fetch check), so no block of
+ * another address space, or of a page since unmapped, can run.  User
+ * blocks never come from or go to the database: user code is not part of
+ * the kernel image the database describes.
+ */
+struct tcache_block *vm_block_get_user(struct vm *vm, gva_t rip, struct mmu_fault *fault)
+{
+	gpa_t g0, g1;
+	fault->pending = false;
+	if (!code_page(vm, rip, 0, &g0, fault))
+		return NULL;
+	struct tcache_block *b = tcache_lookup_user(vm->tc, rip, g0);
+	if (b && b->gpa[1] != TCACHE_NO_PAGE) {
+		if (!code_page(vm, b->va + b->guest_len - 1, 0, &g1, fault))
+			return NULL;
+		if (g1 != b->gpa[1]) {
+			tcache_invalidate_block(vm->tc, b);
+			vm->st.mapping_flushes++;
+			b = NULL;
+		}
+	}
+	if (b)
+		return b;
+	return translate(vm, rip, true, fault);
+}
+
+/* The live user block at va in the current address space, or NULL (a
+ * probe walk: no accessed bit, no fault). */
+struct tcache_block *vm_user_block_at(struct vm *vm, gva_t va)
+{
+	struct mmu_fault f;
+	gpa_t g0;
+	if (!code_page(vm, va, MMU_ACC_PROBE, &g0, &f))
+		return NULL;
+	return tcache_lookup_user(vm->tc, va, g0);
 }
 
 /* guestmem hook: a write is about to land on a page holding translated code. */
@@ -283,14 +335,18 @@ void vm_mmu_flush(void *opaque, enum mmu_flush_kind kind, gva_t va)
 		/* A CR3 load.  If the kernel half of the new PML4 is the same as
 		 * the old one, kernel code mappings are unchanged (a guest that
 		 * changes kernel mappings flushes them with invlpg or a global
-		 * flush, as Linux does): only lower-half blocks are suspect. */
+		 * flush, as Linux does): only lower-half kernel blocks are
+		 * suspect.  User blocks stay: they are found by the physical
+		 * page their RIP maps to (vm_block_get_user) and chain only
+		 * within their own pages (tcache.h invariant 5); only the user
+		 * IBL table, which names blocks by virtual address, goes. */
 		uint64_t hi[256];
 		gpa_t root = vm->mmu.cr3 & MMU_PTE_ADDR_MASK;
+		tcache_uibl_clear(vm->tc);
 		if (guestmem_read(vm->gm, root + 256 * 8, hi, sizeof(hi)) == BT_OK &&
 		    memcmp(hi, vm->pml4_hi, sizeof(hi)) == 0) {
 			if (tcache_live_low(vm->tc))
-				vm->st.mapping_flushes +=
-				    tcache_invalidate_va(vm->tc, 0, 1ull << 47);
+				vm->st.mapping_flushes += tcache_invalidate_low_kernel(vm->tc);
 			return;
 		}
 		memcpy(vm->pml4_hi, hi, sizeof(hi));
@@ -312,7 +368,7 @@ struct learn_ctx {
 static void learn_one(void *opaque, struct tcache_block *b)
 {
 	struct learn_ctx *lc = opaque;
-	if (lc->s != BT_OK || b->origin != TCACHE_FROM_RUNTIME || b->learned)
+	if (lc->s != BT_OK || b->origin != TCACHE_FROM_RUNTIME || b->learned || b->user)
 		return;
 	uint8_t *code = malloc(b->code_len);
 	if (!code) {

@@ -119,9 +119,75 @@ static bool outcome(struct vm *vm, enum bt_status s, enum cpu_outcome out)
 	return true; /* CPU_OUT_USER: the loop sees CPL 3 and runs the stub */
 }
 
-/* The vCPU is at CPL 3: run guest user code in its stub until the next
- * event, and hand that event to the guest kernel as the hardware would. */
-static bool run_user(struct vm *vm)
+/* ------------------------------------------------------------------ */
+/* User-mode stays and the mode transitions (vm_policy.h)               */
+
+/* This CPL-3 entry cannot run translated: 32-bit code (the translator is
+ * 64-bit only), single-stepping (TF: the host steps exactly), or alignment
+ * checking (AC with CR0.AM: translated code does not check alignment). */
+static bool cannot_translate(struct vm *vm)
+{
+	const struct vcpu *v = &vm->cpu;
+	uint64_t f = cpu_rflags(v);
+	if (!(v->seg[CPU_CS].ar & CPU_AR_L))
+		return true;
+	if (f & CPU_RFLAGS_TF)
+		return true;
+	return (f & CPU_RFLAGS_AC) && (v->cr0 & CPU_CR0_AM);
+}
+
+/* The one place the user mode changes, inside a stay or at its start. */
+static void stay_switch(struct vm *vm, enum vm_umode to)
+{
+	if (vm->stay.mode == to)
+		return;
+	if (to == VM_UMODE_TRANSLATED && user_fpu_pending(vm->user) &&
+	    user_fpu_sync(vm->user) != BT_OK) {
+		/* the stub died: the next direct entry reports it */
+		return;
+	}
+	/* to direct: user_enter loads registers and the FPU image from the
+	 * vCPU at every entry, nothing to hand over */
+	vm->stay.mode = to;
+}
+
+/* Track stays in user mode: start one when the vCPU reaches CPL 3 (the
+ * policy picks its mode), end it at the next kernel entry (the policy
+ * learns its length).  Returns the mode to run user code in. */
+static enum vm_umode stay_track(struct vm *vm)
+{
+	struct vcpu *v = &vm->cpu;
+	if (v->cpl != 3) {
+		if (vm->stay.in_user) {
+			uint64_t ns = (uint64_t)vm_ticks_to_ns(vm, vm_ticks() - vm->stay.t0);
+			vm_policy_stay(&vm->policy, vm->stay.cr3, vm->stay.mode, ns,
+				       vm->stay.kicked);
+			vm->stay.in_user = false;
+		}
+		return vm->stay.mode;
+	}
+	bool no_xlat = cannot_translate(vm);
+	if (!vm->stay.in_user) {
+		vm->stay.in_user = true;
+		vm->stay.cr3 = v->cr3 & MMU_PTE_ADDR_MASK;
+		vm->stay.t0 = vm_ticks();
+		vm->stay.kicked = false;
+		/* fidelity: a process with its own LDT uses descriptors the
+		 * host does not have (segment loads, LAR/LSL) */
+		if ((v->ldtr.sel & ~3u) && !(v->ldtr.ar & CPU_AR_UNUSABLE))
+			vm_policy_need_translated(&vm->policy, vm->stay.cr3);
+		stay_switch(vm, vm_policy_mode(&vm->policy, vm->stay.cr3, no_xlat));
+	} else if (no_xlat && vm->stay.mode == VM_UMODE_TRANSLATED) {
+		/* TF or a far jump to 32-bit code inside a translated stay */
+		vm->policy.st.fallbacks++;
+		stay_switch(vm, VM_UMODE_DIRECT);
+	}
+	return vm->stay.mode;
+}
+
+/* Direct user mode: run guest user code in its stub until the next event,
+ * and hand that event to the guest kernel as the hardware would. */
+static bool run_user_direct(struct vm *vm)
 {
 	struct vcpu *v = &vm->cpu;
 	struct user_event ev;
@@ -141,6 +207,19 @@ static bool run_user(struct vm *vm)
 		s = cpu_syscall_from_user(v, ev.next_rip, &out);
 		break;
 	case USER_EV_EXCEPTION:
+		/* A #GP or #UD the host raised may not be the guest's answer:
+		 * the host CPU knows nothing of the guest's IOPL and I/O
+		 * bitmap, descriptor tables, CR4 or CPUID.  Where translation
+		 * can run the instruction, run it again translated (the vCPU
+		 * decides exactly) and keep the address space translated for
+		 * a while (the fidelity trigger, vm_policy.h). */
+		if (!ev.trap && (ev.vector == CPU_EXC_GP || ev.vector == CPU_EXC_UD) &&
+		    vm->policy.cfg != VM_USER_DIRECT && !cannot_translate(vm)) {
+			vm->st.user_retries++;
+			vm_policy_need_translated(&vm->policy, vm->stay.cr3);
+			stay_switch(vm, VM_UMODE_TRANSLATED);
+			return true;
+		}
 		if (ev.vector == CPU_EXC_PF)
 			s = cpu_deliver_pf(v, ev.addr, ev.error | MMU_PF_U);
 		else
@@ -151,6 +230,7 @@ static bool run_user(struct vm *vm)
 		s = cpu_deliver(v, ev.vector, CPU_EV_SOFTWARE, false, 0);
 		break;
 	case USER_EV_KICK:
+		vm->stay.kicked = true;
 		break; /* the host timer: housekeeping and interrupts at the loop's top */
 	}
 	return outcome(vm, s, out);
@@ -213,6 +293,15 @@ static bool handle_fault(struct vm *vm, int vector)
 			stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
 			return false;
 		}
+		if (vector == VM_HOST_SIGNAL_RSP && vm->cpu.cpl == 3) {
+			/* Translated user code runs on the guest's stack, which
+			 * a non-canonical %rsp makes impossible; the host CPU
+			 * can run the instruction: let it, directly, and raise
+			 * what it raises (#SS, #GP) through the guest. */
+			vm->policy.st.fallbacks++;
+			stay_switch(vm, VM_UMODE_DIRECT);
+			return true;
+		}
 		if (vector == VM_HOST_SIGNAL_RSP) {
 			bt_err(LOG_TC,
 			       "the guest's stack pointer %#llx at guest %#llx is not canonical: "
@@ -256,11 +345,31 @@ static bool fpu_neutral(struct vm *vm)
 	return false;
 }
 
+/* Is the instruction at RIP `syscall` (0f 05)?  Fetched with the user's
+ * rights: the block that ended there was fetched the same way. */
+static bool priv_is_syscall(struct vm *vm)
+{
+	uint8_t b[2];
+	size_t got = 0;
+	struct mmu_fault f;
+	return mmu_fetch(&vm->mmu, vm->tcv.abi->rip, b, 2, &got, &f) == BT_OK && got == 2 &&
+	       b[0] == 0x0f && b[1] == 0x05;
+}
+
 static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 {
 	struct vcpu_abi *a = vm->tcv.abi;
 	unsigned kind = a->exit_info & 0xff, idx = (a->exit_info >> 8) & 0xff;
-	struct tcache_block *from = tcache_lookup(vm->tc, a->exit_block);
+	struct tcache_block *from;
+	if (vm->cpu.cpl == 3) {
+		/* user blocks of several address spaces share addresses: the
+		 * block that exited is the one run (usually) or the user block
+		 * at exit_block in this address space */
+		from = ran && ran->user && ran->va == a->exit_block ? ran
+								     : vm_user_block_at(vm, a->exit_block);
+	} else {
+		from = tcache_lookup(vm->tc, a->exit_block);
+	}
 	enum cpu_outcome out = CPU_OUT_CONTINUE;
 
 	if (kind < XLAT_NEXIT_KINDS)
@@ -284,6 +393,12 @@ static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 		return true;
 	case XLAT_EXIT_PRIV: {
 		uint64_t t0 = vm_ticks();
+		if (vm->cpu.cpl == 3 && priv_is_syscall(vm)) {
+			/* the hot one in translated user mode: no decoder */
+			enum bt_status s = cpu_syscall_from_user(&vm->cpu, a->rip + 2, &out);
+			vm->st.ticks[VM_PH_EMULATE] += vm_ticks() - t0;
+			return outcome(vm, s, out);
+		}
 		if (user_fpu_pending(vm->user) && !fpu_neutral(vm) &&
 		    user_fpu_sync(vm->user) != BT_OK) {
 			stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
@@ -301,66 +416,46 @@ static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 	}
 }
 
-enum bt_status vm_loop(struct vm *vm)
+/* A direct exit (jmp, jcc, call, fall-through) or an indirect one that
+ * missed the IBL table: the next block follows at once, in the same mode,
+ * without the outer loop's checks (the next block's entry check sees
+ * interrupts, the host timer and stop requests). */
+static bool exit_is_flow(const struct vcpu_abi *a)
+{
+	switch (a->exit_info & 0xff) {
+	case XLAT_EXIT_JMP:
+	case XLAT_EXIT_JCC_TAKEN:
+	case XLAT_EXIT_JCC_FALL:
+	case XLAT_EXIT_CALL:
+	case XLAT_EXIT_FALL:
+	case XLAT_EXIT_INDIRECT:
+	case XLAT_EXIT_RET:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * The inner loop: find -> chain -> run translated blocks of one mode
+ * (kernel, or user with XLAT_OPT_USER) until an exit that needs the outer
+ * loop (PRIV, IRQ, a fault, a mode change).  false: the VM stopped.
+ */
+static bool run_translated(struct vm *vm, bool user)
 {
 	struct vcpu_abi *a = vm->tcv.abi;
 	struct tcache_stats ts;
-
-	housekeeping(vm);
 	for (;;) {
-		int status;
-		if (platform_exit_requested(vm->plat, &status)) {
-			stop(vm, VM_STOP_EXIT_PORT, status);
-			break;
-		}
-		if (a->irq & VCPU_IRQ_FORCE) {
-			housekeeping(vm);
-			if (vm->stop_signal) {
-				stop(vm, VM_STOP_SIGNAL, VM_EXIT_SIGNAL);
-				vm->res.signal = vm->stop_signal;
-				break;
-			}
-			if (vm->deadline_ns && bt_now_ns() >= vm->deadline_ns) {
-				stop(vm, VM_STOP_TIMEOUT, VM_EXIT_TIMEOUT);
-				break;
-			}
-			continue; /* the exit port may have been written */
-		}
-		enum cpu_outcome out = CPU_OUT_CONTINUE;
-		uint64_t irqs = vm->cpu.stats.irqs;
-		enum bt_status s = cpu_check_interrupts(&vm->cpu, &out);
-		if (vm->cpu.stats.irqs != irqs)
-			vm->st.irqs++;
-		if (!outcome(vm, s, out))
-			break;
-		if (vm->cpu.halted) {
-			idle(vm);
-			if (vm->deadline_ns && bt_now_ns() >= vm->deadline_ns) {
-				stop(vm, VM_STOP_TIMEOUT, VM_EXIT_TIMEOUT);
-				break;
-			}
-			continue;
-		}
-
-		if (vm->cpu.cpl == 3) {
-			if (!run_user(vm))
-				break;
-			continue;
-		}
-
 		struct mmu_fault f;
 		tcache_get_stats(vm->tc, &ts);
 		uint64_t gen = ts.flushes;
-		struct tcache_block *b = vm_block_get(vm, a->rip, &f);
+		struct tcache_block *b =
+		    user ? vm_block_get_user(vm, a->rip, &f) : vm_block_get(vm, a->rip, &f);
 		if (!b) {
-			if (f.pending) {
-				s = vm_raise_fault(vm, &f);
-				if (!outcome(vm, s, CPU_OUT_CONTINUE))
-					break;
-				continue;
-			}
+			if (f.pending)
+				return outcome(vm, vm_raise_fault(vm, &f), CPU_OUT_CONTINUE);
 			stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
-			break;
+			return false;
 		}
 		tcache_get_stats(vm->tc, &ts);
 		if (ts.flushes != gen)
@@ -368,7 +463,7 @@ enum bt_status vm_loop(struct vm *vm)
 		if (vm->prev && !vm->prev->dead)
 			tcache_chain(vm->tc, vm->prev, vm->prev_exit, b);
 		vm->prev = NULL;
-		if (b->map_epoch == vm->map_epoch)
+		if (user || b->map_epoch == vm->map_epoch)
 			tcache_ibl_insert(vm->tc, b);
 		b->execs++;
 
@@ -377,16 +472,105 @@ enum bt_status vm_loop(struct vm *vm)
 		vm_host_signal_clear();
 		int rc = tc_run(&vm->tcv, b->host);
 		vm->st.ticks[VM_PH_RUN] += vm_ticks() - t0;
-		if (rc == TC_EXIT_BLOCK) {
-			if (!handle_exit(vm, b))
-				break;
-		} else {
+		if (rc != TC_EXIT_BLOCK) {
 			int vec = vm_host_signal_take();
 			if (vec >= 0)
 				vm->st.host_signals++;
-			if (!handle_fault(vm, vec))
-				break;
+			return handle_fault(vm, vec);
 		}
+		bool flow = exit_is_flow(a);
+		if (!handle_exit(vm, b))
+			return false;
+		if (!flow)
+			return true;
+	}
+}
+
+/*
+ * What the vCPU does next: the outer loop's states.  Every change of
+ * state happens here or in stay_track (user mode, policy), never as a
+ * `continue` in the middle of the loop.
+ */
+enum vm_exec_state {
+	VX_HALTED,	    /* hlt: sleep until a device deadline or input */
+	VX_KERNEL,	    /* CPL 0: translated kernel code */
+	VX_USER_TRANSLATED, /* CPL 3, translated (XLAT_OPT_USER) */
+	VX_USER_DIRECT,	    /* CPL 3, in the address space's stub */
+};
+
+static enum vm_exec_state exec_state(struct vm *vm)
+{
+	enum vm_umode m = stay_track(vm); /* ends or starts a user stay */
+	if (vm->cpu.halted)
+		return VX_HALTED;
+	if (vm->cpu.cpl != 3)
+		return VX_KERNEL;
+	return m == VM_UMODE_DIRECT ? VX_USER_DIRECT : VX_USER_TRANSLATED;
+}
+
+/* Stop, timeout, housekeeping: false when the VM must stop. */
+static bool outer_checks(struct vm *vm)
+{
+	int status;
+	if (platform_exit_requested(vm->plat, &status)) {
+		stop(vm, VM_STOP_EXIT_PORT, status);
+		return false;
+	}
+	if (!(vm->tcv.abi->irq & VCPU_IRQ_FORCE))
+		return true;
+	housekeeping(vm);
+	if (vm->stop_signal) {
+		stop(vm, VM_STOP_SIGNAL, VM_EXIT_SIGNAL);
+		vm->res.signal = vm->stop_signal;
+		return false;
+	}
+	if (vm->deadline_ns && bt_now_ns() >= vm->deadline_ns) {
+		stop(vm, VM_STOP_TIMEOUT, VM_EXIT_TIMEOUT);
+		return false;
+	}
+	/* the exit port may have been written by a device */
+	if (platform_exit_requested(vm->plat, &status)) {
+		stop(vm, VM_STOP_EXIT_PORT, status);
+		return false;
+	}
+	return true;
+}
+
+enum bt_status vm_loop(struct vm *vm)
+{
+	housekeeping(vm);
+	for (;;) {
+		if (!outer_checks(vm))
+			break;
+		enum cpu_outcome out = CPU_OUT_CONTINUE;
+		uint64_t irqs = vm->cpu.stats.irqs;
+		enum bt_status s = cpu_check_interrupts(&vm->cpu, &out);
+		if (vm->cpu.stats.irqs != irqs)
+			vm->st.irqs++;
+		if (!outcome(vm, s, out))
+			break;
+
+		bool go_on = true;
+		switch (exec_state(vm)) {
+		case VX_HALTED:
+			idle(vm);
+			if (vm->deadline_ns && bt_now_ns() >= vm->deadline_ns) {
+				stop(vm, VM_STOP_TIMEOUT, VM_EXIT_TIMEOUT);
+				go_on = false;
+			}
+			break;
+		case VX_USER_DIRECT:
+			go_on = run_user_direct(vm);
+			break;
+		case VX_USER_TRANSLATED:
+			go_on = run_translated(vm, true);
+			break;
+		case VX_KERNEL:
+			go_on = run_translated(vm, false);
+			break;
+		}
+		if (!go_on)
+			break;
 	}
 	return vm->res.stop == VM_STOP_ERROR ? BT_ERR_INTERNAL : BT_OK;
 }

@@ -16,6 +16,7 @@
 #include "runtime/tc/tc.h"
 #include "runtime/user/user.h"
 #include "runtime/vm/vm.h"
+#include "runtime/vm/vm_policy.h"
 
 enum vm_phase {
 	VM_PH_TRANSLATE,
@@ -43,6 +44,8 @@ struct vm_stats {
 	uint64_t irqs;
 	uint64_t halts;
 	uint64_t learned;
+	uint64_t user_translated; /* user blocks translated (XLAT_OPT_USER) */
+	uint64_t user_retries;	  /* direct-mode faults re-run translated (vm_exec.c) */
 	uint64_t ticks[VM_NPHASES]; /* TSC ticks by phase (vm_ticks); shown in ns */
 };
 
@@ -55,9 +58,20 @@ struct vm {
 	struct platform *plat;
 	struct tcache *tc;
 	struct xlat_ctx *xlat;
+	struct xlat_ctx *xlat_user; /* the same translator for CPL-3 code (XLAT_OPT_USER) */
 	struct xlat_options xopts;
 	struct tcdb *db;
 	struct user_mode *user; /* guest user code in stub processes */
+	struct vm_policy policy; /* which user mode, per address space */
+	/* the current stay in user mode (vm_exec.c) */
+	struct {
+		bool in_user;
+		enum vm_umode mode;
+		uint64_t cr3;
+		uint64_t t0; /* vm_ticks() at the entry */
+		bool kicked;
+		bool retry_translated; /* re-run the faulting instruction translated */
+	} stay;
 
 	uint64_t map_epoch; /* bumped when code mappings may have changed */
 
@@ -95,6 +109,8 @@ double vm_ticks_to_ns(const struct vm *vm, uint64_t ticks);
 
 /* vm_blocks.c */
 struct tcache_block *vm_block_get(struct vm *vm, gva_t rip, struct mmu_fault *fault);
+struct tcache_block *vm_block_get_user(struct vm *vm, gva_t rip, struct mmu_fault *fault);
+struct tcache_block *vm_user_block_at(struct vm *vm, gva_t va);
 void vm_code_write(void *opaque, gpa_t gpa, size_t len);
 void vm_mmu_flush(void *opaque, enum mmu_flush_kind kind, gva_t va);
 enum bt_status vm_learn(struct vm *vm);

@@ -868,11 +868,68 @@ static void test_tlb_fill(void **state)
 	assert_int_equal(fx_tlb(fx, ro)->tag_write, ro);
 	/* bad arguments */
 	assert_int_equal(mmu_tlb_fill(&fx->mmu, va, MMU_ACC_EXEC, &filled, &f), BT_ERR_INVALID);
-	/* CPL3: never filled */
+	/* CPL3 on a supervisor page: a user fault, and neither TLB filled */
 	mmu_flush_all(&fx->mmu);
 	mmu_set_cpl_ac(&fx->mmu, 3, false);
-	assert_false(fx_fill(fx, va, MMU_ACC_READ));
+	assert_int_equal(mmu_tlb_fill(&fx->mmu, va, MMU_ACC_READ, &filled, &f), BT_OK);
+	assert_true(f.pending);
+	assert_int_equal(f.error_code, MMU_PF_P | MMU_PF_U);
+	assert_false(filled);
 	assert_int_equal(e->tag_read, ~0ull);
+	assert_int_equal(fx->abi->utlb[(va >> 12) & (VCPU_TLB_ENTRIES - 1)].tag_read, ~0ull);
+}
+
+/* The user TLB (abi->utlb, probed by translated CPL-3 code): filled only
+ * at CPL 3 and only for user pages, writable only when R/W is set at every
+ * level whatever CR0.WP says; kernel fills never land in it and user fills
+ * never land in the kernel TLB. */
+static void test_tlb_user_set(void **state)
+{
+	struct mmu_fx *fx = *state;
+	const uint64_t u = MMU_PTE_P | MMU_PTE_RW | MMU_PTE_US;
+	uint64_t rw[5] = {0, u | MMU_PTE_D, u, u, u};
+	uint64_t ro[5] = {0, MMU_PTE_P | MMU_PTE_US | MMU_PTE_D, u, u, u};
+	const gva_t va = 0x0000000000601000ull, va_ro = va + 0x1000;
+	struct vcpu_tlb_entry *ue = &fx->abi->utlb[(va >> 12) & (VCPU_TLB_ENTRIES - 1)];
+	struct vcpu_tlb_entry *ue_ro = &fx->abi->utlb[(va_ro >> 12) & (VCPU_TLB_ENTRIES - 1)];
+	struct mmu_fault f;
+	bool filled;
+
+	fx_reset(fx);
+	fx_map(fx, va, 0x12000, 12, rw);
+	fx_map(fx, va_ro, 0x13000, 12, ro);
+	fx_mode_long(fx, 0);
+	mmu_set_cpl_ac(&fx->mmu, 3, false);
+	assert_true(fx_fill(fx, va, MMU_ACC_WRITE));
+	assert_int_equal(ue->tag_read, va);
+	assert_int_equal(ue->tag_write, va);
+	assert_int_equal(ue->gpa_page, 0x12000);
+	assert_int_equal(fx_tlb(fx, va)->tag_read, ~0ull); /* not in the kernel TLB */
+	/* read-only for user code: readable, never writable (WP=0 below too) */
+	assert_true(fx_fill(fx, va_ro, MMU_ACC_READ));
+	assert_int_equal(ue_ro->tag_write, ~0ull);
+	assert_int_equal(mmu_tlb_fill(&fx->mmu, va_ro, MMU_ACC_WRITE, &filled, &f), BT_OK);
+	assert_true(f.pending);
+	assert_int_equal(f.error_code, MMU_PF_P | MMU_PF_W | MMU_PF_U);
+	mmu_set_mode(&fx->mmu, MMU_CR0_PE | MMU_CR0_PG, fx->cr3, MMU_CR4_PAE,
+		     MMU_EFER_LME | MMU_EFER_LMA | MMU_EFER_NXE);
+	assert_int_equal(ue->tag_read, ~0ull); /* mode change flushed both */
+	assert_true(fx_fill(fx, va_ro, MMU_ACC_READ));
+	assert_int_equal(ue_ro->tag_write, ~0ull);
+	/* a kernel fill of the same page goes to the kernel TLB only */
+	mmu_set_cpl_ac(&fx->mmu, 0, false);
+	mmu_flush_all(&fx->mmu);
+	assert_true(fx_fill(fx, va, MMU_ACC_READ));
+	assert_int_equal(fx_tlb(fx, va)->tag_read, va);
+	assert_int_equal(ue->tag_read, ~0ull);
+	/* invlpg and a CR3 load drop user entries as well */
+	mmu_set_cpl_ac(&fx->mmu, 3, false);
+	assert_true(fx_fill(fx, va, MMU_ACC_READ));
+	mmu_invlpg(&fx->mmu, va);
+	assert_int_equal(ue->tag_read, ~0ull);
+	assert_true(fx_fill(fx, va, MMU_ACC_READ));
+	mmu_write_cr3(&fx->mmu, fx->cr3);
+	assert_int_equal(ue->tag_read, ~0ull);
 }
 
 static void test_tlb_user_pages(void **state)
@@ -1189,6 +1246,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_page_crossing, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_mmio, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_tlb_fill, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_tlb_user_set, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_tlb_user_pages, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_tlb_code_pages, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_tlb_hits_and_staleness, fx_setup, fx_teardown),
