@@ -433,6 +433,56 @@ void xe_exit_jump_stub(struct xe *e, int idx)
  *   tail:   mov dword %gs:exit_block, lo ; mov dword %gs:exit_block+4, hi
  *           jmp *%gs:callout[VCPU_CO_EXIT]
  */
+/*
+ * User blocks (XLAT_OPT_USER) chain only within their own pages (the code
+ * cache's rule), so a direct exit to another page first looks its target
+ * up in the user IBL table, which only names blocks valid in the current
+ * address space, with the guest flags kept in rax (lahf; seto al):
+ *
+ *   mov %gs:spill[rax], rax ; lahf ; seto al ; mov %gs:mem_tmp, rax
+ *   mov rax, target ; cmp rax, %gs:uibl[target & mask].guest_rip ; jne miss
+ *   mov rax, %gs:uibl[...].host ; mov %gs:br_host, rax
+ *   (restore: mov rax, %gs:mem_tmp ; add al, 0x7f ; sahf ; mov rax, %gs:spill[rax])
+ *   jmp *%gs:br_host
+ *   miss: (restore), then the exit stub as usual
+ */
+static void emit_user_direct_probe(struct xe *e, gva_t target)
+{
+	static const uint8_t save_flags[] = {0x9f, 0x0f, 0x90, 0xc0}; /* lahf; seto al */
+	static const uint8_t load_flags[] = {0x04, 0x7f, 0x9e};	      /* add al, 0x7f; sahf */
+	const uint32_t spill_rax = VCPU_OFF_SPILL + 8 * VCPU_RAX;
+	const uint32_t ent = (uint32_t)e->off_ibl + (uint32_t)VCPU_IBL_INDEX(target) * 16;
+	ZydisEncoderOperand rax = xe_r(ZYDIS_REGISTER_RAX), im, mm;
+	int miss = xe_label_new(e);
+
+	xe_gs_store(e, spill_rax, ZYDIS_REGISTER_RAX);
+	xe_bytes(e, save_flags, sizeof(save_flags));
+	xe_gs_store(e, VCPU_OFF_MEM_TMP, ZYDIS_REGISTER_RAX);
+	im = xe_i((int64_t)target);
+	xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &rax, &im, NULL);
+	mm = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0,
+		  ent + offsetof(struct vcpu_ibl_entry, guest_rip));
+	xe_ins(e, ZYDIS_MNEMONIC_CMP, true, 2, &rax, &mm, NULL);
+	xe_branch(e, ZYDIS_MNEMONIC_JNZ, miss);
+	xe_gs_load(e, ZYDIS_REGISTER_RAX, ent + offsetof(struct vcpu_ibl_entry, host));
+	xe_gs_store(e, VCPU_OFF_BR_HOST, ZYDIS_REGISTER_RAX);
+	xe_gs_load(e, ZYDIS_REGISTER_RAX, VCPU_OFF_MEM_TMP);
+	xe_bytes(e, load_flags, sizeof(load_flags));
+	xe_gs_load(e, ZYDIS_REGISTER_RAX, spill_rax);
+	mm = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_BR_HOST);
+	xe_ins(e, ZYDIS_MNEMONIC_JMP, true, 1, &mm, NULL, NULL);
+	xe_label_place(e, miss);
+	xe_gs_load(e, ZYDIS_REGISTER_RAX, VCPU_OFF_MEM_TMP);
+	xe_bytes(e, load_flags, sizeof(load_flags));
+	xe_gs_load(e, ZYDIS_REGISTER_RAX, spill_rax);
+}
+
+static bool exit_is_direct(uint8_t kind)
+{
+	return kind == XLAT_EXIT_JMP || kind == XLAT_EXIT_JCC_TAKEN || kind == XLAT_EXIT_JCC_FALL ||
+	       kind == XLAT_EXIT_CALL || kind == XLAT_EXIT_FALL;
+}
+
 void xe_emit_stubs(struct xe *e)
 {
 	int prev = e->cur;
@@ -441,6 +491,8 @@ void xe_emit_stubs(struct xe *e)
 	for (uint32_t i = 0; i < e->n_exits; i++) {
 		struct xlat_exit *x = &e->exits[i];
 		xe_label_place(e, e->exit_stub_label[i]);
+		if (e->off_ibl == VCPU_OFF_UIBL && exit_is_direct(x->kind))
+			emit_user_direct_probe(e, x->target);
 		xe_gs_store_imm32(e, 8, VCPU_OFF_EXIT_INFO, VCPU_EXIT_INFO(x->kind, i));
 		if (x->kind != XLAT_EXIT_INDIRECT && x->kind != XLAT_EXIT_RET) {
 			xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_TARGET, (int32_t)(uint32_t)x->target);

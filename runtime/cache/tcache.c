@@ -307,7 +307,7 @@ unsigned tcache_invalidate_page(struct tcache *tc, gpa_t gpa)
 	return n;
 }
 
-unsigned tcache_invalidate_va(struct tcache *tc, gva_t lo, gva_t hi)
+static unsigned invalidate_va(struct tcache *tc, gva_t lo, gva_t hi, bool with_user)
 {
 	unsigned n = 0;
 	if (hi <= lo)
@@ -315,17 +315,40 @@ unsigned tcache_invalidate_va(struct tcache *tc, gva_t lo, gva_t hi)
 	if (((hi - lo) >> GUEST_PAGE_SHIFT) > 4096) { /* a huge range: scan the blocks */
 		for (size_t i = 0; i < tc->n_all; i++) {
 			struct tcache_block *b = tc->all[i];
-			if (!b->dead && b->va < hi && b->va + b->guest_len > lo) {
+			if (!b->dead && (with_user || !b->user) && b->va < hi &&
+			    b->va + b->guest_len > lo) {
 				tcache_invalidate_block(tc, b);
 				n++;
 			}
 		}
 		return n;
 	}
-	for (gva_t pg = lo & GUEST_PAGE_MASK; pg < hi; pg += GUEST_PAGE_SIZE)
-		for (struct tcache_page *p; (p = page_get(tc, IDX_VA, pg, false)) && p->blocks; n++)
-			tcache_invalidate_block(tc, p->blocks);
+	for (gva_t pg = lo & GUEST_PAGE_MASK; pg < hi; pg += GUEST_PAGE_SIZE) {
+		struct tcache_page *p = page_get(tc, IDX_VA, pg, false);
+		/* re-look the page up after each kill: the last one frees it */
+		while (p) {
+			struct tcache_block *b = p->blocks, *victim = NULL;
+			for (; b && !victim; b = b->pg_next[IDX_VA][(b->pg[IDX_VA][0] == pg) ? 0 : 1])
+				if (with_user || !b->user)
+					victim = b;
+			if (!victim)
+				break;
+			tcache_invalidate_block(tc, victim);
+			n++;
+			p = page_get(tc, IDX_VA, pg, false);
+		}
+	}
 	return n;
+}
+
+unsigned tcache_invalidate_va(struct tcache *tc, gva_t lo, gva_t hi)
+{
+	return invalidate_va(tc, lo, hi, true);
+}
+
+unsigned tcache_invalidate_va_kernel(struct tcache *tc, gva_t lo, gva_t hi)
+{
+	return invalidate_va(tc, lo, hi, false);
 }
 
 uint64_t tcache_live_low(const struct tcache *tc)
@@ -344,6 +367,15 @@ unsigned tcache_invalidate_low_kernel(struct tcache *tc)
 		}
 	}
 	return n;
+}
+
+void tcache_uibl_drop(struct tcache *tc, gva_t lo, gva_t hi)
+{
+	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++) {
+		uint64_t r = tc->abi->uibl[i].guest_rip;
+		if (r >= lo && r < hi)
+			tc->abi->uibl[i].guest_rip = VCPU_IBL_EMPTY(i);
+	}
 }
 
 void tcache_uibl_clear(struct tcache *tc)

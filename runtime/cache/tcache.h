@@ -142,14 +142,19 @@ enum bt_status tcache_chain(struct tcache *tc, struct tcache_block *from, unsign
 void tcache_ibl_insert(struct tcache *tc, struct tcache_block *b);
 /* Empty the user IBL table (a CR3 load: another address space). */
 void tcache_uibl_clear(struct tcache *tc);
+/* Drop the user IBL entries whose guest RIP is in [lo, hi) (an invlpg). */
+void tcache_uibl_drop(struct tcache *tc, gva_t lo, gva_t hi);
 
 /* Kill every block whose bytes lie on guest-physical page gpa (any address in
  * it).  Returns how many blocks were killed. */
 unsigned tcache_invalidate_page(struct tcache *tc, gpa_t gpa);
 void tcache_invalidate_block(struct tcache *tc, struct tcache_block *b);
 /* Kill every block whose bytes lie at guest-virtual [lo, hi) (a mapping
- * changed under them).  Returns how many were killed. */
+ * changed under them).  Returns how many were killed.  _kernel: kernel
+ * blocks only (user blocks are checked against the mapping when entered,
+ * invariant 5). */
 unsigned tcache_invalidate_va(struct tcache *tc, gva_t lo, gva_t hi);
+unsigned tcache_invalidate_va_kernel(struct tcache *tc, gva_t lo, gva_t hi);
 /* Live kernel blocks in the lower (user) half of the address space. */
 uint64_t tcache_live_low(const struct tcache *tc);
 /* Kill every kernel block in the lower half (user blocks stay). */

@@ -701,6 +701,14 @@ enum bt_status mmu_host_access(struct mmu *mmu, gva_t gva, size_t size, unsigned
 	va[0] = gva;
 	va[1] = (gva & GUEST_PAGE_MASK) + GUEST_PAGE_SIZE;
 	npages = ((gva & (GUEST_PAGE_SIZE - 1)) + size > GUEST_PAGE_SIZE) ? 2 : 1;
+	/* The TLB first: a call-out for an access the inline probe could not
+	 * do (a string instruction, a size the probe does not cover) often
+	 * hits it; its entries are never writable for watched pages, so no
+	 * write hook is skipped. */
+	if (npages == 1 && cache && (*host = tlb_lookup(mmu, gva, access)) != NULL) {
+		mmu->stats.tlb_hits++;
+		return BT_OK;
+	}
 	mmu->stats.tlb_misses++;
 	/* Check every page before touching A/D (as mmu_read/mmu_write do); a
 	 * single page needs no separate pass: a faulting walk sets nothing. */

@@ -214,6 +214,10 @@ static void build(struct prog *p, const struct sandbox_config *cfg)
 	allow(p, SYS_nanosleep);
 	allow(p, SYS_futex);
 	allow(p, SYS_getrandom);
+	/* glibc's qsort asks sysinfo for the machine's memory before sorting
+	 * more than 1 KiB (runtime/user merges unmappings with it): without
+	 * it, a guest that unmaps enough pages at once killed btvm */
+	allow(p, SYS_sysinfo);
 	allow(p, SYS_exit);
 	allow(p, SYS_exit_group);
 	if (cfg->stub_exec_fd >= 0) {

@@ -204,6 +204,8 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	if ((s = xlat_create(&uopts, &vm->xlat_user)) != BT_OK)
 		goto err;
 	vm_policy_init(&vm->policy, (enum vm_user_cfg)cfg->user_mode, NULL);
+	if ((s = vm_split_init(vm)) != BT_OK)
+		goto err;
 	if ((s = tcache_create(VM_CODE_CACHE_BYTES, vm->gm, vm->tcv.abi, &vm->tc)) != BT_OK)
 		goto err;
 	guestmem_set_code_write_hook(vm->gm, vm_code_write, vm);
@@ -303,6 +305,7 @@ void vm_destroy(struct vm *vm)
 		xlat_destroy(vm->xlat);
 	if (vm->xlat_user)
 		xlat_destroy(vm->xlat_user);
+	vm_split_fini(vm);
 	if (vm->cpu.abi)
 		vcpu_fini(&vm->cpu);
 	if (vm->plat)

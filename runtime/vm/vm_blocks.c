@@ -327,10 +327,16 @@ void vm_mmu_flush(void *opaque, enum mmu_flush_kind kind, gva_t va)
 	user_on_flush(vm->user, kind, va);
 	switch (kind) {
 	case MMU_FLUSH_INVLPG:
-		/* a 2 MiB window: the page may have been part of a large page */
-		vm->st.mapping_flushes += tcache_invalidate_va(
-		    vm->tc, va & ~((1ull << 21) - 1), (va & ~((1ull << 21) - 1)) + (1ull << 21));
+	{
+		/* a 2 MiB window: the page may have been part of a large page.
+		 * User blocks stay (tcache.h invariant 5: found by the page
+		 * their RIP maps to when entered, chained within their pages);
+		 * only user IBL entries into the window go. */
+		gva_t lo = va & ~((1ull << 21) - 1), hi = lo + (1ull << 21);
+		vm->st.mapping_flushes += tcache_invalidate_va_kernel(vm->tc, lo, hi);
+		tcache_uibl_drop(vm->tc, lo, hi);
 		return;
+	}
 	case MMU_FLUSH_NONGLOBAL: {
 		/* A CR3 load.  If the kernel half of the new PML4 is the same as
 		 * the old one, kernel code mappings are unchanged (a guest that

@@ -44,8 +44,22 @@ int vm_callout_mem(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8
 	}
 	if (*host)
 		return 0;
-	/* MMIO or a split across non-adjacent pages: a load can be served
-	 * from a bounce buffer; a store cannot be completed after the fact. */
+	/* Across two non-adjacent RAM pages: both side by side in a window */
+	if (kind == MMU_HOST_SPLIT) {
+		gpa_t g0, g1;
+		bool m0 = false, m1 = false;
+		gva_t last = va + size - 1;
+		if (mmu_translate(&vm->mmu, va, acc | MMU_ACC_PROBE, &g0, &m0, &f) == BT_OK &&
+		    !f.pending &&
+		    mmu_translate(&vm->mmu, last, acc | MMU_ACC_PROBE, &g1, &m1, &f) == BT_OK &&
+		    !f.pending &&
+		    !m0 && !m1 &&
+		    (*host = vm_split_host(vm, va, size, g0 & GUEST_PAGE_MASK,
+					   g1 & GUEST_PAGE_MASK, write)) != NULL)
+			return 0;
+	}
+	/* MMIO: a load can be served from a bounce buffer; a store cannot be
+	 * completed after the fact. */
 	if (!write && size <= sizeof(vm->bounce)) {
 		if (mmu_read(&vm->mmu, va, vm->bounce, size, 0, &f) != BT_OK)
 			goto unsupported;
@@ -151,27 +165,45 @@ static void stay_switch(struct vm *vm, enum vm_umode to)
 	vm->stay.mode = to;
 }
 
-/* Track stays in user mode: start one when the vCPU reaches CPL 3 (the
- * policy picks its mode), end it at the next kernel entry (the policy
- * learns its length).  Returns the mode to run user code in. */
+/* The cost of the last stay, now that the next one starts: from its start
+ * to now, without the time spent translating new code (a one-time cost). */
+static void stay_report(struct vm *vm)
+{
+	if (!vm->stay.report)
+		return;
+	vm->stay.report = false;
+	uint64_t xt = vm->st.ticks[VM_PH_TRANSLATE] - vm->stay.xlat0;
+	uint64_t dt = vm_ticks() - vm->stay.t0;
+	uint64_t ns = (uint64_t)vm_ticks_to_ns(vm, dt > xt ? dt - xt : 0);
+	vm_policy_stay(&vm->policy, vm->stay.cr3, vm->stay.mode, ns, vm->stay.by_irq);
+}
+
+/* Track stays in user mode: one starts when the vCPU reaches CPL 3 (the
+ * policy picks its mode) and ends at the next kernel entry; its cost is
+ * reported when the next stay starts.  Returns the mode to run user code
+ * in. */
 static enum vm_umode stay_track(struct vm *vm)
 {
 	struct vcpu *v = &vm->cpu;
 	if (v->cpl != 3) {
 		if (vm->stay.in_user) {
-			uint64_t ns = (uint64_t)vm_ticks_to_ns(vm, vm_ticks() - vm->stay.t0);
-			vm_policy_stay(&vm->policy, vm->stay.cr3, vm->stay.mode, ns,
-				       vm->stay.kicked);
 			vm->stay.in_user = false;
+			/* a stay that ran no user code (an interrupt at its
+			 * entry) says nothing about either mode */
+			vm->stay.report = vm->stay.runs != 0;
+			vm->stay.by_irq = v->stats.irqs != vm->stay.irqs0;
 		}
 		return vm->stay.mode;
 	}
 	bool no_xlat = cannot_translate(vm);
 	if (!vm->stay.in_user) {
+		stay_report(vm);
 		vm->stay.in_user = true;
 		vm->stay.cr3 = v->cr3 & MMU_PTE_ADDR_MASK;
 		vm->stay.t0 = vm_ticks();
-		vm->stay.kicked = false;
+		vm->stay.xlat0 = vm->st.ticks[VM_PH_TRANSLATE];
+		vm->stay.irqs0 = v->stats.irqs;
+		vm->stay.runs = 0;
 		/* fidelity: a process with its own LDT uses descriptors the
 		 * host does not have (segment loads, LAR/LSL) */
 		if ((v->ldtr.sel & ~3u) && !(v->ldtr.ar & CPU_AR_UNUSABLE))
@@ -195,6 +227,7 @@ static bool run_user_direct(struct vm *vm)
 	uint64_t t0 = vm_ticks();
 	enum bt_status s = user_enter(vm->user, v->cr3, v->seg[CPU_CS].sel, cpu_rflags(v), &ev);
 	vm->st.ticks[VM_PH_USER] += vm_ticks() - t0;
+	vm->stay.runs++;
 	if (s != BT_OK) {
 		bt_err(LOG_USER, "guest user code at %#llx cannot continue: %s",
 		       (unsigned long long)vm->tcv.abi->rip, bt_status_str(s));
@@ -230,7 +263,6 @@ static bool run_user_direct(struct vm *vm)
 		s = cpu_deliver(v, ev.vector, CPU_EV_SOFTWARE, false, 0);
 		break;
 	case USER_EV_KICK:
-		vm->stay.kicked = true;
 		break; /* the host timer: housekeeping and interrupts at the loop's top */
 	}
 	return outcome(vm, s, out);
@@ -563,6 +595,7 @@ enum bt_status vm_loop(struct vm *vm)
 			go_on = run_user_direct(vm);
 			break;
 		case VX_USER_TRANSLATED:
+			vm->stay.runs++;
 			go_on = run_translated(vm, true);
 			break;
 		case VX_KERNEL:

@@ -45,9 +45,12 @@ struct vm_stats {
 	uint64_t halts;
 	uint64_t learned;
 	uint64_t user_translated; /* user blocks translated (XLAT_OPT_USER) */
+	uint64_t split_accesses, split_maps; /* vm_split.c */
 	uint64_t user_retries;	  /* direct-mode faults re-run translated (vm_exec.c) */
 	uint64_t ticks[VM_NPHASES]; /* TSC ticks by phase (vm_ticks); shown in ns */
 };
+
+#define VM_SPLIT_WINDOWS 2
 
 struct vm {
 	struct vm_config cfg;
@@ -68,8 +71,12 @@ struct vm {
 		bool in_user;
 		enum vm_umode mode;
 		uint64_t cr3;
-		uint64_t t0; /* vm_ticks() at the entry */
-		bool kicked;
+		uint64_t t0;	/* vm_ticks() at the entry */
+		uint64_t xlat0; /* st.ticks[VM_PH_TRANSLATE] at the entry */
+		uint64_t irqs0; /* vcpu interrupts delivered at the entry */
+		bool by_irq;	/* the last stay ended by an interrupt */
+		bool report;	/* the last stay's cost is still to be reported */
+		uint32_t runs;	/* user code runs in this stay */
 		bool retry_translated; /* re-run the faulting instruction translated */
 	} stay;
 
@@ -82,6 +89,12 @@ struct vm {
 	/* a guest fault reported by a call-out handler */
 	struct mmu_fault co_fault;
 	bool co_unsupported;
+	/* accesses across two non-adjacent guest pages (vm_split.c) */
+	struct {
+		uint8_t *base;
+		gpa_t pair[VM_SPLIT_WINDOWS][2];
+		unsigned next;
+	} split;
 	uint8_t bounce[64] __attribute__((aligned(16)));
 
 	/* the upper half of the PML4 at the last CR3 load, to decide whether a
@@ -114,6 +127,12 @@ struct tcache_block *vm_user_block_at(struct vm *vm, gva_t va);
 void vm_code_write(void *opaque, gpa_t gpa, size_t len);
 void vm_mmu_flush(void *opaque, enum mmu_flush_kind kind, gva_t va);
 enum bt_status vm_learn(struct vm *vm);
+
+/* vm_split.c */
+enum bt_status vm_split_init(struct vm *vm);
+void vm_split_fini(struct vm *vm);
+uint8_t *vm_split_host(struct vm *vm, gva_t va, uint32_t size, gpa_t gpa0, gpa_t gpa1,
+		       bool write);
 
 /* vm_exec.c */
 enum bt_status vm_loop(struct vm *vm);

@@ -27,13 +27,10 @@ const char *vm_umode_str(enum vm_umode m)
 
 void vm_policy_params_default(struct vm_policy_params *p)
 {
-	/* Measured on this project's reference machine (docs/user-mode.md,
-	 * "break-even"): see there before changing them. */
-	p->direct_cost_ns = 40000;
-	p->translated_cost_ns = 1000;
-	p->slowdown_x16 = 18;
-	p->hysteresis = 2;
-	p->min_stays = 16;
+	/* docs/user-mode.md, "the policy": a trial every 8 windows costs at
+	 * most 1/9 of the time in the worse mode */
+	p->exploit_stays = 256;
+	p->trial_stays = 32;
 	p->fidelity_stays = 4096;
 }
 
@@ -46,27 +43,10 @@ void vm_policy_init(struct vm_policy *p, enum vm_user_cfg cfg,
 		p->params = *params;
 	else
 		vm_policy_params_default(&p->params);
-	if (p->params.slowdown_x16 <= 16)
-		p->params.slowdown_x16 = 17;
-	if (p->params.hysteresis < 1)
-		p->params.hysteresis = 1;
-	p->direct_cost_ns = p->params.direct_cost_ns;
-}
-
-uint64_t vm_policy_break_even_ns(const struct vm_policy *p)
-{
-	uint64_t cd = p->direct_cost_ns, ct = p->params.translated_cost_ns;
-	if (cd <= ct)
-		return 0;
-	return (cd - ct) * 16 / (p->params.slowdown_x16 - 16);
-}
-
-static enum vm_umode initial_mode(const struct vm_policy *p)
-{
-	/* A new address space starts translated: exec'd programs begin with
-	 * the dynamic loader and libc start-up, dense in system calls and
-	 * page faults; a compute phase moves it to direct. */
-	return p->cfg == VM_USER_DIRECT ? VM_UMODE_DIRECT : VM_UMODE_TRANSLATED;
+	if (p->params.trial_stays == 0)
+		p->params.trial_stays = 1;
+	if (p->params.exploit_stays < p->params.trial_stays)
+		p->params.exploit_stays = p->params.trial_stays;
 }
 
 static struct vm_policy_as *slot(struct vm_policy *p, uint64_t cr3)
@@ -85,17 +65,16 @@ static struct vm_policy_as *slot(struct vm_policy *p, uint64_t cr3)
 	memset(victim, 0, sizeof(*victim));
 	victim->cr3 = cr3 ? cr3 : 1; /* 0 marks a free slot */
 	victim->last_use = p->clock;
-	victim->mode = (uint8_t)initial_mode(p);
+	victim->mode = victim->chosen = VM_UMODE_TRANSLATED;
+	victim->left = p->params.exploit_stays;
 	return victim;
 }
 
 static void set_mode(struct vm_policy *p, struct vm_policy_as *a, enum vm_umode m)
 {
-	if (a->mode == m)
-		return;
+	if (a->mode != m)
+		p->st.switches[m]++;
 	a->mode = (uint8_t)m;
-	a->stays = 0;
-	p->st.switches[m]++;
 }
 
 enum vm_umode vm_policy_mode(struct vm_policy *p, uint64_t cr3, bool cannot_translate)
@@ -108,52 +87,72 @@ enum vm_umode vm_policy_mode(struct vm_policy *p, uint64_t cr3, bool cannot_tran
 	}
 	if (p->cfg == VM_USER_TRANSLATED)
 		return VM_UMODE_TRANSLATED;
-	struct vm_policy_as *a = slot(p, cr3);
-	if (a->fidelity)
-		set_mode(p, a, VM_UMODE_TRANSLATED);
-	return (enum vm_umode)a->mode;
+	return (enum vm_umode)slot(p, cr3)->mode;
 }
 
-void vm_policy_stay(struct vm_policy *p, uint64_t cr3, enum vm_umode m, uint64_t ns,
-		    bool kicked)
+static bool compute(const struct vm_policy_window *w)
+{
+	return w->stays && w->irq * 2 >= w->stays;
+}
+
+/* The end of a trial: which mode runs next. */
+static enum vm_umode decide(const struct vm_policy_as *a)
+{
+	enum vm_umode cur = (enum vm_umode)a->chosen;
+	enum vm_umode other = cur == VM_UMODE_DIRECT ? VM_UMODE_TRANSLATED : VM_UMODE_DIRECT;
+	const struct vm_policy_window *wc = &a->done[cur], *wo = &a->done[other];
+	if (!wc->stays || !wo->stays)
+		return cur;
+	if (compute(wc) || compute(wo))
+		return VM_UMODE_DIRECT;
+	/* mean costs, compared by cross-multiplying; the current mode keeps
+	 * its place unless the other is more than 1/8 cheaper */
+	uint64_t cc = wc->ns / wc->stays, co = wo->ns / wo->stays;
+	return co + co / 8 < cc ? other : cur;
+}
+
+void vm_policy_stay(struct vm_policy *p, uint64_t cr3, enum vm_umode m, uint64_t ns, bool by_irq)
 {
 	if ((unsigned)m >= VM_NUMODES)
 		return;
 	p->st.stays[m]++;
 	p->st.ns[m] += ns;
-	if (m == VM_UMODE_DIRECT && !kicked && ns < p->direct_cost_ns)
-		p->direct_cost_ns = ns; /* a direct stay is at least one boundary */
 	if (p->cfg != VM_USER_ADAPTIVE)
 		return;
 	struct vm_policy_as *a = slot(p, cr3);
 	if (a->mode != m)
 		return; /* a fallback stay: says nothing about the chosen mode */
-	const struct vm_policy_params *pp = &p->params;
-	uint64_t be = vm_policy_break_even_ns(p);
-	/* native-equivalent length of this stay */
-	uint64_t native;
-	if (m == VM_UMODE_TRANSLATED)
-		native = ns * 16 / pp->slowdown_x16;
-	else
-		native = ns > p->direct_cost_ns ? ns - p->direct_cost_ns : 0;
-	if (kicked && native < be * pp->hysteresis * 2)
-		native = be * pp->hysteresis * 2;
-	if (a->stays == 0)
-		a->avg_ns = native;
-	else
-		a->avg_ns = a->avg_ns - a->avg_ns / 8 + native / 8;
-	if (a->stays < UINT32_MAX)
-		a->stays++;
+	struct vm_policy_window *w = &a->cur[m];
+	uint32_t n = p->params.trial_stays;
+	w->ns += ns;
+	w->stays++;
+	if (by_irq)
+		w->irq++;
+	if (w->stays >= n) {
+		a->done[m] = *w;
+		*w = (struct vm_policy_window){0};
+	}
 	if (a->fidelity) {
 		a->fidelity--;
 		return;
 	}
-	if (a->stays < pp->min_stays)
+	if (a->left && --a->left)
 		return;
-	if (m == VM_UMODE_DIRECT && a->avg_ns < be / pp->hysteresis)
-		set_mode(p, a, VM_UMODE_TRANSLATED);
-	else if (m == VM_UMODE_TRANSLATED && a->avg_ns > be * pp->hysteresis)
-		set_mode(p, a, VM_UMODE_DIRECT);
+	if (!a->trial) { /* EXPLOIT over: try the other mode */
+		a->trial = true;
+		a->left = n;
+		a->cur[!a->chosen] = (struct vm_policy_window){0};
+		p->st.trials++;
+		set_mode(p, a, a->chosen == VM_UMODE_DIRECT ? VM_UMODE_TRANSLATED : VM_UMODE_DIRECT);
+		return;
+	}
+	enum vm_umode next = decide(a);
+	if (next != (enum vm_umode)a->chosen)
+		p->st.trials_won++;
+	a->chosen = (uint8_t)next;
+	a->trial = false;
+	a->left = p->params.exploit_stays;
+	set_mode(p, a, next);
 }
 
 void vm_policy_need_translated(struct vm_policy *p, uint64_t cr3)
@@ -163,5 +162,8 @@ void vm_policy_need_translated(struct vm_policy *p, uint64_t cr3)
 	p->st.fidelity_triggers++;
 	struct vm_policy_as *a = slot(p, cr3);
 	a->fidelity = p->params.fidelity_stays;
+	a->chosen = VM_UMODE_TRANSLATED;
+	a->trial = false;
+	a->left = p->params.exploit_stays;
 	set_mode(p, a, VM_UMODE_TRANSLATED);
 }

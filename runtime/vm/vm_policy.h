@@ -4,37 +4,40 @@
  * translated (the translator with XLAT_OPT_USER, through the soft-MMU).
  * Pure bookkeeping: no host effects, so it is unit-tested alone
  * (tests/unit/test_vm_policy.c).  The execution loop (vm_exec.c) asks it
- * which mode to enter and tells it how each stay in user mode ended.
+ * which mode to enter and tells it what each stay in user mode cost.
  *
- * The decision (docs/user-mode.md has the measurements behind it):
+ * A stay lasts from the vCPU's entry to CPL 3 until its next kernel entry;
+ * its cost is the wall time from its start to the start of the next stay
+ * (of any address space): the user code, the kernel work it asked for, and
+ * what the mode adds (host stops and mappings in direct mode, the slower
+ * soft-MMU code in translated mode), without translation time (one-time).
  *
- *   A stay in user mode lasts from the vCPU's entry to CPL 3 until its next
- *   kernel entry (syscall, exception, interrupt).  Direct mode pays a fixed
- *   boundary cost per stay, C_d (host stops, register and FPU transfer),
- *   and runs the stay's code at native speed; translated mode pays a small
- *   one, C_t, but runs code s times slower.  A stay of native length L
- *   costs L + C_d direct and s*L + C_t translated, so the break-even is
- *   L* = (C_d - C_t) / (s - 1): shorter stays are cheaper translated.  C_d
- *   starts at params.direct_cost_ns and follows the shortest direct stay
- *   seen (a stay is at least one boundary); s and C_t are measured
- *   parameters (docs/user-mode.md, "break-even").
+ * Neither mode is cheaper in general, and their ratio depends on the code
+ * (measured in docs/user-mode.md: a system call is ~40x cheaper translated
+ * on this host, a fork+exec ~5x, an interpreter loop ~15x dearer), so the
+ * policy measures both on the running code instead of modelling them:
  *
- *   Per address space an exponential average of native stay lengths
- *   (weight 1/8) is kept in the mode it runs in (a direct stay minus C_d, a
- *   translated one divided by s).  DIRECT -> TRANSLATED when the average
- *   falls below L* / hysteresis; TRANSLATED -> DIRECT when it rises above
- *   L* * hysteresis; never before `min_stays` stays in the current mode (so
- *   one odd stay does not flip it).  A stay cut by the host timer (a kick
- *   in direct mode) counts as long.
+ *   EXPLOIT  run the chosen mode for `exploit_stays` stays, then
+ *   TRIAL    run the other mode for `trial_stays` stays; keep whichever had
+ *            the lower mean cost per stay over its last window (the
+ *            current mode wins ties within 1/8), back to EXPLOIT.
+ *
+ *   Compute phases: a stay ended by an interrupt (the timer cut it) shows
+ *   no system-call or fault boundary to save; when at least half of a
+ *   window's stays ended that way, the window counts as compute, and
+ *   compute runs direct (native speed; the timer bounds both modes'
+ *   stays, so their per-stay costs look alike there).
  *
  *   Fidelity: an address space whose code needs guest state the host
  *   cannot provide runs translated for `fidelity_stays` stays after the
- *   last sign of it (vm_policy_need_translated), whatever the averages say;
- *   an entry the translator cannot run (32-bit code, TF single-stepping)
- *   runs direct for that stay (vm_policy_mode's `cannot_translate`).
+ *   last sign of it (vm_policy_need_translated), without trials; an entry
+ *   the translator cannot run (32-bit code, TF single-stepping) runs direct
+ *   for that stay (vm_policy_mode's `cannot_translate`, a fallback).
  *
  * Address spaces are keyed by CR3 (the PML4's physical page), at most
- * VM_POLICY_SLOTS; the least recently used slot is recycled.
+ * VM_POLICY_SLOTS; the least recently used slot is recycled.  A new one
+ * starts translated: exec'd programs begin with loader and libc start-up,
+ * dense in system calls and page faults.
  */
 #ifndef BT_RUNTIME_VM_VM_POLICY_H
 #define BT_RUNTIME_VM_VM_POLICY_H
@@ -60,31 +63,39 @@ enum vm_umode {
 const char *vm_umode_str(enum vm_umode m);
 
 struct vm_policy_params {
-	uint64_t direct_cost_ns;     /* C_d before any direct stay was seen */
-	uint64_t translated_cost_ns; /* C_t */
-	uint32_t slowdown_x16;	     /* s, times 16 (> 16) */
-	uint32_t hysteresis;	/* switch at break_even / h and break_even * h */
-	uint32_t min_stays;	/* stays in a mode before the averages may switch it */
+	uint32_t exploit_stays; /* stays in the chosen mode between trials */
+	uint32_t trial_stays;	/* stays of a trial (and of the window compared) */
 	uint32_t fidelity_stays;
 };
-/* The measured defaults (docs/user-mode.md, "break-even"). */
 void vm_policy_params_default(struct vm_policy_params *p);
 
 #define VM_POLICY_SLOTS 64
 
+/* One measurement window of a mode. */
+struct vm_policy_window {
+	uint64_t ns;	/* summed cost */
+	uint32_t stays; /* stays measured */
+	uint32_t irq;	/* of them, ended by an interrupt */
+};
+
 struct vm_policy_as {
 	uint64_t cr3; /* 0: free */
 	uint64_t last_use;
-	uint8_t mode;	    /* enum vm_umode */
-	uint32_t stays;	    /* in the current mode */
-	uint64_t avg_ns;    /* native-equivalent stay length, exponential average */
-	uint32_t fidelity;  /* stays left that must run translated */
+	uint8_t mode;  /* enum vm_umode: the mode the next stay runs in */
+	uint8_t chosen; /* the mode EXPLOIT runs (mode differs during a trial) */
+	bool trial;
+	uint32_t left; /* stays left in this phase */
+	struct vm_policy_window cur[VM_NUMODES];  /* filling, per mode */
+	struct vm_policy_window done[VM_NUMODES]; /* the last full window per mode */
+	uint32_t fidelity; /* stays left that must run translated */
 };
 
 struct vm_policy_stats {
-	uint64_t switches[VM_NUMODES]; /* switches INTO each mode */
+	uint64_t switches[VM_NUMODES]; /* switches INTO each mode (trials included) */
 	uint64_t stays[VM_NUMODES];
-	uint64_t ns[VM_NUMODES]; /* time spent in user stays per mode */
+	uint64_t ns[VM_NUMODES]; /* cost of the stays per mode */
+	uint64_t trials;
+	uint64_t trials_won; /* trials after which the chosen mode changed */
 	uint64_t fidelity_triggers;
 	uint64_t fallbacks; /* stays run direct because translation could not run them */
 };
@@ -92,7 +103,6 @@ struct vm_policy_stats {
 struct vm_policy {
 	enum vm_user_cfg cfg;
 	struct vm_policy_params params;
-	uint64_t direct_cost_ns; /* C_d now */
 	struct vm_policy_as as[VM_POLICY_SLOTS];
 	uint64_t clock; /* use counter for LRU */
 	struct vm_policy_stats st;
@@ -101,18 +111,15 @@ struct vm_policy {
 void vm_policy_init(struct vm_policy *p, enum vm_user_cfg cfg,
 		    const struct vm_policy_params *params);
 
-/* L*, the native stay length where both modes cost the same, now. */
-uint64_t vm_policy_break_even_ns(const struct vm_policy *p);
-
 /* The mode the next stay of address space cr3 runs in.  cannot_translate:
  * this entry cannot run translated (the caller says why); it runs direct
  * and counts as a fallback. */
 enum vm_umode vm_policy_mode(struct vm_policy *p, uint64_t cr3, bool cannot_translate);
 
-/* A stay of address space cr3 in mode m ended after ns (wall time);
- * kicked: the host timer cut it (direct mode), so it was at least a tick. */
+/* A stay of address space cr3 in mode m cost ns; by_irq: it ended by an
+ * interrupt (not a system call or an exception). */
 void vm_policy_stay(struct vm_policy *p, uint64_t cr3, enum vm_umode m, uint64_t ns,
-		    bool kicked);
+		    bool by_irq);
 
 /* Address space cr3 showed a need for exact guest state (a sensitive
  * instruction, a loaded LDT, a fault direct execution cannot reproduce):

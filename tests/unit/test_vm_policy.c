@@ -1,9 +1,9 @@
 /*
  * Unit tests of the adaptive user-mode policy (runtime/vm/vm_policy.c):
- * the break-even formula, switching both ways with hysteresis and a
- * minimum dwell, the boundary cost learned from direct stays, timer-cut
- * stays, the fidelity trigger and its expiry, fallbacks, the fixed
- * configurations, per-address-space state and slot recycling.
+ * trials that pick the cheaper mode both ways as the workload changes,
+ * the tie margin, compute phases going direct, the fidelity trigger and
+ * its expiry, fallbacks, the fixed configurations, per-address-space
+ * state and slot recycling.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,21 +13,22 @@
 #include "runtime/vm/vm_policy.h"
 
 static const struct vm_policy_params params = {
-    .direct_cost_ns = 40000,
-    .translated_cost_ns = 1000,
-    .slowdown_x16 = 18, /* s = 1.125 */
-    .hysteresis = 2,
-    .min_stays = 4,
+    .exploit_stays = 8,
+    .trial_stays = 4,
     .fidelity_stays = 10,
 };
 
 #define AS1 0x1000
 #define AS2 0x2000
 
-static void stays(struct vm_policy *p, uint64_t cr3, enum vm_umode m, uint64_t ns, int n)
+/* n stays of AS cr3 in whatever mode the policy picks, costing
+ * cost[mode] each (by_irq: ended by an interrupt). */
+static void run(struct vm_policy *p, uint64_t cr3, const uint64_t cost[2], bool by_irq, int n)
 {
-	for (int i = 0; i < n; i++)
-		vm_policy_stay(p, cr3, m, ns, false);
+	for (int i = 0; i < n; i++) {
+		enum vm_umode m = vm_policy_mode(p, cr3, false);
+		vm_policy_stay(p, cr3, m, cost[m], by_irq);
+	}
 }
 
 static void test_parse(void **state)
@@ -47,98 +48,85 @@ static void test_parse(void **state)
 	assert_string_equal(vm_umode_str(VM_UMODE_DIRECT), "direct");
 }
 
-static void test_break_even(void **state)
+/* A new space starts translated; after exploit_stays a trial of
+ * trial_stays runs direct; the cheaper one wins. */
+static void test_trial_picks_cheaper(void **state)
 {
 	(void)state;
 	struct vm_policy p;
 	vm_policy_init(&p, VM_USER_ADAPTIVE, &params);
-	/* (40000 - 1000) / (18/16 - 1) = 39000 * 8 */
-	assert_int_equal(vm_policy_break_even_ns(&p), 312000);
-	/* a direct stay shorter than the boundary cost lowers it */
-	vm_policy_stay(&p, AS1, VM_UMODE_TRANSLATED, 100, false); /* no effect */
-	assert_int_equal(p.direct_cost_ns, 40000);
-	vm_policy_stay(&p, AS1, VM_UMODE_DIRECT, 5000, false);
-	assert_int_equal(p.direct_cost_ns, 5000);
-	assert_int_equal(vm_policy_break_even_ns(&p), 4000 * 8);
-	/* a kicked stay says nothing about the boundary */
-	vm_policy_stay(&p, AS1, VM_UMODE_DIRECT, 10, true);
-	assert_int_equal(p.direct_cost_ns, 5000);
+	const uint64_t direct_cheaper[2] = {[VM_UMODE_DIRECT] = 100, [VM_UMODE_TRANSLATED] = 300};
+	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_TRANSLATED);
+	run(&p, AS1, direct_cheaper, false, 7);
+	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_TRANSLATED);
+	run(&p, AS1, direct_cheaper, false, 1); /* the 8th: the trial starts */
+	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
+	assert_int_equal(p.st.trials, 1);
+	run(&p, AS1, direct_cheaper, false, 4); /* the trial: direct wins */
+	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
+	assert_int_equal(p.st.trials_won, 1);
+	/* the next trial (translated) loses: direct stays */
+	run(&p, AS1, direct_cheaper, false, 8 + 4);
+	assert_int_equal(p.st.trials, 2);
+	assert_int_equal(p.st.trials_won, 1);
+	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
+	/* the workload changes: translated becomes cheaper, the next trial
+	 * moves it back */
+	const uint64_t translated_cheaper[2] = {[VM_UMODE_DIRECT] = 900,
+						[VM_UMODE_TRANSLATED] = 100};
+	run(&p, AS1, translated_cheaper, false, 8 + 4);
+	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_TRANSLATED);
+	assert_int_equal(p.st.trials_won, 2);
+	assert_true(p.st.switches[VM_UMODE_DIRECT] >= 2);
 }
 
-/* A new address space starts translated; long stays move it to direct
- * only after min_stays, short direct stays move it back. */
-static void test_switch_both_ways(void **state)
-{
-	(void)state;
-	struct vm_policy p;
-	vm_policy_init(&p, VM_USER_ADAPTIVE, &params);
-	uint64_t be = vm_policy_break_even_ns(&p);
-	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_TRANSLATED);
-	/* stays of 10 x break-even translated (native 10/1.125 x): long */
-	stays(&p, AS1, VM_UMODE_TRANSLATED, be * 10, 3);
-	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_TRANSLATED); /* dwell */
-	stays(&p, AS1, VM_UMODE_TRANSLATED, be * 10, 1);
-	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
-	assert_int_equal(p.st.switches[VM_UMODE_DIRECT], 1);
-	/* direct stays of exactly the boundary cost: native 0, short */
-	stays(&p, AS1, VM_UMODE_DIRECT, 40000, 3);
-	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
-	stays(&p, AS1, VM_UMODE_DIRECT, 40000, 1);
-	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_TRANSLATED);
-	assert_int_equal(p.st.switches[VM_UMODE_TRANSLATED], 1);
-	assert_int_equal(p.st.stays[VM_UMODE_DIRECT], 4);
-	assert_int_equal(p.st.stays[VM_UMODE_TRANSLATED], 4);
-}
-
-/* Between L* / h and L* * h nothing moves (hysteresis), either way. */
+/* The current mode keeps its place unless the other is > 1/8 cheaper. */
 static void test_hysteresis(void **state)
 {
 	(void)state;
 	struct vm_policy p;
 	vm_policy_init(&p, VM_USER_ADAPTIVE, &params);
-	uint64_t be = vm_policy_break_even_ns(&p);
-	/* translated stays of native 1.5 L*: not above 2 L* */
-	stays(&p, AS1, VM_UMODE_TRANSLATED, be * 3 / 2 * 18 / 16, 50);
+	const uint64_t close[2] = {[VM_UMODE_DIRECT] = 90, [VM_UMODE_TRANSLATED] = 100};
+	run(&p, AS1, close, false, 8 + 4);
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_TRANSLATED);
-	/* then native 3 L*: moves */
-	stays(&p, AS1, VM_UMODE_TRANSLATED, be * 3 * 18 / 16, 50);
+	assert_int_equal(p.st.trials_won, 0);
+	const uint64_t apart[2] = {[VM_UMODE_DIRECT] = 80, [VM_UMODE_TRANSLATED] = 100};
+	run(&p, AS1, apart, false, 8 + 4);
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
-	/* direct stays of native 0.75 L*: not below L* / 2 */
-	stays(&p, AS1, VM_UMODE_DIRECT, 40000 + be * 3 / 4, 50);
-	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
-	stays(&p, AS1, VM_UMODE_DIRECT, 40000 + be / 4, 50);
-	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_TRANSLATED);
 }
 
-/* A stay cut by the host timer counts as long, whatever its length. */
-static void test_kicked_is_long(void **state)
+/* Stays ended by interrupts (a compute phase) go direct even when the
+ * per-stay costs say otherwise (the timer bounds both). */
+static void test_compute_goes_direct(void **state)
 {
 	(void)state;
 	struct vm_policy p;
 	vm_policy_init(&p, VM_USER_ADAPTIVE, &params);
-	for (int i = 0; i < 8; i++)
-		vm_policy_stay(&p, AS1, VM_UMODE_TRANSLATED, 1, true);
+	const uint64_t ticks[2] = {[VM_UMODE_DIRECT] = 4000000, [VM_UMODE_TRANSLATED] = 3900000};
+	run(&p, AS1, ticks, true, 8 + 4);
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
 }
 
-/* The fidelity trigger forces translated for fidelity_stays stays, then
- * the averages decide again; it does nothing with --user=direct. */
+/* The fidelity trigger forces translated for fidelity_stays stays without
+ * trials, then trials resume; it does nothing with --user=direct. */
 static void test_fidelity(void **state)
 {
 	(void)state;
 	struct vm_policy p;
 	vm_policy_init(&p, VM_USER_ADAPTIVE, &params);
-	uint64_t be = vm_policy_break_even_ns(&p);
-	stays(&p, AS1, VM_UMODE_TRANSLATED, be * 10, 8);
+	const uint64_t direct_cheaper[2] = {[VM_UMODE_DIRECT] = 100, [VM_UMODE_TRANSLATED] = 300};
+	run(&p, AS1, direct_cheaper, false, 8 + 4);
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
 	vm_policy_need_translated(&p, AS1);
 	assert_int_equal(p.st.fidelity_triggers, 1);
+	uint64_t trials = p.st.trials;
 	for (unsigned i = 0; i < params.fidelity_stays; i++) {
 		assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_TRANSLATED);
-		vm_policy_stay(&p, AS1, VM_UMODE_TRANSLATED, be * 10, false);
+		run(&p, AS1, direct_cheaper, false, 1);
 	}
-	/* expired: long stays move it to direct again */
-	stays(&p, AS1, VM_UMODE_TRANSLATED, be * 10, 1);
+	assert_int_equal(p.st.trials, trials);
+	/* expired: the next trial finds direct cheaper again */
+	run(&p, AS1, direct_cheaper, false, 8 + 4);
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
 
 	vm_policy_init(&p, VM_USER_DIRECT, &params);
@@ -152,21 +140,26 @@ static void test_fixed_and_fallback(void **state)
 {
 	(void)state;
 	struct vm_policy p;
+	const uint64_t direct_cheaper[2] = {[VM_UMODE_DIRECT] = 100, [VM_UMODE_TRANSLATED] = 300};
 	vm_policy_init(&p, VM_USER_TRANSLATED, &params);
-	stays(&p, AS1, VM_UMODE_TRANSLATED, 1000000000, 100);
+	run(&p, AS1, direct_cheaper, false, 100);
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_TRANSLATED);
 	assert_int_equal(vm_policy_mode(&p, AS1, true), VM_UMODE_DIRECT);
 	assert_int_equal(p.st.fallbacks, 1);
+	assert_int_equal(p.st.trials, 0);
 	vm_policy_init(&p, VM_USER_DIRECT, &params);
-	stays(&p, AS1, VM_UMODE_DIRECT, 1, 100);
+	run(&p, AS1, direct_cheaper, false, 100);
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
-	assert_int_equal(p.st.fallbacks, 0);
-	/* adaptive: a fallback stay (direct while the space is translated)
-	 * does not count toward the translated average */
+	assert_int_equal(p.st.stays[VM_UMODE_DIRECT], 100);
+	/* adaptive: fallback stays (direct while translated is chosen) do
+	 * not count toward any window or phase */
 	vm_policy_init(&p, VM_USER_ADAPTIVE, &params);
-	assert_int_equal(vm_policy_mode(&p, AS1, true), VM_UMODE_DIRECT);
-	stays(&p, AS1, VM_UMODE_DIRECT, 1000000000, 100);
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(vm_policy_mode(&p, AS1, true), VM_UMODE_DIRECT);
+		vm_policy_stay(&p, AS1, VM_UMODE_DIRECT, 1, false);
+	}
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_TRANSLATED);
+	assert_int_equal(p.st.trials, 0);
 }
 
 /* State is per address space; slots are recycled least recently used. */
@@ -175,11 +168,10 @@ static void test_per_space(void **state)
 	(void)state;
 	struct vm_policy p;
 	vm_policy_init(&p, VM_USER_ADAPTIVE, &params);
-	uint64_t be = vm_policy_break_even_ns(&p);
-	stays(&p, AS1, VM_UMODE_TRANSLATED, be * 10, 8);
+	const uint64_t direct_cheaper[2] = {[VM_UMODE_DIRECT] = 100, [VM_UMODE_TRANSLATED] = 300};
+	run(&p, AS1, direct_cheaper, false, 8 + 4);
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
 	assert_int_equal(vm_policy_mode(&p, AS2, false), VM_UMODE_TRANSLATED);
-	/* fill every other slot: AS1, used least recently, is recycled */
 	for (uint64_t i = 0; i < VM_POLICY_SLOTS; i++)
 		(void)vm_policy_mode(&p, 0x100000 + i * 0x1000, false);
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_TRANSLATED);
@@ -189,10 +181,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse),
-	    cmocka_unit_test(test_break_even),
-	    cmocka_unit_test(test_switch_both_ways),
+	    cmocka_unit_test(test_trial_picks_cheaper),
 	    cmocka_unit_test(test_hysteresis),
-	    cmocka_unit_test(test_kicked_is_long),
+	    cmocka_unit_test(test_compute_goes_direct),
 	    cmocka_unit_test(test_fidelity),
 	    cmocka_unit_test(test_fixed_and_fallback),
 	    cmocka_unit_test(test_per_space),
