@@ -47,8 +47,11 @@
 #       LK_TIMEDOUT  1 when DEADLINE passed without the marker
 #       LK_WALL_MS   host wall time from the start to the end marker (or to
 #                    the VMM's exit)
+#       LK_START_MS  the host's clock (ms since the epoch) when the VMM started
 #   lk_marks FILE KEY             the fields after "@@LK KEY " on each marker
 #                                 line of a console file
+#   lk_stamp_ms OUTDIR KEY        the host's clock (ms since the epoch) when the
+#                                 first "@@LK KEY" line arrived, or nothing
 #
 # Why a marker and not the VM's exit status: under QEMU the guest's
 # `poweroff -f` ends the VM (ACPI, status 0), but btvm has no ACPI, so
@@ -191,6 +194,11 @@ lk_marks() { # FILE KEY
 	grep -ao "@@LK $2 .*" "$1" | sed "s/^@@LK $2 //"
 }
 
+lk_stamp_ms() { # OUTDIR KEY
+	# the serial console ends lines with \r\n
+	grep -a -m 1 -E "@@LK $2([ "$'\r'"]|\$)" "$1/console.stamped" | awk -F '\t' '{ printf "%.0f\n", $1 * 1000 }'
+}
+
 _lk_now_ms() {
 	local t=${EPOCHREALTIME/./}
 	echo $((t / 1000))
@@ -229,6 +237,7 @@ lk_run_vm() { # KIND OUTDIR INITRD CMDLINE MEM DEADLINE [EXTRA...]
 	local spid=$!
 	local start
 	start=$(_lk_now_ms)
+	LK_START_MS=$start
 	"${pin[@]}" "${cmd[@]}" </dev/null >"$out/console.fifo" 2>"$out/stderr" &
 	local vpid=$!
 	LK_ENDED=0 LK_TIMEDOUT=0 LK_END_CODE=
@@ -269,8 +278,7 @@ lk_run_vm() { # KIND OUTDIR INITRD CMDLINE MEM DEADLINE [EXTRA...]
 	fi
 	if [ "$LK_ENDED" = 1 ]; then
 		LK_END_CODE=$(lk_marks "$out/console.txt" end | head -n 1 | awk '{print $1}')
-		end_ms=$(grep -a -m 1 '@@LK end ' "$out/console.stamped" |
-			awk -F '\t' '{ printf "%.0f", $1 * 1000 }')
+		end_ms=$(lk_stamp_ms "$out" end)
 	fi
 	[ -n "$end_ms" ] || end_ms=$(_lk_now_ms)
 	LK_WALL_MS=$((end_ms - start))
