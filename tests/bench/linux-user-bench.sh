@@ -254,13 +254,18 @@ run_vm() { # LABEL I
 	if [ "$LK_ENDED" = 1 ] && [ "$LK_END_CODE" = 0 ]; then
 		echo "status ended" >>"$res"
 	else
-		echo "status FAILED: VMM status $LK_STATUS, end marker ${LK_ENDED}, code '$LK_END_CODE'; $(tail -n 1 "$out/stderr")" >>"$res"
+		local why=""
+		if [ "$LK_STOPPED" = 0 ] && [ "$LK_STATUS" -gt 128 ]; then
+			why=" (killed by SIG$(kill -l $((LK_STATUS - 128))))"
+		fi
+		echo "status FAILED: VMM status $LK_STATUS$why, end marker ${LK_ENDED}, code '$LK_END_CODE'; $(tail -n 1 "$out/stderr")" >>"$res"
 	fi
 }
 
 echo "linux-user-bench: $LK_RELEASE, busybox $(cut -d' ' -f2 "$LK_BUSYBOX.package"), --n $n, $runs rounds, mem $mem"
 echo "  $pinned"
 echo "  btvm extra arguments: ${btvm_args[*]:-(none)}; modules: $MODULES"
+echo "  host load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs; other jobs share them)"
 for i in $(seq 1 "$runs"); do
 	for l in "${labels[@]}"; do
 		s=$(_lk_now_ms)
@@ -344,6 +349,7 @@ for p in $phases whole; do
 	echo "$row"
 done
 echo "  (whole = the sum of the phases; native has no module phase, so its whole omits it)"
+echo "  host load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 micro() { # KEY TITLE UNIT
 	local l v f line="  $2:"
@@ -354,15 +360,16 @@ micro() { # KEY TITLE UNIT
 	done
 	echo "${line%;}"
 }
-micro getppid_us "getppid round trip" µs
-micro touch_us "first-touch page (mmap, write, munmap)" µs
+has() { case " $phases " in *" $1 "*) return 0 ;; esac; return 1; }
+has syscall && micro getppid_us "getppid round trip" µs
+has pagefault && micro touch_us "first-touch page (mmap, write, munmap)" µs
 for l in "${labels[@]}"; do # fork+exec: the forkexec phase over its rounds
 	for f in "$work/res/$l".*; do
 		fe=$(awk -v n="$nfork" '$1 == "phase" && $2 == "forkexec" && $3 != "FAIL" { printf "micro forkexec_ms %.3f", $3 / 1e6 / n }' "$f")
 		[ -n "$fe" ] && echo "$fe" >>"$f"
 	done
 done
-micro forkexec_ms "fork+exec of lk-nop from busybox sh" ms
+has forkexec && micro forkexec_ms "fork+exec of lk-nop from busybox sh" ms
 echo
 for l in "${labels[@]}"; do
 	[ "$l" = native ] && continue
