@@ -49,6 +49,13 @@
 #                    the VMM's exit)
 #       LK_START_MS  the host's clock (ms since the epoch) when the VMM started
 #       LK_STOPPED   1 when we stopped the VMM (SIGTERM/SIGKILL), else 0
+#   LK_CMDLINE                    a command line both machines boot well with
+#                                 (serial console, panic=-1, quiet,
+#                                 tsc=reliable mitigations=off, as
+#                                 linux-boot-bench.sh); a KEY=VALUE word the
+#                                 kernel does not know reaches /init as an
+#                                 environment variable (how to tell one
+#                                 initramfs which test to run)
 #   lk_marks FILE KEY             the fields after "@@LK KEY " on each marker
 #                                 line of a console file
 #   lk_stamp_ms OUTDIR KEY        the host's clock (ms since the epoch) when the
@@ -67,6 +74,7 @@ LK_BTVM=${LK_BTVM:-$LK_ROOT/build/bin/btvm}
 LK_QEMU=${LK_QEMU:-qemu-system-x86_64}
 LK_GRACE=${LK_GRACE:-3}
 LK_PIN=${LK_PIN:-}
+LK_CMDLINE=${LK_CMDLINE:-"console=ttyS0 panic=-1 quiet tsc=reliable mitigations=off"}
 
 lk_die() {
 	echo "lk: $*" >&2
