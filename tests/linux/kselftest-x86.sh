@@ -12,7 +12,9 @@
 #   --no-qemu        skip the QEMU TCG column
 #   --no-native      skip the native column
 #   --build-only     build the selftests and stop
-#   --build DIR      btkern build directory (default build; `make -j2` first)
+#   --btvm-arg ARG   one more btvm argument (repeatable), e.g. --no-sandbox
+#
+# btvm is $LK_BTVM (default build/bin/btvm: `make -j2` first).
 #
 # Prerequisite (an explicit step, needs the network once):
 #   apt-get install linux-source-6.1
@@ -24,12 +26,14 @@
 # Each VM: Debian 12's 6.1.0-50 cloud kernel (the bzImage for QEMU, the debug
 # vmlinux for btvm, both fetched by tests/linux/lib.sh), 512 MiB, panic=-1,
 # a busybox initramfs whose /init runs the one test under `timeout 60`
-# between markers and powers off.  btvm runs with --timeout 180 inside an
-# outer `timeout 200` deadline that stops it by PID; the wall time of each
-# btvm run is measured against its --timeout (issue 18: no VM may outlive it
-# by more than a second).  Logs of every run stay in
+# between markers and powers off.  btvm runs with --timeout 180; lk_run_vm
+# stops a VMM still there 2 s after its deadline by PID (SIGTERM, then
+# SIGKILL), and the wall time of each btvm run is measured against its
+# --timeout (issue 18: no VM may outlive it by more than a second).  QEMU
+# gets the same deadline.  Logs of every run stay in
 # $cache/kselftest-x86-6.1/runs/<date>/.
 set -u
+ks_argv=("$@")
 
 ks_all_tests="single_step_syscall sysret_ss_attrs syscall_nt test_mremap_vdso
 check_initial_reg_state sigreturn iopl ioperm test_vsyscall mov_ss_trap
@@ -40,7 +44,6 @@ ks_src_tar=${KSELFTEST_SRC:-/usr/src/linux-source-6.1.tar.xz}
 ks_cache=${BTKERN_CACHE:-$HOME/.cache/btkern}/kselftest-x86-6.1
 ks_guest_timeout=60  # the guest's `timeout` around the test
 ks_btvm_timeout=180  # btvm --timeout
-ks_outer_timeout=200 # last resort, stops the VM by PID
 ks_mem=512M
 
 ks_die() {
@@ -92,55 +95,83 @@ ks_build() {
 	done
 }
 
-# --- one run's output -------------------------------------------------------
+# --- one run ---------------------------------------------------------------
+#
+# Every run (a VM, or the native one) leaves DIR/console.txt, whose test
+# output lies between the marker lines "@@LK kselftest begin" and
+# "@@LK end STATUS" (guest-lib.sh's lk_mark and lk_end; a marker may follow
+# a test's unterminated line, so it is matched anywhere in a line), and
+# DIR/run: "VMM_STATUS WALL_MS TIMEDOUT ENDED" as lk_run_vm reports them.
 
-# The markers /init prints (and the native run prints the same way).
-ks_begin="=== kselftest-x86 begin ==="
-ks_end="=== kselftest-x86 end ==="
+ks_init() { # TEST OUT: the initramfs's /init
+	cat >"$2" <<IEOF
+#!/bin/sh
+. /lib/lk.sh
+lk_setup
+cd /tmp
+lk_mark kselftest begin $1
+timeout $ks_guest_timeout /bin/${1}_64
+lk_end \$?
+IEOF
+}
 
-# ks_native TEST LOG: the binary on this host, under the same `timeout 60`
+# ks_native TEST DIR: the binary on this host, under the same `timeout 60`
 # and, like the VM's console, on a terminal (script(1)): with stdout a file,
 # a test killed by a signal would lose its buffered output.
 ks_native() {
-	local t=$1 log=$2 dir
-	dir=$(mktemp -d /tmp/kselftest-x86.native.XXXXXX)
-	(cd "$dir" && script -q -e -c "echo '$ks_begin'; timeout $ks_guest_timeout $ks_cache/bin/${t}_64;
-		echo STATUS=\$?; echo '$ks_end'" /dev/null </dev/null >"$log" 2>&1)
-	rm -rf "$dir"
+	local t=$1 dir=$2 tmp
+	mkdir -p "$dir"
+	tmp=$(mktemp -d /tmp/kselftest-x86.native.XXXXXX)
+	(cd "$tmp" && script -q -e -c "echo '@@LK kselftest begin $t'; timeout $ks_guest_timeout $ks_cache/bin/${t}_64;
+		echo \"@@LK end \$?\"" /dev/null </dev/null 2>&1 | tr -d '\r' >"$dir/console.txt")
+	echo "0 0 0 1" >"$dir/run"
+	rm -rf "$tmp"
 }
 
-# ks_status LOG: the test's exit status between the markers, or what ended
-# the run without one.  The RUN file next to the log holds "rc wall_ms" of
-# the VM process (rc 124 from btvm = its --timeout; "killed" = the outer
-# deadline stopped it).
+# ks_vm KIND MODE TEST DIR: one VM (KIND qemu or btvm; MODE a btvm user mode).
+ks_vm() {
+	local kind=$1 mode=$2 t=$3 dir=$4 extra=()
+	if [ "$kind" = btvm ]; then
+		extra=(--stats)
+		[ "$mode" = default ] || extra+=("--user=$mode")
+		extra+=("${ks_btvm_args[@]}")
+	fi
+	# lk_run_vm passes DEADLINE to btvm as --timeout, and stops the VMM by
+	# its PID if it is still there 2 s after DEADLINE (QEMU: at DEADLINE+2).
+	lk_run_vm "$kind" "$dir" "$ks_work/$t.cpio" "$ks_cmdline" "$ks_mem" "$ks_btvm_timeout" "${extra[@]}" ||
+		ks_die "lk_run_vm $kind failed for $t"
+	echo "$LK_STATUS $LK_WALL_MS $LK_TIMEDOUT $LK_ENDED" >"$dir/run"
+}
+
+# ks_status DIR: the test's exit status, or what ended the run without one.
 ks_status() {
-	local log=$1 st rc
-	st=$(tr -d '\r' <"$log" 2>/dev/null | sed -n "/^$ks_begin\$/,/^$ks_end\$/s/^STATUS=\([0-9]*\)\$/\1/p" | tail -n 1)
+	local dir=$1 st vs ms to ended
+	[ -f "$dir/run" ] || { echo "-"; return; }
+	read -r vs ms to ended <"$dir/run"
+	st=$(grep -ao '@@LK end [0-9]*' "$dir/console.txt" | head -n 1 | awk '{print $3}')
 	if [ -n "$st" ]; then
 		echo "$st"
-		return
-	fi
-	rc=$(cut -d' ' -f1 "$log.run" 2>/dev/null)
-	if ! tr -d '\r' <"$log" 2>/dev/null | grep -qx "$ks_begin"; then
-		echo "no-start(rc=${rc:-?})"
-	elif [ "$rc" = killed ]; then
-		echo "HANG(outer)"
-	elif [ "$rc" = 124 ]; then
-		echo "HANG(timeout)"
+	elif ! grep -aq '@@LK kselftest begin' "$dir/console.txt"; then
+		echo "no start (VMM $vs)"
+	elif [ "$to" = 1 ]; then
+		echo "VM hang (stopped by PID)"
+	elif [ "$vs" = 124 ]; then
+		echo "VM hang (--timeout)"
 	else
-		echo "no-status(rc=${rc:-?})"
+		echo "no status (VMM $vs)"
 	fi
 }
 
-# ks_fails LOG: "COUNT<TAB>first [FAIL] line" of the test's output.
+# ks_fails DIR: "COUNT<TAB>first [FAIL] line" of the test's output.
 ks_fails() {
-	tr -d '\r' <"$1" 2>/dev/null | sed -n "/^$ks_begin\$/,/^$ks_end\$/p" |
-		awk '/\[FAIL\]/ { if (!n) first = $0; n++ } END { printf "%d\t%s\n", n, first }'
+	awk '/@@LK kselftest begin/ { on = 1; next } /@@LK end / { on = 0 }
+		on && /\[FAIL\]/ { if (!n) first = $0; n++ } END { printf "%d\t%s\n", n, first }' \
+		"$1/console.txt" 2>/dev/null | tr -d '`'
 }
 
 # --- the table --------------------------------------------------------------
 
-# ks_cell LOG: "STATUS" or "STATUS, N [FAIL]" for the table.
+# ks_cell DIR: "STATUS" or "STATUS, N [FAIL]" for the table.
 ks_cell() {
 	local st n
 	st=$(ks_status "$1")
@@ -148,70 +179,81 @@ ks_cell() {
 	if [ "${n:-0}" -gt 0 ]; then echo "$st, $n [FAIL]"; else echo "$st"; fi
 }
 
+ks_runners() { # the run directories' names, in table order
+	[ "$ks_qemu" = 1 ] && echo qemu
+	for m in $ks_modes; do echo "btvm-$m"; done
+	[ "$ks_native" = 1 ] && echo native
+}
+
 # ks_table DIR TESTS...: the markdown table of the runs in DIR, the count of
 # tests per btvm mode that end as under QEMU, the first [FAIL] line of each
 # run that has one, and the btvm runs that outlived their --timeout.
 ks_table() {
-	local dir=$1 t m r qs bs row hdr sep first n
+	local dir=$1 t m r qs bs row first n vs ms to ended
 	shift
-	hdr="| test |"
-	sep="|---|"
-	[ "$ks_qemu" = 1 ] && hdr="$hdr QEMU TCG |" && sep="$sep---|"
-	for m in $ks_modes; do hdr="$hdr btvm $m |" && sep="$sep---|"; done
-	[ "$ks_native" = 1 ] && hdr="$hdr native |" && sep="$sep---|"
-	echo "$hdr"
+	row="| test |"
+	local sep="|---|"
+	for r in $(ks_runners); do
+		case $r in
+		qemu) row="$row QEMU TCG |" ;;
+		native) row="$row this host natively |" ;;
+		*) row="$row btvm ${r#btvm-} |" ;;
+		esac
+		sep="$sep---|"
+	done
+	echo "$row"
 	echo "$sep"
 	for t in "$@"; do
 		row="| $t |"
-		[ "$ks_qemu" = 1 ] && row="$row $(ks_cell "$dir/$t.qemu.log") |"
-		for m in $ks_modes; do
-			row="$row $(ks_cell "$dir/$t.btvm-$m.log") |"
-		done
-		[ "$ks_native" = 1 ] && row="$row $(ks_cell "$dir/$t.native.log") |"
+		for r in $(ks_runners); do row="$row $(ks_cell "$dir/$t/$r") |"; done
 		echo "$row"
 	done
 	echo
 	if [ "$ks_qemu" = 1 ]; then
 		for m in $ks_modes; do
-			local same=0 ok=0
+			local same=0 ok=0 diff=""
 			for t in "$@"; do
-				qs=$(ks_status "$dir/$t.qemu.log")
-				bs=$(ks_status "$dir/$t.btvm-$m.log")
-				[ "$qs" = "$bs" ] && same=$((same + 1)) && ok=$((ok + 1)) && continue
+				qs=$(ks_status "$dir/$t/qemu")
+				bs=$(ks_status "$dir/$t/btvm-$m")
+				if [ "$qs" = "$bs" ]; then
+					same=$((same + 1)) ok=$((ok + 1))
+					continue
+				fi
+				diff="$diff $t"
 				# issue 18: "or pass where QEMU fails" (mov_ss_trap)
 				[ "$bs" = 0 ] && ok=$((ok + 1))
 			done
-			echo "btvm $m: $same of $# end as under QEMU TCG (exit status); $ok of $# as under QEMU or pass where QEMU fails"
+			echo "btvm $m: $same of $# end as under QEMU TCG (same exit status), $ok of $# as under QEMU or pass where QEMU fails; differ:${diff:- none}"
+			echo
 		done
-		echo
 	fi
 	echo "First [FAIL] line of each run that has one:"
 	echo
 	for t in "$@"; do
-		for r in qemu $(for m in $ks_modes; do echo "btvm-$m"; done) native; do
-			[ -f "$dir/$t.$r.log" ] || continue
-			first=$(ks_fails "$dir/$t.$r.log")
+		for r in $(ks_runners); do
+			first=$(ks_fails "$dir/$t/$r")
 			n=${first%%$'\t'*}
-			[ "$n" -gt 0 ] || continue
+			[ "${n:-0}" -gt 0 ] || continue
 			echo "- $t, $r ($n): \`${first#*$'\t'}\`"
 		done
 	done
 	echo
-	echo "btvm runs that outlived --timeout $ks_btvm_timeout by more than 1 s:"
 	n=0
+	local lines=""
 	for t in "$@"; do
 		for m in $ks_modes; do
-			r=$dir/$t.btvm-$m.log.run
-			[ -f "$r" ] || continue
-			# "rc wall_ms"
-			read -r rc ms <"$r"
-			if [ "$rc" = killed ] || [ "$ms" -gt $(((ks_btvm_timeout + 1) * 1000)) ]; then
-				echo "- $t, $m: exit $rc after $ms ms"
+			[ -f "$dir/$t/btvm-$m/run" ] || continue
+			read -r vs ms to ended <"$dir/$t/btvm-$m/run"
+			# a run that reached its end marker ended before the deadline
+			[ "$ended" = 1 ] && continue
+			if [ "$to" = 1 ] || [ "$ms" -gt $(((ks_btvm_timeout + 1) * 1000)) ]; then
+				lines="$lines- $t, btvm $m: VMM status $vs after $ms ms$([ "$to" = 1 ] && echo ", stopped by PID")"$'\n'
 				n=$((n + 1))
 			fi
 		done
 	done
-	echo "$n in all"
+	echo "btvm VMs that outlived --timeout $ks_btvm_timeout by more than 1 s: $n"
+	printf '%s' "$lines"
 }
 
 # --- main -------------------------------------------------------------------
@@ -220,14 +262,14 @@ ks_modes=${KSELFTEST_MODES:-direct translated adaptive}
 ks_qemu=1
 ks_native=1
 ks_build_only=0
-ks_bt_build=build
+ks_btvm_args=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--modes) ks_modes=$2 && shift ;;
 	--no-qemu) ks_qemu=0 ;;
 	--no-native) ks_native=0 ;;
 	--build-only) ks_build_only=1 ;;
-	--build) ks_bt_build=$2 && shift ;;
+	--btvm-arg) ks_btvm_args+=("$2") && shift ;;
 	-h | --help) sed -n '2,/^set -u/p' "$0" | sed -n 's/^# \{0,1\}//p' && exit 0 ;;
 	-*) ks_die "unknown option $1 (see --help)" ;;
 	*) break ;;
@@ -248,13 +290,40 @@ cd "$(dirname "$0")/../.." || exit 1
 ks_build
 [ "$ks_build_only" = 1 ] && echo "$ks_cache/bin" && exit 0
 
+# shellcheck source=tests/linux/lib.sh
+. tests/linux/lib.sh
+lk_fetch || exit 1
+ks_cmdline="console=ttyS0 quiet panic=-1"
+for m in $ks_modes; do
+	[ "$m" = default ] && continue
+	"$LK_BTVM" --help 2>&1 | grep -q -- '--user' ||
+		ks_die "$LK_BTVM has no --user option for mode $m: use --modes default (or rebuild btvm)"
+done
+
 ks_run=$ks_cache/runs/$(date +%Y%m%d-%H%M%S)
+ks_work=$(mktemp -d /tmp/kselftest-x86.XXXXXX)
+trap 'rm -rf "$ks_work"' EXIT
 mkdir -p "$ks_run"
 echo "kselftest-x86: logs in $ks_run" >&2
 for t in "${ks_tests[@]}"; do
-	if [ "$ks_native" = 1 ]; then
-		echo "kselftest-x86: $t natively" >&2
-		ks_native "$t" "$ks_run/$t.native.log"
-	fi
+	ks_init "$t" "$ks_work/init"
+	lk_initramfs_new "$ks_work/root" "$ks_work/init" || exit 1
+	lk_initramfs_add "$ks_work/root" "$ks_cache/bin/${t}_64" || exit 1
+	lk_initramfs_pack "$ks_work/root" "$ks_work/$t.cpio" || exit 1
+	for r in $(ks_runners); do
+		echo "kselftest-x86: $t: $r" >&2
+		case $r in
+		native) ks_native "$t" "$ks_run/$t/native" ;;
+		qemu) ks_vm qemu "" "$t" "$ks_run/$t/qemu" ;;
+		*) ks_vm btvm "${r#btvm-}" "$t" "$ks_run/$t/$r" ;;
+		esac
+		echo "kselftest-x86: $t: $r: $(ks_cell "$ks_run/$t/$r") ($(cut -d' ' -f2 "$ks_run/$t/$r/run") ms)" >&2
+	done
+	rm -f "$ks_work/$t.cpio"
 done
-ks_table "$ks_run" "${ks_tests[@]}" | tee "$ks_run/table.md"
+{
+	echo "\`tests/linux/kselftest-x86.sh$(printf ' %q' "${ks_argv[@]}")\` on $(date -u +%Y-%m-%d), btvm $(git rev-parse --short HEAD 2>/dev/null),"
+	echo "kernel $LK_RELEASE ($(lk_banner "$LK_BZIMAGE" | grep -o 'Debian [^ ]*')), $($LK_QEMU --version | head -n 1), host $(uname -r)"
+	echo
+	ks_table "$ks_run" "${ks_tests[@]}"
+} | tee "$ks_run/table.md"
