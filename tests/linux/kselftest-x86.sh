@@ -12,7 +12,12 @@
 #   --no-qemu        skip the QEMU TCG column
 #   --no-native      skip the native column
 #   --build-only     build the selftests and stop
+#   --table RUNDIR   print the table of an earlier run again (give the same
+#                    --modes/--no-qemu/--no-native and tests)
 #   --btvm-arg ARG   one more btvm argument (repeatable), e.g. --no-sandbox
+#   --qemu-arg ARG   one more QEMU argument (repeatable): lib.sh runs
+#                    `-cpu max`, and `--qemu-arg -cpu --qemu-arg qemu64`
+#                    overrides it (QEMU takes the last -cpu)
 #
 # btvm is $LK_BTVM (default build/bin/btvm: `make -j2` first).
 #
@@ -119,19 +124,22 @@ IEOF
 # and, like the VM's console, on a terminal (script(1)): with stdout a file,
 # a test killed by a signal would lose its buffered output.
 ks_native() {
-	local t=$1 dir=$2 tmp
+	local t=$1 dir=$2 tmp start
 	mkdir -p "$dir"
 	tmp=$(mktemp -d /tmp/kselftest-x86.native.XXXXXX)
+	start=${EPOCHREALTIME/./}
 	(cd "$tmp" && script -q -e -c "echo '@@LK kselftest begin $t'; timeout $ks_guest_timeout $ks_cache/bin/${t}_64;
 		echo \"@@LK end \$?\"" /dev/null </dev/null 2>&1 | tr -d '\r' >"$dir/console.txt")
-	echo "0 0 0 1" >"$dir/run"
+	echo "0 $(((${EPOCHREALTIME/./} - start) / 1000)) 0 1" >"$dir/run"
 	rm -rf "$tmp"
 }
 
 # ks_vm KIND MODE TEST DIR: one VM (KIND qemu or btvm; MODE a btvm user mode).
 ks_vm() {
 	local kind=$1 mode=$2 t=$3 dir=$4 extra=()
-	if [ "$kind" = btvm ]; then
+	if [ "$kind" = qemu ]; then
+		extra=("${ks_qemu_args[@]}")
+	else
 		extra=(--stats)
 		[ "$mode" = default ] || extra+=("--user=$mode")
 		extra+=("${ks_btvm_args[@]}")
@@ -167,6 +175,14 @@ ks_fails() {
 	awk '/@@LK kselftest begin/ { on = 1; next } /@@LK end / { on = 0 }
 		on && /\[FAIL\]/ { if (!n) first = $0; n++ } END { printf "%d\t%s\n", n, first }' \
 		"$1/console.txt" 2>/dev/null | tr -d '`'
+}
+
+# ks_last DIR: the test's last line of output before the end marker, kernel
+# messages and the shell's "Segmentation fault" report left out.
+ks_last() {
+	awk '/@@LK kselftest begin/ { on = 1; next } /@@LK end / { on = 0 }
+		on && !/^\[ *[0-9]+\.[0-9]+\] / && !/Segmentation fault|^Terminated$/ && NF { last = $0 }
+		END { print last }' "$1/console.txt" 2>/dev/null | tr -d '`' | sed 's/\t/ /g'
 }
 
 # --- the table --------------------------------------------------------------
@@ -237,6 +253,19 @@ ks_table() {
 			echo "- $t, $r ($n): \`${first#*$'\t'}\`"
 		done
 	done
+	if [ "$ks_qemu" = 1 ]; then
+		echo
+		echo "Last line of the test's output, where a run's status differs from QEMU's:"
+		echo
+		for t in "$@"; do
+			qs=$(ks_status "$dir/$t/qemu")
+			for r in $(ks_runners); do
+				[ "$r" = qemu ] && continue
+				[ "$(ks_status "$dir/$t/$r")" = "$qs" ] && continue
+				echo "- $t, $r: \`$(ks_last "$dir/$t/$r")\` (QEMU: \`$(ks_last "$dir/$t/qemu")\`)"
+			done
+		done
+	fi
 	echo
 	n=0
 	local lines=""
@@ -263,6 +292,8 @@ ks_qemu=1
 ks_native=1
 ks_build_only=0
 ks_btvm_args=()
+ks_qemu_args=()
+ks_table_only=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--modes) ks_modes=$2 && shift ;;
@@ -270,6 +301,8 @@ while [ $# -gt 0 ]; do
 	--no-native) ks_native=0 ;;
 	--build-only) ks_build_only=1 ;;
 	--btvm-arg) ks_btvm_args+=("$2") && shift ;;
+	--qemu-arg) ks_qemu_args+=("$2") && shift ;;
+	--table) ks_table_only=$2 && shift ;;
 	-h | --help) sed -n '2,/^set -u/p' "$0" | sed -n 's/^# \{0,1\}//p' && exit 0 ;;
 	-*) ks_die "unknown option $1 (see --help)" ;;
 	*) break ;;
@@ -300,11 +333,23 @@ for m in $ks_modes; do
 		ks_die "$LK_BTVM has no --user option for mode $m: use --modes default (or rebuild btvm)"
 done
 
+if [ -n "$ks_table_only" ]; then
+	[ -f "$ks_table_only/header.md" ] || ks_die "$ks_table_only/header.md missing: not a run directory"
+	cat "$ks_table_only/header.md"
+	ks_table "$ks_table_only" "${ks_tests[@]}"
+	exit 0
+fi
+
 ks_run=$ks_cache/runs/$(date +%Y%m%d-%H%M%S)
 ks_work=$(mktemp -d /tmp/kselftest-x86.XXXXXX)
 trap 'rm -rf "$ks_work"' EXIT
 mkdir -p "$ks_run"
 echo "kselftest-x86: logs in $ks_run" >&2
+{
+	echo "\`tests/linux/kselftest-x86.sh$(printf ' %q' "${ks_argv[@]}")\` on $(date -u +%Y-%m-%d), btvm $(git rev-parse --short HEAD 2>/dev/null),"
+	echo "kernel $LK_RELEASE ($(lk_banner "$LK_BZIMAGE" | grep -o 'Debian [^ ]*')), $($LK_QEMU --version | head -n 1), host $(uname -r)"
+	echo
+} >"$ks_run/header.md"
 for t in "${ks_tests[@]}"; do
 	ks_init "$t" "$ks_work/init"
 	lk_initramfs_new "$ks_work/root" "$ks_work/init" || exit 1
@@ -322,8 +367,6 @@ for t in "${ks_tests[@]}"; do
 	rm -f "$ks_work/$t.cpio"
 done
 {
-	echo "\`tests/linux/kselftest-x86.sh$(printf ' %q' "${ks_argv[@]}")\` on $(date -u +%Y-%m-%d), btvm $(git rev-parse --short HEAD 2>/dev/null),"
-	echo "kernel $LK_RELEASE ($(lk_banner "$LK_BZIMAGE" | grep -o 'Debian [^ ]*')), $($LK_QEMU --version | head -n 1), host $(uname -r)"
-	echo
+	cat "$ks_run/header.md"
 	ks_table "$ks_run" "${ks_tests[@]}"
 } | tee "$ks_run/table.md"
