@@ -23,6 +23,8 @@
 #     --mem SIZE        guest RAM for both VMMs (default 512M)
 #     --deadline S      stop a VM after S seconds (default 600)
 #     --keep DIR        keep the consoles and results in DIR
+#     --report-only     with --keep DIR and the options of that run: print
+#                       the report of its kept results without running
 #
 # The phases (each timed in the guest with CLOCK_MONOTONIC by
 # tests/linux/lk-time.c, which forks `sh /phases.sh NAME` and waits):
@@ -40,7 +42,7 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 build=build runs=3 modes="direct translated adaptive" n=100 cpu=1 do_pin=1
-qemu=1 native=1 btvm_args=() mem=512M deadline=600 keep=
+qemu=1 native=1 btvm_args=() mem=512M deadline=600 keep='' report_only=0
 phases="syscall forkexec pipes pagefault tmpfs module"
 # small modules with no dependencies that neither machine's devices
 # matter to (see docs/linux-bench.md for why not exfat or squashfs)
@@ -60,6 +62,7 @@ while [ $# -gt 0 ]; do
 	--mem) mem=$2 && shift ;;
 	--deadline) deadline=$2 && shift ;;
 	--keep) keep=$2 && shift ;;
+	--report-only) report_only=1 ;;
 	-h | --help)
 		sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'
 		exit 0
@@ -79,6 +82,10 @@ for v in "$runs" "$n" "$deadline"; do
 	esac
 done
 . tests/linux/lib.sh
+if [ "$report_only" = 1 ] && { [ -z "$keep" ] || [ ! -d "$keep/res" ]; }; then
+	echo "linux-user-bench: --report-only needs --keep DIR of an earlier run" >&2
+	exit 2
+fi
 LK_BTVM=$build/bin/btvm
 [ -x "$LK_BTVM" ] || { echo "linux-user-bench: $LK_BTVM missing: make -j2" >&2; exit 1; }
 lk_fetch || exit 1
@@ -179,7 +186,7 @@ case " $phases " in *" module "*)
 	;;
 esac
 lk_initramfs_pack "$work/root" "$work/initrd.cpio" || exit 1
-cmdline="console=ttyS0 panic=-1 quiet tsc=reliable mitigations=off"
+cmdline=$LK_CMDLINE
 
 # the native side: the same busybox, programs and phase script on the host
 mkdir -p "$work/nbin"
@@ -254,14 +261,21 @@ run_vm() { # LABEL I
 	if [ "$LK_ENDED" = 1 ] && [ "$LK_END_CODE" = 0 ]; then
 		echo "status ended" >>"$res"
 	else
-		echo "status FAILED: VMM status $LK_STATUS, end marker ${LK_ENDED}, code '$LK_END_CODE'; $(tail -n 1 "$out/stderr")" >>"$res"
+		local why=""
+		if [ "$LK_STOPPED" = 0 ] && [ "$LK_STATUS" -gt 128 ]; then
+			why=" (killed by SIG$(kill -l $((LK_STATUS - 128))))"
+		fi
+		echo "status FAILED: VMM status $LK_STATUS$why, end marker ${LK_ENDED}, code '$LK_END_CODE'; $(tail -n 1 "$out/stderr")" >>"$res"
 	fi
 }
 
 echo "linux-user-bench: $LK_RELEASE, busybox $(cut -d' ' -f2 "$LK_BUSYBOX.package"), --n $n, $runs rounds, mem $mem"
 echo "  $pinned"
 echo "  btvm extra arguments: ${btvm_args[*]:-(none)}; modules: $MODULES"
+echo "  host load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs; other jobs share them)"
+[ "$report_only" = 1 ] && echo "  (the report of the results kept in $keep; the load averages are today's)"
 for i in $(seq 1 "$runs"); do
+	[ "$report_only" = 1 ] && break
 	for l in "${labels[@]}"; do
 		s=$(_lk_now_ms)
 		if [ "$l" = native ]; then run_native "$i"; else run_vm "$l" "$i"; fi
@@ -344,6 +358,7 @@ for p in $phases whole; do
 	echo "$row"
 done
 echo "  (whole = the sum of the phases; native has no module phase, so its whole omits it)"
+echo "  host load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 micro() { # KEY TITLE UNIT
 	local l v f line="  $2:"
@@ -354,15 +369,16 @@ micro() { # KEY TITLE UNIT
 	done
 	echo "${line%;}"
 }
-micro getppid_us "getppid round trip" µs
-micro touch_us "first-touch page (mmap, write, munmap)" µs
+has() { case " $phases " in *" $1 "*) return 0 ;; esac; return 1; }
+has syscall && micro getppid_us "getppid round trip" µs
+has pagefault && micro touch_us "first-touch page (mmap, write, munmap)" µs
 for l in "${labels[@]}"; do # fork+exec: the forkexec phase over its rounds
 	for f in "$work/res/$l".*; do
 		fe=$(awk -v n="$nfork" '$1 == "phase" && $2 == "forkexec" && $3 != "FAIL" { printf "micro forkexec_ms %.3f", $3 / 1e6 / n }' "$f")
 		[ -n "$fe" ] && echo "$fe" >>"$f"
 	done
 done
-micro forkexec_ms "fork+exec of lk-nop from busybox sh" ms
+has forkexec && micro forkexec_ms "fork+exec of lk-nop from busybox sh" ms
 echo
 for l in "${labels[@]}"; do
 	[ "$l" = native ] && continue

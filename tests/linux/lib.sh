@@ -48,6 +48,14 @@
 #       LK_WALL_MS   host wall time from the start to the end marker (or to
 #                    the VMM's exit)
 #       LK_START_MS  the host's clock (ms since the epoch) when the VMM started
+#       LK_STOPPED   1 when we stopped the VMM (SIGTERM/SIGKILL), else 0
+#   LK_CMDLINE                    a command line both machines boot well with
+#                                 (serial console, panic=-1, quiet,
+#                                 tsc=reliable mitigations=off, as
+#                                 linux-boot-bench.sh); a KEY=VALUE word the
+#                                 kernel does not know reaches /init as an
+#                                 environment variable (how to tell one
+#                                 initramfs which test to run)
 #   lk_marks FILE KEY             the fields after "@@LK KEY " on each marker
 #                                 line of a console file
 #   lk_stamp_ms OUTDIR KEY        the host's clock (ms since the epoch) when the
@@ -66,6 +74,7 @@ LK_BTVM=${LK_BTVM:-$LK_ROOT/build/bin/btvm}
 LK_QEMU=${LK_QEMU:-qemu-system-x86_64}
 LK_GRACE=${LK_GRACE:-3}
 LK_PIN=${LK_PIN:-}
+LK_CMDLINE=${LK_CMDLINE:-"console=ttyS0 panic=-1 quiet tsc=reliable mitigations=off"}
 
 lk_die() {
 	echo "lk: $*" >&2
@@ -231,6 +240,7 @@ lk_run_vm() { # KIND OUTDIR INITRD CMDLINE MEM DEADLINE [EXTRA...]
 	mkdir -p "$out"
 	rm -f "$out/console.fifo" "$out/console.stamped" "$out/console.txt"
 	mkfifo "$out/console.fifo" || return 1
+	: >"$out/console.stamped" # polled below before perl may have opened it
 	# stamp each console line with the host's clock as it arrives
 	perl -MTime::HiRes=time -e '$| = 1; while (<STDIN>) { printf "%.6f\t%s", time, $_ }' \
 		<"$out/console.fifo" >"$out/console.stamped" &
@@ -260,7 +270,9 @@ lk_run_vm() { # KIND OUTDIR INITRD CMDLINE MEM DEADLINE [EXTRA...]
 			sleep 0.05
 		done
 	fi
+	LK_STOPPED=0
 	if kill -0 "$vpid" 2>/dev/null; then
+		LK_STOPPED=1
 		kill -TERM "$vpid" 2>/dev/null
 		local until=$(($(_lk_now_ms) + 5000))
 		while kill -0 "$vpid" 2>/dev/null && [ "$(_lk_now_ms)" -lt "$until" ]; do

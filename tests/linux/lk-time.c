@@ -38,7 +38,9 @@ static long long now_ns(void)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: lk-time run NAME CMD [ARG...] | getppid N | touch PAGES | forkexec N PROG\n");
+	fprintf(
+	    stderr,
+	    "usage: lk-time run NAME CMD [ARG...] | getppid N | touch PAGES | forkexec N PROG\n");
 	return 1;
 }
 
@@ -96,7 +98,8 @@ static int cmd_touch(long pages)
 {
 	size_t len = (size_t)pages * 4096;
 	long long t0 = now_ns();
-	volatile char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	volatile char *p =
+	    mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
 		perror("lk-time: mmap");
 		return 1;

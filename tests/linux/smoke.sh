@@ -29,7 +29,7 @@ fails=0
 for kind in qemu btvm; do
 	extra=()
 	[ "$kind" = btvm ] && extra=("$@")
-	lk_run_vm "$kind" "$work/$kind" "$work/initrd.cpio" "console=ttyS0 panic=-1 quiet" 512M 120 "${extra[@]}"
+	lk_run_vm "$kind" "$work/$kind" "$work/initrd.cpio" "$LK_CMDLINE" 512M 120 "${extra[@]}"
 	echo "smoke: $kind: status $LK_STATUS, end marker $LK_ENDED (code '$LK_END_CODE'), $LK_WALL_MS ms"
 	grep -ao '@@LK .*' "$work/$kind/console.txt" >"$work/$kind.marks"
 	if [ "$LK_ENDED" != 1 ] || [ "$LK_END_CODE" != 0 ]; then
