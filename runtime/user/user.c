@@ -422,7 +422,9 @@ static enum bt_status get_as(struct user_mode *u, uint64_t key, struct user_as *
 		as = calloc(1, sizeof(*as));
 		if (!as)
 			return BT_ERR_NOMEM;
+		uint64_t t0 = bt_now_ns();
 		BT_TRY(ustub_spawn(u->image_fd, guestmem_fd(u->cfg.gm), &u->sst, &as->stub));
+		u->st.ns_spawn += bt_now_ns() - t0;
 		u->st.stubs_spawned++;
 		u->as[u->n_as++] = as;
 	} else if (!as) {
@@ -1030,10 +1032,11 @@ void user_print_stats(const struct user_mode *u, FILE *f)
 		(unsigned long long)s.stub_moves);
 	fprintf(f,
 		"btvm: user: %llu ptrace stops of guest code, %llu host calls in stubs, %llu "
-		"ptrace calls; %.1f ms in user mode (%.1f ms handling faults)\n",
+		"ptrace calls; %.1f ms in user mode (%.1f ms handling faults, %.1f ms spawning "
+		"stubs)\n",
 		(unsigned long long)s.stops, (unsigned long long)s.hostcalls,
 		(unsigned long long)s.ptrace_calls, (double)s.ns_user / 1e6,
-		(double)s.ns_fault / 1e6);
+		(double)s.ns_fault / 1e6, (double)s.ns_spawn / 1e6);
 	if (s.cpu >= 0)
 		fprintf(f, "btvm: user: the vCPU and its stubs run on host CPU %d\n", s.cpu);
 	else

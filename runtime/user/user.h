@@ -91,6 +91,7 @@ struct user_stats {
 	uint64_t stops, hostcalls, ptrace_calls;
 	uint64_t ns_user;  /* wall time with guest user code running or stopped in ptrace */
 	uint64_t ns_fault; /* of it, handling lazy mappings */
+	uint64_t ns_spawn; /* of it, starting stub processes */
 };
 
 enum bt_status user_create(const struct user_config *cfg, struct user_mode **out);

@@ -13,6 +13,9 @@
 #                    CPU $CPU (taskset -c; QEMU through a wrapper, so all its
 #                    threads); PIN=0: none is pinned.  The script says which.
 #   BTVM_ARGS="...": extra btvm run options (e.g. a user-mode option).
+#   BASE=path/to/btvm: a second btvm (e.g. built from an older commit) run
+#                    in the same rounds, right after the first: an A/B
+#                    comparison under the same machine load (column "base").
 #
 # Guest-side times come from the guest's clock: under btvm its TSC is the
 # host's but its frequency is the guest's own PIT calibration, so btvm's
@@ -60,6 +63,12 @@ for i in $(seq 1 "$n"); do
 		"${extra[@]}" --cmdline "console=ttyS0 test=none bench=1" </dev/null \
 		>"$work/btvm.$i.raw" 2>"$work/btvm.$i.stats"
 	tr -d '\r' <"$work/btvm.$i.raw" >"$work/btvm.$i"
+	if [ -n "${BASE:-}" ]; then
+		"${pin[@]}" "$BASE" run --kernel "$GU_KERNEL" --initrd "$initrd" --timeout 120 \
+			--stats "${extra[@]}" --cmdline "console=ttyS0 test=none bench=1" </dev/null \
+			>"$work/base.$i.raw" 2>"$work/base.$i.stats"
+		tr -d '\r' <"$work/base.$i.raw" >"$work/base.$i"
+	fi
 	if [ -n "$qemu_bin" ]; then
 		mkdir -p "$work/q$i"
 		GU_KERNEL=$GU_KERNEL GU_TIMEOUT=120 gu_qemu_run "$work/q$i" \
@@ -83,7 +92,7 @@ median() {
 			bad=$((bad + 1))
 			continue
 		fi
-		if [ "$k" = btvm ]; then # guest ns -> host ns
+		if [ "$k" = btvm ] || [ "$k" = base ]; then # guest ns -> host ns
 			v=$(awk -v v="$v" -v g="$(tsc "$f")" -v h="$host_khz" -v m="$m" \
 				'BEGIN { r = (g > 0 ? g / h : 1); print (m == "crc32" ? v / r : v * r) }')
 		fi
@@ -109,12 +118,17 @@ for m in $metrics; do
 	read -r bv bf <<<"$(median btvm "$m")"
 	if [ -n "$qemu_bin" ]; then read -r qv qf <<<"$(median qemu "$m")"; else qv=- qf=$n; fi
 	unit=$(sed -nE "s/^RESULT $m [0-9.]+ (.*)/\1/p" "$work/native.1")
+	base=""
+	if [ -n "${BASE:-}" ]; then
+		read -r av af <<<"$(median base "$m")"
+		base="; base $av ($af failed)"
+	fi
 	# speed relative to the second (>1 = the first is faster)
 	ratio() { awk -v a="$1" -v b="$2" -v m="$m" \
 		'BEGIN { if (a !~ /^[0-9.e+-]+$/ || b !~ /^[0-9.e+-]+$/ || a == 0 || b == 0) print "-"; else printf "%.2fx", (m == "crc32" ? b / a : a / b) }'; }
-	printf '%-18s %12s %12s %12s %10s %10s %10s  (%s; failed runs: native %s, btvm %s, QEMU %s)\n' \
+	printf '%-18s %12s %12s %12s %10s %10s %10s  (%s; failed runs: native %s, btvm %s, QEMU %s%s)\n' \
 		"$m" "$nv" "$bv" "$qv" "$(ratio "$nv" "$bv")" "$(ratio "$nv" "$qv")" \
-		"$(ratio "$qv" "$bv")" "$unit" "$nf" "$bf" "$qf"
+		"$(ratio "$qv" "$bv")" "$unit" "$nf" "$bf" "$qf" "$base"
 done
 
 # --- where btvm's time goes ---------------------------------------------------
@@ -128,9 +142,14 @@ cat >"$work/rt.c" <<'CEOF'
 #include <sys/syscall.h>
 #include <sys/user.h>
 #include <sys/wait.h>
+#include <linux/filter.h>
 #include <linux/futex.h>
+#include <linux/seccomp.h>
+#include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
+static void on_sigsys(int sig, siginfo_t *si, void *uc) { (void)sig; (void)si; (void)uc; }
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e9 + t.tv_nsec; }
 int main(void)
 {
@@ -194,6 +213,26 @@ int main(void)
 	}
 	printf("futex hand-off round trip           %8.2f us\n", (now() - t0) / N / 1e3);
 	waitpid(c, &st, 0);
+	/* a seccomp SECCOMP_RET_TRAP: SIGSYS to an in-process handler, sigreturn
+	 * (what a stub would pay per guest syscall before any hand-off) */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_sigsys;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGSYS, &sa, 0);
+	struct sock_filter f[] = {
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {4, f};
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0) {
+		t0 = now();
+		for (int i = 0; i < N; i++) syscall(SYS_getppid);
+		printf("seccomp trap: SIGSYS handler + sigreturn %5.2f us\n", (now() - t0) / N / 1e3);
+	}
 	return 0;
 }
 CEOF
