@@ -1028,8 +1028,8 @@ void user_print_stats(const struct user_mode *u, FILE *f)
 		(unsigned long long)s.faults, (unsigned long long)s.maps,
 		(unsigned long long)s.upgrades, (unsigned long long)s.guest_pf,
 		(unsigned long long)s.prefaults, (unsigned long long)s.invlpg,
-		(unsigned long long)s.downgrades, (unsigned long long)s.pt_writes, (unsigned long long)s.flushes,
-		(unsigned long long)s.stub_moves);
+		(unsigned long long)s.downgrades, (unsigned long long)s.pt_writes,
+		(unsigned long long)s.flushes, (unsigned long long)s.stub_moves);
 	fprintf(f,
 		"btvm: user: %llu ptrace stops of guest code, %llu host calls in stubs, %llu "
 		"ptrace calls; %.1f ms in user mode (%.1f ms handling faults, %.1f ms spawning "
