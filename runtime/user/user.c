@@ -36,6 +36,7 @@
  *     other's watch.
  */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,31 @@ static void pt_release(struct user_mode *u, struct user_as *as, const gpa_t tabl
 static void pt_free_all(struct user_mode *u, struct user_as *as);
 static void watch_page(struct user_mode *u, gpa_t t);
 static void check_dirty(struct user_mode *u, struct user_as *as);
+
+/* One host CPU for the vCPU thread and its stubs (user_config.float_cpus):
+ * the one it runs on now, unless its affinity already names only one. */
+static int pin_one_cpu(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) != 0)
+		return -1;
+	int cpu = sched_getcpu();
+	if (CPU_COUNT(&set) == 1) {
+		for (int c = 0; c < CPU_SETSIZE; c++)
+			if (CPU_ISSET(c, &set))
+				return c;
+	}
+	if (cpu < 0)
+		return -1;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) != 0) {
+		bt_warn(LOG_USER, "cannot pin the vCPU and its user stubs to host CPU %d: %s", cpu,
+			strerror(errno));
+		return -1;
+	}
+	return cpu;
+}
 
 enum bt_status user_create(const struct user_config *cfg, struct user_mode **out)
 {
@@ -96,6 +122,7 @@ enum bt_status user_create(const struct user_config *cfg, struct user_mode **out
 		free(u);
 		return BT_ERR_NOMEM;
 	}
+	u->st.cpu = cfg->float_cpus ? -1 : pin_one_cpu();
 	ZydisDecoderInit(&u->dec64, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
 	ZydisDecoderInit(&u->dec32, ZYDIS_MACHINE_MODE_LONG_COMPAT_32, ZYDIS_STACK_WIDTH_32);
 	*out = u;
@@ -278,6 +305,7 @@ enum bt_status user_stub_clear(struct user_mode *u, struct user_as *as)
 static enum bt_status flush_as(struct user_mode *u, struct user_as *as)
 {
 	as->n_pending = 0;
+	as->n_down = 0;
 	as->pending_all = false;
 	bool any = as->n_maps > 0;
 	free_maps(u, as); /* and its page-table watches */
@@ -287,18 +315,71 @@ static enum bt_status flush_as(struct user_mode *u, struct user_as *as)
 	return unmap_host(as, 0, USTUB_TASK_END);
 }
 
-static int range_cmp(const void *a, const void *b)
+/* Insertion sorts, not qsort: glibc's qsort of more than 1 KiB asks
+ * sysinfo() for the machine's memory size, a call btvm's sandbox refuses
+ * (it killed btvm with 65 or more pending drops).  The lists are short and
+ * mostly in order already. */
+static void sort_vas(gva_t *a, unsigned n)
 {
-	const struct user_range *x = a, *y = b;
-	return x->va < y->va ? -1 : x->va > y->va;
+	for (unsigned i = 1; i < n; i++) {
+		gva_t x = a[i];
+		unsigned j = i;
+		for (; j > 0 && a[j - 1] > x; j--)
+			a[j] = a[j - 1];
+		a[j] = x;
+	}
+}
+
+static void sort_ranges(struct user_range *a, unsigned n)
+{
+	for (unsigned i = 1; i < n; i++) {
+		struct user_range x = a[i];
+		unsigned j = i;
+		for (; j > 0 && a[j - 1].va > x.va; j--)
+			a[j] = a[j - 1];
+		a[j] = x;
+	}
+}
+
+/* The pages check_dirty found write-protected, made read-only in the stub:
+ * one mprotect per run of adjacent pages with the same remaining rights. */
+static enum bt_status apply_downgrades(struct user_mode *u, struct user_as *as)
+{
+	unsigned n = as->n_down;
+	as->n_down = 0;
+	sort_vas(as->down, n);
+	for (unsigned i = 0; i < n;) {
+		struct user_map *m = user_map_lookup(as, as->down[i]);
+		if (!m || !(m->prot & PROT_WRITE)) {
+			i++; /* dropped meanwhile, or already read-only */
+			continue;
+		}
+		int prot = m->prot & ~PROT_WRITE;
+		gva_t start = m->va, end = start + GUEST_PAGE_SIZE;
+		m->prot = (uint8_t)prot;
+		for (i++; i < n; i++) {
+			struct user_map *x = user_map_lookup(as, as->down[i]);
+			if (as->down[i] == end - GUEST_PAGE_SIZE)
+				continue; /* the same page twice */
+			if (as->down[i] != end || !x || (x->prot & ~PROT_WRITE) != prot)
+				break;
+			x->prot = (uint8_t)prot;
+			end += GUEST_PAGE_SIZE;
+		}
+		BT_TRY(ustub_mprotect(&as->stub, start, end - start, prot));
+		u->st.downgrades += (end - start) / GUEST_PAGE_SIZE;
+	}
+	return BT_OK;
 }
 
 enum bt_status user_apply_pending(struct user_mode *u, struct user_as *as)
 {
 	if (as->n_dirty)
 		check_dirty(u, as);
-	if (as->pending_all)
+	if (as->pending_all) {
+		as->n_down = 0;
 		return flush_as(u, as);
+	}
 	unsigned n = as->n_pending;
 	for (unsigned i = 0; i < n; i++) {
 		struct user_range *r = &as->pending[i];
@@ -311,7 +392,7 @@ enum bt_status user_apply_pending(struct user_mode *u, struct user_as *as)
 	}
 	/* sorted, adjacent ranges merged: one munmap for a run of pages (a
 	 * fork write-protects the stack and data pages in a row) */
-	qsort(as->pending, n, sizeof(as->pending[0]), range_cmp);
+	sort_ranges(as->pending, n);
 	for (unsigned i = 0; i < n;) {
 		gva_t va = as->pending[i].va, end = va + as->pending[i].len;
 		for (i++; i < n && as->pending[i].va <= end; i++)
@@ -319,7 +400,7 @@ enum bt_status user_apply_pending(struct user_mode *u, struct user_as *as)
 		BT_TRY(user_drop_range(u, as, va, end - va));
 	}
 	as->n_pending = 0;
-	return BT_OK;
+	return apply_downgrades(u, as);
 }
 
 static struct user_as *find_as(struct user_mode *u, uint64_t key)
@@ -341,7 +422,9 @@ static enum bt_status get_as(struct user_mode *u, uint64_t key, struct user_as *
 		as = calloc(1, sizeof(*as));
 		if (!as)
 			return BT_ERR_NOMEM;
+		uint64_t t0 = bt_now_ns();
 		BT_TRY(ustub_spawn(u->image_fd, guestmem_fd(u->cfg.gm), &u->sst, &as->stub));
+		u->st.ns_spawn += bt_now_ns() - t0;
 		u->st.stubs_spawned++;
 		u->as[u->n_as++] = as;
 	} else if (!as) {
@@ -546,6 +629,19 @@ static bool entry_revoked(uint64_t old, uint64_t cur)
 	return (old & MMU_PTE_P) && (((old ^ cur) & ~ad) || (old & ~cur & ad));
 }
 
+/* A leaf PTE change that only takes write access away: RW or D cleared,
+ * same frame, same other rights (software bits aside), A kept (clearing A asks for the next
+ * access to fault: that needs a drop).  A read-only mapping stays valid. */
+static bool entry_write_revoked(uint64_t old, uint64_t cur)
+{
+	const uint64_t wr = MMU_PTE_RW | MMU_PTE_D;
+	/* the bits the MMU ignores (9-11, 52-58): kernels keep their own
+	 * copy-on-write and soft-dirty marks there */
+	const uint64_t sw = 0xe00ull | (0x7full << 52);
+	return (old & MMU_PTE_P) && !((old ^ cur) & ~(wr | MMU_PTE_A | sw)) &&
+	       !(old & ~cur & MMU_PTE_A) && (old & ~cur & wr);
+}
+
 /* Before as's stub runs: drop what changed in its written page tables and
  * watch them again. */
 static void check_dirty(struct user_mode *u, struct user_as *as)
@@ -562,9 +658,18 @@ static void check_dirty(struct user_mode *u, struct user_as *as)
 				if (!entry_revoked(p->snap[e], t[e]))
 					continue;
 				gva_t va = p->base + e * span;
-				if (va >= USTUB_TASK_END ||
-				    (p->level == 1 && !as->n_large && !user_map_lookup(as, va)))
+				struct user_map *m = p->level == 1 ? user_map_lookup(as, va) : NULL;
+				if (va >= USTUB_TASK_END || (p->level == 1 && !as->n_large && !m))
 					continue; /* nothing of it is mapped */
+				if (m && !m->large && entry_write_revoked(p->snap[e], t[e])) {
+					/* copy-on-write protection: keep the page readable */
+					if (!(m->prot & PROT_WRITE))
+						continue;
+					if (as->n_down < USER_MAX_PENDING) {
+						as->down[as->n_down++] = va;
+						continue;
+					}
+				}
 				queue_drop(as, va, span);
 			}
 			if (!t)
@@ -918,17 +1023,22 @@ void user_print_stats(const struct user_mode *u, FILE *f)
 	fprintf(f,
 		"btvm: user: %llu host faults: %llu pages mapped, %llu upgraded to writable, "
 		"%llu guest #PF (%llu pages mapped on the way back); %llu drops (invlpg, "
-		"page-table writes), %llu watched page-table "
+		"page-table writes), %llu pages made read-only, %llu watched page-table "
 		"writes, %llu stub flushes, %llu stub pages moved out of the guest's way\n",
 		(unsigned long long)s.faults, (unsigned long long)s.maps,
 		(unsigned long long)s.upgrades, (unsigned long long)s.guest_pf,
 		(unsigned long long)s.prefaults, (unsigned long long)s.invlpg,
-		(unsigned long long)s.pt_writes, (unsigned long long)s.flushes,
-		(unsigned long long)s.stub_moves);
+		(unsigned long long)s.downgrades, (unsigned long long)s.pt_writes,
+		(unsigned long long)s.flushes, (unsigned long long)s.stub_moves);
 	fprintf(f,
 		"btvm: user: %llu ptrace stops of guest code, %llu host calls in stubs, %llu "
-		"ptrace calls; %.1f ms in user mode (%.1f ms handling faults)\n",
+		"ptrace calls; %.1f ms in user mode (%.1f ms handling faults, %.1f ms spawning "
+		"stubs)\n",
 		(unsigned long long)s.stops, (unsigned long long)s.hostcalls,
 		(unsigned long long)s.ptrace_calls, (double)s.ns_user / 1e6,
-		(double)s.ns_fault / 1e6);
+		(double)s.ns_fault / 1e6, (double)s.ns_spawn / 1e6);
+	if (s.cpu >= 0)
+		fprintf(f, "btvm: user: the vCPU and its stubs run on host CPU %d\n", s.cpu);
+	else
+		fprintf(f, "btvm: user: the vCPU and its stubs float over the host CPUs\n");
 }

@@ -44,6 +44,12 @@ struct user_config {
 	struct mmu *mmu;      /* the vCPU's soft-MMU: its CR3 is the current address space */
 	struct vcpu_abi *abi; /* registers in and out */
 	unsigned max_stubs;   /* live stub processes at most; 0: 64 */
+	/* false (the default): the calling thread (the vCPU) and every stub it
+	 * spawns share one host CPU, the one it runs on at user_create, unless
+	 * its affinity already allows only one.  A guest event is a hand-off
+	 * between the two processes; on different CPUs each costs a cross-CPU
+	 * wake-up (docs/user-direct.md, "Measured costs").  One vCPU only. */
+	bool float_cpus;
 };
 
 enum user_event_kind {
@@ -74,15 +80,18 @@ struct user_stats {
 	uint64_t prefaults;  /* of them, mapped before the retried instruction ran */
 	uint64_t guest_pf;   /* of the faults, those that became a guest #PF */
 	uint64_t invlpg;     /* drops that unmapped something (invlpg, page-table writes) */
+	uint64_t downgrades; /* pages made read-only in place (copy-on-write) */
 	uint64_t pt_writes;  /* guest writes to watched page-table pages */
 	uint64_t unwatched;  /* stale page-table watches dropped (frame reused as data) */
 	uint64_t flushes;    /* stubs emptied (CR3 loads, reuse) */
 	uint64_t stub_moves; /* stub code pages moved out of the guest's way */
 	uint64_t stubs_spawned, stubs_reused;
 	uint64_t fpu_syncs; /* FPU images read back from a stub */
+	int cpu;	    /* host CPU the vCPU and its stubs are pinned to, -1: none */
 	uint64_t stops, hostcalls, ptrace_calls;
 	uint64_t ns_user;  /* wall time with guest user code running or stopped in ptrace */
 	uint64_t ns_fault; /* of it, handling lazy mappings */
+	uint64_t ns_spawn; /* of it, starting stub processes */
 };
 
 enum bt_status user_create(const struct user_config *cfg, struct user_mode **out);

@@ -54,6 +54,11 @@ struct user_as {
 	size_t n_pts, n_dirty;
 	struct user_range pending[USER_MAX_PENDING]; /* drops to apply before it runs */
 	unsigned n_pending;
+	/* pages whose guest PTE only lost write access (or D): made read-only
+	 * with mprotect instead of dropped (fork's copy-on-write), collected
+	 * and applied by user_apply_pending */
+	gva_t down[USER_MAX_PENDING];
+	unsigned n_down;
 	bool pending_all;
 	bool fpu_valid;	 /* fpu_copy is what the stub holds */
 	bool pf_pending; /* a guest #PF was delivered from pf_rip for pf_addr */

@@ -402,6 +402,19 @@ enum bt_status ustub_munmap(struct ustub *s, gva_t va, uint64_t len)
 	return BT_OK;
 }
 
+enum bt_status ustub_mprotect(struct ustub *s, gva_t va, uint64_t len, int prot)
+{
+	long args[6] = {(long)va, (long)len, prot, 0, 0, 0};
+	long ret;
+	BT_TRY(ustub_hostcall(s, 10, args, &ret));
+	if (ret != 0) {
+		bt_err(LOG_USER, "user stub %d: mprotect(%#llx, %llu, %d) failed: %s", (int)s->pid,
+		       (unsigned long long)va, (unsigned long long)len, prot, strerror((int)-ret));
+		return BT_ERR_IO;
+	}
+	return BT_OK;
+}
+
 enum bt_status ustub_get_fpu(struct ustub *s, void *fxsave512)
 {
 	if (pt(s, PTRACE_GETFPREGS, NULL, fxsave512) != 0)

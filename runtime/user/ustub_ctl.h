@@ -77,6 +77,7 @@ void ustub_kick(pid_t pid);
 enum bt_status ustub_hostcall(struct ustub *s, long nr, const long args[6], long *ret);
 enum bt_status ustub_mmap(struct ustub *s, gva_t va, uint64_t len, int prot, uint64_t off);
 enum bt_status ustub_munmap(struct ustub *s, gva_t va, uint64_t len);
+enum bt_status ustub_mprotect(struct ustub *s, gva_t va, uint64_t len, int prot);
 /* Move the stub's own page to new_base (page aligned, below USTUB_TASK_END,
  * nothing of the guest mapped there): the guest can then map s->base's old
  * address.  Whatever was at new_base is replaced. */

@@ -329,6 +329,51 @@ static void test_revoked(void **state)
 	expect_pf(run(f, E_READ, DATA_VA, 0), DATA_VA, MMU_PF_U);
 }
 
+/* Copy-on-write protection (RW or D cleared, nothing else) makes the stub's
+ * page read-only in place: reads go on without a host fault, a write still
+ * reaches the guest (#PF) or sets D again; clearing A drops the page. */
+static void test_cow_downgrade(void **state)
+{
+	struct fx *f = *state;
+	struct user_stats st0, st1;
+	assert_int_equal(run(f, E_WRITE, DATA_VA, 7).kind, USER_EV_SYSCALL);
+	uint64_t pte_w = *pte(f, PT, 1);
+	assert_true((pte_w & (MMU_PTE_A | MMU_PTE_D)) == (MMU_PTE_A | MMU_PTE_D));
+	/* RW cleared, a software bit (the guest kernel's COW mark) set */
+	kset(f, PT, 1, (pte_w & ~RW) | (1ull << 9));
+	user_get_stats(f->u, &st0);
+	struct user_event ev = run(f, E_READ, DATA_VA, 0);
+	assert_int_equal(ev.kind, USER_EV_SYSCALL);
+	assert_int_equal(f->abi->gpr[VCPU_RAX], 7);
+	user_get_stats(f->u, &st1);
+	assert_int_equal(st1.downgrades, st0.downgrades + 1);
+	assert_int_equal(st1.faults, st0.faults); /* still mapped: no host fault */
+	expect_pf(run(f, E_WRITE, DATA_VA, 8), DATA_VA, MMU_PF_U | MMU_PF_P | MMU_PF_W);
+	uint64_t v;
+	assert_int_equal(guestmem_read(f->gm, DATA_PA, &v, 8), BT_OK);
+	assert_int_equal(v, 7);
+	/* writable again, then only D cleared: read in place, the write sets D */
+	kset(f, PT, 1, DATA_PA | P | RW | US);
+	assert_int_equal(run(f, E_WRITE, DATA_VA, 9).kind, USER_EV_SYSCALL);
+	kset(f, PT, 1, *pte(f, PT, 1) & ~MMU_PTE_D);
+	user_get_stats(f->u, &st0);
+	assert_int_equal(run(f, E_READ, DATA_VA, 0).kind, USER_EV_SYSCALL);
+	assert_int_equal(f->abi->gpr[VCPU_RAX], 9);
+	assert_int_equal(run(f, E_WRITE, DATA_VA, 10).kind, USER_EV_SYSCALL);
+	user_get_stats(f->u, &st1);
+	assert_int_equal(st1.downgrades, st0.downgrades + 1);
+	assert_int_equal(st1.upgrades, st0.upgrades + 1);
+	assert_true(*pte(f, PT, 1) & MMU_PTE_D);
+	/* A cleared as well: the next access must set A, so the page goes */
+	kset(f, PT, 1, *pte(f, PT, 1) & ~(MMU_PTE_A | MMU_PTE_D | RW));
+	user_get_stats(f->u, &st0);
+	assert_int_equal(run(f, E_READ, DATA_VA, 0).kind, USER_EV_SYSCALL);
+	user_get_stats(f->u, &st1);
+	assert_int_equal(st1.downgrades, st0.downgrades);
+	assert_int_equal(st1.maps, st0.maps + 1);
+	assert_true(*pte(f, PT, 1) & MMU_PTE_A);
+}
+
 /* invlpg anywhere in a 2 MiB guest page drops every 4 KiB piece of it. */
 static void test_large_page_invlpg(void **state)
 {
@@ -596,6 +641,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_read_maps_page, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_never_granted, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_revoked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cow_downgrade, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_large_page_invlpg, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reused_table_frame, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_two_address_spaces, setup, teardown),
