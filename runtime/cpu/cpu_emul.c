@@ -522,7 +522,7 @@ enum bt_status cpu_decode(struct vcpu *v, const uint8_t *bytes, size_t len, stru
 	if (!v || !bytes || !insn)
 		return BT_ERR_INVALID;
 	/* the code segment decides: 64-bit (L), 32-bit (D) or 16-bit compat code */
-	const ZydisDecoder *d = cpu_mode64(v)			     ? &v->dec
+	const ZydisDecoder *d = cpu_mode64(v)			  ? &v->dec
 				: (v->seg[CPU_CS].ar & CPU_AR_DB) ? &v->dec32
 								  : &v->dec16;
 	if (ZYAN_FAILED(ZydisDecoderDecodeFull(d, bytes, len, &insn->di, insn->ops)))

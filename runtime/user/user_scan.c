@@ -24,7 +24,7 @@
 
 /* Classes that start with a 0x0f byte. */
 #define SCAN_0F_CLASSES                                                                            \
-	(USER_SCAN_DESC | USER_SCAN_SEG | USER_SCAN_TSCAUX | USER_SCAN_FSGS | USER_SCAN_FEAT |      \
+	(USER_SCAN_DESC | USER_SCAN_SEG | USER_SCAN_TSCAUX | USER_SCAN_FSGS | USER_SCAN_FEAT |     \
 	 USER_SCAN_SYSENTER | USER_SCAN_TSC)
 
 /* The bytes around a candidate: b[0] is the opcode byte, `avail` bytes from
@@ -188,13 +188,13 @@ static unsigned candidates(const uint8_t *p, bool want_0f, bool want_seg, bool w
 {
 	const __m128i x = _mm_loadu_si128((const __m128i *)p);
 	__m128i m = _mm_setzero_si128();
-#define EQ(v, c)      _mm_cmpeq_epi8((v), _mm_set1_epi8((char)(c)))
+#define EQ(v, c)	_mm_cmpeq_epi8((v), _mm_set1_epi8((char)(c)))
 #define MASKEQ(v, k, c) EQ(_mm_and_si128((v), _mm_set1_epi8((char)(k))), (c))
 	if (want_0f) {
 		const __m128i y = _mm_loadu_si128((const __m128i *)(p + 1));
-		__m128i s = MASKEQ(y, 0xfc, 0x00);		 /* 00-03 */
-		s = _mm_or_si128(s, MASKEQ(y, 0xfa, 0x30));	 /* 30 31 34 35 */
-		s = _mm_or_si128(s, MASKEQ(y, 0xf4, 0xa0));	 /* a0-a3 a8-ab */
+		__m128i s = MASKEQ(y, 0xfc, 0x00);	    /* 00-03 */
+		s = _mm_or_si128(s, MASKEQ(y, 0xfa, 0x30)); /* 30 31 34 35 */
+		s = _mm_or_si128(s, MASKEQ(y, 0xf4, 0xa0)); /* a0-a3 a8-ab */
 		s = _mm_or_si128(s, EQ(y, 0xae));
 		s = _mm_or_si128(s, EQ(y, 0xc7));
 		s = _mm_or_si128(s, EQ(y, 0xb2));

@@ -87,30 +87,30 @@ static void test_privileged_gp_and_ud(void **state)
 		uint8_t n;
 		uint8_t vector;
 	} cases[] = {
-	    {{0xf4}, 1, CPU_EXC_GP},			   /* hlt */
-	    {{0xfa}, 1, CPU_EXC_GP},			   /* cli, IOPL 0 */
-	    {{0xfb}, 1, CPU_EXC_GP},			   /* sti, IOPL 0 */
-	    {{0x0f, 0x32}, 2, CPU_EXC_GP},		   /* rdmsr */
-	    {{0x0f, 0x30}, 2, CPU_EXC_GP},		   /* wrmsr */
-	    {{0x0f, 0x20, 0xc0}, 3, CPU_EXC_GP},	   /* mov %cr0,%rax */
-	    {{0x0f, 0x22, 0xd8}, 3, CPU_EXC_GP},	   /* mov %rax,%cr3 */
-	    {{0x0f, 0x21, 0xf8}, 3, CPU_EXC_GP},	   /* mov %db7,%rax */
-	    {{0x0f, 0x01, 0x10}, 3, CPU_EXC_GP},	   /* lgdt (%rax) */
-	    {{0x0f, 0x01, 0x18}, 3, CPU_EXC_GP},	   /* lidt (%rax) */
-	    {{0x0f, 0x00, 0xd8}, 3, CPU_EXC_GP},	   /* ltr %ax */
-	    {{0x0f, 0x00, 0xd0}, 3, CPU_EXC_GP},	   /* lldt %ax */
-	    {{0x0f, 0x01, 0xf0}, 3, CPU_EXC_GP},	   /* lmsw %ax */
-	    {{0x0f, 0x06}, 2, CPU_EXC_GP},		   /* clts */
-	    {{0x0f, 0x01, 0x38}, 3, CPU_EXC_GP},	   /* invlpg (%rax) */
-	    {{0x0f, 0x09}, 2, CPU_EXC_GP},		   /* wbinvd */
-	    {{0x0f, 0x01, 0xf8}, 3, CPU_EXC_GP},	   /* swapgs */
-	    {{0x48, 0x0f, 0x07}, 3, CPU_EXC_GP},	   /* sysretq */
-	    {{0x48, 0x0f, 0x35}, 3, CPU_EXC_GP},	   /* sysexitq */
-	    {{0x0f, 0x33}, 2, CPU_EXC_GP},		   /* rdpmc */
-	    {{0x0f, 0x20, 0xc8}, 3, CPU_EXC_UD},	   /* mov %cr1: #UD before the CPL check */
-	    {{0x0f, 0x01, 0xcb}, 3, CPU_EXC_UD},	   /* stac: #UD at CPL > 0 */
-	    {{0x0f, 0x01, 0xca}, 3, CPU_EXC_UD},	   /* clac */
-	    {{0x0f, 0x0b}, 2, CPU_EXC_UD},		   /* ud2 */
+	    {{0xf4}, 1, CPU_EXC_GP},		 /* hlt */
+	    {{0xfa}, 1, CPU_EXC_GP},		 /* cli, IOPL 0 */
+	    {{0xfb}, 1, CPU_EXC_GP},		 /* sti, IOPL 0 */
+	    {{0x0f, 0x32}, 2, CPU_EXC_GP},	 /* rdmsr */
+	    {{0x0f, 0x30}, 2, CPU_EXC_GP},	 /* wrmsr */
+	    {{0x0f, 0x20, 0xc0}, 3, CPU_EXC_GP}, /* mov %cr0,%rax */
+	    {{0x0f, 0x22, 0xd8}, 3, CPU_EXC_GP}, /* mov %rax,%cr3 */
+	    {{0x0f, 0x21, 0xf8}, 3, CPU_EXC_GP}, /* mov %db7,%rax */
+	    {{0x0f, 0x01, 0x10}, 3, CPU_EXC_GP}, /* lgdt (%rax) */
+	    {{0x0f, 0x01, 0x18}, 3, CPU_EXC_GP}, /* lidt (%rax) */
+	    {{0x0f, 0x00, 0xd8}, 3, CPU_EXC_GP}, /* ltr %ax */
+	    {{0x0f, 0x00, 0xd0}, 3, CPU_EXC_GP}, /* lldt %ax */
+	    {{0x0f, 0x01, 0xf0}, 3, CPU_EXC_GP}, /* lmsw %ax */
+	    {{0x0f, 0x06}, 2, CPU_EXC_GP},	 /* clts */
+	    {{0x0f, 0x01, 0x38}, 3, CPU_EXC_GP}, /* invlpg (%rax) */
+	    {{0x0f, 0x09}, 2, CPU_EXC_GP},	 /* wbinvd */
+	    {{0x0f, 0x01, 0xf8}, 3, CPU_EXC_GP}, /* swapgs */
+	    {{0x48, 0x0f, 0x07}, 3, CPU_EXC_GP}, /* sysretq */
+	    {{0x48, 0x0f, 0x35}, 3, CPU_EXC_GP}, /* sysexitq */
+	    {{0x0f, 0x33}, 2, CPU_EXC_GP},	 /* rdpmc */
+	    {{0x0f, 0x20, 0xc8}, 3, CPU_EXC_UD}, /* mov %cr1: #UD before the CPL check */
+	    {{0x0f, 0x01, 0xcb}, 3, CPU_EXC_UD}, /* stac: #UD at CPL > 0 */
+	    {{0x0f, 0x01, 0xca}, 3, CPU_EXC_UD}, /* clac */
+	    {{0x0f, 0x0b}, 2, CPU_EXC_UD},	 /* ud2 */
 	    {{0xf3, 0x48, 0x0f, 0xae, 0xc0}, 5, CPU_EXC_UD}, /* rdfsbase: CR4.FSGSBASE = 0 */
 	    {{0xf3, 0x0f, 0xc7, 0xf8}, 4, CPU_EXC_UD},	     /* rdpid: not advertised */
 	    {{0x0f, 0x01, 0xee}, 3, CPU_EXC_UD},	     /* rdpkru: CR4.PKE = 0 */
@@ -248,7 +248,7 @@ static void io_tss(struct cpu_env *e, uint16_t map_base, uint32_t limit)
 
 static void io_allow(struct cpu_env *e, unsigned port)
 {
-	e->ram[ENV_TSS2 + ENV_IOMAP + port / 8] &= (uint8_t)~(1u << (port % 8));
+	e->ram[ENV_TSS2 + ENV_IOMAP + port / 8] &= (uint8_t) ~(1u << (port % 8));
 }
 
 static void test_io_bitmap(void **state)
@@ -395,7 +395,7 @@ static void test_ldt_lar_lsl_verr(void **state)
 	assert_int_equal(v->seg[CPU_DS].sel, 0x7);
 	assert_int_equal(v->seg[CPU_DS].base, 0x12345000);
 	assert_int_equal(v->seg[CPU_DS].limit, 0xfff);
-	assert_true(e->ram[ENV_LDT + 5] & 1); /* accessed bit written back */
+	assert_true(e->ram[ENV_LDT + 5] & 1);			/* accessed bit written back */
 	assert_int_equal(ENV_RUN(e, 0x8e, 0xe3), CPU_OUT_USER); /* mov %bx,%fs */
 	assert_int_equal(e->abi->fs_base, 0x12345000);
 	assert_int_equal(ENV_RUN(e, 0x8e, 0xd3), CPU_OUT_USER); /* mov %bx,%ss */

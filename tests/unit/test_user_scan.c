@@ -64,8 +64,7 @@ static const struct insn sensitive[] = {
     {"xgetbv", {0x0f, 0x01, 0xd0}, 3, USER_SCAN_FEAT, ZYDIS_MNEMONIC_XGETBV},
     {"rdpkru", {0x0f, 0x01, 0xee}, 3, USER_SCAN_FEAT, ZYDIS_MNEMONIC_RDPKRU},
     {"xsave (%rsp)", {0x0f, 0xae, 0x24, 0x24}, 4, USER_SCAN_FEAT, ZYDIS_MNEMONIC_XSAVE},
-    {"xrstor64 (%rsp)", {0x48, 0x0f, 0xae, 0x2c, 0x24}, 5, USER_SCAN_FEAT,
-     ZYDIS_MNEMONIC_XRSTOR64},
+    {"xrstor64 (%rsp)", {0x48, 0x0f, 0xae, 0x2c, 0x24}, 5, USER_SCAN_FEAT, ZYDIS_MNEMONIC_XRSTOR64},
     {"xsavec (%rsp)", {0x0f, 0xc7, 0x24, 0x24}, 4, USER_SCAN_FEAT, ZYDIS_MNEMONIC_XSAVEC},
     {"rdrand %eax", {0x0f, 0xc7, 0xf0}, 3, USER_SCAN_FEAT, ZYDIS_MNEMONIC_RDRAND},
     {"rdseed %eax", {0x0f, 0xc7, 0xf8}, 3, USER_SCAN_FEAT, ZYDIS_MNEMONIC_RDSEED},
@@ -110,8 +109,7 @@ static ZydisDecoder dec;
 static int setup_group(void **state)
 {
 	(void)state;
-	return ZYAN_FAILED(
-		   ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64))
+	return ZYAN_FAILED(ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64))
 		   ? -1
 		   : 0;
 }
@@ -124,8 +122,8 @@ static void check_encoding(const struct insn *in)
 	if (ZYAN_FAILED(ZydisDecoderDecodeFull(&dec, in->b, in->n, &di, ops)))
 		fail_msg("%s: Zydis cannot decode it", in->name);
 	if (di.mnemonic != in->m || di.length != in->n)
-		fail_msg("%s: Zydis says %s, %u bytes", in->name, ZydisMnemonicGetString(di.mnemonic),
-			 di.length);
+		fail_msg("%s: Zydis says %s, %u bytes", in->name,
+			 ZydisMnemonicGetString(di.mnemonic), di.length);
 }
 
 static void fill_nops(uint8_t *page)
@@ -166,7 +164,8 @@ static void test_each_class_anywhere(void **state)
 				also |= USER_SCAN_IO;
 			also |= ok;
 			assert_int_equal(
-			    user_scan_page(page, NULL, 0, USER_SCAN_ALL & ~(in->cls | also), NULL), 0);
+			    user_scan_page(page, NULL, 0, USER_SCAN_ALL & ~(in->cls | also), NULL),
+			    0);
 		}
 	}
 }
@@ -228,8 +227,7 @@ static void test_page_end(void **state)
 	assert_int_equal(user_scan_page(page, NULL, 0, 0, NULL), 0);
 }
 
-static bool is_sensitive_mnemonic(const ZydisDecodedInstruction *di,
-				  const ZydisDecodedOperand *ops)
+static bool is_sensitive_mnemonic(const ZydisDecodedInstruction *di, const ZydisDecodedOperand *ops)
 {
 	for (size_t k = 0; k < BT_ARRAY_SIZE(sensitive); k++)
 		if (sensitive[k].m == di->mnemonic && di->mnemonic != ZYDIS_MNEMONIC_MOV &&
@@ -366,8 +364,8 @@ static int cmp_double(const void *a, const void *b)
 
 static int measure(int argc, char **argv)
 {
-	static const uint32_t classes[] = {USER_SCAN_DESC, USER_SCAN_SEG,      USER_SCAN_TSCAUX,
-					   USER_SCAN_FSGS, USER_SCAN_FEAT,     USER_SCAN_SYSENTER,
+	static const uint32_t classes[] = {USER_SCAN_DESC, USER_SCAN_SEG,  USER_SCAN_TSCAUX,
+					   USER_SCAN_FSGS, USER_SCAN_FEAT, USER_SCAN_SYSENTER,
 					   USER_SCAN_IO,   USER_SCAN_TSC};
 	printf("%-40s %6s %8s %8s", "file", "pages", "ns/page", "ALWAYS");
 	for (size_t c = 0; c < BT_ARRAY_SIZE(classes); c++)
@@ -386,8 +384,9 @@ static int measure(int argc, char **argv)
 		for (int r = 0; r < 5; r++) {
 			double t0 = now_ns();
 			for (size_t i = 0; i < p.n; i++)
-				sink += user_scan_page(p.data + i * stride, p.data + i * stride + 4096,
-						       USER_SCAN_TAIL, USER_SCAN_ALWAYS, NULL);
+				sink +=
+				    user_scan_page(p.data + i * stride, p.data + i * stride + 4096,
+						   USER_SCAN_TAIL, USER_SCAN_ALWAYS, NULL);
 			t[r] = (now_ns() - t0) / (double)p.n;
 		}
 		qsort(t, 5, sizeof(t[0]), cmp_double);
