@@ -143,8 +143,8 @@ static int exc_signal(unsigned vec)
 	case EXC_BP:
 	case EXC_DB:
 		return 5; /* SIGTRAP */
-	case 11: /* #NP */
-	case 12: /* #SS */
+	case 11:	  /* #NP */
+	case 12:	  /* #SS */
 		return 7; /* SIGBUS, as Linux */
 	default:
 		return 11; /* SIGSEGV */

@@ -48,10 +48,10 @@ _Static_assert(sizeof(struct user_desc) == 16, "struct user_desc is 16 bytes");
 		uint32_t v_ = (value);                                                             \
 		__asm__ volatile("1:	movl %k0, %%" seg "\n"                                     \
 				 "2:\n"                                                            \
-				 ".pushsection .text.fixup, \"ax\"\n"                               \
-				 "3:	xorl %k0, %k0\n"                                           \
+				 ".pushsection .text.fixup, \"ax\"\n"                              \
+				 "3:	xorl %k0, %k0\n"                                              \
 				 "	movl %k0, %%" seg "\n"                                     \
-				 "	jmp 2b\n"                                                  \
+				 "	jmp 2b\n"                                                       \
 				 ".popsection\n"                                                   \
 				 ".pushsection __ex_table, \"a\"\n"                                \
 				 ".balign 4\n"                                                     \

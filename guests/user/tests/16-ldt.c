@@ -7,7 +7,7 @@
  * Sensitive unprivileged instructions: direct execution on the host would
  * see the host's (empty) LDT.
  */
-#include "sens.h"
+#include "guests/user/tests/sens.h"
 
 struct user_desc {
 	uint32_t entry_number;
@@ -38,7 +38,9 @@ static int lar(uint16_t sel, uint32_t *ar)
 static int lsl(uint16_t sel, uint32_t *limit)
 {
 	uint8_t zf;
-	__asm__ volatile("lsl %2, %0; setz %1" : "+r"(*limit), "=q"(zf) : "r"((uint32_t)sel)
+	__asm__ volatile("lsl %2, %0; setz %1"
+			 : "+r"(*limit), "=q"(zf)
+			 : "r"((uint32_t)sel)
 			 : "cc");
 	return zf;
 }

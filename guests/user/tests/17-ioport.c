@@ -6,7 +6,7 @@
  * RFLAGS.IOPL stays 0; both are inherited by fork.  Port 0x80 (the POST
  * port) is written and read; nothing listens there.
  */
-#include "sens.h"
+#include "guests/user/tests/sens.h"
 
 static void outb80(void)
 {

@@ -4,7 +4,7 @@
  * syscall_nt selftest expects.  The flags live in the vCPU: a translator
  * or a direct-execution boundary that drops NT fails here.
  */
-#include "sens.h"
+#include "guests/user/tests/sens.h"
 
 int main(void)
 {
@@ -21,8 +21,7 @@ int main(void)
 			 : "=r"(after), "+a"(nr)
 			 : "i"(RFLAGS_NT), "i"(~RFLAGS_NT)
 			 : "rcx", "r11", "memory", "cc");
-	UT_CHECKF(after & RFLAGS_NT, "flags %#lx after the syscall: NT lost",
-		  (unsigned long)after);
+	UT_CHECKF(after & RFLAGS_NT, "flags %#lx after the syscall: NT lost", (unsigned long)after);
 	UT_CHECK((long)nr > 0);
 	UT_CHECK(!(read_flags() & RFLAGS_NT));
 	return UT_DONE();

@@ -7,7 +7,7 @@
  * (its output appears), and the #DB comes after SYSRET restores TF:
  * the child dies of SIGTRAP in user mode.
  */
-#include "sens.h"
+#include "guests/user/tests/sens.h"
 
 static void tf_across_syscall(void)
 {

@@ -9,7 +9,7 @@
  * the CPU model (QEMU's -cpu max has FSGSBASE, btvm's vCPU only with
  * CPU_FEAT_FSGSBASE); tests/unit/test_cpu_user.c checks the #UD.
  */
-#include "sens.h"
+#include "guests/user/tests/sens.h"
 
 static uint64_t fsbuf[2] = {0x0123456789abcdefull, 1};
 static uint64_t gsbuf[2] = {0xfedcba9876543210ull, 2};

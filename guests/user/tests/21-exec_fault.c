@@ -7,7 +7,7 @@
  * emulates them on the fetch fault), reading it or calling another offset
  * kills the process.
  */
-#include "sens.h"
+#include "guests/user/tests/sens.h"
 
 static void *page;
 

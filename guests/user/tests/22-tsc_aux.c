@@ -6,7 +6,7 @@
  * print a kill line that depends on the CPU model; test_cpu_user checks
  * it).
  */
-#include "sens.h"
+#include "guests/user/tests/sens.h"
 
 int main(void)
 {

@@ -11,7 +11,7 @@
 
 #include "guests/user/ulib/utest.h"
 
-#define EPERM 1
+#define EPERM  1
 #define SIGBUS 7
 
 #define RFLAGS_CF   (1ul << 0)
@@ -27,9 +27,9 @@
 #define ARCH_GET_FS 0x1003
 #define ARCH_GET_GS 0x1004
 
-#define AT_HWCAP2	 26
-#define HWCAP2_FSGSBASE	 (1ul << 1)
-#define VSYSCALL_ADDR	 0xffffffffff600000ul
+#define AT_HWCAP2	26
+#define HWCAP2_FSGSBASE (1ul << 1)
+#define VSYSCALL_ADDR	0xffffffffff600000ul
 
 static inline long sens_syscall3(long nr, long a, long b, long c)
 {
@@ -58,15 +58,18 @@ static inline uint64_t sens_getauxval(uint64_t type)
 
 static inline void sens_cpuid(uint32_t leaf, uint32_t r[4])
 {
-	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(0));
+	__asm__ volatile("cpuid"
+			 : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+			 : "a"(leaf), "c"(0));
 }
 
 /* Run fn in a child; its raw wait status (fn is expected to be killed). */
 #define SENS_EXPECT_KILL(fn, sig)                                                                  \
 	do {                                                                                       \
 		int st_ = ut_run_child(fn);                                                        \
-		UT_CHECKF(st_ != -1 && WTERMSIG(st_) == (sig), "%s: wait status %#x, expected "  \
-							       "signal %d",                        \
+		UT_CHECKF(st_ != -1 && WTERMSIG(st_) == (sig),                                     \
+			  "%s: wait status %#x, expected "                                         \
+			  "signal %d",                                                             \
 			  #fn, st_, sig);                                                          \
 	} while (0)
 
