@@ -697,6 +697,79 @@ static void test_compat_mode(void **state)
 	assert_int_equal(GPR(e, RSP), ENV_RSP);
 }
 
+/* Linux's vDSO getcpu without RDPID: lsl of the per-CPU GDT entry 0x7b,
+ * whose limit is (node << 12) | cpu (read-only expand-down data, DPL 3). */
+static void test_linux_getcpu_lsl(void **state)
+{
+	struct cpu_env *e = *state;
+	struct vcpu *v = &e->v;
+	uint32_t cpunode = (3u << 12) | 0;
+	env_w64(e, ENV_GDT + 0x78,
+		(cpunode & 0xffff) | (0xf5ull << 40) | (1ull << 54) |
+		    ((uint64_t)(cpunode >> 16) << 48));
+	v->gdtr.limit = 0x7f;
+	to_user(e, CPU_RFLAGS_IF);
+	GPR(e, RBX) = 0x7b;
+	assert_int_equal(ENV_RUN(e, 0x0f, 0x03, 0xc3), CPU_OUT_USER); /* lsl %bx,%eax */
+	assert_true(cpu_rflags(v) & CPU_RFLAGS_ZF);
+	assert_int_equal(GPR(e, RAX), 0x3000);
+}
+
+/* Far transfers at CPL 3: ljmp through memory into the 32-bit code segment
+ * (compat mode), lret back to 64-bit code; sysexit from the kernel. */
+static void test_compat_switch_and_sysexit(void **state)
+{
+	struct cpu_env *e = *state;
+	struct vcpu *v = &e->v;
+	to_user(e, CPU_RFLAGS_IF);
+	uint32_t off = 0x2000;
+	uint16_t cs = ENV_UCS32;
+	memcpy(e->ram + ENV_DATA, &off, 4);
+	memcpy(e->ram + ENV_DATA + 4, &cs, 2);
+	GPR(e, RAX) = ENV_DATA;
+	assert_int_equal(ENV_RUN(e, 0xff, 0x28), CPU_OUT_USER); /* ljmp *(%rax) */
+	assert_int_equal(e->abi->rip, 0x2000);
+	assert_int_equal(v->seg[CPU_CS].sel, ENV_UCS32);
+	assert_false(v->seg[CPU_CS].ar & CPU_AR_L);
+	/* lret in compat mode pops EIP and CS (4 bytes each) */
+	uint32_t frame[2] = {0x401000, ENV_UCS};
+	memcpy(e->ram + ENV_RSP - 8, frame, 8);
+	GPR(e, RSP) = ENV_RSP - 8;
+	assert_int_equal(ENV_RUN(e, 0xcb), CPU_OUT_USER);
+	assert_int_equal(e->abi->rip, 0x401000);
+	assert_int_equal(v->seg[CPU_CS].sel, ENV_UCS);
+	assert_true(v->seg[CPU_CS].ar & CPU_AR_L);
+	assert_int_equal(GPR(e, RSP), ENV_RSP);
+	/* a far jump to the kernel's code segment: #GP(sel) */
+	cs = ENV_KCS;
+	memcpy(e->ram + ENV_DATA + 4, &cs, 2);
+	user_faults(e, (const uint8_t[]){0xff, 0x28}, 2, CPU_EXC_GP, true, ENV_KCS);
+	/* sysexitq / sysexitl from CPL 0 (SYSENTER_CS = 0x10: CS 0x33 / 0x23) */
+	to_kernel(e);
+	v->msr.sysenter_cs = ENV_KCS;
+	GPR(e, RDX) = 0x401234;
+	GPR(e, RCX) = 0x7ff000;
+	assert_int_equal(ENV_RUN(e, 0x48, 0x0f, 0x35), CPU_OUT_USER);
+	assert_int_equal(v->cpl, 3);
+	assert_int_equal(e->abi->rip, 0x401234);
+	assert_int_equal(GPR(e, RSP), 0x7ff000);
+	assert_int_equal(v->seg[CPU_CS].sel, ENV_UCS);
+	assert_int_equal(v->seg[CPU_SS].sel, 0x3b); /* SYSENTER_CS + 40 (not Linux's layout) */
+	to_kernel(e);
+	GPR(e, RDX) = 0xffffffff00005678ull;
+	assert_int_equal(ENV_RUN(e, 0x0f, 0x35), CPU_OUT_USER);
+	assert_int_equal(e->abi->rip, 0x5678);
+	assert_int_equal(v->seg[CPU_CS].sel, ENV_UCS32);
+	assert_int_equal(v->seg[CPU_SS].sel, ENV_UDS); /* SYSENTER_CS + 24 */
+	assert_false(v->seg[CPU_CS].ar & CPU_AR_L);
+	/* sysexit at CPL 3: #GP(0) (test_privileged_gp_and_ud), and with a null
+	 * SYSENTER_CS at CPL 0 */
+	to_kernel(e);
+	v->msr.sysenter_cs = 0;
+	assert_int_equal(ENV_RUN(e, 0x48, 0x0f, 0x35), CPU_OUT_CONTINUE);
+	assert_int_equal(e->abi->rip, ENV_HANDLER(CPU_EXC_GP));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -711,6 +784,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_syscall_flags, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_single_step, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_compat_mode, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_linux_getcpu_lsl, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_compat_switch_and_sysexit, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("cpu_user", tests, NULL, NULL);
 }
