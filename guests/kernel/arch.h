@@ -17,6 +17,7 @@
 #define MSR_FS_BASE	   0xc0000100u
 #define MSR_GS_BASE	   0xc0000101u
 #define MSR_KERNEL_GS_BASE 0xc0000102u
+#define MSR_TSC_AUX	   0xc0000103u
 
 #define EFER_SCE (1u << 0)
 #define EFER_LME (1u << 8)
@@ -31,6 +32,7 @@
 #define CR4_PGE	       (1ul << 7)
 #define CR4_OSFXSR     (1ul << 9)
 #define CR4_OSXMMEXCPT (1ul << 10)
+#define CR4_FSGSBASE   (1ul << 16)
 #define CR4_SMEP       (1ul << 20)
 #define CR4_SMAP       (1ul << 21)
 

@@ -1,7 +1,7 @@
 /*
  * ELF64 loader for static user executables (ET_EXEC, x86-64) from the
  * initrd, and the Linux initial stack: argc, argv[], NULL, envp[], NULL,
- * auxv (AT_PAGESZ, AT_NULL), strings above; rsp 16-byte aligned at entry.
+ * auxv (AT_PAGESZ, AT_HWCAP2, AT_NULL), strings above; rsp 16-byte aligned at entry.
  * The ELF is untrusted: every offset, size and address is checked.
  */
 #include "guests/kernel/kernel.h"
@@ -136,7 +136,7 @@ int exec_load(struct mm *mm, const char *path, const char *const *argv, const ch
 	if (r)
 		return r;
 
-	uint64_t words[ARG_MAX * 2 + 8];
+	uint64_t words[ARG_MAX * 2 + 10];
 	unsigned n = 0;
 	words[n++] = argc;
 	for (unsigned i = 0; i < argc; i++)
@@ -147,6 +147,8 @@ int exec_load(struct mm *mm, const char *path, const char *const *argv, const ch
 	words[n++] = 0;
 	words[n++] = 6; /* AT_PAGESZ */
 	words[n++] = PAGE_SIZE;
+	words[n++] = 26; /* AT_HWCAP2: HWCAP2_FSGSBASE (bit 1) when CR4.FSGSBASE is on */
+	words[n++] = cpu_has_fsgsbase ? 2 : 0;
 	words[n++] = 0; /* AT_NULL */
 	words[n++] = 0;
 	sp &= ~15ul;

@@ -1,6 +1,9 @@
 /*
- * GDT (Linux selector layout), the 64-bit TSS with rsp0 for the current task
- * and IST stacks for #DF (IST1) and NMI (IST2), the per-CPU area behind
+ * GDT (Linux selector layout), the 64-bit TSS with rsp0 for the current task,
+ * IST stacks for #DF (IST1) and NMI (IST2) and an I/O permission bitmap
+ * (Linux's layout: 8 KiB of bits then a 0xff byte; the map offset points
+ * past the TSS limit while the task has no port access), the LDT
+ * descriptor of the current address space (0x50), the per-CPU area behind
  * GS_BASE (KERNEL_GS_BASE holds the user GS while in the kernel, swapped by
  * swapgs), and the SYSCALL MSRs.
  */
@@ -16,10 +19,15 @@ struct tss {
 	uint64_t reserved2;
 	uint16_t reserved3;
 	uint16_t iomap_base;
+	uint8_t io_bitmap[8192 + 1]; /* 1 = denied; the last byte stays 0xff */
 } __attribute__((packed));
-_Static_assert(sizeof(struct tss) == 104, "64-bit TSS is 104 bytes");
+#define TSS_IOMAP_OFF 104
+_Static_assert(__builtin_offsetof(struct tss, io_bitmap) == TSS_IOMAP_OFF,
+	       "64-bit TSS is 104 bytes before the I/O bitmap");
 
-static uint64_t gdt[10] __attribute__((aligned(16))) = {
+#define LDT_SEL 0x50
+
+static uint64_t gdt[12] __attribute__((aligned(16))) = {
     0,
     0x00cf9a000000ffff, /* 0x08 kernel 32-bit code (unused) */
     0x00af9a000000ffff, /* 0x10 kernel code */
@@ -29,6 +37,8 @@ static uint64_t gdt[10] __attribute__((aligned(16))) = {
     0x00affa000000ffff, /* 0x33 user code */
     0,
     0, /* 0x40 TSS (two slots) */
+    0,
+    0, /* 0x50 LDT (two slots) */
     0,
 };
 
@@ -50,7 +60,8 @@ void gdt_init(void)
 
 	tss.ist[0] = (uint64_t)(df_stack + sizeof(df_stack));
 	tss.ist[1] = (uint64_t)(nmi_stack + sizeof(nmi_stack));
-	tss.iomap_base = sizeof(tss); /* no I/O bitmap: ring 3 has no port access */
+	memset(tss.io_bitmap, 0xff, sizeof(tss.io_bitmap));
+	tss_io_none();
 	gdt[8] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ul << 40) |
 		 (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
 	gdt[9] = base >> 32;
@@ -77,6 +88,35 @@ void gdt_init(void)
 	percpu.self = &percpu;
 	wrmsr(MSR_GS_BASE, (uint64_t)&percpu);
 	wrmsr(MSR_KERNEL_GS_BASE, 0);
+}
+
+void tss_io_none(void)
+{
+	tss.iomap_base = sizeof(tss); /* past the limit: ring 3 has no port access */
+}
+
+void tss_io_load(const uint8_t *lo, const uint8_t *hi)
+{
+	if (lo) {
+		memcpy(tss.io_bitmap, lo, 4096);
+		memcpy(tss.io_bitmap + 4096, hi, 4096);
+	} else {
+		memset(tss.io_bitmap, 0, 8192);
+	}
+	tss.iomap_base = TSS_IOMAP_OFF;
+}
+
+void gdt_load_ldt(uint64_t base, unsigned entries)
+{
+	if (!entries) {
+		__asm__ volatile("lldt %w0" : : "r"(0));
+		return;
+	}
+	uint64_t limit = (uint64_t)entries * 8 - 1;
+	gdt[10] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x82ul << 40) |
+		  (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
+	gdt[11] = base >> 32;
+	__asm__ volatile("lldt %w0" : : "r"(LDT_SEL) : "memory");
 }
 
 void tss_set_rsp0(uint64_t rsp0)

@@ -127,7 +127,7 @@ static inline uint64_t extable_fixup(const struct extable_entry *e)
 extern volatile unsigned long extable_fixups;
 
 /* CPU feature flags discovered at boot (cpu.c). */
-extern bool cpu_has_smap, cpu_has_smep, cpu_has_nx;
+extern bool cpu_has_smap, cpu_has_smep, cpu_has_nx, cpu_has_fsgsbase;
 void cpu_init_features(void);
 static inline void stac(void)
 {

@@ -86,6 +86,11 @@ long proc_fork(struct trap_frame *f)
 		task_free(t);
 		return -ENOMEM;
 	}
+	if (uarch_fork(t, cur)) {
+		mm_destroy(t->mm);
+		task_free(t);
+		return -ENOMEM;
+	}
 	/* The child inherits the parent's FPU/SSE state. */
 	fxsave(t->fx);
 	t->parent = cur;
@@ -103,6 +108,7 @@ void proc_exit(int status)
 	if (cur == &tasks[0])
 		panic("idle task exiting");
 	struct mm *mm = cur->mm;
+	uarch_exit(cur);
 	cur->mm = NULL;
 	mm_activate(NULL);
 	mm_destroy(mm);

@@ -4,6 +4,8 @@
  * tests/<name> in lexical order), prints TAP, runs each test (user tests
  * are spawned from the initrd and waited for; ok iff exit status 0), runs
  * /bin/bench when bench=1, prints SUMMARY and exits via isa-debug-exit.
+ * skip=NAME[,NAME...] reports those user tests as "ok N - user/NAME # SKIP"
+ * without running them (TAP: a skip is a pass; the numbering stays).
  * A configuration error (unknown name, missing initrd) fails at once.
  */
 #include "guests/kernel/arch.h"
@@ -183,6 +185,23 @@ static void select_tests(const char *spec)
 	}
 }
 
+static char skip_list[256];
+
+/* Is name one of the comma-separated skip= names? */
+static bool skipped(const char *name)
+{
+	size_t nl = strlen(name);
+	for (const char *s = skip_list; *s;) {
+		const char *e = s;
+		while (*e && *e != ',')
+			e++;
+		if ((size_t)(e - s) == nl && !strncmp(s, name, nl))
+			return true;
+		s = *e ? e + 1 : e;
+	}
+	return false;
+}
+
 static uint64_t test_timeout_s = 20;
 
 /*
@@ -290,6 +309,7 @@ void runner_main(void *arg)
 
 	cmdline_get("test", spec, sizeof(spec));
 	cmdline_get("bench", bench, sizeof(bench));
+	cmdline_get("skip", skip_list, sizeof(skip_list));
 	char tmo[16];
 	if (cmdline_get("test_timeout", tmo, sizeof(tmo))) {
 		uint64_t v = 0;
@@ -326,6 +346,9 @@ void runner_main(void *arg)
 					r = ktests[k].fn();
 			ok = r == 0;
 			printk("%s %u - kernel/%s\n", ok ? "ok" : "not ok", i + 1, sel.name[i]);
+		} else if (skipped(sel.name[i])) {
+			ok = true;
+			printk("ok %u - user/%s # SKIP\n", i + 1, sel.name[i]);
 		} else {
 			if (!user_started) {
 				free_before_user = pmm_free_pages();

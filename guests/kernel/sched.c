@@ -182,6 +182,7 @@ void schedule(void)
 	fxsave(prev->fx);
 	fxrstor(next->fx);
 	mm_activate(next->mm);
+	uarch_switch(prev, next);
 	if (next != &tasks[0])
 		tss_set_rsp0(next->kstack_top);
 	percpu.current = next;

@@ -43,6 +43,11 @@ struct task {
 	struct task *sleep_next;
 	int slice;
 	int kill_sig; /* set by proc_kill: exit with this signal at the next chance */
+	/* user-visible x86 state (uarch.c), switched with the task */
+	uint64_t fsbase, gsbase; /* saved while the task is not running */
+	uint16_t sel[4];	 /* ds es fs gs selectors, saved likewise */
+	uint8_t iopl_emul;	 /* iopl(3): every port through the I/O bitmap */
+	uint64_t io_pa[2];	 /* ioperm bitmap (8 KiB, 1 = denied), 0 = none */
 };
 
 struct percpu {
@@ -105,6 +110,30 @@ static inline bool task_killed(void)
 	return percpu.current->kill_sig != 0;
 }
 long proc_fork(struct trap_frame *f);
+
+/* uarch.c: per-task LDT, I/O permission, FS/GS bases; their syscalls */
+void uarch_switch(struct task *prev, struct task *next);
+int uarch_fork(struct task *child, struct task *parent);
+void uarch_exit(struct task *t);
+void uarch_exec_reset(void);
+int ldt_fork(struct mm *child, struct mm *parent);
+void ldt_free(struct mm *mm);
+long sys_modify_ldt(int func, uint64_t uptr, uint64_t bytecount);
+long sys_iopl(unsigned level);
+long sys_ioperm(uint64_t from, uint64_t num, int on);
+long sys_arch_prctl(int code, uint64_t addr);
+long sys_getcpu(uint64_t ucpu, uint64_t unode);
+/* vsyscall page: a user fetch fault at addr; true = emulated (f updated) */
+bool vsyscall_emulate(struct trap_frame *f, uint64_t addr, uint64_t error);
+#define VSYSCALL_ADDR 0xffffffffff600000ul
+/* The test kernel's one CPU: cpu 0 on NUMA node GK_NODE, so that TSC_AUX
+ * ((node << 12) | cpu, as Linux writes it) cannot equal a host's value. */
+#define GK_NODE 3
+
+/* gdt.c: the LDT descriptor and the TSS I/O permission bitmap */
+void gdt_load_ldt(uint64_t base, unsigned entries);
+void tss_io_none(void);
+void tss_io_load(const uint8_t *lo, const uint8_t *hi); /* NULL, NULL = all allowed */
 
 /* exec.c */
 int exec_load(struct mm *mm, const char *path, const char *const *argv, const char *const *envp,

@@ -245,6 +245,7 @@ static long sys_execve(struct trap_frame *f, uint64_t upath, uint64_t uargv, uin
 	f->ss = USER_DS;
 	f->rflags = 0x202;
 	fpu_reset_current();
+	uarch_exec_reset();
 	return 0;
 }
 
@@ -298,6 +299,21 @@ int syscall_dispatch(struct trap_frame *f)
 		break;
 	case SYS_clock_gettime:
 		r = sys_clock_gettime((int)a0, a1);
+		break;
+	case SYS_modify_ldt:
+		r = sys_modify_ldt((int)a0, a1, a2);
+		break;
+	case SYS_arch_prctl:
+		r = sys_arch_prctl((int)a0, a1);
+		break;
+	case SYS_iopl:
+		r = sys_iopl((unsigned)a0);
+		break;
+	case SYS_ioperm:
+		r = sys_ioperm(a0, a1, (int)a2);
+		break;
+	case SYS_getcpu:
+		r = sys_getcpu(a0, a1);
 		break;
 	default:
 		r = -ENOSYS;

@@ -143,6 +143,9 @@ static int exc_signal(unsigned vec)
 	case EXC_BP:
 	case EXC_DB:
 		return 5; /* SIGTRAP */
+	case 11:	  /* #NP */
+	case 12:	  /* #SS */
+		return 7; /* SIGBUS, as Linux */
 	default:
 		return 11; /* SIGSEGV */
 	}
@@ -155,8 +158,12 @@ static int handle_user_exception(struct trap_frame *f)
 	if (f->vector == EXC_PF) {
 		uint64_t addr = read_cr2();
 		sti();
-		if (t->mm && vm_user_fault(t->mm, addr, f->error) == 0)
+		if (addr >= VSYSCALL_ADDR && addr < VSYSCALL_ADDR + PAGE_SIZE) {
+			if (vsyscall_emulate(f, addr, f->error))
+				return 0;
+		} else if (t->mm && vm_user_fault(t->mm, addr, f->error) == 0) {
 			return 0;
+		}
 		printk("[kernel] pid %d killed: #PF at rip 0x%lx addr 0x%lx\n", t->pid,
 		       (unsigned long)f->rip, (unsigned long)addr);
 		return 11;

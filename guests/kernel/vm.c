@@ -18,6 +18,7 @@
 #include "guests/kernel/arch.h"
 #include "guests/kernel/kernel.h"
 #include "guests/kernel/mm.h"
+#include "guests/kernel/sched.h"
 #include "guests/kernel/vm.h"
 
 uint64_t kernel_pml4_pa;
@@ -211,6 +212,7 @@ void mm_destroy(struct mm *mm)
 		if (t[i] & PTE_P)
 			free_level(t[i] & PTE_ADDR, 3);
 	page_put(mm->pml4_pa);
+	ldt_free(mm);
 	mm->used = false;
 }
 
@@ -366,6 +368,10 @@ struct mm *mm_fork(struct mm *parent)
 	memcpy(mm->vma, parent->vma, sizeof(mm->vma));
 	mm->nvma = parent->nvma;
 	mm->mmap_next = parent->mmap_next;
+	if (ldt_fork(mm, parent)) {
+		mm_destroy(mm);
+		return NULL;
+	}
 	uint64_t f = irq_save();
 	int r = fork_level(parent->pml4_pa, mm->pml4_pa, 4, 0);
 	if (mm_is_current(parent))

@@ -34,6 +34,8 @@ struct mm {
 	struct vma vma[VMA_MAX];
 	unsigned nvma;
 	uint64_t mmap_next;
+	uint64_t ldt_pa;      /* modify_ldt: one page of descriptors, 0 = no LDT */
+	unsigned ldt_entries; /* highest entry written + 1 */
 };
 
 extern uint64_t kernel_pml4_pa;

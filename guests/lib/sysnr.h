@@ -19,7 +19,12 @@
 #define SYS_wait4	  61
 #define SYS_kill	  62
 #define SYS_getppid	  110
+#define SYS_modify_ldt	  154
+#define SYS_arch_prctl	  158
+#define SYS_iopl	  172
+#define SYS_ioperm	  173
 #define SYS_clock_gettime 228
 #define SYS_exit_group	  231
+#define SYS_getcpu	  309
 
 #endif

@@ -124,6 +124,12 @@ struct cpu_dtr {
 #define CPU_RFLAGS_VIF	 (1ull << 19)
 #define CPU_RFLAGS_VIP	 (1ull << 20)
 #define CPU_RFLAGS_ID	 (1ull << 21)
+/* The flags translated code does not keep (tc_run writes back only the
+ * arithmetic bits and DF): the vCPU keeps them in vcpu.rflags_sys. */
+#define CPU_RFLAGS_SYS                                                                             \
+	(CPU_RFLAGS_TF | CPU_RFLAGS_IOPL | CPU_RFLAGS_NT | CPU_RFLAGS_RF | CPU_RFLAGS_ID |         \
+	 CPU_RFLAGS_VIF | CPU_RFLAGS_VIP)
+#define CPU_DR6_BS (1ull << 14) /* single-step #DB */
 
 /* Exception vectors. */
 enum cpu_vector {
@@ -188,9 +194,18 @@ struct cpu_platform {
 	uint64_t (*read_tsc)(void *opaque);
 };
 
+/* Optional CPUID features (cpu_config.features).  Off by default: they are
+ * exact only for guest code the vCPU emulates (kernel code, translated user
+ * code); guest user code in direct mode runs them on the host CPU, which
+ * answers with the host's state (docs/cpu.md "Sensitive instructions"). */
+#define CPU_FEAT_FSGSBASE (1u << 0) /* CPUID.7.EBX[0], CR4.FSGSBASE */
+#define CPU_FEAT_RDPID	  (1u << 1) /* CPUID.7.ECX[22] */
+#define CPU_FEAT_UMIP	  (1u << 2) /* CPUID.7.ECX[2], CR4.UMIP */
+
 struct cpu_config {
 	uint32_t tsc_khz;  /* advertised TSC frequency; 0 = measure the host's */
 	uint8_t phys_bits; /* CPUID 0x80000008 physical address width; 0 = 46 */
+	uint32_t features; /* CPU_FEAT_* to advertise in addition */
 };
 
 /* The CPUID profile, computed once at vcpu_init (see cpu_cpuid.c). */
@@ -245,6 +260,7 @@ struct vcpu {
 	struct cpu_platform plat;
 
 	uint64_t cr0, cr2, cr3, cr4, cr8, efer, xcr0;
+	uint64_t rflags_sys; /* the CPU_RFLAGS_SYS bits of RFLAGS */
 	unsigned cpl;
 	struct cpu_seg seg[CPU_NSREG];
 	struct cpu_seg ldtr, tr;
@@ -260,7 +276,7 @@ struct vcpu {
 	enum cpu_stop_reason stop;
 	struct cpu_exc exc; /* scratch: exception raised by the current emulation */
 
-	ZydisDecoder dec;
+	ZydisDecoder dec, dec32, dec16; /* 64-bit, 32- and 16-bit compat code */
 	struct cpu_stats stats;
 };
 
@@ -319,7 +335,8 @@ enum bt_status cpu_check_interrupts(struct vcpu *v, enum cpu_outcome *out);
 /* Recompute the request byte of the IRQ word from the platform. */
 void cpu_update_irq_request(struct vcpu *v);
 
-/* Decode one instruction (64-bit mode). BT_ERR_FORMAT if undecodable. */
+/* Decode one instruction in the mode of the current code segment (64-bit,
+ * or 32/16-bit compatibility mode). BT_ERR_FORMAT if undecodable. */
 enum bt_status cpu_decode(struct vcpu *v, const uint8_t *bytes, size_t len, struct cpu_insn *insn);
 /* Emulate one decoded instruction located at abi->rip. */
 enum bt_status cpu_emulate(struct vcpu *v, const struct cpu_insn *insn, enum cpu_outcome *out);
@@ -327,8 +344,14 @@ enum bt_status cpu_emulate(struct vcpu *v, const struct cpu_insn *insn, enum cpu
  * abi->rip; a fetch fault is delivered as #PF. */
 enum bt_status cpu_step_priv(struct vcpu *v, enum cpu_outcome *out);
 
-/* Guest user code executed `syscall` (the user-mode owner calls this). */
+/* Guest user code executed `syscall` (the user-mode owner calls this).  The
+ * same transition as a `syscall` reaching cpu_step_priv: #UD without
+ * EFER.SCE or outside 64-bit mode (Intel), else CPL 0 at LSTAR with RFLAGS
+ * masked by SFMASK; a single-step #DB follows if TF survives the mask. */
 enum bt_status cpu_syscall_from_user(struct vcpu *v, gva_t next_rip, enum cpu_outcome *out);
+
+/* Current I/O privilege level (RFLAGS.IOPL). */
+unsigned cpu_iopl(const struct vcpu *v);
 
 void cpu_dump(const struct vcpu *v, FILE *f);
 

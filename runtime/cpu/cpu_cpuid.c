@@ -8,9 +8,12 @@
  *     privileged side and (b) for instruction-set bits that translated code
  *     executes natively (SSE*, POPCNT, CX16, LZCNT, ERMS...), the host has it.
  *  2. Not advertised, on purpose: APIC and x2APIC (no LAPIC yet), MTRR/PAT/
- *     MCE/MCA, PCID/INVPCID, FSGSBASE, XSAVE/OSXSAVE/AVX*, MONITOR, VMX/SMX,
+ *     MCE/MCA, PCID/INVPCID, XSAVE/OSXSAVE/AVX*, MONITOR, VMX/SMX,
  *     PDCM, TSC_DEADLINE, RDRAND/RDSEED, PDPE1GB, SPEC_CTRL and friends.
  *     ARCH_CAPABILITIES is advertised (RDCL_NO only, see its comment).
+ *     FSGSBASE, UMIP and RDPID only when cpu_config.features asks: their
+ *     privileged side is emulated, but guest user code in direct mode would
+ *     run them on the host CPU.
  *  3. The profile is computed once (cpu_cpuid_init) and is a pure function
  *     of the host's CPUID and the config; the dynamic outputs (OSXSAVE,
  *     OSPKE, APIC IDs) are derived from vCPU state at query time.
@@ -91,6 +94,13 @@ void cpu_cpuid_init(struct cpu_cpuid_profile *p, const struct cpu_config *cfg)
 	 * (string ops run natively) if the host has them */
 	p->f7_ebx = (1u << 7) | (1u << 20) | (h7[1] & (1u << 9));
 	p->f7_ecx = 0;
+	/* optional, all emulated by the vCPU (cpu_config.features) */
+	if (cfg->features & CPU_FEAT_FSGSBASE)
+		p->f7_ebx |= 1u << 0;
+	if (cfg->features & CPU_FEAT_UMIP)
+		p->f7_ecx |= 1u << 2;
+	if (cfg->features & CPU_FEAT_RDPID)
+		p->f7_ecx |= 1u << 22;
 	/* ARCH_CAPABILITIES (bit 29): the MSR reports RDCL_NO, which is true by
 	 * construction (guest user code runs in stub processes that map no guest
 	 * kernel memory), so Linux does not turn on page-table isolation */

@@ -205,11 +205,13 @@ static enum bt_status cpu_triple_fault(struct vcpu *v)
 	return BT_ERR_GUEST;
 }
 
-enum bt_status cpu_deliver(struct vcpu *v, uint8_t vector, enum cpu_event_kind kind, bool has_error,
-			   uint32_t error_code)
+/* insn_rip: the instruction that raised a software interrupt (int n, int3,
+ * into, int1), or NULL.  A fault while delivering it is a fault of that
+ * instruction: RIP goes back to it (SDM INT n: "#GP(vector*8+2) ... the
+ * saved RIP points to the INT instruction"). */
+static enum bt_status deliver(struct vcpu *v, uint8_t vector, enum cpu_event_kind kind,
+			      bool has_error, uint32_t error_code, const gva_t *insn_rip)
 {
-	if (!v)
-		return BT_ERR_INVALID;
 	if (v->stop)
 		return BT_ERR_GUEST;
 	/* whether an error code is pushed is the architecture's decision */
@@ -225,6 +227,8 @@ enum bt_status cpu_deliver(struct vcpu *v, uint8_t vector, enum cpu_event_kind k
 		}
 		struct cpu_exc f = v->exc;
 		v->exc.pending = false;
+		if (depth == 0 && insn_rip)
+			v->abi->rip = *insn_rip;
 		bt_debug(LOG_CPU, "cpu: vector %u raised vector %u (err %#x) while delivering",
 			 ev.vector, f.vector, f.error);
 		if (f.vector == CPU_EXC_PF)
@@ -245,6 +249,20 @@ enum bt_status cpu_deliver(struct vcpu *v, uint8_t vector, enum cpu_event_kind k
 		}
 	}
 	return cpu_triple_fault(v);
+}
+
+enum bt_status cpu_deliver(struct vcpu *v, uint8_t vector, enum cpu_event_kind kind, bool has_error,
+			   uint32_t error_code)
+{
+	if (!v)
+		return BT_ERR_INVALID;
+	return deliver(v, vector, kind, has_error, error_code, NULL);
+}
+
+enum bt_status cpu_deliver_insn(struct vcpu *v, uint8_t vector, enum cpu_event_kind kind,
+				gva_t insn_rip)
+{
+	return deliver(v, vector, kind, false, 0, &insn_rip);
 }
 
 enum bt_status cpu_deliver_pf(struct vcpu *v, gva_t addr, uint32_t error_code)

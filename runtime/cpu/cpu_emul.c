@@ -140,17 +140,20 @@ static enum cpu_emu_rc emu_mov_cr_dr(struct cpu_emu *e)
 	ZydisRegister special = to ? o[0].reg.value : o[1].reg.value;
 	ZydisRegister g = to ? o[1].reg.value : o[0].reg.value;
 	bool is_cr = (to ? c0 : c1) == ZYDIS_REGCLASS_CONTROL;
-	if (v->cpl != 0)
-		return emu_bool(cpu_raise_gp0(v));
 	if (is_cr) {
+		/* a reserved CR is an invalid encoding: #UD before the CPL check */
 		unsigned n = (unsigned)(special - ZYDIS_REGISTER_CR0);
 		if (n != 0 && n != 2 && n != 3 && n != 4 && n != 8)
 			return emu_bool(cpu_raise(v, CPU_EXC_UD));
+		if (v->cpl != 0)
+			return emu_bool(cpu_raise_gp0(v));
 		if (to)
 			return emu_bool(cpu_write_cr(v, n, cpu_gpr_read(v, g)));
 		cpu_gpr_write(v, g, cpu_read_cr(v, n));
 		return EMU_OK;
 	}
+	if (v->cpl != 0)
+		return emu_bool(cpu_raise_gp0(v));
 	unsigned n = (unsigned)(special - ZYDIS_REGISTER_DR0);
 	if (n == 4 || n == 5) {
 		if (v->cr4 & CPU_CR4_DE)
@@ -179,9 +182,11 @@ static enum cpu_emu_rc emu_mov_cr_dr(struct cpu_emu *e)
 static enum cpu_emu_rc emu_int(struct cpu_emu *e, uint8_t vector, enum cpu_event_kind kind)
 {
 	struct vcpu *v = e->v;
+	gva_t at = v->abi->rip;
 	v->abi->rip = e->next;
 	e->jumped = true;
-	enum bt_status s = cpu_deliver(v, vector, kind, false, 0);
+	e->step = CPU_STEP_NONE; /* the delivery cleared TF: no #DB after int n */
+	enum bt_status s = cpu_deliver_insn(v, vector, kind, at);
 	if (s == BT_ERR_GUEST)
 		e->out = CPU_OUT_STOP;
 	else if (s != BT_OK)
@@ -191,7 +196,13 @@ static enum cpu_emu_rc emu_int(struct cpu_emu *e, uint8_t vector, enum cpu_event
 	return EMU_OK;
 }
 
-/* pushf/popf handed back by the translator: virtual IF/AC, IOPL 0. */
+/*
+ * pushf/popf handed back by the translator.  popf in protected mode (SDM
+ * POPF): at CPL 0 every flag but VM/VIF/VIP; at 0 < CPL <= IOPL every flag
+ * but IOPL too; at CPL > IOPL IF is also kept (no fault: the write is
+ * dropped).  RF is cleared; a 16-bit popf keeps bits 31:16.  No VME/PVI in
+ * long mode, so VIF/VIP never change here.
+ */
 static enum cpu_emu_rc emu_pushf_popf(struct cpu_emu *e, bool push)
 {
 	struct vcpu *v = e->v;
@@ -208,8 +219,10 @@ static enum cpu_emu_rc emu_pushf_popf(struct cpu_emu *e, bool push)
 	if (!cpu_stack_read(v, rsp, &f, n))
 		return EMU_EXC;
 	uint64_t old = cpu_rflags(v);
-	uint64_t keep = CPU_RFLAGS_VM | CPU_RFLAGS_VIF | CPU_RFLAGS_VIP | CPU_RFLAGS_IOPL;
-	if (v->cpl > 0) /* IOPL is 0: IF is not writable above CPL 0 */
+	uint64_t keep = CPU_RFLAGS_VM | CPU_RFLAGS_VIF | CPU_RFLAGS_VIP;
+	if (v->cpl > 0)
+		keep |= CPU_RFLAGS_IOPL;
+	if (v->cpl > cpu_iopl(v))
 		keep |= CPU_RFLAGS_IF;
 	if (n == 2)
 		keep |= ~0xffffull;
@@ -217,6 +230,29 @@ static enum cpu_emu_rc emu_pushf_popf(struct cpu_emu *e, bool push)
 	f &= ~CPU_RFLAGS_RF;
 	cpu_set_rflags(v, f);
 	v->abi->gpr[VCPU_RSP] = rsp + n;
+	return EMU_OK;
+}
+
+/* rd/wr fs/gs base: #UD outside 64-bit mode or with CR4.FSGSBASE clear
+ * (settable only when CPUID advertises it); they act on the bases that
+ * %fs:/%gs: operands use.  The 32-bit forms read the low half / zero-extend. */
+static enum cpu_emu_rc emu_fsgsbase(struct cpu_emu *e)
+{
+	struct vcpu *v = e->v;
+	const struct cpu_insn *in = e->in;
+	ZydisMnemonic m = in->di.mnemonic;
+	if (!cpu_mode64(v) || !(v->cr4 & CPU_CR4_FSGSBASE))
+		return emu_bool(cpu_raise(v, CPU_EXC_UD));
+	bool fs = m == ZYDIS_MNEMONIC_RDFSBASE || m == ZYDIS_MNEMONIC_WRFSBASE;
+	uint64_t *base = fs ? &v->abi->fs_base : &v->abi->gs_base;
+	if (m == ZYDIS_MNEMONIC_RDFSBASE || m == ZYDIS_MNEMONIC_RDGSBASE) {
+		cpu_gpr_write(v, in->ops[0].reg.value, *base);
+		return EMU_OK;
+	}
+	uint64_t x = cpu_gpr_read(v, in->ops[0].reg.value);
+	if (!cpu_is_canonical(x))
+		return emu_bool(cpu_raise_gp0(v));
+	*base = x;
 	return EMU_OK;
 }
 
@@ -289,6 +325,16 @@ static enum cpu_emu_rc emu_basic(struct cpu_emu *e)
 		if (in->di.mnemonic == ZYDIS_MNEMONIC_RDTSCP)
 			v->abi->gpr[VCPU_RCX] = (uint32_t)v->msr.tsc_aux;
 		return EMU_OK;
+	case ZYDIS_MNEMONIC_RDPID: /* TSC_AUX, zero-extended; not subject to TSD */
+		if (!(v->cpuid.f7_ecx & (1u << 22)))
+			return emu_bool(cpu_raise(v, CPU_EXC_UD));
+		cpu_gpr_write(v, in->ops[0].reg.value, (uint32_t)v->msr.tsc_aux);
+		return EMU_OK;
+	case ZYDIS_MNEMONIC_RDFSBASE:
+	case ZYDIS_MNEMONIC_RDGSBASE:
+	case ZYDIS_MNEMONIC_WRFSBASE:
+	case ZYDIS_MNEMONIC_WRGSBASE:
+		return emu_fsgsbase(e);
 	case ZYDIS_MNEMONIC_RDPMC: /* no PMU: every counter index is invalid */
 		return emu_bool(cpu_raise_gp0(v));
 	case ZYDIS_MNEMONIC_HLT:
@@ -307,7 +353,7 @@ static enum cpu_emu_rc emu_basic(struct cpu_emu *e)
 		return EMU_OK;
 	case ZYDIS_MNEMONIC_CLI:
 	case ZYDIS_MNEMONIC_STI:
-		if (v->cpl != 0) /* IOPL 0 */
+		if (v->cpl > cpu_iopl(v)) /* no PVI in long mode */
 			return emu_bool(cpu_raise_gp0(v));
 		if (in->di.mnemonic == ZYDIS_MNEMONIC_STI) {
 			if (!cpu_if(v)) {
@@ -335,6 +381,8 @@ static enum cpu_emu_rc emu_basic(struct cpu_emu *e)
 				      : cpu_rflags(v) & ~CPU_RFLAGS_AC);
 		return EMU_OK;
 	case ZYDIS_MNEMONIC_SWAPGS: {
+		if (!cpu_mode64(v))
+			return emu_bool(cpu_raise(v, CPU_EXC_UD));
 		if (v->cpl != 0)
 			return emu_bool(cpu_raise_gp0(v));
 		uint64_t t = v->abi->gs_base;
@@ -358,6 +406,8 @@ static enum cpu_emu_rc emu_basic(struct cpu_emu *e)
 		v->cr0 &= ~CPU_CR0_TS;
 		return EMU_OK;
 	case ZYDIS_MNEMONIC_SMSW:
+		if (!cpu_umip_ok(v))
+			return emu_bool(cpu_raise_gp0(v));
 		if (in->ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY)
 			return emu_bool(cpu_op_write(v, in, &in->ops[0], v->cr0 & 0xffff));
 		cpu_gpr_write(v, in->ops[0].reg.value, v->cr0);
@@ -376,6 +426,10 @@ static enum cpu_emu_rc emu_basic(struct cpu_emu *e)
 		return emu_int(e, (uint8_t)in->ops[0].imm.value.u, CPU_EV_SOFTWARE);
 	case ZYDIS_MNEMONIC_INT3:
 		return emu_int(e, CPU_EXC_BP, CPU_EV_SOFTWARE);
+	case ZYDIS_MNEMONIC_INTO: /* compat mode only (#UD in 64-bit mode) */
+		if (!(cpu_rflags(v) & CPU_RFLAGS_OF))
+			return EMU_OK;
+		return emu_int(e, CPU_EXC_OF, CPU_EV_SOFTWARE);
 	case ZYDIS_MNEMONIC_INT1: /* icebp: a #DB trap without the DPL check */
 		return emu_int(e, CPU_EXC_DB, CPU_EV_TRAP);
 	case ZYDIS_MNEMONIC_UD0:
@@ -399,11 +453,6 @@ static enum cpu_emu_rc emu_basic(struct cpu_emu *e)
 	case ZYDIS_MNEMONIC_XRSTOR64:
 	case ZYDIS_MNEMONIC_XRSTORS:
 	case ZYDIS_MNEMONIC_XRSTORS64:
-	case ZYDIS_MNEMONIC_RDPID:
-	case ZYDIS_MNEMONIC_RDFSBASE:
-	case ZYDIS_MNEMONIC_RDGSBASE:
-	case ZYDIS_MNEMONIC_WRFSBASE:
-	case ZYDIS_MNEMONIC_WRGSBASE:
 	case ZYDIS_MNEMONIC_RDRAND:
 	case ZYDIS_MNEMONIC_RDSEED:
 	case ZYDIS_MNEMONIC_RDPKRU:
@@ -432,10 +481,6 @@ static enum cpu_emu_rc emu_basic(struct cpu_emu *e)
 	case ZYDIS_MNEMONIC_VMMCALL:
 	case ZYDIS_MNEMONIC_INVLPGA:
 	case ZYDIS_MNEMONIC_RSM:
-	/* syscall/sysenter from kernel mode */
-	case ZYDIS_MNEMONIC_SYSCALL:
-	case ZYDIS_MNEMONIC_SYSENTER:
-	case ZYDIS_MNEMONIC_SYSEXIT:
 		return emu_bool(cpu_raise(v, CPU_EXC_UD));
 	case ZYDIS_MNEMONIC_FXSAVE:
 	case ZYDIS_MNEMONIC_FXSAVE64:
@@ -457,11 +502,30 @@ static enum cpu_emu_rc emu_basic(struct cpu_emu *e)
 
 /* ---- dispatcher -------------------------------------------------------- */
 
+/* The single-step #DB after a completed instruction: a trap (RIP = the
+ * next instruction, or the same one for an unfinished rep), DR6.BS set. */
+static enum bt_status cpu_single_step_trap(struct vcpu *v, enum cpu_outcome *out)
+{
+	v->dr[6] |= CPU_DR6_BS;
+	enum bt_status s = cpu_deliver(v, CPU_EXC_DB, CPU_EV_TRAP, false, 0);
+	if (s == BT_ERR_GUEST) {
+		*out = CPU_OUT_STOP;
+		return BT_OK;
+	}
+	BT_TRY(s);
+	*out = cpu_run_outcome(v);
+	return BT_OK;
+}
+
 enum bt_status cpu_decode(struct vcpu *v, const uint8_t *bytes, size_t len, struct cpu_insn *insn)
 {
 	if (!v || !bytes || !insn)
 		return BT_ERR_INVALID;
-	if (ZYAN_FAILED(ZydisDecoderDecodeFull(&v->dec, bytes, len, &insn->di, insn->ops)))
+	/* the code segment decides: 64-bit (L), 32-bit (D) or 16-bit compat code */
+	const ZydisDecoder *d = cpu_mode64(v)			  ? &v->dec
+				: (v->seg[CPU_CS].ar & CPU_AR_DB) ? &v->dec32
+								  : &v->dec16;
+	if (ZYAN_FAILED(ZydisDecoderDecodeFull(d, bytes, len, &insn->di, insn->ops)))
 		return BT_ERR_FORMAT;
 	return BT_OK;
 }
@@ -482,6 +546,7 @@ enum bt_status cpu_emulate(struct vcpu *v, const struct cpu_insn *insn, enum cpu
 	};
 	v->exc.pending = false;
 	v->stats.emulated++;
+	bool tf_before = (cpu_rflags(v) & CPU_RFLAGS_TF) != 0;
 	enum cpu_emu_rc rc = EMU_UNSUPPORTED;
 	if (insn->di.attributes & ZYDIS_ATTRIB_HAS_LOCK)
 		rc = emu_bool(cpu_raise(v, CPU_EXC_UD)); /* no locked form is emulated */
@@ -495,6 +560,14 @@ enum bt_status cpu_emulate(struct vcpu *v, const struct cpu_insn *insn, enum cpu
 		*out = e.out;
 		if (e.out == CPU_OUT_CONTINUE)
 			*out = cpu_run_outcome(v);
+		if (e.out != CPU_OUT_HALT && e.out != CPU_OUT_STOP) {
+			bool trap = e.step == CPU_STEP_TF_BEFORE ? tf_before
+				    : e.step == CPU_STEP_TF_AFTER
+					? (cpu_rflags(v) & CPU_RFLAGS_TF) != 0
+					: false;
+			if (trap)
+				BT_TRY(cpu_single_step_trap(v, out));
+		}
 		cpu_update_irq_request(v);
 		return BT_OK;
 	case EMU_EXC:
@@ -543,21 +616,13 @@ enum bt_status cpu_syscall_from_user(struct vcpu *v, gva_t next_rip, enum cpu_ou
 {
 	if (!v || !out)
 		return BT_ERR_INVALID;
-	if (!(v->efer & CPU_EFER_SCE)) {
+	if (!cpu_syscall_enter(v, next_rip)) {
 		v->abi->rip = next_rip - 2;
-		cpu_raise(v, CPU_EXC_UD);
 		return cpu_deliver_exc(v, out);
 	}
-	uint64_t f = cpu_rflags(v);
-	v->abi->gpr[VCPU_RCX] = next_rip;
-	v->abi->gpr[VCPU_R11] = f & ~CPU_RFLAGS_RF;
-	uint16_t sel = (uint16_t)(v->msr.star >> 32) & 0xfffc;
-	cpu_seg_set_flat(&v->seg[CPU_CS], sel, true, 0);
-	cpu_seg_set_flat(&v->seg[CPU_SS], (uint16_t)(sel + 8), false, 0);
-	cpu_set_cpl(v, 0);
-	cpu_set_rflags(v, f & ~(v->msr.sfmask | CPU_RFLAGS_RF));
-	v->abi->rip = v->msr.lstar;
 	*out = CPU_OUT_CONTINUE;
+	if (cpu_rflags(v) & CPU_RFLAGS_TF) /* SFMASK left TF set */
+		BT_TRY(cpu_single_step_trap(v, out));
 	cpu_update_irq_request(v);
 	return BT_OK;
 }

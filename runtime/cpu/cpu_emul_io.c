@@ -4,9 +4,14 @@
  * iobus_pio_in/out); string data moves through the soft-MMU.
  *
  * Invariants
- *  1. IOPL is 0 and there is no I/O bitmap consulted: port I/O is allowed
- *     at CPL 0 only, #GP(0) above (guest user code runs natively and never
- *     gets here for its own I/O).
+ *  1. Permission (SDM vol. 1 19.5): CPL <= IOPL, or else every bit of the
+ *     access in the TSS I/O permission bitmap is clear.  The bitmap starts
+ *     at the 16-bit offset at TSS+0x66; the two bytes holding the access's
+ *     bits are read (implicit supervisor reads) and must lie within the TSS
+ *     limit, else #GP(0) -- Linux 6.1 points the offset past the limit for
+ *     a task without ioperm()/iopl(3), and implements both with the bitmap
+ *     (IOPL stays 0).  The check runs once per instruction, before any
+ *     port or memory access.
  *  2. A bus failure reads as all-ones and drops the write (logged), like an
  *     unclaimed port; it never becomes a host error.
  *  3. rep ins/outs: each iteration is one port access plus one memory
@@ -57,6 +62,31 @@ static bool io_probe_write(struct vcpu *v, gva_t a, unsigned size)
 	return true;
 }
 
+/* May this vCPU access `size` ports from `port` (invariant 1)?  false =
+ * #GP(0), or a #PF reading the TSS, recorded in v->exc. */
+static bool io_allowed(struct vcpu *v, uint16_t port, unsigned size)
+{
+	if (v->cpl <= cpu_iopl(v))
+		return true;
+	const struct cpu_seg *tr = &v->tr;
+	unsigned type = tr->ar & CPU_AR_TYPE_MASK;
+	if ((tr->ar & CPU_AR_UNUSABLE) || (type != 0x9 && type != 0xb) || tr->limit < 0x67)
+		return cpu_raise_gp0(v);
+	uint16_t map;
+	if (!cpu_mem_read(v, tr->base + 0x66, &map, 2, MMU_ACC_IMPLICIT))
+		return false;
+	uint32_t off = (uint32_t)map + port / 8;
+	if (off + 1 > tr->limit)
+		return cpu_raise_gp0(v);
+	uint16_t bits;
+	if (!cpu_mem_read(v, tr->base + off, &bits, 2, MMU_ACC_IMPLICIT))
+		return false;
+	uint16_t want = (uint16_t)(((1u << size) - 1) << (port & 7));
+	if (bits & want)
+		return cpu_raise_gp0(v);
+	return true;
+}
+
 static unsigned string_size(ZydisMnemonic m)
 {
 	switch (m) {
@@ -83,6 +113,10 @@ static enum cpu_emu_rc emu_string_io(struct cpu_emu *e, bool in)
 	int64_t step = (cpu_rflags(v) & CPU_RFLAGS_DF) ? -(int64_t)size : (int64_t)size;
 	uint16_t port = (uint16_t)v->abi->gpr[VCPU_RDX];
 	enum vcpu_gpr areg = in ? VCPU_RDI : VCPU_RSI;
+	if (!io_allowed(v, port, size))
+		return EMU_EXC;
+	/* single-stepping: one iteration per #DB, as on hardware */
+	unsigned chunk = (cpu_rflags(v) & CPU_RFLAGS_TF) ? 1 : CPU_REP_CHUNK;
 	/* outs honours a segment override (fs/gs bases); ins always uses ES */
 	uint64_t seg_base = 0;
 	if (!in) {
@@ -99,7 +133,7 @@ static enum cpu_emu_rc emu_string_io(struct cpu_emu *e, bool in)
 	for (unsigned n = 0;; n++) {
 		if (rep && (v->abi->gpr[VCPU_RCX] & amask) == 0)
 			break;
-		if (n == CPU_REP_CHUNK) {
+		if (n == chunk) {
 			/* interruptible like hardware: RIP stays on the instruction,
 			 * the runtime checks interrupts and re-runs it */
 			e->jumped = true;
@@ -146,15 +180,11 @@ enum cpu_emu_rc cpu_emul_io(struct cpu_emu *e)
 	case ZYDIS_MNEMONIC_OUTSB:
 	case ZYDIS_MNEMONIC_OUTSW:
 	case ZYDIS_MNEMONIC_OUTSD:
-		if (v->cpl != 0)
-			return emu_bool(cpu_raise_gp0(v));
 		return emu_string_io(e, m == ZYDIS_MNEMONIC_INSB || m == ZYDIS_MNEMONIC_INSW ||
 					    m == ZYDIS_MNEMONIC_INSD);
 	default:
 		return EMU_NOTMINE;
 	}
-	if (v->cpl != 0)
-		return emu_bool(cpu_raise_gp0(v));
 	/* in: ops[0] = al/ax/eax, ops[1] = dx or imm8; out: ops[0] = dx or
 	 * imm8, ops[1] = al/ax/eax */
 	const ZydisDecodedOperand *data = &insn->ops[is_in ? 0 : 1];
@@ -162,6 +192,8 @@ enum cpu_emu_rc cpu_emul_io(struct cpu_emu *e)
 	uint16_t port = p->type == ZYDIS_OPERAND_TYPE_IMMEDIATE ? (uint16_t)p->imm.value.u
 								: (uint16_t)v->abi->gpr[VCPU_RDX];
 	unsigned size = data->size / 8;
+	if (!io_allowed(v, port, size))
+		return EMU_EXC;
 	if (is_in)
 		cpu_gpr_write(v, data->reg.value, pio_in(v, port, size));
 	else

@@ -13,6 +13,10 @@
  *  3. ltr marks the TSS descriptor busy in the guest GDT (the kernel clears
  *     it itself before reloading); an already busy TSS is #GP(sel).
  *  4. Only code-segment targets for far jmp/call (no call/task gates: #GP).
+ *  5. Entries (syscall, sysenter) and exits (sysret, sysexit, iret) follow
+ *     Intel: syscall/sysret #UD outside 64-bit mode; sysenter works from
+ *     compat and 64-bit code; SGDT/SIDT/SLDT/STR #GP(0) above CPL 0 when
+ *     CR4.UMIP is set.
  */
 #include "runtime/cpu/cpu_internal.h"
 
@@ -41,6 +45,8 @@ static enum cpu_emu_rc emu_lgdt_lidt(struct cpu_emu *e, struct cpu_dtr *dtr)
 
 static enum cpu_emu_rc emu_sgdt_sidt(struct cpu_emu *e, const struct cpu_dtr *dtr)
 {
+	if (!cpu_umip_ok(e->v))
+		return emu_bool(cpu_raise_gp0(e->v));
 	uint8_t buf[10];
 	memcpy(buf, &dtr->limit, 2);
 	memcpy(buf + 2, &dtr->base, 8);
@@ -110,6 +116,8 @@ static enum cpu_emu_rc emu_ltr_lldt(struct cpu_emu *e, bool ltr)
 static enum cpu_emu_rc emu_store_sel(struct cpu_emu *e, uint16_t sel)
 {
 	const ZydisDecodedOperand *op = &e->in->ops[0];
+	if (!cpu_umip_ok(e->v))
+		return emu_bool(cpu_raise_gp0(e->v));
 	if (op->type == ZYDIS_OPERAND_TYPE_MEMORY)
 		return emu_bool(cpu_mem_write(e->v, cpu_op_addr(e->v, e->in, op), &sel, 2, 0));
 	cpu_gpr_write(e->v, op->reg.value, sel); /* r32/r64: zero-extended */
@@ -182,12 +190,16 @@ static enum cpu_emu_rc far_return(struct cpu_emu *e, uint64_t rip, uint16_t cs, 
 	v->abi->rip = rip;
 	e->jumped = true;
 	if (set_flags) {
-		/* at CPL 0 every flag is writable; VM stays 0 in long mode */
+		/* SDM IRET: at CPL 0 every flag is writable (VM stays 0 in long
+		 * mode); above it IOPL, VIF and VIP are kept, and IF too when
+		 * CPL > IOPL */
 		uint64_t f = rflags & ~CPU_RFLAGS_VM;
+		uint64_t keep = 0;
 		if (old_cpl > 0)
-			f = (f & ~(CPU_RFLAGS_IF | CPU_RFLAGS_IOPL)) |
-			    (cpu_rflags(v) & (CPU_RFLAGS_IF | CPU_RFLAGS_IOPL));
-		cpu_set_rflags(v, f);
+			keep |= CPU_RFLAGS_IOPL | CPU_RFLAGS_VIF | CPU_RFLAGS_VIP;
+		if (old_cpl > cpu_iopl(v))
+			keep |= CPU_RFLAGS_IF;
+		cpu_set_rflags(v, (f & ~keep) | (cpu_rflags(v) & keep));
 	}
 	if (rpl != old_cpl) {
 		null_inaccessible_segs(v, rpl);
@@ -252,14 +264,19 @@ static enum cpu_emu_rc emu_far_jmp_call(struct cpu_emu *e, bool call)
 	const struct cpu_insn *in = e->in;
 	unsigned w = in->di.operand_width / 8;
 	uint8_t buf[10] = {0};
-	if (in->ops[0].type != ZYDIS_OPERAND_TYPE_MEMORY)
-		return emu_bool(cpu_raise(v, CPU_EXC_UD));
-	if (!cpu_mem_read(v, cpu_op_addr(v, in, &in->ops[0]), buf, w + 2, 0))
-		return EMU_EXC;
 	uint64_t rip = 0;
 	uint16_t cs;
-	memcpy(&rip, buf, w);
-	memcpy(&cs, buf + w, 2);
+	if (in->ops[0].type == ZYDIS_OPERAND_TYPE_POINTER) { /* ptr16:16/32, compat mode */
+		rip = in->ops[0].ptr.offset;
+		cs = in->ops[0].ptr.segment;
+	} else if (in->ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY) {
+		if (!cpu_mem_read(v, cpu_op_addr(v, in, &in->ops[0]), buf, w + 2, 0))
+			return EMU_EXC;
+		memcpy(&rip, buf, w);
+		memcpy(&cs, buf + w, 2);
+	} else {
+		return emu_bool(cpu_raise(v, CPU_EXC_UD));
+	}
 	if ((cs & 0xfffc) == 0)
 		return emu_bool(cpu_raise_gp0(v));
 	uint64_t d;
@@ -297,11 +314,89 @@ static enum cpu_emu_rc emu_far_jmp_call(struct cpu_emu *e, bool call)
 	return EMU_OK;
 }
 
+bool cpu_syscall_enter(struct vcpu *v, gva_t next_rip)
+{
+	if (!(v->efer & CPU_EFER_SCE) || !cpu_mode64(v))
+		return cpu_raise(v, CPU_EXC_UD);
+	uint64_t f = cpu_rflags(v);
+	v->abi->gpr[VCPU_RCX] = next_rip;
+	v->abi->gpr[VCPU_R11] = f & ~CPU_RFLAGS_RF;
+	uint16_t sel = (uint16_t)(v->msr.star >> 32) & 0xfffc;
+	cpu_seg_set_flat(&v->seg[CPU_CS], sel, true, 0);
+	cpu_seg_set_flat(&v->seg[CPU_SS], (uint16_t)(sel + 8), false, 0);
+	cpu_set_cpl(v, 0);
+	cpu_set_rflags(v, f & ~(v->msr.sfmask | CPU_RFLAGS_RF | CPU_RFLAGS_VM));
+	v->abi->rip = v->msr.lstar;
+	return true;
+}
+
+static enum cpu_emu_rc emu_syscall(struct cpu_emu *e)
+{
+	if (!cpu_syscall_enter(e->v, e->next))
+		return EMU_EXC;
+	e->jumped = true;
+	e->step = CPU_STEP_TF_AFTER; /* SFMASK decides whether a #DB follows */
+	e->out = CPU_OUT_CONTINUE;
+	return EMU_OK;
+}
+
+/* sysenter (Intel, also in IA-32e mode): to 64-bit CPL 0 code at
+ * SYSENTER_CS:SYSENTER_EIP, stack SYSENTER_ESP; IF, VM, RF cleared, TF not
+ * (so a single-step #DB hits the first kernel instruction, as Linux's
+ * entry_SYSENTER_compat expects). */
+static enum cpu_emu_rc emu_sysenter(struct cpu_emu *e)
+{
+	struct vcpu *v = e->v;
+	uint16_t cs = (uint16_t)v->msr.sysenter_cs & 0xfffc;
+	if (cs == 0)
+		return emu_bool(cpu_raise_gp0(v));
+	uint64_t f = cpu_rflags(v) & ~(CPU_RFLAGS_IF | CPU_RFLAGS_VM | CPU_RFLAGS_RF);
+	cpu_seg_set_flat(&v->seg[CPU_CS], cs, true, 0);
+	cpu_seg_set_flat(&v->seg[CPU_SS], (uint16_t)(cs + 8), false, 0);
+	cpu_set_cpl(v, 0);
+	cpu_set_rflags(v, f);
+	v->abi->gpr[VCPU_RSP] = v->msr.sysenter_esp;
+	v->abi->rip = v->msr.sysenter_eip;
+	e->jumped = true;
+	e->out = CPU_OUT_CONTINUE;
+	return EMU_OK;
+}
+
+/* sysexit: CPL 0 only; REX.W returns to 64-bit code (CS = SYSENTER_CS+32),
+ * otherwise to compat code (CS = SYSENTER_CS+16); RIP = RDX, RSP = RCX. */
+static enum cpu_emu_rc emu_sysexit(struct cpu_emu *e)
+{
+	struct vcpu *v = e->v;
+	bool q = e->in->di.operand_width == 64;
+	uint16_t base = (uint16_t)v->msr.sysenter_cs & 0xfffc;
+	if (v->cpl != 0 || base == 0)
+		return emu_bool(cpu_raise_gp0(v));
+	uint64_t rip = v->abi->gpr[VCPU_RDX], rsp = v->abi->gpr[VCPU_RCX];
+	if (!q) {
+		rip = (uint32_t)rip;
+		rsp = (uint32_t)rsp;
+	} else if (!cpu_is_canonical(rip) || !cpu_is_canonical(rsp)) {
+		return emu_bool(cpu_raise_gp0(v));
+	}
+	cpu_seg_set_flat(&v->seg[CPU_CS], (uint16_t)((base + (q ? 32 : 16)) | 3), true, 3);
+	if (!q) {
+		v->seg[CPU_CS].ar &= ~CPU_AR_L;
+		v->seg[CPU_CS].ar |= CPU_AR_DB;
+	}
+	cpu_seg_set_flat(&v->seg[CPU_SS], (uint16_t)((base + (q ? 40 : 24)) | 3), false, 3);
+	cpu_set_cpl(v, 3);
+	v->abi->gpr[VCPU_RSP] = rsp;
+	v->abi->rip = rip;
+	e->jumped = true;
+	e->out = CPU_OUT_USER;
+	return EMU_OK;
+}
+
 static enum cpu_emu_rc emu_sysret(struct cpu_emu *e)
 {
 	struct vcpu *v = e->v;
 	bool q = e->in->di.operand_width == 64;
-	if (!(v->efer & CPU_EFER_SCE))
+	if (!(v->efer & CPU_EFER_SCE) || !cpu_mode64(v))
 		return emu_bool(cpu_raise(v, CPU_EXC_UD));
 	if (v->cpl != 0)
 		return emu_bool(cpu_raise_gp0(v));
@@ -353,6 +448,12 @@ enum cpu_emu_rc cpu_emul_sys(struct cpu_emu *e)
 		return emu_iret(e);
 	case ZYDIS_MNEMONIC_SYSRET:
 		return emu_sysret(e);
+	case ZYDIS_MNEMONIC_SYSCALL:
+		return emu_syscall(e);
+	case ZYDIS_MNEMONIC_SYSENTER:
+		return emu_sysenter(e);
+	case ZYDIS_MNEMONIC_SYSEXIT:
+		return emu_sysexit(e);
 	case ZYDIS_MNEMONIC_RET:
 		if (in->di.meta.branch_type != ZYDIS_BRANCH_TYPE_FAR)
 			return EMU_NOTMINE;

@@ -26,6 +26,18 @@ static inline bool cpu_is_canonical(uint64_t a)
 	return top == 0 || top == 0x1ffff;
 }
 
+/* 64-bit mode (CS.L) as opposed to compatibility mode. */
+static inline bool cpu_mode64(const struct vcpu *v)
+{
+	return (v->seg[CPU_CS].ar & CPU_AR_L) != 0;
+}
+
+/* SGDT/SIDT/SLDT/STR/SMSW may run: CPL 0, or CR4.UMIP clear. */
+static inline bool cpu_umip_ok(const struct vcpu *v)
+{
+	return v->cpl == 0 || !(v->cr4 & CPU_CR4_UMIP);
+}
+
 /* Guest memory through the soft-MMU; false = #PF/#GP recorded in v->exc.
  * acc: MMU_ACC_* modifiers (IMPLICIT for descriptor tables and the TSS). */
 bool cpu_mem_read(struct vcpu *v, gva_t va, void *buf, size_t len, unsigned acc);
@@ -51,6 +63,12 @@ bool cpu_load_ss_for_cpl(struct vcpu *v, uint16_t sel, unsigned cpl);
 /* CPL change: CPL and the soft-MMU's view of it. */
 void cpu_set_cpl(struct vcpu *v, unsigned cpl);
 
+/* When a completed instruction is followed by a single-step #DB (SDM vol. 3
+ * 18.3.1.4): if TF was set when it started (the default), never (it
+ * delivered an event, which clears TF; mov ss), or if TF is set after it
+ * (syscall: SFMASK decides). */
+enum cpu_step { CPU_STEP_TF_BEFORE = 0, CPU_STEP_NONE, CPU_STEP_TF_AFTER };
+
 /* One emulation in progress (cpu_emul*.c). */
 struct cpu_emu {
 	struct vcpu *v;
@@ -58,6 +76,7 @@ struct cpu_emu {
 	gva_t next;	      /* RIP of the next instruction */
 	enum cpu_outcome out; /* CONTINUE unless the handler says otherwise */
 	bool jumped;	      /* the handler set abi->rip itself */
+	enum cpu_step step;   /* single-step #DB after the instruction */
 };
 
 enum cpu_emu_rc {
@@ -66,6 +85,16 @@ enum cpu_emu_rc {
 	EMU_NOTMINE,	 /* not this class */
 	EMU_UNSUPPORTED, /* a valid instruction this vCPU does not emulate */
 };
+
+/* syscall's transition (Intel: #UD without EFER.SCE or outside 64-bit
+ * mode); false = #UD recorded, nothing changed. */
+bool cpu_syscall_enter(struct vcpu *v, gva_t next_rip);
+
+/* Deliver the event an instruction at insn_rip raises with abi->rip at the
+ * next instruction (int n, int3, into, int1): a fault during the delivery
+ * is reported at insn_rip. */
+enum bt_status cpu_deliver_insn(struct vcpu *v, uint8_t vector, enum cpu_event_kind kind,
+				gva_t insn_rip);
 
 /* Emulation by class. */
 enum cpu_emu_rc cpu_emul_io(struct cpu_emu *e);

@@ -291,6 +291,19 @@ static enum cpu_emu_rc emu_verr_verw(struct cpu_emu *e, bool write)
 	return EMU_OK;
 }
 
+/* mov ss / pop ss: interrupts and the single-step #DB wait one more
+ * instruction (the #DB is dropped here: the vCPU does not see the next
+ * instruction; docs/cpu.md). */
+static void mov_ss_shadow(struct cpu_emu *e)
+{
+	struct vcpu *v = e->v;
+	if (!v->shadow) {
+		v->shadow = true;
+		v->shadow_rip = e->next;
+	}
+	e->step = CPU_STEP_NONE;
+}
+
 enum cpu_emu_rc cpu_emul_seg(struct cpu_emu *e)
 {
 	struct vcpu *v = e->v;
@@ -306,9 +319,8 @@ enum cpu_emu_rc cpu_emul_seg(struct cpu_emu *e)
 				return EMU_EXC;
 			if (!cpu_load_sreg(v, (enum cpu_sreg)to, (uint16_t)sel))
 				return EMU_EXC;
-			if (to == CPU_SS && !v->shadow) { /* mov ss: interrupt shadow */
-				v->shadow = true;
-				v->shadow_rip = e->next;
+			if (to == CPU_SS) {
+				mov_ss_shadow(e);
 			}
 			return EMU_OK;
 		}
@@ -341,15 +353,22 @@ enum cpu_emu_rc cpu_emul_seg(struct cpu_emu *e)
 		if (!cpu_load_sreg(v, (enum cpu_sreg)r, (uint16_t)sel))
 			return EMU_EXC;
 		v->abi->gpr[VCPU_RSP] = rsp + w;
+		if (r == CPU_SS) /* pop ss: compat mode only */
+			mov_ss_shadow(e);
 		return EMU_OK;
 	}
 	case ZYDIS_MNEMONIC_LSS:
 	case ZYDIS_MNEMONIC_LFS:
-	case ZYDIS_MNEMONIC_LGS: {
+	case ZYDIS_MNEMONIC_LGS:
+	case ZYDIS_MNEMONIC_LDS: /* lds/les: compat mode only */
+	case ZYDIS_MNEMONIC_LES: {
 		/* reg <- offset, sreg <- selector from m16:16/32/64 */
-		enum cpu_sreg r = in->di.mnemonic == ZYDIS_MNEMONIC_LSS	  ? CPU_SS
-				  : in->di.mnemonic == ZYDIS_MNEMONIC_LFS ? CPU_FS
-									  : CPU_GS;
+		ZydisMnemonic m = in->di.mnemonic;
+		enum cpu_sreg r = m == ZYDIS_MNEMONIC_LSS   ? CPU_SS
+				  : m == ZYDIS_MNEMONIC_LFS ? CPU_FS
+				  : m == ZYDIS_MNEMONIC_LGS ? CPU_GS
+				  : m == ZYDIS_MNEMONIC_LDS ? CPU_DS
+							    : CPU_ES;
 		unsigned w = in->di.operand_width / 8;
 		uint8_t buf[10] = {0};
 		uint64_t off = 0;

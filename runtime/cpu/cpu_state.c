@@ -5,7 +5,10 @@
  * Invariants
  *  1. The virtual IF is byte 0 of abi->irq and the virtual AC is abi->ac;
  *     abi->rflags mirrors both after every cpu_set_rflags(), but translated
- *     code may change the bytes inline, so readers use cpu_rflags().
+ *     code may change the bytes inline, so readers use cpu_rflags().  TF,
+ *     IOPL, NT, RF, ID, VIF and VIP live in v->rflags_sys only: tc_run
+ *     rewrites abi->rflags from the host's flags (arithmetic bits and DF),
+ *     so a copy there would not survive one block of translated code.
  *  2. The soft-MMU always holds this vCPU's CR0/CR3/CR4/EFER, CPL and AC:
  *     every writer of those calls cpu_sync_mmu() or mmu_write_cr3().
  *  3. Long mode is always active (EFER.LMA=1, CR0.PG=1, CR4.PAE=1): the
@@ -89,7 +92,11 @@ enum bt_status vcpu_init(struct vcpu *v, struct vcpu_abi *abi, struct mmu *mmu,
 	v->mmu = mmu;
 	v->plat = *plat;
 	if (ZYAN_FAILED(
-		ZydisDecoderInit(&v->dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64)))
+		ZydisDecoderInit(&v->dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64)) ||
+	    ZYAN_FAILED(ZydisDecoderInit(&v->dec32, ZYDIS_MACHINE_MODE_LONG_COMPAT_32,
+					 ZYDIS_STACK_WIDTH_32)) ||
+	    ZYAN_FAILED(ZydisDecoderInit(&v->dec16, ZYDIS_MACHINE_MODE_LONG_COMPAT_16,
+					 ZYDIS_STACK_WIDTH_16)))
 		return BT_ERR_INTERNAL;
 	cpu_cpuid_init(&v->cpuid, cfg);
 	BT_TRY(mmu_set_phys_bits(mmu, v->cpuid.phys_bits));
@@ -137,14 +144,22 @@ bool cpu_if(const struct vcpu *v)
 	return (v->abi->irq & VCPU_IRQ_IF) != 0;
 }
 
+/* The RFLAGS bits translated code keeps in abi->rflags: CF PF AF ZF SF DF OF. */
+#define CPU_RFLAGS_ARITH 0xcd5ull
+
 uint64_t cpu_rflags(const struct vcpu *v)
 {
-	uint64_t f = v->abi->rflags & ~(CPU_RFLAGS_IF | CPU_RFLAGS_AC | CPU_RFLAGS_IOPL);
+	uint64_t f = (v->abi->rflags & CPU_RFLAGS_ARITH) | v->rflags_sys;
 	if (cpu_if(v))
 		f |= CPU_RFLAGS_IF;
 	if (v->abi->ac)
 		f |= CPU_RFLAGS_AC;
 	return f | CPU_RFLAGS_FIXED;
+}
+
+unsigned cpu_iopl(const struct vcpu *v)
+{
+	return (unsigned)((v->rflags_sys & CPU_RFLAGS_IOPL) >> 12);
 }
 
 void cpu_set_rflags(struct vcpu *v, uint64_t f)
@@ -153,6 +168,7 @@ void cpu_set_rflags(struct vcpu *v, uint64_t f)
 	f &= 0x3f7fd5ull;
 	f |= CPU_RFLAGS_FIXED;
 	v->abi->rflags = f;
+	v->rflags_sys = f & CPU_RFLAGS_SYS;
 	/* atomic: the host timer's handler may set VCPU_IRQ_FORCE meanwhile */
 	if (f & CPU_RFLAGS_IF)
 		__atomic_or_fetch(&v->abi->irq, (uint16_t)VCPU_IRQ_IF, __ATOMIC_RELAXED);
@@ -206,6 +222,10 @@ static uint64_t cpu_cr4_allowed(const struct vcpu *v)
 		ok |= CPU_CR4_SMEP;
 	if (v->cpuid.f7_ebx & (1u << 20))
 		ok |= CPU_CR4_SMAP;
+	if (v->cpuid.f7_ebx & (1u << 0))
+		ok |= CPU_CR4_FSGSBASE;
+	if (v->cpuid.f7_ecx & (1u << 2))
+		ok |= CPU_CR4_UMIP;
 	return ok;
 }
 

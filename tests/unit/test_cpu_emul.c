@@ -355,10 +355,13 @@ static void test_software_interrupts_and_ud(void **state)
 		assert_int_equal(env_run(e, ud[i], 3), CPU_OUT_CONTINUE);
 		expect_fault(e, CPU_EXC_UD, false, 0, ENV_CODE);
 	}
-	/* not advertised: invpcid, monitor, xsetbv; and kernel-mode syscall */
-	static const uint8_t nope[][5] = {
-	    {0x66, 0x0f, 0x38, 0x82, 0x00}, {0x0f, 0x01, 0xc8}, {0x0f, 0x01, 0xd1}, {0x0f, 0x05}};
-	static const size_t nope_len[] = {5, 3, 3, 2};
+	/* not advertised: invpcid, monitor, xsetbv, and rdfsbase with CR4.FSGSBASE
+	 * clear (syscall at CPL 0 is a real transition: test_cpu_user.c) */
+	static const uint8_t nope[][5] = {{0x66, 0x0f, 0x38, 0x82, 0x00},
+					  {0x0f, 0x01, 0xc8},
+					  {0x0f, 0x01, 0xd1},
+					  {0xf3, 0x48, 0x0f, 0xae, 0xc0}};
+	static const size_t nope_len[] = {5, 3, 3, 5};
 	for (unsigned i = 0; i < 4; i++) {
 		e->abi->gpr[VCPU_RSP] = ENV_RSP;
 		assert_int_equal(env_run(e, nope[i], nope_len[i]), CPU_OUT_CONTINUE);
@@ -469,11 +472,13 @@ static void test_pushf_popf_cli_sti_stac(void **state)
 	cpu_set_rflags(v, CPU_RFLAGS_IF | CPU_RFLAGS_ZF);
 	assert_int_equal(ENV_RUN(e, 0x9c), CPU_OUT_CONTINUE); /* pushfq */
 	assert_int_equal(env_r64(e, ENV_RSP - 8), CPU_RFLAGS_FIXED | CPU_RFLAGS_IF | CPU_RFLAGS_ZF);
-	/* popfq of a value with IOPL 3 and AC: IOPL stays 0, AC is virtual */
-	env_w64(e, ENV_RSP - 8, 0x3002 | CPU_RFLAGS_AC | CPU_RFLAGS_CF);
+	/* popfq at CPL 0 of a value with IOPL 3, AC and RF: IOPL is written,
+	 * AC is virtual, RF is cleared */
+	env_w64(e, ENV_RSP - 8, 0x3002 | CPU_RFLAGS_AC | CPU_RFLAGS_CF | CPU_RFLAGS_RF);
 	assert_int_equal(ENV_RUN(e, 0x9d), CPU_OUT_CONTINUE);
 	assert_int_equal(GPR(e, RSP), ENV_RSP);
-	assert_int_equal(cpu_rflags(v), CPU_RFLAGS_FIXED | CPU_RFLAGS_AC | CPU_RFLAGS_CF);
+	assert_int_equal(cpu_rflags(v),
+			 CPU_RFLAGS_FIXED | CPU_RFLAGS_AC | CPU_RFLAGS_CF | CPU_RFLAGS_IOPL);
 	assert_int_equal(e->abi->ac, 1);
 	assert_false(cpu_if(v));
 	/* clac / stac */

@@ -264,13 +264,23 @@ static void test_rflags_virtual_if_ac(void **state)
 	struct vcpu *v = &e->v;
 	cpu_set_rflags(v, CPU_RFLAGS_IF | CPU_RFLAGS_CF | CPU_RFLAGS_IOPL | (1ull << 40));
 	assert_int_equal(e->abi->irq & VCPU_IRQ_IF, 1);
-	/* IOPL is always 0 and reserved bits read as 0 for the kernel */
-	assert_int_equal(cpu_rflags(v), CPU_RFLAGS_IF | CPU_RFLAGS_CF | CPU_RFLAGS_FIXED);
+	/* IOPL is kept, reserved bits read as 0 */
+	assert_int_equal(cpu_rflags(v),
+			 CPU_RFLAGS_IF | CPU_RFLAGS_CF | CPU_RFLAGS_IOPL | CPU_RFLAGS_FIXED);
+	assert_int_equal(cpu_iopl(v), 3);
 	/* translated code flips the bytes inline: cpu_rflags sees them */
 	e->abi->irq &= (uint16_t)~VCPU_IRQ_IF;
 	e->abi->ac = 1;
-	assert_int_equal(cpu_rflags(v), CPU_RFLAGS_AC | CPU_RFLAGS_CF | CPU_RFLAGS_FIXED);
+	assert_int_equal(cpu_rflags(v),
+			 CPU_RFLAGS_AC | CPU_RFLAGS_CF | CPU_RFLAGS_IOPL | CPU_RFLAGS_FIXED);
 	assert_false(cpu_if(v));
+	/* tc_run rewrites abi->rflags from the host's flags (arithmetic bits
+	 * and DF only): TF, NT, IOPL, ID survive it in the vCPU */
+	cpu_set_rflags(v, CPU_RFLAGS_TF | CPU_RFLAGS_NT | CPU_RFLAGS_ID | (1ull << 12));
+	e->abi->rflags = CPU_RFLAGS_FIXED | CPU_RFLAGS_ZF | CPU_RFLAGS_IF;
+	assert_int_equal(cpu_rflags(v), CPU_RFLAGS_FIXED | CPU_RFLAGS_ZF | CPU_RFLAGS_TF |
+					    CPU_RFLAGS_NT | CPU_RFLAGS_ID | (1ull << 12));
+	assert_int_equal(cpu_iopl(v), 1);
 }
 
 static void test_boot_state_import(void **state)

@@ -1,0 +1,28 @@
+/*
+ * syscall_nt: RFLAGS.NT set by user code survives a system call (SFMASK
+ * clears it for the kernel; SYSRET restores it from R11), as Linux 6.1's
+ * syscall_nt selftest expects.  The flags live in the vCPU: a translator
+ * or a direct-execution boundary that drops NT fails here.
+ */
+#include "guests/user/tests/sens.h"
+
+int main(void)
+{
+	uint64_t after, nr = SYS_getppid;
+	__asm__ volatile("pushfq\n\t"
+			 "orq %2, (%%rsp)\n\t"
+			 "popfq\n\t"
+			 "syscall\n\t"
+			 "pushfq\n\t"
+			 "popq %0\n\t"
+			 "pushfq\n\t"
+			 "andq %3, (%%rsp)\n\t"
+			 "popfq"
+			 : "=r"(after), "+a"(nr)
+			 : "i"(RFLAGS_NT), "i"(~RFLAGS_NT)
+			 : "rcx", "r11", "memory", "cc");
+	UT_CHECKF(after & RFLAGS_NT, "flags %#lx after the syscall: NT lost", (unsigned long)after);
+	UT_CHECK((long)nr > 0);
+	UT_CHECK(!(read_flags() & RFLAGS_NT));
+	return UT_DONE();
+}
