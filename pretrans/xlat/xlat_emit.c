@@ -491,7 +491,10 @@ void xe_emit_stubs(struct xe *e)
 	for (uint32_t i = 0; i < e->n_exits; i++) {
 		struct xlat_exit *x = &e->exits[i];
 		xe_label_place(e, e->exit_stub_label[i]);
-		if (e->off_ibl == VCPU_OFF_UIBL && exit_is_direct(x->kind))
+		/* a target on the block's own page is chained at its first
+		 * exit: probing would find it in the table and never exit */
+		if (e->off_ibl == VCPU_OFF_UIBL && exit_is_direct(x->kind) &&
+		    (x->target & GUEST_PAGE_MASK) != (e->block_start & GUEST_PAGE_MASK))
 			emit_user_direct_probe(e, x->target);
 		xe_gs_store_imm32(e, 8, VCPU_OFF_EXIT_INFO, VCPU_EXIT_INFO(x->kind, i));
 		if (x->kind != XLAT_EXIT_INDIRECT && x->kind != XLAT_EXIT_RET) {

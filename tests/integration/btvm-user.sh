@@ -15,9 +15,13 @@
 #               kernel's disk_read appear
 #   stub death  a stub killed from outside stops the VM with a message
 #               (status 4), it does not hang or crash btvm
-# The programs in guests/user/tests/needs-translated-user-mode.txt need the
-# translated user mode: they run as skip= and the comparison expects
-# "ok N - user/NAME # SKIP" for them (QEMU's check always runs them).
+# User modes (docs/user-mode.md): cold runs the default (adaptive) and must
+# print exactly what QEMU prints, every program included, and use both
+# modes (trials); translated runs every program translated; direct and warm
+# run them directly in stubs, where the programs in
+# guests/user/tests/needs-translated-user-mode.txt cannot be exact: they
+# run as skip= and the comparison expects "ok N - user/NAME # SKIP" for
+# them (QEMU's check always runs them).
 #   hung guest  crash=userspin: a user program loops forever in page faults
 #               and system calls and nothing in the guest kills it:
 #               --timeout 2 ends btvm within 3 s (status 124); SIGTERM sent
@@ -51,6 +55,7 @@ export XDG_CONFIG_HOME=${XDG_CONFIG_HOME:-$work/config}
 skip_names=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' \
 	"$repo/guests/user/tests/needs-translated-user-mode.txt" | tr -d ' \t' | paste -sd, -)
 all_cmdline="console=ttyS0 test=all${skip_names:+ skip=$skip_names}"
+full_cmdline="console=ttyS0 test=all"
 all_expect=$work/qemu-all.expect
 # QEMU's output with each skipped program's lines (since the previous TAP
 # line) replaced by its SKIP line
@@ -72,7 +77,7 @@ awk -v skip=",$skip_names," '
 	}
 	{ buf = buf $0 "\n" }
 	END { printf "%s", buf }' "$repo/guests/qemu-all.expect" >"$all_expect"
-[ -n "$skip_names" ] && echo "btvm-user: skipped (need the translated user mode): $skip_names"
+[ -n "$skip_names" ] && echo "btvm-user: skipped in direct mode (need the translated user mode): $skip_names"
 
 same() { # NAME EXPECT_FILE
 	platform_filter "$work/$1/console.raw" >"$work/$1/console.masked"
@@ -86,16 +91,42 @@ same() { # NAME EXPECT_FILE
 		fail "$1" "the user tests did not all run"
 }
 
-# --- cold -------------------------------------------------------------------
-run cold 1 --kernel "$kernel" --initrd "$initrd" --cmdline "$all_cmdline" --stats &&
-	same cold "$all_expect"
-grep 'btvm: user:' "$work/cold/stderr" | sed 's/^/btvm-user: [cold] /'
+# --- cold: the default user mode (adaptive), every program -------------------
+if run cold 1 --kernel "$kernel" --initrd "$initrd" --cmdline "$full_cmdline" --stats=json; then
+	same cold "$repo/guests/qemu-all.expect"
+	sd=$(json "$work/cold/stderr" stays_direct)
+	st=$(json "$work/cold/stderr" stays_translated)
+	tr=$(json "$work/cold/stderr" trials)
+	echo "btvm-user: [cold] adaptive: $st stays translated, $sd direct, $tr trials"
+	[ "${sd:-0}" -gt 0 ] && [ "${st:-0}" -gt 0 ] && [ "${tr:-0}" -gt 0 ] ||
+		fail cold "the adaptive mode did not run both user modes"
+fi
+
+# --- translated: every program, user code translated -------------------------
+if run translated 1 --kernel "$kernel" --initrd "$initrd" --cmdline "$full_cmdline" \
+	--user=translated --stats=json; then
+	same translated "$repo/guests/qemu-all.expect"
+	st=$(json "$work/translated/stderr" stays_translated)
+	sd=$(json "$work/translated/stderr" stays_direct)
+	fb=$(json "$work/translated/stderr" fallbacks)
+	ub=$(json "$work/translated/stderr" blocks_translated)
+	echo "btvm-user: [translated] $st stays translated ($ub user blocks), $sd direct ($fb fallbacks)"
+	[ "${st:-0}" -gt 1000 ] && [ "${ub:-0}" -gt 100 ] ||
+		fail translated "the user programs did not run translated"
+	[ "${sd:-0}" -le "${fb:-0}" ] ||
+		fail translated "direct stays other than fallbacks with --user=translated"
+fi
+
+# --- direct: user code in stubs ----------------------------------------------
+run direct 1 --kernel "$kernel" --initrd "$initrd" --cmdline "$all_cmdline" --user=direct \
+	--stats && same direct "$all_expect"
+grep 'btvm: user:' "$work/direct/stderr" | sed 's/^/btvm-user: [direct] /'
 
 # --- warm -------------------------------------------------------------------
 db=$work/kernel.tcdb
 if "$pretrans" build "$kernel" -o "$db" >"$work/pretrans.log" 2>&1; then
 	if run warm 1 --kernel "$kernel" --initrd "$initrd" --tcdb "$db" \
-		--cmdline "$all_cmdline" --stats=json; then
+		--cmdline "$all_cmdline" --user=direct --stats=json; then
 		same warm "$all_expect"
 		from_db=$(json "$work/warm/stderr" from_db)
 		translated=$(json "$work/warm/stderr" translated)
@@ -144,7 +175,7 @@ fi
 
 # --- a stub that dies stops the VM cleanly ----------------------------------
 mkdir -p "$work/death"
-"$btvm" run --kernel "$kernel" --initrd "$initrd" --timeout 60 \
+"$btvm" run --kernel "$kernel" --initrd "$initrd" --timeout 60 --user=direct \
 	--cmdline "console=ttyS0 test=13-preempt" </dev/null >"$work/death/out" 2>"$work/death/err" &
 vmpid=$!
 stub=""
