@@ -30,6 +30,7 @@ void vm_policy_params_default(struct vm_policy_params *p)
 	/* docs/user-mode.md, "the policy": a trial every 8 windows costs at
 	 * most 1/9 of the time in the worse mode */
 	p->exploit_stays = 256;
+	p->exploit_max = 16384;
 	p->trial_stays = 32;
 	p->fidelity_stays = 4096;
 }
@@ -47,6 +48,8 @@ void vm_policy_init(struct vm_policy *p, enum vm_user_cfg cfg,
 		p->params.trial_stays = 1;
 	if (p->params.exploit_stays < p->params.trial_stays)
 		p->params.exploit_stays = p->params.trial_stays;
+	if (p->params.exploit_max < p->params.exploit_stays)
+		p->params.exploit_max = p->params.exploit_stays;
 }
 
 static struct vm_policy_as *slot(struct vm_policy *p, uint64_t cr3)
@@ -66,7 +69,7 @@ static struct vm_policy_as *slot(struct vm_policy *p, uint64_t cr3)
 	victim->cr3 = cr3 ? cr3 : 1; /* 0 marks a free slot */
 	victim->last_use = p->clock;
 	victim->mode = victim->chosen = VM_UMODE_TRANSLATED;
-	victim->left = p->params.exploit_stays;
+	victim->exploit = victim->left = p->params.exploit_stays;
 	return victim;
 }
 
@@ -147,11 +150,16 @@ void vm_policy_stay(struct vm_policy *p, uint64_t cr3, enum vm_umode m, uint64_t
 		return;
 	}
 	enum vm_umode next = decide(a);
-	if (next != (enum vm_umode)a->chosen)
+	if (next != (enum vm_umode)a->chosen) {
 		p->st.trials_won++;
+		a->exploit = p->params.exploit_stays;
+	} else if (a->exploit < p->params.exploit_max) {
+		a->exploit = a->exploit * 2 < p->params.exploit_max ? a->exploit * 2
+								      : p->params.exploit_max;
+	}
 	a->chosen = (uint8_t)next;
 	a->trial = false;
-	a->left = p->params.exploit_stays;
+	a->left = a->exploit;
 	set_mode(p, a, next);
 }
 
@@ -164,6 +172,6 @@ void vm_policy_need_translated(struct vm_policy *p, uint64_t cr3)
 	a->fidelity = p->params.fidelity_stays;
 	a->chosen = VM_UMODE_TRANSLATED;
 	a->trial = false;
-	a->left = p->params.exploit_stays;
+	a->exploit = a->left = p->params.exploit_stays;
 	set_mode(p, a, VM_UMODE_TRANSLATED);
 }

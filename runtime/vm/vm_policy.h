@@ -17,10 +17,15 @@
  * on this host, a fork+exec ~5x, an interpreter loop ~15x dearer), so the
  * policy measures both on the running code instead of modelling them:
  *
- *   EXPLOIT  run the chosen mode for `exploit_stays` stays, then
+ *   EXPLOIT  run the chosen mode for E stays, then
  *   TRIAL    run the other mode for `trial_stays` stays; keep whichever had
  *            the lower mean cost per stay over its last window (the
  *            current mode wins ties within 1/8), back to EXPLOIT.
+ *
+ *   E starts at `exploit_stays` and doubles after each trial that kept the
+ *   mode, up to `exploit_max` (a trial in the worse mode is expensive: 32
+ *   system calls direct cost as much as ~800 translated); a trial that
+ *   changed the mode resets it (the workload is moving).
  *
  *   Compute phases: a stay ended by an interrupt (the timer cut it) shows
  *   no system-call or fault boundary to save; when at least half of a
@@ -63,7 +68,8 @@ enum vm_umode {
 const char *vm_umode_str(enum vm_umode m);
 
 struct vm_policy_params {
-	uint32_t exploit_stays; /* stays in the chosen mode between trials */
+	uint32_t exploit_stays; /* stays in the chosen mode between trials, at first */
+	uint32_t exploit_max;	/* ... and at most, after trials that kept the mode */
 	uint32_t trial_stays;	/* stays of a trial (and of the window compared) */
 	uint32_t fidelity_stays;
 };
@@ -84,7 +90,8 @@ struct vm_policy_as {
 	uint8_t mode;  /* enum vm_umode: the mode the next stay runs in */
 	uint8_t chosen; /* the mode EXPLOIT runs (mode differs during a trial) */
 	bool trial;
-	uint32_t left; /* stays left in this phase */
+	uint32_t left;	  /* stays left in this phase */
+	uint32_t exploit; /* E, see above */
 	struct vm_policy_window cur[VM_NUMODES];  /* filling, per mode */
 	struct vm_policy_window done[VM_NUMODES]; /* the last full window per mode */
 	uint32_t fidelity; /* stays left that must run translated */

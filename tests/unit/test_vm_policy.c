@@ -14,6 +14,7 @@
 
 static const struct vm_policy_params params = {
     .exploit_stays = 8,
+    .exploit_max = 8,
     .trial_stays = 4,
     .fidelity_stays = 10,
 };
@@ -162,6 +163,37 @@ static void test_fixed_and_fallback(void **state)
 	assert_int_equal(p.st.trials, 0);
 }
 
+/* Trials that keep the mode come less and less often (up to exploit_max);
+ * one that changes it brings them back to exploit_stays. */
+static void test_backoff(void **state)
+{
+	(void)state;
+	struct vm_policy p;
+	const struct vm_policy_params bp = {
+	    .exploit_stays = 8, .exploit_max = 32, .trial_stays = 4, .fidelity_stays = 10};
+	vm_policy_init(&p, VM_USER_ADAPTIVE, &bp);
+	const uint64_t translated_cheaper[2] = {[VM_UMODE_DIRECT] = 900,
+						[VM_UMODE_TRANSLATED] = 100};
+	run(&p, AS1, translated_cheaper, false, 8 + 4); /* trial 1 lost: E = 16 */
+	assert_int_equal(p.st.trials, 1);
+	run(&p, AS1, translated_cheaper, false, 15);
+	assert_int_equal(p.st.trials, 1);
+	run(&p, AS1, translated_cheaper, false, 1 + 4); /* trial 2 lost: E = 32 */
+	assert_int_equal(p.st.trials, 2);
+	run(&p, AS1, translated_cheaper, false, 32 + 4); /* trial 3: E stays 32 */
+	assert_int_equal(p.st.trials, 3);
+	run(&p, AS1, translated_cheaper, false, 31);
+	assert_int_equal(p.st.trials, 3);
+	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_TRANSLATED);
+	/* the workload turns: the next trial wins and E is 8 again */
+	const uint64_t direct_cheaper[2] = {[VM_UMODE_DIRECT] = 100, [VM_UMODE_TRANSLATED] = 900};
+	run(&p, AS1, direct_cheaper, false, 1 + 4);
+	assert_int_equal(p.st.trials_won, 1);
+	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
+	run(&p, AS1, direct_cheaper, false, 8);
+	assert_int_equal(p.st.trials, 5);
+}
+
 /* State is per address space; slots are recycled least recently used. */
 static void test_per_space(void **state)
 {
@@ -186,6 +218,7 @@ int main(void)
 	    cmocka_unit_test(test_compute_goes_direct),
 	    cmocka_unit_test(test_fidelity),
 	    cmocka_unit_test(test_fixed_and_fallback),
+	    cmocka_unit_test(test_backoff),
 	    cmocka_unit_test(test_per_space),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
