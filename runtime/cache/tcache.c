@@ -36,11 +36,19 @@ struct tcache {
 	struct tcache_block *hash[1u << TCACHE_HASH_BITS];
 	struct tcache_page *pages[2][1u << TCACHE_PAGE_BITS]; /* [IDX_GPA], [IDX_VA] */
 	uint64_t live_low;
+	/* guest RIPs put into uibl since it was last emptied: [uibl_lo, uibl_hi] */
+	gva_t uibl_lo, uibl_hi;
 	/* every block ever installed since the last flush, in host order */
 	struct tcache_block **all;
 	size_t n_all, cap_all;
 	struct tcache_stats stats;
 };
+
+static void uibl_range_reset(struct tcache *tc)
+{
+	tc->uibl_lo = ~(gva_t)0;
+	tc->uibl_hi = 0;
+}
 
 static unsigned hash_va(gva_t va)
 {
@@ -72,6 +80,7 @@ enum bt_status tcache_create(size_t code_size, struct guestmem *gm, struct vcpu_
 	tc->size = code_size;
 	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++)
 		abi->ibl[i].guest_rip = abi->uibl[i].guest_rip = VCPU_IBL_EMPTY(i);
+	uibl_range_reset(tc);
 	*out = tc;
 	return BT_OK;
 }
@@ -99,6 +108,7 @@ static void free_blocks(struct tcache *tc)
 	memset(tc->hash, 0, sizeof(tc->hash));
 	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++)
 		tc->abi->ibl[i].guest_rip = tc->abi->uibl[i].guest_rip = VCPU_IBL_EMPTY(i);
+	uibl_range_reset(tc);
 	tc->used = 0;
 	tc_cache_reset(tc->code);
 }
@@ -371,6 +381,8 @@ unsigned tcache_invalidate_low_kernel(struct tcache *tc)
 
 void tcache_uibl_drop(struct tcache *tc, gva_t lo, gva_t hi)
 {
+	if (hi <= tc->uibl_lo || lo > tc->uibl_hi)
+		return; /* nothing was put there: the common invlpg of a data page */
 	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++) {
 		uint64_t r = tc->abi->uibl[i].guest_rip;
 		if (r >= lo && r < hi)
@@ -380,8 +392,11 @@ void tcache_uibl_drop(struct tcache *tc, gva_t lo, gva_t hi)
 
 void tcache_uibl_clear(struct tcache *tc)
 {
+	if (tc->uibl_lo > tc->uibl_hi)
+		return; /* already empty */
 	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++)
 		tc->abi->uibl[i].guest_rip = VCPU_IBL_EMPTY(i);
+	uibl_range_reset(tc);
 }
 
 void tcache_unchain_all(struct tcache *tc)
@@ -395,6 +410,7 @@ void tcache_unchain_all(struct tcache *tc)
 	}
 	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++)
 		tc->abi->ibl[i].guest_rip = tc->abi->uibl[i].guest_rip = VCPU_IBL_EMPTY(i);
+	uibl_range_reset(tc);
 }
 
 struct tcache_block *tcache_lookup(struct tcache *tc, gva_t va)
@@ -442,6 +458,12 @@ void tcache_ibl_insert(struct tcache *tc, struct tcache_block *b)
 	if (!b || b->dead)
 		return;
 	struct vcpu_ibl_entry *ie = &(b->user ? tc->abi->uibl : tc->abi->ibl)[VCPU_IBL_INDEX(b->va)];
+	if (b->user) {
+		if (b->va < tc->uibl_lo)
+			tc->uibl_lo = b->va;
+		if (b->va > tc->uibl_hi)
+			tc->uibl_hi = b->va;
+	}
 	ie->guest_rip = b->va;
 	ie->host = (uint64_t)(uintptr_t)b->host;
 }

@@ -333,7 +333,8 @@ void vm_mmu_flush(void *opaque, enum mmu_flush_kind kind, gva_t va)
 		 * their RIP maps to when entered, chained within their pages);
 		 * only user IBL entries into the window go. */
 		gva_t lo = va & ~((1ull << 21) - 1), hi = lo + (1ull << 21);
-		vm->st.mapping_flushes += tcache_invalidate_va_kernel(vm->tc, lo, hi);
+		if ((va >> 63) || tcache_live_low(vm->tc)) /* kernel blocks there */
+			vm->st.mapping_flushes += tcache_invalidate_va_kernel(vm->tc, lo, hi);
 		tcache_uibl_drop(vm->tc, lo, hi);
 		return;
 	}
