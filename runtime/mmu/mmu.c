@@ -73,6 +73,8 @@ static void tlb_invalidate(struct mmu *mmu, unsigned set, size_t i)
 
 	if (mmu->tlb_meta[set][i] & MMU_TLBM_LARGE)
 		mmu->n_large[set]--;
+	if (mmu->tlb_meta[set][i] & MMU_TLBM_1G)
+		mmu->n_huge[set]--;
 	mmu->tlb_meta[set][i] = 0;
 	e->tag_read = TLB_INVALID;
 	e->tag_write = TLB_INVALID;
@@ -86,6 +88,7 @@ static void tlb_clear(struct mmu *mmu)
 		for (size_t i = 0; i < VCPU_TLB_ENTRIES; i++)
 			tlb_invalidate(mmu, set, i);
 		mmu->n_large[set] = 0;
+		mmu->n_huge[set] = 0;
 	}
 }
 
@@ -139,8 +142,13 @@ void mmu_invlpg(struct mmu *mmu, gva_t gva)
 		if (tlb_entry(mmu, set, idx)->tag_read == (gva & GUEST_PAGE_MASK))
 			tlb_invalidate(mmu, set, idx);
 		/* The page holding gva may have been a large page split into
-		 * 4 KiB entries: drop every entry of that large page. */
-		for (size_t i = 0; i < VCPU_TLB_ENTRIES && mmu->n_large[set]; i++) {
+		 * 4 KiB entries: drop every entry of that large page.  The 4 KiB
+		 * pieces of one 2 MiB page sit at 512 consecutive indices; only
+		 * a 1 GiB page can be anywhere. */
+		size_t n = mmu->n_huge[set] ? VCPU_TLB_ENTRIES : 512;
+		size_t first = mmu->n_huge[set] ? 0 : ((gva >> GUEST_PAGE_SHIFT) & ~(size_t)511);
+		for (size_t k = 0; k < n && mmu->n_large[set]; k++) {
+			size_t i = (first + k) & TLB_MASK;
 			uint8_t m = mmu->tlb_meta[set][i];
 			uint64_t sz;
 			if (!(m & MMU_TLBM_LARGE))
@@ -657,6 +665,8 @@ static bool tlb_install(struct mmu *mmu, unsigned set, gva_t gva, const struct w
 	mmu->tlb_meta[set][idx] = meta;
 	if (meta & MMU_TLBM_LARGE)
 		mmu->n_large[set]++;
+	if (meta & MMU_TLBM_1G)
+		mmu->n_huge[set]++;
 	mmu->stats.tlb_fills++;
 	return true;
 }

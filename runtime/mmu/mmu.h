@@ -158,6 +158,7 @@ struct mmu {
 	struct mmu_stats stats;
 	/* Two TLBs (MMU_TLB_KERNEL: abi->tlb, MMU_TLB_USER: abi->utlb) */
 	unsigned n_large[2];		       /* entries that came from 2M/1G pages */
+	unsigned n_huge[2];		       /* ... of them, from 1G pages */
 	uint8_t tlb_meta[2][VCPU_TLB_ENTRIES]; /* MMU_TLBM_* per entry */
 };
 
