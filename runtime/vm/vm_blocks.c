@@ -204,6 +204,7 @@ static struct tcache_block *translate(struct vm *vm, gva_t rip, bool user, struc
 			   xb.refusal_addr == rip) {
 			/* undecodable, or an extension the vCPU's CPUID does not
 			 * advertise: #UD, as on a CPU without it */
+			vm->xlat_not_advertised = xb.refusal == XLAT_REFUSE_NOT_ADVERTISED;
 			f->pending = true; /* the caller raises #UD */
 			f->vector = CPU_EXC_UD;
 			f->addr = rip;

@@ -204,6 +204,7 @@ static enum vm_umode stay_track(struct vm *vm)
 		vm->stay.xlat0 = vm->st.ticks[VM_PH_TRANSLATE];
 		vm->stay.irqs0 = v->stats.irqs;
 		vm->stay.runs = 0;
+		vm->stay.retried = false;
 		/* fidelity: a process with its own LDT uses descriptors the
 		 * host does not have (segment loads, LAR/LSL) */
 		if ((v->ldtr.sel & ~3u) && !(v->ldtr.ar & CPU_AR_UNUSABLE))
@@ -249,6 +250,7 @@ static bool run_user_direct(struct vm *vm)
 		if (!ev.trap && (ev.vector == CPU_EXC_GP || ev.vector == CPU_EXC_UD) &&
 		    vm->policy.cfg != VM_USER_DIRECT && !cannot_translate(vm)) {
 			vm->st.user_retries++;
+			vm->stay.retried = true;
 			vm_policy_need_translated(&vm->policy, vm->stay.cr3);
 			stay_switch(vm, VM_UMODE_TRANSLATED);
 			return true;
@@ -448,6 +450,28 @@ static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 	}
 }
 
+/*
+ * Direct mode cannot hide the host's CPUID from user code (this host has no
+ * CPUID faulting), so a program that ran `cpuid` directly may use AVX or
+ * another extension the vCPU does not advertise, and the translator
+ * refuses it (#UD on the vCPU).  With the adaptive policy such code runs
+ * direct, as the program expects from what it was shown; the host raises
+ * #UD itself if it lacks the extension too.  Not after a direct-mode fault
+ * was re-run translated in this stay (that was the host's #UD already),
+ * and not with --user=translated, where user code only ever sees the
+ * vCPU's CPUID.
+ */
+static bool host_feature_fallback(struct vm *vm, const struct mmu_fault *f)
+{
+	if (f->vector != CPU_EXC_UD || !vm->xlat_not_advertised ||
+	    vm->policy.cfg != VM_USER_ADAPTIVE || vm->stay.retried)
+		return false;
+	vm->st.user_host_features++;
+	vm->policy.st.fallbacks++;
+	stay_switch(vm, VM_UMODE_DIRECT);
+	return true;
+}
+
 /* A direct exit (jmp, jcc, call, fall-through) or an indirect one that
  * missed the IBL table: the next block follows at once, in the same mode,
  * without the outer loop's checks (the next block's entry check sees
@@ -484,6 +508,8 @@ static bool run_translated(struct vm *vm, bool user)
 		struct tcache_block *b =
 		    user ? vm_block_get_user(vm, a->rip, &f) : vm_block_get(vm, a->rip, &f);
 		if (!b) {
+			if (f.pending && user && host_feature_fallback(vm, &f))
+				return true;
 			if (f.pending)
 				return outcome(vm, vm_raise_fault(vm, &f), CPU_OUT_CONTINUE);
 			stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);

@@ -47,6 +47,8 @@ struct vm_stats {
 	uint64_t user_translated; /* user blocks translated (XLAT_OPT_USER) */
 	uint64_t split_accesses, split_maps; /* vm_split.c */
 	uint64_t user_retries;	  /* direct-mode faults re-run translated (vm_exec.c) */
+	uint64_t user_host_features; /* translated user code used a feature only the
+				      * host's CPUID shows: run direct (vm_exec.c) */
 	uint64_t ticks[VM_NPHASES]; /* TSC ticks by phase (vm_ticks); shown in ns */
 };
 
@@ -77,7 +79,7 @@ struct vm {
 		bool by_irq;	/* the last stay ended by an interrupt */
 		bool report;	/* the last stay's cost is still to be reported */
 		uint32_t runs;	/* user code runs in this stay */
-		bool retry_translated; /* re-run the faulting instruction translated */
+		bool retried; /* a direct-mode fault was re-run translated in this stay */
 	} stay;
 
 	uint64_t map_epoch; /* bumped when code mappings may have changed */
@@ -89,6 +91,7 @@ struct vm {
 	/* a guest fault reported by a call-out handler */
 	struct mmu_fault co_fault;
 	bool co_unsupported;
+	bool xlat_not_advertised; /* the last refusal: an extension the vCPU lacks */
 	/* accesses across two non-adjacent guest pages (vm_split.c) */
 	struct {
 		uint8_t *base;

@@ -75,13 +75,14 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 			",\"stays_translated\":%" PRIu64 ",\"ns_direct\":%" PRIu64
 			",\"ns_translated\":%" PRIu64 ",\"trials\":%" PRIu64
 			",\"trials_won\":%" PRIu64 ",\"fidelity_triggers\":%" PRIu64
-			",\"fallbacks\":%" PRIu64 ",\"retries\":%" PRIu64
+			",\"fallbacks\":%" PRIu64 ",\"host_feature_fallbacks\":%" PRIu64
+			",\"retries\":%" PRIu64
 			",\"blocks_translated\":%" PRIu64 ",\"chains_refused\":%" PRIu64 "}",
 			vm_user_cfg_str(vm->policy.cfg), ps->switches[VM_UMODE_DIRECT],
 			ps->switches[VM_UMODE_TRANSLATED], ps->stays[VM_UMODE_DIRECT],
 			ps->stays[VM_UMODE_TRANSLATED], ps->ns[VM_UMODE_DIRECT],
 			ps->ns[VM_UMODE_TRANSLATED], ps->trials, ps->trials_won,
-			ps->fidelity_triggers, ps->fallbacks,
+			ps->fidelity_triggers, ps->fallbacks, s->user_host_features,
 			s->user_retries, s->user_translated, tc.user_chain_refused);
 		fprintf(f, "}\n");
 		return;
