@@ -22,24 +22,11 @@ if [ -x "$out" ] && [ -s "$dir/busybox.package" ]; then
 fi
 mkdir -p "$dir"
 
-SUDO=
-if [ "$(id -u)" != 0 ]; then
-	SUDO=sudo
-fi
-echo "fetch-busybox-static: apt-get update" >&2
-$SUDO apt-get update -qq >&2
-
-cand=$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2}')
-if [ -z "$cand" ] || [ "$cand" = "(none)" ]; then
-	echo "fetch-busybox-static: package $pkg is not available (apt-get update, check sources.list)" >&2
-	exit 1
-fi
-
-work=$(mktemp -d "$cache/fetch.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-echo "fetch-busybox-static: downloading $pkg $cand (about 1 MB)" >&2
-(cd "$work" && apt-get download -q "$pkg" >&2)
-deb=$(ls "$work"/*.deb)
+. "$(dirname "$0")/apt-download.sh"
+apt_download fetch-busybox-static "$pkg" "$cache" "about 1 MB"
+work=$APT_WORK
+deb=$APT_DEB
+cand=$APT_CAND
 dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$work" ./bin/busybox
 if [ ! -x "$work/bin/busybox" ]; then
 	echo "fetch-busybox-static: $deb holds no /bin/busybox" >&2

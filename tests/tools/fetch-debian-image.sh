@@ -30,26 +30,11 @@ if [ -s "$out/vmlinuz" ] && [ -s "$out/package" ]; then
 fi
 mkdir -p "$cache"
 
-SUDO=
-if [ "$(id -u)" != 0 ]; then
-	SUDO=sudo
-fi
-echo "fetch-debian-image: apt-get update" >&2
-$SUDO apt-get update -qq >&2
-
-cand=$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2}')
-if [ -z "$cand" ] || [ "$cand" = "(none)" ]; then
-	echo "fetch-debian-image: package $pkg is not available; available cloud kernels:" >&2
-	apt-cache search --names-only '^linux-image-[0-9.]+-[0-9]+-cloud-amd64-unsigned$' 2>/dev/null |
-		awk '{print "  " $1}' >&2
-	exit 1
-fi
-
-work=$(mktemp -d "$cache/fetch.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-echo "fetch-debian-image: downloading $pkg $cand (about 26 MB)" >&2
-(cd "$work" && apt-get download -q "$pkg" >&2)
-deb=$(ls "$work"/*.deb)
+. "$(dirname "$0")/apt-download.sh"
+apt_download fetch-debian-image "$pkg" "$cache" "about 26 MB" '^linux-image-[0-9.]+-[0-9]+-cloud-amd64-unsigned$'
+work=$APT_WORK
+deb=$APT_DEB
+cand=$APT_CAND
 mkdir "$work/x"
 dpkg-deb -x "$deb" "$work/x"
 kdir="$work/x/lib/modules/${abi}-cloud-amd64"

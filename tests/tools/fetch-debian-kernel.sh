@@ -20,26 +20,10 @@ if [ -s "$out" ]; then
 fi
 mkdir -p "$cache"
 
-SUDO=
-if [ "$(id -u)" != 0 ]; then
-	SUDO=sudo
-fi
-echo "fetch-debian-kernel: apt-get update" >&2
-$SUDO apt-get update -qq >&2
-
-cand=$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2}')
-if [ -z "$cand" ] || [ "$cand" = "(none)" ]; then
-	echo "fetch-debian-kernel: package $pkg is not available; available cloud -dbg kernels:" >&2
-	apt-cache search --names-only '^linux-image-[0-9.]+-[0-9]+-cloud-amd64-dbg$' 2>/dev/null |
-		awk '{print "  " $1}' >&2
-	exit 1
-fi
-
-work=$(mktemp -d "$cache/fetch.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-echo "fetch-debian-kernel: downloading $pkg $cand (large: about 1 GB)" >&2
-(cd "$work" && apt-get download -q "$pkg" >&2)
-deb=$(ls "$work"/*.deb)
+. "$(dirname "$0")/apt-download.sh"
+apt_download fetch-debian-kernel "$pkg" "$cache" "large: about 1 GB" '^linux-image-[0-9.]+-[0-9]+-cloud-amd64-dbg$'
+work=$APT_WORK
+deb=$APT_DEB
 # Extract only the vmlinux: dpkg-deb --fsys-tarfile | tar with a pattern.
 dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$work" --wildcards './usr/lib/debug/boot/vmlinux-*'
 vm=$(ls "$work"/usr/lib/debug/boot/vmlinux-* | head -1)

@@ -19,6 +19,11 @@ static const struct vm_policy_params params = {
     .fidelity_stays = 10,
 };
 
+/* per-stay costs, indexed by mode */
+static const uint64_t direct_cheaper[2] = {[VM_UMODE_DIRECT] = 100, [VM_UMODE_TRANSLATED] = 300};
+static const uint64_t translated_cheaper[2] = {[VM_UMODE_DIRECT] = 900,
+					       [VM_UMODE_TRANSLATED] = 100};
+
 #define AS1 0x1000
 #define AS2 0x2000
 
@@ -56,7 +61,6 @@ static void test_trial_picks_cheaper(void **state)
 	(void)state;
 	struct vm_policy p;
 	vm_policy_init(&p, VM_USER_ADAPTIVE, &params);
-	const uint64_t direct_cheaper[2] = {[VM_UMODE_DIRECT] = 100, [VM_UMODE_TRANSLATED] = 300};
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_TRANSLATED);
 	run(&p, AS1, direct_cheaper, false, 7);
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_TRANSLATED);
@@ -73,8 +77,6 @@ static void test_trial_picks_cheaper(void **state)
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
 	/* the workload changes: translated becomes cheaper, the next trial
 	 * moves it back */
-	const uint64_t translated_cheaper[2] = {[VM_UMODE_DIRECT] = 900,
-						[VM_UMODE_TRANSLATED] = 100};
 	run(&p, AS1, translated_cheaper, false, 8 + 4);
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_TRANSLATED);
 	assert_int_equal(p.st.trials_won, 2);
@@ -115,7 +117,6 @@ static void test_fidelity(void **state)
 	(void)state;
 	struct vm_policy p;
 	vm_policy_init(&p, VM_USER_ADAPTIVE, &params);
-	const uint64_t direct_cheaper[2] = {[VM_UMODE_DIRECT] = 100, [VM_UMODE_TRANSLATED] = 300};
 	run(&p, AS1, direct_cheaper, false, 8 + 4);
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
 	vm_policy_need_translated(&p, AS1);
@@ -141,7 +142,6 @@ static void test_fixed_and_fallback(void **state)
 {
 	(void)state;
 	struct vm_policy p;
-	const uint64_t direct_cheaper[2] = {[VM_UMODE_DIRECT] = 100, [VM_UMODE_TRANSLATED] = 300};
 	vm_policy_init(&p, VM_USER_TRANSLATED, &params);
 	run(&p, AS1, direct_cheaper, false, 100);
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_TRANSLATED);
@@ -172,8 +172,6 @@ static void test_backoff(void **state)
 	const struct vm_policy_params bp = {
 	    .exploit_stays = 8, .exploit_max = 32, .trial_stays = 4, .fidelity_stays = 10};
 	vm_policy_init(&p, VM_USER_ADAPTIVE, &bp);
-	const uint64_t translated_cheaper[2] = {[VM_UMODE_DIRECT] = 900,
-						[VM_UMODE_TRANSLATED] = 100};
 	run(&p, AS1, translated_cheaper, false, 8 + 4); /* trial 1 lost: E = 16 */
 	assert_int_equal(p.st.trials, 1);
 	run(&p, AS1, translated_cheaper, false, 15);
@@ -186,7 +184,6 @@ static void test_backoff(void **state)
 	assert_int_equal(p.st.trials, 3);
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_TRANSLATED);
 	/* the workload turns: the next trial wins and E is 8 again */
-	const uint64_t direct_cheaper[2] = {[VM_UMODE_DIRECT] = 100, [VM_UMODE_TRANSLATED] = 900};
 	run(&p, AS1, direct_cheaper, false, 1 + 4);
 	assert_int_equal(p.st.trials_won, 1);
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
@@ -200,7 +197,6 @@ static void test_per_space(void **state)
 	(void)state;
 	struct vm_policy p;
 	vm_policy_init(&p, VM_USER_ADAPTIVE, &params);
-	const uint64_t direct_cheaper[2] = {[VM_UMODE_DIRECT] = 100, [VM_UMODE_TRANSLATED] = 300};
 	run(&p, AS1, direct_cheaper, false, 8 + 4);
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
 	assert_int_equal(vm_policy_mode(&p, AS2, false), VM_UMODE_TRANSLATED);
