@@ -56,11 +56,15 @@ static struct vm_policy_as *slot(struct vm_policy *p, uint64_t cr3)
 {
 	struct vm_policy_as *victim = &p->as[0];
 	p->clock++;
+	if (p->last && p->last->cr3 == cr3 && cr3 != 0) {
+		p->last->last_use = p->clock;
+		return p->last;
+	}
 	for (unsigned i = 0; i < VM_POLICY_SLOTS; i++) {
 		struct vm_policy_as *a = &p->as[i];
 		if (a->cr3 == cr3 && cr3 != 0) {
 			a->last_use = p->clock;
-			return a;
+			return p->last = a;
 		}
 		if (a->last_use < victim->last_use)
 			victim = a;
@@ -70,7 +74,7 @@ static struct vm_policy_as *slot(struct vm_policy *p, uint64_t cr3)
 	victim->last_use = p->clock;
 	victim->mode = victim->chosen = VM_UMODE_TRANSLATED;
 	victim->exploit = victim->left = p->params.exploit_stays;
-	return victim;
+	return p->last = victim;
 }
 
 static void set_mode(struct vm_policy *p, struct vm_policy_as *a, enum vm_umode m)

@@ -111,7 +111,8 @@ struct vm_policy {
 	enum vm_user_cfg cfg;
 	struct vm_policy_params params;
 	struct vm_policy_as as[VM_POLICY_SLOTS];
-	uint64_t clock; /* use counter for LRU */
+	uint64_t clock;		  /* use counter for LRU */
+	struct vm_policy_as *last; /* the slot used last (every stay asks twice) */
 	struct vm_policy_stats st;
 };
 
