@@ -40,10 +40,10 @@ enum xlat_opt_flags {
 	XLAT_OPT_EXACT_FAULTS = 1u << 1, /* spill scratch registers even when dead, so a
 					  * fault reports every register exactly (see
 					  * docs/xlat.md, "precise state") */
-	XLAT_OPT_USER = 1u << 2, /* guest user code (CPL 3): memory through the user TLB
-				  * (vcpu_abi.utlb), indirect branches through uibl, and
-				  * cli/sti/popf/stac/clac/swapgs emulated at a PRIV exit
-				  * (docs/user-mode.md) */
+	XLAT_OPT_USER = 1u << 2,	 /* guest user code (CPL 3): memory through the user TLB
+					  * (vcpu_abi.utlb), indirect branches through uibl, and
+					  * cli/sti/popf/stac/clac/swapgs emulated at a PRIV exit
+					  * (docs/user-mode.md) */
 };
 
 /*

@@ -370,7 +370,7 @@ void xe_probe(struct xe *e, const struct xlat_scratch *s, const struct xlat_addr
 	xe_ins(e, ZYDIS_MNEMONIC_AND, false, 2, &ot2, &im, NULL);
 	mm = xe_m(8, T1, ZYDIS_REGISTER_NONE, 0,
 		  e->off_tlb + (write ? offsetof(struct vcpu_tlb_entry, tag_write)
-					: offsetof(struct vcpu_tlb_entry, tag_read)));
+				      : offsetof(struct vcpu_tlb_entry, tag_read)));
 	xe_ins(e, ZYDIS_MNEMONIC_CMP, true, 2, &ot2, &mm, NULL);
 	int slow = xe_label_new(e), back = xe_label_new(e);
 	xe_branch(e, ZYDIS_MNEMONIC_JNZ, slow);

@@ -778,8 +778,8 @@ static void emit_ibl(struct xe *e, struct xlat_scratch *s, enum xlat_exit_kind k
 	xe_ins(e, ZYDIS_MNEMONIC_CMP, true, 2, &oa, &mm, NULL);
 	int miss = xe_label_new(e);
 	xe_branch(e, ZYDIS_MNEMONIC_JNZ, miss);
-	mm = xe_m(8, T1, ZYDIS_REGISTER_NONE, 0,
-		  e->off_ibl + offsetof(struct vcpu_ibl_entry, host));
+	mm =
+	    xe_m(8, T1, ZYDIS_REGISTER_NONE, 0, e->off_ibl + offsetof(struct vcpu_ibl_entry, host));
 	xe_ins(e, ZYDIS_MNEMONIC_MOV, true, 2, &o1, &mm, NULL);
 	xe_gs_store(e, VCPU_OFF_BR_HOST, T1);
 	uint32_t mask = e->mask, pend = e->pend_regs;

@@ -299,7 +299,8 @@ void tcache_invalidate_block(struct tcache *tc, struct tcache_block *b)
 				page_remove_block(tc, k, b, slot);
 	if (!(b->va >> 63) && !b->user)
 		tc->live_low--;
-	struct vcpu_ibl_entry *ie = &(b->user ? tc->abi->uibl : tc->abi->ibl)[VCPU_IBL_INDEX(b->va)];
+	struct vcpu_ibl_entry *ie =
+	    &(b->user ? tc->abi->uibl : tc->abi->ibl)[VCPU_IBL_INDEX(b->va)];
 	if (ie->guest_rip == b->va && ie->host == (uint64_t)(uintptr_t)b->host)
 		ie->guest_rip = VCPU_IBL_EMPTY(VCPU_IBL_INDEX(b->va));
 	b->dead = 1;
@@ -338,7 +339,8 @@ static unsigned invalidate_va(struct tcache *tc, gva_t lo, gva_t hi, bool with_u
 		/* re-look the page up after each kill: the last one frees it */
 		while (p) {
 			struct tcache_block *b = p->blocks, *victim = NULL;
-			for (; b && !victim; b = b->pg_next[IDX_VA][(b->pg[IDX_VA][0] == pg) ? 0 : 1])
+			for (; b && !victim;
+			     b = b->pg_next[IDX_VA][(b->pg[IDX_VA][0] == pg) ? 0 : 1])
 				if (with_user || !b->user)
 					victim = b;
 			if (!victim)
@@ -457,7 +459,8 @@ void tcache_ibl_insert(struct tcache *tc, struct tcache_block *b)
 {
 	if (!b || b->dead)
 		return;
-	struct vcpu_ibl_entry *ie = &(b->user ? tc->abi->uibl : tc->abi->ibl)[VCPU_IBL_INDEX(b->va)];
+	struct vcpu_ibl_entry *ie =
+	    &(b->user ? tc->abi->uibl : tc->abi->ibl)[VCPU_IBL_INDEX(b->va)];
 	if (b->user) {
 		if (b->va < tc->uibl_lo)
 			tc->uibl_lo = b->va;

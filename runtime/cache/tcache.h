@@ -100,7 +100,7 @@ struct tcache_stats {
 	uint64_t flushes;
 	uint64_t lookups, lookup_hits;
 	uint64_t user_installed, user_chain_refused; /* user blocks; chains refused
-						       * by invariant 5 */
+						      * by invariant 5 */
 	uint64_t code_bytes;
 };
 

@@ -732,8 +732,8 @@ enum bt_status mmu_host_access(struct mmu *mmu, gva_t gva, size_t size, unsigned
 		if (fault->pending)
 			return BT_OK;
 		if (cache)
-			tlb_install(mmu, is_user_access(mmu, access) ? TLB_USER : TLB_KERNEL,
-				    va[i], &w[i]);
+			tlb_install(mmu, is_user_access(mmu, access) ? TLB_USER : TLB_KERNEL, va[i],
+				    &w[i]);
 		if (!guestmem_is_ram(mmu->gm, w[i].gpa, 1))
 			*kind = MMU_HOST_MMIO;
 	}

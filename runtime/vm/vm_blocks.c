@@ -327,8 +327,7 @@ void vm_mmu_flush(void *opaque, enum mmu_flush_kind kind, gva_t va)
 	struct vm *vm = opaque;
 	user_on_flush(vm->user, kind, va);
 	switch (kind) {
-	case MMU_FLUSH_INVLPG:
-	{
+	case MMU_FLUSH_INVLPG: {
 		/* a 2 MiB window: the page may have been part of a large page.
 		 * User blocks stay (tcache.h invariant 5: found by the page
 		 * their RIP maps to when entered, chained within their pages);

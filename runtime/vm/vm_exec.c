@@ -52,10 +52,9 @@ int vm_callout_mem(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8
 		if (mmu_translate(&vm->mmu, va, acc | MMU_ACC_PROBE, &g0, &m0, &f) == BT_OK &&
 		    !f.pending &&
 		    mmu_translate(&vm->mmu, last, acc | MMU_ACC_PROBE, &g1, &m1, &f) == BT_OK &&
-		    !f.pending &&
-		    !m0 && !m1 &&
-		    (*host = vm_split_host(vm, va, size, g0 & GUEST_PAGE_MASK,
-					   g1 & GUEST_PAGE_MASK, write)) != NULL)
+		    !f.pending && !m0 && !m1 &&
+		    (*host = vm_split_host(vm, va, size, g0 & GUEST_PAGE_MASK, g1 & GUEST_PAGE_MASK,
+					   write)) != NULL)
 			return 0;
 	}
 	/* MMIO: a load can be served from a bounce buffer; a store cannot be
@@ -399,8 +398,9 @@ static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 		/* user blocks of several address spaces share addresses: the
 		 * block that exited is the one run (usually) or the user block
 		 * at exit_block in this address space */
-		from = ran && ran->user && ran->va == a->exit_block ? ran
-								     : vm_user_block_at(vm, a->exit_block);
+		from = ran && ran->user && ran->va == a->exit_block
+			   ? ran
+			   : vm_user_block_at(vm, a->exit_block);
 	} else {
 		from = tcache_lookup(vm->tc, a->exit_block);
 	}

@@ -44,12 +44,12 @@ struct vm_stats {
 	uint64_t irqs;
 	uint64_t halts;
 	uint64_t learned;
-	uint64_t user_translated; /* user blocks translated (XLAT_OPT_USER) */
+	uint64_t user_translated;	     /* user blocks translated (XLAT_OPT_USER) */
 	uint64_t split_accesses, split_maps; /* vm_split.c */
-	uint64_t user_retries;	  /* direct-mode faults re-run translated (vm_exec.c) */
-	uint64_t user_host_features; /* translated user code used a feature only the
-				      * host's CPUID shows: run direct (vm_exec.c) */
-	uint64_t ticks[VM_NPHASES]; /* TSC ticks by phase (vm_ticks); shown in ns */
+	uint64_t user_retries;		     /* direct-mode faults re-run translated (vm_exec.c) */
+	uint64_t user_host_features;	     /* translated user code used a feature only the
+					      * host's CPUID shows: run direct (vm_exec.c) */
+	uint64_t ticks[VM_NPHASES];	     /* TSC ticks by phase (vm_ticks); shown in ns */
 };
 
 #define VM_SPLIT_WINDOWS 2
@@ -66,7 +66,7 @@ struct vm {
 	struct xlat_ctx *xlat_user; /* the same translator for CPL-3 code (XLAT_OPT_USER) */
 	struct xlat_options xopts;
 	struct tcdb *db;
-	struct user_mode *user; /* guest user code in stub processes */
+	struct user_mode *user;	 /* guest user code in stub processes */
 	struct vm_policy policy; /* which user mode, per address space */
 	/* the current stay in user mode (vm_exec.c) */
 	struct {
@@ -79,7 +79,7 @@ struct vm {
 		bool by_irq;	/* the last stay ended by an interrupt */
 		bool report;	/* the last stay's cost is still to be reported */
 		uint32_t runs;	/* user code runs in this stay */
-		bool retried; /* a direct-mode fault was re-run translated in this stay */
+		bool retried;	/* a direct-mode fault was re-run translated in this stay */
 	} stay;
 
 	uint64_t map_epoch; /* bumped when code mappings may have changed */
@@ -134,8 +134,7 @@ enum bt_status vm_learn(struct vm *vm);
 /* vm_split.c */
 enum bt_status vm_split_init(struct vm *vm);
 void vm_split_fini(struct vm *vm);
-uint8_t *vm_split_host(struct vm *vm, gva_t va, uint32_t size, gpa_t gpa0, gpa_t gpa1,
-		       bool write);
+uint8_t *vm_split_host(struct vm *vm, gva_t va, uint32_t size, gpa_t gpa0, gpa_t gpa1, bool write);
 
 /* vm_exec.c */
 enum bt_status vm_loop(struct vm *vm);

@@ -150,7 +150,8 @@ void vm_policy_stay(struct vm_policy *p, uint64_t cr3, enum vm_umode m, uint64_t
 		a->left = n;
 		a->cur[!a->chosen] = (struct vm_policy_window){0};
 		p->st.trials++;
-		set_mode(p, a, a->chosen == VM_UMODE_DIRECT ? VM_UMODE_TRANSLATED : VM_UMODE_DIRECT);
+		set_mode(p, a,
+			 a->chosen == VM_UMODE_DIRECT ? VM_UMODE_TRANSLATED : VM_UMODE_DIRECT);
 		return;
 	}
 	enum vm_umode next = decide(a);
@@ -158,8 +159,8 @@ void vm_policy_stay(struct vm_policy *p, uint64_t cr3, enum vm_umode m, uint64_t
 		p->st.trials_won++;
 		a->exploit = p->params.exploit_stays;
 	} else if (a->exploit < p->params.exploit_max) {
-		a->exploit = a->exploit * 2 < p->params.exploit_max ? a->exploit * 2
-								      : p->params.exploit_max;
+		a->exploit =
+		    a->exploit * 2 < p->params.exploit_max ? a->exploit * 2 : p->params.exploit_max;
 	}
 	a->chosen = (uint8_t)next;
 	a->trial = false;

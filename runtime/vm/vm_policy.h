@@ -60,11 +60,7 @@ const char *vm_user_cfg_str(enum vm_user_cfg c);
 /* Parse "adaptive" | "direct" | "translated"; false if none. */
 bool vm_user_cfg_parse(const char *s, enum vm_user_cfg *out);
 
-enum vm_umode {
-	VM_UMODE_DIRECT = 0,
-	VM_UMODE_TRANSLATED,
-	VM_NUMODES
-};
+enum vm_umode { VM_UMODE_DIRECT = 0, VM_UMODE_TRANSLATED, VM_NUMODES };
 const char *vm_umode_str(enum vm_umode m);
 
 struct vm_policy_params {
@@ -87,14 +83,14 @@ struct vm_policy_window {
 struct vm_policy_as {
 	uint64_t cr3; /* 0: free */
 	uint64_t last_use;
-	uint8_t mode;  /* enum vm_umode: the mode the next stay runs in */
+	uint8_t mode;	/* enum vm_umode: the mode the next stay runs in */
 	uint8_t chosen; /* the mode EXPLOIT runs (mode differs during a trial) */
 	bool trial;
-	uint32_t left;	  /* stays left in this phase */
-	uint32_t exploit; /* E, see above */
+	uint32_t left;				  /* stays left in this phase */
+	uint32_t exploit;			  /* E, see above */
 	struct vm_policy_window cur[VM_NUMODES];  /* filling, per mode */
 	struct vm_policy_window done[VM_NUMODES]; /* the last full window per mode */
-	uint32_t fidelity; /* stays left that must run translated */
+	uint32_t fidelity;			  /* stays left that must run translated */
 };
 
 struct vm_policy_stats {
@@ -111,7 +107,7 @@ struct vm_policy {
 	enum vm_user_cfg cfg;
 	struct vm_policy_params params;
 	struct vm_policy_as as[VM_POLICY_SLOTS];
-	uint64_t clock;		  /* use counter for LRU */
+	uint64_t clock;		   /* use counter for LRU */
 	struct vm_policy_as *last; /* the slot used last (every stay asks twice) */
 	struct vm_policy_stats st;
 };
@@ -126,8 +122,7 @@ enum vm_umode vm_policy_mode(struct vm_policy *p, uint64_t cr3, bool cannot_tran
 
 /* A stay of address space cr3 in mode m cost ns; by_irq: it ended by an
  * interrupt (not a system call or an exception). */
-void vm_policy_stay(struct vm_policy *p, uint64_t cr3, enum vm_umode m, uint64_t ns,
-		    bool by_irq);
+void vm_policy_stay(struct vm_policy *p, uint64_t cr3, enum vm_umode m, uint64_t ns, bool by_irq);
 
 /* Address space cr3 showed a need for exact guest state (a sensitive
  * instruction, a loaded LDT, a fault direct execution cannot reproduce):

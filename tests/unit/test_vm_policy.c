@@ -21,8 +21,8 @@ static const struct vm_policy_params params = {
 
 /* per-stay costs, indexed by mode */
 static const uint64_t direct_cheaper[2] = {[VM_UMODE_DIRECT] = 100, [VM_UMODE_TRANSLATED] = 300};
-static const uint64_t translated_cheaper[2] = {[VM_UMODE_DIRECT] = 900,
-					       [VM_UMODE_TRANSLATED] = 100};
+static const uint64_t translated_cheaper[2] = {
+    [VM_UMODE_DIRECT] = 900, [VM_UMODE_TRANSLATED] = 100};
 
 #define AS1 0x1000
 #define AS2 0x2000
@@ -208,14 +208,10 @@ static void test_per_space(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse),
-	    cmocka_unit_test(test_trial_picks_cheaper),
-	    cmocka_unit_test(test_hysteresis),
-	    cmocka_unit_test(test_compute_goes_direct),
-	    cmocka_unit_test(test_fidelity),
-	    cmocka_unit_test(test_fixed_and_fallback),
-	    cmocka_unit_test(test_backoff),
-	    cmocka_unit_test(test_per_space),
+	    cmocka_unit_test(test_parse),      cmocka_unit_test(test_trial_picks_cheaper),
+	    cmocka_unit_test(test_hysteresis), cmocka_unit_test(test_compute_goes_direct),
+	    cmocka_unit_test(test_fidelity),   cmocka_unit_test(test_fixed_and_fallback),
+	    cmocka_unit_test(test_backoff),    cmocka_unit_test(test_per_space),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
