@@ -208,6 +208,10 @@ static enum vm_umode stay_track(struct vm *vm)
 		 * host does not have (segment loads, LAR/LSL) */
 		if ((v->ldtr.sel & ~3u) && !(v->ldtr.ar & CPU_AR_UNUSABLE))
 			vm_policy_need_translated(&vm->policy, vm->stay.cr3);
+		/* and one with RFLAGS.NT set: the host clears NT at every
+		 * kernel entry of a stub (every direct-mode event) */
+		else if (cpu_rflags(v) & CPU_RFLAGS_NT)
+			vm_policy_need_translated(&vm->policy, vm->stay.cr3);
 		stay_switch(vm, vm_policy_mode(&vm->policy, vm->stay.cr3, no_xlat));
 	} else if (no_xlat && vm->stay.mode == VM_UMODE_TRANSLATED) {
 		/* TF or a far jump to 32-bit code inside a translated stay */
