@@ -1,3 +1,4 @@
 # db/: the sqlite translation-cache schema and access layer (tcdb_).
-# Chunks of host code are zlib-compressed.
-$(eval $(call add_lib,tcdb,db/tcdb.c db/tcdb_file.c db/tcdb_chunk.c db/tcdb_block.c db/tcdb_run.c db/tcdb_auth.c,sqlite z))
+# Chunks of host code are zstd-compressed (docs/db.md "Codec").
+EXT_zstd = -lzstd
+$(eval $(call add_lib,tcdb,db/tcdb.c db/tcdb_file.c db/tcdb_chunk.c db/tcdb_block.c db/tcdb_run.c db/tcdb_auth.c,sqlite zstd))

@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zstd.h>
 
 static const char schema_sql[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
@@ -120,6 +121,7 @@ static void db_free(struct tcdb *db)
 	free(db->idx);
 	for (int i = 0; i < CHUNK_CACHE; i++)
 		free(db->cache[i].buf);
+	ZSTD_freeDCtx(db->zd);
 	free(db->path);
 	free(db->tmp_path);
 	free(db);

@@ -31,7 +31,7 @@
 #include "pretrans/base/status.h"
 #include "pretrans/base/types.h"
 
-#define TCDB_SCHEMA_VERSION 3
+#define TCDB_SCHEMA_VERSION 4
 #define TCDB_MAGIC	    "btkern-tcdb"
 
 struct tcdb; /* opaque */
@@ -111,7 +111,7 @@ struct tcdb_block {
 
 /*
  * A chunk: the code, pc maps and exits of a group of blocks (one function),
- * concatenated and zlib-compressed together, which is several times smaller
+ * concatenated and zstd-compressed together, which is several times smaller
  * than compressing blocks one by one.  Built in any thread (no database
  * access), then written by tcdb_add_chunk().
  */
@@ -119,6 +119,7 @@ struct tcdb_chunk {
 	uint8_t *raw, *z;
 	size_t raw_len, raw_cap, z_len, z_cap;
 	uint8_t digest[32]; /* SHA-256 of z, set by the seal functions */
+	void *zctx;	    /* ZSTD_CCtx, made by the first seal */
 };
 
 void tcdb_chunk_reset(struct tcdb_chunk *c);

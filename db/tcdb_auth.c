@@ -21,7 +21,7 @@
  *     Tags:  identity  = HMAC(key, "btkern-tcdb-identity" nonce schema image
  *                             provenance)                 meta 'mac'
  *            chunk     = HMAC(key, "btkern-tcdb-chunk" nonce id raw_len
- *                             SHA256(stored zlib bytes))  chunks.mac
+ *                             SHA256(stored zstd bytes))  chunks.mac
  *            row       = HMAC(key, "btkern-tcdb-row" nonce 11 integer
  *                             columns, code, exits, pcmap) blocks.mac
  *     each cut to its first TCDB_MAC_LEN (16) bytes, as RFC 4868 does: a

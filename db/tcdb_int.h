@@ -9,7 +9,7 @@
  *   db/tcdb_file.c   the files themselves: checks before sqlite reads one,
  *                    the build's temporary file, the atomic replace
  *   db/tcdb_chunk.c  the payload codec and chunks: exit records, packing,
- *                    zlib, payload parsing, the reader's chunk cache
+ *                    zstd, payload parsing, the reader's chunk cache
  *   db/tcdb_block.c  block and function rows: writing, look-ups, the
  *                    block-start index, walking all rows
  *   db/tcdb_run.c    run statistics rows
@@ -72,6 +72,7 @@ struct tcdb {
 		uint8_t *buf;
 		size_t len, cap;
 	} cache[CHUNK_CACHE];
+	void *zd; /* ZSTD_DCtx, made on first use */
 	bool skip_payload; /* tcdb_foreach_block_meta in progress */
 	const uint8_t *chunk;
 	size_t chunk_len;
@@ -169,6 +170,10 @@ enum bt_status tcdb_exits_decode(const uint8_t *buf, size_t len, uint32_t n_kind
 /* Make chunk id the current one (db->chunk, decompressed, its tag checked
  * unless db is unverified); va names the block wanting it in messages. */
 enum bt_status tcdb_load_chunk(struct tcdb *db, int64_t id, gva_t va);
+/* Decompress a zstd frame of exactly raw_len bytes into out (BT_ERR_FORMAT
+ * with a message naming chunk id, or pack -id when id < 0). */
+enum bt_status tcdb_unzstd(struct tcdb *db, uint8_t *out, size_t raw_len, const void *z,
+			   size_t z_len, int64_t id);
 /* tcdb_sign(): a new tag for every chunk (in its transaction). */
 enum bt_status tcdb_sign_chunks(struct tcdb *db);
 

@@ -18,15 +18,22 @@
                                      (what only the key's owner can do; the
                                      format is db/tcdb_auth.c's)
 
-Chunks are inflated with zlib, changed and compressed again, as a reviewer
+Chunks are decompressed with the zstd command (Debian's zstd package, which
+tests/tools/deps.sh installs), changed and compressed again, as a reviewer
 did.  Prints the guest addresses (hex) of the blocks changed.
 """
 import hashlib
 import hmac
 import sqlite3
 import struct
+import subprocess
 import sys
-import zlib
+
+
+def zstd(data, *args):
+    """The zstd command's output for data (chunks are zstd frames)."""
+    return subprocess.run(["zstd", "-q", "-c", *args], input=data, stdout=subprocess.PIPE,
+                          check=True).stdout
 
 XOR = 0xffffffff80000000
 EXIT = bytes.fromhex("b83c000000bf2a0000000f05")  # mov eax,60; mov edi,42; syscall
@@ -63,14 +70,14 @@ def main():
             ids = [r[0] for r in c.execute("SELECT id FROM chunks")]
         for cid in ids:
             z = c.execute("SELECT data FROM chunks WHERE id = ?", (cid,)).fetchone()[0]
-            raw = bytearray(zlib.decompress(z))
+            raw = bytearray(zstd(z, "-d"))
             if what == "flip-chunk":
                 raw[len(raw) // 2] ^= 0x10
             else:
                 for _, code_off, code_len, _ in payloads(raw):
                     if code_len >= len(EXIT):
                         raw[code_off:code_off + len(EXIT)] = EXIT
-            c.execute("UPDATE chunks SET data = ? WHERE id = ?", (zlib.compress(bytes(raw)), cid))
+            c.execute("UPDATE chunks SET data = ? WHERE id = ?", (zstd(bytes(raw), "-3"), cid))
             changed += [va(r[0]) for r in
                         c.execute("SELECT guest_start FROM blocks WHERE chunk = ?", (cid,))]
     elif what in ("inline-code", "flip-pcmap"):
