@@ -9,6 +9,8 @@
                                      holds the image's entry block (else
                                      the first chunk)
     tcdb-tamper.py DB flip-pcmap     one bit of the pc map of every learned row
+    tcdb-tamper.py DB flip-profile   one bit in the middle of the stored boot
+                                     profile pack (written by --learn)
     tcdb-tamper.py DB stale-hash     every row's guest-bytes hash changed
                                      (as if the guest's code were another
                                      build's); sign again to make it pass
@@ -95,6 +97,13 @@ def main():
             else:
                 continue
             changed.append(va(start))
+    elif what == "flip-profile":
+        data = c.execute("SELECT data FROM packs WHERE kind = 2").fetchone()
+        if not data:
+            sys.exit("tcdb-tamper.py: no boot profile in " + db)
+        data = bytearray(data[0])
+        data[len(data) // 2] ^= 0x10
+        c.execute("UPDATE packs SET data = ? WHERE kind = 2", (bytes(data),))
     elif what == "stale-hash":
         for (start,) in c.execute("SELECT guest_start FROM blocks WHERE refusal = 0").fetchall():
             c.execute("UPDATE blocks SET guest_hash = (guest_hash | 1) - (guest_hash & 1) WHERE guest_start = ?",
