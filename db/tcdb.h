@@ -158,6 +158,11 @@ enum bt_status tcdb_commit(struct tcdb *db);
 /* Drop the temporary file, close.  Leaves out_path untouched. */
 void tcdb_abort(struct tcdb *db);
 
+/* Fault injection for tests: the next operation of this kind fails with
+ * errno err (once), so the failure paths of the atomic replace run. */
+enum tcdb_io_op { TCDB_IO_NONE, TCDB_IO_FSYNC_FILE, TCDB_IO_RENAME, TCDB_IO_FSYNC_DIR };
+void tcdb_io_fault(enum tcdb_io_op op, int err);
+
 /* ---- use side ---- */
 enum tcdb_open_flags {
 	TCDB_RDONLY = 0,

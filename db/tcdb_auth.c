@@ -283,8 +283,8 @@ void tcdb_mac_row(const struct tcdb *db, const int64_t cols[TCDB_ROW_INTS], cons
 	mac_end(&c, out);
 }
 
-void tcdb_mac_pack(const struct tcdb *db, int kind, int codec, uint64_t raw_len,
-		   uint64_t n_items, const uint8_t digest[SHA256_LEN], uint8_t out[TCDB_MAC_LEN])
+void tcdb_mac_pack(const struct tcdb *db, int kind, int codec, uint64_t raw_len, uint64_t n_items,
+		   const uint8_t digest[SHA256_LEN], uint8_t out[TCDB_MAC_LEN])
 {
 	struct hmac_sha256_ctx c;
 	mac_start(db, &c, "btkern-tcdb-pack");

@@ -71,7 +71,7 @@ enum bt_status tcdb_exits_decode(const uint8_t *buf, size_t len, uint32_t n_kind
 
 /* Payload of one block inside a chunk: u32 code_len, u32 pcmap_len,
  * u8 n_exits, code, pc map, exit records (TCDB_EXIT_REC each). */
-#define PAYLOAD_HDR	 9
+#define PAYLOAD_HDR 9
 /* zstd level 1: measured against zlib 1/6, LZ4, LZ4HC and zstd 3/9/15 on
  * the Debian vmlinux's chunks (docs/db.md "Codec"): 1.3x smaller than zlib
  * level 1 and 3.4x faster to decompress, at build speed. */
@@ -120,8 +120,8 @@ enum bt_status tcdb_chunk_seal(struct tcdb_chunk *c)
 		c->z = nz;
 		c->z_cap = bound;
 	}
-	size_t zl = ZSTD_compressCCtx(c->zctx, c->z, c->z_cap, c->raw, c->raw_len,
-				      CHUNK_ZSTD_LEVEL);
+	size_t zl =
+	    ZSTD_compressCCtx(c->zctx, c->z, c->z_cap, c->raw, c->raw_len, CHUNK_ZSTD_LEVEL);
 	if (ZSTD_isError(zl))
 		return BT_ERR_INTERNAL;
 	c->z_len = zl;

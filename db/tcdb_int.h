@@ -85,7 +85,7 @@ struct tcdb {
 		uint8_t *buf;
 		size_t len, cap;
 	} cache[CHUNK_CACHE];
-	void *zd; /* ZSTD_DCtx, made on first use */
+	void *zd;	   /* ZSTD_DCtx, made on first use */
 	bool skip_payload; /* tcdb_foreach_block_meta in progress */
 	const uint8_t *chunk;
 	size_t chunk_len;
@@ -244,8 +244,8 @@ void tcdb_mac_row(const struct tcdb *db, const int64_t cols[TCDB_ROW_INTS], cons
 		  size_t pcmap_len, uint8_t out[TCDB_MAC_LEN]);
 /* want equals the stored tag (which must be TCDB_MAC_LEN bytes). */
 bool tcdb_mac_ok(const uint8_t want[TCDB_MAC_LEN], const void *stored, size_t stored_len);
-void tcdb_mac_pack(const struct tcdb *db, int kind, int codec, uint64_t raw_len,
-		   uint64_t n_items, const uint8_t digest[SHA256_LEN], uint8_t out[TCDB_MAC_LEN]);
+void tcdb_mac_pack(const struct tcdb *db, int kind, int codec, uint64_t raw_len, uint64_t n_items,
+		   const uint8_t digest[SHA256_LEN], uint8_t out[TCDB_MAC_LEN]);
 /* tcdb_auth_fail for a pack. */
 enum bt_status tcdb_auth_fail_pack(struct tcdb *db, int kind);
 /* Log the failure (once per database), mark db untrusted; BT_ERR_AUTH. */

@@ -31,7 +31,8 @@
 #include <sys/mman.h>
 
 #define PACK_MAX_RAW (1u << 30)
-#define INDEX_MAX_SPAN (1ull << 31) /* bytes of guest address space a bitmap covers (256 MiB of bits) */
+/* guest address span a start-index bitmap covers: 256 MiB (a 32 MiB bitmap) */
+#define INDEX_MAX_SPAN	(1ull << 28)
 #define PACK_ZSTD_LEVEL 3
 #define PACK_LZ4_LEVEL	9 /* LZ4HC: slower to write, as fast to read (docs/db.md "Codec") */
 
@@ -242,8 +243,8 @@ enum bt_status tcdb_pack_get(struct tcdb *db, enum tcdb_pack_kind kind, uint8_t 
 	if (mac_ok)
 		memcpy(mac, sqlite3_column_blob(st, 4), TCDB_MAC_LEN);
 	sqlite3_finalize(st);
-	if (codec < 0 || codec >= TCDB_NCODECS || rl < 0 || rl > PACK_MAX_RAW || n < 0 ||
-	    zl < 0 || zl > PACK_MAX_RAW) {
+	if (codec < 0 || codec >= TCDB_NCODECS || rl < 0 || rl > PACK_MAX_RAW || n < 0 || zl < 0 ||
+	    zl > PACK_MAX_RAW) {
 		bt_err(LOG_DB, "%s: corrupt pack %d: rebuild it with `pretrans build`", db->path,
 		       (int)kind);
 		return BT_ERR_FORMAT;
@@ -266,8 +267,7 @@ enum bt_status tcdb_pack_get(struct tcdb *db, enum tcdb_pack_kind kind, uint8_t 
 		s = BT_ERR_NOMEM;
 		goto out;
 	}
-	s = pack_decompress(db, (enum tcdb_codec)codec, z, (size_t)zl, out, (size_t)rl,
-			    (int)kind);
+	s = pack_decompress(db, (enum tcdb_codec)codec, z, (size_t)zl, out, (size_t)rl, (int)kind);
 	if (s != BT_OK) {
 		tcdb_pack_free(out, (size_t)rl);
 		goto out;

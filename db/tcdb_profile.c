@@ -266,8 +266,8 @@ enum bt_status tcdb_profile_load(struct tcdb *db, size_t *n_entries)
 		return s;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	bt_info(LOG_DB, "%s: boot profile: %zu blocks, %.1f MB, loaded in %.1f ms", db->path,
-		p->n, (double)len / 1e6,
+	bt_info(LOG_DB, "%s: boot profile: %zu blocks, %.1f MB, loaded in %.1f ms", db->path, p->n,
+		(double)len / 1e6,
 		(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	*n_entries = p->n;
 	return BT_OK;
@@ -299,8 +299,9 @@ static enum bt_status entry_block(struct tcdb *db, const struct tcdb_prof *p, si
 	b->origin = TCDB_ORIGIN_PROFILE;
 	if (tcdb_exits_decode(b->pcmap + b->pcmap_len, (size_t)nx * TCDB_EXIT_REC,
 			      db->want.n_exit_kinds, b->exits, &b->n_exits) != BT_OK) {
-		bt_err(LOG_DB, "%s: corrupt boot profile entry at %#llx: rebuild it with "
-			       "`pretrans build`",
+		bt_err(LOG_DB,
+		       "%s: corrupt boot profile entry at %#llx: rebuild it with "
+		       "`pretrans build`",
 		       db->path, (unsigned long long)b->guest_start);
 		return BT_ERR_FORMAT;
 	}

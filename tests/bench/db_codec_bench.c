@@ -32,7 +32,7 @@ static double now(void)
 }
 
 enum codec { C_ZLIB1, C_ZLIB6, C_LZ4, C_LZ4HC9, C_ZSTD1, C_ZSTD3, C_ZSTD9, C_ZSTD15, C_N };
-static const char *const names[C_N] = {"zlib-1", "zlib-6", "lz4", "lz4hc-9",
+static const char *const names[C_N] = {"zlib-1", "zlib-6", "lz4",    "lz4hc-9",
 				       "zstd-1", "zstd-3", "zstd-9", "zstd-15"};
 
 static size_t compress_one(enum codec c, const unsigned char *in, size_t n, unsigned char *out,
@@ -47,7 +47,8 @@ static size_t compress_one(enum codec c, const unsigned char *in, size_t n, unsi
 		return zl;
 	}
 	case C_LZ4:
-		return (size_t)LZ4_compress_default((const char *)in, (char *)out, (int)n, (int)cap);
+		return (size_t)LZ4_compress_default((const char *)in, (char *)out, (int)n,
+						    (int)cap);
 	case C_LZ4HC9:
 		return (size_t)LZ4_compress_HC((const char *)in, (char *)out, (int)n, (int)cap, 9);
 	default: {
@@ -107,7 +108,8 @@ int main(int argc, char **argv)
 						  (size_t)sqlite3_column_bytes(st, 1))
 				: 0;
 		if (!buf || ZSTD_isError(ol) || ol != raw) {
-			fprintf(stderr, "db_codec_bench: chunk %zu does not decompress: skipped\n", n);
+			fprintf(stderr, "db_codec_bench: chunk %zu does not decompress: skipped\n",
+				n);
 			free(buf);
 			continue;
 		}

@@ -66,9 +66,8 @@ static struct tcdb_block block(gva_t va, uint64_t hash, const uint8_t *code, uin
 static void build(const char *path, int n, bool far)
 {
 	struct tcdb *db;
-	struct tcdb_provenance p = {.xlat_version = XLAT_VERSION,
-				    .abi_version = VCPU_ABI_VERSION,
-				    .created = 1700000000};
+	struct tcdb_provenance p = {
+	    .xlat_version = XLAT_VERSION, .abi_version = VCPU_ABI_VERSION, .created = 1700000000};
 	strcpy(p.tool_version, "test");
 	assert_int_equal(tcdb_create(path, &test_image, &p, &db), BT_OK);
 	for (int i = 0; i < n; i++) {
@@ -248,8 +247,7 @@ static void test_multi_version(void **state)
 	assert_int_equal(b.origin, TCDB_ORIGIN_STATIC);
 	assert_int_equal(tried, 1);
 	/* nothing anywhere: not stale */
-	assert_int_equal(tcdb_lookup_match(db, BASE + 8, holds, &m, &b, &tried),
-			 BT_ERR_NOTFOUND);
+	assert_int_equal(tcdb_lookup_match(db, BASE + 8, holds, &m, &b, &tried), BT_ERR_NOTFOUND);
 	assert_int_equal(tried, 0);
 	tcdb_close(db);
 
