@@ -10,6 +10,7 @@
  *   db_load_bench DB [N_ROWS]
  */
 #include "db/tcdb.h"
+#include "pretrans/base/log.h"
 #include "pretrans/xlat/xlat.h"
 
 #include <sqlite3.h>
@@ -54,6 +55,7 @@ int main(int argc, char **argv)
 					      .abi_version = VCPU_ABI_VERSION,
 					      .n_exit_kinds = XLAT_NEXIT_KINDS,
 					      .n_refusals = XLAT_NREFUSALS};
+	bt_log_configure("db:info"); /* the profile's load line */
 	struct tcdb *db;
 	double t0 = now_ms();
 	if (tcdb_open(argv[1], TCDB_RDONLY, &want, NULL, &db) != BT_OK)
