@@ -184,6 +184,8 @@ enum bt_status tcdb_profile_write(struct tcdb *db)
 	struct tcdb_prof *p = db->prof;
 	if (!p || p->rec_n == 0)
 		return BT_OK;
+	if (db->untrusted)
+		return BT_ERR_AUTH; /* a database that failed a tag takes nothing */
 	return tcdb_pack_put(db, TCDB_PACK_PROFILE, TCDB_CODEC_LZ4, p->rec, p->rec_len, p->rec_n);
 }
 
