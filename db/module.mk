@@ -1,3 +1,6 @@
 # db/: the sqlite translation-cache schema and access layer (tcdb_).
-# Chunks of host code are zlib-compressed.
-$(eval $(call add_lib,tcdb,db/tcdb.c db/tcdb_file.c db/tcdb_chunk.c db/tcdb_block.c db/tcdb_run.c db/tcdb_auth.c,sqlite z))
+# Chunks of host code are zstd-compressed (docs/db.md "Codec").
+EXT_zstd = -lzstd
+# The boot profile pack is an LZ4 frame.
+EXT_lz4 = -llz4
+$(eval $(call add_lib,tcdb,db/tcdb.c db/tcdb_file.c db/tcdb_chunk.c db/tcdb_block.c db/tcdb_run.c db/tcdb_auth.c db/tcdb_pack.c db/tcdb_profile.c,sqlite zstd lz4))

@@ -33,6 +33,9 @@
  *     tcdb_create() and again by tcdb_commit() right before the rename
  *     (db/tcdb_file.c).
  *  7. A ROLLBACK is issued only while a transaction is open.
+ *  8. The start-index pack is written in the transaction that changes the
+ *     set of translated starts (the build's; a learning one's), so it always
+ *     equals them (db/tcdb_pack.c).
  */
 #include "db/tcdb_int.h"
 
@@ -41,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zstd.h>
 
 static const char schema_sql[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
@@ -62,6 +66,9 @@ static const char schema_sql[] =
     "  chunk INTEGER NOT NULL, payload_off INTEGER NOT NULL, mac BLOB NOT NULL);\n"
     "CREATE TABLE chunks(id INTEGER PRIMARY KEY, raw_len INTEGER NOT NULL,\n"
     "  data BLOB NOT NULL, mac BLOB NOT NULL);\n"
+    "CREATE TABLE packs(kind INTEGER PRIMARY KEY, codec INTEGER NOT NULL,\n"
+    "  raw_len INTEGER NOT NULL, n_items INTEGER NOT NULL, data BLOB NOT NULL,\n"
+    "  mac BLOB NOT NULL);\n"
     "CREATE TABLE run_stats(id INTEGER PRIMARY KEY, boot_id TEXT NOT NULL,\n"
     "  started INTEGER NOT NULL, ended INTEGER NOT NULL, blocks_used INTEGER NOT NULL,\n"
     "  blocks_stale INTEGER NOT NULL, misses INTEGER NOT NULL,\n"
@@ -118,8 +125,11 @@ static void db_free(struct tcdb *db)
 		sqlite3_close(db->h);
 	free(db->buf);
 	free(db->idx);
+	free(db->bits);
+	tcdb_profile_free(db);
 	for (int i = 0; i < CHUNK_CACHE; i++)
 		free(db->cache[i].buf);
+	ZSTD_freeDCtx(db->zd);
 	free(db->path);
 	free(db->tmp_path);
 	free(db);
@@ -311,6 +321,8 @@ enum bt_status tcdb_commit(struct tcdb *db)
 		tcdb_close(db);
 		return BT_ERR_INVALID;
 	}
+	if ((s = tcdb_pack_write_index(db)) != BT_OK)
+		goto err_remove_tmp;
 	if ((s = tcdb_exec(db, "COMMIT")) != BT_OK)
 		goto err_remove_tmp;
 	for (int i = 0; i < ST_N; i++) {
@@ -582,11 +594,20 @@ enum bt_status tcdb_learn_commit(struct tcdb *db)
 	if (!db->learning)
 		return BT_ERR_INVALID;
 	db->learning = false;
-	enum bt_status s = tcdb_exec(db, "COMMIT");
+	/* the boot profile, and the start index again: learned rows changed
+	 * the set of starts (same transaction: both or neither) */
+	enum bt_status s = tcdb_profile_write(db);
+	if (s == BT_OK && db->learned_rows)
+		s = tcdb_pack_write_index(db);
+	if (s == BT_OK)
+		s = tcdb_exec(db, "COMMIT");
 	if (s != BT_OK)
 		rollback(db);
 	free(db->idx); /* the set of starts changed */
 	db->idx = NULL;
+	free(db->bits);
+	db->bits = NULL;
+	db->learned_rows = 0;
 	return s;
 }
 
@@ -604,6 +625,8 @@ enum bt_status tcdb_sign(struct tcdb *db)
 	enum bt_status s = tcdb_sign_chunks(db);
 	if (s == BT_OK)
 		s = tcdb_sign_rows(db);
+	if (s == BT_OK)
+		s = tcdb_sign_packs(db);
 	if (s == BT_OK)
 		s = write_identity(db, &im, &p);
 	if (s == BT_OK)

@@ -31,7 +31,7 @@
 #include "pretrans/base/status.h"
 #include "pretrans/base/types.h"
 
-#define TCDB_SCHEMA_VERSION 3
+#define TCDB_SCHEMA_VERSION 4
 #define TCDB_MAGIC	    "btkern-tcdb"
 
 struct tcdb; /* opaque */
@@ -67,7 +67,9 @@ struct tcdb_function {
 				 * enum discover_kind, pretrans/discover.h) */
 };
 
-enum tcdb_origin { TCDB_ORIGIN_STATIC = 0, TCDB_ORIGIN_LEARNED = 1 };
+/* Where a block comes from: a row of `pretrans build`, a learned row, or
+ * (never stored in a row) the boot profile pack. */
+enum tcdb_origin { TCDB_ORIGIN_STATIC = 0, TCDB_ORIGIN_LEARNED = 1, TCDB_ORIGIN_PROFILE = 2 };
 
 /*
  * An exit of a translated block as the database keeps it: the translator's
@@ -111,7 +113,7 @@ struct tcdb_block {
 
 /*
  * A chunk: the code, pc maps and exits of a group of blocks (one function),
- * concatenated and zlib-compressed together, which is several times smaller
+ * concatenated and zstd-compressed together, which is several times smaller
  * than compressing blocks one by one.  Built in any thread (no database
  * access), then written by tcdb_add_chunk().
  */
@@ -119,6 +121,7 @@ struct tcdb_chunk {
 	uint8_t *raw, *z;
 	size_t raw_len, raw_cap, z_len, z_cap;
 	uint8_t digest[32]; /* SHA-256 of z, set by the seal functions */
+	void *zctx;	    /* ZSTD_CCtx, made by the first seal */
 };
 
 void tcdb_chunk_reset(struct tcdb_chunk *c);
@@ -154,6 +157,11 @@ size_t tcdb_blocks_added(const struct tcdb *db);
 enum bt_status tcdb_commit(struct tcdb *db);
 /* Drop the temporary file, close.  Leaves out_path untouched. */
 void tcdb_abort(struct tcdb *db);
+
+/* Fault injection for tests: the next operation of this kind fails with
+ * errno err (once), so the failure paths of the atomic replace run. */
+enum tcdb_io_op { TCDB_IO_NONE, TCDB_IO_FSYNC_FILE, TCDB_IO_RENAME, TCDB_IO_FSYNC_DIR };
+void tcdb_io_fault(enum tcdb_io_op op, int err);
 
 /* ---- use side ---- */
 enum tcdb_open_flags {
@@ -205,9 +213,30 @@ enum bt_status tcdb_sign(struct tcdb *db);
 enum bt_status tcdb_get_image(struct tcdb *db, struct tcdb_image *out);
 enum bt_status tcdb_get_provenance(struct tcdb *db, struct tcdb_provenance *out);
 
-/* Bulk-load the set of translated block starts into memory so that misses
- * are answered without sqlite (optional; tcdb_lookup works without it). */
+/* Load what a boot needs in bulk (optional; look-ups work without it): the
+ * start-index pack (the translated starts, so that misses are answered
+ * without sqlite; a database without one is scanned instead) and the boot
+ * profile pack, if a --learn boot wrote one (docs/db.md "Packs").
+ * *n_blocks: translated starts in the index.  A pack failing its tag
+ * leaves db untrusted (tcdb_untrusted: nothing is served) and is BT_OK, as
+ * a row or chunk failing its tag is no error of the caller's boot. */
 enum bt_status tcdb_load_index(struct tcdb *db, size_t *n_blocks);
+/* Entries of the loaded boot profile (0 when none). */
+size_t tcdb_profile_entries(const struct tcdb *db);
+
+/*
+ * Several versions per guest start: the caller says whether a version
+ * (its guest length and guest-bytes hash) is what guest memory holds now.
+ */
+typedef bool (*tcdb_match_fn)(void *opaque, gva_t va, uint32_t guest_len, uint64_t guest_hash);
+/* The first version of the block at va that match() accepts: the boot
+ * profile's versions in first-use order, then the row of `blocks`.
+ * BT_ERR_NOTFOUND if none is accepted; *n_tried says how many versions
+ * were offered (0: none exists, more: all were stale).  Pointers in *out
+ * stay valid until the next tcdb call on db (profile blocks: until
+ * tcdb_close). */
+enum bt_status tcdb_lookup_match(struct tcdb *db, gva_t va, tcdb_match_fn match, void *opaque,
+				 struct tcdb_block *out, unsigned *n_tried);
 /* The translated block starting at va (BT_ERR_NOTFOUND if none or refused).
  * Pointers in *out stay valid until the next tcdb call on db. */
 enum bt_status tcdb_lookup(struct tcdb *db, gva_t va, struct tcdb_block *out);
@@ -233,7 +262,15 @@ enum bt_status tcdb_read_chunk(struct tcdb *db, int64_t id, uint8_t **raw, size_
 enum bt_status tcdb_foreach_function(struct tcdb *db,
 				     int (*cb)(void *, const struct tcdb_function *), void *opaque);
 
-/* Learned blocks: all in one transaction. */
+/* The boot profile a --learn boot writes (db opened TCDB_RDWR): note every
+ * block the boot installs, in first-use order (one entry per start and
+ * guest hash; BT_ERR_INVALID for a refused or malformed block);
+ * tcdb_learn_commit() stores them as the profile pack, replacing the
+ * previous one. */
+enum bt_status tcdb_profile_note(struct tcdb *db, const struct tcdb_block *b);
+size_t tcdb_profile_noted(const struct tcdb *db);
+
+/* Learned blocks: all in one transaction (with the boot profile). */
 enum bt_status tcdb_learn_begin(struct tcdb *db);
 enum bt_status tcdb_learn_block(struct tcdb *db, const struct tcdb_block *b);
 enum bt_status tcdb_learn_commit(struct tcdb *db);

@@ -21,9 +21,12 @@
  *     Tags:  identity  = HMAC(key, "btkern-tcdb-identity" nonce schema image
  *                             provenance)                 meta 'mac'
  *            chunk     = HMAC(key, "btkern-tcdb-chunk" nonce id raw_len
- *                             SHA256(stored zlib bytes))  chunks.mac
+ *                             SHA256(stored zstd bytes))  chunks.mac
  *            row       = HMAC(key, "btkern-tcdb-row" nonce 11 integer
  *                             columns, code, exits, pcmap) blocks.mac
+ *            pack      = HMAC(key, "btkern-tcdb-pack" nonce kind codec
+ *                             raw_len n_items SHA256(stored bytes))
+ *                                                         packs.mac
  *     each cut to its first TCDB_MAC_LEN (16) bytes, as RFC 4868 does: a
  *     forgery still needs 2^128 tries, and the tags of a distribution
  *     kernel's ~760,000 rows take 12 MB instead of 24 MB.
@@ -280,6 +283,19 @@ void tcdb_mac_row(const struct tcdb *db, const int64_t cols[TCDB_ROW_INTS], cons
 	mac_end(&c, out);
 }
 
+void tcdb_mac_pack(const struct tcdb *db, int kind, int codec, uint64_t raw_len, uint64_t n_items,
+		   const uint8_t digest[SHA256_LEN], uint8_t out[TCDB_MAC_LEN])
+{
+	struct hmac_sha256_ctx c;
+	mac_start(db, &c, "btkern-tcdb-pack");
+	mac_u64(&c, (uint64_t)kind);
+	mac_u64(&c, (uint64_t)codec);
+	mac_u64(&c, raw_len);
+	mac_u64(&c, n_items);
+	hmac_sha256_update(&c, digest, SHA256_LEN);
+	mac_end(&c, out);
+}
+
 bool tcdb_mac_ok(const uint8_t want[TCDB_MAC_LEN], const void *stored, size_t stored_len)
 {
 	return stored && stored_len == TCDB_MAC_LEN && bt_memeq_ct(want, stored, TCDB_MAC_LEN);
@@ -298,6 +314,19 @@ enum bt_status tcdb_auth_fail(struct tcdb *db, gva_t va, int64_t chunk)
 		       "build`, or check and re-sign it with `pretrans verify %s IMAGE --sign`",
 		       db->path, (unsigned long long)va, where, db->path);
 	}
+	db->untrusted = true;
+	return BT_ERR_AUTH;
+}
+
+enum bt_status tcdb_auth_fail_pack(struct tcdb *db, int kind)
+{
+	if (!db->untrusted)
+		bt_err(LOG_DB,
+		       "%s: the %s pack fails its authentication: changed after it was written, "
+		       "or written with another key: none of its blocks is used from now on (they "
+		       "are translated at run time); rebuild it with `pretrans build`, or check "
+		       "and re-sign it with `pretrans verify %s IMAGE --sign`",
+		       db->path, kind == 1 ? "start-index" : "boot-profile", db->path);
 	db->untrusted = true;
 	return BT_ERR_AUTH;
 }

@@ -10,9 +10,10 @@
  *  2. A refused region stores no payload (chunk 0, NULL blobs); a
  *     translated block's payload is in chunk `chunk` at payload_off, or
  *     inline (chunk 0) for learned blocks.
- *  3. The index holds exactly the translated starts other than 0 when it
- *     was loaded; a change to the set of starts (tcdb_learn_commit) drops
- *     it, so a miss it answers is a true miss.
+ *  3. The index (the start-index pack's bitmap, or the hash set of a row
+ *     scan) holds exactly the translated starts (the hash set: other than
+ *     0) when it was loaded; a change to the set of starts
+ *     (tcdb_learn_commit) drops it, so a miss it answers is a true miss.
  *  4. A block handed out points into db->buf, a chunk cache entry or
  *     sqlite's row (tcdb_foreach_*), valid until the next call on db.
  *  5. Every row carries a tag (db/tcdb_auth.c) over its integer columns and
@@ -117,7 +118,9 @@ enum bt_status tcdb_learn_block(struct tcdb *db, const struct tcdb_block *b)
 		return BT_ERR_AUTH;
 	struct tcdb_block c = *b;
 	c.origin = TCDB_ORIGIN_LEARNED;
-	return tcdb_put_block(db, db->st[ST_LEARN_BLOCK], &c);
+	BT_TRY(tcdb_put_block(db, db->st[ST_LEARN_BLOCK], &c));
+	db->learned_rows++;
+	return BT_OK;
 }
 
 /* ---------------------------------------------------------------- reads */
@@ -140,7 +143,9 @@ static bool idx_has(const struct tcdb *db, gva_t va)
 	}
 }
 
-enum bt_status tcdb_load_index(struct tcdb *db, size_t *n_blocks)
+/* The index from the rows themselves (a database without a start-index
+ * pack, or one spanning too much address space for its bitmap). */
+static enum bt_status load_index_rows(struct tcdb *db, size_t *n_blocks)
 {
 	int64_t n;
 	bool found;
@@ -180,6 +185,34 @@ enum bt_status tcdb_load_index(struct tcdb *db, size_t *n_blocks)
 	if (n_blocks)
 		*n_blocks = count;
 	return BT_OK;
+}
+
+enum bt_status tcdb_load_index(struct tcdb *db, size_t *n_blocks)
+{
+	size_t n = 0, n_prof;
+	if (n_blocks)
+		*n_blocks = 0;
+	enum bt_status s = tcdb_pack_load_index(db, &n);
+	if (s == BT_ERR_NOTFOUND || s == BT_ERR_RANGE)
+		s = load_index_rows(db, &n);
+	if (s == BT_OK) {
+		if (n_blocks)
+			*n_blocks = n;
+		s = tcdb_profile_load(db, &n_prof);
+	}
+	/* A pack that fails its tag is what a row or chunk failing its tag
+	 * is: logged, db untrusted and serving nothing, the guest runs on
+	 * from run-time translations; not a failure of the load. */
+	return s == BT_ERR_AUTH && db->untrusted ? BT_OK : s;
+}
+
+/* The start index says there is no translated row at va. */
+static bool index_says_no(const struct tcdb *db, gva_t va)
+{
+	if (db->bits)
+		return va - db->bits_first >= db->bits_span ||
+		       !(db->bits[(va - db->bits_first) >> 6] >> ((va - db->bits_first) & 63) & 1);
+	return db->idx && va != 0 && !idx_has(db, va);
 }
 
 /* The integer columns of a row of TCDB_BLOCK_COLS as its tag covers them. */
@@ -280,7 +313,7 @@ enum bt_status tcdb_lookup(struct tcdb *db, gva_t va, struct tcdb_block *out)
 {
 	if (db->untrusted)
 		return BT_ERR_AUTH;
-	if (db->idx && va != 0 && !idx_has(db, va))
+	if (index_says_no(db, va))
 		return BT_ERR_NOTFOUND;
 	sqlite3_stmt *st = db->st[ST_LOOKUP];
 	sqlite3_reset(st);

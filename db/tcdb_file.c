@@ -179,34 +179,62 @@ enum bt_status tcdb_file_create_tmp(const char *out_path, char *tmp_path)
 	return BT_OK;
 }
 
-static enum bt_status fsync_path(const char *path, int flags)
+/* The I/O fault a test asked for (tcdb_io_fault), 0 = none: the next such
+ * call fails with fault_errno instead of running. */
+static enum tcdb_io_op fault_op;
+static int fault_errno;
+
+void tcdb_io_fault(enum tcdb_io_op op, int err)
+{
+	fault_op = op;
+	fault_errno = err;
+}
+
+/* A fault is injected for op: take it (once) and set errno. */
+static bool faulted(enum tcdb_io_op op)
+{
+	if (fault_op != op)
+		return false;
+	fault_op = TCDB_IO_NONE;
+	errno = fault_errno;
+	return true;
+}
+
+static enum bt_status fsync_path(const char *path, int flags, enum tcdb_io_op op)
 {
 	int fd = open(path, flags | O_CLOEXEC);
 	if (fd < 0)
 		return BT_ERR_IO;
-	int rc = fsync(fd);
+	int rc = faulted(op) ? -1 : fsync(fd);
+	int e = errno;
 	close(fd);
+	errno = e;
 	return rc == 0 ? BT_OK : BT_ERR_IO;
 }
 
 enum bt_status tcdb_file_replace(const char *tmp_path, const char *out_path)
 {
 	enum bt_status s;
-	if ((s = fsync_path(tmp_path, O_RDONLY)) != BT_OK) {
+	if ((s = fsync_path(tmp_path, O_RDONLY, TCDB_IO_FSYNC_FILE)) != BT_OK) {
 		bt_err(LOG_DB, "%s: fsync failed: %s", tmp_path, strerror(errno));
 		return s;
 	}
 	/* invariant 3 again: OUT may have changed since tcdb_create */
 	BT_TRY(check_out_path(out_path));
-	if (rename(tmp_path, out_path) != 0) {
+	if (faulted(TCDB_IO_RENAME) || rename(tmp_path, out_path) != 0) {
 		bt_err(LOG_DB, "%s: cannot rename %s over it: %s", out_path, tmp_path,
 		       strerror(errno));
 		return BT_ERR_IO;
 	}
+	/* OUT is replaced now: a directory that cannot be synced leaves the
+	 * new file in place (the build succeeded) but says the rename may not
+	 * survive a crash */
 	char *dir = strdup(out_path);
-	if (dir) {
-		fsync_path(dirname(dir), O_RDONLY | O_DIRECTORY);
-		free(dir);
-	}
+	if (dir && fsync_path(dirname(dir), O_RDONLY | O_DIRECTORY, TCDB_IO_FSYNC_DIR) != BT_OK)
+		bt_warn(LOG_DB,
+			"%s: replaced, but its directory could not be synced (%s): after a "
+			"crash the previous file may come back",
+			out_path, strerror(errno));
+	free(dir);
 	return BT_OK;
 }

@@ -9,9 +9,13 @@
  *   db/tcdb_file.c   the files themselves: checks before sqlite reads one,
  *                    the build's temporary file, the atomic replace
  *   db/tcdb_chunk.c  the payload codec and chunks: exit records, packing,
- *                    zlib, payload parsing, the reader's chunk cache
+ *                    zstd, payload parsing, the reader's chunk cache
  *   db/tcdb_block.c  block and function rows: writing, look-ups, the
  *                    block-start index, walking all rows
+ *   db/tcdb_pack.c   packs (one blob each, read in one go): the table,
+ *                    codecs, the start index
+ *   db/tcdb_profile.c the boot profile pack: recording, loading, the
+ *                    multi-version look-up
  *   db/tcdb_run.c    run statistics rows
  *   db/tcdb_auth.c   the user's key file and the HMAC tags of the
  *                    database identity, chunks and rows
@@ -58,6 +62,7 @@ struct tcdb {
 	int64_t n_chunks;      /* building: chunk ids are assigned 1, 2, ... */
 	struct tcdb_prov want; /* readers: the caller's translator */
 	size_t added;
+	size_t learned_rows; /* rows written in the open learn transaction */
 	sqlite3_stmt *st[ST_N];
 	/* look-up result storage */
 	uint8_t *buf;
@@ -65,6 +70,14 @@ struct tcdb {
 	/* optional in-memory index of translated starts (open addressing) */
 	uint64_t *idx;
 	size_t idx_mask;
+	/* ... or, from the start-index pack, a bitmap of the starts in
+	 * [bits_first, bits_first + bits_span) (db/tcdb_pack.c) */
+	uint64_t *bits;
+	gva_t bits_first;
+	uint64_t bits_span;
+	/* the boot profile (db/tcdb_profile.c): loaded (prof_raw, its
+	 * entries and their hash table) and, when learning, recorded */
+	struct tcdb_prof *prof;
 	/* decompressed chunks (direct mapped by id); chunk/chunk_len/
 	 * chunk_id describe the current one (a view into one of the entries) */
 	struct chunk_cache {
@@ -72,6 +85,7 @@ struct tcdb {
 		uint8_t *buf;
 		size_t len, cap;
 	} cache[CHUNK_CACHE];
+	void *zd;	   /* ZSTD_DCtx, made on first use */
 	bool skip_payload; /* tcdb_foreach_block_meta in progress */
 	const uint8_t *chunk;
 	size_t chunk_len;
@@ -169,8 +183,48 @@ enum bt_status tcdb_exits_decode(const uint8_t *buf, size_t len, uint32_t n_kind
 /* Make chunk id the current one (db->chunk, decompressed, its tag checked
  * unless db is unverified); va names the block wanting it in messages. */
 enum bt_status tcdb_load_chunk(struct tcdb *db, int64_t id, gva_t va);
+/* Decompress a zstd frame of exactly raw_len bytes into out (BT_ERR_FORMAT
+ * with a message naming chunk id, or pack -id when id < 0). */
+enum bt_status tcdb_unzstd(struct tcdb *db, uint8_t *out, size_t raw_len, const void *z,
+			   size_t z_len, int64_t id);
 /* tcdb_sign(): a new tag for every chunk (in its transaction). */
 enum bt_status tcdb_sign_chunks(struct tcdb *db);
+
+/* ---------------------------------------------------------------- tcdb_pack.c */
+
+/* packs.kind: one pack of each */
+enum tcdb_pack_kind { TCDB_PACK_INDEX = 1, TCDB_PACK_PROFILE = 2 };
+/* packs.codec */
+enum tcdb_codec { TCDB_CODEC_NONE = 0, TCDB_CODEC_ZSTD = 1, TCDB_CODEC_LZ4 = 2, TCDB_NCODECS };
+
+/* Compress raw, tag it and store it as the pack of this kind (replacing
+ * the previous one). */
+enum bt_status tcdb_pack_put(struct tcdb *db, enum tcdb_pack_kind kind, enum tcdb_codec codec,
+			     const uint8_t *raw, size_t raw_len, uint64_t n_items);
+/* The pack of this kind, its tag checked, decompressed into a new buffer
+ * of tcdb_pack_alloc() (BT_ERR_NOTFOUND if there is none). */
+enum bt_status tcdb_pack_get(struct tcdb *db, enum tcdb_pack_kind kind, uint8_t **raw,
+			     size_t *raw_len, uint64_t *n_items);
+/* Memory for a pack's decompressed bytes, populated up front; freed with
+ * tcdb_pack_free(p, n) (NULL: none). */
+uint8_t *tcdb_pack_alloc(size_t n);
+void tcdb_pack_free(uint8_t *p, size_t n);
+/* The start index from the blocks table (in the caller's transaction). */
+enum bt_status tcdb_pack_write_index(struct tcdb *db);
+/* Load the start index as db->bits (BT_ERR_NOTFOUND: none; BT_ERR_RANGE: it
+ * spans too much address space for a bitmap). */
+enum bt_status tcdb_pack_load_index(struct tcdb *db, size_t *n_starts);
+/* tcdb_sign(): new tags for the packs; the boot profile is dropped. */
+enum bt_status tcdb_sign_packs(struct tcdb *db);
+
+/* ---------------------------------------------------------------- tcdb_profile.c */
+
+/* Load the boot profile pack, if any (BT_OK with nothing loaded if none). */
+enum bt_status tcdb_profile_load(struct tcdb *db, size_t *n_entries);
+/* Write what tcdb_profile_note() recorded as the boot profile pack (in
+ * the learn transaction); nothing when nothing was recorded. */
+enum bt_status tcdb_profile_write(struct tcdb *db);
+void tcdb_profile_free(struct tcdb *db);
 
 /* ---------------------------------------------------------------- tcdb_auth.c */
 
@@ -190,6 +244,10 @@ void tcdb_mac_row(const struct tcdb *db, const int64_t cols[TCDB_ROW_INTS], cons
 		  size_t pcmap_len, uint8_t out[TCDB_MAC_LEN]);
 /* want equals the stored tag (which must be TCDB_MAC_LEN bytes). */
 bool tcdb_mac_ok(const uint8_t want[TCDB_MAC_LEN], const void *stored, size_t stored_len);
+void tcdb_mac_pack(const struct tcdb *db, int kind, int codec, uint64_t raw_len, uint64_t n_items,
+		   const uint8_t digest[SHA256_LEN], uint8_t out[TCDB_MAC_LEN]);
+/* tcdb_auth_fail for a pack. */
+enum bt_status tcdb_auth_fail_pack(struct tcdb *db, int kind);
 /* Log the failure (once per database), mark db untrusted; BT_ERR_AUTH. */
 enum bt_status tcdb_auth_fail(struct tcdb *db, gva_t va, int64_t chunk);
 

@@ -21,9 +21,9 @@
  * results held in memory). */
 #define PBUILD_WINDOW 4096
 /* Regions are packed into one compressed chunk until their guest bytes
- * reach PBUILD_UNIT_BYTES (~64 KiB of host code): zlib then sees enough
- * context (ratio 4.8x per function, ~6x per 64 KiB) and a look-up inflates
- * ~64 KiB. */
+ * reach PBUILD_UNIT_BYTES (~64 KiB of host code): the codec then sees enough
+ * context (zlib: 4.8x per function, ~6x per 64 KiB; zstd 1: 7.2x, docs/db.md
+ * "Codec") and a look-up decompresses ~64 KiB. */
 #define PBUILD_UNIT_BYTES   512
 #define PBUILD_UNIT_REGIONS 64
 

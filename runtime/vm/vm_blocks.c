@@ -89,6 +89,45 @@ static void from_row(const struct tcdb_block *row, struct xlat_block *xb)
 	xb->pcmap_len = row->pcmap_len;
 }
 
+/* The translator's block record as a database block (code, pc map as
+ * given; origin learned). */
+static void to_row(const struct xlat_block *xb, struct tcdb_block *row)
+{
+	*row = (struct tcdb_block){
+	    .guest_start = xb->guest_start,
+	    .guest_len = xb->guest_len,
+	    .n_insns = xb->n_insns,
+	    .guest_hash = xb->guest_hash,
+	    .flags = xb->flags,
+	    .code = xb->code,
+	    .code_len = xb->code_len,
+	    .n_exits = xb->n_exits,
+	    .pcmap = xb->pcmap,
+	    .pcmap_len = xb->pcmap_len,
+	    .origin = TCDB_ORIGIN_LEARNED,
+	};
+	for (uint32_t i = 0; i < xb->n_exits; i++)
+		row->exits[i] = (struct tcdb_exit){.kind = xb->exits[i].kind,
+						   .patch_off = xb->exits[i].patch_off,
+						   .stub_off = xb->exits[i].stub_off,
+						   .target = xb->exits[i].target};
+}
+
+/* --learn: the boot profile records every block installed, from the
+ * database or translated, before anything chains it (docs/db.md "Packs"). */
+static void learn_note(struct vm *vm, const struct xlat_block *xb)
+{
+	static bool warned;
+	struct tcdb_block row;
+	to_row(xb, &row);
+	enum bt_status s = tcdb_profile_note(vm->db, &row);
+	if (s != BT_OK && !warned) {
+		warned = true;
+		bt_err(LOG_DB, "%s: the boot profile misses blocks: %s", vm->cfg.tcdb,
+		       bt_status_str(s));
+	}
+}
+
 /* The pages of a block about to be installed. */
 static bool block_pages(struct vm *vm, gva_t va, uint32_t len, gpa_t *g0, gpa_t *g1,
 			struct mmu_fault *f)
@@ -116,6 +155,8 @@ static struct tcache_block *install(struct vm *vm, const struct xlat_block *xb,
 		return NULL;
 	}
 	b->map_epoch = vm->map_epoch;
+	if (vm->cfg.learn && vm->db)
+		learn_note(vm, xb);
 	return b;
 }
 
@@ -138,23 +179,31 @@ static bool same_translation(const struct xlat_block *a, const struct xlat_block
 	return true;
 }
 
-/* A database row, if its guest bytes match guest memory now. */
+/* tcdb_lookup_match: do the guest bytes at va, guest_len of them, hash to
+ * guest_hash now?  (A version of another length or hash is another
+ * version: the kernel patched its text, or another build.) */
+static bool guest_bytes_match(void *opaque, gva_t va, uint32_t guest_len, uint64_t guest_hash)
+{
+	struct vm *vm = opaque;
+	uint8_t bytes[4096];
+	if (guest_len == 0 || guest_len > sizeof(bytes))
+		return false;
+	return src_read(vm, va, bytes, guest_len) == guest_len &&
+	       xlat_hash_bytes(bytes, guest_len) == guest_hash;
+}
+
+/* A database block whose guest bytes match guest memory now: the first
+ * such version of the boot profile, else the database row. */
 static struct tcache_block *from_db(struct vm *vm, gva_t rip, struct mmu_fault *f)
 {
 	struct tcdb_block row;
 	uint64_t t0 = vm_ticks();
 	struct tcache_block *b = NULL;
+	unsigned tried;
 
-	if (tcdb_lookup(vm->db, rip, &row) != BT_OK)
-		goto out;
-	if (row.guest_len == 0 || row.guest_len > 4096) {
-		vm->st.db_stale++;
-		goto out;
-	}
-	uint8_t bytes[4096];
-	if (src_read(vm, rip, bytes, row.guest_len) != row.guest_len ||
-	    xlat_hash_bytes(bytes, row.guest_len) != row.guest_hash) {
-		vm->st.db_stale++; /* another build, or patched at run time */
+	if (tcdb_lookup_match(vm->db, rip, guest_bytes_match, vm, &row, &tried) != BT_OK) {
+		if (tried)
+			vm->st.db_stale++; /* another build, or patched at run time */
 		goto out;
 	}
 	struct xlat_block xb;

@@ -16,6 +16,9 @@
 #   flip-chunk    one bit in the chunk of the entry block: the line names a
 #                 block of that chunk
 #   flip-pcmap    one bit of every learned row's pc map
+#   flip-profile  one bit of the boot profile pack --learn wrote: refused at
+#                 load with a line naming the pack, nothing served from the
+#                 database, the guest boots from run-time translations
 #   resigned      a learned row whose exit target was altered and whose tag
 #                 was recomputed with the key: accepted by tcdb, caught by
 #                 --verify-db (so the key is the whole trust)
@@ -117,8 +120,12 @@ fi
 cp "$db" "$work/learn.tcdb"
 boot learn "$work/learn.tcdb" --learn
 [ "$(json "$work/learn/stderr" learned)" -gt 0 ] || fail learn "nothing was learned"
+# The learned rows' blocks are in the boot profile too, which is served
+# first: without it, the changed rows themselves are read.
+noprofile() { sqlite3 "$1" "DELETE FROM packs WHERE kind = 2"; }
 cp "$work/learn.tcdb" "$work/inline.tcdb"
 python3 "$tamper" "$work/inline.tcdb" inline-code >/dev/null
+noprofile "$work/inline.tcdb"
 if boot inline-code "$work/inline.tcdb" --learn; then
 	refused inline-code inline.tcdb
 	grep -q "no learned blocks written" "$work/inline-code/stderr" ||
@@ -126,7 +133,19 @@ if boot inline-code "$work/inline.tcdb" --learn; then
 fi
 cp "$work/learn.tcdb" "$work/pcmap.tcdb"
 python3 "$tamper" "$work/pcmap.tcdb" flip-pcmap >/dev/null
+noprofile "$work/pcmap.tcdb"
 boot flip-pcmap "$work/pcmap.tcdb" && refused flip-pcmap pcmap.tcdb
+
+[ "$(sqlite3 "$work/learn.tcdb" "SELECT n_items FROM packs WHERE kind = 2")" -gt 0 ] ||
+	fail learn "no boot profile written"
+cp "$work/learn.tcdb" "$work/profile.tcdb"
+python3 "$tamper" "$work/profile.tcdb" flip-profile >/dev/null
+if boot flip-profile "$work/profile.tcdb"; then
+	grep -q "profile.tcdb: the boot-profile pack fails its authentication" "$work/flip-profile/stderr" ||
+		fail flip-profile "no authentication line: $(head -c 300 "$work/flip-profile/stderr")"
+	[ "$(json "$work/flip-profile/stderr" from_db)" = 0 ] ||
+		fail flip-profile "blocks came from a database whose profile was changed"
+fi
 
 # With the key, anything can be signed: the key is the whole trust, and
 # --verify-db still compares a signed row with a run-time translation.
@@ -141,6 +160,7 @@ for start, ex in c.execute("SELECT guest_start, exits FROM blocks WHERE origin =
 c.commit()
 PY
 python3 "$tamper" "$work/resigned.tcdb" resign-rows "$key" >/dev/null
+noprofile "$work/resigned.tcdb"
 if boot resigned "$work/resigned.tcdb" --verify-db; then
 	grep -q "fails its authentication" "$work/resigned/stderr" &&
 		fail resigned "rows signed with the key were refused"

@@ -9,6 +9,8 @@
                                      holds the image's entry block (else
                                      the first chunk)
     tcdb-tamper.py DB flip-pcmap     one bit of the pc map of every learned row
+    tcdb-tamper.py DB flip-profile   one bit in the middle of the stored boot
+                                     profile pack (written by --learn)
     tcdb-tamper.py DB stale-hash     every row's guest-bytes hash changed
                                      (as if the guest's code were another
                                      build's); sign again to make it pass
@@ -18,15 +20,22 @@
                                      (what only the key's owner can do; the
                                      format is db/tcdb_auth.c's)
 
-Chunks are inflated with zlib, changed and compressed again, as a reviewer
+Chunks are decompressed with the zstd command (Debian's zstd package, which
+tests/tools/deps.sh installs), changed and compressed again, as a reviewer
 did.  Prints the guest addresses (hex) of the blocks changed.
 """
 import hashlib
 import hmac
 import sqlite3
 import struct
+import subprocess
 import sys
-import zlib
+
+
+def zstd(data, *args):
+    """The zstd command's output for data (chunks are zstd frames)."""
+    return subprocess.run(["zstd", "-q", "-c", *args], input=data, stdout=subprocess.PIPE,
+                          check=True).stdout
 
 XOR = 0xffffffff80000000
 EXIT = bytes.fromhex("b83c000000bf2a0000000f05")  # mov eax,60; mov edi,42; syscall
@@ -63,14 +72,14 @@ def main():
             ids = [r[0] for r in c.execute("SELECT id FROM chunks")]
         for cid in ids:
             z = c.execute("SELECT data FROM chunks WHERE id = ?", (cid,)).fetchone()[0]
-            raw = bytearray(zlib.decompress(z))
+            raw = bytearray(zstd(z, "-d"))
             if what == "flip-chunk":
                 raw[len(raw) // 2] ^= 0x10
             else:
                 for _, code_off, code_len, _ in payloads(raw):
                     if code_len >= len(EXIT):
                         raw[code_off:code_off + len(EXIT)] = EXIT
-            c.execute("UPDATE chunks SET data = ? WHERE id = ?", (zlib.compress(bytes(raw)), cid))
+            c.execute("UPDATE chunks SET data = ? WHERE id = ?", (zstd(bytes(raw), "-3"), cid))
             changed += [va(r[0]) for r in
                         c.execute("SELECT guest_start FROM blocks WHERE chunk = ?", (cid,))]
     elif what in ("inline-code", "flip-pcmap"):
@@ -88,6 +97,13 @@ def main():
             else:
                 continue
             changed.append(va(start))
+    elif what == "flip-profile":
+        data = c.execute("SELECT data FROM packs WHERE kind = 2").fetchone()
+        if not data:
+            sys.exit("tcdb-tamper.py: no boot profile in " + db)
+        data = bytearray(data[0])
+        data[len(data) // 2] ^= 0x10
+        c.execute("UPDATE packs SET data = ? WHERE kind = 2", (bytes(data),))
     elif what == "stale-hash":
         for (start,) in c.execute("SELECT guest_start FROM blocks WHERE refusal = 0").fetchall():
             c.execute("UPDATE blocks SET guest_hash = (guest_hash | 1) - (guest_hash & 1) WHERE guest_start = ?",

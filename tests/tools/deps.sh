@@ -5,7 +5,9 @@ set -euo pipefail
 
 PKGS=(
 	build-essential pkg-config make git
-	libelf-dev zlib1g-dev # ELF reader (elfutils); zlib for database chunks
+	libelf-dev zlib1g-dev # ELF reader (elfutils); zlib (the codec benchmark)
+	libzstd-dev zstd     # database chunks (zstd: the tests change them with the command)
+	liblz4-dev           # the codec benchmark (tests/bench/db-codec-bench.sh)
 	libdw-dev             # DWARF reader (elfutils): source files for pretrans diff
 	libzydis-dev          # Zydis 4: decoder and encoder
 	llvm-14-dev llvm-dev  # LLVM-C MC disassembler, the second decoder

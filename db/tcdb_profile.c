@@ -1,0 +1,352 @@
+/*
+ * The boot profile of the translation-cache database (see tcdb.h,
+ * docs/db.md "Packs"): every block version a --learn boot installed, in
+ * first-use order, with its payload, stored contiguously as one pack.  A
+ * later boot reads it with one sequential read, one tag check and one
+ * decompression (tcdb_load_index), and then finds a block with one hash
+ * probe instead of a B-tree probe, a row tag and a chunk per block.
+ *
+ * Several versions per guest start: Linux patches its own text while it
+ * boots (alternatives, static calls, jump labels...), so the code at one
+ * start differs before and after; the profile keeps every (start, guest
+ * hash) pair the boot ran, and tcdb_lookup_match() hands out the first
+ * version, then the row of `blocks`, whose guest bytes the caller finds in
+ * guest memory.
+ *
+ * Invariants
+ *  1. An entry is: u64 start, u64 guest hash, u32 guest length (1..4096),
+ *     u32 instructions, u32 flags, u32 code length (> 0), u32 pc map
+ *     length, u8 exits (<= TCDB_MAX_EXITS), then the code, the pc map and
+ *     the exit records (TCDB_EXIT_REC each), little endian.  Every entry is
+ *     bounds-checked when the pack is loaded; a bad one is BT_ERR_FORMAT and
+ *     nothing of the profile is used.  Exit kinds are checked against the
+ *     caller's limits when an entry is handed out.
+ *  2. The pack's tag (db/tcdb_pack.c) matched before anything of it is
+ *     parsed; blocks handed out point into the loaded pack, valid until
+ *     tcdb_close.
+ *  3. Recording keeps one entry per (start, guest hash): the first one.
+ */
+#include "db/tcdb_int.h"
+
+#include "pretrans/base/log.h"
+#include "pretrans/base/vec.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PROF_HDR     37
+#define PROF_MAX_LEN 4096 /* guest bytes of a block */
+
+struct prof_ent {
+	gva_t va;
+	uint32_t off;  /* of the entry in raw */
+	uint32_t next; /* index + 1 of the next version of va, 0 = none */
+};
+
+struct tcdb_prof {
+	/* loaded */
+	uint8_t *raw;
+	size_t raw_len;
+	struct prof_ent *ent; /* ent_cap of them */
+	size_t n, ent_cap;
+	uint32_t *tab; /* open addressing: index + 1 of va's first version, 0 = empty */
+	size_t tab_mask;
+	/* recorded (read-write databases) */
+	uint8_t *rec;
+	size_t rec_len, rec_cap, rec_n;
+	uint64_t *seen; /* (start, hash) keys recorded, open addressing, 0 = empty */
+	size_t seen_mask, seen_n;
+};
+
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	return x;
+}
+
+static struct tcdb_prof *prof_of(struct tcdb *db)
+{
+	if (!db->prof)
+		db->prof = calloc(1, sizeof(*db->prof));
+	return db->prof;
+}
+
+/* Forget the loaded profile (its pack bytes, entries and table). */
+static void drop_loaded(struct tcdb_prof *p)
+{
+	tcdb_pack_free(p->raw, p->raw_len);
+	if (p->ent)
+		tcdb_pack_free((uint8_t *)p->ent, p->ent_cap * sizeof(*p->ent));
+	if (p->tab)
+		tcdb_pack_free((uint8_t *)p->tab, (p->tab_mask + 1) * sizeof(*p->tab));
+	p->raw = NULL;
+	p->raw_len = 0;
+	p->ent = NULL;
+	p->tab = NULL;
+	p->tab_mask = 0;
+	p->n = 0;
+}
+
+void tcdb_profile_free(struct tcdb *db)
+{
+	struct tcdb_prof *p = db->prof;
+	if (!p)
+		return;
+	drop_loaded(p);
+	free(p->rec);
+	free(p->seen);
+	free(p);
+	db->prof = NULL;
+}
+
+/* ---------------------------------------------------------------- recording */
+
+static bool seen_add(struct tcdb_prof *p, uint64_t key)
+{
+	if (key == 0)
+		key = 1;
+	if (2 * (p->seen_n + 1) > p->seen_mask) {
+		size_t cap = p->seen_mask ? 2 * (p->seen_mask + 1) : 4096;
+		uint64_t *t = calloc(cap, sizeof(*t));
+		if (!t)
+			return false;
+		for (size_t i = 0; p->seen && i <= p->seen_mask; i++) {
+			if (!p->seen[i])
+				continue;
+			size_t j = mix(p->seen[i]) & (cap - 1);
+			while (t[j])
+				j = (j + 1) & (cap - 1);
+			t[j] = p->seen[i];
+		}
+		free(p->seen);
+		p->seen = t;
+		p->seen_mask = cap - 1;
+	}
+	size_t j = mix(key) & p->seen_mask;
+	for (; p->seen[j]; j = (j + 1) & p->seen_mask)
+		if (p->seen[j] == key)
+			return false;
+	p->seen[j] = key;
+	p->seen_n++;
+	return true;
+}
+
+enum bt_status tcdb_profile_note(struct tcdb *db, const struct tcdb_block *b)
+{
+	if (!db->rdwr || db->building)
+		return BT_ERR_INVALID;
+	if (b->n_exits > TCDB_MAX_EXITS || b->code_len == 0 || b->guest_len == 0 ||
+	    b->guest_len > PROF_MAX_LEN || b->refusal)
+		return BT_ERR_INVALID;
+	struct tcdb_prof *p = prof_of(db);
+	if (!p)
+		return BT_ERR_NOMEM;
+	/* one entry per (start, guest hash): the key mixes both */
+	uint64_t key = mix(b->guest_start) ^ b->guest_hash;
+	size_t need = PROF_HDR + (size_t)b->code_len + b->pcmap_len + b->n_exits * TCDB_EXIT_REC;
+	if (p->rec_len + need > (1u << 30))
+		return BT_ERR_RANGE;
+	if (!BT_VEC_RESERVE(p->rec, p->rec_cap, p->rec_len + need, 1u << 20))
+		return BT_ERR_NOMEM;
+	if (!seen_add(p, key))
+		return BT_OK; /* recorded already (or no memory for the set: skip it) */
+	uint8_t *q = p->rec + p->rec_len;
+	put64(q, b->guest_start);
+	put64(q + 8, b->guest_hash);
+	put32(q + 16, b->guest_len);
+	put32(q + 20, b->n_insns);
+	put32(q + 24, b->flags);
+	put32(q + 28, b->code_len);
+	put32(q + 32, b->pcmap_len);
+	q[36] = (uint8_t)b->n_exits;
+	q += PROF_HDR;
+	memcpy(q, b->code, b->code_len);
+	q += b->code_len;
+	if (b->pcmap_len)
+		memcpy(q, b->pcmap, b->pcmap_len);
+	q += b->pcmap_len;
+	tcdb_exits_encode(b->exits, b->n_exits, q);
+	p->rec_len += need;
+	p->rec_n++;
+	return BT_OK;
+}
+
+size_t tcdb_profile_noted(const struct tcdb *db)
+{
+	return db->prof ? db->prof->rec_n : 0;
+}
+
+enum bt_status tcdb_profile_write(struct tcdb *db)
+{
+	struct tcdb_prof *p = db->prof;
+	if (!p || p->rec_n == 0)
+		return BT_OK;
+	if (db->untrusted)
+		return BT_ERR_AUTH; /* a database that failed a tag takes nothing */
+	return tcdb_pack_put(db, TCDB_PACK_PROFILE, TCDB_CODEC_LZ4, p->rec, p->rec_len, p->rec_n);
+}
+
+/* ---------------------------------------------------------------- loading */
+
+static enum bt_status parse(struct tcdb *db, struct tcdb_prof *p, uint64_t n_items)
+{
+	if (n_items > p->raw_len / PROF_HDR)
+		return BT_ERR_FORMAT;
+	/* populated memory, as the pack's (tcdb_pack_alloc): page faults cost
+	 * more than the parse here */
+	size_t cap = 16;
+	while (cap < 2 * n_items + 2)
+		cap <<= 1;
+	p->ent_cap = n_items ? n_items : 1;
+	p->ent = (struct prof_ent *)tcdb_pack_alloc(p->ent_cap * sizeof(*p->ent));
+	p->tab = (uint32_t *)tcdb_pack_alloc(cap * sizeof(*p->tab)); /* zeroed */
+	p->tab_mask = cap - 1;
+	if (!p->ent || !p->tab)
+		return BT_ERR_NOMEM;
+	size_t off = 0;
+	for (size_t i = 0; i < n_items; i++) {
+		if (p->raw_len - off < PROF_HDR)
+			return BT_ERR_FORMAT;
+		const uint8_t *q = p->raw + off;
+		uint64_t glen = get32(q + 16), clen = get32(q + 28), plen = get32(q + 32);
+		uint64_t nx = q[36];
+		uint64_t need = PROF_HDR + clen + plen + nx * TCDB_EXIT_REC;
+		if (glen == 0 || glen > PROF_MAX_LEN || clen == 0 || nx > TCDB_MAX_EXITS ||
+		    need > p->raw_len - off)
+			return BT_ERR_FORMAT;
+		gva_t va = get64(q);
+		p->ent[i] = (struct prof_ent){.va = va, .off = (uint32_t)off, .next = 0};
+		size_t j = mix(va) & p->tab_mask;
+		for (; p->tab[j]; j = (j + 1) & p->tab_mask)
+			if (p->ent[p->tab[j] - 1].va == va)
+				break;
+		if (!p->tab[j]) {
+			p->tab[j] = (uint32_t)(i + 1);
+		} else { /* a later version: at the end of va's chain */
+			uint32_t k = p->tab[j] - 1;
+			while (p->ent[k].next)
+				k = p->ent[k].next - 1;
+			p->ent[k].next = (uint32_t)(i + 1);
+		}
+		off += need;
+	}
+	if (off != p->raw_len)
+		return BT_ERR_FORMAT;
+	p->n = n_items;
+	(void)db;
+	return BT_OK;
+}
+
+static double ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+enum bt_status tcdb_profile_load(struct tcdb *db, size_t *n_entries)
+{
+	*n_entries = 0;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	uint8_t *raw;
+	size_t len;
+	uint64_t n;
+	enum bt_status s = tcdb_pack_get(db, TCDB_PACK_PROFILE, &raw, &len, &n);
+	struct timespec tp;
+	clock_gettime(CLOCK_MONOTONIC, &tp);
+	if (s == BT_ERR_NOTFOUND)
+		return BT_OK; /* no --learn boot yet */
+	if (s != BT_OK)
+		return s;
+	if (len > UINT32_MAX) {
+		tcdb_pack_free(raw, len);
+		return BT_ERR_FORMAT;
+	}
+	struct tcdb_prof *p = prof_of(db);
+	if (!p) {
+		tcdb_pack_free(raw, len);
+		return BT_ERR_NOMEM;
+	}
+	drop_loaded(p);
+	p->raw = raw;
+	p->raw_len = len;
+	s = parse(db, p, n);
+	if (s != BT_OK) {
+		drop_loaded(p);
+		if (s == BT_ERR_FORMAT)
+			bt_err(LOG_DB, "%s: corrupt boot profile: rebuild it with `pretrans build`",
+			       db->path);
+		return s;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	bt_info(LOG_DB,
+		"%s: boot profile: %zu blocks, %.1f MB, loaded in %.1f ms (read, tag and "
+		"decompress %.1f ms, index %.1f ms)",
+		db->path, p->n, (double)len / 1e6, ms_between(&t0, &t1), ms_between(&t0, &tp),
+		ms_between(&tp, &t1));
+	*n_entries = p->n;
+	return BT_OK;
+}
+
+size_t tcdb_profile_entries(const struct tcdb *db)
+{
+	return db->prof ? db->prof->n : 0;
+}
+
+/* ---------------------------------------------------------------- look-up */
+
+/* Entry i as a block (exit kinds checked against the caller's limits). */
+static enum bt_status entry_block(struct tcdb *db, const struct tcdb_prof *p, size_t i,
+				  struct tcdb_block *b)
+{
+	const uint8_t *q = p->raw + p->ent[i].off;
+	memset(b, 0, sizeof(*b));
+	b->guest_start = get64(q);
+	b->guest_hash = get64(q + 8);
+	b->guest_len = get32(q + 16);
+	b->n_insns = get32(q + 20);
+	b->flags = get32(q + 24);
+	b->code_len = get32(q + 28);
+	b->pcmap_len = get32(q + 32);
+	uint32_t nx = q[36];
+	b->code = q + PROF_HDR;
+	b->pcmap = b->code + b->code_len;
+	b->origin = TCDB_ORIGIN_PROFILE;
+	if (tcdb_exits_decode(b->pcmap + b->pcmap_len, (size_t)nx * TCDB_EXIT_REC,
+			      db->want.n_exit_kinds, b->exits, &b->n_exits) != BT_OK) {
+		bt_err(LOG_DB,
+		       "%s: corrupt boot profile entry at %#llx: rebuild it with "
+		       "`pretrans build`",
+		       db->path, (unsigned long long)b->guest_start);
+		return BT_ERR_FORMAT;
+	}
+	return BT_OK;
+}
+
+enum bt_status tcdb_lookup_match(struct tcdb *db, gva_t va, tcdb_match_fn match, void *opaque,
+				 struct tcdb_block *out, unsigned *n_tried)
+{
+	*n_tried = 0;
+	if (db->untrusted)
+		return BT_ERR_AUTH;
+	const struct tcdb_prof *p = db->prof;
+	if (p && p->n) {
+		size_t j = mix(va) & p->tab_mask;
+		for (; p->tab[j]; j = (j + 1) & p->tab_mask)
+			if (p->ent[p->tab[j] - 1].va == va)
+				break;
+		for (uint32_t k = p->tab[j]; k; k = p->ent[k - 1].next) {
+			const uint8_t *q = p->raw + p->ent[k - 1].off;
+			(*n_tried)++;
+			if (match(opaque, va, get32(q + 16), get64(q + 8)))
+				return entry_block(db, p, k - 1, out);
+		}
+	}
+	enum bt_status s = tcdb_lookup(db, va, out);
+	if (s != BT_OK)
+		return s;
+	(*n_tried)++;
+	return match(opaque, va, out->guest_len, out->guest_hash) ? BT_OK : BT_ERR_NOTFOUND;
+}
