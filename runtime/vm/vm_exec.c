@@ -149,6 +149,21 @@ static bool cannot_translate(struct vm *vm)
 	return (f & CPU_RFLAGS_AC) && (v->cr0 & CPU_CR0_AM);
 }
 
+/* Are DS, ES and SS null or the flat user data selector (0x2b, __USER_DS
+ * in Linux, the stub's own), and FS and GS null?  A non-null FS or GS
+ * selector, even 0x2b, makes the host reload the base from its own
+ * descriptor when the stub returns from an event. */
+static bool default_selectors(const struct vcpu *v)
+{
+	static const unsigned segs[] = {CPU_DS, CPU_ES, CPU_SS};
+	for (unsigned i = 0; i < BT_ARRAY_SIZE(segs); i++) {
+		uint16_t sel = v->seg[segs[i]].sel;
+		if ((sel & ~3u) != 0 && sel != 0x2b)
+			return false;
+	}
+	return (v->seg[CPU_FS].sel & ~3u) == 0 && (v->seg[CPU_GS].sel & ~3u) == 0;
+}
+
 /* The one place the user mode changes, inside a stay or at its start. */
 static void stay_switch(struct vm *vm, enum vm_umode to)
 {
@@ -211,6 +226,12 @@ static enum vm_umode stay_track(struct vm *vm)
 		/* and one with RFLAGS.NT set: the host clears NT at every
 		 * kernel entry of a stub (every direct-mode event) */
 		else if (cpu_rflags(v) & CPU_RFLAGS_NT)
+			vm_policy_need_translated(&vm->policy, vm->stay.cr3);
+		/* and one with a data segment selector other than Linux's user
+		 * defaults (null, __USER_DS): the stub's descriptor tables are
+		 * the host's, where a GDT TLS or LDT selector means something
+		 * else or nothing */
+		else if (!default_selectors(v))
 			vm_policy_need_translated(&vm->policy, vm->stay.cr3);
 		stay_switch(vm, vm_policy_mode(&vm->policy, vm->stay.cr3, no_xlat));
 	} else if (no_xlat && vm->stay.mode == VM_UMODE_TRANSLATED) {
