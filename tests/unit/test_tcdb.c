@@ -18,6 +18,7 @@
 #include "pretrans/base/log.h"
 #include "pretrans/xlat/xlat.h"
 #include "tests/unit/test_config.h"
+#include "tests/unit/tcdb_fixture.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -45,14 +46,6 @@ static void path_in(char *buf, size_t n, const char *name)
 {
 	snprintf(buf, n, "%s/%s", dir, name);
 }
-
-static const struct tcdb_image test_image = {
-    .path = "kernel.elf",
-    .build_id = "00112233445566778899aabbccddeeff00112233",
-    .sha256 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-    .entry = 0xffffffff81000000ull,
-    .arch = "x86_64",
-};
 
 static struct tcdb_provenance test_prov(void)
 {

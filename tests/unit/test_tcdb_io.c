@@ -14,6 +14,7 @@
 #include "pretrans/base/log.h"
 #include "pretrans/xlat/xlat.h"
 #include "tests/unit/test_config.h"
+#include "tests/unit/tcdb_fixture.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -28,14 +29,6 @@ static const struct tcdb_prov want = {.xlat_version = XLAT_VERSION,
 
 static char dir[64], logpath[128];
 static FILE *log_file;
-
-static const struct tcdb_image test_image = {
-    .path = "kernel.elf",
-    .build_id = "00112233445566778899aabbccddeeff00112233",
-    .sha256 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-    .entry = 0xffffffff81000000ull,
-    .arch = "x86_64",
-};
 
 static const uint8_t code[] = {0x90, 0xc3};
 

@@ -18,6 +18,7 @@
 #include "pretrans/base/log.h"
 #include "pretrans/xlat/xlat.h"
 #include "tests/unit/test_config.h"
+#include "tests/unit/tcdb_fixture.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -30,14 +31,6 @@ static const struct tcdb_prov want = {.xlat_version = XLAT_VERSION,
 				      .n_refusals = XLAT_NREFUSALS};
 
 static char dir[64];
-
-static const struct tcdb_image test_image = {
-    .path = "kernel.elf",
-    .build_id = "00112233445566778899aabbccddeeff00112233",
-    .sha256 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-    .entry = 0xffffffff81000000ull,
-    .arch = "x86_64",
-};
 
 #define BASE 0xffffffff81000000ull
 
