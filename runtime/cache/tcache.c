@@ -383,6 +383,8 @@ unsigned tcache_invalidate_low_kernel(struct tcache *tc)
 
 void tcache_uibl_drop(struct tcache *tc, gva_t lo, gva_t hi)
 {
+	/* a block starting on the page before lo may end in the window */
+	lo = lo >= GUEST_PAGE_SIZE ? lo - GUEST_PAGE_SIZE : 0;
 	if (hi <= tc->uibl_lo || lo > tc->uibl_hi)
 		return; /* nothing was put there: the common invlpg of a data page */
 	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++) {

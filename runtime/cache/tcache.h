@@ -142,7 +142,7 @@ enum bt_status tcache_chain(struct tcache *tc, struct tcache_block *from, unsign
 void tcache_ibl_insert(struct tcache *tc, struct tcache_block *b);
 /* Empty the user IBL table (a CR3 load: another address space). */
 void tcache_uibl_clear(struct tcache *tc);
-/* Drop the user IBL entries whose guest RIP is in [lo, hi) (an invlpg). */
+/* Drop the user IBL entries of blocks with bytes in [lo, hi) (an invlpg). */
 void tcache_uibl_drop(struct tcache *tc, gva_t lo, gva_t hi);
 
 /* Kill every block whose bytes lie on guest-physical page gpa (any address in
