@@ -139,10 +139,13 @@ void vm_policy_stay(struct vm_policy *p, uint64_t cr3, enum vm_umode m, uint64_t
 		a->done[m] = *w;
 		*w = (struct vm_policy_window){0};
 	}
+	a->irq_run = by_irq ? a->irq_run + 1 : 0;
 	if (a->fidelity) {
 		a->fidelity--;
 		return;
 	}
+	if (!a->trial && m == VM_UMODE_TRANSLATED && a->irq_run >= VM_POLICY_IRQ_RUN && a->left > 1)
+		a->left = 1; /* a compute phase: try direct now */
 	if (a->left && --a->left)
 		return;
 	if (!a->trial) { /* EXPLOIT over: try the other mode */

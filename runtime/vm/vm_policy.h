@@ -31,7 +31,10 @@
  *   no system-call or fault boundary to save; when at least half of a
  *   window's stays ended that way, the window counts as compute, and
  *   compute runs direct (native speed; the timer bounds both modes'
- *   stays, so their per-stay costs look alike there).
+ *   stays, so their per-stay costs look alike there).  Four stays in a
+ *   row ended by an interrupt in translated mode start the trial at once
+ *   instead of after E stays: a compute phase of a few ticks would end
+ *   before it.
  *
  *   Fidelity: an address space whose code needs guest state the host
  *   cannot provide runs translated for `fidelity_stays` stays after the
@@ -71,7 +74,8 @@ struct vm_policy_params {
 };
 void vm_policy_params_default(struct vm_policy_params *p);
 
-#define VM_POLICY_SLOTS 64
+#define VM_POLICY_SLOTS	  64
+#define VM_POLICY_IRQ_RUN 4
 
 /* One measurement window of a mode. */
 struct vm_policy_window {
@@ -88,6 +92,7 @@ struct vm_policy_as {
 	bool trial;
 	uint32_t left;				  /* stays left in this phase */
 	uint32_t exploit;			  /* E, see above */
+	uint32_t irq_run;			  /* consecutive stays ended by an interrupt */
 	struct vm_policy_window cur[VM_NUMODES];  /* filling, per mode */
 	struct vm_policy_window done[VM_NUMODES]; /* the last full window per mode */
 	uint32_t fidelity;			  /* stays left that must run translated */

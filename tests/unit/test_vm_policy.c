@@ -110,6 +110,26 @@ static void test_compute_goes_direct(void **state)
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
 }
 
+/* Four translated stays in a row ended by interrupts start a trial at once
+ * (a short compute phase), which compute then wins. */
+static void test_compute_trial_early(void **state)
+{
+	(void)state;
+	struct vm_policy p;
+	const struct vm_policy_params bp = {
+	    .exploit_stays = 64, .exploit_max = 64, .trial_stays = 4, .fidelity_stays = 10};
+	vm_policy_init(&p, VM_USER_ADAPTIVE, &bp);
+	const uint64_t ticks[2] = {[VM_UMODE_DIRECT] = 4000000, [VM_UMODE_TRANSLATED] = 4000000};
+	run(&p, AS1, translated_cheaper, false, 10);
+	run(&p, AS1, ticks, true, 3);
+	assert_int_equal(p.st.trials, 0);
+	run(&p, AS1, ticks, true, 1);
+	assert_int_equal(p.st.trials, 1);
+	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
+	run(&p, AS1, ticks, true, 4);
+	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
+}
+
 /* The fidelity trigger forces translated for fidelity_stays stays without
  * trials, then trials resume; it does nothing with --user=direct. */
 static void test_fidelity(void **state)
@@ -208,10 +228,15 @@ static void test_per_space(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse),      cmocka_unit_test(test_trial_picks_cheaper),
-	    cmocka_unit_test(test_hysteresis), cmocka_unit_test(test_compute_goes_direct),
-	    cmocka_unit_test(test_fidelity),   cmocka_unit_test(test_fixed_and_fallback),
-	    cmocka_unit_test(test_backoff),    cmocka_unit_test(test_per_space),
+	    cmocka_unit_test(test_parse),
+	    cmocka_unit_test(test_trial_picks_cheaper),
+	    cmocka_unit_test(test_hysteresis),
+	    cmocka_unit_test(test_compute_goes_direct),
+	    cmocka_unit_test(test_compute_trial_early),
+	    cmocka_unit_test(test_fidelity),
+	    cmocka_unit_test(test_fixed_and_fallback),
+	    cmocka_unit_test(test_backoff),
+	    cmocka_unit_test(test_per_space),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
