@@ -8,19 +8,8 @@
 
 int main(void)
 {
-	uint64_t after, nr = SYS_getppid;
-	__asm__ volatile("pushfq\n\t"
-			 "orq %2, (%%rsp)\n\t"
-			 "popfq\n\t"
-			 "syscall\n\t"
-			 "pushfq\n\t"
-			 "popq %0\n\t"
-			 "pushfq\n\t"
-			 "andq %3, (%%rsp)\n\t"
-			 "popfq"
-			 : "=r"(after), "+a"(nr)
-			 : "i"(RFLAGS_NT), "i"(~RFLAGS_NT)
-			 : "rcx", "r11", "memory", "cc");
+	uint64_t nr = SYS_getppid;
+	uint64_t after = sens_syscall_with_flags(&nr, RFLAGS_NT);
 	UT_CHECKF(after & RFLAGS_NT, "flags %#lx after the syscall: NT lost", (unsigned long)after);
 	UT_CHECK((long)nr > 0);
 	UT_CHECK(!(read_flags() & RFLAGS_NT));

@@ -29,19 +29,8 @@ int main(void)
 {
 	/* AC and DF: set, syscall, read back, clear, all in one asm block (no
 	 * C code may run with DF set) */
-	uint64_t after, nr = SYS_getpid;
-	__asm__ volatile("pushfq\n\t"
-			 "orq %2, (%%rsp)\n\t"
-			 "popfq\n\t"
-			 "syscall\n\t"
-			 "pushfq\n\t"
-			 "popq %0\n\t"
-			 "pushfq\n\t"
-			 "andq %3, (%%rsp)\n\t"
-			 "popfq"
-			 : "=r"(after), "+a"(nr)
-			 : "r"(RFLAGS_AC | RFLAGS_DF), "r"(~(RFLAGS_AC | RFLAGS_DF))
-			 : "rcx", "r11", "memory", "cc");
+	uint64_t nr = SYS_getpid;
+	uint64_t after = sens_syscall_with_flags(&nr, RFLAGS_AC | RFLAGS_DF);
 	UT_CHECKF((after & (RFLAGS_AC | RFLAGS_DF)) == (RFLAGS_AC | RFLAGS_DF),
 		  "flags %#lx after the syscall", (unsigned long)after);
 	UT_CHECK((long)nr > 0);

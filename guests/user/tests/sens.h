@@ -36,6 +36,27 @@ static inline long sens_syscall3(long nr, long a, long b, long c)
 	return ulib_syscall(nr, a, b, c, 0, 0, 0);
 }
 
+/* Set the RFLAGS bits `set`, make system call *nr (its result back in
+ * *nr), read RFLAGS, clear `set` again: all in one asm block, since no C
+ * code may run with DF (or TF, NT) set.  Returns RFLAGS after the call. */
+static inline uint64_t sens_syscall_with_flags(uint64_t *nr, uint64_t set)
+{
+	uint64_t after;
+	__asm__ volatile("pushfq\n\t"
+			 "orq %2, (%%rsp)\n\t"
+			 "popfq\n\t"
+			 "syscall\n\t"
+			 "pushfq\n\t"
+			 "popq %0\n\t"
+			 "pushfq\n\t"
+			 "andq %3, (%%rsp)\n\t"
+			 "popfq"
+			 : "=r"(after), "+a"(*nr)
+			 : "r"(set), "r"(~set)
+			 : "rcx", "r11", "memory", "cc");
+	return after;
+}
+
 static inline uint64_t read_flags(void)
 {
 	uint64_t f;
