@@ -120,8 +120,10 @@ enum vcpu_callout {
 #define VCPU_IRQ_REQ   0x0100
 #define VCPU_IRQ_FORCE 0x0200
 
-/* exit_info = kind (enum xlat_exit_kind) | exit index << 8. */
+/* exit_info = kind (enum xlat_exit_kind) | exit index << 8, plus
+ * VCPU_EXIT_SYSCALL for a PRIV exit at a `syscall` instruction. */
 #define VCPU_EXIT_INFO(kind, idx) ((uint32_t)(kind) | ((uint32_t)(idx) << 8))
+#define VCPU_EXIT_SYSCALL	  0x10000u
 
 /* mem_info for VCPU_CO_MEM_LOAD/STORE: access size in bytes | VCPU_MEM_WRITE.
  * A write access checks tag_write; the runtime sets tag_write only for pages

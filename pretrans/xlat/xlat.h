@@ -25,7 +25,7 @@
 #include "pretrans/base/types.h"
 #include "pretrans/xlat/vcpu_abi.h"
 
-#define XLAT_VERSION 3
+#define XLAT_VERSION 4
 
 /* Where guest code bytes come from (an ELF image, or guest RAM). */
 struct xlat_source {
@@ -97,12 +97,17 @@ enum xlat_exit_kind {
 const char *xlat_exit_kind_str(enum xlat_exit_kind k);
 
 struct xlat_exit {
-	uint8_t kind; /* enum xlat_exit_kind */
-	uint8_t pad[3];
+	uint8_t kind;  /* enum xlat_exit_kind */
+	uint8_t flags; /* XLAT_EXIT_F_* (in the emitted exit record only) */
+	uint8_t pad[2];
 	uint32_t patch_off; /* offset of the rel32 to patch for chaining; ~0 if none */
 	uint32_t stub_off;  /* offset of the unchained exit stub */
 	gva_t target;	    /* guest target (direct exits, PRIV: the instruction) */
 };
+
+/* xlat_exit.flags: the PRIV instruction is `syscall` (the exit stub says
+ * so in exit_info, VCPU_EXIT_SYSCALL, so the runtime needs no decoder) */
+#define XLAT_EXIT_F_SYSCALL 0x01
 
 #define XLAT_MAX_EXITS 4
 

@@ -496,7 +496,9 @@ void xe_emit_stubs(struct xe *e)
 		if (e->off_ibl == VCPU_OFF_UIBL && exit_is_direct(x->kind) &&
 		    (x->target & GUEST_PAGE_MASK) != (e->block_start & GUEST_PAGE_MASK))
 			emit_user_direct_probe(e, x->target);
-		xe_gs_store_imm32(e, 8, VCPU_OFF_EXIT_INFO, VCPU_EXIT_INFO(x->kind, i));
+		xe_gs_store_imm32(e, 8, VCPU_OFF_EXIT_INFO,
+				  VCPU_EXIT_INFO(x->kind, i) |
+				      ((x->flags & XLAT_EXIT_F_SYSCALL) ? VCPU_EXIT_SYSCALL : 0));
 		if (x->kind != XLAT_EXIT_INDIRECT && x->kind != XLAT_EXIT_RET) {
 			xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_TARGET, (int32_t)(uint32_t)x->target);
 			xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_TARGET + 4,

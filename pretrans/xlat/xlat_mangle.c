@@ -1009,6 +1009,8 @@ void xlat_mangle(struct xe *e, const struct xlat_insn *in, enum xlat_class c)
 		break;
 	case XC_PRIV: {
 		int x = xe_exit_new(e, XLAT_EXIT_PRIV, in->va);
+		if (in->d.mnemonic == ZYDIS_MNEMONIC_SYSCALL && (uint32_t)x < e->n_exits)
+			e->exits[x].flags |= XLAT_EXIT_F_SYSCALL;
 		xe_exit_jump_stub(e, x);
 		break;
 	}

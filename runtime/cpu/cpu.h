@@ -245,6 +245,18 @@ struct cpu_insn {
 	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
 };
 
+/* cpu_decode's cache: the same bytes in the same code-segment mode decode
+ * the same way, and a guest's system-call path emulates the same few
+ * instructions (sysretq, swapgs...) over and over (Zydis was 9% of a Linux
+ * system-call loop in translated user mode). */
+#define CPU_DCACHE_N 16
+struct cpu_dcache_entry {
+	const ZydisDecoder *dec; /* NULL: empty */
+	uint8_t len;		 /* bytes compared */
+	uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
+	struct cpu_insn insn;
+};
+
 /* A guest exception recorded by an emulation helper, delivered by its caller. */
 struct cpu_exc {
 	bool pending;
@@ -277,6 +289,7 @@ struct vcpu {
 	struct cpu_exc exc; /* scratch: exception raised by the current emulation */
 
 	ZydisDecoder dec, dec32, dec16; /* 64-bit, 32- and 16-bit compat code */
+	struct cpu_dcache_entry dcache[CPU_DCACHE_N];
 	struct cpu_stats stats;
 };
 

@@ -525,8 +525,21 @@ enum bt_status cpu_decode(struct vcpu *v, const uint8_t *bytes, size_t len, stru
 	const ZydisDecoder *d = cpu_mode64(v)			  ? &v->dec
 				: (v->seg[CPU_CS].ar & CPU_AR_DB) ? &v->dec32
 								  : &v->dec16;
+	if (len > ZYDIS_MAX_INSTRUCTION_LENGTH)
+		len = ZYDIS_MAX_INSTRUCTION_LENGTH;
+	struct cpu_dcache_entry *c =
+	    &v->dcache[(bytes[0] ^ (len ? bytes[len - 1] : 0) ^ (len > 1 ? bytes[1] : 0)) %
+		       CPU_DCACHE_N];
+	if (c->dec == d && c->len == len && memcmp(c->bytes, bytes, len) == 0) {
+		*insn = c->insn;
+		return BT_OK;
+	}
 	if (ZYAN_FAILED(ZydisDecoderDecodeFull(d, bytes, len, &insn->di, insn->ops)))
 		return BT_ERR_FORMAT;
+	c->dec = d;
+	c->len = (uint8_t)len;
+	memcpy(c->bytes, bytes, len);
+	c->insn = *insn;
 	return BT_OK;
 }
 

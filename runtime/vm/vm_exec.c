@@ -90,6 +90,7 @@ static void housekeeping(struct vm *vm)
 {
 	uint64_t t0 = vm_ticks();
 	__atomic_and_fetch(&vm->tcv.abi->irq, (uint16_t)~VCPU_IRQ_FORCE, __ATOMIC_RELAXED);
+	vm->ns_per_tick = vm_ticks_to_ns(vm, 1000000) / 1e6; /* for the per-stay costs */
 	platform_poll(vm->plat);
 	cpu_update_irq_request(&vm->cpu);
 	vm->st.ticks[VM_PH_DEVICES] += vm_ticks() - t0;
@@ -188,7 +189,7 @@ static void stay_report(struct vm *vm)
 	vm->stay.report = false;
 	uint64_t xt = vm->st.ticks[VM_PH_TRANSLATE] - vm->stay.xlat0;
 	uint64_t dt = vm_ticks() - vm->stay.t0;
-	uint64_t ns = (uint64_t)vm_ticks_to_ns(vm, dt > xt ? dt - xt : 0);
+	uint64_t ns = (uint64_t)((double)(dt > xt ? dt - xt : 0) * vm->ns_per_tick);
 	vm_policy_stay(&vm->policy, vm->stay.cr3, vm->stay.mode, ns, vm->stay.by_irq);
 }
 
@@ -403,17 +404,6 @@ static bool fpu_neutral(struct vm *vm)
 	return false;
 }
 
-/* Is the instruction at RIP `syscall` (0f 05)?  Fetched with the user's
- * rights: the block that ended there was fetched the same way. */
-static bool priv_is_syscall(struct vm *vm)
-{
-	uint8_t b[2];
-	size_t got = 0;
-	struct mmu_fault f;
-	return mmu_fetch(&vm->mmu, vm->tcv.abi->rip, b, 2, &got, &f) == BT_OK && got == 2 &&
-	       b[0] == 0x0f && b[1] == 0x05;
-}
-
 static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 {
 	struct vcpu_abi *a = vm->tcv.abi;
@@ -452,8 +442,9 @@ static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 		return true;
 	case XLAT_EXIT_PRIV: {
 		uint64_t t0 = vm_ticks();
-		if (vm->cpu.cpl == 3 && priv_is_syscall(vm)) {
-			/* the hot one in translated user mode: no decoder */
+		if (vm->cpu.cpl == 3 && (a->exit_info & VCPU_EXIT_SYSCALL)) {
+			/* the hot one in translated user mode: the exit stub said
+			 * so, no fetch and no decoder */
 			enum bt_status s = cpu_syscall_from_user(&vm->cpu, a->rip + 2, &out);
 			vm->st.ticks[VM_PH_EMULATE] += vm_ticks() - t0;
 			return outcome(vm, s, out);

@@ -107,6 +107,7 @@ struct vm {
 	timer_t host_timer; /* vm_signal.c */
 	bool have_timer;
 	uint64_t clock_t0_ns, clock_t0_ticks; /* to convert phase ticks to ns */
+	double ns_per_tick;		      /* the same rate, refreshed by housekeeping */
 	uint64_t deadline_ns;		      /* CLOCK_MONOTONIC, 0 = none */
 	volatile sig_atomic_t stop_signal;    /* SIGINT/SIGTERM received (vm_signal.c) */
 	struct vm_result res;
