@@ -11,11 +11,27 @@
  *     anything else changes them.
  *  3. C code runs with DF clear and an aligned stack.
  *  4. The guest x87/SSE state is in vcpu.fxsave whenever C code runs (exits
- *     and call-outs save it, enter and call-out returns restore it).
+ *     and call-outs save it, enter and call-out returns restore it), and C
+ *     code runs with the host's default x87/SSE environment (HOST_FPENV:
+ *     fninit, MXCSR 0x1f80): a guest that unmasks floating-point exceptions
+ *     (ldmxcsr, fldcw) cannot make btvm's own floating point fault (a
+ *     hostile guest got btvm killed by SIGFPE in its statistics code).
  */
 #include "pretrans/xlat/vcpu_abi.h"
 
 #define GPR(n) %gs:(VCPU_OFF_GPR + 8 * (n))
+
+/* The host's x87/SSE environment for C code (invariant 4). */
+.macro HOST_FPENV
+	fninit
+	ldmxcsr	host_mxcsr(%rip)
+.endm
+
+	.section .rodata
+	.balign	4
+host_mxcsr:
+	.long	0x1f80
+	.text
 #define TC_EXIT_BLOCK 1
 #define TC_EXIT_FAULT 2
 
@@ -103,6 +119,7 @@ tc_exit_asm:
 	pushfq
 	popq	%gs:VCPU_OFF_RFLAGS
 	fxsave64 %gs:VCPU_OFF_FXSAVE
+	HOST_FPENV
 	cld
 	mov	$TC_EXIT_BLOCK, %eax
 	jmp	tc_return
@@ -135,6 +152,7 @@ tc_callout_common:
 	mov	8(%rsp), %rax
 	mov	%rax, %gs:VCPU_OFF_EXIT_HOSTPC
 	fxsave64 %gs:VCPU_OFF_FXSAVE
+	HOST_FPENV
 	cld
 	mov	%gs:VCPU_OFF_HOST_CTX, %rdi
 	mov	(%rsp), %rsi
@@ -163,6 +181,7 @@ tc_callout_common:
 tc_signal_return:
 	mov	%gs:VCPU_OFF_HOST_RSP, %rsp
 	cld
+	HOST_FPENV
 	mov	$TC_EXIT_FAULT, %eax
 	jmp	tc_return
 	.size	tc_signal_return, .-tc_signal_return
