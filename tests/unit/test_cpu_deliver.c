@@ -5,18 +5,6 @@
  */
 #include "tests/unit/test_cpu_env.h"
 
-static int setup(void **state)
-{
-	*state = env_create();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	env_destroy(*state);
-	return 0;
-}
-
 /* The frame at the vCPU's RSP after a delivery. */
 static void expect_frame(struct cpu_env *e, uint64_t frame_at, bool has_err, uint64_t err,
 			 uint64_t rip, uint64_t cs, uint64_t rflags, uint64_t rsp, uint64_t ss)
@@ -350,23 +338,27 @@ static void test_halt_wait_and_if0_stop(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_cpl0_no_error_code, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cpl0_error_code, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_error_code_by_architecture, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_page_fault_sets_cr2, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cpl3_to_cpl0_and_iretq_back, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_iretq_same_level, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_ist_stack, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_trap_gate_keeps_if, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_software_int_dpl, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_not_present_gate_benign, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_double_fault_on_not_present_gate, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_double_fault_on_stack_page_fault, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_triple_fault, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_idt_limit, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_interrupt_acceptance, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_sti_shadow_and_hlt, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_halt_wait_and_if0_stop, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cpl0_no_error_code, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_cpl0_error_code, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_error_code_by_architecture, env_setup,
+					    env_teardown),
+	    cmocka_unit_test_setup_teardown(test_page_fault_sets_cr2, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_cpl3_to_cpl0_and_iretq_back, env_setup,
+					    env_teardown),
+	    cmocka_unit_test_setup_teardown(test_iretq_same_level, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_ist_stack, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_trap_gate_keeps_if, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_software_int_dpl, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_not_present_gate_benign, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_double_fault_on_not_present_gate, env_setup,
+					    env_teardown),
+	    cmocka_unit_test_setup_teardown(test_double_fault_on_stack_page_fault, env_setup,
+					    env_teardown),
+	    cmocka_unit_test_setup_teardown(test_triple_fault, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_idt_limit, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_interrupt_acceptance, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_sti_shadow_and_hlt, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_halt_wait_and_if0_stop, env_setup, env_teardown),
 	};
 	return cmocka_run_group_tests_name("cpu_deliver", tests, NULL, NULL);
 }

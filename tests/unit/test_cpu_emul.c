@@ -5,18 +5,6 @@
  */
 #include "tests/unit/test_cpu_env.h"
 
-static int setup(void **state)
-{
-	*state = env_create();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	env_destroy(*state);
-	return 0;
-}
-
 #define GPR(e, r) ((e)->abi->gpr[VCPU_##r])
 
 /* A fault was delivered: handler reached, error code and faulting RIP. */
@@ -612,25 +600,27 @@ static void test_fetch_fault(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_mov_cr, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_mov_cr0_reserved_and_cr2_cr8, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_rdmsr_wrmsr, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cpuid_rdtsc, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_port_io, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_string_io, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_string_io_fault_midway, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_descriptor_tables, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_ltr_str_lldt, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_swapgs, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_sysret_and_syscall, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_software_interrupts_and_ud, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_segment_loads, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_lretq_and_far_jmp, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_pushf_popf_cli_sti_stac, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_fxsave_fxrstor, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_invlpg_and_misc, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_lsl_lar_verw, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_fetch_fault, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mov_cr, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_mov_cr0_reserved_and_cr2_cr8, env_setup,
+					    env_teardown),
+	    cmocka_unit_test_setup_teardown(test_rdmsr_wrmsr, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_cpuid_rdtsc, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_port_io, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_string_io, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_string_io_fault_midway, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_descriptor_tables, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_ltr_str_lldt, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_swapgs, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_sysret_and_syscall, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_software_interrupts_and_ud, env_setup,
+					    env_teardown),
+	    cmocka_unit_test_setup_teardown(test_segment_loads, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_lretq_and_far_jmp, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_pushf_popf_cli_sti_stac, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_fxsave_fxrstor, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_invlpg_and_misc, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_lsl_lar_verw, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_fetch_fault, env_setup, env_teardown),
 	};
 	return cmocka_run_group_tests_name("cpu_emul", tests, NULL, NULL);
 }

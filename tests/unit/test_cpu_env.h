@@ -203,6 +203,19 @@ static void env_destroy(struct cpu_env *e)
 	free(e);
 }
 
+/* CMocka fixtures: a fresh environment per test. */
+static inline int env_setup(void **state)
+{
+	*state = env_create();
+	return 0;
+}
+
+static inline int env_teardown(void **state)
+{
+	env_destroy(*state);
+	return 0;
+}
+
 /* Put instruction bytes at ENV_CODE, rip there, and emulate them. */
 static inline enum cpu_outcome env_run(struct cpu_env *e, const uint8_t *bytes, size_t len)
 {

@@ -6,18 +6,6 @@
 
 #include "runtime/boot/boot.h"
 
-static int setup(void **state)
-{
-	*state = env_create();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	env_destroy(*state);
-	return 0;
-}
-
 static void cpuid(struct cpu_env *e, uint32_t leaf, uint32_t sub, uint32_t o[4])
 {
 	cpu_cpuid(&e->v, leaf, sub, o);
@@ -330,13 +318,13 @@ static void test_boot_state_import(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_cpuid_vendor_and_max, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cpuid_features, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_msr_unknown_gp, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_msr_known, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cr_writes, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_rflags_virtual_if_ac, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_boot_state_import, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cpuid_vendor_and_max, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_cpuid_features, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_msr_unknown_gp, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_msr_known, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_cr_writes, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_rflags_virtual_if_ac, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_boot_state_import, env_setup, env_teardown),
 	};
 	return cmocka_run_group_tests_name("cpu_state", tests, NULL, NULL);
 }

@@ -18,18 +18,6 @@
 #define ENV_IOMAP   0x68u
 #define ENV_DATA    0xc000ull /* scratch memory operands */
 
-static int setup(void **state)
-{
-	*state = env_create();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	env_destroy(*state);
-	return 0;
-}
-
 /* The fault handler was reached from CPL 3: error code, RIP, CS, RFLAGS. */
 static uint64_t expect_user_fault(struct cpu_env *e, unsigned vector, bool has_err, uint64_t err,
 				  uint64_t rip)
@@ -773,19 +761,20 @@ static void test_compat_switch_and_sysexit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_privileged_gp_and_ud, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_int_gate_dpl, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_iopl_popf_cli_sti, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_io_bitmap, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_ldt_lar_lsl_verr, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_umip, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_tsc_aux_rdtscp_rdpid, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_fsgsbase, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_syscall_flags, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_single_step, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_compat_mode, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_linux_getcpu_lsl, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_compat_switch_and_sysexit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_privileged_gp_and_ud, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_int_gate_dpl, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_iopl_popf_cli_sti, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_io_bitmap, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_ldt_lar_lsl_verr, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_umip, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_tsc_aux_rdtscp_rdpid, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_fsgsbase, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_syscall_flags, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_single_step, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_compat_mode, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_linux_getcpu_lsl, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_compat_switch_and_sysexit, env_setup,
+					    env_teardown),
 	};
 	return cmocka_run_group_tests_name("cpu_user", tests, NULL, NULL);
 }
