@@ -318,7 +318,7 @@ unsigned tcache_invalidate_page(struct tcache *tc, gpa_t gpa)
 	return n;
 }
 
-static unsigned invalidate_va(struct tcache *tc, gva_t lo, gva_t hi, bool with_user)
+unsigned tcache_invalidate_va(struct tcache *tc, gva_t lo, gva_t hi)
 {
 	unsigned n = 0;
 	if (hi <= lo)
@@ -326,8 +326,7 @@ static unsigned invalidate_va(struct tcache *tc, gva_t lo, gva_t hi, bool with_u
 	if (((hi - lo) >> GUEST_PAGE_SHIFT) > 4096) { /* a huge range: scan the blocks */
 		for (size_t i = 0; i < tc->n_all; i++) {
 			struct tcache_block *b = tc->all[i];
-			if (!b->dead && (with_user || !b->user) && b->va < hi &&
-			    b->va + b->guest_len > lo) {
+			if (!b->dead && !b->user && b->va < hi && b->va + b->guest_len > lo) {
 				tcache_invalidate_block(tc, b);
 				n++;
 			}
@@ -338,14 +337,12 @@ static unsigned invalidate_va(struct tcache *tc, gva_t lo, gva_t hi, bool with_u
 		struct tcache_page *p = page_get(tc, IDX_VA, pg, false);
 		/* re-look the page up after each kill: the last one frees it */
 		while (p) {
-			struct tcache_block *b = p->blocks, *victim = NULL;
-			for (; b && !victim;
-			     b = b->pg_next[IDX_VA][(b->pg[IDX_VA][0] == pg) ? 0 : 1])
-				if (with_user || !b->user)
-					victim = b;
-			if (!victim)
+			struct tcache_block *b = p->blocks;
+			while (b && b->user)
+				b = b->pg_next[IDX_VA][b->pg[IDX_VA][0] == pg ? 0 : 1];
+			if (!b)
 				break;
-			tcache_invalidate_block(tc, victim);
+			tcache_invalidate_block(tc, b);
 			n++;
 			p = page_get(tc, IDX_VA, pg, false);
 		}
@@ -353,32 +350,9 @@ static unsigned invalidate_va(struct tcache *tc, gva_t lo, gva_t hi, bool with_u
 	return n;
 }
 
-unsigned tcache_invalidate_va(struct tcache *tc, gva_t lo, gva_t hi)
-{
-	return invalidate_va(tc, lo, hi, true);
-}
-
-unsigned tcache_invalidate_va_kernel(struct tcache *tc, gva_t lo, gva_t hi)
-{
-	return invalidate_va(tc, lo, hi, false);
-}
-
 uint64_t tcache_live_low(const struct tcache *tc)
 {
 	return tc->live_low;
-}
-
-unsigned tcache_invalidate_low_kernel(struct tcache *tc)
-{
-	unsigned n = 0;
-	for (size_t i = 0; i < tc->n_all && tc->live_low; i++) {
-		struct tcache_block *b = tc->all[i];
-		if (!b->dead && !b->user && !(b->va >> 63)) {
-			tcache_invalidate_block(tc, b);
-			n++;
-		}
-	}
-	return n;
 }
 
 void tcache_uibl_drop(struct tcache *tc, gva_t lo, gva_t hi)
@@ -415,6 +389,11 @@ void tcache_unchain_all(struct tcache *tc)
 	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++)
 		tc->abi->ibl[i].guest_rip = tc->abi->uibl[i].guest_rip = VCPU_IBL_EMPTY(i);
 	uibl_range_reset(tc);
+}
+
+uint64_t tcache_generation(const struct tcache *tc)
+{
+	return tc->stats.flushes;
 }
 
 struct tcache_block *tcache_lookup(struct tcache *tc, gva_t va)

@@ -149,20 +149,18 @@ void tcache_uibl_drop(struct tcache *tc, gva_t lo, gva_t hi);
  * it).  Returns how many blocks were killed. */
 unsigned tcache_invalidate_page(struct tcache *tc, gpa_t gpa);
 void tcache_invalidate_block(struct tcache *tc, struct tcache_block *b);
-/* Kill every block whose bytes lie at guest-virtual [lo, hi) (a mapping
- * changed under them).  Returns how many were killed.  _kernel: kernel
- * blocks only (user blocks are checked against the mapping when entered,
- * invariant 5). */
+/* Kill every kernel block whose bytes lie at guest-virtual [lo, hi) (a
+ * mapping changed under them).  Returns how many were killed.  User blocks
+ * stay: they are checked against the mapping when entered (invariant 5). */
 unsigned tcache_invalidate_va(struct tcache *tc, gva_t lo, gva_t hi);
-unsigned tcache_invalidate_va_kernel(struct tcache *tc, gva_t lo, gva_t hi);
 /* Live kernel blocks in the lower (user) half of the address space. */
 uint64_t tcache_live_low(const struct tcache *tc);
-/* Kill every kernel block in the lower half (user blocks stay). */
-unsigned tcache_invalidate_low_kernel(struct tcache *tc);
 /* Unchain every chained exit and clear the IBL table (blocks stay live). */
 void tcache_unchain_all(struct tcache *tc);
 /* Drop everything. */
 void tcache_flush(struct tcache *tc);
+/* Changes at every flush: block pointers from before are dangling. */
+uint64_t tcache_generation(const struct tcache *tc);
 
 /* Iterate live blocks (for --learn write-back). */
 void tcache_for_each(struct tcache *tc, void (*fn)(void *opaque, struct tcache_block *b),

@@ -383,7 +383,7 @@ void vm_mmu_flush(void *opaque, enum mmu_flush_kind kind, gva_t va)
 		 * only user IBL entries into the window go. */
 		gva_t lo = va & ~((1ull << 21) - 1), hi = lo + (1ull << 21);
 		if ((va >> 63) || tcache_live_low(vm->tc)) /* kernel blocks there */
-			vm->st.mapping_flushes += tcache_invalidate_va_kernel(vm->tc, lo, hi);
+			vm->st.mapping_flushes += tcache_invalidate_va(vm->tc, lo, hi);
 		tcache_uibl_drop(vm->tc, lo, hi);
 		return;
 	}
@@ -402,7 +402,8 @@ void vm_mmu_flush(void *opaque, enum mmu_flush_kind kind, gva_t va)
 		if (guestmem_read(vm->gm, root + 256 * 8, hi, sizeof(hi)) == BT_OK &&
 		    memcmp(hi, vm->pml4_hi, sizeof(hi)) == 0) {
 			if (tcache_live_low(vm->tc))
-				vm->st.mapping_flushes += tcache_invalidate_low_kernel(vm->tc);
+				vm->st.mapping_flushes +=
+				    tcache_invalidate_va(vm->tc, 0, 1ull << 47);
 			return;
 		}
 		memcpy(vm->pml4_hi, hi, sizeof(hi));

@@ -150,19 +150,27 @@ static bool cannot_translate(struct vm *vm)
 	return (f & CPU_RFLAGS_AC) && (v->cr0 & CPU_CR0_AM);
 }
 
-/* Are DS, ES and SS null or the flat user data selector (0x2b, __USER_DS
- * in Linux, the stub's own), and FS and GS null?  A non-null FS or GS
- * selector, even 0x2b, makes the host reload the base from its own
- * descriptor when the stub returns from an event. */
-static bool default_selectors(const struct vcpu *v)
+/*
+ * The fidelity trigger at an entry to user mode: user code that depends on
+ * guest state a stub cannot have.  A loaded LDT (segment loads, LAR/LSL see
+ * the host's tables in a stub); RFLAGS.NT (the host clears it at every
+ * stub event); a DS/ES/SS selector other than null or __USER_DS (0x2b, the
+ * stub's own), or any non-null FS/GS selector (the host reloads that base
+ * from its own descriptor at every event).
+ */
+static bool needs_guest_state(const struct vcpu *v)
 {
+	if ((v->ldtr.sel & ~3u) && !(v->ldtr.ar & CPU_AR_UNUSABLE))
+		return true;
+	if (cpu_rflags(v) & CPU_RFLAGS_NT)
+		return true;
 	static const unsigned segs[] = {CPU_DS, CPU_ES, CPU_SS};
 	for (unsigned i = 0; i < BT_ARRAY_SIZE(segs); i++) {
 		uint16_t sel = v->seg[segs[i]].sel;
 		if ((sel & ~3u) != 0 && sel != 0x2b)
-			return false;
+			return true;
 	}
-	return (v->seg[CPU_FS].sel & ~3u) == 0 && (v->seg[CPU_GS].sel & ~3u) == 0;
+	return (v->seg[CPU_FS].sel & ~3u) != 0 || (v->seg[CPU_GS].sel & ~3u) != 0;
 }
 
 /* The one place the user mode changes, inside a stay or at its start. */
@@ -220,19 +228,7 @@ static enum vm_umode stay_track(struct vm *vm)
 		vm->stay.irqs0 = v->stats.irqs;
 		vm->stay.runs = 0;
 		vm->stay.retried = false;
-		/* fidelity: a process with its own LDT uses descriptors the
-		 * host does not have (segment loads, LAR/LSL) */
-		if ((v->ldtr.sel & ~3u) && !(v->ldtr.ar & CPU_AR_UNUSABLE))
-			vm_policy_need_translated(&vm->policy, vm->stay.cr3);
-		/* and one with RFLAGS.NT set: the host clears NT at every
-		 * kernel entry of a stub (every direct-mode event) */
-		else if (cpu_rflags(v) & CPU_RFLAGS_NT)
-			vm_policy_need_translated(&vm->policy, vm->stay.cr3);
-		/* and one with a data segment selector other than Linux's user
-		 * defaults (null, __USER_DS): the stub's descriptor tables are
-		 * the host's, where a GDT TLS or LDT selector means something
-		 * else or nothing */
-		else if (!default_selectors(v))
+		if (needs_guest_state(v))
 			vm_policy_need_translated(&vm->policy, vm->stay.cr3);
 		stay_switch(vm, vm_policy_mode(&vm->policy, vm->stay.cr3, no_xlat));
 	} else if (no_xlat && vm->stay.mode == VM_UMODE_TRANSLATED) {
@@ -253,7 +249,6 @@ static bool run_user_direct(struct vm *vm)
 	uint64_t t0 = vm_ticks();
 	enum bt_status s = user_enter(vm->user, v->cr3, v->seg[CPU_CS].sel, cpu_rflags(v), &ev);
 	vm->st.ticks[VM_PH_USER] += vm_ticks() - t0;
-	vm->stay.runs++;
 	if (s != BT_OK) {
 		bt_err(LOG_USER, "guest user code at %#llx cannot continue: %s",
 		       (unsigned long long)vm->tcv.abi->rip, bt_status_str(s));
@@ -404,21 +399,23 @@ static bool fpu_neutral(struct vm *vm)
 	return false;
 }
 
+/* The block whose direct exit was taken (to chain it).  User blocks of
+ * several address spaces share addresses: it is the one run (usually) or
+ * the user block at exit_block in this address space. */
+static struct tcache_block *exiting_block(struct vm *vm, struct tcache_block *ran)
+{
+	gva_t va = vm->tcv.abi->exit_block;
+	if (vm->cpu.cpl != 3)
+		return tcache_lookup(vm->tc, va);
+	if (ran && ran->user && ran->va == va)
+		return ran;
+	return vm_user_block_at(vm, va);
+}
+
 static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 {
 	struct vcpu_abi *a = vm->tcv.abi;
 	unsigned kind = a->exit_info & 0xff, idx = (a->exit_info >> 8) & 0xff;
-	struct tcache_block *from;
-	if (vm->cpu.cpl == 3) {
-		/* user blocks of several address spaces share addresses: the
-		 * block that exited is the one run (usually) or the user block
-		 * at exit_block in this address space */
-		from = ran && ran->user && ran->va == a->exit_block
-			   ? ran
-			   : vm_user_block_at(vm, a->exit_block);
-	} else {
-		from = tcache_lookup(vm->tc, a->exit_block);
-	}
 	enum cpu_outcome out = CPU_OUT_CONTINUE;
 
 	if (kind < XLAT_NEXIT_KINDS)
@@ -430,12 +427,14 @@ static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 	case XLAT_EXIT_JCC_TAKEN:
 	case XLAT_EXIT_JCC_FALL:
 	case XLAT_EXIT_CALL:
-	case XLAT_EXIT_FALL:
+	case XLAT_EXIT_FALL: {
+		struct tcache_block *from = exiting_block(vm, ran);
 		if (from && !from->dead && idx < from->n_exits) {
 			vm->prev = from;
 			vm->prev_exit = idx;
 		}
 		return true;
+	}
 	case XLAT_EXIT_INDIRECT:
 	case XLAT_EXIT_RET:
 	case XLAT_EXIT_IRQ:
@@ -516,11 +515,9 @@ static bool exit_is_flow(const struct vcpu_abi *a)
 static bool run_translated(struct vm *vm, bool user)
 {
 	struct vcpu_abi *a = vm->tcv.abi;
-	struct tcache_stats ts;
 	for (;;) {
 		struct mmu_fault f;
-		tcache_get_stats(vm->tc, &ts);
-		uint64_t gen = ts.flushes;
+		uint64_t gen = tcache_generation(vm->tc);
 		struct tcache_block *b =
 		    user ? vm_block_get_user(vm, a->rip, &f) : vm_block_get(vm, a->rip, &f);
 		if (!b) {
@@ -531,8 +528,7 @@ static bool run_translated(struct vm *vm, bool user)
 			stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
 			return false;
 		}
-		tcache_get_stats(vm->tc, &ts);
-		if (ts.flushes != gen)
+		if (tcache_generation(vm->tc) != gen)
 			vm->prev = NULL; /* the cache was flushed under us */
 		if (vm->prev && !vm->prev->dead)
 			tcache_chain(vm->tc, vm->prev, vm->prev_exit, b);
@@ -634,6 +630,7 @@ enum bt_status vm_loop(struct vm *vm)
 			}
 			break;
 		case VX_USER_DIRECT:
+			vm->stay.runs++;
 			go_on = run_user_direct(vm);
 			break;
 		case VX_USER_TRANSLATED:

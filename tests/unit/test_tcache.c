@@ -245,6 +245,95 @@ static void test_va_index_and_code_page_flags(void **state)
 	guestmem_destroy(gm);
 }
 
+/*
+ * User blocks (tcache.h invariant 5): two address spaces with different
+ * code at one address coexist with a kernel block there; each lookup finds
+ * only its own kind; user blocks chain only within their own pages; user
+ * and kernel blocks use separate IBL tables; invalidating a virtual range
+ * (invlpg, a CR3 load) kills kernel blocks only; the user IBL table drops a
+ * window's entries, a block starting on the page before included.
+ */
+static void test_user_blocks(void **state)
+{
+	struct tcache *tc;
+	struct tcache_block *k, *u1, *u2, *same_page, *other_page;
+	struct xlat_block xk, x1, x2, xs, xo;
+	uint8_t ck[16], c1[16], c2[16], cs[16], co[16];
+	const gva_t va = 0x401000;
+	struct tcache_stats st;
+	(void)state;
+
+	assert_int_equal(tcache_create(1 << 16, NULL, &abi, &tc), BT_OK);
+	make_movret(&xk, ck, va, 10, 0);
+	make_movret(&x1, c1, va, 11, 0);
+	make_movret(&x2, c2, va, 12, 0);
+	make_movret(&xs, cs, va + 0x100, 13, va);  /* jumps to va, same page */
+	make_movret(&xo, co, va + 0x1000, 14, va); /* jumps to va from the next page */
+	assert_int_equal(tcache_install(tc, &xk, 0x5000, TCACHE_NO_PAGE, 0, &k), BT_OK);
+	assert_int_equal(tcache_install_user(tc, &x1, 0x6000, TCACHE_NO_PAGE, &u1), BT_OK);
+	assert_int_equal(tcache_install_user(tc, &x2, 0x7000, TCACHE_NO_PAGE, &u2), BT_OK);
+	assert_int_equal(tcache_install_user(tc, &xs, 0x6000, TCACHE_NO_PAGE, &same_page), BT_OK);
+	assert_int_equal(tcache_install_user(tc, &xo, 0x9000, TCACHE_NO_PAGE, &other_page), BT_OK);
+	assert_false(k->dead || u1->dead || u2->dead);
+
+	/* each lookup finds its own kind and, for user blocks, its own page */
+	assert_ptr_equal(tcache_lookup(tc, va), k);
+	assert_ptr_equal(tcache_lookup_user(tc, va, 0x6000), u1);
+	assert_ptr_equal(tcache_lookup_user(tc, va, 0x7abc), u2);
+	assert_null(tcache_lookup_user(tc, va, 0x8000));
+	assert_null(tcache_lookup(tc, va + 0x100));
+
+	/* chains: within the source's own page only, never across kinds */
+	assert_int_equal(tcache_chain(tc, same_page, 0, u1), BT_OK);
+	assert_int_equal(run(same_page), 11); /* the chained jump runs u1 */
+	assert_int_equal(tcache_chain(tc, same_page, 0, u2), BT_ERR_INVALID);
+	assert_int_equal(tcache_chain(tc, other_page, 0, u1), BT_ERR_INVALID);
+	assert_int_equal(run(other_page), 14); /* unchained: its own stub */
+	struct xlat_block xkj;
+	uint8_t ckj[16];
+	struct tcache_block *kj;
+	make_movret(&xkj, ckj, 0xffffffff80000000ull, 15, va);
+	assert_int_equal(tcache_install(tc, &xkj, 0xa000, TCACHE_NO_PAGE, 0, &kj), BT_OK);
+	assert_int_equal(tcache_chain(tc, kj, 0, u1), BT_ERR_INVALID);
+	tcache_get_stats(tc, &st);
+	assert_int_equal(st.user_chain_refused, 2);
+	assert_int_equal(st.user_installed, 4);
+
+	/* separate IBL tables */
+	unsigned i = VCPU_IBL_INDEX(va);
+	tcache_ibl_insert(tc, u1);
+	assert_int_equal(abi.uibl[i].guest_rip, va);
+	assert_ptr_equal((void *)(uintptr_t)abi.uibl[i].host, u1->host);
+	assert_int_equal(abi.ibl[i].guest_rip, VCPU_IBL_EMPTY(i));
+	tcache_ibl_insert(tc, k);
+	assert_ptr_equal((void *)(uintptr_t)abi.ibl[i].host, k->host);
+	assert_ptr_equal((void *)(uintptr_t)abi.uibl[i].host, u1->host);
+
+	/* a virtual range kills kernel blocks only */
+	assert_int_equal(tcache_invalidate_va(tc, va, va + 0x1000), 1);
+	assert_true(k->dead);
+	assert_false(u1->dead || u2->dead || same_page->dead);
+	assert_int_equal(tcache_invalidate_va(tc, 0, 1ull << 47), 0);
+
+	/* the user IBL window: elsewhere nothing, the next page's window
+	 * drops a block that starts on the page before it */
+	tcache_uibl_drop(tc, 0x600000, 0x800000);
+	assert_int_equal(abi.uibl[i].guest_rip, va);
+	tcache_uibl_drop(tc, va + 0x1000, va + 0x2000);
+	assert_int_equal(abi.uibl[i].guest_rip, VCPU_IBL_EMPTY(i));
+	tcache_ibl_insert(tc, u2);
+	tcache_uibl_clear(tc);
+	assert_int_equal(abi.uibl[i].guest_rip, VCPU_IBL_EMPTY(i));
+
+	/* killing a user block clears its IBL entry, not another space's */
+	tcache_ibl_insert(tc, u2);
+	tcache_invalidate_block(tc, u1);
+	assert_int_equal(abi.uibl[i].guest_rip, va);
+	tcache_invalidate_block(tc, u2);
+	assert_int_equal(abi.uibl[i].guest_rip, VCPU_IBL_EMPTY(i));
+	tcache_destroy(tc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -254,6 +343,7 @@ int main(void)
 	    cmocka_unit_test(test_ibl_and_flush_on_exhaustion),
 	    cmocka_unit_test(test_rejects_bad_rows),
 	    cmocka_unit_test(test_va_index_and_code_page_flags),
+	    cmocka_unit_test(test_user_blocks),
 	};
 	return cmocka_run_group_tests_name("tcache", tests, NULL, NULL);
 }
