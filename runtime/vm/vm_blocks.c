@@ -441,7 +441,7 @@ static void learn_one(void *opaque, struct tcache_block *b)
 		int32_t rel = (int32_t)e->stub_off - (int32_t)(e->patch_off + 4);
 		memcpy(code + e->patch_off, &rel, 4);
 	}
-	struct tcdb_block row = {
+	struct xlat_block xb = {
 	    .guest_start = b->va,
 	    .guest_len = b->guest_len,
 	    .n_insns = b->n_insns,
@@ -452,13 +452,10 @@ static void learn_one(void *opaque, struct tcache_block *b)
 	    .n_exits = b->n_exits,
 	    .pcmap = b->pcmap,
 	    .pcmap_len = b->pcmap_len,
-	    .origin = TCDB_ORIGIN_LEARNED,
 	};
-	for (uint32_t i = 0; i < b->n_exits; i++)
-		row.exits[i] = (struct tcdb_exit){.kind = b->exits[i].kind,
-						  .patch_off = b->exits[i].patch_off,
-						  .stub_off = b->exits[i].stub_off,
-						  .target = b->exits[i].target};
+	memcpy(xb.exits, b->exits, sizeof(b->exits[0]) * b->n_exits);
+	struct tcdb_block row;
+	to_row(&xb, &row);
 	lc->s = tcdb_learn_block(lc->vm->db, &row);
 	free(code);
 	if (lc->s == BT_OK) {
