@@ -146,7 +146,7 @@ struct mmu_stats {
  */
 struct mmu {
 	struct guestmem *gm;
-	struct vcpu_abi *abi; /* its tlb[] is ours; its ac byte is the virtual AC */
+	struct vcpu_abi *abi; /* its tlb[] and utlb[] are ours; its ac byte is the virtual AC */
 	uint64_t cr0, cr3, cr4, efer;
 	unsigned cpl;
 	unsigned phys_bits;
