@@ -4,17 +4,25 @@
 # checks (fuzz_elf) and the translator (fuzz_xlat), SECONDS each, one after
 # the other on one core, from the same seeds as make check.  Prints each
 # target's final libFuzzer statistics and whether it found a crash (an
-# artifact file is written under BUILD/fuzz/long-*/ then).
+# artifact file is written under BUILD/fuzz/long-*/ then).  TARGETS picks
+# one of them, so two runs can go side by side on two cores.
 #
-#   tests/bench/fuzz-long.sh [BUILD_DIR] [SECONDS]     (default build, 3600)
+#   tests/bench/fuzz-long.sh [BUILD_DIR] [SECONDS] [TARGETS]
+#                                      (default build, 3600, "elf xlat")
 set -u
 build=${1:-build}
 secs=${2:-3600}
+targets=${3:-elf xlat}
 cd "$(dirname "$0")/../.." || exit 1
 make --no-print-directory BUILD="$build" "$build/fuzz/fuzz_elf" "$build/fuzz/fuzz_xlat" \
 	"$build/fuzz/seeds/.done" >/dev/null || exit 1
 rc=0
-for t in elf xlat; do
+for t in $targets; do
+	case $t in elf | xlat) ;; *)
+		echo "fuzz-long.sh: error: unknown target '$t' (elf or xlat)" >&2
+		exit 2
+		;;
+	esac
 	out=$build/fuzz/long-$t
 	rm -rf "$out" && mkdir -p "$out/corpus"
 	seeds=$build/fuzz/seeds
