@@ -16,6 +16,7 @@
 #include "pretrans/base/vec.h"
 #include "runtime/mem/guestmem.h"
 #include "runtime/tc/tc.h"
+#include "runtime/tc/tc_arena.h"
 
 enum { IDX_GPA = 0, IDX_VA = 1 }; /* the two page indexes */
 
@@ -41,6 +42,8 @@ struct tcache {
 	/* every block ever installed since the last flush, in host order */
 	struct tcache_block **all;
 	size_t n_all, cap_all;
+	/* the blocks and their pc maps, all freed at once by a flush */
+	struct tc_arena arena;
 	struct tcache_stats stats;
 };
 
@@ -87,10 +90,7 @@ enum bt_status tcache_create(size_t code_size, struct guestmem *gm, struct vcpu_
 
 static void free_blocks(struct tcache *tc)
 {
-	for (size_t i = 0; i < tc->n_all; i++) {
-		free(tc->all[i]->pcmap);
-		free(tc->all[i]);
-	}
+	tc_arena_reset(&tc->arena);
 	tc->n_all = 0;
 	for (unsigned k = 0; k < 2; k++)
 		for (unsigned i = 0; i < (1u << TCACHE_PAGE_BITS); i++) {
@@ -118,6 +118,7 @@ void tcache_destroy(struct tcache *tc)
 	if (!tc)
 		return;
 	free_blocks(tc);
+	tc_arena_destroy(&tc->arena);
 	free(tc->all);
 	tc_cache_destroy(tc->code);
 	free(tc);
@@ -477,15 +478,16 @@ static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gp
 	tc->used += xb->code_len;
 	if (!BT_VEC_RESERVE(tc->all, tc->cap_all, tc->n_all + 1, 1024))
 		return BT_ERR_NOMEM;
-	struct tcache_block *b = calloc(1, sizeof(*b));
+	if (xb->pcmap_len > TC_ARENA_MAX)
+		return BT_ERR_FORMAT;
+	struct tcache_block *b = tc_arena_alloc(&tc->arena, sizeof(*b));
 	if (!b)
 		return BT_ERR_NOMEM;
 	if (xb->pcmap_len) {
-		b->pcmap = malloc(xb->pcmap_len);
-		if (!b->pcmap) {
-			free(b);
+		/* a failure below leaves these bytes unused until the next flush */
+		b->pcmap = tc_arena_alloc(&tc->arena, xb->pcmap_len);
+		if (!b->pcmap)
 			return BT_ERR_NOMEM;
-		}
 		memcpy(b->pcmap, xb->pcmap, xb->pcmap_len);
 		b->pcmap_len = xb->pcmap_len;
 	}
@@ -507,11 +509,8 @@ static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gp
 	for (unsigned k = 0; k < 2; k++)
 		for (unsigned slot = 0; slot < 2; slot++)
 			if (pg[k][slot] != TCACHE_NO_PAGE &&
-			    !(pp[k][slot] = page_get(tc, k, pg[k][slot], true))) {
-				free(b->pcmap);
-				free(b);
+			    !(pp[k][slot] = page_get(tc, k, pg[k][slot], true)))
 				return BT_ERR_NOMEM; /* empty page nodes are harmless */
-			}
 
 	b->va = xb->guest_start;
 	b->gpa[0] = pg[0][0];

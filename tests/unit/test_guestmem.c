@@ -189,12 +189,49 @@ static void test_parse_size(void **state)
 	assert_int_equal(v, 7);
 }
 
+/* A host pointer into RAM populates its whole 2 MiB chunk at once (one
+ * system call instead of 512 page faults), and only that chunk. */
+static void test_populate_chunk(void **state)
+{
+	(void)state;
+	struct guestmem *gm;
+	assert_int_equal(guestmem_create(16ull << 20, &gm), BT_OK);
+	const size_t chunk = 2u << 20, pages = chunk / 4096;
+	uint8_t *base = guestmem_gpa_to_host(gm, 0, 1);
+	unsigned char vec[1024];
+	assert_int_equal(2 * pages, sizeof(vec));
+	/* chunk 2 ([4, 6) MiB) is not resident before it is asked for */
+	assert_int_equal(mincore(base + 2 * chunk, chunk, vec), 0);
+	size_t resident = 0;
+	for (size_t i = 0; i < pages; i++)
+		resident += vec[i] & 1;
+	assert_int_equal(resident, 0);
+	uint8_t *p = guestmem_gpa_to_host(gm, 2 * chunk + 12345, 8);
+	assert_ptr_equal(p, base + 2 * chunk + 12345);
+	assert_int_equal(mincore(base + 2 * chunk, chunk, vec), 0);
+	for (size_t i = 0; i < pages; i++)
+		assert_int_equal(vec[i] & 1, 1);
+	/* the neighbours stay untouched */
+	assert_int_equal(mincore(base + 3 * chunk, chunk, vec), 0);
+	resident = 0;
+	for (size_t i = 0; i < pages; i++)
+		resident += vec[i] & 1;
+	assert_int_equal(resident, 0);
+	/* a range across two chunks populates both */
+	p = guestmem_gpa_to_host(gm, 5 * chunk - 4, 8);
+	assert_non_null(p);
+	assert_int_equal(mincore(base + 4 * chunk, 2 * chunk, vec), 0);
+	for (size_t i = 0; i < 2 * pages; i++)
+		assert_int_equal(vec[i] & 1, 1);
+	guestmem_destroy(gm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_create_invalid),  cmocka_unit_test(test_parse_size),
 	    cmocka_unit_test(test_low_only),	    cmocka_unit_test(test_high_region_and_sharing),
-	    cmocka_unit_test(test_flags_and_hooks),
+	    cmocka_unit_test(test_flags_and_hooks), cmocka_unit_test(test_populate_chunk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

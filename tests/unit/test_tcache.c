@@ -14,6 +14,7 @@
 
 #include "runtime/cache/tcache.h"
 #include "runtime/mem/guestmem.h"
+#include "runtime/tc/tc_arena.h"
 
 static struct vcpu_abi abi;
 
@@ -334,6 +335,41 @@ static void test_user_blocks(void **state)
 	tcache_destroy(tc);
 }
 
+/* The descriptor arena: zeroed, aligned, never overlapping, 2 MiB chunks
+ * chained as they fill, and the same memory again after a reset. */
+static void test_arena(void **state)
+{
+	(void)state;
+	struct tc_arena a = {0};
+	assert_null(tc_arena_alloc(&a, 0));
+	assert_null(tc_arena_alloc(&a, TC_ARENA_MAX + 1));
+	uint8_t *first = tc_arena_alloc(&a, 40), *prev = first;
+	assert_non_null(first);
+	assert_int_equal((uintptr_t)first % 16, 0);
+	memset(first, 0xa5, 40);
+	size_t n = 1;
+	/* fill more than two chunks with the largest allocations */
+	for (; n < 3 * ((2u << 20) / TC_ARENA_MAX) + 2; n++) {
+		uint8_t *p = tc_arena_alloc(&a, TC_ARENA_MAX);
+		assert_non_null(p);
+		assert_int_equal((uintptr_t)p % 16, 0);
+		assert_true(p >= prev + 40 || p + TC_ARENA_MAX <= first); /* no overlap */
+		for (size_t i = 0; i < TC_ARENA_MAX; i += 4096)
+			assert_int_equal(p[i], 0);
+		p[0] = p[TC_ARENA_MAX - 1] = 0x5a;
+		prev = p;
+	}
+	assert_int_equal(a.bytes, 48 + (n - 1) * TC_ARENA_MAX);
+	tc_arena_reset(&a);
+	assert_int_equal(a.bytes, 0);
+	uint8_t *again = tc_arena_alloc(&a, 40);
+	assert_ptr_equal(again, first); /* the first chunk is reused ... */
+	for (unsigned i = 0; i < 40; i++)
+		assert_int_equal(again[i], 0); /* ... and handed out zeroed */
+	tc_arena_destroy(&a);
+	assert_null(a.first);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -344,6 +380,7 @@ int main(void)
 	    cmocka_unit_test(test_rejects_bad_rows),
 	    cmocka_unit_test(test_va_index_and_code_page_flags),
 	    cmocka_unit_test(test_user_blocks),
+	    cmocka_unit_test(test_arena),
 	};
 	return cmocka_run_group_tests_name("tcache", tests, NULL, NULL);
 }
