@@ -308,15 +308,52 @@ void tcache_invalidate_block(struct tcache *tc, struct tcache_block *b)
 	tc->stats.invalidations++;
 }
 
-unsigned tcache_invalidate_page(struct tcache *tc, gpa_t gpa)
+/* Do b's guest bytes on physical page `page` meet page offsets [lo, hi)?
+ * A block whose two virtual pages map to the one physical page is taken
+ * to meet every write to it. */
+static bool bytes_meet(const struct tcache_block *b, gpa_t page, uint32_t lo, uint32_t hi)
 {
+	uint32_t first = (uint32_t)(b->va & ~GUEST_PAGE_MASK);
+	uint32_t end = first + b->guest_len; /* past its last byte, from page 0's start */
+	if (b->pg[IDX_GPA][1] == TCACHE_NO_PAGE)
+		return first < hi && lo < end;
+	if (b->pg[IDX_GPA][0] == b->pg[IDX_GPA][1])
+		return true;
+	if (b->pg[IDX_GPA][0] == page)
+		return first < hi;		     /* its bytes run to the end of this page */
+	return lo < end - (uint32_t)GUEST_PAGE_SIZE; /* from this page's start */
+}
+
+unsigned tcache_invalidate_range(struct tcache *tc, gpa_t gpa, size_t len)
+{
+	gpa_t page = gpa & GUEST_PAGE_MASK;
+	uint32_t lo = (uint32_t)(gpa - page);
+	uint32_t hi = len >= GUEST_PAGE_SIZE - lo ? (uint32_t)GUEST_PAGE_SIZE : lo + (uint32_t)len;
 	unsigned n = 0;
-	/* Re-look the page up each time: killing its last block frees it. */
-	for (struct tcache_page *p; (p = page_get(tc, IDX_GPA, gpa, false)) && p->blocks; n++)
-		tcache_invalidate_block(tc, p->blocks);
+	if (len == 0)
+		return 0;
+	/* Start over after each kill: killing a page's last block frees the
+	 * page node, and unchaining may reorder nothing else. */
+	for (;;) {
+		struct tcache_page *p = page_get(tc, IDX_GPA, page, false);
+		struct tcache_block *b = p ? p->blocks : NULL;
+		while (b && !bytes_meet(b, page, lo, hi)) {
+			unsigned slot = b->pg[IDX_GPA][0] == page ? 0 : 1;
+			b = b->pg_next[IDX_GPA][slot];
+		}
+		if (!b)
+			break;
+		tcache_invalidate_block(tc, b);
+		n++;
+	}
 	if (n)
 		tc->stats.page_invalidations++;
 	return n;
+}
+
+unsigned tcache_invalidate_page(struct tcache *tc, gpa_t gpa)
+{
+	return tcache_invalidate_range(tc, gpa & GUEST_PAGE_MASK, GUEST_PAGE_SIZE);
 }
 
 unsigned tcache_invalidate_va(struct tcache *tc, gva_t lo, gva_t hi)

@@ -11,7 +11,7 @@
  *                 v
  *   +-------> INSTALLED  --tcache_chain-->  (exit i patched to target)
  *   |             |       <-tcache_unchain_all-
- *   |             |  tcache_invalidate_page / tcache_invalidate_block
+ *   |             |  tcache_invalidate_range / _page / _block
  *   |             v
  *   |           DEAD  (unchained both ways, out of the RIP hash, the page
  *   |             |    index and the IBL table; code kept until a flush)
@@ -24,7 +24,7 @@
  *     restores every jump into it to the jumper's own exit stub first.
  *  2. A live block is on the page list of every guest-physical page its
  *     bytes span (one or two), and such pages carry GUESTMEM_PAGE_CODE, so
- *     a write to them reaches tcache_invalidate_page before it lands.
+ *     a write to them reaches tcache_invalidate_range before it lands.
  *  3. The IBL table (vcpu_abi.ibl) only names live blocks.
  *  4. Host code is written through a separate RW view of the same memory;
  *     the executable view is never writable.
@@ -145,8 +145,12 @@ void tcache_uibl_clear(struct tcache *tc);
 /* Drop the user IBL entries of blocks with bytes in [lo, hi) (an invlpg). */
 void tcache_uibl_drop(struct tcache *tc, gva_t lo, gva_t hi);
 
-/* Kill every block whose bytes lie on guest-physical page gpa (any address in
- * it).  Returns how many blocks were killed. */
+/* Kill every block whose guest bytes meet [gpa, gpa + len), a range inside
+ * one guest-physical page (a write about to land).  Blocks elsewhere on
+ * the page live on, and the page stays write-watched while any does.
+ * Returns how many blocks were killed. */
+unsigned tcache_invalidate_range(struct tcache *tc, gpa_t gpa, size_t len);
+/* The same for the whole page holding gpa. */
 unsigned tcache_invalidate_page(struct tcache *tc, gpa_t gpa);
 void tcache_invalidate_block(struct tcache *tc, struct tcache_block *b);
 /* Kill every kernel block whose bytes lie at guest-virtual [lo, hi) (a

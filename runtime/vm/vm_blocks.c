@@ -354,7 +354,11 @@ void vm_code_write(void *opaque, gpa_t gpa, size_t len)
 	user_on_write(vm->user, gpa, len); /* page tables user stubs map through */
 	gpa_t end = gpa + (len ? len : 1);
 	for (gpa_t p = gpa & GUEST_PAGE_MASK; p < end; p += GUEST_PAGE_SIZE) {
-		unsigned n = tcache_invalidate_page(vm->tc, p);
+		/* only the blocks whose bytes the write meets: Linux patches
+		 * one site at a time (text_poke), ~17 blocks a page */
+		gpa_t lo = gpa > p ? gpa : p;
+		gpa_t hi = end < p + GUEST_PAGE_SIZE ? end : p + GUEST_PAGE_SIZE;
+		unsigned n = tcache_invalidate_range(vm->tc, lo, hi - lo);
 		if (n) {
 			vm->st.smc_pages++;
 			vm->st.smc_blocks += n;

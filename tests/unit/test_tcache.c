@@ -335,6 +335,48 @@ static void test_user_blocks(void **state)
 	tcache_destroy(tc);
 }
 
+/* A write kills only the blocks whose bytes it meets (on either page of a
+ * two-page block); the page stays watched while a block lives on it. */
+static void test_invalidate_range(void **state)
+{
+	(void)state;
+	struct guestmem *gm;
+	struct tcache *tc;
+	struct tcache_block *a, *b, *c;
+	struct xlat_block xa, xb2, xc;
+	uint8_t ca[16], cb[16], cc[16];
+	assert_int_equal(guestmem_create(1 << 20, &gm), BT_OK);
+	assert_int_equal(tcache_create(1 << 16, gm, &abi, &tc), BT_OK);
+	make_addret(&xa, ca, 0x5100, 1);  /* bytes [0x100, 0x103) of page 0x5000 */
+	make_addret(&xb2, cb, 0x5200, 2); /* [0x200, 0x203) */
+	make_addret(&xc, cc, 0x5ffe, 3);  /* [0xffe, 0x1000) + [0, 1) of page 0x9000 */
+	assert_int_equal(tcache_install(tc, &xa, 0x5000, TCACHE_NO_PAGE, TCACHE_FROM_DB, &a),
+			 BT_OK);
+	assert_int_equal(tcache_install(tc, &xb2, 0x5000, TCACHE_NO_PAGE, TCACHE_FROM_DB, &b),
+			 BT_OK);
+	assert_int_equal(tcache_install(tc, &xc, 0x5000, 0x9000, TCACHE_FROM_DB, &c), BT_OK);
+
+	/* next to a's bytes, before b's: nothing dies */
+	assert_int_equal(tcache_invalidate_range(tc, 0x5103, 0xfd), 0);
+	assert_int_equal(tcache_invalidate_range(tc, 0x50fc, 4), 0);
+	/* a's last byte: a dies, b and c live, the page stays watched */
+	assert_int_equal(tcache_invalidate_range(tc, 0x5102, 1), 1);
+	assert_true(a->dead);
+	assert_false(b->dead || c->dead);
+	assert_true(guestmem_page_flags(gm, 0x5000) & GUESTMEM_PAGE_CODE);
+	/* c's second page: byte 0 meets it, byte 1 does not */
+	assert_int_equal(tcache_invalidate_range(tc, 0x9001, 8), 0);
+	assert_int_equal(tcache_invalidate_range(tc, 0x9000, 1), 1);
+	assert_true(c->dead);
+	assert_false(guestmem_page_flags(gm, 0x9000) & GUESTMEM_PAGE_CODE);
+	/* the rest of the page: b, the last block, and the watch goes */
+	assert_int_equal(tcache_invalidate_page(tc, 0x5fff), 1);
+	assert_true(b->dead);
+	assert_false(guestmem_page_flags(gm, 0x5000) & GUESTMEM_PAGE_CODE);
+	tcache_destroy(tc);
+	guestmem_destroy(gm);
+}
+
 /* The descriptor arena: zeroed, aligned, never overlapping, 2 MiB chunks
  * chained as they fill, and the same memory again after a reset. */
 static void test_arena(void **state)
@@ -381,6 +423,7 @@ int main(void)
 	    cmocka_unit_test(test_va_index_and_code_page_flags),
 	    cmocka_unit_test(test_user_blocks),
 	    cmocka_unit_test(test_arena),
+	    cmocka_unit_test(test_invalidate_range),
 	};
 	return cmocka_run_group_tests_name("tcache", tests, NULL, NULL);
 }
