@@ -22,7 +22,7 @@
 #ifndef BT_XLAT_VCPU_ABI_H
 #define BT_XLAT_VCPU_ABI_H
 
-#define VCPU_ABI_VERSION 3
+#define VCPU_ABI_VERSION 4
 
 /* Assembly (runtime/tc/tc_entry.S) includes this header for the VCPU_OFF_*
  * constants only; the C declarations are hidden from it. */
@@ -63,9 +63,15 @@ enum vcpu_gpr {
  * for CPL 3 (user-mode translations probe only utlb[]). */
 #define VCPU_TLB_BITS	 10
 #define VCPU_TLB_ENTRIES (VCPU_U(1) << VCPU_TLB_BITS)
-/* Indirect-branch lookup table size (entries of 16 bytes). */
-#define VCPU_IBL_BITS	 12
-#define VCPU_IBL_ENTRIES (VCPU_U(1) << VCPU_IBL_BITS)
+/* Indirect-branch lookup table sizes (entries of 16 bytes): the kernel's
+ * ibl[] has 64 Ki entries (with 4 Ki, a Debian boot left translated code
+ * 154,000 times through returns whose targets collided; with 64 Ki,
+ * 47,000 -- mostly first uses), the user uibl[] 4 Ki (it is emptied on
+ * every CR3 load, so it must stay small). */
+#define VCPU_IBL_BITS	  16
+#define VCPU_IBL_ENTRIES  (VCPU_U(1) << VCPU_IBL_BITS)
+#define VCPU_UIBL_BITS	  12
+#define VCPU_UIBL_ENTRIES (VCPU_U(1) << VCPU_UIBL_BITS)
 
 #ifndef __ASSEMBLER__
 
@@ -77,9 +83,11 @@ struct vcpu_tlb_entry {
 };
 _Static_assert(sizeof(struct vcpu_tlb_entry) == 32, "TLB entry is 32 bytes");
 
-/* Indirect-branch lookup table: guest RIP -> host code address.
- * Entry index = guest_rip & (VCPU_IBL_ENTRIES - 1) (VCPU_IBL_INDEX). */
-#define VCPU_IBL_INDEX(rip) ((rip) & (VCPU_IBL_ENTRIES - 1))
+/* Indirect-branch lookup tables: guest RIP -> host code address.
+ * Entry index = guest_rip & (VCPU_IBL_ENTRIES - 1) (VCPU_IBL_INDEX) in
+ * ibl[], guest_rip & (VCPU_UIBL_ENTRIES - 1) (VCPU_UIBL_INDEX) in uibl[]. */
+#define VCPU_IBL_INDEX(rip)  ((rip) & (VCPU_IBL_ENTRIES - 1))
+#define VCPU_UIBL_INDEX(rip) ((rip) & (VCPU_UIBL_ENTRIES - 1))
 /* TLB index of a guest virtual address (VCPU_TLB_INDEX). */
 #define VCPU_TLB_INDEX(va) (((va) >> 12) & (VCPU_TLB_ENTRIES - 1))
 
@@ -179,7 +187,7 @@ struct vcpu_abi {
 	 * level); uibl[] only names user blocks of the current address space
 	 * (cleared on every CR3 load). */
 	struct vcpu_tlb_entry utlb[VCPU_TLB_ENTRIES];
-	struct vcpu_ibl_entry uibl[VCPU_IBL_ENTRIES];
+	struct vcpu_ibl_entry uibl[VCPU_UIBL_ENTRIES];
 };
 
 #endif /* !__ASSEMBLER__ */

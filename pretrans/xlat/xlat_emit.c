@@ -451,7 +451,7 @@ static void emit_user_direct_probe(struct xe *e, gva_t target)
 	static const uint8_t save_flags[] = {0x9f, 0x0f, 0x90, 0xc0}; /* lahf; seto al */
 	static const uint8_t load_flags[] = {0x04, 0x7f, 0x9e};	      /* add al, 0x7f; sahf */
 	const uint32_t spill_rax = VCPU_OFF_SPILL + 8 * VCPU_RAX;
-	const uint32_t ent = (uint32_t)e->off_ibl + (uint32_t)VCPU_IBL_INDEX(target) * 16;
+	const uint32_t ent = (uint32_t)e->off_ibl + (uint32_t)VCPU_UIBL_INDEX(target) * 16;
 	ZydisEncoderOperand rax = xe_r(ZYDIS_REGISTER_RAX), im, mm;
 	int miss = xe_label_new(e);
 

@@ -769,7 +769,7 @@ static void emit_ibl(struct xe *e, struct xlat_scratch *s, enum xlat_exit_kind k
 	int x = xe_exit_new(e, kind, 0);
 	xe_gs_load(e, A, VCPU_OFF_EXIT_TARGET);
 	xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &o1, &oa, NULL);
-	im = xe_i(VCPU_IBL_ENTRIES - 1);
+	im = xe_i((e->off_ibl == VCPU_OFF_UIBL ? VCPU_UIBL_ENTRIES : VCPU_IBL_ENTRIES) - 1);
 	xe_ins(e, ZYDIS_MNEMONIC_AND, false, 2, &o1, &im, NULL);
 	im = xe_i(4);
 	xe_ins(e, ZYDIS_MNEMONIC_SHL, false, 2, &o1, &im, NULL);

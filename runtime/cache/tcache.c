@@ -53,6 +53,19 @@ static void uibl_range_reset(struct tcache *tc)
 	tc->uibl_hi = 0;
 }
 
+/* Empty an IBL table of n entries. */
+static void ibl_empty(struct vcpu_ibl_entry *t, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		t[i].guest_rip = VCPU_IBL_EMPTY(i);
+}
+
+/* b's entry in its IBL table (ibl[] or, for a user block, uibl[]). */
+static unsigned ibl_index(const struct tcache_block *b)
+{
+	return (unsigned)(b->user ? VCPU_UIBL_INDEX(b->va) : VCPU_IBL_INDEX(b->va));
+}
+
 static unsigned hash_va(gva_t va)
 {
 	return (unsigned)((va ^ (va >> 17) ^ (va >> 31)) & ((1u << TCACHE_HASH_BITS) - 1));
@@ -81,8 +94,8 @@ enum bt_status tcache_create(size_t code_size, struct guestmem *gm, struct vcpu_
 	tc->gm = gm;
 	tc->abi = abi;
 	tc->size = code_size;
-	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++)
-		abi->ibl[i].guest_rip = abi->uibl[i].guest_rip = VCPU_IBL_EMPTY(i);
+	ibl_empty(abi->ibl, VCPU_IBL_ENTRIES);
+	ibl_empty(abi->uibl, VCPU_UIBL_ENTRIES);
 	uibl_range_reset(tc);
 	*out = tc;
 	return BT_OK;
@@ -106,8 +119,8 @@ static void free_blocks(struct tcache *tc)
 		}
 	tc->live_low = 0;
 	memset(tc->hash, 0, sizeof(tc->hash));
-	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++)
-		tc->abi->ibl[i].guest_rip = tc->abi->uibl[i].guest_rip = VCPU_IBL_EMPTY(i);
+	ibl_empty(tc->abi->ibl, VCPU_IBL_ENTRIES);
+	ibl_empty(tc->abi->uibl, VCPU_UIBL_ENTRIES);
 	uibl_range_reset(tc);
 	tc->used = 0;
 	tc_cache_reset(tc->code);
@@ -300,10 +313,10 @@ void tcache_invalidate_block(struct tcache *tc, struct tcache_block *b)
 				page_remove_block(tc, k, b, slot);
 	if (!(b->va >> 63) && !b->user)
 		tc->live_low--;
-	struct vcpu_ibl_entry *ie =
-	    &(b->user ? tc->abi->uibl : tc->abi->ibl)[VCPU_IBL_INDEX(b->va)];
+	unsigned ix = ibl_index(b);
+	struct vcpu_ibl_entry *ie = &(b->user ? tc->abi->uibl : tc->abi->ibl)[ix];
 	if (ie->guest_rip == b->va && ie->host == (uint64_t)(uintptr_t)b->host)
-		ie->guest_rip = VCPU_IBL_EMPTY(VCPU_IBL_INDEX(b->va));
+		ie->guest_rip = VCPU_IBL_EMPTY(ix);
 	b->dead = 1;
 	tc->stats.invalidations++;
 }
@@ -399,7 +412,7 @@ void tcache_uibl_drop(struct tcache *tc, gva_t lo, gva_t hi)
 	lo = lo >= GUEST_PAGE_SIZE ? lo - GUEST_PAGE_SIZE : 0;
 	if (hi <= tc->uibl_lo || lo > tc->uibl_hi)
 		return; /* nothing was put there: the common invlpg of a data page */
-	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++) {
+	for (unsigned i = 0; i < VCPU_UIBL_ENTRIES; i++) {
 		uint64_t r = tc->abi->uibl[i].guest_rip;
 		if (r >= lo && r < hi)
 			tc->abi->uibl[i].guest_rip = VCPU_IBL_EMPTY(i);
@@ -410,8 +423,7 @@ void tcache_uibl_clear(struct tcache *tc)
 {
 	if (tc->uibl_lo > tc->uibl_hi)
 		return; /* already empty */
-	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++)
-		tc->abi->uibl[i].guest_rip = VCPU_IBL_EMPTY(i);
+	ibl_empty(tc->abi->uibl, VCPU_UIBL_ENTRIES);
 	uibl_range_reset(tc);
 }
 
@@ -424,8 +436,8 @@ void tcache_unchain_all(struct tcache *tc)
 		for (unsigned e = 0; e < b->n_exits; e++)
 			unlink_out(tc, b, e);
 	}
-	for (unsigned i = 0; i < VCPU_IBL_ENTRIES; i++)
-		tc->abi->ibl[i].guest_rip = tc->abi->uibl[i].guest_rip = VCPU_IBL_EMPTY(i);
+	ibl_empty(tc->abi->ibl, VCPU_IBL_ENTRIES);
+	ibl_empty(tc->abi->uibl, VCPU_UIBL_ENTRIES);
 	uibl_range_reset(tc);
 }
 
@@ -478,8 +490,7 @@ void tcache_ibl_insert(struct tcache *tc, struct tcache_block *b)
 {
 	if (!b || b->dead)
 		return;
-	struct vcpu_ibl_entry *ie =
-	    &(b->user ? tc->abi->uibl : tc->abi->ibl)[VCPU_IBL_INDEX(b->va)];
+	struct vcpu_ibl_entry *ie = &(b->user ? tc->abi->uibl : tc->abi->ibl)[ibl_index(b)];
 	if (b->user) {
 		if (b->va < tc->uibl_lo)
 			tc->uibl_lo = b->va;

@@ -462,7 +462,6 @@ static enum cpu_emu_rc emu_basic(struct cpu_emu *e)
 	case ZYDIS_MNEMONIC_TPAUSE:
 	case ZYDIS_MNEMONIC_MONITORX:
 	case ZYDIS_MNEMONIC_MWAITX:
-	case ZYDIS_MNEMONIC_SERIALIZE:
 	case ZYDIS_MNEMONIC_RDPRU:
 	case ZYDIS_MNEMONIC_CLUI:
 	case ZYDIS_MNEMONIC_STUI:
@@ -488,6 +487,12 @@ static enum cpu_emu_rc emu_basic(struct cpu_emu *e)
 	case ZYDIS_MNEMONIC_FXRSTOR:
 	case ZYDIS_MNEMONIC_FXRSTOR64:
 		return emu_fxsave(e, false);
+	case ZYDIS_MNEMONIC_SERIALIZE:
+		/* the exit that brought it here serialized: the next block is
+		 * fetched and looked up afresh (cpu_cpuid.c) */
+		if (!(v->cpuid.f7_edx & (1u << 14)))
+			return emu_bool(cpu_raise(v, CPU_EXC_UD));
+		return EMU_OK;
 	case ZYDIS_MNEMONIC_NOP:
 	case ZYDIS_MNEMONIC_PAUSE:
 	case ZYDIS_MNEMONIC_LFENCE:

@@ -108,6 +108,14 @@ static void test_cpuid_rdtsc(void **state)
 	/* rdpid is not advertised: #UD */
 	assert_int_equal(ENV_RUN(e, 0xf3, 0x0f, 0xc7, 0xf8), CPU_OUT_CONTINUE);
 	expect_fault(e, CPU_EXC_UD, false, 0, ENV_CODE);
+	/* SERIALIZE is (CPUID.7.0:EDX[14]) and runs as a no-op: RIP after it */
+	GPR(e, RAX) = 7;
+	GPR(e, RCX) = 0;
+	assert_int_equal(ENV_RUN(e, 0x0f, 0xa2), CPU_OUT_CONTINUE);
+	assert_true(GPR(e, RDX) & (1u << 14));
+	assert_int_equal(ENV_RUN(e, 0x0f, 0x01, 0xe8), CPU_OUT_CONTINUE);
+	assert_int_equal(v->abi->rip, ENV_CODE + 3);
+	assert_false(v->exc.pending);
 }
 
 static void test_port_io(void **state)

@@ -301,13 +301,13 @@ static void test_user_blocks(void **state)
 	assert_int_equal(st.user_installed, 4);
 
 	/* separate IBL tables */
-	unsigned i = VCPU_IBL_INDEX(va);
+	unsigned i = VCPU_UIBL_INDEX(va), ki = VCPU_IBL_INDEX(va);
 	tcache_ibl_insert(tc, u1);
 	assert_int_equal(abi.uibl[i].guest_rip, va);
 	assert_ptr_equal((void *)(uintptr_t)abi.uibl[i].host, u1->host);
-	assert_int_equal(abi.ibl[i].guest_rip, VCPU_IBL_EMPTY(i));
+	assert_int_equal(abi.ibl[ki].guest_rip, VCPU_IBL_EMPTY(ki));
 	tcache_ibl_insert(tc, k);
-	assert_ptr_equal((void *)(uintptr_t)abi.ibl[i].host, k->host);
+	assert_ptr_equal((void *)(uintptr_t)abi.ibl[ki].host, k->host);
 	assert_ptr_equal((void *)(uintptr_t)abi.uibl[i].host, u1->host);
 
 	/* a virtual range kills kernel blocks only */
