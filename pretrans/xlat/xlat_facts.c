@@ -28,6 +28,7 @@
  *           host without them faults natively like the vCPU would)
  *                                                 -> SSE3 SSSE3 SSE4 LONGMODE
  *   7.EBX   SMEP SMAP ERMS                        -> SMAP (stac/clac, inline)
+ *   7.EDX   SERIALIZE (emulated)                  -> SERIALIZE (ends the block)
  *   80000001.ECX LAHF_LM LZCNT PREFETCHW (host)   -> LZCNT AMD3DNOW_PREFETCH
  *   80000001.EDX SYSCALL NX RDTSCP LM             -> RDTSCP (PRIV exit anyway)
  * Not advertised (refused): AVX AVX2 AVX-512 FMA F16C (1.ECX XSAVE/AVX=0),
@@ -63,6 +64,7 @@ static bool ext_advertised(ZydisISAExt ext)
 	case ZYDIS_ISA_EXT_AMD3DNOW_PREFETCH:
 	case ZYDIS_ISA_EXT_PREFETCHWT1:
 	case ZYDIS_ISA_EXT_CLDEMOTE:
+	case ZYDIS_ISA_EXT_SERIALIZE:
 		return true;
 	default:
 		return false;

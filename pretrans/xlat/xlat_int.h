@@ -163,29 +163,30 @@ bool xlat_flags_write_conditional(const struct xlat_insn *in);
 
 /* xlat_mangle.c: what one instruction becomes. */
 enum xlat_class {
-	XC_COPY,     /* copied byte for byte */
-	XC_MEM,	     /* one explicit memory operand through the soft-MMU */
-	XC_RIPLEA,   /* lea of a RIP-relative address */
-	XC_PUSH,     /* push reg/imm/mem */
-	XC_POP,	     /* pop reg */
-	XC_LEAVE,    /* leave */
-	XC_PUSHF,    /* pushfq */
-	XC_POPF,     /* popfq: ends the block */
-	XC_CLI,	     /* cli: byte store */
-	XC_STI,	     /* sti: byte store, block ends after the next instruction */
-	XC_STAC,     /* stac/clac: byte store on vcpu.ac */
-	XC_CLAC,     /* */
-	XC_SWAPGS,   /* swap vcpu gs_base / kernel_gs_base */
-	XC_STRING,   /* movs/stos/lods/cmps/scas: call-out */
-	XC_JMP,	     /* jmp rel */
-	XC_JCC,	     /* jcc rel */
-	XC_LOOP,     /* loop/loope/loopne/jrcxz/jecxz */
-	XC_CALL,     /* call rel */
-	XC_JMP_IND,  /* jmp reg/mem */
-	XC_CALL_IND, /* call reg/mem */
-	XC_RET,	     /* ret / ret imm16 */
-	XC_PRIV,     /* privileged/sensitive: PRIV exit, runtime emulates */
-	XC_REFUSE,   /* not covered: refuse the block */
+	XC_COPY,      /* copied byte for byte */
+	XC_MEM,	      /* one explicit memory operand through the soft-MMU */
+	XC_RIPLEA,    /* lea of a RIP-relative address */
+	XC_PUSH,      /* push reg/imm/mem */
+	XC_POP,	      /* pop reg */
+	XC_LEAVE,     /* leave */
+	XC_PUSHF,     /* pushfq */
+	XC_POPF,      /* popfq: ends the block */
+	XC_CLI,	      /* cli: byte store */
+	XC_STI,	      /* sti: byte store, block ends after the next instruction */
+	XC_STAC,      /* stac/clac: byte store on vcpu.ac */
+	XC_CLAC,      /* */
+	XC_SWAPGS,    /* swap vcpu gs_base / kernel_gs_base */
+	XC_SERIALIZE, /* serialize: nothing, then the block ends (FALL exit) */
+	XC_STRING,    /* movs/stos/lods/cmps/scas: call-out */
+	XC_JMP,	      /* jmp rel */
+	XC_JCC,	      /* jcc rel */
+	XC_LOOP,      /* loop/loope/loopne/jrcxz/jecxz */
+	XC_CALL,      /* call rel */
+	XC_JMP_IND,   /* jmp reg/mem */
+	XC_CALL_IND,  /* call reg/mem */
+	XC_RET,	      /* ret / ret imm16 */
+	XC_PRIV,      /* privileged/sensitive: PRIV exit, runtime emulates */
+	XC_REFUSE,    /* not covered: refuse the block */
 };
 
 enum xlat_class xlat_classify(const struct xlat_insn *in);
