@@ -81,6 +81,25 @@ static uint64_t page_room(uint64_t va, unsigned n)
  * element is the one the guest faults on), or -1 when the chunk does not
  * apply (the caller does one element).
  */
+/* Fill d[0, bytes) with the n-byte element v (bytes a multiple of n):
+ * memset when every byte of the element is the same (rep stosq of 0, as
+ * Linux clears pages and structures), else one element then doubling
+ * copies, never a loop per element. */
+static void fill(uint8_t *d, size_t bytes, uint64_t v, unsigned n)
+{
+	uint64_t rep = (v & 0xff) * 0x0101010101010101ull;
+	if (n == 1 || (v ^ rep) << (64 - 8 * n) == 0) {
+		memset(d, (int)(v & 0xff), bytes);
+		return;
+	}
+	memcpy(d, &v, n);
+	for (size_t done = n; done < bytes;) {
+		size_t k = BT_MIN(done, bytes - done);
+		memcpy(d + done, d, k);
+		done += k;
+	}
+}
+
 static int string_chunk(struct tc_vcpu *t, unsigned op, unsigned n, uint64_t seg)
 {
 	struct vcpu_abi *a = t->abi;
@@ -115,11 +134,7 @@ static int string_chunk(struct tc_vcpu *t, unsigned op, unsigned n, uint64_t seg
 		uint64_t v = a->gpr[VCPU_RAX];
 		if (t->h.mem(t, rdi, (uint32_t)bytes, true, &d))
 			return 1;
-		if (n == 1)
-			memset(d, (int)(v & 0xff), bytes);
-		else
-			for (size_t i = 0; i < bytes; i += n)
-				memcpy(d + i, &v, n);
+		fill(d, bytes, v, n);
 	}
 	a->gpr[VCPU_RDI] = rdi + bytes;
 	a->gpr[VCPU_RCX] -= k;

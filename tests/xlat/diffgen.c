@@ -561,6 +561,8 @@ static void item_string(struct dg *g)
 	set_reg(g, 1, dg_rr(g, 4) == 0 ? 0 : dg_rr(g, 24));
 	if (k == 3 || k == 4) /* give cmps/scas equal runs sometimes */
 		set_reg(g, 0, dg_rr(g, 2) ? 0 : rnd(g));
+	if (k == 1) /* stos of an element whose bytes are all equal, or not */
+		set_reg(g, 0, dg_rr(g, 2) ? (rnd(g) & 0xff) * 0x0101010101010101ull : rnd(g));
 	dg_ins0(g, df ? ZYDIS_MNEMONIC_STD : ZYDIS_MNEMONIC_CLD);
 	uint8_t b[6];
 	uint32_t n = 0;
