@@ -140,6 +140,22 @@ static enum bt_status check_load(struct guestmem *gm, const struct elfimg *e, un
 }
 
 /* Load the PT_LOAD segments of an opened image into guest RAM. */
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
+/* Map the image bytes [p, p + len) in one system call before copying them:
+ * a 600 MB vmlinux is a file mapping, and faulting its ~40 MB of segments
+ * in 64 KiB at a time cost about 90 ms of a Debian boot.  Only a speed-up
+ * (an image in memory, or a kernel without MADV_POPULATE_READ, copies as
+ * before). */
+static void populate_source(const uint8_t *p, size_t len)
+{
+	uintptr_t lo = (uintptr_t)p & ~(uintptr_t)(GUEST_PAGE_SIZE - 1);
+	if (len)
+		(void)madvise((void *)lo, (uintptr_t)p + len - lo, MADV_POPULATE_READ);
+}
+
 static enum bt_status load_segments(struct guestmem *gm, const struct elfimg *e, gpa_t *entry,
 				    gpa_t *lo, gpa_t *hi)
 {
@@ -180,6 +196,7 @@ static enum bt_status load_segments(struct guestmem *gm, const struct elfimg *e,
 			continue;
 		dst = guestmem_gpa_to_host(gm, ph[i].paddr, ph[i].memsz);
 		guestmem_notify_write(gm, ph[i].paddr, ph[i].memsz);
+		populate_source(e->map + ph[i].offset, ph[i].filesz);
 		memcpy(dst, e->map + ph[i].offset, ph[i].filesz);
 		memset(dst + ph[i].filesz, 0, ph[i].memsz - ph[i].filesz);
 	}
