@@ -19,7 +19,8 @@
  *     at every level (CR0.WP does not matter for user writes).  So an entry
  *     of one can never grant an access of the other mode.
  *  4. n_large[set] == number of valid entries of that set with a large-page
- *     size.
+ *     size; bit i of tlb_valid[set] is set iff entry i is valid, of
+ *     tlb_local[set] iff it is valid and not global.
  *  5. Every mode change that alters a cached permission decision flushes
  *     all entries before returning (mmu_set_mode).
  *  6. A/D bits are only set for accesses that pass every check, with a
@@ -76,19 +77,41 @@ static void tlb_invalidate(struct mmu *mmu, unsigned set, size_t i)
 	if (mmu->tlb_meta[set][i] & MMU_TLBM_1G)
 		mmu->n_huge[set]--;
 	mmu->tlb_meta[set][i] = 0;
+	mmu->tlb_valid[set][i / 64] &= ~(1ull << (i % 64));
+	mmu->tlb_local[set][i / 64] &= ~(1ull << (i % 64));
 	e->tag_read = TLB_INVALID;
 	e->tag_write = TLB_INVALID;
 	e->addend = 0;
 	e->gpa_page = TLB_INVALID;
 }
 
+/* Invalidate the entries whose bit is set in bits[] (tlb_valid or
+ * tlb_local of that set; a copy is walked, the bitmap changes under it). */
+static void tlb_invalidate_bits(struct mmu *mmu, unsigned set, const uint64_t *bits)
+{
+	for (size_t w = 0; w < VCPU_TLB_ENTRIES / 64; w++)
+		for (uint64_t b = bits[w]; b; b &= b - 1)
+			tlb_invalidate(mmu, set, w * 64 + (size_t)__builtin_ctzll(b));
+}
+
 static void tlb_clear(struct mmu *mmu)
 {
 	for (unsigned set = 0; set < 2; set++) {
+		/* every entry, not only the valid ones: mmu_init starts from
+		 * an area nobody has initialised */
 		for (size_t i = 0; i < VCPU_TLB_ENTRIES; i++)
 			tlb_invalidate(mmu, set, i);
 		mmu->n_large[set] = 0;
 		mmu->n_huge[set] = 0;
+	}
+}
+
+static void tlb_clear_valid(struct mmu *mmu)
+{
+	for (unsigned set = 0; set < 2; set++) {
+		uint64_t bits[VCPU_TLB_ENTRIES / 64];
+		memcpy(bits, mmu->tlb_valid[set], sizeof(bits));
+		tlb_invalidate_bits(mmu, set, bits);
 	}
 }
 
@@ -106,19 +129,18 @@ void mmu_set_flush_hook(struct mmu *mmu, mmu_flush_fn fn, void *opaque)
 
 void mmu_flush_all(struct mmu *mmu)
 {
-	tlb_clear(mmu);
+	tlb_clear_valid(mmu);
 	mmu->stats.flush_all++;
 	flush_notify(mmu, MMU_FLUSH_ALL, 0);
 }
 
 void mmu_flush_nonglobal(struct mmu *mmu)
 {
-	for (unsigned set = 0; set < 2; set++)
-		for (size_t i = 0; i < VCPU_TLB_ENTRIES; i++) {
-			uint8_t m = mmu->tlb_meta[set][i];
-			if ((m & MMU_TLBM_VALID) && !(m & MMU_TLBM_GLOBAL))
-				tlb_invalidate(mmu, set, i);
-		}
+	for (unsigned set = 0; set < 2; set++) {
+		uint64_t bits[VCPU_TLB_ENTRIES / 64];
+		memcpy(bits, mmu->tlb_local[set], sizeof(bits));
+		tlb_invalidate_bits(mmu, set, bits);
+	}
 	mmu->stats.flush_nonglobal++;
 	flush_notify(mmu, MMU_FLUSH_NONGLOBAL, 0);
 }
@@ -166,11 +188,13 @@ static void mmu_protect_gpa(void *opaque, gpa_t gpa_page)
 	struct mmu *mmu = opaque;
 
 	for (unsigned set = 0; set < 2; set++)
-		for (size_t i = 0; i < VCPU_TLB_ENTRIES; i++) {
-			struct vcpu_tlb_entry *e = tlb_entry(mmu, set, i);
-			if ((mmu->tlb_meta[set][i] & MMU_TLBM_VALID) && e->gpa_page == gpa_page)
-				e->tag_write = TLB_INVALID;
-		}
+		for (size_t w = 0; w < VCPU_TLB_ENTRIES / 64; w++)
+			for (uint64_t b = mmu->tlb_valid[set][w]; b; b &= b - 1) {
+				size_t i = w * 64 + (size_t)__builtin_ctzll(b);
+				struct vcpu_tlb_entry *e = tlb_entry(mmu, set, i);
+				if (e->gpa_page == gpa_page)
+					e->tag_write = TLB_INVALID;
+			}
 }
 
 enum bt_status mmu_set_phys_bits(struct mmu *mmu, unsigned bits)
@@ -191,6 +215,7 @@ enum bt_status mmu_init(struct mmu *mmu, struct guestmem *gm, struct vcpu_abi *a
 	mmu->gm = gm;
 	mmu->abi = abi;
 	abi->ac = 0;
+	tlb_clear(mmu); /* the area's entries, whatever they held */
 	BT_TRY(mmu_set_phys_bits(mmu, MMU_DEFAULT_PHYS_BITS));
 	BT_TRY(guestmem_add_listener(gm, mmu_protect_gpa, mmu));
 	memset(&mmu->stats, 0, sizeof(mmu->stats));
@@ -663,6 +688,9 @@ static bool tlb_install(struct mmu *mmu, unsigned set, gva_t gva, const struct w
 	e->addend = (int64_t)((uint64_t)(uintptr_t)host - page);
 	e->gpa_page = gpa_page;
 	mmu->tlb_meta[set][idx] = meta;
+	mmu->tlb_valid[set][idx / 64] |= 1ull << (idx % 64);
+	if (!(meta & MMU_TLBM_GLOBAL))
+		mmu->tlb_local[set][idx / 64] |= 1ull << (idx % 64);
 	if (meta & MMU_TLBM_LARGE)
 		mmu->n_large[set]++;
 	if (meta & MMU_TLBM_1G)

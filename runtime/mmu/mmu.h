@@ -160,6 +160,11 @@ struct mmu {
 	unsigned n_large[2];		       /* entries that came from 2M/1G pages */
 	unsigned n_huge[2];		       /* ... of them, from 1G pages */
 	uint8_t tlb_meta[2][VCPU_TLB_ENTRIES]; /* MMU_TLBM_* per entry */
+	/* bit i of valid[set]: entry i is valid; of local[set]: valid and not
+	 * global.  A CR3 load, a code page and a flush visit these bits, not
+	 * every entry (a Debian boot loads CR3 17,000 times). */
+	uint64_t tlb_valid[2][VCPU_TLB_ENTRIES / 64];
+	uint64_t tlb_local[2][VCPU_TLB_ENTRIES / 64];
 };
 
 /* Bind to guest memory and a vCPU ABI area; flushes its TLB.  Paging off
