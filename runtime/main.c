@@ -30,57 +30,62 @@
 #define BTVM_TIMEOUT_MAX_S (365 * 24 * 3600)
 
 enum btvm_exit {
+	EXIT_POWEROFF = 0,
 	EXIT_USAGE = 2,
 	EXIT_ABNORMAL = 4,
 	EXIT_DB_WRITE = 6,
+	EXIT_RESET = 8,
+	EXIT_HALTED = 10,
 	EXIT_TIMEOUT = VM_EXIT_TIMEOUT,
 	EXIT_SIGNAL = VM_EXIT_SIGNAL,
 };
 
 static void usage(FILE *f)
 {
-	fprintf(
-	    f,
-	    "usage: btvm run --kernel ELF [options]\n"
-	    "\n"
-	    "Boot an x86-64 guest kernel (Linux 64-bit boot protocol) in a user-space VMM.\n"
-	    "Guest kernel code runs translated, from the --tcdb translation cache when its\n"
-	    "guest bytes match, translated on the fly otherwise.\n"
-	    "\n"
-	    "options:\n"
-	    "  --kernel ELF       the guest kernel (vmlinux-style ELF, required)\n"
-	    "  --tcdb DB          translation database from `pretrans build` (warm boot); its\n"
-	    "                     code runs only if signed with your key (made on first use\n"
-	    "                     in $XDG_CONFIG_HOME/btkern/db.key, default ~/.config/...)\n"
-	    "  --learn            write blocks translated at run time back into --tcdb\n"
-	    "  --verify-db        re-translate each database block the guest runs, before its\n"
-	    "                     first use, and refuse it unless code, exits and pc map are\n"
-	    "                     identical (`pretrans verify DB IMAGE` checks every row)\n"
-	    "  --initrd FILE      initial ramdisk\n"
-	    "  --disk IMG         raw disk image on the primary ATA channel\n"
-	    "  --mem SIZE         guest RAM, e.g. 256M, 1G (default 256M)\n"
-	    "  --cmdline STR      kernel command line\n"
-	    "  --user MODE        how guest user code runs: adaptive (default: per address\n"
-	    "                     space, translated while it crosses into the kernel often,\n"
-	    "                     directly on the host CPU while it computes), direct, or\n"
-	    "                     translated (docs/user-mode.md)\n"
-	    "  --timeout S        stop the guest after S seconds, at most 31536000 (a year);\n"
-	    "                     exit status 124\n"
-	    "  --stats[=json]     print statistics on stderr at the end\n"
-	    "  --log SPEC         log subsystems and level, e.g. tc,cpu:debug\n"
-	    "  --no-sandbox       do not sandbox btvm (for debugging: strace, gdb, new\n"
-	    "                     host calls); by default, before the guest runs, btvm\n"
-	    "                     drops every capability and installs a seccomp allowlist\n"
-	    "                     (docs/security.md)\n"
-	    "  --sandbox-selftest enter the sandbox, then make a forbidden call (socket):\n"
-	    "                     btvm must die by SIGSYS (exit status 159 in a shell)\n"
-	    "  --version, --help\n"
-	    "\n"
-	    "The guest console is stdin/stdout; logs and statistics go to stderr.\n"
-	    "exit status: odd = the guest's exit port ((v << 1) | 1, as QEMU's isa-debug-exit),\n"
-	    "2 = bad usage or input, 4 = abnormal stop (triple fault, halt, runtime error),\n"
-	    "6 = writing learned blocks to the database failed, 124 = timeout,\n"
-	    "130 = stopped by SIGINT or SIGTERM (learned blocks are still written).\n");
+	fprintf(f,
+		"usage: btvm run --kernel ELF [options]\n"
+		"\n"
+		"Boot an x86-64 guest kernel (Linux 64-bit boot protocol) in a user-space VMM.\n"
+		"Guest kernel code runs translated, from the --tcdb translation cache when its\n"
+		"guest bytes match, translated on the fly otherwise.\n"
+		"\n"
+		"options:\n"
+		"  --kernel ELF       the guest kernel (vmlinux-style ELF, required)\n"
+		"  --tcdb DB          translation database from `pretrans build` (warm boot); its\n"
+		"                     code runs only if signed with your key (made on first use\n"
+		"                     in $XDG_CONFIG_HOME/btkern/db.key, default ~/.config/...)\n"
+		"  --learn            write blocks translated at run time back into --tcdb\n"
+		"  --verify-db        re-translate each database block the guest runs, before its\n"
+		"                     first use, and refuse it unless code, exits and pc map are\n"
+		"                     identical (`pretrans verify DB IMAGE` checks every row)\n"
+		"  --initrd FILE      initial ramdisk\n"
+		"  --disk IMG         raw disk image on the primary ATA channel\n"
+		"  --mem SIZE         guest RAM, e.g. 256M, 1G (default 256M)\n"
+		"  --cmdline STR      kernel command line\n"
+		"  --user MODE        how guest user code runs: adaptive (default: per address\n"
+		"                     space, translated while it crosses into the kernel often,\n"
+		"                     directly on the host CPU while it computes), direct, or\n"
+		"                     translated (docs/user-mode.md)\n"
+		"  --timeout S        stop the guest after S seconds, at most 31536000 (a year);\n"
+		"                     exit status 124\n"
+		"  --stats[=json]     print statistics on stderr at the end\n"
+		"  --log SPEC         log subsystems and level, e.g. tc,cpu:debug\n"
+		"  --no-sandbox       do not sandbox btvm (for debugging: strace, gdb, new\n"
+		"                     host calls); by default, before the guest runs, btvm\n"
+		"                     drops every capability and installs a seccomp allowlist\n"
+		"                     (docs/security.md)\n"
+		"  --sandbox-selftest enter the sandbox, then make a forbidden call (socket):\n"
+		"                     btvm must die by SIGSYS (exit status 159 in a shell)\n"
+		"  --version, --help\n"
+		"\n"
+		"The guest console is stdin/stdout; logs and statistics go to stderr.\n"
+		"exit status: 0 = the guest powered off (ACPI S5, e.g. Linux's poweroff),\n"
+		"odd = the guest's exit port ((v << 1) | 1, as QEMU's isa-debug-exit),\n"
+		"2 = bad usage or input, 4 = abnormal stop (runtime error, unsupported),\n"
+		"6 = writing learned blocks to the database failed, 8 = the guest reset the\n"
+		"machine (reboot, 0xcf9, 0x64, 0x92, or a triple fault), 10 = the guest halted\n"
+		"with interrupts disabled (can never run again), 124 = timeout, 130 = stopped\n"
+		"by SIGINT or SIGTERM (learned blocks are still written).\n");
 }
 
 static int need_file(const char *what, const char *path)
@@ -283,6 +288,25 @@ int main(int argc, char **argv)
 		fprintf(stderr, "btvm: stopped by signal %d (%s) at guest rip %#llx\n", res.signal,
 			strsignal(res.signal), (unsigned long long)res.rip);
 		rc = EXIT_SIGNAL;
+		break;
+	case VM_STOP_POWEROFF:
+		rc = EXIT_POWEROFF; /* as QEMU: a guest that powers off ends the VM quietly */
+		break;
+	case VM_STOP_RESET:
+	case VM_STOP_TRIPLE_FAULT:
+		/* a CPU resets after a triple fault; btvm stops, as QEMU -no-reboot */
+		fprintf(
+		    stderr,
+		    "btvm: the guest stopped: %s at rip %#llx (the machine resets: btvm stops)\n",
+		    vm_stop_str(res.stop), (unsigned long long)res.rip);
+		rc = EXIT_RESET;
+		break;
+	case VM_STOP_HALTED:
+		fprintf(stderr,
+			"btvm: the guest stopped: %s at rip %#llx (it can never run again: a "
+			"halt, not a power-off)\n",
+			vm_stop_str(res.stop), (unsigned long long)res.rip);
+		rc = EXIT_HALTED;
 		break;
 	default:
 		fprintf(stderr, "btvm: the guest stopped: %s at rip %#llx\n", vm_stop_str(res.stop),

@@ -176,6 +176,17 @@ static void step_sysport_fini(struct platform *p)
 	p->sysport = NULL;
 }
 
+static enum bt_status step_acpi(struct platform *p, const struct platform_config *cfg)
+{
+	return acpi_pm_create(p->bus, cfg->on_poweroff, cfg->on_reset, cfg->reset_opaque, &p->acpi);
+}
+
+static void step_acpi_fini(struct platform *p)
+{
+	acpi_pm_destroy(p->acpi);
+	p->acpi = NULL;
+}
+
 /* THE creation order.  Add a device here, nowhere else. */
 static const struct platform_step platform_steps[] = {
     {"clock", step_clock, step_clock_fini},
@@ -187,6 +198,7 @@ static const struct platform_step platform_steps[] = {
     {"ata", step_ata, step_ata_fini},
     {"debug-exit", step_debug_exit, step_debug_exit_fini},
     {"sysport", step_sysport, step_sysport_fini},
+    {"acpi", step_acpi, step_acpi_fini},
 };
 
 void platform_config_init(struct platform_config *cfg)

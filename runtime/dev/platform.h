@@ -12,6 +12,9 @@
  *   ATA disk      0x1f0-1f7, 0x3f6   14    only with config.disk_path
  *   debug-exit    0xf4-f7            -     config.on_exit(status)
  *   POST / port A 0x80, 0x92         -     0x92 bit 0 -> config.on_reset
+ *   ACPI PM1, reset 0x600-605, 0xcf9, -     S5 -> config.on_poweroff; 0xcf9
+ *                   0x64 (writes)             bit 2, 0x64 0xfe -> on_reset
+ *                                             (acpi.h; tables: vm.c)
  *
  * Use from the runtime loop (all on the vCPU thread):
  *   - in/out and MMIO exits:      iobus_pio_in/out(p->bus, ...), iobus_mmio_*;
@@ -30,6 +33,7 @@
 #include "pretrans/base/status.h"
 #include "runtime/bus/iobus.h"
 #include "runtime/clock/vclock.h"
+#include "runtime/dev/acpi.h"
 #include "runtime/dev/ata.h"
 #include "runtime/dev/debug_exit.h"
 #include "runtime/dev/pic.h"
@@ -55,8 +59,9 @@ struct platform_config {
 	void *intr_opaque;
 	debug_exit_fn *on_exit; /* guest wrote the debug-exit port (may be NULL) */
 	void *exit_opaque;
-	sysport_reset_fn *on_reset; /* guest asked for a reset via 0x92 (may be NULL) */
+	sysport_reset_fn *on_reset; /* guest asked for a reset: 0x92, 0xcf9, 0x64 (may be NULL) */
 	void *reset_opaque;
+	acpi_event_fn *on_poweroff; /* guest entered ACPI S5 (may be NULL); reset_opaque */
 };
 
 /* Initialise cfg with the defaults: no console, no disk, host RTC time. */
@@ -72,6 +77,7 @@ struct platform {
 	struct ata *ata; /* NULL without a disk */
 	struct debug_exit *debug_exit;
 	struct sysport *sysport;
+	struct acpi_pm *acpi;
 	/* private */
 	bool owns_clock;
 	unsigned created;

@@ -40,6 +40,8 @@ const char *vm_stop_str(enum vm_stop s)
 		return "timeout";
 	case VM_STOP_RESET:
 		return "reset requested";
+	case VM_STOP_POWEROFF:
+		return "powered off";
 	case VM_STOP_ERROR:
 		return "runtime error";
 	case VM_STOP_SIGNAL:
@@ -81,12 +83,23 @@ static void on_pic_intr(void *opaque, bool intr)
 		__atomic_and_fetch(&vm->tcv.abi->irq, (uint16_t)~VCPU_IRQ_REQ, __ATOMIC_RELAXED);
 }
 
+/* A device asked to stop the machine: the loop's next outer check stops
+ * (force an exit from translated code so it comes at once). */
+static void request_stop(struct vm *vm, enum vm_stop why)
+{
+	if (vm->stop_request == VM_STOP_NONE)
+		vm->stop_request = why;
+	__atomic_or_fetch(&vm->tcv.abi->irq, VCPU_IRQ_FORCE, __ATOMIC_RELAXED);
+}
+
 static void on_reset(void *opaque)
 {
-	struct vm *vm = opaque;
-	/* ends the loop through the exit-port check's neighbour: force an exit */
-	vm->res.stop = VM_STOP_RESET;
-	__atomic_or_fetch(&vm->tcv.abi->irq, VCPU_IRQ_FORCE, __ATOMIC_RELAXED);
+	request_stop(opaque, VM_STOP_RESET);
+}
+
+static void on_poweroff(void *opaque)
+{
+	request_stop(opaque, VM_STOP_POWEROFF);
 }
 
 static enum bt_status mmio(void *opaque, gpa_t gpa, void *buf, size_t len, bool is_write)
@@ -169,6 +182,7 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	pc.on_intr = on_pic_intr;
 	pc.intr_opaque = vm;
 	pc.on_reset = on_reset;
+	pc.on_poweroff = on_poweroff;
 	pc.reset_opaque = vm;
 	if ((s = platform_create(&pc, &vm->plat)) != BT_OK)
 		goto err;
@@ -192,6 +206,13 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	struct boot_layout layout;
 	if ((s = boot_load(vm->gm, &bc, &bs, &layout)) != BT_OK)
 		goto err;
+	/* ACPI tables in the BIOS area (reserved in the e820 map): Linux's
+	 * RSDP scan finds them (runtime/dev/acpi.h) */
+	uint8_t *acpi_area = guestmem_gpa_to_host(vm->gm, ACPI_TABLES_BASE, ACPI_TABLES_SIZE);
+	if (!acpi_area || !acpi_build_tables(acpi_area, ACPI_TABLES_SIZE, ACPI_TABLES_BASE)) {
+		s = BT_ERR_INTERNAL;
+		goto err;
+	}
 	if (cfg->tcdb && (s = open_db(vm, &layout)) != BT_OK)
 		goto err;
 	if ((s = cpu_load_boot_state(&vm->cpu, &bs)) != BT_OK)

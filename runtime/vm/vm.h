@@ -47,9 +47,11 @@ enum vm_stop {
 	VM_STOP_TRIPLE_FAULT,
 	VM_STOP_HALTED, /* hlt with interrupts disabled */
 	VM_STOP_TIMEOUT,
-	VM_STOP_RESET,	/* guest asked for a reset (port 0x92): not supported, stops */
-	VM_STOP_ERROR,	/* a host-side failure (message already printed) */
-	VM_STOP_SIGNAL, /* btvm got SIGINT or SIGTERM: vm_result.signal says which */
+	VM_STOP_RESET,	  /* guest asked for a reset (0x92, 0xcf9, 0x64, ACPI): stops, as
+			   * QEMU's -no-reboot */
+	VM_STOP_POWEROFF, /* guest entered ACPI S5 */
+	VM_STOP_ERROR,	  /* a host-side failure (message already printed) */
+	VM_STOP_SIGNAL,	  /* btvm got SIGINT or SIGTERM: vm_result.signal says which */
 };
 const char *vm_stop_str(enum vm_stop s);
 
@@ -60,7 +62,9 @@ const char *vm_stop_str(enum vm_stop s);
  * VM_EXIT_TIMEOUT as the process exit status.
  */
 enum vm_exit_status {
+	VM_EXIT_POWEROFF = 0,  /* ACPI S5 */
 	VM_EXIT_STOPPED = 2,   /* triple fault, hlt with IF=0 */
+	VM_EXIT_RESET = 8,     /* a reset request (0x92, 0xcf9, 0x64, the ACPI reset register) */
 	VM_EXIT_ERROR = 3,     /* a host-side failure */
 	VM_EXIT_TIMEOUT = 124, /* --timeout expired (as timeout(1)) */
 	VM_EXIT_SIGNAL = 130,  /* stopped by SIGINT or SIGTERM (128 + SIGINT, as a shell) */

@@ -582,6 +582,11 @@ static enum vm_exec_state exec_state(struct vm *vm)
 static bool outer_checks(struct vm *vm)
 {
 	int status;
+	if (vm->stop_request != VM_STOP_NONE) { /* reset, power-off (vm.c) */
+		stop(vm, vm->stop_request,
+		     vm->stop_request == VM_STOP_POWEROFF ? VM_EXIT_POWEROFF : VM_EXIT_RESET);
+		return false;
+	}
 	if (platform_exit_requested(vm->plat, &status)) {
 		stop(vm, VM_STOP_EXIT_PORT, status);
 		return false;

@@ -110,6 +110,7 @@ struct vm {
 	double ns_per_tick;		      /* the same rate, refreshed by housekeeping */
 	uint64_t deadline_ns;		      /* CLOCK_MONOTONIC, 0 = none */
 	volatile sig_atomic_t stop_signal;    /* SIGINT/SIGTERM received (vm_signal.c) */
+	enum vm_stop stop_request; /* a device asked: VM_STOP_RESET or VM_STOP_POWEROFF */
 	struct vm_result res;
 	struct vm_stats st;
 	int64_t started_unix;

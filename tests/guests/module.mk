@@ -1,6 +1,6 @@
 # tests/guests: tiny kernels: misbehaving ones for btvm's bad-input tests
 # (tiny.S) and well-behaved ones for test_vm (vmtest.S).
-TINY_VARIANTS := triple spin garbage ones
+TINY_VARIANTS := triple spin garbage ones poweroff cf9 kbd halt
 TINY_ELFS := $(patsubst %,$(BUILD)/tests/guests/tiny-%.elf,$(TINY_VARIANTS))
 
 $(BUILD)/tests/guests/tiny-%.elf: tests/guests/tiny.S tests/guests/tiny.ld

@@ -7,6 +7,12 @@
  *   TINY_ONES:   jumps to 0xffffffffffffffff (the indirect-branch lookup's
  *                old empty marker) -> #PF, #DF, triple fault, never a jump
  *                to host address 0
+ * The lifecycle (docs/runtime.md "Exit statuses"), each as a kernel does it:
+ *   TINY_POWEROFF: finds the FADT through the RSDP at 0xe0000 and writes
+ *                SLP_TYP 5 | SLP_EN to its PM1a control port -> status 0
+ *   TINY_CF9:    writes 6 to port 0xcf9 (the FADT's reset value) -> 8
+ *   TINY_KBD:    writes 0xfe to the i8042 command port 0x64 -> 8
+ *   TINY_HALT:   cli; hlt -> 10
  */
 	.section .text
 	.globl	_start
@@ -22,6 +28,35 @@ _start:
 	lidt	idt_null(%rip)
 	movabs	$-1, %rax
 	jmp	*%rax
+#elif defined(TINY_POWEROFF)
+	/* RSDP (revision 2) -> XSDT -> first entry, the FADT -> PM1a_CNT_BLK */
+	cmpl	$0x20445352, 0xe0000	/* "RSD " */
+	jne	fail
+	movl	0xe0018, %esi		/* XsdtAddress (low half: below 4 GiB) */
+	cmpl	$0x54445358, (%rsi)	/* "XSDT" */
+	jne	fail
+	movl	36(%rsi), %edi		/* Entry[0] */
+	cmpl	$0x50434146, (%rdi)	/* "FACP" */
+	jne	fail
+	movl	64(%rdi), %edx		/* PM1a_CNT_BLK */
+	movw	$(5 << 10) | (1 << 13), %ax
+	outw	%ax, %dx
+fail:
+	cli
+1:	hlt
+	jmp	1b
+#elif defined(TINY_CF9)
+	movb	$6, %al
+	movw	$0xcf9, %dx
+	outb	%al, %dx
+1:	jmp	1b
+#elif defined(TINY_KBD)
+	movb	$0xfe, %al
+	outb	%al, $0x64
+1:	jmp	1b
+#elif defined(TINY_HALT)
+	cli
+	hlt
 #else
 #error pick a variant
 #endif

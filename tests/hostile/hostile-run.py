@@ -7,17 +7,19 @@
                                  [--keep DIR]
 
 Each seed gives one guest image (the same seed always the same image),
-run as `btvm run --kernel IMG --mem SIZE --timeout T`.  Allowed outcomes:
-an odd status (the guest's exit port), 4 (the VM stopped: triple fault,
-hlt with IF=0, reset, or a documented limit such as a store to device
-memory), 124 (--timeout).  Every other outcome is a finding: death by a
+run as `btvm run --kernel IMG --mem SIZE --timeout T`.  Allowed outcomes
+(btvm's exit statuses, docs/runtime.md): an odd status (the guest's exit
+port), 0 (the guest powered off through ACPI), 4 (a documented limit such
+as a store to device memory), 8 (the guest reset the machine: a triple
+fault, 0xcf9, 0x64, 0x92), 10 (hlt with IF=0), 124 (--timeout).  Every
+other outcome is a finding: death by a
 signal (SIGSEGV, SIGABRT, SIGSYS from the sandbox), any other status, a
 message with "bug", "internal", "assert" or "touched host memory", or a
 run longer than T + 1 s (killed by its PID: a hang).  A finding prints
 its seed, the command that reproduces it and the last stderr lines, and
 the script exits 1.  The last line is the summary, e.g.
 
-    hostile: 200 guests, 0 findings (outcomes: 4=120 124=60 odd=20) ...
+    hostile: 200 guests, 0 findings (outcomes: 10=2 124=16 4=38 8=94 odd=2; ...) ...
 """
 import argparse
 import concurrent.futures
@@ -72,21 +74,20 @@ def classify(rc, err, wall, limit):
         out = "124"
     elif rc > 0 and rc & 1:
         out = "odd"
+    elif rc == 0:
+        out = "0:poweroff"
+    elif rc == 8:
+        out = "8:triple" if "triple fault" in err else "8:reset"
+    elif rc == 10:
+        out = "10:halt"
     elif rc == 4:
-        if "triple fault" in err:
-            out = "4:triple"
-        elif "halted with interrupts disabled" in err:
-            out = "4:halt"
-        elif "reset requested" in err:
-            out = "4:reset"
-        else:
-            out = "4:error"
-            for name, pat in KNOWN_LIMITS:
-                if pat.search(err):
-                    out = f"4:{name}"
-                    break
+        out = "4:error"
+        for name, pat in KNOWN_LIMITS:
+            if pat.search(err):
+                out = f"4:{name}"
+                break
     else:
-        return f"status{rc}", f"exit status {rc} (allowed: odd, 4, 124)"
+        return f"status{rc}", f"exit status {rc} (allowed: odd, 0, 4, 8, 10, 124)"
     if bad:
         return out, f"status {rc} with a message saying '{bad.group(0)}'"
     if out == "4:error":
@@ -244,8 +245,10 @@ def main():
         top[k.split(":")[0]] = top.get(k.split(":")[0], 0) + v
     mix = " ".join(f"{k}={v}" for k, v in sorted(top.items()))
     fours = " ".join(f"{k[2:]} {v}" for k, v in sorted(outcomes.items()) if k.startswith("4:"))
+    eights = " ".join(f"{k[2:]} {v}" for k, v in sorted(outcomes.items()) if k.startswith("8:"))
     elapsed = time.monotonic() - t0
-    print(f"hostile: {n} guests, {len(findings)} findings (outcomes: {mix}; 4 = {fours or '-'}); "
+    print(f"hostile: {n} guests, {len(findings)} findings (outcomes: {mix}; 4 = {fours or '-'}; "
+          f"8 = {eights or '-'}); "
           f"{elapsed:.0f} s, longest run {max(walls, default=0):.2f} s, --timeout {a.timeout:g} "
           f"--mem {a.mem_arg} --slots {a.slots}{' --exclude ' + excl if excl else ''}" +
           (f"; finding seeds: {' '.join(map(str, sorted(findings)[:30]))}"

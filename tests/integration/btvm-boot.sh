@@ -17,7 +17,8 @@
 #   bad input     a database of another image, a corrupt database, a missing or
 #                 non-ELF kernel, a .ko as kernel, a missing initrd: status 2 and a one-line
 #                 message naming the file; a triple-faulting kernel, a kernel
-#                 running into garbage: status 4; a kernel that never stops:
+#                 running into garbage: status 8 (a triple fault resets the
+#                 machine); a kernel that never stops:
 #                 status 124 with --timeout; a disk image another VM holds: status 2
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -198,9 +199,21 @@ bad no-kernel 2 "kernel .*nosuch.elf" --kernel "$work/nosuch.elf"
 bad not-elf 2 "initrd.cpio" --kernel "$initrd"
 bad relocatable 2 "testmod.ko: a relocatable object \(ET_REL" --kernel "$build/guests/testmod.ko"
 bad no-initrd 2 "initrd .*nosuch.cpio" --kernel "$GU_KERNEL" --initrd "$work/nosuch.cpio"
-bad triple 4 "triple fault" --kernel "$build/tests/guests/tiny-triple.elf"
-bad garbage 4 "triple fault|stopped" --kernel "$build/tests/guests/tiny-garbage.elf"
-bad all-ones 4 "triple fault at rip 0xffffffffffffffff" --kernel "$build/tests/guests/tiny-ones.elf"
+bad triple 8 "triple fault.*the machine resets" --kernel "$build/tests/guests/tiny-triple.elf"
+bad garbage 8 "triple fault" --kernel "$build/tests/guests/tiny-garbage.elf"
+bad all-ones 8 "triple fault at rip 0xffffffffffffffff" --kernel "$build/tests/guests/tiny-ones.elf"
+# The lifecycle (docs/runtime.md "Exit statuses"): ACPI power-off through
+# the FADT the guest finds from the RSDP -> 0; a reset through 0xcf9 or the
+# i8042 -> 8; a halt with interrupts off -> 10 (each within the 60 s of
+# bad(), never through --timeout)
+bad poweroff 0 "acpi: the guest entered S5" --kernel "$build/tests/guests/tiny-poweroff.elf" \
+	--log dev:info --timeout 30
+bad reset-cf9 8 "0xcf9: the guest asked for a reset" --kernel "$build/tests/guests/tiny-cf9.elf" \
+	--log dev:info --timeout 30
+bad reset-i8042 8 "0x64: the guest pulsed the reset line" \
+	--kernel "$build/tests/guests/tiny-kbd.elf" --log dev:info --timeout 30
+bad halt 10 "halted with interrupts disabled.*a halt, not a power-off" \
+	--kernel "$build/tests/guests/tiny-halt.elf" --timeout 30
 bad spin 124 "timeout" --kernel "$other" --timeout 1
 bad timeout-huge 2 "timeout 1e30: not a number of seconds" --kernel "$other" --timeout 1e30
 bad timeout-nan 2 "timeout nan: not a number of seconds" --kernel "$other" --timeout nan

@@ -61,12 +61,12 @@
 #   lk_stamp_ms OUTDIR KEY        the host's clock (ms since the epoch) when the
 #                                 first "@@LK KEY" line arrived, or nothing
 #
-# Why a marker and not the VM's exit status: under QEMU the guest's
-# `poweroff -f` ends the VM (ACPI, status 0), but btvm has no ACPI, so
-# Linux's power-off halts with interrupts off and btvm stops with status 4
-# ("halted with interrupts disabled"); and a guest user program cannot reach
-# btvm's exit port (a user-mode `outb` after ioperm() faults under btvm's
-# direct user mode).  The marker line is the same on both machines.
+# Why a marker and not only the VM's exit status: the guest's `poweroff -f`
+# ends both machines with status 0 (ACPI S5; btvm has had the tables and
+# the PM1 registers since 2026-12-06, it used to halt: status 4), but the
+# status cannot carry the guest's own result, and a guest user program
+# cannot reach an exit port portably.  The marker line is the same on both
+# machines, and it is stamped when it arrives (wall time to /init).
 
 LK_ABI=${LK_ABI:-6.1.0-50}
 LK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
