@@ -190,7 +190,7 @@ static void mac_start(const struct tcdb *db, struct hmac_sha256_ctx *c, const ch
 static void mac_u64(struct hmac_sha256_ctx *c, uint64_t v)
 {
 	uint8_t b[8];
-	put64(b, v);
+	bt_put64(b, v);
 	hmac_sha256_update(c, b, sizeof(b));
 }
 
@@ -274,7 +274,7 @@ void tcdb_mac_row(const struct tcdb *db, const int64_t cols[TCDB_ROW_INTS], cons
 	memcpy(h, db->nonce, TCDB_NONCE_LEN);
 	h += TCDB_NONCE_LEN;
 	for (int i = 0; i < TCDB_ROW_INTS; i++, h += 8)
-		put64(h, (uint64_t)cols[i]);
+		bt_put64(h, (uint64_t)cols[i]);
 	struct hmac_sha256_ctx c = db->key;
 	hmac_sha256_update(&c, head, sizeof(head));
 	mac_bytes(&c, code, code_len);

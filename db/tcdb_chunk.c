@@ -40,9 +40,9 @@ size_t tcdb_exits_encode(const struct tcdb_exit *e, uint32_t n, uint8_t *buf)
 		uint8_t *p = buf + i * TCDB_EXIT_REC;
 		p[0] = e[i].kind;
 		p[1] = p[2] = p[3] = 0;
-		put32(p + 4, e[i].patch_off);
-		put32(p + 8, e[i].stub_off);
-		put64(p + 12, e[i].target);
+		bt_put32(p + 4, e[i].patch_off);
+		bt_put32(p + 8, e[i].stub_off);
+		bt_put64(p + 12, e[i].target);
 	}
 	return (size_t)n * TCDB_EXIT_REC;
 }
@@ -60,9 +60,9 @@ enum bt_status tcdb_exits_decode(const uint8_t *buf, size_t len, uint32_t n_kind
 			return BT_ERR_FORMAT;
 		memset(&e[i], 0, sizeof(e[i]));
 		e[i].kind = p[0];
-		e[i].patch_off = get32(p + 4);
-		e[i].stub_off = get32(p + 8);
-		e[i].target = get64(p + 12);
+		e[i].patch_off = bt_get32(p + 4);
+		e[i].stub_off = bt_get32(p + 8);
+		e[i].target = bt_get64(p + 12);
 	}
 	return BT_OK;
 }
@@ -93,8 +93,8 @@ enum bt_status tcdb_chunk_add(struct tcdb_chunk *c, struct tcdb_block *b)
 	if (!BT_VEC_RESERVE(c->raw, c->raw_cap, c->raw_len + need, 16384))
 		return BT_ERR_NOMEM;
 	uint8_t *p = c->raw + c->raw_len;
-	put32(p, b->code_len);
-	put32(p + 4, b->pcmap_len);
+	bt_put32(p, b->code_len);
+	bt_put32(p + 4, b->pcmap_len);
 	p[8] = (uint8_t)b->n_exits;
 	p += PAYLOAD_HDR;
 	memcpy(p, b->code, b->code_len);
@@ -268,7 +268,7 @@ enum bt_status tcdb_payload_parse(const struct tcdb *db, const uint8_t *raw, siz
 	if (off > raw_len || raw_len - off < PAYLOAD_HDR)
 		return BT_ERR_FORMAT;
 	const uint8_t *p = raw + off;
-	uint64_t code_len = get32(p), pcmap_len = get32(p + 4), n_exits = p[8];
+	uint64_t code_len = bt_get32(p), pcmap_len = bt_get32(p + 4), n_exits = p[8];
 	uint64_t need = PAYLOAD_HDR + code_len + pcmap_len + n_exits * TCDB_EXIT_REC;
 	if (code_len == 0 || n_exits > TCDB_MAX_EXITS || need > raw_len - off)
 		return BT_ERR_FORMAT;

@@ -25,6 +25,7 @@
 
 #include "db/tcdb.h"
 
+#include "pretrans/base/le.h"
 #include "pretrans/base/sha256.h"
 
 #include <sqlite3.h>
@@ -112,29 +113,8 @@ static inline gva_t va_of(int64_t key)
 	return (gva_t)key ^ TCDB_KEY_XOR;
 }
 
-/* ---------------------------------------------------------------- bytes */
-
-static inline void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static inline uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
+/* ---------------------------------------------------------------- bytes
+ * (little-endian fields: pretrans/base/le.h) */
 
 static inline void copy_text(char *dst, size_t cap, const unsigned char *src)
 {

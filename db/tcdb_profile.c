@@ -154,13 +154,13 @@ enum bt_status tcdb_profile_note(struct tcdb *db, const struct tcdb_block *b)
 	if (!seen_add(p, key))
 		return BT_OK; /* recorded already (or no memory for the set: skip it) */
 	uint8_t *q = p->rec + p->rec_len;
-	put64(q, b->guest_start);
-	put64(q + 8, b->guest_hash);
-	put32(q + 16, b->guest_len);
-	put32(q + 20, b->n_insns);
-	put32(q + 24, b->flags);
-	put32(q + 28, b->code_len);
-	put32(q + 32, b->pcmap_len);
+	bt_put64(q, b->guest_start);
+	bt_put64(q + 8, b->guest_hash);
+	bt_put32(q + 16, b->guest_len);
+	bt_put32(q + 20, b->n_insns);
+	bt_put32(q + 24, b->flags);
+	bt_put32(q + 28, b->code_len);
+	bt_put32(q + 32, b->pcmap_len);
 	q[36] = (uint8_t)b->n_exits;
 	q += PROF_HDR;
 	memcpy(q, b->code, b->code_len);
@@ -211,13 +211,13 @@ static enum bt_status parse(struct tcdb *db, struct tcdb_prof *p, uint64_t n_ite
 		if (p->raw_len - off < PROF_HDR)
 			return BT_ERR_FORMAT;
 		const uint8_t *q = p->raw + off;
-		uint64_t glen = get32(q + 16), clen = get32(q + 28), plen = get32(q + 32);
+		uint64_t glen = bt_get32(q + 16), clen = bt_get32(q + 28), plen = bt_get32(q + 32);
 		uint64_t nx = q[36];
 		uint64_t need = PROF_HDR + clen + plen + nx * TCDB_EXIT_REC;
 		if (glen == 0 || glen > PROF_MAX_LEN || clen == 0 || nx > TCDB_MAX_EXITS ||
 		    need > p->raw_len - off)
 			return BT_ERR_FORMAT;
-		gva_t va = get64(q);
+		gva_t va = bt_get64(q);
 		p->ent[i] = (struct prof_ent){.va = va, .off = (uint32_t)off, .next = 0};
 		size_t j = mix(va) & p->tab_mask;
 		for (; p->tab[j]; j = (j + 1) & p->tab_mask)
@@ -303,13 +303,13 @@ static enum bt_status entry_block(struct tcdb *db, const struct tcdb_prof *p, si
 {
 	const uint8_t *q = p->raw + p->ent[i].off;
 	memset(b, 0, sizeof(*b));
-	b->guest_start = get64(q);
-	b->guest_hash = get64(q + 8);
-	b->guest_len = get32(q + 16);
-	b->n_insns = get32(q + 20);
-	b->flags = get32(q + 24);
-	b->code_len = get32(q + 28);
-	b->pcmap_len = get32(q + 32);
+	b->guest_start = bt_get64(q);
+	b->guest_hash = bt_get64(q + 8);
+	b->guest_len = bt_get32(q + 16);
+	b->n_insns = bt_get32(q + 20);
+	b->flags = bt_get32(q + 24);
+	b->code_len = bt_get32(q + 28);
+	b->pcmap_len = bt_get32(q + 32);
 	uint32_t nx = q[36];
 	b->code = q + PROF_HDR;
 	b->pcmap = b->code + b->code_len;
@@ -340,7 +340,7 @@ enum bt_status tcdb_lookup_match(struct tcdb *db, gva_t va, tcdb_match_fn match,
 		for (uint32_t k = p->tab[j]; k; k = p->ent[k - 1].next) {
 			const uint8_t *q = p->raw + p->ent[k - 1].off;
 			(*n_tried)++;
-			if (match(opaque, va, get32(q + 16), get64(q + 8)))
+			if (match(opaque, va, bt_get32(q + 16), bt_get64(q + 8)))
 				return entry_block(db, p, k - 1, out);
 		}
 	}

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "pretrans/base/assert.h"
+#include "pretrans/base/le.h"
 #include "pretrans/base/log.h"
 #include "pretrans/elf/elfimg.h"
 
@@ -70,21 +71,6 @@
 #define EFER_LME      0x100ull
 #define EFER_LMA      0x400ull
 #define LOADED_HIGH   0x01
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	memcpy(p, &v, 2);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	memcpy(p, &v, 4);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	memcpy(p, &v, 8);
-}
 
 /* A GDT descriptor from Firecracker-style flags (e.g. 0xa09b), base, limit. */
 static uint64_t gdt_entry(uint16_t flags, uint32_t base, uint32_t limit)
@@ -317,9 +303,9 @@ static unsigned write_e820(struct guestmem *gm, uint8_t *zp)
 	}
 	for (unsigned i = 0; i < n; i++) {
 		uint8_t *p = zp + ZP_E820_TABLE + i * E820_ENTRY_SIZE;
-		put64(p, e[i].addr);
-		put64(p + 8, e[i].size);
-		put32(p + 16, e[i].type);
+		bt_put64(p, e[i].addr);
+		bt_put64(p + 8, e[i].size);
+		bt_put32(p + 16, e[i].type);
 	}
 	zp[ZP_E820_ENTRIES] = (uint8_t)n;
 	return n;
@@ -332,14 +318,14 @@ static void write_page_tables(struct guestmem *gm)
 
 	memset(pml4, 0, GUEST_PAGE_SIZE);
 	memset(pdpt, 0, GUEST_PAGE_SIZE);
-	put64(pml4, BOOT_PDPT_ADDR | PTE_P_RW);
+	bt_put64(pml4, BOOT_PDPT_ADDR | PTE_P_RW);
 	for (unsigned i = 0; i < BOOT_PD_COUNT; i++) {
 		gpa_t pd_gpa = BOOT_PD_ADDR + i * GUEST_PAGE_SIZE;
 		uint8_t *pd = guestmem_gpa_to_host(gm, pd_gpa, GUEST_PAGE_SIZE);
-		put64(pdpt + 8 * i, pd_gpa | PTE_P_RW);
+		bt_put64(pdpt + 8 * i, pd_gpa | PTE_P_RW);
 		for (unsigned j = 0; j < 512; j++)
-			put64(pd + 8 * j,
-			      (((uint64_t)i << 30) + ((uint64_t)j << 21)) | PTE_P_RW | PTE_PS);
+			bt_put64(pd + 8 * j,
+				 (((uint64_t)i << 30) + ((uint64_t)j << 21)) | PTE_P_RW | PTE_PS);
 	}
 }
 
@@ -349,13 +335,13 @@ static void write_gdt(struct guestmem *gm, struct boot_state *st)
 	uint8_t *tss = guestmem_gpa_to_host(gm, BOOT_TSS_ADDR, TSS_LIMIT + 1);
 	uint8_t *idt = guestmem_gpa_to_host(gm, BOOT_IDT_ADDR, 8);
 
-	put64(gdt + 0x00, 0);
-	put64(gdt + 0x08, gdt_entry(0xc09b, 0, 0xfffff)); /* 32-bit code, unused */
-	put64(gdt + BOOT_CS, gdt_entry(0xa09b, 0, 0xfffff));
-	put64(gdt + BOOT_DS, gdt_entry(0xc093, 0, 0xfffff));
+	bt_put64(gdt + 0x00, 0);
+	bt_put64(gdt + 0x08, gdt_entry(0xc09b, 0, 0xfffff)); /* 32-bit code, unused */
+	bt_put64(gdt + BOOT_CS, gdt_entry(0xa09b, 0, 0xfffff));
+	bt_put64(gdt + BOOT_DS, gdt_entry(0xc093, 0, 0xfffff));
 	/* 64-bit TSS: 16 bytes, upper half holds base[63:32] = 0 */
-	put64(gdt + BOOT_TR, gdt_entry(0x008b, (uint32_t)BOOT_TSS_ADDR, TSS_LIMIT));
-	put64(gdt + BOOT_TR + 8, 0);
+	bt_put64(gdt + BOOT_TR, gdt_entry(0x008b, (uint32_t)BOOT_TSS_ADDR, TSS_LIMIT));
+	bt_put64(gdt + BOOT_TR + 8, 0);
 	memset(idt, 0, 8);
 	memset(tss, 0, TSS_LIMIT + 1);
 
@@ -441,21 +427,21 @@ enum bt_status boot_load(struct guestmem *gm, const struct boot_config *cfg, str
 	l.zero_page = BOOT_ZERO_PAGE_ADDR;
 	l.e820_entries = write_e820(gm, zp);
 	zp[ZP_SENTINEL] = 0;
-	put16(zp + ZP_BOOT_FLAG, 0xaa55);
-	put32(zp + ZP_HEADER, 0x53726448); /* "HdrS" */
-	put16(zp + ZP_VERSION, 0x020f);
+	bt_put16(zp + ZP_BOOT_FLAG, 0xaa55);
+	bt_put32(zp + ZP_HEADER, 0x53726448); /* "HdrS" */
+	bt_put16(zp + ZP_VERSION, 0x020f);
 	zp[ZP_TYPE_OF_LOADER] = 0xff;
 	zp[ZP_LOADFLAGS] = LOADED_HIGH;
-	put32(zp + ZP_RAMDISK_IMAGE, (uint32_t)l.initrd);
-	put32(zp + ZP_RAMDISK_SIZE, (uint32_t)l.initrd_size);
-	put32(zp + ZP_EXT_RAMDISK_IMAGE, (uint32_t)(l.initrd >> 32));
-	put32(zp + ZP_EXT_RAMDISK_SIZE, (uint32_t)(l.initrd_size >> 32));
-	put32(zp + ZP_CMD_LINE_PTR, (uint32_t)BOOT_CMDLINE_ADDR);
-	put32(zp + ZP_EXT_CMD_LINE_PTR, (uint32_t)(BOOT_CMDLINE_ADDR >> 32));
-	put32(zp + ZP_INITRD_ADDR_MAX, 0x7fffffff);
-	put32(zp + ZP_KERNEL_ALIGNMENT, 0x1000000);
-	put32(zp + ZP_CMDLINE_SIZE, BOOT_CMDLINE_MAX - 1);
-	put32(zp + ZP_INIT_SIZE, (uint32_t)BT_MIN(l.kernel_end - l.kernel_start, 0xffffffffull));
+	bt_put32(zp + ZP_RAMDISK_IMAGE, (uint32_t)l.initrd);
+	bt_put32(zp + ZP_RAMDISK_SIZE, (uint32_t)l.initrd_size);
+	bt_put32(zp + ZP_EXT_RAMDISK_IMAGE, (uint32_t)(l.initrd >> 32));
+	bt_put32(zp + ZP_EXT_RAMDISK_SIZE, (uint32_t)(l.initrd_size >> 32));
+	bt_put32(zp + ZP_CMD_LINE_PTR, (uint32_t)BOOT_CMDLINE_ADDR);
+	bt_put32(zp + ZP_EXT_CMD_LINE_PTR, (uint32_t)(BOOT_CMDLINE_ADDR >> 32));
+	bt_put32(zp + ZP_INITRD_ADDR_MAX, 0x7fffffff);
+	bt_put32(zp + ZP_KERNEL_ALIGNMENT, 0x1000000);
+	bt_put32(zp + ZP_CMDLINE_SIZE, BOOT_CMDLINE_MAX - 1);
+	bt_put32(zp + ZP_INIT_SIZE, (uint32_t)BT_MIN(l.kernel_end - l.kernel_start, 0xffffffffull));
 
 	write_page_tables(gm);
 	l.pml4 = BOOT_PML4_ADDR;

@@ -8,15 +8,16 @@
  */
 #include "runtime/dev/acpi.h"
 
+#include "pretrans/base/le.h"
 #include "pretrans/base/log.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define HDR	  36 /* the common table header */
-#define FADT_LEN  244
-#define FACS_LEN  64
-#define RSDP_LEN  36
+#define HDR	    36 /* the common table header */
+#define FADT_LEN    244
+#define FACS_LEN    64
+#define RSDP_LEN    36
 #define PM1_EVT_LEN 4
 #define PM1_CNT_LEN 2
 
@@ -30,26 +31,13 @@
 #define FADT_LEGACY_DEVICES 0x0001
 
 /* PM1 control bits */
-#define PM1_SCI_EN	 0x0001
+#define PM1_SCI_EN	  0x0001
 #define PM1_SLP_TYP_SHIFT 10
-#define PM1_SLP_EN	 0x2000
+#define PM1_SLP_EN	  0x2000
 
 /* _S5: Name (_S5_, Package (4) { 5, 5, 0, 0 }) */
 static const uint8_t dsdt_aml[] = {0x08, '_',  'S',  '5',  '_',	 0x12, 0x08,
 				   0x04, 0x0a, 0x05, 0x0a, 0x05, 0x00, 0x00};
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	memcpy(p, &v, 2);
-}
-static void put32(uint8_t *p, uint32_t v)
-{
-	memcpy(p, &v, 4);
-}
-static void put64(uint8_t *p, uint64_t v)
-{
-	memcpy(p, &v, 8);
-}
 
 uint8_t acpi_sum(const uint8_t *p, size_t n)
 {
@@ -62,13 +50,13 @@ uint8_t acpi_sum(const uint8_t *p, size_t n)
 static void header(uint8_t *t, const char sig[4], uint32_t len, uint8_t rev)
 {
 	memcpy(t, sig, 4);
-	put32(t + 4, len);
+	bt_put32(t + 4, len);
 	t[8] = rev;
 	memcpy(t + 10, "BTKERN", 6);
 	memcpy(t + 16, "BTVM    ", 8);
-	put32(t + 24, 1);      /* OEM revision */
+	bt_put32(t + 24, 1);	   /* OEM revision */
 	memcpy(t + 28, "BTKN", 4); /* creator */
-	put32(t + 32, 1);
+	bt_put32(t + 32, 1);
 }
 
 static void checksum(uint8_t *t, size_t len, size_t at)
@@ -84,15 +72,14 @@ static void gas_io(uint8_t *g, uint8_t bits, uint8_t access, uint16_t port)
 	g[1] = bits;
 	g[2] = 0;
 	g[3] = access; /* 1 byte, 2 word, 3 dword */
-	put64(g + 4, port);
+	bt_put64(g + 4, port);
 }
 
 size_t acpi_build_tables(uint8_t *buf, size_t cap, uint32_t base)
 {
 	/* layout: RSDP 0, XSDT 0x40, RSDT 0x80, FACS 0xc0 (64-aligned),
 	 * FADT 0x100, DSDT 0x200 */
-	const size_t o_xsdt = 0x40, o_rsdt = 0x80, o_facs = 0xc0, o_fadt = 0x100,
-		     o_dsdt = 0x200;
+	const size_t o_xsdt = 0x40, o_rsdt = 0x80, o_facs = 0xc0, o_fadt = 0x100, o_dsdt = 0x200;
 	const size_t dsdt_len = HDR + sizeof(dsdt_aml);
 	const size_t end = o_dsdt + dsdt_len;
 	if (!buf || cap < ACPI_TABLES_SIZE || end > ACPI_TABLES_SIZE)
@@ -106,50 +93,50 @@ size_t acpi_build_tables(uint8_t *buf, size_t cap, uint32_t base)
 
 	uint8_t *f = buf + o_facs;
 	memcpy(f, "FACS", 4);
-	put32(f + 4, FACS_LEN);
+	bt_put32(f + 4, FACS_LEN);
 	f[32] = 1; /* version (ACPI 2.0 layout) */
 
 	uint8_t *a = buf + o_fadt;
 	header(a, "FACP", FADT_LEN, 3);
-	put32(a + 36, base + (uint32_t)o_facs); /* FIRMWARE_CTRL */
-	put32(a + 40, base + (uint32_t)o_dsdt); /* DSDT */
-	put16(a + 46, 9);			/* SCI_INT */
-	put32(a + 48, 0);			/* SMI_CMD: always in ACPI mode */
-	put32(a + 56, ACPI_PM1_EVT_PORT);	/* PM1a_EVT_BLK */
-	put32(a + 64, ACPI_PM1_CNT_PORT);	/* PM1a_CNT_BLK */
+	bt_put32(a + 36, base + (uint32_t)o_facs); /* FIRMWARE_CTRL */
+	bt_put32(a + 40, base + (uint32_t)o_dsdt); /* DSDT */
+	bt_put16(a + 46, 9);			   /* SCI_INT */
+	bt_put32(a + 48, 0);			   /* SMI_CMD: always in ACPI mode */
+	bt_put32(a + 56, ACPI_PM1_EVT_PORT);	   /* PM1a_EVT_BLK */
+	bt_put32(a + 64, ACPI_PM1_CNT_PORT);	   /* PM1a_CNT_BLK */
 	a[88] = PM1_EVT_LEN;
 	a[89] = PM1_CNT_LEN;
-	put16(a + 96, 101);  /* P_LVL2_LAT > 100: no C2 */
-	put16(a + 98, 1001); /* P_LVL3_LAT > 1000: no C3 */
-	put16(a + 109, FADT_LEGACY_DEVICES);
-	put32(a + 112, FADT_WBINVD | FADT_PROC_C1 | FADT_PWR_BUTTON | FADT_SLP_BUTTON |
-			   FADT_RESET_REG_SUP);
+	bt_put16(a + 96, 101);	/* P_LVL2_LAT > 100: no C2 */
+	bt_put16(a + 98, 1001); /* P_LVL3_LAT > 1000: no C3 */
+	bt_put16(a + 109, FADT_LEGACY_DEVICES);
+	bt_put32(a + 112, FADT_WBINVD | FADT_PROC_C1 | FADT_PWR_BUTTON | FADT_SLP_BUTTON |
+			      FADT_RESET_REG_SUP);
 	gas_io(a + 116, 8, 1, ACPI_RESET_PORT); /* RESET_REG */
 	a[128] = 0x06;				/* RESET_VALUE */
-	put64(a + 132, base + o_facs);		/* X_FIRMWARE_CTRL */
-	put64(a + 140, base + o_dsdt);		/* X_DSDT */
+	bt_put64(a + 132, base + o_facs);	/* X_FIRMWARE_CTRL */
+	bt_put64(a + 140, base + o_dsdt);	/* X_DSDT */
 	gas_io(a + 148, 8 * PM1_EVT_LEN, 2, ACPI_PM1_EVT_PORT);
 	gas_io(a + 172, 8 * PM1_CNT_LEN, 2, ACPI_PM1_CNT_PORT);
 	checksum(a, FADT_LEN, 9);
 
 	uint8_t *r = buf + o_rsdt;
 	header(r, "RSDT", HDR + 4, 1);
-	put32(r + HDR, base + (uint32_t)o_fadt);
+	bt_put32(r + HDR, base + (uint32_t)o_fadt);
 	checksum(r, HDR + 4, 9);
 
 	uint8_t *x = buf + o_xsdt;
 	header(x, "XSDT", HDR + 8, 1);
-	put64(x + HDR, base + o_fadt);
+	bt_put64(x + HDR, base + o_fadt);
 	checksum(x, HDR + 8, 9);
 
 	uint8_t *p = buf;
 	memcpy(p, "RSD PTR ", 8);
 	memcpy(p + 9, "BTKERN", 6);
 	p[15] = 2; /* revision: ACPI 2.0+, XSDT */
-	put32(p + 16, base + (uint32_t)o_rsdt);
-	put32(p + 20, RSDP_LEN);
-	put64(p + 24, base + o_xsdt);
-	checksum(p, 20, 8);	  /* the ACPI 1.0 checksum */
+	bt_put32(p + 16, base + (uint32_t)o_rsdt);
+	bt_put32(p + 20, RSDP_LEN);
+	bt_put64(p + 24, base + o_xsdt);
+	checksum(p, 20, 8);	   /* the ACPI 1.0 checksum */
 	checksum(p, RSDP_LEN, 32); /* the extended one */
 	return end;
 }
@@ -177,7 +164,7 @@ static void evt_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
 		uint8_t b = (uint8_t)(value >> (8 * i));
 		unsigned at = (unsigned)off + i;
 		if (at < 2) /* PM1_STS: write 1 to clear */
-			pm->pm1_sts &= (uint16_t)~((unsigned)b << (8 * at));
+			pm->pm1_sts &= (uint16_t) ~((unsigned)b << (8 * at));
 		else /* PM1_EN */
 			pm->pm1_en = (uint16_t)((pm->pm1_en & ~(0xffu << (8 * (at - 2)))) |
 						((unsigned)b << (8 * (at - 2))));
@@ -187,8 +174,8 @@ static void evt_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
 static void cnt_read(void *opaque, uint64_t off, unsigned size, uint64_t *value)
 {
 	struct acpi_pm *pm = opaque;
-	*value = (uint64_t)((pm->pm1_cnt | PM1_SCI_EN) >> (8 * off)) &
-		 (size >= 2 ? 0xffffu : 0xffu);
+	*value =
+	    (uint64_t)((pm->pm1_cnt | PM1_SCI_EN) >> (8 * off)) & (size >= 2 ? 0xffffu : 0xffu);
 }
 
 static void cnt_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
@@ -197,7 +184,8 @@ static void cnt_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
 	uint16_t v = pm->pm1_cnt;
 	for (unsigned i = 0; i < size && off + i < PM1_CNT_LEN; i++) {
 		unsigned at = (unsigned)off + i;
-		v = (uint16_t)((v & ~(0xffu << (8 * at))) | ((unsigned)(uint8_t)(value >> (8 * i)) << (8 * at)));
+		v = (uint16_t)((v & ~(0xffu << (8 * at))) |
+			       ((unsigned)(uint8_t)(value >> (8 * i)) << (8 * at)));
 	}
 	pm->pm1_cnt = (uint16_t)(v & ~PM1_SLP_EN); /* SLP_EN reads 0 */
 	if (!(v & PM1_SLP_EN))

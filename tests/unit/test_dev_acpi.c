@@ -71,11 +71,11 @@ static void test_tables(void **state)
 	/* the registers a kernel uses to power off and reset */
 	assert_int_equal(rd32(f + 64), ACPI_PM1_CNT_PORT);
 	assert_int_equal(rd32(f + 56), ACPI_PM1_EVT_PORT);
-	assert_int_equal(f[89], 2); /* PM1_CNT_LEN */
-	assert_int_equal(f[88], 4); /* PM1_EVT_LEN */
-	assert_int_equal(rd32(f + 48), 0); /* no SMI_CMD: always in ACPI mode */
+	assert_int_equal(f[89], 2);		 /* PM1_CNT_LEN */
+	assert_int_equal(f[88], 4);		 /* PM1_EVT_LEN */
+	assert_int_equal(rd32(f + 48), 0);	 /* no SMI_CMD: always in ACPI mode */
 	assert_true(rd32(f + 112) & (1u << 10)); /* RESET_REG_SUP */
-	assert_int_equal(f[116], 1); /* the reset register is in I/O space */
+	assert_int_equal(f[116], 1);		 /* the reset register is in I/O space */
 	assert_int_equal(rd64(f + 120), ACPI_RESET_PORT);
 	assert_int_equal(f[128], 6);
 	assert_int_equal(rd64(f + 172 + 4), ACPI_PM1_CNT_PORT); /* X_PM1a_CNT_BLK */
