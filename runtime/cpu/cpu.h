@@ -356,6 +356,10 @@ enum bt_status cpu_emulate(struct vcpu *v, const struct cpu_insn *insn, enum cpu
 /* Fetch (through the soft-MMU), decode and emulate the instruction at
  * abi->rip; a fetch fault is delivered as #PF. */
 enum bt_status cpu_step_priv(struct vcpu *v, enum cpu_outcome *out);
+/* Does the instruction at rip read the memory it writes (add/or/xchg... to
+ * memory, as opposed to a plain mov or stos)?  BT_ERR_GUEST when its bytes
+ * cannot be fetched or decoded. */
+enum bt_status cpu_insn_reads_dest(struct vcpu *v, gva_t rip, bool *reads);
 
 /* Guest user code executed `syscall` (the user-mode owner calls this).  The
  * same transition as a `syscall` reaching cpu_step_priv: #UD without

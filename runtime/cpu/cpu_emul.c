@@ -630,6 +630,28 @@ enum bt_status cpu_step_priv(struct vcpu *v, enum cpu_outcome *out)
 	return cpu_emulate(v, &insn, out);
 }
 
+enum bt_status cpu_insn_reads_dest(struct vcpu *v, gva_t rip, bool *reads)
+{
+	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
+	size_t got = 0;
+	struct mmu_fault f = {0};
+	struct cpu_insn insn;
+	if (!v || !reads)
+		return BT_ERR_INVALID;
+	BT_TRY(mmu_fetch(v->mmu, rip, buf, sizeof(buf), &got, &f));
+	if (cpu_decode(v, buf, got, &insn) != BT_OK)
+		return BT_ERR_GUEST;
+	*reads = false;
+	for (unsigned i = 0; i < insn.di.operand_count; i++) {
+		const ZydisDecodedOperand *o = &insn.ops[i];
+		if (o->type == ZYDIS_OPERAND_TYPE_MEMORY && o->mem.type != ZYDIS_MEMOP_TYPE_AGEN &&
+		    (o->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) &&
+		    (o->actions & ZYDIS_OPERAND_ACTION_MASK_READ))
+			*reads = true;
+	}
+	return BT_OK;
+}
+
 enum bt_status cpu_syscall_from_user(struct vcpu *v, gva_t next_rip, enum cpu_outcome *out)
 {
 	if (!v || !out)

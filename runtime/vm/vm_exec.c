@@ -26,13 +26,79 @@
 #include "pretrans/base/log.h"
 #include "runtime/vm/vm_int.h"
 
+#include <string.h>
+
 /* Soft-MMU slow path of translated code (struct tc_handlers.mem). */
+/*
+ * A store from translated code to device memory: the call-out cannot
+ * complete it (translated code does the store itself, after the call-out
+ * returns the host address), so it hands out bounce[] and the bytes reach
+ * the device at the runtime's very next entry -- the next call-out of any
+ * kind, or the return from translated code (an exit, an interrupt check,
+ * a fault).  The store instruction is the first thing translated code runs
+ * after its call-out returns, and every access to device memory takes a
+ * call-out (no TLB entry maps MMIO), so the device sees the accesses in
+ * program order.  For an instruction that reads what it writes (or, xchg,
+ * add to device memory) bounce[] first holds the device's value, as the
+ * read half of the instruction on hardware; a plain store reads nothing.
+ */
+static void mmio_store_flush(struct vm *vm)
+{
+	if (!vm->mmio_store.pending)
+		return;
+	struct mmu_fault f = {0};
+	vm->mmio_store.pending = false;
+	/* the translation was checked when the bounce was handed out */
+	if (mmu_write(&vm->mmu, vm->mmio_store.va, vm->bounce, vm->mmio_store.size, 0, &f) !=
+		BT_OK ||
+	    f.pending)
+		bt_err(LOG_TC, "a store of %u bytes to device memory at %#llx could not complete",
+		       vm->mmio_store.size, (unsigned long long)vm->mmio_store.va);
+}
+
+/* The guest RIP of the instruction whose call-out is running. */
+static bool callout_rip(struct vm *vm, gva_t *rip)
+{
+	const uint8_t *pc = (const uint8_t *)(uintptr_t)vm->tcv.abi->exit_host_pc - 1;
+	struct tcache_block *b = tcache_find_host(vm->tc, pc);
+	uint32_t spilled;
+	return b && xlat_pcmap_lookup(b->pcmap, b->pcmap_len, b->va, (uint32_t)(pc - b->host), rip,
+				      &spilled) == BT_OK;
+}
+
+/* Hand out bounce[] for a store of size bytes to device memory at va (0),
+ * or say why not (1, with co_fault or co_unsupported set). */
+static int mmio_store_begin(struct vm *vm, gva_t va, uint32_t size)
+{
+	gva_t rip;
+	bool reads = false;
+	struct mmu_fault f = {0};
+	if (size > sizeof(vm->bounce) || !callout_rip(vm, &rip) ||
+	    cpu_insn_reads_dest(&vm->cpu, rip, &reads) != BT_OK)
+		return -1;
+	memset(vm->bounce, 0, size);
+	if (reads) {
+		if (mmu_read(&vm->mmu, va, vm->bounce, size, 0, &f) != BT_OK)
+			return -1;
+		if (f.pending) {
+			vm->co_fault = f;
+			return 1;
+		}
+	}
+	vm->mmio_store.pending = true;
+	vm->mmio_store.va = va;
+	vm->mmio_store.size = size;
+	return 0;
+}
+
 int vm_callout_mem(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8_t **host)
 {
 	struct vm *vm = t->opaque;
 	enum mmu_host_kind kind;
 	struct mmu_fault f;
 	unsigned acc = write ? MMU_ACC_WRITE : MMU_ACC_READ;
+
+	mmio_store_flush(vm); /* the previous instruction's, before anything else */
 
 	if (mmu_host_access(&vm->mmu, va, size, acc, host, &kind, &f) != BT_OK) {
 		vm->co_unsupported = true;
@@ -57,8 +123,16 @@ int vm_callout_mem(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8
 					   write)) != NULL)
 			return 0;
 	}
-	/* MMIO: a load can be served from a bounce buffer; a store cannot be
-	 * completed after the fact. */
+	/* MMIO: a load is served from a bounce buffer, a store goes through
+	 * one (mmio_store_begin) */
+	if (write && kind == MMU_HOST_MMIO) {
+		int r = mmio_store_begin(vm, va, size);
+		if (r == 0)
+			*host = vm->bounce;
+		if (r >= 0)
+			return r;
+		goto unsupported;
+	}
 	if (!write && size <= sizeof(vm->bounce)) {
 		if (mmu_read(&vm->mmu, va, vm->bounce, size, 0, &f) != BT_OK)
 			goto unsupported;
@@ -541,6 +615,7 @@ static bool run_translated(struct vm *vm, bool user)
 		vm->co_unsupported = false;
 		vm_host_signal_clear();
 		int rc = tc_run(&vm->tcv, b->host);
+		mmio_store_flush(vm); /* a store translated code made to device memory */
 		vm->st.ticks[VM_PH_RUN] += vm_ticks() - t0;
 		if (rc != TC_EXIT_BLOCK) {
 			int vec = vm_host_signal_take();

@@ -99,6 +99,14 @@ struct vm {
 		unsigned next;
 	} split;
 	uint8_t bounce[64] __attribute__((aligned(16)));
+	/* a store to device memory from translated code lands in bounce[]
+	 * and reaches the device at the runtime's next entry (vm_exec.c,
+	 * mmio_store_flush) */
+	struct {
+		bool pending;
+		gva_t va;
+		uint32_t size;
+	} mmio_store;
 
 	/* the upper half of the PML4 at the last CR3 load, to decide whether a
 	 * CR3 switch keeps kernel code mappings */

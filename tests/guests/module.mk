@@ -1,6 +1,6 @@
 # tests/guests: tiny kernels: misbehaving ones for btvm's bad-input tests
 # (tiny.S) and well-behaved ones for test_vm (vmtest.S).
-TINY_VARIANTS := triple spin garbage ones poweroff cf9 kbd halt
+TINY_VARIANTS := triple spin garbage ones poweroff cf9 kbd halt mmio
 TINY_ELFS := $(patsubst %,$(BUILD)/tests/guests/tiny-%.elf,$(TINY_VARIANTS))
 
 $(BUILD)/tests/guests/tiny-%.elf: tests/guests/tiny.S tests/guests/tiny.ld
@@ -12,7 +12,7 @@ $(BUILD)/tests/guests/tiny-%.elf: tests/guests/tiny.S tests/guests/tiny.ld
 EXTRA_ALL += $(TINY_ELFS)
 
 # Well-behaved tiny kernels for tests/unit/test_vm.c (see vmtest.S).
-VMTEST_VARIANTS := exit stale irq pf ud gp
+VMTEST_VARIANTS := exit stale irq pf ud gp mmio
 VMTEST_ELFS := $(patsubst %,$(BUILD)/tests/guests/vmtest-%.elf,$(VMTEST_VARIANTS))
 
 $(BUILD)/tests/guests/vmtest-%.elf: tests/guests/vmtest.S tests/guests/vmtest.ld

@@ -13,6 +13,9 @@
  *   TINY_CF9:    writes 6 to port 0xcf9 (the FADT's reset value) -> 8
  *   TINY_KBD:    writes 0xfe to the i8042 command port 0x64 -> 8
  *   TINY_HALT:   cli; hlt -> 10
+ *   TINY_MMIO:   stores (plain and read-modify-write) and a load to device
+ *                memory at 128 MiB (no device there: all ones), then
+ *                powers off -> 0 (with a 32 MiB guest)
  */
 	.section .text
 	.globl	_start
@@ -28,7 +31,17 @@ _start:
 	lidt	idt_null(%rip)
 	movabs	$-1, %rax
 	jmp	*%rax
-#elif defined(TINY_POWEROFF)
+#elif defined(TINY_POWEROFF) || defined(TINY_MMIO)
+#if defined(TINY_MMIO)
+	/* device memory (not RAM, no device: writes are dropped, reads all
+	 * ones): a plain store, a read-modify-write, then a load */
+	movl	$0x12345678, %eax
+	movl	%eax, 0x8000000
+	orl	$1, 0x8000004
+	movl	0x8000000, %ebx
+	cmpl	$0xffffffff, %ebx
+	jne	fail
+#endif
 	/* RSDP (revision 2) -> XSDT -> first entry, the FADT -> PM1a_CNT_BLK */
 	cmpl	$0x20445352, 0xe0000	/* "RSD " */
 	jne	fail

@@ -25,6 +25,7 @@
  */
 #define DEBUG_EXIT 0xf4
 #define UNMAPPED   0x200000000 /* 8 GiB: above the boot identity map */
+#define MMIO       0x4000000   /* 64 MiB: test_vm's device (VMTEST_MMIO) */
 
 	.section .text
 	.globl	_start
@@ -98,6 +99,21 @@ ud_insn:
 gp_insn:
 	ldmxcsr	bad_mxcsr(%rip)
 	mov	$0x6e, %al /* it ran */
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+#elif defined(VMTEST_MMIO)
+	/* test_vm registers a device at MMIO (64 MiB, past this guest's RAM):
+	 * a plain store, a read-modify-write, a load of what it wrote */
+	movl	$0x11223344, %eax
+	movl	%eax, MMIO
+	orl	$0x100, MMIO + 4
+	movl	MMIO + 4, %ebx
+	cmpl	$0x1a0, %ebx
+	jne	1f
+	mov	$0x3c, %al
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+1:	mov	$0x2c, %al
 	out	%al, $DEBUG_EXIT
 	jmp	stop
 #else

@@ -212,6 +212,8 @@ bad reset-cf9 8 "0xcf9: the guest asked for a reset" --kernel "$build/tests/gues
 	--log dev:info --timeout 30
 bad reset-i8042 8 "0x64: the guest pulsed the reset line" \
 	--kernel "$build/tests/guests/tiny-kbd.elf" --log dev:info --timeout 30
+bad mmio-store 0 "unclaimed MMIO 0x8000000: first write" \
+	--kernel "$build/tests/guests/tiny-mmio.elf" --mem 32M --log dev:info --timeout 30
 bad halt 10 "halted with interrupts disabled.*a halt, not a power-off" \
 	--kernel "$build/tests/guests/tiny-halt.elf" --timeout 30
 bad spin 124 "timeout" --kernel "$other" --timeout 1

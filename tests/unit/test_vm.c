@@ -229,6 +229,67 @@ static void test_host_gp_is_guest_gp(void **state)
 	vm_destroy(vm);
 }
 
+/* A device for test_store_to_device_memory: 8 bytes of registers, and a
+ * log of every access in the order it reached the device. */
+struct regdev {
+	uint32_t reg[2];
+	char log[8][24];
+	unsigned n;
+};
+
+static void regdev_read(void *opaque, uint64_t off, unsigned size, uint64_t *value)
+{
+	struct regdev *d = opaque;
+	*value = off < 8 ? d->reg[off / 4] : 0;
+	if (d->n < 8)
+		snprintf(d->log[d->n++], sizeof(d->log[0]), "r%u@%u", size, (unsigned)off);
+}
+
+static void regdev_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
+{
+	struct regdev *d = opaque;
+	if (off < 8)
+		d->reg[off / 4] = (uint32_t)value;
+	if (d->n < 8)
+		snprintf(d->log[d->n++], sizeof(d->log[0]), "w%u@%u=%#x", size, (unsigned)off,
+			 (unsigned)value);
+}
+
+/* Stores from translated code to device memory reach the device, once and
+ * in program order: a plain store does not read the device, a
+ * read-modify-write reads it first (as the instruction does on hardware),
+ * and a later load sees what was written. */
+static void test_store_to_device_memory(void **state)
+{
+	(void)state;
+	static const struct iobus_ops ops = {
+	    .read = regdev_read, .write = regdev_write, .name = "test-regs"};
+	struct regdev dev = {.reg = {0, 0xa0}};
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	cfg.kernel = GUEST("mmio");
+	cfg.mem_bytes = 32ull << 20;
+	cfg.timeout_s = 20;
+	cfg.console_out_fd = open("/dev/null", O_WRONLY);
+	assert_true(cfg.console_out_fd >= 0);
+	struct vm *vm;
+	struct vm_result res;
+	assert_int_equal(vm_create(&cfg, &vm), BT_OK);
+	assert_int_equal(iobus_register_mmio(vm->plat->bus, 0x4000000, 8, &ops, &dev), BT_OK);
+	assert_int_equal(vm_run(vm, &res), BT_OK);
+	assert_int_equal(vm_finish(vm), BT_OK);
+	close(cfg.console_out_fd);
+	assert_int_equal(res.stop, VM_STOP_EXIT_PORT);
+	/* 0x2c: the load did not see the read-modify-write's result */
+	assert_int_equal(res.exit_status, GUEST_STATUS(0x3c));
+	assert_int_equal(dev.n, 4);
+	assert_string_equal(dev.log[0], "w4@0=0x11223344");
+	assert_string_equal(dev.log[1], "r4@4");
+	assert_string_equal(dev.log[2], "w4@4=0x1a0");
+	assert_string_equal(dev.log[3], "r4@4");
+	vm_destroy(vm);
+}
+
 int main(void)
 {
 	test_private_config();
@@ -238,6 +299,7 @@ int main(void)
 	    cmocka_unit_test(test_learned_block_is_written_back),
 	    cmocka_unit_test(test_interrupt_at_block_boundary),
 	    cmocka_unit_test(test_callout_fault_reaches_guest),
+	    cmocka_unit_test(test_store_to_device_memory),
 	    cmocka_unit_test(test_not_advertised_is_ud),
 	    cmocka_unit_test(test_host_gp_is_guest_gp),
 	};
