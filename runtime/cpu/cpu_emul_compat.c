@@ -132,7 +132,8 @@ enum cpu_emu_rc cpu_emul_compat(struct cpu_emu *e)
 	case ZYDIS_MNEMONIC_RET: {
 		if (in->di.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
 			return EMU_NOTMINE;
-		unsigned extra = op->type == ZYDIS_OPERAND_TYPE_IMMEDIATE ? (unsigned)op->imm.value.u : 0;
+		unsigned extra =
+		    op->type == ZYDIS_OPERAND_TYPE_IMMEDIATE ? (unsigned)op->imm.value.u : 0;
 		uint64_t rsp = v->abi->gpr[VCPU_RSP];
 		if (!pop(v, &val, n, extra))
 			return EMU_EXC;
