@@ -569,7 +569,8 @@ enum bt_status cpu_emulate(struct vcpu *v, const struct cpu_insn *insn, enum cpu
 	if (insn->di.attributes & ZYDIS_ATTRIB_HAS_LOCK)
 		rc = emu_bool(cpu_raise(v, CPU_EXC_UD)); /* no locked form is emulated */
 	else if ((rc = emu_basic(&e)) == EMU_NOTMINE && (rc = cpu_emul_io(&e)) == EMU_NOTMINE &&
-		 (rc = cpu_emul_sys(&e)) == EMU_NOTMINE)
+		 (rc = cpu_emul_sys(&e)) == EMU_NOTMINE &&
+		 (rc = cpu_emul_compat(&e)) == EMU_NOTMINE)
 		rc = cpu_emul_seg(&e);
 	switch (rc) {
 	case EMU_OK:
@@ -611,7 +612,10 @@ enum bt_status cpu_step_priv(struct vcpu *v, enum cpu_outcome *out)
 	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
 	size_t got = 0;
 	struct mmu_fault f = {0};
-	BT_TRY(mmu_fetch(v->mmu, v->abi->rip, buf, sizeof(buf), &got, &f));
+	/* outside 64-bit mode the fetch is at CS.base + EIP (an LDT code
+	 * segment of a compat-mode program may have a base) */
+	gva_t at = cpu_mode64(v) ? v->abi->rip : v->seg[CPU_CS].base + (uint32_t)v->abi->rip;
+	BT_TRY(mmu_fetch(v->mmu, at, buf, sizeof(buf), &got, &f));
 	struct cpu_insn insn;
 	if (cpu_decode(v, buf, got, &insn) != BT_OK) {
 		/* the bytes we could not fetch were needed: that fault first */

@@ -100,6 +100,7 @@ enum bt_status cpu_deliver_insn(struct vcpu *v, uint8_t vector, enum cpu_event_k
 enum cpu_emu_rc cpu_emul_io(struct cpu_emu *e);
 enum cpu_emu_rc cpu_emul_sys(struct cpu_emu *e);
 enum cpu_emu_rc cpu_emul_seg(struct cpu_emu *e);
+enum cpu_emu_rc cpu_emul_compat(struct cpu_emu *e); /* near stack/branches, 32/16-bit CS */
 
 static inline enum cpu_emu_rc emu_bool(bool ok)
 {

@@ -210,15 +210,14 @@ static bool outcome(struct vm *vm, enum bt_status s, enum cpu_outcome out)
 /* ------------------------------------------------------------------ */
 /* User-mode stays and the mode transitions (vm_policy.h)               */
 
-/* This CPL-3 entry cannot run translated: 32-bit code (the translator is
- * 64-bit only), single-stepping (TF: the host steps exactly), or alignment
- * checking (AC with CR0.AM: translated code does not check alignment). */
+/* This CPL-3 entry cannot run translated: single-stepping (TF: the host
+ * steps exactly), or alignment checking (AC with CR0.AM: translated code
+ * does not check alignment).  32/16-bit code runs neither translated nor
+ * direct: exec_state sends it to run_user_compat. */
 static bool cannot_translate(struct vm *vm)
 {
 	const struct vcpu *v = &vm->cpu;
 	uint64_t f = cpu_rflags(v);
-	if (!(v->seg[CPU_CS].ar & CPU_AR_L))
-		return true;
 	if (f & CPU_RFLAGS_TF)
 		return true;
 	return (f & CPU_RFLAGS_AC) && (v->cr0 & CPU_CR0_AM);
@@ -306,7 +305,7 @@ static enum vm_umode stay_track(struct vm *vm)
 			vm_policy_need_translated(&vm->policy, vm->stay.cr3);
 		stay_switch(vm, vm_policy_mode(&vm->policy, vm->stay.cr3, no_xlat));
 	} else if (no_xlat && vm->stay.mode == VM_UMODE_TRANSLATED) {
-		/* TF or a far jump to 32-bit code inside a translated stay */
+		/* TF or AC+AM set inside a translated stay */
 		vm->policy.st.fallbacks++;
 		stay_switch(vm, VM_UMODE_DIRECT);
 	}
@@ -632,6 +631,23 @@ static bool run_translated(struct vm *vm, bool user)
 }
 
 /*
+ * Compatibility-mode user code (a 32- or 16-bit code segment, often from
+ * the guest's LDT): one instruction through the vCPU's emulation, whatever
+ * the user mode.  The host cannot run it (its LDT is not the guest's) and
+ * the translator decodes 64-bit code only; the emulation covers the near
+ * stack and branch instructions such code runs between a far transfer in
+ * and out (cpu_emul_compat.c) and stops the VM naming anything else.
+ */
+static bool run_user_compat(struct vm *vm)
+{
+	enum cpu_outcome out = CPU_OUT_CONTINUE;
+	uint64_t t0 = vm_ticks();
+	enum bt_status s = cpu_step_priv(&vm->cpu, &out);
+	vm->st.ticks[VM_PH_EMULATE] += vm_ticks() - t0;
+	return outcome(vm, s, out);
+}
+
+/*
  * What the vCPU does next: the outer loop's states.  Every change of
  * state happens here or in stay_track (user mode, policy), never as a
  * `continue` in the middle of the loop.
@@ -641,6 +657,7 @@ enum vm_exec_state {
 	VX_KERNEL,	    /* CPL 0: translated kernel code */
 	VX_USER_TRANSLATED, /* CPL 3, translated (XLAT_OPT_USER) */
 	VX_USER_DIRECT,	    /* CPL 3, in the address space's stub */
+	VX_USER_COMPAT,	    /* CPL 3, 32/16-bit CS: interpreted (run_user_compat) */
 };
 
 static enum vm_exec_state exec_state(struct vm *vm)
@@ -650,6 +667,8 @@ static enum vm_exec_state exec_state(struct vm *vm)
 		return VX_HALTED;
 	if (vm->cpu.cpl != 3)
 		return VX_KERNEL;
+	if (!(vm->cpu.seg[CPU_CS].ar & CPU_AR_L))
+		return VX_USER_COMPAT;
 	return m == VM_UMODE_DIRECT ? VX_USER_DIRECT : VX_USER_TRANSLATED;
 }
 
@@ -712,6 +731,9 @@ enum bt_status vm_loop(struct vm *vm)
 		case VX_USER_DIRECT:
 			vm->stay.runs++;
 			go_on = run_user_direct(vm);
+			break;
+		case VX_USER_COMPAT:
+			go_on = run_user_compat(vm);
 			break;
 		case VX_USER_TRANSLATED:
 			vm->stay.runs++;
