@@ -286,6 +286,10 @@ struct vcpu {
 	bool halted; /* after hlt, until an interrupt */
 	bool nmi_blocked;
 	enum cpu_stop_reason stop;
+	/* set by the caller: an instruction the emulation does not cover
+	 * returns BT_ERR_UNSUPPORTED with nothing changed and nothing logged
+	 * (the caller has another way to run it) */
+	bool quiet_unsupported;
 	struct cpu_exc exc; /* scratch: exception raised by the current emulation */
 
 	ZydisDecoder dec, dec32, dec16; /* 64-bit, 32- and 16-bit compat code */

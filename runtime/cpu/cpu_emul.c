@@ -595,6 +595,8 @@ enum bt_status cpu_emulate(struct vcpu *v, const struct cpu_insn *insn, enum cpu
 	case EMU_UNSUPPORTED:
 		break;
 	}
+	if (v->quiet_unsupported)
+		return BT_ERR_UNSUPPORTED;
 	bt_err(LOG_CPU, "cpu: %s at rip %#llx is not emulated",
 	       ZydisMnemonicGetString(insn->di.mnemonic), (unsigned long long)v->abi->rip);
 	*out = CPU_OUT_STOP;

@@ -210,14 +210,26 @@ static bool outcome(struct vm *vm, enum bt_status s, enum cpu_outcome out)
 /* ------------------------------------------------------------------ */
 /* User-mode stays and the mode transitions (vm_policy.h)               */
 
+/* 32/16-bit user code the host can run as the guest means it: a code
+ * segment from the GDT (the host's GDT has the same flat __USER32_CS),
+ * base 0, limit 4 GiB.  An LDT segment or one with a base or a smaller
+ * limit cannot run on the host. */
+static bool compat_host_runnable(const struct vcpu *v)
+{
+	const struct cpu_seg *cs = &v->seg[CPU_CS];
+	return !(cs->sel & 4) && cs->base == 0 && cs->limit == 0xffffffffu;
+}
+
 /* This CPL-3 entry cannot run translated: single-stepping (TF: the host
- * steps exactly), or alignment checking (AC with CR0.AM: translated code
- * does not check alignment).  32/16-bit code runs neither translated nor
- * direct: exec_state sends it to run_user_compat. */
+ * steps exactly), alignment checking (AC with CR0.AM: translated code
+ * does not check alignment), or 32/16-bit code that the interpreter gave
+ * up on (vm->compat_to_host, run_user_compat). */
 static bool cannot_translate(struct vm *vm)
 {
 	const struct vcpu *v = &vm->cpu;
 	uint64_t f = cpu_rflags(v);
+	if (!(v->seg[CPU_CS].ar & CPU_AR_L))
+		return true;
 	if (f & CPU_RFLAGS_TF)
 		return true;
 	return (f & CPU_RFLAGS_AC) && (v->cr0 & CPU_CR0_AM);
@@ -642,8 +654,17 @@ static bool run_user_compat(struct vm *vm)
 {
 	enum cpu_outcome out = CPU_OUT_CONTINUE;
 	uint64_t t0 = vm_ticks();
+	/* flat GDT code (an ordinary 32-bit program) the interpreter does
+	 * not cover runs on the host, as it did before there was one */
+	bool host_ok = compat_host_runnable(&vm->cpu);
+	vm->cpu.quiet_unsupported = host_ok;
 	enum bt_status s = cpu_step_priv(&vm->cpu, &out);
+	vm->cpu.quiet_unsupported = false;
 	vm->st.ticks[VM_PH_EMULATE] += vm_ticks() - t0;
+	if (s == BT_ERR_UNSUPPORTED && host_ok) {
+		vm->compat_to_host = true;
+		return true;
+	}
 	return outcome(vm, s, out);
 }
 
@@ -665,10 +686,16 @@ static enum vm_exec_state exec_state(struct vm *vm)
 	enum vm_umode m = stay_track(vm); /* ends or starts a user stay */
 	if (vm->cpu.halted)
 		return VX_HALTED;
-	if (vm->cpu.cpl != 3)
+	if (vm->cpu.cpl != 3) {
+		vm->compat_to_host = false; /* each return to user code decides anew */
 		return VX_KERNEL;
-	if (!(vm->cpu.seg[CPU_CS].ar & CPU_AR_L))
-		return VX_USER_COMPAT;
+	}
+	if (!(vm->cpu.seg[CPU_CS].ar & CPU_AR_L)) {
+		if (!vm->compat_to_host)
+			return VX_USER_COMPAT;
+	} else {
+		vm->compat_to_host = false; /* back in 64-bit code */
+	}
 	return m == VM_UMODE_DIRECT ? VX_USER_DIRECT : VX_USER_TRANSLATED;
 }
 

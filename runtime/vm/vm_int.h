@@ -119,6 +119,7 @@ struct vm {
 	uint64_t deadline_ns;		      /* CLOCK_MONOTONIC, 0 = none */
 	volatile sig_atomic_t stop_signal;    /* SIGINT/SIGTERM received (vm_signal.c) */
 	enum vm_stop stop_request; /* a device asked: VM_STOP_RESET or VM_STOP_POWEROFF */
+	bool compat_to_host;	   /* 32-bit flat code the interpreter does not cover: direct */
 	struct vm_result res;
 	struct vm_stats st;
 	int64_t started_unix;
