@@ -82,6 +82,8 @@ enum bt_status xlat_create(const struct xlat_options *opts, struct xlat_ctx **ou
 	if (opts)
 		ctx->opts = *opts;
 	ctx->opts.max_insns = xlat_max_insns(opts);
+	if (ctx->opts.flags & XLAT_OPT_STEP)
+		ctx->opts.max_insns = 1;
 	if (ZYAN_FAILED(
 		ZydisDecoderInit(&ctx->dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64)) ||
 	    /* the vCPU has no BMI1: F3 0F BC is `rep bsf` (xlat_facts.c) */
@@ -235,6 +237,8 @@ static void decode_block(struct xlat_ctx *ctx, const struct xlat_source *src, gv
 		enum xlat_class c = xlat_classify(in);
 		if (ctx->opts.flags & XLAT_OPT_USER)
 			c = xlat_class_user(c);
+		else if ((ctx->opts.flags & XLAT_OPT_STEP) && (c == XC_PUSHF || c == XC_POPF))
+			c = XC_PRIV; /* the vCPU holds TF and NT, the inline forms do not */
 		if (c == XC_REFUSE) {
 			if (i == 0)
 				refuse(b, XLAT_REFUSE_UNSUPPORTED, pc);
@@ -373,6 +377,7 @@ enum bt_status xlat_translate(struct xlat_ctx *ctx, const struct xlat_source *sr
 		ctx->e.off_tlb = VCPU_OFF_UTLB;
 		ctx->e.off_ibl = VCPU_OFF_UIBL;
 	}
+	ctx->e.step = (ctx->opts.flags & XLAT_OPT_STEP) != 0;
 	emit_block(ctx, &r);
 	uint32_t code_len = 0, pcmap_len = 0;
 	if (ctx->e.failed || ctx->e.overflow ||

@@ -44,6 +44,11 @@ enum xlat_opt_flags {
 					  * (vcpu_abi.utlb), indirect branches through uibl, and
 					  * cli/sti/popf/stac/clac/swapgs emulated at a PRIV exit
 					  * (docs/user-mode.md) */
+	XLAT_OPT_STEP = 1u << 3,	 /* one guest instruction per block, and every exit
+					  * leaves to the runtime: no IBL lookup, no user
+					  * direct-exit probe; pushf/popf are PRIV exits in
+					  * kernel code too (single-stepping with TF, NT set,
+					  * alignment checking with AC; docs/user-mode.md) */
 };
 
 /*

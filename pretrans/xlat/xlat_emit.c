@@ -62,6 +62,7 @@ void xe_reset(struct xe *e, uint8_t *main_buf, uint8_t *cold_buf, gva_t start)
 	e->block_start = start;
 	e->off_tlb = VCPU_OFF_TLB;
 	e->off_ibl = VCPU_OFF_IBL;
+	e->step = false;
 	e->pend_regs = 0;
 	e->pend_flags = false;
 	memset(e->exits, 0, sizeof(e->exits));
@@ -493,7 +494,7 @@ void xe_emit_stubs(struct xe *e)
 		xe_label_place(e, e->exit_stub_label[i]);
 		/* a target on the block's own page is chained at its first
 		 * exit: probing would find it in the table and never exit */
-		if (e->off_ibl == VCPU_OFF_UIBL && exit_is_direct(x->kind) &&
+		if (e->off_ibl == VCPU_OFF_UIBL && !e->step && exit_is_direct(x->kind) &&
 		    (x->target & GUEST_PAGE_MASK) != (e->block_start & GUEST_PAGE_MASK))
 			emit_user_direct_probe(e, x->target);
 		xe_gs_store_imm32(e, 8, VCPU_OFF_EXIT_INFO,

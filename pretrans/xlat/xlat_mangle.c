@@ -770,6 +770,12 @@ static void emit_ibl(struct xe *e, struct xlat_scratch *s, enum xlat_exit_kind k
 	ZydisRegister A = s->reg[0], T1 = s->reg[1];
 	ZydisEncoderOperand oa = xe_r(A), o1 = xe_r(T1), im, mm;
 	int x = xe_exit_new(e, kind, 0);
+	if (e->step) { /* XLAT_OPT_STEP: straight to the exit stub */
+		xe_pcmark(e);
+		xlat_flush_pending(e);
+		xe_exit_jump_stub(e, x);
+		return;
+	}
 	xe_gs_load(e, A, VCPU_OFF_EXIT_TARGET);
 	xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &o1, &oa, NULL);
 	im = xe_i((e->off_ibl == VCPU_OFF_UIBL ? VCPU_UIBL_ENTRIES : VCPU_IBL_ENTRIES) - 1);

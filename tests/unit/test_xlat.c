@@ -125,6 +125,73 @@ static void test_deterministic(void **state)
 	xlat_destroy(c2);
 }
 
+/* Does the code refer to the user IBL table (a %gs displacement inside it)? */
+static bool refers_to_uibl(const struct xlat_block *b)
+{
+	for (uint32_t i = 0; i + 4 <= b->code_len; i++) {
+		uint32_t d;
+		memcpy(&d, b->code + i, 4);
+		if (d >= VCPU_OFF_UIBL && d < VCPU_OFF_UIBL + VCPU_UIBL_ENTRIES * 16)
+			return true;
+	}
+	return false;
+}
+
+static const uint8_t jmp_far_page[] = {0x48, 0x89, 0xc1, 0xe9, 0x00, 0x20, 0x00, 0x00};
+static size_t read_user(void *opaque, gva_t va, uint8_t *buf, size_t len)
+{
+	const uint8_t *code = opaque;
+	size_t n = opaque == straight ? sizeof(straight) : sizeof(jmp_far_page);
+	if (va < 0x401000 || va >= 0x401000 + n)
+		return 0;
+	n = BT_MIN(len, (size_t)(0x401000 + n - va));
+	memcpy(buf, code + (va - 0x401000), n);
+	return n;
+}
+
+/* XLAT_OPT_STEP: one guest instruction a block, and exits that leave: a
+ * return and a jump to another page go straight to their exit stubs where
+ * the ordinary user translation looks the user IBL table up. */
+static void test_step_option(void **state)
+{
+	(void)state;
+	struct xlat_ctx *user, *step;
+	struct xlat_block b;
+	struct xlat_options uo = {.flags = XLAT_OPT_USER};
+	struct xlat_options so = {.flags = XLAT_OPT_USER | XLAT_OPT_STEP, .max_insns = 50};
+	struct xlat_source s1 = {.read = read_user, .opaque = (void *)straight};
+	struct xlat_source s2 = {.read = read_user, .opaque = (void *)jmp_far_page};
+	assert_int_equal(xlat_create(&uo, &user), BT_OK);
+	assert_int_equal(xlat_create(&so, &step), BT_OK);
+	assert_int_not_equal(xlat_options_hash(&uo), xlat_options_hash(&so));
+
+	/* the ordinary translation: six instructions, the ret through the IBL */
+	assert_int_equal(xlat_translate(user, &s1, 0x401000, &b), BT_OK);
+	assert_int_equal(b.n_insns, 6);
+	assert_true(refers_to_uibl(&b));
+	/* stepped: the first instruction alone, then the ret alone, no IBL */
+	assert_int_equal(xlat_translate(step, &s1, 0x401000, &b), BT_OK);
+	assert_int_equal(b.refusal, XLAT_OK);
+	assert_int_equal(b.n_insns, 1);
+	assert_int_equal(b.guest_len, 3);
+	assert_int_equal(b.exits[b.n_exits - 1].kind, XLAT_EXIT_FALL);
+	assert_int_equal(b.exits[b.n_exits - 1].target, 0x401003);
+	assert_int_equal(xlat_translate(step, &s1, 0x401000 + sizeof(straight) - 1, &b), BT_OK);
+	assert_int_equal(b.n_insns, 1);
+	assert_int_equal(b.exits[b.n_exits - 1].kind, XLAT_EXIT_RET);
+	assert_false(refers_to_uibl(&b));
+
+	/* a direct jump to another page: probed ordinarily, not stepped */
+	assert_int_equal(xlat_translate(user, &s2, 0x401003, &b), BT_OK);
+	assert_true(refers_to_uibl(&b));
+	assert_int_equal(xlat_translate(step, &s2, 0x401003, &b), BT_OK);
+	assert_int_equal(b.exits[b.n_exits - 1].kind, XLAT_EXIT_JMP);
+	assert_int_equal(b.exits[b.n_exits - 1].target, 0x401008 + 0x2000);
+	assert_false(refers_to_uibl(&b));
+	xlat_destroy(user);
+	xlat_destroy(step);
+}
+
 /* Copy one block to two other places in the cache: all copies run. */
 static void test_relocatable(void **state)
 {
@@ -427,6 +494,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_virtual_if, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flags_conditional_writers, setup, teardown),
 	    cmocka_unit_test(test_not_advertised),
+	    cmocka_unit_test(test_step_option),
 	    cmocka_unit_test_setup_teardown(test_tzcnt_is_bsf, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
