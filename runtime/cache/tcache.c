@@ -205,7 +205,8 @@ enum bt_status tcache_chain(struct tcache *tc, struct tcache_block *from, unsign
 	if (!from || !to || from->dead || to->dead || exit >= from->n_exits)
 		return BT_ERR_INVALID;
 	struct xlat_exit *e = &from->exits[exit];
-	if (!exit_chainable(e) || e->target != to->va || from->user != to->user)
+	if (!exit_chainable(e) || e->target != to->va || from->user != to->user || from->step ||
+	    to->step)
 		return BT_ERR_INVALID;
 	if (from->user && !user_chain_safe(from, to)) {
 		tc->stats.user_chain_refused++;
@@ -450,7 +451,22 @@ struct tcache_block *tcache_lookup(struct tcache *tc, gva_t va)
 {
 	tc->stats.lookups++;
 	for (struct tcache_block *b = tc->hash[hash_va(va)]; b; b = b->hash_next)
-		if (b->va == va && !b->user) {
+		if (b->va == va && !b->user && !b->step) {
+			tc->stats.lookup_hits++;
+			return b;
+		}
+	return NULL;
+}
+
+/* The live block at va of a kind: user or kernel, step or not; user
+ * blocks also by their first guest-physical page. */
+static struct tcache_block *find(struct tcache *tc, gva_t va, gpa_t gpa0, bool user, bool step)
+{
+	tc->stats.lookups++;
+	gpa0 &= GUEST_PAGE_MASK;
+	for (struct tcache_block *b = tc->hash[hash_va(va)]; b; b = b->hash_next)
+		if (b->va == va && b->user == user && b->step == step &&
+		    (!user || b->gpa[0] == gpa0)) {
 			tc->stats.lookup_hits++;
 			return b;
 		}
@@ -459,14 +475,12 @@ struct tcache_block *tcache_lookup(struct tcache *tc, gva_t va)
 
 struct tcache_block *tcache_lookup_user(struct tcache *tc, gva_t va, gpa_t gpa0)
 {
-	tc->stats.lookups++;
-	gpa0 &= GUEST_PAGE_MASK;
-	for (struct tcache_block *b = tc->hash[hash_va(va)]; b; b = b->hash_next)
-		if (b->va == va && b->user && b->gpa[0] == gpa0) {
-			tc->stats.lookup_hits++;
-			return b;
-		}
-	return NULL;
+	return find(tc, va, gpa0, true, false);
+}
+
+struct tcache_block *tcache_lookup_step(struct tcache *tc, gva_t va, gpa_t gpa0)
+{
+	return find(tc, va, gpa0, true, true);
 }
 
 struct tcache_block *tcache_find_host(struct tcache *tc, const void *pc)
@@ -488,7 +502,7 @@ struct tcache_block *tcache_find_host(struct tcache *tc, const void *pc)
 
 void tcache_ibl_insert(struct tcache *tc, struct tcache_block *b)
 {
-	if (!b || b->dead)
+	if (!b || b->dead || b->step)
 		return;
 	struct vcpu_ibl_entry *ie = &(b->user ? tc->abi->uibl : tc->abi->ibl)[ibl_index(b)];
 	if (b->user) {
@@ -502,7 +516,7 @@ void tcache_ibl_insert(struct tcache *tc, struct tcache_block *b)
 }
 
 static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
-			      gpa_t gpa1, enum tcache_origin origin, bool user,
+			      gpa_t gpa1, enum tcache_origin origin, bool user, bool step,
 			      struct tcache_block **out)
 {
 	if (!tc || !xb || !out || xb->refusal != XLAT_OK || !xb->code || xb->code_len == 0 ||
@@ -541,8 +555,7 @@ static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gp
 	}
 	/* Kill a block at the same va (and, for user blocks, the same page)
 	 * first: that may free page nodes. */
-	struct tcache_block *old = user ? tcache_lookup_user(tc, xb->guest_start, gpa0)
-					: tcache_lookup(tc, xb->guest_start);
+	struct tcache_block *old = find(tc, xb->guest_start, gpa0, user, step);
 	if (old)
 		tcache_invalidate_block(tc, old);
 	gva_t va0 = xb->guest_start & GUEST_PAGE_MASK;
@@ -570,6 +583,7 @@ static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gp
 	b->flags = xb->flags;
 	b->origin = (uint8_t)origin;
 	b->user = user;
+	b->step = step;
 	b->code_len = xb->code_len;
 	b->n_exits = xb->n_exits;
 	memcpy(b->exits, xb->exits, sizeof(b->exits[0]) * xb->n_exits);
@@ -600,13 +614,19 @@ static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gp
 enum bt_status tcache_install(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
 			      gpa_t gpa1, enum tcache_origin origin, struct tcache_block **out)
 {
-	return install(tc, xb, gpa0, gpa1, origin, false, out);
+	return install(tc, xb, gpa0, gpa1, origin, false, false, out);
 }
 
 enum bt_status tcache_install_user(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
 				   gpa_t gpa1, struct tcache_block **out)
 {
-	return install(tc, xb, gpa0, gpa1, TCACHE_FROM_RUNTIME, true, out);
+	return install(tc, xb, gpa0, gpa1, TCACHE_FROM_RUNTIME, true, false, out);
+}
+
+enum bt_status tcache_install_step(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
+				   gpa_t gpa1, bool user, struct tcache_block **out)
+{
+	return install(tc, xb, gpa0, gpa1, TCACHE_FROM_RUNTIME, user, true, out);
 }
 
 void tcache_for_each(struct tcache *tc, void (*fn)(void *opaque, struct tcache_block *b),

@@ -75,6 +75,7 @@ struct tcache_block {
 	uint8_t dead;
 	uint8_t learned; /* written back to the database already */
 	uint8_t user;	 /* translated for CPL 3 (XLAT_OPT_USER), see below */
+	uint8_t step;	 /* one instruction (XLAT_OPT_STEP): tcache_install_step */
 	uint32_t n_exits;
 	struct xlat_exit exits[XLAT_MAX_EXITS];
 	struct tcache_link out[XLAT_MAX_EXITS]; /* out[i].to != NULL: exit i chained */
@@ -125,12 +126,20 @@ enum bt_status tcache_install(struct tcache *tc, const struct xlat_block *xb, gp
  * live user block with the same va and pages is replaced. */
 enum bt_status tcache_install_user(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
 				   gpa_t gpa1, struct tcache_block **out);
+/* The same for a one-instruction block (XLAT_OPT_STEP), user or kernel:
+ * it lives beside the ordinary block at va, is found only by
+ * tcache_lookup_step (user) or not at all (kernel: the runtime runs it
+ * once and kills it), never enters an IBL table and never chains, so
+ * nothing but the runtime's stepping loop runs it. */
+enum bt_status tcache_install_step(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
+				   gpa_t gpa1, bool user, struct tcache_block **out);
 
 /* Live kernel block starting at va, or NULL. */
 struct tcache_block *tcache_lookup(struct tcache *tc, gva_t va);
 /* Live user block starting at va whose first page is gpa0 (any address in
  * it), or NULL.  The caller checks gpa[1] of a two-page block. */
 struct tcache_block *tcache_lookup_user(struct tcache *tc, gva_t va, gpa_t gpa0);
+struct tcache_block *tcache_lookup_step(struct tcache *tc, gva_t va, gpa_t gpa0);
 
 /* Block whose host code contains host address pc (live or dead), or NULL. */
 struct tcache_block *tcache_find_host(struct tcache *tc, const void *pc);

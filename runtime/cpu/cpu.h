@@ -365,6 +365,15 @@ enum bt_status cpu_step_priv(struct vcpu *v, enum cpu_outcome *out);
  * cannot be fetched or decoded. */
 enum bt_status cpu_insn_reads_dest(struct vcpu *v, gva_t rip, bool *reads);
 
+/* The single-step #DB trap after an instruction that completed outside
+ * the emulation (translated code run one instruction at a time): DR6.BS
+ * set, RIP as it stands. */
+enum bt_status cpu_single_step(struct vcpu *v, enum cpu_outcome *out);
+/* Alignment checking (CPL 3 with CR0.AM and RFLAGS.AC): when a data access
+ * of the instruction at RIP lacks the alignment its size needs, deliver
+ * #AC(0) as a fault and set *raised; else nothing happens. */
+enum bt_status cpu_check_alignment(struct vcpu *v, bool *raised, enum cpu_outcome *out);
+
 /* Guest user code executed `syscall` (the user-mode owner calls this).  The
  * same transition as a `syscall` reaching cpu_step_priv: #UD without
  * EFER.SCE or outside 64-bit mode (Intel), else CPL 0 at LSTAR with RFLAGS

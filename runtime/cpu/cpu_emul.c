@@ -636,6 +636,72 @@ enum bt_status cpu_step_priv(struct vcpu *v, enum cpu_outcome *out)
 	return cpu_emulate(v, &insn, out);
 }
 
+enum bt_status cpu_single_step(struct vcpu *v, enum cpu_outcome *out)
+{
+	if (!v || !out)
+		return BT_ERR_INVALID;
+	*out = CPU_OUT_CONTINUE;
+	return cpu_single_step_trap(v, out);
+}
+
+/* The alignment a data access of n bytes needs under alignment checking
+ * (SDM vol. 3, "Alignment Checking"): word 2, doubleword 4, quadword 8,
+ * an 80-bit value or pseudo-descriptor 8, a 16:32 far pointer 4.  Wider
+ * (SSE, FXSAVE/XSAVE areas) is not checked: the aligned forms raise #GP
+ * themselves, and #AC for the unaligned ones is model-specific. */
+static unsigned ac_alignment(unsigned n)
+{
+	switch (n) {
+	case 2:
+	case 4:
+	case 8:
+		return n;
+	case 6:
+		return 4;
+	case 10:
+		return 8;
+	default:
+		return 1;
+	}
+}
+
+enum bt_status cpu_check_alignment(struct vcpu *v, bool *raised, enum cpu_outcome *out)
+{
+	if (!v || !raised || !out)
+		return BT_ERR_INVALID;
+	*raised = false;
+	*out = CPU_OUT_CONTINUE;
+	if (v->cpl != 3 || !(v->cr0 & CPU_CR0_AM) || !(cpu_rflags(v) & CPU_RFLAGS_AC))
+		return BT_OK;
+	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
+	size_t got = 0;
+	struct mmu_fault f = {0};
+	struct cpu_insn insn;
+	gva_t at = cpu_mode64(v) ? v->abi->rip : v->seg[CPU_CS].base + (uint32_t)v->abi->rip;
+	/* a fetch fault or undecodable bytes: running the instruction raises it */
+	if (mmu_fetch(v->mmu, at, buf, sizeof(buf), &got, &f) != BT_OK ||
+	    cpu_decode(v, buf, got, &insn) != BT_OK)
+		return BT_OK;
+	for (unsigned i = 0; i < insn.di.operand_count; i++) {
+		const ZydisDecodedOperand *o = &insn.ops[i];
+		if (o->type != ZYDIS_OPERAND_TYPE_MEMORY || o->mem.type != ZYDIS_MEMOP_TYPE_MEM)
+			continue;
+		unsigned need = ac_alignment(o->size / 8);
+		if (need > 1 && (cpu_op_addr(v, &insn, o) & (need - 1))) {
+			*raised = true;
+			enum bt_status s = cpu_deliver(v, CPU_EXC_AC, CPU_EV_FAULT, true, 0);
+			if (s == BT_ERR_GUEST) {
+				*out = CPU_OUT_STOP;
+				return BT_OK;
+			}
+			BT_TRY(s);
+			*out = cpu_run_outcome(v);
+			return BT_OK;
+		}
+	}
+	return BT_OK;
+}
+
 enum bt_status cpu_insn_reads_dest(struct vcpu *v, gva_t rip, bool *reads)
 {
 	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];

@@ -48,6 +48,13 @@ struct tc_vcpu {
 	struct vcpu_abi *abi; /* mmap'ed, page aligned; the thread's GS base */
 	struct tc_handlers h;
 	void *opaque; /* the runtime's */
+	/* Single-stepping a rep string instruction (the runtime's stepping
+	 * loop): str_single makes the string call-out run one iteration;
+	 * str_unfinished says it left some (RCX != 0 and the condition
+	 * still holds), so the instruction runs again, as on hardware,
+	 * where TF traps after every iteration. */
+	bool str_single;
+	bool str_unfinished;
 };
 
 /* Allocate and reset the vCPU area (TLB and IBL empty, IF=0, call-outs set). */

@@ -152,7 +152,8 @@ int tc_string_run(struct tc_vcpu *t)
 	int64_t step = (a->rflags & 0x400) ? -(int64_t)n : (int64_t)n;
 	if (n != 1 && n != 2 && n != 4 && n != 8)
 		return 1;
-	bool chunked = rep && step > 0 && (op == VCPU_STR_MOVS || op == VCPU_STR_STOS);
+	bool chunked =
+	    rep && step > 0 && (op == VCPU_STR_MOVS || op == VCPU_STR_STOS) && !t->str_single;
 	for (;;) {
 		if (rep && a->gpr[VCPU_RCX] == 0)
 			break;
@@ -213,6 +214,10 @@ int tc_string_run(struct tc_vcpu *t)
 			bool zf = (a->rflags & 0x40) != 0;
 			if (repne ? zf : !zf)
 				break;
+		}
+		if (t->str_single) { /* one iteration per single-step trap */
+			t->str_unfinished = a->gpr[VCPU_RCX] != 0;
+			break;
 		}
 	}
 	return 0;

@@ -335,6 +335,61 @@ static void test_user_blocks(void **state)
 	tcache_destroy(tc);
 }
 
+/*
+ * Step blocks (one instruction, XLAT_OPT_STEP): one lives beside the
+ * ordinary user block at the same address and page, each lookup finds only
+ * its own, installing one replaces neither the other, a step block never
+ * enters the IBL table and never chains either way, and a write to its
+ * page kills it like any block.
+ */
+static void test_step_blocks(void **state)
+{
+	struct tcache *tc;
+	struct tcache_block *u, *st1, *st2, *from;
+	struct xlat_block xu, xs1, xs2, xf;
+	uint8_t cu[16], cs1[16], cs2[16], cf[16];
+	const gva_t va = 0x401000;
+	(void)state;
+
+	assert_int_equal(tcache_create(1 << 16, NULL, &abi, &tc), BT_OK);
+	make_movret(&xu, cu, va, 21, 0);
+	make_movret(&xs1, cs1, va, 22, va + 0x40);
+	make_movret(&xs2, cs2, va, 23, va + 0x40);
+	make_movret(&xf, cf, va + 0x40, 24, va);
+	assert_int_equal(tcache_install_user(tc, &xu, 0x6000, TCACHE_NO_PAGE, &u), BT_OK);
+	assert_int_equal(tcache_install_step(tc, &xs1, 0x6000, TCACHE_NO_PAGE, true, &st1), BT_OK);
+	assert_int_equal(tcache_install_user(tc, &xf, 0x6000, TCACHE_NO_PAGE, &from), BT_OK);
+	assert_false(u->dead || st1->dead);
+	assert_ptr_equal(tcache_lookup_user(tc, va, 0x6000), u);
+	assert_ptr_equal(tcache_lookup_step(tc, va, 0x6000), st1);
+	assert_null(tcache_lookup_step(tc, va, 0x7000));
+	assert_null(tcache_lookup_step(tc, va + 0x40, 0x6000));
+	assert_null(tcache_lookup(tc, va));
+
+	/* a second step block at va replaces the first, not the user block */
+	assert_int_equal(tcache_install_step(tc, &xs2, 0x6000, TCACHE_NO_PAGE, true, &st2), BT_OK);
+	assert_true(st1->dead);
+	assert_false(u->dead);
+	assert_ptr_equal(tcache_lookup_step(tc, va, 0x6000), st2);
+	assert_int_equal(run(st2), 23);
+
+	/* never in the IBL table, never chained from or to */
+	unsigned i = VCPU_UIBL_INDEX(va);
+	tcache_uibl_clear(tc);
+	tcache_ibl_insert(tc, st2);
+	assert_int_equal(abi.uibl[i].guest_rip, VCPU_IBL_EMPTY(i));
+	assert_int_equal(tcache_chain(tc, from, 0, st2), BT_ERR_INVALID);
+	assert_int_equal(tcache_chain(tc, st2, 0, from), BT_ERR_INVALID);
+	assert_int_equal(tcache_chain(tc, from, 0, u), BT_OK); /* the ordinary one does */
+	assert_int_equal(run(from), 21);
+
+	/* a write to the page kills the step block with the others */
+	assert_true(tcache_invalidate_range(tc, 0x6000, 8) >= 2);
+	assert_true(st2->dead && u->dead);
+	assert_null(tcache_lookup_step(tc, va, 0x6000));
+	tcache_destroy(tc);
+}
+
 /* A write kills only the blocks whose bytes it meets (on either page of a
  * two-page block); the page stays watched while a block lives on it. */
 static void test_invalidate_range(void **state)
@@ -422,6 +477,7 @@ int main(void)
 	    cmocka_unit_test(test_rejects_bad_rows),
 	    cmocka_unit_test(test_va_index_and_code_page_flags),
 	    cmocka_unit_test(test_user_blocks),
+	    cmocka_unit_test(test_step_blocks),
 	    cmocka_unit_test(test_arena),
 	    cmocka_unit_test(test_invalidate_range),
 	};
