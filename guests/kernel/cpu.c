@@ -36,7 +36,7 @@ void cpu_init_features(void)
 	}
 
 	uint64_t cr0 = read_cr0();
-	cr0 |= CR0_WP | CR0_MP | CR0_NE;
+	cr0 |= CR0_WP | CR0_MP | CR0_NE | CR0_AM; /* AM: user code may ask for #AC, as on Linux */
 	cr0 &= ~(CR0_EM | CR0_TS);
 	write_cr0(cr0);
 

@@ -145,6 +145,7 @@ static int exc_signal(unsigned vec)
 		return 5; /* SIGTRAP */
 	case 11:	  /* #NP */
 	case 12:	  /* #SS */
+	case 17:	  /* #AC */
 		return 7; /* SIGBUS, as Linux */
 	default:
 		return 11; /* SIGSEGV */

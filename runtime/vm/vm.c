@@ -224,6 +224,13 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	uopts.flags |= XLAT_OPT_USER;
 	if ((s = xlat_create(&uopts, &vm->xlat_user)) != BT_OK)
 		goto err;
+	uopts.flags |= XLAT_OPT_STEP;
+	if ((s = xlat_create(&uopts, &vm->xlat_step)) != BT_OK)
+		goto err;
+	struct xlat_options kopts = vm->xopts;
+	kopts.flags |= XLAT_OPT_STEP;
+	if ((s = xlat_create(&kopts, &vm->xlat_kstep)) != BT_OK)
+		goto err;
 	vm_policy_init(&vm->policy, (enum vm_user_cfg)cfg->user_mode, NULL);
 	if ((s = vm_split_init(vm)) != BT_OK)
 		goto err;
@@ -326,6 +333,10 @@ void vm_destroy(struct vm *vm)
 		xlat_destroy(vm->xlat);
 	if (vm->xlat_user)
 		xlat_destroy(vm->xlat_user);
+	if (vm->xlat_step)
+		xlat_destroy(vm->xlat_step);
+	if (vm->xlat_kstep)
+		xlat_destroy(vm->xlat_kstep);
 	vm_split_fini(vm);
 	if (vm->cpu.abi)
 		vcpu_fini(&vm->cpu);

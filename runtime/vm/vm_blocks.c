@@ -230,14 +230,22 @@ out:
 	return b;
 }
 
-static struct tcache_block *translate(struct vm *vm, gva_t rip, bool user, struct mmu_fault *f)
+enum xlat_kind { XK_KERNEL, XK_USER, XK_STEP, XK_KSTEP };
+
+static struct tcache_block *translate(struct vm *vm, gva_t rip, enum xlat_kind kind,
+				      struct mmu_fault *f)
 {
+	bool user = kind == XK_USER || kind == XK_STEP;
+	struct xlat_ctx *x = kind == XK_STEP	? vm->xlat_step
+			     : kind == XK_KSTEP ? vm->xlat_kstep
+			     : user		? vm->xlat_user
+						: vm->xlat;
 	struct xlat_block xb;
 	struct xlat_source src = {src_read, vm};
 	uint64_t t0 = vm_ticks();
 	struct tcache_block *b = NULL;
 
-	enum bt_status s = xlat_translate(user ? vm->xlat_user : vm->xlat, &src, rip, &xb);
+	enum bt_status s = xlat_translate(x, &src, rip, &xb);
 	if (s != BT_OK) {
 		bt_err(LOG_XLAT, "translator failed at %#llx: %s", (unsigned long long)rip,
 		       bt_status_str(s));
@@ -268,13 +276,22 @@ static struct tcache_block *translate(struct vm *vm, gva_t rip, bool user, struc
 	if (user) {
 		gpa_t g0, g1;
 		if (block_pages(vm, xb.guest_start, xb.guest_len, &g0, &g1, f) &&
-		    tcache_install_user(vm->tc, &xb, g0, g1, &b) != BT_OK) {
+		    (kind == XK_STEP ? tcache_install_step(vm->tc, &xb, g0, g1, true, &b)
+				     : tcache_install_user(vm->tc, &xb, g0, g1, &b)) != BT_OK) {
 			bt_err(LOG_TC, "cannot install the user block at %#llx",
 			       (unsigned long long)rip);
 			b = NULL;
 		}
 		if (b)
 			vm->st.user_translated++;
+	} else if (kind == XK_KSTEP) {
+		gpa_t g0, g1;
+		if (block_pages(vm, xb.guest_start, xb.guest_len, &g0, &g1, f) &&
+		    tcache_install_step(vm->tc, &xb, g0, g1, false, &b) != BT_OK) {
+			bt_err(LOG_TC, "cannot install the one-instruction block at %#llx",
+			       (unsigned long long)rip);
+			b = NULL;
+		}
 	} else {
 		b = install(vm, &xb, TCACHE_FROM_RUNTIME, f);
 		if (b)
@@ -304,7 +321,7 @@ struct tcache_block *vm_block_get(struct vm *vm, gva_t rip, struct mmu_fault *fa
 		return b;
 	if (fault->pending)
 		return NULL;
-	return translate(vm, rip, false, fault);
+	return translate(vm, rip, XK_KERNEL, fault);
 }
 
 /*
@@ -315,13 +332,15 @@ struct tcache_block *vm_block_get(struct vm *vm, gva_t rip, struct mmu_fault *fa
  * blocks never come from or go to the database: user code is not part of
  * the kernel image the database describes.
  */
-struct tcache_block *vm_block_get_user(struct vm *vm, gva_t rip, struct mmu_fault *fault)
+static struct tcache_block *user_block_get(struct vm *vm, gva_t rip, enum xlat_kind kind,
+					   struct mmu_fault *fault)
 {
 	gpa_t g0, g1;
 	fault->pending = false;
 	if (!code_page(vm, rip, 0, &g0, fault))
 		return NULL;
-	struct tcache_block *b = tcache_lookup_user(vm->tc, rip, g0);
+	struct tcache_block *b = kind == XK_STEP ? tcache_lookup_step(vm->tc, rip, g0)
+						 : tcache_lookup_user(vm->tc, rip, g0);
 	if (b && b->gpa[1] != TCACHE_NO_PAGE) {
 		if (!code_page(vm, b->va + b->guest_len - 1, 0, &g1, fault))
 			return NULL;
@@ -333,7 +352,20 @@ struct tcache_block *vm_block_get_user(struct vm *vm, gva_t rip, struct mmu_faul
 	}
 	if (b)
 		return b;
-	return translate(vm, rip, true, fault);
+	return translate(vm, rip, kind, fault);
+}
+
+struct tcache_block *vm_block_get_user(struct vm *vm, gva_t rip, struct mmu_fault *fault)
+{
+	return user_block_get(vm, rip, XK_USER, fault);
+}
+
+struct tcache_block *vm_block_get_step(struct vm *vm, gva_t rip, struct mmu_fault *fault)
+{
+	fault->pending = false;
+	if (vm->cpu.cpl != 3) /* translated afresh each time: kernel stepping is rare */
+		return translate(vm, rip, XK_KSTEP, fault);
+	return user_block_get(vm, rip, XK_STEP, fault);
 }
 
 /* The live user block at va in the current address space, or NULL (a
@@ -429,7 +461,7 @@ struct learn_ctx {
 static void learn_one(void *opaque, struct tcache_block *b)
 {
 	struct learn_ctx *lc = opaque;
-	if (lc->s != BT_OK || b->origin != TCACHE_FROM_RUNTIME || b->learned || b->user)
+	if (lc->s != BT_OK || b->origin != TCACHE_FROM_RUNTIME || b->learned || b->user || b->step)
 		return;
 	uint8_t *code = malloc(b->code_len);
 	if (!code) {

@@ -220,19 +220,36 @@ static bool compat_host_runnable(const struct vcpu *v)
 	return !(cs->sel & 4) && cs->base == 0 && cs->limit == 0xffffffffu;
 }
 
-/* This CPL-3 entry cannot run translated: single-stepping (TF: the host
- * steps exactly), alignment checking (AC with CR0.AM: translated code
- * does not check alignment), or 32/16-bit code that the interpreter gave
- * up on (vm->compat_to_host, run_user_compat). */
+/* Single-stepping (TF) or alignment checking (AC with CR0.AM) at CPL 3:
+ * the host CPU does both itself in direct mode; translated, user code
+ * runs one instruction a block (run_step). */
+static bool wants_step(const struct vcpu *v)
+{
+	uint64_t f = cpu_rflags(v);
+	return (f & CPU_RFLAGS_TF) || ((f & CPU_RFLAGS_AC) && (v->cr0 & CPU_CR0_AM));
+}
+
+/* Kernel code with TF (a sysenter from user code that set it) or NT set:
+ * the inline pushf/popf of translated kernel code do not keep either. */
+static bool kernel_wants_step(const struct vcpu *v)
+{
+	return (cpu_rflags(v) & (CPU_RFLAGS_TF | CPU_RFLAGS_NT)) != 0;
+}
+
+/* This CPL-3 entry runs direct: 32/16-bit code that the interpreter gave
+ * up on (vm->compat_to_host, run_user_compat; the translator decodes
+ * 64-bit code only), or, with the adaptive policy, single-stepping and
+ * alignment checking, which the host does at native speed -- unless the
+ * address space is under the fidelity trigger (it needs guest state the
+ * host lacks, such as RFLAGS.NT across a system call): then it steps
+ * translated.  --user=translated always steps translated. */
 static bool cannot_translate(struct vm *vm)
 {
 	const struct vcpu *v = &vm->cpu;
-	uint64_t f = cpu_rflags(v);
 	if (!(v->seg[CPU_CS].ar & CPU_AR_L))
 		return true;
-	if (f & CPU_RFLAGS_TF)
-		return true;
-	return (f & CPU_RFLAGS_AC) && (v->cr0 & CPU_CR0_AM);
+	return wants_step(v) && vm->policy.cfg == VM_USER_ADAPTIVE &&
+	       !vm_policy_fidelity(&vm->policy, v->cr3 & MMU_PTE_ADDR_MASK);
 }
 
 /*
@@ -303,7 +320,6 @@ static enum vm_umode stay_track(struct vm *vm)
 		}
 		return vm->stay.mode;
 	}
-	bool no_xlat = cannot_translate(vm);
 	if (!vm->stay.in_user) {
 		stay_report(vm);
 		vm->stay.in_user = true;
@@ -315,9 +331,10 @@ static enum vm_umode stay_track(struct vm *vm)
 		vm->stay.retried = false;
 		if (needs_guest_state(v))
 			vm_policy_need_translated(&vm->policy, vm->stay.cr3);
-		stay_switch(vm, vm_policy_mode(&vm->policy, vm->stay.cr3, no_xlat));
-	} else if (no_xlat && vm->stay.mode == VM_UMODE_TRANSLATED) {
-		/* TF or AC+AM set inside a translated stay */
+		stay_switch(vm, vm_policy_mode(&vm->policy, vm->stay.cr3, cannot_translate(vm)));
+	} else if (vm->stay.mode == VM_UMODE_TRANSLATED && cannot_translate(vm)) {
+		/* TF or AC+AM set inside a translated stay (adaptive, no
+		 * fidelity trigger): the host steps it */
 		vm->policy.st.fallbacks++;
 		stay_switch(vm, VM_UMODE_DIRECT);
 	}
@@ -353,7 +370,7 @@ static bool run_user_direct(struct vm *vm)
 		 * decides exactly) and keep the address space translated for
 		 * a while (the fidelity trigger, vm_policy.h). */
 		if (!ev.trap && (ev.vector == CPU_EXC_GP || ev.vector == CPU_EXC_UD) &&
-		    vm->policy.cfg != VM_USER_DIRECT && !cannot_translate(vm)) {
+		    vm->policy.cfg != VM_USER_DIRECT && (v->seg[CPU_CS].ar & CPU_AR_L)) {
 			vm->st.user_retries++;
 			vm->stay.retried = true;
 			vm_policy_need_translated(&vm->policy, vm->stay.cr3);
@@ -643,6 +660,73 @@ static bool run_translated(struct vm *vm, bool user)
 }
 
 /*
+ * Translated code one instruction a block (XLAT_OPT_STEP: no chaining, no
+ * IBL, every exit back here): user code with TF or AC (wants_step), kernel
+ * code with TF or NT (kernel_wants_step: after a sysenter, which masks
+ * neither, until the kernel's popf clears them).  So that
+ *   - alignment checking sees every user data access before it happens
+ *     (cpu_check_alignment: #AC(0) as a fault, nothing done);
+ *   - a single-step #DB follows every instruction that completed with TF
+ *     set at its start, a rep string instruction after each iteration
+ *     (str_single), as on hardware;
+ *   - pushf/popf see and change the whole RFLAGS (they are PRIV exits).
+ * An instruction the vCPU emulates (a PRIV exit: popf, syscall, iret...)
+ * raises its own #DB (cpu_emulate), a fault or an interrupt check none.
+ * A kernel block is translated for this one run and killed after it.
+ */
+static bool run_step(struct vm *vm)
+{
+	struct vcpu *v = &vm->cpu;
+	struct vcpu_abi *a = vm->tcv.abi;
+	enum cpu_outcome out = CPU_OUT_CONTINUE;
+	struct mmu_fault f;
+	bool raised = false;
+	vm->prev = NULL;
+	vm->st.steps++;
+	enum bt_status s = cpu_check_alignment(v, &raised, &out);
+	if (s != BT_OK || raised)
+		return outcome(vm, s, out);
+	bool tf = (cpu_rflags(v) & CPU_RFLAGS_TF) != 0;
+	struct tcache_block *b = vm_block_get_step(vm, a->rip, &f);
+	if (!b) {
+		if (f.pending)
+			return outcome(vm, vm_raise_fault(vm, &f), CPU_OUT_CONTINUE);
+		stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
+		return false;
+	}
+	b->execs++;
+	uint64_t t0 = vm_ticks();
+	vm->co_unsupported = false;
+	vm->tcv.str_single = tf;
+	vm->tcv.str_unfinished = false;
+	vm_host_signal_clear();
+	int rc = tc_run(&vm->tcv, b->host);
+	vm->tcv.str_single = false;
+	mmio_store_flush(vm);
+	vm->st.ticks[VM_PH_RUN] += vm_ticks() - t0;
+	if (!b->user)
+		tcache_invalidate_block(vm->tc, b); /* its pc map stays for a fault */
+	if (rc != TC_EXIT_BLOCK) {
+		int vec = vm_host_signal_take();
+		if (vec >= 0)
+			vm->st.host_signals++;
+		return handle_fault(vm, vec);
+	}
+	bool flow = exit_is_flow(a);
+	if (!handle_exit(vm, b))
+		return false;
+	vm->prev = NULL; /* a step block is never chained */
+	if (!flow)
+		return true; /* emulated (its own #DB), or the interrupt check */
+	if (vm->tcv.str_unfinished)
+		a->rip = b->va; /* the rep string instruction goes on */
+	if (!tf)
+		return true;
+	s = cpu_single_step(v, &out);
+	return outcome(vm, s, out);
+}
+
+/*
  * Compatibility-mode user code (a 32- or 16-bit code segment, often from
  * the guest's LDT): one instruction through the vCPU's emulation, whatever
  * the user mode.  The host cannot run it (its LDT is not the guest's) and
@@ -677,6 +761,8 @@ enum vm_exec_state {
 	VX_HALTED,	    /* hlt: sleep until a device deadline or input */
 	VX_KERNEL,	    /* CPL 0: translated kernel code */
 	VX_USER_TRANSLATED, /* CPL 3, translated (XLAT_OPT_USER) */
+	VX_STEP,	    /* translated one instruction at a time (run_step): user
+			     * code with TF or AC, kernel code with TF or NT */
 	VX_USER_DIRECT,	    /* CPL 3, in the address space's stub */
 	VX_USER_COMPAT,	    /* CPL 3, 32/16-bit CS: interpreted (run_user_compat) */
 };
@@ -688,7 +774,7 @@ static enum vm_exec_state exec_state(struct vm *vm)
 		return VX_HALTED;
 	if (vm->cpu.cpl != 3) {
 		vm->compat_to_host = false; /* each return to user code decides anew */
-		return VX_KERNEL;
+		return kernel_wants_step(&vm->cpu) ? VX_STEP : VX_KERNEL;
 	}
 	if (!(vm->cpu.seg[CPU_CS].ar & CPU_AR_L)) {
 		if (!vm->compat_to_host)
@@ -696,7 +782,9 @@ static enum vm_exec_state exec_state(struct vm *vm)
 	} else {
 		vm->compat_to_host = false; /* back in 64-bit code */
 	}
-	return m == VM_UMODE_DIRECT ? VX_USER_DIRECT : VX_USER_TRANSLATED;
+	if (m == VM_UMODE_DIRECT)
+		return VX_USER_DIRECT;
+	return wants_step(&vm->cpu) ? VX_STEP : VX_USER_TRANSLATED;
 }
 
 /* Stop, timeout, housekeeping: false when the VM must stop. */
@@ -765,6 +853,11 @@ enum bt_status vm_loop(struct vm *vm)
 		case VX_USER_TRANSLATED:
 			vm->stay.runs++;
 			go_on = run_translated(vm, true);
+			break;
+		case VX_STEP:
+			if (vm->cpu.cpl == 3)
+				vm->stay.runs++;
+			go_on = run_step(vm);
 			break;
 		case VX_KERNEL:
 			go_on = run_translated(vm, false);

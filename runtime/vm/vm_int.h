@@ -47,6 +47,7 @@ struct vm_stats {
 	uint64_t user_translated;	     /* user blocks translated (XLAT_OPT_USER) */
 	uint64_t split_accesses, split_maps; /* vm_split.c */
 	uint64_t user_retries;		     /* direct-mode faults re-run translated (vm_exec.c) */
+	uint64_t steps;			     /* instructions run one a block (run_step) */
 	uint64_t user_host_features;	     /* translated user code used a feature only the
 					      * host's CPUID shows: run direct (vm_exec.c) */
 	uint64_t ticks[VM_NPHASES];	     /* TSC ticks by phase (vm_ticks); shown in ns */
@@ -63,7 +64,9 @@ struct vm {
 	struct platform *plat;
 	struct tcache *tc;
 	struct xlat_ctx *xlat;
-	struct xlat_ctx *xlat_user; /* the same translator for CPL-3 code (XLAT_OPT_USER) */
+	struct xlat_ctx *xlat_user;  /* the same translator for CPL-3 code (XLAT_OPT_USER) */
+	struct xlat_ctx *xlat_step;  /* ... one instruction a block (XLAT_OPT_STEP) */
+	struct xlat_ctx *xlat_kstep; /* kernel code, one instruction a block */
 	struct xlat_options xopts;
 	struct tcdb *db;
 	struct user_mode *user;	 /* guest user code in stub processes */
@@ -138,6 +141,11 @@ double vm_ticks_to_ns(const struct vm *vm, uint64_t ticks);
 struct tcache_block *vm_block_get(struct vm *vm, gva_t rip, struct mmu_fault *fault);
 struct tcache_block *vm_block_get_user(struct vm *vm, gva_t rip, struct mmu_fault *fault);
 struct tcache_block *vm_user_block_at(struct vm *vm, gva_t va);
+/* The one-instruction block at rip (XLAT_OPT_STEP, tcache_install_step) for
+ * single-stepping and alignment checking (vm_exec.c, run_step): a user
+ * block is cached; a kernel one is translated afresh and the caller kills
+ * it after its run. */
+struct tcache_block *vm_block_get_step(struct vm *vm, gva_t rip, struct mmu_fault *fault);
 void vm_code_write(void *opaque, gpa_t gpa, size_t len);
 void vm_mmu_flush(void *opaque, enum mmu_flush_kind kind, gva_t va);
 enum bt_status vm_learn(struct vm *vm);

@@ -171,6 +171,11 @@ void vm_policy_stay(struct vm_policy *p, uint64_t cr3, enum vm_umode m, uint64_t
 	set_mode(p, a, next);
 }
 
+bool vm_policy_fidelity(struct vm_policy *p, uint64_t cr3)
+{
+	return p->cfg != VM_USER_DIRECT && slot(p, cr3)->fidelity != 0;
+}
+
 void vm_policy_need_translated(struct vm_policy *p, uint64_t cr3)
 {
 	if (p->cfg == VM_USER_DIRECT)

@@ -129,6 +129,9 @@ enum vm_umode vm_policy_mode(struct vm_policy *p, uint64_t cr3, bool cannot_tran
  * interrupt (not a system call or an exception). */
 void vm_policy_stay(struct vm_policy *p, uint64_t cr3, enum vm_umode m, uint64_t ns, bool by_irq);
 
+/* Is address space cr3 under the fidelity trigger (it must run translated
+ * for a while, vm_policy_need_translated)? */
+bool vm_policy_fidelity(struct vm_policy *p, uint64_t cr3);
 /* Address space cr3 showed a need for exact guest state (a sensitive
  * instruction, a loaded LDT, a fault direct execution cannot reproduce):
  * its next stays run translated (unless cfg is VM_USER_DIRECT). */

@@ -77,13 +77,13 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 			",\"trials_won\":%" PRIu64 ",\"fidelity_triggers\":%" PRIu64
 			",\"fallbacks\":%" PRIu64 ",\"host_feature_fallbacks\":%" PRIu64
 			",\"retries\":%" PRIu64 ",\"blocks_translated\":%" PRIu64
-			",\"chains_refused\":%" PRIu64 "}",
+			",\"chains_refused\":%" PRIu64 ",\"steps\":%" PRIu64 "}",
 			vm_user_cfg_str(vm->policy.cfg), ps->switches[VM_UMODE_DIRECT],
 			ps->switches[VM_UMODE_TRANSLATED], ps->stays[VM_UMODE_DIRECT],
 			ps->stays[VM_UMODE_TRANSLATED], ps->ns[VM_UMODE_DIRECT],
 			ps->ns[VM_UMODE_TRANSLATED], ps->trials, ps->trials_won,
 			ps->fidelity_triggers, ps->fallbacks, s->user_host_features,
-			s->user_retries, s->user_translated, tc.user_chain_refused);
+			s->user_retries, s->user_translated, tc.user_chain_refused, s->steps);
 		fprintf(f, "}\n");
 		return;
 	}
@@ -123,11 +123,12 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 		" stays %.1f ms; switches to direct %" PRIu64 ", to translated %" PRIu64
 		" (%" PRIu64 " trials, %" PRIu64 " changed the mode); fidelity triggers %" PRIu64
 		", fallbacks to direct %" PRIu64 ", faults re-run translated %" PRIu64 "; %" PRIu64
-		" user blocks translated, %" PRIu64 " chains refused\n",
+		" user blocks translated, %" PRIu64 " chains refused, %" PRIu64
+		" instructions run one at a time (TF, AC, NT)\n",
 		vm_user_cfg_str(vm->policy.cfg), ps->stays[VM_UMODE_DIRECT],
 		(double)ps->ns[VM_UMODE_DIRECT] / 1e6, ps->stays[VM_UMODE_TRANSLATED],
 		(double)ps->ns[VM_UMODE_TRANSLATED] / 1e6, ps->switches[VM_UMODE_DIRECT],
 		ps->switches[VM_UMODE_TRANSLATED], ps->trials, ps->trials_won,
 		ps->fidelity_triggers, ps->fallbacks, s->user_retries, s->user_translated,
-		tc.user_chain_refused);
+		tc.user_chain_refused, s->steps);
 }
