@@ -114,7 +114,6 @@ int main(int argc, char **argv)
 		O_LOG,
 		O_NO_SANDBOX,
 		O_VERSION,
-		O_HELP
 	};
 	static const struct option opts[] = {
 	    {"kernel", required_argument, NULL, O_KERNEL},
@@ -131,7 +130,7 @@ int main(int argc, char **argv)
 	    {"log", required_argument, NULL, O_LOG},
 	    {"no-sandbox", no_argument, NULL, O_NO_SANDBOX},
 	    {"version", no_argument, NULL, O_VERSION},
-	    {"help", no_argument, NULL, O_HELP},
+	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct vm_config cfg;
@@ -158,7 +157,7 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	optind = 2;
-	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
 		switch (c) {
 		case O_KERNEL:
 			cfg.kernel = optarg;
@@ -237,7 +236,7 @@ int main(int argc, char **argv)
 		case O_VERSION:
 			printf("btvm %s\n", BTVM_VERSION);
 			return 0;
-		case O_HELP:
+		case 'h':
 			usage(stdout);
 			return 0;
 		default:

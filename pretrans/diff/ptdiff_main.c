@@ -3,8 +3,18 @@
  * diff can be built and tested independently of the pretrans front end.
  */
 #include "pretrans/diff/diff.h"
+#include "pretrans/xlat/xlat.h"
+#include "pretrans/build.h"
+
+#include <stdio.h>
+#include <string.h>
 
 int main(int argc, char **argv)
 {
+	if (argc == 2 && !strcmp(argv[1], "--version")) {
+		printf("ptdiff (%s, translator v%d, vCPU ABI v%d, JSON schema %s)\n",
+		       PRETRANS_TOOL_VERSION, XLAT_VERSION, VCPU_ABI_VERSION, DIFF_JSON_SCHEMA);
+		return 0;
+	}
 	return diff_main(argc, argv);
 }
