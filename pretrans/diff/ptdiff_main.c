@@ -5,12 +5,14 @@
 #include "pretrans/diff/diff.h"
 #include "pretrans/xlat/xlat.h"
 #include "pretrans/build.h"
+#include "pretrans/base/log.h"
 
 #include <stdio.h>
 #include <string.h>
 
 int main(int argc, char **argv)
 {
+	bt_log_progname("ptdiff");
 	if (argc == 2 && !strcmp(argv[1], "--version")) {
 		printf("ptdiff (%s, translator v%d, vCPU ABI v%d, JSON schema %s)\n",
 		       PRETRANS_TOOL_VERSION, XLAT_VERSION, VCPU_ABI_VERSION, DIFF_JSON_SCHEMA);
