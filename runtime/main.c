@@ -265,10 +265,11 @@ int main(int argc, char **argv)
 	case VM_STOP_EXIT_PORT:
 		rc = res.exit_status;
 		/* the guest chose this status: say so, since 1 is usually "passed" */
-		fprintf(stderr,
-			"btvm: the guest wrote %d to its exit port (isa-debug-exit at 0xf4): "
-			"exit status (%d << 1) | 1 = %d\n",
-			rc >> 1, rc >> 1, rc);
+		fprintf(
+		    stderr,
+		    "btvm: the guest wrote %d to its exit port (I/O port 0xf4, QEMU's convention): "
+		    "exit status (%d << 1) | 1 = %d\n",
+		    rc >> 1, rc >> 1, rc);
 		break;
 	case VM_STOP_TIMEOUT:
 		fprintf(stderr,

@@ -4,7 +4,6 @@
  */
 #include "pretrans/diff/diff.h"
 #include "pretrans/xlat/xlat.h"
-#include "pretrans/build.h"
 #include "pretrans/base/log.h"
 
 #include <stdio.h>
@@ -14,8 +13,8 @@ int main(int argc, char **argv)
 {
 	bt_log_progname("ptdiff");
 	if (argc == 2 && !strcmp(argv[1], "--version")) {
-		printf("ptdiff (%s, translator v%d, vCPU ABI v%d, JSON schema %s)\n",
-		       PRETRANS_TOOL_VERSION, XLAT_VERSION, VCPU_ABI_VERSION, DIFF_JSON_SCHEMA);
+		printf("ptdiff 0.1 (translator v%d, vCPU ABI v%d, JSON schema %s)\n", XLAT_VERSION,
+		       VCPU_ABI_VERSION, DIFF_JSON_SCHEMA);
 		return 0;
 	}
 	return diff_main(argc, argv);
