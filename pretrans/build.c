@@ -21,6 +21,7 @@
 #include "pretrans/base/vec.h"
 #include "pretrans/xcheck/xcheck.h"
 
+#include <elf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,12 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 	 * built for an image btvm would refuse to boot */
 	if ((s = elfimg_check_kernel(img)) != BT_OK || (s = discover_plan(img, &plan)) != BT_OK)
 		goto err_close_img;
+	if (img->type != ET_EXEC) /* btvm's loader refuses it (runtime/boot/boot.c) */
+		bt_warn(LOG_ELF,
+			"%s: ELF type %u (%s) does not look like a kernel: btvm boots only an "
+			"ET_EXEC vmlinux; building anyway",
+			o->image_path, img->type,
+			img->type == ET_DYN ? "ET_DYN, a PIE or shared object" : "not ET_EXEC");
 	st->n_ex_table_leaders = plan->n_leaders;
 
 	struct tcdb_image ti = {.entry = img->entry};

@@ -5,6 +5,7 @@
  * each other.
  */
 #include "pretrans/cli.h"
+#include "pretrans/base/log.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -23,7 +24,7 @@ int pretrans_usage(const char *text, bool error)
 		return 0;
 	}
 	const char *nl = strchr(text, '\n');
-	fprintf(stderr, "%.*s (see --help)\n", (int)(nl ? nl - text : (long)strlen(text)), text);
+	bt_cli_usage("%.*s", (int)(nl ? nl - text : (long)strlen(text)), text);
 	return PRETRANS_EXIT_USAGE;
 }
 

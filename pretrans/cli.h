@@ -12,7 +12,7 @@
 
 enum pretrans_exit {
 	PRETRANS_EXIT_OK = 0,
-	PRETRANS_EXIT_USAGE = 1,
+	PRETRANS_EXIT_USAGE = 2, /* BT_EXIT_USAGE: the same as bad input */
 	PRETRANS_EXIT_INPUT = 2,
 	PRETRANS_EXIT_INTERNAL = 3,
 	PRETRANS_EXIT_IO = 4,

@@ -106,14 +106,12 @@ int cmd_stats(int argc, char **argv)
 		if (!strcmp(argv[i], "--json"))
 			json = true;
 		else if (argv[i][0] == '-' || path) {
-			fprintf(stderr, "usage: pretrans stats DB [--json]\n");
-			return PRETRANS_EXIT_USAGE;
+			return bt_cli_usage("usage: pretrans stats DB [--json]");
 		} else
 			path = argv[i];
 	}
 	if (!path) {
-		fprintf(stderr, "usage: pretrans stats DB [--json]\n");
-		return PRETRANS_EXIT_USAGE;
+		return bt_cli_usage("usage: pretrans stats DB [--json]");
 	}
 	struct tcdb *db;
 	enum bt_status st = tcdb_open(path, TCDB_RDONLY, &want, NULL, &db);
@@ -443,7 +441,7 @@ int cmd_show(int argc, char **argv)
 	}
 	s = tcdb_foreach_function(db, show_find, &c);
 	if (s == BT_OK && !c.found) {
-		fprintf(stderr, "pretrans show: no function '%s' in %s\n", what, db_path);
+		bt_cli_error("show: no function '%s' in %s", what, db_path);
 		tcdb_close(db);
 		return PRETRANS_EXIT_INPUT;
 	}
@@ -468,8 +466,7 @@ int cmd_show(int argc, char **argv)
 	tcdb_close(db);
 	return pretrans_exit_code(s);
 usage:
-	fprintf(stderr, "usage: pretrans show DB SYMBOL|0xADDR [--image IMAGE]\n");
-	return PRETRANS_EXIT_USAGE;
+	return bt_cli_usage("usage: pretrans show DB SYMBOL|0xADDR [--image IMAGE]");
 }
 
 /* ------------------------------------------------------------------ verify */
@@ -495,9 +492,9 @@ static int verify_block(void *o, const struct tcdb_block *b)
 			       BT_MIN(b->guest_len, sizeof(v->buf)));
 	if (n != b->guest_len || xlat_hash_bytes(v->buf, n) != b->guest_hash) {
 		if (v->hash_bad++ < 10)
-			fprintf(stderr, "verify: %s %#llx: guest bytes differ from the image\n",
-				b->refusal ? "refused region" : "block",
-				(unsigned long long)b->guest_start);
+			bt_cli_error("verify: %s %#llx: guest bytes differ from the image",
+				     b->refusal ? "refused region" : "block",
+				     (unsigned long long)b->guest_start);
 		return 0;
 	}
 	if (b->refusal) {
@@ -530,8 +527,7 @@ static int verify_block(void *o, const struct tcdb_block *b)
 		    xb.exits[i].target != b->exits[i].target)
 			why = "exits differ";
 	if (why && v->code_bad++ < 10)
-		fprintf(stderr, "verify: block %#llx: %s\n", (unsigned long long)b->guest_start,
-			why);
+		bt_cli_error("verify: block %#llx: %s", (unsigned long long)b->guest_start, why);
 	return 0;
 }
 
@@ -628,13 +624,13 @@ int cmd_verify(int argc, char **argv)
 			       "signed with your key\n",
 			       image, db_path);
 	} else if (sign && s == BT_OK) {
-		fprintf(stderr,
-			"verify: %s is not signed: %llu rows differ from a translation of %s, %llu "
-			"translate guest bytes IMAGE does not hold (a block learned from code the "
-			"guest patched at run time cannot be checked); rebuild it with `pretrans "
-			"build`\n",
-			db_path, (unsigned long long)v->code_bad, image,
-			(unsigned long long)v->hash_bad);
+		bt_cli_error(
+		    "verify: %s is not signed: %llu rows differ from a translation of %s, %llu "
+		    "translate guest bytes IMAGE does not hold (a block learned from code the "
+		    "guest patched at run time cannot be checked); rebuild it with `pretrans "
+		    "build`",
+		    db_path, (unsigned long long)v->code_bad, image,
+		    (unsigned long long)v->hash_bad);
 	}
 	if (v && v->x)
 		xlat_destroy(v->x);
@@ -643,6 +639,5 @@ int cmd_verify(int argc, char **argv)
 	elfimg_close(img);
 	return rc;
 usage:
-	fprintf(stderr, "usage: pretrans verify DB IMAGE [--sample N | --sign]\n");
-	return PRETRANS_EXIT_USAGE;
+	return bt_cli_usage("usage: pretrans verify DB IMAGE [--sample N | --sign]");
 }

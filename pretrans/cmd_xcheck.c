@@ -7,6 +7,7 @@
  */
 #include "pretrans/cmds.h"
 
+#include "pretrans/base/log.h"
 #include "pretrans/discover.h"
 #include "pretrans/elf/elfimg.h"
 #include "pretrans/xcheck/xcheck.h"
@@ -36,8 +37,7 @@ static const char *explain(enum xcheck_class c)
 int cmd_xcheck(int argc, char **argv)
 {
 	if (argc != 2 || argv[1][0] == '-') {
-		fprintf(stderr, "usage: pretrans xcheck IMAGE\n");
-		return PRETRANS_EXIT_USAGE;
+		return bt_cli_usage("usage: pretrans xcheck IMAGE");
 	}
 	struct elfimg *img;
 	enum bt_status s = elfimg_open(argv[1], &img);

@@ -37,9 +37,11 @@ static const char usage_main[] =
     "  pretrans --version\n"
     "\n"
     "Logging: BT_LOG=sub[,sub]:level (e.g. BT_LOG=all:debug), messages on stderr.\n"
-    "Exit codes: 0 ok, 1 usage, 2 bad input (malformed, unsupported or mismatched\n"
-    "image or database), 3 internal error, 4 I/O error, 5 verify found mismatches,\n"
-    "128+N build interrupted by signal N (the previous output is left unchanged).\n";
+    "Errors are one line `pretrans: error: ...` on stderr (docs/cli.md).\n"
+    "Exit codes: 0 ok, 2 bad usage (the option is named) or bad input (malformed,\n"
+    "unsupported or mismatched image or database), 3 internal error, 4 I/O error,\n"
+    "5 verify found mismatches, 128+N build interrupted by signal N (the previous output is left "
+    "unchanged).\n";
 
 static const char usage_build[] =
     "usage: pretrans build IMAGE -o OUT.tcdb [--jobs N] [--no-crosscheck] [--reuse OLD.tcdb]\n"
@@ -99,7 +101,8 @@ static int cmd_build(int argc, char **argv)
 					   {NULL, 0, NULL, 0}};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:j:", lo, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:j:", lo, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			o.out_path = optarg;
@@ -108,10 +111,8 @@ static int cmd_build(int argc, char **argv)
 			char *end;
 			long j = strtol(optarg, &end, 10);
 			if (*end || j < 1 || j > 256) {
-				fprintf(stderr,
-					"pretrans build: --jobs wants a number 1..256, got '%s'\n",
-					optarg);
-				return PRETRANS_EXIT_USAGE;
+				return bt_cli_usage("build: --jobs wants a number 1..256, got '%s'",
+						    optarg);
 			}
 			o.jobs = (int)j;
 			break;
@@ -122,13 +123,12 @@ static int cmd_build(int argc, char **argv)
 		case 'R':
 			o.reuse_path = optarg;
 			break;
-		default: /* getopt printed what was wrong */
-			return PRETRANS_EXIT_USAGE;
+		default:
+			return bt_cli_bad_option(c, argc, argv, optind, optopt);
 		}
 	}
 	if (optind != argc - 1 || !o.out_path) {
-		fprintf(stderr, "pretrans build: need one IMAGE and -o OUT.tcdb (see --help)\n");
-		return PRETRANS_EXIT_USAGE;
+		return bt_cli_usage("build: need one IMAGE and -o OUT.tcdb");
 	}
 	if (o.jobs < 1)
 		o.jobs = 1;
@@ -176,9 +176,10 @@ static int cmd_build(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	bt_log_progname("pretrans");
 	const char *spec = getenv("BT_LOG");
 	if (spec && bt_log_configure(spec) != 0)
-		fprintf(stderr, "pretrans: ignoring bad BT_LOG '%s'\n", spec);
+		bt_cli_warn("ignoring bad BT_LOG '%s'", spec);
 	if (argc < 2)
 		return pretrans_usage(usage_main, true);
 	const char *cmd = argv[1];
@@ -207,6 +208,5 @@ int main(int argc, char **argv)
 						      : cmd_xcheck(argc, argv);
 	if (!strcmp(cmd, "diff")) /* owned by pretrans/diff (diff_main) */
 		return diff_main(argc, argv);
-	fprintf(stderr, "pretrans: unknown command '%s' (see pretrans --help)\n", cmd);
-	return PRETRANS_EXIT_USAGE;
+	return bt_cli_usage("unknown command '%s'", cmd);
 }

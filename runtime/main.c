@@ -91,7 +91,7 @@ static void usage(FILE *f)
 static int need_file(const char *what, const char *path)
 {
 	if (access(path, R_OK) != 0) {
-		fprintf(stderr, "btvm: %s %s: %s\n", what, path, strerror(errno));
+		bt_cli_error("%s %s: %s", what, path, strerror(errno));
 		return 0;
 	}
 	return 1;
@@ -114,7 +114,6 @@ int main(int argc, char **argv)
 		O_LOG,
 		O_NO_SANDBOX,
 		O_VERSION,
-		O_HELP
 	};
 	static const struct option opts[] = {
 	    {"kernel", required_argument, NULL, O_KERNEL},
@@ -131,12 +130,13 @@ int main(int argc, char **argv)
 	    {"log", required_argument, NULL, O_LOG},
 	    {"no-sandbox", no_argument, NULL, O_NO_SANDBOX},
 	    {"version", no_argument, NULL, O_VERSION},
-	    {"help", no_argument, NULL, O_HELP},
+	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct vm_config cfg;
 	int stats = 0; /* 1 text, 2 json */
 
+	bt_log_progname("btvm");
 	vm_config_init(&cfg);
 	cfg.console_in_fd = STDIN_FILENO;
 	cfg.console_out_fd = STDOUT_FILENO;
@@ -153,12 +153,11 @@ int main(int argc, char **argv)
 	if (argc >= 2 && !strcmp(argv[1], "--sandbox-selftest"))
 		return sandbox_selftest();
 	if (argc < 2 || strcmp(argv[1], "run") != 0) {
-		fprintf(stderr,
-			"btvm: expected a command: `btvm run --kernel ELF ...` (see --help)\n");
-		return EXIT_USAGE;
+		return bt_cli_usage("expected a command: `btvm run --kernel ELF ...`");
 	}
 	optind = 2;
-	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+	opterr = 0;
+	for (int c; (c = getopt_long(argc, argv, ":h", opts, NULL)) != -1;) {
 		switch (c) {
 		case O_KERNEL:
 			cfg.kernel = optarg;
@@ -180,10 +179,8 @@ int main(int argc, char **argv)
 			break;
 		case O_MEM:
 			if (guestmem_parse_size(optarg, &cfg.mem_bytes) != BT_OK) {
-				fprintf(stderr,
-					"btvm: --mem %s: not a size (use e.g. 256M or 1G)\n",
-					optarg);
-				return EXIT_USAGE;
+				return bt_cli_usage("--mem %s: not a size (use e.g. 256M or 1G)",
+						    optarg);
 			}
 			break;
 		case O_CMDLINE:
@@ -196,21 +193,18 @@ int main(int argc, char **argv)
 			 * in range of the nanosecond clock. */
 			if (end == optarg || *end ||
 			    !(cfg.timeout_s > 0 && cfg.timeout_s <= BTVM_TIMEOUT_MAX_S)) {
-				fprintf(stderr,
-					"btvm: --timeout %s: not a number of seconds between 0 and "
-					"%d\n",
-					optarg, BTVM_TIMEOUT_MAX_S);
-				return EXIT_USAGE;
+				return bt_cli_usage(
+				    "--timeout %s: not a number of seconds between 0 and "
+				    "%d",
+				    optarg, BTVM_TIMEOUT_MAX_S);
 			}
 			break;
 		}
 		case O_USER: {
 			enum vm_user_cfg u;
 			if (!vm_user_cfg_parse(optarg, &u)) {
-				fprintf(stderr,
-					"btvm: --user %s: use adaptive, direct or translated\n",
-					optarg);
-				return EXIT_USAGE;
+				return bt_cli_usage("--user %s: use adaptive, direct or translated",
+						    optarg);
 			}
 			cfg.user_mode = (int)u;
 			break;
@@ -218,17 +212,14 @@ int main(int argc, char **argv)
 		case O_STATS:
 			stats = optarg && !strcmp(optarg, "json") ? 2 : 1;
 			if (optarg && strcmp(optarg, "json") != 0) {
-				fprintf(stderr, "btvm: --stats=%s: only --stats or --stats=json\n",
-					optarg);
-				return EXIT_USAGE;
+				return bt_cli_usage("--stats=%s: only --stats or --stats=json",
+						    optarg);
 			}
 			break;
 		case O_LOG:
 			if (bt_log_configure(optarg) != 0) {
-				fprintf(stderr,
-					"btvm: --log %s: expected e.g. all:info or tc,cpu:debug\n",
-					optarg);
-				return EXIT_USAGE;
+				return bt_cli_usage(
+				    "--log %s: expected e.g. all:info or tc,cpu:debug", optarg);
 			}
 			break;
 		case O_NO_SANDBOX:
@@ -237,25 +228,21 @@ int main(int argc, char **argv)
 		case O_VERSION:
 			printf("btvm %s\n", BTVM_VERSION);
 			return 0;
-		case O_HELP:
+		case 'h':
 			usage(stdout);
 			return 0;
 		default:
-			fprintf(stderr, "btvm: see `btvm --help`\n");
-			return EXIT_USAGE;
+			return bt_cli_bad_option(c, argc, argv, optind, optopt);
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "btvm: unexpected argument `%s` (see --help)\n", argv[optind]);
-		return EXIT_USAGE;
+		return bt_cli_usage("unexpected argument `%s` (see --help)", argv[optind]);
 	}
 	if (!cfg.kernel) {
-		fprintf(stderr, "btvm: --kernel ELF is required (see --help)\n");
-		return EXIT_USAGE;
+		return bt_cli_usage("--kernel ELF is required");
 	}
 	if (cfg.learn && !cfg.tcdb) {
-		fprintf(stderr, "btvm: --learn needs --tcdb DB to write into\n");
-		return EXIT_USAGE;
+		return bt_cli_usage("--learn needs --tcdb DB to write into");
 	}
 	if (!need_file("kernel", cfg.kernel) || (cfg.initrd && !need_file("initrd", cfg.initrd)) ||
 	    (cfg.disk && !need_file("disk image", cfg.disk)) ||
@@ -265,8 +252,8 @@ int main(int argc, char **argv)
 	struct vm *vm;
 	enum bt_status s = vm_create(&cfg, &vm);
 	if (s != BT_OK) {
-		fprintf(stderr, "btvm: cannot start the guest: %s (see the message above)\n",
-			bt_status_str(s));
+		bt_cli_error("cannot start the guest: %s (see the message above)",
+			     bt_status_str(s));
 		return EXIT_USAGE;
 	}
 	struct vm_result res = {0};
@@ -277,6 +264,12 @@ int main(int argc, char **argv)
 	switch (res.stop) {
 	case VM_STOP_EXIT_PORT:
 		rc = res.exit_status;
+		/* the guest chose this status: say so, since 1 is usually "passed" */
+		fprintf(
+		    stderr,
+		    "btvm: the guest wrote %d to its exit port (I/O port 0xf4, QEMU's convention): "
+		    "exit status (%d << 1) | 1 = %d\n",
+		    rc >> 1, rc >> 1, rc);
 		break;
 	case VM_STOP_TIMEOUT:
 		fprintf(stderr,

@@ -13,6 +13,7 @@
 static unsigned log_mask = LOG_ALL;
 static enum bt_log_level log_level = LOG_WARN;
 static FILE *log_stream;
+static const char *log_prog = "btkern";
 
 static const struct {
 	const char *name;
@@ -121,10 +122,70 @@ void bt_log(enum bt_log_sub sub, enum bt_log_level level, const char *fmt, ...)
 			sname = log_subs[i].name;
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(f, "[%s:%s] ", sname, level_names[level]);
+	if (level == LOG_ERROR || level == LOG_WARN)
+		fprintf(f, "%s: %s: ", log_prog, level == LOG_ERROR ? "error" : "warning");
+	else
+		fprintf(f, "[%s:%s] ", sname, level_names[level]);
 	vfprintf(f, fmt, ap);
 	fputc('\n', f);
 	va_end(ap);
+}
+
+void bt_log_progname(const char *prog)
+{
+	const char *slash = prog ? strrchr(prog, '/') : NULL;
+	log_prog = slash ? slash + 1 : prog ? prog : "btkern";
+}
+
+const char *bt_log_prog(void)
+{
+	return log_prog;
+}
+
+static void cli_vline(const char *kind, const char *fmt, va_list ap, const char *tail)
+{
+	FILE *f = log_stream ? log_stream : stderr;
+	fprintf(f, "%s: %s: ", log_prog, kind);
+	vfprintf(f, fmt, ap);
+	fputs(tail, f);
+}
+
+void bt_cli_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	cli_vline("error", fmt, ap, "\n");
+	va_end(ap);
+}
+
+void bt_cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	cli_vline("warning", fmt, ap, "\n");
+	va_end(ap);
+}
+
+int bt_cli_usage(const char *fmt, ...)
+{
+	char tail[160];
+	snprintf(tail, sizeof(tail), " (see %s --help)\n", log_prog);
+	va_list ap;
+	va_start(ap, fmt);
+	cli_vline("error", fmt, ap, tail);
+	va_end(ap);
+	return BT_EXIT_USAGE;
+}
+
+int bt_cli_bad_option(int c, int argc, char **argv, int optind_now, int optopt_now)
+{
+	const char *arg = optind_now > 0 && optind_now <= argc ? argv[optind_now - 1] : "";
+	const char *why = c == ':' ? "needs an argument" : "is unknown";
+	if (!strncmp(arg, "--", 2))
+		return bt_cli_usage("option '%.*s' %s", (int)strcspn(arg, "="), arg, why);
+	if (optopt_now > ' ' && optopt_now < 127)
+		return bt_cli_usage("option '-%c' %s", optopt_now, why);
+	return bt_cli_usage("bad option '%s'", arg);
 }
 
 void bt_assert_fail(const char *expr, const char *file, int line, const char *func)
@@ -147,11 +208,10 @@ int bt_status_exit(enum bt_status s)
 	case BT_ERR_NOTFOUND:
 	case BT_ERR_DB:
 	case BT_ERR_AUTH:
+	case BT_ERR_INVALID: /* usage and input errors share BT_EXIT_USAGE */
 		return 2;
 	case BT_ERR_IO:
 		return 4;
-	case BT_ERR_INVALID:
-		return 1;
 	default:
 		return 3;
 	}

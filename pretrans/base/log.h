@@ -33,6 +33,24 @@ void bt_log_to(FILE *f);
 void bt_log(enum bt_log_sub sub, enum bt_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * The command-line convention shared by pretrans, btvm and ptdiff
+ * (docs/cli.md): errors are one line "PROG: error: ..." on stderr, warnings
+ * "PROG: warning: ...".  bt_log() uses the same form for LOG_ERROR and
+ * LOG_WARN.  PROG is set once by main() (default "btkern").
+ */
+#define BT_EXIT_USAGE 2 /* every program: bad usage (the option is named) */
+void bt_log_progname(const char *prog);
+const char *bt_log_prog(void);
+void bt_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void bt_cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A usage error: "PROG: error: MSG (see PROG --help)"; returns BT_EXIT_USAGE. */
+int bt_cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* getopt returned C ('?' unknown, ':' missing argument, with a leading ':'
+ * in the option string and opterr = 0): names the bad option;
+ * returns BT_EXIT_USAGE. */
+int bt_cli_bad_option(int c, int argc, char **argv, int optind_now, int optopt_now);
+
 #define bt_err(sub, ...)  bt_log(sub, LOG_ERROR, __VA_ARGS__)
 #define bt_warn(sub, ...) bt_log(sub, LOG_WARN, __VA_ARGS__)
 #define bt_info(sub, ...) bt_log(sub, LOG_INFO, __VA_ARGS__)

@@ -29,7 +29,7 @@ enum bt_status {
 const char *bt_status_str(enum bt_status s);
 
 /* The offline tools' exit status for a status (pretrans and its diff):
- * 0 ok, 1 usage (BT_ERR_INVALID), 2 bad input (malformed, unsupported,
+ * 0 ok, 2 usage (BT_ERR_INVALID) or bad input (malformed, unsupported,
  * mismatched, missing, unauthentic or out-of-range input, a database error), 4 host I/O
  * error, 3 anything else (an internal error). */
 int bt_status_exit(enum bt_status s);

@@ -60,7 +60,8 @@ int diff_main(int argc, char **argv)
 	diff_write_opts_default(&wo);
 	optind = 1;
 	int c;
-	while ((c = getopt_long(argc, argv, "j:h", lopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":j:h", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'J':
 			json = 1;
@@ -80,21 +81,18 @@ int diff_main(int argc, char **argv)
 		case 'j':
 			jobs = atoi(optarg);
 			if (jobs < 1) {
-				fprintf(stderr, "pretrans diff: --jobs wants a positive number\n");
-				return 1;
+				return bt_cli_usage("diff: --jobs wants a positive number");
 			}
 			break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
 		default:
-			fputs(usage, stderr);
-			return 1;
+			return bt_cli_bad_option(c, argc, argv, optind, optopt);
 		}
 	}
 	if (argc - optind != 2) {
-		fputs(usage, stderr);
-		return 1;
+		return bt_cli_usage("diff: need OLD and NEW");
 	}
 	double t0 = (double)bt_now_ns() * 1e-9;
 	struct load_job jo = {.path = argv[optind]}, jn = {.path = argv[optind + 1]};
@@ -107,8 +105,8 @@ int diff_main(int argc, char **argv)
 		load_thread(&jo);
 	enum bt_status st = jo.st != BT_OK ? jo.st : jn.st;
 	if (st != BT_OK) {
-		fprintf(stderr, "pretrans diff: cannot load %s: %s\n",
-			jo.st != BT_OK ? jo.path : jn.path, bt_status_str(st));
+		bt_cli_error("diff: cannot load %s: %s", jo.st != BT_OK ? jo.path : jn.path,
+			     bt_status_str(st));
 		goto err_free_sides;
 	}
 	if (jo.side->img->nsyms == 0 || jn.side->img->nsyms == 0)
@@ -120,15 +118,14 @@ int diff_main(int argc, char **argv)
 	double t1 = (double)bt_now_ns() * 1e-9;
 	st = diff_sides_prepare(jo.side, jn.side, jobs);
 	if (st != BT_OK) {
-		fprintf(stderr, "pretrans diff: preparing the functions failed: %s\n",
-			bt_status_str(st));
+		bt_cli_error("diff: preparing the functions failed: %s", bt_status_str(st));
 		goto err_free_sides;
 	}
 	double t2 = (double)bt_now_ns() * 1e-9;
 	struct diff_result r;
 	st = diff_compare(jo.side, jn.side, &r);
 	if (st != BT_OK) {
-		fprintf(stderr, "pretrans diff: compare failed: %s\n", bt_status_str(st));
+		bt_cli_error("diff: compare failed: %s", bt_status_str(st));
 		goto err_free_sides;
 	}
 	double t3 = (double)bt_now_ns() * 1e-9;
@@ -138,7 +135,7 @@ int diff_main(int argc, char **argv)
 		"s, total %.2f s\n",
 		jo.side->n, jn.side->n, t1 - t0, t2 - t1, t3 - t2, t3 - t0);
 	if (!memcmp(jo.side->img->sha256, jn.side->img->sha256, SHA256_LEN))
-		fprintf(stderr, "pretrans diff: note: the two images are the same file content\n");
+		bt_cli_warn("diff: the two images are the same file content");
 
 	st = json ? diff_write_json(stdout, &r, &wo) : diff_write_text(stdout, &r, &wo);
 	if (st == BT_OK && fflush(stdout) != 0)
@@ -146,16 +143,15 @@ int diff_main(int argc, char **argv)
 	if (st == BT_OK && html) {
 		FILE *f = fopen(html, "w");
 		if (!f) {
-			fprintf(stderr, "pretrans diff: cannot write %s: %s\n", html,
-				strerror(errno));
+			bt_cli_error("diff: cannot write %s: %s", html, strerror(errno));
 			st = BT_ERR_IO;
 		} else {
 			st = diff_write_html(f, &r, &wo);
 			if (fclose(f) != 0 && st == BT_OK)
 				st = BT_ERR_IO;
 			if (st != BT_OK)
-				fprintf(stderr, "pretrans diff: writing %s failed: %s\n", html,
-					bt_status_str(st));
+				bt_cli_error("diff: writing %s failed: %s", html,
+					     bt_status_str(st));
 		}
 	}
 	diff_result_fini(&r);

@@ -101,8 +101,13 @@ static enum bt_status check_image(const struct elfimg *e)
 {
 	BT_TRY(open_status(elfimg_check_kernel(e)));
 	if (e->type != ET_EXEC) {
-		bt_err(LOG_ELF, "%s: ELF type %u is not ET_EXEC (a kernel vmlinux)", e->path,
-		       e->type);
+		bt_err(LOG_ELF,
+		       "%s: ELF type %u (%s) is not a kernel: btvm boots an ET_EXEC vmlinux "
+		       "(extract-vmlinux or Debian's linux-image-*-dbg)",
+		       e->path, e->type,
+		       e->type == ET_DYN   ? "ET_DYN, a PIE or shared object"
+		       : e->type == ET_REL ? "ET_REL, an object file or module"
+					   : "not an executable");
 		return BT_ERR_FORMAT;
 	}
 	return BT_OK;

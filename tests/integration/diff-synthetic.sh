@@ -266,7 +266,7 @@ expect_line "$tmp/same.txt" "the two images have the same code" "identical input
 expect_line "$tmp/same.err" "same file content" "identical inputs: noted on stderr"
 rc=0
 "$ptdiff" "$dp/base.elf" >/dev/null 2>&1 || rc=$?
-if [ $rc -eq 1 ]; then ok "usage error: exit 1"; else bad "usage error: rc $rc"; fi
+if [ $rc -eq 2 ]; then ok "usage error: exit 2"; else bad "usage error: rc $rc"; fi
 rc=0
 "$ptdiff" "$dp/base.elf" "$tmp/none.elf" >/dev/null 2>"$tmp/none.err" || rc=$?
 if [ $rc -ne 0 ] && grep -q "none.elf" "$tmp/none.err"; then ok "missing file: fails, names it"; else

@@ -324,9 +324,9 @@ expect "show with another image" 2 "is not the image the database was built from
 expect "missing database" 4 "nothere.tcdb: cannot open" -- "$P" stats "$W/nothere.tcdb"
 
 # --- 5. usage ------------------------------------------------------------------
-expect "no command" 1 "usage: pretrans COMMAND" -- "$P"
-expect "build without -o" 1 "need one IMAGE and -o" -- "$P" build "$K"
-expect "bad --jobs" 1 "--jobs wants a number" -- "$P" build "$K" -o "$W/x.tcdb" --jobs 0
+expect "no command" 2 "usage: pretrans COMMAND" -- "$P"
+expect "build without -o" 2 "need one IMAGE and -o" -- "$P" build "$K"
+expect "bad --jobs" 2 "--jobs wants a number" -- "$P" build "$K" -o "$W/x.tcdb" --jobs 0
 for c in build stats show verify xcheck; do
 	if "$P" $c --help >"$W/out" 2>&1 && grep -q "^usage: pretrans $c" "$W/out"; then pass "$c --help"; else fail "$c --help"; fi
 done

@@ -81,7 +81,7 @@ static void test_clock_monotonic(void **state)
 static void test_status_exit(void **state)
 {
 	assert_int_equal(bt_status_exit(BT_OK), 0);
-	assert_int_equal(bt_status_exit(BT_ERR_INVALID), 1);
+	assert_int_equal(bt_status_exit(BT_ERR_INVALID), 2);
 	const enum bt_status input[] = {BT_ERR_FORMAT, BT_ERR_VERSION,	BT_ERR_UNSUPPORTED,
 					BT_ERR_RANGE,  BT_ERR_NOTFOUND, BT_ERR_DB,
 					BT_ERR_AUTH};
