@@ -39,8 +39,10 @@
  *   Fidelity: an address space whose code needs guest state the host
  *   cannot provide runs translated for `fidelity_stays` stays after the
  *   last sign of it (vm_policy_need_translated), without trials; an entry
- *   the translator cannot run (32-bit code, TF single-stepping) runs direct
- *   for that stay (vm_policy_mode's `cannot_translate`, a fallback).
+ *   the execution loop would rather not translate (TF single-stepping or
+ *   AC alignment checking outside a fidelity stay, which the host does
+ *   exactly at native speed) runs direct for that stay (vm_policy_mode's
+ *   `cannot_translate`, a fallback).
  *
  * Address spaces are keyed by CR3 (the PML4's physical page), at most
  * VM_POLICY_SLOTS; the least recently used slot is recycled.  A new one
