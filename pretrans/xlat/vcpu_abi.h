@@ -70,11 +70,16 @@ enum vcpu_gpr {
 /* Indirect-branch lookup table sizes (entries of 16 bytes): the kernel's
  * ibl[] has 64 Ki entries (with 4 Ki, a Debian boot left translated code
  * 154,000 times through returns whose targets collided; with 64 Ki,
- * 47,000 -- mostly first uses), the user uibl[] 4 Ki (it is emptied on
- * every CR3 load, so it must stay small). */
+ * 47,000 -- mostly first uses); the user uibl[] 64 Ki too: it used to be
+ * 4 Ki because every CR3 load emptied all of it, but now only its filled
+ * entries move in and out with the PCID (runtime/cache tcache_uibl_switch),
+ * and with 4 Ki a Linux pipeline of busybox programs left translated code
+ * 1.46 million times through indirect branches in one benchmark phase,
+ * with 64 Ki 5,000.  Its size is in user blocks only, which no database
+ * stores, so it is not part of VCPU_ABI_VERSION. */
 #define VCPU_IBL_BITS	  16
 #define VCPU_IBL_ENTRIES  (VCPU_U(1) << VCPU_IBL_BITS)
-#define VCPU_UIBL_BITS	  12
+#define VCPU_UIBL_BITS	  16
 #define VCPU_UIBL_ENTRIES (VCPU_U(1) << VCPU_UIBL_BITS)
 
 #ifndef __ASSEMBLER__

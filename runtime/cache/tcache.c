@@ -29,6 +29,17 @@ struct tcache_page {
 	struct tcache_page *next;
 };
 
+#define UIBL_FILL_MAX 8192
+#define UIBL_STORES   8 /* as runtime/mmu keeps TLB entries for (MMU_PCID_SLOTS) */
+
+struct uibl_store {
+	bool used;
+	uint16_t pcid;
+	uint64_t stamp;
+	struct tcache_block **b;
+	uint32_t n, cap;
+};
+
 struct tcache {
 	struct guestmem *gm;
 	struct vcpu_abi *abi;
@@ -39,6 +50,15 @@ struct tcache {
 	uint64_t live_low;
 	/* guest RIPs put into uibl since it was last emptied: [uibl_lo, uibl_hi] */
 	gva_t uibl_lo, uibl_hi;
+	/* the block of each uibl entry, and the entries filled since uibl was
+	 * last emptied (ufill_over: more than UIBL_FILL_MAX, scan them all) */
+	struct tcache_block *uibl_blk[VCPU_UIBL_ENTRIES];
+	uint32_t ufill[UIBL_FILL_MAX];
+	uint32_t n_ufill;
+	bool ufill_over;
+	/* uibl entries of PCIDs that are not current (invariant 6) */
+	struct uibl_store ustore[UIBL_STORES];
+	uint64_t uclock;
 	/* every block ever installed since the last flush, in host order */
 	struct tcache_block **all;
 	size_t n_all, cap_all;
@@ -51,6 +71,8 @@ static void uibl_range_reset(struct tcache *tc)
 {
 	tc->uibl_lo = ~(gva_t)0;
 	tc->uibl_hi = 0;
+	tc->n_ufill = 0;
+	tc->ufill_over = false;
 }
 
 /* Empty an IBL table of n entries. */
@@ -122,6 +144,7 @@ static void free_blocks(struct tcache *tc)
 	ibl_empty(tc->abi->ibl, VCPU_IBL_ENTRIES);
 	ibl_empty(tc->abi->uibl, VCPU_UIBL_ENTRIES);
 	uibl_range_reset(tc);
+	tcache_uibl_forget(tc); /* the blocks they name are gone */
 	tc->used = 0;
 	tc_cache_reset(tc->code);
 }
@@ -131,6 +154,8 @@ void tcache_destroy(struct tcache *tc)
 	if (!tc)
 		return;
 	free_blocks(tc);
+	for (unsigned i = 0; i < UIBL_STORES; i++)
+		free(tc->ustore[i].b);
 	tc_arena_destroy(&tc->arena);
 	free(tc->all);
 	tc_cache_destroy(tc->code);
@@ -424,8 +449,115 @@ void tcache_uibl_clear(struct tcache *tc)
 {
 	if (tc->uibl_lo > tc->uibl_hi)
 		return; /* already empty */
-	ibl_empty(tc->abi->uibl, VCPU_UIBL_ENTRIES);
+	if (tc->ufill_over)
+		ibl_empty(tc->abi->uibl, VCPU_UIBL_ENTRIES);
+	else
+		for (uint32_t k = 0; k < tc->n_ufill; k++) {
+			uint32_t i = tc->ufill[k];
+			tc->abi->uibl[i].guest_rip = VCPU_IBL_EMPTY(i);
+		}
 	uibl_range_reset(tc);
+}
+
+/* Put b into uibl (its index is free or holds another block). */
+static void uibl_put(struct tcache *tc, struct tcache_block *b)
+{
+	unsigned ix = ibl_index(b);
+	struct vcpu_ibl_entry *ie = &tc->abi->uibl[ix];
+	if (ie->guest_rip == VCPU_IBL_EMPTY(ix)) {
+		if (tc->n_ufill < UIBL_FILL_MAX)
+			tc->ufill[tc->n_ufill++] = ix;
+		else
+			tc->ufill_over = true;
+	}
+	if (b->va < tc->uibl_lo)
+		tc->uibl_lo = b->va;
+	if (b->va > tc->uibl_hi)
+		tc->uibl_hi = b->va;
+	tc->uibl_blk[ix] = b;
+	ie->guest_rip = b->va;
+	ie->host = (uint64_t)(uintptr_t)b->host;
+}
+
+static struct uibl_store *ustore_find(struct tcache *tc, unsigned pcid)
+{
+	for (unsigned i = 0; i < UIBL_STORES; i++)
+		if (tc->ustore[i].used && tc->ustore[i].pcid == pcid)
+			return &tc->ustore[i];
+	return NULL;
+}
+
+static struct uibl_store *ustore_get(struct tcache *tc, unsigned pcid)
+{
+	struct uibl_store *st = ustore_find(tc, pcid), *lru = NULL;
+	for (unsigned i = 0; i < UIBL_STORES && !st; i++) {
+		if (!tc->ustore[i].used)
+			st = &tc->ustore[i];
+		else if (!lru || tc->ustore[i].stamp < lru->stamp)
+			lru = &tc->ustore[i];
+	}
+	if (!st)
+		st = lru;
+	st->used = true;
+	st->pcid = (uint16_t)pcid;
+	st->n = 0;
+	st->stamp = ++tc->uclock;
+	return st;
+}
+
+/* Save uibl entry i (if it names a live block) into st and empty it. */
+static void uibl_save_one(struct tcache *tc, struct uibl_store *st, uint32_t i)
+{
+	struct vcpu_ibl_entry *ie = &tc->abi->uibl[i];
+	struct tcache_block *b = tc->uibl_blk[i];
+	if (ie->guest_rip == VCPU_IBL_EMPTY(i))
+		return;
+	if (b && !b->dead && b->va == ie->guest_rip && (uint64_t)(uintptr_t)b->host == ie->host) {
+		if (st->n == st->cap) {
+			uint32_t cap = st->cap ? st->cap * 2 : 256;
+			struct tcache_block **nb = realloc(st->b, cap * sizeof(*nb));
+			if (nb) {
+				st->b = nb;
+				st->cap = cap;
+			}
+		}
+		if (st->n < st->cap)
+			st->b[st->n++] = b;
+	}
+	ie->guest_rip = VCPU_IBL_EMPTY(i);
+}
+
+void tcache_uibl_switch(struct tcache *tc, unsigned old_pcid, unsigned new_pcid, bool kept)
+{
+	struct uibl_store *st = ustore_get(tc, old_pcid);
+	if (tc->uibl_lo <= tc->uibl_hi) {
+		if (tc->ufill_over)
+			for (uint32_t i = 0; i < VCPU_UIBL_ENTRIES; i++)
+				uibl_save_one(tc, st, i);
+		else
+			for (uint32_t k = 0; k < tc->n_ufill; k++)
+				uibl_save_one(tc, st, tc->ufill[k]);
+	}
+	uibl_range_reset(tc);
+	struct uibl_store *ns = ustore_find(tc, new_pcid);
+	if (!ns)
+		return;
+	if (kept)
+		for (uint32_t k = 0; k < ns->n; k++)
+			if (!ns->b[k]->dead) {
+				uibl_put(tc, ns->b[k]);
+				tc->stats.uibl_restored++;
+			}
+	ns->used = false; /* the current PCID has no store */
+	ns->n = 0;
+}
+
+void tcache_uibl_forget(struct tcache *tc)
+{
+	for (unsigned i = 0; i < UIBL_STORES; i++) {
+		tc->ustore[i].used = false;
+		tc->ustore[i].n = 0;
+	}
 }
 
 void tcache_unchain_all(struct tcache *tc)
@@ -440,6 +572,7 @@ void tcache_unchain_all(struct tcache *tc)
 	ibl_empty(tc->abi->ibl, VCPU_IBL_ENTRIES);
 	ibl_empty(tc->abi->uibl, VCPU_UIBL_ENTRIES);
 	uibl_range_reset(tc);
+	tcache_uibl_forget(tc);
 }
 
 uint64_t tcache_generation(const struct tcache *tc)
@@ -504,13 +637,11 @@ void tcache_ibl_insert(struct tcache *tc, struct tcache_block *b)
 {
 	if (!b || b->dead || b->step)
 		return;
-	struct vcpu_ibl_entry *ie = &(b->user ? tc->abi->uibl : tc->abi->ibl)[ibl_index(b)];
 	if (b->user) {
-		if (b->va < tc->uibl_lo)
-			tc->uibl_lo = b->va;
-		if (b->va > tc->uibl_hi)
-			tc->uibl_hi = b->va;
+		uibl_put(tc, b);
+		return;
 	}
+	struct vcpu_ibl_entry *ie = &tc->abi->ibl[ibl_index(b)];
 	ie->guest_rip = b->va;
 	ie->host = (uint64_t)(uintptr_t)b->host;
 }

@@ -36,7 +36,11 @@
  *     block chains only to a block whose pages are among its own (same
  *     virtual and physical page): such a jump stays valid in any address
  *     space where the source is valid, so a CR3 load needs no unchaining,
- *     only the uibl table cleared (tcache_uibl_clear).
+ *     only the uibl table cleared (tcache_uibl_clear), or, with PCIDs,
+ *     put aside for the PCID it belongs to (tcache_uibl_switch).
+ *  6. uibl only names blocks found in the current PCID's address space:
+ *     its entries move with the PCID as the soft-MMU's TLB entries do
+ *     (runtime/mmu/mmu_pcid.c), and come back only for blocks still live.
  */
 #ifndef BT_RUNTIME_CACHE_TCACHE_H
 #define BT_RUNTIME_CACHE_TCACHE_H
@@ -102,6 +106,7 @@ struct tcache_stats {
 	uint64_t lookups, lookup_hits;
 	uint64_t user_installed, user_chain_refused; /* user blocks; chains refused
 						      * by invariant 5 */
+	uint64_t uibl_restored;			     /* user IBL entries brought back with a PCID */
 	uint64_t code_bytes;
 };
 
@@ -153,6 +158,12 @@ void tcache_ibl_insert(struct tcache *tc, struct tcache_block *b);
 void tcache_uibl_clear(struct tcache *tc);
 /* Drop the user IBL entries of blocks with bytes in [lo, hi) (an invlpg). */
 void tcache_uibl_drop(struct tcache *tc, gva_t lo, gva_t hi);
+/* A CR3 load changed the PCID (mmu MMU_FLUSH_PCID): put the user IBL
+ * entries of `old_pcid` aside, and bring back those of `new_pcid` if
+ * `kept` (the soft-MMU kept its TLB entries too), else forget them. */
+void tcache_uibl_switch(struct tcache *tc, unsigned old_pcid, unsigned new_pcid, bool kept);
+/* Forget the user IBL entries put aside for every PCID. */
+void tcache_uibl_forget(struct tcache *tc);
 
 /* Kill every block whose guest bytes meet [gpa, gpa + len), a range inside
  * one guest-physical page (a write about to land).  Blocks elsewhere on

@@ -8,7 +8,7 @@
  *     privileged side and (b) for instruction-set bits that translated code
  *     executes natively (SSE*, POPCNT, CX16, LZCNT, ERMS...), the host has it.
  *  2. Not advertised, on purpose: APIC and x2APIC (no LAPIC yet), MTRR/PAT/
- *     MCE/MCA, PCID/INVPCID, XSAVE/OSXSAVE/AVX*, MONITOR, VMX/SMX,
+ *     MCE/MCA, INVPCID, XSAVE/OSXSAVE/AVX*, MONITOR, VMX/SMX,
  *     PDCM, TSC_DEADLINE, RDRAND/RDSEED, PDPE1GB, SPEC_CTRL and friends.
  *     ARCH_CAPABILITIES is advertised (RDCL_NO only, see its comment).
  *     FSGSBASE, UMIP and RDPID only when cpu_config.features asks: their
@@ -90,6 +90,10 @@ void cpu_cpuid_init(struct cpu_cpuid_profile *p, const struct cpu_config *cfg)
 	uint32_t ecx_native =
 	    (1u << 0) | (1u << 9) | (1u << 13) | (1u << 19) | (1u << 20) | (1u << 23);
 	p->f1_ecx = (h1[2] & ecx_native) | (1u << 31); /* + HYPERVISOR */
+	/* PCID (bit 17): the soft-MMU keeps each PCID's TLB entries and the
+	 * code cache its user IBL entries (runtime/mmu/mmu_pcid.c), so a
+	 * guest switching processes with CR3 bit 63 keeps them warm */
+	p->f1_ecx |= 1u << 17;
 	/* leaf 7: SMEP, SMAP (the soft-MMU enforces them), ERMS and FSRM
 	 * (string ops run natively) if the host has them */
 	p->f7_ebx = (1u << 7) | (1u << 20) | (h7[1] & (1u << 9));

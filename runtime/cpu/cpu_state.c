@@ -226,6 +226,8 @@ static uint64_t cpu_cr4_allowed(const struct vcpu *v)
 		ok |= CPU_CR4_FSGSBASE;
 	if (v->cpuid.f7_ecx & (1u << 2))
 		ok |= CPU_CR4_UMIP;
+	if (v->cpuid.f1_ecx & (1u << 17))
+		ok |= CPU_CR4_PCIDE;
 	return ok;
 }
 
@@ -270,6 +272,10 @@ bool cpu_write_cr(struct vcpu *v, unsigned n, uint64_t val)
 		if (val & ~cpu_cr4_allowed(v))
 			return cpu_raise_gp0(v);
 		if (!(val & CPU_CR4_PAE)) /* long mode needs PAE */
+			return cpu_raise_gp0(v);
+		/* setting PCIDE: only in IA-32e mode, with PCID 000H current */
+		if ((val & ~v->cr4 & CPU_CR4_PCIDE) &&
+		    (!(v->efer & CPU_EFER_LMA) || (v->cr3 & 0xfff)))
 			return cpu_raise_gp0(v);
 		v->cr4 = val;
 		cpu_sync_mmu(v);

@@ -34,16 +34,8 @@
 #include <string.h>
 
 #include "pretrans/base/log.h"
+#include "runtime/mmu/mmu_int.h"
 
-#define MMU_TLBM_VALID	0x01
-#define MMU_TLBM_GLOBAL 0x02
-#define MMU_TLBM_USER	0x04
-#define MMU_TLBM_2M	0x10
-#define MMU_TLBM_1G	0x20
-#define MMU_TLBM_LARGE	(MMU_TLBM_2M | MMU_TLBM_1G)
-
-#define TLB_MASK     ((uint64_t)VCPU_TLB_ENTRIES - 1)
-#define TLB_INVALID  (~0ull)
 #define WALK_RETRIES 64
 
 /* Result of a successful walk. */
@@ -61,16 +53,14 @@ struct walk {
 	bool dirty;	     /* leaf D */
 };
 
-enum { TLB_KERNEL = 0, TLB_USER = 1 };
-
-static struct vcpu_tlb_entry *tlb_entry(struct mmu *mmu, unsigned set, size_t i)
+struct vcpu_tlb_entry *mmu_tlb_entry(struct mmu *mmu, unsigned set, size_t i)
 {
 	return set == TLB_USER ? &mmu->abi->utlb[i] : &mmu->abi->tlb[i];
 }
 
-static void tlb_invalidate(struct mmu *mmu, unsigned set, size_t i)
+void mmu_tlb_invalidate(struct mmu *mmu, unsigned set, size_t i)
 {
-	struct vcpu_tlb_entry *e = tlb_entry(mmu, set, i);
+	struct vcpu_tlb_entry *e = mmu_tlb_entry(mmu, set, i);
 
 	if (mmu->tlb_meta[set][i] & MMU_TLBM_LARGE)
 		mmu->n_large[set]--;
@@ -91,7 +81,7 @@ static void tlb_invalidate_bits(struct mmu *mmu, unsigned set, const uint64_t *b
 {
 	for (size_t w = 0; w < VCPU_TLB_ENTRIES / 64; w++)
 		for (uint64_t b = bits[w]; b; b &= b - 1)
-			tlb_invalidate(mmu, set, w * 64 + (size_t)__builtin_ctzll(b));
+			mmu_tlb_invalidate(mmu, set, w * 64 + (size_t)__builtin_ctzll(b));
 }
 
 static void tlb_clear(struct mmu *mmu)
@@ -100,7 +90,7 @@ static void tlb_clear(struct mmu *mmu)
 		/* every entry, not only the valid ones: mmu_init starts from
 		 * an area nobody has initialised */
 		for (size_t i = 0; i < VCPU_TLB_ENTRIES; i++)
-			tlb_invalidate(mmu, set, i);
+			mmu_tlb_invalidate(mmu, set, i);
 		mmu->n_large[set] = 0;
 		mmu->n_huge[set] = 0;
 	}
@@ -115,7 +105,7 @@ static void tlb_clear_valid(struct mmu *mmu)
 	}
 }
 
-static void flush_notify(struct mmu *mmu, enum mmu_flush_kind kind, gva_t gva)
+void mmu_flush_notify(struct mmu *mmu, enum mmu_flush_kind kind, gva_t gva)
 {
 	if (mmu->flush_fn)
 		mmu->flush_fn(mmu->flush_opaque, kind, gva);
@@ -130,8 +120,9 @@ void mmu_set_flush_hook(struct mmu *mmu, mmu_flush_fn fn, void *opaque)
 void mmu_flush_all(struct mmu *mmu)
 {
 	tlb_clear_valid(mmu);
+	mmu_pcid_drop_all(mmu);
 	mmu->stats.flush_all++;
-	flush_notify(mmu, MMU_FLUSH_ALL, 0);
+	mmu_flush_notify(mmu, MMU_FLUSH_ALL, 0);
 }
 
 void mmu_flush_nonglobal(struct mmu *mmu)
@@ -142,7 +133,7 @@ void mmu_flush_nonglobal(struct mmu *mmu)
 		tlb_invalidate_bits(mmu, set, bits);
 	}
 	mmu->stats.flush_nonglobal++;
-	flush_notify(mmu, MMU_FLUSH_NONGLOBAL, 0);
+	mmu_flush_notify(mmu, MMU_FLUSH_NONGLOBAL, 0);
 }
 
 static uint64_t meta_page_size(uint8_t m)
@@ -159,10 +150,10 @@ void mmu_invlpg(struct mmu *mmu, gva_t gva)
 	size_t idx = (gva >> GUEST_PAGE_SHIFT) & TLB_MASK;
 
 	mmu->stats.invlpg++;
-	flush_notify(mmu, MMU_FLUSH_INVLPG, gva);
+	mmu_flush_notify(mmu, MMU_FLUSH_INVLPG, gva);
 	for (unsigned set = 0; set < 2; set++) {
-		if (tlb_entry(mmu, set, idx)->tag_read == (gva & GUEST_PAGE_MASK))
-			tlb_invalidate(mmu, set, idx);
+		if (mmu_tlb_entry(mmu, set, idx)->tag_read == (gva & GUEST_PAGE_MASK))
+			mmu_tlb_invalidate(mmu, set, idx);
 		/* The page holding gva may have been a large page split into
 		 * 4 KiB entries: drop every entry of that large page.  The 4 KiB
 		 * pieces of one 2 MiB page sit at 512 consecutive indices; only
@@ -176,8 +167,8 @@ void mmu_invlpg(struct mmu *mmu, gva_t gva)
 			if (!(m & MMU_TLBM_LARGE))
 				continue;
 			sz = meta_page_size(m);
-			if ((tlb_entry(mmu, set, i)->tag_read & ~(sz - 1)) == (gva & ~(sz - 1)))
-				tlb_invalidate(mmu, set, i);
+			if ((mmu_tlb_entry(mmu, set, i)->tag_read & ~(sz - 1)) == (gva & ~(sz - 1)))
+				mmu_tlb_invalidate(mmu, set, i);
 		}
 	}
 }
@@ -191,10 +182,11 @@ static void mmu_protect_gpa(void *opaque, gpa_t gpa_page)
 		for (size_t w = 0; w < VCPU_TLB_ENTRIES / 64; w++)
 			for (uint64_t b = mmu->tlb_valid[set][w]; b; b &= b - 1) {
 				size_t i = w * 64 + (size_t)__builtin_ctzll(b);
-				struct vcpu_tlb_entry *e = tlb_entry(mmu, set, i);
+				struct vcpu_tlb_entry *e = mmu_tlb_entry(mmu, set, i);
 				if (e->gpa_page == gpa_page)
 					e->tag_write = TLB_INVALID;
 			}
+	mmu_pcid_protect(mmu, gpa_page);
 }
 
 enum bt_status mmu_set_phys_bits(struct mmu *mmu, unsigned bits)
@@ -228,6 +220,7 @@ void mmu_fini(struct mmu *mmu)
 		return;
 	guestmem_remove_listener(mmu->gm, mmu_protect_gpa, mmu);
 	tlb_clear(mmu);
+	mmu_pcid_fini(mmu);
 	mmu->gm = NULL;
 }
 
@@ -253,8 +246,11 @@ enum bt_status mmu_set_mode(struct mmu *mmu, uint64_t cr0, uint64_t cr3, uint64_
 	if (((cr0 ^ mmu->cr0) & cr0_bits) || ((cr4 ^ mmu->cr4) & cr4_bits) ||
 	    ((efer ^ mmu->efer) & efer_bits))
 		mmu_flush_all(mmu);
-	else if (cr3 != mmu->cr3)
+	else if (cr3 != mmu->cr3) {
+		/* not a MOV to CR3 (a state load): no PCID is trusted */
+		mmu_pcid_drop_all(mmu);
 		mmu_flush_nonglobal(mmu);
+	}
 	mmu->cr0 = cr0;
 	mmu->cr3 = cr3;
 	mmu->cr4 = cr4;
@@ -264,14 +260,19 @@ enum bt_status mmu_set_mode(struct mmu *mmu, uint64_t cr0, uint64_t cr3, uint64_
 
 void mmu_write_cr3(struct mmu *mmu, uint64_t cr3)
 {
-	bool noflush = (mmu->cr4 & MMU_CR4_PCIDE) && (cr3 >> 63);
-
+	bool pcide = (mmu->cr4 & MMU_CR4_PCIDE) != 0;
+	bool noflush = pcide && (cr3 >> 63);
 	uint64_t old = mmu->cr3;
 
 	cr3 &= ~(1ull << 63);
 	mmu->cr3 = cr3; /* before the flush: its hook sees the new root */
-	/* PCIDs are not tagged in this TLB: the no-flush hint is honoured only
-	 * when the address space does not change. */
+	if (pcide && ((old ^ cr3) & MMU_CR3_PCID)) {
+		mmu_pcid_switch(mmu, (unsigned)(old & MMU_CR3_PCID), (unsigned)(cr3 & MMU_CR3_PCID),
+				noflush);
+		return;
+	}
+	/* the same PCID: a new root under it flushes too (the SDM would let
+	 * stale entries of the PCID be used; nothing gains from that) */
 	if (!noflush || cr3 != old)
 		mmu_flush_nonglobal(mmu);
 }
@@ -523,8 +524,8 @@ static uint8_t *tlb_lookup(struct mmu *mmu, gva_t gva, unsigned access)
 
 	if (access & (MMU_ACC_PROBE | MMU_ACC_EXEC | MMU_ACC_IMPLICIT))
 		return NULL;
-	e = tlb_entry(mmu, is_user_access(mmu, access) ? TLB_USER : TLB_KERNEL,
-		      (gva >> GUEST_PAGE_SHIFT) & TLB_MASK);
+	e = mmu_tlb_entry(mmu, is_user_access(mmu, access) ? TLB_USER : TLB_KERNEL,
+			  (gva >> GUEST_PAGE_SHIFT) & TLB_MASK);
 	if (((access & MMU_ACC_WRITE) ? e->tag_write : e->tag_read) != page)
 		return NULL;
 	return (uint8_t *)(uintptr_t)(gva + (uint64_t)e->addend);
@@ -681,8 +682,8 @@ static bool tlb_install(struct mmu *mmu, unsigned set, gva_t gva, const struct w
 	else if (w->page_shift == 30)
 		meta |= MMU_TLBM_1G;
 
-	tlb_invalidate(mmu, set, idx);
-	e = tlb_entry(mmu, set, idx);
+	mmu_tlb_invalidate(mmu, set, idx);
+	e = mmu_tlb_entry(mmu, set, idx);
 	e->tag_read = page;
 	e->tag_write = can_write ? page : TLB_INVALID;
 	e->addend = (int64_t)((uint64_t)(uintptr_t)host - page);

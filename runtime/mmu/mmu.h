@@ -7,10 +7,15 @@
  * the software TLB in struct vcpu_abi (tlb[]) that translated kernel code
  * uses for its inline fast path.
  *
+ * PCIDs (CR4.PCIDE): the TLB holds the entries of the current PCID and the
+ * global ones; a CR3 load that changes the PCID puts the old PCID's
+ * non-global entries aside (up to MMU_PCID_SLOTS PCIDs, least recently
+ * used recycled) and, with bit 63 set, brings the new PCID's back
+ * (mmu_pcid.c).
+ *
  * Not supported (documented in docs/mmu.md): 5-level paging (CR4.LA57),
  * legacy 32-bit / PAE paging outside long mode (BT_ERR_UNSUPPORTED),
- * protection keys, PCID tagging (PCIDE is accepted, every CR3 change
- * flushes non-global entries).
+ * protection keys, INVPCID.
  *
  * A guest fault is a RESULT (struct mmu_fault.pending), never an error
  * status: functions return BT_OK and set fault->pending.  Statuses other
@@ -29,7 +34,8 @@
  *    CR4.SMAP=1 (stac/clac may flip AC inline without telling the MMU);
  *  - invalidated by mmu_invlpg (the whole large page), mmu_flush_nonglobal
  *    (CR3 writes), mmu_flush_all (mode changes), and by setting
- *    a GUESTMEM_PAGE_WATCHED flag on the page (write permission only).
+ *    a GUESTMEM_PAGE_WATCHED flag on the page (write permission only, in
+ *    the entries put aside for other PCIDs too).
  */
 #ifndef BT_RUNTIME_MMU_MMU_H
 #define BT_RUNTIME_MMU_MMU_H
@@ -86,6 +92,7 @@ struct mmu_fault {
 #define MMU_CR4_PGE   (1ull << 7)
 #define MMU_CR4_LA57  (1ull << 12)
 #define MMU_CR4_PCIDE (1ull << 17)
+#define MMU_CR3_PCID  0xfffull /* CR3[11:0] with CR4.PCIDE */
 #define MMU_CR4_SMEP  (1ull << 20)
 #define MMU_CR4_SMAP  (1ull << 21)
 #define MMU_EFER_LME  (1ull << 8)
@@ -124,7 +131,16 @@ typedef enum bt_status (*mmu_mmio_fn)(void *opaque, gpa_t gpa, void *buf, size_t
  * cache can drop translations whose code mapping may have changed.
  * NONGLOBAL comes from CR3 loads (mmu->cr3 is already the new root).
  */
-enum mmu_flush_kind { MMU_FLUSH_INVLPG, MMU_FLUSH_NONGLOBAL, MMU_FLUSH_ALL };
+enum mmu_flush_kind { MMU_FLUSH_INVLPG, MMU_FLUSH_NONGLOBAL, MMU_FLUSH_ALL, MMU_FLUSH_PCID };
+/* MMU_FLUSH_PCID: a CR3 load changed the PCID (CR4.PCIDE).  The old PCID's
+ * non-global entries were put aside; the new PCID's came back if gva has
+ * MMU_PCID_KEPT (CR3 bit 63 and entries of it were kept), else the new PCID
+ * starts empty (its entries were flushed, as for NONGLOBAL).  A hook keeping
+ * per-address-space state of its own does the same with it. */
+#define MMU_PCID_OLD(g) ((unsigned)((g)&0xfffu))
+#define MMU_PCID_NEW(g) ((unsigned)(((g) >> 12) & 0xfffu))
+#define MMU_PCID_KEPT	(1ull << 63)
+#define MMU_PCID_SLOTS	8 /* PCIDs whose entries are kept aside (Linux uses 6) */
 typedef void (*mmu_flush_fn)(void *opaque, enum mmu_flush_kind kind, gva_t gva);
 
 struct mmu_stats {
@@ -135,9 +151,26 @@ struct mmu_stats {
 	uint64_t flush_all;  /* full flushes */
 	uint64_t flush_nonglobal;
 	uint64_t invlpg;
-	uint64_t faults;      /* #PF/#GP results */
-	uint64_t mmio;	      /* MMIO pieces routed to the handler */
-	uint64_t code_writes; /* slow-path writes that hit a watched code page */
+	uint64_t faults;	/* #PF/#GP results */
+	uint64_t mmio;		/* MMIO pieces routed to the handler */
+	uint64_t code_writes;	/* slow-path writes that hit a watched code page */
+	uint64_t pcid_switches; /* CR3 loads that changed the PCID */
+	uint64_t pcid_kept;	/* ... that brought the new PCID's entries back */
+	uint64_t pcid_restored; /* TLB entries brought back */
+};
+
+/* TLB entries of one PCID while another is current (mmu_pcid.c). */
+struct mmu_saved_tlb {
+	struct vcpu_tlb_entry e;
+	uint16_t idx;
+	uint8_t meta;
+};
+struct mmu_pcid_store {
+	bool used;
+	uint16_t pcid;
+	uint64_t stamp; /* last use, for recycling */
+	struct mmu_saved_tlb *e[2];
+	uint32_t n[2], cap[2];
 };
 
 /*
@@ -165,6 +198,9 @@ struct mmu {
 	 * every entry (a Debian boot loads CR3 17,000 times). */
 	uint64_t tlb_valid[2][VCPU_TLB_ENTRIES / 64];
 	uint64_t tlb_local[2][VCPU_TLB_ENTRIES / 64];
+	/* the non-global entries of other PCIDs (mmu_pcid.c) */
+	struct mmu_pcid_store pcid[MMU_PCID_SLOTS];
+	uint64_t pcid_clock;
 };
 
 /* Bind to guest memory and a vCPU ABI area; flushes its TLB.  Paging off
@@ -185,9 +221,11 @@ enum bt_status mmu_set_phys_bits(struct mmu *mmu, unsigned bits);
  */
 enum bt_status mmu_set_mode(struct mmu *mmu, uint64_t cr0, uint64_t cr3, uint64_t cr4,
 			    uint64_t efer);
-/* A MOV to CR3: always flushes non-global entries (even for the same value),
- * except with CR4.PCIDE, bit 63 set and an unchanged CR3.  Bit 63 is not
- * stored. */
+/* A MOV to CR3.  Without CR4.PCIDE: flushes non-global entries (even for
+ * the same value).  With it: the same PCID flushes its entries unless bit
+ * 63 is set and CR3 is unchanged; another PCID puts the current one's
+ * entries aside and starts the new one with its kept entries (bit 63) or
+ * none.  Bit 63 is not stored. */
 void mmu_write_cr3(struct mmu *mmu, uint64_t cr3);
 /* CPL (0..3) and EFLAGS.AC; AC is stored in abi->ac (the one virtual AC). */
 void mmu_set_cpl_ac(struct mmu *mmu, unsigned cpl, bool ac);

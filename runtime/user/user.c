@@ -468,6 +468,7 @@ void user_on_flush(struct user_mode *u, enum mmu_flush_kind kind, gva_t va)
 		u->epoch++;
 		return;
 	case MMU_FLUSH_NONGLOBAL:
+	case MMU_FLUSH_PCID:
 		/* a CR3 load: every stub's mappings are still what a fresh walk
 		 * gives, because every write to their page tables dropped what
 		 * it could change (user_on_write) */

@@ -406,6 +406,24 @@ static void new_epoch(struct vm *vm)
 	vm->prev = NULL;
 }
 
+/* After a CR3 load: if the kernel half of the new PML4 is the same as the
+ * old one, kernel code mappings are unchanged (a guest that changes kernel
+ * mappings flushes them with invlpg or a global flush, as Linux does): only
+ * lower-half kernel blocks are suspect. */
+static void cr3_loaded(struct vm *vm)
+{
+	uint64_t hi[256];
+	gpa_t root = vm->mmu.cr3 & MMU_PTE_ADDR_MASK;
+	if (guestmem_read(vm->gm, root + 256 * 8, hi, sizeof(hi)) == BT_OK &&
+	    memcmp(hi, vm->pml4_hi, sizeof(hi)) == 0) {
+		if (tcache_live_low(vm->tc))
+			vm->st.mapping_flushes += tcache_invalidate_va(vm->tc, 0, 1ull << 47);
+		return;
+	}
+	memcpy(vm->pml4_hi, hi, sizeof(hi));
+	new_epoch(vm);
+}
+
 /* soft-MMU hook: the guest flushed TLB entries, so code mappings may change. */
 void vm_mmu_flush(void *opaque, enum mmu_flush_kind kind, gva_t va)
 {
@@ -423,29 +441,22 @@ void vm_mmu_flush(void *opaque, enum mmu_flush_kind kind, gva_t va)
 		tcache_uibl_drop(vm->tc, lo, hi);
 		return;
 	}
-	case MMU_FLUSH_NONGLOBAL: {
-		/* A CR3 load.  If the kernel half of the new PML4 is the same as
-		 * the old one, kernel code mappings are unchanged (a guest that
-		 * changes kernel mappings flushes them with invlpg or a global
-		 * flush, as Linux does): only lower-half kernel blocks are
-		 * suspect.  User blocks stay: they are found by the physical
+	case MMU_FLUSH_NONGLOBAL:
+		/* A CR3 load.  User blocks stay: they are found by the physical
 		 * page their RIP maps to (vm_block_get_user) and chain only
 		 * within their own pages (tcache.h invariant 5); only the user
 		 * IBL table, which names blocks by virtual address, goes. */
-		uint64_t hi[256];
-		gpa_t root = vm->mmu.cr3 & MMU_PTE_ADDR_MASK;
 		tcache_uibl_clear(vm->tc);
-		if (guestmem_read(vm->gm, root + 256 * 8, hi, sizeof(hi)) == BT_OK &&
-		    memcmp(hi, vm->pml4_hi, sizeof(hi)) == 0) {
-			if (tcache_live_low(vm->tc))
-				vm->st.mapping_flushes +=
-				    tcache_invalidate_va(vm->tc, 0, 1ull << 47);
-			return;
-		}
-		memcpy(vm->pml4_hi, hi, sizeof(hi));
-		new_epoch(vm);
+		cr3_loaded(vm);
 		return;
-	}
+	case MMU_FLUSH_PCID:
+		/* A CR3 load to another PCID: the user IBL entries move with
+		 * the PCID, as the soft-MMU's TLB entries do (tcache.h
+		 * invariant 6) */
+		tcache_uibl_switch(vm->tc, MMU_PCID_OLD(va), MMU_PCID_NEW(va),
+				   (va & MMU_PCID_KEPT) != 0);
+		cr3_loaded(vm);
+		return;
 	case MMU_FLUSH_ALL:
 		new_epoch(vm);
 		return;

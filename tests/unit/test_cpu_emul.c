@@ -32,9 +32,16 @@ static void test_mov_cr(void **state)
 	GPR(e, RAX) = ENV_PML4;
 	assert_int_equal(ENV_RUN(e, 0x0f, 0x22, 0xd8), CPU_OUT_CONTINUE);
 	assert_int_equal(v->cr3, ENV_PML4);
-	/* mov %rax,%cr4 with PCIDE (not advertised): #GP(0) at the insn */
-	GPR(e, RAX) = v->cr4 | CPU_CR4_PCIDE;
+	/* mov %rax,%cr4 with OSXSAVE (not advertised): #GP(0) at the insn */
+	GPR(e, RAX) = v->cr4 | CPU_CR4_OSXSAVE;
 	uint64_t cr4 = v->cr4;
+	assert_int_equal(ENV_RUN(e, 0x0f, 0x22, 0xe0), CPU_OUT_CONTINUE);
+	expect_fault(e, CPU_EXC_GP, true, 0, ENV_CODE);
+	assert_int_equal(v->cr4, cr4);
+	/* PCIDE while CR3[11:0] is not 0: #GP(0) (SDM, MOV to CR4) */
+	GPR(e, RAX) = ENV_PML4 | 0x18;
+	assert_int_equal(ENV_RUN(e, 0x0f, 0x22, 0xd8), CPU_OUT_CONTINUE);
+	GPR(e, RAX) = v->cr4 | CPU_CR4_PCIDE;
 	assert_int_equal(ENV_RUN(e, 0x0f, 0x22, 0xe0), CPU_OUT_CONTINUE);
 	expect_fault(e, CPU_EXC_GP, true, 0, ENV_CODE);
 	assert_int_equal(v->cr4, cr4);

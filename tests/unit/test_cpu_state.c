@@ -55,9 +55,10 @@ static void test_cpuid_features(void **state)
 	assert_int_equal(o[3] & (1u << 16), 0); /* no PAT */
 	assert_int_equal(o[3] & (1u << 7), 0);	/* no MCE */
 	assert_true(o[2] & (1u << 31));		/* hypervisor */
-	assert_int_equal(o[2] & ((1u << 3) | (1u << 5) | (1u << 17) | (1u << 21) | (1u << 26) |
-				 (1u << 27) | (1u << 28) | (1u << 24) | (1u << 30)),
-			 0); /* MONITOR VMX PCID x2APIC XSAVE OSXSAVE AVX TSC_DEADLINE RDRAND */
+	assert_int_equal(o[2] & ((1u << 3) | (1u << 5) | (1u << 21) | (1u << 26) | (1u << 27) |
+				 (1u << 28) | (1u << 24) | (1u << 30)),
+			 0); /* MONITOR VMX x2APIC XSAVE OSXSAVE AVX TSC_DEADLINE RDRAND */
+	assert_true(o[2] & (1u << 17)); /* PCID (runtime/mmu/mmu_pcid.c) */
 	cpuid(e, 7, 0, o);
 	assert_true(o[1] & (1u << 7));			      /* SMEP */
 	assert_true(o[1] & (1u << 20));			      /* SMAP */
@@ -210,9 +211,9 @@ static void test_cr_writes(void **state)
 	assert_int_equal(e->mmu.cr0 & CPU_CR0_WP, 0); /* the soft-MMU follows */
 	/* CR4: features not advertised -> #GP */
 	uint64_t cr4 = v->cr4;
-	static const uint64_t bad4[] = {CPU_CR4_PCIDE, CPU_CR4_FSGSBASE, CPU_CR4_OSXSAVE,
-					CPU_CR4_LA57,  CPU_CR4_PKE,	 CPU_CR4_UMIP,
-					CPU_CR4_VME,   1ull << 32};
+	static const uint64_t bad4[] = {CPU_CR4_FSGSBASE, CPU_CR4_OSXSAVE, CPU_CR4_LA57,
+					CPU_CR4_PKE,	  CPU_CR4_UMIP,	   CPU_CR4_VME,
+					1ull << 32};
 	for (size_t i = 0; i < BT_ARRAY_SIZE(bad4); i++) {
 		v->exc.pending = false;
 		assert_false(cpu_write_cr(v, 4, cr4 | bad4[i]));
@@ -230,6 +231,18 @@ static void test_cr_writes(void **state)
 	assert_true(cpu_write_cr(v, 3, ENV_PML4 | 0x18));
 	assert_int_equal(cpu_read_cr(v, 3), ENV_PML4 | 0x18);
 	assert_int_equal(e->mmu.cr3 & ~0xfffull, ENV_PML4);
+	/* CR4.PCIDE: #GP while CR3[11:0] != 0, then PCIDs in CR3 and bit 63 */
+	v->exc.pending = false;
+	assert_false(cpu_write_cr(v, 4, v->cr4 | CPU_CR4_PCIDE));
+	assert_int_equal(v->exc.vector, CPU_EXC_GP);
+	assert_true(cpu_write_cr(v, 3, ENV_PML4));
+	assert_true(cpu_write_cr(v, 4, v->cr4 | CPU_CR4_PCIDE));
+	assert_true(e->mmu.cr4 & CPU_CR4_PCIDE);
+	assert_true(cpu_write_cr(v, 3, ENV_PML4 | 5 | (1ull << 63)));
+	assert_int_equal(cpu_read_cr(v, 3), ENV_PML4 | 5); /* bit 63 is not stored */
+	assert_int_equal(e->mmu.cr3, ENV_PML4 | 5);
+	assert_true(cpu_write_cr(v, 3, ENV_PML4));
+	assert_true(cpu_write_cr(v, 4, v->cr4 & ~CPU_CR4_PCIDE));
 	/* CR8: 4 bits */
 	assert_false(cpu_write_cr(v, 8, 16));
 	assert_true(cpu_write_cr(v, 8, 15));

@@ -1068,6 +1068,114 @@ static void test_tlb_hits_and_staleness(void **state)
 	assert_int_equal(s1.tlb_misses, s0.tlb_misses + 1);
 }
 
+/* The flush hook's last event. */
+struct flush_rec {
+	enum mmu_flush_kind kind;
+	gva_t gva;
+	unsigned n;
+};
+
+static void flush_rec_hook(void *opaque, enum mmu_flush_kind kind, gva_t gva)
+{
+	struct flush_rec *r = opaque;
+	r->kind = kind;
+	r->gva = gva;
+	r->n++;
+}
+
+/* PCIDs (runtime/mmu/mmu_pcid.c): a CR3 load to another PCID puts the old
+ * PCID's non-global entries aside and, with bit 63, brings the new one's
+ * back; without bit 63 the new PCID starts empty; flush_all forgets every
+ * PCID; a page that becomes watched loses write access in kept entries. */
+static void test_tlb_pcid(void **state)
+{
+	struct mmu_fx *fx = *state;
+	const uint64_t ok = MMU_PTE_P | MMU_PTE_RW;
+	uint64_t glob[5] = {0, ok | MMU_PTE_G, ok, ok, ok};
+	uint64_t local[5] = {0, ok, ok, ok, ok};
+	const gva_t g = 0xffffffff82000000ull, l = 0xffff888000600000ull, l2 = l + 0x1000;
+	const uint64_t cr0 = MMU_CR0_PE | MMU_CR0_PG | MMU_CR0_WP;
+	const uint64_t efer = MMU_EFER_LME | MMU_EFER_LMA | MMU_EFER_NXE;
+	const uint64_t keep = 1ull << 63;
+	struct flush_rec rec = {0};
+	struct mmu_stats st;
+
+	fx_reset(fx);
+	fx_map(fx, g, 0x16000, 12, glob);
+	fx_map(fx, l, 0x17000, 12, local);
+	fx_map(fx, l2, 0x18000, 12, local);
+	mmu_set_flush_hook(&fx->mmu, flush_rec_hook, &rec);
+	assert_int_equal(mmu_set_mode(&fx->mmu, cr0, fx->cr3 | 1,
+				      MMU_CR4_PAE | MMU_CR4_PGE | MMU_CR4_PCIDE, efer),
+			 BT_OK);
+	/* PCID 1: a global entry, a writable local one */
+	assert_true(fx_fill(fx, g, MMU_ACC_READ));
+	assert_true(fx_fill(fx, l, MMU_ACC_WRITE));
+	struct vcpu_tlb_entry saved = *fx_tlb(fx, l);
+	assert_int_equal(saved.tag_write, l);
+	/* to PCID 2: the local entry goes aside, the global one stays */
+	mmu_write_cr3(&fx->mmu, fx->cr3 | 2);
+	assert_int_equal(rec.kind, MMU_FLUSH_PCID);
+	assert_int_equal(MMU_PCID_OLD(rec.gva), 1);
+	assert_int_equal(MMU_PCID_NEW(rec.gva), 2);
+	assert_false(rec.gva & MMU_PCID_KEPT);
+	assert_int_equal(fx_tlb(fx, l)->tag_read, ~0ull);
+	assert_int_equal(fx_tlb(fx, g)->tag_read, g);
+	/* PCID 2 has entries of its own */
+	assert_true(fx_fill(fx, l2, MMU_ACC_READ));
+	/* back to PCID 1 with bit 63: its entry returns as it was, PCID 2's goes */
+	mmu_write_cr3(&fx->mmu, fx->cr3 | 1 | keep);
+	assert_int_equal(MMU_PCID_OLD(rec.gva), 2);
+	assert_int_equal(MMU_PCID_NEW(rec.gva), 1);
+	assert_true(rec.gva & MMU_PCID_KEPT);
+	assert_memory_equal(fx_tlb(fx, l), &saved, sizeof(saved));
+	assert_int_equal(fx_tlb(fx, l2)->tag_read, ~0ull);
+	assert_int_equal(fx->mmu.cr3, fx->cr3 | 1); /* bit 63 not stored */
+	/* PCID 2 with bit 63: its entry is back */
+	mmu_write_cr3(&fx->mmu, fx->cr3 | 2 | keep);
+	assert_int_equal(fx_tlb(fx, l2)->tag_read, l2);
+	assert_int_equal(fx_tlb(fx, l)->tag_read, ~0ull);
+	/* PCID 1 without bit 63: its kept entries are flushed */
+	mmu_write_cr3(&fx->mmu, fx->cr3 | 1);
+	assert_false(rec.gva & MMU_PCID_KEPT);
+	assert_int_equal(fx_tlb(fx, l)->tag_read, ~0ull);
+	mmu_write_cr3(&fx->mmu, fx->cr3 | 2 | keep);
+	mmu_write_cr3(&fx->mmu, fx->cr3 | 1 | keep);
+	assert_int_equal(fx_tlb(fx, l)->tag_read, ~0ull); /* not resurrected */
+	/* a page watched while its entry is aside comes back read-only */
+	assert_true(fx_fill(fx, l, MMU_ACC_WRITE));
+	assert_int_equal(fx_tlb(fx, l)->tag_write, l);
+	mmu_write_cr3(&fx->mmu, fx->cr3 | 2);
+	assert_int_equal(guestmem_page_set_flags(fx->gm, 0x17000, GUESTMEM_PAGE_CODE), BT_OK);
+	mmu_write_cr3(&fx->mmu, fx->cr3 | 1 | keep);
+	assert_int_equal(fx_tlb(fx, l)->tag_read, l);
+	assert_int_equal(fx_tlb(fx, l)->tag_write, ~0ull);
+	assert_int_equal(guestmem_page_clear_flags(fx->gm, 0x17000, GUESTMEM_PAGE_CODE), BT_OK);
+	/* the same PCID with bit 63 and the same CR3: nothing happens */
+	unsigned n = rec.n;
+	mmu_write_cr3(&fx->mmu, fx->cr3 | 1 | keep);
+	assert_int_equal(rec.n, n);
+	assert_int_equal(fx_tlb(fx, l)->tag_read, l);
+	/* flush_all forgets the PCIDs that are aside */
+	mmu_write_cr3(&fx->mmu, fx->cr3 | 2);
+	mmu_flush_all(&fx->mmu);
+	mmu_write_cr3(&fx->mmu, fx->cr3 | 1 | keep);
+	assert_int_equal(fx_tlb(fx, l)->tag_read, ~0ull);
+	/* more PCIDs than slots: the least recently used is recycled */
+	assert_true(fx_fill(fx, l, MMU_ACC_READ));
+	for (unsigned p = 2; p < 2 + MMU_PCID_SLOTS + 1; p++) {
+		mmu_write_cr3(&fx->mmu, fx->cr3 | p);
+		assert_true(fx_fill(fx, l2, MMU_ACC_READ));
+	}
+	mmu_write_cr3(&fx->mmu, fx->cr3 | 1 | keep);
+	assert_int_equal(fx_tlb(fx, l)->tag_read, ~0ull);
+	mmu_get_stats(&fx->mmu, &st);
+	assert_true(st.pcid_switches >= 10);
+	assert_int_equal(st.pcid_kept, 5); /* one of them found PCID 1 with no entries */
+	assert_int_equal(st.pcid_restored, 4);
+	mmu_set_flush_hook(&fx->mmu, NULL, NULL);
+}
+
 static void test_tlb_flushes(void **state)
 {
 	struct mmu_fx *fx = *state;
@@ -1251,6 +1359,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tlb_code_pages, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_tlb_hits_and_staleness, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_tlb_flushes, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_tlb_pcid, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_host_access, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

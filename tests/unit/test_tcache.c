@@ -336,6 +336,66 @@ static void test_user_blocks(void **state)
 }
 
 /*
+ * The user IBL table follows the PCID (tcache_uibl_switch): switching
+ * away puts the entries aside, switching back with the TLB kept brings
+ * the live ones back (a block killed meanwhile stays out), switching back
+ * without it forgets them; a flush forgets every PCID.
+ */
+static void test_uibl_pcid(void **state)
+{
+	struct tcache *tc;
+	struct tcache_block *a, *b, *c;
+	struct xlat_block xa, xb, xc;
+	uint8_t ca[16], cb[16], cc[16];
+	const gva_t va = 0x401010, vb = 0x402020, vc = 0x403030; /* distinct uibl slots */
+	unsigned ia = VCPU_UIBL_INDEX(va), ib = VCPU_UIBL_INDEX(vb), ic = VCPU_UIBL_INDEX(vc);
+	struct tcache_stats st;
+	(void)state;
+
+	assert_int_equal(tcache_create(1 << 16, NULL, &abi, &tc), BT_OK);
+	make_movret(&xa, ca, va, 1, 0);
+	make_movret(&xb, cb, vb, 2, 0);
+	make_movret(&xc, cc, vc, 3, 0);
+	assert_int_equal(tcache_install_user(tc, &xa, 0x6000, TCACHE_NO_PAGE, &a), BT_OK);
+	assert_int_equal(tcache_install_user(tc, &xb, 0x7000, TCACHE_NO_PAGE, &b), BT_OK);
+	assert_int_equal(tcache_install_user(tc, &xc, 0x8000, TCACHE_NO_PAGE, &c), BT_OK);
+	/* PCID 1 runs a and b */
+	tcache_ibl_insert(tc, a);
+	tcache_ibl_insert(tc, b);
+	/* to PCID 2 (flushed): empty; it runs c */
+	tcache_uibl_switch(tc, 1, 2, false);
+	assert_int_equal(abi.uibl[ia].guest_rip, VCPU_IBL_EMPTY(ia));
+	assert_int_equal(abi.uibl[ib].guest_rip, VCPU_IBL_EMPTY(ib));
+	tcache_ibl_insert(tc, c);
+	/* b dies while PCID 1 is aside */
+	tcache_invalidate_block(tc, b);
+	/* back to PCID 1, kept: a returns, b does not, c is aside */
+	tcache_uibl_switch(tc, 2, 1, true);
+	assert_int_equal(abi.uibl[ia].guest_rip, va);
+	assert_ptr_equal((void *)(uintptr_t)abi.uibl[ia].host, a->host);
+	assert_int_equal(abi.uibl[ib].guest_rip, VCPU_IBL_EMPTY(ib));
+	assert_int_equal(abi.uibl[ic].guest_rip, VCPU_IBL_EMPTY(ic));
+	assert_int_equal(run(a), 1);
+	/* PCID 2 again, not kept: c is forgotten */
+	tcache_uibl_switch(tc, 1, 2, false);
+	assert_int_equal(abi.uibl[ic].guest_rip, VCPU_IBL_EMPTY(ic));
+	/* PCID 1, kept: a again; a clear (same PCID flushed) empties it */
+	tcache_uibl_switch(tc, 2, 1, true);
+	assert_int_equal(abi.uibl[ia].guest_rip, va);
+	tcache_uibl_clear(tc);
+	assert_int_equal(abi.uibl[ia].guest_rip, VCPU_IBL_EMPTY(ia));
+	/* forget: nothing comes back */
+	tcache_ibl_insert(tc, a);
+	tcache_uibl_switch(tc, 1, 2, false);
+	tcache_uibl_forget(tc);
+	tcache_uibl_switch(tc, 2, 1, true);
+	assert_int_equal(abi.uibl[ia].guest_rip, VCPU_IBL_EMPTY(ia));
+	tcache_get_stats(tc, &st);
+	assert_int_equal(st.uibl_restored, 2);
+	tcache_destroy(tc);
+}
+
+/*
  * Step blocks (one instruction, XLAT_OPT_STEP): one lives beside the
  * ordinary user block at the same address and page, each lookup finds only
  * its own, installing one replaces neither the other, a step block never
@@ -477,6 +537,7 @@ int main(void)
 	    cmocka_unit_test(test_rejects_bad_rows),
 	    cmocka_unit_test(test_va_index_and_code_page_flags),
 	    cmocka_unit_test(test_user_blocks),
+	    cmocka_unit_test(test_uibl_pcid),
 	    cmocka_unit_test(test_step_blocks),
 	    cmocka_unit_test(test_arena),
 	    cmocka_unit_test(test_invalidate_range),
