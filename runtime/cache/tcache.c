@@ -560,19 +560,21 @@ void tcache_uibl_forget(struct tcache *tc)
 	}
 }
 
-void tcache_unchain_all(struct tcache *tc)
+size_t tcache_revalidate_kernel(struct tcache *tc,
+				bool (*still_valid)(void *opaque, struct tcache_block *b),
+				void *opaque)
 {
+	size_t killed = 0;
 	for (size_t i = 0; i < tc->n_all; i++) {
 		struct tcache_block *b = tc->all[i];
-		if (b->dead)
+		if (b->dead || b->user || b->step)
 			continue;
-		for (unsigned e = 0; e < b->n_exits; e++)
-			unlink_out(tc, b, e);
+		if (!still_valid(opaque, b)) {
+			tcache_invalidate_block(tc, b);
+			killed++;
+		}
 	}
-	ibl_empty(tc->abi->ibl, VCPU_IBL_ENTRIES);
-	ibl_empty(tc->abi->uibl, VCPU_UIBL_ENTRIES);
-	uibl_range_reset(tc);
-	tcache_uibl_forget(tc);
+	return killed;
 }
 
 uint64_t tcache_generation(const struct tcache *tc)

@@ -10,7 +10,7 @@
  *                 |  tcache_install
  *                 v
  *   +-------> INSTALLED  --tcache_chain-->  (exit i patched to target)
- *   |             |       <-tcache_unchain_all-
+ *   |             |       (unchained when its target dies)
  *   |             |  tcache_invalidate_range / _page / _block
  *   |             v
  *   |           DEAD  (unchained both ways, out of the RIP hash, the page
@@ -164,6 +164,11 @@ void tcache_uibl_drop(struct tcache *tc, gva_t lo, gva_t hi);
 void tcache_uibl_switch(struct tcache *tc, unsigned old_pcid, unsigned new_pcid, bool kept);
 /* Forget the user IBL entries put aside for every PCID. */
 void tcache_uibl_forget(struct tcache *tc);
+/* Ask still_valid about every live kernel block (not user or step blocks)
+ * and kill those it refuses; returns how many were killed. */
+size_t tcache_revalidate_kernel(struct tcache *tc,
+				bool (*still_valid)(void *opaque, struct tcache_block *b),
+				void *opaque);
 
 /* Kill every block whose guest bytes meet [gpa, gpa + len), a range inside
  * one guest-physical page (a write about to land).  Blocks elsewhere on
@@ -179,8 +184,6 @@ void tcache_invalidate_block(struct tcache *tc, struct tcache_block *b);
 unsigned tcache_invalidate_va(struct tcache *tc, gva_t lo, gva_t hi);
 /* Live kernel blocks in the lower (user) half of the address space. */
 uint64_t tcache_live_low(const struct tcache *tc);
-/* Unchain every chained exit and clear the IBL table (blocks stay live). */
-void tcache_unchain_all(struct tcache *tc);
 /* Drop everything. */
 void tcache_flush(struct tcache *tc);
 /* Changes at every flush: block pointers from before are dangling. */

@@ -395,6 +395,54 @@ static void test_uibl_pcid(void **state)
 	tcache_destroy(tc);
 }
 
+/* tcache_revalidate_kernel: only live kernel blocks are asked; the ones
+ * refused die (their chains and IBL entries go), the rest keep theirs. */
+static bool refuse_odd(void *opaque, struct tcache_block *b)
+{
+	unsigned *asked = opaque;
+	(*asked)++;
+	return (b->va & 0x100) == 0;
+}
+
+static void test_revalidate_kernel(void **state)
+{
+	struct tcache *tc;
+	struct tcache_block *k1, *k2, *k3, *u;
+	struct xlat_block x1, x2, x3, xu;
+	uint8_t c1[16], c2[16], c3[16], cu[16];
+	const gva_t base = 0xffffffff81000000ull;
+	unsigned asked = 0;
+	(void)state;
+
+	assert_int_equal(tcache_create(1 << 16, NULL, &abi, &tc), BT_OK);
+	make_movret(&x1, c1, base, 1, base + 0x200);	     /* jumps to k3 */
+	make_movret(&x2, c2, base + 0x100, 2, base + 0x200); /* jumps to k3 */
+	make_movret(&x3, c3, base + 0x200, 3, 0);
+	make_movret(&xu, cu, 0x401100, 4, 0);
+	assert_int_equal(tcache_install(tc, &x1, 0x5000, TCACHE_NO_PAGE, 0, &k1), BT_OK);
+	assert_int_equal(tcache_install(tc, &x2, 0x5000, TCACHE_NO_PAGE, 0, &k2), BT_OK);
+	assert_int_equal(tcache_install(tc, &x3, 0x5000, TCACHE_NO_PAGE, 0, &k3), BT_OK);
+	assert_int_equal(tcache_install_user(tc, &xu, 0x6000, TCACHE_NO_PAGE, &u), BT_OK);
+	assert_int_equal(tcache_chain(tc, k1, 0, k3), BT_OK);
+	assert_int_equal(tcache_chain(tc, k2, 0, k3), BT_OK);
+	tcache_ibl_insert(tc, k1);
+	tcache_ibl_insert(tc, k2);
+	/* k2 (va & 0x100) is refused; the user block is never asked */
+	assert_int_equal(tcache_revalidate_kernel(tc, refuse_odd, &asked), 1);
+	assert_int_equal(asked, 3);
+	assert_true(k2->dead);
+	assert_false(k1->dead || k3->dead || u->dead);
+	assert_int_equal(run(k1), 3); /* k1's chain to k3 survived */
+	unsigned i1 = VCPU_IBL_INDEX(k1->va), i2 = VCPU_IBL_INDEX(base + 0x100);
+	assert_int_equal(abi.ibl[i1].guest_rip, k1->va);
+	assert_int_equal(abi.ibl[i2].guest_rip, VCPU_IBL_EMPTY(i2));
+	/* dead blocks are not asked again */
+	asked = 0;
+	assert_int_equal(tcache_revalidate_kernel(tc, refuse_odd, &asked), 0);
+	assert_int_equal(asked, 2);
+	tcache_destroy(tc);
+}
+
 /*
  * Step blocks (one instruction, XLAT_OPT_STEP): one lives beside the
  * ordinary user block at the same address and page, each lookup finds only
@@ -538,6 +586,7 @@ int main(void)
 	    cmocka_unit_test(test_va_index_and_code_page_flags),
 	    cmocka_unit_test(test_user_blocks),
 	    cmocka_unit_test(test_uibl_pcid),
+	    cmocka_unit_test(test_revalidate_kernel),
 	    cmocka_unit_test(test_step_blocks),
 	    cmocka_unit_test(test_arena),
 	    cmocka_unit_test(test_invalidate_range),
