@@ -71,12 +71,13 @@ enum vcpu_gpr {
  * ibl[] has 64 Ki entries (with 4 Ki, a Debian boot left translated code
  * 154,000 times through returns whose targets collided; with 64 Ki,
  * 47,000 -- mostly first uses); the user uibl[] 64 Ki too: it used to be
- * 4 Ki because every CR3 load emptied all of it, but now only its filled
- * entries move in and out with the PCID (runtime/cache tcache_uibl_switch),
+ * 4 Ki because every CR3 load emptied all of it, but now its entries are
+ * tagged with the address space (uibl_tag below) and none is emptied,
  * and with 4 Ki a Linux pipeline of busybox programs left translated code
  * 1.46 million times through indirect branches in one benchmark phase,
- * with 64 Ki 5,000.  Its size is in user blocks only, which no database
- * stores, so it is not part of VCPU_ABI_VERSION. */
+ * with 64 Ki 5,000.  Its size and uibl_tag (after every offset a kernel
+ * block uses) are in user blocks only, which no database stores, so they
+ * are not part of VCPU_ABI_VERSION. */
 #define VCPU_IBL_BITS	  16
 #define VCPU_IBL_ENTRIES  (VCPU_U(1) << VCPU_IBL_BITS)
 #define VCPU_UIBL_BITS	  16
@@ -193,10 +194,14 @@ struct vcpu_abi {
 	 * an entry filled for a kernel access can never serve a user access,
 	 * and a user indirect branch can never reach a kernel block.  utlb[]
 	 * entries only name pages user code may access (U/S = 1 at every
-	 * level); uibl[] only names user blocks of the current address space
-	 * (cleared on every CR3 load). */
+	 * level).  A uibl[] entry's key is the guest RIP ORed with the tag of
+	 * the address space (PCID) it was found in, uibl_tag: user code ORs
+	 * the current uibl_tag into the target before comparing, so entries
+	 * of other address spaces never match, and a CR3 load or a flush only
+	 * changes uibl_tag (runtime/cache tcache_uibl_switch). */
 	struct vcpu_tlb_entry utlb[VCPU_TLB_ENTRIES];
 	struct vcpu_ibl_entry uibl[VCPU_UIBL_ENTRIES];
+	uint64_t uibl_tag; /* tag << VCPU_UIBL_TAG_SHIFT, tag in 1..VCPU_UIBL_TAG_MAX */
 };
 
 #endif /* !__ASSEMBLER__ */
@@ -230,6 +235,11 @@ struct vcpu_abi {
 #define VCPU_OFF_FXSAVE	     ((VCPU_OFF_IBL + 16 * VCPU_IBL_ENTRIES + 63) & ~63)
 #define VCPU_OFF_UTLB	     (VCPU_OFF_FXSAVE + 512)
 #define VCPU_OFF_UIBL	     (VCPU_OFF_UTLB + 32 * VCPU_TLB_ENTRIES)
+#define VCPU_OFF_UIBL_TAG    (VCPU_OFF_UIBL + 16 * VCPU_UIBL_ENTRIES)
+/* uibl keys: guest RIP (user: below 2^47) | tag << 48; an empty entry
+ * (VCPU_IBL_EMPTY, bit 63 set) never matches a key */
+#define VCPU_UIBL_TAG_SHIFT 48
+#define VCPU_UIBL_TAG_MAX   0x7fff
 
 #ifndef __ASSEMBLER__
 _Static_assert(VCPU_CO_EXIT == VCPU_CO_EXIT_IDX, "co exit");
@@ -266,6 +276,7 @@ _Static_assert(offsetof(struct vcpu_abi, fxsave) == VCPU_OFF_FXSAVE, "fxsave");
 _Static_assert(VCPU_OFF_FXSAVE % 64 == 0, "fxsave alignment");
 _Static_assert(offsetof(struct vcpu_abi, utlb) == VCPU_OFF_UTLB, "utlb");
 _Static_assert(offsetof(struct vcpu_abi, uibl) == VCPU_OFF_UIBL, "uibl");
+_Static_assert(offsetof(struct vcpu_abi, uibl_tag) == VCPU_OFF_UIBL_TAG, "uibl_tag");
 #endif /* !__ASSEMBLER__ */
 
 #endif

@@ -441,7 +441,8 @@ void xe_exit_jump_stub(struct xe *e, int idx)
  * address space, with the guest flags kept in rax (lahf; seto al):
  *
  *   mov %gs:spill[rax], rax ; lahf ; seto al ; mov %gs:mem_tmp, rax
- *   mov rax, target ; cmp rax, %gs:uibl[target & mask].guest_rip ; jne miss
+ *   mov rax, target ; or rax, %gs:uibl_tag
+ *   cmp rax, %gs:uibl[target & mask].guest_rip ; jne miss
  *   mov rax, %gs:uibl[...].host ; mov %gs:br_host, rax
  *   (restore: mov rax, %gs:mem_tmp ; add al, 0x7f ; sahf ; mov rax, %gs:spill[rax])
  *   jmp *%gs:br_host
@@ -461,6 +462,8 @@ static void emit_user_direct_probe(struct xe *e, gva_t target)
 	xe_gs_store(e, VCPU_OFF_MEM_TMP, ZYDIS_REGISTER_RAX);
 	im = xe_i((int64_t)target);
 	xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &rax, &im, NULL);
+	mm = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_UIBL_TAG);
+	xe_ins(e, ZYDIS_MNEMONIC_OR, true, 2, &rax, &mm, NULL); /* the space's tag */
 	mm = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0,
 		  ent + offsetof(struct vcpu_ibl_entry, guest_rip));
 	xe_ins(e, ZYDIS_MNEMONIC_CMP, true, 2, &rax, &mm, NULL);

@@ -782,6 +782,10 @@ static void emit_ibl(struct xe *e, struct xlat_scratch *s, enum xlat_exit_kind k
 	xe_ins(e, ZYDIS_MNEMONIC_AND, false, 2, &o1, &im, NULL);
 	im = xe_i(4);
 	xe_ins(e, ZYDIS_MNEMONIC_SHL, false, 2, &o1, &im, NULL);
+	if (e->off_ibl == VCPU_OFF_UIBL) { /* user: the key carries the space's tag */
+		mm = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_UIBL_TAG);
+		xe_ins(e, ZYDIS_MNEMONIC_OR, true, 2, &oa, &mm, NULL);
+	}
 	mm = xe_m(8, T1, ZYDIS_REGISTER_NONE, 0,
 		  e->off_ibl + offsetof(struct vcpu_ibl_entry, guest_rip));
 	xe_ins(e, ZYDIS_MNEMONIC_CMP, true, 2, &oa, &mm, NULL);

@@ -29,16 +29,7 @@ struct tcache_page {
 	struct tcache_page *next;
 };
 
-#define UIBL_FILL_MAX 8192
-#define UIBL_STORES   8 /* as runtime/mmu keeps TLB entries for (MMU_PCID_SLOTS) */
-
-struct uibl_store {
-	bool used;
-	uint16_t pcid;
-	uint64_t stamp;
-	struct tcache_block **b;
-	uint32_t n, cap;
-};
+#define UIBL_PCIDS 8 /* PCIDs whose tag is kept (runtime/mmu keeps as many) */
 
 struct tcache {
 	struct guestmem *gm;
@@ -50,14 +41,14 @@ struct tcache {
 	uint64_t live_low;
 	/* guest RIPs put into uibl since it was last emptied: [uibl_lo, uibl_hi] */
 	gva_t uibl_lo, uibl_hi;
-	/* the block of each uibl entry, and the entries filled since uibl was
-	 * last emptied (ufill_over: more than UIBL_FILL_MAX, scan them all) */
-	struct tcache_block *uibl_blk[VCPU_UIBL_ENTRIES];
-	uint32_t ufill[UIBL_FILL_MAX];
-	uint32_t n_ufill;
-	bool ufill_over;
-	/* uibl entries of PCIDs that are not current (invariant 6) */
-	struct uibl_store ustore[UIBL_STORES];
+	/* uibl tags (invariant 6): the next unused one, and the tag of each
+	 * PCID that is not current */
+	uint32_t utag_next;
+	struct {
+		bool used;
+		uint16_t pcid, tag;
+		uint64_t stamp;
+	} upcid[UIBL_PCIDS];
 	uint64_t uclock;
 	/* every block ever installed since the last flush, in host order */
 	struct tcache_block **all;
@@ -71,8 +62,29 @@ static void uibl_range_reset(struct tcache *tc)
 {
 	tc->uibl_lo = ~(gva_t)0;
 	tc->uibl_hi = 0;
-	tc->n_ufill = 0;
-	tc->ufill_over = false;
+}
+
+static void ibl_empty(struct vcpu_ibl_entry *t, unsigned n);
+
+/* A tag no uibl entry carries for the current address space; after
+ * VCPU_UIBL_TAG_MAX of them the table is emptied and they start again. */
+static void utag_fresh(struct tcache *tc)
+{
+	if (tc->utag_next == 0 || tc->utag_next > VCPU_UIBL_TAG_MAX) {
+		ibl_empty(tc->abi->uibl, VCPU_UIBL_ENTRIES);
+		uibl_range_reset(tc);
+		for (unsigned i = 0; i < UIBL_PCIDS; i++)
+			tc->upcid[i].used = false;
+		tc->utag_next = 1;
+	}
+	tc->abi->uibl_tag = (uint64_t)tc->utag_next++ << VCPU_UIBL_TAG_SHIFT;
+	tc->stats.uibl_tags++;
+}
+
+/* The guest RIP of a uibl key (bit 63 set: an empty entry). */
+static uint64_t ukey_rip(uint64_t key)
+{
+	return key & ((1ull << VCPU_UIBL_TAG_SHIFT) - 1);
 }
 
 /* Empty an IBL table of n entries. */
@@ -119,6 +131,7 @@ enum bt_status tcache_create(size_t code_size, struct guestmem *gm, struct vcpu_
 	ibl_empty(abi->ibl, VCPU_IBL_ENTRIES);
 	ibl_empty(abi->uibl, VCPU_UIBL_ENTRIES);
 	uibl_range_reset(tc);
+	utag_fresh(tc);
 	*out = tc;
 	return BT_OK;
 }
@@ -144,7 +157,7 @@ static void free_blocks(struct tcache *tc)
 	ibl_empty(tc->abi->ibl, VCPU_IBL_ENTRIES);
 	ibl_empty(tc->abi->uibl, VCPU_UIBL_ENTRIES);
 	uibl_range_reset(tc);
-	tcache_uibl_forget(tc); /* the blocks they name are gone */
+	tcache_uibl_forget(tc);
 	tc->used = 0;
 	tc_cache_reset(tc->code);
 }
@@ -154,8 +167,6 @@ void tcache_destroy(struct tcache *tc)
 	if (!tc)
 		return;
 	free_blocks(tc);
-	for (unsigned i = 0; i < UIBL_STORES; i++)
-		free(tc->ustore[i].b);
 	tc_arena_destroy(&tc->arena);
 	free(tc->all);
 	tc_cache_destroy(tc->code);
@@ -341,7 +352,8 @@ void tcache_invalidate_block(struct tcache *tc, struct tcache_block *b)
 		tc->live_low--;
 	unsigned ix = ibl_index(b);
 	struct vcpu_ibl_entry *ie = &(b->user ? tc->abi->uibl : tc->abi->ibl)[ix];
-	if (ie->guest_rip == b->va && ie->host == (uint64_t)(uintptr_t)b->host)
+	uint64_t rip = b->user ? ukey_rip(ie->guest_rip) : ie->guest_rip;
+	if (rip == b->va && ie->host == (uint64_t)(uintptr_t)b->host)
 		ie->guest_rip = VCPU_IBL_EMPTY(ix);
 	b->dead = 1;
 	tc->stats.invalidations++;
@@ -440,124 +452,68 @@ void tcache_uibl_drop(struct tcache *tc, gva_t lo, gva_t hi)
 		return; /* nothing was put there: the common invlpg of a data page */
 	for (unsigned i = 0; i < VCPU_UIBL_ENTRIES; i++) {
 		uint64_t r = tc->abi->uibl[i].guest_rip;
-		if (r >= lo && r < hi)
+		if (!(r >> 63) && ukey_rip(r) >= lo && ukey_rip(r) < hi) /* any tag */
 			tc->abi->uibl[i].guest_rip = VCPU_IBL_EMPTY(i);
 	}
 }
 
 void tcache_uibl_clear(struct tcache *tc)
 {
-	if (tc->uibl_lo > tc->uibl_hi)
-		return; /* already empty */
-	if (tc->ufill_over)
-		ibl_empty(tc->abi->uibl, VCPU_UIBL_ENTRIES);
-	else
-		for (uint32_t k = 0; k < tc->n_ufill; k++) {
-			uint32_t i = tc->ufill[k];
-			tc->abi->uibl[i].guest_rip = VCPU_IBL_EMPTY(i);
-		}
-	uibl_range_reset(tc);
+	utag_fresh(tc); /* the current space's entries no longer match */
 }
 
-/* Put b into uibl (its index is free or holds another block). */
+/* Put b into uibl under the current tag. */
 static void uibl_put(struct tcache *tc, struct tcache_block *b)
 {
-	unsigned ix = ibl_index(b);
-	struct vcpu_ibl_entry *ie = &tc->abi->uibl[ix];
-	if (ie->guest_rip == VCPU_IBL_EMPTY(ix)) {
-		if (tc->n_ufill < UIBL_FILL_MAX)
-			tc->ufill[tc->n_ufill++] = ix;
-		else
-			tc->ufill_over = true;
-	}
+	struct vcpu_ibl_entry *ie = &tc->abi->uibl[ibl_index(b)];
 	if (b->va < tc->uibl_lo)
 		tc->uibl_lo = b->va;
 	if (b->va > tc->uibl_hi)
 		tc->uibl_hi = b->va;
-	tc->uibl_blk[ix] = b;
-	ie->guest_rip = b->va;
+	ie->guest_rip = b->va | tc->abi->uibl_tag;
 	ie->host = (uint64_t)(uintptr_t)b->host;
-}
-
-static struct uibl_store *ustore_find(struct tcache *tc, unsigned pcid)
-{
-	for (unsigned i = 0; i < UIBL_STORES; i++)
-		if (tc->ustore[i].used && tc->ustore[i].pcid == pcid)
-			return &tc->ustore[i];
-	return NULL;
-}
-
-static struct uibl_store *ustore_get(struct tcache *tc, unsigned pcid)
-{
-	struct uibl_store *st = ustore_find(tc, pcid), *lru = NULL;
-	for (unsigned i = 0; i < UIBL_STORES && !st; i++) {
-		if (!tc->ustore[i].used)
-			st = &tc->ustore[i];
-		else if (!lru || tc->ustore[i].stamp < lru->stamp)
-			lru = &tc->ustore[i];
-	}
-	if (!st)
-		st = lru;
-	st->used = true;
-	st->pcid = (uint16_t)pcid;
-	st->n = 0;
-	st->stamp = ++tc->uclock;
-	return st;
-}
-
-/* Save uibl entry i (if it names a live block) into st and empty it. */
-static void uibl_save_one(struct tcache *tc, struct uibl_store *st, uint32_t i)
-{
-	struct vcpu_ibl_entry *ie = &tc->abi->uibl[i];
-	struct tcache_block *b = tc->uibl_blk[i];
-	if (ie->guest_rip == VCPU_IBL_EMPTY(i))
-		return;
-	if (b && !b->dead && b->va == ie->guest_rip && (uint64_t)(uintptr_t)b->host == ie->host) {
-		if (st->n == st->cap) {
-			uint32_t cap = st->cap ? st->cap * 2 : 256;
-			struct tcache_block **nb = realloc(st->b, cap * sizeof(*nb));
-			if (nb) {
-				st->b = nb;
-				st->cap = cap;
-			}
-		}
-		if (st->n < st->cap)
-			st->b[st->n++] = b;
-	}
-	ie->guest_rip = VCPU_IBL_EMPTY(i);
 }
 
 void tcache_uibl_switch(struct tcache *tc, unsigned old_pcid, unsigned new_pcid, bool kept)
 {
-	struct uibl_store *st = ustore_get(tc, old_pcid);
-	if (tc->uibl_lo <= tc->uibl_hi) {
-		if (tc->ufill_over)
-			for (uint32_t i = 0; i < VCPU_UIBL_ENTRIES; i++)
-				uibl_save_one(tc, st, i);
-		else
-			for (uint32_t k = 0; k < tc->n_ufill; k++)
-				uibl_save_one(tc, st, tc->ufill[k]);
+	unsigned cur = (unsigned)(tc->abi->uibl_tag >> VCPU_UIBL_TAG_SHIFT);
+	int slot = -1, lru = -1, found = -1;
+	for (unsigned i = 0; i < UIBL_PCIDS; i++) {
+		if (tc->upcid[i].used && tc->upcid[i].pcid == old_pcid)
+			slot = (int)i;
+		if (tc->upcid[i].used && tc->upcid[i].pcid == new_pcid)
+			found = (int)i;
+		if (!tc->upcid[i].used && lru < 0)
+			lru = (int)i;
 	}
-	uibl_range_reset(tc);
-	struct uibl_store *ns = ustore_find(tc, new_pcid);
-	if (!ns)
-		return;
-	if (kept)
-		for (uint32_t k = 0; k < ns->n; k++)
-			if (!ns->b[k]->dead) {
-				uibl_put(tc, ns->b[k]);
-				tc->stats.uibl_restored++;
-			}
-	ns->used = false; /* the current PCID has no store */
-	ns->n = 0;
+	if (slot < 0 && lru < 0) /* recycle the least recently used */
+		for (unsigned i = 0; i < UIBL_PCIDS; i++)
+			if ((int)i != found &&
+			    (lru < 0 || tc->upcid[i].stamp < tc->upcid[lru].stamp))
+				lru = (int)i;
+	if (slot < 0)
+		slot = lru;
+	/* the old PCID keeps its tag (and so its entries) */
+	tc->upcid[slot].used = true;
+	tc->upcid[slot].pcid = (uint16_t)old_pcid;
+	tc->upcid[slot].tag = (uint16_t)cur;
+	tc->upcid[slot].stamp = ++tc->uclock;
+	if (found >= 0 && found != slot) {
+		tc->upcid[found].used = false; /* the current PCID has no slot */
+		if (kept) {
+			tc->abi->uibl_tag = (uint64_t)tc->upcid[found].tag << VCPU_UIBL_TAG_SHIFT;
+			tc->stats.uibl_kept++;
+			return;
+		}
+	}
+	utag_fresh(tc);
 }
 
 void tcache_uibl_forget(struct tcache *tc)
 {
-	for (unsigned i = 0; i < UIBL_STORES; i++) {
-		tc->ustore[i].used = false;
-		tc->ustore[i].n = 0;
-	}
+	for (unsigned i = 0; i < UIBL_PCIDS; i++)
+		tc->upcid[i].used = false;
+	utag_fresh(tc);
 }
 
 size_t tcache_revalidate_kernel(struct tcache *tc,

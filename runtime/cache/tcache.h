@@ -36,11 +36,13 @@
  *     block chains only to a block whose pages are among its own (same
  *     virtual and physical page): such a jump stays valid in any address
  *     space where the source is valid, so a CR3 load needs no unchaining,
- *     only the uibl table cleared (tcache_uibl_clear), or, with PCIDs,
- *     put aside for the PCID it belongs to (tcache_uibl_switch).
- *  6. uibl only names blocks found in the current PCID's address space:
- *     its entries move with the PCID as the soft-MMU's TLB entries do
- *     (runtime/mmu/mmu_pcid.c), and come back only for blocks still live.
+ *     only the uibl table cleared (tcache_uibl_clear).
+ *  6. A uibl entry matches only in the address space (tag) it was put in
+ *     (vcpu_abi.h uibl_tag): clearing is a fresh tag, and a PCID keeps its
+ *     tag while another runs, so its entries match again when the guest
+ *     switches back keeping its TLB (tcache_uibl_switch), as the
+ *     soft-MMU's TLB entries do (runtime/mmu/mmu_pcid.c).  Killing a block
+ *     empties its entry whatever its tag.
  */
 #ifndef BT_RUNTIME_CACHE_TCACHE_H
 #define BT_RUNTIME_CACHE_TCACHE_H
@@ -106,7 +108,8 @@ struct tcache_stats {
 	uint64_t lookups, lookup_hits;
 	uint64_t user_installed, user_chain_refused; /* user blocks; chains refused
 						      * by invariant 5 */
-	uint64_t uibl_restored;			     /* user IBL entries brought back with a PCID */
+	uint64_t uibl_tags; /* user IBL tags handed out (a fresh one: an empty table) */
+	uint64_t uibl_kept; /* switches back to a PCID that found its tag kept */
 	uint64_t code_bytes;
 };
 
@@ -158,11 +161,11 @@ void tcache_ibl_insert(struct tcache *tc, struct tcache_block *b);
 void tcache_uibl_clear(struct tcache *tc);
 /* Drop the user IBL entries of blocks with bytes in [lo, hi) (an invlpg). */
 void tcache_uibl_drop(struct tcache *tc, gva_t lo, gva_t hi);
-/* A CR3 load changed the PCID (mmu MMU_FLUSH_PCID): put the user IBL
- * entries of `old_pcid` aside, and bring back those of `new_pcid` if
- * `kept` (the soft-MMU kept its TLB entries too), else forget them. */
+/* A CR3 load changed the PCID (mmu MMU_FLUSH_PCID): `old_pcid` keeps its
+ * tag, and `new_pcid` gets its own back if `kept` (the soft-MMU kept its
+ * TLB entries too), else a fresh one. */
 void tcache_uibl_switch(struct tcache *tc, unsigned old_pcid, unsigned new_pcid, bool kept);
-/* Forget the user IBL entries put aside for every PCID. */
+/* Forget every PCID's user IBL entries (a fresh tag for the current one). */
 void tcache_uibl_forget(struct tcache *tc);
 /* Ask still_valid about every live kernel block (not user or step blocks)
  * and kill those it refuses; returns how many were killed. */

@@ -47,10 +47,10 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 			"\"tlb\":{\"hits\":%" PRIu64 ",\"misses\":%" PRIu64 ",\"fills\":%" PRIu64
 			",\"flushes\":%" PRIu64 ",\"hit_rate\":%.2f,\"pcid_switches\":%" PRIu64
 			",\"pcid_kept\":%" PRIu64 ",\"pcid_restored\":%" PRIu64
-			",\"uibl_restored\":%" PRIu64 "},",
+			",\"uibl_kept\":%" PRIu64 "},",
 			mm.tlb_hits, mm.tlb_misses, mm.tlb_fills,
 			mm.flush_all + mm.flush_nonglobal + mm.invlpg, hit, mm.pcid_switches,
-			mm.pcid_kept, mm.pcid_restored, tc.uibl_restored);
+			mm.pcid_kept, mm.pcid_restored, tc.uibl_kept);
 		fprintf(f, "\"ns\":{");
 		for (unsigned p = 0; p < VM_NPHASES; p++)
 			fprintf(f, "%s\"%s\":%.0f", p ? "," : "", phase_names[p], ns[p]);
@@ -117,8 +117,8 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 	if (mm.pcid_switches)
 		fprintf(f,
 			"btvm: PCIDs: %" PRIu64 " switches, %" PRIu64 " kept their TLB (%" PRIu64
-			" entries and %" PRIu64 " user IBL entries back)\n",
-			mm.pcid_switches, mm.pcid_kept, mm.pcid_restored, tc.uibl_restored);
+			" entries back), %" PRIu64 " their user IBL entries\n",
+			mm.pcid_switches, mm.pcid_kept, mm.pcid_restored, tc.uibl_kept);
 	fprintf(f, "btvm: time (ms):");
 	for (unsigned p = 0; p < VM_NPHASES; p++)
 		fprintf(f, " %s=%.1f", phase_names[p], ns[p] / 1e6);

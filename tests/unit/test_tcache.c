@@ -254,6 +254,14 @@ static void test_va_index_and_code_page_flags(void **state)
  * (invlpg, a CR3 load) kills kernel blocks only; the user IBL table drops a
  * window's entries, a block starting on the page before included.
  */
+/* Does translated user code find b through uibl now (its key under the
+ * current tag, vcpu_abi.h uibl_tag)? */
+static bool uibl_finds(const struct tcache_block *b)
+{
+	const struct vcpu_ibl_entry *ie = &abi.uibl[VCPU_UIBL_INDEX(b->va)];
+	return ie->guest_rip == (b->va | abi.uibl_tag) && ie->host == (uint64_t)(uintptr_t)b->host;
+}
+
 static void test_user_blocks(void **state)
 {
 	struct tcache *tc;
@@ -303,7 +311,7 @@ static void test_user_blocks(void **state)
 	/* separate IBL tables */
 	unsigned i = VCPU_UIBL_INDEX(va), ki = VCPU_IBL_INDEX(va);
 	tcache_ibl_insert(tc, u1);
-	assert_int_equal(abi.uibl[i].guest_rip, va);
+	assert_int_equal(abi.uibl[i].guest_rip, va | abi.uibl_tag);
 	assert_ptr_equal((void *)(uintptr_t)abi.uibl[i].host, u1->host);
 	assert_int_equal(abi.ibl[ki].guest_rip, VCPU_IBL_EMPTY(ki));
 	tcache_ibl_insert(tc, k);
@@ -319,27 +327,29 @@ static void test_user_blocks(void **state)
 	/* the user IBL window: elsewhere nothing, the next page's window
 	 * drops a block that starts on the page before it */
 	tcache_uibl_drop(tc, 0x600000, 0x800000);
-	assert_int_equal(abi.uibl[i].guest_rip, va);
+	assert_int_equal(abi.uibl[i].guest_rip, va | abi.uibl_tag);
 	tcache_uibl_drop(tc, va + 0x1000, va + 0x2000);
 	assert_int_equal(abi.uibl[i].guest_rip, VCPU_IBL_EMPTY(i));
 	tcache_ibl_insert(tc, u2);
 	tcache_uibl_clear(tc);
-	assert_int_equal(abi.uibl[i].guest_rip, VCPU_IBL_EMPTY(i));
+	assert_false(uibl_finds(u2));
 
 	/* killing a user block clears its IBL entry, not another space's */
 	tcache_ibl_insert(tc, u2);
 	tcache_invalidate_block(tc, u1);
-	assert_int_equal(abi.uibl[i].guest_rip, va);
+	assert_int_equal(abi.uibl[i].guest_rip, va | abi.uibl_tag);
 	tcache_invalidate_block(tc, u2);
 	assert_int_equal(abi.uibl[i].guest_rip, VCPU_IBL_EMPTY(i));
 	tcache_destroy(tc);
 }
 
 /*
- * The user IBL table follows the PCID (tcache_uibl_switch): switching
- * away puts the entries aside, switching back with the TLB kept brings
- * the live ones back (a block killed meanwhile stays out), switching back
- * without it forgets them; a flush forgets every PCID.
+ * The user IBL table follows the PCID (tcache_uibl_switch, tags): after a
+ * switch away nothing of the old space matches; switching back with the
+ * TLB kept finds its live blocks again (a block killed meanwhile does
+ * not), switching back without it finds nothing; a clear or forget does
+ * the same for the current space; the tag is never 0 and keys never look
+ * empty.
  */
 static void test_uibl_pcid(void **state)
 {
@@ -348,11 +358,11 @@ static void test_uibl_pcid(void **state)
 	struct xlat_block xa, xb, xc;
 	uint8_t ca[16], cb[16], cc[16];
 	const gva_t va = 0x401010, vb = 0x402020, vc = 0x403030; /* distinct uibl slots */
-	unsigned ia = VCPU_UIBL_INDEX(va), ib = VCPU_UIBL_INDEX(vb), ic = VCPU_UIBL_INDEX(vc);
 	struct tcache_stats st;
 	(void)state;
 
 	assert_int_equal(tcache_create(1 << 16, NULL, &abi, &tc), BT_OK);
+	assert_true(abi.uibl_tag >> VCPU_UIBL_TAG_SHIFT);
 	make_movret(&xa, ca, va, 1, 0);
 	make_movret(&xb, cb, vb, 2, 0);
 	make_movret(&xc, cc, vc, 3, 0);
@@ -362,36 +372,44 @@ static void test_uibl_pcid(void **state)
 	/* PCID 1 runs a and b */
 	tcache_ibl_insert(tc, a);
 	tcache_ibl_insert(tc, b);
-	/* to PCID 2 (flushed): empty; it runs c */
+	assert_true(uibl_finds(a) && uibl_finds(b));
+	assert_false(abi.uibl[VCPU_UIBL_INDEX(va)].guest_rip >> 63); /* not "empty" */
+	/* to PCID 2 (flushed): nothing of PCID 1 matches; it runs c */
 	tcache_uibl_switch(tc, 1, 2, false);
-	assert_int_equal(abi.uibl[ia].guest_rip, VCPU_IBL_EMPTY(ia));
-	assert_int_equal(abi.uibl[ib].guest_rip, VCPU_IBL_EMPTY(ib));
+	assert_false(uibl_finds(a) || uibl_finds(b));
 	tcache_ibl_insert(tc, c);
-	/* b dies while PCID 1 is aside */
+	assert_true(uibl_finds(c));
+	/* b dies while PCID 1 is away: its entry goes whatever its tag */
 	tcache_invalidate_block(tc, b);
-	/* back to PCID 1, kept: a returns, b does not, c is aside */
+	assert_int_equal(abi.uibl[VCPU_UIBL_INDEX(vb)].guest_rip,
+			 VCPU_IBL_EMPTY(VCPU_UIBL_INDEX(vb)));
+	/* back to PCID 1, kept: a is found again, c is not */
 	tcache_uibl_switch(tc, 2, 1, true);
-	assert_int_equal(abi.uibl[ia].guest_rip, va);
-	assert_ptr_equal((void *)(uintptr_t)abi.uibl[ia].host, a->host);
-	assert_int_equal(abi.uibl[ib].guest_rip, VCPU_IBL_EMPTY(ib));
-	assert_int_equal(abi.uibl[ic].guest_rip, VCPU_IBL_EMPTY(ic));
+	assert_true(uibl_finds(a));
+	assert_false(uibl_finds(c));
 	assert_int_equal(run(a), 1);
 	/* PCID 2 again, not kept: c is forgotten */
 	tcache_uibl_switch(tc, 1, 2, false);
-	assert_int_equal(abi.uibl[ic].guest_rip, VCPU_IBL_EMPTY(ic));
-	/* PCID 1, kept: a again; a clear (same PCID flushed) empties it */
+	assert_false(uibl_finds(c));
+	/* PCID 1, kept: a again; a clear (the same PCID flushed) forgets it */
 	tcache_uibl_switch(tc, 2, 1, true);
-	assert_int_equal(abi.uibl[ia].guest_rip, va);
+	assert_true(uibl_finds(a));
 	tcache_uibl_clear(tc);
-	assert_int_equal(abi.uibl[ia].guest_rip, VCPU_IBL_EMPTY(ia));
-	/* forget: nothing comes back */
+	assert_false(uibl_finds(a));
+	/* forget: nothing of any PCID comes back */
 	tcache_ibl_insert(tc, a);
 	tcache_uibl_switch(tc, 1, 2, false);
 	tcache_uibl_forget(tc);
 	tcache_uibl_switch(tc, 2, 1, true);
-	assert_int_equal(abi.uibl[ia].guest_rip, VCPU_IBL_EMPTY(ia));
+	assert_false(uibl_finds(a));
+	/* an invlpg window drops entries of every tag */
+	tcache_ibl_insert(tc, a);
+	tcache_uibl_switch(tc, 1, 2, false);
+	tcache_uibl_drop(tc, va & ~0xfffull, (va & ~0xfffull) + 0x1000);
+	tcache_uibl_switch(tc, 2, 1, true);
+	assert_false(uibl_finds(a));
 	tcache_get_stats(tc, &st);
-	assert_int_equal(st.uibl_restored, 2);
+	assert_int_equal(st.uibl_kept, 3);
 	tcache_destroy(tc);
 }
 
