@@ -22,7 +22,7 @@
 #ifndef BT_XLAT_VCPU_ABI_H
 #define BT_XLAT_VCPU_ABI_H
 
-#define VCPU_ABI_VERSION 5
+#define VCPU_ABI_VERSION 6
 
 /* Assembly (runtime/tc/tc_entry.S) includes this header for the VCPU_OFF_*
  * constants only; the C declarations are hidden from it. */
@@ -184,7 +184,11 @@ struct vcpu_abi {
 	uint64_t br_host;      /* IBL hit: host target of the indirect jump */
 	uint64_t mem_tmp;      /* value carried between two accesses (push [mem]) */
 	uint64_t host_ctx;     /* runtime-side handler table (struct tc_handlers *) */
-	uint64_t reserved[23];
+	/* segment selectors ES CS SS DS FS GS (the SDM's sreg order), copied
+	 * from the vCPU before every entry into translated code, which reads
+	 * them for `mov reg, sreg` (XC_SEGREAD) and never writes them */
+	uint16_t sel[8];
+	uint64_t reserved[21];
 	struct vcpu_tlb_entry tlb[VCPU_TLB_ENTRIES];
 	struct vcpu_ibl_entry ibl[VCPU_IBL_ENTRIES];
 	/* Guest x87/SSE state (fxsave64 image) while outside translated code and
@@ -230,6 +234,7 @@ struct vcpu_abi {
 #define VCPU_OFF_BR_HOST     0x208
 #define VCPU_OFF_MEM_TMP     0x210
 #define VCPU_OFF_HOST_CTX    0x218
+#define VCPU_OFF_SEL	     0x220
 #define VCPU_OFF_TLB	     0x2d8
 #define VCPU_OFF_IBL	     (VCPU_OFF_TLB + 32 * VCPU_TLB_ENTRIES)
 #define VCPU_OFF_FXSAVE	     ((VCPU_OFF_IBL + 16 * VCPU_IBL_ENTRIES + 63) & ~63)
@@ -270,6 +275,7 @@ _Static_assert(offsetof(struct vcpu_abi, enter_target) == VCPU_OFF_ENTER_TGT, "e
 _Static_assert(offsetof(struct vcpu_abi, br_host) == VCPU_OFF_BR_HOST, "br_host");
 _Static_assert(offsetof(struct vcpu_abi, mem_tmp) == VCPU_OFF_MEM_TMP, "mem_tmp");
 _Static_assert(offsetof(struct vcpu_abi, host_ctx) == VCPU_OFF_HOST_CTX, "host_ctx");
+_Static_assert(offsetof(struct vcpu_abi, sel) == VCPU_OFF_SEL, "sel");
 _Static_assert(offsetof(struct vcpu_abi, tlb) == VCPU_OFF_TLB, "tlb");
 _Static_assert(offsetof(struct vcpu_abi, ibl) == VCPU_OFF_IBL, "ibl");
 _Static_assert(offsetof(struct vcpu_abi, fxsave) == VCPU_OFF_FXSAVE, "fxsave");

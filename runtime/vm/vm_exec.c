@@ -220,6 +220,15 @@ static bool compat_host_runnable(const struct vcpu *v)
 	return !(cs->sel & 4) && cs->base == 0 && cs->limit == 0xffffffffu;
 }
 
+/* Translated code reads segment selectors from vcpu.sel[] (`mov reg,
+ * sreg` inline, XC_SEGREAD) and never changes them: every change happens
+ * in the vCPU's emulation, outside translated code. */
+static void sync_selectors(struct vcpu *v)
+{
+	for (unsigned i = 0; i < CPU_NSREG; i++)
+		v->abi->sel[i] = v->seg[i].sel;
+}
+
 /* Single-stepping (TF) or alignment checking (AC with CR0.AM) at CPL 3:
  * the host CPU does both itself in direct mode; translated, user code
  * runs one instruction a block (run_step). */
@@ -642,6 +651,7 @@ static bool run_translated(struct vm *vm, bool user)
 		uint64_t t0 = vm_ticks();
 		vm->co_unsupported = false;
 		vm_host_signal_clear();
+		sync_selectors(&vm->cpu);
 		int rc = tc_run(&vm->tcv, b->host);
 		mmio_store_flush(vm); /* a store translated code made to device memory */
 		vm->st.ticks[VM_PH_RUN] += vm_ticks() - t0;
@@ -700,6 +710,7 @@ static bool run_step(struct vm *vm)
 	vm->tcv.str_single = tf;
 	vm->tcv.str_unfinished = false;
 	vm_host_signal_clear();
+	sync_selectors(&vm->cpu);
 	int rc = tc_run(&vm->tcv, b->host);
 	vm->tcv.str_single = false;
 	mmio_store_flush(vm);

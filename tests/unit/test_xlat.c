@@ -457,6 +457,45 @@ static void test_not_advertised(void **state)
 	xlat_destroy(c);
 }
 
+/* mov reg, sreg runs inline from vcpu.sel[] (XC_SEGREAD): 16-bit
+ * destinations keep their upper bits, 32/64-bit ones are zero-extended;
+ * no PRIV exit. */
+static void test_segment_reads(void **state)
+{
+	struct env *e = *state;
+	/* mov %es,%eax; mov %ds,%bx; mov %fs,%rcx; mov %gs,%r9; mov %ss,%edx;
+	 * mov %cs,%esi; ret */
+	static const uint8_t code[] = {0x8c, 0xc0, 0x66, 0x8c, 0xdb, 0x48, 0x8c, 0xe1,
+				       0x49, 0x8c, 0xe9, 0x8c, 0xd2, 0x8c, 0xce, 0xc3};
+	struct vcpu_abi *a = e->h.vcpu.abi;
+	memcpy(e->code, code, sizeof(code));
+	set_stack(e);
+	static const uint16_t sel[6] = {0x2b, 0x10, 0x18, 0x2b, 0x63, 0x7b}; /* ES CS SS DS FS GS */
+	memcpy(a->sel, sel, sizeof(sel));
+	a->gpr[VCPU_RAX] = ~0ull;
+	a->gpr[VCPU_RBX] = 0x1111222233334444ull;
+	a->gpr[VCPU_RCX] = ~0ull;
+	a->gpr[VCPU_R9] = ~0ull;
+	a->gpr[VCPU_RDX] = ~0ull;
+	a->gpr[VCPU_RSI] = ~0ull;
+	assert_int_equal(xh_run(&e->h, (gva_t)(uintptr_t)e->code, SENTINEL, 10), XH_OK);
+	assert_int_equal(a->gpr[VCPU_RAX], 0x2b);
+	assert_int_equal(a->gpr[VCPU_RBX], 0x111122223333002bull);
+	assert_int_equal(a->gpr[VCPU_RCX], 0x63);
+	assert_int_equal(a->gpr[VCPU_R9], 0x7b);
+	assert_int_equal(a->gpr[VCPU_RDX], 0x18);
+	assert_int_equal(a->gpr[VCPU_RSI], 0x10);
+	struct xh_block *b;
+	assert_int_equal(xh_block(&e->h, (gva_t)(uintptr_t)e->code, &b), XH_OK);
+	assert_false(b->flags & XLAT_BLOCK_ENDS_PRIV);
+	/* a segment load (mov %eax,%ds) is still a PRIV exit */
+	static const uint8_t load[] = {0x8e, 0xd8, 0xc3};
+	xh_reset(&e->h);
+	memcpy(e->code, load, sizeof(load));
+	set_stack(e);
+	assert_int_equal(xh_run(&e->h, (gva_t)(uintptr_t)e->code, SENTINEL, 10), XH_PRIV);
+}
+
 /* F3 0F BC runs as bsf, as on a CPU without BMI1: a zero source leaves the
  * destination and sets ZF (tzcnt would give 64 and CF=1). */
 static void test_tzcnt_is_bsf(void **state)
@@ -496,6 +535,7 @@ int main(void)
 	    cmocka_unit_test(test_not_advertised),
 	    cmocka_unit_test(test_step_option),
 	    cmocka_unit_test_setup_teardown(test_tzcnt_is_bsf, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_segment_reads, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
