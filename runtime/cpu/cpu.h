@@ -360,6 +360,12 @@ enum bt_status cpu_emulate(struct vcpu *v, const struct cpu_insn *insn, enum cpu
 /* Fetch (through the soft-MMU), decode and emulate the instruction at
  * abi->rip; a fetch fault is delivered as #PF. */
 enum bt_status cpu_step_priv(struct vcpu *v, enum cpu_outcome *out);
+/* The same with a caller's decode cache for this instruction: if *valid,
+ * *insn is the instruction at abi->rip (its bytes cannot have changed, its
+ * page is executable: a translated block that ends with it just ran), and
+ * neither fetch nor decoder run; else they do and fill the cache. */
+enum bt_status cpu_step_priv_cached(struct vcpu *v, struct cpu_insn *insn, bool *valid,
+				    enum cpu_outcome *out);
 /* Does the instruction at rip read the memory it writes (add/or/xchg... to
  * memory, as opposed to a plain mov or stos)?  BT_ERR_GUEST when its bytes
  * cannot be fetched or decoded. */

@@ -603,14 +603,17 @@ enum bt_status cpu_emulate(struct vcpu *v, const struct cpu_insn *insn, enum cpu
 	return BT_ERR_UNSUPPORTED;
 }
 
-enum bt_status cpu_step_priv(struct vcpu *v, enum cpu_outcome *out)
+enum bt_status cpu_step_priv_cached(struct vcpu *v, struct cpu_insn *insn, bool *valid,
+				    enum cpu_outcome *out)
 {
-	if (!v || !out)
+	if (!v || !out || !insn || !valid)
 		return BT_ERR_INVALID;
 	if (v->stop) {
 		*out = CPU_OUT_STOP;
 		return BT_OK;
 	}
+	if (*valid)
+		return cpu_emulate(v, insn, out);
 	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
 	size_t got = 0;
 	struct mmu_fault f = {0};
@@ -618,8 +621,7 @@ enum bt_status cpu_step_priv(struct vcpu *v, enum cpu_outcome *out)
 	 * segment of a compat-mode program may have a base) */
 	gva_t at = cpu_mode64(v) ? v->abi->rip : v->seg[CPU_CS].base + (uint32_t)v->abi->rip;
 	BT_TRY(mmu_fetch(v->mmu, at, buf, sizeof(buf), &got, &f));
-	struct cpu_insn insn;
-	if (cpu_decode(v, buf, got, &insn) != BT_OK) {
+	if (cpu_decode(v, buf, got, insn) != BT_OK) {
 		/* the bytes we could not fetch were needed: that fault first */
 		if (got < sizeof(buf) && f.pending) {
 			if (f.vector == MMU_VEC_PF) {
@@ -633,7 +635,15 @@ enum bt_status cpu_step_priv(struct vcpu *v, enum cpu_outcome *out)
 		cpu_raise(v, CPU_EXC_UD);
 		return cpu_deliver_exc(v, out);
 	}
-	return cpu_emulate(v, &insn, out);
+	*valid = true;
+	return cpu_emulate(v, insn, out);
+}
+
+enum bt_status cpu_step_priv(struct vcpu *v, enum cpu_outcome *out)
+{
+	struct cpu_insn insn;
+	bool valid = false;
+	return cpu_step_priv_cached(v, &insn, &valid, out);
 }
 
 enum bt_status cpu_single_step(struct vcpu *v, enum cpu_outcome *out)

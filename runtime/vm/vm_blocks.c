@@ -332,17 +332,38 @@ struct tcache_block *vm_block_get(struct vm *vm, gva_t rip, struct mmu_fault *fa
  * blocks never come from or go to the database: user code is not part of
  * the kernel image the database describes.
  */
+/* code_page for user code through vm->itlb: a page found executable for
+ * user code in this address space since its last flush (invlpg, CR3 load,
+ * flush of everything) is not walked again, as a TLB would keep it. */
+static bool user_code_page(struct vm *vm, gva_t va, gpa_t *gpa, struct mmu_fault *f)
+{
+	gva_t page = va & GUEST_PAGE_MASK;
+	uint64_t tag = vm->tcv.abi->uibl_tag;
+	struct vm_itlb_slot *s = &vm->itlb[(page >> GUEST_PAGE_SHIFT) % VM_ITLB_SLOTS];
+	f->pending = false;
+	if (s->page == page && s->tag == tag) {
+		*gpa = s->gpa;
+		return true;
+	}
+	if (!code_page(vm, va, 0, gpa, f))
+		return false;
+	s->page = page;
+	s->tag = tag;
+	s->gpa = *gpa;
+	return true;
+}
+
 static struct tcache_block *user_block_get(struct vm *vm, gva_t rip, enum xlat_kind kind,
 					   struct mmu_fault *fault)
 {
 	gpa_t g0, g1;
 	fault->pending = false;
-	if (!code_page(vm, rip, 0, &g0, fault))
+	if (!user_code_page(vm, rip, &g0, fault))
 		return NULL;
 	struct tcache_block *b = kind == XK_STEP ? tcache_lookup_step(vm->tc, rip, g0)
 						 : tcache_lookup_user(vm->tc, rip, g0);
 	if (b && b->gpa[1] != TCACHE_NO_PAGE) {
-		if (!code_page(vm, b->va + b->guest_len - 1, 0, &g1, fault))
+		if (!user_code_page(vm, b->va + b->guest_len - 1, &g1, fault))
 			return NULL;
 		if (g1 != b->gpa[1]) {
 			tcache_invalidate_block(vm->tc, b);
@@ -491,6 +512,7 @@ void vm_mmu_flush(void *opaque, enum mmu_flush_kind kind, gva_t va)
 		if ((va >> 63) || tcache_live_low(vm->tc)) /* kernel blocks there */
 			vm->st.mapping_flushes += tcache_invalidate_va(vm->tc, lo, hi);
 		tcache_uibl_drop(vm->tc, lo, hi);
+		memset(vm->itlb, 0xff, sizeof(vm->itlb)); /* user code pages: walk again */
 		return;
 	}
 	case MMU_FLUSH_NONGLOBAL:

@@ -523,6 +523,26 @@ static struct tcache_block *exiting_block(struct vm *vm, struct tcache_block *ra
 	return vm_user_block_at(vm, va);
 }
 
+/* The decode cache slot of the PRIV instruction at RIP ending the block
+ * that exited (NULL: no such block, emulate from a fresh fetch). */
+static struct vm_priv_slot *priv_slot(struct vm *vm, struct tcache_block *ran)
+{
+	gva_t rip = vm->tcv.abi->rip;
+	struct tcache_block *b = exiting_block(vm, ran);
+	if (!b || b->dead || rip < b->va || rip - b->va >= b->guest_len)
+		return NULL;
+	uintptr_t h = (uintptr_t)b >> 6;
+	struct vm_priv_slot *c = &vm->priv[(h ^ (h >> 8) ^ rip) % VM_PRIV_SLOTS];
+	uint64_t gen = tcache_generation(vm->tc);
+	if (c->b != b || c->gen != gen || c->rip != rip) {
+		c->b = b;
+		c->gen = gen;
+		c->rip = rip;
+		c->valid = false;
+	}
+	return c;
+}
+
 static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 {
 	struct vcpu_abi *a = vm->tcv.abi;
@@ -564,7 +584,12 @@ static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 			stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
 			return false;
 		}
-		enum bt_status s = cpu_step_priv(&vm->cpu, &out);
+		enum bt_status s;
+		struct vm_priv_slot *c = priv_slot(vm, ran);
+		if (c)
+			s = cpu_step_priv_cached(&vm->cpu, &c->insn, &c->valid, &out);
+		else
+			s = cpu_step_priv(&vm->cpu, &out);
 		vm->st.ticks[VM_PH_EMULATE] += vm_ticks() - t0;
 		return outcome(vm, s, out);
 	}

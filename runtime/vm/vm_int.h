@@ -55,6 +55,9 @@ struct vm_stats {
 
 #define VM_SPLIT_WINDOWS 2
 
+#define VM_PRIV_SLOTS 256
+#define VM_ITLB_SLOTS 64
+
 struct vm {
 	struct vm_config cfg;
 	struct guestmem *gm;
@@ -86,6 +89,26 @@ struct vm {
 	} stay;
 
 	uint64_t map_epoch; /* bumped when code mappings may have changed */
+
+	/* The decoded PRIV instruction ending a block, by block: its bytes
+	 * cannot change while the block lives (write-watched), so a PRIV exit
+	 * of a block seen before needs neither a fetch (a page walk) nor the
+	 * decoder.  gen: tcache_generation (a flush reuses block memory). */
+	struct vm_priv_slot {
+		const struct tcache_block *b;
+		uint64_t gen;
+		gva_t rip;
+		bool valid;
+		struct cpu_insn insn;
+	} priv[VM_PRIV_SLOTS];
+	/* User code pages by (page, vcpu_abi.uibl_tag): the guest-physical page
+	 * a user RIP maps to, as a TLB would keep it (the tag changes with
+	 * every CR3 load or flush of the address space; invlpg empties it). */
+	struct vm_itlb_slot {
+		gva_t page;
+		uint64_t tag;
+		gpa_t gpa;
+	} itlb[VM_ITLB_SLOTS];
 
 	/* the last exit, for lazy chaining */
 	struct tcache_block *prev;

@@ -47,6 +47,40 @@ static void test_mov_cr(void **state)
 	assert_int_equal(v->cr4, cr4);
 }
 
+/* cpu_step_priv_cached: the first call fetches and decodes into the
+ * caller's cache; a later one with the cache valid emulates the cached
+ * instruction without reading guest memory (its bytes here changed to a
+ * ud2 on purpose, which would raise #UD if fetched). */
+static void test_priv_decode_cache(void **state)
+{
+	struct cpu_env *e = *state;
+	struct vcpu *v = &e->v;
+	struct cpu_insn insn;
+	bool valid = false;
+	enum cpu_outcome out;
+	static const uint8_t mov_cr0_rax[] = {0x0f, 0x20, 0xc0};
+	memcpy(e->ram + ENV_CODE, mov_cr0_rax, sizeof(mov_cr0_rax));
+	e->abi->rip = ENV_CODE;
+	GPR(e, RAX) = 0;
+	assert_int_equal(cpu_step_priv_cached(v, &insn, &valid, &out), BT_OK);
+	assert_true(valid);
+	assert_int_equal(GPR(e, RAX), v->cr0);
+	assert_int_equal(e->abi->rip, ENV_CODE + 3);
+	static const uint8_t ud2[] = {0x0f, 0x0b, 0x90};
+	memcpy(e->ram + ENV_CODE, ud2, sizeof(ud2));
+	e->abi->rip = ENV_CODE;
+	GPR(e, RAX) = 0;
+	assert_int_equal(cpu_step_priv_cached(v, &insn, &valid, &out), BT_OK);
+	assert_false(v->exc.pending);
+	assert_int_equal(GPR(e, RAX), v->cr0);
+	assert_int_equal(e->abi->rip, ENV_CODE + 3);
+	/* not valid: fetched again, and the ud2 raises #UD */
+	valid = false;
+	e->abi->rip = ENV_CODE;
+	assert_int_equal(cpu_step_priv_cached(v, &insn, &valid, &out), BT_OK);
+	expect_fault(e, CPU_EXC_UD, false, 0, ENV_CODE);
+}
+
 static void test_mov_cr0_reserved_and_cr2_cr8(void **state)
 {
 	struct cpu_env *e = *state;
@@ -616,6 +650,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_mov_cr, env_setup, env_teardown),
+	    cmocka_unit_test_setup_teardown(test_priv_decode_cache, env_setup, env_teardown),
 	    cmocka_unit_test_setup_teardown(test_mov_cr0_reserved_and_cr2_cr8, env_setup,
 					    env_teardown),
 	    cmocka_unit_test_setup_teardown(test_rdmsr_wrmsr, env_setup, env_teardown),
