@@ -27,6 +27,10 @@ struct tcache_page {
 	gpa_t page;
 	struct tcache_block *blocks; /* linked through pg_next[index][slot] */
 	struct tcache_page *next;
+	/* guest-virtual pages: the guest-physical page every block on it was
+	 * made from, unless `mixed` (tcache_revalidate_pages) */
+	gpa_t gpa;
+	bool mixed;
 };
 
 #define UIBL_PCIDS 8 /* PCIDs whose tag is kept (runtime/mmu keeps as many) */
@@ -39,7 +43,7 @@ struct tcache {
 	struct tcache_block *hash[1u << TCACHE_HASH_BITS];
 	struct tcache_page *pages[2][1u << TCACHE_PAGE_BITS]; /* [IDX_GPA], [IDX_VA] */
 	uint64_t live_low;
-	/* guest RIPs put into uibl since it was last emptied: [uibl_lo, uibl_hi] */
+	/* the RIPs put into uibl under the current tag: [uibl_lo, uibl_hi] */
 	gva_t uibl_lo, uibl_hi;
 	/* uibl tags (invariant 6): the next unused one, and the tag of each
 	 * PCID that is not current */
@@ -48,8 +52,12 @@ struct tcache {
 		bool used;
 		uint16_t pcid, tag;
 		uint64_t stamp;
+		gva_t lo, hi; /* its uibl_lo, uibl_hi */
 	} upcid[UIBL_PCIDS];
 	uint64_t uclock;
+	/* tcache_revalidate_pages' list of blocks to kill */
+	struct tcache_block **victims;
+	size_t cap_victims;
 	/* every block ever installed since the last flush, in host order */
 	struct tcache_block **all;
 	size_t n_all, cap_all;
@@ -79,6 +87,7 @@ static void utag_fresh(struct tcache *tc)
 	}
 	tc->abi->uibl_tag = (uint64_t)tc->utag_next++ << VCPU_UIBL_TAG_SHIFT;
 	tc->stats.uibl_tags++;
+	uibl_range_reset(tc); /* [uibl_lo, uibl_hi]: the current tag's RIPs */
 }
 
 /* The guest RIP of a uibl key (bit 63 set: an empty entry). */
@@ -169,6 +178,7 @@ void tcache_destroy(struct tcache *tc)
 	free_blocks(tc);
 	tc_arena_destroy(&tc->arena);
 	free(tc->all);
+	free(tc->victims);
 	tc_cache_destroy(tc->code);
 	free(tc);
 }
@@ -449,12 +459,11 @@ void tcache_uibl_drop(struct tcache *tc, gva_t lo, gva_t hi)
 	/* a block starting on the page before lo may end in the window */
 	lo = lo >= GUEST_PAGE_SIZE ? lo - GUEST_PAGE_SIZE : 0;
 	if (hi <= tc->uibl_lo || lo > tc->uibl_hi)
-		return; /* nothing was put there: the common invlpg of a data page */
-	for (unsigned i = 0; i < VCPU_UIBL_ENTRIES; i++) {
-		uint64_t r = tc->abi->uibl[i].guest_rip;
-		if (!(r >> 63) && ukey_rip(r) >= lo && ukey_rip(r) < hi) /* any tag */
-			tc->abi->uibl[i].guest_rip = VCPU_IBL_EMPTY(i);
-	}
+		return; /* the current space put nothing there: the common invlpg */
+	/* invlpg acts on the current address space only: a fresh tag drops
+	 * all of its entries at once, more than the window but no scan of
+	 * the table (other spaces' entries keep their tags) */
+	utag_fresh(tc);
 }
 
 void tcache_uibl_clear(struct tcache *tc)
@@ -498,11 +507,15 @@ void tcache_uibl_switch(struct tcache *tc, unsigned old_pcid, unsigned new_pcid,
 	tc->upcid[slot].pcid = (uint16_t)old_pcid;
 	tc->upcid[slot].tag = (uint16_t)cur;
 	tc->upcid[slot].stamp = ++tc->uclock;
+	tc->upcid[slot].lo = tc->uibl_lo;
+	tc->upcid[slot].hi = tc->uibl_hi;
 	if (found >= 0 && found != slot) {
 		tc->upcid[found].used = false; /* the current PCID has no slot */
 		if (kept) {
 			tc->abi->uibl_tag = (uint64_t)tc->upcid[found].tag << VCPU_UIBL_TAG_SHIFT;
 			tc->stats.uibl_kept++;
+			tc->uibl_lo = tc->upcid[found].lo;
+			tc->uibl_hi = tc->upcid[found].hi;
 			return;
 		}
 	}
@@ -516,20 +529,48 @@ void tcache_uibl_forget(struct tcache *tc)
 	utag_fresh(tc);
 }
 
-size_t tcache_revalidate_kernel(struct tcache *tc,
-				bool (*still_valid)(void *opaque, struct tcache_block *b),
-				void *opaque)
+size_t tcache_revalidate_pages(struct tcache *tc, gpa_t (*page_gpa)(void *opaque, gva_t page),
+			       void *opaque)
 {
-	size_t killed = 0;
-	for (size_t i = 0; i < tc->n_all; i++) {
-		struct tcache_block *b = tc->all[i];
-		if (b->dead || b->user || b->step)
-			continue;
-		if (!still_valid(opaque, b)) {
-			tcache_invalidate_block(tc, b);
+	/* first find the victims, then kill them: a kill edits the page lists */
+	size_t n = 0, killed = 0;
+	for (unsigned i = 0; i < (1u << TCACHE_PAGE_BITS); i++)
+		for (struct tcache_page *p = tc->pages[IDX_VA][i]; p; p = p->next) {
+			bool low = !(p->page >> 63);
+			if (low && !tc->live_low)
+				continue; /* user blocks only: tcache.h invariant 5 */
+			gpa_t g = page_gpa(opaque, p->page);
+			if (!low && !p->mixed && p->gpa == g)
+				continue; /* every block on it still maps */
+			for (struct tcache_block *b = p->blocks, *next; b; b = next) {
+				unsigned slot =
+				    (b->pg[IDX_VA][0] & GUEST_PAGE_MASK) == p->page ? 0 : 1;
+				next = b->pg_next[IDX_VA][slot];
+				if (b->user || b->dead || b->gpa[slot] == g)
+					continue;
+				if (n == tc->cap_victims) {
+					size_t nc = n ? n * 2 : 1024;
+					struct tcache_block **nv =
+					    realloc(tc->victims, nc * sizeof(*nv));
+					if (!nv) { /* out of memory: drop everything, safely */
+						tcache_flush(tc);
+						return 0;
+					}
+					tc->victims = nv;
+					tc->cap_victims = nc;
+				}
+				tc->victims[n++] = b;
+			}
+			if (!low) { /* the survivors all agree with g */
+				p->gpa = g;
+				p->mixed = false;
+			}
+		}
+	for (size_t k = 0; k < n; k++)
+		if (!tc->victims[k]->dead) {
+			tcache_invalidate_block(tc, tc->victims[k]);
 			killed++;
 		}
-	}
 	return killed;
 }
 
@@ -683,8 +724,14 @@ static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gp
 	tc->hash[h] = b;
 	for (unsigned k = 0; k < 2; k++)
 		for (unsigned slot = 0; slot < 2; slot++)
-			if (pp[k][slot])
-				page_add_block(pp[k][slot], k, b, slot);
+			if (pp[k][slot]) {
+				struct tcache_page *p = pp[k][slot];
+				if (k == IDX_VA && !p->blocks)
+					p->gpa = b->gpa[slot];
+				else if (k == IDX_VA && p->gpa != b->gpa[slot])
+					p->mixed = true;
+				page_add_block(p, k, b, slot);
+			}
 	if (!(b->va >> 63) && !user)
 		tc->live_low++;
 	if (user)

@@ -167,11 +167,15 @@ void tcache_uibl_drop(struct tcache *tc, gva_t lo, gva_t hi);
 void tcache_uibl_switch(struct tcache *tc, unsigned old_pcid, unsigned new_pcid, bool kept);
 /* Forget every PCID's user IBL entries (a fresh tag for the current one). */
 void tcache_uibl_forget(struct tcache *tc);
-/* Ask still_valid about every live kernel block (not user or step blocks)
- * and kill those it refuses; returns how many were killed. */
-size_t tcache_revalidate_kernel(struct tcache *tc,
-				bool (*still_valid)(void *opaque, struct tcache_block *b),
-				void *opaque);
+/* Code mappings may have changed: page_gpa gives the guest-physical page
+ * each guest-virtual page of kernel code maps to now (~0: not executable),
+ * asked once per page, and the kernel blocks made from another page die
+ * (user blocks are left alone: invariant 5).  A page whose blocks all came
+ * from the page it still maps to costs one call and nothing else; the
+ * survivors are still checked once more when the dispatcher next reaches
+ * them (map_epoch).  Returns how many blocks were killed. */
+size_t tcache_revalidate_pages(struct tcache *tc, gpa_t (*page_gpa)(void *opaque, gva_t page),
+			       void *opaque);
 
 /* Kill every block whose guest bytes meet [gpa, gpa + len), a range inside
  * one guest-physical page (a write about to land).  Blocks elsewhere on

@@ -420,63 +420,21 @@ void vm_code_write(void *opaque, gpa_t gpa, size_t len)
 	}
 }
 
-/* One revalidation pass: the pages walked so far (direct-mapped). */
-#define RECHECK_SLOTS 1024
-struct recheck {
-	struct vm *vm;
-	struct {
-		gva_t page; /* ~0: empty */
-		gpa_t gpa;  /* ~0: not mapped for execution */
-	} slot[RECHECK_SLOTS];
-};
-
-static gpa_t recheck_page(struct recheck *r, gva_t va)
+/* The guest-physical page kernel code at `page` maps to now, ~0 if none. */
+static gpa_t kernel_code_gpa(void *opaque, gva_t page)
 {
-	gva_t page = va & GUEST_PAGE_MASK;
-	unsigned i = (unsigned)((page >> GUEST_PAGE_SHIFT) & (RECHECK_SLOTS - 1));
-	if (r->slot[i].page != page) {
-		struct mmu_fault f;
-		gpa_t g;
-		r->slot[i].page = page;
-		r->slot[i].gpa = code_page(r->vm, page, MMU_ACC_PROBE, &g, &f) ? g : ~(gpa_t)0;
-	}
-	return r->slot[i].gpa;
+	struct mmu_fault f;
+	gpa_t g;
+	return code_page(opaque, page, MMU_ACC_PROBE, &g, &f) ? g : ~(gpa_t)0;
 }
 
-static bool recheck_block(void *opaque, struct tcache_block *b)
-{
-	struct recheck *r = opaque;
-	if (recheck_page(r, b->va) != b->gpa[0])
-		return false;
-	if (b->gpa[1] != TCACHE_NO_PAGE && recheck_page(r, b->va + b->guest_len - 1) != b->gpa[1])
-		return false;
-	b->map_epoch = r->vm->map_epoch;
-	return true;
-}
-
-/*
- * Code mappings may have changed (a flush of everything, such as Linux's
- * CR4.PGE toggle after a vfree, or a CR3 load with another kernel half).
- * Every live kernel block is checked against the page tables now, one walk
- * per page: those whose pages moved or went are killed (which unlinks
- * their chains and IBL entries), the rest keep their chains and count as
- * checked for the new epoch.  Linux flushes everything twice per global
- * flush, and each module load or unload flushes; unchaining every block
- * instead cost a Linux module load/unload loop a third of its time in
- * unchaining and rechaining.  User blocks need nothing (tcache.h invariant
- * 5); the user IBL table, which names blocks by virtual address, is
- * emptied for every PCID.
- */
 static void new_epoch(struct vm *vm)
 {
-	static struct recheck r; /* 16 KiB: one vCPU thread */
 	vm->map_epoch++;
 	vm->prev = NULL;
 	tcache_uibl_clear(vm->tc);
 	tcache_uibl_forget(vm->tc);
-	r.vm = vm;
-	memset(r.slot, 0xff, sizeof(r.slot));
-	vm->st.mapping_flushes += tcache_revalidate_kernel(vm->tc, recheck_block, &r);
+	vm->st.mapping_flushes += tcache_revalidate_pages(vm->tc, kernel_code_gpa, vm);
 }
 
 /* After a CR3 load: if the kernel half of the new PML4 is the same as the

@@ -329,7 +329,7 @@ static void test_user_blocks(void **state)
 	tcache_uibl_drop(tc, 0x600000, 0x800000);
 	assert_int_equal(abi.uibl[i].guest_rip, va | abi.uibl_tag);
 	tcache_uibl_drop(tc, va + 0x1000, va + 0x2000);
-	assert_int_equal(abi.uibl[i].guest_rip, VCPU_IBL_EMPTY(i));
+	assert_false(uibl_finds(u1));
 	tcache_ibl_insert(tc, u2);
 	tcache_uibl_clear(tc);
 	assert_false(uibl_finds(u2));
@@ -402,62 +402,90 @@ static void test_uibl_pcid(void **state)
 	tcache_uibl_forget(tc);
 	tcache_uibl_switch(tc, 2, 1, true);
 	assert_false(uibl_finds(a));
-	/* an invlpg window drops entries of every tag */
+	/* an invlpg acts on the current space only (SDM: the current PCID):
+	 * a window in PCID 2 leaves PCID 1's entry, one in PCID 1 drops it */
 	tcache_ibl_insert(tc, a);
 	tcache_uibl_switch(tc, 1, 2, false);
 	tcache_uibl_drop(tc, va & ~0xfffull, (va & ~0xfffull) + 0x1000);
 	tcache_uibl_switch(tc, 2, 1, true);
+	assert_true(uibl_finds(a));
+	/* a window elsewhere keeps it (PCID 1's range came back with it), one
+	 * at it drops it */
+	tcache_uibl_drop(tc, 0x7f0000000000ull, 0x7f0000001000ull);
+	assert_true(uibl_finds(a));
+	tcache_uibl_drop(tc, va & ~0xfffull, (va & ~0xfffull) + 0x1000);
 	assert_false(uibl_finds(a));
 	tcache_get_stats(tc, &st);
 	assert_int_equal(st.uibl_kept, 3);
 	tcache_destroy(tc);
 }
 
-/* tcache_revalidate_kernel: only live kernel blocks are asked; the ones
- * refused die (their chains and IBL entries go), the rest keep theirs. */
-static bool refuse_odd(void *opaque, struct tcache_block *b)
+/* tcache_revalidate_pages: each page of kernel code is asked once; the
+ * blocks made from another physical page than it maps to now die (their
+ * chains and IBL entries go), the others keep theirs; user pages are not
+ * asked. */
+struct page_map {
+	unsigned asked;
+	gva_t moved; /* this page now maps to `moved_to` */
+	gpa_t moved_to;
+};
+
+static gpa_t map_pages(void *opaque, gva_t page)
 {
-	unsigned *asked = opaque;
-	(*asked)++;
-	return (b->va & 0x100) == 0;
+	struct page_map *m = opaque;
+	m->asked++;
+	if (page == m->moved)
+		return m->moved_to;
+	return page == 0xffffffff81000000ull ? 0x5000 : 0x6000;
 }
 
-static void test_revalidate_kernel(void **state)
+static void test_revalidate_pages(void **state)
 {
 	struct tcache *tc;
 	struct tcache_block *k1, *k2, *k3, *u;
 	struct xlat_block x1, x2, x3, xu;
 	uint8_t c1[16], c2[16], c3[16], cu[16];
 	const gva_t base = 0xffffffff81000000ull;
-	unsigned asked = 0;
+	struct page_map m = {0, base + 0x1000, 0x7000};
 	(void)state;
 
 	assert_int_equal(tcache_create(1 << 16, NULL, &abi, &tc), BT_OK);
-	make_movret(&x1, c1, base, 1, base + 0x200);	     /* jumps to k3 */
-	make_movret(&x2, c2, base + 0x100, 2, base + 0x200); /* jumps to k3 */
+	make_movret(&x1, c1, base, 1, base + 0x200);	      /* jumps to k3 */
+	make_movret(&x2, c2, base + 0x1100, 2, base + 0x200); /* jumps to k3 */
 	make_movret(&x3, c3, base + 0x200, 3, 0);
 	make_movret(&xu, cu, 0x401100, 4, 0);
 	assert_int_equal(tcache_install(tc, &x1, 0x5000, TCACHE_NO_PAGE, 0, &k1), BT_OK);
-	assert_int_equal(tcache_install(tc, &x2, 0x5000, TCACHE_NO_PAGE, 0, &k2), BT_OK);
+	assert_int_equal(tcache_install(tc, &x2, 0x6000, TCACHE_NO_PAGE, 0, &k2), BT_OK);
 	assert_int_equal(tcache_install(tc, &x3, 0x5000, TCACHE_NO_PAGE, 0, &k3), BT_OK);
-	assert_int_equal(tcache_install_user(tc, &xu, 0x6000, TCACHE_NO_PAGE, &u), BT_OK);
+	assert_int_equal(tcache_install_user(tc, &xu, 0x9000, TCACHE_NO_PAGE, &u), BT_OK);
 	assert_int_equal(tcache_chain(tc, k1, 0, k3), BT_OK);
 	assert_int_equal(tcache_chain(tc, k2, 0, k3), BT_OK);
 	tcache_ibl_insert(tc, k1);
 	tcache_ibl_insert(tc, k2);
-	/* k2 (va & 0x100) is refused; the user block is never asked */
-	assert_int_equal(tcache_revalidate_kernel(tc, refuse_odd, &asked), 1);
-	assert_int_equal(asked, 3);
+	/* k2's page now maps elsewhere: it dies; the user page is not asked */
+	assert_int_equal(tcache_revalidate_pages(tc, map_pages, &m), 1);
+	assert_int_equal(m.asked, 2);
 	assert_true(k2->dead);
 	assert_false(k1->dead || k3->dead || u->dead);
 	assert_int_equal(run(k1), 3); /* k1's chain to k3 survived */
-	unsigned i1 = VCPU_IBL_INDEX(k1->va), i2 = VCPU_IBL_INDEX(base + 0x100);
+	unsigned i1 = VCPU_IBL_INDEX(k1->va), i2 = VCPU_IBL_INDEX(base + 0x1100);
 	assert_int_equal(abi.ibl[i1].guest_rip, k1->va);
 	assert_int_equal(abi.ibl[i2].guest_rip, VCPU_IBL_EMPTY(i2));
-	/* dead blocks are not asked again */
-	asked = 0;
-	assert_int_equal(tcache_revalidate_kernel(tc, refuse_odd, &asked), 0);
-	assert_int_equal(asked, 2);
+	/* nothing moved: one question for the one page left, nobody dies */
+	m.asked = 0;
+	assert_int_equal(tcache_revalidate_pages(tc, map_pages, &m), 0);
+	assert_int_equal(m.asked, 1);
+	/* a block installed from another physical page than its neighbours
+	 * (a mapping changed without a flush yet) makes the page "mixed":
+	 * the next check looks at each block and kills the one that differs */
+	struct tcache_block *k4;
+	struct xlat_block x4;
+	uint8_t c4[16];
+	make_movret(&x4, c4, base + 0x300, 5, 0);
+	assert_int_equal(tcache_install(tc, &x4, 0x8000, TCACHE_NO_PAGE, 0, &k4), BT_OK);
+	assert_int_equal(tcache_revalidate_pages(tc, map_pages, &m), 1);
+	assert_true(k4->dead);
+	assert_false(k1->dead || k3->dead);
 	tcache_destroy(tc);
 }
 
@@ -604,7 +632,7 @@ int main(void)
 	    cmocka_unit_test(test_va_index_and_code_page_flags),
 	    cmocka_unit_test(test_user_blocks),
 	    cmocka_unit_test(test_uibl_pcid),
-	    cmocka_unit_test(test_revalidate_kernel),
+	    cmocka_unit_test(test_revalidate_pages),
 	    cmocka_unit_test(test_step_blocks),
 	    cmocka_unit_test(test_arena),
 	    cmocka_unit_test(test_invalidate_range),
