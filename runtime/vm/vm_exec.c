@@ -309,7 +309,8 @@ static void stay_report(struct vm *vm)
 	uint64_t xt = vm->st.ticks[VM_PH_TRANSLATE] - vm->stay.xlat0;
 	uint64_t dt = vm_ticks() - vm->stay.t0;
 	uint64_t ns = (uint64_t)((double)(dt > xt ? dt - xt : 0) * vm->ns_per_tick);
-	vm_policy_stay(&vm->policy, vm->stay.cr3, vm->stay.mode, ns, vm->stay.by_irq);
+	vm_policy_stay(&vm->policy, vm->stay.cr3, vm->stay.mode, ns, vm->stay.user_ns,
+		       vm->stay.by_irq);
 }
 
 /* Track stays in user mode: one starts when the vCPU reaches CPL 3 (the
@@ -326,6 +327,10 @@ static enum vm_umode stay_track(struct vm *vm)
 			 * entry) says nothing about either mode */
 			vm->stay.report = vm->stay.runs != 0;
 			vm->stay.by_irq = v->stats.irqs != vm->stay.irqs0;
+			uint64_t xt = vm->st.ticks[VM_PH_TRANSLATE] - vm->stay.xlat0;
+			uint64_t dt = vm_ticks() - vm->stay.t0;
+			vm->stay.user_ns =
+			    (uint64_t)((double)(dt > xt ? dt - xt : 0) * vm->ns_per_tick);
 		}
 		return vm->stay.mode;
 	}

@@ -79,13 +79,14 @@ struct vm {
 		bool in_user;
 		enum vm_umode mode;
 		uint64_t cr3;
-		uint64_t t0;	/* vm_ticks() at the entry */
-		uint64_t xlat0; /* st.ticks[VM_PH_TRANSLATE] at the entry */
-		uint64_t irqs0; /* vcpu interrupts delivered at the entry */
-		bool by_irq;	/* the last stay ended by an interrupt */
-		bool report;	/* the last stay's cost is still to be reported */
-		uint32_t runs;	/* user code runs in this stay */
-		bool retried;	/* a direct-mode fault was re-run translated in this stay */
+		uint64_t t0;	  /* vm_ticks() at the entry */
+		uint64_t xlat0;	  /* st.ticks[VM_PH_TRANSLATE] at the entry */
+		uint64_t irqs0;	  /* vcpu interrupts delivered at the entry */
+		bool by_irq;	  /* the last stay ended by an interrupt */
+		bool report;	  /* the last stay's cost is still to be reported */
+		uint32_t runs;	  /* user code runs in this stay */
+		bool retried;	  /* a direct-mode fault was re-run translated in this stay */
+		uint64_t user_ns; /* its user code: entry to CPL 3 to the kernel entry */
 	} stay;
 
 	uint64_t map_epoch; /* bumped when code mappings may have changed */

@@ -27,6 +27,14 @@
  *   system calls direct cost as much as ~800 translated); a trial that
  *   changed the mode resets it (the workload is moving).
  *
+ *   A trial of direct mode is skipped (counted, and E doubles as after a
+ *   trial that kept the mode) when the translated window's stays ran less
+ *   than `trial_min_user_ns` of user code on average and were not cut by
+ *   interrupts: a direct stay costs at least one host crossing (a ptrace
+ *   round trip, ~30 us measured here), so translated user code shorter
+ *   than that cannot be beaten, and such trials only paid for a stub and
+ *   its page faults (docs/user-mode.md, "the policy").
+ *
  *   Compute phases: a stay ended by an interrupt (the timer cut it) shows
  *   no system-call or fault boundary to save; when at least half of a
  *   window's stays ended that way, the window counts as compute, and
@@ -73,6 +81,11 @@ struct vm_policy_params {
 	uint32_t exploit_max;	/* ... and at most, after trials that kept the mode */
 	uint32_t trial_stays;	/* stays of a trial (and of the window compared) */
 	uint32_t fidelity_stays;
+	/* a translated window whose stays ran less user code than this on
+	 * average (and were not cut by interrupts) skips its trial of direct
+	 * mode: a direct stay costs at least a host crossing, which that
+	 * much translated user code cannot win back (0: always try) */
+	uint64_t trial_min_user_ns;
 };
 void vm_policy_params_default(struct vm_policy_params *p);
 
@@ -81,9 +94,10 @@ void vm_policy_params_default(struct vm_policy_params *p);
 
 /* One measurement window of a mode. */
 struct vm_policy_window {
-	uint64_t ns;	/* summed cost */
-	uint32_t stays; /* stays measured */
-	uint32_t irq;	/* of them, ended by an interrupt */
+	uint64_t ns;	  /* summed cost */
+	uint64_t user_ns; /* of it, user code (until the kernel entry) */
+	uint32_t stays;	  /* stays measured */
+	uint32_t irq;	  /* of them, ended by an interrupt */
 };
 
 struct vm_policy_as {
@@ -105,7 +119,8 @@ struct vm_policy_stats {
 	uint64_t stays[VM_NUMODES];
 	uint64_t ns[VM_NUMODES]; /* cost of the stays per mode */
 	uint64_t trials;
-	uint64_t trials_won; /* trials after which the chosen mode changed */
+	uint64_t trials_won;	 /* trials after which the chosen mode changed */
+	uint64_t trials_skipped; /* trial_min_user_ns said direct could not win */
 	uint64_t fidelity_triggers;
 	uint64_t fallbacks; /* stays run direct because translation could not run them */
 };
@@ -127,9 +142,11 @@ void vm_policy_init(struct vm_policy *p, enum vm_user_cfg cfg,
  * and counts as a fallback. */
 enum vm_umode vm_policy_mode(struct vm_policy *p, uint64_t cr3, bool cannot_translate);
 
-/* A stay of address space cr3 in mode m cost ns; by_irq: it ended by an
- * interrupt (not a system call or an exception). */
-void vm_policy_stay(struct vm_policy *p, uint64_t cr3, enum vm_umode m, uint64_t ns, bool by_irq);
+/* A stay of address space cr3 in mode m cost ns, user_ns of it in user
+ * code (from the entry to CPL 3 to the next kernel entry); by_irq: it
+ * ended by an interrupt (not a system call or an exception). */
+void vm_policy_stay(struct vm_policy *p, uint64_t cr3, enum vm_umode m, uint64_t ns,
+		    uint64_t user_ns, bool by_irq);
 
 /* Is address space cr3 under the fidelity trigger (it must run translated
  * for a while, vm_policy_need_translated)? */

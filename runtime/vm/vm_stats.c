@@ -77,14 +77,15 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 			",\"switches_to_translated\":%" PRIu64 ",\"stays_direct\":%" PRIu64
 			",\"stays_translated\":%" PRIu64 ",\"ns_direct\":%" PRIu64
 			",\"ns_translated\":%" PRIu64 ",\"trials\":%" PRIu64
-			",\"trials_won\":%" PRIu64 ",\"fidelity_triggers\":%" PRIu64
-			",\"fallbacks\":%" PRIu64 ",\"host_feature_fallbacks\":%" PRIu64
-			",\"retries\":%" PRIu64 ",\"blocks_translated\":%" PRIu64
-			",\"chains_refused\":%" PRIu64 ",\"steps\":%" PRIu64 "}",
+			",\"trials_won\":%" PRIu64 ",\"trials_skipped\":%" PRIu64
+			",\"fidelity_triggers\":%" PRIu64 ",\"fallbacks\":%" PRIu64
+			",\"host_feature_fallbacks\":%" PRIu64 ",\"retries\":%" PRIu64
+			",\"blocks_translated\":%" PRIu64 ",\"chains_refused\":%" PRIu64
+			",\"steps\":%" PRIu64 "}",
 			vm_user_cfg_str(vm->policy.cfg), ps->switches[VM_UMODE_DIRECT],
 			ps->switches[VM_UMODE_TRANSLATED], ps->stays[VM_UMODE_DIRECT],
 			ps->stays[VM_UMODE_TRANSLATED], ps->ns[VM_UMODE_DIRECT],
-			ps->ns[VM_UMODE_TRANSLATED], ps->trials, ps->trials_won,
+			ps->ns[VM_UMODE_TRANSLATED], ps->trials, ps->trials_won, ps->trials_skipped,
 			ps->fidelity_triggers, ps->fallbacks, s->user_host_features,
 			s->user_retries, s->user_translated, tc.user_chain_refused, s->steps);
 		fprintf(f, "}\n");
@@ -129,14 +130,15 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 	fprintf(f,
 		"btvm: user mode %s: direct %" PRIu64 " stays %.1f ms, translated %" PRIu64
 		" stays %.1f ms; switches to direct %" PRIu64 ", to translated %" PRIu64
-		" (%" PRIu64 " trials, %" PRIu64 " changed the mode); fidelity triggers %" PRIu64
+		" (%" PRIu64 " trials, %" PRIu64 " changed the mode, %" PRIu64
+		" skipped: too little user code per stay); fidelity triggers %" PRIu64
 		", fallbacks to direct %" PRIu64 ", faults re-run translated %" PRIu64 "; %" PRIu64
 		" user blocks translated, %" PRIu64 " chains refused, %" PRIu64
 		" instructions run one at a time (TF, AC, NT)\n",
 		vm_user_cfg_str(vm->policy.cfg), ps->stays[VM_UMODE_DIRECT],
 		(double)ps->ns[VM_UMODE_DIRECT] / 1e6, ps->stays[VM_UMODE_TRANSLATED],
 		(double)ps->ns[VM_UMODE_TRANSLATED] / 1e6, ps->switches[VM_UMODE_DIRECT],
-		ps->switches[VM_UMODE_TRANSLATED], ps->trials, ps->trials_won,
+		ps->switches[VM_UMODE_TRANSLATED], ps->trials, ps->trials_won, ps->trials_skipped,
 		ps->fidelity_triggers, ps->fallbacks, s->user_retries, s->user_translated,
 		tc.user_chain_refused, s->steps);
 }

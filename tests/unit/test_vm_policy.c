@@ -33,7 +33,7 @@ static void run(struct vm_policy *p, uint64_t cr3, const uint64_t cost[2], bool 
 {
 	for (int i = 0; i < n; i++) {
 		enum vm_umode m = vm_policy_mode(p, cr3, false);
-		vm_policy_stay(p, cr3, m, cost[m], by_irq);
+		vm_policy_stay(p, cr3, m, cost[m], cost[m], by_irq);
 	}
 }
 
@@ -177,10 +177,45 @@ static void test_fixed_and_fallback(void **state)
 	vm_policy_init(&p, VM_USER_ADAPTIVE, &params);
 	for (int i = 0; i < 100; i++) {
 		assert_int_equal(vm_policy_mode(&p, AS1, true), VM_UMODE_DIRECT);
-		vm_policy_stay(&p, AS1, VM_UMODE_DIRECT, 1, false);
+		vm_policy_stay(&p, AS1, VM_UMODE_DIRECT, 1, 1, false);
 	}
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_TRANSLATED);
 	assert_int_equal(p.st.trials, 0);
+}
+
+/* trial_min_user_ns: a space whose translated stays run little user code
+ * never tries direct mode (the trials are counted as skipped and back
+ * off like kept ones); with more user code per stay, or stays cut by
+ * interrupts (compute), it does. */
+static void test_skip_trials_short_user(void **state)
+{
+	(void)state;
+	struct vm_policy_params pp = params;
+	pp.exploit_max = 64;
+	pp.trial_min_user_ns = 30000;
+	struct vm_policy p;
+	vm_policy_init(&p, VM_USER_ADAPTIVE, &pp);
+	/* stays of 100 us, 5 us of them user code: no trial ever */
+	for (int i = 0; i < 200; i++) {
+		assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_TRANSLATED);
+		vm_policy_stay(&p, AS1, VM_UMODE_TRANSLATED, 100000, 5000, false);
+	}
+	assert_int_equal(p.st.trials, 0);
+	assert_true(p.st.trials_skipped >= 2);
+	assert_int_equal(p.st.switches[VM_UMODE_DIRECT], 0);
+	/* the same stays cut by the timer: a compute phase tries direct */
+	for (int i = 0; i < 200 && p.st.trials == 0; i++) {
+		enum vm_umode m = vm_policy_mode(&p, AS1, false);
+		vm_policy_stay(&p, AS1, m, 100000, 5000, true);
+	}
+	assert_true(p.st.trials > 0);
+	/* another space with 50 us of user code per stay: trials happen */
+	uint64_t t0 = p.st.trials;
+	for (int i = 0; i < 200; i++) {
+		enum vm_umode m = vm_policy_mode(&p, AS2, false);
+		vm_policy_stay(&p, AS2, m, 100000, 50000, false);
+	}
+	assert_true(p.st.trials > t0);
 }
 
 /* Trials that keep the mode come less and less often (up to exploit_max);
@@ -236,6 +271,7 @@ int main(void)
 	    cmocka_unit_test(test_fidelity),
 	    cmocka_unit_test(test_fixed_and_fallback),
 	    cmocka_unit_test(test_backoff),
+	    cmocka_unit_test(test_skip_trials_short_user),
 	    cmocka_unit_test(test_per_space),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
