@@ -229,6 +229,31 @@ static void sync_selectors(struct vcpu *v)
 		v->abi->sel[i] = v->seg[i].sel;
 }
 
+/* Run block b's translated code once; its exit is in the ABI area (or a
+ * fault, rc != TC_EXIT_BLOCK). */
+static int enter_block(struct vm *vm, struct tcache_block *b)
+{
+	uint64_t t0 = vm_ticks();
+	vm->co_unsupported = false;
+	vm_host_signal_clear();
+	sync_selectors(&vm->cpu);
+	int rc = tc_run(&vm->tcv, b->host);
+	mmio_store_flush(vm); /* a store translated code made to device memory */
+	vm->st.ticks[VM_PH_RUN] += vm_ticks() - t0;
+	return rc;
+}
+
+static bool handle_fault(struct vm *vm, int vector);
+
+/* Translated code left through a fault (a call-out's or a host signal's). */
+static bool left_by_fault(struct vm *vm)
+{
+	int vec = vm_host_signal_take();
+	if (vec >= 0)
+		vm->st.host_signals++;
+	return handle_fault(vm, vec);
+}
+
 /* Single-stepping (TF) or alignment checking (AC with CR0.AM) at CPL 3:
  * the host CPU does both itself in direct mode; translated, user code
  * runs one instruction a block (run_step). */
@@ -678,19 +703,8 @@ static bool run_translated(struct vm *vm, bool user)
 			tcache_ibl_insert(vm->tc, b);
 		b->execs++;
 
-		uint64_t t0 = vm_ticks();
-		vm->co_unsupported = false;
-		vm_host_signal_clear();
-		sync_selectors(&vm->cpu);
-		int rc = tc_run(&vm->tcv, b->host);
-		mmio_store_flush(vm); /* a store translated code made to device memory */
-		vm->st.ticks[VM_PH_RUN] += vm_ticks() - t0;
-		if (rc != TC_EXIT_BLOCK) {
-			int vec = vm_host_signal_take();
-			if (vec >= 0)
-				vm->st.host_signals++;
-			return handle_fault(vm, vec);
-		}
+		if (enter_block(vm, b) != TC_EXIT_BLOCK)
+			return left_by_fault(vm);
 		bool flow = exit_is_flow(a);
 		if (!handle_exit(vm, b))
 			return false;
@@ -735,24 +749,14 @@ static bool run_step(struct vm *vm)
 		return false;
 	}
 	b->execs++;
-	uint64_t t0 = vm_ticks();
-	vm->co_unsupported = false;
 	vm->tcv.str_single = tf;
 	vm->tcv.str_unfinished = false;
-	vm_host_signal_clear();
-	sync_selectors(&vm->cpu);
-	int rc = tc_run(&vm->tcv, b->host);
+	int rc = enter_block(vm, b);
 	vm->tcv.str_single = false;
-	mmio_store_flush(vm);
-	vm->st.ticks[VM_PH_RUN] += vm_ticks() - t0;
 	if (!b->user)
 		tcache_invalidate_block(vm->tc, b); /* its pc map stays for a fault */
-	if (rc != TC_EXIT_BLOCK) {
-		int vec = vm_host_signal_take();
-		if (vec >= 0)
-			vm->st.host_signals++;
-		return handle_fault(vm, vec);
-	}
+	if (rc != TC_EXIT_BLOCK)
+		return left_by_fault(vm);
 	bool flow = exit_is_flow(a);
 	if (!handle_exit(vm, b))
 		return false;
