@@ -237,9 +237,11 @@ fi
 mkdir -p "$work/term"
 ldb=$work/term/learn.tcdb
 if [ -f "$db" ]; then cp "$db" "$ldb"; else "$pretrans" build "$kernel" -o "$ldb" >/dev/null 2>&1; fi
+# --user=direct: SIGTERM while a stub spins (adaptive mode keeps this
+# fault-and-syscall loop translated; [hung] above covers that case)
 "$btvm" run --kernel "$kernel" --initrd "$initrd" --timeout 50 --tcdb "$ldb" --learn \
-	--stats=json --cmdline "console=ttyS0 crash=userspin" </dev/null >"$work/term/out" \
-	2>"$work/term/err" &
+	--user=direct --stats=json --cmdline "console=ttyS0 crash=userspin" </dev/null \
+	>"$work/term/out" 2>"$work/term/err" &
 vmpid=$!
 for _ in $(seq 1 200); do # until the spinning program's stub exists
 	[ -n "$(pgrep -P "$vmpid")" ] && grep -q "crash=userspin" "$work/term/out" && break
