@@ -22,7 +22,7 @@
 #ifndef BT_XLAT_VCPU_ABI_H
 #define BT_XLAT_VCPU_ABI_H
 
-#define VCPU_ABI_VERSION 6
+#define VCPU_ABI_VERSION 7
 
 /* Assembly (runtime/tc/tc_entry.S) includes this header for the VCPU_OFF_*
  * constants only; the C declarations are hidden from it. */
@@ -188,7 +188,10 @@ struct vcpu_abi {
 	 * from the vCPU before every entry into translated code, which reads
 	 * them for `mov reg, sreg` (XC_SEGREAD) and never writes them */
 	uint16_t sel[8];
-	uint64_t reserved[21];
+	/* guest TSC - host TSC (IA32_TSC writes), copied like sel[]: kernel
+	 * code's rdtsc runs inline as host rdtsc + tsc_offset (XC_RDTSC) */
+	int64_t tsc_offset;
+	uint64_t reserved[20];
 	struct vcpu_tlb_entry tlb[VCPU_TLB_ENTRIES];
 	struct vcpu_ibl_entry ibl[VCPU_IBL_ENTRIES];
 	/* Guest x87/SSE state (fxsave64 image) while outside translated code and
@@ -235,6 +238,7 @@ struct vcpu_abi {
 #define VCPU_OFF_MEM_TMP     0x210
 #define VCPU_OFF_HOST_CTX    0x218
 #define VCPU_OFF_SEL	     0x220
+#define VCPU_OFF_TSC_OFFSET  0x230
 #define VCPU_OFF_TLB	     0x2d8
 #define VCPU_OFF_IBL	     (VCPU_OFF_TLB + 32 * VCPU_TLB_ENTRIES)
 #define VCPU_OFF_FXSAVE	     ((VCPU_OFF_IBL + 16 * VCPU_IBL_ENTRIES + 63) & ~63)
@@ -276,6 +280,7 @@ _Static_assert(offsetof(struct vcpu_abi, br_host) == VCPU_OFF_BR_HOST, "br_host"
 _Static_assert(offsetof(struct vcpu_abi, mem_tmp) == VCPU_OFF_MEM_TMP, "mem_tmp");
 _Static_assert(offsetof(struct vcpu_abi, host_ctx) == VCPU_OFF_HOST_CTX, "host_ctx");
 _Static_assert(offsetof(struct vcpu_abi, sel) == VCPU_OFF_SEL, "sel");
+_Static_assert(offsetof(struct vcpu_abi, tsc_offset) == VCPU_OFF_TSC_OFFSET, "tsc_offset");
 _Static_assert(offsetof(struct vcpu_abi, tlb) == VCPU_OFF_TLB, "tlb");
 _Static_assert(offsetof(struct vcpu_abi, ibl) == VCPU_OFF_IBL, "ibl");
 _Static_assert(offsetof(struct vcpu_abi, fxsave) == VCPU_OFF_FXSAVE, "fxsave");

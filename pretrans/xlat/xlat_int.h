@@ -179,6 +179,7 @@ enum xlat_class {
 	XC_SWAPGS,    /* swap vcpu gs_base / kernel_gs_base */
 	XC_SERIALIZE, /* serialize: nothing, then the block ends (FALL exit) */
 	XC_SEGREAD,   /* mov reg, sreg: load of vcpu.sel[] */
+	XC_RDTSC,     /* rdtsc (kernel): host rdtsc + vcpu.tsc_offset */
 	XC_STRING,    /* movs/stos/lods/cmps/scas: call-out */
 	XC_JMP,	      /* jmp rel */
 	XC_JCC,	      /* jcc rel */

@@ -173,6 +173,8 @@ enum xlat_class xlat_classify(const struct xlat_insn *in)
 		if (is_segread(in))
 			return XC_SEGREAD;
 		break;
+	case ZYDIS_MNEMONIC_RDTSC:
+		return XC_RDTSC;
 	default:
 		break;
 	}
@@ -263,6 +265,7 @@ enum xlat_class xlat_class_user(enum xlat_class c)
 	case XC_CLAC:
 	case XC_SWAPGS:
 	case XC_PUSHF:
+	case XC_RDTSC: /* CR4.TSD may forbid it at CPL 3 */
 		return XC_PRIV;
 	default:
 		return c;
@@ -946,6 +949,33 @@ static void mangle_segread(struct xe *e, const struct xlat_insn *in)
 	xe_ins(e, ZYDIS_MNEMONIC_MOVZX, true, 2, &r, &m, NULL);
 }
 
+/* rdtsc at CPL 0 (never faults there): the guest TSC is the host's plus
+ * vcpu.tsc_offset, as the vCPU's emulation computes it.  Flag-free, since
+ * rdtsc leaves RFLAGS alone:
+ *   rdtsc ; mov %gs:mem_tmp, eax ; mov %gs:mem_tmp+4, edx ; mov rax, %gs:mem_tmp
+ *   mov rdx, %gs:tsc_offset ; lea rax, [rax + rdx]
+ *   mov %gs:mem_tmp, rax ; mov eax, %gs:mem_tmp ; mov edx, %gs:mem_tmp+4 */
+static void mangle_rdtsc(struct xe *e)
+{
+	static const uint8_t rdtsc[] = {0x0f, 0x31};
+	ZydisEncoderOperand eax = xe_r(ZYDIS_REGISTER_EAX), edx = xe_r(ZYDIS_REGISTER_EDX);
+	ZydisEncoderOperand rax = xe_r(ZYDIS_REGISTER_RAX), m, lea;
+	xe_bytes(e, rdtsc, sizeof(rdtsc));
+	m = xe_m(4, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_MEM_TMP);
+	xe_ins(e, ZYDIS_MNEMONIC_MOV, true, 2, &m, &eax, NULL);
+	m = xe_m(4, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_MEM_TMP + 4);
+	xe_ins(e, ZYDIS_MNEMONIC_MOV, true, 2, &m, &edx, NULL);
+	xe_gs_load(e, ZYDIS_REGISTER_RAX, VCPU_OFF_MEM_TMP);
+	xe_gs_load(e, ZYDIS_REGISTER_RDX, VCPU_OFF_TSC_OFFSET);
+	lea = xe_m(8, ZYDIS_REGISTER_RAX, ZYDIS_REGISTER_RDX, 1, 0);
+	xe_ins(e, ZYDIS_MNEMONIC_LEA, false, 2, &rax, &lea, NULL);
+	xe_gs_store(e, VCPU_OFF_MEM_TMP, ZYDIS_REGISTER_RAX);
+	m = xe_m(4, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_MEM_TMP);
+	xe_ins(e, ZYDIS_MNEMONIC_MOV, true, 2, &eax, &m, NULL);
+	m = xe_m(4, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_MEM_TMP + 4);
+	xe_ins(e, ZYDIS_MNEMONIC_MOV, true, 2, &edx, &m, NULL);
+}
+
 void xlat_mangle_fall(struct xe *e, gva_t next)
 {
 	int x = xe_exit_new(e, XLAT_EXIT_FALL, next);
@@ -960,6 +990,7 @@ void xlat_mangle(struct xe *e, const struct xlat_insn *in, enum xlat_class c)
 	case XC_COPY:
 	case XC_RIPLEA:
 	case XC_SEGREAD:
+	case XC_RDTSC:
 	case XC_CLI:
 	case XC_STI:
 	case XC_STAC:
@@ -1030,6 +1061,9 @@ void xlat_mangle(struct xe *e, const struct xlat_insn *in, enum xlat_class c)
 		break;
 	case XC_SEGREAD:
 		mangle_segread(e, in);
+		break;
+	case XC_RDTSC:
+		mangle_rdtsc(e);
 		break;
 	case XC_CLI:
 		mangle_byte_store(e, VCPU_OFF_IRQ, 0);

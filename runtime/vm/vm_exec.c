@@ -221,12 +221,14 @@ static bool compat_host_runnable(const struct vcpu *v)
 }
 
 /* Translated code reads segment selectors from vcpu.sel[] (`mov reg,
- * sreg` inline, XC_SEGREAD) and never changes them: every change happens
- * in the vCPU's emulation, outside translated code. */
-static void sync_selectors(struct vcpu *v)
+ * sreg` inline, XC_SEGREAD) and the TSC offset from vcpu.tsc_offset (kernel
+ * rdtsc inline, XC_RDTSC) and never changes them: every change happens in
+ * the vCPU's emulation, outside translated code. */
+static void sync_abi_copies(struct vcpu *v)
 {
 	for (unsigned i = 0; i < CPU_NSREG; i++)
 		v->abi->sel[i] = v->seg[i].sel;
+	v->abi->tsc_offset = v->msr.tsc_offset; /* inline rdtsc (XC_RDTSC) */
 }
 
 /* Run block b's translated code once; its exit is in the ABI area (or a
@@ -236,7 +238,7 @@ static int enter_block(struct vm *vm, struct tcache_block *b)
 	uint64_t t0 = vm_ticks();
 	vm->co_unsupported = false;
 	vm_host_signal_clear();
-	sync_selectors(&vm->cpu);
+	sync_abi_copies(&vm->cpu);
 	int rc = tc_run(&vm->tcv, b->host);
 	mmio_store_flush(vm); /* a store translated code made to device memory */
 	vm->st.ticks[VM_PH_RUN] += vm_ticks() - t0;

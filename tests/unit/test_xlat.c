@@ -457,6 +457,34 @@ static void test_not_advertised(void **state)
 	xlat_destroy(c);
 }
 
+/* rdtsc in kernel code runs inline (XC_RDTSC): EDX:EAX = host TSC +
+ * vcpu.tsc_offset, upper halves of RAX/RDX cleared, flags untouched, no
+ * PRIV exit. */
+static void test_rdtsc_inline(void **state)
+{
+	struct env *e = *state;
+	/* stc; rdtsc; setc cl; ret */
+	static const uint8_t code[] = {0xf9, 0x0f, 0x31, 0x0f, 0x92, 0xc1, 0xc3};
+	struct vcpu_abi *a = e->h.vcpu.abi;
+	memcpy(e->code, code, sizeof(code));
+	set_stack(e);
+	const int64_t off = 1ll << 40;
+	a->tsc_offset = off;
+	a->gpr[VCPU_RAX] = ~0ull;
+	a->gpr[VCPU_RDX] = ~0ull;
+	a->gpr[VCPU_RCX] = 0;
+	uint64_t t0 = __builtin_ia32_rdtsc();
+	assert_int_equal(xh_run(&e->h, (gva_t)(uintptr_t)e->code, SENTINEL, 10), XH_OK);
+	uint64_t t1 = __builtin_ia32_rdtsc();
+	assert_true(a->gpr[VCPU_RAX] <= 0xffffffffull && a->gpr[VCPU_RDX] <= 0xffffffffull);
+	uint64_t guest = a->gpr[VCPU_RAX] | (a->gpr[VCPU_RDX] << 32);
+	assert_true(guest >= t0 + (uint64_t)off && guest <= t1 + (uint64_t)off);
+	assert_int_equal(a->gpr[VCPU_RCX] & 0xff, 1); /* CF survived */
+	struct xh_block *b;
+	assert_int_equal(xh_block(&e->h, (gva_t)(uintptr_t)e->code, &b), XH_OK);
+	assert_false(b->flags & XLAT_BLOCK_ENDS_PRIV);
+}
+
 /* mov reg, sreg runs inline from vcpu.sel[] (XC_SEGREAD): 16-bit
  * destinations keep their upper bits, 32/64-bit ones are zero-extended;
  * no PRIV exit. */
@@ -536,6 +564,7 @@ int main(void)
 	    cmocka_unit_test(test_step_option),
 	    cmocka_unit_test_setup_teardown(test_tzcnt_is_bsf, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_segment_reads, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rdtsc_inline, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
