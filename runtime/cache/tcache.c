@@ -80,7 +80,6 @@ static void utag_fresh(struct tcache *tc)
 {
 	if (tc->utag_next == 0 || tc->utag_next > VCPU_UIBL_TAG_MAX) {
 		ibl_empty(tc->abi->uibl, VCPU_UIBL_ENTRIES);
-		uibl_range_reset(tc);
 		for (unsigned i = 0; i < UIBL_PCIDS; i++)
 			tc->upcid[i].used = false;
 		tc->utag_next = 1;
@@ -138,9 +137,7 @@ enum bt_status tcache_create(size_t code_size, struct guestmem *gm, struct vcpu_
 	tc->abi = abi;
 	tc->size = code_size;
 	ibl_empty(abi->ibl, VCPU_IBL_ENTRIES);
-	ibl_empty(abi->uibl, VCPU_UIBL_ENTRIES);
-	uibl_range_reset(tc);
-	utag_fresh(tc);
+	utag_fresh(tc); /* the first tag empties uibl */
 	*out = tc;
 	return BT_OK;
 }

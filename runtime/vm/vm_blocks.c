@@ -273,25 +273,18 @@ static struct tcache_block *translate(struct vm *vm, gva_t rip, enum xlat_kind k
 		}
 		goto out;
 	}
-	if (user) {
+	if (user || kind == XK_KSTEP) { /* never stored, never learned */
 		gpa_t g0, g1;
+		bool step = kind == XK_STEP || kind == XK_KSTEP;
 		if (block_pages(vm, xb.guest_start, xb.guest_len, &g0, &g1, f) &&
-		    (kind == XK_STEP ? tcache_install_step(vm->tc, &xb, g0, g1, true, &b)
-				     : tcache_install_user(vm->tc, &xb, g0, g1, &b)) != BT_OK) {
-			bt_err(LOG_TC, "cannot install the user block at %#llx",
-			       (unsigned long long)rip);
+		    (step ? tcache_install_step(vm->tc, &xb, g0, g1, user, &b)
+			  : tcache_install_user(vm->tc, &xb, g0, g1, &b)) != BT_OK) {
+			bt_err(LOG_TC, "cannot install the %s block at %#llx",
+			       step ? "one-instruction" : "user", (unsigned long long)rip);
 			b = NULL;
 		}
-		if (b)
+		if (b && user)
 			vm->st.user_translated++;
-	} else if (kind == XK_KSTEP) {
-		gpa_t g0, g1;
-		if (block_pages(vm, xb.guest_start, xb.guest_len, &g0, &g1, f) &&
-		    tcache_install_step(vm->tc, &xb, g0, g1, false, &b) != BT_OK) {
-			bt_err(LOG_TC, "cannot install the one-instruction block at %#llx",
-			       (unsigned long long)rip);
-			b = NULL;
-		}
 	} else {
 		b = install(vm, &xb, TCACHE_FROM_RUNTIME, f);
 		if (b)
@@ -324,14 +317,6 @@ struct tcache_block *vm_block_get(struct vm *vm, gva_t rip, struct mmu_fault *fa
 	return translate(vm, rip, XK_KERNEL, fault);
 }
 
-/*
- * The same for guest user code (CPL 3, translated user mode): a user block
- * is looked up by RIP and the guest-physical page RIP maps to now (one walk
- * with the user's rights, which is also the fetch check), so no block of
- * another address space, or of a page since unmapped, can run.  User
- * blocks never come from or go to the database: user code is not part of
- * the kernel image the database describes.
- */
 /* code_page for user code through vm->itlb: a page found executable for
  * user code in this address space since its last flush (invlpg, CR3 load,
  * flush of everything) is not walked again, as a TLB would keep it. */
@@ -353,6 +338,15 @@ static bool user_code_page(struct vm *vm, gva_t va, gpa_t *gpa, struct mmu_fault
 	return true;
 }
 
+/*
+ * vm_block_get for guest user code (CPL 3, translated user mode): a user
+ * block is looked up by RIP and the guest-physical page RIP maps to now (a
+ * walk with the user's rights, which is also the fetch check, kept by
+ * user_code_page until the space's next flush), so no block of
+ * another address space, or of a page since unmapped, can run.  User
+ * blocks never come from or go to the database: user code is not part of
+ * the kernel image the database describes.
+ */
 static struct tcache_block *user_block_get(struct vm *vm, gva_t rip, enum xlat_kind kind,
 					   struct mmu_fault *fault)
 {
@@ -432,8 +426,7 @@ static void new_epoch(struct vm *vm)
 {
 	vm->map_epoch++;
 	vm->prev = NULL;
-	tcache_uibl_clear(vm->tc);
-	tcache_uibl_forget(vm->tc);
+	tcache_uibl_forget(vm->tc); /* a fresh tag for the current space too */
 	vm->st.mapping_flushes += tcache_revalidate_pages(vm->tc, kernel_code_gpa, vm);
 }
 

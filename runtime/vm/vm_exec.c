@@ -328,15 +328,20 @@ static void stay_switch(struct vm *vm, enum vm_umode to)
 
 /* The cost of the last stay, now that the next one starts: from its start
  * to now, without the time spent translating new code (a one-time cost). */
+/* Nanoseconds since the stay started, translation time left out. */
+static uint64_t stay_ns(const struct vm *vm)
+{
+	uint64_t xt = vm->st.ticks[VM_PH_TRANSLATE] - vm->stay.xlat0;
+	uint64_t dt = vm_ticks() - vm->stay.t0;
+	return (uint64_t)((double)(dt > xt ? dt - xt : 0) * vm->ns_per_tick);
+}
+
 static void stay_report(struct vm *vm)
 {
 	if (!vm->stay.report)
 		return;
 	vm->stay.report = false;
-	uint64_t xt = vm->st.ticks[VM_PH_TRANSLATE] - vm->stay.xlat0;
-	uint64_t dt = vm_ticks() - vm->stay.t0;
-	uint64_t ns = (uint64_t)((double)(dt > xt ? dt - xt : 0) * vm->ns_per_tick);
-	vm_policy_stay(&vm->policy, vm->stay.cr3, vm->stay.mode, ns, vm->stay.user_ns,
+	vm_policy_stay(&vm->policy, vm->stay.cr3, vm->stay.mode, stay_ns(vm), vm->stay.user_ns,
 		       vm->stay.by_irq);
 }
 
@@ -354,10 +359,7 @@ static enum vm_umode stay_track(struct vm *vm)
 			 * entry) says nothing about either mode */
 			vm->stay.report = vm->stay.runs != 0;
 			vm->stay.by_irq = v->stats.irqs != vm->stay.irqs0;
-			uint64_t xt = vm->st.ticks[VM_PH_TRANSLATE] - vm->stay.xlat0;
-			uint64_t dt = vm_ticks() - vm->stay.t0;
-			vm->stay.user_ns =
-			    (uint64_t)((double)(dt > xt ? dt - xt : 0) * vm->ns_per_tick);
+			vm->stay.user_ns = stay_ns(vm);
 		}
 		return vm->stay.mode;
 	}

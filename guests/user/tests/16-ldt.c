@@ -9,14 +9,6 @@
  */
 #include "guests/user/tests/sens.h"
 
-struct user_desc {
-	uint32_t entry_number;
-	uint32_t base_addr;
-	uint32_t limit;
-	uint32_t seg_32bit : 1, contents : 2, read_exec_only : 1, limit_in_pages : 1,
-	    seg_not_present : 1, useable : 1, lm : 1;
-};
-
 static uint32_t data[4] = {0x11223344, 0x55667788, 0x99aabbcc, 0xddeeff00};
 
 #define SEL(n) ((uint16_t)(((n) << 3) | 7)) /* LDT, RPL 3 */

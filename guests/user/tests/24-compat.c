@@ -7,14 +7,6 @@
  */
 #include "guests/user/tests/sens.h"
 
-struct user_desc {
-	uint32_t entry_number;
-	uint32_t base_addr;
-	uint32_t limit;
-	uint32_t seg_32bit : 1, contents : 2, read_exec_only : 1, limit_in_pages : 1,
-	    seg_not_present : 1, useable : 1, lm : 1;
-};
-
 #define CODE32_SEL ((2 << 3) | 7) /* LDT entry 2, RPL 3 */
 
 /* Offset 0 of the LDT segment is compat_code.  push/pop/call/ret are

@@ -27,6 +27,15 @@
 #define ARCH_GET_FS 0x1003
 #define ARCH_GET_GS 0x1004
 
+/* modify_ldt(2)'s entry, as in Linux's asm/ldt.h */
+struct user_desc {
+	uint32_t entry_number;
+	uint32_t base_addr;
+	uint32_t limit;
+	uint32_t seg_32bit : 1, contents : 2, read_exec_only : 1, limit_in_pages : 1,
+	    seg_not_present : 1, useable : 1, lm : 1;
+};
+
 #define AT_HWCAP2	26
 #define HWCAP2_FSGSBASE (1ul << 1)
 #define VSYSCALL_ADDR	0xffffffffff600000ul
