@@ -219,6 +219,8 @@ fi
 
 # --- 3. outputs ----------------------------------------------------------------
 cp "$W/j1.tcdb" "$W/keep.tcdb"
+python3 -c 'import sys; b = bytearray(4096); b[0x1fe:0x200] = b"\x55\xaa"; b[0x202:0x206] = b"HdrS"; sys.stdout.buffer.write(b)' >"$W/vmlinuz"
+expect "bzImage" 2 "vmlinuz: a compressed bzImage, not an ELF file" -- "$P" build "$W/vmlinuz" -o "$W/x.tcdb"
 expect "failed build keeps the previous database" 2 "not an ELF file" -- "$P" build "$W/text.elf" -o "$W/keep.tcdb"
 if cmp -s "$W/j1.tcdb" "$W/keep.tcdb" && ! ls "$W"/keep.tcdb.tmp-* >/dev/null 2>&1; then
 	pass "previous database intact, no temporary left"
