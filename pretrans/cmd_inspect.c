@@ -7,6 +7,7 @@
 
 #include "pretrans/base/log.h"
 #include "pretrans/base/sha256.h"
+#include "pretrans/base/text.h"
 #include "pretrans/discover.h"
 #include "pretrans/elf/elfimg.h"
 #include "pretrans/xcheck/xcheck.h"
@@ -149,10 +150,10 @@ int cmd_stats(int argc, char **argv)
 		fr += s->sec[i].refused;
 	}
 	if (json) {
-		printf(
-		    "{\n  \"image\": {\"path\": \"%s\", \"sha256\": \"%s\", \"build_id\": \"%s\", "
-		    "\"entry\": %llu},\n",
-		    im.path, im.sha256, im.build_id, (unsigned long long)im.entry);
+		printf("{\n  \"schema\": \"%s\",\n  \"image\": {\"path\": ", PRETRANS_STATS_SCHEMA);
+		bt_json_str(stdout, im.path);
+		printf(", \"sha256\": \"%s\", \"build_id\": \"%s\", \"entry\": %llu},\n", im.sha256,
+		       im.build_id, (unsigned long long)im.entry);
 		printf("  \"provenance\": {\"xlat_version\": %u, \"vcpu_abi_version\": %u, "
 		       "\"options_hash\": \"%016llx\", \"tool\": \"%s\", \"created\": %lld},\n",
 		       pv.xlat_version, pv.abi_version, (unsigned long long)pv.options_hash,
@@ -165,15 +166,18 @@ int cmd_stats(int argc, char **argv)
 		       (unsigned long long)fb, (unsigned long long)fc, (unsigned long long)fr,
 		       pct(fc, fb));
 		printf("  \"sections\": [");
-		for (int i = 0; i < s->nsec; i++)
+		for (int i = 0; i < s->nsec; i++) {
+			printf("%s\n    {\"name\": ", i ? "," : "");
+			bt_json_str(stdout, s->sec[i].name);
 			printf(
-			    "%s\n    {\"name\": \"%s\", \"functions\": %llu, \"bytes\": %llu, "
+			    ", \"functions\": %llu, \"bytes\": %llu, "
 			    "\"translated\": %llu, \"refused\": %llu, \"coverage_percent\": %.4f}",
-			    i ? "," : "", s->sec[i].name, (unsigned long long)s->sec[i].funcs,
+			    (unsigned long long)s->sec[i].funcs,
 			    (unsigned long long)s->sec[i].bytes,
 			    (unsigned long long)s->sec[i].covered,
 			    (unsigned long long)s->sec[i].refused,
 			    pct(s->sec[i].covered, s->sec[i].bytes));
+		}
 		printf("\n  ],\n  \"blocks\": %llu, \"learned_blocks\": %llu, \"refused_regions\": "
 		       "%llu, \"guest_insns\": %llu, \"guest_bytes\": %llu, \"host_bytes\": %llu, "
 		       "\"pcmap_bytes\": %llu, \"two_page_blocks\": %llu,\n",
@@ -208,53 +212,44 @@ int cmd_stats(int argc, char **argv)
 		       (unsigned long long)im.entry);
 		printf("translator  v%u, vCPU ABI v%u, options %016llx, %s\n", pv.xlat_version,
 		       pv.abi_version, (unsigned long long)pv.options_hash, pv.tool_version);
-		printf("functions   %llu sized symbols, %llu seed regions, %llu swept sections\n",
-		       (unsigned long long)s->n_funcs, (unsigned long long)s->n_seeds,
-		       (unsigned long long)s->n_sweeps);
+		printf("functions   %s sized symbols, %s seed regions, %s swept sections\n",
+		       BT_N(s->n_funcs), BT_N(s->n_seeds), BT_N(s->n_sweeps));
 		printf("coverage of function bytes:\n");
 		printf("  %-24s %9s %12s %12s %10s %8s\n", "section", "functions", "bytes",
 		       "translated", "refused", "cover");
 		for (int i = 0; i < s->nsec; i++)
-			printf("  %-24s %9llu %12llu %12llu %10llu %7.3f%%\n", s->sec[i].name,
-			       (unsigned long long)s->sec[i].funcs,
-			       (unsigned long long)s->sec[i].bytes,
-			       (unsigned long long)s->sec[i].covered,
-			       (unsigned long long)s->sec[i].refused,
+			printf("  %-24s %9s %12s %12s %10s %7.3f%%\n", s->sec[i].name,
+			       BT_N(s->sec[i].funcs), BT_N(s->sec[i].bytes),
+			       BT_N(s->sec[i].covered), BT_N(s->sec[i].refused),
 			       pct(s->sec[i].covered, s->sec[i].bytes));
-		printf("  %-24s %9llu %12llu %12llu %10llu %7.3f%%\n", "total",
-		       (unsigned long long)s->n_funcs, (unsigned long long)fb,
-		       (unsigned long long)fc, (unsigned long long)fr, pct(fc, fb));
-		printf("blocks      %llu translated (%llu learned), %llu refused regions\n",
-		       (unsigned long long)s->n_blocks, (unsigned long long)s->n_learned,
-		       (unsigned long long)s->n_refused);
-		printf("  guest     %llu instructions, %llu bytes\n", (unsigned long long)s->insns,
-		       (unsigned long long)s->guest_bytes);
-		printf("  host      %llu bytes (%.2fx guest), pc maps %llu bytes, %llu blocks span "
+		printf("  %-24s %9s %12s %12s %10s %7.3f%%\n", "total", BT_N(s->n_funcs), BT_N(fb),
+		       BT_N(fc), BT_N(fr), pct(fc, fb));
+		printf("blocks      %s translated (%s learned), %s refused regions\n",
+		       BT_N(s->n_blocks), BT_N(s->n_learned), BT_N(s->n_refused));
+		printf("  guest     %s instructions, %s bytes\n", BT_N(s->insns),
+		       BT_N(s->guest_bytes));
+		printf("  host      %s bytes (%.2fx guest), pc maps %s bytes, %s blocks span "
 		       "two pages\n",
-		       (unsigned long long)s->host_bytes,
+		       BT_N(s->host_bytes),
 		       s->guest_bytes ? (double)s->host_bytes / (double)s->guest_bytes : 0.0,
-		       (unsigned long long)s->pcmap_bytes, (unsigned long long)s->two_pages);
+		       BT_N(s->pcmap_bytes), BT_N(s->two_pages));
 		printf("exits by kind:\n");
 		for (int k = 1; k < XLAT_NEXIT_KINDS; k++)
-			printf("  %-12s %llu\n", xlat_exit_kind_str((enum xlat_exit_kind)k),
-			       (unsigned long long)s->exits[k]);
+			printf("  %-12s %s\n", xlat_exit_kind_str((enum xlat_exit_kind)k),
+			       BT_N(s->exits[k]));
 		if (runs)
-			printf(
-			    "runs        %llu recorded; last (%s, %lld s): %llu blocks used, %llu "
-			    "stale, %llu misses, %llu learned%s%s\n",
-			    (unsigned long long)runs, rs.boot_id,
-			    (long long)(rs.ended - rs.started), (unsigned long long)rs.blocks_used,
-			    (unsigned long long)rs.blocks_stale, (unsigned long long)rs.misses,
-			    (unsigned long long)rs.blocks_learned, counters[0] ? "; " : "",
-			    counters);
+			printf("runs        %s recorded; last (%s, %lld s): %s blocks used, %s "
+			       "stale, %s misses, %s learned%s%s\n",
+			       BT_N(runs), rs.boot_id, (long long)(rs.ended - rs.started),
+			       BT_N(rs.blocks_used), BT_N(rs.blocks_stale), BT_N(rs.misses),
+			       BT_N(rs.blocks_learned), counters[0] ? "; " : "", counters);
 		else
 			printf("runs        none recorded\n");
 		printf("untranslated regions by refusal reason:\n");
 		for (int r = 1; r < XLAT_NREFUSALS; r++)
-			printf("  %-12s %llu regions, %llu bytes\n",
-			       xlat_refusal_str((enum xlat_refusal)r),
-			       (unsigned long long)s->refused_regions[r],
-			       (unsigned long long)s->refused_bytes[r]);
+			printf("  %-12s %s regions, %s bytes\n",
+			       xlat_refusal_str((enum xlat_refusal)r), BT_N(s->refused_regions[r]),
+			       BT_N(s->refused_bytes[r]));
 	}
 	free(s);
 	return 0;

@@ -9,6 +9,7 @@
 
 #include "pretrans/base/clock.h"
 #include "pretrans/base/log.h"
+#include "pretrans/base/text.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -152,25 +153,29 @@ static int cmd_build(int argc, char **argv)
 	if (s != BT_OK)
 		return st.signal ? 128 + st.signal : pretrans_exit_code(s);
 	double secs = (double)(t1 - t0) * 1e-9;
+	/* a share of nothing is not 100% */
+	char share[16] = "none found";
+	if (st.func_bytes)
+		snprintf(share, sizeof(share), "%.2f%%",
+			 100.0 * (double)st.covered_bytes / (double)st.func_bytes);
 	fprintf(stderr,
-		"pretrans: %s -> %s: %zu functions, %zu seed regions, %zu blocks (%zu refused "
-		"regions) in %.2f s (%zu rounds, %d jobs); function bytes %llu, translated %llu "
-		"(%.2f%%), refused %llu\n",
-		o.image_path, o.out_path, st.n_funcs, st.n_seeds, st.n_blocks, st.n_refused, secs,
-		st.n_rounds, o.jobs, (unsigned long long)st.func_bytes,
-		(unsigned long long)st.covered_bytes,
-		st.func_bytes ? 100.0 * (double)st.covered_bytes / (double)st.func_bytes : 100.0,
-		(unsigned long long)st.refused_bytes);
+		"pretrans: %s -> %s: %s functions, %s seed regions, %s blocks (%s refused regions) "
+		"in %.2f s (%zu rounds, %d jobs); function bytes %s, translated %s (%s), "
+		"refused %s\n",
+		o.image_path, o.out_path, BT_N(st.n_funcs), BT_N(st.n_seeds), BT_N(st.n_blocks),
+		BT_N(st.n_refused), secs, st.n_rounds, o.jobs, BT_N(st.func_bytes),
+		BT_N(st.covered_bytes), share, BT_N(st.refused_bytes));
 	if (o.reuse_path)
 		fprintf(
 		    stderr,
-		    "pretrans: reuse %s: %zu old blocks (indexed in %.2f s), %zu blocks reused, "
-		    "%zu translated (%.1f%% reused), %zu chunks inflated, %zu copied\n",
-		    o.reuse_path, st.n_reuse_old, st.reuse_load_secs, st.n_reused, st.n_translated,
+		    "pretrans: reuse %s: %s old blocks (indexed in %.2f s), %s blocks reused, %s "
+		    "translated (%.1f%% reused), %s chunks inflated, %s copied\n",
+		    o.reuse_path, BT_N(st.n_reuse_old), st.reuse_load_secs, BT_N(st.n_reused),
+		    BT_N(st.n_translated),
 		    st.n_reused + st.n_translated
 			? 100.0 * (double)st.n_reused / (double)(st.n_reused + st.n_translated)
 			: 0.0,
-		    st.n_chunks_loaded, st.n_chunks_copied);
+		    BT_N(st.n_chunks_loaded), BT_N(st.n_chunks_copied));
 	return 0;
 }
 

@@ -51,6 +51,11 @@ if "$P" build "$K" -o "$W/j2.tcdb" --jobs 2 2>"$W/err"; then pass "build --jobs 
 if cmp -s "$W/j1.tcdb" "$W/j2.tcdb"; then pass "--jobs 1 and --jobs 2 outputs are identical"; else fail "--jobs 1 and --jobs 2 outputs differ"; fi
 
 if "$P" stats "$W/j1.tcdb" --json >"$W/stats.json" 2>"$W/err"; then pass "stats --json"; else fail "stats --json: $(cat "$W/err")"; fi
+if python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); sys.exit(d["schema"] != "btkern-pretrans-stats/1")' "$W/stats.json"; then
+	pass "stats --json is one JSON object with its schema key"
+else
+	fail "stats --json: not JSON or no \"schema\": \"btkern-pretrans-stats/1\""
+fi
 fb=$(sed -n 's/.*"function_bytes": \([0-9]*\).*/\1/p' "$W/stats.json")
 tb=$(sed -n 's/.*"translated_bytes": \([0-9]*\).*/\1/p' "$W/stats.json")
 if [ -n "$fb" ] && [ "$fb" -gt 10000 ] && [ "$fb" = "$tb" ]; then
