@@ -16,6 +16,7 @@ PKGS=(
 	qemu-system-x86       # the reference machine for guests
 	cpio                  # inspecting initrds in tests
 	python3               # JSON and HTML checks of `pretrans diff`
+	help2man man-db       # man pages from --help (make man, make install), rendered in check-install
 	xxd                   # seeds the translator fuzzer's corpus
 	clang clang-format libclang-rt-14-dev  # fuzzers (libFuzzer), style check
 )

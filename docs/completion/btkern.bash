@@ -1,0 +1,70 @@
+# bash completion for pretrans, btvm and ptdiff (installed by `make install`
+# into share/bash-completion/completions/, one link per program).
+
+_btkern_pretrans()
+{
+	local cur prev cmd
+	cur=${COMP_WORDS[COMP_CWORD]}
+	prev=${COMP_WORDS[COMP_CWORD - 1]}
+	cmd=${COMP_WORDS[1]}
+	if [ "$COMP_CWORD" -eq 1 ]; then
+		COMPREPLY=($(compgen -W "build stats show verify xcheck diff --help --version" -- "$cur"))
+		return
+	fi
+	case $prev in
+	-o | --output | --reuse | --image | --html) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	-j | --jobs | --sample) return ;;
+	esac
+	local opts
+	case $cmd in
+	build) opts="-o --output -j --jobs --no-crosscheck --reuse --help" ;;
+	stats) opts="--json --help" ;;
+	show) opts="--image --help" ;;
+	verify) opts="--sample --sign --help" ;;
+	xcheck) opts="--help" ;;
+	diff) opts="--json --html --all --no-listings --no-xlat -j --jobs --help" ;;
+	esac
+	if [[ $cur == -* ]]; then
+		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+	else
+		COMPREPLY=($(compgen -f -- "$cur"))
+	fi
+}
+
+_btkern_btvm()
+{
+	local cur prev
+	cur=${COMP_WORDS[COMP_CWORD]}
+	prev=${COMP_WORDS[COMP_CWORD - 1]}
+	if [ "$COMP_CWORD" -eq 1 ]; then
+		COMPREPLY=($(compgen -W "run --sandbox-selftest --help --version" -- "$cur"))
+		return
+	fi
+	case $prev in
+	--kernel | --tcdb | --initrd | --disk | --stats-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	--user) COMPREPLY=($(compgen -W "adaptive direct translated" -- "$cur")); return ;;
+	--mem | --cmdline | --timeout | --log) return ;;
+	esac
+	COMPREPLY=($(compgen -W "--kernel --tcdb --learn --verify-db --initrd --disk --mem --cmdline
+		--user --timeout --stats --stats=json --stats-file --log --no-sandbox --help" -- "$cur"))
+}
+
+_btkern_ptdiff()
+{
+	local cur prev
+	cur=${COMP_WORDS[COMP_CWORD]}
+	prev=${COMP_WORDS[COMP_CWORD - 1]}
+	case $prev in
+	--html) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	-j | --jobs) return ;;
+	esac
+	if [[ $cur == -* ]]; then
+		COMPREPLY=($(compgen -W "--json --html --all --no-listings --no-xlat -j --jobs --help --version" -- "$cur"))
+	else
+		COMPREPLY=($(compgen -f -- "$cur"))
+	fi
+}
+
+complete -F _btkern_pretrans pretrans
+complete -F _btkern_btvm btvm
+complete -F _btkern_ptdiff ptdiff
