@@ -390,12 +390,14 @@ static enum bt_status open_db(struct diff_side *s, const char *path)
 	s->db_path = strdup(path);
 	if (!s->db_path)
 		return BT_ERR_NOMEM;
-	st = open_image(s, im.path);
+	char where[sizeof(im.path)];
+	tcdb_image_locate(path, im.path, where, sizeof(where));
+	st = open_image(s, where);
 	if (st != BT_OK) {
 		bt_err(LOG_CORE,
 		       "diff: %s was built from %s, which cannot be read; "
 		       "the diff compares guest code and needs that image",
-		       path, im.path);
+		       path, where);
 		return st;
 	}
 	char hex[2 * SHA256_LEN + 1];
