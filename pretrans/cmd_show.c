@@ -106,8 +106,8 @@ static enum bt_status symtab_load(const struct elfimg *img, struct symtab *t)
 		const struct elfimg_symbol *y = &img->syms[i];
 		if (y->type == STT_OBJECT && y->size && y->addr && y->shndx != SHN_UNDEF &&
 		    y->shndx < SHN_LORESERVE && section_based(img, y->shndx))
-			t->obj[t->nobj++] = (struct ssym){y->addr, y->size, y->name,
-							  y->bind == STB_LOCAL};
+			t->obj[t->nobj++] =
+			    (struct ssym){y->addr, y->size, y->name, y->bind == STB_LOCAL};
 		if (!code_symbol(img, y))
 			continue;
 		uint8_t rank = y->type != STT_FUNC ? 2 : y->bind == STB_LOCAL ? 1 : 0;
@@ -333,8 +333,8 @@ static enum bt_status open_image(struct tcdb *db, const char *db_path, const cha
 		bt_cli_error("show: %s is not the image the database was built from (%s "
 			     "%.16s..., %s has %.16s... for %s): give the right one with --image "
 			     "or rebuild with `pretrans build`",
-			     path, what, got, db_path,
-			     im.build_id[0] ? im.build_id : im.sha256, im.path);
+			     path, what, got, db_path, im.build_id[0] ? im.build_id : im.sha256,
+			     im.path);
 		elfimg_close(img);
 		return BT_ERR_VERSION;
 	}
@@ -483,8 +483,8 @@ static const char usage_line[] =
     "usage: pretrans show DB FUNCTION|0xADDR [--guest] [-M intel|att] [--image IMAGE]";
 
 /* Resolve what (contract 2) into one function of db; exit status or -1. */
-static int resolve(struct tcdb *db, const char *db_path, const struct elfimg *img,
-		   const char *what, struct cand *out)
+static int resolve(struct tcdb *db, const char *db_path, const struct elfimg *img, const char *what,
+		   struct cand *out)
 {
 	static struct find q;
 	memset(&q, 0, sizeof(q));
@@ -515,8 +515,7 @@ static int resolve(struct tcdb *db, const char *db_path, const struct elfimg *im
 			static gva_t addrs[16];
 			q.n_alias = alias_addrs(img, name, addrs, 16);
 			q.alias_addrs = addrs;
-			if (q.n_alias &&
-			    (s = tcdb_foreach_function(db, find_func, &q)) != BT_OK)
+			if (q.n_alias && (s = tcdb_foreach_function(db, find_func, &q)) != BT_OK)
 				return pretrans_exit_code(s);
 			if (q.total == 1)
 				fprintf(stderr, "pretrans: note: %s is an alias of %s\n", name,
@@ -530,8 +529,8 @@ static int resolve(struct tcdb *db, const char *db_path, const struct elfimg *im
 			return PRETRANS_EXIT_INPUT;
 		}
 		if (q.total > 1) {
-			bt_cli_error("show: '%s' names %zu functions in %s; name one of them:", what,
-				     q.total, db_path);
+			bt_cli_error("show: '%s' names %zu functions in %s; name one of them:",
+				     what, q.total, db_path);
 			for (size_t i = 0; i < q.n; i++) {
 				char key[600];
 				int same = 0;
@@ -593,7 +592,8 @@ int cmd_show(int argc, char **argv)
 			break;
 		case 'M':
 			if (!asmfmt_parse_syntax(optarg, &syn))
-				return bt_cli_usage("show: -M wants intel or att, not '%s'", optarg);
+				return bt_cli_usage("show: -M wants intel or att, not '%s'",
+						    optarg);
 			break;
 		default:
 			return bt_cli_bad_option(c, argc, argv, optind, optopt);

@@ -39,14 +39,38 @@ static const struct {
 	uint32_t off, size, elem; /* elem: array element size, 0 for a scalar */
 	const char *name;
 } vcpu_fields[] = {
-    VF(gpr, 8),		VF(rip, 0),	       VF(rflags, 0),	     VF(spill, 8),
-    VF(spill_flags, 0), VF(host_rsp, 0),       VF(guest_rsp_save, 0), VF(exit_info, 0),
-    VF(exit_target, 0), VF(irq, 0),	       VF(ac, 0),	     VF(fs_base, 0),
-    VF(gs_base, 0),	VF(kernel_gs_base, 0), VF(callout, 8),	     VF(mem_va, 0),
-    VF(mem_info, 0),	VF(mem_host, 0),       VF(exit_block, 0),    VF(exit_host_pc, 0),
-    VF(enter_target, 0), VF(br_host, 0),       VF(mem_tmp, 0),	     VF(host_ctx, 0),
-    VF(sel, 2),		VF(tsc_offset, 0),     VF(tlb, 0),	     VF(ibl, 0),
-    VF(fxsave, 0),	VF(utlb, 0),	       VF(uibl, 0),	     VF(uibl_tag, 0),
+    VF(gpr, 8),
+    VF(rip, 0),
+    VF(rflags, 0),
+    VF(spill, 8),
+    VF(spill_flags, 0),
+    VF(host_rsp, 0),
+    VF(guest_rsp_save, 0),
+    VF(exit_info, 0),
+    VF(exit_target, 0),
+    VF(irq, 0),
+    VF(ac, 0),
+    VF(fs_base, 0),
+    VF(gs_base, 0),
+    VF(kernel_gs_base, 0),
+    VF(callout, 8),
+    VF(mem_va, 0),
+    VF(mem_info, 0),
+    VF(mem_host, 0),
+    VF(exit_block, 0),
+    VF(exit_host_pc, 0),
+    VF(enter_target, 0),
+    VF(br_host, 0),
+    VF(mem_tmp, 0),
+    VF(host_ctx, 0),
+    VF(sel, 2),
+    VF(tsc_offset, 0),
+    VF(tlb, 0),
+    VF(ibl, 0),
+    VF(fxsave, 0),
+    VF(utlb, 0),
+    VF(uibl, 0),
+    VF(uibl_tag, 0),
 };
 
 bool asmfmt_vcpu_field(uint64_t off, char *buf, size_t n)
@@ -111,7 +135,8 @@ static ZyanStatus hook_abs(const ZydisFormatter *fmt, ZydisFormatterBuffer *buf,
 		return ZYAN_STATUS_SUCCESS; /* a block-local target: the offset says it */
 	if (f->host && op->type == ZYDIS_OPERAND_TYPE_MEMORY && op->mem.base == ZYDIS_REGISTER_RIP)
 		return ZYAN_STATUS_SUCCESS; /* block-local data */
-	if (ZYAN_FAILED(ZydisCalcAbsoluteAddress(ctx->instruction, op, ctx->runtime_address, &addr)))
+	if (ZYAN_FAILED(
+		ZydisCalcAbsoluteAddress(ctx->instruction, op, ctx->runtime_address, &addr)))
 		return ZYAN_STATUS_SUCCESS;
 	return append_sym(f, buf, addr);
 }
@@ -151,7 +176,7 @@ void asmfmt_init(struct asmfmt *f, enum asmfmt_syntax syntax)
 	f->syntax = syntax;
 	ZydisDecoderInit(&f->dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
 	ZydisFormatterInit(&f->fmt, syntax == ASMFMT_INTEL ? ZYDIS_FORMATTER_STYLE_INTEL
-							    : ZYDIS_FORMATTER_STYLE_ATT);
+							   : ZYDIS_FORMATTER_STYLE_ATT);
 	ZydisFormatterSetProperty(&f->fmt, ZYDIS_FORMATTER_PROP_HEX_UPPERCASE, ZYAN_FALSE);
 	ZydisFormatterSetProperty(&f->fmt, ZYDIS_FORMATTER_PROP_ADDR_PADDING_ABSOLUTE,
 				  ZYDIS_PADDING_DISABLED);
@@ -185,9 +210,8 @@ size_t asmfmt_insn(struct asmfmt *f, const uint8_t *p, size_t len, uint64_t ip, 
 	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
 	f->host = host;
 	if (ZYAN_FAILED(ZydisDecoderDecodeFull(&f->dec, p, len, &in, ops)) ||
-	    ZYAN_FAILED(ZydisFormatterFormatInstruction(&f->fmt, &in, ops,
-							 in.operand_count_visible, buf, bufsz, ip,
-							 f))) {
+	    ZYAN_FAILED(ZydisFormatterFormatInstruction(&f->fmt, &in, ops, in.operand_count_visible,
+							buf, bufsz, ip, f))) {
 		snprintf(buf, bufsz, "(bad)");
 		return 0;
 	}
