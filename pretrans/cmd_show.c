@@ -51,7 +51,7 @@ struct ssym {
 	gva_t addr;
 	uint64_t size;
 	const char *name;
-	uint8_t rank; /* 0 global function, 1 local function, 2 label */
+	uint8_t rank; /* 0 global, 1 weak, 2 local function, 3 label */
 };
 
 struct symtab {
@@ -110,7 +110,11 @@ static enum bt_status symtab_load(const struct elfimg *img, struct symtab *t)
 			    (struct ssym){y->addr, y->size, y->name, y->bind == STB_LOCAL};
 		if (!code_symbol(img, y))
 			continue;
-		uint8_t rank = y->type != STT_FUNC ? 2 : y->bind == STB_LOCAL ? 1 : 0;
+		/* objdump's preference: global, weak, local functions, labels */
+		uint8_t rank = y->type != STT_FUNC     ? 3
+			       : y->bind == STB_GLOBAL ? 0
+			       : y->bind == STB_WEAK   ? 1
+						       : 2;
 		t->v[t->n++] = (struct ssym){y->addr, y->size, y->name, rank};
 	}
 	qsort(t->v, t->n, sizeof(*t->v), ssym_cmp);
@@ -632,7 +636,10 @@ int cmd_show(int argc, char **argv)
 	asmfmt_set_symbols(&sh->fmt, symtab_name, &sh->syms);
 	gva_t hi = f.addr + (f.size ? f.size : 1);
 	if (guest_only) {
-		printf("%016llx <%s>:\n", (unsigned long long)f.addr, f.name);
+		char head[300];
+		if (!symtab_name(&sh->syms, f.addr, head, sizeof(head)))
+			snprintf(head, sizeof(head), "%s", f.name);
+		printf("%016llx <%s>:\n", (unsigned long long)f.addr, head); /* objdump's name */
 		show_guest_only(sh, f.addr, f.size);
 		goto out;
 	}

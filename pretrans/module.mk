@@ -14,6 +14,12 @@ check-pretrans-guest: $(BUILD)/bin/pretrans $(BUILD)/guests/kernel.elf $(BUILD)/
 	$(Q)tests/integration/pretrans-guest.sh $(BUILD)/bin/pretrans $(BUILD)/guests/kernel.elf \
 		$(BUILD)/guests/testmod.ko
 
+# --- pretrans show against objdump and pretrans diff's keys (gcc-built images)
+CHECK_STEPS += check-pretrans-show
+.PHONY: check-pretrans-show
+check-pretrans-show: $(BUILD)/bin/pretrans $(BUILD)/bin/ptdiff
+	$(Q)tests/integration/pretrans-show.sh $(BUILD)
+
 # --- libFuzzer harness of the ELF loader (clang, ASan + UBSan) -----------------
 FUZZ_ELF_SRCS := tests/fuzz/fuzz_elf.c pretrans/elf/elfimg.c pretrans/elf/elfimg_check.c \
 	pretrans/base/sha256.c pretrans/base/log.c

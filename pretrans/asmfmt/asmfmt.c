@@ -165,7 +165,7 @@ static ZyanStatus hook_imm(const ZydisFormatter *fmt, ZydisFormatterBuffer *buf,
 	ZYAN_CHECK(f->print_imm(fmt, buf, ctx));
 	const ZydisDecodedOperand *op = ctx->operand;
 	if (!f->host || op->type != ZYDIS_OPERAND_TYPE_IMMEDIATE || op->imm.is_relative ||
-	    op->size < 32)
+	    ctx->instruction->operand_width != 64) /* a 32-bit half of an address is not one */
 		return ZYAN_STATUS_SUCCESS;
 	return append_sym(f, buf, op->imm.value.u);
 }
