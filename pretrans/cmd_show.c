@@ -194,6 +194,7 @@ struct find {
 	gva_t addr;
 	const gva_t *alias_addrs; /* by address set (aliases) */
 	size_t n_alias;
+	gva_t alias_buf[16];
 	struct cand c[MAX_CAND];
 	size_t n, total;
 };
@@ -348,7 +349,17 @@ static enum bt_status open_image(struct tcdb *db, const char *db_path, const cha
 
 /* ------------------------------------------------------------ listing */
 
+/* Guest instructions of one block, formatted before its host code. */
+#define BLOCK_INSNS 1024
+
+struct guest_insns {
+	gva_t va[BLOCK_INSNS];
+	char text[BLOCK_INSNS][200];
+	int n;
+};
+
 struct show {
+	struct guest_insns g; /* the block being listed */
 	const struct elfimg *img;
 	struct xlat_source src;
 	struct asmfmt fmt;
@@ -392,15 +403,6 @@ static void show_guest_only(struct show *sh, gva_t addr, uint64_t size)
 	free(buf);
 }
 
-/* Guest instructions of one block, formatted before its host code. */
-#define BLOCK_INSNS 1024
-
-struct guest_insns {
-	gva_t va[BLOCK_INSNS];
-	char text[BLOCK_INSNS][200];
-	int n;
-};
-
 static void print_guest_until(const struct guest_insns *g, int *gi, gva_t upto)
 {
 	while (*gi < g->n && g->va[*gi] <= upto) {
@@ -412,7 +414,7 @@ static void print_guest_until(const struct guest_insns *g, int *gi, gva_t upto)
 static int show_block(void *o, const struct tcdb_block *b)
 {
 	struct show *sh = o;
-	static struct guest_insns g;
+	struct guest_insns *g = &sh->g;
 	sh->blocks++;
 	uint8_t gbuf[4096];
 	size_t glen =
@@ -433,11 +435,11 @@ static int show_block(void *o, const struct tcdb_block *b)
 	if (stale)
 		printf("  (the image's bytes differ from the ones this block was translated "
 		       "from)\n");
-	g.n = 0;
-	for (size_t off = 0; off < glen && g.n < BLOCK_INSNS;) {
+	g->n = 0;
+	for (size_t off = 0; off < glen && g->n < BLOCK_INSNS;) {
 		size_t n = asmfmt_insn(&sh->fmt, gbuf + off, glen - off, b->guest_start + off,
-				       false, g.text[g.n], sizeof(g.text[0]));
-		g.va[g.n++] = b->guest_start + off;
+				       false, g->text[g->n], sizeof(g->text[0]));
+		g->va[g->n++] = b->guest_start + off;
 		off += n ? n : 1;
 	}
 	/* Each host instruction follows the guest instruction the pc map
@@ -456,14 +458,14 @@ static int show_block(void *o, const struct tcdb_block *b)
 			seen = true;
 		}
 		if (seen)
-			print_guest_until(&g, &gi, cur);
+			print_guest_until(g, &gi, cur);
 		char text[256];
 		size_t n = asmfmt_insn(&sh->fmt, b->code + off, b->code_len - off, off, true, text,
 				       sizeof(text));
 		printf("%24s+%04x  %s\n", "", off, text);
 		off += n ? (uint32_t)n : 1;
 	}
-	print_guest_until(&g, &gi, ~(gva_t)0);
+	print_guest_until(g, &gi, ~(gva_t)0);
 	if (b->refusal)
 		return 0;
 	for (uint32_t i = 0; i < b->n_exits; i++) {
@@ -487,17 +489,15 @@ static const char usage_line[] =
     "usage: pretrans show DB FUNCTION|0xADDR [--guest] [-M intel|att] [--image IMAGE]";
 
 /* Resolve what (contract 2) into one function of db; exit status or -1. */
-static int resolve(struct tcdb *db, const char *db_path, const struct elfimg *img, const char *what,
-		   struct cand *out)
+static int resolve_in(struct find *q, struct tcdb *db, const char *db_path,
+		      const struct elfimg *img, const char *what, struct cand *out)
 {
-	static struct find q;
-	memset(&q, 0, sizeof(q));
 	char name[512];
 	snprintf(name, sizeof(name), "%s", what);
 	char *end;
 	unsigned long long a = strtoull(what, &end, 16);
 	if (!strncmp(what, "0x", 2) && what[2] && !*end) {
-		q.addr = a;
+		q->addr = a;
 	} else {
 		long ord = 0;
 		char *hash = strrchr(name, '#');
@@ -511,67 +511,76 @@ static int resolve(struct tcdb *db, const char *db_path, const struct elfimg *im
 			*at = 0;
 			file = at + 1;
 		}
-		q.name = name;
-		enum bt_status s = tcdb_foreach_function(db, find_func, &q);
+		q->name = name;
+		enum bt_status s = tcdb_foreach_function(db, find_func, q);
 		if (s != BT_OK)
 			return pretrans_exit_code(s);
-		if (q.total == 0) { /* an alias the database dropped? */
-			static gva_t addrs[16];
-			q.n_alias = alias_addrs(img, name, addrs, 16);
-			q.alias_addrs = addrs;
-			if (q.n_alias && (s = tcdb_foreach_function(db, find_func, &q)) != BT_OK)
+		if (q->total == 0) { /* an alias the database dropped? */
+			q->n_alias = alias_addrs(img, name, q->alias_buf, 16);
+			q->alias_addrs = q->alias_buf;
+			if (q->n_alias && (s = tcdb_foreach_function(db, find_func, q)) != BT_OK)
 				return pretrans_exit_code(s);
-			if (q.total == 1)
+			if (q->total == 1)
 				fprintf(stderr, "pretrans: note: %s is an alias of %s\n", name,
-					q.c[0].name);
+					q->c[0].name);
 		}
-		cand_files(img, &q);
+		cand_files(img, q);
 		if (file || ord)
-			cand_filter(&q, file, ord);
-		if (q.total == 0) {
+			cand_filter(q, file, ord);
+		if (q->total == 0) {
 			bt_cli_error("show: no function '%s' in %s", what, db_path);
 			return PRETRANS_EXIT_INPUT;
 		}
-		if (q.total > 1) {
+		if (q->total > 1) {
 			bt_cli_error("show: '%s' names %zu functions in %s; name one of them:",
-				     what, q.total, db_path);
-			for (size_t i = 0; i < q.n; i++) {
+				     what, q->total, db_path);
+			for (size_t i = 0; i < q->n; i++) {
 				char key[600];
 				int same = 0;
-				for (size_t j = 0; j < q.n; j++)
-					same += !strcmp(q.c[j].file, q.c[i].file);
+				for (size_t j = 0; j < q->n; j++)
+					same += !strcmp(q->c[j].file, q->c[i].file);
 				int ordn = 1;
 				for (size_t j = 0; j < i; j++)
-					ordn += !strcmp(q.c[j].file, q.c[i].file);
+					ordn += !strcmp(q->c[j].file, q->c[i].file);
 				if (same > 1)
-					snprintf(key, sizeof(key), "%s@%s#%d", q.c[i].name,
-						 q.c[i].file[0] ? basename_of(q.c[i].file) : "?",
+					snprintf(key, sizeof(key), "%s@%s#%d", q->c[i].name,
+						 q->c[i].file[0] ? basename_of(q->c[i].file) : "?",
 						 ordn);
 				else
-					snprintf(key, sizeof(key), "%s@%s", q.c[i].name,
-						 q.c[i].file[0] ? basename_of(q.c[i].file) : "?");
+					snprintf(key, sizeof(key), "%s@%s", q->c[i].name,
+						 q->c[i].file[0] ? basename_of(q->c[i].file) : "?");
 				fprintf(stderr, "  %-48s 0x%llx  %llu bytes  %s\n", key,
-					(unsigned long long)q.c[i].addr,
-					(unsigned long long)q.c[i].size, q.c[i].section);
+					(unsigned long long)q->c[i].addr,
+					(unsigned long long)q->c[i].size, q->c[i].section);
 			}
-			if (q.total > q.n)
-				fprintf(stderr, "  ... %zu more\n", q.total - q.n);
+			if (q->total > q->n)
+				fprintf(stderr, "  ... %zu more\n", q->total - q->n);
 			return PRETRANS_EXIT_INPUT;
 		}
-		*out = q.c[0];
+		*out = q->c[0];
 		return -1;
 	}
-	enum bt_status s = tcdb_foreach_function(db, find_func, &q);
+	enum bt_status s = tcdb_foreach_function(db, find_func, q);
 	if (s != BT_OK)
 		return pretrans_exit_code(s);
-	if (q.total == 0) {
+	if (q->total == 0) {
 		bt_cli_error("show: no function at %s in %s", what, db_path);
 		return PRETRANS_EXIT_INPUT;
 	}
-	*out = q.c[0]; /* the first row covering it (rows do not overlap) */
-	cand_files(img, &q);
-	*out = q.c[0];
+	cand_files(img, q);
+	*out = q->c[0]; /* the first row covering it (rows do not overlap) */
 	return -1;
+}
+
+static int resolve(struct tcdb *db, const char *db_path, const struct elfimg *img, const char *what,
+		   struct cand *out)
+{
+	struct find *q = calloc(1, sizeof(*q));
+	if (!q)
+		return pretrans_exit_code(BT_ERR_NOMEM);
+	int rc = resolve_in(q, db, db_path, img, what, out);
+	free(q);
+	return rc;
 }
 
 int cmd_show(int argc, char **argv)

@@ -163,9 +163,8 @@ static struct paint paint_of(const struct diff_write_opts *o)
 /* "name+0x1a" for the hunk header of a guest diff: the offset of the
  * first line of side (a or b) at or after op i, else the function's end. */
 static void hunk_at(const struct diff_fdiff *d, const struct diff_func *f, int new_side, size_t i,
-		    size_t end, char *buf, size_t n)
+		    char *buf, size_t n)
 {
-	(void)end;
 	uint64_t off = f ? f->size : 0;
 	const uint32_t *offs = new_side ? d->boff : d->aoff;
 	for (size_t k = i; k < d->nops; k++) {
@@ -223,8 +222,8 @@ static void text_hunks(FILE *out, const struct diff_fdiff *d, const struct diff_
 		}
 		if (guest) {
 			char ha[300], hb[300];
-			hunk_at(d, e->old, 0, start, end, ha, sizeof(ha));
-			hunk_at(d, e->new, 1, start, end, hb, sizeof(hb));
+			hunk_at(d, e->old, 0, start, ha, sizeof(ha));
+			hunk_at(d, e->new, 1, start, hb, sizeof(hb));
 			fprintf(out, "%s@@ -%s,%zu +%s,%zu @@%s\n", c->frag, ha, na, hb, nb,
 				c->off);
 		} else {

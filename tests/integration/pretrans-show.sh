@@ -67,9 +67,17 @@ void _start(void)
 		dup(use_a(buf[0]));
 }
 EOF
+# three static functions of one name in three files of one basename: keys
+# twin@c.c#1..#3 by address
+for d in x y z; do
+	mkdir -p "$W/$d"
+	printf '__attribute__((noinline, used)) static int twin(int x) { return x + %d; }\n' \
+		"'$d'" >"$W/$d/c.c"
+	printf 'int call_%s(int x) { return twin(x); }\n' "$d" >>"$W/$d/c.c"
+done
 cflags=(-O1 -fno-pic -no-pie -nostdlib -static -fno-inline -fcf-protection=none)
-(cd "$W" && gcc "${cflags[@]}" -Wl,--build-id -o t.elf a.c b.c &&
-	gcc "${cflags[@]}" -Wl,--build-id=none -o nobid.elf a.c b.c) || {
+(cd "$W" && gcc "${cflags[@]}" -Wl,--build-id -o t.elf a.c b.c x/c.c y/c.c z/c.c &&
+	gcc "${cflags[@]}" -Wl,--build-id=none -o nobid.elf a.c b.c x/c.c y/c.c z/c.c) || {
 	echo "pretrans-show: gcc failed"
 	exit 1
 }
@@ -128,10 +136,11 @@ fi
 # the keys `pretrans diff` prints select one function each
 "$PTDIFF" --json "$W/t.elf" "$W/t.elf" >"$W/keys.json" 2>/dev/null
 keys=$(python3 -c 'import json,sys; print(" ".join(f["key"] for f in json.load(open(sys.argv[1]))["functions"] if "@" in f["key"]))' "$W/keys.json")
-check "pretrans diff prints NAME@FILE keys for dup ($keys)" [ "$(echo "$keys" | wc -w)" = 2 ]
+check "pretrans diff prints 5 distinct NAME@FILE[#K] keys ($keys)" \
+	[ "$(echo "$keys" | tr ' ' '\n' | sort -u | grep -cE '^(dup@[ab]\.c|twin@c\.c#[123])$')" = 5 ]
 for k in $keys; do
 	addr=$(python3 -c 'import json,sys; print([f["new"]["addr"] for f in json.load(open(sys.argv[1]))["functions"] if f["key"] == sys.argv[2]][0])' "$W/keys.json" "$k")
-	if "$P" show "$W/t.tcdb" "$k" --guest >"$W/k" 2>"$W/err" && head -1 "$W/k" | grep -q "^0*${addr#0x} <dup>:"; then
+	if "$P" show "$W/t.tcdb" "$k" --guest >"$W/k" 2>"$W/err" && head -1 "$W/k" | grep -q "^0*${addr#0x} <${k%%@*}>:"; then
 		pass "show $k: the function diff means ($addr)"
 	else
 		fail "show $k: $(cat "$W/err") $(head -1 "$W/k")"
