@@ -552,6 +552,20 @@ enum bt_status tcdb_get_image(struct tcdb *db, struct tcdb_image *out)
 	return BT_OK;
 }
 
+void tcdb_image_locate(const char *db_path, const char *recorded, char *out, size_t n)
+{
+	snprintf(out, n, "%s", recorded);
+	if (recorded[0] == '/' || access(recorded, F_OK) == 0)
+		return;
+	const char *slash = strrchr(db_path, '/');
+	if (!slash)
+		return; /* the database is in the working directory: tried already */
+	char alt[2048];
+	int len = snprintf(alt, sizeof(alt), "%.*s/%s", (int)(slash - db_path), db_path, recorded);
+	if (len > 0 && (size_t)len < sizeof(alt) && (size_t)len < n && access(alt, F_OK) == 0)
+		snprintf(out, n, "%s", alt);
+}
+
 enum bt_status tcdb_get_provenance(struct tcdb *db, struct tcdb_provenance *out)
 {
 	sqlite3_stmt *st;

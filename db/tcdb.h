@@ -211,6 +211,12 @@ bool tcdb_untrusted(const struct tcdb *db);
 enum bt_status tcdb_sign(struct tcdb *db);
 
 enum bt_status tcdb_get_image(struct tcdb *db, struct tcdb_image *out);
+/* The file to open for the image path recorded in the database at db_path:
+ * an absolute path as is (pretrans build records one); a relative one
+ * (databases written before it did) relative to the working directory if
+ * that file exists, else relative to the database's directory if that one
+ * does, else as recorded (opening it then fails with the recorded name). */
+void tcdb_image_locate(const char *db_path, const char *recorded, char *out, size_t n);
 enum bt_status tcdb_get_provenance(struct tcdb *db, struct tcdb_provenance *out);
 
 /* Load what a boot needs in bulk (optional; look-ups work without it): the
@@ -245,6 +251,11 @@ enum bt_status tcdb_lookup(struct tcdb *db, gva_t va, struct tcdb_block *out);
  * cb returns non-zero to stop.  Pointers are valid during the call only. */
 enum bt_status tcdb_foreach_block(struct tcdb *db, int (*cb)(void *, const struct tcdb_block *),
 				  void *opaque);
+/* As tcdb_foreach_block, only the rows whose guest start lies in [lo, hi),
+ * in address order, read through the primary key (`pretrans show`: one
+ * function without reading the whole table). */
+enum bt_status tcdb_foreach_block_range(struct tcdb *db, gva_t lo, gva_t hi,
+					int (*cb)(void *, const struct tcdb_block *), void *opaque);
 /* As tcdb_foreach_block, but blocks stored in a chunk come without their
  * payload (code, pc map, exits unset; chunk_id and payload_off set): read
  * it with tcdb_payload_parse() from the chunk's raw bytes. */

@@ -54,7 +54,12 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 	st->n_ex_table_leaders = plan->n_leaders;
 
 	struct tcdb_image ti = {.entry = img->entry};
-	snprintf(ti.path, sizeof(ti.path), "%s", o->image_path);
+	/* recorded absolute, so that show, diff and btvm find it from any
+	 * directory (databases written before kept the path as given:
+	 * tcdb_image_locate) */
+	char *abs = realpath(o->image_path, NULL);
+	snprintf(ti.path, sizeof(ti.path), "%s", abs ? abs : o->image_path);
+	free(abs);
 	elfimg_build_id_hex(img, ti.build_id);
 	sha256_hex(img->sha256, ti.sha256);
 	strcpy(ti.arch, "x86_64");

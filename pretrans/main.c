@@ -25,8 +25,8 @@ static const char usage_main[] =
     "  build IMAGE -o OUT.tcdb [--jobs N] [--no-crosscheck] [--reuse OLD.tcdb]\n"
     "                          translate IMAGE's code into a new database\n"
     "  stats DB [--json]       coverage, block and exit counts, refusals\n"
-    "  show DB SYMBOL|ADDR [--image IMAGE]\n"
-    "                          guest and translated listings of a function\n"
+    "  show DB FUNCTION|ADDR [--guest] [-M intel|att] [--image IMAGE]\n"
+    "                          a function's guest code and its translation\n"
     "  verify DB IMAGE [--sample N | --sign]\n"
     "                          check stored blocks against IMAGE and re-translate\n"
     "                          (--sign: then sign DB with your key)\n"
@@ -67,11 +67,19 @@ static const char usage_stats[] = "usage: pretrans stats DB [--json]\n"
 				  "untranslated bytes by refusal reason.\n";
 
 static const char usage_show[] =
-    "usage: pretrans show DB SYMBOL|ADDR [--image IMAGE]\n"
+    "usage: pretrans show DB FUNCTION|0xADDR [--guest] [-M intel|att] [--image IMAGE]\n"
     "\n"
-    "The guest listing and the translated listing of every block of a function\n"
-    "(by name or hex address), side by side, with the exits.  IMAGE defaults to\n"
-    "the path recorded in DB; it must be the image DB was built from.\n";
+    "One function of DB as objdump lists it, each guest instruction followed by\n"
+    "its translation, block by block, with the exits.  Branch targets are named\n"
+    "<symbol+0x12> from the image's symbol table; translated code reaches the\n"
+    "vCPU through %gs, printed as its fields (%gs:vcpu.irq).\n"
+    "FUNCTION: a symbol, an alias of one (memcpy for __memcpy), NAME@FILE for a\n"
+    "static function (NAME@FILE#K for the K-th of equal ones, as `pretrans diff`\n"
+    "prints keys); an ambiguous name lists the candidates (exit 2).\n"
+    "  -g, --guest        the guest instructions only, as `objdump -d` prints them\n"
+    "  -M intel|att       instruction syntax (default intel, as pretrans diff)\n"
+    "  --image IMAGE      the image DB was built from (default: the path DB\n"
+    "                     records); identified by its build-id, else SHA-256\n";
 
 static const char usage_verify[] =
     "usage: pretrans verify DB IMAGE [--sample N | --sign]\n"

@@ -94,6 +94,7 @@ struct diff_side {
 	int files_from_dwarf; /* f[].file are DWARF unit paths (relative) */
 	char *dwarf_names;    /* the strings f[].file points to when from DWARF */
 	double load_seconds;
+	int att; /* listings in AT&T syntax (-M att), else Intel; set before listing */
 };
 
 /* Load the functions of an ELF image, or of a translation database (its
@@ -124,6 +125,15 @@ struct diff_result {
 enum bt_status diff_compare(const struct diff_side *old, const struct diff_side *new_,
 			    struct diff_result *out);
 void diff_result_fini(struct diff_result *r);
+/* Keep only the entries named (key, or raw name on either side, so a static
+ * name keeps each of its NAME@FILE entries) by one of names[0, n); counts
+ * follow.  BT_ERR_NOTFOUND with *missing when a name denotes no entry. */
+enum bt_status diff_result_restrict(struct diff_result *r, char *const *names, size_t n,
+				    const char **missing);
+/* The builds differ (the exit status 1 of `pretrans diff`): some function
+ * changed, was renamed, added or removed.  Moved and identical ones are the
+ * same code. */
+int diff_result_differs(const struct diff_result *r);
 
 /* The incremental-build predicate: the new function's code equals the old
  * one up to address fields (identical, moved or renamed). */
@@ -134,6 +144,11 @@ int diff_entry_reusable(const struct diff_entry *e);
  * *lines is an array of n strings in one heap block (free(*lines)). */
 enum bt_status diff_func_listing(const struct diff_side *s, const struct diff_func *f,
 				 char ***lines, size_t *n);
+
+/* The same, with each line's offset in the function in *offs (malloc'd,
+ * n entries; free(*offs)). */
+enum bt_status diff_func_listing_offs(const struct diff_side *s, const struct diff_func *f,
+				      char ***lines, uint32_t **offs, size_t *n);
 
 /* Normalised listing of the translation of a function: the blocks the
  * translator makes from its bytes (cut at its end), each as a header line
@@ -169,6 +184,7 @@ struct diff_write_opts {
 	size_t max_details; /* html: side-by-side diffs at most for this many functions */
 	size_t max_xlat;    /* translation diffs for at most this many functions */
 	size_t max_lines;   /* per listing */
+	int color;	    /* text: ANSI colours (git's: @@ cyan, - red, + green) */
 };
 void diff_write_opts_default(struct diff_write_opts *o);
 enum bt_status diff_write_text(FILE *out, const struct diff_result *r,

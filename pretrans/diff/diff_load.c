@@ -390,12 +390,14 @@ static enum bt_status open_db(struct diff_side *s, const char *path)
 	s->db_path = strdup(path);
 	if (!s->db_path)
 		return BT_ERR_NOMEM;
-	st = open_image(s, im.path);
+	char where[sizeof(im.path)];
+	tcdb_image_locate(path, im.path, where, sizeof(where));
+	st = open_image(s, where);
 	if (st != BT_OK) {
 		bt_err(LOG_CORE,
 		       "diff: %s was built from %s, which cannot be read; "
 		       "the diff compares guest code and needs that image",
-		       path, im.path);
+		       path, where);
 		return st;
 	}
 	char hex[2 * SHA256_LEN + 1];
@@ -504,30 +506,43 @@ static enum bt_status qualify(struct nref *r, size_t n)
 			return BT_ERR_NOMEM;
 		f->key = k;
 	}
+	/* ordinals first, from the name@file keys of all (renaming while
+	 * counting would hide the later duplicates and give two "#1") */
+	int *ord = calloc(n ? n : 1, sizeof(*ord));
+	if (!ord)
+		return BT_ERR_NOMEM;
 	for (size_t i = 0; i < n; i++) {
 		struct diff_func *f = r[i].f;
 		if (f->global)
 			continue;
-		int dup = 0, ord = 0;
+		int dup = 0, below = 0;
 		for (size_t j = 0; j < n; j++) {
 			if (r[j].side != r[i].side || j == i || r[j].f->global ||
 			    strcmp(r[j].f->key, f->key))
 				continue;
 			dup = 1;
 			if (r[j].f->addr < f->addr)
-				ord++;
+				below++;
 		}
-		if (!dup)
+		ord[i] = dup ? below + 1 : 0;
+	}
+	enum bt_status st = BT_OK;
+	for (size_t i = 0; i < n && st == BT_OK; i++) {
+		if (!ord[i])
 			continue;
+		struct diff_func *f = r[i].f;
 		char num[24];
-		snprintf(num, sizeof(num), "#%d", ord + 1);
+		snprintf(num, sizeof(num), "#%d", ord[i]);
 		char *k = concat3(f->key, num, NULL);
-		if (!k)
-			return BT_ERR_NOMEM;
+		if (!k) {
+			st = BT_ERR_NOMEM;
+			break;
+		}
 		free((char *)f->key);
 		f->key = k;
 	}
-	return BT_OK;
+	free(ord);
+	return st;
 }
 
 static enum bt_status assign_keys(struct diff_side *old, struct diff_side *new_)

@@ -30,6 +30,15 @@ bad() {
 	echo "FAIL - $*"
 	fails=$((fails + 1))
 }
+# the exit status of a diff: 0 same code, 1 the builds differ (docs/diff.md);
+# the verdict goes to fd 3 (the script's stdout), past the caller's redirections
+exec 3>&1
+status() { # WANT DESCRIPTION COMMAND...
+	local want=$1 what=$2 rc=0
+	shift 2
+	"$@" || rc=$?
+	if [ "$rc" -eq "$want" ]; then ok "$what: exit $rc" >&3; else bad "$what: exit $rc, expected $want" >&3; fi
+}
 expect_line() { # FILE REGEX DESCRIPTION
 	if grep -Eq -- "$2" "$1"; then ok "$3"; else bad "$3 (no line matching /$2/ in $1)"; fi
 }
@@ -56,20 +65,33 @@ EOF
 }
 
 # --- 1. source change ------------------------------------------------------
-"$ptdiff" "$dp/base.elf" "$dp/change.elf" >"$tmp/change.txt" 2>"$tmp/change.err"
+status 1 "change: the builds differ" "$ptdiff" "$dp/base.elf" "$dp/change.elf" >"$tmp/change.txt" 2>"$tmp/change.err"
 expect_line "$tmp/change.txt" "identical 8, moved 0, changed 1, renamed 1, added 1, removed 1" \
 	"change: counts per class"
 expect_line "$tmp/change.txt" "^  checksum +size 51 -> 53" "change: checksum changed"
 expect_line "$tmp/change.txt" "^  util_name +-> util_renamed" "change: util_name renamed"
 expect_line "$tmp/change.txt" "^  new_func " "change: new_func added"
 expect_line "$tmp/change.txt" "^  old_func " "change: old_func removed"
-expect_line "$tmp/change.txt" "^--- old checksum" "change: instruction diff of checksum"
-expect_line "$tmp/change.txt" "^  \+ lea edx, \[rax\+rdx\*1\+0x7\]" "change: the +7 shows as added"
-expect_line "$tmp/change.txt" "^  translation \([0-9]+ -> [0-9]+ lines\):" "change: translation diff follows"
-expect_line "$tmp/change.txt" "^  \+   lea edx, \[rax\+rdx\*1\+0x7\]" "change: the +7 shows in the translation"
+expect_line "$tmp/change.txt" "^diff --pretrans a/checksum b/checksum$" "change: git-style diff header of checksum"
+expect_line "$tmp/change.txt" "^--- a/checksum	0x[0-9a-f]+, 51 bytes$" "change: old side with address and size"
+expect_line "$tmp/change.txt" "^\+\+\+ b/checksum	0x[0-9a-f]+, 53 bytes$" "change: new side with address and size"
+expect_line "$tmp/change.txt" "^@@ -checksum\+0x[0-9a-f]+,[0-9]+ \+checksum\+0x[0-9a-f]+,[0-9]+ @@$" \
+	"change: unified hunk header with symbol+offset"
+expect_line "$tmp/change.txt" "^\+ +1f:  lea edx, \[rax\+rdx\*1\+0x7\]$" "change: the +7 shows as added at its offset"
+expect_line "$tmp/change.txt" "^- +8:  xor eax, eax$" "change: a removed line at its offset"
+expect_line "$tmp/change.txt" "^diff --pretrans a/checksum.xlat b/checksum.xlat$" "change: translation diff follows"
+expect_line "$tmp/change.txt" "^@@ -[0-9]+,[0-9]+ \+[0-9]+,[0-9]+ @@ block self\+0x" \
+	"change: translation hunks name their block"
+expect_line "$tmp/change.txt" "^\+  lea edx, \[rax\+rdx\*1\+0x7\]$" "change: the +7 shows in the translation"
+expect_line "$tmp/change.txt" "^   cmp word ptr \[gs:vcpu\.irq\], 0x101$" "change: translation names vCPU fields"
+# every line of the diff section is a diff line (a patch reader can parse it)
+if sed -n '/^diff --pretrans/,$p' "$tmp/change.txt" | grep -Evq '^(diff --pretrans |--- a/|\+\+\+ b/|@@ |[-+ ])'; then
+	bad "change: a line of the diff section is no unified-diff line"
+else ok "change: the diff section is unified-diff lines only"; fi
+if grep -q $'\033' "$tmp/change.txt"; then bad "change: colour codes in a file"; else ok "change: no colour when stdout is a file"; fi
 
 # --- 2. pure layout shift ---------------------------------------------------
-"$ptdiff" --all "$dp/base.elf" "$dp/shift.elf" >"$tmp/shift.txt" 2>/dev/null
+status 0 "shift: only moved functions, the same code" "$ptdiff" --all "$dp/base.elf" "$dp/shift.elf" >"$tmp/shift.txt" 2>/dev/null
 expect_line "$tmp/shift.txt" "changed 0, renamed 0, added 0, removed 0" "shift: nothing really changed"
 expect_line "$tmp/shift.txt" "really changed: 0 functions; a naive .* would flag 11" \
 	"shift: engine's naive count is every function"
@@ -82,7 +104,7 @@ if [ "$n_shift" -gt "$n_change" ]; then ok "shift: naive diff larger for the shi
 	bad "naive: shift $n_shift <= change $n_change"; fi
 
 # --- 3. JSON ----------------------------------------------------------------
-"$ptdiff" --json "$dp/base.elf" "$dp/change.elf" >"$tmp/change.json" 2>/dev/null
+"$ptdiff" --json "$dp/base.elf" "$dp/change.elf" >"$tmp/change.json" 2>/dev/null || [ $? -eq 1 ]
 "$ptdiff" --json "$dp/base.elf" "$dp/shift.elf" >"$tmp/shift.json" 2>/dev/null
 for j in change shift; do
 	if python3 - pretrans/diff/diff-schema.json "$tmp/$j.json" "$j" <<'EOF'; then ok "json ($j): valid against diff-schema.json, counts consistent"; else bad "json ($j)"; fi
@@ -167,7 +189,7 @@ else
 fi
 
 # --- 4. HTML ----------------------------------------------------------------
-"$ptdiff" --html "$tmp/change.html" "$dp/base.elf" "$dp/change.elf" >/dev/null 2>&1
+"$ptdiff" --html "$tmp/change.html" "$dp/base.elf" "$dp/change.elf" >/dev/null 2>&1 || [ $? -eq 1 ]
 if python3 - "$tmp/change.html" "$tmp/change.json" <<'EOF'; then ok "html: parses, balanced, every function has a row, chart and diffs present"; else bad "html structure"; fi
 import json, sys
 from html.parser import HTMLParser
@@ -222,7 +244,7 @@ if p.ext:
 EOF
 
 # --- 5. relocatable modules (ET_REL, relocations masked) ---------------------
-"$ptdiff" --no-listings "$dp/base.ko" "$dp/change.ko" >"$tmp/ko.txt" 2>/dev/null
+"$ptdiff" --no-listings "$dp/base.ko" "$dp/change.ko" >"$tmp/ko.txt" 2>/dev/null || [ $? -eq 1 ]
 expect_line "$tmp/ko.txt" "changed 1, renamed 1, added 1, removed 1" ".ko pair: same classification as the images"
 "$ptdiff" --no-listings "$dp/base.ko" "$dp/shift.ko" >"$tmp/koshift.txt" 2>/dev/null
 expect_line "$tmp/koshift.txt" "really changed: 0 functions; a naive .* would flag 11" ".ko layout shift: nothing changed"
@@ -230,7 +252,7 @@ expect_line "$tmp/koshift.txt" "really changed: 0 functions; a naive .* would fl
 # --- 6. databases: `pretrans build` then `pretrans diff OLD.tcdb NEW` -------
 pretrans=$build/bin/pretrans
 "$pretrans" build "$dp/base.elf" -o "$tmp/base.tcdb" >/dev/null 2>&1
-"$pretrans" diff --no-listings "$tmp/base.tcdb" "$dp/change.elf" >"$tmp/db.txt" 2>/dev/null
+"$pretrans" diff --no-listings "$tmp/base.tcdb" "$dp/change.elf" >"$tmp/db.txt" 2>/dev/null || [ $? -eq 1 ]
 expect_line "$tmp/db.txt" "old: .*/base.tcdb \(image .*/base.elf\)" "database input: image found via the database"
 expect_line "$tmp/db.txt" "identical 8, moved 0, changed 1, renamed 1, added 1, removed 1" \
 	"database input: same classification as the ELF"
@@ -255,12 +277,12 @@ if [ $rc -eq 2 ] && grep -q "arm.elf" "$tmp/arm.err"; then ok "another architect
 objcopy --strip-all "$dp/base.elf" "$tmp/stripped.elf"
 rc=0
 "$ptdiff" "$dp/base.elf" "$tmp/stripped.elf" >"$tmp/strip.txt" 2>"$tmp/strip.err" || rc=$?
-if [ $rc -eq 0 ] && grep -q "has no symbols" "$tmp/strip.err" && grep -q "removed 11" "$tmp/strip.txt"; then
+if [ $rc -eq 1 ] && grep -q "has no symbols" "$tmp/strip.err" && grep -q "removed 11" "$tmp/strip.txt"; then
 	ok "missing symbols: warning, every function removed"
 else
 	bad "missing symbols: rc $rc"
 fi
-"$ptdiff" "$dp/change.elf" "$dp/change.elf" >"$tmp/same.txt" 2>"$tmp/same.err"
+status 0 "identical inputs" "$ptdiff" "$dp/change.elf" "$dp/change.elf" >"$tmp/same.txt" 2>"$tmp/same.err"
 expect_line "$tmp/same.txt" "identical 11, moved 0, changed 0" "identical inputs: all identical"
 expect_line "$tmp/same.txt" "the two images have the same code" "identical inputs: said plainly"
 expect_line "$tmp/same.err" "same file content" "identical inputs: noted on stderr"
@@ -271,6 +293,53 @@ rc=0
 "$ptdiff" "$dp/base.elf" "$tmp/none.elf" >/dev/null 2>"$tmp/none.err" || rc=$?
 if [ $rc -ne 0 ] && grep -q "none.elf" "$tmp/none.err"; then ok "missing file: fails, names it"; else
 	bad "missing file: rc $rc"; fi
+
+# --- 8. restricting, outputs, colour, pager, syntax -------------------------
+status 1 "-- checksum: one changed function" "$ptdiff" "$dp/base.elf" "$dp/change.elf" -- checksum >"$tmp/one.txt" 2>/dev/null
+expect_line "$tmp/one.txt" "^functions: 1 entries: identical 0, moved 0, changed 1, renamed 0, added 0, removed 0$" \
+	"-- checksum: only that function is counted"
+if grep -q "util_renamed\|new_func" "$tmp/one.txt"; then bad "-- checksum: other functions listed"; else ok "-- checksum: no other function listed"; fi
+status 0 "-- helper@diffpair_a.c: by the key the report prints" "$ptdiff" "$dp/base.elf" "$dp/change.elf" -- helper@diffpair_a.c >/dev/null 2>&1
+status 2 "-- no_such_function" "$ptdiff" "$dp/base.elf" "$dp/change.elf" -- no_such_function >/dev/null 2>"$tmp/nosuch.err"
+expect_line "$tmp/nosuch.err" "no function 'no_such_function'" "-- no_such_function: named on stderr"
+status 2 "a third argument without --" "$ptdiff" "$dp/base.elf" "$dp/change.elf" checksum >/dev/null 2>"$tmp/third.err"
+expect_line "$tmp/third.err" "argument 'checksum' after OLD and NEW.*-- FUNCTION" "a third argument: says to use --"
+status 1 "--html FILE" "$ptdiff" --html "$tmp/h.html" "$dp/base.elf" "$dp/change.elf" >"$tmp/h.out" 2>/dev/null
+if [ -s "$tmp/h.out" ]; then bad "--html FILE: text on stdout"; else ok "--html FILE: nothing on stdout"; fi
+status 1 "--json=FILE" "$ptdiff" --json="$tmp/j.json" "$dp/base.elf" "$dp/change.elf" >"$tmp/j.out" 2>/dev/null
+if [ ! -s "$tmp/j.out" ] && python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/j.json"; then
+	ok "--json=FILE: the JSON in FILE, nothing on stdout"; else bad "--json=FILE"; fi
+status 1 "--html FILE --text" "$ptdiff" --html "$tmp/h2.html" --text "$dp/base.elf" "$dp/change.elf" >"$tmp/h2.out" 2>/dev/null
+expect_line "$tmp/h2.out" "^diff --pretrans a/checksum b/checksum$" "--html FILE --text: the text report on stdout too"
+"$ptdiff" --color=always "$dp/base.elf" "$dp/change.elf" -- checksum >"$tmp/color.txt" 2>/dev/null || true
+if grep -q $'^\033\\[31m- \\+8:  xor eax, eax\033\\[m$' "$tmp/color.txt" &&
+	grep -q $'^\033\\[32m+ \\+1f:  lea edx' "$tmp/color.txt" && grep -q $'^\033\\[36m@@ ' "$tmp/color.txt"; then
+	ok "--color=always: removed red, added green, hunks cyan"; else bad "--color=always"; fi
+status 2 "--color=sometimes" "$ptdiff" --color=sometimes "$dp/base.elf" "$dp/change.elf" >/dev/null 2>&1
+"$ptdiff" -M att "$dp/base.elf" "$dp/change.elf" -- checksum >"$tmp/att.txt" 2>/dev/null || true
+expect_line "$tmp/att.txt" "^\+ +1f:  lea 0x7\(%rax,%rdx,1\), %edx$" "-M att: AT&T operands"
+expect_line "$tmp/att.txt" "^   cmpw \\\$0x101, %gs:vcpu\.irq$" "-M att: translation in AT&T with vCPU fields"
+status 2 "-M bogus" "$ptdiff" -M bogus "$dp/base.elf" "$dp/change.elf" >/dev/null 2>&1
+# the pager: only on a terminal (script(1) gives the command one), $PAGER
+# with LESS=FRX set for it; --no-pager and PAGER=cat write directly
+if command -v script >/dev/null; then
+	printf '#!/bin/sh\necho "LESS=$LESS" >"%s"\ncat >"%s"\n' "$tmp/pager.env" "$tmp/paged.txt" >"$tmp/pager.sh"
+	chmod +x "$tmp/pager.sh"
+	rm -f "$tmp/paged.txt"
+	PAGER="$tmp/pager.sh" script -qec "$ptdiff $dp/base.elf $dp/change.elf -- checksum" /dev/null >"$tmp/tty.out" 2>&1 || true
+	if grep -q "diff --pretrans a/checksum" "$tmp/paged.txt" 2>/dev/null && grep -qx "LESS=FRX" "$tmp/pager.env"; then
+		ok "pager: on a terminal the report goes through \$PAGER with LESS=FRX"; else bad "pager on a terminal"; fi
+	if grep -q $'\033\\[31m' "$tmp/paged.txt" 2>/dev/null; then ok "pager: colour on a terminal (auto)"; else bad "no colour on a terminal"; fi
+	rm -f "$tmp/paged.txt"
+	PAGER="$tmp/pager.sh" script -qec "$ptdiff --no-pager $dp/base.elf $dp/change.elf -- checksum" /dev/null >"$tmp/tty2.out" 2>&1 || true
+	if [ ! -e "$tmp/paged.txt" ] && grep -q "diff --pretrans a/checksum" "$tmp/tty2.out"; then
+		ok "--no-pager: written to the terminal directly"; else bad "--no-pager"; fi
+	NO_COLOR=1 PAGER=cat script -qec "$ptdiff $dp/base.elf $dp/change.elf -- checksum" /dev/null >"$tmp/tty3.out" 2>&1 || true
+	if grep -q "diff --pretrans a/checksum" "$tmp/tty3.out" && ! grep -q $'\033\\[3[12]m' "$tmp/tty3.out"; then
+		ok "PAGER=cat, NO_COLOR: plain text on the terminal"; else bad "PAGER=cat / NO_COLOR"; fi
+else
+	echo "skip - pager checks: script(1) (util-linux) missing"
+fi
 
 echo "diff-synthetic: $fails failure(s)"
 [ $fails -eq 0 ]

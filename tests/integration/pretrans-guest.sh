@@ -72,7 +72,7 @@ fi
 fn=$(nm "$K" | awk '$2 ~ /^[Tt]$/ && $3 == "kmain" {print $3}')
 [ -n "$fn" ] || fn=$(nm -S --size-sort "$K" | awk '$3 ~ /^[Tt]$/ {n=$4} END {print n}')
 if "$P" show "$W/j1.tcdb" "$fn" >"$W/show" 2>"$W/err" && grep -q "^block " "$W/show" &&
-	grep -q "exit 0:" "$W/show" && grep -q "| +0000:" "$W/show"; then
+	grep -q "exit 0:" "$W/show" && grep -Eq "^ +\+0000  " "$W/show"; then
 	pass "show $fn ($(grep -c '^block ' "$W/show") blocks)"
 else
 	fail "show $fn: $(cat "$W/err") $(head -5 "$W/show")"
