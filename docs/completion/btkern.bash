@@ -13,16 +13,18 @@ _btkern_pretrans()
 	fi
 	case $prev in
 	-o | --output | --reuse | --image | --html) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	-M) COMPREPLY=($(compgen -W "intel att" -- "$cur")); return ;;
 	-j | --jobs | --sample) return ;;
 	esac
 	local opts
 	case $cmd in
 	build) opts="-o --output -j --jobs --no-crosscheck --reuse --help" ;;
 	stats) opts="--json --help" ;;
-	show) opts="--image --help" ;;
+	show) opts="-g --guest -M --image --help" ;;
 	verify) opts="--sample --sign --help" ;;
 	xcheck) opts="--help" ;;
-	diff) opts="--json --html --all --no-listings --no-xlat -j --jobs --help" ;;
+	diff) opts="--json --json= --html --text --all --no-listings --no-xlat -M --color --color=auto
+		--color=always --color=never --no-pager -j --jobs --help" ;;
 	esac
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
@@ -56,10 +58,12 @@ _btkern_ptdiff()
 	prev=${COMP_WORDS[COMP_CWORD - 1]}
 	case $prev in
 	--html) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	-M) COMPREPLY=($(compgen -W "intel att" -- "$cur")); return ;;
 	-j | --jobs) return ;;
 	esac
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "--json --html --all --no-listings --no-xlat -j --jobs --help --version" -- "$cur"))
+		COMPREPLY=($(compgen -W "--json --json= --html --text --all --no-listings --no-xlat -M --color
+			--color=auto --color=always --color=never --no-pager -j --jobs --help --version" -- "$cur"))
 	else
 		COMPREPLY=($(compgen -f -- "$cur"))
 	fi
