@@ -16,6 +16,7 @@ PKGS=(
 	qemu-system-x86       # the reference machine for guests
 	cpio                  # inspecting initrds in tests
 	python3               # JSON and HTML checks of `pretrans diff`
+	chromium              # the HTML report in a headless browser (check-diff-html)
 	xxd                   # seeds the translator fuzzer's corpus
 	clang clang-format libclang-rt-14-dev  # fuzzers (libFuzzer), style check
 )
