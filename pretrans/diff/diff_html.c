@@ -18,9 +18,11 @@
  *   16-digit hex strings instead when a side spans 2^53 or more), os/ns[i]
  *   size or -1, ren[] pairs [i, old key] for renamed entries, d[] triples
  *   [i, guest diff, translation diff or 0] for every changed and renamed
- *   entry.  A diff is {h: hunks} or {big: 1, a: [...], b: [...], cut: n};
- *   hunks are a list of: a number (that many equal lines not shown), a
- *   string (an equal line shown as context), [deleted lines, inserted lines].
+ *   entry, L[] the distinct lines of all diffs (a diff names a line by its
+ *   index into L: 136 k lines of 6.1.0-47 -> -50 are 43 k distinct ones).
+ *   A diff is {h: hunks} or {big: 1, a: [...], b: [...], cut: n}; hunks are
+ *   a list of: a negative number -n (n equal lines not shown), a line (an
+ *   equal line shown as context), [deleted lines, inserted lines].
  *
  * Invariants
  *  1. Every entry of the result is in the data exactly once (k[]), and every
@@ -224,6 +226,76 @@ static void column_size(FILE *out, const char *name, const struct diff_result *r
 	fputc(']', out);
 }
 
+/* The distinct lines of the diffs, numbered in order of first use. */
+struct line_set {
+	char **line; /* by number */
+	size_t n, cap;
+	uint32_t *slot; /* open addressing: number + 1, 0 empty */
+	size_t nslots;
+	int nomem;
+};
+
+static int line_set_grow(struct line_set *t)
+{
+	size_t ns = t->nslots ? 2 * t->nslots : 1 << 12;
+	uint32_t *slot = calloc(ns, sizeof(*slot));
+	if (!slot)
+		return -1;
+	for (size_t i = 0; i < t->n; i++) {
+		size_t h = diff_strhash(t->line[i]) & (ns - 1);
+		while (slot[h])
+			h = (h + 1) & (ns - 1);
+		slot[h] = (uint32_t)i + 1;
+	}
+	free(t->slot);
+	t->slot = slot;
+	t->nslots = ns;
+	return 0;
+}
+
+/* The number of line s (added when new); 0 after a failed allocation,
+ * which sets t->nomem. */
+static size_t line_set_id(struct line_set *t, const char *s)
+{
+	if ((t->n + 1) * 2 > t->nslots && line_set_grow(t) != 0)
+		goto err_nomem;
+	size_t h = diff_strhash(s) & (t->nslots - 1);
+	for (; t->slot[h]; h = (h + 1) & (t->nslots - 1))
+		if (!strcmp(t->line[t->slot[h] - 1], s))
+			return t->slot[h] - 1;
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 1024;
+		char **l = realloc(t->line, cap * sizeof(*l));
+		if (!l)
+			goto err_nomem;
+		t->line = l;
+		t->cap = cap;
+	}
+	if (!(t->line[t->n] = strdup(s)))
+		goto err_nomem;
+	t->slot[h] = (uint32_t)++t->n;
+	return t->n - 1;
+err_nomem:
+	t->nomem = 1;
+	return 0;
+}
+
+static void line_set_fini(struct line_set *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->line[i]);
+	free(t->line);
+	free(t->slot);
+}
+
+static void put_ids(FILE *out, struct line_set *t, char *const *l, size_t lo, size_t hi)
+{
+	fputc('[', out);
+	for (size_t i = lo; i < hi; i++)
+		fprintf(out, "%s%zu", i > lo ? "," : "", line_set_id(t, l[i]));
+	fputc(']', out);
+}
+
 static void put_lines(FILE *out, char *const *l, size_t lo, size_t hi)
 {
 	fputc('[', out);
@@ -237,14 +309,14 @@ static void put_lines(FILE *out, char *const *l, size_t lo, size_t hi)
 
 /* One listing diff as hunks: context around each change, counts of the
  * equal lines in between (as the side-by-side view shows them). */
-static void put_fdiff(FILE *out, const struct diff_fdiff *d, size_t max_lines)
+static void put_fdiff(FILE *out, struct line_set *t, const struct diff_fdiff *d, size_t max_lines)
 {
 	if (d->too_big) {
 		size_t na = BT_MIN(d->na, max_lines), nb = BT_MIN(d->nb, max_lines);
 		fputs("{\"big\":1,\"a\":", out);
-		put_lines(out, d->a, 0, na);
+		put_ids(out, t, d->a, 0, na);
 		fputs(",\"b\":", out);
-		put_lines(out, d->b, 0, nb);
+		put_ids(out, t, d->b, 0, nb);
 		fprintf(out, ",\"cut\":%zu}", BT_MAX(d->na - na, d->nb - nb));
 		return;
 	}
@@ -259,11 +331,11 @@ static void put_fdiff(FILE *out, const struct diff_fdiff *d, size_t max_lines)
 			for (size_t k = i; k < j; k++) {
 				if (k - i >= head && j - k > tail) {
 					if (k - i == head)
-						fprintf(out, "%s%zu", first ? "" : ",",
+						fprintf(out, "%s-%zu", first ? "" : ",",
 							j - i - head - tail);
 				} else {
-					fputs(first ? "" : ",", out);
-					put_js_str(out, d->a[d->ops[k].ai]);
+					fprintf(out, "%s%zu", first ? "" : ",",
+						line_set_id(t, d->a[d->ops[k].ai]));
 				}
 				first = 0;
 			}
@@ -276,17 +348,15 @@ static void put_fdiff(FILE *out, const struct diff_fdiff *d, size_t max_lines)
 		fputs(first ? "[[" : ",[[", out);
 		int n = 0;
 		for (size_t k = i; k < j; k++)
-			if (d->ops[k].op == '-') {
-				fputs(n++ ? "," : "", out);
-				put_js_str(out, d->a[d->ops[k].ai]);
-			}
+			if (d->ops[k].op == '-')
+				fprintf(out, "%s%zu", n++ ? "," : "",
+					line_set_id(t, d->a[d->ops[k].ai]));
 		fputs("],[", out);
 		n = 0;
 		for (size_t k = i; k < j; k++)
-			if (d->ops[k].op == '+') {
-				fputs(n++ ? "," : "", out);
-				put_js_str(out, d->b[d->ops[k].bi]);
-			}
+			if (d->ops[k].op == '+')
+				fprintf(out, "%s%zu", n++ ? "," : "",
+					line_set_id(t, d->b[d->ops[k].bi]));
 		fputs("]]", out);
 		first = 0;
 		i = j;
@@ -295,10 +365,17 @@ static void put_fdiff(FILE *out, const struct diff_fdiff *d, size_t max_lines)
 }
 
 /* d[]: the guest diff of every changed and renamed entry, with the diff of
- * the translations for the first o->max_xlat changed ones. */
-static enum bt_status diffs_data(FILE *out, const struct diff_result *r,
+ * the translations for the first o->max_xlat changed ones, into a buffer
+ * while their lines are collected; then L[] and d[]. */
+static enum bt_status diffs_data(FILE *final, const struct diff_result *r,
 				 const struct diff_write_opts *o, size_t *ndiffs, size_t *nxlat)
 {
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	if (!out)
+		return BT_ERR_NOMEM;
+	struct line_set t = {0};
 	struct xlat_ctx *xctx = NULL;
 	if (o->listings && o->xlat && diff_xlat_ctx(r, &xctx) != BT_OK)
 		xctx = NULL;
@@ -314,13 +391,13 @@ static enum bt_status diffs_data(FILE *out, const struct diff_result *r,
 		if (st != BT_OK)
 			break;
 		fprintf(out, "%s[%zu,", (*ndiffs)++ ? "," : "", i);
-		put_fdiff(out, &d, o->max_lines);
+		put_fdiff(out, &t, &d, o->max_lines);
 		diff_fdiff_fini(&d);
 		if (xctx && e->cls == DIFF_CHANGED && *nxlat < o->max_xlat &&
 		    diff_fdiff_xlat(r, e, xctx, &d) == BT_OK) {
 			(*nxlat)++;
 			fputc(',', out);
-			put_fdiff(out, &d, o->max_lines);
+			put_fdiff(out, &t, &d, o->max_lines);
 			diff_fdiff_fini(&d);
 		} else {
 			fputs(",0", out);
@@ -330,6 +407,15 @@ static enum bt_status diffs_data(FILE *out, const struct diff_result *r,
 	fputc(']', out);
 	if (xctx)
 		xlat_destroy(xctx);
+	if (fclose(out) != 0 || t.nomem)
+		st = st == BT_OK ? BT_ERR_NOMEM : st;
+	if (st == BT_OK) {
+		fputs(",\"L\":", final);
+		put_lines(final, t.line, 0, t.n);
+		fwrite(buf, 1, len, final);
+	}
+	free(buf);
+	line_set_fini(&t);
 	return st;
 }
 

@@ -74,6 +74,7 @@
 		}
 		view = out.subarray(0, n);
 		shown.textContent = n + ' of ' + N + ' functions';
+		wrap.scrollTop = 0; /* a new list starts at its top */
 		drawn = '';
 		draw();
 	}
@@ -91,9 +92,9 @@
 
 	/* The rows of the scrolled window, between two spacers. */
 	function draw() {
-		var n = view.length, hv = wrap.clientHeight || 520;
-		var first = Math.max(0, Math.floor(wrap.scrollTop / ROW) - MARGIN);
-		var last = Math.min(n, first + Math.ceil(hv / ROW) + 2 * MARGIN);
+		var n = view.length, hv = wrap.clientHeight || 520, rows = Math.ceil(hv / ROW) + 2 * MARGIN;
+		var first = Math.max(0, Math.min(Math.floor(wrap.scrollTop / ROW) - MARGIN, n - rows));
+		var last = Math.min(n, first + rows);
 		var id = first + ':' + last + ':' + location.hash;
 		if (id === drawn) return;
 		drawn = id;
@@ -150,26 +151,27 @@
 	}
 	function gap(text) { return '<tr class="gap"><td colspan="4">' + text + '</td></tr>'; }
 
+	/* A diff's lines are numbers into D.L (diff_html.c). */
 	function sideBySide(d) {
-		var h = ['<table class="sbs">'], ai = 1, bi = 1;
+		var L = D.L, h = ['<table class="sbs">'], ai = 1, bi = 1;
 		if (d.big) {
 			h.push(gap('more than 500 edits: both listings in full'));
 			for (var k = 0; k < Math.max(d.a.length, d.b.length); k++) {
-				var a = k < d.a.length ? d.a[k] : null, b = k < d.b.length ? d.b[k] : null;
-				h.push(sbsRow('chg', k + 1, a === null ? null : esc(a), k + 1, b === null ? null : esc(b)));
+				var a = k < d.a.length ? esc(L[d.a[k]]) : null, b = k < d.b.length ? esc(L[d.b[k]]) : null;
+				h.push(sbsRow('chg', k + 1, a, k + 1, b));
 			}
 			if (d.cut) h.push(gap('truncated: ' + d.cut + ' more lines'));
 		} else {
 			d.h.forEach(function (s) {
-				if (typeof s === 'number') {
-					h.push(gap('\u22ee ' + s + ' equal'));
-					ai += s; bi += s;
-				} else if (typeof s === 'string') {
-					h.push(sbsRow('eq', ai++, esc(s), bi++, esc(s)));
+				if (typeof s === 'number' && s < 0) {
+					h.push(gap('\u22ee ' + -s + ' equal'));
+					ai -= s; bi -= s;
+				} else if (typeof s === 'number') {
+					h.push(sbsRow('eq', ai++, esc(L[s]), bi++, esc(L[s])));
 				} else {
 					var del = s[0], ins = s[1];
 					for (var k = 0; k < Math.max(del.length, ins.length); k++) {
-						var x = k < del.length ? del[k] : null, y = k < ins.length ? ins[k] : null;
+						var x = k < del.length ? L[del[k]] : null, y = k < ins.length ? L[ins[k]] : null;
 						if (x !== null && y !== null) {
 							var m = marked(x, y);
 							h.push(sbsRow('chg', ai + k, m[0], bi + k, m[1]));
