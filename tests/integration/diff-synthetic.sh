@@ -6,9 +6,10 @@
 #     real here) flags every function of the shift;
 #   - --json validated against pretrans/diff/diff-schema.json (a draft-07
 #     subset validator below, no extra package), counts cross-checked;
-#   - --html parsed with python's html.parser: balanced tags, one table row
-#     per function, the chart, a side-by-side diff per changed/renamed
-#     function, nothing fetched from the network;
+#   - --html parsed with python's html.parser: balanced tags, its embedded
+#     data with every function once (as in --json), the chart, a diff per
+#     changed/renamed function, nothing fetched from the network (the page
+#     in a browser: tests/integration/diff-html-browser.sh);
 #   - relocatable modules (ld -r of the same objects);
 #   - databases written by `pretrans build`, and one whose image changed;
 #   - bad input: another architecture, no symbols, identical inputs, usage.
@@ -190,55 +191,60 @@ fi
 
 # --- 4. HTML ----------------------------------------------------------------
 "$ptdiff" --html "$tmp/change.html" "$dp/base.elf" "$dp/change.elf" >/dev/null 2>&1 || [ $? -eq 1 ]
-if python3 - "$tmp/change.html" "$tmp/change.json" <<'EOF'; then ok "html: parses, balanced, every function has a row, chart and diffs present"; else bad "html structure"; fi
+if python3 - "$tmp/change.html" "$tmp/change.json" <<'EOF'; then ok "html: parses, balanced, every function in the data once, chart, a diff for every changed/renamed one"; else bad "html structure"; fi
 import json, sys
 from html.parser import HTMLParser
-VOID = {"meta", "input", "br", "img", "hr", "link", "rect", "path", "line"}
+VOID = {"meta", "input", "br", "img", "hr", "link", "rect", "path", "line", "col"}
 class P(HTMLParser):
     def __init__(self):
         super().__init__()
-        self.stack, self.rows, self.rects, self.details, self.ext = [], [], 0, 0, []
-        self.in_funcs = False
+        self.stack, self.rects, self.ext, self.data, self.in_data = [], 0, [], [], False
+        self.scripts = 0
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         for k in ("src", "href"):
             if k in a and a[k] and not a[k].startswith("#"):
                 self.ext.append(a[k])
-        if tag == "table" and a.get("id") == "funcs":
-            self.in_funcs = True
-        if tag == "tr" and self.in_funcs and "data-key" in a:
-            self.rows.append(a["data-key"])
         if tag == "rect":
             self.rects += 1
-        if tag == "details":
-            self.details += 1
+        if tag == "script":
+            self.scripts += 1
+            self.in_data = a.get("id") == "data" and a.get("type") == "application/json"
         if tag not in VOID:
             self.stack.append(tag)
     def handle_startendtag(self, tag, attrs):
         if tag == "rect":
             self.rects += 1
+    def handle_data(self, d):
+        if self.in_data:
+            self.data.append(d)
     def handle_endtag(self, tag):
+        self.in_data = False
         if tag in VOID:
             return
         if not self.stack or self.stack[-1] != tag:
             sys.exit(f"unbalanced </{tag}>, open: {self.stack[-3:]}")
         self.stack.pop()
-        if tag == "table":
-            self.in_funcs = False
 p = P()
 p.feed(open(sys.argv[1], encoding="utf-8").read())
 p.close()
 if p.stack:
     sys.exit(f"unclosed tags {p.stack}")
+if p.scripts != 2:
+    sys.exit(f"{p.scripts} script elements, expected the data and the script")
+data = json.loads("".join(p.data))
 doc = json.load(open(sys.argv[2]))
-keys = sorted(f["key"] for f in doc["functions"])
-if sorted(p.rows) != keys:
-    sys.exit(f"rows {sorted(p.rows)} != functions {keys}")
+keys = [f["key"] for f in doc["functions"]]
+if data["k"] != keys:
+    sys.exit(f"data keys {data['k']} != functions {keys}")
+cls = [data["cls"][c] for c in data["c"]]
+if cls != [f["class"] for f in doc["functions"]]:
+    sys.exit("classes in the data differ from the JSON report")
 if p.rects < 6:
     sys.exit("no bar chart")
-want = doc["summary"]["changed"] + doc["summary"]["renamed"]
-if p.details != want:
-    sys.exit(f"{p.details} side-by-side diffs, expected {want}")
+want = [i for i, c in enumerate(cls) if c in ("changed", "renamed")]
+if [d[0] for d in data["d"]] != want:
+    sys.exit(f"diffs for {[d[0] for d in data['d']]}, expected {want}")
 if p.ext:
     sys.exit(f"external resources: {p.ext}")
 EOF

@@ -17,6 +17,7 @@ PKGS=(
 	cpio                  # inspecting initrds in tests
 	python3               # JSON and HTML checks of `pretrans diff`
 	help2man man-db       # man pages from --help (make man, make install), rendered in check-install
+	chromium              # the HTML report in a headless browser (check-diff-html)
 	xxd                   # seeds the translator fuzzer's corpus
 	clang clang-format libclang-rt-14-dev  # fuzzers (libFuzzer), style check
 )
