@@ -18,8 +18,8 @@
  * registers (or unregisters) its own bus ranges there.
  *
  * INTx: pin A-D of slot s goes to PIRQ (s + pin) % 4, PIRQ A-D are ISA
- * IRQs 10, 11, 10, 11 (PCI_IRQ_*), shared and level-triggered (firmware
- * sets them level in the ELCR; the DSDT's _PRT says so).  The host ORs the
+ * IRQs 10, 11, 10, 11 (PCI_IRQ_*), shared and level-triggered (the DSDT's
+ * _PRT says so and the guest sets them level in the ELCR).  The host ORs the
  * devices of each IRQ onto one irq_line (pci_host_irq).  The Interrupt Line
  * register starts with the routed IRQ, as a BIOS leaves it.
  *
@@ -43,7 +43,7 @@
 #define PCI_CFG_SIZE	   256
 
 /* Firmware BAR windows (the DSDT's _CRS declares them to the guest). */
-#define PCI_IO_BASE  0xc000u	 /* I/O BARs from here up to 0xffff */
+#define PCI_IO_BASE  0xc000u /* I/O BARs from here up to 0xffff */
 #define PCI_IO_END   0x10000u
 #define PCI_MEM_BASE 0xe0000000u /* memory BARs, in the 32-bit MMIO hole */
 #define PCI_MEM_END  0xfec00000u /* below the IOAPIC */

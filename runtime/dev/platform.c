@@ -192,11 +192,10 @@ static enum bt_status step_pci(struct platform *p, const struct platform_config 
 	BT_TRY(pci_host_create(p->bus, &p->pci));
 	pic_connect(p->pic, PCI_IRQ_A, pci_host_irq(p->pci, 0));
 	pic_connect(p->pic, PCI_IRQ_B, pci_host_irq(p->pci, 1));
-	/* as firmware: the PCI IRQs level-triggered in the ELCR */
-	uint32_t elcr;
-	iobus_pio_in(p->bus, PIC_ELCR_PORT + 1, 1, &elcr);
-	elcr |= 1u << (PCI_IRQ_A - 8) | 1u << (PCI_IRQ_B - 8);
-	return iobus_pio_out(p->bus, PIC_ELCR_PORT + 1, 1, elcr);
+	/* the ELCR stays as the hardware resets it (all edge, as QEMU's):
+	 * the guest makes the IRQs level when it routes them (Linux: the
+	 * DSDT's _PRT, acpi_register_gsi -> elcr_set_level_irq) */
+	return BT_OK;
 }
 
 static void step_pci_fini(struct platform *p)

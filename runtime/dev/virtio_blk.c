@@ -106,8 +106,7 @@ static bool blk_rw(struct virtio_blk *b, const struct virtq_elem *e, bool in, ui
 static int64_t blk_request(struct virtio_blk *b, const struct virtq_elem *e)
 {
 	uint8_t hdr[REQ_HEADER];
-	if (e->in_bytes < 1 ||
-	    virtq_elem_read(e, b->dma, 0, hdr, sizeof(hdr)) != sizeof(hdr))
+	if (e->in_bytes < 1 || virtq_elem_read(e, b->dma, 0, hdr, sizeof(hdr)) != sizeof(hdr))
 		return -1;
 	uint32_t type = bt_get32(hdr);
 	uint64_t sector = bt_get64(hdr + 8);
@@ -161,8 +160,9 @@ static void blk_notify(struct virtio_blk *b)
 		int64_t w = blk_request(b, &e);
 		if (w < 0) {
 			b->vq.broken = true;
-			bt_warn(LOG_DEV, "virtio-blk: a request without its header or status "
-					 "byte; the queue stops until the driver resets the device");
+			bt_warn(LOG_DEV,
+				"virtio-blk: a request without its header or status "
+				"byte; the queue stops until the driver resets the device");
 			break;
 		}
 		pushed |= virtq_push(&b->vq, b->dma, e.head, (uint32_t)w);
@@ -212,9 +212,9 @@ static void blk_io_read(void *opaque, uint64_t off, unsigned size, uint64_t *val
 		} else {
 			/* registers: 0x00, 0x04, 0x08 are 32-bit, 0x0c.. 16-bit,
 			 * 0x12 8-bit; a narrower read takes the low bytes */
-			unsigned reg = o < 0x0c ? (unsigned)(o & ~3u)
-				     : o < 0x12 ? (unsigned)(o & ~1u)
-						: (unsigned)o;
+			unsigned reg = o < 0x0c	  ? (unsigned)(o & ~3u)
+				       : o < 0x12 ? (unsigned)(o & ~1u)
+						  : (unsigned)o;
 			byte = (uint8_t)(blk_reg_read(b, reg) >> (8 * (o - reg)));
 		}
 		v |= (uint64_t)byte << (8 * i);
@@ -237,7 +237,8 @@ static void blk_io_write(void *opaque, uint64_t off, unsigned size, uint64_t val
 		if (!v)
 			virtq_reset(&b->vq);
 		else
-			virtq_setup_legacy(&b->vq, VIRTIO_BLK_QUEUE_SIZE, (gpa_t)v * VIRTQ_LEGACY_ALIGN);
+			virtq_setup_legacy(&b->vq, VIRTIO_BLK_QUEUE_SIZE,
+					   (gpa_t)v * VIRTQ_LEGACY_ALIGN);
 		break;
 	case VIRTIO_PCI_QUEUE_SEL:
 		b->queue_sel = (uint16_t)v;
@@ -276,8 +277,10 @@ static void blk_bar_map(void *opaque, unsigned bar, bool mapped, uint64_t base)
 		return;
 	if (iobus_register_pio(b->bus, (uint16_t)base, VIRTIO_BLK_BAR_SIZE, &blk_io_ops, b) !=
 	    BT_OK) {
-		bt_warn(LOG_DEV, "virtio-blk: BAR 0 at port %#llx overlaps another device: not "
-				 "decoded", (unsigned long long)base);
+		bt_warn(LOG_DEV,
+			"virtio-blk: BAR 0 at port %#llx overlaps another device: not "
+			"decoded",
+			(unsigned long long)base);
 		return;
 	}
 	b->mapped = true;
@@ -313,7 +316,8 @@ enum bt_status virtio_blk_create(struct pci_host *host, struct iobus *bus, unsig
 	b->read_only = read_only;
 	b->vq.name = "virtio-blk";
 	uint64_t bytes;
-	enum bt_status s = diskimg_open("virtio-blk", image_path, read_only, SECTOR, &b->fd, &bytes);
+	enum bt_status s =
+	    diskimg_open("virtio-blk", image_path, read_only, SECTOR, &b->fd, &bytes);
 	if (s != BT_OK)
 		goto err_free;
 	if (bytes % SECTOR)

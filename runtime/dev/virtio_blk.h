@@ -43,7 +43,7 @@
 #include <stdint.h>
 
 #define VIRTIO_BLK_QUEUE_SIZE 256
-#define VIRTIO_BLK_SEG_MAX    126	   /* + header and status: 128 descriptors */
+#define VIRTIO_BLK_SEG_MAX    126	  /* + header and status: 128 descriptors */
 #define VIRTIO_BLK_SIZE_MAX   (64u << 10) /* bytes per buffer, advertised */
 #define VIRTIO_BLK_MAX_REQ    (VIRTIO_BLK_SEG_MAX * VIRTIO_BLK_SIZE_MAX)
 #define VIRTIO_BLK_BAR_SIZE   64

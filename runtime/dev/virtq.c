@@ -68,9 +68,9 @@ static enum virtq_result broken(struct virtq *q, const char *why, unsigned long 
 {
 	q->broken = true;
 	bt_warn(LOG_DEV,
-		"virtio %s: the guest broke its queue (%s: %#llx); the queue stops until the "
+		"%s: the guest broke its virtqueue (%s: %#llx); the queue stops until the "
 		"driver resets the device",
-		q->name ? q->name : "queue", why, what);
+		q->name ? q->name : "virtio", why, what);
 	return VIRTQ_BROKEN;
 }
 
@@ -117,7 +117,8 @@ enum virtq_result virtq_pop(struct virtq *q, const struct dev_dma *dma, struct v
 				return broken(q, "readable buffer after a writable one", addr);
 			if (e->nseg >= e->cap)
 				return broken(q, "more buffers than the device takes", head);
-			e->seg[e->nseg++] = (struct virtq_seg){.gpa = addr, .len = len, .write = write};
+			e->seg[e->nseg++] =
+			    (struct virtq_seg){.gpa = addr, .len = len, .write = write};
 			if (write)
 				e->in_bytes += len;
 			else

@@ -57,9 +57,9 @@ struct virtq_elem {
 };
 
 struct virtq {
-	uint16_t num;			 /* 0: not set up */
-	gpa_t desc, avail, used;	 /* guest-physical ring addresses */
-	uint16_t last_avail, used_idx;	 /* device's positions */
+	uint16_t num;		       /* 0: not set up */
+	gpa_t desc, avail, used;       /* guest-physical ring addresses */
+	uint16_t last_avail, used_idx; /* device's positions */
 	bool broken;
 	const char *name; /* for the log */
 };
