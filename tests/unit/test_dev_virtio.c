@@ -250,7 +250,8 @@ static void test_hostile(void **state)
 	/* a chain with more buffers than the caller takes */
 	f->e.cap = 2;
 	for (unsigned i = 0; i < 3; i++)
-		put_desc(f, i, 0x20000 + 16 * i, 16, i < 2 ? VIRTQ_DESC_F_NEXT : 0, (uint16_t)(i + 1));
+		put_desc(f, i, 0x20000 + 16 * i, 16, i < 2 ? VIRTQ_DESC_F_NEXT : 0,
+			 (uint16_t)(i + 1));
 	publish(f, 0);
 	expect_broken(f);
 	f->e.cap = QNUM;
