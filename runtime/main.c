@@ -63,6 +63,8 @@ static void usage(FILE *f)
 		"                     identical (`pretrans verify DB IMAGE` checks every row)\n"
 		"  --initrd FILE      initial ramdisk\n"
 		"  --disk IMG         raw disk image on the primary ATA channel\n"
+		"  --virtio-disk IMG[,ro]  raw disk image as a virtio-blk PCI disk (Linux:\n"
+		"                     /dev/vda); ,ro opens it read-only\n"
 		"  --mem SIZE         guest RAM, e.g. 256M, 1G (default 256M)\n"
 		"  --cmdline STR      kernel command line\n"
 		"  --user MODE        how guest user code runs: adaptive (default: per address\n"
@@ -143,6 +145,7 @@ int main(int argc, char **argv)
 		O_VERIFY,
 		O_INITRD,
 		O_DISK,
+		O_VIRTIO_DISK,
 		O_MEM,
 		O_CMDLINE,
 		O_TIMEOUT,
@@ -160,6 +163,7 @@ int main(int argc, char **argv)
 	    {"verify-db", no_argument, NULL, O_VERIFY},
 	    {"initrd", required_argument, NULL, O_INITRD},
 	    {"disk", required_argument, NULL, O_DISK},
+	    {"virtio-disk", required_argument, NULL, O_VIRTIO_DISK},
 	    {"mem", required_argument, NULL, O_MEM},
 	    {"cmdline", required_argument, NULL, O_CMDLINE},
 	    {"timeout", required_argument, NULL, O_TIMEOUT},
@@ -217,6 +221,15 @@ int main(int argc, char **argv)
 		case O_DISK:
 			cfg.disk = optarg;
 			break;
+		case O_VIRTIO_DISK: {
+			size_t n = strlen(optarg);
+			cfg.virtio_disk = optarg;
+			if (n > 3 && !strcmp(optarg + n - 3, ",ro")) {
+				optarg[n - 3] = 0; /* IMG,ro */
+				cfg.virtio_disk_read_only = true;
+			}
+			break;
+		}
 		case O_MEM:
 			if (guestmem_parse_size(optarg, &cfg.mem_bytes) != BT_OK) {
 				return bt_cli_usage("--mem %s: not a size (use e.g. 256M or 1G)",
@@ -289,6 +302,7 @@ int main(int argc, char **argv)
 	}
 	if (!need_file("kernel", cfg.kernel) || (cfg.initrd && !need_file("initrd", cfg.initrd)) ||
 	    (cfg.disk && !need_file("disk image", cfg.disk)) ||
+	    (cfg.virtio_disk && !need_file("virtio disk image", cfg.virtio_disk)) ||
 	    (cfg.tcdb && !need_file("translation database", cfg.tcdb)))
 		return EXIT_USAGE;
 	/* Opened now: the sandbox forbids opening files once the guest runs. */

@@ -7,7 +7,7 @@
  *     range has len >= 1 and base + len does not wrap the space.
  *  2. A handler is called only with offset + size <= len of its range, unless
  *     the access is the whole-access case (first byte inside and the range
- *     ends at or after the last byte).
+ *     ends at or after the last byte, or the range has IOBUS_WHOLE).
  *  3. pio_logged has one bit per port: an unclaimed port is logged once.
  *     MMIO keeps a small table of logged pages; past its capacity further
  *     unclaimed pages are counted but not logged.
@@ -202,8 +202,9 @@ static uint64_t space_read(struct iobus *bus, struct iobus_space *s, bool pio, u
 			   unsigned size)
 {
 	const struct iobus_range *r = space_find(s, addr);
-	if (r && (size == 1 ||
-		  (!(r->ops->flags & IOBUS_SPLIT_BYTES) && addr - r->base + size <= r->len))) {
+	if (r &&
+	    (size == 1 || (!(r->ops->flags & IOBUS_SPLIT_BYTES) &&
+			   (addr - r->base + size <= r->len || (r->ops->flags & IOBUS_WHOLE))))) {
 		uint64_t v = 0;
 		r->ops->read(r->opaque, addr - r->base, size, &v);
 		return v & size_mask(size);
@@ -222,8 +223,9 @@ static void space_write(struct iobus *bus, struct iobus_space *s, bool pio, uint
 			unsigned size, uint64_t value)
 {
 	const struct iobus_range *r = space_find(s, addr);
-	if (r && (size == 1 ||
-		  (!(r->ops->flags & IOBUS_SPLIT_BYTES) && addr - r->base + size <= r->len))) {
+	if (r &&
+	    (size == 1 || (!(r->ops->flags & IOBUS_SPLIT_BYTES) &&
+			   (addr - r->base + size <= r->len || (r->ops->flags & IOBUS_WHOLE))))) {
 		r->ops->write(r->opaque, addr - r->base, size, value & size_mask(size));
 		return;
 	}

@@ -13,8 +13,8 @@
  *  - An access is handed whole (size 1/2/4, MMIO also 8) to the range that
  *    holds its first byte.  It is split into byte accesses when the range
  *    was registered with IOBUS_SPLIT_BYTES or when it runs past the range's
- *    end; each byte then goes to whatever range (or none) holds it, and the
- *    results are assembled little-endian, as an 8-bit ISA bus does.
+ *    end (unless the range has IOBUS_WHOLE); each byte then goes to whatever range (or none) holds
+ * it, and the results are assembled little-endian, as an 8-bit ISA bus does.
  *  - Unclaimed reads return all ones (0xff, 0xffff, ...), unclaimed writes
  *    are dropped; each unclaimed port (MMIO: page) is logged once (LOG_DEV,
  *    info level) and counted.
@@ -31,6 +31,10 @@
 
 /* Flags for struct iobus_ops.flags. */
 #define IOBUS_SPLIT_BYTES 0x1u /* the device only has byte registers */
+/* The range takes every access that starts inside it whole, even one that
+ * runs past its end (PCI's CONFIG_ADDRESS: a dword at 0xcf8 is the
+ * register, while a byte at 0xcf9 belongs to another device). */
+#define IOBUS_WHOLE 0x2u
 
 struct iobus_ops {
 	/* Fill *value (zero-extended) for a read of size bytes at offset. */

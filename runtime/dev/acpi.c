@@ -10,6 +10,7 @@
 
 #include "pretrans/base/le.h"
 #include "pretrans/base/log.h"
+#include "runtime/dev/pci.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -80,15 +81,18 @@ size_t acpi_build_tables(uint8_t *buf, size_t cap, uint32_t base)
 	/* layout: RSDP 0, XSDT 0x40, RSDT 0x80, FACS 0xc0 (64-aligned),
 	 * FADT 0x100, DSDT 0x200 */
 	const size_t o_xsdt = 0x40, o_rsdt = 0x80, o_facs = 0xc0, o_fadt = 0x100, o_dsdt = 0x200;
-	const size_t dsdt_len = HDR + sizeof(dsdt_aml);
+	uint8_t pci_aml[ACPI_TABLES_SIZE]; /* the PCI root bridge (pci.h) */
+	const size_t pci_len = pci_host_build_aml(pci_aml, sizeof(pci_aml));
+	const size_t dsdt_len = HDR + sizeof(dsdt_aml) + pci_len;
 	const size_t end = o_dsdt + dsdt_len;
-	if (!buf || cap < ACPI_TABLES_SIZE || end > ACPI_TABLES_SIZE)
+	if (!buf || cap < ACPI_TABLES_SIZE || !pci_len || end > ACPI_TABLES_SIZE)
 		return 0;
 	memset(buf, 0, ACPI_TABLES_SIZE);
 
 	uint8_t *d = buf + o_dsdt;
 	header(d, "DSDT", (uint32_t)dsdt_len, 2);
 	memcpy(d + HDR, dsdt_aml, sizeof(dsdt_aml));
+	memcpy(d + HDR + sizeof(dsdt_aml), pci_aml, pci_len);
 	checksum(d, dsdt_len, 9);
 
 	uint8_t *f = buf + o_facs;

@@ -23,6 +23,7 @@
 #include "runtime/dev/ata.h"
 
 #include "pretrans/base/log.h"
+#include "runtime/dev/diskimg.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -614,56 +615,10 @@ static const struct iobus_ops ata_ctl_ops = {
     .name = "ata-ctl",
 };
 
-/* Lock the whole image as QEMU does: exclusive for a read-write disk,
- * shared for a read-only one, so two VMs never write one image and none
- * reads an image another writes.  A POSIX record lock: it names its
- * holder, and it is not inherited by the user stubs (fork). */
-static enum bt_status ata_lock_image(int fd, const char *path, bool read_only)
-{
-	struct flock fl = {.l_type = read_only ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET};
-	if (fcntl(fd, F_SETLK, &fl) == 0)
-		return BT_OK;
-	int e = errno;
-	if (e != EACCES && e != EAGAIN) {
-		bt_err(LOG_DEV, "ata: cannot lock disk image %s: %s", path, strerror(e));
-		return BT_ERR_IO;
-	}
-	struct flock who = {.l_type = read_only ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET};
-	char holder[48] = "another process";
-	if (fcntl(fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK && who.l_pid > 0)
-		snprintf(holder, sizeof(holder), "process %ld", (long)who.l_pid);
-	bt_err(LOG_DEV,
-	       "ata: disk image %s is in use: %s holds a %s lock on it (stop that VM, or give "
-	       "this one a copy)",
-	       path, holder, who.l_type == F_WRLCK ? "write" : "read");
-	return BT_ERR_IO;
-}
-
 static enum bt_status ata_open_image(struct ata *a, const char *path, bool read_only)
 {
-	a->fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (a->fd < 0) {
-		int e = errno;
-		bt_err(LOG_DEV, "ata: cannot open disk image %s: %s%s", path, strerror(e),
-		       (!read_only && (e == EACCES || e == EROFS)) ? " (use a read-only disk)"
-								   : "");
-		return BT_ERR_IO;
-	}
-	struct stat st;
-	off_t size = -1;
-	if (ata_lock_image(a->fd, path, read_only) != BT_OK) {
-		close(a->fd);
-		return BT_ERR_IO;
-	}
-	if (fstat(a->fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
-		size = S_ISREG(st.st_mode) ? st.st_size : lseek(a->fd, 0, SEEK_END);
-	if (size < ATA_SECTOR_SIZE) {
-		bt_err(LOG_DEV, "ata: disk image %s is %s", path,
-		       size < 0 ? "not a regular file or block device"
-				: "smaller than one 512-byte sector");
-		close(a->fd);
-		return size < 0 ? BT_ERR_IO : BT_ERR_FORMAT;
-	}
+	uint64_t size;
+	BT_TRY(diskimg_open("ata", path, read_only, ATA_SECTOR_SIZE, &a->fd, &size));
 	if (size % ATA_SECTOR_SIZE)
 		bt_warn(LOG_DEV,
 			"ata: disk image %s: trailing %lld bytes beyond the last full "

@@ -187,6 +187,42 @@ static void step_acpi_fini(struct platform *p)
 	p->acpi = NULL;
 }
 
+static enum bt_status step_pci(struct platform *p, const struct platform_config *cfg)
+{
+	BT_TRY(pci_host_create(p->bus, &p->pci));
+	pic_connect(p->pic, PCI_IRQ_A, pci_host_irq(p->pci, 0));
+	pic_connect(p->pic, PCI_IRQ_B, pci_host_irq(p->pci, 1));
+	/* the ELCR stays as the hardware resets it (all edge, as QEMU's):
+	 * the guest makes the IRQs level when it routes them (Linux: the
+	 * DSDT's _PRT, acpi_register_gsi -> elcr_set_level_irq) */
+	return BT_OK;
+}
+
+static void step_pci_fini(struct platform *p)
+{
+	pci_host_destroy(p->pci);
+	p->pci = NULL;
+}
+
+static enum bt_status step_virtio_blk(struct platform *p, const struct platform_config *cfg)
+{
+	if (!cfg->virtio_disk_path)
+		return BT_OK;
+	if (!cfg->dma.map) {
+		bt_err(LOG_DEV, "platform: a virtio disk needs config.dma (guest RAM)");
+		return BT_ERR_INVALID;
+	}
+	p->dma = cfg->dma;
+	return virtio_blk_create(p->pci, p->bus, VIRTIO_BLK_SLOT, &p->dma, cfg->virtio_disk_path,
+				 cfg->virtio_disk_read_only, &p->vblk);
+}
+
+static void step_virtio_blk_fini(struct platform *p)
+{
+	virtio_blk_destroy(p->vblk);
+	p->vblk = NULL;
+}
+
 /* THE creation order.  Add a device here, nowhere else. */
 static const struct platform_step platform_steps[] = {
     {"clock", step_clock, step_clock_fini},
@@ -199,6 +235,8 @@ static const struct platform_step platform_steps[] = {
     {"debug-exit", step_debug_exit, step_debug_exit_fini},
     {"sysport", step_sysport, step_sysport_fini},
     {"acpi", step_acpi, step_acpi_fini},
+    {"pci", step_pci, step_pci_fini},
+    {"virtio-blk", step_virtio_blk, step_virtio_blk_fini},
 };
 
 void platform_config_init(struct platform_config *cfg)

@@ -15,6 +15,10 @@
  *   ACPI PM1, reset 0x600-605, 0xcf9, -     S5 -> config.on_poweroff; 0xcf9
  *                   0x64 (writes)             bit 2, 0x64 0xfe -> on_reset
  *                                             (acpi.h; tables: vm.c)
+ *   PCI host bridge 0xcf8 (dword),    10, 11 INTx of PCI functions (pci.h)
+ *                   0xcfc-cff
+ *   virtio-blk     BAR 0: I/O 0xc000  10    00:04.0, only with
+ *                                             config.virtio_disk_path
  *
  * Use from the runtime loop (all on the vCPU thread):
  *   - in/out and MMIO exits:      iobus_pio_in/out(p->bus, ...), iobus_mmio_*;
@@ -36,11 +40,13 @@
 #include "runtime/dev/acpi.h"
 #include "runtime/dev/ata.h"
 #include "runtime/dev/debug_exit.h"
+#include "runtime/dev/pci.h"
 #include "runtime/dev/pic.h"
 #include "runtime/dev/pit.h"
 #include "runtime/dev/rtc.h"
 #include "runtime/dev/sysport.h"
 #include "runtime/dev/uart.h"
+#include "runtime/dev/virtio_blk.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -61,7 +67,10 @@ struct platform_config {
 	void *exit_opaque;
 	sysport_reset_fn *on_reset; /* guest asked for a reset: 0x92, 0xcf9, 0x64 (may be NULL) */
 	void *reset_opaque;
-	acpi_event_fn *on_poweroff; /* guest entered ACPI S5 (may be NULL); reset_opaque */
+	acpi_event_fn *on_poweroff;   /* guest entered ACPI S5 (may be NULL); reset_opaque */
+	const char *virtio_disk_path; /* raw image for virtio-blk on PCI, NULL for none */
+	bool virtio_disk_read_only;
+	struct dev_dma dma; /* guest RAM for DMA devices (virtio-blk needs it) */
 };
 
 /* Initialise cfg with the defaults: no console, no disk, host RTC time. */
@@ -78,7 +87,10 @@ struct platform {
 	struct debug_exit *debug_exit;
 	struct sysport *sysport;
 	struct acpi_pm *acpi;
+	struct pci_host *pci;
+	struct virtio_blk *vblk; /* NULL without a virtio disk */
 	/* private */
+	struct dev_dma dma; /* config.dma, kept: devices borrow it */
 	bool owns_clock;
 	unsigned created;
 };

@@ -121,6 +121,17 @@ static enum bt_status mmio(void *opaque, gpa_t gpa, void *buf, size_t len, bool 
 	return BT_OK;
 }
 
+/* Device DMA into guest RAM: translated code on the pages written is
+ * invalidated before the bytes land. */
+static void *dma_map(void *opaque, gpa_t gpa, size_t len, bool write)
+{
+	struct vm *vm = opaque;
+	void *p = guestmem_gpa_to_host(vm->gm, gpa, len);
+	if (p && write)
+		guestmem_notify_write(vm->gm, gpa, len);
+	return p;
+}
+
 /* Open the database for this kernel image (refused if it is another's),
  * by the identity boot_load read from the image. */
 static enum bt_status open_db(struct vm *vm, const struct boot_layout *layout)
@@ -178,6 +189,9 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	pc.console_in_fd = cfg->console_in_fd;
 	pc.console_out_fd = cfg->console_out_fd;
 	pc.disk_path = cfg->disk;
+	pc.virtio_disk_path = cfg->virtio_disk;
+	pc.virtio_disk_read_only = cfg->virtio_disk_read_only;
+	pc.dma = (struct dev_dma){.map = dma_map, .opaque = vm};
 	pc.ram_bytes = cfg->mem_bytes;
 	pc.on_intr = on_pic_intr;
 	pc.intr_opaque = vm;

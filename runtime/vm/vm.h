@@ -22,8 +22,10 @@ struct vm;
 
 struct vm_config {
 	const char *kernel;
-	const char *initrd;  /* NULL: none */
-	const char *disk;    /* NULL: none */
+	const char *initrd;	 /* NULL: none */
+	const char *disk;	 /* NULL: none */
+	const char *virtio_disk; /* raw image for virtio-blk on PCI, NULL: none */
+	bool virtio_disk_read_only;
 	const char *cmdline; /* NULL: empty */
 	const char *tcdb;    /* NULL: cold (no database) */
 	uint64_t mem_bytes;
