@@ -43,11 +43,11 @@ _btkern_btvm()
 		return
 	fi
 	case $prev in
-	--kernel | --tcdb | --initrd | --disk | --stats-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	--kernel | --tcdb | --initrd | --disk | --virtio-disk | --stats-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	--user) COMPREPLY=($(compgen -W "adaptive direct translated" -- "$cur")); return ;;
 	--mem | --cmdline | --timeout | --log) return ;;
 	esac
-	COMPREPLY=($(compgen -W "--kernel --tcdb --learn --verify-db --initrd --disk --mem --cmdline
+	COMPREPLY=($(compgen -W "--kernel --tcdb --learn --verify-db --initrd --disk --virtio-disk --mem --cmdline
 		--user --timeout --stats --stats=json --stats-file --log --no-sandbox --help" -- "$cur"))
 }
 
