@@ -218,8 +218,8 @@ void dg_item_x87(struct dg *g)
 {
 	static const ZydisMnemonic consts[] = {ZYDIS_MNEMONIC_FLD1, ZYDIS_MNEMONIC_FLDZ,
 					       ZYDIS_MNEMONIC_FLDPI, ZYDIS_MNEMONIC_FLDL2E};
-	static const ZydisMnemonic arith[] = {ZYDIS_MNEMONIC_FADD, ZYDIS_MNEMONIC_FSUB,
-					      ZYDIS_MNEMONIC_FMUL, ZYDIS_MNEMONIC_FDIV,
+	static const ZydisMnemonic arith[] = {ZYDIS_MNEMONIC_FADD,  ZYDIS_MNEMONIC_FSUB,
+					      ZYDIS_MNEMONIC_FMUL,  ZYDIS_MNEMONIC_FDIV,
 					      ZYDIS_MNEMONIC_FSUBR, ZYDIS_MNEMONIC_FDIVR};
 	static const ZydisMnemonic unary[] = {ZYDIS_MNEMONIC_FCHS, ZYDIS_MNEMONIC_FABS,
 					      ZYDIS_MNEMONIC_FSQRT, ZYDIS_MNEMONIC_FXCH,
@@ -248,7 +248,8 @@ void dg_item_x87(struct dg *g)
 	if (dg_rr(g, 4) == 0) { /* rounding control from memory */
 		struct dg_mem cw = dg_mem_form(g, 2, 2, 0);
 		int r = dg_pick_other(g, &cw);
-		dg_ins2(g, ZYDIS_MNEMONIC_MOV, dg_r(dg_reg(32, r)), dg_i(0x37f | dg_rr(g, 4) << 10));
+		dg_ins2(g, ZYDIS_MNEMONIC_MOV, dg_r(dg_reg(32, r)),
+			dg_i(0x37f | dg_rr(g, 4) << 10));
 		dg_insm(g, ZYDIS_MNEMONIC_MOV, &cw, 2, cw.op, dg_r(dg_reg(16, r)), dg_i(0));
 		dg_insm(g, ZYDIS_MNEMONIC_FLDCW, &cw, 1, cw.op, dg_i(0), dg_i(0));
 	}
