@@ -84,10 +84,8 @@ enum bt_status xlat_create(const struct xlat_options *opts, struct xlat_ctx **ou
 	ctx->opts.max_insns = xlat_max_insns(opts);
 	if (ctx->opts.flags & XLAT_OPT_STEP)
 		ctx->opts.max_insns = 1;
-	if (ZYAN_FAILED(
-		ZydisDecoderInit(&ctx->dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64)) ||
-	    /* the vCPU has no BMI1: F3 0F BC is `rep bsf` (xlat_facts.c) */
-	    ZYAN_FAILED(ZydisDecoderEnableMode(&ctx->dec, ZYDIS_DECODER_MODE_TZCNT, ZYAN_FALSE))) {
+	/* decode as the vCPU runs: no BMI1, MPX, CET (xlat_facts.c) */
+	if (!xlat_decoder_init(&ctx->dec, ZYDIS_MACHINE_MODE_LONG_64)) {
 		free(ctx);
 		return BT_ERR_INTERNAL;
 	}
@@ -234,6 +232,7 @@ static void decode_block(struct xlat_ctx *ctx, const struct xlat_source *src, gv
 		in->va = pc;
 		in->goff = (uint32_t)(pc - va);
 		insn_usage(in);
+		in->facts = xlat_insn_facts(&in->d, in->ops);
 		enum xlat_class c = xlat_classify(in);
 		if (ctx->opts.flags & XLAT_OPT_USER)
 			c = xlat_class_user(c);
@@ -244,7 +243,8 @@ static void decode_block(struct xlat_ctx *ctx, const struct xlat_source *src, gv
 				refuse(b, XLAT_REFUSE_UNSUPPORTED, pc);
 			break;
 		}
-		if (c != XC_PRIV && !xlat_insn_advertised(&in->d)) {
+		/* not in the vCPU's CPUID (privileged or not): #UD at run time */
+		if (in->facts.adv == XLAT_ADV_NO) {
 			if (i == 0)
 				refuse(b, XLAT_REFUSE_NOT_ADVERTISED, pc);
 			break;

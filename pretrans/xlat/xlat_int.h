@@ -10,6 +10,7 @@
 #define BT_XLAT_XLAT_INT_H
 
 #include "pretrans/xlat/xlat.h"
+#include "pretrans/xlat/xlat_facts.h"
 
 #include <Zydis/Zydis.h>
 #include <stdbool.h>
@@ -51,16 +52,17 @@ struct xlat_insn {
 	ZydisDecodedInstruction d;
 	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
 	gva_t va;
-	uint32_t goff;	     /* offset from the block start */
-	uint8_t bytes[16];   /* the guest bytes */
-	uint32_t regs_used;  /* every GPR the instruction names (any width) */
-	uint32_t regs_read;  /* GPRs it reads (partial writes count as reads) */
-	uint32_t regs_kill;  /* GPRs it fully overwrites (32/64-bit writes) */
-	uint32_t flags_read; /* arithmetic flags read */
-	uint32_t flags_kill; /* arithmetic flags surely overwritten */
-	uint32_t flags_may;  /* arithmetic flags possibly written (incl. undefined) */
-	uint32_t live_out;   /* GPRs live after it */
-	bool flags_live_out; /* some arithmetic flag live after it */
+	uint32_t goff;		 /* offset from the block start */
+	uint8_t bytes[16];	 /* the guest bytes */
+	struct xlat_facts facts; /* xlat_insn_facts() */
+	uint32_t regs_used;	 /* every GPR the instruction names (any width) */
+	uint32_t regs_read;	 /* GPRs it reads (partial writes count as reads) */
+	uint32_t regs_kill;	 /* GPRs it fully overwrites (32/64-bit writes) */
+	uint32_t flags_read;	 /* arithmetic flags read */
+	uint32_t flags_kill;	 /* arithmetic flags surely overwritten */
+	uint32_t flags_may;	 /* arithmetic flags possibly written (incl. undefined) */
+	uint32_t live_out;	 /* GPRs live after it */
+	bool flags_live_out;	 /* some arithmetic flag live after it */
 	bool flags_live_in;
 };
 
@@ -157,9 +159,8 @@ void xe_emit_stubs(struct xe *e);
 bool xe_finish(struct xe *e, uint8_t *out, uint32_t cap, uint32_t *code_len, uint8_t *pcmap,
 	       uint32_t pcmap_cap, uint32_t *pcmap_len);
 
-/* xlat_facts.c: the refusal list (instructions the vCPU's CPUID does not
- * advertise) and the conditional flag writers (liveness "may write"). */
-bool xlat_insn_advertised(const ZydisDecodedInstruction *d);
+/* xlat_facts.c: the conditional flag writers (liveness "may write"); the
+ * instruction fact table is public (xlat_facts.h). */
 bool xlat_flags_write_conditional(const struct xlat_insn *in);
 
 /* xlat_mangle.c: what one instruction becomes. */
