@@ -22,7 +22,8 @@ static const char usage_main[] =
     "usage: pretrans COMMAND [ARGS]\n"
     "\n"
     "  build IMAGE -o OUT.tcdb [--jobs N] [--no-crosscheck] [--reuse OLD.tcdb]\n"
-    "                          translate IMAGE's code into a new database\n"
+    "        [--modules DIR|FILE.ko ...]\n"
+    "                          translate IMAGE's code (and its modules') into a new database\n"
     "  stats DB [--json]       coverage, block and exit counts, refusals\n"
     "  show DB SYMBOL|ADDR [--image IMAGE]\n"
     "                          guest and translated listings of a function\n"
@@ -45,6 +46,7 @@ static const char usage_main[] =
 
 static const char usage_build[] =
     "usage: pretrans build IMAGE -o OUT.tcdb [--jobs N] [--no-crosscheck] [--reuse OLD.tcdb]\n"
+    "                        [--modules DIR|FILE.ko ...]\n"
     "\n"
     "Finds the code of the x86-64 ELF IMAGE (function symbols, entry point, call\n"
     "targets, exception-table fixups) and translates it into OUT.tcdb.  The file\n"
@@ -58,6 +60,11 @@ static const char usage_build[] =
     "                     guest bytes are unchanged instead of translating it; the\n"
     "                     output is identical to a full build.  OLD must come from\n"
     "                     the same translator, vCPU ABI and options (else exit 2)\n"
+    "  --modules DIR|FILE also store the loadable modules of IMAGE as relocatable\n"
+    "                     templates (docs/kmod.md): DIR is a lib/modules/RELEASE tree\n"
+    "                     (every .ko, .ko.xz, .ko.zst under it), FILE one module;\n"
+    "                     repeatable.  A module of another release is reported and\n"
+    "                     skipped; a file that is not a module fails the build\n"
     "SOURCE_DATE_EPOCH, when set, is the creation time stored in provenance.\n";
 
 static const char usage_stats[] = "usage: pretrans stats DB [--json]\n"
@@ -94,11 +101,13 @@ static int cmd_build(int argc, char **argv)
 		return pretrans_usage(usage_build, false);
 	struct pbuild_options o = {.jobs = (int)sysconf(_SC_NPROCESSORS_ONLN),
 				   .xlat_flags = XLAT_OPT_CROSSCHECK | XLAT_OPT_EXACT_FAULTS};
-	static const struct option lo[] = {{"output", required_argument, NULL, 'o'},
-					   {"jobs", required_argument, NULL, 'j'},
-					   {"no-crosscheck", no_argument, NULL, 'X'},
-					   {"reuse", required_argument, NULL, 'R'},
-					   {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {
+	    {"output", required_argument, NULL, 'o'},  {"jobs", required_argument, NULL, 'j'},
+	    {"no-crosscheck", no_argument, NULL, 'X'}, {"reuse", required_argument, NULL, 'R'},
+	    {"modules", required_argument, NULL, 'M'}, {NULL, 0, NULL, 0}};
+	const char **mods = calloc((size_t)argc + 1, sizeof(*mods));
+	if (!mods)
+		return 3;
 	int c;
 	optind = 1;
 	opterr = 0;
@@ -123,11 +132,17 @@ static int cmd_build(int argc, char **argv)
 		case 'R':
 			o.reuse_path = optarg;
 			break;
+		case 'M':
+			mods[o.n_modules++] = optarg;
+			break;
 		default:
+			free(mods);
 			return bt_cli_bad_option(c, argc, argv, optind, optopt);
 		}
 	}
+	o.modules = mods;
 	if (optind != argc - 1 || !o.out_path) {
+		free(mods);
 		return bt_cli_usage("build: need one IMAGE and -o OUT.tcdb");
 	}
 	if (o.jobs < 1)
@@ -149,18 +164,36 @@ static int cmd_build(int argc, char **argv)
 	uint64_t t0 = bt_now_ns();
 	enum bt_status s = pbuild_run(&o, &st);
 	uint64_t t1 = bt_now_ns();
+	free(mods);
 	if (s != BT_OK)
 		return st.signal ? 128 + st.signal : pretrans_exit_code(s);
 	double secs = (double)(t1 - t0) * 1e-9;
+	char pct[32] = "no function bytes";
+	if (st.func_bytes)
+		snprintf(pct, sizeof(pct), "%.2f%%",
+			 100.0 * (double)st.covered_bytes / (double)st.func_bytes);
 	fprintf(stderr,
 		"pretrans: %s -> %s: %zu functions, %zu seed regions, %zu blocks (%zu refused "
 		"regions) in %.2f s (%zu rounds, %d jobs); function bytes %llu, translated %llu "
-		"(%.2f%%), refused %llu\n",
+		"(%s), refused %llu\n",
 		o.image_path, o.out_path, st.n_funcs, st.n_seeds, st.n_blocks, st.n_refused, secs,
 		st.n_rounds, o.jobs, (unsigned long long)st.func_bytes,
-		(unsigned long long)st.covered_bytes,
-		st.func_bytes ? 100.0 * (double)st.covered_bytes / (double)st.func_bytes : 100.0,
-		(unsigned long long)st.refused_bytes);
+		(unsigned long long)st.covered_bytes, pct, (unsigned long long)st.refused_bytes);
+	if (o.n_modules) {
+		size_t tried = st.n_mod_templates + st.n_mod_not_reloc;
+		char rel[32] = "no blocks";
+		if (tried)
+			snprintf(rel, sizeof(rel), "%.2f%% relocatable",
+				 100.0 * (double)st.n_mod_templates / (double)tried);
+		fprintf(
+		    stderr,
+		    "pretrans: modules: %zu stored, %zu of another release skipped, in %.2f s; "
+		    "%zu templates (%s; %zu not relocatable, %zu refused starts), guest %llu "
+		    "bytes, host %llu bytes, packs %llu bytes before compression\n",
+		    st.n_modules, st.n_mod_skipped, st.mod_secs, st.n_mod_templates, rel,
+		    st.n_mod_not_reloc, st.n_mod_refused, (unsigned long long)st.mod_guest_bytes,
+		    (unsigned long long)st.mod_host_bytes, (unsigned long long)st.mod_pack_bytes);
+	}
 	if (o.reuse_path)
 		fprintf(
 		    stderr,

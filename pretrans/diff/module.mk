@@ -3,7 +3,7 @@
 $(eval $(call add_lib,ptdiff,pretrans/diff/diff_load.c pretrans/diff/diff_dwarf.c pretrans/diff/diff_reloc.c pretrans/diff/diff_norm.c \
 	pretrans/diff/diff_match.c pretrans/diff/diff_out.c pretrans/diff/diff_html.c \
 	pretrans/diff/diff_cli.c,zydis pthread dw))
-$(eval $(call add_prog,ptdiff,pretrans/diff/ptdiff_main.c,ptdiff btpretrans xcheck xlat tcdb btelf btbase))
+$(eval $(call add_prog,ptdiff,pretrans/diff/ptdiff_main.c,ptdiff btpretrans kmod xcheck xlat tcdb btelf btbase))
 
 # Unit test inputs: the synthetic kernel pair (guests/diffpair/module.mk).
 $(BUILD)/tests/unit/test_diff.o: CFLAGS += -DDP_DIR='"$(DP_OUT)"'

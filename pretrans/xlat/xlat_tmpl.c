@@ -36,7 +36,7 @@ _Static_assert((int)XV_PC == (int)XLAT_RV_PC && (int)XV_FIELD == (int)XLAT_RV_FI
 
 const char *xlat_tmpl_result_str(enum xlat_tmpl_result r)
 {
-	static const char *const names[] = {"ok", "refused", "not-relocatable",
+	static const char *const names[] = {"ok",    "refused", "not-relocatable",
 					    "bytes", "form",	"page"};
 	_Static_assert(BT_ARRAY_SIZE(names) == XLAT_NTMPL_RESULTS, "one name per result");
 	return (unsigned)r < BT_ARRAY_SIZE(names) ? names[r] : "?";
@@ -89,8 +89,7 @@ static uint64_t truncate(uint8_t flags, uint64_t v)
 }
 
 /* (value before the addend is added) */
-static uint64_t derive_base(uint8_t flags, uint16_t goff, uint8_t gw, gva_t start,
-			    const uint8_t *g)
+static uint64_t derive_base(uint8_t flags, uint16_t goff, uint8_t gw, gva_t start, const uint8_t *g)
 {
 	uint64_t v = 0;
 	if (flags & XV_PC)
@@ -160,8 +159,9 @@ struct xe_val xe_val_imm(const struct xlat_insn *in, int k, bool pc)
 static bool host_insn(struct xe *e, uint32_t before, ZydisDecodedInstruction *d)
 {
 	uint32_t n = e->len[e->cur] - before;
-	if (n == 0 || ZYAN_FAILED(ZydisDecoderDecodeInstruction(
-			  &e->tm->dec, NULL, e->sec[e->cur] + before, n, d)) ||
+	if (n == 0 ||
+	    ZYAN_FAILED(
+		ZydisDecoderDecodeInstruction(&e->tm->dec, NULL, e->sec[e->cur] + before, n, d)) ||
 	    d->length != n) {
 		e->tm->bad = true;
 		return false;
@@ -304,8 +304,9 @@ bool xe_tm_end(const struct xe *e, const struct xe_tm *tm, struct xlat_reloc *ou
 	for (uint32_t i = 0; i < tm->n; i++) {
 		out[i] = tm->rec[i].r;
 		if (out[i].kind == XLAT_RELOC_CODE)
-			out[i].host_off =
-			    tm->rec[i].sec == XE_MAIN ? tm->rec[i].pos : e->len[XE_MAIN] + tm->rec[i].pos;
+			out[i].host_off = tm->rec[i].sec == XE_MAIN
+					      ? tm->rec[i].pos
+					      : e->len[XE_MAIN] + tm->rec[i].pos;
 	}
 	/* invariant 1: every exit with a guest target has its EXIT record */
 	for (uint32_t x = 0; x < e->n_exits; x++) {
@@ -427,7 +428,8 @@ enum bt_status xlat_tmpl_check(const struct xlat_tmpl *t)
 		}
 	}
 	for (uint32_t x = 0; x < t->n_exits; x++)
-		if (t->exits[x].patch_off != ~0u && (uint64_t)t->exits[x].patch_off + 4 > t->code_len)
+		if (t->exits[x].patch_off != ~0u &&
+		    (uint64_t)t->exits[x].patch_off + 4 > t->code_len)
 			return BT_ERR_FORMAT;
 	return BT_OK;
 }

@@ -122,7 +122,8 @@ static void perturb(const struct xlat_tmpl *t, uint8_t *g, unsigned salt)
 			seen = (t->relocs[j].flags & XLAT_RV_FIELD) && t->relocs[j].goff == r->goff;
 		if (seen)
 			continue;
-		uint64_t v = 0, d = r->gw == 1 ? 1 + salt % 3 : (0x1000ull << (salt % 4)) + 8 * salt;
+		uint64_t v = 0,
+			 d = r->gw == 1 ? 1 + salt % 3 : (0x1000ull << (salt % 4)) + 8 * salt;
 		for (unsigned b = 0; b < r->gw; b++)
 			v |= (uint64_t)g[r->goff + b] << (8 * b);
 		v += d;
@@ -135,8 +136,8 @@ static void perturb(const struct xlat_tmpl *t, uint8_t *g, unsigned salt)
  * ended (one byte on a refusal).  Each block is a template at its address
  * and checked at base2 + (va - base) over bytes2 (NULL: the same bytes,
  * perturbed in its fields when `perturbed`). */
-static void sweep(const uint8_t *bytes, size_t len, gva_t base, gva_t base2,
-		  const uint8_t *bytes2, bool perturbed, struct counts *c)
+static void sweep(const uint8_t *bytes, size_t len, gva_t base, gva_t base2, const uint8_t *bytes2,
+		  bool perturbed, struct counts *c)
 {
 	struct xlat_ctx *ctx, *ctx2;
 	assert_int_equal(xlat_create(&(struct xlat_options){0}, &ctx), BT_OK);
@@ -295,9 +296,15 @@ static void test_module_two_loads(void **state)
 static void test_records_roundtrip(void **state)
 {
 	struct xlat_reloc r[2] = {
-	    {.host_off = 17, .kind = XLAT_RELOC_CODE, .width = 4, .shift = 32,
-	     .flags = XLAT_RV_PC | XLAT_RV_FIELD | XLAT_RV_SIGNED, .goff = 3, .gw = 4,
-	     .cls = 0x18, .addend = 0xfffffffffffffff0ull},
+	    {.host_off = 17,
+	     .kind = XLAT_RELOC_CODE,
+	     .width = 4,
+	     .shift = 32,
+	     .flags = XLAT_RV_PC | XLAT_RV_FIELD | XLAT_RV_SIGNED,
+	     .goff = 3,
+	     .gw = 4,
+	     .cls = 0x18,
+	     .addend = 0xfffffffffffffff0ull},
 	    {.host_off = 1, .kind = XLAT_RELOC_EXIT, .flags = XLAT_RV_PC, .addend = 5},
 	};
 	uint8_t buf[2 * XLAT_RELOC_BYTES];
@@ -315,8 +322,14 @@ static void test_records_roundtrip(void **state)
 	/* bounds of an untrusted template */
 	uint8_t code[32] = {0}, guest[8] = {0};
 	struct xlat_exit ex[2] = {{.kind = XLAT_EXIT_JMP, .patch_off = 0}, {.kind = 1}};
-	struct xlat_tmpl t = {.guest_len = 8, .guest = guest, .code = code, .code_len = 32,
-			      .exits = ex, .n_exits = 2, .relocs = back, .n_relocs = 2};
+	struct xlat_tmpl t = {.guest_len = 8,
+			      .guest = guest,
+			      .code = code,
+			      .code_len = 32,
+			      .exits = ex,
+			      .n_exits = 2,
+			      .relocs = back,
+			      .n_relocs = 2};
 	assert_int_equal(xlat_tmpl_check(&t), BT_OK);
 	t.code_len = 20; /* host_off 17 + 4 > 20 */
 	assert_int_equal(xlat_tmpl_check(&t), BT_ERR_FORMAT);
@@ -331,10 +344,8 @@ static void test_records_roundtrip(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_records_roundtrip),
-	    cmocka_unit_test(test_kernel_page_shift),
-	    cmocka_unit_test(test_kernel_odd_shift),
-	    cmocka_unit_test(test_kernel_fields),
+	    cmocka_unit_test(test_records_roundtrip), cmocka_unit_test(test_kernel_page_shift),
+	    cmocka_unit_test(test_kernel_odd_shift),  cmocka_unit_test(test_kernel_fields),
 	    cmocka_unit_test(test_module_two_loads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
