@@ -53,10 +53,10 @@ struct kmod_section {
 
 struct kmod {
 	char *path;
-	char name[64];	     /* modinfo name=, else the file name without .ko* */
-	char vermagic[128];  /* modinfo vermagic= ("" if none) */
-	char release[64];    /* first word of vermagic */
-	char srcversion[64]; /* modinfo srcversion= ("" if none) */
+	char name[64];		/* modinfo name=, else the file name without .ko* */
+	char vermagic[128];	/* modinfo vermagic= ("" if none) */
+	char release[64];	/* first word of vermagic */
+	char srcversion[64];	/* modinfo srcversion= ("" if none) */
 	char sections_hash[65]; /* SHA-256 hex (invariant 2) */
 	struct elfimg *img;
 	uint8_t *buf; /* the (decompressed) file */
@@ -78,6 +78,8 @@ typedef enum bt_status (*kmod_resolve_fn)(void *opaque, const char *name, gva_t 
  * relocations of the code sections; unresolved symbols get placeholder
  * module-area addresses (counted in n_syms_unresolved). */
 enum bt_status kmod_relocate(struct kmod *m, kmod_resolve_fn resolve, void *opaque);
+/* The same layout from another (page-aligned) base: a second load. */
+enum bt_status kmod_relocate_at(struct kmod *m, gva_t base, kmod_resolve_fn resolve, void *opaque);
 
 struct kmod_tmpl_stats {
 	size_t n_blocks;      /* templates */

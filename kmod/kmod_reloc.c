@@ -15,7 +15,7 @@
 
 /* placeholder addresses of symbols the resolver does not know (another
  * module's): in the module area, above any nominal layout */
-#define KMOD_UNRESOLVED_BASE (KMOD_NOMINAL_BASE + 0x8000000ull)
+#define KMOD_UNRESOLVED_OFF 0x8000000ull
 
 static struct kmod_section *sec_of(struct kmod *m, uint32_t index)
 {
@@ -32,7 +32,7 @@ static void put_le(uint8_t *p, uint64_t v, unsigned n)
 }
 
 static enum bt_status relocate_section(struct kmod *m, const struct elfimg_section *rs,
-				       struct kmod_section *t, kmod_resolve_fn resolve,
+				       struct kmod_section *t, gva_t base, kmod_resolve_fn resolve,
 				       void *opaque)
 {
 	size_t n;
@@ -45,15 +45,16 @@ static enum bt_status relocate_section(struct kmod *m, const struct elfimg_secti
 		gva_t S = 0;
 		if (r.sym != 0) {
 			if (r.sym - 1 >= m->img->nsyms) {
-				bt_err(LOG_KMOD, "%s: relocation %zu of %s names symbol %llu of %zu",
-				       m->path, k, rs->name, (unsigned long long)r.sym,
-				       m->img->nsyms + 1);
+				bt_err(LOG_KMOD,
+				       "%s: relocation %zu of %s names symbol %llu of %zu", m->path,
+				       k, rs->name, (unsigned long long)r.sym, m->img->nsyms + 1);
 				return BT_ERR_FORMAT;
 			}
 			const struct elfimg_symbol *y = &m->img->syms[r.sym - 1];
 			if (y->shndx == SHN_UNDEF) {
 				if (!resolve || resolve(opaque, y->name, &S) != BT_OK) {
-					S = KMOD_UNRESOLVED_BASE + 64 * (gva_t)m->n_syms_unresolved;
+					S = base + KMOD_UNRESOLVED_OFF +
+					    64 * (gva_t)m->n_syms_unresolved;
 					m->n_syms_unresolved++;
 				}
 			} else if (y->shndx == SHN_ABS) {
@@ -88,8 +89,8 @@ static enum bt_status relocate_section(struct kmod *m, const struct elfimg_secti
 			continue;
 		}
 		if (r.offset > t->size || w > t->size - r.offset) {
-			bt_err(LOG_KMOD, "%s: relocation %zu of %s patches bytes outside %s", m->path,
-			       k, rs->name, t->name);
+			bt_err(LOG_KMOD, "%s: relocation %zu of %s patches bytes outside %s",
+			       m->path, k, rs->name, t->name);
 			return BT_ERR_FORMAT;
 		}
 		put_le(t->bytes + r.offset, v, w);
@@ -100,7 +101,13 @@ static enum bt_status relocate_section(struct kmod *m, const struct elfimg_secti
 
 enum bt_status kmod_relocate(struct kmod *m, kmod_resolve_fn resolve, void *opaque)
 {
-	gva_t at = KMOD_NOMINAL_BASE;
+	return kmod_relocate_at(m, KMOD_NOMINAL_BASE, resolve, opaque);
+}
+
+enum bt_status kmod_relocate_at(struct kmod *m, gva_t base, kmod_resolve_fn resolve, void *opaque)
+{
+	m->n_relocs_applied = m->n_relocs_unknown = m->n_syms_unresolved = 0;
+	gva_t at = base;
 	for (size_t i = 0; i < m->nsecs; i++) {
 		struct kmod_section *k = &m->secs[i];
 		const struct elfimg_section *e = &m->img->secs[k->index];
@@ -122,7 +129,7 @@ enum bt_status kmod_relocate(struct kmod *m, kmod_resolve_fn resolve, void *opaq
 		struct kmod_section *t = sec_of(m, rs->info);
 		if (!t || !t->code)
 			continue;
-		BT_TRY(relocate_section(m, rs, t, resolve, opaque));
+		BT_TRY(relocate_section(m, rs, t, base, resolve, opaque));
 	}
 	return BT_OK;
 }

@@ -3,8 +3,10 @@
  * that carries them in the database.
  *
  * Block starts: every function symbol of a code section (its start if it
- * has none), then every direct branch/fall target inside the same section
- * (a worklist, each offset translated once).  A block the translator refuses
+ * has none), then every direct branch/fall target inside the same section,
+ * and the end of a block inside its function that may continue there (a
+ * call, a privileged instruction, a cut; not after jmp or ret): a worklist,
+ * each offset translated once.  A block the translator refuses
  * is not stored (the runtime meets it as a miss); one that is translated but
  * not relocatable is counted and not stored either.
  *
@@ -29,9 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PACK_MAGIC     "KMT1"
-#define PACK_SEC_BYTES (64 + 16)
-#define PACK_HDR_BYTES 36
+#define PACK_MAGIC	"KMT1"
+#define PACK_SEC_BYTES	(64 + 16)
+#define PACK_HDR_BYTES	36
 #define PACK_EXIT_BYTES 20
 
 struct buf {
@@ -93,6 +95,25 @@ static bool is_direct(uint8_t k)
 	       k == XLAT_EXIT_CALL || k == XLAT_EXIT_FALL;
 }
 
+/* [start, end) of the function holding off (fn sorted by start), or 0s. */
+static void fn_at(const uint64_t *fn, size_t n, uint64_t off, uint64_t *end)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) { /* the last start <= off */
+		size_t mid = lo + (hi - lo) / 2;
+		if (fn[2 * mid] <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*end = 0;
+	for (size_t i = lo; i-- > 0;) /* nested or overlapping symbols: the widest */
+		if (fn[2 * i] <= off && fn[2 * i + 1] > off && fn[2 * i + 1] > *end)
+			*end = fn[2 * i + 1];
+		else if (i + 8 < lo)
+			break;
+}
+
 static int off_cmp(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -107,9 +128,11 @@ static enum bt_status section_tmpls(struct kmod *m, uint32_t si, struct xlat_ctx
 	uint8_t *seen = calloc(k->size, 1); /* 1 queued, 2 done */
 	uint64_t *work = NULL;
 	size_t nw = 0, cw = 0;
-	struct buf tmp = {0}; /* per-offset records, then sorted */
+	struct buf tmp = {0};	/* per-offset records, then sorted */
 	uint64_t *index = NULL; /* (offset, position in tmp) pairs */
 	size_t ni = 0, ci = 0;
+	uint64_t *fn = NULL; /* (start, end) of the section's functions */
+	size_t nf = 0, cf = 0;
 	enum bt_status s = BT_OK;
 	if (!seen)
 		return BT_ERR_NOMEM;
@@ -128,9 +151,18 @@ static enum bt_status section_tmpls(struct kmod *m, uint32_t si, struct xlat_ctx
 	PUSH(0);
 	for (size_t i = 0; i < m->img->nsyms; i++) {
 		const struct elfimg_symbol *y = &m->img->syms[i];
-		if (y->shndx == k->index && y->type == STT_FUNC)
-			PUSH(y->addr);
+		if (y->shndx != k->index || y->type != STT_FUNC)
+			continue;
+		PUSH(y->addr);
+		if (!BT_VEC_RESERVE(fn, cf, 2 * (nf + 1), 256)) {
+			s = BT_ERR_NOMEM;
+			goto out;
+		}
+		fn[2 * nf] = y->addr;
+		fn[2 * nf + 1] = y->addr + y->size;
+		nf++;
 	}
+	qsort(fn, nf, 2 * sizeof(uint64_t), off_cmp);
 	struct src sr = {.base = k->addr, .bytes = k->bytes, .len = k->size};
 	struct xlat_source src = {.read = src_read, .opaque = &sr};
 	while (nw > 0) {
@@ -147,6 +179,11 @@ static enum bt_status section_tmpls(struct kmod *m, uint32_t si, struct xlat_ctx
 		for (uint32_t x = 0; x < blk.n_exits; x++)
 			if (is_direct(blk.exits[x].kind) && blk.exits[x].target >= k->addr)
 				PUSH(blk.exits[x].target - k->addr);
+		uint8_t last = blk.n_exits ? blk.exits[blk.n_exits - 1].kind : 0;
+		uint64_t fend;
+		fn_at(fn, nf, off, &fend);
+		if (last != XLAT_EXIT_JMP && last != XLAT_EXIT_RET && off + blk.guest_len < fend)
+			PUSH(off + blk.guest_len);
 		if (res != XLAT_TMPL_OK) {
 			st->n_not_reloc++;
 			continue;
@@ -206,6 +243,7 @@ out:
 #undef PUSH
 	free(seen);
 	free(work);
+	free(fn);
 	free(index);
 	free(tmp.p);
 	return s;
@@ -251,8 +289,7 @@ enum bt_status kmod_pack_parse(const uint8_t *p, size_t len, struct kmod_pack *o
 		return BT_ERR_FORMAT;
 	uint32_t nsecs = bt_get32(p + 4), n = bt_get32(p + 8);
 	size_t pos = 12;
-	if (nsecs > 4096 || (size_t)nsecs * PACK_SEC_BYTES > len - pos ||
-	    n > len / PACK_HDR_BYTES)
+	if (nsecs > 4096 || (size_t)nsecs * PACK_SEC_BYTES > len - pos || n > len / PACK_HDR_BYTES)
 		return BT_ERR_FORMAT;
 	out->secs = calloc(nsecs ? nsecs : 1, sizeof(*out->secs));
 	out->tmpls = calloc(n ? n : 1, sizeof(*out->tmpls));
@@ -330,8 +367,9 @@ enum bt_status kmod_pack_parse(const uint8_t *p, size_t len, struct kmod_pack *o
 		at += (size_t)t->n_relocs * XLAT_RELOC_BYTES;
 		if (xlat_tmpl_check(t) != BT_OK)
 			goto err_format;
-		if (i > 0 && (k->sec < out->tmpls[i - 1].sec ||
-			      (k->sec == out->tmpls[i - 1].sec && k->offset <= out->tmpls[i - 1].offset)))
+		if (i > 0 &&
+		    (k->sec < out->tmpls[i - 1].sec ||
+		     (k->sec == out->tmpls[i - 1].sec && k->offset <= out->tmpls[i - 1].offset)))
 			goto err_format; /* the order lookups rely on */
 		pos = at;
 	}
