@@ -69,6 +69,10 @@ static const char schema_sql[] =
     "CREATE TABLE packs(kind INTEGER PRIMARY KEY, codec INTEGER NOT NULL,\n"
     "  raw_len INTEGER NOT NULL, n_items INTEGER NOT NULL, data BLOB NOT NULL,\n"
     "  mac BLOB NOT NULL);\n"
+    "CREATE TABLE modules(id INTEGER PRIMARY KEY, name TEXT NOT NULL,\n"
+    "  vermagic TEXT NOT NULL, srcversion TEXT NOT NULL, sections_hash TEXT NOT NULL,\n"
+    "  path TEXT NOT NULL, n_templates INTEGER NOT NULL, raw_len INTEGER NOT NULL,\n"
+    "  data BLOB NOT NULL, mac BLOB NOT NULL);\n"
     "CREATE TABLE run_stats(id INTEGER PRIMARY KEY, boot_id TEXT NOT NULL,\n"
     "  started INTEGER NOT NULL, ended INTEGER NOT NULL, blocks_used INTEGER NOT NULL,\n"
     "  blocks_stale INTEGER NOT NULL, misses INTEGER NOT NULL,\n"
@@ -641,6 +645,8 @@ enum bt_status tcdb_sign(struct tcdb *db)
 		s = tcdb_sign_rows(db);
 	if (s == BT_OK)
 		s = tcdb_sign_packs(db);
+	if (s == BT_OK) /* module templates: no image checks them */
+		s = tcdb_exec(db, "DELETE FROM modules");
 	if (s == BT_OK)
 		s = write_identity(db, &im, &p);
 	if (s == BT_OK)

@@ -31,7 +31,7 @@
 #include "pretrans/base/status.h"
 #include "pretrans/base/types.h"
 
-#define TCDB_SCHEMA_VERSION 4
+#define TCDB_SCHEMA_VERSION 5
 #define TCDB_MAGIC	    "btkern-tcdb"
 
 struct tcdb; /* opaque */
@@ -285,6 +285,29 @@ size_t tcdb_profile_noted(const struct tcdb *db);
 enum bt_status tcdb_learn_begin(struct tcdb *db);
 enum bt_status tcdb_learn_block(struct tcdb *db, const struct tcdb_block *b);
 enum bt_status tcdb_learn_commit(struct tcdb *db);
+
+/*
+ * Loadable modules (kmod/, docs/kmod.md; docs/db.md "Modules"): one row per
+ * module with its identity and its templates as one zstd-compressed blob,
+ * tagged like a pack (the tag covers the identity, the raw length, the
+ * template count and the stored bytes).  tcdb_add_module() while building;
+ * tcdb_foreach_module() lists identities without the blob;
+ * tcdb_module_get() returns the blob inflated into a malloc'd buffer after
+ * its tag matched (BT_ERR_AUTH and db untrusted otherwise).  A database
+ * re-signed for another key (tcdb_sign) drops its modules: no image checks
+ * them.
+ */
+struct tcdb_module {
+	int64_t id; /* assigned by tcdb_add_module, 1, 2, ... */
+	const char *name, *vermagic, *srcversion, *sections_hash, *path;
+	uint32_t n_templates;
+	uint64_t raw_len;
+};
+enum bt_status tcdb_add_module(struct tcdb *db, struct tcdb_module *m, const uint8_t *raw,
+			       size_t raw_len);
+enum bt_status tcdb_foreach_module(struct tcdb *db, int (*cb)(void *, const struct tcdb_module *),
+				   void *opaque);
+enum bt_status tcdb_module_get(struct tcdb *db, int64_t id, uint8_t **raw, size_t *raw_len);
 
 enum bt_status tcdb_record_run(struct tcdb *db, const struct tcdb_run_stats *rs);
 /* The number of recorded runs and the latest one (rs->counters points into

@@ -23,7 +23,8 @@ static const char usage_main[] =
     "usage: pretrans COMMAND [ARGS]\n"
     "\n"
     "  build IMAGE -o OUT.tcdb [--jobs N] [--no-crosscheck] [--reuse OLD.tcdb]\n"
-    "                          translate IMAGE's code into a new database\n"
+    "        [--modules DIR|FILE.ko ...]\n"
+    "                          translate IMAGE's code (and its modules') into a new database\n"
     "  stats DB [--json]       coverage, block and exit counts, refusals\n"
     "  show DB FUNCTION|ADDR [--guest] [-M intel|att] [--image IMAGE]\n"
     "                          a function's guest code and its translation\n"
@@ -46,6 +47,7 @@ static const char usage_main[] =
 
 static const char usage_build[] =
     "usage: pretrans build IMAGE -o OUT.tcdb [--jobs N] [--no-crosscheck] [--reuse OLD.tcdb]\n"
+    "                        [--modules DIR|FILE.ko ...]\n"
     "\n"
     "Finds the code of the x86-64 ELF IMAGE (function symbols, entry point, call\n"
     "targets, exception-table fixups) and translates it into OUT.tcdb.  The file\n"
@@ -59,6 +61,11 @@ static const char usage_build[] =
     "                     guest bytes are unchanged instead of translating it; the\n"
     "                     output is identical to a full build.  OLD must come from\n"
     "                     the same translator, vCPU ABI and options (else exit 2)\n"
+    "  --modules DIR|FILE also store the loadable modules of IMAGE as relocatable\n"
+    "                     templates (docs/kmod.md): DIR is a lib/modules/RELEASE tree\n"
+    "                     (every .ko, .ko.xz, .ko.zst under it), FILE one module;\n"
+    "                     repeatable.  A module of another release is reported and\n"
+    "                     skipped; a file that is not a module fails the build\n"
     "SOURCE_DATE_EPOCH, when set, is the creation time stored in provenance.\n";
 
 static const char usage_stats[] = "usage: pretrans stats DB [--json]\n"
@@ -103,11 +110,13 @@ static int cmd_build(int argc, char **argv)
 		return pretrans_usage(usage_build, false);
 	struct pbuild_options o = {.jobs = (int)sysconf(_SC_NPROCESSORS_ONLN),
 				   .xlat_flags = XLAT_OPT_CROSSCHECK | XLAT_OPT_EXACT_FAULTS};
-	static const struct option lo[] = {{"output", required_argument, NULL, 'o'},
-					   {"jobs", required_argument, NULL, 'j'},
-					   {"no-crosscheck", no_argument, NULL, 'X'},
-					   {"reuse", required_argument, NULL, 'R'},
-					   {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {
+	    {"output", required_argument, NULL, 'o'},  {"jobs", required_argument, NULL, 'j'},
+	    {"no-crosscheck", no_argument, NULL, 'X'}, {"reuse", required_argument, NULL, 'R'},
+	    {"modules", required_argument, NULL, 'M'}, {NULL, 0, NULL, 0}};
+	const char **mods = calloc((size_t)argc + 1, sizeof(*mods));
+	if (!mods)
+		return 3;
 	int c;
 	optind = 1;
 	opterr = 0;
@@ -132,11 +141,17 @@ static int cmd_build(int argc, char **argv)
 		case 'R':
 			o.reuse_path = optarg;
 			break;
+		case 'M':
+			mods[o.n_modules++] = optarg;
+			break;
 		default:
+			free(mods);
 			return bt_cli_bad_option(c, argc, argv, optind, optopt);
 		}
 	}
+	o.modules = mods;
 	if (optind != argc - 1 || !o.out_path) {
+		free(mods);
 		return bt_cli_usage("build: need one IMAGE and -o OUT.tcdb");
 	}
 	if (o.jobs < 1)
@@ -158,6 +173,7 @@ static int cmd_build(int argc, char **argv)
 	uint64_t t0 = bt_now_ns();
 	enum bt_status s = pbuild_run(&o, &st);
 	uint64_t t1 = bt_now_ns();
+	free(mods);
 	if (s != BT_OK)
 		return st.signal ? 128 + st.signal : pretrans_exit_code(s);
 	double secs = (double)(t1 - t0) * 1e-9;
@@ -173,6 +189,21 @@ static int cmd_build(int argc, char **argv)
 		o.image_path, o.out_path, BT_N(st.n_funcs), BT_N(st.n_seeds), BT_N(st.n_blocks),
 		BT_N(st.n_refused), secs, st.n_rounds, o.jobs, BT_N(st.func_bytes),
 		BT_N(st.covered_bytes), share, BT_N(st.refused_bytes));
+	if (o.n_modules) {
+		size_t tried = st.n_mod_templates + st.n_mod_not_reloc;
+		char rel[32] = "no blocks";
+		if (tried)
+			snprintf(rel, sizeof(rel), "%.2f%% relocatable",
+				 100.0 * (double)st.n_mod_templates / (double)tried);
+		fprintf(
+		    stderr,
+		    "pretrans: modules: %s stored, %s of another release skipped, in %.2f s; %s "
+		    "templates (%s; %s not relocatable, %s refused starts), guest %s bytes, "
+		    "host %s bytes, packs %s bytes before compression\n",
+		    BT_N(st.n_modules), BT_N(st.n_mod_skipped), st.mod_secs,
+		    BT_N(st.n_mod_templates), rel, BT_N(st.n_mod_not_reloc), BT_N(st.n_mod_refused),
+		    BT_N(st.mod_guest_bytes), BT_N(st.mod_host_bytes), BT_N(st.mod_pack_bytes));
+	}
 	if (o.reuse_path)
 		fprintf(
 		    stderr,

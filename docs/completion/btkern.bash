@@ -12,13 +12,13 @@ _btkern_pretrans()
 		return
 	fi
 	case $prev in
-	-o | --output | --reuse | --image | --html) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	-o | --output | --reuse | --modules | --image | --html) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	-M) COMPREPLY=($(compgen -W "intel att" -- "$cur")); return ;;
 	-j | --jobs | --sample) return ;;
 	esac
 	local opts
 	case $cmd in
-	build) opts="-o --output -j --jobs --no-crosscheck --reuse --help" ;;
+	build) opts="-o --output -j --jobs --no-crosscheck --reuse --modules --help" ;;
 	stats) opts="--json --help" ;;
 	show) opts="-g --guest -M --image --help" ;;
 	verify) opts="--sample --sign --help" ;;

@@ -6,7 +6,7 @@ $(eval $(call add_lib,ptdiff,pretrans/diff/diff_load.c pretrans/diff/diff_dwarf.
 	pretrans/diff/diff_cli.c pretrans/diff/diff_pager.c,zydis pthread dw))
 # The report's style sheet and script, embedded by .incbin.
 $(BUILD)/pretrans/diff/diff_html_assets.o: pretrans/diff/diff_report.css pretrans/diff/diff_report.js
-$(eval $(call add_prog,ptdiff,pretrans/diff/ptdiff_main.c,ptdiff asmfmt btpretrans xcheck xlat tcdb btelf btbase))
+$(eval $(call add_prog,ptdiff,pretrans/diff/ptdiff_main.c,ptdiff asmfmt btpretrans kmod xcheck xlat tcdb btelf btbase))
 
 # Unit test inputs: the synthetic kernel pair (guests/diffpair/module.mk).
 $(BUILD)/tests/unit/test_diff.o: CFLAGS += -DDP_DIR='"$(DP_OUT)"'

@@ -393,7 +393,7 @@ static enum bt_status load(struct elfimg *img)
 		if (img->segs[i].type == PT_NOTE)
 			BT_TRY(scan_notes(img, img->segs[i].offset, img->segs[i].filesz));
 	BT_TRY(load_code(img));
-	if (img->ncode == 0)
+	if (img->ncode == 0 && img->type != ET_REL) /* a module may hold only data */
 		return bad(img->path, BT_ERR_FORMAT,
 			   "no executable section (SHF_ALLOC|SHF_EXECINSTR with contents)");
 	img->entry_va = img->entry;

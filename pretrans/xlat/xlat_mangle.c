@@ -299,13 +299,17 @@ static void addr_from_operand(const struct xlat_insn *in, const ZydisDecodedOper
 	if (o->mem.base == ZYDIS_REGISTER_RIP) {
 		a->absolute = true;
 		a->disp = (int64_t)(in->va + in->d.length + (uint64_t)o->mem.disp.value);
+		a->v = xe_val_disp(in, true);
 		return;
 	}
 	if (o->mem.base == ZYDIS_REGISTER_EIP) {
 		a->absolute = true;
 		a->disp = (int64_t)(uint32_t)(in->va + in->d.length + (uint64_t)o->mem.disp.value);
+		a->v = xe_val_disp(in, true);
+		a->v.flags |= XV_T32;
 		return;
 	}
+	a->v = xe_val_disp(in, false);
 	if (o->mem.base == ZYDIS_REGISTER_NONE && o->mem.index == ZYDIS_REGISTER_NONE &&
 	    in->d.address_width == 64) {
 		a->absolute = true; /* disp32 sign-extended or moffs64 */
@@ -371,7 +375,9 @@ static void emit_copy(struct xe *e, const struct xlat_insn *in)
 		xe_req(e, &req); /* the request holds no ignored prefix */
 		return;
 	}
+	uint32_t before = e->len[e->cur];
 	xe_bytes(e, in->bytes, in->d.length);
+	xe_note_copy(e, before, in);
 }
 
 /* Re-encode in with its memory operand replaced by [A]. */
@@ -390,7 +396,14 @@ static void emit_with_mem(struct xe *e, const struct xlat_insn *in, int mi, Zydi
 	o->mem.index = ZYDIS_REGISTER_NONE;
 	o->mem.scale = 0;
 	o->mem.displacement = 0;
+	uint32_t before = e->len[e->cur];
 	xe_req(e, &req);
+	for (int k = 0; k < in->d.operand_count_visible; k++)
+		if (in->ops[k].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+			xe_note(e, before, 0, xe_val_imm(in, 0, false), in->ops[k].imm.value.u,
+				false);
+			break;
+		}
 }
 
 static bool is_bt_reg_mem(const struct xlat_insn *in, int mi)
@@ -479,12 +492,15 @@ static void mangle_mem(struct xe *e, const struct xlat_insn *in)
 		xe_ins(e, ZYDIS_MNEMONIC_SAR, false, 2, &ot, &im, NULL);
 		im = xe_i(bits == 64 ? 3 : (bits == 32 ? 2 : 1));
 		xe_ins(e, ZYDIS_MNEMONIC_SHL, false, 2, &ot, &im, NULL);
+		uint32_t before = e->len[e->cur];
 		if (a.absolute) {
 			im = xe_i(a.disp);
 			xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &oa, &im, NULL);
+			xe_note(e, before, 0, a.v, (uint64_t)a.disp, false);
 		} else {
 			mm = xe_m(a.addr32 ? 4 : 8, a.base, a.index, a.scale, a.disp);
 			xe_ins(e, ZYDIS_MNEMONIC_LEA, false, 2, &oa, &mm, NULL);
+			xe_note(e, before, XE_NOTE_DISP, a.v, (uint64_t)a.disp, false);
 		}
 		if (a.seg) {
 			mm = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0,
@@ -512,18 +528,23 @@ static void mangle_riplea(struct xe *e, const struct xlat_insn *in)
 	uint64_t va = in->va + in->d.length + (uint64_t)m->mem.disp.value;
 	ZydisRegister dst = in->ops[0].reg.value;
 	ZydisEncoderOperand d = xe_r(dst), im;
+	struct xe_val v = xe_val_disp(in, true);
 	switch (in->ops[0].size) {
 	case 64:
 		im = xe_i((int64_t)va);
 		break;
 	case 32:
 		im = xe_i((int64_t)(uint32_t)va);
+		v.flags |= XV_T32;
 		break;
 	default:
 		im = xe_i((int64_t)(uint16_t)va);
+		v.flags |= XV_T16;
 		break;
 	}
+	uint32_t before = e->len[e->cur];
 	xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &d, &im, NULL);
+	xe_note(e, before, 0, v, (uint64_t)im.imm.s, false);
 }
 
 static void mangle_push(struct xe *e, const struct xlat_insn *in)
@@ -543,7 +564,9 @@ static void mangle_push(struct xe *e, const struct xlat_insn *in)
 	if (src->type == ZYDIS_OPERAND_TYPE_REGISTER) {
 		emit_store64(e, s.reg[0], xe_r(src->reg.value));
 	} else if (src->type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+		uint32_t before = e->len[e->cur];
 		emit_store64(e, s.reg[0], xe_i(src->imm.value.s));
+		xe_note(e, before, 0, xe_val_imm(in, 0, false), src->imm.value.u, false);
 	} else {
 		xe_gs_load(e, s.reg[1], VCPU_OFF_MEM_TMP);
 		emit_store64(e, s.reg[0], xe_r(s.reg[1]));
@@ -780,18 +803,29 @@ static void push_return(struct xe *e, const struct xlat_insn *in, struct xlat_sc
 	xe_probe(e, s, &a, 8, true);
 	ZydisEncoderOperand o1 = xe_r(s->reg[1]);
 	ZydisEncoderOperand im = xe_i((int64_t)(in->va + in->d.length));
+	uint32_t before = e->len[e->cur];
 	xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &o1, &im, NULL);
+	xe_note(e, before, 0, xe_val_pc(), in->va + in->d.length, false);
 	emit_store64(e, s->reg[0], o1);
 	emit_lea_rsp(e, -8);
+}
+
+/* A new exit whose target derives from the guest as v says (templates). */
+static int exit_new_v(struct xe *e, enum xlat_exit_kind k, gva_t target, struct xe_val v)
+{
+	int x = xe_exit_new(e, k, target);
+	if ((uint32_t)x < e->n_exits)
+		e->exit_val[x] = v;
+	return x;
 }
 
 static void mangle_jcc(struct xe *e, const struct xlat_insn *in)
 {
 	gva_t next = in->va + in->d.length;
 	gva_t target = next + (uint64_t)in->ops[0].imm.value.s;
-	int t = xe_exit_new(e, XLAT_EXIT_JCC_TAKEN, target);
+	int t = exit_new_v(e, XLAT_EXIT_JCC_TAKEN, target, xe_val_imm(in, 0, true));
 	xe_exit_branch(e, in->d.mnemonic, t);
-	int f = xe_exit_new(e, XLAT_EXIT_JCC_FALL, next);
+	int f = exit_new_v(e, XLAT_EXIT_JCC_FALL, next, xe_val_pc());
 	xe_exit_branch(e, ZYDIS_MNEMONIC_JMP, f);
 }
 
@@ -810,9 +844,9 @@ static void mangle_loop(struct xe *e, const struct xlat_insn *in)
 	req.operands[0].imm.s = 5;
 	req.branch_width = ZYDIS_BRANCH_WIDTH_8;
 	xe_req(e, &req);
-	int f = xe_exit_new(e, XLAT_EXIT_JCC_FALL, next);
+	int f = exit_new_v(e, XLAT_EXIT_JCC_FALL, next, xe_val_pc());
 	xe_exit_branch(e, ZYDIS_MNEMONIC_JMP, f);
-	int t = xe_exit_new(e, XLAT_EXIT_JCC_TAKEN, target);
+	int t = exit_new_v(e, XLAT_EXIT_JCC_TAKEN, target, xe_val_imm(in, 0, true));
 	xe_exit_branch(e, ZYDIS_MNEMONIC_JMP, t);
 }
 
@@ -823,7 +857,7 @@ static void mangle_call(struct xe *e, const struct xlat_insn *in)
 	begin_scratch(e, in, 3, &s, in->flags_live_in);
 	push_return(e, in, &s);
 	xlat_flush_pending(e);
-	int x = xe_exit_new(e, XLAT_EXIT_CALL, target);
+	int x = exit_new_v(e, XLAT_EXIT_CALL, target, xe_val_imm(in, 0, true));
 	xe_exit_branch(e, ZYDIS_MNEMONIC_JMP, x);
 }
 
@@ -898,7 +932,7 @@ static void mangle_rdtsc(struct xe *e)
 
 void xlat_mangle_fall(struct xe *e, gva_t next)
 {
-	int x = xe_exit_new(e, XLAT_EXIT_FALL, next);
+	int x = exit_new_v(e, XLAT_EXIT_FALL, next, xe_val_pc());
 	xe_exit_branch(e, ZYDIS_MNEMONIC_JMP, x);
 }
 
@@ -1005,7 +1039,7 @@ void xlat_mangle(struct xe *e, const struct xlat_insn *in, enum xlat_class c)
 		break;
 	case XC_JMP: {
 		gva_t t = in->va + in->d.length + (uint64_t)in->ops[0].imm.value.s;
-		int x = xe_exit_new(e, XLAT_EXIT_JMP, t);
+		int x = exit_new_v(e, XLAT_EXIT_JMP, t, xe_val_imm(in, 0, true));
 		xe_exit_branch(e, ZYDIS_MNEMONIC_JMP, x);
 		break;
 	}
@@ -1028,7 +1062,7 @@ void xlat_mangle(struct xe *e, const struct xlat_insn *in, enum xlat_class c)
 		mangle_ret(e, in);
 		break;
 	case XC_PRIV: {
-		int x = xe_exit_new(e, XLAT_EXIT_PRIV, in->va);
+		int x = exit_new_v(e, XLAT_EXIT_PRIV, in->va, xe_val_pc());
 		if (in->d.mnemonic == ZYDIS_MNEMONIC_SYSCALL && (uint32_t)x < e->n_exits)
 			e->exits[x].flags |= XLAT_EXIT_F_SYSCALL;
 		xe_exit_jump_stub(e, x);

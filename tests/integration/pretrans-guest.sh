@@ -182,7 +182,23 @@ expect "ELF without code" 2 "nocode.elf: no executable section" -- "$P" build "$
 # a relocatable object (the boot loader refuses it with the same line)
 if [ -f "$KO" ]; then
 	cp "$KO" "$W/mod.ko"
-	expect "relocatable object (.ko)" 2 "mod.ko: a relocatable object \(ET_REL" -- "$P" build "$W/mod.ko" -o "$W/x.tcdb"
+	expect "a module alone points at --modules" 2 "mod.ko: a loadable module \(ET_REL\), not a kernel: .*--modules" -- "$P" build "$W/mod.ko" -o "$W/x.tcdb"
+	# --modules (docs/kmod.md): the module stored as templates, the same
+	# file for any --jobs; bad module files fail naming them
+	expect "build --modules" 0 "modules: 1 stored, 0 of another release skipped.* [1-9][0-9]* templates \(100.00% relocatable" -- "$P" build "$K" --modules "$W/mod.ko" -o "$W/m1.tcdb" --jobs 1
+	"$P" build "$K" --modules "$W" -o "$W/m2.tcdb" --jobs 2 2>/dev/null
+	if cmp -s "$W/m1.tcdb" "$W/m2.tcdb"; then pass "--modules FILE --jobs 1 and --modules DIR --jobs 2 outputs are identical"; else fail "--modules outputs differ"; fi
+	row=$(sqlite3 "$W/m1.tcdb" "SELECT name || ' ' || n_templates FROM modules" 2>&1)
+	case "$row" in "mod "[1-9]*) pass "modules row: $row" ;; *) fail "modules row: $row" ;; esac
+	mkdir -p "$W/bad"
+	head -c $(($(stat -c %s "$W/mod.ko") / 2)) "$W/mod.ko" >"$W/bad/cut.ko"
+	expect "truncated module" 2 "cut.ko: truncated ELF" -- "$P" build "$K" --modules "$W/bad/cut.ko" -o "$W/x.tcdb"
+	echo "not a module" >"$W/bad/junk.ko"
+	expect "non-ELF module" 2 "junk.ko: not an ELF file" -- "$P" build "$K" --modules "$W/bad/junk.ko" -o "$W/x.tcdb"
+	printf 'vermagic=9.9.9-other SMP mod_unload\0name=other\0' >"$W/modinfo"
+	objcopy --add-section .modinfo="$W/modinfo" "$W/mod.ko" "$W/bad/other.ko"
+	expect "module of another release" 0 "other.ko: built for release '9.9.9-other'.*skipped" -- "$P" build "$K" --modules "$W/bad/other.ko" -o "$W/x.tcdb"
+	grep -q "modules: 0 stored, 1 of another release skipped" "$W/err" && pass "another release: counted as skipped" || fail "another release: $(cat "$W/err")"
 else
 	fail "no kernel module $KO to build (make it with make $KO)"
 fi
