@@ -66,6 +66,9 @@ struct kmod {
 	size_t n_relocs_applied, n_relocs_unknown, n_syms_unresolved;
 };
 
+/* The bytes of a module file, decompressed for .xz and .zst (at most
+ * KMOD_MAX_SIZE; *buf is malloc'd).  No ELF check: kmod_open does it. */
+enum bt_status kmod_read_file(const char *path, uint8_t **buf, size_t *len);
 /* Read and check path (.ko, .ko.xz, .ko.zst). */
 enum bt_status kmod_open(const char *path, struct kmod **out);
 void kmod_close(struct kmod *m);

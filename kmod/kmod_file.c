@@ -179,6 +179,26 @@ static void file_name(const char *path, char *out, size_t cap)
 		*dot = 0;
 }
 
+enum bt_status kmod_read_file(const char *path, uint8_t **buf, size_t *len)
+{
+	uint8_t *raw;
+	size_t rl;
+	enum bt_status s = read_all(path, &raw, &rl);
+	if (s != BT_OK)
+		return s;
+	if (ends_with(path, ".xz")) {
+		s = unxz(path, raw, rl, buf, len);
+		free(raw);
+	} else if (ends_with(path, ".zst")) {
+		s = unzstd(path, raw, rl, buf, len);
+		free(raw);
+	} else {
+		*buf = raw;
+		*len = rl;
+	}
+	return s;
+}
+
 enum bt_status kmod_open(const char *path, struct kmod **out)
 {
 	struct kmod *m = calloc(1, sizeof(*m));
@@ -186,21 +206,7 @@ enum bt_status kmod_open(const char *path, struct kmod **out)
 		free(m);
 		return BT_ERR_NOMEM;
 	}
-	uint8_t *raw;
-	size_t rl;
-	enum bt_status s = read_all(path, &raw, &rl);
-	if (s != BT_OK)
-		goto err_free;
-	if (ends_with(path, ".xz")) {
-		s = unxz(path, raw, rl, &m->buf, &m->len);
-		free(raw);
-	} else if (ends_with(path, ".zst")) {
-		s = unzstd(path, raw, rl, &m->buf, &m->len);
-		free(raw);
-	} else {
-		m->buf = raw;
-		m->len = rl;
-	}
+	enum bt_status s = kmod_read_file(path, &m->buf, &m->len);
 	if (s != BT_OK)
 		goto err_free;
 	if (m->len < 4 || memcmp(m->buf, ELFMAG, SELFMAG) != 0) {

@@ -77,6 +77,7 @@ struct diff_side {
 	char *image_path; /* the ELF actually read (differs for databases) */
 	char *db_path;	  /* database input, else NULL */
 	struct elfimg *img;
+	uint8_t *file_buf;   /* a decompressed .ko.xz/.ko.zst img reads from, else NULL */
 	struct diff_func *f; /* sorted by key */
 	size_t n;
 	struct diff_sym *syms; /* sorted by address */
@@ -193,6 +194,19 @@ enum bt_status diff_write_json(FILE *out, const struct diff_result *r,
 			       const struct diff_write_opts *o);
 enum bt_status diff_write_html(FILE *out, const struct diff_result *r,
 			       const struct diff_write_opts *o);
+
+/* Two module trees (diff_tree.c): OLD and NEW directories of .ko files
+ * compared module by module; returns the exit status (0 no module differs,
+ * 1 some differ, 2 an unreadable module or tree). */
+struct diff_tree_opts {
+	int json;	       /* JSON report (schema DIFF_TREE_JSON_SCHEMA) */
+	const char *json_file; /* ... into this file, else stdout */
+	int all;	       /* text: list identical and same-code modules too */
+	int jobs;
+};
+#define DIFF_TREE_JSON_SCHEMA "btkern-diff-modules/1"
+int diff_is_tree(const char *path);
+int diff_trees(const char *old_dir, const char *new_dir, const struct diff_tree_opts *o);
 
 /* JSON schema version written as "schema" in --json output (docs/diff.md). */
 #define DIFF_JSON_SCHEMA "btkern-diff/1"

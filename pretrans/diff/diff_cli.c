@@ -25,8 +25,11 @@ static const char usage[] =
     "usage: pretrans diff OLD NEW [OPTIONS] [-- FUNCTION...]\n"
     "\n"
     "Compares two kernel builds function by function, ignoring address shifts.\n"
-    "OLD and NEW are x86-64 ELF images or translation databases (the image a\n"
-    "database was built from is read and must be unchanged).  Each function is\n"
+    "OLD and NEW are x86-64 ELF images (kernels, .ko modules, .ko.xz, .ko.zst) or\n"
+    "translation databases (the image a database was built from is read and\n"
+    "must be unchanged), or two module trees (directories, e.g. lib/modules/\n"
+    "RELEASE): then each module is added, removed, identical, same code (moved\n"
+    "functions only) or changed, with its functions counted.  Each function is\n"
     "identical, moved (equal once addresses are normalised to symbol+offset),\n"
     "changed, renamed (same body, new name), added or removed.  The text report\n"
     "ends with unified diffs (git's format) of each changed function's code and\n"
@@ -186,6 +189,21 @@ int diff_main(int argc, char **argv)
 	char *const *funcs = argv + optind + 2;
 	size_t nfuncs = (size_t)(argc - optind - 2);
 
+	if (diff_is_tree(argv[optind]) || diff_is_tree(argv[optind + 1])) {
+		if (!diff_is_tree(argv[optind]) || !diff_is_tree(argv[optind + 1]))
+			return bt_cli_usage(
+			    "diff: %s is a directory and %s is not: give two "
+			    "module trees or two files",
+			    diff_is_tree(argv[optind]) ? argv[optind] : argv[optind + 1],
+			    diff_is_tree(argv[optind]) ? argv[optind + 1] : argv[optind]);
+		if (nfuncs || html)
+			return bt_cli_usage("diff: %s with module trees: compare two .ko files for "
+					    "function diffs and reports",
+					    nfuncs ? "-- FUNCTION..." : "--html");
+		struct diff_tree_opts to = {
+		    .json = json, .json_file = json_file, .all = wo.all, .jobs = jobs};
+		return diff_trees(argv[optind], argv[optind + 1], &to);
+	}
 	int differs = 0;
 	double t0 = (double)bt_now_ns() * 1e-9;
 	struct load_job jo = {.path = argv[optind]}, jn = {.path = argv[optind + 1]};

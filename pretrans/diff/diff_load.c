@@ -16,6 +16,7 @@
 #include "pretrans/diff/diff_int.h"
 
 #include "db/tcdb.h"
+#include "kmod/kmod.h"
 #include "pretrans/base/clock.h"
 #include "pretrans/base/log.h"
 #include "pretrans/xlat/xlat.h"
@@ -342,9 +343,24 @@ const struct diff_sym *diff_sym_at(const struct diff_side *s, gva_t va)
 	return NULL;
 }
 
+static int compressed_module(const char *path)
+{
+	size_t n = strlen(path);
+	return (n > 6 && !strcmp(path + n - 6, ".ko.xz")) ||
+	       (n > 7 && !strcmp(path + n - 7, ".ko.zst"));
+}
+
 static enum bt_status open_image(struct diff_side *s, const char *path)
 {
-	enum bt_status st = elfimg_open(path, &s->img);
+	enum bt_status st;
+	if (compressed_module(path)) { /* .ko.xz, .ko.zst: read through kmod/ */
+		size_t len;
+		st = kmod_read_file(path, &s->file_buf, &len);
+		if (st == BT_OK)
+			st = elfimg_open_mem(path, s->file_buf, len, &s->img);
+	} else {
+		st = elfimg_open(path, &s->img);
+	}
 	if (st != BT_OK)
 		return st; /* elfimg logged the file and the problem */
 	s->image_path = strdup(path);
@@ -459,6 +475,7 @@ void diff_side_free(struct diff_side *s)
 	free(s->dwarf_names);
 	if (s->img)
 		elfimg_close(s->img);
+	free(s->file_buf);
 	free(s->path);
 	free(s->image_path);
 	free(s->db_path);

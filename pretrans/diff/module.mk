@@ -3,7 +3,7 @@
 $(eval $(call add_lib,ptdiff,pretrans/diff/diff_load.c pretrans/diff/diff_dwarf.c pretrans/diff/diff_reloc.c pretrans/diff/diff_norm.c \
 	pretrans/diff/diff_match.c pretrans/diff/diff_out.c pretrans/diff/diff_html.c \
 	pretrans/diff/diff_html_assets.S \
-	pretrans/diff/diff_cli.c pretrans/diff/diff_pager.c,zydis pthread dw))
+	pretrans/diff/diff_cli.c pretrans/diff/diff_pager.c pretrans/diff/diff_tree.c,zydis pthread dw))
 # The report's style sheet and script, embedded by .incbin.
 $(BUILD)/pretrans/diff/diff_html_assets.o: pretrans/diff/diff_report.css pretrans/diff/diff_report.js
 $(eval $(call add_prog,ptdiff,pretrans/diff/ptdiff_main.c,ptdiff asmfmt btpretrans kmod xcheck xlat tcdb btelf btbase))

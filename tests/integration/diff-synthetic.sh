@@ -255,6 +255,40 @@ expect_line "$tmp/ko.txt" "changed 1, renamed 1, added 1, removed 1" ".ko pair: 
 "$ptdiff" --no-listings "$dp/base.ko" "$dp/shift.ko" >"$tmp/koshift.txt" 2>/dev/null
 expect_line "$tmp/koshift.txt" "really changed: 0 functions; a naive .* would flag 11" ".ko layout shift: nothing changed"
 
+# --- 5b. module trees: module by module, compressed modules paired ---------
+mt=$tmp/trees
+mkdir -p "$mt/a/m" "$mt/b/m"
+cp "$dp/base.ko" "$mt/a/m/x.ko"
+cp "$dp/base.ko" "$mt/a/m/y.ko"
+cp "$dp/base.ko" "$mt/a/gone.ko"
+cp "$dp/base.ko" "$mt/a/z.ko"
+cp "$dp/change.ko" "$mt/b/m/x.ko"
+xz -c "$dp/shift.ko" >"$mt/b/m/y.ko.xz"
+zstd -q -c "$dp/base.ko" >"$mt/b/z.ko.zst"
+cp "$dp/base.ko" "$mt/b/new.ko"
+status 1 "module trees: some modules differ" "$ptdiff" "$mt/a" "$mt/b" >"$tmp/trees.txt" 2>&1
+expect_line "$tmp/trees.txt" "^modules: 1 added, 1 removed, 1 changed, 1 same code \(moved functions only\), 1 identical, 0 unreadable$" "module trees: summary (a .ko.xz pairs with its .ko, a .ko.zst too)"
+expect_line "$tmp/trees.txt" "^changed +m/x.ko: functions 1 changed, 1 renamed, 1 added, 1 removed, 0 moved, 8 identical$" "module trees: the changed module's function counts"
+expect_line "$tmp/trees.txt" "^added +new.ko$" "module trees: an added module"
+expect_line "$tmp/trees.txt" "^removed +gone.ko$" "module trees: a removed module"
+if grep -q "m/y.ko\|z.ko" "$tmp/trees.txt"; then bad "module trees: same-code and identical modules listed without --all"; else ok "module trees: same-code and identical modules only with --all"; fi
+"$ptdiff" --json "$mt/a" "$mt/b" >"$tmp/trees.json" 2>/dev/null || [ $? -eq 1 ]
+if python3 - "$tmp/trees.json" <<'EOF'; then ok "module trees: JSON with its schema, one entry per module"; else bad "module trees: JSON"; fi
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["schema"] == "btkern-diff-modules/1", d["schema"]
+got = {m["module"]: m["class"] for m in d["modules"]}
+want = {"gone.ko": "removed", "m/x.ko": "changed", "m/y.ko": "same-code", "new.ko": "added", "z.ko": "identical"}
+assert got == want, got
+assert d["summary"]["changed"] == 1 and d["summary"]["error"] == 0, d["summary"]
+EOF
+status 0 "module trees: a tree against itself" "$ptdiff" "$mt/a" "$mt/a" >/dev/null 2>&1
+head -c 300 "$dp/change.ko" >"$mt/b/m/x.ko"
+status 2 "module trees: a truncated module" "$ptdiff" "$mt/a" "$mt/b" >"$tmp/trees-bad.txt" 2>&1
+expect_line "$tmp/trees-bad.txt" "m/x.ko: truncated ELF" "module trees: the unreadable module is named"
+expect_line "$tmp/trees-bad.txt" "^added +new.ko$" "module trees: the other modules are still compared"
+status 2 "module trees: a tree and a file" "$ptdiff" "$mt/a" "$dp/base.ko" >/dev/null 2>&1
+
 # --- 6. databases: `pretrans build` then `pretrans diff OLD.tcdb NEW` -------
 pretrans=$build/bin/pretrans
 "$pretrans" build "$dp/base.elf" -o "$tmp/base.tcdb" >/dev/null 2>&1

@@ -7,6 +7,7 @@ PKGS=(
 	build-essential pkg-config make git
 	libelf-dev zlib1g-dev # ELF reader (elfutils); zlib (the codec benchmark)
 	libzstd-dev zstd     # database chunks (zstd: the tests change them with the command)
+	xz-utils             # .ko.xz modules in the module-tree diff test
 	liblz4-dev           # the codec benchmark (tests/bench/db-codec-bench.sh)
 	libdw-dev             # DWARF reader (elfutils): source files for pretrans diff
 	libzydis-dev          # Zydis 4: decoder and encoder
