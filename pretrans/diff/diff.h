@@ -182,7 +182,7 @@ struct diff_write_opts {
 	int listings;	    /* instruction diffs for changed functions */
 	int xlat;	    /* with them, diffs of the translations */
 	int all;	    /* text: list moved/identical too */
-	size_t max_details; /* html: side-by-side diffs at most for this many functions */
+	size_t max_details; /* json: instruction diffs at most for this many functions */
 	size_t max_xlat;    /* translation diffs for at most this many functions */
 	size_t max_lines;   /* per listing */
 	int color;	    /* text: ANSI colours (git's: @@ cyan, - red, + green) */

@@ -62,10 +62,7 @@
 			on[+c.value] = c.checked;
 		});
 		var s = q.value.trim().toLowerCase();
-		if (s && !lowKeys) {
-			lowKeys = D.k.map(function (k, i) { return name(i).toLowerCase(); });
-			lowFiles = D.files.map(function (f) { return f.toLowerCase(); });
-		}
+		if (s) lower();
 		var out = new Int32Array(N), n = 0;
 		for (var j = 0; j < N; j++) {
 			var i = order[j];
@@ -77,6 +74,14 @@
 		wrap.scrollTop = 0; /* a new list starts at its top */
 		drawn = '';
 		draw();
+	}
+
+	/* Lower-case names for the text filter, made once (at idle time after
+	 * the first draw, or at the first keystroke). */
+	function lower() {
+		if (lowKeys) return;
+		lowKeys = D.k.map(function (k, i) { return name(i).toLowerCase(); });
+		lowFiles = D.files.map(function (f) { return f.toLowerCase(); });
 	}
 
 	function row(i) {
@@ -92,7 +97,7 @@
 
 	/* The rows of the scrolled window, between two spacers. */
 	function draw() {
-		var n = view.length, hv = wrap.clientHeight || 520, rows = Math.ceil(hv / ROW) + 2 * MARGIN;
+		var n = view.length, hv = Math.max(wrap.clientHeight, 520), rows = Math.ceil(hv / ROW) + 2 * MARGIN;
 		var first = Math.max(0, Math.min(Math.floor(wrap.scrollTop / ROW) - MARGIN, n - rows));
 		var last = Math.min(n, first + rows);
 		var id = first + ':' + last + ':' + location.hash;
@@ -262,4 +267,5 @@
 	var m = /^#d(\d+)$/.exec(location.hash);
 	if (m) { var at = view.indexOf(+m[1]); if (at >= 0) wrap.scrollTop = Math.max(0, (at - 5) * ROW); }
 	document.documentElement.dataset.ready = '1';
+	(window.requestIdleCallback || setTimeout)(lower);
 })();

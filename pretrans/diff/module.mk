@@ -20,7 +20,7 @@ check-diff: $(BUILD)/bin/ptdiff $(BUILD)/bin/pretrans $(DP_ELFS) $(DP_KOS)
 	$(Q)tests/integration/diff-synthetic.sh $(BUILD)
 
 # check-diff-html: the HTML report of a synthetic 50 000-function pair in
-# headless Chromium (load, sort, scroll, filter, open a diff; about 30 s).
+# headless Chromium (load, sort, scroll, filter, open a diff; about 15 s of CPU).
 CHECK_STEPS += check-diff-html
 .PHONY: check-diff-html
 check-diff-html: $(BUILD)/bin/ptdiff

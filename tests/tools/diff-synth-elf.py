@@ -53,28 +53,29 @@ class Func:
 def plan(n, seed):
     """The functions of OLD and the edits that make NEW."""
     rnd = random.Random(seed)
+    r = rnd.random
     funcs = []
     nfiles = max(1, n // 50)
     for i in range(n):
         f = Func()
         fi = i * nfiles // n
         f.file = f"{['drivers', 'fs', 'net', 'mm', 'kernel', 'sound'][fi % 6]}/d{fi % 97:02d}/f{fi:04d}.c"
-        f.glob = rnd.random() < 0.6
+        f.glob = r() < 0.6
         # repeated static names make name@file keys, as in a real vmlinux
-        f.name = f"helper_{i % 7}" if (not f.glob and rnd.random() < 0.05) else f"fn_{i:05d}"
-        f.ops = []
-        for _ in range(rnd.randint(6, 30)):
-            k = rnd.random()
+        f.name = f"helper_{i % 7}" if (not f.glob and r() < 0.05) else f"fn_{i:05d}"
+        ops = f.ops = []
+        for _ in range(6 + int(r() * 25)):
+            k = r()
             if k < 0.25:
-                f.ops.append(("call", rnd.randrange(n)))
+                ops.append(("call", int(r() * n)))
             elif k < 0.4:
-                f.ops.append(("str", rnd.randrange(n)))
+                ops.append(("str", int(r() * n)))
             elif k < 0.55:
-                f.ops.append(("data", rnd.randrange(256)))
+                ops.append(("data", int(r() * 256)))
             elif k < 0.8:
-                f.ops.append(("imm", rnd.randrange(1 << 16)))
+                ops.append(("imm", int(r() * 65536)))
             else:
-                f.ops.append(("cmpjz", rnd.randrange(1, 100)))
+                ops.append(("cmpjz", 1 + int(r() * 99)))
         f.kind = "same"
         funcs.append(f)
     # no two statics of one name in one file
@@ -157,14 +158,13 @@ def layout(funcs, n_targets, old_names):
     text_end = pc
     rodata_base = (text_end + 0xFFF) & ~0xFFF
     # strings, deduplicated by content
-    strs, str_off, ro = {}, {}, bytearray()
+    str_off, ro = {}, bytearray()
     for f in funcs:
         for o in f.ops:
-            if o[0] in ("str", "str2"):
-                s = f"message {o[1]} from %s: %d\n".encode() if o[0] == "str" else f"message {o[1]} (v2) from %s: %d\n".encode()
-                if s not in str_off:
-                    str_off[s] = len(ro)
-                    ro += s + b"\0"
+            if (o[0] == "str" or o[0] == "str2") and o not in str_off:
+                s = f"message {o[1]} from %s: %d\n" if o[0] == "str" else f"message {o[1]} (v2) from %s: %d\n"
+                str_off[o] = len(ro)
+                ro += s.encode() + b"\0"
     data_base = (rodata_base + len(ro) + 0xFFF) & ~0xFFF
     by_name = {}
     for f, a in zip(funcs, addrs):
@@ -183,8 +183,7 @@ def layout(funcs, n_targets, old_names):
                 tgt = by_name[old_names[o[1]]]
                 b += b"\xe8" + struct.pack("<i", tgt - (here + 5))
             elif o[0] in ("str", "str2"):
-                s = f"message {o[1]} from %s: %d\n".encode() if o[0] == "str" else f"message {o[1]} (v2) from %s: %d\n".encode()
-                tgt = rodata_base + str_off[s]
+                tgt = rodata_base + str_off[o]
                 b += b"\x48\x8d\x3d" + struct.pack("<i", tgt - (here + 7))  # lea rdi, [rip+x]
             elif o[0] == "data":
                 tgt = data_base + 16 * o[1]
