@@ -106,9 +106,11 @@ int cmd_stats(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
 			json = true;
-		else if (argv[i][0] == '-' || path) {
-			return bt_cli_usage("usage: pretrans stats DB [--json]");
-		} else
+		else if (argv[i][0] == '-')
+			return bt_cli_usage("stats: option '%s' is unknown", argv[i]);
+		else if (path)
+			return bt_cli_usage("stats: unexpected argument '%s' after DB", argv[i]);
+		else
 			path = argv[i];
 	}
 	if (!path) {
@@ -323,18 +325,27 @@ int cmd_verify(int argc, char **argv)
 	uint64_t sample = 0;
 	bool sign = false;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--sample") && i + 1 < argc)
-			sample = strtoull(argv[++i], NULL, 10);
-		else if (!strcmp(argv[i], "--sign"))
+		if (!strcmp(argv[i], "--sample") && i + 1 < argc) {
+			char *end;
+			sample = strtoull(argv[++i], &end, 10);
+			if (*end || !sample)
+				return bt_cli_usage("verify: --sample wants a positive number, not "
+						    "'%s'",
+						    argv[i]);
+		} else if (!strcmp(argv[i], "--sign")) {
 			sign = true;
-		else if (argv[i][0] == '-' && argv[i][1])
-			goto usage;
-		else if (!db_path)
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			if (!strcmp(argv[i], "--sample"))
+				return bt_cli_usage("verify: --sample needs a number N");
+			return bt_cli_usage("verify: option '%s' is unknown", argv[i]);
+		} else if (!db_path) {
 			db_path = argv[i];
-		else if (!image)
+		} else if (!image) {
 			image = argv[i];
-		else
-			goto usage;
+		} else {
+			return bt_cli_usage("verify: unexpected argument '%s' after DB IMAGE",
+					    argv[i]);
+		}
 	}
 	if (!db_path || !image || (sign && sample))
 		goto usage;
@@ -395,10 +406,10 @@ int cmd_verify(int argc, char **argv)
 	int rc = pretrans_exit_code(s);
 	if (s == BT_OK) {
 		printf(
-		    "verify: %llu blocks checked (%llu of them refused regions; %zu translated "
-		    "blocks in all), %llu guest-hash mismatches, %llu re-translation mismatches\n",
-		    (unsigned long long)v->checked, (unsigned long long)v->refused_checked, total,
-		    (unsigned long long)v->hash_bad, (unsigned long long)v->code_bad);
+		    "verify: %s blocks checked (%s of them refused regions; %s translated blocks "
+		    "in all), %s guest-hash mismatches, %s re-translation mismatches\n",
+		    BT_N(v->checked), BT_N(v->refused_checked), BT_N(total), BT_N(v->hash_bad),
+		    BT_N(v->code_bad));
 		if (v->hash_bad || v->code_bad)
 			rc = PRETRANS_EXIT_MISMATCH;
 	}

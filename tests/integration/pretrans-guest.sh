@@ -350,6 +350,14 @@ expect "missing database" 4 "nothere.tcdb: cannot open" -- "$P" stats "$W/nother
 expect "no command" 2 "usage: pretrans COMMAND" -- "$P"
 expect "build without -o" 2 "need one IMAGE and -o" -- "$P" build "$K"
 expect "bad --jobs" 2 "--jobs wants a number" -- "$P" build "$K" -o "$W/x.tcdb" --jobs 0
+# every command names the option or argument it refuses (docs/cli.md)
+expect "stats: unknown option named" 2 "stats: option '--bogus' is unknown" -- "$P" stats "$W/j1.tcdb" --bogus
+expect "stats: extra argument named" 2 "stats: unexpected argument 'extra'" -- "$P" stats "$W/j1.tcdb" extra
+expect "verify: unknown option named" 2 "verify: option '--bogus' is unknown" -- "$P" verify "$W/j1.tcdb" "$K" --bogus
+expect "verify: --sample without N" 2 "verify: --sample needs a number" -- "$P" verify "$W/j1.tcdb" "$K" --sample
+expect "verify: --sample not a number" 2 "verify: --sample wants a positive number, not 'x'" -- "$P" verify "$W/j1.tcdb" "$K" --sample x
+expect "xcheck: unknown option named" 2 "xcheck: option '--bogus' is unknown" -- "$P" xcheck --bogus
+expect "build: unknown option named" 2 "option '--bogus' is unknown" -- "$P" build "$K" -o "$W/x.tcdb" --bogus
 for c in build stats show verify xcheck; do
 	if "$P" $c --help >"$W/out" 2>&1 && grep -q "^usage: pretrans $c" "$W/out"; then pass "$c --help"; else fail "$c --help"; fi
 done
