@@ -27,7 +27,7 @@
 #include <sys/stat.h>
 
 enum tree_class { T_ADDED, T_REMOVED, T_IDENTICAL, T_SAME, T_CHANGED, T_ERROR, T_NCLASSES };
-static const char *const tree_class_str[T_NCLASSES] = {"added",     "removed", "identical",
+static const char *const tree_class_str[T_NCLASSES] = {"added",	    "removed", "identical",
 						       "same-code", "changed", "error"};
 
 struct tree_mod {
