@@ -34,9 +34,16 @@ static void ata_delay400(void)
 		(void)inb(ATA_CONTROL); /* alternate status */
 }
 
+/* The bound is time, not only polls: a FLUSH CACHE reaches the image file's
+ * fsync, which on a loaded host (QEMU TCG, or btvm) can take seconds; 2
+ * million polls were about 0.2 s under QEMU.  At least 2 million polls and
+ * 30 s of the TSC clock; 100 million polls if that clock does not run. */
 static int ata_wait(bool want_drq)
 {
-	for (unsigned i = 0; i < 2000000; i++) {
+	uint64_t deadline = monotonic_ns() + 30000000000ull;
+	for (unsigned i = 0; i < 100000000; i++) {
+		if (i >= 2000000 && (i & 1023) == 0 && monotonic_ns() > deadline)
+			break;
 		uint8_t s = inb(ATA_STATUS);
 		if (s == 0xff)
 			return -ENOENT; /* floating bus: no controller */
