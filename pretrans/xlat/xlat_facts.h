@@ -45,8 +45,7 @@ struct xlat_facts {
 };
 
 /* The facts of a decoded instruction (ops: its operands, as decoded). */
-struct xlat_facts xlat_insn_facts(const ZydisDecodedInstruction *d,
-				  const ZydisDecodedOperand *ops);
+struct xlat_facts xlat_insn_facts(const ZydisDecodedInstruction *d, const ZydisDecodedOperand *ops);
 
 /* Initialise dec for mode (ZYDIS_MACHINE_MODE_LONG_64, _LONG_COMPAT_32,
  * _LONG_COMPAT_16) with the decoder modes of the vCPU.  False on a Zydis
