@@ -17,6 +17,7 @@
 
 #include "pretrans/base/log.h"
 #include "pretrans/base/vec.h"
+#include "pretrans/xlat/xlat_facts.h"
 
 #include <Zydis/Zydis.h>
 #include <elf.h>
@@ -352,8 +353,8 @@ enum bt_status discover_walker_create(struct discover_walker **out)
 	struct discover_walker *w = calloc(1, sizeof(*w));
 	if (!w)
 		return BT_ERR_NOMEM;
-	if (ZYAN_FAILED(
-		ZydisDecoderInit(&w->dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64))) {
+	/* decode as the translator and the vCPU do (pretrans/xlat/xlat_facts.h) */
+	if (!xlat_decoder_init(&w->dec, ZYDIS_MACHINE_MODE_LONG_64)) {
 		free(w);
 		return BT_ERR_INTERNAL;
 	}
@@ -521,7 +522,8 @@ static uint32_t insn_len(const ZydisDecoder *dec, const struct elfimg *img, gva_
 uint32_t discover_insn_len(const struct elfimg *img, gva_t va)
 {
 	ZydisDecoder dec;
-	ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+	if (!xlat_decoder_init(&dec, ZYDIS_MACHINE_MODE_LONG_64))
+		return 0;
 	return insn_len(&dec, img, va);
 }
 

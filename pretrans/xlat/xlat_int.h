@@ -53,18 +53,18 @@ struct xlat_insn {
 	ZydisDecodedInstruction d;
 	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
 	gva_t va;
-	uint32_t goff;		 /* offset from the block start */
-	uint8_t bytes[16];	 /* the guest bytes */
-	struct xlat_facts facts; /* xlat_insn_facts() */
-	uint32_t regs_used;	 /* every GPR the instruction names (any width) */
-	uint32_t regs_read;	 /* GPRs it reads (partial writes count as reads) */
-	uint32_t regs_kill;	 /* GPRs it fully overwrites (32/64-bit writes) */
-	uint32_t flags_read;	 /* arithmetic flags read */
-	uint32_t flags_kill;	 /* arithmetic flags surely overwritten */
-	uint32_t flags_may;	 /* arithmetic flags possibly written (incl. undefined) */
-	uint32_t live_out;	 /* GPRs live after it */
-	bool flags_live_out;	 /* some arithmetic flag live after it */
+	uint32_t goff;	     /* offset from the block start */
+	uint8_t bytes[16];   /* the guest bytes */
+	uint32_t regs_used;  /* every GPR the instruction names (any width) */
+	uint32_t regs_read;  /* GPRs it reads (partial writes count as reads) */
+	uint32_t regs_kill;  /* GPRs it fully overwrites (32/64-bit writes) */
+	uint32_t flags_read; /* arithmetic flags read */
+	uint32_t flags_kill; /* arithmetic flags surely overwritten */
+	uint32_t flags_may;  /* arithmetic flags possibly written (incl. undefined) */
+	uint32_t live_out;   /* GPRs live after it */
+	bool flags_live_out; /* some arithmetic flag live after it */
 	bool flags_live_in;
+	struct xlat_facts facts; /* xlat_insn_facts() */
 };
 
 /*
