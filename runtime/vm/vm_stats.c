@@ -28,9 +28,10 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 			"\"blocks\":{\"from_db\":%" PRIu64 ",\"db_stale\":%" PRIu64
 			",\"db_verified\":%" PRIu64 ",\"translated\":%" PRIu64
 			",\"refused\":%" PRIu64 ",\"learned\":%" PRIu64 ",\"chains\":%" PRIu64
-			",\"code_bytes\":%" PRIu64 "},",
+			",\"code_bytes\":%" PRIu64 ",\"kmod_blocks_from_db\":%" PRIu64
+			",\"kmod_blocks_translated\":%" PRIu64 "},",
 			s->db_used, s->db_stale, s->db_verified, s->translated, s->refused,
-			s->learned, tc.chains, tc.code_bytes);
+			s->learned, tc.chains, tc.code_bytes, s->kmod_from_db, s->kmod_translated);
 		fprintf(f, "\"exits\":{");
 		for (unsigned k = 1; k < XLAT_NEXIT_KINDS; k++)
 			fprintf(f, "%s\"%s\":%" PRIu64, k > 1 ? "," : "",
@@ -97,6 +98,11 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 		" re-verified), %" PRIu64 " translated at run time (%" PRIu64 " refused), %" PRIu64
 		" learned\n",
 		s->db_used, s->db_stale, s->db_verified, s->translated, s->refused, s->learned);
+	if (vm->kmod || s->kmod_translated)
+		fprintf(f,
+			"btvm: module blocks: %" PRIu64 " from the database's templates, %" PRIu64
+			" translated at run time\n",
+			s->kmod_from_db, s->kmod_translated);
 	fprintf(f, "btvm: code cache: %" PRIu64 " bytes, %" PRIu64 " chains, %" PRIu64 " flushes\n",
 		tc.code_bytes, tc.chains, tc.flushes);
 	fprintf(f, "btvm: exits:");

@@ -53,8 +53,8 @@ static size_t src_read(void *o, gva_t va, uint8_t *buf, size_t len)
 static uint8_t g_code[1 << 17];
 
 /* instantiate t at va over g (in source s2) and compare with translating */
-static void check(struct xlat_ctx *c2, const struct xlat_tmpl *t, const uint8_t *pcmap,
-		  uint32_t pl, gva_t va, const uint8_t *g, struct src *s2, struct counts *c)
+static void check(struct xlat_ctx *c2, const struct xlat_tmpl *t, const uint8_t *pcmap, uint32_t pl,
+		  gva_t va, const uint8_t *g, struct src *s2, struct counts *c)
 {
 	struct xlat_exit ex[XLAT_MAX_EXITS];
 	enum xlat_tmpl_result r = xlat_tmpl_instantiate(t, va, g, g_code, ex);
@@ -248,7 +248,8 @@ static void modules_sample(const char *vmlinux, const char *dir, size_t stride, 
 			/* the same section in the second load */
 			const struct kmod_section *s = NULL;
 			for (size_t q = 0; q < m2->nsecs && !s; q++)
-				if (!strcmp(m2->secs[q].name, pk.secs[t->sec].name) && m2->secs[q].code)
+				if (!strcmp(m2->secs[q].name, pk.secs[t->sec].name) &&
+				    m2->secs[q].code)
 					s = &m2->secs[q];
 			if (!s)
 				continue;
@@ -275,8 +276,8 @@ static void print(const char *what, const struct counts *c)
 	       "(%.2f%%), refused: %zu form, %zu page, %zu bytes; %zu blocks not relocatable; "
 	       "%zu MISMATCHES\n",
 	       what, c->tmpl, (unsigned long long)c->guest_bytes, c->ok,
-	       c->tmpl ? 100.0 * (double)c->ok / (double)c->tmpl : 0.0, c->form, c->page,
-	       c->bytes, c->notrel, c->mismatch);
+	       c->tmpl ? 100.0 * (double)c->ok / (double)c->tmpl : 0.0, c->form, c->page, c->bytes,
+	       c->notrel, c->mismatch);
 }
 
 int main(int argc, char **argv)

@@ -79,9 +79,9 @@ static void test_identity_and_codecs(void **state)
 	/* xz */
 	uint8_t *z = malloc(g_len + 4096);
 	size_t zl = 0;
-	assert_int_equal(lzma_easy_buffer_encode(6, LZMA_CHECK_CRC64, NULL, g_obj, g_len, z, &zl,
-						 g_len + 4096),
-			 LZMA_OK);
+	assert_int_equal(
+	    lzma_easy_buffer_encode(6, LZMA_CHECK_CRC64, NULL, g_obj, g_len, z, &zl, g_len + 4096),
+	    LZMA_OK);
 	snprintf(p, sizeof(p), "%s/testmod.ko.xz", dir);
 	write_file(p, z, zl);
 	assert_int_equal(kmod_open(p, &m), BT_OK);
@@ -272,8 +272,8 @@ static void test_db_modules(void **state)
 	/* a changed identity (or blob) fails the tag */
 	sqlite3 *h;
 	assert_int_equal(sqlite3_open(p, &h), SQLITE_OK);
-	assert_int_equal(
-	    sqlite3_exec(h, "UPDATE modules SET srcversion = 'ABD'", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, "UPDATE modules SET srcversion = 'ABD'", NULL, NULL, NULL),
+			 SQLITE_OK);
 	sqlite3_close(h);
 	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
 	assert_int_equal(tcdb_module_get(db, 1, &raw, &rl), BT_ERR_AUTH);
