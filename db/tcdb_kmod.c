@@ -21,7 +21,7 @@
 #include <string.h>
 #include <zstd.h>
 
-#define MODULE_MAX_RAW	 (1u << 30)
+#define MODULE_MAX_RAW	  (1u << 30)
 #define MODULE_ZSTD_LEVEL 3
 
 enum bt_status tcdb_add_module(struct tcdb *db, struct tcdb_module *m, const uint8_t *raw,
@@ -81,8 +81,8 @@ static const char *col_text(sqlite3_stmt *st, int i)
 	return t ? t : "";
 }
 
-enum bt_status tcdb_foreach_module(struct tcdb *db,
-				   int (*cb)(void *, const struct tcdb_module *), void *opaque)
+enum bt_status tcdb_foreach_module(struct tcdb *db, int (*cb)(void *, const struct tcdb_module *),
+				   void *opaque)
 {
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db->h,
@@ -153,7 +153,8 @@ enum bt_status tcdb_module_get(struct tcdb *db, int64_t id, uint8_t **raw, size_
 				bt_err(LOG_DB,
 				       "%s: module %s fails its authentication: changed after it "
 				       "was written, or written with another key: nothing of this "
-				       "database is used from now on; rebuild it with `pretrans build`",
+				       "database is used from now on; rebuild it with `pretrans "
+				       "build`",
 				       db->path, m.name);
 			db->untrusted = true;
 			s = BT_ERR_AUTH;

@@ -48,7 +48,7 @@ struct kmods {
 		size_t pack_len;
 		struct kmod_tmpl_stats ts;
 		bool skipped;
-	} *res;
+	} * res;
 	size_t next;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -254,7 +254,8 @@ enum bt_status pbuild_modules(const struct pbuild_options *o, const struct elfim
 		struct kres *r = &k.res[i];
 		if (s == BT_OK && r->s != BT_OK) {
 			/* kmod/ and the ELF reader name the file and the problem */
-			if (r->s != BT_ERR_FORMAT && r->s != BT_ERR_IO && r->s != BT_ERR_UNSUPPORTED)
+			if (r->s != BT_ERR_FORMAT && r->s != BT_ERR_IO &&
+			    r->s != BT_ERR_UNSUPPORTED)
 				bt_err(LOG_KMOD, "%s: cannot pre-translate this module (%s)",
 				       k.files[i], bt_status_str(r->s));
 			s = r->s;
