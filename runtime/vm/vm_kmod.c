@@ -153,8 +153,7 @@ out:
 	return s;
 }
 
-bool vm_kmod_find(struct vm *vm, gva_t rip, const uint8_t *bytes, size_t got,
-		  struct xlat_block *xb)
+bool vm_kmod_find(struct vm *vm, gva_t rip, const uint8_t *bytes, size_t got, struct xlat_block *xb)
 {
 	struct vm_kmod *k = vm->kmod;
 	if (!k)
