@@ -20,7 +20,9 @@
  * Invariants
  *  1. Templates are loaded once at start; a pack that fails its tag leaves
  *     the database untrusted (nothing is served) and the VM runs on.
- *  2. Candidates are those whose nominal start has the page offset of the
+ *  2. At most VM_KMOD_MAX_RAW inflated bytes of packs are loaded (all or
+ *     none).
+ *  3. Candidates are those whose nominal start has the page offset of the
  *     address (the kernel loads module text on a page boundary; other
  *     offsets would be refused as XLAT_TMPL_PAGE near page ends anyway).
  */
@@ -43,9 +45,14 @@ struct vm_kmod {
 	struct xlat_exit exits[XLAT_MAX_EXITS];
 };
 
+/* Packs are loaded whole at start: above this many inflated bytes they are
+ * not loaded at all (Debian's 1,121 modules: 916 MB; docs/kmod.md, "Limits"). */
+#define VM_KMOD_MAX_RAW (256ull << 20)
+
 struct collect {
 	int64_t *ids;
 	size_t n, cap;
+	uint64_t raw;
 };
 
 static int collect_id(void *opaque, const struct tcdb_module *m)
@@ -60,6 +67,7 @@ static int collect_id(void *opaque, const struct tcdb_module *m)
 		c->cap = nc;
 	}
 	c->ids[c->n++] = m->id;
+	c->raw += m->raw_len;
 	return 0;
 }
 
@@ -85,6 +93,16 @@ enum bt_status vm_kmod_load(struct vm *vm)
 	struct collect c = {0};
 	BT_TRY(tcdb_foreach_module(vm->db, collect_id, &c));
 	if (c.n == 0) {
+		free(c.ids);
+		return BT_OK;
+	}
+	if (c.raw > VM_KMOD_MAX_RAW) {
+		bt_warn(
+		    LOG_KMOD,
+		    "the database's %zu modules hold %llu MB of templates, more than the %llu MB "
+		    "btvm loads at start: module code is translated at run time",
+		    c.n, (unsigned long long)(c.raw >> 20),
+		    (unsigned long long)(VM_KMOD_MAX_RAW >> 20));
 		free(c.ids);
 		return BT_OK;
 	}
