@@ -106,6 +106,7 @@ struct kmod_tmpl {
 	struct xlat_tmpl t;
 	const uint8_t *pcmap;
 	uint32_t pcmap_len;
+	uint32_t n_insns;
 };
 struct kmod_pack_section {
 	char name[64];

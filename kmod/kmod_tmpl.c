@@ -14,7 +14,7 @@
  *   "KMT1" u32 nsecs u32 ntmpls
  *   nsecs x { char name[64], u64 nominal, u64 size }
  *   ntmpls x { u32 sec, u64 offset, u32 guest_len, u32 flags, u32 code_len,
- *              u32 n_exits, u32 pcmap_len, u32 n_relocs,
+ *              u32 n_exits, u32 pcmap_len, u32 n_relocs, u32 n_insns,
  *              guest bytes, code, exits (kind u8, flags u8, pad u16,
  *              patch_off u32, stub_off u32, target u64 = 20 bytes each),
  *              pc map, relocation records (XLAT_RELOC_BYTES each) }
@@ -33,7 +33,7 @@
 
 #define PACK_MAGIC	"KMT1"
 #define PACK_SEC_BYTES	(64 + 16)
-#define PACK_HDR_BYTES	36
+#define PACK_HDR_BYTES	40
 #define PACK_EXIT_BYTES 20
 
 struct buf {
@@ -198,8 +198,8 @@ static enum bt_status section_tmpls(struct kmod *m, uint32_t si, struct xlat_ctx
 		bool ok = put32(&tmp, si) && put64(&tmp, off) && put32(&tmp, t.guest_len) &&
 			  put32(&tmp, t.flags) && put32(&tmp, t.code_len) &&
 			  put32(&tmp, t.n_exits) && put32(&tmp, blk.pcmap_len) &&
-			  put32(&tmp, t.n_relocs) && put(&tmp, t.guest, t.guest_len) &&
-			  put(&tmp, t.code, t.code_len);
+			  put32(&tmp, t.n_relocs) && put32(&tmp, blk.n_insns) &&
+			  put(&tmp, t.guest, t.guest_len) && put(&tmp, t.code, t.code_len);
 		for (uint32_t x = 0; ok && x < t.n_exits; x++) {
 			uint8_t e[PACK_EXIT_BYTES] = {t.exits[x].kind, t.exits[x].flags};
 			bt_put32(e + 4, t.exits[x].patch_off);
@@ -335,6 +335,7 @@ enum bt_status kmod_pack_parse(const uint8_t *p, size_t len, struct kmod_pack *o
 		t->n_exits = bt_get32(h + 24);
 		k->pcmap_len = bt_get32(h + 28);
 		t->n_relocs = bt_get32(h + 32);
+		k->n_insns = bt_get32(h + 36);
 		if (k->sec >= nsecs || k->offset >= out->secs[k->sec].size ||
 		    t->guest_len > out->secs[k->sec].size - k->offset)
 			goto err_format;

@@ -9,3 +9,10 @@ $(BUILD)/tests/unit/test_kmod.o: CFLAGS += -DGU_TESTMOD_PATH='"$(BUILD)/guests/t
 $(BUILD)/tests/test_kmod: $(BUILD)/guests/testmod.ko
 # tests/bench/kmod-tmpl-bench.sh: templates on Debian's vmlinux and modules
 $(eval $(call add_prog,kmod_tmpl_bench,tests/bench/kmod_tmpl_bench.c,kmod xlat btelf btbase))
+
+# Module templates bound under btvm (tests/integration/kmod-btvm.sh).
+CHECK_STEPS += check-kmod-btvm
+.PHONY: check-kmod-btvm
+check-kmod-btvm: $(BUILD)/bin/btvm $(BUILD)/bin/pretrans $(BUILD)/guests/kernel.elf \
+		$(BUILD)/guests/initrd.cpio $(BUILD)/guests/testmod.ko
+	$(Q)tests/integration/kmod-btvm.sh $(BUILD)

@@ -41,14 +41,6 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 	struct elfimg *img;
 	BT_TRY(elfimg_open(o->image_path, &img));
 	struct discover_plan *plan;
-	if (img->type == ET_REL) {
-		bt_err(LOG_ELF,
-		       "%s: a loadable module (ET_REL), not a kernel: pre-translate modules with "
-		       "their kernel, `pretrans build VMLINUX --modules %s -o OUT.tcdb`",
-		       o->image_path, o->image_path);
-		s = BT_ERR_UNSUPPORTED;
-		goto err_close_img;
-	}
 	/* the rules the boot loader applies too, so that a database is never
 	 * built for an image btvm would refuse to boot */
 	if ((s = elfimg_check_kernel(img)) != BT_OK || (s = discover_plan(img, &plan)) != BT_OK)

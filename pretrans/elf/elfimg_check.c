@@ -176,8 +176,9 @@ enum bt_status elfimg_check_kernel(const struct elfimg *img)
 	if (img->type == ET_REL) {
 		bt_err(LOG_ELF,
 		       "%s: a relocatable object (ET_REL, e.g. a .ko module), not a linked image: "
-		       "loadable modules are not supported yet; give the vmlinux",
-		       img->path);
+		       "give the vmlinux (modules are pre-translated with their kernel: `pretrans "
+		       "build VMLINUX --modules %s -o OUT.tcdb`)",
+		       img->path, img->path);
 		return BT_ERR_UNSUPPORTED;
 	}
 	if (img->nsegs == 0 || (img->phoff & 7) != 0) {

@@ -229,6 +229,10 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	}
 	if (cfg->tcdb && (s = open_db(vm, &layout)) != BT_OK)
 		goto err;
+	vm->kernel_start = layout.kernel_start;
+	vm->kernel_end = layout.kernel_end;
+	if (vm->db && (s = vm_kmod_load(vm)) != BT_OK)
+		goto err;
 	if ((s = cpu_load_boot_state(&vm->cpu, &bs)) != BT_OK)
 		goto err;
 
@@ -362,6 +366,7 @@ void vm_destroy(struct vm *vm)
 	}
 	if (vm->gm)
 		guestmem_destroy(vm->gm);
+	vm_kmod_free(vm);
 	if (vm->db)
 		tcdb_close(vm->db);
 	free(vm);

@@ -230,6 +230,40 @@ out:
 	return b;
 }
 
+/* A module block from the database's templates (vm_kmod.c), instantiated
+ * at rip over the guest bytes there. */
+static struct tcache_block *from_kmod(struct vm *vm, gva_t rip, struct mmu_fault *f)
+{
+	uint8_t bytes[1024];
+	uint64_t t0 = vm_ticks();
+	struct tcache_block *b = NULL;
+	size_t got = src_read(vm, rip, bytes, sizeof(bytes));
+	struct xlat_block xb;
+	if (got && vm_kmod_find(vm, rip, bytes, got, &xb)) {
+		if (vm->cfg.verify_db_blocks) { /* as for any database block */
+			struct xlat_block fresh;
+			struct xlat_source src = {src_read, vm};
+			if (xlat_translate(vm->xlat, &src, rip, &fresh) != BT_OK ||
+			    !same_translation(&xb, &fresh)) {
+				bt_err(
+				    LOG_TC,
+				    "module template instantiated at %#llx differs from a run-time "
+				    "translation of the same bytes",
+				    (unsigned long long)rip);
+				vm->st.db_stale++;
+				goto out;
+			}
+			vm->st.db_verified++;
+		}
+		b = install(vm, &xb, TCACHE_FROM_DB, f);
+		if (b)
+			vm->st.kmod_from_db++;
+	}
+out:
+	vm->st.ticks[VM_PH_DB] += vm_ticks() - t0;
+	return b;
+}
+
 enum xlat_kind { XK_KERNEL, XK_USER, XK_STEP, XK_KSTEP };
 
 static struct tcache_block *translate(struct vm *vm, gva_t rip, enum xlat_kind kind,
@@ -289,6 +323,10 @@ static struct tcache_block *translate(struct vm *vm, gva_t rip, enum xlat_kind k
 		b = install(vm, &xb, TCACHE_FROM_RUNTIME, f);
 		if (b)
 			vm->st.translated++;
+		/* kernel code outside the image: a module's (or other code the
+		 * kernel made at run time) */
+		if (b && (b->gpa[0] < vm->kernel_start || b->gpa[0] >= vm->kernel_end))
+			vm->st.kmod_translated++;
 	}
 out:
 	vm->st.ticks[VM_PH_TRANSLATE] += vm_ticks() - t0;
@@ -311,6 +349,10 @@ struct tcache_block *vm_block_get(struct vm *vm, gva_t rip, struct mmu_fault *fa
 	if (b)
 		return b;
 	if (vm->db && (b = from_db(vm, rip, fault)) != NULL)
+		return b;
+	if (fault->pending)
+		return NULL;
+	if (vm->kmod && (b = from_kmod(vm, rip, fault)) != NULL)
 		return b;
 	if (fault->pending)
 		return NULL;

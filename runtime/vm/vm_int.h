@@ -31,14 +31,16 @@ enum vm_phase {
 
 struct vm_stats {
 	uint64_t exits[XLAT_NEXIT_KINDS];
-	uint64_t faults;       /* guest faults raised by translated code (call-outs, signals) */
-	uint64_t host_signals; /* #DE/#UD... taken as host signals inside translated code */
-	uint64_t translated;   /* blocks translated at run time */
-	uint64_t refused;      /* run-time translations refused (then single-stepped) */
-	uint64_t db_used;      /* database blocks validated and installed */
-	uint64_t db_stale;     /* database blocks whose guest bytes differ */
-	uint64_t db_verified;  /* database blocks re-translated identically (--verify-db) */
-	uint64_t smc_pages;    /* code-page writes that invalidated blocks */
+	uint64_t faults;	  /* guest faults raised by translated code (call-outs, signals) */
+	uint64_t host_signals;	  /* #DE/#UD... taken as host signals inside translated code */
+	uint64_t translated;	  /* blocks translated at run time */
+	uint64_t refused;	  /* run-time translations refused (then single-stepped) */
+	uint64_t db_used;	  /* database blocks validated and installed */
+	uint64_t db_stale;	  /* database blocks whose guest bytes differ */
+	uint64_t db_verified;	  /* database blocks re-translated identically (--verify-db) */
+	uint64_t kmod_from_db;	  /* module blocks instantiated from templates (vm_kmod.c) */
+	uint64_t kmod_translated; /* kernel blocks outside the kernel image translated */
+	uint64_t smc_pages;	  /* code-page writes that invalidated blocks */
 	uint64_t smc_blocks;
 	uint64_t mapping_flushes; /* blocks dropped because a code mapping changed */
 	uint64_t irqs;
@@ -72,8 +74,10 @@ struct vm {
 	struct xlat_ctx *xlat_kstep; /* kernel code, one instruction a block */
 	struct xlat_options xopts;
 	struct tcdb *db;
-	struct user_mode *user;	 /* guest user code in stub processes */
-	struct vm_policy policy; /* which user mode, per address space */
+	struct vm_kmod *kmod;		/* module templates of the database (vm_kmod.c) */
+	gpa_t kernel_start, kernel_end; /* the kernel image's physical range (boot_layout) */
+	struct user_mode *user;		/* guest user code in stub processes */
+	struct vm_policy policy;	/* which user mode, per address space */
 	/* the current stay in user mode (vm_exec.c) */
 	struct {
 		bool in_user;
@@ -193,5 +197,14 @@ void vm_signals_remove(struct vm *vm);
 #define VM_HOST_SIGNAL_RSP 254 /* the guest's %rsp is not canonical (a host #GP) */
 void vm_host_signal_clear(void);
 int vm_host_signal_take(void);
+
+/* vm_kmod.c: module templates from the database (docs/kmod.md) */
+struct vm_kmod;
+enum bt_status vm_kmod_load(struct vm *vm);
+void vm_kmod_free(struct vm *vm);
+/* A template matching the guest bytes at rip (got of them readable),
+ * instantiated into xb (storage: vm->kmod's until the next call). */
+bool vm_kmod_find(struct vm *vm, gva_t rip, const uint8_t *bytes, size_t got,
+		  struct xlat_block *xb);
 
 #endif

@@ -182,7 +182,7 @@ expect "ELF without code" 2 "nocode.elf: no executable section" -- "$P" build "$
 # a relocatable object (the boot loader refuses it with the same line)
 if [ -f "$KO" ]; then
 	cp "$KO" "$W/mod.ko"
-	expect "a module alone points at --modules" 2 "mod.ko: a loadable module \(ET_REL\), not a kernel: .*--modules" -- "$P" build "$W/mod.ko" -o "$W/x.tcdb"
+	expect "a module alone points at --modules" 2 "mod.ko: a relocatable object \(ET_REL, e.g. a .ko module\), not a linked image: .*--modules" -- "$P" build "$W/mod.ko" -o "$W/x.tcdb"
 	# --modules (docs/kmod.md): the module stored as templates, the same
 	# file for any --jobs; bad module files fail naming them
 	expect "build --modules" 0 "modules: 1 stored, 0 of another release skipped.* [1-9][0-9]* templates \(100.00% relocatable" -- "$P" build "$K" --modules "$W/mod.ko" -o "$W/m1.tcdb" --jobs 1
