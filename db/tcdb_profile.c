@@ -37,6 +37,7 @@
 
 #define PROF_HDR     37
 #define PROF_MAX_LEN 4096 /* guest bytes of a block */
+#define PRED_HDR     16	  /* the predicted pack's header: CPU profile hash, 0 */
 
 struct prof_ent {
 	gva_t va;
@@ -47,7 +48,7 @@ struct prof_ent {
 struct tcdb_prof {
 	/* loaded */
 	uint8_t *raw;
-	size_t raw_len;
+	size_t raw_len, base; /* entries start at raw + base */
 	struct prof_ent *ent; /* ent_cap of them */
 	size_t n, ent_cap;
 	uint32_t *tab; /* open addressing: index + 1 of va's first version, 0 = empty */
@@ -74,6 +75,13 @@ static struct tcdb_prof *prof_of(struct tcdb *db)
 	return db->prof;
 }
 
+static struct tcdb_prof *pred_of(struct tcdb *db)
+{
+	if (!db->pred)
+		db->pred = calloc(1, sizeof(*db->pred));
+	return db->pred;
+}
+
 /* Forget the loaded profile (its pack bytes, entries and table). */
 static void drop_loaded(struct tcdb_prof *p)
 {
@@ -90,16 +98,21 @@ static void drop_loaded(struct tcdb_prof *p)
 	p->n = 0;
 }
 
-void tcdb_profile_free(struct tcdb *db)
+static void prof_free(struct tcdb_prof *p)
 {
-	struct tcdb_prof *p = db->prof;
 	if (!p)
 		return;
 	drop_loaded(p);
 	free(p->rec);
 	free(p->seen);
 	free(p);
-	db->prof = NULL;
+}
+
+void tcdb_profile_free(struct tcdb *db)
+{
+	prof_free(db->prof);
+	prof_free(db->pred);
+	db->prof = db->pred = NULL;
 }
 
 /* ---------------------------------------------------------------- recording */
@@ -134,14 +147,11 @@ static bool seen_add(struct tcdb_prof *p, uint64_t key)
 	return true;
 }
 
-enum bt_status tcdb_profile_note(struct tcdb *db, const struct tcdb_block *b)
+static enum bt_status record(struct tcdb_prof *p, const struct tcdb_block *b)
 {
-	if (!db->rdwr || db->building)
-		return BT_ERR_INVALID;
 	if (b->n_exits > TCDB_MAX_EXITS || b->code_len == 0 || b->guest_len == 0 ||
 	    b->guest_len > PROF_MAX_LEN || b->refusal)
 		return BT_ERR_INVALID;
-	struct tcdb_prof *p = prof_of(db);
 	if (!p)
 		return BT_ERR_NOMEM;
 	/* one entry per (start, guest hash): the key mixes both */
@@ -174,6 +184,37 @@ enum bt_status tcdb_profile_note(struct tcdb *db, const struct tcdb_block *b)
 	return BT_OK;
 }
 
+enum bt_status tcdb_profile_note(struct tcdb *db, const struct tcdb_block *b)
+{
+	if (!db->rdwr || db->building)
+		return BT_ERR_INVALID;
+	return record(prof_of(db), b);
+}
+
+enum bt_status tcdb_predicted_note(struct tcdb *db, const struct tcdb_block *b)
+{
+	if (!db->building)
+		return BT_ERR_INVALID;
+	return record(pred_of(db), b);
+}
+
+enum bt_status tcdb_predicted_write(struct tcdb *db, uint64_t cpu_profile_hash)
+{
+	struct tcdb_prof *p = db->pred;
+	if (!db->building)
+		return BT_ERR_INVALID;
+	if (!p || p->rec_n == 0)
+		return BT_OK;
+	/* the header (PRED_HDR bytes): the CPU profile's hash, then 0 */
+	if (!BT_VEC_RESERVE(p->rec, p->rec_cap, p->rec_len + PRED_HDR, 1u << 20))
+		return BT_ERR_NOMEM;
+	memmove(p->rec + PRED_HDR, p->rec, p->rec_len);
+	bt_put64(p->rec, cpu_profile_hash);
+	bt_put64(p->rec + 8, 0);
+	p->rec_len += PRED_HDR;
+	return tcdb_pack_put(db, TCDB_PACK_PREDICTED, TCDB_CODEC_LZ4, p->rec, p->rec_len, p->rec_n);
+}
+
 size_t tcdb_profile_noted(const struct tcdb *db)
 {
 	return db->prof ? db->prof->rec_n : 0;
@@ -193,7 +234,7 @@ enum bt_status tcdb_profile_write(struct tcdb *db)
 
 static enum bt_status parse(struct tcdb *db, struct tcdb_prof *p, uint64_t n_items)
 {
-	if (n_items > p->raw_len / PROF_HDR)
+	if (p->base > p->raw_len || n_items > (p->raw_len - p->base) / PROF_HDR)
 		return BT_ERR_FORMAT;
 	/* populated memory, as the pack's (tcdb_pack_alloc): page faults cost
 	 * more than the parse here */
@@ -206,7 +247,7 @@ static enum bt_status parse(struct tcdb *db, struct tcdb_prof *p, uint64_t n_ite
 	p->tab_mask = cap - 1;
 	if (!p->ent || !p->tab)
 		return BT_ERR_NOMEM;
-	size_t off = 0;
+	size_t off = p->base;
 	for (size_t i = 0; i < n_items; i++) {
 		if (p->raw_len - off < PROF_HDR)
 			return BT_ERR_FORMAT;
@@ -245,26 +286,26 @@ static double ms_between(const struct timespec *a, const struct timespec *b)
 	return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
 }
 
-enum bt_status tcdb_profile_load(struct tcdb *db, size_t *n_entries)
+/* Load pack kind into p (entries after base header bytes). */
+static enum bt_status load_pack(struct tcdb *db, struct tcdb_prof *p, enum tcdb_pack_kind kind,
+				size_t base, const char *what)
 {
-	*n_entries = 0;
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	uint8_t *raw;
 	size_t len;
 	uint64_t n;
-	enum bt_status s = tcdb_pack_get(db, TCDB_PACK_PROFILE, &raw, &len, &n);
+	enum bt_status s = tcdb_pack_get(db, kind, &raw, &len, &n);
 	struct timespec tp;
 	clock_gettime(CLOCK_MONOTONIC, &tp);
 	if (s == BT_ERR_NOTFOUND)
-		return BT_OK; /* no --learn boot yet */
+		return BT_OK; /* no --learn boot yet, no prediction */
 	if (s != BT_OK)
 		return s;
 	if (len > UINT32_MAX) {
 		tcdb_pack_free(raw, len);
 		return BT_ERR_FORMAT;
 	}
-	struct tcdb_prof *p = prof_of(db);
 	if (!p) {
 		tcdb_pack_free(raw, len);
 		return BT_ERR_NOMEM;
@@ -272,21 +313,42 @@ enum bt_status tcdb_profile_load(struct tcdb *db, size_t *n_entries)
 	drop_loaded(p);
 	p->raw = raw;
 	p->raw_len = len;
+	p->base = base;
 	s = parse(db, p, n);
 	if (s != BT_OK) {
 		drop_loaded(p);
 		if (s == BT_ERR_FORMAT)
-			bt_err(LOG_DB, "%s: corrupt boot profile: rebuild it with `pretrans build`",
-			       db->path);
+			bt_err(LOG_DB, "%s: corrupt %s: rebuild it with `pretrans build`", db->path,
+			       what);
 		return s;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	bt_info(LOG_DB,
-		"%s: boot profile: %zu blocks, %.1f MB, loaded in %.1f ms (read, tag and "
+		"%s: %s: %zu blocks, %.1f MB, loaded in %.1f ms (read, tag and "
 		"decompress %.1f ms, index %.1f ms)",
-		db->path, p->n, (double)len / 1e6, ms_between(&t0, &t1), ms_between(&t0, &tp),
+		db->path, what, p->n, (double)len / 1e6, ms_between(&t0, &t1), ms_between(&t0, &tp),
 		ms_between(&tp, &t1));
-	*n_entries = p->n;
+	return BT_OK;
+}
+
+enum bt_status tcdb_profile_load(struct tcdb *db, size_t *n_entries)
+{
+	*n_entries = 0;
+	BT_TRY(load_pack(db, prof_of(db), TCDB_PACK_PROFILE, 0, "boot profile"));
+	*n_entries = db->prof ? db->prof->n : 0;
+	BT_TRY(load_pack(db, pred_of(db), TCDB_PACK_PREDICTED, PRED_HDR, "predicted patching"));
+	struct tcdb_prof *q = db->pred;
+	if (q && q->n) {
+		uint64_t h = bt_get64(q->raw);
+		if (h != db->want_cpu) {
+			bt_info(LOG_DB,
+				"%s: the predicted versions were made for CPU profile %016llx, "
+				"this vCPU's is %016llx: not used (rebuild the database to "
+				"predict for it)",
+				db->path, (unsigned long long)h, (unsigned long long)db->want_cpu);
+			drop_loaded(q);
+		}
+	}
 	return BT_OK;
 }
 
@@ -295,11 +357,30 @@ size_t tcdb_profile_entries(const struct tcdb *db)
 	return db->prof ? db->prof->n : 0;
 }
 
+size_t tcdb_predicted_entries(const struct tcdb *db)
+{
+	return db->pred ? db->pred->n : 0;
+}
+
+enum bt_status tcdb_profile_foreach(struct tcdb *db, bool predicted, tcdb_version_fn cb,
+				    void *opaque)
+{
+	const struct tcdb_prof *p = predicted ? db->pred : db->prof;
+	if (db->untrusted)
+		return BT_ERR_AUTH;
+	for (size_t i = 0; p && i < p->n; i++) {
+		const uint8_t *q = p->raw + p->ent[i].off;
+		if (cb(opaque, bt_get64(q), bt_get32(q + 16), bt_get64(q + 8)))
+			break;
+	}
+	return BT_OK;
+}
+
 /* ---------------------------------------------------------------- look-up */
 
 /* Entry i as a block (exit kinds checked against the caller's limits). */
 static enum bt_status entry_block(struct tcdb *db, const struct tcdb_prof *p, size_t i,
-				  struct tcdb_block *b)
+				  struct tcdb_block *b, uint32_t origin)
 {
 	const uint8_t *q = p->raw + p->ent[i].off;
 	memset(b, 0, sizeof(*b));
@@ -313,7 +394,7 @@ static enum bt_status entry_block(struct tcdb *db, const struct tcdb_prof *p, si
 	uint32_t nx = q[36];
 	b->code = q + PROF_HDR;
 	b->pcmap = b->code + b->code_len;
-	b->origin = TCDB_ORIGIN_PROFILE;
+	b->origin = origin;
 	if (tcdb_exits_decode(b->pcmap + b->pcmap_len, (size_t)nx * TCDB_EXIT_REC,
 			      db->want.n_exit_kinds, b->exits, &b->n_exits) != BT_OK) {
 		bt_err(LOG_DB,
@@ -325,26 +406,39 @@ static enum bt_status entry_block(struct tcdb *db, const struct tcdb_prof *p, si
 	return BT_OK;
 }
 
+/* Offer p's versions of va to match(); true (and *out) when one is taken. */
+static bool offer(struct tcdb *db, const struct tcdb_prof *p, gva_t va, tcdb_match_fn match,
+		  void *opaque, struct tcdb_block *out, unsigned *n_tried, uint32_t origin,
+		  enum bt_status *s)
+{
+	if (!p || !p->n)
+		return false;
+	size_t j = mix(va) & p->tab_mask;
+	for (; p->tab[j]; j = (j + 1) & p->tab_mask)
+		if (p->ent[p->tab[j] - 1].va == va)
+			break;
+	for (uint32_t k = p->tab[j]; k; k = p->ent[k - 1].next) {
+		const uint8_t *q = p->raw + p->ent[k - 1].off;
+		(*n_tried)++;
+		if (match(opaque, va, bt_get32(q + 16), bt_get64(q + 8))) {
+			*s = entry_block(db, p, k - 1, out, origin);
+			return true;
+		}
+	}
+	return false;
+}
+
 enum bt_status tcdb_lookup_match(struct tcdb *db, gva_t va, tcdb_match_fn match, void *opaque,
 				 struct tcdb_block *out, unsigned *n_tried)
 {
 	*n_tried = 0;
 	if (db->untrusted)
 		return BT_ERR_AUTH;
-	const struct tcdb_prof *p = db->prof;
-	if (p && p->n) {
-		size_t j = mix(va) & p->tab_mask;
-		for (; p->tab[j]; j = (j + 1) & p->tab_mask)
-			if (p->ent[p->tab[j] - 1].va == va)
-				break;
-		for (uint32_t k = p->tab[j]; k; k = p->ent[k - 1].next) {
-			const uint8_t *q = p->raw + p->ent[k - 1].off;
-			(*n_tried)++;
-			if (match(opaque, va, bt_get32(q + 16), bt_get64(q + 8)))
-				return entry_block(db, p, k - 1, out);
-		}
-	}
-	enum bt_status s = tcdb_lookup(db, va, out);
+	enum bt_status s;
+	if (offer(db, db->prof, va, match, opaque, out, n_tried, TCDB_ORIGIN_PROFILE, &s) ||
+	    offer(db, db->pred, va, match, opaque, out, n_tried, TCDB_ORIGIN_PREDICTED, &s))
+		return s;
+	s = tcdb_lookup(db, va, out);
 	if (s != BT_OK)
 		return s;
 	(*n_tried)++;

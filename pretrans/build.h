@@ -43,6 +43,7 @@ struct pbuild_stats {
 	size_t n_chunks_loaded; /* OLD's chunks inflated (only those a matching block needs) */
 	size_t n_chunks_copied; /* compressed chunks copied from OLD, not recompressed */
 	double reuse_load_secs; /* indexing OLD's block rows */
+	size_t n_predicted;	/* versions translated from the predicted patching */
 };
 
 enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *st);

@@ -37,6 +37,7 @@ struct vm_stats {
 	uint64_t refused;      /* run-time translations refused (then single-stepped) */
 	uint64_t db_used;      /* database blocks validated and installed */
 	uint64_t db_stale;     /* database blocks whose guest bytes differ */
+	uint64_t db_predicted; /* of db_used: predicted versions (pretrans/kpatch) */
 	uint64_t db_verified;  /* database blocks re-translated identically (--verify-db) */
 	uint64_t smc_pages;    /* code-page writes that invalidated blocks */
 	uint64_t smc_blocks;

@@ -25,12 +25,12 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 		fprintf(f, "{\"stop\":\"%s\",\"exit_status\":%d,\"vm_status\":%d,",
 			vm_stop_str(vm->res.stop), exit_status, vm->res.exit_status);
 		fprintf(f,
-			"\"blocks\":{\"from_db\":%" PRIu64 ",\"db_stale\":%" PRIu64
-			",\"db_verified\":%" PRIu64 ",\"translated\":%" PRIu64
-			",\"refused\":%" PRIu64 ",\"learned\":%" PRIu64 ",\"chains\":%" PRIu64
-			",\"code_bytes\":%" PRIu64 "},",
-			s->db_used, s->db_stale, s->db_verified, s->translated, s->refused,
-			s->learned, tc.chains, tc.code_bytes);
+			"\"blocks\":{\"from_db\":%" PRIu64 ",\"db_predicted\":%" PRIu64
+			",\"db_stale\":%" PRIu64 ",\"db_verified\":%" PRIu64
+			",\"translated\":%" PRIu64 ",\"refused\":%" PRIu64 ",\"learned\":%" PRIu64
+			",\"chains\":%" PRIu64 ",\"code_bytes\":%" PRIu64 "},",
+			s->db_used, s->db_predicted, s->db_stale, s->db_verified, s->translated,
+			s->refused, s->learned, tc.chains, tc.code_bytes);
 		fprintf(f, "\"exits\":{");
 		for (unsigned k = 1; k < XLAT_NEXIT_KINDS; k++)
 			fprintf(f, "%s\"%s\":%" PRIu64, k > 1 ? "," : "",
@@ -93,10 +93,11 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 	}
 	fprintf(f, "btvm: stopped: %s (exit status %d)\n", vm_stop_str(vm->res.stop), exit_status);
 	fprintf(f,
-		"btvm: blocks: %" PRIu64 " from the database (%" PRIu64 " stale, %" PRIu64
-		" re-verified), %" PRIu64 " translated at run time (%" PRIu64 " refused), %" PRIu64
-		" learned\n",
-		s->db_used, s->db_stale, s->db_verified, s->translated, s->refused, s->learned);
+		"btvm: blocks: %" PRIu64 " from the database (%" PRIu64 " predicted, %" PRIu64
+		" stale, %" PRIu64 " re-verified), %" PRIu64 " translated at run time (%" PRIu64
+		" refused), %" PRIu64 " learned\n",
+		s->db_used, s->db_predicted, s->db_stale, s->db_verified, s->translated, s->refused,
+		s->learned);
 	fprintf(f, "btvm: code cache: %" PRIu64 " bytes, %" PRIu64 " chains, %" PRIu64 " flushes\n",
 		tc.code_bytes, tc.chains, tc.flushes);
 	fprintf(f, "btvm: exits:");
