@@ -199,7 +199,8 @@ enum bt_status tcdb_pack_write_index(struct tcdb *db);
 /* Load the start index as db->bits (BT_ERR_NOTFOUND: none; BT_ERR_RANGE: it
  * spans too much address space for a bitmap). */
 enum bt_status tcdb_pack_load_index(struct tcdb *db, size_t *n_starts);
-/* tcdb_sign(): new tags for the packs; the boot profile is dropped. */
+/* tcdb_sign(): new tags for the packs; the boot profile and the predicted
+ * patching are dropped. */
 enum bt_status tcdb_sign_packs(struct tcdb *db);
 
 /* ---------------------------------------------------------------- tcdb_profile.c */

@@ -25,6 +25,11 @@
  *     parsed; blocks handed out point into the loaded pack, valid until
  *     tcdb_close.
  *  3. Recording keeps one entry per (start, guest hash): the first one.
+ *  4. The predicted-patching pack (kind 3, `pretrans build`) holds entries
+ *     of the same format after a 16-byte header (the CPU profile's hash,
+ *     0); it is kept after loading only when that hash is the caller's
+ *     (tcdb_expect.cpu_profile_hash), and its versions are offered after
+ *     the boot profile's and before the row.
  */
 #include "db/tcdb_int.h"
 

@@ -29,7 +29,8 @@ enum bt_status pbuild_predict_open(struct pbuild_pipe *pp)
 	if (s == BT_OK) {
 		const struct kp_stats *ks = kp_get_stats(pp->kp);
 		for (int k = 1; k < KP_NKINDS; k++)
-			bt_info(LOG_CORE, "predicted patching: %-12s %6zu sites, %6zu patched, %zu skipped",
+			bt_info(LOG_CORE,
+				"predicted patching: %-12s %6zu sites, %6zu patched, %zu skipped",
 				kp_kind_name((enum kp_kind)k), ks->sites[k], ks->patched[k],
 				ks->skipped[k]);
 	}

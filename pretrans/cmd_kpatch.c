@@ -86,7 +86,8 @@ int cmd_kpatch(int argc, char **argv)
 	struct kp_text *kp;
 	s = kp_predict(img, &cfg, &kp);
 	if (s == BT_ERR_NOTFOUND) {
-		bt_err(LOG_CORE, "%s: no Linux patch tables (.altinstructions, __mcount_loc)", image);
+		bt_err(LOG_CORE, "%s: no Linux patch tables (.altinstructions, __mcount_loc)",
+		       image);
 		elfimg_close(img);
 		return PRETRANS_EXIT_INPUT;
 	}

@@ -84,7 +84,7 @@ uint64_t cpuid_profile_hash(const struct cpuid_profile *p)
 	buf[n++] = CPUID_PROFILE_VERSION & 0xff;
 	buf[n++] = (CPUID_PROFILE_VERSION >> 8) & 0xff;
 	const uint32_t w[] = {p->max_basic, p->max_ext, p->f1_eax, p->f1_ebx, p->f1_ecx, p->f1_edx,
-			      p->f7_ebx,    p->f7_ecx,	 p->f7_edx,  p->e1_ecx,	 p->e1_edx};
+			      p->f7_ebx,    p->f7_ecx,	p->f7_edx, p->e1_ecx, p->e1_edx};
 	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
 		for (int b = 0; b < 4; b++)
 			buf[n++] = (uint8_t)(w[i] >> (8 * b));

@@ -51,9 +51,9 @@ static const uint8_t nops[9][8] = {
 
 const char *kp_kind_name(enum kp_kind k)
 {
-	static const char *const n[KP_NKINDS] = {"none",     "static_call", "mcount",
-						 "paravirt", "retpoline",   "return",
-						 "alternative", "smp_lock", "jump_label"};
+	static const char *const n[KP_NKINDS] = {"none",	"static_call", "mcount",
+						 "paravirt",	"retpoline",   "return",
+						 "alternative", "smp_lock",    "jump_label"};
 	return (unsigned)k < KP_NKINDS ? n[k] : "?";
 }
 
@@ -491,7 +491,8 @@ static void apply_alternatives(struct kp_text *t, const struct elfimg_section *s
 		bool inv = cpuid & 0x8000;
 		uint8_t *p = text_at(t, instr, ilen);
 		uint8_t r[256], buf[256];
-		if (!p || ilen == 0 || rlen > ilen || feature >= nwords * 32 || !rd(t, repl, r, rlen)) {
+		if (!p || ilen == 0 || rlen > ilen || feature >= nwords * 32 ||
+		    !rd(t, repl, r, rlen)) {
 			t->st.skipped[KP_ALT]++;
 			continue;
 		}
@@ -499,7 +500,8 @@ static void apply_alternatives(struct kp_text *t, const struct elfimg_section *s
 		if (kp_has_feature(t, feature) != inv) {
 			memcpy(buf, r, rlen);
 			if (rlen == 5 && buf[0] == 0xe8)
-				bt_put32(buf + 1, (uint32_t)(rel32(buf + 1) + (int32_t)(repl - instr)));
+				bt_put32(buf + 1,
+					 (uint32_t)(rel32(buf + 1) + (int32_t)(repl - instr)));
 			if (rlen == 5 && (r[0] == 0xeb || r[0] == 0xe9)) { /* recompute_jump */
 				gva_t tgt = repl + 5 + (int64_t)rel32(buf + 1);
 				int32_t n = (int32_t)(tgt - instr);
