@@ -252,7 +252,7 @@ typedef bool (*tcdb_match_fn)(void *opaque, gva_t va, uint32_t guest_len, uint64
  * predicted-patching pack), then the row of `blocks`.
  * BT_ERR_NOTFOUND if none is accepted; *n_tried says how many versions
  * were offered (0: none exists, more: all were stale).  Pointers in *out
- * stay valid until the next tcdb call on db (profile blocks: until
+ * stay valid until the next tcdb call on db (boot profile blocks: until
  * tcdb_close). */
 enum bt_status tcdb_lookup_match(struct tcdb *db, gva_t va, tcdb_match_fn match, void *opaque,
 				 struct tcdb_block *out, unsigned *n_tried);

@@ -21,7 +21,7 @@
 struct check {
 	const struct elfimg *img;
 	const struct kp_text *kp;
-	size_t n, unchanged, unchanged_mispredicted, predicted, not_predicted, unreadable;
+	size_t n, unchanged, unchanged_mispredicted, predicted, early, not_predicted, unreadable;
 	size_t by_kind[KP_NKINDS], no_site, shown;
 	bool verbose;
 };
@@ -44,6 +44,10 @@ static int check_one(void *opaque, gva_t va, uint32_t len, uint64_t hash)
 	}
 	if (changed && xlat_hash_bytes(pred, len) == hash) {
 		c->predicted++;
+		return 0;
+	}
+	if (kp_read_early(c->kp, va, pred, len) == len && xlat_hash_bytes(pred, len) == hash) {
+		c->early++;
 		return 0;
 	}
 	c->not_predicted++;
@@ -82,7 +86,8 @@ int cmd_kpatch(int argc, char **argv)
 	struct cpuid_profile cpu;
 	cpuid_host_read(&h);
 	cpuid_profile_make(&cpu, &h, 0);
-	struct kp_config cfg = {.cpu = &cpu, .ncpus = 1, .mitigations_off = true};
+	struct kp_config cfg = {
+	    .cpu = &cpu, .ncpus = 1, .mitigations_off = true, .preempt = KP_PREEMPT_VOLUNTARY};
 	struct kp_text *kp;
 	s = kp_predict(img, &cfg, &kp);
 	if (s == BT_ERR_NOTFOUND) {
@@ -129,6 +134,9 @@ int cmd_kpatch(int argc, char **argv)
 			       "changes %zu)\n",
 			       c.unchanged, c.unchanged_mispredicted);
 			printf("  patched, predicted exactly        %8zu\n", c.predicted);
+			printf("  patched, the predicted text between ftrace_init and the "
+			       "alternatives %zu\n",
+			       c.early);
 			printf("  patched, not predicted            %8zu\n", c.not_predicted);
 			for (int k = 1; k < KP_NKINDS; k++)
 				if (c.by_kind[k])

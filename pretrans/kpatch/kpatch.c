@@ -19,6 +19,7 @@
 struct kp_range {
 	gva_t start, end;
 	uint8_t *bytes;	  /* predicted */
+	uint8_t *early;	  /* after static_call_init and ftrace_init only */
 	uint8_t *changed; /* per byte: enum kp_kind of the last change, 0 = none */
 	uint16_t *sites;  /* per byte: 1 << kind of every table site covering it */
 };
@@ -81,6 +82,16 @@ size_t kp_read(const struct kp_text *t, gva_t va, uint8_t *buf, size_t len)
 		return 0;
 	size_t n = r->end - va < len ? (size_t)(r->end - va) : len;
 	memcpy(buf, r->bytes + (va - r->start), n);
+	return n;
+}
+
+size_t kp_read_early(const struct kp_text *t, gva_t va, uint8_t *buf, size_t len)
+{
+	const struct kp_range *r = range_of(t, va);
+	if (!r || !r->early)
+		return 0;
+	size_t n = r->end - va < len ? (size_t)(r->end - va) : len;
+	memcpy(buf, r->early + (va - r->start), n);
 	return n;
 }
 
@@ -149,6 +160,7 @@ void kp_free(struct kp_text *t)
 		return;
 	for (size_t i = 0; i < t->nr; i++) {
 		free(t->r[i].bytes);
+		free(t->r[i].early);
 		free(t->r[i].changed);
 		free(t->r[i].sites);
 	}
@@ -264,12 +276,20 @@ static void put_rel(uint8_t *p, gva_t va, unsigned len, gva_t dst)
 	bt_put32(p, (uint32_t)(int32_t)(dst - (va + len)));
 }
 
-/* static_call_init: every inline site calls the key's initial function. */
-static void apply_static_calls(struct kp_text *t, gva_t start, gva_t stop)
+/* A static_call_update: key's sites (and trampoline) now call func. */
+struct kp_update {
+	gva_t key, tramp, func;
+};
+
+/* static_call_init: every inline site calls the key's initial function;
+ * with updates (nu > 0), only the updated keys' sites, to the new one. */
+static void apply_static_calls(struct kp_text *t, gva_t start, gva_t stop,
+			       const struct kp_update *up, size_t nu)
 {
 	for (gva_t s = start; s + 8 <= stop; s += 8) {
 		uint8_t e[8], kf[8];
-		t->st.sites[KP_STATIC_CALL]++;
+		if (!nu)
+			t->st.sites[KP_STATIC_CALL]++;
 		if (!rd(t, s, e, 8)) {
 			t->st.skipped[KP_STATIC_CALL]++;
 			continue;
@@ -285,6 +305,14 @@ static void apply_static_calls(struct kp_text *t, gva_t start, gva_t stop)
 			continue;
 		}
 		gva_t func = bt_get64(kf);
+		if (nu) {
+			size_t k = 0;
+			while (k < nu && up[k].key != keyp)
+				k++;
+			if (k == nu)
+				continue;
+			func = up[k].func;
+		}
 		mark_site(t, site, 5, KP_STATIC_CALL);
 		uint8_t code[6];
 		size_t size = 5;
@@ -314,11 +342,27 @@ static void apply_static_calls(struct kp_text *t, gva_t start, gva_t stop)
 			put_rel(code + 1, site, 5, func);
 		}
 		if (memcmp(p, code, size) != 0) {
+			bool was = kp_kinds(t, site, size, true) & (1u << KP_STATIC_CALL);
 			poke(t, site, code, size, KP_STATIC_CALL);
-			t->st.patched[KP_STATIC_CALL]++;
+			t->st.patched[KP_STATIC_CALL] += !was;
 		}
 	}
+	/* the trampolines: jmp func, or ret for NULL (no RETHUNK) */
+	for (size_t k = 0; k < nu; k++) {
+		uint8_t *p = up[k].tramp ? text_at(t, up[k].tramp, 8) : NULL;
+		if (!p || p[5] != 0x0f || p[6] != 0xb9 || p[7] != 0xcc)
+			continue; /* not a trampoline (its ud1 signature) */
+		uint8_t code[5] = {0xc3, 0xcc, 0xcc, 0xcc, 0xcc};
+		if (up[k].func) {
+			code[0] = 0xe9;
+			put_rel(code + 1, up[k].tramp, 5, up[k].func);
+		}
+		poke(t, up[k].tramp, code, 5, KP_STATIC_CALL);
+	}
 }
+
+/* sched_init -> preempt_dynamic_init -> sched_dynamic_update(mode) */
+static void apply_preempt_dynamic(struct kp_text *t, gva_t a, gva_t b, enum kp_preempt mode);
 
 /* ftrace_init: every `call __fentry__` of __mcount_loc becomes a NOP. */
 static void apply_mcount(struct kp_text *t, gva_t start, gva_t stop)
@@ -579,6 +623,52 @@ static void mark_jump_labels(struct kp_text *t, gva_t start, gva_t stop)
 
 /* ---------------------------------------------------------------- predict */
 
+static gva_t sym(const struct elfimg *img, const char *name, uint64_t *size);
+
+static void apply_preempt_dynamic(struct kp_text *t, gva_t a, gva_t b, enum kp_preempt mode)
+{
+	/* Linux 6.1 kernel/sched/core.c: enabled = the function, disabled =
+	 * __static_call_return0 (cond_resched, might_resched) or NULL */
+	static const struct {
+		const char *key, *tramp, *enabled;
+		bool ret0;
+		bool on[3]; /* none, voluntary, full */
+	} rule[] = {
+	    {"__SCK__cond_resched", "__SCT__cond_resched", "__cond_resched", true, {1, 1, 0}},
+	    {"__SCK__might_resched", "__SCT__might_resched", "__cond_resched", true, {0, 1, 0}},
+	    {"__SCK__preempt_schedule",
+	     "__SCT__preempt_schedule",
+	     "preempt_schedule_dynamic_enabled",
+	     false,
+	     {0, 0, 1}},
+	    {"__SCK__preempt_schedule_notrace",
+	     "__SCT__preempt_schedule_notrace",
+	     "preempt_schedule_notrace_dynamic_enabled",
+	     false,
+	     {0, 0, 1}},
+	    {"__SCK__irqentry_exit_cond_resched",
+	     "__SCT__irqentry_exit_cond_resched",
+	     "irqentry_exit_cond_resched",
+	     false,
+	     {0, 0, 1}},
+	};
+	struct kp_update up[5];
+	size_t nu = 0;
+	for (size_t i = 0; i < 5; i++) {
+		gva_t key = sym(t->img, rule[i].key, NULL);
+		gva_t on = sym(t->img, rule[i].enabled, NULL);
+		if (!key || !on)
+			continue;
+		bool en = rule[i].on[mode - KP_PREEMPT_NONE];
+		up[nu++] = (struct kp_update){.key = key,
+					      .tramp = sym(t->img, rule[i].tramp, NULL),
+					      .func = en	     ? on
+						      : rule[i].ret0 ? t->sc_ret0
+								     : 0};
+	}
+	apply_static_calls(t, a, b, up, nu);
+}
+
 static gva_t sym(const struct elfimg *img, const char *name, uint64_t *size)
 {
 	for (size_t i = 0; i < img->nsyms; i++)
@@ -652,9 +742,20 @@ enum bt_status kp_predict(const struct elfimg *img, const struct kp_config *cfg,
 	gva_t a, b;
 	if ((a = sym(img, "__start_static_call_sites", NULL)) &&
 	    (b = sym(img, "__stop_static_call_sites", NULL)))
-		apply_static_calls(t, a, b);
+		apply_static_calls(t, a, b, NULL, 0);
 	if (mc0 && mc1 && t->fentry)
 		apply_mcount(t, mc0, mc1);
+	if (a && b && cfg->preempt != KP_PREEMPT_KEEP && sym(img, "preempt_dynamic_mode", NULL))
+		apply_preempt_dynamic(t, a, b, cfg->preempt);
+	/* the text Linux runs between ftrace_init and alternative_instructions */
+	for (size_t i = 0; i < t->nr; i++) {
+		size_t n = t->r[i].end - t->r[i].start;
+		if (!(t->r[i].early = malloc(n ? n : 1))) {
+			kp_free(t);
+			return BT_ERR_NOMEM;
+		}
+		memcpy(t->r[i].early, t->r[i].bytes, n);
+	}
 	if ((a = sym(img, "__start___jump_table", NULL)) &&
 	    (b = sym(img, "__stop___jump_table", NULL)))
 		mark_jump_labels(t, a, b);

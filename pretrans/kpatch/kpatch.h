@@ -8,6 +8,7 @@
  *
  * Applied in the order Linux applies them: static_call_init
  * (.static_call_sites), ftrace_init (__mcount_loc: call __fentry__ -> NOP),
+ * sched_init's preempt_dynamic_init (static_call_update of five keys),
  * then alternative_instructions: apply_paravirt (.parainstructions),
  * apply_retpolines (.retpoline_sites), apply_returns (.return_sites),
  * apply_alternatives (.altinstructions, optimize_nops and the relative
@@ -48,11 +49,18 @@ enum kp_kind {
 	KP_NKINDS
 };
 
+/* The preemption model a PREEMPT_DYNAMIC kernel's sched_init selects
+ * (from its Kconfig, or preempt= on the command line): it re-points the
+ * cond_resched, might_resched, preempt_schedule{,_notrace} and
+ * irqentry_exit_cond_resched static calls. */
+enum kp_preempt { KP_PREEMPT_KEEP = 0, KP_PREEMPT_NONE, KP_PREEMPT_VOLUNTARY, KP_PREEMPT_FULL };
+
 /* What the boot looks like, besides the image. */
 struct kp_config {
 	const struct cpuid_profile *cpu;
 	unsigned ncpus;	      /* CPUs the guest has (btvm: 1) */
 	bool mitigations_off; /* "mitigations=off" on the command line */
+	enum kp_preempt preempt;
 };
 
 struct kp_stats {
@@ -71,6 +79,10 @@ void kp_free(struct kp_text *t);
 /* Copy up to len predicted bytes at va (executable sections only); returns
  * how many are readable. */
 size_t kp_read(const struct kp_text *t, gva_t va, uint8_t *buf, size_t len);
+/* The same, of the text between two of Linux's steps: after
+ * static_call_init and ftrace_init, before alternative_instructions (the
+ * scheduler, RCU and timer set-up run it). */
+size_t kp_read_early(const struct kp_text *t, gva_t va, uint8_t *buf, size_t len);
 /* Does the prediction change any byte of [va, va + len)? */
 bool kp_changed(const struct kp_text *t, gva_t va, size_t len);
 /* Bit (1 << kind) for every kind whose patch changed a byte of [va, va+len)
