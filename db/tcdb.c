@@ -491,6 +491,7 @@ enum bt_status tcdb_open(const char *path, unsigned flags, const struct tcdb_pro
 	db->rdwr = flags & TCDB_RDWR;
 	db->unverified = flags & TCDB_UNVERIFIED;
 	db->want = *want;
+	db->want_cpu = expect ? expect->cpu_profile_hash : 0;
 	if ((s = tcdb_key_load(&db->key)) != BT_OK)
 		goto err_free;
 	int oflags = db->rdwr ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;

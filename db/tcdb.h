@@ -69,7 +69,12 @@ struct tcdb_function {
 
 /* Where a block comes from: a row of `pretrans build`, a learned row, or
  * (never stored in a row) the boot profile pack. */
-enum tcdb_origin { TCDB_ORIGIN_STATIC = 0, TCDB_ORIGIN_LEARNED = 1, TCDB_ORIGIN_PROFILE = 2 };
+enum tcdb_origin {
+	TCDB_ORIGIN_STATIC = 0,
+	TCDB_ORIGIN_LEARNED = 1,
+	TCDB_ORIGIN_PROFILE = 2,
+	TCDB_ORIGIN_PREDICTED = 3 /* the predicted-patching pack */
+};
 
 /*
  * An exit of a translated block as the database keeps it: the translator's
@@ -195,6 +200,10 @@ struct tcdb_expect {
 	const char *build_id;	/* hex */
 	const char *image_name; /* for messages */
 	uint64_t options_hash;	/* struct tcdb_provenance.options_hash */
+	/* the caller's CPU profile (pretrans/cpuid: cpuid_profile_hash); the
+	 * predicted versions are used only when they were made for it (0:
+	 * never used) */
+	uint64_t cpu_profile_hash;
 };
 
 /* Refused: a file writable by group or other; a database whose identity
@@ -229,6 +238,15 @@ enum bt_status tcdb_get_provenance(struct tcdb *db, struct tcdb_provenance *out)
 enum bt_status tcdb_load_index(struct tcdb *db, size_t *n_blocks);
 /* Entries of the loaded boot profile (0 when none). */
 size_t tcdb_profile_entries(const struct tcdb *db);
+/* Entries of the loaded predicted-patching pack (0 when none, or when it
+ * was made for another CPU profile than tcdb_expect.cpu_profile_hash). */
+size_t tcdb_predicted_entries(const struct tcdb *db);
+/* Every loaded version (start, guest length, guest hash) of the boot
+ * profile (predicted = false) or of the predicted pack, in stored order;
+ * cb returns non-zero to stop. */
+typedef int (*tcdb_version_fn)(void *opaque, gva_t va, uint32_t guest_len, uint64_t guest_hash);
+enum bt_status tcdb_profile_foreach(struct tcdb *db, bool predicted, tcdb_version_fn cb,
+				    void *opaque);
 
 /*
  * Several versions per guest start: the caller says whether a version
@@ -236,10 +254,11 @@ size_t tcdb_profile_entries(const struct tcdb *db);
  */
 typedef bool (*tcdb_match_fn)(void *opaque, gva_t va, uint32_t guest_len, uint64_t guest_hash);
 /* The first version of the block at va that match() accepts: the boot
- * profile's versions in first-use order, then the row of `blocks`.
+ * profile's versions in first-use order, then the predicted versions (the
+ * predicted-patching pack), then the row of `blocks`.
  * BT_ERR_NOTFOUND if none is accepted; *n_tried says how many versions
  * were offered (0: none exists, more: all were stale).  Pointers in *out
- * stay valid until the next tcdb call on db (profile blocks: until
+ * stay valid until the next tcdb call on db (boot profile blocks: until
  * tcdb_close). */
 enum bt_status tcdb_lookup_match(struct tcdb *db, gva_t va, tcdb_match_fn match, void *opaque,
 				 struct tcdb_block *out, unsigned *n_tried);
@@ -280,6 +299,13 @@ enum bt_status tcdb_foreach_function(struct tcdb *db,
  * previous one. */
 enum bt_status tcdb_profile_note(struct tcdb *db, const struct tcdb_block *b);
 size_t tcdb_profile_noted(const struct tcdb *db);
+
+/* The predicted boot-time patching (`pretrans build`, db being built): a
+ * version of a block translated from the bytes the predicted patching
+ * leaves (one per start and guest hash), then, before tcdb_commit, the pack
+ * of them, tagged with the CPU profile they were predicted for. */
+enum bt_status tcdb_predicted_note(struct tcdb *db, const struct tcdb_block *b);
+enum bt_status tcdb_predicted_write(struct tcdb *db, uint64_t cpu_profile_hash);
 
 /* Learned blocks: all in one transaction (with the boot profile). */
 enum bt_status tcdb_learn_begin(struct tcdb *db);

@@ -79,6 +79,11 @@ struct tcdb {
 	/* the boot profile (db/tcdb_profile.c): loaded (prof_raw, its
 	 * entries and their hash table) and, when learning, recorded */
 	struct tcdb_prof *prof;
+	/* the predicted boot-time patching (`pretrans build`, pack kind 3):
+	 * recorded while building, loaded when its CPU profile hash is
+	 * want_cpu (the caller's, struct tcdb_expect) */
+	struct tcdb_prof *pred;
+	uint64_t want_cpu;
 	/* decompressed chunks (direct mapped by id); chunk/chunk_len/
 	 * chunk_id describe the current one (a view into one of the entries) */
 	struct chunk_cache {
@@ -173,7 +178,7 @@ enum bt_status tcdb_sign_chunks(struct tcdb *db);
 /* ---------------------------------------------------------------- tcdb_pack.c */
 
 /* packs.kind: one pack of each */
-enum tcdb_pack_kind { TCDB_PACK_INDEX = 1, TCDB_PACK_PROFILE = 2 };
+enum tcdb_pack_kind { TCDB_PACK_INDEX = 1, TCDB_PACK_PROFILE = 2, TCDB_PACK_PREDICTED = 3 };
 /* packs.codec */
 enum tcdb_codec { TCDB_CODEC_NONE = 0, TCDB_CODEC_ZSTD = 1, TCDB_CODEC_LZ4 = 2, TCDB_NCODECS };
 
@@ -194,7 +199,8 @@ enum bt_status tcdb_pack_write_index(struct tcdb *db);
 /* Load the start index as db->bits (BT_ERR_NOTFOUND: none; BT_ERR_RANGE: it
  * spans too much address space for a bitmap). */
 enum bt_status tcdb_pack_load_index(struct tcdb *db, size_t *n_starts);
-/* tcdb_sign(): new tags for the packs; the boot profile is dropped. */
+/* tcdb_sign(): new tags for the packs; the boot profile and the predicted
+ * patching are dropped. */
 enum bt_status tcdb_sign_packs(struct tcdb *db);
 
 /* ---------------------------------------------------------------- tcdb_profile.c */

@@ -25,6 +25,14 @@
  *     parsed; blocks handed out point into the loaded pack, valid until
  *     tcdb_close.
  *  3. Recording keeps one entry per (start, guest hash): the first one.
+ *  4. The predicted-patching pack (kind 3, `pretrans build`) holds, after
+ *     a 16-byte header (the CPU profile's hash, 0), fixed 40-byte entries:
+ *     u64 start, u64 guest hash, u32 guest length, u32 instructions, u32
+ *     flags, u32 payload offset, i64 chunk id; the payloads are in chunks
+ *     (~64 KiB of code each, tagged and inflated as a row's), read only
+ *     when a version is taken.  It is kept after loading only when that
+ *     hash is the caller's (tcdb_expect.cpu_profile_hash), and its
+ *     versions are offered after the boot profile's and before the row.
  */
 #include "db/tcdb_int.h"
 
@@ -37,6 +45,9 @@
 
 #define PROF_HDR     37
 #define PROF_MAX_LEN 4096 /* guest bytes of a block */
+#define PRED_HDR     16	  /* the predicted pack's header: CPU profile hash, 0 */
+#define PRED_ENT     40	  /* its entries: start, hash, len, insns, flags, payload_off, chunk */
+#define PRED_CHUNK   (64u << 10) /* payload bytes per chunk, as a build's units */
 
 struct prof_ent {
 	gva_t va;
@@ -47,7 +58,8 @@ struct prof_ent {
 struct tcdb_prof {
 	/* loaded */
 	uint8_t *raw;
-	size_t raw_len;
+	size_t raw_len, base; /* entries start at raw + base */
+	size_t fixed;	      /* predicted: every entry PRED_ENT bytes, payload in a chunk */
 	struct prof_ent *ent; /* ent_cap of them */
 	size_t n, ent_cap;
 	uint32_t *tab; /* open addressing: index + 1 of va's first version, 0 = empty */
@@ -57,6 +69,10 @@ struct tcdb_prof {
 	size_t rec_len, rec_cap, rec_n;
 	uint64_t *seen; /* (start, hash) keys recorded, open addressing, 0 = empty */
 	size_t seen_mask, seen_n;
+	/* predicted, building: the chunk being filled and where its entries
+	 * start in rec (their chunk id is written when it is stored) */
+	struct tcdb_chunk chunk;
+	size_t chunk_first;
 };
 
 static uint64_t mix(uint64_t x)
@@ -72,6 +88,13 @@ static struct tcdb_prof *prof_of(struct tcdb *db)
 	if (!db->prof)
 		db->prof = calloc(1, sizeof(*db->prof));
 	return db->prof;
+}
+
+static struct tcdb_prof *pred_of(struct tcdb *db)
+{
+	if (!db->pred)
+		db->pred = calloc(1, sizeof(*db->pred));
+	return db->pred;
 }
 
 /* Forget the loaded profile (its pack bytes, entries and table). */
@@ -90,16 +113,22 @@ static void drop_loaded(struct tcdb_prof *p)
 	p->n = 0;
 }
 
-void tcdb_profile_free(struct tcdb *db)
+static void prof_free(struct tcdb_prof *p)
 {
-	struct tcdb_prof *p = db->prof;
 	if (!p)
 		return;
 	drop_loaded(p);
 	free(p->rec);
 	free(p->seen);
+	tcdb_chunk_fini(&p->chunk);
 	free(p);
-	db->prof = NULL;
+}
+
+void tcdb_profile_free(struct tcdb *db)
+{
+	prof_free(db->prof);
+	prof_free(db->pred);
+	db->prof = db->pred = NULL;
 }
 
 /* ---------------------------------------------------------------- recording */
@@ -134,14 +163,11 @@ static bool seen_add(struct tcdb_prof *p, uint64_t key)
 	return true;
 }
 
-enum bt_status tcdb_profile_note(struct tcdb *db, const struct tcdb_block *b)
+static enum bt_status record(struct tcdb_prof *p, const struct tcdb_block *b)
 {
-	if (!db->rdwr || db->building)
-		return BT_ERR_INVALID;
 	if (b->n_exits > TCDB_MAX_EXITS || b->code_len == 0 || b->guest_len == 0 ||
 	    b->guest_len > PROF_MAX_LEN || b->refusal)
 		return BT_ERR_INVALID;
-	struct tcdb_prof *p = prof_of(db);
 	if (!p)
 		return BT_ERR_NOMEM;
 	/* one entry per (start, guest hash): the key mixes both */
@@ -174,6 +200,76 @@ enum bt_status tcdb_profile_note(struct tcdb *db, const struct tcdb_block *b)
 	return BT_OK;
 }
 
+enum bt_status tcdb_profile_note(struct tcdb *db, const struct tcdb_block *b)
+{
+	if (!db->rdwr || db->building)
+		return BT_ERR_INVALID;
+	return record(prof_of(db), b);
+}
+
+/* Store the predicted chunk being filled and give its entries its id. */
+static enum bt_status pred_flush(struct tcdb *db, struct tcdb_prof *p)
+{
+	if (p->chunk.raw_len == 0)
+		return BT_OK;
+	int64_t id;
+	BT_TRY(tcdb_chunk_seal(&p->chunk));
+	BT_TRY(tcdb_add_chunk(db, &p->chunk, &id));
+	for (size_t o = p->chunk_first; o < p->rec_len; o += PRED_ENT)
+		bt_put64(p->rec + o + 32, (uint64_t)id);
+	tcdb_chunk_reset(&p->chunk);
+	p->chunk_first = p->rec_len;
+	return BT_OK;
+}
+
+enum bt_status tcdb_predicted_note(struct tcdb *db, const struct tcdb_block *b)
+{
+	if (!db->building)
+		return BT_ERR_INVALID;
+	if (b->n_exits > TCDB_MAX_EXITS || b->code_len == 0 || b->guest_len == 0 ||
+	    b->guest_len > PROF_MAX_LEN || b->refusal)
+		return BT_ERR_INVALID;
+	struct tcdb_prof *p = pred_of(db);
+	if (!p)
+		return BT_ERR_NOMEM;
+	if (!BT_VEC_RESERVE(p->rec, p->rec_cap, p->rec_len + PRED_ENT, 1u << 20))
+		return BT_ERR_NOMEM;
+	if (!seen_add(p, mix(b->guest_start) ^ b->guest_hash))
+		return BT_OK;
+	struct tcdb_block c = *b;
+	BT_TRY(tcdb_chunk_add(&p->chunk, &c));
+	uint8_t *q = p->rec + p->rec_len;
+	bt_put64(q, b->guest_start);
+	bt_put64(q + 8, b->guest_hash);
+	bt_put32(q + 16, b->guest_len);
+	bt_put32(q + 20, b->n_insns);
+	bt_put32(q + 24, b->flags);
+	bt_put32(q + 28, c.payload_off);
+	bt_put64(q + 32, 0); /* the chunk id, at pred_flush */
+	p->rec_len += PRED_ENT;
+	p->rec_n++;
+	return p->chunk.raw_len >= PRED_CHUNK ? pred_flush(db, p) : BT_OK;
+}
+
+enum bt_status tcdb_predicted_write(struct tcdb *db, uint64_t cpu_profile_hash)
+{
+	struct tcdb_prof *p = db->pred;
+	if (!db->building)
+		return BT_ERR_INVALID;
+	if (!p || p->rec_n == 0)
+		return BT_OK;
+	BT_TRY(pred_flush(db, p));
+	/* the header (PRED_HDR bytes): the CPU profile's hash, then 0 */
+	if (!BT_VEC_RESERVE(p->rec, p->rec_cap, p->rec_len + PRED_HDR, 1u << 20))
+		return BT_ERR_NOMEM;
+	memmove(p->rec + PRED_HDR, p->rec, p->rec_len);
+	bt_put64(p->rec, cpu_profile_hash);
+	bt_put64(p->rec + 8, 0);
+	p->rec_len += PRED_HDR;
+	return tcdb_pack_put(db, TCDB_PACK_PREDICTED, TCDB_CODEC_ZSTD, p->rec, p->rec_len,
+			     p->rec_n);
+}
+
 size_t tcdb_profile_noted(const struct tcdb *db)
 {
 	return db->prof ? db->prof->rec_n : 0;
@@ -193,7 +289,8 @@ enum bt_status tcdb_profile_write(struct tcdb *db)
 
 static enum bt_status parse(struct tcdb *db, struct tcdb_prof *p, uint64_t n_items)
 {
-	if (n_items > p->raw_len / PROF_HDR)
+	if (p->base > p->raw_len ||
+	    n_items > (p->raw_len - p->base) / (p->fixed ? p->fixed : PROF_HDR))
 		return BT_ERR_FORMAT;
 	/* populated memory, as the pack's (tcdb_pack_alloc): page faults cost
 	 * more than the parse here */
@@ -206,17 +303,24 @@ static enum bt_status parse(struct tcdb *db, struct tcdb_prof *p, uint64_t n_ite
 	p->tab_mask = cap - 1;
 	if (!p->ent || !p->tab)
 		return BT_ERR_NOMEM;
-	size_t off = 0;
+	size_t off = p->base;
 	for (size_t i = 0; i < n_items; i++) {
 		if (p->raw_len - off < PROF_HDR)
 			return BT_ERR_FORMAT;
 		const uint8_t *q = p->raw + off;
-		uint64_t glen = bt_get32(q + 16), clen = bt_get32(q + 28), plen = bt_get32(q + 32);
-		uint64_t nx = q[36];
-		uint64_t need = PROF_HDR + clen + plen + nx * TCDB_EXIT_REC;
-		if (glen == 0 || glen > PROF_MAX_LEN || clen == 0 || nx > TCDB_MAX_EXITS ||
-		    need > p->raw_len - off)
-			return BT_ERR_FORMAT;
+		uint64_t glen = bt_get32(q + 16), need;
+		if (p->fixed) {
+			need = p->fixed;
+			if (glen == 0 || glen > PROF_MAX_LEN || need > p->raw_len - off ||
+			    (int64_t)bt_get64(q + 32) <= 0)
+				return BT_ERR_FORMAT;
+		} else {
+			uint64_t clen = bt_get32(q + 28), plen = bt_get32(q + 32), nx = q[36];
+			need = PROF_HDR + clen + plen + nx * TCDB_EXIT_REC;
+			if (glen == 0 || glen > PROF_MAX_LEN || clen == 0 || nx > TCDB_MAX_EXITS ||
+			    need > p->raw_len - off)
+				return BT_ERR_FORMAT;
+		}
 		gva_t va = bt_get64(q);
 		p->ent[i] = (struct prof_ent){.va = va, .off = (uint32_t)off, .next = 0};
 		size_t j = mix(va) & p->tab_mask;
@@ -245,26 +349,26 @@ static double ms_between(const struct timespec *a, const struct timespec *b)
 	return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
 }
 
-enum bt_status tcdb_profile_load(struct tcdb *db, size_t *n_entries)
+/* Load pack kind into p (entries after base header bytes). */
+static enum bt_status load_pack(struct tcdb *db, struct tcdb_prof *p, enum tcdb_pack_kind kind,
+				size_t base, size_t fixed, const char *what)
 {
-	*n_entries = 0;
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	uint8_t *raw;
 	size_t len;
 	uint64_t n;
-	enum bt_status s = tcdb_pack_get(db, TCDB_PACK_PROFILE, &raw, &len, &n);
+	enum bt_status s = tcdb_pack_get(db, kind, &raw, &len, &n);
 	struct timespec tp;
 	clock_gettime(CLOCK_MONOTONIC, &tp);
 	if (s == BT_ERR_NOTFOUND)
-		return BT_OK; /* no --learn boot yet */
+		return BT_OK; /* no --learn boot yet, no prediction */
 	if (s != BT_OK)
 		return s;
 	if (len > UINT32_MAX) {
 		tcdb_pack_free(raw, len);
 		return BT_ERR_FORMAT;
 	}
-	struct tcdb_prof *p = prof_of(db);
 	if (!p) {
 		tcdb_pack_free(raw, len);
 		return BT_ERR_NOMEM;
@@ -272,21 +376,44 @@ enum bt_status tcdb_profile_load(struct tcdb *db, size_t *n_entries)
 	drop_loaded(p);
 	p->raw = raw;
 	p->raw_len = len;
+	p->base = base;
+	p->fixed = fixed;
 	s = parse(db, p, n);
 	if (s != BT_OK) {
 		drop_loaded(p);
 		if (s == BT_ERR_FORMAT)
-			bt_err(LOG_DB, "%s: corrupt boot profile: rebuild it with `pretrans build`",
-			       db->path);
+			bt_err(LOG_DB, "%s: corrupt %s: rebuild it with `pretrans build`", db->path,
+			       what);
 		return s;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	bt_info(LOG_DB,
-		"%s: boot profile: %zu blocks, %.1f MB, loaded in %.1f ms (read, tag and "
+		"%s: %s: %zu blocks, %.1f MB, loaded in %.1f ms (read, tag and "
 		"decompress %.1f ms, index %.1f ms)",
-		db->path, p->n, (double)len / 1e6, ms_between(&t0, &t1), ms_between(&t0, &tp),
+		db->path, what, p->n, (double)len / 1e6, ms_between(&t0, &t1), ms_between(&t0, &tp),
 		ms_between(&tp, &t1));
-	*n_entries = p->n;
+	return BT_OK;
+}
+
+enum bt_status tcdb_profile_load(struct tcdb *db, size_t *n_entries)
+{
+	*n_entries = 0;
+	BT_TRY(load_pack(db, prof_of(db), TCDB_PACK_PROFILE, 0, 0, "boot profile"));
+	*n_entries = db->prof ? db->prof->n : 0;
+	BT_TRY(load_pack(db, pred_of(db), TCDB_PACK_PREDICTED, PRED_HDR, PRED_ENT,
+			 "predicted patching"));
+	struct tcdb_prof *q = db->pred;
+	if (q && q->n) {
+		uint64_t h = bt_get64(q->raw);
+		if (h != db->want_cpu) {
+			bt_info(LOG_DB,
+				"%s: the predicted versions were made for CPU profile %016llx, "
+				"this vCPU's is %016llx: not used (rebuild the database to "
+				"predict for it)",
+				db->path, (unsigned long long)h, (unsigned long long)db->want_cpu);
+			drop_loaded(q);
+		}
+	}
 	return BT_OK;
 }
 
@@ -295,14 +422,52 @@ size_t tcdb_profile_entries(const struct tcdb *db)
 	return db->prof ? db->prof->n : 0;
 }
 
+size_t tcdb_predicted_entries(const struct tcdb *db)
+{
+	return db->pred ? db->pred->n : 0;
+}
+
+enum bt_status tcdb_profile_foreach(struct tcdb *db, bool predicted, tcdb_version_fn cb,
+				    void *opaque)
+{
+	const struct tcdb_prof *p = predicted ? db->pred : db->prof;
+	if (db->untrusted)
+		return BT_ERR_AUTH;
+	for (size_t i = 0; p && i < p->n; i++) {
+		const uint8_t *q = p->raw + p->ent[i].off;
+		if (cb(opaque, bt_get64(q), bt_get32(q + 16), bt_get64(q + 8)))
+			break;
+	}
+	return BT_OK;
+}
+
 /* ---------------------------------------------------------------- look-up */
 
 /* Entry i as a block (exit kinds checked against the caller's limits). */
 static enum bt_status entry_block(struct tcdb *db, const struct tcdb_prof *p, size_t i,
-				  struct tcdb_block *b)
+				  struct tcdb_block *b, uint32_t origin)
 {
 	const uint8_t *q = p->raw + p->ent[i].off;
 	memset(b, 0, sizeof(*b));
+	if (p->fixed) { /* predicted: the payload is in a chunk */
+		b->guest_start = bt_get64(q);
+		b->guest_hash = bt_get64(q + 8);
+		b->guest_len = bt_get32(q + 16);
+		b->n_insns = bt_get32(q + 20);
+		b->flags = bt_get32(q + 24);
+		b->payload_off = bt_get32(q + 28);
+		b->chunk_id = (int64_t)bt_get64(q + 32);
+		b->origin = origin;
+		BT_TRY(tcdb_load_chunk(db, b->chunk_id, b->guest_start));
+		if (tcdb_payload_parse(db, db->chunk, db->chunk_len, b->payload_off, b) != BT_OK) {
+			bt_err(LOG_DB,
+			       "%s: corrupt predicted block at %#llx: rebuild it with "
+			       "`pretrans build`",
+			       db->path, (unsigned long long)b->guest_start);
+			return BT_ERR_FORMAT;
+		}
+		return BT_OK;
+	}
 	b->guest_start = bt_get64(q);
 	b->guest_hash = bt_get64(q + 8);
 	b->guest_len = bt_get32(q + 16);
@@ -313,7 +478,7 @@ static enum bt_status entry_block(struct tcdb *db, const struct tcdb_prof *p, si
 	uint32_t nx = q[36];
 	b->code = q + PROF_HDR;
 	b->pcmap = b->code + b->code_len;
-	b->origin = TCDB_ORIGIN_PROFILE;
+	b->origin = origin;
 	if (tcdb_exits_decode(b->pcmap + b->pcmap_len, (size_t)nx * TCDB_EXIT_REC,
 			      db->want.n_exit_kinds, b->exits, &b->n_exits) != BT_OK) {
 		bt_err(LOG_DB,
@@ -325,26 +490,39 @@ static enum bt_status entry_block(struct tcdb *db, const struct tcdb_prof *p, si
 	return BT_OK;
 }
 
+/* Offer p's versions of va to match(); true (and *out) when one is taken. */
+static bool offer(struct tcdb *db, const struct tcdb_prof *p, gva_t va, tcdb_match_fn match,
+		  void *opaque, struct tcdb_block *out, unsigned *n_tried, uint32_t origin,
+		  enum bt_status *s)
+{
+	if (!p || !p->n)
+		return false;
+	size_t j = mix(va) & p->tab_mask;
+	for (; p->tab[j]; j = (j + 1) & p->tab_mask)
+		if (p->ent[p->tab[j] - 1].va == va)
+			break;
+	for (uint32_t k = p->tab[j]; k; k = p->ent[k - 1].next) {
+		const uint8_t *q = p->raw + p->ent[k - 1].off;
+		(*n_tried)++;
+		if (match(opaque, va, bt_get32(q + 16), bt_get64(q + 8))) {
+			*s = entry_block(db, p, k - 1, out, origin);
+			return true;
+		}
+	}
+	return false;
+}
+
 enum bt_status tcdb_lookup_match(struct tcdb *db, gva_t va, tcdb_match_fn match, void *opaque,
 				 struct tcdb_block *out, unsigned *n_tried)
 {
 	*n_tried = 0;
 	if (db->untrusted)
 		return BT_ERR_AUTH;
-	const struct tcdb_prof *p = db->prof;
-	if (p && p->n) {
-		size_t j = mix(va) & p->tab_mask;
-		for (; p->tab[j]; j = (j + 1) & p->tab_mask)
-			if (p->ent[p->tab[j] - 1].va == va)
-				break;
-		for (uint32_t k = p->tab[j]; k; k = p->ent[k - 1].next) {
-			const uint8_t *q = p->raw + p->ent[k - 1].off;
-			(*n_tried)++;
-			if (match(opaque, va, bt_get32(q + 16), bt_get64(q + 8)))
-				return entry_block(db, p, k - 1, out);
-		}
-	}
-	enum bt_status s = tcdb_lookup(db, va, out);
+	enum bt_status s;
+	if (offer(db, db->prof, va, match, opaque, out, n_tried, TCDB_ORIGIN_PROFILE, &s) ||
+	    offer(db, db->pred, va, match, opaque, out, n_tried, TCDB_ORIGIN_PREDICTED, &s))
+		return s;
+	s = tcdb_lookup(db, va, out);
 	if (s != BT_OK)
 		return s;
 	(*n_tried)++;

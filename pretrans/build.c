@@ -82,6 +82,8 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 				       .options_flags = pp.xo.flags};
 	snprintf(prov.tool_version, sizeof(prov.tool_version), "%s", PRETRANS_TOOL_VERSION);
 	prov.created = o->created;
+	if ((s = pbuild_predict_open(&pp)) != BT_OK)
+		goto err_free_plan;
 	struct tcdb *db;
 	if ((s = tcdb_create(o->out_path, &ti, &prov, &db)) != BT_OK)
 		goto err_free_plan;
@@ -138,6 +140,8 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 		st->n_chunks_copied = rs.chunks_copied;
 		st->n_chunks_loaded = rs.chunks_loaded;
 	}
+	if ((s = pbuild_predict_write(&pp, db, st)) != BT_OK)
+		goto err_abort_db;
 	if (o->n_modules) {
 		uint64_t t0 = bt_now_ns();
 		if ((s = pbuild_modules(o, img, db, st)) != BT_OK)
@@ -152,6 +156,7 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 	pthread_mutex_destroy(&pp.mu);
 	pthread_cond_destroy(&pp.cv);
 	reuse_close(pp.reuse);
+	pbuild_predict_close(&pp);
 	discover_plan_free(plan);
 	elfimg_close(img);
 	return BT_OK;
@@ -170,6 +175,7 @@ err_free_slots:
 	pthread_cond_destroy(&pp.cv);
 err_free_plan:
 	reuse_close(pp.reuse);
+	pbuild_predict_close(&pp);
 	discover_plan_free(plan);
 err_close_img:
 	elfimg_close(img);

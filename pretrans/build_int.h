@@ -12,7 +12,9 @@
 #include "db/tcdb.h"
 #include "pretrans/build.h"
 #include "pretrans/discover.h"
+#include "pretrans/cpuid/cpuid.h"
 #include "pretrans/elf/elfimg.h"
+#include "pretrans/kpatch/kpatch.h"
 #include "pretrans/reuse.h"
 
 #include <pthread.h>
@@ -51,6 +53,13 @@ struct pbuild_pipe {
 	size_t n_calls, cap_calls;
 	int64_t chunk_id; /* writer: chunk of the unit being written */
 	bool watch_signals;
+	/* the predicted boot-time patching (build_predict.c): NULL when the
+	 * image has no Linux patch tables; starts of blocks it changes */
+	struct kp_text *kp;
+	struct cpuid_profile cpu;
+	gva_t *pred;
+	size_t n_pred, cap_pred;
+	enum bt_status pred_err;
 	/* under mu */
 	size_t next;	/* next region to hand out */
 	size_t written; /* regions consumed by the writer */
@@ -77,6 +86,15 @@ enum bt_status pbuild_pack_unit(struct reuse *reuse, struct pbuild_slot *sl, siz
 enum bt_status pbuild_write_region(struct tcdb *db, const struct discover_func *f,
 				   const struct discover_result *r, int64_t chunk_id,
 				   struct pbuild_stats *st);
+
+/* build_predict.c: predict the image's boot-time patching (pp->kp, or
+ * NULL for an image without Linux's tables); note the writer's blocks it
+ * changes; translate them from the patched bytes into db's predicted pack. */
+enum bt_status pbuild_predict_open(struct pbuild_pipe *pp);
+void pbuild_predict_note(struct pbuild_pipe *pp, const struct discover_result *r);
+enum bt_status pbuild_predict_write(struct pbuild_pipe *pp, struct tcdb *db,
+				    struct pbuild_stats *st);
+void pbuild_predict_close(struct pbuild_pipe *pp);
 
 /* build_term.c: redraw the progress bar of a round on stderr. */
 void pbuild_progress(size_t done, size_t total, size_t round);

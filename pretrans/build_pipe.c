@@ -106,6 +106,8 @@ static enum bt_status write_slot(struct pbuild_pipe *pp, size_t i, struct tcdb *
 	}
 	if (s == BT_OK)
 		s = pbuild_write_region(db, &pp->plan->f[pp->order[i]], &sl->res, pp->chunk_id, st);
+	if (s == BT_OK)
+		pbuild_predict_note(pp, &sl->res);
 	if (s == BT_OK && sl->res.n_calls) {
 		if (BT_VEC_RESERVE(pp->calls, pp->cap_calls, pp->n_calls + sl->res.n_calls, 1024)) {
 			memcpy(pp->calls + pp->n_calls, sl->res.calls,

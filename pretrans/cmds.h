@@ -17,5 +17,6 @@ int cmd_stats(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_xcheck(int argc, char **argv);
+int cmd_kpatch(int argc, char **argv);
 
 #endif

@@ -32,6 +32,9 @@ static const char usage_main[] =
     "                          check stored blocks against IMAGE and re-translate\n"
     "                          (--sign: then sign DB with your key)\n"
     "  xcheck IMAGE            cross-check the Zydis and LLVM decoders on all code\n"
+    "  kpatch IMAGE [--check DB]\n"
+    "                          predict a Linux image's boot-time patching (--check:\n"
+    "                          against the boot profile of a --learn boot in DB)\n"
     "  diff OLD NEW [...]      compare two kernel builds function by function\n"
     "                          (docs/diff.md; `pretrans diff --help`)\n"
     "\n"
@@ -97,6 +100,16 @@ static const char usage_verify[] =
     "--sign: for a database written with another key (another user or machine):\n"
     "check every block, and only if all are identical sign DB with your key\n"
     "($XDG_CONFIG_HOME/btkern/db.key) so that btvm and pretrans accept it.\n";
+
+static const char usage_kpatch[] =
+    "usage: pretrans kpatch IMAGE [--check DB] [-v]\n"
+    "\n"
+    "Predicts how the Linux image patches its own text at boot for btvm's vCPU\n"
+    "(alternatives, retpolines, return thunks, paravirt, static calls, ftrace\n"
+    "NOPs, uniprocessor lock prefixes) and prints the sites per kind.  --check DB:\n"
+    "compares every block version DB's boot profile (written by `btvm --learn`)\n"
+    "holds with the image's bytes and the predicted bytes (docs/pretrans.md\n"
+    "\"Boot-time patching\").\n";
 
 static const char usage_xcheck[] =
     "usage: pretrans xcheck IMAGE\n"
@@ -250,6 +263,9 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "xcheck"))
 		return pretrans_want_help(argc, argv) ? pretrans_usage(usage_xcheck, false)
 						      : cmd_xcheck(argc, argv);
+	if (!strcmp(cmd, "kpatch"))
+		return pretrans_want_help(argc, argv) ? pretrans_usage(usage_kpatch, false)
+						      : cmd_kpatch(argc, argv);
 	if (!strcmp(cmd, "diff")) /* owned by pretrans/diff (diff_main) */
 		return diff_main(argc, argv);
 	return bt_cli_usage("unknown command '%s'", cmd);

@@ -2,10 +2,11 @@
 # the build pipeline (the ELF reader is pretrans/elf/); the program adds the
 # command line.
 $(eval $(call add_lib,btpretrans,pretrans/discover.c pretrans/build.c pretrans/build_pipe.c \
-	pretrans/build_write.c pretrans/build_term.c pretrans/reuse.c pretrans/build_kmod.c,z pthread))
+	pretrans/build_write.c pretrans/build_term.c pretrans/build_predict.c pretrans/reuse.c \
+	pretrans/build_kmod.c,z pthread))
 $(eval $(call add_prog,pretrans,pretrans/main.c pretrans/cli.c pretrans/cmd_inspect.c \
-	pretrans/cmd_show.c pretrans/cmd_xcheck.c,\
-	btpretrans kmod ptdiff asmfmt xcheck xlat tcdb btelf btbase))
+	pretrans/cmd_show.c pretrans/cmd_xcheck.c pretrans/cmd_kpatch.c,\
+	btpretrans kmod ptdiff asmfmt xcheck xlat tcdb btkpatch btcpuid btelf btbase))
 
 # --- integration test on the test guest kernel ---------------------------------
 CHECK_STEPS += check-pretrans-guest

@@ -129,6 +129,9 @@ extern volatile unsigned long extable_fixups;
 /* CPU feature flags discovered at boot (cpu.c). */
 extern bool cpu_has_smap, cpu_has_smep, cpu_has_nx, cpu_has_fsgsbase;
 void cpu_init_features(void);
+/* alt.c: apply the .altinstructions patch table (as Linux does), report it */
+void alt_apply(void);
+void alt_report(void);
 static inline void stac(void)
 {
 	if (cpu_has_smap)

@@ -163,6 +163,9 @@ void kmain(int kind, uint64_t boot_pa)
 {
 	uart_init();
 	printk("btkern guest %s booting\n", GK_VERSION);
+	/* on the boot page tables, text still writable, as Linux patches
+	 * itself early */
+	alt_apply();
 	/* Exceptions are reported (panic + exit port) from here on, not triple faults. */
 	gdt_init();
 	idt_init();
@@ -184,6 +187,7 @@ void kmain(int kind, uint64_t boot_pa)
 	       (unsigned long)(pmm_free_pages() * 4), (unsigned long)(pmm_total_pages() * 4),
 	       (unsigned long)boot_info.initrd_size, (unsigned long)boot_info.initrd_pa);
 	printk("# cpu: nx %d smep %d smap %d\n", cpu_has_nx, cpu_has_smep, cpu_has_smap);
+	alt_report();
 
 	pic_init();
 	tsc_calibrate();

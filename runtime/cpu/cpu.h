@@ -216,6 +216,7 @@ struct cpu_cpuid_profile {
 	uint32_t e1_ecx, e1_edx;
 	uint32_t tsc_khz;
 	uint8_t phys_bits;
+	uint64_t hash; /* cpuid_profile_hash() of the feature bits */
 };
 
 /* MSR storage (the table in cpu_msr.c says which index maps where). */

@@ -1,7 +1,8 @@
 /*
  * The CPUID profile of the vCPU: a fixed "GenuineIntel" family-6 machine
  * that advertises only what the runtime implements (docs/cpu.md has the
- * table, leaf by leaf).
+ * table, leaf by leaf).  Its feature bits are computed by pretrans/cpuid
+ * (shared with pretrans, which predicts the guest's boot-time patching).
  *
  * Invariants
  *  1. A feature bit is advertised only if (a) the runtime implements its
@@ -25,19 +26,16 @@
 
 #include "pretrans/base/clock.h"
 #include "pretrans/base/log.h"
+#include "pretrans/cpuid/cpuid.h"
 
 #include <cpuid.h>
 #include <string.h>
 
-#define CPU_MAX_BASIC 0x16u
-#define CPU_MAX_EXT   0x80000008u
-#define CPU_HV_BASE   0x40000000u
+#define CPU_HV_BASE 0x40000000u
 
-/* Family 6, model 0x0f (ext model 0), stepping 0xb: a Core-2 class model
- * number, >= 0xe so Linux sets CONSTANT_TSC and takes the MISC_ENABLE path,
- * and old enough that no model-specific MSR quirks (PLATFORM_INFO ratios,
- * split-lock, TSX) key off it. */
-#define CPU_FMS 0x000006fbu
+_Static_assert(CPU_FEAT_FSGSBASE == CPUID_FEAT_FSGSBASE && CPU_FEAT_RDPID == CPUID_FEAT_RDPID &&
+		   CPU_FEAT_UMIP == CPUID_FEAT_UMIP,
+	       "cpu_config.features are pretrans/cpuid's bits");
 
 static void host_cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
 {
@@ -66,65 +64,33 @@ static uint32_t host_tsc_khz(void)
 
 void cpu_cpuid_init(struct cpu_cpuid_profile *p, const struct cpu_config *cfg)
 {
-	uint32_t h1[4], h7[4] = {0}, he1[4] = {0}, r[4];
+	/* the feature bits: pretrans/cpuid (shared with pretrans's prediction
+	 * of the guest kernel's boot-time patching) */
+	struct cpuid_host h;
+	struct cpuid_profile cp;
+	cpuid_host_read(&h);
+	cpuid_profile_make(&cp, &h, cfg->features);
 	memset(p, 0, sizeof(*p));
-	host_cpuid(0, 0, r);
-	uint32_t host_max = r[0];
-	host_cpuid(1, 0, h1);
-	if (host_max >= 7)
-		host_cpuid(7, 0, h7);
-	host_cpuid(0x80000000u, 0, r);
-	if (r[0] >= 0x80000001u)
-		host_cpuid(0x80000001u, 0, he1);
-
-	p->max_basic = CPU_MAX_BASIC;
-	p->max_ext = CPU_MAX_EXT;
-	p->f1_eax = CPU_FMS;
-	/* CLFLUSH line 8*8 bytes, 1 logical processor, APIC ID 0 */
-	p->f1_ebx = (8u << 8) | (1u << 16);
-	/* EDX: FPU PSE TSC MSR PAE CX8 SEP PGE CMOV CLFSH MMX FXSR SSE SSE2 */
-	p->f1_edx = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) |
-		    (1u << 11) | (1u << 13) | (1u << 15) | (1u << 19) | (1u << 23) | (1u << 24) |
-		    (1u << 25) | (1u << 26);
-	/* ECX: SSE3 SSSE3 CX16 SSE4.1 SSE4.2 POPCNT, as the host has them */
-	uint32_t ecx_native =
-	    (1u << 0) | (1u << 9) | (1u << 13) | (1u << 19) | (1u << 20) | (1u << 23);
-	p->f1_ecx = (h1[2] & ecx_native) | (1u << 31); /* + HYPERVISOR */
-	/* PCID (bit 17): the soft-MMU keeps each PCID's TLB entries and the
-	 * code cache its user IBL entries (runtime/mmu/mmu_pcid.c), so a
-	 * guest switching processes with CR3 bit 63 keeps them warm */
-	p->f1_ecx |= 1u << 17;
-	/* leaf 7: SMEP, SMAP (the soft-MMU enforces them), ERMS and FSRM
-	 * (string ops run natively) if the host has them */
-	p->f7_ebx = (1u << 7) | (1u << 20) | (h7[1] & (1u << 9));
-	p->f7_ecx = 0;
-	/* optional, all emulated by the vCPU (cpu_config.features) */
-	if (cfg->features & CPU_FEAT_FSGSBASE)
-		p->f7_ebx |= 1u << 0;
-	if (cfg->features & CPU_FEAT_UMIP)
-		p->f7_ecx |= 1u << 2;
-	if (cfg->features & CPU_FEAT_RDPID)
-		p->f7_ecx |= 1u << 22;
-	/* ARCH_CAPABILITIES (bit 29): the MSR reports RDCL_NO, which is true by
-	 * construction (guest user code runs in stub processes that map no guest
-	 * kernel memory), so Linux does not turn on page-table isolation */
-	p->f7_edx = (h7[3] & (1u << 4)) | (1u << 29);
-	/* SERIALIZE (bit 14), emulated (a PRIV exit: every exit re-fetches,
-	 * which is what serializing means to a translator).  Linux's
-	 * sync_core() then runs one instruction instead of iret-to-self (mov
-	 * %ss, mov %cs, iretq: three exits); a Debian boot syncs 108,000
-	 * times, after each text_poke */
-	p->f7_edx |= 1u << 14;
-	/* 0x80000001 ECX: LAHF_LM, LZCNT, PREFETCHW as the host; EDX: SYSCALL,
-	 * NX, RDTSCP, LM */
-	p->e1_ecx = he1[2] & ((1u << 0) | (1u << 5) | (1u << 8));
-	p->e1_edx = (1u << 11) | (1u << 20) | (1u << 27) | (1u << 29);
+	p->max_basic = cp.max_basic;
+	p->max_ext = cp.max_ext;
+	p->f1_eax = cp.f1_eax;
+	p->f1_ebx = cp.f1_ebx;
+	p->f1_ecx = cp.f1_ecx;
+	p->f1_edx = cp.f1_edx;
+	p->f7_ebx = cp.f7_ebx;
+	p->f7_ecx = cp.f7_ecx;
+	p->f7_edx = cp.f7_edx;
+	p->e1_ecx = cp.e1_ecx;
+	p->e1_edx = cp.e1_edx;
+	p->hash = cpuid_profile_hash(&cp);
 	p->tsc_khz = cfg->tsc_khz ? cfg->tsc_khz : host_tsc_khz();
 	if (p->tsc_khz < 1000)
 		p->tsc_khz = 1000000; /* implausible measurement: claim 1 GHz */
 	/* the soft-MMU default: covers every RAM size guestmem allows */
 	p->phys_bits = cfg->phys_bits ? cfg->phys_bits : MMU_DEFAULT_PHYS_BITS;
-	bt_debug(LOG_CPU, "cpu: CPUID profile: tsc %u kHz, %u physical address bits", p->tsc_khz,
+	bt_debug(LOG_CPU,
+		 "cpu: CPUID profile %s v%d (%016llx): tsc %u kHz, %u physical address bits",
+		 CPUID_PROFILE_NAME, CPUID_PROFILE_VERSION, (unsigned long long)p->hash, p->tsc_khz,
 		 p->phys_bits);
 }
 

@@ -146,6 +146,9 @@ static enum bt_status open_db(struct vm *vm, const struct boot_layout *layout)
 		ex.build_id = layout->build_id;
 	else
 		ex.sha256 = layout->sha256;
+	/* predicted versions are used only if made for this vCPU's CPUID
+	 * profile (they are checked against guest memory like every block) */
+	ex.cpu_profile_hash = vm->cpu.cpuid.hash;
 	unsigned flags = vm->cfg.learn ? TCDB_RDWR : TCDB_RDONLY;
 	static const struct tcdb_prov want = {.xlat_version = XLAT_VERSION,
 					      .abi_version = VCPU_ABI_VERSION,
@@ -161,7 +164,8 @@ static enum bt_status open_db(struct vm *vm, const struct boot_layout *layout)
 	vm->xopts.flags = p.options_flags & ~(uint32_t)XLAT_OPT_CROSSCHECK;
 	size_t n;
 	BT_TRY(tcdb_load_index(vm->db, &n));
-	bt_info(LOG_DB, "%s: %zu pre-translated blocks", vm->cfg.tcdb, n);
+	bt_info(LOG_DB, "%s: %zu pre-translated blocks, %zu predicted versions", vm->cfg.tcdb, n,
+		tcdb_predicted_entries(vm->db));
 	return BT_OK;
 }
 

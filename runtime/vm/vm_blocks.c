@@ -193,7 +193,8 @@ static bool guest_bytes_match(void *opaque, gva_t va, uint32_t guest_len, uint64
 }
 
 /* A database block whose guest bytes match guest memory now: the first
- * such version of the boot profile, else the database row. */
+ * such version of the boot profile, of the predicted patching, else the
+ * database row. */
 static struct tcache_block *from_db(struct vm *vm, gva_t rip, struct mmu_fault *f)
 {
 	struct tcdb_block row;
@@ -223,8 +224,10 @@ static struct tcache_block *from_db(struct vm *vm, gva_t rip, struct mmu_fault *
 		vm->st.db_verified++;
 	}
 	b = install(vm, &xb, TCACHE_FROM_DB, f);
-	if (b)
+	if (b) {
 		vm->st.db_used++;
+		vm->st.db_predicted += row.origin == TCDB_ORIGIN_PREDICTED;
+	}
 out:
 	vm->st.ticks[VM_PH_DB] += vm_ticks() - t0;
 	return b;

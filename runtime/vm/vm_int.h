@@ -37,6 +37,7 @@ struct vm_stats {
 	uint64_t refused;	  /* run-time translations refused (then single-stepped) */
 	uint64_t db_used;	  /* database blocks validated and installed */
 	uint64_t db_stale;	  /* database blocks whose guest bytes differ */
+	uint64_t db_predicted;	  /* of db_used: predicted versions (pretrans/kpatch) */
 	uint64_t db_verified;	  /* database blocks re-translated identically (--verify-db) */
 	uint64_t kmod_from_db;	  /* module blocks instantiated from templates (vm_kmod.c) */
 	uint64_t kmod_translated; /* kernel blocks outside the kernel image translated */

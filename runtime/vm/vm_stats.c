@@ -27,13 +27,14 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 		    f, "{\"schema\":\"%s\",\"stop\":\"%s\",\"exit_status\":%d,\"vm_status\":%d,",
 		    VM_STATS_SCHEMA, vm_stop_str(vm->res.stop), exit_status, vm->res.exit_status);
 		fprintf(f,
-			"\"blocks\":{\"from_db\":%" PRIu64 ",\"db_stale\":%" PRIu64
-			",\"db_verified\":%" PRIu64 ",\"translated\":%" PRIu64
-			",\"refused\":%" PRIu64 ",\"learned\":%" PRIu64 ",\"chains\":%" PRIu64
-			",\"code_bytes\":%" PRIu64 ",\"kmod_blocks_from_db\":%" PRIu64
-			",\"kmod_blocks_translated\":%" PRIu64 "},",
-			s->db_used, s->db_stale, s->db_verified, s->translated, s->refused,
-			s->learned, tc.chains, tc.code_bytes, s->kmod_from_db, s->kmod_translated);
+			"\"blocks\":{\"from_db\":%" PRIu64 ",\"db_predicted\":%" PRIu64
+			",\"db_stale\":%" PRIu64 ",\"db_verified\":%" PRIu64
+			",\"translated\":%" PRIu64 ",\"refused\":%" PRIu64 ",\"learned\":%" PRIu64
+			",\"chains\":%" PRIu64 ",\"code_bytes\":%" PRIu64
+			",\"kmod_blocks_from_db\":%" PRIu64 ",\"kmod_blocks_translated\":%" PRIu64 "},",
+			s->db_used, s->db_predicted, s->db_stale, s->db_verified, s->translated,
+			s->refused, s->learned, tc.chains, tc.code_bytes, s->kmod_from_db,
+			s->kmod_translated);
 		fprintf(f, "\"exits\":{");
 		for (unsigned k = 1; k < XLAT_NEXIT_KINDS; k++)
 			fprintf(f, "%s\"%s\":%" PRIu64, k > 1 ? "," : "",
@@ -96,10 +97,10 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 	}
 	fprintf(f, "btvm: stopped: %s (exit status %d)\n", vm_stop_str(vm->res.stop), exit_status);
 	fprintf(f,
-		"btvm: blocks: %s from the database (%s stale, %s re-verified), %s translated at "
-		"run time (%s refused), %s learned\n",
-		BT_N(s->db_used), BT_N(s->db_stale), BT_N(s->db_verified), BT_N(s->translated),
-		BT_N(s->refused), BT_N(s->learned));
+		"btvm: blocks: %s from the database (%s predicted, %s stale, %s re-verified), %s "
+		"translated at run time (%s refused), %s learned\n",
+		BT_N(s->db_used), BT_N(s->db_predicted), BT_N(s->db_stale), BT_N(s->db_verified),
+		BT_N(s->translated), BT_N(s->refused), BT_N(s->learned));
 	if (vm->kmod || s->kmod_translated)
 		fprintf(f,
 			"btvm: module blocks: %s from the database's templates, %s translated at run "

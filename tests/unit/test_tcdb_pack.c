@@ -346,6 +346,87 @@ static void test_pack_auth(void **state)
 	tcdb_close(db);
 }
 
+static int count_versions(void *opaque, gva_t va, uint32_t len, uint64_t hash)
+{
+	(void)va;
+	(void)len;
+	(void)hash;
+	(*(unsigned *)opaque)++;
+	return 0;
+}
+
+/* The predicted-patching pack: written by a build, offered after the boot
+ * profile and before the row, only to a caller of the same CPU profile. */
+static void test_predicted(void **state)
+{
+	(void)state;
+	char p[128];
+	snprintf(p, sizeof(p), "%s/predicted.tcdb", dir);
+	struct tcdb *db;
+	struct tcdb_provenance pv = {
+	    .xlat_version = XLAT_VERSION, .abi_version = VCPU_ABI_VERSION, .created = 1700000000};
+	strcpy(pv.tool_version, "test");
+	assert_int_equal(tcdb_create(p, &test_image, &pv, &db), BT_OK);
+	struct tcdb_block row = block(BASE, 1000, code_a, sizeof(code_a));
+	struct tcdb_block pred = block(BASE, 55, code_b, sizeof(code_b));
+	assert_int_equal(tcdb_add_block(db, &row), BT_OK);
+	assert_int_equal(tcdb_predicted_note(db, &pred), BT_OK);
+	assert_int_equal(tcdb_predicted_note(db, &pred), BT_OK);	/* kept once */
+	assert_int_equal(tcdb_profile_note(db, &pred), BT_ERR_INVALID); /* not a --learn */
+	assert_int_equal(tcdb_predicted_write(db, 0xabcdef), BT_OK);
+	assert_int_equal(tcdb_commit(db), BT_OK);
+
+	size_t n;
+	unsigned tried, count = 0;
+	struct tcdb_block b;
+	struct tcdb_expect ex = {.cpu_profile_hash = 0xabcdef};
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, &ex, &db), BT_OK);
+	assert_int_equal(tcdb_predicted_note(db, &pred), BT_ERR_INVALID); /* not building */
+	assert_int_equal(tcdb_load_index(db, &n), BT_OK);
+	assert_int_equal(tcdb_predicted_entries(db), 1);
+	assert_int_equal(tcdb_profile_foreach(db, true, count_versions, &count), BT_OK);
+	assert_int_equal(count, 1);
+	/* the patched bytes: the predicted version */
+	struct memory m = {.va = {BASE}, .hash = {55}, .n = 1};
+	assert_int_equal(tcdb_lookup_match(db, BASE, holds, &m, &b, &tried), BT_OK);
+	assert_int_equal(b.origin, TCDB_ORIGIN_PREDICTED);
+	assert_memory_equal(b.code, code_b, sizeof(code_b));
+	assert_int_equal(tried, 1);
+	/* the image's bytes: the row, after the predicted version */
+	m.hash[0] = 1000;
+	assert_int_equal(tcdb_lookup_match(db, BASE, holds, &m, &b, &tried), BT_OK);
+	assert_int_equal(b.origin, TCDB_ORIGIN_STATIC);
+	assert_int_equal(tried, 2);
+	/* neither: stale, both offered */
+	m.hash[0] = 7;
+	assert_int_equal(tcdb_lookup_match(db, BASE, holds, &m, &b, &tried), BT_ERR_NOTFOUND);
+	assert_int_equal(tried, 2);
+	tcdb_close(db);
+
+	/* another CPU profile (or none): the pack is not used */
+	for (int k = 0; k < 2; k++) {
+		struct tcdb_expect other = {.cpu_profile_hash = k ? 0x1234 : 0};
+		assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, &other, &db), BT_OK);
+		assert_int_equal(tcdb_load_index(db, &n), BT_OK);
+		assert_int_equal(tcdb_predicted_entries(db), 0);
+		m.hash[0] = 55;
+		assert_int_equal(tcdb_lookup_match(db, BASE, holds, &m, &b, &tried),
+				 BT_ERR_NOTFOUND);
+		assert_int_equal(tried, 1);
+		tcdb_close(db);
+	}
+
+	/* its tag covers the stored bytes: one changed byte, nothing served */
+	char q[128];
+	snprintf(q, sizeof(q), "%s/predicted-bad.tcdb", dir);
+	copy_file(p, q);
+	sql(q, "UPDATE packs SET n_items = 2 WHERE kind = 3");
+	assert_int_equal(tcdb_open(q, TCDB_RDONLY, &want, &ex, &db), BT_OK);
+	assert_int_equal(tcdb_load_index(db, &n), BT_OK);
+	assert_true(tcdb_untrusted(db));
+	tcdb_close(db);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -369,6 +450,7 @@ int main(void)
 	    cmocka_unit_test(test_index_pack),
 	    cmocka_unit_test(test_multi_version),
 	    cmocka_unit_test(test_pack_auth),
+	    cmocka_unit_test(test_predicted),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
