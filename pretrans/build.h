@@ -53,7 +53,7 @@ struct pbuild_stats {
 	size_t n_mod_templates, n_mod_refused, n_mod_not_reloc;
 	uint64_t mod_guest_bytes, mod_host_bytes, mod_pack_bytes;
 	double mod_secs;
-	size_t n_predicted;	/* versions translated from the predicted patching */
+	size_t n_predicted; /* versions translated from the predicted patching */
 };
 
 enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *st);

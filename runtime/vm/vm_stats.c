@@ -31,7 +31,8 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 			",\"db_stale\":%" PRIu64 ",\"db_verified\":%" PRIu64
 			",\"translated\":%" PRIu64 ",\"refused\":%" PRIu64 ",\"learned\":%" PRIu64
 			",\"chains\":%" PRIu64 ",\"code_bytes\":%" PRIu64
-			",\"kmod_blocks_from_db\":%" PRIu64 ",\"kmod_blocks_translated\":%" PRIu64 "},",
+			",\"kmod_blocks_from_db\":%" PRIu64 ",\"kmod_blocks_translated\":%" PRIu64
+			"},",
 			s->db_used, s->db_predicted, s->db_stale, s->db_verified, s->translated,
 			s->refused, s->learned, tc.chains, tc.code_bytes, s->kmod_from_db,
 			s->kmod_translated);
@@ -102,10 +103,11 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 		BT_N(s->db_used), BT_N(s->db_predicted), BT_N(s->db_stale), BT_N(s->db_verified),
 		BT_N(s->translated), BT_N(s->refused), BT_N(s->learned));
 	if (vm->kmod || s->kmod_translated)
-		fprintf(f,
-			"btvm: module blocks: %s from the database's templates, %s translated at run "
-			"time\n",
-			BT_N(s->kmod_from_db), BT_N(s->kmod_translated));
+		fprintf(
+		    f,
+		    "btvm: module blocks: %s from the database's templates, %s translated at run "
+		    "time\n",
+		    BT_N(s->kmod_from_db), BT_N(s->kmod_translated));
 	fprintf(f, "btvm: code cache: %s bytes, %s chains, %s flushes\n", BT_N(tc.code_bytes),
 		BT_N(tc.chains), BT_N(tc.flushes));
 	fprintf(f, "btvm: exits:");
