@@ -63,6 +63,7 @@ sync
 echo 3 >/proc/sys/vm/drop_caches
 lk_mark wmd5 \$(dd if=/dev/vda bs=1M skip=64 count=8 2>/dev/null | md5sum | cut -d' ' -f1)
 lk_mark direct \$(lk-diskread /dev/vda $mib direct)
+lk_mark direct4k \$(lk-diskread /dev/vda 8 direct 4)
 lk_mark irq \$(grep virtio /proc/interrupts)
 echo 3 >/proc/sys/vm/drop_caches
 lk_mark cached \$(lk-diskread /dev/vda $mib)
@@ -113,6 +114,7 @@ for r in $(seq 1 "$runs"); do
 			continue
 		fi
 		echo "virtio-disk: $kind run $r: O_DIRECT $d MB/s, cold page cache $k MB/s (boot to end $LK_WALL_MS ms)"
+		echo "virtio-disk: $kind run $r: O_DIRECT 4 KiB reads: $(lk_marks "$c" direct4k | awk '{ printf "%s MB/s, %.0f us a read", $1, $2 / 2048 / 1000 }')"
 		echo "virtio-disk: $kind run $r: interrupts: $(lk_marks "$c" irq)"
 		echo "$d" >>"$work/$kind.direct"
 		echo "$k" >>"$work/$kind.cached"
