@@ -6,6 +6,8 @@
 #   make check      install dependencies, build, run every test
 #   make demo       the main job end to end on the bundled test guest
 #   make deps       install build and test dependencies (idempotent)
+#   make install    the programs, man pages and bash completion into
+#                   $(DESTDIR)$(PREFIX) (default PREFIX /usr/local); make uninstall
 #
 # Use BUILD=/some/dir for an out-of-tree build directory of your own.
 
@@ -98,7 +100,7 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(ALL_LIBS)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(ALL_LIBS) -Wl,--end-group \
 		-Wl,--as-needed $(call lib_ext,$(ALL_LIB_NAMES)) $(CMOCKA_LIBS)
 
-.PHONY: all deps check check-build unit format format-check demo clean
+.PHONY: all deps check check-build unit format format-check demo clean install uninstall
 .DEFAULT_GOAL := all
 
 all: $(ALL_LIBS) $(ALL_PROGS) $(UNIT_BINS) $(EXTRA_ALL)
@@ -126,5 +128,23 @@ format-check:
 
 clean:
 	rm -rf $(BUILD)
+
+# Installed as a Debian tool would be: bin/, share/man/man1/, bash completion.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+INSTALL ?= install
+BINDIR   = $(DESTDIR)$(PREFIX)/bin
+MAN1DIR  = $(DESTDIR)$(PREFIX)/share/man/man1
+COMPDIR  = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+install: $(patsubst %,$(BUILD)/bin/%,$(MAN_PROGS)) $(MAN_PAGES)
+	$(INSTALL) -d $(BINDIR) $(MAN1DIR) $(COMPDIR)
+	$(INSTALL) -m 755 $(patsubst %,$(BUILD)/bin/%,$(MAN_PROGS)) $(BINDIR)/
+	$(INSTALL) -m 644 $(MAN_PAGES) $(MAN1DIR)/
+	$(INSTALL) -m 644 docs/completion/btkern.bash $(COMPDIR)/pretrans
+	for p in btvm ptdiff; do ln -sf pretrans $(COMPDIR)/$$p; done
+
+uninstall:
+	rm -f $(patsubst %,$(BINDIR)/%,$(MAN_PROGS)) $(patsubst %,$(MAN1DIR)/%.1,$(MAN_PROGS)) \
+		$(patsubst %,$(COMPDIR)/%,$(MAN_PROGS))
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -69,6 +69,10 @@ static const char schema_sql[] =
     "CREATE TABLE packs(kind INTEGER PRIMARY KEY, codec INTEGER NOT NULL,\n"
     "  raw_len INTEGER NOT NULL, n_items INTEGER NOT NULL, data BLOB NOT NULL,\n"
     "  mac BLOB NOT NULL);\n"
+    "CREATE TABLE modules(id INTEGER PRIMARY KEY, name TEXT NOT NULL,\n"
+    "  vermagic TEXT NOT NULL, srcversion TEXT NOT NULL, sections_hash TEXT NOT NULL,\n"
+    "  path TEXT NOT NULL, n_templates INTEGER NOT NULL, raw_len INTEGER NOT NULL,\n"
+    "  data BLOB NOT NULL, mac BLOB NOT NULL);\n"
     "CREATE TABLE run_stats(id INTEGER PRIMARY KEY, boot_id TEXT NOT NULL,\n"
     "  started INTEGER NOT NULL, ended INTEGER NOT NULL, blocks_used INTEGER NOT NULL,\n"
     "  blocks_stale INTEGER NOT NULL, misses INTEGER NOT NULL,\n"
@@ -552,6 +556,20 @@ enum bt_status tcdb_get_image(struct tcdb *db, struct tcdb_image *out)
 	return BT_OK;
 }
 
+void tcdb_image_locate(const char *db_path, const char *recorded, char *out, size_t n)
+{
+	snprintf(out, n, "%s", recorded);
+	if (recorded[0] == '/' || access(recorded, F_OK) == 0)
+		return;
+	const char *slash = strrchr(db_path, '/');
+	if (!slash)
+		return; /* the database is in the working directory: tried already */
+	char alt[2048];
+	int len = snprintf(alt, sizeof(alt), "%.*s/%s", (int)(slash - db_path), db_path, recorded);
+	if (len > 0 && (size_t)len < sizeof(alt) && (size_t)len < n && access(alt, F_OK) == 0)
+		snprintf(out, n, "%s", alt);
+}
+
 enum bt_status tcdb_get_provenance(struct tcdb *db, struct tcdb_provenance *out)
 {
 	sqlite3_stmt *st;
@@ -627,6 +645,8 @@ enum bt_status tcdb_sign(struct tcdb *db)
 		s = tcdb_sign_rows(db);
 	if (s == BT_OK)
 		s = tcdb_sign_packs(db);
+	if (s == BT_OK) /* module templates: no image checks them */
+		s = tcdb_exec(db, "DELETE FROM modules");
 	if (s == BT_OK)
 		s = write_identity(db, &im, &p);
 	if (s == BT_OK)

@@ -31,7 +31,7 @@
 #include "pretrans/base/status.h"
 #include "pretrans/base/types.h"
 
-#define TCDB_SCHEMA_VERSION 4
+#define TCDB_SCHEMA_VERSION 5
 #define TCDB_MAGIC	    "btkern-tcdb"
 
 struct tcdb; /* opaque */
@@ -211,6 +211,12 @@ bool tcdb_untrusted(const struct tcdb *db);
 enum bt_status tcdb_sign(struct tcdb *db);
 
 enum bt_status tcdb_get_image(struct tcdb *db, struct tcdb_image *out);
+/* The file to open for the image path recorded in the database at db_path:
+ * an absolute path as is (pretrans build records one); a relative one
+ * (databases written before it did) relative to the working directory if
+ * that file exists, else relative to the database's directory if that one
+ * does, else as recorded (opening it then fails with the recorded name). */
+void tcdb_image_locate(const char *db_path, const char *recorded, char *out, size_t n);
 enum bt_status tcdb_get_provenance(struct tcdb *db, struct tcdb_provenance *out);
 
 /* Load what a boot needs in bulk (optional; look-ups work without it): the
@@ -245,6 +251,11 @@ enum bt_status tcdb_lookup(struct tcdb *db, gva_t va, struct tcdb_block *out);
  * cb returns non-zero to stop.  Pointers are valid during the call only. */
 enum bt_status tcdb_foreach_block(struct tcdb *db, int (*cb)(void *, const struct tcdb_block *),
 				  void *opaque);
+/* As tcdb_foreach_block, only the rows whose guest start lies in [lo, hi),
+ * in address order, read through the primary key (`pretrans show`: one
+ * function without reading the whole table). */
+enum bt_status tcdb_foreach_block_range(struct tcdb *db, gva_t lo, gva_t hi,
+					int (*cb)(void *, const struct tcdb_block *), void *opaque);
 /* As tcdb_foreach_block, but blocks stored in a chunk come without their
  * payload (code, pc map, exits unset; chunk_id and payload_off set): read
  * it with tcdb_payload_parse() from the chunk's raw bytes. */
@@ -274,6 +285,29 @@ size_t tcdb_profile_noted(const struct tcdb *db);
 enum bt_status tcdb_learn_begin(struct tcdb *db);
 enum bt_status tcdb_learn_block(struct tcdb *db, const struct tcdb_block *b);
 enum bt_status tcdb_learn_commit(struct tcdb *db);
+
+/*
+ * Loadable modules (kmod/, docs/kmod.md; docs/db.md "Modules"): one row per
+ * module with its identity and its templates as one zstd-compressed blob,
+ * tagged like a pack (the tag covers the identity, the raw length, the
+ * template count and the stored bytes).  tcdb_add_module() while building;
+ * tcdb_foreach_module() lists identities without the blob;
+ * tcdb_module_get() returns the blob inflated into a malloc'd buffer after
+ * its tag matched (BT_ERR_AUTH and db untrusted otherwise).  A database
+ * re-signed for another key (tcdb_sign) drops its modules: no image checks
+ * them.
+ */
+struct tcdb_module {
+	int64_t id; /* assigned by tcdb_add_module, 1, 2, ... */
+	const char *name, *vermagic, *srcversion, *sections_hash, *path;
+	uint32_t n_templates;
+	uint64_t raw_len;
+};
+enum bt_status tcdb_add_module(struct tcdb *db, struct tcdb_module *m, const uint8_t *raw,
+			       size_t raw_len);
+enum bt_status tcdb_foreach_module(struct tcdb *db, int (*cb)(void *, const struct tcdb_module *),
+				   void *opaque);
+enum bt_status tcdb_module_get(struct tcdb *db, int64_t id, uint8_t **raw, size_t *raw_len);
 
 enum bt_status tcdb_record_run(struct tcdb *db, const struct tcdb_run_stats *rs);
 /* The number of recorded runs and the latest one (rs->counters points into

@@ -283,6 +283,22 @@ void tcdb_mac_row(const struct tcdb *db, const int64_t cols[TCDB_ROW_INTS], cons
 	mac_end(&c, out);
 }
 
+void tcdb_mac_module(const struct tcdb *db, const struct tcdb_module *m,
+		     const uint8_t digest[SHA256_LEN], uint8_t out[TCDB_MAC_LEN])
+{
+	struct hmac_sha256_ctx c;
+	mac_start(db, &c, "btkern-tcdb-module");
+	mac_u64(&c, (uint64_t)m->id);
+	mac_text(&c, m->name);
+	mac_text(&c, m->vermagic);
+	mac_text(&c, m->srcversion);
+	mac_text(&c, m->sections_hash);
+	mac_u64(&c, m->n_templates);
+	mac_u64(&c, m->raw_len);
+	hmac_sha256_update(&c, digest, SHA256_LEN);
+	mac_end(&c, out);
+}
+
 void tcdb_mac_pack(const struct tcdb *db, int kind, int codec, uint64_t raw_len, uint64_t n_items,
 		   const uint8_t digest[SHA256_LEN], uint8_t out[TCDB_MAC_LEN])
 {

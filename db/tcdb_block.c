@@ -352,6 +352,38 @@ enum bt_status tcdb_foreach_block(struct tcdb *db, int (*cb)(void *, const struc
 	return s;
 }
 
+enum bt_status tcdb_foreach_block_range(struct tcdb *db, gva_t lo, gva_t hi,
+					int (*cb)(void *, const struct tcdb_block *), void *opaque)
+{
+	if (hi <= lo)
+		return BT_OK;
+	int64_t klo = key_of(lo), khi = key_of(hi - 1);
+	if (klo > khi) /* the range crosses a 2 GiB boundary of the key order */
+		return tcdb_foreach_block(db, cb, opaque);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(
+		db->h,
+		"SELECT " TCDB_BLOCK_COLS
+		" FROM blocks WHERE guest_start BETWEEN ?1 AND ?2 ORDER BY guest_start",
+		-1, &st, NULL) != SQLITE_OK)
+		return tcdb_db_err(db, "reading blocks");
+	sqlite3_bind_int64(st, 1, klo);
+	sqlite3_bind_int64(st, 2, khi);
+	enum bt_status s = BT_OK;
+	int rc;
+	struct tcdb_block b;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((s = row_to_block(db, st, &b, false)) != BT_OK)
+			break;
+		if (cb(opaque, &b))
+			break;
+	}
+	if (s == BT_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		s = tcdb_db_err(db, "reading blocks");
+	sqlite3_finalize(st);
+	return s;
+}
+
 enum bt_status tcdb_foreach_block_meta(struct tcdb *db,
 				       int (*cb)(void *, const struct tcdb_block *), void *opaque)
 {

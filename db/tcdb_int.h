@@ -224,6 +224,8 @@ void tcdb_mac_row(const struct tcdb *db, const int64_t cols[TCDB_ROW_INTS], cons
 		  size_t pcmap_len, uint8_t out[TCDB_MAC_LEN]);
 /* want equals the stored tag (which must be TCDB_MAC_LEN bytes). */
 bool tcdb_mac_ok(const uint8_t want[TCDB_MAC_LEN], const void *stored, size_t stored_len);
+void tcdb_mac_module(const struct tcdb *db, const struct tcdb_module *m,
+		     const uint8_t digest[SHA256_LEN], uint8_t out[TCDB_MAC_LEN]);
 void tcdb_mac_pack(const struct tcdb *db, int kind, int codec, uint64_t raw_len, uint64_t n_items,
 		   const uint8_t digest[SHA256_LEN], uint8_t out[TCDB_MAC_LEN]);
 /* tcdb_auth_fail for a pack. */

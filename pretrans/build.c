@@ -41,6 +41,14 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 	struct elfimg *img;
 	BT_TRY(elfimg_open(o->image_path, &img));
 	struct discover_plan *plan;
+	if (img->type == ET_REL) {
+		bt_err(LOG_ELF,
+		       "%s: a loadable module (ET_REL), not a kernel: pre-translate modules with "
+		       "their kernel, `pretrans build VMLINUX --modules %s -o OUT.tcdb`",
+		       o->image_path, o->image_path);
+		s = BT_ERR_UNSUPPORTED;
+		goto err_close_img;
+	}
 	/* the rules the boot loader applies too, so that a database is never
 	 * built for an image btvm would refuse to boot */
 	if ((s = elfimg_check_kernel(img)) != BT_OK || (s = discover_plan(img, &plan)) != BT_OK)
@@ -54,7 +62,12 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 	st->n_ex_table_leaders = plan->n_leaders;
 
 	struct tcdb_image ti = {.entry = img->entry};
-	snprintf(ti.path, sizeof(ti.path), "%s", o->image_path);
+	/* recorded absolute, so that show, diff and btvm find it from any
+	 * directory (databases written before kept the path as given:
+	 * tcdb_image_locate) */
+	char *abs = realpath(o->image_path, NULL);
+	snprintf(ti.path, sizeof(ti.path), "%s", abs ? abs : o->image_path);
+	free(abs);
 	elfimg_build_id_hex(img, ti.build_id);
 	sha256_hex(img->sha256, ti.sha256);
 	strcpy(ti.arch, "x86_64");
@@ -132,6 +145,12 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 		st->n_translated = rs.missed;
 		st->n_chunks_copied = rs.chunks_copied;
 		st->n_chunks_loaded = rs.chunks_loaded;
+	}
+	if (o->n_modules) {
+		uint64_t t0 = bt_now_ns();
+		if ((s = pbuild_modules(o, img, db, st)) != BT_OK)
+			goto err_abort_db;
+		st->mod_secs = (double)(bt_now_ns() - t0) * 1e-9;
 	}
 	if ((s = tcdb_commit(db)) != BT_OK)
 		goto err_free_slots;

@@ -28,6 +28,11 @@ struct pbuild_options {
 	 * options) whose blocks are copied instead of translated when their
 	 * address, guest bytes and cut are unchanged (docs/diff.md, "reuse"). */
 	const char *reuse_path;
+	/* --modules: directories (searched for *.ko, *.ko.xz, *.ko.zst) and
+	 * module files whose code is stored as relocatable templates
+	 * (pretrans/build_kmod.c, docs/kmod.md) */
+	const char *const *modules;
+	size_t n_modules;
 };
 
 struct pbuild_stats {
@@ -43,6 +48,11 @@ struct pbuild_stats {
 	size_t n_chunks_loaded; /* OLD's chunks inflated (only those a matching block needs) */
 	size_t n_chunks_copied; /* compressed chunks copied from OLD, not recompressed */
 	double reuse_load_secs; /* indexing OLD's block rows */
+	/* --modules */
+	size_t n_modules, n_mod_skipped; /* stored; of another release */
+	size_t n_mod_templates, n_mod_refused, n_mod_not_reloc;
+	uint64_t mod_guest_bytes, mod_host_bytes, mod_pack_bytes;
+	double mod_secs;
 };
 
 enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *st);

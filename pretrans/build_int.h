@@ -60,6 +60,10 @@ struct pbuild_pipe {
 	pthread_cond_t cv;
 };
 
+/* build_kmod.c: the modules of --modules as templates into db (building). */
+enum bt_status pbuild_modules(const struct pbuild_options *o, const struct elfimg *img,
+			      struct tcdb *db, struct pbuild_stats *st);
+
 /* build_pipe.c: run regions [0, pp->to) with jobs workers, writing them in
  * order into db. */
 enum bt_status pbuild_run_round(struct pbuild_pipe *pp, int jobs, struct tcdb *db,

@@ -1,18 +1,19 @@
 /*
- * `pretrans stats`, `show` and `verify`: read-only views of a translation
- * database, the last two against the image it was built from.  Owns nothing
- * beyond one command's run; every database value is checked by tcdb.
+ * `pretrans stats` and `verify`: read-only views of a translation database,
+ * the second against the image it was built from (`show` is cmd_show.c).
+ * Owns nothing beyond one command's run; every database value is checked
+ * by tcdb.
  */
 #include "pretrans/cmds.h"
 
 #include "pretrans/base/log.h"
 #include "pretrans/base/sha256.h"
+#include "pretrans/base/text.h"
 #include "pretrans/discover.h"
 #include "pretrans/elf/elfimg.h"
 #include "pretrans/xcheck/xcheck.h"
 #include "pretrans/xlat/xlat.h"
 
-#include <Zydis/Zydis.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,9 +106,11 @@ int cmd_stats(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
 			json = true;
-		else if (argv[i][0] == '-' || path) {
-			return bt_cli_usage("usage: pretrans stats DB [--json]");
-		} else
+		else if (argv[i][0] == '-')
+			return bt_cli_usage("stats: option '%s' is unknown", argv[i]);
+		else if (path)
+			return bt_cli_usage("stats: unexpected argument '%s' after DB", argv[i]);
+		else
 			path = argv[i];
 	}
 	if (!path) {
@@ -149,10 +152,10 @@ int cmd_stats(int argc, char **argv)
 		fr += s->sec[i].refused;
 	}
 	if (json) {
-		printf(
-		    "{\n  \"image\": {\"path\": \"%s\", \"sha256\": \"%s\", \"build_id\": \"%s\", "
-		    "\"entry\": %llu},\n",
-		    im.path, im.sha256, im.build_id, (unsigned long long)im.entry);
+		printf("{\n  \"schema\": \"%s\",\n  \"image\": {\"path\": ", PRETRANS_STATS_SCHEMA);
+		bt_json_str(stdout, im.path);
+		printf(", \"sha256\": \"%s\", \"build_id\": \"%s\", \"entry\": %llu},\n", im.sha256,
+		       im.build_id, (unsigned long long)im.entry);
 		printf("  \"provenance\": {\"xlat_version\": %u, \"vcpu_abi_version\": %u, "
 		       "\"options_hash\": \"%016llx\", \"tool\": \"%s\", \"created\": %lld},\n",
 		       pv.xlat_version, pv.abi_version, (unsigned long long)pv.options_hash,
@@ -165,15 +168,18 @@ int cmd_stats(int argc, char **argv)
 		       (unsigned long long)fb, (unsigned long long)fc, (unsigned long long)fr,
 		       pct(fc, fb));
 		printf("  \"sections\": [");
-		for (int i = 0; i < s->nsec; i++)
+		for (int i = 0; i < s->nsec; i++) {
+			printf("%s\n    {\"name\": ", i ? "," : "");
+			bt_json_str(stdout, s->sec[i].name);
 			printf(
-			    "%s\n    {\"name\": \"%s\", \"functions\": %llu, \"bytes\": %llu, "
+			    ", \"functions\": %llu, \"bytes\": %llu, "
 			    "\"translated\": %llu, \"refused\": %llu, \"coverage_percent\": %.4f}",
-			    i ? "," : "", s->sec[i].name, (unsigned long long)s->sec[i].funcs,
+			    (unsigned long long)s->sec[i].funcs,
 			    (unsigned long long)s->sec[i].bytes,
 			    (unsigned long long)s->sec[i].covered,
 			    (unsigned long long)s->sec[i].refused,
 			    pct(s->sec[i].covered, s->sec[i].bytes));
+		}
 		printf("\n  ],\n  \"blocks\": %llu, \"learned_blocks\": %llu, \"refused_regions\": "
 		       "%llu, \"guest_insns\": %llu, \"guest_bytes\": %llu, \"host_bytes\": %llu, "
 		       "\"pcmap_bytes\": %llu, \"two_page_blocks\": %llu,\n",
@@ -208,265 +214,47 @@ int cmd_stats(int argc, char **argv)
 		       (unsigned long long)im.entry);
 		printf("translator  v%u, vCPU ABI v%u, options %016llx, %s\n", pv.xlat_version,
 		       pv.abi_version, (unsigned long long)pv.options_hash, pv.tool_version);
-		printf("functions   %llu sized symbols, %llu seed regions, %llu swept sections\n",
-		       (unsigned long long)s->n_funcs, (unsigned long long)s->n_seeds,
-		       (unsigned long long)s->n_sweeps);
+		printf("functions   %s sized symbols, %s seed regions, %s swept sections\n",
+		       BT_N(s->n_funcs), BT_N(s->n_seeds), BT_N(s->n_sweeps));
 		printf("coverage of function bytes:\n");
 		printf("  %-24s %9s %12s %12s %10s %8s\n", "section", "functions", "bytes",
 		       "translated", "refused", "cover");
 		for (int i = 0; i < s->nsec; i++)
-			printf("  %-24s %9llu %12llu %12llu %10llu %7.3f%%\n", s->sec[i].name,
-			       (unsigned long long)s->sec[i].funcs,
-			       (unsigned long long)s->sec[i].bytes,
-			       (unsigned long long)s->sec[i].covered,
-			       (unsigned long long)s->sec[i].refused,
+			printf("  %-24s %9s %12s %12s %10s %7.3f%%\n", s->sec[i].name,
+			       BT_N(s->sec[i].funcs), BT_N(s->sec[i].bytes),
+			       BT_N(s->sec[i].covered), BT_N(s->sec[i].refused),
 			       pct(s->sec[i].covered, s->sec[i].bytes));
-		printf("  %-24s %9llu %12llu %12llu %10llu %7.3f%%\n", "total",
-		       (unsigned long long)s->n_funcs, (unsigned long long)fb,
-		       (unsigned long long)fc, (unsigned long long)fr, pct(fc, fb));
-		printf("blocks      %llu translated (%llu learned), %llu refused regions\n",
-		       (unsigned long long)s->n_blocks, (unsigned long long)s->n_learned,
-		       (unsigned long long)s->n_refused);
-		printf("  guest     %llu instructions, %llu bytes\n", (unsigned long long)s->insns,
-		       (unsigned long long)s->guest_bytes);
-		printf("  host      %llu bytes (%.2fx guest), pc maps %llu bytes, %llu blocks span "
+		printf("  %-24s %9s %12s %12s %10s %7.3f%%\n", "total", BT_N(s->n_funcs), BT_N(fb),
+		       BT_N(fc), BT_N(fr), pct(fc, fb));
+		printf("blocks      %s translated (%s learned), %s refused regions\n",
+		       BT_N(s->n_blocks), BT_N(s->n_learned), BT_N(s->n_refused));
+		printf("  guest     %s instructions, %s bytes\n", BT_N(s->insns),
+		       BT_N(s->guest_bytes));
+		printf("  host      %s bytes (%.2fx guest), pc maps %s bytes, %s blocks span "
 		       "two pages\n",
-		       (unsigned long long)s->host_bytes,
+		       BT_N(s->host_bytes),
 		       s->guest_bytes ? (double)s->host_bytes / (double)s->guest_bytes : 0.0,
-		       (unsigned long long)s->pcmap_bytes, (unsigned long long)s->two_pages);
+		       BT_N(s->pcmap_bytes), BT_N(s->two_pages));
 		printf("exits by kind:\n");
 		for (int k = 1; k < XLAT_NEXIT_KINDS; k++)
-			printf("  %-12s %llu\n", xlat_exit_kind_str((enum xlat_exit_kind)k),
-			       (unsigned long long)s->exits[k]);
+			printf("  %-12s %s\n", xlat_exit_kind_str((enum xlat_exit_kind)k),
+			       BT_N(s->exits[k]));
 		if (runs)
-			printf(
-			    "runs        %llu recorded; last (%s, %lld s): %llu blocks used, %llu "
-			    "stale, %llu misses, %llu learned%s%s\n",
-			    (unsigned long long)runs, rs.boot_id,
-			    (long long)(rs.ended - rs.started), (unsigned long long)rs.blocks_used,
-			    (unsigned long long)rs.blocks_stale, (unsigned long long)rs.misses,
-			    (unsigned long long)rs.blocks_learned, counters[0] ? "; " : "",
-			    counters);
+			printf("runs        %s recorded; last (%s, %lld s): %s blocks used, %s "
+			       "stale, %s misses, %s learned%s%s\n",
+			       BT_N(runs), rs.boot_id, (long long)(rs.ended - rs.started),
+			       BT_N(rs.blocks_used), BT_N(rs.blocks_stale), BT_N(rs.misses),
+			       BT_N(rs.blocks_learned), counters[0] ? "; " : "", counters);
 		else
 			printf("runs        none recorded\n");
 		printf("untranslated regions by refusal reason:\n");
 		for (int r = 1; r < XLAT_NREFUSALS; r++)
-			printf("  %-12s %llu regions, %llu bytes\n",
-			       xlat_refusal_str((enum xlat_refusal)r),
-			       (unsigned long long)s->refused_regions[r],
-			       (unsigned long long)s->refused_bytes[r]);
+			printf("  %-12s %s regions, %s bytes\n",
+			       xlat_refusal_str((enum xlat_refusal)r), BT_N(s->refused_regions[r]),
+			       BT_N(s->refused_bytes[r]));
 	}
 	free(s);
 	return 0;
-}
-
-/* ------------------------------------------------------------------ image */
-
-/* Open the image a database was built from and check it is the same file. */
-static enum bt_status open_matching_image(struct tcdb *db, const char *path, struct elfimg **out)
-{
-	struct tcdb_image im;
-	BT_TRY(tcdb_get_image(db, &im));
-	if (!path)
-		path = im.path;
-	struct elfimg *img;
-	BT_TRY(elfimg_open(path, &img));
-	char hex[65];
-	sha256_hex(img->sha256, hex);
-	if (strcmp(hex, im.sha256) != 0) {
-		bt_err(LOG_DB,
-		       "%s is not the image the database was built from (sha256 %.16s..., the "
-		       "database has %.16s... for %s): rebuild with `pretrans build`",
-		       path, hex, im.sha256, im.path);
-		elfimg_close(img);
-		return BT_ERR_VERSION;
-	}
-	*out = img;
-	return BT_OK;
-}
-
-/* ------------------------------------------------------------------ show */
-
-struct show_ctx {
-	const char *want_name;
-	gva_t want_addr;
-	bool by_addr;
-	struct tcdb_function f;
-	char name[256], section[64];
-	bool found;
-};
-
-static int show_find(void *o, const struct tcdb_function *f)
-{
-	struct show_ctx *c = o;
-	bool hit = c->by_addr ? (f->address == c->want_addr ||
-				 (c->want_addr > f->address && c->want_addr < f->address + f->size))
-			      : !strcmp(f->name, c->want_name);
-	if (!hit)
-		return 0;
-	c->f = *f;
-	snprintf(c->name, sizeof(c->name), "%s", f->name);
-	snprintf(c->section, sizeof(c->section), "%s", f->section);
-	c->f.name = c->name;
-	c->f.section = c->section;
-	c->found = true;
-	return 1;
-}
-
-#define LIST_MAX 256
-#define COL	 56
-
-struct listing {
-	char line[LIST_MAX][128];
-	uint64_t addr[LIST_MAX]; /* guest address, or host offset */
-	int n;
-};
-
-static void list_code(struct listing *l, const uint8_t *p, size_t len, uint64_t base, bool guest)
-{
-	size_t off = 0;
-	l->n = 0;
-	while (off < len && l->n < LIST_MAX) {
-		ZydisDisassembledInstruction in;
-		l->addr[l->n] = guest ? base + off : off;
-		if (ZYAN_FAILED(ZydisDisassembleATT(ZYDIS_MACHINE_MODE_LONG_64, base + off, p + off,
-						    len - off, &in))) {
-			snprintf(l->line[l->n++], sizeof(l->line[0]), "%s%04zx: (bad) %02x",
-				 guest ? "" : "+", off, p[off]);
-			off++;
-			continue;
-		}
-		if (guest)
-			snprintf(l->line[l->n++], sizeof(l->line[0]), "%llx: %s",
-				 (unsigned long long)(base + off), in.text);
-		else
-			snprintf(l->line[l->n++], sizeof(l->line[0]), "+%04zx: %s", off, in.text);
-		off += in.info.length;
-	}
-}
-
-struct show_blocks {
-	const struct elfimg *img;
-	gva_t lo, hi;
-	int64_t function_id;
-	int count;
-};
-
-static int show_block(void *o, const struct tcdb_block *b)
-{
-	struct show_blocks *sb = o;
-	if ((b->guest_start < sb->lo || b->guest_start >= sb->hi) &&
-	    b->function_id != sb->function_id)
-		return 0;
-	sb->count++;
-	uint8_t gbuf[4096];
-	struct xlat_source src;
-	discover_source_from_elf(sb->img, &src);
-	size_t glen =
-	    src.read(src.opaque, b->guest_start, gbuf, BT_MIN(b->guest_len, sizeof(gbuf)));
-	if (b->refusal) {
-		printf("\nblock %#llx  %u bytes  NOT TRANSLATED: %s at %#llx\n",
-		       (unsigned long long)b->guest_start, b->guest_len,
-		       xlat_refusal_str((enum xlat_refusal)b->refusal),
-		       (unsigned long long)b->refusal_addr);
-		static struct listing g;
-		list_code(&g, gbuf, glen, b->guest_start, true);
-		for (int i = 0; i < g.n; i++)
-			printf("  %s\n", g.line[i]);
-		return 0;
-	}
-	printf("\nblock %#llx  %u guest bytes, %u insns -> %u host bytes%s\n",
-	       (unsigned long long)b->guest_start, b->guest_len, b->n_insns, b->code_len,
-	       b->origin == TCDB_ORIGIN_LEARNED ? "  (learned)" : "");
-	static struct listing g, h;
-	list_code(&g, gbuf, glen, b->guest_start, true);
-	list_code(&h, b->code, b->code_len, 0, false);
-	/* Side by side: each guest instruction on the row of the first host
-	 * instruction the pc map attributes to it. */
-	printf("  %-*s | %s\n", COL, "guest", "translated");
-	int gi = 0;
-	for (int j = 0; j < h.n; j++) {
-		gva_t rip;
-		uint32_t spilled;
-		bool known = xlat_pcmap_lookup(b->pcmap, b->pcmap_len, b->guest_start,
-					       (uint32_t)h.addr[j], &rip, &spilled) == BT_OK;
-		while (known && gi < g.n && g.addr[gi] < rip) /* no host row of its own */
-			printf("  %-*.*s |\n", COL, COL, g.line[gi++]);
-		const char *left = "";
-		if (known && gi < g.n && g.addr[gi] == rip)
-			left = g.line[gi++];
-		printf("  %-*.*s | %s\n", COL, COL, left, h.line[j]);
-	}
-	while (gi < g.n)
-		printf("  %-*.*s |\n", COL, COL, g.line[gi++]);
-	for (uint32_t i = 0; i < b->n_exits; i++) {
-		const struct tcdb_exit *e = &b->exits[i];
-		printf("  exit %u: %-9s target %#llx", i,
-		       xlat_exit_kind_str((enum xlat_exit_kind)e->kind),
-		       (unsigned long long)e->target);
-		if (e->patch_off != ~0u)
-			printf("  patch +%04x", e->patch_off);
-		printf("  stub +%04x\n", e->stub_off);
-	}
-	return 0;
-}
-
-int cmd_show(int argc, char **argv)
-{
-	const char *image = NULL, *db_path = NULL, *what = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--image") && i + 1 < argc)
-			image = argv[++i];
-		else if (argv[i][0] == '-' && argv[i][1])
-			goto usage;
-		else if (!db_path)
-			db_path = argv[i];
-		else if (!what)
-			what = argv[i];
-		else
-			goto usage;
-	}
-	if (!db_path || !what)
-		goto usage;
-	struct tcdb *db;
-	enum bt_status s = tcdb_open(db_path, TCDB_RDONLY, &want, NULL, &db);
-	if (s != BT_OK)
-		return pretrans_exit_code(s);
-	struct show_ctx c = {.want_name = what};
-	char *end;
-	unsigned long long a = strtoull(what, &end, 16);
-	if (!strncmp(what, "0x", 2) && !*end) {
-		c.by_addr = true;
-		c.want_addr = a;
-	}
-	s = tcdb_foreach_function(db, show_find, &c);
-	if (s == BT_OK && !c.found) {
-		bt_cli_error("show: no function '%s' in %s", what, db_path);
-		tcdb_close(db);
-		return PRETRANS_EXIT_INPUT;
-	}
-	struct elfimg *img = NULL;
-	if (s == BT_OK)
-		s = open_matching_image(db, image, &img);
-	if (s == BT_OK) {
-		printf("%s  %#llx..%#llx  (%llu bytes, %s), translated %llu bytes, refused %llu\n",
-		       c.f.name, (unsigned long long)c.f.address,
-		       (unsigned long long)(c.f.address + c.f.size), (unsigned long long)c.f.size,
-		       c.f.section, (unsigned long long)c.f.covered_bytes,
-		       (unsigned long long)c.f.refused_bytes);
-		struct show_blocks sb = {.img = img,
-					 .lo = c.f.address,
-					 .hi = c.f.address + (c.f.size ? c.f.size : 1),
-					 .function_id = c.f.id};
-		s = tcdb_foreach_block(db, show_block, &sb);
-		if (s == BT_OK && sb.count == 0)
-			printf("(no blocks start inside it)\n");
-	}
-	elfimg_close(img);
-	tcdb_close(db);
-	return pretrans_exit_code(s);
-usage:
-	return bt_cli_usage("usage: pretrans show DB SYMBOL|0xADDR [--image IMAGE]");
 }
 
 /* ------------------------------------------------------------------ verify */
@@ -537,18 +325,27 @@ int cmd_verify(int argc, char **argv)
 	uint64_t sample = 0;
 	bool sign = false;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--sample") && i + 1 < argc)
-			sample = strtoull(argv[++i], NULL, 10);
-		else if (!strcmp(argv[i], "--sign"))
+		if (!strcmp(argv[i], "--sample") && i + 1 < argc) {
+			char *end;
+			sample = strtoull(argv[++i], &end, 10);
+			if (*end || !sample)
+				return bt_cli_usage("verify: --sample wants a positive number, not "
+						    "'%s'",
+						    argv[i]);
+		} else if (!strcmp(argv[i], "--sign")) {
 			sign = true;
-		else if (argv[i][0] == '-' && argv[i][1])
-			goto usage;
-		else if (!db_path)
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			if (!strcmp(argv[i], "--sample"))
+				return bt_cli_usage("verify: --sample needs a number N");
+			return bt_cli_usage("verify: option '%s' is unknown", argv[i]);
+		} else if (!db_path) {
 			db_path = argv[i];
-		else if (!image)
+		} else if (!image) {
 			image = argv[i];
-		else
-			goto usage;
+		} else {
+			return bt_cli_usage("verify: unexpected argument '%s' after DB IMAGE",
+					    argv[i]);
+		}
 	}
 	if (!db_path || !image || (sign && sample))
 		goto usage;
@@ -609,10 +406,10 @@ int cmd_verify(int argc, char **argv)
 	int rc = pretrans_exit_code(s);
 	if (s == BT_OK) {
 		printf(
-		    "verify: %llu blocks checked (%llu of them refused regions; %zu translated "
-		    "blocks in all), %llu guest-hash mismatches, %llu re-translation mismatches\n",
-		    (unsigned long long)v->checked, (unsigned long long)v->refused_checked, total,
-		    (unsigned long long)v->hash_bad, (unsigned long long)v->code_bad);
+		    "verify: %s blocks checked (%s of them refused regions; %s translated blocks "
+		    "in all), %s guest-hash mismatches, %s re-translation mismatches\n",
+		    BT_N(v->checked), BT_N(v->refused_checked), BT_N(total), BT_N(v->hash_bad),
+		    BT_N(v->code_bad));
 		if (v->hash_bad || v->code_bad)
 			rc = PRETRANS_EXIT_MISMATCH;
 	}

@@ -36,9 +36,13 @@ static const char *explain(enum xcheck_class c)
 
 int cmd_xcheck(int argc, char **argv)
 {
-	if (argc != 2 || argv[1][0] == '-') {
-		return bt_cli_usage("usage: pretrans xcheck IMAGE");
-	}
+	if (argc >= 2 && argv[1][0] == '-')
+		return bt_cli_usage("xcheck: option '%s' is unknown", argv[1]);
+	if (argc != 2)
+		return bt_cli_usage(argc < 2 ? "xcheck: need an IMAGE"
+					     : "xcheck: unexpected argument '%s' after IMAGE",
+				    argc > 2 ? argv[2] : "");
+
 	struct elfimg *img;
 	enum bt_status s = elfimg_open(argv[1], &img);
 	if (s != BT_OK)

@@ -9,6 +9,7 @@
 
 #include "pretrans/base/clock.h"
 #include "pretrans/base/log.h"
+#include "pretrans/base/text.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -22,10 +23,11 @@ static const char usage_main[] =
     "usage: pretrans COMMAND [ARGS]\n"
     "\n"
     "  build IMAGE -o OUT.tcdb [--jobs N] [--no-crosscheck] [--reuse OLD.tcdb]\n"
-    "                          translate IMAGE's code into a new database\n"
+    "        [--modules DIR|FILE.ko ...]\n"
+    "                          translate IMAGE's code (and its modules') into a new database\n"
     "  stats DB [--json]       coverage, block and exit counts, refusals\n"
-    "  show DB SYMBOL|ADDR [--image IMAGE]\n"
-    "                          guest and translated listings of a function\n"
+    "  show DB FUNCTION|ADDR [--guest] [-M intel|att] [--image IMAGE]\n"
+    "                          a function's guest code and its translation\n"
     "  verify DB IMAGE [--sample N | --sign]\n"
     "                          check stored blocks against IMAGE and re-translate\n"
     "                          (--sign: then sign DB with your key)\n"
@@ -45,6 +47,7 @@ static const char usage_main[] =
 
 static const char usage_build[] =
     "usage: pretrans build IMAGE -o OUT.tcdb [--jobs N] [--no-crosscheck] [--reuse OLD.tcdb]\n"
+    "                        [--modules DIR|FILE.ko ...]\n"
     "\n"
     "Finds the code of the x86-64 ELF IMAGE (function symbols, entry point, call\n"
     "targets, exception-table fixups) and translates it into OUT.tcdb.  The file\n"
@@ -58,6 +61,11 @@ static const char usage_build[] =
     "                     guest bytes are unchanged instead of translating it; the\n"
     "                     output is identical to a full build.  OLD must come from\n"
     "                     the same translator, vCPU ABI and options (else exit 2)\n"
+    "  --modules DIR|FILE also store the loadable modules of IMAGE as relocatable\n"
+    "                     templates (docs/kmod.md): DIR is a lib/modules/RELEASE tree\n"
+    "                     (every .ko, .ko.xz, .ko.zst under it), FILE one module;\n"
+    "                     repeatable.  A module of another release is reported and\n"
+    "                     skipped; a file that is not a module fails the build\n"
     "SOURCE_DATE_EPOCH, when set, is the creation time stored in provenance.\n";
 
 static const char usage_stats[] = "usage: pretrans stats DB [--json]\n"
@@ -66,11 +74,19 @@ static const char usage_stats[] = "usage: pretrans stats DB [--json]\n"
 				  "untranslated bytes by refusal reason.\n";
 
 static const char usage_show[] =
-    "usage: pretrans show DB SYMBOL|ADDR [--image IMAGE]\n"
+    "usage: pretrans show DB FUNCTION|0xADDR [--guest] [-M intel|att] [--image IMAGE]\n"
     "\n"
-    "The guest listing and the translated listing of every block of a function\n"
-    "(by name or hex address), side by side, with the exits.  IMAGE defaults to\n"
-    "the path recorded in DB; it must be the image DB was built from.\n";
+    "One function of DB as objdump lists it, each guest instruction followed by\n"
+    "its translation, block by block, with the exits.  Branch targets are named\n"
+    "<symbol+0x12> from the image's symbol table; translated code reaches the\n"
+    "vCPU through %gs, printed as its fields (%gs:vcpu.irq).\n"
+    "FUNCTION: a symbol, an alias of one (memcpy for __memcpy), NAME@FILE for a\n"
+    "static function (NAME@FILE#K for the K-th of equal ones, as `pretrans diff`\n"
+    "prints keys); an ambiguous name lists the candidates (exit 2).\n"
+    "  -g, --guest        the guest instructions only, as `objdump -d` prints them\n"
+    "  -M intel|att       instruction syntax (default intel, as pretrans diff)\n"
+    "  --image IMAGE      the image DB was built from (default: the path DB\n"
+    "                     records); identified by its build-id, else SHA-256\n";
 
 static const char usage_verify[] =
     "usage: pretrans verify DB IMAGE [--sample N | --sign]\n"
@@ -94,11 +110,13 @@ static int cmd_build(int argc, char **argv)
 		return pretrans_usage(usage_build, false);
 	struct pbuild_options o = {.jobs = (int)sysconf(_SC_NPROCESSORS_ONLN),
 				   .xlat_flags = XLAT_OPT_CROSSCHECK | XLAT_OPT_EXACT_FAULTS};
-	static const struct option lo[] = {{"output", required_argument, NULL, 'o'},
-					   {"jobs", required_argument, NULL, 'j'},
-					   {"no-crosscheck", no_argument, NULL, 'X'},
-					   {"reuse", required_argument, NULL, 'R'},
-					   {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {
+	    {"output", required_argument, NULL, 'o'},  {"jobs", required_argument, NULL, 'j'},
+	    {"no-crosscheck", no_argument, NULL, 'X'}, {"reuse", required_argument, NULL, 'R'},
+	    {"modules", required_argument, NULL, 'M'}, {NULL, 0, NULL, 0}};
+	const char **mods = calloc((size_t)argc + 1, sizeof(*mods));
+	if (!mods)
+		return 3;
 	int c;
 	optind = 1;
 	opterr = 0;
@@ -123,11 +141,17 @@ static int cmd_build(int argc, char **argv)
 		case 'R':
 			o.reuse_path = optarg;
 			break;
+		case 'M':
+			mods[o.n_modules++] = optarg;
+			break;
 		default:
+			free(mods);
 			return bt_cli_bad_option(c, argc, argv, optind, optopt);
 		}
 	}
+	o.modules = mods;
 	if (optind != argc - 1 || !o.out_path) {
+		free(mods);
 		return bt_cli_usage("build: need one IMAGE and -o OUT.tcdb");
 	}
 	if (o.jobs < 1)
@@ -149,28 +173,48 @@ static int cmd_build(int argc, char **argv)
 	uint64_t t0 = bt_now_ns();
 	enum bt_status s = pbuild_run(&o, &st);
 	uint64_t t1 = bt_now_ns();
+	free(mods);
 	if (s != BT_OK)
 		return st.signal ? 128 + st.signal : pretrans_exit_code(s);
 	double secs = (double)(t1 - t0) * 1e-9;
+	/* a share of nothing is not 100% */
+	char share[16] = "none found";
+	if (st.func_bytes)
+		snprintf(share, sizeof(share), "%.2f%%",
+			 100.0 * (double)st.covered_bytes / (double)st.func_bytes);
 	fprintf(stderr,
-		"pretrans: %s -> %s: %zu functions, %zu seed regions, %zu blocks (%zu refused "
-		"regions) in %.2f s (%zu rounds, %d jobs); function bytes %llu, translated %llu "
-		"(%.2f%%), refused %llu\n",
-		o.image_path, o.out_path, st.n_funcs, st.n_seeds, st.n_blocks, st.n_refused, secs,
-		st.n_rounds, o.jobs, (unsigned long long)st.func_bytes,
-		(unsigned long long)st.covered_bytes,
-		st.func_bytes ? 100.0 * (double)st.covered_bytes / (double)st.func_bytes : 100.0,
-		(unsigned long long)st.refused_bytes);
+		"pretrans: %s -> %s: %s functions, %s seed regions, %s blocks (%s refused regions) "
+		"in %.2f s (%zu rounds, %d jobs); function bytes %s, translated %s (%s), "
+		"refused %s\n",
+		o.image_path, o.out_path, BT_N(st.n_funcs), BT_N(st.n_seeds), BT_N(st.n_blocks),
+		BT_N(st.n_refused), secs, st.n_rounds, o.jobs, BT_N(st.func_bytes),
+		BT_N(st.covered_bytes), share, BT_N(st.refused_bytes));
+	if (o.n_modules) {
+		size_t tried = st.n_mod_templates + st.n_mod_not_reloc;
+		char rel[32] = "no blocks";
+		if (tried)
+			snprintf(rel, sizeof(rel), "%.2f%% relocatable",
+				 100.0 * (double)st.n_mod_templates / (double)tried);
+		fprintf(
+		    stderr,
+		    "pretrans: modules: %s stored, %s of another release skipped, in %.2f s; %s "
+		    "templates (%s; %s not relocatable, %s refused starts), guest %s bytes, "
+		    "host %s bytes, packs %s bytes before compression\n",
+		    BT_N(st.n_modules), BT_N(st.n_mod_skipped), st.mod_secs,
+		    BT_N(st.n_mod_templates), rel, BT_N(st.n_mod_not_reloc), BT_N(st.n_mod_refused),
+		    BT_N(st.mod_guest_bytes), BT_N(st.mod_host_bytes), BT_N(st.mod_pack_bytes));
+	}
 	if (o.reuse_path)
 		fprintf(
 		    stderr,
-		    "pretrans: reuse %s: %zu old blocks (indexed in %.2f s), %zu blocks reused, "
-		    "%zu translated (%.1f%% reused), %zu chunks inflated, %zu copied\n",
-		    o.reuse_path, st.n_reuse_old, st.reuse_load_secs, st.n_reused, st.n_translated,
+		    "pretrans: reuse %s: %s old blocks (indexed in %.2f s), %s blocks reused, %s "
+		    "translated (%.1f%% reused), %s chunks inflated, %s copied\n",
+		    o.reuse_path, BT_N(st.n_reuse_old), st.reuse_load_secs, BT_N(st.n_reused),
+		    BT_N(st.n_translated),
 		    st.n_reused + st.n_translated
 			? 100.0 * (double)st.n_reused / (double)(st.n_reused + st.n_translated)
 			: 0.0,
-		    st.n_chunks_loaded, st.n_chunks_copied);
+		    BT_N(st.n_chunks_loaded), BT_N(st.n_chunks_copied));
 	return 0;
 }
 

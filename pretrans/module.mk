@@ -2,10 +2,10 @@
 # the build pipeline (the ELF reader is pretrans/elf/); the program adds the
 # command line.
 $(eval $(call add_lib,btpretrans,pretrans/discover.c pretrans/build.c pretrans/build_pipe.c \
-	pretrans/build_write.c pretrans/build_term.c pretrans/reuse.c,z pthread))
+	pretrans/build_write.c pretrans/build_term.c pretrans/reuse.c pretrans/build_kmod.c,z pthread))
 $(eval $(call add_prog,pretrans,pretrans/main.c pretrans/cli.c pretrans/cmd_inspect.c \
-	pretrans/cmd_xcheck.c,\
-	btpretrans ptdiff xcheck xlat tcdb btelf btbase))
+	pretrans/cmd_show.c pretrans/cmd_xcheck.c,\
+	btpretrans kmod ptdiff asmfmt xcheck xlat tcdb btelf btbase))
 
 # --- integration test on the test guest kernel ---------------------------------
 CHECK_STEPS += check-pretrans-guest
@@ -13,6 +13,12 @@ CHECK_STEPS += check-pretrans-guest
 check-pretrans-guest: $(BUILD)/bin/pretrans $(BUILD)/guests/kernel.elf $(BUILD)/guests/testmod.ko
 	$(Q)tests/integration/pretrans-guest.sh $(BUILD)/bin/pretrans $(BUILD)/guests/kernel.elf \
 		$(BUILD)/guests/testmod.ko
+
+# --- pretrans show against objdump and pretrans diff's keys (gcc-built images)
+CHECK_STEPS += check-pretrans-show
+.PHONY: check-pretrans-show
+check-pretrans-show: $(BUILD)/bin/pretrans $(BUILD)/bin/ptdiff
+	$(Q)tests/integration/pretrans-show.sh $(BUILD)
 
 # --- libFuzzer harness of the ELF loader (clang, ASan + UBSan) -----------------
 FUZZ_ELF_SRCS := tests/fuzz/fuzz_elf.c pretrans/elf/elfimg.c pretrans/elf/elfimg_check.c \

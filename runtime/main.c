@@ -11,13 +11,16 @@
  * failed; 124 --timeout expired; 130 stopped by SIGINT or SIGTERM.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "pretrans/base/log.h"
+#include "pretrans/base/types.h"
 #include "pretrans/xlat/xlat.h"
 #include "runtime/mem/guestmem.h"
 #include "runtime/sandbox/sandbox.h"
@@ -70,7 +73,10 @@ static void usage(FILE *f)
 		"                     translated (docs/user-mode.md)\n"
 		"  --timeout S        stop the guest after S seconds, at most 31536000 (a year);\n"
 		"                     exit status 124\n"
-		"  --stats[=json]     print statistics on stderr at the end\n"
+		"  --stats[=json]     print statistics on stderr at the end (JSON: one object,\n"
+		"                     \"schema\": \"btkern-btvm-stats/1\", docs/cli.md)\n"
+		"  --stats-file FILE  write them to FILE instead (created or truncated, as\n"
+		"                     perf stat -o); implies --stats\n"
 		"  --log SPEC         log subsystems and level, e.g. tc,cpu:debug\n"
 		"  --no-sandbox       do not sandbox btvm (for debugging: strace, gdb, new\n"
 		"                     host calls); by default, before the guest runs, btvm\n"
@@ -88,6 +94,37 @@ static void usage(FILE *f)
 		"machine (reboot, 0xcf9, 0x64, 0x92, or a triple fault), 10 = the guest halted\n"
 		"with interrupts disabled (can never run again), 124 = timeout, 130 = stopped\n"
 		"by SIGINT or SIGTERM (learned blocks are still written).\n");
+}
+
+/* --stats-file: created if missing, truncated only after checking it is
+ * none of the VM's own files (a typo must not wipe the disk image). */
+static FILE *open_stats_file(const char *path, const char *inputs[][2], size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+	struct stat so, si;
+	if (fd < 0 || fstat(fd, &so) != 0) {
+		bt_cli_error("--stats-file %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (inputs[i][1] && stat(inputs[i][1], &si) == 0 && si.st_dev == so.st_dev &&
+		    si.st_ino == so.st_ino) {
+			bt_cli_error("--stats-file %s is the %s: give another file", path,
+				     inputs[i][0]);
+			close(fd);
+			return NULL;
+		}
+	}
+	FILE *f = NULL;
+	if (!S_ISREG(so.st_mode) || ftruncate(fd, 0) == 0)
+		f = fdopen(fd, "w");
+	if (!f) {
+		bt_cli_error("--stats-file %s: %s", path, strerror(errno));
+		close(fd);
+	}
+	return f;
 }
 
 static int need_file(const char *what, const char *path)
@@ -114,6 +151,7 @@ int main(int argc, char **argv)
 		O_TIMEOUT,
 		O_USER,
 		O_STATS,
+		O_STATS_FILE,
 		O_LOG,
 		O_NO_SANDBOX,
 		O_VERSION,
@@ -131,6 +169,7 @@ int main(int argc, char **argv)
 	    {"timeout", required_argument, NULL, O_TIMEOUT},
 	    {"user", required_argument, NULL, O_USER},
 	    {"stats", optional_argument, NULL, O_STATS},
+	    {"stats-file", required_argument, NULL, O_STATS_FILE},
 	    {"log", required_argument, NULL, O_LOG},
 	    {"no-sandbox", no_argument, NULL, O_NO_SANDBOX},
 	    {"version", no_argument, NULL, O_VERSION},
@@ -139,6 +178,7 @@ int main(int argc, char **argv)
 	};
 	struct vm_config cfg;
 	int stats = 0; /* 1 text, 2 json */
+	const char *stats_path = NULL;
 
 	bt_log_progname("btvm");
 	vm_config_init(&cfg);
@@ -229,6 +269,9 @@ int main(int argc, char **argv)
 						    optarg);
 			}
 			break;
+		case O_STATS_FILE:
+			stats_path = optarg;
+			break;
 		case O_LOG:
 			if (bt_log_configure(optarg) != 0) {
 				return bt_cli_usage(
@@ -262,6 +305,20 @@ int main(int argc, char **argv)
 	    (cfg.virtio_disk && !need_file("virtio disk image", cfg.virtio_disk)) ||
 	    (cfg.tcdb && !need_file("translation database", cfg.tcdb)))
 		return EXIT_USAGE;
+	/* Opened now: the sandbox forbids opening files once the guest runs. */
+	FILE *stats_out = stderr;
+	if (stats_path) {
+		const char *inputs[][2] = {{"kernel", cfg.kernel},
+					   {"initrd", cfg.initrd},
+					   {"disk image", cfg.disk},
+					   {"virtio disk image", cfg.virtio_disk},
+					   {"translation database", cfg.tcdb}};
+		stats_out = open_stats_file(stats_path, inputs, BT_ARRAY_SIZE(inputs));
+		if (!stats_out)
+			return EXIT_USAGE;
+		if (!stats)
+			stats = 1;
+	}
 
 	struct vm *vm;
 	enum bt_status s = vm_create(&cfg, &vm);
@@ -330,8 +387,15 @@ int main(int argc, char **argv)
 			cfg.tcdb);
 		rc = EXIT_DB_WRITE;
 	}
-	if (stats)
-		vm_print_stats(vm, stderr, stats == 2, rc);
+	if (stats) {
+		vm_print_stats(vm, stats_out, stats == 2, rc);
+		if (stats_out != stderr && fclose(stats_out) != 0) {
+			bt_cli_error("%s: cannot write the statistics: %s", stats_path,
+				     strerror(errno));
+			if (rc == 0 || (rc & 1))
+				rc = EXIT_ABNORMAL;
+		}
+	}
 	vm_destroy(vm);
 	return rc;
 }

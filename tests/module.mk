@@ -46,3 +46,11 @@ TEST_CONFIG_HOME := $(abspath $(BUILD))/test-config
 check: export XDG_CONFIG_HOME = $(TEST_CONFIG_HOME)
 check-%: export XDG_CONFIG_HOME = $(TEST_CONFIG_HOME)
 unit: export XDG_CONFIG_HOME = $(TEST_CONFIG_HOME)
+
+# The README's commands run as written (tests/integration/readme.sh); its
+# Debian recipe downloads and is tests/bench/readme-debian.sh.
+CHECK_STEPS += check-readme
+.PHONY: check-readme
+check-readme: $(BUILD)/bin/btvm $(BUILD)/bin/pretrans $(BUILD)/guests/kernel.elf \
+		$(BUILD)/guests/initrd.cpio $(DP_ELFS)
+	$(Q)tests/integration/readme.sh $(BUILD)

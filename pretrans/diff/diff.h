@@ -77,6 +77,7 @@ struct diff_side {
 	char *image_path; /* the ELF actually read (differs for databases) */
 	char *db_path;	  /* database input, else NULL */
 	struct elfimg *img;
+	uint8_t *file_buf;   /* a decompressed .ko.xz/.ko.zst img reads from, else NULL */
 	struct diff_func *f; /* sorted by key */
 	size_t n;
 	struct diff_sym *syms; /* sorted by address */
@@ -94,6 +95,7 @@ struct diff_side {
 	int files_from_dwarf; /* f[].file are DWARF unit paths (relative) */
 	char *dwarf_names;    /* the strings f[].file points to when from DWARF */
 	double load_seconds;
+	int att; /* listings in AT&T syntax (-M att), else Intel; set before listing */
 };
 
 /* Load the functions of an ELF image, or of a translation database (its
@@ -124,6 +126,15 @@ struct diff_result {
 enum bt_status diff_compare(const struct diff_side *old, const struct diff_side *new_,
 			    struct diff_result *out);
 void diff_result_fini(struct diff_result *r);
+/* Keep only the entries named (key, or raw name on either side, so a static
+ * name keeps each of its NAME@FILE entries) by one of names[0, n); counts
+ * follow.  BT_ERR_NOTFOUND with *missing when a name denotes no entry. */
+enum bt_status diff_result_restrict(struct diff_result *r, char *const *names, size_t n,
+				    const char **missing);
+/* The builds differ (the exit status 1 of `pretrans diff`): some function
+ * changed, was renamed, added or removed.  Moved and identical ones are the
+ * same code. */
+int diff_result_differs(const struct diff_result *r);
 
 /* The incremental-build predicate: the new function's code equals the old
  * one up to address fields (identical, moved or renamed). */
@@ -134,6 +145,11 @@ int diff_entry_reusable(const struct diff_entry *e);
  * *lines is an array of n strings in one heap block (free(*lines)). */
 enum bt_status diff_func_listing(const struct diff_side *s, const struct diff_func *f,
 				 char ***lines, size_t *n);
+
+/* The same, with each line's offset in the function in *offs (malloc'd,
+ * n entries; free(*offs)). */
+enum bt_status diff_func_listing_offs(const struct diff_side *s, const struct diff_func *f,
+				      char ***lines, uint32_t **offs, size_t *n);
 
 /* Normalised listing of the translation of a function: the blocks the
  * translator makes from its bytes (cut at its end), each as a header line
@@ -166,9 +182,10 @@ struct diff_write_opts {
 	int listings;	    /* instruction diffs for changed functions */
 	int xlat;	    /* with them, diffs of the translations */
 	int all;	    /* text: list moved/identical too */
-	size_t max_details; /* html: side-by-side diffs at most for this many functions */
+	size_t max_details; /* json: instruction diffs at most for this many functions */
 	size_t max_xlat;    /* translation diffs for at most this many functions */
 	size_t max_lines;   /* per listing */
+	int color;	    /* text: ANSI colours (git's: @@ cyan, - red, + green) */
 };
 void diff_write_opts_default(struct diff_write_opts *o);
 enum bt_status diff_write_text(FILE *out, const struct diff_result *r,
@@ -177,6 +194,19 @@ enum bt_status diff_write_json(FILE *out, const struct diff_result *r,
 			       const struct diff_write_opts *o);
 enum bt_status diff_write_html(FILE *out, const struct diff_result *r,
 			       const struct diff_write_opts *o);
+
+/* Two module trees (diff_tree.c): OLD and NEW directories of .ko files
+ * compared module by module; returns the exit status (0 no module differs,
+ * 1 some differ, 2 an unreadable module or tree). */
+struct diff_tree_opts {
+	int json;	       /* JSON report (schema DIFF_TREE_JSON_SCHEMA) */
+	const char *json_file; /* ... into this file, else stdout */
+	int all;	       /* text: list identical and same-code modules too */
+	int jobs;
+};
+#define DIFF_TREE_JSON_SCHEMA "btkern-diff-modules/1"
+int diff_is_tree(const char *path);
+int diff_trees(const char *old_dir, const char *new_dir, const struct diff_tree_opts *o);
 
 /* JSON schema version written as "schema" in --json output (docs/diff.md). */
 #define DIFF_JSON_SCHEMA "btkern-diff/1"

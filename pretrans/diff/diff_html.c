@@ -1,16 +1,38 @@
 /*
  * HTML writer: one self-contained page (inline CSS, JS and SVG, nothing
- * fetched) with a summary bar chart, a per-file table, a sortable and
- * filterable table of every function, and collapsed side-by-side
- * instruction diffs for changed and renamed functions.
+ * fetched) with a summary bar chart, tables by directory and file, a
+ * sortable and filterable table of every function and side-by-side
+ * instruction diffs of changed and renamed functions, drawn on demand.
+ *
+ * The page scales to a whole kernel (46 k functions, 3 k changed): the
+ * function table and every diff are data, embedded once as compact JSON in
+ * <script type="application/json" id="data">, and the script of
+ * diff_report.js (embedded by diff_html_assets.S) keeps only the visible rows
+ * of the table in the DOM, sorts index arrays, filters with a debounce and
+ * draws one diff at a time with token-level highlights.
+ *
+ * Data (schema "btkern-diff-html/1", docs/diff.md), columns by entry i in
+ * key order:
+ *   k[i] key, c[i] class index (cls[]), f[i] index into files[] (sorted),
+ *   oa/na[i] address - ob/nb (hex bases) or -1 when absent (addresses as
+ *   16-digit hex strings instead when a side spans 2^53 or more), os/ns[i]
+ *   size or -1, ren[] pairs [i, old key] for renamed entries, d[] triples
+ *   [i, guest diff, translation diff or 0] for every changed and renamed
+ *   entry, L[] the distinct lines of all diffs (a diff names a line by its
+ *   index into L: 136 k lines of 6.1.0-47 -> -50 are 43 k distinct ones).
+ *   A diff is {h: hunks} or {big: 1, a: [...], b: [...], cut: n}; hunks are
+ *   a list of: a negative number -n (n equal lines not shown), a line (an
+ *   equal line shown as context), [deleted lines, inserted lines].
  *
  * Invariants
- *  1. Every entry of the result has exactly one row <tr data-key=KEY> in
- *     table#funcs (tests parse the page and check this).
- *  2. Side-by-side diffs are written for at most o->max_details functions
- *     (changed first, then renamed), each capped at o->max_lines rows; the
- *     page says how many were left out.
- *  3. All text from the images (names, strings in listings) is escaped.
+ *  1. Every entry of the result is in the data exactly once (k[]), and every
+ *     changed or renamed entry has a guest diff in d[] (no cap on their
+ *     number; listings shown in full past 500 edits are capped at
+ *     o->max_lines lines and say so).
+ *  2. Translation diffs for at most o->max_xlat changed functions.
+ *  3. All text from the images is escaped: JSON strings never contain '<',
+ *     '>' or '&' (written as \u003c...), HTML text goes through
+ *     diff_put_html_str().
  */
 #include "pretrans/diff/diff_int.h"
 
@@ -19,53 +41,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char css[] =
-    "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}"
-    "h1{font-size:22px;margin:0 0 8px}h2{font-size:17px;margin:24px 0 8px}"
-    ".meta{color:#555;font-size:12px}.meta code{background:#eee;padding:1px 4px}"
-    "table{border-collapse:collapse;background:#fff}"
-    "th,td{border:1px solid #ddd;padding:2px 8px;text-align:left;font-size:13px}"
-    "th{background:#f0f0f0;cursor:pointer;user-select:none;position:sticky;top:0}"
-    "td.n{text-align:right;font-variant-numeric:tabular-nums}"
-    ".c-identical{color:#888}.c-moved{color:#2a6f97}.c-changed{color:#b5179e;font-weight:600}"
-    ".c-renamed{color:#e76f51}.c-added{color:#2b9348}.c-removed{color:#d00000}"
-    "#controls{margin:8px 0}#controls label{margin-right:12px}"
-    "#tablewrap{max-height:520px;overflow:auto;border:1px solid #ccc;display:inline-block}"
-    "details{margin:6px 0;background:#fff;border:1px solid #ddd;padding:4px 8px}"
-    "summary{cursor:pointer;font-family:monospace}"
-    "table.sbs td{font:12px/1.3 monospace;white-space:pre;border:none;padding:0 8px}"
-    "table.sbs td.ln{color:#999;text-align:right}"
-    "tr.del td.o{background:#ffe3e3}tr.ins td.nw{background:#d3f9d8}"
-    "tr.chg td.o{background:#ffe3e3}tr.chg td.nw{background:#d3f9d8}"
-    "tr.gap td{color:#999;text-align:center}"
-    ".groupwrap{display:flex;gap:24px;align-items:flex-start;}"
-    ".groupwrap>div{max-height:460px;overflow:auto;flex:1 1 0;min-width:0}"
-    "table.groups{width:100%}"
-    "table.groups th,table.groups td{padding:1px 5px;font-size:12px}";
+/* diff_html_assets.S: the page's style sheet and script, NUL-terminated. */
+extern const char diff_report_css[], diff_report_js[];
 
-static const char js[] =
-    "function sortBy(th){var t=th.closest('table'),i=Array.prototype.indexOf.call("
-    "th.parentNode.children,th),b=t.tBodies[0],r=Array.prototype.slice.call(b.rows),"
-    "asc=th.dataset.asc!=='1';th.dataset.asc=asc?'1':'0';var num=th.classList.contains('n');"
-    "r.sort(function(x,y){var a=x.cells[i].dataset.v||x.cells[i].textContent,"
-    "c=y.cells[i].dataset.v||y.cells[i].textContent;if(num){a=parseFloat(a)||0;"
-    "c=parseFloat(c)||0;}return (a<c?-1:a>c?1:0)*(asc?1:-1);});"
-    "var f=document.createDocumentFragment();r.forEach(function(e){f.appendChild(e);});"
-    "b.appendChild(f);}"
-    "function filt(){var q=document.getElementById('q').value.toLowerCase(),on={};"
-    "document.querySelectorAll('#controls input[type=checkbox]').forEach(function(c){"
-    "on[c.value]=c.checked;});document.querySelectorAll('#funcs tbody tr').forEach("
-    "function(r){var ok=on[r.dataset.cls]&&(!q||r.dataset.key.toLowerCase().indexOf(q)>=0"
-    "||r.cells[2].textContent.toLowerCase().indexOf(q)>=0);r.style.display=ok?'':'none';});}"
-    "document.addEventListener('DOMContentLoaded',function(){"
-    "document.querySelectorAll('th').forEach(function(h){h.addEventListener('click',"
-    "function(){sortBy(h);});});filt();openHash();});"
-    "function openHash(){var e=document.getElementById(location.hash.slice(1));"
-    "if(e&&e.tagName==='DETAILS'){e.open=true;e.scrollIntoView();}}"
-    "window.addEventListener('hashchange',openHash);";
+#define CONTEXT 3 /* equal lines shown around a change */
 
 static const char *const colors[DIFF_NCLASSES] = {"#adb5bd", "#2a6f97", "#b5179e",
 						  "#e76f51", "#2b9348", "#d00000"};
+
+/* A JSON string that is safe inside a <script> element. */
+static void put_js_str(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c < 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '&')
+			fprintf(out, "\\u%04x", c);
+		else
+			fputc(c, out);
+	}
+	fputc('"', out);
+}
 
 static void chart(FILE *out, const struct diff_result *r)
 {
@@ -142,98 +140,328 @@ static void files_table(FILE *out, const struct diff_result *r, int by_dir, size
 	free(g);
 }
 
-static void cell_func(FILE *out, const struct diff_func *f)
+/* ---- data ---- */
+
+static const struct diff_func *entry_func(const struct diff_entry *e)
 {
-	if (!f) {
-		fprintf(out, "<td></td><td class=\"n\" data-v=\"0\"></td>");
-		return;
-	}
-	fprintf(out, "<td>0x%llx</td><td class=\"n\">%llu</td>", (unsigned long long)f->addr,
-		(unsigned long long)f->size);
+	return e->new ? e->new : e->old;
 }
 
-static void sbs_row(FILE *out, const char *cls, int ai, const char *a, int bi, const char *b)
+static int cmp_str_ptr(const void *pa, const void *pb)
 {
-	fprintf(out, "<tr class=\"%s\"><td class=\"ln\">", cls);
-	if (a)
-		fprintf(out, "%d", ai + 1);
-	fprintf(out, "</td><td class=\"o\">");
-	if (a)
-		diff_put_html_str(out, a);
-	fprintf(out, "</td><td class=\"ln\">");
-	if (b)
-		fprintf(out, "%d", bi + 1);
-	fprintf(out, "</td><td class=\"nw\">");
-	if (b)
-		diff_put_html_str(out, b);
-	fprintf(out, "</td></tr>\n");
+	return strcmp(*(const char *const *)pa, *(const char *const *)pb);
 }
 
-static void side_by_side(FILE *out, const struct diff_fdiff *d, size_t max_lines)
+/* The distinct source files of the entries, sorted (the file column's
+ * values index it, so sorting by file is sorting by index). */
+static enum bt_status file_table(const struct diff_result *r, const char ***out, size_t *n)
 {
-	fprintf(out, "<table class=\"sbs\">\n");
-	size_t rows = 0;
-	if (d->too_big) {
-		fprintf(out, "<tr class=\"gap\"><td colspan=\"4\">more than 500 edits: both "
-			     "listings in full</td></tr>\n");
-		for (size_t i = 0; i < BT_MAX(d->na, d->nb) && rows < max_lines; i++, rows++)
-			sbs_row(out, "chg", (int)i, i < d->na ? d->a[i] : NULL, (int)i,
-				i < d->nb ? d->b[i] : NULL);
-	} else {
-		size_t i = 0;
-		while (i < d->nops && rows < max_lines) {
-			if (d->ops[i].op == '=') {
-				/* context: 3 lines around changes, a gap row otherwise */
-				size_t j = i;
-				while (j < d->nops && d->ops[j].op == '=')
-					j++;
-				size_t head = i ? 3 : 0, tail = j < d->nops ? 3 : 0;
-				for (size_t k = i; k < j && rows < max_lines; k++) {
-					if (k - i >= head && j - k > tail) {
-						if (k - i == head)
-							fprintf(out,
-								"<tr class=\"gap\"><td "
-								"colspan=\"4\">&#8942; %zu "
-								"equal</td></tr>\n",
-								j - i - head - tail);
-						continue;
-					}
-					const struct diff_op *p = &d->ops[k];
-					sbs_row(out, "eq", p->ai, d->a[p->ai], p->bi, d->b[p->bi]);
-					rows++;
-				}
-				i = j;
-				continue;
-			}
-			size_t j = i, nd = 0, ni = 0;
-			while (j < d->nops && d->ops[j].op != '=')
-				*(d->ops[j++].op == '-' ? &nd : &ni) += 1;
-			/* pair deletions with insertions row by row */
-			const struct diff_op *dels[nd ? nd : 1], *ins[ni ? ni : 1];
-			size_t a = 0, b = 0;
-			for (size_t k = i; k < j; k++)
-				if (d->ops[k].op == '-')
-					dels[a++] = &d->ops[k];
-				else
-					ins[b++] = &d->ops[k];
-			for (size_t k = 0; k < BT_MAX(nd, ni) && rows < max_lines; k++, rows++) {
-				const struct diff_op *x = k < nd ? dels[k] : NULL;
-				const struct diff_op *y = k < ni ? ins[k] : NULL;
-				sbs_row(out,
-					x && y ? "chg"
-					: x    ? "del"
-					       : "ins",
-					x ? x->ai : 0, x ? d->a[x->ai] : NULL, y ? y->bi : 0,
-					y ? d->b[y->bi] : NULL);
-			}
-			i = j;
+	const char **v = malloc((r->n ? r->n : 1) * sizeof(*v));
+	if (!v)
+		return BT_ERR_NOMEM;
+	for (size_t i = 0; i < r->n; i++)
+		v[i] = entry_func(&r->e[i])->file;
+	qsort(v, r->n, sizeof(*v), cmp_str_ptr);
+	size_t m = 0;
+	for (size_t i = 0; i < r->n; i++)
+		if (!m || strcmp(v[m - 1], v[i]))
+			v[m++] = v[i];
+	*out = v;
+	*n = m;
+	return BT_OK;
+}
+
+static size_t file_index(const char **files, size_t n, const char *file)
+{
+	const char **p = bsearch(&file, files, n, sizeof(*files), cmp_str_ptr);
+	return p ? (size_t)(p - files) : 0;
+}
+
+/* Hex base (lowest address) of one side's entries; *wide when the span does
+ * not fit a JavaScript number exactly. */
+static gva_t side_base(const struct diff_result *r, int new_, int *wide)
+{
+	gva_t lo = ~(gva_t)0, hi = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct diff_func *f = new_ ? r->e[i].new : r->e[i].old;
+		if (f) {
+			lo = BT_MIN(lo, f->addr);
+			hi = BT_MAX(hi, f->addr);
 		}
 	}
-	if (rows >= max_lines)
-		fprintf(out,
-			"<tr class=\"gap\"><td colspan=\"4\">truncated at %zu rows</td></tr>\n",
-			max_lines);
-	fprintf(out, "</table>\n");
+	if (lo > hi)
+		lo = hi = 0;
+	*wide = hi - lo >= (1ull << 53);
+	return lo;
+}
+
+static void column_addr(FILE *out, const char *name, const struct diff_result *r, int new_,
+			gva_t base, int wide)
+{
+	fprintf(out, ",\"%s\":[", name);
+	for (size_t i = 0; i < r->n; i++) {
+		const struct diff_func *f = new_ ? r->e[i].new : r->e[i].old;
+		fputs(i ? "," : "", out);
+		if (!f)
+			fputs("-1", out);
+		else if (wide)
+			fprintf(out, "\"%016llx\"", (unsigned long long)f->addr);
+		else
+			fprintf(out, "%llu", (unsigned long long)(f->addr - base));
+	}
+	fputc(']', out);
+}
+
+static void column_size(FILE *out, const char *name, const struct diff_result *r, int new_)
+{
+	fprintf(out, ",\"%s\":[", name);
+	for (size_t i = 0; i < r->n; i++) {
+		const struct diff_func *f = new_ ? r->e[i].new : r->e[i].old;
+		fputs(i ? "," : "", out);
+		if (f)
+			fprintf(out, "%llu", (unsigned long long)f->size);
+		else
+			fputs("-1", out);
+	}
+	fputc(']', out);
+}
+
+/* The distinct lines of the diffs, numbered in order of first use. */
+struct line_set {
+	char **line; /* by number */
+	size_t n, cap;
+	uint32_t *slot; /* open addressing: number + 1, 0 empty */
+	size_t nslots;
+	int nomem;
+};
+
+static int line_set_grow(struct line_set *t)
+{
+	size_t ns = t->nslots ? 2 * t->nslots : 1 << 12;
+	uint32_t *slot = calloc(ns, sizeof(*slot));
+	if (!slot)
+		return -1;
+	for (size_t i = 0; i < t->n; i++) {
+		size_t h = diff_strhash(t->line[i]) & (ns - 1);
+		while (slot[h])
+			h = (h + 1) & (ns - 1);
+		slot[h] = (uint32_t)i + 1;
+	}
+	free(t->slot);
+	t->slot = slot;
+	t->nslots = ns;
+	return 0;
+}
+
+/* The number of line s (added when new); 0 after a failed allocation,
+ * which sets t->nomem. */
+static size_t line_set_id(struct line_set *t, const char *s)
+{
+	if ((t->n + 1) * 2 > t->nslots && line_set_grow(t) != 0)
+		goto err_nomem;
+	size_t h = diff_strhash(s) & (t->nslots - 1);
+	for (; t->slot[h]; h = (h + 1) & (t->nslots - 1))
+		if (!strcmp(t->line[t->slot[h] - 1], s))
+			return t->slot[h] - 1;
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 1024;
+		char **l = realloc(t->line, cap * sizeof(*l));
+		if (!l)
+			goto err_nomem;
+		t->line = l;
+		t->cap = cap;
+	}
+	if (!(t->line[t->n] = strdup(s)))
+		goto err_nomem;
+	t->slot[h] = (uint32_t)++t->n;
+	return t->n - 1;
+err_nomem:
+	t->nomem = 1;
+	return 0;
+}
+
+static void line_set_fini(struct line_set *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->line[i]);
+	free(t->line);
+	free(t->slot);
+}
+
+static void put_ids(FILE *out, struct line_set *t, char *const *l, size_t lo, size_t hi)
+{
+	fputc('[', out);
+	for (size_t i = lo; i < hi; i++)
+		fprintf(out, "%s%zu", i > lo ? "," : "", line_set_id(t, l[i]));
+	fputc(']', out);
+}
+
+static void put_lines(FILE *out, char *const *l, size_t lo, size_t hi)
+{
+	fputc('[', out);
+	for (size_t i = lo; i < hi; i++) {
+		if (i > lo)
+			fputc(',', out);
+		put_js_str(out, l[i]);
+	}
+	fputc(']', out);
+}
+
+/* One listing diff as hunks: context around each change, counts of the
+ * equal lines in between (as the side-by-side view shows them). */
+static void put_fdiff(FILE *out, struct line_set *t, const struct diff_fdiff *d, size_t max_lines)
+{
+	if (d->too_big) {
+		size_t na = BT_MIN(d->na, max_lines), nb = BT_MIN(d->nb, max_lines);
+		fputs("{\"big\":1,\"a\":", out);
+		put_ids(out, t, d->a, 0, na);
+		fputs(",\"b\":", out);
+		put_ids(out, t, d->b, 0, nb);
+		fprintf(out, ",\"cut\":%zu}", BT_MAX(d->na - na, d->nb - nb));
+		return;
+	}
+	fputs("{\"h\":[", out);
+	int first = 1;
+	for (size_t i = 0; i < d->nops;) {
+		size_t j = i;
+		if (d->ops[i].op == '=') {
+			while (j < d->nops && d->ops[j].op == '=')
+				j++;
+			size_t head = i ? CONTEXT : 0, tail = j < d->nops ? CONTEXT : 0;
+			for (size_t k = i; k < j; k++) {
+				if (k - i >= head && j - k > tail) {
+					if (k - i == head)
+						fprintf(out, "%s-%zu", first ? "" : ",",
+							j - i - head - tail);
+				} else {
+					fprintf(out, "%s%zu", first ? "" : ",",
+						line_set_id(t, d->a[d->ops[k].ai]));
+				}
+				first = 0;
+			}
+			i = j;
+			continue;
+		}
+		/* a change: its deleted lines, then its inserted lines */
+		while (j < d->nops && d->ops[j].op != '=')
+			j++;
+		fputs(first ? "[[" : ",[[", out);
+		int n = 0;
+		for (size_t k = i; k < j; k++)
+			if (d->ops[k].op == '-')
+				fprintf(out, "%s%zu", n++ ? "," : "",
+					line_set_id(t, d->a[d->ops[k].ai]));
+		fputs("],[", out);
+		n = 0;
+		for (size_t k = i; k < j; k++)
+			if (d->ops[k].op == '+')
+				fprintf(out, "%s%zu", n++ ? "," : "",
+					line_set_id(t, d->b[d->ops[k].bi]));
+		fputs("]]", out);
+		first = 0;
+		i = j;
+	}
+	fputs("]}", out);
+}
+
+/* d[]: the guest diff of every changed and renamed entry, with the diff of
+ * the translations for the first o->max_xlat changed ones, into a buffer
+ * while their lines are collected; then L[] and d[]. */
+static enum bt_status diffs_data(FILE *final, const struct diff_result *r,
+				 const struct diff_write_opts *o, size_t *ndiffs, size_t *nxlat)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	if (!out)
+		return BT_ERR_NOMEM;
+	struct line_set t = {0};
+	struct xlat_ctx *xctx = NULL;
+	if (o->listings && o->xlat && diff_xlat_ctx(r, &xctx) != BT_OK)
+		xctx = NULL;
+	enum bt_status st = BT_OK;
+	fputs(",\"d\":[", out);
+	*ndiffs = *nxlat = 0;
+	for (size_t i = 0; o->listings && i < r->n && st == BT_OK; i++) {
+		const struct diff_entry *e = &r->e[i];
+		if (e->cls != DIFF_CHANGED && e->cls != DIFF_RENAMED)
+			continue;
+		struct diff_fdiff d;
+		st = diff_fdiff_make(r, e, &d);
+		if (st != BT_OK)
+			break;
+		fprintf(out, "%s[%zu,", (*ndiffs)++ ? "," : "", i);
+		put_fdiff(out, &t, &d, o->max_lines);
+		diff_fdiff_fini(&d);
+		if (xctx && e->cls == DIFF_CHANGED && *nxlat < o->max_xlat &&
+		    diff_fdiff_xlat(r, e, xctx, &d) == BT_OK) {
+			(*nxlat)++;
+			fputc(',', out);
+			put_fdiff(out, &t, &d, o->max_lines);
+			diff_fdiff_fini(&d);
+		} else {
+			fputs(",0", out);
+		}
+		fputc(']', out);
+	}
+	fputc(']', out);
+	if (xctx)
+		xlat_destroy(xctx);
+	if (fclose(out) != 0 || t.nomem)
+		st = st == BT_OK ? BT_ERR_NOMEM : st;
+	if (st == BT_OK) {
+		fputs(",\"L\":", final);
+		put_lines(final, t.line, 0, t.n);
+		fwrite(buf, 1, len, final);
+	}
+	free(buf);
+	line_set_fini(&t);
+	return st;
+}
+
+static enum bt_status data(FILE *out, const struct diff_result *r, const struct diff_write_opts *o)
+{
+	const char **files;
+	size_t nfiles;
+	BT_TRY(file_table(r, &files, &nfiles));
+	fputs("{\"schema\":\"btkern-diff-html/1\",\"cls\":[", out);
+	for (int c = 0; c < DIFF_NCLASSES; c++)
+		fprintf(out, "%s\"%s\"", c ? "," : "", diff_class_str(c));
+	fputs("],\"files\":", out);
+	put_lines(out, (char *const *)files, 0, nfiles);
+	fputs(",\"k\":[", out);
+	for (size_t i = 0; i < r->n; i++) {
+		fputs(i ? "," : "", out);
+		put_js_str(out, entry_func(&r->e[i])->key);
+	}
+	fputs("],\"c\":[", out);
+	for (size_t i = 0; i < r->n; i++)
+		fprintf(out, "%s%d", i ? "," : "", (int)r->e[i].cls);
+	fputs("],\"f\":[", out);
+	for (size_t i = 0; i < r->n; i++)
+		fprintf(out, "%s%zu", i ? "," : "",
+			file_index(files, nfiles, entry_func(&r->e[i])->file));
+	free(files);
+	fputs("],\"ren\":[", out);
+	for (size_t i = 0, n = 0; i < r->n; i++)
+		if (r->e[i].cls == DIFF_RENAMED) {
+			fprintf(out, "%s[%zu,", n++ ? "," : "", i);
+			put_js_str(out, r->e[i].old->key);
+			fputc(']', out);
+		}
+	fputc(']', out);
+	int owide, nwide;
+	gva_t ob = side_base(r, 0, &owide), nb = side_base(r, 1, &nwide);
+	fprintf(out, ",\"ob\":\"%llx\",\"nb\":\"%llx\"", (unsigned long long)(owide ? 0 : ob),
+		(unsigned long long)(nwide ? 0 : nb));
+	column_addr(out, "oa", r, 0, ob, owide);
+	column_size(out, "os", r, 0);
+	column_addr(out, "na", r, 1, nb, nwide);
+	column_size(out, "ns", r, 1);
+	size_t ndiffs, nxlat;
+	BT_TRY(diffs_data(out, r, o, &ndiffs, &nxlat));
+	fprintf(out, ",\"max_xlat\":%zu,\"nxlat\":%zu}", o->max_xlat, nxlat);
+	return BT_OK;
 }
 
 enum bt_status diff_write_html(FILE *out, const struct diff_result *r,
@@ -241,9 +469,9 @@ enum bt_status diff_write_html(FILE *out, const struct diff_result *r,
 {
 	fprintf(out,
 		"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-		"<title>pretrans diff</title>\n<style>%s</style>\n<script>%s</script>\n"
+		"<title>pretrans diff</title>\n<style>%s</style>\n"
 		"</head><body>\n<h1>pretrans diff</h1>\n",
-		css, js);
+		diff_report_css);
 	side_meta(out, "old", r->old);
 	side_meta(out, "new", r->new);
 	size_t real = r->count[DIFF_CHANGED] + r->count[DIFF_ADDED] + r->count[DIFF_REMOVED] +
@@ -266,105 +494,35 @@ enum bt_status diff_write_html(FILE *out, const struct diff_result *r,
 	files_table(out, r, 0, 100);
 	fprintf(out, "</div></div>\n");
 
-	/* which entries get a side-by-side diff */
-	uint8_t *has = calloc(r->n ? r->n : 1, 1);
-	if (!has)
-		return BT_ERR_NOMEM;
-	size_t ndet = 0, want = r->count[DIFF_CHANGED] + r->count[DIFF_RENAMED];
-	for (int pass = 0; pass < 2; pass++)
-		for (size_t i = 0; i < r->n && ndet < o->max_details; i++)
-			if (r->e[i].cls == (pass ? DIFF_RENAMED : DIFF_CHANGED)) {
-				has[i] = 1;
-				ndet++;
-			}
-
 	fprintf(out, "<h2>Functions</h2>\n<div id=\"controls\">");
 	for (int c = 0; c < DIFF_NCLASSES; c++)
 		fprintf(out,
-			"<label class=\"c-%s\"><input type=\"checkbox\" value=\"%s\"%s "
-			"onchange=\"filt()\"> %s (%zu)</label>",
-			diff_class_str(c), diff_class_str(c),
+			"<label class=\"c-%s\"><input type=\"checkbox\" value=\"%d\"%s> %s "
+			"(%zu)</label>",
+			diff_class_str(c), c,
 			(c == DIFF_IDENTICAL || c == DIFF_MOVED) ? "" : " checked",
 			diff_class_str(c), r->count[c]);
-	fprintf(out, "<input id=\"q\" placeholder=\"filter by name or file\" "
-		     "oninput=\"filt()\"></div>\n");
-	fprintf(out, "<div id=\"tablewrap\"><table id=\"funcs\"><thead><tr><th>function</th>"
-		     "<th>class</th><th>file</th><th>old address</th><th class=\"n\">old "
-		     "size</th><th>new address</th><th class=\"n\">new size</th></tr></thead>"
-		     "<tbody>\n");
-	for (size_t i = 0; i < r->n; i++) {
-		const struct diff_entry *e = &r->e[i];
-		const struct diff_func *f = e->new ? e->new : e->old;
-		const char *cls = diff_class_str(e->cls);
-		fprintf(out, "<tr data-key=\"");
-		diff_put_html_str(out, f->key);
-		fprintf(out, "\" data-cls=\"%s\"><td>", cls);
-		if (has[i])
-			fprintf(out, "<a href=\"#d%zu\">", i);
-		if (e->cls == DIFF_RENAMED) {
-			diff_put_html_str(out, e->old->key);
-			fprintf(out, " &#8594; ");
-		}
-		diff_put_html_str(out, f->key);
-		fprintf(out, "%s</td><td class=\"c-%s\">%s</td><td>", has[i] ? "</a>" : "", cls,
-			cls);
-		diff_put_html_str(out, f->file);
-		fprintf(out, "</td>");
-		cell_func(out, e->old);
-		cell_func(out, e->new);
-		fprintf(out, "</tr>\n");
-	}
-	fprintf(out, "</tbody></table></div>\n");
+	fprintf(out, "<input id=\"q\" placeholder=\"filter by name or file\" autocomplete=\"off\">"
+		     "<span id=\"shown\" class=\"meta\"></span></div>\n");
+	fprintf(out, "<div id=\"tablewrap\"><table id=\"funcs\"><colgroup><col class=\"w-fn\">"
+		     "<col class=\"w-cls\"><col class=\"w-file\"><col class=\"w-addr\">"
+		     "<col class=\"w-size\"><col class=\"w-addr\"><col class=\"w-size\">"
+		     "</colgroup><thead><tr><th>function</th><th>class</th><th>file</th>"
+		     "<th class=\"n\">old address</th><th class=\"n\">old size</th>"
+		     "<th class=\"n\">new address</th><th class=\"n\">new size</th></tr></thead>"
+		     "<tbody></tbody></table></div>\n");
+	fprintf(out, "<h2>Instruction diffs</h2>\n<p class=\"meta\">Click a function's name to "
+		     "see its diff (every changed and renamed function has one; "
+		     "<kbd>n</kbd>/<kbd>p</kbd> step through the listed ones). Addresses are "
+		     "normalised: <code>self+off</code> inside the function, "
+		     "<code>symbol+off</code>, <code>str:\"...\"</code> for string literals, "
+		     "<code>section+?</code> where no symbol covers the target.</p>\n"
+		     "<div id=\"diffview\"></div>\n"
+		     "<noscript>The function table and the diffs need JavaScript.</noscript>\n");
 
-	fprintf(out, "<h2>Instruction diffs</h2>\n<p class=\"meta\">Addresses are normalised: "
-		     "<code>self+off</code> inside the function, <code>symbol+off</code>, "
-		     "<code>str:\"...\"</code> for string literals, <code>section+?</code> "
-		     "where no symbol covers the target.");
-	if (ndet < want)
-		fprintf(out,
-			" Side-by-side diffs for the first %zu of %zu changed/renamed "
-			"functions only.",
-			ndet, want);
-	fprintf(out, "</p>\n");
-	enum bt_status st = BT_OK;
-	struct xlat_ctx *xctx = NULL;
-	size_t nxlat = 0;
-	if (o->listings && o->xlat && ndet && diff_xlat_ctx(r, &xctx) != BT_OK)
-		xctx = NULL;
-	for (size_t i = 0; i < r->n && st == BT_OK; i++) {
-		if (!has[i])
-			continue;
-		const struct diff_entry *e = &r->e[i];
-		struct diff_fdiff d;
-		st = diff_fdiff_make(r, e, &d);
-		if (st != BT_OK)
-			break;
-		fprintf(out, "<details id=\"d%zu\"><summary class=\"c-%s\">", i,
-			diff_class_str(e->cls));
-		diff_put_html_str(out, e->old->key);
-		if (e->cls == DIFF_RENAMED) {
-			fprintf(out, " &#8594; ");
-			diff_put_html_str(out, e->new->key);
-		}
-		fprintf(out, " (%s, %zu &#8594; %zu instructions)</summary>\n",
-			diff_class_str(e->cls), d.na, d.nb);
-		side_by_side(out, &d, o->max_lines);
-		diff_fdiff_fini(&d);
-		if (xctx && e->cls == DIFF_CHANGED && nxlat < o->max_xlat &&
-		    diff_fdiff_xlat(r, e, xctx, &d) == BT_OK) {
-			nxlat++;
-			fprintf(out,
-				"<div class=\"meta\">translation (%zu &#8594; %zu lines)</div>\n",
-				d.na, d.nb);
-			side_by_side(out, &d, o->max_lines);
-			diff_fdiff_fini(&d);
-		}
-		fprintf(out, "</details>\n");
-	}
-	if (xctx)
-		xlat_destroy(xctx);
-	free(has);
-	fprintf(out, "</body></html>\n");
+	fputs("<script type=\"application/json\" id=\"data\">", out);
+	enum bt_status st = data(out, r, o);
+	fprintf(out, "</script>\n<script>%s</script>\n</body></html>\n", diff_report_js);
 	if (st == BT_OK && ferror(out))
 		st = BT_ERR_IO;
 	return st;

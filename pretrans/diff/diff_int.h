@@ -68,6 +68,7 @@ void diff_buf_fini(struct diff_buf *b);
  * too_big: more than max_d edits, ops absent (show both listings). */
 struct diff_fdiff {
 	char **a, **b;
+	uint32_t *aoff, *boff; /* guest diffs: each line's offset in its function */
 	size_t na, nb;
 	struct diff_op *ops;
 	size_t nops;
@@ -82,6 +83,11 @@ enum bt_status diff_fdiff_xlat(const struct diff_result *r, const struct diff_en
 /* The translator context the writers use (options of `pretrans build`). */
 enum bt_status diff_xlat_ctx(const struct diff_result *r, struct xlat_ctx **out);
 void diff_fdiff_fini(struct diff_fdiff *d);
+
+/* diff_pager.c: when stdout is a terminal, redirect it into $PAGER (less
+ * -FRX by default) and return 1; diff_pager_end() closes and waits. */
+int diff_pager_start(void);
+void diff_pager_end(void);
 
 /* Escaped output for the writers. */
 void diff_put_json_str(FILE *out, const char *s);

@@ -16,6 +16,7 @@
 #include "pretrans/diff/diff_int.h"
 
 #include "db/tcdb.h"
+#include "kmod/kmod.h"
 #include "pretrans/base/clock.h"
 #include "pretrans/base/log.h"
 #include "pretrans/xlat/xlat.h"
@@ -342,9 +343,24 @@ const struct diff_sym *diff_sym_at(const struct diff_side *s, gva_t va)
 	return NULL;
 }
 
+static int compressed_module(const char *path)
+{
+	size_t n = strlen(path);
+	return (n > 6 && !strcmp(path + n - 6, ".ko.xz")) ||
+	       (n > 7 && !strcmp(path + n - 7, ".ko.zst"));
+}
+
 static enum bt_status open_image(struct diff_side *s, const char *path)
 {
-	enum bt_status st = elfimg_open(path, &s->img);
+	enum bt_status st;
+	if (compressed_module(path)) { /* .ko.xz, .ko.zst: read through kmod/ */
+		size_t len;
+		st = kmod_read_file(path, &s->file_buf, &len);
+		if (st == BT_OK)
+			st = elfimg_open_mem(path, s->file_buf, len, &s->img);
+	} else {
+		st = elfimg_open(path, &s->img);
+	}
 	if (st != BT_OK)
 		return st; /* elfimg logged the file and the problem */
 	s->image_path = strdup(path);
@@ -390,12 +406,14 @@ static enum bt_status open_db(struct diff_side *s, const char *path)
 	s->db_path = strdup(path);
 	if (!s->db_path)
 		return BT_ERR_NOMEM;
-	st = open_image(s, im.path);
+	char where[sizeof(im.path)];
+	tcdb_image_locate(path, im.path, where, sizeof(where));
+	st = open_image(s, where);
 	if (st != BT_OK) {
 		bt_err(LOG_CORE,
 		       "diff: %s was built from %s, which cannot be read; "
 		       "the diff compares guest code and needs that image",
-		       path, im.path);
+		       path, where);
 		return st;
 	}
 	char hex[2 * SHA256_LEN + 1];
@@ -457,6 +475,7 @@ void diff_side_free(struct diff_side *s)
 	free(s->dwarf_names);
 	if (s->img)
 		elfimg_close(s->img);
+	free(s->file_buf);
 	free(s->path);
 	free(s->image_path);
 	free(s->db_path);
@@ -504,30 +523,43 @@ static enum bt_status qualify(struct nref *r, size_t n)
 			return BT_ERR_NOMEM;
 		f->key = k;
 	}
+	/* ordinals first, from the name@file keys of all (renaming while
+	 * counting would hide the later duplicates and give two "#1") */
+	int *ord = calloc(n ? n : 1, sizeof(*ord));
+	if (!ord)
+		return BT_ERR_NOMEM;
 	for (size_t i = 0; i < n; i++) {
 		struct diff_func *f = r[i].f;
 		if (f->global)
 			continue;
-		int dup = 0, ord = 0;
+		int dup = 0, below = 0;
 		for (size_t j = 0; j < n; j++) {
 			if (r[j].side != r[i].side || j == i || r[j].f->global ||
 			    strcmp(r[j].f->key, f->key))
 				continue;
 			dup = 1;
 			if (r[j].f->addr < f->addr)
-				ord++;
+				below++;
 		}
-		if (!dup)
+		ord[i] = dup ? below + 1 : 0;
+	}
+	enum bt_status st = BT_OK;
+	for (size_t i = 0; i < n && st == BT_OK; i++) {
+		if (!ord[i])
 			continue;
+		struct diff_func *f = r[i].f;
 		char num[24];
-		snprintf(num, sizeof(num), "#%d", ord + 1);
+		snprintf(num, sizeof(num), "#%d", ord[i]);
 		char *k = concat3(f->key, num, NULL);
-		if (!k)
-			return BT_ERR_NOMEM;
+		if (!k) {
+			st = BT_ERR_NOMEM;
+			break;
+		}
 		free((char *)f->key);
 		f->key = k;
 	}
-	return BT_OK;
+	free(ord);
+	return st;
 }
 
 static enum bt_status assign_keys(struct diff_side *old, struct diff_side *new_)

@@ -161,6 +161,51 @@ enum bt_status diff_compare(const struct diff_side *old, const struct diff_side 
 	return BT_OK;
 }
 
+/* Does name denote e: its key, or the raw name of either side? */
+static int entry_named(const struct diff_entry *e, const char *name)
+{
+	return (e->old && (!strcmp(e->old->key, name) || !strcmp(e->old->name, name))) ||
+	       (e->new && (!strcmp(e->new->key, name) || !strcmp(e->new->name, name)));
+}
+
+enum bt_status diff_result_restrict(struct diff_result *r, char *const *names, size_t n,
+				    const char **missing)
+{
+	*missing = NULL;
+	for (size_t j = 0; j < n; j++) {
+		size_t i = 0;
+		while (i < r->n && !entry_named(&r->e[i], names[j]))
+			i++;
+		if (i == r->n) {
+			*missing = names[j];
+			return BT_ERR_NOTFOUND;
+		}
+	}
+	size_t k = 0;
+	memset(r->count, 0, sizeof(r->count));
+	r->naive_flagged = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		int keep = 0;
+		for (size_t j = 0; j < n && !keep; j++)
+			keep = entry_named(&r->e[i], names[j]);
+		if (!keep)
+			continue;
+		r->e[k] = r->e[i];
+		r->count[r->e[k].cls]++;
+		r->naive_flagged += r->e[k].naive;
+		k++;
+	}
+	r->n = k;
+	return BT_OK;
+}
+
+int diff_result_differs(const struct diff_result *r)
+{
+	return r->count[DIFF_CHANGED] + r->count[DIFF_RENAMED] + r->count[DIFF_ADDED] +
+		   r->count[DIFF_REMOVED] !=
+	       0;
+}
+
 void diff_result_fini(struct diff_result *r)
 {
 	free(r->e);

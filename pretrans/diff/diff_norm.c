@@ -14,6 +14,7 @@
  */
 #include "pretrans/diff/diff_int.h"
 
+#include "pretrans/asmfmt/asmfmt.h"
 #include "pretrans/base/vec.h"
 #include "pretrans/xlat/xlat.h"
 
@@ -155,6 +156,7 @@ static int reloc_ref(const struct diff_side *s, const struct diff_func *f, gva_t
 /* One normalised operand. */
 struct nop {
 	uint8_t type, scale;
+	uint8_t vcpu; /* translated code's %gs: operand: val is a vCPU ABI offset */
 	uint16_t size;
 	uint16_t reg, base, index, seg;
 	int64_t val; /* imm or disp when not a reference */
@@ -213,6 +215,7 @@ static void normalise(const struct diff_side *s, const struct diff_func *f, gva_
 				resolve(s, f, next + (uint64_t)o->mem.disp.value, 0, 0, &p->ref);
 			} else if (o->mem.segment == ZYDIS_REGISTER_GS && host) {
 				p->val = o->mem.disp.value;
+				p->vcpu = 1;
 			} else if (o->mem.segment == ZYDIS_REGISTER_GS && s->percpu_end &&
 				   o->mem.base == ZYDIS_REGISTER_NONE &&
 				   (uint64_t)o->mem.disp.value < s->percpu_end) {
@@ -312,21 +315,39 @@ static const char *size_word(uint16_t bits)
 {
 	switch (bits) {
 	case 8:
-		return "byte ";
+		return "byte ptr ";
 	case 16:
-		return "word ";
+		return "word ptr ";
 	case 32:
-		return "dword ";
+		return "dword ptr ";
 	case 64:
-		return "qword ";
+		return "qword ptr ";
 	case 80:
-		return "tbyte ";
+		return "tbyte ptr ";
 	case 128:
-		return "xmmword ";
+		return "xmmword ptr ";
 	case 256:
-		return "ymmword ";
+		return "ymmword ptr ";
 	case 512:
-		return "zmmword ";
+		return "zmmword ptr ";
+	default:
+		return "";
+	}
+}
+
+/* AT&T's operand-size suffix, for an instruction no register operand
+ * sizes (movl $0x0, (%rax)). */
+static const char *att_suffix(uint16_t bits)
+{
+	switch (bits) {
+	case 8:
+		return "b";
+	case 16:
+		return "w";
+	case 32:
+		return "l";
+	case 64:
+		return "q";
 	default:
 		return "";
 	}
@@ -402,9 +423,13 @@ static void print_insn(struct diff_buf *b, const struct ninsn *n)
 						p->scale);
 				any = 1;
 			}
+			char field[96];
 			if (p->ref.kind) {
 				diff_buf_printf(b, "%s", any ? "+" : "");
 				print_ref(b, &p->ref);
+			} else if (p->vcpu && p->val > 0 &&
+				   asmfmt_vcpu_field((uint64_t)p->val, field, sizeof(field))) {
+				diff_buf_printf(b, "%s%s", any ? "+" : "", field);
 			} else if (p->val || !any) {
 				if (p->val < 0 && any)
 					diff_buf_printf(b, "-0x%llx",
@@ -434,17 +459,110 @@ static void print_insn(struct diff_buf *b, const struct ninsn *n)
 	}
 }
 
+static void print_num(struct diff_buf *b, int64_t v, bool sign)
+{
+	if (v < 0 && (sign || v > -0x10000))
+		diff_buf_printf(b, "-0x%llx", (unsigned long long)-(uint64_t)v);
+	else
+		diff_buf_printf(b, "0x%llx", (unsigned long long)v);
+}
+
+/* The same normalised instruction in AT&T syntax (-M att): operands in
+ * reverse order, %registers, $immediates, disp(base,index,scale), `*` on
+ * indirect branch targets, a size suffix when no register gives it. */
+static void print_insn_att(struct diff_buf *b, const struct ninsn *n)
+{
+	if (n->prefixes & ZYDIS_ATTRIB_HAS_LOCK)
+		diff_buf_printf(b, "lock ");
+	if (n->prefixes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE))
+		diff_buf_printf(b, "rep ");
+	if (n->prefixes & ZYDIS_ATTRIB_HAS_REPNE)
+		diff_buf_printf(b, "repne ");
+	const char *m = ZydisMnemonicGetString(n->mnemonic);
+	bool branch = n->mnemonic == ZYDIS_MNEMONIC_CALL || n->mnemonic == ZYDIS_MNEMONIC_JMP;
+	uint16_t msize = 0;
+	bool has_reg = false;
+	for (uint8_t i = 0; i < n->n_ops; i++) {
+		if (n->op[i].type == ZYDIS_OPERAND_TYPE_REGISTER)
+			has_reg = true;
+		if (n->op[i].type == ZYDIS_OPERAND_TYPE_MEMORY && n->op[i].size)
+			msize = n->op[i].size;
+	}
+	diff_buf_printf(b, "%s%s", m ? m : "?", !has_reg && !branch ? att_suffix(msize) : "");
+	for (int i = n->n_ops - 1, first = 1; i >= 0; i--, first = 0) {
+		const struct nop *p = &n->op[i];
+		diff_buf_printf(b, first ? " " : ", ");
+		switch (p->type) {
+		case ZYDIS_OPERAND_TYPE_REGISTER:
+			diff_buf_printf(b, "%s%%%s", branch ? "*" : "",
+					ZydisRegisterGetString((ZydisRegister)p->reg));
+			break;
+		case ZYDIS_OPERAND_TYPE_MEMORY:
+			if (branch)
+				diff_buf_printf(b, "*");
+			if (p->seg == ZYDIS_REGISTER_GS || p->seg == ZYDIS_REGISTER_FS)
+				diff_buf_printf(
+				    b, "%%%s:", ZydisRegisterGetString((ZydisRegister)p->seg));
+			char field[96];
+			if (p->ref.kind)
+				print_ref(b, &p->ref);
+			else if (p->vcpu && p->val > 0 &&
+				 asmfmt_vcpu_field((uint64_t)p->val, field, sizeof(field)))
+				diff_buf_printf(b, "%s", field);
+			else if (p->val || (!p->base && !p->index) || p->base == ZYDIS_REGISTER_RIP)
+				print_num(b, p->val, p->base || p->index);
+			if ((p->base && p->base != ZYDIS_REGISTER_RIP) || p->index) {
+				diff_buf_printf(b, "(");
+				if (p->base && p->base != ZYDIS_REGISTER_RIP)
+					diff_buf_printf(
+					    b, "%%%s",
+					    ZydisRegisterGetString((ZydisRegister)p->base));
+				if (p->index)
+					diff_buf_printf(
+					    b, ",%%%s,%u",
+					    ZydisRegisterGetString((ZydisRegister)p->index),
+					    p->scale);
+				diff_buf_printf(b, ")");
+			}
+			break;
+		case ZYDIS_OPERAND_TYPE_IMMEDIATE:
+			if (p->ref.kind && p->size == 0) { /* a relative branch target */
+				print_ref(b, &p->ref);
+				break;
+			}
+			diff_buf_printf(b, "$");
+			if (p->ref.kind)
+				print_ref(b, &p->ref);
+			else
+				print_num(b, p->val, false);
+			break;
+		case ZYDIS_OPERAND_TYPE_POINTER:
+			diff_buf_printf(b, "$0x%llx", (unsigned long long)p->val);
+			break;
+		default:
+			diff_buf_printf(b, "?");
+		}
+	}
+}
+
 /* Lines built in one text buffer (NUL-separated), then handed out as one
  * heap block: the pointer array followed by the text. */
 struct lines {
 	struct diff_buf text;
 	size_t *starts, n, cap;
+	uint32_t *offs; /* with_offs: each line's offset in the function */
+	size_t offs_cap;
+	int with_offs;
 	int failed;
 };
 
 static void line_begin(struct lines *l)
 {
 	if (!BT_VEC_RESERVE(l->starts, l->cap, l->n + 1, 64)) {
+		l->failed = 1;
+		return;
+	}
+	if (l->with_offs && !BT_VEC_RESERVE(l->offs, l->offs_cap, l->n + 1, 64)) {
 		l->failed = 1;
 		return;
 	}
@@ -476,6 +594,10 @@ static enum bt_status lines_finish(struct lines *l, char ***lines, size_t *nline
 err_free:
 	free(l->starts);
 	diff_buf_fini(&l->text);
+	if (st != BT_OK) {
+		free(l->offs);
+		l->offs = NULL;
+	}
 	return st;
 }
 
@@ -490,6 +612,8 @@ static void list_code(struct lines *l, const struct diff_side *s, const struct d
 	struct ninsn ni;
 	for (size_t off = 0; off < len && !l->failed;) {
 		line_begin(l);
+		if (l->with_offs && !l->failed)
+			l->offs[l->n - 1] = (uint32_t)off;
 		diff_buf_printf(&l->text, "%s", indent);
 		if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, code + off, len - off, &in, ops))) {
 			diff_buf_printf(&l->text, "(bad) %zu bytes", len - off);
@@ -497,7 +621,10 @@ static void list_code(struct lines *l, const struct diff_side *s, const struct d
 			break;
 		}
 		normalise(s, f, base + off, &in, ops, host, &ni);
-		print_insn(&l->text, &ni);
+		if (s->att)
+			print_insn_att(&l->text, &ni);
+		else
+			print_insn(&l->text, &ni);
 		line_end(l);
 		off += in.length;
 	}
@@ -509,6 +636,16 @@ enum bt_status diff_func_listing(const struct diff_side *s, const struct diff_fu
 	struct lines l = {0};
 	list_code(&l, s, f, f->bytes, f->size, f->addr, 0, "");
 	return lines_finish(&l, lines, nlines);
+}
+
+enum bt_status diff_func_listing_offs(const struct diff_side *s, const struct diff_func *f,
+				      char ***lines, uint32_t **offs, size_t *nlines)
+{
+	struct lines l = {.with_offs = 1};
+	list_code(&l, s, f, f->bytes, f->size, f->addr, 0, "");
+	enum bt_status st = lines_finish(&l, lines, nlines);
+	*offs = st == BT_OK ? l.offs : NULL;
+	return st;
 }
 
 static size_t read_func(void *opaque, gva_t va, uint8_t *buf, size_t len)

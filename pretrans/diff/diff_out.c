@@ -34,15 +34,19 @@ static enum bt_status side_listing(const struct diff_side *s, const struct diff_
 		   : diff_func_listing(s, f, lines, n);
 }
 
-/* Both sides' listings and their line diff (too_big past 500 edits). */
+/* Both sides' listings and their line diff (too_big past 500 edits);
+ * guest listings come with each line's offset. */
 static enum bt_status fdiff(const struct diff_result *r, const struct diff_entry *e,
 			    struct xlat_ctx *ctx, struct diff_fdiff *d)
 {
 	memset(d, 0, sizeof(*d));
 	if (e->old)
-		BT_TRY(side_listing(r->old, e->old, ctx, &d->a, &d->na));
+		BT_TRY(ctx ? side_listing(r->old, e->old, ctx, &d->a, &d->na)
+			   : diff_func_listing_offs(r->old, e->old, &d->a, &d->aoff, &d->na));
 	if (e->new) {
-		enum bt_status st = side_listing(r->new, e->new, ctx, &d->b, &d->nb);
+		enum bt_status st =
+		    ctx ? side_listing(r->new, e->new, ctx, &d->b, &d->nb)
+			: diff_func_listing_offs(r->new, e->new, &d->b, &d->boff, &d->nb);
 		if (st != BT_OK) {
 			diff_fdiff_fini(d);
 			return st;
@@ -84,6 +88,8 @@ void diff_fdiff_fini(struct diff_fdiff *d)
 {
 	free(d->a);
 	free(d->b);
+	free(d->aoff);
+	free(d->boff);
 	free(d->ops);
 	memset(d, 0, sizeof(*d));
 }
@@ -140,52 +146,151 @@ static void text_side(FILE *out, const char *label, const struct diff_side *s)
 		s->has_file_syms ? "" : ", no source-file symbols");
 }
 
-/* Unified-style hunks: changed lines with 2 lines of context. */
-static void text_hunks(FILE *out, const struct diff_fdiff *d, size_t max_lines)
+/* Colours of the text report (git's defaults), or none. */
+struct paint {
+	const char *meta, *frag, *old, *new, *bold, *off;
+};
+
+static struct paint paint_of(const struct diff_write_opts *o)
+{
+	if (!o->color)
+		return (struct paint){"", "", "", "", "", ""};
+	return (struct paint){"\033[1m", "\033[36m", "\033[31m", "\033[32m", "\033[1m", "\033[m"};
+}
+
+#define HUNK_CONTEXT 3
+
+/* "name+0x1a" for the hunk header of a guest diff: the offset of the
+ * first line of side (a or b) at or after op i, else the function's end. */
+static void hunk_at(const struct diff_fdiff *d, const struct diff_func *f, int new_side, size_t i,
+		    char *buf, size_t n)
+{
+	uint64_t off = f ? f->size : 0;
+	const uint32_t *offs = new_side ? d->boff : d->aoff;
+	for (size_t k = i; k < d->nops; k++) {
+		int idx = new_side ? d->ops[k].bi : d->ops[k].ai;
+		if (idx >= 0) {
+			if (offs)
+				off = offs[idx];
+			break;
+		}
+	}
+	snprintf(buf, n, "%s+0x%llx", f ? f->name : "?", (unsigned long long)off);
+}
+
+/* Unified hunks (git's format) with HUNK_CONTEXT lines of context.  Guest
+ * diffs (offsets known): the header names symbol+offset on each side and
+ * every line starts with its offset in the function; translation diffs:
+ * line numbers, and the block each hunk is in after the @@. */
+static void text_hunks(FILE *out, const struct diff_fdiff *d, const struct diff_entry *e,
+		       size_t max_lines, const struct paint *c)
 {
 	if (d->too_big) {
-		fprintf(out, "    (more than 500 line edits: %zu -> %zu lines)\n", d->na, d->nb);
+		fprintf(out,
+			"%s@@ more than 500 line edits: %zu -> %zu lines (pretrans show lists "
+			"each side) @@%s\n",
+			c->frag, d->na, d->nb, c->off);
 		return;
 	}
-	size_t shown = 0, last = (size_t)-1;
-	for (size_t i = 0; i < d->nops && shown < max_lines; i++) {
-		int near = 0;
-		for (size_t k = (i >= 2 ? i - 2 : 0); k <= i + 2 && k < d->nops; k++)
-			if (d->ops[k].op != '=')
-				near = 1;
-		if (!near)
+	int guest = d->aoff || d->boff;
+	size_t shown = 0;
+	for (size_t i = 0; i < d->nops && shown < max_lines;) {
+		if (d->ops[i].op == '=') {
+			i++;
 			continue;
-		if (last != (size_t)-1 && i != last + 1)
-			fprintf(out, "    ...\n");
-		const struct diff_op *p = &d->ops[i];
-		const char *line = p->op == '+' ? d->b[p->bi] : d->a[p->ai];
-		fprintf(out, "  %c %s\n", p->op == '=' ? ' ' : p->op, line);
-		last = i;
-		shown++;
+		}
+		/* a hunk: from HUNK_CONTEXT before this change to HUNK_CONTEXT after
+		 * the last change that is at most 2 * HUNK_CONTEXT further */
+		size_t start = i > HUNK_CONTEXT ? i - HUNK_CONTEXT : 0, last = i;
+		for (size_t k = i + 1; k < d->nops && k <= last + 2 * HUNK_CONTEXT; k++)
+			if (d->ops[k].op != '=')
+				last = k;
+		size_t end = BT_MIN(d->nops, last + 1 + HUNK_CONTEXT);
+		size_t na = 0, nb = 0, la = 0, lb = 0;
+		int seen_a = 0, seen_b = 0;
+		for (size_t k = start; k < end; k++) {
+			if (d->ops[k].ai >= 0 && d->ops[k].op != '+') {
+				na++;
+				if (!seen_a++)
+					la = (size_t)d->ops[k].ai + 1;
+			}
+			if (d->ops[k].bi >= 0 && d->ops[k].op != '-') {
+				nb++;
+				if (!seen_b++)
+					lb = (size_t)d->ops[k].bi + 1;
+			}
+		}
+		if (guest) {
+			char ha[300], hb[300];
+			hunk_at(d, e->old, 0, start, ha, sizeof(ha));
+			hunk_at(d, e->new, 1, start, hb, sizeof(hb));
+			fprintf(out, "%s@@ -%s,%zu +%s,%zu @@%s\n", c->frag, ha, na, hb, nb,
+				c->off);
+		} else {
+			/* git's funcname: the block the hunk starts in */
+			const char *ctx = "";
+			for (size_t k = start + 1; k-- > 0;) {
+				const struct diff_op *p = &d->ops[k];
+				const char *line = p->bi >= 0 ? d->b[p->bi] : d->a[p->ai];
+				if (!strncmp(line, "block ", 6)) {
+					ctx = line;
+					break;
+				}
+			}
+			fprintf(out, "%s@@ -%zu,%zu +%zu,%zu @@%s %s\n", c->frag, la, na, lb, nb,
+				c->off, ctx);
+		}
+		for (size_t k = start; k < end && shown < max_lines; k++, shown++) {
+			const struct diff_op *p = &d->ops[k];
+			const char *line = p->op == '+' ? d->b[p->bi] : d->a[p->ai];
+			const char *col = p->op == '+' ? c->new : p->op == '-' ? c->old : "";
+			char op = p->op == '=' ? ' ' : p->op;
+			if (guest) {
+				const uint32_t *offs = p->op == '-' ? d->aoff : d->boff;
+				int idx = p->op == '-' ? p->ai : p->bi;
+				fprintf(out, "%s%c%6x:  %s%s\n", col, op,
+					offs && idx >= 0 ? offs[idx] : 0, line, *col ? c->off : "");
+			} else {
+				fprintf(out, "%s%c%s%s\n", col, op, line, *col ? c->off : "");
+			}
+		}
+		i = end;
 	}
 	if (shown >= max_lines)
-		fprintf(out, "    (truncated at %zu lines)\n", max_lines);
+		fprintf(out, "%s@@ truncated at %zu lines @@%s\n", c->frag, max_lines, c->off);
+}
+
+static void text_file_header(FILE *out, const struct diff_entry *e, const char *suffix,
+			     const char *what, const struct paint *c)
+{
+	fprintf(out, "%sdiff --pretrans a/%s%s b/%s%s%s\n", c->meta, e->old->key, suffix,
+		e->new->key, suffix, c->off);
+	fprintf(out, "%s--- a/%s%s\t%#llx, %llu bytes%s%s\n", c->meta, e->old->key, suffix,
+		(unsigned long long)e->old->addr, (unsigned long long)e->old->size, what, c->off);
+	fprintf(out, "%s+++ b/%s%s\t%#llx, %llu bytes%s%s\n", c->meta, e->new->key, suffix,
+		(unsigned long long)e->new->addr, (unsigned long long)e->new->size, what, c->off);
 }
 
 static void text_listing(FILE *out, const struct diff_result *r, const struct diff_entry *e,
 			 struct xlat_ctx *xctx, const struct diff_write_opts *o)
 {
+	struct paint c = paint_of(o);
 	struct diff_fdiff d;
-	fprintf(out, "--- old %s\n+++ new %s\n", e->old->key, e->new->key);
+	text_file_header(out, e, "", "", &c);
 	if (diff_fdiff_make(r, e, &d) != BT_OK) {
-		fprintf(out, "    (listing unavailable: out of memory)\n");
+		fprintf(out, "%s@@ listing unavailable: out of memory @@%s\n", c.frag, c.off);
 		return;
 	}
-	text_hunks(out, &d, o->max_lines);
+	text_hunks(out, &d, e, o->max_lines, &c);
 	diff_fdiff_fini(&d);
 	if (!xctx)
 		return;
+	text_file_header(out, e, ".xlat", ", translated", &c);
 	if (diff_fdiff_xlat(r, e, xctx, &d) != BT_OK) {
-		fprintf(out, "  translation: unavailable\n");
+		fprintf(out, "%s@@ translation unavailable @@%s\n", c.frag, c.off);
 		return;
 	}
-	fprintf(out, "  translation (%zu -> %zu lines):\n", d.na, d.nb);
-	text_hunks(out, &d, o->max_lines);
+	text_hunks(out, &d, e, o->max_lines, &c);
 	diff_fdiff_fini(&d);
 }
 

@@ -76,6 +76,14 @@ static const char *machine_name(unsigned m)
 /* Raw header checks: everything libelf would otherwise trust. */
 static enum bt_status check_header(const char *path, const uint8_t *p, size_t sz)
 {
+	/* A bzImage (/boot/vmlinuz-*: the boot sector's 0xaa55 at 0x1fe and the
+	 * setup header's "HdrS" at 0x202) is what QEMU users pass first. */
+	if (sz >= 0x206 && p[0x1fe] == 0x55 && p[0x1ff] == 0xaa &&
+	    memcmp(p + 0x202, "HdrS", 4) == 0)
+		return bad(path, BT_ERR_UNSUPPORTED,
+			   "a compressed bzImage, not an ELF file: pass the matching vmlinux "
+			   "instead (/usr/lib/debug/boot/vmlinux-VERSION from "
+			   "linux-image-VERSION-dbg)");
 	if (sz < EI_NIDENT || memcmp(p, ELFMAG, SELFMAG) != 0)
 		return bad(path, BT_ERR_FORMAT, "not an ELF file (no \\177ELF magic)");
 	if (p[EI_CLASS] == ELFCLASS32)
@@ -385,7 +393,7 @@ static enum bt_status load(struct elfimg *img)
 		if (img->segs[i].type == PT_NOTE)
 			BT_TRY(scan_notes(img, img->segs[i].offset, img->segs[i].filesz));
 	BT_TRY(load_code(img));
-	if (img->ncode == 0)
+	if (img->ncode == 0 && img->type != ET_REL) /* a module may hold only data */
 		return bad(img->path, BT_ERR_FORMAT,
 			   "no executable section (SHF_ALLOC|SHF_EXECINSTR with contents)");
 	img->entry_va = img->entry;

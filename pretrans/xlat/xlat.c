@@ -35,6 +35,10 @@ struct xlat_ctx {
 	uint8_t sec_cold[XLAT_SEC_CAP];
 	uint8_t code[2 * XLAT_SEC_CAP];
 	uint8_t pcmap[8 * XLAT_MAX_PCENT];
+	/* xlat_translate_tmpl(): the recorder and its output */
+	bool tm_on;
+	struct xe_tm tm;
+	struct xlat_reloc relocs[XLAT_TMPL_MAX_RELOCS];
 };
 
 const char *xlat_refusal_str(enum xlat_refusal r)
@@ -84,10 +88,8 @@ enum bt_status xlat_create(const struct xlat_options *opts, struct xlat_ctx **ou
 	ctx->opts.max_insns = xlat_max_insns(opts);
 	if (ctx->opts.flags & XLAT_OPT_STEP)
 		ctx->opts.max_insns = 1;
-	if (ZYAN_FAILED(
-		ZydisDecoderInit(&ctx->dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64)) ||
-	    /* the vCPU has no BMI1: F3 0F BC is `rep bsf` (xlat_facts.c) */
-	    ZYAN_FAILED(ZydisDecoderEnableMode(&ctx->dec, ZYDIS_DECODER_MODE_TZCNT, ZYAN_FALSE))) {
+	/* decode as the vCPU runs: no BMI1, MPX, CET (xlat_facts.c) */
+	if (!xlat_decoder_init(&ctx->dec, ZYDIS_MACHINE_MODE_LONG_64)) {
 		free(ctx);
 		return BT_ERR_INTERNAL;
 	}
@@ -191,6 +193,7 @@ struct decode_result {
 	gva_t end;	/* guest address after the last instruction */
 	bool ended;	/* the last instruction ends the block itself */
 	bool two_pages; /* the last instruction straddles a page boundary */
+	bool cut_next;	/* ended because of the instruction after it (templates) */
 };
 
 static void refuse(struct xlat_block *b, enum xlat_refusal r, gva_t at)
@@ -217,12 +220,14 @@ static void decode_block(struct xlat_ctx *ctx, const struct xlat_source *src, gv
 		if (got == 0) {
 			if (i == 0)
 				refuse(b, XLAT_REFUSE_NOBYTES, pc);
+			r->cut_next = true;
 			break;
 		}
 		if (ZYAN_FAILED(
 			ZydisDecoderDecodeFull(&ctx->dec, in->bytes, got, &in->d, in->ops))) {
 			if (i == 0)
 				refuse(b, XLAT_REFUSE_UNDECODABLE, pc);
+			r->cut_next = true;
 			break;
 		}
 		if (ctx->xc) {
@@ -234,6 +239,7 @@ static void decode_block(struct xlat_ctx *ctx, const struct xlat_source *src, gv
 		in->va = pc;
 		in->goff = (uint32_t)(pc - va);
 		insn_usage(in);
+		in->facts = xlat_insn_facts(&in->d, in->ops);
 		enum xlat_class c = xlat_classify(in);
 		if (ctx->opts.flags & XLAT_OPT_USER)
 			c = xlat_class_user(c);
@@ -242,15 +248,20 @@ static void decode_block(struct xlat_ctx *ctx, const struct xlat_source *src, gv
 		if (c == XC_REFUSE) {
 			if (i == 0)
 				refuse(b, XLAT_REFUSE_UNSUPPORTED, pc);
+			r->cut_next = true;
 			break;
 		}
-		if (c != XC_PRIV && !xlat_insn_advertised(&in->d)) {
+		/* not in the vCPU's CPUID (privileged or not): #UD at run time */
+		if (in->facts.adv == XLAT_ADV_NO) {
 			if (i == 0)
 				refuse(b, XLAT_REFUSE_NOT_ADVERTISED, pc);
+			r->cut_next = true;
 			break;
 		}
-		if (c == XC_STI && i > 0 && i + 1 >= ctx->opts.max_insns)
+		if (c == XC_STI && i > 0 && i + 1 >= ctx->opts.max_insns) {
+			r->cut_next = true;
 			break; /* keep sti and its shadow instruction in one block */
+		}
 		ctx->cls[i] = c;
 		memcpy(ctx->guest + in->goff, in->bytes, in->d.length);
 		r->n = i + 1;
@@ -280,6 +291,8 @@ static void decode_block(struct xlat_ctx *ctx, const struct xlat_source *src, gv
 static void emit_entry(struct xe *e, bool flags_live)
 {
 	int x = xe_exit_new(e, XLAT_EXIT_IRQ, e->block_start);
+	if ((uint32_t)x < e->n_exits)
+		e->exit_val[x] = xe_val_pc();
 	int cold = xe_label_new(e);
 	if (!flags_live) {
 		ZydisEncoderOperand m =
@@ -378,6 +391,11 @@ enum bt_status xlat_translate(struct xlat_ctx *ctx, const struct xlat_source *sr
 		ctx->e.off_ibl = VCPU_OFF_UIBL;
 	}
 	ctx->e.step = (ctx->opts.flags & XLAT_OPT_STEP) != 0;
+	if (ctx->tm_on) {
+		ctx->e.tm = &ctx->tm;
+		xe_tm_begin(&ctx->tm, ctx->guest,
+			    r.cut_next || (ctx->opts.flags & (XLAT_OPT_USER | XLAT_OPT_STEP)));
+	}
 	emit_block(ctx, &r);
 	uint32_t code_len = 0, pcmap_len = 0;
 	if (ctx->e.failed || ctx->e.overflow ||
@@ -399,6 +417,40 @@ enum bt_status xlat_translate(struct xlat_ctx *ctx, const struct xlat_source *sr
 	out->n_exits = ctx->e.n_exits;
 	out->pcmap = ctx->pcmap;
 	out->pcmap_len = pcmap_len;
+	return BT_OK;
+}
+
+enum bt_status xlat_translate_tmpl(struct xlat_ctx *ctx, const struct xlat_source *src, gva_t va,
+				   struct xlat_block *b, struct xlat_tmpl *t,
+				   enum xlat_tmpl_result *res)
+{
+	if (!ctx || !t || !res)
+		return BT_ERR_INVALID;
+	ctx->tm_on = true;
+	enum bt_status st = xlat_translate(ctx, src, va, b);
+	ctx->tm_on = false;
+	BT_TRY(st);
+	memset(t, 0, sizeof(*t));
+	if (b->refusal != XLAT_OK) {
+		*res = XLAT_TMPL_REFUSED;
+		return BT_OK;
+	}
+	uint32_t n = 0;
+	if (!xe_tm_end(&ctx->e, &ctx->tm, ctx->relocs, XLAT_TMPL_MAX_RELOCS, &n)) {
+		*res = XLAT_TMPL_NOT_RELOC;
+		return BT_OK;
+	}
+	t->guest_start = va;
+	t->guest_len = b->guest_len;
+	t->flags = b->flags;
+	t->guest = ctx->guest;
+	t->code = b->code;
+	t->code_len = b->code_len;
+	t->exits = b->exits;
+	t->n_exits = b->n_exits;
+	t->relocs = ctx->relocs;
+	t->n_relocs = n;
+	*res = XLAT_TMPL_OK;
 	return BT_OK;
 }
 

@@ -66,6 +66,8 @@ void xe_reset(struct xe *e, uint8_t *main_buf, uint8_t *cold_buf, gva_t start)
 	e->pend_regs = 0;
 	e->pend_flags = false;
 	memset(e->exits, 0, sizeof(e->exits));
+	e->tm = NULL;
+	memset(e->exit_val, 0, sizeof(e->exit_val));
 }
 
 ZydisEncoderOperand xe_r(ZydisRegister r)
@@ -345,15 +347,18 @@ void xe_probe(struct xe *e, const struct xlat_scratch *s, const struct xlat_addr
 	if (size == 0)
 		size = 1;
 
+	uint32_t before = e->len[e->cur];
 	if (a->absolute) {
 		im = xe_i(a->disp);
 		xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &oa, &im, NULL);
+		xe_note(e, before, 0, a->v, (uint64_t)a->disp, false);
 	} else {
 		/* 32-bit address registers make the encoder emit 0x67: the
 		 * address is computed in 32 bits and zero-extended; an AGEN
 		 * operand's size is the address size */
 		mm = xe_m(a->addr32 ? 4 : 8, a->base, a->index, a->scale, a->disp);
 		xe_ins(e, ZYDIS_MNEMONIC_LEA, false, 2, &oa, &mm, NULL);
+		xe_note(e, before, XE_NOTE_DISP, a->v, (uint64_t)a->disp, false);
 	}
 	if (a->seg == ZYDIS_REGISTER_FS || a->seg == ZYDIS_REGISTER_GS) {
 		mm = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0,
@@ -504,16 +509,24 @@ void xe_emit_stubs(struct xe *e)
 				  VCPU_EXIT_INFO(x->kind, i) |
 				      ((x->flags & XLAT_EXIT_F_SYSCALL) ? VCPU_EXIT_SYSCALL : 0));
 		if (x->kind != XLAT_EXIT_INDIRECT && x->kind != XLAT_EXIT_RET) {
+			uint32_t before = e->len[e->cur];
 			xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_TARGET, (int32_t)(uint32_t)x->target);
+			xe_note_exit_store(e, before, (int)i, 0);
+			before = e->len[e->cur];
 			xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_TARGET + 4,
 					  (int32_t)(uint32_t)(x->target >> 32));
+			xe_note_exit_store(e, before, (int)i, 32);
 		}
 		if (i + 1 < e->n_exits)
 			xe_branch(e, ZYDIS_MNEMONIC_JMP, tail);
 	}
 	xe_label_place(e, tail);
+	uint32_t before = e->len[e->cur];
 	xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_BLOCK, (int32_t)(uint32_t)e->block_start);
+	xe_note_exit_store(e, before, -1, 0);
+	before = e->len[e->cur];
 	xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_BLOCK + 4, (int32_t)(uint32_t)(e->block_start >> 32));
+	xe_note_exit_store(e, before, -1, 32);
 	ZydisEncoderOperand m = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0,
 				     VCPU_OFF_CALLOUT + 8 * VCPU_CO_EXIT);
 	xe_ins(e, ZYDIS_MNEMONIC_JMP, true, 1, &m, NULL, NULL);

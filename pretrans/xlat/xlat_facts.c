@@ -2,21 +2,26 @@
  * Facts about guest instructions that the rules depend on and that are
  * easy to get wrong, each in one place:
  *
- *  - xlat_insn_advertised(): the refusal list.  Translated code runs guest
+ *  - xlat_insn_facts() (public, xlat_facts.h): ONE table of instruction
+ *    facts — kind (plain, inline-sensitive, privileged, uncovered), whether
+ *    the vCPU's CPUID advertises it, whether it touches FPU/SIMD state.
+ *    The translator classifies and refuses from it, the runtime's
+ *    instruction emulation raises #UD from it.  Translated code runs guest
  *    instructions natively, so an instruction the vCPU's CPUID does not
  *    advertise (runtime/cpu/cpu_cpuid.c) would run on the host although a
  *    CPU with that profile raises #UD; worse, the call-outs save only the
  *    fxsave64 image, so YMM/ZMM/opmask state would not survive one.  Such
- *    instructions are refused (XLAT_REFUSE_NOT_ADVERTISED).  One table,
- *    keyed by Zydis ISA extension, mirrors the profile (docs/xlat.md,
- *    "Refusal list").
+ *    instructions are refused (XLAT_REFUSE_NOT_ADVERTISED; docs/xlat.md,
+ *    "The instruction fact table").
+ *  - xlat_decoder_init(): the decoder modes of the vCPU.
  *  - xlat_flags_write_conditional(): instructions whose flag writes depend
  *    on a runtime value (a count that may be zero).  Liveness must not treat
  *    them as overwriting the flags (they "may write").
  *
- * Both are pure functions of the decoded instruction (invariant 1 of
+ * All are pure functions of the decoded instruction (invariant 1 of
  * xlat.c: the translation depends only on the guest bytes).
  */
+#include "pretrans/xlat/xlat_facts.h"
 #include "pretrans/xlat/xlat_int.h"
 
 /*
@@ -33,16 +38,18 @@
  *   80000001.EDX SYSCALL NX RDTSCP LM             -> RDTSCP (PRIV exit anyway)
  * Not advertised (refused): AVX AVX2 AVX-512 FMA F16C (1.ECX XSAVE/AVX=0),
  * BMI1 BMI2 ADX RDSEED SHA CLFLUSHOPT CLWB (7.EBX), GFNI VAES VPCLMULQDQ
- * MOVDIRI (7.ECX), PCLMULQDQ AES MOVBE RDRAND (1.ECX), SSE4A XOP FMA4 TBM
- * 3DNow! CLZERO (AMD leaves), KEYLOCKER, AMX, PADLOCK, PT, TSX_LDTRK.
- * Hint space that runs as a NOP on a CPU without the feature: CLDEMOTE,
- * PREFETCHWT1, and CET's endbr32/endbr64 (allowed below by mnemonic).
- * TZCNT (BMI1) is decoded as BSF (ZYDIS_DECODER_MODE_TZCNT off, see
- * xlat_create) and emitted without its F3 prefix: that is what `rep bsf`
- * does on a CPU without BMI1, and Linux relies on it (__ffs).
- * Privileged/sensitive instructions (XSAVE*, RDPID, RDFSBASE, INVPCID,
- * MONITOR, RDPKRU ...) are not judged here: they are PRIV exits and the
- * runtime decides at the exit.
+ * MOVDIRI MOVDIR64B (7.ECX), RTM (7.EBX), PCLMULQDQ AES MOVBE RDRAND
+ * (1.ECX), SSE4A XOP FMA4 TBM 3DNow! CLZERO (AMD leaves), KEYLOCKER, AMX,
+ * PADLOCK, PT, TSX_LDTRK.
+ * Hint space that runs as a NOP on a CPU without the feature is decoded as
+ * that NOP (xlat_decoder_init): MPX's bnd*, CET's endbr32/endbr64 and
+ * rdssp, CLDEMOTE; PREFETCHWT1 is a prefetch hint.
+ * TZCNT (BMI1) is decoded as BSF (ZYDIS_DECODER_MODE_TZCNT off) and emitted
+ * without its F3 prefix: that is what `rep bsf` does on a CPU without BMI1,
+ * and Linux relies on it (__ffs).
+ * Privileged/sensitive instructions are judged by the mnemonic table below
+ * only (their extensions are not looked at): a PRIV exit unless the table
+ * says no vCPU profile has them.
  */
 static bool ext_advertised(ZydisISAExt ext)
 {
@@ -71,19 +78,299 @@ static bool ext_advertised(ZydisISAExt ext)
 	}
 }
 
-bool xlat_insn_advertised(const ZydisDecodedInstruction *d)
+/* The mnemonic table: kind, CPUID and FPU facts that the ISA extension and
+ * the operands do not give.  An absent entry is a plain instruction judged
+ * by its extension. */
+enum {
+	M_INLINE = 1,			     /* XLAT_KIND_INLINE */
+	M_PRIV = 2,			     /* XLAT_KIND_PRIV */
+	M_UNCOVERED = 3,		     /* XLAT_KIND_UNCOVERED */
+	M_KIND = 3,			     /* mask of the kind */
+	M_ABSENT = 1u << 2,		     /* in no vCPU profile: XLAT_ADV_NO */
+	M_CONFIG = 1u << 3,		     /* advertised as cpu_config says: XLAT_ADV_CONFIG */
+	M_FPU = 1u << 4,		     /* saves/restores/configures FPU state */
+	M_XSAVE = M_PRIV | M_ABSENT | M_FPU, /* 1.ECX XSAVE = 0 */
+};
+
+static const uint8_t mnem_facts[ZYDIS_MNEMONIC_MAX_VALUE + 1] = {
+    /* inline in kernel blocks (xlat_mangle.c; user blocks: PRIV exits) */
+    [ZYDIS_MNEMONIC_CLI] = M_INLINE,
+    [ZYDIS_MNEMONIC_STI] = M_INLINE,
+    [ZYDIS_MNEMONIC_STAC] = M_INLINE,
+    [ZYDIS_MNEMONIC_CLAC] = M_INLINE,
+    [ZYDIS_MNEMONIC_SWAPGS] = M_INLINE,
+    [ZYDIS_MNEMONIC_PUSHFQ] = M_INLINE,
+    [ZYDIS_MNEMONIC_POPFQ] = M_INLINE,
+    [ZYDIS_MNEMONIC_SERIALIZE] = M_INLINE, /* 7.EDX[14], emulated */
+    [ZYDIS_MNEMONIC_RDTSC] = M_INLINE,
+    /* privileged or sensitive, in every profile: the runtime emulates */
+    [ZYDIS_MNEMONIC_CPUID] = M_PRIV,
+    [ZYDIS_MNEMONIC_RDTSCP] = M_PRIV,
+    [ZYDIS_MNEMONIC_RDPMC] = M_PRIV,
+    [ZYDIS_MNEMONIC_INT] = M_PRIV,
+    [ZYDIS_MNEMONIC_INT1] = M_PRIV,
+    [ZYDIS_MNEMONIC_INT3] = M_PRIV,
+    [ZYDIS_MNEMONIC_INTO] = M_PRIV,
+    [ZYDIS_MNEMONIC_UD0] = M_PRIV,
+    [ZYDIS_MNEMONIC_UD1] = M_PRIV,
+    [ZYDIS_MNEMONIC_UD2] = M_PRIV,
+    [ZYDIS_MNEMONIC_HLT] = M_PRIV,
+    [ZYDIS_MNEMONIC_IN] = M_PRIV,
+    [ZYDIS_MNEMONIC_OUT] = M_PRIV,
+    [ZYDIS_MNEMONIC_INSB] = M_PRIV,
+    [ZYDIS_MNEMONIC_INSW] = M_PRIV,
+    [ZYDIS_MNEMONIC_INSD] = M_PRIV,
+    [ZYDIS_MNEMONIC_OUTSB] = M_PRIV,
+    [ZYDIS_MNEMONIC_OUTSW] = M_PRIV,
+    [ZYDIS_MNEMONIC_OUTSD] = M_PRIV,
+    [ZYDIS_MNEMONIC_SYSCALL] = M_PRIV,
+    [ZYDIS_MNEMONIC_SYSENTER] = M_PRIV,
+    [ZYDIS_MNEMONIC_SYSEXIT] = M_PRIV,
+    [ZYDIS_MNEMONIC_SYSRET] = M_PRIV,
+    [ZYDIS_MNEMONIC_IRET] = M_PRIV,
+    [ZYDIS_MNEMONIC_IRETD] = M_PRIV,
+    [ZYDIS_MNEMONIC_IRETQ] = M_PRIV,
+    [ZYDIS_MNEMONIC_FXSAVE] = M_PRIV | M_FPU, /* 1.EDX FXSR; the stub's FPU state */
+    [ZYDIS_MNEMONIC_FXSAVE64] = M_PRIV | M_FPU,
+    [ZYDIS_MNEMONIC_FXRSTOR] = M_PRIV | M_FPU,
+    [ZYDIS_MNEMONIC_FXRSTOR64] = M_PRIV | M_FPU,
+    [ZYDIS_MNEMONIC_LSL] = M_PRIV,
+    [ZYDIS_MNEMONIC_LAR] = M_PRIV,
+    [ZYDIS_MNEMONIC_VERR] = M_PRIV,
+    [ZYDIS_MNEMONIC_VERW] = M_PRIV,
+    [ZYDIS_MNEMONIC_SMSW] = M_PRIV,
+    [ZYDIS_MNEMONIC_LMSW] = M_PRIV,
+    [ZYDIS_MNEMONIC_CLTS] = M_PRIV | M_FPU, /* CR0.TS */
+    [ZYDIS_MNEMONIC_SGDT] = M_PRIV,
+    [ZYDIS_MNEMONIC_SIDT] = M_PRIV,
+    [ZYDIS_MNEMONIC_STR] = M_PRIV,
+    [ZYDIS_MNEMONIC_SLDT] = M_PRIV,
+    [ZYDIS_MNEMONIC_LGDT] = M_PRIV,
+    [ZYDIS_MNEMONIC_LIDT] = M_PRIV,
+    [ZYDIS_MNEMONIC_LTR] = M_PRIV,
+    [ZYDIS_MNEMONIC_LLDT] = M_PRIV,
+    [ZYDIS_MNEMONIC_INVLPG] = M_PRIV,
+    [ZYDIS_MNEMONIC_WBINVD] = M_PRIV,
+    [ZYDIS_MNEMONIC_INVD] = M_PRIV,
+    [ZYDIS_MNEMONIC_WRMSR] = M_PRIV,
+    [ZYDIS_MNEMONIC_RDMSR] = M_PRIV,
+    [ZYDIS_MNEMONIC_LSS] = M_PRIV,
+    [ZYDIS_MNEMONIC_LFS] = M_PRIV,
+    [ZYDIS_MNEMONIC_LGS] = M_PRIV,
+    /* privileged, advertised as the configuration says (7.EBX[0] FSGSBASE,
+     * 7.ECX[22] RDPID): the runtime checks the vCPU's bit */
+    [ZYDIS_MNEMONIC_RDPID] = M_PRIV | M_CONFIG,
+    [ZYDIS_MNEMONIC_RDFSBASE] = M_PRIV | M_CONFIG,
+    [ZYDIS_MNEMONIC_RDGSBASE] = M_PRIV | M_CONFIG,
+    [ZYDIS_MNEMONIC_WRFSBASE] = M_PRIV | M_CONFIG,
+    [ZYDIS_MNEMONIC_WRGSBASE] = M_PRIV | M_CONFIG,
+    /* in no profile: #UD, as on a CPU without them */
+    [ZYDIS_MNEMONIC_XSETBV] = M_XSAVE,
+    [ZYDIS_MNEMONIC_XGETBV] = M_XSAVE,
+    [ZYDIS_MNEMONIC_XSAVE] = M_XSAVE,
+    [ZYDIS_MNEMONIC_XSAVE64] = M_XSAVE,
+    [ZYDIS_MNEMONIC_XSAVEC] = M_XSAVE,
+    [ZYDIS_MNEMONIC_XSAVEC64] = M_XSAVE,
+    [ZYDIS_MNEMONIC_XSAVEOPT] = M_XSAVE,
+    [ZYDIS_MNEMONIC_XSAVEOPT64] = M_XSAVE,
+    [ZYDIS_MNEMONIC_XSAVES] = M_XSAVE,
+    [ZYDIS_MNEMONIC_XSAVES64] = M_XSAVE,
+    [ZYDIS_MNEMONIC_XRSTOR] = M_XSAVE,
+    [ZYDIS_MNEMONIC_XRSTOR64] = M_XSAVE,
+    [ZYDIS_MNEMONIC_XRSTORS] = M_XSAVE,
+    [ZYDIS_MNEMONIC_XRSTORS64] = M_XSAVE,
+    [ZYDIS_MNEMONIC_MONITOR] = M_PRIV | M_ABSENT, /* 1.ECX[3] */
+    [ZYDIS_MNEMONIC_MWAIT] = M_PRIV | M_ABSENT,
+    [ZYDIS_MNEMONIC_INVPCID] = M_PRIV | M_ABSENT, /* 7.EBX[10] */
+    [ZYDIS_MNEMONIC_RDPKRU] = M_PRIV | M_ABSENT,  /* 7.ECX[3] PKU */
+    [ZYDIS_MNEMONIC_WRPKRU] = M_PRIV | M_ABSENT,
+    [ZYDIS_MNEMONIC_UMONITOR] = M_PRIV | M_ABSENT, /* 7.ECX[5] WAITPKG */
+    [ZYDIS_MNEMONIC_UMWAIT] = M_PRIV | M_ABSENT,
+    [ZYDIS_MNEMONIC_TPAUSE] = M_PRIV | M_ABSENT,
+    [ZYDIS_MNEMONIC_MONITORX] = M_PRIV | M_ABSENT, /* AMD */
+    [ZYDIS_MNEMONIC_MWAITX] = M_PRIV | M_ABSENT,
+    [ZYDIS_MNEMONIC_INVLPGA] = M_PRIV | M_ABSENT, /* SVM */
+    [ZYDIS_MNEMONIC_VMMCALL] = M_PRIV | M_ABSENT,
+    [ZYDIS_MNEMONIC_VMCALL] = M_PRIV | M_ABSENT, /* VMX */
+    [ZYDIS_MNEMONIC_RDPRU] = M_PRIV | M_ABSENT,	 /* AMD */
+    [ZYDIS_MNEMONIC_CLUI] = M_PRIV | M_ABSENT,	 /* 7.EDX[5] UINTR */
+    [ZYDIS_MNEMONIC_STUI] = M_PRIV | M_ABSENT,
+    [ZYDIS_MNEMONIC_TESTUI] = M_PRIV | M_ABSENT,
+    [ZYDIS_MNEMONIC_UIRET] = M_PRIV | M_ABSENT,
+    [ZYDIS_MNEMONIC_SENDUIPI] = M_PRIV | M_ABSENT,
+    [ZYDIS_MNEMONIC_ENQCMD] = M_PRIV | M_ABSENT, /* 7.ECX[29] */
+    [ZYDIS_MNEMONIC_ENQCMDS] = M_PRIV | M_ABSENT,
+    [ZYDIS_MNEMONIC_PCONFIG] = M_PRIV | M_ABSENT,
+    [ZYDIS_MNEMONIC_ENCLS] = M_PRIV | M_ABSENT, /* SGX */
+    [ZYDIS_MNEMONIC_ENCLU] = M_PRIV | M_ABSENT,
+    [ZYDIS_MNEMONIC_ENCLV] = M_PRIV | M_ABSENT,
+    [ZYDIS_MNEMONIC_GETSEC] = M_PRIV | M_ABSENT, /* SMX */
+    [ZYDIS_MNEMONIC_RSM] = M_PRIV | M_ABSENT,	 /* no SMM */
+    [ZYDIS_MNEMONIC_RDRAND] = M_ABSENT,		 /* 1.ECX[30] */
+    [ZYDIS_MNEMONIC_RDSEED] = M_ABSENT,		 /* 7.EBX[18] */
+    [ZYDIS_MNEMONIC_XBEGIN] = M_ABSENT,		 /* 7.EBX[11] RTM */
+    [ZYDIS_MNEMONIC_XEND] = M_ABSENT,
+    [ZYDIS_MNEMONIC_XABORT] = M_ABSENT,
+    [ZYDIS_MNEMONIC_XTEST] = M_ABSENT,
+    [ZYDIS_MNEMONIC_MOVDIR64B] = M_ABSENT, /* 7.ECX[28] */
+    /* not covered by the rules: a hidden memory operand or a form 64-bit
+     * kernels do not use (16-bit flags, enter, xlat; jcxz is not
+     * encodable in 64-bit mode) */
+    [ZYDIS_MNEMONIC_ENTER] = M_UNCOVERED,
+    [ZYDIS_MNEMONIC_XLAT] = M_UNCOVERED,
+    [ZYDIS_MNEMONIC_PUSHF] = M_UNCOVERED,
+    [ZYDIS_MNEMONIC_POPF] = M_UNCOVERED,
+    [ZYDIS_MNEMONIC_PUSHFD] = M_UNCOVERED,
+    [ZYDIS_MNEMONIC_POPFD] = M_UNCOVERED,
+    [ZYDIS_MNEMONIC_JCXZ] = M_UNCOVERED,
+};
+
+/* A control, debug, segment or descriptor-table register operand. */
+static bool names_special_reg(const ZydisDecodedInstruction *d, const ZydisDecodedOperand *ops)
 {
-	switch (d->encoding) {
-	case ZYDIS_INSTRUCTION_ENCODING_LEGACY:
-	case ZYDIS_INSTRUCTION_ENCODING_3DNOW:
-		break;
+	for (int i = 0; i < d->operand_count; i++) {
+		const ZydisDecodedOperand *o = &ops[i];
+		if (o->type != ZYDIS_OPERAND_TYPE_REGISTER)
+			continue;
+		ZydisRegisterClass c = ZydisRegisterGetClass(o->reg.value);
+		if (c == ZYDIS_REGCLASS_SEGMENT || c == ZYDIS_REGCLASS_CONTROL ||
+		    c == ZYDIS_REGCLASS_DEBUG || o->reg.value == ZYDIS_REGISTER_GDTR ||
+		    o->reg.value == ZYDIS_REGISTER_LDTR || o->reg.value == ZYDIS_REGISTER_IDTR ||
+		    o->reg.value == ZYDIS_REGISTER_TR)
+			return true;
+	}
+	return false;
+}
+
+/* mov r16/r32/r64, sreg (not into rsp): the selector comes from vcpu.sel[],
+ * which the runtime keeps equal to the vCPU's.  Reading a selector is
+ * unprivileged at any CPL; Linux's context switch reads four of them
+ * (savesegment) each time, 474,000 PRIV exits in one benchmark phase. */
+static bool is_segread(const ZydisDecodedInstruction *d, const ZydisDecodedOperand *ops)
+{
+	const ZydisDecodedOperand *r = &ops[0], *s = &ops[1];
+	return d->mnemonic == ZYDIS_MNEMONIC_MOV && d->operand_count_visible == 2 &&
+	       r->type == ZYDIS_OPERAND_TYPE_REGISTER && s->type == ZYDIS_OPERAND_TYPE_REGISTER &&
+	       ZydisRegisterGetClass(s->reg.value) == ZYDIS_REGCLASS_SEGMENT &&
+	       ZydisRegisterGetId(s->reg.value) < 6 &&
+	       ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, r->reg.value) !=
+		   ZYDIS_REGISTER_RSP &&
+	       (ZydisRegisterGetClass(r->reg.value) == ZYDIS_REGCLASS_GPR16 ||
+		ZydisRegisterGetClass(r->reg.value) == ZYDIS_REGCLASS_GPR32 ||
+		ZydisRegisterGetClass(r->reg.value) == ZYDIS_REGCLASS_GPR64);
+}
+
+static bool ext_fpu(ZydisISAExt ext)
+{
+	switch (ext) {
+	case ZYDIS_ISA_EXT_X87:
+	case ZYDIS_ISA_EXT_MMX:
+	case ZYDIS_ISA_EXT_SSE:
+	case ZYDIS_ISA_EXT_SSE2:
+	case ZYDIS_ISA_EXT_SSE3:
+	case ZYDIS_ISA_EXT_SSSE3:
+	case ZYDIS_ISA_EXT_SSE4:
+	case ZYDIS_ISA_EXT_SSE4A:
+	case ZYDIS_ISA_EXT_AVX:
+	case ZYDIS_ISA_EXT_AVX2:
+	case ZYDIS_ISA_EXT_FMA:
+	case ZYDIS_ISA_EXT_F16C:
+	case ZYDIS_ISA_EXT_AES:
+	case ZYDIS_ISA_EXT_PCLMULQDQ:
+	case ZYDIS_ISA_EXT_SHA:
+	case ZYDIS_ISA_EXT_GFNI:
+	case ZYDIS_ISA_EXT_AMD3DNOW:
+	case ZYDIS_ISA_EXT_XSAVE:
+	case ZYDIS_ISA_EXT_XSAVEC:
+	case ZYDIS_ISA_EXT_XSAVEOPT:
+	case ZYDIS_ISA_EXT_XSAVES:
+		return true;
 	default:
-		/* VEX (incl. VEX.L=1, BMI1/2), EVEX, XOP, MVEX: no AVX, no XSAVE */
 		return false;
 	}
-	if (d->mnemonic == ZYDIS_MNEMONIC_ENDBR32 || d->mnemonic == ZYDIS_MNEMONIC_ENDBR64)
-		return true; /* NOP without CET */
-	return ext_advertised(d->meta.isa_ext);
+}
+
+static bool touches_fpu(const ZydisDecodedInstruction *d, const ZydisDecodedOperand *ops)
+{
+	if (ext_fpu(d->meta.isa_ext) || d->encoding == ZYDIS_INSTRUCTION_ENCODING_VEX ||
+	    d->encoding == ZYDIS_INSTRUCTION_ENCODING_EVEX ||
+	    d->encoding == ZYDIS_INSTRUCTION_ENCODING_XOP ||
+	    d->encoding == ZYDIS_INSTRUCTION_ENCODING_MVEX)
+		return true;
+	for (int i = 0; i < d->operand_count; i++) {
+		if (ops[i].type != ZYDIS_OPERAND_TYPE_REGISTER)
+			continue;
+		ZydisRegister r = ops[i].reg.value;
+		switch (ZydisRegisterGetClass(r)) {
+		case ZYDIS_REGCLASS_X87:
+		case ZYDIS_REGCLASS_MMX:
+		case ZYDIS_REGCLASS_XMM:
+		case ZYDIS_REGCLASS_YMM:
+		case ZYDIS_REGCLASS_ZMM:
+		case ZYDIS_REGCLASS_TMM:
+		case ZYDIS_REGCLASS_MASK:
+			return true;
+		default:
+			break;
+		}
+		if (r == ZYDIS_REGISTER_MXCSR || r == ZYDIS_REGISTER_X87CONTROL ||
+		    r == ZYDIS_REGISTER_X87STATUS || r == ZYDIS_REGISTER_X87TAG)
+			return true;
+	}
+	return false;
+}
+
+struct xlat_facts xlat_insn_facts(const ZydisDecodedInstruction *d, const ZydisDecodedOperand *ops)
+{
+	struct xlat_facts f = {XLAT_KIND_PLAIN, XLAT_ADV_YES, false};
+	uint8_t m = d->mnemonic <= ZYDIS_MNEMONIC_MAX_VALUE ? mnem_facts[d->mnemonic] : 0;
+	switch (m & M_KIND) {
+	case M_INLINE:
+		f.kind = XLAT_KIND_INLINE;
+		break;
+	case M_PRIV:
+		f.kind = XLAT_KIND_PRIV;
+		break;
+	case M_UNCOVERED:
+		f.kind = XLAT_KIND_UNCOVERED;
+		break;
+	default:
+		if (is_segread(d, ops))
+			f.kind = XLAT_KIND_INLINE;
+		else if ((d->attributes & ZYDIS_ATTRIB_IS_PRIVILEGED) ||
+			 names_special_reg(d, ops) || d->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
+			f.kind = XLAT_KIND_PRIV;
+		break;
+	}
+	f.fpu = (m & M_FPU) || touches_fpu(d, ops);
+	if (m & M_ABSENT)
+		f.adv = XLAT_ADV_NO;
+	else if (m & M_CONFIG)
+		f.adv = XLAT_ADV_CONFIG;
+	else if (f.kind == XLAT_KIND_PRIV || f.kind == XLAT_KIND_INLINE)
+		f.adv = XLAT_ADV_YES; /* judged by the table above only */
+	else if (d->encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY &&
+		 d->encoding != ZYDIS_INSTRUCTION_ENCODING_3DNOW)
+		f.adv = XLAT_ADV_NO; /* VEX (incl. VEX.L=1, BMI1/2), EVEX, XOP, MVEX */
+	else if (d->mnemonic == ZYDIS_MNEMONIC_ENDBR32 || d->mnemonic == ZYDIS_MNEMONIC_ENDBR64)
+		f.adv = XLAT_ADV_YES; /* NOP without CET (decoded as one anyway) */
+	else
+		f.adv = ext_advertised(d->meta.isa_ext) ? XLAT_ADV_YES : XLAT_ADV_NO;
+	return f;
+}
+
+bool xlat_decoder_init(ZydisDecoder *dec, ZydisMachineMode mode)
+{
+	ZydisStackWidth w = mode == ZYDIS_MACHINE_MODE_LONG_64		? ZYDIS_STACK_WIDTH_64
+			    : mode == ZYDIS_MACHINE_MODE_LONG_COMPAT_32 ? ZYDIS_STACK_WIDTH_32
+									: ZYDIS_STACK_WIDTH_16;
+	return ZYAN_SUCCESS(ZydisDecoderInit(dec, mode, w)) &&
+	       /* no BMI1: F3 0F BC is `rep bsf` */
+	       ZYAN_SUCCESS(ZydisDecoderEnableMode(dec, ZYDIS_DECODER_MODE_TZCNT, ZYAN_FALSE)) &&
+	       /* no MPX, CET, CLDEMOTE: their hint-space forms are NOPs */
+	       ZYAN_SUCCESS(ZydisDecoderEnableMode(dec, ZYDIS_DECODER_MODE_MPX, ZYAN_FALSE)) &&
+	       ZYAN_SUCCESS(ZydisDecoderEnableMode(dec, ZYDIS_DECODER_MODE_CET, ZYAN_FALSE)) &&
+	       ZYAN_SUCCESS(ZydisDecoderEnableMode(dec, ZYDIS_DECODER_MODE_CLDEMOTE, ZYAN_FALSE));
 }
 
 static bool is_shift(ZydisMnemonic m)

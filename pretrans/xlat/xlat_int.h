@@ -10,6 +10,8 @@
 #define BT_XLAT_XLAT_INT_H
 
 #include "pretrans/xlat/xlat.h"
+#include "pretrans/xlat/xlat_facts.h"
+#include "pretrans/xlat/xlat_tmpl.h"
 
 #include <Zydis/Zydis.h>
 #include <stdbool.h>
@@ -51,18 +53,58 @@ struct xlat_insn {
 	ZydisDecodedInstruction d;
 	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
 	gva_t va;
-	uint32_t goff;	     /* offset from the block start */
-	uint8_t bytes[16];   /* the guest bytes */
-	uint32_t regs_used;  /* every GPR the instruction names (any width) */
-	uint32_t regs_read;  /* GPRs it reads (partial writes count as reads) */
-	uint32_t regs_kill;  /* GPRs it fully overwrites (32/64-bit writes) */
-	uint32_t flags_read; /* arithmetic flags read */
-	uint32_t flags_kill; /* arithmetic flags surely overwritten */
-	uint32_t flags_may;  /* arithmetic flags possibly written (incl. undefined) */
-	uint32_t live_out;   /* GPRs live after it */
-	bool flags_live_out; /* some arithmetic flag live after it */
+	uint32_t goff;		 /* offset from the block start */
+	uint8_t bytes[16];	 /* the guest bytes */
+	struct xlat_facts facts; /* xlat_insn_facts() */
+	uint32_t regs_used;	 /* every GPR the instruction names (any width) */
+	uint32_t regs_read;	 /* GPRs it reads (partial writes count as reads) */
+	uint32_t regs_kill;	 /* GPRs it fully overwrites (32/64-bit writes) */
+	uint32_t flags_read;	 /* arithmetic flags read */
+	uint32_t flags_kill;	 /* arithmetic flags surely overwritten */
+	uint32_t flags_may;	 /* arithmetic flags possibly written (incl. undefined) */
+	uint32_t live_out;	 /* GPRs live after it */
+	bool flags_live_out;	 /* some arithmetic flag live after it */
 	bool flags_live_in;
 };
+
+/*
+ * Template recording (xlat_tmpl.c, docs/kmod.md): how a value the host code
+ * holds derives from the block's guest start and its guest bytes.  Value =
+ * (XV_PC ? block start : 0) + (XV_FIELD ? the guest field goff/gw, signed or
+ * not : 0) + an addend, truncated to 32/16 bits with XV_T32/XV_T16.
+ * flags == 0: a constant (nothing to record).
+ */
+enum {
+	XV_PC = 1u << 0,
+	XV_FIELD = 1u << 1,
+	XV_SIGNED = 1u << 2,
+	XV_T32 = 1u << 3,
+	XV_T16 = 1u << 4,
+	XV_SET = 1u << 5, /* exit_val: given by the mangler */
+};
+struct xe_val {
+	uint8_t flags;
+	uint8_t gw;    /* guest field width in bytes */
+	uint16_t goff; /* guest field offset from the block start */
+};
+struct xe;
+/* The recorder (xlat_tmpl.c): records with their section-relative place. */
+struct xe_rec {
+	uint8_t sec;
+	uint32_t pos;
+	struct xlat_reloc r;
+};
+struct xe_tm {
+	ZydisDecoder dec;     /* reads back the host instruction just emitted */
+	const uint8_t *guest; /* the block's guest bytes */
+	struct xe_rec rec[XLAT_TMPL_MAX_RELOCS];
+	uint32_t n;
+	bool bad; /* something was not describable: no template */
+};
+void xe_tm_begin(struct xe_tm *tm, const uint8_t *guest, bool bad);
+/* After xe_finish: records with final offsets into out (cap entries). */
+bool xe_tm_end(const struct xe *e, const struct xe_tm *tm, struct xlat_reloc *out, uint32_t cap,
+	       uint32_t *n);
 
 /* The emitter: one block's output under construction. */
 struct xe {
@@ -95,6 +137,9 @@ struct xe {
 	 * next until something needs the real value (xlat_mangle). */
 	uint32_t pend_regs;
 	bool pend_flags;
+	/* template recording: NULL unless xlat_translate_tmpl() runs */
+	struct xe_tm *tm;
+	struct xe_val exit_val[XLAT_MAX_EXITS]; /* how each exit's target derives */
 };
 
 /* Scratch registers chosen for one guest instruction. */
@@ -110,9 +155,10 @@ struct xlat_addr {
 	ZydisRegister base, index;
 	uint8_t scale;
 	int64_t disp;
-	bool absolute; /* disp is the full 64-bit address (RIP-relative, moffs) */
-	bool addr32;   /* 32-bit address size (0x67) */
-	int seg;       /* 0, or ZYDIS_REGISTER_FS / ZYDIS_REGISTER_GS */
+	bool absolute;	 /* disp is the full 64-bit address (RIP-relative, moffs) */
+	bool addr32;	 /* 32-bit address size (0x67) */
+	int seg;	 /* 0, or ZYDIS_REGISTER_FS / ZYDIS_REGISTER_GS */
+	struct xe_val v; /* how disp derives from the guest (templates) */
 };
 
 /* xlat_emit.c */
@@ -157,9 +203,22 @@ void xe_emit_stubs(struct xe *e);
 bool xe_finish(struct xe *e, uint8_t *out, uint32_t cap, uint32_t *code_len, uint8_t *pcmap,
 	       uint32_t pcmap_cap, uint32_t *pcmap_len);
 
-/* xlat_facts.c: the refusal list (instructions the vCPU's CPUID does not
- * advertise) and the conditional flag writers (liveness "may write"). */
-bool xlat_insn_advertised(const ZydisDecodedInstruction *d);
+/* xlat_tmpl.c: template recording.  xe_note(): the instruction emitted
+ * since host offset `before` (in the current section) holds value `val`
+ * (as the encoder was given it) in its immediate (which = 0, 1) or its
+ * displacement (which = XE_NOTE_DISP); `fixed` when the encoding's form does
+ * not depend on the value.  xe_note_copy(): guest instruction `in` was
+ * copied verbatim at `before`.  No-ops unless e->tm is set. */
+#define XE_NOTE_DISP 2
+void xe_note(struct xe *e, uint32_t before, int which, struct xe_val v, uint64_t val, bool fixed);
+void xe_note_copy(struct xe *e, uint32_t before, const struct xlat_insn *in);
+void xe_note_exit_store(struct xe *e, uint32_t before, int exit_idx, int shift);
+struct xe_val xe_val_pc(void);
+struct xe_val xe_val_disp(const struct xlat_insn *in, bool pc);
+struct xe_val xe_val_imm(const struct xlat_insn *in, int k, bool pc);
+
+/* xlat_facts.c: the conditional flag writers (liveness "may write"); the
+ * instruction fact table is public (xlat_facts.h). */
 bool xlat_flags_write_conditional(const struct xlat_insn *in);
 
 /* xlat_mangle.c: what one instruction becomes. */

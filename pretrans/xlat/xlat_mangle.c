@@ -38,54 +38,6 @@ static bool is_mnem(ZydisMnemonic m, const ZydisMnemonic *list, size_t n)
 	return false;
 }
 
-/* Privileged or sensitive: the runtime emulates these at a PRIV exit. */
-static const ZydisMnemonic priv_list[] = {
-    ZYDIS_MNEMONIC_CPUID,     ZYDIS_MNEMONIC_RDTSC,    ZYDIS_MNEMONIC_RDTSCP,
-    ZYDIS_MNEMONIC_RDPID,     ZYDIS_MNEMONIC_RDPMC,    ZYDIS_MNEMONIC_INT,
-    ZYDIS_MNEMONIC_INT1,      ZYDIS_MNEMONIC_INT3,     ZYDIS_MNEMONIC_INTO,
-    ZYDIS_MNEMONIC_UD0,	      ZYDIS_MNEMONIC_UD1,      ZYDIS_MNEMONIC_UD2,
-    ZYDIS_MNEMONIC_HLT,	      ZYDIS_MNEMONIC_IN,       ZYDIS_MNEMONIC_OUT,
-    ZYDIS_MNEMONIC_INSB,      ZYDIS_MNEMONIC_INSW,     ZYDIS_MNEMONIC_INSD,
-    ZYDIS_MNEMONIC_OUTSB,     ZYDIS_MNEMONIC_OUTSW,    ZYDIS_MNEMONIC_OUTSD,
-    ZYDIS_MNEMONIC_SYSCALL,   ZYDIS_MNEMONIC_SYSENTER, ZYDIS_MNEMONIC_SYSEXIT,
-    ZYDIS_MNEMONIC_SYSRET,    ZYDIS_MNEMONIC_IRET,     ZYDIS_MNEMONIC_IRETD,
-    ZYDIS_MNEMONIC_IRETQ,     ZYDIS_MNEMONIC_XSETBV,   ZYDIS_MNEMONIC_XGETBV,
-    ZYDIS_MNEMONIC_XSAVE,     ZYDIS_MNEMONIC_XSAVE64,  ZYDIS_MNEMONIC_XSAVEC,
-    ZYDIS_MNEMONIC_XSAVEC64,  ZYDIS_MNEMONIC_XSAVEOPT, ZYDIS_MNEMONIC_XSAVEOPT64,
-    ZYDIS_MNEMONIC_XSAVES,    ZYDIS_MNEMONIC_XSAVES64, ZYDIS_MNEMONIC_XRSTOR,
-    ZYDIS_MNEMONIC_XRSTOR64,  ZYDIS_MNEMONIC_XRSTORS,  ZYDIS_MNEMONIC_XRSTORS64,
-    ZYDIS_MNEMONIC_FXSAVE,    ZYDIS_MNEMONIC_FXSAVE64, ZYDIS_MNEMONIC_FXRSTOR,
-    ZYDIS_MNEMONIC_FXRSTOR64, ZYDIS_MNEMONIC_LSL,      ZYDIS_MNEMONIC_LAR,
-    ZYDIS_MNEMONIC_VERR,      ZYDIS_MNEMONIC_VERW,     ZYDIS_MNEMONIC_MONITOR,
-    ZYDIS_MNEMONIC_MWAIT,     ZYDIS_MNEMONIC_SMSW,     ZYDIS_MNEMONIC_LMSW,
-    ZYDIS_MNEMONIC_CLTS,      ZYDIS_MNEMONIC_SGDT,     ZYDIS_MNEMONIC_SIDT,
-    ZYDIS_MNEMONIC_STR,	      ZYDIS_MNEMONIC_SLDT,     ZYDIS_MNEMONIC_LGDT,
-    ZYDIS_MNEMONIC_LIDT,      ZYDIS_MNEMONIC_LTR,      ZYDIS_MNEMONIC_LLDT,
-    ZYDIS_MNEMONIC_INVLPG,    ZYDIS_MNEMONIC_INVPCID,  ZYDIS_MNEMONIC_WBINVD,
-    ZYDIS_MNEMONIC_INVD,      ZYDIS_MNEMONIC_WRMSR,    ZYDIS_MNEMONIC_RDMSR,
-    ZYDIS_MNEMONIC_RDFSBASE,  ZYDIS_MNEMONIC_RDGSBASE, ZYDIS_MNEMONIC_WRFSBASE,
-    ZYDIS_MNEMONIC_WRGSBASE,  ZYDIS_MNEMONIC_RDPKRU,   ZYDIS_MNEMONIC_WRPKRU,
-    ZYDIS_MNEMONIC_LSS,	      ZYDIS_MNEMONIC_LFS,      ZYDIS_MNEMONIC_LGS,
-    ZYDIS_MNEMONIC_UMONITOR,  ZYDIS_MNEMONIC_UMWAIT,   ZYDIS_MNEMONIC_TPAUSE,
-    ZYDIS_MNEMONIC_VMCALL,    ZYDIS_MNEMONIC_VMMCALL,  ZYDIS_MNEMONIC_MONITORX,
-    ZYDIS_MNEMONIC_MWAITX,    ZYDIS_MNEMONIC_INVLPGA,  ZYDIS_MNEMONIC_RDPRU,
-    ZYDIS_MNEMONIC_CLUI,      ZYDIS_MNEMONIC_STUI,     ZYDIS_MNEMONIC_TESTUI,
-    ZYDIS_MNEMONIC_UIRET,     ZYDIS_MNEMONIC_SENDUIPI, ZYDIS_MNEMONIC_ENQCMD,
-    ZYDIS_MNEMONIC_ENQCMDS,   ZYDIS_MNEMONIC_PCONFIG,  ZYDIS_MNEMONIC_ENCLS,
-    ZYDIS_MNEMONIC_ENCLU,     ZYDIS_MNEMONIC_ENCLV,    ZYDIS_MNEMONIC_GETSEC,
-    ZYDIS_MNEMONIC_RSM,
-};
-
-/* Instructions the rules do not cover (transactional memory, bound regs,
- * instructions with a hidden memory operand). */
-static const ZydisMnemonic refuse_list[] = {
-    ZYDIS_MNEMONIC_XBEGIN, ZYDIS_MNEMONIC_XEND,	 ZYDIS_MNEMONIC_XABORT,	   ZYDIS_MNEMONIC_XTEST,
-    ZYDIS_MNEMONIC_ENTER,  ZYDIS_MNEMONIC_XLAT,	 ZYDIS_MNEMONIC_PUSHF,	   ZYDIS_MNEMONIC_POPF,
-    ZYDIS_MNEMONIC_PUSHFD, ZYDIS_MNEMONIC_POPFD, ZYDIS_MNEMONIC_BNDLDX,	   ZYDIS_MNEMONIC_BNDSTX,
-    ZYDIS_MNEMONIC_BNDMK,  ZYDIS_MNEMONIC_BNDCL, ZYDIS_MNEMONIC_BNDCU,	   ZYDIS_MNEMONIC_BNDCN,
-    ZYDIS_MNEMONIC_BNDMOV, ZYDIS_MNEMONIC_JCXZ,	 ZYDIS_MNEMONIC_MOVDIR64B,
-};
-
 static const ZydisMnemonic copy_mem_list[] = {
     /* memory operand that is not an access (hints, nop) */
     ZYDIS_MNEMONIC_NOP,	       ZYDIS_MNEMONIC_PREFETCH,	   ZYDIS_MNEMONIC_PREFETCHNTA,
@@ -111,40 +63,6 @@ static int mem_operand(const struct xlat_insn *in, int *n_explicit, int *n_hidde
 	return idx;
 }
 
-static bool names_special_reg(const struct xlat_insn *in)
-{
-	for (int i = 0; i < in->d.operand_count; i++) {
-		const ZydisDecodedOperand *o = &in->ops[i];
-		if (o->type != ZYDIS_OPERAND_TYPE_REGISTER)
-			continue;
-		ZydisRegisterClass c = ZydisRegisterGetClass(o->reg.value);
-		if (c == ZYDIS_REGCLASS_SEGMENT || c == ZYDIS_REGCLASS_CONTROL ||
-		    c == ZYDIS_REGCLASS_DEBUG || o->reg.value == ZYDIS_REGISTER_GDTR ||
-		    o->reg.value == ZYDIS_REGISTER_LDTR || o->reg.value == ZYDIS_REGISTER_IDTR ||
-		    o->reg.value == ZYDIS_REGISTER_TR)
-			return true;
-	}
-	return false;
-}
-
-/* mov r16/r32/r64, sreg (not into rsp): the selector comes from vcpu.sel[],
- * which the runtime keeps equal to the vCPU's.  Reading a selector is
- * unprivileged at any CPL; Linux's context switch reads four of them
- * (savesegment) each time, 474,000 PRIV exits in one benchmark phase. */
-static bool is_segread(const struct xlat_insn *in)
-{
-	const ZydisDecodedOperand *d = &in->ops[0], *s = &in->ops[1];
-	return in->d.operand_count_visible == 2 && d->type == ZYDIS_OPERAND_TYPE_REGISTER &&
-	       s->type == ZYDIS_OPERAND_TYPE_REGISTER &&
-	       ZydisRegisterGetClass(s->reg.value) == ZYDIS_REGCLASS_SEGMENT &&
-	       ZydisRegisterGetId(s->reg.value) < 6 &&
-	       ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, d->reg.value) !=
-		   ZYDIS_REGISTER_RSP &&
-	       (ZydisRegisterGetClass(d->reg.value) == ZYDIS_REGCLASS_GPR16 ||
-		ZydisRegisterGetClass(d->reg.value) == ZYDIS_REGCLASS_GPR32 ||
-		ZydisRegisterGetClass(d->reg.value) == ZYDIS_REGCLASS_GPR64);
-}
-
 enum xlat_class xlat_classify(const struct xlat_insn *in)
 {
 	const ZydisDecodedInstruction *d = &in->d;
@@ -152,38 +70,40 @@ enum xlat_class xlat_classify(const struct xlat_insn *in)
 	int nexp, nhid;
 	int mi = mem_operand(in, &nexp, &nhid);
 
-	switch (m) {
-	case ZYDIS_MNEMONIC_CLI:
-		return XC_CLI;
-	case ZYDIS_MNEMONIC_STI:
-		return XC_STI;
-	case ZYDIS_MNEMONIC_STAC:
-		return XC_STAC;
-	case ZYDIS_MNEMONIC_CLAC:
-		return XC_CLAC;
-	case ZYDIS_MNEMONIC_SWAPGS:
-		return XC_SWAPGS;
-	case ZYDIS_MNEMONIC_PUSHFQ:
-		return XC_PUSHF;
-	case ZYDIS_MNEMONIC_POPFQ:
-		return XC_POPF;
-	case ZYDIS_MNEMONIC_SERIALIZE:
-		return XC_SERIALIZE;
-	case ZYDIS_MNEMONIC_MOV:
-		if (is_segread(in))
+	/* kind from the instruction fact table (xlat_facts.c) */
+	switch (in->facts.kind) {
+	case XLAT_KIND_INLINE:
+		switch (m) {
+		case ZYDIS_MNEMONIC_CLI:
+			return XC_CLI;
+		case ZYDIS_MNEMONIC_STI:
+			return XC_STI;
+		case ZYDIS_MNEMONIC_STAC:
+			return XC_STAC;
+		case ZYDIS_MNEMONIC_CLAC:
+			return XC_CLAC;
+		case ZYDIS_MNEMONIC_SWAPGS:
+			return XC_SWAPGS;
+		case ZYDIS_MNEMONIC_PUSHFQ:
+			return XC_PUSHF;
+		case ZYDIS_MNEMONIC_POPFQ:
+			return XC_POPF;
+		case ZYDIS_MNEMONIC_SERIALIZE:
+			return XC_SERIALIZE;
+		case ZYDIS_MNEMONIC_MOV:
 			return XC_SEGREAD;
-		break;
-	case ZYDIS_MNEMONIC_RDTSC:
-		return XC_RDTSC;
+		case ZYDIS_MNEMONIC_RDTSC:
+			return XC_RDTSC;
+		default:
+			return XC_PRIV;
+		}
+	case XLAT_KIND_PRIV:
+		return XC_PRIV;
+	case XLAT_KIND_UNCOVERED:
+		return XC_REFUSE;
 	default:
 		break;
 	}
-	if (is_mnem(m, priv_list, BT_ARRAY_SIZE(priv_list)) ||
-	    (d->attributes & ZYDIS_ATTRIB_IS_PRIVILEGED) || names_special_reg(in) ||
-	    d->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
-		return XC_PRIV;
-	if (is_mnem(m, refuse_list, BT_ARRAY_SIZE(refuse_list)))
-		return XC_REFUSE;
 	if (d->meta.category == ZYDIS_CATEGORY_STRINGOP) {
 		if (d->address_width != 64)
 			return XC_REFUSE;
@@ -379,13 +299,17 @@ static void addr_from_operand(const struct xlat_insn *in, const ZydisDecodedOper
 	if (o->mem.base == ZYDIS_REGISTER_RIP) {
 		a->absolute = true;
 		a->disp = (int64_t)(in->va + in->d.length + (uint64_t)o->mem.disp.value);
+		a->v = xe_val_disp(in, true);
 		return;
 	}
 	if (o->mem.base == ZYDIS_REGISTER_EIP) {
 		a->absolute = true;
 		a->disp = (int64_t)(uint32_t)(in->va + in->d.length + (uint64_t)o->mem.disp.value);
+		a->v = xe_val_disp(in, true);
+		a->v.flags |= XV_T32;
 		return;
 	}
+	a->v = xe_val_disp(in, false);
 	if (o->mem.base == ZYDIS_REGISTER_NONE && o->mem.index == ZYDIS_REGISTER_NONE &&
 	    in->d.address_width == 64) {
 		a->absolute = true; /* disp32 sign-extended or moffs64 */
@@ -451,7 +375,9 @@ static void emit_copy(struct xe *e, const struct xlat_insn *in)
 		xe_req(e, &req); /* the request holds no ignored prefix */
 		return;
 	}
+	uint32_t before = e->len[e->cur];
 	xe_bytes(e, in->bytes, in->d.length);
+	xe_note_copy(e, before, in);
 }
 
 /* Re-encode in with its memory operand replaced by [A]. */
@@ -470,7 +396,14 @@ static void emit_with_mem(struct xe *e, const struct xlat_insn *in, int mi, Zydi
 	o->mem.index = ZYDIS_REGISTER_NONE;
 	o->mem.scale = 0;
 	o->mem.displacement = 0;
+	uint32_t before = e->len[e->cur];
 	xe_req(e, &req);
+	for (int k = 0; k < in->d.operand_count_visible; k++)
+		if (in->ops[k].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+			xe_note(e, before, 0, xe_val_imm(in, 0, false), in->ops[k].imm.value.u,
+				false);
+			break;
+		}
 }
 
 static bool is_bt_reg_mem(const struct xlat_insn *in, int mi)
@@ -559,12 +492,15 @@ static void mangle_mem(struct xe *e, const struct xlat_insn *in)
 		xe_ins(e, ZYDIS_MNEMONIC_SAR, false, 2, &ot, &im, NULL);
 		im = xe_i(bits == 64 ? 3 : (bits == 32 ? 2 : 1));
 		xe_ins(e, ZYDIS_MNEMONIC_SHL, false, 2, &ot, &im, NULL);
+		uint32_t before = e->len[e->cur];
 		if (a.absolute) {
 			im = xe_i(a.disp);
 			xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &oa, &im, NULL);
+			xe_note(e, before, 0, a.v, (uint64_t)a.disp, false);
 		} else {
 			mm = xe_m(a.addr32 ? 4 : 8, a.base, a.index, a.scale, a.disp);
 			xe_ins(e, ZYDIS_MNEMONIC_LEA, false, 2, &oa, &mm, NULL);
+			xe_note(e, before, XE_NOTE_DISP, a.v, (uint64_t)a.disp, false);
 		}
 		if (a.seg) {
 			mm = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0,
@@ -592,18 +528,23 @@ static void mangle_riplea(struct xe *e, const struct xlat_insn *in)
 	uint64_t va = in->va + in->d.length + (uint64_t)m->mem.disp.value;
 	ZydisRegister dst = in->ops[0].reg.value;
 	ZydisEncoderOperand d = xe_r(dst), im;
+	struct xe_val v = xe_val_disp(in, true);
 	switch (in->ops[0].size) {
 	case 64:
 		im = xe_i((int64_t)va);
 		break;
 	case 32:
 		im = xe_i((int64_t)(uint32_t)va);
+		v.flags |= XV_T32;
 		break;
 	default:
 		im = xe_i((int64_t)(uint16_t)va);
+		v.flags |= XV_T16;
 		break;
 	}
+	uint32_t before = e->len[e->cur];
 	xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &d, &im, NULL);
+	xe_note(e, before, 0, v, (uint64_t)im.imm.s, false);
 }
 
 static void mangle_push(struct xe *e, const struct xlat_insn *in)
@@ -623,7 +564,9 @@ static void mangle_push(struct xe *e, const struct xlat_insn *in)
 	if (src->type == ZYDIS_OPERAND_TYPE_REGISTER) {
 		emit_store64(e, s.reg[0], xe_r(src->reg.value));
 	} else if (src->type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+		uint32_t before = e->len[e->cur];
 		emit_store64(e, s.reg[0], xe_i(src->imm.value.s));
+		xe_note(e, before, 0, xe_val_imm(in, 0, false), src->imm.value.u, false);
 	} else {
 		xe_gs_load(e, s.reg[1], VCPU_OFF_MEM_TMP);
 		emit_store64(e, s.reg[0], xe_r(s.reg[1]));
@@ -860,18 +803,29 @@ static void push_return(struct xe *e, const struct xlat_insn *in, struct xlat_sc
 	xe_probe(e, s, &a, 8, true);
 	ZydisEncoderOperand o1 = xe_r(s->reg[1]);
 	ZydisEncoderOperand im = xe_i((int64_t)(in->va + in->d.length));
+	uint32_t before = e->len[e->cur];
 	xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &o1, &im, NULL);
+	xe_note(e, before, 0, xe_val_pc(), in->va + in->d.length, false);
 	emit_store64(e, s->reg[0], o1);
 	emit_lea_rsp(e, -8);
+}
+
+/* A new exit whose target derives from the guest as v says (templates). */
+static int exit_new_v(struct xe *e, enum xlat_exit_kind k, gva_t target, struct xe_val v)
+{
+	int x = xe_exit_new(e, k, target);
+	if ((uint32_t)x < e->n_exits)
+		e->exit_val[x] = v;
+	return x;
 }
 
 static void mangle_jcc(struct xe *e, const struct xlat_insn *in)
 {
 	gva_t next = in->va + in->d.length;
 	gva_t target = next + (uint64_t)in->ops[0].imm.value.s;
-	int t = xe_exit_new(e, XLAT_EXIT_JCC_TAKEN, target);
+	int t = exit_new_v(e, XLAT_EXIT_JCC_TAKEN, target, xe_val_imm(in, 0, true));
 	xe_exit_branch(e, in->d.mnemonic, t);
-	int f = xe_exit_new(e, XLAT_EXIT_JCC_FALL, next);
+	int f = exit_new_v(e, XLAT_EXIT_JCC_FALL, next, xe_val_pc());
 	xe_exit_branch(e, ZYDIS_MNEMONIC_JMP, f);
 }
 
@@ -890,9 +844,9 @@ static void mangle_loop(struct xe *e, const struct xlat_insn *in)
 	req.operands[0].imm.s = 5;
 	req.branch_width = ZYDIS_BRANCH_WIDTH_8;
 	xe_req(e, &req);
-	int f = xe_exit_new(e, XLAT_EXIT_JCC_FALL, next);
+	int f = exit_new_v(e, XLAT_EXIT_JCC_FALL, next, xe_val_pc());
 	xe_exit_branch(e, ZYDIS_MNEMONIC_JMP, f);
-	int t = xe_exit_new(e, XLAT_EXIT_JCC_TAKEN, target);
+	int t = exit_new_v(e, XLAT_EXIT_JCC_TAKEN, target, xe_val_imm(in, 0, true));
 	xe_exit_branch(e, ZYDIS_MNEMONIC_JMP, t);
 }
 
@@ -903,7 +857,7 @@ static void mangle_call(struct xe *e, const struct xlat_insn *in)
 	begin_scratch(e, in, 3, &s, in->flags_live_in);
 	push_return(e, in, &s);
 	xlat_flush_pending(e);
-	int x = xe_exit_new(e, XLAT_EXIT_CALL, target);
+	int x = exit_new_v(e, XLAT_EXIT_CALL, target, xe_val_imm(in, 0, true));
 	xe_exit_branch(e, ZYDIS_MNEMONIC_JMP, x);
 }
 
@@ -978,7 +932,7 @@ static void mangle_rdtsc(struct xe *e)
 
 void xlat_mangle_fall(struct xe *e, gva_t next)
 {
-	int x = xe_exit_new(e, XLAT_EXIT_FALL, next);
+	int x = exit_new_v(e, XLAT_EXIT_FALL, next, xe_val_pc());
 	xe_exit_branch(e, ZYDIS_MNEMONIC_JMP, x);
 }
 
@@ -1085,7 +1039,7 @@ void xlat_mangle(struct xe *e, const struct xlat_insn *in, enum xlat_class c)
 		break;
 	case XC_JMP: {
 		gva_t t = in->va + in->d.length + (uint64_t)in->ops[0].imm.value.s;
-		int x = xe_exit_new(e, XLAT_EXIT_JMP, t);
+		int x = exit_new_v(e, XLAT_EXIT_JMP, t, xe_val_imm(in, 0, true));
 		xe_exit_branch(e, ZYDIS_MNEMONIC_JMP, x);
 		break;
 	}
@@ -1108,7 +1062,7 @@ void xlat_mangle(struct xe *e, const struct xlat_insn *in, enum xlat_class c)
 		mangle_ret(e, in);
 		break;
 	case XC_PRIV: {
-		int x = xe_exit_new(e, XLAT_EXIT_PRIV, in->va);
+		int x = exit_new_v(e, XLAT_EXIT_PRIV, in->va, xe_val_pc());
 		if (in->d.mnemonic == ZYDIS_MNEMONIC_SYSCALL && (uint32_t)x < e->n_exits)
 			e->exits[x].flags |= XLAT_EXIT_F_SYSCALL;
 		xe_exit_jump_stub(e, x);

@@ -19,6 +19,8 @@
  */
 #include "runtime/cpu/cpu_internal.h"
 
+#include "pretrans/xlat/xlat_facts.h"
+
 #include "pretrans/base/log.h"
 
 #include <string.h>
@@ -432,54 +434,11 @@ static enum cpu_emu_rc emu_basic(struct cpu_emu *e)
 		return emu_int(e, CPU_EXC_OF, CPU_EV_SOFTWARE);
 	case ZYDIS_MNEMONIC_INT1: /* icebp: a #DB trap without the DPL check */
 		return emu_int(e, CPU_EXC_DB, CPU_EV_TRAP);
+	/* (what no vCPU profile has raises #UD in cpu_emulate, from the
+	 * translator core's fact table) */
 	case ZYDIS_MNEMONIC_UD0:
 	case ZYDIS_MNEMONIC_UD1:
 	case ZYDIS_MNEMONIC_UD2:
-	/* not advertised in CPUID: #UD, as on a CPU without them */
-	case ZYDIS_MNEMONIC_INVPCID:
-	case ZYDIS_MNEMONIC_MONITOR:
-	case ZYDIS_MNEMONIC_MWAIT:
-	case ZYDIS_MNEMONIC_XSETBV:
-	case ZYDIS_MNEMONIC_XGETBV:
-	case ZYDIS_MNEMONIC_XSAVE:
-	case ZYDIS_MNEMONIC_XSAVE64:
-	case ZYDIS_MNEMONIC_XSAVEOPT:
-	case ZYDIS_MNEMONIC_XSAVEOPT64:
-	case ZYDIS_MNEMONIC_XSAVEC:
-	case ZYDIS_MNEMONIC_XSAVEC64:
-	case ZYDIS_MNEMONIC_XSAVES:
-	case ZYDIS_MNEMONIC_XSAVES64:
-	case ZYDIS_MNEMONIC_XRSTOR:
-	case ZYDIS_MNEMONIC_XRSTOR64:
-	case ZYDIS_MNEMONIC_XRSTORS:
-	case ZYDIS_MNEMONIC_XRSTORS64:
-	case ZYDIS_MNEMONIC_RDRAND:
-	case ZYDIS_MNEMONIC_RDSEED:
-	case ZYDIS_MNEMONIC_RDPKRU:
-	case ZYDIS_MNEMONIC_WRPKRU:
-	case ZYDIS_MNEMONIC_UMONITOR:
-	case ZYDIS_MNEMONIC_UMWAIT:
-	case ZYDIS_MNEMONIC_TPAUSE:
-	case ZYDIS_MNEMONIC_MONITORX:
-	case ZYDIS_MNEMONIC_MWAITX:
-	case ZYDIS_MNEMONIC_RDPRU:
-	case ZYDIS_MNEMONIC_CLUI:
-	case ZYDIS_MNEMONIC_STUI:
-	case ZYDIS_MNEMONIC_TESTUI:
-	case ZYDIS_MNEMONIC_UIRET:
-	case ZYDIS_MNEMONIC_SENDUIPI:
-	case ZYDIS_MNEMONIC_ENQCMD:
-	case ZYDIS_MNEMONIC_ENQCMDS:
-	case ZYDIS_MNEMONIC_PCONFIG:
-	case ZYDIS_MNEMONIC_ENCLS:
-	case ZYDIS_MNEMONIC_ENCLU:
-	case ZYDIS_MNEMONIC_ENCLV:
-	case ZYDIS_MNEMONIC_GETSEC:
-	/* not in VMX/SVM operation, not in SMM */
-	case ZYDIS_MNEMONIC_VMCALL:
-	case ZYDIS_MNEMONIC_VMMCALL:
-	case ZYDIS_MNEMONIC_INVLPGA:
-	case ZYDIS_MNEMONIC_RSM:
 		return emu_bool(cpu_raise(v, CPU_EXC_UD));
 	case ZYDIS_MNEMONIC_FXSAVE:
 	case ZYDIS_MNEMONIC_FXSAVE64:
@@ -568,6 +527,11 @@ enum bt_status cpu_emulate(struct vcpu *v, const struct cpu_insn *insn, enum cpu
 	enum cpu_emu_rc rc = EMU_UNSUPPORTED;
 	if (insn->di.attributes & ZYDIS_ATTRIB_HAS_LOCK)
 		rc = emu_bool(cpu_raise(v, CPU_EXC_UD)); /* no locked form is emulated */
+	else if (xlat_insn_facts(&insn->di, insn->ops).adv == XLAT_ADV_NO)
+		/* not in the vCPU's CPUID (XSAVE, MONITOR, INVPCID, PKU, RDRAND,
+		 * VEX/EVEX ...: pretrans/xlat/xlat_facts.c): #UD, as on a CPU
+		 * without them */
+		rc = emu_bool(cpu_raise(v, CPU_EXC_UD));
 	else if ((rc = emu_basic(&e)) == EMU_NOTMINE && (rc = cpu_emul_io(&e)) == EMU_NOTMINE &&
 		 (rc = cpu_emul_sys(&e)) == EMU_NOTMINE &&
 		 (rc = cpu_emul_compat(&e)) == EMU_NOTMINE)

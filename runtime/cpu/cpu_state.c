@@ -19,6 +19,7 @@
  */
 #include "runtime/cpu/cpu_internal.h"
 
+#include "pretrans/xlat/xlat_facts.h"
 #include "pretrans/base/log.h"
 
 #include <string.h>
@@ -91,12 +92,11 @@ enum bt_status vcpu_init(struct vcpu *v, struct vcpu_abi *abi, struct mmu *mmu,
 	v->abi = abi;
 	v->mmu = mmu;
 	v->plat = *plat;
-	if (ZYAN_FAILED(
-		ZydisDecoderInit(&v->dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64)) ||
-	    ZYAN_FAILED(ZydisDecoderInit(&v->dec32, ZYDIS_MACHINE_MODE_LONG_COMPAT_32,
-					 ZYDIS_STACK_WIDTH_32)) ||
-	    ZYAN_FAILED(ZydisDecoderInit(&v->dec16, ZYDIS_MACHINE_MODE_LONG_COMPAT_16,
-					 ZYDIS_STACK_WIDTH_16)))
+	/* decoded as the translator decodes: the vCPU's features (no BMI1,
+	 * MPX, CET: pretrans/xlat/xlat_facts.h) */
+	if (!xlat_decoder_init(&v->dec, ZYDIS_MACHINE_MODE_LONG_64) ||
+	    !xlat_decoder_init(&v->dec32, ZYDIS_MACHINE_MODE_LONG_COMPAT_32) ||
+	    !xlat_decoder_init(&v->dec16, ZYDIS_MACHINE_MODE_LONG_COMPAT_16))
 		return BT_ERR_INTERNAL;
 	cpu_cpuid_init(&v->cpuid, cfg);
 	BT_TRY(mmu_set_phys_bits(mmu, v->cpuid.phys_bits));

@@ -43,6 +43,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "pretrans/base/text.h"
 #include "pretrans/base/assert.h"
 #include "pretrans/base/clock.h"
 #include "pretrans/base/log.h"
@@ -1015,28 +1016,23 @@ void user_print_stats(const struct user_mode *u, FILE *f)
 	struct user_stats s;
 	user_get_stats(u, &s);
 	fprintf(f,
-		"btvm: user: %llu entries (%llu syscalls, %llu exceptions, %llu int n, %llu timer "
-		"kicks), %llu stubs spawned, %llu reused, %llu FPU images read back\n",
-		(unsigned long long)s.enters, (unsigned long long)s.syscalls,
-		(unsigned long long)s.exceptions, (unsigned long long)s.softints,
-		(unsigned long long)s.kicks, (unsigned long long)s.stubs_spawned,
-		(unsigned long long)s.stubs_reused, (unsigned long long)s.fpu_syncs);
+		"btvm: user: %s entries (%s syscalls, %s exceptions, %s int n, %s timer "
+		"kicks), %s stubs spawned, %s reused, %s FPU images read back\n",
+		BT_N(s.enters), BT_N(s.syscalls), BT_N(s.exceptions), BT_N(s.softints),
+		BT_N(s.kicks), BT_N(s.stubs_spawned), BT_N(s.stubs_reused), BT_N(s.fpu_syncs));
 	fprintf(f,
-		"btvm: user: %llu host faults: %llu pages mapped, %llu upgraded to writable, "
-		"%llu guest #PF (%llu pages mapped on the way back); %llu drops (invlpg, "
-		"page-table writes), %llu pages made read-only, %llu watched page-table "
-		"writes, %llu stub flushes, %llu stub pages moved out of the guest's way\n",
-		(unsigned long long)s.faults, (unsigned long long)s.maps,
-		(unsigned long long)s.upgrades, (unsigned long long)s.guest_pf,
-		(unsigned long long)s.prefaults, (unsigned long long)s.invlpg,
-		(unsigned long long)s.downgrades, (unsigned long long)s.pt_writes,
-		(unsigned long long)s.flushes, (unsigned long long)s.stub_moves);
+		"btvm: user: %s host faults: %s pages mapped, %s upgraded to writable, "
+		"%s guest #PF (%s pages mapped on the way back); %s drops (invlpg, "
+		"page-table writes), %s pages made read-only, %s watched page-table "
+		"writes, %s stub flushes, %s stub pages moved out of the guest's way\n",
+		BT_N(s.faults), BT_N(s.maps), BT_N(s.upgrades), BT_N(s.guest_pf), BT_N(s.prefaults),
+		BT_N(s.invlpg), BT_N(s.downgrades), BT_N(s.pt_writes), BT_N(s.flushes),
+		BT_N(s.stub_moves));
 	fprintf(f,
-		"btvm: user: %llu ptrace stops of guest code, %llu host calls in stubs, %llu "
+		"btvm: user: %s ptrace stops of guest code, %s host calls in stubs, %s "
 		"ptrace calls; %.1f ms in user mode (%.1f ms handling faults, %.1f ms spawning "
 		"stubs)\n",
-		(unsigned long long)s.stops, (unsigned long long)s.hostcalls,
-		(unsigned long long)s.ptrace_calls, (double)s.ns_user / 1e6,
+		BT_N(s.stops), BT_N(s.hostcalls), BT_N(s.ptrace_calls), (double)s.ns_user / 1e6,
 		(double)s.ns_fault / 1e6, (double)s.ns_spawn / 1e6);
 	if (s.cpu >= 0)
 		fprintf(f, "btvm: user: the vCPU and its stubs run on host CPU %d\n", s.cpu);

@@ -86,6 +86,9 @@ enum bt_status vm_finish(struct vm *vm);
 /* exit_status: the process exit status the program returns, printed as is
  * so the statistics and the status always agree. */
 void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status);
+/* The "schema" key of --stats=json; bumped when a key changes meaning or goes
+ * away (adding keys keeps it). */
+#define VM_STATS_SCHEMA "btkern-btvm-stats/1"
 void vm_destroy(struct vm *vm);
 
 #endif

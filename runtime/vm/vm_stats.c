@@ -1,6 +1,7 @@
 /* --stats: what ran from where, what it cost, as text or JSON. */
 #include <inttypes.h>
 
+#include "pretrans/base/text.h"
 #include "runtime/vm/vm_int.h"
 
 static const char *const phase_names[VM_NPHASES] = {"translate", "database", "run", "emulate",
@@ -22,8 +23,9 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 	    ns[VM_PH_TRANSLATE] > 0 ? (double)s->translated * 1e9 / ns[VM_PH_TRANSLATE] : 0.0;
 
 	if (json) {
-		fprintf(f, "{\"stop\":\"%s\",\"exit_status\":%d,\"vm_status\":%d,",
-			vm_stop_str(vm->res.stop), exit_status, vm->res.exit_status);
+		fprintf(
+		    f, "{\"schema\":\"%s\",\"stop\":\"%s\",\"exit_status\":%d,\"vm_status\":%d,",
+		    VM_STATS_SCHEMA, vm_stop_str(vm->res.stop), exit_status, vm->res.exit_status);
 		fprintf(f,
 			"\"blocks\":{\"from_db\":%" PRIu64 ",\"db_stale\":%" PRIu64
 			",\"db_verified\":%" PRIu64 ",\"translated\":%" PRIu64
@@ -93,52 +95,50 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 	}
 	fprintf(f, "btvm: stopped: %s (exit status %d)\n", vm_stop_str(vm->res.stop), exit_status);
 	fprintf(f,
-		"btvm: blocks: %" PRIu64 " from the database (%" PRIu64 " stale, %" PRIu64
-		" re-verified), %" PRIu64 " translated at run time (%" PRIu64 " refused), %" PRIu64
-		" learned\n",
-		s->db_used, s->db_stale, s->db_verified, s->translated, s->refused, s->learned);
-	fprintf(f, "btvm: code cache: %" PRIu64 " bytes, %" PRIu64 " chains, %" PRIu64 " flushes\n",
-		tc.code_bytes, tc.chains, tc.flushes);
+		"btvm: blocks: %s from the database (%s stale, %s re-verified), %s translated at "
+		"run time (%s refused), %s learned\n",
+		BT_N(s->db_used), BT_N(s->db_stale), BT_N(s->db_verified), BT_N(s->translated),
+		BT_N(s->refused), BT_N(s->learned));
+	fprintf(f, "btvm: code cache: %s bytes, %s chains, %s flushes\n", BT_N(tc.code_bytes),
+		BT_N(tc.chains), BT_N(tc.flushes));
 	fprintf(f, "btvm: exits:");
 	for (unsigned k = 1; k < XLAT_NEXIT_KINDS; k++)
-		fprintf(f, " %s=%" PRIu64, xlat_exit_kind_str((enum xlat_exit_kind)k), s->exits[k]);
+		fprintf(f, " %s=%s", xlat_exit_kind_str((enum xlat_exit_kind)k), BT_N(s->exits[k]));
 	fprintf(f, "\n");
 	fprintf(f,
-		"btvm: guest faults from translated code %" PRIu64 " (host signals %" PRIu64
-		"), interrupts %" PRIu64 ", hlt waits %" PRIu64 "\n",
-		s->faults, s->host_signals, s->irqs, s->halts);
+		"btvm: guest faults from translated code %s (host signals %s), interrupts %s, hlt "
+		"waits %s\n",
+		BT_N(s->faults), BT_N(s->host_signals), BT_N(s->irqs), BT_N(s->halts));
 	fprintf(f,
-		"btvm: self-modifying code: %" PRIu64 " page writes killed %" PRIu64
-		" blocks; mapping changes killed %" PRIu64 "\n",
-		s->smc_pages, s->smc_blocks, s->mapping_flushes);
-	fprintf(f,
-		"btvm: soft-TLB (slow path): %" PRIu64 " hits, %" PRIu64 " misses (%.1f%% hit), "
-		"%" PRIu64 " fills\n",
-		mm.tlb_hits, mm.tlb_misses, hit, mm.tlb_fills);
+		"btvm: self-modifying code: %s page writes killed %s blocks; mapping changes "
+		"killed %s\n",
+		BT_N(s->smc_pages), BT_N(s->smc_blocks), BT_N(s->mapping_flushes));
+	fprintf(f, "btvm: soft-TLB (slow path): %s hits, %s misses (%.1f%% hit), %s fills\n",
+		BT_N(mm.tlb_hits), BT_N(mm.tlb_misses), hit, BT_N(mm.tlb_fills));
 	if (mm.pcid_switches)
 		fprintf(f,
-			"btvm: PCIDs: %" PRIu64 " switches, %" PRIu64 " kept their TLB (%" PRIu64
-			" entries back), %" PRIu64 " their user IBL entries\n",
-			mm.pcid_switches, mm.pcid_kept, mm.pcid_restored, tc.uibl_kept);
+			"btvm: PCIDs: %s switches, %s kept their TLB (%s entries back), %s their "
+			"user IBL entries\n",
+			BT_N(mm.pcid_switches), BT_N(mm.pcid_kept), BT_N(mm.pcid_restored),
+			BT_N(tc.uibl_kept));
 	fprintf(f, "btvm: time (ms):");
 	for (unsigned p = 0; p < VM_NPHASES; p++)
 		fprintf(f, " %s=%.1f", phase_names[p], ns[p] / 1e6);
-	fprintf(f, "; translation rate %.0f blocks/s\n", rate);
+	fprintf(f, "; translation rate %s blocks/s\n", BT_N((uint64_t)rate));
 	if (vm->user)
 		user_print_stats(vm->user, f);
 	const struct vm_policy_stats *ps = &vm->policy.st;
 	fprintf(f,
-		"btvm: user mode %s: direct %" PRIu64 " stays %.1f ms, translated %" PRIu64
-		" stays %.1f ms; switches to direct %" PRIu64 ", to translated %" PRIu64
-		" (%" PRIu64 " trials, %" PRIu64 " changed the mode, %" PRIu64
-		" skipped: too little user code per stay); fidelity triggers %" PRIu64
-		", fallbacks to direct %" PRIu64 ", faults re-run translated %" PRIu64 "; %" PRIu64
-		" user blocks translated, %" PRIu64 " chains refused, %" PRIu64
-		" instructions run one at a time (TF, AC, NT)\n",
-		vm_user_cfg_str(vm->policy.cfg), ps->stays[VM_UMODE_DIRECT],
-		(double)ps->ns[VM_UMODE_DIRECT] / 1e6, ps->stays[VM_UMODE_TRANSLATED],
-		(double)ps->ns[VM_UMODE_TRANSLATED] / 1e6, ps->switches[VM_UMODE_DIRECT],
-		ps->switches[VM_UMODE_TRANSLATED], ps->trials, ps->trials_won, ps->trials_skipped,
-		ps->fidelity_triggers, ps->fallbacks, s->user_retries, s->user_translated,
-		tc.user_chain_refused, s->steps);
+		"btvm: user mode %s: direct %s stays %.1f ms, translated %s stays %.1f ms; "
+		"switches to direct %s, to translated %s (%s trials, %s changed the mode, %s "
+		"skipped: too little user code per stay); fidelity triggers %s, fallbacks to "
+		"direct %s, faults re-run translated %s; %s user blocks translated, %s chains "
+		"refused, %s instructions run one at a time (TF, AC, NT)\n",
+		vm_user_cfg_str(vm->policy.cfg), BT_N(ps->stays[VM_UMODE_DIRECT]),
+		(double)ps->ns[VM_UMODE_DIRECT] / 1e6, BT_N(ps->stays[VM_UMODE_TRANSLATED]),
+		(double)ps->ns[VM_UMODE_TRANSLATED] / 1e6, BT_N(ps->switches[VM_UMODE_DIRECT]),
+		BT_N(ps->switches[VM_UMODE_TRANSLATED]), BT_N(ps->trials), BT_N(ps->trials_won),
+		BT_N(ps->trials_skipped), BT_N(ps->fidelity_triggers), BT_N(ps->fallbacks),
+		BT_N(s->user_retries), BT_N(s->user_translated), BT_N(tc.user_chain_refused),
+		BT_N(s->steps));
 }

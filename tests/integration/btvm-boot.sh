@@ -73,6 +73,18 @@ else
 	fail qemu "QEMU did not run the same guest to success (status ${GU_STATUS:-?})"
 fi
 cold_translated=$(json "$work/cold-initrd/stderr" translated)
+# --stats-file: the statistics go to the file (perf stat -o), as one JSON
+# object with its schema key; a file that is one of the VM's inputs is refused
+# before anything is written to it
+run stats-file 3 --kernel "$GU_KERNEL" --cmdline "console=ttyS0 test=kernel" --stats=json \
+	--stats-file "$work/stats.json"
+if ! python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); sys.exit(d["schema"] != "btkern-btvm-stats/1" or d["exit_status"] != 3)' "$work/stats.json"; then
+	fail stats-file "$work/stats.json is not btvm's statistics as JSON with schema btkern-btvm-stats/1"
+elif grep -q '"schema"' "$work/stats-file/stderr"; then
+	fail stats-file "the statistics went to stderr as well"
+else
+	echo "btvm-boot: [stats-file] ok"
+fi
 
 # --- warm boot from a database ---------------------------------------------
 db=$work/kernel.tcdb
@@ -197,6 +209,14 @@ head -c 8192 /dev/urandom >"$work/corrupt.tcdb"
 bad corrupt-db 2 "corrupt.tcdb" --kernel "$GU_KERNEL" --tcdb "$work/corrupt.tcdb"
 bad no-kernel 2 "kernel .*nosuch.elf" --kernel "$work/nosuch.elf"
 bad not-elf 2 "initrd.cpio" --kernel "$initrd"
+# a bzImage's boot sector and setup header (0xaa55 at 0x1fe, "HdrS" at 0x202)
+python3 -c 'import sys; b = bytearray(4096); b[0x1fe:0x200] = b"\x55\xaa"; b[0x202:0x206] = b"HdrS"; sys.stdout.buffer.write(b)' >"$work/vmlinuz"
+bad bzimage 2 "vmlinuz: a compressed bzImage, not an ELF file: pass the matching vmlinux" --kernel "$work/vmlinuz"
+# --stats-file naming one of the run's own files
+cp "$GU_KERNEL" "$work/kernel-copy.elf"
+bad stats-file-input 2 "stats-file .*kernel-copy.elf is the kernel: give another file" \
+	--kernel "$work/kernel-copy.elf" --stats-file "$work/kernel-copy.elf"
+cmp -s "$GU_KERNEL" "$work/kernel-copy.elf" || fail stats-file-input "btvm changed the kernel file"
 bad relocatable 2 "testmod.ko: a relocatable object \(ET_REL" --kernel "$build/guests/testmod.ko"
 bad no-initrd 2 "initrd .*nosuch.cpio" --kernel "$GU_KERNEL" --initrd "$work/nosuch.cpio"
 bad triple 8 "triple fault.*the machine resets" --kernel "$build/tests/guests/tiny-triple.elf"

@@ -6,9 +6,10 @@
 #     real here) flags every function of the shift;
 #   - --json validated against pretrans/diff/diff-schema.json (a draft-07
 #     subset validator below, no extra package), counts cross-checked;
-#   - --html parsed with python's html.parser: balanced tags, one table row
-#     per function, the chart, a side-by-side diff per changed/renamed
-#     function, nothing fetched from the network;
+#   - --html parsed with python's html.parser: balanced tags, its embedded
+#     data with every function once (as in --json), the chart, a diff per
+#     changed/renamed function, nothing fetched from the network (the page
+#     in a browser: tests/integration/diff-html-browser.sh);
 #   - relocatable modules (ld -r of the same objects);
 #   - databases written by `pretrans build`, and one whose image changed;
 #   - bad input: another architecture, no symbols, identical inputs, usage.
@@ -29,6 +30,15 @@ ok() { echo "ok   - $*"; }
 bad() {
 	echo "FAIL - $*"
 	fails=$((fails + 1))
+}
+# the exit status of a diff: 0 same code, 1 the builds differ (docs/diff.md);
+# the verdict goes to fd 3 (the script's stdout), past the caller's redirections
+exec 3>&1
+status() { # WANT DESCRIPTION COMMAND...
+	local want=$1 what=$2 rc=0
+	shift 2
+	"$@" || rc=$?
+	if [ "$rc" -eq "$want" ]; then ok "$what: exit $rc" >&3; else bad "$what: exit $rc, expected $want" >&3; fi
 }
 expect_line() { # FILE REGEX DESCRIPTION
 	if grep -Eq -- "$2" "$1"; then ok "$3"; else bad "$3 (no line matching /$2/ in $1)"; fi
@@ -56,20 +66,33 @@ EOF
 }
 
 # --- 1. source change ------------------------------------------------------
-"$ptdiff" "$dp/base.elf" "$dp/change.elf" >"$tmp/change.txt" 2>"$tmp/change.err"
+status 1 "change: the builds differ" "$ptdiff" "$dp/base.elf" "$dp/change.elf" >"$tmp/change.txt" 2>"$tmp/change.err"
 expect_line "$tmp/change.txt" "identical 8, moved 0, changed 1, renamed 1, added 1, removed 1" \
 	"change: counts per class"
 expect_line "$tmp/change.txt" "^  checksum +size 51 -> 53" "change: checksum changed"
 expect_line "$tmp/change.txt" "^  util_name +-> util_renamed" "change: util_name renamed"
 expect_line "$tmp/change.txt" "^  new_func " "change: new_func added"
 expect_line "$tmp/change.txt" "^  old_func " "change: old_func removed"
-expect_line "$tmp/change.txt" "^--- old checksum" "change: instruction diff of checksum"
-expect_line "$tmp/change.txt" "^  \+ lea edx, \[rax\+rdx\*1\+0x7\]" "change: the +7 shows as added"
-expect_line "$tmp/change.txt" "^  translation \([0-9]+ -> [0-9]+ lines\):" "change: translation diff follows"
-expect_line "$tmp/change.txt" "^  \+   lea edx, \[rax\+rdx\*1\+0x7\]" "change: the +7 shows in the translation"
+expect_line "$tmp/change.txt" "^diff --pretrans a/checksum b/checksum$" "change: git-style diff header of checksum"
+expect_line "$tmp/change.txt" "^--- a/checksum	0x[0-9a-f]+, 51 bytes$" "change: old side with address and size"
+expect_line "$tmp/change.txt" "^\+\+\+ b/checksum	0x[0-9a-f]+, 53 bytes$" "change: new side with address and size"
+expect_line "$tmp/change.txt" "^@@ -checksum\+0x[0-9a-f]+,[0-9]+ \+checksum\+0x[0-9a-f]+,[0-9]+ @@$" \
+	"change: unified hunk header with symbol+offset"
+expect_line "$tmp/change.txt" "^\+ +1f:  lea edx, \[rax\+rdx\*1\+0x7\]$" "change: the +7 shows as added at its offset"
+expect_line "$tmp/change.txt" "^- +8:  xor eax, eax$" "change: a removed line at its offset"
+expect_line "$tmp/change.txt" "^diff --pretrans a/checksum.xlat b/checksum.xlat$" "change: translation diff follows"
+expect_line "$tmp/change.txt" "^@@ -[0-9]+,[0-9]+ \+[0-9]+,[0-9]+ @@ block self\+0x" \
+	"change: translation hunks name their block"
+expect_line "$tmp/change.txt" "^\+  lea edx, \[rax\+rdx\*1\+0x7\]$" "change: the +7 shows in the translation"
+expect_line "$tmp/change.txt" "^   cmp word ptr \[gs:vcpu\.irq\], 0x101$" "change: translation names vCPU fields"
+# every line of the diff section is a diff line (a patch reader can parse it)
+if sed -n '/^diff --pretrans/,$p' "$tmp/change.txt" | grep -Evq '^(diff --pretrans |--- a/|\+\+\+ b/|@@ |[-+ ])'; then
+	bad "change: a line of the diff section is no unified-diff line"
+else ok "change: the diff section is unified-diff lines only"; fi
+if grep -q $'\033' "$tmp/change.txt"; then bad "change: colour codes in a file"; else ok "change: no colour when stdout is a file"; fi
 
 # --- 2. pure layout shift ---------------------------------------------------
-"$ptdiff" --all "$dp/base.elf" "$dp/shift.elf" >"$tmp/shift.txt" 2>/dev/null
+status 0 "shift: only moved functions, the same code" "$ptdiff" --all "$dp/base.elf" "$dp/shift.elf" >"$tmp/shift.txt" 2>/dev/null
 expect_line "$tmp/shift.txt" "changed 0, renamed 0, added 0, removed 0" "shift: nothing really changed"
 expect_line "$tmp/shift.txt" "really changed: 0 functions; a naive .* would flag 11" \
 	"shift: engine's naive count is every function"
@@ -82,7 +105,7 @@ if [ "$n_shift" -gt "$n_change" ]; then ok "shift: naive diff larger for the shi
 	bad "naive: shift $n_shift <= change $n_change"; fi
 
 # --- 3. JSON ----------------------------------------------------------------
-"$ptdiff" --json "$dp/base.elf" "$dp/change.elf" >"$tmp/change.json" 2>/dev/null
+"$ptdiff" --json "$dp/base.elf" "$dp/change.elf" >"$tmp/change.json" 2>/dev/null || [ $? -eq 1 ]
 "$ptdiff" --json "$dp/base.elf" "$dp/shift.elf" >"$tmp/shift.json" 2>/dev/null
 for j in change shift; do
 	if python3 - pretrans/diff/diff-schema.json "$tmp/$j.json" "$j" <<'EOF'; then ok "json ($j): valid against diff-schema.json, counts consistent"; else bad "json ($j)"; fi
@@ -167,70 +190,109 @@ else
 fi
 
 # --- 4. HTML ----------------------------------------------------------------
-"$ptdiff" --html "$tmp/change.html" "$dp/base.elf" "$dp/change.elf" >/dev/null 2>&1
-if python3 - "$tmp/change.html" "$tmp/change.json" <<'EOF'; then ok "html: parses, balanced, every function has a row, chart and diffs present"; else bad "html structure"; fi
+"$ptdiff" --html "$tmp/change.html" "$dp/base.elf" "$dp/change.elf" >/dev/null 2>&1 || [ $? -eq 1 ]
+if python3 - "$tmp/change.html" "$tmp/change.json" <<'EOF'; then ok "html: parses, balanced, every function in the data once, chart, a diff for every changed/renamed one"; else bad "html structure"; fi
 import json, sys
 from html.parser import HTMLParser
-VOID = {"meta", "input", "br", "img", "hr", "link", "rect", "path", "line"}
+VOID = {"meta", "input", "br", "img", "hr", "link", "rect", "path", "line", "col"}
 class P(HTMLParser):
     def __init__(self):
         super().__init__()
-        self.stack, self.rows, self.rects, self.details, self.ext = [], [], 0, 0, []
-        self.in_funcs = False
+        self.stack, self.rects, self.ext, self.data, self.in_data = [], 0, [], [], False
+        self.scripts = 0
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         for k in ("src", "href"):
             if k in a and a[k] and not a[k].startswith("#"):
                 self.ext.append(a[k])
-        if tag == "table" and a.get("id") == "funcs":
-            self.in_funcs = True
-        if tag == "tr" and self.in_funcs and "data-key" in a:
-            self.rows.append(a["data-key"])
         if tag == "rect":
             self.rects += 1
-        if tag == "details":
-            self.details += 1
+        if tag == "script":
+            self.scripts += 1
+            self.in_data = a.get("id") == "data" and a.get("type") == "application/json"
         if tag not in VOID:
             self.stack.append(tag)
     def handle_startendtag(self, tag, attrs):
         if tag == "rect":
             self.rects += 1
+    def handle_data(self, d):
+        if self.in_data:
+            self.data.append(d)
     def handle_endtag(self, tag):
+        self.in_data = False
         if tag in VOID:
             return
         if not self.stack or self.stack[-1] != tag:
             sys.exit(f"unbalanced </{tag}>, open: {self.stack[-3:]}")
         self.stack.pop()
-        if tag == "table":
-            self.in_funcs = False
 p = P()
 p.feed(open(sys.argv[1], encoding="utf-8").read())
 p.close()
 if p.stack:
     sys.exit(f"unclosed tags {p.stack}")
+if p.scripts != 2:
+    sys.exit(f"{p.scripts} script elements, expected the data and the script")
+data = json.loads("".join(p.data))
 doc = json.load(open(sys.argv[2]))
-keys = sorted(f["key"] for f in doc["functions"])
-if sorted(p.rows) != keys:
-    sys.exit(f"rows {sorted(p.rows)} != functions {keys}")
+keys = [f["key"] for f in doc["functions"]]
+if data["k"] != keys:
+    sys.exit(f"data keys {data['k']} != functions {keys}")
+cls = [data["cls"][c] for c in data["c"]]
+if cls != [f["class"] for f in doc["functions"]]:
+    sys.exit("classes in the data differ from the JSON report")
 if p.rects < 6:
     sys.exit("no bar chart")
-want = doc["summary"]["changed"] + doc["summary"]["renamed"]
-if p.details != want:
-    sys.exit(f"{p.details} side-by-side diffs, expected {want}")
+want = [i for i, c in enumerate(cls) if c in ("changed", "renamed")]
+if [d[0] for d in data["d"]] != want:
+    sys.exit(f"diffs for {[d[0] for d in data['d']]}, expected {want}")
 if p.ext:
     sys.exit(f"external resources: {p.ext}")
 EOF
 
 # --- 5. relocatable modules (ET_REL, relocations masked) ---------------------
-"$ptdiff" --no-listings "$dp/base.ko" "$dp/change.ko" >"$tmp/ko.txt" 2>/dev/null
+"$ptdiff" --no-listings "$dp/base.ko" "$dp/change.ko" >"$tmp/ko.txt" 2>/dev/null || [ $? -eq 1 ]
 expect_line "$tmp/ko.txt" "changed 1, renamed 1, added 1, removed 1" ".ko pair: same classification as the images"
 "$ptdiff" --no-listings "$dp/base.ko" "$dp/shift.ko" >"$tmp/koshift.txt" 2>/dev/null
 expect_line "$tmp/koshift.txt" "really changed: 0 functions; a naive .* would flag 11" ".ko layout shift: nothing changed"
 
+# --- 5b. module trees: module by module, compressed modules paired ---------
+mt=$tmp/trees
+mkdir -p "$mt/a/m" "$mt/b/m"
+cp "$dp/base.ko" "$mt/a/m/x.ko"
+cp "$dp/base.ko" "$mt/a/m/y.ko"
+cp "$dp/base.ko" "$mt/a/gone.ko"
+cp "$dp/base.ko" "$mt/a/z.ko"
+cp "$dp/change.ko" "$mt/b/m/x.ko"
+xz -c "$dp/shift.ko" >"$mt/b/m/y.ko.xz"
+zstd -q -c "$dp/base.ko" >"$mt/b/z.ko.zst"
+cp "$dp/base.ko" "$mt/b/new.ko"
+status 1 "module trees: some modules differ" "$ptdiff" "$mt/a" "$mt/b" >"$tmp/trees.txt" 2>&1
+expect_line "$tmp/trees.txt" "^modules: 1 added, 1 removed, 1 changed, 1 same code \(moved functions only\), 1 identical, 0 unreadable$" "module trees: summary (a .ko.xz pairs with its .ko, a .ko.zst too)"
+expect_line "$tmp/trees.txt" "^changed +m/x.ko: functions 1 changed, 1 renamed, 1 added, 1 removed, 0 moved, 8 identical$" "module trees: the changed module's function counts"
+expect_line "$tmp/trees.txt" "^added +new.ko$" "module trees: an added module"
+expect_line "$tmp/trees.txt" "^removed +gone.ko$" "module trees: a removed module"
+if grep -q "m/y.ko\|z.ko" "$tmp/trees.txt"; then bad "module trees: same-code and identical modules listed without --all"; else ok "module trees: same-code and identical modules only with --all"; fi
+"$ptdiff" --json "$mt/a" "$mt/b" >"$tmp/trees.json" 2>/dev/null || [ $? -eq 1 ]
+if python3 - "$tmp/trees.json" <<'EOF'; then ok "module trees: JSON with its schema, one entry per module"; else bad "module trees: JSON"; fi
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["schema"] == "btkern-diff-modules/1", d["schema"]
+got = {m["module"]: m["class"] for m in d["modules"]}
+want = {"gone.ko": "removed", "m/x.ko": "changed", "m/y.ko": "same-code", "new.ko": "added", "z.ko": "identical"}
+assert got == want, got
+assert d["summary"]["changed"] == 1 and d["summary"]["error"] == 0, d["summary"]
+EOF
+status 0 "module trees: a tree against itself" "$ptdiff" "$mt/a" "$mt/a" >/dev/null 2>&1
+head -c 300 "$dp/change.ko" >"$mt/b/m/x.ko"
+status 2 "module trees: a truncated module" "$ptdiff" "$mt/a" "$mt/b" >"$tmp/trees-bad.txt" 2>&1
+expect_line "$tmp/trees-bad.txt" "m/x.ko: truncated ELF" "module trees: the unreadable module is named"
+expect_line "$tmp/trees-bad.txt" "^added +new.ko$" "module trees: the other modules are still compared"
+status 2 "module trees: a tree and a file" "$ptdiff" "$mt/a" "$dp/base.ko" >/dev/null 2>&1
+
 # --- 6. databases: `pretrans build` then `pretrans diff OLD.tcdb NEW` -------
 pretrans=$build/bin/pretrans
 "$pretrans" build "$dp/base.elf" -o "$tmp/base.tcdb" >/dev/null 2>&1
-"$pretrans" diff --no-listings "$tmp/base.tcdb" "$dp/change.elf" >"$tmp/db.txt" 2>/dev/null
+"$pretrans" diff --no-listings "$tmp/base.tcdb" "$dp/change.elf" >"$tmp/db.txt" 2>/dev/null || [ $? -eq 1 ]
 expect_line "$tmp/db.txt" "old: .*/base.tcdb \(image .*/base.elf\)" "database input: image found via the database"
 expect_line "$tmp/db.txt" "identical 8, moved 0, changed 1, renamed 1, added 1, removed 1" \
 	"database input: same classification as the ELF"
@@ -255,12 +317,12 @@ if [ $rc -eq 2 ] && grep -q "arm.elf" "$tmp/arm.err"; then ok "another architect
 objcopy --strip-all "$dp/base.elf" "$tmp/stripped.elf"
 rc=0
 "$ptdiff" "$dp/base.elf" "$tmp/stripped.elf" >"$tmp/strip.txt" 2>"$tmp/strip.err" || rc=$?
-if [ $rc -eq 0 ] && grep -q "has no symbols" "$tmp/strip.err" && grep -q "removed 11" "$tmp/strip.txt"; then
+if [ $rc -eq 1 ] && grep -q "has no symbols" "$tmp/strip.err" && grep -q "removed 11" "$tmp/strip.txt"; then
 	ok "missing symbols: warning, every function removed"
 else
 	bad "missing symbols: rc $rc"
 fi
-"$ptdiff" "$dp/change.elf" "$dp/change.elf" >"$tmp/same.txt" 2>"$tmp/same.err"
+status 0 "identical inputs" "$ptdiff" "$dp/change.elf" "$dp/change.elf" >"$tmp/same.txt" 2>"$tmp/same.err"
 expect_line "$tmp/same.txt" "identical 11, moved 0, changed 0" "identical inputs: all identical"
 expect_line "$tmp/same.txt" "the two images have the same code" "identical inputs: said plainly"
 expect_line "$tmp/same.err" "same file content" "identical inputs: noted on stderr"
@@ -271,6 +333,53 @@ rc=0
 "$ptdiff" "$dp/base.elf" "$tmp/none.elf" >/dev/null 2>"$tmp/none.err" || rc=$?
 if [ $rc -ne 0 ] && grep -q "none.elf" "$tmp/none.err"; then ok "missing file: fails, names it"; else
 	bad "missing file: rc $rc"; fi
+
+# --- 8. restricting, outputs, colour, pager, syntax -------------------------
+status 1 "-- checksum: one changed function" "$ptdiff" "$dp/base.elf" "$dp/change.elf" -- checksum >"$tmp/one.txt" 2>/dev/null
+expect_line "$tmp/one.txt" "^functions: 1 entries: identical 0, moved 0, changed 1, renamed 0, added 0, removed 0$" \
+	"-- checksum: only that function is counted"
+if grep -q "util_renamed\|new_func" "$tmp/one.txt"; then bad "-- checksum: other functions listed"; else ok "-- checksum: no other function listed"; fi
+status 0 "-- helper@diffpair_a.c: by the key the report prints" "$ptdiff" "$dp/base.elf" "$dp/change.elf" -- helper@diffpair_a.c >/dev/null 2>&1
+status 2 "-- no_such_function" "$ptdiff" "$dp/base.elf" "$dp/change.elf" -- no_such_function >/dev/null 2>"$tmp/nosuch.err"
+expect_line "$tmp/nosuch.err" "no function 'no_such_function'" "-- no_such_function: named on stderr"
+status 2 "a third argument without --" "$ptdiff" "$dp/base.elf" "$dp/change.elf" checksum >/dev/null 2>"$tmp/third.err"
+expect_line "$tmp/third.err" "argument 'checksum' after OLD and NEW.*-- FUNCTION" "a third argument: says to use --"
+status 1 "--html FILE" "$ptdiff" --html "$tmp/h.html" "$dp/base.elf" "$dp/change.elf" >"$tmp/h.out" 2>/dev/null
+if [ -s "$tmp/h.out" ]; then bad "--html FILE: text on stdout"; else ok "--html FILE: nothing on stdout"; fi
+status 1 "--json=FILE" "$ptdiff" --json="$tmp/j.json" "$dp/base.elf" "$dp/change.elf" >"$tmp/j.out" 2>/dev/null
+if [ ! -s "$tmp/j.out" ] && python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$tmp/j.json"; then
+	ok "--json=FILE: the JSON in FILE, nothing on stdout"; else bad "--json=FILE"; fi
+status 1 "--html FILE --text" "$ptdiff" --html "$tmp/h2.html" --text "$dp/base.elf" "$dp/change.elf" >"$tmp/h2.out" 2>/dev/null
+expect_line "$tmp/h2.out" "^diff --pretrans a/checksum b/checksum$" "--html FILE --text: the text report on stdout too"
+"$ptdiff" --color=always "$dp/base.elf" "$dp/change.elf" -- checksum >"$tmp/color.txt" 2>/dev/null || true
+if grep -q $'^\033\\[31m- \\+8:  xor eax, eax\033\\[m$' "$tmp/color.txt" &&
+	grep -q $'^\033\\[32m+ \\+1f:  lea edx' "$tmp/color.txt" && grep -q $'^\033\\[36m@@ ' "$tmp/color.txt"; then
+	ok "--color=always: removed red, added green, hunks cyan"; else bad "--color=always"; fi
+status 2 "--color=sometimes" "$ptdiff" --color=sometimes "$dp/base.elf" "$dp/change.elf" >/dev/null 2>&1
+"$ptdiff" -M att "$dp/base.elf" "$dp/change.elf" -- checksum >"$tmp/att.txt" 2>/dev/null || true
+expect_line "$tmp/att.txt" "^\+ +1f:  lea 0x7\(%rax,%rdx,1\), %edx$" "-M att: AT&T operands"
+expect_line "$tmp/att.txt" "^   cmpw \\\$0x101, %gs:vcpu\.irq$" "-M att: translation in AT&T with vCPU fields"
+status 2 "-M bogus" "$ptdiff" -M bogus "$dp/base.elf" "$dp/change.elf" >/dev/null 2>&1
+# the pager: only on a terminal (script(1) gives the command one), $PAGER
+# with LESS=FRX set for it; --no-pager and PAGER=cat write directly
+if command -v script >/dev/null; then
+	printf '#!/bin/sh\necho "LESS=$LESS" >"%s"\ncat >"%s"\n' "$tmp/pager.env" "$tmp/paged.txt" >"$tmp/pager.sh"
+	chmod +x "$tmp/pager.sh"
+	rm -f "$tmp/paged.txt"
+	PAGER="$tmp/pager.sh" script -qec "$ptdiff $dp/base.elf $dp/change.elf -- checksum" /dev/null >"$tmp/tty.out" 2>&1 || true
+	if grep -q "diff --pretrans a/checksum" "$tmp/paged.txt" 2>/dev/null && grep -qx "LESS=FRX" "$tmp/pager.env"; then
+		ok "pager: on a terminal the report goes through \$PAGER with LESS=FRX"; else bad "pager on a terminal"; fi
+	if grep -q $'\033\\[31m' "$tmp/paged.txt" 2>/dev/null; then ok "pager: colour on a terminal (auto)"; else bad "no colour on a terminal"; fi
+	rm -f "$tmp/paged.txt"
+	PAGER="$tmp/pager.sh" script -qec "$ptdiff --no-pager $dp/base.elf $dp/change.elf -- checksum" /dev/null >"$tmp/tty2.out" 2>&1 || true
+	if [ ! -e "$tmp/paged.txt" ] && grep -q "diff --pretrans a/checksum" "$tmp/tty2.out"; then
+		ok "--no-pager: written to the terminal directly"; else bad "--no-pager"; fi
+	NO_COLOR=1 PAGER=cat script -qec "$ptdiff $dp/base.elf $dp/change.elf -- checksum" /dev/null >"$tmp/tty3.out" 2>&1 || true
+	if grep -q "diff --pretrans a/checksum" "$tmp/tty3.out" && ! grep -q $'\033\\[3[12]m' "$tmp/tty3.out"; then
+		ok "PAGER=cat, NO_COLOR: plain text on the terminal"; else bad "PAGER=cat / NO_COLOR"; fi
+else
+	echo "skip - pager checks: script(1) (util-linux) missing"
+fi
 
 echo "diff-synthetic: $fails failure(s)"
 [ $fails -eq 0 ]

@@ -51,6 +51,11 @@ if "$P" build "$K" -o "$W/j2.tcdb" --jobs 2 2>"$W/err"; then pass "build --jobs 
 if cmp -s "$W/j1.tcdb" "$W/j2.tcdb"; then pass "--jobs 1 and --jobs 2 outputs are identical"; else fail "--jobs 1 and --jobs 2 outputs differ"; fi
 
 if "$P" stats "$W/j1.tcdb" --json >"$W/stats.json" 2>"$W/err"; then pass "stats --json"; else fail "stats --json: $(cat "$W/err")"; fi
+if python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); sys.exit(d["schema"] != "btkern-pretrans-stats/1")' "$W/stats.json"; then
+	pass "stats --json is one JSON object with its schema key"
+else
+	fail "stats --json: not JSON or no \"schema\": \"btkern-pretrans-stats/1\""
+fi
 fb=$(sed -n 's/.*"function_bytes": \([0-9]*\).*/\1/p' "$W/stats.json")
 tb=$(sed -n 's/.*"translated_bytes": \([0-9]*\).*/\1/p' "$W/stats.json")
 if [ -n "$fb" ] && [ "$fb" -gt 10000 ] && [ "$fb" = "$tb" ]; then
@@ -67,7 +72,7 @@ fi
 fn=$(nm "$K" | awk '$2 ~ /^[Tt]$/ && $3 == "kmain" {print $3}')
 [ -n "$fn" ] || fn=$(nm -S --size-sort "$K" | awk '$3 ~ /^[Tt]$/ {n=$4} END {print n}')
 if "$P" show "$W/j1.tcdb" "$fn" >"$W/show" 2>"$W/err" && grep -q "^block " "$W/show" &&
-	grep -q "exit 0:" "$W/show" && grep -q "| +0000:" "$W/show"; then
+	grep -q "exit 0:" "$W/show" && grep -Eq "^ +\+0000  " "$W/show"; then
 	pass "show $fn ($(grep -c '^block ' "$W/show") blocks)"
 else
 	fail "show $fn: $(cat "$W/err") $(head -5 "$W/show")"
@@ -177,7 +182,23 @@ expect "ELF without code" 2 "nocode.elf: no executable section" -- "$P" build "$
 # a relocatable object (the boot loader refuses it with the same line)
 if [ -f "$KO" ]; then
 	cp "$KO" "$W/mod.ko"
-	expect "relocatable object (.ko)" 2 "mod.ko: a relocatable object \(ET_REL" -- "$P" build "$W/mod.ko" -o "$W/x.tcdb"
+	expect "a module alone points at --modules" 2 "mod.ko: a loadable module \(ET_REL\), not a kernel: .*--modules" -- "$P" build "$W/mod.ko" -o "$W/x.tcdb"
+	# --modules (docs/kmod.md): the module stored as templates, the same
+	# file for any --jobs; bad module files fail naming them
+	expect "build --modules" 0 "modules: 1 stored, 0 of another release skipped.* [1-9][0-9]* templates \(100.00% relocatable" -- "$P" build "$K" --modules "$W/mod.ko" -o "$W/m1.tcdb" --jobs 1
+	"$P" build "$K" --modules "$W" -o "$W/m2.tcdb" --jobs 2 2>/dev/null
+	if cmp -s "$W/m1.tcdb" "$W/m2.tcdb"; then pass "--modules FILE --jobs 1 and --modules DIR --jobs 2 outputs are identical"; else fail "--modules outputs differ"; fi
+	row=$(sqlite3 "$W/m1.tcdb" "SELECT name || ' ' || n_templates FROM modules" 2>&1)
+	case "$row" in "mod "[1-9]*) pass "modules row: $row" ;; *) fail "modules row: $row" ;; esac
+	mkdir -p "$W/bad"
+	head -c $(($(stat -c %s "$W/mod.ko") / 2)) "$W/mod.ko" >"$W/bad/cut.ko"
+	expect "truncated module" 2 "cut.ko: truncated ELF" -- "$P" build "$K" --modules "$W/bad/cut.ko" -o "$W/x.tcdb"
+	echo "not a module" >"$W/bad/junk.ko"
+	expect "non-ELF module" 2 "junk.ko: not an ELF file" -- "$P" build "$K" --modules "$W/bad/junk.ko" -o "$W/x.tcdb"
+	printf 'vermagic=9.9.9-other SMP mod_unload\0name=other\0' >"$W/modinfo"
+	objcopy --add-section .modinfo="$W/modinfo" "$W/mod.ko" "$W/bad/other.ko"
+	expect "module of another release" 0 "other.ko: built for release '9.9.9-other'.*skipped" -- "$P" build "$K" --modules "$W/bad/other.ko" -o "$W/x.tcdb"
+	grep -q "modules: 0 stored, 1 of another release skipped" "$W/err" && pass "another release: counted as skipped" || fail "another release: $(cat "$W/err")"
 else
 	fail "no kernel module $KO to build (make it with make $KO)"
 fi
@@ -219,6 +240,8 @@ fi
 
 # --- 3. outputs ----------------------------------------------------------------
 cp "$W/j1.tcdb" "$W/keep.tcdb"
+python3 -c 'import sys; b = bytearray(4096); b[0x1fe:0x200] = b"\x55\xaa"; b[0x202:0x206] = b"HdrS"; sys.stdout.buffer.write(b)' >"$W/vmlinuz"
+expect "bzImage" 2 "vmlinuz: a compressed bzImage, not an ELF file" -- "$P" build "$W/vmlinuz" -o "$W/x.tcdb"
 expect "failed build keeps the previous database" 2 "not an ELF file" -- "$P" build "$W/text.elf" -o "$W/keep.tcdb"
 if cmp -s "$W/j1.tcdb" "$W/keep.tcdb" && ! ls "$W"/keep.tcdb.tmp-* >/dev/null 2>&1; then
 	pass "previous database intact, no temporary left"
@@ -327,6 +350,14 @@ expect "missing database" 4 "nothere.tcdb: cannot open" -- "$P" stats "$W/nother
 expect "no command" 2 "usage: pretrans COMMAND" -- "$P"
 expect "build without -o" 2 "need one IMAGE and -o" -- "$P" build "$K"
 expect "bad --jobs" 2 "--jobs wants a number" -- "$P" build "$K" -o "$W/x.tcdb" --jobs 0
+# every command names the option or argument it refuses (docs/cli.md)
+expect "stats: unknown option named" 2 "stats: option '--bogus' is unknown" -- "$P" stats "$W/j1.tcdb" --bogus
+expect "stats: extra argument named" 2 "stats: unexpected argument 'extra'" -- "$P" stats "$W/j1.tcdb" extra
+expect "verify: unknown option named" 2 "verify: option '--bogus' is unknown" -- "$P" verify "$W/j1.tcdb" "$K" --bogus
+expect "verify: --sample without N" 2 "verify: --sample needs a number" -- "$P" verify "$W/j1.tcdb" "$K" --sample
+expect "verify: --sample not a number" 2 "verify: --sample wants a positive number, not 'x'" -- "$P" verify "$W/j1.tcdb" "$K" --sample x
+expect "xcheck: unknown option named" 2 "xcheck: option '--bogus' is unknown" -- "$P" xcheck --bogus
+expect "build: unknown option named" 2 "option '--bogus' is unknown" -- "$P" build "$K" -o "$W/x.tcdb" --bogus
 for c in build stats show verify xcheck; do
 	if "$P" $c --help >"$W/out" 2>&1 && grep -q "^usage: pretrans $c" "$W/out"; then pass "$c --help"; else fail "$c --help"; fi
 done

@@ -65,7 +65,7 @@ same() {
 
 # counts LOG -> "reused translated"
 counts() {
-	sed -n 's/.* \([0-9]*\) blocks reused, \([0-9]*\) translated.*/\1 \2/p' "$1"
+	sed -n 's/.* \([0-9,]*\) blocks reused, \([0-9,]*\) translated.*/\1 \2/p' "$1" | tr -d ,
 }
 
 # pair NAME OLD_IMAGE NEW_IMAGE EXPECT: EXPECT is all (nothing translated

@@ -7,6 +7,7 @@ PKGS=(
 	build-essential pkg-config make git
 	libelf-dev zlib1g-dev # ELF reader (elfutils); zlib (the codec benchmark)
 	libzstd-dev zstd     # database chunks (zstd: the tests change them with the command)
+	xz-utils             # .ko.xz modules in the module-tree diff test
 	liblz4-dev           # the codec benchmark (tests/bench/db-codec-bench.sh)
 	libdw-dev             # DWARF reader (elfutils): source files for pretrans diff
 	libzydis-dev          # Zydis 4: decoder and encoder
@@ -16,6 +17,8 @@ PKGS=(
 	qemu-system-x86       # the reference machine for guests
 	cpio                  # inspecting initrds in tests
 	python3               # JSON and HTML checks of `pretrans diff`
+	help2man man-db       # man pages from --help (make man, make install), rendered in check-install
+	chromium              # the HTML report in a headless browser (check-diff-html)
 	xxd                   # seeds the translator fuzzer's corpus
 	clang clang-format libclang-rt-14-dev  # fuzzers (libFuzzer), style check
 )

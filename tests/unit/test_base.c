@@ -1,8 +1,8 @@
 /*
  * Unit tests for pretrans/base's small helpers: the growable array
  * (vec.h: growth, contents kept, overflow refused with the array intact)
- * the monotonic clock (clock.h) and HMAC-SHA256 (sha256.h) against the
- * RFC 4231 test vectors.
+ * the monotonic clock (clock.h), HMAC-SHA256 (sha256.h) against the
+ * RFC 4231 test vectors, and text.h's thousands separators and JSON strings.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +17,7 @@
 #include "pretrans/base/clock.h"
 #include "pretrans/base/sha256.h"
 #include "pretrans/base/status.h"
+#include "pretrans/base/text.h"
 #include "pretrans/base/vec.h"
 
 static void test_vec_grows_and_keeps(void **state)
@@ -144,12 +145,53 @@ static void test_hmac_rfc4231(void **state)
 	}
 }
 
+static void test_group(void **state)
+{
+	(void)state;
+	static const struct {
+		uint64_t v;
+		const char *want;
+	} cases[] = {{0, "0"},
+		     {7, "7"},
+		     {999, "999"},
+		     {1000, "1,000"},
+		     {51436, "51,436"},
+		     {100000, "100,000"},
+		     {1234567, "1,234,567"},
+		     {UINT64_MAX, "18,446,744,073,709,551,615"}};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_string_equal(BT_N(cases[i].v), cases[i].want);
+	assert_true(strlen(BT_N(UINT64_MAX)) < BT_GROUP_LEN);
+	/* two in one expression keep their own buffers */
+	char line[64];
+	snprintf(line, sizeof(line), "%s/%s", BT_N(1000), BT_N(2000000));
+	assert_string_equal(line, "1,000/2,000,000");
+}
+
+static void test_json_str(void **state)
+{
+	(void)state;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	bt_json_str(f, "a\"b\\c\n\t\x01/\xc3\xa9");
+	fclose(f);
+	assert_string_equal(buf, "\"a\\\"b\\\\c\\n\\t\\u0001/\xc3\xa9\"");
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_vec_grows_and_keeps),	 cmocka_unit_test(test_vec_first_capacity),
-	    cmocka_unit_test(test_vec_overflow_refused), cmocka_unit_test(test_clock_monotonic),
-	    cmocka_unit_test(test_status_exit),		 cmocka_unit_test(test_hmac_rfc4231),
+	    cmocka_unit_test(test_vec_grows_and_keeps),
+	    cmocka_unit_test(test_vec_first_capacity),
+	    cmocka_unit_test(test_vec_overflow_refused),
+	    cmocka_unit_test(test_clock_monotonic),
+	    cmocka_unit_test(test_status_exit),
+	    cmocka_unit_test(test_hmac_rfc4231),
+	    cmocka_unit_test(test_group),
+	    cmocka_unit_test(test_json_str),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -393,13 +393,19 @@ static void test_software_interrupts_and_ud(void **state)
 		expect_fault(e, CPU_EXC_UD, false, 0, ENV_CODE);
 	}
 	/* not advertised: invpcid, monitor, xsetbv, and rdfsbase with CR4.FSGSBASE
-	 * clear (syscall at CPL 0 is a real transition: test_cpu_user.c) */
+	 * clear (syscall at CPL 0 is a real transition: test_cpu_user.c); xsave,
+	 * rdpkru, rdrand and a VEX.256 vpxor from the translator core's fact
+	 * table (pretrans/xlat/xlat_facts.c) */
 	static const uint8_t nope[][5] = {{0x66, 0x0f, 0x38, 0x82, 0x00},
 					  {0x0f, 0x01, 0xc8},
 					  {0x0f, 0x01, 0xd1},
-					  {0xf3, 0x48, 0x0f, 0xae, 0xc0}};
-	static const size_t nope_len[] = {5, 3, 3, 5};
-	for (unsigned i = 0; i < 4; i++) {
+					  {0xf3, 0x48, 0x0f, 0xae, 0xc0},
+					  {0x0f, 0xae, 0x20},
+					  {0x0f, 0x01, 0xee},
+					  {0x0f, 0xc7, 0xf0},
+					  {0xc5, 0xfd, 0xef, 0xc0}};
+	static const size_t nope_len[] = {5, 3, 3, 5, 3, 3, 3, 4};
+	for (unsigned i = 0; i < BT_ARRAY_SIZE(nope_len); i++) {
 		e->abi->gpr[VCPU_RSP] = ENV_RSP;
 		assert_int_equal(env_run(e, nope[i], nope_len[i]), CPU_OUT_CONTINUE);
 		expect_fault(e, CPU_EXC_UD, false, 0, ENV_CODE);

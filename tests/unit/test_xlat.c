@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 
 #include "tests/xlat/harness.h"
+#include "pretrans/xlat/xlat_facts.h"
 
 #define SENTINEL 0x7ead0000ull
 
@@ -433,6 +434,14 @@ static void test_not_advertised(void **state)
 	    {{0xf3, 0x0f, 0x1e, 0xfa}, 4, true},	      /* endbr64 (NOP without CET) */
 	    {{0xf3, 0x48, 0x0f, 0xbc, 0xc1}, 5, true},	      /* tzcnt = rep bsf */
 	    {{0x0f, 0xae, 0x38}, 3, true},		      /* clflush [rax] */
+	    {{0x0f, 0xae, 0x27}, 3, false},		      /* xsave [rdi] (no XSAVE) */
+	    {{0x0f, 0x01, 0xd0}, 3, false},		      /* xgetbv */
+	    {{0x0f, 0x01, 0xc8}, 3, false},		      /* monitor */
+	    {{0x0f, 0x01, 0xee}, 3, false},		      /* rdpkru (no PKU) */
+	    {{0x66, 0x0f, 0x38, 0x82, 0x07}, 5, false},	      /* invpcid */
+	    {{0xc7, 0xf8, 0, 0, 0, 0}, 6, false},	      /* xbegin (no RTM) */
+	    {{0xf3, 0x0f, 0x1b, 0x07}, 4, true},	      /* bndmk = NOP (no MPX) */
+	    {{0xf3, 0x48, 0x0f, 0x1e, 0xc8}, 5, true},	      /* rdsspq = NOP (no CET) */
 	};
 	struct xlat_ctx *c;
 	struct xlat_block b;
@@ -455,6 +464,73 @@ static void test_not_advertised(void **state)
 	}
 	assert_string_equal(xlat_refusal_str(XLAT_REFUSE_NOT_ADVERTISED), "not-advertised");
 	xlat_destroy(c);
+}
+
+/* The instruction fact table (pretrans/xlat/xlat_facts.h): kind, CPUID,
+ * FPU/SIMD state, and the vCPU's decoder modes. */
+static void test_fact_table(void **state)
+{
+	(void)state;
+	static const struct {
+		uint8_t b[8];
+		uint8_t n;
+		enum xlat_kind kind;
+		enum xlat_adv adv;
+		bool fpu;
+		ZydisMnemonic m; /* as the vCPU decodes it */
+	} cases[] = {
+	    {{0x01, 0xd8}, 2, XLAT_KIND_PLAIN, XLAT_ADV_YES, false, ZYDIS_MNEMONIC_ADD},
+	    {{0x0f, 0x58, 0xc1}, 3, XLAT_KIND_PLAIN, XLAT_ADV_YES, true, ZYDIS_MNEMONIC_ADDPS},
+	    {{0xd9, 0xe8}, 2, XLAT_KIND_PLAIN, XLAT_ADV_YES, true, ZYDIS_MNEMONIC_FLD1},
+	    {{0xc5, 0xfd, 0xef, 0xc0}, 4, XLAT_KIND_PLAIN, XLAT_ADV_NO, true, ZYDIS_MNEMONIC_VPXOR},
+	    {{0x0f, 0xc7, 0xf0}, 3, XLAT_KIND_PLAIN, XLAT_ADV_NO, false, ZYDIS_MNEMONIC_RDRAND},
+	    {{0xc7, 0xf8, 0, 0, 0, 0},
+	     6,
+	     XLAT_KIND_PLAIN,
+	     XLAT_ADV_NO,
+	     false,
+	     ZYDIS_MNEMONIC_XBEGIN},
+	    {{0xfa}, 1, XLAT_KIND_INLINE, XLAT_ADV_YES, false, ZYDIS_MNEMONIC_CLI},
+	    {{0x8c, 0xd8}, 2, XLAT_KIND_INLINE, XLAT_ADV_YES, false, ZYDIS_MNEMONIC_MOV},
+	    {{0x8e, 0xd8}, 2, XLAT_KIND_PRIV, XLAT_ADV_YES, false, ZYDIS_MNEMONIC_MOV},
+	    {{0x0f, 0xa2}, 2, XLAT_KIND_PRIV, XLAT_ADV_YES, false, ZYDIS_MNEMONIC_CPUID},
+	    {{0x0f, 0xae, 0x07}, 3, XLAT_KIND_PRIV, XLAT_ADV_YES, true, ZYDIS_MNEMONIC_FXSAVE},
+	    {{0x0f, 0xae, 0x27}, 3, XLAT_KIND_PRIV, XLAT_ADV_NO, true, ZYDIS_MNEMONIC_XSAVE},
+	    {{0xf3, 0x48, 0x0f, 0xae, 0xc0},
+	     5,
+	     XLAT_KIND_PRIV,
+	     XLAT_ADV_CONFIG,
+	     false,
+	     ZYDIS_MNEMONIC_RDFSBASE},
+	    {{0x0f, 0x22, 0xd8}, 3, XLAT_KIND_PRIV, XLAT_ADV_YES, false, ZYDIS_MNEMONIC_MOV},
+	    {{0xc8, 8, 0, 0}, 4, XLAT_KIND_UNCOVERED, XLAT_ADV_YES, false, ZYDIS_MNEMONIC_ENTER},
+	    {{0xf3, 0x48, 0x0f, 0xbc, 0xc1},
+	     5,
+	     XLAT_KIND_PLAIN,
+	     XLAT_ADV_YES,
+	     false,
+	     ZYDIS_MNEMONIC_BSF},
+	    {{0xf3, 0x0f, 0x1b, 0x07}, 4, XLAT_KIND_PLAIN, XLAT_ADV_YES, false, ZYDIS_MNEMONIC_NOP},
+	    {{0xf3, 0x48, 0x0f, 0x1e, 0xc8},
+	     5,
+	     XLAT_KIND_PLAIN,
+	     XLAT_ADV_YES,
+	     false,
+	     ZYDIS_MNEMONIC_NOP},
+	};
+	ZydisDecoder dec;
+	assert_true(xlat_decoder_init(&dec, ZYDIS_MACHINE_MODE_LONG_64));
+	for (size_t i = 0; i < BT_ARRAY_SIZE(cases); i++) {
+		ZydisDecodedInstruction d;
+		ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+		assert_true(
+		    ZYAN_SUCCESS(ZydisDecoderDecodeFull(&dec, cases[i].b, cases[i].n, &d, ops)));
+		assert_int_equal(d.mnemonic, cases[i].m);
+		struct xlat_facts f = xlat_insn_facts(&d, ops);
+		assert_int_equal(f.kind, cases[i].kind);
+		assert_int_equal(f.adv, cases[i].adv);
+		assert_int_equal(f.fpu, cases[i].fpu);
+	}
 }
 
 /* rdtsc in kernel code runs inline (XC_RDTSC): EDX:EAX = host TSC +
@@ -561,6 +637,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_virtual_if, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flags_conditional_writers, setup, teardown),
 	    cmocka_unit_test(test_not_advertised),
+	    cmocka_unit_test(test_fact_table),
 	    cmocka_unit_test(test_step_option),
 	    cmocka_unit_test_setup_teardown(test_tzcnt_is_bsf, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_segment_reads, setup, teardown),

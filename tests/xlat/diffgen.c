@@ -866,7 +866,10 @@ void dg_generate(struct dg *g, uint64_t seed, struct xh_state *init)
 	}
 	int items = 3 + (int)dg_rr(g, 20);
 	for (int i = 0; i < items && !g->err; i++) {
-		switch (dg_rr(g, 20)) {
+		switch (dg_rr(g, 21)) {
+		case 20:
+			dg_item_x87(g);
+			break;
 		case 14:
 		case 15:
 			dg_item_unary(g);

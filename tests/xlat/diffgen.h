@@ -19,6 +19,7 @@
 #define DG_STACK_TOP (DG_DATA + 0xf000)
 #define DG_FX_XMM    160 /* XMM0-15 in an fxsave64 image */
 #define DG_FX_MXCSR  24
+#define DG_FX_ST     32 /* ST0-7 / MM0-7, 16 bytes each */
 
 struct dg {
 	uint64_t rng;

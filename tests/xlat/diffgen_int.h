@@ -3,7 +3,7 @@
  * diffgen.c (helpers, addressing forms, the original instruction classes,
  * dg_generate) and diffgen_more.c (the classes added for issue 12: unary
  * ops on memory, shld/shrd, popcnt/lzcnt/bswap, cmpxchg8b/16b, RSP as an
- * operand and leave, SSE arithmetic).
+ * operand and leave, SSE arithmetic, x87).
  */
 #ifndef BT_TESTS_XLAT_DIFFGEN_INT_H
 #define BT_TESTS_XLAT_DIFFGEN_INT_H
@@ -52,5 +52,6 @@ void dg_item_count(struct dg *g);
 void dg_item_cmpxchg_wide(struct dg *g);
 void dg_item_rsp(struct dg *g);
 void dg_item_sse_arith(struct dg *g);
+void dg_item_x87(struct dg *g);
 
 #endif

@@ -206,3 +206,107 @@ void dg_item_sse_arith(struct dg *g)
 	}
 	}
 }
+
+/* x87: loads (fld/fild of random memory, constants), arithmetic on the
+ * register stack and memory, fxch/fchs/fabs/fsqrt, fcomi/fucomi into the
+ * arithmetic flags (then read by setcc), stores and pops, fnstsw ax, and a
+ * rounding-control change through fnstcw/fldcw.  Balanced: the stack depth
+ * is the same after the item as before it.  The x87 registers, FCW, FSW and
+ * the tag word are compared (xlat_diff.c); FIP/FDP/FOP are not (translated
+ * code runs at host addresses, docs/xlat.md "Known limits"). */
+void dg_item_x87(struct dg *g)
+{
+	static const ZydisMnemonic consts[] = {ZYDIS_MNEMONIC_FLD1, ZYDIS_MNEMONIC_FLDZ,
+					       ZYDIS_MNEMONIC_FLDPI, ZYDIS_MNEMONIC_FLDL2E};
+	static const ZydisMnemonic arith[] = {ZYDIS_MNEMONIC_FADD,  ZYDIS_MNEMONIC_FSUB,
+					      ZYDIS_MNEMONIC_FMUL,  ZYDIS_MNEMONIC_FDIV,
+					      ZYDIS_MNEMONIC_FSUBR, ZYDIS_MNEMONIC_FDIVR};
+	static const ZydisMnemonic unary[] = {ZYDIS_MNEMONIC_FCHS, ZYDIS_MNEMONIC_FABS,
+					      ZYDIS_MNEMONIC_FSQRT, ZYDIS_MNEMONIC_FXCH,
+					      ZYDIS_MNEMONIC_FRNDINT};
+	ZydisEncoderOperand st0 = dg_r(ZYDIS_REGISTER_ST0), st1 = dg_r(ZYDIS_REGISTER_ST1);
+	/* two values on the stack */
+	for (int i = 0; i < 2; i++) {
+		switch (dg_rr(g, 4)) {
+		case 0:
+			dg_ins0(g, DG_PICK(g, consts));
+			break;
+		case 1: { /* fild word/dword/qword */
+			static const int isz[] = {2, 4, 8};
+			struct dg_mem mm = dg_mem_form(g, DG_PICK(g, isz), 0, 0);
+			dg_insm(g, ZYDIS_MNEMONIC_FILD, &mm, 1, mm.op, dg_i(0), dg_i(0));
+			break;
+		}
+		default: { /* fld dword/qword/tbyte of random bits */
+			static const int fsz[] = {4, 8, 10};
+			struct dg_mem mm = dg_mem_form(g, DG_PICK(g, fsz), 0, 0);
+			dg_insm(g, ZYDIS_MNEMONIC_FLD, &mm, 1, mm.op, dg_i(0), dg_i(0));
+			break;
+		}
+		}
+	}
+	if (dg_rr(g, 4) == 0) { /* rounding control from memory */
+		struct dg_mem cw = dg_mem_form(g, 2, 2, 0);
+		int r = dg_pick_other(g, &cw);
+		dg_ins2(g, ZYDIS_MNEMONIC_MOV, dg_r(dg_reg(32, r)),
+			dg_i(0x37f | dg_rr(g, 4) << 10));
+		dg_insm(g, ZYDIS_MNEMONIC_MOV, &cw, 2, cw.op, dg_r(dg_reg(16, r)), dg_i(0));
+		dg_insm(g, ZYDIS_MNEMONIC_FLDCW, &cw, 1, cw.op, dg_i(0), dg_i(0));
+	}
+	int n = 1 + (int)dg_rr(g, 3);
+	for (int i = 0; i < n; i++) {
+		switch (dg_rr(g, 4)) {
+		case 0:
+			dg_ins2(g, DG_PICK(g, arith), st0, st1);
+			break;
+		case 1: { /* st0 op= dword/qword [m] */
+			struct dg_mem mm = dg_mem_form(g, dg_rr(g, 2) ? 8 : 4, 0, 0);
+			dg_insm(g, DG_PICK(g, arith), &mm, 1, mm.op, dg_i(0), dg_i(0));
+			break;
+		}
+		case 2: {
+			ZydisMnemonic m = DG_PICK(g, unary);
+			if (m == ZYDIS_MNEMONIC_FXCH)
+				dg_ins1(g, m, st1);
+			else
+				dg_ins0(g, m);
+			break;
+		}
+		default: /* compare into the arithmetic flags, then read them */
+			dg_ins2(g, dg_rr(g, 2) ? ZYDIS_MNEMONIC_FCOMI : ZYDIS_MNEMONIC_FUCOMI, st0,
+				st1);
+			if (dg_rr(g, 2))
+				dg_item_simple(g);
+			break;
+		}
+	}
+	if (dg_rr(g, 3) == 0)
+		dg_ins1(g, ZYDIS_MNEMONIC_FNSTSW, dg_r(ZYDIS_REGISTER_AX));
+	/* pop both: stores to memory or fstp st0 */
+	for (int i = 0; i < 2; i++) {
+		switch (dg_rr(g, 3)) {
+		case 0:
+			dg_ins1(g, ZYDIS_MNEMONIC_FSTP, st0);
+			break;
+		case 1: {
+			static const int isz[] = {2, 4, 8};
+			struct dg_mem mm = dg_mem_form(g, DG_PICK(g, isz), 0, 0);
+			dg_insm(g, ZYDIS_MNEMONIC_FISTP, &mm, 1, mm.op, dg_i(0), dg_i(0));
+			break;
+		}
+		default: {
+			static const int fsz[] = {4, 8, 10};
+			struct dg_mem mm = dg_mem_form(g, DG_PICK(g, fsz), 0, 0);
+			dg_insm(g, ZYDIS_MNEMONIC_FSTP, &mm, 1, mm.op, dg_i(0), dg_i(0));
+			break;
+		}
+		}
+	}
+	if (dg_rr(g, 4) == 0) { /* restore round-to-nearest */
+		struct dg_mem cw = dg_mem_form(g, 2, 2, 0);
+		int r = dg_pick_other(g, &cw);
+		dg_ins2(g, ZYDIS_MNEMONIC_MOV, dg_r(dg_reg(32, r)), dg_i(0x37f));
+		dg_insm(g, ZYDIS_MNEMONIC_MOV, &cw, 2, cw.op, dg_r(dg_reg(16, r)), dg_i(0));
+		dg_insm(g, ZYDIS_MNEMONIC_FLDCW, &cw, 1, cw.op, dg_i(0), dg_i(0));
+	}
+}

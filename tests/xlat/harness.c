@@ -136,12 +136,18 @@ enum xh_result xh_block(struct xh *h, gva_t va, struct xh_block **out)
 	return XH_OK;
 }
 
+void xh_irq_request(struct tc_vcpu *t)
+{
+	__atomic_or_fetch((uint8_t *)&t->abi->irq + 1, VCPU_IRQ_REQ >> 8, __ATOMIC_SEQ_CST);
+}
+
 enum xh_result xh_run(struct xh *h, gva_t start, gva_t stop, uint64_t max_exits)
 {
 	struct vcpu_abi *a = h->vcpu.abi;
 	gva_t rip = start;
 	struct xh_block *from = NULL;
 	uint32_t from_exit = 0;
+	bool after_irq = false; /* the last exit was an interrupt exit */
 	for (uint64_t n = 0; n < max_exits; n++) {
 		if (rip == stop)
 			return XH_OK;
@@ -156,6 +162,9 @@ enum xh_result xh_run(struct xh *h, gva_t start, gva_t stop, uint64_t max_exits)
 				h->n_chained++;
 		}
 		h->n_runs++;
+		if (h->irq_every && h->n_runs % h->irq_every == 0 && !after_irq)
+			xh_irq_request(&h->vcpu);
+		after_irq = false;
 		int rc = tc_run(&h->vcpu, b->rx);
 		if (rc == TC_EXIT_FAULT) {
 			h->last_rip = a->exit_host_pc;
@@ -168,8 +177,17 @@ enum xh_result xh_run(struct xh *h, gva_t start, gva_t stop, uint64_t max_exits)
 		h->last_rip = rip;
 		if (kind == XLAT_EXIT_PRIV)
 			return XH_PRIV;
-		if (kind == XLAT_EXIT_IRQ)
-			return XH_IRQ;
+		if (kind == XLAT_EXIT_IRQ) {
+			/* nothing of the block ran: its guest start is the target */
+			if (!h->irq_resume)
+				return XH_IRQ;
+			if (a->exit_block != rip)
+				return XH_INTERNAL;
+			h->n_irqs++;
+			after_irq = true;
+			__atomic_store_n((uint8_t *)&a->irq + 1, 0, __ATOMIC_SEQ_CST);
+			from = NULL;
+		}
 	}
 	return XH_STEPS;
 }

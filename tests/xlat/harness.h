@@ -44,16 +44,24 @@ struct xh {
 	gva_t code_lo, code_hi; /* bytes the translator may read */
 	bool chain;
 	gva_t fault_page; /* accesses to this page fault (0 = none) */
+	/* Interrupt exits: with irq_resume an IRQ exit is taken as the runtime
+	 * takes one (the request cleared, the block re-entered at its guest
+	 * start) instead of ending xh_run; irq_every > 0 also raises a request
+	 * before every irq_every-th entry into translated code. */
+	bool irq_resume;
+	uint32_t irq_every;
 	/* what happened */
 	gva_t last_rip;
 	enum xlat_refusal last_refusal;
-	uint64_t n_runs, n_chained, n_slow, n_faults;
+	uint64_t n_runs, n_chained, n_slow, n_faults, n_irqs;
 };
 
 enum bt_status xh_init(struct xh *h, gva_t code_lo, gva_t code_hi, uint32_t xlat_flags);
 void xh_fini(struct xh *h);
 /* Drop every translated block (the guest code changed). */
 void xh_reset(struct xh *h);
+/* Raise an interrupt request (byte 1 of vcpu.irq; async-signal-safe). */
+void xh_irq_request(struct tc_vcpu *t);
 /* Run from start until the guest reaches stop (guest state in h->vcpu.abi). */
 enum xh_result xh_run(struct xh *h, gva_t start, gva_t stop, uint64_t max_exits);
 /* After XH_FAULT: map exit_host_pc back through the pc map, put the

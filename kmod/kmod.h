@@ -1,0 +1,128 @@
+/*
+ * kmod/: a guest kernel's loadable modules (.ko) for pre-translation
+ * (docs/kmod.md).  A module is an ET_REL object whose final addresses the
+ * guest kernel chooses when it loads it, so its code is translated as
+ * relocatable templates (pretrans/xlat/xlat_tmpl.h): the module is relocated
+ * at a nominal address, each block is translated with the record of every
+ * guest-address-dependent field, and the templates are packed with the
+ * module's identity for the database.
+ *
+ * Lifecycle of a module:
+ *   (file) --kmod_open--> OPEN (identity, sections hash) --kmod_relocate-->
+ *   RELOCATED (nominal layout, code relocated) --kmod_pack_templates--> pack
+ *   bytes for tcdb_add_module(); kmod_close at any point.
+ *
+ * Invariants
+ *  1. The file is untrusted: read whole (a .ko.xz / .ko.zst decompressed to
+ *     at most KMOD_MAX_SIZE), then checked by the project's ELF reader; a
+ *     truncated or non-ELF file is BT_ERR_FORMAT with one line naming it.
+ *  2. The sections hash covers every allocated section's name, type, size
+ *     and unrelocated bytes in table order: two modules with equal hashes
+ *     load the same code whatever the addresses.
+ *  3. Relocations are applied only to executable sections, with every
+ *     target range inside its section; an unknown relocation type leaves
+ *     the field as the file has it (the template records fields, not types).
+ *  4. A pack is parsed only through kmod_pack_parse(), which bounds every
+ *     template with xlat_tmpl_check().
+ */
+#ifndef BT_KMOD_KMOD_H
+#define BT_KMOD_KMOD_H
+
+#include "pretrans/base/status.h"
+#include "pretrans/base/types.h"
+#include "pretrans/xlat/xlat.h"
+#include "pretrans/xlat/xlat_tmpl.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define KMOD_MAX_SIZE (256u << 20)
+/* Where kmod_relocate() places a module: the x86-64 module area. */
+#define KMOD_NOMINAL_BASE 0xffffffffc0000000ull
+
+struct elfimg;
+
+struct kmod_section {
+	const char *name;
+	uint32_t index; /* section index in the object */
+	bool code;	/* SHF_ALLOC | SHF_EXECINSTR with contents */
+	gva_t addr;	/* nominal address (kmod_relocate) */
+	uint64_t size;
+	uint8_t *bytes; /* code sections: relocated at addr (kmod_relocate) */
+};
+
+struct kmod {
+	char *path;
+	char name[64];		/* modinfo name=, else the file name without .ko* */
+	char vermagic[128];	/* modinfo vermagic= ("" if none) */
+	char release[64];	/* first word of vermagic */
+	char srcversion[64];	/* modinfo srcversion= ("" if none) */
+	char sections_hash[65]; /* SHA-256 hex (invariant 2) */
+	struct elfimg *img;
+	uint8_t *buf; /* the (decompressed) file */
+	size_t len;
+	struct kmod_section *secs; /* one per allocated section */
+	size_t nsecs;
+	size_t n_relocs_applied, n_relocs_unknown, n_syms_unresolved;
+};
+
+/* The bytes of a module file, decompressed for .xz and .zst (at most
+ * KMOD_MAX_SIZE; *buf is malloc'd).  No ELF check: kmod_open does it. */
+enum bt_status kmod_read_file(const char *path, uint8_t **buf, size_t *len);
+/* Read and check path (.ko, .ko.xz, .ko.zst). */
+enum bt_status kmod_open(const char *path, struct kmod **out);
+void kmod_close(struct kmod *m);
+
+/* Address of an undefined symbol (the kernel's), or BT_ERR_NOTFOUND. */
+typedef enum bt_status (*kmod_resolve_fn)(void *opaque, const char *name, gva_t *addr);
+
+/* Lay the allocated sections out from KMOD_NOMINAL_BASE (executable ones
+ * page-aligned, as the kernel starts its text on a page) and apply the
+ * relocations of the code sections; unresolved symbols get placeholder
+ * module-area addresses (counted in n_syms_unresolved). */
+enum bt_status kmod_relocate(struct kmod *m, kmod_resolve_fn resolve, void *opaque);
+/* The same layout from another (page-aligned) base: a second load. */
+enum bt_status kmod_relocate_at(struct kmod *m, gva_t base, kmod_resolve_fn resolve, void *opaque);
+
+struct kmod_tmpl_stats {
+	size_t n_blocks;      /* templates */
+	size_t n_refused;     /* block starts the translator refused */
+	size_t n_not_reloc;   /* translated but not relocatable (not stored) */
+	uint64_t guest_bytes; /* guest bytes of the templates */
+	uint64_t code_bytes;  /* host bytes of the templates */
+	size_t n_relocs;      /* relocation records */
+};
+
+/* Translate the code of relocated m as templates (starts: function symbols
+ * and every direct branch target inside the same section) into a pack in a
+ * new malloc'd buffer (*pack, *pack_len) for tcdb_add_module(). */
+enum bt_status kmod_pack_templates(struct kmod *m, struct xlat_ctx *ctx, uint8_t **pack,
+				   size_t *pack_len, struct kmod_tmpl_stats *st);
+
+/* A template of a parsed pack: which section, where in it. */
+struct kmod_tmpl {
+	uint32_t sec;	 /* index into the pack's sections */
+	uint64_t offset; /* of the block in its section */
+	struct xlat_tmpl t;
+	const uint8_t *pcmap;
+	uint32_t pcmap_len;
+};
+struct kmod_pack_section {
+	char name[64];
+	gva_t nominal;
+	uint64_t size;
+};
+struct kmod_pack {
+	struct kmod_pack_section *secs;
+	uint32_t nsecs;
+	struct kmod_tmpl *tmpls; /* sorted by (sec, offset) */
+	size_t n;
+	struct xlat_exit *exits_; /* storage */
+	struct xlat_reloc *relocs_;
+};
+/* Parse (and bound, invariant 4) pack bytes; pointers refer into p, which
+ * must outlive the result.  BT_ERR_FORMAT for anything malformed. */
+enum bt_status kmod_pack_parse(const uint8_t *p, size_t len, struct kmod_pack *out);
+void kmod_pack_fini(struct kmod_pack *pk);
+
+#endif

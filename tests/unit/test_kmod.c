@@ -1,0 +1,317 @@
+/*
+ * kmod/ (module identity, relocation, template packs) and the database's
+ * `modules` table, on the test guest's real module (guests/kmod-test,
+ * gcc-built):
+ *  - identity and sections hash; .ko.xz and .ko.zst (made here with liblzma
+ *    and libzstd) read as the same module; truncated, damaged and non-ELF
+ *    files are BT_ERR_FORMAT;
+ *  - the pack's templates, instantiated where the guest's own loader
+ *    (guests/lib/kmodld.c) placed the module at a run-time-chosen address,
+ *    are byte for byte the translation of the loaded bytes there;
+ *  - the pack survives the database (tcdb_add_module / tcdb_module_get) and
+ *    a changed byte of it is refused by its tag;
+ *  - a malformed pack is refused by kmod_pack_parse.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "db/tcdb.h"
+#include "guests/lib/kmodld.h"
+#include "kmod/kmod.h"
+#include "pretrans/base/log.h"
+#include "pretrans/elf/elfimg.h"
+#include "tests/unit/tcdb_fixture.h"
+#include "tests/unit/test_config.h"
+
+#include <lzma.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#ifndef GU_TESTMOD_PATH
+#define GU_TESTMOD_PATH "build/guests/testmod.ko"
+#endif
+
+static char dir[64];
+static uint8_t *g_obj;
+static size_t g_len;
+
+static const char *testmod(void)
+{
+	return getenv("BT_TESTMOD") ? getenv("BT_TESTMOD") : GU_TESTMOD_PATH;
+}
+
+static void write_file(const char *p, const void *b, size_t n)
+{
+	FILE *f = fopen(p, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(b, 1, n, f), n);
+	fclose(f);
+}
+
+static enum bt_status resolve(void *o, const char *name, gva_t *addr)
+{
+	*addr = strcmp(name, "kmod_printf") == 0 ? 0xffffffff81100000ull : 0xffffffff81200008ull;
+	return BT_OK;
+}
+
+static void test_identity_and_codecs(void **state)
+{
+	struct kmod *m;
+	assert_int_equal(kmod_open(testmod(), &m), BT_OK);
+	assert_string_equal(m->name, "testmod");
+	assert_int_equal(strlen(m->sections_hash), 64);
+	bool text = false;
+	for (size_t i = 0; i < m->nsecs; i++)
+		text |= m->secs[i].code && strcmp(m->secs[i].name, ".text") == 0;
+	assert_true(text);
+	char hash[65];
+	strcpy(hash, m->sections_hash);
+	kmod_close(m);
+
+	char p[128];
+	/* xz */
+	uint8_t *z = malloc(g_len + 4096);
+	size_t zl = 0;
+	assert_int_equal(
+	    lzma_easy_buffer_encode(6, LZMA_CHECK_CRC64, NULL, g_obj, g_len, z, &zl, g_len + 4096),
+	    LZMA_OK);
+	snprintf(p, sizeof(p), "%s/testmod.ko.xz", dir);
+	write_file(p, z, zl);
+	assert_int_equal(kmod_open(p, &m), BT_OK);
+	assert_string_equal(m->sections_hash, hash);
+	assert_string_equal(m->name, "testmod");
+	kmod_close(m);
+	snprintf(p, sizeof(p), "%s/cut.ko.xz", dir); /* truncated stream */
+	write_file(p, z, zl / 2);
+	assert_int_equal(kmod_open(p, &m), BT_ERR_FORMAT);
+	/* zstd */
+	zl = ZSTD_compress(z, g_len + 4096, g_obj, g_len, 3);
+	assert_false(ZSTD_isError(zl));
+	snprintf(p, sizeof(p), "%s/testmod.ko.zst", dir);
+	write_file(p, z, zl);
+	assert_int_equal(kmod_open(p, &m), BT_OK);
+	assert_string_equal(m->sections_hash, hash);
+	kmod_close(m);
+	snprintf(p, sizeof(p), "%s/cut.ko.zst", dir);
+	write_file(p, z, zl - 7);
+	assert_int_equal(kmod_open(p, &m), BT_ERR_FORMAT);
+	free(z);
+	/* truncated ELF, and not ELF at all */
+	snprintf(p, sizeof(p), "%s/cut.ko", dir);
+	write_file(p, g_obj, g_len / 3);
+	assert_int_equal(kmod_open(p, &m), BT_ERR_FORMAT);
+	snprintf(p, sizeof(p), "%s/text.ko", dir);
+	write_file(p, "not a module\n", 13);
+	assert_int_equal(kmod_open(p, &m), BT_ERR_FORMAT);
+	/* the hash is of the bytes: one changed code byte changes it */
+	struct elfimg *img;
+	assert_int_equal(elfimg_open(testmod(), &img), BT_OK);
+	const struct elfimg_section *t = elfimg_section_by_name(img, ".text");
+	uint8_t *mod = malloc(g_len);
+	memcpy(mod, g_obj, g_len);
+	mod[t->offset + 1] ^= 0x40;
+	elfimg_close(img);
+	snprintf(p, sizeof(p), "%s/changed.ko", dir);
+	write_file(p, mod, g_len);
+	free(mod);
+	assert_int_equal(kmod_open(p, &m), BT_OK);
+	assert_string_not_equal(m->sections_hash, hash);
+	kmod_close(m);
+}
+
+/* The guest's loader at a run-time address vs the pack. */
+struct arena {
+	uint8_t *mem;
+	uint64_t run;
+};
+static enum bt_status arena_alloc(void *ctx, uint64_t size, uint64_t align, void **mem,
+				  uint64_t *runaddr)
+{
+	struct arena *a = ctx;
+	*mem = a->mem;
+	*runaddr = a->run;
+	return size <= (1u << 20) ? BT_OK : BT_ERR_NOMEM;
+}
+static enum bt_status arena_resolve(void *ctx, const char *name, uint64_t *addr)
+{
+	*addr = strcmp(name, "kmod_printf") == 0 ? 0xffffffff8123a000ull : 0xffffffff8155b008ull;
+	return BT_OK;
+}
+
+struct src {
+	gva_t base;
+	const uint8_t *b;
+	size_t n;
+};
+static size_t src_read(void *o, gva_t va, uint8_t *buf, size_t len)
+{
+	const struct src *s = o;
+	if (va < s->base || va - s->base >= s->n)
+		return 0;
+	size_t k = s->n - (size_t)(va - s->base);
+	k = k < len ? k : len;
+	memcpy(buf, s->b + (va - s->base), k);
+	return k;
+}
+
+static void make_pack(uint8_t **pack, size_t *len, struct kmod_tmpl_stats *st)
+{
+	struct kmod *m;
+	assert_int_equal(kmod_open(testmod(), &m), BT_OK);
+	assert_int_equal(kmod_relocate(m, resolve, NULL), BT_OK);
+	assert_true(m->n_relocs_applied > 0);
+	assert_int_equal(m->n_relocs_unknown, 0);
+	struct xlat_ctx *ctx;
+	assert_int_equal(xlat_create(&(struct xlat_options){0}, &ctx), BT_OK);
+	assert_int_equal(kmod_pack_templates(m, ctx, pack, len, st), BT_OK);
+	xlat_destroy(ctx);
+	kmod_close(m);
+}
+
+static void test_pack_binds_at_load_address(void **state)
+{
+	uint8_t *pack;
+	size_t len;
+	struct kmod_tmpl_stats st;
+	make_pack(&pack, &len, &st);
+	assert_true(st.n_blocks >= 4);
+	struct kmod_pack pk;
+	assert_int_equal(kmod_pack_parse(pack, len, &pk), BT_OK);
+	assert_int_equal(pk.n, st.n_blocks);
+
+	static uint8_t mem[1 << 20];
+	static struct kmodld ld;
+	struct arena a = {mem, 0xffffffffa0345000ull};
+	struct kmodld_ops ops = {.ctx = &a, .alloc = arena_alloc, .resolve = arena_resolve};
+	assert_int_equal(kmodld_load(&ld, g_obj, g_len, &ops), BT_OK);
+	struct elfimg *img;
+	assert_int_equal(elfimg_open(testmod(), &img), BT_OK);
+	struct xlat_ctx *ctx;
+	assert_int_equal(xlat_create(&(struct xlat_options){0}, &ctx), BT_OK);
+	static uint8_t code[1 << 16];
+	struct xlat_exit ex[XLAT_MAX_EXITS];
+	size_t bound = 0;
+	for (size_t i = 0; i < pk.n; i++) {
+		const struct kmod_tmpl *k = &pk.tmpls[i];
+		const struct elfimg_section *s = elfimg_section_by_name(img, pk.secs[k->sec].name);
+		assert_non_null(s);
+		uint64_t off = ld.sec_off[s->index];
+		gva_t va = a.run + off + k->offset;
+		const uint8_t *g = mem + off + k->offset;
+		assert_int_equal(xlat_tmpl_instantiate(&k->t, va, g, code, ex), XLAT_TMPL_OK);
+		struct src sr = {a.run + off, mem + off, s->size};
+		struct xlat_source src = {.read = src_read, .opaque = &sr};
+		struct xlat_block b;
+		assert_int_equal(xlat_translate(ctx, &src, va, &b), BT_OK);
+		assert_int_equal(b.refusal, XLAT_OK);
+		assert_int_equal(b.code_len, k->t.code_len);
+		assert_memory_equal(b.code, code, b.code_len);
+		assert_int_equal(b.pcmap_len, k->pcmap_len);
+		assert_memory_equal(b.pcmap, k->pcmap, b.pcmap_len);
+		for (uint32_t x = 0; x < b.n_exits; x++)
+			assert_int_equal(b.exits[x].target, ex[x].target);
+		bound++;
+	}
+	assert_int_equal(bound, pk.n);
+	xlat_destroy(ctx);
+	elfimg_close(img);
+	kmod_pack_fini(&pk);
+
+	/* malformed packs */
+	assert_int_equal(kmod_pack_parse(pack, len - 1, &pk), BT_ERR_FORMAT);
+	uint8_t *bad = malloc(len);
+	memcpy(bad, pack, len);
+	bad[0] = 'X';
+	assert_int_equal(kmod_pack_parse(bad, len, &pk), BT_ERR_FORMAT);
+	free(bad);
+	free(pack);
+}
+
+static void test_db_modules(void **state)
+{
+	uint8_t *pack;
+	size_t len;
+	struct kmod_tmpl_stats st;
+	make_pack(&pack, &len, &st);
+	char p[128];
+	snprintf(p, sizeof(p), "%s/m.tcdb", dir);
+	struct tcdb *db;
+	struct tcdb_provenance pv = {
+	    .xlat_version = XLAT_VERSION, .abi_version = VCPU_ABI_VERSION, .created = 1700000000};
+	strcpy(pv.tool_version, "test");
+	assert_int_equal(tcdb_create(p, &test_image, &pv, &db), BT_OK);
+	struct tcdb_module m = {.name = "testmod",
+				.vermagic = "",
+				.srcversion = "ABC",
+				.sections_hash = "00ff",
+				.path = "testmod.ko",
+				.n_templates = (uint32_t)st.n_blocks};
+	assert_int_equal(tcdb_add_module(db, &m, pack, len), BT_OK);
+	assert_int_equal(m.id, 1);
+	assert_int_equal(tcdb_commit(db), BT_OK);
+	static const struct tcdb_prov want = {.xlat_version = XLAT_VERSION,
+					      .abi_version = VCPU_ABI_VERSION,
+					      .n_exit_kinds = XLAT_NEXIT_KINDS,
+					      .n_refusals = XLAT_NREFUSALS};
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
+	uint8_t *raw;
+	size_t rl;
+	assert_int_equal(tcdb_module_get(db, 1, &raw, &rl), BT_OK);
+	assert_int_equal(rl, len);
+	assert_memory_equal(raw, pack, len);
+	free(raw);
+	assert_int_equal(tcdb_module_get(db, 2, &raw, &rl), BT_ERR_NOTFOUND);
+	tcdb_close(db);
+	/* a changed identity (or blob) fails the tag */
+	sqlite3 *h;
+	assert_int_equal(sqlite3_open(p, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, "UPDATE modules SET srcversion = 'ABD'", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(h);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_module_get(db, 1, &raw, &rl), BT_ERR_AUTH);
+	assert_true(tcdb_untrusted(db));
+	tcdb_close(db);
+	free(pack);
+}
+
+static int setup(void **state)
+{
+	strcpy(dir, "/tmp/test_kmod.XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	FILE *f = fopen(testmod(), "rb");
+	if (!f)
+		return -1;
+	g_obj = malloc(1 << 20);
+	g_len = fread(g_obj, 1, 1 << 20, f);
+	fclose(f);
+	return g_len > 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	free(g_obj);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	test_private_config();
+	bt_log_to(fopen("/dev/null", "w")); /* the refusals are expected */
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_identity_and_codecs),
+	    cmocka_unit_test(test_pack_binds_at_load_address),
+	    cmocka_unit_test(test_db_modules),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
