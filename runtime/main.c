@@ -311,6 +311,7 @@ int main(int argc, char **argv)
 		const char *inputs[][2] = {{"kernel", cfg.kernel},
 					   {"initrd", cfg.initrd},
 					   {"disk image", cfg.disk},
+					   {"virtio disk image", cfg.virtio_disk},
 					   {"translation database", cfg.tcdb}};
 		stats_out = open_stats_file(stats_path, inputs, BT_ARRAY_SIZE(inputs));
 		if (!stats_out)

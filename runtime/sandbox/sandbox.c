@@ -173,6 +173,8 @@ static void build(struct prog *p, const struct sandbox_config *cfg)
 	allow(p, SYS_poll);
 	allow(p, SYS_pread64);
 	allow(p, SYS_pwrite64);
+	allow(p, SYS_preadv); /* virtio-blk: a request's buffers at once */
+	allow(p, SYS_pwritev);
 	allow(p, SYS_lseek);
 	allow(p, SYS_fdatasync);
 	allow(p, SYS_fsync);

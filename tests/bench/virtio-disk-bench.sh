@@ -9,7 +9,10 @@
 #   - writes 8 MiB at 64 MiB (dd conv=fsync: a FLUSH reaches the host),
 #     drops the page cache and reads it back (md5);
 #   - times sequential reads of MIB MiB, O_DIRECT and through a cold page
-#     cache (tests/linux/lk-diskread.c, MB/s from the guest's clock).
+#     cache, and 8 MiB of O_DIRECT 4 KiB reads (the cost of one request)
+#     (tests/linux/lk-diskread.c, MB/s from the guest's clock).
+# Then btvm boots once more with IMG,ro: the driver must see a read-only
+# disk, a write must fail, and the image must not change.
 # Each VM gets its own copy of the image; afterwards the host checks that
 # the 8 MiB written are in the image file.  btvm: --virtio-disk IMG (the
 # legacy virtio-pci device); QEMU: -drive file=IMG,if=virtio,format=raw
@@ -57,12 +60,19 @@ i=0
 while [ ! -b /dev/vda ] && [ \$i -lt 100 ]; do sleep 0.1; i=\$((i + 1)); done
 [ -b /dev/vda ] || { lk_mark error no /dev/vda; lk_end 2; }
 lk_mark size \$(cat /sys/block/vda/size)
+if [ "\${vdmode:-}" = ro ]; then # a read-only disk: the driver knows, a write fails
+	lk_mark ro \$(cat /sys/block/vda/ro)
+	if dd if=/wpat of=/dev/vda bs=1M count=1 conv=fsync 2>/dev/null; then lk_mark rowrite ok; else lk_mark rowrite refused; fi
+	lk_end 0
+fi
 lk_mark check \$(lk-diskread /dev/vda $mib direct | cut -d' ' -f3)
 dd if=/wpat of=/dev/vda bs=1M seek=64 conv=fsync 2>/dev/null || lk_mark error write
 sync
 echo 3 >/proc/sys/vm/drop_caches
 lk_mark wmd5 \$(dd if=/dev/vda bs=1M skip=64 count=8 2>/dev/null | md5sum | cut -d' ' -f1)
 lk_mark direct \$(lk-diskread /dev/vda $mib direct)
+lk_mark direct4k \$(lk-diskread /dev/vda 8 direct 4)
+lk_mark irq \$(grep virtio /proc/interrupts)
 echo 3 >/proc/sys/vm/drop_caches
 lk_mark cached \$(lk-diskread /dev/vda $mib)
 lk_end 0
@@ -83,7 +93,10 @@ fails=0
 for kind in ${VIRTIO_BENCH_VMS:-qemu btvm}; do
 	: >"$work/$kind.direct"
 	: >"$work/$kind.cached"
-	for r in $(seq 1 "$runs"); do
+done
+# the two VMs alternate, so a change in the host's load hits both alike
+for r in $(seq 1 "$runs"); do
+	for kind in ${VIRTIO_BENCH_VMS:-qemu btvm}; do
 		img=$work/$kind.img
 		cp "$work/pattern" "$img" && truncate -s $((img_mib << 20)) "$img"
 		if [ "$kind" = btvm ]; then
@@ -109,10 +122,24 @@ for kind in ${VIRTIO_BENCH_VMS:-qemu btvm}; do
 			continue
 		fi
 		echo "virtio-disk: $kind run $r: O_DIRECT $d MB/s, cold page cache $k MB/s (boot to end $LK_WALL_MS ms)"
+		echo "virtio-disk: $kind run $r: O_DIRECT 4 KiB reads: $(lk_marks "$c" direct4k | awk '{ printf "%s MB/s, %.0f us a read", $1, $2 / 2048 / 1000 }')"
+		echo "virtio-disk: $kind run $r: interrupts: $(lk_marks "$c" irq)"
 		echo "$d" >>"$work/$kind.direct"
 		echo "$k" >>"$work/$kind.cached"
 	done
 done
+# a read-only disk (btvm only): /sys/block/vda/ro is 1, a write is refused,
+# the image is unchanged
+cp "$work/pattern" "$work/ro.img" && truncate -s $((img_mib << 20)) "$work/ro.img"
+before=$(md5sum <"$work/ro.img")
+lk_run_vm btvm "$work/ro" "$work/initrd.cpio" "$cmdline vdmode=ro" 512M 300 --virtio-disk "$work/ro.img,ro" "$@"
+if [ "$(lk_marks "$work/ro/console.txt" ro)" = 1 ] && [ "$(lk_marks "$work/ro/console.txt" rowrite)" = refused ] &&
+	[ "$(md5sum <"$work/ro.img")" = "$before" ] && [ "$LK_END_CODE" = 0 ]; then
+	echo "virtio-disk: btvm read-only disk: ro=1, the write refused, the image unchanged"
+else
+	echo "virtio-disk: btvm read-only disk: FAIL (ro '$(lk_marks "$work/ro/console.txt" ro)', write '$(lk_marks "$work/ro/console.txt" rowrite)')"
+	fails=$((fails + 1))
+fi
 echo "virtio-disk: sequential read of $mib MiB in the guest, medians of $runs runs (failed runs: $fails):"
 for kind in ${VIRTIO_BENCH_VMS:-qemu btvm}; do
 	printf '  %-5s O_DIRECT %6s MB/s   cold page cache %6s MB/s   (%d ok)\n' "$kind" \

@@ -50,6 +50,40 @@ static const struct iobus_ops wide_ops = {.read = fake_read, .write = fake_write
 static const struct iobus_ops byte_ops = {
     .read = fake_read, .write = fake_write, .flags = IOBUS_SPLIT_BYTES, .name = "bytes"};
 
+static const struct iobus_ops whole_ops = {
+    .read = fake_read, .write = fake_write, .flags = IOBUS_WHOLE, .name = "whole"};
+
+/* PCI's CONFIG_ADDRESS: one port taking a dword whole, while the next
+ * byte belongs to another device (the ACPI reset register at 0xcf9). */
+static void test_whole_access(void **state)
+{
+	struct iobus *bus;
+	struct fake_dev a = {0}, b = {0};
+	uint32_t v;
+	assert_int_equal(iobus_create(&bus), BT_OK);
+	assert_int_equal(iobus_register_pio(bus, 0xcf8, 1, &whole_ops, &a), BT_OK);
+	assert_int_equal(iobus_register_pio(bus, 0xcf9, 1, &wide_ops, &b), BT_OK);
+	assert_int_equal(iobus_pio_out(bus, 0xcf8, 4, 0x80001234u), BT_OK);
+	assert_int_equal(a.writes, 1);
+	assert_int_equal(a.last_size, 4);
+	assert_int_equal(a.last_value, 0x80001234u);
+	assert_int_equal(b.writes, 0);
+	assert_int_equal(iobus_pio_in(bus, 0xcf8, 4, &v), BT_OK);
+	assert_int_equal(a.last_size, 4);
+	assert_int_equal(b.reads, 0);
+	/* a byte at 0xcf9 is the other device's */
+	assert_int_equal(iobus_pio_out(bus, 0xcf9, 1, 6), BT_OK);
+	assert_int_equal(b.writes, 1);
+	assert_int_equal(a.writes, 1);
+	/* without the flag the dword would have been split into bytes */
+	assert_int_equal(iobus_unregister_pio(bus, 0xcf8), BT_OK);
+	assert_int_equal(iobus_register_pio(bus, 0xcf8, 1, &wide_ops, &a), BT_OK);
+	assert_int_equal(iobus_pio_out(bus, 0xcf8, 4, 0x80001234u), BT_OK);
+	assert_int_equal(a.last_size, 1);
+	assert_int_equal(b.writes, 2);
+	iobus_destroy(bus);
+}
+
 static void test_overlap_refused(void **state)
 {
 	struct iobus *bus;
@@ -212,6 +246,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_overlap_refused),
+	    cmocka_unit_test(test_whole_access),
 	    cmocka_unit_test(test_dispatch_offsets_and_sizes),
 	    cmocka_unit_test(test_unclaimed_all_ones_logged_once),
 	    cmocka_unit_test(test_mmio),
