@@ -48,7 +48,7 @@ LK_GRACE=60 lk_run_vm btvm "$work/learn" "$work/initrd.cpio" "$LK_CMDLINE" 512M 
 
 LK_GRACE=${LK_GRACE:-5} lk_run_vm btvm "$work/warm" "$work/initrd.cpio" "$LK_CMDLINE" 512M 180 \
 	--tcdb "$work/build.tcdb" --stats=json --log db:info >/dev/null 2>&1
-j=$(grep -a '^{"stop"' "$work/warm/stderr" | tail -n 1)
+j=$(grep -a '^{"schema":"btkern-btvm-stats/' "$work/warm/stderr" | tail -n 1)
 num() { echo "$j" | grep -o "\"$1\":[0-9]*" | head -n 1 | cut -d: -f2; }
 echo "warm boot from the build database, no learning: $(num from_db) blocks from the database" \
 	"($(num db_predicted) predicted versions), $(num db_stale) stale, $(num translated) translated"

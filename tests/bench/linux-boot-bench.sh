@@ -69,7 +69,12 @@ boot() {
 	esac
 	[ $kind = btvm ] && args+=(--stats=json --log db:info)
 	[ $kind = btvm ] && [ "${LBB_SANDBOX:-1}" = 0 ] && args+=(--no-sandbox)
-	lk_run_vm $kind "$out" "$work/initrd.cpio" "$cmdline" 512M 120 "${args[@]}" >/dev/null 2>&1
+	# the --learn boot writes its blocks after the marker: give it time to
+	# power off by itself (a SIGKILL mid-commit would leave a hot journal)
+	local grace=$LK_GRACE
+	[ "$mode" = learn ] && grace=60
+	LK_GRACE=$grace lk_run_vm $kind "$out" "$work/initrd.cpio" "$cmdline" 512M 120 "${args[@]}" \
+		>/dev/null 2>&1
 	local at ms=FAIL
 	at=$(lk_stamp_ms "$out" user)
 	[ -n "$at" ] && ms=$((at - LK_START_MS))
@@ -78,7 +83,7 @@ boot() {
 		return
 	fi
 	local j num
-	j=$(grep -a '^{"stop"' "$out/stderr" | tail -n 1)
+	j=$(grep -a '^{"schema":"btkern-btvm-stats/' "$out/stderr" | tail -n 1)
 	num() { echo "$j" | grep -o "\"$1\":[0-9]*" | head -n 1 | cut -d: -f2; }
 	local tr db load
 	tr=$(num translate)
