@@ -9,6 +9,7 @@ PKGS=(
 	libzstd-dev zstd     # database chunks (zstd: the tests change them with the command)
 	xz-utils             # .ko.xz modules in the module-tree diff test
 	liblz4-dev           # the codec benchmark (tests/bench/db-codec-bench.sh)
+	liblzma-dev          # .ko.xz modules (kmod/)
 	libdw-dev             # DWARF reader (elfutils): source files for pretrans diff
 	libzydis-dev          # Zydis 4: decoder and encoder
 	llvm-14-dev llvm-dev  # LLVM-C MC disassembler, the second decoder
