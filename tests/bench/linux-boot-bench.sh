@@ -88,7 +88,8 @@ boot() {
 	local tr db load
 	tr=$(num translate)
 	db=$(num database)
-	load=$(grep -ao 'loaded in [0-9.]* ms' "$out/stderr" | awk '{print $3}')
+	# every pack loaded (the boot profile, the predicted versions): their sum
+	load=$(grep -ao 'loaded in [0-9.]* ms' "$out/stderr" | awk '{ s += $3 } END { if (NR) print s }')
 	echo "$ms $(((${tr:-0} + ${db:-0}) / 1000000)) ${load:-0} $(num from_db) $(num db_stale) $(num translated)"
 }
 
