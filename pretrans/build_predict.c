@@ -12,6 +12,7 @@
 #include "pretrans/build_int.h"
 
 #include "pretrans/base/clock.h"
+#include "pretrans/xdb/xdb.h"
 #include "pretrans/base/log.h"
 #include "pretrans/base/vec.h"
 
@@ -68,24 +69,8 @@ static size_t kp_src_read_early(void *opaque, gva_t va, uint8_t *buf, size_t len
 /* xb as a database block of the predicted pack, noted in db. */
 static enum bt_status note(struct tcdb *db, const struct xlat_block *xb)
 {
-	struct tcdb_block tb = {
-	    .guest_start = xb->guest_start,
-	    .guest_len = xb->guest_len,
-	    .n_insns = xb->n_insns,
-	    .guest_hash = xb->guest_hash,
-	    .flags = xb->flags,
-	    .code = xb->code,
-	    .code_len = xb->code_len,
-	    .n_exits = xb->n_exits,
-	    .pcmap = xb->pcmap,
-	    .pcmap_len = xb->pcmap_len,
-	    .origin = TCDB_ORIGIN_PREDICTED,
-	};
-	for (uint32_t e = 0; e < xb->n_exits; e++)
-		tb.exits[e] = (struct tcdb_exit){.kind = xb->exits[e].kind,
-						 .patch_off = xb->exits[e].patch_off,
-						 .stub_off = xb->exits[e].stub_off,
-						 .target = xb->exits[e].target};
+	struct tcdb_block tb;
+	xdb_to_row(xb, TCDB_ORIGIN_PREDICTED, &tb);
 	return tcdb_predicted_note(db, &tb);
 }
 

@@ -19,6 +19,7 @@
 
 #include "pretrans/base/assert.h"
 #include "pretrans/base/log.h"
+#include "pretrans/xdb/xdb.h"
 #include "runtime/vm/vm_int.h"
 
 static size_t src_read(void *opaque, gva_t va, uint8_t *buf, size_t len)
@@ -64,62 +65,13 @@ static bool mapping_still_valid(struct vm *vm, struct tcache_block *b)
 	return code_page(vm, last, MMU_ACC_PROBE, &g1, &f) && g1 == b->gpa[1];
 }
 
-_Static_assert(TCDB_MAX_EXITS == XLAT_MAX_EXITS, "a block's exits fit the database format");
-
-/* A database row (checked by tcdb against the translator's limits) as the
- * translator's block record. */
-static void from_row(const struct tcdb_block *row, struct xlat_block *xb)
-{
-	memset(xb, 0, sizeof(*xb));
-	xb->guest_start = row->guest_start;
-	xb->guest_len = row->guest_len;
-	xb->n_insns = row->n_insns;
-	xb->guest_hash = row->guest_hash;
-	xb->flags = row->flags;
-	xb->refusal = XLAT_OK;
-	xb->code = row->code;
-	xb->code_len = row->code_len;
-	xb->n_exits = row->n_exits;
-	for (uint32_t i = 0; i < row->n_exits; i++)
-		xb->exits[i] = (struct xlat_exit){.kind = row->exits[i].kind,
-						  .patch_off = row->exits[i].patch_off,
-						  .stub_off = row->exits[i].stub_off,
-						  .target = row->exits[i].target};
-	xb->pcmap = row->pcmap;
-	xb->pcmap_len = row->pcmap_len;
-}
-
-/* The translator's block record as a database block (code, pc map as
- * given; origin learned). */
-static void to_row(const struct xlat_block *xb, struct tcdb_block *row)
-{
-	*row = (struct tcdb_block){
-	    .guest_start = xb->guest_start,
-	    .guest_len = xb->guest_len,
-	    .n_insns = xb->n_insns,
-	    .guest_hash = xb->guest_hash,
-	    .flags = xb->flags,
-	    .code = xb->code,
-	    .code_len = xb->code_len,
-	    .n_exits = xb->n_exits,
-	    .pcmap = xb->pcmap,
-	    .pcmap_len = xb->pcmap_len,
-	    .origin = TCDB_ORIGIN_LEARNED,
-	};
-	for (uint32_t i = 0; i < xb->n_exits; i++)
-		row->exits[i] = (struct tcdb_exit){.kind = xb->exits[i].kind,
-						   .patch_off = xb->exits[i].patch_off,
-						   .stub_off = xb->exits[i].stub_off,
-						   .target = xb->exits[i].target};
-}
-
 /* --learn: the boot profile records every block installed, from the
  * database or translated, before anything chains it (docs/db.md "Packs"). */
 static void learn_note(struct vm *vm, const struct xlat_block *xb)
 {
 	static bool warned;
 	struct tcdb_block row;
-	to_row(xb, &row);
+	xdb_to_row(xb, TCDB_ORIGIN_LEARNED, &row);
 	enum bt_status s = tcdb_profile_note(vm->db, &row);
 	if (s != BT_OK && !warned) {
 		warned = true;
@@ -208,7 +160,7 @@ static struct tcache_block *from_db(struct vm *vm, gva_t rip, struct mmu_fault *
 		goto out;
 	}
 	struct xlat_block xb;
-	from_row(&row, &xb);
+	xdb_from_row(&row, &xb);
 	if (vm->cfg.verify_db_blocks) {
 		struct xlat_block fresh;
 		struct xlat_source src = {src_read, vm};
@@ -572,7 +524,7 @@ static void learn_one(void *opaque, struct tcache_block *b)
 	};
 	memcpy(xb.exits, b->exits, sizeof(b->exits[0]) * b->n_exits);
 	struct tcdb_block row;
-	to_row(&xb, &row);
+	xdb_to_row(&xb, TCDB_ORIGIN_LEARNED, &row);
 	lc->s = tcdb_learn_block(lc->vm->db, &row);
 	free(code);
 	if (lc->s == BT_OK) {
