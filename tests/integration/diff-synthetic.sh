@@ -255,6 +255,19 @@ expect_line "$tmp/ko.txt" "changed 1, renamed 1, added 1, removed 1" ".ko pair: 
 "$ptdiff" --no-listings "$dp/base.ko" "$dp/shift.ko" >"$tmp/koshift.txt" 2>/dev/null
 expect_line "$tmp/koshift.txt" "really changed: 0 functions; a naive .* would flag 11" ".ko layout shift: nothing changed"
 
+# -- FUNCTION normalises only the named functions (and one-sided ones): each
+# function's verdict is the one of the whole diff
+if python3 - "$ptdiff" "$dp/base.elf" "$dp/change.elf" <<'EOF'; then ok "-- FUNCTION: every function's verdict equals the full diff's"; else bad "-- FUNCTION verdicts"; fi
+import json, subprocess, sys
+ptdiff, a, b = sys.argv[1:4]
+full = json.loads(subprocess.run([ptdiff, "--json", a, b], capture_output=True, text=True).stdout)
+for f in full["functions"]:
+    r = subprocess.run([ptdiff, "--json", a, b, "--", f["key"]], capture_output=True, text=True)
+    got = [(g["key"], g["class"]) for g in json.loads(r.stdout)["functions"]]
+    if got != [(f["key"], f["class"])]:
+        sys.exit(f"{f['key']}: {got}, the full diff says {f['class']}")
+EOF
+
 # --- 5b. module trees: module by module, compressed modules paired ---------
 mt=$tmp/trees
 mkdir -p "$mt/a/m" "$mt/b/m"
