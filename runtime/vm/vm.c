@@ -105,9 +105,14 @@ static void on_poweroff(void *opaque)
 static enum bt_status mmio(void *opaque, gpa_t gpa, void *buf, size_t len, bool is_write)
 {
 	struct vm *vm = opaque;
-	/* one access at a time, in the sizes the bus takes */
+	/* A naturally aligned access of 1, 2, 4 or 8 bytes reaches the device
+	 * whole, as on hardware (a device register is written once, with the
+	 * width the guest used); anything else goes in the largest aligned
+	 * pieces, in address order. */
 	for (size_t off = 0; off < len;) {
-		unsigned sz = (len - off >= 4 && !((gpa + off) & 3)) ? 4 : 1;
+		unsigned sz = 8;
+		while (sz > 1 && (len - off < sz || ((gpa + off) & (sz - 1))))
+			sz >>= 1;
 		uint64_t v = 0;
 		if (is_write) {
 			memcpy(&v, (uint8_t *)buf + off, sz);

@@ -103,13 +103,17 @@ gp_insn:
 	jmp	stop
 #elif defined(VMTEST_MMIO)
 	/* test_vm registers a device at MMIO (64 MiB, past this guest's RAM):
-	 * a plain store, a read-modify-write, a load of what it wrote */
+	 * a plain store, a read-modify-write, a load of what it wrote, then a
+	 * 2-byte and an 8-byte store (each must reach the device whole) */
 	movl	$0x11223344, %eax
 	movl	%eax, MMIO
 	orl	$0x100, MMIO + 4
 	movl	MMIO + 4, %ebx
 	cmpl	$0x1a0, %ebx
 	jne	1f
+	movw	$0x5566, MMIO + 2
+	movabs	$0x0102030405060708, %rcx
+	movq	%rcx, MMIO
 	mov	$0x3c, %al
 	out	%al, $DEBUG_EXIT
 	jmp	stop
