@@ -367,6 +367,17 @@ enum bt_status cpu_step_priv(struct vcpu *v, enum cpu_outcome *out);
  * neither fetch nor decoder run; else they do and fill the cache. */
 enum bt_status cpu_step_priv_cached(struct vcpu *v, struct cpu_insn *insn, bool *valid,
 				    enum cpu_outcome *out);
+/* The first half of cpu_step_priv_cached: fill the cache if !*valid.  It
+ * is ready to emulate (cpu_step_priv_cached then neither fetches nor
+ * decodes) when *valid and *out is CPU_OUT_CONTINUE; *out is CPU_OUT_STOP
+ * when the VM is stopping, and *valid is false when a fetch fault or #UD
+ * was delivered instead. */
+enum bt_status cpu_priv_decode(struct vcpu *v, struct cpu_insn *insn, bool *valid,
+			       enum cpu_outcome *out);
+/* Does the decoded instruction read or write x87/SSE state (the
+ * translator's fact table, pretrans/xlat/xlat_facts.h)?  Before emulating
+ * one that does, the FPU state of guest user code must be current. */
+bool cpu_insn_touches_fpu(const struct cpu_insn *insn);
 /* Does the instruction at rip read the memory it writes (add/or/xchg... to
  * memory, as opposed to a plain mov or stos)?  BT_ERR_GUEST when its bytes
  * cannot be fetched or decoded. */

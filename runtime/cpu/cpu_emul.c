@@ -567,6 +567,11 @@ enum bt_status cpu_emulate(struct vcpu *v, const struct cpu_insn *insn, enum cpu
 	return BT_ERR_UNSUPPORTED;
 }
 
+bool cpu_insn_touches_fpu(const struct cpu_insn *insn)
+{
+	return xlat_insn_facts(&insn->di, insn->ops).fpu;
+}
+
 enum bt_status cpu_step_priv_cached(struct vcpu *v, struct cpu_insn *insn, bool *valid,
 				    enum cpu_outcome *out)
 {
@@ -576,8 +581,26 @@ enum bt_status cpu_step_priv_cached(struct vcpu *v, struct cpu_insn *insn, bool 
 		*out = CPU_OUT_STOP;
 		return BT_OK;
 	}
+	if (!*valid) {
+		BT_TRY(cpu_priv_decode(v, insn, valid, out));
+		if (!*valid)
+			return BT_OK; /* a fault was delivered */
+	}
+	return cpu_emulate(v, insn, out);
+}
+
+enum bt_status cpu_priv_decode(struct vcpu *v, struct cpu_insn *insn, bool *valid,
+			       enum cpu_outcome *out)
+{
+	if (!v || !out || !insn || !valid)
+		return BT_ERR_INVALID;
+	if (v->stop) {
+		*out = CPU_OUT_STOP;
+		return BT_OK;
+	}
+	*out = CPU_OUT_CONTINUE;
 	if (*valid)
-		return cpu_emulate(v, insn, out);
+		return BT_OK;
 	uint8_t buf[ZYDIS_MAX_INSTRUCTION_LENGTH];
 	size_t got = 0;
 	struct mmu_fault f = {0};
@@ -600,7 +623,7 @@ enum bt_status cpu_step_priv_cached(struct vcpu *v, struct cpu_insn *insn, bool 
 		return cpu_deliver_exc(v, out);
 	}
 	*valid = true;
-	return cpu_emulate(v, insn, out);
+	return BT_OK;
 }
 
 enum bt_status cpu_step_priv(struct vcpu *v, enum cpu_outcome *out)

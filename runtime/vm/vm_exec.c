@@ -519,31 +519,6 @@ static bool handle_fault(struct vm *vm, int vector)
 	return outcome(vm, s, out);
 }
 
-/*
- * Does the privileged instruction at RIP leave the FPU image alone?  The
- * ones on every syscall and interrupt path do; anything else (fxsave,
- * xsave, fxrstor, ... and whatever is not listed) first reads the FPU
- * state of guest user code back from its stub (user_fpu_sync).
- */
-static bool fpu_neutral(struct vm *vm)
-{
-	uint8_t b[4] = {0};
-	size_t got = 0;
-	struct mmu_fault f;
-	if (mmu_fetch(&vm->mmu, vm->tcv.abi->rip, b, sizeof(b), &got, &f) != BT_OK || got < 2)
-		return false;
-	if (b[0] == 0x0f && b[1] == 0x01 && got >= 3 && b[2] == 0xf8)
-		return true; /* swapgs */
-	if (b[0] == 0x48 && (b[1] == 0xcf || (b[1] == 0x0f && got >= 3 && b[2] == 0x07)))
-		return true; /* iretq, sysretq */
-	if (b[0] == 0x0f && (b[1] == 0x30 || b[1] == 0x32 || b[1] == 0x31 || b[1] == 0xa2 ||
-			     b[1] == 0x20 || b[1] == 0x22))
-		return true; /* wrmsr, rdmsr, rdtsc, cpuid, mov from/to CRn */
-	if (b[0] == 0xf4 || (b[0] >= 0xe4 && b[0] <= 0xe7) || (b[0] >= 0xec && b[0] <= 0xef))
-		return true; /* hlt, in, out */
-	return false;
-}
-
 /* The block whose direct exit was taken (to chain it).  User blocks of
  * several address spaces share addresses: it is the one run (usually) or
  * the user block at exit_block in this address space. */
@@ -613,17 +588,25 @@ static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 			vm->st.ticks[VM_PH_EMULATE] += vm_ticks() - t0;
 			return outcome(vm, s, out);
 		}
-		if (user_fpu_pending(vm->user) && !fpu_neutral(vm) &&
-		    user_fpu_sync(vm->user) != BT_OK) {
-			stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
-			return false;
-		}
-		enum bt_status s;
+		/* decoded once per block (the slot), then: an instruction that
+		 * reads or writes x87/SSE state (the translator's fact table:
+		 * fxsave, xsave, clts...) first gets the FPU state of guest user
+		 * code back from its stub (user_fpu_sync); the ones on every
+		 * syscall and interrupt path do not touch it */
 		struct vm_priv_slot *c = priv_slot(vm, ran);
-		if (c)
-			s = cpu_step_priv_cached(&vm->cpu, &c->insn, &c->valid, &out);
-		else
-			s = cpu_step_priv(&vm->cpu, &out);
+		struct cpu_insn one;
+		bool one_valid = false;
+		struct cpu_insn *insn = c ? &c->insn : &one;
+		bool *valid = c ? &c->valid : &one_valid;
+		enum bt_status s = cpu_priv_decode(&vm->cpu, insn, valid, &out);
+		if (s == BT_OK && *valid && out == CPU_OUT_CONTINUE) {
+			if (user_fpu_pending(vm->user) && cpu_insn_touches_fpu(insn) &&
+			    user_fpu_sync(vm->user) != BT_OK) {
+				stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
+				return false;
+			}
+			s = cpu_step_priv_cached(&vm->cpu, insn, valid, &out);
+		}
 		vm->st.ticks[VM_PH_EMULATE] += vm_ticks() - t0;
 		return outcome(vm, s, out);
 	}
