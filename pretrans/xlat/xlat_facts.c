@@ -373,7 +373,9 @@ bool xlat_decoder_init(ZydisDecoder *dec, ZydisMachineMode mode)
 	       ZYAN_SUCCESS(ZydisDecoderEnableMode(dec, ZYDIS_DECODER_MODE_CLDEMOTE, ZYAN_FALSE));
 }
 
-static bool is_shift(ZydisMnemonic m)
+/* Shifts and rotates: their count operand is masked, their flag writes
+ * depend on it (liveness) and templates leave it unrecorded. */
+bool xlat_is_shift(ZydisMnemonic m)
 {
 	switch (m) {
 	case ZYDIS_MNEMONIC_SHL:
@@ -425,7 +427,7 @@ bool xlat_flags_write_conditional(const struct xlat_insn *in)
 	    (d->attributes &
 	     (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE)))
 		return true;
-	if (!is_shift(d->mnemonic))
+	if (!xlat_is_shift(d->mnemonic))
 		return false;
 	uint64_t count;
 	if (!shift_count_imm(in, &count) || count == 0)

@@ -220,6 +220,7 @@ struct xe_val xe_val_imm(const struct xlat_insn *in, int k, bool pc);
 /* xlat_facts.c: the conditional flag writers (liveness "may write"); the
  * instruction fact table is public (xlat_facts.h). */
 bool xlat_flags_write_conditional(const struct xlat_insn *in);
+bool xlat_is_shift(ZydisMnemonic m); /* shl shr sar rol ror rcl rcr shld shrd */
 
 /* xlat_mangle.c: what one instruction becomes. */
 enum xlat_class {

@@ -255,24 +255,6 @@ void xe_note_exit_store(struct xe *e, uint32_t before, int idx, int shift)
 	}
 }
 
-static bool is_shift(ZydisMnemonic m)
-{
-	switch (m) {
-	case ZYDIS_MNEMONIC_SHL:
-	case ZYDIS_MNEMONIC_SHR:
-	case ZYDIS_MNEMONIC_SAR:
-	case ZYDIS_MNEMONIC_ROL:
-	case ZYDIS_MNEMONIC_ROR:
-	case ZYDIS_MNEMONIC_RCL:
-	case ZYDIS_MNEMONIC_RCR:
-	case ZYDIS_MNEMONIC_SHLD:
-	case ZYDIS_MNEMONIC_SHRD:
-		return true;
-	default:
-		return false;
-	}
-}
-
 void xe_note_copy(struct xe *e, uint32_t before, const struct xlat_insn *in)
 {
 	if (!e->tm || e->failed || e->overflow)
@@ -283,7 +265,7 @@ void xe_note_copy(struct xe *e, uint32_t before, const struct xlat_insn *in)
 		  {in->d.raw.imm[0].offset, in->d.raw.imm[0].size},
 		  {in->d.raw.imm[1].offset, in->d.raw.imm[1].size}};
 	for (int i = 0; i < 3; i++) {
-		if (f[i].bits == 0 || (i > 0 && is_shift(in->d.mnemonic)))
+		if (f[i].bits == 0 || (i > 0 && xlat_is_shift(in->d.mnemonic)))
 			continue;
 		struct xlat_reloc *r = tm_add(e, before + f[i].off);
 		if (!r)
