@@ -330,13 +330,11 @@ enum bt_status tcdb_lookup(struct tcdb *db, gva_t va, struct tcdb_block *out)
 	return s;
 }
 
-enum bt_status tcdb_foreach_block(struct tcdb *db, int (*cb)(void *, const struct tcdb_block *),
-				  void *opaque)
+/* Hands every row of the prepared block query st to cb (until it returns
+ * non-zero), then finalizes st. */
+static enum bt_status walk_rows(struct tcdb *db, sqlite3_stmt *st,
+				int (*cb)(void *, const struct tcdb_block *), void *opaque)
 {
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db->h, "SELECT " TCDB_BLOCK_COLS " FROM blocks", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return tcdb_db_err(db, "reading blocks");
 	enum bt_status s = BT_OK;
 	int rc;
 	struct tcdb_block b;
@@ -350,6 +348,16 @@ enum bt_status tcdb_foreach_block(struct tcdb *db, int (*cb)(void *, const struc
 		s = tcdb_db_err(db, "reading blocks");
 	sqlite3_finalize(st);
 	return s;
+}
+
+enum bt_status tcdb_foreach_block(struct tcdb *db, int (*cb)(void *, const struct tcdb_block *),
+				  void *opaque)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db->h, "SELECT " TCDB_BLOCK_COLS " FROM blocks", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return tcdb_db_err(db, "reading blocks");
+	return walk_rows(db, st, cb, opaque);
 }
 
 enum bt_status tcdb_foreach_block_range(struct tcdb *db, gva_t lo, gva_t hi,
@@ -369,19 +377,7 @@ enum bt_status tcdb_foreach_block_range(struct tcdb *db, gva_t lo, gva_t hi,
 		return tcdb_db_err(db, "reading blocks");
 	sqlite3_bind_int64(st, 1, klo);
 	sqlite3_bind_int64(st, 2, khi);
-	enum bt_status s = BT_OK;
-	int rc;
-	struct tcdb_block b;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((s = row_to_block(db, st, &b, false)) != BT_OK)
-			break;
-		if (cb(opaque, &b))
-			break;
-	}
-	if (s == BT_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
-		s = tcdb_db_err(db, "reading blocks");
-	sqlite3_finalize(st);
-	return s;
+	return walk_rows(db, st, cb, opaque);
 }
 
 enum bt_status tcdb_foreach_block_meta(struct tcdb *db,

@@ -197,11 +197,13 @@ enum bt_status diff_write_html(FILE *out, const struct diff_result *r,
 
 /* Two module trees (diff_tree.c): OLD and NEW directories of .ko files
  * compared module by module; returns the exit status (0 no module differs,
- * 1 some differ, 2 an unreadable module or tree). */
+ * 1 some differ, 2 an unreadable module or one twice in a tree, 4 a tree
+ * that cannot be walked). */
 struct diff_tree_opts {
 	int json;	       /* JSON report (schema DIFF_TREE_JSON_SCHEMA) */
 	const char *json_file; /* ... into this file, else stdout */
 	int all;	       /* text: list identical and same-code modules too */
+	int text;	       /* text on stdout too when the JSON goes to a file */
 	int jobs;
 };
 #define DIFF_TREE_JSON_SCHEMA "btkern-diff-modules/1"

@@ -200,8 +200,11 @@ int diff_main(int argc, char **argv)
 			return bt_cli_usage("diff: %s with module trees: compare two .ko files for "
 					    "function diffs and reports",
 					    nfuncs ? "-- FUNCTION..." : "--html");
-		struct diff_tree_opts to = {
-		    .json = json, .json_file = json_file, .all = wo.all, .jobs = jobs};
+		struct diff_tree_opts to = {.json = json,
+					    .json_file = json_file,
+					    .all = wo.all,
+					    .text = text,
+					    .jobs = jobs};
 		return diff_trees(argv[optind], argv[optind + 1], &to);
 	}
 	int differs = 0;

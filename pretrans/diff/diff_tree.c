@@ -13,7 +13,8 @@
  *   error             one side could not be read (the line says why; the
  *                     other modules are still compared).
  * Exit status: 0 no module differs, 1 some module was added, removed or
- * changed, 2 usage or a module that could not be read (after the report).
+ * changed, 2 a module that could not be read (after the report) or one
+ * module twice in a tree, 4 a tree that cannot be walked.
  */
 #include "pretrans/diff/diff_int.h"
 
@@ -251,7 +252,9 @@ int diff_trees(const char *od, const char *nd, const struct diff_tree_opts *o)
 		bt_cli_error("diff: cannot write %s: %m", o->json_file);
 		goto out;
 	}
-	if (!o->json || o->json_file)
+	/* as for two files: no text on stdout when the report went to a file,
+	 * unless --text asks for it */
+	if (!o->json || (o->json_file && o->text))
 		write_text(stdout, od, nd, r, n, cls, o->all);
 	if (fflush(stdout) != 0) {
 		bt_cli_error("diff: cannot write the report: %m");

@@ -295,6 +295,10 @@ want = {"gone.ko": "removed", "m/x.ko": "changed", "m/y.ko": "same-code", "new.k
 assert got == want, got
 assert d["summary"]["changed"] == 1 and d["summary"]["error"] == 0, d["summary"]
 EOF
+"$ptdiff" --json="$tmp/trees2.json" "$mt/a" "$mt/b" >"$tmp/trees2.txt" 2>/dev/null || [ $? -eq 1 ]
+if [ -s "$tmp/trees2.json" ] && [ ! -s "$tmp/trees2.txt" ]; then ok "module trees: --json=FILE writes nothing on stdout"; else bad "module trees: --json=FILE and stdout"; fi
+"$ptdiff" --json="$tmp/trees3.json" --text "$mt/a" "$mt/b" >"$tmp/trees3.txt" 2>/dev/null || [ $? -eq 1 ]
+expect_line "$tmp/trees3.txt" "^modules: 1 added" "module trees: --text with --json=FILE prints the text report too"
 status 0 "module trees: a tree against itself" "$ptdiff" "$mt/a" "$mt/a" >/dev/null 2>&1
 head -c 300 "$dp/change.ko" >"$mt/b/m/x.ko"
 status 2 "module trees: a truncated module" "$ptdiff" "$mt/a" "$mt/b" >"$tmp/trees-bad.txt" 2>&1
