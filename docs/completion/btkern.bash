@@ -8,11 +8,11 @@ _btkern_pretrans()
 	prev=${COMP_WORDS[COMP_CWORD - 1]}
 	cmd=${COMP_WORDS[1]}
 	if [ "$COMP_CWORD" -eq 1 ]; then
-		COMPREPLY=($(compgen -W "build stats show verify xcheck diff --help --version" -- "$cur"))
+		COMPREPLY=($(compgen -W "build stats show verify xcheck kpatch diff --help --version" -- "$cur"))
 		return
 	fi
 	case $prev in
-	-o | --output | --reuse | --modules | --image | --html) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	-o | --output | --reuse | --modules | --image | --html | --check) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	-M) COMPREPLY=($(compgen -W "intel att" -- "$cur")); return ;;
 	-j | --jobs | --sample) return ;;
 	esac
@@ -23,6 +23,7 @@ _btkern_pretrans()
 	show) opts="-g --guest -M --image --help" ;;
 	verify) opts="--sample --sign --help" ;;
 	xcheck) opts="--help" ;;
+	kpatch) opts="--check -v --help" ;;
 	diff) opts="--json --json= --html --text --all --no-listings --no-xlat -M --color --color=auto
 		--color=always --color=never --no-pager -j --jobs --help" ;;
 	esac

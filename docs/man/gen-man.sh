@@ -14,7 +14,10 @@ trap 'rm -f "$inc"' EXIT
 cat "$here/$prog.h2m" >"$inc"
 if [ "$prog" = pretrans ]; then
 	echo "[COMMANDS]" >>"$inc"
-	for cmd in build stats show verify xcheck diff; do
+	# the commands as `pretrans --help` lists them ("  NAME ARGS...")
+	cmds=$("$bin" --help | sed -n 's/^  \([a-z][a-z]*\) .*/\1/p' | grep -vx pretrans)
+	[ -n "$cmds" ] || { echo "gen-man.sh: no commands in pretrans --help" >&2; exit 1; }
+	for cmd in $cmds; do
 		printf '.SS %s\n.nf\n' "$cmd" >>"$inc"
 		# roff: a leading dot or quote would be a request; backslashes escaped
 		"$bin" "$cmd" --help | sed -e 's/\\/\\e/g' -e "s/^\\([.']\\)/\\\\\\&\\1/" >>"$inc"

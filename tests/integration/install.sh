@@ -59,7 +59,9 @@ for p in pretrans btvm ptdiff; do
 	grep -q "^EXIT STATUS" "$work/$p.txt" || fail "$p.1 has no EXIT STATUS section"
 	help=$("$build/bin/$p" --help 2>&1)
 	if [ $p = pretrans ]; then
-		for c in build stats show verify xcheck diff; do help+=$("$build/bin/$p" $c --help); done
+		cmds=$("$build/bin/$p" --help | sed -n 's/^  \([a-z][a-z]*\) .*/\1/p' | grep -vx pretrans)
+		[ "$(wc -w <<<"$cmds")" -ge 7 ] || fail "pretrans --help lists too few commands: $cmds"
+		for c in $cmds; do help+=$("$build/bin/$p" $c --help); done
 	fi
 	missing=$(grep -o -- '--[a-z][a-z-]*' <<<"$help" | sort -u | while read -r opt; do
 		grep -qF -- "$opt" "$work/$p.txt" || echo "$opt"

@@ -358,7 +358,7 @@ expect "verify: --sample without N" 2 "verify: --sample needs a number" -- "$P" 
 expect "verify: --sample not a number" 2 "verify: --sample wants a positive number, not 'x'" -- "$P" verify "$W/j1.tcdb" "$K" --sample x
 expect "xcheck: unknown option named" 2 "xcheck: option '--bogus' is unknown" -- "$P" xcheck --bogus
 expect "build: unknown option named" 2 "option '--bogus' is unknown" -- "$P" build "$K" -o "$W/x.tcdb" --bogus
-for c in build stats show verify xcheck; do
+for c in build stats show verify xcheck kpatch; do
 	if "$P" $c --help >"$W/out" 2>&1 && grep -q "^usage: pretrans $c" "$W/out"; then pass "$c --help"; else fail "$c --help"; fi
 done
 if "$P" --version | grep -q "^pretrans .*translator v"; then pass "--version"; else fail "--version"; fi
