@@ -985,7 +985,7 @@ enum bt_status user_enter(struct user_mode *u, uint64_t cr3, uint16_t cs, uint64
 			u->st.kicks++;
 		else if (ev->kind == USER_EV_SOFTINT)
 			u->st.softints++;
-		else
+		else if (ev->kind == USER_EV_EXCEPTION)
 			u->st.exceptions++;
 		break;
 	}
@@ -1028,6 +1028,12 @@ void user_print_stats(const struct user_mode *u, FILE *f)
 		BT_N(s.faults), BT_N(s.maps), BT_N(s.upgrades), BT_N(s.guest_pf), BT_N(s.prefaults),
 		BT_N(s.invlpg), BT_N(s.downgrades), BT_N(s.pt_writes), BT_N(s.flushes),
 		BT_N(s.stub_moves));
+	if (s.scans)
+		fprintf(f,
+			"btvm: user: %s code pages scanned before mapping, %s kept from running "
+			"on the host (sensitive instructions or writable code), %s fetches from "
+			"them run translated\n",
+			BT_N(s.scans), BT_N(s.scan_hits), BT_N(s.sensitive));
 	fprintf(f,
 		"btvm: user: %s ptrace stops of guest code, %s host calls in stubs, %s "
 		"ptrace calls; %.1f ms in user mode (%.1f ms handling faults, %.1f ms spawning "

@@ -50,6 +50,14 @@ struct user_config {
 	 * between the two processes; on different CPUs each costs a cross-CPU
 	 * wake-up (docs/user-direct.md, "Measured costs").  One vCPU only. */
 	bool float_cpus;
+	/* Code pages direct execution cannot run exactly (user_scan.h): a page
+	 * the guest lets user code execute is scanned for these classes each
+	 * time a stub maps it; with a hit it is mapped without PROT_EXEC and a
+	 * fetch from it returns USER_EV_SENSITIVE instead of running on the
+	 * host.  USER_SCAN_WX in the mask also counts a page the guest lets
+	 * user code both write and execute (its bytes may change after the
+	 * scan).  0: no scan (--user=direct). */
+	uint32_t scan_mask;
 };
 
 enum user_event_kind {
@@ -58,6 +66,11 @@ enum user_event_kind {
 			      the faulting instruction, or the next one when trap */
 	USER_EV_SOFTINT,   /* int n / int3: vector; abi->rip after the instruction */
 	USER_EV_KICK,	   /* the host timer stopped user code: abi->rip where it stopped */
+	/* a fetch from a code page holding an instruction the host would answer
+	 * differently from the vCPU (cfg.scan_mask): abi->rip is the
+	 * instruction that fetched, not run; addr the page, error its scan
+	 * class.  Run it translated. */
+	USER_EV_SENSITIVE,
 };
 
 struct user_event {
@@ -87,6 +100,9 @@ struct user_stats {
 	uint64_t stub_moves; /* stub code pages moved out of the guest's way */
 	uint64_t stubs_spawned, stubs_reused;
 	uint64_t fpu_syncs; /* FPU images read back from a stub */
+	uint64_t scans;	    /* executable pages scanned before a stub mapped them */
+	uint64_t scan_hits; /* of them, kept not executable (sensitive or writable code) */
+	uint64_t sensitive; /* fetches from such pages: USER_EV_SENSITIVE */
 	int cpu;	    /* host CPU the vCPU and its stubs are pinned to, -1: none */
 	uint64_t stops, hostcalls, ptrace_calls;
 	uint64_t ns_user;  /* wall time with guest user code running or stopped in ptrace */

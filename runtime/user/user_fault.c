@@ -12,12 +12,17 @@
  *     the page holds no translated code; PROT_EXEC only without NX.
  *  2. A fault whose kind cannot be told is treated as a read: a write then
  *     faults again on the read-only mapping and is handled as a write.
+ *  3. With cfg.scan_mask, a page is mapped PROT_EXEC only after its bytes,
+ *     read at that moment, were scanned clean (user_scan.h) and the guest
+ *     does not also let user code write it; otherwise a fetch from it is
+ *     USER_EV_SENSITIVE, and no instruction of it runs on the host.
  */
 #include <string.h>
 #include <sys/mman.h>
 
 #include "pretrans/base/log.h"
 #include "runtime/user/user_int.h"
+#include "runtime/user/user_scan.h"
 #include "runtime/user/ustub.h"
 
 enum acc { ACC_READ, ACC_WRITE, ACC_EXEC };
@@ -145,6 +150,41 @@ enum bt_status user_prefault(struct user_mode *u, struct user_as *as)
 	return BT_OK;
 }
 
+/*
+ * May the stub execute guest page `page` (at gpa, executable for user code,
+ * writable for it when `writable`)?  0 when it may, else the scan class that
+ * says no (rule 3).  The bytes an instruction at the end of the page may
+ * take from the next one are read through a probe walk (no A bit set);
+ * without them the scan counts a pattern cut by the page end as a hit.
+ */
+static uint32_t code_check(struct user_mode *u, gva_t page, gpa_t gpa, bool writable)
+{
+	uint32_t mask = u->cfg.scan_mask;
+	if (!mask)
+		return 0;
+	u->st.scans++;
+	if (writable && (mask & USER_SCAN_WX)) {
+		u->st.scan_hits++;
+		return USER_SCAN_WX;
+	}
+	const uint8_t *bytes = guestmem_gpa_to_host(u->cfg.gm, gpa, GUEST_PAGE_SIZE);
+	if (!bytes)
+		return USER_SCAN_WX; /* not RAM: never mapped anyway */
+	uint8_t next[USER_SCAN_TAIL];
+	size_t next_len = 0;
+	gpa_t ngpa;
+	bool mmio = false;
+	struct mmu_fault f = {0};
+	if (mmu_translate(u->cfg.mmu, page + GUEST_PAGE_SIZE,
+			  MMU_ACC_EXEC | MMU_ACC_USER | MMU_ACC_PROBE, &ngpa, &mmio, &f) == BT_OK &&
+	    !f.pending && !mmio && guestmem_read(u->cfg.gm, ngpa, next, sizeof(next)) == BT_OK)
+		next_len = sizeof(next);
+	uint32_t cls = user_scan_page(bytes, next_len ? next : NULL, next_len, mask, NULL);
+	if (cls)
+		u->st.scan_hits++;
+	return cls;
+}
+
 static enum bt_status map_access(struct user_mode *u, struct user_as *as, gva_t addr, enum acc kind,
 				 bool *handled, struct user_event *ev)
 {
@@ -205,8 +245,22 @@ static enum bt_status map_access(struct user_mode *u, struct user_as *as, gva_t 
 	if (w.writable && w.dirty && !own_table &&
 	    !(guestmem_page_flags(u->cfg.gm, gpa) & GUESTMEM_PAGE_WATCHED))
 		prot |= PROT_WRITE;
-	if (!w.nx)
-		prot |= PROT_EXEC;
+	if (!w.nx) {
+		uint32_t cls = code_check(u, page, gpa, w.writable);
+		if (!cls) {
+			prot |= PROT_EXEC;
+		} else if (kind == ACC_EXEC) {
+			/* not mapped: the caller runs this code translated */
+			u->st.sensitive++;
+			ev->kind = USER_EV_SENSITIVE;
+			ev->vector = 0;
+			ev->has_error = false;
+			ev->trap = false;
+			ev->error = cls;
+			ev->addr = page;
+			return BT_OK;
+		} /* a data access: mapped, not executable */
+	}
 	if (kind == ACC_WRITE && !(prot & PROT_WRITE)) {
 		bt_err(LOG_USER, "guest page %#llx stays read-only after a granted write",
 		       (unsigned long long)page);

@@ -269,6 +269,8 @@ const char *user_scan_class_name(uint32_t cls)
 		return "io";
 	case USER_SCAN_TSC:
 		return "tsc";
+	case USER_SCAN_WX:
+		return "writable code";
 	default:
 		return "?";
 	}

@@ -52,6 +52,9 @@ enum user_scan_class {
 	/* rdtsc: exact on the host while the guest's TSC offset is 0 and
 	 * CR4.TSD is clear */
 	USER_SCAN_TSC = 1u << 7,
+	/* not a byte pattern: a page the guest lets user code write and execute
+	 * (runtime/user/user_fault.c); user_scan_page never returns it */
+	USER_SCAN_WX = 1u << 8,
 };
 
 /* The classes that are never exact on the host; SEG, IO and TSC are exact
@@ -59,6 +62,17 @@ enum user_scan_class {
 #define USER_SCAN_ALWAYS                                                                           \
 	(USER_SCAN_DESC | USER_SCAN_TSCAUX | USER_SCAN_FSGS | USER_SCAN_FEAT | USER_SCAN_SYSENTER)
 #define USER_SCAN_ALL (USER_SCAN_ALWAYS | USER_SCAN_SEG | USER_SCAN_IO | USER_SCAN_TSC)
+
+/* What the adaptive and translated user modes keep from running on the
+ * host (docs/user-mode.md, "Fidelity"): the classes whose direct answer
+ * differs silently or corrupts guest memory (the host's TSC_AUX, FS/GS
+ * base instructions, CPUID and XSAVE layouts, sysenter) plus writable
+ * code.  DESC is left out: its byte patterns (0f 01 xx, 0f 02, 0f 03) sit
+ * in 15-26% of real code pages as immediates, and trapping on those
+ * measured twice the fork+exec time; LAR/LSL and SGDT/SIDT/SMSW stay
+ * exact through the LDT and selector triggers and the host's UMIP only. */
+#define USER_SCAN_TRIGGER                                                                          \
+	(USER_SCAN_TSCAUX | USER_SCAN_FSGS | USER_SCAN_FEAT | USER_SCAN_SYSENTER | USER_SCAN_WX)
 
 struct user_scan_hit {
 	uint32_t cls;	 /* the class of the first match (one bit), 0 = none */

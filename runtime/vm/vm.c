@@ -12,6 +12,7 @@
 #include "pretrans/base/clock.h"
 #include "pretrans/base/log.h"
 #include "runtime/sandbox/sandbox.h"
+#include "runtime/user/user_scan.h"
 #include "runtime/user/ustub.h"
 #include "runtime/vm/vm_int.h"
 
@@ -265,7 +266,14 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 		goto err;
 	guestmem_set_code_write_hook(vm->gm, vm_code_write, vm);
 	mmu_set_flush_hook(&vm->mmu, vm_mmu_flush, vm);
-	struct user_config uc = {.gm = vm->gm, .mmu = &vm->mmu, .abi = vm->tcv.abi};
+	/* --user=direct runs everything on the host, as documented; the other
+	 * modes keep sensitive code pages from it (user_scan.h) */
+	struct user_config uc = {
+	    .gm = vm->gm,
+	    .mmu = &vm->mmu,
+	    .abi = vm->tcv.abi,
+	    .scan_mask = cfg->user_mode == VM_USER_DIRECT ? 0 : USER_SCAN_TRIGGER,
+	};
 	if ((s = user_create(&uc, &vm->user)) != BT_OK)
 		goto err;
 	*out = vm;

@@ -431,6 +431,17 @@ static bool run_user_direct(struct vm *vm)
 		break;
 	case USER_EV_KICK:
 		break; /* the host timer: housekeeping and interrupts at the loop's top */
+	case USER_EV_SENSITIVE:
+		/* the code about to run would see the host instead of the vCPU
+		 * (its CPU number, CPUID, XSAVE layout...), or may change after
+		 * the scan: nothing of it ran; the vCPU runs it translated, and
+		 * the address space stays translated a while (the fidelity
+		 * trigger) */
+		vm->st.user_sensitive++;
+		vm->stay.retried = true;
+		vm_policy_need_translated(&vm->policy, vm->stay.cr3);
+		stay_switch(vm, VM_UMODE_TRANSLATED);
+		return true;
 	}
 	return outcome(vm, s, out);
 }

@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "runtime/user/user.h"
+#include "runtime/user/user_scan.h"
 #include "runtime/user/ustub.h"
 #include "runtime/user/ustub_ctl.h"
 
@@ -633,6 +634,80 @@ static void test_hostcall_clean_state(void **state)
 	close(img);
 }
 
+static struct user_event run_at(struct fx *f, gva_t rip)
+{
+	struct user_event ev;
+	f->abi->rip = rip;
+	assert_int_equal(user_enter(f->u, f->mmu.cr3, 0x33, 0x202, &ev), BT_OK);
+	return ev;
+}
+
+/* Rebuild the user-mode side with cfg.scan_mask = mask. */
+static void recreate(struct fx *f, uint32_t mask)
+{
+	user_destroy(f->u);
+	struct user_config uc = {.gm = f->gm, .mmu = &f->mmu, .abi = f->abi, .scan_mask = mask};
+	assert_int_equal(user_create(&uc, &f->u), BT_OK);
+	mmu_set_flush_hook(&f->mmu, flush_hook, f->u);
+	guestmem_set_code_write_hook(f->gm, write_hook, f->u);
+}
+
+/* With the scan on (adaptive and translated user modes), code the host
+ * would answer differently never runs on the host: a page holding rdtscp
+ * (the host's CPU number) and a page user code may both write and execute
+ * are never executable in the stub, a fetch from them is
+ * USER_EV_SENSITIVE at the fetching instruction with nothing run; reading
+ * them as data still works; clean code runs directly.  Without the scan
+ * (--user=direct) the same rdtscp runs on the host. */
+static void test_sensitive_pages(void **state)
+{
+	struct fx *f = *state;
+	/* RO_VA: user, read-only, executable: rdtscp; syscall */
+	static const uint8_t rdtscp[] = {0x0f, 0x01, 0xf9, 0x0f, 0x05};
+	assert_int_equal(guestmem_write(f->gm, RO_PA + 0x100, rdtscp, sizeof(rdtscp)), BT_OK);
+	/* DATA_VA: user, writable, executable: mov $39, %eax; syscall */
+	static const uint8_t gp[] = {0xb8, 39, 0, 0, 0, 0x0f, 0x05};
+	assert_int_equal(guestmem_write(f->gm, DATA_PA + 0x100, gp, sizeof(gp)), BT_OK);
+
+	recreate(f, USER_SCAN_TRIGGER);
+	struct user_event ev = run(f, E_GETPID, 0, 0); /* clean code runs on the host */
+	assert_int_equal(ev.kind, USER_EV_SYSCALL);
+	f->abi->gpr[VCPU_RCX] = 0x5555;
+	ev = run_at(f, RO_VA + 0x100);
+	assert_int_equal(ev.kind, USER_EV_SENSITIVE);
+	assert_int_equal(ev.error, USER_SCAN_TSCAUX);
+	assert_int_equal(ev.addr, RO_VA);
+	assert_int_equal(f->abi->rip, RO_VA + 0x100); /* not run */
+	assert_int_equal(f->abi->gpr[VCPU_RCX], 0x5555);
+	/* read as data: mapped, still not executable */
+	ev = run(f, E_READ, RO_VA + 0x100, 0);
+	assert_int_equal(ev.kind, USER_EV_SYSCALL);
+	assert_int_equal(f->abi->gpr[VCPU_RAX] & 0xffffff, 0xf9010f);
+	f->abi->gpr[VCPU_RCX] = 0x5555;
+	ev = run_at(f, RO_VA + 0x100);
+	assert_int_equal(ev.kind, USER_EV_SENSITIVE);
+	assert_int_equal(f->abi->gpr[VCPU_RCX], 0x5555);
+	/* writable code: its bytes may change after any scan */
+	ev = run_at(f, DATA_VA + 0x100);
+	assert_int_equal(ev.kind, USER_EV_SENSITIVE);
+	assert_int_equal(ev.error, USER_SCAN_WX);
+	assert_int_equal(f->abi->rip, DATA_VA + 0x100);
+	struct user_stats st;
+	user_get_stats(f->u, &st);
+	assert_int_equal(st.sensitive, 3);
+	assert_true(st.scan_hits >= 3);
+	assert_true(st.scans > st.scan_hits);
+
+	/* --user=direct: no scan, the host answers */
+	recreate(f, 0);
+	f->abi->gpr[VCPU_RCX] = 0x5555;
+	ev = run_at(f, RO_VA + 0x100);
+	assert_int_equal(ev.kind, USER_EV_SYSCALL);
+	user_get_stats(f->u, &st);
+	assert_int_equal(st.scans, 0);
+	assert_int_equal(st.sensitive, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -650,6 +725,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_stub_alone, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stub_moves, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hostcall_clean_state, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sensitive_pages, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
