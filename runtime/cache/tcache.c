@@ -22,6 +22,7 @@ enum { IDX_GPA = 0, IDX_VA = 1 }; /* the two page indexes */
 
 #define TCACHE_HASH_BITS 16
 #define TCACHE_PAGE_BITS 14
+#define TCACHE_PRE_BITS	 16 /* the preloaded region's host-address hash */
 
 struct tcache_page {
 	gpa_t page;
@@ -63,6 +64,16 @@ struct tcache {
 	size_t n_all, cap_all;
 	/* the blocks and their pc maps, all freed at once by a flush */
 	struct tc_arena arena;
+	/* the preloaded region (invariant 7): its two views, the blocks
+	 * installed in place since the last flush (install order) and the
+	 * latest one at each host address, and the longest one's code */
+	uint8_t *pre_rw, *pre_rx;
+	size_t pre_len;
+	struct tcache_block **pre;
+	size_t n_pre, cap_pre;
+	struct tcache_block *pre_hash[1u << TCACHE_PRE_BITS];
+	uint64_t *pre_live; /* a bit per 16 bytes: a live block starts there */
+	uint32_t pre_max_code;
 	struct tcache_stats stats;
 };
 
@@ -119,6 +130,42 @@ static unsigned hash_page(gpa_t page)
 	return (unsigned)((p ^ (p >> TCACHE_PAGE_BITS)) & ((1u << TCACHE_PAGE_BITS) - 1));
 }
 
+static unsigned hash_host(size_t off)
+{
+	return (unsigned)((off >> 4) & ((1u << TCACHE_PRE_BITS) - 1));
+}
+
+/* The latest block installed in place at region offset off, or NULL. */
+static struct tcache_block *pre_at(struct tcache *tc, size_t off)
+{
+	for (struct tcache_block *b = tc->pre_hash[hash_host(off)]; b; b = b->host_next)
+		if (b->host == tc->pre_rx + off)
+			return b;
+	return NULL;
+}
+
+/* Make b the block at its region offset: the first one pre_at meets
+ * (an earlier, dead one stays behind it until the next flush). */
+static void pre_hash_put(struct tcache *tc, struct tcache_block *b)
+{
+	unsigned h = hash_host((size_t)(b->host - tc->pre_rx));
+	b->host_next = tc->pre_hash[h];
+	tc->pre_hash[h] = b;
+}
+
+/* The live bit of region offset off (a live block installed in place there). */
+static bool pre_live(const struct tcache *tc, size_t off)
+{
+	return tc->pre_live[off >> 10] >> ((off >> 4) & 63) & 1;
+}
+
+static void pre_live_set(struct tcache *tc, size_t off, bool live)
+{
+	uint64_t bit = 1ull << ((off >> 4) & 63);
+	tc->pre_live[off >> 10] =
+	    live ? tc->pre_live[off >> 10] | bit : tc->pre_live[off >> 10] & ~bit;
+}
+
 enum bt_status tcache_create(size_t code_size, struct guestmem *gm, struct vcpu_abi *abi,
 			     struct tcache **out)
 {
@@ -142,8 +189,27 @@ enum bt_status tcache_create(size_t code_size, struct guestmem *gm, struct vcpu_
 	return BT_OK;
 }
 
+static void patch_rel32(struct tcache *tc, struct tcache_block *b, unsigned i, const uint8_t *dst);
+
+/* Invariant 7: the preloaded region back to its owner's bytes. */
+static void pre_restore(struct tcache *tc)
+{
+	for (size_t k = 0; k < tc->n_pre; k++) {
+		struct tcache_block *b = tc->pre[k];
+		for (unsigned i = 0; !b->dead && i < b->n_exits; i++)
+			if (b->out[i].to)
+				patch_rel32(tc, b, i, b->host + b->exits[i].stub_off);
+	}
+	tc->n_pre = 0;
+	tc->pre_max_code = 0;
+	memset(tc->pre_hash, 0, sizeof(tc->pre_hash));
+	if (tc->pre_live)
+		memset(tc->pre_live, 0, ((tc->pre_len >> 10) + 1) * sizeof(tc->pre_live[0]));
+}
+
 static void free_blocks(struct tcache *tc)
 {
+	pre_restore(tc);
 	tc_arena_reset(&tc->arena);
 	tc->n_all = 0;
 	for (unsigned k = 0; k < 2; k++)
@@ -175,6 +241,8 @@ void tcache_destroy(struct tcache *tc)
 	free_blocks(tc);
 	tc_arena_destroy(&tc->arena);
 	free(tc->all);
+	free(tc->pre);
+	free(tc->pre_live);
 	free(tc->victims);
 	tc_cache_destroy(tc->code);
 	free(tc);
@@ -362,6 +430,8 @@ void tcache_invalidate_block(struct tcache *tc, struct tcache_block *b)
 	uint64_t rip = b->user ? ukey_rip(ie->guest_rip) : ie->guest_rip;
 	if (rip == b->va && ie->host == (uint64_t)(uintptr_t)b->host)
 		ie->guest_rip = VCPU_IBL_EMPTY(ix);
+	if (b->in_place)
+		pre_live_set(tc, (size_t)(b->host - tc->pre_rx), false);
 	b->dead = 1;
 	tc->stats.invalidations++;
 }
@@ -420,8 +490,9 @@ unsigned tcache_invalidate_va(struct tcache *tc, gva_t lo, gva_t hi)
 	if (hi <= lo)
 		return 0;
 	if (((hi - lo) >> GUEST_PAGE_SHIFT) > 4096) { /* a huge range: scan the blocks */
-		for (size_t i = 0; i < tc->n_all; i++) {
-			struct tcache_block *b = tc->all[i];
+		for (size_t i = 0; i < tc->n_all + tc->n_pre; i++) {
+			struct tcache_block *b =
+			    i < tc->n_all ? tc->all[i] : tc->pre[i - tc->n_all];
 			if (!b->dead && !b->user && b->va < hi && b->va + b->guest_len > lo) {
 				tcache_invalidate_block(tc, b);
 				n++;
@@ -615,6 +686,18 @@ struct tcache_block *tcache_lookup_step(struct tcache *tc, gva_t va, gpa_t gpa0)
 struct tcache_block *tcache_find_host(struct tcache *tc, const void *pc)
 {
 	const uint8_t *p = pc;
+	if (p >= tc->pre_rx && p < tc->pre_rx + tc->pre_len) {
+		/* in-place blocks start 16-byte aligned and do not overlap: the
+		 * first one found going down from pc is the only candidate */
+		size_t off = (size_t)(p - tc->pre_rx), o = off & ~(size_t)15;
+		for (;; o -= 16) {
+			struct tcache_block *b = pre_at(tc, o);
+			if (b)
+				return p < b->host + b->code_len ? b : NULL;
+			if (o == 0 || off - o >= tc->pre_max_code)
+				return NULL;
+		}
+	}
 	size_t lo = 0, hi = tc->n_all;
 	while (lo < hi) { /* blocks are in ascending host order */
 		size_t mid = lo + (hi - lo) / 2;
@@ -657,27 +740,49 @@ static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gp
 	}
 	if (xb->code_len > tc->size)
 		return BT_ERR_RANGE;
+	/* invariant 7: a kernel block whose code is in the preloaded region
+	 * runs there, unless a live block does already */
 	uint8_t *host;
-	if (tc_cache_add(tc->code, xb->code, xb->code_len, &host) != BT_OK) {
-		bt_info(LOG_TC, "code cache full (%zu bytes): flushing", tc->used);
-		tcache_flush(tc);
-		if (tc_cache_add(tc->code, xb->code, xb->code_len, &host) != BT_OK)
-			return BT_ERR_RANGE;
-	}
-	tc->used += xb->code_len;
-	if (!BT_VEC_RESERVE(tc->all, tc->cap_all, tc->n_all + 1, 1024))
+	const uint8_t *code = xb->code;
+	size_t pre_off = (size_t)(code - tc->pre_rw);
+	bool from_pre = tc->pre_len && code >= tc->pre_rw && pre_off < tc->pre_len &&
+			xb->code_len <= tc->pre_len - pre_off;
+	bool in_place = from_pre && !user && !step && (pre_off & 15) == 0;
+	if (in_place)
+		in_place = !pre_live(tc, pre_off);
+	if (!BT_VEC_RESERVE(tc->all, tc->cap_all, tc->n_all + 1, 1024) ||
+	    !BT_VEC_RESERVE(tc->pre, tc->cap_pre, tc->n_pre + 1, 1024))
 		return BT_ERR_NOMEM;
+	if (in_place) {
+		host = tc->pre_rx + pre_off;
+	} else {
+		if (tc_cache_add(tc->code, code, xb->code_len, &host) != BT_OK) {
+			bt_info(LOG_TC, "code cache full (%zu bytes): flushing", tc->used);
+			tcache_flush(tc);
+			if (tc_cache_add(tc->code, code, xb->code_len, &host) != BT_OK)
+				return BT_ERR_RANGE;
+		}
+		tc->used += xb->code_len;
+	}
 	if (xb->pcmap_len > TC_ARENA_MAX)
 		return BT_ERR_FORMAT;
-	struct tcache_block *b = tc_arena_alloc(&tc->arena, sizeof(*b));
+	size_t n_ex = xb->n_exits;
+	struct tcache_block *b = tc_arena_alloc(
+	    &tc->arena, sizeof(*b) + n_ex * (sizeof(b->exits[0]) + sizeof(b->out[0])));
 	if (!b)
 		return BT_ERR_NOMEM;
-	if (xb->pcmap_len) {
+	b->out = (struct tcache_link *)(void *)(b + 1);
+	b->exits = (struct xlat_exit *)(void *)(b->out + n_ex);
+	if (xb->pcmap_len && in_place) {
+		b->pcmap = xb->pcmap; /* borrowed: tcache_preload */
+		b->pcmap_len = xb->pcmap_len;
+	} else if (xb->pcmap_len) {
 		/* a failure below leaves these bytes unused until the next flush */
-		b->pcmap = tc_arena_alloc(&tc->arena, xb->pcmap_len);
-		if (!b->pcmap)
+		uint8_t *m = tc_arena_alloc(&tc->arena, xb->pcmap_len);
+		if (!m)
 			return BT_ERR_NOMEM;
-		memcpy(b->pcmap, xb->pcmap, xb->pcmap_len);
+		memcpy(m, xb->pcmap, xb->pcmap_len);
+		b->pcmap = m;
 		b->pcmap_len = xb->pcmap_len;
 	}
 	/* Kill a block at the same va (and, for user blocks, the same page)
@@ -715,6 +820,11 @@ static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gp
 	b->n_exits = xb->n_exits;
 	memcpy(b->exits, xb->exits, sizeof(b->exits[0]) * xb->n_exits);
 	b->host = host;
+	b->in_place = in_place;
+	if (from_pre && !in_place) /* a copy of bytes a live block may chain */
+		for (unsigned i = 0; i < b->n_exits; i++)
+			if (b->exits[i].patch_off != UINT32_MAX)
+				patch_rel32(tc, b, i, b->host + b->exits[i].stub_off);
 
 	unsigned h = hash_va(b->va);
 	b->hash_next = tc->hash[h];
@@ -733,7 +843,16 @@ static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gp
 		tc->live_low++;
 	if (user)
 		tc->stats.user_installed++;
-	tc->all[tc->n_all++] = b;
+	if (in_place) {
+		tc->pre[tc->n_pre++] = b;
+		pre_hash_put(tc, b);
+		pre_live_set(tc, pre_off, true);
+		if (b->code_len > tc->pre_max_code)
+			tc->pre_max_code = b->code_len;
+		tc->stats.in_place++;
+	} else {
+		tc->all[tc->n_all++] = b;
+	}
 	tc->stats.installed++;
 	tc->stats.code_bytes += xb->code_len;
 	if (origin == TCACHE_FROM_DB)
@@ -768,6 +887,30 @@ void tcache_for_each(struct tcache *tc, void (*fn)(void *opaque, struct tcache_b
 	for (size_t i = 0; i < tc->n_all; i++)
 		if (!tc->all[i]->dead)
 			fn(opaque, tc->all[i]);
+	for (size_t i = 0; i < tc->n_pre; i++)
+		if (!tc->pre[i]->dead)
+			fn(opaque, tc->pre[i]);
+}
+
+enum bt_status tcache_preload(struct tcache *tc, size_t len, uint8_t **rw)
+{
+	if (!tc || !rw || tc->pre_len || tc->n_all || tc->used)
+		return BT_ERR_INVALID;
+	uint8_t *w, *x;
+	tc->pre_live = calloc((len >> 10) + 1, sizeof(tc->pre_live[0]));
+	if (!tc->pre_live)
+		return BT_ERR_NOMEM;
+	enum bt_status s = tc_cache_preload(tc->code, len, &w, &x);
+	if (s != BT_OK) {
+		free(tc->pre_live);
+		tc->pre_live = NULL;
+		return s;
+	}
+	tc->pre_rw = w;
+	tc->pre_rx = x;
+	tc->pre_len = len;
+	*rw = w;
+	return BT_OK;
 }
 
 void tcache_get_stats(const struct tcache *tc, struct tcache_stats *out)

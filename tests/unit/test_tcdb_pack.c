@@ -300,7 +300,7 @@ static void test_pack_auth(void **state)
 	/* one byte of the stored profile */
 	copy_file(p, q);
 	sql(q, "UPDATE packs SET data = CAST(substr(data, 1, 20) || x'00' || substr(data, 22) "
-	       "AS BLOB) WHERE kind = 2");
+	       "AS BLOB) WHERE kind = 4");
 	assert_pack_refused(q);
 	/* not a blob at all: its tag fails first */
 	copy_file(p, q);
@@ -310,18 +310,18 @@ static void test_pack_auth(void **state)
 	size_t n;
 	/* another codec named for the same bytes */
 	copy_file(p, q);
-	sql(q, "UPDATE packs SET codec = 1 WHERE kind = 2");
+	sql(q, "UPDATE packs SET codec = 1 WHERE kind = 4");
 	assert_pack_refused(q);
 	/* another item count, raw length */
 	copy_file(p, q);
-	sql(q, "UPDATE packs SET n_items = 2 WHERE kind = 2");
+	sql(q, "UPDATE packs SET n_items = 2 WHERE kind = 4");
 	assert_pack_refused(q);
 	copy_file(p, q);
-	sql(q, "UPDATE packs SET raw_len = raw_len - 1 WHERE kind = 2");
+	sql(q, "UPDATE packs SET raw_len = raw_len - 1 WHERE kind = 4");
 	assert_pack_refused(q);
 	/* the index's tag moved to the profile; no tag */
 	copy_file(p, q);
-	sql(q, "UPDATE packs SET mac = (SELECT mac FROM packs WHERE kind = 1) WHERE kind = 2");
+	sql(q, "UPDATE packs SET mac = (SELECT mac FROM packs WHERE kind = 1) WHERE kind = 4");
 	assert_pack_refused(q);
 	copy_file(p, q);
 	sql(q, "UPDATE packs SET mac = x'' WHERE kind = 1");
