@@ -22,7 +22,6 @@ enum { IDX_GPA = 0, IDX_VA = 1 }; /* the two page indexes */
 
 #define TCACHE_HASH_BITS 16
 #define TCACHE_PAGE_BITS 14
-#define TCACHE_PRE_BITS	 16 /* the preloaded region's host-address hash */
 
 struct tcache_page {
 	gpa_t page;
@@ -71,8 +70,8 @@ struct tcache {
 	size_t pre_len;
 	struct tcache_block **pre;
 	size_t n_pre, cap_pre;
-	struct tcache_block *pre_hash[1u << TCACHE_PRE_BITS];
-	uint64_t *pre_live; /* a bit per 16 bytes: a live block starts there */
+	struct tcache_block **pre_page; /* per 4 KiB of it: the blocks starting there */
+	uint64_t *pre_live;		/* a bit per 16 bytes: a live block starts there */
 	uint32_t pre_max_code;
 	struct tcache_stats stats;
 };
@@ -130,27 +129,12 @@ static unsigned hash_page(gpa_t page)
 	return (unsigned)((p ^ (p >> TCACHE_PAGE_BITS)) & ((1u << TCACHE_PAGE_BITS) - 1));
 }
 
-static unsigned hash_host(size_t off)
+/* Put b on the list of the region page it starts in (the latest first). */
+static void pre_page_put(struct tcache *tc, struct tcache_block *b)
 {
-	return (unsigned)((off >> 4) & ((1u << TCACHE_PRE_BITS) - 1));
-}
-
-/* The latest block installed in place at region offset off, or NULL. */
-static struct tcache_block *pre_at(struct tcache *tc, size_t off)
-{
-	for (struct tcache_block *b = tc->pre_hash[hash_host(off)]; b; b = b->host_next)
-		if (b->host == tc->pre_rx + off)
-			return b;
-	return NULL;
-}
-
-/* Make b the block at its region offset: the first one pre_at meets
- * (an earlier, dead one stays behind it until the next flush). */
-static void pre_hash_put(struct tcache *tc, struct tcache_block *b)
-{
-	unsigned h = hash_host((size_t)(b->host - tc->pre_rx));
-	b->host_next = tc->pre_hash[h];
-	tc->pre_hash[h] = b;
+	size_t pg = (size_t)(b->host - tc->pre_rx) >> 12;
+	b->host_next = tc->pre_page[pg];
+	tc->pre_page[pg] = b;
 }
 
 /* The live bit of region offset off (a live block installed in place there). */
@@ -202,7 +186,8 @@ static void pre_restore(struct tcache *tc)
 	}
 	tc->n_pre = 0;
 	tc->pre_max_code = 0;
-	memset(tc->pre_hash, 0, sizeof(tc->pre_hash));
+	if (tc->pre_page)
+		memset(tc->pre_page, 0, ((tc->pre_len >> 12) + 1) * sizeof(tc->pre_page[0]));
 	if (tc->pre_live)
 		memset(tc->pre_live, 0, ((tc->pre_len >> 10) + 1) * sizeof(tc->pre_live[0]));
 }
@@ -243,6 +228,7 @@ void tcache_destroy(struct tcache *tc)
 	free(tc->all);
 	free(tc->pre);
 	free(tc->pre_live);
+	free(tc->pre_page);
 	free(tc->victims);
 	tc_cache_destroy(tc->code);
 	free(tc);
@@ -687,16 +673,21 @@ struct tcache_block *tcache_find_host(struct tcache *tc, const void *pc)
 {
 	const uint8_t *p = pc;
 	if (p >= tc->pre_rx && p < tc->pre_rx + tc->pre_len) {
-		/* in-place blocks start 16-byte aligned and do not overlap: the
-		 * first one found going down from pc is the only candidate */
-		size_t off = (size_t)(p - tc->pre_rx), o = off & ~(size_t)15;
-		for (;; o -= 16) {
-			struct tcache_block *b = pre_at(tc, o);
-			if (b)
-				return p < b->host + b->code_len ? b : NULL;
-			if (o == 0 || off - o >= tc->pre_max_code)
-				return NULL;
+		/* the blocks installed in place starting on pc's region page or
+		 * the pages before it, as far back as the longest one reaches;
+		 * a live one before a dead one at the same place */
+		size_t off = (size_t)(p - tc->pre_rx);
+		size_t first = off >= tc->pre_max_code ? (off - tc->pre_max_code) >> 12 : 0;
+		struct tcache_block *found = NULL;
+		for (size_t pg = off >> 12;; pg--) {
+			for (struct tcache_block *b = tc->pre_page[pg]; b; b = b->host_next)
+				if (p >= b->host && p < b->host + b->code_len &&
+				    (!found || found->dead))
+					found = b;
+			if (pg == first || (found && !found->dead))
+				break;
 		}
+		return found;
 	}
 	size_t lo = 0, hi = tc->n_all;
 	while (lo < hi) { /* blocks are in ascending host order */
@@ -845,7 +836,7 @@ static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gp
 		tc->stats.user_installed++;
 	if (in_place) {
 		tc->pre[tc->n_pre++] = b;
-		pre_hash_put(tc, b);
+		pre_page_put(tc, b);
 		pre_live_set(tc, pre_off, true);
 		if (b->code_len > tc->pre_max_code)
 			tc->pre_max_code = b->code_len;
@@ -898,12 +889,14 @@ enum bt_status tcache_preload(struct tcache *tc, size_t len, uint8_t **rw)
 		return BT_ERR_INVALID;
 	uint8_t *w, *x;
 	tc->pre_live = calloc((len >> 10) + 1, sizeof(tc->pre_live[0]));
-	if (!tc->pre_live)
-		return BT_ERR_NOMEM;
-	enum bt_status s = tc_cache_preload(tc->code, len, &w, &x);
+	tc->pre_page = calloc((len >> 12) + 1, sizeof(tc->pre_page[0]));
+	enum bt_status s =
+	    tc->pre_live && tc->pre_page ? tc_cache_preload(tc->code, len, &w, &x) : BT_ERR_NOMEM;
 	if (s != BT_OK) {
 		free(tc->pre_live);
+		free(tc->pre_page);
 		tc->pre_live = NULL;
+		tc->pre_page = NULL;
 		return s;
 	}
 	tc->pre_rw = w;
