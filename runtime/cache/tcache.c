@@ -5,6 +5,15 @@
  * the chain links.  Code memory is runtime/tc's dual-mapped tc_cache (bump
  * allocated, RW and RX views); dead blocks keep their bytes until the next
  * flush so a host PC inside them can still be attributed.
+ *
+ * Bulk install (tcache_preload, invariant 7): the cache's first bytes can
+ * be handed to an owner (btvm: the database's boot profile) who writes
+ * host code there in one piece; a kernel block whose code lies there is
+ * installed by writing its descriptor only (no copy, its pc map
+ * borrowed).  Such blocks are found by host address through a list per
+ * 4 KiB of the region (pre_page), and a bit per 16 bytes (pre_live) says
+ * whether a live block runs from a place, so a second block wanting the
+ * same bytes gets a copy with its exits at their stubs.
  */
 #include "runtime/cache/tcache.h"
 
