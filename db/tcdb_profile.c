@@ -40,6 +40,9 @@
  *     when a version is taken.  It is kept after loading only when that
  *     hash is the caller's (tcdb_expect.cpu_profile_hash), and its
  *     versions are offered after the boot profile's and before the row.
+ *  5. Versions of a start are offered in first-use order whatever the
+ *     order of the look-ups; the entry after the last one taken is looked
+ *     at first only when it is its start's first version (offer).
  */
 #include "db/tcdb_int.h"
 
@@ -60,8 +63,9 @@
 
 struct prof_ent {
 	gva_t va;
-	uint32_t off;  /* of the entry in raw */
-	uint32_t next; /* index + 1 of the next version of va, 0 = none */
+	uint32_t off;	    /* of the entry in raw */
+	uint32_t next : 31; /* index + 1 of the next version of va, 0 = none */
+	uint32_t first : 1; /* va's first version */
 };
 
 struct tcdb_prof {
@@ -74,6 +78,7 @@ struct tcdb_prof {
 	bool code_owned;      /* ... in db's memory, not the code sink's */
 	struct prof_ent *ent; /* ent_cap of them */
 	size_t n, ent_cap;
+	size_t cursor; /* the entry after the last one taken (invariant 5) */
 	uint32_t *tab; /* open addressing: index + 1 of va's first version, 0 = empty */
 	size_t tab_mask;
 	/* recorded (read-write databases) */
@@ -403,6 +408,7 @@ static enum bt_status parse(struct tcdb *db, struct tcdb_prof *p, uint64_t n_ite
 				break;
 		if (!p->tab[j]) {
 			p->tab[j] = (uint32_t)(i + 1);
+			p->ent[i].first = 1;
 		} else { /* a later version: at the end of va's chain */
 			uint32_t k = p->tab[j] - 1;
 			while (p->ent[k].next)
@@ -570,20 +576,29 @@ static enum bt_status entry_block(struct tcdb *db, const struct tcdb_prof *p, si
 }
 
 /* Offer p's versions of va to match(); true (and *out) when one is taken. */
-static bool offer(struct tcdb *db, const struct tcdb_prof *p, gva_t va, tcdb_match_fn match,
-		  void *opaque, struct tcdb_block *out, unsigned *n_tried, uint32_t origin,
-		  enum bt_status *s)
+static bool offer(struct tcdb *db, struct tcdb_prof *p, gva_t va, tcdb_match_fn match, void *opaque,
+		  struct tcdb_block *out, unsigned *n_tried, uint32_t origin, enum bt_status *s)
 {
 	if (!p || !p->n)
 		return false;
-	size_t j = mix(va) & p->tab_mask;
-	for (; p->tab[j]; j = (j + 1) & p->tab_mask)
-		if (p->ent[p->tab[j] - 1].va == va)
-			break;
-	for (uint32_t k = p->tab[j]; k; k = p->ent[k - 1].next) {
+	/* invariant 5: a boot asks for the profile's entries in about the
+	 * order it holds them, so va's first version is most often the entry
+	 * after the last one taken: no hash probe, memory read in order */
+	uint32_t k = 0;
+	if (p->cursor < p->n && p->ent[p->cursor].va == va && p->ent[p->cursor].first) {
+		k = (uint32_t)p->cursor + 1;
+	} else {
+		size_t j = mix(va) & p->tab_mask;
+		for (; p->tab[j]; j = (j + 1) & p->tab_mask)
+			if (p->ent[p->tab[j] - 1].va == va)
+				break;
+		k = p->tab[j];
+	}
+	for (; k; k = p->ent[k - 1].next) {
 		const uint8_t *q = p->raw + p->ent[k - 1].off;
 		(*n_tried)++;
 		if (match(opaque, va, bt_get32(q + 16), bt_get64(q + 8))) {
+			p->cursor = k;
 			*s = entry_block(db, p, k - 1, out, origin);
 			return true;
 		}

@@ -609,6 +609,47 @@ static void test_profile_offsets(void **state)
 	}
 }
 
+/* The look-up order does not change what is handed out: the profile
+ * [BASE v1, BASE v2, BASE + 0x2000] asked out of order, and in order
+ * (where the entry after the last one taken is tried first), gives the
+ * version guest memory holds, trying versions in first-use order. */
+static void test_profile_cursor(void **state)
+{
+	(void)state;
+	char p[128];
+	snprintf(p, sizeof(p), "%s/cursor.tcdb", dir);
+	build(p, 8, false);
+	learn_two_versions(p);
+	struct tcdb *db;
+	size_t n;
+	unsigned tried;
+	struct tcdb_block b;
+	struct memory m = {.va = {BASE, BASE + 0x2000}, .hash = {77, 99}, .n = 2};
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_load_index(db, &n), BT_OK);
+	assert_int_equal(tcdb_lookup_match(db, BASE + 0x2000, holds, &m, &b, &tried), BT_OK);
+	assert_true(b.guest_hash == 99);
+	assert_int_equal(tried, 1);
+	assert_int_equal(tcdb_lookup_match(db, BASE, holds, &m, &b, &tried), BT_OK);
+	assert_true(b.guest_hash == 77); /* v1 offered first, then v2 taken */
+	assert_int_equal(tried, 2);
+	/* next in order: BASE + 0x2000 again, then BASE's first version */
+	assert_int_equal(tcdb_lookup_match(db, BASE + 0x2000, holds, &m, &b, &tried), BT_OK);
+	assert_true(b.guest_hash == 99);
+	assert_int_equal(tried, 1);
+	m.hash[0] = 1000;
+	assert_int_equal(tcdb_lookup_match(db, BASE, holds, &m, &b, &tried), BT_OK);
+	assert_true(b.guest_hash == 1000);
+	assert_int_equal(tried, 1);
+	/* again: the entry after v1 is v2, not a first version: the hash */
+	assert_int_equal(tcdb_lookup_match(db, BASE, holds, &m, &b, &tried), BT_OK);
+	assert_true(b.guest_hash == 1000 && b.code_len == sizeof(code_a));
+	m.hash[0] = 5; /* stale: every version offered, then the row */
+	assert_int_equal(tcdb_lookup_match(db, BASE, holds, &m, &b, &tried), BT_ERR_NOTFOUND);
+	assert_int_equal(tried, 3);
+	tcdb_close(db);
+}
+
 int main(void)
 {
 	test_private_config();
@@ -617,6 +658,7 @@ int main(void)
 	    cmocka_unit_test(test_index_pack),	      cmocka_unit_test(test_multi_version),
 	    cmocka_unit_test(test_pack_auth),	      cmocka_unit_test(test_predicted),
 	    cmocka_unit_test(test_profile_code_sink), cmocka_unit_test(test_profile_offsets),
+	    cmocka_unit_test(test_profile_cursor),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
