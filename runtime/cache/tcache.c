@@ -73,8 +73,8 @@ struct tcache {
 	/* the blocks and their pc maps, all freed at once by a flush */
 	struct tc_arena arena;
 	/* the preloaded region (invariant 7): its two views, the blocks
-	 * installed in place since the last flush (install order) and the
-	 * latest one at each host address, and the longest one's code */
+	 * installed in place since the last flush (install order), the
+	 * longest one's code length */
 	uint8_t *pre_rw, *pre_rx;
 	size_t pre_len;
 	struct tcache_block **pre;
@@ -681,7 +681,8 @@ struct tcache_block *tcache_lookup_step(struct tcache *tc, gva_t va, gpa_t gpa0)
 struct tcache_block *tcache_find_host(struct tcache *tc, const void *pc)
 {
 	const uint8_t *p = pc;
-	if (p >= tc->pre_rx && p < tc->pre_rx + tc->pre_len) {
+	if (tc->pre_len && (uintptr_t)p >= (uintptr_t)tc->pre_rx &&
+	    (uintptr_t)p - (uintptr_t)tc->pre_rx < tc->pre_len) {
 		/* the blocks installed in place starting on pc's region page or
 		 * the pages before it, as far back as the longest one reaches;
 		 * a live one before a dead one at the same place */
@@ -744,8 +745,9 @@ static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gp
 	 * runs there, unless a live block does already */
 	uint8_t *host;
 	const uint8_t *code = xb->code;
-	size_t pre_off = (size_t)(code - tc->pre_rw);
-	bool from_pre = tc->pre_len && code >= tc->pre_rw && pre_off < tc->pre_len &&
+	uintptr_t at = (uintptr_t)code, rw = (uintptr_t)tc->pre_rw;
+	size_t pre_off = tc->pre_len && at >= rw ? (size_t)(at - rw) : 0;
+	bool from_pre = tc->pre_len && at >= rw && pre_off < tc->pre_len &&
 			xb->code_len <= tc->pre_len - pre_off;
 	bool in_place = from_pre && !user && !step && (pre_off & 15) == 0;
 	if (in_place)
