@@ -243,8 +243,10 @@ static struct tcache_block *translate(struct vm *vm, gva_t rip, enum xlat_kind k
 	if (xb.refusal != XLAT_OK) {
 		vm->st.refused++;
 		if (xb.refusal == XLAT_REFUSE_NOBYTES) {
+			/* the first byte that could not be fetched: rip, or the
+			 * next page for an instruction that straddles into it */
 			gpa_t g;
-			code_page(vm, rip, 0, &g, f); /* reports the fetch fault */
+			code_page(vm, xb.refusal_addr, 0, &g, f); /* reports the fetch fault */
 		} else if ((xb.refusal == XLAT_REFUSE_UNDECODABLE ||
 			    xb.refusal == XLAT_REFUSE_NOT_ADVERTISED) &&
 			   xb.refusal_addr == rip) {

@@ -78,10 +78,15 @@ class Session:
                 return None  # the VMM closed its console: it exited
 
     def send(self, text):
-        # a serial line takes what a terminal would send: \r for Enter
+        """Type a line as a user would: after a pause (the program that
+        printed the prompt may not be reading yet), one key at a time at
+        100 keys a second, \r for Enter (what a terminal sends)."""
+        self._read(0.5)
         try:
-            self.proc.stdin.write(text.encode() + b"\r")
-            self.proc.stdin.flush()
+            for c in text.encode() + b"\r":
+                self.proc.stdin.write(bytes([c]))
+                self.proc.stdin.flush()
+                self._read(0.01)
         except BrokenPipeError:
             pass
 
@@ -144,8 +149,9 @@ def main():
     res["shell_s"] = round(s.now(), 3)
     for name, cmd in COMMANDS:
         s.send("echo @@BEGIN-%s; %s; echo @@END-%s" % (name, cmd, name))
-        # the echoed command line holds the markers too: skip past it
-        if s.expect(rb"\n@@BEGIN-" + name.encode() + rb"\r?\n", 60) is None:
+        # the echoed command line holds "@@BEGIN-name;": only the output
+        # has the marker at the end of a line
+        if s.expect(rb"@@BEGIN-" + name.encode() + rb"\r?\n", 60) is None:
             fail("command_" + name)
         got = s.expect(rb"@@END-" + name.encode() + rb"\r?\n", 300)
         if got is None:
