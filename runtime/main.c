@@ -22,6 +22,7 @@
 #include "pretrans/base/log.h"
 #include "pretrans/base/types.h"
 #include "pretrans/xlat/xlat.h"
+#include "runtime/dev/conterm.h"
 #include "runtime/mem/guestmem.h"
 #include "runtime/sandbox/sandbox.h"
 #include "runtime/vm/vm.h"
@@ -320,9 +321,18 @@ int main(int argc, char **argv)
 			stats = 1;
 	}
 
+	/* a console at a terminal is raw while the guest runs, as QEMU's
+	 * -nographic: keys reach the guest, Ctrl-A x stops btvm */
+	struct conterm term;
+	if (!conterm_raw(&term, cfg.console_in_fd))
+		bt_cli_error("the console terminal cannot be made raw (%s): typed keys are "
+			     "echoed and sent a line at a time",
+			     strerror(errno));
+	cfg.console_is_tty = term.active;
 	struct vm *vm;
 	enum bt_status s = vm_create(&cfg, &vm);
 	if (s != BT_OK) {
+		conterm_restore(&term);
 		bt_cli_error("cannot start the guest: %s (see the message above)",
 			     bt_status_str(s));
 		return EXIT_USAGE;
@@ -330,6 +340,7 @@ int main(int argc, char **argv)
 	struct vm_result res = {0};
 	s = vm_run(vm, &res);
 	fflush(stdout);
+	conterm_restore(&term);
 	enum bt_status fs = vm_finish(vm);
 	int rc;
 	switch (res.stop) {

@@ -16,9 +16,13 @@
 # same image (-drive if=virtio) in the same run.  Each boot gets a fresh
 # copy of the image.
 #
-#   tests/bench/debian-rootfs.sh [--build DIR] [--runs R] [--no-qemu]
-#                                [--keep DIR] [--deadline S] [-- BTVM_ARG...]
-#     --runs R     boots of each VM (default 1); medians, failed runs counted
+#   tests/bench/debian-rootfs.sh [--build DIR] [--runs R] [--modes "M ..."]
+#                                [--no-qemu] [--keep DIR] [--deadline S]
+#                                [-- BTVM_ARG...]
+#     --runs R     boots of each VM (default 1), interleaved; medians, failed
+#                  runs counted
+#     --modes      btvm --user modes, one btvm column each (default
+#                  "adaptive", btvm's default)
 #     --deadline S stop a VM after S seconds (default 900)
 #   Not pinned (LK_PIN="taskset -c 1" pins both VMMs).
 #
@@ -30,12 +34,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 # shellcheck source=tests/linux/lib.sh
 . "$root/tests/linux/lib.sh"
-build=$root/build runs=1 qemu=1 keep='' deadline=900 btvm_args=()
+build=$root/build runs=1 qemu=1 keep='' deadline=900 btvm_args=() modes=adaptive
 while [ $# -gt 0 ]; do
 	case $1 in
 	--build) build=$2 && shift ;;
 	--runs) runs=$2 && shift ;;
 	--no-qemu) qemu=0 ;;
+	--modes) modes=$2 && shift ;;
 	--keep) keep=$2 && shift ;;
 	--deadline) deadline=$2 && shift ;;
 	--)
@@ -104,8 +109,8 @@ echo "  host load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) ($(npro
 [ -n "${LK_PIN:-}" ] && echo "  pinned: $LK_PIN" || echo "  not pinned"
 
 read -r -a pin <<<"${LK_PIN:-}"
-one_run() { # KIND N
-	local kind=$1 n=$2 out=$work/$1.$2 disk
+one_run() { # KIND N (KIND: qemu or btvm:MODE)
+	local kind=${1%%:*} mode=${1#*:} n=$2 out=$work/$1.$2 disk
 	mkdir -p "$out"
 	disk=$out/root.img
 	cp --sparse=always "$img" "$disk" || return 1
@@ -113,7 +118,8 @@ one_run() { # KIND N
 	case $kind in
 	btvm)
 		cmd=("$LK_BTVM" run --kernel "$LK_VMLINUX" --initrd "$work/initrd.cpio" --mem "$mem"
-			--cmdline "$cmdline" --virtio-disk "$disk" --timeout "$deadline" "${btvm_args[@]}")
+			--cmdline "$cmdline" --virtio-disk "$disk" --timeout "$deadline" --user "$mode"
+			"${btvm_args[@]}")
 		;;
 	qemu)
 		# shellcheck disable=SC2054 # commas belong to QEMU option values
@@ -127,7 +133,8 @@ one_run() { # KIND N
 	rm -f "$disk"
 }
 
-kinds=(btvm)
+kinds=()
+for m in $modes; do kinds+=("btvm:$m"); done
 [ "$qemu" = 1 ] && kinds+=(qemu)
 for ((r = 1; r <= runs; r++)); do
 	for k in "${kinds[@]}"; do
@@ -169,9 +176,12 @@ for k in kinds:
     cells = ["%.1f" % med[k][key] if med[k][key] != float("inf") else "failed" for key in keys]
     print("| %s | %s | %s | %s | %s | %s | %d/%d |" % (k, *cells, ",".join(statuses), failed, runs))
 if "qemu" in med and med["qemu"]["login_prompt_s"] not in (0, float("inf")):
-    b, q = med["btvm"]["login_prompt_s"], med["qemu"]["login_prompt_s"]
-    if b != float("inf"):
-        print("\nbtvm/QEMU, wall time to the login prompt: %.2f" % (b / q))
+    q = med["qemu"]["login_prompt_s"]
+    print()
+    for k in kinds:
+        b = med[k]["login_prompt_s"]
+        if k != "qemu" and b != float("inf"):
+            print("%s/QEMU, wall time to the login prompt: %.2f" % (k, b / q))
 for k in kinds:
     d = first.get(k, {})
     print("\n%s, run 1: failed step: %s" % (k, d.get("failed_step")))

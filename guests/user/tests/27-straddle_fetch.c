@@ -34,7 +34,7 @@ int main(void)
 	UT_CHECK(p != MAP_FAILED);
 	if (p == MAP_FAILED)
 		return 1;
-	p[4095] = 0xb9; /* mov $imm32, %ecx: the immediate is on page 1 */
+	p[4095] = 0xb9;	    /* mov $imm32, %ecx: the immediate is on page 1 */
 	p[2 * 4096] = 0xc3; /* ret; page 1 is never touched before the call */
 	g_code = p;
 	int st = ut_run_child(run_straddle);
