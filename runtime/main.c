@@ -87,14 +87,16 @@ static void usage(FILE *f)
 		"                     btvm must die by SIGSYS (exit status 159 in a shell)\n"
 		"  --version, --help\n"
 		"\n"
-		"The guest console is stdin/stdout; logs and statistics go to stderr.\n"
+		"The guest console is stdin/stdout; at a terminal it is raw while the guest\n"
+		"runs (keys, Ctrl-C included, go to the guest; Ctrl-A x stops btvm, Ctrl-A\n"
+		"Ctrl-A sends Ctrl-A). Logs and statistics go to stderr.\n"
 		"exit status: 0 = the guest powered off (ACPI S5, e.g. Linux's poweroff),\n"
 		"odd = the guest's exit port ((v << 1) | 1, as QEMU's isa-debug-exit),\n"
 		"2 = bad usage or input, 4 = abnormal stop (runtime error, unsupported),\n"
 		"6 = writing learned blocks to the database failed, 8 = the guest reset the\n"
 		"machine (reboot, 0xcf9, 0x64, 0x92, or a triple fault), 10 = the guest halted\n"
 		"with interrupts disabled (can never run again), 124 = timeout, 130 = stopped\n"
-		"by SIGINT or SIGTERM (learned blocks are still written).\n");
+		"by SIGINT, SIGTERM or Ctrl-A x (learned blocks are still written).\n");
 }
 
 /* --stats-file: created if missing, truncated only after checking it is
