@@ -17,7 +17,8 @@ bool conterm_raw(struct conterm *t, int fd)
 	/* input: bytes as typed (CR stays CR, no flow control, no 8th-bit
 	 * strip); no echo, line editing or signals from the keyboard; output
 	 * post-processing stays (the guest's \n still starts a line) */
-	raw.c_iflag &= ~(tcflag_t)(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON);
+	raw.c_iflag &=
+	    ~(tcflag_t)(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON);
 	raw.c_lflag &= ~(tcflag_t)(ECHO | ECHONL | ICANON | ISIG | IEXTEN);
 	raw.c_cflag &= ~(tcflag_t)(CSIZE | PARENB);
 	raw.c_cflag |= CS8;

@@ -78,28 +78,9 @@ else
 	trap 'rm -rf "$work"' EXIT
 fi
 
-cat >"$work/init" <<'IEOF'
-#!/bin/sh
-. /lib/lk.sh
-lk_setup
-# both lists hold virtio and virtio_ring: load each module once
-for m in $(cat /lib/modules/lk/virtio_pci.order /lib/modules/lk/virtio_blk.order | awk '!seen[$0]++'); do
-	insmod "$m" || { echo "init: insmod $m failed"; poweroff -f; }
-done
-i=0
-while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-[ -b /dev/vda ] || { echo "init: no /dev/vda"; poweroff -f; }
-mkdir -p /newroot
-mount -t ext4 -o rw /dev/vda /newroot || { echo "init: mount /dev/vda failed"; poweroff -f; }
-umount /tmp
-mount --move /dev /newroot/dev
-mount --move /proc /newroot/proc
-mount --move /sys /newroot/sys
-exec switch_root /newroot /sbin/init
-IEOF
-lk_initramfs_new "$work/initrd.d" "$work/init" || exit 1
-lk_initramfs_add_modules "$work/initrd.d" virtio_pci virtio_blk || exit 1
-lk_initramfs_pack "$work/initrd.d" "$work/initrd.cpio" || exit 1
+# the disk drivers are modules of this kernel, ext4 is built in
+"$root/tests/tools/mk-initramfs.sh" "$work/initrd.cpio" --abi "${LK_RELEASE%-cloud-amd64}" \
+	--module virtio_pci --module virtio_blk --switch-root /dev/vda >/dev/null || exit 1
 
 cmdline=$LK_CMDLINE
 mem=1G
