@@ -126,4 +126,77 @@ struct kmod_pack {
 enum bt_status kmod_pack_parse(const uint8_t *p, size_t len, struct kmod_pack *out);
 void kmod_pack_fini(struct kmod_pack *pk);
 
+/*
+ * The fingerprint index (kmod_index.c; docs/kmod.md "Binding"): one small
+ * entry per template of every module of a database, loaded at start so that
+ * a module's pack is fetched only when code the guest runs matches one of
+ * its fingerprints.  A fingerprint is the page offset of the template's
+ * nominal start and its first KMOD_FP_BYTES guest bytes outside recorded
+ * fields (mask bit i: byte i is compared).
+ */
+#define KMOD_FP_BYTES 8
+
+struct kmod_index_writer { /* zero-initialised; modules in row order */
+	uint8_t *mods, *fps;
+	size_t mods_len, mods_cap, fps_len, fps_cap;
+	uint32_t nmods, ntmpls;
+};
+/* Append the fingerprints of one module's pack (the next row id). */
+enum bt_status kmod_index_add(struct kmod_index_writer *w, const uint8_t *pack, size_t len);
+/* Append everything of `from` (modules built apart, e.g. by threads). */
+enum bt_status kmod_index_merge(struct kmod_index_writer *w, const struct kmod_index_writer *from);
+/* The index bytes in a new malloc'd buffer. */
+enum bt_status kmod_index_finish(struct kmod_index_writer *w, uint8_t **out, size_t *len);
+void kmod_index_writer_fini(struct kmod_index_writer *w);
+
+struct kmod_fp {
+	uint64_t bytes; /* first bytes, little-endian, zero outside mask */
+	uint32_t idx;	/* template number over all modules (module order) */
+	uint8_t mask;
+};
+struct kmod_index {
+	uint32_t nmods;
+	uint32_t *base;	      /* nmods + 1: module i's templates are [base[i], base[i + 1]) */
+	uint32_t *raw_len;    /* each module's pack length */
+	struct kmod_fp *fps;  /* by page offset, then idx */
+	uint32_t start[4097]; /* fps of page offset o: [start[o], start[o + 1]) */
+	size_t n;
+};
+/* Parse (and bound) index bytes; p may be freed afterwards.  BT_ERR_FORMAT
+ * for anything malformed. */
+enum bt_status kmod_index_parse(const uint8_t *p, size_t len, struct kmod_index *out);
+void kmod_index_fini(struct kmod_index *x);
+/* The byte mask of a fingerprint's bit mask. */
+uint64_t kmod_fp_mask64(uint8_t mask);
+/* Every template of pack pk (module mod) has the fingerprint x gives it. */
+bool kmod_index_consistent(const struct kmod_index *x, uint32_t mod, const struct kmod_pack *pk);
+
+/*
+ * Binding (kmod_bind.c): the templates that match code at an address,
+ * their modules' packs fetched on first match within a memory budget
+ * (least recently used packs evicted), instantiated there.
+ */
+/* Module mod's pack (row id mod + 1), inflated into a malloc'd buffer after
+ * its tag matched; BT_ERR_AUTH stops binding. */
+typedef enum bt_status (*kmod_fetch_fn)(void *opaque, uint32_t mod, uint8_t **raw, size_t *len);
+struct kmod_bind_stats {
+	uint64_t fp_matches;	 /* fingerprints that matched guest bytes */
+	uint64_t bound;		 /* templates instantiated */
+	uint64_t packs_inflated; /* fetches (a pack evicted and needed again counts twice) */
+	uint64_t inflated_bytes;
+	uint64_t packs_evicted, packs_bad;
+	uint64_t resident_bytes, peak_bytes; /* by the budget's measure */
+};
+struct kmod_binder;
+/* Takes idx over (idx is zeroed). */
+enum bt_status kmod_binder_create(struct kmod_index *idx, kmod_fetch_fn fetch, void *opaque,
+				  uint64_t budget, struct kmod_binder **out);
+void kmod_binder_destroy(struct kmod_binder *b);
+/* The block a template makes of the guest bytes at rip (got of them), in
+ * xb (storage the binder's until its next call), *found; BT_ERR_AUTH (once)
+ * when a fetch did, BT_ERR_NOMEM. */
+enum bt_status kmod_binder_find(struct kmod_binder *b, gva_t rip, const uint8_t *bytes, size_t got,
+				struct xlat_block *xb, bool *found);
+const struct kmod_bind_stats *kmod_binder_stats(const struct kmod_binder *b);
+
 #endif

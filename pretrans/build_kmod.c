@@ -47,6 +47,7 @@ struct kmods {
 		uint8_t *pack;
 		size_t pack_len;
 		struct kmod_tmpl_stats ts;
+		struct kmod_index_writer fp; /* this module's fingerprints */
 		bool skipped;
 	} * res;
 	size_t next;
@@ -166,7 +167,9 @@ static void one_module(struct kmods *k, struct xlat_ctx *ctx, size_t i)
 	}
 	if ((r->s = kmod_relocate(m, resolve, k)) != BT_OK)
 		return;
-	r->s = kmod_pack_templates(m, ctx, &r->pack, &r->pack_len, &r->ts);
+	if ((r->s = kmod_pack_templates(m, ctx, &r->pack, &r->pack_len, &r->ts)) != BT_OK)
+		return;
+	r->s = kmod_index_add(&r->fp, r->pack, r->pack_len);
 }
 
 static void *worker(void *arg)
@@ -198,6 +201,7 @@ static void free_result(struct kres *r)
 {
 	kmod_close(r->m);
 	free(r->pack);
+	kmod_index_writer_fini(&r->fp);
 	r->m = NULL;
 	r->pack = NULL;
 }
@@ -206,6 +210,7 @@ enum bt_status pbuild_modules(const struct pbuild_options *o, const struct elfim
 			      struct tcdb *db, struct pbuild_stats *st)
 {
 	struct kmods k = {.o = o};
+	struct kmod_index_writer idx = {0};
 	enum bt_status s = BT_OK;
 	kernel_release(img, k.release, sizeof(k.release));
 	k.syms = calloc(img->nsyms ? img->nsyms : 1, sizeof(*k.syms));
@@ -270,6 +275,8 @@ enum bt_status pbuild_modules(const struct pbuild_options *o, const struct elfim
 						 .path = r->m->path,
 						 .n_templates = (uint32_t)r->ts.n_blocks};
 			s = tcdb_add_module(db, &tm, r->pack, r->pack_len);
+			if (s == BT_OK)
+				s = kmod_index_merge(&idx, &r->fp);
 			st->n_modules++;
 			st->n_mod_templates += r->ts.n_blocks;
 			st->n_mod_refused += r->ts.n_refused;
@@ -288,6 +295,15 @@ enum bt_status pbuild_modules(const struct pbuild_options *o, const struct elfim
 	}
 	for (int t = 0; t < nt; t++)
 		pthread_join(th[t], NULL);
+	if (s == BT_OK && idx.nmods > 0) {
+		uint8_t *ib;
+		size_t il;
+		if ((s = kmod_index_finish(&idx, &ib, &il)) == BT_OK) {
+			s = tcdb_module_index_put(db, ib, il, idx.nmods);
+			st->mod_index_bytes = il;
+			free(ib);
+		}
+	}
 	for (size_t i = 0; i < k.nfiles; i++)
 		free_result(&k.res[i]);
 	pthread_mutex_destroy(&k.mu);
@@ -298,5 +314,6 @@ out:
 	free(k.files);
 	free(k.res);
 	free(k.syms);
+	kmod_index_writer_fini(&idx);
 	return s;
 }

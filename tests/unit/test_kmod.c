@@ -161,10 +161,10 @@ static size_t src_read(void *o, gva_t va, uint8_t *buf, size_t len)
 	return k;
 }
 
-static void make_pack(uint8_t **pack, size_t *len, struct kmod_tmpl_stats *st)
+static void make_pack_of(const char *path, uint8_t **pack, size_t *len, struct kmod_tmpl_stats *st)
 {
 	struct kmod *m;
-	assert_int_equal(kmod_open(testmod(), &m), BT_OK);
+	assert_int_equal(kmod_open(path, &m), BT_OK);
 	assert_int_equal(kmod_relocate(m, resolve, NULL), BT_OK);
 	assert_true(m->n_relocs_applied > 0);
 	assert_int_equal(m->n_relocs_unknown, 0);
@@ -173,6 +173,11 @@ static void make_pack(uint8_t **pack, size_t *len, struct kmod_tmpl_stats *st)
 	assert_int_equal(kmod_pack_templates(m, ctx, pack, len, st), BT_OK);
 	xlat_destroy(ctx);
 	kmod_close(m);
+}
+
+static void make_pack(uint8_t **pack, size_t *len, struct kmod_tmpl_stats *st)
+{
+	make_pack_of(testmod(), pack, len, st);
 }
 
 static void test_pack_binds_at_load_address(void **state)
@@ -282,6 +287,339 @@ static void test_db_modules(void **state)
 	free(pack);
 }
 
+/* ------------------------------------------------ the fingerprint index */
+
+static uint8_t *index_of(uint8_t *const *packs, const size_t *lens, int n, size_t *len)
+{
+	struct kmod_index_writer w = {0}, one;
+	for (int i = 0; i < n; i++) { /* as pretrans: built apart, merged */
+		memset(&one, 0, sizeof(one));
+		assert_int_equal(kmod_index_add(&one, packs[i], lens[i]), BT_OK);
+		assert_int_equal(kmod_index_merge(&w, &one), BT_OK);
+		kmod_index_writer_fini(&one);
+	}
+	uint8_t *ix;
+	assert_int_equal(kmod_index_finish(&w, &ix, len), BT_OK);
+	kmod_index_writer_fini(&w);
+	return ix;
+}
+
+/* testmod.ko with the first .text byte of one template made a nop: the
+ * template's fingerprint changes (pack file *path). */
+static void make_changed(char *path, size_t cap)
+{
+	uint8_t *pack;
+	size_t len;
+	struct kmod_tmpl_stats st;
+	make_pack(&pack, &len, &st);
+	struct kmod_pack pk;
+	assert_int_equal(kmod_pack_parse(pack, len, &pk), BT_OK);
+	uint64_t off = UINT64_MAX;
+	for (size_t i = 0; i < pk.n && off == UINT64_MAX; i++) {
+		uint8_t fm[512];
+		xlat_tmpl_field_mask(&pk.tmpls[i].t, fm);
+		if (strcmp(pk.secs[pk.tmpls[i].sec].name, ".text") == 0 && !(fm[0] & 1) &&
+		    pk.tmpls[i].t.guest[0] != 0x90)
+			off = pk.tmpls[i].offset;
+	}
+	assert_true(off != UINT64_MAX);
+	kmod_pack_fini(&pk);
+	free(pack);
+	struct elfimg *img;
+	assert_int_equal(elfimg_open(testmod(), &img), BT_OK);
+	const struct elfimg_section *t = elfimg_section_by_name(img, ".text");
+	uint8_t *mod = malloc(g_len);
+	memcpy(mod, g_obj, g_len);
+	mod[t->offset + off] = 0x90;
+	elfimg_close(img);
+	snprintf(path, cap, "%s/nop.ko", dir);
+	write_file(path, mod, g_len);
+	free(mod);
+}
+
+static void test_index_round_trip(void **state)
+{
+	char nop[128];
+	make_changed(nop, sizeof(nop));
+	uint8_t *packs[2];
+	size_t lens[2];
+	struct kmod_tmpl_stats st[2];
+	make_pack_of(nop, &packs[0], &lens[0], &st[0]);
+	make_pack(&packs[1], &lens[1], &st[1]);
+	size_t il;
+	uint8_t *ix = index_of(packs, lens, 2, &il);
+	/* 12-byte header, 8 per module, 11 per template */
+	assert_int_equal(il, 12 + 2 * 8 + 11 * (st[0].n_blocks + st[1].n_blocks));
+	struct kmod_index x;
+	assert_int_equal(kmod_index_parse(ix, il, &x), BT_OK);
+	assert_int_equal(x.nmods, 2);
+	assert_int_equal(x.n, st[0].n_blocks + st[1].n_blocks);
+	assert_int_equal(x.base[1], st[0].n_blocks);
+	assert_int_equal(x.raw_len[0], lens[0]);
+	assert_int_equal(x.raw_len[1], lens[1]);
+	assert_int_equal(x.start[4096], x.n);
+	struct kmod_pack pk[2];
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(kmod_pack_parse(packs[i], lens[i], &pk[i]), BT_OK);
+	/* every template is in its page offset's bucket with its first bytes */
+	for (uint32_t o = 0; o < 4096; o++)
+		for (uint32_t r = x.start[o]; r < x.start[o + 1]; r++) {
+			uint32_t m = x.fps[r].idx >= x.base[1];
+			const struct xlat_tmpl *t = &pk[m].tmpls[x.fps[r].idx - x.base[m]].t;
+			assert_int_equal(t->guest_start & 0xfff, o);
+			assert_true(x.fps[r].mask & 1); /* no template starts with a field */
+			assert_int_equal(x.fps[r].bytes & 0xff, t->guest[0]);
+			if (r > x.start[o])
+				assert_true(x.fps[r].idx > x.fps[r - 1].idx);
+		}
+	assert_true(kmod_index_consistent(&x, 0, &pk[0]));
+	assert_true(kmod_index_consistent(&x, 1, &pk[1]));
+	assert_false(kmod_index_consistent(&x, 0, &pk[1])); /* the changed template */
+	assert_false(kmod_index_consistent(&x, 2, &pk[1]));
+	kmod_index_fini(&x);
+	for (int i = 0; i < 2; i++)
+		kmod_pack_fini(&pk[i]);
+
+	/* malformed: short, magic, counts, page offset, bytes outside the mask */
+	assert_int_equal(kmod_index_parse(ix, il - 1, &x), BT_ERR_FORMAT);
+	uint8_t *bad = malloc(il);
+	memcpy(bad, ix, il);
+	bad[0] = 'X';
+	assert_int_equal(kmod_index_parse(bad, il, &x), BT_ERR_FORMAT);
+	memcpy(bad, ix, il);
+	bad[12] += 1; /* module 0 claims one template more */
+	assert_int_equal(kmod_index_parse(bad, il, &x), BT_ERR_FORMAT);
+	memcpy(bad, ix, il);
+	bad[12 + 16 + 1] = 0x10; /* page offset 4096 + */
+	assert_int_equal(kmod_index_parse(bad, il, &x), BT_ERR_FORMAT);
+	memcpy(bad, ix, il);
+	bad[12 + 16 + 2] &= 0x7f; /* byte 7 left out of the mask but not zero */
+	bad[12 + 16 + 3 + 7] |= 1;
+	assert_int_equal(kmod_index_parse(bad, il, &x), BT_ERR_FORMAT);
+	free(bad);
+	free(ix);
+	for (int i = 0; i < 2; i++)
+		free(packs[i]);
+}
+
+/* Packs served by a test fetch: counts the fetches, can fail one. */
+struct fetcher {
+	uint8_t *packs[2];
+	size_t lens[2];
+	int fetched[2];
+	enum bt_status fail; /* returned for every fetch when not BT_OK */
+};
+static enum bt_status fetch(void *opaque, uint32_t mod, uint8_t **raw, size_t *len)
+{
+	struct fetcher *f = opaque;
+	assert_true(mod < 2);
+	f->fetched[mod]++;
+	if (f->fail != BT_OK)
+		return f->fail;
+	*raw = malloc(f->lens[mod]);
+	memcpy(*raw, f->packs[mod], f->lens[mod]);
+	*len = f->lens[mod];
+	return BT_OK;
+}
+
+/* testmod.ko loaded by the guest's loader at 0xffffffffa0345000: every
+ * template address bound through a binder over (nop.ko, testmod.ko) and
+ * compared with a translation of the loaded bytes.  Returns the count. */
+static size_t bind_all(struct kmod_binder *b, const uint8_t *pack, size_t len)
+{
+	static uint8_t mem[1 << 20];
+	static struct kmodld ld;
+	struct arena a = {mem, 0xffffffffa0345000ull};
+	struct kmodld_ops ops = {.ctx = &a, .alloc = arena_alloc, .resolve = arena_resolve};
+	assert_int_equal(kmodld_load(&ld, g_obj, g_len, &ops), BT_OK);
+	struct kmod_pack pk;
+	assert_int_equal(kmod_pack_parse(pack, len, &pk), BT_OK);
+	struct elfimg *img;
+	assert_int_equal(elfimg_open(testmod(), &img), BT_OK);
+	struct xlat_ctx *ctx;
+	assert_int_equal(xlat_create(&(struct xlat_options){0}, &ctx), BT_OK);
+	size_t bound = 0;
+	for (size_t i = 0; i < pk.n; i++) {
+		const struct kmod_tmpl *k = &pk.tmpls[i];
+		const struct elfimg_section *s = elfimg_section_by_name(img, pk.secs[k->sec].name);
+		uint64_t off = ld.sec_off[s->index];
+		gva_t va = a.run + off + k->offset;
+		struct xlat_block got;
+		bool found;
+		size_t n = s->size - k->offset;
+		assert_int_equal(kmod_binder_find(b, va, mem + off + k->offset, n, &got, &found),
+				 BT_OK);
+		assert_true(found);
+		struct src sr = {a.run + off, mem + off, s->size};
+		struct xlat_source src = {.read = src_read, .opaque = &sr};
+		struct xlat_block want;
+		assert_int_equal(xlat_translate(ctx, &src, va, &want), BT_OK);
+		assert_int_equal(got.guest_len, want.guest_len);
+		assert_int_equal(got.guest_hash, want.guest_hash);
+		assert_int_equal(got.code_len, want.code_len);
+		assert_memory_equal(got.code, want.code, want.code_len);
+		assert_int_equal(got.pcmap_len, want.pcmap_len);
+		assert_memory_equal(got.pcmap, want.pcmap, want.pcmap_len);
+		assert_int_equal(got.n_exits, want.n_exits);
+		for (uint32_t x = 0; x < want.n_exits; x++)
+			assert_int_equal(got.exits[x].target, want.exits[x].target);
+		bound++;
+	}
+	xlat_destroy(ctx);
+	elfimg_close(img);
+	kmod_pack_fini(&pk);
+	return bound;
+}
+
+static void test_binder_lazy(void **state)
+{
+	char nop[128];
+	make_changed(nop, sizeof(nop));
+	struct fetcher f = {0};
+	struct kmod_tmpl_stats st;
+	make_pack_of(nop, &f.packs[0], &f.lens[0], &st);
+	make_pack(&f.packs[1], &f.lens[1], &st);
+	size_t il;
+	uint8_t *ix = index_of(f.packs, f.lens, 2, &il);
+	struct kmod_index x;
+	struct kmod_binder *b;
+
+	/* nothing is fetched at start, nor for bytes no fingerprint has */
+	assert_int_equal(kmod_index_parse(ix, il, &x), BT_OK);
+	assert_int_equal(kmod_binder_create(&x, fetch, &f, 64u << 20, &b), BT_OK);
+	assert_null(x.fps); /* taken over */
+	static const uint8_t junk[64] = {0xcc, 0xcc, 0xcc, 0xcc};
+	struct xlat_block xb;
+	bool found = true;
+	assert_int_equal(
+	    kmod_binder_find(b, 0xffffffffa0345000ull, junk, sizeof(junk), &xb, &found), BT_OK);
+	assert_false(found);
+	assert_int_equal(f.fetched[0] + f.fetched[1], 0);
+	/* the loaded testmod binds entirely: nop.ko's pack serves the blocks
+	 * it has unchanged (first in index order), testmod's the changed one;
+	 * each pack is fetched once, on its first match */
+	assert_int_equal(bind_all(b, f.packs[1], f.lens[1]), st.n_blocks);
+	assert_int_equal(f.fetched[0], 1);
+	assert_int_equal(f.fetched[1], 1);
+	const struct kmod_bind_stats *bs = kmod_binder_stats(b);
+	assert_int_equal(bs->bound, st.n_blocks);
+	assert_int_equal(bs->packs_inflated, 2);
+	assert_int_equal(bs->packs_evicted, 0);
+	uint64_t both = bs->peak_bytes;
+	kmod_binder_destroy(b);
+
+	/* a budget of one pack: they take turns, never both resident */
+	assert_int_equal(kmod_index_parse(ix, il, &x), BT_OK);
+	assert_int_equal(kmod_binder_create(&x, fetch, &f, both - 1, &b), BT_OK);
+	assert_int_equal(bind_all(b, f.packs[1], f.lens[1]), st.n_blocks);
+	bs = kmod_binder_stats(b);
+	assert_true(bs->packs_evicted >= 1);
+	assert_int_equal(bs->packs_inflated, 1 + bs->packs_evicted); /* one stays resident */
+	assert_true(bs->peak_bytes < both);
+	kmod_binder_destroy(b);
+
+	/* a pack that disagrees with the index is not used: testmod's pack
+	 * served as nop.ko's */
+	struct fetcher g = f;
+	g.packs[0] = f.packs[1];
+	g.lens[0] = f.lens[1];
+	g.fetched[0] = g.fetched[1] = 0;
+	assert_int_equal(kmod_index_parse(ix, il, &x), BT_OK);
+	assert_int_equal(kmod_binder_create(&x, fetch, &g, 64u << 20, &b), BT_OK);
+	assert_int_equal(bind_all(b, f.packs[1], f.lens[1]), st.n_blocks); /* from module 1 */
+	bs = kmod_binder_stats(b);
+	assert_int_equal(bs->packs_bad, 1);
+	assert_int_equal(g.fetched[0], 1);
+	kmod_binder_destroy(b);
+
+	/* a fetch refused by its tag stops binding: reported once, then nothing */
+	f.fail = BT_ERR_AUTH;
+	f.fetched[0] = f.fetched[1] = 0;
+	assert_int_equal(kmod_index_parse(ix, il, &x), BT_OK);
+	assert_int_equal(kmod_binder_create(&x, fetch, &f, 64u << 20, &b), BT_OK);
+	struct kmod_pack pk;
+	assert_int_equal(kmod_pack_parse(f.packs[1], f.lens[1], &pk), BT_OK);
+	const struct xlat_tmpl *t0 = &pk.tmpls[0].t;
+	assert_int_equal(
+	    kmod_binder_find(b, t0->guest_start, t0->guest, t0->guest_len, &xb, &found),
+	    BT_ERR_AUTH);
+	assert_int_equal(
+	    kmod_binder_find(b, t0->guest_start, t0->guest, t0->guest_len, &xb, &found), BT_OK);
+	assert_false(found);
+	assert_int_equal(f.fetched[0] + f.fetched[1], 1);
+	kmod_pack_fini(&pk);
+	kmod_binder_destroy(b);
+	free(ix);
+	free(f.packs[0]);
+	free(f.packs[1]);
+}
+
+/* The index in the database: round trip, and a changed pack row refused
+ * by its tag with one line naming the database. */
+static void test_db_index(void **state)
+{
+	uint8_t *pack;
+	size_t len, il;
+	struct kmod_tmpl_stats st;
+	make_pack(&pack, &len, &st);
+	uint8_t *ix = index_of(&pack, &len, 1, &il);
+	char p[128];
+	snprintf(p, sizeof(p), "%s/ix.tcdb", dir);
+	struct tcdb *db;
+	struct tcdb_provenance pv = {
+	    .xlat_version = XLAT_VERSION, .abi_version = VCPU_ABI_VERSION, .created = 1700000000};
+	strcpy(pv.tool_version, "test");
+	assert_int_equal(tcdb_create(p, &test_image, &pv, &db), BT_OK);
+	assert_int_equal(tcdb_module_index_put(db, ix, il, 1), BT_OK);
+	assert_int_equal(tcdb_commit(db), BT_OK);
+	static const struct tcdb_prov want = {.xlat_version = XLAT_VERSION,
+					      .abi_version = VCPU_ABI_VERSION,
+					      .n_exit_kinds = XLAT_NEXIT_KINDS,
+					      .n_refusals = XLAT_NREFUSALS};
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
+	uint8_t *raw;
+	size_t rl;
+	uint64_t n;
+	assert_int_equal(tcdb_module_index_get(db, &raw, &rl, &n), BT_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(rl, il);
+	assert_memory_equal(raw, ix, il);
+	tcdb_module_index_free(raw, rl);
+	tcdb_close(db);
+
+	sqlite3 *h;
+	assert_int_equal(sqlite3_open(p, &h), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(h, "UPDATE packs SET n_items = 2 WHERE kind = 4", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(h);
+	char lp[128];
+	snprintf(lp, sizeof(lp), "%s/log", dir);
+	FILE *lf = fopen(lp, "w+");
+	assert_non_null(lf);
+	bt_log_to(lf);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_module_index_get(db, &raw, &rl, &n), BT_ERR_AUTH);
+	assert_true(tcdb_untrusted(db));
+	assert_int_equal(tcdb_module_index_get(db, &raw, &rl, &n), BT_ERR_AUTH); /* no 2nd line */
+	tcdb_close(db);
+	bt_log_to(fopen("/dev/null", "w"));
+	char line[1024];
+	rewind(lf);
+	int lines = 0;
+	bool named = false;
+	while (fgets(line, sizeof(line), lf)) {
+		lines++;
+		named |= strstr(line, "ix.tcdb: the module fingerprint-index pack fails its "
+				      "authentication") != NULL;
+	}
+	fclose(lf);
+	assert_int_equal(lines, 1);
+	assert_true(named);
+	free(ix);
+	free(pack);
+}
+
 static int setup(void **state)
 {
 	strcpy(dir, "/tmp/test_kmod.XXXXXX");
@@ -312,6 +650,9 @@ int main(void)
 	    cmocka_unit_test(test_identity_and_codecs),
 	    cmocka_unit_test(test_pack_binds_at_load_address),
 	    cmocka_unit_test(test_db_modules),
+	    cmocka_unit_test(test_index_round_trip),
+	    cmocka_unit_test(test_binder_lazy),
+	    cmocka_unit_test(test_db_index),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

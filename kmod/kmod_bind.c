@@ -1,0 +1,234 @@
+/*
+ * kmod/ (kmod.h): binding module templates to the code a guest executes,
+ * with packs fetched on their first match (docs/kmod.md, "Binding").
+ *
+ * States of a module's pack:
+ *
+ *   ABSENT --first fingerprint match [load_pack]--> RESIDENT
+ *   RESIDENT --LRU, to fit the budget [evict]--> ABSENT
+ *   ABSENT --fetch/parse/consistency failure [load_pack]--> BAD (never again)
+ *
+ * Invariants
+ *  1. Resident packs hold at most `budget` bytes (a pack's raw length plus
+ *     its parsed arrays, known from the index before it is fetched); a
+ *     pack larger than the budget alone is BAD.
+ *  2. A template is instantiated only from a pack that the fetch function
+ *     returned (the database checked its tag), that parsed, and whose every
+ *     template has the fingerprint the index gives it.
+ *  3. A fetch returning BT_ERR_AUTH stops all binding (the database is
+ *     untrusted); kmod_binder_find() returns it once, then finds nothing.
+ *  4. What kmod_binder_find() returns is xlat_tmpl_instantiate()'s: the
+ *     bytes at rip outside the recorded fields equal the template's.
+ */
+#include "kmod/kmod.h"
+
+#include "pretrans/base/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum pack_state { PACK_ABSENT = 0, PACK_RESIDENT, PACK_BAD };
+
+struct bind_mod {
+	enum pack_state state;
+	uint8_t *raw;
+	size_t raw_len;
+	struct kmod_pack pk;
+	uint64_t cost;
+	uint64_t last_use;
+};
+
+struct kmod_binder {
+	struct kmod_index idx;
+	struct bind_mod *mods;
+	kmod_fetch_fn fetch;
+	void *opaque;
+	uint64_t budget, clock;
+	bool stopped;
+	uint8_t *code; /* instantiation buffer */
+	uint32_t code_cap;
+	struct xlat_exit exits[XLAT_MAX_EXITS];
+	struct kmod_bind_stats st;
+};
+
+/* What a resident pack costs, bounded from the index alone: its raw bytes,
+ * and kmod_pack_parse()'s arrays: the templates' and exits' by count, the
+ * relocation records' and sections' by raw_len (each takes at least as many
+ * raw bytes as its parsed struct: 24 and 80). */
+static uint64_t pack_cost(const struct kmod_index *x, uint32_t m)
+{
+	uint64_t n = x->base[m + 1] - x->base[m];
+	_Static_assert(sizeof(struct xlat_reloc) <= XLAT_RELOC_BYTES, "reloc bound");
+	_Static_assert(sizeof(struct kmod_pack_section) <= 80, "section bound");
+	return 3 * (uint64_t)x->raw_len[m] +
+	       n * (sizeof(struct kmod_tmpl) + XLAT_MAX_EXITS * sizeof(struct xlat_exit));
+}
+
+enum bt_status kmod_binder_create(struct kmod_index *idx, kmod_fetch_fn fetch, void *opaque,
+				  uint64_t budget, struct kmod_binder **out)
+{
+	struct kmod_binder *b = calloc(1, sizeof(*b));
+	if (!b)
+		return BT_ERR_NOMEM;
+	b->mods = calloc(idx->nmods ? idx->nmods : 1, sizeof(*b->mods));
+	if (!b->mods) {
+		free(b);
+		return BT_ERR_NOMEM;
+	}
+	b->idx = *idx;
+	memset(idx, 0, sizeof(*idx));
+	b->fetch = fetch;
+	b->opaque = opaque;
+	b->budget = budget;
+	*out = b;
+	return BT_OK;
+}
+
+static void evict(struct kmod_binder *b, struct bind_mod *m)
+{
+	kmod_pack_fini(&m->pk);
+	free(m->raw);
+	m->raw = NULL;
+	m->state = PACK_ABSENT;
+	b->st.resident_bytes -= m->cost;
+}
+
+void kmod_binder_destroy(struct kmod_binder *b)
+{
+	if (!b)
+		return;
+	for (uint32_t i = 0; i < b->idx.nmods; i++)
+		if (b->mods[i].state == PACK_RESIDENT)
+			evict(b, &b->mods[i]);
+	kmod_index_fini(&b->idx);
+	free(b->mods);
+	free(b->code);
+	free(b);
+}
+
+/* Make pack mi resident (evicting the least recently used ones to fit). */
+static enum bt_status load_pack(struct kmod_binder *b, uint32_t mi)
+{
+	struct bind_mod *m = &b->mods[mi];
+	m->cost = pack_cost(&b->idx, mi);
+	if (m->cost > b->budget) {
+		bt_warn(LOG_KMOD,
+			"module %u's templates need %llu MB, more than the %llu MB budget: its "
+			"code is translated at run time",
+			mi + 1, (unsigned long long)(m->cost >> 20),
+			(unsigned long long)(b->budget >> 20));
+		m->state = PACK_BAD;
+		b->st.packs_bad++;
+		return BT_OK;
+	}
+	while (b->st.resident_bytes + m->cost > b->budget) {
+		struct bind_mod *lru = NULL;
+		for (uint32_t i = 0; i < b->idx.nmods; i++)
+			if (b->mods[i].state == PACK_RESIDENT &&
+			    (!lru || b->mods[i].last_use < lru->last_use))
+				lru = &b->mods[i];
+		evict(b, lru); /* one exists: resident_bytes > 0 */
+		b->st.packs_evicted++;
+	}
+	enum bt_status s = b->fetch(b->opaque, mi, &m->raw, &m->raw_len);
+	if (s == BT_ERR_AUTH) {
+		b->stopped = true;
+		return s;
+	}
+	if (s == BT_OK && m->raw_len == b->idx.raw_len[mi] &&
+	    kmod_pack_parse(m->raw, m->raw_len, &m->pk) == BT_OK) {
+		if (kmod_index_consistent(&b->idx, mi, &m->pk)) {
+			m->state = PACK_RESIDENT;
+			b->st.resident_bytes += m->cost;
+			if (b->st.resident_bytes > b->st.peak_bytes)
+				b->st.peak_bytes = b->st.resident_bytes;
+			b->st.packs_inflated++;
+			b->st.inflated_bytes += m->raw_len;
+			return BT_OK;
+		}
+		kmod_pack_fini(&m->pk);
+	}
+	if (s == BT_OK || s == BT_ERR_FORMAT)
+		bt_warn(LOG_KMOD,
+			"module %u of the database does not match its fingerprint index: not used",
+			mi + 1);
+	free(m->raw);
+	m->raw = NULL;
+	m->state = PACK_BAD;
+	b->st.packs_bad++;
+	return s == BT_OK || s == BT_ERR_FORMAT ? BT_OK : s;
+}
+
+static uint32_t module_of(const struct kmod_index *x, uint32_t idx)
+{
+	uint32_t lo = 0, hi = x->nmods; /* base[lo] <= idx < base[hi] */
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (x->base[mid] <= idx)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+enum bt_status kmod_binder_find(struct kmod_binder *b, gva_t rip, const uint8_t *bytes,
+				size_t got, struct xlat_block *xb, bool *found)
+{
+	*found = false;
+	if (b->stopped || got == 0)
+		return BT_OK;
+	uint8_t head[KMOD_FP_BYTES] = {0};
+	memcpy(head, bytes, got < KMOD_FP_BYTES ? got : KMOD_FP_BYTES);
+	uint64_t h = 0;
+	for (int i = 0; i < KMOD_FP_BYTES; i++)
+		h |= (uint64_t)head[i] << (8 * i);
+	uint32_t o = rip & 0xfff;
+	for (uint32_t r = b->idx.start[o]; r < b->idx.start[o + 1]; r++) {
+		const struct kmod_fp *fp = &b->idx.fps[r];
+		if ((h & kmod_fp_mask64(fp->mask)) != fp->bytes)
+			continue;
+		b->st.fp_matches++;
+		uint32_t mi = module_of(&b->idx, fp->idx);
+		struct bind_mod *m = &b->mods[mi];
+		if (m->state == PACK_ABSENT)
+			BT_TRY(load_pack(b, mi));
+		if (m->state != PACK_RESIDENT)
+			continue;
+		m->last_use = ++b->clock;
+		const struct kmod_tmpl *kt = &m->pk.tmpls[fp->idx - b->idx.base[mi]];
+		const struct xlat_tmpl *t = &kt->t;
+		if (t->guest_len > got)
+			continue;
+		if (t->code_len > b->code_cap) {
+			uint8_t *c = realloc(b->code, t->code_len);
+			if (!c)
+				return BT_ERR_NOMEM;
+			b->code = c;
+			b->code_cap = t->code_len;
+		}
+		if (xlat_tmpl_instantiate(t, rip, bytes, b->code, b->exits) != XLAT_TMPL_OK)
+			continue;
+		memset(xb, 0, sizeof(*xb));
+		xb->guest_start = rip;
+		xb->guest_len = t->guest_len;
+		xb->n_insns = kt->n_insns;
+		xb->guest_hash = xlat_hash_bytes(bytes, t->guest_len);
+		xb->flags = t->flags;
+		xb->code = b->code;
+		xb->code_len = t->code_len;
+		memcpy(xb->exits, b->exits, t->n_exits * sizeof(*b->exits));
+		xb->n_exits = t->n_exits;
+		xb->pcmap = kt->pcmap;
+		xb->pcmap_len = kt->pcmap_len;
+		b->st.bound++;
+		*found = true;
+		return BT_OK;
+	}
+	return BT_OK;
+}
+
+const struct kmod_bind_stats *kmod_binder_stats(const struct kmod_binder *b)
+{
+	return &b->st;
+}
