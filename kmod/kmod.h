@@ -130,11 +130,11 @@ void kmod_pack_fini(struct kmod_pack *pk);
  * The fingerprint index (kmod_index.c; docs/kmod.md "Binding"): one small
  * entry per template of every module of a database, loaded at start so that
  * a module's pack is fetched only when code the guest runs matches one of
- * its fingerprints.  A fingerprint is the page offset of the template's
- * nominal start and its first KMOD_FP_BYTES guest bytes outside recorded
- * fields (mask bit i: byte i is compared).
+ * its fingerprints: the page offset of the template's nominal start, its
+ * first byte, and a hash of its first KMOD_FP_COVER guest bytes with the
+ * recorded fields zeroed (kmod_fp_hash), with the fields' byte mask.
  */
-#define KMOD_FP_BYTES 8
+#define KMOD_FP_COVER 64
 
 struct kmod_index_writer { /* zero-initialised; modules in row order */
 	uint8_t *mods, *fps;
@@ -150,15 +150,18 @@ enum bt_status kmod_index_finish(struct kmod_index_writer *w, uint8_t **out, siz
 void kmod_index_writer_fini(struct kmod_index_writer *w);
 
 struct kmod_fp {
-	uint64_t bytes; /* first bytes, little-endian, zero outside mask */
+	uint64_t fmask; /* bit i: guest byte i is a recorded field (zeroed in the hash) */
+	uint32_t key;	/* page offset << 8 | first guest byte */
+	uint32_t hash;	/* kmod_fp_hash of the first `cover` guest bytes */
 	uint32_t idx;	/* template number over all modules (module order) */
-	uint8_t mask;
+	uint8_t cover;	/* 1..KMOD_FP_COVER */
 };
 struct kmod_index {
 	uint32_t nmods;
 	uint32_t *base;	      /* nmods + 1: module i's templates are [base[i], base[i + 1]) */
 	uint32_t *raw_len;    /* each module's pack length */
-	struct kmod_fp *fps;  /* by page offset, then idx */
+	uint64_t *cost;	      /* each module's pack and its parse (kmod_pack_parse) in bytes */
+	struct kmod_fp *fps;  /* sorted by (key, idx) */
 	uint32_t start[4097]; /* fps of page offset o: [start[o], start[o + 1]) */
 	size_t n;
 };
@@ -166,8 +169,10 @@ struct kmod_index {
  * for anything malformed. */
 enum bt_status kmod_index_parse(const uint8_t *p, size_t len, struct kmod_index *out);
 void kmod_index_fini(struct kmod_index *x);
-/* The byte mask of a fingerprint's bit mask. */
-uint64_t kmod_fp_mask64(uint8_t mask);
+/* The first fps entry with this key (or the next key's first). */
+size_t kmod_index_first(const struct kmod_index *x, uint32_t key);
+/* The hash of cover bytes with the fmask bytes zeroed. */
+uint32_t kmod_fp_hash(const uint8_t *bytes, uint32_t cover, uint64_t fmask);
 /* Every template of pack pk (module mod) has the fingerprint x gives it. */
 bool kmod_index_consistent(const struct kmod_index *x, uint32_t mod, const struct kmod_pack *pk);
 

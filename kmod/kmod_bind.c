@@ -10,8 +10,8 @@
  *
  * Invariants
  *  1. Resident packs hold at most `budget` bytes (a pack's raw length plus
- *     its parsed arrays, known from the index before it is fetched); a
- *     pack larger than the budget alone is BAD.
+ *     what kmod_pack_parse() allocates for it, known from the index before
+ *     it is fetched); a pack larger than the budget alone is BAD.
  *  2. A template is instantiated only from a pack that the fetch function
  *     returned (the database checked its tag), that parsed, and whose every
  *     template has the fingerprint the index gives it.
@@ -35,7 +35,7 @@ struct bind_mod {
 	size_t raw_len;
 	struct kmod_pack pk;
 	uint64_t cost;
-	uint64_t last_use;
+	uint64_t last_use, loaded_at; /* the binder's clock */
 };
 
 struct kmod_binder {
@@ -50,19 +50,6 @@ struct kmod_binder {
 	struct xlat_exit exits[XLAT_MAX_EXITS];
 	struct kmod_bind_stats st;
 };
-
-/* What a resident pack costs, bounded from the index alone: its raw bytes,
- * and kmod_pack_parse()'s arrays: the templates' and exits' by count, the
- * relocation records' and sections' by raw_len (each takes at least as many
- * raw bytes as its parsed struct: 24 and 80). */
-static uint64_t pack_cost(const struct kmod_index *x, uint32_t m)
-{
-	uint64_t n = x->base[m + 1] - x->base[m];
-	_Static_assert(sizeof(struct xlat_reloc) <= XLAT_RELOC_BYTES, "reloc bound");
-	_Static_assert(sizeof(struct kmod_pack_section) <= 80, "section bound");
-	return 3 * (uint64_t)x->raw_len[m] +
-	       n * (sizeof(struct kmod_tmpl) + XLAT_MAX_EXITS * sizeof(struct xlat_exit));
-}
 
 enum bt_status kmod_binder_create(struct kmod_index *idx, kmod_fetch_fn fetch, void *opaque,
 				  uint64_t budget, struct kmod_binder **out)
@@ -110,7 +97,7 @@ void kmod_binder_destroy(struct kmod_binder *b)
 static enum bt_status load_pack(struct kmod_binder *b, uint32_t mi)
 {
 	struct bind_mod *m = &b->mods[mi];
-	m->cost = pack_cost(&b->idx, mi);
+	m->cost = b->idx.cost[mi];
 	if (m->cost > b->budget) {
 		bt_warn(LOG_KMOD,
 			"module %u's templates need %llu MB, more than the %llu MB budget: its "
@@ -139,6 +126,7 @@ static enum bt_status load_pack(struct kmod_binder *b, uint32_t mi)
 	    kmod_pack_parse(m->raw, m->raw_len, &m->pk) == BT_OK) {
 		if (kmod_index_consistent(&b->idx, mi, &m->pk)) {
 			m->state = PACK_RESIDENT;
+			m->loaded_at = ++b->clock;
 			b->st.resident_bytes += m->cost;
 			if (b->st.resident_bytes > b->st.peak_bytes)
 				b->st.peak_bytes = b->st.resident_bytes;
@@ -172,58 +160,84 @@ static uint32_t module_of(const struct kmod_index *x, uint32_t idx)
 	return lo;
 }
 
-enum bt_status kmod_binder_find(struct kmod_binder *b, gva_t rip, const uint8_t *bytes,
-				size_t got, struct xlat_block *xb, bool *found)
+/* Instantiate template idx (module mi, resident) at rip into xb. */
+static enum bt_status try_tmpl(struct kmod_binder *b, uint32_t mi, uint32_t idx, gva_t rip,
+			       const uint8_t *bytes, size_t got, struct xlat_block *xb, bool *found)
+{
+	struct bind_mod *m = &b->mods[mi];
+	m->last_use = ++b->clock;
+	const struct kmod_tmpl *kt = &m->pk.tmpls[idx - b->idx.base[mi]];
+	const struct xlat_tmpl *t = &kt->t;
+	if (t->guest_len > got)
+		return BT_OK;
+	if (t->code_len > b->code_cap) {
+		uint8_t *c = realloc(b->code, t->code_len);
+		if (!c)
+			return BT_ERR_NOMEM;
+		b->code = c;
+		b->code_cap = t->code_len;
+	}
+	if (xlat_tmpl_instantiate(t, rip, bytes, b->code, b->exits) != XLAT_TMPL_OK)
+		return BT_OK;
+	memset(xb, 0, sizeof(*xb));
+	xb->guest_start = rip;
+	xb->guest_len = t->guest_len;
+	xb->n_insns = kt->n_insns;
+	xb->guest_hash = xlat_hash_bytes(bytes, t->guest_len);
+	xb->flags = t->flags;
+	xb->code = b->code;
+	xb->code_len = t->code_len;
+	memcpy(xb->exits, b->exits, t->n_exits * sizeof(*b->exits));
+	xb->n_exits = t->n_exits;
+	xb->pcmap = kt->pcmap;
+	xb->pcmap_len = kt->pcmap_len;
+	b->st.bound++;
+	*found = true;
+	return BT_OK;
+}
+
+enum bt_status kmod_binder_find(struct kmod_binder *b, gva_t rip, const uint8_t *bytes, size_t got,
+				struct xlat_block *xb, bool *found)
 {
 	*found = false;
 	if (b->stopped || got == 0)
 		return BT_OK;
-	uint8_t head[KMOD_FP_BYTES] = {0};
-	memcpy(head, bytes, got < KMOD_FP_BYTES ? got : KMOD_FP_BYTES);
-	uint64_t h = 0;
-	for (int i = 0; i < KMOD_FP_BYTES; i++)
-		h |= (uint64_t)head[i] << (8 * i);
-	uint32_t o = rip & 0xfff;
-	for (uint32_t r = b->idx.start[o]; r < b->idx.start[o + 1]; r++) {
-		const struct kmod_fp *fp = &b->idx.fps[r];
-		if ((h & kmod_fp_mask64(fp->mask)) != fp->bytes)
-			continue;
-		b->st.fp_matches++;
-		uint32_t mi = module_of(&b->idx, fp->idx);
-		struct bind_mod *m = &b->mods[mi];
-		if (m->state == PACK_ABSENT)
-			BT_TRY(load_pack(b, mi));
-		if (m->state != PACK_RESIDENT)
-			continue;
-		m->last_use = ++b->clock;
-		const struct kmod_tmpl *kt = &m->pk.tmpls[fp->idx - b->idx.base[mi]];
-		const struct xlat_tmpl *t = &kt->t;
-		if (t->guest_len > got)
-			continue;
-		if (t->code_len > b->code_cap) {
-			uint8_t *c = realloc(b->code, t->code_len);
-			if (!c)
-				return BT_ERR_NOMEM;
-			b->code = c;
-			b->code_cap = t->code_len;
+	uint32_t key = (uint32_t)(rip & 0xfff) << 8 | bytes[0];
+	size_t first = kmod_index_first(&b->idx, key), end = first;
+	while (end < b->idx.n && b->idx.fps[end].key == key)
+		end++;
+	/* candidates of resident packs first: a block several modules share
+	 * (the same bytes outside relocated fields) needs no other pack */
+	uint64_t pass1 = 0;
+	for (int pass = 0; pass < 2; pass++, pass1 = b->clock) {
+		uint32_t last_hash = 0, last_cover = 0;
+		uint64_t last_fmask = 0;
+		for (size_t r = first; r < end; r++) {
+			const struct kmod_fp *fp = &b->idx.fps[r];
+			if (fp->cover > got)
+				continue;
+			if (fp->cover != last_cover || fp->fmask != last_fmask) {
+				last_cover = fp->cover;
+				last_fmask = fp->fmask;
+				last_hash = kmod_fp_hash(bytes, fp->cover, fp->fmask);
+			}
+			if (last_hash != fp->hash)
+				continue;
+			uint32_t mi = module_of(&b->idx, fp->idx);
+			struct bind_mod *m = &b->mods[mi];
+			if (pass == 0 && m->state != PACK_RESIDENT)
+				continue;
+			if (pass == 1 && m->state == PACK_RESIDENT && m->loaded_at <= pass1)
+				continue; /* tried in pass 0 */
+			b->st.fp_matches++;
+			if (m->state == PACK_ABSENT)
+				BT_TRY(load_pack(b, mi));
+			if (m->state != PACK_RESIDENT)
+				continue;
+			BT_TRY(try_tmpl(b, mi, fp->idx, rip, bytes, got, xb, found));
+			if (*found)
+				return BT_OK;
 		}
-		if (xlat_tmpl_instantiate(t, rip, bytes, b->code, b->exits) != XLAT_TMPL_OK)
-			continue;
-		memset(xb, 0, sizeof(*xb));
-		xb->guest_start = rip;
-		xb->guest_len = t->guest_len;
-		xb->n_insns = kt->n_insns;
-		xb->guest_hash = xlat_hash_bytes(bytes, t->guest_len);
-		xb->flags = t->flags;
-		xb->code = b->code;
-		xb->code_len = t->code_len;
-		memcpy(xb->exits, b->exits, t->n_exits * sizeof(*b->exits));
-		xb->n_exits = t->n_exits;
-		xb->pcmap = kt->pcmap;
-		xb->pcmap_len = kt->pcmap_len;
-		b->st.bound++;
-		*found = true;
-		return BT_OK;
 	}
 	return BT_OK;
 }

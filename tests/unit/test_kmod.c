@@ -305,7 +305,8 @@ static uint8_t *index_of(uint8_t *const *packs, const size_t *lens, int n, size_
 }
 
 /* testmod.ko with the first .text byte of one template made a nop: the
- * template's fingerprint changes (pack file *path). */
+ * template's fingerprint changes (file *path; its bytes in g_nop). */
+static uint8_t *g_nop;
 static void make_changed(char *path, size_t cap)
 {
 	uint8_t *pack;
@@ -334,7 +335,8 @@ static void make_changed(char *path, size_t cap)
 	elfimg_close(img);
 	snprintf(path, cap, "%s/nop.ko", dir);
 	write_file(path, mod, g_len);
-	free(mod);
+	free(g_nop);
+	g_nop = mod;
 }
 
 static void test_index_round_trip(void **state)
@@ -348,8 +350,8 @@ static void test_index_round_trip(void **state)
 	make_pack(&packs[1], &lens[1], &st[1]);
 	size_t il;
 	uint8_t *ix = index_of(packs, lens, 2, &il);
-	/* 12-byte header, 8 per module, 11 per template */
-	assert_int_equal(il, 12 + 2 * 8 + 11 * (st[0].n_blocks + st[1].n_blocks));
+	/* 12-byte header, 16 per module, 16 per template */
+	assert_int_equal(il, 12 + 2 * 16 + 16 * (st[0].n_blocks + st[1].n_blocks));
 	struct kmod_index x;
 	assert_int_equal(kmod_index_parse(ix, il, &x), BT_OK);
 	assert_int_equal(x.nmods, 2);
@@ -361,17 +363,41 @@ static void test_index_round_trip(void **state)
 	struct kmod_pack pk[2];
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(kmod_pack_parse(packs[i], lens[i], &pk[i]), BT_OK);
-	/* every template is in its page offset's bucket with its first bytes */
+	/* every template is in its page offset's bucket, sorted by (first byte,
+	 * template), with the hash of its bytes outside the fields */
 	for (uint32_t o = 0; o < 4096; o++)
 		for (uint32_t r = x.start[o]; r < x.start[o + 1]; r++) {
-			uint32_t m = x.fps[r].idx >= x.base[1];
-			const struct xlat_tmpl *t = &pk[m].tmpls[x.fps[r].idx - x.base[m]].t;
+			const struct kmod_fp *e = &x.fps[r];
+			uint32_t m = e->idx >= x.base[1];
+			const struct xlat_tmpl *t = &pk[m].tmpls[e->idx - x.base[m]].t;
 			assert_int_equal(t->guest_start & 0xfff, o);
-			assert_true(x.fps[r].mask & 1); /* no template starts with a field */
-			assert_int_equal(x.fps[r].bytes & 0xff, t->guest[0]);
+			assert_int_equal(e->key, o << 8 | t->guest[0]);
+			assert_int_equal(e->cover, t->guest_len < 64 ? t->guest_len : 64);
+			assert_false(e->fmask & 1); /* no template starts with a field */
+			assert_int_equal(e->hash, kmod_fp_hash(t->guest, e->cover, e->fmask));
 			if (r > x.start[o])
-				assert_true(x.fps[r].idx > x.fps[r - 1].idx);
+				assert_true(e->key > e[-1].key ||
+					    (e->key == e[-1].key && e->idx > e[-1].idx));
 		}
+	/* the relocated fields are masked: module 0's template 0 at another
+	 * address (its fields changed) hashes the same, a changed opcode not */
+	const struct xlat_tmpl *t0 = &pk[1].tmpls[0].t;
+	size_t r0 = kmod_index_first(&x, (uint32_t)(t0->guest_start & 0xfff) << 8 | t0->guest[0]);
+	while (x.fps[r0].idx != x.base[1])
+		r0++;
+	uint8_t moved[64];
+	uint32_t cover = x.fps[r0].cover;
+	memcpy(moved, t0->guest, cover);
+	bool has_field = false;
+	for (uint32_t i = 0; i < cover; i++)
+		if (x.fps[r0].fmask >> i & 1) {
+			moved[i] ^= 0x5a;
+			has_field = true;
+		}
+	assert_true(has_field);
+	assert_int_equal(kmod_fp_hash(moved, cover, x.fps[r0].fmask), x.fps[r0].hash);
+	moved[0] ^= 1;
+	assert_int_not_equal(kmod_fp_hash(moved, cover, x.fps[r0].fmask), x.fps[r0].hash);
 	assert_true(kmod_index_consistent(&x, 0, &pk[0]));
 	assert_true(kmod_index_consistent(&x, 1, &pk[1]));
 	assert_false(kmod_index_consistent(&x, 0, &pk[1])); /* the changed template */
@@ -380,7 +406,8 @@ static void test_index_round_trip(void **state)
 	for (int i = 0; i < 2; i++)
 		kmod_pack_fini(&pk[i]);
 
-	/* malformed: short, magic, counts, page offset, bytes outside the mask */
+	/* malformed: short, magic, counts; entry 0 (at 44): page offset, cover,
+	 * a field on byte 0 or past the cover */
 	assert_int_equal(kmod_index_parse(ix, il - 1, &x), BT_ERR_FORMAT);
 	uint8_t *bad = malloc(il);
 	memcpy(bad, ix, il);
@@ -390,12 +417,30 @@ static void test_index_round_trip(void **state)
 	bad[12] += 1; /* module 0 claims one template more */
 	assert_int_equal(kmod_index_parse(bad, il, &x), BT_ERR_FORMAT);
 	memcpy(bad, ix, il);
-	bad[12 + 16 + 1] = 0x10; /* page offset 4096 + */
+	bad[44 + 1] = 0x10; /* page offset 4096 + */
 	assert_int_equal(kmod_index_parse(bad, il, &x), BT_ERR_FORMAT);
 	memcpy(bad, ix, il);
-	bad[12 + 16 + 2] &= 0x7f; /* byte 7 left out of the mask but not zero */
-	bad[12 + 16 + 3 + 7] |= 1;
+	bad[44 + 2] = 0;
 	assert_int_equal(kmod_index_parse(bad, il, &x), BT_ERR_FORMAT);
+	bad[44 + 2] = 65;
+	assert_int_equal(kmod_index_parse(bad, il, &x), BT_ERR_FORMAT);
+	memcpy(bad, ix, il);
+	bad[44 + 4] |= 1;
+	assert_int_equal(kmod_index_parse(bad, il, &x), BT_ERR_FORMAT);
+	memcpy(bad, ix, il);
+	assert_true(bad[44 + 2] < 64);
+	bad[44 + 11] |= 0x80;
+	assert_int_equal(kmod_index_parse(bad, il, &x), BT_ERR_FORMAT);
+	memcpy(bad, ix, il); /* the same bytes parse */
+	assert_int_equal(kmod_index_parse(bad, il, &x), BT_OK);
+	kmod_index_fini(&x);
+	bad[12 + 8] += 1; /* a relocation count that is not the pack's: parses, */
+	assert_int_equal(kmod_index_parse(bad, il, &x), BT_OK);
+	struct kmod_pack p0; /* but the pack disagrees with it */
+	assert_int_equal(kmod_pack_parse(packs[0], lens[0], &p0), BT_OK);
+	assert_false(kmod_index_consistent(&x, 0, &p0));
+	kmod_pack_fini(&p0);
+	kmod_index_fini(&x);
 	free(bad);
 	free(ix);
 	for (int i = 0; i < 2; i++)
@@ -422,16 +467,17 @@ static enum bt_status fetch(void *opaque, uint32_t mod, uint8_t **raw, size_t *l
 	return BT_OK;
 }
 
-/* testmod.ko loaded by the guest's loader at 0xffffffffa0345000: every
- * template address bound through a binder over (nop.ko, testmod.ko) and
- * compared with a translation of the loaded bytes.  Returns the count. */
-static size_t bind_all(struct kmod_binder *b, const uint8_t *pack, size_t len)
+/* The object obj (testmod.ko or nop.ko, same layout) loaded by the guest's
+ * loader at 0xffffffffa0345000: every template address of pack bound
+ * through the binder and compared with a translation of the loaded bytes.
+ * Returns the count. */
+static size_t bind_all(struct kmod_binder *b, const uint8_t *obj, const uint8_t *pack, size_t len)
 {
 	static uint8_t mem[1 << 20];
 	static struct kmodld ld;
 	struct arena a = {mem, 0xffffffffa0345000ull};
 	struct kmodld_ops ops = {.ctx = &a, .alloc = arena_alloc, .resolve = arena_resolve};
-	assert_int_equal(kmodld_load(&ld, g_obj, g_len, &ops), BT_OK);
+	assert_int_equal(kmodld_load(&ld, obj, g_len, &ops), BT_OK);
 	struct kmod_pack pk;
 	assert_int_equal(kmod_pack_parse(pack, len, &pk), BT_OK);
 	struct elfimg *img;
@@ -495,14 +541,19 @@ static void test_binder_lazy(void **state)
 	    kmod_binder_find(b, 0xffffffffa0345000ull, junk, sizeof(junk), &xb, &found), BT_OK);
 	assert_false(found);
 	assert_int_equal(f.fetched[0] + f.fetched[1], 0);
-	/* the loaded testmod binds entirely: nop.ko's pack serves the blocks
-	 * it has unchanged (first in index order), testmod's the changed one;
-	 * each pack is fetched once, on its first match */
-	assert_int_equal(bind_all(b, f.packs[1], f.lens[1]), st.n_blocks);
+	/* the loaded testmod binds entirely; testmod's pack is fetched on its
+	 * first match, nop.ko's at most once (before testmod's is resident,
+	 * packs already resident are tried first) */
+	size_t nb = st.n_blocks;
+	assert_int_equal(bind_all(b, g_obj, f.packs[1], f.lens[1]), nb);
+	assert_int_equal(f.fetched[1], 1);
+	assert_true(f.fetched[0] <= 1);
+	/* the loaded nop.ko needs its own pack for its changed block */
+	assert_int_equal(bind_all(b, g_nop, f.packs[0], f.lens[0]), nb);
 	assert_int_equal(f.fetched[0], 1);
 	assert_int_equal(f.fetched[1], 1);
 	const struct kmod_bind_stats *bs = kmod_binder_stats(b);
-	assert_int_equal(bs->bound, st.n_blocks);
+	assert_int_equal(bs->bound, 2 * nb);
 	assert_int_equal(bs->packs_inflated, 2);
 	assert_int_equal(bs->packs_evicted, 0);
 	uint64_t both = bs->peak_bytes;
@@ -511,9 +562,11 @@ static void test_binder_lazy(void **state)
 	/* a budget of one pack: they take turns, never both resident */
 	assert_int_equal(kmod_index_parse(ix, il, &x), BT_OK);
 	assert_int_equal(kmod_binder_create(&x, fetch, &f, both - 1, &b), BT_OK);
-	assert_int_equal(bind_all(b, f.packs[1], f.lens[1]), st.n_blocks);
+	assert_int_equal(bind_all(b, g_obj, f.packs[1], f.lens[1]), nb);
+	assert_int_equal(bind_all(b, g_nop, f.packs[0], f.lens[0]), nb);
+	assert_int_equal(bind_all(b, g_obj, f.packs[1], f.lens[1]), nb);
 	bs = kmod_binder_stats(b);
-	assert_true(bs->packs_evicted >= 1);
+	assert_true(bs->packs_evicted >= 2);
 	assert_int_equal(bs->packs_inflated, 1 + bs->packs_evicted); /* one stays resident */
 	assert_true(bs->peak_bytes < both);
 	kmod_binder_destroy(b);
@@ -526,10 +579,18 @@ static void test_binder_lazy(void **state)
 	g.fetched[0] = g.fetched[1] = 0;
 	assert_int_equal(kmod_index_parse(ix, il, &x), BT_OK);
 	assert_int_equal(kmod_binder_create(&x, fetch, &g, 64u << 20, &b), BT_OK);
-	assert_int_equal(bind_all(b, f.packs[1], f.lens[1]), st.n_blocks); /* from module 1 */
+	struct kmod_pack pk1;
+	assert_int_equal(kmod_pack_parse(f.packs[1], f.lens[1], &pk1), BT_OK);
+	const struct xlat_tmpl *tl = &pk1.tmpls[pk1.n - 1].t; /* unchanged in nop.ko */
+	assert_int_equal(
+	    kmod_binder_find(b, tl->guest_start, tl->guest, tl->guest_len, &xb, &found), BT_OK);
+	assert_true(found); /* from module 1, after module 0's pack was refused */
+	assert_memory_equal(xb.code, tl->code, tl->code_len);
 	bs = kmod_binder_stats(b);
 	assert_int_equal(bs->packs_bad, 1);
 	assert_int_equal(g.fetched[0], 1);
+	assert_int_equal(g.fetched[1], 1);
+	kmod_pack_fini(&pk1);
 	kmod_binder_destroy(b);
 
 	/* a fetch refused by its tag stops binding: reported once, then nothing */
@@ -639,6 +700,7 @@ static int teardown(void **state)
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	free(g_obj);
+	free(g_nop);
 	return system(cmd) == 0 ? 0 : -1;
 }
 
