@@ -84,6 +84,16 @@ enum bt_status kmod_relocate(struct kmod *m, kmod_resolve_fn resolve, void *opaq
 /* The same layout from another (page-aligned) base: a second load. */
 enum bt_status kmod_relocate_at(struct kmod *m, gva_t base, kmod_resolve_fn resolve, void *opaque);
 
+/* The sites a patch table of the relocated module names (its section
+ * `table`, e.g. "__mcount_loc" or ".return_sites": each entry's relocation
+ * against the module's code), as nominal addresses in a new malloc'd
+ * array (none: *n = 0). */
+enum bt_status kmod_table_sites(const struct kmod *m, const char *table, gva_t **out, size_t *n);
+/* The relocated code bytes at nominal address va (writable: the caller
+ * predicts the kernel's patching over them) and how many follow in its
+ * section, or NULL. */
+uint8_t *kmod_code_at(struct kmod *m, gva_t va, size_t *avail);
+
 struct kmod_tmpl_stats {
 	size_t n_blocks;      /* templates */
 	size_t n_refused;     /* block starts the translator refused */

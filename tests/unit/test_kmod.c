@@ -287,6 +287,53 @@ static void test_db_modules(void **state)
 	free(pack);
 }
 
+/* The sites of Linux's patch tables in a module, from the tables'
+ * relocations (an absolute one in __mcount_loc, a self-relative one in
+ * .return_sites), at their nominal addresses. */
+static void test_table_sites(void **state)
+{
+	static const char src[] = ".text\n.globl f1, f2\n"
+				  "f1: 1: call __fentry__\n ret\n"
+				  "f2: 2: jmp __x86_return_thunk\n"
+				  ".section __mcount_loc, \"a\"\n .quad 1b\n"
+				  ".section .return_sites, \"a\"\n .long 2b - .\n";
+	char sp[128], op[128], cmd[400];
+	snprintf(sp, sizeof(sp), "%s/sites.S", dir);
+	snprintf(op, sizeof(op), "%s/sites.ko", dir);
+	write_file(sp, src, strlen(src));
+	snprintf(cmd, sizeof(cmd), "cc -c -o %s %s", op, sp);
+	assert_int_equal(system(cmd), 0);
+	struct kmod *m;
+	assert_int_equal(kmod_open(op, &m), BT_OK);
+	assert_int_equal(kmod_relocate(m, resolve, NULL), BT_OK);
+	gva_t text = 0;
+	for (size_t i = 0; i < m->nsecs; i++)
+		if (strcmp(m->secs[i].name, ".text") == 0)
+			text = m->secs[i].addr;
+	assert_int_equal(text, KMOD_NOMINAL_BASE);
+	gva_t *sites;
+	size_t n, avail;
+	assert_int_equal(kmod_table_sites(m, "__mcount_loc", &sites, &n), BT_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(sites[0], text);
+	uint8_t *p = kmod_code_at(m, sites[0], &avail);
+	assert_non_null(p);
+	assert_int_equal(p[0], 0xe8);
+	assert_int_equal(avail, 11);
+	free(sites);
+	assert_int_equal(kmod_table_sites(m, ".return_sites", &sites, &n), BT_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(sites[0], text + 6);
+	p = kmod_code_at(m, sites[0], &avail);
+	assert_int_equal(p[0], 0xe9);
+	assert_int_equal(avail, 5);
+	free(sites);
+	assert_int_equal(kmod_table_sites(m, ".retpoline_sites", &sites, &n), BT_OK);
+	assert_int_equal(n, 0);
+	assert_null(kmod_code_at(m, text + 11, &avail));
+	kmod_close(m);
+}
+
 /* ------------------------------------------------ the fingerprint index */
 
 static uint8_t *index_of(uint8_t *const *packs, const size_t *lens, int n, size_t *len)
@@ -712,6 +759,7 @@ int main(void)
 	    cmocka_unit_test(test_identity_and_codecs),
 	    cmocka_unit_test(test_pack_binds_at_load_address),
 	    cmocka_unit_test(test_db_modules),
+	    cmocka_unit_test(test_table_sites),
 	    cmocka_unit_test(test_index_round_trip),
 	    cmocka_unit_test(test_binder_lazy),
 	    cmocka_unit_test(test_db_index),
