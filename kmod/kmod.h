@@ -197,6 +197,7 @@ typedef enum bt_status (*kmod_fetch_fn)(void *opaque, uint32_t mod, uint8_t **ra
 struct kmod_bind_stats {
 	uint64_t fp_matches;	 /* fingerprints that matched guest bytes */
 	uint64_t bound;		 /* templates instantiated */
+	uint64_t placement_hits; /* of which found where a placement said (no fingerprint) */
 	uint64_t packs_inflated; /* fetches (a pack evicted and needed again counts twice) */
 	uint64_t inflated_bytes;
 	uint64_t packs_evicted, packs_bad;

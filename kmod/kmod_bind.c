@@ -19,6 +19,11 @@
  *     untrusted); kmod_binder_find() returns it once, then finds nothing.
  *  4. What kmod_binder_find() returns is xlat_tmpl_instantiate()'s: the
  *     bytes at rip outside the recorded fields equal the template's.
+ *  5. Placements (where a bound template says its module's section lies in
+ *     the guest) only choose which template to try first: inside one, the
+ *     template at that section offset, then the fingerprints as outside; a
+ *     stale placement (the module unloaded, another loaded there) costs a
+ *     failed try and is replaced by the next placement that overlaps it.
  */
 #include "kmod/kmod.h"
 
@@ -38,6 +43,14 @@ struct bind_mod {
 	uint64_t last_use, loaded_at; /* the binder's clock */
 };
 
+/* Where the guest put a module's section (learnt from a bound template). */
+struct placement {
+	gva_t base;
+	uint64_t size;
+	uint32_t mod, sec;
+};
+#define MAX_PLACEMENTS 256
+
 struct kmod_binder {
 	struct kmod_index idx;
 	struct bind_mod *mods;
@@ -49,6 +62,8 @@ struct kmod_binder {
 	uint32_t code_cap;
 	struct xlat_exit exits[XLAT_MAX_EXITS];
 	struct kmod_bind_stats st;
+	struct placement place[MAX_PLACEMENTS];
+	size_t nplace, next_place; /* next_place: the slot replaced when full */
 };
 
 enum bt_status kmod_binder_create(struct kmod_index *idx, kmod_fetch_fn fetch, void *opaque,
@@ -160,6 +175,52 @@ static uint32_t module_of(const struct kmod_index *x, uint32_t idx)
 	return lo;
 }
 
+/* Module mi's section of kt lies at rip - kt->offset: replaces the
+ * placements it overlaps. */
+static void place(struct kmod_binder *b, uint32_t mi, const struct kmod_tmpl *kt, gva_t rip)
+{
+	struct placement p = {rip - kt->offset, b->mods[mi].pk.secs[kt->sec].size, mi, kt->sec};
+	size_t i, slot = SIZE_MAX;
+	for (i = 0; i < b->nplace; i++) {
+		struct placement *q = &b->place[i];
+		if (q->base == p.base && q->size == p.size && q->mod == p.mod && q->sec == p.sec)
+			return;
+		if (q->base < p.base + p.size && p.base < q->base + q->size) {
+			if (slot == SIZE_MAX)
+				slot = i;
+			else /* drop a second overlapped one */
+				*q = b->place[--b->nplace], i--;
+		}
+	}
+	if (slot == SIZE_MAX) {
+		if (b->nplace < MAX_PLACEMENTS) {
+			slot = b->nplace++;
+		} else {
+			slot = b->next_place;
+			b->next_place = (b->next_place + 1) % MAX_PLACEMENTS;
+		}
+	}
+	b->place[slot] = p;
+}
+
+/* The template of pack pk at (sec, off), or NULL (templates are sorted by
+ * (sec, offset)). */
+static const struct kmod_tmpl *tmpl_at(const struct kmod_pack *pk, uint32_t sec, uint64_t off)
+{
+	size_t lo = 0, hi = pk->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct kmod_tmpl *t = &pk->tmpls[mid];
+		if (t->sec < sec || (t->sec == sec && t->offset < off))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < pk->n && pk->tmpls[lo].sec == sec && pk->tmpls[lo].offset == off
+		   ? &pk->tmpls[lo]
+		   : NULL;
+}
+
 /* Instantiate template idx (module mi, resident) at rip into xb. */
 static enum bt_status try_tmpl(struct kmod_binder *b, uint32_t mi, uint32_t idx, gva_t rip,
 			       const uint8_t *bytes, size_t got, struct xlat_block *xb, bool *found)
@@ -193,6 +254,7 @@ static enum bt_status try_tmpl(struct kmod_binder *b, uint32_t mi, uint32_t idx,
 	xb->pcmap_len = kt->pcmap_len;
 	b->st.bound++;
 	*found = true;
+	place(b, mi, kt, rip);
 	return BT_OK;
 }
 
@@ -202,6 +264,26 @@ enum bt_status kmod_binder_find(struct kmod_binder *b, gva_t rip, const uint8_t 
 	*found = false;
 	if (b->stopped || got == 0)
 		return BT_OK;
+	/* inside a placement: its template at that offset first */
+	for (size_t i = 0; i < b->nplace; i++) {
+		const struct placement *p = &b->place[i];
+		if (rip < p->base || rip - p->base >= p->size)
+			continue;
+		struct bind_mod *m = &b->mods[p->mod];
+		if (m->state == PACK_ABSENT)
+			BT_TRY(load_pack(b, p->mod));
+		const struct kmod_tmpl *kt =
+		    m->state == PACK_RESIDENT ? tmpl_at(&m->pk, p->sec, rip - p->base) : NULL;
+		if (kt) {
+			uint32_t idx = b->idx.base[p->mod] + (uint32_t)(kt - m->pk.tmpls);
+			BT_TRY(try_tmpl(b, p->mod, idx, rip, bytes, got, xb, found));
+			if (*found) {
+				b->st.placement_hits++;
+				return BT_OK;
+			}
+		}
+		break;
+	}
 	uint32_t key = (uint32_t)(rip & 0xfff) << 8 | bytes[0];
 	size_t first = kmod_index_first(&b->idx, key), end = first;
 	while (end < b->idx.n && b->idx.fps[end].key == key)

@@ -36,13 +36,13 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 			",\"translated\":%" PRIu64 ",\"refused\":%" PRIu64 ",\"learned\":%" PRIu64
 			",\"chains\":%" PRIu64 ",\"code_bytes\":%" PRIu64
 			",\"kmod_blocks_from_db\":%" PRIu64 ",\"kmod_blocks_translated\":%" PRIu64
-			",\"kmod_fp_matches\":%" PRIu64 ",\"kmod_packs_inflated\":%" PRIu64
-			",\"kmod_packs_evicted\":%" PRIu64 ",\"kmod_pack_bytes_peak\":%" PRIu64
-			"},",
+			",\"kmod_fp_matches\":%" PRIu64 ",\"kmod_placement_hits\":%" PRIu64
+			",\"kmod_packs_inflated\":%" PRIu64 ",\"kmod_packs_evicted\":%" PRIu64
+			",\"kmod_pack_bytes_peak\":%" PRIu64 "},",
 			s->db_used, s->db_predicted, s->db_stale, s->db_verified, s->translated,
 			s->refused, s->learned, tc.chains, tc.code_bytes, s->kmod_from_db,
-			s->kmod_translated, ks.fp_matches, ks.packs_inflated, ks.packs_evicted,
-			ks.peak_bytes);
+			s->kmod_translated, ks.fp_matches, ks.placement_hits, ks.packs_inflated,
+			ks.packs_evicted, ks.peak_bytes);
 		fprintf(f, "\"exits\":{");
 		for (unsigned k = 1; k < XLAT_NEXIT_KINDS; k++)
 			fprintf(f, "%s\"%s\":%" PRIu64, k > 1 ? "," : "",

@@ -97,7 +97,7 @@ for i in $(seq "$runs"); do
 		rss=$(sed -n 's/^rss_kb=//p' "$out/time" 2>/dev/null)
 		status=ok
 		[ "$LK_ENDED" = 1 ] && [ "$LK_END_CODE" = 0 ] || status="FAILED (status $LK_STATUS, end '$LK_END_CODE')"
-		line="$kind $i: kmod_blocks_from_db ${from:-?} kmod_blocks_translated ${tr:-?} share ${share}% fp_matches $(js "$out/stderr" kmod_fp_matches) packs_inflated $(js "$out/stderr" kmod_packs_inflated) pack_peak_bytes $(js "$out/stderr" kmod_pack_bytes_peak) rss_kb ${rss:-?} $ins; $status; load $(cut -d' ' -f1 /proc/loadavg)"
+		line="$kind $i: kmod_blocks_from_db ${from:-?} kmod_blocks_translated ${tr:-?} share ${share}% fp_matches $(js "$out/stderr" kmod_fp_matches) placement_hits $(js "$out/stderr" kmod_placement_hits) packs_inflated $(js "$out/stderr" kmod_packs_inflated) pack_peak_bytes $(js "$out/stderr" kmod_pack_bytes_peak) rss_kb ${rss:-?} $ins; $status; load $(cut -d' ' -f1 /proc/loadavg)"
 		echo "  $line"
 		echo "$line" >>"$results"
 		grep -h 'template fingerprints' "$out/stderr" | head -n 1 | sed 's/^/    /'

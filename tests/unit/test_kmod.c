@@ -595,6 +595,12 @@ static void test_binder_lazy(void **state)
 	assert_int_equal(bind_all(b, g_obj, f.packs[1], f.lens[1]), nb);
 	assert_int_equal(f.fetched[1], 1);
 	assert_true(f.fetched[0] <= 1);
+	/* after a section's first block, the others are found where it placed
+	 * the section, without fingerprints */
+	struct kmod_pack pkt;
+	assert_int_equal(kmod_pack_parse(f.packs[1], f.lens[1], &pkt), BT_OK);
+	assert_true(kmod_binder_stats(b)->placement_hits >= nb - pkt.nsecs);
+	kmod_pack_fini(&pkt);
 	/* the loaded nop.ko needs its own pack for its changed block */
 	assert_int_equal(bind_all(b, g_nop, f.packs[0], f.lens[0]), nb);
 	assert_int_equal(f.fetched[0], 1);
