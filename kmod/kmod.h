@@ -195,9 +195,13 @@ bool kmod_index_consistent(const struct kmod_index *x, uint32_t mod, const struc
  * its tag matched; BT_ERR_AUTH stops binding. */
 typedef enum bt_status (*kmod_fetch_fn)(void *opaque, uint32_t mod, uint8_t **raw, size_t *len);
 struct kmod_bind_stats {
-	uint64_t fp_matches;	 /* fingerprints that matched guest bytes */
+	uint64_t fp_matches;	 /* fingerprints that matched guest bytes (templates tried) */
+	uint64_t ambiguous;	 /* misses matching several modules not resident: no fetch */
 	uint64_t bound;		 /* templates instantiated */
 	uint64_t placement_hits; /* of which found where a placement said (no fingerprint) */
+	/* inside a placement, why its template did not serve: [XLAT_TMPL_BYTES ..
+	 * _PAGE] instantiation refused, [XLAT_NTMPL_RESULTS] no template there */
+	uint64_t placement_misses[XLAT_NTMPL_RESULTS + 1];
 	uint64_t packs_inflated; /* fetches (a pack evicted and needed again counts twice) */
 	uint64_t inflated_bytes;
 	uint64_t packs_evicted, packs_bad;

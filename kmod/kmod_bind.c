@@ -221,14 +221,35 @@ static const struct kmod_tmpl *tmpl_at(const struct kmod_pack *pk, uint32_t sec,
 		   : NULL;
 }
 
+/* Does the fingerprint match the guest bytes?  (The hash of the last
+ * (cover, mask) asked is kept: entries of a key often share them.) */
+struct hash_cache {
+	uint32_t cover, hash;
+	uint64_t fmask;
+};
+static bool fp_hit(struct hash_cache *c, const struct kmod_fp *fp, const uint8_t *bytes, size_t got)
+{
+	if (fp->cover > got)
+		return false;
+	if (fp->cover != c->cover || fp->fmask != c->fmask) {
+		c->cover = fp->cover;
+		c->fmask = fp->fmask;
+		c->hash = kmod_fp_hash(bytes, fp->cover, fp->fmask);
+	}
+	return c->hash == fp->hash;
+}
+
 /* Instantiate template idx (module mi, resident) at rip into xb. */
 static enum bt_status try_tmpl(struct kmod_binder *b, uint32_t mi, uint32_t idx, gva_t rip,
-			       const uint8_t *bytes, size_t got, struct xlat_block *xb, bool *found)
+			       const uint8_t *bytes, size_t got, struct xlat_block *xb, bool *found,
+			       enum xlat_tmpl_result *res)
 {
 	struct bind_mod *m = &b->mods[mi];
 	m->last_use = ++b->clock;
 	const struct kmod_tmpl *kt = &m->pk.tmpls[idx - b->idx.base[mi]];
 	const struct xlat_tmpl *t = &kt->t;
+	if (res)
+		*res = XLAT_TMPL_BYTES;
 	if (t->guest_len > got)
 		return BT_OK;
 	if (t->code_len > b->code_cap) {
@@ -238,7 +259,10 @@ static enum bt_status try_tmpl(struct kmod_binder *b, uint32_t mi, uint32_t idx,
 		b->code = c;
 		b->code_cap = t->code_len;
 	}
-	if (xlat_tmpl_instantiate(t, rip, bytes, b->code, b->exits) != XLAT_TMPL_OK)
+	enum xlat_tmpl_result r = xlat_tmpl_instantiate(t, rip, bytes, b->code, b->exits);
+	if (res)
+		*res = r;
+	if (r != XLAT_TMPL_OK)
 		return BT_OK;
 	memset(xb, 0, sizeof(*xb));
 	xb->guest_start = rip;
@@ -274,14 +298,16 @@ enum bt_status kmod_binder_find(struct kmod_binder *b, gva_t rip, const uint8_t 
 			BT_TRY(load_pack(b, p->mod));
 		const struct kmod_tmpl *kt =
 		    m->state == PACK_RESIDENT ? tmpl_at(&m->pk, p->sec, rip - p->base) : NULL;
+		enum xlat_tmpl_result r = XLAT_NTMPL_RESULTS; /* no template there */
 		if (kt) {
 			uint32_t idx = b->idx.base[p->mod] + (uint32_t)(kt - m->pk.tmpls);
-			BT_TRY(try_tmpl(b, p->mod, idx, rip, bytes, got, xb, found));
+			BT_TRY(try_tmpl(b, p->mod, idx, rip, bytes, got, xb, found, &r));
 			if (*found) {
 				b->st.placement_hits++;
 				return BT_OK;
 			}
 		}
+		b->st.placement_misses[r]++;
 		break;
 	}
 	uint32_t key = (uint32_t)(rip & 0xfff) << 8 | bytes[0];
@@ -290,36 +316,46 @@ enum bt_status kmod_binder_find(struct kmod_binder *b, gva_t rip, const uint8_t 
 		end++;
 	/* candidates of resident packs first: a block several modules share
 	 * (the same bytes outside relocated fields) needs no other pack */
-	uint64_t pass1 = 0;
-	for (int pass = 0; pass < 2; pass++, pass1 = b->clock) {
-		uint32_t last_hash = 0, last_cover = 0;
-		uint64_t last_fmask = 0;
-		for (size_t r = first; r < end; r++) {
-			const struct kmod_fp *fp = &b->idx.fps[r];
-			if (fp->cover > got)
-				continue;
-			if (fp->cover != last_cover || fp->fmask != last_fmask) {
-				last_cover = fp->cover;
-				last_fmask = fp->fmask;
-				last_hash = kmod_fp_hash(bytes, fp->cover, fp->fmask);
-			}
-			if (last_hash != fp->hash)
-				continue;
-			uint32_t mi = module_of(&b->idx, fp->idx);
-			struct bind_mod *m = &b->mods[mi];
-			if (pass == 0 && m->state != PACK_RESIDENT)
-				continue;
-			if (pass == 1 && m->state == PACK_RESIDENT && m->loaded_at <= pass1)
-				continue; /* tried in pass 0 */
+	/* Resident packs first: a block several modules share (the same bytes
+	 * outside relocated fields) needs no other pack.  Then a pack is fetched
+	 * only when exactly one module not resident matches: a block that
+	 * several modules share is not worth fetching a pack that may be the
+	 * wrong one (it is translated; the module's next own block places it). */
+	struct hash_cache hc = {0};
+	uint32_t want = UINT32_MAX;
+	for (size_t r = first; r < end; r++) {
+		const struct kmod_fp *fp = &b->idx.fps[r];
+		if (!fp_hit(&hc, fp, bytes, got))
+			continue;
+		uint32_t mi = module_of(&b->idx, fp->idx);
+		if (b->mods[mi].state == PACK_RESIDENT) {
 			b->st.fp_matches++;
-			if (m->state == PACK_ABSENT)
-				BT_TRY(load_pack(b, mi));
-			if (m->state != PACK_RESIDENT)
-				continue;
-			BT_TRY(try_tmpl(b, mi, fp->idx, rip, bytes, got, xb, found));
+			BT_TRY(try_tmpl(b, mi, fp->idx, rip, bytes, got, xb, found, NULL));
 			if (*found)
 				return BT_OK;
+		} else if (b->mods[mi].state == PACK_ABSENT && want != mi) {
+			if (want != UINT32_MAX)
+				want = UINT32_MAX - 1; /* two or more */
+			else
+				want = mi;
 		}
+	}
+	if (want == UINT32_MAX - 1)
+		b->st.ambiguous++;
+	if (want >= UINT32_MAX - 1)
+		return BT_OK;
+	BT_TRY(load_pack(b, want));
+	if (b->mods[want].state != PACK_RESIDENT)
+		return BT_OK;
+	for (size_t r = first; r < end; r++) {
+		const struct kmod_fp *fp = &b->idx.fps[r];
+		if (fp->idx < b->idx.base[want] || fp->idx >= b->idx.base[want + 1] ||
+		    !fp_hit(&hc, fp, bytes, got))
+			continue;
+		b->st.fp_matches++;
+		BT_TRY(try_tmpl(b, want, fp->idx, rip, bytes, got, xb, found, NULL));
+		if (*found)
+			return BT_OK;
 	}
 	return BT_OK;
 }

@@ -63,6 +63,17 @@ void vm_kmod_free(struct vm *vm)
 	struct vm_kmod *k = vm->kmod;
 	if (!k)
 		return;
+	const struct kmod_bind_stats *st = kmod_binder_stats(k->b);
+	bt_info(LOG_KMOD,
+		"%llu templates bound (%llu where a placement said), %llu misses matching several "
+		"modules not fetched; inside placements not served: %llu bytes differ, %llu form, "
+		"%llu page, %llu no template at the offset",
+		(unsigned long long)st->bound, (unsigned long long)st->placement_hits,
+		(unsigned long long)st->ambiguous,
+		(unsigned long long)st->placement_misses[XLAT_TMPL_BYTES],
+		(unsigned long long)st->placement_misses[XLAT_TMPL_FORM],
+		(unsigned long long)st->placement_misses[XLAT_TMPL_PAGE],
+		(unsigned long long)st->placement_misses[XLAT_NTMPL_RESULTS]);
 	kmod_binder_destroy(k->b);
 	free(k);
 	vm->kmod = NULL;

@@ -100,7 +100,7 @@ for i in $(seq "$runs"); do
 		line="$kind $i: kmod_blocks_from_db ${from:-?} kmod_blocks_translated ${tr:-?} share ${share}% fp_matches $(js "$out/stderr" kmod_fp_matches) placement_hits $(js "$out/stderr" kmod_placement_hits) packs_inflated $(js "$out/stderr" kmod_packs_inflated) pack_peak_bytes $(js "$out/stderr" kmod_pack_bytes_peak) rss_kb ${rss:-?} $ins; $status; load $(cut -d' ' -f1 /proc/loadavg)"
 		echo "  $line"
 		echo "$line" >>"$results"
-		grep -h 'template fingerprints' "$out/stderr" | head -n 1 | sed 's/^/    /'
+		grep -hE 'template fingerprints|templates bound' "$out/stderr" | sed 's/^/    /'
 	done
 done
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
