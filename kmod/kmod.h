@@ -172,6 +172,9 @@ struct kmod_index {
 	uint32_t *raw_len;    /* each module's pack length */
 	uint64_t *cost;	      /* each module's pack and its parse (kmod_pack_parse) in bytes */
 	struct kmod_fp *fps;  /* sorted by (key, idx) */
+	uint32_t *pos;	      /* by template number: its entry in fps */
+	uint32_t *off;	      /* by template number: its offset in its section */
+	uint8_t *sec;	      /* by template number: its section in its pack */
 	uint32_t start[4097]; /* fps of page offset o: [start[o], start[o + 1]) */
 	size_t n;
 };
@@ -196,7 +199,8 @@ bool kmod_index_consistent(const struct kmod_index *x, uint32_t mod, const struc
 typedef enum bt_status (*kmod_fetch_fn)(void *opaque, uint32_t mod, uint8_t **raw, size_t *len);
 struct kmod_bind_stats {
 	uint64_t fp_matches;	 /* fingerprints that matched guest bytes (templates tried) */
-	uint64_t ambiguous;	 /* misses matching several modules not resident: no fetch */
+	uint64_t ambiguous;	 /* misses matching several modules not resident, not told apart */
+	uint64_t disambiguated;	 /* ... and those where one module's neighbours matched: fetched */
 	uint64_t bound;		 /* templates instantiated */
 	uint64_t placement_hits; /* of which found where a placement said (no fingerprint) */
 	/* inside a placement, why its template did not serve: [XLAT_TMPL_BYTES ..
@@ -214,9 +218,11 @@ enum bt_status kmod_binder_create(struct kmod_index *idx, kmod_fetch_fn fetch, v
 void kmod_binder_destroy(struct kmod_binder *b);
 /* The block a template makes of the guest bytes at rip (got of them), in
  * xb (storage the binder's until its next call), *found; BT_ERR_AUTH (once)
- * when a fetch did, BT_ERR_NOMEM. */
-enum bt_status kmod_binder_find(struct kmod_binder *b, gva_t rip, const uint8_t *bytes, size_t got,
-				struct xlat_block *xb, bool *found);
+ * when a fetch did, BT_ERR_NOMEM.  src (or NULL) reads guest memory
+ * elsewhere, to tell apart modules that share the block at rip. */
+enum bt_status kmod_binder_find(struct kmod_binder *b, const struct xlat_source *src, gva_t rip,
+				const uint8_t *bytes, size_t got, struct xlat_block *xb,
+				bool *found);
 const struct kmod_bind_stats *kmod_binder_stats(const struct kmod_binder *b);
 
 #endif

@@ -239,6 +239,39 @@ static bool fp_hit(struct hash_cache *c, const struct kmod_fp *fp, const uint8_t
 	return c->hash == fp->hash;
 }
 
+/* A module not resident whose template idx matches (first in index order). */
+struct cand {
+	uint32_t mod, idx;
+};
+#define MAX_CANDS  16
+#define NEIGHBOURS 4 /* templates on each side checked */
+
+/* How many of module mi's templates next to template idx (in the same
+ * section, NEIGHBOURS on each side) match the guest where idx at rip puts
+ * them: evidence, read from the index and guest memory only, that mi is the
+ * module loaded there. */
+static unsigned neighbours(const struct kmod_binder *b, const struct xlat_source *src, uint32_t mi,
+			   uint32_t idx, gva_t rip)
+{
+	const struct kmod_index *x = &b->idx;
+	gva_t sbase = rip - x->off[idx];
+	unsigned score = 0;
+	for (int d = -NEIGHBOURS; d <= NEIGHBOURS; d++) {
+		int64_t k = (int64_t)idx + d;
+		if (d == 0 || k < x->base[mi] || k >= x->base[mi + 1] || x->sec[k] != x->sec[idx])
+			continue;
+		const struct kmod_fp *fp = &x->fps[x->pos[k]];
+		gva_t va = sbase + x->off[k];
+		uint8_t g[KMOD_FP_COVER];
+		if ((va & 0xfff) != fp->key >> 8 ||
+		    src->read(src->opaque, va, g, fp->cover) < fp->cover ||
+		    g[0] != (fp->key & 0xff))
+			continue;
+		score += kmod_fp_hash(g, fp->cover, fp->fmask) == fp->hash;
+	}
+	return score;
+}
+
 /* Instantiate template idx (module mi, resident) at rip into xb. */
 static enum bt_status try_tmpl(struct kmod_binder *b, uint32_t mi, uint32_t idx, gva_t rip,
 			       const uint8_t *bytes, size_t got, struct xlat_block *xb, bool *found,
@@ -282,8 +315,9 @@ static enum bt_status try_tmpl(struct kmod_binder *b, uint32_t mi, uint32_t idx,
 	return BT_OK;
 }
 
-enum bt_status kmod_binder_find(struct kmod_binder *b, gva_t rip, const uint8_t *bytes, size_t got,
-				struct xlat_block *xb, bool *found)
+enum bt_status kmod_binder_find(struct kmod_binder *b, const struct xlat_source *src, gva_t rip,
+				const uint8_t *bytes, size_t got, struct xlat_block *xb,
+				bool *found)
 {
 	*found = false;
 	if (b->stopped || got == 0)
@@ -318,11 +352,15 @@ enum bt_status kmod_binder_find(struct kmod_binder *b, gva_t rip, const uint8_t 
 	 * (the same bytes outside relocated fields) needs no other pack */
 	/* Resident packs first: a block several modules share (the same bytes
 	 * outside relocated fields) needs no other pack.  Then a pack is fetched
-	 * only when exactly one module not resident matches: a block that
-	 * several modules share is not worth fetching a pack that may be the
-	 * wrong one (it is translated; the module's next own block places it). */
+	 * for one module not resident: the only one that matches, or the one
+	 * whose neighbouring templates match the guest too where this one places
+	 * them (a block several modules share says nothing about which one the
+	 * guest loaded); else none (the block is translated; the module's next
+	 * own block places it). */
 	struct hash_cache hc = {0};
-	uint32_t want = UINT32_MAX;
+	struct cand cands[MAX_CANDS];
+	size_t nc = 0;
+	bool more = false;
 	for (size_t r = first; r < end; r++) {
 		const struct kmod_fp *fp = &b->idx.fps[r];
 		if (!fp_hit(&hc, fp, bytes, got))
@@ -333,17 +371,37 @@ enum bt_status kmod_binder_find(struct kmod_binder *b, gva_t rip, const uint8_t 
 			BT_TRY(try_tmpl(b, mi, fp->idx, rip, bytes, got, xb, found, NULL));
 			if (*found)
 				return BT_OK;
-		} else if (b->mods[mi].state == PACK_ABSENT && want != mi) {
-			if (want != UINT32_MAX)
-				want = UINT32_MAX - 1; /* two or more */
+		} else if (b->mods[mi].state == PACK_ABSENT &&
+			   (nc == 0 ||
+			    cands[nc - 1].mod != mi)) { /* idx order: a module's are together */
+			if (nc < MAX_CANDS)
+				cands[nc++] = (struct cand){mi, fp->idx};
 			else
-				want = mi;
+				more = true;
 		}
 	}
-	if (want == UINT32_MAX - 1)
-		b->st.ambiguous++;
-	if (want >= UINT32_MAX - 1)
+	if (nc == 0)
 		return BT_OK;
+	size_t best = 0;
+	if (nc > 1) {
+		unsigned top = 0, second = 0;
+		for (size_t i = 0; i < nc && !more && src; i++) {
+			unsigned sc = neighbours(b, src, cands[i].mod, cands[i].idx, rip);
+			if (sc > top) {
+				second = top;
+				top = sc;
+				best = i;
+			} else if (sc > second) {
+				second = sc;
+			}
+		}
+		if (top < 2 || top == second) {
+			b->st.ambiguous++;
+			return BT_OK;
+		}
+		b->st.disambiguated++;
+	}
+	uint32_t want = cands[best].mod;
 	BT_TRY(load_pack(b, want));
 	if (b->mods[want].state != PACK_RESIDENT)
 		return BT_OK;

@@ -15,7 +15,9 @@
  *   nmods  x { u32 n_templates, u32 pack raw length, u32 relocation records,
  *              u32 sections }                          module i is row id i + 1
  *   ntmpls x { u16 page offset, u8 cover, u8 first byte, u64 field mask,
- *              u32 hash } in (module, template) order
+ *              u32 hash, u32 offset in its section, u8 section } in
+ *              (module, template) order, so (section, offset) ascending in a
+ *              module
  *
  * Invariants
  *  1. Parsing bounds everything: offsets < 4096, cover 1..KMOD_FP_COVER,
@@ -36,7 +38,7 @@
 #define INDEX_MAGIC	"KMI2"
 #define INDEX_HDR	12
 #define INDEX_MOD_BYTES 16
-#define INDEX_FP_BYTES	16
+#define INDEX_FP_BYTES	21
 #define FP_MAX_GUEST	GUEST_PAGE_SIZE /* longer: refused by instantiation anyway */
 
 uint32_t kmod_fp_hash(const uint8_t *bytes, uint32_t cover, uint64_t fmask)
@@ -56,8 +58,9 @@ static uint64_t pack_cost(uint64_t nt, uint64_t raw_len, uint64_t nrel, uint64_t
 	       (nrel + 1) * sizeof(struct xlat_reloc) + nsecs * sizeof(struct kmod_pack_section);
 }
 
-static void fp_of(const struct xlat_tmpl *t, uint8_t *out)
+static void fp_of(const struct kmod_tmpl *kt, uint8_t *out)
 {
+	const struct xlat_tmpl *t = &kt->t;
 	uint8_t fm[FP_MAX_GUEST / 8];
 	uint64_t fmask = 0;
 	uint32_t cover = t->guest_len < KMOD_FP_COVER ? t->guest_len : KMOD_FP_COVER;
@@ -73,6 +76,8 @@ static void fp_of(const struct xlat_tmpl *t, uint8_t *out)
 	out[3] = cover ? t->guest[0] : 0;
 	bt_put64(out + 4, fmask);
 	bt_put32(out + 12, cover ? kmod_fp_hash(t->guest, cover, fmask) : 0);
+	bt_put32(out + 16, (uint32_t)kt->offset);
+	out[20] = (uint8_t)kt->sec;
 }
 
 enum bt_status kmod_index_add(struct kmod_index_writer *w, const uint8_t *pack, size_t len)
@@ -80,7 +85,10 @@ enum bt_status kmod_index_add(struct kmod_index_writer *w, const uint8_t *pack, 
 	struct kmod_pack pk;
 	BT_TRY(kmod_pack_parse(pack, len, &pk));
 	enum bt_status s = BT_ERR_NOMEM;
-	if (len > UINT32_MAX || pk.n > UINT32_MAX - w->ntmpls) {
+	bool fits = pk.nsecs <= 256;
+	for (size_t i = 0; i < pk.n; i++)
+		fits &= pk.tmpls[i].offset <= UINT32_MAX;
+	if (len > UINT32_MAX || pk.n > UINT32_MAX - w->ntmpls || !fits) {
 		s = BT_ERR_RANGE;
 		goto out;
 	}
@@ -96,7 +104,7 @@ enum bt_status kmod_index_add(struct kmod_index_writer *w, const uint8_t *pack, 
 	bt_put32(w->mods + w->mods_len + 12, pk.nsecs);
 	w->mods_len += INDEX_MOD_BYTES;
 	for (size_t i = 0; i < pk.n; i++, w->fps_len += INDEX_FP_BYTES)
-		fp_of(&pk.tmpls[i].t, w->fps + w->fps_len);
+		fp_of(&pk.tmpls[i], w->fps + w->fps_len);
 	w->nmods++;
 	w->ntmpls += (uint32_t)pk.n;
 	s = BT_OK;
@@ -160,9 +168,13 @@ enum bt_status kmod_index_parse(const uint8_t *p, size_t len, struct kmod_index 
 	out->raw_len = calloc((size_t)nmods + 1, sizeof(*out->raw_len));
 	out->cost = calloc((size_t)nmods + 1, sizeof(*out->cost));
 	out->fps = calloc(n ? n : 1, sizeof(*out->fps));
+	out->pos = calloc(n ? n : 1, sizeof(*out->pos));
+	out->off = calloc(n ? n : 1, sizeof(*out->off));
+	out->sec = calloc(n ? n : 1, sizeof(*out->sec));
 	uint32_t *count = calloc((1u << 20) + 1, sizeof(*count)); /* per key */
 	struct kmod_fp *in = calloc(n ? n : 1, sizeof(*in));
-	if (!out->base || !out->raw_len || !out->cost || !out->fps || !count || !in) {
+	if (!out->base || !out->raw_len || !out->cost || !out->fps || !out->pos || !out->off ||
+	    !out->sec || !count || !in) {
 		free(count);
 		free(in);
 		kmod_index_fini(out);
@@ -195,6 +207,8 @@ enum bt_status kmod_index_parse(const uint8_t *p, size_t len, struct kmod_index 
 		fp->key = (uint32_t)o << 8 | e[3];
 		fp->hash = bt_get32(e + 12);
 		fp->idx = i;
+		out->off[i] = bt_get32(e + 16);
+		out->sec[i] = e[20];
 		count[fp->key + 1]++;
 	}
 	/* a stable counting sort by key: (key, idx) order */
@@ -202,8 +216,10 @@ enum bt_status kmod_index_parse(const uint8_t *p, size_t len, struct kmod_index 
 		count[k + 1] += count[k];
 	for (uint32_t o = 0; o <= 4096; o++)
 		out->start[o] = count[o << 8];
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t i = 0; i < n; i++) {
+		out->pos[i] = count[in[i].key];
 		out->fps[count[in[i].key]++] = in[i];
+	}
 	free(count);
 	free(in);
 	out->nmods = nmods;
@@ -235,6 +251,9 @@ void kmod_index_fini(struct kmod_index *x)
 	free(x->raw_len);
 	free(x->cost);
 	free(x->fps);
+	free(x->pos);
+	free(x->off);
+	free(x->sec);
 	memset(x, 0, sizeof(*x));
 }
 
@@ -249,14 +268,15 @@ bool kmod_index_consistent(const struct kmod_index *x, uint32_t mod, const struc
 		return false;
 	for (size_t j = 0; j < pk->n; j++) {
 		uint8_t e[INDEX_FP_BYTES];
-		fp_of(&pk->tmpls[j].t, e);
+		fp_of(&pk->tmpls[j], e);
 		uint32_t want = x->base[mod] + (uint32_t)j, key = (uint32_t)bt_get16(e) << 8 | e[3];
 		size_t r = kmod_index_first(x, key);
 		while (r < x->n && x->fps[r].key == key && x->fps[r].idx < want)
 			r++;
 		if (r == x->n || x->fps[r].key != key || x->fps[r].idx != want ||
 		    x->fps[r].cover != e[2] || x->fps[r].fmask != bt_get64(e + 4) ||
-		    x->fps[r].hash != bt_get32(e + 12))
+		    x->fps[r].hash != bt_get32(e + 12) || x->off[want] != bt_get32(e + 16) ||
+		    x->sec[want] != e[20])
 			return false;
 	}
 	return true;

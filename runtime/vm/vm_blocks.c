@@ -202,7 +202,8 @@ static struct tcache_block *from_kmod(struct vm *vm, gva_t rip, struct mmu_fault
 		goto out;
 	size_t got = src_read(vm, rip, bytes, sizeof(bytes));
 	struct xlat_block xb;
-	if (got && vm_kmod_find(vm, rip, bytes, got, &xb)) {
+	struct xlat_source gsrc = {src_read, vm};
+	if (got && vm_kmod_find(vm, &gsrc, rip, bytes, got, &xb)) {
 		if (vm->cfg.verify_db_blocks) { /* as for any database block */
 			struct xlat_block fresh;
 			struct xlat_source src = {src_read, vm};

@@ -66,10 +66,12 @@ void vm_kmod_free(struct vm *vm)
 	const struct kmod_bind_stats *st = kmod_binder_stats(k->b);
 	bt_info(LOG_KMOD,
 		"%llu templates bound (%llu where a placement said), %llu misses matching several "
-		"modules not fetched; inside placements not served: %llu bytes differ, %llu form, "
+		"modules (%llu told apart by their neighbours); inside placements not served: %llu "
+		"bytes differ, %llu form, "
 		"%llu page, %llu no template at the offset",
 		(unsigned long long)st->bound, (unsigned long long)st->placement_hits,
-		(unsigned long long)st->ambiguous,
+		(unsigned long long)(st->ambiguous + st->disambiguated),
+		(unsigned long long)st->disambiguated,
 		(unsigned long long)st->placement_misses[XLAT_TMPL_BYTES],
 		(unsigned long long)st->placement_misses[XLAT_TMPL_FORM],
 		(unsigned long long)st->placement_misses[XLAT_TMPL_PAGE],
@@ -135,13 +137,14 @@ enum bt_status vm_kmod_load(struct vm *vm)
 	return BT_OK;
 }
 
-bool vm_kmod_find(struct vm *vm, gva_t rip, const uint8_t *bytes, size_t got, struct xlat_block *xb)
+bool vm_kmod_find(struct vm *vm, const struct xlat_source *src, gva_t rip, const uint8_t *bytes,
+		  size_t got, struct xlat_block *xb)
 {
 	struct vm_kmod *k = vm->kmod;
 	bool found = false;
 	if (!k)
 		return false;
-	enum bt_status s = kmod_binder_find(k->b, rip, bytes, got, xb, &found);
+	enum bt_status s = kmod_binder_find(k->b, src, rip, bytes, got, xb, &found);
 	if (s != BT_OK && s != BT_ERR_AUTH) /* AUTH: tcdb said it, binding stopped */
 		bt_err(LOG_KMOD, "binding module templates at %#llx: %s", (unsigned long long)rip,
 		       bt_status_str(s));

@@ -397,8 +397,8 @@ static void test_index_round_trip(void **state)
 	make_pack(&packs[1], &lens[1], &st[1]);
 	size_t il;
 	uint8_t *ix = index_of(packs, lens, 2, &il);
-	/* 12-byte header, 16 per module, 16 per template */
-	assert_int_equal(il, 12 + 2 * 16 + 16 * (st[0].n_blocks + st[1].n_blocks));
+	/* 12-byte header, 16 per module, 21 per template */
+	assert_int_equal(il, 12 + 2 * 16 + 21 * (st[0].n_blocks + st[1].n_blocks));
 	struct kmod_index x;
 	assert_int_equal(kmod_index_parse(ix, il, &x), BT_OK);
 	assert_int_equal(x.nmods, 2);
@@ -540,8 +540,8 @@ static size_t bind_all(struct kmod_binder *b, const uint8_t *obj, const uint8_t 
 		struct xlat_block got;
 		bool found;
 		size_t n = s->size - k->offset;
-		assert_int_equal(kmod_binder_find(b, va, mem + off + k->offset, n, &got, &found),
-				 BT_OK);
+		assert_int_equal(
+		    kmod_binder_find(b, NULL, va, mem + off + k->offset, n, &got, &found), BT_OK);
 		assert_true(found);
 		struct src sr = {a.run + off, mem + off, s->size};
 		struct xlat_source src = {.read = src_read, .opaque = &sr};
@@ -585,7 +585,8 @@ static void test_binder_lazy(void **state)
 	struct xlat_block xb;
 	bool found = true;
 	assert_int_equal(
-	    kmod_binder_find(b, 0xffffffffa0345000ull, junk, sizeof(junk), &xb, &found), BT_OK);
+	    kmod_binder_find(b, NULL, 0xffffffffa0345000ull, junk, sizeof(junk), &xb, &found),
+	    BT_OK);
 	assert_false(found);
 	assert_int_equal(f.fetched[0] + f.fetched[1], 0);
 	/* the loaded testmod binds entirely; testmod's pack is fetched on its
@@ -643,7 +644,8 @@ static void test_binder_lazy(void **state)
 			tn = &pk0.tmpls[i].t;
 	assert_non_null(tn);
 	assert_int_equal(
-	    kmod_binder_find(b, tn->guest_start, tn->guest, tn->guest_len, &xb, &found), BT_OK);
+	    kmod_binder_find(b, NULL, tn->guest_start, tn->guest, tn->guest_len, &xb, &found),
+	    BT_OK);
 	assert_false(found);
 	bs = kmod_binder_stats(b);
 	assert_int_equal(bs->packs_bad, 1);
@@ -656,10 +658,39 @@ static void test_binder_lazy(void **state)
 	const struct xlat_tmpl *tl = &pk1.tmpls[pk1.n - 1].t; /* unchanged in nop.ko */
 	f.fetched[0] = f.fetched[1] = 0;
 	assert_int_equal(
-	    kmod_binder_find(b, tl->guest_start, tl->guest, tl->guest_len, &xb, &found), BT_OK);
+	    kmod_binder_find(b, NULL, tl->guest_start, tl->guest, tl->guest_len, &xb, &found),
+	    BT_OK);
 	assert_false(found);
 	assert_int_equal(f.fetched[0] + f.fetched[1], 0);
 	assert_int_equal(kmod_binder_stats(b)->ambiguous, 1);
+	/* ... unless guest memory tells them apart: testmod loaded, the block
+	 * after nop.ko's changed one is shared, but only testmod's templates
+	 * around it match the guest there */
+	static uint8_t mem[1 << 20];
+	static struct kmodld ld;
+	struct arena a = {mem, 0xffffffffa0345000ull};
+	struct kmodld_ops ops = {.ctx = &a, .alloc = arena_alloc, .resolve = arena_resolve};
+	assert_int_equal(kmodld_load(&ld, g_obj, g_len, &ops), BT_OK);
+	size_t c = 0; /* the changed template's index */
+	while (&pk0.tmpls[c].t != tn)
+		c++;
+	assert_true(c + 1 < pk1.n && pk1.tmpls[c + 1].sec == pk1.tmpls[c].sec);
+	struct elfimg *img;
+	assert_int_equal(elfimg_open(testmod(), &img), BT_OK);
+	const struct elfimg_section *es =
+	    elfimg_section_by_name(img, pk1.secs[pk1.tmpls[c + 1].sec].name);
+	uint64_t soff = ld.sec_off[es->index];
+	elfimg_close(img);
+	struct src sr = {a.run, mem, ld.size};
+	struct xlat_source gs = {.read = src_read, .opaque = &sr};
+	gva_t va = a.run + soff + pk1.tmpls[c + 1].offset;
+	assert_int_equal(kmod_binder_find(b, &gs, va, mem + soff + pk1.tmpls[c + 1].offset,
+					  pk1.tmpls[c + 1].t.guest_len, &xb, &found),
+			 BT_OK);
+	assert_true(found);
+	assert_int_equal(f.fetched[0], 0);
+	assert_int_equal(f.fetched[1], 1);
+	assert_int_equal(kmod_binder_stats(b)->disambiguated, 1);
 	kmod_pack_fini(&pk0);
 	kmod_pack_fini(&pk1);
 	kmod_binder_destroy(b);
@@ -673,10 +704,11 @@ static void test_binder_lazy(void **state)
 	assert_int_equal(kmod_pack_parse(f.packs[1], f.lens[1], &pk), BT_OK);
 	const struct xlat_tmpl *t0 = &pk.tmpls[0].t;
 	assert_int_equal(
-	    kmod_binder_find(b, t0->guest_start, t0->guest, t0->guest_len, &xb, &found),
+	    kmod_binder_find(b, NULL, t0->guest_start, t0->guest, t0->guest_len, &xb, &found),
 	    BT_ERR_AUTH);
 	assert_int_equal(
-	    kmod_binder_find(b, t0->guest_start, t0->guest, t0->guest_len, &xb, &found), BT_OK);
+	    kmod_binder_find(b, NULL, t0->guest_start, t0->guest, t0->guest_len, &xb, &found),
+	    BT_OK);
 	assert_false(found);
 	assert_int_equal(f.fetched[0] + f.fetched[1], 1);
 	kmod_pack_fini(&pk);
