@@ -89,6 +89,11 @@ enum bt_status kmod_relocate_at(struct kmod *m, gva_t base, kmod_resolve_fn reso
  * against the module's code), as nominal addresses in a new malloc'd
  * array (none: *n = 0). */
 enum bt_status kmod_table_sites(const struct kmod *m, const char *table, gva_t **out, size_t *n);
+/* Offsets in the section of ELF index `index` that relocations of data
+ * sections name (switch tables in .rodata, function pointers, exception
+ * fixups; not the patch and unwind tables), in a new malloc'd array: block
+ * starts no direct branch reaches. */
+enum bt_status kmod_code_refs(const struct kmod *m, uint32_t index, uint64_t **out, size_t *n);
 /* The relocated code bytes at nominal address va (writable: the caller
  * predicts the kernel's patching over them) and how many follow in its
  * section, or NULL. */

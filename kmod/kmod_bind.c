@@ -243,15 +243,15 @@ static bool fp_hit(struct hash_cache *c, const struct kmod_fp *fp, const uint8_t
 struct cand {
 	uint32_t mod, idx;
 };
-#define MAX_CANDS  16
-#define NEIGHBOURS 4 /* templates on each side checked */
+#define MAX_CANDS  64
+#define NEIGHBOURS 16 /* templates on each side checked */
 
 /* How many of module mi's templates next to template idx (in the same
  * section, NEIGHBOURS on each side) match the guest where idx at rip puts
  * them: evidence, read from the index and guest memory only, that mi is the
  * module loaded there. */
 static unsigned neighbours(const struct kmod_binder *b, const struct xlat_source *src, uint32_t mi,
-			   uint32_t idx, gva_t rip)
+			   uint32_t idx, gva_t rip, unsigned *n_checked)
 {
 	const struct kmod_index *x = &b->idx;
 	gva_t sbase = rip - x->off[idx];
@@ -260,6 +260,7 @@ static unsigned neighbours(const struct kmod_binder *b, const struct xlat_source
 		int64_t k = (int64_t)idx + d;
 		if (d == 0 || k < x->base[mi] || k >= x->base[mi + 1] || x->sec[k] != x->sec[idx])
 			continue;
+		++*n_checked;
 		const struct kmod_fp *fp = &x->fps[x->pos[k]];
 		gva_t va = sbase + x->off[k];
 		uint8_t g[KMOD_FP_COVER];
@@ -342,6 +343,10 @@ enum bt_status kmod_binder_find(struct kmod_binder *b, const struct xlat_source 
 			}
 		}
 		b->st.placement_misses[r]++;
+		bt_debug(LOG_KMOD, "%#llx: module %u section %u offset %#llx: %s",
+			 (unsigned long long)rip, p->mod + 1, p->sec,
+			 (unsigned long long)(rip - p->base),
+			 r == XLAT_NTMPL_RESULTS ? "no template" : xlat_tmpl_result_str(r));
 		break;
 	}
 	uint32_t key = (uint32_t)(rip & 0xfff) << 8 | bytes[0];
@@ -383,25 +388,46 @@ enum bt_status kmod_binder_find(struct kmod_binder *b, const struct xlat_source 
 	if (nc == 0)
 		return BT_OK;
 	size_t best = 0;
-	if (nc > 1) {
-		unsigned top = 0, second = 0;
-		for (size_t i = 0; i < nc && !more && src; i++) {
-			unsigned sc = neighbours(b, src, cands[i].mod, cands[i].idx, rip);
+	if (src) {
+		unsigned top = 0, second = 0, checked = 0;
+		for (size_t i = 0; i < nc; i++) {
+			unsigned n = 0,
+				 sc = neighbours(b, src, cands[i].mod, cands[i].idx, rip, &n);
 			if (sc > top) {
 				second = top;
 				top = sc;
 				best = i;
+				checked = n;
 			} else if (sc > second) {
 				second = sc;
 			}
+			if (nc == 1)
+				checked = n;
 		}
-		if (top < 2 || top == second) {
+		/* one module with more neighbours matching than any other (the
+		 * same code in several modules would serve this block from any of
+		 * them, but would place the wrong module for the next ones); a
+		 * lone candidate needs one matching neighbour too, unless its
+		 * section has no other template (a coincidence of one block would
+		 * place a module the guest did not load) */
+		bool ok = nc == 1 ? top > 0 || checked == 0 : top > 0 && top > second;
+		if (!ok) {
+			bt_debug(LOG_KMOD,
+				 "%#llx: %zu%s modules not resident match, neighbours %u and %u: "
+				 "none fetched",
+				 (unsigned long long)rip, nc, more ? "+" : "", top, second);
 			b->st.ambiguous++;
 			return BT_OK;
 		}
-		b->st.disambiguated++;
+		if (nc > 1)
+			b->st.disambiguated++;
+	} else if (nc > 1) {
+		b->st.ambiguous++;
+		return BT_OK;
 	}
 	uint32_t want = cands[best].mod;
+	bt_debug(LOG_KMOD, "%#llx: fetching module %u (of %zu candidates)", (unsigned long long)rip,
+		 want + 1, nc);
 	BT_TRY(load_pack(b, want));
 	if (b->mods[want].state != PACK_RESIDENT)
 		return BT_OK;

@@ -190,3 +190,54 @@ uint8_t *kmod_code_at(struct kmod *m, gva_t va, size_t *avail)
 	*avail = 0;
 	return NULL;
 }
+
+/* Sections whose relocations name code that is not a block start (patch
+ * and unwind tables: instruction boundaries in the middle of blocks). */
+static bool not_starts(const char *name)
+{
+	static const char *const skip[] = {
+	    ".orc_unwind_ip",	 "__mcount_loc", ".return_sites",      ".retpoline_sites",
+	    ".altinstructions",	 "__jump_table", ".static_call_sites", ".ibt_endbr_seal",
+	    ".parainstructions", ".smp_locks",	 "__bug_table",	       ".altinstr_replacement",
+	};
+	for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++)
+		if (strcmp(name, skip[i]) == 0)
+			return true;
+	return false;
+}
+
+enum bt_status kmod_code_refs(const struct kmod *m, uint32_t index, uint64_t **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	size_t cap = 0;
+	for (size_t i = 0; i < m->img->nsecs; i++) {
+		const struct elfimg_section *rs = &m->img->secs[i];
+		if (rs->type != SHT_RELA || rs->info >= m->img->nsecs)
+			continue;
+		const struct elfimg_section *ds = &m->img->secs[rs->info];
+		if (!(ds->flags & SHF_ALLOC) || (ds->flags & SHF_EXECINSTR) || not_starts(ds->name))
+			continue;
+		size_t nr;
+		BT_TRY(elfimg_rela_count(m->img, rs, &nr));
+		for (size_t k = 0; k < nr; k++) {
+			struct elfimg_rela r;
+			elfimg_rela_get(m->img, rs, k, &r);
+			if ((r.type != R_X86_64_64 && r.type != R_X86_64_32S &&
+			     r.type != R_X86_64_32 && r.type != R_X86_64_PC32) ||
+			    r.sym == 0 || r.sym - 1 >= m->img->nsyms)
+				continue;
+			const struct elfimg_symbol *y = &m->img->syms[r.sym - 1];
+			if (y->shndx != index)
+				continue;
+			if (!BT_VEC_RESERVE(*out, cap, *n + 1, 256)) {
+				free(*out);
+				*out = NULL;
+				*n = 0;
+				return BT_ERR_NOMEM;
+			}
+			(*out)[(*n)++] = y->addr + (uint64_t)r.addend;
+		}
+	}
+	return BT_OK;
+}

@@ -296,7 +296,8 @@ static void test_table_sites(void **state)
 				  "f1: 1: call __fentry__\n ret\n"
 				  "f2: 2: jmp __x86_return_thunk\n"
 				  ".section __mcount_loc, \"a\"\n .quad 1b\n"
-				  ".section .return_sites, \"a\"\n .long 2b - .\n";
+				  ".section .return_sites, \"a\"\n .long 2b - .\n"
+				  ".section .rodata, \"a\"\n .quad 2b\n";
 	char sp[128], op[128], cmd[400];
 	snprintf(sp, sizeof(sp), "%s/sites.S", dir);
 	snprintf(op, sizeof(op), "%s/sites.ko", dir);
@@ -331,6 +332,17 @@ static void test_table_sites(void **state)
 	assert_int_equal(kmod_table_sites(m, ".retpoline_sites", &sites, &n), BT_OK);
 	assert_int_equal(n, 0);
 	assert_null(kmod_code_at(m, text + 11, &avail));
+	/* .rodata names f2 (a switch table would): a block start; the patch
+	 * tables' references are not */
+	uint64_t *refs;
+	uint32_t ti = 0;
+	for (size_t i = 0; i < m->nsecs; i++)
+		if (strcmp(m->secs[i].name, ".text") == 0)
+			ti = m->secs[i].index;
+	assert_int_equal(kmod_code_refs(m, ti, &refs, &n), BT_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(refs[0], 6);
+	free(refs);
 	kmod_close(m);
 }
 
