@@ -86,6 +86,8 @@ enum bt_status vm_kmod_load(struct vm *vm)
 	uint8_t *raw;
 	size_t len;
 	uint64_t nmods;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	enum bt_status s = tcdb_module_index_get(vm->db, &raw, &len, &nmods);
 	if (s == BT_ERR_AUTH) /* the database serves nothing now */
 		return BT_OK;
@@ -102,8 +104,6 @@ enum bt_status vm_kmod_load(struct vm *vm)
 	}
 	if (s != BT_OK)
 		return s;
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	struct kmod_index idx;
 	s = kmod_index_parse(raw, len, &idx);
 	tcdb_module_index_free(raw, len);
@@ -130,8 +130,8 @@ enum bt_status vm_kmod_load(struct vm *vm)
 	vm->kmod = k;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	bt_info(LOG_KMOD,
-		"%llu modules, %zu template fingerprints (%zu bytes) from the database, parsed "
-		"in %.1f ms",
+		"%llu modules, %zu template fingerprints (%zu bytes) from the database, read, "
+		"checked and parsed in %.1f ms",
 		(unsigned long long)nmods, n, len,
 		(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	return BT_OK;
