@@ -353,8 +353,6 @@ enum bt_status kmod_binder_find(struct kmod_binder *b, const struct xlat_source 
 	size_t first = kmod_index_first(&b->idx, key), end = first;
 	while (end < b->idx.n && b->idx.fps[end].key == key)
 		end++;
-	/* candidates of resident packs first: a block several modules share
-	 * (the same bytes outside relocated fields) needs no other pack */
 	/* Resident packs first: a block several modules share (the same bytes
 	 * outside relocated fields) needs no other pack.  Then a pack is fetched
 	 * for one module not resident: the only one that matches, or the one
@@ -409,8 +407,11 @@ enum bt_status kmod_binder_find(struct kmod_binder *b, const struct xlat_source 
 		 * them, but would place the wrong module for the next ones); a
 		 * lone candidate needs one matching neighbour too, unless its
 		 * section has no other template (a coincidence of one block would
-		 * place a module the guest did not load) */
-		bool ok = nc == 1 ? top > 0 || checked == 0 : top > 0 && top > second;
+		 * place a module the guest did not load); more than MAX_CANDS
+		 * candidates: not all scored, none chosen */
+		bool ok = more	    ? false
+			  : nc == 1 ? top > 0 || checked == 0
+				    : top > 0 && top > second;
 		if (!ok) {
 			bt_debug(LOG_KMOD,
 				 "%#llx: %zu%s modules not resident match, neighbours %u and %u: "
