@@ -186,7 +186,8 @@ enum tcdb_pack_kind {
 	TCDB_PACK_INDEX = 1,
 	TCDB_PACK_PROFILE_V1 = 2,
 	TCDB_PACK_PREDICTED = 3,
-	TCDB_PACK_PROFILE = 4,
+	TCDB_PACK_KMOD_INDEX = 4, /* the modules' fingerprint index (tcdb_kmod.c) */
+	TCDB_PACK_PROFILE = 5,
 };
 /* packs.codec */
 enum tcdb_codec { TCDB_CODEC_NONE = 0, TCDB_CODEC_ZSTD = 1, TCDB_CODEC_LZ4 = 2, TCDB_NCODECS };

@@ -14,7 +14,7 @@
  * guest memory.
  *
  * Invariants
- *  1. The profile pack (kind 4) is two parts (tcdb_pack_get_split): a head
+ *  1. The profile pack (kind 5) is two parts (tcdb_pack_get_split): a head
  *     of u64 head length, u64 0, then one entry per version, and a tail of
  *     host code.  An entry is: u64 start, u64 guest hash, u32 guest length
  *     (1..4096), u32 instructions, u32 flags, u32 code length (> 0), u32

@@ -300,7 +300,7 @@ static void test_pack_auth(void **state)
 	/* one byte of the stored profile */
 	copy_file(p, q);
 	sql(q, "UPDATE packs SET data = CAST(substr(data, 1, 20) || x'00' || substr(data, 22) "
-	       "AS BLOB) WHERE kind = 4");
+	       "AS BLOB) WHERE kind = 5");
 	assert_pack_refused(q);
 	/* not a blob at all: its tag fails first */
 	copy_file(p, q);
@@ -310,18 +310,18 @@ static void test_pack_auth(void **state)
 	size_t n;
 	/* another codec named for the same bytes */
 	copy_file(p, q);
-	sql(q, "UPDATE packs SET codec = 1 WHERE kind = 4");
+	sql(q, "UPDATE packs SET codec = 1 WHERE kind = 5");
 	assert_pack_refused(q);
 	/* another item count, raw length */
 	copy_file(p, q);
-	sql(q, "UPDATE packs SET n_items = 2 WHERE kind = 4");
+	sql(q, "UPDATE packs SET n_items = 2 WHERE kind = 5");
 	assert_pack_refused(q);
 	copy_file(p, q);
-	sql(q, "UPDATE packs SET raw_len = raw_len - 1 WHERE kind = 4");
+	sql(q, "UPDATE packs SET raw_len = raw_len - 1 WHERE kind = 5");
 	assert_pack_refused(q);
 	/* the index's tag moved to the profile; no tag */
 	copy_file(p, q);
-	sql(q, "UPDATE packs SET mac = (SELECT mac FROM packs WHERE kind = 1) WHERE kind = 4");
+	sql(q, "UPDATE packs SET mac = (SELECT mac FROM packs WHERE kind = 1) WHERE kind = 5");
 	assert_pack_refused(q);
 	copy_file(p, q);
 	sql(q, "UPDATE packs SET mac = x'' WHERE kind = 1");
@@ -520,7 +520,7 @@ static void test_profile_code_sink(void **state)
 	tcdb_close(db);
 
 	/* the older layout's pack: not read (its blocks come from the rows) */
-	sql(p, "UPDATE packs SET kind = 2 WHERE kind = 4");
+	sql(p, "UPDATE packs SET kind = 2 WHERE kind = 5");
 	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
 	assert_int_equal(tcdb_load_index(db, &n), BT_OK);
 	assert_int_equal(tcdb_profile_entries(db), 0);
@@ -539,12 +539,12 @@ static void test_profile_code_sink(void **state)
 					    -1, &st, NULL),
 			 SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_string_equal((const char *)sqlite3_column_text(st, 0), "1,4");
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "1,5");
 	sqlite3_finalize(st);
 	sqlite3_close(h);
 }
 
-/* A profile pack (kind 4, codec none) of two entries whose codes are at
+/* A profile pack (kind 5, codec none) of two entries whose codes are at
  * off0 and off1 of a tail of tail_len bytes, stored untagged in p. */
 static void forge_profile(const char *p, uint32_t off0, uint32_t off1, uint32_t tail_len)
 {
@@ -569,14 +569,14 @@ static void forge_profile(const char *p, uint32_t off0, uint32_t off1, uint32_t 
 	char q[512];
 	snprintf(q, sizeof(q),
 		 "INSERT OR REPLACE INTO packs(kind, codec, raw_len, n_items, data, mac) "
-		 "VALUES(4, 0, %u, 2, zeroblob(%u), x'')",
+		 "VALUES(5, 0, %u, 2, zeroblob(%u), x'')",
 		 (unsigned)(head + tail_len), (unsigned)(head + tail_len));
 	sql(p, q);
 	/* the head's bytes in place of the zeros */
 	sqlite3 *h;
 	sqlite3_blob *bl;
 	assert_int_equal(sqlite3_open(p, &h), SQLITE_OK);
-	assert_int_equal(sqlite3_blob_open(h, "main", "packs", "data", 4, 1, &bl), SQLITE_OK);
+	assert_int_equal(sqlite3_blob_open(h, "main", "packs", "data", 5, 1, &bl), SQLITE_OK);
 	assert_int_equal(sqlite3_blob_write(bl, blob, (int)head, 0), SQLITE_OK);
 	sqlite3_blob_close(bl);
 	sqlite3_close(h);
