@@ -237,6 +237,22 @@ else
 	echo "btvm-user: [hung] --timeout 2 ended the spinning guest in $ms ms"
 fi
 
+# SIGTERM to btvm PID, then up to 5 s for it to end (SIGKILL after: a
+# failure the caller sees); sets ms (from the signal to the end) and st
+term_and_wait() {
+	local t0
+	t0=$(now_ms)
+	kill -TERM "$1"
+	for _ in $(seq 1 100); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.05
+	done
+	ms=$(($(now_ms) - t0))
+	kill -KILL "$1" 2>/dev/null
+	wait "$1"
+	st=$?
+}
+
 mkdir -p "$work/term"
 ldb=$work/term/learn.tcdb
 if [ -f "$db" ]; then cp "$db" "$ldb"; else "$pretrans" build "$kernel" -o "$ldb" >/dev/null 2>&1; fi
@@ -251,16 +267,7 @@ for _ in $(seq 1 200); do # until the spinning program's stub exists
 	sleep 0.05
 done
 sleep 0.5 # it is spinning now
-t0=$(now_ms)
-kill -TERM "$vmpid"
-for _ in $(seq 1 100); do # 5 s at most, then it is a failure
-	kill -0 "$vmpid" 2>/dev/null || break
-	sleep 0.05
-done
-ms=$(($(now_ms) - t0))
-kill -KILL "$vmpid" 2>/dev/null
-wait "$vmpid"
-st=$?
+term_and_wait "$vmpid"
 if [ "$st" != 130 ]; then
 	fail term "btvm exit status $st after SIGTERM, expected 130"
 	tail -n 5 "$work/term/err"
@@ -291,16 +298,7 @@ for _ in $(seq 1 200); do
 	sleep 0.05
 done
 sleep 0.5 # idle now
-t0=$(now_ms)
-kill -TERM "$vmpid"
-for _ in $(seq 1 100); do
-	kill -0 "$vmpid" 2>/dev/null || break
-	sleep 0.05
-done
-ms=$(($(now_ms) - t0))
-kill -KILL "$vmpid" 2>/dev/null
-wait "$vmpid"
-st=$?
+term_and_wait "$vmpid"
 if [ "$st" != 130 ]; then
 	fail idle "btvm exit status $st after SIGTERM to an idle guest, expected 130"
 	tail -n 3 "$work/idle/err"
