@@ -21,7 +21,7 @@
  *  3. The zero page is all zeros except the fields written here; the
  *     sentinel at 0x1ef stays 0 so sanitize_boot_params() keeps them.
  */
-#include "runtime/boot/boot.h"
+#include "runtime/boot/boot_int.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -419,9 +419,20 @@ enum bt_status boot_load(struct guestmem *gm, const struct boot_config *cfg, str
 	}
 	memset(&l, 0, sizeof(l));
 	memset(st, 0, sizeof(*st));
-	BT_TRY(load_kernel(gm, cfg, &l));
-	if (cfg->initrd_path)
-		BT_TRY(load_initrd(gm, cfg->initrd_path, l.kernel_end, &l.initrd, &l.initrd_size));
+	/* a bzImage or an ELF: the first bytes say (the mapping is lazy) */
+	const uint8_t *kimg;
+	size_t ksize;
+	struct boot_bzimage bz = {0};
+	BT_TRY(map_file(cfg->kernel_path, &kimg, &ksize));
+	l.bzimage = kimg && boot_is_bzimage(kimg, ksize);
+	enum bt_status s = l.bzimage ? boot_load_bzimage(gm, cfg->kernel_path, kimg, ksize, &l, &bz)
+				     : load_kernel(gm, cfg, &l);
+	if (s == BT_OK && cfg->initrd_path)
+		s = load_initrd(gm, cfg->initrd_path, l.kernel_end, &l.initrd, &l.initrd_size);
+	if (s != BT_OK) {
+		unmap_file(kimg, ksize);
+		return s;
+	}
 
 	l.cmdline = BOOT_CMDLINE_ADDR;
 	l.cmdline_size = (uint32_t)clen;
@@ -447,6 +458,16 @@ enum bt_status boot_load(struct guestmem *gm, const struct boot_config *cfg, str
 	bt_put32(zp + ZP_KERNEL_ALIGNMENT, 0x1000000);
 	bt_put32(zp + ZP_CMDLINE_SIZE, BOOT_CMDLINE_MAX - 1);
 	bt_put32(zp + ZP_INIT_SIZE, (uint32_t)BT_MIN(l.kernel_end - l.kernel_start, 0xffffffffull));
+	if (l.bzimage) {
+		/* the image's own header (version, alignment, init_size, ...),
+		 * then again what the loader says */
+		boot_bzimage_zero_page(zp, &bz);
+		zp[ZP_TYPE_OF_LOADER] = 0xff;
+		bt_put32(zp + ZP_RAMDISK_IMAGE, (uint32_t)l.initrd);
+		bt_put32(zp + ZP_RAMDISK_SIZE, (uint32_t)l.initrd_size);
+		bt_put32(zp + ZP_CMD_LINE_PTR, (uint32_t)BOOT_CMDLINE_ADDR);
+	}
+	unmap_file(kimg, ksize);
 
 	write_page_tables(gm);
 	l.pml4 = BOOT_PML4_ADDR;

@@ -92,6 +92,9 @@ struct boot_layout {
 	 * asked for it and there is no build-id, "" otherwise. */
 	char build_id[129];
 	char sha256[2 * SHA256_LEN + 1];
+	/* the kernel file was a bzImage (its decompressor runs first; its
+	 * identity is not a vmlinux's: build_id and sha256 stay "") */
+	bool bzimage;
 };
 
 struct boot_config {
@@ -101,7 +104,9 @@ struct boot_config {
 	bool hash_image;	 /* fill boot_layout.sha256 when there is no build-id */
 };
 
-/* The whole job: kernel + zero page + cmdline + initrd + tables + state. */
+/* The whole job: kernel + zero page + cmdline + initrd + tables + state.
+ * The kernel is an x86-64 ELF (vmlinux) or a bzImage (boot_bzimage.c: its
+ * 64-bit entry, the decompressor running first). */
 enum bt_status boot_load(struct guestmem *gm, const struct boot_config *cfg, struct boot_state *st,
 			 struct boot_layout *layout);
 

@@ -1,6 +1,6 @@
 # runtime/boot: the kernel loader (the ELF is read through pretrans/elf) and
 # the Linux 64-bit boot protocol.
-$(eval $(call add_lib,btboot,runtime/boot/boot.c))
+$(eval $(call add_lib,btboot,runtime/boot/boot.c runtime/boot/boot_bzimage.c))
 
 # The boot unit test loads a synthetic gcc-built kernel and the real test
 # guest kernel (built by guests/kernel/module.mk, when that module exists).

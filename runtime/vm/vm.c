@@ -261,10 +261,22 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	 * into the cache (code_sink) */
 	if ((s = tcache_create(VM_CODE_CACHE_BYTES, vm->gm, vm->tcv.abi, &vm->tc)) != BT_OK)
 		goto err;
+	if (cfg->tcdb && layout.bzimage) {
+		bt_err(LOG_DB,
+		       "%s: a bzImage boots cold (its kernel is compressed, so a database cannot "
+		       "be matched to it); for a warm boot pass the matching vmlinux "
+		       "(linux-image-VERSION-dbg) with --tcdb",
+		       cfg->kernel);
+		s = BT_ERR_INVALID;
+		goto err;
+	}
 	if (cfg->tcdb && (s = open_db(vm, &layout)) != BT_OK)
 		goto err;
-	vm->kernel_start = layout.kernel_start;
-	vm->kernel_end = layout.kernel_end;
+	/* where the image lies, to tell module code from it (the counters of
+	 * kmod blocks); unknown for a bzImage, whose decompressor picks the
+	 * kernel's place: 0..0, no block counts as a module's */
+	vm->kernel_start = layout.bzimage ? 0 : layout.kernel_start;
+	vm->kernel_end = layout.bzimage ? 0 : layout.kernel_end;
 	if (vm->db && (s = vm_kmod_load(vm)) != BT_OK)
 		goto err;
 	if ((s = cpu_load_boot_state(&vm->cpu, &bs)) != BT_OK)

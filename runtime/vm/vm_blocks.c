@@ -291,7 +291,8 @@ static struct tcache_block *translate(struct vm *vm, gva_t rip, enum xlat_kind k
 			vm->st.translated++;
 		/* kernel code outside the image: a module's (or other code the
 		 * kernel made at run time) */
-		if (b && (b->gpa[0] < vm->kernel_start || b->gpa[0] >= vm->kernel_end))
+		if (b && vm->kernel_end &&
+		    (b->gpa[0] < vm->kernel_start || b->gpa[0] >= vm->kernel_end))
 			vm->st.kmod_translated++;
 	}
 out:

@@ -225,9 +225,19 @@ head -c 8192 /dev/urandom >"$work/corrupt.tcdb"
 bad corrupt-db 2 "corrupt.tcdb" --kernel "$GU_KERNEL" --tcdb "$work/corrupt.tcdb"
 bad no-kernel 2 "kernel .*nosuch.elf" --kernel "$work/nosuch.elf"
 bad not-elf 2 "initrd.cpio" --kernel "$initrd"
-# a bzImage's boot sector and setup header (0xaa55 at 0x1fe, "HdrS" at 0x202)
+# a bzImage's boot sector and setup header (0xaa55 at 0x1fe, "HdrS" at
+# 0x202) of protocol 0.00: no 64-bit entry (tests/unit/test_boot.c boots a
+# well-formed one; tests/linux/smoke.sh Debian's)
 python3 -c 'import sys; b = bytearray(4096); b[0x1fe:0x200] = b"\x55\xaa"; b[0x202:0x206] = b"HdrS"; sys.stdout.buffer.write(b)' >"$work/vmlinuz"
-bad bzimage 2 "vmlinuz: a compressed bzImage, not an ELF file: pass the matching vmlinux" --kernel "$work/vmlinuz"
+bad bzimage-old 2 "vmlinuz: boot protocol 0.00: a 64-bit entry needs 2.12 or later" --kernel "$work/vmlinuz"
+# a well-formed 64-bit bzImage header: booting it with a database is refused
+python3 -c 'import sys, struct
+b = bytearray(2 * 512 + 4096); b[0x1f1] = 1; b[0x1fe:0x200] = b"\x55\xaa"; b[0x200:0x202] = b"\xeb\x66"
+b[0x202:0x206] = b"HdrS"; struct.pack_into("<H", b, 0x206, 0x20f); struct.pack_into("<I", b, 0x230, 0x200000)
+b[0x234] = 1; struct.pack_into("<H", b, 0x236, 1); struct.pack_into("<Q", b, 0x258, 0x1000000)
+struct.pack_into("<I", b, 0x260, 0x100000); sys.stdout.buffer.write(b)' >"$work/vmlinuz64"
+bad bzimage-tcdb 2 "vmlinuz64: a bzImage boots cold .*pass the matching vmlinux" \
+	--kernel "$work/vmlinuz64" --tcdb "$db"
 # --stats-file naming one of the run's own files
 cp "$GU_KERNEL" "$work/kernel-copy.elf"
 bad stats-file-input 2 "stats-file .*kernel-copy.elf is the kernel: give another file" \

@@ -780,17 +780,111 @@ static void test_boot_errors(void **state)
 	guestmem_destroy(gm);
 }
 
+/* A synthetic bzImage: boot sector, one setup sector, `payload` bytes of
+ * protected-mode code, with a protocol 2.15 64-bit setup header. */
+#define BZ_PAYLOAD 8192u
+static uint8_t *make_bzimage(size_t *size)
+{
+	*size = 2 * 512 + BZ_PAYLOAD;
+	uint8_t *p = calloc(1, *size);
+	assert_non_null(p);
+	p[0x1f1] = 1;		     /* setup_sects */
+	setle(p + 0x1fe, 2, 0xaa55); /* boot flag */
+	p[0x200] = 0xeb;	     /* jmp: the header ends at 0x202 + 0x66 */
+	p[0x201] = 0x66;
+	memcpy(p + 0x202, "HdrS", 4);
+	setle(p + 0x206, 2, 0x020f);	/* version */
+	setle(p + 0x230, 4, 0x200000);	/* kernel_alignment */
+	p[0x234] = 1;			/* relocatable_kernel */
+	setle(p + 0x236, 2, 0x1);	/* xloadflags: XLF_KERNEL_64 */
+	setle(p + 0x238, 4, 2047);	/* cmdline_size */
+	setle(p + 0x258, 8, 0x1000000); /* pref_address */
+	setle(p + 0x260, 4, 0x100000);	/* init_size */
+	for (unsigned i = 0; i < BZ_PAYLOAD; i++)
+		p[1024 + i] = (uint8_t)(i * 13 + 5);
+	return p;
+}
+
+static enum bt_status boot_bz(const uint8_t *img, size_t size, uint64_t ram_bytes,
+			      struct boot_state *st, struct boot_layout *l, bool *ram_untouched)
+{
+	struct guestmem *gm;
+	char *path = temp_file(img, size);
+	struct boot_config cfg = {.kernel_path = path, .cmdline = "console=ttyS0"};
+	assert_int_equal(guestmem_create(ram_bytes, &gm), BT_OK);
+	enum bt_status s = boot_load(gm, &cfg, st, l);
+	if (s == BT_OK) {
+		/* the payload at the preferred address, the entry 0x200 in */
+		assert_memory_equal(ram(gm, 0x1000000), img + 1024, BZ_PAYLOAD);
+		const uint8_t *zp = ram(gm, BOOT_ZERO_PAGE_ADDR);
+		/* the image's header in the zero page, the loader's fields on top */
+		assert_memory_equal(zp + 0x1f1, img + 0x1f1, 0x210 - 0x1f1);
+		assert_int_equal(le(zp + 0x258, 8), 0x1000000);
+		assert_int_equal(le(zp + 0x260, 4), 0x100000);
+		assert_int_equal(zp[0x210], 0xff);		/* type_of_loader */
+		assert_true(zp[0x211] & 1);			/* LOADED_HIGH */
+		assert_int_equal(le(zp + 0x214, 4), 0x1000000); /* code32_start */
+		assert_int_equal(le(zp + 0x228, 4), BOOT_CMDLINE_ADDR);
+	}
+	if (ram_untouched)
+		*ram_untouched = *ram(gm, 0x1000000) == 0;
+	guestmem_destroy(gm);
+	unlink(path);
+	free(path);
+	return s;
+}
+
+/* A bzImage boots through its 64-bit entry; a malformed or unsupported one
+ * is refused before any RAM is written. */
+static void test_bzimage(void **state)
+{
+	(void)state;
+	size_t size;
+	uint8_t *img = make_bzimage(&size);
+	struct boot_state st;
+	struct boot_layout l;
+	bool untouched;
+	assert_int_equal(boot_bz(img, size, 64ull << 20, &st, &l, NULL), BT_OK);
+	assert_true(l.bzimage);
+	assert_int_equal(l.entry, 0x1000200);
+	assert_int_equal(st.rip, 0x1000200);
+	assert_int_equal(st.rsi, BOOT_ZERO_PAGE_ADDR);
+	assert_int_equal(l.kernel_start, 0x1000000);
+	assert_int_equal(l.kernel_end, 0x1100000);
+	assert_string_equal(l.build_id, "");
+
+	static const struct {
+		unsigned off, n;
+		uint64_t v;
+		enum bt_status want;
+	} bad[] = {
+	    {0x206, 2, 0x020b, BT_ERR_UNSUPPORTED}, /* protocol 2.11: no 64-bit entry */
+	    {0x236, 2, 0, BT_ERR_UNSUPPORTED},	    /* no XLF_KERNEL_64 */
+	    {0x1f1, 1, 200, BT_ERR_FORMAT},	    /* setup beyond the file */
+	    {0x258, 8, 0x1000001, BT_ERR_FORMAT},   /* preferred address not aligned */
+	    {0x258, 8, 0x80000, BT_ERR_FORMAT},	    /* below 1 MiB */
+	    {0x260, 4, 0x40000000, BT_ERR_RANGE},   /* init_size past the RAM */
+	    {0x201, 1, 0x02, BT_ERR_FORMAT},	    /* header too short */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint8_t *m = malloc(size);
+		memcpy(m, img, size);
+		setle(m + bad[i].off, bad[i].n, bad[i].v);
+		assert_int_equal(boot_bz(m, size, 64ull << 20, &st, &l, &untouched), bad[i].want);
+		assert_true(untouched);
+		free(m);
+	}
+	free(img);
+}
+
 int main(void)
 {
 	test_private_config();
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_boot_synthetic),
-	    cmocka_unit_test(test_boot_high_memory),
-	    cmocka_unit_test(test_malformed),
-	    cmocka_unit_test(test_mutations),
-	    cmocka_unit_test(test_boot_errors),
-	    cmocka_unit_test(test_boot_guest_kernel),
-	    cmocka_unit_test(test_build_and_boot_agree),
+	    cmocka_unit_test(test_boot_synthetic),    cmocka_unit_test(test_boot_high_memory),
+	    cmocka_unit_test(test_malformed),	      cmocka_unit_test(test_mutations),
+	    cmocka_unit_test(test_boot_errors),	      cmocka_unit_test(test_bzimage),
+	    cmocka_unit_test(test_boot_guest_kernel), cmocka_unit_test(test_build_and_boot_agree),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
