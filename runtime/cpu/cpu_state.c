@@ -124,7 +124,7 @@ enum bt_status vcpu_init(struct vcpu *v, struct vcpu_abi *abi, struct mmu *mmu,
 	v->msr.pat = 0x0007040600070406ull;
 	v->msr.misc_enable = 1; /* FAST_STRING */
 	v->msr.mtrr_def_type = 0;
-	v->msr.apic_base = 0xfee00900ull; /* BSP | EN, storage only: no LAPIC yet */
+	v->msr.apic_base = 0xfee00900ull; /* BSP | EN; without plat.apic_msr only */
 	v->msr.ucode_rev = 1ull << 32;
 	v->xcr0 = 1;
 	cpu_fpu_reset(v);

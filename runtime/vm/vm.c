@@ -66,16 +66,35 @@ static enum bt_status plat_pio_out(void *opaque, uint16_t port, unsigned size, u
 static bool plat_intr_pending(void *opaque)
 {
 	struct vm *vm = opaque;
-	return pic_has_interrupt(vm->plat->pic);
+	return platform_intr_pending(vm->plat);
 }
 
 static uint8_t plat_intr_ack(void *opaque)
 {
 	struct vm *vm = opaque;
-	return pic_ack(vm->plat->pic);
+	return platform_intr_ack(vm->plat);
 }
 
-static void on_pic_intr(void *opaque, bool intr)
+/* IA32_APIC_BASE and IA32_TSC_DEADLINE: the local APIC's. */
+static bool plat_apic_msr(void *opaque, uint32_t index, bool write, uint64_t tsc, uint64_t *val)
+{
+	struct vm *vm = opaque;
+	struct lapic *a = vm->plat->lapic;
+	if (index == 0x1b) {
+		if (write)
+			return lapic_set_base_msr(a, *val);
+		*val = lapic_base_msr(a);
+		return true;
+	}
+	if (write)
+		lapic_set_tsc_deadline(a, *val, tsc);
+	else
+		*val = lapic_tsc_deadline(a);
+	return true;
+}
+
+/* The vCPU's interrupt request changed (platform_intr_pending). */
+static void on_intr(void *opaque, bool intr)
 {
 	struct vm *vm = opaque;
 	if (intr)
@@ -194,8 +213,21 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	if ((s = mmu_init(&vm->mmu, vm->gm, vm->tcv.abi)) != BT_OK)
 		goto err;
 
+	/* the vCPU first: the LAPIC's TSC-deadline timer needs its TSC rate */
+	struct cpu_platform cp = {
+	    .opaque = vm,
+	    .pio_in = plat_pio_in,
+	    .pio_out = plat_pio_out,
+	    .intr_pending = plat_intr_pending,
+	    .intr_ack = plat_intr_ack,
+	    .apic_msr = plat_apic_msr,
+	};
+	if ((s = vcpu_init(&vm->cpu, vm->tcv.abi, &vm->mmu, &cp, NULL)) != BT_OK)
+		goto err;
+
 	struct platform_config pc;
 	platform_config_init(&pc);
+	pc.tsc_khz = vm->cpu.cpuid.tsc_khz;
 	pc.console_in_fd = cfg->console_in_fd;
 	pc.console_out_fd = cfg->console_out_fd;
 	pc.disk_path = cfg->disk;
@@ -203,7 +235,7 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	pc.virtio_disk_read_only = cfg->virtio_disk_read_only;
 	pc.dma = (struct dev_dma){.map = dma_map, .opaque = vm};
 	pc.ram_bytes = cfg->mem_bytes;
-	pc.on_intr = on_pic_intr;
+	pc.on_intr = on_intr;
 	pc.intr_opaque = vm;
 	pc.on_reset = on_reset;
 	pc.on_poweroff = on_poweroff;
@@ -211,16 +243,6 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	if ((s = platform_create(&pc, &vm->plat)) != BT_OK)
 		goto err;
 	mmu_set_mmio_handler(&vm->mmu, mmio, vm);
-
-	struct cpu_platform cp = {
-	    .opaque = vm,
-	    .pio_in = plat_pio_in,
-	    .pio_out = plat_pio_out,
-	    .intr_pending = plat_intr_pending,
-	    .intr_ack = plat_intr_ack,
-	};
-	if ((s = vcpu_init(&vm->cpu, vm->tcv.abi, &vm->mmu, &cp, NULL)) != BT_OK)
-		goto err;
 
 	struct boot_config bc = {.kernel_path = cfg->kernel,
 				 .initrd_path = cfg->initrd,
