@@ -56,11 +56,8 @@ struct lapic {
 /* Writable bits of each LVT (timer mode: 2 bits, TSC-deadline included). */
 static const uint32_t lvt_wmask[LVT_N] = {
     [LVT_TIMER] = 0x000700ffu, /* vector, mask, mode (17-18) */
-    [LVT_THERMAL] = 0x000107ffu,
-    [LVT_PERF] = 0x000107ffu,
-    [LVT_LINT0] = 0x0001a7ffu,
-    [LVT_LINT1] = 0x0001a7ffu,
-    [LVT_ERROR] = 0x000100ffu,
+    [LVT_THERMAL] = 0x000107ffu, [LVT_PERF] = 0x000107ffu,  [LVT_LINT0] = 0x0001a7ffu,
+    [LVT_LINT1] = 0x0001a7ffu,	 [LVT_ERROR] = 0x000100ffu,
 };
 
 static int highest(const uint32_t r[8])
@@ -275,8 +272,9 @@ static void deliver(struct lapic *a, uint8_t mode, uint8_t vector, bool level)
 		 * the guests we run */
 		if (!a->logged_mode) {
 			a->logged_mode = true;
-			bt_info(LOG_DEV, "lapic: delivery mode %u (vector %#x) not supported, dropped",
-				mode, vector);
+			bt_info(LOG_DEV,
+				"lapic: delivery mode %u (vector %#x) not supported, dropped", mode,
+				vector);
 		}
 		return;
 	}
@@ -555,8 +553,9 @@ static void mmio_write(void *opaque, uint64_t off, unsigned size, uint64_t value
 	if ((off & 0xf) || size < 4) {
 		if (!a->logged_access) {
 			a->logged_access = true;
-			bt_info(LOG_DEV, "lapic: %u-byte write at offset %#llx ignored (registers "
-					 "take aligned 32-bit writes)",
+			bt_info(LOG_DEV,
+				"lapic: %u-byte write at offset %#llx ignored (registers "
+				"take aligned 32-bit writes)",
 				size, (unsigned long long)off);
 		}
 		return;

@@ -73,26 +73,26 @@ enum lapic_reg {
 };
 
 /* LVT and ICR fields */
-#define LAPIC_LVT_MASKED    (1u << 16)
-#define LAPIC_LVT_LEVEL	    (1u << 15)
-#define LAPIC_DM_SHIFT	    8
-#define LAPIC_DM_FIXED	    0u
-#define LAPIC_DM_LOWEST	    1u
-#define LAPIC_DM_SMI	    2u
-#define LAPIC_DM_NMI	    4u
-#define LAPIC_DM_INIT	    5u
-#define LAPIC_DM_STARTUP    6u
-#define LAPIC_DM_EXTINT	    7u
-#define LAPIC_TIMER_ONESHOT 0u
+#define LAPIC_LVT_MASKED     (1u << 16)
+#define LAPIC_LVT_LEVEL	     (1u << 15)
+#define LAPIC_DM_SHIFT	     8
+#define LAPIC_DM_FIXED	     0u
+#define LAPIC_DM_LOWEST	     1u
+#define LAPIC_DM_SMI	     2u
+#define LAPIC_DM_NMI	     4u
+#define LAPIC_DM_INIT	     5u
+#define LAPIC_DM_STARTUP     6u
+#define LAPIC_DM_EXTINT	     7u
+#define LAPIC_TIMER_ONESHOT  0u
 #define LAPIC_TIMER_PERIODIC (1u << 17)
 #define LAPIC_TIMER_DEADLINE (2u << 17)
 #define LAPIC_TIMER_MODE     (3u << 17)
 #define LAPIC_SVR_ENABLE     (1u << 8)
 
 /* ESR bits */
-#define LAPIC_ESR_SEND_ILLEGAL	(1u << 5)
-#define LAPIC_ESR_RECV_ILLEGAL	(1u << 6)
-#define LAPIC_ESR_ILLEGAL_REG	(1u << 7)
+#define LAPIC_ESR_SEND_ILLEGAL (1u << 5)
+#define LAPIC_ESR_RECV_ILLEGAL (1u << 6)
+#define LAPIC_ESR_ILLEGAL_REG  (1u << 7)
 
 struct lapic;
 
@@ -100,9 +100,9 @@ typedef void lapic_notify_fn(void *opaque);
 typedef void lapic_eoi_fn(void *opaque, uint8_t vector);
 
 struct lapic_config {
-	struct iobus *bus;     /* the register page is claimed at LAPIC_BASE */
-	struct vclock *clock;  /* timer */
-	uint32_t tsc_khz;      /* guest TSC frequency, for TSC-deadline mode */
+	struct iobus *bus;	 /* the register page is claimed at LAPIC_BASE */
+	struct vclock *clock;	 /* timer */
+	uint32_t tsc_khz;	 /* guest TSC frequency, for TSC-deadline mode */
 	lapic_notify_fn *notify; /* may be NULL */
 	lapic_eoi_fn *eoi;	 /* may be NULL */
 	void *opaque;
