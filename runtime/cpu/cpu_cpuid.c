@@ -153,7 +153,7 @@ static void cpu_cpuid_basic(const struct vcpu *v, uint32_t leaf, uint32_t sub, u
 	case 0x15:
 		/* Linux computes crystal_khz * EBX / EAX in 32 bits (6.1
 		 * native_calibrate_tsc), so keep the product small: a 1 MHz
-		 * crystal (also the future LAPIC timer clock), EBX/EAX =
+		 * crystal (also the LAPIC timer clock, LAPIC_BUS_HZ), EBX/EAX =
 		 * tsc_khz/1000 reduced; above 4.29 GHz, MHz precision */
 		if (p->tsc_khz <= 0xffffffffu / 1000) {
 			uint32_t num = p->tsc_khz, den = 1000;
