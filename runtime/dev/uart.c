@@ -339,6 +339,11 @@ size_t uart_rx_push(struct uart *uart, const uint8_t *buf, size_t len)
 	return n;
 }
 
+int uart_rx_wait_fd(const struct uart *uart)
+{
+	return uart->rx_fd >= 0 && uart_rx_room(uart) > 0 ? uart->rx_fd : -1;
+}
+
 size_t uart_poll(struct uart *uart)
 {
 	size_t room = uart_rx_room(uart);
