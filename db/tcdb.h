@@ -334,6 +334,15 @@ enum bt_status tcdb_add_module(struct tcdb *db, struct tcdb_module *m, const uin
 enum bt_status tcdb_foreach_module(struct tcdb *db, int (*cb)(void *, const struct tcdb_module *),
 				   void *opaque);
 enum bt_status tcdb_module_get(struct tcdb *db, int64_t id, uint8_t **raw, size_t *raw_len);
+/* The modules' fingerprint index (kmod/'s bytes, docs/kmod.md "Binding"),
+ * stored as a pack (tagged, zstd) while building, n_modules its item count,
+ * and read back after its tag matched (BT_ERR_NOTFOUND: none; BT_ERR_AUTH:
+ * db untrusted now); free the result with tcdb_module_index_free. */
+enum bt_status tcdb_module_index_put(struct tcdb *db, const uint8_t *raw, size_t raw_len,
+				     uint64_t n_modules);
+enum bt_status tcdb_module_index_get(struct tcdb *db, uint8_t **raw, size_t *raw_len,
+				     uint64_t *n_modules);
+void tcdb_module_index_free(uint8_t *raw, size_t raw_len);
 
 enum bt_status tcdb_record_run(struct tcdb *db, const struct tcdb_run_stats *rs);
 /* The number of recorded runs and the latest one (rs->counters points into

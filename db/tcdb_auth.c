@@ -342,7 +342,12 @@ enum bt_status tcdb_auth_fail_pack(struct tcdb *db, int kind)
 		       "or written with another key: none of its blocks is used from now on (they "
 		       "are translated at run time); rebuild it with `pretrans build`, or check "
 		       "and re-sign it with `pretrans verify %s IMAGE --sign`",
-		       db->path, kind == 1 ? "start-index" : "boot-profile", db->path);
+		       db->path,
+		       kind == TCDB_PACK_INDEX	     ? "start-index"
+		       : kind == TCDB_PACK_PROFILE   ? "boot-profile"
+		       : kind == TCDB_PACK_PREDICTED ? "predicted-patching"
+						     : "module fingerprint-index",
+		       db->path);
 	db->untrusted = true;
 	return BT_ERR_AUTH;
 }

@@ -178,7 +178,12 @@ enum bt_status tcdb_sign_chunks(struct tcdb *db);
 /* ---------------------------------------------------------------- tcdb_pack.c */
 
 /* packs.kind: one pack of each */
-enum tcdb_pack_kind { TCDB_PACK_INDEX = 1, TCDB_PACK_PROFILE = 2, TCDB_PACK_PREDICTED = 3 };
+enum tcdb_pack_kind {
+	TCDB_PACK_INDEX = 1,
+	TCDB_PACK_PROFILE = 2,
+	TCDB_PACK_PREDICTED = 3,
+	TCDB_PACK_KMOD_INDEX = 4, /* the modules' fingerprint index (tcdb_kmod.c) */
+};
 /* packs.codec */
 enum tcdb_codec { TCDB_CODEC_NONE = 0, TCDB_CODEC_ZSTD = 1, TCDB_CODEC_LZ4 = 2, TCDB_NCODECS };
 

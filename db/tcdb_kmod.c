@@ -12,6 +12,9 @@
  *  2. Inflating must give exactly raw_len bytes (at most MODULE_MAX_RAW).
  *  3. Rows are added only while building, ids 1, 2, ... in call order, so
  *     the same calls give the same file.
+ *  4. The fingerprint index of the rows is a pack (TCDB_PACK_KMOD_INDEX,
+ *     tcdb_pack.c's tag and codec): it selects which row to read, never
+ *     what to run.
  */
 #include "db/tcdb_int.h"
 
@@ -179,4 +182,23 @@ enum bt_status tcdb_module_get(struct tcdb *db, int64_t id, uint8_t **raw, size_
 out:
 	sqlite3_finalize(st);
 	return s;
+}
+
+enum bt_status tcdb_module_index_put(struct tcdb *db, const uint8_t *raw, size_t raw_len,
+				     uint64_t n_modules)
+{
+	if (!db->building)
+		return BT_ERR_INVALID;
+	return tcdb_pack_put(db, TCDB_PACK_KMOD_INDEX, TCDB_CODEC_ZSTD, raw, raw_len, n_modules);
+}
+
+enum bt_status tcdb_module_index_get(struct tcdb *db, uint8_t **raw, size_t *raw_len,
+				     uint64_t *n_modules)
+{
+	return tcdb_pack_get(db, TCDB_PACK_KMOD_INDEX, raw, raw_len, n_modules);
+}
+
+void tcdb_module_index_free(uint8_t *raw, size_t raw_len)
+{
+	tcdb_pack_free(raw, raw_len);
 }

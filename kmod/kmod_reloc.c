@@ -2,11 +2,14 @@
  * kmod/ (kmod.h): the nominal layout of a module and the relocation of its
  * code sections there (kmod.h invariant 3).  Only the code matters to the
  * templates: data sections get addresses (symbols in them are referenced
- * from code) but are not copied.
+ * from code) but are not copied.  The sites of Linux's patch tables
+ * (__mcount_loc, .return_sites, ...) are read from those tables'
+ * relocations (kmod_table_sites), for the caller to predict the patching.
  */
 #include "kmod/kmod.h"
 
 #include "pretrans/base/log.h"
+#include "pretrans/base/vec.h"
 #include "pretrans/elf/elfimg.h"
 
 #include <elf.h>
@@ -130,6 +133,111 @@ enum bt_status kmod_relocate_at(struct kmod *m, gva_t base, kmod_resolve_fn reso
 		if (!t || !t->code)
 			continue;
 		BT_TRY(relocate_section(m, rs, t, base, resolve, opaque));
+	}
+	return BT_OK;
+}
+
+enum bt_status kmod_table_sites(const struct kmod *m, const char *table, gva_t **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	const struct elfimg_section *ts = elfimg_section_by_name(m->img, table);
+	if (!ts)
+		return BT_OK;
+	size_t cap = 0;
+	for (size_t i = 0; i < m->img->nsecs; i++) {
+		const struct elfimg_section *rs = &m->img->secs[i];
+		if (rs->type != SHT_RELA || rs->info != ts->index)
+			continue;
+		size_t nr;
+		BT_TRY(elfimg_rela_count(m->img, rs, &nr));
+		for (size_t k = 0; k < nr; k++) {
+			struct elfimg_rela r;
+			elfimg_rela_get(m->img, rs, k, &r);
+			/* an absolute address or a self-relative offset of the site:
+			 * either way the site is S + A */
+			if ((r.type != R_X86_64_64 && r.type != R_X86_64_PC32) || r.sym == 0 ||
+			    r.sym - 1 >= m->img->nsyms)
+				continue;
+			const struct elfimg_symbol *y = &m->img->syms[r.sym - 1];
+			const struct kmod_section *cs =
+			    y->shndx != SHN_UNDEF && y->shndx < SHN_LORESERVE
+				? sec_of((struct kmod *)m, y->shndx)
+				: NULL;
+			if (!cs || !cs->code)
+				continue;
+			if (!BT_VEC_RESERVE(*out, cap, *n + 1, 256)) {
+				free(*out);
+				*out = NULL;
+				*n = 0;
+				return BT_ERR_NOMEM;
+			}
+			(*out)[(*n)++] = cs->addr + y->addr + (uint64_t)r.addend;
+		}
+	}
+	return BT_OK;
+}
+
+uint8_t *kmod_code_at(struct kmod *m, gva_t va, size_t *avail)
+{
+	for (size_t i = 0; i < m->nsecs; i++) {
+		struct kmod_section *k = &m->secs[i];
+		if (k->code && k->bytes && va >= k->addr && va - k->addr < k->size) {
+			*avail = (size_t)(k->size - (va - k->addr));
+			return k->bytes + (va - k->addr);
+		}
+	}
+	*avail = 0;
+	return NULL;
+}
+
+/* Sections whose relocations name code that is not a block start (patch
+ * and unwind tables: instruction boundaries in the middle of blocks). */
+static bool not_starts(const char *name)
+{
+	static const char *const skip[] = {
+	    ".orc_unwind_ip",	 "__mcount_loc", ".return_sites",      ".retpoline_sites",
+	    ".altinstructions",	 "__jump_table", ".static_call_sites", ".ibt_endbr_seal",
+	    ".parainstructions", ".smp_locks",	 "__bug_table",	       ".altinstr_replacement",
+	};
+	for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++)
+		if (strcmp(name, skip[i]) == 0)
+			return true;
+	return false;
+}
+
+enum bt_status kmod_code_refs(const struct kmod *m, uint32_t index, uint64_t **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	size_t cap = 0;
+	for (size_t i = 0; i < m->img->nsecs; i++) {
+		const struct elfimg_section *rs = &m->img->secs[i];
+		if (rs->type != SHT_RELA || rs->info >= m->img->nsecs)
+			continue;
+		const struct elfimg_section *ds = &m->img->secs[rs->info];
+		if (!(ds->flags & SHF_ALLOC) || (ds->flags & SHF_EXECINSTR) || not_starts(ds->name))
+			continue;
+		size_t nr;
+		BT_TRY(elfimg_rela_count(m->img, rs, &nr));
+		for (size_t k = 0; k < nr; k++) {
+			struct elfimg_rela r;
+			elfimg_rela_get(m->img, rs, k, &r);
+			if ((r.type != R_X86_64_64 && r.type != R_X86_64_32S &&
+			     r.type != R_X86_64_32 && r.type != R_X86_64_PC32) ||
+			    r.sym == 0 || r.sym - 1 >= m->img->nsyms)
+				continue;
+			const struct elfimg_symbol *y = &m->img->syms[r.sym - 1];
+			if (y->shndx != index)
+				continue;
+			if (!BT_VEC_RESERVE(*out, cap, *n + 1, 256)) {
+				free(*out);
+				*out = NULL;
+				*n = 0;
+				return BT_ERR_NOMEM;
+			}
+			(*out)[(*n)++] = y->addr + (uint64_t)r.addend;
+		}
 	}
 	return BT_OK;
 }

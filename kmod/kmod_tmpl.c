@@ -3,10 +3,12 @@
  * that carries them in the database.
  *
  * Block starts: every function symbol of a code section (its start if it
- * has none), then every direct branch/fall target inside the same section,
- * and the end of a block inside its function that may continue there (a
- * call, a privileged instruction, a cut; not after jmp or ret): a worklist,
- * each offset translated once.  A block the translator refuses
+ * has none), every place in it a data section's relocation names (switch
+ * tables, function pointers, exception fixups: kmod_code_refs), then every
+ * direct branch/fall target inside the same section, and the end of a
+ * block inside its function that may continue there (a call, a privileged
+ * instruction, a cut; not after jmp or ret): a worklist, each offset
+ * translated once.  A block the translator refuses
  * is not stored (the runtime meets it as a miss); one that is translated but
  * not relocatable is counted and not stored either.
  *
@@ -163,6 +165,23 @@ static enum bt_status section_tmpls(struct kmod *m, uint32_t si, struct xlat_ctx
 		nf++;
 	}
 	qsort(fn, nf, 2 * sizeof(uint64_t), off_cmp);
+	uint64_t *refs;
+	size_t nrefs;
+	if ((s = kmod_code_refs(m, k->index, &refs, &nrefs)) != BT_OK)
+		goto out;
+	for (size_t i = 0; i < nrefs; i++) {
+		uint64_t o = refs[i];
+		if (o < k->size && !seen[o]) {
+			if (!BT_VEC_RESERVE(work, cw, nw + 1, 256)) {
+				free(refs);
+				s = BT_ERR_NOMEM;
+				goto out;
+			}
+			seen[o] = 1;
+			work[nw++] = o;
+		}
+	}
+	free(refs);
 	struct src sr = {.base = k->addr, .bytes = k->bytes, .len = k->size};
 	struct xlat_source src = {.read = src_read, .opaque = &sr};
 	while (nw > 0) {

@@ -4,7 +4,7 @@ $(BUILD)/tests/unit/test_xlat_tmpl.o: CFLAGS += -DGU_TESTMOD_PATH='"$(BUILD)/gue
 	-DGU_KERNEL_PATH='"$(BUILD)/guests/kernel.elf"'
 $(BUILD)/tests/test_xlat_tmpl: $(BUILD)/guests/testmod.ko $(BUILD)/guests/kernel.elf
 EXT_lzma = -llzma
-$(eval $(call add_lib,kmod,kmod/kmod_file.c kmod/kmod_reloc.c kmod/kmod_tmpl.c,elf lzma zstd))
+$(eval $(call add_lib,kmod,kmod/kmod_file.c kmod/kmod_reloc.c kmod/kmod_tmpl.c kmod/kmod_index.c kmod/kmod_bind.c,elf lzma zstd))
 $(BUILD)/tests/unit/test_kmod.o: CFLAGS += -DGU_TESTMOD_PATH='"$(BUILD)/guests/testmod.ko"'
 $(BUILD)/tests/test_kmod: $(BUILD)/guests/testmod.ko
 # tests/bench/kmod-tmpl-bench.sh: templates on Debian's vmlinux and modules

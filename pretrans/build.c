@@ -144,7 +144,7 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 		goto err_abort_db;
 	if (o->n_modules) {
 		uint64_t t0 = bt_now_ns();
-		if ((s = pbuild_modules(o, img, db, st)) != BT_OK)
+		if ((s = pbuild_modules(o, img, pp.kp, db, st)) != BT_OK)
 			goto err_abort_db;
 		st->mod_secs = (double)(bt_now_ns() - t0) * 1e-9;
 	}

@@ -52,6 +52,8 @@ struct pbuild_stats {
 	size_t n_modules, n_mod_skipped; /* stored; of another release */
 	size_t n_mod_templates, n_mod_refused, n_mod_not_reloc;
 	uint64_t mod_guest_bytes, mod_host_bytes, mod_pack_bytes;
+	uint64_t mod_index_bytes; /* the fingerprint index, before compression */
+	size_t n_mod_patched;	  /* module patch sites predicted (ftrace, returns, retpolines) */
 	double mod_secs;
 	size_t n_predicted; /* versions translated from the predicted patching */
 };

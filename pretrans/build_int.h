@@ -71,7 +71,7 @@ struct pbuild_pipe {
 
 /* build_kmod.c: the modules of --modules as templates into db (building). */
 enum bt_status pbuild_modules(const struct pbuild_options *o, const struct elfimg *img,
-			      struct tcdb *db, struct pbuild_stats *st);
+			      const struct kp_text *kp, struct tcdb *db, struct pbuild_stats *st);
 
 /* build_pipe.c: run regions [0, pp->to) with jobs workers, writing them in
  * order into db. */

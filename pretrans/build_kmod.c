@@ -3,7 +3,12 @@
  * after the kernel's own blocks, each loadable module of the kernel's
  * release is relocated at a nominal address against the kernel's symbols
  * and its code translated as relocatable templates (kmod/), stored with the
- * module's identity in the database's `modules` table.
+ * module's identity in the database's `modules` table.  When the kernel's
+ * boot-time patching is predicted (pretrans/kpatch), the code is first
+ * patched as Linux patches a module it loads (the ftrace NOPs of
+ * __mcount_loc, .return_sites, .retpoline_sites: kp_patch_site), so the
+ * templates are of the bytes the guest runs; blocks Linux leaves as they
+ * are do not change.
  *
  * Order and determinism: the module files are sorted by path; workers take
  * the next file, the results are written in file order, so the database
@@ -34,6 +39,7 @@ struct ksym {
 
 struct kmods {
 	const struct pbuild_options *o;
+	const struct kp_text *kp; /* the kernel's predicted patching, or NULL */
 	char release[128];
 	struct ksym *syms;
 	size_t nsyms;
@@ -47,6 +53,8 @@ struct kmods {
 		uint8_t *pack;
 		size_t pack_len;
 		struct kmod_tmpl_stats ts;
+		struct kmod_index_writer fp; /* this module's fingerprints */
+		size_t n_patched;	     /* patch sites predicted */
 		bool skipped;
 	} * res;
 	size_t next;
@@ -150,6 +158,32 @@ static void kernel_release(const struct elfimg *img, char *out, size_t cap)
 	}
 }
 
+/* Linux's patching of a module it loads (kp_patch_site), over m's
+ * relocated code. */
+static enum bt_status predict(const struct kp_text *kp, struct kmod *m, size_t *n_patched)
+{
+	static const struct {
+		const char *table;
+		enum kp_kind kind;
+	} tables[] = {
+	    {"__mcount_loc", KP_MCOUNT},
+	    {".retpoline_sites", KP_RETPOLINE},
+	    {".return_sites", KP_RETURN},
+	};
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+		gva_t *sites;
+		size_t n, avail;
+		BT_TRY(kmod_table_sites(m, tables[i].table, &sites, &n));
+		for (size_t j = 0; j < n; j++) {
+			uint8_t *p = kmod_code_at(m, sites[j], &avail);
+			if (p && kp_patch_site(kp, tables[i].kind, sites[j], p, avail))
+				++*n_patched;
+		}
+		free(sites);
+	}
+	return BT_OK;
+}
+
 static void one_module(struct kmods *k, struct xlat_ctx *ctx, size_t i)
 {
 	struct kres *r = &k->res[i];
@@ -166,7 +200,11 @@ static void one_module(struct kmods *k, struct xlat_ctx *ctx, size_t i)
 	}
 	if ((r->s = kmod_relocate(m, resolve, k)) != BT_OK)
 		return;
-	r->s = kmod_pack_templates(m, ctx, &r->pack, &r->pack_len, &r->ts);
+	if (k->kp && (r->s = predict(k->kp, m, &r->n_patched)) != BT_OK)
+		return;
+	if ((r->s = kmod_pack_templates(m, ctx, &r->pack, &r->pack_len, &r->ts)) != BT_OK)
+		return;
+	r->s = kmod_index_add(&r->fp, r->pack, r->pack_len);
 }
 
 static void *worker(void *arg)
@@ -198,14 +236,16 @@ static void free_result(struct kres *r)
 {
 	kmod_close(r->m);
 	free(r->pack);
+	kmod_index_writer_fini(&r->fp);
 	r->m = NULL;
 	r->pack = NULL;
 }
 
 enum bt_status pbuild_modules(const struct pbuild_options *o, const struct elfimg *img,
-			      struct tcdb *db, struct pbuild_stats *st)
+			      const struct kp_text *kp, struct tcdb *db, struct pbuild_stats *st)
 {
-	struct kmods k = {.o = o};
+	struct kmods k = {.o = o, .kp = kp};
+	struct kmod_index_writer idx = {0};
 	enum bt_status s = BT_OK;
 	kernel_release(img, k.release, sizeof(k.release));
 	k.syms = calloc(img->nsyms ? img->nsyms : 1, sizeof(*k.syms));
@@ -270,8 +310,11 @@ enum bt_status pbuild_modules(const struct pbuild_options *o, const struct elfim
 						 .path = r->m->path,
 						 .n_templates = (uint32_t)r->ts.n_blocks};
 			s = tcdb_add_module(db, &tm, r->pack, r->pack_len);
+			if (s == BT_OK)
+				s = kmod_index_merge(&idx, &r->fp);
 			st->n_modules++;
 			st->n_mod_templates += r->ts.n_blocks;
+			st->n_mod_patched += r->n_patched;
 			st->n_mod_refused += r->ts.n_refused;
 			st->n_mod_not_reloc += r->ts.n_not_reloc;
 			st->mod_guest_bytes += r->ts.guest_bytes;
@@ -288,6 +331,15 @@ enum bt_status pbuild_modules(const struct pbuild_options *o, const struct elfim
 	}
 	for (int t = 0; t < nt; t++)
 		pthread_join(th[t], NULL);
+	if (s == BT_OK && idx.nmods > 0) {
+		uint8_t *ib;
+		size_t il;
+		if ((s = kmod_index_finish(&idx, &ib, &il)) == BT_OK) {
+			s = tcdb_module_index_put(db, ib, il, idx.nmods);
+			st->mod_index_bytes = il;
+			free(ib);
+		}
+	}
 	for (size_t i = 0; i < k.nfiles; i++)
 		free_result(&k.res[i]);
 	pthread_mutex_destroy(&k.mu);
@@ -298,5 +350,6 @@ out:
 	free(k.files);
 	free(k.res);
 	free(k.syms);
+	kmod_index_writer_fini(&idx);
 	return s;
 }

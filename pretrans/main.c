@@ -212,10 +212,12 @@ static int cmd_build(int argc, char **argv)
 		    stderr,
 		    "pretrans: modules: %s stored, %s of another release skipped, in %.2f s; %s "
 		    "templates (%s; %s not relocatable, %s refused starts), guest %s bytes, "
-		    "host %s bytes, packs %s bytes before compression\n",
+		    "host %s bytes, packs %s bytes before compression, fingerprint index %s "
+		    "bytes; %s patch sites predicted\n",
 		    BT_N(st.n_modules), BT_N(st.n_mod_skipped), st.mod_secs,
 		    BT_N(st.n_mod_templates), rel, BT_N(st.n_mod_not_reloc), BT_N(st.n_mod_refused),
-		    BT_N(st.mod_guest_bytes), BT_N(st.mod_host_bytes), BT_N(st.mod_pack_bytes));
+		    BT_N(st.mod_guest_bytes), BT_N(st.mod_host_bytes), BT_N(st.mod_pack_bytes),
+		    BT_N(st.mod_index_bytes), BT_N(st.n_mod_patched));
 	}
 	if (o.reuse_path)
 		fprintf(

@@ -22,6 +22,7 @@
 #include "pretrans/base/log.h"
 #include "pretrans/base/types.h"
 #include "pretrans/xlat/xlat.h"
+#include "runtime/dev/conterm.h"
 #include "runtime/mem/guestmem.h"
 #include "runtime/sandbox/sandbox.h"
 #include "runtime/vm/vm.h"
@@ -86,14 +87,16 @@ static void usage(FILE *f)
 		"                     btvm must die by SIGSYS (exit status 159 in a shell)\n"
 		"  --version, --help\n"
 		"\n"
-		"The guest console is stdin/stdout; logs and statistics go to stderr.\n"
+		"The guest console is stdin/stdout; at a terminal it is raw while the guest\n"
+		"runs (keys, Ctrl-C included, go to the guest; Ctrl-A x stops btvm, Ctrl-A\n"
+		"Ctrl-A sends Ctrl-A). Logs and statistics go to stderr.\n"
 		"exit status: 0 = the guest powered off (ACPI S5, e.g. Linux's poweroff),\n"
 		"odd = the guest's exit port ((v << 1) | 1, as QEMU's isa-debug-exit),\n"
 		"2 = bad usage or input, 4 = abnormal stop (runtime error, unsupported),\n"
 		"6 = writing learned blocks to the database failed, 8 = the guest reset the\n"
 		"machine (reboot, 0xcf9, 0x64, 0x92, or a triple fault), 10 = the guest halted\n"
 		"with interrupts disabled (can never run again), 124 = timeout, 130 = stopped\n"
-		"by SIGINT or SIGTERM (learned blocks are still written).\n");
+		"by SIGINT, SIGTERM or Ctrl-A x (learned blocks are still written).\n");
 }
 
 /* --stats-file: created if missing, truncated only after checking it is
@@ -320,9 +323,18 @@ int main(int argc, char **argv)
 			stats = 1;
 	}
 
+	/* a console at a terminal is raw while the guest runs, as QEMU's
+	 * -nographic: keys reach the guest, Ctrl-A x stops btvm */
+	struct conterm term;
+	if (!conterm_raw(&term, cfg.console_in_fd))
+		bt_cli_error("the console terminal cannot be made raw (%s): typed keys are "
+			     "echoed and sent a line at a time",
+			     strerror(errno));
+	cfg.console_is_tty = term.active;
 	struct vm *vm;
 	enum bt_status s = vm_create(&cfg, &vm);
 	if (s != BT_OK) {
+		conterm_restore(&term);
 		bt_cli_error("cannot start the guest: %s (see the message above)",
 			     bt_status_str(s));
 		return EXIT_USAGE;
@@ -330,6 +342,7 @@ int main(int argc, char **argv)
 	struct vm_result res = {0};
 	s = vm_run(vm, &res);
 	fflush(stdout);
+	conterm_restore(&term);
 	enum bt_status fs = vm_finish(vm);
 	int rc;
 	switch (res.stop) {

@@ -242,7 +242,11 @@ static int run_program(const char *path, const char *argv0)
  * userspin is the one that hangs on purpose: tests/15-spin_kill run as
  * "spin" loops in page faults and system calls forever and is waited for
  * without a watchdog, so only the host can end the machine (btvm's
- * --timeout, SIGINT/SIGTERM; tests/integration/btvm-user.sh).
+ * --timeout, SIGINT/SIGTERM; tests/integration/btvm-user.sh).  idle hangs
+ * the other way: the kernel masks every IRQ at the PIC and waits for
+ * interrupts (sti; hlt) forever, as an idle Linux whose one-shot timer was
+ * lost did (btvm then sleeps in its idle poll, which used to swallow the
+ * stop signals).
  */
 static volatile uint64_t recurse_limit = ~0ul;
 static volatile uint64_t crash_addr = 8;
@@ -273,8 +277,14 @@ static void crash(const char *kind)
 			panic("crash=userspin: cannot start tests/15-spin_kill: %d", pid);
 		proc_wait(pid, &status, current_task(), 0);
 		panic("crash=userspin: the spinning program ended (status 0x%x)", status);
+	} else if (!strcmp(kind, "idle")) {
+		/* every IRQ masked at the PIC: nothing ever wakes the CPU */
+		outb(0x21, 0xff);
+		outb(0xa1, 0xff);
+		for (;;)
+			safe_halt();
 	} else
-		panic("crash=%s: unknown kind (stack, null, ud2, userspin)", kind);
+		panic("crash=%s: unknown kind (stack, null, ud2, userspin, idle)", kind);
 	panic("crash=%s did not crash", kind);
 }
 

@@ -104,6 +104,13 @@ static uint8_t *text_at(const struct kp_text *t, gva_t va, size_t len)
 	return r->bytes + (va - r->start);
 }
 
+/* How many live bytes are readable at va (inside one range). */
+static size_t avail_at(const struct kp_text *t, gva_t va)
+{
+	const struct kp_range *r = range_of(t, va);
+	return r ? (size_t)(r->end - va) : 0;
+}
+
 /* text_poke_early: write len bytes at va, noting which patch changed what. */
 static void poke(struct kp_text *t, gva_t va, const uint8_t *p, size_t len, enum kp_kind k)
 {
@@ -365,21 +372,38 @@ static void apply_static_calls(struct kp_text *t, gva_t start, gva_t stop,
 static void apply_preempt_dynamic(struct kp_text *t, gva_t a, gva_t b, enum kp_preempt mode);
 
 /* ftrace_init: every `call __fentry__` of __mcount_loc becomes a NOP. */
+/* What one patch site becomes (the *_site functions): SITE_SKIP, Linux
+ * skips it (or WARNs); SITE_KEEP, a site Linux leaves as it is; SITE_PATCH,
+ * *len bytes of out replace it. */
+enum site_res { SITE_SKIP, SITE_KEEP, SITE_PATCH };
+
+/* ftrace_init / ftrace_module_init: call __fentry__ -> the 5-byte NOP. */
+static enum site_res mcount_site(const struct kp_text *t, gva_t ip, const uint8_t *p, size_t avail,
+				 uint8_t *out, unsigned *len)
+{
+	if (avail < 5 || p[0] != 0xe8 || ip + 5 + (int64_t)rel32(p + 1) != t->fentry)
+		return SITE_SKIP;
+	memcpy(out, nops[5], 5);
+	*len = 5;
+	return SITE_PATCH;
+}
+
 static void apply_mcount(struct kp_text *t, gva_t start, gva_t stop)
 {
 	for (gva_t s = start; s + 8 <= stop; s += 8) {
-		uint8_t e[8];
+		uint8_t e[8], out[16];
+		unsigned len;
 		t->st.sites[KP_MCOUNT]++;
 		if (!rd(t, s, e, 8))
 			continue;
 		gva_t ip = bt_get64(e);
-		uint8_t *p = ip ? text_at(t, ip, 5) : NULL;
-		if (!p || p[0] != 0xe8 || ip + 5 + (int64_t)rel32(p + 1) != t->fentry) {
+		uint8_t *p = ip ? text_at(t, ip, 1) : NULL;
+		if (!p || mcount_site(t, ip, p, avail_at(t, ip), out, &len) != SITE_PATCH) {
 			t->st.skipped[KP_MCOUNT]++;
 			continue;
 		}
 		mark_site(t, ip, 5, KP_MCOUNT);
-		poke(t, ip, nops[5], 5, KP_MCOUNT);
+		poke(t, ip, out, len, KP_MCOUNT);
 		t->st.patched[KP_MCOUNT]++;
 	}
 }
@@ -423,99 +447,135 @@ static void apply_paravirt(struct kp_text *t, const struct elfimg_section *sec)
 
 /* apply_retpolines (spectre_v2 off, no ITS): call/jmp/jcc to
  * __x86_indirect_thunk_REG become the indirect branch itself. */
-static void apply_retpolines(struct kp_text *t, const struct elfimg_section *sec)
+/* apply_retpolines, one site: call/jmp/jcc __x86_indirect_thunk_REG
+ * (*len: the site's length, also for SITE_KEEP). */
+static enum site_res retpoline_site(const struct kp_text *t, gva_t addr, const uint8_t *p,
+				    size_t avail, uint8_t *out, unsigned *len_out)
 {
 	bool retpoline = kp_has_feature(t, 11 * 32 + 12), lfence = kp_has_feature(t, 11 * 32 + 13);
+	unsigned len = avail >= 6 ? insn_len(t, p, avail < 15 ? avail : 15) : 0;
+	if (!len || len > avail)
+		return SITE_SKIP;
+	bool jcc = p[0] == 0x0f && (p[1] & 0xf0) == 0x80;
+	unsigned op = jcc ? 0xe9 : p[0];
+	if (op != 0xe8 && op != 0xe9)
+		return SITE_SKIP;
+	gva_t dst = addr + len + (int64_t)rel32(p + len - 4);
+	int64_t reg = (int64_t)(dst - t->thunk_array) / 32;
+	if (dst < t->thunk_array || (dst - t->thunk_array) % 32 || reg > 15 || reg == 4)
+		return SITE_SKIP;
+	*len_out = len;
+	if (retpoline && !lfence)
+		return SITE_KEEP;
+	uint8_t b[16];
+	unsigned i = 0;
+	if (jcc) {
+		b[i++] = (uint8_t)(0x70 + ((p[1] & 0xf) ^ 1));
+		b[i++] = (uint8_t)(len - 2);
+	}
+	if (lfence) {
+		b[i++] = 0x0f;
+		b[i++] = 0xae;
+		b[i++] = 0xe8;
+	}
+	unsigned r = (unsigned)reg;
+	if (r >= 8) {
+		b[i++] = 0x41;
+		r -= 8;
+	}
+	b[i++] = 0xff;
+	b[i++] = (uint8_t)((op == 0xe8 ? 0x10 : 0x20) | 0xc0 | r);
+	if (op == 0xe9 && i < len)
+		b[i++] = 0xcc;
+	while (i < len)
+		b[i++] = 0x90;
+	if (i != len)
+		return SITE_SKIP;
+	optimize_nops(t, b, len, len);
+	memcpy(out, b, len);
+	return SITE_PATCH;
+}
+
+static void apply_retpolines(struct kp_text *t, const struct elfimg_section *sec)
+{
 	for (uint64_t o = 0; o + 4 <= sec->size; o += 4) {
-		uint8_t e[4];
+		uint8_t e[4], out[16];
+		unsigned len = 0;
 		t->st.sites[KP_RETPOLINE]++;
 		if (!rd(t, sec->addr + o, e, 4))
 			continue;
 		gva_t addr = sec->addr + o + (int64_t)rel32(e);
-		uint8_t *p = text_at(t, addr, 6);
-		unsigned len = p ? insn_len(t, p, 15) : 0;
-		if (!p || !len || !text_at(t, addr, len)) {
-			t->st.skipped[KP_RETPOLINE]++;
-			continue;
-		}
-		bool jcc = p[0] == 0x0f && (p[1] & 0xf0) == 0x80;
-		unsigned op = jcc ? 0xe9 : p[0];
-		if (op != 0xe8 && op != 0xe9) {
-			t->st.skipped[KP_RETPOLINE]++;
-			continue;
-		}
-		gva_t dst = addr + len + (int64_t)rel32(p + len - 4);
-		int64_t reg = (int64_t)(dst - t->thunk_array) / 32;
-		if (dst < t->thunk_array || (dst - t->thunk_array) % 32 || reg > 15 || reg == 4) {
+		uint8_t *p = text_at(t, addr, 1);
+		enum site_res r =
+		    p ? retpoline_site(t, addr, p, avail_at(t, addr), out, &len) : SITE_SKIP;
+		if (r == SITE_SKIP) {
 			t->st.skipped[KP_RETPOLINE]++;
 			continue;
 		}
 		mark_site(t, addr, len, KP_RETPOLINE);
-		if (retpoline && !lfence)
+		if (r == SITE_KEEP)
 			continue;
-		uint8_t b[16];
-		unsigned i = 0;
-		if (jcc) {
-			b[i++] = (uint8_t)(0x70 + ((p[1] & 0xf) ^ 1));
-			b[i++] = (uint8_t)(len - 2);
-		}
-		if (lfence) {
-			b[i++] = 0x0f;
-			b[i++] = 0xae;
-			b[i++] = 0xe8;
-		}
-		unsigned r = (unsigned)reg;
-		if (r >= 8) {
-			b[i++] = 0x41;
-			r -= 8;
-		}
-		b[i++] = 0xff;
-		b[i++] = (uint8_t)((op == 0xe8 ? 0x10 : 0x20) | 0xc0 | r);
-		if (op == 0xe9 && i < len)
-			b[i++] = 0xcc;
-		while (i < len)
-			b[i++] = 0x90;
-		if (i != len) {
-			t->st.skipped[KP_RETPOLINE]++;
-			continue;
-		}
-		optimize_nops(t, b, len, len);
-		poke(t, addr, b, len, KP_RETPOLINE);
+		poke(t, addr, out, len, KP_RETPOLINE);
 		t->st.patched[KP_RETPOLINE]++;
 	}
 }
 
-/* apply_returns (no RETHUNK): `jmp __x86_return_thunk` becomes ret; int3. */
+/* apply_returns (no RETHUNK), one site: `jmp __x86_return_thunk` becomes
+ * ret; int3.  __static_call_fixup: a trampoline (ud1 %esp,%ecx; int3 after
+ * it) gets the same. */
+static enum site_res return_site(const struct kp_text *t, gva_t addr, const uint8_t *p,
+				 size_t avail, uint8_t *out, unsigned *len)
+{
+	if (avail < 5 || p[0] != 0xe9)
+		return SITE_SKIP;
+	gva_t dst = addr + 5 + (int64_t)rel32(p + 1);
+	bool tramp = avail >= 8 && p[5] == 0x0f && p[6] == 0xb9 && p[7] == 0xcc;
+	if (!tramp && dst != t->ret_thunk)
+		return SITE_SKIP;
+	*len = 5;
+	if (kp_has_feature(t, 11 * 32 + 14)) /* RETHUNK */
+		return SITE_KEEP;
+	static const uint8_t retinsn[] = {0xc3, 0xcc, 0xcc, 0xcc, 0xcc};
+	memcpy(out, retinsn, 5);
+	return SITE_PATCH;
+}
+
 static void apply_returns(struct kp_text *t, const struct elfimg_section *sec)
 {
-	bool rethunk = kp_has_feature(t, 11 * 32 + 14);
 	for (uint64_t o = 0; o + 4 <= sec->size; o += 4) {
-		uint8_t e[4];
+		uint8_t e[4], out[16];
+		unsigned len = 0;
 		t->st.sites[KP_RETURN]++;
 		if (!rd(t, sec->addr + o, e, 4))
 			continue;
 		gva_t addr = sec->addr + o + (int64_t)rel32(e);
-		uint8_t *p = text_at(t, addr, 5);
-		if (!p || p[0] != 0xe9) {
-			t->st.skipped[KP_RETURN]++;
-			continue;
-		}
-		gva_t dst = addr + 5 + (int64_t)rel32(p + 1);
-		/* __static_call_fixup: a trampoline (ud1 %esp,%ecx; int3 after it)
-		 * gets the same ret; int3 */
-		uint8_t *q = text_at(t, addr + 5, 3);
-		bool tramp = q && q[0] == 0x0f && q[1] == 0xb9 && q[2] == 0xcc;
-		if (!tramp && dst != t->ret_thunk) {
+		uint8_t *p = text_at(t, addr, 1);
+		enum site_res r =
+		    p ? return_site(t, addr, p, avail_at(t, addr), out, &len) : SITE_SKIP;
+		if (r == SITE_SKIP) {
 			t->st.skipped[KP_RETURN]++;
 			continue;
 		}
 		mark_site(t, addr, 5, KP_RETURN);
-		if (rethunk)
+		if (r == SITE_KEEP)
 			continue;
-		static const uint8_t retinsn[] = {0xc3, 0xcc, 0xcc, 0xcc, 0xcc};
-		poke(t, addr, retinsn, 5, KP_RETURN);
+		poke(t, addr, out, len, KP_RETURN);
 		t->st.patched[KP_RETURN]++;
 	}
+}
+
+unsigned kp_patch_site(const struct kp_text *t, enum kp_kind k, gva_t va, uint8_t *p, size_t avail)
+{
+	uint8_t out[16];
+	unsigned len = 0;
+	enum site_res r = k == KP_MCOUNT      ? mcount_site(t, va, p, avail, out, &len)
+			  : k == KP_RETURN    ? return_site(t, va, p, avail, out, &len)
+			  : k == KP_RETPOLINE ? retpoline_site(t, va, p, avail, out, &len)
+					      : SITE_SKIP;
+	if (r != SITE_PATCH)
+		return 0;
+	memcpy(p, out, len);
+	return len;
 }
 
 /* apply_alternatives, in table order (a later entry may overwrite an

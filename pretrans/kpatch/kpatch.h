@@ -90,6 +90,16 @@ bool kp_changed(const struct kp_text *t, gva_t va, size_t len);
 unsigned kp_kinds(const struct kp_text *t, gva_t va, size_t len, bool changed);
 const struct kp_stats *kp_get_stats(const struct kp_text *t);
 const char *kp_kind_name(enum kp_kind k);
+/* One site of a loadable module's text as Linux 6.1 patches it when it
+ * loads the module (ftrace_module_init, module_finalize), with the rules
+ * and configuration of t: kind KP_MCOUNT (an entry of the module's
+ * __mcount_loc), KP_RETURN (.return_sites) or KP_RETPOLINE
+ * (.retpoline_sites).  p holds the avail bytes at va of the module
+ * relocated against t's image's symbols (so its calls reach t's __fentry__,
+ * return thunk and indirect thunks).  Writes the new bytes over p and
+ * returns how many; 0 when Linux leaves or skips the site.  t is only
+ * read (callable from several threads). */
+unsigned kp_patch_site(const struct kp_text *t, enum kp_kind k, gva_t va, uint8_t *p, size_t avail);
 /* Linux's capability bit (word * 32 + bit) as the prediction sets it. */
 bool kp_has_feature(const struct kp_text *t, unsigned bit);
 

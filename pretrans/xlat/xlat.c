@@ -223,10 +223,15 @@ static void decode_block(struct xlat_ctx *ctx, const struct xlat_source *src, gv
 			r->cut_next = true;
 			break;
 		}
-		if (ZYAN_FAILED(
-			ZydisDecoderDecodeFull(&ctx->dec, in->bytes, got, &in->d, in->ops))) {
+		ZyanStatus zs = ZydisDecoderDecodeFull(&ctx->dec, in->bytes, got, &in->d, in->ops);
+		if (ZYAN_FAILED(zs)) {
+			/* fewer than 15 bytes readable and the instruction needs
+			 * more: the CPU faults fetching the first missing byte
+			 * (a #PF on the next page), not #UD */
+			bool cut = zs == ZYDIS_STATUS_NO_MORE_DATA && got < 15;
 			if (i == 0)
-				refuse(b, XLAT_REFUSE_UNDECODABLE, pc);
+				refuse(b, cut ? XLAT_REFUSE_NOBYTES : XLAT_REFUSE_UNDECODABLE,
+				       cut ? pc + got : pc);
 			r->cut_next = true;
 			break;
 		}

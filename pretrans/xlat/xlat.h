@@ -76,11 +76,12 @@ struct xlat_options {
 /* Why a block was not translated (0 = it was). */
 enum xlat_refusal {
 	XLAT_OK = 0,
-	XLAT_REFUSE_NOBYTES,	    /* start address not readable */
-	XLAT_REFUSE_UNDECODABLE,    /* Zydis could not decode the first instruction */
-	XLAT_REFUSE_DISAGREE,	    /* Zydis and LLVM MC disagree (length/operands) */
-	XLAT_REFUSE_UNSUPPORTED,    /* an instruction class the rules do not cover */
-	XLAT_REFUSE_ENCODE,	    /* the encoder rejected a rewritten instruction */
+	XLAT_REFUSE_NOBYTES,	 /* start address not readable, or the first instruction runs into
+				    bytes that are not (refusal_addr: the first missing byte) */
+	XLAT_REFUSE_UNDECODABLE, /* Zydis could not decode the first instruction */
+	XLAT_REFUSE_DISAGREE,	 /* Zydis and LLVM MC disagree (length/operands) */
+	XLAT_REFUSE_UNSUPPORTED, /* an instruction class the rules do not cover */
+	XLAT_REFUSE_ENCODE,	 /* the encoder rejected a rewritten instruction */
 	XLAT_REFUSE_NOT_ADVERTISED, /* the vCPU's CPUID lacks its feature (AVX, BMI...):
 				     * the guest must get #UD (docs/xlat.md) */
 	XLAT_NREFUSALS

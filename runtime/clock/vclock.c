@@ -22,7 +22,8 @@ struct vclock {
 	bool manual;
 	uint64_t origin; /* monotonic ns at creation */
 	uint64_t manual_now;
-	uint64_t last; /* last value returned, for invariant 2 */
+	uint64_t manual_step; /* added after each read (vclock_set_read_step) */
+	uint64_t last;	      /* last value returned, for invariant 2 */
 	struct vclock_timer *armed;
 };
 
@@ -63,6 +64,8 @@ void vclock_destroy(struct vclock *clock)
 uint64_t vclock_now_ns(struct vclock *clock)
 {
 	uint64_t now = clock->manual ? clock->manual_now : bt_now_ns() - clock->origin;
+	if (clock->manual)
+		clock->manual_now += clock->manual_step;
 	if (now < clock->last)
 		now = clock->last;
 	clock->last = now;
@@ -72,6 +75,14 @@ uint64_t vclock_now_ns(struct vclock *clock)
 bool vclock_is_manual(const struct vclock *clock)
 {
 	return clock->manual;
+}
+
+enum bt_status vclock_set_read_step(struct vclock *clock, uint64_t step_ns)
+{
+	if (!clock || !clock->manual)
+		return BT_ERR_INVALID;
+	clock->manual_step = step_ns;
+	return BT_OK;
 }
 
 enum bt_status vclock_advance(struct vclock *clock, uint64_t delta_ns)

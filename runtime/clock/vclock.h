@@ -51,6 +51,11 @@ void vclock_destroy(struct vclock *clock);
 
 uint64_t vclock_now_ns(struct vclock *clock);
 bool vclock_is_manual(const struct vclock *clock);
+/* Manual clocks only: every read returns the time, then moves it on by
+ * step_ns (0, the default: only vclock_advance/set move it).  A clock that
+ * moves between two reads inside one device access, as a loaded host's does
+ * when it deschedules the VMM there (unit tests of such races). */
+enum bt_status vclock_set_read_step(struct vclock *clock, uint64_t step_ns);
 /* Manual clocks only (BT_ERR_INVALID otherwise; set cannot go backwards). */
 enum bt_status vclock_advance(struct vclock *clock, uint64_t delta_ns);
 enum bt_status vclock_set(struct vclock *clock, uint64_t now_ns);

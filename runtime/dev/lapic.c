@@ -13,7 +13,8 @@
  *     periodic with a nonzero initial count (until a one-shot fires), or
  *     TSC-deadline mode with a nonzero deadline.  In one-shot and periodic
  *     modes the count is computed from timer_load_ns (nothing ticks); a
- *     periodic timer runs late on its original grid (one edge, no storm).
+ *     periodic timer runs late on its original grid (one edge, no storm);
+ *     an edge the clock passed before the arming fires late, never lost.
  *  4. A timer-mode change through the LVT disarms the timer and clears the
  *     initial count and the deadline (SDM 10.5.4.1).
  *  5. While software-disabled (SVR bit 8 = 0) every LVT reads masked and
@@ -187,16 +188,12 @@ static void timer_start(struct lapic *a)
 		vclock_timer_cancel(&a->timer);
 		return;
 	}
+	/* the first edge even if the clock has passed it (the host may have
+	 * descheduled btvm between the count's load and this arming): an
+	 * expired timer runs at the next vclock_run_expired, late, never lost;
+	 * a periodic one then continues on its grid (timer_expired) */
 	uint64_t period = (uint64_t)a->timer_icr * tick_ns(a);
-	uint64_t now = vclock_now_ns(a->clock);
-	uint64_t at = a->timer_load_ns + period;
-	if (timer_mode(a) == LAPIC_TIMER_PERIODIC && at <= now)
-		at = a->timer_load_ns + ((now - a->timer_load_ns) / period + 1) * period;
-	else if (at <= now) {
-		vclock_timer_cancel(&a->timer); /* a one-shot that already ran out */
-		return;
-	}
-	vclock_timer_arm(&a->timer, at);
+	vclock_timer_arm(&a->timer, a->timer_load_ns + period);
 }
 
 static void timer_stop(struct lapic *a)

@@ -15,8 +15,13 @@
  *     modes 0/2/3/4) for frozen_ticks.
  *  2. count is the reload value in 1..65536 (binary) or 1..10000 (BCD),
  *     never 0: a written 0 means the maximum.
- *  3. For channel 0, the timer is armed iff OUT0 has a future rising edge,
- *     for the virtual time of that edge.
+ *  3. For channel 0, the timer is armed iff OUT0 has a rising edge not yet
+ *     delivered as an IRQ0 pulse, for the virtual time of that edge -- in
+ *     the past too: the one edge of a one-shot mode (0, 1, 4, 5) is
+ *     delivered late rather than lost when the clock has passed it by the
+ *     time the timer is armed (the VMM descheduled by a loaded host between
+ *     the guest's count write and the arming: Linux's one-shot clockevent
+ *     then never fired again, and the idle guest hung).
  */
 #include "runtime/dev/pit.h"
 
@@ -35,6 +40,7 @@ struct pit_channel {
 	uint32_t count;
 	bool counting, frozen, gate, null_count;
 	uint64_t load_ns, frozen_ticks;
+	bool edge_due; /* one-shot modes: the edge since the load is not delivered yet */
 	bool read_msb_next, write_msb_next;
 	uint8_t write_lsb;
 	/* counter latch: remaining bytes, low first */
@@ -137,6 +143,11 @@ static uint64_t chan_next_edge(const struct pit_channel *c, uint64_t d)
 	}
 }
 
+static bool mode_oneshot(uint8_t mode)
+{
+	return mode == 0 || mode == 1 || mode == 4 || mode == 5;
+}
+
 static void pit_rearm0(struct pit *pit)
 {
 	struct pit_channel *c = &pit->ch[0];
@@ -146,6 +157,8 @@ static void pit_rearm0(struct pit *pit)
 	}
 	uint64_t now = vclock_now_ns(pit->clock);
 	uint64_t e = chan_next_edge(c, chan_ticks(c, now));
+	if (!e && c->edge_due && mode_oneshot(c->mode))
+		e = chan_next_edge(c, 0); /* passed but never delivered: now (rule 3) */
 	if (!e)
 		vclock_timer_cancel(&pit->timer0);
 	else
@@ -156,6 +169,8 @@ static void pit_timer0_fire(void *opaque, uint64_t deadline)
 {
 	struct pit *pit = opaque;
 	irq_line_pulse(&pit->irq0);
+	if (mode_oneshot(pit->ch[0].mode))
+		pit->ch[0].edge_due = false;
 	pit_rearm0(pit);
 }
 
@@ -168,6 +183,7 @@ static void chan_changed(struct pit_channel *c)
 static void chan_start(struct pit_channel *c, uint64_t now)
 {
 	c->counting = true;
+	c->edge_due = true;
 	c->load_ns = now;
 	c->frozen = !c->gate && c->mode != 1 && c->mode != 5;
 	c->frozen_ticks = 0;

@@ -19,6 +19,7 @@
 
 #include "pretrans/base/log.h"
 
+#include <signal.h>
 #include <stdlib.h>
 
 struct platform_step {
@@ -191,11 +192,21 @@ static void step_pit_fini(struct platform *p)
 	p->pit = NULL;
 }
 
+/* Ctrl-A x on the console: the same clean stop as a Ctrl-C at a terminal
+ * that is not raw (the VM's SIGINT handler, runtime/vm/vm_signal.c). */
+static void console_quit(void *opaque)
+{
+	(void)opaque;
+	raise(SIGINT);
+}
+
 static enum bt_status step_com1(struct platform *p, const struct platform_config *cfg)
 {
 	BT_TRY(
 	    uart_create(p->bus, UART_COM1_PORT, cfg->console_out_fd, cfg->console_in_fd, &p->com1));
 	connect(p, UART_COM1_IRQ, uart_irq(p->com1));
+	if (cfg->console_escape)
+		uart_set_escape(p->com1, console_quit, NULL);
 	return BT_OK;
 }
 

@@ -57,8 +57,11 @@
 #include <stdint.h>
 
 struct platform_config {
-	int console_in_fd;     /* COM1 RX backend, -1 for none (e.g. STDIN_FILENO) */
-	int console_out_fd;    /* COM1 TX backend, -1 to discard (e.g. STDOUT_FILENO) */
+	int console_in_fd;  /* COM1 RX backend, -1 for none (e.g. STDIN_FILENO) */
+	int console_out_fd; /* COM1 TX backend, -1 to discard (e.g. STDOUT_FILENO) */
+	/* the RX backend is a raw terminal: Ctrl-A x raises SIGINT (the VM's
+	 * clean stop), Ctrl-A Ctrl-A sends Ctrl-A (runtime/dev/conterm.h) */
+	bool console_escape;
 	const char *disk_path; /* raw image for the ATA disk, NULL for no disk */
 	bool disk_read_only;
 	const char *disk_model;	 /* IDENTIFY model string, NULL: ATA_DEFAULT_MODEL */

@@ -71,7 +71,13 @@ struct uart {
 
 	uint64_t tx_count;
 	bool tx_error_logged;
+
+	void (*esc_quit)(void *opaque); /* the console escape, NULL: off */
+	void *esc_opaque;
+	bool esc_pending; /* Ctrl-A seen, the next byte says what to do */
 };
+
+#define UART_ESC_KEY 0x01 /* Ctrl-A */
 
 static unsigned uart_rx_cap(const struct uart *u)
 {
@@ -344,6 +350,30 @@ int uart_rx_wait_fd(const struct uart *uart)
 	return uart->rx_fd >= 0 && uart_rx_room(uart) > 0 ? uart->rx_fd : -1;
 }
 
+/* Apply the console escape to n backend bytes in place; returns how many
+ * are left for the guest. */
+static size_t uart_unescape(struct uart *u, uint8_t *buf, size_t n)
+{
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t b = buf[i];
+		if (u->esc_pending) {
+			u->esc_pending = false;
+			if (b == 'x' || b == 'X')
+				u->esc_quit(u->esc_opaque);
+			else if (b == UART_ESC_KEY)
+				buf[m++] = b;
+			continue;
+		}
+		if (b == UART_ESC_KEY) {
+			u->esc_pending = true;
+			continue;
+		}
+		buf[m++] = b;
+	}
+	return m;
+}
+
 size_t uart_poll(struct uart *uart)
 {
 	size_t room = uart_rx_room(uart);
@@ -361,7 +391,16 @@ size_t uart_poll(struct uart *uart)
 		}
 		return 0;
 	}
+	if (uart->esc_quit)
+		n = (ssize_t)uart_unescape(uart, buf, (size_t)n);
 	return uart_rx_push(uart, buf, (size_t)n);
+}
+
+void uart_set_escape(struct uart *uart, void (*quit)(void *opaque), void *opaque)
+{
+	uart->esc_quit = quit;
+	uart->esc_opaque = opaque;
+	uart->esc_pending = false;
 }
 
 uint64_t uart_tx_count(const struct uart *uart)

@@ -41,6 +41,12 @@ struct irq_line *uart_irq(struct uart *uart);
 /* Move available RX backend bytes into the FIFO without blocking.
  * Returns the number of bytes taken. */
 size_t uart_poll(struct uart *uart);
+
+/* The console escape (runtime/dev/conterm.h), for an RX backend that is a
+ * terminal: in the backend's bytes, Ctrl-A x calls quit(opaque), Ctrl-A
+ * Ctrl-A is one Ctrl-A, Ctrl-A and any other byte are dropped.  quit NULL
+ * turns it off (the default: every byte reaches the guest). */
+void uart_set_escape(struct uart *uart, void (*quit)(void *opaque), void *opaque);
 /* Inject received bytes; returns how many fitted in the FIFO. */
 size_t uart_rx_push(struct uart *uart, const uint8_t *buf, size_t len);
 /* Free space in the RX FIFO (1 when FIFOs are disabled and RBR is empty). */

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -247,6 +248,15 @@ static void build(struct prog *p, const struct sandbox_config *cfg)
 		    .arg = 0, .nvals = 1, .vals = {SECCOMP_SET_MODE_FILTER}};
 		allow_if(p, SYS_seccomp, &filt, 1);
 	}
+	if (cfg->tty_fd >= 0) {
+		/* tcsetattr(tty_fd, TCSANOW) at the end (conterm_restore); glibc
+		 * reads the settings (TCGETS) before it writes them */
+		struct cond tc[2] = {
+		    {.arg = 0, .nvals = 1, .vals = {(uint32_t)cfg->tty_fd}},
+		    {.arg = 1, .nvals = 2, .vals = {TCGETS, TCSETS}},
+		};
+		allow_if(p, SYS_ioctl, tc, 2);
+	}
 	if (cfg->db_write) {
 		/* --learn's write-back: sqlite opens its rollback journal
 		 * (O_RDWR|O_CREAT|O_NOFOLLOW), the directory to fsync it and
@@ -323,7 +333,7 @@ enum bt_status sandbox_enter(const struct sandbox_config *cfg)
 
 int sandbox_selftest(void)
 {
-	struct sandbox_config cfg = {.db_write = false, .stub_exec_fd = -1};
+	struct sandbox_config cfg = {.db_write = false, .stub_exec_fd = -1, .tty_fd = -1};
 	if (sandbox_enter(&cfg) != BT_OK)
 		return 1;
 	fprintf(stderr, "btvm: sandbox self-test: in the sandbox, calling socket()\n");

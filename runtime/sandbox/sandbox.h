@@ -27,6 +27,11 @@ struct sandbox_config {
 	/* The descriptor the user stub is exec'd from (execveat(fd, "",
 	 * AT_EMPTY_PATH)), or -1: no fork/exec is allowed. */
 	int stub_exec_fd;
+	/* The console terminal btvm made raw (runtime/dev/conterm.h), or -1:
+	 * ioctl(tty_fd, TCGETS or TCSETS) is allowed so that its settings can
+	 * be put back when the VM stops; no other ioctl, on no other
+	 * descriptor. */
+	int tty_fd;
 };
 
 /* Enter the sandbox.  BT_OK: the filter is installed; an error leaves the

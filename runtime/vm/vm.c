@@ -230,6 +230,7 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	pc.tsc_khz = vm->cpu.cpuid.tsc_khz;
 	pc.console_in_fd = cfg->console_in_fd;
 	pc.console_out_fd = cfg->console_out_fd;
+	pc.console_escape = cfg->console_is_tty;
 	pc.disk_path = cfg->disk;
 	pc.virtio_disk_path = cfg->virtio_disk;
 	pc.virtio_disk_read_only = cfg->virtio_disk_read_only;
@@ -329,8 +330,11 @@ enum bt_status vm_run(struct vm *vm, struct vm_result *res)
 		 * guest's RAM, devices, database, stub image, host timer.  The
 		 * libc's time zone is read now (no open() later). */
 		tzset();
-		struct sandbox_config sc = {.db_write = vm->cfg.learn,
-					    .stub_exec_fd = USTUB_MEMFD + 1};
+		struct sandbox_config sc = {
+		    .db_write = vm->cfg.learn,
+		    .stub_exec_fd = USTUB_MEMFD + 1,
+		    .tty_fd = vm->cfg.console_is_tty ? vm->cfg.console_in_fd : -1,
+		};
 		if ((s = sandbox_enter(&sc)) != BT_OK) {
 			vm_signals_remove(vm);
 			bt_err(LOG_CORE, "cannot enter the sandbox (--no-sandbox runs without)");

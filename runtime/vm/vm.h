@@ -37,6 +37,10 @@ struct vm_config {
 	 * and then exits (btvm sets it; unit tests do not). */
 	bool sandbox;
 	int console_in_fd, console_out_fd;
+	/* console_in_fd is a terminal btvm made raw (runtime/dev/conterm.h):
+	 * the console escape is on (Ctrl-A x stops the VM as SIGINT does) and
+	 * the sandbox lets the terminal's settings be restored at the end */
+	bool console_is_tty;
 	int user_mode; /* enum vm_user_cfg (vm_policy.h): adaptive, direct, translated */
 };
 

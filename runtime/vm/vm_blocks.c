@@ -186,15 +186,24 @@ out:
 }
 
 /* A module block from the database's templates (vm_kmod.c), instantiated
- * at rip over the guest bytes there. */
+ * at rip over the guest bytes there.  Code of the kernel image is not a
+ * module's (the same criterion as kmod_translated): it is not looked up,
+ * so that a block of the image equal to some module's does not fetch that
+ * module's pack. */
 static struct tcache_block *from_kmod(struct vm *vm, gva_t rip, struct mmu_fault *f)
 {
 	uint8_t bytes[1024];
 	uint64_t t0 = vm_ticks();
 	struct tcache_block *b = NULL;
+	struct mmu_fault pf;
+	gpa_t g;
+	if (!code_page(vm, rip, MMU_ACC_PROBE, &g, &pf) ||
+	    (g >= vm->kernel_start && g < vm->kernel_end))
+		goto out;
 	size_t got = src_read(vm, rip, bytes, sizeof(bytes));
 	struct xlat_block xb;
-	if (got && vm_kmod_find(vm, rip, bytes, got, &xb)) {
+	struct xlat_source gsrc = {src_read, vm};
+	if (got && vm_kmod_find(vm, &gsrc, rip, bytes, got, &xb)) {
 		if (vm->cfg.verify_db_blocks) { /* as for any database block */
 			struct xlat_block fresh;
 			struct xlat_source src = {src_read, vm};
@@ -243,8 +252,10 @@ static struct tcache_block *translate(struct vm *vm, gva_t rip, enum xlat_kind k
 	if (xb.refusal != XLAT_OK) {
 		vm->st.refused++;
 		if (xb.refusal == XLAT_REFUSE_NOBYTES) {
+			/* the first byte that could not be fetched: rip, or the
+			 * next page for an instruction that straddles into it */
 			gpa_t g;
-			code_page(vm, rip, 0, &g, f); /* reports the fetch fault */
+			code_page(vm, xb.refusal_addr, 0, &g, f); /* reports the fetch fault */
 		} else if ((xb.refusal == XLAT_REFUSE_UNDECODABLE ||
 			    xb.refusal == XLAT_REFUSE_NOT_ADVERTISED) &&
 			   xb.refusal_addr == rip) {

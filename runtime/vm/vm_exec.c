@@ -847,6 +847,14 @@ static bool outer_checks(struct vm *vm)
 		stop(vm, VM_STOP_EXIT_PORT, status);
 		return false;
 	}
+	/* before the VCPU_IRQ_FORCE test: an idle guest's poll() in idle()
+	 * ends with housekeeping, which clears the flag the stop signal set,
+	 * so a halted guest kept btvm from ever seeing SIGINT or SIGTERM */
+	if (vm->stop_signal) {
+		stop(vm, VM_STOP_SIGNAL, VM_EXIT_SIGNAL);
+		vm->res.signal = vm->stop_signal;
+		return false;
+	}
 	if (!(vm->tcv.abi->irq & VCPU_IRQ_FORCE))
 		return true;
 	housekeeping(vm);

@@ -202,11 +202,14 @@ int vm_host_signal_take(void);
 
 /* vm_kmod.c: module templates from the database (docs/kmod.md) */
 struct vm_kmod;
+struct kmod_bind_stats;
 enum bt_status vm_kmod_load(struct vm *vm);
 void vm_kmod_free(struct vm *vm);
 /* A template matching the guest bytes at rip (got of them readable),
  * instantiated into xb (storage: vm->kmod's until the next call). */
-bool vm_kmod_find(struct vm *vm, gva_t rip, const uint8_t *bytes, size_t got,
-		  struct xlat_block *xb);
+bool vm_kmod_find(struct vm *vm, const struct xlat_source *src, gva_t rip, const uint8_t *bytes,
+		  size_t got, struct xlat_block *xb);
+/* The binder's counters (NULL without module templates). */
+const struct kmod_bind_stats *vm_kmod_stats(const struct vm *vm);
 
 #endif

@@ -1,9 +1,12 @@
 /*
  * Loadable modules from the database (docs/kmod.md, "Binding"): the
- * templates of every module the database holds, indexed by the page offset
- * of their block start, and the per-block binding a kernel-mode miss tries
- * before translating: a template whose guest bytes equal guest memory at
- * the missed address outside its relocated fields is instantiated there.
+ * modules' fingerprint index, loaded at start, and the per-block binding a
+ * kernel-mode miss tries before translating (kmod/kmod_bind.c): a template
+ * whose fingerprint matches the guest bytes at the missed address has its
+ * module's pack fetched from the database (tag checked) on that first
+ * match, within VM_KMOD_BUDGET bytes of resident packs, and is
+ * instantiated there if its guest bytes equal guest memory outside its
+ * relocated fields.
  *
  * Why that needs no guest cooperation and runs nothing stale: a template is
  * matched by the bytes the guest executes, not by where a module list says
@@ -15,16 +18,16 @@
  * the block xlat_translate() would make of those bytes at that address.
  * The installed block is hashed over the bytes it was made from and
  * write-watched like any other, so a later change of them invalidates it.
- * Host code comes only from module rows whose tag matched (tcdb_module_get).
+ * Host code comes only from module rows whose tag matched (tcdb_module_get);
+ * the index, tagged too, only chooses which row to read.
  *
  * Invariants
- *  1. Templates are loaded once at start; a pack that fails its tag leaves
- *     the database untrusted (nothing is served) and the VM runs on.
- *  2. At most VM_KMOD_MAX_RAW inflated bytes of packs are loaded (all or
- *     none).
- *  3. Candidates are those whose nominal start has the page offset of the
- *     address (the kernel loads module text on a page boundary; other
- *     offsets would be refused as XLAT_TMPL_PAGE near page ends anyway).
+ *  1. The index is loaded once at start; an index or pack that fails its
+ *     tag leaves the database untrusted (nothing more is served, binding
+ *     stops) and the VM runs on.
+ *  2. Resident packs stay within VM_KMOD_BUDGET (kmod_bind.c's measure).
+ *  3. A database with modules but no index (built before it existed) binds
+ *     nothing and says so once.
  */
 #include "kmod/kmod.h"
 #include "pretrans/base/log.h"
@@ -32,43 +35,27 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* Resident module packs (inflated bytes and their parse arrays): Debian's
+ * 1,121 modules hold 916 MB, a boot uses a few of them (docs/kmod.md). */
+#define VM_KMOD_BUDGET (128ull << 20)
 
 struct vm_kmod {
-	uint8_t **raw;
-	struct kmod_pack *packs;
-	size_t n;
-	uint32_t start[4097]; /* refs of page offset o: [start[o], start[o + 1]) */
-	uint32_t (*refs)[2];  /* (pack, template) */
-	size_t nrefs;
-	uint8_t *code; /* instantiation buffer, max code_len */
-	uint32_t code_cap;
-	struct xlat_exit exits[XLAT_MAX_EXITS];
+	struct kmod_binder *b;
 };
 
-/* Packs are loaded whole at start: above this many inflated bytes they are
- * not loaded at all (Debian's 1,121 modules: 916 MB; docs/kmod.md, "Limits"). */
-#define VM_KMOD_MAX_RAW (256ull << 20)
-
-struct collect {
-	int64_t *ids;
-	size_t n, cap;
-	uint64_t raw;
-};
-
-static int collect_id(void *opaque, const struct tcdb_module *m)
+static int count_module(void *opaque, const struct tcdb_module *m)
 {
-	struct collect *c = opaque;
-	if (c->n == c->cap) {
-		size_t nc = c->cap ? 2 * c->cap : 64;
-		int64_t *p = realloc(c->ids, nc * sizeof(*p));
-		if (!p)
-			return 1;
-		c->ids = p;
-		c->cap = nc;
-	}
-	c->ids[c->n++] = m->id;
-	c->raw += m->raw_len;
+	(void)m;
+	++*(size_t *)opaque;
 	return 0;
+}
+
+static enum bt_status fetch(void *opaque, uint32_t mod, uint8_t **raw, size_t *len)
+{
+	struct vm *vm = opaque;
+	return tcdb_module_get(vm->db, (int64_t)mod + 1, raw, len);
 }
 
 void vm_kmod_free(struct vm *vm)
@@ -76,127 +63,95 @@ void vm_kmod_free(struct vm *vm)
 	struct vm_kmod *k = vm->kmod;
 	if (!k)
 		return;
-	for (size_t i = 0; i < k->n; i++) {
-		kmod_pack_fini(&k->packs[i]);
-		free(k->raw[i]);
-	}
-	free(k->raw);
-	free(k->packs);
-	free(k->refs);
-	free(k->code);
+	const struct kmod_bind_stats *st = kmod_binder_stats(k->b);
+	bt_info(LOG_KMOD,
+		"%llu templates bound (%llu where a placement said), %llu misses matching several "
+		"modules (%llu told apart by their neighbours); inside placements not served: %llu "
+		"bytes differ, %llu form, "
+		"%llu page, %llu no template at the offset",
+		(unsigned long long)st->bound, (unsigned long long)st->placement_hits,
+		(unsigned long long)(st->ambiguous + st->disambiguated),
+		(unsigned long long)st->disambiguated,
+		(unsigned long long)st->placement_misses[XLAT_TMPL_BYTES],
+		(unsigned long long)st->placement_misses[XLAT_TMPL_FORM],
+		(unsigned long long)st->placement_misses[XLAT_TMPL_PAGE],
+		(unsigned long long)st->placement_misses[XLAT_NTMPL_RESULTS]);
+	kmod_binder_destroy(k->b);
 	free(k);
 	vm->kmod = NULL;
 }
 
 enum bt_status vm_kmod_load(struct vm *vm)
 {
-	struct collect c = {0};
-	BT_TRY(tcdb_foreach_module(vm->db, collect_id, &c));
-	if (c.n == 0) {
-		free(c.ids);
+	uint8_t *raw;
+	size_t len;
+	uint64_t nmods;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	enum bt_status s = tcdb_module_index_get(vm->db, &raw, &len, &nmods);
+	if (s == BT_ERR_AUTH) /* the database serves nothing now */
+		return BT_OK;
+	if (s == BT_ERR_NOTFOUND) {
+		size_t rows = 0;
+		BT_TRY(tcdb_foreach_module(vm->db, count_module, &rows));
+		if (rows)
+			bt_warn(LOG_KMOD,
+				"the database holds %zu modules but no fingerprint index (built "
+				"by an older pretrans): module code is translated at run time; "
+				"rebuild it with `pretrans build --modules`",
+				rows);
 		return BT_OK;
 	}
-	if (c.raw > VM_KMOD_MAX_RAW) {
-		bt_warn(
-		    LOG_KMOD,
-		    "the database's %zu modules hold %llu MB of templates, more than the %llu MB "
-		    "btvm loads at start: module code is translated at run time",
-		    c.n, (unsigned long long)(c.raw >> 20),
-		    (unsigned long long)(VM_KMOD_MAX_RAW >> 20));
-		free(c.ids);
-		return BT_OK;
-	}
-	struct vm_kmod *k = calloc(1, sizeof(*k));
-	enum bt_status s = BT_ERR_NOMEM;
-	if (!k)
-		goto out;
-	vm->kmod = k;
-	k->raw = calloc(c.n, sizeof(*k->raw));
-	k->packs = calloc(c.n, sizeof(*k->packs));
-	if (!k->raw || !k->packs)
-		goto out;
-	for (size_t i = 0; i < c.n; i++) {
-		size_t len;
-		s = tcdb_module_get(vm->db, c.ids[i], &k->raw[k->n], &len);
-		if (s == BT_ERR_AUTH) { /* the database serves nothing now */
-			s = BT_OK;
-			goto out;
-		}
-		if (s != BT_OK)
-			goto out;
-		if (kmod_pack_parse(k->raw[k->n], len, &k->packs[k->n]) != BT_OK) {
-			bt_warn(LOG_KMOD, "module %lld of the database is malformed: not used",
-				(long long)c.ids[i]);
-			free(k->raw[k->n]);
-			continue;
-		}
-		k->n++;
-	}
-	/* index by page offset (counting sort) */
-	size_t total = 0;
-	for (size_t i = 0; i < k->n; i++)
-		total += k->packs[i].n;
-	k->refs = calloc(total ? total : 1, sizeof(*k->refs));
-	if (!k->refs) {
-		s = BT_ERR_NOMEM;
-		goto out;
-	}
-	memset(k->start, 0, sizeof(k->start));
-	for (size_t i = 0; i < k->n; i++)
-		for (size_t j = 0; j < k->packs[i].n; j++) {
-			const struct xlat_tmpl *t = &k->packs[i].tmpls[j].t;
-			k->start[(t->guest_start & 0xfff) + 1]++;
-			if (t->code_len > k->code_cap)
-				k->code_cap = t->code_len;
-		}
-	for (int o = 0; o < 4096; o++)
-		k->start[o + 1] += k->start[o];
-	uint32_t fill[4096];
-	memcpy(fill, k->start, sizeof(fill));
-	for (size_t i = 0; i < k->n; i++)
-		for (size_t j = 0; j < k->packs[i].n; j++) {
-			uint32_t o = k->packs[i].tmpls[j].t.guest_start & 0xfff;
-			k->refs[fill[o]][0] = (uint32_t)i;
-			k->refs[fill[o]][1] = (uint32_t)j;
-			fill[o]++;
-		}
-	k->nrefs = total;
-	k->code = malloc(k->code_cap ? k->code_cap : 1);
-	s = k->code ? BT_OK : BT_ERR_NOMEM;
-	bt_info(LOG_KMOD, "%zu modules, %zu templates from the database", k->n, total);
-out:
-	free(c.ids);
 	if (s != BT_OK)
-		vm_kmod_free(vm);
-	return s;
+		return s;
+	struct kmod_index idx;
+	s = kmod_index_parse(raw, len, &idx);
+	tcdb_module_index_free(raw, len);
+	if (s == BT_ERR_FORMAT || (s == BT_OK && idx.nmods != nmods)) {
+		bt_warn(LOG_KMOD,
+			"the database's module fingerprint index is malformed: module "
+			"code is translated at run time; rebuild it with `pretrans build`");
+		kmod_index_fini(&idx);
+		return BT_OK;
+	}
+	if (s != BT_OK)
+		return s;
+	struct vm_kmod *k = calloc(1, sizeof(*k));
+	if (!k) {
+		kmod_index_fini(&idx);
+		return BT_ERR_NOMEM;
+	}
+	size_t n = idx.n;
+	if ((s = kmod_binder_create(&idx, fetch, vm, VM_KMOD_BUDGET, &k->b)) != BT_OK) {
+		kmod_index_fini(&idx);
+		free(k);
+		return s;
+	}
+	vm->kmod = k;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	bt_info(LOG_KMOD,
+		"%llu modules, %zu template fingerprints (%zu bytes) from the database, read, "
+		"checked and parsed in %.1f ms",
+		(unsigned long long)nmods, n, len,
+		(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	return BT_OK;
 }
 
-bool vm_kmod_find(struct vm *vm, gva_t rip, const uint8_t *bytes, size_t got, struct xlat_block *xb)
+bool vm_kmod_find(struct vm *vm, const struct xlat_source *src, gva_t rip, const uint8_t *bytes,
+		  size_t got, struct xlat_block *xb)
 {
 	struct vm_kmod *k = vm->kmod;
+	bool found = false;
 	if (!k)
 		return false;
-	uint32_t o = rip & 0xfff;
-	for (uint32_t r = k->start[o]; r < k->start[o + 1]; r++) {
-		const struct kmod_tmpl *kt = &k->packs[k->refs[r][0]].tmpls[k->refs[r][1]];
-		const struct xlat_tmpl *t = &kt->t;
-		if (t->guest_len > got || bytes[0] != t->guest[0])
-			continue;
-		if (xlat_tmpl_instantiate(t, rip, bytes, k->code, k->exits) != XLAT_TMPL_OK)
-			continue;
-		memset(xb, 0, sizeof(*xb));
-		xb->guest_start = rip;
-		xb->guest_len = t->guest_len;
-		xb->n_insns = kt->n_insns;
-		xb->guest_hash = xlat_hash_bytes(bytes, t->guest_len);
-		xb->flags = t->flags;
-		xb->code = k->code;
-		xb->code_len = t->code_len;
-		memcpy(xb->exits, k->exits, t->n_exits * sizeof(*k->exits));
-		xb->n_exits = t->n_exits;
-		xb->pcmap = kt->pcmap;
-		xb->pcmap_len = kt->pcmap_len;
-		return true;
-	}
-	return false;
+	enum bt_status s = kmod_binder_find(k->b, src, rip, bytes, got, xb, &found);
+	if (s != BT_OK && s != BT_ERR_AUTH) /* AUTH: tcdb said it, binding stopped */
+		bt_err(LOG_KMOD, "binding module templates at %#llx: %s", (unsigned long long)rip,
+		       bt_status_str(s));
+	return s == BT_OK && found;
+}
+
+const struct kmod_bind_stats *vm_kmod_stats(const struct vm *vm)
+{
+	return vm->kmod ? kmod_binder_stats(vm->kmod->b) : NULL;
 }

@@ -1,6 +1,7 @@
 /* --stats: what ran from where, what it cost, as text or JSON. */
 #include <inttypes.h>
 
+#include "kmod/kmod.h"
 #include "pretrans/base/text.h"
 #include "runtime/vm/vm_int.h"
 
@@ -22,6 +23,9 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 	double rate =
 	    ns[VM_PH_TRANSLATE] > 0 ? (double)s->translated * 1e9 / ns[VM_PH_TRANSLATE] : 0.0;
 
+	struct kmod_bind_stats ks = {0};
+	if (vm_kmod_stats(vm))
+		ks = *vm_kmod_stats(vm);
 	if (json) {
 		fprintf(
 		    f, "{\"schema\":\"%s\",\"stop\":\"%s\",\"exit_status\":%d,\"vm_status\":%d,",
@@ -32,10 +36,13 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 			",\"translated\":%" PRIu64 ",\"refused\":%" PRIu64 ",\"learned\":%" PRIu64
 			",\"chains\":%" PRIu64 ",\"code_bytes\":%" PRIu64
 			",\"kmod_blocks_from_db\":%" PRIu64 ",\"kmod_blocks_translated\":%" PRIu64
-			"},",
+			",\"kmod_fp_matches\":%" PRIu64 ",\"kmod_placement_hits\":%" PRIu64
+			",\"kmod_packs_inflated\":%" PRIu64 ",\"kmod_packs_evicted\":%" PRIu64
+			",\"kmod_pack_bytes_peak\":%" PRIu64 "},",
 			s->db_used, s->db_predicted, s->db_stale, s->db_verified, s->translated,
 			s->refused, s->learned, tc.chains, tc.code_bytes, s->kmod_from_db,
-			s->kmod_translated);
+			s->kmod_translated, ks.fp_matches, ks.placement_hits, ks.packs_inflated,
+			ks.packs_evicted, ks.peak_bytes);
 		fprintf(f, "\"exits\":{");
 		for (unsigned k = 1; k < XLAT_NEXIT_KINDS; k++)
 			fprintf(f, "%s\"%s\":%" PRIu64, k > 1 ? "," : "",
@@ -107,8 +114,9 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 		fprintf(
 		    f,
 		    "btvm: module blocks: %s from the database's templates, %s translated at run "
-		    "time\n",
-		    BT_N(s->kmod_from_db), BT_N(s->kmod_translated));
+		    "time; %s packs inflated (%s bytes, peak %s resident, %s evicted)\n",
+		    BT_N(s->kmod_from_db), BT_N(s->kmod_translated), BT_N(ks.packs_inflated),
+		    BT_N(ks.inflated_bytes), BT_N(ks.peak_bytes), BT_N(ks.packs_evicted));
 	fprintf(f, "btvm: code cache: %s bytes, %s chains, %s flushes\n", BT_N(tc.code_bytes),
 		BT_N(tc.chains), BT_N(tc.flushes));
 	fprintf(f, "btvm: exits:");

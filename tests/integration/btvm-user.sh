@@ -275,5 +275,40 @@ else
 		"$(grep 'stopped by signal' "$work/term/err")"
 fi
 
+# SIGTERM while the guest is idle with nothing to wake it (every IRQ masked,
+# sti; hlt) and a console that stays quiet (a pipe nobody writes, not
+# /dev/null, which poll() reports readable at once): btvm sleeps in poll()
+# then, and used to lose the signal there
+mkdir -p "$work/idle"
+mkfifo "$work/idle/in"
+exec 9<>"$work/idle/in"
+"$btvm" run --kernel "$kernel" --initrd "$initrd" --timeout 50 \
+	--cmdline "console=ttyS0 crash=idle" <&9 >"$work/idle/out" 2>"$work/idle/err" &
+vmpid=$!
+exec 9>&-
+for _ in $(seq 1 200); do
+	grep -q "crash=idle requested" "$work/idle/out" && break
+	sleep 0.05
+done
+sleep 0.5 # idle now
+t0=$(now_ms)
+kill -TERM "$vmpid"
+for _ in $(seq 1 100); do
+	kill -0 "$vmpid" 2>/dev/null || break
+	sleep 0.05
+done
+ms=$(($(now_ms) - t0))
+kill -KILL "$vmpid" 2>/dev/null
+wait "$vmpid"
+st=$?
+if [ "$st" != 130 ]; then
+	fail idle "btvm exit status $st after SIGTERM to an idle guest, expected 130"
+	tail -n 3 "$work/idle/err"
+elif [ "$ms" -gt 2000 ]; then
+	fail idle "btvm took $ms ms to stop after SIGTERM to an idle guest"
+else
+	echo "btvm-user: [idle] SIGTERM stopped the idle guest in $ms ms"
+fi
+
 echo "btvm-user: $failures failure(s)"
 [ $failures = 0 ]

@@ -43,6 +43,13 @@ if [ "${fromdb:-0}" -ge 4 ] && [ "${trans:-1}" -eq 0 ]; then
 else
 	fail "with --modules: kmod_blocks_from_db=$fromdb kmod_blocks_translated=$trans"
 fi
+# lazily: the fingerprint index at start, the one module's pack on its first match
+infl=$(stat templates kmod_packs_inflated)
+if [ "${infl:-0}" -eq 1 ]; then
+	pass "the module's pack was inflated once, on its first match (kmod_packs_inflated=$infl)"
+else
+	fail "kmod_packs_inflated=$infl, want 1"
+fi
 if grep -q "differs from a run-time translation" "$W/templates.err"; then
 	fail "--verify-db: an instantiated template differs: $(grep differs "$W/templates.err" | head -2)"
 else
@@ -67,6 +74,17 @@ if [ "${fromdb:-1}" -eq 0 ] && grep -q "fails its authentication" "$W/tampered.e
 	pass "a tampered module row is refused by its tag (no template used)"
 else
 	fail "tampered module row: kmod_blocks_from_db=$fromdb; $(grep -m1 error "$W/tampered.err")"
+fi
+# a changed fingerprint index is refused by its tag: one line, nothing bound
+cp "$W/mod.tcdb" "$W/badidx.tcdb"
+sqlite3 "$W/badidx.tcdb" "UPDATE packs SET n_items = n_items + 1 WHERE kind = 4"
+run tampered-index "$W/badidx.tcdb"
+fromdb=$(stat tampered-index kmod_blocks_from_db)
+nl=$(grep -c "module fingerprint-index pack fails its authentication" "$W/tampered-index.err")
+if [ "${fromdb:-1}" -eq 0 ] && [ "$nl" -eq 1 ]; then
+	pass "a tampered fingerprint index is refused by its tag, in one line (no template used)"
+else
+	fail "tampered index: kmod_blocks_from_db=$fromdb, $nl lines: $(grep -m1 error "$W/tampered-index.err")"
 fi
 echo "kmod-btvm: $fails failed"
 [ "$fails" -eq 0 ]

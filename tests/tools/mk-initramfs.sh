@@ -3,28 +3,34 @@
 # with tests/linux/lib.sh: busybox (fetched once into ~/.cache/btkern), a
 # link per applet, /proc, /sys, /dev, /tmp mounted by /init.
 #
-#   tests/tools/mk-initramfs.sh OUT.cpio [--abi ABI] [--module NAME]... [COMMAND]
+#   tests/tools/mk-initramfs.sh OUT.cpio [--abi ABI] [--module NAME]...
+#                               [--switch-root DEV | COMMAND]
 #
 # With COMMAND, /init runs it with busybox sh and powers the machine off
 # (btvm then exits 0, QEMU with -no-reboot too); without, /init starts an
 # interactive shell on the console (`poweroff -f` ends the VM).  --module
 # NAME adds NAME.ko and its dependencies from the kernel ABI's modules
 # (fetched with tests/tools/fetch-debian-image.sh ABI, default 6.1.0-50) and
-# loads them before COMMAND.  Needs root (mknod of /dev/console).
+# loads them before COMMAND.  --switch-root DEV waits up to 10 s for the
+# block device DEV (e.g. /dev/vda, after --module virtio_pci --module
+# virtio_blk), mounts it (ext4) and starts its /sbin/init as PID 1 (a real
+# root file system: tests/tools/mk-debian-rootfs.sh).  Needs root (mknod of
+# /dev/console).
 set -euo pipefail
 usage() {
-	sed -n '4,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '4,19p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 [ $# -ge 1 ] || usage
 out=$1
 shift
 abi=6.1.0-50
-mods=()
+mods=() root_dev=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--abi) abi=${2:?--abi needs a value}; shift 2 ;;
 	--module) mods+=("${2:?--module needs a name}"); shift 2 ;;
+	--switch-root) root_dev=${2:?--switch-root needs a device}; shift 2 ;;
 	-h | --help) usage ;;
 	--) shift; break ;;
 	-*) echo "mk-initramfs.sh: error: unknown option '$1'" >&2; exit 2 ;;
@@ -32,6 +38,10 @@ while [ $# -gt 0 ]; do
 	esac
 done
 cmd=${*:-}
+if [ -n "$root_dev" ] && [ -n "$cmd" ]; then
+	echo "mk-initramfs.sh: error: --switch-root and a COMMAND exclude each other" >&2
+	exit 2
+fi
 
 LK_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 LK_ABI=$abi
@@ -50,8 +60,27 @@ trap 'rm -rf "$work"' EXIT
 	echo '#!/bin/sh'
 	echo '. /lib/lk.sh'
 	echo 'lk_setup'
-	for m in ${mods[@]+"${mods[@]}"}; do echo "lk_insmod $m || echo 'insmod $m failed'"; done
-	if [ -n "$cmd" ]; then
+	if [ ${#mods[@]} -gt 0 ]; then
+		# every module's load order, each .ko once (modules share dependencies)
+		orders=$(printf ' /lib/modules/lk/%s.order' "${mods[@]}")
+		echo "for m in \$(cat$orders | awk '!seen[\$0]++'); do"
+		echo '	insmod "$m" || echo "insmod $m failed"'
+		echo 'done'
+	fi
+	if [ -n "$root_dev" ]; then
+		cat <<EOF
+i=0
+while [ ! -b $root_dev ] && [ \$i -lt 100 ]; do sleep 0.1; i=\$((i + 1)); done
+[ -b $root_dev ] || { echo "init: no $root_dev"; poweroff -f; }
+mkdir -p /newroot
+mount -t ext4 -o rw $root_dev /newroot || { echo "init: cannot mount $root_dev"; poweroff -f; }
+umount /tmp
+mount --move /dev /newroot/dev
+mount --move /proc /newroot/proc
+mount --move /sys /newroot/sys
+exec switch_root /newroot /sbin/init
+EOF
+	elif [ -n "$cmd" ]; then
 		printf '%s\n' "$cmd"
 		echo 'poweroff -f'
 	else

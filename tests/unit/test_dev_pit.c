@@ -123,6 +123,30 @@ static void test_mode0_one_shot_and_lost_ticks(void **state)
 	assert_true(vclock_next_deadline(f->clock) > vclock_now_ns(f->clock));
 }
 
+/*
+ * Linux's one-shot clockevent (mode 4, a count per event) on a loaded host:
+ * the VMM may be descheduled between the guest's count write and the
+ * arming of the timer, so the clock has passed the edge by then.  The edge
+ * must still come, once, late -- not be dropped as "already past", which
+ * left an idle Debian guest waiting forever for its next tick.  The manual
+ * clock moves 2 ms on every read here, longer than the 1 ms shot.
+ */
+static void test_oneshot_edge_passed_before_arming(void **state)
+{
+	struct fixture *f = *state;
+	for (uint8_t cw = 0x30; cw <= 0x38; cw += 8) { /* mode 0, then mode 4 */
+		uint64_t t0 = vclock_now_ns(f->clock);
+		assert_int_equal(vclock_set_read_step(f->clock, 2 * MS), BT_OK);
+		program_ch0(f, cw, 1193); /* ~1 ms */
+		assert_int_equal(vclock_set_read_step(f->clock, 0), BT_OK);
+		assert_true(vclock_now_ns(f->clock) > t0 + 2 * MS);
+		assert_int_not_equal(vclock_next_deadline(f->clock), VCLOCK_NEVER);
+		assert_int_equal(run_and_count_irq0(f, vclock_now_ns(f->clock) + 50 * MS, 1 * MS),
+				 1);
+		assert_int_equal(vclock_next_deadline(f->clock), VCLOCK_NEVER);
+	}
+}
+
 static void test_latch_and_readback(void **state)
 {
 	struct fixture *f = *state;
@@ -236,6 +260,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_mode2_periodic_irq0, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mode3_square_wave, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mode0_one_shot_and_lost_ticks, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_oneshot_edge_passed_before_arming, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_latch_and_readback, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_linux_pit_calibrate_tsc, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_linux_quick_pit_calibrate, setup, teardown),

@@ -265,6 +265,38 @@ static void test_rx_backend_and_fifo_limit(void **state)
 	assert_int_equal(uart_rx_wait_fd(f->uart), -1); /* end of file: never again */
 }
 
+static void count_quit(void *opaque)
+{
+	(*(unsigned *)opaque)++;
+}
+
+/* The console escape (conterm.h): Ctrl-A x quits, Ctrl-A Ctrl-A is one
+ * Ctrl-A, Ctrl-A and another key are dropped, an escape split across two
+ * reads still works; off, every byte reaches the guest. */
+static void test_console_escape(void **state)
+{
+	struct fixture *f = *state;
+	unsigned quits = 0;
+	outb(f, COM1 + 2, 0xc7); /* FIFO */
+	uart_set_escape(f->uart, count_quit, &quits);
+	assert_int_equal(write(f->rx[1], "a\001xb\001\001c\001qd\001", 11), 11);
+	assert_int_equal(uart_poll(f->uart), 5);
+	assert_int_equal(quits, 1);
+	assert_int_equal(write(f->rx[1], "Xe", 2), 2); /* the escape's second half */
+	assert_int_equal(uart_poll(f->uart), 1);
+	assert_int_equal(quits, 2);
+	char got[8] = {0};
+	unsigned n = 0;
+	while ((inb(f, COM1 + 5) & 0x01) && n < 7)
+		got[n++] = (char)inb(f, COM1);
+	assert_int_equal(n, 6);
+	assert_memory_equal(got, "ab\001cde", 6);
+	uart_set_escape(f->uart, NULL, NULL);
+	assert_int_equal(write(f->rx[1], "\001x", 2), 2);
+	assert_int_equal(uart_poll(f->uart), 2);
+	assert_int_equal(quits, 2);
+}
+
 static void test_modem_status_deltas(void **state)
 {
 	struct fixture *f = *state;
@@ -295,6 +327,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_thre_interrupt, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rx_backend_and_fifo_limit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_modem_status_deltas, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_console_escape, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -161,10 +161,10 @@ static size_t src_read(void *o, gva_t va, uint8_t *buf, size_t len)
 	return k;
 }
 
-static void make_pack(uint8_t **pack, size_t *len, struct kmod_tmpl_stats *st)
+static void make_pack_of(const char *path, uint8_t **pack, size_t *len, struct kmod_tmpl_stats *st)
 {
 	struct kmod *m;
-	assert_int_equal(kmod_open(testmod(), &m), BT_OK);
+	assert_int_equal(kmod_open(path, &m), BT_OK);
 	assert_int_equal(kmod_relocate(m, resolve, NULL), BT_OK);
 	assert_true(m->n_relocs_applied > 0);
 	assert_int_equal(m->n_relocs_unknown, 0);
@@ -173,6 +173,11 @@ static void make_pack(uint8_t **pack, size_t *len, struct kmod_tmpl_stats *st)
 	assert_int_equal(kmod_pack_templates(m, ctx, pack, len, st), BT_OK);
 	xlat_destroy(ctx);
 	kmod_close(m);
+}
+
+static void make_pack(uint8_t **pack, size_t *len, struct kmod_tmpl_stats *st)
+{
+	make_pack_of(testmod(), pack, len, st);
 }
 
 static void test_pack_binds_at_load_address(void **state)
@@ -282,6 +287,515 @@ static void test_db_modules(void **state)
 	free(pack);
 }
 
+/* The sites of Linux's patch tables in a module, from the tables'
+ * relocations (an absolute one in __mcount_loc, a self-relative one in
+ * .return_sites), at their nominal addresses. */
+static void test_table_sites(void **state)
+{
+	static const char src[] = ".text\n.globl f1, f2\n"
+				  "f1: 1: call __fentry__\n ret\n"
+				  "f2: 2: jmp __x86_return_thunk\n"
+				  ".section __mcount_loc, \"a\"\n .quad 1b\n"
+				  ".section .return_sites, \"a\"\n .long 2b - .\n"
+				  ".section .rodata, \"a\"\n .quad 2b\n";
+	char sp[128], op[128], cmd[400];
+	snprintf(sp, sizeof(sp), "%s/sites.S", dir);
+	snprintf(op, sizeof(op), "%s/sites.ko", dir);
+	write_file(sp, src, strlen(src));
+	snprintf(cmd, sizeof(cmd), "cc -c -o %s %s", op, sp);
+	assert_int_equal(system(cmd), 0);
+	struct kmod *m;
+	assert_int_equal(kmod_open(op, &m), BT_OK);
+	assert_int_equal(kmod_relocate(m, resolve, NULL), BT_OK);
+	gva_t text = 0;
+	for (size_t i = 0; i < m->nsecs; i++)
+		if (strcmp(m->secs[i].name, ".text") == 0)
+			text = m->secs[i].addr;
+	assert_int_equal(text, KMOD_NOMINAL_BASE);
+	gva_t *sites;
+	size_t n, avail;
+	assert_int_equal(kmod_table_sites(m, "__mcount_loc", &sites, &n), BT_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(sites[0], text);
+	uint8_t *p = kmod_code_at(m, sites[0], &avail);
+	assert_non_null(p);
+	assert_int_equal(p[0], 0xe8);
+	assert_int_equal(avail, 11);
+	free(sites);
+	assert_int_equal(kmod_table_sites(m, ".return_sites", &sites, &n), BT_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(sites[0], text + 6);
+	p = kmod_code_at(m, sites[0], &avail);
+	assert_int_equal(p[0], 0xe9);
+	assert_int_equal(avail, 5);
+	free(sites);
+	assert_int_equal(kmod_table_sites(m, ".retpoline_sites", &sites, &n), BT_OK);
+	assert_int_equal(n, 0);
+	assert_null(kmod_code_at(m, text + 11, &avail));
+	/* .rodata names f2 (a switch table would): a block start; the patch
+	 * tables' references are not */
+	uint64_t *refs;
+	uint32_t ti = 0;
+	for (size_t i = 0; i < m->nsecs; i++)
+		if (strcmp(m->secs[i].name, ".text") == 0)
+			ti = m->secs[i].index;
+	assert_int_equal(kmod_code_refs(m, ti, &refs, &n), BT_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(refs[0], 6);
+	free(refs);
+	kmod_close(m);
+}
+
+/* ------------------------------------------------ the fingerprint index */
+
+static uint8_t *index_of(uint8_t *const *packs, const size_t *lens, int n, size_t *len)
+{
+	struct kmod_index_writer w = {0}, one;
+	for (int i = 0; i < n; i++) { /* as pretrans: built apart, merged */
+		memset(&one, 0, sizeof(one));
+		assert_int_equal(kmod_index_add(&one, packs[i], lens[i]), BT_OK);
+		assert_int_equal(kmod_index_merge(&w, &one), BT_OK);
+		kmod_index_writer_fini(&one);
+	}
+	uint8_t *ix;
+	assert_int_equal(kmod_index_finish(&w, &ix, len), BT_OK);
+	kmod_index_writer_fini(&w);
+	return ix;
+}
+
+/* testmod.ko with the first .text byte of one template made a nop: the
+ * template's fingerprint changes (file *path; its bytes in g_nop). */
+static uint8_t *g_nop;
+static void make_changed(char *path, size_t cap)
+{
+	uint8_t *pack;
+	size_t len;
+	struct kmod_tmpl_stats st;
+	make_pack(&pack, &len, &st);
+	struct kmod_pack pk;
+	assert_int_equal(kmod_pack_parse(pack, len, &pk), BT_OK);
+	uint64_t off = UINT64_MAX;
+	for (size_t i = 0; i < pk.n && off == UINT64_MAX; i++) {
+		uint8_t fm[512];
+		xlat_tmpl_field_mask(&pk.tmpls[i].t, fm);
+		if (strcmp(pk.secs[pk.tmpls[i].sec].name, ".text") == 0 && !(fm[0] & 1) &&
+		    pk.tmpls[i].t.guest[0] != 0x90)
+			off = pk.tmpls[i].offset;
+	}
+	assert_true(off != UINT64_MAX);
+	kmod_pack_fini(&pk);
+	free(pack);
+	struct elfimg *img;
+	assert_int_equal(elfimg_open(testmod(), &img), BT_OK);
+	const struct elfimg_section *t = elfimg_section_by_name(img, ".text");
+	uint8_t *mod = malloc(g_len);
+	memcpy(mod, g_obj, g_len);
+	mod[t->offset + off] = 0x90;
+	elfimg_close(img);
+	snprintf(path, cap, "%s/nop.ko", dir);
+	write_file(path, mod, g_len);
+	free(g_nop);
+	g_nop = mod;
+}
+
+static void test_index_round_trip(void **state)
+{
+	char nop[128];
+	make_changed(nop, sizeof(nop));
+	uint8_t *packs[2];
+	size_t lens[2];
+	struct kmod_tmpl_stats st[2];
+	make_pack_of(nop, &packs[0], &lens[0], &st[0]);
+	make_pack(&packs[1], &lens[1], &st[1]);
+	size_t il;
+	uint8_t *ix = index_of(packs, lens, 2, &il);
+	/* 12-byte header, 16 per module, 21 per template */
+	assert_int_equal(il, 12 + 2 * 16 + 21 * (st[0].n_blocks + st[1].n_blocks));
+	struct kmod_index x;
+	assert_int_equal(kmod_index_parse(ix, il, &x), BT_OK);
+	assert_int_equal(x.nmods, 2);
+	assert_int_equal(x.n, st[0].n_blocks + st[1].n_blocks);
+	assert_int_equal(x.base[1], st[0].n_blocks);
+	assert_int_equal(x.raw_len[0], lens[0]);
+	assert_int_equal(x.raw_len[1], lens[1]);
+	assert_int_equal(x.start[4096], x.n);
+	struct kmod_pack pk[2];
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(kmod_pack_parse(packs[i], lens[i], &pk[i]), BT_OK);
+	/* every template is in its page offset's bucket, sorted by (first byte,
+	 * template), with the hash of its bytes outside the fields */
+	for (uint32_t o = 0; o < 4096; o++)
+		for (uint32_t r = x.start[o]; r < x.start[o + 1]; r++) {
+			const struct kmod_fp *e = &x.fps[r];
+			uint32_t m = e->idx >= x.base[1];
+			const struct xlat_tmpl *t = &pk[m].tmpls[e->idx - x.base[m]].t;
+			assert_int_equal(t->guest_start & 0xfff, o);
+			assert_int_equal(e->key, o << 8 | t->guest[0]);
+			assert_int_equal(e->cover, t->guest_len < 64 ? t->guest_len : 64);
+			assert_false(e->fmask & 1); /* no template starts with a field */
+			assert_int_equal(e->hash, kmod_fp_hash(t->guest, e->cover, e->fmask));
+			if (r > x.start[o])
+				assert_true(e->key > e[-1].key ||
+					    (e->key == e[-1].key && e->idx > e[-1].idx));
+		}
+	/* the relocated fields are masked: module 0's template 0 at another
+	 * address (its fields changed) hashes the same, a changed opcode not */
+	const struct xlat_tmpl *t0 = &pk[1].tmpls[0].t;
+	size_t r0 = kmod_index_first(&x, (uint32_t)(t0->guest_start & 0xfff) << 8 | t0->guest[0]);
+	while (x.fps[r0].idx != x.base[1])
+		r0++;
+	uint8_t moved[64];
+	uint32_t cover = x.fps[r0].cover;
+	memcpy(moved, t0->guest, cover);
+	bool has_field = false;
+	for (uint32_t i = 0; i < cover; i++)
+		if (x.fps[r0].fmask >> i & 1) {
+			moved[i] ^= 0x5a;
+			has_field = true;
+		}
+	assert_true(has_field);
+	assert_int_equal(kmod_fp_hash(moved, cover, x.fps[r0].fmask), x.fps[r0].hash);
+	moved[0] ^= 1;
+	assert_int_not_equal(kmod_fp_hash(moved, cover, x.fps[r0].fmask), x.fps[r0].hash);
+	assert_true(kmod_index_consistent(&x, 0, &pk[0]));
+	assert_true(kmod_index_consistent(&x, 1, &pk[1]));
+	assert_false(kmod_index_consistent(&x, 0, &pk[1])); /* the changed template */
+	assert_false(kmod_index_consistent(&x, 2, &pk[1]));
+	kmod_index_fini(&x);
+	for (int i = 0; i < 2; i++)
+		kmod_pack_fini(&pk[i]);
+
+	/* malformed: short, magic, counts; entry 0 (at 44): page offset, cover,
+	 * a field on byte 0 or past the cover */
+	assert_int_equal(kmod_index_parse(ix, il - 1, &x), BT_ERR_FORMAT);
+	uint8_t *bad = malloc(il);
+	memcpy(bad, ix, il);
+	bad[0] = 'X';
+	assert_int_equal(kmod_index_parse(bad, il, &x), BT_ERR_FORMAT);
+	memcpy(bad, ix, il);
+	bad[12] += 1; /* module 0 claims one template more */
+	assert_int_equal(kmod_index_parse(bad, il, &x), BT_ERR_FORMAT);
+	memcpy(bad, ix, il);
+	bad[44 + 1] = 0x10; /* page offset 4096 + */
+	assert_int_equal(kmod_index_parse(bad, il, &x), BT_ERR_FORMAT);
+	memcpy(bad, ix, il);
+	bad[44 + 2] = 0;
+	assert_int_equal(kmod_index_parse(bad, il, &x), BT_ERR_FORMAT);
+	bad[44 + 2] = 65;
+	assert_int_equal(kmod_index_parse(bad, il, &x), BT_ERR_FORMAT);
+	memcpy(bad, ix, il);
+	bad[44 + 4] |= 1;
+	assert_int_equal(kmod_index_parse(bad, il, &x), BT_ERR_FORMAT);
+	memcpy(bad, ix, il);
+	assert_true(bad[44 + 2] < 64);
+	bad[44 + 11] |= 0x80;
+	assert_int_equal(kmod_index_parse(bad, il, &x), BT_ERR_FORMAT);
+	memcpy(bad, ix, il); /* the same bytes parse */
+	assert_int_equal(kmod_index_parse(bad, il, &x), BT_OK);
+	kmod_index_fini(&x);
+	bad[12 + 8] += 1; /* a relocation count that is not the pack's: parses, */
+	assert_int_equal(kmod_index_parse(bad, il, &x), BT_OK);
+	struct kmod_pack p0; /* but the pack disagrees with it */
+	assert_int_equal(kmod_pack_parse(packs[0], lens[0], &p0), BT_OK);
+	assert_false(kmod_index_consistent(&x, 0, &p0));
+	kmod_pack_fini(&p0);
+	kmod_index_fini(&x);
+	free(bad);
+	free(ix);
+	for (int i = 0; i < 2; i++)
+		free(packs[i]);
+}
+
+/* Packs served by a test fetch: counts the fetches, can fail one. */
+struct fetcher {
+	uint8_t *packs[2];
+	size_t lens[2];
+	int fetched[2];
+	enum bt_status fail; /* returned for every fetch when not BT_OK */
+};
+static enum bt_status fetch(void *opaque, uint32_t mod, uint8_t **raw, size_t *len)
+{
+	struct fetcher *f = opaque;
+	assert_true(mod < 2);
+	f->fetched[mod]++;
+	if (f->fail != BT_OK)
+		return f->fail;
+	*raw = malloc(f->lens[mod]);
+	memcpy(*raw, f->packs[mod], f->lens[mod]);
+	*len = f->lens[mod];
+	return BT_OK;
+}
+
+/* The object obj (testmod.ko or nop.ko, same layout) loaded by the guest's
+ * loader at 0xffffffffa0345000: every template address of pack bound
+ * through the binder and compared with a translation of the loaded bytes.
+ * Returns the count. */
+static size_t bind_all(struct kmod_binder *b, const uint8_t *obj, const uint8_t *pack, size_t len)
+{
+	static uint8_t mem[1 << 20];
+	static struct kmodld ld;
+	struct arena a = {mem, 0xffffffffa0345000ull};
+	struct kmodld_ops ops = {.ctx = &a, .alloc = arena_alloc, .resolve = arena_resolve};
+	assert_int_equal(kmodld_load(&ld, obj, g_len, &ops), BT_OK);
+	struct kmod_pack pk;
+	assert_int_equal(kmod_pack_parse(pack, len, &pk), BT_OK);
+	struct elfimg *img;
+	assert_int_equal(elfimg_open(testmod(), &img), BT_OK);
+	struct xlat_ctx *ctx;
+	assert_int_equal(xlat_create(&(struct xlat_options){0}, &ctx), BT_OK);
+	size_t bound = 0;
+	for (size_t i = 0; i < pk.n; i++) {
+		const struct kmod_tmpl *k = &pk.tmpls[i];
+		const struct elfimg_section *s = elfimg_section_by_name(img, pk.secs[k->sec].name);
+		uint64_t off = ld.sec_off[s->index];
+		gva_t va = a.run + off + k->offset;
+		struct xlat_block got;
+		bool found;
+		size_t n = s->size - k->offset;
+		assert_int_equal(
+		    kmod_binder_find(b, NULL, va, mem + off + k->offset, n, &got, &found), BT_OK);
+		assert_true(found);
+		struct src sr = {a.run + off, mem + off, s->size};
+		struct xlat_source src = {.read = src_read, .opaque = &sr};
+		struct xlat_block want;
+		assert_int_equal(xlat_translate(ctx, &src, va, &want), BT_OK);
+		assert_int_equal(got.guest_len, want.guest_len);
+		assert_int_equal(got.guest_hash, want.guest_hash);
+		assert_int_equal(got.code_len, want.code_len);
+		assert_memory_equal(got.code, want.code, want.code_len);
+		assert_int_equal(got.pcmap_len, want.pcmap_len);
+		assert_memory_equal(got.pcmap, want.pcmap, want.pcmap_len);
+		assert_int_equal(got.n_exits, want.n_exits);
+		for (uint32_t x = 0; x < want.n_exits; x++)
+			assert_int_equal(got.exits[x].target, want.exits[x].target);
+		bound++;
+	}
+	xlat_destroy(ctx);
+	elfimg_close(img);
+	kmod_pack_fini(&pk);
+	return bound;
+}
+
+static void test_binder_lazy(void **state)
+{
+	char nop[128];
+	make_changed(nop, sizeof(nop));
+	struct fetcher f = {0};
+	struct kmod_tmpl_stats st;
+	make_pack_of(nop, &f.packs[0], &f.lens[0], &st);
+	make_pack(&f.packs[1], &f.lens[1], &st);
+	size_t il;
+	uint8_t *ix = index_of(f.packs, f.lens, 2, &il);
+	struct kmod_index x;
+	struct kmod_binder *b;
+
+	/* nothing is fetched at start, nor for bytes no fingerprint has */
+	assert_int_equal(kmod_index_parse(ix, il, &x), BT_OK);
+	assert_int_equal(kmod_binder_create(&x, fetch, &f, 64u << 20, &b), BT_OK);
+	assert_null(x.fps); /* taken over */
+	static const uint8_t junk[64] = {0xcc, 0xcc, 0xcc, 0xcc};
+	struct xlat_block xb;
+	bool found = true;
+	assert_int_equal(
+	    kmod_binder_find(b, NULL, 0xffffffffa0345000ull, junk, sizeof(junk), &xb, &found),
+	    BT_OK);
+	assert_false(found);
+	assert_int_equal(f.fetched[0] + f.fetched[1], 0);
+	/* the loaded testmod binds entirely; testmod's pack is fetched on its
+	 * first match, nop.ko's at most once (before testmod's is resident,
+	 * packs already resident are tried first) */
+	size_t nb = st.n_blocks;
+	assert_int_equal(bind_all(b, g_obj, f.packs[1], f.lens[1]), nb);
+	assert_int_equal(f.fetched[1], 1);
+	assert_true(f.fetched[0] <= 1);
+	/* after a section's first block, the others are found where it placed
+	 * the section, without fingerprints */
+	struct kmod_pack pkt;
+	assert_int_equal(kmod_pack_parse(f.packs[1], f.lens[1], &pkt), BT_OK);
+	assert_true(kmod_binder_stats(b)->placement_hits >= nb - pkt.nsecs);
+	kmod_pack_fini(&pkt);
+	/* the loaded nop.ko needs its own pack for its changed block */
+	assert_int_equal(bind_all(b, g_nop, f.packs[0], f.lens[0]), nb);
+	assert_int_equal(f.fetched[0], 1);
+	assert_int_equal(f.fetched[1], 1);
+	const struct kmod_bind_stats *bs = kmod_binder_stats(b);
+	assert_int_equal(bs->bound, 2 * nb);
+	assert_int_equal(bs->packs_inflated, 2);
+	assert_int_equal(bs->packs_evicted, 0);
+	uint64_t both = bs->peak_bytes;
+	kmod_binder_destroy(b);
+
+	/* a budget of one pack: they take turns, never both resident */
+	assert_int_equal(kmod_index_parse(ix, il, &x), BT_OK);
+	assert_int_equal(kmod_binder_create(&x, fetch, &f, both - 1, &b), BT_OK);
+	assert_int_equal(bind_all(b, g_obj, f.packs[1], f.lens[1]), nb);
+	assert_int_equal(bind_all(b, g_nop, f.packs[0], f.lens[0]), nb);
+	assert_int_equal(bind_all(b, g_obj, f.packs[1], f.lens[1]), nb);
+	bs = kmod_binder_stats(b);
+	assert_true(bs->packs_evicted >= 2);
+	assert_int_equal(bs->packs_inflated, 1 + bs->packs_evicted); /* one stays resident */
+	assert_true(bs->peak_bytes < both);
+	kmod_binder_destroy(b);
+
+	/* a pack that disagrees with the index is not used (testmod's pack
+	 * served as nop.ko's); asked for nop.ko's own block, the binder
+	 * fetches it (the only module that has that block), refuses it, and
+	 * finds nothing */
+	struct fetcher g = f;
+	g.packs[0] = f.packs[1];
+	g.lens[0] = f.lens[1];
+	g.fetched[0] = g.fetched[1] = 0;
+	assert_int_equal(kmod_index_parse(ix, il, &x), BT_OK);
+	assert_int_equal(kmod_binder_create(&x, fetch, &g, 64u << 20, &b), BT_OK);
+	struct kmod_pack pk0, pk1;
+	assert_int_equal(kmod_pack_parse(f.packs[0], f.lens[0], &pk0), BT_OK);
+	assert_int_equal(kmod_pack_parse(f.packs[1], f.lens[1], &pk1), BT_OK);
+	const struct xlat_tmpl *tn = NULL; /* nop.ko's changed template */
+	for (size_t i = 0; i < pk0.n && !tn; i++)
+		if (pk0.tmpls[i].t.guest[0] == 0x90 && pk0.tmpls[i].sec == 0)
+			tn = &pk0.tmpls[i].t;
+	assert_non_null(tn);
+	assert_int_equal(
+	    kmod_binder_find(b, NULL, tn->guest_start, tn->guest, tn->guest_len, &xb, &found),
+	    BT_OK);
+	assert_false(found);
+	bs = kmod_binder_stats(b);
+	assert_int_equal(bs->packs_bad, 1);
+	assert_int_equal(g.fetched[0], 1);
+	assert_int_equal(g.fetched[1], 0);
+	/* a block both modules have fetches neither: ambiguous */
+	kmod_binder_destroy(b);
+	assert_int_equal(kmod_index_parse(ix, il, &x), BT_OK);
+	assert_int_equal(kmod_binder_create(&x, fetch, &f, 64u << 20, &b), BT_OK);
+	const struct xlat_tmpl *tl = &pk1.tmpls[pk1.n - 1].t; /* unchanged in nop.ko */
+	f.fetched[0] = f.fetched[1] = 0;
+	assert_int_equal(
+	    kmod_binder_find(b, NULL, tl->guest_start, tl->guest, tl->guest_len, &xb, &found),
+	    BT_OK);
+	assert_false(found);
+	assert_int_equal(f.fetched[0] + f.fetched[1], 0);
+	assert_int_equal(kmod_binder_stats(b)->ambiguous, 1);
+	/* ... unless guest memory tells them apart: testmod loaded, the block
+	 * after nop.ko's changed one is shared, but only testmod's templates
+	 * around it match the guest there */
+	static uint8_t mem[1 << 20];
+	static struct kmodld ld;
+	struct arena a = {mem, 0xffffffffa0345000ull};
+	struct kmodld_ops ops = {.ctx = &a, .alloc = arena_alloc, .resolve = arena_resolve};
+	assert_int_equal(kmodld_load(&ld, g_obj, g_len, &ops), BT_OK);
+	size_t c = 0; /* the changed template's index */
+	while (&pk0.tmpls[c].t != tn)
+		c++;
+	assert_true(c + 1 < pk1.n && pk1.tmpls[c + 1].sec == pk1.tmpls[c].sec);
+	struct elfimg *img;
+	assert_int_equal(elfimg_open(testmod(), &img), BT_OK);
+	const struct elfimg_section *es =
+	    elfimg_section_by_name(img, pk1.secs[pk1.tmpls[c + 1].sec].name);
+	uint64_t soff = ld.sec_off[es->index];
+	elfimg_close(img);
+	struct src sr = {a.run, mem, ld.size};
+	struct xlat_source gs = {.read = src_read, .opaque = &sr};
+	gva_t va = a.run + soff + pk1.tmpls[c + 1].offset;
+	assert_int_equal(kmod_binder_find(b, &gs, va, mem + soff + pk1.tmpls[c + 1].offset,
+					  pk1.tmpls[c + 1].t.guest_len, &xb, &found),
+			 BT_OK);
+	assert_true(found);
+	assert_int_equal(f.fetched[0], 0);
+	assert_int_equal(f.fetched[1], 1);
+	assert_int_equal(kmod_binder_stats(b)->disambiguated, 1);
+	kmod_pack_fini(&pk0);
+	kmod_pack_fini(&pk1);
+	kmod_binder_destroy(b);
+
+	/* a fetch refused by its tag stops binding: reported once, then nothing */
+	f.fail = BT_ERR_AUTH;
+	f.fetched[0] = f.fetched[1] = 0;
+	assert_int_equal(kmod_index_parse(ix, il, &x), BT_OK);
+	assert_int_equal(kmod_binder_create(&x, fetch, &f, 64u << 20, &b), BT_OK);
+	struct kmod_pack pk;
+	assert_int_equal(kmod_pack_parse(f.packs[1], f.lens[1], &pk), BT_OK);
+	const struct xlat_tmpl *t0 = &pk.tmpls[0].t;
+	assert_int_equal(
+	    kmod_binder_find(b, NULL, t0->guest_start, t0->guest, t0->guest_len, &xb, &found),
+	    BT_ERR_AUTH);
+	assert_int_equal(
+	    kmod_binder_find(b, NULL, t0->guest_start, t0->guest, t0->guest_len, &xb, &found),
+	    BT_OK);
+	assert_false(found);
+	assert_int_equal(f.fetched[0] + f.fetched[1], 1);
+	kmod_pack_fini(&pk);
+	kmod_binder_destroy(b);
+	free(ix);
+	free(f.packs[0]);
+	free(f.packs[1]);
+}
+
+/* The index in the database: round trip, and a changed pack row refused
+ * by its tag with one line naming the database. */
+static void test_db_index(void **state)
+{
+	uint8_t *pack;
+	size_t len, il;
+	struct kmod_tmpl_stats st;
+	make_pack(&pack, &len, &st);
+	uint8_t *ix = index_of(&pack, &len, 1, &il);
+	char p[128];
+	snprintf(p, sizeof(p), "%s/ix.tcdb", dir);
+	struct tcdb *db;
+	struct tcdb_provenance pv = {
+	    .xlat_version = XLAT_VERSION, .abi_version = VCPU_ABI_VERSION, .created = 1700000000};
+	strcpy(pv.tool_version, "test");
+	assert_int_equal(tcdb_create(p, &test_image, &pv, &db), BT_OK);
+	assert_int_equal(tcdb_module_index_put(db, ix, il, 1), BT_OK);
+	assert_int_equal(tcdb_commit(db), BT_OK);
+	static const struct tcdb_prov want = {.xlat_version = XLAT_VERSION,
+					      .abi_version = VCPU_ABI_VERSION,
+					      .n_exit_kinds = XLAT_NEXIT_KINDS,
+					      .n_refusals = XLAT_NREFUSALS};
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
+	uint8_t *raw;
+	size_t rl;
+	uint64_t n;
+	assert_int_equal(tcdb_module_index_get(db, &raw, &rl, &n), BT_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(rl, il);
+	assert_memory_equal(raw, ix, il);
+	tcdb_module_index_free(raw, rl);
+	tcdb_close(db);
+
+	sqlite3 *h;
+	assert_int_equal(sqlite3_open(p, &h), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(h, "UPDATE packs SET n_items = 2 WHERE kind = 4", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(h);
+	char lp[128];
+	snprintf(lp, sizeof(lp), "%s/log", dir);
+	FILE *lf = fopen(lp, "w+");
+	assert_non_null(lf);
+	bt_log_to(lf);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_module_index_get(db, &raw, &rl, &n), BT_ERR_AUTH);
+	assert_true(tcdb_untrusted(db));
+	assert_int_equal(tcdb_module_index_get(db, &raw, &rl, &n), BT_ERR_AUTH); /* no 2nd line */
+	tcdb_close(db);
+	bt_log_to(fopen("/dev/null", "w"));
+	char line[1024];
+	rewind(lf);
+	int lines = 0;
+	bool named = false;
+	while (fgets(line, sizeof(line), lf)) {
+		lines++;
+		named |= strstr(line, "ix.tcdb: the module fingerprint-index pack fails its "
+				      "authentication") != NULL;
+	}
+	fclose(lf);
+	assert_int_equal(lines, 1);
+	assert_true(named);
+	free(ix);
+	free(pack);
+}
+
 static int setup(void **state)
 {
 	strcpy(dir, "/tmp/test_kmod.XXXXXX");
@@ -301,6 +815,7 @@ static int teardown(void **state)
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	free(g_obj);
+	free(g_nop);
 	return system(cmd) == 0 ? 0 : -1;
 }
 
@@ -312,6 +827,10 @@ int main(void)
 	    cmocka_unit_test(test_identity_and_codecs),
 	    cmocka_unit_test(test_pack_binds_at_load_address),
 	    cmocka_unit_test(test_db_modules),
+	    cmocka_unit_test(test_table_sites),
+	    cmocka_unit_test(test_index_round_trip),
+	    cmocka_unit_test(test_binder_lazy),
+	    cmocka_unit_test(test_db_index),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -182,6 +182,39 @@ static void test_sites(void **state)
 	expect("f_alt_jmp", aj, 5);
 }
 
+/* kp_patch_site (a loaded module's sites, the same rules): the image's own
+ * bytes at each site become what kp_predict made of them; a site of another
+ * kind, or a kind without a per-site rule, is left alone. */
+static void test_patch_site(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *name;
+		enum kp_kind kind;
+	} sites[] = {{"f_mcount", KP_MCOUNT},
+		     {"f_return", KP_RETURN},
+		     {"f_rp_call", KP_RETPOLINE},
+		     {"f_rp_jmp", KP_RETPOLINE}};
+	for (size_t i = 0; i < sizeof(sites) / sizeof(sites[0]); i++) {
+		gva_t va = sym(sites[i].name);
+		uint8_t b[16], want[5];
+		assert_int_equal(elfimg_read(img, va, b, sizeof(b)), BT_OK);
+		assert_int_equal(kp_read(kp, va, want, 5), 5);
+		assert_memory_not_equal(b, want, 5);
+		assert_int_equal(kp_patch_site(kp, sites[i].kind, va, b, sizeof(b)), 5);
+		assert_memory_equal(b, want, 5);
+		assert_int_equal(kp_patch_site(kp, sites[i].kind, va, b, sizeof(b)), 0); /* done */
+	}
+	uint8_t b[16], orig[16];
+	gva_t va = sym("f_return");
+	assert_int_equal(elfimg_read(img, va, orig, sizeof(orig)), BT_OK);
+	memcpy(b, orig, sizeof(b));
+	assert_int_equal(kp_patch_site(kp, KP_MCOUNT, va, b, sizeof(b)), 0);
+	assert_int_equal(kp_patch_site(kp, KP_ALT, va, b, sizeof(b)), 0);
+	assert_int_equal(kp_patch_site(kp, KP_RETURN, va, b, 4), 0); /* cut short */
+	assert_memory_equal(b, orig, sizeof(b));
+}
+
 static void test_kinds_and_stats(void **state)
 {
 	(void)state;
@@ -230,6 +263,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_sites),
+	    cmocka_unit_test(test_patch_site),
 	    cmocka_unit_test(test_kinds_and_stats),
 	    cmocka_unit_test(test_profile),
 	};

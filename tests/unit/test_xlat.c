@@ -466,6 +466,35 @@ static void test_not_advertised(void **state)
 	xlat_destroy(c);
 }
 
+/* An instruction cut short by the end of what can be read (its next page is
+ * not present) is NOBYTES at the first missing byte, where the CPU's fetch
+ * faults -- not UNDECODABLE (#UD); after another instruction it ends the
+ * block; bytes that are wrong whatever follows stay UNDECODABLE. */
+static void test_cut_instruction(void **state)
+{
+	(void)state;
+	const gva_t base = 0xffffffff81000000ull;
+	struct xlat_ctx *c;
+	struct xlat_block b;
+	assert_int_equal(xlat_create(NULL, &c), BT_OK);
+	static const uint8_t mov_ecx[] = {0xb9, 0x00, 0x00}; /* mov $imm32, %ecx, 3 of 5 */
+	translate_bytes(c, mov_ecx, sizeof(mov_ecx), &b);
+	assert_int_equal(b.refusal, XLAT_REFUSE_NOBYTES);
+	assert_int_equal(b.refusal_addr, base + 3);
+	static const uint8_t nop_mov[] = {0x90, 0xb9}; /* nop; the opcode byte alone */
+	translate_bytes(c, nop_mov, sizeof(nop_mov), &b);
+	assert_int_equal(b.refusal, XLAT_OK);
+	assert_int_equal(b.n_insns, 1);
+	static const uint8_t ud[] = {0x0f, 0xff}; /* ud0 without its ModRM: still cut */
+	translate_bytes(c, ud, sizeof(ud), &b);
+	assert_int_equal(b.refusal, XLAT_REFUSE_NOBYTES);
+	static const uint8_t bad[] = {0x06, 0x90}; /* push es: invalid in 64-bit mode */
+	translate_bytes(c, bad, sizeof(bad), &b);
+	assert_int_equal(b.refusal, XLAT_REFUSE_UNDECODABLE);
+	assert_int_equal(b.refusal_addr, base);
+	xlat_destroy(c);
+}
+
 /* The instruction fact table (pretrans/xlat/xlat_facts.h): kind, CPUID,
  * FPU/SIMD state, and the vCPU's decoder modes. */
 static void test_fact_table(void **state)
@@ -642,6 +671,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tzcnt_is_bsf, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_segment_reads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rdtsc_inline, setup, teardown),
+	    cmocka_unit_test(test_cut_instruction),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
