@@ -197,6 +197,9 @@ struct cpu_platform {
 	 * the access; false raises #GP(0).  NULL: APIC_BASE is storage only
 	 * and TSC_DEADLINE raises #GP(0) */
 	bool (*apic_msr)(void *opaque, uint32_t index, bool write, uint64_t tsc, uint64_t *val);
+	/* optional: CR8 is the local APIC's TPR bits 7:4 (SDM 10.8.6.1); a
+	 * read fills *val, a write passes 0-15.  NULL: CR8 is storage */
+	void (*apic_cr8)(void *opaque, bool write, uint64_t *val);
 };
 
 /* Optional CPUID features (cpu_config.features).  Off by default: they are

@@ -208,6 +208,11 @@ uint64_t cpu_read_cr(const struct vcpu *v, unsigned n)
 	case 4:
 		return v->cr4;
 	case 8:
+		if (v->plat.apic_cr8) {
+			uint64_t tpr = 0;
+			v->plat.apic_cr8(v->plat.opaque, false, &tpr);
+			return tpr;
+		}
 		return v->cr8;
 	}
 	return 0;
@@ -284,6 +289,8 @@ bool cpu_write_cr(struct vcpu *v, unsigned n, uint64_t val)
 		if (val >> 4)
 			return cpu_raise_gp0(v);
 		v->cr8 = val;
+		if (v->plat.apic_cr8)
+			v->plat.apic_cr8(v->plat.opaque, true, &val);
 		return true;
 	}
 	return cpu_raise(v, CPU_EXC_UD);

@@ -93,6 +93,16 @@ static bool plat_apic_msr(void *opaque, uint32_t index, bool write, uint64_t tsc
 	return true;
 }
 
+/* CR8: the LAPIC's TPR[7:4]. */
+static void plat_apic_cr8(void *opaque, bool write, uint64_t *val)
+{
+	struct vm *vm = opaque;
+	if (write)
+		lapic_write(vm->plat->lapic, LAPIC_TPR, (uint32_t)*val << 4);
+	else
+		*val = lapic_read(vm->plat->lapic, LAPIC_TPR) >> 4;
+}
+
 /* The vCPU's interrupt request changed (platform_intr_pending). */
 static void on_intr(void *opaque, bool intr)
 {
@@ -221,6 +231,7 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	    .intr_pending = plat_intr_pending,
 	    .intr_ack = plat_intr_ack,
 	    .apic_msr = plat_apic_msr,
+	    .apic_cr8 = plat_apic_cr8,
 	};
 	if ((s = vcpu_init(&vm->cpu, vm->tcv.abi, &vm->mmu, &cp, NULL)) != BT_OK)
 		goto err;

@@ -64,6 +64,15 @@ static bool pf_apic_msr(void *o, uint32_t index, bool write, uint64_t tsc, uint6
 	return true;
 }
 
+static void pf_apic_cr8(void *o, bool write, uint64_t *val)
+{
+	struct lapic *a = ((struct pf_env *)o)->p->lapic;
+	if (write)
+		lapic_write(a, LAPIC_TPR, (uint32_t)*val << 4);
+	else
+		*val = lapic_read(a, LAPIC_TPR) >> 4;
+}
+
 static int setup(void **state)
 {
 	struct pf_env *pe = calloc(1, sizeof(*pe));
@@ -85,6 +94,7 @@ static int setup(void **state)
 	    .intr_ack = pf_intr_ack,
 	    .read_tsc = pf_read_tsc,
 	    .apic_msr = pf_apic_msr,
+	    .apic_cr8 = pf_apic_cr8,
 	};
 	*state = pe;
 	return 0;
@@ -245,6 +255,30 @@ static void test_lapic_deadline_delivery(void **state)
 	assert_true(platform_intr_pending(pe->p));
 }
 
+/* CR8 is the TPR's priority class, both ways, and it gates delivery. */
+static void test_cr8_is_tpr(void **state)
+{
+	struct pf_env *pe = *state;
+	struct cpu_env *e = pe->e;
+	struct lapic *a = pe->p->lapic;
+	lapic_write(a, LAPIC_SVR, 0x1ff);
+	lapic_write(a, LAPIC_LVT_LINT0, LAPIC_LVT_MASKED | 0x700);
+	e->abi->gpr[VCPU_RAX] = 4;
+	assert_int_equal(ENV_RUN(e, 0x44, 0x0f, 0x22, 0xc0), CPU_OUT_CONTINUE); /* mov %rax,%cr8 */
+	assert_int_equal(lapic_read(a, LAPIC_TPR), 0x40);
+	lapic_write(a, LAPIC_ICR_LO, (1u << 18) | 0x45); /* self-IPI, class 4 */
+	assert_false(platform_intr_pending(pe->p));
+	lapic_write(a, LAPIC_TPR, 0x30);
+	assert_int_equal(ENV_RUN(e, 0x44, 0x0f, 0x20, 0xc0), CPU_OUT_CONTINUE); /* mov %cr8,%rax */
+	assert_int_equal(e->abi->gpr[VCPU_RAX], 3);
+	assert_true(platform_intr_pending(pe->p));
+	/* bits above 3: #GP, the TPR unchanged */
+	e->abi->gpr[VCPU_RAX] = 0x10;
+	assert_int_equal(ENV_RUN(e, 0x44, 0x0f, 0x22, 0xc0), CPU_OUT_CONTINUE);
+	assert_int_equal(e->abi->rip, ENV_HANDLER(CPU_EXC_GP));
+	assert_int_equal(lapic_read(a, LAPIC_TPR), 0x30);
+}
+
 static void test_debug_exit(void **state)
 {
 	struct pf_env *pe = *state;
@@ -262,6 +296,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_uart_scratch_and_unclaimed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pic_interrupt_delivery, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lapic_deadline_delivery, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cr8_is_tpr, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_debug_exit, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("cpu_devices", tests, NULL, NULL);
