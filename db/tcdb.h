@@ -236,6 +236,15 @@ enum bt_status tcdb_get_provenance(struct tcdb *db, struct tcdb_provenance *out)
  * leaves db untrusted (tcdb_untrusted: nothing is served) and is BT_OK, as
  * a row or chunk failing its tag is no error of the caller's boot. */
 enum bt_status tcdb_load_index(struct tcdb *db, size_t *n_blocks);
+/* Where tcdb_load_index puts the boot profile's host code (all of it, one
+ * block after another in first-use order, each 16-byte aligned):
+ * sink(opaque, len) returns len writable bytes that stay valid as long as
+ * db hands out profile blocks (btvm: the code cache's preloaded region,
+ * so a profile block is installed without a copy; runtime/cache
+ * tcache_preload), or NULL for memory of db's own.  The pack's tag is
+ * checked before anything is written there. */
+typedef uint8_t *(*tcdb_code_sink_fn)(void *opaque, size_t len);
+void tcdb_set_code_sink(struct tcdb *db, tcdb_code_sink_fn sink, void *opaque);
 /* Entries of the loaded boot profile (0 when none). */
 size_t tcdb_profile_entries(const struct tcdb *db);
 /* Entries of the loaded predicted-patching pack (0 when none, or when it

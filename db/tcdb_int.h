@@ -84,6 +84,9 @@ struct tcdb {
 	 * want_cpu (the caller's, struct tcdb_expect) */
 	struct tcdb_prof *pred;
 	uint64_t want_cpu;
+	/* where the boot profile's host code is loaded (tcdb_set_code_sink) */
+	tcdb_code_sink_fn code_sink;
+	void *code_sink_opaque;
 	/* decompressed chunks (direct mapped by id); chunk/chunk_len/
 	 * chunk_id describe the current one (a view into one of the entries) */
 	struct chunk_cache {
@@ -177,12 +180,14 @@ enum bt_status tcdb_sign_chunks(struct tcdb *db);
 
 /* ---------------------------------------------------------------- tcdb_pack.c */
 
-/* packs.kind: one pack of each */
+/* packs.kind: one pack of each.  Kind 2 was the boot profile with its
+ * code inline (no longer read: the next --learn boot replaces it). */
 enum tcdb_pack_kind {
 	TCDB_PACK_INDEX = 1,
-	TCDB_PACK_PROFILE = 2,
+	TCDB_PACK_PROFILE_V1 = 2,
 	TCDB_PACK_PREDICTED = 3,
 	TCDB_PACK_KMOD_INDEX = 4, /* the modules' fingerprint index (tcdb_kmod.c) */
+	TCDB_PACK_PROFILE = 5,
 };
 /* packs.codec */
 enum tcdb_codec { TCDB_CODEC_NONE = 0, TCDB_CODEC_ZSTD = 1, TCDB_CODEC_LZ4 = 2, TCDB_NCODECS };
@@ -195,6 +200,24 @@ enum bt_status tcdb_pack_put(struct tcdb *db, enum tcdb_pack_kind kind, enum tcd
  * of tcdb_pack_alloc() (BT_ERR_NOTFOUND if there is none). */
 enum bt_status tcdb_pack_get(struct tcdb *db, enum tcdb_pack_kind kind, uint8_t **raw,
 			     size_t *raw_len, uint64_t *n_items);
+/* A pack stored as two parts (its raw bytes begin with the u64 length of
+ * the first): the head in tcdb_pack_alloc() memory, the tail where db's
+ * code sink puts it (tcdb_set_code_sink; tail_owned: db's own memory). */
+struct tcdb_split {
+	uint8_t *head, *tail;
+	size_t head_len, tail_len;
+	bool tail_owned;
+	uint64_t n_items;
+};
+/* The pack of this kind as two parts, its tag checked before anything is
+ * decompressed (codecs LZ4 and none only: the tail is decompressed
+ * straight into the sink's memory). */
+enum bt_status tcdb_pack_get_split(struct tcdb *db, enum tcdb_pack_kind kind,
+				   struct tcdb_split *out);
+/* Free what tcdb_pack_get_split gave (not a sink's tail). */
+void tcdb_pack_split_free(struct tcdb_split *sp);
+/* A pack of this kind is stored. */
+bool tcdb_pack_exists(struct tcdb *db, enum tcdb_pack_kind kind);
 /* Memory for a pack's decompressed bytes, populated up front; freed with
  * tcdb_pack_free(p, n) (NULL: none). */
 uint8_t *tcdb_pack_alloc(size_t n);

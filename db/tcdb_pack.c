@@ -219,8 +219,15 @@ static enum bt_status read_stored(struct tcdb *db, enum tcdb_pack_kind kind, siz
 	return s;
 }
 
-enum bt_status tcdb_pack_get(struct tcdb *db, enum tcdb_pack_kind kind, uint8_t **raw,
-			     size_t *raw_len, uint64_t *n_items)
+/* A pack's row and stored bytes, its tag checked (invariant 1). */
+struct stored {
+	enum tcdb_codec codec;
+	size_t raw_len, z_len;
+	uint64_t n_items;
+	uint8_t *z;
+};
+
+static enum bt_status pack_open(struct tcdb *db, enum tcdb_pack_kind kind, struct stored *o)
 {
 	if (db->untrusted)
 		return BT_ERR_AUTH;
@@ -251,33 +258,155 @@ enum bt_status tcdb_pack_get(struct tcdb *db, enum tcdb_pack_kind kind, uint8_t 
 	}
 	uint8_t *z = NULL;
 	BT_TRY(read_stored(db, kind, (size_t)zl, &z));
-	enum bt_status s = BT_OK;
 	if (!db->unverified) {
 		uint8_t digest[SHA256_LEN], want[TCDB_MAC_LEN];
 		sha256_buf(z, (size_t)zl, digest);
 		tcdb_mac_pack(db, kind, (enum tcdb_codec)codec, (uint64_t)rl, (uint64_t)n, digest,
 			      want);
 		if (!mac_ok || !tcdb_mac_ok(want, mac, TCDB_MAC_LEN)) {
-			s = tcdb_auth_fail_pack(db, kind);
-			goto out;
+			tcdb_pack_free(z, (size_t)zl);
+			return tcdb_auth_fail_pack(db, kind);
 		}
 	}
-	uint8_t *out = tcdb_pack_alloc((size_t)rl);
-	if (!out) {
+	*o = (struct stored){(enum tcdb_codec)codec, (size_t)rl, (size_t)zl, (uint64_t)n, z};
+	return BT_OK;
+}
+
+enum bt_status tcdb_pack_get(struct tcdb *db, enum tcdb_pack_kind kind, uint8_t **raw,
+			     size_t *raw_len, uint64_t *n_items)
+{
+	struct stored st;
+	BT_TRY(pack_open(db, kind, &st));
+	enum bt_status s = BT_ERR_NOMEM;
+	uint8_t *out = tcdb_pack_alloc(st.raw_len);
+	if (out)
+		s = pack_decompress(db, st.codec, st.z, st.z_len, out, st.raw_len, (int)kind);
+	if (s == BT_OK) {
+		*raw = out;
+		*raw_len = st.raw_len;
+		*n_items = st.n_items;
+	} else {
+		tcdb_pack_free(out, st.raw_len);
+	}
+	tcdb_pack_free(st.z, st.z_len);
+	return s;
+}
+
+/* The next n decompressed bytes of st into dst (codec LZ4: dc's frame;
+ * none: a copy), *at counting the stored bytes used, *hint LZ4F's last
+ * answer (0: the frame ended). */
+static bool split_read(LZ4F_dctx *dc, const struct stored *st, size_t *at, size_t *hint,
+		       uint8_t *dst, size_t n)
+{
+	if (st->codec == TCDB_CODEC_NONE) {
+		if (st->z_len - *at < n)
+			return false;
+		memcpy(dst, st->z + *at, n);
+		*at += n;
+		return true;
+	}
+	size_t done = 0;
+	while (done < n) {
+		size_t in = st->z_len - *at, o = n - done;
+		*hint = LZ4F_decompress(dc, dst + done, &o, st->z + *at, &in, NULL);
+		if (LZ4F_isError(*hint) || (in == 0 && o == 0))
+			return false;
+		*at += in;
+		done += o;
+	}
+	return true;
+}
+
+/* The frame ends exactly after the bytes read (no more output). */
+static bool split_end(LZ4F_dctx *dc, const struct stored *st, size_t *at, size_t hint)
+{
+	if (st->codec == TCDB_CODEC_NONE)
+		return *at == st->z_len;
+	size_t r = hint;
+	uint8_t spare;
+	while (*at < st->z_len) {
+		size_t in = st->z_len - *at, o = sizeof(spare);
+		r = LZ4F_decompress(dc, &spare, &o, st->z + *at, &in, NULL);
+		if (LZ4F_isError(r) || in == 0 || o != 0)
+			return false; /* more bytes than raw_len */
+		*at += in;
+	}
+	return r == 0;
+}
+
+enum bt_status tcdb_pack_get_split(struct tcdb *db, enum tcdb_pack_kind kind,
+				   struct tcdb_split *out)
+{
+	struct stored st;
+	BT_TRY(pack_open(db, kind, &st));
+	memset(out, 0, sizeof(*out));
+	enum bt_status s = BT_ERR_FORMAT;
+	LZ4F_dctx *dc = NULL;
+	size_t at = 0, hint = 1;
+	uint8_t h[8];
+	if (st.codec != TCDB_CODEC_NONE && st.codec != TCDB_CODEC_LZ4)
+		goto out;
+	if (st.codec == TCDB_CODEC_LZ4 &&
+	    LZ4F_isError(LZ4F_createDecompressionContext(&dc, LZ4F_VERSION))) {
 		s = BT_ERR_NOMEM;
 		goto out;
 	}
-	s = pack_decompress(db, (enum tcdb_codec)codec, z, (size_t)zl, out, (size_t)rl, (int)kind);
-	if (s != BT_OK) {
-		tcdb_pack_free(out, (size_t)rl);
+	if (st.raw_len < sizeof(h) || !split_read(dc, &st, &at, &hint, h, sizeof(h)))
+		goto out;
+	uint64_t head = bt_get64(h);
+	if (head < sizeof(h) || head > st.raw_len)
+		goto out;
+	out->head_len = (size_t)head;
+	out->tail_len = st.raw_len - out->head_len;
+	out->n_items = st.n_items;
+	if (!(out->head = tcdb_pack_alloc(out->head_len))) {
+		s = BT_ERR_NOMEM;
 		goto out;
 	}
-	*raw = out;
-	*raw_len = (size_t)rl;
-	*n_items = (uint64_t)n;
+	memcpy(out->head, h, sizeof(h));
+	if (out->tail_len && db->code_sink)
+		out->tail = db->code_sink(db->code_sink_opaque, out->tail_len);
+	if (!out->tail && out->tail_len) {
+		out->tail_owned = true;
+		if (!(out->tail = tcdb_pack_alloc(out->tail_len))) {
+			s = BT_ERR_NOMEM;
+			goto out;
+		}
+	}
+	if (split_read(dc, &st, &at, &hint, out->head + sizeof(h), out->head_len - sizeof(h)) &&
+	    split_read(dc, &st, &at, &hint, out->tail, out->tail_len) &&
+	    split_end(dc, &st, &at, hint))
+		s = BT_OK;
 out:
-	tcdb_pack_free(z, (size_t)zl);
+	if (dc)
+		LZ4F_freeDecompressionContext(dc);
+	tcdb_pack_free(st.z, st.z_len);
+	if (s == BT_ERR_FORMAT)
+		bt_err(LOG_DB, "%s: corrupt pack %d (codec %d): rebuild it with `pretrans build`",
+		       db->path, (int)kind, (int)st.codec);
+	if (s != BT_OK)
+		tcdb_pack_split_free(out);
 	return s;
+}
+
+void tcdb_pack_split_free(struct tcdb_split *sp)
+{
+	tcdb_pack_free(sp->head, sp->head_len);
+	if (sp->tail_owned)
+		tcdb_pack_free(sp->tail, sp->tail_len);
+	memset(sp, 0, sizeof(*sp));
+}
+
+bool tcdb_pack_exists(struct tcdb *db, enum tcdb_pack_kind kind)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db->h, "SELECT 1 FROM packs WHERE kind = ?1", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return false;
+	sqlite3_bind_int64(st, 1, kind);
+	bool found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return found;
 }
 
 enum bt_status tcdb_sign_packs(struct tcdb *db)

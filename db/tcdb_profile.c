@@ -14,16 +14,23 @@
  * guest memory.
  *
  * Invariants
- *  1. An entry is: u64 start, u64 guest hash, u32 guest length (1..4096),
- *     u32 instructions, u32 flags, u32 code length (> 0), u32 pc map
- *     length, u8 exits (<= TCDB_MAX_EXITS), then the code, the pc map and
- *     the exit records (TCDB_EXIT_REC each), little endian.  Every entry is
+ *  1. The profile pack (kind 5) is two parts (tcdb_pack_get_split): a head
+ *     of u64 head length, u64 0, then one entry per version, and a tail of
+ *     host code.  An entry is: u64 start, u64 guest hash, u32 guest length
+ *     (1..4096), u32 instructions, u32 flags, u32 code length (> 0), u32
+ *     pc map length, u8 exits (<= TCDB_MAX_EXITS), u32 code offset in the
+ *     tail, then the pc map and the exit records (TCDB_EXIT_REC each),
+ *     little endian.  The codes lie in the tail in entry order, each
+ *     16-byte aligned, none overlapping the one before.  Every entry is
  *     bounds-checked when the pack is loaded; a bad one is BT_ERR_FORMAT and
  *     nothing of the profile is used.  Exit kinds are checked against the
- *     caller's limits when an entry is handed out.
+ *     caller's limits when an entry is handed out.  (Kind 2, the code
+ *     inline in each entry, is no longer read.)
  *  2. The pack's tag (db/tcdb_pack.c) matched before anything of it is
- *     parsed; blocks handed out point into the loaded pack, valid until
- *     tcdb_close.
+ *     decompressed; the tail goes straight where the caller's code sink
+ *     says (tcdb_set_code_sink: btvm's code cache), so installing a
+ *     profile block copies no code.  Blocks handed out point into the
+ *     loaded pack and the tail, valid until tcdb_close.
  *  3. Recording keeps one entry per (start, guest hash): the first one.
  *  4. The predicted-patching pack (kind 3, `pretrans build`) holds, after
  *     a 16-byte header (the CPU profile's hash, 0), fixed 40-byte entries:
@@ -33,6 +40,9 @@
  *     when a version is taken.  It is kept after loading only when that
  *     hash is the caller's (tcdb_expect.cpu_profile_hash), and its
  *     versions are offered after the boot profile's and before the row.
+ *  5. Versions of a start are offered in first-use order whatever the
+ *     order of the look-ups; the entry after the last one taken is looked
+ *     at first only when it is its start's first version (offer).
  */
 #include "db/tcdb_int.h"
 
@@ -43,7 +53,9 @@
 #include <string.h>
 #include <time.h>
 
-#define PROF_HDR     37
+#define PROF_HDR     37	  /* a recorded entry: the fields, then code, pc map, exits */
+#define PROF2_HDR    41	  /* a stored one: the fields and the code offset, pc map, exits */
+#define PROF2_HEAD   16	  /* the head's header: its length, 0 */
 #define PROF_MAX_LEN 4096 /* guest bytes of a block */
 #define PRED_HDR     16	  /* the predicted pack's header: CPU profile hash, 0 */
 #define PRED_ENT     40	  /* its entries: start, hash, len, insns, flags, payload_off, chunk */
@@ -51,8 +63,9 @@
 
 struct prof_ent {
 	gva_t va;
-	uint32_t off;  /* of the entry in raw */
-	uint32_t next; /* index + 1 of the next version of va, 0 = none */
+	uint32_t off;	    /* of the entry in raw */
+	uint32_t next : 31; /* index + 1 of the next version of va, 0 = none */
+	uint32_t first : 1; /* va's first version */
 };
 
 struct tcdb_prof {
@@ -60,8 +73,12 @@ struct tcdb_prof {
 	uint8_t *raw;
 	size_t raw_len, base; /* entries start at raw + base */
 	size_t fixed;	      /* predicted: every entry PRED_ENT bytes, payload in a chunk */
+	uint8_t *code;	      /* profile: the codes (the pack's tail) */
+	size_t code_len;
+	bool code_owned;      /* ... in db's memory, not the code sink's */
 	struct prof_ent *ent; /* ent_cap of them */
 	size_t n, ent_cap;
+	size_t cursor; /* the entry after the last one taken (invariant 5) */
 	uint32_t *tab; /* open addressing: index + 1 of va's first version, 0 = empty */
 	size_t tab_mask;
 	/* recorded (read-write databases) */
@@ -101,6 +118,11 @@ static struct tcdb_prof *pred_of(struct tcdb *db)
 static void drop_loaded(struct tcdb_prof *p)
 {
 	tcdb_pack_free(p->raw, p->raw_len);
+	if (p->code_owned)
+		tcdb_pack_free(p->code, p->code_len);
+	p->code = NULL;
+	p->code_len = 0;
+	p->code_owned = false;
 	if (p->ent)
 		tcdb_pack_free((uint8_t *)p->ent, p->ent_cap * sizeof(*p->ent));
 	if (p->tab)
@@ -275,6 +297,47 @@ size_t tcdb_profile_noted(const struct tcdb *db)
 	return db->prof ? db->prof->rec_n : 0;
 }
 
+static size_t align16(size_t n)
+{
+	return (n + 15) & ~(size_t)15;
+}
+
+/* The recorded entries as the stored pack (invariant 1) into a new buffer. */
+static enum bt_status profile_pack(const struct tcdb_prof *p, uint8_t **out, size_t *out_len)
+{
+	size_t head = PROF2_HEAD, tail = 0;
+	for (size_t o = 0; o < p->rec_len;) {
+		const uint8_t *q = p->rec + o;
+		size_t clen = bt_get32(q + 28), rest = bt_get32(q + 32) + q[36] * TCDB_EXIT_REC;
+		head += PROF2_HDR + rest;
+		tail = align16(tail) + clen;
+		o += PROF_HDR + clen + rest;
+	}
+	if (head + tail > (1u << 30))
+		return BT_ERR_RANGE;
+	uint8_t *b = calloc(1, head + tail ? head + tail : 1);
+	if (!b)
+		return BT_ERR_NOMEM;
+	bt_put64(b, head);
+	uint8_t *h = b + PROF2_HEAD;
+	size_t at = 0;
+	for (size_t o = 0; o < p->rec_len;) {
+		const uint8_t *q = p->rec + o;
+		size_t clen = bt_get32(q + 28), rest = bt_get32(q + 32) + q[36] * TCDB_EXIT_REC;
+		at = align16(at);
+		memcpy(h, q, PROF_HDR);
+		bt_put32(h + PROF_HDR, (uint32_t)at);
+		memcpy(h + PROF2_HDR, q + PROF_HDR + clen, rest);
+		memcpy(b + head + at, q + PROF_HDR, clen);
+		h += PROF2_HDR + rest;
+		at += clen;
+		o += PROF_HDR + clen + rest;
+	}
+	*out = b;
+	*out_len = head + tail;
+	return BT_OK;
+}
+
 enum bt_status tcdb_profile_write(struct tcdb *db)
 {
 	struct tcdb_prof *p = db->prof;
@@ -282,7 +345,20 @@ enum bt_status tcdb_profile_write(struct tcdb *db)
 		return BT_OK;
 	if (db->untrusted)
 		return BT_ERR_AUTH; /* a database that failed a tag takes nothing */
-	return tcdb_pack_put(db, TCDB_PACK_PROFILE, TCDB_CODEC_LZ4, p->rec, p->rec_len, p->rec_n);
+	uint8_t *b;
+	size_t len;
+	BT_TRY(profile_pack(p, &b, &len));
+	enum bt_status s = tcdb_pack_put(db, TCDB_PACK_PROFILE, TCDB_CODEC_LZ4, b, len, p->rec_n);
+	free(b);
+	if (s == BT_OK) /* the old layout's, replaced */
+		s = tcdb_exec(db, "DELETE FROM packs WHERE kind = 2");
+	return s;
+}
+
+void tcdb_set_code_sink(struct tcdb *db, tcdb_code_sink_fn sink, void *opaque)
+{
+	db->code_sink = sink;
+	db->code_sink_opaque = opaque;
 }
 
 /* ---------------------------------------------------------------- loading */
@@ -303,9 +379,9 @@ static enum bt_status parse(struct tcdb *db, struct tcdb_prof *p, uint64_t n_ite
 	p->tab_mask = cap - 1;
 	if (!p->ent || !p->tab)
 		return BT_ERR_NOMEM;
-	size_t off = p->base;
+	size_t off = p->base, code_end = 0;
 	for (size_t i = 0; i < n_items; i++) {
-		if (p->raw_len - off < PROF_HDR)
+		if (p->raw_len - off < (p->fixed ? p->fixed : PROF2_HDR))
 			return BT_ERR_FORMAT;
 		const uint8_t *q = p->raw + off;
 		uint64_t glen = bt_get32(q + 16), need;
@@ -316,10 +392,13 @@ static enum bt_status parse(struct tcdb *db, struct tcdb_prof *p, uint64_t n_ite
 				return BT_ERR_FORMAT;
 		} else {
 			uint64_t clen = bt_get32(q + 28), plen = bt_get32(q + 32), nx = q[36];
-			need = PROF_HDR + clen + plen + nx * TCDB_EXIT_REC;
+			uint64_t coff = bt_get32(q + PROF_HDR);
+			need = PROF2_HDR + plen + nx * TCDB_EXIT_REC;
 			if (glen == 0 || glen > PROF_MAX_LEN || clen == 0 || nx > TCDB_MAX_EXITS ||
-			    need > p->raw_len - off)
+			    need > p->raw_len - off || coff % 16 || coff < code_end ||
+			    clen > p->code_len || coff > p->code_len - clen)
 				return BT_ERR_FORMAT;
+			code_end = coff + clen; /* invariant 1: in order, no overlap */
 		}
 		gva_t va = bt_get64(q);
 		p->ent[i] = (struct prof_ent){.va = va, .off = (uint32_t)off, .next = 0};
@@ -329,6 +408,7 @@ static enum bt_status parse(struct tcdb *db, struct tcdb_prof *p, uint64_t n_ite
 				break;
 		if (!p->tab[j]) {
 			p->tab[j] = (uint32_t)(i + 1);
+			p->ent[i].first = 1;
 		} else { /* a later version: at the end of va's chain */
 			uint32_t k = p->tab[j] - 1;
 			while (p->ent[k].next)
@@ -355,29 +435,29 @@ static enum bt_status load_pack(struct tcdb *db, struct tcdb_prof *p, enum tcdb_
 {
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	uint8_t *raw;
-	size_t len;
-	uint64_t n;
-	enum bt_status s = tcdb_pack_get(db, kind, &raw, &len, &n);
+	struct tcdb_split sp = {0};
+	enum bt_status s = fixed ? tcdb_pack_get(db, kind, &sp.head, &sp.head_len, &sp.n_items)
+				 : tcdb_pack_get_split(db, kind, &sp);
 	struct timespec tp;
 	clock_gettime(CLOCK_MONOTONIC, &tp);
 	if (s == BT_ERR_NOTFOUND)
 		return BT_OK; /* no --learn boot yet, no prediction */
 	if (s != BT_OK)
 		return s;
-	if (len > UINT32_MAX) {
-		tcdb_pack_free(raw, len);
-		return BT_ERR_FORMAT;
-	}
-	if (!p) {
-		tcdb_pack_free(raw, len);
-		return BT_ERR_NOMEM;
+	if (sp.head_len > UINT32_MAX || !p) {
+		tcdb_pack_split_free(&sp);
+		return p ? BT_ERR_FORMAT : BT_ERR_NOMEM;
 	}
 	drop_loaded(p);
-	p->raw = raw;
-	p->raw_len = len;
+	p->raw = sp.head;
+	p->raw_len = sp.head_len;
+	p->code = sp.tail;
+	p->code_len = sp.tail_len;
+	p->code_owned = sp.tail_owned;
 	p->base = base;
 	p->fixed = fixed;
+	size_t len = sp.head_len + sp.tail_len;
+	uint64_t n = sp.n_items;
 	s = parse(db, p, n);
 	if (s != BT_OK) {
 		drop_loaded(p);
@@ -398,7 +478,12 @@ static enum bt_status load_pack(struct tcdb *db, struct tcdb_prof *p, enum tcdb_
 enum bt_status tcdb_profile_load(struct tcdb *db, size_t *n_entries)
 {
 	*n_entries = 0;
-	BT_TRY(load_pack(db, prof_of(db), TCDB_PACK_PROFILE, 0, 0, "boot profile"));
+	BT_TRY(load_pack(db, prof_of(db), TCDB_PACK_PROFILE, PROF2_HEAD, 0, "boot profile"));
+	if ((!db->prof || !db->prof->n) && tcdb_pack_exists(db, TCDB_PACK_PROFILE_V1))
+		bt_info(LOG_DB,
+			"%s: its boot profile has an older layout, not read any more: the next "
+			"--learn boot writes a new one",
+			db->path);
 	*n_entries = db->prof ? db->prof->n : 0;
 	BT_TRY(load_pack(db, pred_of(db), TCDB_PACK_PREDICTED, PRED_HDR, PRED_ENT,
 			 "predicted patching"));
@@ -476,8 +561,8 @@ static enum bt_status entry_block(struct tcdb *db, const struct tcdb_prof *p, si
 	b->code_len = bt_get32(q + 28);
 	b->pcmap_len = bt_get32(q + 32);
 	uint32_t nx = q[36];
-	b->code = q + PROF_HDR;
-	b->pcmap = b->code + b->code_len;
+	b->code = p->code + bt_get32(q + PROF_HDR);
+	b->pcmap = q + PROF2_HDR;
 	b->origin = origin;
 	if (tcdb_exits_decode(b->pcmap + b->pcmap_len, (size_t)nx * TCDB_EXIT_REC,
 			      db->want.n_exit_kinds, b->exits, &b->n_exits) != BT_OK) {
@@ -491,20 +576,29 @@ static enum bt_status entry_block(struct tcdb *db, const struct tcdb_prof *p, si
 }
 
 /* Offer p's versions of va to match(); true (and *out) when one is taken. */
-static bool offer(struct tcdb *db, const struct tcdb_prof *p, gva_t va, tcdb_match_fn match,
-		  void *opaque, struct tcdb_block *out, unsigned *n_tried, uint32_t origin,
-		  enum bt_status *s)
+static bool offer(struct tcdb *db, struct tcdb_prof *p, gva_t va, tcdb_match_fn match, void *opaque,
+		  struct tcdb_block *out, unsigned *n_tried, uint32_t origin, enum bt_status *s)
 {
 	if (!p || !p->n)
 		return false;
-	size_t j = mix(va) & p->tab_mask;
-	for (; p->tab[j]; j = (j + 1) & p->tab_mask)
-		if (p->ent[p->tab[j] - 1].va == va)
-			break;
-	for (uint32_t k = p->tab[j]; k; k = p->ent[k - 1].next) {
+	/* invariant 5: a boot asks for the profile's entries in about the
+	 * order it holds them, so va's first version is most often the entry
+	 * after the last one taken: no hash probe, memory read in order */
+	uint32_t k = 0;
+	if (p->cursor < p->n && p->ent[p->cursor].va == va && p->ent[p->cursor].first) {
+		k = (uint32_t)p->cursor + 1;
+	} else {
+		size_t j = mix(va) & p->tab_mask;
+		for (; p->tab[j]; j = (j + 1) & p->tab_mask)
+			if (p->ent[p->tab[j] - 1].va == va)
+				break;
+		k = p->tab[j];
+	}
+	for (; k; k = p->ent[k - 1].next) {
 		const uint8_t *q = p->raw + p->ent[k - 1].off;
 		(*n_tried)++;
 		if (match(opaque, va, bt_get32(q + 16), bt_get64(q + 8))) {
+			p->cursor = k;
 			*s = entry_block(db, p, k - 1, out, origin);
 			return true;
 		}

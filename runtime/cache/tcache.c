@@ -5,6 +5,15 @@
  * the chain links.  Code memory is runtime/tc's dual-mapped tc_cache (bump
  * allocated, RW and RX views); dead blocks keep their bytes until the next
  * flush so a host PC inside them can still be attributed.
+ *
+ * Bulk install (tcache_preload, invariant 7): the cache's first bytes can
+ * be handed to an owner (btvm: the database's boot profile) who writes
+ * host code there in one piece; a kernel block whose code lies there is
+ * installed by writing its descriptor only (no copy, its pc map
+ * borrowed).  Such blocks are found by host address through a list per
+ * 4 KiB of the region (pre_page), and a bit per 16 bytes (pre_live) says
+ * whether a live block runs from a place, so a second block wanting the
+ * same bytes gets a copy with its exits at their stubs.
  */
 #include "runtime/cache/tcache.h"
 
@@ -63,6 +72,16 @@ struct tcache {
 	size_t n_all, cap_all;
 	/* the blocks and their pc maps, all freed at once by a flush */
 	struct tc_arena arena;
+	/* the preloaded region (invariant 7): its two views, the blocks
+	 * installed in place since the last flush (install order), the
+	 * longest one's code length */
+	uint8_t *pre_rw, *pre_rx;
+	size_t pre_len;
+	struct tcache_block **pre;
+	size_t n_pre, cap_pre;
+	struct tcache_block **pre_page; /* per 4 KiB of it: the blocks starting there */
+	uint64_t *pre_live;		/* a bit per 16 bytes: a live block starts there */
+	uint32_t pre_max_code;
 	struct tcache_stats stats;
 };
 
@@ -119,6 +138,27 @@ static unsigned hash_page(gpa_t page)
 	return (unsigned)((p ^ (p >> TCACHE_PAGE_BITS)) & ((1u << TCACHE_PAGE_BITS) - 1));
 }
 
+/* Put b on the list of the region page it starts in (the latest first). */
+static void pre_page_put(struct tcache *tc, struct tcache_block *b)
+{
+	size_t pg = (size_t)(b->host - tc->pre_rx) >> 12;
+	b->host_next = tc->pre_page[pg];
+	tc->pre_page[pg] = b;
+}
+
+/* The live bit of region offset off (a live block installed in place there). */
+static bool pre_live(const struct tcache *tc, size_t off)
+{
+	return tc->pre_live[off >> 10] >> ((off >> 4) & 63) & 1;
+}
+
+static void pre_live_set(struct tcache *tc, size_t off, bool live)
+{
+	uint64_t bit = 1ull << ((off >> 4) & 63);
+	tc->pre_live[off >> 10] =
+	    live ? tc->pre_live[off >> 10] | bit : tc->pre_live[off >> 10] & ~bit;
+}
+
 enum bt_status tcache_create(size_t code_size, struct guestmem *gm, struct vcpu_abi *abi,
 			     struct tcache **out)
 {
@@ -142,8 +182,28 @@ enum bt_status tcache_create(size_t code_size, struct guestmem *gm, struct vcpu_
 	return BT_OK;
 }
 
+static void patch_rel32(struct tcache *tc, struct tcache_block *b, unsigned i, const uint8_t *dst);
+
+/* Invariant 7: the preloaded region back to its owner's bytes. */
+static void pre_restore(struct tcache *tc)
+{
+	for (size_t k = 0; k < tc->n_pre; k++) {
+		struct tcache_block *b = tc->pre[k];
+		for (unsigned i = 0; !b->dead && i < b->n_exits; i++)
+			if (b->out[i].to)
+				patch_rel32(tc, b, i, b->host + b->exits[i].stub_off);
+	}
+	tc->n_pre = 0;
+	tc->pre_max_code = 0;
+	if (tc->pre_page)
+		memset(tc->pre_page, 0, ((tc->pre_len >> 12) + 1) * sizeof(tc->pre_page[0]));
+	if (tc->pre_live)
+		memset(tc->pre_live, 0, ((tc->pre_len >> 10) + 1) * sizeof(tc->pre_live[0]));
+}
+
 static void free_blocks(struct tcache *tc)
 {
+	pre_restore(tc);
 	tc_arena_reset(&tc->arena);
 	tc->n_all = 0;
 	for (unsigned k = 0; k < 2; k++)
@@ -175,6 +235,9 @@ void tcache_destroy(struct tcache *tc)
 	free_blocks(tc);
 	tc_arena_destroy(&tc->arena);
 	free(tc->all);
+	free(tc->pre);
+	free(tc->pre_live);
+	free(tc->pre_page);
 	free(tc->victims);
 	tc_cache_destroy(tc->code);
 	free(tc);
@@ -362,6 +425,8 @@ void tcache_invalidate_block(struct tcache *tc, struct tcache_block *b)
 	uint64_t rip = b->user ? ukey_rip(ie->guest_rip) : ie->guest_rip;
 	if (rip == b->va && ie->host == (uint64_t)(uintptr_t)b->host)
 		ie->guest_rip = VCPU_IBL_EMPTY(ix);
+	if (b->in_place)
+		pre_live_set(tc, (size_t)(b->host - tc->pre_rx), false);
 	b->dead = 1;
 	tc->stats.invalidations++;
 }
@@ -420,8 +485,9 @@ unsigned tcache_invalidate_va(struct tcache *tc, gva_t lo, gva_t hi)
 	if (hi <= lo)
 		return 0;
 	if (((hi - lo) >> GUEST_PAGE_SHIFT) > 4096) { /* a huge range: scan the blocks */
-		for (size_t i = 0; i < tc->n_all; i++) {
-			struct tcache_block *b = tc->all[i];
+		for (size_t i = 0; i < tc->n_all + tc->n_pre; i++) {
+			struct tcache_block *b =
+			    i < tc->n_all ? tc->all[i] : tc->pre[i - tc->n_all];
 			if (!b->dead && !b->user && b->va < hi && b->va + b->guest_len > lo) {
 				tcache_invalidate_block(tc, b);
 				n++;
@@ -615,6 +681,24 @@ struct tcache_block *tcache_lookup_step(struct tcache *tc, gva_t va, gpa_t gpa0)
 struct tcache_block *tcache_find_host(struct tcache *tc, const void *pc)
 {
 	const uint8_t *p = pc;
+	if (tc->pre_len && (uintptr_t)p >= (uintptr_t)tc->pre_rx &&
+	    (uintptr_t)p - (uintptr_t)tc->pre_rx < tc->pre_len) {
+		/* the blocks installed in place starting on pc's region page or
+		 * the pages before it, as far back as the longest one reaches;
+		 * a live one before a dead one at the same place */
+		size_t off = (size_t)(p - tc->pre_rx);
+		size_t first = off >= tc->pre_max_code ? (off - tc->pre_max_code) >> 12 : 0;
+		struct tcache_block *found = NULL;
+		for (size_t pg = off >> 12;; pg--) {
+			for (struct tcache_block *b = tc->pre_page[pg]; b; b = b->host_next)
+				if (p >= b->host && p < b->host + b->code_len &&
+				    (!found || found->dead))
+					found = b;
+			if (pg == first || (found && !found->dead))
+				break;
+		}
+		return found;
+	}
 	size_t lo = 0, hi = tc->n_all;
 	while (lo < hi) { /* blocks are in ascending host order */
 		size_t mid = lo + (hi - lo) / 2;
@@ -657,27 +741,50 @@ static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gp
 	}
 	if (xb->code_len > tc->size)
 		return BT_ERR_RANGE;
+	/* invariant 7: a kernel block whose code is in the preloaded region
+	 * runs there, unless a live block does already */
 	uint8_t *host;
-	if (tc_cache_add(tc->code, xb->code, xb->code_len, &host) != BT_OK) {
-		bt_info(LOG_TC, "code cache full (%zu bytes): flushing", tc->used);
-		tcache_flush(tc);
-		if (tc_cache_add(tc->code, xb->code, xb->code_len, &host) != BT_OK)
-			return BT_ERR_RANGE;
-	}
-	tc->used += xb->code_len;
-	if (!BT_VEC_RESERVE(tc->all, tc->cap_all, tc->n_all + 1, 1024))
+	const uint8_t *code = xb->code;
+	uintptr_t at = (uintptr_t)code, rw = (uintptr_t)tc->pre_rw;
+	size_t pre_off = tc->pre_len && at >= rw ? (size_t)(at - rw) : 0;
+	bool from_pre = tc->pre_len && at >= rw && pre_off < tc->pre_len &&
+			xb->code_len <= tc->pre_len - pre_off;
+	bool in_place = from_pre && !user && !step && (pre_off & 15) == 0;
+	if (in_place)
+		in_place = !pre_live(tc, pre_off);
+	if (!BT_VEC_RESERVE(tc->all, tc->cap_all, tc->n_all + 1, 1024) ||
+	    !BT_VEC_RESERVE(tc->pre, tc->cap_pre, tc->n_pre + 1, 1024))
 		return BT_ERR_NOMEM;
+	if (in_place) {
+		host = tc->pre_rx + pre_off;
+	} else {
+		if (tc_cache_add(tc->code, code, xb->code_len, &host) != BT_OK) {
+			bt_info(LOG_TC, "code cache full (%zu bytes): flushing", tc->used);
+			tcache_flush(tc);
+			if (tc_cache_add(tc->code, code, xb->code_len, &host) != BT_OK)
+				return BT_ERR_RANGE;
+		}
+		tc->used += xb->code_len;
+	}
 	if (xb->pcmap_len > TC_ARENA_MAX)
 		return BT_ERR_FORMAT;
-	struct tcache_block *b = tc_arena_alloc(&tc->arena, sizeof(*b));
+	size_t n_ex = xb->n_exits;
+	struct tcache_block *b = tc_arena_alloc(
+	    &tc->arena, sizeof(*b) + n_ex * (sizeof(b->exits[0]) + sizeof(b->out[0])));
 	if (!b)
 		return BT_ERR_NOMEM;
-	if (xb->pcmap_len) {
+	b->out = (struct tcache_link *)(void *)(b + 1);
+	b->exits = (struct xlat_exit *)(void *)(b->out + n_ex);
+	if (xb->pcmap_len && in_place) {
+		b->pcmap = xb->pcmap; /* borrowed: tcache_preload */
+		b->pcmap_len = xb->pcmap_len;
+	} else if (xb->pcmap_len) {
 		/* a failure below leaves these bytes unused until the next flush */
-		b->pcmap = tc_arena_alloc(&tc->arena, xb->pcmap_len);
-		if (!b->pcmap)
+		uint8_t *m = tc_arena_alloc(&tc->arena, xb->pcmap_len);
+		if (!m)
 			return BT_ERR_NOMEM;
-		memcpy(b->pcmap, xb->pcmap, xb->pcmap_len);
+		memcpy(m, xb->pcmap, xb->pcmap_len);
+		b->pcmap = m;
 		b->pcmap_len = xb->pcmap_len;
 	}
 	/* Kill a block at the same va (and, for user blocks, the same page)
@@ -715,6 +822,11 @@ static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gp
 	b->n_exits = xb->n_exits;
 	memcpy(b->exits, xb->exits, sizeof(b->exits[0]) * xb->n_exits);
 	b->host = host;
+	b->in_place = in_place;
+	if (from_pre && !in_place) /* a copy of bytes a live block may chain */
+		for (unsigned i = 0; i < b->n_exits; i++)
+			if (b->exits[i].patch_off != UINT32_MAX)
+				patch_rel32(tc, b, i, b->host + b->exits[i].stub_off);
 
 	unsigned h = hash_va(b->va);
 	b->hash_next = tc->hash[h];
@@ -733,7 +845,16 @@ static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gp
 		tc->live_low++;
 	if (user)
 		tc->stats.user_installed++;
-	tc->all[tc->n_all++] = b;
+	if (in_place) {
+		tc->pre[tc->n_pre++] = b;
+		pre_page_put(tc, b);
+		pre_live_set(tc, pre_off, true);
+		if (b->code_len > tc->pre_max_code)
+			tc->pre_max_code = b->code_len;
+		tc->stats.in_place++;
+	} else {
+		tc->all[tc->n_all++] = b;
+	}
 	tc->stats.installed++;
 	tc->stats.code_bytes += xb->code_len;
 	if (origin == TCACHE_FROM_DB)
@@ -768,6 +889,32 @@ void tcache_for_each(struct tcache *tc, void (*fn)(void *opaque, struct tcache_b
 	for (size_t i = 0; i < tc->n_all; i++)
 		if (!tc->all[i]->dead)
 			fn(opaque, tc->all[i]);
+	for (size_t i = 0; i < tc->n_pre; i++)
+		if (!tc->pre[i]->dead)
+			fn(opaque, tc->pre[i]);
+}
+
+enum bt_status tcache_preload(struct tcache *tc, size_t len, uint8_t **rw)
+{
+	if (!tc || !rw || tc->pre_len || tc->n_all || tc->used)
+		return BT_ERR_INVALID;
+	uint8_t *w, *x;
+	tc->pre_live = calloc((len >> 10) + 1, sizeof(tc->pre_live[0]));
+	tc->pre_page = calloc((len >> 12) + 1, sizeof(tc->pre_page[0]));
+	enum bt_status s =
+	    tc->pre_live && tc->pre_page ? tc_cache_preload(tc->code, len, &w, &x) : BT_ERR_NOMEM;
+	if (s != BT_OK) {
+		free(tc->pre_live);
+		free(tc->pre_page);
+		tc->pre_live = NULL;
+		tc->pre_page = NULL;
+		return s;
+	}
+	tc->pre_rw = w;
+	tc->pre_rx = x;
+	tc->pre_len = len;
+	*rw = w;
+	return BT_OK;
 }
 
 void tcache_get_stats(const struct tcache *tc, struct tcache_stats *out)

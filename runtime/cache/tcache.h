@@ -43,6 +43,12 @@
  *     switches back keeping its TLB (tcache_uibl_switch), as the
  *     soft-MMU's TLB entries do (runtime/mmu/mmu_pcid.c).  Killing a block
  *     empties its entry whatever its tag.
+
+ *  7. The preloaded region (tcache_preload) holds the bytes its owner
+ *     wrote, except the rel32 of the chained exits of the live blocks
+ *     installed in place there; at most one live block runs from a given
+ *     address of it.  A flush restores those rel32 to their stubs, so the
+ *     region is again what its owner wrote, and keeps it.
  */
 #ifndef BT_RUNTIME_CACHE_TCACHE_H
 #define BT_RUNTIME_CACHE_TCACHE_H
@@ -79,18 +85,21 @@ struct tcache_block {
 	uint32_t flags; /* xlat_block_flags */
 	uint8_t origin; /* enum tcache_origin */
 	uint8_t dead;
-	uint8_t learned; /* written back to the database already */
-	uint8_t user;	 /* translated for CPL 3 (XLAT_OPT_USER), see below */
-	uint8_t step;	 /* one instruction (XLAT_OPT_STEP): tcache_install_step */
+	uint8_t learned;  /* written back to the database already */
+	uint8_t user;	  /* translated for CPL 3 (XLAT_OPT_USER), see below */
+	uint8_t step;	  /* one instruction (XLAT_OPT_STEP): tcache_install_step */
+	uint8_t in_place; /* runs from the preloaded region, pc map borrowed (invariant 7) */
 	uint32_t n_exits;
-	struct xlat_exit exits[XLAT_MAX_EXITS];
-	struct tcache_link out[XLAT_MAX_EXITS]; /* out[i].to != NULL: exit i chained */
+	/* n_exits of each, allocated with the descriptor */
+	struct xlat_exit *exits;
+	struct tcache_link *out; /* out[i].to != NULL: exit i chained */
 	struct tcache_link *incoming;
-	uint8_t *pcmap;
+	const uint8_t *pcmap;
 	uint32_t pcmap_len;
 	uint64_t execs;	    /* dispatcher entries (not chained ones) */
 	uint64_t map_epoch; /* the runtime's mapping epoch when va->gpa was last checked */
 	struct tcache_block *hash_next;
+	struct tcache_block *host_next; /* in_place: the region's host-address hash */
 	/* page indexes: [0] guest-physical pages, [1] guest-virtual pages;
 	 * pg[k][1] == TCACHE_NO_PAGE for a one-page block */
 	uint64_t pg[2][2];
@@ -111,6 +120,7 @@ struct tcache_stats {
 	uint64_t uibl_tags; /* user IBL tags handed out (a fresh one: an empty table) */
 	uint64_t uibl_kept; /* switches back to a PCID that found its tag kept */
 	uint64_t code_bytes;
+	uint64_t in_place; /* installed from the preloaded region, nothing copied */
 };
 
 struct tcache; /* opaque */
@@ -121,10 +131,21 @@ enum bt_status tcache_create(size_t code_size, struct guestmem *gm, struct vcpu_
 			     struct tcache **out);
 void tcache_destroy(struct tcache *tc);
 
+/* On an empty cache: reserve its first len bytes for host code the caller
+ * writes through *rw before any of it runs (a boot profile's code, in the
+ * order a boot first uses it: docs/runtime.md "Getting code").  A kernel
+ * block later installed with xb->code at a 16-byte aligned place of that
+ * region is installed in place: its code is not copied and its pc map is
+ * borrowed, so xb->pcmap must stay valid until tcache_destroy.  The
+ * region stays across flushes (invariant 7).  BT_ERR_INVALID if blocks
+ * were installed already; BT_ERR_NOMEM if it would fill the cache. */
+enum bt_status tcache_preload(struct tcache *tc, size_t len, uint8_t **rw);
+
 /* Install a translated block whose guest bytes live at gpa0 (and gpa1 for a
  * block spanning two pages, else TCACHE_NO_PAGE).  Copies code, exits and
  * pc map.  Replaces (kills) a live block with the same va.  Flushes the
  * whole cache first if code memory is exhausted (*out is then still valid).
+ * Code inside the preloaded region is used in place (tcache_preload).
  */
 enum bt_status tcache_install(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
 			      gpa_t gpa1, enum tcache_origin origin, struct tcache_block **out);

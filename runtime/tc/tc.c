@@ -183,6 +183,7 @@ struct tc_cache {
 	uint8_t *rw, *rx;
 	size_t size, used;
 	size_t populated; /* both views are populated below this offset */
+	size_t keep;	  /* the preloaded prefix (tc_cache_preload), kept by resets */
 	bool no_populate; /* the host kernel has no MADV_POPULATE_* (< 5.14) */
 };
 
@@ -310,5 +311,20 @@ enum bt_status tc_cache_patch_rel32(struct tc_cache *c, uint8_t *rx, uint32_t of
 
 void tc_cache_reset(struct tc_cache *c)
 {
-	c->used = 0;
+	c->used = c->keep;
+}
+
+enum bt_status tc_cache_preload(struct tc_cache *c, size_t len, uint8_t **rw, uint8_t **rx)
+{
+	if (c->used != 0 || c->keep != 0 || len == 0)
+		return BT_ERR_INVALID;
+	len = (len + 15) & ~(size_t)15;
+	if (len > c->size - c->size / 4)
+		return BT_ERR_NOMEM; /* the run-time translations need room too */
+	if (!c->no_populate)
+		populate_to(c, len);
+	c->used = c->keep = len;
+	*rw = c->rw;
+	*rx = c->rx;
+	return BT_OK;
 }

@@ -95,8 +95,14 @@ int tc_string_run(struct tc_vcpu *t);
 struct tc_cache;
 enum bt_status tc_cache_create(size_t size, struct tc_cache **out);
 void tc_cache_destroy(struct tc_cache *c);
-/* Forget every block (the caller drops all references, unchains, flushes IBL). */
+/* Forget every block (the caller drops all references, unchains, flushes IBL).
+ * A preloaded prefix (tc_cache_preload) stays. */
 void tc_cache_reset(struct tc_cache *c);
+/* On an empty cache: hand out its first len bytes (populated, both views)
+ * for the caller to fill through *rw before anything of them runs at *rx;
+ * they stay across resets.  BT_ERR_INVALID if code was added already,
+ * BT_ERR_NOMEM if len does not fit with a quarter of the cache to spare. */
+enum bt_status tc_cache_preload(struct tc_cache *c, size_t len, uint8_t **rw, uint8_t **rx);
 /* Copy len bytes of code in; *rx is where it runs.  BT_ERR_NOMEM when full. */
 enum bt_status tc_cache_add(struct tc_cache *c, const void *code, size_t len, uint8_t **rx);
 /* Rewrite the rel32 at rx + off (in the cache) to jump to target (in the cache). */

@@ -169,6 +169,24 @@ static void *dma_map(void *opaque, gpa_t gpa, size_t len, bool write)
 
 /* Open the database for this kernel image (refused if it is another's),
  * by the identity boot_load read from the image. */
+/* tcdb_set_code_sink: the boot profile's code goes into the code cache's
+ * preloaded region, where its blocks run without a copy (tcache_preload;
+ * docs/runtime.md "Getting code"); NULL (the database keeps it) if it
+ * does not fit. */
+static uint8_t *code_sink(void *opaque, size_t len)
+{
+	struct vm *vm = opaque;
+	uint8_t *rw;
+	if (tcache_preload(vm->tc, len, &rw) != BT_OK) {
+		bt_info(LOG_DB,
+			"%s: the boot profile's %zu bytes of code do not fit the code "
+			"cache: its blocks are copied in one by one",
+			vm->cfg.tcdb, len);
+		return NULL;
+	}
+	return rw;
+}
+
 static enum bt_status open_db(struct vm *vm, const struct boot_layout *layout)
 {
 	/* The image is identified by its build-id when it has one (hashing a
@@ -198,6 +216,7 @@ static enum bt_status open_db(struct vm *vm, const struct boot_layout *layout)
 	 * (--verify-db proves it) and doubles the translation time */
 	vm->xopts.flags = p.options_flags & ~(uint32_t)XLAT_OPT_CROSSCHECK;
 	size_t n;
+	tcdb_set_code_sink(vm->db, code_sink, vm);
 	BT_TRY(tcdb_load_index(vm->db, &n));
 	bt_info(LOG_DB, "%s: %zu pre-translated blocks, %zu predicted versions", vm->cfg.tcdb, n,
 		tcdb_predicted_entries(vm->db));
@@ -271,6 +290,10 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 		s = BT_ERR_INTERNAL;
 		goto err;
 	}
+	/* before the database: its boot profile's code is loaded straight
+	 * into the cache (code_sink) */
+	if ((s = tcache_create(VM_CODE_CACHE_BYTES, vm->gm, vm->tcv.abi, &vm->tc)) != BT_OK)
+		goto err;
 	if (cfg->tcdb && (s = open_db(vm, &layout)) != BT_OK)
 		goto err;
 	vm->kernel_start = layout.kernel_start;
@@ -295,8 +318,6 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 		goto err;
 	vm_policy_init(&vm->policy, (enum vm_user_cfg)cfg->user_mode, NULL);
 	if ((s = vm_split_init(vm)) != BT_OK)
-		goto err;
-	if ((s = tcache_create(VM_CODE_CACHE_BYTES, vm->gm, vm->tcv.abi, &vm->tc)) != BT_OK)
 		goto err;
 	guestmem_set_code_write_hook(vm->gm, vm_code_write, vm);
 	mmu_set_flush_hook(&vm->mmu, vm_mmu_flush, vm);

@@ -10,7 +10,10 @@
 # Per mode: the median of N runs (runs interleaved, failed boots counted as
 # slower than every success, never dropped), and for btvm the getting-code
 # time (the "translate" + "database" phases of --stats, which also count
-# the few blocks after the marker) and its share of the wall time, the time
+# guest user code translated in the VMM and
+# the few blocks after the marker) and its share of the wall time, the
+# "database" phase alone ("of it db": looking blocks up in the database,
+# checking their guest bytes and installing them), the time
 # the database's packs took to load before the boot ("boot profile ...
 # loaded in"), the database size, and the stale / translated / from-database
 # block counts of the median run.  Each VM is stopped by its PID
@@ -21,17 +24,24 @@
 # --no-sandbox; the sandbox used to kill it through glibc's qsort calling
 # sysinfo(2), fixed since: docs/linux-bench.md "Findings").
 #
-#   tests/bench/linux-boot-bench.sh [BUILD_DIR] [N] [ABI]   (ABI default 6.1.0-50)
+# With BASE_DIR (another build, e.g. of the commit before a change), the
+# same run also boots that build cold, warm from its own `pretrans build`
+# database and warm after its own --learn boot, interleaved with the
+# others: an A/B under the same load.
+#
+#   tests/bench/linux-boot-bench.sh [BUILD_DIR] [N] [ABI] [BASE_DIR]   (ABI default 6.1.0-50)
 set -u
 build=${1:-build}
 n=${2:-3}
 export LK_ABI=${3:-6.1.0-50}
+base=${4:-}
 cd "$(dirname "$0")/../.." || exit 1
 . tests/linux/lib.sh
-export LK_BTVM=$PWD/$build/bin/btvm LK_GRACE=${LK_GRACE:-1}
-pretrans=$build/bin/pretrans
-for f in "$LK_BTVM" "$pretrans"; do
-	[ -x "$f" ] || { echo "linux-boot-bench: $f missing: make BUILD=$build" >&2; exit 1; }
+export LK_GRACE=${LK_GRACE:-1}
+for b in "$build" $base; do
+	for f in "$b/bin/btvm" "$b/bin/pretrans"; do
+		[ -x "$f" ] || { echo "linux-boot-bench: $f missing: make BUILD=$b" >&2; exit 1; }
+	done
 done
 lk_fetch || exit 1
 work=$(mktemp -d /tmp/linux-boot-bench.XXXXXX)
@@ -48,23 +58,39 @@ lk_initramfs_new "$work/rootfs" "$work/init" && lk_initramfs_pack "$work/rootfs"
 	exit 1
 cmdline="$LK_CMDLINE"
 
-s=$(date +%s%N)
-"$pretrans" build "$LK_VMLINUX" -o "$work/build.tcdb" >"$work/pretrans.log" 2>&1 || {
-	cat "$work/pretrans.log"
-	exit 1
+# DATABASE PREFIX BUILD: pretrans build into $work/PREFIXbuild.tcdb (and a
+# copy PREFIXlearn.tcdb); prints its time in ms
+make_db() {
+	local s
+	s=$(date +%s%N)
+	"$2/bin/pretrans" build "$LK_VMLINUX" -o "$work/$1build.tcdb" >"$work/$1pretrans.log" 2>&1 || {
+		cat "$work/$1pretrans.log" >&2
+		return 1
+	}
+	echo $((($(date +%s%N) - s) / 1000000))
+	cp "$work/$1build.tcdb" "$work/$1learn.tcdb"
 }
-build_ms=$((($(date +%s%N) - s) / 1000000))
-cp "$work/build.tcdb" "$work/learn.tcdb"
+build_ms=$(make_db "" "$build") || exit 1
+[ -n "$base" ] && { base_ms=$(make_db base- "$base") || exit 1; }
 
 # ONE boot: MODE RUN -> a line "ms getting_ms load_ms from_db stale translated"
 # (ms is FAIL when the marker never came)
+# (MODE is cold, build, learn, learned or qemu, or base-cold, base-build,
+# base-learn, base-learned for BASE_DIR)
 boot() {
-	local mode=$1 k=$2 out=$work/$1.$2 args=() kind=btvm
+	local mode=$1 k=$2 out=$work/$1.$2 args=() kind=btvm pre=
+	export LK_BTVM=$PWD/$build/bin/btvm
 	case $mode in
+	base-*)
+		pre=base-
+		LK_BTVM=$PWD/$base/bin/btvm
+		;;
+	esac
+	case ${mode#base-} in
 	cold) ;;
-	build) args=(--tcdb "$work/build.tcdb") ;;
-	learn) args=(--tcdb "$work/learn.tcdb" --learn) ;;
-	learned) args=(--tcdb "$work/learn.tcdb") ;;
+	build) args=(--tcdb "$work/${pre}build.tcdb") ;;
+	learn) args=(--tcdb "$work/${pre}learn.tcdb" --learn) ;;
+	learned) args=(--tcdb "$work/${pre}learn.tcdb") ;;
 	qemu) kind=qemu ;;
 	esac
 	[ $kind = btvm ] && args+=(--stats=json --log db:info)
@@ -72,14 +98,14 @@ boot() {
 	# the --learn boot writes its blocks after the marker: give it time to
 	# power off by itself (a SIGKILL mid-commit would leave a hot journal)
 	local grace=$LK_GRACE
-	[ "$mode" = learn ] && grace=60
+	[ "${mode#base-}" = learn ] && grace=60
 	LK_GRACE=$grace lk_run_vm $kind "$out" "$work/initrd.cpio" "$cmdline" 512M 120 "${args[@]}" \
 		>/dev/null 2>&1
 	local at ms=FAIL
 	at=$(lk_stamp_ms "$out" user)
 	[ -n "$at" ] && ms=$((at - LK_START_MS))
 	if [ $kind = qemu ]; then
-		echo "$ms - - - - -"
+		echo "$ms - - - - - -"
 		return
 	fi
 	local j num
@@ -90,13 +116,17 @@ boot() {
 	db=$(num database)
 	# every pack loaded (the boot profile, the predicted versions): their sum
 	load=$(grep -ao 'loaded in [0-9.]* ms' "$out/stderr" | awk '{ s += $3 } END { if (NR) print s }')
-	echo "$ms $(((${tr:-0} + ${db:-0}) / 1000000)) ${load:-0} $(num from_db) $(num db_stale) $(num translated)"
+	echo "$ms $(((${tr:-0} + ${db:-0}) / 1000000)) ${load:-0} $(num from_db) $(num db_stale)" \
+		"$(num translated) $((${db:-0} / 1000000))"
 }
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+modes="cold build learned qemu"
+[ -n "$base" ] && modes="base-cold base-build base-learned $modes"
 boot learn 0 >"$work/learn.line"
+[ -n "$base" ] && boot base-learn 0 >"$work/base-learn.line"
 for k in $(seq "$n"); do
-	for mode in cold build learned qemu; do
+	for mode in $modes; do
 		boot $mode "$k" >>"$work/$mode.lines"
 	done
 done
@@ -112,18 +142,24 @@ echo "Debian $LK_ABI under btvm and QEMU TCG: wall time to the first user progra
 echo "  pretrans build: $build_ms ms, database $(du -m "$work/build.tcdb" | cut -f1) MB;" \
 	"after one --learn boot: $(du -m "$work/learn.tcdb" | cut -f1) MB" \
 	"(that boot: $(cut -d' ' -f1 "$work/learn.line") ms)"
+[ -n "$base" ] && echo "  base $base: pretrans build $base_ms ms, database" \
+	"$(du -m "$work/base-build.tcdb" | cut -f1) MB; after one --learn boot:" \
+	"$(du -m "$work/base-learn.tcdb" | cut -f1) MB (that boot: $(cut -d' ' -f1 "$work/base-learn.line") ms)"
 echo "  (${LK_PIN:+pinned: $LK_PIN}${LK_PIN:-not pinned}; failed boots count in the medians; load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
-printf "  %-24s %9s %7s %13s %7s %9s %9s %7s %10s\n" mode wall failed getting-code share packs from-db stale translated
-for mode in cold build learned qemu; do
-	read -r ms get load fromdb stale tr <<<"$(median_line "$work/$mode.lines")"
+printf "  %-30s %9s %7s %13s %7s %9s %9s %9s %7s %10s\n" mode wall failed getting-code share "of it db" packs \
+	from-db stale translated
+for mode in $modes; do
+	read -r ms get load fromdb stale tr dbms <<<"$(median_line "$work/$mode.lines")"
 	share=-
 	[ "$ms" != FAIL ] && [ "$get" != - ] && share=$(awk -v g="$get" -v w="$ms" 'BEGIN { printf "%.0f%%", 100 * g / w }')
-	case $mode in
+	case ${mode#base-} in
 	cold) name="btvm cold" ;;
 	build) name="btvm warm (build)" ;;
 	learned) name="btvm warm (after --learn)" ;;
 	qemu) name="QEMU TCG (bzImage)" ;;
 	esac
-	printf "  %-24s %9s %7s %13s %7s %9s %9s %7s %10s\n" "$name" "${ms} ms" \
-		"$(failed "$work/$mode.lines")/$n" "${get} ms" "$share" "${load} ms" "$fromdb" "$stale" "$tr"
+	[ "$mode" != "${mode#base-}" ] && name="base: $name"
+	printf "  %-30s %9s %7s %13s %7s %9s %9s %9s %7s %10s\n" "$name" "${ms} ms" \
+		"$(failed "$work/$mode.lines")/$n" "${get} ms" "$share" "${dbms} ms" "${load} ms" "$fromdb" \
+		"$stale" "$tr"
 done

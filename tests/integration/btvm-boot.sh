@@ -161,7 +161,7 @@ python3 "$here/tcdb-tamper.py" "$work/tampered.tcdb" resign-rows "$XDG_CONFIG_HO
 	fail verify-exits "could not sign the altered rows again"
 # the same blocks are in the boot profile, served first: without it, the
 # altered rows are read
-sqlite3 "$work/tampered.tcdb" "DELETE FROM packs WHERE kind = 2"
+sqlite3 "$work/tampered.tcdb" "DELETE FROM packs WHERE kind = 5"
 if run verify-exits 1 --kernel "$GU_KERNEL" --initrd "$initrd" --tcdb "$work/tampered.tcdb" \
 	--verify-db --cmdline "console=ttyS0 test=kernel" --stats=json; then
 	same verify-exits "$work/qemu/ref"

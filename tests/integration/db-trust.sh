@@ -122,7 +122,7 @@ boot learn "$work/learn.tcdb" --learn
 [ "$(json "$work/learn/stderr" learned)" -gt 0 ] || fail learn "nothing was learned"
 # The learned rows' blocks are in the boot profile too, which is served
 # first: without it, the changed rows themselves are read.
-noprofile() { sqlite3 "$1" "DELETE FROM packs WHERE kind = 2"; }
+noprofile() { sqlite3 "$1" "DELETE FROM packs WHERE kind = 5"; }
 cp "$work/learn.tcdb" "$work/inline.tcdb"
 python3 "$tamper" "$work/inline.tcdb" inline-code >/dev/null
 noprofile "$work/inline.tcdb"
@@ -136,7 +136,7 @@ python3 "$tamper" "$work/pcmap.tcdb" flip-pcmap >/dev/null
 noprofile "$work/pcmap.tcdb"
 boot flip-pcmap "$work/pcmap.tcdb" && refused flip-pcmap pcmap.tcdb
 
-[ "$(sqlite3 "$work/learn.tcdb" "SELECT n_items FROM packs WHERE kind = 2")" -gt 0 ] ||
+[ "$(sqlite3 "$work/learn.tcdb" "SELECT n_items FROM packs WHERE kind = 5")" -gt 0 ] ||
 	fail learn "no boot profile written"
 cp "$work/learn.tcdb" "$work/profile.tcdb"
 python3 "$tamper" "$work/profile.tcdb" flip-profile >/dev/null

@@ -98,12 +98,12 @@ def main():
                 continue
             changed.append(va(start))
     elif what == "flip-profile":
-        data = c.execute("SELECT data FROM packs WHERE kind = 2").fetchone()
+        data = c.execute("SELECT data FROM packs WHERE kind = 5").fetchone()
         if not data:
             sys.exit("tcdb-tamper.py: no boot profile in " + db)
         data = bytearray(data[0])
         data[len(data) // 2] ^= 0x10
-        c.execute("UPDATE packs SET data = ? WHERE kind = 2", (bytes(data),))
+        c.execute("UPDATE packs SET data = ? WHERE kind = 5", (bytes(data),))
     elif what == "stale-hash":
         for (start,) in c.execute("SELECT guest_start FROM blocks WHERE refusal = 0").fetchall():
             c.execute("UPDATE blocks SET guest_hash = (guest_hash | 1) - (guest_hash & 1) WHERE guest_start = ?",

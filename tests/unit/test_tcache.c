@@ -621,6 +621,140 @@ static void test_arena(void **state)
 	assert_null(a.first);
 }
 
+/* for_each: count the live blocks */
+static void count_live(void *opaque, struct tcache_block *b)
+{
+	(void)b;
+	(*(unsigned *)opaque)++;
+}
+
+/*
+ * Bulk install (tcache_preload): blocks whose code the owner wrote into
+ * the preloaded region run there, and behave as blocks copied in one by
+ * one do: the same look-ups, chaining, host-PC attribution, invalidation;
+ * a flush gives the region back as written; a place taken by a live block
+ * is copied instead.
+ */
+static void test_preload_in_place(void **state)
+{
+	struct tcache *one, *bulk;
+	struct tcache_block *a1, *b1, *a, *b, *c, *d;
+	struct xlat_block xa, xbb, xc;
+	uint8_t ca[16], cb[16], cc[16], orig[48], *rw;
+	static const uint8_t pm[3] = {1, 2, 3};
+	(void)state;
+
+	assert_int_equal(tcache_create(1 << 16, NULL, &abi, &one), BT_OK);
+	assert_int_equal(tcache_create(1 << 16, NULL, &abi, &bulk), BT_OK);
+	assert_int_equal(tcache_preload(bulk, 60 << 10, &rw), BT_ERR_NOMEM); /* no room left */
+	assert_int_equal(tcache_preload(bulk, 48, &rw), BT_OK);
+	assert_int_equal(tcache_preload(bulk, 48, &rw), BT_ERR_INVALID); /* once */
+	/* the region as its owner writes it: a at 0, b at 16, c at 32 */
+	make_movret(&xa, ca, 0x1000, 1, 0x2000);
+	make_addret(&xbb, cb, 0x2000, 10);
+	make_movret(&xc, cc, 0x3000, 3, 0x2000);
+	memset(orig, 0xcc, sizeof(orig));
+	memcpy(orig, ca, xa.code_len);
+	memcpy(orig + 16, cb, xbb.code_len);
+	memcpy(orig + 32, cc, xc.code_len);
+	memcpy(rw, orig, sizeof(orig));
+
+	/* one by one into `one`, in place into `bulk` */
+	xa.pcmap = xbb.pcmap = pm;
+	xa.pcmap_len = xbb.pcmap_len = sizeof(pm);
+	assert_int_equal(tcache_install(one, &xa, 0x1000, TCACHE_NO_PAGE, TCACHE_FROM_DB, &a1),
+			 BT_OK);
+	assert_int_equal(tcache_install(one, &xbb, 0x2000, TCACHE_NO_PAGE, TCACHE_FROM_DB, &b1),
+			 BT_OK);
+	xa.code = rw;
+	xbb.code = rw + 16;
+	assert_int_equal(tcache_install(bulk, &xa, 0x1000, TCACHE_NO_PAGE, TCACHE_FROM_DB, &a),
+			 BT_OK);
+	assert_int_equal(tcache_install(bulk, &xbb, 0x2000, TCACHE_NO_PAGE, TCACHE_FROM_DB, &b),
+			 BT_OK);
+	assert_true(a->in_place && b->in_place && !a1->in_place && !b1->in_place);
+	assert_ptr_equal(b->host, a->host + 16);
+	assert_ptr_equal(a->pcmap, pm);	     /* borrowed */
+	assert_ptr_not_equal(a1->pcmap, pm); /* copied */
+	assert_memory_equal(a1->pcmap, pm, sizeof(pm));
+	struct tcache_stats st;
+	tcache_get_stats(bulk, &st);
+	assert_int_equal(st.in_place, 2);
+	assert_int_equal(st.from_db, 2);
+
+	/* the same look-ups and runs, chained and not */
+	assert_ptr_equal(tcache_lookup(bulk, 0x1000), a);
+	assert_ptr_equal(tcache_lookup(bulk, 0x2000), b);
+	assert_int_equal(run(a), run(a1));
+	assert_int_equal(tcache_chain(one, a1, 0, b1), BT_OK);
+	assert_int_equal(tcache_chain(bulk, a, 0, b), BT_OK);
+	assert_int_equal(run(a), 11);
+	assert_int_equal(run(a1), 11);
+
+	/* host PCs: each block, a gap, a place nothing was installed at */
+	assert_ptr_equal(tcache_find_host(bulk, a->host + 10), a);
+	assert_ptr_equal(tcache_find_host(bulk, b->host), b);
+	assert_null(tcache_find_host(bulk, a->host + 12));
+	assert_null(tcache_find_host(bulk, a->host + 33));
+	assert_ptr_equal(tcache_find_host(one, a1->host + 10), a1);
+
+	/* a live block's place is taken: the same code for another start is
+	 * copied, with its exit at its own stub though a's is chained */
+	xc.code = rw;
+	xc.guest_start = 0x7000;
+	assert_int_equal(tcache_install(bulk, &xc, 0x7000, TCACHE_NO_PAGE, TCACHE_FROM_DB, &d),
+			 BT_OK);
+	assert_false(d->in_place);
+	assert_int_equal(run(d), 1);
+	assert_int_equal(run(a), 11);
+	assert_ptr_equal(tcache_find_host(bulk, d->host + 1), d);
+
+	/* writing b's page kills b in both: a's jump goes back to its stub,
+	 * in the region too */
+	assert_int_equal(tcache_invalidate_page(one, 0x2000), 1);
+	assert_int_equal(tcache_invalidate_page(bulk, 0x2000), 1);
+	assert_true(b->dead);
+	assert_null(tcache_lookup(bulk, 0x2000));
+	assert_int_equal(run(a), 1);
+	assert_memory_equal(rw, orig, sizeof(orig));
+	assert_ptr_equal(tcache_find_host(bulk, b->host), b); /* dead, still attributed */
+	/* its place is free again: b comes back in place */
+	struct tcache_block *b2;
+	assert_int_equal(tcache_install(bulk, &xbb, 0x2000, TCACHE_NO_PAGE, TCACHE_FROM_DB, &b2),
+			 BT_OK);
+	assert_true(b2->in_place);
+	assert_ptr_equal(b2->host, b->host);
+	assert_ptr_equal(tcache_find_host(bulk, b->host + 1), b2); /* the live one */
+	assert_int_equal(tcache_chain(bulk, a, 0, b2), BT_OK);
+	assert_int_equal(run(a), 11);
+	unsigned live = 0;
+	tcache_for_each(bulk, count_live, &live);
+	assert_int_equal(live, 3); /* a, b2, d */
+
+	/* a flush gives the region back as written, and keeps it */
+	tcache_flush(bulk);
+	assert_memory_equal(rw, orig, sizeof(orig));
+	assert_null(tcache_lookup(bulk, 0x1000));
+	assert_null(tcache_find_host(bulk, rw)); /* rw is not executable: never a block */
+	xc.code = rw + 32;
+	xc.guest_start = 0x3000;
+	assert_int_equal(tcache_install(bulk, &xc, 0x3000, TCACHE_NO_PAGE, TCACHE_FROM_DB, &c),
+			 BT_OK);
+	assert_true(c->in_place);
+	assert_int_equal(tcache_install(bulk, &xbb, 0x2000, TCACHE_NO_PAGE, TCACHE_FROM_DB, &b),
+			 BT_OK);
+	assert_int_equal(run(c), 3);
+	assert_int_equal(tcache_chain(bulk, c, 0, b), BT_OK);
+	assert_int_equal(run(c), 13);
+	/* user blocks never run from the region */
+	struct tcache_block *u;
+	xa.code = rw;
+	assert_int_equal(tcache_install_user(bulk, &xa, 0x1000, TCACHE_NO_PAGE, &u), BT_OK);
+	assert_false(u->in_place);
+	tcache_destroy(bulk);
+	tcache_destroy(one);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -636,6 +770,7 @@ int main(void)
 	    cmocka_unit_test(test_step_blocks),
 	    cmocka_unit_test(test_arena),
 	    cmocka_unit_test(test_invalidate_range),
+	    cmocka_unit_test(test_preload_in_place),
 	};
 	return cmocka_run_group_tests_name("tcache", tests, NULL, NULL);
 }

@@ -300,7 +300,7 @@ static void test_pack_auth(void **state)
 	/* one byte of the stored profile */
 	copy_file(p, q);
 	sql(q, "UPDATE packs SET data = CAST(substr(data, 1, 20) || x'00' || substr(data, 22) "
-	       "AS BLOB) WHERE kind = 2");
+	       "AS BLOB) WHERE kind = 5");
 	assert_pack_refused(q);
 	/* not a blob at all: its tag fails first */
 	copy_file(p, q);
@@ -310,18 +310,18 @@ static void test_pack_auth(void **state)
 	size_t n;
 	/* another codec named for the same bytes */
 	copy_file(p, q);
-	sql(q, "UPDATE packs SET codec = 1 WHERE kind = 2");
+	sql(q, "UPDATE packs SET codec = 1 WHERE kind = 5");
 	assert_pack_refused(q);
 	/* another item count, raw length */
 	copy_file(p, q);
-	sql(q, "UPDATE packs SET n_items = 2 WHERE kind = 2");
+	sql(q, "UPDATE packs SET n_items = 2 WHERE kind = 5");
 	assert_pack_refused(q);
 	copy_file(p, q);
-	sql(q, "UPDATE packs SET raw_len = raw_len - 1 WHERE kind = 2");
+	sql(q, "UPDATE packs SET raw_len = raw_len - 1 WHERE kind = 5");
 	assert_pack_refused(q);
 	/* the index's tag moved to the profile; no tag */
 	copy_file(p, q);
-	sql(q, "UPDATE packs SET mac = (SELECT mac FROM packs WHERE kind = 1) WHERE kind = 2");
+	sql(q, "UPDATE packs SET mac = (SELECT mac FROM packs WHERE kind = 1) WHERE kind = 5");
 	assert_pack_refused(q);
 	copy_file(p, q);
 	sql(q, "UPDATE packs SET mac = x'' WHERE kind = 1");
@@ -442,15 +442,223 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* A code sink (tcdb_set_code_sink): what it was asked for, and its memory. */
+struct sink {
+	uint8_t buf[256] __attribute__((aligned(16)));
+	size_t asked;
+	unsigned calls;
+	bool refuse;
+};
+
+static uint8_t *sink_fn(void *opaque, size_t len)
+{
+	struct sink *k = opaque;
+	k->calls++;
+	k->asked = len;
+	return k->refuse || len > sizeof(k->buf) ? NULL : k->buf;
+}
+
+/* Every version of learn_two_versions' profile, from db (loaded), with
+ * its code bytes; returns the code pointer of BASE's first version. */
+static const uint8_t *check_versions(struct tcdb *db)
+{
+	struct memory m = {.va = {BASE, BASE + 0x2000}, .hash = {1000, 99}, .n = 2};
+	struct tcdb_block b;
+	unsigned tried;
+	assert_int_equal(tcdb_lookup_match(db, BASE, holds, &m, &b, &tried), BT_OK);
+	assert_int_equal(b.origin, TCDB_ORIGIN_PROFILE);
+	assert_int_equal(b.code_len, sizeof(code_a));
+	assert_memory_equal(b.code, code_a, sizeof(code_a));
+	assert_memory_equal(b.pcmap, pcmap, sizeof(pcmap));
+	assert_int_equal(b.n_exits, 1);
+	assert_int_equal(b.exits[0].stub_off, 7);
+	const uint8_t *first = b.code;
+	m.hash[0] = 77;
+	assert_int_equal(tcdb_lookup_match(db, BASE, holds, &m, &b, &tried), BT_OK);
+	assert_memory_equal(b.code, code_b, sizeof(code_b));
+	assert_ptr_equal(b.code, first + 16); /* the next one, 16-byte aligned */
+	assert_int_equal(tcdb_lookup_match(db, BASE + 0x2000, holds, &m, &b, &tried), BT_OK);
+	assert_memory_equal(b.code, code_b, sizeof(code_b));
+	assert_ptr_equal(b.code, first + 32);
+	return first;
+}
+
+/* The profile's code arrives in one piece where the caller's sink says
+ * (btvm: its code cache), in first-use order; without a sink, or when it
+ * refuses, in db's own memory, the same bytes.  A profile of the older
+ * layout (kind 2) is not read, and the next --learn commit deletes it. */
+static void test_profile_code_sink(void **state)
+{
+	(void)state;
+	char p[128];
+	snprintf(p, sizeof(p), "%s/sink.tcdb", dir);
+	build(p, 8, false);
+	learn_two_versions(p);
+	struct tcdb *db;
+	size_t n;
+	static struct sink k;
+
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
+	tcdb_set_code_sink(db, sink_fn, &k);
+	assert_int_equal(tcdb_load_index(db, &n), BT_OK);
+	assert_int_equal(k.calls, 1);
+	assert_int_equal(k.asked, 32 + sizeof(code_b)); /* a, b, b: 16-byte aligned */
+	assert_ptr_equal(check_versions(db), k.buf);
+	assert_memory_equal(k.buf + 16, code_b, sizeof(code_b));
+	tcdb_close(db);
+
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
+	k.refuse = true;
+	tcdb_set_code_sink(db, sink_fn, &k);
+	assert_int_equal(tcdb_load_index(db, &n), BT_OK);
+	assert_int_equal(k.calls, 2);
+	assert_ptr_not_equal(check_versions(db), k.buf);
+	tcdb_close(db);
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_load_index(db, &n), BT_OK); /* no sink */
+	check_versions(db);
+	tcdb_close(db);
+
+	/* the older layout's pack: not read (its blocks come from the rows) */
+	sql(p, "UPDATE packs SET kind = 2 WHERE kind = 5");
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_load_index(db, &n), BT_OK);
+	assert_int_equal(tcdb_profile_entries(db), 0);
+	assert_false(tcdb_untrusted(db));
+	struct memory m = {.va = {BASE}, .hash = {1000}, .n = 1};
+	struct tcdb_block b;
+	unsigned tried;
+	assert_int_equal(tcdb_lookup_match(db, BASE, holds, &m, &b, &tried), BT_OK);
+	assert_int_equal(b.origin, TCDB_ORIGIN_STATIC);
+	tcdb_close(db);
+	learn_two_versions(p);
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_open(p, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h, "SELECT group_concat(kind) FROM packs ORDER BY kind",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "1,5");
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+}
+
+/* A profile pack (kind 5, codec none) of two entries whose codes are at
+ * off0 and off1 of a tail of tail_len bytes, stored untagged in p. */
+static void forge_profile(const char *p, uint32_t off0, uint32_t off1, uint32_t tail_len)
+{
+	enum { HDR = 41, ENT = HDR + 3 + 20 };
+	uint8_t blob[16 + 2 * ENT + 64] = {0};
+	uint64_t head = 16 + 2 * ENT;
+	memcpy(blob, &head, 8);
+	for (int i = 0; i < 2; i++) {
+		uint8_t *q = blob + 16 + i * ENT;
+		uint64_t va = BASE + 0x100u * (unsigned)i, hash = 5;
+		uint32_t f[6] = {16, 1, 0, 8, 3, 0}; /* glen, insns, flags, code, pcmap */
+		memcpy(q, &va, 8);
+		memcpy(q + 8, &hash, 8);
+		memcpy(q + 16, f, 20);
+		q[36] = 1;
+		uint32_t off = i ? off1 : off0;
+		memcpy(q + 37, &off, 4);
+		memcpy(q + HDR, pcmap, 3);
+		q[HDR + 3] = XLAT_EXIT_RET; /* kind, then patch ~0, stub, target */
+		memset(q + HDR + 4, 0xff, 4);
+	}
+	char q[512];
+	snprintf(q, sizeof(q),
+		 "INSERT OR REPLACE INTO packs(kind, codec, raw_len, n_items, data, mac) "
+		 "VALUES(5, 0, %u, 2, zeroblob(%u), x'')",
+		 (unsigned)(head + tail_len), (unsigned)(head + tail_len));
+	sql(p, q);
+	/* the head's bytes in place of the zeros */
+	sqlite3 *h;
+	sqlite3_blob *bl;
+	assert_int_equal(sqlite3_open(p, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_blob_open(h, "main", "packs", "data", 5, 1, &bl), SQLITE_OK);
+	assert_int_equal(sqlite3_blob_write(bl, blob, (int)head, 0), SQLITE_OK);
+	sqlite3_blob_close(bl);
+	sqlite3_close(h);
+}
+
+/* Damaged code offsets (read untagged, TCDB_UNVERIFIED): out of the tail,
+ * overlapping the code before, not 16-byte aligned: the profile is
+ * refused whole (BT_ERR_FORMAT), never handed out. */
+static void test_profile_offsets(void **state)
+{
+	(void)state;
+	char p[128];
+	snprintf(p, sizeof(p), "%s/offsets.tcdb", dir);
+	build(p, 8, false);
+	static const uint32_t bad[][3] = {{0, 32, 32}, {0, 4, 64}, {0, 24, 64}, {16, 0, 64}};
+	struct tcdb *db;
+	size_t n;
+	forge_profile(p, 0, 16, 24); /* good: the check passes what it should */
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY | TCDB_UNVERIFIED, &want, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_load_index(db, &n), BT_OK);
+	assert_int_equal(tcdb_profile_entries(db), 2);
+	tcdb_close(db);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		forge_profile(p, bad[i][0], bad[i][1], bad[i][2]);
+		assert_int_equal(tcdb_open(p, TCDB_RDONLY | TCDB_UNVERIFIED, &want, NULL, &db),
+				 BT_OK);
+		assert_int_equal(tcdb_load_index(db, &n), BT_ERR_FORMAT);
+		assert_int_equal(tcdb_profile_entries(db), 0);
+		tcdb_close(db);
+	}
+}
+
+/* The look-up order does not change what is handed out: the profile
+ * [BASE v1, BASE v2, BASE + 0x2000] asked out of order, and in order
+ * (where the entry after the last one taken is tried first), gives the
+ * version guest memory holds, trying versions in first-use order. */
+static void test_profile_cursor(void **state)
+{
+	(void)state;
+	char p[128];
+	snprintf(p, sizeof(p), "%s/cursor.tcdb", dir);
+	build(p, 8, false);
+	learn_two_versions(p);
+	struct tcdb *db;
+	size_t n;
+	unsigned tried;
+	struct tcdb_block b;
+	struct memory m = {.va = {BASE, BASE + 0x2000}, .hash = {77, 99}, .n = 2};
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_load_index(db, &n), BT_OK);
+	assert_int_equal(tcdb_lookup_match(db, BASE + 0x2000, holds, &m, &b, &tried), BT_OK);
+	assert_true(b.guest_hash == 99);
+	assert_int_equal(tried, 1);
+	assert_int_equal(tcdb_lookup_match(db, BASE, holds, &m, &b, &tried), BT_OK);
+	assert_true(b.guest_hash == 77); /* v1 offered first, then v2 taken */
+	assert_int_equal(tried, 2);
+	/* next in order: BASE + 0x2000 again, then BASE's first version */
+	assert_int_equal(tcdb_lookup_match(db, BASE + 0x2000, holds, &m, &b, &tried), BT_OK);
+	assert_true(b.guest_hash == 99);
+	assert_int_equal(tried, 1);
+	m.hash[0] = 1000;
+	assert_int_equal(tcdb_lookup_match(db, BASE, holds, &m, &b, &tried), BT_OK);
+	assert_true(b.guest_hash == 1000);
+	assert_int_equal(tried, 1);
+	/* again: the entry after v1 is v2, not a first version: the hash */
+	assert_int_equal(tcdb_lookup_match(db, BASE, holds, &m, &b, &tried), BT_OK);
+	assert_true(b.guest_hash == 1000 && b.code_len == sizeof(code_a));
+	m.hash[0] = 5; /* stale: every version offered, then the row */
+	assert_int_equal(tcdb_lookup_match(db, BASE, holds, &m, &b, &tried), BT_ERR_NOTFOUND);
+	assert_int_equal(tried, 3);
+	tcdb_close(db);
+}
+
 int main(void)
 {
 	test_private_config();
 	bt_log_to(fopen("/dev/null", "w")); /* the refusals are expected */
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_index_pack),
-	    cmocka_unit_test(test_multi_version),
-	    cmocka_unit_test(test_pack_auth),
-	    cmocka_unit_test(test_predicted),
+	    cmocka_unit_test(test_index_pack),	      cmocka_unit_test(test_multi_version),
+	    cmocka_unit_test(test_pack_auth),	      cmocka_unit_test(test_predicted),
+	    cmocka_unit_test(test_profile_code_sink), cmocka_unit_test(test_profile_offsets),
+	    cmocka_unit_test(test_profile_cursor),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
