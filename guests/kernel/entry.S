@@ -1,5 +1,5 @@
 /*
- * Kernel entry and exit paths: exception/IRQ stubs (vectors 0-47 and the
+ * Kernel entry and exit paths: exception/IRQ stubs (vectors 0-49 and the
  * spurious vector), the SYSCALL entry with SYSRET exit, the context switch,
  * task start trampolines and the exception-table-protected user copy.
  *
@@ -111,7 +111,7 @@ ISR_NOERR 28
 ISR_ERR 29
 ISR_ERR 30
 ISR_NOERR 31
-.irp n, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,255
+.irp n, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,255
 ISR_NOERR \n
 .endr
 
@@ -122,7 +122,7 @@ isr_table:
 .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
 	.quad isr\n
 .endr
-.irp n, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47
+.irp n, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49
 	.quad isr\n
 .endr
 	.text

@@ -34,6 +34,7 @@ int ktest_kmod(void);
 int ktest_wp(void);
 int ktest_nx(void);
 int ktest_smep_smap(void);
+int ktest_lapic(void);
 
 #define KT_CHECK(cond, ...)                                                                        \
 	do {                                                                                       \

@@ -37,6 +37,7 @@ const struct ktest ktests[] = {
     {"wp", ktest_wp},
     {"nx", ktest_nx},
     {"smep_smap", ktest_smep_smap},
+    {"lapic", ktest_lapic},
 };
 const unsigned nktests = ARRAY_SIZE(ktests);
 

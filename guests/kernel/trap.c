@@ -1,6 +1,7 @@
 /*
  * IDT and trap dispatch.  Vectors 0-31 are exceptions, 0x20-0x2f the PIC
- * IRQs, 0xff spurious; SYSCALL arrives through entry.S separately.
+ * IRQs, 0x30-0x31 the local APIC self-test's, 0xff spurious; SYSCALL arrives through entry.S
+ * separately.
  *
  * Kernel-mode faults are resolved in this order: demand region (#PF),
  * user address under an exception-table-covered access (demand zero / COW),
@@ -58,7 +59,7 @@ static void idt_set(unsigned vec, uint64_t handler, uint8_t ist, uint8_t dpl)
 
 void idt_init(void)
 {
-	for (unsigned v = 0; v < 48; v++)
+	for (unsigned v = 0; v < NISR; v++)
 		idt_set(v, isr_table[v], 0, 0);
 	idt_set(EXC_DF, isr_table[EXC_DF], 1, 0);
 	idt_set(EXC_NMI, isr_table[EXC_NMI], 2, 0);
@@ -234,6 +235,8 @@ void trap_dispatch(struct trap_frame *f)
 	trap_depth++;
 	if (f->vector >= IRQ_BASE && f->vector < IRQ_BASE + 16)
 		handle_irq(f);
+	else if (f->vector == LAPIC_VEC_IPI || f->vector == LAPIC_VEC_TIMER)
+		lapic_vector((unsigned)f->vector);
 	else if (f->vector == SPURIOUS_VEC)
 		;
 	else if (f->cs & 3)

@@ -17,9 +17,12 @@ _Static_assert(offsetof(struct trap_frame, vector) == 15 * 8, "frame: vector aft
 _Static_assert(offsetof(struct trap_frame, rip) == 17 * 8, "frame: hardware part");
 _Static_assert(sizeof(struct trap_frame) == 22 * 8, "frame size");
 
-#define SYSCALL_VECTOR 0x100
-#define IRQ_BASE       0x20
-#define SPURIOUS_VEC   0xff
+#define SYSCALL_VECTOR	0x100
+#define IRQ_BASE	0x20
+#define SPURIOUS_VEC	0xff
+#define LAPIC_VEC_IPI	0x30 /* the local APIC self-test's vectors (lapic.c) */
+#define LAPIC_VEC_TIMER 0x31
+#define NISR		50 /* stubs for vectors 0..NISR-1 (entry.S) */
 
 #define EXC_DE	0
 #define EXC_DB	1
@@ -38,6 +41,8 @@ typedef void (*irq_handler_t)(void);
 void idt_init(void);
 void irq_register(unsigned irq, irq_handler_t h);
 void trap_dispatch(struct trap_frame *f);
+/* lapic.c: a local APIC vector arrived (counts it, EOI) */
+void lapic_vector(unsigned vec);
 const struct extable_entry *extable_find(uint64_t rip);
 
 /* Counters and hooks used by the self-tests. */
@@ -48,7 +53,7 @@ extern volatile int timer_nested_hook; /* 1: next timer IRQ runs int3 + a demand
 extern volatile unsigned trap_depth;
 
 /* entry.S */
-extern const uint64_t isr_table[48];
+extern const uint64_t isr_table[NISR];
 extern void isr255(void);
 extern void trap_return(void);
 extern void syscall_entry(void);

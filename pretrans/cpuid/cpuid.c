@@ -35,10 +35,11 @@ void cpuid_profile_make(struct cpuid_profile *p, const struct cpuid_host *h, uin
 	p->f1_eax = CPUID_FMS;
 	/* CLFLUSH line 8*8 bytes, 1 logical processor, APIC ID 0 */
 	p->f1_ebx = (8u << 8) | (1u << 16);
-	/* EDX: FPU PSE TSC MSR PAE CX8 SEP PGE CMOV CLFSH MMX FXSR SSE SSE2 */
+	/* EDX: FPU PSE TSC MSR PAE CX8 APIC SEP PGE CMOV CLFSH MMX FXSR SSE
+	 * SSE2 (APIC since v2: runtime/dev/lapic.c) */
 	p->f1_edx = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) |
-		    (1u << 11) | (1u << 13) | (1u << 15) | (1u << 19) | (1u << 23) | (1u << 24) |
-		    (1u << 25) | (1u << 26);
+		    (1u << 9) | (1u << 11) | (1u << 13) | (1u << 15) | (1u << 19) | (1u << 23) |
+		    (1u << 24) | (1u << 25) | (1u << 26);
 	/* ECX: SSE3 SSSE3 CX16 SSE4.1 SSE4.2 POPCNT, as the host has them */
 	uint32_t ecx_native =
 	    (1u << 0) | (1u << 9) | (1u << 13) | (1u << 19) | (1u << 20) | (1u << 23);
@@ -47,9 +48,16 @@ void cpuid_profile_make(struct cpuid_profile *p, const struct cpuid_host *h, uin
 	 * code cache its user IBL entries (runtime/mmu/mmu_pcid.c), so a
 	 * guest switching processes with CR3 bit 63 keeps them warm */
 	p->f1_ecx |= 1u << 17;
+	/* TSC_DEADLINE (bit 24, since v2): the LAPIC timer's third mode, so
+	 * Linux programs one MSR per timer event and calibrates nothing */
+	p->f1_ecx |= 1u << 24;
 	/* leaf 7: SMEP, SMAP (the soft-MMU enforces them), ERMS and FSRM
 	 * (string ops run natively) if the host has them */
 	p->f7_ebx = (1u << 7) | (1u << 20) | (h->l7[1] & (1u << 9));
+	/* TSC_ADJUST (bit 1, since v2): with CONSTANT_TSC and the invariant
+	 * TSC (0x80000007) Linux then trusts the TSC without a clocksource
+	 * watchdog (6.1 check_system_tsc_reliable), no tsc=reliable needed */
+	p->f7_ebx |= 1u << 1;
 	p->f7_ecx = 0;
 	/* optional, all emulated by the vCPU (cpu_config.features) */
 	if (features & CPUID_FEAT_FSGSBASE)

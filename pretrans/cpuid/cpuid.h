@@ -19,8 +19,9 @@
 
 #include "pretrans/base/types.h"
 
-#define CPUID_PROFILE_NAME    "btvm-intel-6-0f"
-#define CPUID_PROFILE_VERSION 1
+#define CPUID_PROFILE_NAME "btvm-intel-6-0f"
+/* v1: no APIC; v2: + APIC, TSC_DEADLINE, TSC_ADJUST */
+#define CPUID_PROFILE_VERSION 2
 
 /* Optional features the vCPU emulates on request (cpu_config.features). */
 #define CPUID_FEAT_FSGSBASE (1u << 0) /* CPUID.7.EBX[0], CR4.FSGSBASE */

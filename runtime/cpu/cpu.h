@@ -192,6 +192,14 @@ struct cpu_platform {
 	uint8_t (*intr_ack)(void *opaque); /* INTA cycle: the vector */
 	/* optional: host TSC source (tests make it deterministic); NULL = rdtsc */
 	uint64_t (*read_tsc)(void *opaque);
+	/* optional: the local APIC's MSRs, IA32_APIC_BASE (0x1b) and
+	 * IA32_TSC_DEADLINE (0x6e0), read or written; tsc is the guest TSC at
+	 * the access; false raises #GP(0).  NULL: APIC_BASE is storage only
+	 * and TSC_DEADLINE raises #GP(0) */
+	bool (*apic_msr)(void *opaque, uint32_t index, bool write, uint64_t tsc, uint64_t *val);
+	/* optional: CR8 is the local APIC's TPR bits 7:4 (SDM 10.8.6.1); a
+	 * read fills *val, a write passes 0-15.  NULL: CR8 is storage */
+	void (*apic_cr8)(void *opaque, bool write, uint64_t *val);
 };
 
 /* Optional CPUID features (cpu_config.features).  Off by default: they are
@@ -224,6 +232,7 @@ struct cpu_msrs {
 	uint64_t star, lstar, cstar, sfmask;
 	uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
 	int64_t tsc_offset; /* guest TSC = host TSC + tsc_offset */
+	int64_t tsc_adjust; /* IA32_TSC_ADJUST: what the guest's writes added */
 	uint64_t tsc_aux;
 	uint64_t pat;
 	uint64_t misc_enable;

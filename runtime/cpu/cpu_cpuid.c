@@ -8,9 +8,10 @@
  *  1. A feature bit is advertised only if (a) the runtime implements its
  *     privileged side and (b) for instruction-set bits that translated code
  *     executes natively (SSE*, POPCNT, CX16, LZCNT, ERMS...), the host has it.
- *  2. Not advertised, on purpose: APIC and x2APIC (no LAPIC yet), MTRR/PAT/
- *     MCE/MCA, INVPCID, XSAVE/OSXSAVE/AVX*, MONITOR, VMX/SMX,
- *     PDCM, TSC_DEADLINE, RDRAND/RDSEED, PDPE1GB, SPEC_CTRL and friends.
+ *  2. Not advertised, on purpose: x2APIC (Linux 6.1 refuses x2APIC without
+ *     interrupt remapping on a hypervisor it does not know; the xAPIC is
+ *     runtime/dev/lapic.c), MTRR/PAT/MCE/MCA, INVPCID, XSAVE/OSXSAVE/AVX*,
+ *     MONITOR, VMX/SMX, PDCM, RDRAND/RDSEED, PDPE1GB, SPEC_CTRL and friends.
  *     ARCH_CAPABILITIES is advertised (RDCL_NO only, see its comment).
  *     FSGSBASE, UMIP and RDPID only when cpu_config.features asks: their
  *     privileged side is emulated, but guest user code in direct mode would
@@ -152,7 +153,7 @@ static void cpu_cpuid_basic(const struct vcpu *v, uint32_t leaf, uint32_t sub, u
 	case 0x15:
 		/* Linux computes crystal_khz * EBX / EAX in 32 bits (6.1
 		 * native_calibrate_tsc), so keep the product small: a 1 MHz
-		 * crystal (also the future LAPIC timer clock), EBX/EAX =
+		 * crystal (also the LAPIC timer clock, LAPIC_BUS_HZ), EBX/EAX =
 		 * tsc_khz/1000 reduced; above 4.29 GHz, MHz precision */
 		if (p->tsc_khz <= 0xffffffffu / 1000) {
 			uint32_t num = p->tsc_khz, den = 1000;

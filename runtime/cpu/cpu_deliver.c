@@ -19,8 +19,10 @@
  * interrupts are benign.  Error codes of faults raised by the delivery of
  * a non-software event carry EXT (bit 0).
  *
- * Interrupt acceptance (cpu_check_interrupts):
- *   RUNNING --IF=1, no shadow, PIC pending--> deliver, RUNNING
+ * Interrupt acceptance (cpu_check_interrupts): "pending" and the vector
+ * come from the platform (plat.intr_pending / intr_ack; btvm: the local
+ * APIC's highest vector above its PPR, else the 8259 through LINT0):
+ *   RUNNING --IF=1, no shadow, pending--> deliver, RUNNING
  *   HALTED  --same--> deliver (hlt is left, RIP after the hlt), RUNNING
  *   HALTED  --IF=0--> STOPPED (CPU_STOP_HALT_IF0)
  * The shadow of sti / mov ss lasts while abi->rip == shadow_rip.

@@ -8,8 +8,9 @@
  *  1. An index not in the table raises #GP(0) on rdmsr and wrmsr, as do
  *     writes to read-only rows and writes setting bits outside `wmask`.
  *  2. Rows for features the CPUID profile does not advertise are absent
- *     (SPEC_CTRL, PRED_CMD, FLUSH_CMD, TSC_DEADLINE, MCG_*, x2APIC,
- *     XSS, TSC_ADJUST...): Linux probes them with *_safe accessors.
+ *     (SPEC_CTRL, PRED_CMD, FLUSH_CMD, MCG_*, x2APIC, XSS...): Linux
+ *     probes them with *_safe accessors.  APIC_BASE and TSC_DEADLINE go
+ *     to the local APIC model when the platform has one (apic_msr).
  *  3. Address-valued MSRs (FS/GS/KERNEL_GS base, LSTAR, CSTAR,
  *     SYSENTER_ESP/EIP) must be canonical: #GP(0) otherwise.
  *  4. FS_BASE/GS_BASE/KERNEL_GS_BASE live in vcpu_abi (translated code adds
@@ -55,10 +56,65 @@ static bool msr_tsc_rd(struct vcpu *v, uint64_t *val)
 	return true;
 }
 
+/* A TSC write moves IA32_TSC_ADJUST by the same amount (SDM 17.17.3). */
 static bool msr_tsc_wr(struct vcpu *v, uint64_t val)
 {
-	v->msr.tsc_offset = (int64_t)(val - cpu_host_tsc(v));
+	int64_t off = (int64_t)(val - cpu_host_tsc(v));
+	v->msr.tsc_adjust += off - v->msr.tsc_offset;
+	v->msr.tsc_offset = off;
 	return true;
+}
+
+/* IA32_TSC_ADJUST: a write moves the TSC by the change. */
+static bool msr_tsc_adjust_rd(struct vcpu *v, uint64_t *val)
+{
+	*val = (uint64_t)v->msr.tsc_adjust;
+	return true;
+}
+
+static bool msr_tsc_adjust_wr(struct vcpu *v, uint64_t val)
+{
+	v->msr.tsc_offset += (int64_t)val - v->msr.tsc_adjust;
+	v->msr.tsc_adjust = (int64_t)val;
+	return true;
+}
+
+/* IA32_APIC_BASE and IA32_TSC_DEADLINE belong to the local APIC model
+ * (runtime/dev/lapic.c, through cpu_platform.apic_msr). */
+static bool msr_apic_base_rd(struct vcpu *v, uint64_t *val)
+{
+	if (!v->plat.apic_msr) {
+		*val = v->msr.apic_base;
+		return true;
+	}
+	return v->plat.apic_msr(v->plat.opaque, 0x1b, false, cpu_guest_tsc(v), val) ||
+	       cpu_raise_gp0(v);
+}
+
+static bool msr_apic_base_wr(struct vcpu *v, uint64_t val)
+{
+	if (!v->plat.apic_msr) {
+		v->msr.apic_base = val;
+		return true;
+	}
+	return v->plat.apic_msr(v->plat.opaque, 0x1b, true, cpu_guest_tsc(v), &val) ||
+	       cpu_raise_gp0(v);
+}
+
+static bool msr_tsc_deadline_rd(struct vcpu *v, uint64_t *val)
+{
+	if (!v->plat.apic_msr)
+		return cpu_raise_gp0(v);
+	return v->plat.apic_msr(v->plat.opaque, 0x6e0, false, cpu_guest_tsc(v), val) ||
+	       cpu_raise_gp0(v);
+}
+
+static bool msr_tsc_deadline_wr(struct vcpu *v, uint64_t val)
+{
+	if (!v->plat.apic_msr)
+		return cpu_raise_gp0(v);
+	return v->plat.apic_msr(v->plat.opaque, 0x6e0, true, cpu_guest_tsc(v), &val) ||
+	       cpu_raise_gp0(v);
 }
 
 static bool msr_efer_wr(struct vcpu *v, uint64_t val)
@@ -105,7 +161,9 @@ static bool msr_ucode_wr(struct vcpu *v, uint64_t val)
 static const struct cpu_msr_def cpu_msr_table[] = {
     {0x00000010, "TSC", 0, NOSTORE, ALL, 0, msr_tsc_rd, msr_tsc_wr},
     {0x00000017, "PLATFORM_ID", MSR_RO, NOSTORE, 0, 0, NULL, NULL},
-    {0x0000001b, "APIC_BASE", 0, V(msr.apic_base), 0x000ffffffffff900ull, 0, NULL, NULL},
+    {0x0000001b, "APIC_BASE", 0, NOSTORE, 0x000ffffffffff900ull, 0, msr_apic_base_rd,
+     msr_apic_base_wr},
+    {0x0000003b, "TSC_ADJUST", 0, NOSTORE, ALL, 0, msr_tsc_adjust_rd, msr_tsc_adjust_wr},
     /* FEAT_CTL locked with VMX/SGX off: Linux clears those features */
     {0x0000003a, "FEAT_CTL", MSR_RO, NOSTORE, 0, 1, NULL, NULL},
     {0x0000008b, "BIOS_SIGN_ID", 0, V(msr.ucode_rev), ALL, 0, NULL, msr_ucode_wr},
@@ -122,6 +180,7 @@ static const struct cpu_msr_def cpu_msr_table[] = {
     {0x000001d9, "DEBUGCTL", MSR_WIGNORE, NOSTORE, 0, 0, NULL, NULL},
     {0x00000277, "PAT", 0, V(msr.pat), ALL, 0, NULL, msr_pat_wr},
     {0x000002ff, "MTRRdefType", 0, V(msr.mtrr_def_type), 0xcffull, 0, NULL, NULL},
+    {0x000006e0, "TSC_DEADLINE", 0, NOSTORE, ALL, 0, msr_tsc_deadline_rd, msr_tsc_deadline_wr},
     {0xc0000080, "EFER", 0, V(efer), ALL, 0, NULL, msr_efer_wr},
     {0xc0000081, "STAR", 0, V(msr.star), ALL, 0, NULL, NULL},
     {0xc0000082, "LSTAR", MSR_CANON, V(msr.lstar), ALL, 0, NULL, NULL},

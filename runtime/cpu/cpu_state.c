@@ -124,7 +124,7 @@ enum bt_status vcpu_init(struct vcpu *v, struct vcpu_abi *abi, struct mmu *mmu,
 	v->msr.pat = 0x0007040600070406ull;
 	v->msr.misc_enable = 1; /* FAST_STRING */
 	v->msr.mtrr_def_type = 0;
-	v->msr.apic_base = 0xfee00900ull; /* BSP | EN, storage only: no LAPIC yet */
+	v->msr.apic_base = 0xfee00900ull; /* BSP | EN; without plat.apic_msr only */
 	v->msr.ucode_rev = 1ull << 32;
 	v->xcr0 = 1;
 	cpu_fpu_reset(v);
@@ -208,6 +208,11 @@ uint64_t cpu_read_cr(const struct vcpu *v, unsigned n)
 	case 4:
 		return v->cr4;
 	case 8:
+		if (v->plat.apic_cr8) {
+			uint64_t tpr = 0;
+			v->plat.apic_cr8(v->plat.opaque, false, &tpr);
+			return tpr;
+		}
 		return v->cr8;
 	}
 	return 0;
@@ -284,6 +289,8 @@ bool cpu_write_cr(struct vcpu *v, unsigned n, uint64_t val)
 		if (val >> 4)
 			return cpu_raise_gp0(v);
 		v->cr8 = val;
+		if (v->plat.apic_cr8)
+			v->plat.apic_cr8(v->plat.opaque, true, &val);
 		return true;
 	}
 	return cpu_raise(v, CPU_EXC_UD);

@@ -10,6 +10,8 @@
 
 #include "pretrans/base/le.h"
 #include "pretrans/base/log.h"
+#include "runtime/dev/ioapic.h"
+#include "runtime/dev/lapic.h"
 #include "runtime/dev/pci.h"
 
 #include <stdlib.h>
@@ -21,6 +23,14 @@
 #define RSDP_LEN    36
 #define PM1_EVT_LEN 4
 #define PM1_CNT_LEN 2
+
+/* MADT */
+#define MADT_PCAT_COMPAT 1u
+#define MADT_LAPIC	 0
+#define MADT_IOAPIC	 1
+#define MADT_ISO	 2
+#define MADT_LAPIC_NMI	 4
+#define MADT_LEN	 (HDR + 8 + 8 + 12 + 10 + 6)
 
 /* FADT flags */
 #define FADT_WBINVD	   (1u << 0)
@@ -76,18 +86,59 @@ static void gas_io(uint8_t *g, uint8_t bits, uint8_t access, uint16_t port)
 	bt_put64(g + 4, port);
 }
 
+/* The MADT, as QEMU's pc machine builds it for one CPU: the LAPIC
+ * address with PCAT_COMPAT (8259s present), processor 0's LAPIC, the
+ * IOAPIC with GSI base 0, ISA IRQ 0 -> GSI 2 (the PIT is wired to pin 2;
+ * flags 0: bus-conforming, i.e. edge, active high), and LINT1 as the NMI
+ * input of every processor.  Returns its length. */
+static size_t build_madt(uint8_t *m)
+{
+	size_t n = HDR;
+	bt_put32(m + n, LAPIC_BASE);
+	bt_put32(m + n + 4, MADT_PCAT_COMPAT);
+	n += 8;
+	const uint8_t lapic[8] = {MADT_LAPIC, 8, 0 /* UID */, 0 /* APIC ID */, 1 /* enabled */};
+	memcpy(m + n, lapic, sizeof(lapic));
+	n += sizeof(lapic);
+	m[n] = MADT_IOAPIC;
+	m[n + 1] = 12;
+	m[n + 2] = 0; /* IOAPIC ID */
+	bt_put32(m + n + 4, IOAPIC_BASE);
+	bt_put32(m + n + 8, 0); /* GSI base */
+	n += 12;
+	m[n] = MADT_ISO;
+	m[n + 1] = 10;
+	m[n + 2] = 0; /* bus: ISA */
+	m[n + 3] = 0; /* source: IRQ 0 */
+	bt_put32(m + n + 4, 2);
+	bt_put16(m + n + 8, 0);
+	n += 10;
+	m[n] = MADT_LAPIC_NMI;
+	m[n + 1] = 6;
+	m[n + 2] = 0xff; /* all processors */
+	bt_put16(m + n + 3, 0);
+	m[n + 5] = 1; /* LINT1 */
+	n += 6;
+	header(m, "APIC", (uint32_t)n, 3);
+	checksum(m, n, 9);
+	return n;
+}
+
 size_t acpi_build_tables(uint8_t *buf, size_t cap, uint32_t base)
 {
 	/* layout: RSDP 0, XSDT 0x40, RSDT 0x80, FACS 0xc0 (64-aligned),
-	 * FADT 0x100, DSDT 0x200 */
+	 * FADT 0x100, DSDT 0x200, MADT after it (16-aligned) */
 	const size_t o_xsdt = 0x40, o_rsdt = 0x80, o_facs = 0xc0, o_fadt = 0x100, o_dsdt = 0x200;
 	uint8_t pci_aml[ACPI_TABLES_SIZE]; /* the PCI root bridge (pci.h) */
 	const size_t pci_len = pci_host_build_aml(pci_aml, sizeof(pci_aml));
 	const size_t dsdt_len = HDR + sizeof(dsdt_aml) + pci_len;
-	const size_t end = o_dsdt + dsdt_len;
+	const size_t o_madt = (o_dsdt + dsdt_len + 15) & ~(size_t)15;
+	const size_t end = o_madt + MADT_LEN;
 	if (!buf || cap < ACPI_TABLES_SIZE || !pci_len || end > ACPI_TABLES_SIZE)
 		return 0;
 	memset(buf, 0, ACPI_TABLES_SIZE);
+	if (build_madt(buf + o_madt) != MADT_LEN)
+		return 0;
 
 	uint8_t *d = buf + o_dsdt;
 	header(d, "DSDT", (uint32_t)dsdt_len, 2);
@@ -124,14 +175,16 @@ size_t acpi_build_tables(uint8_t *buf, size_t cap, uint32_t base)
 	checksum(a, FADT_LEN, 9);
 
 	uint8_t *r = buf + o_rsdt;
-	header(r, "RSDT", HDR + 4, 1);
+	header(r, "RSDT", HDR + 8, 1);
 	bt_put32(r + HDR, base + (uint32_t)o_fadt);
-	checksum(r, HDR + 4, 9);
+	bt_put32(r + HDR + 4, base + (uint32_t)o_madt);
+	checksum(r, HDR + 8, 9);
 
 	uint8_t *x = buf + o_xsdt;
-	header(x, "XSDT", HDR + 8, 1);
+	header(x, "XSDT", HDR + 16, 1);
 	bt_put64(x + HDR, base + o_fadt);
-	checksum(x, HDR + 8, 9);
+	bt_put64(x + HDR + 8, base + o_madt);
+	checksum(x, HDR + 16, 9);
 
 	uint8_t *p = buf;
 	memcpy(p, "RSD PTR ", 8);

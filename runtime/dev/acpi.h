@@ -1,7 +1,9 @@
 /*
- * Minimal ACPI for the guest's lifecycle: the tables a kernel needs to
- * power the machine off and reset it (RSDP, XSDT, RSDT, FADT, FACS, a DSDT
- * holding only `_S5`), and the fixed hardware they describe:
+ * Minimal ACPI for the guest's lifecycle and interrupt controllers: the
+ * tables a kernel needs to power the machine off and reset it (RSDP, XSDT,
+ * RSDT, FADT, FACS, a DSDT with `_S5` and the PCI root bridge) and to find
+ * its APICs (MADT: LAPIC, IOAPIC, ISA IRQ 0 -> GSI 2), and the fixed
+ * hardware they describe:
  *
  *   register            port        access
  *   PM1a event block    0x600-0x603 PM1_STS (write 1 to clear), PM1_EN
@@ -15,9 +17,8 @@
  *
  * No PM timer (a second clocksource the TSC watchdog would compare against
  * is not worth it), no GPE blocks, no SCI ever raised (SCI_INT 9 is
- * declared, no event sets a status bit), no MADT (the vCPU advertises no
- * APIC).  The tables live in the BIOS area (ACPI_TABLES_BASE, reserved in
- * the e820 map), where Linux's legacy RSDP scan finds them.
+ * declared, no event sets a status bit).  The tables live in the BIOS area (ACPI_TABLES_BASE,
+ * reserved in the e820 map), where Linux's legacy RSDP scan finds them.
  */
 #ifndef BT_RUNTIME_DEV_ACPI_H
 #define BT_RUNTIME_DEV_ACPI_H

@@ -7,9 +7,13 @@
  *     p->created counts the steps that exist, so a failed create tears
  *     down exactly what it built.
  *  2. A step only uses what earlier steps built (the bus and clock first,
- *     the PIC before any device that raises an IRQ).
+ *     the PIC, LAPIC and IOAPIC before any device that raises an IRQ).
  *  3. Every device unregisters its ranges and cancels its timers when
  *     destroyed, before the bus and clock go.
+ *  4. Every device interrupt line reaches the 8259 input irq and the IOAPIC
+ *     pin platform_irq_gsi(irq) (irq_fanout); the vCPU's request is
+ *     platform_intr_pending(), re-announced through config.on_intr after
+ *     every change of the PIC's INTR or the LAPIC's state.
  */
 #include "runtime/dev/platform.h"
 
@@ -52,10 +56,90 @@ static void step_bus_fini(struct platform *p)
 	p->bus = NULL;
 }
 
+/* ---------------------------------------------------- interrupt routing */
+
+/* The vCPU's interrupt request may have changed: tell the runtime. */
+static void intr_changed(struct platform *p)
+{
+	if (p->on_intr)
+		p->on_intr(p->intr_opaque, platform_intr_pending(p));
+}
+
+/* The 8259's INTR goes to LINT0 (which decides whether it reaches the CPU). */
+static void on_pic_intr(void *opaque, bool intr)
+{
+	struct platform *p = opaque;
+	if (p->lapic)
+		lapic_set_lint0(p->lapic, intr); /* notifies through on_lapic */
+	else
+		intr_changed(p);
+}
+
+static void on_lapic(void *opaque)
+{
+	intr_changed(opaque);
+}
+
+static void on_lapic_eoi(void *opaque, uint8_t vector)
+{
+	struct platform *p = opaque;
+	if (p->ioapic)
+		ioapic_eoi(p->ioapic, vector);
+}
+
+static void on_ioapic(void *opaque, const struct lapic_msg *m)
+{
+	struct platform *p = opaque;
+	if (p->lapic)
+		lapic_accept(p->lapic, m);
+}
+
+/* Each ISA/PCI interrupt line reaches both controllers, as on a PC: 8259
+ * input irq, IOAPIC pin platform_irq_gsi(irq). */
+static void irq_fanout(void *opaque, unsigned irq, bool level)
+{
+	struct platform *p = opaque;
+	pic_set_irq(p->pic, irq, level);
+	if (p->ioapic)
+		ioapic_set_irq(p->ioapic, platform_irq_gsi(irq), level);
+}
+
+static void connect(struct platform *p, unsigned irq, struct irq_line *line)
+{
+	irq_line_init(line, irq_fanout, p, irq);
+}
+
+unsigned platform_irq_gsi(unsigned irq)
+{
+	return irq == 0 ? 2 : irq; /* the MADT's one interrupt source override */
+}
+
+bool platform_intr_pending(const struct platform *p)
+{
+	if (p->lapic && lapic_has_interrupt(p->lapic))
+		return true;
+	return (!p->lapic || lapic_extint_open(p->lapic)) && pic_has_interrupt(p->pic);
+}
+
+uint8_t platform_intr_ack(struct platform *p)
+{
+	/* the LAPIC's vectors first, then the 8259's INTA, as QEMU's
+	 * cpu_get_pic_interrupt */
+	if (p->lapic && lapic_has_interrupt(p->lapic))
+		return lapic_ack(p->lapic);
+	if (!p->lapic || lapic_extint_open(p->lapic))
+		return pic_ack(p->pic);
+	return lapic_ack(p->lapic); /* nothing left: the spurious vector */
+}
+
+/* ---------------------------------------------------------------- steps */
+
 static enum bt_status step_pic(struct platform *p, const struct platform_config *cfg)
 {
 	BT_TRY(pic_create(p->bus, &p->pic));
-	pic_set_notify(p->pic, cfg->on_intr, cfg->intr_opaque);
+	p->on_intr = cfg->on_intr;
+	p->intr_opaque = cfg->intr_opaque;
+	pic_set_notify(p->pic, on_pic_intr, p);
 	return BT_OK;
 }
 
@@ -65,10 +149,40 @@ static void step_pic_fini(struct platform *p)
 	p->pic = NULL;
 }
 
+static enum bt_status step_lapic(struct platform *p, const struct platform_config *cfg)
+{
+	struct lapic_config lc = {
+	    .bus = p->bus,
+	    .clock = p->clock,
+	    .tsc_khz = cfg->tsc_khz ? cfg->tsc_khz : PLATFORM_DEFAULT_TSC_KHZ,
+	    .notify = on_lapic,
+	    .eoi = on_lapic_eoi,
+	    .opaque = p,
+	};
+	return lapic_create(&lc, &p->lapic);
+}
+
+static void step_lapic_fini(struct platform *p)
+{
+	lapic_destroy(p->lapic);
+	p->lapic = NULL;
+}
+
+static enum bt_status step_ioapic(struct platform *p, const struct platform_config *cfg)
+{
+	return ioapic_create(p->bus, on_ioapic, p, &p->ioapic);
+}
+
+static void step_ioapic_fini(struct platform *p)
+{
+	ioapic_destroy(p->ioapic);
+	p->ioapic = NULL;
+}
+
 static enum bt_status step_pit(struct platform *p, const struct platform_config *cfg)
 {
 	BT_TRY(pit_create(p->bus, p->clock, &p->pit));
-	pic_connect(p->pic, PIT_IRQ, pit_irq(p->pit));
+	connect(p, PIT_IRQ, pit_irq(p->pit));
 	return BT_OK;
 }
 
@@ -90,7 +204,7 @@ static enum bt_status step_com1(struct platform *p, const struct platform_config
 {
 	BT_TRY(
 	    uart_create(p->bus, UART_COM1_PORT, cfg->console_out_fd, cfg->console_in_fd, &p->com1));
-	pic_connect(p->pic, UART_COM1_IRQ, uart_irq(p->com1));
+	connect(p, UART_COM1_IRQ, uart_irq(p->com1));
 	if (cfg->console_escape)
 		uart_set_escape(p->com1, console_quit, NULL);
 	return BT_OK;
@@ -136,7 +250,7 @@ static void cmos_memory_size(struct rtc *rtc, uint64_t ram)
 static enum bt_status step_rtc(struct platform *p, const struct platform_config *cfg)
 {
 	BT_TRY(rtc_create(p->bus, p->clock, cfg->rtc_epoch, &p->rtc));
-	pic_connect(p->pic, RTC_IRQ, rtc_irq(p->rtc));
+	connect(p, RTC_IRQ, rtc_irq(p->rtc));
 	if (cfg->ram_bytes)
 		cmos_memory_size(p->rtc, cfg->ram_bytes);
 	return BT_OK;
@@ -154,7 +268,7 @@ static enum bt_status step_ata(struct platform *p, const struct platform_config 
 		return BT_OK; /* no disk: the ports stay unclaimed (all ones) */
 	BT_TRY(ata_create(p->bus, cfg->disk_path, cfg->disk_read_only, &p->ata));
 	ata_set_identity(p->ata, cfg->disk_model, cfg->disk_serial, NULL);
-	pic_connect(p->pic, ATA_PRIMARY_IRQ, ata_irq(p->ata));
+	connect(p, ATA_PRIMARY_IRQ, ata_irq(p->ata));
 	return BT_OK;
 }
 
@@ -201,8 +315,8 @@ static void step_acpi_fini(struct platform *p)
 static enum bt_status step_pci(struct platform *p, const struct platform_config *cfg)
 {
 	BT_TRY(pci_host_create(p->bus, &p->pci));
-	pic_connect(p->pic, PCI_IRQ_A, pci_host_irq(p->pci, 0));
-	pic_connect(p->pic, PCI_IRQ_B, pci_host_irq(p->pci, 1));
+	connect(p, PCI_IRQ_A, pci_host_irq(p->pci, 0));
+	connect(p, PCI_IRQ_B, pci_host_irq(p->pci, 1));
 	/* the ELCR stays as the hardware resets it (all edge, as QEMU's):
 	 * the guest makes the IRQs level when it routes them (Linux: the
 	 * DSDT's _PRT, acpi_register_gsi -> elcr_set_level_irq) */
@@ -239,6 +353,8 @@ static const struct platform_step platform_steps[] = {
     {"clock", step_clock, step_clock_fini},
     {"bus", step_bus, step_bus_fini},
     {"pic", step_pic, step_pic_fini},
+    {"lapic", step_lapic, step_lapic_fini},
+    {"ioapic", step_ioapic, step_ioapic_fini},
     {"pit", step_pit, step_pit_fini},
     {"com1", step_com1, step_com1_fini},
     {"rtc", step_rtc, step_rtc_fini},

@@ -4,8 +4,11 @@
  * their interrupt lines.
  *
  *   device        ports              IRQ   notes
- *   8259A pair    0x20-21, 0xa0-a1,  -     INTR -> config.on_intr
+ *   8259A pair    0x20-21, 0xa0-a1,  -     INTR -> LAPIC LINT0
  *                 0x4d0-4d1 (ELCR)
+ *   local APIC    MMIO 0xfee00000    -     request -> config.on_intr
+ *   IOAPIC        MMIO 0xfec00000    -     24 pins; every IRQ below also
+ *                                          reaches pin platform_irq_gsi()
  *   8254 PIT      0x40-43, 0x61      0     channel 2 gate/OUT2 on 0x61
  *   16550A COM1   0x3f8-3ff          4     console fds
  *   CMOS RTC      0x70-71            8
@@ -25,8 +28,8 @@
  *   - when the host timer fires or the console fd is readable (the loop
  *     watches both, e.g. with epoll): platform_poll(p) (console input,
  *     expired timers); it costs a poll(2), so not on every exit;
- *   - at block boundaries with IF=1: if pic_has_interrupt(p->pic), deliver
- *     pic_ack(p->pic) (on_intr says when this can have changed);
+ *   - at block boundaries with IF=1: if platform_intr_pending(p), deliver
+ *     platform_intr_ack(p) (on_intr says when this can have changed);
  *   - to sleep (HLT) or arm the host timer: platform_next_deadline(p) in
  *     virtual ns (compare with vclock_now_ns(p->clock));
  *   - stop when platform_exit_requested(p, &status).
@@ -40,6 +43,8 @@
 #include "runtime/dev/acpi.h"
 #include "runtime/dev/ata.h"
 #include "runtime/dev/debug_exit.h"
+#include "runtime/dev/ioapic.h"
+#include "runtime/dev/lapic.h"
 #include "runtime/dev/pci.h"
 #include "runtime/dev/pic.h"
 #include "runtime/dev/pit.h"
@@ -64,7 +69,8 @@ struct platform_config {
 	int64_t rtc_epoch;	 /* RTC start time, RTC_HOST_TIME for the host's */
 	uint64_t ram_bytes;	 /* for the CMOS memory-size bytes; 0 leaves them 0 */
 	struct vclock *clock;	 /* borrowed; NULL: the platform creates a monotonic one */
-	pic_notify_fn *on_intr;	 /* PIC INTR output changed (may be NULL) */
+	uint32_t tsc_khz;	 /* guest TSC rate (LAPIC TSC-deadline); 0: 1 GHz */
+	pic_notify_fn *on_intr;	 /* the vCPU's interrupt request changed (may be NULL) */
 	void *intr_opaque;
 	debug_exit_fn *on_exit; /* guest wrote the debug-exit port (may be NULL) */
 	void *exit_opaque;
@@ -83,6 +89,8 @@ struct platform {
 	struct vclock *clock;
 	struct iobus *bus;
 	struct pic *pic;
+	struct lapic *lapic;
+	struct ioapic *ioapic;
 	struct pit *pit;
 	struct uart *com1;
 	struct rtc *rtc;
@@ -94,6 +102,8 @@ struct platform {
 	struct virtio_blk *vblk; /* NULL without a virtio disk */
 	/* private */
 	struct dev_dma dma; /* config.dma, kept: devices borrow it */
+	pic_notify_fn *on_intr;
+	void *intr_opaque;
 	bool owns_clock;
 	unsigned created;
 };
@@ -102,6 +112,16 @@ struct platform {
  * and return the failing step's status (its reason is logged). */
 enum bt_status platform_create(const struct platform_config *cfg, struct platform **out);
 void platform_destroy(struct platform *p);
+
+#define PLATFORM_DEFAULT_TSC_KHZ 1000000u
+
+/* The vCPU's interrupt request: a LAPIC vector above PPR, or the 8259's
+ * INTR when it reaches the CPU (LINT0 ExtINT, or the APIC disabled). */
+bool platform_intr_pending(const struct platform *p);
+/* The interrupt-acknowledge cycle: the vector to deliver. */
+uint8_t platform_intr_ack(struct platform *p);
+/* The IOAPIC pin (GSI) of ISA/PCI interrupt line irq: IRQ 0 -> 2. */
+unsigned platform_irq_gsi(unsigned irq);
 
 /* Pull console input into COM1 and run expired device timers. */
 void platform_poll(struct platform *p);

@@ -345,6 +345,11 @@ size_t uart_rx_push(struct uart *uart, const uint8_t *buf, size_t len)
 	return n;
 }
 
+int uart_rx_wait_fd(const struct uart *uart)
+{
+	return uart->rx_fd >= 0 && uart_rx_room(uart) > 0 ? uart->rx_fd : -1;
+}
+
 /* Apply the console escape to n backend bytes in place; returns how many
  * are left for the guest. */
 static size_t uart_unescape(struct uart *u, uint8_t *buf, size_t n)

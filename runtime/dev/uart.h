@@ -51,6 +51,11 @@ void uart_set_escape(struct uart *uart, void (*quit)(void *opaque), void *opaque
 size_t uart_rx_push(struct uart *uart, const uint8_t *buf, size_t len);
 /* Free space in the RX FIFO (1 when FIFOs are disabled and RBR is empty). */
 size_t uart_rx_room(const struct uart *uart);
+/* The fd a sleeping loop should wake up for: the RX backend while it is
+ * open (not yet at end of file) and the FIFO has room, else -1 (then
+ * waiting on it would return at once, forever: /dev/null is always
+ * readable). */
+int uart_rx_wait_fd(const struct uart *uart);
 
 /* Bytes sent to the TX backend so far (statistics, tests). */
 uint64_t uart_tx_count(const struct uart *uart);

@@ -66,16 +66,45 @@ static enum bt_status plat_pio_out(void *opaque, uint16_t port, unsigned size, u
 static bool plat_intr_pending(void *opaque)
 {
 	struct vm *vm = opaque;
-	return pic_has_interrupt(vm->plat->pic);
+	return platform_intr_pending(vm->plat);
 }
 
 static uint8_t plat_intr_ack(void *opaque)
 {
 	struct vm *vm = opaque;
-	return pic_ack(vm->plat->pic);
+	return platform_intr_ack(vm->plat);
 }
 
-static void on_pic_intr(void *opaque, bool intr)
+/* IA32_APIC_BASE and IA32_TSC_DEADLINE: the local APIC's. */
+static bool plat_apic_msr(void *opaque, uint32_t index, bool write, uint64_t tsc, uint64_t *val)
+{
+	struct vm *vm = opaque;
+	struct lapic *a = vm->plat->lapic;
+	if (index == 0x1b) {
+		if (write)
+			return lapic_set_base_msr(a, *val);
+		*val = lapic_base_msr(a);
+		return true;
+	}
+	if (write)
+		lapic_set_tsc_deadline(a, *val, tsc);
+	else
+		*val = lapic_tsc_deadline(a);
+	return true;
+}
+
+/* CR8: the LAPIC's TPR[7:4]. */
+static void plat_apic_cr8(void *opaque, bool write, uint64_t *val)
+{
+	struct vm *vm = opaque;
+	if (write)
+		lapic_write(vm->plat->lapic, LAPIC_TPR, (uint32_t)*val << 4);
+	else
+		*val = lapic_read(vm->plat->lapic, LAPIC_TPR) >> 4;
+}
+
+/* The vCPU's interrupt request changed (platform_intr_pending). */
+static void on_intr(void *opaque, bool intr)
 {
 	struct vm *vm = opaque;
 	if (intr)
@@ -213,8 +242,22 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	if ((s = mmu_init(&vm->mmu, vm->gm, vm->tcv.abi)) != BT_OK)
 		goto err;
 
+	/* the vCPU first: the LAPIC's TSC-deadline timer needs its TSC rate */
+	struct cpu_platform cp = {
+	    .opaque = vm,
+	    .pio_in = plat_pio_in,
+	    .pio_out = plat_pio_out,
+	    .intr_pending = plat_intr_pending,
+	    .intr_ack = plat_intr_ack,
+	    .apic_msr = plat_apic_msr,
+	    .apic_cr8 = plat_apic_cr8,
+	};
+	if ((s = vcpu_init(&vm->cpu, vm->tcv.abi, &vm->mmu, &cp, NULL)) != BT_OK)
+		goto err;
+
 	struct platform_config pc;
 	platform_config_init(&pc);
+	pc.tsc_khz = vm->cpu.cpuid.tsc_khz;
 	pc.console_in_fd = cfg->console_in_fd;
 	pc.console_out_fd = cfg->console_out_fd;
 	pc.console_escape = cfg->console_is_tty;
@@ -223,7 +266,7 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	pc.virtio_disk_read_only = cfg->virtio_disk_read_only;
 	pc.dma = (struct dev_dma){.map = dma_map, .opaque = vm};
 	pc.ram_bytes = cfg->mem_bytes;
-	pc.on_intr = on_pic_intr;
+	pc.on_intr = on_intr;
 	pc.intr_opaque = vm;
 	pc.on_reset = on_reset;
 	pc.on_poweroff = on_poweroff;
@@ -231,16 +274,6 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	if ((s = platform_create(&pc, &vm->plat)) != BT_OK)
 		goto err;
 	mmu_set_mmio_handler(&vm->mmu, mmio, vm);
-
-	struct cpu_platform cp = {
-	    .opaque = vm,
-	    .pio_in = plat_pio_in,
-	    .pio_out = plat_pio_out,
-	    .intr_pending = plat_intr_pending,
-	    .intr_ack = plat_intr_ack,
-	};
-	if ((s = vcpu_init(&vm->cpu, vm->tcv.abi, &vm->mmu, &cp, NULL)) != BT_OK)
-		goto err;
 
 	struct boot_config bc = {.kernel_path = cfg->kernel,
 				 .initrd_path = cfg->initrd,

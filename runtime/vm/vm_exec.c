@@ -181,9 +181,13 @@ static void idle(struct vm *vm)
 		ms = (int)BT_MIN((next - now + 999999) / 1000000, 10);
 	else if (next != UINT64_MAX)
 		ms = 0;
-	struct pollfd pfd = {.fd = vm->cfg.console_in_fd, .events = POLLIN};
+	/* the console only while COM1 still reads it: at its end of file
+	 * (stdin from /dev/null) or with a full FIFO it is readable at once,
+	 * and the halted guest would spin instead of sleeping */
+	int fd = uart_rx_wait_fd(vm->plat->com1);
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 	if (ms > 0)
-		poll(&pfd, vm->cfg.console_in_fd >= 0 ? 1 : 0, ms);
+		poll(&pfd, fd >= 0 ? 1 : 0, ms);
 	vm->st.halts++;
 	vm->st.ticks[VM_PH_IDLE] += vm_ticks() - t0;
 	housekeeping(vm);

@@ -48,21 +48,25 @@ static void test_cpuid_features(void **state)
 	assert_int_equal((o[0] >> 8) & 0xf, 6); /* family 6 */
 	assert_true(((o[0] >> 4) & 0xf) >= 0xe);
 	uint32_t need = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) |
-			(1u << 13) | (1u << 15) | (1u << 24) | (1u << 25) | (1u << 26);
-	assert_int_equal(o[3] & need, need);	/* FPU PSE TSC MSR PAE CX8 PGE CMOV FXSR SSE SSE2 */
-	assert_int_equal(o[3] & (1u << 9), 0);	/* no APIC */
+			(1u << 9) | (1u << 13) | (1u << 15) | (1u << 24) | (1u << 25) | (1u << 26);
+	/* FPU PSE TSC MSR PAE CX8 APIC PGE CMOV FXSR SSE SSE2 */
+	assert_int_equal(o[3] & need, need);
 	assert_int_equal(o[3] & (1u << 12), 0); /* no MTRR */
 	assert_int_equal(o[3] & (1u << 16), 0); /* no PAT */
 	assert_int_equal(o[3] & (1u << 7), 0);	/* no MCE */
 	assert_true(o[2] & (1u << 31));		/* hypervisor */
 	assert_int_equal(o[2] & ((1u << 3) | (1u << 5) | (1u << 21) | (1u << 26) | (1u << 27) |
-				 (1u << 28) | (1u << 24) | (1u << 30)),
-			 0); /* MONITOR VMX x2APIC XSAVE OSXSAVE AVX TSC_DEADLINE RDRAND */
+				 (1u << 28) | (1u << 30)),
+			 0);		/* MONITOR VMX x2APIC XSAVE OSXSAVE AVX RDRAND */
+	assert_true(o[2] & (1u << 24)); /* TSC_DEADLINE (runtime/dev/lapic.c) */
 	assert_true(o[2] & (1u << 17)); /* PCID (runtime/mmu/mmu_pcid.c) */
 	cpuid(e, 7, 0, o);
 	assert_true(o[1] & (1u << 7));			      /* SMEP */
 	assert_true(o[1] & (1u << 20));			      /* SMAP */
 	assert_int_equal(o[1] & ((1u << 0) | (1u << 10)), 0); /* FSGSBASE INVPCID */
+	assert_true(o[1] & (1u << 1));			      /* TSC_ADJUST */
+	cpuid(e, 0x80000007u, 0, o);
+	assert_int_equal(o[3], 1u << 8); /* invariant TSC */
 	cpuid(e, 0x80000001u, 0, o);
 	assert_int_equal(o[3] & ((1u << 11) | (1u << 20) | (1u << 29)),
 			 (1u << 11) | (1u << 20) | (1u << 29));
@@ -98,8 +102,9 @@ static void test_msr_unknown_gp(void **state)
 	struct cpu_env *e = *state;
 	struct vcpu *v = &e->v;
 	uint64_t val;
-	static const uint32_t absent[] = {0x48, 0x49,  0x10b, 0x6e0,	  0x179,
-					  0x3b, 0xda0, 0x140, 0xc0010015, 0x12345678};
+	/* 0x6e0 (TSC_DEADLINE) too: this vCPU has no LAPIC (plat.apic_msr) */
+	static const uint32_t absent[] = {0x48,	 0x49,	0x10b,	    0x6e0,     0x179,
+					  0xda0, 0x140, 0xc0010015, 0x12345678};
 	for (size_t i = 0; i < BT_ARRAY_SIZE(absent); i++) {
 		v->exc.pending = false;
 		assert_false(cpu_rdmsr(v, absent[i], &val));
@@ -156,6 +161,20 @@ static void test_msr_known(void **state)
 	e->tsc = 1100;
 	assert_true(cpu_rdmsr(v, 0x10, &val));
 	assert_int_equal(val, 5100);
+	/* TSC_ADJUST: the TSC write moved it by 4000; writing it moves the TSC */
+	assert_true(cpu_rdmsr(v, 0x3b, &val));
+	assert_int_equal(val, 4000);
+	assert_true(cpu_wrmsr(v, 0x3b, 0));
+	assert_true(cpu_rdmsr(v, 0x10, &val));
+	assert_int_equal(val, 1100);
+	assert_true(cpu_wrmsr(v, 0x3b, (uint64_t)-100));
+	assert_true(cpu_rdmsr(v, 0x10, &val));
+	assert_int_equal(val, 1000);
+	assert_true(cpu_wrmsr(v, 0x3b, 0));
+	/* APIC_BASE without a LAPIC model: storage, x2APIC enable #GPs */
+	assert_true(cpu_rdmsr(v, 0x1b, &val));
+	assert_int_equal(val, 0xfee00900u);
+	assert_false(cpu_wrmsr(v, 0x1b, 0xfee00d00u));
 	/* MISC_ENABLE: fast strings set; LIMIT_CPUID caps leaf 0 */
 	assert_true(cpu_rdmsr(v, 0x1a0, &val));
 	assert_int_equal(val & 1, 1);

@@ -1,7 +1,8 @@
 /*
  * Unit tests for runtime/dev/acpi.c: the tables as a kernel walks them
- * (RSDP -> XSDT/RSDT -> FADT -> FACS, DSDT), every checksum, and the PM1
- * and reset registers with port I/O as a kernel does it.
+ * (RSDP -> XSDT/RSDT -> FADT -> FACS, DSDT; MADT), every checksum, the
+ * MADT's entries as Linux's acpi_parse_madt reads them, and the PM1 and
+ * reset registers with port I/O as a kernel does it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,8 @@
 
 #include "runtime/bus/iobus.h"
 #include "runtime/dev/acpi.h"
+#include "runtime/dev/ioapic.h"
+#include "runtime/dev/lapic.h"
 
 #include <string.h>
 
@@ -59,11 +62,13 @@ static void test_tables(void **state)
 	assert_int_equal(rd32(buf + 20), 36);
 	assert_int_equal(acpi_sum(buf, 36), 0);
 
-	/* XSDT and RSDT name the same FADT */
+	/* XSDT and RSDT name the same FADT and MADT */
 	const uint8_t *x = table(buf, base, rd64(buf + 24), "XSDT");
 	const uint8_t *r = table(buf, base, rd32(buf + 16), "RSDT");
-	assert_int_equal(rd32(x + 4), 36 + 8);
+	assert_int_equal(rd32(x + 4), 36 + 16);
+	assert_int_equal(rd32(r + 4), 36 + 8);
 	assert_int_equal(rd64(x + 36), rd32(r + 36));
+	assert_int_equal(rd64(x + 44), rd32(r + 40));
 	const uint8_t *f = table(buf, base, rd64(x + 36), "FACP");
 	assert_int_equal(rd32(f + 4), 244);
 	assert_int_equal(f[8], 3); /* revision */
@@ -93,6 +98,74 @@ static void test_tables(void **state)
 	static const uint8_t s5[] = {0x08, '_', 'S', '5', '_', 0x12, 0x08, 0x04, 0x0a, 0x05};
 	assert_memory_equal(d + 36, s5, sizeof(s5));
 	assert_int_equal(d[36 + 9], ACPI_SLP_TYP_S5);
+}
+
+static uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+/* The MADT, entry by entry as acpi_table_parse_madt walks it. */
+static void test_madt(void **state)
+{
+	(void)state;
+	static uint8_t buf[ACPI_TABLES_SIZE];
+	const uint32_t base = ACPI_TABLES_BASE;
+	assert_true(acpi_build_tables(buf, sizeof(buf), base) > 0);
+	const uint8_t *x = table(buf, base, rd64(buf + 24), "XSDT");
+	const uint8_t *m = table(buf, base, rd64(x + 44), "APIC");
+	assert_int_equal(m[8], 3); /* revision */
+	assert_int_equal(rd32(m + 36), LAPIC_BASE);
+	assert_int_equal(rd32(m + 40), 1); /* PCAT_COMPAT: the 8259s exist */
+	uint32_t len = rd32(m + 4);
+	unsigned lapics = 0, ioapics = 0, isos = 0, nmis = 0;
+	for (uint32_t off = 44; off < len;) {
+		const uint8_t *e = m + off;
+		assert_true(e[1] >= 2 && off + e[1] <= len);
+		switch (e[0]) {
+		case 0: /* processor local APIC: UID 0, APIC ID 0, enabled */
+			assert_int_equal(e[1], 8);
+			assert_int_equal(e[2], 0);
+			assert_int_equal(e[3], 0);
+			assert_int_equal(rd32(e + 4), 1);
+			lapics++;
+			break;
+		case 1: /* IOAPIC 0 at 0xfec00000, GSI base 0 */
+			assert_int_equal(e[1], 12);
+			assert_int_equal(e[2], 0);
+			assert_int_equal(rd32(e + 4), IOAPIC_BASE);
+			assert_int_equal(rd32(e + 8), 0);
+			ioapics++;
+			break;
+		case 2: /* ISA IRQ 0 -> GSI 2, bus-conforming */
+			assert_int_equal(e[1], 10);
+			assert_int_equal(e[2], 0);
+			assert_int_equal(e[3], 0);
+			assert_int_equal(rd32(e + 4), 2);
+			assert_int_equal(rd16(e + 8), 0);
+			isos++;
+			break;
+		case 4: /* LAPIC NMI: all processors, LINT1 */
+			assert_int_equal(e[1], 6);
+			assert_int_equal(e[2], 0xff);
+			assert_int_equal(e[5], 1);
+			nmis++;
+			break;
+		default:
+			fail_msg("unexpected MADT entry type %u", e[0]);
+		}
+		off += e[1];
+	}
+	assert_int_equal(lapics, 1);
+	assert_int_equal(ioapics, 1);
+	assert_int_equal(isos, 1);
+	assert_int_equal(nmis, 1);
+	/* a flipped byte breaks the checksum */
+	uint8_t copy[128];
+	assert_true(len <= sizeof(copy));
+	memcpy(copy, m, len);
+	copy[50] ^= 1;
+	assert_int_not_equal(acpi_sum(copy, len), 0);
 }
 
 struct fixture {
@@ -165,6 +238,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_tables),
+	    cmocka_unit_test(test_madt),
 	    cmocka_unit_test(test_registers),
 	};
 	return cmocka_run_group_tests_name("dev_acpi", tests, NULL, NULL);

@@ -240,9 +240,11 @@ static void test_rx_backend_and_fifo_limit(void **state)
 	assert_int_equal(write(f->rx[1], in, 20), 20);
 	outb(f, COM1 + 2, 0xc7); /* FIFO, trigger 14 */
 	outb(f, COM1 + 1, 0x01);
+	assert_int_equal(uart_rx_wait_fd(f->uart), f->rx[0]);
 	assert_int_equal(uart_poll(f->uart), 16);
 	assert_int_equal(uart_rx_room(f->uart), 0);
-	assert_int_equal(uart_poll(f->uart), 0); /* no room, no overrun */
+	assert_int_equal(uart_rx_wait_fd(f->uart), -1); /* full: nothing to wait for */
+	assert_int_equal(uart_poll(f->uart), 0);	/* no room, no overrun */
 	assert_true(f->irq);
 	assert_int_equal(inb(f, COM1 + 2), 0xc4);
 	char got[21] = {0};
@@ -258,7 +260,9 @@ static void test_rx_backend_and_fifo_limit(void **state)
 	/* backend closed: poll stops reading */
 	close(f->rx[1]);
 	f->rx[1] = open("/dev/null", O_WRONLY);
+	assert_int_equal(uart_rx_wait_fd(f->uart), f->rx[0]);
 	assert_int_equal(uart_poll(f->uart), 0);
+	assert_int_equal(uart_rx_wait_fd(f->uart), -1); /* end of file: never again */
 }
 
 static void count_quit(void *opaque)
