@@ -47,14 +47,16 @@ enum btvm_exit {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: btvm run --kernel ELF [options]\n"
+		"usage: btvm run --kernel FILE [options]\n"
 		"\n"
 		"Boot an x86-64 guest kernel (Linux 64-bit boot protocol) in a user-space VMM.\n"
 		"Guest kernel code runs translated, from the --tcdb translation cache when its\n"
 		"guest bytes match, translated on the fly otherwise.\n"
 		"\n"
 		"options:\n"
-		"  --kernel ELF       the guest kernel (vmlinux-style ELF, required)\n"
+		"  --kernel FILE      the guest kernel (required): a vmlinux-style ELF, or a\n"
+		"                     bzImage (/boot/vmlinuz: boots cold, its decompressor\n"
+		"                     runs translated)\n"
 		"  --tcdb DB          translation database from `pretrans build` (warm boot); its\n"
 		"                     code runs only if signed with your key (made on first use\n"
 		"                     in $XDG_CONFIG_HOME/btkern/db.key, default ~/.config/...)\n"
