@@ -3,12 +3,15 @@
  * from a (warm) translation cache.  This file is only the command line;
  * runtime/vm/ is the machine.
  *
- * Exit status: odd values come from the guest's isa-debug-exit port
- * ((value << 1) | 1, as QEMU); 2 bad usage or input (missing file, bad ELF,
- * a database of another image or translator); 4 the VM stopped abnormally
- * (triple fault, hlt with interrupts off, a guest user stub that died, a
- * runtime error); 6 the guest ran but the database write-back (--learn)
- * failed; 124 --timeout expired; 130 stopped by SIGINT or SIGTERM.
+ * Exit status (docs/runtime.md has the table): 0 the guest powered off;
+ * odd values come from the guest's isa-debug-exit port ((value << 1) | 1,
+ * as QEMU); 2 bad usage or input (missing file, bad ELF, a database of
+ * another image or translator); 4 the VM stopped abnormally (a guest user
+ * stub that died, a runtime error); 6 the guest ran but the database
+ * write-back (--learn) failed; 8 the guest reset the machine (or triple
+ * faulted); 10 it halted with interrupts off; 12 its kernel panicked
+ * (pvpanic); 124 --timeout expired; 130 stopped by SIGINT, SIGTERM or
+ * Ctrl-A x.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +43,7 @@ enum btvm_exit {
 	EXIT_DB_WRITE = 6,
 	EXIT_RESET = 8,
 	EXIT_HALTED = 10,
+	EXIT_PANIC = VM_EXIT_PANIC,
 	EXIT_TIMEOUT = VM_EXIT_TIMEOUT,
 	EXIT_SIGNAL = VM_EXIT_SIGNAL,
 };
@@ -97,7 +101,8 @@ static void usage(FILE *f)
 		"2 = bad usage or input, 4 = abnormal stop (runtime error, unsupported),\n"
 		"6 = writing learned blocks to the database failed, 8 = the guest reset the\n"
 		"machine (reboot, 0xcf9, 0x64, 0x92, or a triple fault), 10 = the guest halted\n"
-		"with interrupts disabled (can never run again), 124 = timeout, 130 = stopped\n"
+		"with interrupts disabled (can never run again), 12 = the guest kernel\n"
+		"panicked (pvpanic), 124 = timeout, 130 = stopped\n"
 		"by SIGINT, SIGTERM or Ctrl-A x (learned blocks are still written).\n");
 }
 
@@ -379,6 +384,14 @@ int main(int argc, char **argv)
 		    "btvm: the guest stopped: %s at rip %#llx (the machine resets: btvm stops)\n",
 		    vm_stop_str(res.stop), (unsigned long long)res.rip);
 		rc = EXIT_RESET;
+		break;
+	case VM_STOP_PANIC:
+		fprintf(
+		    stderr,
+		    "btvm: the guest kernel panicked (it said so through the pvpanic device) at "
+		    "rip %#llx\n",
+		    (unsigned long long)res.rip);
+		rc = EXIT_PANIC;
 		break;
 	case VM_STOP_HALTED:
 		fprintf(stderr,

@@ -277,6 +277,13 @@ static void crash(const char *kind)
 			panic("crash=userspin: cannot start tests/15-spin_kill: %d", pid);
 		proc_wait(pid, &status, current_task(), 0);
 		panic("crash=userspin: the spinning program ended (status 0x%x)", status);
+	} else if (!strcmp(kind, "pvpanic")) {
+		/* what Linux's pvpanic driver does from its panic notifier */
+		if (!(inb(0x505) & 1))
+			panic("crash=pvpanic: no pvpanic device at port 0x505");
+		outb(0x505, 1);
+		for (;;)
+			safe_halt();
 	} else if (!strcmp(kind, "idle")) {
 		/* every IRQ masked at the PIC: nothing ever wakes the CPU */
 		outb(0x21, 0xff);
@@ -284,7 +291,7 @@ static void crash(const char *kind)
 		for (;;)
 			safe_halt();
 	} else
-		panic("crash=%s: unknown kind (stack, null, ud2, userspin, idle)", kind);
+		panic("crash=%s: unknown kind (stack, null, ud2, userspin, idle, pvpanic)", kind);
 	panic("crash=%s did not crash", kind);
 }
 

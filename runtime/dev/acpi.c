@@ -13,6 +13,7 @@
 #include "runtime/dev/ioapic.h"
 #include "runtime/dev/lapic.h"
 #include "runtime/dev/pci.h"
+#include "runtime/dev/pvpanic.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -131,10 +132,12 @@ size_t acpi_build_tables(uint8_t *buf, size_t cap, uint32_t base)
 	const size_t o_xsdt = 0x40, o_rsdt = 0x80, o_facs = 0xc0, o_fadt = 0x100, o_dsdt = 0x200;
 	uint8_t pci_aml[ACPI_TABLES_SIZE]; /* the PCI root bridge (pci.h) */
 	const size_t pci_len = pci_host_build_aml(pci_aml, sizeof(pci_aml));
-	const size_t dsdt_len = HDR + sizeof(dsdt_aml) + pci_len;
+	uint8_t pv_aml[64]; /* the pvpanic device (pvpanic.h) */
+	const size_t pv_len = pvpanic_build_aml(pv_aml, sizeof(pv_aml));
+	const size_t dsdt_len = HDR + sizeof(dsdt_aml) + pci_len + pv_len;
 	const size_t o_madt = (o_dsdt + dsdt_len + 15) & ~(size_t)15;
 	const size_t end = o_madt + MADT_LEN;
-	if (!buf || cap < ACPI_TABLES_SIZE || !pci_len || end > ACPI_TABLES_SIZE)
+	if (!buf || cap < ACPI_TABLES_SIZE || !pci_len || !pv_len || end > ACPI_TABLES_SIZE)
 		return 0;
 	memset(buf, 0, ACPI_TABLES_SIZE);
 	if (build_madt(buf + o_madt) != MADT_LEN)
@@ -144,6 +147,7 @@ size_t acpi_build_tables(uint8_t *buf, size_t cap, uint32_t base)
 	header(d, "DSDT", (uint32_t)dsdt_len, 2);
 	memcpy(d + HDR, dsdt_aml, sizeof(dsdt_aml));
 	memcpy(d + HDR + sizeof(dsdt_aml), pci_aml, pci_len);
+	memcpy(d + HDR + sizeof(dsdt_aml) + pci_len, pv_aml, pv_len);
 	checksum(d, dsdt_len, 9);
 
 	uint8_t *f = buf + o_facs;

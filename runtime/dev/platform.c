@@ -290,6 +290,17 @@ static void step_debug_exit_fini(struct platform *p)
 	p->debug_exit = NULL;
 }
 
+static enum bt_status step_pvpanic(struct platform *p, const struct platform_config *cfg)
+{
+	return pvpanic_create(p->bus, cfg->on_panic, cfg->reset_opaque, &p->pvpanic);
+}
+
+static void step_pvpanic_fini(struct platform *p)
+{
+	pvpanic_destroy(p->pvpanic);
+	p->pvpanic = NULL;
+}
+
 static enum bt_status step_sysport(struct platform *p, const struct platform_config *cfg)
 {
 	return sysport_create(p->bus, cfg->on_reset, cfg->reset_opaque, &p->sysport);
@@ -360,6 +371,7 @@ static const struct platform_step platform_steps[] = {
     {"rtc", step_rtc, step_rtc_fini},
     {"ata", step_ata, step_ata_fini},
     {"debug-exit", step_debug_exit, step_debug_exit_fini},
+    {"pvpanic", step_pvpanic, step_pvpanic_fini},
     {"sysport", step_sysport, step_sysport_fini},
     {"acpi", step_acpi, step_acpi_fini},
     {"pci", step_pci, step_pci_fini},

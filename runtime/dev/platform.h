@@ -14,6 +14,8 @@
  *   CMOS RTC      0x70-71            8
  *   ATA disk      0x1f0-1f7, 0x3f6   14    only with config.disk_path
  *   debug-exit    0xf4-f7            -     config.on_exit(status)
+ *   pvpanic       0x505              -     PANICKED -> config.on_panic
+ *                                          (DSDT \_SB.PEVT, pvpanic.h)
  *   POST / port A 0x80, 0x92         -     0x92 bit 0 -> config.on_reset
  *   ACPI PM1, reset 0x600-605, 0xcf9, -     S5 -> config.on_poweroff; 0xcf9
  *                   0x64 (writes)             bit 2, 0x64 0xfe -> on_reset
@@ -43,6 +45,7 @@
 #include "runtime/dev/acpi.h"
 #include "runtime/dev/ata.h"
 #include "runtime/dev/debug_exit.h"
+#include "runtime/dev/pvpanic.h"
 #include "runtime/dev/ioapic.h"
 #include "runtime/dev/lapic.h"
 #include "runtime/dev/pci.h"
@@ -77,6 +80,8 @@ struct platform_config {
 	sysport_reset_fn *on_reset; /* guest asked for a reset: 0x92, 0xcf9, 0x64 (may be NULL) */
 	void *reset_opaque;
 	acpi_event_fn *on_poweroff;   /* guest entered ACPI S5 (may be NULL); reset_opaque */
+	pvpanic_fn *on_panic;	      /* the guest kernel panicked (pvpanic; may be NULL);
+					 reset_opaque */
 	const char *virtio_disk_path; /* raw image for virtio-blk on PCI, NULL for none */
 	bool virtio_disk_read_only;
 	struct dev_dma dma; /* guest RAM for DMA devices (virtio-blk needs it) */
@@ -96,6 +101,7 @@ struct platform {
 	struct rtc *rtc;
 	struct ata *ata; /* NULL without a disk */
 	struct debug_exit *debug_exit;
+	struct pvpanic *pvpanic;
 	struct sysport *sysport;
 	struct acpi_pm *acpi;
 	struct pci_host *pci;

@@ -47,6 +47,8 @@ const char *vm_stop_str(enum vm_stop s)
 		return "runtime error";
 	case VM_STOP_SIGNAL:
 		return "stopped by a signal";
+	case VM_STOP_PANIC:
+		return "guest kernel panic";
 	}
 	return "?";
 }
@@ -130,6 +132,11 @@ static void on_reset(void *opaque)
 static void on_poweroff(void *opaque)
 {
 	request_stop(opaque, VM_STOP_POWEROFF);
+}
+
+static void on_panic(void *opaque)
+{
+	request_stop(opaque, VM_STOP_PANIC);
 }
 
 static enum bt_status mmio(void *opaque, gpa_t gpa, void *buf, size_t len, bool is_write)
@@ -270,6 +277,7 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	pc.intr_opaque = vm;
 	pc.on_reset = on_reset;
 	pc.on_poweroff = on_poweroff;
+	pc.on_panic = on_panic;
 	pc.reset_opaque = vm;
 	if ((s = platform_create(&pc, &vm->plat)) != BT_OK)
 		goto err;

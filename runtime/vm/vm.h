@@ -58,6 +58,7 @@ enum vm_stop {
 	VM_STOP_POWEROFF, /* guest entered ACPI S5 */
 	VM_STOP_ERROR,	  /* a host-side failure (message already printed) */
 	VM_STOP_SIGNAL,	  /* btvm got SIGINT or SIGTERM: vm_result.signal says which */
+	VM_STOP_PANIC,	  /* the guest kernel said it panicked (pvpanic PANICKED) */
 };
 const char *vm_stop_str(enum vm_stop s);
 
@@ -71,6 +72,7 @@ enum vm_exit_status {
 	VM_EXIT_POWEROFF = 0,  /* ACPI S5 */
 	VM_EXIT_STOPPED = 2,   /* triple fault, hlt with IF=0 */
 	VM_EXIT_RESET = 8,     /* a reset request (0x92, 0xcf9, 0x64, the ACPI reset register) */
+	VM_EXIT_PANIC = 12,    /* the guest kernel panicked (pvpanic) */
 	VM_EXIT_ERROR = 3,     /* a host-side failure */
 	VM_EXIT_TIMEOUT = 124, /* --timeout expired (as timeout(1)) */
 	VM_EXIT_SIGNAL = 130,  /* stopped by SIGINT or SIGTERM (128 + SIGINT, as a shell) */

@@ -840,7 +840,9 @@ static bool outer_checks(struct vm *vm)
 	int status;
 	if (vm->stop_request != VM_STOP_NONE) { /* reset, power-off (vm.c) */
 		stop(vm, vm->stop_request,
-		     vm->stop_request == VM_STOP_POWEROFF ? VM_EXIT_POWEROFF : VM_EXIT_RESET);
+		     vm->stop_request == VM_STOP_POWEROFF ? VM_EXIT_POWEROFF
+		     : vm->stop_request == VM_STOP_PANIC  ? VM_EXIT_PANIC
+							  : VM_EXIT_RESET);
 		return false;
 	}
 	if (platform_exit_requested(vm->plat, &status)) {

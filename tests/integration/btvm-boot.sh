@@ -246,6 +246,10 @@ cmp -s "$GU_KERNEL" "$work/kernel-copy.elf" || fail stats-file-input "btvm chang
 bad relocatable 2 "testmod.ko: a relocatable object \(ET_REL" --kernel "$build/guests/testmod.ko"
 bad no-initrd 2 "initrd .*nosuch.cpio" --kernel "$GU_KERNEL" --initrd "$work/nosuch.cpio"
 bad triple 8 "triple fault.*the machine resets" --kernel "$build/tests/guests/tiny-triple.elf"
+# the kernel says it panicked through the pvpanic port, as Linux's pvpanic
+# driver does from its panic notifier: a prompt stop with its own status
+bad pvpanic 12 "the guest kernel panicked \(it said so through the pvpanic device\)" \
+	--kernel "$GU_KERNEL" --initrd "$initrd" --cmdline "console=ttyS0 crash=pvpanic"
 bad garbage 8 "triple fault" --kernel "$build/tests/guests/tiny-garbage.elf"
 bad all-ones 8 "triple fault at rip 0xffffffffffffffff" --kernel "$build/tests/guests/tiny-ones.elf"
 # The lifecycle (docs/runtime.md "Exit statuses"): ACPI power-off through
