@@ -40,8 +40,7 @@ static const struct iobus_ops pv_ops = {
     .name = "pvpanic",
 };
 
-enum bt_status pvpanic_create(struct iobus *bus, pvpanic_fn *fn, void *opaque,
-			      struct pvpanic **out)
+enum bt_status pvpanic_create(struct iobus *bus, pvpanic_fn *fn, void *opaque, struct pvpanic **out)
 {
 	if (!bus || !out)
 		return BT_ERR_INVALID;
@@ -87,8 +86,8 @@ size_t pvpanic_build_aml(uint8_t *buf, size_t cap)
 	size_t n = 0;
 	memcpy(dev + n, "PEVT", 4);
 	n += 4;
-	static const uint8_t hid[] = {0x08, '_', 'H', 'I', 'D', 0x0d, 'Q', 'E', 'M',
-				      'U',  '0', '0', '0', '1', 0x00}; /* Name, String */
+	static const uint8_t hid[] = {0x08, '_', 'H', 'I', 'D', 0x0d, 'Q', 'E',
+				      'M',  'U', '0', '0', '0', '1',  0x00}; /* Name, String */
 	memcpy(dev + n, hid, sizeof(hid));
 	n += sizeof(hid);
 	static const uint8_t crs_name[] = {0x08, '_', 'C', 'R', 'S', 0x11}; /* Name, Buffer */
@@ -103,7 +102,7 @@ size_t pvpanic_build_aml(uint8_t *buf, size_t cap)
 	memcpy(dev + n, sta, sizeof(sta));
 	n += sizeof(sta);
 	/* ScopeOp PkgLength "_SB_" ExtOpPrefix DeviceOp PkgLength dev... */
-	size_t dev_len = 1 + n;		 /* its PkgLength byte and its content */
+	size_t dev_len = 1 + n;			/* its PkgLength byte and its content */
 	size_t scope_len = 1 + 4 + 2 + dev_len; /* PkgLength, "_SB_", 5B 82, device */
 	size_t total = 1 + scope_len;
 	if (scope_len > 63 || total > cap)
