@@ -123,9 +123,13 @@ int vm_callout_mem(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8
 					   write)) != NULL)
 			return 0;
 	}
-	/* MMIO: a load is served from a bounce buffer, a store goes through
-	 * one (mmio_store_begin) */
-	if (write && kind == MMU_HOST_MMIO) {
+	/* MMIO (any byte of the access is not RAM, a split RAM/device
+	 * access included: test_vm test_split_store): a load is served from
+	 * a bounce buffer, a store goes through one (mmio_store_begin); so
+	 * does a store across two RAM pages no window could map.  Both pages'
+	 * translations were checked above, so a fault on the second page
+	 * wrote nothing, and mmu_write puts each byte where it belongs */
+	if (write && (kind == MMU_HOST_MMIO || kind == MMU_HOST_SPLIT)) {
 		int r = mmio_store_begin(vm, va, size);
 		if (r == 0)
 			*host = vm->bounce;

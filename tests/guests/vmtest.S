@@ -20,12 +20,21 @@
  *                 host CPU raises in translated code); the #GP handler
  *                 writes 0x4d (status 0x9b) if the error code is 0 and the
  *                 saved RIP is that instruction, 0x5e otherwise
+ *   VMTEST_SPLIT: maps, at 8 GiB, a RAM page next to test_vm's device page
+ *                 and a RAM page next to a page that is not present; an
+ *                 8-byte store across the first pair must put 4 bytes in
+ *                 RAM and 4 in the device, one across the second must
+ *                 fault on its second page (#PF, CR2 there, W) having
+ *                 written nothing: the #PF handler writes 0x4b (status
+ *                 0x97), anything else another value
  * Fixed addresses the test relies on: report at 0x201000 (vmtest.ld puts
  * .text at 0x200000).
  */
 #define DEBUG_EXIT 0xf4
 #define UNMAPPED   0x200000000 /* 8 GiB: above the boot identity map */
 #define MMIO       0x4000000   /* 64 MiB: test_vm's device (VMTEST_MMIO) */
+#define SPLIT_VA   0x200000000 /* 8 GiB: VMTEST_SPLIT's own 4 KiB pages */
+#define SPLIT_RAM  0x300000    /* its RAM pages (identity mapped too) */
 
 	.section .text
 	.globl	_start
@@ -120,12 +129,74 @@ gp_insn:
 1:	mov	$0x2c, %al
 	out	%al, $DEBUG_EXIT
 	jmp	stop
+#elif defined(VMTEST_SPLIT)
+	mov	$14, %edi
+	lea	split_pf(%rip), %rsi
+	call	set_gate
+	lidt	idtr(%rip)
+	/* boot PDPT[8] -> split_pd, PD[0] -> split_pt: SPLIT_VA + 0 RAM,
+	 * + 0x1000 the device, + 0x2000 RAM, + 0x3000 not present */
+	mov	%cr3, %rax
+	and	$~0xfff, %rax
+	mov	(%rax), %rax		/* PML4[0]: the boot PDPT */
+	and	$~0xfff, %rax
+	lea	split_pd(%rip), %rdx
+	or	$3, %rdx
+	mov	%rdx, 8 * 8(%rax)
+	lea	split_pt(%rip), %rdx
+	or	$3, %rdx
+	mov	%rdx, split_pd(%rip)
+	lea	split_pt(%rip), %rax
+	movq	$SPLIT_RAM | 3, 0(%rax)
+	movq	$MMIO | 3, 8(%rax)
+	movq	$(SPLIT_RAM + 0x2000) | 3, 16(%rax)
+	mov	%cr3, %rax
+	mov	%rax, %cr3
+	movl	$0xdeadbeef, SPLIT_RAM + 0x2ffc
+	movabs	$0x1122334455667788, %rcx
+	movabs	$SPLIT_VA + 0xffc, %rax
+	mov	%rcx, (%rax)		/* RAM | device */
+	cmpl	$0x55667788, SPLIT_RAM + 0xffc
+	jne	2f
+	movabs	$SPLIT_VA + 0x2ffc, %rax
+split_fault_insn:
+	mov	%rcx, (%rax)		/* RAM | not present: #PF, nothing written */
+	mov	$0x6b, %al		/* it did not fault */
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+2:	mov	$0x7b, %al		/* the RAM half is wrong */
+	out	%al, $DEBUG_EXIT
+	jmp	stop
 #else
 #error pick a variant
 #endif
 	.size	_start, . - _start
 
-#if defined(VMTEST_IRQ) || defined(VMTEST_PF) || defined(VMTEST_UD) || defined(VMTEST_GP)
+#if defined(VMTEST_SPLIT)
+	.type	split_pf, @function
+split_pf:
+	mov	%cr2, %rax
+	movabs	$SPLIT_VA + 0x3000, %rdx
+	cmp	%rdx, %rax
+	jne	1f
+	cmpq	$2, (%rsp)		/* error code: write, not present, supervisor */
+	jne	1f
+	lea	split_fault_insn(%rip), %rax
+	cmp	%rax, 8(%rsp)
+	jne	1f
+	cmpl	$0xdeadbeef, SPLIT_RAM + 0x2ffc	/* the first half was not written */
+	jne	1f
+	mov	$0x4b, %al
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+1:	mov	$0x5b, %al
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+	.size	split_pf, . - split_pf
+#endif
+
+#if defined(VMTEST_IRQ) || defined(VMTEST_PF) || defined(VMTEST_UD) || defined(VMTEST_GP) || \
+    defined(VMTEST_SPLIT)
 /* IDT gate %edi -> handler %rsi: 64-bit interrupt gate, current CS. */
 	.type	set_gate, @function
 set_gate:
@@ -242,3 +313,10 @@ idtr:
 	.balign	4096
 idt:
 	.skip	256 * 16
+#if defined(VMTEST_SPLIT)
+	.balign	4096
+split_pd:
+	.skip	4096
+split_pt:
+	.skip	4096
+#endif
