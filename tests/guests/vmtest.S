@@ -20,13 +20,15 @@
  *                 host CPU raises in translated code); the #GP handler
  *                 writes 0x4d (status 0x9b) if the error code is 0 and the
  *                 saved RIP is that instruction, 0x5e otherwise
- *   VMTEST_SPLIT: maps, at 8 GiB, a RAM page next to test_vm's device page
- *                 and a RAM page next to a page that is not present; an
- *                 8-byte store across the first pair must put 4 bytes in
- *                 RAM and 4 in the device, one across the second must
- *                 fault on its second page (#PF, CR2 there, W) having
- *                 written nothing: the #PF handler writes 0x4b (status
- *                 0x97), anything else another value
+ *   VMTEST_SPLIT: maps, at 8 GiB, a RAM page next to test_vm's device page,
+ *                 two RAM pages that are not adjacent in guest-physical
+ *                 memory, and a RAM page next to a page that is not
+ *                 present; an 8-byte store across the first pair must put
+ *                 4 bytes in RAM and 4 in the device, a store and a load
+ *                 across the second must reach both RAM pages, and a store
+ *                 across the third must fault on its second page (#PF, CR2
+ *                 there, W) having written nothing: the #PF handler writes
+ *                 0x4b (status 0x97), anything else another value
  * Fixed addresses the test relies on: report at 0x201000 (vmtest.ld puts
  * .text at 0x200000).
  */
@@ -150,6 +152,8 @@ gp_insn:
 	movq	$SPLIT_RAM | 3, 0(%rax)
 	movq	$MMIO | 3, 8(%rax)
 	movq	$(SPLIT_RAM + 0x2000) | 3, 16(%rax)
+	movq	$(SPLIT_RAM + 0x5000) | 3, 32(%rax)	/* +0x4000 */
+	movq	$(SPLIT_RAM + 0x4000) | 3, 40(%rax)	/* +0x5000: not adjacent */
 	mov	%cr3, %rax
 	mov	%rax, %cr3
 	movl	$0xdeadbeef, SPLIT_RAM + 0x2ffc
@@ -157,6 +161,17 @@ gp_insn:
 	movabs	$SPLIT_VA + 0xffc, %rax
 	mov	%rcx, (%rax)		/* RAM | device */
 	cmpl	$0x55667788, SPLIT_RAM + 0xffc
+	jne	2f
+	movabs	$SPLIT_VA + 0x4ffc, %rax
+	mov	%rcx, (%rax)		/* RAM | RAM elsewhere */
+	cmpl	$0x55667788, SPLIT_RAM + 0x5ffc
+	jne	2f
+	cmpl	$0x11223344, SPLIT_RAM + 0x4000
+	jne	2f
+	movl	$0xa1b2c3d4, SPLIT_RAM + 0x4000
+	mov	(%rax), %rdx		/* and a load across them */
+	movabs	$0xa1b2c3d455667788, %rsi
+	cmp	%rsi, %rdx
 	jne	2f
 	movabs	$SPLIT_VA + 0x2ffc, %rax
 split_fault_insn:
