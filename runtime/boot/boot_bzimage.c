@@ -84,11 +84,12 @@ enum bt_status boot_load_bzimage(struct guestmem *gm, const char *path, const ui
 		init_size = pm_size;
 	gpa_t low_end = guestmem_low_end(gm);
 	if (load + init_size > low_end || load + init_size < load) {
-		bt_err(LOG_CORE,
-		       "%s: the kernel needs %llu bytes of RAM from %#llx to decompress (init_size); "
-		       "low RAM ends at %#llx: more --mem?",
-		       path, (unsigned long long)init_size, (unsigned long long)load,
-		       (unsigned long long)low_end);
+		bt_err(
+		    LOG_CORE,
+		    "%s: the kernel needs %llu bytes of RAM from %#llx to decompress (init_size); "
+		    "low RAM ends at %#llx: more --mem?",
+		    path, (unsigned long long)init_size, (unsigned long long)load,
+		    (unsigned long long)low_end);
 		return BT_ERR_RANGE;
 	}
 	BT_TRY(guestmem_write(gm, load, p + pm_off, pm_size));
