@@ -53,7 +53,7 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 			img->type == ET_DYN ? "ET_DYN, a PIE or shared object" : "not ET_EXEC");
 	st->n_ex_table_leaders = plan->n_leaders;
 
-	struct tcdb_image ti = {.entry = img->entry};
+	struct tcdb_image ti = {.entry = img->entry, .build_id_va = img->build_id_va};
 	/* recorded absolute, so that show, diff and btvm find it from any
 	 * directory (databases written before kept the path as given:
 	 * tcdb_image_locate) */

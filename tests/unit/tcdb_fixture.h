@@ -14,6 +14,7 @@ static const struct tcdb_image test_image = {
     .sha256 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
     .entry = 0xffffffff81000000ull,
     .arch = "x86_64",
+    .build_id_va = 0xffffffff82435f50ull,
 };
 
 #endif
