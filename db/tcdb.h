@@ -45,6 +45,10 @@ struct tcdb_image {
 	 * note's descriptor, at its link address), 0 when not known: btvm
 	 * identifies the kernel a bzImage decompressed by it (schema 6) */
 	gva_t build_id_va;
+	/* the image's linux_banner ("Linux version R (BY@HOST) (CC) V\n"), ""
+	 * when it has none: btvm matches a bzImage's setup-header
+	 * kernel_version ("R (BY@HOST) V") against it at open (schema 6) */
+	char banner[512];
 	char arch[16]; /* "x86_64" */
 };
 

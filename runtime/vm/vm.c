@@ -214,7 +214,7 @@ static enum bt_status open_db(struct vm *vm, const struct boot_layout *layout)
 	if (layout->bzimage) {
 		struct tcdb_image im;
 		BT_TRY(tcdb_get_image(vm->db, &im));
-		BT_TRY(vm_ident_init(vm, &im));
+		BT_TRY(vm_ident_init(vm, &im, layout->kernel_version));
 	}
 	struct tcdb_provenance p;
 	BT_TRY(tcdb_get_provenance(vm->db, &p));

@@ -4,9 +4,11 @@
  * is known to be that vmlinux (docs/runtime.md "A database with a
  * bzImage").
  *
- * The database records where its image keeps its build-id: the
- * NT_GNU_BUILD_ID note's descriptor at its link address (tcdb_image.
- * build_id_va, schema 6).  The decompressor runs identity-mapped in low
+ * At open, a bzImage whose setup header names its kernel (kernel_version)
+ * and a database whose image has a linux_banner must name the same build,
+ * else the database is refused.  The database also records where its
+ * image keeps its build-id: the NT_GNU_BUILD_ID note's descriptor at its
+ * link address (tcdb_image.build_id_va, schema 6).  The decompressor runs identity-mapped in low
  * memory; the kernel's first block in the top 2 GiB (startup_64's jump to
  * its virtual addresses, after it loaded page tables mapping the whole
  * image) is the moment the image is in memory and mapped: its build-id is
@@ -15,7 +17,8 @@
  *   WAIT --[first kernel-half block, note = the DB's]--------> ON
  *   WAIT --[the note 2 MiB * k higher: KASLR moved the kernel]-> OFF
  *   WAIT --[no such note]-------------------------------------> OFF
- *   (vm_ident_check; a vmlinux boot starts ON, no database: OFF)
+ *   (vm_ident_init enters WAIT; vm_ident_check leaves it.  A vmlinux boot,
+ *   or one without a database, is ON from the start: vm->db says which.)
  *
  * Invariants
  *  1. Database blocks and module templates are looked up only ON; every
@@ -28,6 +31,7 @@
 #include <string.h>
 
 #include "pretrans/base/log.h"
+#include "runtime/boot/boot.h"
 #include "runtime/vm/vm_int.h"
 
 #define KERNEL_HALF	 0xffffffff80000000ull /* __START_KERNEL_map */
@@ -44,8 +48,20 @@ static int hexval(char c)
 				      : -1;
 }
 
-enum bt_status vm_ident_init(struct vm *vm, const struct tcdb_image *im)
+enum bt_status vm_ident_init(struct vm *vm, const struct tcdb_image *im, const char *kver)
 {
+	/* another build's database is refused now, when both say which kernel
+	 * they are (the setup header's kernel_version, the vmlinux's banner) */
+	if (im->banner[0] && kver[0] && !boot_kernel_version_matches(im->banner, kver)) {
+		size_t bl = strlen(im->banner);
+		bt_err(LOG_DB,
+		       "%s is for the kernel \"%.*s\", not for the bzImage %s (\"%s\"): build a "
+		       "database from the vmlinux of the same build (Debian: "
+		       "linux-image-RELEASE-dbg) with `pretrans build`",
+		       vm->cfg.tcdb, (int)(im->banner[bl - 1] == '\n' ? bl - 1 : bl), im->banner,
+		       vm->cfg.kernel, kver);
+		return BT_ERR_VERSION;
+	}
 	size_t n = strlen(im->build_id);
 	if (n == 0 || n % 2 || n / 2 > sizeof(vm->ident.build_id) || !im->build_id_va) {
 		bt_err(LOG_DB,

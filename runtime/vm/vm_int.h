@@ -192,8 +192,9 @@ enum bt_status vm_learn(struct vm *vm);
 
 /* vm_ident.c (its contract is at the top of that file): a bzImage's
  * database waits (VM_IDENT_WAIT) for vm_ident_check to find its build-id
- * in the kernel the decompressor unpacked; im: the database's image row */
-enum bt_status vm_ident_init(struct vm *vm, const struct tcdb_image *im);
+ * in the kernel the decompressor unpacked; im: the database's image row,
+ * kver: the bzImage's kernel_version (boot_layout) */
+enum bt_status vm_ident_init(struct vm *vm, const struct tcdb_image *im, const char *kver);
 void vm_ident_check(struct vm *vm, gva_t rip);
 
 /* vm_split.c */

@@ -19,6 +19,8 @@
 #                 blocks come from the database, --learn adds no decompressor block
 #   bzimage-foreign  the same with another build-id: no database block, one
 #                 line saying so, --learn leaves the database unchanged
+#   bzimage-version  a bzImage whose kernel_version is another build's:
+#                 the database is refused at open (status 2, one line)
 #   bad input     a database of another image, a corrupt database, a missing or
 #                 non-ELF kernel, a .ko as kernel, a missing initrd: status 2 and a one-line
 #                 message naming the file; a triple-faulting kernel, a kernel
@@ -206,10 +208,19 @@ grep -q "writing learned blocks failed" "$work/learn-locked/stderr" ||
 bzdb=$work/bid.tcdb
 "$pretrans" build "$build/guests/kernel-bid.elf" -o "$bzdb" >"$work/pretrans-bid.log" 2>&1 ||
 	fail bzimage-warm "pretrans build failed: $(tail -n 3 "$work/pretrans-bid.log")"
-python3 "$repo/tests/tools/mk-test-bzimage.py" "$build/guests/kernel-bid.elf" "$work/bid.bz" ||
-	fail bzimage-warm "mk-test-bzimage.py failed"
+# the setup header's kernel_version as Linux writes it for the banner of
+# guests/kernel/bid/banner.c
+kver="0.1-test (btkern@btkern) #1 btkern test guest"
+python3 "$repo/tests/tools/mk-test-bzimage.py" "$build/guests/kernel-bid.elf" "$work/bid.bz" \
+	"--kernel-version=$kver" || fail bzimage-warm "mk-test-bzimage.py failed"
+# the same code with another build-id and the same kernel_version (a
+# rebuild of the same version): only the build-id tells
 python3 "$repo/tests/tools/mk-test-bzimage.py" "$build/guests/kernel-bid.elf" "$work/other.bz" \
-	--patch-build-id || fail bzimage-foreign "mk-test-bzimage.py --patch-build-id failed"
+	--patch-build-id "--kernel-version=$kver" ||
+	fail bzimage-foreign "mk-test-bzimage.py --patch-build-id failed"
+python3 "$repo/tests/tools/mk-test-bzimage.py" "$build/guests/kernel-bid.elf" "$work/older.bz" \
+	"--kernel-version=0.0-test (btkern@btkern) #1 btkern test guest" ||
+	fail bzimage-version "mk-test-bzimage.py failed"
 if run bzimage-warm 1 --kernel "$work/bid.bz" --initrd "$initrd" --tcdb "$bzdb" --learn \
 	--cmdline "console=ttyS0 test=kernel" --stats=json --log db:info; then
 	same bzimage-warm "$work/qemu/ref"
@@ -291,6 +302,10 @@ b[0x234] = 1; struct.pack_into("<H", b, 0x236, 1); struct.pack_into("<Q", b, 0x2
 struct.pack_into("<I", b, 0x260, 0x100000); sys.stdout.buffer.write(b)' >"$work/vmlinuz64"
 bad bzimage-tcdb 2 "kernel.tcdb: the database records no build-id location .*vmlinuz64" \
 	--kernel "$work/vmlinuz64" --tcdb "$db"
+# a bzImage whose kernel_version is another build's than the database's
+# banner: refused at open
+bad bzimage-version 2 "bid.tcdb is for the kernel \"Linux version 0.1-test .*\", not for the bzImage .*older.bz \(\"0.0-test" \
+	--kernel "$work/older.bz" --tcdb "$bzdb"
 # --stats-file naming one of the run's own files
 cp "$GU_KERNEL" "$work/kernel-copy.elf"
 bad stats-file-input 2 "stats-file .*kernel-copy.elf is the kernel: give another file" \

@@ -2,6 +2,7 @@
 """A synthetic bzImage around a kernel ELF, for btvm's tests.
 
     tests/tools/mk-test-bzimage.py KERNEL.elf OUT [--patch-build-id]
+                                   [--kernel-version=STR]
 
 The image has a boot sector and a setup header of boot protocol 2.15
 (64-bit entry, relocatable, preferred address 16 MiB) and a protected-mode
@@ -15,6 +16,9 @@ decompressor has run, as with a real bzImage.
 
 --patch-build-id flips a bit of the ELF's NT_GNU_BUILD_ID descriptor first
 (the same code, another build-id: a kernel the database is not for).
+--kernel-version=STR sets the setup header's kernel_version string (Linux:
+"RELEASE (BY@HOST) VERSION", arch/x86/boot/version.c); without it there is
+none.
 """
 import struct
 import sys
@@ -80,6 +84,13 @@ def main():
     pm = bytearray(0x200) + code + b"".join(d for _, d, _ in segs)
     hdr = bytearray(2 * 512)
     hdr[0x1f1] = 1  # setup_sects
+    kver = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--kernel-version=")]
+    if kver:
+        v = kver[0].encode() + b"\0"
+        if 0x270 + len(v) > len(hdr):
+            sys.exit("mk-test-bzimage: --kernel-version: too long for the setup sector")
+        hdr[0x270:0x270 + len(v)] = v  # after the header
+        struct.pack_into("<H", hdr, 0x20e, 0x270 - 0x200)
     hdr[0x1fe:0x200] = b"\x55\xaa"
     hdr[0x200:0x202] = b"\xeb\x66"  # the header ends at 0x268
     hdr[0x202:0x206] = b"HdrS"
