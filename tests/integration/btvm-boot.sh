@@ -19,6 +19,9 @@
 #                 blocks come from the database, --learn adds no decompressor block
 #   bzimage-foreign  the same with another build-id: no database block, one
 #                 line saying so, --learn leaves the database unchanged
+#   bzimage-kaslr  the database's build-id note 64 MiB above its link address
+#                 (as KASLR would move it): one line with the offset, no
+#                 database block, nothing written
 #   bzimage-version  a bzImage whose kernel_version is another build's:
 #                 the database is refused at open (status 2, one line)
 #   bad input     a database of another image, a corrupt database, a missing or
@@ -218,6 +221,9 @@ python3 "$repo/tests/tools/mk-test-bzimage.py" "$build/guests/kernel-bid.elf" "$
 python3 "$repo/tests/tools/mk-test-bzimage.py" "$build/guests/kernel-bid.elf" "$work/other.bz" \
 	--patch-build-id "--kernel-version=$kver" ||
 	fail bzimage-foreign "mk-test-bzimage.py --patch-build-id failed"
+python3 "$repo/tests/tools/mk-test-bzimage.py" "$build/guests/kernel-bid.elf" "$work/moved.bz" \
+	--move-build-id=0x4000000 "--kernel-version=$kver" ||
+	fail bzimage-kaslr "mk-test-bzimage.py --move-build-id failed"
 python3 "$repo/tests/tools/mk-test-bzimage.py" "$build/guests/kernel-bid.elf" "$work/older.bz" \
 	"--kernel-version=0.0-test (btkern@btkern) #1 btkern test guest" ||
 	fail bzimage-version "mk-test-bzimage.py failed"
@@ -254,6 +260,19 @@ if run bzimage-foreign 1 --kernel "$work/other.bz" --initrd "$initrd" --tcdb "$w
 	[ "$(json "$work/bzimage-foreign/stderr" from_db)" = 0 ] ||
 		fail bzimage-foreign "blocks came from the database of another kernel"
 	cmp -s "$bzdb" "$work/foreign.tcdb" || fail bzimage-foreign "--learn wrote into the database"
+fi
+# the database's note 64 MiB above the link address (what a kernel moved by
+# KASLR shows): said in one line with the offset, nothing from the
+# database, nothing written
+cp "$bzdb" "$work/kaslr.tcdb"
+if run bzimage-kaslr 1 --kernel "$work/moved.bz" --initrd "$initrd" --tcdb "$work/kaslr.tcdb" \
+	--learn --cmdline "console=ttyS0 test=kernel" --stats=json; then
+	same bzimage-kaslr "$work/qemu/ref"
+	grep -q "but KASLR moved it by +0x4000000 from the link address" "$work/bzimage-kaslr/stderr" ||
+		fail bzimage-kaslr "no line saying KASLR moved the kernel by 0x4000000"
+	[ "$(json "$work/bzimage-kaslr/stderr" from_db)" = 0 ] ||
+		fail bzimage-kaslr "blocks came from the database at the wrong addresses"
+	cmp -s "$bzdb" "$work/kaslr.tcdb" || fail bzimage-kaslr "--learn wrote into the database"
 fi
 
 # --- bad input -----------------------------------------------------------------

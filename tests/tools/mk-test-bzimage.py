@@ -2,7 +2,7 @@
 """A synthetic bzImage around a kernel ELF, for btvm's tests.
 
     tests/tools/mk-test-bzimage.py KERNEL.elf OUT [--patch-build-id]
-                                   [--kernel-version=STR]
+                                   [--kernel-version=STR] [--move-build-id=OFF]
 
 The image has a boot sector and a setup header of boot protocol 2.15
 (64-bit entry, relocatable, preferred address 16 MiB) and a protected-mode
@@ -16,6 +16,10 @@ decompressor has run, as with a real bzImage.
 
 --patch-build-id flips a bit of the ELF's NT_GNU_BUILD_ID descriptor first
 (the same code, another build-id: a kernel the database is not for).
+--move-build-id=OFF does the same and has the decompressor also copy the
+original note OFF bytes above its physical address: what a kernel moved by
+KASLR shows at its link address + OFF, when (as the test guest does) the
+kernel maps its whole 1 GiB window at __START_KERNEL_map.
 --kernel-version=STR sets the setup header's kernel_version string (Linux:
 "RELEASE (BY@HOST) VERSION", arch/x86/boot/version.c); without it there is
 none.
@@ -38,11 +42,29 @@ def segments(elf):
     return entry, segs
 
 
+NOTE = b"\x04\x00\x00\x00\x14\x00\x00\x00\x03\x00\x00\x00GNU\x00"
+
+
 def patch_build_id(elf):
-    pos = elf.find(b"\x04\x00\x00\x00\x14\x00\x00\x00\x03\x00\x00\x00GNU\x00")
+    """Flip a bit of the build-id; return the file offset and bytes of the
+    note as it was."""
+    pos = elf.find(NOTE)
     if pos < 0:
         sys.exit("mk-test-bzimage: no 20-byte NT_GNU_BUILD_ID note to patch")
+    note = bytes(elf[pos:pos + len(NOTE) + 20])
     elf[pos + 16] ^= 1
+    return pos, note
+
+
+def file_to_paddr(elf, pos):
+    phoff = struct.unpack_from("<Q", elf, 0x20)[0]
+    phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
+    for i in range(phnum):
+        p_type, _, off, _, paddr, filesz, _, _ = struct.unpack_from(
+            "<IIQQQQQQ", elf, phoff + i * phentsize)
+        if p_type == 1 and off <= pos < off + filesz:
+            return paddr + pos - off
+    sys.exit("mk-test-bzimage: the build-id note is in no PT_LOAD segment")
 
 
 def decompressor(entry, segs, payload_at):
@@ -73,9 +95,12 @@ def main():
     if len(args) != 2:
         sys.exit(__doc__)
     elf = bytearray(open(args[0], "rb").read())
-    if "--patch-build-id" in sys.argv:
-        patch_build_id(elf)
+    move = [int(a.split("=", 1)[1], 0) for a in sys.argv if a.startswith("--move-build-id=")]
+    if "--patch-build-id" in sys.argv or move:
+        pos, note = patch_build_id(elf)
     entry, segs = segments(elf)
+    if move:
+        segs.append((file_to_paddr(elf, pos) + move[0], note, len(note)))
     if not segs or max(p + m for p, _, m in segs) >= 1 << 32 or entry >= 1 << 32:
         sys.exit("mk-test-bzimage: the kernel must load and start below 4 GiB")
     # the code's length does not depend on the fixups: size it first
