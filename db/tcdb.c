@@ -50,7 +50,7 @@ static const char schema_sql[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
     "CREATE TABLE image(id INTEGER PRIMARY KEY CHECK(id = 1), path TEXT NOT NULL,\n"
     "  build_id TEXT NOT NULL, sha256 TEXT NOT NULL, entry INTEGER NOT NULL,\n"
-    "  arch TEXT NOT NULL);\n"
+    "  arch TEXT NOT NULL, build_id_va INTEGER NOT NULL, banner TEXT NOT NULL);\n"
     "CREATE TABLE provenance(id INTEGER PRIMARY KEY CHECK(id = 1),\n"
     "  xlat_version INTEGER NOT NULL, vcpu_abi_version INTEGER NOT NULL,\n"
     "  options_hash INTEGER NOT NULL, options_flags INTEGER NOT NULL,\n"
@@ -272,8 +272,8 @@ enum bt_status tcdb_create(const char *out_path, const struct tcdb_image *img,
 	if ((s = tcdb_exec(db, sql)) != BT_OK)
 		goto err_remove_tmp;
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db->h, "INSERT INTO image VALUES(1, ?1, ?2, ?3, ?4, ?5)", -1, &st,
-			       NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(db->h, "INSERT INTO image VALUES(1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1,
+			       &st, NULL) != SQLITE_OK) {
 		s = tcdb_db_err(db, "writing the image row");
 		goto err_remove_tmp;
 	}
@@ -282,6 +282,8 @@ enum bt_status tcdb_create(const char *out_path, const struct tcdb_image *img,
 	sqlite3_bind_text(st, 3, img->sha256, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, (int64_t)img->entry);
 	sqlite3_bind_text(st, 5, img->arch[0] ? img->arch : "x86_64", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, (int64_t)img->build_id_va);
+	sqlite3_bind_text(st, 7, img->banner, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
@@ -538,8 +540,9 @@ void tcdb_close(struct tcdb *db)
 enum bt_status tcdb_get_image(struct tcdb *db, struct tcdb_image *out)
 {
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db->h, "SELECT path, build_id, sha256, entry, arch FROM image", -1,
-			       &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		db->h, "SELECT path, build_id, sha256, entry, arch, build_id_va, banner FROM image",
+		-1, &st, NULL) != SQLITE_OK)
 		return tcdb_db_err(db, "reading the image row");
 	int rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
@@ -553,6 +556,8 @@ enum bt_status tcdb_get_image(struct tcdb *db, struct tcdb_image *out)
 	copy_text(out->sha256, sizeof(out->sha256), sqlite3_column_text(st, 2));
 	out->entry = (gva_t)sqlite3_column_int64(st, 3);
 	copy_text(out->arch, sizeof(out->arch), sqlite3_column_text(st, 4));
+	out->build_id_va = (gva_t)sqlite3_column_int64(st, 5);
+	copy_text(out->banner, sizeof(out->banner), sqlite3_column_text(st, 6));
 	sqlite3_finalize(st);
 	return BT_OK;
 }

@@ -31,7 +31,7 @@
 #include "pretrans/base/status.h"
 #include "pretrans/base/types.h"
 
-#define TCDB_SCHEMA_VERSION 5
+#define TCDB_SCHEMA_VERSION 6
 #define TCDB_MAGIC	    "btkern-tcdb"
 
 struct tcdb; /* opaque */
@@ -41,6 +41,14 @@ struct tcdb_image {
 	char build_id[129]; /* hex, "" when none */
 	char sha256[65];    /* hex */
 	gva_t entry;
+	/* where the running kernel holds its build-id (the NT_GNU_BUILD_ID
+	 * note's descriptor, at its link address), 0 when not known: btvm
+	 * identifies the kernel a bzImage decompressed by it (schema 6) */
+	gva_t build_id_va;
+	/* the image's linux_banner ("Linux version R (BY@HOST) (CC) V\n"), ""
+	 * when it has none: btvm matches a bzImage's setup-header
+	 * kernel_version ("R (BY@HOST) V") against it at open (schema 6) */
+	char banner[512];
 	char arch[16]; /* "x86_64" */
 };
 

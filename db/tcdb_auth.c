@@ -222,6 +222,8 @@ static void identity_fields(struct hmac_sha256_ctx *c, const struct tcdb_image *
 	mac_text(c, im->sha256);
 	mac_u64(c, im->entry);
 	mac_text(c, im->arch);
+	mac_u64(c, im->build_id_va);
+	mac_text(c, im->banner);
 	mac_u64(c, p->xlat_version);
 	mac_u64(c, p->abi_version);
 	mac_u64(c, p->options_hash);

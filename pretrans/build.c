@@ -34,6 +34,25 @@ static int gva_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The image's linux_banner (init/version-timestamp.c), "" when it has none
+ * or it is not a string: recorded so that btvm can tell at open whether a
+ * bzImage (its setup header's kernel_version) is this kernel's. */
+static void image_banner(const struct elfimg *img, char *out, size_t cap)
+{
+	out[0] = 0;
+	for (size_t i = 0; i < img->nsyms; i++) {
+		const struct elfimg_symbol *s = &img->syms[i];
+		if (strcmp(s->name, "linux_banner") != 0 || s->type != STT_OBJECT || s->size < 2)
+			continue;
+		size_t n = s->size < cap ? s->size : cap - 1;
+		if (elfimg_read(img, s->addr, out, n) != BT_OK || memchr(out, 0, n) == NULL) {
+			out[0] = 0; /* unreadable, or longer than cap: not recorded */
+			continue;
+		}
+		return;
+	}
+}
+
 enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *st)
 {
 	enum bt_status s;
@@ -53,7 +72,7 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 			img->type == ET_DYN ? "ET_DYN, a PIE or shared object" : "not ET_EXEC");
 	st->n_ex_table_leaders = plan->n_leaders;
 
-	struct tcdb_image ti = {.entry = img->entry};
+	struct tcdb_image ti = {.entry = img->entry, .build_id_va = img->build_id_va};
 	/* recorded absolute, so that show, diff and btvm find it from any
 	 * directory (databases written before kept the path as given:
 	 * tcdb_image_locate) */
@@ -61,6 +80,7 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 	snprintf(ti.path, sizeof(ti.path), "%s", abs ? abs : o->image_path);
 	free(abs);
 	elfimg_build_id_hex(img, ti.build_id);
+	image_banner(img, ti.banner, sizeof(ti.banner));
 	sha256_hex(img->sha256, ti.sha256);
 	strcpy(ti.arch, "x86_64");
 	struct pbuild_pipe pp = {.img = img,

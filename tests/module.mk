@@ -8,7 +8,7 @@ check-unit: $(UNIT_BINS)
 CHECK_STEPS += check-btvm-boot
 .PHONY: check-btvm-boot
 check-btvm-boot: $(BUILD)/bin/btvm $(BUILD)/bin/pretrans $(BUILD)/guests/kernel.elf \
-		$(BUILD)/guests/initrd.cpio $(TINY_ELFS)
+		$(BUILD)/guests/kernel-bid.elf $(BUILD)/guests/initrd.cpio $(TINY_ELFS)
 	$(Q)tests/integration/btvm-boot.sh $(BUILD)
 
 # A database is code: changed or foreign host code never runs, another

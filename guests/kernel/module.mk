@@ -41,6 +41,19 @@ $(BUILD)/guests/kernel.elf: $(GK_OBJS) guests/kernel/kernel.ld
 
 EXTRA_ALL += $(BUILD)/guests/kernel.elf
 
+# The same kernel with a build-id note in its loaded .notes, as Linux has:
+# tests/integration/btvm-boot.sh wraps it in a synthetic bzImage
+# (tests/tools/mk-test-bzimage.py) to boot it warm from its database.
+# It has Linux's linux_banner too (guests/kernel/bid/banner.c).
+$(BUILD)/guests/kernel-bid.elf: $(GK_OBJS) $(BUILD)/guests/kernel/bid/banner.o \
+		guests/kernel/kernel.ld
+	@mkdir -p $(@D)
+	@echo "  KLD     $@"
+	$(Q)$(LD) -nostdlib -static -z max-page-size=4096 -z noexecstack --build-id=sha1 \
+		-T guests/kernel/kernel.ld -o $@ $(GK_OBJS) $(BUILD)/guests/kernel/bid/banner.o
+
+EXTRA_ALL += $(BUILD)/guests/kernel-bid.elf
+
 # gcc must have compiled the jumptable self-test's switch to an indirect jump.
 CHECK_STEPS += check-guest-kernel-jumptable
 .PHONY: check-guest-kernel-jumptable

@@ -310,8 +310,9 @@ static enum bt_status load_symbols(struct elfimg *img)
 	return BT_OK;
 }
 
-/* Walk notes in [off, off+len) looking for NT_GNU_BUILD_ID. */
-static enum bt_status scan_notes(struct elfimg *img, uint64_t off, uint64_t len)
+/* Walk notes in [off, off+len) looking for NT_GNU_BUILD_ID; va: where
+ * the notes are loaded (0: not loaded, or not known). */
+static enum bt_status scan_notes(struct elfimg *img, uint64_t off, uint64_t len, gva_t va)
 {
 	const uint8_t *p = img->map + off;
 	uint64_t pos = 0;
@@ -330,6 +331,7 @@ static enum bt_status scan_notes(struct elfimg *img, uint64_t off, uint64_t len)
 		    nh.n_descsz <= sizeof(img->build_id) && !img->build_id_len) {
 			memcpy(img->build_id, p + pos + namesz, nh.n_descsz);
 			img->build_id_len = nh.n_descsz;
+			img->build_id_va = va ? va + pos + namesz : 0;
 		}
 		pos += namesz + descsz;
 	}
@@ -388,10 +390,11 @@ static enum bt_status load(struct elfimg *img)
 	BT_TRY(load_symbols(img));
 	for (size_t i = 0; i < img->nsecs; i++)
 		if (img->secs[i].type == SHT_NOTE)
-			BT_TRY(scan_notes(img, img->secs[i].offset, img->secs[i].size));
+			BT_TRY(scan_notes(img, img->secs[i].offset, img->secs[i].size,
+					  img->secs[i].flags & SHF_ALLOC ? img->secs[i].addr : 0));
 	for (size_t i = 0; i < img->nsegs && !img->build_id_len; i++)
 		if (img->segs[i].type == PT_NOTE)
-			BT_TRY(scan_notes(img, img->segs[i].offset, img->segs[i].filesz));
+			BT_TRY(scan_notes(img, img->segs[i].offset, img->segs[i].filesz, 0));
 	BT_TRY(load_code(img));
 	if (img->ncode == 0 && img->type != ET_REL) /* a module may hold only data */
 		return bad(img->path, BT_ERR_FORMAT,

@@ -76,6 +76,9 @@ struct elfimg {
 
 	uint8_t build_id[64];
 	size_t build_id_len; /* 0 when the image has no NT_GNU_BUILD_ID note */
+	gva_t build_id_va;   /* the note's descriptor in the loaded image (where a
+			      * running kernel holds its build-id), 0 when the note
+			      * is not in an SHF_ALLOC section */
 	uint8_t sha256[SHA256_LEN];
 	bool hashed; /* sha256 is valid (elfimg_open_nohash leaves it for elfimg_hash) */
 

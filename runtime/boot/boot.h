@@ -95,6 +95,9 @@ struct boot_layout {
 	/* the kernel file was a bzImage (its decompressor runs first; its
 	 * identity is not a vmlinux's: build_id and sha256 stay "") */
 	bool bzimage;
+	/* a bzImage's setup-header kernel_version string ("R (BY@HOST) V",
+	 * arch/x86/boot/version.c), "" when it has none inside the setup */
+	char kernel_version[256];
 };
 
 struct boot_config {
@@ -103,6 +106,12 @@ struct boot_config {
 	const char *cmdline;	 /* NULL: empty */
 	bool hash_image;	 /* fill boot_layout.sha256 when there is no build-id */
 };
+
+/* Is kver (a bzImage's kernel_version, "R (BY@HOST) V") the kernel whose
+ * linux_banner is banner ("Linux version R (BY@HOST) (COMPILER) V\n")?
+ * Both come from the same build's UTS_RELEASE, LINUX_COMPILE_BY/HOST and
+ * UTS_VERSION; false when either is empty or not of that shape. */
+bool boot_kernel_version_matches(const char *banner, const char *kver);
 
 /* The whole job: kernel + zero page + cmdline + initrd + tables + state.
  * The kernel is an x86-64 ELF (vmlinux) or a bzImage (boot_bzimage.c: its

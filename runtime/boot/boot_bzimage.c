@@ -25,6 +25,7 @@
 #define HDR_MAGIC	   0x202
 #define HDR_VERSION	   0x206
 #define HDR_LOADFLAGS	   0x211
+#define HDR_KERNEL_VERSION 0x20e /* its string's offset - 0x200 */
 #define HDR_CODE32_START   0x214
 #define HDR_KERNEL_ALIGN   0x230
 #define HDR_RELOCATABLE	   0x234
@@ -45,6 +46,42 @@ static enum bt_status bad(const char *path, const char *what)
 {
 	bt_err(LOG_CORE, "%s: %s", path, what);
 	return BT_ERR_FORMAT;
+}
+
+/* The setup header's kernel_version string, if it points inside the setup
+ * (before the protected-mode part at setup_end) and ends there. */
+static void kernel_version(const uint8_t *p, size_t setup_end, char *out, size_t cap)
+{
+	out[0] = 0;
+	size_t off = bt_get16(p + HDR_KERNEL_VERSION);
+	if (!off || off + 0x200 >= setup_end)
+		return;
+	const uint8_t *str = p + off + 0x200;
+	size_t max = setup_end - off - 0x200;
+	const uint8_t *nul = memchr(str, 0, max < cap ? max : cap);
+	if (!nul)
+		return;
+	memcpy(out, str, (size_t)(nul - str) + 1);
+}
+
+bool boot_kernel_version_matches(const char *banner, const char *kver)
+{
+	static const char prefix[] = "Linux version ";
+	/* kver = head tail: head "R (BY@HOST) ", tail V */
+	const char *close = strstr(kver, ") ");
+	if (!kver[0] || !close || strncmp(banner, prefix, sizeof(prefix) - 1) != 0)
+		return false;
+	size_t head = (size_t)(close + 2 - kver);
+	const char *b = banner + sizeof(prefix) - 1;
+	if (strncmp(b, kver, head) != 0 || b[head] != '(')
+		return false;
+	/* then "(" COMPILER ") " V "\n" */
+	const char *tail = close + 2;
+	size_t bl = strlen(b), tl = strlen(tail);
+	if (bl < head + tl + 4)
+		return false;
+	const char *v = b + bl - 1 - tl;
+	return b[bl - 1] == '\n' && memcmp(v, tail, tl) == 0 && v[-2] == ')' && v[-1] == ' ';
 }
 
 enum bt_status boot_load_bzimage(struct guestmem *gm, const char *path, const uint8_t *p,
@@ -92,6 +129,7 @@ enum bt_status boot_load_bzimage(struct guestmem *gm, const char *path, const ui
 		    (unsigned long long)low_end);
 		return BT_ERR_RANGE;
 	}
+	kernel_version(p, pm_off, l->kernel_version, sizeof(l->kernel_version));
 	BT_TRY(guestmem_write(gm, load, p + pm_off, pm_size));
 	l->entry = load + BZ_ENTRY_64_OFFSET;
 	l->kernel_start = load;

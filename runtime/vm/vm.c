@@ -202,9 +202,12 @@ static enum bt_status open_db(struct vm *vm, const struct boot_layout *layout)
 	 * no block runs before its own guest bytes are checked against guest
 	 * memory. */
 	struct tcdb_expect ex = {.image_name = vm->cfg.kernel};
-	if (layout->build_id[0])
+	/* A bzImage's kernel is compressed: the database is accepted
+	 * provisionally and serves nothing until the kernel the decompressor
+	 * unpacked shows the database's build-id (vm_ident.c). */
+	if (!layout->bzimage && layout->build_id[0])
 		ex.build_id = layout->build_id;
-	else
+	else if (!layout->bzimage)
 		ex.sha256 = layout->sha256;
 	/* predicted versions are used only if made for this vCPU's CPUID
 	 * profile (they are checked against guest memory like every block) */
@@ -215,6 +218,11 @@ static enum bt_status open_db(struct vm *vm, const struct boot_layout *layout)
 					      .n_exit_kinds = XLAT_NEXIT_KINDS,
 					      .n_refusals = XLAT_NREFUSALS};
 	BT_TRY(tcdb_open(vm->cfg.tcdb, flags, &want, &ex, &vm->db));
+	if (layout->bzimage) {
+		struct tcdb_image im;
+		BT_TRY(tcdb_get_image(vm->db, &im));
+		BT_TRY(vm_ident_init(vm, &im, layout->kernel_version));
+	}
 	struct tcdb_provenance p;
 	BT_TRY(tcdb_get_provenance(vm->db, &p));
 	/* translate misses with the database's options, so that a block made
@@ -302,15 +310,6 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	 * into the cache (code_sink) */
 	if ((s = tcache_create(VM_CODE_CACHE_BYTES, vm->gm, vm->tcv.abi, &vm->tc)) != BT_OK)
 		goto err;
-	if (cfg->tcdb && layout.bzimage) {
-		bt_err(LOG_DB,
-		       "%s: a bzImage boots cold (its kernel is compressed, so a database cannot "
-		       "be matched to it); for a warm boot pass the matching vmlinux "
-		       "(linux-image-VERSION-dbg) with --tcdb",
-		       cfg->kernel);
-		s = BT_ERR_INVALID;
-		goto err;
-	}
 	if (cfg->tcdb && (s = open_db(vm, &layout)) != BT_OK)
 		goto err;
 	/* where the image lies, to tell module code from it (the counters of
@@ -404,7 +403,14 @@ enum bt_status vm_finish(struct vm *vm)
 	if (!vm->db)
 		return BT_OK;
 	enum bt_status s = BT_OK;
-	if (vm->cfg.learn && tcdb_untrusted(vm->db)) {
+	if (vm->cfg.learn && vm->ident.state != VM_IDENT_ON) {
+		/* a bzImage whose kernel was not identified as the database's
+		 * (said when it was decided, vm_ident.c) or never started */
+		bt_err(LOG_DB,
+		       "%s: no learned blocks written: the kernel %s unpacked was not identified "
+		       "as the database's image",
+		       vm->cfg.tcdb, vm->cfg.kernel);
+	} else if (vm->cfg.learn && tcdb_untrusted(vm->db)) {
 		/* a row failed its authentication (logged then): the file is not
 		 * ours to add to */
 		bt_err(LOG_DB,

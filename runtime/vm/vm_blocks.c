@@ -107,7 +107,12 @@ static struct tcache_block *install(struct vm *vm, const struct xlat_block *xb,
 		return NULL;
 	}
 	b->map_epoch = vm->map_epoch;
-	if (vm->cfg.learn && vm->db)
+	/* before a bzImage's kernel is identified (the decompressor, the
+	 * kernel's first blocks) nothing goes into the database: the block
+	 * counts as written back (vm_ident.c, invariant 2) */
+	if (vm->db && vm->ident.state != VM_IDENT_ON)
+		b->learned = 1;
+	else if (vm->cfg.learn && vm->db)
 		learn_note(vm, xb);
 	return b;
 }
@@ -315,11 +320,14 @@ struct tcache_block *vm_block_get(struct vm *vm, gva_t rip, struct mmu_fault *fa
 	}
 	if (b)
 		return b;
-	if (vm->db && (b = from_db(vm, rip, fault)) != NULL)
+	if (vm->ident.state == VM_IDENT_WAIT)
+		vm_ident_check(vm, rip);
+	bool db_on = vm->ident.state == VM_IDENT_ON;
+	if (vm->db && db_on && (b = from_db(vm, rip, fault)) != NULL)
 		return b;
 	if (fault->pending)
 		return NULL;
-	if (vm->kmod && (b = from_kmod(vm, rip, fault)) != NULL)
+	if (vm->kmod && db_on && (b = from_kmod(vm, rip, fault)) != NULL)
 		return b;
 	if (fault->pending)
 		return NULL;

@@ -76,6 +76,16 @@ struct vm {
 	struct xlat_ctx *xlat_kstep; /* kernel code, one instruction a block */
 	struct xlat_options xopts;
 	struct tcdb *db;
+	/* whether the database serves this boot (vm_ident.c): a bzImage's
+	 * database waits for its kernel to be identified */
+	struct {
+		enum vm_ident_state { VM_IDENT_ON, VM_IDENT_WAIT, VM_IDENT_OFF } state;
+		uint8_t build_id[64];
+		size_t len;
+		gva_t va;	/* the note's descriptor at the link address */
+		gva_t rip;	/* the kernel-half block that decided (0: none yet) */
+		uint64_t kaslr; /* the offset the note was found at when not 0 */
+	} ident;
 	struct vm_kmod *kmod;		/* module templates of the database (vm_kmod.c) */
 	gpa_t kernel_start, kernel_end; /* the kernel image's physical range (boot_layout) */
 	struct user_mode *user;		/* guest user code in stub processes */
@@ -179,6 +189,13 @@ struct tcache_block *vm_block_get_step(struct vm *vm, gva_t rip, struct mmu_faul
 void vm_code_write(void *opaque, gpa_t gpa, size_t len);
 void vm_mmu_flush(void *opaque, enum mmu_flush_kind kind, gva_t va);
 enum bt_status vm_learn(struct vm *vm);
+
+/* vm_ident.c (its contract is at the top of that file): a bzImage's
+ * database waits (VM_IDENT_WAIT) for vm_ident_check to find its build-id
+ * in the kernel the decompressor unpacked; im: the database's image row,
+ * kver: the bzImage's kernel_version (boot_layout) */
+enum bt_status vm_ident_init(struct vm *vm, const struct tcdb_image *im, const char *kver);
+void vm_ident_check(struct vm *vm, gva_t rip);
 
 /* vm_split.c */
 enum bt_status vm_split_init(struct vm *vm);

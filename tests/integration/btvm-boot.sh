@@ -14,6 +14,16 @@
 #                 most blocks come from the database, the console is unchanged
 #   learn         two boots with --learn: the second translates fewer blocks;
 #                 one whose write-back fails (database locked): status 6
+#   bzimage-warm  a synthetic bzImage around the test guest (with a build-id),
+#                 its vmlinux's database: the unpacked kernel is identified, most
+#                 blocks come from the database, --learn adds no decompressor block
+#   bzimage-foreign  the same with another build-id: no database block, one
+#                 line saying so, --learn leaves the database unchanged
+#   bzimage-kaslr  the database's build-id note 64 MiB above its link address
+#                 (as KASLR would move it): one line with the offset, no
+#                 database block, nothing written
+#   bzimage-version  a bzImage whose kernel_version is another build's:
+#                 the database is refused at open (status 2, one line)
 #   bad input     a database of another image, a corrupt database, a missing or
 #                 non-ELF kernel, a .ko as kernel, a missing initrd: status 2 and a one-line
 #                 message naming the file; a triple-faulting kernel, a kernel
@@ -193,6 +203,78 @@ wait "$locker" 2>/dev/null
 grep -q "writing learned blocks failed" "$work/learn-locked/stderr" ||
 	fail learn-locked "no message about the failed write-back"
 
+# --- a bzImage with the database of its vmlinux (docs/runtime.md "A database
+# with a bzImage") ---------------------------------------------------------------
+# kernel-bid.elf (the test guest with a loaded build-id note) inside a
+# synthetic bzImage whose decompressor copies it into place; its database is
+# used once the unpacked kernel shows the database's build-id
+bzdb=$work/bid.tcdb
+"$pretrans" build "$build/guests/kernel-bid.elf" -o "$bzdb" >"$work/pretrans-bid.log" 2>&1 ||
+	fail bzimage-warm "pretrans build failed: $(tail -n 3 "$work/pretrans-bid.log")"
+# the setup header's kernel_version as Linux writes it for the banner of
+# guests/kernel/bid/banner.c
+kver="0.1-test (btkern@btkern) #1 btkern test guest"
+python3 "$repo/tests/tools/mk-test-bzimage.py" "$build/guests/kernel-bid.elf" "$work/bid.bz" \
+	"--kernel-version=$kver" || fail bzimage-warm "mk-test-bzimage.py failed"
+# the same code with another build-id and the same kernel_version (a
+# rebuild of the same version): only the build-id tells
+python3 "$repo/tests/tools/mk-test-bzimage.py" "$build/guests/kernel-bid.elf" "$work/other.bz" \
+	--patch-build-id "--kernel-version=$kver" ||
+	fail bzimage-foreign "mk-test-bzimage.py --patch-build-id failed"
+python3 "$repo/tests/tools/mk-test-bzimage.py" "$build/guests/kernel-bid.elf" "$work/moved.bz" \
+	--move-build-id=0x4000000 "--kernel-version=$kver" ||
+	fail bzimage-kaslr "mk-test-bzimage.py --move-build-id failed"
+python3 "$repo/tests/tools/mk-test-bzimage.py" "$build/guests/kernel-bid.elf" "$work/older.bz" \
+	"--kernel-version=0.0-test (btkern@btkern) #1 btkern test guest" ||
+	fail bzimage-version "mk-test-bzimage.py failed"
+if run bzimage-warm 1 --kernel "$work/bid.bz" --initrd "$initrd" --tcdb "$bzdb" --learn \
+	--cmdline "console=ttyS0 test=kernel" --stats=json --log db:info; then
+	same bzimage-warm "$work/qemu/ref"
+	from_db=$(json "$work/bzimage-warm/stderr" from_db)
+	translated=$(json "$work/bzimage-warm/stderr" translated)
+	learned=$(json "$work/bzimage-warm/stderr" learned)
+	echo "btvm-boot: [bzimage-warm] $from_db blocks from the database, $translated translated, $learned learned"
+	grep -q "bid.bz unpacked is the database's (build-id [0-9a-f]* at 0xffffffff8" \
+		"$work/bzimage-warm/stderr" || fail bzimage-warm "the unpacked kernel was not identified"
+	[ "${from_db:-0}" -gt 0 ] || fail bzimage-warm "no block came from the database"
+	[ $((10 * ${translated:-9999})) -lt "${from_db:-0}" ] ||
+		fail bzimage-warm "more than a tenth as many blocks translated as from the database"
+	[ "${learned:-0}" -gt 0 ] || fail bzimage-warm "nothing was learned"
+fi
+# learned after the identification: the next boot of the bzImage is warmer
+if run bzimage-learned 1 --kernel "$work/bid.bz" --initrd "$initrd" --tcdb "$bzdb" \
+	--cmdline "console=ttyS0 test=kernel" --stats=json; then
+	t2=$(json "$work/bzimage-learned/stderr" translated)
+	echo "btvm-boot: [bzimage-learned] $t2 translated after learning (before: $translated)"
+	[ "${t2:-9999}" -lt "${translated:-0}" ] ||
+		fail bzimage-learned "the boot after --learn translated as many blocks"
+fi
+# the same code with another build-id: nothing from the database, said in
+# one line, and --learn leaves the database as it was
+cp "$bzdb" "$work/foreign.tcdb"
+if run bzimage-foreign 1 --kernel "$work/other.bz" --initrd "$initrd" --tcdb "$work/foreign.tcdb" \
+	--learn --cmdline "console=ttyS0 test=kernel" --stats=json; then
+	same bzimage-foreign "$work/qemu/ref"
+	grep -q "other.bz unpacked is not the database's image (no build-id" \
+		"$work/bzimage-foreign/stderr" || fail bzimage-foreign "no line saying the kernel is another"
+	[ "$(json "$work/bzimage-foreign/stderr" from_db)" = 0 ] ||
+		fail bzimage-foreign "blocks came from the database of another kernel"
+	cmp -s "$bzdb" "$work/foreign.tcdb" || fail bzimage-foreign "--learn wrote into the database"
+fi
+# the database's note 64 MiB above the link address (what a kernel moved by
+# KASLR shows): said in one line with the offset, nothing from the
+# database, nothing written
+cp "$bzdb" "$work/kaslr.tcdb"
+if run bzimage-kaslr 1 --kernel "$work/moved.bz" --initrd "$initrd" --tcdb "$work/kaslr.tcdb" \
+	--learn --cmdline "console=ttyS0 test=kernel" --stats=json; then
+	same bzimage-kaslr "$work/qemu/ref"
+	grep -q "but KASLR moved it by +0x4000000 from the link address" "$work/bzimage-kaslr/stderr" ||
+		fail bzimage-kaslr "no line saying KASLR moved the kernel by 0x4000000"
+	[ "$(json "$work/bzimage-kaslr/stderr" from_db)" = 0 ] ||
+		fail bzimage-kaslr "blocks came from the database at the wrong addresses"
+	cmp -s "$bzdb" "$work/kaslr.tcdb" || fail bzimage-kaslr "--learn wrote into the database"
+fi
+
 # --- bad input -----------------------------------------------------------------
 bad() { # NAME WANT_STATUS PATTERN btvm-args...
 	local name=$1 want=$2 pat=$3
@@ -230,14 +312,19 @@ bad not-elf 2 "initrd.cpio" --kernel "$initrd"
 # well-formed one; tests/linux/smoke.sh Debian's)
 python3 -c 'import sys; b = bytearray(4096); b[0x1fe:0x200] = b"\x55\xaa"; b[0x202:0x206] = b"HdrS"; sys.stdout.buffer.write(b)' >"$work/vmlinuz"
 bad bzimage-old 2 "vmlinuz: boot protocol 0.00: a 64-bit entry needs 2.12 or later" --kernel "$work/vmlinuz"
-# a well-formed 64-bit bzImage header: booting it with a database is refused
+# a well-formed 64-bit bzImage header with the database of an image that has
+# no build-id: nothing to identify the unpacked kernel by, refused
 python3 -c 'import sys, struct
 b = bytearray(2 * 512 + 4096); b[0x1f1] = 1; b[0x1fe:0x200] = b"\x55\xaa"; b[0x200:0x202] = b"\xeb\x66"
 b[0x202:0x206] = b"HdrS"; struct.pack_into("<H", b, 0x206, 0x20f); struct.pack_into("<I", b, 0x230, 0x200000)
 b[0x234] = 1; struct.pack_into("<H", b, 0x236, 1); struct.pack_into("<Q", b, 0x258, 0x1000000)
 struct.pack_into("<I", b, 0x260, 0x100000); sys.stdout.buffer.write(b)' >"$work/vmlinuz64"
-bad bzimage-tcdb 2 "vmlinuz64: a bzImage boots cold .*pass the matching vmlinux" \
+bad bzimage-tcdb 2 "kernel.tcdb: the database records no build-id location .*vmlinuz64" \
 	--kernel "$work/vmlinuz64" --tcdb "$db"
+# a bzImage whose kernel_version is another build's than the database's
+# banner: refused at open
+bad bzimage-version 2 "bid.tcdb is for the kernel \"Linux version 0.1-test .*\", not for the bzImage .*older.bz \(\"0.0-test" \
+	--kernel "$work/older.bz" --tcdb "$bzdb"
 # --stats-file naming one of the run's own files
 cp "$GU_KERNEL" "$work/kernel-copy.elf"
 bad stats-file-input 2 "stats-file .*kernel-copy.elf is the kernel: give another file" \

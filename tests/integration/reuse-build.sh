@@ -33,7 +33,7 @@ fail() {
 dump() {
 	sqlite3 "$1" <<'SQL'
 .mode list
-SELECT 'image', path, build_id, sha256, entry, arch FROM image;
+SELECT 'image', path, build_id, sha256, entry, arch, build_id_va, banner FROM image;
 SELECT 'prov', xlat_version, vcpu_abi_version, options_hash, options_flags, tool_version, created FROM provenance;
 SELECT 'meta', key, value FROM meta ORDER BY key;
 SELECT 'func', id, name, address, size, bytes_hash, section, covered_bytes, refused_bytes, kind FROM functions ORDER BY id;

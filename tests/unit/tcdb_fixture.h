@@ -14,6 +14,8 @@ static const struct tcdb_image test_image = {
     .sha256 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
     .entry = 0xffffffff81000000ull,
     .arch = "x86_64",
+    .build_id_va = 0xffffffff82435f50ull,
+    .banner = "Linux version 6.1.0-test (b@h) (gcc) #1\n",
 };
 
 #endif

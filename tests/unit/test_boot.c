@@ -852,6 +852,22 @@ static void test_bzimage(void **state)
 	assert_int_equal(l.kernel_start, 0x1000000);
 	assert_int_equal(l.kernel_end, 0x1100000);
 	assert_string_equal(l.build_id, "");
+	assert_string_equal(l.kernel_version, "");
+	/* the setup header's kernel_version: inside the setup, NUL-terminated */
+	static const char kv[] = "6.1.0-50-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP";
+	memcpy(img + 0x300, kv, sizeof(kv));
+	setle(img + 0x20e, 2, 0x100);
+	assert_int_equal(boot_bz(img, size, 64ull << 20, &st, &l, NULL), BT_OK);
+	assert_string_equal(l.kernel_version, kv);
+	setle(img + 0x20e, 2, 0x200); /* at the protected-mode part: not the setup's */
+	assert_int_equal(boot_bz(img, size, 64ull << 20, &st, &l, NULL), BT_OK);
+	assert_string_equal(l.kernel_version, "");
+	memset(img + 0x300, 'x', 0x100); /* no NUL before the setup ends */
+	setle(img + 0x20e, 2, 0x100);
+	assert_int_equal(boot_bz(img, size, 64ull << 20, &st, &l, NULL), BT_OK);
+	assert_string_equal(l.kernel_version, "");
+	memset(img + 0x300, 0, 0x100);
+	setle(img + 0x20e, 2, 0);
 
 	static const struct {
 		unsigned off, n;
@@ -877,14 +893,53 @@ static void test_bzimage(void **state)
 	free(img);
 }
 
+/* A bzImage's kernel_version against a vmlinux's linux_banner (Debian's
+ * 6.1 cloud kernel's own strings, and near misses). */
+static void test_kernel_version_matches(void **state)
+{
+	(void)state;
+	static const char kv[] = "6.1.0-50-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP "
+				 "PREEMPT_DYNAMIC Debian 6.1.176-1 (2026-07-02)";
+	static const char banner[] =
+	    "Linux version 6.1.0-50-cloud-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian "
+	    "12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP "
+	    "PREEMPT_DYNAMIC Debian 6.1.176-1 (2026-07-02)\n";
+	assert_true(boot_kernel_version_matches(banner, kv));
+	/* another release, another build of the same release, another builder */
+	assert_false(boot_kernel_version_matches(
+	    banner, "6.1.0-47-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC "
+		    "Debian 6.1.176-1 (2026-07-02)"));
+	assert_false(boot_kernel_version_matches(
+	    banner, "6.1.0-50-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC "
+		    "Debian 6.1.170-1 (2026-05-02)"));
+	assert_false(boot_kernel_version_matches(
+	    banner, "6.1.0-50-cloud-amd64 (me@example.org) #1 SMP PREEMPT_DYNAMIC Debian "
+		    "6.1.176-1 (2026-07-02)"));
+	/* a version that is only the banner's tail, a banner without its newline
+	 * or its prefix, empty strings */
+	assert_false(boot_kernel_version_matches(banner, "(2026-07-02)"));
+	char cut[sizeof(banner)];
+	memcpy(cut, banner, sizeof(banner));
+	cut[sizeof(banner) - 2] = 0;
+	assert_false(boot_kernel_version_matches(cut, kv));
+	assert_false(boot_kernel_version_matches(banner + 6, kv));
+	assert_false(boot_kernel_version_matches(banner, ""));
+	assert_false(boot_kernel_version_matches("", kv));
+}
+
 int main(void)
 {
 	test_private_config();
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_boot_synthetic),    cmocka_unit_test(test_boot_high_memory),
-	    cmocka_unit_test(test_malformed),	      cmocka_unit_test(test_mutations),
-	    cmocka_unit_test(test_boot_errors),	      cmocka_unit_test(test_bzimage),
-	    cmocka_unit_test(test_boot_guest_kernel), cmocka_unit_test(test_build_and_boot_agree),
+	    cmocka_unit_test(test_boot_synthetic),
+	    cmocka_unit_test(test_boot_high_memory),
+	    cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_mutations),
+	    cmocka_unit_test(test_boot_errors),
+	    cmocka_unit_test(test_bzimage),
+	    cmocka_unit_test(test_kernel_version_matches),
+	    cmocka_unit_test(test_boot_guest_kernel),
+	    cmocka_unit_test(test_build_and_boot_agree),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -133,6 +133,13 @@ static void test_open_self(void **state)
 	char hex[129];
 	elfimg_build_id_hex(img, hex);
 	assert_int_equal(strlen(hex), 40);
+	/* ... in a loaded note: the build-id's address is where its
+	 * descriptor lies (after the 12-byte header and "GNU\0") */
+	const struct elfimg_section *note = elfimg_section_by_name(img, ".note.gnu.build-id");
+	assert_non_null(note);
+	assert_true(note->flags & SHF_ALLOC);
+	assert_true(img->build_id_va == note->addr + 16);
+	assert_memory_equal(img->map + note->offset + 16, img->build_id, 20);
 	/* the hash is the hash of the file */
 	size_t n;
 	uint8_t *b = self_bytes(&n);

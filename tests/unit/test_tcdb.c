@@ -130,6 +130,8 @@ static void test_roundtrip(void **state)
 	assert_int_equal(tcdb_get_image(db, &im), BT_OK);
 	assert_string_equal(im.sha256, test_image.sha256);
 	assert_true(im.entry == test_image.entry);
+	assert_true(im.build_id_va == test_image.build_id_va);
+	assert_string_equal(im.banner, test_image.banner);
 	struct tcdb_provenance pv;
 	assert_int_equal(tcdb_get_provenance(db, &pv), BT_OK);
 	assert_true(pv.options_hash == 0x1234567890abcdefull);
@@ -303,6 +305,16 @@ static void test_bad_files(void **state)
 	build(p, 3);
 	sql(p, "UPDATE provenance SET vcpu_abi_version = 0");
 	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_ERR_VERSION);
+	/* where the kernel keeps its build-id (btvm identifies a bzImage's
+	 * kernel by it): covered by the identity tag */
+	unlink(p);
+	build(p, 3);
+	sql(p, "UPDATE image SET build_id_va = build_id_va + 0x200000");
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_ERR_AUTH);
+	unlink(p);
+	build(p, 3);
+	sql(p, "UPDATE image SET banner = 'Linux version 6.1.0-other (b@h) (gcc) #1\n'");
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_ERR_AUTH);
 	/* another image, other options */
 	unlink(p);
 	build(p, 3);
