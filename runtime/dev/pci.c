@@ -14,6 +14,9 @@
  *     ops->bar_map (unmap of the old place before map of the new one).
  *  3. Each irq output's level is the OR over the functions routed to it of
  *     intx && !INTX_DISABLE.
+ *  4. The capability pointer and each capability's next byte chain
+ *     dword-aligned offsets >= PCI_CAP_START, ending in 0; the status
+ *     register's capability-list bit is set iff the chain is not empty.
  */
 #include "runtime/dev/pci.h"
 
@@ -43,6 +46,7 @@ struct pci_device {
 	bool mapped[PCI_BARS];
 	uint64_t base[PCI_BARS];
 	bool intx;
+	uint8_t cap_free, cap_last; /* next free offset, last capability (0: none) */
 	const struct pci_device_ops *ops;
 	void *opaque;
 };
@@ -111,6 +115,8 @@ static void device_init(struct pci_device *d, struct pci_host *h, unsigned slot,
 	memset(d->wmask, 0, sizeof(d->wmask));
 	d->host = h;
 	d->slot = slot;
+	d->cap_free = PCI_CAP_START;
+	d->cap_last = 0;
 	bt_put16(d->cfg + PCI_VENDOR_ID, id->vendor);
 	bt_put16(d->cfg + PCI_DEVICE_ID, id->device);
 	d->cfg[PCI_REVISION] = id->revision;
@@ -316,6 +322,26 @@ enum bt_status pci_device_add_bar(struct pci_device *d, unsigned bar, uint32_t s
 	uint16_t cmd = (uint16_t)bt_get32(d->cfg + PCI_COMMAND);
 	bt_put16(d->cfg + PCI_COMMAND, cmd | (io ? PCI_CMD_IO : PCI_CMD_MEM));
 	device_update_bars(d);
+	return BT_OK;
+}
+
+enum bt_status pci_device_add_cap(struct pci_device *d, const uint8_t *body, size_t len,
+				  uint8_t *at)
+{
+	if (!d || !body || !at || len < 2)
+		return BT_ERR_INVALID;
+	if (len > PCI_CFG_SIZE - (size_t)d->cap_free)
+		return BT_ERR_RANGE;
+	uint8_t off = d->cap_free;
+	memcpy(d->cfg + off, body, len);
+	d->cfg[off + 1] = 0;
+	d->cfg[d->cap_last ? d->cap_last + 1u : PCI_CAPABILITY_LIST] = off;
+	d->cap_last = off;
+	d->cfg[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
+	size_t next = ((size_t)off + len + 3) & ~(size_t)3;
+	/* 0xff when full: no capability (len >= 2) fits there */
+	d->cap_free = next >= PCI_CFG_SIZE ? 0xff : (uint8_t)next;
+	*at = off;
 	return BT_OK;
 }
 
