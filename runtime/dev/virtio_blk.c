@@ -386,7 +386,8 @@ static void blk_queue_enable(struct virtio_blk *b)
 	const char *why = NULL;
 	if (n > VIRTIO_BLK_QUEUE_SIZE ||
 	    !virtq_setup_split(&b->vq, n, b->q_desc, b->q_avail, b->q_used))
-		why = "a queue size that is not a power of two up to 256, or a misaligned part";
+		why =
+		    "a size that is not a power of two up to 256, or a part misaligned or wrapping";
 	else if (!b->dma->map(b->dma->opaque, b->q_desc, virtq_desc_size(n), false) ||
 		 !b->dma->map(b->dma->opaque, b->q_avail, virtq_avail_size(n), false) ||
 		 !b->dma->map(b->dma->opaque, b->q_used, virtq_used_size(n), false))
