@@ -4,9 +4,11 @@
  * firmware BAR allocator and the OR of the INTx levels per routed IRQ.
  *
  * Invariants
- *  1. A configuration byte changes only through its write mask wmask[]:
- *     identity, header type, capability pointer and unused BARs are read
- *     only; a BAR's low size bits and type bits are read only, so writing
+ *  1. A configuration byte changes only through its write mask wmask[]
+ *     (or the model's pci_device_cfg_store, at PCI_CAP_START and above):
+ *     identity, header type, capability pointer, capabilities (unless the
+ *     model opened bytes with pci_device_cfg_set_wmask) and unused BARs
+ *     are read only; a BAR's low size bits and type bits are read only, so writing
  *     all ones reads back ~(size - 1) | type.
  *  2. mapped[i] / base[i] say where BAR i decodes; after every write to the
  *     command register or a BAR they equal "decode bit set, base != 0 and
@@ -47,6 +49,7 @@ struct pci_device {
 	uint64_t base[PCI_BARS];
 	bool intx;
 	uint8_t cap_free, cap_last; /* next free offset, last capability (0: none) */
+	unsigned win_lo, win_hi;    /* cfg_access window, empty when equal */
 	const struct pci_device_ops *ops;
 	void *opaque;
 };
@@ -147,8 +150,15 @@ static struct pci_device *host_target(struct pci_host *h, unsigned *reg)
 	return h->slot[(a >> 11) & 0x1f];
 }
 
-static uint32_t device_cfg_read(const struct pci_device *d, unsigned reg, unsigned size)
+static bool device_in_window(const struct pci_device *d, unsigned reg, unsigned size)
 {
+	return d->ops && d->ops->cfg_access && reg < d->win_hi && reg + size > d->win_lo;
+}
+
+static uint32_t device_cfg_read(struct pci_device *d, unsigned reg, unsigned size)
+{
+	if (device_in_window(d, reg, size))
+		d->ops->cfg_access(d->opaque, reg, size, false);
 	uint32_t v = 0;
 	for (unsigned i = 0; i < size && reg + i < PCI_CFG_SIZE; i++) {
 		uint8_t b = d->cfg[reg + i];
@@ -175,6 +185,8 @@ static void device_cfg_write(struct pci_device *d, unsigned reg, unsigned size, 
 		device_update_bars(d);
 	if (cmd)
 		host_update_irq(d->host);
+	if (device_in_window(d, reg, size))
+		d->ops->cfg_access(d->opaque, reg, size, true);
 }
 
 static void addr_read(void *opaque, uint64_t off, unsigned size, uint64_t *value)
@@ -343,6 +355,42 @@ enum bt_status pci_device_add_cap(struct pci_device *d, const uint8_t *body, siz
 	d->cap_free = next >= PCI_CFG_SIZE ? 0xff : (uint8_t)next;
 	*at = off;
 	return BT_OK;
+}
+
+static bool cap_range(unsigned reg, size_t len)
+{
+	return reg >= PCI_CAP_START && reg <= PCI_CFG_SIZE && len <= PCI_CFG_SIZE - reg;
+}
+
+enum bt_status pci_device_cfg_set_wmask(struct pci_device *d, unsigned reg, const uint8_t *mask,
+					size_t len)
+{
+	if (!d || !mask || !cap_range(reg, len))
+		return BT_ERR_INVALID;
+	memcpy(d->wmask + reg, mask, len);
+	return BT_OK;
+}
+
+enum bt_status pci_device_cfg_window(struct pci_device *d, unsigned reg, unsigned len)
+{
+	if (!d || !len || !cap_range(reg, len) || d->win_hi != d->win_lo)
+		return BT_ERR_INVALID;
+	d->win_lo = reg;
+	d->win_hi = reg + len;
+	return BT_OK;
+}
+
+void pci_device_cfg_load(const struct pci_device *d, unsigned reg, void *buf, size_t len)
+{
+	memset(buf, 0, len);
+	if (reg < PCI_CFG_SIZE)
+		memcpy(buf, d->cfg + reg, BT_MIN(len, (size_t)(PCI_CFG_SIZE - reg)));
+}
+
+void pci_device_cfg_store(struct pci_device *d, unsigned reg, const void *buf, size_t len)
+{
+	if (reg >= PCI_CAP_START && reg < PCI_CFG_SIZE)
+		memcpy(d->cfg + reg, buf, BT_MIN(len, (size_t)(PCI_CFG_SIZE - reg)));
 }
 
 void pci_device_set_intx(struct pci_device *d, bool level)

@@ -91,6 +91,11 @@ struct pci_id {
 struct pci_device_ops {
 	/* BAR bar now decodes at base (mapped), or stopped decoding. */
 	void (*bar_map)(void *opaque, unsigned bar, bool mapped, uint64_t base);
+	/* Optional: an access of size bytes at reg touched the window set
+	 * with pci_device_cfg_window; called before a read is answered (the
+	 * model may refresh the bytes with pci_device_cfg_store) and after a
+	 * write has landed (through the write mask). */
+	void (*cfg_access)(void *opaque, unsigned reg, unsigned size, bool write);
 };
 
 struct pci_host;
@@ -122,6 +127,18 @@ enum bt_status pci_device_add_bar(struct pci_device *d, unsigned bar, uint32_t s
  * is set.  *at receives its offset.  BT_ERR_RANGE when it does not fit. */
 enum bt_status pci_device_add_cap(struct pci_device *d, const uint8_t *body, size_t len,
 				  uint8_t *at);
+/* Capability bytes [reg, reg + len) (reg >= PCI_CAP_START) become
+ * writable by the guest through the bits of mask[]. */
+enum bt_status pci_device_cfg_set_wmask(struct pci_device *d, unsigned reg, const uint8_t *mask,
+					size_t len);
+/* Accesses touching [reg, reg + len) (reg >= PCI_CAP_START; one window a
+ * function) call ops->cfg_access. */
+enum bt_status pci_device_cfg_window(struct pci_device *d, unsigned reg, unsigned len);
+/* The model's side of its configuration bytes: copy out (any), or store
+ * without the write mask (reg >= PCI_CAP_START only).  Bytes past the
+ * end read 0 and are not stored. */
+void pci_device_cfg_load(const struct pci_device *d, unsigned reg, void *buf, size_t len);
+void pci_device_cfg_store(struct pci_device *d, unsigned reg, const void *buf, size_t len);
 /* Drive the function's INTx output (level; masked by INTX_DISABLE). */
 void pci_device_set_intx(struct pci_device *d, bool level);
 /* The command register (bus master for DMA, ...). */

@@ -1,6 +1,6 @@
 /*
  * virtio-blk, transitional virtio-pci transport (see virtio_blk.h).  Owns
- * the image fd, the PCI function with its two BARs and four capabilities,
+ * the image fd, the PCI function with its two BARs and five capabilities,
  * their bus registrations, queue 0 and the ISR.
  *
  * Device states (the driver's status byte and queue 0):
@@ -62,6 +62,7 @@ struct virtio_blk {
 	uint32_t pfn;			  /* legacy queue address */
 	uint16_t q_size, q_enable;	  /* modern queue 0 */
 	uint64_t q_desc, q_avail, q_used; /* modern queue 0 */
+	uint8_t cfg_cap;		  /* the PCI_CFG capability's offset */
 	uint8_t config[CONFIG_BYTES];
 	struct virtq_seg segs[VIRTIO_BLK_QUEUE_SIZE];
 };
@@ -516,8 +517,46 @@ static const struct iobus_ops blk_mem_ops = {
     .name = "virtio-blk-modern",
 };
 
+/* pci_cfg_data was read (refresh it) or written (forward it): an access
+ * of cap.length bytes at cap.offset in cap.bar, checked here as the
+ * driver is told to keep it (section 4.1.4.9). */
+static void blk_cfg_access(void *opaque, unsigned reg, unsigned size, bool write)
+{
+	(void)reg;
+	(void)size;
+	struct virtio_blk *b = opaque;
+	uint8_t c[VIRTIO_PCI_CFG_CAP_BYTES];
+	pci_device_cfg_load(b->pci, b->cfg_cap, c, sizeof(c));
+	uint32_t off = bt_get32(c + 8), len = bt_get32(c + 12);
+	if (c[4] != VIRTIO_BLK_MEM_BAR || (len != 1 && len != 2 && len != 4) || off % len ||
+	    off > VIRTIO_BLK_MEM_SIZE - len)
+		return;
+	if (write) {
+		blk_mem_write(b, off, len, bt_get32(c + MODERN_BYTES) & (~0u >> (32 - 8 * len)));
+		return;
+	}
+	uint64_t v;
+	blk_mem_read(b, off, len, &v);
+	bt_put32(c + MODERN_BYTES, (uint32_t)v);
+	pci_device_cfg_store(b->pci, b->cfg_cap + MODERN_BYTES, c + MODERN_BYTES, 4);
+}
+
+/* The PCI configuration access capability: bar, offset, length and the
+ * data are the driver's to write. */
+static enum bt_status blk_add_cfg_cap(struct virtio_blk *b)
+{
+	uint8_t c[VIRTIO_PCI_CFG_CAP_BYTES] = {PCI_CAP_ID_VNDR, 0, sizeof(c),
+					       VIRTIO_PCI_CAP_PCI_CFG};
+	uint8_t mask[VIRTIO_PCI_CFG_CAP_BYTES] = {0};
+	mask[4] = 0xff;		    /* bar */
+	memset(mask + 8, 0xff, 12); /* offset, length, pci_cfg_data */
+	BT_TRY(pci_device_add_cap(b->pci, c, sizeof(c), &b->cfg_cap));
+	BT_TRY(pci_device_cfg_set_wmask(b->pci, b->cfg_cap, mask, sizeof(mask)));
+	return pci_device_cfg_window(b->pci, b->cfg_cap + MODERN_BYTES, 4);
+}
+
 /* The vendor-specific capabilities naming the four structures (section
- * 4.1.4), in QEMU's order. */
+ * 4.1.4), in QEMU's order, then the configuration access one. */
 static enum bt_status blk_add_caps(struct virtio_blk *b)
 {
 	static const struct {
@@ -545,7 +584,7 @@ static enum bt_status blk_add_caps(struct virtio_blk *b)
 		uint8_t at;
 		BT_TRY(pci_device_add_cap(b->pci, c, len, &at));
 	}
-	return BT_OK;
+	return blk_add_cfg_cap(b);
 }
 
 static const struct iobus_ops blk_io_ops = {
@@ -595,7 +634,8 @@ static void blk_bar_map(void *opaque, unsigned bar, bool mapped, uint64_t base)
 	b->io_base = (uint16_t)base;
 }
 
-static const struct pci_device_ops blk_pci_ops = {.bar_map = blk_bar_map};
+static const struct pci_device_ops blk_pci_ops = {.bar_map = blk_bar_map,
+						  .cfg_access = blk_cfg_access};
 
 static void blk_config(struct virtio_blk *b)
 {

@@ -28,6 +28,11 @@
  *   0x1000 ISR (type 3, 1 byte): as the legacy ISR
  *   0x2000 device config (type 4, 36 bytes): as the legacy config
  *   0x3000 notify (type 2, 4 bytes, multiplier 4, queue 0's offset 0)
+ * and the PCI configuration access capability (type 5, section 4.1.4.9):
+ * the driver writes its bar, length (1, 2 or 4) and offset, then a write
+ * of pci_cfg_data is that write into BAR 4, a read of it that read; an
+ * access naming another BAR, another length or a misaligned or outside
+ * offset does nothing (the data keeps its last value).
  *
  * Status (section 2.1 and 3.1): 0 resets the device, which reads 0 at once.
  * Through the common config, FEATURES_OK is granted only when the driver
@@ -93,6 +98,8 @@
 #define VIRTIO_PCI_CAP_NOTIFY_CFG 2
 #define VIRTIO_PCI_CAP_ISR_CFG	  3
 #define VIRTIO_PCI_CAP_DEVICE_CFG 4
+#define VIRTIO_PCI_CAP_PCI_CFG	  5
+#define VIRTIO_PCI_CFG_CAP_BYTES  20 /* struct virtio_pci_cfg_cap */
 
 /* struct virtio_pci_common_cfg (section 4.1.4.3). */
 #define VIRTIO_COMMON_DFSELECT 0x00

@@ -7,7 +7,8 @@
  * 32-bit windows (a driver without VIRTIO_F_VERSION_1, or one accepting a
  * feature not offered, is refused FEATURES_OK), queue 0 set up through the
  * common config with 64-bit addresses (low half, then high half), enable,
- * DRIVER_OK, notify, the ISR's read-clear, the device config, and reset.
+ * DRIVER_OK, notify, the ISR's read-clear, the device config, reset, and
+ * the PCI configuration access capability (a window into BAR 4).
  *
  * Guest RAM is a host buffer at guest-physical RAM_BASE, above 4 GiB, so
  * the high halves of the queue addresses matter.  Hostile cases: queue
@@ -53,8 +54,8 @@ struct fixture {
 	struct pci_host *host;
 	struct virtio_blk *blk;
 	bool irq;
-	uint64_t mem;		     /* BAR 4 */
-	unsigned cap[5];	     /* config offset of each cfg_type's capability */
+	uint64_t mem;	 /* BAR 4 */
+	unsigned cap[6]; /* config offset of each cfg_type's capability */
 	uint16_t avail_idx;
 };
 
@@ -208,27 +209,32 @@ static void find_caps(struct fixture *f)
 	static const struct {
 		unsigned minlen, align;
 	} need[5] = {{0, 0}, {VIRTIO_COMMON_SIZE, 4}, {2, 2}, {1, 1}, {0, 4}};
+	const unsigned want_len[6] = {0, 16, 20, 16, 16, VIRTIO_PCI_CFG_CAP_BYTES};
 	unsigned found = 0;
-	for (unsigned pos = next_cap(f, cfg_read(f, PCI_CAPABILITY_LIST, 1), PCI_CAP_ID_VNDR);
-	     pos; pos = next_cap(f, cfg_read(f, pos + 1, 1), PCI_CAP_ID_VNDR)) {
+	for (unsigned pos = next_cap(f, cfg_read(f, PCI_CAPABILITY_LIST, 1), PCI_CAP_ID_VNDR); pos;
+	     pos = next_cap(f, cfg_read(f, pos + 1, 1), PCI_CAP_ID_VNDR)) {
 		assert_true(pos >= PCI_CAP_START && pos % 4 == 0);
 		uint8_t type = (uint8_t)cfg_read(f, pos + 3, 1);
 		uint8_t bar_no = (uint8_t)cfg_read(f, pos + 4, 1);
 		uint32_t offset = cfg_read(f, pos + 8, 4), length = cfg_read(f, pos + 12, 4);
-		assert_true(type >= 1 && type <= 4);
+		assert_true(type >= 1 && type <= 5);
 		assert_int_equal(found & 1u << type, 0); /* one of each */
 		found |= 1u << type;
 		f->cap[type] = pos;
+		assert_int_equal(cfg_read(f, pos + 2, 1), want_len[type]); /* cap_len */
+		if (type == VIRTIO_PCI_CAP_PCI_CFG)
+			continue; /* its bar, offset and length are the driver's */
 		assert_int_equal(bar_no, VIRTIO_BLK_MEM_BAR);
 		assert_true(length >= need[type].minlen && length > 0);
 		assert_int_equal(offset % need[type].align, 0);
 		assert_true((uint64_t)offset + length <= VIRTIO_BLK_MEM_SIZE);
-		assert_true(cfg_read(f, pos + 2, 1) >= 16); /* cap_len */
 	}
-	assert_int_equal(found, 0x1e); /* common, notify, ISR, device */
-	assert_int_equal(cfg_read(f, f->cap[VIRTIO_PCI_CAP_COMMON_CFG] + 8, 4), VIRTIO_MODERN_COMMON);
+	assert_int_equal(found, 0x3e); /* common, notify, ISR, device, PCI access */
+	assert_int_equal(cfg_read(f, f->cap[VIRTIO_PCI_CAP_COMMON_CFG] + 8, 4),
+			 VIRTIO_MODERN_COMMON);
 	assert_int_equal(cfg_read(f, f->cap[VIRTIO_PCI_CAP_ISR_CFG] + 8, 4), VIRTIO_MODERN_ISR);
-	assert_int_equal(cfg_read(f, f->cap[VIRTIO_PCI_CAP_DEVICE_CFG] + 8, 4), VIRTIO_MODERN_DEVICE);
+	assert_int_equal(cfg_read(f, f->cap[VIRTIO_PCI_CAP_DEVICE_CFG] + 8, 4),
+			 VIRTIO_MODERN_DEVICE);
 	unsigned n = f->cap[VIRTIO_PCI_CAP_NOTIFY_CFG];
 	assert_int_equal(cfg_read(f, n + 2, 1), 20);
 	assert_int_equal(cfg_read(f, n + 8, 4), VIRTIO_MODERN_NOTIFY);
@@ -273,10 +279,12 @@ static void negotiate(struct fixture *f)
 static void queue_up(struct fixture *f, bool driver_ok)
 {
 	wr(f, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_Q_SELECT, 2, 0);
-	assert_int_equal(rd(f, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_Q_SIZE, 2), VIRTIO_BLK_QUEUE_SIZE);
+	assert_int_equal(rd(f, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_Q_SIZE, 2),
+			 VIRTIO_BLK_QUEUE_SIZE);
 	assert_int_equal(rd(f, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_Q_ENABLE, 2), 0);
 	wr(f, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_Q_SIZE, 2, QN);
-	assert_int_equal(rd(f, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_Q_MSIX, 2), VIRTIO_MSI_NO_VECTOR);
+	assert_int_equal(rd(f, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_Q_MSIX, 2),
+			 VIRTIO_MSI_NO_VECTOR);
 	wr64(f, VIRTIO_COMMON_Q_DESC, DESC);
 	wr64(f, VIRTIO_COMMON_Q_DRIVER, AVAIL);
 	wr64(f, VIRTIO_COMMON_Q_DEVICE, USED);
@@ -490,7 +498,8 @@ static void bad_enable(struct fixture *f, uint16_t size, uint64_t desc, uint64_t
 	assert_true(status(f) & VIRTIO_STATUS_NEEDS_RESET);
 	set_status(f, 0);
 	assert_int_equal(status(f), 0);
-	assert_int_equal(rd(f, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_Q_SIZE, 2), VIRTIO_BLK_QUEUE_SIZE);
+	assert_int_equal(rd(f, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_Q_SIZE, 2),
+			 VIRTIO_BLK_QUEUE_SIZE);
 	assert_int_equal(rd(f, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_Q_DESC, 8), 0);
 }
 
@@ -498,15 +507,15 @@ static void test_queue_refused(void **state)
 {
 	struct fixture *f = *state;
 	find_caps(f);
-	bad_enable(f, 48, DESC, AVAIL, USED);			/* not a power of two */
-	bad_enable(f, 512, DESC, AVAIL, USED);			/* above the maximum */
-	bad_enable(f, 0, DESC, AVAIL, USED);			/* no queue */
-	bad_enable(f, QN, DESC + 8, AVAIL, USED);		/* descriptors: 16 */
-	bad_enable(f, QN, DESC, AVAIL + 1, USED);		/* available ring: 2 */
-	bad_enable(f, QN, DESC, AVAIL, USED + 2);		/* used ring: 4 */
-	bad_enable(f, QN, 0x10000, AVAIL, USED);		/* below RAM (low half only) */
+	bad_enable(f, 48, DESC, AVAIL, USED);			 /* not a power of two */
+	bad_enable(f, 512, DESC, AVAIL, USED);			 /* above the maximum */
+	bad_enable(f, 0, DESC, AVAIL, USED);			 /* no queue */
+	bad_enable(f, QN, DESC + 8, AVAIL, USED);		 /* descriptors: 16 */
+	bad_enable(f, QN, DESC, AVAIL + 1, USED);		 /* available ring: 2 */
+	bad_enable(f, QN, DESC, AVAIL, USED + 2);		 /* used ring: 4 */
+	bad_enable(f, QN, 0x10000, AVAIL, USED);		 /* below RAM (low half only) */
 	bad_enable(f, QN, DESC, AVAIL, RAM_BASE + RAM_SIZE - 8); /* runs off RAM */
-	bad_enable(f, QN, ~0ull - 15, AVAIL, USED);		/* wraps */
+	bad_enable(f, QN, ~0ull - 15, AVAIL, USED);		 /* wraps */
 	/* after all that, a good queue works */
 	negotiate(f);
 	queue_up(f, true);
@@ -570,7 +579,8 @@ static void test_reset(void **state)
 	assert_false(f->irq);
 	assert_int_equal(rd(f, VIRTIO_MODERN_ISR, 1), 0);
 	assert_int_equal(rd(f, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_Q_ENABLE, 2), 0);
-	assert_int_equal(rd(f, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_Q_SIZE, 2), VIRTIO_BLK_QUEUE_SIZE);
+	assert_int_equal(rd(f, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_Q_SIZE, 2),
+			 VIRTIO_BLK_QUEUE_SIZE);
 	assert_int_equal(rd(f, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_Q_DRIVER, 8), 0);
 	wr(f, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_GFSELECT, 4, 1);
 	assert_int_equal(rd(f, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_GF, 4), 0);
@@ -578,6 +588,69 @@ static void test_reset(void **state)
 	publish_read(f, 0, 512);
 	notify(f);
 	assert_int_equal(used_idx(f), 1);
+}
+
+/* The PCI configuration access capability: set bar, length, offset;
+ * then pci_cfg_data is a window into BAR 4. */
+static void window(struct fixture *f, uint8_t bar, uint32_t len, uint32_t off)
+{
+	unsigned c = f->cap[VIRTIO_PCI_CAP_PCI_CFG];
+	cfg_write(f, c + 4, 1, bar);
+	cfg_write(f, c + 12, 4, len);
+	cfg_write(f, c + 8, 4, off);
+}
+
+static void test_cfg_access(void **state)
+{
+	struct fixture *f = *state;
+	find_caps(f);
+	unsigned data = f->cap[VIRTIO_PCI_CAP_PCI_CFG] + 16;
+	/* the status byte, read and written through configuration space */
+	window(f, VIRTIO_BLK_MEM_BAR, 1, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_STATUS);
+	assert_int_equal(cfg_read(f, data, 4), 0);
+	cfg_write(f, data, 4, VIRTIO_STATUS_ACKNOWLEDGE);
+	assert_int_equal(status(f), VIRTIO_STATUS_ACKNOWLEDGE);
+	assert_int_equal(cfg_read(f, data, 4), VIRTIO_STATUS_ACKNOWLEDGE);
+	/* a 4-byte read of the device config: the capacity's low half */
+	window(f, VIRTIO_BLK_MEM_BAR, 4, VIRTIO_MODERN_DEVICE);
+	assert_int_equal(cfg_read(f, data, 4), NSECT);
+	/* a 2-byte read of num_queues */
+	window(f, VIRTIO_BLK_MEM_BAR, 2, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_NUMQ);
+	assert_int_equal(cfg_read(f, data, 4), 1);
+	/* the ISR read through it clears the ISR as any read does */
+	negotiate(f);
+	queue_up(f, true);
+	publish_read(f, 4, 512);
+	window(f, VIRTIO_BLK_MEM_BAR, 2, VIRTIO_MODERN_NOTIFY);
+	cfg_write(f, data, 4, 0); /* a notify through configuration space */
+	assert_int_equal(used_idx(f), 1);
+	assert_true(f->irq);
+	window(f, VIRTIO_BLK_MEM_BAR, 1, VIRTIO_MODERN_ISR);
+	assert_int_equal(cfg_read(f, data, 1), 1);
+	assert_false(f->irq);
+	/* refused: another BAR, a length of 3 or 8, misaligned, outside the
+	 * BAR; the data keeps its last value and nothing is written */
+	window(f, VIRTIO_BLK_MEM_BAR, 4, VIRTIO_MODERN_DEVICE);
+	assert_int_equal(cfg_read(f, data, 4), NSECT);
+	const struct {
+		uint8_t bar;
+		uint32_t len, off;
+	} bad[] = {{0, 1, VIRTIO_PCI_STATUS},
+		   {VIRTIO_BLK_MEM_BAR, 3, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_STATUS},
+		   {VIRTIO_BLK_MEM_BAR, 8, VIRTIO_MODERN_COMMON},
+		   {VIRTIO_BLK_MEM_BAR, 4, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_NUMQ}, /* 2-aligned */
+		   {VIRTIO_BLK_MEM_BAR, 4, VIRTIO_BLK_MEM_SIZE},
+		   {VIRTIO_BLK_MEM_BAR, 4, ~0u - 1}};
+	uint8_t before = status(f);
+	assert_int_not_equal(before, 0);
+	uint32_t last = NSECT;
+	for (unsigned i = 0; i < BT_ARRAY_SIZE(bad); i++) {
+		window(f, bad[i].bar, bad[i].len, bad[i].off);
+		assert_int_equal(cfg_read(f, data, 4), last);
+		cfg_write(f, data, 4, 0); /* 0 to the status would reset the device */
+		last = 0;
+		assert_int_equal(status(f), before);
+	}
 }
 
 int main(void)
@@ -591,6 +664,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_queue_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_broken_ring, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cfg_access, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
