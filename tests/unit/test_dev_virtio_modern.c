@@ -635,12 +635,13 @@ static void test_cfg_access(void **state)
 	const struct {
 		uint8_t bar;
 		uint32_t len, off;
-	} bad[] = {{0, 1, VIRTIO_PCI_STATUS},
-		   {VIRTIO_BLK_MEM_BAR, 3, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_STATUS},
-		   {VIRTIO_BLK_MEM_BAR, 8, VIRTIO_MODERN_COMMON},
-		   {VIRTIO_BLK_MEM_BAR, 4, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_NUMQ}, /* 2-aligned */
-		   {VIRTIO_BLK_MEM_BAR, 4, VIRTIO_BLK_MEM_SIZE},
-		   {VIRTIO_BLK_MEM_BAR, 4, ~0u - 1}};
+	} bad[] = {
+	    {0, 1, VIRTIO_PCI_STATUS},
+	    {VIRTIO_BLK_MEM_BAR, 3, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_STATUS},
+	    {VIRTIO_BLK_MEM_BAR, 8, VIRTIO_MODERN_COMMON},
+	    {VIRTIO_BLK_MEM_BAR, 4, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_NUMQ}, /* 2-aligned */
+	    {VIRTIO_BLK_MEM_BAR, 4, VIRTIO_BLK_MEM_SIZE},
+	    {VIRTIO_BLK_MEM_BAR, 4, ~0u - 1}};
 	uint8_t before = status(f);
 	assert_int_not_equal(before, 0);
 	uint32_t last = NSECT;
