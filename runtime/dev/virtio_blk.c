@@ -96,7 +96,7 @@ static bool blk_modern(const struct virtio_blk *b)
 
 /* The queue is broken (virtq.h): a modern driver also hears of it
  * through DEVICE_NEEDS_RESET and a configuration-change interrupt
- * (section 2.1.2); a legacy one has no such bit. */
+ * ("Device Status Field"); a legacy one has no such bit. */
 static void blk_fail(struct virtio_blk *b)
 {
 	b->vq.broken = true;
@@ -109,7 +109,7 @@ static void blk_fail(struct virtio_blk *b)
 	}
 }
 
-/* Section 2.2.1: FEATURES_OK only for a subset of the offered features;
+/* "Feature Bits": FEATURES_OK only for a subset of the offered features;
  * through the modern interface VIRTIO_F_VERSION_1 is required (a driver
  * without it is a legacy driver and must use BAR 0). */
 static bool blk_features_ok(const struct virtio_blk *b)
@@ -415,7 +415,7 @@ static void blk_set_addr(uint64_t *a, unsigned off, unsigned size, uint64_t v)
 		*a = (*a & ~(0xffffffffull << (8 * off))) | (uint64_t)(uint32_t)v << (8 * off);
 }
 
-/* Section 4.1.4.3: each field written with its own width (64-bit ones
+/* "PCI Device Layout": each field written with its own width (64-bit ones
  * also as two 32-bit halves); any other write is dropped. */
 static void blk_common_write(struct virtio_blk *b, unsigned off, unsigned size, uint64_t v)
 {
@@ -519,7 +519,7 @@ static const struct iobus_ops blk_mem_ops = {
 
 /* pci_cfg_data was read (refresh it) or written (forward it): an access
  * of cap.length bytes at cap.offset in cap.bar, checked here as the
- * driver is told to keep it (section 4.1.4.9). */
+ * driver is told to keep it ("PCI configuration access capability"). */
 static void blk_cfg_access(void *opaque, unsigned reg, unsigned size, bool write)
 {
 	(void)reg;

@@ -1,12 +1,13 @@
 /*
- * virtio-blk on PCI as a transitional device (virtio 1.2 section 4.1: PCI
- * 1af4:1001, revision 0, subsystem ID 2), as QEMU's default
+ * virtio-blk on PCI as a transitional device (virtio 1.2 "Virtio Over
+ * PCI Bus": PCI 1af4:1001, revision 0, subsystem ID 2), as QEMU's default
  * virtio-blk-pci: the legacy interface in I/O BAR 0 and the modern (1.x)
  * interface in memory BAR 4, found through vendor-specific PCI
  * capabilities.  The driver picks one; both drive the same queue 0, backed
  * by a raw image file.
  *
- * Legacy, BAR 0 (I/O, 64 bytes; section 4.1.4.8)
+ * Legacy, BAR 0 (I/O, 64 bytes; "Legacy Interfaces: A Note on PCI
+ * Device Layout")
  *   0x00 host features   R  32  SIZE_MAX, SEG_MAX, BLK_SIZE, FLUSH (+ RO)
  *   0x04 guest features  RW 32
  *   0x08 queue PFN       RW 32  legacy ring layout at PFN * 4096; 0 deletes
@@ -19,8 +20,9 @@
  *   0x14 device config   R      struct virtio_blk_config: capacity,
  *                               size_max, seg_max, geometry, blk_size
  *
- * Modern, BAR 4 (memory, 16 KiB; section 4.1.4), one structure per page,
- * each named by a capability (cfg_type, bar 4, offset, length):
+ * Modern, BAR 4 (memory, 16 KiB; "Virtio Structure PCI Capabilities"),
+ * one structure a page, each named by a capability (cfg_type, bar 4,
+ * offset, length):
  *   0x0000 common config (type 1, 0x38 bytes): the features (the legacy
  *          ones + VIRTIO_F_VERSION_1) in 32-bit windows, status, one queue
  *          whose size, enable and 64-bit descriptor / driver / device
@@ -28,23 +30,25 @@
  *   0x1000 ISR (type 3, 1 byte): as the legacy ISR
  *   0x2000 device config (type 4, 36 bytes): as the legacy config
  *   0x3000 notify (type 2, 4 bytes, multiplier 4, queue 0's offset 0)
- * and the PCI configuration access capability (type 5, section 4.1.4.9):
+ * and the PCI configuration access capability (type 5, the spec's
+ * section of that name):
  * the driver writes its bar, length (1, 2 or 4) and offset, then a write
  * of pci_cfg_data is that write into BAR 4, a read of it that read; an
  * access naming another BAR, another length or a misaligned or outside
  * offset does nothing (the data keeps its last value).
  *
- * Status (section 2.1 and 3.1): 0 resets the device, which reads 0 at once.
- * Through the common config, FEATURES_OK is granted only when the driver
- * accepted VIRTIO_F_VERSION_1 and nothing the device did not offer (else
- * it reads back clear, and the driver gives up); a queue is set up while
- * it is disabled and before DRIVER_OK, and queue_enable = 1 checks it
- * (size a power of two <= VIRTIO_BLK_QUEUE_SIZE, aligned parts wholly in
- * RAM); the device consumes buffers notified through the notify structure
- * only after DRIVER_OK.  A queue the driver breaks, through either
- * interface, stops (virtq.h); after modern negotiation the device also
- * sets DEVICE_NEEDS_RESET and raises a configuration-change interrupt.
- * Interrupts are INTx only (no MSI-X capability).
+ * Status ("Device Status Field", "Device Initialization"): 0 resets the
+ * device, which reads 0 at once. Through the common config, FEATURES_OK is
+ * granted only when the driver accepted VIRTIO_F_VERSION_1 and nothing the
+ * device did not offer (else it reads back clear, and the driver gives
+ * up); a queue is set up while it is disabled and before DRIVER_OK, and
+ * queue_enable = 1 checks it (size a power of two <=
+ * VIRTIO_BLK_QUEUE_SIZE, aligned parts wholly in RAM); the device consumes
+ * buffers notified through the notify structure only after DRIVER_OK.  A
+ * queue the driver breaks, through either interface, stops (virtq.h);
+ * after modern negotiation the device also sets DEVICE_NEEDS_RESET and
+ * raises a configuration-change interrupt. Interrupts are INTx only (no
+ * MSI-X capability).
  *
  * Requests: IN (pread into guest RAM), OUT (pwrite from it), FLUSH
  * (fdatasync), GET_ID (the serial); anything else is UNSUPP.  A request
@@ -101,7 +105,7 @@
 #define VIRTIO_PCI_CAP_PCI_CFG	  5
 #define VIRTIO_PCI_CFG_CAP_BYTES  20 /* struct virtio_pci_cfg_cap */
 
-/* struct virtio_pci_common_cfg (section 4.1.4.3). */
+/* struct virtio_pci_common_cfg ("Common configuration structure layout"). */
 #define VIRTIO_COMMON_DFSELECT 0x00
 #define VIRTIO_COMMON_DF       0x04
 #define VIRTIO_COMMON_GFSELECT 0x08
@@ -121,7 +125,7 @@
 #define VIRTIO_COMMON_SIZE     0x38
 #define VIRTIO_MSI_NO_VECTOR   0xffff
 
-/* Device status bits (section 2.1). */
+/* Device status bits ("Device Status Field"). */
 #define VIRTIO_STATUS_ACKNOWLEDGE 1
 #define VIRTIO_STATUS_DRIVER	  2
 #define VIRTIO_STATUS_DRIVER_OK	  4

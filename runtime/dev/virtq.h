@@ -75,7 +75,7 @@ bool virtq_setup_legacy(struct virtq *q, uint16_t num, gpa_t gpa);
  * driver put them (common config queue_desc / queue_driver /
  * queue_device).  false, and the queue left unset, if num is not a power
  * of two <= VIRTQ_MAX_SIZE, a part is misaligned (descriptor table 16,
- * available ring 2, used ring 4: section 2.7) or wraps the address space.
+ * available ring 2, used ring 4: "Split Virtqueues") or wraps the address space.
  * Whether the parts are RAM is checked on each access (virtq_pop/push). */
 bool virtq_setup_split(struct virtq *q, uint16_t num, gpa_t desc, gpa_t avail, gpa_t used);
 /* Bytes of each part of a split queue of num entries (no event fields:
