@@ -23,9 +23,10 @@
  *  3. Every request's sectors are checked against the disk before the
  *     host I/O; guest RAM is reached only through dma (virtq.h).
  *  4. q_enable == 1 only with vq set up from q_size / q_desc / q_avail /
- *     q_used, which do not change while it is 1; status has FEATURES_OK
- *     through the common config only if guest_features passed
- *     blk_features_ok.
+ *     q_used, which do not change while it is 1; pfn != 0 only with vq
+ *     set up from it (the interface that set the queue last owns it);
+ *     status has FEATURES_OK through the common config only if
+ *     guest_features passed blk_features_ok.
  */
 #include "runtime/dev/virtio_blk.h"
 
@@ -328,6 +329,7 @@ static void blk_io_write(void *opaque, uint64_t off, unsigned size, uint64_t val
 		if (b->queue_sel != 0)
 			break;
 		b->pfn = v;
+		b->q_enable = 0; /* the queue is the legacy one now (invariant 4) */
 		if (!v)
 			virtq_reset(&b->vq);
 		else
@@ -385,6 +387,7 @@ static void blk_queue_enable(struct virtio_blk *b)
 {
 	uint16_t n = b->q_size;
 	const char *why = NULL;
+	b->pfn = 0; /* the queue is the modern one now (invariant 4) */
 	if (n > VIRTIO_BLK_QUEUE_SIZE ||
 	    !virtq_setup_split(&b->vq, n, b->q_desc, b->q_avail, b->q_used))
 		why =

@@ -654,6 +654,42 @@ static void test_cfg_access(void **state)
 	}
 }
 
+/* A guest mixing the interfaces: the one that set the queue last owns
+ * it, and the other's notify does nothing. */
+static void test_mixed(void **state)
+{
+	struct fixture *f = *state;
+	find_caps(f);
+	negotiate(f);
+	queue_up(f, true);
+	uint16_t io = (uint16_t)(cfg_read(f, PCI_BAR0, 4) & ~3u);
+	/* a legacy queue at PFN (RAM_BASE + 0x20000) / 4096 takes over */
+	iobus_pio_out(f->bus, (uint16_t)(io + VIRTIO_PCI_QUEUE_PFN), 4,
+		      (uint32_t)((RAM_BASE + 0x20000) >> 12));
+	assert_int_equal(rd(f, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_Q_ENABLE, 2), 0);
+	publish_read(f, 6, 512); /* in the modern rings */
+	notify(f);
+	assert_int_equal(used_idx(f), 0);
+	/* and the modern interface takes it back: the legacy PFN reads 0 */
+	wr(f, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_Q_ENABLE, 2, 1);
+	assert_int_equal(rd(f, VIRTIO_MODERN_COMMON + VIRTIO_COMMON_Q_ENABLE, 2),
+			 0); /* live: DRIVER_OK */
+	set_status(f, 0);
+	negotiate(f);
+	iobus_pio_out(f->bus, (uint16_t)(io + VIRTIO_PCI_QUEUE_PFN), 4,
+		      (uint32_t)((RAM_BASE + 0x20000) >> 12));
+	f->avail_idx = 0;
+	queue_up(f, true);
+	uint32_t pfn;
+	iobus_pio_in(f->bus, (uint16_t)(io + VIRTIO_PCI_QUEUE_PFN), 4, &pfn);
+	assert_int_equal(pfn, 0);
+	notify(f); /* the request published above, index 1 */
+	assert_int_equal(used_idx(f), 1);
+	uint8_t want[512];
+	fill(want, 6);
+	assert_memory_equal(ram(f, DATA), want, 512);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -666,6 +702,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_broken_ring, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cfg_access, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mixed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
