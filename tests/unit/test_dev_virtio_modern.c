@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define RAM_BASE 0x100000000ull
@@ -690,6 +691,127 @@ static void test_mixed(void **state)
 	assert_memory_equal(ram(f, DATA), want, 512);
 }
 
+/* xorshift64: the same sequence every run */
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* A hostile guest at random: 40 epochs of 1,000 accesses each, every
+ * size, aligned or not, to BAR 4 (weighted to the common configuration,
+ * notify and ISR), to the legacy ports, to the configuration access
+ * window, random bytes in the rings and well-formed requests among them.
+ * Each epoch starts from a clean setup, so the request path is reached
+ * and broken again and again.  After each access INTx equals the PCI
+ * status bit; the epochs must both complete requests and break the queue
+ * (else the test tests nothing); at the end the image has its size, and
+ * a reset and a clean start work. */
+static void test_random_guest(void **state)
+{
+	struct fixture *f = *state;
+	find_caps(f);
+	uint16_t io = (uint16_t)(cfg_read(f, PCI_BAR0, 4) & ~3u);
+	unsigned cc = f->cap[VIRTIO_PCI_CAP_PCI_CFG];
+	static const unsigned sizes[] = {1, 2, 4, 8};
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	unsigned completed = 0, broken = 0;
+	bool seen_broken = false;
+	for (unsigned epoch = 0; epoch < 40; epoch++) {
+		memset(f->ram, 0, 0x50000);
+		f->avail_idx = 0;
+		cfg_write(f, PCI_COMMAND, 2, PCI_CMD_IO | PCI_CMD_MEM | PCI_CMD_MASTER);
+		negotiate(f);
+		queue_up(f, true);
+		for (unsigned i = 0; i < 1000; i++) {
+			uint64_t r = rnd(&x), v = rnd(&x);
+			unsigned size = sizes[r & 3];
+			unsigned off;
+			switch ((r >> 2) % 10) {
+			case 0: /* the common configuration */
+				off = VIRTIO_MODERN_COMMON + (unsigned)((r >> 8) % 0x40);
+				break;
+			case 1:
+				off = (unsigned)((r >> 8) % VIRTIO_BLK_MEM_SIZE) & ~7u;
+				break;
+			case 2:
+			case 3: /* a request, sometimes beyond the disk or odd-sized */
+				publish_read(f, (v >> 8) % (NSECT + 8),
+					     (uint32_t)(512 * (v % 8) + ((v >> 4) & 1)));
+				off = VIRTIO_MODERN_NOTIFY;
+				size = 2;
+				v = (r >> 40) % 16 ? 0 : v;
+				break;
+			case 4: /* a random byte in the last chain, the available
+				 * ring or the header, and the chain published again */
+				if ((r >> 8) % 4 == 0)
+					*ram(f, AVAIL + (v >> 8) % 8) = (uint8_t)(v >> 16);
+				else if ((r >> 8) % 4 == 1)
+					*ram(f, HDR + (v >> 8) % 16) = (uint8_t)(v >> 16);
+				else
+					*ram(f, DESC + (v >> 8) % 48) = (uint8_t)(v >> 16);
+				bt_put16(ram(f, AVAIL) + 4 + 2 * (f->avail_idx % QN), 0);
+				f->avail_idx++;
+				bt_put16(ram(f, AVAIL) + 2, f->avail_idx);
+				off = VIRTIO_MODERN_NOTIFY;
+				size = 2;
+				v = 0;
+				break;
+			case 5: /* the legacy interface */
+				if ((r >> 8) & 1)
+					iobus_pio_out(f->bus, (uint16_t)(io + (r >> 9) % 0x40),
+						      1u << (r >> 20) % 3, (uint32_t)v);
+				else
+					iobus_pio_in(f->bus, (uint16_t)(io + (r >> 9) % 0x40),
+						     1u << (r >> 20) % 3, &(uint32_t){0});
+				continue;
+			case 6: /* the configuration access capability */
+				cfg_write(f, cc + 4 + (unsigned)((r >> 8) % 16),
+					  1u << (r >> 20) % 3, (uint32_t)v);
+				continue;
+			default:
+				off = VIRTIO_MODERN_ISR;
+				break;
+			}
+			if (off + size > VIRTIO_BLK_MEM_SIZE)
+				off = VIRTIO_BLK_MEM_SIZE - size;
+			if (off == VIRTIO_MODERN_NOTIFY || (r >> 30) & 1)
+				wr(f, off, size, v);
+			else
+				rd(f, off, size);
+			assert_int_equal(!!(cfg_read(f, PCI_STATUS, 2) & PCI_STATUS_INTX), f->irq);
+			seen_broken |= (status(f) & VIRTIO_STATUS_NEEDS_RESET) != 0;
+		}
+		completed += used_idx(f);
+		broken += seen_broken;
+		seen_broken = false;
+	}
+	print_message("random guest: %u requests completed, %u of 40 epochs broke the queue\n",
+		      completed, broken);
+	assert_true(completed > 100);
+	assert_true(broken > 5);
+	struct stat st;
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(st.st_size, NSECT * 512);
+	/* whatever state it is in, a reset and a clean start work */
+	memset(f->ram, 0, 0x50000);
+	f->avail_idx = 0;
+	set_status(f, 0);
+	assert_int_equal(status(f), 0);
+	assert_false(f->irq);
+	negotiate(f);
+	queue_up(f, true);
+	publish_read(f, 9, 512);
+	notify(f);
+	assert_int_equal(used_idx(f), 1);
+	assert_int_equal(*ram(f, STAT), VIRTIO_BLK_S_OK);
+	uint8_t want[512];
+	fill(want, 9);
+	assert_memory_equal(ram(f, DATA), want, 512);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -703,6 +825,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cfg_access, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mixed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_random_guest, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
