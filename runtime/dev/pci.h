@@ -10,7 +10,10 @@
  * Each device has a 256-byte type-0 header: read-only identity, a command
  * register (I/O and memory decode, bus master, INTx disable), status (INTx
  * status bit, capability list), Interrupt Line (read/write) and Pin, up to
- * six BARs and a read-only capability list the model appends to.
+ * six BARs and a capability list the model appends to (read-only, except
+ * bytes the model opens with pci_device_cfg_set_wmask; accesses to one
+ * window of them call the model back, for registers such as virtio's
+ * configuration access capability).
  * BARs size as hardware does (write all ones, read back ~(size - 1) with
  * the type bits).  As firmware, pci_device_add_bar() assigns each BAR an
  * address (I/O from PCI_IO_BASE, memory from PCI_MEM_BASE, naturally
