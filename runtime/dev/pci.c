@@ -4,9 +4,11 @@
  * firmware BAR allocator and the OR of the INTx levels per routed IRQ.
  *
  * Invariants
- *  1. A configuration byte changes only through its write mask wmask[]:
- *     identity, header type, capability pointer and unused BARs are read
- *     only; a BAR's low size bits and type bits are read only, so writing
+ *  1. A configuration byte changes only through its write mask wmask[]
+ *     (or the model's pci_device_cfg_store, at PCI_CAP_START and above):
+ *     identity, header type, capability pointer, capabilities (unless the
+ *     model opened bytes with pci_device_cfg_set_wmask) and unused BARs
+ *     are read only; a BAR's low size bits and type bits are read only, so writing
  *     all ones reads back ~(size - 1) | type.
  *  2. mapped[i] / base[i] say where BAR i decodes; after every write to the
  *     command register or a BAR they equal "decode bit set, base != 0 and
@@ -14,6 +16,9 @@
  *     ops->bar_map (unmap of the old place before map of the new one).
  *  3. Each irq output's level is the OR over the functions routed to it of
  *     intx && !INTX_DISABLE.
+ *  4. The capability pointer and each capability's next byte chain
+ *     dword-aligned offsets >= PCI_CAP_START, ending in 0; the status
+ *     register's capability-list bit is set iff the chain is not empty.
  */
 #include "runtime/dev/pci.h"
 
@@ -43,6 +48,8 @@ struct pci_device {
 	bool mapped[PCI_BARS];
 	uint64_t base[PCI_BARS];
 	bool intx;
+	uint8_t cap_free, cap_last; /* next free offset, last capability (0: none) */
+	unsigned win_lo, win_hi;    /* cfg_access window, empty when equal */
 	const struct pci_device_ops *ops;
 	void *opaque;
 };
@@ -111,6 +118,8 @@ static void device_init(struct pci_device *d, struct pci_host *h, unsigned slot,
 	memset(d->wmask, 0, sizeof(d->wmask));
 	d->host = h;
 	d->slot = slot;
+	d->cap_free = PCI_CAP_START;
+	d->cap_last = 0;
 	bt_put16(d->cfg + PCI_VENDOR_ID, id->vendor);
 	bt_put16(d->cfg + PCI_DEVICE_ID, id->device);
 	d->cfg[PCI_REVISION] = id->revision;
@@ -141,8 +150,15 @@ static struct pci_device *host_target(struct pci_host *h, unsigned *reg)
 	return h->slot[(a >> 11) & 0x1f];
 }
 
-static uint32_t device_cfg_read(const struct pci_device *d, unsigned reg, unsigned size)
+static bool device_in_window(const struct pci_device *d, unsigned reg, unsigned size)
 {
+	return d->ops && d->ops->cfg_access && reg < d->win_hi && reg + size > d->win_lo;
+}
+
+static uint32_t device_cfg_read(struct pci_device *d, unsigned reg, unsigned size)
+{
+	if (device_in_window(d, reg, size))
+		d->ops->cfg_access(d->opaque, reg, size, false);
 	uint32_t v = 0;
 	for (unsigned i = 0; i < size && reg + i < PCI_CFG_SIZE; i++) {
 		uint8_t b = d->cfg[reg + i];
@@ -169,6 +185,8 @@ static void device_cfg_write(struct pci_device *d, unsigned reg, unsigned size, 
 		device_update_bars(d);
 	if (cmd)
 		host_update_irq(d->host);
+	if (device_in_window(d, reg, size))
+		d->ops->cfg_access(d->opaque, reg, size, true);
 }
 
 static void addr_read(void *opaque, uint64_t off, unsigned size, uint64_t *value)
@@ -317,6 +335,62 @@ enum bt_status pci_device_add_bar(struct pci_device *d, unsigned bar, uint32_t s
 	bt_put16(d->cfg + PCI_COMMAND, cmd | (io ? PCI_CMD_IO : PCI_CMD_MEM));
 	device_update_bars(d);
 	return BT_OK;
+}
+
+enum bt_status pci_device_add_cap(struct pci_device *d, const uint8_t *body, size_t len,
+				  uint8_t *at)
+{
+	if (!d || !body || !at || len < 2)
+		return BT_ERR_INVALID;
+	if (len > PCI_CFG_SIZE - (size_t)d->cap_free)
+		return BT_ERR_RANGE;
+	uint8_t off = d->cap_free;
+	memcpy(d->cfg + off, body, len);
+	d->cfg[off + 1] = 0;
+	d->cfg[d->cap_last ? d->cap_last + 1u : PCI_CAPABILITY_LIST] = off;
+	d->cap_last = off;
+	d->cfg[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
+	size_t next = ((size_t)off + len + 3) & ~(size_t)3;
+	/* 0xff when full: no capability (len >= 2) fits there */
+	d->cap_free = next >= PCI_CFG_SIZE ? 0xff : (uint8_t)next;
+	*at = off;
+	return BT_OK;
+}
+
+static bool cap_range(unsigned reg, size_t len)
+{
+	return reg >= PCI_CAP_START && reg <= PCI_CFG_SIZE && len <= PCI_CFG_SIZE - reg;
+}
+
+enum bt_status pci_device_cfg_set_wmask(struct pci_device *d, unsigned reg, const uint8_t *mask,
+					size_t len)
+{
+	if (!d || !mask || !cap_range(reg, len))
+		return BT_ERR_INVALID;
+	memcpy(d->wmask + reg, mask, len);
+	return BT_OK;
+}
+
+enum bt_status pci_device_cfg_window(struct pci_device *d, unsigned reg, unsigned len)
+{
+	if (!d || !len || !cap_range(reg, len) || d->win_hi != d->win_lo)
+		return BT_ERR_INVALID;
+	d->win_lo = reg;
+	d->win_hi = reg + len;
+	return BT_OK;
+}
+
+void pci_device_cfg_load(const struct pci_device *d, unsigned reg, void *buf, size_t len)
+{
+	memset(buf, 0, len);
+	if (reg < PCI_CFG_SIZE)
+		memcpy(buf, d->cfg + reg, BT_MIN(len, (size_t)(PCI_CFG_SIZE - reg)));
+}
+
+void pci_device_cfg_store(struct pci_device *d, unsigned reg, const void *buf, size_t len)
+{
+	if (reg >= PCI_CAP_START && reg < PCI_CFG_SIZE)
+		memcpy(d->cfg + reg, buf, BT_MIN(len, (size_t)(PCI_CFG_SIZE - reg)));
 }
 
 void pci_device_set_intx(struct pci_device *d, bool level)

@@ -9,7 +9,11 @@
  *
  * Each device has a 256-byte type-0 header: read-only identity, a command
  * register (I/O and memory decode, bus master, INTx disable), status (INTx
- * status bit), Interrupt Line (read/write) and Pin, and up to six BARs.
+ * status bit, capability list), Interrupt Line (read/write) and Pin, up to
+ * six BARs and a capability list the model appends to (read-only, except
+ * bytes the model opens with pci_device_cfg_set_wmask; accesses to one
+ * window of them call the model back, for registers such as virtio's
+ * configuration access capability).
  * BARs size as hardware does (write all ones, read back ~(size - 1) with
  * the type bits).  As firmware, pci_device_add_bar() assigns each BAR an
  * address (I/O from PCI_IO_BASE, memory from PCI_MEM_BASE, naturally
@@ -54,25 +58,29 @@
 #define PCI_NIRQ  2
 
 /* Configuration-space offsets used by the models. */
-#define PCI_VENDOR_ID	   0x00
-#define PCI_DEVICE_ID	   0x02
-#define PCI_COMMAND	   0x04
-#define PCI_STATUS	   0x06
-#define PCI_REVISION	   0x08
-#define PCI_CLASS_PROG	   0x09
-#define PCI_HEADER_TYPE	   0x0e
-#define PCI_BAR0	   0x10
-#define PCI_SUBSYS_VENDOR  0x2c
-#define PCI_SUBSYS_ID	   0x2e
-#define PCI_ROM_ADDRESS	   0x30
-#define PCI_INTERRUPT_LINE 0x3c
-#define PCI_INTERRUPT_PIN  0x3d
+#define PCI_VENDOR_ID	    0x00
+#define PCI_DEVICE_ID	    0x02
+#define PCI_COMMAND	    0x04
+#define PCI_STATUS	    0x06
+#define PCI_REVISION	    0x08
+#define PCI_CLASS_PROG	    0x09
+#define PCI_HEADER_TYPE	    0x0e
+#define PCI_BAR0	    0x10
+#define PCI_CAPABILITY_LIST 0x34
+#define PCI_SUBSYS_VENDOR   0x2c
+#define PCI_SUBSYS_ID	    0x2e
+#define PCI_ROM_ADDRESS	    0x30
+#define PCI_INTERRUPT_LINE  0x3c
+#define PCI_INTERRUPT_PIN   0x3d
 
 #define PCI_CMD_IO	     0x0001
 #define PCI_CMD_MEM	     0x0002
 #define PCI_CMD_MASTER	     0x0004
 #define PCI_CMD_INTX_DISABLE 0x0400
 #define PCI_STATUS_INTX	     0x0008
+#define PCI_STATUS_CAP_LIST  0x0010
+#define PCI_CAP_ID_VNDR	     0x09
+#define PCI_CAP_START	     0x40 /* the first byte after the type-0 header */
 
 /* The identity of a function (header type 0). */
 struct pci_id {
@@ -86,6 +94,11 @@ struct pci_id {
 struct pci_device_ops {
 	/* BAR bar now decodes at base (mapped), or stopped decoding. */
 	void (*bar_map)(void *opaque, unsigned bar, bool mapped, uint64_t base);
+	/* Optional: an access of size bytes at reg touched the window set
+	 * with pci_device_cfg_window; called before a read is answered (the
+	 * model may refresh the bytes with pci_device_cfg_store) and after a
+	 * write has landed (through the write mask). */
+	void (*cfg_access)(void *opaque, unsigned reg, unsigned size, bool write);
 };
 
 struct pci_host;
@@ -109,6 +122,26 @@ void pci_device_remove(struct pci_device *d);
 /* Declare BAR bar (0-5) of size bytes (a power of two, I/O >= 4, memory
  * >= 16), a 32-bit I/O or memory BAR; it is assigned and decoding at once. */
 enum bt_status pci_device_add_bar(struct pci_device *d, unsigned bar, uint32_t size, bool io);
+/* Append a capability to the function's list (read-only to the guest):
+ * body[0] is its ID, body[1] (the next pointer) is filled in here, len
+ * bytes (2..PCI_CFG_SIZE - PCI_CAP_START).  It is placed at the next free
+ * dword from PCI_CAP_START, the previous capability (or the capability
+ * pointer) is linked to it and the status register's capability-list bit
+ * is set.  *at receives its offset.  BT_ERR_RANGE when it does not fit. */
+enum bt_status pci_device_add_cap(struct pci_device *d, const uint8_t *body, size_t len,
+				  uint8_t *at);
+/* Capability bytes [reg, reg + len) (reg >= PCI_CAP_START) become
+ * writable by the guest through the bits of mask[]. */
+enum bt_status pci_device_cfg_set_wmask(struct pci_device *d, unsigned reg, const uint8_t *mask,
+					size_t len);
+/* Accesses touching [reg, reg + len) (reg >= PCI_CAP_START; one window a
+ * function) call ops->cfg_access. */
+enum bt_status pci_device_cfg_window(struct pci_device *d, unsigned reg, unsigned len);
+/* The model's side of its configuration bytes: copy out (any), or store
+ * without the write mask (reg >= PCI_CAP_START only).  Bytes past the
+ * end read 0 and are not stored. */
+void pci_device_cfg_load(const struct pci_device *d, unsigned reg, void *buf, size_t len);
+void pci_device_cfg_store(struct pci_device *d, unsigned reg, const void *buf, size_t len);
 /* Drive the function's INTx output (level; masked by INTX_DISABLE). */
 void pci_device_set_intx(struct pci_device *d, bool level);
 /* The command register (bus master for DMA, ...). */

@@ -1,22 +1,32 @@
 /*
- * virtio-blk, legacy virtio-pci transport (see virtio_blk.h).  Owns the
- * image fd, the PCI function, its I/O BAR registration, queue 0 and the
- * ISR.
+ * virtio-blk, transitional virtio-pci transport (see virtio_blk.h).  Owns
+ * the image fd, the PCI function with its two BARs and five capabilities,
+ * their bus registrations, queue 0 and the ISR.
  *
- * Device states (the driver's status byte):
+ * Device states (the driver's status byte and queue 0):
  *
- *   RESET (status 0, queue unset) --PFN write--> queue set up
+ *   RESET (status 0, queue unset, queue_size = VIRTIO_BLK_QUEUE_SIZE)
+ *     legacy:  --PFN write--> queue set up [blk_io_write]
+ *     modern:  --FEATURES_OK--> granted iff VERSION_1 and only offered
+ *              features [blk_set_status]
+ *              --queue_enable = 1--> queue set up, or failed [blk_queue_enable]
+ *              --DRIVER_OK--> notifies are served
  *     --notify--> requests run synchronously, used ring written, ISR bit 0
- *     and INTx raised (unless the driver set NO_INTERRUPT)
- *   any --status 0--> RESET [blk_reset]; a broken queue stays broken until
- *     then
+ *     and INTx raised (unless the driver set NO_INTERRUPT) [blk_notify]
+ *   a broken queue --> stopped; modern: DEVICE_NEEDS_RESET, ISR bit 1 [blk_fail]
+ *   any --status 0 (either interface)--> RESET [blk_reset]
  *
  * Invariants
- *  1. intx == (isr != 0); reading the ISR clears both.
- *  2. The BAR is registered on the bus iff the PCI function says it
+ *  1. intx == (isr != 0); reading the ISR (either interface) clears both.
+ *  2. Each BAR is registered on the bus iff the PCI function says it
  *     decodes (pci.c invariant 2, through blk_bar_map).
  *  3. Every request's sectors are checked against the disk before the
  *     host I/O; guest RAM is reached only through dma (virtq.h).
+ *  4. q_enable == 1 only with vq set up from q_size / q_desc / q_avail /
+ *     q_used, which do not change while it is 1; pfn != 0 only with vq
+ *     set up from it (the interface that set the queue last owns it);
+ *     status has FEATURES_OK through the common config only if
+ *     guest_features passed blk_features_ok.
  */
 #include "runtime/dev/virtio_blk.h"
 
@@ -30,10 +40,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define SECTOR		 512
-#define CONFIG_BYTES	 36
-#define STATUS_DRIVER_OK 4
-#define REQ_HEADER	 16
+#define SECTOR	     512
+#define CONFIG_BYTES 36
+#define REQ_HEADER   16
+#define MODERN_BYTES 16 /* a virtio_pci_cap; the notify one adds 4 */
 
 struct virtio_blk {
 	struct iobus *bus;
@@ -42,13 +52,18 @@ struct virtio_blk {
 	int fd;
 	bool read_only;
 	uint64_t sectors;
-	uint32_t host_features, guest_features;
+	uint64_t host_features, guest_features;
+	uint32_t dfselect, gfselect; /* modern feature windows */
 	uint16_t queue_sel;
 	uint8_t status, isr;
-	bool mapped;
+	bool mapped, mem_mapped;
 	uint16_t io_base;
+	uint64_t mem_base;
 	struct virtq vq;
-	uint32_t pfn;
+	uint32_t pfn;			  /* legacy queue address */
+	uint16_t q_size, q_enable;	  /* modern queue 0 */
+	uint64_t q_desc, q_avail, q_used; /* modern queue 0 */
+	uint8_t cfg_cap;		  /* the PCI_CFG capability's offset */
 	uint8_t config[CONFIG_BYTES];
 	struct virtq_seg segs[VIRTIO_BLK_QUEUE_SIZE];
 };
@@ -61,12 +76,61 @@ static void blk_update_irq(struct virtio_blk *b)
 static void blk_reset(struct virtio_blk *b)
 {
 	b->guest_features = 0;
+	b->dfselect = b->gfselect = 0;
 	b->queue_sel = 0;
 	b->status = 0;
 	b->isr = 0;
 	b->pfn = 0;
+	b->q_size = VIRTIO_BLK_QUEUE_SIZE;
+	b->q_enable = 0;
+	b->q_desc = b->q_avail = b->q_used = 0;
 	virtq_reset(&b->vq);
 	blk_update_irq(b);
+}
+
+/* The driver negotiated the modern interface. */
+static bool blk_modern(const struct virtio_blk *b)
+{
+	return (b->status & VIRTIO_STATUS_FEATURES_OK) &&
+	       (b->guest_features >> VIRTIO_F_VERSION_1 & 1);
+}
+
+/* The queue is broken (virtq.h): a modern driver also hears of it
+ * through DEVICE_NEEDS_RESET and a configuration-change interrupt
+ * ("Device Status Field"); a legacy one has no such bit. */
+static void blk_fail(struct virtio_blk *b)
+{
+	b->vq.broken = true;
+	if (!blk_modern(b) || (b->status & VIRTIO_STATUS_NEEDS_RESET))
+		return;
+	b->status |= VIRTIO_STATUS_NEEDS_RESET;
+	if (b->status & VIRTIO_STATUS_DRIVER_OK) {
+		b->isr |= 2;
+		blk_update_irq(b);
+	}
+}
+
+/* "Feature Bits": FEATURES_OK only for a subset of the offered features;
+ * through the modern interface VIRTIO_F_VERSION_1 is required (a driver
+ * without it is a legacy driver and must use BAR 0). */
+static bool blk_features_ok(const struct virtio_blk *b)
+{
+	return !(b->guest_features & ~b->host_features) &&
+	       (b->guest_features >> VIRTIO_F_VERSION_1 & 1);
+}
+
+static void blk_set_status(struct virtio_blk *b, uint8_t v, bool modern)
+{
+	if (v == 0) {
+		blk_reset(b);
+		return;
+	}
+	if (modern && (v & VIRTIO_STATUS_FEATURES_OK) && !(b->status & VIRTIO_STATUS_FEATURES_OK) &&
+	    !blk_features_ok(b))
+		v &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
+	/* DEVICE_NEEDS_RESET is the device's to set; only a reset clears it */
+	v = (uint8_t)((v & ~VIRTIO_STATUS_NEEDS_RESET) | (b->status & VIRTIO_STATUS_NEEDS_RESET));
+	b->status = v;
 }
 
 /* Host I/O of one request's data, straight between the image and guest
@@ -175,17 +239,22 @@ static void blk_notify(struct virtio_blk *b)
 	/* at most one queue's worth per notify: virtq_pop stops at the index
 	 * the guest published, and a broken queue returns at once */
 	for (unsigned n = 0; n < VIRTIO_BLK_QUEUE_SIZE; n++) {
-		if (virtq_pop(&b->vq, b->dma, &e) != VIRTQ_GOT)
+		enum virtq_result r = virtq_pop(&b->vq, b->dma, &e);
+		if (r == VIRTQ_BROKEN)
+			blk_fail(b);
+		if (r != VIRTQ_GOT)
 			break;
 		int64_t w = blk_request(b, &e);
 		if (w < 0) {
-			b->vq.broken = true;
 			bt_warn(LOG_DEV,
 				"virtio-blk: a request without its header or status "
 				"byte; the queue stops until the driver resets the device");
+			blk_fail(b);
 			break;
 		}
 		pushed |= virtq_push(&b->vq, b->dma, e.head, (uint32_t)w);
+		if (b->vq.broken) /* the used ring is not RAM */
+			blk_fail(b);
 	}
 	if (pushed && virtq_should_notify(&b->vq, b->dma)) {
 		b->isr |= 1;
@@ -196,10 +265,10 @@ static void blk_notify(struct virtio_blk *b)
 static uint32_t blk_reg_read(struct virtio_blk *b, unsigned off)
 {
 	switch (off) {
-	case VIRTIO_PCI_HOST_FEATURES:
-		return b->host_features;
+	case VIRTIO_PCI_HOST_FEATURES: /* bits 0-31: VERSION_1 is not there */
+		return (uint32_t)b->host_features;
 	case VIRTIO_PCI_GUEST_FEATURES:
-		return b->guest_features;
+		return (uint32_t)b->guest_features;
 	case VIRTIO_PCI_QUEUE_PFN:
 		return b->queue_sel == 0 ? b->pfn : 0;
 	case VIRTIO_PCI_QUEUE_NUM:
@@ -213,13 +282,19 @@ static uint32_t blk_reg_read(struct virtio_blk *b, unsigned off)
 	}
 }
 
+static uint8_t blk_isr_read(struct virtio_blk *b)
+{
+	uint8_t v = b->isr;
+	b->isr = 0;
+	blk_update_irq(b);
+	return v;
+}
+
 static void blk_io_read(void *opaque, uint64_t off, unsigned size, uint64_t *value)
 {
 	struct virtio_blk *b = opaque;
 	if (off == VIRTIO_PCI_ISR) {
-		*value = b->isr;
-		b->isr = 0;
-		blk_update_irq(b);
+		*value = blk_isr_read(b);
 		return;
 	}
 	uint64_t v = 0;
@@ -248,12 +323,13 @@ static void blk_io_write(void *opaque, uint64_t off, unsigned size, uint64_t val
 	uint32_t v = (uint32_t)value;
 	switch (off) {
 	case VIRTIO_PCI_GUEST_FEATURES:
-		b->guest_features = v & b->host_features;
+		b->guest_features = v & (uint32_t)b->host_features;
 		break;
 	case VIRTIO_PCI_QUEUE_PFN:
 		if (b->queue_sel != 0)
 			break;
 		b->pfn = v;
+		b->q_enable = 0; /* the queue is the legacy one now (invariant 4) */
 		if (!v)
 			virtq_reset(&b->vq);
 		else
@@ -268,14 +344,250 @@ static void blk_io_write(void *opaque, uint64_t off, unsigned size, uint64_t val
 			blk_notify(b);
 		break;
 	case VIRTIO_PCI_STATUS:
-		if ((uint8_t)v == 0)
-			blk_reset(b);
-		else
-			b->status = (uint8_t)v;
+		blk_set_status(b, (uint8_t)v, false);
 		break;
 	default:
 		break; /* read-only registers and the read-only config */
 	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Modern interface: BAR 4                                              */
+
+/* The common configuration structure as the driver reads it now. */
+static void blk_common_image(const struct virtio_blk *b, uint8_t *c)
+{
+	bool q0 = b->queue_sel == 0;
+	memset(c, 0, VIRTIO_COMMON_SIZE);
+	bt_put32(c + VIRTIO_COMMON_DFSELECT, b->dfselect);
+	if (b->dfselect < 2)
+		bt_put32(c + VIRTIO_COMMON_DF, (uint32_t)(b->host_features >> (32 * b->dfselect)));
+	bt_put32(c + VIRTIO_COMMON_GFSELECT, b->gfselect);
+	if (b->gfselect < 2)
+		bt_put32(c + VIRTIO_COMMON_GF, (uint32_t)(b->guest_features >> (32 * b->gfselect)));
+	bt_put16(c + VIRTIO_COMMON_MSIX, VIRTIO_MSI_NO_VECTOR);
+	bt_put16(c + VIRTIO_COMMON_NUMQ, 1);
+	c[VIRTIO_COMMON_STATUS] = b->status;
+	c[VIRTIO_COMMON_CFGGEN] = 0; /* the configuration never changes */
+	bt_put16(c + VIRTIO_COMMON_Q_SELECT, b->queue_sel);
+	bt_put16(c + VIRTIO_COMMON_Q_MSIX, VIRTIO_MSI_NO_VECTOR);
+	if (!q0)
+		return; /* size 0: no such queue */
+	bt_put16(c + VIRTIO_COMMON_Q_SIZE, b->q_size);
+	bt_put16(c + VIRTIO_COMMON_Q_ENABLE, b->q_enable);
+	bt_put16(c + VIRTIO_COMMON_Q_NOFF, 0);
+	bt_put64(c + VIRTIO_COMMON_Q_DESC, b->q_desc);
+	bt_put64(c + VIRTIO_COMMON_Q_DRIVER, b->q_avail);
+	bt_put64(c + VIRTIO_COMMON_Q_DEVICE, b->q_used);
+}
+
+/* queue_enable = 1: the queue's size and parts are checked once here
+ * (and every access again in virtq.c); a bad one fails the device. */
+static void blk_queue_enable(struct virtio_blk *b)
+{
+	uint16_t n = b->q_size;
+	const char *why = NULL;
+	b->pfn = 0; /* the queue is the modern one now (invariant 4) */
+	if (n > VIRTIO_BLK_QUEUE_SIZE ||
+	    !virtq_setup_split(&b->vq, n, b->q_desc, b->q_avail, b->q_used))
+		why =
+		    "a size that is not a power of two up to 256, or a part misaligned or wrapping";
+	else if (!b->dma->map(b->dma->opaque, b->q_desc, virtq_desc_size(n), false) ||
+		 !b->dma->map(b->dma->opaque, b->q_avail, virtq_avail_size(n), false) ||
+		 !b->dma->map(b->dma->opaque, b->q_used, virtq_used_size(n), false))
+		why = "a part outside guest RAM";
+	if (why) {
+		bt_warn(LOG_DEV,
+			"virtio-blk: the driver enabled queue 0 with %s (size %u, desc %#llx, "
+			"driver %#llx, device %#llx); the device needs a reset",
+			why, n, (unsigned long long)b->q_desc, (unsigned long long)b->q_avail,
+			(unsigned long long)b->q_used);
+		blk_fail(b);
+		return;
+	}
+	b->q_enable = 1;
+}
+
+/* A write to one of the 64-bit queue addresses: whole, or a 32-bit half
+ * (Linux writes the low half, then the high one). */
+static void blk_set_addr(uint64_t *a, unsigned off, unsigned size, uint64_t v)
+{
+	if (size == 8 && off == 0)
+		*a = v;
+	else if (size == 4 && (off == 0 || off == 4))
+		*a = (*a & ~(0xffffffffull << (8 * off))) | (uint64_t)(uint32_t)v << (8 * off);
+}
+
+/* "PCI Device Layout": each field written with its own width (64-bit ones
+ * also as two 32-bit halves); any other write is dropped. */
+static void blk_common_write(struct virtio_blk *b, unsigned off, unsigned size, uint64_t v)
+{
+	bool q0 = b->queue_sel == 0;
+	/* queue fields are the driver's until it enables the queue or the device */
+	bool qset = q0 && !b->q_enable && !(b->status & VIRTIO_STATUS_DRIVER_OK);
+	unsigned shift = 32 * (b->gfselect & 1);
+	switch (off) {
+	case VIRTIO_COMMON_DFSELECT:
+		if (size == 4)
+			b->dfselect = (uint32_t)v;
+		return;
+	case VIRTIO_COMMON_GFSELECT:
+		if (size == 4)
+			b->gfselect = (uint32_t)v;
+		return;
+	case VIRTIO_COMMON_GF:
+		if (size == 4 && b->gfselect < 2 && !(b->status & VIRTIO_STATUS_FEATURES_OK))
+			b->guest_features = (b->guest_features & ~(0xffffffffull << shift)) |
+					    (uint64_t)(uint32_t)v << shift;
+		return;
+	case VIRTIO_COMMON_STATUS:
+		if (size == 1)
+			blk_set_status(b, (uint8_t)v, true);
+		return;
+	case VIRTIO_COMMON_Q_SELECT:
+		if (size == 2)
+			b->queue_sel = (uint16_t)v;
+		return;
+	case VIRTIO_COMMON_Q_SIZE:
+		if (size == 2 && qset)
+			b->q_size = (uint16_t)v;
+		return;
+	case VIRTIO_COMMON_Q_ENABLE:
+		/* 1 enables; 0 is not the driver's to write (no RING_RESET) */
+		if (size == 2 && qset && (uint16_t)v == 1)
+			blk_queue_enable(b);
+		return;
+	default:
+		break; /* MSI-X vectors (none), read-only fields, the addresses */
+	}
+	if (!qset)
+		return;
+	if (off - VIRTIO_COMMON_Q_DESC < 8)
+		blk_set_addr(&b->q_desc, off - VIRTIO_COMMON_Q_DESC, size, v);
+	else if (off - VIRTIO_COMMON_Q_DRIVER < 8)
+		blk_set_addr(&b->q_avail, off - VIRTIO_COMMON_Q_DRIVER, size, v);
+	else if (off - VIRTIO_COMMON_Q_DEVICE < 8)
+		blk_set_addr(&b->q_used, off - VIRTIO_COMMON_Q_DEVICE, size, v);
+}
+
+static void blk_mem_read(void *opaque, uint64_t off, unsigned size, uint64_t *value)
+{
+	struct virtio_blk *b = opaque;
+	unsigned o = (unsigned)(off % VIRTIO_MODERN_REGION);
+	uint8_t image[VIRTIO_COMMON_SIZE];
+	const uint8_t *src = NULL;
+	unsigned len = 0;
+	switch (off - o) {
+	case VIRTIO_MODERN_COMMON:
+		blk_common_image(b, image);
+		src = image;
+		len = VIRTIO_COMMON_SIZE;
+		break;
+	case VIRTIO_MODERN_ISR:
+		*value = o == 0 ? blk_isr_read(b) : 0;
+		return;
+	case VIRTIO_MODERN_DEVICE:
+		src = b->config;
+		len = CONFIG_BYTES;
+		break;
+	default:
+		break; /* notify reads 0 */
+	}
+	uint64_t v = 0;
+	for (unsigned i = 0; i < size; i++)
+		if (o + i < len)
+			v |= (uint64_t)src[o + i] << (8 * i);
+	*value = v;
+}
+
+static void blk_mem_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
+{
+	struct virtio_blk *b = opaque;
+	unsigned o = (unsigned)(off % VIRTIO_MODERN_REGION);
+	if (off - o == VIRTIO_MODERN_COMMON) {
+		blk_common_write(b, o, size, value);
+	} else if (off == VIRTIO_MODERN_NOTIFY) {
+		/* the queue's index (no NOTIFICATION_DATA); served after DRIVER_OK */
+		if ((uint16_t)value == 0 && b->q_enable && (b->status & VIRTIO_STATUS_DRIVER_OK))
+			blk_notify(b);
+	}
+	/* the ISR and the block device's config are read-only */
+}
+
+static const struct iobus_ops blk_mem_ops = {
+    .read = blk_mem_read,
+    .write = blk_mem_write,
+    .name = "virtio-blk-modern",
+};
+
+/* pci_cfg_data was read (refresh it) or written (forward it): an access
+ * of cap.length bytes at cap.offset in cap.bar, checked here as the
+ * driver is told to keep it ("PCI configuration access capability"). */
+static void blk_cfg_access(void *opaque, unsigned reg, unsigned size, bool write)
+{
+	(void)reg;
+	(void)size;
+	struct virtio_blk *b = opaque;
+	uint8_t c[VIRTIO_PCI_CFG_CAP_BYTES];
+	pci_device_cfg_load(b->pci, b->cfg_cap, c, sizeof(c));
+	uint32_t off = bt_get32(c + 8), len = bt_get32(c + 12);
+	if (c[4] != VIRTIO_BLK_MEM_BAR || (len != 1 && len != 2 && len != 4) || off % len ||
+	    off > VIRTIO_BLK_MEM_SIZE - len)
+		return;
+	if (write) {
+		blk_mem_write(b, off, len, bt_get32(c + MODERN_BYTES) & (~0u >> (32 - 8 * len)));
+		return;
+	}
+	uint64_t v;
+	blk_mem_read(b, off, len, &v);
+	bt_put32(c + MODERN_BYTES, (uint32_t)v);
+	pci_device_cfg_store(b->pci, b->cfg_cap + MODERN_BYTES, c + MODERN_BYTES, 4);
+}
+
+/* The PCI configuration access capability: bar, offset, length and the
+ * data are the driver's to write. */
+static enum bt_status blk_add_cfg_cap(struct virtio_blk *b)
+{
+	uint8_t c[VIRTIO_PCI_CFG_CAP_BYTES] = {PCI_CAP_ID_VNDR, 0, sizeof(c),
+					       VIRTIO_PCI_CAP_PCI_CFG};
+	uint8_t mask[VIRTIO_PCI_CFG_CAP_BYTES] = {0};
+	mask[4] = 0xff;		    /* bar */
+	memset(mask + 8, 0xff, 12); /* offset, length, pci_cfg_data */
+	BT_TRY(pci_device_add_cap(b->pci, c, sizeof(c), &b->cfg_cap));
+	BT_TRY(pci_device_cfg_set_wmask(b->pci, b->cfg_cap, mask, sizeof(mask)));
+	return pci_device_cfg_window(b->pci, b->cfg_cap + MODERN_BYTES, 4);
+}
+
+/* The vendor-specific capabilities naming the four structures (section
+ * 4.1.4), in QEMU's order, then the configuration access one. */
+static enum bt_status blk_add_caps(struct virtio_blk *b)
+{
+	static const struct {
+		uint8_t type;
+		uint32_t offset, length;
+	} caps[] = {
+	    {VIRTIO_PCI_CAP_COMMON_CFG, VIRTIO_MODERN_COMMON, VIRTIO_COMMON_SIZE},
+	    {VIRTIO_PCI_CAP_ISR_CFG, VIRTIO_MODERN_ISR, 1},
+	    {VIRTIO_PCI_CAP_DEVICE_CFG, VIRTIO_MODERN_DEVICE, CONFIG_BYTES},
+	    {VIRTIO_PCI_CAP_NOTIFY_CFG, VIRTIO_MODERN_NOTIFY, VIRTIO_NOTIFY_MULTIPLIER},
+	};
+	for (unsigned i = 0; i < BT_ARRAY_SIZE(caps); i++) {
+		uint8_t c[MODERN_BYTES + 4] = {0};
+		unsigned len = MODERN_BYTES;
+		if (caps[i].type == VIRTIO_PCI_CAP_NOTIFY_CFG) {
+			bt_put32(c + MODERN_BYTES, VIRTIO_NOTIFY_MULTIPLIER);
+			len += 4;
+		}
+		c[0] = PCI_CAP_ID_VNDR;
+		c[2] = (uint8_t)len;
+		c[3] = caps[i].type;
+		c[4] = VIRTIO_BLK_MEM_BAR;
+		bt_put32(c + 8, caps[i].offset);
+		bt_put32(c + 12, caps[i].length);
+		uint8_t at;
+		BT_TRY(pci_device_add_cap(b->pci, c, len, &at));
+	}
+	return blk_add_cfg_cap(b);
 }
 
 static const struct iobus_ops blk_io_ops = {
@@ -287,6 +599,24 @@ static const struct iobus_ops blk_io_ops = {
 static void blk_bar_map(void *opaque, unsigned bar, bool mapped, uint64_t base)
 {
 	struct virtio_blk *b = opaque;
+	if (bar == VIRTIO_BLK_MEM_BAR) {
+		if (b->mem_mapped) {
+			iobus_unregister_mmio(b->bus, b->mem_base);
+			b->mem_mapped = false;
+		}
+		if (!mapped)
+			return;
+		if (iobus_register_mmio(b->bus, base, VIRTIO_BLK_MEM_SIZE, &blk_mem_ops, b) !=
+		    BT_OK) {
+			bt_warn(LOG_DEV,
+				"virtio-blk: BAR 4 at %#llx overlaps another device: not decoded",
+				(unsigned long long)base);
+			return;
+		}
+		b->mem_mapped = true;
+		b->mem_base = base;
+		return;
+	}
 	if (bar != 0)
 		return;
 	if (b->mapped) {
@@ -307,7 +637,8 @@ static void blk_bar_map(void *opaque, unsigned bar, bool mapped, uint64_t base)
 	b->io_base = (uint16_t)base;
 }
 
-static const struct pci_device_ops blk_pci_ops = {.bar_map = blk_bar_map};
+static const struct pci_device_ops blk_pci_ops = {.bar_map = blk_bar_map,
+						  .cfg_access = blk_cfg_access};
 
 static void blk_config(struct virtio_blk *b)
 {
@@ -346,9 +677,10 @@ enum bt_status virtio_blk_create(struct pci_host *host, struct iobus *bus, unsig
 			"sector are ignored",
 			image_path, (unsigned long long)(bytes % SECTOR));
 	b->sectors = bytes / SECTOR;
-	b->host_features = 1u << VIRTIO_BLK_F_SIZE_MAX | 1u << VIRTIO_BLK_F_SEG_MAX |
-			   1u << VIRTIO_BLK_F_BLK_SIZE | 1u << VIRTIO_BLK_F_FLUSH |
-			   (read_only ? 1u << VIRTIO_BLK_F_RO : 0);
+	b->host_features = 1ull << VIRTIO_BLK_F_SIZE_MAX | 1ull << VIRTIO_BLK_F_SEG_MAX |
+			   1ull << VIRTIO_BLK_F_BLK_SIZE | 1ull << VIRTIO_BLK_F_FLUSH |
+			   (read_only ? 1ull << VIRTIO_BLK_F_RO : 0) | 1ull << VIRTIO_F_VERSION_1;
+	b->q_size = VIRTIO_BLK_QUEUE_SIZE;
 	blk_config(b);
 	const struct pci_id id = {.vendor = 0x1af4,
 				  .device = 0x1001, /* transitional virtio-blk */
@@ -361,6 +693,10 @@ enum bt_status virtio_blk_create(struct pci_host *host, struct iobus *bus, unsig
 	if (s != BT_OK)
 		goto err_close;
 	s = pci_device_add_bar(b->pci, 0, VIRTIO_BLK_BAR_SIZE, true);
+	if (s == BT_OK)
+		s = pci_device_add_bar(b->pci, VIRTIO_BLK_MEM_BAR, VIRTIO_BLK_MEM_SIZE, false);
+	if (s == BT_OK)
+		s = blk_add_caps(b);
 	if (s != BT_OK)
 		goto err_remove;
 	*out = b;
@@ -379,7 +715,7 @@ void virtio_blk_destroy(struct virtio_blk *b)
 {
 	if (!b)
 		return;
-	pci_device_remove(b->pci); /* unmaps the BAR through blk_bar_map */
+	pci_device_remove(b->pci); /* unmaps the BARs through blk_bar_map */
 	if (!b->read_only)
 		fdatasync(b->fd);
 	close(b->fd);

@@ -48,6 +48,38 @@ bool virtq_setup_legacy(struct virtq *q, uint16_t num, gpa_t gpa)
 	return true;
 }
 
+uint64_t virtq_desc_size(uint16_t num)
+{
+	return (uint64_t)DESC_SIZE * num;
+}
+
+uint64_t virtq_avail_size(uint16_t num)
+{
+	return 2 * (2 + (uint64_t)num);
+}
+
+uint64_t virtq_used_size(uint16_t num)
+{
+	return 4 + 8 * (uint64_t)num;
+}
+
+bool virtq_setup_split(struct virtq *q, uint16_t num, gpa_t desc, gpa_t avail, gpa_t used)
+{
+	virtq_reset(q);
+	if (!num || (num & (num - 1)) || num > VIRTQ_MAX_SIZE)
+		return false;
+	if (desc % 16 || avail % 2 || used % 4)
+		return false;
+	if (desc + virtq_desc_size(num) < desc || avail + virtq_avail_size(num) < avail ||
+	    used + virtq_used_size(num) < used)
+		return false;
+	q->num = num;
+	q->desc = desc;
+	q->avail = avail;
+	q->used = used;
+	return true;
+}
+
 static void *qmap(const struct dev_dma *dma, gpa_t gpa, size_t len, bool write)
 {
 	if (gpa + len < gpa)

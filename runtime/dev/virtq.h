@@ -71,6 +71,18 @@ void virtq_reset(struct virtq *q);
 /* Set up a queue of num entries (a power of two <= VIRTQ_MAX_SIZE) in the
  * legacy layout at gpa (the PFN register times 4096).  false if num is bad. */
 bool virtq_setup_legacy(struct virtq *q, uint16_t num, gpa_t gpa);
+/* Set up a queue of num entries with its three parts where a virtio 1.x
+ * driver put them (common config queue_desc / queue_driver /
+ * queue_device).  false, and the queue left unset, if num is not a power
+ * of two <= VIRTQ_MAX_SIZE, a part is misaligned (descriptor table 16,
+ * available ring 2, used ring 4: "Split Virtqueues") or wraps the address space.
+ * Whether the parts are RAM is checked on each access (virtq_pop/push). */
+bool virtq_setup_split(struct virtq *q, uint16_t num, gpa_t desc, gpa_t avail, gpa_t used);
+/* Bytes of each part of a split queue of num entries (no event fields:
+ * VIRTIO_RING_F_EVENT_IDX is not offered). */
+uint64_t virtq_desc_size(uint16_t num);
+uint64_t virtq_avail_size(uint16_t num);
+uint64_t virtq_used_size(uint16_t num);
 /* Bytes of a legacy queue of num entries (desc + avail, aligned, + used). */
 uint64_t virtq_legacy_size(uint16_t num);
 
