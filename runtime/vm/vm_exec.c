@@ -24,6 +24,7 @@
 
 #include "pretrans/base/clock.h"
 #include "pretrans/base/log.h"
+#include "runtime/user/ustub.h"
 #include "runtime/vm/vm_int.h"
 
 #include <string.h>
@@ -302,7 +303,9 @@ static bool cannot_translate(struct vm *vm)
  * the host's tables in a stub); RFLAGS.NT (the host clears it at every
  * stub event); a DS/ES/SS selector other than null or __USER_DS (0x2b, the
  * stub's own), or any non-null FS/GS selector (the host reloads that base
- * from its own descriptor at every event).
+ * from its own descriptor at every event); an FS or GS base the host will
+ * not give a process (at or above its TASK_SIZE: ptrace refuses to set it,
+ * with EIO, so a direct stay could not even start).
  */
 static bool needs_guest_state(const struct vcpu *v)
 {
@@ -316,6 +319,8 @@ static bool needs_guest_state(const struct vcpu *v)
 		if ((sel & ~3u) != 0 && sel != 0x2b)
 			return true;
 	}
+	if (v->seg[CPU_FS].base >= USTUB_TASK_END || v->seg[CPU_GS].base >= USTUB_TASK_END)
+		return true;
 	return (v->seg[CPU_FS].sel & ~3u) != 0 || (v->seg[CPU_GS].sel & ~3u) != 0;
 }
 
