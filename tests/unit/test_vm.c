@@ -255,6 +255,29 @@ static void regdev_write(void *opaque, uint64_t off, unsigned size, uint64_t val
 			 (unsigned)value);
 }
 
+/* Boot a vmtest guest with the regdev at 0x4000000 (64 MiB) until it
+ * writes its exit port; res says how it ended. */
+static void run_with_regdev(const char *guest, struct regdev *dev, struct vm_result *res)
+{
+	static const struct iobus_ops ops = {
+	    .read = regdev_read, .write = regdev_write, .name = "test-regs"};
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	cfg.kernel = guest;
+	cfg.mem_bytes = 32ull << 20;
+	cfg.timeout_s = 20;
+	cfg.console_out_fd = open("/dev/null", O_WRONLY);
+	assert_true(cfg.console_out_fd >= 0);
+	struct vm *vm;
+	assert_int_equal(vm_create(&cfg, &vm), BT_OK);
+	assert_int_equal(iobus_register_mmio(vm->plat->bus, 0x4000000, 8, &ops, dev), BT_OK);
+	assert_int_equal(vm_run(vm, res), BT_OK);
+	assert_int_equal(vm_finish(vm), BT_OK);
+	close(cfg.console_out_fd);
+	vm_destroy(vm);
+	assert_int_equal(res->stop, VM_STOP_EXIT_PORT);
+}
+
 /* Stores from translated code to device memory reach the device, once and
  * in program order: a plain store does not read the device, a
  * read-modify-write reads it first (as the instruction does on hardware),
@@ -263,24 +286,9 @@ static void regdev_write(void *opaque, uint64_t off, unsigned size, uint64_t val
 static void test_store_to_device_memory(void **state)
 {
 	(void)state;
-	static const struct iobus_ops ops = {
-	    .read = regdev_read, .write = regdev_write, .name = "test-regs"};
 	struct regdev dev = {.reg = {0, 0xa0}};
-	struct vm_config cfg;
-	vm_config_init(&cfg);
-	cfg.kernel = GUEST("mmio");
-	cfg.mem_bytes = 32ull << 20;
-	cfg.timeout_s = 20;
-	cfg.console_out_fd = open("/dev/null", O_WRONLY);
-	assert_true(cfg.console_out_fd >= 0);
-	struct vm *vm;
 	struct vm_result res;
-	assert_int_equal(vm_create(&cfg, &vm), BT_OK);
-	assert_int_equal(iobus_register_mmio(vm->plat->bus, 0x4000000, 8, &ops, &dev), BT_OK);
-	assert_int_equal(vm_run(vm, &res), BT_OK);
-	assert_int_equal(vm_finish(vm), BT_OK);
-	close(cfg.console_out_fd);
-	assert_int_equal(res.stop, VM_STOP_EXIT_PORT);
+	run_with_regdev(GUEST("mmio"), &dev, &res);
 	/* 0x2c: the load did not see the read-modify-write's result */
 	assert_int_equal(res.exit_status, GUEST_STATUS(0x3c));
 	assert_int_equal(dev.n, 6);
@@ -292,7 +300,6 @@ static void test_store_to_device_memory(void **state)
 	 * split into bytes and dwords) */
 	assert_string_equal(dev.log[4], "w2@2=0x5566");
 	assert_string_equal(dev.log[5], "w8@0=0x5060708");
-	vm_destroy(vm);
 }
 
 /* A store split between RAM and device memory from translated code: the
@@ -302,28 +309,12 @@ static void test_store_to_device_memory(void **state)
 static void test_split_store(void **state)
 {
 	(void)state;
-	static const struct iobus_ops ops = {
-	    .read = regdev_read, .write = regdev_write, .name = "test-regs"};
 	struct regdev dev = {0};
-	struct vm_config cfg;
-	vm_config_init(&cfg);
-	cfg.kernel = GUEST("split");
-	cfg.mem_bytes = 32ull << 20;
-	cfg.timeout_s = 20;
-	cfg.console_out_fd = open("/dev/null", O_WRONLY);
-	assert_true(cfg.console_out_fd >= 0);
-	struct vm *vm;
 	struct vm_result res;
-	assert_int_equal(vm_create(&cfg, &vm), BT_OK);
-	assert_int_equal(iobus_register_mmio(vm->plat->bus, 0x4000000, 8, &ops, &dev), BT_OK);
-	assert_int_equal(vm_run(vm, &res), BT_OK);
-	assert_int_equal(vm_finish(vm), BT_OK);
-	close(cfg.console_out_fd);
-	assert_int_equal(res.stop, VM_STOP_EXIT_PORT);
+	run_with_regdev(GUEST("split"), &dev, &res);
 	assert_int_equal(res.exit_status, GUEST_STATUS(0x4b));
 	assert_int_equal(dev.n, 1);
 	assert_string_equal(dev.log[0], "w4@0=0x11223344");
-	vm_destroy(vm);
 }
 
 int main(void)
