@@ -171,6 +171,12 @@ struct dg_mem dg_mem_form(struct dg *g, int size, uint64_t align, uint64_t targe
 {
 	struct dg_mem m;
 	memset(&m, 0, sizeof(m));
+	if (!target && !align && size > 1 && dg_rr(g, 8) == 0) {
+		/* one access in eight that can straddle: across a page boundary
+		 * (the translator's split-access slow path, issue 14 item 2) */
+		uint64_t page = DG_DATA + 0x1000 * (1 + dg_rr(g, 5));
+		target = page - 1 - dg_rr(g, (uint32_t)size - 1);
+	}
 	if (!target)
 		target = (DG_DATA + 0x400 + dg_rr(g, 0x6000)) & ~(align ? align - 1 : 0);
 	m.target = target;
