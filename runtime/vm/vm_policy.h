@@ -81,16 +81,21 @@ struct vm_policy_params {
 	uint32_t exploit_max;	/* ... and at most, after trials that kept the mode */
 	uint32_t trial_stays;	/* stays of a trial (and of the window compared) */
 	uint32_t fidelity_stays;
-	/* a translated window whose stays ran less user code than this on
-	 * average (and were not cut by interrupts) skips its trial of direct
-	 * mode: a direct stay costs at least a host crossing, which that
-	 * much translated user code cannot win back (0: always try) */
+	/* a translated window whose stays ran less user code than a host
+	 * crossing on average (and were not cut by interrupts) skips its
+	 * trial of direct mode: a direct stay costs at least one crossing,
+	 * which that much translated user code cannot win back.  The
+	 * crossing is measured on the running host (the least user time of
+	 * a direct stay among the last VM_POLICY_XING_STAYS direct stays of
+	 * any space); this is the value until a first measurement (0: always
+	 * try, and measure nothing) */
 	uint64_t trial_min_user_ns;
 };
 void vm_policy_params_default(struct vm_policy_params *p);
 
-#define VM_POLICY_SLOTS	  64
-#define VM_POLICY_IRQ_RUN 4
+#define VM_POLICY_SLOTS	     64
+#define VM_POLICY_IRQ_RUN    4
+#define VM_POLICY_XING_STAYS 64
 
 /* One measurement window of a mode. */
 struct vm_policy_window {
@@ -122,7 +127,8 @@ struct vm_policy_stats {
 	uint64_t trials_won;	 /* trials after which the chosen mode changed */
 	uint64_t trials_skipped; /* trial_min_user_ns said direct could not win */
 	uint64_t fidelity_triggers;
-	uint64_t fallbacks; /* stays run direct because translation could not run them */
+	uint64_t fallbacks;   /* stays run direct because translation could not run them */
+	uint64_t crossing_ns; /* the host crossing as last measured, 0: not yet */
 };
 
 struct vm_policy {
@@ -131,6 +137,10 @@ struct vm_policy {
 	struct vm_policy_as as[VM_POLICY_SLOTS];
 	uint64_t clock;		   /* use counter for LRU */
 	struct vm_policy_as *last; /* the slot used last (every stay asks twice) */
+	/* the host crossing (trial_min_user_ns): least user time of a direct
+	 * stay in the window filling now, and its count */
+	uint64_t xing_min;
+	uint32_t xing_n;
 	struct vm_policy_stats st;
 };
 

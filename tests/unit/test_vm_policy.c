@@ -218,6 +218,41 @@ static void test_skip_trials_short_user(void **state)
 	assert_true(p.st.trials > t0);
 }
 
+/* The crossing that decides whether a direct trial can pay is measured on
+ * the host: until VM_POLICY_XING_STAYS direct stays were seen it is
+ * trial_min_user_ns; then it is the least user time of those stays, so on
+ * a host whose crossing is 5 us, translated stays running 10 us of user
+ * code try direct again. */
+static void test_crossing_measured(void **state)
+{
+	(void)state;
+	struct vm_policy_params pp = params;
+	pp.exploit_max = 64;
+	pp.trial_min_user_ns = 30000;
+	struct vm_policy p;
+	vm_policy_init(&p, VM_USER_ADAPTIVE, &pp);
+	for (int i = 0; i < 200; i++) /* 10 us of user code: below 30 us */
+		vm_policy_stay(&p, AS1, vm_policy_mode(&p, AS1, false), 100000, 10000, false);
+	assert_int_equal(p.st.trials, 0);
+	assert_int_equal(p.st.crossing_ns, 0);
+	/* direct stays elsewhere (a fallback counts too): the least is 5 us */
+	for (int i = 0; i < VM_POLICY_XING_STAYS - 1; i++)
+		vm_policy_stay(&p, AS2, VM_UMODE_DIRECT, 200000, 5000 + 1000 * (uint64_t)(i % 7),
+			       false);
+	assert_int_equal(p.st.crossing_ns, 0); /* one stay short of a window */
+	vm_policy_stay(&p, AS2, VM_UMODE_DIRECT, 200000, 9000, false);
+	assert_int_equal(p.st.crossing_ns, 5000);
+	for (int i = 0; i < 200 && !p.st.trials; i++)
+		vm_policy_stay(&p, AS1, vm_policy_mode(&p, AS1, false), 100000, 10000, false);
+	assert_true(p.st.trials > 0);
+	/* --user=translated measures nothing and never tries */
+	struct vm_policy q;
+	vm_policy_init(&q, VM_USER_TRANSLATED, &pp);
+	for (int i = 0; i < 2 * VM_POLICY_XING_STAYS; i++)
+		vm_policy_stay(&q, AS2, VM_UMODE_DIRECT, 200000, 5000, false);
+	assert_int_equal(q.st.crossing_ns, 0);
+}
+
 /* Trials that keep the mode come less and less often (up to exploit_max);
  * one that changes it brings them back to exploit_stays. */
 static void test_backoff(void **state)
@@ -272,6 +307,7 @@ int main(void)
 	    cmocka_unit_test(test_fixed_and_fallback),
 	    cmocka_unit_test(test_backoff),
 	    cmocka_unit_test(test_skip_trials_short_user),
+	    cmocka_unit_test(test_crossing_measured),
 	    cmocka_unit_test(test_per_space),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
