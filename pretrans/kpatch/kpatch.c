@@ -496,30 +496,6 @@ static enum site_res retpoline_site(const struct kp_text *t, gva_t addr, const u
 	return SITE_PATCH;
 }
 
-static void apply_retpolines(struct kp_text *t, const struct elfimg_section *sec)
-{
-	for (uint64_t o = 0; o + 4 <= sec->size; o += 4) {
-		uint8_t e[4], out[16];
-		unsigned len = 0;
-		t->st.sites[KP_RETPOLINE]++;
-		if (!rd(t, sec->addr + o, e, 4))
-			continue;
-		gva_t addr = sec->addr + o + (int64_t)rel32(e);
-		uint8_t *p = text_at(t, addr, 1);
-		enum site_res r =
-		    p ? retpoline_site(t, addr, p, avail_at(t, addr), out, &len) : SITE_SKIP;
-		if (r == SITE_SKIP) {
-			t->st.skipped[KP_RETPOLINE]++;
-			continue;
-		}
-		mark_site(t, addr, len, KP_RETPOLINE);
-		if (r == SITE_KEEP)
-			continue;
-		poke(t, addr, out, len, KP_RETPOLINE);
-		t->st.patched[KP_RETPOLINE]++;
-	}
-}
-
 /* apply_returns (no RETHUNK), one site: `jmp __x86_return_thunk` becomes
  * ret; int3.  __static_call_fixup: a trampoline (ud1 %esp,%ecx; int3 after
  * it) gets the same. */
@@ -540,27 +516,32 @@ static enum site_res return_site(const struct kp_text *t, gva_t addr, const uint
 	return SITE_PATCH;
 }
 
-static void apply_returns(struct kp_text *t, const struct elfimg_section *sec)
+typedef enum site_res site_fn(const struct kp_text *t, gva_t addr, const uint8_t *p, size_t avail,
+			      uint8_t *out, unsigned *len);
+
+/* A table of 32-bit self-relative site addresses (.retpoline_sites,
+ * .return_sites): each site as `site` says, counted under kind k. */
+static void apply_rel_sites(struct kp_text *t, const struct elfimg_section *sec, enum kp_kind k,
+			    site_fn *site)
 {
 	for (uint64_t o = 0; o + 4 <= sec->size; o += 4) {
 		uint8_t e[4], out[16];
 		unsigned len = 0;
-		t->st.sites[KP_RETURN]++;
+		t->st.sites[k]++;
 		if (!rd(t, sec->addr + o, e, 4))
 			continue;
 		gva_t addr = sec->addr + o + (int64_t)rel32(e);
 		uint8_t *p = text_at(t, addr, 1);
-		enum site_res r =
-		    p ? return_site(t, addr, p, avail_at(t, addr), out, &len) : SITE_SKIP;
+		enum site_res r = p ? site(t, addr, p, avail_at(t, addr), out, &len) : SITE_SKIP;
 		if (r == SITE_SKIP) {
-			t->st.skipped[KP_RETURN]++;
+			t->st.skipped[k]++;
 			continue;
 		}
-		mark_site(t, addr, 5, KP_RETURN);
+		mark_site(t, addr, len, k);
 		if (r == SITE_KEEP)
 			continue;
-		poke(t, addr, out, len, KP_RETURN);
-		t->st.patched[KP_RETURN]++;
+		poke(t, addr, out, len, k);
+		t->st.patched[k]++;
 	}
 }
 
@@ -823,9 +804,9 @@ enum bt_status kp_predict(const struct elfimg *img, const struct kp_config *cfg,
 	if ((sec = elfimg_section_by_name(img, ".parainstructions")) && t->pv_ops)
 		apply_paravirt(t, sec);
 	if ((sec = elfimg_section_by_name(img, ".retpoline_sites")) && t->thunk_array)
-		apply_retpolines(t, sec);
+		apply_rel_sites(t, sec, KP_RETPOLINE, retpoline_site);
 	if ((sec = elfimg_section_by_name(img, ".return_sites")) && t->ret_thunk)
-		apply_returns(t, sec);
+		apply_rel_sites(t, sec, KP_RETURN, return_site);
 	if (alt)
 		apply_alternatives(t, alt);
 	if ((sec = elfimg_section_by_name(img, ".smp_locks")) && t->text && t->etext)
