@@ -858,9 +858,11 @@ static bool outer_checks(struct vm *vm)
 		stop(vm, VM_STOP_EXIT_PORT, status);
 		return false;
 	}
-	/* before the VCPU_IRQ_FORCE test: an idle guest's poll() in idle()
-	 * ends with housekeeping, which clears the flag the stop signal set,
-	 * so a halted guest kept btvm from ever seeing SIGINT or SIGTERM */
+	/* sticky, so tested whatever VCPU_IRQ_FORCE says: an idle guest's
+	 * poll() in idle() ends with housekeeping, which clears the flag the
+	 * stop signal set, and a halted guest kept btvm from ever seeing
+	 * SIGINT or SIGTERM; one arriving during the housekeeping below is
+	 * seen here at the next pass */
 	if (vm->stop_signal) {
 		stop(vm, VM_STOP_SIGNAL, VM_EXIT_SIGNAL);
 		vm->res.signal = vm->stop_signal;
@@ -869,11 +871,6 @@ static bool outer_checks(struct vm *vm)
 	if (!(vm->tcv.abi->irq & VCPU_IRQ_FORCE))
 		return true;
 	housekeeping(vm);
-	if (vm->stop_signal) {
-		stop(vm, VM_STOP_SIGNAL, VM_EXIT_SIGNAL);
-		vm->res.signal = vm->stop_signal;
-		return false;
-	}
 	if (vm->deadline_ns && bt_now_ns() >= vm->deadline_ns) {
 		stop(vm, VM_STOP_TIMEOUT, VM_EXIT_TIMEOUT);
 		return false;
