@@ -354,8 +354,15 @@ static void stay_report(struct vm *vm)
 	if (!vm->stay.report)
 		return;
 	vm->stay.report = false;
+	unsigned flags =
+	    (vm->stay.by_irq ? VM_POLICY_BY_IRQ : 0) | (vm->stay.warmup ? VM_POLICY_WARMUP : 0);
+	/* one line a stay, for tuning the policy (docs/user-mode.md) */
+	bt_debug(LOG_USER, "stay cr3=%#llx mode=%s ns=%llu user_ns=%llu%s%s",
+		 (unsigned long long)vm->stay.cr3, vm_umode_str(vm->stay.mode),
+		 (unsigned long long)stay_ns(vm), (unsigned long long)vm->stay.user_ns,
+		 vm->stay.by_irq ? " irq" : "", vm->stay.warmup ? " warmup" : "");
 	vm_policy_stay(&vm->policy, vm->stay.cr3, vm->stay.mode, stay_ns(vm), vm->stay.user_ns,
-		       vm->stay.by_irq);
+		       flags);
 }
 
 /* Track stays in user mode: one starts when the vCPU reaches CPL 3 (the
@@ -372,6 +379,7 @@ static enum vm_umode stay_track(struct vm *vm)
 			 * entry) says nothing about either mode */
 			vm->stay.report = vm->stay.runs != 0;
 			vm->stay.by_irq = v->stats.irqs != vm->stay.irqs0;
+			vm->stay.warmup = user_warmups(vm->user) != vm->stay.warm0;
 			vm->stay.user_ns = stay_ns(vm);
 		}
 		return vm->stay.mode;
@@ -383,6 +391,7 @@ static enum vm_umode stay_track(struct vm *vm)
 		vm->stay.t0 = vm_ticks();
 		vm->stay.xlat0 = vm->st.ticks[VM_PH_TRANSLATE];
 		vm->stay.irqs0 = v->stats.irqs;
+		vm->stay.warm0 = user_warmups(vm->user);
 		vm->stay.runs = 0;
 		vm->stay.retried = false;
 		if (needs_guest_state(v))

@@ -64,6 +64,7 @@ struct vm_stats {
 
 struct vm {
 	struct vm_config cfg;
+	int perf_map_fd; /* --perf-map: /tmp/perf-PID.map, 0: none */
 	struct guestmem *gm;
 	struct mmu mmu;
 	struct tc_vcpu tcv;
@@ -98,7 +99,9 @@ struct vm {
 		uint64_t t0;	  /* vm_ticks() at the entry */
 		uint64_t xlat0;	  /* st.ticks[VM_PH_TRANSLATE] at the entry */
 		uint64_t irqs0;	  /* vcpu interrupts delivered at the entry */
+		uint64_t warm0;	  /* user_warmups() at the entry */
 		bool by_irq;	  /* the last stay ended by an interrupt */
+		bool warmup;	  /* the last stay did one-time direct-mode work */
 		bool report;	  /* the last stay's cost is still to be reported */
 		uint32_t runs;	  /* user code runs in this stay */
 		bool retried;	  /* a direct-mode fault was re-run translated in this stay */

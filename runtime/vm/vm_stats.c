@@ -90,6 +90,7 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 			",\"stays_translated\":%" PRIu64 ",\"ns_direct\":%" PRIu64
 			",\"ns_translated\":%" PRIu64 ",\"trials\":%" PRIu64
 			",\"trials_won\":%" PRIu64 ",\"trials_skipped\":%" PRIu64
+			",\"warmup_stays\":%" PRIu64 ",\"shifts\":%" PRIu64
 			",\"fidelity_triggers\":%" PRIu64 ",\"fallbacks\":%" PRIu64
 			",\"host_feature_fallbacks\":%" PRIu64 ",\"retries\":%" PRIu64
 			",\"sensitive_pages_run_translated\":%" PRIu64
@@ -99,9 +100,9 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 			ps->switches[VM_UMODE_TRANSLATED], ps->stays[VM_UMODE_DIRECT],
 			ps->stays[VM_UMODE_TRANSLATED], ps->ns[VM_UMODE_DIRECT],
 			ps->ns[VM_UMODE_TRANSLATED], ps->trials, ps->trials_won, ps->trials_skipped,
-			ps->fidelity_triggers, ps->fallbacks, s->user_host_features,
-			s->user_retries, s->user_sensitive, ps->crossing_ns, s->user_translated,
-			tc.user_chain_refused, s->steps);
+			ps->warmups, ps->shifts, ps->fidelity_triggers, ps->fallbacks,
+			s->user_host_features, s->user_retries, s->user_sensitive, ps->crossing_ns,
+			s->user_translated, tc.user_chain_refused, s->steps);
 		fprintf(f, "}\n");
 		return;
 	}
@@ -150,7 +151,8 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 	fprintf(f,
 		"btvm: user mode %s: direct %s stays %.1f ms, translated %s stays %.1f ms; "
 		"switches to direct %s, to translated %s (%s trials, %s changed the mode, %s "
-		"skipped: too little user code per stay); fidelity triggers %s, fallbacks to "
+		"skipped: too little user code per stay; %s direct stays of warm-up not "
+		"measured, %s shifts); fidelity triggers %s, fallbacks to "
 		"direct %s, faults re-run translated %s, sensitive code pages run translated "
 		"%s, host crossing %.1f us (measured); %s user blocks translated, %s chains "
 		"refused, %s instructions run one at a time (TF, AC, NT)\n",
@@ -158,7 +160,8 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 		(double)ps->ns[VM_UMODE_DIRECT] / 1e6, BT_N(ps->stays[VM_UMODE_TRANSLATED]),
 		(double)ps->ns[VM_UMODE_TRANSLATED] / 1e6, BT_N(ps->switches[VM_UMODE_DIRECT]),
 		BT_N(ps->switches[VM_UMODE_TRANSLATED]), BT_N(ps->trials), BT_N(ps->trials_won),
-		BT_N(ps->trials_skipped), BT_N(ps->fidelity_triggers), BT_N(ps->fallbacks),
-		BT_N(s->user_retries), BT_N(s->user_sensitive), (double)ps->crossing_ns / 1e3,
-		BT_N(s->user_translated), BT_N(tc.user_chain_refused), BT_N(s->steps));
+		BT_N(ps->trials_skipped), BT_N(ps->warmups), BT_N(ps->shifts),
+		BT_N(ps->fidelity_triggers), BT_N(ps->fallbacks), BT_N(s->user_retries),
+		BT_N(s->user_sensitive), (double)ps->crossing_ns / 1e3, BT_N(s->user_translated),
+		BT_N(tc.user_chain_refused), BT_N(s->steps));
 }
