@@ -141,7 +141,11 @@ enum vcpu_callout {
 /* exit_info = kind (enum xlat_exit_kind) | exit index << 8, plus
  * VCPU_EXIT_SYSCALL for a PRIV exit at a `syscall` instruction. */
 #define VCPU_EXIT_INFO(kind, idx) ((uint32_t)(kind) | ((uint32_t)(idx) << 8))
-#define VCPU_EXIT_SYSCALL	  0x10000u
+#endif /* !__ASSEMBLER__ */
+#define VCPU_EXIT_SYSCALL 0x10000
+/* ... and VCPU_EXIT_SYSRET for one at a 64-bit `sysretq` */
+#define VCPU_EXIT_SYSRET 0x20000
+#ifndef __ASSEMBLER__
 
 /* mem_info for VCPU_CO_MEM_LOAD/STORE: access size in bytes | VCPU_MEM_WRITE.
  * A write access checks tag_write; the runtime sets tag_write only for pages
@@ -191,7 +195,28 @@ struct vcpu_abi {
 	/* guest TSC - host TSC (IA32_TSC writes), copied like sel[]: kernel
 	 * code's rdtsc runs inline as host rdtsc + tsc_offset (XC_RDTSC) */
 	int64_t tsc_offset;
-	uint64_t reserved[20];
+	/*
+	 * Fast system calls (runtime/tc/tc_entry.S tc_exit_asm, docs/
+	 * runtime.md "Fast system calls"): the runtime's, never read by
+	 * translated code.  fx_arm says which of the two transitions the exit
+	 * trampoline may do itself, without leaving to C: VCPU_FX_SYSCALL (a
+	 * `syscall` exit of user code straight to the kernel block at LSTAR)
+	 * and VCPU_FX_SYSRET (a `sysretq` exit of kernel code straight to the
+	 * user block at RCX, at most fx_budget times).  fx_cpl is the CPL they
+	 * left; the counts and TSC stamps tell the runtime what happened when
+	 * it next runs (vm_exec.c fx_sync).  fx_star, fx_lstar, fx_sfmask copy
+	 * the MSRs, set with fx_arm.
+	 */
+	uint8_t fx_arm;
+	uint8_t fx_cpl;
+	uint8_t fx_pad[2];
+	uint32_t fx_budget;
+	uint32_t fx_n_sys, fx_n_ret;
+	uint64_t fx_t_first_sys, fx_t_first_ret; /* TSC of the first of each since the sync */
+	uint64_t fx_t_sys, fx_t_ret;		 /* ... and of the last */
+	uint64_t fx_user; /* TSC ticks of user code in stays entered and left fast */
+	uint64_t fx_star, fx_lstar, fx_sfmask;
+	uint64_t reserved[10];
 	struct vcpu_tlb_entry tlb[VCPU_TLB_ENTRIES];
 	struct vcpu_ibl_entry ibl[VCPU_IBL_ENTRIES];
 	/* Guest x87/SSE state (fxsave64 image) while outside translated code and
@@ -239,12 +264,28 @@ struct vcpu_abi {
 #define VCPU_OFF_HOST_CTX    0x218
 #define VCPU_OFF_SEL	     0x220
 #define VCPU_OFF_TSC_OFFSET  0x230
-#define VCPU_OFF_TLB	     0x2d8
-#define VCPU_OFF_IBL	     (VCPU_OFF_TLB + 32 * VCPU_TLB_ENTRIES)
-#define VCPU_OFF_FXSAVE	     ((VCPU_OFF_IBL + 16 * VCPU_IBL_ENTRIES + 63) & ~63)
-#define VCPU_OFF_UTLB	     (VCPU_OFF_FXSAVE + 512)
-#define VCPU_OFF_UIBL	     (VCPU_OFF_UTLB + 32 * VCPU_TLB_ENTRIES)
-#define VCPU_OFF_UIBL_TAG    (VCPU_OFF_UIBL + 16 * VCPU_UIBL_ENTRIES)
+#define VCPU_OFF_FX_ARM	     0x238
+#define VCPU_OFF_FX_CPL	     0x239
+#define VCPU_OFF_FX_BUDGET   0x23c
+#define VCPU_OFF_FX_N_SYS    0x240
+#define VCPU_OFF_FX_N_RET    0x244
+#define VCPU_OFF_FX_T_FSYS   0x248
+#define VCPU_OFF_FX_T_FRET   0x250
+#define VCPU_OFF_FX_T_SYS    0x258
+#define VCPU_OFF_FX_T_RET    0x260
+#define VCPU_OFF_FX_USER     0x268
+#define VCPU_OFF_FX_STAR     0x270
+#define VCPU_OFF_FX_LSTAR    0x278
+#define VCPU_OFF_FX_SFMASK   0x280
+/* fx_arm bits */
+#define VCPU_FX_SYSCALL	  1
+#define VCPU_FX_SYSRET	  2
+#define VCPU_OFF_TLB	  0x2d8
+#define VCPU_OFF_IBL	  (VCPU_OFF_TLB + 32 * VCPU_TLB_ENTRIES)
+#define VCPU_OFF_FXSAVE	  ((VCPU_OFF_IBL + 16 * VCPU_IBL_ENTRIES + 63) & ~63)
+#define VCPU_OFF_UTLB	  (VCPU_OFF_FXSAVE + 512)
+#define VCPU_OFF_UIBL	  (VCPU_OFF_UTLB + 32 * VCPU_TLB_ENTRIES)
+#define VCPU_OFF_UIBL_TAG (VCPU_OFF_UIBL + 16 * VCPU_UIBL_ENTRIES)
 /* uibl keys: guest RIP (user: below 2^47) | tag << 48; an empty entry
  * (VCPU_IBL_EMPTY, bit 63 set) never matches a key */
 #define VCPU_UIBL_TAG_SHIFT 48
@@ -281,6 +322,19 @@ _Static_assert(offsetof(struct vcpu_abi, mem_tmp) == VCPU_OFF_MEM_TMP, "mem_tmp"
 _Static_assert(offsetof(struct vcpu_abi, host_ctx) == VCPU_OFF_HOST_CTX, "host_ctx");
 _Static_assert(offsetof(struct vcpu_abi, sel) == VCPU_OFF_SEL, "sel");
 _Static_assert(offsetof(struct vcpu_abi, tsc_offset) == VCPU_OFF_TSC_OFFSET, "tsc_offset");
+_Static_assert(offsetof(struct vcpu_abi, fx_arm) == VCPU_OFF_FX_ARM, "fx_arm");
+_Static_assert(offsetof(struct vcpu_abi, fx_cpl) == VCPU_OFF_FX_CPL, "fx_cpl");
+_Static_assert(offsetof(struct vcpu_abi, fx_budget) == VCPU_OFF_FX_BUDGET, "fx_budget");
+_Static_assert(offsetof(struct vcpu_abi, fx_n_sys) == VCPU_OFF_FX_N_SYS, "fx_n_sys");
+_Static_assert(offsetof(struct vcpu_abi, fx_n_ret) == VCPU_OFF_FX_N_RET, "fx_n_ret");
+_Static_assert(offsetof(struct vcpu_abi, fx_t_first_sys) == VCPU_OFF_FX_T_FSYS, "fx_t_first_sys");
+_Static_assert(offsetof(struct vcpu_abi, fx_t_first_ret) == VCPU_OFF_FX_T_FRET, "fx_t_first_ret");
+_Static_assert(offsetof(struct vcpu_abi, fx_t_sys) == VCPU_OFF_FX_T_SYS, "fx_t_sys");
+_Static_assert(offsetof(struct vcpu_abi, fx_t_ret) == VCPU_OFF_FX_T_RET, "fx_t_ret");
+_Static_assert(offsetof(struct vcpu_abi, fx_user) == VCPU_OFF_FX_USER, "fx_user");
+_Static_assert(offsetof(struct vcpu_abi, fx_star) == VCPU_OFF_FX_STAR, "fx_star");
+_Static_assert(offsetof(struct vcpu_abi, fx_lstar) == VCPU_OFF_FX_LSTAR, "fx_lstar");
+_Static_assert(offsetof(struct vcpu_abi, fx_sfmask) == VCPU_OFF_FX_SFMASK, "fx_sfmask");
 _Static_assert(offsetof(struct vcpu_abi, tlb) == VCPU_OFF_TLB, "tlb");
 _Static_assert(offsetof(struct vcpu_abi, ibl) == VCPU_OFF_IBL, "ibl");
 _Static_assert(offsetof(struct vcpu_abi, fxsave) == VCPU_OFF_FXSAVE, "fxsave");

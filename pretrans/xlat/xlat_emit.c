@@ -507,7 +507,8 @@ void xe_emit_stubs(struct xe *e)
 			emit_user_direct_probe(e, x->target);
 		xe_gs_store_imm32(e, 8, VCPU_OFF_EXIT_INFO,
 				  VCPU_EXIT_INFO(x->kind, i) |
-				      ((x->flags & XLAT_EXIT_F_SYSCALL) ? VCPU_EXIT_SYSCALL : 0));
+				      ((x->flags & XLAT_EXIT_F_SYSCALL) ? VCPU_EXIT_SYSCALL : 0) |
+				      ((x->flags & XLAT_EXIT_F_SYSRET) ? VCPU_EXIT_SYSRET : 0));
 		if (x->kind != XLAT_EXIT_INDIRECT && x->kind != XLAT_EXIT_RET) {
 			uint32_t before = e->len[e->cur];
 			xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_TARGET, (int32_t)(uint32_t)x->target);

@@ -50,11 +50,12 @@ struct vm_stats {
 	uint64_t user_translated;	     /* user blocks translated (XLAT_OPT_USER) */
 	uint64_t split_accesses, split_maps; /* vm_split.c */
 	uint64_t user_retries;		     /* direct-mode faults re-run translated (vm_exec.c) */
-	uint64_t user_sensitive;     /* direct-mode fetches of sensitive code pages (same) */
-	uint64_t steps;		     /* instructions run one a block (run_step) */
-	uint64_t user_host_features; /* translated user code used a feature only the
-				      * host's CPUID shows: run direct (vm_exec.c) */
-	uint64_t ticks[VM_NPHASES];  /* TSC ticks by phase (vm_ticks); shown in ns */
+	uint64_t user_sensitive;	  /* direct-mode fetches of sensitive code pages (same) */
+	uint64_t steps;			  /* instructions run one a block (run_step) */
+	uint64_t fx_syscalls, fx_sysrets; /* fast system calls (tc_entry.S, vm_exec.c) */
+	uint64_t user_host_features;	  /* translated user code used a feature only the
+					   * host's CPUID shows: run direct (vm_exec.c) */
+	uint64_t ticks[VM_NPHASES];	  /* TSC ticks by phase (vm_ticks); shown in ns */
 };
 
 #define VM_SPLIT_WINDOWS 2

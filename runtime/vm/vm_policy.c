@@ -262,6 +262,21 @@ void vm_policy_stay(struct vm_policy *p, uint64_t cr3, enum vm_umode m, uint64_t
 	set_mode(p, a, next);
 }
 
+uint32_t vm_policy_budget(struct vm_policy *p, uint64_t cr3)
+{
+	if (p->cfg == VM_USER_TRANSLATED)
+		return UINT32_MAX;
+	if (p->cfg != VM_USER_ADAPTIVE)
+		return 0;
+	struct vm_policy_as *a = slot(p, cr3);
+	if (a->mode != VM_UMODE_TRANSLATED || a->trial)
+		return 0;
+	if (a->fidelity)
+		return a->fidelity > 2 ? a->fidelity - 2 : 0;
+	/* the stay reported before the first of them counts too */
+	return a->left > 2 ? a->left - 2 : 0;
+}
+
 bool vm_policy_fidelity(struct vm_policy *p, uint64_t cr3)
 {
 	return p->cfg != VM_USER_DIRECT && slot(p, cr3)->fidelity != 0;

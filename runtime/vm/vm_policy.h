@@ -188,6 +188,13 @@ enum vm_umode vm_policy_mode(struct vm_policy *p, uint64_t cr3, bool cannot_tran
 void vm_policy_stay(struct vm_policy *p, uint64_t cr3, enum vm_umode m, uint64_t ns,
 		    uint64_t user_ns, unsigned flags);
 
+/* How many stays of address space cr3 may start without asking
+ * vm_policy_mode, all in translated mode, so that the next decision (a
+ * trial, a trial's end) still comes through vm_policy_mode: 0 when the
+ * next stay may run direct; UINT32_MAX with --user=translated.  The
+ * caller reports those stays with vm_policy_stay as usual. */
+uint32_t vm_policy_budget(struct vm_policy *p, uint64_t cr3);
+
 /* Is address space cr3 under the fidelity trigger (it must run translated
  * for a while, vm_policy_need_translated)? */
 bool vm_policy_fidelity(struct vm_policy *p, uint64_t cr3);

@@ -48,9 +48,11 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 			fprintf(f, "%s\"%s\":%" PRIu64, k > 1 ? "," : "",
 				xlat_exit_kind_str((enum xlat_exit_kind)k), s->exits[k]);
 		fprintf(f,
-			"},\"faults\":%" PRIu64 ",\"host_signals\":%" PRIu64 ",\"irqs\":%" PRIu64
+			"},\"fast_syscalls\":%" PRIu64 ",\"fast_sysrets\":%" PRIu64
+			",\"faults\":%" PRIu64 ",\"host_signals\":%" PRIu64 ",\"irqs\":%" PRIu64
 			",\"halts\":%" PRIu64 ",",
-			s->faults, s->host_signals, s->irqs, s->halts);
+			s->fx_syscalls, s->fx_sysrets, s->faults, s->host_signals, s->irqs,
+			s->halts);
 		fprintf(f,
 			"\"smc\":{\"pages\":%" PRIu64 ",\"blocks\":%" PRIu64
 			"},\"mapping_invalidations\":%" PRIu64 ",",
@@ -124,7 +126,8 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 	fprintf(f, "btvm: exits:");
 	for (unsigned k = 1; k < XLAT_NEXIT_KINDS; k++)
 		fprintf(f, " %s=%s", xlat_exit_kind_str((enum xlat_exit_kind)k), BT_N(s->exits[k]));
-	fprintf(f, "\n");
+	fprintf(f, "; fast system calls %s, returns %s (not exits)\n", BT_N(s->fx_syscalls),
+		BT_N(s->fx_sysrets));
 	fprintf(f,
 		"btvm: guest faults from translated code %s (host signals %s), interrupts %s, hlt "
 		"waits %s\n",

@@ -130,6 +130,21 @@ if run translated 1 --kernel "$kernel" --initrd "$initrd" --cmdline "$full_cmdli
 		fail translated "the user programs did not run translated"
 	[ "${sd:-0}" -le "${fb:-0}" ] ||
 		fail translated "direct stays other than fallbacks with --user=translated"
+	# fast system calls (docs/runtime.md): most syscall/sysretq pairs never
+	# reach the dispatcher
+	fs=$(json "$work/translated/stderr" fast_syscalls)
+	fr=$(json "$work/translated/stderr" fast_sysrets)
+	echo "btvm-user: [translated] fast system calls $fs, fast returns $fr"
+	[ "${fs:-0}" -gt 1000 ] && [ "${fr:-0}" -gt 1000 ] ||
+		fail translated "system calls did not take the fast path"
+fi
+
+# --- the same without fast system calls: the dispatcher's path stays exact ----
+if run slowsys 1 --kernel "$kernel" --initrd "$initrd" --cmdline "$full_cmdline" \
+	--user=translated --no-fast-syscalls --stats=json; then
+	same slowsys "$btvm_expect"
+	fs=$(json "$work/slowsys/stderr" fast_syscalls)
+	[ "${fs:-1}" -eq 0 ] || fail slowsys "--no-fast-syscalls still took the fast path"
 fi
 
 # --- direct: user code in stubs ----------------------------------------------
