@@ -43,13 +43,13 @@
 struct ureloc;
 
 struct ureloc_stats {
-	uint64_t added;	   /* templates kept */
-	uint64_t replaced; /* ... that replaced one at the same address */
-	uint64_t evicted;  /* dropped for the budget */
-	uint64_t hits;	   /* blocks instantiated (ureloc_find true) */
-	uint64_t none;	   /* misses with no template at the address */
-	uint64_t stale;	   /* the bytes there hash otherwise now (dropped) */
-	uint64_t unread;   /* the bytes could not all be read at va */
+	uint64_t added;			      /* templates kept */
+	uint64_t replaced;		      /* ... that replaced one at the same address */
+	uint64_t evicted;		      /* dropped for the budget */
+	uint64_t hits;			      /* blocks instantiated (ureloc_find true) */
+	uint64_t none;			      /* misses with no template at the address */
+	uint64_t stale;			      /* the bytes there hash otherwise now (dropped) */
+	uint64_t unread;		      /* the bytes could not all be read at va */
 	uint64_t refused[XLAT_NTMPL_RESULTS]; /* xlat_tmpl_instantiate said no */
 	uint64_t entries, bytes;	      /* kept now */
 };

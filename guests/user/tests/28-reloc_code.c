@@ -27,7 +27,7 @@ __asm__(".pushsection .rodata.reloc_blob, \"a\"\n"
 	"1:	call 2f\n" /* into page 1 */
 	"	dec %rcx\n"
 	"	jnz 1b\n"
-	"	lea reloc_blob(%rip), %rdx\n" /* where it runs: only the */
+	"	lea reloc_blob(%rip), %rdx\n"	  /* where it runs: only the */
 	"	lea reloc_blob_tbl(%rip), %rsi\n" /* difference is constant */
 	"	sub %rdx, %rsi\n"
 	"	add %rsi, %rax\n"
@@ -92,8 +92,8 @@ int main(void)
 	size_t len = BLOB_PAGES * 4096;
 	size_t n = (size_t)(reloc_blob_end - reloc_blob);
 	UT_CHECK(n > 2 * 4096 && n <= len);
-	unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE | PROT_EXEC,
-				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned char *p =
+	    mmap(NULL, len, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	UT_CHECK(p != MAP_FAILED);
 	if (p == MAP_FAILED)
 		return 1;
