@@ -366,6 +366,77 @@ static void test_user_page_shift(void **state)
 	assert_int_equal(e.ok, e.blocks - e.notrel);
 }
 
+/* The user IBL records are needed: without them every template that has
+ * them instantiates 0x13000 higher into code that differs from the
+ * translation there (each probe's entry moved by 0x3000 entries). */
+static void test_user_uibl_records_needed(void **state)
+{
+	const char *dir = getenv("BT_USER_DIR") ? getenv("BT_USER_DIR") : GU_USER_DIR;
+	struct xlat_ctx *ctx, *ctx2;
+	const struct xlat_options o = {.flags = XLAT_OPT_USER | XLAT_OPT_EXACT_FAULTS};
+	assert_int_equal(xlat_create(&o, &ctx), BT_OK);
+	assert_int_equal(xlat_create(&o, &ctx2), BT_OK);
+	static uint8_t code[1 << 17];
+	static struct xlat_reloc kept[XLAT_TMPL_MAX_RELOCS];
+	struct xlat_exit exits[XLAT_MAX_EXITS];
+	unsigned with = 0, differ = 0;
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	for (struct dirent *de; (de = readdir(d)) != NULL;) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9' || strchr(de->d_name, '.'))
+			continue;
+		char path[512];
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		struct elfimg *img;
+		assert_int_equal(elfimg_open(path, &img), BT_OK);
+		for (size_t i = 0; i < img->ncode; i++) {
+			const struct elfimg_code *k = &img->code[i];
+			struct src s1 = {
+			    .base = k->start, .bytes = k->bytes, .len = k->end - k->start};
+			struct src s2 = {
+			    .base = k->start + 0x13000, .bytes = k->bytes, .len = s1.len};
+			struct xlat_source src1 = {.read = src_read, .opaque = &s1};
+			struct xlat_source src2 = {.read = src_read, .opaque = &s2};
+			for (gva_t va = s1.base; va < s1.base + s1.len;) {
+				struct xlat_block b, f;
+				struct xlat_tmpl t;
+				enum xlat_tmpl_result res;
+				assert_int_equal(xlat_translate_tmpl(ctx, &src1, va, &b, &t, &res),
+						 BT_OK);
+				if (res == XLAT_TMPL_REFUSED) {
+					va++;
+					continue;
+				}
+				va += b.guest_len;
+				uint32_t n = 0;
+				for (uint32_t r = 0; res == XLAT_TMPL_OK && r < t.n_relocs; r++)
+					if (t.relocs[r].kind != XLAT_RELOC_UIBL)
+						kept[n++] = t.relocs[r];
+				if (res != XLAT_TMPL_OK || n == t.n_relocs)
+					continue;
+				with++;
+				t.relocs = kept;
+				t.n_relocs = n;
+				gva_t va2 = t.guest_start + 0x13000;
+				assert_int_equal(
+				    xlat_tmpl_instantiate(&t, va2, t.guest, code, exits),
+				    XLAT_TMPL_OK);
+				assert_int_equal(xlat_translate(ctx2, &src2, va2, &f), BT_OK);
+				assert_int_equal(f.code_len, t.code_len);
+				differ += memcmp(f.code, code, f.code_len) != 0;
+			}
+		}
+		elfimg_close(img);
+	}
+	closedir(d);
+	printf("  user templates with IBL probe records: %u, wrong without them: %u\n", with,
+	       differ);
+	assert_true(with > 100);
+	assert_int_equal(differ, with);
+	xlat_destroy(ctx);
+	xlat_destroy(ctx2);
+}
+
 /* 0x400000 to a shared library's place under ASLR (0x7f...): a target's
  * `mov rax, imm` needs the 64-bit form there: refused as FORM, never wrong. */
 static void test_user_aslr_shift(void **state)
@@ -449,10 +520,15 @@ static void test_records_roundtrip(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_records_roundtrip), cmocka_unit_test(test_kernel_page_shift),
-	    cmocka_unit_test(test_kernel_odd_shift),  cmocka_unit_test(test_kernel_fields),
-	    cmocka_unit_test(test_module_two_loads),  cmocka_unit_test(test_user_page_shift),
-	    cmocka_unit_test(test_user_aslr_shift),   cmocka_unit_test(test_user_odd_shift),
+	    cmocka_unit_test(test_records_roundtrip),
+	    cmocka_unit_test(test_kernel_page_shift),
+	    cmocka_unit_test(test_kernel_odd_shift),
+	    cmocka_unit_test(test_kernel_fields),
+	    cmocka_unit_test(test_module_two_loads),
+	    cmocka_unit_test(test_user_page_shift),
+	    cmocka_unit_test(test_user_aslr_shift),
+	    cmocka_unit_test(test_user_odd_shift),
+	    cmocka_unit_test(test_user_uibl_records_needed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
