@@ -453,8 +453,9 @@ void xe_exit_jump_stub(struct xe *e, int idx)
  *   jmp *%gs:br_host
  *   miss: (restore), then the exit stub as usual
  */
-static void emit_user_direct_probe(struct xe *e, gva_t target)
+static void emit_user_direct_probe(struct xe *e, int x)
 {
+	const gva_t target = e->exits[x].target;
 	static const uint8_t save_flags[] = {0x9f, 0x0f, 0x90, 0xc0}; /* lahf; seto al */
 	static const uint8_t load_flags[] = {0x04, 0x7f, 0x9e};	      /* add al, 0x7f; sahf */
 	const uint32_t spill_rax = VCPU_OFF_SPILL + 8 * VCPU_RAX;
@@ -466,14 +467,20 @@ static void emit_user_direct_probe(struct xe *e, gva_t target)
 	xe_bytes(e, save_flags, sizeof(save_flags));
 	xe_gs_store(e, VCPU_OFF_MEM_TMP, ZYDIS_REGISTER_RAX);
 	im = xe_i((int64_t)target);
+	uint32_t before = e->len[e->cur];
 	xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &rax, &im, NULL);
+	xe_note(e, before, 0, e->exit_val[x], target, false);
 	mm = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_UIBL_TAG);
 	xe_ins(e, ZYDIS_MNEMONIC_OR, true, 2, &rax, &mm, NULL); /* the space's tag */
 	mm = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0,
 		  ent + offsetof(struct vcpu_ibl_entry, guest_rip));
+	before = e->len[e->cur];
 	xe_ins(e, ZYDIS_MNEMONIC_CMP, true, 2, &rax, &mm, NULL);
+	xe_note_uibl(e, before, x);
 	xe_branch(e, ZYDIS_MNEMONIC_JNZ, miss);
+	before = e->len[e->cur];
 	xe_gs_load(e, ZYDIS_REGISTER_RAX, ent + offsetof(struct vcpu_ibl_entry, host));
+	xe_note_uibl(e, before, x);
 	xe_gs_store(e, VCPU_OFF_BR_HOST, ZYDIS_REGISTER_RAX);
 	xe_gs_load(e, ZYDIS_REGISTER_RAX, VCPU_OFF_MEM_TMP);
 	xe_bytes(e, load_flags, sizeof(load_flags));
@@ -504,7 +511,7 @@ void xe_emit_stubs(struct xe *e)
 		 * exit: probing would find it in the table and never exit */
 		if (e->off_ibl == VCPU_OFF_UIBL && !e->step && exit_is_direct(x->kind) &&
 		    (x->target & GUEST_PAGE_MASK) != (e->block_start & GUEST_PAGE_MASK))
-			emit_user_direct_probe(e, x->target);
+			emit_user_direct_probe(e, (int)i);
 		xe_gs_store_imm32(e, 8, VCPU_OFF_EXIT_INFO,
 				  VCPU_EXIT_INFO(x->kind, i) |
 				      ((x->flags & XLAT_EXIT_F_SYSCALL) ? VCPU_EXIT_SYSCALL : 0) |

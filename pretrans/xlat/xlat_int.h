@@ -213,6 +213,9 @@ bool xe_finish(struct xe *e, uint8_t *out, uint32_t cap, uint32_t *code_len, uin
 void xe_note(struct xe *e, uint32_t before, int which, struct xe_val v, uint64_t val, bool fixed);
 void xe_note_copy(struct xe *e, uint32_t before, const struct xlat_insn *in);
 void xe_note_exit_store(struct xe *e, uint32_t before, int exit_idx, int shift);
+/* The instruction at `before` (user IBL probe of direct exit exit_idx) has
+ * a %gs displacement of uibl[VCPU_UIBL_INDEX(target)] plus a constant. */
+void xe_note_uibl(struct xe *e, uint32_t before, int exit_idx);
 struct xe_val xe_val_pc(void);
 struct xe_val xe_val_disp(const struct xlat_insn *in, bool pc);
 struct xe_val xe_val_imm(const struct xlat_insn *in, int k, bool pc);

@@ -351,6 +351,8 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	uopts.flags |= XLAT_OPT_USER;
 	if ((s = xlat_create(&uopts, &vm->xlat_user)) != BT_OK)
 		goto err;
+	if ((s = ureloc_create(VM_URELOC_BUDGET, &vm->ureloc)) != BT_OK)
+		goto err;
 	uopts.flags |= XLAT_OPT_STEP;
 	if ((s = xlat_create(&uopts, &vm->xlat_step)) != BT_OK)
 		goto err;
@@ -477,6 +479,7 @@ void vm_destroy(struct vm *vm)
 		xlat_destroy(vm->xlat);
 	if (vm->xlat_user)
 		xlat_destroy(vm->xlat_user);
+	ureloc_destroy(vm->ureloc);
 	if (vm->xlat_step)
 		xlat_destroy(vm->xlat_step);
 	if (vm->xlat_kstep)

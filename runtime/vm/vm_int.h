@@ -14,6 +14,7 @@
 #include "runtime/mem/guestmem.h"
 #include "runtime/mmu/mmu.h"
 #include "runtime/tc/tc.h"
+#include "runtime/ureloc/ureloc.h"
 #include "runtime/user/user.h"
 #include "runtime/vm/vm.h"
 #include "runtime/vm/vm_policy.h"
@@ -47,7 +48,11 @@ struct vm_stats {
 	uint64_t irqs;
 	uint64_t halts;
 	uint64_t learned;
-	uint64_t user_translated;	     /* user blocks translated (XLAT_OPT_USER) */
+	uint64_t user_translated;     /* user blocks translated (XLAT_OPT_USER) */
+	uint64_t user_relocated;      /* user blocks instantiated from templates (ureloc) */
+	uint64_t user_reloc_verified; /* ... re-translated identically (--verify-db) */
+	uint64_t user_reloc_differ;   /* ... that differed (a bug: translated instead) */
+	uint64_t user_reloc_ticks;    /* user misses tried on templates (in VM_PH_TRANSLATE) */
 	uint64_t split_accesses, split_maps; /* vm_split.c */
 	uint64_t user_retries;		     /* direct-mode faults re-run translated (vm_exec.c) */
 	uint64_t user_sensitive;	  /* direct-mode fetches of sensitive code pages (same) */
@@ -59,6 +64,11 @@ struct vm_stats {
 };
 
 #define VM_SPLIT_WINDOWS 2
+
+/* The bytes of user block templates kept for relocation (runtime/ureloc):
+ * Debian 12's boot to a login and poweroff keeps 97,700 templates in 107 MB
+ * (docs/user-mode.md); past the budget the oldest go. */
+#define VM_URELOC_BUDGET (128ull << 20)
 
 #define VM_PRIV_SLOTS 256
 #define VM_ITLB_SLOTS 64
@@ -76,6 +86,7 @@ struct vm {
 	struct xlat_ctx *xlat_user;  /* the same translator for CPL-3 code (XLAT_OPT_USER) */
 	struct xlat_ctx *xlat_step;  /* ... one instruction a block (XLAT_OPT_STEP) */
 	struct xlat_ctx *xlat_kstep; /* kernel code, one instruction a block */
+	struct ureloc *ureloc;	     /* templates of user blocks by guest-physical address */
 	struct xlat_options xopts;
 	struct tcdb *db;
 	/* whether the database serves this boot (vm_ident.c): a bzImage's

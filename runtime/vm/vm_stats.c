@@ -23,6 +23,7 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 	double rate =
 	    ns[VM_PH_TRANSLATE] > 0 ? (double)s->translated * 1e9 / ns[VM_PH_TRANSLATE] : 0.0;
 
+	const struct ureloc_stats *us = ureloc_stats(vm->ureloc);
 	struct kmod_bind_stats ks = {0};
 	if (vm_kmod_stats(vm))
 		ks = *vm_kmod_stats(vm);
@@ -97,14 +98,27 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 			",\"host_feature_fallbacks\":%" PRIu64 ",\"retries\":%" PRIu64
 			",\"sensitive_pages_run_translated\":%" PRIu64
 			",\"host_crossing_ns\":%" PRIu64 ",\"blocks_translated\":%" PRIu64
-			",\"chains_refused\":%" PRIu64 ",\"steps\":%" PRIu64 "}",
+			",\"blocks_relocated\":%" PRIu64 ",\"blocks_reloc_verified\":%" PRIu64
+			",\"blocks_reloc_differ\":%" PRIu64 ",\"chains_refused\":%" PRIu64
+			",\"steps\":%" PRIu64 "}",
 			vm_user_cfg_str(vm->policy.cfg), ps->switches[VM_UMODE_DIRECT],
 			ps->switches[VM_UMODE_TRANSLATED], ps->stays[VM_UMODE_DIRECT],
 			ps->stays[VM_UMODE_TRANSLATED], ps->ns[VM_UMODE_DIRECT],
 			ps->ns[VM_UMODE_TRANSLATED], ps->trials, ps->trials_won, ps->trials_skipped,
 			ps->warmups, ps->shifts, ps->fidelity_triggers, ps->fallbacks,
 			s->user_host_features, s->user_retries, s->user_sensitive, ps->crossing_ns,
-			s->user_translated, tc.user_chain_refused, s->steps);
+			s->user_translated, s->user_relocated, s->user_reloc_verified,
+			s->user_reloc_differ, tc.user_chain_refused, s->steps);
+		fprintf(f,
+			",\"user_reloc\":{\"templates_kept\":%" PRIu64 ",\"replaced\":%" PRIu64
+			",\"evicted\":%" PRIu64 ",\"entries\":%" PRIu64 ",\"bytes\":%" PRIu64
+			",\"hits\":%" PRIu64 ",\"no_template\":%" PRIu64 ",\"stale\":%" PRIu64
+			",\"unreadable\":%" PRIu64 ",\"refused_bytes\":%" PRIu64
+			",\"refused_form\":%" PRIu64 ",\"refused_page\":%" PRIu64 ",\"ns\":%.0f}",
+			us->added, us->replaced, us->evicted, us->entries, us->bytes, us->hits,
+			us->none, us->stale, us->unread, us->refused[XLAT_TMPL_BYTES],
+			us->refused[XLAT_TMPL_FORM], us->refused[XLAT_TMPL_PAGE],
+			vm_ticks_to_ns(vm, s->user_reloc_ticks));
 		fprintf(f, "}\n");
 		return;
 	}
@@ -167,4 +181,15 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 		BT_N(ps->fidelity_triggers), BT_N(ps->fallbacks), BT_N(s->user_retries),
 		BT_N(s->user_sensitive), (double)ps->crossing_ns / 1e3, BT_N(s->user_translated),
 		BT_N(tc.user_chain_refused), BT_N(s->steps));
+	fprintf(f,
+		"btvm: user blocks relocated from templates: %s (%s re-verified, %s differed); "
+		"templates %s kept, %s evicted, %s in %s bytes now; misses with no template %s, "
+		"stale %s, refused %s (bytes %s, form %s, page %s); %.1f ms (of translate)\n",
+		BT_N(s->user_relocated), BT_N(s->user_reloc_verified), BT_N(s->user_reloc_differ),
+		BT_N(us->added), BT_N(us->evicted), BT_N(us->entries), BT_N(us->bytes),
+		BT_N(us->none), BT_N(us->stale),
+		BT_N(us->refused[XLAT_TMPL_BYTES] + us->refused[XLAT_TMPL_FORM] +
+		     us->refused[XLAT_TMPL_PAGE]),
+		BT_N(us->refused[XLAT_TMPL_BYTES]), BT_N(us->refused[XLAT_TMPL_FORM]),
+		BT_N(us->refused[XLAT_TMPL_PAGE]), vm_ticks_to_ns(vm, s->user_reloc_ticks) / 1e6);
 }
