@@ -54,6 +54,12 @@ host_mxcsr:
 	mov	%r15, GPR(15)
 .endm
 
+.macro TSC_RAX		/* rax = the TSC (rdx clobbered) */
+	rdtsc
+	shl	$32, %rdx
+	or	%rdx, %rax
+.endm
+
 .macro LOAD_GPRS
 	mov	GPR(0), %rax
 	mov	GPR(1), %rcx
@@ -204,9 +210,7 @@ tc_fx_syscall:
 	mov	%ax, %gs:VCPU_OFF_SEL + 4
 	movb	$0, %gs:VCPU_OFF_FX_CPL
 	incl	%gs:VCPU_OFF_FX_N_SYS
-	rdtsc
-	shl	$32, %rdx
-	or	%rdx, %rax
+	TSC_RAX
 	mov	%rax, %gs:VCPU_OFF_FX_T_SYS
 	cmpq	$0, %gs:VCPU_OFF_FX_T_FSYS
 	jne	2f
@@ -260,9 +264,7 @@ tc_fx_sysret:
 	movb	$3, %gs:VCPU_OFF_FX_CPL
 	incl	%gs:VCPU_OFF_FX_N_RET
 	decl	%gs:VCPU_OFF_FX_BUDGET
-	rdtsc
-	shl	$32, %rdx
-	or	%rdx, %rax
+	TSC_RAX
 	mov	%rax, %gs:VCPU_OFF_FX_T_RET
 	cmpq	$0, %gs:VCPU_OFF_FX_T_FRET
 	jne	tc_fx_go
