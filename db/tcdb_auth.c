@@ -348,6 +348,7 @@ enum bt_status tcdb_auth_fail_pack(struct tcdb *db, int kind)
 		       kind == TCDB_PACK_INDEX	     ? "start-index"
 		       : kind == TCDB_PACK_PROFILE   ? "boot-profile"
 		       : kind == TCDB_PACK_PREDICTED ? "predicted-patching"
+		       : kind == TCDB_PACK_TEMPLATES ? "block-template"
 						     : "module fingerprint-index",
 		       db->path);
 	db->untrusted = true;

@@ -89,7 +89,8 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 				 .watch_signals = o->watch_signals};
 	if (o->reuse_path) {
 		uint64_t t0 = bt_now_ns();
-		if ((s = reuse_open(o->reuse_path, &pp.xo, &pp.reuse)) != BT_OK)
+		if ((s = reuse_open(o->reuse_path, &pp.xo, &pp.reuse)) != BT_OK ||
+		    (s = reuse_map_functions(pp.reuse, plan)) != BT_OK)
 			goto err_free_plan;
 		struct reuse_stats rs;
 		reuse_get_stats(pp.reuse, &rs);
@@ -152,10 +153,17 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 		}
 	}
 	st->n_regions = plan->n;
+	st->n_templates = pp.tmpls.n;
+	if ((s = reuse_tmpls_write(&pp.tmpls, db, &st->template_bytes)) != BT_OK)
+		goto err_abort_db;
+	reuse_tmpls_fini(&pp.tmpls);
 	if (pp.reuse) {
 		struct reuse_stats rs;
 		reuse_get_stats(pp.reuse, &rs);
 		st->n_reused = rs.served;
+		st->n_reused_moved = rs.served_moved;
+		st->n_moved_refused = rs.moved_refused;
+		st->n_reuse_mapped = rs.n_mapped;
 		st->n_translated = rs.missed;
 		st->n_chunks_copied = rs.chunks_copied;
 		st->n_chunks_loaded = rs.chunks_loaded;
@@ -187,7 +195,9 @@ err_free_slots:
 	for (size_t i = 0; pp.slots && i < pp.to; i++) { /* results not written */
 		discover_result_fini(&pp.slots[i].res);
 		tcdb_chunk_fini(&pp.slots[i].chunk);
+		reuse_tmpls_fini(&pp.slots[i].tmpls);
 	}
+	reuse_tmpls_fini(&pp.tmpls);
 	free(pp.slots);
 	free(pp.order);
 	free(pp.calls);

@@ -141,8 +141,9 @@ static const char html_style[] =
 
 void diff_tree_write_html(FILE *f, const struct diff_tree_report *r)
 {
-	fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-		   "<title>pretrans diff: module trees</title><style>%s</style></head><body>\n",
+	fprintf(f,
+		"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+		"<title>pretrans diff: module trees</title><style>%s</style></head><body>\n",
 		html_style);
 	fprintf(f, "<h1>pretrans diff: module trees</h1>\n<p><code>");
 	diff_put_html_str(f, r->old_dir);
