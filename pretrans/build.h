@@ -50,9 +50,12 @@ struct pbuild_stats {
 	size_t n_reuse_mapped;	/* NEW functions paired with an OLD one at another address */
 	size_t n_templates;	/* block templates recorded (the template pack, every build) */
 	size_t template_bytes;	/* the template pack's raw bytes */
-	size_t n_chunks_loaded; /* OLD's chunks inflated (only those a matching block needs) */
-	size_t n_chunks_copied; /* compressed chunks copied from OLD, not recompressed */
-	double reuse_load_secs; /* indexing OLD's block rows */
+	size_t pred_template_bytes; /* the predicted versions' template pack's */
+	size_t n_pred_reused;	    /* --reuse: predicted versions from OLD's templates */
+	size_t n_pred_translated;   /* --reuse: predicted versions translated */
+	size_t n_chunks_loaded;	    /* OLD's chunks inflated (only those a matching block needs) */
+	size_t n_chunks_copied;	    /* compressed chunks copied from OLD, not recompressed */
+	double reuse_load_secs;	    /* indexing OLD's block rows */
 	/* --modules */
 	size_t n_modules, n_mod_skipped; /* stored; of another release */
 	size_t n_mod_templates, n_mod_refused, n_mod_not_reloc;

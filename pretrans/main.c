@@ -232,6 +232,11 @@ static int cmd_build(int argc, char **argv)
 			? 100.0 * (double)st.n_reused / (double)(st.n_reused + st.n_translated)
 			: 0.0,
 		    BT_N(st.n_chunks_loaded), BT_N(st.n_chunks_copied));
+	if (o.reuse_path && st.n_pred_reused + st.n_pred_translated)
+		fprintf(stderr,
+			"pretrans: reuse %s: predicted-patching versions: %s from OLD's templates, "
+			"%s translated\n",
+			o.reuse_path, BT_N(st.n_pred_reused), BT_N(st.n_pred_translated));
 	return 0;
 }
 

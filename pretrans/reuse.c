@@ -246,7 +246,8 @@ void reuse_close(struct reuse *r)
 
 /* tcdb_open checks the translator and ABI versions, the options hash is
  * checked here. */
-enum bt_status reuse_open(const char *path, const struct xlat_options *xo, struct reuse **out)
+enum bt_status reuse_open(const char *path, const struct xlat_options *xo,
+			  uint64_t cpu_profile_hash, struct reuse **out)
 {
 	struct reuse *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -256,7 +257,12 @@ enum bt_status reuse_open(const char *path, const struct xlat_options *xo, struc
 					      .abi_version = VCPU_ABI_VERSION,
 					      .n_exit_kinds = XLAT_NEXIT_KINDS,
 					      .n_refusals = XLAT_NREFUSALS};
-	enum bt_status s = tcdb_open(path, TCDB_RDONLY, &want, NULL, &r->db);
+	/* the CPU profile: OLD's predicted versions are read only when they
+	 * were predicted for the same one (a template would serve others too,
+	 * but then the blocks come from tcdb_lookup_match, which serves them
+	 * for their profile only) */
+	const struct tcdb_expect ex = {.cpu_profile_hash = cpu_profile_hash};
+	enum bt_status s = tcdb_open(path, TCDB_RDONLY, &want, &ex, &r->db);
 	if (s != BT_OK) {
 		r->db = NULL;
 		bt_err(LOG_CORE,
@@ -330,6 +336,8 @@ void reuse_get_stats(const struct reuse *r, struct reuse_stats *out)
 	out->n_mapped = r->n_fm;
 	out->served = __atomic_load_n(&r->served, __ATOMIC_RELAXED);
 	out->served_moved = __atomic_load_n(&r->served_moved, __ATOMIC_RELAXED);
+	out->pred_served = r->pred_served;
+	out->pred_missed = r->pred_missed;
 	out->moved_refused = __atomic_load_n(&r->moved_refused, __ATOMIC_RELAXED);
 	out->missed = __atomic_load_n(&r->missed, __ATOMIC_RELAXED);
 	out->chunks_loaded = __atomic_load_n(&r->chunks_loaded, __ATOMIC_RELAXED);

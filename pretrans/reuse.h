@@ -26,12 +26,15 @@
 struct reuse; /* opaque */
 
 /* Open OLD at path and index its translated blocks (rows only) and its
- * block templates.  Refuses (BT_ERR_VERSION) a database whose translations
+ * block templates (and, for the predicted-patching versions of a build for
+ * CPU profile cpu_profile_hash, OLD's predicted versions and their
+ * templates when OLD has them).  Refuses (BT_ERR_VERSION) a database whose translations
  * this translator would not reproduce: another translator or ABI version
  * (tcdb_open), other options (xo's hash), or one without templates (written
  * before them: a build from it could not write the templates a full build
  * writes). */
-enum bt_status reuse_open(const char *path, const struct xlat_options *xo, struct reuse **out);
+enum bt_status reuse_open(const char *path, const struct xlat_options *xo,
+			  uint64_t cpu_profile_hash, struct reuse **out);
 /* Pair NEW's sized functions (regions of kind DISCOVER_FUNC) with OLD's by
  * name (several of one name: by size, else by rank in address order), so
  * that a block of a function that moved is looked for at its old address
@@ -64,8 +67,11 @@ bool reuse_serve(struct reuse *r, const struct xlat_source *src, gva_t va, struc
 struct reuse_tmpl_ent {
 	gva_t start;
 	uint64_t masked_hash;
-	uint32_t rec_off, n_relocs; /* records (XLAT_RELOC_BYTES each) in the set's data */
-	uint64_t seq;		    /* order of appending (the first of one start is kept) */
+	uint32_t rec_off, rec_len; /* the records, encoded, in the set's data */
+	uint32_t n_relocs;
+	uint32_t guest_len;  /* the block's (stored for predicted versions) */
+	uint64_t guest_hash; /* the block's (stored for predicted versions) */
+	uint64_t seq;	     /* order of appending (the first of one start is kept) */
 };
 struct reuse_tmpls {
 	struct reuse_tmpl_ent *e;
@@ -77,8 +83,11 @@ void reuse_tmpls_fini(struct reuse_tmpls *t);
 /* Append src's entries to dst (src is emptied, its storage kept). */
 enum bt_status reuse_tmpls_move(struct reuse_tmpls *dst, struct reuse_tmpls *src);
 /* Sort by start (the first appended of one start kept), encode and store
- * as db's template pack. */
-enum bt_status reuse_tmpls_write(struct reuse_tmpls *t, struct tcdb *db, size_t *bytes);
+ * as db's template pack; predicted: the predicted versions' pack (entries
+ * in appended order, several of one start kept, with their guest length
+ * and hash). */
+enum bt_status reuse_tmpls_write(struct reuse_tmpls *t, struct tcdb *db, bool predicted,
+				 size_t *bytes);
 
 struct reuse_worker;
 /* r: the --reuse index, or NULL (a full build: translate and record). */
@@ -92,7 +101,13 @@ enum bt_status reuse_worker_take(struct reuse_worker *w, struct reuse_tmpls *out
  * block's template in every case. */
 enum bt_status reuse_translate(void *opaque, struct xlat_ctx *ctx, const struct xlat_source *src,
 			       gva_t va, struct xlat_block *out);
-
+/* A predicted-patching version (build_predict.c): the block at va of src
+ * (the patched bytes) as OLD's predicted template of the block at the same
+ * offset of the paired function instantiated, else xlat_translate_tmpl();
+ * its template recorded (with guest length and hash) in every case. */
+enum bt_status reuse_translate_predicted(struct reuse_worker *w, struct xlat_ctx *ctx,
+					 const struct xlat_source *src, gva_t va,
+					 struct xlat_block *out);
 /* Seal a unit's chunk whose first block starts at first: when OLD's chunk
  * holding that block is loaded and its raw bytes are c's, copy its
  * compressed bytes, else compress.  r may be NULL (a build without reuse). */
@@ -104,6 +119,8 @@ struct reuse_stats {
 	size_t n_mapped;     /* NEW's functions paired with an OLD one at another address */
 	size_t served;	     /* blocks copied from OLD (same address, or moved) */
 	size_t served_moved; /* of them, templates instantiated at a new address */
+	size_t pred_served;  /* predicted versions instantiated from OLD's templates */
+	size_t pred_missed;  /* predicted versions translated */
 	size_t
 	    moved_refused; /* moved blocks whose template was refused (masked bytes, form, page) */
 	size_t missed;	   /* blocks translated (reuse_serve declined) */

@@ -42,8 +42,10 @@ struct reuse_chunk {
 struct reuse_old_tmpl {
 	gva_t start;
 	uint64_t masked_hash;
-	const uint8_t *recs; /* n_relocs records in the pack */
-	uint32_t n_relocs;
+	uint64_t guest_hash; /* predicted versions: the block's */
+	uint32_t guest_len;  /* predicted versions: the block's */
+	const uint8_t *recs; /* n_relocs records, rec_len bytes, in the pack */
+	uint32_t n_relocs, rec_len;
 };
 
 /* A NEW function paired with an OLD one at another address. */
@@ -65,11 +67,17 @@ struct reuse {
 	size_t tpack_len;
 	struct reuse_old_tmpl *t; /* sorted by start, unique */
 	size_t n_t;
+	uint8_t *ppack; /* OLD's predicted versions' templates, or NULL */
+	size_t ppack_len;
+	struct reuse_old_tmpl *pt; /* sorted by start, a start at most twice */
+	size_t n_pt;
+	bool pred_loaded;      /* OLD's predicted versions are loaded (tcdb_load_index) */
 	struct reuse_fmap *fm; /* sorted by start, disjoint */
 	size_t n_fm;
 	pthread_mutex_t mu;
 	size_t served, missed, chunks_copied, chunks_loaded; /* atomics */
 	size_t served_moved, moved_refused;		     /* atomics */
+	size_t pred_served, pred_missed;		     /* the writer's only */
 };
 
 /* reuse.c */
@@ -77,10 +85,9 @@ const struct reuse_blk *reuse_find(const struct reuse *r, gva_t va);
 /* OLD's payload of b (code, pc map, exits) into p; false if unreadable. */
 bool reuse_payload(struct reuse *r, const struct reuse_blk *b, struct tcdb_block *p);
 void reuse_missed(struct reuse *r);
-/* reuse_tmpl.c: load OLD's template pack (BT_ERR_VERSION: none). */
+/* reuse_tmpl.c: load OLD's template packs (BT_ERR_VERSION: no template
+ * pack; the predicted one is optional). */
 enum bt_status reuse_tmpl_load(struct reuse *r, const char *path);
 void reuse_tmpl_free(struct reuse *r);
 
 #endif
-
-
