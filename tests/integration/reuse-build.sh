@@ -10,13 +10,14 @@
 # Bad input: OLD from other translator options or another translator
 # version, a file that is not a database, a stripped OLD or NEW.
 #
-#   tests/integration/reuse-build.sh PRETRANS DIFFPAIR_DIR KERNEL KERNEL_RELINKED
+#   tests/integration/reuse-build.sh PRETRANS DIFFPAIR_DIR KERNEL KERNEL_RELINKED KERNEL_ROTATED
 set -euo pipefail
 
 pretrans=$1
 dp=$2
 kernel=$3
 relinked=$4
+rotated=$5
 export SOURCE_DATE_EPOCH=1
 tmp=$(mktemp -d /tmp/reuse-build.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
@@ -118,11 +119,24 @@ pair "diffpair base->base" "$dp/base.elf" "$dp/base.elf" all
 pair "diffpair base->change" "$dp/base.elf" "$dp/change.elf" some
 pair "diffpair change->base" "$dp/change.elf" "$dp/base.elf" some
 pair "diffpair base->shift" "$dp/base.elf" "$dp/shift.elf" all all
+# moved and changed: the changed function's blocks must not come from OLD
+pair "diffpair shift->change" "$dp/shift.elf" "$dp/change.elf" some all
 pair "diffpair stripped->base" "$tmp/base-stripped.elf" "$dp/base.elf" some
 pair "diffpair base->stripped" "$dp/base.elf" "$tmp/base-stripped.elf" all
 pair "kernel->kernel" "$kernel" "$kernel" all
 pair "kernel->relinked" "$kernel" "$relinked" some some
 pair "kernel stripped->kernel" "$tmp/kernel-stripped.elf" "$kernel" some
+# every function moved (by 0x... not a page multiple: blocks that would end
+# elsewhere on their page are translated), the predicted-patching versions
+# of its .altinstructions sites too
+pair "kernel->rotated" "$kernel" "$rotated" all some
+checks=$((checks + 1))
+pv=$(sed -n 's/.*predicted-patching versions: \([0-9,]*\) from OLD.s templates, \([0-9,]*\) translated.*/\1 \2/p' "$tmp/log" | tr -d ,)
+if [ -n "$pv" ] && [ "${pv% *}" -gt 0 ] && [ "${pv#* }" -eq 0 ]; then
+	echo "  kernel->rotated: predicted-patching versions ${pv% *} from OLD's templates, 0 translated"
+else
+	fail "kernel->rotated: predicted-patching versions not reused: '$pv'"
+fi
 
 # --- in place: OUT is OLD (renamed over while still open) ----------------------
 checks=$((checks + 1))
