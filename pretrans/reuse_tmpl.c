@@ -760,10 +760,11 @@ static bool serve_pred(struct reuse_worker *w, const struct xlat_source *src, gv
 		       struct xlat_block *out)
 {
 	const struct reuse *r = w->r;
+	/* at its paired function's old address, else at the same address (a
+	 * predicted version has no same-address copy of its own: its bytes
+	 * are not the image's) */
 	const struct reuse_fmap *fm = fmap_find(r, va);
-	if (!fm)
-		return false;
-	gva_t ova = va + (gva_t)fm->delta;
+	gva_t ova = fm ? va + (gva_t)fm->delta : va;
 	size_t lo = 0, hi = r->n_pt;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
