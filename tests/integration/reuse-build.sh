@@ -10,7 +10,8 @@
 # Bad input: OLD from other translator options or another translator
 # version, a file that is not a database, a stripped OLD or NEW.
 #
-#   tests/integration/reuse-build.sh PRETRANS DIFFPAIR_DIR KERNEL KERNEL_RELINKED KERNEL_ROTATED
+#   tests/integration/reuse-build.sh PRETRANS DIFFPAIR_DIR KERNEL KERNEL_RELINKED KERNEL_ROTATED \
+#       KERNEL_ROTATED_ALT
 set -euo pipefail
 
 pretrans=$1
@@ -18,6 +19,7 @@ dp=$2
 kernel=$3
 relinked=$4
 rotated=$5
+rotated_alt=$6
 export SOURCE_DATE_EPOCH=1
 tmp=$(mktemp -d /tmp/reuse-build.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
@@ -130,14 +132,24 @@ pair "kernel stripped->kernel" "$tmp/kernel-stripped.elf" "$kernel" some
 # every function moved (by 0x... not a page multiple: blocks that would end
 # elsewhere on their page are translated), the predicted-patching versions
 # of its .altinstructions sites too
+# predicted NAME FROM_OLD TRANSLATED: the last --reuse build's predicted-patching
+# versions (from OLD's templates, translated)
+predicted() {
+	checks=$((checks + 1))
+	local pv
+	pv=$(sed -n 's/.*predicted-patching versions: \([0-9,]*\) from OLD.s templates, \([0-9,]*\) translated.*/\1 \2/p' "$tmp/log" | tr -d ,)
+	if [ "$pv" = "$2 $3" ]; then
+		echo "  $1: predicted-patching versions: $2 from OLD's templates, $3 translated"
+	else
+		fail "$1: predicted-patching versions: '$pv', expected '$2 $3'"
+	fi
+}
 pair "kernel->rotated" "$kernel" "$rotated" all some
-checks=$((checks + 1))
-pv=$(sed -n 's/.*predicted-patching versions: \([0-9,]*\) from OLD.s templates, \([0-9,]*\) translated.*/\1 \2/p' "$tmp/log" | tr -d ,)
-if [ -n "$pv" ] && [ "${pv% *}" -gt 0 ] && [ "${pv#* }" -eq 0 ]; then
-	echo "  kernel->rotated: predicted-patching versions ${pv% *} from OLD's templates, 0 translated"
-else
-	fail "kernel->rotated: predicted-patching versions not reused: '$pv'"
-fi
+predicted "kernel->rotated" 4 0
+# ... with alt_sse2's replacement changed: its predicted version moved and
+# changed (translated), the other three still from OLD
+pair "kernel->rotated, a replacement changed" "$kernel" "$rotated_alt" all some
+predicted "kernel->rotated, a replacement changed" 3 1
 
 # --- in place: OUT is OLD (renamed over while still open) ----------------------
 checks=$((checks + 1))
