@@ -47,7 +47,7 @@ struct pbuild_stats {
 	size_t n_reuse_old, n_reused, n_translated;
 	size_t n_reused_moved;	/* of n_reused: OLD's templates at a moved function's address */
 	size_t n_moved_refused; /* moved blocks whose template did not fit (bytes, form, page) */
-	size_t n_reuse_mapped;	/* NEW functions paired with an OLD one at another address */
+	size_t n_reuse_mapped;	/* NEW functions paired with an OLD one elsewhere or resized */
 	size_t n_templates;	/* block templates recorded (the template pack, every build) */
 	size_t template_bytes;	/* the template pack's raw bytes */
 	size_t pred_template_bytes; /* the predicted versions' template pack's */

@@ -226,7 +226,8 @@ static int cmd_build(int argc, char **argv)
 		fprintf(
 		    stderr,
 		    "pretrans: reuse %s: %s old blocks (indexed in %.2f s), %s blocks reused (%s "
-		    "of them moved: %s functions at a new address, %s templates refused), %s "
+		    "of them moved: %s functions paired at a new address or size, %s templates "
+		    "refused), %s "
 		    "translated (%.1f%% reused), %s chunks inflated, %s copied\n",
 		    o.reuse_path, BT_N(st.n_reuse_old), st.reuse_load_secs, BT_N(st.n_reused),
 		    BT_N(st.n_reused_moved), BT_N(st.n_reuse_mapped), BT_N(st.n_moved_refused),

@@ -36,9 +36,11 @@ struct reuse; /* opaque */
 enum bt_status reuse_open(const char *path, const struct xlat_options *xo,
 			  uint64_t cpu_profile_hash, struct reuse **out);
 /* Pair NEW's sized functions (regions of kind DISCOVER_FUNC) with OLD's by
- * name (several of one name: by size, else by rank in address order), so
- * that a block of a function that moved is looked for at its old address
- * (reuse_tmpl.c).  Before the workers start. */
+ * name (several of one name: by rank in address order when both sides have
+ * as many, else by a size unique on both sides), so that a block of a
+ * function that moved or changed size is looked for at the same offset
+ * from its old start, and from its old end (reuse_tmpl.c).  Before the
+ * workers start. */
 struct discover_plan;
 enum bt_status reuse_map_functions(struct reuse *r, const struct discover_plan *plan);
 void reuse_close(struct reuse *r); /* NULL is a no-op */
@@ -116,7 +118,7 @@ enum bt_status reuse_seal(struct reuse *r, struct tcdb_chunk *c, gva_t first);
 struct reuse_stats {
 	size_t n_old;	     /* OLD's translated blocks indexed */
 	size_t n_old_tmpls;  /* OLD's block templates */
-	size_t n_mapped;     /* NEW's functions paired with an OLD one at another address */
+	size_t n_mapped;     /* NEW functions paired with an OLD one elsewhere or resized */
 	size_t served;	     /* blocks copied from OLD (same address, or moved) */
 	size_t served_moved; /* of them, templates instantiated at a new address */
 	size_t pred_served;  /* predicted versions instantiated from OLD's templates */

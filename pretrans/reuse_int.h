@@ -48,10 +48,12 @@ struct reuse_old_tmpl {
 	uint32_t n_relocs, rec_len;
 };
 
-/* A NEW function paired with an OLD one at another address. */
+/* A NEW function paired with an OLD one at another address or of another
+ * size. */
 struct reuse_fmap {
-	gva_t start, end; /* NEW */
-	int64_t delta;	  /* OLD address - NEW address */
+	gva_t start, end;  /* NEW */
+	int64_t delta;	   /* OLD address - NEW address */
+	int64_t delta_end; /* OLD end - NEW end */
 };
 
 struct reuse {

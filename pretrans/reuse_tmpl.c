@@ -452,13 +452,15 @@ static enum bt_status pair_group(struct reuse *r, size_t *cap, const struct fn *
 		const struct fn *old = no == nn ? &o[i] : NULL;
 		if (!old && unique_size(nw, nn, nw[i].size))
 			old = unique_size(o, no, nw[i].size);
-		if (!old || old->addr == nw[i].addr)
+		if (!old || (old->addr == nw[i].addr && old->size == nw[i].size))
 			continue;
 		if (!BT_VEC_RESERVE(r->fm, *cap, r->n_fm + 1, 1024))
 			return BT_ERR_NOMEM;
-		r->fm[r->n_fm++] = (struct reuse_fmap){.start = nw[i].addr,
-						       .end = nw[i].addr + nw[i].size,
-						       .delta = (int64_t)(old->addr - nw[i].addr)};
+		r->fm[r->n_fm++] = (struct reuse_fmap){
+		    .start = nw[i].addr,
+		    .end = nw[i].addr + nw[i].size,
+		    .delta = (int64_t)(old->addr - nw[i].addr),
+		    .delta_end = (int64_t)(old->addr + old->size - nw[i].addr - nw[i].size)};
 	}
 	return BT_OK;
 }
@@ -586,16 +588,26 @@ static uint64_t masked_hash(const struct xlat_tmpl *t, const uint8_t *guest)
 	return xlat_hash_bytes(b, t->guest_len);
 }
 
-/* OLD's template of the block at the same offset of va's function, at its
- * old address, instantiated at va (the file comment's three conditions). */
-static bool serve_moved(struct reuse_worker *w, const struct xlat_source *src, gva_t va,
-			struct xlat_block *out)
+/* The OLD addresses where the block at va of NEW may be (at most 2, not va
+ * itself): at the same offset from its paired function's start, and from
+ * its end (the blocks after a change that grew or shrank the function). */
+static size_t candidates(const struct reuse *r, gva_t va, gva_t ova[2])
+{
+	const struct reuse_fmap *fm = fmap_find(r, va);
+	size_t n = 0;
+	if (fm && fm->delta)
+		ova[n++] = va + (gva_t)fm->delta;
+	if (fm && fm->delta_end && fm->delta_end != fm->delta)
+		ova[n++] = va + (gva_t)fm->delta_end;
+	return n;
+}
+
+/* OLD's template of the block at ova instantiated at va (the file
+ * comment's three conditions). */
+static bool serve_at(struct reuse_worker *w, const struct xlat_source *src, gva_t va, gva_t ova,
+		     struct xlat_block *out)
 {
 	struct reuse *r = w->r;
-	const struct reuse_fmap *fm = fmap_find(r, va);
-	if (!fm)
-		return false;
-	gva_t ova = va + (gva_t)fm->delta;
 	const struct reuse_blk *b = reuse_find(r, ova);
 	const struct reuse_old_tmpl *ot = b ? tmpl_find(r, ova) : NULL;
 	uint8_t guest[GUEST_MAX];
@@ -651,6 +663,17 @@ static bool serve_moved(struct reuse_worker *w, const struct xlat_source *src, g
 	return true;
 refused:
 	__atomic_fetch_add(&r->moved_refused, 1, __ATOMIC_RELAXED);
+	return false;
+}
+
+static bool serve_moved(struct reuse_worker *w, const struct xlat_source *src, gva_t va,
+			struct xlat_block *out)
+{
+	gva_t ova[2];
+	size_t n = candidates(w->r, va, ova);
+	for (size_t i = 0; i < n; i++)
+		if (serve_at(w, src, va, ova[i], out))
+			return true;
 	return false;
 }
 
@@ -756,15 +779,11 @@ static bool serve_pred_one(struct reuse_worker *w, const struct reuse_old_tmpl *
 	return true;
 }
 
-static bool serve_pred(struct reuse_worker *w, const struct xlat_source *src, gva_t va,
-		       struct xlat_block *out)
+/* The predicted versions OLD has at ova, tried in turn. */
+static bool serve_pred_at(struct reuse_worker *w, gva_t va, gva_t ova, const uint8_t *guest,
+			  size_t n, struct xlat_block *out)
 {
 	const struct reuse *r = w->r;
-	/* at its paired function's old address, else at the same address (a
-	 * predicted version has no same-address copy of its own: its bytes
-	 * are not the image's) */
-	const struct reuse_fmap *fm = fmap_find(r, va);
-	gva_t ova = fm ? va + (gva_t)fm->delta : va;
 	size_t lo = 0, hi = r->n_pt;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
@@ -773,12 +792,25 @@ static bool serve_pred(struct reuse_worker *w, const struct xlat_source *src, gv
 		else
 			hi = mid;
 	}
-	if (lo == r->n_pt || r->pt[lo].start != ova)
-		return false;
-	uint8_t guest[GUEST_MAX];
-	size_t n = src->read(src->opaque, va, guest, sizeof(guest));
 	for (; lo < r->n_pt && r->pt[lo].start == ova; lo++)
 		if (serve_pred_one(w, &r->pt[lo], va, guest, n, out))
+			return true;
+	return false;
+}
+
+static bool serve_pred(struct reuse_worker *w, const struct xlat_source *src, gva_t va,
+		       struct xlat_block *out)
+{
+	/* where candidates() says, and at the same address (a predicted
+	 * version has no same-address copy of its own: its bytes are not the
+	 * image's) */
+	gva_t ova[3];
+	size_t n = candidates(w->r, va, ova);
+	ova[n++] = va;
+	uint8_t guest[GUEST_MAX];
+	size_t len = src->read(src->opaque, va, guest, sizeof(guest));
+	for (size_t i = 0; i < n; i++)
+		if (serve_pred_at(w, va, ova[i], guest, len, out))
 			return true;
 	return false;
 }
