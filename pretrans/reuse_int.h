@@ -87,6 +87,10 @@ const struct reuse_blk *reuse_find(const struct reuse *r, gva_t va);
 /* OLD's payload of b (code, pc map, exits) into p; false if unreadable. */
 bool reuse_payload(struct reuse *r, const struct reuse_blk *b, struct tcdb_block *p);
 void reuse_missed(struct reuse *r);
+/* reuse_map.c: the OLD addresses (at most 2, never va) where the block at
+ * va of NEW may be: the same offset from its paired function's old start,
+ * and from its old end. */
+size_t reuse_candidates(const struct reuse *r, gva_t va, gva_t ova[2]);
 /* reuse_tmpl.c: load OLD's template packs (BT_ERR_VERSION: no template
  * pack; the predicted one is optional). */
 enum bt_status reuse_tmpl_load(struct reuse *r, const char *path);

@@ -20,12 +20,13 @@
  *   XLAT_RV_FIELD], [u8 class: with XLAT_RV_FORM], varint zigzag(addend)
  *
  * (7-8 bytes a record where xlat_relocs_encode takes 24: Debian's vmlinux
- * has 8 million of them.)
+ * has millions of them.)
  *
  * A --reuse build that finds no block of OLD at a start va (or other bytes
  * there) looks at the NEW function holding va: when reuse_map_functions()
- * paired it with an OLD function at another address, the OLD block at the
- * same offset in that function is a candidate.  It is used when
+ * (reuse_map.c) paired it with an OLD function at another address or of
+ * another size, the OLD blocks at the same offset from that function's
+ * start, then from its end, are candidates.  One is used when
  *   1. OLD has a template for it (its records pass xlat_tmpl_check),
  *   2. NEW's bytes over the block's length, the recorded fields zeroed,
  *      hash to OLD's masked hash (the 64-bit hash the same-address reuse and
@@ -33,12 +34,12 @@
  *      bytes outside the recorded fields, and
  *   3. xlat_tmpl_instantiate() at va succeeds (no FORM or PAGE refusal);
  * its claim then makes the block what xlat_translate() gives at va for those
- * bytes.  The predicted-patching versions (build_predict.c, translated from
- * the bytes the predicted patching leaves) go the same way with OLD's
- * predicted versions (tcdb_lookup_match, by guest length and hash) and
- * their templates.  The block's template is OLD's (records depend on the bytes outside
- * the fields and on the value classes, both checked equal), so the template
- * pack written is the full build's too.
+ * bytes.  The block's template is OLD's (records depend on the bytes
+ * outside the fields and on the value classes, both checked equal), so the
+ * template pack written is the full build's too.  The predicted-patching
+ * versions (build_predict.c, translated from the bytes the predicted
+ * patching leaves) go the same way with OLD's predicted versions
+ * (tcdb_lookup_match, by guest length and hash) and their templates.
  *
  * Invariants
  *  1. A worker's entries are those of the blocks its walker kept, in walk
@@ -52,7 +53,6 @@
 #include "pretrans/base/le.h"
 #include "pretrans/base/log.h"
 #include "pretrans/base/vec.h"
-#include "pretrans/discover.h"
 #include "pretrans/xlat/xlat_tmpl.h"
 
 #include <stdlib.h>
@@ -382,151 +382,6 @@ static const struct reuse_old_tmpl *tmpl_find(const struct reuse *r, gva_t va)
 	return lo < r->n_t && r->t[lo].start == va ? &r->t[lo] : NULL;
 }
 
-/* ---------------------------------------------------------------- functions */
-
-struct fn {
-	const char *name;
-	gva_t addr;
-	uint64_t size;
-};
-
-struct fn_list {
-	struct fn *f;
-	size_t n, cap;
-	char **names; /* OLD's names, owned */
-	size_t n_names, cap_names;
-	enum bt_status s;
-};
-
-static int fn_cmp(const void *a, const void *b)
-{
-	const struct fn *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
-	if (c)
-		return c;
-	return x->addr < y->addr ? -1 : x->addr > y->addr;
-}
-
-static int old_fn(void *opaque, const struct tcdb_function *f)
-{
-	struct fn_list *l = opaque;
-	if (f->kind != DISCOVER_FUNC || !f->name[0])
-		return 0;
-	char *name = strdup(f->name);
-	if (!name || !BT_VEC_RESERVE(l->f, l->cap, l->n + 1, 1024) ||
-	    !BT_VEC_RESERVE(l->names, l->cap_names, l->n_names + 1, 1024)) {
-		free(name);
-		l->s = BT_ERR_NOMEM;
-		return 1;
-	}
-	l->names[l->n_names++] = name;
-	l->f[l->n++] = (struct fn){.name = name, .addr = f->address, .size = f->size};
-	return 0;
-}
-
-static int fmap_cmp(const void *a, const void *b)
-{
-	const struct reuse_fmap *x = a, *y = b;
-	return x->start < y->start ? -1 : x->start > y->start;
-}
-
-/* The one entry of g[0, n) with this size, or NULL (none or several). */
-static const struct fn *unique_size(const struct fn *g, size_t n, uint64_t size)
-{
-	const struct fn *hit = NULL;
-	for (size_t i = 0; i < n; i++)
-		if (g[i].size == size) {
-			if (hit)
-				return NULL;
-			hit = &g[i];
-		}
-	return hit;
-}
-
-/* Pair one name's functions: by rank when both sides have as many, else
- * those whose size is unique on both sides. */
-static enum bt_status pair_group(struct reuse *r, size_t *cap, const struct fn *o, size_t no,
-				 const struct fn *nw, size_t nn)
-{
-	for (size_t i = 0; i < nn; i++) {
-		const struct fn *old = no == nn ? &o[i] : NULL;
-		if (!old && unique_size(nw, nn, nw[i].size))
-			old = unique_size(o, no, nw[i].size);
-		if (!old || (old->addr == nw[i].addr && old->size == nw[i].size))
-			continue;
-		if (!BT_VEC_RESERVE(r->fm, *cap, r->n_fm + 1, 1024))
-			return BT_ERR_NOMEM;
-		r->fm[r->n_fm++] = (struct reuse_fmap){
-		    .start = nw[i].addr,
-		    .end = nw[i].addr + nw[i].size,
-		    .delta = (int64_t)(old->addr - nw[i].addr),
-		    .delta_end = (int64_t)(old->addr + old->size - nw[i].addr - nw[i].size)};
-	}
-	return BT_OK;
-}
-
-enum bt_status reuse_map_functions(struct reuse *r, const struct discover_plan *plan)
-{
-	struct fn_list ol = {0};
-	struct fn *nw = NULL;
-	size_t nn = 0, cap = 0;
-	enum bt_status s = tcdb_foreach_function(r->db, old_fn, &ol);
-	if (s == BT_OK)
-		s = ol.s;
-	if (s == BT_OK && !(nw = calloc(plan->n ? plan->n : 1, sizeof(*nw))))
-		s = BT_ERR_NOMEM;
-	if (s != BT_OK)
-		goto out;
-	for (size_t i = 0; i < plan->n; i++)
-		if (plan->f[i].kind == DISCOVER_FUNC && plan->f[i].name && plan->f[i].name[0])
-			nw[nn++] = (struct fn){.name = plan->f[i].name,
-					       .addr = plan->f[i].start,
-					       .size = plan->f[i].end - plan->f[i].start};
-	qsort(ol.f, ol.n, sizeof(*ol.f), fn_cmp);
-	qsort(nw, nn, sizeof(*nw), fn_cmp);
-	for (size_t i = 0, j = 0; i < ol.n && j < nn && s == BT_OK;) {
-		int c = strcmp(ol.f[i].name, nw[j].name);
-		if (c < 0) {
-			i++;
-			continue;
-		}
-		if (c > 0) {
-			j++;
-			continue;
-		}
-		size_t ie = i, je = j;
-		while (ie < ol.n && !strcmp(ol.f[ie].name, ol.f[i].name))
-			ie++;
-		while (je < nn && !strcmp(nw[je].name, nw[j].name))
-			je++;
-		s = pair_group(r, &cap, ol.f + i, ie - i, nw + j, je - j);
-		i = ie;
-		j = je;
-	}
-	qsort(r->fm, r->n_fm, sizeof(*r->fm), fmap_cmp);
-out:
-	for (size_t i = 0; i < ol.n_names; i++)
-		free(ol.names[i]);
-	free(ol.names);
-	free(ol.f);
-	free(nw);
-	return s;
-}
-
-/* The paired function holding va, or NULL. */
-static const struct reuse_fmap *fmap_find(const struct reuse *r, gva_t va)
-{
-	size_t lo = 0, hi = r->n_fm;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (r->fm[mid].start <= va)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo && va < r->fm[lo - 1].end ? &r->fm[lo - 1] : NULL;
-}
-
 /* ---------------------------------------------------------------- workers */
 
 struct reuse_worker {
@@ -586,20 +441,6 @@ static uint64_t masked_hash(const struct xlat_tmpl *t, const uint8_t *guest)
 	for (uint32_t i = 0; i < t->guest_len; i++)
 		b[i] = (mask[i / 8] >> (i % 8) & 1) ? 0 : guest[i];
 	return xlat_hash_bytes(b, t->guest_len);
-}
-
-/* The OLD addresses where the block at va of NEW may be (at most 2, not va
- * itself): at the same offset from its paired function's start, and from
- * its end (the blocks after a change that grew or shrank the function). */
-static size_t candidates(const struct reuse *r, gva_t va, gva_t ova[2])
-{
-	const struct reuse_fmap *fm = fmap_find(r, va);
-	size_t n = 0;
-	if (fm && fm->delta)
-		ova[n++] = va + (gva_t)fm->delta;
-	if (fm && fm->delta_end && fm->delta_end != fm->delta)
-		ova[n++] = va + (gva_t)fm->delta_end;
-	return n;
 }
 
 /* OLD's template of the block at ova instantiated at va (the file
@@ -670,7 +511,7 @@ static bool serve_moved(struct reuse_worker *w, const struct xlat_source *src, g
 			struct xlat_block *out)
 {
 	gva_t ova[2];
-	size_t n = candidates(w->r, va, ova);
+	size_t n = reuse_candidates(w->r, va, ova);
 	for (size_t i = 0; i < n; i++)
 		if (serve_at(w, src, va, ova[i], out))
 			return true;
@@ -805,7 +646,7 @@ static bool serve_pred(struct reuse_worker *w, const struct xlat_source *src, gv
 	 * version has no same-address copy of its own: its bytes are not the
 	 * image's) */
 	gva_t ova[3];
-	size_t n = candidates(w->r, va, ova);
+	size_t n = reuse_candidates(w->r, va, ova);
 	ova[n++] = va;
 	uint8_t guest[GUEST_MAX];
 	size_t len = src->read(src->opaque, va, guest, sizeof(guest));
