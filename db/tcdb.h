@@ -360,6 +360,15 @@ enum bt_status tcdb_module_index_put(struct tcdb *db, const uint8_t *raw, size_t
 enum bt_status tcdb_module_index_get(struct tcdb *db, uint8_t **raw, size_t *raw_len,
 				     uint64_t *n_modules);
 void tcdb_module_index_free(uint8_t *raw, size_t raw_len);
+/* The block templates of the image's blocks, and of the predicted-patching
+ * versions (pretrans/reuse_tmpl.c's bytes, docs/diff.md "Reusing moved
+ * functions"): a pack each (tagged, zstd) written while building, read back
+ * after its tag matched (BT_ERR_NOTFOUND: none; BT_ERR_AUTH: db untrusted
+ * now); free with tcdb_module_index_free.  Dropped by tcdb_sign. */
+enum bt_status tcdb_templates_put(struct tcdb *db, bool predicted, const uint8_t *raw,
+				  size_t raw_len, uint64_t n_items);
+enum bt_status tcdb_templates_get(struct tcdb *db, bool predicted, uint8_t **raw, size_t *raw_len,
+				  uint64_t *n_items);
 
 enum bt_status tcdb_record_run(struct tcdb *db, const struct tcdb_run_stats *rs);
 /* The number of recorded runs and the latest one (rs->counters points into

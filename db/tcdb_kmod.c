@@ -15,6 +15,9 @@
  *  4. The fingerprint index of the rows is a pack (TCDB_PACK_KMOD_INDEX,
  *     tcdb_pack.c's tag and codec): it selects which row to read, never
  *     what to run.
+ *  5. The image's own block templates (for `pretrans build --reuse`) are
+ *     packs too (TCDB_PACK_TEMPLATES, TCDB_PACK_PRED_TEMPLATES for the
+ *     predicted-patching versions): bytes of pretrans/reuse_tmpl.c.
  */
 #include "db/tcdb_int.h"
 
@@ -201,4 +204,20 @@ enum bt_status tcdb_module_index_get(struct tcdb *db, uint8_t **raw, size_t *raw
 void tcdb_module_index_free(uint8_t *raw, size_t raw_len)
 {
 	tcdb_pack_free(raw, raw_len);
+}
+
+enum bt_status tcdb_templates_put(struct tcdb *db, bool predicted, const uint8_t *raw,
+				  size_t raw_len, uint64_t n_items)
+{
+	if (!db->building)
+		return BT_ERR_INVALID;
+	return tcdb_pack_put(db, predicted ? TCDB_PACK_PRED_TEMPLATES : TCDB_PACK_TEMPLATES,
+			     TCDB_CODEC_ZSTD, raw, raw_len, n_items);
+}
+
+enum bt_status tcdb_templates_get(struct tcdb *db, bool predicted, uint8_t **raw, size_t *raw_len,
+				  uint64_t *n_items)
+{
+	return tcdb_pack_get(db, predicted ? TCDB_PACK_PRED_TEMPLATES : TCDB_PACK_TEMPLATES, raw,
+			     raw_len, n_items);
 }

@@ -414,8 +414,9 @@ enum bt_status tcdb_sign_packs(struct tcdb *db)
 	/* A boot profile holds what the guest ran, patched code included,
 	 * which no image can check: a database signed by another key's user
 	 * loses it (the next --learn boot writes a new one); so does the
-	 * predicted patching (kind 3; `pretrans build` writes a new one), and
-	 * the module index (kind 4) goes with the module rows tcdb_sign drops. */
+	 * predicted patching (kind 3; `pretrans build` writes a new one), the
+	 * module index (kind 4) goes with the module rows tcdb_sign drops, and
+	 * the block templates (kinds 6, 7) with them (only --reuse reads them). */
 	BT_TRY(tcdb_exec(db, "DELETE FROM packs WHERE kind != 1"));
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db->h, "SELECT kind, codec, raw_len, n_items, data FROM packs", -1,

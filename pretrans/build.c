@@ -87,9 +87,13 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 				 .plan = plan,
 				 .xo = {.flags = o->xlat_flags, .checker = &xcheck_checker_ops},
 				 .watch_signals = o->watch_signals};
+	if ((s = pbuild_predict_open(&pp)) != BT_OK)
+		goto err_free_plan;
 	if (o->reuse_path) {
 		uint64_t t0 = bt_now_ns();
-		if ((s = reuse_open(o->reuse_path, &pp.xo, &pp.reuse)) != BT_OK)
+		if ((s = reuse_open(o->reuse_path, &pp.xo, pp.kp ? cpuid_profile_hash(&pp.cpu) : 0,
+				    &pp.reuse)) != BT_OK ||
+		    (s = reuse_map_functions(pp.reuse, plan)) != BT_OK)
 			goto err_free_plan;
 		struct reuse_stats rs;
 		reuse_get_stats(pp.reuse, &rs);
@@ -102,8 +106,6 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 				       .options_flags = pp.xo.flags};
 	snprintf(prov.tool_version, sizeof(prov.tool_version), "%s", PRETRANS_TOOL_VERSION);
 	prov.created = o->created;
-	if ((s = pbuild_predict_open(&pp)) != BT_OK)
-		goto err_free_plan;
 	struct tcdb *db;
 	if ((s = tcdb_create(o->out_path, &ti, &prov, &db)) != BT_OK)
 		goto err_free_plan;
@@ -152,16 +154,29 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 		}
 	}
 	st->n_regions = plan->n;
+	st->n_templates = pp.tmpls.n;
+	if ((s = reuse_tmpls_write(&pp.tmpls, db, false, &st->template_bytes)) != BT_OK)
+		goto err_abort_db;
+	reuse_tmpls_fini(&pp.tmpls);
 	if (pp.reuse) {
 		struct reuse_stats rs;
 		reuse_get_stats(pp.reuse, &rs);
 		st->n_reused = rs.served;
+		st->n_reused_moved = rs.served_moved;
+		st->n_moved_refused = rs.moved_refused;
+		st->n_reuse_mapped = rs.n_mapped;
 		st->n_translated = rs.missed;
 		st->n_chunks_copied = rs.chunks_copied;
 		st->n_chunks_loaded = rs.chunks_loaded;
 	}
 	if ((s = pbuild_predict_write(&pp, db, st)) != BT_OK)
 		goto err_abort_db;
+	if (pp.reuse) {
+		struct reuse_stats rs;
+		reuse_get_stats(pp.reuse, &rs);
+		st->n_pred_reused = rs.pred_served;
+		st->n_pred_translated = rs.pred_missed;
+	}
 	if (o->n_modules) {
 		uint64_t t0 = bt_now_ns();
 		if ((s = pbuild_modules(o, img, pp.kp, db, st)) != BT_OK)
@@ -187,7 +202,9 @@ err_free_slots:
 	for (size_t i = 0; pp.slots && i < pp.to; i++) { /* results not written */
 		discover_result_fini(&pp.slots[i].res);
 		tcdb_chunk_fini(&pp.slots[i].chunk);
+		reuse_tmpls_fini(&pp.slots[i].tmpls);
 	}
+	reuse_tmpls_fini(&pp.tmpls);
 	free(pp.slots);
 	free(pp.order);
 	free(pp.calls);

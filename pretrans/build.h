@@ -45,9 +45,17 @@ struct pbuild_stats {
 	/* --reuse: old translated blocks loaded, blocks copied from them,
 	 * blocks translated (xlat_translate calls that found no reusable block) */
 	size_t n_reuse_old, n_reused, n_translated;
-	size_t n_chunks_loaded; /* OLD's chunks inflated (only those a matching block needs) */
-	size_t n_chunks_copied; /* compressed chunks copied from OLD, not recompressed */
-	double reuse_load_secs; /* indexing OLD's block rows */
+	size_t n_reused_moved;	/* of n_reused: OLD's templates at a moved function's address */
+	size_t n_moved_refused; /* moved blocks whose template did not fit (bytes, form, page) */
+	size_t n_reuse_mapped;	/* NEW functions paired with an OLD one elsewhere or resized */
+	size_t n_templates;	/* block templates recorded (the template pack, every build) */
+	size_t template_bytes;	/* the template pack's raw bytes */
+	size_t pred_template_bytes; /* the predicted versions' template pack's */
+	size_t n_pred_reused;	    /* --reuse: predicted versions from OLD's templates */
+	size_t n_pred_translated;   /* --reuse: predicted versions translated */
+	size_t n_chunks_loaded;	    /* OLD's chunks inflated (only those a matching block needs) */
+	size_t n_chunks_copied;	    /* compressed chunks copied from OLD, not recompressed */
+	double reuse_load_secs;	    /* indexing OLD's block rows */
 	/* --modules */
 	size_t n_modules, n_mod_skipped; /* stored; of another release */
 	size_t n_mod_templates, n_mod_refused, n_mod_not_reloc;

@@ -34,9 +34,10 @@ enum pbuild_slot_state { SLOT_EMPTY = 0, SLOT_BUSY, SLOT_DONE };
 /* The result of one region of a round. */
 struct pbuild_slot {
 	struct discover_result res;
-	struct tcdb_chunk chunk; /* unit leaders: the unit's code, compressed */
-	size_t unit_end;	 /* unit leaders: one past the unit's last slot */
-	int state;		 /* enum pbuild_slot_state, under pbuild_pipe.mu */
+	struct tcdb_chunk chunk;  /* unit leaders: the unit's code, compressed */
+	struct reuse_tmpls tmpls; /* the templates of the region's blocks */
+	size_t unit_end;	  /* unit leaders: one past the unit's last slot */
+	int state;		  /* enum pbuild_slot_state, under pbuild_pipe.mu */
 };
 
 /* One build: shared by the writer (the calling thread) and the workers. */
@@ -51,7 +52,8 @@ struct pbuild_pipe {
 	size_t to;    /* regions in this round: order[0, to) */
 	gva_t *calls; /* call targets seen by the writer this round */
 	size_t n_calls, cap_calls;
-	int64_t chunk_id; /* writer: chunk of the unit being written */
+	int64_t chunk_id;	  /* writer: chunk of the unit being written */
+	struct reuse_tmpls tmpls; /* writer: every region's templates, in region order */
 	bool watch_signals;
 	/* the predicted boot-time patching (build_predict.c): NULL when the
 	 * image has no Linux patch tables; starts of blocks it changes */

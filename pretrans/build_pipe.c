@@ -30,11 +30,14 @@ static void *worker(void *arg)
 	struct pbuild_pipe *pp = arg;
 	struct xlat_ctx *ctx = NULL;
 	struct discover_walker *w = NULL;
+	struct reuse_worker *rw = NULL;
 	enum bt_status s = xlat_create(&pp->xo, &ctx);
 	if (s == BT_OK)
 		s = discover_walker_create(&w);
-	if (s == BT_OK && pp->reuse)
-		discover_walker_set_translate(w, reuse_translate, pp->reuse);
+	if (s == BT_OK)
+		s = reuse_worker_create(pp->reuse, &rw);
+	if (s == BT_OK) /* translate, record templates, and with --reuse copy */
+		discover_walker_set_translate(w, reuse_translate, rw);
 	if (s != BT_OK) {
 		pthread_mutex_lock(&pp->mu);
 		pp->err = s;
@@ -53,9 +56,12 @@ static void *worker(void *arg)
 		pp->next = end;
 		pthread_mutex_unlock(&pp->mu);
 		s = BT_OK;
-		for (size_t k = i; k < end && s == BT_OK; k++)
+		for (size_t k = i; k < end && s == BT_OK; k++) {
 			s = discover_walk(w, ctx, pp->img, pp->plan, &pp->plan->f[pp->order[k]],
 					  &pp->slots[k].res);
+			if (s == BT_OK)
+				s = reuse_worker_take(rw, &pp->slots[k].tmpls);
+		}
 		if (s == BT_OK)
 			s = pbuild_pack_unit(pp->reuse, &pp->slots[i], end - i);
 		for (size_t k = i; k < end; k++)
@@ -67,6 +73,7 @@ static void *worker(void *arg)
 	}
 	pthread_mutex_unlock(&pp->mu);
 out_destroy:
+	reuse_worker_destroy(rw);
 	discover_walker_destroy(w);
 	xlat_destroy(ctx);
 	return NULL;
@@ -108,6 +115,8 @@ static enum bt_status write_slot(struct pbuild_pipe *pp, size_t i, struct tcdb *
 		s = pbuild_write_region(db, &pp->plan->f[pp->order[i]], &sl->res, pp->chunk_id, st);
 	if (s == BT_OK)
 		pbuild_predict_note(pp, &sl->res);
+	if (s == BT_OK)
+		s = reuse_tmpls_move(&pp->tmpls, &sl->tmpls);
 	if (s == BT_OK && sl->res.n_calls) {
 		if (BT_VEC_RESERVE(pp->calls, pp->cap_calls, pp->n_calls + sl->res.n_calls, 1024)) {
 			memcpy(pp->calls + pp->n_calls, sl->res.calls,
@@ -119,6 +128,7 @@ static enum bt_status write_slot(struct pbuild_pipe *pp, size_t i, struct tcdb *
 	}
 	discover_result_fini(&sl->res);
 	tcdb_chunk_fini(&sl->chunk);
+	reuse_tmpls_fini(&sl->tmpls);
 	return s;
 }
 

@@ -100,14 +100,21 @@ enum bt_status pbuild_predict_write(struct pbuild_pipe *pp, struct tcdb *db,
 	qsort(pp->pred, pp->n_pred, sizeof(*pp->pred), gva_cmp);
 	struct xlat_ctx *x;
 	BT_TRY(xlat_create(&pp->xo, &x));
+	/* translations and their templates (pretrans/reuse.h), with --reuse
+	 * OLD's predicted versions instantiated where a function moved */
+	struct reuse_worker *rw;
+	enum bt_status s = reuse_worker_create(pp->reuse, &rw);
+	if (s != BT_OK) {
+		xlat_destroy(x);
+		return s;
+	}
 	struct xlat_source src = {kp_src_read, pp->kp}, early = {kp_src_read_early, pp->kp};
-	enum bt_status s = BT_OK;
 	size_t n = 0, n_early = 0, refused = 0;
 	for (size_t i = 0; i < pp->n_pred && s == BT_OK; i++) {
 		if (i && pp->pred[i] == pp->pred[i - 1])
 			continue;
 		struct xlat_block xb;
-		if ((s = xlat_translate(x, &src, pp->pred[i], &xb)) != BT_OK)
+		if ((s = reuse_translate_predicted(rw, x, &src, pp->pred[i], &xb)) != BT_OK)
 			break;
 		if (xb.refusal != XLAT_OK || xb.code_len == 0) {
 			refused++;
@@ -128,7 +135,7 @@ enum bt_status pbuild_predict_write(struct pbuild_pipe *pp, struct tcdb *db,
 		    elfimg_read(pp->img, pp->pred[i], o, final_len) != BT_OK ||
 		    !memcmp(e, f, final_len) || !memcmp(e, o, final_len))
 			continue;
-		if ((s = xlat_translate(x, &early, pp->pred[i], &xb)) != BT_OK)
+		if ((s = reuse_translate_predicted(rw, x, &early, pp->pred[i], &xb)) != BT_OK)
 			break;
 		if (xb.refusal != XLAT_OK || xb.code_len == 0 || xb.guest_hash == final_hash ||
 		    unpatched(pp, &xb))
@@ -140,6 +147,13 @@ enum bt_status pbuild_predict_write(struct pbuild_pipe *pp, struct tcdb *db,
 	xlat_destroy(x);
 	if (s == BT_OK)
 		s = tcdb_predicted_write(db, cpuid_profile_hash(&pp->cpu));
+	struct reuse_tmpls t = {0};
+	if (s == BT_OK)
+		s = reuse_worker_take(rw, &t);
+	if (s == BT_OK)
+		s = reuse_tmpls_write(&t, db, true, &st->pred_template_bytes);
+	reuse_tmpls_fini(&t);
+	reuse_worker_destroy(rw);
 	st->n_predicted = n + n_early;
 	bt_info(LOG_CORE,
 		"predicted patching: %zu blocks changed, %zu translated from the patched bytes "

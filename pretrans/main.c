@@ -61,9 +61,12 @@ static const char usage_build[] =
     "                     output is byte-identical for every N\n"
     "  --no-crosscheck    do not refuse blocks the LLVM decoder disagrees on\n"
     "  --reuse OLD.tcdb   copy OLD's translation of every block whose address and\n"
-    "                     guest bytes are unchanged instead of translating it; the\n"
-    "                     output is identical to a full build.  OLD must come from\n"
-    "                     the same translator, vCPU ABI and options (else exit 2)\n"
+    "                     guest bytes are unchanged, and instantiate OLD's template\n"
+    "                     of a block of a function that moved when its bytes are\n"
+    "                     equal outside the address fields, instead of translating\n"
+    "                     it; the output is identical to a full build.  OLD must\n"
+    "                     come from the same translator, vCPU ABI and options and\n"
+    "                     hold block templates (else exit 2)\n"
     "  --modules DIR|FILE also store the loadable modules of IMAGE as relocatable\n"
     "                     templates (docs/kmod.md): DIR is a lib/modules/RELEASE tree\n"
     "                     (every .ko, .ko.xz, .ko.zst under it), FILE one module;\n"
@@ -222,14 +225,22 @@ static int cmd_build(int argc, char **argv)
 	if (o.reuse_path)
 		fprintf(
 		    stderr,
-		    "pretrans: reuse %s: %s old blocks (indexed in %.2f s), %s blocks reused, %s "
+		    "pretrans: reuse %s: %s old blocks (indexed in %.2f s), %s blocks reused (%s "
+		    "of them moved: %s functions paired at a new address or size, %s templates "
+		    "refused), %s "
 		    "translated (%.1f%% reused), %s chunks inflated, %s copied\n",
 		    o.reuse_path, BT_N(st.n_reuse_old), st.reuse_load_secs, BT_N(st.n_reused),
+		    BT_N(st.n_reused_moved), BT_N(st.n_reuse_mapped), BT_N(st.n_moved_refused),
 		    BT_N(st.n_translated),
 		    st.n_reused + st.n_translated
 			? 100.0 * (double)st.n_reused / (double)(st.n_reused + st.n_translated)
 			: 0.0,
 		    BT_N(st.n_chunks_loaded), BT_N(st.n_chunks_copied));
+	if (o.reuse_path && st.n_pred_reused + st.n_pred_translated)
+		fprintf(stderr,
+			"pretrans: reuse %s: predicted-patching versions: %s from OLD's templates, "
+			"%s translated\n",
+			o.reuse_path, BT_N(st.n_pred_reused), BT_N(st.n_pred_translated));
 	return 0;
 }
 

@@ -3,6 +3,7 @@
 # command line.
 $(eval $(call add_lib,btpretrans,pretrans/discover.c pretrans/build.c pretrans/build_pipe.c \
 	pretrans/build_write.c pretrans/build_term.c pretrans/build_predict.c pretrans/reuse.c \
+	pretrans/reuse_tmpl.c pretrans/reuse_map.c \
 	pretrans/build_kmod.c,z pthread))
 $(eval $(call add_prog,pretrans,pretrans/main.c pretrans/cli.c pretrans/cmd_inspect.c \
 	pretrans/cmd_show.c pretrans/cmd_xcheck.c pretrans/cmd_kpatch.c,\

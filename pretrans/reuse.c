@@ -11,7 +11,7 @@
  *  3. reuse_serve() answers only what xlat_translate() would return for the
  *     same start, bytes and options (the cut rule below).
  */
-#include "pretrans/reuse.h"
+#include "pretrans/reuse_int.h"
 
 #include "pretrans/base/log.h"
 #include "pretrans/base/vec.h"
@@ -22,53 +22,12 @@
 
 _Static_assert(TCDB_MAX_EXITS == XLAT_MAX_EXITS, "a block's exits fit the database format");
 
-/* An old translated block: its row only; the payload (code, pc map, exits)
- * stays in OLD's chunk until a block whose bytes match asks for it. */
-struct reuse_blk {
-	gva_t start;
-	uint64_t hash;
-	uint32_t len, n_insns, flags;
-	uint32_t payload_off;
-	size_t chunk; /* index into reuse.c, or SIZE_MAX: inline, see inl */
-	size_t inl;   /* inline rows: index into reuse.inl */
-};
-
-struct reuse_inline { /* a block stored in its row, not in a chunk (rare) */
-	uint8_t *code, *pcmap;
-	uint32_t code_len, pcmap_len, n_exits;
-	struct tcdb_exit exits[TCDB_MAX_EXITS];
-};
-
-/* An old chunk, inflated on first use (under reuse.mu).  When a new
- * unit's raw payload is byte for byte a loaded chunk's, its compressed bytes
- * are what compressing would give (deflate is a pure function of its input
- * and level), so they are copied, not recomputed. */
-struct reuse_chunk {
-	int64_t id;
-	uint8_t *raw, *z; /* NULL until loaded */
-	size_t raw_len, z_len;
-	bool failed; /* could not be read: its blocks are translated */
-};
-
-struct reuse {
-	struct tcdb *db;     /* OLD, open for the whole build; used under mu */
-	struct reuse_blk *b; /* sorted by start, unique */
-	size_t n, cap;
-	struct reuse_chunk *c; /* sorted by id, unique */
-	size_t n_c, cap_c;
-	struct reuse_inline *inl;
-	size_t n_inl, cap_inl;
-	uint32_t max_insns; /* the limit the translator applies */
-	pthread_mutex_t mu;
-	size_t served, missed, chunks_copied, chunks_loaded; /* atomics */
-};
-
-static void reuse_missed(struct reuse *r)
+void reuse_missed(struct reuse *r)
 {
 	__atomic_fetch_add(&r->missed, 1, __ATOMIC_RELAXED);
 }
 
-static const struct reuse_blk *reuse_find(const struct reuse *r, gva_t va)
+const struct reuse_blk *reuse_find(const struct reuse *r, gva_t va)
 {
 	size_t lo = 0, hi = r->n;
 	while (lo < hi) {
@@ -101,6 +60,23 @@ static const struct reuse_chunk *reuse_chunk(struct reuse *r, size_t i)
 	return c->raw ? c : NULL;
 }
 
+bool reuse_payload(struct reuse *r, const struct reuse_blk *b, struct tcdb_block *p)
+{
+	memset(p, 0, sizeof(*p));
+	if (b->chunk == SIZE_MAX) {
+		const struct reuse_inline *in = &r->inl[b->inl];
+		p->code = in->code;
+		p->code_len = in->code_len;
+		p->pcmap = in->pcmap;
+		p->pcmap_len = in->pcmap_len;
+		p->n_exits = in->n_exits;
+		memcpy(p->exits, in->exits, sizeof(p->exits));
+		return true;
+	}
+	const struct reuse_chunk *c = reuse_chunk(r, b->chunk);
+	return c && tcdb_payload_parse(r->db, c->raw, c->raw_len, b->payload_off, p) == BT_OK;
+}
+
 bool reuse_serve(struct reuse *r, const struct xlat_source *src, gva_t va, struct xlat_block *out)
 {
 	const struct reuse_blk *b = reuse_find(r, va);
@@ -108,21 +84,9 @@ bool reuse_serve(struct reuse *r, const struct xlat_source *src, gva_t va, struc
 	if (!b || b->len > sizeof(buf) || src->read(src->opaque, va, buf, b->len) != b->len ||
 	    xlat_hash_bytes(buf, b->len) != b->hash)
 		return false;
-	struct tcdb_block p = {0};
-	if (b->chunk == SIZE_MAX) {
-		const struct reuse_inline *in = &r->inl[b->inl];
-		p.code = in->code;
-		p.code_len = in->code_len;
-		p.pcmap = in->pcmap;
-		p.pcmap_len = in->pcmap_len;
-		p.n_exits = in->n_exits;
-		memcpy(p.exits, in->exits, sizeof(p.exits));
-	} else {
-		const struct reuse_chunk *c = reuse_chunk(r, b->chunk);
-		if (!c ||
-		    tcdb_payload_parse(r->db, c->raw, c->raw_len, b->payload_off, &p) != BT_OK)
-			return false;
-	}
+	struct tcdb_block p;
+	if (!reuse_payload(r, b, &p))
+		return false;
 	/* A FALL exit means the block was cut, not ended by its last
 	 * instruction.  Cuts at a page boundary or at the instruction limit read
 	 * nothing after the block; any other cut (the next instruction does not
@@ -153,16 +117,6 @@ bool reuse_serve(struct reuse *r, const struct xlat_source *src, gva_t va, struc
 	out->pcmap_len = p.pcmap_len;
 	__atomic_fetch_add(&r->served, 1, __ATOMIC_RELAXED);
 	return true;
-}
-
-enum bt_status reuse_translate(void *opaque, struct xlat_ctx *ctx, const struct xlat_source *src,
-			       gva_t va, struct xlat_block *out)
-{
-	struct reuse *r = opaque;
-	if (reuse_serve(r, src, va, out))
-		return BT_OK;
-	reuse_missed(r);
-	return xlat_translate(ctx, src, va, out);
 }
 
 enum bt_status reuse_seal(struct reuse *r, struct tcdb_chunk *c, gva_t first)
@@ -283,6 +237,7 @@ void reuse_close(struct reuse *r)
 	free(r->b);
 	free(r->c);
 	free(r->inl);
+	reuse_tmpl_free(r);
 	pthread_mutex_destroy(&r->mu);
 	if (r->db)
 		tcdb_close(r->db);
@@ -291,7 +246,8 @@ void reuse_close(struct reuse *r)
 
 /* tcdb_open checks the translator and ABI versions, the options hash is
  * checked here. */
-enum bt_status reuse_open(const char *path, const struct xlat_options *xo, struct reuse **out)
+enum bt_status reuse_open(const char *path, const struct xlat_options *xo,
+			  uint64_t cpu_profile_hash, struct reuse **out)
 {
 	struct reuse *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -301,7 +257,12 @@ enum bt_status reuse_open(const char *path, const struct xlat_options *xo, struc
 					      .abi_version = VCPU_ABI_VERSION,
 					      .n_exit_kinds = XLAT_NEXIT_KINDS,
 					      .n_refusals = XLAT_NREFUSALS};
-	enum bt_status s = tcdb_open(path, TCDB_RDONLY, &want, NULL, &r->db);
+	/* the CPU profile: OLD's predicted versions are read only when they
+	 * were predicted for the same one (a template would serve others too,
+	 * but then the blocks come from tcdb_lookup_match, which serves them
+	 * for their profile only) */
+	const struct tcdb_expect ex = {.cpu_profile_hash = cpu_profile_hash};
+	enum bt_status s = tcdb_open(path, TCDB_RDONLY, &want, &ex, &r->db);
 	if (s != BT_OK) {
 		r->db = NULL;
 		bt_err(LOG_CORE,
@@ -323,6 +284,8 @@ enum bt_status reuse_open(const char *path, const struct xlat_options *xo, struc
 		goto err_close_reuse;
 	}
 	r->max_insns = xlat_max_insns(xo);
+	if ((s = reuse_tmpl_load(r, path)) != BT_OK)
+		goto err_close_reuse;
 	struct reuse_load l = {.r = r};
 	s = tcdb_foreach_block_meta(r->db, reuse_load_block, &l);
 	if (s == BT_OK)
@@ -369,7 +332,13 @@ err_close_reuse:
 void reuse_get_stats(const struct reuse *r, struct reuse_stats *out)
 {
 	out->n_old = r->n;
+	out->n_old_tmpls = r->n_t;
+	out->n_mapped = r->n_fm;
 	out->served = __atomic_load_n(&r->served, __ATOMIC_RELAXED);
+	out->served_moved = __atomic_load_n(&r->served_moved, __ATOMIC_RELAXED);
+	out->pred_served = r->pred_served;
+	out->pred_missed = r->pred_missed;
+	out->moved_refused = __atomic_load_n(&r->moved_refused, __ATOMIC_RELAXED);
 	out->missed = __atomic_load_n(&r->missed, __ATOMIC_RELAXED);
 	out->chunks_loaded = __atomic_load_n(&r->chunks_loaded, __ATOMIC_RELAXED);
 	out->chunks_copied = __atomic_load_n(&r->chunks_copied, __ATOMIC_RELAXED);

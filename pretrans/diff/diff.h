@@ -100,9 +100,13 @@ struct diff_side {
 
 /* Load the functions of an ELF image, or of a translation database (its
  * recorded image is read and must match the recorded SHA-256).  Keys and
- * hashes are not computed yet: see diff_sides_prepare(). */
+ * hashes are not computed yet: see diff_sides_prepare().  On failure one
+ * line naming the file and the problem has been logged. */
 enum bt_status diff_side_load(const char *path, struct diff_side **out);
 void diff_side_free(struct diff_side *s);
+/* Both sides modules (ET_REL) or both linked images; else BT_ERR_FORMAT
+ * with one line naming both files and what each is. */
+enum bt_status diff_sides_check_kind(const struct diff_side *old, const struct diff_side *new_);
 /* Assign keys on both sides (disambiguation needs both), then normalise and
  * hash every function (one thread per side when threads > 1). */
 enum bt_status diff_sides_prepare(struct diff_side *old, struct diff_side *new_, int threads);
@@ -196,13 +200,16 @@ enum bt_status diff_write_html(FILE *out, const struct diff_result *r,
 			       const struct diff_write_opts *o);
 
 /* Two module trees (diff_tree.c): OLD and NEW directories of .ko files
- * compared module by module; returns the exit status (0 no module differs,
+ * compared module by module, with each module's really changed functions;
+ * returns the exit status (0 no module differs,
  * 1 some differ, 2 an unreadable module or one twice in a tree, 4 a tree
  * that cannot be walked). */
 struct diff_tree_opts {
 	int json;	       /* JSON report (schema DIFF_TREE_JSON_SCHEMA) */
 	const char *json_file; /* ... into this file, else stdout */
-	int all;	       /* text: list identical and same-code modules too */
+	const char *html;      /* an HTML report into this file, or NULL */
+	int all;	       /* list identical and same-code modules, moved and
+				* identical functions too */
 	int text;	       /* text on stdout too when the JSON goes to a file */
 	int jobs;
 };

@@ -28,8 +28,9 @@ static const char usage[] =
     "OLD and NEW are x86-64 ELF images (kernels, .ko modules, .ko.xz, .ko.zst) or\n"
     "translation databases (the image a database was built from is read and\n"
     "must be unchanged), or two module trees (directories, e.g. lib/modules/\n"
-    "RELEASE): then each module is added, removed, identical, same code (moved\n"
-    "functions only) or changed, with its functions counted.  Each function is\n"
+    "RELEASE, or its kernel/ subtree): then each module is added, removed,\n"
+    "identical, same code (moved functions only) or changed, with its really\n"
+    "changed functions listed (--all: every function).  Each function is\n"
     "identical, moved (equal once addresses are normalised to symbol+offset),\n"
     "changed, renamed (same body, new name), added or removed.  The text report\n"
     "ends with unified diffs (git's format) of each changed function's code and\n"
@@ -196,12 +197,12 @@ int diff_main(int argc, char **argv)
 			    "module trees or two files",
 			    diff_is_tree(argv[optind]) ? argv[optind] : argv[optind + 1],
 			    diff_is_tree(argv[optind]) ? argv[optind + 1] : argv[optind]);
-		if (nfuncs || html)
-			return bt_cli_usage("diff: %s with module trees: compare two .ko files for "
-					    "function diffs and reports",
-					    nfuncs ? "-- FUNCTION..." : "--html");
+		if (nfuncs)
+			return bt_cli_usage("diff: -- FUNCTION... with module trees: compare two "
+					    ".ko files for the diffs of named functions");
 		struct diff_tree_opts to = {.json = json,
 					    .json_file = json_file,
+					    .html = html,
 					    .all = wo.all,
 					    .text = text,
 					    .jobs = jobs};
@@ -218,11 +219,10 @@ int diff_main(int argc, char **argv)
 	else
 		load_thread(&jo);
 	enum bt_status st = jo.st != BT_OK ? jo.st : jn.st;
-	if (st != BT_OK) {
-		bt_cli_error("diff: cannot load %s: %s", jo.st != BT_OK ? jo.path : jn.path,
-			     bt_status_str(st));
+	if (st == BT_OK)
+		st = diff_sides_check_kind(jo.side, jn.side);
+	if (st != BT_OK) /* the loader or the check said which file and why */
 		goto err_free_sides;
-	}
 	if (jo.side->img->nsyms == 0 || jn.side->img->nsyms == 0)
 		fprintf(stderr,
 			"pretrans diff: warning: %s has no symbols; all its code is compared as "

@@ -93,4 +93,43 @@ void diff_pager_end(void);
 void diff_put_json_str(FILE *out, const char *s);
 void diff_put_html_str(FILE *out, const char *s);
 
+/* Module trees (diff_tree.c compares, diff_tree_out.c writes). */
+enum diff_tree_class {
+	DIFF_T_ADDED,
+	DIFF_T_REMOVED,
+	DIFF_T_IDENTICAL,
+	DIFF_T_SAME,
+	DIFF_T_CHANGED,
+	DIFF_T_ERROR,
+	DIFF_T_NCLASSES
+};
+extern const char *const diff_tree_class_str[DIFF_T_NCLASSES];
+
+/* One function of a compared module: the really changed ones (changed,
+ * renamed, added, removed), and with --all the moved and identical too. */
+struct diff_tree_fn {
+	enum diff_class cls;
+	char *old_key, *new_key; /* NULL where absent (added, removed) */
+	uint64_t old_size, new_size;
+};
+
+struct diff_tree_mod {
+	const char *key; /* path below the tree, compression suffix and kernel/ dropped */
+	enum diff_tree_class cls;
+	size_t count[DIFF_NCLASSES]; /* functions by class (same code, changed) */
+	struct diff_tree_fn *fn;     /* in the text report's class order, then key */
+	size_t nfn;
+};
+
+struct diff_tree_report {
+	const char *old_dir, *new_dir;
+	const struct diff_tree_mod *m; /* by key */
+	size_t n;
+	size_t cls[DIFF_T_NCLASSES];
+	int all;
+};
+void diff_tree_write_text(FILE *f, const struct diff_tree_report *r);
+void diff_tree_write_json(FILE *f, const struct diff_tree_report *r);
+void diff_tree_write_html(FILE *f, const struct diff_tree_report *r);
+
 #endif

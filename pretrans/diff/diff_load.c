@@ -457,8 +457,29 @@ enum bt_status diff_side_load(const char *path, struct diff_side **out)
 	*out = s;
 	return BT_OK;
 err_free:
+	/* every other failure was logged, naming the file, where it was found */
+	if (st == BT_ERR_NOMEM)
+		bt_err(LOG_CORE, "diff: %s: out of memory while loading it", path);
 	diff_side_free(s);
 	return st;
+}
+
+/* What a side is, for the kind check: a module (ET_REL) or a linked image. */
+static const char *side_kind(const struct diff_side *s)
+{
+	return s->rel ? "a relocatable module (ELF type ET_REL)"
+		      : "a linked image (a kernel, ELF type ET_EXEC or ET_DYN)";
+}
+
+enum bt_status diff_sides_check_kind(const struct diff_side *old, const struct diff_side *new_)
+{
+	if (old->rel == new_->rel)
+		return BT_OK;
+	bt_err(LOG_CORE,
+	       "diff: %s is %s but %s is %s: compare a module with a module, a kernel with a "
+	       "kernel",
+	       old->path, side_kind(old), new_->path, side_kind(new_));
+	return BT_ERR_FORMAT;
 }
 
 void diff_side_free(struct diff_side *s)

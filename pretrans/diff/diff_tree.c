@@ -3,15 +3,19 @@
  * directory, or any directory of .ko files) compared module by module.
  *
  * A module is named by its path below the tree with the compression suffix
- * dropped (kernel/fs/fat/fat.ko for fat.ko.xz), so a tree that switched to
- * compressed modules still pairs up.  Each module is then
+ * and a leading kernel/ dropped (fs/fat/fat.ko for kernel/fs/fat/fat.ko.xz),
+ * so a tree that switched to compressed modules still pairs up, and a
+ * lib/modules/<release> tree pairs with another's kernel/ subtree.  Each
+ * module is then
  *   added / removed   on one side only;
  *   identical         the same bytes once decompressed (not loaded further);
  *   same code         the function diff finds only identical and moved
  *                     functions (addresses shifted, code equal);
  *   changed           a function changed, was renamed, added or removed;
- *   error             one side could not be read (the line says why; the
- *                     other modules are still compared).
+ *   error             one side could not be read, or is not a module (the
+ *                     line says why; the other modules are still compared).
+ * Same-code and changed modules keep their really changed functions (every
+ * one with --all) for the reports (diff_tree_out.c).
  * Exit status: 0 no module differs, 1 some module was added, removed or
  * changed, 2 a module that could not be read (after the report) or one
  * module twice in a tree, 4 a tree that cannot be walked.
@@ -27,9 +31,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-enum tree_class { T_ADDED, T_REMOVED, T_IDENTICAL, T_SAME, T_CHANGED, T_ERROR, T_NCLASSES };
-static const char *const tree_class_str[T_NCLASSES] = {"added",	    "removed", "identical",
-						       "same-code", "changed", "error"};
+const char *const diff_tree_class_str[DIFF_T_NCLASSES] = {"added",     "removed", "identical",
+							  "same-code", "changed", "error"};
 
 struct tree_mod {
 	char *key;  /* path below the tree, compression suffix dropped */
@@ -79,6 +82,8 @@ static int visit(const char *path, const struct stat *st, int type, struct FTW *
 	char *dot = strstr(key, ".ko.");
 	if (dot && (!strcmp(dot, ".ko.xz") || !strcmp(dot, ".ko.zst")))
 		dot[3] = '\0';
+	if (!strncmp(key, "kernel/", 7)) /* lib/modules/<release>/kernel/... */
+		memmove(key, key + 7, strlen(key + 7) + 1);
 	t->m[t->n++] = (struct tree_mod){.key = key, .path = p};
 	return 0;
 }
@@ -118,12 +123,6 @@ static enum bt_status tree_load(const char *dir, struct tree *t)
 	return BT_OK;
 }
 
-struct mod_result {
-	const char *key;
-	enum tree_class cls;
-	size_t count[DIFF_NCLASSES]; /* functions by class (same-code, changed) */
-};
-
 static int same_bytes(const char *a, const char *b)
 {
 	uint8_t *x = NULL, *y = NULL;
@@ -135,82 +134,126 @@ static int same_bytes(const char *a, const char *b)
 	return same;
 }
 
-static void compare_module(const struct tree_mod *o, const struct tree_mod *n, int jobs,
-			   struct mod_result *r)
+static int really_changed(enum diff_class c)
+{
+	return c == DIFF_CHANGED || c == DIFF_RENAMED || c == DIFF_ADDED || c == DIFF_REMOVED;
+}
+
+/* The functions the reports list: the really changed ones, with all every
+ * one, in the text report's order (class, then key). */
+static enum bt_status keep_functions(const struct diff_result *dr, int all, struct diff_tree_mod *m)
+{
+	static const enum diff_class order[] = {DIFF_CHANGED, DIFF_RENAMED, DIFF_ADDED,
+						DIFF_REMOVED, DIFF_MOVED,   DIFF_IDENTICAL};
+	size_t n = 0;
+	for (size_t i = 0; i < dr->n; i++)
+		n += all || really_changed(dr->e[i].cls);
+	m->fn = calloc(n ? n : 1, sizeof(*m->fn));
+	if (!m->fn)
+		return BT_ERR_NOMEM;
+	for (size_t oi = 0; oi < BT_ARRAY_SIZE(order) && m->nfn < n; oi++)
+		for (size_t i = 0; i < dr->n; i++) {
+			const struct diff_entry *e = &dr->e[i];
+			if (e->cls != order[oi])
+				continue;
+			struct diff_tree_fn *f = &m->fn[m->nfn++];
+			f->cls = e->cls;
+			if (e->old && !(f->old_key = strdup(e->old->key)))
+				return BT_ERR_NOMEM;
+			if (e->new && !(f->new_key = strdup(e->new->key)))
+				return BT_ERR_NOMEM;
+			f->old_size = e->old ? e->old->size : 0;
+			f->new_size = e->new ? e->new->size : 0;
+		}
+	return BT_OK;
+}
+
+/* Both files of a module pair loaded, compared and kept in r; r->cls is
+ * DIFF_T_ERROR with one line naming the file when one cannot be read or
+ * is not a module. */
+static void compare_module(const struct tree_mod *o, const struct tree_mod *n, int jobs, int all,
+			   struct diff_tree_mod *r)
 {
 	if (same_bytes(o->path, n->path)) {
-		r->cls = T_IDENTICAL;
+		r->cls = DIFF_T_IDENTICAL;
 		return;
 	}
 	struct diff_side *so = NULL, *sn = NULL;
 	struct diff_result dr;
-	r->cls = T_ERROR; /* diff_side_load logged which file and why */
+	r->cls = DIFF_T_ERROR;
 	if (diff_side_load(o->path, &so) != BT_OK || diff_side_load(n->path, &sn) != BT_OK ||
-	    diff_sides_prepare(so, sn, jobs) != BT_OK || diff_compare(so, sn, &dr) != BT_OK)
+	    diff_sides_check_kind(so, sn) != BT_OK)
+		goto out; /* the loader or the kind check said which file and why */
+	if (!so->rel) {
+		bt_cli_error("diff: %s and %s are linked images, not modules (ET_REL): compare "
+			     "kernels as two files",
+			     o->path, n->path);
 		goto out;
+	}
+	if (diff_sides_prepare(so, sn, jobs) != BT_OK || diff_compare(so, sn, &dr) != BT_OK) {
+		bt_cli_error("diff: comparing %s with %s failed", o->path, n->path);
+		goto out;
+	}
 	memcpy(r->count, dr.count, sizeof(r->count));
-	r->cls = diff_result_differs(&dr) ? T_CHANGED : T_SAME;
+	if (keep_functions(&dr, all, r) != BT_OK)
+		bt_cli_error("diff: %s: out of memory listing its functions", n->path);
+	else
+		r->cls = diff_result_differs(&dr) ? DIFF_T_CHANGED : DIFF_T_SAME;
 	diff_result_fini(&dr);
 out:
 	diff_side_free(so);
 	diff_side_free(sn);
 }
 
-static void write_text(FILE *f, const char *od, const char *nd, const struct mod_result *r,
-		       size_t n, const size_t *cls, int all)
+static void mods_free(struct diff_tree_mod *m, size_t n)
 {
-	fprintf(f, "pretrans diff: module trees %s -> %s\n", od, nd);
-	fprintf(f,
-		"modules: %s added, %s removed, %s changed, %s same code (moved functions only), "
-		"%s identical, %s unreadable\n",
-		BT_N(cls[T_ADDED]), BT_N(cls[T_REMOVED]), BT_N(cls[T_CHANGED]), BT_N(cls[T_SAME]),
-		BT_N(cls[T_IDENTICAL]), BT_N(cls[T_ERROR]));
-	for (size_t i = 0; i < n; i++) {
-		if (!all && (r[i].cls == T_IDENTICAL || r[i].cls == T_SAME))
-			continue;
-		fprintf(f, "%-9s %s", tree_class_str[r[i].cls], r[i].key);
-		if (r[i].cls == T_CHANGED || r[i].cls == T_SAME)
-			fprintf(f,
-				": functions %s changed, %s renamed, %s added, %s removed, %s "
-				"moved, %s identical",
-				BT_N(r[i].count[DIFF_CHANGED]), BT_N(r[i].count[DIFF_RENAMED]),
-				BT_N(r[i].count[DIFF_ADDED]), BT_N(r[i].count[DIFF_REMOVED]),
-				BT_N(r[i].count[DIFF_MOVED]), BT_N(r[i].count[DIFF_IDENTICAL]));
-		fputc('\n', f);
-	}
-}
-
-static void write_json(FILE *f, const char *od, const char *nd, const struct mod_result *r,
-		       size_t n, const size_t *cls)
-{
-	fprintf(f, "{\"schema\": \"%s\", \"old\": ", DIFF_TREE_JSON_SCHEMA);
-	bt_json_str(f, od);
-	fprintf(f, ", \"new\": ");
-	bt_json_str(f, nd);
-	fprintf(f, ",\n \"summary\": {");
-	for (int c = 0; c < T_NCLASSES; c++)
-		fprintf(f, "%s\"%s\": %zu", c ? ", " : "", tree_class_str[c], cls[c]);
-	fprintf(f, "},\n \"modules\": [");
-	for (size_t i = 0; i < n; i++) {
-		fprintf(f, "%s\n  {\"module\": ", i ? "," : "");
-		bt_json_str(f, r[i].key);
-		fprintf(f, ", \"class\": \"%s\"", tree_class_str[r[i].cls]);
-		if (r[i].cls == T_CHANGED || r[i].cls == T_SAME) {
-			fprintf(f, ", \"functions\": {");
-			for (int c = 0; c < DIFF_NCLASSES; c++)
-				fprintf(f, "%s\"%s\": %zu", c ? ", " : "",
-					diff_class_str((enum diff_class)c), r[i].count[c]);
-			fputc('}', f);
+	for (size_t i = 0; m && i < n; i++) {
+		for (size_t j = 0; j < m[i].nfn; j++) {
+			free(m[i].fn[j].old_key);
+			free(m[i].fn[j].new_key);
 		}
-		fputc('}', f);
+		free(m[i].fn);
 	}
-	fprintf(f, "\n]}\n");
+	free(m);
 }
 
 int diff_is_tree(const char *path)
 {
 	struct stat st;
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int write_report(const struct diff_tree_report *rep, const struct diff_tree_opts *o)
+{
+	FILE *out = stdout;
+	const char *file = o->json_file;
+	if (o->json) {
+		if (file && !(out = fopen(file, "w")))
+			goto err_write;
+		diff_tree_write_json(out, rep);
+		if (out != stdout && fclose(out) != 0)
+			goto err_write;
+	}
+	if (o->html) {
+		file = o->html;
+		if (!(out = fopen(file, "w")))
+			goto err_write;
+		diff_tree_write_html(out, rep);
+		if (fclose(out) != 0)
+			goto err_write;
+	}
+	/* as for two files: stdout has the JSON, else the text unless every
+	 * report asked for went to a file (then only with --text) */
+	if ((!o->json || o->json_file) && (o->text || (!o->json && !o->html)))
+		diff_tree_write_text(stdout, rep);
+	if (fflush(stdout) != 0) {
+		bt_cli_error("diff: cannot write the report: %m");
+		return bt_status_exit(BT_ERR_IO);
+	}
+	return 0;
+err_write:
+	bt_cli_error("diff: cannot write %s: %m", file);
+	return bt_status_exit(BT_ERR_IO);
 }
 
 int diff_trees(const char *od, const char *nd, const struct diff_tree_opts *o)
@@ -222,47 +265,37 @@ int diff_trees(const char *od, const char *nd, const struct diff_tree_opts *o)
 	if (st != BT_OK)
 		return bt_status_exit(st);
 	int rc = 2;
-	struct mod_result *r = calloc(to.n + tn.n + 1, sizeof(*r));
-	size_t n = 0, cls[T_NCLASSES] = {0};
+	struct diff_tree_mod *r = calloc(to.n + tn.n + 1, sizeof(*r));
+	struct diff_tree_report rep = {.old_dir = od, .new_dir = nd, .all = o->all};
+	size_t n = 0;
 	if (!r) {
 		bt_cli_error("diff: out of memory");
 		goto out;
 	}
 	for (size_t i = 0, j = 0; i < to.n || j < tn.n;) {
 		int c = i == to.n ? 1 : j == tn.n ? -1 : strcmp(to.m[i].key, tn.m[j].key);
-		struct mod_result *m = &r[n++];
+		struct diff_tree_mod *m = &r[n++];
 		if (c < 0) {
-			*m = (struct mod_result){.key = to.m[i++].key, .cls = T_REMOVED};
+			*m = (struct diff_tree_mod){.key = to.m[i++].key, .cls = DIFF_T_REMOVED};
 		} else if (c > 0) {
-			*m = (struct mod_result){.key = tn.m[j++].key, .cls = T_ADDED};
+			*m = (struct diff_tree_mod){.key = tn.m[j++].key, .cls = DIFF_T_ADDED};
 		} else {
 			m->key = tn.m[j].key;
-			compare_module(&to.m[i++], &tn.m[j++], o->jobs, m);
+			compare_module(&to.m[i++], &tn.m[j++], o->jobs, o->all, m);
 		}
-		cls[m->cls]++;
+		rep.cls[m->cls]++;
 	}
-	FILE *out = stdout;
-	if (o->json_file && !(out = fopen(o->json_file, "w"))) {
-		bt_cli_error("diff: cannot write %s: %m", o->json_file);
+	rep.m = r;
+	rep.n = n;
+	rc = write_report(&rep, o);
+	if (rc != 0)
 		goto out;
-	}
-	if (o->json)
-		write_json(out, od, nd, r, n, cls);
-	if (out != stdout && fclose(out) != 0) {
-		bt_cli_error("diff: cannot write %s: %m", o->json_file);
-		goto out;
-	}
-	/* as for two files: no text on stdout when the report went to a file,
-	 * unless --text asks for it */
-	if (!o->json || (o->json_file && o->text))
-		write_text(stdout, od, nd, r, n, cls, o->all);
-	if (fflush(stdout) != 0) {
-		bt_cli_error("diff: cannot write the report: %m");
-		goto out;
-	}
-	rc = cls[T_ERROR] ? 2 : (cls[T_ADDED] || cls[T_REMOVED] || cls[T_CHANGED]) ? 1 : 0;
+	if (rep.cls[DIFF_T_ERROR])
+		rc = 2;
+	else if (rep.cls[DIFF_T_ADDED] || rep.cls[DIFF_T_REMOVED] || rep.cls[DIFF_T_CHANGED])
+		rc = 1;
 out:
-	free(r);
+	mods_free(r, n);
 	tree_free(&to);
 	tree_free(&tn);
 	return rc;

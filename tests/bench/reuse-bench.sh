@@ -70,7 +70,8 @@ bench_case() {
 }
 
 echo "reuse-bench: $jobs jobs on $(nproc) CPUs ($(uname -m)), best of $runs runs," \
-	"load average $(cut -d' ' -f1-3 /proc/loadavg); target: --reuse <= 25% of full"
+	"load average $(cut -d' ' -f1-3 /proc/loadavg); targets (CPU): --reuse <= 25% of full for the" \
+	"same version, <= 15% from 6.1.0-47 to 6.1.0-50 (issue 13)"
 make --no-print-directory BUILD="$build" diffpair >/dev/null
 dp=$build/guests/diffpair
 bench_case "diffpair base -> base" "$dp/base.elf" "$dp/base.elf"

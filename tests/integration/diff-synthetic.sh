@@ -284,6 +284,17 @@ expect_line "$tmp/trees.txt" "^modules: 1 added, 1 removed, 1 changed, 1 same co
 expect_line "$tmp/trees.txt" "^changed +m/x.ko: functions 1 changed, 1 renamed, 1 added, 1 removed, 0 moved, 8 identical$" "module trees: the changed module's function counts"
 expect_line "$tmp/trees.txt" "^added +new.ko$" "module trees: an added module"
 expect_line "$tmp/trees.txt" "^removed +gone.ko$" "module trees: a removed module"
+expect_line "$tmp/trees.txt" "^functions of the compared modules: 1 changed, 1 renamed, 1 added, 1 removed, 0 moved, 19 identical$" "module trees: function totals over the compared modules"
+if awk '/^changed +m\/x.ko:/{on=1; next} /^[a-z]/{on=0} on' "$tmp/trees.txt" >"$tmp/trees-x.txt" &&
+	[ "$(cat "$tmp/trees-x.txt")" = "$(printf '%s\n' \
+		'    changed   checksum  size 51 -> 53' \
+		'    renamed   util_name -> util_renamed  size 53' \
+		'    added     new_func  size 10' \
+		'    removed   old_func  size 8')" ]; then
+	ok "module trees: the changed module's really changed functions, by class"
+else
+	bad "module trees: per-module function list: $(cat "$tmp/trees-x.txt")"
+fi
 if grep -q "m/y.ko\|z.ko" "$tmp/trees.txt"; then bad "module trees: same-code and identical modules listed without --all"; else ok "module trees: same-code and identical modules only with --all"; fi
 "$ptdiff" --json "$mt/a" "$mt/b" >"$tmp/trees.json" 2>/dev/null || [ $? -eq 1 ]
 if python3 - "$tmp/trees.json" <<'EOF'; then ok "module trees: JSON with its schema, one entry per module"; else bad "module trees: JSON"; fi
@@ -294,6 +305,48 @@ got = {m["module"]: m["class"] for m in d["modules"]}
 want = {"gone.ko": "removed", "m/x.ko": "changed", "m/y.ko": "same-code", "new.ko": "added", "z.ko": "identical"}
 assert got == want, got
 assert d["summary"]["changed"] == 1 and d["summary"]["error"] == 0, d["summary"]
+x = [m for m in d["modules"] if m["module"] == "m/x.ko"][0]
+got = [(c["class"], c["old"], c["new"]) for c in x["changes"]]
+assert got == [("changed", "checksum", "checksum"), ("renamed", "util_name", "util_renamed"),
+               ("added", None, "new_func"), ("removed", "old_func", None)], got
+y = [m for m in d["modules"] if m["module"] == "m/y.ko"][0]
+assert y["changes"] == [] and y["functions"]["identical"] == 11, y
+EOF
+"$ptdiff" --all --json "$mt/a" "$mt/b" >"$tmp/trees-all.json" 2>/dev/null || [ $? -eq 1 ]
+if python3 - "$tmp/trees-all.json" <<'EOF'; then ok "module trees: --all lists every function of a compared module"; else bad "module trees: --all JSON"; fi
+import json, sys
+d = json.load(open(sys.argv[1]))
+for m in d["modules"]:
+    if "functions" in m:
+        assert len(m["changes"]) == sum(m["functions"].values()), m
+        assert [c["class"] for c in m["changes"]][-1] in ("moved", "identical"), m
+EOF
+"$ptdiff" --html "$tmp/trees.html" "$mt/a" "$mt/b" >"$tmp/trees-html.txt" 2>/dev/null || [ $? -eq 1 ]
+if [ ! -s "$tmp/trees-html.txt" ] && python3 - "$tmp/trees.html" <<'EOF'; then ok "module trees: --html page (balanced, self-contained, every listed module and function)"; else bad "module trees: --html"; fi
+import sys
+from html.parser import HTMLParser
+VOID = {"meta", "br", "img", "link", "input", "hr"}
+class P(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.stack, self.text, self.fetch = [], [], []
+    def handle_starttag(self, tag, attrs):
+        for k, v in attrs:
+            if k in ("src", "href") and v and not v.startswith("#"):
+                self.fetch.append(v)
+        if tag not in VOID:
+            self.stack.append(tag)
+    def handle_endtag(self, tag):
+        assert self.stack and self.stack.pop() == tag, (tag, self.stack)
+    def handle_data(self, d):
+        self.text.append(d)
+p = P()
+p.feed(open(sys.argv[1]).read())
+assert not p.stack and not p.fetch, (p.stack, p.fetch)
+t = " ".join(p.text)
+for w in ("m/x.ko", "new.ko", "gone.ko", "checksum", "util_renamed", "new_func", "old_func"):
+    assert w in t, w
+assert "m/y.ko" not in t and "z.ko" not in t, "same-code/identical listed without --all"
 EOF
 "$ptdiff" --json="$tmp/trees2.json" "$mt/a" "$mt/b" >"$tmp/trees2.txt" 2>/dev/null || [ $? -eq 1 ]
 if [ -s "$tmp/trees2.json" ] && [ ! -s "$tmp/trees2.txt" ]; then ok "module trees: --json=FILE writes nothing on stdout"; else bad "module trees: --json=FILE and stdout"; fi
@@ -305,6 +358,66 @@ status 2 "module trees: a truncated module" "$ptdiff" "$mt/a" "$mt/b" >"$tmp/tre
 expect_line "$tmp/trees-bad.txt" "m/x.ko: truncated ELF" "module trees: the unreadable module is named"
 expect_line "$tmp/trees-bad.txt" "^added +new.ko$" "module trees: the other modules are still compared"
 status 2 "module trees: a tree and a file" "$ptdiff" "$mt/a" "$dp/base.ko" >/dev/null 2>&1
+cp "$dp/change.ko" "$mt/b/m/x.ko"
+cp "$dp/change.elf" "$mt/b/new.ko"
+cp "$dp/base.elf" "$mt/a/gone.ko"
+cp "$dp/change.elf" "$mt/b/gone.ko"
+status 2 "module trees: a kernel image named .ko" "$ptdiff" "$mt/a" "$mt/b" >"$tmp/trees-kind.txt" 2>&1
+expect_line "$tmp/trees-kind.txt" "gone.ko and .*/b/gone.ko are linked images, not modules" "module trees: two kernel images named .ko: an error naming them"
+if [ "$(grep -c "error:" "$tmp/trees-kind.txt")" = 1 ] && grep -Eq "^error +gone.ko$" "$tmp/trees-kind.txt" &&
+	grep -Eq "^changed +m/x.ko:" "$tmp/trees-kind.txt"; then
+	ok "module trees: one error line, the module marked, the others still compared"
+else
+	bad "module trees: a kernel image named .ko: $(cat "$tmp/trees-kind.txt")"
+fi
+
+# --- 5c. the test guest's module (guests/kmod-test) and gcc-built variants:
+# a lib/modules/<release> tree against another's kernel/ subtree ----------
+if [ -n "${TESTMOD:-}" ] && [ -n "${KMOD_CFLAGS:-}" ]; then
+	km=$tmp/kmod
+	mkdir -p "$km/src" "$km/old/kernel/extra" "$km/new/kernel/extra"
+	# changed: kmod_init checks another value; padded: a function added before it
+	sed 's/testmod_data_var != 49/testmod_data_var != 50/' guests/kmod-test/testmod.c >"$km/src/changed.c"
+	sed 's/^int kmod_init(void)$/int testmod_pad(int x);\nint testmod_pad(int x)\n{\n\treturn 3 * x + 1;\n}\n\n&/' \
+		guests/kmod-test/testmod.c >"$km/src/padded.c"
+	for v in changed padded; do
+		# shellcheck disable=SC2086 # KMOD_CFLAGS is a list of flags
+		${CC:-cc} $KMOD_CFLAGS -o "$km/src/$v.ko" "$km/src/$v.c"
+	done
+	cp "$TESTMOD" "$km/old/kernel/extra/testmod.ko"
+	cp "$TESTMOD" "$km/old/kernel/extra/padded.ko"
+	cp "$TESTMOD" "$km/old/kernel/extra/same.ko"
+	xz -c "$km/src/changed.ko" >"$km/new/kernel/extra/testmod.ko.xz"
+	cp "$km/src/padded.ko" "$km/new/kernel/extra/padded.ko"
+	cp "$TESTMOD" "$km/new/kernel/extra/same.ko"
+	status 1 "testmod: a tree against another's kernel/ subtree" "$ptdiff" "$km/old" "$km/new/kernel" >"$tmp/km.txt" 2>&1
+	expect_line "$tmp/km.txt" "^modules: 0 added, 0 removed, 2 changed, 0 same code \(moved functions only\), 1 identical, 0 unreadable$" "testmod: modules paired across kernel/ and .xz"
+	expect_line "$tmp/km.txt" "^changed +extra/testmod.ko: functions 1 changed, 0 renamed, 0 added, 0 removed, 0 moved, 0 identical$" "testmod: the changed module"
+	expect_line "$tmp/km.txt" "^    changed +kmod_init  size [0-9]+" "testmod: kmod_init changed"
+	expect_line "$tmp/km.txt" "^changed +extra/padded.ko: functions 0 changed, 0 renamed, 1 added, 0 removed, 0 moved, 1 identical$" "testmod: a function added before kmod_init, which stays identical (its relocated fields are masked)"
+	expect_line "$tmp/km.txt" "^    added +testmod_pad  size [0-9]+" "testmod: the added function named"
+	"$ptdiff" --no-listings "$km/old/kernel/extra/testmod.ko" "$km/new/kernel/extra/testmod.ko.xz" >"$tmp/km2.txt" 2>/dev/null || [ $? -eq 1 ]
+	expect_line "$tmp/km2.txt" "changed 1, renamed 0, added 0, removed 0" "testmod: two files, one compressed: the same verdict"
+else
+	bad "5c: TESTMOD and KMOD_CFLAGS not set (make check-diff sets them)"
+fi
+
+# --- 5d. bad input for two files: one line naming the file ---------------
+onefail() { # DESCRIPTION REGEX OLD NEW: exit 2 and exactly one stderr line matching
+	local rc=0
+	"$ptdiff" --no-listings "$3" "$4" >/dev/null 2>"$tmp/one.err" || rc=$?
+	if [ $rc -eq 2 ] && [ "$(wc -l <"$tmp/one.err")" = 1 ] && grep -Eq -- "$2" "$tmp/one.err"; then
+		ok "$1"
+	else
+		bad "$1: rc $rc, $(cat "$tmp/one.err")"
+	fi
+}
+printf 'not an ELF file\n' >"$tmp/text.ko"
+head -c 300 "$dp/base.ko" >"$tmp/trunc.ko"
+onefail "a non-ELF .ko: one line" "text.ko: not an ELF" "$tmp/text.ko" "$dp/base.ko"
+onefail "a truncated .ko: one line" "trunc.ko: truncated ELF" "$dp/base.ko" "$tmp/trunc.ko"
+onefail "a kernel against a .ko: one line naming both" "base.elf is a linked image .*/base.ko is a relocatable module" "$dp/base.elf" "$dp/base.ko"
+onefail "a .ko against a kernel: one line naming both" "base.ko is a relocatable module .*/change.elf is a linked image" "$dp/base.ko" "$dp/change.elf"
 
 # --- 6. databases: `pretrans build` then `pretrans diff OLD.tcdb NEW` -------
 pretrans=$build/bin/pretrans

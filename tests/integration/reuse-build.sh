@@ -4,18 +4,22 @@
 # --jobs 1 and 2: every table compared row by row and column by column
 # (blocks: start, length, instruction count, guest hash, flags, refusal,
 # code/exits/pc map through their chunk and offset, function; the chunks'
-# compressed bytes; functions; image; provenance), `pretrans stats --json`,
+# compressed bytes; the packs, block templates among them; functions; image;
+# provenance), `pretrans stats --json`,
 # and the files byte for byte; plus the reuse counts the pair implies.
 # Bad input: OLD from other translator options or another translator
 # version, a file that is not a database, a stripped OLD or NEW.
 #
-#   tests/integration/reuse-build.sh PRETRANS DIFFPAIR_DIR KERNEL KERNEL_RELINKED
+#   tests/integration/reuse-build.sh PRETRANS DIFFPAIR_DIR KERNEL KERNEL_RELINKED KERNEL_ROTATED \
+#       KERNEL_ROTATED_ALT
 set -euo pipefail
 
 pretrans=$1
 dp=$2
 kernel=$3
 relinked=$4
+rotated=$5
+rotated_alt=$6
 export SOURCE_DATE_EPOCH=1
 tmp=$(mktemp -d /tmp/reuse-build.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
@@ -39,6 +43,7 @@ SELECT 'meta', key, value FROM meta ORDER BY key;
 SELECT 'func', id, name, address, size, bytes_hash, section, covered_bytes, refused_bytes, kind FROM functions ORDER BY id;
 SELECT 'block', guest_start, guest_len, n_insns, guest_hash, flags, refusal, refusal_addr, hex(code), hex(exits), hex(pcmap), function_id, origin, chunk, payload_off FROM blocks ORDER BY guest_start;
 SELECT 'chunk', id, raw_len, hex(data) FROM chunks ORDER BY id;
+SELECT 'pack', kind, codec, raw_len, n_items, hex(data) FROM packs ORDER BY kind;
 SELECT 'run', count(*) FROM run_stats;
 SQL
 }
@@ -63,16 +68,20 @@ same() {
 	cmp -s "$full" "$inc" || fail "$label: files not byte-identical"
 }
 
-# counts LOG -> "reused translated"
+# counts LOG -> "reused translated moved" (moved: of the reused, OLD's
+# templates instantiated at a moved function's new address)
 counts() {
-	sed -n 's/.* \([0-9,]*\) blocks reused, \([0-9,]*\) translated.*/\1 \2/p' "$1" | tr -d ,
+	sed -n 's/.* \([0-9,]*\) blocks reused (\([0-9,]*\) of them moved[^)]*), \([0-9,]*\) translated.*/\1 \3 \2/p' \
+		"$1" | tr -d ,
 }
 
-# pair NAME OLD_IMAGE NEW_IMAGE EXPECT: EXPECT is all (nothing translated
-# but refused regions and cuts decided by the next bytes), some (both
-# reused and translated blocks) or none (nothing reused)
+# pair NAME OLD_IMAGE NEW_IMAGE EXPECT [MOVED]: EXPECT is all (nothing
+# translated but refused regions and cuts decided by the next bytes), some
+# (both reused and translated blocks) or none (nothing reused); MOVED is
+# how many of the reused blocks come from moved functions' templates: none,
+# some, or all (every reused block: the functions all moved)
 pair() {
-	local name=$1 oimg=$2 nimg=$3 expect=$4 j r t
+	local name=$1 oimg=$2 nimg=$3 expect=$4 moved=${5:-none} j r t m
 	"$pretrans" build "$oimg" -o "$tmp/old.tcdb" -j 2 2>/dev/null
 	for j in 1 2; do
 		"$pretrans" build "$nimg" -o "$tmp/full.tcdb" -j "$j" 2>/dev/null
@@ -82,8 +91,15 @@ pair() {
 			continue
 		}
 		same "$tmp/full.tcdb" "$tmp/inc.tcdb" "$name -j$j"
-		read -r r t < <(counts "$tmp/log")
-		checks=$((checks + 1))
+		read -r r t m < <(counts "$tmp/log")
+		checks=$((checks + 2))
+		case $moved in
+		none) [ "$m" -eq 0 ] || fail "$name -j$j: expected no moved block, got $m" ;;
+		some) if [ "$m" -eq 0 ] || [ "$m" -ge "$r" ]; then
+			fail "$name -j$j: expected some of $r reused blocks moved, got $m"
+		fi ;;
+		all) [ "$m" -eq "$r" ] || fail "$name -j$j: expected all $r reused blocks moved, got $m" ;;
+		esac
 		case $expect in
 		all) if [ "$r" -eq 0 ] || [ "$t" -gt $((r / 20)) ]; then
 			fail "$name -j$j: expected nearly all reused, got $r reused $t translated"
@@ -95,7 +111,7 @@ pair() {
 			fail "$name -j$j: expected nothing reused, got $r reused $t translated"
 		fi ;;
 		esac
-		echo "  $name -j$j: $r reused, $t translated, identical to the full build"
+		echo "  $name -j$j: $r reused ($m moved), $t translated, identical to the full build"
 	done
 }
 
@@ -105,12 +121,35 @@ strip -o "$tmp/kernel-stripped.elf" "$kernel"
 pair "diffpair base->base" "$dp/base.elf" "$dp/base.elf" all
 pair "diffpair base->change" "$dp/base.elf" "$dp/change.elf" some
 pair "diffpair change->base" "$dp/change.elf" "$dp/base.elf" some
-pair "diffpair base->shift" "$dp/base.elf" "$dp/shift.elf" none
+pair "diffpair base->shift" "$dp/base.elf" "$dp/shift.elf" all all
+# moved and changed: the changed function's blocks must not come from OLD
+pair "diffpair shift->change" "$dp/shift.elf" "$dp/change.elf" some all
 pair "diffpair stripped->base" "$tmp/base-stripped.elf" "$dp/base.elf" some
 pair "diffpair base->stripped" "$dp/base.elf" "$tmp/base-stripped.elf" all
 pair "kernel->kernel" "$kernel" "$kernel" all
-pair "kernel->relinked" "$kernel" "$relinked" some
+pair "kernel->relinked" "$kernel" "$relinked" some some
 pair "kernel stripped->kernel" "$tmp/kernel-stripped.elf" "$kernel" some
+# every function moved (by 0x... not a page multiple: blocks that would end
+# elsewhere on their page are translated), the predicted-patching versions
+# of its .altinstructions sites too
+# predicted NAME FROM_OLD TRANSLATED: the last --reuse build's predicted-patching
+# versions (from OLD's templates, translated)
+predicted() {
+	checks=$((checks + 1))
+	local pv
+	pv=$(sed -n 's/.*predicted-patching versions: \([0-9,]*\) from OLD.s templates, \([0-9,]*\) translated.*/\1 \2/p' "$tmp/log" | tr -d ,)
+	if [ "$pv" = "$2 $3" ]; then
+		echo "  $1: predicted-patching versions: $2 from OLD's templates, $3 translated"
+	else
+		fail "$1: predicted-patching versions: '$pv', expected '$2 $3'"
+	fi
+}
+pair "kernel->rotated" "$kernel" "$rotated" all some
+predicted "kernel->rotated" 4 0
+# ... with alt_sse2's replacement changed: its predicted version moved and
+# changed (translated), the other three still from OLD
+pair "kernel->rotated, a replacement changed" "$kernel" "$rotated_alt" all some
+predicted "kernel->rotated, a replacement changed" 3 1
 
 # --- in place: OUT is OLD (renamed over while still open) ----------------------
 checks=$((checks + 1))
@@ -144,6 +183,12 @@ refuse "other options" "translator options" "$tmp/nox.tcdb"
 "$pretrans" build "$dp/base.elf" -o "$tmp/v1.tcdb" 2>/dev/null
 sqlite3 "$tmp/v1.tcdb" "UPDATE provenance SET xlat_version = xlat_version + 100"
 refuse "other translator version" "translator" "$tmp/v1.tcdb"
+cp "$tmp/v1.tcdb" "$tmp/nt.tcdb"
+sqlite3 "$tmp/nt.tcdb" "UPDATE provenance SET xlat_version = xlat_version - 100; DELETE FROM packs WHERE kind = 6"
+refuse "no block templates" "no block templates" "$tmp/nt.tcdb"
+"$pretrans" build "$dp/base.elf" -o "$tmp/tt.tcdb" 2>/dev/null
+sqlite3 "$tmp/tt.tcdb" "UPDATE packs SET n_items = n_items + 1 WHERE kind = 6"
+refuse "tampered block templates" "block-template pack fails its authentication" "$tmp/tt.tcdb"
 echo "not a database" >"$tmp/junk.tcdb"
 refuse "not a database" "reuse" "$tmp/junk.tcdb"
 refuse "missing file" "cannot open" "$tmp/absent.tcdb" 4
