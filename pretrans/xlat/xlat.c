@@ -422,6 +422,7 @@ enum bt_status xlat_translate(struct xlat_ctx *ctx, const struct xlat_source *sr
 	out->n_exits = ctx->e.n_exits;
 	out->pcmap = ctx->pcmap;
 	out->pcmap_len = pcmap_len;
+	memcpy(out->cat_bytes, ctx->e.cat_bytes, sizeof(out->cat_bytes));
 	return BT_OK;
 }
 

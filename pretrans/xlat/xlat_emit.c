@@ -68,6 +68,21 @@ void xe_reset(struct xe *e, uint8_t *main_buf, uint8_t *cold_buf, gva_t start)
 	memset(e->exits, 0, sizeof(e->exits));
 	e->tm = NULL;
 	memset(e->exit_val, 0, sizeof(e->exit_val));
+	/* the block-entry check comes first; xe_set_goff() switches to
+	 * XLAT_CAT_INSN before each guest instruction */
+	e->cat = XLAT_CAT_ENTRY;
+	memset(e->cat_bytes, 0, sizeof(e->cat_bytes));
+}
+
+const char *xlat_code_cat_str(enum xlat_code_cat c)
+{
+	static const char *const names[XLAT_NCATS] = {
+	    [XLAT_CAT_INSN] = "insn",	  [XLAT_CAT_COPY] = "copy",	[XLAT_CAT_ENTRY] = "entry",
+	    [XLAT_CAT_SPILL] = "spill",	  [XLAT_CAT_FLAGS] = "flags",	[XLAT_CAT_PROBE] = "probe",
+	    [XLAT_CAT_SLOW] = "slowpath", [XLAT_CAT_BRANCH] = "branch", [XLAT_CAT_IBL] = "ibl",
+	    [XLAT_CAT_STUB] = "stub",
+	};
+	return (unsigned)c < XLAT_NCATS ? names[c] : "?";
 }
 
 ZydisEncoderOperand xe_r(ZydisRegister r)
@@ -126,6 +141,7 @@ void xe_req(struct xe *e, const ZydisEncoderRequest *req)
 		return;
 	}
 	e->len[e->cur] += (uint32_t)n;
+	e->cat_bytes[e->cat] += (uint32_t)n;
 }
 
 void xe_ins(struct xe *e, ZydisMnemonic m, bool gs, int n, const ZydisEncoderOperand *a,
@@ -153,6 +169,7 @@ void xe_bytes(struct xe *e, const uint8_t *p, uint32_t n)
 		return;
 	memcpy(e->sec[e->cur] + e->len[e->cur], p, n);
 	e->len[e->cur] += n;
+	e->cat_bytes[e->cat] += n;
 }
 
 void xe_gs_store(struct xe *e, uint32_t off, ZydisRegister r)
@@ -249,6 +266,7 @@ void xe_section(struct xe *e, int sec)
 
 void xe_set_goff(struct xe *e, uint32_t goff)
 {
+	e->cat = XLAT_CAT_INSN;
 	e->goff = goff;
 	xe_pcmark(e);
 }
@@ -268,6 +286,7 @@ void xe_to_guest_stack(struct xe *e)
  * stack: guest RSP is a guest address). */
 void xe_flags_save(struct xe *e)
 {
+	int cat = xe_cat(e, XLAT_CAT_FLAGS);
 	xe_to_host_stack(e);
 	xe_ins(e, ZYDIS_MNEMONIC_PUSHFQ, false, 0, NULL, NULL, NULL);
 	ZydisEncoderOperand m =
@@ -276,10 +295,12 @@ void xe_flags_save(struct xe *e)
 	xe_to_guest_stack(e);
 	e->mask |= XLAT_SPILL_FLAGS;
 	xe_pcmark(e);
+	xe_cat(e, cat);
 }
 
 void xe_flags_restore(struct xe *e)
 {
+	int cat = xe_cat(e, XLAT_CAT_FLAGS);
 	xe_to_host_stack(e);
 	ZydisEncoderOperand m =
 	    xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_SPILL_FLAGS);
@@ -288,10 +309,12 @@ void xe_flags_restore(struct xe *e)
 	xe_to_guest_stack(e);
 	e->mask &= ~XLAT_SPILL_FLAGS;
 	xe_pcmark(e);
+	xe_cat(e, cat);
 }
 
 void xe_spill(struct xe *e, struct xlat_scratch *s, uint32_t live)
 {
+	int cat = xe_cat(e, XLAT_CAT_SPILL);
 	s->spilled = 0;
 	for (int i = 0; i < s->n; i++) {
 		if (!(live & (1u << s->r[i])))
@@ -301,10 +324,12 @@ void xe_spill(struct xe *e, struct xlat_scratch *s, uint32_t live)
 		e->mask |= 1u << s->r[i];
 		xe_pcmark(e);
 	}
+	xe_cat(e, cat);
 }
 
 void xe_unspill(struct xe *e, struct xlat_scratch *s)
 {
+	int cat = xe_cat(e, XLAT_CAT_SPILL);
 	for (int i = 0; i < s->n; i++) {
 		if (!(s->spilled & (1u << s->r[i])))
 			continue;
@@ -312,6 +337,7 @@ void xe_unspill(struct xe *e, struct xlat_scratch *s)
 		e->mask &= ~(1u << s->r[i]);
 		xe_pcmark(e);
 	}
+	xe_cat(e, cat);
 }
 
 void xe_callout(struct xe *e, int co)
@@ -346,6 +372,7 @@ void xe_probe(struct xe *e, const struct xlat_scratch *s, const struct xlat_addr
 	ZydisEncoderOperand oa = xe_r(A), ot1 = xe_r(T1), ot2 = xe_r(T2), im, mm;
 	if (size == 0)
 		size = 1;
+	int cat = xe_cat(e, XLAT_CAT_PROBE);
 
 	uint32_t before = e->len[e->cur];
 	if (a->absolute) {
@@ -386,6 +413,7 @@ void xe_probe(struct xe *e, const struct xlat_scratch *s, const struct xlat_addr
 	xe_label_place(e, back);
 
 	int prev = e->cur;
+	xe_cat(e, XLAT_CAT_SLOW);
 	xe_section(e, XE_COLD);
 	xe_label_place(e, slow);
 	xe_gs_store(e, VCPU_OFF_MEM_VA, A);
@@ -394,6 +422,7 @@ void xe_probe(struct xe *e, const struct xlat_scratch *s, const struct xlat_addr
 	xe_gs_load(e, A, VCPU_OFF_MEM_HOST);
 	xe_branch(e, ZYDIS_MNEMONIC_JMP, back);
 	xe_section(e, prev);
+	xe_cat(e, cat);
 }
 
 int xe_exit_new(struct xe *e, enum xlat_exit_kind k, gva_t target)
@@ -414,7 +443,9 @@ int xe_exit_new(struct xe *e, enum xlat_exit_kind k, gva_t target)
 void xe_exit_branch(struct xe *e, ZydisMnemonic m, int idx)
 {
 	int l = xe_label_new(e);
+	int cat = xe_cat(e, XLAT_CAT_BRANCH);
 	xe_branch(e, m, e->exit_stub_label[idx]);
+	xe_cat(e, cat);
 	/* the rel32 is the last 4 bytes of the branch just emitted */
 	e->labels[l].sec = (int8_t)e->cur;
 	e->labels[l].off = e->len[e->cur] - 4;
@@ -497,6 +528,7 @@ void xe_emit_stubs(struct xe *e)
 	int prev = e->cur;
 	int tail = xe_label_new(e);
 	xe_section(e, XE_COLD);
+	int cat = xe_cat(e, XLAT_CAT_STUB);
 	for (uint32_t i = 0; i < e->n_exits; i++) {
 		struct xlat_exit *x = &e->exits[i];
 		xe_label_place(e, e->exit_stub_label[i]);
@@ -531,6 +563,7 @@ void xe_emit_stubs(struct xe *e)
 				     VCPU_OFF_CALLOUT + 8 * VCPU_CO_EXIT);
 	xe_ins(e, ZYDIS_MNEMONIC_JMP, true, 1, &m, NULL, NULL);
 	xe_section(e, prev);
+	xe_cat(e, cat);
 }
 
 static uint32_t xe_final(const struct xe *e, int sec, uint32_t off)

@@ -140,7 +140,19 @@ struct xe {
 	/* template recording: NULL unless xlat_translate_tmpl() runs */
 	struct xe_tm *tm;
 	struct xe_val exit_val[XLAT_MAX_EXITS]; /* how each exit's target derives */
+	/* measurement: bytes emitted per enum xlat_code_cat; e->cat is the
+	 * category of what is being emitted (xe_cat) */
+	int cat;
+	uint32_t cat_bytes[XLAT_NCATS];
 };
+
+/* Set the category of what is emitted next; returns the previous one. */
+static inline int xe_cat(struct xe *e, int cat)
+{
+	int old = e->cat;
+	e->cat = cat;
+	return old;
+}
 
 /* Scratch registers chosen for one guest instruction. */
 struct xlat_scratch {

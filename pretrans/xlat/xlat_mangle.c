@@ -376,7 +376,9 @@ static void emit_copy(struct xe *e, const struct xlat_insn *in)
 		return;
 	}
 	uint32_t before = e->len[e->cur];
+	int cat = xe_cat(e, XLAT_CAT_COPY);
 	xe_bytes(e, in->bytes, in->d.length);
+	xe_cat(e, cat);
 	xe_note_copy(e, before, in);
 }
 
@@ -439,6 +441,7 @@ static void flags_after(struct xe *e, const struct xlat_insn *in)
 /* Restore the pending scratch registers in `regs` (guest values back). */
 static void restore_pending(struct xe *e, uint32_t regs)
 {
+	int cat = xe_cat(e, XLAT_CAT_SPILL);
 	for (int r = 0; r < 16; r++) {
 		if (!((regs & e->pend_regs) >> r & 1))
 			continue;
@@ -447,6 +450,7 @@ static void restore_pending(struct xe *e, uint32_t regs)
 		e->mask &= ~(1u << r);
 		xe_pcmark(e);
 	}
+	xe_cat(e, cat);
 }
 
 void xlat_flush_pending(struct xe *e)
@@ -744,6 +748,7 @@ static void emit_ibl(struct xe *e, struct xlat_scratch *s, enum xlat_exit_kind k
 		xe_exit_jump_stub(e, x);
 		return;
 	}
+	int cat = xe_cat(e, XLAT_CAT_IBL);
 	xe_gs_load(e, A, VCPU_OFF_EXIT_TARGET);
 	xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &o1, &oa, NULL);
 	im = xe_i((e->off_ibl == VCPU_OFF_UIBL ? VCPU_UIBL_ENTRIES : VCPU_IBL_ENTRIES) - 1);
@@ -778,6 +783,7 @@ static void emit_ibl(struct xe *e, struct xlat_scratch *s, enum xlat_exit_kind k
 	xlat_flush_pending(e);
 	xe_exit_jump_stub(e, x);
 	xe_section(e, XE_MAIN);
+	xe_cat(e, cat);
 }
 
 /* Store the guest target of an indirect jmp/call into vcpu.exit_target.

@@ -17,6 +17,8 @@
 #include "tests/xlat/harness.h"
 #include "pretrans/xlat/xlat_facts.h"
 
+#include <Zydis/Zydis.h>
+
 #define SENTINEL 0x7ead0000ull
 
 struct env {
@@ -126,14 +128,26 @@ static void test_deterministic(void **state)
 	xlat_destroy(c2);
 }
 
-/* Does the code refer to the user IBL table (a %gs displacement inside it)? */
+/* Does the code refer to the user IBL table (a memory operand whose
+ * displacement is inside it)?  The host code is a sequence of instructions
+ * without data, decoded from its start (a byte scan matched a rel32 once). */
 static bool refers_to_uibl(const struct xlat_block *b)
 {
-	for (uint32_t i = 0; i + 4 <= b->code_len; i++) {
-		uint32_t d;
-		memcpy(&d, b->code + i, 4);
-		if (d >= VCPU_OFF_UIBL && d < VCPU_OFF_UIBL + VCPU_UIBL_ENTRIES * 16)
-			return true;
+	ZydisDecoder dec;
+	assert_true(
+	    ZYAN_SUCCESS(ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64)));
+	for (uint32_t i = 0; i < b->code_len;) {
+		ZydisDecodedInstruction d;
+		ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+		assert_true(ZYAN_SUCCESS(
+		    ZydisDecoderDecodeFull(&dec, b->code + i, b->code_len - i, &d, ops)));
+		for (int k = 0; k < d.operand_count; k++) {
+			int64_t v = ops[k].mem.disp.value;
+			if (ops[k].type == ZYDIS_OPERAND_TYPE_MEMORY && v >= VCPU_OFF_UIBL &&
+			    v < VCPU_OFF_UIBL + VCPU_UIBL_ENTRIES * 16)
+				return true;
+		}
+		i += d.length;
 	}
 	return false;
 }
