@@ -22,7 +22,7 @@
 #ifndef BT_XLAT_VCPU_ABI_H
 #define BT_XLAT_VCPU_ABI_H
 
-#define VCPU_ABI_VERSION 7
+#define VCPU_ABI_VERSION 8
 
 /* Assembly (runtime/tc/tc_entry.S) includes this header for the VCPU_OFF_*
  * constants only; the C declarations are hidden from it. */
@@ -114,17 +114,16 @@ _Static_assert(sizeof(struct vcpu_ibl_entry) == 16, "IBL entry is 16 bytes");
 
 /* Call-outs: host entry points translated code calls through the table. */
 #endif /* !__ASSEMBLER__ */
-#define VCPU_CO_EXIT_IDX      0
-#define VCPU_CO_MEM_LOAD_IDX  1
-#define VCPU_CO_MEM_STORE_IDX 2
-#define VCPU_CO_STRING_IDX    4
+#define VCPU_CO_EXIT_IDX   0
+#define VCPU_CO_MEM_IDX	   1
+#define VCPU_CO_STRING_IDX 4
 #ifndef __ASSEMBLER__
 enum vcpu_callout {
-	VCPU_CO_EXIT = 0, /* leave translated code: return to the dispatcher */
-	VCPU_CO_MEM_LOAD, /* soft-MMU slow path, see pretrans/xlat docs */
-	VCPU_CO_MEM_STORE,
-	VCPU_CO_IBL_MISS, /* reserved: IBL misses currently leave through VCPU_CO_EXIT */
-	VCPU_CO_STRING,	  /* movs/stos/lods/cmps/scas (rep) emulation, info in mem_info */
+	VCPU_CO_EXIT = 0,  /* leave translated code: return to the dispatcher */
+	VCPU_CO_MEM,	   /* soft-MMU slow path, jumped to (VCPU_MEM_ADDR_SHIFT) */
+	VCPU_CO_RESERVED2, /* the store slow path until VCPU ABI 8 */
+	VCPU_CO_IBL_MISS,  /* reserved: IBL misses currently leave through VCPU_CO_EXIT */
+	VCPU_CO_STRING,	   /* movs/stos/lods/cmps/scas (rep) emulation, info in mem_info */
 	VCPU_NCALLOUTS = 16
 };
 
@@ -143,10 +142,20 @@ enum vcpu_callout {
 #define VCPU_EXIT_INFO(kind, idx) ((uint32_t)(kind) | ((uint32_t)(idx) << 8))
 #define VCPU_EXIT_SYSCALL	  0x10000u
 
-/* mem_info for VCPU_CO_MEM_LOAD/STORE: access size in bytes | VCPU_MEM_WRITE.
- * A write access checks tag_write; the runtime sets tag_write only for pages
- * that are also readable. */
-#define VCPU_MEM_WRITE 0x10000u
+/* mem_info for VCPU_CO_MEM: access size in bytes | VCPU_MEM_WRITE | A <<
+ * VCPU_MEM_ADDR_SHIFT | R << VCPU_MEM_RET_SHIFT.  Translated code jumps to
+ * the call-out on the guest stack with the guest address in GPR A and the
+ * host address to resume at in GPR R; the runtime saves the state, sets
+ * exit_host_pc = R (the pc map is looked up at R - 1), puts the host
+ * address of the bytes into A and resumes at R with every other GPR and
+ * the flags as they were, or unwinds (a guest fault).  Until VCPU ABI 8 the
+ * slow path switched stacks and `call`ed VCPU_CO_MEM_LOAD/STORE itself
+ * with mem_va and got mem_host back (71 bytes per access, now 12).
+ * A write access checks tag_write; the runtime sets tag_write only for
+ * pages that are also readable. */
+#define VCPU_MEM_WRITE	    0x10000u
+#define VCPU_MEM_ADDR_SHIFT 20
+#define VCPU_MEM_RET_SHIFT  24
 
 /* mem_info for VCPU_CO_STRING: bits 0-7 the Zydis mnemonic class
  * (VCPU_STR_*), bits 8-15 element size, bit 16 rep/repe, bit 17 repne,
@@ -252,8 +261,7 @@ struct vcpu_abi {
 
 #ifndef __ASSEMBLER__
 _Static_assert(VCPU_CO_EXIT == VCPU_CO_EXIT_IDX, "co exit");
-_Static_assert(VCPU_CO_MEM_LOAD == VCPU_CO_MEM_LOAD_IDX, "co load");
-_Static_assert(VCPU_CO_MEM_STORE == VCPU_CO_MEM_STORE_IDX, "co store");
+_Static_assert(VCPU_CO_MEM == VCPU_CO_MEM_IDX, "co mem");
 _Static_assert(VCPU_CO_STRING == VCPU_CO_STRING_IDX, "co string");
 _Static_assert(offsetof(struct vcpu_abi, gpr) == VCPU_OFF_GPR, "gpr");
 _Static_assert(offsetof(struct vcpu_abi, rip) == VCPU_OFF_RIP, "rip");

@@ -72,6 +72,7 @@ void xe_reset(struct xe *e, uint8_t *main_buf, uint8_t *cold_buf, gva_t start)
 	 * XLAT_CAT_INSN before each guest instruction */
 	e->cat = XLAT_CAT_ENTRY;
 	memset(e->cat_bytes, 0, sizeof(e->cat_bytes));
+	e->n_slow = 0;
 }
 
 const char *xlat_code_cat_str(enum xlat_code_cat c)
@@ -349,6 +350,40 @@ void xe_callout(struct xe *e, int co)
 	xe_to_guest_stack(e);
 }
 
+/* lea r, [rip + label] (rel32 resolved in xe_finish like a branch's). */
+static void xe_lea_label(struct xe *e, ZydisRegister r, int label)
+{
+	ZydisEncoderOperand d = xe_r(r);
+	ZydisEncoderOperand m = xe_m(8, ZYDIS_REGISTER_RIP, ZYDIS_REGISTER_NONE, 0, 0x12345678);
+	uint32_t before = e->len[e->cur];
+	xe_ins(e, ZYDIS_MNEMONIC_LEA, false, 2, &d, &m, NULL);
+	if (e->failed || e->overflow)
+		return;
+	if (e->len[e->cur] - before < 7 || e->n_fixups >= XLAT_MAX_FIXUPS) {
+		e->failed = true;
+		return;
+	}
+	struct xe_fixup *f = &e->fixups[e->n_fixups++];
+	f->sec = (uint8_t)e->cur;
+	f->pos = e->len[e->cur] - 4; /* disp32 is the last field: no immediate */
+	f->label = label;
+}
+
+/* The label of the block's shared slow path for mem_info value info. */
+static int slow_shared(struct xe *e, uint32_t info)
+{
+	for (int i = 0; i < e->n_slow; i++)
+		if (e->slow_info[i] == info)
+			return e->slow_label[i];
+	if (e->n_slow >= XLAT_MAX_SLOW) {
+		e->overflow = true;
+		return 0;
+	}
+	e->slow_info[e->n_slow] = info;
+	e->slow_label[e->n_slow] = xe_label_new(e);
+	return e->slow_label[e->n_slow++];
+}
+
 /*
  * The soft-MMU probe (QEMU softmmu style).  With A, T1, T2 the scratch
  * registers:
@@ -361,9 +396,14 @@ void xe_callout(struct xe *e, int co)
  *     add   A, %gs:tlb.addend(T1)
  *   back:
  * An access that crosses a page never matches (the tag is the first byte's
- * page, the compare uses the last byte's), so it takes the slow path, which
- * calls VCPU_CO_MEM_LOAD/STORE with mem_va/mem_info and reloads A from
- * mem_host.  The call-out either returns or unwinds to the dispatcher.
+ * page, the compare uses the last byte's), so it takes the slow path:
+ *   slow:   lea T1, [rip + back] ; jmp shared        (COLD, 12 bytes)
+ *   shared: mov qword %gs:mem_info, size | write | A << 20 | T1 << 24
+ *           jmp *%gs:callout[VCPU_CO_MEM]           (once per block and value)
+ * VCPU_CO_MEM is entered on the guest stack: the runtime saves the state,
+ * translates the address in A, puts the host address into A and resumes at
+ * T1 (= back) with everything else as it was, or unwinds to the dispatcher
+ * with exit_host_pc = back (the pc map at back - 1: this instruction).
  */
 void xe_probe(struct xe *e, const struct xlat_scratch *s, const struct xlat_addr *a, unsigned size,
 	      bool write)
@@ -413,15 +453,29 @@ void xe_probe(struct xe *e, const struct xlat_scratch *s, const struct xlat_addr
 	xe_label_place(e, back);
 
 	int prev = e->cur;
+	uint32_t info = size | (write ? VCPU_MEM_WRITE : 0) |
+			(uint32_t)xe_gpr_num(A) << VCPU_MEM_ADDR_SHIFT |
+			(uint32_t)xe_gpr_num(T1) << VCPU_MEM_RET_SHIFT;
 	xe_cat(e, XLAT_CAT_SLOW);
 	xe_section(e, XE_COLD);
 	xe_label_place(e, slow);
-	xe_gs_store(e, VCPU_OFF_MEM_VA, A);
-	xe_gs_store_imm32(e, 8, VCPU_OFF_MEM_INFO, (int64_t)(size | (write ? VCPU_MEM_WRITE : 0)));
-	xe_callout(e, write ? VCPU_CO_MEM_STORE : VCPU_CO_MEM_LOAD);
-	xe_gs_load(e, A, VCPU_OFF_MEM_HOST);
-	xe_branch(e, ZYDIS_MNEMONIC_JMP, back);
+	xe_lea_label(e, T1, back);
+	xe_branch(e, ZYDIS_MNEMONIC_JMP, slow_shared(e, info));
 	xe_section(e, prev);
+	xe_cat(e, cat);
+}
+
+/* The block's shared slow paths (see xe_probe), in the COLD section. */
+static void emit_slow_shared(struct xe *e)
+{
+	int cat = xe_cat(e, XLAT_CAT_SLOW);
+	for (int i = 0; i < e->n_slow; i++) {
+		xe_label_place(e, e->slow_label[i]);
+		xe_gs_store_imm32(e, 8, VCPU_OFF_MEM_INFO, (int64_t)e->slow_info[i]);
+		ZydisEncoderOperand m = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0,
+					     VCPU_OFF_CALLOUT + 8 * VCPU_CO_MEM);
+		xe_ins(e, ZYDIS_MNEMONIC_JMP, true, 1, &m, NULL, NULL);
+	}
 	xe_cat(e, cat);
 }
 
@@ -528,6 +582,7 @@ void xe_emit_stubs(struct xe *e)
 	int prev = e->cur;
 	int tail = xe_label_new(e);
 	xe_section(e, XE_COLD);
+	emit_slow_shared(e);
 	int cat = xe_cat(e, XLAT_CAT_STUB);
 	for (uint32_t i = 0; i < e->n_exits; i++) {
 		struct xlat_exit *x = &e->exits[i];

@@ -25,6 +25,7 @@
 #define XLAT_MAX_LABELS	   512
 #define XLAT_MAX_FIXUPS	   512
 #define XLAT_MAX_PCENT	   1024
+#define XLAT_MAX_SLOW	   32 /* distinct shared slow paths per block */
 
 #define XLAT_FLAGS_ARITH 0x8d5u /* CF PF AF ZF SF OF */
 #define XLAT_SPILL_FLAGS (1u << 16)
@@ -144,6 +145,11 @@ struct xe {
 	 * category of what is being emitted (xe_cat) */
 	int cat;
 	uint32_t cat_bytes[XLAT_NCATS];
+	/* shared soft-MMU slow paths of this block (xe_probe): mem_info value
+	 * and label, emitted once each by xe_emit_stubs */
+	uint32_t slow_info[XLAT_MAX_SLOW];
+	int slow_label[XLAT_MAX_SLOW];
+	int n_slow;
 };
 
 /* Set the category of what is emitted next; returns the previous one. */
