@@ -138,7 +138,9 @@ enum vcpu_callout {
 #define VCPU_IRQ_FORCE 0x0200
 
 /* exit_info = kind (enum xlat_exit_kind) | exit index << 8, plus
- * VCPU_EXIT_SYSCALL for a PRIV exit at a `syscall` instruction. */
+ * VCPU_EXIT_SYSCALL for a PRIV exit at a `syscall` instruction.  Exit stubs
+ * store its low 32 bits only (the upper half stays 0).  The target of an
+ * IRQ exit is exit_block (its stub stores no exit_target, VCPU ABI 8). */
 #define VCPU_EXIT_INFO(kind, idx) ((uint32_t)(kind) | ((uint32_t)(idx) << 8))
 #define VCPU_EXIT_SYSCALL	  0x10000u
 

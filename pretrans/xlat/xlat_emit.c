@@ -518,11 +518,14 @@ void xe_exit_jump_stub(struct xe *e, int idx)
  * Indirect exits (IBL miss) have their target already stored in
  * exit_target by the code that computed it.
  *
- *   stub_i: mov qword %gs:exit_info, kind | i << 8
- *           mov dword %gs:exit_target, lo ; mov dword %gs:exit_target+4, hi
+ *   stub_i: mov dword %gs:exit_info, kind | i << 8
+ *           mov qword %gs:exit_target, simm32   (not IRQ, INDIRECT, RET)
  *           jmp tail                      (the last stub falls through)
- *   tail:   mov dword %gs:exit_block, lo ; mov dword %gs:exit_block+4, hi
+ *   tail:   mov qword %gs:exit_block, simm32
  *           jmp *%gs:callout[VCPU_CO_EXIT]
+ * A guest address that does not fit a sign-extended imm32 (user code above
+ * 2 GiB) is stored as two dwords (store_gva).  An IRQ exit's target is the
+ * block start, which the tail stores: the runtime reads exit_block.
  */
 /*
  * User blocks (XLAT_OPT_USER) chain only within their own pages (the code
@@ -571,6 +574,25 @@ static void emit_user_direct_probe(struct xe *e, gva_t target)
 	xe_gs_load(e, ZYDIS_REGISTER_RAX, spill_rax);
 }
 
+/* mov %gs:off, v (a guest address, exit exit_idx's target or -1: the block
+ * start): one store of a sign-extended imm32 when v allows it (kernel
+ * addresses do), else two dword stores.  The form depends on the value's
+ * class: templates record it (XLAT_RV_FORM). */
+static void store_gva(struct xe *e, uint32_t off, gva_t v, int exit_idx)
+{
+	uint32_t before = e->len[e->cur];
+	if ((int64_t)v == (int64_t)(int32_t)v) {
+		xe_gs_store_imm32(e, 8, off, (int64_t)v);
+		xe_note_exit_store(e, before, exit_idx, 0, false);
+		return;
+	}
+	xe_gs_store_imm32(e, 4, off, (int32_t)(uint32_t)v);
+	xe_note_exit_store(e, before, exit_idx, 0, false);
+	before = e->len[e->cur];
+	xe_gs_store_imm32(e, 4, off + 4, (int32_t)(uint32_t)(v >> 32));
+	xe_note_exit_store(e, before, exit_idx, 32, false);
+}
+
 static bool exit_is_direct(uint8_t kind)
 {
 	return kind == XLAT_EXIT_JMP || kind == XLAT_EXIT_JCC_TAKEN || kind == XLAT_EXIT_JCC_FALL ||
@@ -592,28 +614,18 @@ void xe_emit_stubs(struct xe *e)
 		if (e->off_ibl == VCPU_OFF_UIBL && !e->step && exit_is_direct(x->kind) &&
 		    (x->target & GUEST_PAGE_MASK) != (e->block_start & GUEST_PAGE_MASK))
 			emit_user_direct_probe(e, x->target);
-		xe_gs_store_imm32(e, 8, VCPU_OFF_EXIT_INFO,
+		xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_INFO,
 				  VCPU_EXIT_INFO(x->kind, i) |
 				      ((x->flags & XLAT_EXIT_F_SYSCALL) ? VCPU_EXIT_SYSCALL : 0));
-		if (x->kind != XLAT_EXIT_INDIRECT && x->kind != XLAT_EXIT_RET) {
-			uint32_t before = e->len[e->cur];
-			xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_TARGET, (int32_t)(uint32_t)x->target);
-			xe_note_exit_store(e, before, (int)i, 0);
-			before = e->len[e->cur];
-			xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_TARGET + 4,
-					  (int32_t)(uint32_t)(x->target >> 32));
-			xe_note_exit_store(e, before, (int)i, 32);
-		}
+		if (x->kind == XLAT_EXIT_IRQ) /* the target is exit_block */
+			xe_note_exit_store(e, XE_NOTE_NO_CODE, (int)i, 0, true);
+		else if (x->kind != XLAT_EXIT_INDIRECT && x->kind != XLAT_EXIT_RET)
+			store_gva(e, VCPU_OFF_EXIT_TARGET, x->target, (int)i);
 		if (i + 1 < e->n_exits)
 			xe_branch(e, ZYDIS_MNEMONIC_JMP, tail);
 	}
 	xe_label_place(e, tail);
-	uint32_t before = e->len[e->cur];
-	xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_BLOCK, (int32_t)(uint32_t)e->block_start);
-	xe_note_exit_store(e, before, -1, 0);
-	before = e->len[e->cur];
-	xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_BLOCK + 4, (int32_t)(uint32_t)(e->block_start >> 32));
-	xe_note_exit_store(e, before, -1, 32);
+	store_gva(e, VCPU_OFF_EXIT_BLOCK, e->block_start, -1);
 	ZydisEncoderOperand m = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0,
 				     VCPU_OFF_CALLOUT + 8 * VCPU_CO_EXIT);
 	xe_ins(e, ZYDIS_MNEMONIC_JMP, true, 1, &m, NULL, NULL);

@@ -230,7 +230,12 @@ bool xe_finish(struct xe *e, uint8_t *out, uint32_t cap, uint32_t *code_len, uin
 #define XE_NOTE_DISP 2
 void xe_note(struct xe *e, uint32_t before, int which, struct xe_val v, uint64_t val, bool fixed);
 void xe_note_copy(struct xe *e, uint32_t before, const struct xlat_insn *in);
-void xe_note_exit_store(struct xe *e, uint32_t before, int exit_idx, int shift);
+/* xe_note_exit_store(): the store at `before` writes bits shift.. of exit
+ * exit_idx's target (-1: the block start) as an imm32 (fixed: the form does
+ * not depend on the value); before = XE_NOTE_NO_CODE records the exit's
+ * target only (no store in the code). */
+#define XE_NOTE_NO_CODE UINT32_MAX
+void xe_note_exit_store(struct xe *e, uint32_t before, int exit_idx, int shift, bool fixed);
 struct xe_val xe_val_pc(void);
 struct xe_val xe_val_disp(const struct xlat_insn *in, bool pc);
 struct xe_val xe_val_imm(const struct xlat_insn *in, int k, bool pc);
