@@ -159,7 +159,8 @@ int main(int argc, char **argv)
 	printf("  expansion: %.2f host bytes per guest byte (%.1f per block)\n",
 	       gbytes ? (double)hbytes / (double)gbytes : 0.0,
 	       blocks ? (double)hbytes / (double)blocks : 0.0);
-	printf("  blocks with live-in flags (flag-free interrupt check): %" PRIu64 "\n",
+	printf("  blocks with live-in flags and rcx (flag-free interrupt check, rcx spilled): "
+	       "%" PRIu64 "\n",
 	       flags_entry);
 	printf("  refusals:");
 	for (int r = 1; r < XLAT_NREFUSALS; r++)
