@@ -169,6 +169,10 @@ enum vcpu_str_op { VCPU_STR_MOVS = 1, VCPU_STR_STOS, VCPU_STR_LODS, VCPU_STR_CMP
 #define VCPU_STR_GS    (1u << 19)
 
 struct vcpu_abi {
+	/* First, at %gs:0, so that kernel code's inline probes reach an entry's
+	 * fields with an 8-bit displacement from the scaled index (VCPU ABI 8:
+	 * 6 bytes less per probe than a 32-bit one). */
+	struct vcpu_tlb_entry tlb[VCPU_TLB_ENTRIES];
 	uint64_t gpr[VCPU_NGPR];   /* guest GPRs while outside translated code */
 	uint64_t rip;		   /* guest RIP of the next instruction to run */
 	uint64_t rflags;	   /* guest RFLAGS (arithmetic bits + virtual IF/AC) */
@@ -203,7 +207,6 @@ struct vcpu_abi {
 	 * code's rdtsc runs inline as host rdtsc + tsc_offset (XC_RDTSC) */
 	int64_t tsc_offset;
 	uint64_t reserved[20];
-	struct vcpu_tlb_entry tlb[VCPU_TLB_ENTRIES];
 	struct vcpu_ibl_entry ibl[VCPU_IBL_ENTRIES];
 	/* Guest x87/SSE state (fxsave64 image) while outside translated code and
 	 * during call-outs: host C code may use the vector registers freely. */
@@ -224,34 +227,35 @@ struct vcpu_abi {
 
 #endif /* !__ASSEMBLER__ */
 
-#define VCPU_OFF_GPR	     0x000
-#define VCPU_OFF_RIP	     0x080
-#define VCPU_OFF_RFLAGS	     0x088
-#define VCPU_OFF_SPILL	     0x090
-#define VCPU_OFF_SPILL_FLAGS 0x110
-#define VCPU_OFF_HOST_RSP    0x118
-#define VCPU_OFF_GUEST_RSP   0x120
-#define VCPU_OFF_EXIT_INFO   0x128
-#define VCPU_OFF_EXIT_TARGET 0x130
-#define VCPU_OFF_IRQ	     0x138
-#define VCPU_OFF_AC	     0x13a
-#define VCPU_OFF_FS_BASE     0x140
-#define VCPU_OFF_GS_BASE     0x148
-#define VCPU_OFF_KGS_BASE    0x150
-#define VCPU_OFF_CALLOUT     0x158
-#define VCPU_OFF_MEM_VA	     0x1d8
-#define VCPU_OFF_MEM_INFO    0x1e0
-#define VCPU_OFF_MEM_HOST    0x1e8
-#define VCPU_OFF_EXIT_BLOCK  0x1f0
-#define VCPU_OFF_EXIT_HOSTPC 0x1f8
-#define VCPU_OFF_ENTER_TGT   0x200
-#define VCPU_OFF_BR_HOST     0x208
-#define VCPU_OFF_MEM_TMP     0x210
-#define VCPU_OFF_HOST_CTX    0x218
-#define VCPU_OFF_SEL	     0x220
-#define VCPU_OFF_TSC_OFFSET  0x230
-#define VCPU_OFF_TLB	     0x2d8
-#define VCPU_OFF_IBL	     (VCPU_OFF_TLB + 32 * VCPU_TLB_ENTRIES)
+#define VCPU_OFF_TLB	     0x000
+#define VCPU_OFF_TLB_END     0x20000 /* 32 * VCPU_TLB_ENTRIES */
+#define VCPU_OFF_GPR	     (VCPU_OFF_TLB_END + 0x000)
+#define VCPU_OFF_RIP	     (VCPU_OFF_TLB_END + 0x080)
+#define VCPU_OFF_RFLAGS	     (VCPU_OFF_TLB_END + 0x088)
+#define VCPU_OFF_SPILL	     (VCPU_OFF_TLB_END + 0x090)
+#define VCPU_OFF_SPILL_FLAGS (VCPU_OFF_TLB_END + 0x110)
+#define VCPU_OFF_HOST_RSP    (VCPU_OFF_TLB_END + 0x118)
+#define VCPU_OFF_GUEST_RSP   (VCPU_OFF_TLB_END + 0x120)
+#define VCPU_OFF_EXIT_INFO   (VCPU_OFF_TLB_END + 0x128)
+#define VCPU_OFF_EXIT_TARGET (VCPU_OFF_TLB_END + 0x130)
+#define VCPU_OFF_IRQ	     (VCPU_OFF_TLB_END + 0x138)
+#define VCPU_OFF_AC	     (VCPU_OFF_TLB_END + 0x13a)
+#define VCPU_OFF_FS_BASE     (VCPU_OFF_TLB_END + 0x140)
+#define VCPU_OFF_GS_BASE     (VCPU_OFF_TLB_END + 0x148)
+#define VCPU_OFF_KGS_BASE    (VCPU_OFF_TLB_END + 0x150)
+#define VCPU_OFF_CALLOUT     (VCPU_OFF_TLB_END + 0x158)
+#define VCPU_OFF_MEM_VA	     (VCPU_OFF_TLB_END + 0x1d8)
+#define VCPU_OFF_MEM_INFO    (VCPU_OFF_TLB_END + 0x1e0)
+#define VCPU_OFF_MEM_HOST    (VCPU_OFF_TLB_END + 0x1e8)
+#define VCPU_OFF_EXIT_BLOCK  (VCPU_OFF_TLB_END + 0x1f0)
+#define VCPU_OFF_EXIT_HOSTPC (VCPU_OFF_TLB_END + 0x1f8)
+#define VCPU_OFF_ENTER_TGT   (VCPU_OFF_TLB_END + 0x200)
+#define VCPU_OFF_BR_HOST     (VCPU_OFF_TLB_END + 0x208)
+#define VCPU_OFF_MEM_TMP     (VCPU_OFF_TLB_END + 0x210)
+#define VCPU_OFF_HOST_CTX    (VCPU_OFF_TLB_END + 0x218)
+#define VCPU_OFF_SEL	     (VCPU_OFF_TLB_END + 0x220)
+#define VCPU_OFF_TSC_OFFSET  (VCPU_OFF_TLB_END + 0x230)
+#define VCPU_OFF_IBL	     (VCPU_OFF_TLB_END + 0x2d8)
 #define VCPU_OFF_FXSAVE	     ((VCPU_OFF_IBL + 16 * VCPU_IBL_ENTRIES + 63) & ~63)
 #define VCPU_OFF_UTLB	     (VCPU_OFF_FXSAVE + 512)
 #define VCPU_OFF_UIBL	     (VCPU_OFF_UTLB + 32 * VCPU_TLB_ENTRIES)
@@ -292,6 +296,7 @@ _Static_assert(offsetof(struct vcpu_abi, host_ctx) == VCPU_OFF_HOST_CTX, "host_c
 _Static_assert(offsetof(struct vcpu_abi, sel) == VCPU_OFF_SEL, "sel");
 _Static_assert(offsetof(struct vcpu_abi, tsc_offset) == VCPU_OFF_TSC_OFFSET, "tsc_offset");
 _Static_assert(offsetof(struct vcpu_abi, tlb) == VCPU_OFF_TLB, "tlb");
+_Static_assert(VCPU_OFF_TLB_END == 32 * VCPU_TLB_ENTRIES, "tlb end");
 _Static_assert(offsetof(struct vcpu_abi, ibl) == VCPU_OFF_IBL, "ibl");
 _Static_assert(offsetof(struct vcpu_abi, fxsave) == VCPU_OFF_FXSAVE, "fxsave");
 _Static_assert(VCPU_OFF_FXSAVE % 64 == 0, "fxsave alignment");
