@@ -206,7 +206,12 @@ struct vcpu_abi {
 	/* guest TSC - host TSC (IA32_TSC writes), copied like sel[]: kernel
 	 * code's rdtsc runs inline as host rdtsc + tsc_offset (XC_RDTSC) */
 	int64_t tsc_offset;
-	uint64_t reserved[20];
+	/* host addresses of spill_flags + 8 and of spill_flags, set by the
+	 * runtime: a flags save points RSP at the first and runs pushfq, a
+	 * restore at the second and runs popfq (VCPU ABI 8) */
+	uint64_t flags_sp_save;
+	uint64_t flags_sp_load;
+	uint64_t reserved[18];
 	struct vcpu_ibl_entry ibl[VCPU_IBL_ENTRIES];
 	/* Guest x87/SSE state (fxsave64 image) while outside translated code and
 	 * during call-outs: host C code may use the vector registers freely. */
@@ -227,39 +232,41 @@ struct vcpu_abi {
 
 #endif /* !__ASSEMBLER__ */
 
-#define VCPU_OFF_TLB	     0x000
-#define VCPU_OFF_TLB_END     0x20000 /* 32 * VCPU_TLB_ENTRIES */
-#define VCPU_OFF_GPR	     (VCPU_OFF_TLB_END + 0x000)
-#define VCPU_OFF_RIP	     (VCPU_OFF_TLB_END + 0x080)
-#define VCPU_OFF_RFLAGS	     (VCPU_OFF_TLB_END + 0x088)
-#define VCPU_OFF_SPILL	     (VCPU_OFF_TLB_END + 0x090)
-#define VCPU_OFF_SPILL_FLAGS (VCPU_OFF_TLB_END + 0x110)
-#define VCPU_OFF_HOST_RSP    (VCPU_OFF_TLB_END + 0x118)
-#define VCPU_OFF_GUEST_RSP   (VCPU_OFF_TLB_END + 0x120)
-#define VCPU_OFF_EXIT_INFO   (VCPU_OFF_TLB_END + 0x128)
-#define VCPU_OFF_EXIT_TARGET (VCPU_OFF_TLB_END + 0x130)
-#define VCPU_OFF_IRQ	     (VCPU_OFF_TLB_END + 0x138)
-#define VCPU_OFF_AC	     (VCPU_OFF_TLB_END + 0x13a)
-#define VCPU_OFF_FS_BASE     (VCPU_OFF_TLB_END + 0x140)
-#define VCPU_OFF_GS_BASE     (VCPU_OFF_TLB_END + 0x148)
-#define VCPU_OFF_KGS_BASE    (VCPU_OFF_TLB_END + 0x150)
-#define VCPU_OFF_CALLOUT     (VCPU_OFF_TLB_END + 0x158)
-#define VCPU_OFF_MEM_VA	     (VCPU_OFF_TLB_END + 0x1d8)
-#define VCPU_OFF_MEM_INFO    (VCPU_OFF_TLB_END + 0x1e0)
-#define VCPU_OFF_MEM_HOST    (VCPU_OFF_TLB_END + 0x1e8)
-#define VCPU_OFF_EXIT_BLOCK  (VCPU_OFF_TLB_END + 0x1f0)
-#define VCPU_OFF_EXIT_HOSTPC (VCPU_OFF_TLB_END + 0x1f8)
-#define VCPU_OFF_ENTER_TGT   (VCPU_OFF_TLB_END + 0x200)
-#define VCPU_OFF_BR_HOST     (VCPU_OFF_TLB_END + 0x208)
-#define VCPU_OFF_MEM_TMP     (VCPU_OFF_TLB_END + 0x210)
-#define VCPU_OFF_HOST_CTX    (VCPU_OFF_TLB_END + 0x218)
-#define VCPU_OFF_SEL	     (VCPU_OFF_TLB_END + 0x220)
-#define VCPU_OFF_TSC_OFFSET  (VCPU_OFF_TLB_END + 0x230)
-#define VCPU_OFF_IBL	     (VCPU_OFF_TLB_END + 0x2d8)
-#define VCPU_OFF_FXSAVE	     ((VCPU_OFF_IBL + 16 * VCPU_IBL_ENTRIES + 63) & ~63)
-#define VCPU_OFF_UTLB	     (VCPU_OFF_FXSAVE + 512)
-#define VCPU_OFF_UIBL	     (VCPU_OFF_UTLB + 32 * VCPU_TLB_ENTRIES)
-#define VCPU_OFF_UIBL_TAG    (VCPU_OFF_UIBL + 16 * VCPU_UIBL_ENTRIES)
+#define VCPU_OFF_TLB	       0x000
+#define VCPU_OFF_TLB_END       0x20000 /* 32 * VCPU_TLB_ENTRIES */
+#define VCPU_OFF_GPR	       (VCPU_OFF_TLB_END + 0x000)
+#define VCPU_OFF_RIP	       (VCPU_OFF_TLB_END + 0x080)
+#define VCPU_OFF_RFLAGS	       (VCPU_OFF_TLB_END + 0x088)
+#define VCPU_OFF_SPILL	       (VCPU_OFF_TLB_END + 0x090)
+#define VCPU_OFF_SPILL_FLAGS   (VCPU_OFF_TLB_END + 0x110)
+#define VCPU_OFF_HOST_RSP      (VCPU_OFF_TLB_END + 0x118)
+#define VCPU_OFF_GUEST_RSP     (VCPU_OFF_TLB_END + 0x120)
+#define VCPU_OFF_EXIT_INFO     (VCPU_OFF_TLB_END + 0x128)
+#define VCPU_OFF_EXIT_TARGET   (VCPU_OFF_TLB_END + 0x130)
+#define VCPU_OFF_IRQ	       (VCPU_OFF_TLB_END + 0x138)
+#define VCPU_OFF_AC	       (VCPU_OFF_TLB_END + 0x13a)
+#define VCPU_OFF_FS_BASE       (VCPU_OFF_TLB_END + 0x140)
+#define VCPU_OFF_GS_BASE       (VCPU_OFF_TLB_END + 0x148)
+#define VCPU_OFF_KGS_BASE      (VCPU_OFF_TLB_END + 0x150)
+#define VCPU_OFF_CALLOUT       (VCPU_OFF_TLB_END + 0x158)
+#define VCPU_OFF_MEM_VA	       (VCPU_OFF_TLB_END + 0x1d8)
+#define VCPU_OFF_MEM_INFO      (VCPU_OFF_TLB_END + 0x1e0)
+#define VCPU_OFF_MEM_HOST      (VCPU_OFF_TLB_END + 0x1e8)
+#define VCPU_OFF_EXIT_BLOCK    (VCPU_OFF_TLB_END + 0x1f0)
+#define VCPU_OFF_EXIT_HOSTPC   (VCPU_OFF_TLB_END + 0x1f8)
+#define VCPU_OFF_ENTER_TGT     (VCPU_OFF_TLB_END + 0x200)
+#define VCPU_OFF_BR_HOST       (VCPU_OFF_TLB_END + 0x208)
+#define VCPU_OFF_MEM_TMP       (VCPU_OFF_TLB_END + 0x210)
+#define VCPU_OFF_HOST_CTX      (VCPU_OFF_TLB_END + 0x218)
+#define VCPU_OFF_SEL	       (VCPU_OFF_TLB_END + 0x220)
+#define VCPU_OFF_TSC_OFFSET    (VCPU_OFF_TLB_END + 0x230)
+#define VCPU_OFF_FLAGS_SP_SAVE (VCPU_OFF_TLB_END + 0x238)
+#define VCPU_OFF_FLAGS_SP_LOAD (VCPU_OFF_TLB_END + 0x240)
+#define VCPU_OFF_IBL	       (VCPU_OFF_TLB_END + 0x2d8)
+#define VCPU_OFF_FXSAVE	       ((VCPU_OFF_IBL + 16 * VCPU_IBL_ENTRIES + 63) & ~63)
+#define VCPU_OFF_UTLB	       (VCPU_OFF_FXSAVE + 512)
+#define VCPU_OFF_UIBL	       (VCPU_OFF_UTLB + 32 * VCPU_TLB_ENTRIES)
+#define VCPU_OFF_UIBL_TAG      (VCPU_OFF_UIBL + 16 * VCPU_UIBL_ENTRIES)
 /* uibl keys: guest RIP (user: below 2^47) | tag << 48; an empty entry
  * (VCPU_IBL_EMPTY, bit 63 set) never matches a key */
 #define VCPU_UIBL_TAG_SHIFT 48
@@ -295,6 +302,8 @@ _Static_assert(offsetof(struct vcpu_abi, mem_tmp) == VCPU_OFF_MEM_TMP, "mem_tmp"
 _Static_assert(offsetof(struct vcpu_abi, host_ctx) == VCPU_OFF_HOST_CTX, "host_ctx");
 _Static_assert(offsetof(struct vcpu_abi, sel) == VCPU_OFF_SEL, "sel");
 _Static_assert(offsetof(struct vcpu_abi, tsc_offset) == VCPU_OFF_TSC_OFFSET, "tsc_offset");
+_Static_assert(offsetof(struct vcpu_abi, flags_sp_save) == VCPU_OFF_FLAGS_SP_SAVE, "flags_sp_save");
+_Static_assert(offsetof(struct vcpu_abi, flags_sp_load) == VCPU_OFF_FLAGS_SP_LOAD, "flags_sp_load");
 _Static_assert(offsetof(struct vcpu_abi, tlb) == VCPU_OFF_TLB, "tlb");
 _Static_assert(VCPU_OFF_TLB_END == 32 * VCPU_TLB_ENTRIES, "tlb end");
 _Static_assert(offsetof(struct vcpu_abi, ibl) == VCPU_OFF_IBL, "ibl");

@@ -283,31 +283,51 @@ void xe_to_guest_stack(struct xe *e)
 	xe_gs_load(e, ZYDIS_REGISTER_RSP, VCPU_OFF_GUEST_RSP);
 }
 
-/* Host RFLAGS -> vcpu spill_flags, through the host stack (never the guest
- * stack: guest RSP is a guest address). */
-void xe_flags_save(struct xe *e)
+/* RSP -> tmp (a register free here) or vcpu guest_rsp_save, then RSP =
+ * the host address vcpu.off holds; and back. */
+static void flags_rsp_in(struct xe *e, ZydisRegister tmp, uint32_t off)
+{
+	if (tmp != ZYDIS_REGISTER_NONE) {
+		ZydisEncoderOperand t = xe_r(tmp), sp = xe_r(ZYDIS_REGISTER_RSP);
+		xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &t, &sp, NULL);
+	} else {
+		xe_gs_store(e, VCPU_OFF_GUEST_RSP, ZYDIS_REGISTER_RSP);
+	}
+	xe_gs_load(e, ZYDIS_REGISTER_RSP, off);
+}
+
+static void flags_rsp_out(struct xe *e, ZydisRegister tmp)
+{
+	if (tmp != ZYDIS_REGISTER_NONE) {
+		ZydisEncoderOperand t = xe_r(tmp), sp = xe_r(ZYDIS_REGISTER_RSP);
+		xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &sp, &t, NULL);
+	} else {
+		xe_to_guest_stack(e);
+	}
+}
+
+/* Host RFLAGS -> vcpu spill_flags: RSP points just above spill_flags
+ * (flags_sp_save) for a pushfq, never at the guest stack (guest RSP is a
+ * guest address).  Nothing in between can fault, so the guest RSP may wait
+ * in a free register: 16 bytes (28 without one; 36 until XLAT_VERSION 7,
+ * which pushed on the host stack and popped into spill_flags). */
+void xe_flags_save(struct xe *e, ZydisRegister tmp)
 {
 	int cat = xe_cat(e, XLAT_CAT_FLAGS);
-	xe_to_host_stack(e);
+	flags_rsp_in(e, tmp, VCPU_OFF_FLAGS_SP_SAVE);
 	xe_ins(e, ZYDIS_MNEMONIC_PUSHFQ, false, 0, NULL, NULL, NULL);
-	ZydisEncoderOperand m =
-	    xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_SPILL_FLAGS);
-	xe_ins(e, ZYDIS_MNEMONIC_POP, true, 1, &m, NULL, NULL);
-	xe_to_guest_stack(e);
+	flags_rsp_out(e, tmp);
 	e->mask |= XLAT_SPILL_FLAGS;
 	xe_pcmark(e);
 	xe_cat(e, cat);
 }
 
-void xe_flags_restore(struct xe *e)
+void xe_flags_restore(struct xe *e, ZydisRegister tmp)
 {
 	int cat = xe_cat(e, XLAT_CAT_FLAGS);
-	xe_to_host_stack(e);
-	ZydisEncoderOperand m =
-	    xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_SPILL_FLAGS);
-	xe_ins(e, ZYDIS_MNEMONIC_PUSH, true, 1, &m, NULL, NULL);
+	flags_rsp_in(e, tmp, VCPU_OFF_FLAGS_SP_LOAD);
 	xe_ins(e, ZYDIS_MNEMONIC_POPFQ, false, 0, NULL, NULL, NULL);
-	xe_to_guest_stack(e);
+	flags_rsp_out(e, tmp);
 	e->mask &= ~XLAT_SPILL_FLAGS;
 	xe_pcmark(e);
 	xe_cat(e, cat);

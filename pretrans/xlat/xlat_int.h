@@ -203,8 +203,10 @@ void xe_set_goff(struct xe *e, uint32_t goff);
 /* Switch to the host stack (guest rsp -> vcpu guest_rsp_save) and back. */
 void xe_to_host_stack(struct xe *e);
 void xe_to_guest_stack(struct xe *e);
-void xe_flags_save(struct xe *e);
-void xe_flags_restore(struct xe *e);
+/* Guest flags <-> vcpu spill_flags; tmp: a register free here (its guest
+ * value saved or dead) that holds RSP meanwhile, or ZYDIS_REGISTER_NONE. */
+void xe_flags_save(struct xe *e, ZydisRegister tmp);
+void xe_flags_restore(struct xe *e, ZydisRegister tmp);
 void xe_spill(struct xe *e, struct xlat_scratch *s, uint32_t live);
 void xe_unspill(struct xe *e, struct xlat_scratch *s);
 /* Leave s->reg[0] = host address of the access at a (flags clobbered). */

@@ -47,6 +47,8 @@ enum bt_status tc_vcpu_init(struct tc_vcpu *t, const struct tc_handlers *h, void
 	t->abi->callout[VCPU_CO_MEM] = (uint64_t)(uintptr_t)tc_co_mem;
 	t->abi->callout[VCPU_CO_STRING] = (uint64_t)(uintptr_t)tc_co_string;
 	t->abi->host_ctx = (uint64_t)(uintptr_t)t;
+	t->abi->flags_sp_save = (uint64_t)(uintptr_t)&t->abi->spill_flags + 8;
+	t->abi->flags_sp_load = (uint64_t)(uintptr_t)&t->abi->spill_flags;
 	t->abi->rflags = 2;
 	/* a valid x87/SSE image to start from (MXCSR reserved bits clear) */
 	__asm__ volatile("fxsave64 %0" : "=m"(t->abi->fxsave));
