@@ -164,6 +164,35 @@ static size_t read_user(void *opaque, gva_t va, uint8_t *buf, size_t len)
 	return n;
 }
 
+/* The host bytes by category (xlat_block.cat_bytes) add up to the code, and
+ * the XLAT_VERSION 7 shapes hold: 12 bytes of slow path per access plus one
+ * 21-byte shared tail per distinct mem_info, kernel exit stubs of 17 (IRQ,
+ * no target) and 12 (RET, the last, falling into the tail) bytes and a
+ * 21-byte tail (one sign-extended imm32 store of exit_block). */
+static void test_code_categories(void **state)
+{
+	(void)state;
+	struct xlat_ctx *c;
+	struct xlat_block b;
+	struct xlat_source src = {.read = read_buf, .opaque = (void *)straight};
+	assert_int_equal(xlat_create(NULL, &c), BT_OK);
+	assert_int_equal(xlat_translate(c, &src, 0xffffffff81000000ull, &b), BT_OK);
+	assert_int_equal(b.refusal, XLAT_OK);
+	uint32_t sum = 0;
+	for (int k = 0; k < XLAT_NCATS; k++)
+		sum += b.cat_bytes[k];
+	assert_int_equal(sum, b.code_len);
+	/* 5 accesses: [rdi], [rdi+8], push, pop, ret */
+	uint32_t slow = b.cat_bytes[XLAT_CAT_SLOW];
+	assert_true(slow >= 5 * 12 + 21 && slow <= 5 * 12 + 5 * 21);
+	assert_int_equal((slow - 5 * 12) % 21, 0);
+	assert_int_equal(b.cat_bytes[XLAT_CAT_STUB], 17 + 12 + 21);
+	assert_true(b.cat_bytes[XLAT_CAT_PROBE] > 0 && b.cat_bytes[XLAT_CAT_ENTRY] > 0);
+	assert_int_equal(b.cat_bytes[XLAT_CAT_COPY], 3); /* add rax, rsi */
+	assert_string_equal(xlat_code_cat_str(XLAT_CAT_SLOW), "slowpath");
+	xlat_destroy(c);
+}
+
 /* XLAT_OPT_STEP: one guest instruction a block, and exits that leave: a
  * return and a jump to another page go straight to their exit stubs where
  * the ordinary user translation looks the user IBL table up. */
@@ -673,6 +702,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_straight_line, setup, teardown),
 	    cmocka_unit_test(test_deterministic),
+	    cmocka_unit_test(test_code_categories),
 	    cmocka_unit_test_setup_teardown(test_relocatable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fault_pcmap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_priv_exit, setup, teardown),
