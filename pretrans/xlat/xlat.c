@@ -294,10 +294,11 @@ static void decode_block(struct xlat_ctx *ctx, const struct xlat_source *src, gv
  * block overwrites it before reading it):
  *     movzx ecx, word %gs:irq ; lea ecx, [rcx + 0xfeff]   bit 16 = (irq >= 0x101)
  *     bswap ecx ; movzx ecx, ch ; jrcxz +5 ; jmp irq_exit
- * (irq_exit: restore rcx, jmp irq_stub); rcx stays pending in spill[] like
- * a scratch register (restored by whatever needs it).  With rcx dead, irq_exit is the stub itself
- * and nothing is restored: the interrupt sees rcx = 1 there, a value the block never reads (like a
- * dead scratch register at a fault; XLAT_OPT_EXACT_FAULTS makes rcx live). */
+ * (irq_exit: restore rcx, jmp irq_stub); rcx stays pending in spill[] like a
+ * scratch register (restored by whatever needs it).  With rcx dead, irq_exit
+ * is the stub itself and nothing is restored: the interrupt sees rcx = 1
+ * there, a value the block never reads (like a dead scratch register at a
+ * fault; XLAT_OPT_EXACT_FAULTS makes rcx live). */
 static void emit_entry(struct xe *e, bool flags_live, bool rcx_live)
 {
 	int x = xe_exit_new(e, XLAT_EXIT_IRQ, e->block_start);
