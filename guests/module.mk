@@ -151,3 +151,7 @@ demo:
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/bin/pretrans $(BUILD)/bin/btvm $(GU_KERNEL) \
 		$(GU_INITRD)
 	$(Q)tests/integration/demo.sh $(BUILD)
+
+# test_xlat_tmpl sweeps the user programs too (translated as user code).
+$(BUILD)/tests/unit/test_xlat_tmpl.o: CFLAGS += -DGU_USER_DIR='"$(GU_OUT)/user/tests"'
+$(BUILD)/tests/test_xlat_tmpl: $(GU_UTESTS)

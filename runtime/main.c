@@ -86,6 +86,12 @@ static void usage(FILE *f)
 		"  --stats-file FILE  write them to FILE instead (created or truncated, as\n"
 		"                     perf stat -o); implies --stats\n"
 		"  --log SPEC         log subsystems and level, e.g. tc,cpu:debug\n"
+		"  --no-fast-syscalls every system call of translated user code through the\n"
+		"                     dispatcher (for measuring and debugging the fast path,\n"
+		"                     docs/runtime.md \"Fast system calls\")\n"
+		"  --perf-map         write /tmp/perf-PID.map (perf's JIT symbol file): one line\n"
+		"                     per translated block, named btvm:k:VA or btvm:u:VA\n"
+		"                     (docs/runtime.md \"Profiling translated code\")\n"
 		"  --no-sandbox       do not sandbox btvm (for debugging: strace, gdb, new\n"
 		"                     host calls); by default, before the guest runs, btvm\n"
 		"                     drops every capability and installs a seccomp allowlist\n"
@@ -165,6 +171,8 @@ int main(int argc, char **argv)
 		O_STATS_FILE,
 		O_LOG,
 		O_NO_SANDBOX,
+		O_PERF_MAP,
+		O_NO_FAST_SYSCALLS,
 		O_VERSION,
 	};
 	static const struct option opts[] = {
@@ -183,6 +191,8 @@ int main(int argc, char **argv)
 	    {"stats-file", required_argument, NULL, O_STATS_FILE},
 	    {"log", required_argument, NULL, O_LOG},
 	    {"no-sandbox", no_argument, NULL, O_NO_SANDBOX},
+	    {"perf-map", no_argument, NULL, O_PERF_MAP},
+	    {"no-fast-syscalls", no_argument, NULL, O_NO_FAST_SYSCALLS},
 	    {"version", no_argument, NULL, O_VERSION},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -291,6 +301,12 @@ int main(int argc, char **argv)
 			break;
 		case O_NO_SANDBOX:
 			cfg.sandbox = false;
+			break;
+		case O_PERF_MAP:
+			cfg.perf_map = true;
+			break;
+		case O_NO_FAST_SYSCALLS:
+			cfg.no_fast_syscalls = true;
 			break;
 		case O_VERSION:
 			printf("btvm %s\n", BTVM_VERSION);

@@ -15,10 +15,12 @@
 #define EBADF	     9
 #define ENAMETOOLONG 36
 
-#define MAP_SHARED    0x01
-#define MAP_PRIVATE   0x02
-#define MAP_FIXED     0x10
-#define MAP_ANONYMOUS 0x20
+#define MAP_SHARED     0x01
+#define MAP_PRIVATE    0x02
+#define MAP_FIXED      0x10
+#define MAP_ANONYMOUS  0x20
+#define MREMAP_MAYMOVE 1
+#define MREMAP_FIXED   2
 
 struct timespec64 {
 	int64_t tv_sec, tv_nsec;
@@ -251,7 +253,7 @@ static long sys_execve(struct trap_frame *f, uint64_t upath, uint64_t uargv, uin
 
 int syscall_dispatch(struct trap_frame *f)
 {
-	uint64_t nr = f->rax, a0 = f->rdi, a1 = f->rsi, a2 = f->rdx, a3 = f->r10;
+	uint64_t nr = f->rax, a0 = f->rdi, a1 = f->rsi, a2 = f->rdx, a3 = f->r10, a4 = f->r8;
 	long r;
 	int use_iret = 0;
 	switch (nr) {
@@ -266,6 +268,11 @@ int syscall_dispatch(struct trap_frame *f)
 		break;
 	case SYS_munmap:
 		r = mm_munmap(current_task()->mm, a0, a1);
+		break;
+	case SYS_mremap: /* one whole mapping to a fixed place, the same size */
+		r = a1 != a2 || a3 != (MREMAP_MAYMOVE | MREMAP_FIXED)
+			? -EINVAL
+			: (long)mm_mremap(current_task()->mm, a0, a1, a4);
 		break;
 	case SYS_sched_yield:
 		schedule();

@@ -434,6 +434,40 @@ int mm_munmap(struct mm *mm, uint64_t addr, uint64_t len)
 	return 0;
 }
 
+uint64_t mm_mremap(struct mm *mm, uint64_t old, uint64_t len, uint64_t new_addr)
+{
+	len = PAGE_UP(len);
+	struct vma *v = vma_find(mm, old);
+	if ((old | new_addr) & (PAGE_SIZE - 1) || len == 0 || new_addr == 0 ||
+	    new_addr >= USER_TOP || len > USER_TOP - new_addr || !v || v->start != old ||
+	    v->end != old + len || (new_addr < old + len && old < new_addr + len))
+		return (uint64_t)-EINVAL;
+	int r = mm_munmap(mm, new_addr, len);
+	if (r)
+		return (uint64_t)(int64_t)r;
+	v = vma_find(mm, old); /* munmap may have moved the table's entries */
+	uint64_t f = irq_save();
+	bool cur = mm_is_current(mm);
+	for (uint64_t off = 0; off < len; off += PAGE_SIZE) {
+		uint64_t *src = walk(mm->pml4_pa, old + off, 1, false);
+		if (!src || !(*src & PTE_P))
+			continue;
+		uint64_t *dst = walk(mm->pml4_pa, new_addr + off, 1, true);
+		if (!dst) {
+			irq_restore(f);
+			return (uint64_t)-ENOMEM;
+		}
+		*dst = *src;
+		*src = 0;
+		if (cur)
+			invlpg(old + off);
+	}
+	v->start = new_addr;
+	v->end = new_addr + len;
+	irq_restore(f);
+	return new_addr;
+}
+
 uint64_t mm_mmap(struct mm *mm, uint64_t hint, uint64_t len, uint32_t prot, bool fixed)
 {
 	len = PAGE_UP(len);

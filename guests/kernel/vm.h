@@ -65,5 +65,9 @@ void *mm_user_ptr(struct mm *mm, uint64_t va);
 int vm_user_fault(struct mm *mm, uint64_t addr, uint64_t error);
 uint64_t mm_mmap(struct mm *mm, uint64_t hint, uint64_t len, uint32_t prot, bool fixed);
 int mm_munmap(struct mm *mm, uint64_t addr, uint64_t len);
+/* Move the whole VMA at old (len bytes) to new_addr, its pages with it (the
+ * same physical pages: Linux's mremap MREMAP_MAYMOVE | MREMAP_FIXED of a
+ * whole mapping); what new_addr held is unmapped.  new_addr or -errno. */
+uint64_t mm_mremap(struct mm *mm, uint64_t old, uint64_t len, uint64_t new_addr);
 
 #endif

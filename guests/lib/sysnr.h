@@ -11,6 +11,7 @@
 #define SYS_mmap	  9
 #define SYS_munmap	  11
 #define SYS_sched_yield	  24
+#define SYS_mremap	  25
 #define SYS_nanosleep	  35
 #define SYS_getpid	  39
 #define SYS_fork	  57

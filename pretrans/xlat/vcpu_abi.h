@@ -142,7 +142,11 @@ enum vcpu_callout {
  * store its low 32 bits only (the upper half stays 0).  The target of an
  * IRQ exit is exit_block (its stub stores no exit_target, VCPU ABI 8). */
 #define VCPU_EXIT_INFO(kind, idx) ((uint32_t)(kind) | ((uint32_t)(idx) << 8))
-#define VCPU_EXIT_SYSCALL	  0x10000u
+#endif /* !__ASSEMBLER__ */
+#define VCPU_EXIT_SYSCALL 0x10000
+/* ... and VCPU_EXIT_SYSRET for one at a 64-bit `sysretq` */
+#define VCPU_EXIT_SYSRET 0x20000
+#ifndef __ASSEMBLER__
 
 /* mem_info for VCPU_CO_MEM: access size in bytes | VCPU_MEM_WRITE | A <<
  * VCPU_MEM_ADDR_SHIFT | R << VCPU_MEM_RET_SHIFT.  Translated code jumps to
@@ -206,12 +210,33 @@ struct vcpu_abi {
 	/* guest TSC - host TSC (IA32_TSC writes), copied like sel[]: kernel
 	 * code's rdtsc runs inline as host rdtsc + tsc_offset (XC_RDTSC) */
 	int64_t tsc_offset;
+	/*
+	 * Fast system calls (runtime/tc/tc_entry.S tc_exit_asm, docs/
+	 * runtime.md "Fast system calls"): the runtime's, never read by
+	 * translated code.  fx_arm says which of the two transitions the exit
+	 * trampoline may do itself, without leaving to C: VCPU_FX_SYSCALL (a
+	 * `syscall` exit of user code straight to the kernel block at LSTAR)
+	 * and VCPU_FX_SYSRET (a `sysretq` exit of kernel code straight to the
+	 * user block at RCX, at most fx_budget times).  fx_cpl is the CPL they
+	 * left; the counts and TSC stamps tell the runtime what happened when
+	 * it next runs (vm_exec.c fx_sync).  fx_star, fx_lstar, fx_sfmask copy
+	 * the MSRs, set with fx_arm.
+	 */
+	uint8_t fx_arm;
+	uint8_t fx_cpl;
+	uint8_t fx_pad[2];
+	uint32_t fx_budget;
+	uint32_t fx_n_sys, fx_n_ret;
+	uint64_t fx_t_first_sys, fx_t_first_ret; /* TSC of the first of each since the sync */
+	uint64_t fx_t_sys, fx_t_ret;		 /* ... and of the last */
+	uint64_t fx_user; /* TSC ticks of user code in stays entered and left fast */
+	uint64_t fx_star, fx_lstar, fx_sfmask;
 	/* host addresses of spill_flags + 8 and of spill_flags, set by the
 	 * runtime: a flags save points RSP at the first and runs pushfq, a
 	 * restore at the second and runs popfq (VCPU ABI 8) */
 	uint64_t flags_sp_save;
 	uint64_t flags_sp_load;
-	uint64_t reserved[18];
+	uint64_t reserved[8];
 	struct vcpu_ibl_entry ibl[VCPU_IBL_ENTRIES];
 	/* Guest x87/SSE state (fxsave64 image) while outside translated code and
 	 * during call-outs: host C code may use the vector registers freely. */
@@ -232,36 +257,52 @@ struct vcpu_abi {
 
 #endif /* !__ASSEMBLER__ */
 
-#define VCPU_OFF_TLB	       0x000
-#define VCPU_OFF_TLB_END       0x20000 /* 32 * VCPU_TLB_ENTRIES */
-#define VCPU_OFF_GPR	       (VCPU_OFF_TLB_END + 0x000)
-#define VCPU_OFF_RIP	       (VCPU_OFF_TLB_END + 0x080)
-#define VCPU_OFF_RFLAGS	       (VCPU_OFF_TLB_END + 0x088)
-#define VCPU_OFF_SPILL	       (VCPU_OFF_TLB_END + 0x090)
-#define VCPU_OFF_SPILL_FLAGS   (VCPU_OFF_TLB_END + 0x110)
-#define VCPU_OFF_HOST_RSP      (VCPU_OFF_TLB_END + 0x118)
-#define VCPU_OFF_GUEST_RSP     (VCPU_OFF_TLB_END + 0x120)
-#define VCPU_OFF_EXIT_INFO     (VCPU_OFF_TLB_END + 0x128)
-#define VCPU_OFF_EXIT_TARGET   (VCPU_OFF_TLB_END + 0x130)
-#define VCPU_OFF_IRQ	       (VCPU_OFF_TLB_END + 0x138)
-#define VCPU_OFF_AC	       (VCPU_OFF_TLB_END + 0x13a)
-#define VCPU_OFF_FS_BASE       (VCPU_OFF_TLB_END + 0x140)
-#define VCPU_OFF_GS_BASE       (VCPU_OFF_TLB_END + 0x148)
-#define VCPU_OFF_KGS_BASE      (VCPU_OFF_TLB_END + 0x150)
-#define VCPU_OFF_CALLOUT       (VCPU_OFF_TLB_END + 0x158)
-#define VCPU_OFF_MEM_VA	       (VCPU_OFF_TLB_END + 0x1d8)
-#define VCPU_OFF_MEM_INFO      (VCPU_OFF_TLB_END + 0x1e0)
-#define VCPU_OFF_MEM_HOST      (VCPU_OFF_TLB_END + 0x1e8)
-#define VCPU_OFF_EXIT_BLOCK    (VCPU_OFF_TLB_END + 0x1f0)
-#define VCPU_OFF_EXIT_HOSTPC   (VCPU_OFF_TLB_END + 0x1f8)
-#define VCPU_OFF_ENTER_TGT     (VCPU_OFF_TLB_END + 0x200)
-#define VCPU_OFF_BR_HOST       (VCPU_OFF_TLB_END + 0x208)
-#define VCPU_OFF_MEM_TMP       (VCPU_OFF_TLB_END + 0x210)
-#define VCPU_OFF_HOST_CTX      (VCPU_OFF_TLB_END + 0x218)
-#define VCPU_OFF_SEL	       (VCPU_OFF_TLB_END + 0x220)
-#define VCPU_OFF_TSC_OFFSET    (VCPU_OFF_TLB_END + 0x230)
-#define VCPU_OFF_FLAGS_SP_SAVE (VCPU_OFF_TLB_END + 0x238)
-#define VCPU_OFF_FLAGS_SP_LOAD (VCPU_OFF_TLB_END + 0x240)
+#define VCPU_OFF_TLB	     0x000
+#define VCPU_OFF_TLB_END     0x20000 /* 32 * VCPU_TLB_ENTRIES */
+#define VCPU_OFF_GPR	     (VCPU_OFF_TLB_END + 0x000)
+#define VCPU_OFF_RIP	     (VCPU_OFF_TLB_END + 0x080)
+#define VCPU_OFF_RFLAGS	     (VCPU_OFF_TLB_END + 0x088)
+#define VCPU_OFF_SPILL	     (VCPU_OFF_TLB_END + 0x090)
+#define VCPU_OFF_SPILL_FLAGS (VCPU_OFF_TLB_END + 0x110)
+#define VCPU_OFF_HOST_RSP    (VCPU_OFF_TLB_END + 0x118)
+#define VCPU_OFF_GUEST_RSP   (VCPU_OFF_TLB_END + 0x120)
+#define VCPU_OFF_EXIT_INFO   (VCPU_OFF_TLB_END + 0x128)
+#define VCPU_OFF_EXIT_TARGET (VCPU_OFF_TLB_END + 0x130)
+#define VCPU_OFF_IRQ	     (VCPU_OFF_TLB_END + 0x138)
+#define VCPU_OFF_AC	     (VCPU_OFF_TLB_END + 0x13a)
+#define VCPU_OFF_FS_BASE     (VCPU_OFF_TLB_END + 0x140)
+#define VCPU_OFF_GS_BASE     (VCPU_OFF_TLB_END + 0x148)
+#define VCPU_OFF_KGS_BASE    (VCPU_OFF_TLB_END + 0x150)
+#define VCPU_OFF_CALLOUT     (VCPU_OFF_TLB_END + 0x158)
+#define VCPU_OFF_MEM_VA	     (VCPU_OFF_TLB_END + 0x1d8)
+#define VCPU_OFF_MEM_INFO    (VCPU_OFF_TLB_END + 0x1e0)
+#define VCPU_OFF_MEM_HOST    (VCPU_OFF_TLB_END + 0x1e8)
+#define VCPU_OFF_EXIT_BLOCK  (VCPU_OFF_TLB_END + 0x1f0)
+#define VCPU_OFF_EXIT_HOSTPC (VCPU_OFF_TLB_END + 0x1f8)
+#define VCPU_OFF_ENTER_TGT   (VCPU_OFF_TLB_END + 0x200)
+#define VCPU_OFF_BR_HOST     (VCPU_OFF_TLB_END + 0x208)
+#define VCPU_OFF_MEM_TMP     (VCPU_OFF_TLB_END + 0x210)
+#define VCPU_OFF_HOST_CTX    (VCPU_OFF_TLB_END + 0x218)
+#define VCPU_OFF_SEL	     (VCPU_OFF_TLB_END + 0x220)
+#define VCPU_OFF_TSC_OFFSET  (VCPU_OFF_TLB_END + 0x230)
+#define VCPU_OFF_FX_ARM	     (VCPU_OFF_TLB_END + 0x238)
+#define VCPU_OFF_FX_CPL	     (VCPU_OFF_TLB_END + 0x239)
+#define VCPU_OFF_FX_BUDGET   (VCPU_OFF_TLB_END + 0x23c)
+#define VCPU_OFF_FX_N_SYS    (VCPU_OFF_TLB_END + 0x240)
+#define VCPU_OFF_FX_N_RET    (VCPU_OFF_TLB_END + 0x244)
+#define VCPU_OFF_FX_T_FSYS   (VCPU_OFF_TLB_END + 0x248)
+#define VCPU_OFF_FX_T_FRET   (VCPU_OFF_TLB_END + 0x250)
+#define VCPU_OFF_FX_T_SYS    (VCPU_OFF_TLB_END + 0x258)
+#define VCPU_OFF_FX_T_RET    (VCPU_OFF_TLB_END + 0x260)
+#define VCPU_OFF_FX_USER     (VCPU_OFF_TLB_END + 0x268)
+#define VCPU_OFF_FX_STAR     (VCPU_OFF_TLB_END + 0x270)
+#define VCPU_OFF_FX_LSTAR    (VCPU_OFF_TLB_END + 0x278)
+#define VCPU_OFF_FX_SFMASK   (VCPU_OFF_TLB_END + 0x280)
+/* fx_arm bits */
+#define VCPU_FX_SYSCALL	       1
+#define VCPU_FX_SYSRET	       2
+#define VCPU_OFF_FLAGS_SP_SAVE (VCPU_OFF_TLB_END + 0x288)
+#define VCPU_OFF_FLAGS_SP_LOAD (VCPU_OFF_TLB_END + 0x290)
 #define VCPU_OFF_IBL	       (VCPU_OFF_TLB_END + 0x2d8)
 #define VCPU_OFF_FXSAVE	       ((VCPU_OFF_IBL + 16 * VCPU_IBL_ENTRIES + 63) & ~63)
 #define VCPU_OFF_UTLB	       (VCPU_OFF_FXSAVE + 512)
@@ -302,6 +343,19 @@ _Static_assert(offsetof(struct vcpu_abi, mem_tmp) == VCPU_OFF_MEM_TMP, "mem_tmp"
 _Static_assert(offsetof(struct vcpu_abi, host_ctx) == VCPU_OFF_HOST_CTX, "host_ctx");
 _Static_assert(offsetof(struct vcpu_abi, sel) == VCPU_OFF_SEL, "sel");
 _Static_assert(offsetof(struct vcpu_abi, tsc_offset) == VCPU_OFF_TSC_OFFSET, "tsc_offset");
+_Static_assert(offsetof(struct vcpu_abi, fx_arm) == VCPU_OFF_FX_ARM, "fx_arm");
+_Static_assert(offsetof(struct vcpu_abi, fx_cpl) == VCPU_OFF_FX_CPL, "fx_cpl");
+_Static_assert(offsetof(struct vcpu_abi, fx_budget) == VCPU_OFF_FX_BUDGET, "fx_budget");
+_Static_assert(offsetof(struct vcpu_abi, fx_n_sys) == VCPU_OFF_FX_N_SYS, "fx_n_sys");
+_Static_assert(offsetof(struct vcpu_abi, fx_n_ret) == VCPU_OFF_FX_N_RET, "fx_n_ret");
+_Static_assert(offsetof(struct vcpu_abi, fx_t_first_sys) == VCPU_OFF_FX_T_FSYS, "fx_t_first_sys");
+_Static_assert(offsetof(struct vcpu_abi, fx_t_first_ret) == VCPU_OFF_FX_T_FRET, "fx_t_first_ret");
+_Static_assert(offsetof(struct vcpu_abi, fx_t_sys) == VCPU_OFF_FX_T_SYS, "fx_t_sys");
+_Static_assert(offsetof(struct vcpu_abi, fx_t_ret) == VCPU_OFF_FX_T_RET, "fx_t_ret");
+_Static_assert(offsetof(struct vcpu_abi, fx_user) == VCPU_OFF_FX_USER, "fx_user");
+_Static_assert(offsetof(struct vcpu_abi, fx_star) == VCPU_OFF_FX_STAR, "fx_star");
+_Static_assert(offsetof(struct vcpu_abi, fx_lstar) == VCPU_OFF_FX_LSTAR, "fx_lstar");
+_Static_assert(offsetof(struct vcpu_abi, fx_sfmask) == VCPU_OFF_FX_SFMASK, "fx_sfmask");
 _Static_assert(offsetof(struct vcpu_abi, flags_sp_save) == VCPU_OFF_FLAGS_SP_SAVE, "flags_sp_save");
 _Static_assert(offsetof(struct vcpu_abi, flags_sp_load) == VCPU_OFF_FLAGS_SP_LOAD, "flags_sp_load");
 _Static_assert(offsetof(struct vcpu_abi, tlb) == VCPU_OFF_TLB, "tlb");

@@ -407,8 +407,7 @@ enum bt_status xlat_translate(struct xlat_ctx *ctx, const struct xlat_source *sr
 	ctx->e.step = (ctx->opts.flags & XLAT_OPT_STEP) != 0;
 	if (ctx->tm_on) {
 		ctx->e.tm = &ctx->tm;
-		xe_tm_begin(&ctx->tm, ctx->guest,
-			    r.cut_next || (ctx->opts.flags & (XLAT_OPT_USER | XLAT_OPT_STEP)));
+		xe_tm_begin(&ctx->tm, ctx->guest, r.cut_next || (ctx->opts.flags & XLAT_OPT_STEP));
 	}
 	emit_block(ctx, &r);
 	uint32_t code_len = 0, pcmap_len = 0;

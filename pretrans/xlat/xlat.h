@@ -25,7 +25,7 @@
 #include "pretrans/base/types.h"
 #include "pretrans/xlat/vcpu_abi.h"
 
-#define XLAT_VERSION 7
+#define XLAT_VERSION 8
 
 /* Where guest code bytes come from (an ELF image, or guest RAM). */
 struct xlat_source {
@@ -114,6 +114,8 @@ struct xlat_exit {
 /* xlat_exit.flags: the PRIV instruction is `syscall` (the exit stub says
  * so in exit_info, VCPU_EXIT_SYSCALL, so the runtime needs no decoder) */
 #define XLAT_EXIT_F_SYSCALL 0x01
+/* ... or a 64-bit `sysretq` (VCPU_EXIT_SYSRET) */
+#define XLAT_EXIT_F_SYSRET 0x02
 
 #define XLAT_MAX_EXITS 4
 

@@ -309,7 +309,7 @@ static void flags_rsp_out(struct xe *e, ZydisRegister tmp)
 /* Host RFLAGS -> vcpu spill_flags: RSP points just above spill_flags
  * (flags_sp_save) for a pushfq, never at the guest stack (guest RSP is a
  * guest address).  Nothing in between can fault, so the guest RSP may wait
- * in a free register: 16 bytes (28 without one; 36 until XLAT_VERSION 7,
+ * in a free register: 16 bytes (28 without one; 36 until XLAT_VERSION 8,
  * which pushed on the host stack and popped into spill_flags). */
 void xe_flags_save(struct xe *e, ZydisRegister tmp)
 {
@@ -561,8 +561,9 @@ void xe_exit_jump_stub(struct xe *e, int idx)
  *   jmp *%gs:br_host
  *   miss: (restore), then the exit stub as usual
  */
-static void emit_user_direct_probe(struct xe *e, gva_t target)
+static void emit_user_direct_probe(struct xe *e, int x)
 {
+	const gva_t target = e->exits[x].target;
 	static const uint8_t save_flags[] = {0x9f, 0x0f, 0x90, 0xc0}; /* lahf; seto al */
 	static const uint8_t load_flags[] = {0x04, 0x7f, 0x9e};	      /* add al, 0x7f; sahf */
 	const uint32_t spill_rax = VCPU_OFF_SPILL + 8 * VCPU_RAX;
@@ -574,14 +575,20 @@ static void emit_user_direct_probe(struct xe *e, gva_t target)
 	xe_bytes(e, save_flags, sizeof(save_flags));
 	xe_gs_store(e, VCPU_OFF_MEM_TMP, ZYDIS_REGISTER_RAX);
 	im = xe_i((int64_t)target);
+	uint32_t before = e->len[e->cur];
 	xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &rax, &im, NULL);
+	xe_note(e, before, 0, e->exit_val[x], target, false);
 	mm = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_UIBL_TAG);
 	xe_ins(e, ZYDIS_MNEMONIC_OR, true, 2, &rax, &mm, NULL); /* the space's tag */
 	mm = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0,
 		  ent + offsetof(struct vcpu_ibl_entry, guest_rip));
+	before = e->len[e->cur];
 	xe_ins(e, ZYDIS_MNEMONIC_CMP, true, 2, &rax, &mm, NULL);
+	xe_note_uibl(e, before, x);
 	xe_branch(e, ZYDIS_MNEMONIC_JNZ, miss);
+	before = e->len[e->cur];
 	xe_gs_load(e, ZYDIS_REGISTER_RAX, ent + offsetof(struct vcpu_ibl_entry, host));
+	xe_note_uibl(e, before, x);
 	xe_gs_store(e, VCPU_OFF_BR_HOST, ZYDIS_REGISTER_RAX);
 	xe_gs_load(e, ZYDIS_REGISTER_RAX, VCPU_OFF_MEM_TMP);
 	xe_bytes(e, load_flags, sizeof(load_flags));
@@ -595,22 +602,26 @@ static void emit_user_direct_probe(struct xe *e, gva_t target)
 }
 
 /* mov %gs:off, v (a guest address, exit exit_idx's target or -1: the block
- * start): one store of a sign-extended imm32 when v allows it (kernel
- * addresses do), else two dword stores.  The form depends on the value's
- * class: templates record it (XLAT_RV_FORM). */
+ * start).  Kernel blocks: one store of a sign-extended imm32 when v allows
+ * it (kernel addresses do), else two dword stores; the form depends on the
+ * value's class, which templates record (XLAT_RV_FORM).  User blocks keep
+ * the two dword stores whatever the value: their templates move programs
+ * between 0x400000 and 0x7f... (runtime/ureloc), where the compact form
+ * would refuse every block. */
 static void store_gva(struct xe *e, uint32_t off, gva_t v, int exit_idx)
 {
+	bool user = e->off_ibl == VCPU_OFF_UIBL;
 	uint32_t before = e->len[e->cur];
-	if ((int64_t)v == (int64_t)(int32_t)v) {
+	if (!user && (int64_t)v == (int64_t)(int32_t)v) {
 		xe_gs_store_imm32(e, 8, off, (int64_t)v);
 		xe_note_exit_store(e, before, exit_idx, 0, false);
 		return;
 	}
 	xe_gs_store_imm32(e, 4, off, (int32_t)(uint32_t)v);
-	xe_note_exit_store(e, before, exit_idx, 0, false);
+	xe_note_exit_store(e, before, exit_idx, 0, user);
 	before = e->len[e->cur];
 	xe_gs_store_imm32(e, 4, off + 4, (int32_t)(uint32_t)(v >> 32));
-	xe_note_exit_store(e, before, exit_idx, 32, false);
+	xe_note_exit_store(e, before, exit_idx, 32, user);
 }
 
 static bool exit_is_direct(uint8_t kind)
@@ -633,10 +644,11 @@ void xe_emit_stubs(struct xe *e)
 		 * exit: probing would find it in the table and never exit */
 		if (e->off_ibl == VCPU_OFF_UIBL && !e->step && exit_is_direct(x->kind) &&
 		    (x->target & GUEST_PAGE_MASK) != (e->block_start & GUEST_PAGE_MASK))
-			emit_user_direct_probe(e, x->target);
+			emit_user_direct_probe(e, (int)i);
 		xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_INFO,
 				  VCPU_EXIT_INFO(x->kind, i) |
-				      ((x->flags & XLAT_EXIT_F_SYSCALL) ? VCPU_EXIT_SYSCALL : 0));
+				      ((x->flags & XLAT_EXIT_F_SYSCALL) ? VCPU_EXIT_SYSCALL : 0) |
+				      ((x->flags & XLAT_EXIT_F_SYSRET) ? VCPU_EXIT_SYSRET : 0));
 		if (x->kind == XLAT_EXIT_IRQ) /* the target is exit_block */
 			xe_note_exit_store(e, XE_NOTE_NO_CODE, (int)i, 0, true);
 		else if (x->kind != XLAT_EXIT_INDIRECT && x->kind != XLAT_EXIT_RET)

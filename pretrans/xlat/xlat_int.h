@@ -238,6 +238,9 @@ void xe_note_copy(struct xe *e, uint32_t before, const struct xlat_insn *in);
  * target only (no store in the code). */
 #define XE_NOTE_NO_CODE UINT32_MAX
 void xe_note_exit_store(struct xe *e, uint32_t before, int exit_idx, int shift, bool fixed);
+/* The instruction at `before` (user IBL probe of direct exit exit_idx) has
+ * a %gs displacement of uibl[VCPU_UIBL_INDEX(target)] plus a constant. */
+void xe_note_uibl(struct xe *e, uint32_t before, int exit_idx);
 struct xe_val xe_val_pc(void);
 struct xe_val xe_val_disp(const struct xlat_insn *in, bool pc);
 struct xe_val xe_val_imm(const struct xlat_insn *in, int k, bool pc);

@@ -1083,6 +1083,9 @@ void xlat_mangle(struct xe *e, const struct xlat_insn *in, enum xlat_class c)
 		int x = exit_new_v(e, XLAT_EXIT_PRIV, in->va, xe_val_pc());
 		if (in->d.mnemonic == ZYDIS_MNEMONIC_SYSCALL && (uint32_t)x < e->n_exits)
 			e->exits[x].flags |= XLAT_EXIT_F_SYSCALL;
+		if (in->d.mnemonic == ZYDIS_MNEMONIC_SYSRET && in->d.operand_width == 64 &&
+		    (uint32_t)x < e->n_exits)
+			e->exits[x].flags |= XLAT_EXIT_F_SYSRET;
 		xe_exit_jump_stub(e, x);
 		break;
 	}

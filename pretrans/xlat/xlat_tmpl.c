@@ -99,6 +99,23 @@ static uint64_t derive_base(uint8_t flags, uint16_t goff, uint8_t gw, gva_t star
 	return v;
 }
 
+static bool exit_is_direct(uint8_t kind)
+{
+	return kind == XLAT_EXIT_JMP || kind == XLAT_EXIT_JCC_TAKEN || kind == XLAT_EXIT_JCC_FALL ||
+	       kind == XLAT_EXIT_CALL || kind == XLAT_EXIT_FALL;
+}
+
+static uint8_t same_page(gva_t target, gva_t start)
+{
+	return ((target ^ start) & GUEST_PAGE_MASK) == 0;
+}
+
+/* An XLAT_RELOC_UIBL field's value: the user IBL entry of target. */
+static uint32_t uibl_disp(gva_t target, uint64_t addend)
+{
+	return (uint32_t)(addend + (uint64_t)VCPU_UIBL_INDEX(target) * 16);
+}
+
 static uint64_t reloc_value(const struct xlat_reloc *r, gva_t start, const uint8_t *g)
 {
 	return truncate(r->flags, derive_base(r->flags, r->goff, r->gw, start, g) + r->addend);
@@ -252,7 +269,34 @@ void xe_note_exit_store(struct xe *e, uint32_t before, int idx, int shift, bool 
 		r->gw = v.gw;
 		r->addend =
 		    target - derive_base(v.flags, v.goff, v.gw, e->block_start, e->tm->guest);
+		/* a user block probes the user IBL for a direct exit that leaves
+		 * its first page (xe_emit_stubs): the probe is there or not */
+		if (e->off_ibl == VCPU_OFF_UIBL && !e->step && exit_is_direct(e->exits[idx].kind)) {
+			r->flags |= XLAT_RV_PAGE;
+			r->cls = same_page(target, e->block_start);
+		}
 	}
+}
+
+void xe_note_uibl(struct xe *e, uint32_t before, int idx)
+{
+	if (!e->tm || e->failed || e->overflow)
+		return;
+	ZydisDecodedInstruction d;
+	if (!host_insn(e, before, &d))
+		return;
+	if (d.raw.disp.size != 32 || idx < 0 || (uint32_t)idx >= e->n_exits) {
+		e->tm->bad = true;
+		return;
+	}
+	uint32_t disp = (uint32_t)load_le(e->sec[e->cur] + before + d.raw.disp.offset, 4);
+	struct xlat_reloc *r = tm_add(e, before + d.raw.disp.offset);
+	if (!r)
+		return;
+	r->kind = XLAT_RELOC_UIBL;
+	r->width = 4;
+	r->goff = (uint16_t)idx;
+	r->addend = disp - uibl_disp(e->exits[idx].target, 0);
 }
 
 void xe_note_copy(struct xe *e, uint32_t before, const struct xlat_insn *in)
@@ -285,7 +329,7 @@ bool xe_tm_end(const struct xe *e, const struct xe_tm *tm, struct xlat_reloc *ou
 		return false;
 	for (uint32_t i = 0; i < tm->n; i++) {
 		out[i] = tm->rec[i].r;
-		if (out[i].kind == XLAT_RELOC_CODE)
+		if (out[i].kind == XLAT_RELOC_CODE || out[i].kind == XLAT_RELOC_UIBL)
 			out[i].host_off = tm->rec[i].sec == XE_MAIN
 					      ? tm->rec[i].pos
 					      : e->len[XE_MAIN] + tm->rec[i].pos;
@@ -338,15 +382,27 @@ enum xlat_tmpl_result xlat_tmpl_instantiate(const struct xlat_tmpl *t, gva_t va,
 	memcpy(exits, t->exits, t->n_exits * sizeof(*exits));
 	for (uint32_t i = 0; i < t->n_relocs; i++) {
 		const struct xlat_reloc *r = &t->relocs[i];
+		if (r->kind == XLAT_RELOC_UIBL)
+			continue; /* below, once the exits have their targets */
 		uint64_t v = reloc_value(r, va, guest);
 		if ((r->flags & XLAT_RV_FORM) && xlat_value_class(v) != r->cls)
 			return XLAT_TMPL_FORM;
 		if (r->kind == XLAT_RELOC_EXIT) {
+			if ((r->flags & XLAT_RV_PAGE) && same_page(v, va) != r->cls)
+				return XLAT_TMPL_FORM; /* a user IBL probe comes or goes */
 			exits[r->host_off].target = v;
 			continue;
 		}
 		v = r->shift < 64 ? v >> r->shift : 0;
 		for (unsigned b = 0; b < r->width; b++)
+			code[r->host_off + b] = (uint8_t)(v >> (8 * b));
+	}
+	for (uint32_t i = 0; i < t->n_relocs; i++) {
+		const struct xlat_reloc *r = &t->relocs[i];
+		if (r->kind != XLAT_RELOC_UIBL)
+			continue;
+		uint32_t v = uibl_disp(exits[r->goff].target, r->addend);
+		for (unsigned b = 0; b < 4; b++)
 			code[r->host_off + b] = (uint8_t)(v >> (8 * b));
 	}
 	return XLAT_TMPL_OK;
@@ -400,6 +456,10 @@ enum bt_status xlat_tmpl_check(const struct xlat_tmpl *t)
 			return BT_ERR_FORMAT;
 		if (r->kind == XLAT_RELOC_EXIT) {
 			if (r->host_off >= t->n_exits)
+				return BT_ERR_FORMAT;
+		} else if (r->kind == XLAT_RELOC_UIBL) {
+			if (r->goff >= t->n_exits || (r->flags & XV_FIELD) ||
+			    (uint64_t)r->host_off + 4 > t->code_len)
 				return BT_ERR_FORMAT;
 		} else if (r->kind == XLAT_RELOC_CODE) {
 			if (r->width > 8 || (r->width & (r->width - 1)) || r->shift > 32 ||

@@ -19,8 +19,12 @@
  *  2. XLAT_RV_FORM records carry the value's class at translation time (which
  *     of zero/s8/s16/s32/u32/u8/u16 it is): the encoder's choice of form
  *     depends on nothing else, so an equal class means an equal form.
- *  3. Templates come only from kernel-mode blocks (no XLAT_OPT_USER/STEP) that
- *     did not end because of the instruction after them.
+ *  3. Templates come only from blocks translated without XLAT_OPT_STEP
+ *     (kernel or user code) that did not end because of the instruction
+ *     after them.  A user block's code also depends on which direct exits
+ *     leave its first page (those probe the user IBL table at an index of
+ *     their target: XLAT_RELOC_UIBL records, and XLAT_RV_PAGE on the exit's
+ *     record pins the relation).
  *  4. Records read from a database are untrusted: xlat_tmpl_check() bounds
  *     them before use.
  */
@@ -32,6 +36,9 @@
 enum xlat_reloc_kind {
 	XLAT_RELOC_CODE = 1, /* a field of the host code */
 	XLAT_RELOC_EXIT = 2, /* exits[host_off].target */
+	XLAT_RELOC_UIBL = 3, /* a 4-byte field of the host code holding addend +
+			      * VCPU_UIBL_INDEX(exits[goff].target) * 16 (the user
+			      * IBL entry a direct exit probes; fixed form) */
 };
 
 enum xlat_reloc_flags {
@@ -41,6 +48,8 @@ enum xlat_reloc_flags {
 	XLAT_RV_T32 = 1u << 3,	  /* value truncated to 32 bits */
 	XLAT_RV_T16 = 1u << 4,	  /* value truncated to 16 bits */
 	XLAT_RV_FORM = 1u << 6,	  /* the host encoding's form depends on the value's class */
+	XLAT_RV_PAGE = 1u << 7,	  /* EXIT: the code depends on whether the target is on the
+				   * block's first page (cls: 1 if it is); a change is FORM */
 };
 
 struct xlat_reloc {
@@ -49,9 +58,11 @@ struct xlat_reloc {
 	uint8_t width;	   /* CODE: field bytes 0 (no field, class only), 1, 2, 4 or 8 */
 	uint8_t shift;	   /* CODE: the field holds value >> shift (0 or 32) */
 	uint8_t flags;	   /* enum xlat_reloc_flags */
-	uint16_t goff;	   /* XLAT_RV_FIELD: the field's offset in the guest bytes */
+	uint16_t goff;	   /* XLAT_RV_FIELD: the field's offset in the guest bytes;
+			    * XLAT_RELOC_UIBL: the exit index */
 	uint8_t gw;	   /* XLAT_RV_FIELD: its width, 1, 2, 4 or 8 */
-	uint8_t cls;	   /* XLAT_RV_FORM: class of the value (xlat_value_class) */
+	uint8_t cls;	   /* XLAT_RV_FORM: class of the value (xlat_value_class);
+			    * XLAT_RV_PAGE: 1 if the target is on the block's page */
 	uint64_t addend;
 };
 
@@ -78,7 +89,7 @@ enum xlat_tmpl_result {
 	XLAT_TMPL_OK = 0,
 	XLAT_TMPL_REFUSED,   /* the block itself was refused (block.refusal) */
 	XLAT_TMPL_NOT_RELOC, /* translated, but not describable (cut by the next insn,
-			      * user/step options, an unrecorded site) */
+			      * the step option, an unrecorded site) */
 	XLAT_TMPL_BYTES,     /* guest bytes differ outside the recorded fields */
 	XLAT_TMPL_FORM,	     /* a value needs another instruction form */
 	XLAT_TMPL_PAGE,	     /* at the new page offset the block would end elsewhere */

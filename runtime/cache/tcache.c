@@ -17,6 +17,7 @@
  */
 #include "runtime/cache/tcache.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,6 +84,7 @@ struct tcache {
 	uint64_t *pre_live;		/* a bit per 16 bytes: a live block starts there */
 	uint32_t pre_max_code;
 	struct tcache_stats stats;
+	int perf_map_fd; /* -1: none (tcache_set_perf_map) */
 };
 
 static void uibl_range_reset(struct tcache *tc)
@@ -176,6 +178,7 @@ enum bt_status tcache_create(size_t code_size, struct guestmem *gm, struct vcpu_
 	tc->gm = gm;
 	tc->abi = abi;
 	tc->size = code_size;
+	tc->perf_map_fd = -1;
 	ibl_empty(abi->ibl, VCPU_IBL_ENTRIES);
 	utag_fresh(tc); /* the first tag empties uibl */
 	*out = tc;
@@ -855,6 +858,11 @@ static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gp
 	} else {
 		tc->all[tc->n_all++] = b;
 	}
+	if (tc->perf_map_fd >= 0)
+		/* perf's JIT map: host start, length, name (k/u, guest va) */
+		dprintf(tc->perf_map_fd, "%lx %x btvm:%c:%llx\n", (unsigned long)(uintptr_t)host,
+			(unsigned)xb->code_len, user ? 'u' : 'k',
+			(unsigned long long)xb->guest_start);
 	tc->stats.installed++;
 	tc->stats.code_bytes += xb->code_len;
 	if (origin == TCACHE_FROM_DB)
@@ -881,6 +889,11 @@ enum bt_status tcache_install_step(struct tcache *tc, const struct xlat_block *x
 				   gpa_t gpa1, bool user, struct tcache_block **out)
 {
 	return install(tc, xb, gpa0, gpa1, TCACHE_FROM_RUNTIME, user, true, out);
+}
+
+void tcache_set_perf_map(struct tcache *tc, int fd)
+{
+	tc->perf_map_fd = fd;
 }
 
 void tcache_for_each(struct tcache *tc, void (*fn)(void *opaque, struct tcache_block *b),

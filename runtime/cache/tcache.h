@@ -218,6 +218,11 @@ void tcache_flush(struct tcache *tc);
 uint64_t tcache_generation(const struct tcache *tc);
 
 /* Iterate live blocks (for --learn write-back). */
+/* Write a line per installed block to fd (perf's /tmp/perf-PID.map format:
+ * host start, length, "btvm:k:VA" or "btvm:u:VA"), -1: stop.  The caller
+ * owns fd. */
+void tcache_set_perf_map(struct tcache *tc, int fd);
+
 void tcache_for_each(struct tcache *tc, void (*fn)(void *opaque, struct tcache_block *b),
 		     void *opaque);
 

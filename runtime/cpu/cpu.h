@@ -253,6 +253,10 @@ struct cpu_stats {
 struct cpu_insn {
 	ZydisDecodedInstruction di;
 	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	/* of xlat_insn_facts(), computed by cpu_decode (cached with it): not
+	 * advertised by the vCPU's CPUID (#UD), touches x87/SSE state; a
+	 * PRIV exit emulates from the per-block slot without asking again */
+	bool not_advertised, fpu;
 };
 
 /* cpu_decode's cache: the same bytes in the same code-segment mode decode
@@ -406,6 +410,20 @@ enum bt_status cpu_check_alignment(struct vcpu *v, bool *raised, enum cpu_outcom
  * EFER.SCE or outside 64-bit mode (Intel), else CPL 0 at LSTAR with RFLAGS
  * masked by SFMASK; a single-step #DB follows if TF survives the mask. */
 enum bt_status cpu_syscall_from_user(struct vcpu *v, gva_t next_rip, enum cpu_outcome *out);
+
+/*
+ * Fast system calls (runtime/tc/tc_entry.S, docs/runtime.md): the exit
+ * trampoline switches between user and kernel code itself, in the vCPU
+ * area only.  cpu_fx_armable says which of the two transitions it may do
+ * from the current state (VCPU_FX_SYSCALL at CPL 3, VCPU_FX_SYSRET at CPL
+ * 0): long mode with SCE, 64-bit code, no TF/IOPL/NT/ID/VIF/VIP, CS and SS
+ * exactly the flat segments STAR gives the current level (so a transition
+ * there and back leaves the segments as they were), and copies the MSRs
+ * into the vCPU area.  cpu_fx_sync makes the vCPU's own state follow: CPL,
+ * CS, SS and the soft-MMU's CPL as the trampoline left them (cpl).
+ */
+unsigned cpu_fx_armable(struct vcpu *v);
+void cpu_fx_sync(struct vcpu *v, unsigned cpl);
 
 /* Current I/O privilege level (RFLAGS.IOPL). */
 unsigned cpu_iopl(const struct vcpu *v);

@@ -299,7 +299,11 @@ void cpu_update_irq_request(struct vcpu *v)
 	    !v->stop && !v->shadow && v->plat.intr_pending && v->plat.intr_pending(v->plat.opaque);
 	/* atomic: the host timer's handler sets VCPU_IRQ_FORCE in the same word
 	 * at any moment, and a lost request would delay --timeout and the
-	 * guest's timer by a tick */
+	 * guest's timer by a tick; no locked write when the bit is already
+	 * right (every emulated instruction asks) */
+	bool now = (__atomic_load_n(&v->abi->irq, __ATOMIC_RELAXED) & VCPU_IRQ_REQ) != 0;
+	if (req == now)
+		return;
 	if (req)
 		__atomic_or_fetch(&v->abi->irq, (uint16_t)VCPU_IRQ_REQ, __ATOMIC_RELAXED);
 	else

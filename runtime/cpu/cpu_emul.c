@@ -500,6 +500,9 @@ enum bt_status cpu_decode(struct vcpu *v, const uint8_t *bytes, size_t len, stru
 	}
 	if (ZYAN_FAILED(ZydisDecoderDecodeFull(d, bytes, len, &insn->di, insn->ops)))
 		return BT_ERR_FORMAT;
+	struct xlat_facts xf = xlat_insn_facts(&insn->di, insn->ops);
+	insn->not_advertised = xf.adv == XLAT_ADV_NO;
+	insn->fpu = xf.fpu;
 	c->dec = d;
 	c->len = (uint8_t)len;
 	memcpy(c->bytes, bytes, len);
@@ -527,7 +530,7 @@ enum bt_status cpu_emulate(struct vcpu *v, const struct cpu_insn *insn, enum cpu
 	enum cpu_emu_rc rc = EMU_UNSUPPORTED;
 	if (insn->di.attributes & ZYDIS_ATTRIB_HAS_LOCK)
 		rc = emu_bool(cpu_raise(v, CPU_EXC_UD)); /* no locked form is emulated */
-	else if (xlat_insn_facts(&insn->di, insn->ops).adv == XLAT_ADV_NO)
+	else if (insn->not_advertised)
 		/* not in the vCPU's CPUID (XSAVE, MONITOR, INVPCID, PKU, RDRAND,
 		 * VEX/EVEX ...: pretrans/xlat/xlat_facts.c): #UD, as on a CPU
 		 * without them */
@@ -569,7 +572,7 @@ enum bt_status cpu_emulate(struct vcpu *v, const struct cpu_insn *insn, enum cpu
 
 bool cpu_insn_touches_fpu(const struct cpu_insn *insn)
 {
-	return xlat_insn_facts(&insn->di, insn->ops).fpu;
+	return insn->fpu;
 }
 
 enum bt_status cpu_step_priv_cached(struct vcpu *v, struct cpu_insn *insn, bool *valid,

@@ -330,6 +330,48 @@ bool cpu_syscall_enter(struct vcpu *v, gva_t next_rip)
 	return true;
 }
 
+/* The flat CS and SS that syscall (cpl 0) or sysretq (cpl 3) loads. */
+static void star_segs(const struct vcpu *v, unsigned cpl, struct cpu_seg *cs, struct cpu_seg *ss)
+{
+	if (cpl == 0) {
+		uint16_t sel = (uint16_t)(v->msr.star >> 32) & 0xfffc;
+		cpu_seg_set_flat(cs, sel, true, 0);
+		cpu_seg_set_flat(ss, (uint16_t)(sel + 8), false, 0);
+	} else {
+		uint16_t base = (uint16_t)(v->msr.star >> 48);
+		cpu_seg_set_flat(cs, (uint16_t)((base + 16) | 3), true, 3);
+		cpu_seg_set_flat(ss, (uint16_t)((base + 8) | 3), false, 3);
+	}
+}
+
+static bool seg_eq(const struct cpu_seg *a, const struct cpu_seg *b)
+{
+	return a->sel == b->sel && a->limit == b->limit && a->ar == b->ar && a->base == b->base;
+}
+
+unsigned cpu_fx_armable(struct vcpu *v)
+{
+	if (!(v->efer & CPU_EFER_SCE) || !cpu_mode64(v) || v->rflags_sys != 0 ||
+	    (v->cpl != 0 && v->cpl != 3))
+		return 0;
+	struct cpu_seg cs, ss;
+	star_segs(v, v->cpl, &cs, &ss);
+	if (!seg_eq(&cs, &v->seg[CPU_CS]) || !seg_eq(&ss, &v->seg[CPU_SS]))
+		return 0;
+	v->abi->fx_star = v->msr.star;
+	v->abi->fx_lstar = v->msr.lstar;
+	v->abi->fx_sfmask = v->msr.sfmask;
+	return v->cpl == 3 ? VCPU_FX_SYSCALL : VCPU_FX_SYSRET;
+}
+
+void cpu_fx_sync(struct vcpu *v, unsigned cpl)
+{
+	if (cpl == v->cpl)
+		return; /* there and back: the segments are what they were */
+	star_segs(v, cpl, &v->seg[CPU_CS], &v->seg[CPU_SS]);
+	cpu_set_cpl(v, cpl);
+}
+
 static enum cpu_emu_rc emu_syscall(struct cpu_emu *e)
 {
 	if (!cpu_syscall_enter(e->v, e->next))

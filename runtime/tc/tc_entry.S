@@ -54,6 +54,12 @@ host_mxcsr:
 	mov	%r15, GPR(15)
 .endm
 
+.macro TSC_RAX		/* rax = the TSC (rdx clobbered) */
+	rdtsc
+	shl	$32, %rdx
+	or	%rdx, %rax
+.endm
+
 .macro LOAD_GPRS
 	mov	GPR(0), %rax
 	mov	GPR(1), %rcx
@@ -118,12 +124,160 @@ tc_exit_asm:
 	mov	%gs:VCPU_OFF_HOST_RSP, %rsp
 	pushfq
 	popq	%gs:VCPU_OFF_RFLAGS
+	cmpb	$0, %gs:VCPU_OFF_FX_ARM
+	jne	tc_fx_try
+tc_exit_slow:
 	fxsave64 %gs:VCPU_OFF_FXSAVE
 	HOST_FPENV
 	cld
 	mov	$TC_EXIT_BLOCK, %eax
 	jmp	tc_return
 	.size	tc_exit_asm, .-tc_exit_asm
+
+/*
+ * Fast system calls (docs/runtime.md "Fast system calls").  Reached from
+ * tc_exit_asm with every guest GPR in the vCPU area, the guest's host-form
+ * flags in vcpu.rflags and RSP = vcpu.host_rsp, when the runtime armed
+ * fx_arm.  The two transitions below do what cpu_syscall_enter and
+ * emu_sysret do, for the cases the runtime armed them for (64-bit code,
+ * flat STAR segments, no TF/IOPL/NT/AC/ID/VIF/VIP), and go on in the
+ * target block found in the IBL table of the new privilege level without
+ * returning to C: no FXSAVE/FXRSTOR, no dispatcher.  Anything else (not
+ * armed, not found, a sysretq the fast path does not cover) continues in
+ * tc_exit_slow, which leaves exactly as before.  Invariants:
+ *  1. Nothing is written before the target is known: a refusal leaves the
+ *     vCPU area as tc_exit_asm found it.
+ *  2. The runtime learns what happened from fx_cpl, the counts and the
+ *     stamps before it reads any vCPU state (vm_exec.c fx_sync), at the
+ *     return of tc_run and at every call-out.
+ */
+tc_fx_try:
+	testl	$VCPU_EXIT_SYSCALL, %gs:VCPU_OFF_EXIT_INFO
+	jnz	tc_fx_syscall
+	testl	$VCPU_EXIT_SYSRET, %gs:VCPU_OFF_EXIT_INFO
+	jnz	tc_fx_sysret
+	jmp	tc_exit_slow
+
+/* user `syscall` -> the kernel block at LSTAR */
+tc_fx_syscall:
+	testb	$VCPU_FX_SYSCALL, %gs:VCPU_OFF_FX_ARM
+	jz	tc_exit_slow
+	mov	%gs:VCPU_OFF_FX_LSTAR, %rax
+	mov	%eax, %ecx
+	and	$(VCPU_IBL_ENTRIES - 1), %ecx
+	shl	$4, %rcx
+	cmp	%rax, %gs:VCPU_OFF_IBL(%rcx)
+	jne	tc_exit_slow
+	mov	%gs:VCPU_OFF_IBL + 8(%rcx), %rdx
+	mov	%rdx, %gs:VCPU_OFF_ENTER_TGT
+	/* RCX = the next instruction, R11 = RFLAGS (arithmetic and DF from the
+	 * host form, IF and AC from their bytes; nothing else is set when
+	 * armed) */
+	mov	%gs:VCPU_OFF_EXIT_TARGET, %rax
+	add	$2, %rax
+	mov	%rax, GPR(1)
+	mov	%gs:VCPU_OFF_RFLAGS, %rax
+	and	$0xcd5, %eax
+	or	$2, %eax
+	movzbl	%gs:VCPU_OFF_IRQ, %ecx
+	and	$1, %ecx
+	shl	$9, %ecx
+	or	%ecx, %eax
+	cmpb	$0, %gs:VCPU_OFF_AC
+	je	1f
+	or	$0x40000, %eax
+1:	mov	%rax, GPR(11)
+	/* RFLAGS &= ~(SFMASK | RF | VM) */
+	mov	%gs:VCPU_OFF_FX_SFMASK, %rcx
+	or	$0x30000, %rcx
+	not	%rcx
+	and	%rcx, %rax
+	bt	$9, %rax
+	setc	%cl
+	movb	%cl, %gs:VCPU_OFF_IRQ	/* byte 0, the virtual IF */
+	bt	$18, %rax
+	setc	%cl
+	movb	%cl, %gs:VCPU_OFF_AC
+	and	$0xcd5, %eax
+	or	$2, %eax
+	mov	%rax, %gs:VCPU_OFF_RFLAGS
+	/* CS = STAR[47:32] & ~3, SS = CS + 8 */
+	mov	%gs:VCPU_OFF_FX_STAR, %rax
+	shr	$32, %rax
+	and	$0xfffc, %eax
+	mov	%ax, %gs:VCPU_OFF_SEL + 2
+	add	$8, %eax
+	mov	%ax, %gs:VCPU_OFF_SEL + 4
+	movb	$0, %gs:VCPU_OFF_FX_CPL
+	incl	%gs:VCPU_OFF_FX_N_SYS
+	TSC_RAX
+	mov	%rax, %gs:VCPU_OFF_FX_T_SYS
+	cmpq	$0, %gs:VCPU_OFF_FX_T_FSYS
+	jne	2f
+	mov	%rax, %gs:VCPU_OFF_FX_T_FSYS
+2:	mov	%gs:VCPU_OFF_FX_T_RET, %rdx
+	test	%rdx, %rdx
+	jz	tc_fx_go		/* the stay did not start fast */
+	sub	%rdx, %rax
+	add	%rax, %gs:VCPU_OFF_FX_USER
+	jmp	tc_fx_go
+
+/* kernel `sysretq` -> the user block at RCX */
+tc_fx_sysret:
+	testb	$VCPU_FX_SYSRET, %gs:VCPU_OFF_FX_ARM
+	jz	tc_exit_slow
+	cmpl	$0, %gs:VCPU_OFF_FX_BUDGET
+	je	tc_exit_slow
+	mov	GPR(1), %rax		/* RCX: where user code resumes */
+	mov	%rax, %rdx
+	shr	$47, %rdx		/* a user address (and so canonical) */
+	jnz	tc_exit_slow
+	testl	$0x3c7100, GPR(11)	/* R11: TF IOPL NT AC VIF VIP ID */
+	jnz	tc_exit_slow
+	mov	%eax, %ecx
+	and	$(VCPU_UIBL_ENTRIES - 1), %ecx
+	shl	$4, %rcx
+	mov	%rax, %rdx
+	or	%gs:VCPU_OFF_UIBL_TAG, %rdx
+	cmp	%rdx, %gs:VCPU_OFF_UIBL(%rcx)
+	jne	tc_exit_slow
+	mov	%gs:VCPU_OFF_UIBL + 8(%rcx), %rdx
+	mov	%rdx, %gs:VCPU_OFF_ENTER_TGT
+	/* RFLAGS = R11 (as checked: arithmetic, DF, IF) */
+	mov	GPR(11), %rax
+	bt	$9, %rax
+	setc	%cl
+	movb	%cl, %gs:VCPU_OFF_IRQ
+	movb	$0, %gs:VCPU_OFF_AC
+	and	$0xcd5, %eax
+	or	$2, %eax
+	mov	%rax, %gs:VCPU_OFF_RFLAGS
+	/* CS = STAR[63:48] + 16 | 3, SS = STAR[63:48] + 8 | 3 */
+	mov	%gs:VCPU_OFF_FX_STAR, %rax
+	shr	$48, %rax
+	lea	16(%rax), %ecx
+	or	$3, %ecx
+	mov	%cx, %gs:VCPU_OFF_SEL + 2
+	lea	8(%rax), %ecx
+	or	$3, %ecx
+	mov	%cx, %gs:VCPU_OFF_SEL + 4
+	movb	$3, %gs:VCPU_OFF_FX_CPL
+	incl	%gs:VCPU_OFF_FX_N_RET
+	decl	%gs:VCPU_OFF_FX_BUDGET
+	TSC_RAX
+	mov	%rax, %gs:VCPU_OFF_FX_T_RET
+	cmpq	$0, %gs:VCPU_OFF_FX_T_FRET
+	jne	tc_fx_go
+	mov	%rax, %gs:VCPU_OFF_FX_T_FRET
+
+/* resume guest code at enter_target, as tc_enter_asm does (the FPU state
+ * never left the registers) */
+tc_fx_go:
+	pushq	%gs:VCPU_OFF_RFLAGS
+	popfq
+	LOAD_GPRS
+	mov	GPR(4), %rsp
+	jmp	*%gs:VCPU_OFF_ENTER_TGT
 
 /*
  * VCPU_CO_MEM, the soft-MMU slow path: reached by `jmp *%gs:callout[1]` on

@@ -1011,6 +1011,13 @@ void user_get_stats(const struct user_mode *u, struct user_stats *out)
 	out->ptrace_calls = u->sst.ptrace_calls;
 }
 
+uint64_t user_warmups(const struct user_mode *u)
+{
+	if (!u)
+		return 0;
+	return u->st.stubs_spawned + (u->st.faults - u->st.guest_pf);
+}
+
 void user_print_stats(const struct user_mode *u, FILE *f)
 {
 	struct user_stats s;

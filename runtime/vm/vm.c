@@ -4,6 +4,9 @@
  * <-> devices, and the code cache's hooks into guest memory and the
  * soft-MMU.  The execution loop itself is vm_exec.c.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -238,6 +241,24 @@ static enum bt_status open_db(struct vm *vm, const struct boot_layout *layout)
 	return BT_OK;
 }
 
+/* --perf-map: perf reads /tmp/perf-PID.map for code it has no file for.
+ * Created, never followed through a link nor reused: a file of that name
+ * (another process's, or an attacker's link) is an error. */
+static enum bt_status open_perf_map(struct vm *vm)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/tmp/perf-%d.map", (int)getpid());
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		bt_err(LOG_TC, "--perf-map: cannot create %s: %s (remove it if it is stale)", path,
+		       strerror(errno));
+		return BT_ERR_IO;
+	}
+	vm->perf_map_fd = fd;
+	tcache_set_perf_map(vm->tc, fd);
+	return BT_OK;
+}
+
 enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 {
 	enum bt_status s;
@@ -310,6 +331,8 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	 * into the cache (code_sink) */
 	if ((s = tcache_create(VM_CODE_CACHE_BYTES, vm->gm, vm->tcv.abi, &vm->tc)) != BT_OK)
 		goto err;
+	if (cfg->perf_map && (s = open_perf_map(vm)) != BT_OK)
+		goto err;
 	if (cfg->tcdb && (s = open_db(vm, &layout)) != BT_OK)
 		goto err;
 	/* where the image lies, to tell module code from it (the counters of
@@ -327,6 +350,8 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	struct xlat_options uopts = vm->xopts;
 	uopts.flags |= XLAT_OPT_USER;
 	if ((s = xlat_create(&uopts, &vm->xlat_user)) != BT_OK)
+		goto err;
+	if ((s = ureloc_create(VM_URELOC_BUDGET, &vm->ureloc)) != BT_OK)
 		goto err;
 	uopts.flags |= XLAT_OPT_STEP;
 	if ((s = xlat_create(&uopts, &vm->xlat_step)) != BT_OK)
@@ -448,10 +473,13 @@ void vm_destroy(struct vm *vm)
 	user_destroy(vm->user);
 	if (vm->tc)
 		tcache_destroy(vm->tc);
+	if (vm->perf_map_fd > 0)
+		close(vm->perf_map_fd);
 	if (vm->xlat)
 		xlat_destroy(vm->xlat);
 	if (vm->xlat_user)
 		xlat_destroy(vm->xlat_user);
+	ureloc_destroy(vm->ureloc);
 	if (vm->xlat_step)
 		xlat_destroy(vm->xlat_step);
 	if (vm->xlat_kstep)

@@ -41,7 +41,9 @@ struct vm_config {
 	 * the console escape is on (Ctrl-A x stops the VM as SIGINT does) and
 	 * the sandbox lets the terminal's settings be restored at the end */
 	bool console_is_tty;
-	int user_mode; /* enum vm_user_cfg (vm_policy.h): adaptive, direct, translated */
+	bool perf_map;	       /* write /tmp/perf-PID.map for perf (tcache_set_perf_map) */
+	bool no_fast_syscalls; /* every syscall/sysretq of translated code through the dispatcher */
+	int user_mode;	       /* enum vm_user_cfg (vm_policy.h): adaptive, direct, translated */
 };
 
 void vm_config_init(struct vm_config *cfg);

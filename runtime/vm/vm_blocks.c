@@ -248,7 +248,12 @@ static struct tcache_block *translate(struct vm *vm, gva_t rip, enum xlat_kind k
 	uint64_t t0 = vm_ticks();
 	struct tcache_block *b = NULL;
 
-	enum bt_status s = xlat_translate(x, &src, rip, &xb);
+	/* a user block is also kept as a template for other address spaces
+	 * (user_relocate): the same block, plus its records */
+	struct xlat_tmpl tm;
+	enum xlat_tmpl_result tres = XLAT_TMPL_NOT_RELOC;
+	enum bt_status s = kind == XK_USER ? xlat_translate_tmpl(x, &src, rip, &xb, &tm, &tres)
+					   : xlat_translate(x, &src, rip, &xb);
 	if (s != BT_OK) {
 		bt_err(LOG_XLAT, "translator failed at %#llx: %s", (unsigned long long)rip,
 		       bt_status_str(s));
@@ -290,6 +295,11 @@ static struct tcache_block *translate(struct vm *vm, gva_t rip, enum xlat_kind k
 		}
 		if (b && user)
 			vm->st.user_translated++;
+		if (b && tres == XLAT_TMPL_OK &&
+		    (s = ureloc_add(vm->ureloc, g0 | (rip & (GUEST_PAGE_SIZE - 1)), &tm, &xb)) !=
+			BT_OK)
+			bt_warn(LOG_TC, "cannot keep the user block at %#llx as a template: %s",
+				(unsigned long long)rip, bt_status_str(s));
 	} else {
 		b = install(vm, &xb, TCACHE_FROM_RUNTIME, f);
 		if (b)
@@ -356,6 +366,52 @@ static bool user_code_page(struct vm *vm, gva_t va, gpa_t *gpa, struct mmu_fault
 }
 
 /*
+ * A user block from the template of the same guest-physical code (page and
+ * offset) translated earlier, maybe for another address space at another
+ * virtual address (runtime/ureloc/ureloc.h: the bytes at rip are read and
+ * checked now; the result is what the translator would make of them).  It
+ * is installed as a translation is: hashed over these bytes, its pages
+ * write-watched.  --verify-db re-translates it and compares.
+ */
+static struct tcache_block *user_relocate(struct vm *vm, gva_t rip, gpa_t g0, struct mmu_fault *f)
+{
+	struct xlat_block xb;
+	struct xlat_source src = {src_read, vm};
+	uint64_t t0 = vm_ticks();
+	struct tcache_block *b = NULL;
+	gpa_t g1;
+
+	if (!ureloc_find(vm->ureloc, g0 | (rip & (GUEST_PAGE_SIZE - 1)), rip, &src, &xb))
+		goto out;
+	if (vm->cfg.verify_db_blocks) {
+		struct xlat_block fresh;
+		if (xlat_translate(vm->xlat_user, &src, rip, &fresh) != BT_OK ||
+		    !same_translation(&xb, &fresh)) {
+			bt_err(LOG_TC,
+			       "user block template instantiated at %#llx differs from a run-time "
+			       "translation of the same bytes: translated instead",
+			       (unsigned long long)rip);
+			vm->st.user_reloc_differ++;
+			goto out;
+		}
+		vm->st.user_reloc_verified++;
+	}
+	if (!block_pages(vm, rip, xb.guest_len, &g0, &g1, f))
+		goto out;
+	if (tcache_install_user(vm->tc, &xb, g0, g1, &b) != BT_OK) {
+		bt_err(LOG_TC, "cannot install the user block at %#llx", (unsigned long long)rip);
+		b = NULL;
+		goto out;
+	}
+	vm->st.user_relocated++;
+out:
+	t0 = vm_ticks() - t0;
+	vm->st.ticks[VM_PH_TRANSLATE] += t0;
+	vm->st.user_reloc_ticks += t0;
+	return b;
+}
+
+/*
  * vm_block_get for guest user code (CPL 3, translated user mode): a user
  * block is looked up by RIP and the guest-physical page RIP maps to now (a
  * walk with the user's rights, which is also the fetch check, kept by
@@ -384,6 +440,10 @@ static struct tcache_block *user_block_get(struct vm *vm, gva_t rip, enum xlat_k
 	}
 	if (b)
 		return b;
+	if (kind == XK_USER && (b = user_relocate(vm, rip, g0, fault)) != NULL)
+		return b;
+	if (fault->pending)
+		return NULL;
 	return translate(vm, rip, kind, fault);
 }
 

@@ -29,6 +29,8 @@
 
 #include <string.h>
 
+static bool fx_sync(struct vm *vm);
+
 /* Soft-MMU slow path of translated code (struct tc_handlers.mem). */
 /*
  * A store from translated code to device memory: the call-out cannot
@@ -99,6 +101,7 @@ int vm_callout_mem(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8
 	struct mmu_fault f;
 	unsigned acc = write ? MMU_ACC_WRITE : MMU_ACC_READ;
 
+	fx_sync(vm);	      /* the access's privilege level, after a fast syscall */
 	mmio_store_flush(vm); /* the previous instruction's, before anything else */
 
 	if (mmu_host_access(&vm->mmu, va, size, acc, host, &kind, &f) != BT_OK) {
@@ -249,6 +252,7 @@ static int enter_block(struct vm *vm, struct tcache_block *b)
 	vm_host_signal_clear();
 	sync_abi_copies(&vm->cpu);
 	int rc = tc_run(&vm->tcv, b->host);
+	fx_sync(vm);	      /* before anything reads the CPL or segments */
 	mmio_store_flush(vm); /* a store translated code made to device memory */
 	vm->st.ticks[VM_PH_RUN] += vm_ticks() - t0;
 	return rc;
@@ -339,23 +343,48 @@ static void stay_switch(struct vm *vm, enum vm_umode to)
 	vm->stay.mode = to;
 }
 
-/* The cost of the last stay, now that the next one starts: from its start
- * to now, without the time spent translating new code (a one-time cost). */
-/* Nanoseconds since the stay started, translation time left out. */
-static uint64_t stay_ns(const struct vm *vm)
+/* Nanoseconds from the stay's start to TSC t, translation time (a one-time
+ * cost) left out. */
+static uint64_t stay_ns_at(const struct vm *vm, uint64_t t)
 {
 	uint64_t xt = vm->st.ticks[VM_PH_TRANSLATE] - vm->stay.xlat0;
-	uint64_t dt = vm_ticks() - vm->stay.t0;
+	uint64_t dt = t > vm->stay.t0 ? t - vm->stay.t0 : 0;
 	return (uint64_t)((double)(dt > xt ? dt - xt : 0) * vm->ns_per_tick);
 }
 
-static void stay_report(struct vm *vm)
+/* The user code of the stay ended at TSC t (a kernel entry). */
+static void stay_end_at(struct vm *vm, uint64_t t)
+{
+	vm->stay.in_user = false;
+	/* a stay that ran no user code (an interrupt at its entry) says
+	 * nothing about either mode */
+	vm->stay.report = vm->stay.runs != 0;
+	vm->stay.by_irq = vm->cpu.stats.irqs != vm->stay.irqs0;
+	vm->stay.warmup = user_warmups(vm->user) != vm->stay.warm0;
+	vm->stay.user_ns = stay_ns_at(vm, t);
+}
+
+/* The last stay's cost, now (TSC t) that the next one starts: from its
+ * start to t. */
+static void stay_report_at(struct vm *vm, uint64_t t)
 {
 	if (!vm->stay.report)
 		return;
 	vm->stay.report = false;
-	vm_policy_stay(&vm->policy, vm->stay.cr3, vm->stay.mode, stay_ns(vm), vm->stay.user_ns,
-		       vm->stay.by_irq);
+	unsigned flags =
+	    (vm->stay.by_irq ? VM_POLICY_BY_IRQ : 0) | (vm->stay.warmup ? VM_POLICY_WARMUP : 0);
+	/* one line a stay, for tuning the policy (docs/user-mode.md) */
+	bt_debug(LOG_USER, "stay cr3=%#llx mode=%s ns=%llu user_ns=%llu%s%s",
+		 (unsigned long long)vm->stay.cr3, vm_umode_str(vm->stay.mode),
+		 (unsigned long long)stay_ns_at(vm, t), (unsigned long long)vm->stay.user_ns,
+		 vm->stay.by_irq ? " irq" : "", vm->stay.warmup ? " warmup" : "");
+	vm_policy_stay(&vm->policy, vm->stay.cr3, vm->stay.mode, stay_ns_at(vm, t),
+		       vm->stay.user_ns, flags);
+}
+
+static void stay_report(struct vm *vm)
+{
+	stay_report_at(vm, vm_ticks());
 }
 
 /* Track stays in user mode: one starts when the vCPU reaches CPL 3 (the
@@ -366,14 +395,8 @@ static enum vm_umode stay_track(struct vm *vm)
 {
 	struct vcpu *v = &vm->cpu;
 	if (v->cpl != 3) {
-		if (vm->stay.in_user) {
-			vm->stay.in_user = false;
-			/* a stay that ran no user code (an interrupt at its
-			 * entry) says nothing about either mode */
-			vm->stay.report = vm->stay.runs != 0;
-			vm->stay.by_irq = v->stats.irqs != vm->stay.irqs0;
-			vm->stay.user_ns = stay_ns(vm);
-		}
+		if (vm->stay.in_user)
+			stay_end_at(vm, vm_ticks());
 		return vm->stay.mode;
 	}
 	if (!vm->stay.in_user) {
@@ -383,6 +406,7 @@ static enum vm_umode stay_track(struct vm *vm)
 		vm->stay.t0 = vm_ticks();
 		vm->stay.xlat0 = vm->st.ticks[VM_PH_TRANSLATE];
 		vm->stay.irqs0 = v->stats.irqs;
+		vm->stay.warm0 = user_warmups(vm->user);
 		vm->stay.runs = 0;
 		vm->stay.retried = false;
 		if (needs_guest_state(v))
@@ -395,6 +419,97 @@ static enum vm_umode stay_track(struct vm *vm)
 		stay_switch(vm, VM_UMODE_DIRECT);
 	}
 	return vm->stay.mode;
+}
+
+/*
+ * Fast system calls (runtime/tc/tc_entry.S; docs/runtime.md "Fast system
+ * calls").  A Linux system call in translated user mode used to leave
+ * translated code twice -- at the user's `syscall` and at the kernel's
+ * `sysretq` -- each time through FXSAVE/FXRSTOR, the dispatcher and the
+ * outer loop, half of a getppid round trip.  The exit trampoline now does
+ * both transitions itself when fx_arm allows, and this file catches up
+ * afterwards (fx_sync): the vCPU's CPL and segments, and the stays the
+ * adaptive policy must hear about.
+ *
+ * fx_arm, before translated code runs in the kernel or translated user
+ * state: both transitions need the vCPU in the state they assume
+ * (cpu_fx_armable); a sysretq also needs the address space's next stays
+ * to be translated ones (vm_policy_budget: no trial due, at most that
+ * many), its FPU state in the vCPU area (no stub holds it) and no guest
+ * state a stay must check (needs_guest_state).  The trampoline itself
+ * refuses a return to TF, AC, IOPL, NT, ID, VIF, VIP or a kernel address,
+ * and any target not in the IBL table of the new level: those go through
+ * the dispatcher as before.
+ */
+static void fx_arm(struct vm *vm, bool translated)
+{
+	struct vcpu_abi *a = vm->tcv.abi;
+	struct vcpu *v = &vm->cpu;
+	a->fx_arm = 0;
+	a->fx_cpl = (uint8_t)v->cpl;
+	if (vm->cfg.no_fast_syscalls || !translated || !cpu_fx_armable(v))
+		return;
+	uint8_t arm = VCPU_FX_SYSCALL;
+	uint32_t budget = vm_policy_budget(&vm->policy, v->cr3 & MMU_PTE_ADDR_MASK);
+	if (budget && !needs_guest_state(v) && !user_fpu_pending(vm->user))
+		arm |= VCPU_FX_SYSRET;
+	a->fx_budget = budget;
+	a->fx_arm = arm;
+}
+
+/* After translated code ran (tc_run returned, or a call-out came): the
+ * vCPU and the stays follow what the trampoline did.  True if it did
+ * anything. */
+static bool fx_sync(struct vm *vm)
+{
+	struct vcpu_abi *a = vm->tcv.abi;
+	uint32_t ns = a->fx_n_sys, nr = a->fx_n_ret;
+	if (!(ns | nr))
+		return false;
+	struct vcpu *v = &vm->cpu;
+	cpu_fx_sync(v, a->fx_cpl);
+	vm->st.fx_syscalls += ns;
+	vm->st.fx_sysrets += nr;
+	/* transitions alternate: the stay in progress at the entry to
+	 * translated code (if any) ended at the first fast syscall */
+	if (vm->stay.in_user && ns)
+		stay_end_at(vm, a->fx_t_first_sys);
+	if (nr) {
+		uint64_t cr3 = v->cr3 & MMU_PTE_ADDR_MASK;
+		/* the first fast sysretq started a stay: the one before is
+		 * reported as the dispatcher would have */
+		stay_report_at(vm, a->fx_t_first_ret);
+		/* the stays between the first and the last fast sysretq, all
+		 * translated, their mean cost and user time each */
+		if (nr > 1) {
+			uint64_t span = a->fx_t_ret - a->fx_t_first_ret, user = a->fx_user;
+			if (a->fx_cpl == 0)
+				user -= a->fx_t_sys - a->fx_t_ret; /* the last one's own */
+			uint64_t ns_each = (uint64_t)((double)span * vm->ns_per_tick / (nr - 1));
+			uint64_t user_each = (uint64_t)((double)user * vm->ns_per_tick / (nr - 1));
+			for (uint32_t i = 0; i + 1 < nr; i++)
+				vm_policy_stay(&vm->policy, cr3, VM_UMODE_TRANSLATED, ns_each,
+					       user_each, 0);
+		}
+		/* the last one: still running, or over */
+		vm->stay.cr3 = cr3;
+		vm->stay.mode = VM_UMODE_TRANSLATED;
+		vm->stay.t0 = a->fx_t_ret;
+		vm->stay.xlat0 = vm->st.ticks[VM_PH_TRANSLATE];
+		vm->stay.irqs0 = v->stats.irqs;
+		vm->stay.warm0 = user_warmups(vm->user);
+		vm->stay.runs = 1;
+		vm->stay.retried = false;
+		vm->stay.in_user = true;
+		vm->stay.report = false;
+		if (a->fx_cpl == 0)
+			stay_end_at(vm, a->fx_t_sys);
+	}
+	a->fx_n_sys = a->fx_n_ret = 0;
+	a->fx_t_first_sys = a->fx_t_first_ret = 0;
+	a->fx_t_ret = 0;
+	a->fx_user = 0;
+	return true;
 }
 
 /* Direct user mode: run guest user code in its stub until the next event,
@@ -721,7 +836,9 @@ static bool run_translated(struct vm *vm, bool user)
 		bool flow = exit_is_flow(a);
 		if (!handle_exit(vm, b))
 			return false;
-		if (!flow)
+		/* a fast system call moved to the other privilege level: the
+		 * outer loop picks its state */
+		if (!flow || (vm->cpu.cpl == 3) != user)
 			return true;
 	}
 }
@@ -900,7 +1017,9 @@ enum bt_status vm_loop(struct vm *vm)
 			break;
 
 		bool go_on = true;
-		switch (exec_state(vm)) {
+		enum vm_exec_state st = exec_state(vm);
+		fx_arm(vm, st == VX_KERNEL || st == VX_USER_TRANSLATED);
+		switch (st) {
 		case VX_HALTED:
 			idle(vm);
 			if (vm->deadline_ns && bt_now_ns() >= vm->deadline_ns) {

@@ -14,6 +14,7 @@
 #include "runtime/mem/guestmem.h"
 #include "runtime/mmu/mmu.h"
 #include "runtime/tc/tc.h"
+#include "runtime/ureloc/ureloc.h"
 #include "runtime/user/user.h"
 #include "runtime/vm/vm.h"
 #include "runtime/vm/vm_policy.h"
@@ -47,23 +48,34 @@ struct vm_stats {
 	uint64_t irqs;
 	uint64_t halts;
 	uint64_t learned;
-	uint64_t user_translated;	     /* user blocks translated (XLAT_OPT_USER) */
+	uint64_t user_translated;     /* user blocks translated (XLAT_OPT_USER) */
+	uint64_t user_relocated;      /* user blocks instantiated from templates (ureloc) */
+	uint64_t user_reloc_verified; /* ... re-translated identically (--verify-db) */
+	uint64_t user_reloc_differ;   /* ... that differed (a bug: translated instead) */
+	uint64_t user_reloc_ticks;    /* user misses tried on templates (in VM_PH_TRANSLATE) */
 	uint64_t split_accesses, split_maps; /* vm_split.c */
 	uint64_t user_retries;		     /* direct-mode faults re-run translated (vm_exec.c) */
-	uint64_t user_sensitive;     /* direct-mode fetches of sensitive code pages (same) */
-	uint64_t steps;		     /* instructions run one a block (run_step) */
-	uint64_t user_host_features; /* translated user code used a feature only the
-				      * host's CPUID shows: run direct (vm_exec.c) */
-	uint64_t ticks[VM_NPHASES];  /* TSC ticks by phase (vm_ticks); shown in ns */
+	uint64_t user_sensitive;	  /* direct-mode fetches of sensitive code pages (same) */
+	uint64_t steps;			  /* instructions run one a block (run_step) */
+	uint64_t fx_syscalls, fx_sysrets; /* fast system calls (tc_entry.S, vm_exec.c) */
+	uint64_t user_host_features;	  /* translated user code used a feature only the
+					   * host's CPUID shows: run direct (vm_exec.c) */
+	uint64_t ticks[VM_NPHASES];	  /* TSC ticks by phase (vm_ticks); shown in ns */
 };
 
 #define VM_SPLIT_WINDOWS 2
+
+/* The bytes of user block templates kept for relocation (runtime/ureloc):
+ * Debian 12's boot to a login and poweroff keeps 97,700 templates in 107 MB
+ * (docs/user-mode.md); past the budget the oldest go. */
+#define VM_URELOC_BUDGET (128ull << 20)
 
 #define VM_PRIV_SLOTS 256
 #define VM_ITLB_SLOTS 64
 
 struct vm {
 	struct vm_config cfg;
+	int perf_map_fd; /* --perf-map: /tmp/perf-PID.map, 0: none */
 	struct guestmem *gm;
 	struct mmu mmu;
 	struct tc_vcpu tcv;
@@ -74,6 +86,7 @@ struct vm {
 	struct xlat_ctx *xlat_user;  /* the same translator for CPL-3 code (XLAT_OPT_USER) */
 	struct xlat_ctx *xlat_step;  /* ... one instruction a block (XLAT_OPT_STEP) */
 	struct xlat_ctx *xlat_kstep; /* kernel code, one instruction a block */
+	struct ureloc *ureloc;	     /* templates of user blocks by guest-physical address */
 	struct xlat_options xopts;
 	struct tcdb *db;
 	/* whether the database serves this boot (vm_ident.c): a bzImage's
@@ -98,7 +111,9 @@ struct vm {
 		uint64_t t0;	  /* vm_ticks() at the entry */
 		uint64_t xlat0;	  /* st.ticks[VM_PH_TRANSLATE] at the entry */
 		uint64_t irqs0;	  /* vcpu interrupts delivered at the entry */
+		uint64_t warm0;	  /* user_warmups() at the entry */
 		bool by_irq;	  /* the last stay ended by an interrupt */
+		bool warmup;	  /* the last stay did one-time direct-mode work */
 		bool report;	  /* the last stay's cost is still to be reported */
 		uint32_t runs;	  /* user code runs in this stay */
 		bool retried;	  /* a direct-mode fault was re-run translated in this stay */

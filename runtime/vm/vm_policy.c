@@ -131,7 +131,13 @@ static bool direct_may_pay(const struct vm_policy *p, const struct vm_policy_as 
 	    a->irq_run >= VM_POLICY_IRQ_RUN)
 		return true;
 	uint64_t crossing = p->st.crossing_ns ? p->st.crossing_ns : p->params.trial_min_user_ns;
-	return w->user_ns / w->stays >= crossing;
+	/* half: translated user code does not run the kernel's share of a
+	 * stay as fast as direct mode leaves it (its soft-TLB and code cache
+	 * entries compete with the kernel's); in the Linux benchmark's pipes
+	 * translated stays ran 13-19 us of user code against a measured
+	 * crossing of 9-18 us, and direct mode was still 1.3-1.6x cheaper a
+	 * stay (docs/user-mode.md) */
+	return 2 * (w->user_ns / w->stays) >= crossing;
 }
 
 /* A direct stay's user time: at least one host crossing (a ptrace stop and
@@ -149,9 +155,34 @@ static void measure_crossing(struct vm_policy *p, uint64_t user_ns)
 	}
 }
 
-void vm_policy_stay(struct vm_policy *p, uint64_t cr3, enum vm_umode m, uint64_t ns,
-		    uint64_t user_ns, bool by_irq)
+/* A full window of the chosen mode during EXPLOIT: the first one after a
+ * decision is the reference; one whose mean cost a stay is more than
+ * VM_POLICY_SHIFT times it, or less than 1/VM_POLICY_SHIFT of it, means the
+ * workload moved (a phase change, or a new program: Linux hands a freed
+ * page-table page, and so the CR3, to the next process it starts), so the
+ * trial comes at the next stay and E starts over. */
+static void check_shift(struct vm_policy *p, struct vm_policy_as *a,
+			const struct vm_policy_window *w)
 {
+	uint64_t mean = w->ns / w->stays;
+	if (!a->ref_ns) {
+		a->ref_ns = mean ? mean : 1;
+		return;
+	}
+	if (mean <= VM_POLICY_SHIFT * a->ref_ns && mean * VM_POLICY_SHIFT >= a->ref_ns)
+		return;
+	p->st.shifts++;
+	a->ref_ns = 0;
+	a->exploit = p->params.exploit_stays;
+	if (a->left > 1)
+		a->left = 1;
+}
+
+void vm_policy_stay(struct vm_policy *p, uint64_t cr3, enum vm_umode m, uint64_t ns,
+		    uint64_t user_ns, unsigned flags)
+{
+	bool by_irq = (flags & VM_POLICY_BY_IRQ) != 0;
+	bool warmup = (flags & VM_POLICY_WARMUP) && m == VM_UMODE_DIRECT;
 	if ((unsigned)m >= VM_NUMODES)
 		return;
 	p->st.stays[m]++;
@@ -165,14 +196,25 @@ void vm_policy_stay(struct vm_policy *p, uint64_t cr3, enum vm_umode m, uint64_t
 		return; /* a fallback stay: says nothing about the chosen mode */
 	struct vm_policy_window *w = &a->cur[m];
 	uint32_t n = p->params.trial_stays;
-	w->ns += ns;
-	w->user_ns += user_ns;
-	w->stays++;
-	if (by_irq)
-		w->irq++;
-	if (w->stays >= n) {
-		a->done[m] = *w;
-		*w = (struct vm_policy_window){0};
+	if (warmup) {
+		p->st.warmups++;
+		/* a trial waits for stays that measure the mode */
+		if (a->trial && a->warm < VM_POLICY_WARMUP_MAX * n) {
+			a->warm++;
+			return;
+		}
+	} else {
+		w->ns += ns;
+		w->user_ns += user_ns;
+		w->stays++;
+		if (by_irq)
+			w->irq++;
+		if (w->stays >= n) {
+			a->done[m] = *w;
+			*w = (struct vm_policy_window){0};
+			if (!a->trial && m == a->chosen)
+				check_shift(p, a, &a->done[m]);
+		}
 	}
 	a->irq_run = by_irq ? a->irq_run + 1 : 0;
 	if (a->fidelity) {
@@ -193,12 +235,18 @@ void vm_policy_stay(struct vm_policy *p, uint64_t cr3, enum vm_umode m, uint64_t
 	if (!a->trial) { /* EXPLOIT over: try the other mode */
 		a->trial = true;
 		a->left = n;
+		a->warm = 0;
 		a->cur[!a->chosen] = (struct vm_policy_window){0};
+		a->done[!a->chosen] = (struct vm_policy_window){0};
 		p->st.trials++;
 		set_mode(p, a,
 			 a->chosen == VM_UMODE_DIRECT ? VM_UMODE_TRANSLATED : VM_UMODE_DIRECT);
 		return;
 	}
+	/* a trial cut short by warm-up decides on the stays it measured */
+	enum vm_umode tried = a->chosen == VM_UMODE_DIRECT ? VM_UMODE_TRANSLATED : VM_UMODE_DIRECT;
+	if (!a->done[tried].stays && a->cur[tried].stays)
+		a->done[tried] = a->cur[tried];
 	enum vm_umode next = decide(a);
 	if (next != (enum vm_umode)a->chosen) {
 		p->st.trials_won++;
@@ -209,8 +257,24 @@ void vm_policy_stay(struct vm_policy *p, uint64_t cr3, enum vm_umode m, uint64_t
 	}
 	a->chosen = (uint8_t)next;
 	a->trial = false;
+	a->ref_ns = 0;
 	a->left = a->exploit;
 	set_mode(p, a, next);
+}
+
+uint32_t vm_policy_budget(struct vm_policy *p, uint64_t cr3)
+{
+	if (p->cfg == VM_USER_TRANSLATED)
+		return UINT32_MAX;
+	if (p->cfg != VM_USER_ADAPTIVE)
+		return 0;
+	struct vm_policy_as *a = slot(p, cr3);
+	if (a->mode != VM_UMODE_TRANSLATED || a->trial)
+		return 0;
+	if (a->fidelity)
+		return a->fidelity > 2 ? a->fidelity - 2 : 0;
+	/* the stay reported before the first of them counts too */
+	return a->left > 2 ? a->left - 2 : 0;
 }
 
 bool vm_policy_fidelity(struct vm_policy *p, uint64_t cr3)

@@ -44,6 +44,26 @@
  *   instead of after E stays: a compute phase of a few ticks would end
  *   before it.
  *
+ *   One-time work is not a mode's cost: translation time is left out of
+ *   translated stays (above), and a direct stay that started a stub or
+ *   mapped present guest pages into one (VM_POLICY_WARMUP: the first
+ *   stays of a stub fault in its working set, ~40 us a page here) is left
+ *   out of the direct windows.  A trial of direct mode waits for
+ *   `trial_stays` stays without warm-up, at most VM_POLICY_WARMUP_MAX
+ *   times that many in all (then it decides on what it measured; with
+ *   nothing measured the chosen mode stays).  Without this, trials
+ *   measured little but the warm-up: the pipes of the Linux benchmark
+ *   kept short-lived awk and sort translated (direct trials ~390 us a
+ *   stay against ~37 translated, while direct mode ran the phase in 2.3 s
+ *   against 5.0, docs/user-mode.md).
+ *
+ *   Shifts: during EXPLOIT, a full window whose mean cost a stay is more
+ *   than VM_POLICY_SHIFT times (or less than 1/VM_POLICY_SHIFT of) the
+ *   first window's after the last decision starts the trial at once and
+ *   E over: the workload moved.  Without it a slot that had doubled E up
+ *   to exploit_max kept a new program on the same CR3 (Linux reuses the
+ *   freed page-table page) in the old program's mode for 16,384 stays.
+ *
  *   Fidelity: an address space whose code needs guest state the host
  *   cannot provide runs translated for `fidelity_stays` stays after the
  *   last sign of it (vm_policy_need_translated), without trials; an entry
@@ -96,6 +116,12 @@ void vm_policy_params_default(struct vm_policy_params *p);
 #define VM_POLICY_SLOTS	     64
 #define VM_POLICY_IRQ_RUN    4
 #define VM_POLICY_XING_STAYS 64
+#define VM_POLICY_WARMUP_MAX 4
+#define VM_POLICY_SHIFT	     4
+
+/* vm_policy_stay's flags */
+#define VM_POLICY_BY_IRQ 1u /* the stay ended by an interrupt (not a syscall or an exception) */
+#define VM_POLICY_WARMUP 2u /* it did one-time work of its mode (user_warmups()) */
 
 /* One measurement window of a mode. */
 struct vm_policy_window {
@@ -111,9 +137,11 @@ struct vm_policy_as {
 	uint8_t mode;	/* enum vm_umode: the mode the next stay runs in */
 	uint8_t chosen; /* the mode EXPLOIT runs (mode differs during a trial) */
 	bool trial;
-	uint32_t left;				  /* stays left in this phase */
-	uint32_t exploit;			  /* E, see above */
-	uint32_t irq_run;			  /* consecutive stays ended by an interrupt */
+	uint32_t left;	  /* stays left in this phase */
+	uint32_t exploit; /* E, see above */
+	uint32_t irq_run; /* consecutive stays ended by an interrupt */
+	uint32_t warm;	  /* warm-up stays left out of this trial */
+	uint64_t ref_ns;  /* mean cost a stay of the first window after the last decision */
 	struct vm_policy_window cur[VM_NUMODES];  /* filling, per mode */
 	struct vm_policy_window done[VM_NUMODES]; /* the last full window per mode */
 	uint32_t fidelity;			  /* stays left that must run translated */
@@ -128,6 +156,8 @@ struct vm_policy_stats {
 	uint64_t trials_skipped; /* trial_min_user_ns said direct could not win */
 	uint64_t fidelity_triggers;
 	uint64_t fallbacks;   /* stays run direct because translation could not run them */
+	uint64_t warmups;     /* direct stays left out of the windows (VM_POLICY_WARMUP) */
+	uint64_t shifts;      /* EXPLOIT phases cut short: the cost a stay moved */
 	uint64_t crossing_ns; /* the host crossing as last measured, 0: not yet */
 };
 
@@ -153,10 +183,17 @@ void vm_policy_init(struct vm_policy *p, enum vm_user_cfg cfg,
 enum vm_umode vm_policy_mode(struct vm_policy *p, uint64_t cr3, bool cannot_translate);
 
 /* A stay of address space cr3 in mode m cost ns, user_ns of it in user
- * code (from the entry to CPL 3 to the next kernel entry); by_irq: it
- * ended by an interrupt (not a system call or an exception). */
+ * code (from the entry to CPL 3 to the next kernel entry); flags:
+ * VM_POLICY_BY_IRQ, VM_POLICY_WARMUP. */
 void vm_policy_stay(struct vm_policy *p, uint64_t cr3, enum vm_umode m, uint64_t ns,
-		    uint64_t user_ns, bool by_irq);
+		    uint64_t user_ns, unsigned flags);
+
+/* How many stays of address space cr3 may start without asking
+ * vm_policy_mode, all in translated mode, so that the next decision (a
+ * trial, a trial's end) still comes through vm_policy_mode: 0 when the
+ * next stay may run direct; UINT32_MAX with --user=translated.  The
+ * caller reports those stays with vm_policy_stay as usual. */
+uint32_t vm_policy_budget(struct vm_policy *p, uint64_t cr3);
 
 /* Is address space cr3 under the fidelity trigger (it must run translated
  * for a while, vm_policy_need_translated)? */

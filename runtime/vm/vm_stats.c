@@ -23,6 +23,7 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 	double rate =
 	    ns[VM_PH_TRANSLATE] > 0 ? (double)s->translated * 1e9 / ns[VM_PH_TRANSLATE] : 0.0;
 
+	const struct ureloc_stats *us = ureloc_stats(vm->ureloc);
 	struct kmod_bind_stats ks = {0};
 	if (vm_kmod_stats(vm))
 		ks = *vm_kmod_stats(vm);
@@ -48,9 +49,11 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 			fprintf(f, "%s\"%s\":%" PRIu64, k > 1 ? "," : "",
 				xlat_exit_kind_str((enum xlat_exit_kind)k), s->exits[k]);
 		fprintf(f,
-			"},\"faults\":%" PRIu64 ",\"host_signals\":%" PRIu64 ",\"irqs\":%" PRIu64
+			"},\"fast_syscalls\":%" PRIu64 ",\"fast_sysrets\":%" PRIu64
+			",\"faults\":%" PRIu64 ",\"host_signals\":%" PRIu64 ",\"irqs\":%" PRIu64
 			",\"halts\":%" PRIu64 ",",
-			s->faults, s->host_signals, s->irqs, s->halts);
+			s->fx_syscalls, s->fx_sysrets, s->faults, s->host_signals, s->irqs,
+			s->halts);
 		fprintf(f,
 			"\"smc\":{\"pages\":%" PRIu64 ",\"blocks\":%" PRIu64
 			"},\"mapping_invalidations\":%" PRIu64 ",",
@@ -90,18 +93,32 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 			",\"stays_translated\":%" PRIu64 ",\"ns_direct\":%" PRIu64
 			",\"ns_translated\":%" PRIu64 ",\"trials\":%" PRIu64
 			",\"trials_won\":%" PRIu64 ",\"trials_skipped\":%" PRIu64
+			",\"warmup_stays\":%" PRIu64 ",\"shifts\":%" PRIu64
 			",\"fidelity_triggers\":%" PRIu64 ",\"fallbacks\":%" PRIu64
 			",\"host_feature_fallbacks\":%" PRIu64 ",\"retries\":%" PRIu64
 			",\"sensitive_pages_run_translated\":%" PRIu64
 			",\"host_crossing_ns\":%" PRIu64 ",\"blocks_translated\":%" PRIu64
-			",\"chains_refused\":%" PRIu64 ",\"steps\":%" PRIu64 "}",
+			",\"blocks_relocated\":%" PRIu64 ",\"blocks_reloc_verified\":%" PRIu64
+			",\"blocks_reloc_differ\":%" PRIu64 ",\"chains_refused\":%" PRIu64
+			",\"steps\":%" PRIu64 "}",
 			vm_user_cfg_str(vm->policy.cfg), ps->switches[VM_UMODE_DIRECT],
 			ps->switches[VM_UMODE_TRANSLATED], ps->stays[VM_UMODE_DIRECT],
 			ps->stays[VM_UMODE_TRANSLATED], ps->ns[VM_UMODE_DIRECT],
 			ps->ns[VM_UMODE_TRANSLATED], ps->trials, ps->trials_won, ps->trials_skipped,
-			ps->fidelity_triggers, ps->fallbacks, s->user_host_features,
-			s->user_retries, s->user_sensitive, ps->crossing_ns, s->user_translated,
-			tc.user_chain_refused, s->steps);
+			ps->warmups, ps->shifts, ps->fidelity_triggers, ps->fallbacks,
+			s->user_host_features, s->user_retries, s->user_sensitive, ps->crossing_ns,
+			s->user_translated, s->user_relocated, s->user_reloc_verified,
+			s->user_reloc_differ, tc.user_chain_refused, s->steps);
+		fprintf(f,
+			",\"user_reloc\":{\"templates_kept\":%" PRIu64 ",\"replaced\":%" PRIu64
+			",\"evicted\":%" PRIu64 ",\"entries\":%" PRIu64 ",\"bytes\":%" PRIu64
+			",\"hits\":%" PRIu64 ",\"no_template\":%" PRIu64 ",\"stale\":%" PRIu64
+			",\"unreadable\":%" PRIu64 ",\"refused_bytes\":%" PRIu64
+			",\"refused_form\":%" PRIu64 ",\"refused_page\":%" PRIu64 ",\"ns\":%.0f}",
+			us->added, us->replaced, us->evicted, us->entries, us->bytes, us->hits,
+			us->none, us->stale, us->unread, us->refused[XLAT_TMPL_BYTES],
+			us->refused[XLAT_TMPL_FORM], us->refused[XLAT_TMPL_PAGE],
+			vm_ticks_to_ns(vm, s->user_reloc_ticks));
 		fprintf(f, "}\n");
 		return;
 	}
@@ -123,7 +140,8 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 	fprintf(f, "btvm: exits:");
 	for (unsigned k = 1; k < XLAT_NEXIT_KINDS; k++)
 		fprintf(f, " %s=%s", xlat_exit_kind_str((enum xlat_exit_kind)k), BT_N(s->exits[k]));
-	fprintf(f, "\n");
+	fprintf(f, "; fast system calls %s, returns %s (not exits)\n", BT_N(s->fx_syscalls),
+		BT_N(s->fx_sysrets));
 	fprintf(f,
 		"btvm: guest faults from translated code %s (host signals %s), interrupts %s, hlt "
 		"waits %s\n",
@@ -150,7 +168,8 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 	fprintf(f,
 		"btvm: user mode %s: direct %s stays %.1f ms, translated %s stays %.1f ms; "
 		"switches to direct %s, to translated %s (%s trials, %s changed the mode, %s "
-		"skipped: too little user code per stay); fidelity triggers %s, fallbacks to "
+		"skipped: too little user code per stay; %s direct stays of warm-up not "
+		"measured, %s shifts); fidelity triggers %s, fallbacks to "
 		"direct %s, faults re-run translated %s, sensitive code pages run translated "
 		"%s, host crossing %.1f us (measured); %s user blocks translated, %s chains "
 		"refused, %s instructions run one at a time (TF, AC, NT)\n",
@@ -158,7 +177,19 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 		(double)ps->ns[VM_UMODE_DIRECT] / 1e6, BT_N(ps->stays[VM_UMODE_TRANSLATED]),
 		(double)ps->ns[VM_UMODE_TRANSLATED] / 1e6, BT_N(ps->switches[VM_UMODE_DIRECT]),
 		BT_N(ps->switches[VM_UMODE_TRANSLATED]), BT_N(ps->trials), BT_N(ps->trials_won),
-		BT_N(ps->trials_skipped), BT_N(ps->fidelity_triggers), BT_N(ps->fallbacks),
-		BT_N(s->user_retries), BT_N(s->user_sensitive), (double)ps->crossing_ns / 1e3,
-		BT_N(s->user_translated), BT_N(tc.user_chain_refused), BT_N(s->steps));
+		BT_N(ps->trials_skipped), BT_N(ps->warmups), BT_N(ps->shifts),
+		BT_N(ps->fidelity_triggers), BT_N(ps->fallbacks), BT_N(s->user_retries),
+		BT_N(s->user_sensitive), (double)ps->crossing_ns / 1e3, BT_N(s->user_translated),
+		BT_N(tc.user_chain_refused), BT_N(s->steps));
+	fprintf(f,
+		"btvm: user blocks relocated from templates: %s (%s re-verified, %s differed); "
+		"templates %s kept, %s evicted, %s in %s bytes now; misses with no template %s, "
+		"stale %s, refused %s (bytes %s, form %s, page %s); %.1f ms (of translate)\n",
+		BT_N(s->user_relocated), BT_N(s->user_reloc_verified), BT_N(s->user_reloc_differ),
+		BT_N(us->added), BT_N(us->evicted), BT_N(us->entries), BT_N(us->bytes),
+		BT_N(us->none), BT_N(us->stale),
+		BT_N(us->refused[XLAT_TMPL_BYTES] + us->refused[XLAT_TMPL_FORM] +
+		     us->refused[XLAT_TMPL_PAGE]),
+		BT_N(us->refused[XLAT_TMPL_BYTES]), BT_N(us->refused[XLAT_TMPL_FORM]),
+		BT_N(us->refused[XLAT_TMPL_PAGE]), vm_ticks_to_ns(vm, s->user_reloc_ticks) / 1e6);
 }

@@ -13,6 +13,8 @@
 #   warm        from a `pretrans build` database: most kernel blocks come from it
 #   bench       test=none bench=1: every RESULT line of /bin/bench and the
 #               kernel's disk_read appear
+#   reloc       user code moved with mremap runs from the first place's
+#               templates (relocated, re-verified by --verify-db)
 #   stub death  a stub killed from outside stops the VM with a message
 #               (status 4), it does not hang or crash btvm
 # User modes (docs/user-mode.md): cold runs the default (adaptive) and must
@@ -130,6 +132,21 @@ if run translated 1 --kernel "$kernel" --initrd "$initrd" --cmdline "$full_cmdli
 		fail translated "the user programs did not run translated"
 	[ "${sd:-0}" -le "${fb:-0}" ] ||
 		fail translated "direct stays other than fallbacks with --user=translated"
+	# fast system calls (docs/runtime.md): most syscall/sysretq pairs never
+	# reach the dispatcher
+	fs=$(json "$work/translated/stderr" fast_syscalls)
+	fr=$(json "$work/translated/stderr" fast_sysrets)
+	echo "btvm-user: [translated] fast system calls $fs, fast returns $fr"
+	[ "${fs:-0}" -gt 1000 ] && [ "${fr:-0}" -gt 1000 ] ||
+		fail translated "system calls did not take the fast path"
+fi
+
+# --- the same without fast system calls: the dispatcher's path stays exact ----
+if run slowsys 1 --kernel "$kernel" --initrd "$initrd" --cmdline "$full_cmdline" \
+	--user=translated --no-fast-syscalls --stats=json; then
+	same slowsys "$btvm_expect"
+	fs=$(json "$work/slowsys/stderr" fast_syscalls)
+	[ "${fs:-1}" -eq 0 ] || fail slowsys "--no-fast-syscalls still took the fast path"
 fi
 
 # --- direct: user code in stubs ----------------------------------------------
@@ -189,6 +206,26 @@ if run bench 1 --kernel "$kernel" --initrd "$initrd" --cmdline "console=ttyS0 te
 	for r in getpid_roundtrip dep_loop crc32 fork_wait page_fault disk_read; do
 		grep -q "^RESULT $r " "$work/bench/console.raw" || fail bench "no RESULT $r line"
 	done
+fi
+
+# --- moved user code is relocated, not translated again ---------------------
+# 28-reloc_code runs a three-page routine, then moves its pages twice with
+# mremap (the same physical pages at other virtual addresses, as a library
+# under ASLR) and runs it again: translated, each of its 7 blocks must come
+# from the templates of the first place at both new places (14), and
+# --verify-db re-translates every relocated block: all identical.
+if run reloc 1 --kernel "$kernel" --initrd "$initrd" --user=translated --verify-db \
+	--stats=json --cmdline "console=ttyS0 test=28-reloc_code"; then
+	grep -q "^ok 1 - user/28-reloc_code$" "$work/reloc/console.raw" ||
+		fail reloc "28-reloc_code did not pass: $(grep '^#' "$work/reloc/console.raw" | tail -n 3)"
+	rel=$(json "$work/reloc/stderr" blocks_relocated)
+	ver=$(json "$work/reloc/stderr" blocks_reloc_verified)
+	dif=$(json "$work/reloc/stderr" blocks_reloc_differ)
+	if [ "${rel:-0}" -lt 14 ] || [ "${ver:-x}" != "$rel" ] || [ "${dif:-x}" != 0 ]; then
+		fail reloc "user blocks relocated ${rel:-?}, verified ${ver:-?}, differing ${dif:-?}: want at least 14, all verified, none differing"
+	else
+		echo "btvm-user: [reloc] $rel user blocks relocated, $ver re-translated identically"
+	fi
 fi
 
 # --- a stub that dies stops the VM cleanly ----------------------------------

@@ -33,7 +33,7 @@ static void run(struct vm_policy *p, uint64_t cr3, const uint64_t cost[2], bool 
 {
 	for (int i = 0; i < n; i++) {
 		enum vm_umode m = vm_policy_mode(p, cr3, false);
-		vm_policy_stay(p, cr3, m, cost[m], cost[m], by_irq);
+		vm_policy_stay(p, cr3, m, cost[m], cost[m], by_irq ? VM_POLICY_BY_IRQ : 0);
 	}
 }
 
@@ -119,7 +119,9 @@ static void test_compute_trial_early(void **state)
 	const struct vm_policy_params bp = {
 	    .exploit_stays = 64, .exploit_max = 64, .trial_stays = 4, .fidelity_stays = 10};
 	vm_policy_init(&p, VM_USER_ADAPTIVE, &bp);
-	const uint64_t ticks[2] = {[VM_UMODE_DIRECT] = 4000000, [VM_UMODE_TRANSLATED] = 4000000};
+	/* the same cost a stay as before (no shift, test_shift): only the
+	 * interrupts tell */
+	const uint64_t ticks[2] = {[VM_UMODE_DIRECT] = 100, [VM_UMODE_TRANSLATED] = 100};
 	run(&p, AS1, translated_cheaper, false, 10);
 	run(&p, AS1, ticks, true, 3);
 	assert_int_equal(p.st.trials, 0);
@@ -177,7 +179,7 @@ static void test_fixed_and_fallback(void **state)
 	vm_policy_init(&p, VM_USER_ADAPTIVE, &params);
 	for (int i = 0; i < 100; i++) {
 		assert_int_equal(vm_policy_mode(&p, AS1, true), VM_UMODE_DIRECT);
-		vm_policy_stay(&p, AS1, VM_UMODE_DIRECT, 1, 1, false);
+		vm_policy_stay(&p, AS1, VM_UMODE_DIRECT, 1, 1, 0);
 	}
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_TRANSLATED);
 	assert_int_equal(p.st.trials, 0);
@@ -198,7 +200,7 @@ static void test_skip_trials_short_user(void **state)
 	/* stays of 100 us, 5 us of them user code: no trial ever */
 	for (int i = 0; i < 200; i++) {
 		assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_TRANSLATED);
-		vm_policy_stay(&p, AS1, VM_UMODE_TRANSLATED, 100000, 5000, false);
+		vm_policy_stay(&p, AS1, VM_UMODE_TRANSLATED, 100000, 5000, 0);
 	}
 	assert_int_equal(p.st.trials, 0);
 	assert_true(p.st.trials_skipped >= 2);
@@ -206,14 +208,14 @@ static void test_skip_trials_short_user(void **state)
 	/* the same stays cut by the timer: a compute phase tries direct */
 	for (int i = 0; i < 200 && p.st.trials == 0; i++) {
 		enum vm_umode m = vm_policy_mode(&p, AS1, false);
-		vm_policy_stay(&p, AS1, m, 100000, 5000, true);
+		vm_policy_stay(&p, AS1, m, 100000, 5000, VM_POLICY_BY_IRQ);
 	}
 	assert_true(p.st.trials > 0);
 	/* another space with 50 us of user code per stay: trials happen */
 	uint64_t t0 = p.st.trials;
 	for (int i = 0; i < 200; i++) {
 		enum vm_umode m = vm_policy_mode(&p, AS2, false);
-		vm_policy_stay(&p, AS2, m, 100000, 50000, false);
+		vm_policy_stay(&p, AS2, m, 100000, 50000, 0);
 	}
 	assert_true(p.st.trials > t0);
 }
@@ -232,24 +234,24 @@ static void test_crossing_measured(void **state)
 	struct vm_policy p;
 	vm_policy_init(&p, VM_USER_ADAPTIVE, &pp);
 	for (int i = 0; i < 200; i++) /* 10 us of user code: below 30 us */
-		vm_policy_stay(&p, AS1, vm_policy_mode(&p, AS1, false), 100000, 10000, false);
+		vm_policy_stay(&p, AS1, vm_policy_mode(&p, AS1, false), 100000, 10000, 0);
 	assert_int_equal(p.st.trials, 0);
 	assert_int_equal(p.st.crossing_ns, 0);
 	/* direct stays elsewhere (a fallback counts too): the least is 5 us */
 	for (int i = 0; i < VM_POLICY_XING_STAYS - 1; i++)
 		vm_policy_stay(&p, AS2, VM_UMODE_DIRECT, 200000, 5000 + 1000 * (uint64_t)(i % 7),
-			       false);
+			       0);
 	assert_int_equal(p.st.crossing_ns, 0); /* one stay short of a window */
-	vm_policy_stay(&p, AS2, VM_UMODE_DIRECT, 200000, 9000, false);
+	vm_policy_stay(&p, AS2, VM_UMODE_DIRECT, 200000, 9000, 0);
 	assert_int_equal(p.st.crossing_ns, 5000);
 	for (int i = 0; i < 200 && !p.st.trials; i++)
-		vm_policy_stay(&p, AS1, vm_policy_mode(&p, AS1, false), 100000, 10000, false);
+		vm_policy_stay(&p, AS1, vm_policy_mode(&p, AS1, false), 100000, 10000, 0);
 	assert_true(p.st.trials > 0);
 	/* --user=translated measures nothing and never tries */
 	struct vm_policy q;
 	vm_policy_init(&q, VM_USER_TRANSLATED, &pp);
 	for (int i = 0; i < 2 * VM_POLICY_XING_STAYS; i++)
-		vm_policy_stay(&q, AS2, VM_UMODE_DIRECT, 200000, 5000, false);
+		vm_policy_stay(&q, AS2, VM_UMODE_DIRECT, 200000, 5000, 0);
 	assert_int_equal(q.st.crossing_ns, 0);
 }
 
@@ -281,6 +283,98 @@ static void test_backoff(void **state)
 	assert_int_equal(p.st.trials, 5);
 }
 
+/* A direct trial's first stays start a stub and fault in its working set:
+ * that one-time work (VM_POLICY_WARMUP) is left out of the window, so a
+ * trial that would lose on warm-up alone picks direct when its measured
+ * stays are cheaper; a trial that does nothing but warm up stops after
+ * VM_POLICY_WARMUP_MAX windows' worth and keeps the chosen mode. */
+static void test_warmup_left_out(void **state)
+{
+	(void)state;
+	struct vm_policy p;
+	vm_policy_init(&p, VM_USER_ADAPTIVE, &params);
+	/* direct: 10 warm-up stays of 2000, then 100 each; translated 300 */
+	int warm_left = 10;
+	for (int i = 0; i < 8 + 10 + 4; i++) {
+		enum vm_umode m = vm_policy_mode(&p, AS1, false);
+		bool warm = m == VM_UMODE_DIRECT && warm_left > 0;
+		if (warm)
+			warm_left--;
+		vm_policy_stay(&p, AS1, m, warm ? 2000 : direct_cheaper[m],
+			       warm ? 2000 : direct_cheaper[m], warm ? VM_POLICY_WARMUP : 0);
+	}
+	assert_int_equal(p.st.trials, 1);
+	assert_int_equal(p.st.warmups, 10);
+	assert_int_equal(p.st.trials_won, 1);
+	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
+	/* the same without the flag: the warm-up decides, translated stays */
+	struct vm_policy q;
+	vm_policy_init(&q, VM_USER_ADAPTIVE, &params);
+	warm_left = 10;
+	for (int i = 0; i < 8 + 4; i++) {
+		enum vm_umode m = vm_policy_mode(&q, AS1, false);
+		bool warm = m == VM_UMODE_DIRECT && warm_left > 0;
+		if (warm)
+			warm_left--;
+		vm_policy_stay(&q, AS1, m, warm ? 2000 : direct_cheaper[m],
+			       warm ? 2000 : direct_cheaper[m], 0);
+	}
+	assert_int_equal(q.st.trials, 1);
+	assert_int_equal(q.st.trials_won, 0);
+	assert_int_equal(vm_policy_mode(&q, AS1, false), VM_UMODE_TRANSLATED);
+	/* a trial of nothing but warm-up: ends after 4 windows' worth plus
+	 * its own length, measured nothing, keeps translated */
+	struct vm_policy r;
+	vm_policy_init(&r, VM_USER_ADAPTIVE, &params);
+	run(&r, AS2, translated_cheaper, false, 8);
+	assert_int_equal(vm_policy_mode(&r, AS2, false), VM_UMODE_DIRECT);
+	int n = 0;
+	while (vm_policy_mode(&r, AS2, false) == VM_UMODE_DIRECT && n < 1000) {
+		vm_policy_stay(&r, AS2, VM_UMODE_DIRECT, 50, 50, VM_POLICY_WARMUP);
+		n++;
+	}
+	assert_int_equal(n, VM_POLICY_WARMUP_MAX * 4 + 4);
+	assert_int_equal(r.st.trials_won, 0);
+	assert_int_equal(vm_policy_mode(&r, AS2, false), VM_UMODE_TRANSLATED);
+	/* warm-up flags on translated stays mean nothing */
+	uint64_t w = r.st.warmups;
+	vm_policy_stay(&r, AS2, VM_UMODE_TRANSLATED, 100, 100, VM_POLICY_WARMUP);
+	assert_int_equal(r.st.warmups, w);
+}
+
+/* A long EXPLOIT (E at its maximum) is cut short when the cost a stay
+ * moves by more than VM_POLICY_SHIFT either way: a new program on the same
+ * CR3 gets its trial at once, and E starts over. */
+static void test_shift(void **state)
+{
+	(void)state;
+	struct vm_policy p;
+	const struct vm_policy_params bp = {
+	    .exploit_stays = 8, .exploit_max = 1024, .trial_stays = 4, .fidelity_stays = 10};
+	vm_policy_init(&p, VM_USER_ADAPTIVE, &bp);
+	/* translated cheaper for long: trials keep it, E grows */
+	run(&p, AS1, translated_cheaper, false, 300);
+	uint64_t trials = p.st.trials;
+	assert_true(trials >= 4);
+	assert_true(p.as[0].exploit >= 64 || p.as[1].exploit >= 64);
+	/* small drifts (within 4x) change nothing */
+	const uint64_t drift[2] = {[VM_UMODE_DIRECT] = 900, [VM_UMODE_TRANSLATED] = 250};
+	run(&p, AS1, drift, false, 16);
+	assert_int_equal(p.st.shifts, 0);
+	/* another program: translated stays 20x dearer, direct cheap */
+	const uint64_t other[2] = {[VM_UMODE_DIRECT] = 300, [VM_UMODE_TRANSLATED] = 2000};
+	int n = 0;
+	while (vm_policy_mode(&p, AS1, false) == VM_UMODE_TRANSLATED && n < 64) {
+		run(&p, AS1, other, false, 1);
+		n++;
+	}
+	assert_true(n <= 8 + 1); /* a window to see it, then the trial */
+	assert_int_equal(p.st.shifts, 1);
+	run(&p, AS1, other, false, 4);
+	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
+	assert_int_equal(p.st.trials, trials + 1);
+}
+
 /* State is per address space; slots are recycled least recently used. */
 static void test_per_space(void **state)
 {
@@ -308,6 +402,8 @@ int main(void)
 	    cmocka_unit_test(test_backoff),
 	    cmocka_unit_test(test_skip_trials_short_user),
 	    cmocka_unit_test(test_crossing_measured),
+	    cmocka_unit_test(test_warmup_left_out),
+	    cmocka_unit_test(test_shift),
 	    cmocka_unit_test(test_per_space),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

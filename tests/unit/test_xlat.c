@@ -165,7 +165,7 @@ static size_t read_user(void *opaque, gva_t va, uint8_t *buf, size_t len)
 }
 
 /* The host bytes by category (xlat_block.cat_bytes) add up to the code, and
- * the XLAT_VERSION 7 shapes hold: 12 bytes of slow path per access plus one
+ * the XLAT_VERSION 8 shapes hold: 12 bytes of slow path per access plus one
  * 21-byte shared tail per distinct mem_info, kernel exit stubs of 17 (IRQ,
  * no target) and 12 (RET, the last, falling into the tail) bytes and a
  * 21-byte tail (one sign-extended imm32 store of exit_block). */

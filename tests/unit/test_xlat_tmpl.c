@@ -5,8 +5,12 @@
  * changed) must be byte for byte what xlat_translate() gives for those bytes
  * at that address; and the test guest's module, loaded by the guest's own
  * loader (guests/lib/kmodld.c) at two module-area addresses, must come out of
- * the first load's templates exactly as translating the second load.
+ * the first load's templates exactly as translating the second load.  And
+ * every block of the test guest's user programs translated as user code
+ * (XLAT_OPT_USER), instantiated where another process would run the same
+ * bytes (page-multiple shifts, as a shared library under ASLR): the same.
  */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +31,9 @@
 #endif
 #ifndef GU_TESTMOD_PATH
 #define GU_TESTMOD_PATH "build/guests/testmod.ko"
+#endif
+#ifndef GU_USER_DIR
+#define GU_USER_DIR "build/guests/user/tests"
 #endif
 
 /* A code range at `base`, with one window [win, win + wlen) whose bytes come
@@ -58,6 +65,7 @@ static size_t src_read(void *opaque, gva_t va, uint8_t *buf, size_t len)
 
 struct counts {
 	unsigned blocks, ok, form, page, notrel, bytes;
+	unsigned uibl; /* templates with user IBL probe records */
 };
 
 /* Instantiate t at va2 over guest bytes g2 and compare with translating the
@@ -136,12 +144,12 @@ static void perturb(const struct xlat_tmpl *t, uint8_t *g, unsigned salt)
  * ended (one byte on a refusal).  Each block is a template at its address
  * and checked at base2 + (va - base) over bytes2 (NULL: the same bytes,
  * perturbed in its fields when `perturbed`). */
-static void sweep(const uint8_t *bytes, size_t len, gva_t base, gva_t base2, const uint8_t *bytes2,
-		  bool perturbed, struct counts *c)
+static void sweep_opts(const uint8_t *bytes, size_t len, gva_t base, gva_t base2,
+		       const uint8_t *bytes2, bool perturbed, uint32_t flags, struct counts *c)
 {
 	struct xlat_ctx *ctx, *ctx2;
-	assert_int_equal(xlat_create(&(struct xlat_options){0}, &ctx), BT_OK);
-	assert_int_equal(xlat_create(&(struct xlat_options){0}, &ctx2), BT_OK);
+	assert_int_equal(xlat_create(&(struct xlat_options){.flags = flags}, &ctx), BT_OK);
+	assert_int_equal(xlat_create(&(struct xlat_options){.flags = flags}, &ctx2), BT_OK);
 	struct src s1 = {.base = base, .bytes = bytes, .len = len};
 	struct xlat_source src = {.read = src_read, .opaque = &s1};
 	static uint8_t pcmap[1 << 14];
@@ -163,6 +171,11 @@ static void sweep(const uint8_t *bytes, size_t len, gva_t base, gva_t base2, con
 			continue;
 		}
 		assert_int_equal(xlat_tmpl_check(&t), BT_OK);
+		for (uint32_t i = 0; i < t.n_relocs; i++)
+			if (t.relocs[i].kind == XLAT_RELOC_UIBL) {
+				c->uibl++;
+				break;
+			}
 		/* the template's block is the plain translation */
 		uint32_t pl = b.pcmap_len;
 		assert_true(pl <= sizeof(pcmap));
@@ -186,6 +199,12 @@ static void sweep(const uint8_t *bytes, size_t len, gva_t base, gva_t base2, con
 	}
 	xlat_destroy(ctx);
 	xlat_destroy(ctx2);
+}
+
+static void sweep(const uint8_t *bytes, size_t len, gva_t base, gva_t base2, const uint8_t *bytes2,
+		  bool perturbed, struct counts *c)
+{
+	sweep_opts(bytes, len, base, base2, bytes2, perturbed, 0, c);
 }
 
 static void kernel_sweep(gva_t delta, bool perturbed, const char *what)
@@ -293,6 +312,152 @@ static void test_module_two_loads(void **state)
 	elfimg_close(img);
 }
 
+/* --- the test guest's user programs, as user code ---------------------------- */
+
+/* Every user program's code translated with `flags` | XLAT_OPT_USER, each
+ * block a template instantiated `delta` higher (the same bytes). */
+static void user_sweep(gva_t delta, uint32_t flags, struct counts *c)
+{
+	const char *dir = getenv("BT_USER_DIR") ? getenv("BT_USER_DIR") : GU_USER_DIR;
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	unsigned progs = 0;
+	for (struct dirent *de; (de = readdir(d)) != NULL;) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9' || strchr(de->d_name, '.'))
+			continue; /* NN-name programs, not their .o or .d */
+		char path[512];
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		struct elfimg *img;
+		assert_int_equal(elfimg_open(path, &img), BT_OK);
+		for (size_t i = 0; i < img->ncode; i++) {
+			const struct elfimg_code *k = &img->code[i];
+			sweep_opts(k->bytes, k->end - k->start, k->start, k->start + delta, NULL,
+				   false, flags | XLAT_OPT_USER, c);
+		}
+		elfimg_close(img);
+		progs++;
+	}
+	closedir(d);
+	assert_true(progs >= 20);
+}
+
+static void user_report(const char *what, const struct counts *c)
+{
+	printf("  %s: %u blocks, %u instantiated = translated, %u form, %u page, %u "
+	       "not relocatable, %u with user IBL probe records\n",
+	       what, c->blocks, c->ok, c->form, c->page, c->notrel, c->uibl);
+	assert_int_equal(c->bytes, 0);
+	assert_true(c->blocks > 1000);
+	assert_true(c->uibl > 100); /* the probes are exercised */
+	assert_true(c->notrel * 100 <= c->blocks);
+}
+
+/* Another process, the same program 0x13000 higher (the IBL index of every
+ * cross-page target changes): every template instantiates and equals the
+ * translation there, with and without exact faults (btvm's default). */
+static void test_user_page_shift(void **state)
+{
+	struct counts c = {0}, e = {0};
+	user_sweep(0x13000, 0, &c);
+	user_report("user programs +0x13000", &c);
+	assert_int_equal(c.ok, c.blocks - c.notrel);
+	user_sweep(0x13000, XLAT_OPT_EXACT_FAULTS, &e);
+	user_report("user programs +0x13000, exact faults", &e);
+	assert_int_equal(e.ok, e.blocks - e.notrel);
+}
+
+/* The user IBL records are needed: without them every template that has
+ * them instantiates 0x13000 higher into code that differs from the
+ * translation there (each probe's entry moved by 0x3000 entries). */
+static void test_user_uibl_records_needed(void **state)
+{
+	const char *dir = getenv("BT_USER_DIR") ? getenv("BT_USER_DIR") : GU_USER_DIR;
+	struct xlat_ctx *ctx, *ctx2;
+	const struct xlat_options o = {.flags = XLAT_OPT_USER | XLAT_OPT_EXACT_FAULTS};
+	assert_int_equal(xlat_create(&o, &ctx), BT_OK);
+	assert_int_equal(xlat_create(&o, &ctx2), BT_OK);
+	static uint8_t code[1 << 17];
+	static struct xlat_reloc kept[XLAT_TMPL_MAX_RELOCS];
+	struct xlat_exit exits[XLAT_MAX_EXITS];
+	unsigned with = 0, differ = 0;
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	for (struct dirent *de; (de = readdir(d)) != NULL;) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9' || strchr(de->d_name, '.'))
+			continue;
+		char path[512];
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		struct elfimg *img;
+		assert_int_equal(elfimg_open(path, &img), BT_OK);
+		for (size_t i = 0; i < img->ncode; i++) {
+			const struct elfimg_code *k = &img->code[i];
+			struct src s1 = {
+			    .base = k->start, .bytes = k->bytes, .len = k->end - k->start};
+			struct src s2 = {
+			    .base = k->start + 0x13000, .bytes = k->bytes, .len = s1.len};
+			struct xlat_source src1 = {.read = src_read, .opaque = &s1};
+			struct xlat_source src2 = {.read = src_read, .opaque = &s2};
+			for (gva_t va = s1.base; va < s1.base + s1.len;) {
+				struct xlat_block b, f;
+				struct xlat_tmpl t;
+				enum xlat_tmpl_result res;
+				assert_int_equal(xlat_translate_tmpl(ctx, &src1, va, &b, &t, &res),
+						 BT_OK);
+				if (res == XLAT_TMPL_REFUSED) {
+					va++;
+					continue;
+				}
+				va += b.guest_len;
+				uint32_t n = 0;
+				for (uint32_t r = 0; res == XLAT_TMPL_OK && r < t.n_relocs; r++)
+					if (t.relocs[r].kind != XLAT_RELOC_UIBL)
+						kept[n++] = t.relocs[r];
+				if (res != XLAT_TMPL_OK || n == t.n_relocs)
+					continue;
+				with++;
+				t.relocs = kept;
+				t.n_relocs = n;
+				gva_t va2 = t.guest_start + 0x13000;
+				assert_int_equal(
+				    xlat_tmpl_instantiate(&t, va2, t.guest, code, exits),
+				    XLAT_TMPL_OK);
+				assert_int_equal(xlat_translate(ctx2, &src2, va2, &f), BT_OK);
+				assert_int_equal(f.code_len, t.code_len);
+				differ += memcmp(f.code, code, f.code_len) != 0;
+			}
+		}
+		elfimg_close(img);
+	}
+	closedir(d);
+	printf("  user templates with IBL probe records: %u, wrong without them: %u\n", with,
+	       differ);
+	assert_true(with > 100);
+	assert_int_equal(differ, with);
+	xlat_destroy(ctx);
+	xlat_destroy(ctx2);
+}
+
+/* 0x400000 to a shared library's place under ASLR (0x7f...): a target's
+ * `mov rax, imm` needs the 64-bit form there: refused as FORM, never wrong. */
+static void test_user_aslr_shift(void **state)
+{
+	struct counts c = {0};
+	user_sweep(0x7f3a5c9e1000ull - 0x400000, XLAT_OPT_EXACT_FAULTS, &c);
+	user_report("user programs to 0x7f3a5c9e1000", &c);
+	assert_int_equal(c.ok + c.form, c.blocks - c.notrel);
+	assert_true(c.ok * 2 >= c.blocks);
+}
+
+/* Not a page multiple: the page relation of each exit and the PAGE rule. */
+static void test_user_odd_shift(void **state)
+{
+	struct counts c = {0};
+	user_sweep(0x1234568, XLAT_OPT_EXACT_FAULTS, &c);
+	user_report("user programs +0x1234568", &c);
+	assert_int_equal(c.ok + c.form + c.page, c.blocks - c.notrel);
+	assert_true(c.form + c.page > 0);
+}
+
 static void test_records_roundtrip(void **state)
 {
 	struct xlat_reloc r[2] = {
@@ -339,14 +504,31 @@ static void test_records_roundtrip(void **state)
 	t.guest_len = 8;
 	t.n_exits = 1; /* exit index 1 */
 	assert_int_equal(xlat_tmpl_check(&t), BT_ERR_FORMAT);
+	/* a user IBL probe's field names an exit and lies in the code */
+	struct xlat_reloc ur = {.host_off = 28, .kind = XLAT_RELOC_UIBL, .width = 4, .goff = 1};
+	t.n_exits = 2;
+	t.relocs = &ur;
+	t.n_relocs = 1;
+	assert_int_equal(xlat_tmpl_check(&t), BT_OK);
+	ur.goff = 2;
+	assert_int_equal(xlat_tmpl_check(&t), BT_ERR_FORMAT);
+	ur.goff = 1;
+	ur.host_off = 29;
+	assert_int_equal(xlat_tmpl_check(&t), BT_ERR_FORMAT);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_records_roundtrip), cmocka_unit_test(test_kernel_page_shift),
-	    cmocka_unit_test(test_kernel_odd_shift),  cmocka_unit_test(test_kernel_fields),
+	    cmocka_unit_test(test_records_roundtrip),
+	    cmocka_unit_test(test_kernel_page_shift),
+	    cmocka_unit_test(test_kernel_odd_shift),
+	    cmocka_unit_test(test_kernel_fields),
 	    cmocka_unit_test(test_module_two_loads),
+	    cmocka_unit_test(test_user_page_shift),
+	    cmocka_unit_test(test_user_aslr_shift),
+	    cmocka_unit_test(test_user_odd_shift),
+	    cmocka_unit_test(test_user_uibl_records_needed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,6 +63,17 @@ int munmap(void *addr, size_t len)
 	return (int)SC3(SYS_munmap, addr, len, 0);
 }
 
+void *mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr)
+{
+	long r = ulib_syscall(SYS_mremap, (long)old, (long)old_len, (long)new_len, flags,
+			      (long)new_addr, 0);
+	if (r < 0 && r > -4096) {
+		errno = (int)-r;
+		return MAP_FAILED;
+	}
+	return (void *)r;
+}
+
 int sched_yield(void)
 {
 	return (int)SC0(SYS_sched_yield);

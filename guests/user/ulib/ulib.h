@@ -37,14 +37,16 @@ struct timespec {
 #define EINVAL 22
 #define ENOSYS 38
 
-#define PROT_NONE     0
-#define PROT_READ     1
-#define PROT_WRITE    2
-#define PROT_EXEC     4
-#define MAP_PRIVATE   0x02
-#define MAP_FIXED     0x10
-#define MAP_ANONYMOUS 0x20
-#define MAP_FAILED    ((void *)-1)
+#define PROT_NONE      0
+#define PROT_READ      1
+#define PROT_WRITE     2
+#define PROT_EXEC      4
+#define MAP_PRIVATE    0x02
+#define MAP_FIXED      0x10
+#define MAP_ANONYMOUS  0x20
+#define MAP_FAILED     ((void *)-1)
+#define MREMAP_MAYMOVE 1
+#define MREMAP_FIXED   2
 
 #define CLOCK_REALTIME	0
 #define CLOCK_MONOTONIC 1
@@ -71,6 +73,9 @@ ssize_t read(int fd, void *buf, size_t n);
 ssize_t write(int fd, const void *buf, size_t n);
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 int munmap(void *addr, size_t len);
+/* Linux's mremap; the test kernel moves one whole mapping to a fixed place
+ * (MREMAP_MAYMOVE | MREMAP_FIXED, the same size) and nothing else. */
+void *mremap(void *old, size_t old_len, size_t new_len, int flags, void *new_addr);
 int sched_yield(void);
 int nanosleep(const struct timespec *req, struct timespec *rem);
 pid_t getpid(void);

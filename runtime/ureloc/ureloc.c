@@ -1,0 +1,230 @@
+/*
+ * The user template store (ureloc.h): a chained hash table on the
+ * guest-physical address of a block's first byte, and a FIFO of the same
+ * entries for the budget.  One allocation per entry: the struct, then its
+ * relocation records, guest bytes, host code and pc map.
+ */
+#include "runtime/ureloc/ureloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define URELOC_BUCKETS	 (1u << 16)
+#define URELOC_MAX_GUEST 1024 /* XLAT_HARD_MAX_INSNS * 16 bytes */
+
+struct ureloc_ent {
+	struct ureloc_ent *next;	  /* hash chain */
+	struct ureloc_ent *older, *newer; /* FIFO, oldest at u->oldest */
+	gpa_t gpa;
+	gva_t va; /* where it was translated */
+	uint64_t guest_hash;
+	size_t size; /* bytes of the allocation */
+	uint32_t guest_len, n_insns, flags, code_len, pcmap_len, n_exits, n_relocs;
+	struct xlat_exit exits[XLAT_MAX_EXITS];
+	struct xlat_reloc relocs[]; /* then guest, code, pcmap bytes */
+};
+
+struct ureloc {
+	struct ureloc_ent *buckets[URELOC_BUCKETS];
+	struct ureloc_ent *oldest, *newest;
+	size_t budget;
+	uint8_t *code; /* ureloc_find's output, code_cap bytes */
+	size_t code_cap;
+	struct ureloc_stats st;
+};
+
+static uint8_t *ent_guest(struct ureloc_ent *e)
+{
+	return (uint8_t *)(e->relocs + e->n_relocs);
+}
+
+static uint8_t *ent_code(struct ureloc_ent *e)
+{
+	return ent_guest(e) + e->guest_len;
+}
+
+static uint8_t *ent_pcmap(struct ureloc_ent *e)
+{
+	return ent_code(e) + e->code_len;
+}
+
+static struct ureloc_ent **bucket(struct ureloc *u, gpa_t gpa)
+{
+	uint64_t h = gpa * 0x9e3779b97f4a7c15ull;
+	return &u->buckets[h >> (64 - 16)];
+}
+
+enum bt_status ureloc_create(size_t budget, struct ureloc **out)
+{
+	if (!out)
+		return BT_ERR_INVALID;
+	struct ureloc *u = calloc(1, sizeof(*u));
+	if (!u)
+		return BT_ERR_NOMEM;
+	u->budget = budget;
+	*out = u;
+	return BT_OK;
+}
+
+void ureloc_destroy(struct ureloc *u)
+{
+	if (!u)
+		return;
+	for (struct ureloc_ent *e = u->oldest, *n; e; e = n) {
+		n = e->newer;
+		free(e);
+	}
+	free(u->code);
+	free(u);
+}
+
+/* Unlink e from its chain and the FIFO and free it. */
+static void drop(struct ureloc *u, struct ureloc_ent *e)
+{
+	struct ureloc_ent **p = bucket(u, e->gpa);
+	while (*p != e)
+		p = &(*p)->next;
+	*p = e->next;
+	if (e->older)
+		e->older->newer = e->newer;
+	else
+		u->oldest = e->newer;
+	if (e->newer)
+		e->newer->older = e->older;
+	else
+		u->newest = e->older;
+	u->st.entries--;
+	u->st.bytes -= e->size;
+	free(e);
+}
+
+static struct ureloc_ent *lookup(struct ureloc *u, gpa_t gpa)
+{
+	struct ureloc_ent *e = *bucket(u, gpa);
+	while (e && e->gpa != gpa)
+		e = e->next;
+	return e;
+}
+
+enum bt_status ureloc_add(struct ureloc *u, gpa_t gpa, const struct xlat_tmpl *t,
+			  const struct xlat_block *b)
+{
+	if (!u || !t || !b || t->guest_len != b->guest_len || t->code_len != b->code_len ||
+	    t->n_exits > XLAT_MAX_EXITS)
+		return BT_ERR_INVALID;
+	if (t->guest_len > URELOC_MAX_GUEST)
+		return BT_OK;
+	size_t size = sizeof(struct ureloc_ent) + t->n_relocs * sizeof(struct xlat_reloc) +
+		      t->guest_len + t->code_len + b->pcmap_len;
+	if (size > u->budget)
+		return BT_OK;
+	if (t->code_len > u->code_cap) {
+		uint8_t *c = realloc(u->code, t->code_len);
+		if (!c)
+			return BT_ERR_NOMEM;
+		u->code = c;
+		u->code_cap = t->code_len;
+	}
+	struct ureloc_ent *e = malloc(size);
+	if (!e)
+		return BT_ERR_NOMEM;
+	struct ureloc_ent *old = lookup(u, gpa);
+	if (old) {
+		drop(u, old);
+		u->st.replaced++;
+	}
+	while (u->oldest && u->st.bytes + size > u->budget) {
+		drop(u, u->oldest);
+		u->st.evicted++;
+	}
+	memset(e, 0, sizeof(*e));
+	e->gpa = gpa;
+	e->va = t->guest_start;
+	e->guest_hash = b->guest_hash;
+	e->size = size;
+	e->guest_len = t->guest_len;
+	e->n_insns = b->n_insns;
+	e->flags = b->flags;
+	e->code_len = t->code_len;
+	e->pcmap_len = b->pcmap_len;
+	e->n_exits = t->n_exits;
+	e->n_relocs = t->n_relocs;
+	memcpy(e->exits, t->exits, t->n_exits * sizeof(*t->exits));
+	memcpy(e->relocs, t->relocs, t->n_relocs * sizeof(*t->relocs));
+	memcpy(ent_guest(e), t->guest, t->guest_len);
+	memcpy(ent_code(e), t->code, t->code_len);
+	memcpy(ent_pcmap(e), b->pcmap, b->pcmap_len);
+	struct ureloc_ent **p = bucket(u, gpa);
+	e->next = *p;
+	*p = e;
+	e->older = u->newest;
+	if (u->newest)
+		u->newest->newer = e;
+	else
+		u->oldest = e;
+	u->newest = e;
+	u->st.added++;
+	u->st.entries++;
+	u->st.bytes += size;
+	return BT_OK;
+}
+
+bool ureloc_find(struct ureloc *u, gpa_t gpa, gva_t va, const struct xlat_source *src,
+		 struct xlat_block *out)
+{
+	struct ureloc_ent *e = lookup(u, gpa);
+	if (!e) {
+		u->st.none++;
+		return false;
+	}
+	/* invariant 1: the same page offset */
+	if (((va ^ gpa) & (GUEST_PAGE_SIZE - 1)) != 0) {
+		u->st.none++;
+		return false;
+	}
+	uint8_t g[URELOC_MAX_GUEST];
+	if (src->read(src->opaque, va, g, e->guest_len) != e->guest_len) {
+		u->st.unread++;
+		return false;
+	}
+	if (xlat_hash_bytes(g, e->guest_len) != e->guest_hash) {
+		u->st.stale++;
+		drop(u, e); /* the page holds other code now */
+		return false;
+	}
+	struct xlat_tmpl t = {
+	    .guest_start = e->va,
+	    .guest_len = e->guest_len,
+	    .flags = e->flags,
+	    .guest = ent_guest(e),
+	    .code = ent_code(e),
+	    .code_len = e->code_len,
+	    .exits = e->exits,
+	    .n_exits = e->n_exits,
+	    .relocs = e->relocs,
+	    .n_relocs = e->n_relocs,
+	};
+	memset(out, 0, sizeof(*out));
+	enum xlat_tmpl_result r = xlat_tmpl_instantiate(&t, va, g, u->code, out->exits);
+	if (r != XLAT_TMPL_OK) {
+		u->st.refused[r < XLAT_NTMPL_RESULTS ? r : 0]++;
+		return false;
+	}
+	out->guest_start = va;
+	out->guest_len = e->guest_len;
+	out->n_insns = e->n_insns;
+	out->guest_hash = e->guest_hash;
+	out->flags = e->flags;
+	out->code = u->code;
+	out->code_len = e->code_len;
+	out->n_exits = e->n_exits;
+	out->pcmap = ent_pcmap(e);
+	out->pcmap_len = e->pcmap_len;
+	u->st.hits++;
+	return true;
+}
+
+const struct ureloc_stats *ureloc_stats(const struct ureloc *u)
+{
+	return &u->st;
+}

@@ -1,0 +1,77 @@
+/*
+ * Relocatable user translations within a run (docs/user-mode.md, "Sharing
+ * user translations across address spaces").  A store of templates
+ * (pretrans/xlat/xlat_tmpl.h) of user blocks, keyed by the guest-physical
+ * address their first byte had when translated: another process running
+ * the same physical code page at another virtual address (a shared
+ * library or an executable under ASLR) gets the block instantiated there
+ * instead of translated, byte-identical to what the translator would make
+ * (the template's claim), or nothing.
+ *
+ * Entry lifecycle:
+ *   (none) --ureloc_add--> KEPT --ureloc_add at the same gpa--> replaced
+ *   KEPT --over the budget, oldest first [ureloc_add]--> evicted
+ *   KEPT --ureloc_find: bytes at va hash otherwise--> dropped (stale)
+ *
+ * Invariants
+ *  1. An entry is found only by the exact guest-physical address (page and
+ *     offset) of its block's first byte, so the guest virtual address it is
+ *     instantiated at has the same page offset as the one it was made at
+ *     (the shift is a multiple of the page size).
+ *  2. Nothing is trusted from the store: ureloc_find reads the guest bytes at
+ *     va now (through the caller's source: the same fetch, rights and
+ *     faults as the translator), requires their hash to be the entry's and
+ *     xlat_tmpl_instantiate() to accept them (equal outside the recorded
+ *     fields, every value keeping its form); the block it returns is then
+ *     what xlat_translate() gives for those bytes at va.  The caller
+ *     installs it like a translation (pages write-watched, hash of the
+ *     bytes it was made from), so nothing stale runs.
+ *  3. The entries' bytes (struct ureloc_ent and its arrays) stay within the
+ *     budget given at creation: adding evicts the oldest first.
+ *  4. Pure data: no host effects, no guest memory access but the source.
+ */
+#ifndef BT_RUNTIME_URELOC_URELOC_H
+#define BT_RUNTIME_URELOC_URELOC_H
+
+#include "pretrans/base/status.h"
+#include "pretrans/base/types.h"
+#include "pretrans/xlat/xlat.h"
+#include "pretrans/xlat/xlat_tmpl.h"
+
+#include <stddef.h>
+
+struct ureloc;
+
+struct ureloc_stats {
+	uint64_t added;			      /* templates kept */
+	uint64_t replaced;		      /* ... that replaced one at the same address */
+	uint64_t evicted;		      /* dropped for the budget */
+	uint64_t hits;			      /* blocks instantiated (ureloc_find true) */
+	uint64_t none;			      /* misses with no template at the address */
+	uint64_t stale;			      /* the bytes there hash otherwise now (dropped) */
+	uint64_t unread;		      /* the bytes could not all be read at va */
+	uint64_t refused[XLAT_NTMPL_RESULTS]; /* xlat_tmpl_instantiate said no */
+	uint64_t entries, bytes;	      /* kept now */
+};
+
+/* budget: the most bytes entries may hold (invariant 3). */
+enum bt_status ureloc_create(size_t budget, struct ureloc **out);
+void ureloc_destroy(struct ureloc *u);
+
+/* Keep template t of block b (xlat_translate_tmpl's pair) made at
+ * guest-physical address gpa (of b->guest_start).  A template bigger than
+ * the whole budget is not kept (BT_OK).  BT_ERR_NOMEM leaves the store as
+ * it was. */
+enum bt_status ureloc_add(struct ureloc *u, gpa_t gpa, const struct xlat_tmpl *t,
+			  const struct xlat_block *b);
+
+/* The block at va, whose first byte is at guest-physical address gpa now,
+ * from the template made there (invariant 2): true with *out filled (its
+ * code and pc map are the store's until the next ureloc_* call), or false
+ * (the caller translates). */
+bool ureloc_find(struct ureloc *u, gpa_t gpa, gva_t va, const struct xlat_source *src,
+		 struct xlat_block *out);
+
+const struct ureloc_stats *ureloc_stats(const struct ureloc *u);
+
+#endif

@@ -1,0 +1,189 @@
+/*
+ * The user template store (runtime/ureloc): a block kept at a guest-physical
+ * address comes back at another virtual address as the translator's own
+ * block there; other bytes, another page offset or no template give
+ * nothing; the budget evicts the oldest.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "pretrans/xlat/xlat.h"
+#include "pretrans/xlat/xlat_tmpl.h"
+#include "runtime/ureloc/ureloc.h"
+
+/* A code page at `base` (one page of bytes). */
+struct page {
+	gva_t base;
+	uint8_t bytes[4096];
+};
+
+static size_t page_read(void *opaque, gva_t va, uint8_t *buf, size_t len)
+{
+	const struct page *p = opaque;
+	if (va < p->base || va - p->base >= sizeof(p->bytes))
+		return 0;
+	size_t n = sizeof(p->bytes) - (size_t)(va - p->base);
+	n = n < len ? n : len;
+	memcpy(buf, p->bytes + (va - p->base), n);
+	return n;
+}
+
+/* At offset 0x100: a loop with a call to the next page, a RIP-relative load,
+ * a conditional branch and a jump to another page. */
+static const uint8_t code[] = {
+    0x48, 0x8b, 0x05, 0x10, 0x20, 0x00, 0x00, /* mov rax, [rip+0x2010] */
+    0x48, 0x01, 0xc3,			      /* add rbx, rax */
+    0xe8, 0x00, 0x30, 0x00, 0x00,	      /* call +0x3000 */
+    0x48, 0xff, 0xc9,			      /* dec rcx */
+    0x75, 0xe9,				      /* jnz -0x17 */
+    0xe9, 0x00, 0x10, 0x00, 0x00,	      /* jmp +0x1000 */
+};
+
+static void setup_page(struct page *p, gva_t base)
+{
+	memset(p->bytes, 0x90, sizeof(p->bytes));
+	p->base = base;
+	memcpy(p->bytes + 0x100, code, sizeof(code));
+}
+
+static const gpa_t GPA = 0x1234000 + 0x100; /* where the page lives */
+
+static void test_relocated_equals_translated(void **state)
+{
+	struct xlat_ctx *x;
+	assert_int_equal(xlat_create(&(struct xlat_options){.flags = XLAT_OPT_USER}, &x), BT_OK);
+	struct ureloc *u;
+	assert_int_equal(ureloc_create(1 << 20, &u), BT_OK);
+	static struct page p1, p2;
+	setup_page(&p1, 0x7f0000401000ull);
+	setup_page(&p2, 0x55aa00a13000ull); /* another process, another place */
+	struct xlat_source s1 = {page_read, &p1}, s2 = {page_read, &p2};
+
+	struct xlat_block b, fresh, got;
+	struct xlat_tmpl t;
+	enum xlat_tmpl_result r;
+	assert_int_equal(xlat_translate_tmpl(x, &s1, p1.base + 0x100, &b, &t, &r), BT_OK);
+	assert_int_equal(r, XLAT_TMPL_OK);
+	assert_int_equal(ureloc_add(u, GPA, &t, &b), BT_OK);
+	static uint8_t made[1 << 16]; /* the context's storage is reused below */
+	uint32_t made_len = b.code_len;
+	assert_true(made_len <= sizeof(made));
+	memcpy(made, b.code, made_len);
+
+	/* no template at another physical address */
+	assert_false(ureloc_find(u, GPA + 0x1000, p2.base + 0x100, &s2, &got));
+	assert_int_equal(ureloc_stats(u)->none, 1);
+	assert_true(ureloc_find(u, GPA, p2.base + 0x100, &s2, &got));
+	assert_int_equal(xlat_translate(x, &s2, p2.base + 0x100, &fresh), BT_OK);
+	assert_int_equal(got.guest_start, p2.base + 0x100);
+	assert_int_equal(got.guest_len, fresh.guest_len);
+	assert_int_equal(got.n_insns, fresh.n_insns);
+	assert_int_equal(got.guest_hash, fresh.guest_hash);
+	assert_int_equal(got.flags, fresh.flags);
+	assert_int_equal(got.code_len, fresh.code_len);
+	assert_memory_equal(got.code, fresh.code, fresh.code_len);
+	assert_int_equal(got.pcmap_len, fresh.pcmap_len);
+	assert_memory_equal(got.pcmap, fresh.pcmap, fresh.pcmap_len);
+	assert_int_equal(got.n_exits, fresh.n_exits);
+	for (uint32_t i = 0; i < got.n_exits; i++) {
+		assert_int_equal(got.exits[i].kind, fresh.exits[i].kind);
+		assert_int_equal(got.exits[i].target, fresh.exits[i].target);
+		assert_int_equal(got.exits[i].patch_off, fresh.exits[i].patch_off);
+		assert_int_equal(got.exits[i].stub_off, fresh.exits[i].stub_off);
+	}
+	/* the relocated code is not the template's (addresses moved) */
+	assert_true(made_len != got.code_len || memcmp(got.code, made, made_len) != 0);
+	assert_int_equal(ureloc_stats(u)->hits, 1);
+
+	/* another page offset: not the same code (invariant 1) */
+	assert_false(ureloc_find(u, GPA, p2.base + 0x180, &s2, &got));
+
+	/* the page holds other bytes now: stale, and the template goes */
+	p2.bytes[0x100 + 9] ^= 0x08; /* add rbx, rax -> add rbx, rcx */
+	assert_false(ureloc_find(u, GPA, p2.base + 0x100, &s2, &got));
+	assert_int_equal(ureloc_stats(u)->stale, 1);
+	assert_int_equal(ureloc_stats(u)->entries, 0);
+	assert_false(ureloc_find(u, GPA, p2.base + 0x100, &s2, &got));
+	assert_int_equal(ureloc_stats(u)->none, 3);
+	ureloc_destroy(u);
+	xlat_destroy(x);
+}
+
+/* A 64-bit target where the template had a 32-bit one: another form. */
+static void test_form_refused(void **state)
+{
+	struct xlat_ctx *x;
+	assert_int_equal(xlat_create(&(struct xlat_options){.flags = XLAT_OPT_USER}, &x), BT_OK);
+	struct ureloc *u;
+	assert_int_equal(ureloc_create(1 << 20, &u), BT_OK);
+	static struct page p1, p2;
+	setup_page(&p1, 0x401000);
+	setup_page(&p2, 0x7f0000401000ull);
+	struct xlat_source s1 = {page_read, &p1}, s2 = {page_read, &p2};
+	struct xlat_block b, got;
+	struct xlat_tmpl t;
+	enum xlat_tmpl_result r;
+	assert_int_equal(xlat_translate_tmpl(x, &s1, p1.base + 0x100, &b, &t, &r), BT_OK);
+	assert_int_equal(r, XLAT_TMPL_OK);
+	assert_int_equal(ureloc_add(u, GPA, &t, &b), BT_OK);
+	assert_false(ureloc_find(u, GPA, p2.base + 0x100, &s2, &got));
+	assert_int_equal(ureloc_stats(u)->refused[XLAT_TMPL_FORM], 1);
+	assert_int_equal(ureloc_stats(u)->entries, 1); /* kept: the bytes are right */
+	ureloc_destroy(u);
+	xlat_destroy(x);
+}
+
+/* The budget: adding past it evicts the oldest; one address, one entry. */
+static void test_budget(void **state)
+{
+	struct xlat_ctx *x;
+	assert_int_equal(xlat_create(&(struct xlat_options){.flags = XLAT_OPT_USER}, &x), BT_OK);
+	static struct page p;
+	setup_page(&p, 0x401000);
+	struct xlat_source s = {page_read, &p};
+	struct xlat_block b, got;
+	struct xlat_tmpl t;
+	enum xlat_tmpl_result r;
+	assert_int_equal(xlat_translate_tmpl(x, &s, p.base + 0x100, &b, &t, &r), BT_OK);
+	assert_int_equal(r, XLAT_TMPL_OK);
+	struct ureloc *u;
+	assert_int_equal(ureloc_create(1 << 20, &u), BT_OK);
+	assert_int_equal(ureloc_add(u, GPA, &t, &b), BT_OK);
+	uint64_t one = ureloc_stats(u)->bytes;
+	ureloc_destroy(u);
+
+	assert_int_equal(ureloc_create(3 * one, &u), BT_OK);
+	for (gpa_t i = 0; i < 5; i++)
+		assert_int_equal(ureloc_add(u, GPA + (i << 12), &t, &b), BT_OK);
+	assert_int_equal(ureloc_stats(u)->entries, 3);
+	assert_int_equal(ureloc_stats(u)->evicted, 2);
+	assert_true(ureloc_stats(u)->bytes <= 3 * one);
+	assert_false(ureloc_find(u, GPA, p.base + 0x100, &s, &got)); /* the oldest went */
+	assert_true(ureloc_find(u, GPA + (4 << 12), p.base + 0x100, &s, &got));
+	assert_int_equal(ureloc_add(u, GPA + (4 << 12), &t, &b), BT_OK);
+	assert_int_equal(ureloc_stats(u)->replaced, 1);
+	assert_int_equal(ureloc_stats(u)->entries, 3);
+	ureloc_destroy(u);
+
+	/* bigger than the whole budget: not kept */
+	assert_int_equal(ureloc_create(one - 1, &u), BT_OK);
+	assert_int_equal(ureloc_add(u, GPA, &t, &b), BT_OK);
+	assert_int_equal(ureloc_stats(u)->entries, 0);
+	ureloc_destroy(u);
+	xlat_destroy(x);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_relocated_equals_translated),
+	    cmocka_unit_test(test_form_refused),
+	    cmocka_unit_test(test_budget),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
