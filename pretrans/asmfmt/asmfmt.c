@@ -39,6 +39,7 @@ static const struct {
 	uint32_t off, size, elem; /* elem: array element size, 0 for a scalar */
 	const char *name;
 } vcpu_fields[] = {
+    VF(tlb, 0),
     VF(gpr, 8),
     VF(rip, 0),
     VF(rflags, 0),
@@ -65,7 +66,8 @@ static const struct {
     VF(host_ctx, 0),
     VF(sel, 2),
     VF(tsc_offset, 0),
-    VF(tlb, 0),
+    VF(flags_sp_save, 0),
+    VF(flags_sp_load, 0),
     VF(ibl, 0),
     VF(fxsave, 0),
     VF(utlb, 0),

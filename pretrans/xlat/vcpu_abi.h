@@ -22,7 +22,7 @@
 #ifndef BT_XLAT_VCPU_ABI_H
 #define BT_XLAT_VCPU_ABI_H
 
-#define VCPU_ABI_VERSION 7
+#define VCPU_ABI_VERSION 8
 
 /* Assembly (runtime/tc/tc_entry.S) includes this header for the VCPU_OFF_*
  * constants only; the C declarations are hidden from it. */
@@ -114,17 +114,16 @@ _Static_assert(sizeof(struct vcpu_ibl_entry) == 16, "IBL entry is 16 bytes");
 
 /* Call-outs: host entry points translated code calls through the table. */
 #endif /* !__ASSEMBLER__ */
-#define VCPU_CO_EXIT_IDX      0
-#define VCPU_CO_MEM_LOAD_IDX  1
-#define VCPU_CO_MEM_STORE_IDX 2
-#define VCPU_CO_STRING_IDX    4
+#define VCPU_CO_EXIT_IDX   0
+#define VCPU_CO_MEM_IDX	   1
+#define VCPU_CO_STRING_IDX 4
 #ifndef __ASSEMBLER__
 enum vcpu_callout {
-	VCPU_CO_EXIT = 0, /* leave translated code: return to the dispatcher */
-	VCPU_CO_MEM_LOAD, /* soft-MMU slow path, see pretrans/xlat docs */
-	VCPU_CO_MEM_STORE,
-	VCPU_CO_IBL_MISS, /* reserved: IBL misses currently leave through VCPU_CO_EXIT */
-	VCPU_CO_STRING,	  /* movs/stos/lods/cmps/scas (rep) emulation, info in mem_info */
+	VCPU_CO_EXIT = 0,  /* leave translated code: return to the dispatcher */
+	VCPU_CO_MEM,	   /* soft-MMU slow path, jumped to (VCPU_MEM_ADDR_SHIFT) */
+	VCPU_CO_RESERVED2, /* the store slow path until VCPU ABI 8 */
+	VCPU_CO_IBL_MISS,  /* reserved: IBL misses currently leave through VCPU_CO_EXIT */
+	VCPU_CO_STRING,	   /* movs/stos/lods/cmps/scas (rep) emulation, info in mem_info */
 	VCPU_NCALLOUTS = 16
 };
 
@@ -139,7 +138,9 @@ enum vcpu_callout {
 #define VCPU_IRQ_FORCE 0x0200
 
 /* exit_info = kind (enum xlat_exit_kind) | exit index << 8, plus
- * VCPU_EXIT_SYSCALL for a PRIV exit at a `syscall` instruction. */
+ * VCPU_EXIT_SYSCALL for a PRIV exit at a `syscall` instruction.  Exit stubs
+ * store its low 32 bits only (the upper half stays 0).  The target of an
+ * IRQ exit is exit_block (its stub stores no exit_target, VCPU ABI 8). */
 #define VCPU_EXIT_INFO(kind, idx) ((uint32_t)(kind) | ((uint32_t)(idx) << 8))
 #endif /* !__ASSEMBLER__ */
 #define VCPU_EXIT_SYSCALL 0x10000
@@ -147,10 +148,20 @@ enum vcpu_callout {
 #define VCPU_EXIT_SYSRET 0x20000
 #ifndef __ASSEMBLER__
 
-/* mem_info for VCPU_CO_MEM_LOAD/STORE: access size in bytes | VCPU_MEM_WRITE.
- * A write access checks tag_write; the runtime sets tag_write only for pages
- * that are also readable. */
-#define VCPU_MEM_WRITE 0x10000u
+/* mem_info for VCPU_CO_MEM: access size in bytes | VCPU_MEM_WRITE | A <<
+ * VCPU_MEM_ADDR_SHIFT | R << VCPU_MEM_RET_SHIFT.  Translated code jumps to
+ * the call-out on the guest stack with the guest address in GPR A and the
+ * host address to resume at in GPR R; the runtime saves the state, sets
+ * exit_host_pc = R (the pc map is looked up at R - 1), puts the host
+ * address of the bytes into A and resumes at R with every other GPR and
+ * the flags as they were, or unwinds (a guest fault).  Until VCPU ABI 8 the
+ * slow path switched stacks and `call`ed VCPU_CO_MEM_LOAD/STORE itself
+ * with mem_va and got mem_host back (71 bytes per access, now 12).
+ * A write access checks tag_write; the runtime sets tag_write only for
+ * pages that are also readable. */
+#define VCPU_MEM_WRITE	    0x10000u
+#define VCPU_MEM_ADDR_SHIFT 20
+#define VCPU_MEM_RET_SHIFT  24
 
 /* mem_info for VCPU_CO_STRING: bits 0-7 the Zydis mnemonic class
  * (VCPU_STR_*), bits 8-15 element size, bit 16 rep/repe, bit 17 repne,
@@ -162,6 +173,10 @@ enum vcpu_str_op { VCPU_STR_MOVS = 1, VCPU_STR_STOS, VCPU_STR_LODS, VCPU_STR_CMP
 #define VCPU_STR_GS    (1u << 19)
 
 struct vcpu_abi {
+	/* First, at %gs:0, so that kernel code's inline probes reach an entry's
+	 * fields with an 8-bit displacement from the scaled index (VCPU ABI 8:
+	 * 6 bytes less per probe than a 32-bit one). */
+	struct vcpu_tlb_entry tlb[VCPU_TLB_ENTRIES];
 	uint64_t gpr[VCPU_NGPR];   /* guest GPRs while outside translated code */
 	uint64_t rip;		   /* guest RIP of the next instruction to run */
 	uint64_t rflags;	   /* guest RFLAGS (arithmetic bits + virtual IF/AC) */
@@ -216,8 +231,12 @@ struct vcpu_abi {
 	uint64_t fx_t_sys, fx_t_ret;		 /* ... and of the last */
 	uint64_t fx_user; /* TSC ticks of user code in stays entered and left fast */
 	uint64_t fx_star, fx_lstar, fx_sfmask;
-	uint64_t reserved[10];
-	struct vcpu_tlb_entry tlb[VCPU_TLB_ENTRIES];
+	/* host addresses of spill_flags + 8 and of spill_flags, set by the
+	 * runtime: a flags save points RSP at the first and runs pushfq, a
+	 * restore at the second and runs popfq (VCPU ABI 8) */
+	uint64_t flags_sp_save;
+	uint64_t flags_sp_load;
+	uint64_t reserved[8];
 	struct vcpu_ibl_entry ibl[VCPU_IBL_ENTRIES];
 	/* Guest x87/SSE state (fxsave64 image) while outside translated code and
 	 * during call-outs: host C code may use the vector registers freely. */
@@ -238,54 +257,57 @@ struct vcpu_abi {
 
 #endif /* !__ASSEMBLER__ */
 
-#define VCPU_OFF_GPR	     0x000
-#define VCPU_OFF_RIP	     0x080
-#define VCPU_OFF_RFLAGS	     0x088
-#define VCPU_OFF_SPILL	     0x090
-#define VCPU_OFF_SPILL_FLAGS 0x110
-#define VCPU_OFF_HOST_RSP    0x118
-#define VCPU_OFF_GUEST_RSP   0x120
-#define VCPU_OFF_EXIT_INFO   0x128
-#define VCPU_OFF_EXIT_TARGET 0x130
-#define VCPU_OFF_IRQ	     0x138
-#define VCPU_OFF_AC	     0x13a
-#define VCPU_OFF_FS_BASE     0x140
-#define VCPU_OFF_GS_BASE     0x148
-#define VCPU_OFF_KGS_BASE    0x150
-#define VCPU_OFF_CALLOUT     0x158
-#define VCPU_OFF_MEM_VA	     0x1d8
-#define VCPU_OFF_MEM_INFO    0x1e0
-#define VCPU_OFF_MEM_HOST    0x1e8
-#define VCPU_OFF_EXIT_BLOCK  0x1f0
-#define VCPU_OFF_EXIT_HOSTPC 0x1f8
-#define VCPU_OFF_ENTER_TGT   0x200
-#define VCPU_OFF_BR_HOST     0x208
-#define VCPU_OFF_MEM_TMP     0x210
-#define VCPU_OFF_HOST_CTX    0x218
-#define VCPU_OFF_SEL	     0x220
-#define VCPU_OFF_TSC_OFFSET  0x230
-#define VCPU_OFF_FX_ARM	     0x238
-#define VCPU_OFF_FX_CPL	     0x239
-#define VCPU_OFF_FX_BUDGET   0x23c
-#define VCPU_OFF_FX_N_SYS    0x240
-#define VCPU_OFF_FX_N_RET    0x244
-#define VCPU_OFF_FX_T_FSYS   0x248
-#define VCPU_OFF_FX_T_FRET   0x250
-#define VCPU_OFF_FX_T_SYS    0x258
-#define VCPU_OFF_FX_T_RET    0x260
-#define VCPU_OFF_FX_USER     0x268
-#define VCPU_OFF_FX_STAR     0x270
-#define VCPU_OFF_FX_LSTAR    0x278
-#define VCPU_OFF_FX_SFMASK   0x280
+#define VCPU_OFF_TLB	     0x000
+#define VCPU_OFF_TLB_END     0x20000 /* 32 * VCPU_TLB_ENTRIES */
+#define VCPU_OFF_GPR	     (VCPU_OFF_TLB_END + 0x000)
+#define VCPU_OFF_RIP	     (VCPU_OFF_TLB_END + 0x080)
+#define VCPU_OFF_RFLAGS	     (VCPU_OFF_TLB_END + 0x088)
+#define VCPU_OFF_SPILL	     (VCPU_OFF_TLB_END + 0x090)
+#define VCPU_OFF_SPILL_FLAGS (VCPU_OFF_TLB_END + 0x110)
+#define VCPU_OFF_HOST_RSP    (VCPU_OFF_TLB_END + 0x118)
+#define VCPU_OFF_GUEST_RSP   (VCPU_OFF_TLB_END + 0x120)
+#define VCPU_OFF_EXIT_INFO   (VCPU_OFF_TLB_END + 0x128)
+#define VCPU_OFF_EXIT_TARGET (VCPU_OFF_TLB_END + 0x130)
+#define VCPU_OFF_IRQ	     (VCPU_OFF_TLB_END + 0x138)
+#define VCPU_OFF_AC	     (VCPU_OFF_TLB_END + 0x13a)
+#define VCPU_OFF_FS_BASE     (VCPU_OFF_TLB_END + 0x140)
+#define VCPU_OFF_GS_BASE     (VCPU_OFF_TLB_END + 0x148)
+#define VCPU_OFF_KGS_BASE    (VCPU_OFF_TLB_END + 0x150)
+#define VCPU_OFF_CALLOUT     (VCPU_OFF_TLB_END + 0x158)
+#define VCPU_OFF_MEM_VA	     (VCPU_OFF_TLB_END + 0x1d8)
+#define VCPU_OFF_MEM_INFO    (VCPU_OFF_TLB_END + 0x1e0)
+#define VCPU_OFF_MEM_HOST    (VCPU_OFF_TLB_END + 0x1e8)
+#define VCPU_OFF_EXIT_BLOCK  (VCPU_OFF_TLB_END + 0x1f0)
+#define VCPU_OFF_EXIT_HOSTPC (VCPU_OFF_TLB_END + 0x1f8)
+#define VCPU_OFF_ENTER_TGT   (VCPU_OFF_TLB_END + 0x200)
+#define VCPU_OFF_BR_HOST     (VCPU_OFF_TLB_END + 0x208)
+#define VCPU_OFF_MEM_TMP     (VCPU_OFF_TLB_END + 0x210)
+#define VCPU_OFF_HOST_CTX    (VCPU_OFF_TLB_END + 0x218)
+#define VCPU_OFF_SEL	     (VCPU_OFF_TLB_END + 0x220)
+#define VCPU_OFF_TSC_OFFSET  (VCPU_OFF_TLB_END + 0x230)
+#define VCPU_OFF_FX_ARM	     (VCPU_OFF_TLB_END + 0x238)
+#define VCPU_OFF_FX_CPL	     (VCPU_OFF_TLB_END + 0x239)
+#define VCPU_OFF_FX_BUDGET   (VCPU_OFF_TLB_END + 0x23c)
+#define VCPU_OFF_FX_N_SYS    (VCPU_OFF_TLB_END + 0x240)
+#define VCPU_OFF_FX_N_RET    (VCPU_OFF_TLB_END + 0x244)
+#define VCPU_OFF_FX_T_FSYS   (VCPU_OFF_TLB_END + 0x248)
+#define VCPU_OFF_FX_T_FRET   (VCPU_OFF_TLB_END + 0x250)
+#define VCPU_OFF_FX_T_SYS    (VCPU_OFF_TLB_END + 0x258)
+#define VCPU_OFF_FX_T_RET    (VCPU_OFF_TLB_END + 0x260)
+#define VCPU_OFF_FX_USER     (VCPU_OFF_TLB_END + 0x268)
+#define VCPU_OFF_FX_STAR     (VCPU_OFF_TLB_END + 0x270)
+#define VCPU_OFF_FX_LSTAR    (VCPU_OFF_TLB_END + 0x278)
+#define VCPU_OFF_FX_SFMASK   (VCPU_OFF_TLB_END + 0x280)
 /* fx_arm bits */
-#define VCPU_FX_SYSCALL	  1
-#define VCPU_FX_SYSRET	  2
-#define VCPU_OFF_TLB	  0x2d8
-#define VCPU_OFF_IBL	  (VCPU_OFF_TLB + 32 * VCPU_TLB_ENTRIES)
-#define VCPU_OFF_FXSAVE	  ((VCPU_OFF_IBL + 16 * VCPU_IBL_ENTRIES + 63) & ~63)
-#define VCPU_OFF_UTLB	  (VCPU_OFF_FXSAVE + 512)
-#define VCPU_OFF_UIBL	  (VCPU_OFF_UTLB + 32 * VCPU_TLB_ENTRIES)
-#define VCPU_OFF_UIBL_TAG (VCPU_OFF_UIBL + 16 * VCPU_UIBL_ENTRIES)
+#define VCPU_FX_SYSCALL	       1
+#define VCPU_FX_SYSRET	       2
+#define VCPU_OFF_FLAGS_SP_SAVE (VCPU_OFF_TLB_END + 0x288)
+#define VCPU_OFF_FLAGS_SP_LOAD (VCPU_OFF_TLB_END + 0x290)
+#define VCPU_OFF_IBL	       (VCPU_OFF_TLB_END + 0x2d8)
+#define VCPU_OFF_FXSAVE	       ((VCPU_OFF_IBL + 16 * VCPU_IBL_ENTRIES + 63) & ~63)
+#define VCPU_OFF_UTLB	       (VCPU_OFF_FXSAVE + 512)
+#define VCPU_OFF_UIBL	       (VCPU_OFF_UTLB + 32 * VCPU_TLB_ENTRIES)
+#define VCPU_OFF_UIBL_TAG      (VCPU_OFF_UIBL + 16 * VCPU_UIBL_ENTRIES)
 /* uibl keys: guest RIP (user: below 2^47) | tag << 48; an empty entry
  * (VCPU_IBL_EMPTY, bit 63 set) never matches a key */
 #define VCPU_UIBL_TAG_SHIFT 48
@@ -293,8 +315,7 @@ struct vcpu_abi {
 
 #ifndef __ASSEMBLER__
 _Static_assert(VCPU_CO_EXIT == VCPU_CO_EXIT_IDX, "co exit");
-_Static_assert(VCPU_CO_MEM_LOAD == VCPU_CO_MEM_LOAD_IDX, "co load");
-_Static_assert(VCPU_CO_MEM_STORE == VCPU_CO_MEM_STORE_IDX, "co store");
+_Static_assert(VCPU_CO_MEM == VCPU_CO_MEM_IDX, "co mem");
 _Static_assert(VCPU_CO_STRING == VCPU_CO_STRING_IDX, "co string");
 _Static_assert(offsetof(struct vcpu_abi, gpr) == VCPU_OFF_GPR, "gpr");
 _Static_assert(offsetof(struct vcpu_abi, rip) == VCPU_OFF_RIP, "rip");
@@ -335,7 +356,10 @@ _Static_assert(offsetof(struct vcpu_abi, fx_user) == VCPU_OFF_FX_USER, "fx_user"
 _Static_assert(offsetof(struct vcpu_abi, fx_star) == VCPU_OFF_FX_STAR, "fx_star");
 _Static_assert(offsetof(struct vcpu_abi, fx_lstar) == VCPU_OFF_FX_LSTAR, "fx_lstar");
 _Static_assert(offsetof(struct vcpu_abi, fx_sfmask) == VCPU_OFF_FX_SFMASK, "fx_sfmask");
+_Static_assert(offsetof(struct vcpu_abi, flags_sp_save) == VCPU_OFF_FLAGS_SP_SAVE, "flags_sp_save");
+_Static_assert(offsetof(struct vcpu_abi, flags_sp_load) == VCPU_OFF_FLAGS_SP_LOAD, "flags_sp_load");
 _Static_assert(offsetof(struct vcpu_abi, tlb) == VCPU_OFF_TLB, "tlb");
+_Static_assert(VCPU_OFF_TLB_END == 32 * VCPU_TLB_ENTRIES, "tlb end");
 _Static_assert(offsetof(struct vcpu_abi, ibl) == VCPU_OFF_IBL, "ibl");
 _Static_assert(offsetof(struct vcpu_abi, fxsave) == VCPU_OFF_FXSAVE, "fxsave");
 _Static_assert(VCPU_OFF_FXSAVE % 64 == 0, "fxsave alignment");

@@ -289,32 +289,36 @@ static void decode_block(struct xlat_ctx *ctx, const struct xlat_source *src, gv
 		r->two_pages = true;
 }
 
-/* Block entry: `cmp word %gs:irq, 0x0101; jae irq_exit`.  When the flags
- * are live into the block, a flag-free form instead (rcx spilled):
+/* Block entry: `cmp word %gs:irq, 0x0101; jae irq_stub`.  When the flags
+ * are live into the block, a flag-free form instead (rcx spilled unless the
+ * block overwrites it before reading it):
  *     movzx ecx, word %gs:irq ; lea ecx, [rcx + 0xfeff]   bit 16 = (irq >= 0x101)
- *     bswap ecx ; movzx ecx, ch ; jrcxz +5 ; jmp irq_exit ; (restore rcx) */
-static void emit_entry(struct xe *e, bool flags_live)
+ *     bswap ecx ; movzx ecx, ch ; jrcxz +5 ; jmp irq_exit
+ * (irq_exit: restore rcx, jmp irq_stub); rcx stays pending in spill[] like a
+ * scratch register (restored by whatever needs it).  With rcx dead, irq_exit
+ * is the stub itself and nothing is restored: the interrupt sees rcx = 1
+ * there, a value the block never reads (like a dead scratch register at a
+ * fault; XLAT_OPT_EXACT_FAULTS makes rcx live). */
+static void emit_entry(struct xe *e, bool flags_live, bool rcx_live)
 {
 	int x = xe_exit_new(e, XLAT_EXIT_IRQ, e->block_start);
 	if ((uint32_t)x < e->n_exits)
 		e->exit_val[x] = xe_val_pc();
-	int cold = xe_label_new(e);
 	if (!flags_live) {
 		ZydisEncoderOperand m =
 		    xe_m(2, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_IRQ);
 		ZydisEncoderOperand i = xe_i(VCPU_IRQ_IF | VCPU_IRQ_REQ);
 		xe_ins(e, ZYDIS_MNEMONIC_CMP, true, 2, &m, &i, NULL);
-		xe_branch(e, ZYDIS_MNEMONIC_JNB, cold);
-		xe_section(e, XE_COLD);
-		xe_label_place(e, cold);
-		xe_exit_jump_stub(e, x);
-		xe_section(e, XE_MAIN);
+		xe_branch(e, ZYDIS_MNEMONIC_JNB, e->exit_stub_label[x]);
 		return;
 	}
+	int cold = rcx_live ? xe_label_new(e) : e->exit_stub_label[x];
 	ZydisEncoderOperand ecx = xe_r(ZYDIS_REGISTER_ECX), ch = xe_r(ZYDIS_REGISTER_CH), m;
-	xe_gs_store(e, VCPU_OFF_SPILL + 8 * VCPU_RCX, ZYDIS_REGISTER_RCX);
-	e->mask |= 1u << VCPU_RCX;
-	xe_pcmark(e);
+	if (rcx_live) {
+		xe_gs_store(e, VCPU_OFF_SPILL + 8 * VCPU_RCX, ZYDIS_REGISTER_RCX);
+		e->mask |= 1u << VCPU_RCX;
+		xe_pcmark(e);
+	}
 	m = xe_m(2, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_IRQ);
 	xe_ins(e, ZYDIS_MNEMONIC_MOVZX, true, 2, &ecx, &m, NULL);
 	m = xe_m(8, ZYDIS_REGISTER_RCX, ZYDIS_REGISTER_NONE, 0,
@@ -332,18 +336,19 @@ static void emit_entry(struct xe *e, bool flags_live)
 	req.operands[0] = xe_i(5); /* over the jmp rel32 */
 	xe_req(e, &req);
 	xe_branch(e, ZYDIS_MNEMONIC_JMP, cold);
+	if (!rcx_live)
+		return;
+	/* rcx stays in spill[] as a pending scratch register: the first
+	 * instructions may use it, whoever needs its guest value restores it */
+	e->pend_regs |= 1u << VCPU_RCX;
 	uint32_t mask = e->mask;
-	xe_gs_load(e, ZYDIS_REGISTER_RCX, VCPU_OFF_SPILL + 8 * VCPU_RCX);
-	e->mask &= ~(1u << VCPU_RCX);
-	xe_pcmark(e);
 	xe_section(e, XE_COLD);
-	e->mask = mask;
 	xe_label_place(e, cold);
-	xe_pcmark(e);
 	xe_gs_load(e, ZYDIS_REGISTER_RCX, VCPU_OFF_SPILL + 8 * VCPU_RCX);
 	e->mask &= ~(1u << VCPU_RCX);
 	xe_pcmark(e);
 	xe_exit_jump_stub(e, x);
+	e->mask = mask; /* MAIN goes on with rcx in spill[] */
 	xe_section(e, XE_MAIN);
 }
 
@@ -353,7 +358,11 @@ static void emit_block(struct xlat_ctx *ctx, const struct decode_result *r)
 	/* A block that is just one privileged instruction exits at once: the
 	 * runtime takes interrupts at that exit, no entry check is needed. */
 	if (!(r->n == 1 && ctx->cls[0] == XC_PRIV))
-		emit_entry(e, ctx->insns[0].flags_live_in);
+		emit_entry(e, ctx->insns[0].flags_live_in,
+			   ((ctx->insns[0].live_out & ~ctx->insns[0].regs_kill) |
+			    ctx->insns[0].regs_read) >>
+				   VCPU_RCX &
+			       1);
 	for (uint32_t i = 0; i < r->n; i++) {
 		if (e->len[XE_MAIN] + XLAT_MAX_EXPANSION > XLAT_SEC_CAP ||
 		    e->len[XE_COLD] + XLAT_MAX_EXPANSION > XLAT_SEC_CAP) {
@@ -421,6 +430,7 @@ enum bt_status xlat_translate(struct xlat_ctx *ctx, const struct xlat_source *sr
 	out->n_exits = ctx->e.n_exits;
 	out->pcmap = ctx->pcmap;
 	out->pcmap_len = pcmap_len;
+	memcpy(out->cat_bytes, ctx->e.cat_bytes, sizeof(out->cat_bytes));
 	return BT_OK;
 }
 

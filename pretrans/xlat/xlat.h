@@ -25,7 +25,7 @@
 #include "pretrans/base/types.h"
 #include "pretrans/xlat/vcpu_abi.h"
 
-#define XLAT_VERSION 7
+#define XLAT_VERSION 8
 
 /* Where guest code bytes come from (an ELF image, or guest RAM). */
 struct xlat_source {
@@ -119,6 +119,23 @@ struct xlat_exit {
 
 #define XLAT_MAX_EXITS 4
 
+/* Where a block's host bytes go (xlat_block.cat_bytes; a measurement for
+ * tests/bench/xlat-size-bench.sh, docs/xlat.md "Where the host bytes go"). */
+enum xlat_code_cat {
+	XLAT_CAT_INSN,	 /* guest instructions re-encoded and their rewrites */
+	XLAT_CAT_COPY,	 /* guest instructions copied verbatim */
+	XLAT_CAT_ENTRY,	 /* the block-entry interrupt check */
+	XLAT_CAT_SPILL,	 /* scratch register spills and restores */
+	XLAT_CAT_FLAGS,	 /* guest flags saves and restores */
+	XLAT_CAT_PROBE,	 /* inline soft-MMU probes (address, TLB compare) */
+	XLAT_CAT_SLOW,	 /* soft-MMU slow paths (COLD) */
+	XLAT_CAT_BRANCH, /* exit branches in MAIN (chainable rel32 sites) */
+	XLAT_CAT_IBL,	 /* inline indirect-branch lookups */
+	XLAT_CAT_STUB,	 /* exit stubs and the block's exit tail (COLD) */
+	XLAT_NCATS
+};
+const char *xlat_code_cat_str(enum xlat_code_cat c);
+
 enum xlat_block_flags {
 	XLAT_BLOCK_TWO_PAGES = 1u << 0, /* guest bytes span two guest pages */
 	XLAT_BLOCK_ENDS_PRIV = 1u << 1,
@@ -143,6 +160,7 @@ struct xlat_block {
 	uint32_t n_exits;
 	const uint8_t *pcmap; /* compact host-offset -> guest-offset map */
 	uint32_t pcmap_len;
+	uint32_t cat_bytes[XLAT_NCATS]; /* code_len by enum xlat_code_cat */
 };
 
 struct xlat_ctx; /* opaque: decoders, encoder, arena (about 200 KiB) */

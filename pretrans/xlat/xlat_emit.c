@@ -68,6 +68,22 @@ void xe_reset(struct xe *e, uint8_t *main_buf, uint8_t *cold_buf, gva_t start)
 	memset(e->exits, 0, sizeof(e->exits));
 	e->tm = NULL;
 	memset(e->exit_val, 0, sizeof(e->exit_val));
+	/* the block-entry check comes first; xe_set_goff() switches to
+	 * XLAT_CAT_INSN before each guest instruction */
+	e->cat = XLAT_CAT_ENTRY;
+	memset(e->cat_bytes, 0, sizeof(e->cat_bytes));
+	e->n_slow = 0;
+}
+
+const char *xlat_code_cat_str(enum xlat_code_cat c)
+{
+	static const char *const names[XLAT_NCATS] = {
+	    [XLAT_CAT_INSN] = "insn",	  [XLAT_CAT_COPY] = "copy",	[XLAT_CAT_ENTRY] = "entry",
+	    [XLAT_CAT_SPILL] = "spill",	  [XLAT_CAT_FLAGS] = "flags",	[XLAT_CAT_PROBE] = "probe",
+	    [XLAT_CAT_SLOW] = "slowpath", [XLAT_CAT_BRANCH] = "branch", [XLAT_CAT_IBL] = "ibl",
+	    [XLAT_CAT_STUB] = "stub",
+	};
+	return (unsigned)c < XLAT_NCATS ? names[c] : "?";
 }
 
 ZydisEncoderOperand xe_r(ZydisRegister r)
@@ -126,6 +142,7 @@ void xe_req(struct xe *e, const ZydisEncoderRequest *req)
 		return;
 	}
 	e->len[e->cur] += (uint32_t)n;
+	e->cat_bytes[e->cat] += (uint32_t)n;
 }
 
 void xe_ins(struct xe *e, ZydisMnemonic m, bool gs, int n, const ZydisEncoderOperand *a,
@@ -153,6 +170,7 @@ void xe_bytes(struct xe *e, const uint8_t *p, uint32_t n)
 		return;
 	memcpy(e->sec[e->cur] + e->len[e->cur], p, n);
 	e->len[e->cur] += n;
+	e->cat_bytes[e->cat] += n;
 }
 
 void xe_gs_store(struct xe *e, uint32_t off, ZydisRegister r)
@@ -249,6 +267,7 @@ void xe_section(struct xe *e, int sec)
 
 void xe_set_goff(struct xe *e, uint32_t goff)
 {
+	e->cat = XLAT_CAT_INSN;
 	e->goff = goff;
 	xe_pcmark(e);
 }
@@ -264,34 +283,59 @@ void xe_to_guest_stack(struct xe *e)
 	xe_gs_load(e, ZYDIS_REGISTER_RSP, VCPU_OFF_GUEST_RSP);
 }
 
-/* Host RFLAGS -> vcpu spill_flags, through the host stack (never the guest
- * stack: guest RSP is a guest address). */
-void xe_flags_save(struct xe *e)
+/* RSP -> tmp (a register free here) or vcpu guest_rsp_save, then RSP =
+ * the host address vcpu.off holds; and back. */
+static void flags_rsp_in(struct xe *e, ZydisRegister tmp, uint32_t off)
 {
-	xe_to_host_stack(e);
-	xe_ins(e, ZYDIS_MNEMONIC_PUSHFQ, false, 0, NULL, NULL, NULL);
-	ZydisEncoderOperand m =
-	    xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_SPILL_FLAGS);
-	xe_ins(e, ZYDIS_MNEMONIC_POP, true, 1, &m, NULL, NULL);
-	xe_to_guest_stack(e);
-	e->mask |= XLAT_SPILL_FLAGS;
-	xe_pcmark(e);
+	if (tmp != ZYDIS_REGISTER_NONE) {
+		ZydisEncoderOperand t = xe_r(tmp), sp = xe_r(ZYDIS_REGISTER_RSP);
+		xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &t, &sp, NULL);
+	} else {
+		xe_gs_store(e, VCPU_OFF_GUEST_RSP, ZYDIS_REGISTER_RSP);
+	}
+	xe_gs_load(e, ZYDIS_REGISTER_RSP, off);
 }
 
-void xe_flags_restore(struct xe *e)
+static void flags_rsp_out(struct xe *e, ZydisRegister tmp)
 {
-	xe_to_host_stack(e);
-	ZydisEncoderOperand m =
-	    xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_SPILL_FLAGS);
-	xe_ins(e, ZYDIS_MNEMONIC_PUSH, true, 1, &m, NULL, NULL);
+	if (tmp != ZYDIS_REGISTER_NONE) {
+		ZydisEncoderOperand t = xe_r(tmp), sp = xe_r(ZYDIS_REGISTER_RSP);
+		xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &sp, &t, NULL);
+	} else {
+		xe_to_guest_stack(e);
+	}
+}
+
+/* Host RFLAGS -> vcpu spill_flags: RSP points just above spill_flags
+ * (flags_sp_save) for a pushfq, never at the guest stack (guest RSP is a
+ * guest address).  Nothing in between can fault, so the guest RSP may wait
+ * in a free register: 16 bytes (28 without one; 36 until XLAT_VERSION 8,
+ * which pushed on the host stack and popped into spill_flags). */
+void xe_flags_save(struct xe *e, ZydisRegister tmp)
+{
+	int cat = xe_cat(e, XLAT_CAT_FLAGS);
+	flags_rsp_in(e, tmp, VCPU_OFF_FLAGS_SP_SAVE);
+	xe_ins(e, ZYDIS_MNEMONIC_PUSHFQ, false, 0, NULL, NULL, NULL);
+	flags_rsp_out(e, tmp);
+	e->mask |= XLAT_SPILL_FLAGS;
+	xe_pcmark(e);
+	xe_cat(e, cat);
+}
+
+void xe_flags_restore(struct xe *e, ZydisRegister tmp)
+{
+	int cat = xe_cat(e, XLAT_CAT_FLAGS);
+	flags_rsp_in(e, tmp, VCPU_OFF_FLAGS_SP_LOAD);
 	xe_ins(e, ZYDIS_MNEMONIC_POPFQ, false, 0, NULL, NULL, NULL);
-	xe_to_guest_stack(e);
+	flags_rsp_out(e, tmp);
 	e->mask &= ~XLAT_SPILL_FLAGS;
 	xe_pcmark(e);
+	xe_cat(e, cat);
 }
 
 void xe_spill(struct xe *e, struct xlat_scratch *s, uint32_t live)
 {
+	int cat = xe_cat(e, XLAT_CAT_SPILL);
 	s->spilled = 0;
 	for (int i = 0; i < s->n; i++) {
 		if (!(live & (1u << s->r[i])))
@@ -301,10 +345,12 @@ void xe_spill(struct xe *e, struct xlat_scratch *s, uint32_t live)
 		e->mask |= 1u << s->r[i];
 		xe_pcmark(e);
 	}
+	xe_cat(e, cat);
 }
 
 void xe_unspill(struct xe *e, struct xlat_scratch *s)
 {
+	int cat = xe_cat(e, XLAT_CAT_SPILL);
 	for (int i = 0; i < s->n; i++) {
 		if (!(s->spilled & (1u << s->r[i])))
 			continue;
@@ -312,6 +358,7 @@ void xe_unspill(struct xe *e, struct xlat_scratch *s)
 		e->mask &= ~(1u << s->r[i]);
 		xe_pcmark(e);
 	}
+	xe_cat(e, cat);
 }
 
 void xe_callout(struct xe *e, int co)
@@ -321,6 +368,40 @@ void xe_callout(struct xe *e, int co)
 	    xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_CALLOUT + 8 * co);
 	xe_ins(e, ZYDIS_MNEMONIC_CALL, true, 1, &m, NULL, NULL);
 	xe_to_guest_stack(e);
+}
+
+/* lea r, [rip + label] (rel32 resolved in xe_finish like a branch's). */
+static void xe_lea_label(struct xe *e, ZydisRegister r, int label)
+{
+	ZydisEncoderOperand d = xe_r(r);
+	ZydisEncoderOperand m = xe_m(8, ZYDIS_REGISTER_RIP, ZYDIS_REGISTER_NONE, 0, 0x12345678);
+	uint32_t before = e->len[e->cur];
+	xe_ins(e, ZYDIS_MNEMONIC_LEA, false, 2, &d, &m, NULL);
+	if (e->failed || e->overflow)
+		return;
+	if (e->len[e->cur] - before < 7 || e->n_fixups >= XLAT_MAX_FIXUPS) {
+		e->failed = true;
+		return;
+	}
+	struct xe_fixup *f = &e->fixups[e->n_fixups++];
+	f->sec = (uint8_t)e->cur;
+	f->pos = e->len[e->cur] - 4; /* disp32 is the last field: no immediate */
+	f->label = label;
+}
+
+/* The label of the block's shared slow path for mem_info value info. */
+static int slow_shared(struct xe *e, uint32_t info)
+{
+	for (int i = 0; i < e->n_slow; i++)
+		if (e->slow_info[i] == info)
+			return e->slow_label[i];
+	if (e->n_slow >= XLAT_MAX_SLOW) {
+		e->overflow = true;
+		return 0;
+	}
+	e->slow_info[e->n_slow] = info;
+	e->slow_label[e->n_slow] = xe_label_new(e);
+	return e->slow_label[e->n_slow++];
 }
 
 /*
@@ -335,9 +416,14 @@ void xe_callout(struct xe *e, int co)
  *     add   A, %gs:tlb.addend(T1)
  *   back:
  * An access that crosses a page never matches (the tag is the first byte's
- * page, the compare uses the last byte's), so it takes the slow path, which
- * calls VCPU_CO_MEM_LOAD/STORE with mem_va/mem_info and reloads A from
- * mem_host.  The call-out either returns or unwinds to the dispatcher.
+ * page, the compare uses the last byte's), so it takes the slow path:
+ *   slow:   lea T1, [rip + back] ; jmp shared        (COLD, 12 bytes)
+ *   shared: mov qword %gs:mem_info, size | write | A << 20 | T1 << 24
+ *           jmp *%gs:callout[VCPU_CO_MEM]           (once per block and value)
+ * VCPU_CO_MEM is entered on the guest stack: the runtime saves the state,
+ * translates the address in A, puts the host address into A and resumes at
+ * T1 (= back) with everything else as it was, or unwinds to the dispatcher
+ * with exit_host_pc = back (the pc map at back - 1: this instruction).
  */
 void xe_probe(struct xe *e, const struct xlat_scratch *s, const struct xlat_addr *a, unsigned size,
 	      bool write)
@@ -346,6 +432,7 @@ void xe_probe(struct xe *e, const struct xlat_scratch *s, const struct xlat_addr
 	ZydisEncoderOperand oa = xe_r(A), ot1 = xe_r(T1), ot2 = xe_r(T2), im, mm;
 	if (size == 0)
 		size = 1;
+	int cat = xe_cat(e, XLAT_CAT_PROBE);
 
 	uint32_t before = e->len[e->cur];
 	if (a->absolute) {
@@ -386,14 +473,30 @@ void xe_probe(struct xe *e, const struct xlat_scratch *s, const struct xlat_addr
 	xe_label_place(e, back);
 
 	int prev = e->cur;
+	uint32_t info = size | (write ? VCPU_MEM_WRITE : 0) |
+			(uint32_t)xe_gpr_num(A) << VCPU_MEM_ADDR_SHIFT |
+			(uint32_t)xe_gpr_num(T1) << VCPU_MEM_RET_SHIFT;
+	xe_cat(e, XLAT_CAT_SLOW);
 	xe_section(e, XE_COLD);
 	xe_label_place(e, slow);
-	xe_gs_store(e, VCPU_OFF_MEM_VA, A);
-	xe_gs_store_imm32(e, 8, VCPU_OFF_MEM_INFO, (int64_t)(size | (write ? VCPU_MEM_WRITE : 0)));
-	xe_callout(e, write ? VCPU_CO_MEM_STORE : VCPU_CO_MEM_LOAD);
-	xe_gs_load(e, A, VCPU_OFF_MEM_HOST);
-	xe_branch(e, ZYDIS_MNEMONIC_JMP, back);
+	xe_lea_label(e, T1, back);
+	xe_branch(e, ZYDIS_MNEMONIC_JMP, slow_shared(e, info));
 	xe_section(e, prev);
+	xe_cat(e, cat);
+}
+
+/* The block's shared slow paths (see xe_probe), in the COLD section. */
+static void emit_slow_shared(struct xe *e)
+{
+	int cat = xe_cat(e, XLAT_CAT_SLOW);
+	for (int i = 0; i < e->n_slow; i++) {
+		xe_label_place(e, e->slow_label[i]);
+		xe_gs_store_imm32(e, 8, VCPU_OFF_MEM_INFO, (int64_t)e->slow_info[i]);
+		ZydisEncoderOperand m = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0,
+					     VCPU_OFF_CALLOUT + 8 * VCPU_CO_MEM);
+		xe_ins(e, ZYDIS_MNEMONIC_JMP, true, 1, &m, NULL, NULL);
+	}
+	xe_cat(e, cat);
 }
 
 int xe_exit_new(struct xe *e, enum xlat_exit_kind k, gva_t target)
@@ -414,7 +517,9 @@ int xe_exit_new(struct xe *e, enum xlat_exit_kind k, gva_t target)
 void xe_exit_branch(struct xe *e, ZydisMnemonic m, int idx)
 {
 	int l = xe_label_new(e);
+	int cat = xe_cat(e, XLAT_CAT_BRANCH);
 	xe_branch(e, m, e->exit_stub_label[idx]);
+	xe_cat(e, cat);
 	/* the rel32 is the last 4 bytes of the branch just emitted */
 	e->labels[l].sec = (int8_t)e->cur;
 	e->labels[l].off = e->len[e->cur] - 4;
@@ -433,11 +538,14 @@ void xe_exit_jump_stub(struct xe *e, int idx)
  * Indirect exits (IBL miss) have their target already stored in
  * exit_target by the code that computed it.
  *
- *   stub_i: mov qword %gs:exit_info, kind | i << 8
- *           mov dword %gs:exit_target, lo ; mov dword %gs:exit_target+4, hi
+ *   stub_i: mov dword %gs:exit_info, kind | i << 8
+ *           mov qword %gs:exit_target, simm32   (not IRQ, INDIRECT, RET)
  *           jmp tail                      (the last stub falls through)
- *   tail:   mov dword %gs:exit_block, lo ; mov dword %gs:exit_block+4, hi
+ *   tail:   mov qword %gs:exit_block, simm32
  *           jmp *%gs:callout[VCPU_CO_EXIT]
+ * A guest address that does not fit a sign-extended imm32 (user code above
+ * 2 GiB) is stored as two dwords (store_gva).  An IRQ exit's target is the
+ * block start, which the tail stores: the runtime reads exit_block.
  */
 /*
  * User blocks (XLAT_OPT_USER) chain only within their own pages (the code
@@ -493,6 +601,29 @@ static void emit_user_direct_probe(struct xe *e, int x)
 	xe_gs_load(e, ZYDIS_REGISTER_RAX, spill_rax);
 }
 
+/* mov %gs:off, v (a guest address, exit exit_idx's target or -1: the block
+ * start).  Kernel blocks: one store of a sign-extended imm32 when v allows
+ * it (kernel addresses do), else two dword stores; the form depends on the
+ * value's class, which templates record (XLAT_RV_FORM).  User blocks keep
+ * the two dword stores whatever the value: their templates move programs
+ * between 0x400000 and 0x7f... (runtime/ureloc), where the compact form
+ * would refuse every block. */
+static void store_gva(struct xe *e, uint32_t off, gva_t v, int exit_idx)
+{
+	bool user = e->off_ibl == VCPU_OFF_UIBL;
+	uint32_t before = e->len[e->cur];
+	if (!user && (int64_t)v == (int64_t)(int32_t)v) {
+		xe_gs_store_imm32(e, 8, off, (int64_t)v);
+		xe_note_exit_store(e, before, exit_idx, 0, false);
+		return;
+	}
+	xe_gs_store_imm32(e, 4, off, (int32_t)(uint32_t)v);
+	xe_note_exit_store(e, before, exit_idx, 0, user);
+	before = e->len[e->cur];
+	xe_gs_store_imm32(e, 4, off + 4, (int32_t)(uint32_t)(v >> 32));
+	xe_note_exit_store(e, before, exit_idx, 32, user);
+}
+
 static bool exit_is_direct(uint8_t kind)
 {
 	return kind == XLAT_EXIT_JMP || kind == XLAT_EXIT_JCC_TAKEN || kind == XLAT_EXIT_JCC_FALL ||
@@ -504,6 +635,8 @@ void xe_emit_stubs(struct xe *e)
 	int prev = e->cur;
 	int tail = xe_label_new(e);
 	xe_section(e, XE_COLD);
+	emit_slow_shared(e);
+	int cat = xe_cat(e, XLAT_CAT_STUB);
 	for (uint32_t i = 0; i < e->n_exits; i++) {
 		struct xlat_exit *x = &e->exits[i];
 		xe_label_place(e, e->exit_stub_label[i]);
@@ -512,33 +645,24 @@ void xe_emit_stubs(struct xe *e)
 		if (e->off_ibl == VCPU_OFF_UIBL && !e->step && exit_is_direct(x->kind) &&
 		    (x->target & GUEST_PAGE_MASK) != (e->block_start & GUEST_PAGE_MASK))
 			emit_user_direct_probe(e, (int)i);
-		xe_gs_store_imm32(e, 8, VCPU_OFF_EXIT_INFO,
+		xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_INFO,
 				  VCPU_EXIT_INFO(x->kind, i) |
 				      ((x->flags & XLAT_EXIT_F_SYSCALL) ? VCPU_EXIT_SYSCALL : 0) |
 				      ((x->flags & XLAT_EXIT_F_SYSRET) ? VCPU_EXIT_SYSRET : 0));
-		if (x->kind != XLAT_EXIT_INDIRECT && x->kind != XLAT_EXIT_RET) {
-			uint32_t before = e->len[e->cur];
-			xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_TARGET, (int32_t)(uint32_t)x->target);
-			xe_note_exit_store(e, before, (int)i, 0);
-			before = e->len[e->cur];
-			xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_TARGET + 4,
-					  (int32_t)(uint32_t)(x->target >> 32));
-			xe_note_exit_store(e, before, (int)i, 32);
-		}
+		if (x->kind == XLAT_EXIT_IRQ) /* the target is exit_block */
+			xe_note_exit_store(e, XE_NOTE_NO_CODE, (int)i, 0, true);
+		else if (x->kind != XLAT_EXIT_INDIRECT && x->kind != XLAT_EXIT_RET)
+			store_gva(e, VCPU_OFF_EXIT_TARGET, x->target, (int)i);
 		if (i + 1 < e->n_exits)
 			xe_branch(e, ZYDIS_MNEMONIC_JMP, tail);
 	}
 	xe_label_place(e, tail);
-	uint32_t before = e->len[e->cur];
-	xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_BLOCK, (int32_t)(uint32_t)e->block_start);
-	xe_note_exit_store(e, before, -1, 0);
-	before = e->len[e->cur];
-	xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_BLOCK + 4, (int32_t)(uint32_t)(e->block_start >> 32));
-	xe_note_exit_store(e, before, -1, 32);
+	store_gva(e, VCPU_OFF_EXIT_BLOCK, e->block_start, -1);
 	ZydisEncoderOperand m = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0,
 				     VCPU_OFF_CALLOUT + 8 * VCPU_CO_EXIT);
 	xe_ins(e, ZYDIS_MNEMONIC_JMP, true, 1, &m, NULL, NULL);
 	xe_section(e, prev);
+	xe_cat(e, cat);
 }
 
 static uint32_t xe_final(const struct xe *e, int sec, uint32_t off)

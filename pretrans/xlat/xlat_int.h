@@ -25,6 +25,7 @@
 #define XLAT_MAX_LABELS	   512
 #define XLAT_MAX_FIXUPS	   512
 #define XLAT_MAX_PCENT	   1024
+#define XLAT_MAX_SLOW	   32 /* distinct shared slow paths per block */
 
 #define XLAT_FLAGS_ARITH 0x8d5u /* CF PF AF ZF SF OF */
 #define XLAT_SPILL_FLAGS (1u << 16)
@@ -140,7 +141,24 @@ struct xe {
 	/* template recording: NULL unless xlat_translate_tmpl() runs */
 	struct xe_tm *tm;
 	struct xe_val exit_val[XLAT_MAX_EXITS]; /* how each exit's target derives */
+	/* measurement: bytes emitted per enum xlat_code_cat; e->cat is the
+	 * category of what is being emitted (xe_cat) */
+	int cat;
+	uint32_t cat_bytes[XLAT_NCATS];
+	/* shared soft-MMU slow paths of this block (xe_probe): mem_info value
+	 * and label, emitted once each by xe_emit_stubs */
+	uint32_t slow_info[XLAT_MAX_SLOW];
+	int slow_label[XLAT_MAX_SLOW];
+	int n_slow;
 };
+
+/* Set the category of what is emitted next; returns the previous one. */
+static inline int xe_cat(struct xe *e, int cat)
+{
+	int old = e->cat;
+	e->cat = cat;
+	return old;
+}
 
 /* Scratch registers chosen for one guest instruction. */
 struct xlat_scratch {
@@ -185,8 +203,10 @@ void xe_set_goff(struct xe *e, uint32_t goff);
 /* Switch to the host stack (guest rsp -> vcpu guest_rsp_save) and back. */
 void xe_to_host_stack(struct xe *e);
 void xe_to_guest_stack(struct xe *e);
-void xe_flags_save(struct xe *e);
-void xe_flags_restore(struct xe *e);
+/* Guest flags <-> vcpu spill_flags; tmp: a register free here (its guest
+ * value saved or dead) that holds RSP meanwhile, or ZYDIS_REGISTER_NONE. */
+void xe_flags_save(struct xe *e, ZydisRegister tmp);
+void xe_flags_restore(struct xe *e, ZydisRegister tmp);
 void xe_spill(struct xe *e, struct xlat_scratch *s, uint32_t live);
 void xe_unspill(struct xe *e, struct xlat_scratch *s);
 /* Leave s->reg[0] = host address of the access at a (flags clobbered). */
@@ -212,7 +232,12 @@ bool xe_finish(struct xe *e, uint8_t *out, uint32_t cap, uint32_t *code_len, uin
 #define XE_NOTE_DISP 2
 void xe_note(struct xe *e, uint32_t before, int which, struct xe_val v, uint64_t val, bool fixed);
 void xe_note_copy(struct xe *e, uint32_t before, const struct xlat_insn *in);
-void xe_note_exit_store(struct xe *e, uint32_t before, int exit_idx, int shift);
+/* xe_note_exit_store(): the store at `before` writes bits shift.. of exit
+ * exit_idx's target (-1: the block start) as an imm32 (fixed: the form does
+ * not depend on the value); before = XE_NOTE_NO_CODE records the exit's
+ * target only (no store in the code). */
+#define XE_NOTE_NO_CODE UINT32_MAX
+void xe_note_exit_store(struct xe *e, uint32_t before, int exit_idx, int shift, bool fixed);
 /* The instruction at `before` (user IBL probe of direct exit exit_idx) has
  * a %gs displacement of uibl[VCPU_UIBL_INDEX(target)] plus a constant. */
 void xe_note_uibl(struct xe *e, uint32_t before, int exit_idx);

@@ -284,7 +284,8 @@ static void begin_scratch(struct xe *e, const struct xlat_insn *in, int n, struc
 	xe_spill(e, &fresh, in->live_out);
 	e->pend_regs |= fresh.spilled;
 	if (save_flags && !e->pend_flags) {
-		xe_flags_save(e);
+		/* every scratch register is free now: spilled, pending or dead */
+		xe_flags_save(e, s->n > 0 ? s->reg[s->n - 1] : ZYDIS_REGISTER_NONE);
 		e->pend_flags = true;
 	}
 }
@@ -376,7 +377,9 @@ static void emit_copy(struct xe *e, const struct xlat_insn *in)
 		return;
 	}
 	uint32_t before = e->len[e->cur];
+	int cat = xe_cat(e, XLAT_CAT_COPY);
 	xe_bytes(e, in->bytes, in->d.length);
+	xe_cat(e, cat);
 	xe_note_copy(e, before, in);
 }
 
@@ -436,9 +439,20 @@ static void flags_after(struct xe *e, const struct xlat_insn *in)
 	}
 }
 
+/* A pending scratch register (free: its guest value is in spill[]), or
+ * ZYDIS_REGISTER_NONE. */
+static ZydisRegister pending_reg(const struct xe *e)
+{
+	for (int r = 0; r < 16; r++)
+		if ((e->pend_regs >> r) & 1)
+			return xe_gpr64(r);
+	return ZYDIS_REGISTER_NONE;
+}
+
 /* Restore the pending scratch registers in `regs` (guest values back). */
 static void restore_pending(struct xe *e, uint32_t regs)
 {
+	int cat = xe_cat(e, XLAT_CAT_SPILL);
 	for (int r = 0; r < 16; r++) {
 		if (!((regs & e->pend_regs) >> r & 1))
 			continue;
@@ -447,15 +461,17 @@ static void restore_pending(struct xe *e, uint32_t regs)
 		e->mask &= ~(1u << r);
 		xe_pcmark(e);
 	}
+	xe_cat(e, cat);
 }
 
 void xlat_flush_pending(struct xe *e)
 {
-	restore_pending(e, e->pend_regs);
+	/* the flags first, while a pending register is free to hold RSP */
 	if (e->pend_flags) {
-		xe_flags_restore(e);
+		xe_flags_restore(e, pending_reg(e));
 		e->pend_flags = false;
 	}
+	restore_pending(e, e->pend_regs);
 }
 
 static void mangle_mem(struct xe *e, const struct xlat_insn *in)
@@ -515,7 +531,7 @@ static void mangle_mem(struct xe *e, const struct xlat_insn *in)
 		xe_ins(e, ZYDIS_MNEMONIC_SUB, false, 2, &oa, &ot, NULL);
 	}
 	if (e->pend_flags && flags_need_restore(in)) {
-		xe_flags_restore(e);
+		xe_flags_restore(e, s.reg[1]); /* T1 is free after the probe */
 		e->pend_flags = false;
 	}
 	emit_with_mem(e, in, mi, s.reg[0]);
@@ -744,6 +760,7 @@ static void emit_ibl(struct xe *e, struct xlat_scratch *s, enum xlat_exit_kind k
 		xe_exit_jump_stub(e, x);
 		return;
 	}
+	int cat = xe_cat(e, XLAT_CAT_IBL);
 	xe_gs_load(e, A, VCPU_OFF_EXIT_TARGET);
 	xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &o1, &oa, NULL);
 	im = xe_i((e->off_ibl == VCPU_OFF_UIBL ? VCPU_UIBL_ENTRIES : VCPU_IBL_ENTRIES) - 1);
@@ -778,6 +795,7 @@ static void emit_ibl(struct xe *e, struct xlat_scratch *s, enum xlat_exit_kind k
 	xlat_flush_pending(e);
 	xe_exit_jump_stub(e, x);
 	xe_section(e, XE_MAIN);
+	xe_cat(e, cat);
 }
 
 /* Store the guest target of an indirect jmp/call into vcpu.exit_target.
@@ -951,7 +969,7 @@ void xlat_mangle(struct xe *e, const struct xlat_insn *in, enum xlat_class c)
 	case XC_CLAC:
 		restore_pending(e, in->regs_used);
 		if (e->pend_flags && flags_need_restore(in)) {
-			xe_flags_restore(e);
+			xe_flags_restore(e, pending_reg(e));
 			e->pend_flags = false;
 		}
 		break;

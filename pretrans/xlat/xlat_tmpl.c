@@ -235,7 +235,7 @@ void xe_note(struct xe *e, uint32_t before, int which, struct xe_val v, uint64_t
 	record(e, before, off, (uint8_t)(bits / 8), v, val, 0, fixed);
 }
 
-void xe_note_exit_store(struct xe *e, uint32_t before, int idx, int shift)
+void xe_note_exit_store(struct xe *e, uint32_t before, int idx, int shift, bool fixed)
 {
 	if (!e->tm || e->failed || e->overflow)
 		return;
@@ -250,14 +250,14 @@ void xe_note_exit_store(struct xe *e, uint32_t before, int idx, int shift)
 		}
 	}
 	ZydisDecodedInstruction d;
-	if (!host_insn(e, before, &d))
+	if (before != XE_NOTE_NO_CODE && !host_insn(e, before, &d))
 		return;
-	if (d.raw.imm[0].size != 32) {
+	if (before != XE_NOTE_NO_CODE && d.raw.imm[0].size != 32) {
 		e->tm->bad = true;
 		return;
 	}
-	if (v.flags & (XV_PC | XV_FIELD))
-		record(e, before, d.raw.imm[0].offset, 4, v, target, (uint8_t)shift, true);
+	if (before != XE_NOTE_NO_CODE && (v.flags & (XV_PC | XV_FIELD)))
+		record(e, before, d.raw.imm[0].offset, 4, v, target, (uint8_t)shift, fixed);
 	if (idx >= 0 && shift == 0 && (v.flags & (XV_PC | XV_FIELD))) {
 		struct xlat_reloc *r = tm_add(e, 0);
 		if (!r)

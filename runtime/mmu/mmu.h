@@ -305,7 +305,7 @@ enum mmu_host_kind {
 
 /*
  * The slow path behind translated code's inline TLB check (the
- * VCPU_CO_MEM_LOAD/STORE call-outs): translate the data access
+ * VCPU_CO_MEM call-out): translate the data access
  * [gva, gva+size) (1 <= size <= 4096, kind READ or WRITE, modifiers
  * allowed) under the current mode, all pages checked before A/D are set,
  * and return a host pointer to its bytes when they are contiguous RAM

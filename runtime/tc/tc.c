@@ -25,8 +25,7 @@
 
 uint64_t tc_enter_asm(void);
 void tc_exit_asm(void);
-void tc_co_mem_load(void);
-void tc_co_mem_store(void);
+void tc_co_mem(void);
 void tc_co_string(void);
 int tc_callout_c(struct tc_vcpu *t, uint64_t which);
 
@@ -45,10 +44,11 @@ enum bt_status tc_vcpu_init(struct tc_vcpu *t, const struct tc_handlers *h, void
 	t->h = *h;
 	t->opaque = opaque;
 	t->abi->callout[VCPU_CO_EXIT] = (uint64_t)(uintptr_t)tc_exit_asm;
-	t->abi->callout[VCPU_CO_MEM_LOAD] = (uint64_t)(uintptr_t)tc_co_mem_load;
-	t->abi->callout[VCPU_CO_MEM_STORE] = (uint64_t)(uintptr_t)tc_co_mem_store;
+	t->abi->callout[VCPU_CO_MEM] = (uint64_t)(uintptr_t)tc_co_mem;
 	t->abi->callout[VCPU_CO_STRING] = (uint64_t)(uintptr_t)tc_co_string;
 	t->abi->host_ctx = (uint64_t)(uintptr_t)t;
+	t->abi->flags_sp_save = (uint64_t)(uintptr_t)&t->abi->spill_flags + 8;
+	t->abi->flags_sp_load = (uint64_t)(uintptr_t)&t->abi->spill_flags;
 	t->abi->rflags = 2;
 	/* a valid x87/SSE image to start from (MXCSR reserved bits clear) */
 	__asm__ volatile("fxsave64 %0" : "=m"(t->abi->fxsave));
@@ -94,14 +94,20 @@ int tc_callout_c(struct tc_vcpu *t, uint64_t which)
 	struct vcpu_abi *a = t->abi;
 	int r = 1;
 	switch (which) {
-	case VCPU_CO_MEM_LOAD:
-	case VCPU_CO_MEM_STORE: {
+	case VCPU_CO_MEM: {
 		uint8_t *host = NULL;
 		uint32_t size = (uint32_t)(a->mem_info & 0xffff);
 		bool write = (a->mem_info & VCPU_MEM_WRITE) != 0;
+		unsigned ra = (unsigned)(a->mem_info >> VCPU_MEM_ADDR_SHIFT) & 15;
+		unsigned rr = (unsigned)(a->mem_info >> VCPU_MEM_RET_SHIFT) & 15;
+		a->exit_host_pc = a->gpr[rr]; /* before anything can fault */
+		a->gpr[rr] = 0; /* a scratch register: no host address for the guest */
+		a->mem_va = a->gpr[ra];
 		r = t->h.mem(t, a->mem_va, size, write, &host);
-		if (r == 0)
+		if (r == 0) {
 			a->mem_host = (uint64_t)(uintptr_t)host;
+			a->gpr[ra] = a->mem_host;
+		}
 		break;
 	}
 	case VCPU_CO_STRING:

@@ -280,18 +280,43 @@ tc_fx_go:
 	jmp	*%gs:VCPU_OFF_ENTER_TGT
 
 /*
- * Call-outs: reached by `call *%gs:callout[k]` from translated code that has
- * already switched to the host stack (guest RSP in vcpu.guest_rsp_save).
- * Stack on entry: return address at (%rsp) = vcpu.host_rsp - 8.
+ * VCPU_CO_MEM, the soft-MMU slow path: reached by `jmp *%gs:callout[1]` on
+ * the guest stack, guest address and resume address in the GPRs mem_info
+ * names (vcpu_abi.h).  tc_callout_c sets exit_host_pc and the address GPR;
+ * success resumes at exit_host_pc with the guest stack and all registers.
  */
-	.globl	tc_co_mem_load
-tc_co_mem_load:
-	pushq	$VCPU_CO_MEM_LOAD_IDX
-	jmp	tc_callout_common
-	.globl	tc_co_mem_store
-tc_co_mem_store:
-	pushq	$VCPU_CO_MEM_STORE_IDX
-	jmp	tc_callout_common
+	.globl	tc_co_mem
+tc_co_mem:
+	SAVE_GPRS
+	mov	%rsp, GPR(4)
+	mov	%gs:VCPU_OFF_HOST_RSP, %rsp
+	pushfq
+	popq	%gs:VCPU_OFF_RFLAGS
+	fxsave64 %gs:VCPU_OFF_FXSAVE
+	HOST_FPENV
+	cld
+	mov	%gs:VCPU_OFF_HOST_CTX, %rdi
+	mov	$VCPU_CO_MEM_IDX, %esi
+	call	tc_callout_c		/* rsp = host_rsp: aligned */
+	test	%eax, %eax
+	jnz	1f
+	fxrstor64 %gs:VCPU_OFF_FXSAVE
+	pushq	%gs:VCPU_OFF_RFLAGS	/* sanitized by tc_callout_c */
+	popfq
+	LOAD_GPRS
+	mov	GPR(4), %rsp
+	jmp	*%gs:VCPU_OFF_EXIT_HOSTPC
+1:	/* guest fault: unwind to tc_enter_asm's caller */
+	mov	%gs:VCPU_OFF_HOST_RSP, %rsp
+	mov	$TC_EXIT_FAULT, %eax
+	jmp	tc_return
+
+/*
+ * Other call-outs: reached by `call *%gs:callout[k]` from translated code
+ * that has already switched to the host stack (guest RSP in
+ * vcpu.guest_rsp_save).  Stack on entry: return address at (%rsp) =
+ * vcpu.host_rsp - 8.
+ */
 	.globl	tc_co_string
 tc_co_string:
 	pushq	$VCPU_CO_STRING_IDX

@@ -699,7 +699,9 @@ static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 
 	if (kind < XLAT_NEXIT_KINDS)
 		vm->st.exits[kind]++;
-	a->rip = a->exit_target;
+	/* an IRQ exit leaves before the block ran: its target is the block
+	 * start (its stub does not store exit_target, docs/xlat.md) */
+	a->rip = kind == XLAT_EXIT_IRQ ? a->exit_block : a->exit_target;
 	vm->prev = NULL;
 	switch (kind) {
 	case XLAT_EXIT_JMP:

@@ -43,6 +43,10 @@ for b in "$build" $base; do
 		[ -x "$f" ] || { echo "linux-boot-bench: $f missing: make BUILD=$b" >&2; exit 1; }
 	done
 done
+# absolute paths: the VMs run from other directories (a BUILD_DIR like
+# /tmp/x used to become $PWD//tmp/x and every btvm boot failed)
+build=$(cd "$build" && pwd)
+[ -n "$base" ] && base=$(cd "$base" && pwd)
 lk_fetch || exit 1
 work=$(mktemp -d /tmp/linux-boot-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -79,11 +83,11 @@ build_ms=$(make_db "" "$build") || exit 1
 # base-learn, base-learned for BASE_DIR)
 boot() {
 	local mode=$1 k=$2 out=$work/$1.$2 args=() kind=btvm pre=
-	export LK_BTVM=$PWD/$build/bin/btvm
+	export LK_BTVM=$build/bin/btvm
 	case $mode in
 	base-*)
 		pre=base-
-		LK_BTVM=$PWD/$base/bin/btvm
+		LK_BTVM=$base/bin/btvm
 		;;
 	esac
 	case ${mode#base-} in

@@ -17,6 +17,8 @@
 #include "tests/xlat/harness.h"
 #include "pretrans/xlat/xlat_facts.h"
 
+#include <Zydis/Zydis.h>
+
 #define SENTINEL 0x7ead0000ull
 
 struct env {
@@ -126,14 +128,26 @@ static void test_deterministic(void **state)
 	xlat_destroy(c2);
 }
 
-/* Does the code refer to the user IBL table (a %gs displacement inside it)? */
+/* Does the code refer to the user IBL table (a memory operand whose
+ * displacement is inside it)?  The host code is a sequence of instructions
+ * without data, decoded from its start (a byte scan matched a rel32 once). */
 static bool refers_to_uibl(const struct xlat_block *b)
 {
-	for (uint32_t i = 0; i + 4 <= b->code_len; i++) {
-		uint32_t d;
-		memcpy(&d, b->code + i, 4);
-		if (d >= VCPU_OFF_UIBL && d < VCPU_OFF_UIBL + VCPU_UIBL_ENTRIES * 16)
-			return true;
+	ZydisDecoder dec;
+	assert_true(
+	    ZYAN_SUCCESS(ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64)));
+	for (uint32_t i = 0; i < b->code_len;) {
+		ZydisDecodedInstruction d;
+		ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+		assert_true(ZYAN_SUCCESS(
+		    ZydisDecoderDecodeFull(&dec, b->code + i, b->code_len - i, &d, ops)));
+		for (int k = 0; k < d.operand_count; k++) {
+			int64_t v = ops[k].mem.disp.value;
+			if (ops[k].type == ZYDIS_OPERAND_TYPE_MEMORY && v >= VCPU_OFF_UIBL &&
+			    v < VCPU_OFF_UIBL + VCPU_UIBL_ENTRIES * 16)
+				return true;
+		}
+		i += d.length;
 	}
 	return false;
 }
@@ -148,6 +162,35 @@ static size_t read_user(void *opaque, gva_t va, uint8_t *buf, size_t len)
 	n = BT_MIN(len, (size_t)(0x401000 + n - va));
 	memcpy(buf, code + (va - 0x401000), n);
 	return n;
+}
+
+/* The host bytes by category (xlat_block.cat_bytes) add up to the code, and
+ * the XLAT_VERSION 8 shapes hold: 12 bytes of slow path per access plus one
+ * 21-byte shared tail per distinct mem_info, kernel exit stubs of 17 (IRQ,
+ * no target) and 12 (RET, the last, falling into the tail) bytes and a
+ * 21-byte tail (one sign-extended imm32 store of exit_block). */
+static void test_code_categories(void **state)
+{
+	(void)state;
+	struct xlat_ctx *c;
+	struct xlat_block b;
+	struct xlat_source src = {.read = read_buf, .opaque = (void *)straight};
+	assert_int_equal(xlat_create(NULL, &c), BT_OK);
+	assert_int_equal(xlat_translate(c, &src, 0xffffffff81000000ull, &b), BT_OK);
+	assert_int_equal(b.refusal, XLAT_OK);
+	uint32_t sum = 0;
+	for (int k = 0; k < XLAT_NCATS; k++)
+		sum += b.cat_bytes[k];
+	assert_int_equal(sum, b.code_len);
+	/* 5 accesses: [rdi], [rdi+8], push, pop, ret */
+	uint32_t slow = b.cat_bytes[XLAT_CAT_SLOW];
+	assert_true(slow >= 5 * 12 + 21 && slow <= 5 * 12 + 5 * 21);
+	assert_int_equal((slow - 5 * 12) % 21, 0);
+	assert_int_equal(b.cat_bytes[XLAT_CAT_STUB], 17 + 12 + 21);
+	assert_true(b.cat_bytes[XLAT_CAT_PROBE] > 0 && b.cat_bytes[XLAT_CAT_ENTRY] > 0);
+	assert_int_equal(b.cat_bytes[XLAT_CAT_COPY], 3); /* add rax, rsi */
+	assert_string_equal(xlat_code_cat_str(XLAT_CAT_SLOW), "slowpath");
+	xlat_destroy(c);
 }
 
 /* XLAT_OPT_STEP: one guest instruction a block, and exits that leave: a
@@ -659,6 +702,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_straight_line, setup, teardown),
 	    cmocka_unit_test(test_deterministic),
+	    cmocka_unit_test(test_code_categories),
 	    cmocka_unit_test_setup_teardown(test_relocatable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fault_pcmap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_priv_exit, setup, teardown),

@@ -173,7 +173,7 @@ enum xh_result xh_run(struct xh *h, gva_t start, gva_t stop, uint64_t max_exits)
 		unsigned kind = a->exit_info & 0xff;
 		from_exit = (a->exit_info >> 8) & 0xff;
 		from = find(h, a->exit_block);
-		rip = a->exit_target;
+		rip = kind == XLAT_EXIT_IRQ ? a->exit_block : a->exit_target;
 		h->last_rip = rip;
 		if (kind == XLAT_EXIT_PRIV)
 			return XH_PRIV;
@@ -181,7 +181,11 @@ enum xh_result xh_run(struct xh *h, gva_t start, gva_t stop, uint64_t max_exits)
 			/* nothing of the block ran: its guest start is the target */
 			if (!h->irq_resume)
 				return XH_IRQ;
-			if (a->exit_block != rip)
+			/* the stub stores no target: the exit record and the
+			 * block the tail named must agree */
+			if (!from || from_exit >= from->n_exits ||
+			    from->exits[from_exit].kind != XLAT_EXIT_IRQ ||
+			    from->exits[from_exit].target != rip)
 				return XH_INTERNAL;
 			h->n_irqs++;
 			after_irq = true;

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Where the translator's host bytes go (not a timed test, not in `make
+# check`): xlat_bench -f over the test guest kernel and Debian's vmlinux
+# prints the host/guest byte ratio and the host bytes by category (inline
+# soft-MMU probes, slow paths, exit stubs, flag saves, spills, the entry
+# check, copied and rewritten instructions; enum xlat_code_cat).  With
+# --db it also runs `pretrans build` of Debian's vmlinux and prints the
+# database size.
+#
+#   tests/bench/xlat-size-bench.sh [--db] [BUILD_DIR] [ABI]
+#   defaults: build, 6.1.0-50 (tests/tools/fetch-debian-kernel.sh)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+db=0
+if [ "${1:-}" = --db ]; then
+	db=1
+	shift
+fi
+build=${1:-build}
+abi=${2:-6.1.0-50}
+make -s BUILD="$build" "$build/bin/xlat_bench" "$build/bin/pretrans" "$build/guests/kernel.elf" >&2
+vm=$(tests/tools/fetch-debian-kernel.sh "$abi")
+echo "xlat-size-bench: $(git rev-parse --short HEAD 2>/dev/null || echo '?'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+for img in "$build/guests/kernel.elf" "$vm"; do
+	"$build/bin/xlat_bench" -f "$img" | grep -v '^  refused'
+done
+if [ "$db" = 1 ]; then
+	out=$(mktemp -d /tmp/xlat-size-bench.XXXXXX)
+	trap 'rm -rf "$out"' EXIT
+	SOURCE_DATE_EPOCH=1700000000 "$build/bin/pretrans" build "$vm" -o "$out/vmlinux.tcdb" --jobs 2 >&2
+	echo "pretrans build $vm: database $(stat -c %s "$out/vmlinux.tcdb") bytes"
+	"$build/bin/pretrans" stats "$out/vmlinux.tcdb" | grep -E '^  (guest|host) '
+fi
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
