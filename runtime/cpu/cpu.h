@@ -416,11 +416,11 @@ enum bt_status cpu_syscall_from_user(struct vcpu *v, gva_t next_rip, enum cpu_ou
  * trampoline switches between user and kernel code itself, in the vCPU
  * area only.  cpu_fx_armable says which of the two transitions it may do
  * from the current state (VCPU_FX_SYSCALL at CPL 3, VCPU_FX_SYSRET at CPL
- * 0): long mode with SCE, 64-bit code, no TF/IOPL/NT/ID/VIF/VIP, CS and SS
- * exactly the flat segments STAR gives the current level (so a transition
- * there and back leaves the segments as they were), and copies the MSRs
- * into the vCPU area.  cpu_fx_sync makes the vCPU's own state follow: CPL,
- * CS, SS and the soft-MMU's CPL as the trampoline left them (cpl).
+ * 0): long mode with SCE, 64-bit code, no TF/IOPL/NT/ID/VIF/VIP, and copies
+ * the MSRs into the vCPU area.  cpu_fx_sync makes the vCPU's own state
+ * follow, after at least one transition: CPL, CS, SS (the flat segments
+ * STAR gives the level the last transition reached, whatever they were
+ * before) and the soft-MMU's CPL.
  */
 unsigned cpu_fx_armable(struct vcpu *v);
 void cpu_fx_sync(struct vcpu *v, unsigned cpl);

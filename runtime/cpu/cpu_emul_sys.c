@@ -344,19 +344,10 @@ static void star_segs(const struct vcpu *v, unsigned cpl, struct cpu_seg *cs, st
 	}
 }
 
-static bool seg_eq(const struct cpu_seg *a, const struct cpu_seg *b)
-{
-	return a->sel == b->sel && a->limit == b->limit && a->ar == b->ar && a->base == b->base;
-}
-
 unsigned cpu_fx_armable(struct vcpu *v)
 {
 	if (!(v->efer & CPU_EFER_SCE) || !cpu_mode64(v) || v->rflags_sys != 0 ||
 	    (v->cpl != 0 && v->cpl != 3))
-		return 0;
-	struct cpu_seg cs, ss;
-	star_segs(v, v->cpl, &cs, &ss);
-	if (!seg_eq(&cs, &v->seg[CPU_CS]) || !seg_eq(&ss, &v->seg[CPU_SS]))
 		return 0;
 	v->abi->fx_star = v->msr.star;
 	v->abi->fx_lstar = v->msr.lstar;
@@ -366,8 +357,9 @@ unsigned cpu_fx_armable(struct vcpu *v)
 
 void cpu_fx_sync(struct vcpu *v, unsigned cpl)
 {
-	if (cpl == v->cpl)
-		return; /* there and back: the segments are what they were */
+	/* the last transition decides: syscall and sysretq load CS and SS
+	 * from STAR whatever they held (a kernel entered through an interrupt
+	 * has a null SS, for one) */
 	star_segs(v, cpl, &v->seg[CPU_CS], &v->seg[CPU_SS]);
 	cpu_set_cpl(v, cpl);
 }

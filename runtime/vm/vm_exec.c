@@ -323,7 +323,9 @@ static bool needs_guest_state(const struct vcpu *v)
 		if ((sel & ~3u) != 0 && sel != 0x2b)
 			return true;
 	}
-	if (v->seg[CPU_FS].base >= USTUB_TASK_END || v->seg[CPU_GS].base >= USTUB_TASK_END)
+	/* the bases live in the vCPU area (cpu_seg.base is unused for FS/GS);
+	 * at CPL 3 gs_base is the user's */
+	if (v->abi->fs_base >= USTUB_TASK_END || v->abi->gs_base >= USTUB_TASK_END)
 		return true;
 	return (v->seg[CPU_FS].sel & ~3u) != 0 || (v->seg[CPU_GS].sel & ~3u) != 0;
 }
@@ -435,8 +437,8 @@ static enum vm_umode stay_track(struct vm *vm)
  * state: both transitions need the vCPU in the state they assume
  * (cpu_fx_armable); a sysretq also needs the address space's next stays
  * to be translated ones (vm_policy_budget: no trial due, at most that
- * many), its FPU state in the vCPU area (no stub holds it) and no guest
- * state a stay must check (needs_guest_state).  The trampoline itself
+ * many) and its FPU state in the vCPU area (no stub holds it).  The
+ * trampoline itself
  * refuses a return to TF, AC, IOPL, NT, ID, VIF, VIP or a kernel address,
  * and any target not in the IBL table of the new level: those go through
  * the dispatcher as before.
@@ -451,7 +453,10 @@ static void fx_arm(struct vm *vm, bool translated)
 		return;
 	uint8_t arm = VCPU_FX_SYSCALL;
 	uint32_t budget = vm_policy_budget(&vm->policy, v->cr3 & MMU_PTE_ADDR_MASK);
-	if (budget && !needs_guest_state(v) && !user_fpu_pending(vm->user))
+	/* no needs_guest_state(): it only ever sends a stay to translated
+	 * mode, which a fast sysretq is, and every direct stay still starts
+	 * in stay_track, which checks it */
+	if (budget && !user_fpu_pending(vm->user))
 		arm |= VCPU_FX_SYSRET;
 	a->fx_budget = budget;
 	a->fx_arm = arm;
