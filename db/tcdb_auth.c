@@ -345,10 +345,12 @@ enum bt_status tcdb_auth_fail_pack(struct tcdb *db, int kind)
 		       "are translated at run time); rebuild it with `pretrans build`, or check "
 		       "and re-sign it with `pretrans verify %s IMAGE --sign`",
 		       db->path,
-		       kind == TCDB_PACK_INDEX	     ? "start-index"
-		       : kind == TCDB_PACK_PROFILE   ? "boot-profile"
-		       : kind == TCDB_PACK_PREDICTED ? "predicted-patching"
-						     : "module fingerprint-index",
+		       kind == TCDB_PACK_INDEX	      ? "start-index"
+		       : kind == TCDB_PACK_PROFILE    ? "boot-profile"
+		       : kind == TCDB_PACK_PREDICTED  ? "predicted-patching"
+		       : kind == TCDB_PACK_USER_TMPL  ? "user-template"
+		       : kind == TCDB_PACK_USER_INDEX ? "user fingerprint-index"
+						      : "module fingerprint-index",
 		       db->path);
 	db->untrusted = true;
 	return BT_ERR_AUTH;

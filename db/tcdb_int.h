@@ -188,6 +188,9 @@ enum tcdb_pack_kind {
 	TCDB_PACK_PREDICTED = 3,
 	TCDB_PACK_KMOD_INDEX = 4, /* the modules' fingerprint index (tcdb_kmod.c) */
 	TCDB_PACK_PROFILE = 5,
+	/* 6, 7: kept free for the --reuse template packs (branch wt/kmoddiff) */
+	TCDB_PACK_USER_TMPL = 8,  /* user-code templates of a --learn boot (tcdb_user.c) */
+	TCDB_PACK_USER_INDEX = 9, /* ... their fingerprint index */
 };
 /* packs.codec */
 enum tcdb_codec { TCDB_CODEC_NONE = 0, TCDB_CODEC_ZSTD = 1, TCDB_CODEC_LZ4 = 2, TCDB_NCODECS };

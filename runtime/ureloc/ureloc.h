@@ -72,6 +72,13 @@ enum bt_status ureloc_add(struct ureloc *u, gpa_t gpa, const struct xlat_tmpl *t
 bool ureloc_find(struct ureloc *u, gpa_t gpa, gva_t va, const struct xlat_source *src,
 		 struct xlat_block *out);
 
+/* Every template kept, oldest first (the order they were made in): t made
+ * at guest-physical address gpa, with its block's instruction count and pc
+ * map (pointers valid during the call); cb returns non-zero to stop.  What
+ * --learn stores in the database (docs/user-mode.md). */
+typedef int (*ureloc_fn)(void *opaque, gpa_t gpa, const struct xlat_tmpl *t, uint32_t n_insns,
+			 const uint8_t *pcmap, uint32_t pcmap_len);
+void ureloc_foreach(struct ureloc *u, ureloc_fn cb, void *opaque);
 const struct ureloc_stats *ureloc_stats(const struct ureloc *u);
 
 #endif
