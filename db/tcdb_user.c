@@ -19,8 +19,8 @@ enum bt_status tcdb_user_tmpl_put(struct tcdb *db, const uint8_t *pack, size_t p
 {
 	if (!db->learning || db->untrusted)
 		return BT_ERR_INVALID;
-	BT_TRY(tcdb_pack_put(db, TCDB_PACK_USER_TMPL, TCDB_CODEC_ZSTD, pack, pack_len,
-			     n_templates));
+	BT_TRY(
+	    tcdb_pack_put(db, TCDB_PACK_USER_TMPL, TCDB_CODEC_ZSTD, pack, pack_len, n_templates));
 	return tcdb_pack_put(db, TCDB_PACK_USER_INDEX, TCDB_CODEC_ZSTD, index, index_len,
 			     n_templates);
 }

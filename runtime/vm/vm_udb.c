@@ -277,8 +277,8 @@ enum bt_status vm_udb_write(struct vm *vm)
 		vm->st.user_stored = n;
 		bt_info(LOG_DB,
 			"%s: %zu user templates stored (%zu bytes, %u sections)%s; index %zu bytes",
-			vm->cfg.tcdb, n, pack_len, ns,
-			c.full ? ", the rest over the budget" : "", index_len);
+			vm->cfg.tcdb, n, pack_len, ns, c.full ? ", the rest over the budget" : "",
+			index_len);
 	}
 out:
 	kmod_index_writer_fini(&w);
