@@ -449,7 +449,9 @@ static struct tcache_block *user_from_db(struct vm *vm, gva_t rip, gpa_t g0, str
 			bt_warn(LOG_TC, "cannot keep the user block at %#llx as a template: %s",
 				(unsigned long long)rip, bt_status_str(s));
 	}
-	vm->st.ticks[VM_PH_DB] += vm_ticks() - t0;
+	t0 = vm_ticks() - t0;
+	vm->st.ticks[VM_PH_DB] += t0;
+	vm->st.user_db_ticks += t0;
 	return b;
 }
 

@@ -57,6 +57,7 @@ struct vm_stats {
 	uint64_t user_db_verified;    /* ... re-translated identically (--verify-db) */
 	uint64_t user_db_differ;      /* ... that differed (a bug: translated instead) */
 	uint64_t user_stored;	      /* user templates a --learn boot stored */
+	uint64_t user_db_ticks;	      /* user misses tried on the database (in VM_PH_DB) */
 	uint64_t split_accesses, split_maps; /* vm_split.c */
 	uint64_t user_retries;		     /* direct-mode faults re-run translated (vm_exec.c) */
 	uint64_t user_sensitive;	  /* direct-mode fetches of sensitive code pages (same) */

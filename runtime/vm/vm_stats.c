@@ -127,10 +127,10 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 			",\"blocks_differ\":%" PRIu64
 			",\"templates_indexed\":%zu,\"fp_matches\":%" PRIu64
 			",\"placement_hits\":%" PRIu64 ",\"packs_inflated\":%" PRIu64
-			",\"pack_bytes\":%" PRIu64 ",\"templates_stored\":%" PRIu64 "}",
+			",\"pack_bytes\":%" PRIu64 ",\"templates_stored\":%" PRIu64 ",\"ns\":%.0f}",
 			s->user_from_db, s->user_db_verified, s->user_db_differ, vm_udb_indexed(vm),
 			uds.fp_matches, uds.placement_hits, uds.packs_inflated, uds.inflated_bytes,
-			s->user_stored);
+			s->user_stored, vm_ticks_to_ns(vm, s->user_db_ticks));
 		fprintf(f, "}\n");
 		return;
 	}
@@ -208,8 +208,10 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 		fprintf(f,
 			"btvm: user blocks from the database's templates: %s (%s re-verified, %s "
 			"differed) of %s indexed (%s fingerprint matches, %s where a placement "
-			"said; %s bytes inflated); %s templates stored by --learn\n",
+			"said; %s bytes inflated; %.1f ms, of database); %s templates stored by "
+			"--learn\n",
 			BT_N(s->user_from_db), BT_N(s->user_db_verified), BT_N(s->user_db_differ),
 			BT_N(vm_udb_indexed(vm)), BT_N(uds.fp_matches), BT_N(uds.placement_hits),
-			BT_N(uds.inflated_bytes), BT_N(s->user_stored));
+			BT_N(uds.inflated_bytes), vm_ticks_to_ns(vm, s->user_db_ticks) / 1e6,
+			BT_N(s->user_stored));
 }
