@@ -154,7 +154,7 @@ struct collect {
 	struct ent *e;
 	size_t n, cap;
 	uint64_t bytes; /* the binder's measure of the pack so far */
-	bool full;
+	bool full, nomem;
 };
 
 /* What one template adds to the pack and to its parse (kmod_index.c's
@@ -183,8 +183,10 @@ static int collect_one(void *opaque, gpa_t gpa, const struct xlat_tmpl *t, uint3
 		c->full = true;
 		return 1;
 	}
-	if (!BT_VEC_RESERVE(c->e, c->cap, c->n + 1, 1024))
-		return -1;
+	if (!BT_VEC_RESERVE(c->e, c->cap, c->n + 1, 1024)) {
+		c->nomem = true;
+		return 1;
+	}
 	struct ent *e = &c->e[c->n];
 	memset(e, 0, sizeof(*e));
 	e->kt.t = *t;
@@ -246,12 +248,10 @@ enum bt_status vm_udb_write(struct vm *vm)
 {
 	struct collect c = {0};
 	ureloc_foreach(vm->ureloc, collect_one, &c);
-	if (c.n == 0 && !c.full) { /* none kept this boot: the previous pair stays */
+	if (c.nomem || c.n == 0) { /* none kept this boot: the previous pair stays */
 		free(c.e);
-		return BT_OK;
+		return c.nomem ? BT_ERR_NOMEM : BT_OK;
 	}
-	if (!c.e)
-		return BT_ERR_NOMEM;
 	qsort(c.e, c.n, sizeof(*c.e), by_va);
 	for (size_t i = 1; i < c.n; i++)
 		if (c.e[i].va == c.e[i - 1].va)
