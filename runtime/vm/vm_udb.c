@@ -11,14 +11,9 @@
  * Why content, not addresses: guest-physical addresses change from boot to
  * boot, and virtual ones with ASLR; a template is keyed by what the
  * module binder keys it by (page offset, first byte, hash of its first
- * bytes outside the recorded fields).  The pack is one "module" whose
- * sections are 4 GiB windows of the virtual address space: a template's
- * offset is its address in its window (nominal: the window's base), and
- * templates at an address already taken (another program, or another
- * physical copy of the same code) go to the next section with that base.
- * So the binder's placements work as for modules: after one block of a
- * program is bound at a slide, its other blocks are tried at the same
- * slide first.
+ * bytes outside the recorded fields).  How the store becomes one "module"
+ * of 4 GiB-window sections, so that the binder's placements are programs'
+ * slides, is runtime/ureloc/ureloc_pack.c.
  *
  * Why nothing stale or foreign runs (docs/kmod.md "Binding"'s argument):
  * xlat_tmpl_instantiate() refuses unless the bytes at RIP equal the
@@ -30,34 +25,29 @@
  * index (tagged too) and the pack agree entry by entry.
  *
  * Invariants
- *  1. The pack written holds at most VM_UDB_BUDGET bytes by the binder's
- *     measure (raw pack plus what kmod_pack_parse allocates), templates
- *     taken oldest first (the order the boot first ran them) until the
- *     next would not fit, so the binder never refuses it for size.
+ *  1. The pack written costs the binder at most VM_UDB_BUDGET bytes (raw
+ *     pack plus what kmod_pack_parse allocates; ureloc_pack takes the
+ *     templates oldest first until the next would not fit), the binder's
+ *     budget here, so it never refuses the pack for size.
  *  2. Written only inside the learn transaction vm_learn opens (never
  *     when the database is untrusted or not this image's: vm_finish).
  *  3. A missing, malformed or untrusted index serves nothing; the VM runs.
  */
 #include "kmod/kmod.h"
+#include "pretrans/base/clock.h"
 #include "pretrans/base/log.h"
 #include "runtime/vm/vm_int.h"
 
-#include "pretrans/base/clock.h"
-#include "pretrans/base/vec.h"
-
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* The user templates a database keeps and a boot holds (invariant 1): the
  * whole pack is inflated on the first match, so this bounds what that
- * costs a warm boot (~10-20 ms for a full pack on this host) and its
- * memory.  Debian's busybox boot needs ~2,100 templates (~2.5 MB); a
+ * costs a warm boot and its memory.  Debian's busybox boot stores 2,066
+ * templates (2.1 MB; fetched, checked and parsed in ~7-9 ms); a
  * Debian 12 boot to a login made 97,700 (107 MB), of which the first
  * ~30,000 fit. */
 #define VM_UDB_BUDGET (32ull << 20)
-#define WINDOW_BITS   32
-#define MAX_SECTIONS  256 /* the index's u8 section */
 
 static enum bt_status fetch(void *opaque, uint32_t mod, uint8_t **raw, size_t *len)
 {
@@ -141,151 +131,20 @@ const struct kmod_bind_stats *vm_udb_stats(const struct vm *vm)
 	return vm->udb ? kmod_binder_stats(vm->udb) : NULL;
 }
 
-/* ------------------------------------------------------------ writing */
-
-struct ent {
-	struct kmod_tmpl kt;
-	gva_t va;
-	uint32_t order; /* oldest first */
-	uint32_t copy;	/* templates at the same va before this one */
-};
-
-struct collect {
-	struct ent *e;
-	size_t n, cap;
-	uint64_t bytes; /* the binder's measure of the pack so far */
-	bool full, nomem;
-};
-
-/* What one template adds to the pack and to its parse (kmod_index.c's
- * pack_cost, per template: the record, its kmod_tmpl, its exits and
- * relocation records). */
-static uint64_t tmpl_cost(const struct xlat_tmpl *t, uint32_t pcmap_len)
-{
-	return 40 + t->guest_len + t->code_len + (uint64_t)t->n_exits * 20 + pcmap_len +
-	       (uint64_t)t->n_relocs * XLAT_RELOC_BYTES + sizeof(struct kmod_tmpl) +
-	       XLAT_MAX_EXITS * sizeof(struct xlat_exit) +
-	       (uint64_t)t->n_relocs * sizeof(struct xlat_reloc);
-}
-
-static int collect_one(void *opaque, gpa_t gpa, const struct xlat_tmpl *t, uint32_t n_insns,
-		       const uint8_t *pcmap, uint32_t pcmap_len)
-{
-	(void)gpa;
-	struct collect *c = opaque;
-	gva_t off = t->guest_start & ((1ull << WINDOW_BITS) - 1);
-	if (off + t->guest_len > (1ull << WINDOW_BITS)) /* across a window: not kept */
-		return 0;
-	uint64_t cost = tmpl_cost(t, pcmap_len);
-	/* the sections (at most MAX_SECTIONS of 80 bytes and their parse) and
-	 * the parse's spare entries: 64 KiB of slack */
-	if (c->bytes + cost > VM_UDB_BUDGET - (64u << 10)) {
-		c->full = true;
-		return 1;
-	}
-	if (!BT_VEC_RESERVE(c->e, c->cap, c->n + 1, 1024)) {
-		c->nomem = true;
-		return 1;
-	}
-	struct ent *e = &c->e[c->n];
-	memset(e, 0, sizeof(*e));
-	e->kt.t = *t;
-	e->kt.n_insns = n_insns;
-	e->kt.pcmap = pcmap;
-	e->kt.pcmap_len = pcmap_len;
-	e->va = t->guest_start;
-	e->order = (uint32_t)c->n++;
-	c->bytes += cost;
-	return 0;
-}
-
-static int by_va(const void *a, const void *b)
-{
-	const struct ent *x = a, *y = b;
-	if (x->va != y->va)
-		return x->va < y->va ? -1 : 1;
-	return x->order < y->order ? -1 : x->order > y->order;
-}
-
-/* Section order: (copy, window), then offset in the window. */
-static int by_section(const void *a, const void *b)
-{
-	const struct ent *x = a, *y = b;
-	gva_t wx = x->va >> WINDOW_BITS, wy = y->va >> WINDOW_BITS;
-	if (x->copy != y->copy)
-		return x->copy < y->copy ? -1 : 1;
-	if (wx != wy)
-		return wx < wy ? -1 : 1;
-	return x->va < y->va ? -1 : x->va > y->va;
-}
-
-/* Sections of the sorted entries (and each entry's kt.sec); entries past
- * MAX_SECTIONS are dropped.  Returns the number of sections. */
-static uint32_t sections(struct ent *e, size_t *n, struct kmod_pack_section *secs)
-{
-	uint32_t ns = 0, copy = 0;
-	size_t kept = 0;
-	for (size_t i = 0; i < *n; i++) {
-		gva_t base = e[i].va & ~((1ull << WINDOW_BITS) - 1);
-		if (ns == 0 || e[i].copy != copy || base != secs[ns - 1].nominal) {
-			if (ns == MAX_SECTIONS)
-				break; /* sorted by copy: the rest are later copies */
-			copy = e[i].copy;
-			secs[ns] = (struct kmod_pack_section){.nominal = base,
-							      .size = 1ull << WINDOW_BITS};
-			snprintf(secs[ns].name, sizeof(secs[ns].name), "user.%u", copy);
-			ns++;
-		}
-		e[i].kt.sec = ns - 1;
-		e[i].kt.offset = e[i].va - base;
-		e[kept++] = e[i];
-	}
-	*n = kept;
-	return ns;
-}
-
 enum bt_status vm_udb_write(struct vm *vm)
 {
-	struct collect c = {0};
-	ureloc_foreach(vm->ureloc, collect_one, &c);
-	if (c.nomem || c.n == 0) { /* none kept this boot: the previous pair stays */
-		free(c.e);
-		return c.nomem ? BT_ERR_NOMEM : BT_OK;
-	}
-	qsort(c.e, c.n, sizeof(*c.e), by_va);
-	for (size_t i = 1; i < c.n; i++)
-		if (c.e[i].va == c.e[i - 1].va)
-			c.e[i].copy = c.e[i - 1].copy + 1;
-	qsort(c.e, c.n, sizeof(*c.e), by_section);
-	struct kmod_pack_section *secs = calloc(MAX_SECTIONS, sizeof(*secs));
-	struct kmod_tmpl *kts = malloc((c.n ? c.n : 1) * sizeof(*kts));
-	enum bt_status s = BT_ERR_NOMEM;
-	uint8_t *pack = NULL, *index = NULL;
-	size_t pack_len, index_len, n = c.n;
-	struct kmod_index_writer w = {0};
-	if (!secs || !kts)
-		goto out;
-	uint32_t ns = sections(c.e, &n, secs);
-	for (size_t i = 0; i < n; i++)
-		kts[i] = c.e[i].kt;
-	if ((s = kmod_pack_build(secs, ns, kts, n, &pack, &pack_len)) != BT_OK ||
-	    (s = kmod_index_add(&w, pack, pack_len)) != BT_OK ||
-	    (s = kmod_index_finish(&w, &index, &index_len)) != BT_OK)
-		goto out;
-	s = tcdb_user_tmpl_put(vm->db, pack, pack_len, index, index_len, n);
-	if (s == BT_OK) {
-		vm->st.user_stored = n;
+	struct ureloc_pack p;
+	BT_TRY(ureloc_pack(vm->ureloc, VM_UDB_BUDGET, &p));
+	enum bt_status s = BT_OK;
+	if (p.n) /* none kept this boot: the previous pair stays */
+		s = tcdb_user_tmpl_put(vm->db, p.pack, p.pack_len, p.index, p.index_len, p.n);
+	if (s == BT_OK && p.n) {
+		vm->st.user_stored = p.n;
 		bt_info(LOG_DB,
 			"%s: %zu user templates stored (%zu bytes, %u sections)%s; index %zu bytes",
-			vm->cfg.tcdb, n, pack_len, ns, c.full ? ", the rest over the budget" : "",
-			index_len);
+			vm->cfg.tcdb, p.n, p.pack_len, p.nsecs,
+			p.full ? ", the rest over the budget" : "", p.index_len);
 	}
-out:
-	kmod_index_writer_fini(&w);
-	free(index);
-	free(pack);
-	free(kts);
-	free(secs);
-	free(c.e);
+	ureloc_pack_fini(&p);
 	return s;
 }
