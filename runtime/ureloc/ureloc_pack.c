@@ -32,7 +32,6 @@
  * spare exit and relocation entries */
 #define PACK_SLACK (64u << 10)
 
-
 struct ent {
 	struct kmod_tmpl kt;
 	gva_t va;
@@ -158,8 +157,7 @@ enum bt_status ureloc_pack(struct ureloc *u, uint64_t budget, struct ureloc_pack
 	out->nsecs = sections(c.e, &n, secs);
 	for (size_t i = 0; i < n; i++)
 		kts[i] = c.e[i].kt;
-	if ((s = kmod_pack_build(secs, out->nsecs, kts, n, &out->pack, &out->pack_len)) !=
-		BT_OK ||
+	if ((s = kmod_pack_build(secs, out->nsecs, kts, n, &out->pack, &out->pack_len)) != BT_OK ||
 	    (s = kmod_index_add(&w, out->pack, out->pack_len)) != BT_OK ||
 	    (s = kmod_index_finish(&w, &out->index, &out->index_len)) != BT_OK)
 		goto out;
