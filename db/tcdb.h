@@ -370,6 +370,21 @@ enum bt_status tcdb_templates_put(struct tcdb *db, bool predicted, const uint8_t
 enum bt_status tcdb_templates_get(struct tcdb *db, bool predicted, uint8_t **raw, size_t *raw_len,
 				  uint64_t *n_items);
 
+/*
+ * Guest user code's templates, kept by a --learn boot (docs/user-mode.md
+ * "... across boots"; db/tcdb_user.c): kmod/'s pack of them and its
+ * fingerprint index, two packs (tagged, zstd) written inside the learn
+ * transaction (between tcdb_learn_begin and tcdb_learn_commit, else
+ * BT_ERR_INVALID), replacing the previous pair; read back after the tag
+ * matched (index: the index pack, else the templates; BT_ERR_NOTFOUND:
+ * none; BT_ERR_AUTH: db untrusted now); free with tcdb_module_index_free.
+ * Dropped by tcdb_sign, as the boot profile is.
+ */
+enum bt_status tcdb_user_tmpl_put(struct tcdb *db, const uint8_t *pack, size_t pack_len,
+				  const uint8_t *index, size_t index_len, uint64_t n_templates);
+enum bt_status tcdb_user_tmpl_get(struct tcdb *db, bool index, uint8_t **raw, size_t *raw_len,
+				  uint64_t *n_templates);
+
 enum bt_status tcdb_record_run(struct tcdb *db, const struct tcdb_run_stats *rs);
 /* The number of recorded runs and the latest one (rs->counters points into
  * a db-owned buffer valid until the next call); *n = 0 when none. */

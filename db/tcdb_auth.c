@@ -350,6 +350,8 @@ enum bt_status tcdb_auth_fail_pack(struct tcdb *db, int kind)
 		       : kind == TCDB_PACK_PREDICTED	  ? "predicted-patching"
 		       : kind == TCDB_PACK_TEMPLATES	  ? "block-template"
 		       : kind == TCDB_PACK_PRED_TEMPLATES ? "predicted-template"
+		       : kind == TCDB_PACK_USER_TMPL	  ? "user-template"
+		       : kind == TCDB_PACK_USER_INDEX	  ? "user fingerprint-index"
 							  : "module fingerprint-index",
 		       db->path);
 	db->untrusted = true;

@@ -190,6 +190,8 @@ enum tcdb_pack_kind {
 	TCDB_PACK_PROFILE = 5,
 	TCDB_PACK_TEMPLATES = 6,      /* the image's block templates, for --reuse (tcdb_kmod.c) */
 	TCDB_PACK_PRED_TEMPLATES = 7, /* those of the predicted-patching versions */
+	TCDB_PACK_USER_TMPL = 8,      /* user-code templates of a --learn boot (tcdb_user.c) */
+	TCDB_PACK_USER_INDEX = 9,     /* ... their fingerprint index */
 };
 /* packs.codec */
 enum tcdb_codec { TCDB_CODEC_NONE = 0, TCDB_CODEC_ZSTD = 1, TCDB_CODEC_LZ4 = 2, TCDB_NCODECS };

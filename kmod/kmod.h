@@ -140,6 +140,13 @@ struct kmod_pack {
  * must outlive the result.  BT_ERR_FORMAT for anything malformed. */
 enum bt_status kmod_pack_parse(const uint8_t *p, size_t len, struct kmod_pack *out);
 void kmod_pack_fini(struct kmod_pack *pk);
+/* A pack of templates given in memory (tmpls in (sec, offset) order, each
+ * sec < nsecs, else BT_ERR_INVALID) into a new malloc'd buffer: what
+ * kmod_pack_templates writes for a module, for templates made elsewhere
+ * (btvm's user templates, docs/user-mode.md). */
+enum bt_status kmod_pack_build(const struct kmod_pack_section *secs, uint32_t nsecs,
+			       const struct kmod_tmpl *tmpls, size_t n, uint8_t **pack,
+			       size_t *pack_len);
 
 /*
  * The fingerprint index (kmod_index.c; docs/kmod.md "Binding"): one small
@@ -220,6 +227,12 @@ struct kmod_binder;
 /* Takes idx over (idx is zeroed). */
 enum bt_status kmod_binder_create(struct kmod_index *idx, kmod_fetch_fn fetch, void *opaque,
 				  uint64_t budget, struct kmod_binder **out);
+/* kmod_index_parse of index bytes (which may be freed afterwards), then
+ * kmod_binder_create over them; BT_ERR_FORMAT when they are malformed or
+ * do not index exactly nmods packs; *n_fps: the fingerprints. */
+enum bt_status kmod_binder_open(const uint8_t *index, size_t len, uint32_t nmods,
+				kmod_fetch_fn fetch, void *opaque, uint64_t budget,
+				struct kmod_binder **out, size_t *n_fps);
 void kmod_binder_destroy(struct kmod_binder *b);
 /* The block a template makes of the guest bytes at rip (got of them), in
  * xb (storage the binder's until its next call), *found; BT_ERR_AUTH (once)
@@ -229,5 +242,8 @@ enum bt_status kmod_binder_find(struct kmod_binder *b, const struct xlat_source 
 				const uint8_t *bytes, size_t got, struct xlat_block *xb,
 				bool *found);
 const struct kmod_bind_stats *kmod_binder_stats(const struct kmod_binder *b);
+/* The template the last kmod_binder_find that found a block instantiated
+ * (valid until the binder's next call), or NULL. */
+const struct kmod_tmpl *kmod_binder_last(const struct kmod_binder *b);
 
 #endif

@@ -62,6 +62,7 @@ struct kmod_binder {
 	uint32_t code_cap;
 	struct xlat_exit exits[XLAT_MAX_EXITS];
 	struct kmod_bind_stats st;
+	const struct kmod_tmpl *last; /* kmod_binder_last */
 	struct placement place[MAX_PLACEMENTS];
 	size_t nplace, next_place; /* next_place: the slot replaced when full */
 };
@@ -84,6 +85,22 @@ enum bt_status kmod_binder_create(struct kmod_index *idx, kmod_fetch_fn fetch, v
 	b->budget = budget;
 	*out = b;
 	return BT_OK;
+}
+
+enum bt_status kmod_binder_open(const uint8_t *index, size_t len, uint32_t nmods,
+				kmod_fetch_fn fetch, void *opaque, uint64_t budget,
+				struct kmod_binder **out, size_t *n_fps)
+{
+	struct kmod_index idx;
+	enum bt_status s = kmod_index_parse(index, len, &idx);
+	if (s == BT_OK && idx.nmods != nmods)
+		s = BT_ERR_FORMAT;
+	if (s == BT_OK) {
+		*n_fps = idx.n;
+		s = kmod_binder_create(&idx, fetch, opaque, budget, out);
+	}
+	kmod_index_fini(&idx); /* zeroed when the binder took it */
+	return s;
 }
 
 static void evict(struct kmod_binder *b, struct bind_mod *m)
@@ -311,6 +328,7 @@ static enum bt_status try_tmpl(struct kmod_binder *b, uint32_t mi, uint32_t idx,
 	xb->pcmap = kt->pcmap;
 	xb->pcmap_len = kt->pcmap_len;
 	b->st.bound++;
+	b->last = kt;
 	*found = true;
 	place(b, mi, kt, rip);
 	return BT_OK;
@@ -321,6 +339,7 @@ enum bt_status kmod_binder_find(struct kmod_binder *b, const struct xlat_source 
 				bool *found)
 {
 	*found = false;
+	b->last = NULL;
 	if (b->stopped || got == 0)
 		return BT_OK;
 	/* inside a placement: its template at that offset first */
@@ -448,4 +467,9 @@ enum bt_status kmod_binder_find(struct kmod_binder *b, const struct xlat_source 
 const struct kmod_bind_stats *kmod_binder_stats(const struct kmod_binder *b)
 {
 	return &b->st;
+}
+
+const struct kmod_tmpl *kmod_binder_last(const struct kmod_binder *b)
+{
+	return b->last;
 }

@@ -74,6 +74,30 @@ static bool put64(struct buf *b, uint64_t v)
 	return put(b, x, 8);
 }
 
+/* One template record of the pack format (the header's comment). */
+static bool put_tmpl(struct buf *b, uint32_t sec, uint64_t off, const struct xlat_tmpl *t,
+		     uint32_t n_insns, const uint8_t *pcmap, uint32_t pcmap_len)
+{
+	bool ok = put32(b, sec) && put64(b, off) && put32(b, t->guest_len) && put32(b, t->flags) &&
+		  put32(b, t->code_len) && put32(b, t->n_exits) && put32(b, pcmap_len) &&
+		  put32(b, t->n_relocs) && put32(b, n_insns) && put(b, t->guest, t->guest_len) &&
+		  put(b, t->code, t->code_len);
+	for (uint32_t x = 0; ok && x < t->n_exits; x++) {
+		uint8_t e[PACK_EXIT_BYTES] = {t->exits[x].kind, t->exits[x].flags};
+		bt_put32(e + 4, t->exits[x].patch_off);
+		bt_put32(e + 8, t->exits[x].stub_off);
+		bt_put64(e + 12, t->exits[x].target);
+		ok = put(b, e, sizeof(e));
+	}
+	ok = ok && put(b, pcmap, pcmap_len);
+	uint8_t rb[XLAT_RELOC_BYTES];
+	for (uint32_t r = 0; ok && r < t->n_relocs; r++) {
+		xlat_relocs_encode(&t->relocs[r], 1, rb);
+		ok = put(b, rb, sizeof(rb));
+	}
+	return ok;
+}
+
 struct src {
 	gva_t base;
 	const uint8_t *bytes;
@@ -214,26 +238,7 @@ static enum bt_status section_tmpls(struct kmod *m, uint32_t si, struct xlat_ctx
 		index[2 * ni] = off;
 		index[2 * ni + 1] = tmp.n;
 		ni++;
-		bool ok = put32(&tmp, si) && put64(&tmp, off) && put32(&tmp, t.guest_len) &&
-			  put32(&tmp, t.flags) && put32(&tmp, t.code_len) &&
-			  put32(&tmp, t.n_exits) && put32(&tmp, blk.pcmap_len) &&
-			  put32(&tmp, t.n_relocs) && put32(&tmp, blk.n_insns) &&
-			  put(&tmp, t.guest, t.guest_len) && put(&tmp, t.code, t.code_len);
-		for (uint32_t x = 0; ok && x < t.n_exits; x++) {
-			uint8_t e[PACK_EXIT_BYTES] = {t.exits[x].kind, t.exits[x].flags};
-			bt_put32(e + 4, t.exits[x].patch_off);
-			bt_put32(e + 8, t.exits[x].stub_off);
-			bt_put64(e + 12, t.exits[x].target);
-			ok = put(&tmp, e, sizeof(e));
-		}
-		ok = ok && put(&tmp, blk.pcmap, blk.pcmap_len);
-		if (ok) {
-			uint8_t rb[XLAT_RELOC_BYTES];
-			for (uint32_t r = 0; ok && r < t.n_relocs; r++) {
-				xlat_relocs_encode(&t.relocs[r], 1, rb);
-				ok = put(&tmp, rb, sizeof(rb));
-			}
-		}
+		bool ok = put_tmpl(&tmp, si, off, &t, blk.n_insns, blk.pcmap, blk.pcmap_len);
 		if (!ok) {
 			s = BT_ERR_NOMEM;
 			goto out;
@@ -293,6 +298,37 @@ enum bt_status kmod_pack_templates(struct kmod *m, struct xlat_ctx *ctx, uint8_t
 	if (s != BT_OK) {
 		free(b.p);
 		return s;
+	}
+	*pack = b.p;
+	*pack_len = b.n;
+	return BT_OK;
+}
+
+enum bt_status kmod_pack_build(const struct kmod_pack_section *secs, uint32_t nsecs,
+			       const struct kmod_tmpl *tmpls, size_t n, uint8_t **pack,
+			       size_t *pack_len)
+{
+	if (n > UINT32_MAX)
+		return BT_ERR_RANGE;
+	for (size_t i = 0; i < n; i++)
+		if (tmpls[i].sec >= nsecs || (i > 0 && (tmpls[i].sec < tmpls[i - 1].sec ||
+							(tmpls[i].sec == tmpls[i - 1].sec &&
+							 tmpls[i].offset <= tmpls[i - 1].offset))))
+			return BT_ERR_INVALID; /* the order kmod_pack_parse requires */
+	struct buf b = {0};
+	bool ok = put(&b, PACK_MAGIC, 4) && put32(&b, nsecs) && put32(&b, (uint32_t)n);
+	for (uint32_t i = 0; ok && i < nsecs; i++) {
+		char name[64] = {0};
+		memcpy(name, secs[i].name, strnlen(secs[i].name, sizeof(name) - 1));
+		ok = put(&b, name, sizeof(name)) && put64(&b, secs[i].nominal) &&
+		     put64(&b, secs[i].size);
+	}
+	for (size_t i = 0; ok && i < n; i++)
+		ok = put_tmpl(&b, tmpls[i].sec, tmpls[i].offset, &tmpls[i].t, tmpls[i].n_insns,
+			      tmpls[i].pcmap, tmpls[i].pcmap_len);
+	if (!ok) {
+		free(b.p);
+		return BT_ERR_NOMEM;
 	}
 	*pack = b.p;
 	*pack_len = b.n;

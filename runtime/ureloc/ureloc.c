@@ -48,6 +48,23 @@ static uint8_t *ent_pcmap(struct ureloc_ent *e)
 	return ent_code(e) + e->code_len;
 }
 
+/* The template of e (pointers into e). */
+static void ent_tmpl(struct ureloc_ent *e, struct xlat_tmpl *t)
+{
+	*t = (struct xlat_tmpl){
+	    .guest_start = e->va,
+	    .guest_len = e->guest_len,
+	    .flags = e->flags,
+	    .guest = ent_guest(e),
+	    .code = ent_code(e),
+	    .code_len = e->code_len,
+	    .exits = e->exits,
+	    .n_exits = e->n_exits,
+	    .relocs = e->relocs,
+	    .n_relocs = e->n_relocs,
+	};
+}
+
 static struct ureloc_ent **bucket(struct ureloc *u, gpa_t gpa)
 {
 	uint64_t h = gpa * 0x9e3779b97f4a7c15ull;
@@ -192,18 +209,8 @@ bool ureloc_find(struct ureloc *u, gpa_t gpa, gva_t va, const struct xlat_source
 		drop(u, e); /* the page holds other code now */
 		return false;
 	}
-	struct xlat_tmpl t = {
-	    .guest_start = e->va,
-	    .guest_len = e->guest_len,
-	    .flags = e->flags,
-	    .guest = ent_guest(e),
-	    .code = ent_code(e),
-	    .code_len = e->code_len,
-	    .exits = e->exits,
-	    .n_exits = e->n_exits,
-	    .relocs = e->relocs,
-	    .n_relocs = e->n_relocs,
-	};
+	struct xlat_tmpl t;
+	ent_tmpl(e, &t);
 	memset(out, 0, sizeof(*out));
 	enum xlat_tmpl_result r = xlat_tmpl_instantiate(&t, va, g, u->code, out->exits);
 	if (r != XLAT_TMPL_OK) {
@@ -222,6 +229,16 @@ bool ureloc_find(struct ureloc *u, gpa_t gpa, gva_t va, const struct xlat_source
 	out->pcmap_len = e->pcmap_len;
 	u->st.hits++;
 	return true;
+}
+
+void ureloc_foreach(struct ureloc *u, ureloc_fn cb, void *opaque)
+{
+	for (struct ureloc_ent *e = u->oldest; e; e = e->newer) {
+		struct xlat_tmpl t;
+		ent_tmpl(e, &t);
+		if (cb(opaque, e->gpa, &t, e->n_insns, ent_pcmap(e), e->pcmap_len))
+			return;
+	}
 }
 
 const struct ureloc_stats *ureloc_stats(const struct ureloc *u)

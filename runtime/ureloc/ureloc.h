@@ -29,6 +29,7 @@
  *  3. The entries' bytes (struct ureloc_ent and its arrays) stay within the
  *     budget given at creation: adding evicts the oldest first.
  *  4. Pure data: no host effects, no guest memory access but the source.
+ *  5. ureloc_pack packs at most the budget it is given (ureloc_pack.c).
  */
 #ifndef BT_RUNTIME_URELOC_URELOC_H
 #define BT_RUNTIME_URELOC_URELOC_H
@@ -72,6 +73,26 @@ enum bt_status ureloc_add(struct ureloc *u, gpa_t gpa, const struct xlat_tmpl *t
 bool ureloc_find(struct ureloc *u, gpa_t gpa, gva_t va, const struct xlat_source *src,
 		 struct xlat_block *out);
 
+/* Every template kept, oldest first (the order they were made in): t made
+ * at guest-physical address gpa, with its block's instruction count and pc
+ * map (pointers valid during the call); cb returns non-zero to stop.  What
+ * --learn stores in the database (docs/user-mode.md). */
+typedef int (*ureloc_fn)(void *opaque, gpa_t gpa, const struct xlat_tmpl *t, uint32_t n_insns,
+			 const uint8_t *pcmap, uint32_t pcmap_len);
+void ureloc_foreach(struct ureloc *u, ureloc_fn cb, void *opaque);
 const struct ureloc_stats *ureloc_stats(const struct ureloc *u);
+
+/* The templates kept, for the database (ureloc_pack.c, which says how):
+ * kmod/'s template pack and its fingerprint index, in malloc'd buffers, n
+ * templates (0: none kept, no buffers), oldest first while the pack costs a
+ * binder at most `budget` bytes (full: some did not fit). */
+struct ureloc_pack {
+	uint8_t *pack, *index;
+	size_t pack_len, index_len, n;
+	uint32_t nsecs;
+	bool full;
+};
+enum bt_status ureloc_pack(struct ureloc *u, uint64_t budget, struct ureloc_pack *out);
+void ureloc_pack_fini(struct ureloc_pack *p);
 
 #endif

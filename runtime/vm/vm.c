@@ -342,6 +342,8 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	vm->kernel_end = layout.bzimage ? 0 : layout.kernel_end;
 	if (vm->db && (s = vm_kmod_load(vm)) != BT_OK)
 		goto err;
+	if (vm->db && (s = vm_udb_load(vm)) != BT_OK)
+		goto err;
 	if ((s = cpu_load_boot_state(&vm->cpu, &bs)) != BT_OK)
 		goto err;
 
@@ -496,6 +498,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->gm)
 		guestmem_destroy(vm->gm);
 	vm_kmod_free(vm);
+	vm_udb_free(vm);
 	if (vm->db)
 		tcdb_close(vm->db);
 	free(vm);

@@ -365,13 +365,45 @@ static bool user_code_page(struct vm *vm, gva_t va, gpa_t *gpa, struct mmu_fault
 	return true;
 }
 
+/* A user block made from a template (xb, for rip on guest-physical page
+ * g0): with --verify-db re-translated and compared first (*verified, or
+ * *differ and NULL: the miss translates), then installed as a translation
+ * is (hashed over the bytes it was made from, its pages write-watched). */
+static struct tcache_block *install_user_tmpl(struct vm *vm, gva_t rip, gpa_t g0,
+					      const struct xlat_block *xb, const char *from,
+					      uint64_t *verified, uint64_t *differ,
+					      struct mmu_fault *f)
+{
+	struct tcache_block *b = NULL;
+	gpa_t g1;
+	if (vm->cfg.verify_db_blocks) {
+		struct xlat_block fresh;
+		struct xlat_source src = {src_read, vm};
+		if (xlat_translate(vm->xlat_user, &src, rip, &fresh) != BT_OK ||
+		    !same_translation(xb, &fresh)) {
+			bt_err(LOG_TC,
+			       "user block %s instantiated at %#llx differs from a run-time "
+			       "translation of the same bytes: translated instead",
+			       from, (unsigned long long)rip);
+			++*differ;
+			return NULL;
+		}
+		++*verified;
+	}
+	if (!block_pages(vm, rip, xb->guest_len, &g0, &g1, f))
+		return NULL;
+	if (tcache_install_user(vm->tc, xb, g0, g1, &b) != BT_OK) {
+		bt_err(LOG_TC, "cannot install the user block at %#llx", (unsigned long long)rip);
+		return NULL;
+	}
+	return b;
+}
+
 /*
  * A user block from the template of the same guest-physical code (page and
  * offset) translated earlier, maybe for another address space at another
  * virtual address (runtime/ureloc/ureloc.h: the bytes at rip are read and
- * checked now; the result is what the translator would make of them).  It
- * is installed as a translation is: hashed over these bytes, its pages
- * write-watched.  --verify-db re-translates it and compares.
+ * checked now; the result is what the translator would make of them).
  */
 static struct tcache_block *user_relocate(struct vm *vm, gva_t rip, gpa_t g0, struct mmu_fault *f)
 {
@@ -379,35 +411,47 @@ static struct tcache_block *user_relocate(struct vm *vm, gva_t rip, gpa_t g0, st
 	struct xlat_source src = {src_read, vm};
 	uint64_t t0 = vm_ticks();
 	struct tcache_block *b = NULL;
-	gpa_t g1;
 
-	if (!ureloc_find(vm->ureloc, g0 | (rip & (GUEST_PAGE_SIZE - 1)), rip, &src, &xb))
-		goto out;
-	if (vm->cfg.verify_db_blocks) {
-		struct xlat_block fresh;
-		if (xlat_translate(vm->xlat_user, &src, rip, &fresh) != BT_OK ||
-		    !same_translation(&xb, &fresh)) {
-			bt_err(LOG_TC,
-			       "user block template instantiated at %#llx differs from a run-time "
-			       "translation of the same bytes: translated instead",
-			       (unsigned long long)rip);
-			vm->st.user_reloc_differ++;
-			goto out;
-		}
-		vm->st.user_reloc_verified++;
+	if (ureloc_find(vm->ureloc, g0 | (rip & (GUEST_PAGE_SIZE - 1)), rip, &src, &xb)) {
+		b = install_user_tmpl(vm, rip, g0, &xb, "template", &vm->st.user_reloc_verified,
+				      &vm->st.user_reloc_differ, f);
+		if (b)
+			vm->st.user_relocated++;
 	}
-	if (!block_pages(vm, rip, xb.guest_len, &g0, &g1, f))
-		goto out;
-	if (tcache_install_user(vm->tc, &xb, g0, g1, &b) != BT_OK) {
-		bt_err(LOG_TC, "cannot install the user block at %#llx", (unsigned long long)rip);
-		b = NULL;
-		goto out;
-	}
-	vm->st.user_relocated++;
-out:
 	t0 = vm_ticks() - t0;
 	vm->st.ticks[VM_PH_TRANSLATE] += t0;
 	vm->st.user_reloc_ticks += t0;
+	return b;
+}
+
+/*
+ * A user block from a template of the database (vm_udb.c: a --learn boot's
+ * user templates, found by the bytes at rip, instantiated there), kept in
+ * the in-run store too, so that other address spaces running the same
+ * physical code relocate it from there.  Counted as the database phase.
+ */
+static struct tcache_block *user_from_db(struct vm *vm, gva_t rip, gpa_t g0, struct mmu_fault *f)
+{
+	uint8_t bytes[1024];
+	struct xlat_block xb;
+	uint64_t t0 = vm_ticks();
+	struct tcache_block *b = NULL;
+	size_t got = src_read(vm, rip, bytes, sizeof(bytes));
+	const struct xlat_tmpl *t = got ? vm_udb_find(vm, rip, bytes, got, &xb) : NULL;
+	if (t)
+		b = install_user_tmpl(vm, rip, g0, &xb, "database template",
+				      &vm->st.user_db_verified, &vm->st.user_db_differ, f);
+	if (b) {
+		vm->st.user_from_db++;
+		gpa_t gpa = g0 | (rip & (GUEST_PAGE_SIZE - 1));
+		enum bt_status s = ureloc_add(vm->ureloc, gpa, t, &xb);
+		if (s != BT_OK)
+			bt_warn(LOG_TC, "cannot keep the user block at %#llx as a template: %s",
+				(unsigned long long)rip, bt_status_str(s));
+	}
+	t0 = vm_ticks() - t0;
+	vm->st.ticks[VM_PH_DB] += t0;
+	vm->st.user_db_ticks += t0;
 	return b;
 }
 
@@ -416,9 +460,9 @@ out:
  * block is looked up by RIP and the guest-physical page RIP maps to now (a
  * walk with the user's rights, which is also the fetch check, kept by
  * user_code_page until the space's next flush), so no block of
- * another address space, or of a page since unmapped, can run.  User
- * blocks never come from or go to the database: user code is not part of
- * the kernel image the database describes.
+ * another address space, or of a page since unmapped, can run.  A miss
+ * tries the in-run template store (ureloc), then the database's user
+ * templates (vm_udb.c), then translates.
  */
 static struct tcache_block *user_block_get(struct vm *vm, gva_t rip, enum xlat_kind kind,
 					   struct mmu_fault *fault)
@@ -441,6 +485,11 @@ static struct tcache_block *user_block_get(struct vm *vm, gva_t rip, enum xlat_k
 	if (b)
 		return b;
 	if (kind == XK_USER && (b = user_relocate(vm, rip, g0, fault)) != NULL)
+		return b;
+	if (fault->pending)
+		return NULL;
+	if (kind == XK_USER && vm->udb && vm->ident.state == VM_IDENT_ON &&
+	    (b = user_from_db(vm, rip, g0, fault)) != NULL)
 		return b;
 	if (fault->pending)
 		return NULL;
@@ -565,7 +614,8 @@ void vm_mmu_flush(void *opaque, enum mmu_flush_kind kind, gva_t va)
 	}
 }
 
-/* --learn: every live run-time translation, unpatched, in one transaction. */
+/* --learn: every live run-time translation, unpatched, and the user templates
+ * kept (vm_udb.c), in one transaction. */
 struct learn_ctx {
 	struct vm *vm;
 	enum bt_status s;
@@ -618,6 +668,8 @@ enum bt_status vm_learn(struct vm *vm)
 	struct learn_ctx lc = {vm, BT_OK};
 	BT_TRY(tcdb_learn_begin(vm->db));
 	tcache_for_each(vm->tc, learn_one, &lc);
+	if (lc.s == BT_OK)
+		lc.s = vm_udb_write(vm); /* the user templates, same transaction */
 	if (lc.s != BT_OK)
 		return lc.s; /* the transaction is rolled back by tcdb_close */
 	return tcdb_learn_commit(vm->db);

@@ -53,6 +53,11 @@ struct vm_stats {
 	uint64_t user_reloc_verified; /* ... re-translated identically (--verify-db) */
 	uint64_t user_reloc_differ;   /* ... that differed (a bug: translated instead) */
 	uint64_t user_reloc_ticks;    /* user misses tried on templates (in VM_PH_TRANSLATE) */
+	uint64_t user_from_db;	      /* user blocks from the database's templates (vm_udb.c) */
+	uint64_t user_db_verified;    /* ... re-translated identically (--verify-db) */
+	uint64_t user_db_differ;      /* ... that differed (a bug: translated instead) */
+	uint64_t user_stored;	      /* user templates a --learn boot stored */
+	uint64_t user_db_ticks;	      /* user misses tried on the database (in VM_PH_DB) */
 	uint64_t split_accesses, split_maps; /* vm_split.c */
 	uint64_t user_retries;		     /* direct-mode faults re-run translated (vm_exec.c) */
 	uint64_t user_sensitive;	  /* direct-mode fetches of sensitive code pages (same) */
@@ -100,6 +105,8 @@ struct vm {
 		uint64_t kaslr; /* the offset the note was found at when not 0 */
 	} ident;
 	struct vm_kmod *kmod;		/* module templates of the database (vm_kmod.c) */
+	struct kmod_binder *udb;	/* user templates of the database (vm_udb.c) */
+	size_t udb_indexed;		/* ... their fingerprints */
 	gpa_t kernel_start, kernel_end; /* the kernel image's physical range (boot_layout) */
 	struct user_mode *user;		/* guest user code in stub processes */
 	struct vm_policy policy;	/* which user mode, per address space */
@@ -235,6 +242,7 @@ int vm_host_signal_take(void);
 /* vm_kmod.c: module templates from the database (docs/kmod.md) */
 struct vm_kmod;
 struct kmod_bind_stats;
+struct kmod_binder;
 enum bt_status vm_kmod_load(struct vm *vm);
 void vm_kmod_free(struct vm *vm);
 /* A template matching the guest bytes at rip (got of them readable),
@@ -243,5 +251,19 @@ bool vm_kmod_find(struct vm *vm, const struct xlat_source *src, gva_t rip, const
 		  size_t got, struct xlat_block *xb);
 /* The binder's counters (NULL without module templates). */
 const struct kmod_bind_stats *vm_kmod_stats(const struct vm *vm);
+
+/* vm_udb.c: user templates from and to the database (docs/user-mode.md) */
+enum bt_status vm_udb_load(struct vm *vm);
+void vm_udb_free(struct vm *vm);
+/* A template matching the guest bytes at rip (got of them readable),
+ * instantiated into xb (storage: vm->udb's until the next call), and the
+ * template itself (for the in-run store), or NULL. */
+const struct xlat_tmpl *vm_udb_find(struct vm *vm, gva_t rip, const uint8_t *bytes, size_t got,
+				    struct xlat_block *xb);
+/* --learn: the user templates kept this boot into the open learn
+ * transaction (at most VM_UDB_BUDGET bytes). */
+enum bt_status vm_udb_write(struct vm *vm);
+size_t vm_udb_indexed(const struct vm *vm);
+const struct kmod_bind_stats *vm_udb_stats(const struct vm *vm);
 
 #endif

@@ -104,28 +104,24 @@ enum bt_status vm_kmod_load(struct vm *vm)
 	}
 	if (s != BT_OK)
 		return s;
-	struct kmod_index idx;
-	s = kmod_index_parse(raw, len, &idx);
+	struct vm_kmod *k = calloc(1, sizeof(*k));
+	if (!k) {
+		tcdb_module_index_free(raw, len);
+		return BT_ERR_NOMEM;
+	}
+	size_t n = 0;
+	s = nmods > UINT32_MAX
+		? BT_ERR_FORMAT
+		: kmod_binder_open(raw, len, (uint32_t)nmods, fetch, vm, VM_KMOD_BUDGET, &k->b, &n);
 	tcdb_module_index_free(raw, len);
-	if (s == BT_ERR_FORMAT || (s == BT_OK && idx.nmods != nmods)) {
+	if (s != BT_OK) {
+		free(k);
+		if (s != BT_ERR_FORMAT)
+			return s;
 		bt_warn(LOG_KMOD,
 			"the database's module fingerprint index is malformed: module "
 			"code is translated at run time; rebuild it with `pretrans build`");
-		kmod_index_fini(&idx);
 		return BT_OK;
-	}
-	if (s != BT_OK)
-		return s;
-	struct vm_kmod *k = calloc(1, sizeof(*k));
-	if (!k) {
-		kmod_index_fini(&idx);
-		return BT_ERR_NOMEM;
-	}
-	size_t n = idx.n;
-	if ((s = kmod_binder_create(&idx, fetch, vm, VM_KMOD_BUDGET, &k->b)) != BT_OK) {
-		kmod_index_fini(&idx);
-		free(k);
-		return s;
 	}
 	vm->kmod = k;
 	clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -27,6 +27,9 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 	struct kmod_bind_stats ks = {0};
 	if (vm_kmod_stats(vm))
 		ks = *vm_kmod_stats(vm);
+	struct kmod_bind_stats uds = {0};
+	if (vm_udb_stats(vm))
+		uds = *vm_udb_stats(vm);
 	if (json) {
 		fprintf(
 		    f, "{\"schema\":\"%s\",\"stop\":\"%s\",\"exit_status\":%d,\"vm_status\":%d,",
@@ -119,6 +122,15 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 			us->none, us->stale, us->unread, us->refused[XLAT_TMPL_BYTES],
 			us->refused[XLAT_TMPL_FORM], us->refused[XLAT_TMPL_PAGE],
 			vm_ticks_to_ns(vm, s->user_reloc_ticks));
+		fprintf(f,
+			",\"user_db\":{\"blocks_from_db\":%" PRIu64 ",\"blocks_verified\":%" PRIu64
+			",\"blocks_differ\":%" PRIu64
+			",\"templates_indexed\":%zu,\"fp_matches\":%" PRIu64
+			",\"placement_hits\":%" PRIu64 ",\"packs_inflated\":%" PRIu64
+			",\"pack_bytes\":%" PRIu64 ",\"templates_stored\":%" PRIu64 ",\"ns\":%.0f}",
+			s->user_from_db, s->user_db_verified, s->user_db_differ, vm_udb_indexed(vm),
+			uds.fp_matches, uds.placement_hits, uds.packs_inflated, uds.inflated_bytes,
+			s->user_stored, vm_ticks_to_ns(vm, s->user_db_ticks));
 		fprintf(f, "}\n");
 		return;
 	}
@@ -192,4 +204,14 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 		     us->refused[XLAT_TMPL_PAGE]),
 		BT_N(us->refused[XLAT_TMPL_BYTES]), BT_N(us->refused[XLAT_TMPL_FORM]),
 		BT_N(us->refused[XLAT_TMPL_PAGE]), vm_ticks_to_ns(vm, s->user_reloc_ticks) / 1e6);
+	if (vm->udb || s->user_stored)
+		fprintf(f,
+			"btvm: user blocks from the database's templates: %s (%s re-verified, %s "
+			"differed) of %s indexed (%s fingerprint matches, %s where a placement "
+			"said; %s bytes inflated; %.1f ms, of database); %s templates stored by "
+			"--learn\n",
+			BT_N(s->user_from_db), BT_N(s->user_db_verified), BT_N(s->user_db_differ),
+			BT_N(vm_udb_indexed(vm)), BT_N(uds.fp_matches), BT_N(uds.placement_hits),
+			BT_N(uds.inflated_bytes), vm_ticks_to_ns(vm, s->user_db_ticks) / 1e6,
+			BT_N(s->user_stored));
 }

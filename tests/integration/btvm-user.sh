@@ -15,6 +15,8 @@
 #               kernel's disk_read appear
 #   reloc       user code moved with mremap runs from the first place's
 #               templates (relocated, re-verified by --verify-db)
+#   userdb      after a --learn boot, user blocks come from the database's
+#               user templates (re-verified by --verify-db)
 #   stub death  a stub killed from outside stops the VM with a message
 #               (status 4), it does not hang or crash btvm
 # User modes (docs/user-mode.md): cold runs the default (adaptive) and must
@@ -225,6 +227,39 @@ if run reloc 1 --kernel "$kernel" --initrd "$initrd" --user=translated --verify-
 		fail reloc "user blocks relocated ${rel:-?}, verified ${ver:-?}, differing ${dif:-?}: want at least 14, all verified, none differing"
 	else
 		echo "btvm-user: [reloc] $rel user blocks relocated, $ver re-translated identically"
+	fi
+fi
+
+# --- user templates across boots ---------------------------------------------
+# (docs/user-mode.md "Sharing user translations across boots") A --learn boot
+# with every program translated stores the user templates it kept; the next
+# boot of the same database takes user blocks from them (found by the bytes
+# at RIP: physical addresses differ from boot to boot), --verify-db
+# re-translates each: all identical, and fewer user blocks are translated.
+if [ -f "$db" ]; then
+	cp "$db" "$work/user.tcdb"
+	ucmd="console=ttyS0 test=01-hello,02-fork_cow,03-exec,28-reloc_code"
+	if run ulearn 1 --kernel "$kernel" --initrd "$initrd" --tcdb "$work/user.tcdb" --learn \
+		--user=translated --stats=json --cmdline "$ucmd"; then
+		stored=$(json "$work/ulearn/stderr" templates_stored)
+		utr0=$(json "$work/ulearn/stderr" blocks_translated)
+		[ "${stored:-0}" -gt 0 ] || fail ulearn "the --learn boot stored no user templates"
+	fi
+	if run userdb 1 --kernel "$kernel" --initrd "$initrd" --tcdb "$work/user.tcdb" \
+		--user=translated --verify-db --stats=json --cmdline "$ucmd"; then
+		! grep -q '^not ok' "$work/userdb/console.raw" &&
+			[ "$(grep -c '^ok' "$work/userdb/console.raw")" = 4 ] ||
+			fail userdb "the programs did not all pass: $(grep '^not ok\|^#' "$work/userdb/console.raw" | tail -n 3)"
+		udb=$(json "$work/userdb/stderr" blocks_from_db)
+		uver=$(json "$work/userdb/stderr" blocks_verified)
+		udif=$(json "$work/userdb/stderr" blocks_differ)
+		utr=$(json "$work/userdb/stderr" blocks_translated)
+		if [ "${udb:-0}" -le 0 ] || [ "${uver:-x}" != "$udb" ] || [ "${udif:-x}" != 0 ] ||
+			[ "${utr:-0}" -ge "${utr0:-0}" ]; then
+			fail userdb "user blocks from the database ${udb:-?}, verified ${uver:-?}, differing ${udif:-?}, translated ${utr:-?} (learn boot: ${utr0:-?}): want some, all verified, none differing, fewer translated"
+		else
+			echo "btvm-user: [userdb] $stored templates stored; $udb user blocks from the database, $uver re-translated identically; $utr translated (learn boot: $utr0)"
+		fi
 	fi
 fi
 

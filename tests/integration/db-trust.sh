@@ -19,6 +19,10 @@
 #   flip-profile  one bit of the boot profile pack --learn wrote: refused at
 #                 load with a line naming the pack, nothing served from the
 #                 database, the guest boots from run-time translations
+#   flip-user-pack, flip-user-index
+#                 one bit of the user-template pack or its fingerprint index
+#                 a --learn boot with user programs wrote: one line naming
+#                 the pack, no user block from the database, the programs pass
 #   resigned      a learned row whose exit target was altered and whose tag
 #                 was recomputed with the key: accepted by tcdb, caught by
 #                 --verify-db (so the key is the whole trust)
@@ -146,6 +150,40 @@ if boot flip-profile "$work/profile.tcdb"; then
 	[ "$(json "$work/flip-profile/stderr" from_db)" = 0 ] ||
 		fail flip-profile "blocks came from a database whose profile was changed"
 fi
+
+# --- user templates (docs/user-mode.md "... across boots") ------------------------
+# A --learn boot with user programs translated stores their templates (kind
+# 8) and fingerprint index (kind 9); one bit of either: refused in one line
+# naming the pack, no user block from the database, the programs still pass.
+uboot() { # NAME DB [btvm-args]
+	local name=$1 db=$2
+	shift 2
+	run "$name" 1 --kernel "$kernel" --initrd "$initrd" --tcdb "$db" --user=translated \
+		--cmdline "console=ttyS0 test=01-hello,03-exec" --stats=json "$@" || return 1
+	grep -q '^not ok' "$work/$name/console.raw" && fail "$name" "a test failed"
+	return 0
+}
+cp "$db" "$work/user.tcdb"
+uboot ulearn "$work/user.tcdb" --learn
+[ "$(json "$work/ulearn/stderr" templates_stored)" -gt 0 ] 2>/dev/null ||
+	fail ulearn "no user templates stored"
+# the control: the same database unchanged serves user blocks
+uboot uwarm "$work/user.tcdb" &&
+	{ [ "$(json "$work/uwarm/stderr" blocks_from_db)" -gt 0 ] 2>/dev/null ||
+		fail uwarm "no user block from the unchanged database"; }
+for k in 8 9; do
+	name=$([ $k = 8 ] && echo flip-user-pack || echo flip-user-index)
+	what=$([ $k = 8 ] && echo "user-template" || echo "user fingerprint-index")
+	cp "$work/user.tcdb" "$work/u$k.tcdb"
+	python3 "$tamper" "$work/u$k.tcdb" flip-pack $k >/dev/null || fail "$name" "no pack $k"
+	if uboot "$name" "$work/u$k.tcdb"; then
+		n=$(grep -c "u$k.tcdb: the $what pack fails its authentication" "$work/$name/stderr")
+		[ "$n" = 1 ] || fail "$name" "$n authentication lines: $(head -c 300 "$work/$name/stderr")"
+		[ "$(json "$work/$name/stderr" blocks_from_db)" = 0 ] ||
+			fail "$name" "user blocks came from a changed pack"
+		echo "db-trust: [$name] refused: $(grep -o "the $what pack fails its authentication" "$work/$name/stderr")"
+	fi
+done
 
 # With the key, anything can be signed: the key is the whole trust, and
 # --verify-db still compares a signed row with a run-time translation.

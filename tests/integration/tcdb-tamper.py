@@ -11,6 +11,9 @@
     tcdb-tamper.py DB flip-pcmap     one bit of the pc map of every learned row
     tcdb-tamper.py DB flip-profile   one bit in the middle of the stored boot
                                      profile pack (written by --learn)
+    tcdb-tamper.py DB flip-pack KIND one bit in the middle of the stored pack
+                                     of that kind (e.g. 8, 9: the user
+                                     templates and their index)
     tcdb-tamper.py DB stale-hash     every row's guest-bytes hash changed
                                      (as if the guest's code were another
                                      build's); sign again to make it pass
@@ -104,6 +107,14 @@ def main():
         data = bytearray(data[0])
         data[len(data) // 2] ^= 0x10
         c.execute("UPDATE packs SET data = ? WHERE kind = 5", (bytes(data),))
+    elif what == "flip-pack":
+        kind = int(sys.argv[3])
+        data = c.execute("SELECT data FROM packs WHERE kind = ?", (kind,)).fetchone()
+        if not data:
+            sys.exit("tcdb-tamper.py: no pack of kind %d in %s" % (kind, db))
+        data = bytearray(data[0])
+        data[len(data) // 2] ^= 0x10
+        c.execute("UPDATE packs SET data = ? WHERE kind = ?", (bytes(data), kind))
     elif what == "stale-hash":
         for (start,) in c.execute("SELECT guest_start FROM blocks WHERE refusal = 0").fetchall():
             c.execute("UPDATE blocks SET guest_hash = (guest_hash | 1) - (guest_hash & 1) WHERE guest_start = ?",

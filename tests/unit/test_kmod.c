@@ -576,6 +576,60 @@ static size_t bind_all(struct kmod_binder *b, const uint8_t *obj, const uint8_t 
 	return bound;
 }
 
+/* An index of n synthetic entries (pseudo-random offsets, first bytes and
+ * hashes, in few keys so that keys repeat) parsed: sorted by (key, idx),
+ * every position and page-offset start right, whichever sort parsing
+ * chose (comparison below 65,536 entries, counting above). */
+static void check_sorted_index(uint32_t n)
+{
+	size_t len = 12 + 16 + (size_t)n * 21;
+	uint8_t *p = calloc(1, len);
+	assert_non_null(p);
+	memcpy(p, "KMI2", 4);
+	p[4] = 1;
+	memcpy(p + 8, &n, 4);
+	memcpy(p + 12, &n, 4); /* module 0: every template */
+	uint64_t r = 0x9e3779b97f4a7c15ull;
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t *e = p + 28 + (size_t)i * 21;
+		r = r * 6364136223846793005ull + 1442695040888963407ull;
+		uint16_t off = (uint16_t)((r >> 33) % 64 * 64); /* 64 page offsets */
+		memcpy(e, &off, 2);
+		e[2] = 16;		       /* cover */
+		e[3] = (uint8_t)(r >> 20) & 3; /* 4 first bytes */
+		memcpy(e + 12, &i, 4);	       /* hash */
+	}
+	struct kmod_index x;
+	assert_int_equal(kmod_index_parse(p, len, &x), BT_OK);
+	free(p);
+	assert_int_equal(x.n, n);
+	for (uint32_t i = 0; i < n; i++) {
+		if (i > 0)
+			assert_true(
+			    x.fps[i - 1].key < x.fps[i].key ||
+			    (x.fps[i - 1].key == x.fps[i].key && x.fps[i - 1].idx < x.fps[i].idx));
+		assert_int_equal(x.pos[x.fps[i].idx], i);
+		assert_int_equal(x.fps[i].hash, x.fps[i].idx);
+	}
+	for (uint32_t o = 0; o < 4096; o++) {
+		uint32_t a = x.start[o], b = x.start[o + 1];
+		assert_true(a <= b && b <= n);
+		for (uint32_t i = a; i < b; i++)
+			assert_int_equal(x.fps[i].key >> 8, o);
+	}
+	assert_int_equal(x.start[0], 0);
+	assert_int_equal(x.start[4096], n);
+	kmod_index_fini(&x);
+}
+
+static void test_index_sorts(void **state)
+{
+	(void)state;
+	check_sorted_index(0);
+	check_sorted_index(1000);
+	check_sorted_index(70000);
+}
+
 static void test_binder_lazy(void **state)
 {
 	char nop[128];
@@ -829,6 +883,7 @@ int main(void)
 	    cmocka_unit_test(test_db_modules),
 	    cmocka_unit_test(test_table_sites),
 	    cmocka_unit_test(test_index_round_trip),
+	    cmocka_unit_test(test_index_sorts),
 	    cmocka_unit_test(test_binder_lazy),
 	    cmocka_unit_test(test_db_index),
 	};
