@@ -66,6 +66,8 @@ static void usage(FILE *f)
 		"                     code runs only if signed with your key (made on first use\n"
 		"                     in $XDG_CONFIG_HOME/btkern/db.key, default ~/.config/...)\n"
 		"  --learn            write blocks translated at run time back into --tcdb\n"
+		"                     (kernel blocks and user-code templates; user code runs\n"
+		"                     translated then, unless --user says otherwise)\n"
 		"  --verify-db        re-translate each database block the guest runs, before its\n"
 		"                     first use, and refuse it unless code, exits and pc map are\n"
 		"                     identical (`pretrans verify DB IMAGE` checks every row)\n"
@@ -198,7 +200,8 @@ int main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct vm_config cfg;
-	int stats = 0; /* 1 text, 2 json */
+	int stats = 0;		 /* 1 text, 2 json */
+	bool user_given = false; /* --user on the command line */
 	const char *stats_path = NULL;
 
 	bt_log_progname("btvm");
@@ -281,6 +284,7 @@ int main(int argc, char **argv)
 						    optarg);
 			}
 			cfg.user_mode = (int)u;
+			user_given = true;
 			break;
 		}
 		case O_STATS:
@@ -356,6 +360,11 @@ int main(int argc, char **argv)
 			     strerror(errno));
 	cfg.console_is_tty = term.active;
 	struct vm *vm;
+	/* a --learn boot stores the user code it translated (docs/db.md, user
+	 * templates), so its user code runs translated unless --user says
+	 * otherwise: code the adaptive policy ran direct would have none */
+	if (cfg.learn && !user_given)
+		cfg.user_mode = VM_USER_TRANSLATED;
 	enum bt_status s = vm_create(&cfg, &vm);
 	if (s != BT_OK) {
 		conterm_restore(&term);
