@@ -518,6 +518,23 @@ static bool serve_moved(struct reuse_worker *w, const struct xlat_source *src, g
 	return false;
 }
 
+/* Translate va as a full build does and record the block's template for a
+ * later --reuse (when the translator describes it). */
+static enum bt_status translate_recorded(struct reuse_worker *w, struct xlat_ctx *ctx,
+					 const struct xlat_source *src, gva_t va,
+					 struct xlat_block *out)
+{
+	struct xlat_tmpl t;
+	enum xlat_tmpl_result res;
+	BT_TRY(xlat_translate_tmpl(ctx, src, va, out, &t, &res));
+	size_t len;
+	if (res != XLAT_TMPL_OK || t.guest_len > GUEST_MAX || t.n_relocs > XLAT_TMPL_MAX_RELOCS ||
+	    !recs_encode(t.relocs, t.n_relocs, w->enc, &len))
+		return BT_OK;
+	return tmpls_add(&w->rec, va, masked_hash(&t, t.guest), w->enc, t.n_relocs, (uint32_t)len,
+			 out->guest_len, out->guest_hash);
+}
+
 enum bt_status reuse_translate(void *opaque, struct xlat_ctx *ctx, const struct xlat_source *src,
 			       gva_t va, struct xlat_block *out)
 {
@@ -535,15 +552,7 @@ enum bt_status reuse_translate(void *opaque, struct xlat_ctx *ctx, const struct 
 		return BT_OK;
 	if (r)
 		reuse_missed(r);
-	struct xlat_tmpl t;
-	enum xlat_tmpl_result res;
-	BT_TRY(xlat_translate_tmpl(ctx, src, va, out, &t, &res));
-	size_t len;
-	if (res != XLAT_TMPL_OK || t.guest_len > GUEST_MAX || t.n_relocs > XLAT_TMPL_MAX_RELOCS ||
-	    !recs_encode(t.relocs, t.n_relocs, w->enc, &len))
-		return BT_OK;
-	return tmpls_add(&w->rec, va, masked_hash(&t, t.guest), w->enc, t.n_relocs, (uint32_t)len,
-			 out->guest_len, out->guest_hash);
+	return translate_recorded(w, ctx, src, va, out);
 }
 
 /* ---------------------------------------------------------------- predicted versions */
@@ -666,13 +675,5 @@ enum bt_status reuse_translate_predicted(struct reuse_worker *w, struct xlat_ctx
 	}
 	if (w->r)
 		w->r->pred_missed++;
-	struct xlat_tmpl t;
-	enum xlat_tmpl_result res;
-	BT_TRY(xlat_translate_tmpl(ctx, src, va, out, &t, &res));
-	size_t len;
-	if (res != XLAT_TMPL_OK || t.guest_len > GUEST_MAX || t.n_relocs > XLAT_TMPL_MAX_RELOCS ||
-	    !recs_encode(t.relocs, t.n_relocs, w->enc, &len))
-		return BT_OK;
-	return tmpls_add(&w->rec, va, masked_hash(&t, t.guest), w->enc, t.n_relocs, (uint32_t)len,
-			 out->guest_len, out->guest_hash);
+	return translate_recorded(w, ctx, src, va, out);
 }

@@ -54,6 +54,14 @@ host_mxcsr:
 	mov	%r15, GPR(15)
 .endm
 
+.macro LEAVE_GUEST	/* guest GPRs, RSP and flags into the vCPU area; host stack */
+	SAVE_GPRS
+	mov	%rsp, GPR(4)
+	mov	%gs:VCPU_OFF_HOST_RSP, %rsp
+	pushfq
+	popq	%gs:VCPU_OFF_RFLAGS
+.endm
+
 .macro TSC_RAX		/* rax = the TSC (rdx clobbered) */
 	rdtsc
 	shl	$32, %rdx
@@ -119,11 +127,7 @@ tc_return:
 	.globl	tc_exit_asm
 	.type	tc_exit_asm, @function
 tc_exit_asm:
-	SAVE_GPRS
-	mov	%rsp, GPR(4)
-	mov	%gs:VCPU_OFF_HOST_RSP, %rsp
-	pushfq
-	popq	%gs:VCPU_OFF_RFLAGS
+	LEAVE_GUEST
 	cmpb	$0, %gs:VCPU_OFF_FX_ARM
 	jne	tc_fx_try
 tc_exit_slow:
@@ -287,11 +291,7 @@ tc_fx_go:
  */
 	.globl	tc_co_mem
 tc_co_mem:
-	SAVE_GPRS
-	mov	%rsp, GPR(4)
-	mov	%gs:VCPU_OFF_HOST_RSP, %rsp
-	pushfq
-	popq	%gs:VCPU_OFF_RFLAGS
+	LEAVE_GUEST
 	fxsave64 %gs:VCPU_OFF_FXSAVE
 	HOST_FPENV
 	cld
