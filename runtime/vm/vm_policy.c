@@ -55,23 +55,31 @@ void vm_policy_init(struct vm_policy *p, enum vm_user_cfg cfg,
 		p->params.exploit_max = p->params.exploit_stays;
 }
 
+/* The slot of address space cr3, or NULL; no use recorded. */
+static struct vm_policy_as *find(struct vm_policy *p, uint64_t cr3)
+{
+	if (cr3 == 0)
+		return NULL;
+	if (p->last && p->last->cr3 == cr3)
+		return p->last;
+	for (unsigned i = 0; i < VM_POLICY_SLOTS; i++)
+		if (p->as[i].cr3 == cr3)
+			return p->last = &p->as[i];
+	return NULL;
+}
+
 static struct vm_policy_as *slot(struct vm_policy *p, uint64_t cr3)
 {
-	struct vm_policy_as *victim = &p->as[0];
 	p->clock++;
-	if (p->last && p->last->cr3 == cr3 && cr3 != 0) {
-		p->last->last_use = p->clock;
-		return p->last;
+	struct vm_policy_as *a = find(p, cr3);
+	if (a) {
+		a->last_use = p->clock;
+		return a;
 	}
-	for (unsigned i = 0; i < VM_POLICY_SLOTS; i++) {
-		struct vm_policy_as *a = &p->as[i];
-		if (a->cr3 == cr3 && cr3 != 0) {
-			a->last_use = p->clock;
-			return p->last = a;
-		}
-		if (a->last_use < victim->last_use)
-			victim = a;
-	}
+	struct vm_policy_as *victim = &p->as[0];
+	for (unsigned i = 1; i < VM_POLICY_SLOTS; i++)
+		if (p->as[i].last_use < victim->last_use)
+			victim = &p->as[i];
 	memset(victim, 0, sizeof(*victim));
 	victim->cr3 = cr3 ? cr3 : 1; /* 0 marks a free slot */
 	victim->last_use = p->clock;
@@ -268,8 +276,10 @@ uint32_t vm_policy_budget(struct vm_policy *p, uint64_t cr3)
 		return UINT32_MAX;
 	if (p->cfg != VM_USER_ADAPTIVE)
 		return 0;
-	struct vm_policy_as *a = slot(p, cr3);
-	if (a->mode != VM_UMODE_TRANSLATED || a->trial)
+	/* a query: an address space the policy has not seen yet gets its
+	 * first stay through vm_policy_mode, which makes its slot */
+	struct vm_policy_as *a = find(p, cr3);
+	if (!a || a->mode != VM_UMODE_TRANSLATED || a->trial)
 		return 0;
 	if (a->fidelity)
 		return a->fidelity > 2 ? a->fidelity - 2 : 0;

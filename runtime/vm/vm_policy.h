@@ -191,7 +191,8 @@ void vm_policy_stay(struct vm_policy *p, uint64_t cr3, enum vm_umode m, uint64_t
 /* How many stays of address space cr3 may start without asking
  * vm_policy_mode, all in translated mode, so that the next decision (a
  * trial, a trial's end) still comes through vm_policy_mode: 0 when the
- * next stay may run direct; UINT32_MAX with --user=translated.  The
+ * next stay may run direct, and for an address space not seen yet (a
+ * query: it makes no slot); UINT32_MAX with --user=translated.  The
  * caller reports those stays with vm_policy_stay as usual. */
 uint32_t vm_policy_budget(struct vm_policy *p, uint64_t cr3);
 

@@ -375,6 +375,34 @@ static void test_shift(void **state)
 	assert_int_equal(p.st.trials, trials + 1);
 }
 
+/* The budget of stays that may start without asking (fast system calls):
+ * none for an unknown space (and asking makes no slot), EXPLOIT's stays
+ * left minus 2 in translated mode, none in a trial or in direct mode,
+ * unlimited with --user=translated, none with --user=direct. */
+static void test_budget(void **state)
+{
+	(void)state;
+	struct vm_policy p;
+	vm_policy_init(&p, VM_USER_ADAPTIVE, &params);
+	assert_int_equal(vm_policy_budget(&p, AS1), 0);
+	for (unsigned i = 0; i < VM_POLICY_SLOTS; i++)
+		assert_int_not_equal(p.as[i].cr3, AS1);
+	run(&p, AS1, translated_cheaper, false, 3); /* EXPLOIT: 8 - 3 left */
+	assert_int_equal(vm_policy_budget(&p, AS1), 5 - 2);
+	run(&p, AS1, translated_cheaper, false, 5); /* the trial of direct */
+	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
+	assert_int_equal(vm_policy_budget(&p, AS1), 0);
+	const uint64_t cheap_direct[2] = {[VM_UMODE_DIRECT] = 10, [VM_UMODE_TRANSLATED] = 100};
+	run(&p, AS1, cheap_direct, false, 4); /* direct wins: no budget */
+	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
+	assert_int_equal(vm_policy_budget(&p, AS1), 0);
+	struct vm_policy q;
+	vm_policy_init(&q, VM_USER_TRANSLATED, &params);
+	assert_int_equal(vm_policy_budget(&q, AS1), UINT32_MAX);
+	vm_policy_init(&q, VM_USER_DIRECT, &params);
+	assert_int_equal(vm_policy_budget(&q, AS1), 0);
+}
+
 /* State is per address space; slots are recycled least recently used. */
 static void test_per_space(void **state)
 {
@@ -404,6 +432,7 @@ int main(void)
 	    cmocka_unit_test(test_crossing_measured),
 	    cmocka_unit_test(test_warmup_left_out),
 	    cmocka_unit_test(test_shift),
+	    cmocka_unit_test(test_budget),
 	    cmocka_unit_test(test_per_space),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
