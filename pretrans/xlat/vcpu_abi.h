@@ -219,7 +219,7 @@ struct vcpu_abi {
 	 * and VCPU_FX_SYSRET (a `sysretq` exit of kernel code straight to the
 	 * user block at RCX, at most fx_budget times).  fx_cpl is the CPL they
 	 * left; the counts and TSC stamps tell the runtime what happened when
-	 * it next runs (vm_exec.c fx_sync).  fx_star, fx_lstar, fx_sfmask copy
+	 * it next runs (vm_stay.c vm_fx_sync).  fx_star, fx_lstar, fx_sfmask copy
 	 * the MSRs, set with fx_arm.
 	 */
 	uint8_t fx_arm;

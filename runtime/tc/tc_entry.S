@@ -152,7 +152,7 @@ tc_exit_slow:
  *  1. Nothing is written before the target is known: a refusal leaves the
  *     vCPU area as tc_exit_asm found it.
  *  2. The runtime learns what happened from fx_cpl, the counts and the
- *     stamps before it reads any vCPU state (vm_exec.c fx_sync), at the
+ *     stamps before it reads any vCPU state (vm_stay.c vm_fx_sync), at the
  *     return of tc_run and at every call-out.
  */
 tc_fx_try:

@@ -199,6 +199,20 @@ static inline uint64_t vm_ticks(void)
 }
 double vm_ticks_to_ns(const struct vm *vm, uint64_t ticks);
 
+/* vm_stay.c: stays in user mode, the fidelity trigger, fast system calls */
+/* Single-stepping (TF) or alignment checking (AC with CR0.AM) at CPL 3. */
+bool vm_wants_step(const struct vcpu *v);
+/* Ends or starts a stay (at the outer loop); the mode user code runs in. */
+enum vm_umode vm_stay_track(struct vm *vm);
+/* The one place the user mode changes, inside a stay or at its start. */
+void vm_stay_switch(struct vm *vm, enum vm_umode to);
+/* Arm the fast system calls for the next run of translated code (none
+ * unless translated is true: the kernel or translated-user state). */
+void vm_fx_arm(struct vm *vm, bool translated);
+/* After translated code ran or at a call-out: the vCPU and the stays
+ * follow the fast system calls made; true if there were any. */
+bool vm_fx_sync(struct vm *vm);
+
 /* vm_blocks.c */
 struct tcache_block *vm_block_get(struct vm *vm, gva_t rip, struct mmu_fault *fault);
 struct tcache_block *vm_block_get_user(struct vm *vm, gva_t rip, struct mmu_fault *fault);

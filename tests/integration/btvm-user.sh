@@ -141,8 +141,8 @@ if run translated 1 --kernel "$kernel" --initrd "$initrd" --cmdline "$full_cmdli
 	echo "btvm-user: [translated] fast system calls $fs, fast returns $fr"
 	[ "${fs:-0}" -gt 1000 ] && [ "${fr:-0}" -gt 1000 ] ||
 		fail translated "system calls did not take the fast path"
-	# each fast return starts a stay the policy must hear about (vm_exec.c
-	# fx_sync): without those reports only the dispatcher's ~1 in 4 would be
+	# each fast return starts a stay the policy must hear about (vm_stay.c
+	# vm_fx_sync): without those reports only the dispatcher's ~1 in 4 would be
 	[ "${st:-0}" -ge "${fr:-1}" ] ||
 		fail translated "$st stays reported for $fr fast returns"
 fi
