@@ -322,12 +322,62 @@ void xe_flags_save(struct xe *e, ZydisRegister tmp)
 	xe_cat(e, cat);
 }
 
-void xe_flags_restore(struct xe *e, ZydisRegister tmp)
+/* The whole saved image back with popfq, DF included: for guest popf,
+ * whose new DF is in spill_flags too (mangle_popf). */
+void xe_flags_restore_df(struct xe *e, ZydisRegister tmp)
 {
 	int cat = xe_cat(e, XLAT_CAT_FLAGS);
 	flags_rsp_in(e, tmp, VCPU_OFF_FLAGS_SP_LOAD);
 	xe_ins(e, ZYDIS_MNEMONIC_POPFQ, false, 0, NULL, NULL, NULL);
 	flags_rsp_out(e, tmp);
+	e->mask &= ~XLAT_SPILL_FLAGS;
+	xe_pcmark(e);
+	xe_cat(e, cat);
+}
+
+/*
+ * spill_flags -> host arithmetic flags without popfq, which costs ~17 ns on
+ * this machine (microcoded, serializing; 3.9 ns for pushfq + this form in a
+ * loop): SF ZF AF PF CF come back with sahf from the image's low byte, OF
+ * (bit 11) by an add that overflows exactly when it is set:
+ *     mov   al, byte %gs:spill_flags+1    TF IF DF OF IOPL NT -
+ *     shl   al, 4                          OF -> bit 7
+ *     add   al, 0x80                       OF = bit 7 (the others: sahf)
+ *     mov   ah, byte %gs:spill_flags       SF ZF - AF - PF - CF
+ *     sahf
+ * DF is not touched: nothing between a save and its restore writes it (an
+ * instruction writing DF restores the flags first; guest popf, which puts a
+ * new DF into spill_flags, uses xe_flags_restore_df).  rax must be free:
+ * pending and not `busy` (the register holding a probe's host address), or
+ * tmp itself; otherwise it waits in tmp (mov tmp, rax ... mov rax, tmp) or,
+ * without tmp, in spill[rax] (then rax is not pending: tmp would be).
+ * Nothing here can fault.  Until XLAT_VERSION 9 this was `mov tmp, rsp; mov
+ * rsp, %gs:flags_sp_load; popfq; mov rsp, tmp`.
+ */
+void xe_flags_restore(struct xe *e, ZydisRegister tmp, ZydisRegister busy)
+{
+	int cat = xe_cat(e, XLAT_CAT_FLAGS);
+	const ZydisRegister rax = ZYDIS_REGISTER_RAX;
+	bool free = tmp == rax || (((e->pend_regs >> VCPU_RAX) & 1) && busy != rax);
+	ZydisEncoderOperand orax = xe_r(rax), ot = xe_r(tmp), al = xe_r(ZYDIS_REGISTER_AL),
+			    ah = xe_r(ZYDIS_REGISTER_AH), im, mm;
+	if (!free && tmp != ZYDIS_REGISTER_NONE)
+		xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &ot, &orax, NULL);
+	else if (!free)
+		xe_gs_store(e, VCPU_OFF_SPILL + 8 * VCPU_RAX, rax);
+	mm = xe_m(1, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_SPILL_FLAGS + 1);
+	xe_ins(e, ZYDIS_MNEMONIC_MOV, true, 2, &al, &mm, NULL);
+	im = xe_i(4);
+	xe_ins(e, ZYDIS_MNEMONIC_SHL, false, 2, &al, &im, NULL);
+	im = xe_i(-0x80); /* 0x80 as a signed imm8 */
+	xe_ins(e, ZYDIS_MNEMONIC_ADD, false, 2, &al, &im, NULL);
+	mm = xe_m(1, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_SPILL_FLAGS);
+	xe_ins(e, ZYDIS_MNEMONIC_MOV, true, 2, &ah, &mm, NULL);
+	xe_ins(e, ZYDIS_MNEMONIC_SAHF, false, 0, NULL, NULL, NULL);
+	if (!free && tmp != ZYDIS_REGISTER_NONE)
+		xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &orax, &ot, NULL);
+	else if (!free)
+		xe_gs_load(e, rax, VCPU_OFF_SPILL + 8 * VCPU_RAX);
 	e->mask &= ~XLAT_SPILL_FLAGS;
 	xe_pcmark(e);
 	xe_cat(e, cat);

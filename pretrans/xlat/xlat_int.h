@@ -204,9 +204,13 @@ void xe_set_goff(struct xe *e, uint32_t goff);
 void xe_to_host_stack(struct xe *e);
 void xe_to_guest_stack(struct xe *e);
 /* Guest flags <-> vcpu spill_flags; tmp: a register free here (its guest
- * value saved or dead) that holds RSP meanwhile, or ZYDIS_REGISTER_NONE. */
+ * value saved or dead) that holds RSP (save) or rax (restore) meanwhile, or
+ * ZYDIS_REGISTER_NONE; busy: a register whose host value must survive (a
+ * probe's host address) or ZYDIS_REGISTER_NONE. */
 void xe_flags_save(struct xe *e, ZydisRegister tmp);
-void xe_flags_restore(struct xe *e, ZydisRegister tmp);
+void xe_flags_restore(struct xe *e, ZydisRegister tmp, ZydisRegister busy);
+/* The same with DF (popfq): after guest popf. */
+void xe_flags_restore_df(struct xe *e, ZydisRegister tmp);
 void xe_spill(struct xe *e, struct xlat_scratch *s, uint32_t live);
 void xe_unspill(struct xe *e, struct xlat_scratch *s);
 /* Leave s->reg[0] = host address of the access at a (flags clobbered). */

@@ -468,7 +468,7 @@ void xlat_flush_pending(struct xe *e)
 {
 	/* the flags first, while a pending register is free to hold RSP */
 	if (e->pend_flags) {
-		xe_flags_restore(e, pending_reg(e));
+		xe_flags_restore(e, pending_reg(e), ZYDIS_REGISTER_NONE);
 		e->pend_flags = false;
 	}
 	restore_pending(e, e->pend_regs);
@@ -531,7 +531,7 @@ static void mangle_mem(struct xe *e, const struct xlat_insn *in)
 		xe_ins(e, ZYDIS_MNEMONIC_SUB, false, 2, &oa, &ot, NULL);
 	}
 	if (e->pend_flags && flags_need_restore(in)) {
-		xe_flags_restore(e, s.reg[1]); /* T1 is free after the probe */
+		xe_flags_restore(e, s.reg[1], s.reg[0]); /* T1 is free after the probe */
 		e->pend_flags = false;
 	}
 	emit_with_mem(e, in, mi, s.reg[0]);
@@ -694,7 +694,7 @@ static void mangle_popf(struct xe *e, const struct xlat_insn *in)
 	xe_gs_store(e, VCPU_OFF_SPILL_FLAGS, T1);
 	e->mask |= XLAT_SPILL_FLAGS;
 	xe_pcmark(e);
-	e->pend_flags = true; /* the new guest flags: restored by the block end */
+	e->pend_flags = true; /* the new guest flags and DF: xe_flags_restore_df */
 }
 
 static void mangle_byte_store(struct xe *e, uint32_t off, int v)
@@ -969,7 +969,7 @@ void xlat_mangle(struct xe *e, const struct xlat_insn *in, enum xlat_class c)
 	case XC_CLAC:
 		restore_pending(e, in->regs_used);
 		if (e->pend_flags && flags_need_restore(in)) {
-			xe_flags_restore(e, pending_reg(e));
+			xe_flags_restore(e, pending_reg(e), ZYDIS_REGISTER_NONE);
 			e->pend_flags = false;
 		}
 		break;
@@ -1017,6 +1017,9 @@ void xlat_mangle(struct xe *e, const struct xlat_insn *in, enum xlat_class c)
 		break;
 	case XC_POPF:
 		mangle_popf(e, in);
+		/* the popped DF too, while a pending register is free */
+		xe_flags_restore_df(e, pending_reg(e));
+		e->pend_flags = false;
 		xlat_flush_pending(e);
 		xlat_mangle_fall(e, in->va + in->d.length);
 		break;

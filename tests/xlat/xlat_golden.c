@@ -10,6 +10,7 @@
 
 #include <Zydis/Zydis.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,10 +107,13 @@ static void print_pcmap(const struct xlat_block *b)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: xlat_golden FILE.in\n");
+	/* -e: XLAT_OPT_EXACT_FAULTS, the option btvm and pretrans translate with */
+	bool exact = argc == 3 && strcmp(argv[1], "-e") == 0;
+	if (argc != 2 + exact) {
+		fprintf(stderr, "usage: xlat_golden [-e] FILE.in\n");
 		return 2;
 	}
+	argv += exact;
 	FILE *f = fopen(argv[1], "r");
 	if (!f) {
 		perror(argv[1]);
@@ -123,7 +127,8 @@ int main(int argc, char **argv)
 	}
 	fclose(f);
 	struct xlat_ctx *ctx;
-	if (xlat_create(NULL, &ctx) != BT_OK)
+	const struct xlat_options o = {.flags = exact ? XLAT_OPT_EXACT_FAULTS : 0};
+	if (xlat_create(&o, &ctx) != BT_OK)
 		return 2;
 	struct xlat_source src = {.read = golden_read, .opaque = g};
 	gva_t va = g->start;
