@@ -16,7 +16,8 @@
  * pack, `predicted` 1) a start may come twice (the final text and the text
  * before the alternatives), in the order build_predict.c made them.
  *   a record: varint zigzag(host_off - previous host_off), u8 kind | width
- *   code << 2 | (shift == 32) << 5, u8 flags, [varint goff, u8 gw: with
+ *   code << 2 | (shift == 32) << 5 (XLAT_RELOC_TLB: 0 | width code << 2 | 1
+ *   << 6), u8 flags, [u8 shift: XLAT_RELOC_TLB], [varint goff, u8 gw: with
  *   XLAT_RV_FIELD], [u8 class: with XLAT_RV_FORM], varint zigzag(addend)
  *
  * (7-8 bytes a record where xlat_relocs_encode takes 24: Debian's vmlinux
@@ -114,12 +115,17 @@ static bool recs_encode(const struct xlat_reloc *r, uint32_t n, uint8_t *out, si
 		unsigned wc = 0;
 		while (wc < 5 && width_of_code[wc] != r[i].width)
 			wc++;
-		if (wc == 5 || r[i].kind > 3 || (r[i].shift != 0 && r[i].shift != 32))
+		bool tlb = r[i].kind == XLAT_RELOC_TLB;
+		if (wc == 5 || (tlb && r[i].shift > 16) ||
+		    (!tlb && (r[i].kind > 3 || (r[i].shift != 0 && r[i].shift != 32))))
 			return false;
 		p = put_varint(p, zigzag((int64_t)r[i].host_off - (int64_t)prev));
 		prev = r[i].host_off;
-		*p++ = (uint8_t)(r[i].kind | wc << 2 | (r[i].shift == 32) << 5);
+		*p++ = (uint8_t)((tlb ? 0 : r[i].kind) | wc << 2 | (!tlb && r[i].shift == 32) << 5 |
+				 tlb << 6);
 		*p++ = r[i].flags;
+		if (tlb)
+			*p++ = r[i].shift;
 		if (r[i].flags & XLAT_RV_FIELD) {
 			p = put_varint(p, r[i].goff);
 			*p++ = r[i].gw;
@@ -142,9 +148,16 @@ static bool recs_decode(const uint8_t *p, const uint8_t *end, uint32_t n, struct
 		if (!get_varint(&p, end, &d) || end - p < 2)
 			return false;
 		int64_t off = prev + unzigzag(d);
-		uint8_t k = *p++, flags = *p++, gw = 0, cls = 0;
-		if (off < 0 || off > UINT32_MAX || ((k >> 2) & 7) >= 5 || (k >> 6))
+		uint8_t k = *p++, flags = *p++, gw = 0, cls = 0, shift = (k >> 5 & 1) ? 32 : 0;
+		bool tlb = (k >> 6) & 1;
+		if (off < 0 || off > UINT32_MAX || ((k >> 2) & 7) >= 5 || (k >> 7) ||
+		    (tlb && (k & 0x23)))
 			return false;
+		if (tlb) {
+			if (p == end)
+				return false;
+			shift = *p++;
+		}
 		if ((flags & XLAT_RV_FIELD) &&
 		    (!get_varint(&p, end, &goff) || goff > UINT16_MAX || p == end || !(gw = *p++)))
 			return false;
@@ -156,9 +169,9 @@ static bool recs_decode(const uint8_t *p, const uint8_t *end, uint32_t n, struct
 		if (!get_varint(&p, end, &a))
 			return false;
 		out[i] = (struct xlat_reloc){.host_off = (uint32_t)off,
-					     .kind = k & 3,
+					     .kind = tlb ? XLAT_RELOC_TLB : k & 3,
 					     .width = width_of_code[(k >> 2) & 7],
-					     .shift = (k >> 5 & 1) ? 32 : 0,
+					     .shift = shift,
 					     .flags = flags,
 					     .goff = (uint16_t)goff,
 					     .gw = gw,

@@ -175,6 +175,35 @@ static const uint64_t PREFIX_ATTRS =
     ZYDIS_ATTRIB_HAS_LOCK | ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE |
     ZYDIS_ATTRIB_HAS_BND | ZYDIS_ATTRIB_HAS_XACQUIRE | ZYDIS_ATTRIB_HAS_XRELEASE;
 
+/* Translated code's probe of an absolute address (xe_probe_abs) names its
+ * TLB entry (%gs:tlb[index].field, no base or index register) and compares
+ * it with the page of the access's last byte: both are functions of the
+ * address the probe's `mov A, address` names, which is compared as a
+ * reference.  Normalised to entry 0 and page 0, so a function whose data
+ * moved to another page still lists the same. */
+static void normalise_tlb(struct ninsn *n)
+{
+	int tlb = 0;
+	for (uint8_t i = 0; i < n->n_ops; i++) {
+		struct nop *p = &n->op[i];
+		uint64_t d = (uint64_t)p->val;
+		if (p->type != ZYDIS_OPERAND_TYPE_MEMORY || !p->vcpu || p->base || p->index)
+			continue;
+		if (d - VCPU_OFF_TLB < VCPU_TLB_ENTRIES * 32u) {
+			p->val = (int64_t)(VCPU_OFF_TLB + (d & 31));
+			tlb = 1;
+		} else if (d - VCPU_OFF_UTLB < VCPU_TLB_ENTRIES * 32u) {
+			p->val = (int64_t)(VCPU_OFF_UTLB + (d & 31));
+			tlb = 1;
+		}
+	}
+	for (uint8_t i = 0; tlb && i < n->n_ops; i++)
+		if (n->op[i].type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+			memset(&n->op[i].ref, 0, sizeof(n->op[i].ref));
+			n->op[i].val = 0;
+		}
+}
+
 /* host: the instruction is translated code at block offset ip; its
  * relative operands are block-local (REF_BLK), immediates in the image are
  * still guest addresses, %gs is the vCPU area (not per-CPU data). */
@@ -254,6 +283,8 @@ static void normalise(const struct diff_side *s, const struct diff_func *f, gva_
 			break;
 		}
 	}
+	if (host)
+		normalise_tlb(n);
 }
 
 static uint64_t hash_insn(uint64_t h, const struct ninsn *n)

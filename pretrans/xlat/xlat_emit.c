@@ -350,7 +350,7 @@ void xe_flags_restore_df(struct xe *e, ZydisRegister tmp)
  * new DF into spill_flags, uses xe_flags_restore_df).  rax must be free:
  * pending and not `busy` (the register holding a probe's host address), or
  * tmp itself; otherwise it waits in tmp (mov tmp, rax ... mov rax, tmp) or,
- * without tmp, in spill[rax] (then rax is not pending: tmp would be).
+ * without tmp, in spill[rax] when rax is not pending (else the popfq form).
  * Nothing here can fault.  Until XLAT_VERSION 9 this was `mov tmp, rsp; mov
  * rsp, %gs:flags_sp_load; popfq; mov rsp, tmp`.
  */
@@ -358,7 +358,15 @@ void xe_flags_restore(struct xe *e, ZydisRegister tmp, ZydisRegister busy)
 {
 	int cat = xe_cat(e, XLAT_CAT_FLAGS);
 	const ZydisRegister rax = ZYDIS_REGISTER_RAX;
-	bool free = tmp == rax || (((e->pend_regs >> VCPU_RAX) & 1) && busy != rax);
+	bool pend = (e->pend_regs >> VCPU_RAX) & 1;
+	bool free = tmp == rax || (pend && busy != rax);
+	if (!free && tmp == ZYDIS_REGISTER_NONE && pend) {
+		/* rax is busy and its guest value already in spill[rax]: no
+		 * place to keep it (rare: after xe_probe_abs with A = rax) */
+		xe_cat(e, cat);
+		xe_flags_restore_df(e, ZYDIS_REGISTER_NONE);
+		return;
+	}
 	ZydisEncoderOperand orax = xe_r(rax), ot = xe_r(tmp), al = xe_r(ZYDIS_REGISTER_AL),
 			    ah = xe_r(ZYDIS_REGISTER_AH), im, mm;
 	if (!free && tmp != ZYDIS_REGISTER_NONE)
@@ -531,6 +539,96 @@ void xe_probe(struct xe *e, const struct xlat_scratch *s, const struct xlat_addr
 	xe_label_place(e, slow);
 	xe_lea_label(e, T1, back);
 	xe_branch(e, ZYDIS_MNEMONIC_JMP, slow_shared(e, info));
+	xe_section(e, prev);
+	xe_cat(e, cat);
+}
+
+/* xe_probe_abs takes a: an absolute address without segment whose first
+ * and last byte fit a sign-extended imm32 (kernel addresses, user ones
+ * below 2 GiB), an access of at most 16 bytes. */
+bool xe_probe_abs_ok(const struct xlat_addr *a, unsigned size)
+{
+	uint64_t first = (uint64_t)a->disp, last = first + (size ? size : 1) - 1;
+	return a->absolute && !a->seg && !a->addr32 && size <= 16 &&
+	       (int64_t)first == (int32_t)first && (int64_t)last == (int32_t)last;
+}
+
+/*
+ * The probe of an absolute address (RIP-relative, moffs): its TLB entry
+ * and the page of its last byte are constants, so one scratch register (A)
+ * does, and four instructions instead of nine:
+ *     cmp   qword %gs:tlb[index].tag_{read,write}, simm32 page of the last byte
+ *     jne   slow                                       (COLD)
+ *     mov   A, address
+ *     add   A, %gs:tlb[index].addend
+ *   back:
+ *   slow:   mov %gs:spill[T1], T1          (T1 live and not pending)
+ *           mov A, address ; lea T1, [rip + land] ; jmp shared
+ *   land:   mov T1, %gs:spill[T1] ; jmp back
+ * T1 (not the instruction's, not A) receives the resume address as in
+ * xe_probe; it is saved only on the slow path, and comes back at `land`
+ * (without a save, the slow path resumes at back).  Templates record the
+ * two entry displacements and the page (XLAT_RELOC_TLB).
+ */
+void xe_probe_abs(struct xe *e, ZydisRegister A, ZydisRegister T1, bool t1_save,
+		  const struct xlat_addr *a, unsigned size, bool write)
+{
+	if (size == 0)
+		size = 1;
+	int cat = xe_cat(e, XLAT_CAT_PROBE);
+	uint64_t va = (uint64_t)a->disp;
+	int64_t page = (int64_t)((va + size - 1) & ~(uint64_t)(GUEST_PAGE_SIZE - 1));
+	uint32_t ent = (uint32_t)e->off_tlb + (uint32_t)VCPU_TLB_INDEX(va) * 32;
+	uint32_t tag = ent + (uint32_t)(write ? offsetof(struct vcpu_tlb_entry, tag_write)
+					      : offsetof(struct vcpu_tlb_entry, tag_read));
+	uint32_t add = ent + (uint32_t)offsetof(struct vcpu_tlb_entry, addend);
+	ZydisEncoderOperand oa = xe_r(A), im, mm;
+
+	uint32_t before = e->len[e->cur];
+	mm = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, tag);
+	im = xe_i(page);
+	xe_ins(e, ZYDIS_MNEMONIC_CMP, true, 2, &mm, &im, NULL);
+	xe_note_tlb(e, before, XE_NOTE_DISP, a->v, va, tag, 0);
+	xe_note_tlb(e, before, 0, a->v, va, (uint64_t)page, size);
+	int slow = xe_label_new(e), back = xe_label_new(e);
+	xe_branch(e, ZYDIS_MNEMONIC_JNZ, slow);
+	before = e->len[e->cur];
+	im = xe_i(a->disp);
+	xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &oa, &im, NULL);
+	xe_note(e, before, 0, a->v, va, false);
+	before = e->len[e->cur];
+	mm = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, add);
+	xe_ins(e, ZYDIS_MNEMONIC_ADD, true, 2, &oa, &mm, NULL);
+	xe_note_tlb(e, before, XE_NOTE_DISP, a->v, va, add, 0);
+	xe_label_place(e, back);
+
+	int prev = e->cur;
+	uint32_t mask = e->mask, t1 = (uint32_t)xe_gpr_num(T1);
+	uint32_t info = size | (write ? VCPU_MEM_WRITE : 0) |
+			(uint32_t)xe_gpr_num(A) << VCPU_MEM_ADDR_SHIFT | t1 << VCPU_MEM_RET_SHIFT;
+	xe_cat(e, XLAT_CAT_SLOW);
+	xe_section(e, XE_COLD);
+	xe_label_place(e, slow);
+	if (t1_save) {
+		xe_gs_store(e, VCPU_OFF_SPILL + 8 * t1, T1);
+		e->mask |= 1u << t1;
+		xe_pcmark(e);
+	}
+	before = e->len[e->cur];
+	im = xe_i(a->disp);
+	xe_ins(e, ZYDIS_MNEMONIC_MOV, false, 2, &oa, &im, NULL);
+	xe_note(e, before, 0, a->v, va, false);
+	int land = t1_save ? xe_label_new(e) : back;
+	xe_lea_label(e, T1, land);
+	xe_branch(e, ZYDIS_MNEMONIC_JMP, slow_shared(e, info));
+	if (t1_save) {
+		xe_label_place(e, land);
+		xe_gs_load(e, T1, VCPU_OFF_SPILL + 8 * t1);
+		e->mask = mask;
+		xe_pcmark(e);
+		xe_branch(e, ZYDIS_MNEMONIC_JMP, back);
+	}
+	e->mask = mask;
 	xe_section(e, prev);
 	xe_cat(e, cat);
 }

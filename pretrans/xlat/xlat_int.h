@@ -216,6 +216,12 @@ void xe_unspill(struct xe *e, struct xlat_scratch *s);
 /* Leave s->reg[0] = host address of the access at a (flags clobbered). */
 void xe_probe(struct xe *e, const struct xlat_scratch *s, const struct xlat_addr *a, unsigned size,
 	      bool write);
+/* The same for an absolute address (xe_probe_abs_ok): one scratch register
+ * A; T1 (free or saved on the slow path when t1_save) takes the resume
+ * address on the slow path only. */
+bool xe_probe_abs_ok(const struct xlat_addr *a, unsigned size);
+void xe_probe_abs(struct xe *e, ZydisRegister A, ZydisRegister T1, bool t1_save,
+		  const struct xlat_addr *a, unsigned size, bool write);
 void xe_callout(struct xe *e, int co);
 /* Exits: allocate, emit the chainable rel32 site, emit all stubs at the end. */
 int xe_exit_new(struct xe *e, enum xlat_exit_kind k, gva_t target);
@@ -245,6 +251,12 @@ void xe_note_exit_store(struct xe *e, uint32_t before, int exit_idx, int shift, 
 /* The instruction at `before` (user IBL probe of direct exit exit_idx) has
  * a %gs displacement of uibl[VCPU_UIBL_INDEX(target)] plus a constant. */
 void xe_note_uibl(struct xe *e, uint32_t before, int exit_idx);
+/* The instruction at `before` holds, in its displacement (which =
+ * XE_NOTE_DISP) or immediate (0), `field`: for sub = 0 a TLB entry's
+ * displacement (VCPU_TLB_INDEX(val) * 32 plus a constant), for sub = n the
+ * page of the last byte of an n-byte access at val (XLAT_RELOC_TLB). */
+void xe_note_tlb(struct xe *e, uint32_t before, int which, struct xe_val v, uint64_t val,
+		 uint64_t field, unsigned sub);
 struct xe_val xe_val_pc(void);
 struct xe_val xe_val_disp(const struct xlat_insn *in, bool pc);
 struct xe_val xe_val_imm(const struct xlat_insn *in, int k, bool pc);

@@ -485,13 +485,26 @@ static void mangle_mem(struct xe *e, const struct xlat_insn *in)
 	struct xlat_addr a;
 	bool bt = is_bt_reg_mem(in, mi);
 
+	addr_from_operand(in, o, &a);
+	bool abs = !bt && xe_probe_abs_ok(&a, size);
+	ZydisRegister tmp; /* free after the probe: T1 (but see abs) */
 	/* reuse the scratch registers still spilled by the previous
 	 * instruction: no restore + spill in between */
-	begin_scratch(e, in, bt ? 4 : 3, &s, in->flags_live_in);
-	addr_from_operand(in, o, &a);
-	if (!bt) {
+	begin_scratch(e, in, bt ? 4 : (abs ? 1 : 3), &s, in->flags_live_in);
+	if (abs) {
+		/* T1: a second register, saved on the slow path only */
+		struct xlat_scratch t;
+		pick_scratch_pend(in, 1, 1u << s.r[0], e->pend_regs, &t);
+		bool save = !((e->pend_regs >> t.r[0]) & 1) && ((in->live_out >> t.r[0]) & 1);
+		xe_probe_abs(e, s.reg[0], t.reg[0], save, &a, size, write);
+		/* T1 holds its guest value on the fast path unless pending or dead */
+		bool t1_free = ((e->pend_regs >> t.r[0]) & 1) || !((in->live_out >> t.r[0]) & 1);
+		tmp = t1_free ? t.reg[0] : ZYDIS_REGISTER_NONE;
+	} else if (!bt) {
 		xe_probe(e, &s, &a, size, write);
+		tmp = s.reg[1];
 	} else {
+		tmp = s.reg[1];
 		/* bt* m, r: the bit offset is a signed operand-size integer; the
 		 * accessed unit is at ea + (off >> log2(bits)) * bytes.  Translate
 		 * that unit, then subtract the offset again: the instruction adds
@@ -531,7 +544,7 @@ static void mangle_mem(struct xe *e, const struct xlat_insn *in)
 		xe_ins(e, ZYDIS_MNEMONIC_SUB, false, 2, &oa, &ot, NULL);
 	}
 	if (e->pend_flags && flags_need_restore(in)) {
-		xe_flags_restore(e, s.reg[1], s.reg[0]); /* T1 is free after the probe */
+		xe_flags_restore(e, tmp, s.reg[0]);
 		e->pend_flags = false;
 	}
 	emit_with_mem(e, in, mi, s.reg[0]);

@@ -235,6 +235,59 @@ void xe_note(struct xe *e, uint32_t before, int which, struct xe_val v, uint64_t
 	record(e, before, off, (uint8_t)(bits / 8), v, val, 0, fixed);
 }
 
+/* An XLAT_RELOC_TLB field's value for value v; held: what the template's
+ * field holds, sign-extended.  Shift 0: the entry's displacement, whose
+ * constant part comes from held alone (the TLB: kernel or user, whose
+ * offsets are multiples of 32 at least 32 entries apart, and the field
+ * offset, below 32), so the template's own value is not needed (reuse
+ * instantiates with the new bytes). */
+_Static_assert(VCPU_OFF_TLB == 0 && VCPU_OFF_UTLB % 32 == 0 &&
+		   VCPU_OFF_UTLB >= VCPU_TLB_ENTRIES * 32,
+	       "TLB offsets as tlb_field reads them");
+static uint64_t tlb_field(uint8_t shift, uint64_t v, uint64_t held)
+{
+	if (shift == 0)
+		return (held >= VCPU_OFF_UTLB ? VCPU_OFF_UTLB : VCPU_OFF_TLB) +
+		       (uint64_t)VCPU_TLB_INDEX(v) * 32 + (held & 31);
+	return (v + shift - 1) & GUEST_PAGE_MASK;
+}
+
+/* The class of an XLAT_RELOC_TLB page immediate: what decides its form (imm8,
+ * imm32, or no xe_probe_abs at all). */
+static uint8_t tlb_class(uint64_t f)
+{
+	return (int64_t)f == (int8_t)f ? 0 : ((int64_t)f == (int32_t)f ? 1 : 2);
+}
+
+void xe_note_tlb(struct xe *e, uint32_t before, int which, struct xe_val v, uint64_t val,
+		 uint64_t field, unsigned sub)
+{
+	if (!e->tm || e->failed || e->overflow || !(v.flags & (XV_PC | XV_FIELD)))
+		return;
+	ZydisDecodedInstruction d;
+	if (!host_insn(e, before, &d))
+		return;
+	uint8_t off = which == XE_NOTE_DISP ? d.raw.disp.offset : d.raw.imm[which].offset;
+	uint8_t bytes = (which == XE_NOTE_DISP ? d.raw.disp.size : d.raw.imm[which].size) / 8;
+	uint64_t f = bytes < 8 ? field & ((1ull << (8 * bytes)) - 1) : field;
+	if (bytes == 0 || load_le(e->sec[e->cur] + before + off, bytes) != f) {
+		e->tm->bad = true;
+		return;
+	}
+	struct xlat_reloc *r = tm_add(e, before + off);
+	if (!r)
+		return;
+	r->kind = XLAT_RELOC_TLB;
+	r->width = bytes;
+	r->shift = (uint8_t)sub;
+	/* an entry's displacement is always a disp32 (no base register) */
+	r->flags = (uint8_t)((v.flags & XV_DERIVE) | (sub ? XLAT_RV_FORM : 0));
+	r->goff = v.goff;
+	r->gw = v.gw;
+	r->cls = sub ? tlb_class(field) : 0;
+	r->addend = val - derive_base(v.flags, v.goff, v.gw, e->block_start, e->tm->guest);
+}
+
 void xe_note_exit_store(struct xe *e, uint32_t before, int idx, int shift, bool fixed)
 {
 	if (!e->tm || e->failed || e->overflow)
@@ -329,7 +382,8 @@ bool xe_tm_end(const struct xe *e, const struct xe_tm *tm, struct xlat_reloc *ou
 		return false;
 	for (uint32_t i = 0; i < tm->n; i++) {
 		out[i] = tm->rec[i].r;
-		if (out[i].kind == XLAT_RELOC_CODE || out[i].kind == XLAT_RELOC_UIBL)
+		if (out[i].kind == XLAT_RELOC_CODE || out[i].kind == XLAT_RELOC_UIBL ||
+		    out[i].kind == XLAT_RELOC_TLB)
 			out[i].host_off = tm->rec[i].sec == XE_MAIN
 					      ? tm->rec[i].pos
 					      : e->len[XE_MAIN] + tm->rec[i].pos;
@@ -385,15 +439,24 @@ enum xlat_tmpl_result xlat_tmpl_instantiate(const struct xlat_tmpl *t, gva_t va,
 		if (r->kind == XLAT_RELOC_UIBL)
 			continue; /* below, once the exits have their targets */
 		uint64_t v = reloc_value(r, va, guest);
-		if ((r->flags & XLAT_RV_FORM) && xlat_value_class(v) != r->cls)
+		if (r->kind == XLAT_RELOC_TLB) {
+			uint64_t held = load_le(t->code + r->host_off, r->width);
+			if (r->width < 8 && (held >> (8 * r->width - 1) & 1)) /* sign-extend */
+				held |= ~0ull << (8 * r->width);
+			v = tlb_field(r->shift, v, held);
+			if ((r->flags & XLAT_RV_FORM) && tlb_class(v) != r->cls)
+				return XLAT_TMPL_FORM;
+		} else if ((r->flags & XLAT_RV_FORM) && xlat_value_class(v) != r->cls) {
 			return XLAT_TMPL_FORM;
+		}
 		if (r->kind == XLAT_RELOC_EXIT) {
 			if ((r->flags & XLAT_RV_PAGE) && same_page(v, va) != r->cls)
 				return XLAT_TMPL_FORM; /* a user IBL probe comes or goes */
 			exits[r->host_off].target = v;
 			continue;
 		}
-		v = r->shift < 64 ? v >> r->shift : 0;
+		if (r->kind != XLAT_RELOC_TLB) /* a TLB field is v itself */
+			v = r->shift < 64 ? v >> r->shift : 0;
 		for (unsigned b = 0; b < r->width; b++)
 			code[r->host_off + b] = (uint8_t)(v >> (8 * b));
 	}
@@ -460,6 +523,10 @@ enum bt_status xlat_tmpl_check(const struct xlat_tmpl *t)
 		} else if (r->kind == XLAT_RELOC_UIBL) {
 			if (r->goff >= t->n_exits || (r->flags & XV_FIELD) ||
 			    (uint64_t)r->host_off + 4 > t->code_len)
+				return BT_ERR_FORMAT;
+		} else if (r->kind == XLAT_RELOC_TLB) {
+			if ((r->width != 1 && r->width != 4) || r->shift > 16 ||
+			    (uint64_t)r->host_off + r->width > t->code_len)
 				return BT_ERR_FORMAT;
 		} else if (r->kind == XLAT_RELOC_CODE) {
 			if (r->width > 8 || (r->width & (r->width - 1)) || r->shift > 32 ||

@@ -39,6 +39,12 @@ enum xlat_reloc_kind {
 	XLAT_RELOC_UIBL = 3, /* a 4-byte field of the host code holding addend +
 			      * VCPU_UIBL_INDEX(exits[goff].target) * 16 (the user
 			      * IBL entry a direct exit probes; fixed form) */
+	XLAT_RELOC_TLB = 4,  /* a field of the host code derived from an absolute
+			      * address's TLB entry (xe_probe_abs): shift 0, a
+			      * displacement holding VCPU_TLB_INDEX(value) * 32 plus
+			      * a constant; shift n (1..16), the page of the last byte
+			      * of an n-byte access at value, XLAT_RV_FORM with cls
+			      * 0, 1, 2 for an s8, s32 or wider page (tlb_class) */
 };
 
 enum xlat_reloc_flags {
