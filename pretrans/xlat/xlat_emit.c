@@ -543,6 +543,85 @@ void xe_probe(struct xe *e, const struct xlat_scratch *s, const struct xlat_addr
 	xe_cat(e, cat);
 }
 
+/* xe_probe2 takes a: base/index/disp without segment or 0x67, whose disp +
+ * size - 1 still fits a disp32.  A template cannot describe a block that
+ * fails only the last condition (another displacement would pick the other
+ * form without a class change): it gets none. */
+bool xe_probe2_ok(struct xe *e, const struct xlat_addr *a, unsigned size)
+{
+	if (a->absolute || a->seg || a->addr32)
+		return false;
+	int64_t last = a->disp + (size ? size : 1) - 1;
+	if (last == (int32_t)last)
+		return true;
+	if (e->tm)
+		e->tm->bad = true;
+	return false;
+}
+
+/*
+ * The probe with two scratch registers (A, T1) for an address [base +
+ * index * scale + disp]: the guest registers it names stay as they are
+ * during the probe, so the address is recomputed instead of kept in a third
+ * register, at the same count of instructions as xe_probe:
+ *     lea   T1, [address] ; shr T1, 7 ; and T1, (N-1) << 5
+ *     lea   A, [address + size - 1] ; and A, -4096
+ *     cmp   A, %gs:tlb.tag_{read,write}(T1) ; jne slow
+ *     lea   A, [address] ; add A, %gs:tlb.addend(T1)
+ *   back:
+ *   slow:   lea A, [address] ; lea T1, [rip + back] ; jmp shared   (COLD)
+ * With XLAT_OPT_EXACT_FAULTS every scratch register is saved and restored
+ * in the block: one fewer is a store and a load fewer.
+ */
+static void lea_addr(struct xe *e, ZydisRegister r, const struct xlat_addr *a, int64_t plus)
+{
+	ZydisEncoderOperand d = xe_r(r), mm = xe_m(8, a->base, a->index, a->scale, a->disp + plus);
+	uint32_t before = e->len[e->cur];
+	xe_ins(e, ZYDIS_MNEMONIC_LEA, false, 2, &d, &mm, NULL);
+	xe_note(e, before, XE_NOTE_DISP, a->v, (uint64_t)(a->disp + plus), false);
+}
+
+void xe_probe2(struct xe *e, ZydisRegister A, ZydisRegister T1, const struct xlat_addr *a,
+	       unsigned size, bool write)
+{
+	ZydisEncoderOperand oa = xe_r(A), ot1 = xe_r(T1), im, mm;
+	if (size == 0)
+		size = 1;
+	int cat = xe_cat(e, XLAT_CAT_PROBE);
+	lea_addr(e, T1, a, 0);
+	im = xe_i(12 - 5);
+	xe_ins(e, ZYDIS_MNEMONIC_SHR, false, 2, &ot1, &im, NULL);
+	im = xe_i((VCPU_TLB_ENTRIES - 1) << 5);
+	xe_ins(e, ZYDIS_MNEMONIC_AND, false, 2, &ot1, &im, NULL);
+	lea_addr(e, A, a, (int64_t)size - 1);
+	im = xe_i(-4096);
+	xe_ins(e, ZYDIS_MNEMONIC_AND, false, 2, &oa, &im, NULL);
+	mm = xe_m(8, T1, ZYDIS_REGISTER_NONE, 0,
+		  e->off_tlb + (write ? offsetof(struct vcpu_tlb_entry, tag_write)
+				      : offsetof(struct vcpu_tlb_entry, tag_read)));
+	xe_ins(e, ZYDIS_MNEMONIC_CMP, true, 2, &oa, &mm, NULL);
+	int slow = xe_label_new(e), back = xe_label_new(e);
+	xe_branch(e, ZYDIS_MNEMONIC_JNZ, slow);
+	lea_addr(e, A, a, 0);
+	mm = xe_m(8, T1, ZYDIS_REGISTER_NONE, 0,
+		  e->off_tlb + offsetof(struct vcpu_tlb_entry, addend));
+	xe_ins(e, ZYDIS_MNEMONIC_ADD, true, 2, &oa, &mm, NULL);
+	xe_label_place(e, back);
+
+	int prev = e->cur;
+	uint32_t info = size | (write ? VCPU_MEM_WRITE : 0) |
+			(uint32_t)xe_gpr_num(A) << VCPU_MEM_ADDR_SHIFT |
+			(uint32_t)xe_gpr_num(T1) << VCPU_MEM_RET_SHIFT;
+	xe_cat(e, XLAT_CAT_SLOW);
+	xe_section(e, XE_COLD);
+	xe_label_place(e, slow);
+	lea_addr(e, A, a, 0);
+	xe_lea_label(e, T1, back);
+	xe_branch(e, ZYDIS_MNEMONIC_JMP, slow_shared(e, info));
+	xe_section(e, prev);
+	xe_cat(e, cat);
+}
+
 /* xe_probe_abs takes a: an absolute address without segment whose first
  * and last byte fit a sign-extended imm32 (kernel addresses, user ones
  * below 2 GiB), an access of at most 16 bytes. */

@@ -216,6 +216,11 @@ void xe_unspill(struct xe *e, struct xlat_scratch *s);
 /* Leave s->reg[0] = host address of the access at a (flags clobbered). */
 void xe_probe(struct xe *e, const struct xlat_scratch *s, const struct xlat_addr *a, unsigned size,
 	      bool write);
+/* The same with two scratch registers A, T1 (xe_probe2_ok; which marks a
+ * template bad when it says no only for the displacement). */
+bool xe_probe2_ok(struct xe *e, const struct xlat_addr *a, unsigned size);
+void xe_probe2(struct xe *e, ZydisRegister A, ZydisRegister T1, const struct xlat_addr *a,
+	       unsigned size, bool write);
 /* The same for an absolute address (xe_probe_abs_ok): one scratch register
  * A; T1 (free or saved on the slow path when t1_save) takes the resume
  * address on the slow path only. */

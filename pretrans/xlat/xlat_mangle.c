@@ -490,7 +490,8 @@ static void mangle_mem(struct xe *e, const struct xlat_insn *in)
 	ZydisRegister tmp; /* free after the probe: T1 (but see abs) */
 	/* reuse the scratch registers still spilled by the previous
 	 * instruction: no restore + spill in between */
-	begin_scratch(e, in, bt ? 4 : (abs ? 1 : 3), &s, in->flags_live_in);
+	bool two = !bt && !abs && xe_probe2_ok(e, &a, size);
+	begin_scratch(e, in, bt ? 4 : (abs ? 1 : (two ? 2 : 3)), &s, in->flags_live_in);
 	if (abs) {
 		/* T1: a second register, saved on the slow path only */
 		struct xlat_scratch t;
@@ -500,6 +501,9 @@ static void mangle_mem(struct xe *e, const struct xlat_insn *in)
 		/* T1 holds its guest value on the fast path unless pending or dead */
 		bool t1_free = ((e->pend_regs >> t.r[0]) & 1) || !((in->live_out >> t.r[0]) & 1);
 		tmp = t1_free ? t.reg[0] : ZYDIS_REGISTER_NONE;
+	} else if (two) {
+		xe_probe2(e, s.reg[0], s.reg[1], &a, size, write);
+		tmp = s.reg[1];
 	} else if (!bt) {
 		xe_probe(e, &s, &a, size, write);
 		tmp = s.reg[1];
