@@ -580,20 +580,33 @@ static void mangle_riplea(struct xe *e, const struct xlat_insn *in)
 	xe_note(e, before, 0, v, (uint64_t)im.imm.s, false);
 }
 
+/* An 8-byte stack access ([rsp+d], [rbp]): the two-register probe when the
+ * caller chose two scratch registers, else the three-register one. */
+static void stack_probe(struct xe *e, const struct xlat_scratch *s, const struct xlat_addr *a,
+			bool write)
+{
+	if (s->n == 2 && xe_probe2_ok(e, a, 8))
+		xe_probe2(e, s->reg[0], s->reg[1], a, 8, write);
+	else
+		xe_probe(e, s, a, 8, write);
+}
+
 static void mangle_push(struct xe *e, const struct xlat_insn *in)
 {
 	const ZydisDecodedOperand *src = &in->ops[0];
 	struct xlat_scratch s;
 	struct xlat_addr a;
-	begin_scratch(e, in, 3, &s, in->flags_live_in);
-	if (src->type == ZYDIS_OPERAND_TYPE_MEMORY) {
+	bool mem = src->type == ZYDIS_OPERAND_TYPE_MEMORY;
+	/* push r/imm: the two-register probe of [rsp-8] (xe_probe2) */
+	begin_scratch(e, in, mem ? 3 : 2, &s, in->flags_live_in);
+	if (mem) {
 		addr_from_operand(in, src, &a);
 		xe_probe(e, &s, &a, 8, false);
 		emit_load64(e, s.reg[0], s.reg[0]);
 		xe_gs_store(e, VCPU_OFF_MEM_TMP, s.reg[0]);
 	}
 	rsp_addr(&a, -8);
-	xe_probe(e, &s, &a, 8, true);
+	stack_probe(e, &s, &a, true);
 	if (src->type == ZYDIS_OPERAND_TYPE_REGISTER) {
 		emit_store64(e, s.reg[0], xe_r(src->reg.value));
 	} else if (src->type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
@@ -611,10 +624,11 @@ static void mangle_pop(struct xe *e, const struct xlat_insn *in)
 {
 	struct xlat_scratch s;
 	struct xlat_addr a;
-	begin_scratch(e, in, 3, &s, in->flags_live_in);
+	bool reg = in->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER;
+	begin_scratch(e, in, reg ? 2 : 3, &s, in->flags_live_in);
 	rsp_addr(&a, 0);
-	xe_probe(e, &s, &a, 8, false);
-	if (in->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER) {
+	stack_probe(e, &s, &a, false);
+	if (reg) {
 		ZydisRegister dst = in->ops[0].reg.value;
 		emit_load64(e, dst, s.reg[0]);
 		if (dst != ZYDIS_REGISTER_RSP)
@@ -639,10 +653,10 @@ static void mangle_leave(struct xe *e, const struct xlat_insn *in)
 {
 	struct xlat_scratch s;
 	struct xlat_addr a;
-	begin_scratch(e, in, 3, &s, in->flags_live_in);
+	begin_scratch(e, in, 2, &s, in->flags_live_in);
 	memset(&a, 0, sizeof(a));
 	a.base = ZYDIS_REGISTER_RBP;
-	xe_probe(e, &s, &a, 8, false);
+	stack_probe(e, &s, &a, false);
 	ZydisEncoderOperand r = xe_r(ZYDIS_REGISTER_RSP);
 	ZydisEncoderOperand m = xe_m(8, ZYDIS_REGISTER_RBP, ZYDIS_REGISTER_NONE, 0, 8);
 	xe_ins(e, ZYDIS_MNEMONIC_LEA, false, 2, &r, &m, NULL);
@@ -835,7 +849,7 @@ static void push_return(struct xe *e, const struct xlat_insn *in, struct xlat_sc
 {
 	struct xlat_addr a;
 	rsp_addr(&a, -8);
-	xe_probe(e, s, &a, 8, true);
+	stack_probe(e, s, &a, true);
 	ZydisEncoderOperand o1 = xe_r(s->reg[1]);
 	ZydisEncoderOperand im = xe_i((int64_t)(in->va + in->d.length));
 	uint32_t before = e->len[e->cur];
@@ -889,7 +903,7 @@ static void mangle_call(struct xe *e, const struct xlat_insn *in)
 {
 	gva_t target = in->va + in->d.length + (uint64_t)in->ops[0].imm.value.s;
 	struct xlat_scratch s;
-	begin_scratch(e, in, 3, &s, in->flags_live_in);
+	begin_scratch(e, in, 2, &s, in->flags_live_in);
 	push_return(e, in, &s);
 	xlat_flush_pending(e);
 	int x = exit_new_v(e, XLAT_EXIT_CALL, target, xe_val_imm(in, 0, true));
@@ -899,7 +913,8 @@ static void mangle_call(struct xe *e, const struct xlat_insn *in)
 static void mangle_indirect(struct xe *e, const struct xlat_insn *in, bool call)
 {
 	struct xlat_scratch s;
-	begin_scratch(e, in, 3, &s, true);
+	bool reg = in->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER;
+	begin_scratch(e, in, reg ? 2 : 3, &s, true);
 	load_ind_target(e, in, &s);
 	if (call)
 		push_return(e, in, &s);
@@ -913,9 +928,9 @@ static void mangle_ret(struct xe *e, const struct xlat_insn *in)
 	int64_t extra = 0;
 	if (in->d.operand_count_visible > 0 && in->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
 		extra = (int64_t)(uint16_t)in->ops[0].imm.value.u;
-	begin_scratch(e, in, 3, &s, true);
+	begin_scratch(e, in, 2, &s, true);
 	rsp_addr(&a, 0);
-	xe_probe(e, &s, &a, 8, false);
+	stack_probe(e, &s, &a, false);
 	emit_load64(e, s.reg[0], s.reg[0]);
 	xe_gs_store(e, VCPU_OFF_EXIT_TARGET, s.reg[0]);
 	emit_lea_rsp(e, 8 + extra);
