@@ -737,14 +737,14 @@ static void mangle_byte_store(struct xe *e, uint32_t off, int v)
 
 static void mangle_swapgs(struct xe *e, const struct xlat_insn *in)
 {
+	/* two loads and two stores: an xchg with memory is a locked
+	 * instruction (~20 cycles; twice in every Linux system call) */
 	struct xlat_scratch s;
-	begin_scratch(e, in, 1, &s, false);
-	ZydisEncoderOperand o = xe_r(s.reg[0]);
-	ZydisEncoderOperand m =
-	    xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0, VCPU_OFF_KGS_BASE);
+	begin_scratch(e, in, 2, &s, false);
 	xe_gs_load(e, s.reg[0], VCPU_OFF_GS_BASE);
-	xe_ins(e, ZYDIS_MNEMONIC_XCHG, true, 2, &m, &o, NULL);
-	xe_gs_store(e, VCPU_OFF_GS_BASE, s.reg[0]);
+	xe_gs_load(e, s.reg[1], VCPU_OFF_KGS_BASE);
+	xe_gs_store(e, VCPU_OFF_GS_BASE, s.reg[1]);
+	xe_gs_store(e, VCPU_OFF_KGS_BASE, s.reg[0]);
 }
 
 static void mangle_string(struct xe *e, const struct xlat_insn *in)

@@ -84,6 +84,26 @@ static void test_straight_line(void **state)
 	assert_int_equal(a->gpr[VCPU_RSP], rsp0 + 8);
 }
 
+/* swapgs; ret: the two bases trade places (two loads and two stores since
+ * XLAT_VERSION 9, no xchg), the scratch registers keep their values. */
+static void test_swapgs(void **state)
+{
+	struct env *e = *state;
+	static const uint8_t code[] = {0x0f, 0x01, 0xf8, 0xc3};
+	memcpy(e->code, code, sizeof(code));
+	set_stack(e);
+	struct vcpu_abi *a = e->h.vcpu.abi;
+	a->gs_base = 0x1111000;
+	a->kernel_gs_base = 0x2222000;
+	for (int r = 8; r < 12; r++)
+		a->gpr[r] = 0x5eed00 + (uint64_t)r;
+	assert_int_equal(xh_run(&e->h, (gva_t)(uintptr_t)e->code, SENTINEL, 100), XH_OK);
+	assert_int_equal(a->gs_base, 0x2222000);
+	assert_int_equal(a->kernel_gs_base, 0x1111000);
+	for (int r = 8; r < 12; r++)
+		assert_int_equal(a->gpr[r], 0x5eed00 + (uint64_t)r);
+}
+
 static size_t read_buf(void *opaque, gva_t va, uint8_t *buf, size_t len)
 {
 	const uint8_t *code = opaque;
@@ -703,6 +723,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_straight_line, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_swapgs, setup, teardown),
 	    cmocka_unit_test(test_deterministic),
 	    cmocka_unit_test(test_code_categories),
 	    cmocka_unit_test_setup_teardown(test_relocatable, setup, teardown),
