@@ -73,6 +73,7 @@ void xe_reset(struct xe *e, uint8_t *main_buf, uint8_t *cold_buf, gva_t start)
 	e->cat = XLAT_CAT_ENTRY;
 	memset(e->cat_bytes, 0, sizeof(e->cat_bytes));
 	e->n_slow = 0;
+	e->idx_valid = false;
 }
 
 const char *xlat_code_cat_str(enum xlat_code_cat c)
@@ -314,6 +315,7 @@ static void flags_rsp_out(struct xe *e, ZydisRegister tmp)
 void xe_flags_save(struct xe *e, ZydisRegister tmp)
 {
 	int cat = xe_cat(e, XLAT_CAT_FLAGS);
+	e->idx_valid = false; /* tmp may be xe_probe2's index register */
 	flags_rsp_in(e, tmp, VCPU_OFF_FLAGS_SP_SAVE);
 	xe_ins(e, ZYDIS_MNEMONIC_PUSHFQ, false, 0, NULL, NULL, NULL);
 	flags_rsp_out(e, tmp);
@@ -327,6 +329,7 @@ void xe_flags_save(struct xe *e, ZydisRegister tmp)
 void xe_flags_restore_df(struct xe *e, ZydisRegister tmp)
 {
 	int cat = xe_cat(e, XLAT_CAT_FLAGS);
+	e->idx_valid = false;
 	flags_rsp_in(e, tmp, VCPU_OFF_FLAGS_SP_LOAD);
 	xe_ins(e, ZYDIS_MNEMONIC_POPFQ, false, 0, NULL, NULL, NULL);
 	flags_rsp_out(e, tmp);
@@ -358,6 +361,7 @@ void xe_flags_restore(struct xe *e, ZydisRegister tmp, ZydisRegister busy)
 {
 	int cat = xe_cat(e, XLAT_CAT_FLAGS);
 	const ZydisRegister rax = ZYDIS_REGISTER_RAX;
+	e->idx_valid = false;
 	bool pend = (e->pend_regs >> VCPU_RAX) & 1;
 	bool free = tmp == rax || (pend && busy != rax);
 	if (!free && tmp == ZYDIS_REGISTER_NONE && pend) {
@@ -408,6 +412,7 @@ void xe_spill(struct xe *e, struct xlat_scratch *s, uint32_t live)
 
 void xe_unspill(struct xe *e, struct xlat_scratch *s)
 {
+	e->idx_valid = false;
 	int cat = xe_cat(e, XLAT_CAT_SPILL);
 	for (int i = 0; i < s->n; i++) {
 		if (!(s->spilled & (1u << s->r[i])))
@@ -490,6 +495,7 @@ void xe_probe(struct xe *e, const struct xlat_scratch *s, const struct xlat_addr
 	ZydisEncoderOperand oa = xe_r(A), ot1 = xe_r(T1), ot2 = xe_r(T2), im, mm;
 	if (size == 0)
 		size = 1;
+	e->idx_valid = false; /* its registers may include xe_probe2's index */
 	int cat = xe_cat(e, XLAT_CAT_PROBE);
 
 	uint32_t before = e->len[e->cur];
@@ -571,7 +577,10 @@ bool xe_probe2_ok(struct xe *e, const struct xlat_addr *a, unsigned size)
  *   back:
  *   slow:   lea A, [address] ; lea T1, [rip + back] ; jmp shared   (COLD)
  * With XLAT_OPT_EXACT_FAULTS every scratch register is saved and restored
- * in the block: one fewer is a store and a load fewer.
+ * in the block: one fewer is a store and a load fewer.  When the previous
+ * memory access of the block probed the same address expression and T1
+ * still holds its index (e->idx_valid), the first three instructions go
+ * (a stack slot read and written back, `x += i` on a volatile).
  */
 static void lea_addr(struct xe *e, ZydisRegister r, const struct xlat_addr *a, int64_t plus)
 {
@@ -588,11 +597,16 @@ void xe_probe2(struct xe *e, ZydisRegister A, ZydisRegister T1, const struct xla
 	if (size == 0)
 		size = 1;
 	int cat = xe_cat(e, XLAT_CAT_PROBE);
-	lea_addr(e, T1, a, 0);
-	im = xe_i(12 - 5);
-	xe_ins(e, ZYDIS_MNEMONIC_SHR, false, 2, &ot1, &im, NULL);
-	im = xe_i((VCPU_TLB_ENTRIES - 1) << 5);
-	xe_ins(e, ZYDIS_MNEMONIC_AND, false, 2, &ot1, &im, NULL);
+	/* the previous probe's index register still holds this address's
+	 * index (same address expression, nothing changed it): keep it */
+	if (!(e->idx_valid && e->idx_reg == T1 && e->idx_base == a->base &&
+	      e->idx_index == a->index && e->idx_scale == a->scale && e->idx_disp == a->disp)) {
+		lea_addr(e, T1, a, 0);
+		im = xe_i(12 - 5);
+		xe_ins(e, ZYDIS_MNEMONIC_SHR, false, 2, &ot1, &im, NULL);
+		im = xe_i((VCPU_TLB_ENTRIES - 1) << 5);
+		xe_ins(e, ZYDIS_MNEMONIC_AND, false, 2, &ot1, &im, NULL);
+	}
 	lea_addr(e, A, a, (int64_t)size - 1);
 	im = xe_i(-4096);
 	xe_ins(e, ZYDIS_MNEMONIC_AND, false, 2, &oa, &im, NULL);
@@ -620,6 +634,15 @@ void xe_probe2(struct xe *e, ZydisRegister A, ZydisRegister T1, const struct xla
 	xe_branch(e, ZYDIS_MNEMONIC_JMP, slow_shared(e, info));
 	xe_section(e, prev);
 	xe_cat(e, cat);
+	/* after a slow path T1 is 0, not the index: a probe that reuses it then
+	 * misses (entry 0 holds only pages of index 0) and takes its own slow
+	 * path, which is correct */
+	e->idx_valid = true;
+	e->idx_reg = T1;
+	e->idx_base = a->base;
+	e->idx_index = a->index;
+	e->idx_scale = a->scale;
+	e->idx_disp = a->disp;
 }
 
 /* xe_probe_abs takes a: an absolute address without segment whose first
@@ -655,6 +678,7 @@ void xe_probe_abs(struct xe *e, ZydisRegister A, ZydisRegister T1, bool t1_save,
 	if (size == 0)
 		size = 1;
 	int cat = xe_cat(e, XLAT_CAT_PROBE);
+	e->idx_valid = false;
 	uint64_t va = (uint64_t)a->disp;
 	int64_t page = (int64_t)((va + size - 1) & ~(uint64_t)(GUEST_PAGE_SIZE - 1));
 	uint32_t ent = (uint32_t)e->off_tlb + (uint32_t)VCPU_TLB_INDEX(va) * 32;

@@ -150,6 +150,13 @@ struct xe {
 	uint32_t slow_info[XLAT_MAX_SLOW];
 	int slow_label[XLAT_MAX_SLOW];
 	int n_slow;
+	/* the last two-register probe's address and TLB index register, while
+	 * that register still holds the index (xe_probe2 sets it, xlat_mangle
+	 * clears it at anything that could change either) */
+	bool idx_valid;
+	ZydisRegister idx_reg, idx_base, idx_index;
+	uint8_t idx_scale;
+	int64_t idx_disp;
 };
 
 /* Set the category of what is emitted next; returns the previous one. */

@@ -453,6 +453,8 @@ static ZydisRegister pending_reg(const struct xe *e)
 static void restore_pending(struct xe *e, uint32_t regs)
 {
 	int cat = xe_cat(e, XLAT_CAT_SPILL);
+	if (e->idx_valid && (regs & e->pend_regs & (1u << xe_gpr_num(e->idx_reg))))
+		e->idx_valid = false;
 	for (int r = 0; r < 16; r++) {
 		if (!((regs & e->pend_regs) >> r & 1))
 			continue;
@@ -472,6 +474,37 @@ void xlat_flush_pending(struct xe *e)
 		e->pend_flags = false;
 	}
 	restore_pending(e, e->pend_regs);
+}
+
+/* GPRs `in` writes (any width, explicit or hidden operands). */
+static uint32_t regs_written(const struct xlat_insn *in)
+{
+	uint32_t w = in->regs_kill;
+	for (int i = 0; i < in->d.operand_count; i++) {
+		const ZydisDecodedOperand *o = &in->ops[i];
+		int r = xe_gpr_num(o->reg.value);
+		if (o->type == ZYDIS_OPERAND_TYPE_REGISTER && r >= 0 &&
+		    (o->actions & ZYDIS_OPERAND_ACTION_MASK_WRITE))
+			w |= 1u << r;
+	}
+	return w;
+}
+
+/* Keep e->idx_valid (xe_probe2) only across a copied instruction or a
+ * memory access that leaves the index register and the address's
+ * registers alone. */
+static void idx_track(struct xe *e, const struct xlat_insn *in, enum xlat_class c)
+{
+	if (!e->idx_valid)
+		return;
+	uint32_t keep = 1u << xe_gpr_num(e->idx_reg);
+	if (e->idx_base != ZYDIS_REGISTER_NONE)
+		keep |= 1u << xe_gpr_num(e->idx_base);
+	if (e->idx_index != ZYDIS_REGISTER_NONE)
+		keep |= 1u << xe_gpr_num(e->idx_index);
+	if ((c != XC_COPY && c != XC_MEM) || (in->regs_used & (1u << xe_gpr_num(e->idx_reg))) ||
+	    (regs_written(in) & keep))
+		e->idx_valid = false;
 }
 
 static void mangle_mem(struct xe *e, const struct xlat_insn *in)
@@ -550,8 +583,10 @@ static void mangle_mem(struct xe *e, const struct xlat_insn *in)
 	if (e->pend_flags && flags_need_restore(in)) {
 		xe_flags_restore(e, tmp, s.reg[0]);
 		e->pend_flags = false;
+		e->idx_valid = false; /* tmp (T1) may have held rax */
 	}
 	emit_with_mem(e, in, mi, s.reg[0]);
+	idx_track(e, in, XC_MEM); /* its own writes (after the access) */
 	flags_after(e, in);
 }
 
@@ -589,6 +624,7 @@ static void stack_probe(struct xe *e, const struct xlat_scratch *s, const struct
 		xe_probe2(e, s->reg[0], s->reg[1], a, 8, write);
 	else
 		xe_probe(e, s, a, 8, write);
+	e->idx_valid = false; /* the caller moves rsp (or rbp) itself */
 }
 
 static void mangle_push(struct xe *e, const struct xlat_insn *in)
@@ -988,6 +1024,7 @@ void xlat_mangle_fall(struct xe *e, gva_t next)
 
 void xlat_mangle(struct xe *e, const struct xlat_insn *in, enum xlat_class c)
 {
+	idx_track(e, in, c);
 	/* Deferred restores survive only across classes that cannot leave the
 	 * block or call out; the instruction's own registers come back first. */
 	switch (c) {

@@ -84,6 +84,31 @@ static void test_straight_line(void **state)
 	assert_int_equal(a->gpr[VCPU_RSP], rsp0 + 8);
 }
 
+/* mov rax, [rdi]; cmp rax, 1; mov [rdi], rbx; setz cl; ret: the store's
+ * probe reuses the load's TLB index register (xe_probe2), but the flags,
+ * live across it, are saved first through a scratch register: the index
+ * must be computed again, not taken from a register holding RSP. */
+static void test_probe_index_reuse(void **state)
+{
+	struct env *e = *state;
+	static const uint8_t code[] = {0x48, 0x8b, 0x07, 0x48, 0x83, 0xf8, 0x01,
+				       0x48, 0x89, 0x1f, 0x0f, 0x94, 0xc1, 0xc3};
+	memcpy(e->code, code, sizeof(code));
+	set_stack(e);
+	struct vcpu_abi *a = e->h.vcpu.abi;
+	for (uint64_t v = 0; v < 2; v++) {
+		e->data[0] = v;
+		a->gpr[VCPU_RDI] = (uint64_t)(uintptr_t)e->data;
+		a->gpr[VCPU_RBX] = 77;
+		a->gpr[VCPU_RCX] = 0x100;
+		set_stack(e);
+		assert_int_equal(xh_run(&e->h, (gva_t)(uintptr_t)e->code, SENTINEL, 100), XH_OK);
+		assert_int_equal(a->gpr[VCPU_RAX], v);
+		assert_int_equal(e->data[0], 77);
+		assert_int_equal(a->gpr[VCPU_RCX], 0x100 | (v == 1));
+	}
+}
+
 /* swapgs; ret: the two bases trade places (two loads and two stores since
  * XLAT_VERSION 9, no xchg), the scratch registers keep their values. */
 static void test_swapgs(void **state)
@@ -724,6 +749,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_straight_line, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_swapgs, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_probe_index_reuse, setup, teardown),
 	    cmocka_unit_test(test_deterministic),
 	    cmocka_unit_test(test_code_categories),
 	    cmocka_unit_test_setup_teardown(test_relocatable, setup, teardown),
