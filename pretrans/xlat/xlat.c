@@ -86,10 +86,13 @@ enum bt_status xlat_create(const struct xlat_options *opts, struct xlat_ctx **ou
 	if (opts)
 		ctx->opts = *opts;
 	ctx->opts.max_insns = xlat_max_insns(opts);
+	/* the encoder's memo (xe_req): only a speed-up, none if it cannot be had */
+	ctx->e.enc = calloc(XE_ENC_SLOTS, sizeof(*ctx->e.enc));
 	if (ctx->opts.flags & XLAT_OPT_STEP)
 		ctx->opts.max_insns = 1;
 	/* decode as the vCPU runs: no BMI1, MPX, CET (xlat_facts.c) */
 	if (!xlat_decoder_init(&ctx->dec, ZYDIS_MACHINE_MODE_LONG_64)) {
+		free(ctx->e.enc);
 		free(ctx);
 		return BT_ERR_INTERNAL;
 	}
@@ -98,11 +101,13 @@ enum bt_status xlat_create(const struct xlat_options *opts, struct xlat_ctx **ou
 			bt_err(
 			    LOG_XLAT,
 			    "XLAT_OPT_CROSSCHECK without a second decoder (xlat_options.checker)");
+			free(ctx->e.enc);
 			free(ctx);
 			return BT_ERR_INVALID;
 		}
 		enum bt_status s = ctx->opts.checker->create(&ctx->xc);
 		if (s != BT_OK) {
+			free(ctx->e.enc);
 			free(ctx);
 			return s;
 		}
@@ -111,12 +116,23 @@ enum bt_status xlat_create(const struct xlat_options *opts, struct xlat_ctx **ou
 	return BT_OK;
 }
 
+void xlat_encoder_counts(const struct xlat_ctx *ctx, uint64_t *memo_hits, uint64_t *encoded)
+{
+	*memo_hits = ctx->e.enc_hits;
+	*encoded = ctx->e.enc_misses;
+}
+
 void xlat_destroy(struct xlat_ctx *ctx)
 {
 	if (!ctx)
 		return;
 	if (ctx->xc)
 		ctx->opts.checker->destroy(ctx->xc);
+	if (ctx->e.enc_hits + ctx->e.enc_misses)
+		bt_debug(LOG_XLAT, "encoder: %llu requests answered by the memo, %llu encoded",
+			 (unsigned long long)ctx->e.enc_hits,
+			 (unsigned long long)ctx->e.enc_misses);
+	free(ctx->e.enc);
 	free(ctx);
 }
 

@@ -167,6 +167,9 @@ struct xlat_ctx; /* opaque: decoders, encoder, arena (about 200 KiB) */
 
 enum bt_status xlat_create(const struct xlat_options *opts, struct xlat_ctx **out);
 void xlat_destroy(struct xlat_ctx *ctx);
+/* Host instructions this context took from its encoder memo and had Zydis
+ * encode (the memo is a cache: the bytes are the encoder's either way). */
+void xlat_encoder_counts(const struct xlat_ctx *ctx, uint64_t *memo_hits, uint64_t *encoded);
 
 /* Translate the block starting at va.  BT_OK even when refused. */
 enum bt_status xlat_translate(struct xlat_ctx *ctx, const struct xlat_source *src, gva_t va,

@@ -150,6 +150,19 @@ struct xe {
 	uint32_t slow_info[XLAT_MAX_SLOW];
 	int slow_label[XLAT_MAX_SLOW];
 	int n_slow;
+	/* the encoder's memo (xe_req), owned by the xlat_ctx, kept by
+	 * xe_reset; NULL: every request goes to Zydis' encoder */
+	struct xe_enc_slot *enc;
+	uint64_t enc_hits, enc_misses;
+};
+
+/* The encoder's memo: XE_ENC_SLOTS requests and what Zydis encoded them as. */
+#define XE_ENC_BITS  12
+#define XE_ENC_SLOTS (1u << XE_ENC_BITS)
+struct xe_enc_slot {
+	ZydisEncoderRequest req;
+	uint8_t len; /* 0: empty */
+	uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
 };
 
 /* Set the category of what is emitted next; returns the previous one. */

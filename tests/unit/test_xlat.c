@@ -169,6 +169,65 @@ static size_t read_user(void *opaque, gva_t va, uint8_t *buf, size_t len)
  * 21-byte shared tail per distinct mem_info, kernel exit stubs of 17 (IRQ,
  * no target) and 12 (RET, the last, falling into the tail) bytes and a
  * 21-byte tail (one sign-extended imm32 store of exit_block). */
+/* 256 blocks "op reg, [rdi + disp]; add rax, rsi; ret" with the
+ * operation, register and displacement varying. */
+#define MEMO_BLOCKS 256
+#define MEMO_STRIDE 16
+static uint8_t memo_code[MEMO_BLOCKS * MEMO_STRIDE];
+
+static size_t read_memo(void *opaque, gva_t va, uint8_t *buf, size_t len)
+{
+	(void)opaque;
+	gva_t base = 0xffffffff81000000ull;
+	if (va < base || va >= base + sizeof(memo_code))
+		return 0;
+	size_t n = BT_MIN(len, (size_t)(base + sizeof(memo_code) - va));
+	memcpy(buf, memo_code + (va - base), n);
+	return n;
+}
+
+/* The encoder's memo changes no byte: every block translated by one
+ * context (its memo warm with the blocks before) equals the block
+ * translated by a context of its own, and the memo did answer most
+ * requests. */
+static void test_encoder_memo(void **state)
+{
+	(void)state;
+	static const uint8_t ops[] = {0x8b, 0x03, 0x2b, 0x33, 0x3b, 0x23, 0x0b, 0x89};
+	for (int i = 0; i < MEMO_BLOCKS; i++) {
+		uint8_t *p = memo_code + i * MEMO_STRIDE;
+		uint32_t disp = (uint32_t)(i % 32) * 8;
+		p[0] = 0x48;
+		p[1] = ops[i % 8];
+		p[2] = (uint8_t)(0x87 | (((i / 8) % 8) << 3)); /* [rdi + disp32], reg varies */
+		memcpy(p + 3, &disp, 4);
+		p[7] = 0x48, p[8] = 0x01, p[9] = 0xf0, p[10] = 0xc3;
+	}
+	struct xlat_source src = {.read = read_memo};
+	struct xlat_ctx *warm;
+	assert_int_equal(xlat_create(NULL, &warm), BT_OK);
+	for (int i = 0; i < MEMO_BLOCKS; i++) {
+		gva_t va = 0xffffffff81000000ull + (gva_t)i * MEMO_STRIDE;
+		struct xlat_ctx *cold;
+		struct xlat_block a, b;
+		assert_int_equal(xlat_create(NULL, &cold), BT_OK);
+		assert_int_equal(xlat_translate(warm, &src, va, &a), BT_OK);
+		assert_int_equal(a.refusal, XLAT_OK);
+		assert_int_equal(a.guest_len, 11);
+		assert_int_equal(xlat_translate(cold, &src, va, &b), BT_OK);
+		assert_int_equal(a.code_len, b.code_len);
+		assert_memory_equal(a.code, b.code, a.code_len);
+		assert_int_equal(a.pcmap_len, b.pcmap_len);
+		assert_memory_equal(a.pcmap, b.pcmap, a.pcmap_len);
+		xlat_destroy(cold);
+	}
+	uint64_t hits, encoded;
+	xlat_encoder_counts(warm, &hits, &encoded);
+	assert_true(encoded > 0);
+	assert_true(hits > 4 * encoded);
+	xlat_destroy(warm);
+}
+
 static void test_code_categories(void **state)
 {
 	(void)state;
@@ -702,6 +761,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_straight_line, setup, teardown),
 	    cmocka_unit_test(test_deterministic),
+	    cmocka_unit_test(test_encoder_memo),
 	    cmocka_unit_test(test_code_categories),
 	    cmocka_unit_test_setup_teardown(test_relocatable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fault_pcmap, setup, teardown),
