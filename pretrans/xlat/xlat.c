@@ -87,7 +87,7 @@ enum bt_status xlat_create(const struct xlat_options *opts, struct xlat_ctx **ou
 		ctx->opts = *opts;
 	ctx->opts.max_insns = xlat_max_insns(opts);
 	/* the encoder's memo (xe_req): only a speed-up, none if it cannot be had */
-	ctx->e.enc = calloc(XE_ENC_SLOTS, sizeof(*ctx->e.enc));
+	ctx->e.enc = calloc(1, sizeof(*ctx->e.enc));
 	if (ctx->opts.flags & XLAT_OPT_STEP)
 		ctx->opts.max_insns = 1;
 	/* decode as the vCPU runs: no BMI1, MPX, CET (xlat_facts.c) */
