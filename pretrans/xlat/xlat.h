@@ -49,6 +49,11 @@ enum xlat_opt_flags {
 					  * direct-exit probe; pushf/popf are PRIV exits in
 					  * kernel code too (single-stepping with TF, NT set,
 					  * alignment checking with AC; docs/user-mode.md) */
+	XLAT_OPT_UNDEF_FLAGS = 1u << 4,	 /* the flags x86 leaves "undefined" after and, or,
+					  * xor, test, mul and imul are computed by the host
+					  * CPU from the operands alone (checked at start by
+					  * xlat_host_undef_flags_ok): they end the previous
+					  * flags' liveness (docs/xlat.md, "Flag liveness") */
 };
 
 /*

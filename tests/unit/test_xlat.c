@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 
 #include "tests/xlat/harness.h"
+#include "pretrans/base/log.h"
 #include "pretrans/xlat/xlat_facts.h"
 
 #include <Zydis/Zydis.h>
@@ -226,6 +227,62 @@ static void test_encoder_memo(void **state)
 	assert_true(encoded > 0);
 	assert_true(hits > 4 * encoded);
 	xlat_destroy(warm);
+}
+
+/* mov rax,[rdi]; and eax,1; ret (and leaves AF undefined) and the same
+ * with bt eax,1 (which keeps its undefined flags on real CPUs) */
+static const uint8_t uf_and[] = {0x48, 0x8b, 0x07, 0x83, 0xe0, 0x01, 0xc3};
+static const uint8_t uf_bt[] = {0x48, 0x8b, 0x07, 0x0f, 0xba, 0xe0, 0x01, 0xc3};
+
+static size_t read_uf(void *opaque, gva_t va, uint8_t *buf, size_t len)
+{
+	const uint8_t *code = opaque;
+	size_t n = code == uf_and ? sizeof(uf_and) : sizeof(uf_bt);
+	gva_t base = 0xffffffff81000000ull;
+	if (va < base || va >= base + n)
+		return 0;
+	n = BT_MIN(len, (size_t)(base + n - va));
+	memcpy(buf, code + (va - base), n);
+	return n;
+}
+
+static uint32_t uf_flags_bytes(uint32_t opt, const uint8_t *code)
+{
+	struct xlat_options o = {.flags = opt};
+	struct xlat_ctx *c;
+	struct xlat_block b;
+	struct xlat_source src = {.read = read_uf, .opaque = (void *)code};
+	assert_int_equal(xlat_create(&o, &c), BT_OK);
+	assert_int_equal(xlat_translate(c, &src, 0xffffffff81000000ull, &b), BT_OK);
+	assert_int_equal(b.refusal, XLAT_OK);
+	uint32_t n = b.cat_bytes[XLAT_CAT_FLAGS];
+	xlat_destroy(c);
+	return n;
+}
+
+/* XLAT_OPT_UNDEF_FLAGS: the load before `and` needs no flags save (and
+ * computes AF from its operands on this CPU), the load before `bt` still
+ * does; on a CPU that fails the check the option is refused (the
+ * differential test, xlat_diff -u, checks the rule against this CPU). */
+static void test_undef_flags(void **state)
+{
+	(void)state;
+	if (xlat_host_undef_flags_ok()) {
+		/* (the ret's pop still saves the flags `and` made) */
+		assert_true(uf_flags_bytes(XLAT_OPT_UNDEF_FLAGS, uf_and) <
+			    uf_flags_bytes(0, uf_and));
+		assert_int_equal(uf_flags_bytes(XLAT_OPT_UNDEF_FLAGS, uf_bt),
+				 uf_flags_bytes(0, uf_bt));
+		assert_true(uf_flags_bytes(0, uf_bt) > 0);
+	}
+	xlat_host_undef_flags_pretend(0);
+	struct xlat_options o = {.flags = XLAT_OPT_UNDEF_FLAGS};
+	struct xlat_ctx *c = NULL;
+	bt_log_set(0, LOG_ERROR); /* the refusal logs an error */
+	assert_int_equal(xlat_create(&o, &c), BT_ERR_UNSUPPORTED);
+	bt_log_set(LOG_ALL, LOG_WARN);
+	assert_null(c);
+	xlat_host_undef_flags_pretend(-1);
 }
 
 static void test_code_categories(void **state)
@@ -762,6 +819,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_straight_line, setup, teardown),
 	    cmocka_unit_test(test_deterministic),
 	    cmocka_unit_test(test_encoder_memo),
+	    cmocka_unit_test(test_undef_flags),
 	    cmocka_unit_test(test_code_categories),
 	    cmocka_unit_test_setup_teardown(test_relocatable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fault_pcmap, setup, teardown),
