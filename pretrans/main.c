@@ -6,6 +6,7 @@
 #include "pretrans/build.h"
 #include "pretrans/cmds.h"
 #include "pretrans/diff/diff.h"
+#include "pretrans/xlat/xlat_facts.h"
 
 #include "pretrans/base/clock.h"
 #include "pretrans/base/log.h"
@@ -126,6 +127,10 @@ static int cmd_build(int argc, char **argv)
 		return pretrans_usage(usage_build, false);
 	struct pbuild_options o = {.jobs = (int)sysconf(_SC_NPROCESSORS_ONLN),
 				   .xlat_flags = XLAT_OPT_CROSSCHECK | XLAT_OPT_EXACT_FAULTS};
+	/* the undefined-flags rule when this CPU holds it (btvm refuses the
+	 * database on a CPU that does not: docs/xlat.md "Flag liveness") */
+	if (xlat_host_undef_flags_ok())
+		o.xlat_flags |= XLAT_OPT_UNDEF_FLAGS;
 	static const struct option lo[] = {
 	    {"output", required_argument, NULL, 'o'},  {"jobs", required_argument, NULL, 'j'},
 	    {"no-crosscheck", no_argument, NULL, 'X'}, {"reuse", required_argument, NULL, 'R'},

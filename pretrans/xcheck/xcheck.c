@@ -10,6 +10,8 @@
  */
 #include "pretrans/xcheck/xcheck.h"
 
+#include "pretrans/base/log.h"
+
 #include <Zydis/Zydis.h>
 #include <llvm-c/Disassembler.h>
 #include <llvm-c/Target.h>
@@ -27,7 +29,17 @@ struct xcheck {
 		ZydisRegister reg;
 	} names[96];
 	size_t n_names;
+	/* instructions both decoders agreed on (checker_agrees), by their
+	 * bytes: see memo_find */
+	struct memo_slot {
+		uint8_t len; /* 0: empty */
+		uint8_t bytes[15];
+	} * memo;
+	uint64_t memo_hits, memo_misses;
 };
+
+/* 64 Ki slots of 16 bytes: 1 MiB per checker (one per translating thread) */
+#define MEMO_BITS 16
 
 /* A set of Zydis registers (GPRs of every width and rip/eip). */
 struct regset {
@@ -103,6 +115,7 @@ void xcheck_destroy(struct xcheck *xc)
 	if (!xc)
 		return;
 	LLVMDisasmDispose(xc->llvm);
+	free(xc->memo);
 	free(xc);
 }
 
@@ -165,39 +178,35 @@ static const ZydisMnemonic operand_subset[] = {
     ZYDIS_MNEMONIC_BTC,	  ZYDIS_MNEMONIC_ADC,	 ZYDIS_MNEMONIC_SBB,
 };
 
-int xcheck_operands(struct xcheck *xc, const uint8_t *p, size_t n, gva_t va)
+/* Zydis' decoding d/ops against LLVM's text of the same bytes (ll bytes
+ * long): 1 same registers, 0 not, -1 not compared (see xcheck_operands). */
+static int operands_cmp(const struct xcheck *xc, const ZydisDecodedInstruction *d,
+			const ZydisDecodedOperand *ops, const char *text, uint32_t ll)
 {
-	ZydisDecodedInstruction d;
-	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-	char text[160];
-	if (n > 15)
-		n = 15;
-	if (ZYAN_FAILED(ZydisDecoderDecodeFull(&xc->dec, p, n, &d, ops)))
-		return -1;
 	bool in_subset = false;
 	for (size_t i = 0; i < BT_ARRAY_SIZE(operand_subset); i++)
-		if (operand_subset[i] == d.mnemonic)
+		if (operand_subset[i] == d->mnemonic)
 			in_subset = true;
 	/* mov to/from a segment register: Zydis names the 16-bit register, LLVM
 	 * the 32-bit one; a spelling difference, and privileged anyway */
-	for (int i = 0; i < d.operand_count_visible; i++)
+	for (int i = 0; i < d->operand_count_visible; i++)
 		if (ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER &&
 		    ZydisRegisterGetClass(ops[i].reg.value) == ZYDIS_REGCLASS_SEGMENT)
 			in_subset = false;
-	if (!in_subset || llvm_decode(xc, p, n, va, text, sizeof(text)) != d.length)
+	if (!in_subset || ll != d->length)
 		return -1;
 	/* LLVM Intel syntax: "\tmnemonic\toperands"; same mnemonic or no verdict */
 	const char *t = text;
 	while (*t == ' ' || *t == '\t')
 		t++;
-	const char *zm = ZydisMnemonicGetString(d.mnemonic);
+	const char *zm = ZydisMnemonicGetString(d->mnemonic);
 	size_t ml = strcspn(t, " \t");
 	if (ml != strlen(zm) || strncmp(t, zm, ml) != 0)
 		return -1;
 	struct regset zs, ls;
 	memset(&zs, 0, sizeof(zs));
 	memset(&ls, 0, sizeof(ls));
-	for (int i = 0; i < d.operand_count_visible; i++) {
+	for (int i = 0; i < d->operand_count_visible; i++) {
 		if (ops[i].type == ZYDIS_OPERAND_TYPE_REGISTER) {
 			regset_add(&zs, ops[i].reg.value);
 		} else if (ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY) {
@@ -226,6 +235,18 @@ int xcheck_operands(struct xcheck *xc, const uint8_t *p, size_t n, gva_t va)
 			regset_add(&ls, hit->reg);
 	}
 	return memcmp(&zs, &ls, sizeof(zs)) == 0 ? 1 : 0;
+}
+
+int xcheck_operands(struct xcheck *xc, const uint8_t *p, size_t n, gva_t va)
+{
+	ZydisDecodedInstruction d;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	char text[160];
+	if (n > 15)
+		n = 15;
+	if (ZYAN_FAILED(ZydisDecoderDecodeFull(&xc->dec, p, n, &d, ops)))
+		return -1;
+	return operands_cmp(xc, &d, ops, text, llvm_decode(xc, p, n, va, text, sizeof(text)));
 }
 
 const char *xcheck_class_str(enum xcheck_class c)
@@ -281,18 +302,77 @@ static enum bt_status checker_create(void **out)
 {
 	struct xcheck *xc;
 	BT_TRY(xcheck_create(&xc));
+	/* without the memo every check runs both decoders, as before */
+	xc->memo = calloc((size_t)1 << MEMO_BITS, sizeof(*xc->memo));
 	*out = xc;
 	return BT_OK;
 }
 
 static void checker_destroy(void *inst)
 {
+	struct xcheck *xc = inst;
+	if (xc && xc->memo_hits + xc->memo_misses)
+		bt_debug(LOG_XLAT,
+			 "cross-check: %llu instructions answered by the memo, %llu checked",
+			 (unsigned long long)xc->memo_hits, (unsigned long long)xc->memo_misses);
 	xcheck_destroy(inst);
+}
+
+/*
+ * The memo of agreements.  A verdict depends only on the instruction's own
+ * bytes: both decoders consumed exactly len bytes, so the bytes after them
+ * decided nothing, and the address only shifts the numbers LLVM prints
+ * (branch targets, never a register name), which the comparison skips.
+ * So an instruction whose bytes both decoders agreed on once agrees again
+ * anywhere, and only agreements are kept (a slot holds the bytes whole, so
+ * a hash collision is a miss, never a wrong verdict).  Kernel code repeats
+ * its instructions (the same moves, pushes, calls' ModRM forms), and the
+ * blocks of a function overlap: most checks are answered here without
+ * running LLVM.
+ */
+static struct memo_slot *memo_slot(struct xcheck *xc, const uint8_t *p, uint32_t len)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
+	for (uint32_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	h ^= h >> 29;
+	return &xc->memo[(h * 0xbf58476d1ce4e5b9ull) >> (64 - MEMO_BITS)];
 }
 
 static bool checker_agrees(void *inst, const uint8_t *p, size_t n, gva_t va, uint32_t len)
 {
-	return xcheck_length(inst, p, n, va) == len && xcheck_operands(inst, p, n, va) != 0;
+	struct xcheck *xc = inst;
+	struct memo_slot *m = NULL;
+	if (len >= 1 && len <= 15 && len <= n && xc->memo) {
+		m = memo_slot(xc, p, len);
+		if (m->len == len && memcmp(m->bytes, p, len) == 0) {
+			xc->memo_hits++;
+			return true;
+		}
+		xc->memo_misses++;
+	}
+	char text[160];
+	size_t avail = n > 15 ? 15 : n;
+	uint32_t ll = llvm_decode(xc, p, avail, va, text, sizeof(text));
+	if (ll != len)
+		return false;
+	ZydisDecodedInstruction d;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	if (ZYAN_SUCCESS(ZydisDecoderDecodeFull(&xc->dec, p, avail, &d, ops)) &&
+	    operands_cmp(xc, &d, ops, text, ll) == 0)
+		return false;
+	if (m) {
+		m->len = (uint8_t)len;
+		memcpy(m->bytes, p, len);
+	}
+	return true;
+}
+
+void xcheck_checker_counts(const void *inst, uint64_t *memo_hits, uint64_t *checked)
+{
+	const struct xcheck *xc = inst;
+	*memo_hits = xc->memo_hits;
+	*checked = xc->memo_misses;
 }
 
 const struct xlat_checker_ops xcheck_checker_ops = {

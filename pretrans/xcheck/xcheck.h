@@ -37,8 +37,12 @@ uint32_t xcheck_length(struct xcheck *xc, const uint8_t *p, size_t n, gva_t va);
 int xcheck_operands(struct xcheck *xc, const uint8_t *p, size_t n, gva_t va);
 
 /* The translator's second decoder (struct xlat_options.checker): agrees()
- * is xcheck_length() == len and xcheck_operands() != 0. */
+ * is xcheck_length() == len and xcheck_operands() != 0, remembered per
+ * instance for instructions that agreed (by their bytes: a verdict depends
+ * on nothing else, see xcheck.c "The memo of agreements"). */
 extern const struct xlat_checker_ops xcheck_checker_ops;
+/* An instance's checks answered by the memo and run through both decoders. */
+void xcheck_checker_counts(const void *inst, uint64_t *memo_hits, uint64_t *checked);
 
 /* Outcome classes of one sweep position. */
 enum xcheck_class {

@@ -86,10 +86,21 @@ enum bt_status xlat_create(const struct xlat_options *opts, struct xlat_ctx **ou
 	if (opts)
 		ctx->opts = *opts;
 	ctx->opts.max_insns = xlat_max_insns(opts);
+	/* the undefined-flags rule holds only where the host computes them */
+	if ((ctx->opts.flags & XLAT_OPT_UNDEF_FLAGS) && !xlat_host_undef_flags_ok()) {
+		bt_err(LOG_XLAT, "this CPU keeps flags x86 leaves undefined after and/or/xor/test/"
+				 "mul/imul unchanged: translations made with XLAT_OPT_UNDEF_FLAGS "
+				 "cannot run here (docs/xlat.md, \"Flag liveness\")");
+		free(ctx);
+		return BT_ERR_UNSUPPORTED;
+	}
+	/* the encoder's memo (xe_req): only a speed-up, none if it cannot be had */
+	ctx->e.enc = calloc(1, sizeof(*ctx->e.enc));
 	if (ctx->opts.flags & XLAT_OPT_STEP)
 		ctx->opts.max_insns = 1;
 	/* decode as the vCPU runs: no BMI1, MPX, CET (xlat_facts.c) */
 	if (!xlat_decoder_init(&ctx->dec, ZYDIS_MACHINE_MODE_LONG_64)) {
+		free(ctx->e.enc);
 		free(ctx);
 		return BT_ERR_INTERNAL;
 	}
@@ -98,11 +109,13 @@ enum bt_status xlat_create(const struct xlat_options *opts, struct xlat_ctx **ou
 			bt_err(
 			    LOG_XLAT,
 			    "XLAT_OPT_CROSSCHECK without a second decoder (xlat_options.checker)");
+			free(ctx->e.enc);
 			free(ctx);
 			return BT_ERR_INVALID;
 		}
 		enum bt_status s = ctx->opts.checker->create(&ctx->xc);
 		if (s != BT_OK) {
+			free(ctx->e.enc);
 			free(ctx);
 			return s;
 		}
@@ -111,17 +124,28 @@ enum bt_status xlat_create(const struct xlat_options *opts, struct xlat_ctx **ou
 	return BT_OK;
 }
 
+void xlat_encoder_counts(const struct xlat_ctx *ctx, uint64_t *memo_hits, uint64_t *encoded)
+{
+	*memo_hits = ctx->e.enc_hits;
+	*encoded = ctx->e.enc_misses;
+}
+
 void xlat_destroy(struct xlat_ctx *ctx)
 {
 	if (!ctx)
 		return;
 	if (ctx->xc)
 		ctx->opts.checker->destroy(ctx->xc);
+	if (ctx->e.enc_hits + ctx->e.enc_misses)
+		bt_debug(LOG_XLAT, "encoder: %llu requests answered by the memo, %llu encoded",
+			 (unsigned long long)ctx->e.enc_hits,
+			 (unsigned long long)ctx->e.enc_misses);
+	free(ctx->e.enc);
 	free(ctx);
 }
 
 /* Register and flag use of one instruction, from Zydis' operand list. */
-static void insn_usage(struct xlat_insn *in)
+static void insn_usage(struct xlat_insn *in, uint32_t opt_flags)
 {
 	in->regs_used = in->regs_read = in->regs_kill = 0;
 	for (int i = 0; i < in->d.operand_count; i++) {
@@ -157,9 +181,14 @@ static void insn_usage(struct xlat_insn *in)
 		const ZydisAccessedFlags *f = in->d.cpu_flags;
 		in->flags_read = f->tested & XLAT_FLAGS_ARITH;
 		/* "undefined" flags are not kills: CPUs may leave them unchanged,
-		 * so their previous value can still be observed */
-		in->flags_kill = (f->modified | f->set_0 | f->set_1) & ~f->undefined &
-				 XLAT_FLAGS_ARITH & ~in->flags_read;
+		 * so their previous value can still be observed; except those
+		 * the host computes from the operands alone (XLAT_OPT_UNDEF_FLAGS) */
+		uint32_t computed = (opt_flags & XLAT_OPT_UNDEF_FLAGS)
+					? f->undefined & xlat_undef_flags_computed(in->d.mnemonic)
+					: 0;
+		in->flags_kill =
+		    (((f->modified | f->set_0 | f->set_1) & ~f->undefined) | computed) &
+		    XLAT_FLAGS_ARITH & ~in->flags_read;
 		/* DF too: a pending flags restore would undo std/cld */
 		in->flags_may = (f->modified | f->set_0 | f->set_1 | f->undefined) &
 				(XLAT_FLAGS_ARITH | ZYDIS_CPUFLAG_DF);
@@ -243,7 +272,7 @@ static void decode_block(struct xlat_ctx *ctx, const struct xlat_source *src, gv
 		}
 		in->va = pc;
 		in->goff = (uint32_t)(pc - va);
-		insn_usage(in);
+		insn_usage(in, ctx->opts.flags);
 		in->facts = xlat_insn_facts(&in->d, in->ops);
 		enum xlat_class c = xlat_classify(in);
 		if (ctx->opts.flags & XLAT_OPT_USER)

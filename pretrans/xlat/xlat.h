@@ -49,6 +49,11 @@ enum xlat_opt_flags {
 					  * direct-exit probe; pushf/popf are PRIV exits in
 					  * kernel code too (single-stepping with TF, NT set,
 					  * alignment checking with AC; docs/user-mode.md) */
+	XLAT_OPT_UNDEF_FLAGS = 1u << 4,	 /* the flags x86 leaves "undefined" after and, or,
+					  * xor, test, mul and imul are computed by the host
+					  * CPU from the operands alone (checked at start by
+					  * xlat_host_undef_flags_ok): they end the previous
+					  * flags' liveness (docs/xlat.md, "Flag liveness") */
 };
 
 /*
@@ -167,6 +172,9 @@ struct xlat_ctx; /* opaque: decoders, encoder, arena (about 200 KiB) */
 
 enum bt_status xlat_create(const struct xlat_options *opts, struct xlat_ctx **out);
 void xlat_destroy(struct xlat_ctx *ctx);
+/* Host instructions this context took from its encoder memo and had Zydis
+ * encode (the memo is a cache: the bytes are the encoder's either way). */
+void xlat_encoder_counts(const struct xlat_ctx *ctx, uint64_t *memo_hits, uint64_t *encoded);
 
 /* Translate the block starting at va.  BT_OK even when refused. */
 enum bt_status xlat_translate(struct xlat_ctx *ctx, const struct xlat_source *src, gva_t va,

@@ -22,6 +22,9 @@
  * xlat.c: the translation depends only on the guest bytes).
  */
 #include "pretrans/xlat/xlat_facts.h"
+
+#include <pthread.h>
+#include <stdint.h>
 #include "pretrans/xlat/xlat_int.h"
 
 /*
@@ -357,6 +360,125 @@ struct xlat_facts xlat_insn_facts(const ZydisDecodedInstruction *d, const ZydisD
 	else
 		f.adv = ext_advertised(d->meta.isa_ext) ? XLAT_ADV_YES : XLAT_ADV_NO;
 	return f;
+}
+
+uint32_t xlat_undef_flags_computed(ZydisMnemonic m)
+{
+	switch (m) {
+	case ZYDIS_MNEMONIC_AND:
+	case ZYDIS_MNEMONIC_OR:
+	case ZYDIS_MNEMONIC_XOR:
+	case ZYDIS_MNEMONIC_TEST:
+		return ZYDIS_CPUFLAG_AF;
+	case ZYDIS_MNEMONIC_MUL:
+	case ZYDIS_MNEMONIC_IMUL:
+		return ZYDIS_CPUFLAG_SF | ZYDIS_CPUFLAG_ZF | ZYDIS_CPUFLAG_AF | ZYDIS_CPUFLAG_PF;
+	default:
+		return 0;
+	}
+}
+
+/* One instruction of the check, run with RFLAGS' arithmetic bits all clear
+ * (before = 0) or all set (0x8d5), on a and b (a in rax, b in rdx); the
+ * arithmetic flags after it.  Every form xlat_undef_flags_computed names:
+ * the flags' rule does not depend on the operand form. */
+#define UF_RUN(insn)                                                                               \
+	__asm__ volatile("push %[f]; popfq; mov %[a], %%rax; mov %[b], %%rdx; " insn               \
+			 "; pushfq; pop %[out]"                                                    \
+			 : [out] "=&r"(out)                                                        \
+			 : [f] "r"(before), [a] "r"(a), [b] "r"(b)                                 \
+			 : "rax", "rdx", "cc", "memory")
+
+static uint64_t uf_one(int which, uint64_t before, uint64_t a, uint64_t b)
+{
+	uint64_t out = 0;
+	switch (which) {
+	case 0:
+		UF_RUN("and %%rdx, %%rax");
+		break;
+	case 1:
+		UF_RUN("or %%edx, %%eax");
+		break;
+	case 2:
+		UF_RUN("xor %%dl, %%al");
+		break;
+	case 3:
+		UF_RUN("test %%rdx, %%rax");
+		break;
+	case 4:
+		UF_RUN("and $0x6c02, %%eax");
+		break;
+	case 5:
+		UF_RUN("mul %%rdx");
+		break;
+	case 6:
+		UF_RUN("mul %%dl");
+		break;
+	case 7:
+		UF_RUN("imul %%rdx, %%rax");
+		break;
+	case 8:
+		UF_RUN("imul $7, %%rdx, %%rax");
+		break;
+	case 9:
+		UF_RUN("imul %%edx");
+		break;
+	default:
+		break;
+	}
+	return out;
+}
+
+static bool undef_flags_check(void)
+{
+	static const uint64_t vals[] = {0,
+					1,
+					0xf,
+					0x10,
+					0x7f,
+					0x80,
+					0xff,
+					0x1234,
+					0x8000000000000000ull,
+					0xffffffffffffffffull,
+					0x123456789abcdef0ull};
+	/* the instruction of each case, for its flags' rule */
+	static const ZydisMnemonic mn[] = {
+	    ZYDIS_MNEMONIC_AND,	 ZYDIS_MNEMONIC_OR,  ZYDIS_MNEMONIC_XOR, ZYDIS_MNEMONIC_TEST,
+	    ZYDIS_MNEMONIC_AND,	 ZYDIS_MNEMONIC_MUL, ZYDIS_MNEMONIC_MUL, ZYDIS_MNEMONIC_IMUL,
+	    ZYDIS_MNEMONIC_IMUL, ZYDIS_MNEMONIC_IMUL};
+	for (int w = 0; w < (int)(sizeof(mn) / sizeof(mn[0])); w++) {
+		uint64_t m = xlat_undef_flags_computed(mn[w]);
+		for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++)
+			for (size_t j = 0; j < sizeof(vals) / sizeof(vals[0]); j++)
+				if ((uf_one(w, 0x2, vals[i], vals[j]) ^
+				     uf_one(w, 0x2 | 0x8d5, vals[i], vals[j])) &
+				    m)
+					return false;
+	}
+	return true;
+}
+
+static pthread_once_t uf_once = PTHREAD_ONCE_INIT;
+static bool uf_ok;
+static int uf_pretend = -1;
+
+static void uf_init(void)
+{
+	uf_ok = undef_flags_check();
+}
+
+bool xlat_host_undef_flags_ok(void)
+{
+	if (uf_pretend >= 0)
+		return uf_pretend != 0;
+	pthread_once(&uf_once, uf_init);
+	return uf_ok;
+}
+
+void xlat_host_undef_flags_pretend(int v)
+{
+	uf_pretend = v;
 }
 
 bool xlat_decoder_init(ZydisDecoder *dec, ZydisMachineMode mode)

@@ -47,6 +47,22 @@ struct xlat_facts {
 /* The facts of a decoded instruction (ops: its operands, as decoded). */
 struct xlat_facts xlat_insn_facts(const ZydisDecodedInstruction *d, const ZydisDecodedOperand *ops);
 
+/* The arithmetic flags (ZYDIS_CPUFLAG_*) that instruction m leaves
+ * "undefined" but that every host xlat_host_undef_flags_ok() accepts
+ * computes from the operands alone, whatever the flags were before: AF
+ * after and, or, xor, test; SF, ZF, AF, PF after mul, imul.  0 for every
+ * other instruction (bt, rol and others keep such flags unchanged on real
+ * CPUs). */
+uint32_t xlat_undef_flags_computed(ZydisMnemonic m);
+
+/* Does this host CPU compute those flags as xlat_undef_flags_computed says
+ * (each instruction run with the flags all clear and all set before, on
+ * several operands: the flags after must not differ)?  Computed once. */
+bool xlat_host_undef_flags_ok(void);
+/* Tests only: make xlat_host_undef_flags_ok() answer v (0 or 1), or
+ * measure the host again (-1). */
+void xlat_host_undef_flags_pretend(int v);
+
 /* Initialise dec for mode (ZYDIS_MACHINE_MODE_LONG_64, _LONG_COMPAT_32,
  * _LONG_COMPAT_16) with the decoder modes of the vCPU.  False on a Zydis
  * error. */

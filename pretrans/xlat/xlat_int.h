@@ -157,6 +157,28 @@ struct xe {
 	ZydisRegister idx_reg, idx_base, idx_index;
 	uint8_t idx_scale;
 	int64_t idx_disp;
+	/* the encoder's memo (xe_req), owned by the xlat_ctx, kept by
+	 * xe_reset; NULL: every request goes to Zydis' encoder */
+	struct xe_enc_memo *enc;
+	uint64_t enc_hits, enc_misses;
+};
+
+/* The encoder's memo (xe_req): XE_ENC_SLOTS requests and what Zydis
+ * encoded them as.  The tags (a hash, 0 = empty) are an array of their own
+ * so that a miss touches one cache line; a slot keeps the request's
+ * significant prefix (the fields before the operands and the operands in
+ * use; only requests whose bytes after it are all zero are kept). */
+#define XE_ENC_BITS    12
+#define XE_ENC_SLOTS   (1u << XE_ENC_BITS)
+#define XE_ENC_KEY_MAX (offsetof(ZydisEncoderRequest, operands) + 3 * sizeof(ZydisEncoderOperand))
+struct xe_enc_memo {
+	uint64_t tag[XE_ENC_SLOTS];
+	struct xe_enc_slot {
+		uint16_t key_len;
+		uint8_t len;
+		uint8_t bytes[ZYDIS_MAX_INSTRUCTION_LENGTH];
+		uint8_t key[XE_ENC_KEY_MAX];
+	} slot[XE_ENC_SLOTS];
 };
 
 /* Set the category of what is emitted next; returns the previous one. */

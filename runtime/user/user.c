@@ -47,6 +47,7 @@
 #include "pretrans/base/assert.h"
 #include "pretrans/base/clock.h"
 #include "pretrans/base/log.h"
+#include "pretrans/xlat/xlat_facts.h"
 #include "runtime/user/user_int.h"
 #include "runtime/user/ustub.h"
 
@@ -124,8 +125,12 @@ enum bt_status user_create(const struct user_config *cfg, struct user_mode **out
 		return BT_ERR_NOMEM;
 	}
 	u->st.cpu = cfg->float_cpus ? -1 : pin_one_cpu();
-	ZydisDecoderInit(&u->dec64, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
-	ZydisDecoderInit(&u->dec32, ZYDIS_MACHINE_MODE_LONG_COMPAT_32, ZYDIS_STACK_WIDTH_32);
+	/* decoded as the vCPU decodes (no BMI1, MPX, CET: xlat_facts.h) */
+	if (!xlat_decoder_init(&u->dec64, ZYDIS_MACHINE_MODE_LONG_64) ||
+	    !xlat_decoder_init(&u->dec32, ZYDIS_MACHINE_MODE_LONG_COMPAT_32)) {
+		user_destroy(u);
+		return BT_ERR_INTERNAL;
+	}
 	*out = u;
 	return BT_OK;
 }

@@ -17,6 +17,7 @@
 #include "runtime/sandbox/sandbox.h"
 #include "runtime/user/user_scan.h"
 #include "runtime/user/ustub.h"
+#include "pretrans/xlat/xlat_facts.h"
 #include "runtime/vm/vm_int.h"
 
 #define VM_CODE_CACHE_BYTES (256ull << 20)
@@ -233,6 +234,14 @@ static enum bt_status open_db(struct vm *vm, const struct boot_layout *layout)
 	 * LLVM cross-check, which only refuses blocks and never changes bytes
 	 * (--verify-db proves it) and doubles the translation time */
 	vm->xopts.flags = p.options_flags & ~(uint32_t)XLAT_OPT_CROSSCHECK;
+	if ((vm->xopts.flags & XLAT_OPT_UNDEF_FLAGS) && !xlat_host_undef_flags_ok()) {
+		bt_err(LOG_DB,
+		       "%s: its translations assume a CPU that computes the flags x86 leaves "
+		       "undefined after and/or/xor/test/mul/imul, and this one does not: "
+		       "rebuild it on this machine with pretrans build",
+		       vm->cfg.tcdb);
+		return BT_ERR_UNSUPPORTED;
+	}
 	size_t n;
 	tcdb_set_code_sink(vm->db, code_sink, vm);
 	BT_TRY(tcdb_load_index(vm->db, &n));
@@ -267,6 +276,8 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 		return BT_ERR_NOMEM;
 	vm->cfg = *cfg;
 	vm->xopts.flags = XLAT_OPT_EXACT_FAULTS;
+	if (xlat_host_undef_flags_ok())
+		vm->xopts.flags |= XLAT_OPT_UNDEF_FLAGS;
 	vm->started_unix = (int64_t)time(NULL);
 
 	if ((s = guestmem_create(cfg->mem_bytes, &vm->gm)) != BT_OK)

@@ -24,6 +24,7 @@ for s in "${seeds[@]}"; do
 	i=$((i + 1))
 	opts=""
 	[ $((i % 4)) -eq 0 ] && opts="-e -x"
+	[ $((i % 4)) -eq 2 ] && opts="-e -x -u" # pretrans build's default options
 	t0=$(date +%s)
 	out=$("$bin" -s "$s" -n "$cases" $opts)
 	rc=$?

@@ -29,6 +29,7 @@
 
 #include "db/tcdb.h"
 #include "pretrans/build.h"
+#include "pretrans/xlat/xlat_facts.h"
 #include "runtime/vm/vm_int.h"
 #include "tests/unit/test_config.h"
 
@@ -108,6 +109,48 @@ static void test_db_block_is_used(void **state)
 	assert_int_equal(vm->st.db_used, 0);
 	assert_true(vm->st.translated >= 2);
 	vm_destroy(vm);
+}
+
+/* A database made with the undefined-flags rule (XLAT_OPT_UNDEF_FLAGS) on
+ * a CPU that does not hold it: refused at vm_create, naming it; on this
+ * CPU it runs, its options the VM's. */
+static void test_undef_flags_db(void **state)
+{
+	(void)state;
+	if (!xlat_host_undef_flags_ok())
+		skip();
+	char db[128];
+	snprintf(db, sizeof(db), "%s/undef.tcdb", dir);
+	struct pbuild_options o = {.image_path = GUEST("exit"),
+				   .out_path = db,
+				   .jobs = 1,
+				   .created = 1,
+				   .xlat_flags = XLAT_OPT_CROSSCHECK | XLAT_OPT_EXACT_FAULTS |
+						 XLAT_OPT_UNDEF_FLAGS};
+	struct pbuild_stats st;
+	assert_int_equal(pbuild_run(&o, &st), BT_OK);
+	struct vm_result res;
+	struct vm *vm = boot(GUEST("exit"), db, false, &res);
+	assert_int_equal(res.exit_status, GUEST_STATUS(0x21));
+	assert_true(vm->xopts.flags & XLAT_OPT_UNDEF_FLAGS);
+	assert_true(vm->st.db_used >= 2);
+	vm_destroy(vm);
+
+	xlat_host_undef_flags_pretend(0);
+	struct vm_config cfg;
+	vm_config_init(&cfg);
+	cfg.kernel = GUEST("exit");
+	cfg.tcdb = db;
+	cfg.mem_bytes = 64ull << 20;
+	vm = NULL;
+	assert_int_equal(vm_create(&cfg, &vm), BT_ERR_UNSUPPORTED);
+	assert_null(vm);
+	/* without a database the VM translates without the rule */
+	cfg.tcdb = NULL;
+	assert_int_equal(vm_create(&cfg, &vm), BT_OK);
+	assert_false(vm->xopts.flags & XLAT_OPT_UNDEF_FLAGS);
+	vm_destroy(vm);
+	xlat_host_undef_flags_pretend(-1);
 }
 
 static void test_stale_block_is_retranslated(void **state)
@@ -323,6 +366,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_db_block_is_used),
 	    cmocka_unit_test(test_stale_block_is_retranslated),
+	    cmocka_unit_test(test_undef_flags_db),
 	    cmocka_unit_test(test_learned_block_is_written_back),
 	    cmocka_unit_test(test_interrupt_at_block_boundary),
 	    cmocka_unit_test(test_callout_fault_reaches_guest),

@@ -165,12 +165,45 @@ static void test_checker_hook(void **state)
 	xlat_destroy(c);
 }
 
+/* The checker's memo of agreements: an instruction that agreed once is
+ * answered without the decoders, at any address; a disagreement is
+ * checked again every time (never remembered), also after an agreement
+ * on bytes it begins with, and a length the decoders did not agree on is
+ * not taken from the memo. */
+static void test_checker_memo(void **state)
+{
+	(void)state;
+	void *inst;
+	uint64_t hits, checked;
+	static const uint8_t movrc[] = {0x48, 0x89, 0xc8}; /* mov rax, rcx */
+	assert_int_equal(xcheck_checker_ops.create(&inst), BT_OK);
+	assert_true(xcheck_checker_ops.agrees(inst, good, sizeof(good), BASE, 3));
+	assert_true(xcheck_checker_ops.agrees(inst, good, sizeof(good), BASE + 0x1000, 3));
+	assert_true(xcheck_checker_ops.agrees(inst, movrc, sizeof(movrc), BASE, 3));
+	xcheck_checker_counts(inst, &hits, &checked);
+	assert_int_equal(hits, 1);
+	assert_int_equal(checked, 2);
+	/* 40 48 92: LLVM decodes 2 bytes, Zydis 3: refused twice */
+	assert_false(xcheck_checker_ops.agrees(inst, rexrex + 3, 4, BASE, 3));
+	assert_false(xcheck_checker_ops.agrees(inst, rexrex + 3, 4, BASE, 3));
+	/* agreed as 3 bytes: not an agreement on 2 of them */
+	assert_false(xcheck_checker_ops.agrees(inst, movrc, sizeof(movrc), BASE, 2));
+	/* operands that differ (66 f2 93): refused every time */
+	static const uint8_t xchg16[] = {0x66, 0xf2, 0x93, 0xc3};
+	assert_false(xcheck_checker_ops.agrees(inst, xchg16, sizeof(xchg16), BASE, 3));
+	assert_false(xcheck_checker_ops.agrees(inst, xchg16, sizeof(xchg16), BASE, 3));
+	xcheck_checker_counts(inst, &hits, &checked);
+	assert_int_equal(hits, 1);
+	assert_int_equal(checked, 2 + 2 + 1 + 2);
+	xcheck_checker_ops.destroy(inst);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_sweep_agree),	 cmocka_unit_test(test_sweep_disagree),
 	    cmocka_unit_test(test_operands),	 cmocka_unit_test(test_translate_crosscheck),
-	    cmocka_unit_test(test_checker_hook),
+	    cmocka_unit_test(test_checker_hook), cmocka_unit_test(test_checker_memo),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

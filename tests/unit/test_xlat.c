@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 
 #include "tests/xlat/harness.h"
+#include "pretrans/base/log.h"
 #include "pretrans/xlat/xlat_facts.h"
 
 #include <Zydis/Zydis.h>
@@ -216,6 +217,121 @@ static size_t read_user(void *opaque, gva_t va, uint8_t *buf, size_t len)
  * 21-byte shared tail per distinct mem_info, kernel exit stubs of 17 (IRQ,
  * no target) and 12 (RET, the last, falling into the tail) bytes and a
  * 21-byte tail (one sign-extended imm32 store of exit_block). */
+/* 256 blocks "op reg, [rdi + disp]; add rax, rsi; ret" with the
+ * operation, register and displacement varying. */
+#define MEMO_BLOCKS 256
+#define MEMO_STRIDE 16
+static uint8_t memo_code[MEMO_BLOCKS * MEMO_STRIDE];
+
+static size_t read_memo(void *opaque, gva_t va, uint8_t *buf, size_t len)
+{
+	(void)opaque;
+	gva_t base = 0xffffffff81000000ull;
+	if (va < base || va >= base + sizeof(memo_code))
+		return 0;
+	size_t n = BT_MIN(len, (size_t)(base + sizeof(memo_code) - va));
+	memcpy(buf, memo_code + (va - base), n);
+	return n;
+}
+
+/* The encoder's memo changes no byte: every block translated by one
+ * context (its memo warm with the blocks before) equals the block
+ * translated by a context of its own, and the memo did answer most
+ * requests. */
+static void test_encoder_memo(void **state)
+{
+	(void)state;
+	static const uint8_t ops[] = {0x8b, 0x03, 0x2b, 0x33, 0x3b, 0x23, 0x0b, 0x89};
+	for (int i = 0; i < MEMO_BLOCKS; i++) {
+		uint8_t *p = memo_code + i * MEMO_STRIDE;
+		uint32_t disp = (uint32_t)(i % 32) * 8;
+		p[0] = 0x48;
+		p[1] = ops[i % 8];
+		p[2] = (uint8_t)(0x87 | (((i / 8) % 8) << 3)); /* [rdi + disp32], reg varies */
+		memcpy(p + 3, &disp, 4);
+		p[7] = 0x48, p[8] = 0x01, p[9] = 0xf0, p[10] = 0xc3;
+	}
+	struct xlat_source src = {.read = read_memo};
+	struct xlat_ctx *warm;
+	assert_int_equal(xlat_create(NULL, &warm), BT_OK);
+	for (int i = 0; i < MEMO_BLOCKS; i++) {
+		gva_t va = 0xffffffff81000000ull + (gva_t)i * MEMO_STRIDE;
+		struct xlat_ctx *cold;
+		struct xlat_block a, b;
+		assert_int_equal(xlat_create(NULL, &cold), BT_OK);
+		assert_int_equal(xlat_translate(warm, &src, va, &a), BT_OK);
+		assert_int_equal(a.refusal, XLAT_OK);
+		assert_int_equal(a.guest_len, 11);
+		assert_int_equal(xlat_translate(cold, &src, va, &b), BT_OK);
+		assert_int_equal(a.code_len, b.code_len);
+		assert_memory_equal(a.code, b.code, a.code_len);
+		assert_int_equal(a.pcmap_len, b.pcmap_len);
+		assert_memory_equal(a.pcmap, b.pcmap, a.pcmap_len);
+		xlat_destroy(cold);
+	}
+	uint64_t hits, encoded;
+	xlat_encoder_counts(warm, &hits, &encoded);
+	assert_true(encoded > 0);
+	assert_true(hits > 4 * encoded);
+	xlat_destroy(warm);
+}
+
+/* mov rax,[rdi]; and eax,1; ret (and leaves AF undefined) and the same
+ * with bt eax,1 (which keeps its undefined flags on real CPUs) */
+static const uint8_t uf_and[] = {0x48, 0x8b, 0x07, 0x83, 0xe0, 0x01, 0xc3};
+static const uint8_t uf_bt[] = {0x48, 0x8b, 0x07, 0x0f, 0xba, 0xe0, 0x01, 0xc3};
+
+static size_t read_uf(void *opaque, gva_t va, uint8_t *buf, size_t len)
+{
+	const uint8_t *code = opaque;
+	size_t n = code == uf_and ? sizeof(uf_and) : sizeof(uf_bt);
+	gva_t base = 0xffffffff81000000ull;
+	if (va < base || va >= base + n)
+		return 0;
+	n = BT_MIN(len, (size_t)(base + n - va));
+	memcpy(buf, code + (va - base), n);
+	return n;
+}
+
+static uint32_t uf_flags_bytes(uint32_t opt, const uint8_t *code)
+{
+	struct xlat_options o = {.flags = opt};
+	struct xlat_ctx *c;
+	struct xlat_block b;
+	struct xlat_source src = {.read = read_uf, .opaque = (void *)code};
+	assert_int_equal(xlat_create(&o, &c), BT_OK);
+	assert_int_equal(xlat_translate(c, &src, 0xffffffff81000000ull, &b), BT_OK);
+	assert_int_equal(b.refusal, XLAT_OK);
+	uint32_t n = b.cat_bytes[XLAT_CAT_FLAGS];
+	xlat_destroy(c);
+	return n;
+}
+
+/* XLAT_OPT_UNDEF_FLAGS: the load before `and` needs no flags save (and
+ * computes AF from its operands on this CPU), the load before `bt` still
+ * does; on a CPU that fails the check the option is refused (the
+ * differential test, xlat_diff -u, checks the rule against this CPU). */
+static void test_undef_flags(void **state)
+{
+	(void)state;
+	if (xlat_host_undef_flags_ok()) {
+		/* (the ret's pop still saves the flags `and` made) */
+		assert_true(uf_flags_bytes(XLAT_OPT_UNDEF_FLAGS, uf_and) <
+			    uf_flags_bytes(0, uf_and));
+		assert_int_equal(uf_flags_bytes(XLAT_OPT_UNDEF_FLAGS, uf_bt),
+				 uf_flags_bytes(0, uf_bt));
+		assert_true(uf_flags_bytes(0, uf_bt) > 0);
+	}
+	xlat_host_undef_flags_pretend(0);
+	struct xlat_options o = {.flags = XLAT_OPT_UNDEF_FLAGS};
+	struct xlat_ctx *c = NULL;
+	bt_log_set(0, LOG_ERROR); /* the refusal logs an error */
+	assert_int_equal(xlat_create(&o, &c), BT_ERR_UNSUPPORTED);
+	bt_log_set(LOG_ALL, LOG_WARN);
+	assert_null(c);
+	xlat_host_undef_flags_pretend(-1);
+}
+
 static void test_code_categories(void **state)
 {
 	(void)state;
@@ -751,6 +867,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_swapgs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_probe_index_reuse, setup, teardown),
 	    cmocka_unit_test(test_deterministic),
+	    cmocka_unit_test(test_encoder_memo),
+	    cmocka_unit_test(test_undef_flags),
 	    cmocka_unit_test(test_code_categories),
 	    cmocka_unit_test_setup_teardown(test_relocatable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fault_pcmap, setup, teardown),

@@ -26,6 +26,7 @@ CHECK_STEPS += check-xlat-diff
 check-xlat-diff: $(BUILD)/bin/xlat_diff
 	$(Q)$(BUILD)/bin/xlat_diff -s 0x5eed -n 20000 -F
 	$(Q)$(BUILD)/bin/xlat_diff -s 0xe8ac7 -n 3000 -e -x
+	$(Q)$(BUILD)/bin/xlat_diff -s 0x0f1a6 -n 20000 -e -x -u
 
 # Golden files: tests/xlat/golden/*.in -> *.out listings.
 CHECK_STEPS += check-xlat-golden

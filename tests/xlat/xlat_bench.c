@@ -8,8 +8,9 @@
  * A benchmark, not a test: no pass/fail beyond "the file could be read"
  * and the categories adding up to the host code.
  *
- *   xlat_bench [-x] [-f] [-m MAXBYTES] FILE
+ *   xlat_bench [-x] [-f] [-u] [-m MAXBYTES] FILE
  *     -x  XLAT_OPT_CROSSCHECK
+ *     -u  XLAT_OPT_UNDEF_FLAGS (pretrans build's default where the CPU holds it)
  *     -f  translate only at addresses inside sized function symbols (what
  *         `pretrans build` covers; a vmlinux's int3 padding between
  *         functions otherwise counts as millions of one-instruction blocks)
@@ -71,11 +72,13 @@ int main(int argc, char **argv)
 			opts.flags |= XLAT_OPT_CROSSCHECK;
 		else if (!strcmp(argv[i], "-f"))
 			funcs = true;
+		else if (!strcmp(argv[i], "-u"))
+			opts.flags |= XLAT_OPT_UNDEF_FLAGS;
 		else if (!strcmp(argv[i], "-m") && i + 1 < argc)
 			max_bytes = strtoull(argv[++i], NULL, 0);
 	}
 	if (i + 1 != argc) {
-		fprintf(stderr, "usage: xlat_bench [-x] [-f] [-m MAXBYTES] FILE\n");
+		fprintf(stderr, "usage: xlat_bench [-x] [-f] [-u] [-m MAXBYTES] FILE\n");
 		return 2;
 	}
 	struct elfimg *img;

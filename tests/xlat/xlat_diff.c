@@ -8,7 +8,9 @@
  *
  *   xlat_diff [-s SEED] [-n CASES] [-F] [-v]   exit 0 iff every case matches
  *   (-F: also run gcc-compiled functions of funcs.c translated vs native;
- *    -e / -x: translate with XLAT_OPT_EXACT_FAULTS / XLAT_OPT_CROSSCHECK)
+ *    -e / -x / -u: translate with XLAT_OPT_EXACT_FAULTS / XLAT_OPT_CROSSCHECK /
+ *    XLAT_OPT_UNDEF_FLAGS, the undefined-flags rule, which the native run
+ *    checks on this very CPU: refused where the CPU does not hold it)
  *
  * Layout (fixed addresses so RIP-relative and absolute forms are exercised):
  *   CODE  0x1f000000  generated code (RWX: the native run executes it)
@@ -283,13 +285,15 @@ int main(int argc, char **argv)
 			xflags |= XLAT_OPT_EXACT_FAULTS;
 		else if (!strcmp(argv[i], "-x"))
 			xflags |= XLAT_OPT_CROSSCHECK;
+		else if (!strcmp(argv[i], "-u"))
+			xflags |= XLAT_OPT_UNDEF_FLAGS;
 		else if (!strcmp(argv[i], "-F"))
 			funcs = true;
 		else if (!strcmp(argv[i], "-v"))
 			verbose = true;
 		else {
 			fprintf(stderr, "usage: xlat_diff [-s SEED] [-n CASES] [-k FIRST] "
-					"[-1 CASESEED] [-F] [-e] [-x] [-v]\n");
+					"[-1 CASESEED] [-F] [-e] [-x] [-u] [-v]\n");
 			return 2;
 		}
 	}
