@@ -31,7 +31,7 @@
 #include "pretrans/base/status.h"
 #include "pretrans/base/types.h"
 
-#define TCDB_SCHEMA_VERSION 6
+#define TCDB_SCHEMA_VERSION 7
 #define TCDB_MAGIC	    "btkern-tcdb"
 
 struct tcdb; /* opaque */
@@ -130,17 +130,37 @@ struct tcdb_block {
  * than compressing blocks one by one.  Built in any thread (no database
  * access), then written by tcdb_add_chunk().
  */
+struct tcdb_dirent; /* db/tcdb_int.h */
 struct tcdb_chunk {
 	uint8_t *raw, *z;
 	size_t raw_len, raw_cap, z_len, z_cap;
 	uint8_t digest[32]; /* SHA-256 of z, set by the seal functions */
 	void *zctx;	    /* ZSTD_CCtx, made by the first seal */
+	/* the chunk's directory (tcdb_chunk_add_block), appended to raw by
+	 * tcdb_chunk_close (schema 7, docs/db.md "Chunk directory") */
+	struct tcdb_dirent *ents;
+	size_t n_ents, ents_cap;
+	bool closed;
 };
 
 void tcdb_chunk_reset(struct tcdb_chunk *c);
-/* Append b's code, pc map and exits; sets b->payload_off (chunk_id later). */
+/* Append b's code, pc map and exits; sets b->payload_off (chunk_id later).
+ * A payload only, listed in no directory (the predicted versions' chunks,
+ * which their pack indexes). */
 enum bt_status tcdb_chunk_add(struct tcdb_chunk *c, struct tcdb_block *b);
-enum bt_status tcdb_chunk_seal(struct tcdb_chunk *c); /* compress */
+/* A block of `pretrans build`: its payload (when translated; sets
+ * b->payload_off) and its directory entry (start, length, instructions,
+ * guest hash, flags, refusal, payload offset, region).  region is the
+ * index of its region in the unit: the block's function id is the first
+ * function id added after the chunk (tcdb_add_chunk) plus region, so the
+ * caller adds one function per region, in region order, right after the
+ * chunk.  The first entry of a start wins; a block's row is then only
+ * counted by tcdb_add_block (no row is written). */
+enum bt_status tcdb_chunk_add_block(struct tcdb_chunk *c, struct tcdb_block *b, uint32_t region);
+/* Append the directory to raw (once; the seal functions do it): after it
+ * raw holds what the chunk stores.  Blocks cannot be added any more. */
+enum bt_status tcdb_chunk_close(struct tcdb_chunk *c);
+enum bt_status tcdb_chunk_seal(struct tcdb_chunk *c); /* close, compress */
 /* Seal with z as the compressed form instead of compressing: z must be what
  * tcdb_chunk_seal() makes of c's raw bytes (pretrans build --reuse passes
  * the stored chunk of an earlier build whose raw bytes were identical). */

@@ -81,11 +81,13 @@ void tcdb_chunk_reset(struct tcdb_chunk *c)
 {
 	c->raw_len = 0;
 	c->z_len = 0;
+	c->n_ents = 0;
+	c->closed = false;
 }
 
 enum bt_status tcdb_chunk_add(struct tcdb_chunk *c, struct tcdb_block *b)
 {
-	if (b->n_exits > TCDB_MAX_EXITS)
+	if (b->n_exits > TCDB_MAX_EXITS || c->closed)
 		return BT_ERR_INVALID;
 	size_t need = PAYLOAD_HDR + (size_t)b->code_len + b->pcmap_len + b->n_exits * TCDB_EXIT_REC;
 	if (c->raw_len + need > CHUNK_MAX_RAW)
@@ -110,6 +112,7 @@ enum bt_status tcdb_chunk_add(struct tcdb_chunk *c, struct tcdb_block *b)
 
 enum bt_status tcdb_chunk_seal(struct tcdb_chunk *c)
 {
+	BT_TRY(tcdb_chunk_close(c));
 	size_t bound = ZSTD_compressBound(c->raw_len);
 	if (!c->zctx && !(c->zctx = ZSTD_createCCtx()))
 		return BT_ERR_NOMEM;
@@ -131,6 +134,7 @@ enum bt_status tcdb_chunk_seal(struct tcdb_chunk *c)
 
 enum bt_status tcdb_chunk_seal_copy(struct tcdb_chunk *c, const uint8_t *z, size_t z_len)
 {
+	BT_TRY(tcdb_chunk_close(c));
 	if (z_len > c->z_cap) {
 		uint8_t *nz = realloc(c->z, z_len);
 		if (!nz)
@@ -149,6 +153,7 @@ void tcdb_chunk_fini(struct tcdb_chunk *c)
 	ZSTD_freeCCtx(c->zctx);
 	free(c->raw);
 	free(c->z);
+	free(c->ents);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -156,17 +161,21 @@ enum bt_status tcdb_add_chunk(struct tcdb *db, const struct tcdb_chunk *c, int64
 {
 	if (!db->building)
 		return BT_ERR_INVALID;
-	int64_t cid = db->n_chunks + 1;
+	if (!c->closed)
+		return BT_ERR_INVALID;
+	int64_t cid = db->n_chunks + 1, func0 = db->last_func + 1;
 	uint8_t mac[TCDB_MAC_LEN];
-	tcdb_mac_chunk(db, cid, c->raw_len, c->digest, mac);
+	tcdb_mac_chunk(db, cid, c->raw_len, func0, c->digest, mac);
 	sqlite3_stmt *st = db->st[ST_ADD_CHUNK];
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, cid);
 	sqlite3_bind_int64(st, 2, (int64_t)c->raw_len);
 	sqlite3_bind_blob(st, 3, c->z, (int)c->z_len, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 4, mac, TCDB_MAC_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, func0);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return tcdb_db_err(db, "writing a chunk");
+	BT_TRY(tcdb_dir_register(db, c, cid));
 	db->n_chunks = cid;
 	*id = cid;
 	return BT_OK;
@@ -187,8 +196,8 @@ enum bt_status tcdb_unzstd(struct tcdb *db, uint8_t *out, size_t raw_len, const 
 	return BT_OK;
 }
 
-/* The tag of chunk id (raw_len, stored bytes z) against the stored one in
- * column 2 of st (a row of ST_GET_CHUNK). */
+/* The tag of chunk id (raw_len, stored bytes z, func0 in column 3)
+ * against the stored one in column 2 of st (a row of ST_GET_CHUNK). */
 static bool chunk_authentic(const struct tcdb *db, int64_t id, int64_t raw_len, const void *z,
 			    size_t z_len, sqlite3_stmt *st)
 {
@@ -196,7 +205,7 @@ static bool chunk_authentic(const struct tcdb *db, int64_t id, int64_t raw_len, 
 		return true;
 	uint8_t digest[SHA256_LEN], want[TCDB_MAC_LEN];
 	sha256_buf(z, z_len, digest);
-	tcdb_mac_chunk(db, id, (uint64_t)raw_len, digest, want);
+	tcdb_mac_chunk(db, id, (uint64_t)raw_len, sqlite3_column_int64(st, 3), digest, want);
 	return tcdb_mac_ok(want, sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
 }
 
@@ -209,6 +218,7 @@ enum bt_status tcdb_load_chunk(struct tcdb *db, int64_t id, gva_t va)
 	if (db->chunk_id == id)
 		return BT_OK;
 	db->chunk_id = 0;
+	db->cur = NULL;
 	/* Direct mapped: chunk ids are consecutive, so neighbouring units
 	 * never collide; a boot touches a few hundred units of a vmlinux. */
 	struct chunk_cache *e = &db->cache[(uint64_t)id % CHUNK_CACHE];
@@ -249,16 +259,19 @@ enum bt_status tcdb_load_chunk(struct tcdb *db, int64_t id, gva_t va)
 		e->buf = nb;
 		e->cap = (size_t)raw_len;
 	}
+	e->func0 = sqlite3_column_int64(st, 3);
 	enum bt_status s = tcdb_unzstd(db, e->buf, (size_t)raw_len, z, (size_t)z_len, id);
 	sqlite3_reset(st);
 	if (s != BT_OK)
 		return s;
 	e->len = (size_t)raw_len;
+	e->dir_state = 0;
 	e->id = id;
 use_entry:
 	db->chunk = e->buf;
 	db->chunk_len = e->len;
 	db->chunk_id = id;
+	db->cur = e;
 	return BT_OK;
 }
 
@@ -334,7 +347,7 @@ enum bt_status tcdb_read_chunk(struct tcdb *db, int64_t id, uint8_t **raw, size_
 enum bt_status tcdb_sign_chunks(struct tcdb *db)
 {
 	sqlite3_stmt *sel, *upd;
-	if (sqlite3_prepare_v2(db->h, "SELECT id FROM chunks ORDER BY id", -1, &sel, NULL) !=
+	if (sqlite3_prepare_v2(db->h, "SELECT id, func0 FROM chunks ORDER BY id", -1, &sel, NULL) !=
 	    SQLITE_OK)
 		return tcdb_db_err(db, "signing chunks");
 	if (sqlite3_prepare_v2(db->h, "UPDATE chunks SET mac = ?2 WHERE id = ?1", -1, &upd, NULL) !=
@@ -353,7 +366,7 @@ enum bt_status tcdb_sign_chunks(struct tcdb *db)
 		sha256_buf(z, z_len, digest);
 		free(raw);
 		free(z);
-		tcdb_mac_chunk(db, id, raw_len, digest, mac);
+		tcdb_mac_chunk(db, id, raw_len, sqlite3_column_int64(sel, 1), digest, mac);
 		sqlite3_reset(upd);
 		sqlite3_bind_int64(upd, 1, id);
 		sqlite3_bind_blob(upd, 2, mac, TCDB_MAC_LEN, SQLITE_STATIC);
@@ -368,5 +381,6 @@ enum bt_status tcdb_sign_chunks(struct tcdb *db)
 	for (int i = 0; i < CHUNK_CACHE; i++)
 		db->cache[i].id = 0;
 	db->chunk_id = 0;
+	db->cur = NULL;
 	return s;
 }

@@ -39,16 +39,25 @@ enum bt_status pbuild_pack_unit(struct reuse *reuse, struct pbuild_slot *sl, siz
 		qsort(r->b, r->n, sizeof(r->b[0]), block_cmp);
 		for (size_t i = 0; i < r->n; i++) {
 			struct discover_block *b = &r->b[i];
-			if (b->refusal)
-				continue;
 			struct tcdb_block tb = {
+			    .guest_start = b->guest_start,
+			    .guest_len = b->guest_len,
+			    .n_insns = b->n_insns,
+			    .guest_hash = b->guest_hash,
+			    .flags = b->flags,
+			    .refusal = b->refusal,
+			    .refusal_addr = b->refusal_addr,
 			    .code = r->data + b->code_off,
 			    .code_len = b->code_len,
 			    .pcmap = r->data + b->pcmap_off,
 			    .pcmap_len = b->pcmap_len,
 			};
 			exits_to_db(b, &tb);
-			BT_TRY(tcdb_chunk_add(c, &tb));
+			/* the directory lists refused regions too; the
+			 * region's function row is the k-th after the chunk */
+			BT_TRY(tcdb_chunk_add_block(c, &tb, (uint32_t)k));
+			if (b->refusal)
+				continue;
 			if (!have_first) {
 				first = b->guest_start;
 				have_first = true;
@@ -56,7 +65,7 @@ enum bt_status pbuild_pack_unit(struct reuse *reuse, struct pbuild_slot *sl, siz
 			b->payload_off = tb.payload_off;
 		}
 	}
-	return c->raw_len ? reuse_seal(reuse, c, first) : BT_OK;
+	return c->n_ents ? reuse_seal(reuse, c, first) : BT_OK;
 }
 
 enum bt_status pbuild_write_region(struct tcdb *db, const struct discover_func *f,

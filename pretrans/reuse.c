@@ -122,6 +122,7 @@ bool reuse_serve(struct reuse *r, const struct xlat_source *src, gva_t va, struc
 enum bt_status reuse_seal(struct reuse *r, struct tcdb_chunk *c, gva_t first)
 {
 	const struct reuse_blk *b = r ? reuse_find(r, first) : NULL;
+	BT_TRY(tcdb_chunk_close(c)); /* c->raw with its directory, as stored */
 	if (b && b->chunk != SIZE_MAX) {
 		pthread_mutex_lock(&r->mu);
 		const struct reuse_chunk *o = &r->c[b->chunk];
