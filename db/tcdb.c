@@ -138,6 +138,8 @@ static void db_free(struct tcdb *db)
 	}
 	tcdb_dir_free(db);
 	ZSTD_freeDCtx(db->zd);
+	ZSTD_freeDDict(db->ddict);
+	tcdb_zdict_free(db->wdict);
 	free(db->path);
 	free(db->tmp_path);
 	free(db);

@@ -167,6 +167,24 @@ enum bt_status tcdb_chunk_seal(struct tcdb_chunk *c); /* close, compress */
 enum bt_status tcdb_chunk_seal_copy(struct tcdb_chunk *c, const uint8_t *z, size_t z_len);
 void tcdb_chunk_fini(struct tcdb_chunk *c);
 
+/*
+ * A zstd dictionary for chunks (db/tcdb_zdict.c, docs/db.md "Codec"):
+ * trained from the raw bytes of closed chunks (at most cap bytes), stored
+ * once per database (tcdb_add_zdict, building), read back by a later
+ * build's --reuse (tcdb_get_zdict; BT_ERR_NOTFOUND when none).  A chunk
+ * sealed with it names it in its frame; readers inflate it with the stored
+ * one (tag checked).
+ */
+struct tcdb_zdict;
+enum bt_status tcdb_zdict_train(const uint8_t *samples, const size_t *sizes, size_t n, size_t cap,
+				struct tcdb_zdict **out);
+void tcdb_zdict_free(struct tcdb_zdict *d);
+uint32_t tcdb_zdict_id(const struct tcdb_zdict *d); /* 0 for NULL */
+/* Close and compress c with d (NULL: as tcdb_chunk_seal). */
+enum bt_status tcdb_chunk_seal_with(struct tcdb_chunk *c, const struct tcdb_zdict *d);
+/* The dictionary id a stored (sealed) chunk frame names (0: none). */
+uint32_t tcdb_frame_dict_id(const uint8_t *z, size_t z_len);
+
 struct tcdb_run_stats {
 	char boot_id[64];
 	int64_t started, ended; /* unix seconds */
@@ -184,6 +202,9 @@ enum bt_status tcdb_add_function(struct tcdb *db, struct tcdb_function *f);
 enum bt_status tcdb_add_block(struct tcdb *db, const struct tcdb_block *b);
 /* Store a sealed chunk; blocks that were added to it then take *id. */
 enum bt_status tcdb_add_chunk(struct tcdb *db, const struct tcdb_chunk *c, int64_t *id);
+/* Store the chunk dictionary (once, before commit). */
+enum bt_status tcdb_add_zdict(struct tcdb *db, const struct tcdb_zdict *d);
+enum bt_status tcdb_get_zdict(struct tcdb *db, struct tcdb_zdict **out);
 /* Rows actually inserted by tcdb_add_block (a start already present is kept). */
 size_t tcdb_blocks_added(const struct tcdb *db);
 /* Commit, fsync, rename over out_path, close.  db is freed in every case. */
@@ -319,7 +340,8 @@ enum bt_status tcdb_foreach_block_meta(struct tcdb *db,
 				       int (*cb)(void *, const struct tcdb_block *), void *opaque);
 /* Point b's code, pc map and exits at the payload at off in a chunk's raw
  * bytes of db (BT_ERR_FORMAT if it does not fit or holds an exit kind db's
- * translator does not know). */
+ * translator does not know).  b->guest_start must be the block's start:
+ * exit targets are stored relative to it. */
 enum bt_status tcdb_payload_parse(const struct tcdb *db, const uint8_t *raw, size_t raw_len,
 				  uint64_t off, struct tcdb_block *b);
 /* Chunk id's raw (inflated) and stored (compressed) bytes in new malloc'd

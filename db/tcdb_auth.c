@@ -353,6 +353,8 @@ enum bt_status tcdb_auth_fail_pack(struct tcdb *db, int kind)
 		       : kind == TCDB_PACK_PRED_TEMPLATES ? "predicted-template"
 		       : kind == TCDB_PACK_USER_TMPL	  ? "user-template"
 		       : kind == TCDB_PACK_USER_INDEX	  ? "user fingerprint-index"
+		       : kind == TCDB_PACK_CHUNK_MAP	  ? "chunk-map"
+		       : kind == TCDB_PACK_ZDICT	  ? "chunk-dictionary"
 							  : "module fingerprint-index",
 		       db->path);
 	db->untrusted = true;

@@ -29,9 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DIR_TRAILER  8	       /* u32 entries, u32 directory bytes */
-#define DIR_ENT_MAX  (6 * 10 + 8) /* the longest encoded entry */
-#define DIR_MAX_LEN  (1u << 20)   /* guest bytes or instructions of a block */
+#define DIR_TRAILER 8		 /* u32 entries, u32 directory bytes */
+#define DIR_ENT_MAX (6 * 10 + 8) /* the longest encoded entry */
+#define DIR_MAX_LEN (1u << 20)	 /* guest bytes or instructions of a block */
 
 /* ---------------------------------------------------------------- build */
 
@@ -94,8 +94,8 @@ enum bt_status tcdb_chunk_close(struct tcdb_chunk *c)
 		p += tcdb_put_varint(p, e->flags);
 		p += tcdb_put_varint(p, e->refusal);
 		if (e->refusal)
-			p += tcdb_put_varint(
-			    p, tcdb_zig((int64_t)(e->refusal_addr - va_of(e->key))));
+			p += tcdb_put_varint(p,
+					     tcdb_zig((int64_t)(e->refusal_addr - va_of(e->key))));
 		else
 			p += tcdb_put_varint(p, e->payload_off);
 		p += tcdb_put_varint(p, e->region);
@@ -174,7 +174,8 @@ enum bt_status tcdb_dir_get(struct tcdb *db, const struct tcdb_dirent **e, size_
 				   ? 1
 				   : -1;
 	if (c->dir_state < 0) {
-		bt_err(LOG_DB, "%s: corrupt directory in chunk %lld: rebuild it with `pretrans build`",
+		bt_err(LOG_DB,
+		       "%s: corrupt directory in chunk %lld: rebuild it with `pretrans build`",
 		       db->path, (long long)c->id);
 		return BT_ERR_FORMAT;
 	}
@@ -203,7 +204,8 @@ enum bt_status tcdb_dir_block(struct tcdb *db, const struct tcdb_dirent *e, stru
 	if (skip_payload)
 		return BT_OK;
 	if (tcdb_payload_parse(db, db->chunk, db->cur->pay_len, e->payload_off, b) != BT_OK) {
-		bt_err(LOG_DB, "%s: corrupt block at %#llx (chunk %lld): rebuild it with `pretrans build`",
+		bt_err(LOG_DB,
+		       "%s: corrupt block at %#llx (chunk %lld): rebuild it with `pretrans build`",
 		       db->path, (unsigned long long)b->guest_start, (long long)db->chunk_id);
 		return BT_ERR_FORMAT;
 	}
@@ -372,7 +374,8 @@ enum bt_status tcdb_dir_static_starts(struct tcdb *db, uint64_t **out, size_t *n
 	tcdb_pack_free(raw, len);
 	if (k != n || p != end) {
 		free(va);
-		bt_err(LOG_DB, "%s: corrupt start index: rebuild it with `pretrans build`", db->path);
+		bt_err(LOG_DB, "%s: corrupt start index: rebuild it with `pretrans build`",
+		       db->path);
 		return BT_ERR_FORMAT;
 	}
 	*out = va;

@@ -116,8 +116,11 @@ struct tcdb {
 	size_t sm_n, sm_cap;
 	uint32_t *sm_tab; /* index + 1 into sm, 0 empty */
 	size_t sm_mask;
-	int64_t last_func; /* building: the last function id added */
-	void *zd;	   /* ZSTD_DCtx, made on first use */
+	int64_t last_func;	  /* building: the last function id added */
+	void *zd;		  /* ZSTD_DCtx, made on first use */
+	void *ddict;		  /* ZSTD_DDict of the chunk dictionary (tcdb_zdict.c) */
+	struct tcdb_zdict *wdict; /* building: the one stored (tcdb_add_zdict) */
+	uint32_t ddict_id;
 	bool skip_payload; /* tcdb_foreach_block_meta in progress */
 	const uint8_t *chunk;
 	size_t chunk_len;
@@ -244,6 +247,12 @@ enum bt_status tcdb_map_find(struct tcdb *db, int64_t key, int64_t *chunk);
 enum bt_status tcdb_map_load(struct tcdb *db);
 void tcdb_dir_free(struct tcdb *db);
 
+/* ---------------------------------------------------------------- tcdb_zdict.c */
+
+/* The chunk dictionary of id as a ZSTD_DDict (loaded and tag-checked once;
+ * BT_ERR_FORMAT when the database has none or another). */
+enum bt_status tcdb_zdict_ddict(struct tcdb *db, uint32_t id, void **ddict);
+
 /* ---------------------------------------------------------------- tcdb.c */
 
 /* Log "PATH: WHAT: sqlite's message" and map sqlite's error code. */
@@ -297,6 +306,7 @@ enum tcdb_pack_kind {
 	TCDB_PACK_USER_TMPL = 8,      /* user-code templates of a --learn boot (tcdb_user.c) */
 	TCDB_PACK_USER_INDEX = 9,     /* ... their fingerprint index */
 	TCDB_PACK_CHUNK_MAP = 10,     /* runs of static starts -> chunk (tcdb_dir.c) */
+	TCDB_PACK_ZDICT = 11,	      /* the chunks' zstd dictionary (tcdb_zdict.c) */
 };
 /* packs.codec */
 enum tcdb_codec { TCDB_CODEC_NONE = 0, TCDB_CODEC_ZSTD = 1, TCDB_CODEC_LZ4 = 2, TCDB_NCODECS };

@@ -417,7 +417,7 @@ enum bt_status tcdb_sign_packs(struct tcdb *db)
 	 * predicted patching (kind 3; `pretrans build` writes a new one), the
 	 * module index (kind 4) goes with the module rows tcdb_sign drops, and
 	 * the block templates (kinds 6, 7) with them (only --reuse reads them). */
-	BT_TRY(tcdb_exec(db, "DELETE FROM packs WHERE kind NOT IN (1, 10)"));
+	BT_TRY(tcdb_exec(db, "DELETE FROM packs WHERE kind NOT IN (1, 10, 11)"));
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db->h, "SELECT kind, codec, raw_len, n_items, data FROM packs", -1,
 			       &st, NULL) != SQLITE_OK)

@@ -104,13 +104,22 @@ def encode_directory(ents):
 
 
 def payloads(raw):
-    """(offset, code_off, code_len, pcmap_len) of each payload in a chunk."""
+    """(offset, code_off, code_len, pcmap_len) of each payload in a chunk
+    (varint code length, varint pc map length, u8 exits, code, pc map, exits
+    of u8 kind and three varints)."""
     off, end = 0, dir_start(raw)
-    while off + 9 <= end:
-        code_len, pcmap_len = struct.unpack_from("<II", raw, off)
-        n_exits = raw[off + 8]
-        yield off, off + 9, code_len, pcmap_len
-        off += 9 + code_len + pcmap_len + 20 * n_exits
+    while off < end:
+        code_len, o = varint(raw, off)
+        pcmap_len, o = varint(raw, o)
+        n_exits = raw[o]
+        o += 1
+        yield off, o, code_len, pcmap_len
+        o += code_len + pcmap_len
+        for _ in range(n_exits):
+            o += 1
+            for _ in range(3):
+                _, o = varint(raw, o)
+        off = o
 
 
 def va(key):

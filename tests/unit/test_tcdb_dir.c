@@ -4,7 +4,8 @@
  * through the chunk map, walked in address order merged with learned rows;
  * the first chunk of a start wins; a changed directory or map fails its
  * tag; a damaged directory under TCDB_UNVERIFIED is a format error; a
- * schema-6 database is refused.
+ * schema-6 database is refused; chunks sealed with the database's zstd
+ * dictionary read back, and not with a changed or missing one.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,17 +39,18 @@ static const uint8_t pcmap[] = {1, 2};
 
 static struct tcdb_block blk(gva_t va, uint64_t hash, const uint8_t *code, uint32_t len)
 {
-	return (struct tcdb_block){.guest_start = va,
-				   .guest_len = 8,
-				   .n_insns = 2,
-				   .guest_hash = hash,
-				   .flags = 1,
-				   .code = code,
-				   .code_len = len,
-				   .pcmap = pcmap,
-				   .pcmap_len = sizeof(pcmap),
-				   .n_exits = 1,
-				   .exits = {{.kind = XLAT_EXIT_RET, .patch_off = ~0u, .stub_off = 1}}};
+	return (struct tcdb_block){
+	    .guest_start = va,
+	    .guest_len = 8,
+	    .n_insns = 2,
+	    .guest_hash = hash,
+	    .flags = 1,
+	    .code = code,
+	    .code_len = len,
+	    .pcmap = pcmap,
+	    .pcmap_len = sizeof(pcmap),
+	    .n_exits = 1,
+	    .exits = {{.kind = XLAT_EXIT_RET, .patch_off = ~0u, .stub_off = 1}}};
 }
 
 static void add_funcs(struct tcdb *db, int n, int64_t *first)
@@ -75,9 +77,8 @@ struct built {
 static void build(const char *p, struct built *o)
 {
 	struct tcdb *db;
-	struct tcdb_provenance pv = {.xlat_version = XLAT_VERSION,
-				     .abi_version = VCPU_ABI_VERSION,
-				     .created = 1700000000};
+	struct tcdb_provenance pv = {
+	    .xlat_version = XLAT_VERSION, .abi_version = VCPU_ABI_VERSION, .created = 1700000000};
 	assert_int_equal(tcdb_create(p, &test_image, &pv, &db), BT_OK);
 	struct tcdb_chunk c = {0};
 	struct tcdb_block b1[3] = {blk(A, 1, code_x, sizeof(code_x)),
@@ -377,6 +378,103 @@ static void test_old_schema(void **state)
 	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_ERR_VERSION);
 }
 
+/* One bit of byte off of the stored pack of this kind flipped. */
+static void flip_pack_byte(const char *p, int kind, int off)
+{
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_open(p, &h), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(h, "SELECT data FROM packs WHERE kind = ?1", -1, &st, NULL),
+	    SQLITE_OK);
+	sqlite3_bind_int(st, 1, kind);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	int n = sqlite3_column_bytes(st, 0);
+	assert_true(n > off);
+	uint8_t *b = malloc((size_t)n);
+	memcpy(b, sqlite3_column_blob(st, 0), (size_t)n);
+	sqlite3_finalize(st);
+	b[off] ^= 0x20;
+	assert_int_equal(
+	    sqlite3_prepare_v2(h, "UPDATE packs SET data = ?2 WHERE kind = ?1", -1, &st, NULL),
+	    SQLITE_OK);
+	sqlite3_bind_int(st, 1, kind);
+	sqlite3_bind_blob(st, 2, b, n, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	free(b);
+}
+
+/* Chunks sealed with a trained dictionary: read back through it; a changed
+ * dictionary pack fails its tag, a missing one is a format error. */
+static void test_zdict(void **state)
+{
+	(void)state;
+	enum { NS = 200, SL = 2048 };
+	uint8_t *samples = malloc(NS * SL);
+	size_t sizes[NS];
+	uint32_t x = 12345;
+	for (int i = 0; i < NS; i++) { /* recurring shapes with varying fields */
+		for (int j = 0; j < SL; j++) {
+			x = x * 1103515245u + 12345u;
+			samples[i * SL + j] =
+			    (j % 16 < 12) ? (uint8_t)(j * 7 + j / 16) : (uint8_t)(x >> 24);
+		}
+		sizes[i] = SL;
+	}
+	struct tcdb_zdict *d;
+	assert_int_equal(tcdb_zdict_train(samples, sizes, NS, 8192, &d), BT_OK);
+	assert_int_not_equal(tcdb_zdict_id(d), 0);
+	char p[128], q[128];
+	path_in(p, sizeof(p), "zdict.tcdb");
+	path_in(q, sizeof(q), "zdict2.tcdb");
+	struct tcdb *db;
+	struct tcdb_provenance pv = {
+	    .xlat_version = XLAT_VERSION, .abi_version = VCPU_ABI_VERSION, .created = 1700000000};
+	assert_int_equal(tcdb_create(p, &test_image, &pv, &db), BT_OK);
+	assert_int_equal(tcdb_add_zdict(db, d), BT_OK);
+	struct tcdb_chunk c = {0};
+	struct tcdb_block b = blk(A, 5, samples, SL); /* code that resembles the samples */
+	assert_int_equal(tcdb_chunk_add_block(&c, &b, 0), BT_OK);
+	assert_int_equal(tcdb_chunk_seal_with(&c, d), BT_OK);
+	assert_int_equal(tcdb_frame_dict_id(c.z, c.z_len), tcdb_zdict_id(d));
+	int64_t id, f0;
+	assert_int_equal(tcdb_add_chunk(db, &c, &id), BT_OK);
+	add_funcs(db, 1, &f0);
+	b.chunk_id = id;
+	assert_int_equal(tcdb_add_block(db, &b), BT_OK);
+	assert_int_equal(tcdb_commit(db), BT_OK);
+	tcdb_chunk_fini(&c);
+	struct tcdb_block r;
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_lookup(db, A, &r), BT_OK);
+	assert_int_equal(r.code_len, SL);
+	assert_memory_equal(r.code, samples, SL);
+	struct tcdb_zdict *back;
+	assert_int_equal(tcdb_get_zdict(db, &back), BT_OK);
+	assert_int_equal(tcdb_zdict_id(back), tcdb_zdict_id(d));
+	tcdb_zdict_free(back);
+	tcdb_close(db);
+	/* one byte of the stored dictionary changed: its tag fails */
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", p, q);
+	assert_int_equal(system(cmd), 0);
+	flip_pack_byte(q, 11, 100);
+	assert_int_equal(tcdb_open(q, TCDB_RDONLY, &want, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_lookup(db, A, &r), BT_ERR_AUTH);
+	tcdb_close(db);
+	/* no dictionary: a chunk naming one is a format error */
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", p, q);
+	assert_int_equal(system(cmd), 0);
+	sql(q, "DELETE FROM packs WHERE kind = 11");
+	assert_int_equal(tcdb_open(q, TCDB_RDONLY, &want, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_lookup(db, A, &r), BT_ERR_FORMAT);
+	tcdb_close(db);
+	tcdb_zdict_free(d);
+	free(samples);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -401,6 +499,7 @@ int main(void)
 	    cmocka_unit_test(test_learned_over_static),
 	    cmocka_unit_test(test_tampered_directory),
 	    cmocka_unit_test(test_old_schema),
+	    cmocka_unit_test(test_zdict),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
