@@ -5,8 +5,9 @@
  * rows, tcdb_commit/tcdb_abort), opening and validating one (tcdb_open,
  * tcdb_close) and the learn transaction.  The files below sqlite (the
  * temporary file, the atomic replace) are db/tcdb_file.c; chunks and the
- * payload codec db/tcdb_chunk.c; block and function rows db/tcdb_block.c;
- * run statistics db/tcdb_run.c.
+ * payload codec db/tcdb_chunk.c; the chunk directories and the chunk map
+ * db/tcdb_dir.c, the chunk dictionary db/tcdb_zdict.c; block and function
+ * rows db/tcdb_block.c; run statistics db/tcdb_run.c.
  *
  * States and transitions:
  *
@@ -23,7 +24,9 @@
  *     version TCDB_SCHEMA_VERSION, the translator and vCPU ABI versions the
  *     caller expects (struct tcdb_prov) and the expected image; otherwise
  *     nothing else is read from it.
- *  3. Block rows are keyed by guest_start (the rowid): one row per start.
+ *  3. Block rows are keyed by guest_start (the rowid): one row per start;
+ *     a build's blocks are in their chunks' directories (schema 7), and
+ *     tcdb_commit writes the chunk map with the start index.
  *  4. Rows are written in the order the caller adds them, so the same calls
  *     give a byte-identical file.
  *  5. A reader never hands out an exit kind or refusal code outside the

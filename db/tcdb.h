@@ -14,7 +14,8 @@
  * A database file is untrusted input: every problem is a status and one
  * logged line saying what is wrong and what to do, never an assert.  Its
  * host code is authenticated (docs/db.md "Trust"): the database identity,
- * every chunk and every block row carry an HMAC-SHA256 tag made with the
+ * every chunk (with the directory of the build's blocks in it), every pack
+ * and every learned block row carry an HMAC-SHA256 tag made with the
  * user's key ($XDG_CONFIG_HOME/btkern/db.key, made on first use), checked
  * at open (identity), when a chunk is inflated and when a row is read; a
  * failure is BT_ERR_AUTH and no code of it is handed out.
@@ -199,6 +200,10 @@ struct tcdb_run_stats {
 enum bt_status tcdb_create(const char *out_path, const struct tcdb_image *img,
 			   const struct tcdb_provenance *prov, struct tcdb **out);
 enum bt_status tcdb_add_function(struct tcdb *db, struct tcdb_function *f);
+/* A block with a chunk id (pretrans build): no row, its chunk's directory
+ * holds it (BT_ERR_INVALID when that chunk does not list its start); it is
+ * counted as added when that chunk is the first to list the start.  A
+ * block without one: an inline row (the first row of a start is kept). */
 enum bt_status tcdb_add_block(struct tcdb *db, const struct tcdb_block *b);
 /* Store a sealed chunk; blocks that were added to it then take *id. */
 enum bt_status tcdb_add_chunk(struct tcdb *db, const struct tcdb_chunk *c, int64_t *id);

@@ -1,15 +1,18 @@
 /*
  * Block and function rows of the translation-cache database (see tcdb.h,
  * docs/db.md): writing them (a build's tcdb_add_function/tcdb_add_block,
- * the runtime's tcdb_learn_block), looking blocks up by guest start, the
- * optional in-memory index of translated starts, and walking all rows.
+ * the runtime's tcdb_learn_block), looking blocks up by guest start (a
+ * learned row first, then the chunk directories through the chunk map,
+ * db/tcdb_dir.c), the optional in-memory index of translated starts, and
+ * walking rows and directories merged in key order.
  *
  * Invariants
  *  1. Block rows are keyed by key_of(guest start) (the rowid): one row per
  *     start; only key_of/va_of convert.
- *  2. A refused region stores no payload (chunk 0, NULL blobs); a
- *     translated block's payload is in chunk `chunk` at payload_off, or
- *     inline (chunk 0) for learned blocks.
+ *  2. A build's blocks (schema 7) are no rows: their chunk's directory
+ *     lists them; a row (a learned block) replaces the build's block of
+ *     its start in look-ups and walks.  A refused region stores no
+ *     payload; a row's payload is inline.
  *  3. The index (the start-index pack's bitmap, or the hash set of a row
  *     scan) holds exactly the translated starts (the hash set: other than
  *     0) when it was loaded; a change to the set of starts
@@ -18,9 +21,9 @@
  *     sqlite's row (tcdb_foreach_*), valid until the next call on db.
  *  5. Every row carries a tag (db/tcdb_auth.c) over its integer columns and
  *     its inline code, exits and pc map; a row is handed out only after
- *     its tag, and the tag of the chunk holding its payload, matched
- *     (unless db was opened TCDB_UNVERIFIED).  After a failure db is
- *     untrusted and hands out no more rows.
+ *     its tag matched, a directory's block only after its chunk's tag
+ *     matched (unless db was opened TCDB_UNVERIFIED).  After a failure db
+ *     is untrusted and hands out no more blocks.
  */
 #include "db/tcdb_int.h"
 

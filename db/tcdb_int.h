@@ -11,7 +11,9 @@
  *   db/tcdb_chunk.c  the payload codec and chunks: exit records, packing,
  *                    zstd, payload parsing, the reader's chunk cache
  *   db/tcdb_block.c  block and function rows: writing, look-ups, the
- *                    block-start index, walking all rows
+ *                    block-start index, walking rows and directories
+ *   db/tcdb_dir.c    chunk directories (a build's blocks) and the chunk map
+ *   db/tcdb_zdict.c  the chunks' zstd dictionary
  *   db/tcdb_pack.c   packs (one blob each, read in one go): the table,
  *                    codecs, the start index
  *   db/tcdb_profile.c the boot profile pack: recording, loading, the

@@ -62,8 +62,13 @@ enum bt_status tcdb_zdict_train(const uint8_t *samples, const size_t *sizes, siz
 	if (!dict)
 		return BT_ERR_NOMEM;
 	/* fixed parameters (no search over k and d): deterministic and fast */
-	ZDICT_fastCover_params_t p = {.k = 1024, .d = 8, .f = 20, .steps = 0, .nbThreads = 1,
-				      .accel = 1, .zParams = {.compressionLevel = ZDICT_LEVEL}};
+	ZDICT_fastCover_params_t p = {.k = 1024,
+				      .d = 8,
+				      .f = 20,
+				      .steps = 0,
+				      .nbThreads = 1,
+				      .accel = 1,
+				      .zParams = {.compressionLevel = ZDICT_LEVEL}};
 	size_t len = ZDICT_trainFromBuffer_fastCover(dict, cap, samples, sizes, (unsigned)n, p);
 	enum bt_status s = ZDICT_isError(len) ? BT_ERR_RANGE : zdict_make(dict, len, out);
 	free(dict);

@@ -362,7 +362,7 @@ sqlite3 "$W/oldxlat.tcdb" "UPDATE provenance SET xlat_version = 999"
 expect "database of another translator version" 2 "oldxlat.tcdb was written by translator v999.*rebuild it with .pretrans build" -- "$P" stats "$W/oldxlat.tcdb"
 cp "$W/j1.tcdb" "$W/schema.tcdb"
 sqlite3 "$W/schema.tcdb" "PRAGMA user_version = 6"
-expect "database of another schema" 2 "schema.tcdb: database schema version 7" -- "$P" stats "$W/schema.tcdb"
+expect "database of another schema" 2 "schema.tcdb: database schema version 6" -- "$P" stats "$W/schema.tcdb"
 expect "show with another image" 2 "is not the image the database was built from" -- "$P" show "$W/j1.tcdb" "$fn" --image "$W/stripped.elf"
 expect "missing database" 4 "nothere.tcdb: cannot open" -- "$P" stats "$W/nothere.tcdb"
 
