@@ -181,6 +181,8 @@ enum bt_status tcdb_zdict_train(const uint8_t *samples, const size_t *sizes, siz
 				struct tcdb_zdict **out);
 void tcdb_zdict_free(struct tcdb_zdict *d);
 uint32_t tcdb_zdict_id(const struct tcdb_zdict *d); /* 0 for NULL */
+/* a and b are the same dictionary, byte for byte (or both NULL). */
+bool tcdb_zdict_equal(const struct tcdb_zdict *a, const struct tcdb_zdict *b);
 /* Close and compress c with d (NULL: as tcdb_chunk_seal). */
 enum bt_status tcdb_chunk_seal_with(struct tcdb_chunk *c, const struct tcdb_zdict *d);
 /* The dictionary id a stored (sealed) chunk frame names (0: none). */

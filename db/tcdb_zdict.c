@@ -89,6 +89,13 @@ uint32_t tcdb_zdict_id(const struct tcdb_zdict *d)
 	return d ? d->id : 0;
 }
 
+bool tcdb_zdict_equal(const struct tcdb_zdict *a, const struct tcdb_zdict *b)
+{
+	if (!a || !b)
+		return a == b;
+	return a->len == b->len && !memcmp(a->bytes, b->bytes, a->len);
+}
+
 enum bt_status tcdb_chunk_seal_with(struct tcdb_chunk *c, const struct tcdb_zdict *d)
 {
 	if (!d)
