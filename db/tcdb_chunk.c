@@ -136,6 +136,10 @@ enum bt_status tcdb_chunk_seal(struct tcdb_chunk *c)
 	}
 	size_t zl =
 	    ZSTD_compressCCtx(c->zctx, c->z, c->z_cap, c->raw, c->raw_len, CHUNK_ZSTD_LEVEL);
+	/* not kept: a build holds thousands of sealed chunks until they are
+	 * written, and a context is a few MB */
+	ZSTD_freeCCtx(c->zctx);
+	c->zctx = NULL;
 	if (ZSTD_isError(zl))
 		return BT_ERR_INTERNAL;
 	c->z_len = zl;

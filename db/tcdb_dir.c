@@ -307,33 +307,35 @@ enum bt_status tcdb_dir_write_map(struct tcdb *db)
 	size_t n = db->sm_n;
 	if (n == 0)
 		return BT_OK; /* no static block: no map (an empty one to readers) */
-	struct smap_ent *s = malloc((n + 1) * sizeof(*s));
-	uint8_t *raw = malloc((n + 1) * 30);
-	if (!s || !raw) {
-		free(s);
-		free(raw);
-		return BT_ERR_NOMEM;
-	}
-	if (n)
-		memcpy(s, db->sm, n * sizeof(*s));
+	/* the last use of sm (the start index was written from it): sorted in
+	 * place, its hash table dropped, so the commit's peak stays low */
+	free(db->sm_tab);
+	db->sm_tab = NULL;
+	db->sm_mask = 0;
+	struct smap_ent *s = db->sm;
 	qsort(s, n, sizeof(*s), sm_cmp);
-	size_t len = 0, runs = 0;
+	size_t runs = 0;
+	for (size_t i = 0; i < n; i++)
+		runs += i == 0 || s[i].chunk != s[i - 1].chunk;
+	uint8_t *raw = malloc(runs * 30);
+	if (!raw)
+		return BT_ERR_NOMEM;
+	size_t len = 0, k = 0;
 	int64_t prev_hi = 0, prev_chunk = 0;
 	for (size_t i = 0; i < n;) {
 		size_t j = i + 1;
 		while (j < n && s[j].chunk == s[i].chunk)
 			j++;
-		len += tcdb_put_varint(raw + len, runs ? (uint64_t)s[i].key - (uint64_t)prev_hi
-						       : tcdb_zig(s[i].key));
+		len += tcdb_put_varint(raw + len, k ? (uint64_t)s[i].key - (uint64_t)prev_hi
+						    : tcdb_zig(s[i].key));
 		len += tcdb_put_varint(raw + len, (uint64_t)s[j - 1].key - (uint64_t)s[i].key);
 		len += tcdb_put_varint(raw + len, tcdb_zig(s[i].chunk - prev_chunk));
 		prev_hi = s[j - 1].key;
 		prev_chunk = s[i].chunk;
-		runs++;
+		k++;
 		i = j;
 	}
 	enum bt_status st = tcdb_pack_put(db, TCDB_PACK_CHUNK_MAP, TCDB_CODEC_ZSTD, raw, len, runs);
-	free(s);
 	free(raw);
 	return st;
 }

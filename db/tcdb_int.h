@@ -237,7 +237,8 @@ enum bt_status tcdb_dir_register(struct tcdb *db, const struct tcdb_chunk *c, in
  * not in that chunk's directory; *added when it is the start's winner and
  * was not counted yet. */
 enum bt_status tcdb_dir_claim(struct tcdb *db, int64_t key, int64_t chunk, bool *added);
-/* Building: the chunk map pack from the registered starts. */
+/* Building: the chunk map pack from the registered starts (their last use:
+ * they are sorted in place and no longer looked up). */
 enum bt_status tcdb_dir_write_map(struct tcdb *db);
 /* The static translated starts (building: the registered ones; else the
  * stored start index) as guest addresses, malloc'd. */

@@ -112,6 +112,8 @@ enum bt_status tcdb_chunk_seal_with(struct tcdb_chunk *c, const struct tcdb_zdic
 		c->z_cap = bound;
 	}
 	size_t zl = ZSTD_compress_usingCDict(c->zctx, c->z, c->z_cap, c->raw, c->raw_len, d->cdict);
+	ZSTD_freeCCtx(c->zctx); /* not kept, as tcdb_chunk_seal's */
+	c->zctx = NULL;
 	if (ZSTD_isError(zl))
 		return BT_ERR_INTERNAL;
 	c->z_len = zl;
