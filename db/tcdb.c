@@ -5,8 +5,9 @@
  * rows, tcdb_commit/tcdb_abort), opening and validating one (tcdb_open,
  * tcdb_close) and the learn transaction.  The files below sqlite (the
  * temporary file, the atomic replace) are db/tcdb_file.c; chunks and the
- * payload codec db/tcdb_chunk.c; block and function rows db/tcdb_block.c;
- * run statistics db/tcdb_run.c.
+ * payload codec db/tcdb_chunk.c; the chunk directories and the chunk map
+ * db/tcdb_dir.c, the chunk dictionary db/tcdb_zdict.c; block and function
+ * rows db/tcdb_block.c; run statistics db/tcdb_run.c.
  *
  * States and transitions:
  *
@@ -23,7 +24,9 @@
  *     version TCDB_SCHEMA_VERSION, the translator and vCPU ABI versions the
  *     caller expects (struct tcdb_prov) and the expected image; otherwise
  *     nothing else is read from it.
- *  3. Block rows are keyed by guest_start (the rowid): one row per start.
+ *  3. Block rows are keyed by guest_start (the rowid): one row per start;
+ *     a build's blocks are in their chunks' directories (schema 7), and
+ *     tcdb_commit writes the chunk map with the start index.
  *  4. Rows are written in the order the caller adds them, so the same calls
  *     give a byte-identical file.
  *  5. A reader never hands out an exit kind or refusal code outside the
@@ -65,7 +68,7 @@ static const char schema_sql[] =
     "  exits BLOB, pcmap BLOB, function_id INTEGER NOT NULL, origin INTEGER NOT NULL,\n"
     "  chunk INTEGER NOT NULL, payload_off INTEGER NOT NULL, mac BLOB NOT NULL);\n"
     "CREATE TABLE chunks(id INTEGER PRIMARY KEY, raw_len INTEGER NOT NULL,\n"
-    "  data BLOB NOT NULL, mac BLOB NOT NULL);\n"
+    "  func0 INTEGER NOT NULL, data BLOB NOT NULL, mac BLOB NOT NULL);\n"
     "CREATE TABLE packs(kind INTEGER PRIMARY KEY, codec INTEGER NOT NULL,\n"
     "  raw_len INTEGER NOT NULL, n_items INTEGER NOT NULL, data BLOB NOT NULL,\n"
     "  mac BLOB NOT NULL);\n"
@@ -85,8 +88,9 @@ static const char *const stmt_sql[ST_N] = {
 		     "?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     [ST_LEARN_BLOCK] = "INSERT OR REPLACE INTO blocks VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, "
 		       "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-    [ST_ADD_CHUNK] = "INSERT INTO chunks(id, raw_len, data, mac) VALUES(?1, ?2, ?3, ?4)",
-    [ST_GET_CHUNK] = "SELECT raw_len, data, mac FROM chunks WHERE id = ?1",
+    [ST_ADD_CHUNK] = "INSERT INTO chunks(id, raw_len, func0, data, mac) "
+		     "VALUES(?1, ?2, ?5, ?3, ?4)",
+    [ST_GET_CHUNK] = "SELECT raw_len, data, mac, func0 FROM chunks WHERE id = ?1",
     [ST_LOOKUP] = "SELECT " TCDB_BLOCK_COLS " FROM blocks WHERE guest_start = ?1",
 };
 
@@ -131,9 +135,14 @@ static void db_free(struct tcdb *db)
 	free(db->idx);
 	free(db->bits);
 	tcdb_profile_free(db);
-	for (int i = 0; i < CHUNK_CACHE; i++)
+	for (int i = 0; i < CHUNK_CACHE; i++) {
 		free(db->cache[i].buf);
+		free(db->cache[i].dir);
+	}
+	tcdb_dir_free(db);
 	ZSTD_freeDCtx(db->zd);
+	ZSTD_freeDDict(db->ddict);
+	tcdb_zdict_free(db->wdict);
 	free(db->path);
 	free(db->tmp_path);
 	free(db);
@@ -328,6 +337,8 @@ enum bt_status tcdb_commit(struct tcdb *db)
 		return BT_ERR_INVALID;
 	}
 	if ((s = tcdb_pack_write_index(db)) != BT_OK)
+		goto err_remove_tmp;
+	if ((s = tcdb_dir_write_map(db)) != BT_OK)
 		goto err_remove_tmp;
 	if ((s = tcdb_exec(db, "COMMIT")) != BT_OK)
 		goto err_remove_tmp;

@@ -14,7 +14,8 @@
  * A database file is untrusted input: every problem is a status and one
  * logged line saying what is wrong and what to do, never an assert.  Its
  * host code is authenticated (docs/db.md "Trust"): the database identity,
- * every chunk and every block row carry an HMAC-SHA256 tag made with the
+ * every chunk (with the directory of the build's blocks in it), every pack
+ * and every learned block row carry an HMAC-SHA256 tag made with the
  * user's key ($XDG_CONFIG_HOME/btkern/db.key, made on first use), checked
  * at open (identity), when a chunk is inflated and when a row is read; a
  * failure is BT_ERR_AUTH and no code of it is handed out.
@@ -31,7 +32,7 @@
 #include "pretrans/base/status.h"
 #include "pretrans/base/types.h"
 
-#define TCDB_SCHEMA_VERSION 6
+#define TCDB_SCHEMA_VERSION 7
 #define TCDB_MAGIC	    "btkern-tcdb"
 
 struct tcdb; /* opaque */
@@ -130,22 +131,62 @@ struct tcdb_block {
  * than compressing blocks one by one.  Built in any thread (no database
  * access), then written by tcdb_add_chunk().
  */
+struct tcdb_dirent; /* db/tcdb_int.h */
 struct tcdb_chunk {
 	uint8_t *raw, *z;
 	size_t raw_len, raw_cap, z_len, z_cap;
 	uint8_t digest[32]; /* SHA-256 of z, set by the seal functions */
-	void *zctx;	    /* ZSTD_CCtx, made by the first seal */
+	void *zctx;	    /* ZSTD_CCtx while sealing (freed after) */
+	/* the chunk's directory (tcdb_chunk_add_block), appended to raw by
+	 * tcdb_chunk_close (schema 7, docs/db.md "Chunk directory") */
+	struct tcdb_dirent *ents;
+	size_t n_ents, ents_cap;
+	bool closed;
 };
 
 void tcdb_chunk_reset(struct tcdb_chunk *c);
-/* Append b's code, pc map and exits; sets b->payload_off (chunk_id later). */
+/* Append b's code, pc map and exits; sets b->payload_off (chunk_id later).
+ * A payload only, listed in no directory (the predicted versions' chunks,
+ * which their pack indexes). */
 enum bt_status tcdb_chunk_add(struct tcdb_chunk *c, struct tcdb_block *b);
-enum bt_status tcdb_chunk_seal(struct tcdb_chunk *c); /* compress */
+/* A block of `pretrans build`: its payload (when translated; sets
+ * b->payload_off) and its directory entry (start, length, instructions,
+ * guest hash, flags, refusal, payload offset, region).  region is the
+ * index of its region in the unit: the block's function id is the first
+ * function id added after the chunk (tcdb_add_chunk) plus region, so the
+ * caller adds one function per region, in region order, right after the
+ * chunk.  The first entry of a start wins; a block's row is then only
+ * counted by tcdb_add_block (no row is written). */
+enum bt_status tcdb_chunk_add_block(struct tcdb_chunk *c, struct tcdb_block *b, uint32_t region);
+/* Append the directory to raw (once; the seal functions do it): after it
+ * raw holds what the chunk stores.  Blocks cannot be added any more. */
+enum bt_status tcdb_chunk_close(struct tcdb_chunk *c);
+enum bt_status tcdb_chunk_seal(struct tcdb_chunk *c); /* close, compress */
 /* Seal with z as the compressed form instead of compressing: z must be what
  * tcdb_chunk_seal() makes of c's raw bytes (pretrans build --reuse passes
  * the stored chunk of an earlier build whose raw bytes were identical). */
 enum bt_status tcdb_chunk_seal_copy(struct tcdb_chunk *c, const uint8_t *z, size_t z_len);
 void tcdb_chunk_fini(struct tcdb_chunk *c);
+
+/*
+ * A zstd dictionary for chunks (db/tcdb_zdict.c, docs/db.md "Codec"):
+ * trained from the raw bytes of closed chunks (at most cap bytes), stored
+ * once per database (tcdb_add_zdict, building), read back by a later
+ * build's --reuse (tcdb_get_zdict; BT_ERR_NOTFOUND when none).  A chunk
+ * sealed with it names it in its frame; readers inflate it with the stored
+ * one (tag checked).
+ */
+struct tcdb_zdict;
+enum bt_status tcdb_zdict_train(const uint8_t *samples, const size_t *sizes, size_t n, size_t cap,
+				struct tcdb_zdict **out);
+void tcdb_zdict_free(struct tcdb_zdict *d);
+uint32_t tcdb_zdict_id(const struct tcdb_zdict *d); /* 0 for NULL */
+/* a and b are the same dictionary, byte for byte (or both NULL). */
+bool tcdb_zdict_equal(const struct tcdb_zdict *a, const struct tcdb_zdict *b);
+/* Close and compress c with d (NULL: as tcdb_chunk_seal). */
+enum bt_status tcdb_chunk_seal_with(struct tcdb_chunk *c, const struct tcdb_zdict *d);
+/* The dictionary id a stored (sealed) chunk frame names (0: none). */
+uint32_t tcdb_frame_dict_id(const uint8_t *z, size_t z_len);
 
 struct tcdb_run_stats {
 	char boot_id[64];
@@ -161,9 +202,16 @@ struct tcdb_run_stats {
 enum bt_status tcdb_create(const char *out_path, const struct tcdb_image *img,
 			   const struct tcdb_provenance *prov, struct tcdb **out);
 enum bt_status tcdb_add_function(struct tcdb *db, struct tcdb_function *f);
+/* A block with a chunk id (pretrans build): no row, its chunk's directory
+ * holds it (BT_ERR_INVALID when that chunk does not list its start); it is
+ * counted as added when that chunk is the first to list the start.  A
+ * block without one: an inline row (the first row of a start is kept). */
 enum bt_status tcdb_add_block(struct tcdb *db, const struct tcdb_block *b);
 /* Store a sealed chunk; blocks that were added to it then take *id. */
 enum bt_status tcdb_add_chunk(struct tcdb *db, const struct tcdb_chunk *c, int64_t *id);
+/* Store the chunk dictionary (once, before commit). */
+enum bt_status tcdb_add_zdict(struct tcdb *db, const struct tcdb_zdict *d);
+enum bt_status tcdb_get_zdict(struct tcdb *db, struct tcdb_zdict **out);
 /* Rows actually inserted by tcdb_add_block (a start already present is kept). */
 size_t tcdb_blocks_added(const struct tcdb *db);
 /* Commit, fsync, rename over out_path, close.  db is freed in every case. */
@@ -299,7 +347,8 @@ enum bt_status tcdb_foreach_block_meta(struct tcdb *db,
 				       int (*cb)(void *, const struct tcdb_block *), void *opaque);
 /* Point b's code, pc map and exits at the payload at off in a chunk's raw
  * bytes of db (BT_ERR_FORMAT if it does not fit or holds an exit kind db's
- * translator does not know). */
+ * translator does not know).  b->guest_start must be the block's start:
+ * exit targets are stored relative to it. */
 enum bt_status tcdb_payload_parse(const struct tcdb *db, const uint8_t *raw, size_t raw_len,
 				  uint64_t off, struct tcdb_block *b);
 /* Chunk id's raw (inflated) and stored (compressed) bytes in new malloc'd

@@ -253,13 +253,14 @@ void tcdb_mac_identity(const struct tcdb *db, const struct tcdb_image *im,
 	mac_end(&c, out);
 }
 
-void tcdb_mac_chunk(const struct tcdb *db, int64_t id, uint64_t raw_len,
+void tcdb_mac_chunk(const struct tcdb *db, int64_t id, uint64_t raw_len, int64_t func0,
 		    const uint8_t digest[SHA256_LEN], uint8_t out[TCDB_MAC_LEN])
 {
 	struct hmac_sha256_ctx c;
 	mac_start(db, &c, "btkern-tcdb-chunk");
 	mac_u64(&c, (uint64_t)id);
 	mac_u64(&c, raw_len);
+	mac_u64(&c, (uint64_t)func0);
 	hmac_sha256_update(&c, digest, SHA256_LEN);
 	mac_end(&c, out);
 }
@@ -352,6 +353,8 @@ enum bt_status tcdb_auth_fail_pack(struct tcdb *db, int kind)
 		       : kind == TCDB_PACK_PRED_TEMPLATES ? "predicted-template"
 		       : kind == TCDB_PACK_USER_TMPL	  ? "user-template"
 		       : kind == TCDB_PACK_USER_INDEX	  ? "user fingerprint-index"
+		       : kind == TCDB_PACK_CHUNK_MAP	  ? "chunk-map"
+		       : kind == TCDB_PACK_ZDICT	  ? "chunk-dictionary"
 							  : "module fingerprint-index",
 		       db->path);
 	db->untrusted = true;

@@ -1,15 +1,18 @@
 /*
  * Block and function rows of the translation-cache database (see tcdb.h,
  * docs/db.md): writing them (a build's tcdb_add_function/tcdb_add_block,
- * the runtime's tcdb_learn_block), looking blocks up by guest start, the
- * optional in-memory index of translated starts, and walking all rows.
+ * the runtime's tcdb_learn_block), looking blocks up by guest start (a
+ * learned row first, then the chunk directories through the chunk map,
+ * db/tcdb_dir.c), the optional in-memory index of translated starts, and
+ * walking rows and directories merged in key order.
  *
  * Invariants
  *  1. Block rows are keyed by key_of(guest start) (the rowid): one row per
  *     start; only key_of/va_of convert.
- *  2. A refused region stores no payload (chunk 0, NULL blobs); a
- *     translated block's payload is in chunk `chunk` at payload_off, or
- *     inline (chunk 0) for learned blocks.
+ *  2. A build's blocks (schema 7) are no rows: their chunk's directory
+ *     lists them; a row (a learned block) replaces the build's block of
+ *     its start in look-ups and walks.  A refused region stores no
+ *     payload; a row's payload is inline.
  *  3. The index (the start-index pack's bitmap, or the hash set of a row
  *     scan) holds exactly the translated starts (the hash set: other than
  *     0) when it was loaded; a change to the set of starts
@@ -18,9 +21,9 @@
  *     sqlite's row (tcdb_foreach_*), valid until the next call on db.
  *  5. Every row carries a tag (db/tcdb_auth.c) over its integer columns and
  *     its inline code, exits and pc map; a row is handed out only after
- *     its tag, and the tag of the chunk holding its payload, matched
- *     (unless db was opened TCDB_UNVERIFIED).  After a failure db is
- *     untrusted and hands out no more rows.
+ *     its tag matched, a directory's block only after its chunk's tag
+ *     matched (unless db was opened TCDB_UNVERIFIED).  After a failure db
+ *     is untrusted and hands out no more blocks.
  */
 #include "db/tcdb_int.h"
 
@@ -47,6 +50,7 @@ enum bt_status tcdb_add_function(struct tcdb *db, struct tcdb_function *f)
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return tcdb_db_err(db, "adding a function");
 	f->id = sqlite3_last_insert_rowid(db->h);
+	db->last_func = f->id;
 	return BT_OK;
 }
 
@@ -100,8 +104,15 @@ enum bt_status tcdb_add_block(struct tcdb *db, const struct tcdb_block *b)
 {
 	if (!db->building)
 		return BT_ERR_INVALID;
+	if (b->chunk_id) { /* listed in its chunk's directory: no row */
+		bool added;
+		BT_TRY(tcdb_dir_claim(db, key_of(b->guest_start), b->chunk_id, &added));
+		db->added += added;
+		return BT_OK;
+	}
 	BT_TRY(tcdb_put_block(db, db->st[ST_ADD_BLOCK], b));
 	db->added += (size_t)sqlite3_changes(db->h);
+	db->rows_state = 1;
 	return BT_OK;
 }
 
@@ -120,6 +131,7 @@ enum bt_status tcdb_learn_block(struct tcdb *db, const struct tcdb_block *b)
 	c.origin = TCDB_ORIGIN_LEARNED;
 	BT_TRY(tcdb_put_block(db, db->st[ST_LEARN_BLOCK], &c));
 	db->learned_rows++;
+	db->rows_state = 1;
 	return BT_OK;
 }
 
@@ -150,19 +162,44 @@ static enum bt_status load_index_rows(struct tcdb *db, size_t *n_blocks)
 	int64_t n;
 	bool found;
 	BT_TRY(tcdb_query_int(db, "SELECT count(*) FROM blocks WHERE refusal = 0", &n, &found));
+	/* and the static starts, from the start index (its span was too
+	 * large for a bitmap); without one, no index: look-ups ask the map */
+	uint64_t *sv;
+	size_t sn;
+	enum bt_status ss = tcdb_dir_static_starts(db, &sv, &sn);
+	if (ss == BT_ERR_NOTFOUND) {
+		BT_TRY(tcdb_map_load(db));
+		if (db->map_n)
+			return BT_OK;
+	} else if (ss != BT_OK) {
+		return ss;
+	}
 	size_t cap = 16;
-	while (cap < (size_t)n * 2 + 2)
+	while (cap < ((size_t)n + sn) * 2 + 2)
 		cap <<= 1;
 	uint64_t *idx = calloc(cap, sizeof(*idx));
-	if (!idx)
+	if (!idx) {
+		free(sv);
 		return BT_ERR_NOMEM;
+	}
+	size_t count = 0;
+	for (size_t k = 0; k < sn; k++) {
+		uint64_t va = sv[k];
+		if (va == 0)
+			continue;
+		size_t i = mix64(va) & (cap - 1);
+		while (idx[i] && idx[i] != va)
+			i = (i + 1) & (cap - 1);
+		count += idx[i] != va;
+		idx[i] = va;
+	}
+	free(sv);
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db->h, "SELECT guest_start FROM blocks WHERE refusal = 0", -1, &st,
 			       NULL) != SQLITE_OK) {
 		free(idx);
 		return tcdb_db_err(db, "loading the block index");
 	}
-	size_t count = 0;
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && count < cap / 2) {
 		uint64_t va = va_of(sqlite3_column_int64(st, 0));
@@ -171,8 +208,8 @@ static enum bt_status load_index_rows(struct tcdb *db, size_t *n_blocks)
 		size_t i = mix64(va) & (cap - 1);
 		while (idx[i] && idx[i] != va)
 			i = (i + 1) & (cap - 1);
+		count += idx[i] != va;
 		idx[i] = va;
-		count++;
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
@@ -309,18 +346,74 @@ bad_row:
 	return BT_ERR_FORMAT;
 }
 
+/* Rows of `blocks` exist (learned or inline ones; a build's blocks are in
+ * the chunk directories). */
+static enum bt_status rows_exist(struct tcdb *db, bool *yes)
+{
+	if (db->rows_state == 0) {
+		int64_t v;
+		bool found;
+		BT_TRY(tcdb_query_int(db, "SELECT EXISTS(SELECT 1 FROM blocks)", &v, &found));
+		db->rows_state = found && v ? 1 : -1;
+	}
+	*yes = db->rows_state > 0;
+	return BT_OK;
+}
+
+/* The directory entry of the static block at key (va for messages); the
+ * current chunk is then the one holding it. */
+static enum bt_status static_find(struct tcdb *db, int64_t key, gva_t va,
+				  const struct tcdb_dirent **out)
+{
+	int64_t chunk;
+	BT_TRY(tcdb_map_find(db, key, &chunk));
+	BT_TRY(tcdb_load_chunk(db, chunk, va));
+	const struct tcdb_dirent *d;
+	size_t lo = 0, hi;
+	BT_TRY(tcdb_dir_get(db, &d, &hi));
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (d[mid].key < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < db->cur->n_dir && d[lo].key == key) {
+		*out = &d[lo];
+		return BT_OK;
+	}
+	bt_err(LOG_DB,
+	       "%s: the chunk map names chunk %lld for %#llx, which does not list it: rebuild it "
+	       "with `pretrans build`",
+	       db->path, (long long)chunk, (unsigned long long)va);
+	return BT_ERR_FORMAT;
+}
+
 enum bt_status tcdb_lookup(struct tcdb *db, gva_t va, struct tcdb_block *out)
 {
 	if (db->untrusted)
 		return BT_ERR_AUTH;
 	if (index_says_no(db, va))
 		return BT_ERR_NOTFOUND;
+	bool rows;
+	BT_TRY(rows_exist(db, &rows));
+	if (!rows) {
+		const struct tcdb_dirent *e;
+		BT_TRY(static_find(db, key_of(va), va, &e));
+		BT_TRY(tcdb_dir_block(db, e, out, false));
+		return out->refusal ? BT_ERR_NOTFOUND : BT_OK;
+	}
 	sqlite3_stmt *st = db->st[ST_LOOKUP];
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, key_of(va));
 	int rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
-		return BT_ERR_NOTFOUND;
+	if (rc == SQLITE_DONE) { /* no learned row: the build's block */
+		sqlite3_reset(st);
+		const struct tcdb_dirent *e;
+		BT_TRY(static_find(db, key_of(va), va, &e));
+		BT_TRY(tcdb_dir_block(db, e, out, false));
+		return out->refusal ? BT_ERR_NOTFOUND : BT_OK;
+	}
 	if (rc != SQLITE_ROW)
 		return tcdb_db_err(db, "looking up a block");
 	enum bt_status s = row_to_block(db, st, out, true);
@@ -330,34 +423,113 @@ enum bt_status tcdb_lookup(struct tcdb *db, gva_t va, struct tcdb_block *out)
 	return s;
 }
 
-/* Hands every row of the prepared block query st to cb (until it returns
- * non-zero), then finalizes st. */
-static enum bt_status walk_rows(struct tcdb *db, sqlite3_stmt *st,
-				int (*cb)(void *, const struct tcdb_block *), void *opaque)
+/* A merged walk: the rows of `blocks` (st, in key order) and the static
+ * blocks of the chunk map's runs, keys in [klo, khi]; a row replaces the
+ * static block of its start (a learned block replaces the build's). */
+struct walk {
+	struct tcdb *db;
+	sqlite3_stmt *st;
+	bool have_row;
+	int (*cb)(void *, const struct tcdb_block *);
+	void *opaque;
+	bool stop;
+};
+
+static bool cb_stop(struct walk *w, const struct tcdb_block *b)
 {
-	enum bt_status s = BT_OK;
-	int rc;
+	return w->cb(w->opaque, b) != 0;
+}
+
+static enum bt_status walk_step(struct walk *w)
+{
+	int rc = sqlite3_step(w->st);
+	w->have_row = rc == SQLITE_ROW;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return tcdb_db_err(w->db, "reading blocks");
+	return BT_OK;
+}
+
+/* Hand the rows with keys below key (all: INT64_MAX and last) to cb. */
+static enum bt_status walk_rows_before(struct walk *w, int64_t key, bool last)
+{
 	struct tcdb_block b;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((s = row_to_block(db, st, &b, false)) != BT_OK)
-			break;
-		if (cb(opaque, &b))
-			break;
+	while (!w->stop && w->have_row && (last || sqlite3_column_int64(w->st, 0) < key)) {
+		BT_TRY(row_to_block(w->db, w->st, &b, false));
+		w->stop = cb_stop(w, &b);
+		BT_TRY(walk_step(w));
 	}
-	if (s == BT_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
-		s = tcdb_db_err(db, "reading blocks");
-	sqlite3_finalize(st);
+	return BT_OK;
+}
+
+static enum bt_status walk_run(struct walk *w, size_t r, int64_t klo, int64_t khi)
+{
+	struct tcdb *db = w->db;
+	int64_t chunk = db->map_chunk[r];
+	int64_t lo = db->map_lo[r] > klo ? db->map_lo[r] : klo;
+	int64_t hi = db->map_hi[r] < khi ? db->map_hi[r] : khi;
+	const struct tcdb_dirent *d;
+	size_t n, i = 0;
+	BT_TRY(tcdb_load_chunk(db, chunk, va_of(lo)));
+	BT_TRY(tcdb_dir_get(db, &d, &n));
+	while (i < n && d[i].key < lo)
+		i++;
+	for (; i < n && d[i].key <= hi && !w->stop; i++) {
+		int64_t key = d[i].key;
+		BT_TRY(walk_rows_before(w, key, false));
+		if (w->stop)
+			break;
+		struct tcdb_block b;
+		if (w->have_row && sqlite3_column_int64(w->st, 0) == key) {
+			BT_TRY(row_to_block(db, w->st, &b, false));
+			w->stop = cb_stop(w, &b);
+			BT_TRY(walk_step(w));
+		} else {
+			BT_TRY(tcdb_dir_block(db, &d[i], &b, db->skip_payload));
+			w->stop = cb_stop(w, &b);
+		}
+		/* cb (or a row's payload) may have made another chunk current */
+		BT_TRY(tcdb_load_chunk(db, chunk, va_of(key)));
+		BT_TRY(tcdb_dir_get(db, &d, &n));
+	}
+	return BT_OK;
+}
+
+static enum bt_status walk(struct tcdb *db, int64_t klo, int64_t khi,
+			   int (*cb)(void *, const struct tcdb_block *), void *opaque)
+{
+	if (db->untrusted)
+		return BT_ERR_AUTH;
+	BT_TRY(tcdb_map_load(db));
+	struct walk w = {.db = db, .cb = cb, .opaque = opaque};
+	if (sqlite3_prepare_v2(
+		db->h,
+		"SELECT " TCDB_BLOCK_COLS
+		" FROM blocks WHERE guest_start BETWEEN ?1 AND ?2 ORDER BY guest_start",
+		-1, &w.st, NULL) != SQLITE_OK)
+		return tcdb_db_err(db, "reading blocks");
+	sqlite3_bind_int64(w.st, 1, klo);
+	sqlite3_bind_int64(w.st, 2, khi);
+	enum bt_status s = walk_step(&w);
+	size_t lo = 0, hi = db->map_n; /* the first run ending at or after klo */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (db->map_hi[mid] < klo)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t r = lo; s == BT_OK && !w.stop && r < db->map_n && db->map_lo[r] <= khi; r++)
+		s = walk_run(&w, r, klo, khi);
+	if (s == BT_OK)
+		s = walk_rows_before(&w, INT64_MAX, true);
+	sqlite3_finalize(w.st);
 	return s;
 }
 
 enum bt_status tcdb_foreach_block(struct tcdb *db, int (*cb)(void *, const struct tcdb_block *),
 				  void *opaque)
 {
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db->h, "SELECT " TCDB_BLOCK_COLS " FROM blocks", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return tcdb_db_err(db, "reading blocks");
-	return walk_rows(db, st, cb, opaque);
+	return walk(db, INT64_MIN, INT64_MAX, cb, opaque);
 }
 
 enum bt_status tcdb_foreach_block_range(struct tcdb *db, gva_t lo, gva_t hi,
@@ -368,16 +540,7 @@ enum bt_status tcdb_foreach_block_range(struct tcdb *db, gva_t lo, gva_t hi,
 	int64_t klo = key_of(lo), khi = key_of(hi - 1);
 	if (klo > khi) /* the range crosses a 2 GiB boundary of the key order */
 		return tcdb_foreach_block(db, cb, opaque);
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(
-		db->h,
-		"SELECT " TCDB_BLOCK_COLS
-		" FROM blocks WHERE guest_start BETWEEN ?1 AND ?2 ORDER BY guest_start",
-		-1, &st, NULL) != SQLITE_OK)
-		return tcdb_db_err(db, "reading blocks");
-	sqlite3_bind_int64(st, 1, klo);
-	sqlite3_bind_int64(st, 2, khi);
-	return walk_rows(db, st, cb, opaque);
+	return walk(db, klo, khi, cb, opaque);
 }
 
 enum bt_status tcdb_foreach_block_meta(struct tcdb *db,

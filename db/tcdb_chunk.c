@@ -5,9 +5,12 @@
  * cache of decompressed chunks.
  *
  * Invariants
- *  1. A payload is u32 code_len, u32 pcmap_len, u8 n_exits, the code, the
- *     pc map, then n_exits exit records of TCDB_EXIT_REC bytes; a chunk is
- *     the zstd frame of its payloads, at most CHUNK_MAX_RAW bytes raw.
+ *  1. A payload is varint code_len, varint pcmap_len, u8 n_exits, the
+ *     code, the pc map, then n_exits compact exit records (u8 kind, varint
+ *     patch_off + 1 (0: none), varint stub_off, varint the zigzag of the
+ *     target minus the block's start); a chunk is the zstd frame of its
+ *     payloads and its directory (db/tcdb_dir.c), at most CHUNK_MAX_RAW
+ *     bytes raw.
  *  2. Everything read from a chunk is bounds-checked against the chunk's
  *     decompressed length; a payload running past it, a chunk that does
  *     not inflate to its raw_len, or an exit kind outside the caller's
@@ -69,9 +72,12 @@ enum bt_status tcdb_exits_decode(const uint8_t *buf, size_t len, uint32_t n_kind
 
 /* ---------------------------------------------------------------- chunks */
 
-/* Payload of one block inside a chunk: u32 code_len, u32 pcmap_len,
- * u8 n_exits, code, pc map, exit records (TCDB_EXIT_REC each). */
-#define PAYLOAD_HDR 9
+/* Payload of one block inside a chunk (invariant 1): at most PAYLOAD_HDR
+ * bytes of header and PAYLOAD_EXIT bytes per exit besides code and pc map.
+ * Targets relative to the block's start: most are a few hundred bytes
+ * away (1.7x smaller stored than 20-byte records, docs/db.md "Codec"). */
+#define PAYLOAD_HDR  (5 + 5 + 1)
+#define PAYLOAD_EXIT (1 + 5 + 5 + 10)
 /* zstd level 1: measured against zlib 1/6, LZ4, LZ4HC and zstd 3/9/15 on
  * the Debian vmlinux's chunks (docs/db.md "Codec"): 1.3x smaller than zlib
  * level 1 and 3.4x faster to decompress, at build speed. */
@@ -81,35 +87,43 @@ void tcdb_chunk_reset(struct tcdb_chunk *c)
 {
 	c->raw_len = 0;
 	c->z_len = 0;
+	c->n_ents = 0;
+	c->closed = false;
 }
 
 enum bt_status tcdb_chunk_add(struct tcdb_chunk *c, struct tcdb_block *b)
 {
-	if (b->n_exits > TCDB_MAX_EXITS)
+	if (b->n_exits > TCDB_MAX_EXITS || c->closed)
 		return BT_ERR_INVALID;
-	size_t need = PAYLOAD_HDR + (size_t)b->code_len + b->pcmap_len + b->n_exits * TCDB_EXIT_REC;
+	size_t need = PAYLOAD_HDR + (size_t)b->code_len + b->pcmap_len + b->n_exits * PAYLOAD_EXIT;
 	if (c->raw_len + need > CHUNK_MAX_RAW)
 		return BT_ERR_RANGE;
 	if (!BT_VEC_RESERVE(c->raw, c->raw_cap, c->raw_len + need, 16384))
 		return BT_ERR_NOMEM;
-	uint8_t *p = c->raw + c->raw_len;
-	bt_put32(p, b->code_len);
-	bt_put32(p + 4, b->pcmap_len);
-	p[8] = (uint8_t)b->n_exits;
-	p += PAYLOAD_HDR;
+	uint8_t *p = c->raw + c->raw_len, *start = p;
+	p += tcdb_put_varint(p, b->code_len);
+	p += tcdb_put_varint(p, b->pcmap_len);
+	*p++ = (uint8_t)b->n_exits;
 	memcpy(p, b->code, b->code_len);
 	p += b->code_len;
 	if (b->pcmap_len)
 		memcpy(p, b->pcmap, b->pcmap_len);
 	p += b->pcmap_len;
-	tcdb_exits_encode(b->exits, b->n_exits, p);
+	for (uint32_t i = 0; i < b->n_exits; i++) {
+		const struct tcdb_exit *e = &b->exits[i];
+		*p++ = e->kind;
+		p += tcdb_put_varint(p, (uint32_t)(e->patch_off + 1));
+		p += tcdb_put_varint(p, e->stub_off);
+		p += tcdb_put_varint(p, tcdb_zig((int64_t)(e->target - b->guest_start)));
+	}
 	b->payload_off = (uint32_t)c->raw_len;
-	c->raw_len += need;
+	c->raw_len += (size_t)(p - start);
 	return BT_OK;
 }
 
 enum bt_status tcdb_chunk_seal(struct tcdb_chunk *c)
 {
+	BT_TRY(tcdb_chunk_close(c));
 	size_t bound = ZSTD_compressBound(c->raw_len);
 	if (!c->zctx && !(c->zctx = ZSTD_createCCtx()))
 		return BT_ERR_NOMEM;
@@ -122,6 +136,10 @@ enum bt_status tcdb_chunk_seal(struct tcdb_chunk *c)
 	}
 	size_t zl =
 	    ZSTD_compressCCtx(c->zctx, c->z, c->z_cap, c->raw, c->raw_len, CHUNK_ZSTD_LEVEL);
+	/* not kept: a build holds thousands of sealed chunks until they are
+	 * written, and a context is a few MB */
+	ZSTD_freeCCtx(c->zctx);
+	c->zctx = NULL;
 	if (ZSTD_isError(zl))
 		return BT_ERR_INTERNAL;
 	c->z_len = zl;
@@ -131,6 +149,7 @@ enum bt_status tcdb_chunk_seal(struct tcdb_chunk *c)
 
 enum bt_status tcdb_chunk_seal_copy(struct tcdb_chunk *c, const uint8_t *z, size_t z_len)
 {
+	BT_TRY(tcdb_chunk_close(c));
 	if (z_len > c->z_cap) {
 		uint8_t *nz = realloc(c->z, z_len);
 		if (!nz)
@@ -149,6 +168,7 @@ void tcdb_chunk_fini(struct tcdb_chunk *c)
 	ZSTD_freeCCtx(c->zctx);
 	free(c->raw);
 	free(c->z);
+	free(c->ents);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -156,17 +176,21 @@ enum bt_status tcdb_add_chunk(struct tcdb *db, const struct tcdb_chunk *c, int64
 {
 	if (!db->building)
 		return BT_ERR_INVALID;
-	int64_t cid = db->n_chunks + 1;
+	if (!c->closed)
+		return BT_ERR_INVALID;
+	int64_t cid = db->n_chunks + 1, func0 = db->last_func + 1;
 	uint8_t mac[TCDB_MAC_LEN];
-	tcdb_mac_chunk(db, cid, c->raw_len, c->digest, mac);
+	tcdb_mac_chunk(db, cid, c->raw_len, func0, c->digest, mac);
 	sqlite3_stmt *st = db->st[ST_ADD_CHUNK];
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, cid);
 	sqlite3_bind_int64(st, 2, (int64_t)c->raw_len);
 	sqlite3_bind_blob(st, 3, c->z, (int)c->z_len, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 4, mac, TCDB_MAC_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, func0);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		return tcdb_db_err(db, "writing a chunk");
+	BT_TRY(tcdb_dir_register(db, c, cid));
 	db->n_chunks = cid;
 	*id = cid;
 	return BT_OK;
@@ -177,7 +201,15 @@ enum bt_status tcdb_unzstd(struct tcdb *db, uint8_t *out, size_t raw_len, const 
 {
 	if (!db->zd && !(db->zd = ZSTD_createDCtx()))
 		return BT_ERR_NOMEM;
-	size_t got = ZSTD_decompressDCtx(db->zd, out, raw_len, z, z_len);
+	unsigned did = id > 0 ? ZSTD_getDictID_fromFrame(z, z_len) : 0;
+	size_t got;
+	if (did) { /* a chunk sealed with the database's dictionary */
+		void *dd;
+		BT_TRY(tcdb_zdict_ddict(db, did, &dd));
+		got = ZSTD_decompress_usingDDict(db->zd, out, raw_len, z, z_len, dd);
+	} else {
+		got = ZSTD_decompressDCtx(db->zd, out, raw_len, z, z_len);
+	}
 	if (ZSTD_isError(got) || got != raw_len) {
 		bt_err(LOG_DB, "%s: corrupt %s %lld (zstd: %s): rebuild it with `pretrans build`",
 		       db->path, id < 0 ? "pack" : "chunk", (long long)(id < 0 ? -id : id),
@@ -187,8 +219,8 @@ enum bt_status tcdb_unzstd(struct tcdb *db, uint8_t *out, size_t raw_len, const 
 	return BT_OK;
 }
 
-/* The tag of chunk id (raw_len, stored bytes z) against the stored one in
- * column 2 of st (a row of ST_GET_CHUNK). */
+/* The tag of chunk id (raw_len, stored bytes z, func0 in column 3)
+ * against the stored one in column 2 of st (a row of ST_GET_CHUNK). */
 static bool chunk_authentic(const struct tcdb *db, int64_t id, int64_t raw_len, const void *z,
 			    size_t z_len, sqlite3_stmt *st)
 {
@@ -196,7 +228,7 @@ static bool chunk_authentic(const struct tcdb *db, int64_t id, int64_t raw_len, 
 		return true;
 	uint8_t digest[SHA256_LEN], want[TCDB_MAC_LEN];
 	sha256_buf(z, z_len, digest);
-	tcdb_mac_chunk(db, id, (uint64_t)raw_len, digest, want);
+	tcdb_mac_chunk(db, id, (uint64_t)raw_len, sqlite3_column_int64(st, 3), digest, want);
 	return tcdb_mac_ok(want, sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
 }
 
@@ -209,6 +241,7 @@ enum bt_status tcdb_load_chunk(struct tcdb *db, int64_t id, gva_t va)
 	if (db->chunk_id == id)
 		return BT_OK;
 	db->chunk_id = 0;
+	db->cur = NULL;
 	/* Direct mapped: chunk ids are consecutive, so neighbouring units
 	 * never collide; a boot touches a few hundred units of a vmlinux. */
 	struct chunk_cache *e = &db->cache[(uint64_t)id % CHUNK_CACHE];
@@ -249,35 +282,57 @@ enum bt_status tcdb_load_chunk(struct tcdb *db, int64_t id, gva_t va)
 		e->buf = nb;
 		e->cap = (size_t)raw_len;
 	}
+	e->func0 = sqlite3_column_int64(st, 3);
 	enum bt_status s = tcdb_unzstd(db, e->buf, (size_t)raw_len, z, (size_t)z_len, id);
 	sqlite3_reset(st);
 	if (s != BT_OK)
 		return s;
 	e->len = (size_t)raw_len;
+	e->dir_state = 0;
 	e->id = id;
 use_entry:
 	db->chunk = e->buf;
 	db->chunk_len = e->len;
 	db->chunk_id = id;
+	db->cur = e;
 	return BT_OK;
 }
 
 enum bt_status tcdb_payload_parse(const struct tcdb *db, const uint8_t *raw, size_t raw_len,
 				  uint64_t off, struct tcdb_block *b)
 {
-	if (off > raw_len || raw_len - off < PAYLOAD_HDR)
+	if (off >= raw_len)
 		return BT_ERR_FORMAT;
-	const uint8_t *p = raw + off;
-	uint64_t code_len = bt_get32(p), pcmap_len = bt_get32(p + 4), n_exits = p[8];
-	uint64_t need = PAYLOAD_HDR + code_len + pcmap_len + n_exits * TCDB_EXIT_REC;
-	if (code_len == 0 || n_exits > TCDB_MAX_EXITS || need > raw_len - off)
+	const uint8_t *p = raw + off, *end = raw + raw_len;
+	uint64_t code_len, pcmap_len, n_exits;
+	if (!tcdb_get_varint(&p, end, &code_len) || !tcdb_get_varint(&p, end, &pcmap_len) ||
+	    p >= end)
 		return BT_ERR_FORMAT;
-	b->code = p + PAYLOAD_HDR;
+	n_exits = *p++;
+	if (code_len == 0 || n_exits > TCDB_MAX_EXITS || code_len > (uint64_t)(end - p) ||
+	    pcmap_len > (uint64_t)(end - p) - code_len)
+		return BT_ERR_FORMAT;
+	b->code = p;
 	b->code_len = (uint32_t)code_len;
-	b->pcmap = b->code + code_len;
+	b->pcmap = p + code_len;
 	b->pcmap_len = (uint32_t)pcmap_len;
-	return tcdb_exits_decode(b->pcmap + pcmap_len, n_exits * TCDB_EXIT_REC,
-				 db->want.n_exit_kinds, b->exits, &b->n_exits);
+	p += code_len + pcmap_len;
+	for (uint32_t i = 0; i < n_exits; i++) {
+		uint64_t po, so, dt;
+		if (p >= end)
+			return BT_ERR_FORMAT;
+		uint8_t kind = *p++;
+		if (!tcdb_get_varint(&p, end, &po) || !tcdb_get_varint(&p, end, &so) ||
+		    !tcdb_get_varint(&p, end, &dt) || kind == 0 || kind >= db->want.n_exit_kinds ||
+		    po > UINT32_MAX || so > UINT32_MAX)
+			return BT_ERR_FORMAT;
+		b->exits[i] = (struct tcdb_exit){.kind = kind,
+						 .patch_off = (uint32_t)po - 1,
+						 .stub_off = (uint32_t)so,
+						 .target = b->guest_start + (gva_t)tcdb_unzig(dt)};
+	}
+	b->n_exits = (uint32_t)n_exits;
+	return BT_OK;
 }
 enum bt_status tcdb_read_chunk(struct tcdb *db, int64_t id, uint8_t **raw, size_t *raw_len,
 			       uint8_t **z, size_t *z_len)
@@ -334,7 +389,7 @@ enum bt_status tcdb_read_chunk(struct tcdb *db, int64_t id, uint8_t **raw, size_
 enum bt_status tcdb_sign_chunks(struct tcdb *db)
 {
 	sqlite3_stmt *sel, *upd;
-	if (sqlite3_prepare_v2(db->h, "SELECT id FROM chunks ORDER BY id", -1, &sel, NULL) !=
+	if (sqlite3_prepare_v2(db->h, "SELECT id, func0 FROM chunks ORDER BY id", -1, &sel, NULL) !=
 	    SQLITE_OK)
 		return tcdb_db_err(db, "signing chunks");
 	if (sqlite3_prepare_v2(db->h, "UPDATE chunks SET mac = ?2 WHERE id = ?1", -1, &upd, NULL) !=
@@ -353,7 +408,7 @@ enum bt_status tcdb_sign_chunks(struct tcdb *db)
 		sha256_buf(z, z_len, digest);
 		free(raw);
 		free(z);
-		tcdb_mac_chunk(db, id, raw_len, digest, mac);
+		tcdb_mac_chunk(db, id, raw_len, sqlite3_column_int64(sel, 1), digest, mac);
 		sqlite3_reset(upd);
 		sqlite3_bind_int64(upd, 1, id);
 		sqlite3_bind_blob(upd, 2, mac, TCDB_MAC_LEN, SQLITE_STATIC);
@@ -368,5 +423,6 @@ enum bt_status tcdb_sign_chunks(struct tcdb *db)
 	for (int i = 0; i < CHUNK_CACHE; i++)
 		db->cache[i].id = 0;
 	db->chunk_id = 0;
+	db->cur = NULL;
 	return s;
 }

@@ -11,7 +11,9 @@
  *   db/tcdb_chunk.c  the payload codec and chunks: exit records, packing,
  *                    zstd, payload parsing, the reader's chunk cache
  *   db/tcdb_block.c  block and function rows: writing, look-ups, the
- *                    block-start index, walking all rows
+ *                    block-start index, walking rows and directories
+ *   db/tcdb_dir.c    chunk directories (a build's blocks) and the chunk map
+ *   db/tcdb_zdict.c  the chunks' zstd dictionary
  *   db/tcdb_pack.c   packs (one blob each, read in one go): the table,
  *                    codecs, the start index
  *   db/tcdb_profile.c the boot profile pack: recording, loading, the
@@ -93,8 +95,34 @@ struct tcdb {
 		int64_t id; /* 0 = empty */
 		uint8_t *buf;
 		size_t len, cap;
+		int64_t func0;		 /* chunks.func0: function id of region 0 */
+		size_t pay_len;		 /* bytes before the directory */
+		int dir_state;		 /* 0 not parsed, 1 parsed, -1 corrupt */
+		struct tcdb_dirent *dir; /* parsed directory, sorted by key */
+		size_t n_dir, dir_cap;
 	} cache[CHUNK_CACHE];
-	void *zd;	   /* ZSTD_DCtx, made on first use */
+	struct chunk_cache *cur; /* the entry of chunk_id */
+	/* the chunk map (pack kind 10, db/tcdb_dir.c): runs of consecutive
+	 * static starts (keys) held by one chunk, sorted, disjoint */
+	int map_state; /* 0 not loaded, 1 loaded, -1 failed */
+	int64_t *map_lo, *map_hi, *map_chunk;
+	size_t map_n;
+	/* block rows exist (learned or inline ones): 0 unknown, 1 yes, -1 no */
+	int rows_state;
+	/* building: the static starts of the chunks added so far (first
+	 * wins), open addressing on the key */
+	struct smap_ent {
+		int64_t key, chunk;
+		bool refused, claimed;
+	} * sm;
+	size_t sm_n, sm_cap;
+	uint32_t *sm_tab; /* index + 1 into sm, 0 empty */
+	size_t sm_mask;
+	int64_t last_func;	  /* building: the last function id added */
+	void *zd;		  /* ZSTD_DCtx, made on first use */
+	void *ddict;		  /* ZSTD_DDict of the chunk dictionary (tcdb_zdict.c) */
+	struct tcdb_zdict *wdict; /* building: the one stored (tcdb_add_zdict) */
+	uint32_t ddict_id;
 	bool skip_payload; /* tcdb_foreach_block_meta in progress */
 	const uint8_t *chunk;
 	size_t chunk_len;
@@ -139,6 +167,94 @@ static inline void copy_text(char *dst, size_t cap, const unsigned char *src)
 #define TCDB_BLOCK_COLS                                                                            \
 	"guest_start, guest_len, n_insns, guest_hash, flags, refusal, refusal_addr, code, "        \
 	"exits, pcmap, function_id, origin, chunk, payload_off, mac"
+
+/* LEB128 varints and zigzag (the directory, chunk map and start index). */
+static inline size_t tcdb_put_varint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+/* false when it runs past end or is longer than 10 bytes */
+static inline bool tcdb_get_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
+{
+	const uint8_t *p = *pp;
+	uint64_t r = 0;
+	for (unsigned sh = 0; sh < 70; sh += 7) {
+		if (p >= end)
+			return false;
+		uint8_t c = *p++;
+		r |= (uint64_t)(c & 0x7f) << sh;
+		if (!(c & 0x80)) {
+			*pp = p;
+			*v = r;
+			return true;
+		}
+	}
+	return false;
+}
+
+static inline uint64_t tcdb_zig(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static inline int64_t tcdb_unzig(uint64_t v)
+{
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+/* ---------------------------------------------------------------- tcdb_dir.c */
+
+/* One block of a chunk's directory (schema 7): stored after the chunk's
+ * payloads as varints (docs/db.md "Chunk directory"). */
+struct tcdb_dirent {
+	int64_t key; /* key_of(guest start) */
+	uint64_t guest_hash;
+	gva_t refusal_addr;
+	uint32_t guest_len, n_insns, flags, refusal, payload_off, region;
+	uint32_t seq; /* building: order of addition (the first of a start wins) */
+};
+
+/* Parse the directory at the end of a chunk's raw bytes into e (sorted by
+ * key, checked: keys increasing, lengths, refusal codes below n_refusals,
+ * payload offsets inside the payloads); *pay_len: bytes before it. */
+enum bt_status tcdb_dir_parse(const uint8_t *raw, size_t raw_len, uint32_t n_refusals,
+			      struct tcdb_dirent **e, size_t *n, size_t *cap, size_t *pay_len);
+/* The current chunk's directory (db->cur; parsed once). */
+enum bt_status tcdb_dir_get(struct tcdb *db, const struct tcdb_dirent **e, size_t *n);
+/* Fill b from entry e of the current chunk (its payload unless skip). */
+enum bt_status tcdb_dir_block(struct tcdb *db, const struct tcdb_dirent *e, struct tcdb_block *b,
+			      bool skip_payload);
+/* Building: record chunk id's directory (first start wins). */
+enum bt_status tcdb_dir_register(struct tcdb *db, const struct tcdb_chunk *c, int64_t id);
+/* Building: a block of chunk id at key was added: BT_ERR_INVALID when it is
+ * not in that chunk's directory; *added when it is the start's winner and
+ * was not counted yet. */
+enum bt_status tcdb_dir_claim(struct tcdb *db, int64_t key, int64_t chunk, bool *added);
+/* Building: the chunk map pack from the registered starts (their last use:
+ * they are sorted in place and no longer looked up). */
+enum bt_status tcdb_dir_write_map(struct tcdb *db);
+/* The static translated starts (building: the registered ones; else the
+ * stored start index) as guest addresses, malloc'd. */
+enum bt_status tcdb_dir_static_starts(struct tcdb *db, uint64_t **va, size_t *n);
+/* The chunk holding the static block at key (BT_ERR_NOTFOUND: none); the
+ * map is loaded on first use. */
+enum bt_status tcdb_map_find(struct tcdb *db, int64_t key, int64_t *chunk);
+/* Load the chunk map (once). */
+enum bt_status tcdb_map_load(struct tcdb *db);
+void tcdb_dir_free(struct tcdb *db);
+
+/* ---------------------------------------------------------------- tcdb_zdict.c */
+
+/* The chunk dictionary of id as a ZSTD_DDict (loaded and tag-checked once;
+ * BT_ERR_FORMAT when the database has none or another). */
+enum bt_status tcdb_zdict_ddict(struct tcdb *db, uint32_t id, void **ddict);
 
 /* ---------------------------------------------------------------- tcdb.c */
 
@@ -192,6 +308,8 @@ enum tcdb_pack_kind {
 	TCDB_PACK_PRED_TEMPLATES = 7, /* those of the predicted-patching versions */
 	TCDB_PACK_USER_TMPL = 8,      /* user-code templates of a --learn boot (tcdb_user.c) */
 	TCDB_PACK_USER_INDEX = 9,     /* ... their fingerprint index */
+	TCDB_PACK_CHUNK_MAP = 10,     /* runs of static starts -> chunk (tcdb_dir.c) */
+	TCDB_PACK_ZDICT = 11,	      /* the chunks' zstd dictionary (tcdb_zdict.c) */
 };
 /* packs.codec */
 enum tcdb_codec { TCDB_CODEC_NONE = 0, TCDB_CODEC_ZSTD = 1, TCDB_CODEC_LZ4 = 2, TCDB_NCODECS };
@@ -253,7 +371,7 @@ void tcdb_derive_nonce(struct tcdb *db, const struct tcdb_image *im,
 		       const struct tcdb_provenance *p);
 void tcdb_mac_identity(const struct tcdb *db, const struct tcdb_image *im,
 		       const struct tcdb_provenance *p, uint8_t out[TCDB_MAC_LEN]);
-void tcdb_mac_chunk(const struct tcdb *db, int64_t id, uint64_t raw_len,
+void tcdb_mac_chunk(const struct tcdb *db, int64_t id, uint64_t raw_len, int64_t func0,
 		    const uint8_t digest[SHA256_LEN], uint8_t out[TCDB_MAC_LEN]);
 /* cols: guest_start (key), guest_len, n_insns, guest_hash, flags, refusal,
  * refusal_addr, function_id, origin, chunk, payload_off as stored. */

@@ -417,7 +417,7 @@ enum bt_status tcdb_sign_packs(struct tcdb *db)
 	 * predicted patching (kind 3; `pretrans build` writes a new one), the
 	 * module index (kind 4) goes with the module rows tcdb_sign drops, and
 	 * the block templates (kinds 6, 7) with them (only --reuse reads them). */
-	BT_TRY(tcdb_exec(db, "DELETE FROM packs WHERE kind != 1"));
+	BT_TRY(tcdb_exec(db, "DELETE FROM packs WHERE kind NOT IN (1, 10, 11)"));
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db->h, "SELECT kind, codec, raw_len, n_items, data FROM packs", -1,
 			       &st, NULL) != SQLITE_OK)
@@ -498,16 +498,23 @@ enum bt_status tcdb_pack_write_index(struct tcdb *db)
 	int64_t n;
 	bool found;
 	BT_TRY(tcdb_query_int(db, "SELECT count(*) FROM blocks WHERE refusal = 0", &n, &found));
-	uint64_t *va = malloc(((size_t)n + 1) * sizeof(*va));
-	uint8_t *raw = malloc(((size_t)n + 1) * 10);
+	uint64_t *sv; /* the static starts (the chunk directories') */
+	size_t sn;
+	BT_TRY(tcdb_dir_static_starts(db, &sv, &sn));
+	uint64_t *va = malloc(((size_t)n + sn + 1) * sizeof(*va));
+	uint8_t *raw = malloc(((size_t)n + sn + 1) * 10);
 	if (!va || !raw) {
+		free(sv);
 		free(va);
 		free(raw);
 		return BT_ERR_NOMEM;
 	}
+	memcpy(va, sv, sn * sizeof(*va));
+	free(sv);
+	n += (int64_t)sn;
 	sqlite3_stmt *st;
 	enum bt_status s = BT_OK;
-	size_t k = 0;
+	size_t k = sn;
 	if (sqlite3_prepare_v2(db->h, "SELECT guest_start FROM blocks WHERE refusal = 0", -1, &st,
 			       NULL) != SQLITE_OK) {
 		s = tcdb_db_err(db, "writing the start index");
@@ -523,12 +530,16 @@ enum bt_status tcdb_pack_write_index(struct tcdb *db)
 	}
 	/* raw (10 bytes a start) is free until the encoding below */
 	sort_u64(va, (uint64_t *)raw, k);
-	size_t len = 0;
+	size_t len = 0, m = 0;
 	uint64_t prev = 0;
 	for (size_t i = 0; i < k; i++) {
+		if (m && va[i] == prev)
+			continue; /* a learned row at a static start */
 		len += put_varint(raw + len, va[i] - prev);
 		prev = va[i];
+		m++;
 	}
+	k = m;
 	s = tcdb_pack_put(db, TCDB_PACK_INDEX, TCDB_CODEC_ZSTD, raw, len, k);
 out:
 	free(va);

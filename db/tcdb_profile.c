@@ -235,7 +235,7 @@ static enum bt_status pred_flush(struct tcdb *db, struct tcdb_prof *p)
 	if (p->chunk.raw_len == 0)
 		return BT_OK;
 	int64_t id;
-	BT_TRY(tcdb_chunk_seal(&p->chunk));
+	BT_TRY(tcdb_chunk_seal_with(&p->chunk, db->wdict));
 	BT_TRY(tcdb_add_chunk(db, &p->chunk, &id));
 	for (size_t o = p->chunk_first; o < p->rec_len; o += PRED_ENT)
 		bt_put64(p->rec + o + 32, (uint64_t)id);

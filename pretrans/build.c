@@ -194,6 +194,9 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 	pbuild_predict_close(&pp);
 	discover_plan_free(plan);
 	elfimg_close(img);
+	tcdb_zdict_free(pp.zdict);
+	free(pp.samples);
+	free(pp.sample_sizes);
 	return BT_OK;
 
 err_abort_db:
@@ -211,6 +214,9 @@ err_free_slots:
 	pthread_mutex_destroy(&pp.mu);
 	pthread_cond_destroy(&pp.cv);
 err_free_plan:
+	tcdb_zdict_free(pp.zdict);
+	free(pp.samples);
+	free(pp.sample_sizes);
 	reuse_close(pp.reuse);
 	pbuild_predict_close(&pp);
 	discover_plan_free(plan);

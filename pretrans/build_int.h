@@ -52,7 +52,15 @@ struct pbuild_pipe {
 	size_t to;    /* regions in this round: order[0, to) */
 	gva_t *calls; /* call targets seen by the writer this round */
 	size_t n_calls, cap_calls;
-	int64_t chunk_id;	  /* writer: chunk of the unit being written */
+	int64_t chunk_id; /* writer: chunk of the unit being written */
+	/* the chunks' zstd dictionary (build_write.c): NULL until the writer
+	 * has trained it from the first chunks' raw bytes (samples), then
+	 * published once (atomic) for the workers; a --reuse build trains
+	 * its own as a full build does, so both write the same file */
+	struct tcdb_zdict *zdict;
+	uint8_t *samples;
+	size_t *sample_sizes;
+	size_t n_samples, samples_len, cap_samples, cap_sample_sizes;
 	struct reuse_tmpls tmpls; /* writer: every region's templates, in region order */
 	bool watch_signals;
 	/* the predicted boot-time patching (build_predict.c): NULL when the
@@ -82,7 +90,11 @@ enum bt_status pbuild_run_round(struct pbuild_pipe *pp, int jobs, struct tcdb *d
 
 /* build_write.c: sort each of the n regions' blocks by address and pack
  * the unit's code into sl[0].chunk, sealed. */
-enum bt_status pbuild_pack_unit(struct reuse *reuse, struct pbuild_slot *sl, size_t n);
+enum bt_status pbuild_pack_unit(struct pbuild_pipe *pp, struct pbuild_slot *sl, size_t n);
+/* Writer: seal c as the dictionary policy wants it (the first chunks
+ * without a dictionary, each later one with it), train the dictionary once
+ * enough chunks were seen, and store it in db. */
+enum bt_status pbuild_chunk_dict(struct pbuild_pipe *pp, struct tcdb *db, struct tcdb_chunk *c);
 /* build_write.c: write region f's function row and block rows (their
  * payload in chunk chunk_id) and count them in st. */
 enum bt_status pbuild_write_region(struct tcdb *db, const struct discover_func *f,

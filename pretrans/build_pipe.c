@@ -63,7 +63,7 @@ static void *worker(void *arg)
 				s = reuse_worker_take(rw, &pp->slots[k].tmpls);
 		}
 		if (s == BT_OK)
-			s = pbuild_pack_unit(pp->reuse, &pp->slots[i], end - i);
+			s = pbuild_pack_unit(pp, &pp->slots[i], end - i);
 		for (size_t k = i; k < end; k++)
 			pp->slots[k].res.status = s;
 		pthread_mutex_lock(&pp->mu);
@@ -106,7 +106,9 @@ static enum bt_status write_slot(struct pbuild_pipe *pp, size_t i, struct tcdb *
 	if (s == BT_OK && sl->unit_end) {
 		pp->chunk_id = 0;
 		if (sl->chunk.raw_len) {
-			s = tcdb_add_chunk(db, &sl->chunk, &pp->chunk_id);
+			s = pbuild_chunk_dict(pp, db, &sl->chunk);
+			if (s == BT_OK)
+				s = tcdb_add_chunk(db, &sl->chunk, &pp->chunk_id);
 			st->chunk_bytes += sl->chunk.z_len;
 			st->chunk_raw_bytes += sl->chunk.raw_len;
 		}

@@ -6,6 +6,8 @@
  */
 #include "pretrans/build_int.h"
 
+#include "pretrans/base/vec.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +30,7 @@ static int block_cmp(const void *a, const void *b)
 }
 
 /* Nearly-sorted rowids make sqlite append, not seek. */
-enum bt_status pbuild_pack_unit(struct reuse *reuse, struct pbuild_slot *sl, size_t n)
+enum bt_status pbuild_pack_unit(struct pbuild_pipe *pp, struct pbuild_slot *sl, size_t n)
 {
 	struct tcdb_chunk *c = &sl[0].chunk;
 	gva_t first = 0;
@@ -39,16 +41,25 @@ enum bt_status pbuild_pack_unit(struct reuse *reuse, struct pbuild_slot *sl, siz
 		qsort(r->b, r->n, sizeof(r->b[0]), block_cmp);
 		for (size_t i = 0; i < r->n; i++) {
 			struct discover_block *b = &r->b[i];
-			if (b->refusal)
-				continue;
 			struct tcdb_block tb = {
+			    .guest_start = b->guest_start,
+			    .guest_len = b->guest_len,
+			    .n_insns = b->n_insns,
+			    .guest_hash = b->guest_hash,
+			    .flags = b->flags,
+			    .refusal = b->refusal,
+			    .refusal_addr = b->refusal_addr,
 			    .code = r->data + b->code_off,
 			    .code_len = b->code_len,
 			    .pcmap = r->data + b->pcmap_off,
 			    .pcmap_len = b->pcmap_len,
 			};
 			exits_to_db(b, &tb);
-			BT_TRY(tcdb_chunk_add(c, &tb));
+			/* the directory lists refused regions too; the
+			 * region's function row is the k-th after the chunk */
+			BT_TRY(tcdb_chunk_add_block(c, &tb, (uint32_t)k));
+			if (b->refusal)
+				continue;
 			if (!have_first) {
 				first = b->guest_start;
 				have_first = true;
@@ -56,7 +67,47 @@ enum bt_status pbuild_pack_unit(struct reuse *reuse, struct pbuild_slot *sl, siz
 			b->payload_off = tb.payload_off;
 		}
 	}
-	return c->raw_len ? reuse_seal(reuse, c, first) : BT_OK;
+	const struct tcdb_zdict *d = __atomic_load_n(&pp->zdict, __ATOMIC_ACQUIRE);
+	return c->n_ents ? reuse_seal(pp->reuse, c, first, d) : BT_OK;
+}
+
+/* The dictionary is trained from the first chunks' raw bytes in plan order
+ * (so the same for any --jobs): at least DICT_SAMPLES bytes of them, into
+ * at most DICT_CAP bytes (docs/db.md "Codec": measured 64 and 256 KiB). */
+#define DICT_SAMPLES (8u << 20)
+#define DICT_CAP     (256u << 10)
+
+enum bt_status pbuild_chunk_dict(struct pbuild_pipe *pp, struct tcdb *db, struct tcdb_chunk *c)
+{
+	if (pp->zdict) { /* the workers may have sealed it before it existed */
+		if (tcdb_frame_dict_id(c->z, c->z_len) != tcdb_zdict_id(pp->zdict))
+			return tcdb_chunk_seal_with(c, pp->zdict);
+		return BT_OK;
+	}
+	if (!BT_VEC_RESERVE(pp->samples, pp->cap_samples, pp->samples_len + c->raw_len, 1u << 20) ||
+	    !BT_VEC_RESERVE(pp->sample_sizes, pp->cap_sample_sizes, pp->n_samples + 1, 1024))
+		return BT_ERR_NOMEM;
+	memcpy(pp->samples + pp->samples_len, c->raw, c->raw_len);
+	pp->samples_len += c->raw_len;
+	pp->sample_sizes[pp->n_samples++] = c->raw_len;
+	if (pp->samples_len < DICT_SAMPLES)
+		return BT_OK;
+	struct tcdb_zdict *d;
+	enum bt_status s =
+	    tcdb_zdict_train(pp->samples, pp->sample_sizes, pp->n_samples, DICT_CAP, &d);
+	free(pp->samples);
+	free(pp->sample_sizes);
+	pp->samples = NULL;
+	pp->sample_sizes = NULL;
+	if (s == BT_ERR_RANGE)
+		return BT_OK; /* nothing to learn from them: no dictionary */
+	BT_TRY(s);
+	if ((s = tcdb_add_zdict(db, d)) != BT_OK) {
+		tcdb_zdict_free(d);
+		return s;
+	}
+	__atomic_store_n(&pp->zdict, d, __ATOMIC_RELEASE);
+	return BT_OK;
 }
 
 enum bt_status pbuild_write_region(struct tcdb *db, const struct discover_func *f,

@@ -74,6 +74,7 @@ bool reuse_payload(struct reuse *r, const struct reuse_blk *b, struct tcdb_block
 		return true;
 	}
 	const struct reuse_chunk *c = reuse_chunk(r, b->chunk);
+	p->guest_start = b->start; /* exit targets are stored relative to it */
 	return c && tcdb_payload_parse(r->db, c->raw, c->raw_len, b->payload_off, p) == BT_OK;
 }
 
@@ -119,21 +120,41 @@ bool reuse_serve(struct reuse *r, const struct xlat_source *src, gva_t va, struc
 	return true;
 }
 
-enum bt_status reuse_seal(struct reuse *r, struct tcdb_chunk *c, gva_t first)
+/* OLD sealed its dictionary chunks with d (its stored dictionary is d's
+ * bytes; a dictionary id alone could collide); decided once per d, under
+ * r->mu.  Without d, only OLD's chunks without a dictionary qualify (their
+ * frames name none). */
+static bool reuse_same_dict(struct reuse *r, const struct tcdb_zdict *d)
+{
+	if (!d)
+		return true;
+	if (r->dict_for != d) {
+		struct tcdb_zdict *od = NULL;
+		r->dict_same = tcdb_get_zdict(r->db, &od) == BT_OK && tcdb_zdict_equal(od, d);
+		tcdb_zdict_free(od);
+		r->dict_for = d;
+	}
+	return r->dict_same;
+}
+
+enum bt_status reuse_seal(struct reuse *r, struct tcdb_chunk *c, gva_t first,
+			  const struct tcdb_zdict *d)
 {
 	const struct reuse_blk *b = r ? reuse_find(r, first) : NULL;
+	BT_TRY(tcdb_chunk_close(c)); /* c->raw with its directory, as stored */
 	if (b && b->chunk != SIZE_MAX) {
 		pthread_mutex_lock(&r->mu);
 		const struct reuse_chunk *o = &r->c[b->chunk];
-		bool same =
-		    o->raw && o->raw_len == c->raw_len && !memcmp(o->raw, c->raw, c->raw_len);
+		bool same = o->raw && o->raw_len == c->raw_len &&
+			    tcdb_frame_dict_id(o->z, o->z_len) == tcdb_zdict_id(d) &&
+			    reuse_same_dict(r, d) && !memcmp(o->raw, c->raw, c->raw_len);
 		pthread_mutex_unlock(&r->mu);
 		if (same) {
 			__atomic_fetch_add(&r->chunks_copied, 1, __ATOMIC_RELAXED);
 			return tcdb_chunk_seal_copy(c, o->z, o->z_len);
 		}
 	}
-	return tcdb_chunk_seal(c);
+	return tcdb_chunk_seal_with(c, d);
 }
 
 struct reuse_load {

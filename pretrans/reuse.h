@@ -111,9 +111,12 @@ enum bt_status reuse_translate_predicted(struct reuse_worker *w, struct xlat_ctx
 					 const struct xlat_source *src, gva_t va,
 					 struct xlat_block *out);
 /* Seal a unit's chunk whose first block starts at first: when OLD's chunk
- * holding that block is loaded and its raw bytes are c's, copy its
- * compressed bytes, else compress.  r may be NULL (a build without reuse). */
-enum bt_status reuse_seal(struct reuse *r, struct tcdb_chunk *c, gva_t first);
+ * holding that block is loaded, its raw bytes are c's and it was sealed
+ * with d (the chunk dictionary NEW seals with now, NULL before there is
+ * one), copy its compressed bytes, else compress with d.  r may be NULL (a
+ * build without reuse). */
+enum bt_status reuse_seal(struct reuse *r, struct tcdb_chunk *c, gva_t first,
+			  const struct tcdb_zdict *d);
 
 struct reuse_stats {
 	size_t n_old;	     /* OLD's translated blocks indexed */

@@ -77,6 +77,9 @@ struct reuse {
 	struct reuse_fmap *fm; /* sorted by start, disjoint */
 	size_t n_fm;
 	pthread_mutex_t mu;
+	/* under mu: whether OLD's chunk dictionary is dict_for, byte for byte */
+	const struct tcdb_zdict *dict_for;
+	bool dict_same;
 	size_t served, missed, chunks_copied, chunks_loaded; /* atomics */
 	size_t served_moved, moved_refused;		     /* atomics */
 	size_t pred_served, pred_missed;		     /* the writer's only */

@@ -95,6 +95,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "db_codec_bench: %s: %s\n", argv[1], sqlite3_errmsg(h));
 		return 1;
 	}
+	/* schema 7: chunks may be sealed with the database's dictionary (pack
+	 * kind 11, stored as is); the candidates below compress without one */
+	void *dict = NULL;
+	size_t dict_len = 0;
+	sqlite3_stmt *ds;
+	if (sqlite3_prepare_v2(h, "SELECT data FROM packs WHERE kind = 11", -1, &ds, NULL) ==
+	    SQLITE_OK) {
+		if (sqlite3_step(ds) == SQLITE_ROW) {
+			dict_len = (size_t)sqlite3_column_bytes(ds, 0);
+			dict = malloc(dict_len);
+			if (dict)
+				memcpy(dict, sqlite3_column_blob(ds, 0), dict_len);
+		}
+		sqlite3_finalize(ds);
+	}
+	ZSTD_DCtx *dctx = ZSTD_createDCtx();
 	struct chunk *ch = NULL;
 	size_t n = 0, cap = 0, total = 0, maxraw = 0;
 	while (sqlite3_step(st) == SQLITE_ROW && (max == 0 || (long)n < max)) {
@@ -104,8 +120,9 @@ int main(int argc, char **argv)
 			ch = realloc(ch, cap * sizeof(*ch));
 		}
 		unsigned char *buf = malloc(raw);
-		size_t ol = buf ? ZSTD_decompress(buf, raw, sqlite3_column_blob(st, 1),
-						  (size_t)sqlite3_column_bytes(st, 1))
+		size_t ol = buf ? ZSTD_decompress_usingDict(
+				      dctx, buf, raw, sqlite3_column_blob(st, 1),
+				      (size_t)sqlite3_column_bytes(st, 1), dict, dict_len)
 				: 0;
 		if (!buf || ZSTD_isError(ol) || ol != raw) {
 			fprintf(stderr, "db_codec_bench: chunk %zu does not decompress: skipped\n",
@@ -122,6 +139,8 @@ int main(int argc, char **argv)
 	}
 	sqlite3_finalize(st);
 	sqlite3_close(h);
+	ZSTD_freeDCtx(dctx);
+	free(dict);
 	size_t ocap = maxraw + maxraw / 8 + 1024;
 	unsigned char **z = malloc(n * sizeof(*z));
 	size_t *zl = malloc(n * sizeof(*zl));

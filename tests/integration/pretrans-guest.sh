@@ -108,6 +108,26 @@ fi
 # first `jmp *table(,%reg,8)` of the image is checked (in a sized function
 # the gap sweep would find contiguous cases too; test_discover proves the
 # table recovery itself on a stripped image)
+# the translated starts of j1.tcdb (keys, decimal), from its start index
+# (pack kind 1): a build's blocks are listed in their chunks, not in rows
+python3 - "$W/j1.tcdb" >"$W/j1.starts" <<'PY'
+import sqlite3, subprocess, sys
+z = sqlite3.connect(sys.argv[1]).execute("SELECT data FROM packs WHERE kind = 1").fetchone()[0]
+raw = subprocess.run(["zstd", "-q", "-d", "-c"], input=z, stdout=subprocess.PIPE,
+                     check=True).stdout
+va = i = 0
+while i < len(raw):
+    d = sh = 0
+    while True:
+        c = raw[i]
+        i += 1
+        d |= (c & 0x7f) << sh
+        sh += 7
+        if not c & 0x80:
+            break
+    va += d
+    print(va ^ 0xffffffff80000000)
+PY
 jt_line=$(objdump -d --no-show-raw-insn "$K" | grep -m1 -E 'jmp +\*-0x[0-9a-f]+\(,%r[a-z0-9]+,8\)')
 jt_neg=$(echo "$jt_line" | sed -n 's/.*\*-0x\([0-9a-f]*\)(,.*/\1/p')
 if [ -n "$jt_neg" ]; then
@@ -120,7 +140,7 @@ if [ -n "$jt_neg" ]; then
 		(( ev >= 16#$tva && ev < 16#$tva + 0x100000 )) || break
 		key=$(( ev ^ 0xffffffff80000000 ))
 		total=$((total + 1))
-		[ "$(sqlite3 "$W/j1.tcdb" "SELECT count(*) FROM blocks WHERE guest_start = $key AND refusal = 0")" = 1 ] && hits=$((hits + 1))
+		grep -qx "$key" "$W/j1.starts" && hits=$((hits + 1))
 	done
 	if [ "$total" -gt 3 ] && [ "$hits" = "$total" ]; then
 		pass "jump table at $(printf '%#x' "$tbl"): all $total targets start translated blocks"
@@ -141,7 +161,7 @@ if [ -n "${xva:-}" ]; then
 		fix=$(( 16#$xva + 12 * i + 4 + $2 ))
 		key=$(( fix ^ 0xffffffff80000000 ))
 		total=$((total + 1))
-		[ "$(sqlite3 "$W/j1.tcdb" "SELECT count(*) FROM blocks WHERE guest_start = $key AND refusal = 0")" = 1 ] && hits=$((hits + 1))
+		grep -qx "$key" "$W/j1.starts" && hits=$((hits + 1))
 		shift 3
 		i=$((i + 1))
 	done
@@ -341,8 +361,8 @@ cp "$W/j1.tcdb" "$W/oldxlat.tcdb"
 sqlite3 "$W/oldxlat.tcdb" "UPDATE provenance SET xlat_version = 999"
 expect "database of another translator version" 2 "oldxlat.tcdb was written by translator v999.*rebuild it with .pretrans build" -- "$P" stats "$W/oldxlat.tcdb"
 cp "$W/j1.tcdb" "$W/schema.tcdb"
-sqlite3 "$W/schema.tcdb" "PRAGMA user_version = 7"
-expect "database of another schema" 2 "schema.tcdb: database schema version 7" -- "$P" stats "$W/schema.tcdb"
+sqlite3 "$W/schema.tcdb" "PRAGMA user_version = 6"
+expect "database of another schema" 2 "schema.tcdb: database schema version 6" -- "$P" stats "$W/schema.tcdb"
 expect "show with another image" 2 "is not the image the database was built from" -- "$P" show "$W/j1.tcdb" "$fn" --image "$W/stripped.elf"
 expect "missing database" 4 "nothere.tcdb: cannot open" -- "$P" stats "$W/nothere.tcdb"
 

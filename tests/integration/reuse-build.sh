@@ -2,10 +2,11 @@
 # `pretrans build NEW --reuse OLD.tcdb` (docs/diff.md, "reuse") must write
 # exactly the database a full build of NEW writes.  For each pair, with
 # --jobs 1 and 2: every table compared row by row and column by column
-# (blocks: start, length, instruction count, guest hash, flags, refusal,
-# code/exits/pc map through their chunk and offset, function; the chunks'
-# compressed bytes; the packs, block templates among them; functions; image;
-# provenance), `pretrans stats --json`,
+# (the chunks' compressed bytes, which hold the blocks' directories since
+# schema 7: start, length, instruction count, guest hash, flags, refusal,
+# payload offset, function; learned rows, none here; the packs, block
+# templates and the chunk map among them; functions; image; provenance),
+# `pretrans stats --json`,
 # and the files byte for byte; plus the reuse counts the pair implies.
 # Bad input: OLD from other translator options or another translator
 # version, a file that is not a database, a stripped OLD or NEW.
@@ -42,7 +43,7 @@ SELECT 'prov', xlat_version, vcpu_abi_version, options_hash, options_flags, tool
 SELECT 'meta', key, value FROM meta ORDER BY key;
 SELECT 'func', id, name, address, size, bytes_hash, section, covered_bytes, refused_bytes, kind FROM functions ORDER BY id;
 SELECT 'block', guest_start, guest_len, n_insns, guest_hash, flags, refusal, refusal_addr, hex(code), hex(exits), hex(pcmap), function_id, origin, chunk, payload_off FROM blocks ORDER BY guest_start;
-SELECT 'chunk', id, raw_len, hex(data) FROM chunks ORDER BY id;
+SELECT 'chunk', id, raw_len, func0, hex(data) FROM chunks ORDER BY id;
 SELECT 'pack', kind, codec, raw_len, n_items, hex(data) FROM packs ORDER BY kind;
 SELECT 'run', count(*) FROM run_stats;
 SQL
@@ -60,8 +61,8 @@ same() {
 		return
 	fi
 	local nb
-	nb=$(grep -c '^block|' "$tmp/full.dump")
-	[ "$nb" -gt 0 ] || fail "$label: no blocks at all"
+	nb=$(grep -c '^chunk|' "$tmp/full.dump")
+	[ "$nb" -gt 0 ] || fail "$label: no chunks (no blocks) at all"
 	"$pretrans" stats "$full" --json >"$tmp/full.json"
 	"$pretrans" stats "$inc" --json >"$tmp/inc.json"
 	cmp -s "$tmp/full.json" "$tmp/inc.json" || fail "$label: stats --json differ"

@@ -530,7 +530,7 @@ static void test_auth_chunk(void **state)
 					   .code_len = sizeof(code),
 					   .pcmap = pcmap1,
 					   .pcmap_len = sizeof(pcmap1)};
-		assert_int_equal(tcdb_chunk_add(&c, &b[i]), BT_OK);
+		assert_int_equal(tcdb_chunk_add_block(&c, &b[i], 0), BT_OK);
 	}
 	assert_int_equal(tcdb_chunk_seal(&c), BT_OK);
 	int64_t id;
@@ -690,7 +690,7 @@ static void test_chunks(void **state)
 				b[i].exits[e] = (struct tcdb_exit){.kind = XLAT_EXIT_JCC_TAKEN,
 								   .patch_off = 5,
 								   .target = 0x1234u + (unsigned)e};
-			assert_int_equal(tcdb_chunk_add(&c, &b[i]), BT_OK);
+			assert_int_equal(tcdb_chunk_add_block(&c, &b[i], 0), BT_OK);
 		}
 		assert_int_equal(tcdb_chunk_seal(&c), BT_OK);
 		assert_true(c.z_len < c.raw_len); /* repetitive code compresses */
@@ -776,7 +776,7 @@ static void test_random_damage(void **state)
 						   .pcmap_len = sizeof(pcmap1),
 						   .n_exits = 1};
 			b[i].exits[0] = (struct tcdb_exit){.kind = XLAT_EXIT_RET, .patch_off = ~0u};
-			assert_int_equal(tcdb_chunk_add(&c, &b[i]), BT_OK);
+			assert_int_equal(tcdb_chunk_add_block(&c, &b[i], 0), BT_OK);
 		}
 		assert_int_equal(tcdb_chunk_seal(&c), BT_OK);
 		int64_t id;
