@@ -45,6 +45,9 @@ struct vm_stats {
 	uint64_t smc_pages;	  /* code-page writes that invalidated blocks */
 	uint64_t smc_blocks;
 	uint64_t mapping_flushes; /* blocks dropped because a code mapping changed */
+	uint64_t epochs;	  /* mapping epochs: code pages revalidated (new_epoch) */
+	uint64_t epoch_pages;	  /* kernel code pages they checked */
+	uint64_t epoch_walks;	  /* ... with a page walk (the others: a large page's) */
 	uint64_t irqs;
 	uint64_t halts;
 	uint64_t learned;

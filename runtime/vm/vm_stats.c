@@ -59,8 +59,11 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 			s->halts);
 		fprintf(f,
 			"\"smc\":{\"pages\":%" PRIu64 ",\"blocks\":%" PRIu64
-			"},\"mapping_invalidations\":%" PRIu64 ",",
-			s->smc_pages, s->smc_blocks, s->mapping_flushes);
+			"},\"mapping_invalidations\":%" PRIu64
+			",\"mapping_epochs\":{\"epochs\":%" PRIu64 ",\"pages\":%" PRIu64
+			",\"walks\":%" PRIu64 "},",
+			s->smc_pages, s->smc_blocks, s->mapping_flushes, s->epochs, s->epoch_pages,
+			s->epoch_walks);
 		fprintf(f,
 			"\"tlb\":{\"hits\":%" PRIu64 ",\"misses\":%" PRIu64 ",\"fills\":%" PRIu64
 			",\"flushes\":%" PRIu64 ",\"hit_rate\":%.2f,\"pcid_switches\":%" PRIu64
@@ -162,6 +165,8 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 		"btvm: self-modifying code: %s page writes killed %s blocks; mapping changes "
 		"killed %s\n",
 		BT_N(s->smc_pages), BT_N(s->smc_blocks), BT_N(s->mapping_flushes));
+	fprintf(f, "btvm: mapping epochs %s: %s code pages checked, %s with a page walk\n",
+		BT_N(s->epochs), BT_N(s->epoch_pages), BT_N(s->epoch_walks));
 	fprintf(f, "btvm: soft-TLB (slow path): %s hits, %s misses (%.1f%% hit), %s fills\n",
 		BT_N(mm.tlb_hits), BT_N(mm.tlb_misses), hit, BT_N(mm.tlb_fills));
 	if (mm.pcid_switches)

@@ -317,6 +317,25 @@ static void test_split_store(void **state)
 	assert_string_equal(dev.log[0], "w4@0=0x11223344");
 }
 
+/* A global flush (CR4.PGE) revalidates kernel code pages, a large page's
+ * with one walk for all its pages: a block whose large page now maps
+ * another frame dies (a call through the IBL reaches the new code), one of
+ * an unchanged large page lives (vmtest.S VMTEST_EPOCH). */
+static void test_epoch_large_pages(void **state)
+{
+	(void)state;
+	struct vm_result res;
+	struct vm *vm = boot(GUEST("epoch"), NULL, false, &res);
+	assert_int_equal(res.stop, VM_STOP_EXIT_PORT);
+	/* 0x4e: wrong before the move, 0x5f: a stale block ran after it */
+	assert_int_equal(res.exit_status, GUEST_STATUS(0x3e));
+	assert_int_equal(vm->st.epochs, 2);
+	/* B's two pages answered by one walk */
+	assert_true(vm->st.epoch_walks < vm->st.epoch_pages);
+	assert_true(vm->st.mapping_flushes >= 2); /* f and g through A */
+	vm_destroy(vm);
+}
+
 int main(void)
 {
 	test_private_config();
@@ -328,6 +347,7 @@ int main(void)
 	    cmocka_unit_test(test_callout_fault_reaches_guest),
 	    cmocka_unit_test(test_store_to_device_memory),
 	    cmocka_unit_test(test_split_store),
+	    cmocka_unit_test(test_epoch_large_pages),
 	    cmocka_unit_test(test_not_advertised_is_ud),
 	    cmocka_unit_test(test_host_gp_is_guest_gp),
 	};
