@@ -50,6 +50,8 @@ struct vm_stats {
 	uint64_t epoch_walks;	  /* ... with a page walk (the others: a large page's) */
 	uint64_t irqs;
 	uint64_t halts;
+	uint64_t idle_waits;   /* hlt sleeps that woke after a device deadline */
+	uint64_t idle_late_ns; /* ... how long after it, in all */
 	uint64_t learned;
 	uint64_t user_translated;     /* user blocks translated (XLAT_OPT_USER) */
 	uint64_t user_relocated;      /* user blocks instantiated from templates (ureloc) */
@@ -244,6 +246,11 @@ uint8_t *vm_split_host(struct vm *vm, gva_t va, uint32_t size, gpa_t gpa0, gpa_t
 /* vm_exec.c */
 enum bt_status vm_loop(struct vm *vm);
 int vm_callout_mem(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8_t **host);
+
+/* hlt's sleep in ns before the device deadline next (UINT64_MAX: none) at
+ * time now (vm_exec.c idle) */
+#define VM_IDLE_MAX_NS 10000000ull
+uint64_t vm_idle_ns(uint64_t next, uint64_t now);
 
 /* vm_signal.c (its contract is at the top of that file) */
 enum bt_status vm_signals_install(struct vm *vm);
