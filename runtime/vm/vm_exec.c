@@ -203,7 +203,7 @@ static void idle(struct vm *vm)
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 	struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)ns};
 	if (ns > 0) {
-		ppoll(&pfd, fd >= 0 ? 1 : 0, &ts, NULL);
+		ppoll(&pfd, fd >= 0 ? 1 : 0, &ts, vm->have_timer ? &vm->idle_mask : NULL);
 		uint64_t woke = vclock_now_ns(vm->plat->clock);
 		if (next != UINT64_MAX && woke > next) { /* how late, for --stats */
 			vm->st.idle_waits++;

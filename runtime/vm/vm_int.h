@@ -184,6 +184,10 @@ struct vm {
 
 	timer_t host_timer; /* vm_signal.c */
 	bool have_timer;
+	/* the thread's signal mask plus the host timer's SIGALRM: hlt's sleep
+	 * (vm_exec.c idle) runs under it, so the 1 ms timer does not wake a
+	 * halted vCPU that has a deadline of its own (vm_signal.c contract 5) */
+	sigset_t idle_mask;
 	uint64_t clock_t0_ns, clock_t0_ticks; /* to convert phase ticks to ns */
 	double ns_per_tick;		      /* the same rate, refreshed by housekeeping */
 	uint64_t deadline_ns;		      /* CLOCK_MONOTONIC, 0 = none */

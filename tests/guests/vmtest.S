@@ -41,6 +41,9 @@
  *                 pages come first in the code cache's page order, so a
  *                 revalidation that answered B's pages with A's walk would
  *                 keep B's stale blocks
+ *   VMTEST_HLT:   the PIT at 8 ms, IRQ 0 counted by its handler; hlt until
+ *                 10 have come, then 0x2d (status 0x5b): test_vm counts
+ *                 how often the vCPU's sleep woke on the way
  * Fixed addresses the test relies on: report at 0x201000 (vmtest.ld puts
  * .text at 0x200000).
  */
@@ -96,6 +99,44 @@ _start:
 	sti
 spin:
 	jmp	spin
+#elif defined(VMTEST_HLT)
+	mov	$0x20, %edi
+	lea	tick_handler(%rip), %rsi
+	call	set_gate
+	lidt	idtr(%rip)
+	/* PIC as for VMTEST_IRQ: vectors 0x20/0x28, only IRQ 0 unmasked */
+	mov	$0x11, %al
+	out	%al, $0x20
+	out	%al, $0xa0
+	mov	$0x20, %al
+	out	%al, $0x21
+	mov	$0x28, %al
+	out	%al, $0xa1
+	mov	$4, %al
+	out	%al, $0x21
+	mov	$2, %al
+	out	%al, $0xa1
+	mov	$1, %al
+	out	%al, $0x21
+	out	%al, $0xa1
+	mov	$0xfe, %al
+	out	%al, $0x21
+	mov	$0xff, %al
+	out	%al, $0xa1
+	/* PIT channel 0, rate generator, 9546 (8 ms) */
+	mov	$0x34, %al
+	out	%al, $0x43
+	mov	$0x4a, %al
+	out	%al, $0x40
+	mov	$0x25, %al
+	out	%al, $0x40
+1:	sti
+	hlt
+	cmpl	$10, ticks(%rip)
+	jb	1b
+	mov	$0x2d, %al
+	out	%al, $DEBUG_EXIT
+	jmp	stop
 #elif defined(VMTEST_PF)
 	mov	$14, %edi
 	lea	pf_handler(%rip), %rsi
@@ -296,7 +337,7 @@ split_pf:
 #endif
 
 #if defined(VMTEST_IRQ) || defined(VMTEST_PF) || defined(VMTEST_UD) || defined(VMTEST_GP) || \
-    defined(VMTEST_SPLIT)
+    defined(VMTEST_SPLIT) || defined(VMTEST_HLT)
 /* IDT gate %edi -> handler %rsi: 64-bit interrupt gate, current CS. */
 	.type	set_gate, @function
 set_gate:
@@ -330,6 +371,18 @@ irq_handler:
 	out	%al, $DEBUG_EXIT
 	jmp	stop
 	.size	irq_handler, . - irq_handler
+#endif
+
+#if defined(VMTEST_HLT)
+	.type	tick_handler, @function
+tick_handler:
+	push	%rax
+	incl	ticks(%rip)
+	mov	$0x20, %al		/* EOI */
+	out	%al, $0x20
+	pop	%rax
+	iretq
+	.size	tick_handler, . - tick_handler
 #endif
 
 #if defined(VMTEST_PF)
@@ -429,6 +482,10 @@ idtr:
 	.balign	4096
 idt:
 	.skip	256 * 16
+#if defined(VMTEST_HLT)
+ticks:
+	.skip	4
+#endif
 #if defined(VMTEST_EPOCH)
 	.balign	4096
 epoch_pd:
