@@ -181,7 +181,8 @@ static void housekeeping(struct vm *vm)
  * nanosecond (the guest's timer interrupt is due then; a sleep rounded up
  * to whole milliseconds woke Linux's one-shot timers up to a millisecond
  * late, ~0.5 ms a hlt: docs/runtime.md "Idle"), 0 when it is already due,
- * at most 10 ms (console input and the host timer wake it sooner).
+ * at most 10 ms (console input and a stop signal wake it sooner; the 1 ms
+ * host timer's signal is blocked meanwhile, vm_signal.c contract 5).
  */
 uint64_t vm_idle_ns(uint64_t next, uint64_t now)
 {

@@ -19,13 +19,6 @@
  *     the signal in vm->stop_signal: the loop stops with VM_STOP_SIGNAL, and
  *     vm_finish (--learn) still runs.  SA_RESTART: no host call of the
  *     runtime sees EINTR.
- *  5. While the vCPU sleeps in hlt (vm_exec.c idle) the timer's signal is
- *     blocked (vm->idle_mask, ppoll's mask): the sleep already ends at the
- *     next device deadline, at most 10 ms away, and housekeeping follows
- *     it; the timer woke it every millisecond for nothing (a host context
- *     switch each, under load a wait for the CPU).  SIGINT and SIGTERM
- *     still end the sleep at once; the timer's signal, pending, is taken
- *     when it returns.
  *  3. A synchronous signal whose PC is inside the code cache is the guest's:
  *     the handler copies the guest registers out of the signal frame into
  *     the vCPU area, records the exception (vm_host_signal_take: #DE for
@@ -33,6 +26,13 @@
  *     SIGSEGV/SIGBUS) and resumes at tc_signal_return, which unwinds to
  *     tc_run's caller as a faulting call-out does.  A signal anywhere else
  *     is a bug of the runtime: the default action runs (a core dump).
+ *  5. While the vCPU sleeps in hlt (vm_exec.c idle) the timer's signal is
+ *     blocked (vm->idle_mask, ppoll's mask): the sleep already ends at the
+ *     next device deadline, at most 10 ms away, and housekeeping follows
+ *     it; the timer woke it every millisecond for nothing (a host context
+ *     switch each, under load a wait for the CPU).  SIGINT and SIGTERM
+ *     still end the sleep at once; the timer's signal, pending, is taken
+ *     when it returns.
  */
 #include <signal.h>
 #include <string.h>
