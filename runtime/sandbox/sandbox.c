@@ -172,6 +172,7 @@ static void build(struct prog *p, const struct sandbox_config *cfg)
 	allow(p, SYS_write);
 	allow(p, SYS_read);
 	allow(p, SYS_poll);
+	allow(p, SYS_ppoll); /* hlt: a nanosecond timeout, docs/runtime.md */
 	allow(p, SYS_pread64);
 	allow(p, SYS_pwrite64);
 	allow(p, SYS_preadv); /* virtio-blk: a request's buffers at once */

@@ -540,20 +540,63 @@ void vm_code_write(void *opaque, gpa_t gpa, size_t len)
 	}
 }
 
+/*
+ * One revalidation (new_epoch): the large pages (2 MiB, 1 GiB) its walks
+ * found.  Every 4 KiB page inside one is reached through the same entries
+ * at every level, so a probe walk of it passes or fails the same checks
+ * (canonical, present, reserved bits, U/S, XD, SMEP: all read from those
+ * entries) and lands at the same offset of the same frame: one walk answers
+ * for all of them (Linux maps its text with 2 MiB pages: a revalidation of
+ * ~3,000 code pages walked each).  Only RAM-ness depends on the page
+ * itself, and is checked per page as code_page does.  Valid for one
+ * revalidation only: the guest's page tables cannot change during it.
+ */
+#define LEAF_MEMO 8
+struct reval {
+	struct vm *vm;
+	struct {
+		gva_t va; /* the large page's first address */
+		gpa_t gpa;
+		uint64_t size; /* 0: unused */
+	} leaf[LEAF_MEMO];
+	unsigned next;
+};
+
 /* The guest-physical page kernel code at `page` maps to now, ~0 if none. */
 static gpa_t kernel_code_gpa(void *opaque, gva_t page)
 {
+	struct reval *r = opaque;
+	struct vm *vm = r->vm;
+	vm->st.epoch_pages++;
+	for (unsigned i = 0; i < LEAF_MEMO; i++)
+		if (r->leaf[i].size && page - r->leaf[i].va < r->leaf[i].size) {
+			gpa_t g = r->leaf[i].gpa + (page - r->leaf[i].va);
+			return guestmem_is_ram(vm->gm, g, 1) ? g : ~(gpa_t)0;
+		}
+	struct mmu_walk_info w;
 	struct mmu_fault f;
-	gpa_t g;
-	return code_page(opaque, page, MMU_ACC_PROBE, &g, &f) ? g : ~(gpa_t)0;
+	vm->st.epoch_walks++;
+	if (mmu_translate_info(&vm->mmu, page, MMU_ACC_EXEC | MMU_ACC_PROBE, &w, &f) != BT_OK ||
+	    f.pending || w.mmio)
+		return ~(gpa_t)0; /* as code_page: no mapping, or device memory */
+	if (w.page_shift > GUEST_PAGE_SHIFT) {
+		uint64_t size = 1ull << w.page_shift;
+		unsigned i = r->next++ % LEAF_MEMO;
+		r->leaf[i].va = page & ~(size - 1);
+		r->leaf[i].gpa = w.gpa & ~(size - 1);
+		r->leaf[i].size = size;
+	}
+	return w.gpa & GUEST_PAGE_MASK;
 }
 
 static void new_epoch(struct vm *vm)
 {
+	struct reval r = {.vm = vm};
 	vm->map_epoch++;
 	vm->prev = NULL;
+	vm->st.epochs++;
 	tcache_uibl_forget(vm->tc); /* a fresh tag for the current space too */
-	vm->st.mapping_flushes += tcache_revalidate_pages(vm->tc, kernel_code_gpa, vm);
+	vm->st.mapping_flushes += tcache_revalidate_pages(vm->tc, kernel_code_gpa, &r);
 }
 
 /* After a CR3 load: if the kernel half of the new PML4 is the same as the

@@ -176,24 +176,41 @@ static void housekeeping(struct vm *vm)
 	vm->st.ticks[VM_PH_DEVICES] += vm_ticks() - t0;
 }
 
+/*
+ * How long a halted vCPU sleeps: until the next device deadline, to the
+ * nanosecond (the guest's timer interrupt is due then; a sleep rounded up
+ * to whole milliseconds woke Linux's one-shot timers up to a millisecond
+ * late, ~0.5 ms a hlt: docs/runtime.md "Idle"), 0 when it is already due,
+ * at most 10 ms (console input and a stop signal wake it sooner; the 1 ms
+ * host timer's signal is blocked meanwhile, vm_signal.c contract 5).
+ */
+uint64_t vm_idle_ns(uint64_t next, uint64_t now)
+{
+	if (next == UINT64_MAX)
+		return VM_IDLE_MAX_NS;
+	return next > now ? BT_MIN(next - now, VM_IDLE_MAX_NS) : 0;
+}
+
 /* hlt: sleep until the next device deadline or console input. */
 static void idle(struct vm *vm)
 {
 	uint64_t t0 = vm_ticks();
 	uint64_t next = platform_next_deadline(vm->plat);
-	uint64_t now = vclock_now_ns(vm->plat->clock);
-	int ms = 10;
-	if (next != UINT64_MAX && next > now)
-		ms = (int)BT_MIN((next - now + 999999) / 1000000, 10);
-	else if (next != UINT64_MAX)
-		ms = 0;
+	uint64_t ns = vm_idle_ns(next, vclock_now_ns(vm->plat->clock));
 	/* the console only while COM1 still reads it: at its end of file
 	 * (stdin from /dev/null) or with a full FIFO it is readable at once,
 	 * and the halted guest would spin instead of sleeping */
 	int fd = uart_rx_wait_fd(vm->plat->com1);
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
-	if (ms > 0)
-		poll(&pfd, fd >= 0 ? 1 : 0, ms);
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)ns};
+	if (ns > 0) {
+		ppoll(&pfd, fd >= 0 ? 1 : 0, &ts, vm->have_timer ? &vm->idle_mask : NULL);
+		uint64_t woke = vclock_now_ns(vm->plat->clock);
+		if (next != UINT64_MAX && woke > next) { /* how late, for --stats */
+			vm->st.idle_waits++;
+			vm->st.idle_late_ns += woke - next;
+		}
+	}
 	vm->st.halts++;
 	vm->st.ticks[VM_PH_IDLE] += vm_ticks() - t0;
 	housekeeping(vm);

@@ -45,8 +45,13 @@ struct vm_stats {
 	uint64_t smc_pages;	  /* code-page writes that invalidated blocks */
 	uint64_t smc_blocks;
 	uint64_t mapping_flushes; /* blocks dropped because a code mapping changed */
+	uint64_t epochs;	  /* mapping epochs: code pages revalidated (new_epoch) */
+	uint64_t epoch_pages;	  /* kernel code pages they checked */
+	uint64_t epoch_walks;	  /* ... with a page walk (the others: a large page's) */
 	uint64_t irqs;
 	uint64_t halts;
+	uint64_t idle_waits;   /* hlt sleeps that woke after a device deadline */
+	uint64_t idle_late_ns; /* ... how long after it, in all */
 	uint64_t learned;
 	uint64_t user_translated;     /* user blocks translated (XLAT_OPT_USER) */
 	uint64_t user_relocated;      /* user blocks instantiated from templates (ureloc) */
@@ -179,6 +184,10 @@ struct vm {
 
 	timer_t host_timer; /* vm_signal.c */
 	bool have_timer;
+	/* the thread's signal mask plus the host timer's SIGALRM: hlt's sleep
+	 * (vm_exec.c idle) runs under it, so the 1 ms timer does not wake a
+	 * halted vCPU that has a deadline of its own (vm_signal.c contract 5) */
+	sigset_t idle_mask;
 	uint64_t clock_t0_ns, clock_t0_ticks; /* to convert phase ticks to ns */
 	double ns_per_tick;		      /* the same rate, refreshed by housekeeping */
 	uint64_t deadline_ns;		      /* CLOCK_MONOTONIC, 0 = none */
@@ -241,6 +250,11 @@ uint8_t *vm_split_host(struct vm *vm, gva_t va, uint32_t size, gpa_t gpa0, gpa_t
 /* vm_exec.c */
 enum bt_status vm_loop(struct vm *vm);
 int vm_callout_mem(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8_t **host);
+
+/* hlt's sleep in ns before the device deadline next (UINT64_MAX: none) at
+ * time now (vm_exec.c idle) */
+#define VM_IDLE_MAX_NS 10000000ull
+uint64_t vm_idle_ns(uint64_t next, uint64_t now);
 
 /* vm_signal.c (its contract is at the top of that file) */
 enum bt_status vm_signals_install(struct vm *vm);

@@ -26,6 +26,13 @@
  *     SIGSEGV/SIGBUS) and resumes at tc_signal_return, which unwinds to
  *     tc_run's caller as a faulting call-out does.  A signal anywhere else
  *     is a bug of the runtime: the default action runs (a core dump).
+ *  5. While the vCPU sleeps in hlt (vm_exec.c idle) the timer's signal is
+ *     blocked (vm->idle_mask, ppoll's mask): the sleep already ends at the
+ *     next device deadline, at most 10 ms away, and housekeeping follows
+ *     it; the timer woke it every millisecond for nothing (a host context
+ *     switch each, under load a wait for the CPU).  SIGINT and SIGTERM
+ *     still end the sleep at once; the timer's signal, pending, is taken
+ *     when it returns.
  */
 #include <signal.h>
 #include <string.h>
@@ -142,6 +149,9 @@ enum bt_status vm_signals_install(struct vm *vm)
 		return BT_ERR_IO;
 	sa.sa_handler = on_stop_signal;
 	if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL))
+		return BT_ERR_IO;
+	if (sigprocmask(SIG_BLOCK, NULL, &vm->idle_mask) != 0 ||
+	    sigaddset(&vm->idle_mask, SIGALRM) != 0)
 		return BT_ERR_IO;
 	struct sigevent sev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGALRM};
 	if (timer_create(CLOCK_MONOTONIC, &sev, &vm->host_timer) != 0)

@@ -54,13 +54,17 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 		fprintf(f,
 			"},\"fast_syscalls\":%" PRIu64 ",\"fast_sysrets\":%" PRIu64
 			",\"faults\":%" PRIu64 ",\"host_signals\":%" PRIu64 ",\"irqs\":%" PRIu64
-			",\"halts\":%" PRIu64 ",",
+			",\"halts\":%" PRIu64 ",\"idle_late\":{\"waits\":%" PRIu64
+			",\"ns\":%" PRIu64 "},",
 			s->fx_syscalls, s->fx_sysrets, s->faults, s->host_signals, s->irqs,
-			s->halts);
+			s->halts, s->idle_waits, s->idle_late_ns);
 		fprintf(f,
 			"\"smc\":{\"pages\":%" PRIu64 ",\"blocks\":%" PRIu64
-			"},\"mapping_invalidations\":%" PRIu64 ",",
-			s->smc_pages, s->smc_blocks, s->mapping_flushes);
+			"},\"mapping_invalidations\":%" PRIu64
+			",\"mapping_epochs\":{\"epochs\":%" PRIu64 ",\"pages\":%" PRIu64
+			",\"walks\":%" PRIu64 "},",
+			s->smc_pages, s->smc_blocks, s->mapping_flushes, s->epochs, s->epoch_pages,
+			s->epoch_walks);
 		fprintf(f,
 			"\"tlb\":{\"hits\":%" PRIu64 ",\"misses\":%" PRIu64 ",\"fills\":%" PRIu64
 			",\"flushes\":%" PRIu64 ",\"hit_rate\":%.2f,\"pcid_switches\":%" PRIu64
@@ -156,12 +160,16 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 		BT_N(s->fx_sysrets));
 	fprintf(f,
 		"btvm: guest faults from translated code %s (host signals %s), interrupts %s, hlt "
-		"waits %s\n",
-		BT_N(s->faults), BT_N(s->host_signals), BT_N(s->irqs), BT_N(s->halts));
+		"waits %s (%s woke after a device deadline, %.1f us late on average)\n",
+		BT_N(s->faults), BT_N(s->host_signals), BT_N(s->irqs), BT_N(s->halts),
+		BT_N(s->idle_waits),
+		s->idle_waits ? (double)s->idle_late_ns / (double)s->idle_waits / 1e3 : 0.0);
 	fprintf(f,
 		"btvm: self-modifying code: %s page writes killed %s blocks; mapping changes "
 		"killed %s\n",
 		BT_N(s->smc_pages), BT_N(s->smc_blocks), BT_N(s->mapping_flushes));
+	fprintf(f, "btvm: mapping epochs %s: %s code pages checked, %s with a page walk\n",
+		BT_N(s->epochs), BT_N(s->epoch_pages), BT_N(s->epoch_walks));
 	fprintf(f, "btvm: soft-TLB (slow path): %s hits, %s misses (%.1f%% hit), %s fills\n",
 		BT_N(mm.tlb_hits), BT_N(mm.tlb_misses), hit, BT_N(mm.tlb_fills));
 	if (mm.pcid_switches)

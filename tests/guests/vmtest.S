@@ -29,6 +29,21 @@
  *                 across the third must fault on its second page (#PF, CR2
  *                 there, W) having written nothing: the #PF handler writes
  *                 0x4b (status 0x97), anything else another value
+ *   VMTEST_EPOCH: maps its own 2 MiB of code a second and a third time
+ *                 with large pages at 8 GiB (A) and 8 GiB + 2 MiB (B),
+ *                 calls epoch_f and epoch_g (two pages apart) through B and
+ *                 epoch_f through A, all from one `call *%rax` (the IBL
+ *                 path), then copies those pages to another 2 MiB frame
+ *                 with other return values, points B's large page there and
+ *                 flushes globally (CR4.PGE, no invlpg): the same calls must
+ *                 return the copy's values through B and the original's
+ *                 through A; 0x3e (status 0x7d) if all six are right.  A's
+ *                 pages come first in the code cache's page order, so a
+ *                 revalidation that answered B's pages with A's walk would
+ *                 keep B's stale blocks
+ *   VMTEST_HLT:   the PIT at 8 ms, IRQ 0 counted by its handler; hlt until
+ *                 10 have come, then 0x2d (status 0x5b): test_vm counts
+ *                 how often the vCPU's sleep woke on the way
  * Fixed addresses the test relies on: report at 0x201000 (vmtest.ld puts
  * .text at 0x200000).
  */
@@ -37,6 +52,9 @@
 #define MMIO       0x4000000   /* 64 MiB: test_vm's device (VMTEST_MMIO) */
 #define SPLIT_VA   0x200000000 /* 8 GiB: VMTEST_SPLIT's own 4 KiB pages */
 #define SPLIT_RAM  0x300000    /* its RAM pages (identity mapped too) */
+#define EPOCH_A    0x200000000 /* 8 GiB: VMTEST_EPOCH's aliases of the code */
+#define EPOCH_B    0x200200000
+#define EPOCH_COPY 0x600000    /* the 2 MiB frame A is moved to */
 
 	.section .text
 	.globl	_start
@@ -81,6 +99,44 @@ _start:
 	sti
 spin:
 	jmp	spin
+#elif defined(VMTEST_HLT)
+	mov	$0x20, %edi
+	lea	tick_handler(%rip), %rsi
+	call	set_gate
+	lidt	idtr(%rip)
+	/* PIC as for VMTEST_IRQ: vectors 0x20/0x28, only IRQ 0 unmasked */
+	mov	$0x11, %al
+	out	%al, $0x20
+	out	%al, $0xa0
+	mov	$0x20, %al
+	out	%al, $0x21
+	mov	$0x28, %al
+	out	%al, $0xa1
+	mov	$4, %al
+	out	%al, $0x21
+	mov	$2, %al
+	out	%al, $0xa1
+	mov	$1, %al
+	out	%al, $0x21
+	out	%al, $0xa1
+	mov	$0xfe, %al
+	out	%al, $0x21
+	mov	$0xff, %al
+	out	%al, $0xa1
+	/* PIT channel 0, rate generator, 9546 (8 ms) */
+	mov	$0x34, %al
+	out	%al, $0x43
+	mov	$0x4a, %al
+	out	%al, $0x40
+	mov	$0x25, %al
+	out	%al, $0x40
+1:	sti
+	hlt
+	cmpl	$10, ticks(%rip)
+	jb	1b
+	mov	$0x2d, %al
+	out	%al, $DEBUG_EXIT
+	jmp	stop
 #elif defined(VMTEST_PF)
 	mov	$14, %edi
 	lea	pf_handler(%rip), %rsi
@@ -182,10 +238,80 @@ split_fault_insn:
 2:	mov	$0x7b, %al		/* the RAM half is wrong */
 	out	%al, $DEBUG_EXIT
 	jmp	stop
+#elif defined(VMTEST_EPOCH)
+	/* boot PDPT[8] -> epoch_pd: A and B both map this 2 MiB frame */
+	mov	%cr3, %rax
+	and	$~0xfff, %rax
+	mov	(%rax), %rax		/* PML4[0]: the boot PDPT */
+	and	$~0xfff, %rax
+	lea	epoch_pd(%rip), %rdx
+	or	$3, %rdx
+	mov	%rdx, 8 * 8(%rax)
+	lea	epoch_pd(%rip), %rax
+	movq	$0x200000 | 0x83, 0(%rax)	/* A: P, RW, PS */
+	movq	$0x200000 | 0x83, 8(%rax)	/* B */
+	mov	%cr3, %rax
+	mov	%rax, %cr3
+	movabs	$EPOCH_B, %rbx
+	movabs	$EPOCH_A, %r12
+	call	epoch_calls		/* translated at B and A */
+	cmp	$0x112211, %eax
+	jne	2f
+	/* the copy: the same code, other return values */
+	mov	$0x200000, %rsi
+	mov	$EPOCH_COPY, %rdi
+	mov	$0x200000 / 8, %ecx
+	rep movsq
+	movl	$0x33, EPOCH_COPY + (epoch_f - _start) + 1
+	movl	$0x44, EPOCH_COPY + (epoch_g - _start) + 1
+	lea	epoch_pd(%rip), %rax
+	movq	$EPOCH_COPY | 0x83, 8(%rax)	/* B moves, A stays */
+	mov	%cr4, %rax
+	xor	$0x80, %rax			/* PGE: a global flush, twice */
+	mov	%rax, %cr4
+	xor	$0x80, %rax
+	mov	%rax, %cr4
+	call	epoch_calls
+	cmp	$0x334411, %eax
+	jne	3f
+	mov	$0x3e, %al
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+2:	mov	$0x4e, %al		/* wrong before the move */
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+3:	mov	$0x5f, %al		/* wrong after it */
+	out	%al, $DEBUG_EXIT
+	jmp	stop
 #else
 #error pick a variant
 #endif
 	.size	_start, . - _start
+
+#if defined(VMTEST_EPOCH)
+/* epoch_f and epoch_g through B (%rbx) and epoch_f through A (%r12), from
+ * one call site: %eax = f(B) << 16 | g(B) << 8 | f(A) */
+	.type	epoch_calls, @function
+epoch_calls:
+	xor	%ebp, %ebp
+	lea	(epoch_f - _start)(%rbx), %rax
+	call	epoch_one
+	lea	(epoch_g - _start)(%rbx), %rax
+	call	epoch_one
+	lea	(epoch_f - _start)(%r12), %rax
+	call	epoch_one
+	mov	%ebp, %eax
+	ret
+	.size	epoch_calls, . - epoch_calls
+
+	.type	epoch_one, @function
+epoch_one:
+	call	*%rax
+	shl	$8, %ebp
+	or	%eax, %ebp
+	ret
+	.size	epoch_one, . - epoch_one
+#endif
 
 #if defined(VMTEST_SPLIT)
 	.type	split_pf, @function
@@ -211,7 +337,7 @@ split_pf:
 #endif
 
 #if defined(VMTEST_IRQ) || defined(VMTEST_PF) || defined(VMTEST_UD) || defined(VMTEST_GP) || \
-    defined(VMTEST_SPLIT)
+    defined(VMTEST_SPLIT) || defined(VMTEST_HLT)
 /* IDT gate %edi -> handler %rsi: 64-bit interrupt gate, current CS. */
 	.type	set_gate, @function
 set_gate:
@@ -245,6 +371,18 @@ irq_handler:
 	out	%al, $DEBUG_EXIT
 	jmp	stop
 	.size	irq_handler, . - irq_handler
+#endif
+
+#if defined(VMTEST_HLT)
+	.type	tick_handler, @function
+tick_handler:
+	push	%rax
+	incl	ticks(%rip)
+	mov	$0x20, %al		/* EOI */
+	out	%al, $0x20
+	pop	%rax
+	iretq
+	.size	tick_handler, . - tick_handler
 #endif
 
 #if defined(VMTEST_PF)
@@ -317,6 +455,22 @@ report:
 	jmp	stop
 	.size	report, . - report
 
+#if defined(VMTEST_EPOCH)
+/* two pages of their own, two pages apart */
+	.org	0x2000
+	.type	epoch_f, @function
+epoch_f:
+	mov	$0x11, %eax
+	ret
+	.size	epoch_f, . - epoch_f
+	.org	0x4000
+	.type	epoch_g, @function
+epoch_g:
+	mov	$0x22, %eax
+	ret
+	.size	epoch_g, . - epoch_g
+#endif
+
 	.section .rodata
 bad_mxcsr:
 	.long	0xffffffff	/* reserved bits 16..31 set */
@@ -328,6 +482,15 @@ idtr:
 	.balign	4096
 idt:
 	.skip	256 * 16
+#if defined(VMTEST_HLT)
+ticks:
+	.skip	4
+#endif
+#if defined(VMTEST_EPOCH)
+	.balign	4096
+epoch_pd:
+	.skip	4096
+#endif
 #if defined(VMTEST_SPLIT)
 	.balign	4096
 split_pd:

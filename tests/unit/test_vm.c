@@ -360,6 +360,55 @@ static void test_split_store(void **state)
 	assert_string_equal(dev.log[0], "w4@0=0x11223344");
 }
 
+/* A global flush (CR4.PGE) revalidates kernel code pages, a large page's
+ * with one walk for all its pages: a block whose large page now maps
+ * another frame dies (a call through the IBL reaches the new code), one of
+ * an unchanged large page lives (vmtest.S VMTEST_EPOCH). */
+static void test_epoch_large_pages(void **state)
+{
+	(void)state;
+	struct vm_result res;
+	struct vm *vm = boot(GUEST("epoch"), NULL, false, &res);
+	assert_int_equal(res.stop, VM_STOP_EXIT_PORT);
+	/* 0x4e: wrong before the move, 0x5f: a stale block ran after it */
+	assert_int_equal(res.exit_status, GUEST_STATUS(0x3e));
+	assert_int_equal(vm->st.epochs, 2);
+	/* B's two pages answered by one walk */
+	assert_true(vm->st.epoch_walks < vm->st.epoch_pages);
+	assert_true(vm->st.mapping_flushes >= 2); /* f and g through A */
+	vm_destroy(vm);
+}
+
+/* hlt sleeps until the next device deadline to the nanosecond: Linux's
+ * one-shot timers are due at sub-millisecond deadlines, and a sleep rounded
+ * up to whole milliseconds woke them 0.8-1.7 ms late on average */
+static void test_idle_until_deadline(void **state)
+{
+	(void)state;
+	assert_int_equal(vm_idle_ns(1000300000ull, 1000000000ull), 300000);
+	assert_int_equal(vm_idle_ns(1000000001ull, 1000000000ull), 1);
+	assert_int_equal(vm_idle_ns(1000000000ull, 1000000000ull), 0); /* due now */
+	assert_int_equal(vm_idle_ns(999999999ull, 1000000000ull), 0);  /* overdue */
+	assert_int_equal(vm_idle_ns(UINT64_MAX, 5), VM_IDLE_MAX_NS);   /* no deadline */
+	assert_int_equal(vm_idle_ns(5000000000ull, 1000000000ull), VM_IDLE_MAX_NS);
+}
+
+/* A halted vCPU sleeps until its device deadline: the 1 ms host timer does
+ * not wake it on the way (vm_signal.c contract 5).  Ten 8 ms PIT ticks took
+ * ~80 sleeps with the timer's signal let through, one or two a tick now. */
+static void test_hlt_sleeps_through_host_timer(void **state)
+{
+	(void)state;
+	struct vm_result res;
+	struct vm *vm = boot(GUEST("hlt"), NULL, false, &res);
+	assert_int_equal(res.stop, VM_STOP_EXIT_PORT);
+	assert_int_equal(res.exit_status, GUEST_STATUS(0x2d));
+	assert_true(vm->st.irqs >= 10);
+	assert_true(vm->st.halts >= 10);
+	assert_true(vm->st.halts <= 30);
+	vm_destroy(vm);
+}
+
 int main(void)
 {
 	test_private_config();
@@ -372,6 +421,9 @@ int main(void)
 	    cmocka_unit_test(test_callout_fault_reaches_guest),
 	    cmocka_unit_test(test_store_to_device_memory),
 	    cmocka_unit_test(test_split_store),
+	    cmocka_unit_test(test_epoch_large_pages),
+	    cmocka_unit_test(test_idle_until_deadline),
+	    cmocka_unit_test(test_hlt_sleeps_through_host_timer),
 	    cmocka_unit_test(test_not_advertised_is_ud),
 	    cmocka_unit_test(test_host_gp_is_guest_gp),
 	};
