@@ -323,7 +323,7 @@ static bool run_user_direct(struct vm *vm)
 		    vm->policy.cfg != VM_USER_DIRECT && (v->seg[CPU_CS].ar & CPU_AR_L)) {
 			vm->st.user_retries++;
 			vm->stay.retried = true;
-			vm_policy_need_translated(&vm->policy, vm->stay.cr3);
+			vm_policy_need_translated(&vm->policy, vm->stay.cr3, 0);
 			vm_stay_switch(vm, VM_UMODE_TRANSLATED);
 			return true;
 		}
@@ -342,11 +342,13 @@ static bool run_user_direct(struct vm *vm)
 		/* the code about to run would see the host instead of the vCPU
 		 * (its CPU number, CPUID, XSAVE layout...), or may change after
 		 * the scan: nothing of it ran; the vCPU runs it translated, and
-		 * the address space stays translated a while (the fidelity
-		 * trigger) */
+		 * the address space stays translated a short while (the page
+		 * stays unexecutable in the stub: a later fetch from it comes
+		 * back here) */
 		vm->st.user_sensitive++;
 		vm->stay.retried = true;
-		vm_policy_need_translated(&vm->policy, vm->stay.cr3);
+		vm_policy_need_translated(&vm->policy, vm->stay.cr3,
+					  vm->policy.params.sensitive_stays);
 		vm_stay_switch(vm, VM_UMODE_TRANSLATED);
 		return true;
 	}

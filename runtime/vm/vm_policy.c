@@ -33,6 +33,7 @@ void vm_policy_params_default(struct vm_policy_params *p)
 	p->exploit_max = 16384;
 	p->trial_stays = 32;
 	p->fidelity_stays = 4096;
+	p->sensitive_stays = 16;
 	/* the direct crossing measured by tests/bench/linux-user-bench.sh:
 	 * a getppid round trip 29.6-32.0 us direct, 1.2-1.5 us translated */
 	p->trial_min_user_ns = 30000;
@@ -292,13 +293,16 @@ bool vm_policy_fidelity(struct vm_policy *p, uint64_t cr3)
 	return p->cfg != VM_USER_DIRECT && slot(p, cr3)->fidelity != 0;
 }
 
-void vm_policy_need_translated(struct vm_policy *p, uint64_t cr3)
+void vm_policy_need_translated(struct vm_policy *p, uint64_t cr3, uint32_t stays)
 {
 	if (p->cfg == VM_USER_DIRECT)
 		return;
 	p->st.fidelity_triggers++;
 	struct vm_policy_as *a = slot(p, cr3);
-	a->fidelity = p->params.fidelity_stays;
+	if (!stays)
+		stays = p->params.fidelity_stays;
+	if (a->fidelity < stays)
+		a->fidelity = stays;
 	a->chosen = VM_UMODE_TRANSLATED;
 	a->trial = false;
 	a->exploit = a->left = p->params.exploit_stays;

@@ -101,6 +101,14 @@ struct vm_policy_params {
 	uint32_t exploit_max;	/* ... and at most, after trials that kept the mode */
 	uint32_t trial_stays;	/* stays of a trial (and of the window compared) */
 	uint32_t fidelity_stays;
+	/* the fidelity window after a fetch from a code page the scan kept
+	 * from the host (USER_EV_SENSITIVE): short, since correctness does
+	 * not rest on it (the page stays unexecutable in the stub, so every
+	 * later fetch from it runs translated again); it only spares the
+	 * round trips of a hot loop on that page.  A long window pinned
+	 * whole programs translated for seconds for one cpuid in libc's
+	 * start-up (docs/user-mode.md "The page scan") */
+	uint32_t sensitive_stays;
 	/* a translated window whose stays ran less user code than a host
 	 * crossing on average (and were not cut by interrupts) skips its
 	 * trial of direct mode: a direct stay costs at least one crossing,
@@ -201,7 +209,8 @@ uint32_t vm_policy_budget(struct vm_policy *p, uint64_t cr3);
 bool vm_policy_fidelity(struct vm_policy *p, uint64_t cr3);
 /* Address space cr3 showed a need for exact guest state (a sensitive
  * instruction, a loaded LDT, a fault direct execution cannot reproduce):
- * its next stays run translated (unless cfg is VM_USER_DIRECT). */
-void vm_policy_need_translated(struct vm_policy *p, uint64_t cr3);
+ * its next `stays` stays (0: fidelity_stays; a window already longer is
+ * kept) run translated (unless cfg is VM_USER_DIRECT). */
+void vm_policy_need_translated(struct vm_policy *p, uint64_t cr3, uint32_t stays);
 
 #endif

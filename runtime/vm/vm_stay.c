@@ -146,7 +146,7 @@ enum vm_umode vm_stay_track(struct vm *vm)
 		vm->stay.runs = 0;
 		vm->stay.retried = false;
 		if (needs_guest_state(v))
-			vm_policy_need_translated(&vm->policy, vm->stay.cr3);
+			vm_policy_need_translated(&vm->policy, vm->stay.cr3, 0);
 		vm_stay_switch(vm, vm_policy_mode(&vm->policy, vm->stay.cr3, cannot_translate(vm)));
 	} else if (vm->stay.mode == VM_UMODE_TRANSLATED && cannot_translate(vm)) {
 		/* TF or AC+AM set inside a translated stay (adaptive, no

@@ -17,6 +17,7 @@ static const struct vm_policy_params params = {
     .exploit_max = 8,
     .trial_stays = 4,
     .fidelity_stays = 10,
+    .sensitive_stays = 3,
 };
 
 /* per-stay costs, indexed by mode */
@@ -141,7 +142,7 @@ static void test_fidelity(void **state)
 	vm_policy_init(&p, VM_USER_ADAPTIVE, &params);
 	run(&p, AS1, direct_cheaper, false, 8 + 4);
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
-	vm_policy_need_translated(&p, AS1);
+	vm_policy_need_translated(&p, AS1, 0);
 	assert_int_equal(p.st.fidelity_triggers, 1);
 	uint64_t trials = p.st.trials;
 	for (unsigned i = 0; i < params.fidelity_stays; i++) {
@@ -154,9 +155,41 @@ static void test_fidelity(void **state)
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
 
 	vm_policy_init(&p, VM_USER_DIRECT, &params);
-	vm_policy_need_translated(&p, AS1);
+	vm_policy_need_translated(&p, AS1, 0);
 	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
 	assert_int_equal(p.st.fidelity_triggers, 0);
+}
+
+/* A fetch from a page the scan kept from the host is a short window
+ * (sensitive_stays), not the fidelity trigger's long one: a program whose
+ * start-up ran cpuid goes back to direct for its compute; and a short
+ * window never cuts a long one short. */
+static void test_sensitive_window(void **state)
+{
+	(void)state;
+	struct vm_policy p;
+	vm_policy_init(&p, VM_USER_ADAPTIVE, &params);
+	run(&p, AS1, direct_cheaper, false, 8 + 4);
+	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
+	vm_policy_need_translated(&p, AS1, params.sensitive_stays);
+	for (unsigned i = 0; i < params.sensitive_stays; i++) {
+		assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_TRANSLATED);
+		assert_true(vm_policy_fidelity(&p, AS1));
+		run(&p, AS1, direct_cheaper, false, 1);
+	}
+	assert_false(vm_policy_fidelity(&p, AS1));
+	run(&p, AS1, direct_cheaper, false, 8 + 4);
+	assert_int_equal(vm_policy_mode(&p, AS1, false), VM_UMODE_DIRECT);
+
+	/* a long window, then a short one: the long one runs out */
+	vm_policy_need_translated(&p, AS1, 0);
+	run(&p, AS1, direct_cheaper, false, 1);
+	vm_policy_need_translated(&p, AS1, params.sensitive_stays);
+	for (unsigned i = 0; i + 1 < params.fidelity_stays; i++) {
+		assert_true(vm_policy_fidelity(&p, AS1));
+		run(&p, AS1, direct_cheaper, false, 1);
+	}
+	assert_false(vm_policy_fidelity(&p, AS1));
 }
 
 /* Fixed configurations, fallbacks, and what a fallback stay teaches. */
@@ -426,6 +459,7 @@ int main(void)
 	    cmocka_unit_test(test_compute_goes_direct),
 	    cmocka_unit_test(test_compute_trial_early),
 	    cmocka_unit_test(test_fidelity),
+	    cmocka_unit_test(test_sensitive_window),
 	    cmocka_unit_test(test_fixed_and_fallback),
 	    cmocka_unit_test(test_backoff),
 	    cmocka_unit_test(test_skip_trials_short_user),
