@@ -121,7 +121,7 @@ enum bt_status tcdb_chunk_add(struct tcdb_chunk *c, struct tcdb_block *b)
 	return BT_OK;
 }
 
-enum bt_status tcdb_chunk_seal(struct tcdb_chunk *c)
+enum bt_status tcdb_chunk_seal_prepare(struct tcdb_chunk *c)
 {
 	BT_TRY(tcdb_chunk_close(c));
 	size_t bound = ZSTD_compressBound(c->raw_len);
@@ -134,6 +134,12 @@ enum bt_status tcdb_chunk_seal(struct tcdb_chunk *c)
 		c->z = nz;
 		c->z_cap = bound;
 	}
+	return BT_OK;
+}
+
+enum bt_status tcdb_chunk_seal(struct tcdb_chunk *c)
+{
+	BT_TRY(tcdb_chunk_seal_prepare(c));
 	size_t zl =
 	    ZSTD_compressCCtx(c->zctx, c->z, c->z_cap, c->raw, c->raw_len, CHUNK_ZSTD_LEVEL);
 	/* not kept: a build holds thousands of sealed chunks until they are

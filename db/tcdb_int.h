@@ -396,4 +396,8 @@ enum bt_status tcdb_put_block(struct tcdb *db, sqlite3_stmt *st, const struct tc
 /* tcdb_sign(): a new tag for every block row (in its transaction). */
 enum bt_status tcdb_sign_rows(struct tcdb *db);
 
+/* tcdb_chunk_seal's first half, shared with the dictionary's sealing:
+ * close c (its directory) and make room for the compressed frame. */
+enum bt_status tcdb_chunk_seal_prepare(struct tcdb_chunk *c);
+
 #endif

@@ -100,17 +100,7 @@ enum bt_status tcdb_chunk_seal_with(struct tcdb_chunk *c, const struct tcdb_zdic
 {
 	if (!d)
 		return tcdb_chunk_seal(c);
-	BT_TRY(tcdb_chunk_close(c));
-	size_t bound = ZSTD_compressBound(c->raw_len);
-	if (!c->zctx && !(c->zctx = ZSTD_createCCtx()))
-		return BT_ERR_NOMEM;
-	if (bound > c->z_cap) {
-		uint8_t *nz = realloc(c->z, bound);
-		if (!nz)
-			return BT_ERR_NOMEM;
-		c->z = nz;
-		c->z_cap = bound;
-	}
+	BT_TRY(tcdb_chunk_seal_prepare(c));
 	size_t zl = ZSTD_compress_usingCDict(c->zctx, c->z, c->z_cap, c->raw, c->raw_len, d->cdict);
 	ZSTD_freeCCtx(c->zctx); /* not kept, as tcdb_chunk_seal's */
 	c->zctx = NULL;

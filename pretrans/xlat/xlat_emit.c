@@ -566,6 +566,31 @@ static int slow_shared(struct xe *e, uint32_t info)
 	return e->slow_label[e->n_slow++];
 }
 
+static void lea_addr(struct xe *e, ZydisRegister r, const struct xlat_addr *a, int64_t plus);
+
+/* A probe's COLD part: at `slow` (the TLB missed), the address back in A
+ * when `redo` says how (the two-register probe reused A), the return
+ * point `back` in T1, and the jump to the block's shared slow path for
+ * this access; then back to the section and category of the caller. */
+static void probe_cold(struct xe *e, ZydisRegister A, ZydisRegister T1,
+		       const struct xlat_addr *redo, unsigned size, bool write, int slow, int back,
+		       int cat)
+{
+	int prev = e->cur;
+	uint32_t info = size | (write ? VCPU_MEM_WRITE : 0) |
+			(uint32_t)xe_gpr_num(A) << VCPU_MEM_ADDR_SHIFT |
+			(uint32_t)xe_gpr_num(T1) << VCPU_MEM_RET_SHIFT;
+	xe_cat(e, XLAT_CAT_SLOW);
+	xe_section(e, XE_COLD);
+	xe_label_place(e, slow);
+	if (redo)
+		lea_addr(e, A, redo, 0);
+	xe_lea_label(e, T1, back);
+	xe_branch(e, ZYDIS_MNEMONIC_JMP, slow_shared(e, info));
+	xe_section(e, prev);
+	xe_cat(e, cat);
+}
+
 /*
  * The soft-MMU probe (QEMU softmmu style).  With A, T1, T2 the scratch
  * registers:
@@ -635,17 +660,7 @@ void xe_probe(struct xe *e, const struct xlat_scratch *s, const struct xlat_addr
 	xe_ins(e, ZYDIS_MNEMONIC_ADD, true, 2, &oa, &mm, NULL);
 	xe_label_place(e, back);
 
-	int prev = e->cur;
-	uint32_t info = size | (write ? VCPU_MEM_WRITE : 0) |
-			(uint32_t)xe_gpr_num(A) << VCPU_MEM_ADDR_SHIFT |
-			(uint32_t)xe_gpr_num(T1) << VCPU_MEM_RET_SHIFT;
-	xe_cat(e, XLAT_CAT_SLOW);
-	xe_section(e, XE_COLD);
-	xe_label_place(e, slow);
-	xe_lea_label(e, T1, back);
-	xe_branch(e, ZYDIS_MNEMONIC_JMP, slow_shared(e, info));
-	xe_section(e, prev);
-	xe_cat(e, cat);
+	probe_cold(e, A, T1, NULL, size, write, slow, back, cat);
 }
 
 /* xe_probe2 takes a: base/index/disp without segment or 0x67, whose disp +
@@ -721,18 +736,7 @@ void xe_probe2(struct xe *e, ZydisRegister A, ZydisRegister T1, const struct xla
 	xe_ins(e, ZYDIS_MNEMONIC_ADD, true, 2, &oa, &mm, NULL);
 	xe_label_place(e, back);
 
-	int prev = e->cur;
-	uint32_t info = size | (write ? VCPU_MEM_WRITE : 0) |
-			(uint32_t)xe_gpr_num(A) << VCPU_MEM_ADDR_SHIFT |
-			(uint32_t)xe_gpr_num(T1) << VCPU_MEM_RET_SHIFT;
-	xe_cat(e, XLAT_CAT_SLOW);
-	xe_section(e, XE_COLD);
-	xe_label_place(e, slow);
-	lea_addr(e, A, a, 0);
-	xe_lea_label(e, T1, back);
-	xe_branch(e, ZYDIS_MNEMONIC_JMP, slow_shared(e, info));
-	xe_section(e, prev);
-	xe_cat(e, cat);
+	probe_cold(e, A, T1, a, size, write, slow, back, cat);
 	/* after a slow path T1 is 0, not the index: a probe that reuses it then
 	 * misses (entry 0 holds only pages of index 0) and takes its own slow
 	 * path, which is correct */
