@@ -13,14 +13,30 @@
 
 _Static_assert(TCDB_MAX_EXITS >= XLAT_MAX_EXITS, "a block's exits fit the database format");
 
-static void exits_to_db(const struct discover_block *b, struct tcdb_block *tb)
+/* The database's record of a discovered block whose bytes are in r's data
+ * (the fields a chunk and a row share; the caller adds the rest). */
+static struct tcdb_block to_db(const struct discover_result *r, const struct discover_block *b)
 {
+	struct tcdb_block tb = {
+	    .guest_start = b->guest_start,
+	    .guest_len = b->guest_len,
+	    .n_insns = b->n_insns,
+	    .guest_hash = b->guest_hash,
+	    .flags = b->flags,
+	    .refusal = b->refusal,
+	    .refusal_addr = b->refusal_addr,
+	    .code = r->data + b->code_off,
+	    .code_len = b->code_len,
+	    .pcmap = r->data + b->pcmap_off,
+	    .pcmap_len = b->pcmap_len,
+	};
 	for (uint32_t i = 0; i < b->n_exits; i++)
-		tb->exits[i] = (struct tcdb_exit){.kind = b->exits[i].kind,
-						  .patch_off = b->exits[i].patch_off,
-						  .stub_off = b->exits[i].stub_off,
-						  .target = b->exits[i].target};
-	tb->n_exits = b->n_exits;
+		tb.exits[i] = (struct tcdb_exit){.kind = b->exits[i].kind,
+						 .patch_off = b->exits[i].patch_off,
+						 .stub_off = b->exits[i].stub_off,
+						 .target = b->exits[i].target};
+	tb.n_exits = b->n_exits;
+	return tb;
 }
 
 static int block_cmp(const void *a, const void *b)
@@ -41,20 +57,7 @@ enum bt_status pbuild_pack_unit(struct pbuild_pipe *pp, struct pbuild_slot *sl, 
 		qsort(r->b, r->n, sizeof(r->b[0]), block_cmp);
 		for (size_t i = 0; i < r->n; i++) {
 			struct discover_block *b = &r->b[i];
-			struct tcdb_block tb = {
-			    .guest_start = b->guest_start,
-			    .guest_len = b->guest_len,
-			    .n_insns = b->n_insns,
-			    .guest_hash = b->guest_hash,
-			    .flags = b->flags,
-			    .refusal = b->refusal,
-			    .refusal_addr = b->refusal_addr,
-			    .code = r->data + b->code_off,
-			    .code_len = b->code_len,
-			    .pcmap = r->data + b->pcmap_off,
-			    .pcmap_len = b->pcmap_len,
-			};
-			exits_to_db(b, &tb);
+			struct tcdb_block tb = to_db(r, b);
 			/* the directory lists refused regions too; the
 			 * region's function row is the k-th after the chunk */
 			BT_TRY(tcdb_chunk_add_block(c, &tb, (uint32_t)k));
@@ -135,24 +138,11 @@ enum bt_status pbuild_write_region(struct tcdb *db, const struct discover_func *
 	}
 	for (size_t i = 0; i < r->n; i++) {
 		const struct discover_block *b = &r->b[i];
-		struct tcdb_block tb = {
-		    .guest_start = b->guest_start,
-		    .guest_len = b->guest_len,
-		    .n_insns = b->n_insns,
-		    .guest_hash = b->guest_hash,
-		    .flags = b->flags,
-		    .refusal = b->refusal,
-		    .refusal_addr = b->refusal_addr,
-		    .code = r->data + b->code_off,
-		    .code_len = b->code_len,
-		    .pcmap = r->data + b->pcmap_off,
-		    .pcmap_len = b->pcmap_len,
-		    .function_id = tf.id,
-		    .origin = TCDB_ORIGIN_STATIC,
-		    .chunk_id = chunk_id,
-		    .payload_off = b->payload_off,
-		};
-		exits_to_db(b, &tb);
+		struct tcdb_block tb = to_db(r, b);
+		tb.function_id = tf.id;
+		tb.origin = TCDB_ORIGIN_STATIC;
+		tb.chunk_id = chunk_id;
+		tb.payload_off = b->payload_off;
 		size_t before = tcdb_blocks_added(db);
 		BT_TRY(tcdb_add_block(db, &tb));
 		if (tcdb_blocks_added(db) != before) {
