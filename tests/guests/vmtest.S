@@ -70,25 +70,7 @@ _start:
 	lea	irq_handler(%rip), %rsi
 	call	set_gate
 	lidt	idtr(%rip)
-	/* PIC: ICW1..4, vectors 0x20/0x28, only IRQ 0 unmasked */
-	mov	$0x11, %al
-	out	%al, $0x20
-	out	%al, $0xa0
-	mov	$0x20, %al
-	out	%al, $0x21
-	mov	$0x28, %al
-	out	%al, $0xa1
-	mov	$4, %al
-	out	%al, $0x21
-	mov	$2, %al
-	out	%al, $0xa1
-	mov	$1, %al
-	out	%al, $0x21
-	out	%al, $0xa1
-	mov	$0xfe, %al
-	out	%al, $0x21
-	mov	$0xff, %al
-	out	%al, $0xa1
+	call	pic_irq0_only
 	/* PIT channel 0, rate generator, 1193 (1 ms) */
 	mov	$0x34, %al
 	out	%al, $0x43
@@ -104,25 +86,7 @@ spin:
 	lea	tick_handler(%rip), %rsi
 	call	set_gate
 	lidt	idtr(%rip)
-	/* PIC as for VMTEST_IRQ: vectors 0x20/0x28, only IRQ 0 unmasked */
-	mov	$0x11, %al
-	out	%al, $0x20
-	out	%al, $0xa0
-	mov	$0x20, %al
-	out	%al, $0x21
-	mov	$0x28, %al
-	out	%al, $0xa1
-	mov	$4, %al
-	out	%al, $0x21
-	mov	$2, %al
-	out	%al, $0xa1
-	mov	$1, %al
-	out	%al, $0x21
-	out	%al, $0xa1
-	mov	$0xfe, %al
-	out	%al, $0x21
-	mov	$0xff, %al
-	out	%al, $0xa1
+	call	pic_irq0_only
 	/* PIT channel 0, rate generator, 9546 (8 ms) */
 	mov	$0x34, %al
 	out	%al, $0x43
@@ -356,6 +320,32 @@ set_gate:
 	movl	$0, 12(%rax)
 	ret
 	.size	set_gate, . - set_gate
+#endif
+
+#if defined(VMTEST_IRQ) || defined(VMTEST_HLT)
+/* PIC: ICW1..4, vectors 0x20/0x28, only IRQ 0 unmasked. */
+	.type	pic_irq0_only, @function
+pic_irq0_only:
+	mov	$0x11, %al
+	out	%al, $0x20
+	out	%al, $0xa0
+	mov	$0x20, %al
+	out	%al, $0x21
+	mov	$0x28, %al
+	out	%al, $0xa1
+	mov	$4, %al
+	out	%al, $0x21
+	mov	$2, %al
+	out	%al, $0xa1
+	mov	$1, %al
+	out	%al, $0x21
+	out	%al, $0xa1
+	mov	$0xfe, %al
+	out	%al, $0x21
+	mov	$0xff, %al
+	out	%al, $0xa1
+	ret
+	.size	pic_irq0_only, . - pic_irq0_only
 #endif
 
 #if defined(VMTEST_IRQ)
