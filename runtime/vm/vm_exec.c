@@ -191,6 +191,13 @@ uint64_t vm_idle_ns(uint64_t next, uint64_t now)
 	return next > now ? BT_MIN(next - now, VM_IDLE_MAX_NS) : 0;
 }
 
+uint64_t vm_direct_run_ns(uint64_t next, uint64_t now)
+{
+	if (next == UINT64_MAX)
+		return VM_DIRECT_KICK_MAX_NS;
+	return next > now ? BT_MIN(next - now, VM_DIRECT_KICK_MAX_NS) : 0;
+}
+
 /* hlt: sleep until the next device deadline or console input. */
 static void idle(struct vm *vm)
 {
@@ -299,7 +306,13 @@ static bool run_user_direct(struct vm *vm)
 	struct user_event ev;
 	enum cpu_outcome out = CPU_OUT_CONTINUE;
 	uint64_t t0 = vm_ticks();
+	/* the host timer leaves the stub running until the next device
+	 * deadline (vm_signal.c contract 6) */
+	uint64_t run =
+	    vm_direct_run_ns(platform_next_deadline(vm->plat), vclock_now_ns(vm->plat->clock));
+	vm->kick_at_ns = bt_now_ns() + run;
 	enum bt_status s = user_enter(vm->user, v->cr3, v->seg[CPU_CS].sel, cpu_rflags(v), &ev);
+	vm->kick_at_ns = 0;
 	vm->st.ticks[VM_PH_USER] += vm_ticks() - t0;
 	if (s != BT_OK) {
 		bt_err(LOG_USER, "guest user code at %#llx cannot continue: %s",

@@ -188,6 +188,11 @@ struct vm {
 	 * (vm_exec.c idle) runs under it, so the 1 ms timer does not wake a
 	 * halted vCPU that has a deadline of its own (vm_signal.c contract 5) */
 	sigset_t idle_mask;
+	/* while a stub runs guest user code (a direct stay): the host time
+	 * (bt_now_ns) before which the 1 ms timer leaves it running, 0 =
+	 * stop it at every tick (vm_signal.c contract 6, vm_exec.c
+	 * run_user_direct) */
+	volatile uint64_t kick_at_ns;
 	uint64_t clock_t0_ns, clock_t0_ticks; /* to convert phase ticks to ns */
 	double ns_per_tick;		      /* the same rate, refreshed by housekeeping */
 	uint64_t deadline_ns;		      /* CLOCK_MONOTONIC, 0 = none */
@@ -255,6 +260,14 @@ int vm_callout_mem(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8
  * time now (vm_exec.c idle) */
 #define VM_IDLE_MAX_NS 10000000ull
 uint64_t vm_idle_ns(uint64_t next, uint64_t now);
+/* A direct stay's longest run between the host timer's stops of the stub
+ * when no device deadline comes sooner: the latency of --timeout, console
+ * input and housekeeping in direct mode (a stop signal stops it at once) */
+#define VM_DIRECT_KICK_MAX_NS 4000000ull
+/* How long a direct stay may run before the timer stops it, for the device
+ * deadline next (UINT64_MAX: none) at time now: until that deadline, at
+ * most VM_DIRECT_KICK_MAX_NS, 0 when it is due */
+uint64_t vm_direct_run_ns(uint64_t next, uint64_t now);
 
 /* vm_signal.c (its contract is at the top of that file) */
 enum bt_status vm_signals_install(struct vm *vm);

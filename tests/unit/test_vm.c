@@ -153,6 +153,18 @@ static void test_undef_flags_db(void **state)
 	xlat_host_undef_flags_pretend(-1);
 }
 
+/* How long a direct stay runs before the host timer stops its stub: until
+ * the next device deadline, at most VM_DIRECT_KICK_MAX_NS, 0 when due. */
+static void test_direct_run_ns(void **state)
+{
+	(void)state;
+	assert_int_equal(vm_direct_run_ns(UINT64_MAX, 5), VM_DIRECT_KICK_MAX_NS);
+	assert_int_equal(vm_direct_run_ns(1000 + 250000, 1000), 250000);
+	assert_int_equal(vm_direct_run_ns(1000 + 50000000, 1000), VM_DIRECT_KICK_MAX_NS);
+	assert_int_equal(vm_direct_run_ns(1000, 1000), 0);
+	assert_int_equal(vm_direct_run_ns(999, 1000), 0);
+}
+
 static void test_stale_block_is_retranslated(void **state)
 {
 	(void)state;
@@ -416,6 +428,7 @@ int main(void)
 	    cmocka_unit_test(test_db_block_is_used),
 	    cmocka_unit_test(test_stale_block_is_retranslated),
 	    cmocka_unit_test(test_undef_flags_db),
+	    cmocka_unit_test(test_direct_run_ns),
 	    cmocka_unit_test(test_learned_block_is_written_back),
 	    cmocka_unit_test(test_interrupt_at_block_boundary),
 	    cmocka_unit_test(test_callout_fault_reaches_guest),
