@@ -181,6 +181,16 @@ struct xe_enc_memo {
 	} slot[XE_ENC_SLOTS];
 };
 
+/* Room for n more bytes in the current section, else e->overflow. */
+static inline bool xe_room(struct xe *e, uint32_t n)
+{
+	if (e->len[e->cur] + n > XLAT_SEC_CAP) {
+		e->overflow = true;
+		return false;
+	}
+	return true;
+}
+
 /* Set the category of what is emitted next; returns the previous one. */
 static inline int xe_cat(struct xe *e, int cat)
 {
