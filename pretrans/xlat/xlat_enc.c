@@ -151,4 +151,3 @@ void xe_ins(struct xe *e, ZydisMnemonic m, bool gs, int n, const ZydisEncoderOpe
 		     ? offsetof(ZydisEncoderRequest, operands) + (size_t)n * sizeof(req.operands[0])
 		     : 0);
 }
-

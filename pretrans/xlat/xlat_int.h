@@ -341,6 +341,9 @@ enum xlat_class {
 };
 
 enum xlat_class xlat_classify(const struct xlat_insn *in);
+/* The index of in's explicit memory access operand (-1: none; address
+ * generation is not an access); counts of explicit and hidden ones. */
+int xlat_mem_operand(const struct xlat_insn *in, int *n_explicit, int *n_hidden);
 bool xlat_class_ends_block(enum xlat_class c);
 enum xlat_class xlat_class_user(enum xlat_class c);
 /* Emit the host code for `in` (class c), including its exits when the class
