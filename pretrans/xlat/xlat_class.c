@@ -11,7 +11,6 @@
  */
 #include "pretrans/xlat/xlat_int.h"
 
-
 static bool is_mnem(ZydisMnemonic m, const ZydisMnemonic *list, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -192,4 +191,3 @@ bool xlat_class_ends_block(enum xlat_class c)
 		return false;
 	}
 }
-
