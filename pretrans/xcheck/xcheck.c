@@ -10,6 +10,7 @@
  */
 #include "pretrans/xcheck/xcheck.h"
 
+#include "pretrans/base/hash.h"
 #include "pretrans/base/log.h"
 
 #include <Zydis/Zydis.h>
@@ -332,9 +333,7 @@ static void checker_destroy(void *inst)
  */
 static struct memo_slot *memo_slot(struct xcheck *xc, const uint8_t *p, uint32_t len)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
-	for (uint32_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
+	uint64_t h = bt_hash64(p, len); /* FNV-1a: its low bits mix poorly */
 	h ^= h >> 29;
 	return &xc->memo[(h * 0xbf58476d1ce4e5b9ull) >> (64 - MEMO_BITS)];
 }

@@ -184,18 +184,11 @@ static void housekeeping(struct vm *vm)
  * at most 10 ms (console input and a stop signal wake it sooner; the 1 ms
  * host timer's signal is blocked meanwhile, vm_signal.c contract 5).
  */
-uint64_t vm_idle_ns(uint64_t next, uint64_t now)
+uint64_t vm_until_deadline_ns(uint64_t next, uint64_t now, uint64_t max)
 {
 	if (next == UINT64_MAX)
-		return VM_IDLE_MAX_NS;
-	return next > now ? BT_MIN(next - now, VM_IDLE_MAX_NS) : 0;
-}
-
-uint64_t vm_direct_run_ns(uint64_t next, uint64_t now)
-{
-	if (next == UINT64_MAX)
-		return VM_DIRECT_KICK_MAX_NS;
-	return next > now ? BT_MIN(next - now, VM_DIRECT_KICK_MAX_NS) : 0;
+		return max;
+	return next > now ? BT_MIN(next - now, max) : 0;
 }
 
 /* hlt: sleep until the next device deadline or console input. */
@@ -203,7 +196,7 @@ static void idle(struct vm *vm)
 {
 	uint64_t t0 = vm_ticks();
 	uint64_t next = platform_next_deadline(vm->plat);
-	uint64_t ns = vm_idle_ns(next, vclock_now_ns(vm->plat->clock));
+	uint64_t ns = vm_until_deadline_ns(next, vclock_now_ns(vm->plat->clock), VM_IDLE_MAX_NS);
 	/* the console only while COM1 still reads it: at its end of file
 	 * (stdin from /dev/null) or with a full FIFO it is readable at once,
 	 * and the halted guest would spin instead of sleeping */
@@ -308,8 +301,8 @@ static bool run_user_direct(struct vm *vm)
 	uint64_t t0 = vm_ticks();
 	/* the host timer leaves the stub running until the next device
 	 * deadline (vm_signal.c contract 6) */
-	uint64_t run =
-	    vm_direct_run_ns(platform_next_deadline(vm->plat), vclock_now_ns(vm->plat->clock));
+	uint64_t run = vm_until_deadline_ns(platform_next_deadline(vm->plat),
+					    vclock_now_ns(vm->plat->clock), VM_DIRECT_KICK_MAX_NS);
 	vm->kick_at_ns = bt_now_ns() + run;
 	enum bt_status s = user_enter(vm->user, v->cr3, v->seg[CPU_CS].sel, cpu_rflags(v), &ev);
 	vm->kick_at_ns = 0;

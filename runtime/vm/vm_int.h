@@ -256,18 +256,15 @@ uint8_t *vm_split_host(struct vm *vm, gva_t va, uint32_t size, gpa_t gpa0, gpa_t
 enum bt_status vm_loop(struct vm *vm);
 int vm_callout_mem(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8_t **host);
 
-/* hlt's sleep in ns before the device deadline next (UINT64_MAX: none) at
- * time now (vm_exec.c idle) */
-#define VM_IDLE_MAX_NS 10000000ull
-uint64_t vm_idle_ns(uint64_t next, uint64_t now);
-/* A direct stay's longest run between the host timer's stops of the stub
- * when no device deadline comes sooner: the latency of --timeout, console
- * input and housekeeping in direct mode (a stop signal stops it at once) */
+/* The time in ns from now to the device deadline next (UINT64_MAX: none),
+ * at most max, 0 when it is due: how long hlt sleeps (max VM_IDLE_MAX_NS,
+ * vm_exec.c idle) and how long a direct stay runs before the host timer
+ * stops its stub (max VM_DIRECT_KICK_MAX_NS: the latency of --timeout,
+ * console input and housekeeping in direct mode; a stop signal stops it at
+ * once; vm_exec.c run_user_direct) */
+#define VM_IDLE_MAX_NS	      10000000ull
 #define VM_DIRECT_KICK_MAX_NS 4000000ull
-/* How long a direct stay may run before the timer stops it, for the device
- * deadline next (UINT64_MAX: none) at time now: until that deadline, at
- * most VM_DIRECT_KICK_MAX_NS, 0 when it is due */
-uint64_t vm_direct_run_ns(uint64_t next, uint64_t now);
+uint64_t vm_until_deadline_ns(uint64_t next, uint64_t now, uint64_t max);
 
 /* vm_signal.c (its contract is at the top of that file) */
 enum bt_status vm_signals_install(struct vm *vm);

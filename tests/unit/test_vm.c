@@ -153,18 +153,6 @@ static void test_undef_flags_db(void **state)
 	xlat_host_undef_flags_pretend(-1);
 }
 
-/* How long a direct stay runs before the host timer stops its stub: until
- * the next device deadline, at most VM_DIRECT_KICK_MAX_NS, 0 when due. */
-static void test_direct_run_ns(void **state)
-{
-	(void)state;
-	assert_int_equal(vm_direct_run_ns(UINT64_MAX, 5), VM_DIRECT_KICK_MAX_NS);
-	assert_int_equal(vm_direct_run_ns(1000 + 250000, 1000), 250000);
-	assert_int_equal(vm_direct_run_ns(1000 + 50000000, 1000), VM_DIRECT_KICK_MAX_NS);
-	assert_int_equal(vm_direct_run_ns(1000, 1000), 0);
-	assert_int_equal(vm_direct_run_ns(999, 1000), 0);
-}
-
 static void test_stale_block_is_retranslated(void **state)
 {
 	(void)state;
@@ -397,12 +385,24 @@ static void test_epoch_large_pages(void **state)
 static void test_idle_until_deadline(void **state)
 {
 	(void)state;
-	assert_int_equal(vm_idle_ns(1000300000ull, 1000000000ull), 300000);
-	assert_int_equal(vm_idle_ns(1000000001ull, 1000000000ull), 1);
-	assert_int_equal(vm_idle_ns(1000000000ull, 1000000000ull), 0); /* due now */
-	assert_int_equal(vm_idle_ns(999999999ull, 1000000000ull), 0);  /* overdue */
-	assert_int_equal(vm_idle_ns(UINT64_MAX, 5), VM_IDLE_MAX_NS);   /* no deadline */
-	assert_int_equal(vm_idle_ns(5000000000ull, 1000000000ull), VM_IDLE_MAX_NS);
+	assert_int_equal(vm_until_deadline_ns(1000300000ull, 1000000000ull, VM_IDLE_MAX_NS),
+			 300000);
+	assert_int_equal(vm_until_deadline_ns(1000000001ull, 1000000000ull, VM_IDLE_MAX_NS), 1);
+	assert_int_equal(vm_until_deadline_ns(1000000000ull, 1000000000ull, VM_IDLE_MAX_NS),
+			 0); /* due now */
+	assert_int_equal(vm_until_deadline_ns(999999999ull, 1000000000ull, VM_IDLE_MAX_NS),
+			 0); /* overdue */
+	assert_int_equal(vm_until_deadline_ns(UINT64_MAX, 5, VM_IDLE_MAX_NS),
+			 VM_IDLE_MAX_NS); /* no deadline */
+	assert_int_equal(vm_until_deadline_ns(5000000000ull, 1000000000ull, VM_IDLE_MAX_NS),
+			 VM_IDLE_MAX_NS);
+	/* a direct stay's stub: the same deadline, its own maximum */
+	assert_int_equal(vm_until_deadline_ns(1000250000ull, 1000000000ull, VM_DIRECT_KICK_MAX_NS),
+			 250000);
+	assert_int_equal(vm_until_deadline_ns(1050000000ull, 1000000000ull, VM_DIRECT_KICK_MAX_NS),
+			 VM_DIRECT_KICK_MAX_NS);
+	assert_int_equal(vm_until_deadline_ns(UINT64_MAX, 5, VM_DIRECT_KICK_MAX_NS),
+			 VM_DIRECT_KICK_MAX_NS);
 }
 
 /* A halted vCPU sleeps until its device deadline: the 1 ms host timer does
@@ -428,7 +428,6 @@ int main(void)
 	    cmocka_unit_test(test_db_block_is_used),
 	    cmocka_unit_test(test_stale_block_is_retranslated),
 	    cmocka_unit_test(test_undef_flags_db),
-	    cmocka_unit_test(test_direct_run_ns),
 	    cmocka_unit_test(test_learned_block_is_written_back),
 	    cmocka_unit_test(test_interrupt_at_block_boundary),
 	    cmocka_unit_test(test_callout_fault_reaches_guest),
