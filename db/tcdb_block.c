@@ -397,30 +397,27 @@ enum bt_status tcdb_lookup(struct tcdb *db, gva_t va, struct tcdb_block *out)
 		return BT_ERR_NOTFOUND;
 	bool rows;
 	BT_TRY(rows_exist(db, &rows));
-	if (!rows) {
-		const struct tcdb_dirent *e;
-		BT_TRY(static_find(db, key_of(va), va, &e));
-		BT_TRY(tcdb_dir_block(db, e, out, false));
-		return out->refusal ? BT_ERR_NOTFOUND : BT_OK;
-	}
-	sqlite3_stmt *st = db->st[ST_LOOKUP];
-	sqlite3_reset(st);
-	sqlite3_bind_int64(st, 1, key_of(va));
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE) { /* no learned row: the build's block */
+	if (rows) { /* a learned row first */
+		sqlite3_stmt *st = db->st[ST_LOOKUP];
 		sqlite3_reset(st);
-		const struct tcdb_dirent *e;
-		BT_TRY(static_find(db, key_of(va), va, &e));
-		BT_TRY(tcdb_dir_block(db, e, out, false));
-		return out->refusal ? BT_ERR_NOTFOUND : BT_OK;
+		sqlite3_bind_int64(st, 1, key_of(va));
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			enum bt_status s = row_to_block(db, st, out, true);
+			sqlite3_reset(st);
+			if (s == BT_OK && out->refusal)
+				return BT_ERR_NOTFOUND;
+			return s;
+		}
+		if (rc != SQLITE_DONE)
+			return tcdb_db_err(db, "looking up a block");
+		sqlite3_reset(st);
 	}
-	if (rc != SQLITE_ROW)
-		return tcdb_db_err(db, "looking up a block");
-	enum bt_status s = row_to_block(db, st, out, true);
-	sqlite3_reset(st);
-	if (s == BT_OK && out->refusal)
-		return BT_ERR_NOTFOUND;
-	return s;
+	/* the build's block */
+	const struct tcdb_dirent *e;
+	BT_TRY(static_find(db, key_of(va), va, &e));
+	BT_TRY(tcdb_dir_block(db, e, out, false));
+	return out->refusal ? BT_ERR_NOTFOUND : BT_OK;
 }
 
 /* A merged walk: the rows of `blocks` (st, in key order) and the static
