@@ -424,6 +424,16 @@ static int slow_shared(struct xe *e, uint32_t info)
 
 static void lea_addr(struct xe *e, ZydisRegister r, const struct xlat_addr *a, int64_t plus);
 
+/* The %gs:mem_info word of a probe's slow path: the access's size and kind,
+ * the register holding its address (A) and the one getting the resume
+ * address (T1). */
+static uint32_t mem_info(ZydisRegister A, ZydisRegister T1, unsigned size, bool write)
+{
+	return size | (write ? VCPU_MEM_WRITE : 0) |
+	       (uint32_t)xe_gpr_num(A) << VCPU_MEM_ADDR_SHIFT |
+	       (uint32_t)xe_gpr_num(T1) << VCPU_MEM_RET_SHIFT;
+}
+
 /* A probe's COLD part: at `slow` (the TLB missed), the address back in A
  * when `redo` says how (the two-register probe reused A), the return
  * point `back` in T1, and the jump to the block's shared slow path for
@@ -433,9 +443,7 @@ static void probe_cold(struct xe *e, ZydisRegister A, ZydisRegister T1,
 		       int cat)
 {
 	int prev = e->cur;
-	uint32_t info = size | (write ? VCPU_MEM_WRITE : 0) |
-			(uint32_t)xe_gpr_num(A) << VCPU_MEM_ADDR_SHIFT |
-			(uint32_t)xe_gpr_num(T1) << VCPU_MEM_RET_SHIFT;
+	uint32_t info = mem_info(A, T1, size, write);
 	xe_cat(e, XLAT_CAT_SLOW);
 	xe_section(e, XE_COLD);
 	xe_label_place(e, slow);
@@ -666,8 +674,7 @@ void xe_probe_abs(struct xe *e, ZydisRegister A, ZydisRegister T1, bool t1_save,
 
 	int prev = e->cur;
 	uint32_t mask = e->mask, t1 = (uint32_t)xe_gpr_num(T1);
-	uint32_t info = size | (write ? VCPU_MEM_WRITE : 0) |
-			(uint32_t)xe_gpr_num(A) << VCPU_MEM_ADDR_SHIFT | t1 << VCPU_MEM_RET_SHIFT;
+	uint32_t info = mem_info(A, T1, size, write);
 	xe_cat(e, XLAT_CAT_SLOW);
 	xe_section(e, XE_COLD);
 	xe_label_place(e, slow);
