@@ -18,6 +18,8 @@
  *                     0x1000, %gs base DATA + 0x2000 in both runs.
  */
 #include "tests/xlat/harness.h"
+#include "pretrans/xlat/xlat_facts.h"
+#include "pretrans/xcheck/xcheck.h"
 #include "tests/xlat/diffgen.h"
 #include "tests/xlat/funcs.h"
 
@@ -296,6 +298,17 @@ int main(int argc, char **argv)
 					"[-1 CASESEED] [-F] [-e] [-x] [-u] [-v]\n");
 			return 2;
 		}
+	}
+	if ((xflags & XLAT_OPT_UNDEF_FLAGS) && !xlat_host_undef_flags_ok()) {
+		/* the option is refused on this CPU: that refusal is what to check */
+		struct xlat_options o = {.flags = xflags, .checker = &xcheck_checker_ops};
+		struct xlat_ctx *c = NULL;
+		bool refused = xlat_create(&o, &c) == BT_ERR_UNSUPPORTED && !c;
+		printf(
+		    "xlat_diff: -u: this CPU keeps flags x86 leaves undefined: the option is %s, "
+		    "no cases run with it\n",
+		    refused ? "refused, as it must be" : "NOT refused");
+		return refused ? 0 : 1;
 	}
 	if (dg_map() != 0) {
 		fprintf(stderr, "xlat_diff: cannot map the fixed test areas\n");
