@@ -305,8 +305,8 @@ int main(int argc, char **argv)
 		struct xlat_ctx *c = NULL;
 		bool refused = xlat_create(&o, &c) == BT_ERR_UNSUPPORTED && !c;
 		printf(
-		    "xlat_diff: -u: this CPU keeps flags x86 leaves undefined: the option is %s, "
-		    "no cases run with it\n",
+		    "xlat_diff: -u: this CPU keeps flags x86 leaves undefined: the option is %s; "
+		    "nothing translated with it\n",
 		    refused ? "refused, as it must be" : "NOT refused");
 		return refused ? 0 : 1;
 	}
