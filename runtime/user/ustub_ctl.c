@@ -212,10 +212,26 @@ static enum bt_status lost(struct ustub *s)
 	return gone(s);
 }
 
+/* A data selector as the host's ptrace takes it back: guest code may load
+ * a null selector with RPL 1 or 2, or a selector with an RPL below 3 (at
+ * CPL 3 a data load checks DPL >= RPL, not RPL = 3), and a later
+ * PTRACE_SETREGS refuses both with EIO, which stopped the VM (Linux's
+ * fsgsbase selftest in direct mode).  The nearest value it takes: null, or
+ * the same descriptor with RPL 3; guest code then reads that back
+ * (docs/user-direct.md "Limits"). */
+uint64_t ustub_host_sel(uint64_t sel)
+{
+	return (sel & 0xfffc) ? (sel & 0xffff) | 3 : 0;
+}
+
 static enum bt_status store_regs(struct ustub *s)
 {
 	if (!s->regs_dirty)
 		return BT_OK;
+	s->regs.ds = ustub_host_sel(s->regs.ds);
+	s->regs.es = ustub_host_sel(s->regs.es);
+	s->regs.fs = ustub_host_sel(s->regs.fs);
+	s->regs.gs = ustub_host_sel(s->regs.gs);
 	if (pt(s, PTRACE_SETREGS, NULL, &s->regs) != 0) {
 		if (errno == ESRCH)
 			return lost(s);

@@ -69,6 +69,9 @@ enum bt_status ustub_run(struct ustub *s, volatile pid_t *pid_slot, enum ustub_s
 			 siginfo_t *si);
 /* Async-signal-safe: make the running stub stop soon (USTUB_KICK_SIG). */
 void ustub_kick(pid_t pid);
+/* A data selector (ds, es, fs, gs) the way PTRACE_SETREGS takes it: null
+ * for a null selector of any RPL, RPL 3 otherwise (ustub_ctl.c). */
+uint64_t ustub_host_sel(uint64_t sel);
 
 /* Make the stopped stub execute one system call through its gadget,
  * starting from a clean register state (64-bit CS, RFLAGS = IF only: no
