@@ -22,7 +22,7 @@
 #ifndef BT_XLAT_VCPU_ABI_H
 #define BT_XLAT_VCPU_ABI_H
 
-#define VCPU_ABI_VERSION 8
+#define VCPU_ABI_VERSION 9
 
 /* Assembly (runtime/tc/tc_entry.S) includes this header for the VCPU_OFF_*
  * constants only; the C declarations are hidden from it. */
@@ -140,7 +140,11 @@ enum vcpu_callout {
 /* exit_info = kind (enum xlat_exit_kind) | exit index << 8, plus
  * VCPU_EXIT_SYSCALL for a PRIV exit at a `syscall` instruction.  Exit stubs
  * store its low 32 bits only (the upper half stays 0).  The target of an
- * IRQ exit is exit_block (its stub stores no exit_target, VCPU ABI 8). */
+ * IRQ exit is exit_block (its stub stores no exit_target, VCPU ABI 8); a
+ * direct or PRIV exit's is exits[index].target of the block exit_block
+ * names (its stub stores none since VCPU ABI 9, except a PRIV exit with
+ * VCPU_EXIT_SYSCALL, for tc_entry.S's fast system call); INDIRECT and RET
+ * exits' is exit_target, which the block's code stored. */
 #define VCPU_EXIT_INFO(kind, idx) ((uint32_t)(kind) | ((uint32_t)(idx) << 8))
 #endif /* !__ASSEMBLER__ */
 #define VCPU_EXIT_SYSCALL 0x10000
@@ -185,7 +189,7 @@ struct vcpu_abi {
 	uint64_t host_rsp;	   /* host stack for call-outs */
 	uint64_t guest_rsp_save;   /* guest RSP while on the host stack */
 	uint64_t exit_info;	   /* exit record of the last exit (block/exit id) */
-	uint64_t exit_target;	   /* guest target of the last exit */
+	uint64_t exit_target;	   /* guest target: INDIRECT, RET, syscall exits */
 	uint16_t irq;		   /* interrupt word, see VCPU_IRQ_* */
 	uint8_t ac;		   /* virtual EFLAGS.AC (stac/clac) */
 	uint8_t pad0[5];

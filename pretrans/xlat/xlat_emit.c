@@ -749,20 +749,21 @@ void xe_exit_jump_stub(struct xe *e, int idx)
 }
 
 /*
- * Exit stubs: record which exit left and where to, then join the block's
- * common tail, which records the block and jumps through the VCPU_CO_EXIT
- * call-out.  All guest registers and flags hold their guest values here.
- * Indirect exits (IBL miss) have their target already stored in
- * exit_target by the code that computed it.
+ * Exit stubs: record which exit left, then join the block's common tail,
+ * which records the block and jumps through the VCPU_CO_EXIT call-out.
+ * All guest registers and flags hold their guest values here.  Since
+ * XLAT_VERSION 10 (VCPU ABI 9) a stub does not store its target: the
+ * runtime takes it from exit i of the block's exit record (an IRQ exit's
+ * target is the block start, exit_block).  Indirect exits (IBL miss) have
+ * their target stored in exit_target by the code that computed it.
  *
  *   stub_i: mov dword %gs:exit_info, kind | i << 8
- *           mov qword %gs:exit_target, simm32   (not IRQ, INDIRECT, RET)
+ *           [mov qword %gs:exit_target, simm32]   (only PRIV at `syscall`)
  *           jmp tail                      (the last stub falls through)
  *   tail:   mov qword %gs:exit_block, simm32
  *           jmp *%gs:callout[VCPU_CO_EXIT]
  * A guest address that does not fit a sign-extended imm32 (user code above
- * 2 GiB) is stored as two dwords (store_gva).  An IRQ exit's target is the
- * block start, which the tail stores: the runtime reads exit_block.
+ * 2 GiB) is stored as two dwords (store_gva).
  */
 /*
  * User blocks (XLAT_OPT_USER) chain only within their own pages (the code
@@ -866,10 +867,13 @@ void xe_emit_stubs(struct xe *e)
 				  VCPU_EXIT_INFO(x->kind, i) |
 				      ((x->flags & XLAT_EXIT_F_SYSCALL) ? VCPU_EXIT_SYSCALL : 0) |
 				      ((x->flags & XLAT_EXIT_F_SYSRET) ? VCPU_EXIT_SYSRET : 0));
-		if (x->kind == XLAT_EXIT_IRQ) /* the target is exit_block */
-			xe_note_exit_store(e, XE_NOTE_NO_CODE, (int)i, 0, true);
-		else if (x->kind != XLAT_EXIT_INDIRECT && x->kind != XLAT_EXIT_RET)
+		/* the runtime reads the target from the exit record (the
+		 * block named by exit_block, exit i); only tc_entry.S's fast
+		 * system call, which never reaches C, reads it from the vCPU */
+		if (x->flags & XLAT_EXIT_F_SYSCALL)
 			store_gva(e, VCPU_OFF_EXIT_TARGET, x->target, (int)i);
+		else if (x->kind != XLAT_EXIT_INDIRECT && x->kind != XLAT_EXIT_RET)
+			xe_note_exit_store(e, XE_NOTE_NO_CODE, (int)i, 0, true);
 		if (i + 1 < e->n_exits)
 			xe_branch(e, ZYDIS_MNEMONIC_JMP, tail);
 	}

@@ -445,25 +445,36 @@ static bool handle_fault(struct vm *vm, int vector)
 	return outcome(vm, s, out);
 }
 
-/* The block whose direct exit was taken (to chain it).  User blocks of
- * several address spaces share addresses: it is the one run (usually) or
- * the user block at exit_block in this address space. */
+/*
+ * The block that exited: its exit record gives the target of a direct or
+ * PRIV exit (the stubs do not store it, docs/xlat.md "Exits and
+ * chaining"), and the dispatcher chains its direct exits.  exit_block is
+ * its guest start; a run stays in one mode and installs nothing, so
+ *  - the block entered (`ran`) is it when it has that address and mode
+ *    (step blocks never chain: always them);
+ *  - else the live block of that mode at that address (user blocks: in
+ *    this address space);
+ *  - else it was killed while it ran (it wrote its own bytes, in a call-out
+ *    whose resume address, exit_host_pc, lies in its code): that dead block.
+ */
 static struct tcache_block *exiting_block(struct vm *vm, struct tcache_block *ran)
 {
 	gva_t va = vm->tcv.abi->exit_block;
-	if (vm->cpu.cpl != 3)
-		return tcache_lookup(vm->tc, va);
-	if (ran && ran->user && ran->va == va)
+	bool user = vm->cpu.cpl == 3;
+	if (ran && ran->va == va && (bool)ran->user == user)
 		return ran;
-	return vm_user_block_at(vm, va);
+	struct tcache_block *b = user ? vm_user_block_at(vm, va) : tcache_lookup(vm->tc, va);
+	if (b)
+		return b;
+	b = tcache_find_host(vm->tc, (const void *)(uintptr_t)vm->tcv.abi->exit_host_pc);
+	return b && b->dead && b->va == va && (bool)b->user == user ? b : NULL;
 }
 
-/* The decode cache slot of the PRIV instruction at RIP ending the block
- * that exited (NULL: no such block, emulate from a fresh fetch). */
-static struct vm_priv_slot *priv_slot(struct vm *vm, struct tcache_block *ran)
+/* The decode cache slot of the PRIV instruction at RIP ending block b,
+ * the one that exited (NULL: no such block, emulate from a fresh fetch). */
+static struct vm_priv_slot *priv_slot(struct vm *vm, struct tcache_block *b)
 {
 	gva_t rip = vm->tcv.abi->rip;
-	struct tcache_block *b = exiting_block(vm, ran);
 	if (!b || b->dead || rip < b->va || rip - b->va >= b->guest_len)
 		return NULL;
 	uintptr_t h = (uintptr_t)b >> 6;
@@ -486,23 +497,37 @@ static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 
 	if (kind < XLAT_NEXIT_KINDS)
 		vm->st.exits[kind]++;
-	/* an IRQ exit leaves before the block ran: its target is the block
-	 * start (its stub does not store exit_target, docs/xlat.md) */
-	a->rip = kind == XLAT_EXIT_IRQ ? a->exit_block : a->exit_target;
+	/* the target: an IRQ exit's is the block start (nothing of the block
+	 * ran), an indirect one's the code stored, a direct or PRIV exit's is
+	 * in the exiting block's exit record (its stub stores none) */
+	struct tcache_block *from = NULL;
+	if (kind == XLAT_EXIT_IRQ) {
+		a->exit_target = a->exit_block;
+	} else if (kind != XLAT_EXIT_INDIRECT && kind != XLAT_EXIT_RET) {
+		from = exiting_block(vm, ran);
+		if (!from || idx >= from->n_exits || from->exits[idx].kind != kind) {
+			bt_err(LOG_TC,
+			       "block %#llx left through exit %u (kind %u), which the code cache "
+			       "does not know (internal error; the VM stops)",
+			       (unsigned long long)a->exit_block, idx, kind);
+			stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
+			return false;
+		}
+		a->exit_target = from->exits[idx].target;
+	}
+	a->rip = a->exit_target;
 	vm->prev = NULL;
 	switch (kind) {
 	case XLAT_EXIT_JMP:
 	case XLAT_EXIT_JCC_TAKEN:
 	case XLAT_EXIT_JCC_FALL:
 	case XLAT_EXIT_CALL:
-	case XLAT_EXIT_FALL: {
-		struct tcache_block *from = exiting_block(vm, ran);
-		if (from && !from->dead && idx < from->n_exits) {
+	case XLAT_EXIT_FALL:
+		if (!from->dead) {
 			vm->prev = from;
 			vm->prev_exit = idx;
 		}
 		return true;
-	}
 	case XLAT_EXIT_INDIRECT:
 	case XLAT_EXIT_RET:
 	case XLAT_EXIT_IRQ:
@@ -521,7 +546,7 @@ static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 		 * fxsave, xsave, clts...) first gets the FPU state of guest user
 		 * code back from its stub (user_fpu_sync); the ones on every
 		 * syscall and interrupt path do not touch it */
-		struct vm_priv_slot *c = priv_slot(vm, ran);
+		struct vm_priv_slot *c = priv_slot(vm, from);
 		struct cpu_insn one;
 		bool one_valid = false;
 		struct cpu_insn *insn = c ? &c->insn : &one;

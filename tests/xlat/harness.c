@@ -173,7 +173,18 @@ enum xh_result xh_run(struct xh *h, gva_t start, gva_t stop, uint64_t max_exits)
 		unsigned kind = a->exit_info & 0xff;
 		from_exit = (a->exit_info >> 8) & 0xff;
 		from = find(h, a->exit_block);
-		rip = kind == XLAT_EXIT_IRQ ? a->exit_block : a->exit_target;
+		/* a direct or PRIV exit's stub stores no target (XLAT_VERSION
+		 * 10): the exit record of the block the tail named has it */
+		if (kind == XLAT_EXIT_IRQ) {
+			rip = a->exit_block;
+		} else if (kind == XLAT_EXIT_INDIRECT || kind == XLAT_EXIT_RET) {
+			rip = a->exit_target;
+		} else {
+			if (!from || from_exit >= from->n_exits ||
+			    from->exits[from_exit].kind != kind)
+				return XH_INTERNAL;
+			rip = from->exits[from_exit].target;
+		}
 		h->last_rip = rip;
 		if (kind == XLAT_EXIT_PRIV)
 			return XH_PRIV;
