@@ -41,6 +41,12 @@
  *                 pages come first in the code cache's page order, so a
  *                 revalidation that answered B's pages with A's walk would
  *                 keep B's stale blocks
+ *   VMTEST_SMC:   a loop whose block smc_b, reached chained from the block
+ *                 the dispatcher enters (smc_a, after a PRIV exit), writes
+ *                 one of its own bytes on the last iteration: the code
+ *                 cache kills it while it runs, and its exit must still
+ *                 find its exit record (the stub stores no target since
+ *                 XLAT_VERSION 10): 0x3c (status 0x79)
  *   VMTEST_HLT:   the PIT at 8 ms, IRQ 0 counted by its handler; hlt until
  *                 10 have come, then 0x2d (status 0x5b): test_vm counts
  *                 how often the vCPU's sleep woke on the way
@@ -99,6 +105,27 @@ spin:
 	cmpl	$10, ticks(%rip)
 	jb	1b
 	mov	$0x2d, %al
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+#elif defined(VMTEST_SMC)
+	mov	$4, %ecx
+	lea	smc_scratch(%rip), %rdx
+	lea	smc_patch(%rip), %rsi
+smc_loop:
+	mov	%cr0, %rax	/* a PRIV exit: the dispatcher enters smc_a */
+smc_a:
+	inc	%ebx
+	jmp	smc_b
+smc_b:
+	mov	%rdx, %rdi
+	cmp	$1, %ecx
+	cmove	%rsi, %rdi
+	movb	$0x90, (%rdi)	/* the last time: this block's own nop */
+smc_patch:
+	nop
+	dec	%ecx
+	jnz	smc_loop
+	mov	$0x3c, %al
 	out	%al, $DEBUG_EXIT
 	jmp	stop
 #elif defined(VMTEST_PF)
@@ -475,6 +502,10 @@ idt:
 #if defined(VMTEST_HLT)
 ticks:
 	.skip	4
+#endif
+#if defined(VMTEST_SMC)
+smc_scratch:
+	.skip	8
 #endif
 #if defined(VMTEST_EPOCH)
 	.balign	4096

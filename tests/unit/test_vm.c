@@ -244,6 +244,20 @@ static void test_callout_fault_reaches_guest(void **state)
 	vm_destroy(vm);
 }
 
+/* A block killed while it runs (it wrote its own bytes) and reached by a
+ * chained jump still leaves through its own exit record: its stub stores
+ * no target, and the code cache no longer finds it by its address. */
+static void test_block_killed_while_running_exits(void **state)
+{
+	(void)state;
+	struct vm_result res;
+	struct vm *vm = boot(GUEST("smc"), NULL, false, &res);
+	assert_int_equal(res.stop, VM_STOP_EXIT_PORT);
+	assert_int_equal(res.exit_status, GUEST_STATUS(0x3c));
+	assert_true(vm->st.smc_blocks >= 1);
+	vm_destroy(vm);
+}
+
 /* An extension the vCPU's CPUID does not advertise (AVX: vzeroupper) is
  * #UD in the guest, as on a CPU without it, not a stopped VM. */
 static void test_not_advertised_is_ud(void **state)
@@ -436,6 +450,7 @@ int main(void)
 	    cmocka_unit_test(test_epoch_large_pages),
 	    cmocka_unit_test(test_idle_until_deadline),
 	    cmocka_unit_test(test_hlt_sleeps_through_host_timer),
+	    cmocka_unit_test(test_block_killed_while_running_exits),
 	    cmocka_unit_test(test_not_advertised_is_ud),
 	    cmocka_unit_test(test_host_gp_is_guest_gp),
 	};
