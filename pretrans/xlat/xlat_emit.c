@@ -848,6 +848,16 @@ static bool exit_is_direct(uint8_t kind)
 	       kind == XLAT_EXIT_CALL || kind == XLAT_EXIT_FALL;
 }
 
+/* A user block's direct exit to another page probes the user IBL in its
+ * stub first (emit_user_direct_probe). */
+static bool stub_probes(const struct xe *e, const struct xlat_exit *x)
+{
+	/* a target on the block's own page is chained at its first exit:
+	 * probing would find it in the table and never exit */
+	return e->off_ibl == VCPU_OFF_UIBL && !e->step && exit_is_direct(x->kind) &&
+	       (x->target & GUEST_PAGE_MASK) != (e->block_start & GUEST_PAGE_MASK);
+}
+
 void xe_emit_stubs(struct xe *e)
 {
 	int prev = e->cur;
@@ -855,13 +865,18 @@ void xe_emit_stubs(struct xe *e)
 	xe_section(e, XE_COLD);
 	emit_slow_shared(e);
 	int cat = xe_cat(e, XLAT_CAT_STUB);
+	/* without probing stubs, a stub is at most 12 + 24 + 2 bytes and the
+	 * tail is at most three stubs away: `jmp tail` takes a rel8 */
+	bool short_jmp = true;
+	for (uint32_t i = 0; i < e->n_exits; i++)
+		if (stub_probes(e, &e->exits[i]))
+			short_jmp = false;
+	uint32_t rel8_pos[XLAT_MAX_EXITS];
+	uint32_t n_rel8 = 0;
 	for (uint32_t i = 0; i < e->n_exits; i++) {
 		struct xlat_exit *x = &e->exits[i];
 		xe_label_place(e, e->exit_stub_label[i]);
-		/* a target on the block's own page is chained at its first
-		 * exit: probing would find it in the table and never exit */
-		if (e->off_ibl == VCPU_OFF_UIBL && !e->step && exit_is_direct(x->kind) &&
-		    (x->target & GUEST_PAGE_MASK) != (e->block_start & GUEST_PAGE_MASK))
+		if (stub_probes(e, x))
 			emit_user_direct_probe(e, (int)i);
 		xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_INFO,
 				  VCPU_EXIT_INFO(x->kind, i) |
@@ -874,10 +889,22 @@ void xe_emit_stubs(struct xe *e)
 			store_gva(e, VCPU_OFF_EXIT_TARGET, x->target, (int)i);
 		else if (x->kind != XLAT_EXIT_INDIRECT && x->kind != XLAT_EXIT_RET)
 			xe_note_exit_store(e, XE_NOTE_NO_CODE, (int)i, 0, true);
-		if (i + 1 < e->n_exits)
+		if (i + 1 < e->n_exits && short_jmp) {
+			static const uint8_t jmp8[] = {0xeb, 0x00}; /* jmp tail (rel8 below) */
+			xe_bytes(e, jmp8, sizeof(jmp8));
+			rel8_pos[n_rel8++] = e->len[e->cur] - 1;
+		} else if (i + 1 < e->n_exits) {
 			xe_branch(e, ZYDIS_MNEMONIC_JMP, tail);
+		}
 	}
 	xe_label_place(e, tail);
+	for (uint32_t i = 0; i < n_rel8 && !e->failed && !e->overflow; i++) {
+		uint32_t d = e->len[XE_COLD] - (rel8_pos[i] + 1);
+		if (d > 127)
+			e->failed = true; /* cannot happen: see short_jmp */
+		else
+			e->sec[XE_COLD][rel8_pos[i]] = (uint8_t)d;
+	}
 	store_gva(e, VCPU_OFF_EXIT_BLOCK, e->block_start, -1);
 	ZydisEncoderOperand m = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0,
 				     VCPU_OFF_CALLOUT + 8 * VCPU_CO_EXIT);

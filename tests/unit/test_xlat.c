@@ -214,9 +214,10 @@ static size_t read_user(void *opaque, gva_t va, uint8_t *buf, size_t len)
  * the XLAT_VERSION 9 shapes hold: 12 bytes of slow path per access (plus,
  * for the two-register probes, the lea recomputing the address: [rdi] 3,
  * [rdi+8] 4, push's [rsp-8] 5, pop's and ret's [rsp] 4 bytes each) plus one
- * 21-byte shared tail per distinct mem_info, kernel exit stubs of 17 (IRQ,
- * no target) and 12 (RET, the last, falling into the tail) bytes and a
- * 21-byte tail (one sign-extended imm32 store of exit_block). */
+ * 21-byte shared tail per distinct mem_info, kernel exit stubs of 14 (IRQ,
+ * no target, a rel8 jmp to the tail since XLAT_VERSION 11) and 12 (RET,
+ * the last, falling into the tail) bytes and a 21-byte tail (one
+ * sign-extended imm32 store of exit_block). */
 /* 256 blocks "op reg, [rdi + disp]; add rax, rsi; ret" with the
  * operation, register and displacement varying. */
 #define MEMO_BLOCKS 256
@@ -347,7 +348,7 @@ static void test_code_categories(void **state)
 	uint32_t slow = b.cat_bytes[XLAT_CAT_SLOW];
 	assert_true(slow >= 5 * 12 + 20 + 21 && slow <= 5 * 12 + 20 + 5 * 21);
 	assert_int_equal((slow - 5 * 12 - 20) % 21, 0);
-	assert_int_equal(b.cat_bytes[XLAT_CAT_STUB], 17 + 12 + 21);
+	assert_int_equal(b.cat_bytes[XLAT_CAT_STUB], 14 + 12 + 21);
 	assert_true(b.cat_bytes[XLAT_CAT_PROBE] > 0 && b.cat_bytes[XLAT_CAT_ENTRY] > 0);
 	assert_int_equal(b.cat_bytes[XLAT_CAT_COPY], 3); /* add rax, rsi */
 	assert_string_equal(xlat_code_cat_str(XLAT_CAT_SLOW), "slowpath");
