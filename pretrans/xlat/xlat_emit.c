@@ -407,19 +407,43 @@ static void xe_lea_label(struct xe *e, ZydisRegister r, int label)
 	f->label = label;
 }
 
-/* The label of the block's shared slow path for mem_info value info. */
-static int slow_shared(struct xe *e, uint32_t info)
+/*
+ * Join the block's shared slow path for mem_info value info (COLD).  The
+ * first access with that value holds it, right after its own slow path:
+ *
+ *   slow_k: ... ; lea T1, [rip + back_k]
+ *   shared: mov qword %gs:mem_info, info ; jmp *%gs:callout[VCPU_CO_MEM]
+ *
+ * and later ones jump back to it, with a rel8 when it is in reach.  (Until
+ * XLAT_VERSION 12 every slow path jumped forward, rel32, to shared paths
+ * placed after all of them.)
+ */
+static void slow_join(struct xe *e, uint32_t info)
 {
-	for (int i = 0; i < e->n_slow; i++)
-		if (e->slow_info[i] == info)
-			return e->slow_label[i];
+	for (int i = 0; i < e->n_slow; i++) {
+		if (e->slow_info[i] != info)
+			continue;
+		const struct xe_label *l = &e->labels[e->slow_label[i]];
+		int64_t rel = (int64_t)l->off - (int64_t)(e->len[e->cur] + 2);
+		if (l->sec == e->cur && rel >= -128) {
+			const uint8_t jmp8[] = {0xeb, (uint8_t)(int8_t)rel};
+			xe_bytes(e, jmp8, sizeof(jmp8));
+		} else {
+			xe_branch(e, ZYDIS_MNEMONIC_JMP, e->slow_label[i]);
+		}
+		return;
+	}
 	if (e->n_slow >= XLAT_MAX_SLOW) {
 		e->overflow = true;
-		return 0;
+		return;
 	}
 	e->slow_info[e->n_slow] = info;
 	e->slow_label[e->n_slow] = xe_label_new(e);
-	return e->slow_label[e->n_slow++];
+	xe_label_place(e, e->slow_label[e->n_slow++]);
+	xe_gs_store_imm32(e, 8, VCPU_OFF_MEM_INFO, (int64_t)info);
+	ZydisEncoderOperand m = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0,
+				     VCPU_OFF_CALLOUT + 8 * VCPU_CO_MEM);
+	xe_ins(e, ZYDIS_MNEMONIC_JMP, true, 1, &m, NULL, NULL);
 }
 
 static void lea_addr(struct xe *e, ZydisRegister r, const struct xlat_addr *a, int64_t plus);
@@ -450,7 +474,7 @@ static void probe_cold(struct xe *e, ZydisRegister A, ZydisRegister T1,
 	if (redo)
 		lea_addr(e, A, redo, 0);
 	xe_lea_label(e, T1, back);
-	xe_branch(e, ZYDIS_MNEMONIC_JMP, slow_shared(e, info));
+	slow_join(e, info);
 	xe_section(e, prev);
 	xe_cat(e, cat);
 }
@@ -689,7 +713,7 @@ void xe_probe_abs(struct xe *e, ZydisRegister A, ZydisRegister T1, bool t1_save,
 	xe_note(e, before, 0, a->v, va, false);
 	int land = t1_save ? xe_label_new(e) : back;
 	xe_lea_label(e, T1, land);
-	xe_branch(e, ZYDIS_MNEMONIC_JMP, slow_shared(e, info));
+	slow_join(e, info);
 	if (t1_save) {
 		xe_label_place(e, land);
 		xe_gs_load(e, T1, VCPU_OFF_SPILL + 8 * t1);
@@ -699,20 +723,6 @@ void xe_probe_abs(struct xe *e, ZydisRegister A, ZydisRegister T1, bool t1_save,
 	}
 	e->mask = mask;
 	xe_section(e, prev);
-	xe_cat(e, cat);
-}
-
-/* The block's shared slow paths (see xe_probe), in the COLD section. */
-static void emit_slow_shared(struct xe *e)
-{
-	int cat = xe_cat(e, XLAT_CAT_SLOW);
-	for (int i = 0; i < e->n_slow; i++) {
-		xe_label_place(e, e->slow_label[i]);
-		xe_gs_store_imm32(e, 8, VCPU_OFF_MEM_INFO, (int64_t)e->slow_info[i]);
-		ZydisEncoderOperand m = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0,
-					     VCPU_OFF_CALLOUT + 8 * VCPU_CO_MEM);
-		xe_ins(e, ZYDIS_MNEMONIC_JMP, true, 1, &m, NULL, NULL);
-	}
 	xe_cat(e, cat);
 }
 
@@ -863,7 +873,6 @@ void xe_emit_stubs(struct xe *e)
 	int prev = e->cur;
 	int tail = xe_label_new(e);
 	xe_section(e, XE_COLD);
-	emit_slow_shared(e);
 	int cat = xe_cat(e, XLAT_CAT_STUB);
 	/* without probing stubs, a stub is at most 12 + 24 + 2 bytes and the
 	 * tail is at most three stubs away: `jmp tail` takes a rel8 */
