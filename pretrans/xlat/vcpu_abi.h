@@ -22,7 +22,7 @@
 #ifndef BT_XLAT_VCPU_ABI_H
 #define BT_XLAT_VCPU_ABI_H
 
-#define VCPU_ABI_VERSION 9
+#define VCPU_ABI_VERSION 10
 
 /* Assembly (runtime/tc/tc_entry.S) includes this header for the VCPU_OFF_*
  * constants only; the C declarations are hidden from it. */
@@ -137,19 +137,23 @@ enum vcpu_callout {
 #define VCPU_IRQ_REQ   0x0100
 #define VCPU_IRQ_FORCE 0x0200
 
-/* exit_info = kind (enum xlat_exit_kind) | exit index << 8, plus
- * VCPU_EXIT_SYSCALL for a PRIV exit at a `syscall` instruction.  Exit stubs
- * store its low 32 bits only (the upper half stays 0).  The target of an
- * IRQ exit is exit_block (its stub stores no exit_target, VCPU ABI 8); a
- * direct or PRIV exit's is exits[index].target of the block exit_block
- * names (its stub stores none since VCPU ABI 9, except a PRIV exit with
- * VCPU_EXIT_SYSCALL, for tc_entry.S's fast system call); INDIRECT and RET
- * exits' is exit_target, which the block's code stored. */
-#define VCPU_EXIT_INFO(kind, idx) ((uint32_t)(kind) | ((uint32_t)(idx) << 8))
+/* exit_info: its low byte is kind (enum xlat_exit_kind, bits 0-3) | exit
+ * index << 4 (bits 4-5), plus VCPU_EXIT_SYSCALL for a PRIV exit at a
+ * `syscall` instruction (VCPU_EXIT_SYSRET: a 64-bit `sysretq`).  Exit stubs
+ * store that byte only (one `mov byte`, VCPU ABI 10; a dword with the index
+ * in bits 8-15 and the flags in bits 16-17 until ABI 9): nothing reads the
+ * other bytes.  The target of an IRQ exit is exit_block (its stub stores no
+ * exit_target, VCPU ABI 8); a direct or PRIV exit's is exits[index].target
+ * of the block exit_block names (its stub stores none since VCPU ABI 9,
+ * except a PRIV exit with VCPU_EXIT_SYSCALL, for tc_entry.S's fast system
+ * call); INDIRECT and RET exits' is exit_target, which the block's code
+ * stored. */
+#define VCPU_EXIT_INFO(kind, idx) ((uint8_t)((kind) | (idx) << 4))
+#define VCPU_EXIT_KIND(info)	  ((unsigned)(info)&0x0f)
+#define VCPU_EXIT_INDEX(info)	  (((unsigned)(info) >> 4) & 0x03)
 #endif /* !__ASSEMBLER__ */
-#define VCPU_EXIT_SYSCALL 0x10000
-/* ... and VCPU_EXIT_SYSRET for one at a 64-bit `sysretq` */
-#define VCPU_EXIT_SYSRET 0x20000
+#define VCPU_EXIT_SYSCALL 0x40
+#define VCPU_EXIT_SYSRET  0x80
 #ifndef __ASSEMBLER__
 
 /* mem_info for VCPU_CO_MEM: access size in bytes | VCPU_MEM_WRITE | A <<
@@ -188,7 +192,7 @@ struct vcpu_abi {
 	uint64_t spill_flags;	   /* spilled host RFLAGS */
 	uint64_t host_rsp;	   /* host stack for call-outs */
 	uint64_t guest_rsp_save;   /* guest RSP while on the host stack */
-	uint64_t exit_info;	   /* exit record of the last exit (block/exit id) */
+	uint64_t exit_info;	   /* low byte: kind and index of the last exit */
 	uint64_t exit_target;	   /* guest target: INDIRECT, RET, syscall exits */
 	uint16_t irq;		   /* interrupt word, see VCPU_IRQ_* */
 	uint8_t ac;		   /* virtual EFLAGS.AC (stac/clac) */

@@ -767,7 +767,7 @@ void xe_exit_jump_stub(struct xe *e, int idx)
  * target is the block start, exit_block).  Indirect exits (IBL miss) have
  * their target stored in exit_target by the code that computed it.
  *
- *   stub_i: mov dword %gs:exit_info, kind | i << 8
+ *   stub_i: mov byte %gs:exit_info, kind | i << 4 (| syscall/sysret flag)
  *           [mov qword %gs:exit_target, simm32]   (only PRIV at `syscall`)
  *           jmp tail                      (the last stub falls through)
  *   tail:   mov qword %gs:exit_block, simm32
@@ -868,6 +868,11 @@ static bool stub_probes(const struct xe *e, const struct xlat_exit *x)
 	       (x->target & GUEST_PAGE_MASK) != (e->block_start & GUEST_PAGE_MASK);
 }
 
+/* exit_info's low byte holds the kind, the index and the two flags */
+_Static_assert(XLAT_NEXIT_KINDS <= 16 && XLAT_MAX_EXITS <= 4, "exit_info byte");
+_Static_assert((VCPU_EXIT_INFO(15, 3) & (VCPU_EXIT_SYSCALL | VCPU_EXIT_SYSRET)) == 0,
+	       "exit_info flags");
+
 void xe_emit_stubs(struct xe *e)
 {
 	int prev = e->cur;
@@ -887,10 +892,11 @@ void xe_emit_stubs(struct xe *e)
 		xe_label_place(e, e->exit_stub_label[i]);
 		if (stub_probes(e, x))
 			emit_user_direct_probe(e, (int)i);
-		xe_gs_store_imm32(e, 4, VCPU_OFF_EXIT_INFO,
-				  VCPU_EXIT_INFO(x->kind, i) |
-				      ((x->flags & XLAT_EXIT_F_SYSCALL) ? VCPU_EXIT_SYSCALL : 0) |
-				      ((x->flags & XLAT_EXIT_F_SYSRET) ? VCPU_EXIT_SYSRET : 0));
+		xe_gs_store_imm32(
+		    e, 1, VCPU_OFF_EXIT_INFO,
+		    (int8_t)(VCPU_EXIT_INFO(x->kind, i) |
+			     ((x->flags & XLAT_EXIT_F_SYSCALL) ? VCPU_EXIT_SYSCALL : 0) |
+			     ((x->flags & XLAT_EXIT_F_SYSRET) ? VCPU_EXIT_SYSRET : 0)));
 		/* the runtime reads the target from the exit record (the
 		 * block named by exit_block, exit i); only tc_entry.S's fast
 		 * system call, which never reaches C, reads it from the vCPU */

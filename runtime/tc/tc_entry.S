@@ -156,9 +156,9 @@ tc_exit_slow:
  *     return of tc_run and at every call-out.
  */
 tc_fx_try:
-	testl	$VCPU_EXIT_SYSCALL, %gs:VCPU_OFF_EXIT_INFO
+	testb	$VCPU_EXIT_SYSCALL, %gs:VCPU_OFF_EXIT_INFO
 	jnz	tc_fx_syscall
-	testl	$VCPU_EXIT_SYSRET, %gs:VCPU_OFF_EXIT_INFO
+	testb	$VCPU_EXIT_SYSRET, %gs:VCPU_OFF_EXIT_INFO
 	jnz	tc_fx_sysret
 	jmp	tc_exit_slow
 

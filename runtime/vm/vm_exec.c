@@ -492,7 +492,7 @@ static struct vm_priv_slot *priv_slot(struct vm *vm, struct tcache_block *b)
 static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 {
 	struct vcpu_abi *a = vm->tcv.abi;
-	unsigned kind = a->exit_info & 0xff, idx = (a->exit_info >> 8) & 0xff;
+	unsigned kind = VCPU_EXIT_KIND(a->exit_info), idx = VCPU_EXIT_INDEX(a->exit_info);
 	enum cpu_outcome out = CPU_OUT_CONTINUE;
 
 	if (kind < XLAT_NEXIT_KINDS)
@@ -599,7 +599,7 @@ static bool host_feature_fallback(struct vm *vm, const struct mmu_fault *f)
  * interrupts, the host timer and stop requests). */
 static bool exit_is_flow(const struct vcpu_abi *a)
 {
-	switch (a->exit_info & 0xff) {
+	switch (VCPU_EXIT_KIND(a->exit_info)) {
 	case XLAT_EXIT_JMP:
 	case XLAT_EXIT_JCC_TAKEN:
 	case XLAT_EXIT_JCC_FALL:

@@ -170,8 +170,8 @@ enum xh_result xh_run(struct xh *h, gva_t start, gva_t stop, uint64_t max_exits)
 			h->last_rip = a->exit_host_pc;
 			return XH_FAULT;
 		}
-		unsigned kind = a->exit_info & 0xff;
-		from_exit = (a->exit_info >> 8) & 0xff;
+		unsigned kind = VCPU_EXIT_KIND(a->exit_info);
+		from_exit = VCPU_EXIT_INDEX(a->exit_info);
 		from = find(h, a->exit_block);
 		/* a direct or PRIV exit's stub stores no target (XLAT_VERSION
 		 * 10): the exit record of the block the tail named has it */
