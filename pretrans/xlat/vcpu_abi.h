@@ -22,7 +22,7 @@
 #ifndef BT_XLAT_VCPU_ABI_H
 #define BT_XLAT_VCPU_ABI_H
 
-#define VCPU_ABI_VERSION 10
+#define VCPU_ABI_VERSION 11
 
 /* Assembly (runtime/tc/tc_entry.S) includes this header for the VCPU_OFF_*
  * constants only; the C declarations are hidden from it. */
@@ -147,13 +147,18 @@ enum vcpu_callout {
  * of the block exit_block names (its stub stores none since VCPU ABI 9,
  * except a PRIV exit with VCPU_EXIT_SYSCALL, for tc_entry.S's fast system
  * call); INDIRECT and RET exits' is exit_target, which the block's code
- * stored. */
+ * stored.  An IRQ exit stores no exit_info either (it has no stub, VCPU ABI
+ * 11): tc_entry.S stores VCPU_EXIT_INFO_PRESET, kind IRQ and index 0,
+ * whenever it enters translated code, and only an exit stub, which leaves,
+ * changes it. */
 #define VCPU_EXIT_INFO(kind, idx) ((uint8_t)((kind) | (idx) << 4))
 #define VCPU_EXIT_KIND(info)	  ((unsigned)(info)&0x0f)
 #define VCPU_EXIT_INDEX(info)	  (((unsigned)(info) >> 4) & 0x03)
 #endif /* !__ASSEMBLER__ */
 #define VCPU_EXIT_SYSCALL 0x40
 #define VCPU_EXIT_SYSRET  0x80
+/* ... and VCPU_EXIT_INFO(XLAT_EXIT_IRQ, 0) on entry into translated code */
+#define VCPU_EXIT_INFO_PRESET 0x09
 #ifndef __ASSEMBLER__
 
 /* mem_info for VCPU_CO_MEM: access size in bytes | VCPU_MEM_WRITE | A <<

@@ -318,7 +318,8 @@ static void decode_block(struct xlat_ctx *ctx, const struct xlat_source *src, gv
 		r->two_pages = true;
 }
 
-/* Block entry: `cmp word %gs:irq, 0x0101; jae irq_stub`.  When the flags
+/* Block entry: `cmp word %gs:irq, 0x0101; jae irq_stub` (the IRQ exit's
+ * "stub" is the exit tail since XLAT_VERSION 14, xe_emit_stubs).  When the flags
  * are live into the block, a flag-free form instead (rcx spilled unless the
  * block overwrites it before reading it):
  *     movzx ecx, word %gs:irq ; lea ecx, [rcx + 0xfeff]   bit 16 = (irq >= 0x101)

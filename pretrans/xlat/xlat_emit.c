@@ -770,8 +770,12 @@ void xe_exit_jump_stub(struct xe *e, int idx)
  *   stub_i: mov byte %gs:exit_info, kind | i << 4 (| syscall/sysret flag)
  *           [mov qword %gs:exit_target, simm32]   (only PRIV at `syscall`)
  *           jmp tail                      (the last stub falls through)
- *   tail:   mov qword %gs:exit_block, simm32
+ *   tail:   mov qword %gs:exit_block, simm32      (an IRQ exit enters here)
  *           jmp *%gs:callout[VCPU_CO_EXIT]
+ * An IRQ exit has no stub since XLAT_VERSION 14 (VCPU ABI 11): exit_info
+ * already says IRQ, exit 0 (VCPU_EXIT_INFO_PRESET, stored by tc_entry.S
+ * whenever it enters translated code; only a stub, which leaves, changes
+ * it).
  * A guest address that does not fit a sign-extended imm32 (user code above
  * 2 GiB) is stored as two dwords (store_gva).
  */
@@ -872,6 +876,7 @@ static bool stub_probes(const struct xe *e, const struct xlat_exit *x)
 _Static_assert(XLAT_NEXIT_KINDS <= 16 && XLAT_MAX_EXITS <= 4, "exit_info byte");
 _Static_assert((VCPU_EXIT_INFO(15, 3) & (VCPU_EXIT_SYSCALL | VCPU_EXIT_SYSRET)) == 0,
 	       "exit_info flags");
+_Static_assert(VCPU_EXIT_INFO_PRESET == VCPU_EXIT_INFO(XLAT_EXIT_IRQ, 0), "exit_info preset");
 
 void xe_emit_stubs(struct xe *e)
 {
@@ -879,16 +884,27 @@ void xe_emit_stubs(struct xe *e)
 	int tail = xe_label_new(e);
 	xe_section(e, XE_COLD);
 	int cat = xe_cat(e, XLAT_CAT_STUB);
-	/* without probing stubs, a stub is at most 12 + 24 + 2 bytes and the
+	/* without probing stubs, a stub is at most 9 + 24 + 2 bytes and the
 	 * tail is at most three stubs away: `jmp tail` takes a rel8 */
 	bool short_jmp = true;
 	for (uint32_t i = 0; i < e->n_exits; i++)
 		if (stub_probes(e, &e->exits[i]))
 			short_jmp = false;
+	/* an IRQ exit has no stub: it enters the tail, and exit_info holds
+	 * VCPU_EXIT_INFO_PRESET, which tc_entry.S stores whenever it enters
+	 * translated code (VCPU ABI 11) */
+	int last = -1;
+	for (uint32_t i = 0; i < e->n_exits; i++)
+		if (e->exits[i].kind != XLAT_EXIT_IRQ)
+			last = (int)i;
 	uint32_t rel8_pos[XLAT_MAX_EXITS];
 	uint32_t n_rel8 = 0;
 	for (uint32_t i = 0; i < e->n_exits; i++) {
 		struct xlat_exit *x = &e->exits[i];
+		if (x->kind == XLAT_EXIT_IRQ) {
+			xe_note_exit_store(e, XE_NOTE_NO_CODE, (int)i, 0, true);
+			continue;
+		}
 		xe_label_place(e, e->exit_stub_label[i]);
 		if (stub_probes(e, x))
 			emit_user_direct_probe(e, (int)i);
@@ -904,15 +920,18 @@ void xe_emit_stubs(struct xe *e)
 			store_gva(e, VCPU_OFF_EXIT_TARGET, x->target, (int)i);
 		else if (x->kind != XLAT_EXIT_INDIRECT && x->kind != XLAT_EXIT_RET)
 			xe_note_exit_store(e, XE_NOTE_NO_CODE, (int)i, 0, true);
-		if (i + 1 < e->n_exits && short_jmp) {
+		if ((int)i != last && short_jmp) {
 			static const uint8_t jmp8[] = {0xeb, 0x00}; /* jmp tail (rel8 below) */
 			xe_bytes(e, jmp8, sizeof(jmp8));
 			rel8_pos[n_rel8++] = e->len[e->cur] - 1;
-		} else if (i + 1 < e->n_exits) {
+		} else if ((int)i != last) {
 			xe_branch(e, ZYDIS_MNEMONIC_JMP, tail);
 		}
 	}
 	xe_label_place(e, tail);
+	for (uint32_t i = 0; i < e->n_exits; i++)
+		if (e->exits[i].kind == XLAT_EXIT_IRQ)
+			xe_label_place(e, e->exit_stub_label[i]);
 	for (uint32_t i = 0; i < n_rel8 && !e->failed && !e->overflow; i++) {
 		uint32_t d = e->len[XE_COLD] - (rel8_pos[i] + 1);
 		if (d > 127)

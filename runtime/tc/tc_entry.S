@@ -101,6 +101,7 @@ tc_enter_asm:
 	push	%r15
 	sub	$8, %rsp
 	mov	%rsp, %gs:VCPU_OFF_HOST_RSP
+	movb	$VCPU_EXIT_INFO_PRESET, %gs:VCPU_OFF_EXIT_INFO	/* IRQ exits store none */
 	fxrstor64 %gs:VCPU_OFF_FXSAVE
 	pushq	%gs:VCPU_OFF_RFLAGS
 	andq	$0xcd5, (%rsp)		/* arithmetic flags and DF only */
@@ -277,6 +278,7 @@ tc_fx_sysret:
 /* resume guest code at enter_target, as tc_enter_asm does (the FPU state
  * never left the registers) */
 tc_fx_go:
+	movb	$VCPU_EXIT_INFO_PRESET, %gs:VCPU_OFF_EXIT_INFO	/* as tc_enter_asm */
 	pushq	%gs:VCPU_OFF_RFLAGS
 	popfq
 	LOAD_GPRS

@@ -216,12 +216,11 @@ static size_t read_user(void *opaque, gva_t va, uint8_t *buf, size_t len)
  * address: [rdi] 3, [rdi+8] 4, push's [rsp-8] 5, pop's and ret's [rsp] 4
  * bytes each), then the 21-byte shared path of its mem_info for the first
  * access with that value and a 2-byte jmp back to it for the others (12
- * bytes and the shared paths after them until XLAT_VERSION 11), kernel
- * exit stubs of 11 (IRQ:
- * no target, a one-byte exit_info store since XLAT_VERSION 13, a rel8 jmp
- * to the tail since XLAT_VERSION 11) and 9 (RET, the last, falling into the
- * tail) bytes and a 21-byte tail (one sign-extended imm32 store of
- * exit_block). */
+ * bytes and the shared paths after them until XLAT_VERSION 11), one
+ * kernel exit stub of 9 bytes (RET, falling into the tail: a one-byte
+ * exit_info store since XLAT_VERSION 13) and a 21-byte tail (one
+ * sign-extended imm32 store of exit_block); the IRQ exit has no stub since
+ * XLAT_VERSION 14 (11 bytes before: exit_info, a rel8 jmp to the tail). */
 /* 256 blocks "op reg, [rdi + disp]; add rax, rsi; ret" with the
  * operation, register and displacement varying. */
 #define MEMO_BLOCKS 256
@@ -355,7 +354,7 @@ static void test_code_categories(void **state)
 	uint32_t k = (slow - 5 * 7 - 20 - 5 * 2) / 19;
 	assert_true(k >= 1 && k <= 5);
 	assert_int_equal(slow, 5 * 7 + 20 + k * 21 + (5 - k) * 2);
-	assert_int_equal(b.cat_bytes[XLAT_CAT_STUB], 11 + 9 + 21);
+	assert_int_equal(b.cat_bytes[XLAT_CAT_STUB], 9 + 21);
 	assert_true(b.cat_bytes[XLAT_CAT_PROBE] > 0 && b.cat_bytes[XLAT_CAT_ENTRY] > 0);
 	assert_int_equal(b.cat_bytes[XLAT_CAT_COPY], 3); /* add rax, rsi */
 	assert_string_equal(xlat_code_cat_str(XLAT_CAT_SLOW), "slowpath");
