@@ -171,7 +171,9 @@ enum vcpu_callout {
  * slow path switched stacks and `call`ed VCPU_CO_MEM_LOAD/STORE itself
  * with mem_va and got mem_host back (71 bytes per access, now 12).
  * A write access checks tag_write; the runtime sets tag_write only for
- * pages that are also readable. */
+ * pages that are also readable.  Translated code stores the low 32 bits of
+ * mem_info only (`mov dword`, XLAT_VERSION 15; both uses fit them): the
+ * runtime reads those. */
 #define VCPU_MEM_WRITE	    0x10000u
 #define VCPU_MEM_ADDR_SHIFT 20
 #define VCPU_MEM_RET_SHIFT  24
@@ -208,7 +210,7 @@ struct vcpu_abi {
 	uint64_t callout[VCPU_NCALLOUTS];
 	/* Call-out arguments and exit records (see docs/xlat.md). */
 	uint64_t mem_va;       /* soft-MMU slow path: guest VA to translate */
-	uint64_t mem_info;     /* VCPU_MEM_* (size, write) or the string-op info */
+	uint64_t mem_info;     /* low dword: VCPU_MEM_* (size, write) or string info */
 	uint64_t mem_host;     /* slow path result: host address for mem_va */
 	uint64_t exit_block;   /* guest start of the block that exited */
 	uint64_t exit_host_pc; /* host return address of the last call-out */

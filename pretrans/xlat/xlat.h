@@ -25,7 +25,7 @@
 #include "pretrans/base/types.h"
 #include "pretrans/xlat/vcpu_abi.h"
 
-#define XLAT_VERSION 14
+#define XLAT_VERSION 15
 
 /* Where guest code bytes come from (an ELF image, or guest RAM). */
 struct xlat_source {

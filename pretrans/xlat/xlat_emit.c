@@ -412,11 +412,11 @@ static void xe_lea_label(struct xe *e, ZydisRegister r, int label)
  * first access with that value holds it, right after its own slow path:
  *
  *   slow_k: ... ; lea T1, [rip + back_k]
- *   shared: mov qword %gs:mem_info, info ; jmp *%gs:callout[VCPU_CO_MEM]
+ *   shared: mov dword %gs:mem_info, info ; jmp *%gs:callout[VCPU_CO_MEM]
  *
  * and later ones jump back to it, with a rel8 when it is in reach.  (Until
  * XLAT_VERSION 12 every slow path jumped forward, rel32, to shared paths
- * placed after all of them.)
+ * placed after all of them; until XLAT_VERSION 15 the store was a qword.)
  */
 static void slow_join(struct xe *e, uint32_t info)
 {
@@ -440,7 +440,7 @@ static void slow_join(struct xe *e, uint32_t info)
 	e->slow_info[e->n_slow] = info;
 	e->slow_label[e->n_slow] = xe_label_new(e);
 	xe_label_place(e, e->slow_label[e->n_slow++]);
-	xe_gs_store_imm32(e, 8, VCPU_OFF_MEM_INFO, (int64_t)info);
+	xe_gs_store_imm32(e, 4, VCPU_OFF_MEM_INFO, (int64_t)info); /* the low dword only */
 	ZydisEncoderOperand m = xe_m(8, ZYDIS_REGISTER_NONE, ZYDIS_REGISTER_NONE, 0,
 				     VCPU_OFF_CALLOUT + 8 * VCPU_CO_MEM);
 	xe_ins(e, ZYDIS_MNEMONIC_JMP, true, 1, &m, NULL, NULL);
@@ -451,6 +451,7 @@ static void lea_addr(struct xe *e, ZydisRegister r, const struct xlat_addr *a, i
 /* The %gs:mem_info word of a probe's slow path: the access's size and kind,
  * the register holding its address (A) and the one getting the resume
  * address (T1). */
+_Static_assert(VCPU_MEM_RET_SHIFT + 4 <= 31, "mem_info is a positive imm32 (a dword store)");
 static uint32_t mem_info(ZydisRegister A, ZydisRegister T1, unsigned size, bool write)
 {
 	return size | (write ? VCPU_MEM_WRITE : 0) |

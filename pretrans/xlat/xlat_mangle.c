@@ -629,7 +629,7 @@ static void mangle_string(struct xe *e, const struct xlat_insn *in)
 		info |= VCPU_STR_FS;
 	if (in->d.attributes & ZYDIS_ATTRIB_HAS_SEGMENT_GS)
 		info |= VCPU_STR_GS;
-	xe_gs_store_imm32(e, 8, VCPU_OFF_MEM_INFO, info);
+	xe_gs_store_imm32(e, 4, VCPU_OFF_MEM_INFO, info); /* the low dword only */
 	xe_callout(e, VCPU_CO_STRING);
 }
 

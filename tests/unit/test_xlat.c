@@ -211,12 +211,13 @@ static size_t read_user(void *opaque, gva_t va, uint8_t *buf, size_t len)
 }
 
 /* The host bytes by category (xlat_block.cat_bytes) add up to the code, and
- * the XLAT_VERSION 12 shapes hold: 7 bytes of slow path per access (lea T1,
+ * the XLAT_VERSION 15 shapes hold: 7 bytes of slow path per access (lea T1,
  * [rip + back]; plus, for the two-register probes, the lea recomputing the
  * address: [rdi] 3, [rdi+8] 4, push's [rsp-8] 5, pop's and ret's [rsp] 4
- * bytes each), then the 21-byte shared path of its mem_info for the first
- * access with that value and a 2-byte jmp back to it for the others (12
- * bytes and the shared paths after them until XLAT_VERSION 11), one
+ * bytes each), then the 20-byte shared path of its mem_info for the first
+ * access with that value (a dword store since XLAT_VERSION 15, 21 bytes
+ * before) and a 2-byte jmp back to it for the others (12 bytes and the
+ * shared paths after them until XLAT_VERSION 11), one
  * kernel exit stub of 9 bytes (RET, falling into the tail: a one-byte
  * exit_info store since XLAT_VERSION 13) and a 21-byte tail (one
  * sign-extended imm32 store of exit_block); the IRQ exit has no stub since
@@ -351,9 +352,9 @@ static void test_code_categories(void **state)
 	uint32_t slow = b.cat_bytes[XLAT_CAT_SLOW];
 	/* k distinct mem_info values: the first access of each holds the
 	 * shared path, the others jump back to it with a rel8 */
-	uint32_t k = (slow - 5 * 7 - 20 - 5 * 2) / 19;
+	uint32_t k = (slow - 5 * 7 - 20 - 5 * 2) / 18;
 	assert_true(k >= 1 && k <= 5);
-	assert_int_equal(slow, 5 * 7 + 20 + k * 21 + (5 - k) * 2);
+	assert_int_equal(slow, 5 * 7 + 20 + k * 20 + (5 - k) * 2);
 	assert_int_equal(b.cat_bytes[XLAT_CAT_STUB], 9 + 21);
 	assert_true(b.cat_bytes[XLAT_CAT_PROBE] > 0 && b.cat_bytes[XLAT_CAT_ENTRY] > 0);
 	assert_int_equal(b.cat_bytes[XLAT_CAT_COPY], 3); /* add rax, rsi */
