@@ -169,7 +169,7 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 		st->n_chunks_copied = rs.chunks_copied;
 		st->n_chunks_loaded = rs.chunks_loaded;
 	}
-	if ((s = pbuild_predict_write(&pp, db, st)) != BT_OK)
+	if ((s = pbuild_predict_write(&pp, db, o->jobs, st)) != BT_OK)
 		goto err_abort_db;
 	if (pp.reuse) {
 		struct reuse_stats rs;

@@ -357,8 +357,8 @@ void reuse_get_stats(const struct reuse *r, struct reuse_stats *out)
 	out->n_mapped = r->n_fm;
 	out->served = __atomic_load_n(&r->served, __ATOMIC_RELAXED);
 	out->served_moved = __atomic_load_n(&r->served_moved, __ATOMIC_RELAXED);
-	out->pred_served = r->pred_served;
-	out->pred_missed = r->pred_missed;
+	out->pred_served = __atomic_load_n(&r->pred_served, __ATOMIC_RELAXED);
+	out->pred_missed = __atomic_load_n(&r->pred_missed, __ATOMIC_RELAXED);
 	out->moved_refused = __atomic_load_n(&r->moved_refused, __ATOMIC_RELAXED);
 	out->missed = __atomic_load_n(&r->missed, __ATOMIC_RELAXED);
 	out->chunks_loaded = __atomic_load_n(&r->chunks_loaded, __ATOMIC_RELAXED);

@@ -82,7 +82,7 @@ struct reuse {
 	bool dict_same;
 	size_t served, missed, chunks_copied, chunks_loaded; /* atomics */
 	size_t served_moved, moved_refused;		     /* atomics */
-	size_t pred_served, pred_missed;		     /* the writer's only */
+	size_t pred_served, pred_missed;		     /* atomics */
 };
 
 /* reuse.c */

@@ -683,10 +683,10 @@ enum bt_status reuse_translate_predicted(struct reuse_worker *w, struct xlat_ctx
 					 struct xlat_block *out)
 {
 	if (w->r && w->r->pred_loaded && serve_pred(w, src, va, out)) {
-		w->r->pred_served++;
+		__atomic_fetch_add(&w->r->pred_served, 1, __ATOMIC_RELAXED);
 		return BT_OK;
 	}
 	if (w->r)
-		w->r->pred_missed++;
+		__atomic_fetch_add(&w->r->pred_missed, 1, __ATOMIC_RELAXED);
 	return translate_recorded(w, ctx, src, va, out);
 }
