@@ -93,7 +93,8 @@ static int gva_cmp(const void *a, const void *b)
 /*
  * The versions are translated by `jobs` threads and noted by the calling
  * thread (the writer) in start order, as the build's rounds are
- * (build_pipe.c): batches of PRED_BATCH consecutive starts are handed out
+ * (build_pipe.c): batches of at most PRED_BATCH consecutive starts (at
+ * least eight per thread, so that a small image is split too) are handed out
  * under pr->mu, each worker owns one xlat context and one reuse worker and
  * copies what it translated into its batch; the writer notes batch k's
  * versions and appends its templates only after batch k-1's, so the
@@ -101,7 +102,7 @@ static int gva_cmp(const void *a, const void *b)
  * worker does not start batch k while k >= written + PRED_WINDOW (bounds
  * the copies held in memory).
  */
-#define PRED_BATCH  256
+#define PRED_BATCH  256 /* at most; fewer when there are few starts */
 #define PRED_WINDOW 64
 
 /* A version to note: xb's code and pc map are at code_at / pcmap_at in the
@@ -266,7 +267,9 @@ static enum bt_status run_batches(struct pbuild_pipe *pp, struct tcdb *db, int j
 				  struct reuse_tmpls *t, struct pbuild_stats *st, size_t *n,
 				  size_t *n_early, size_t *refused)
 {
-	struct pred_run pr = {.pp = pp, .nb = (pp->n_pred + PRED_BATCH - 1) / PRED_BATCH};
+	size_t per = pp->n_pred / (8 * (size_t)(jobs > 0 ? jobs : 1));
+	per = per < 1 ? 1 : per > PRED_BATCH ? PRED_BATCH : per;
+	struct pred_run pr = {.pp = pp, .nb = (pp->n_pred + per - 1) / per};
 	pr.b = calloc(pr.nb ? pr.nb : 1, sizeof(*pr.b));
 	pthread_t *th = calloc((size_t)(jobs > 0 ? jobs : 1), sizeof(*th));
 	if (!pr.b || !th) {
@@ -275,9 +278,8 @@ static enum bt_status run_batches(struct pbuild_pipe *pp, struct tcdb *db, int j
 		return BT_ERR_NOMEM;
 	}
 	for (size_t k = 0; k < pr.nb; k++) {
-		pr.b[k].lo = k * PRED_BATCH;
-		pr.b[k].hi = pr.b[k].lo + PRED_BATCH < pp->n_pred ? pr.b[k].lo + PRED_BATCH
-								 : pp->n_pred;
+		pr.b[k].lo = k * per;
+		pr.b[k].hi = pr.b[k].lo + per < pp->n_pred ? pr.b[k].lo + per : pp->n_pred;
 	}
 	pthread_mutex_init(&pr.mu, NULL);
 	pthread_cond_init(&pr.cv, NULL);
