@@ -103,7 +103,7 @@ static int gva_cmp(const void *a, const void *b)
  * the copies held in memory).
  */
 #define PRED_BATCH  256 /* at most; fewer when there are few starts */
-#define PRED_WINDOW 64
+#define PRED_WINDOW 128
 
 /* A version to note: xb's code and pc map are at code_at / pcmap_at in the
  * batch's buf until the writer points xb at them. */
@@ -288,6 +288,9 @@ static enum bt_status run_batches(struct pbuild_pipe *pp, struct tcdb *db, int j
 		if (pthread_create(&th[started], NULL, pred_worker, &pr) != 0)
 			break;
 	enum bt_status s = started ? BT_OK : BT_ERR_INTERNAL;
+	/* the rounds' templates while the workers start on the batches */
+	if (s == BT_OK)
+		s = reuse_tmpls_write(&pp->tmpls, db, false, &st->template_bytes);
 	for (size_t k = 0; k < pr.nb && s == BT_OK; k++) {
 		pthread_mutex_lock(&pr.mu);
 		while (pr.b[k].state != SLOT_DONE && !pr.stop)
@@ -300,7 +303,8 @@ static enum bt_status run_batches(struct pbuild_pipe *pp, struct tcdb *db, int j
 		s = write_batch(db, &pr.b[k], t, n, n_early);
 		*refused += pr.b[k].refused;
 		batch_fini(&pr.b[k]);
-		if (s == BT_OK && pp->watch_signals && (st->signal = pbuild_pending_signal()) != 0) {
+		if (s == BT_OK && pp->watch_signals &&
+		    (st->signal = pbuild_pending_signal()) != 0) {
 			bt_err(LOG_CORE, "interrupted by signal %d (%s): the output is not written",
 			       st->signal, strsignal(st->signal));
 			s = BT_ERR_IO;
@@ -328,7 +332,7 @@ enum bt_status pbuild_predict_write(struct pbuild_pipe *pp, struct tcdb *db, int
 				    struct pbuild_stats *st)
 {
 	if (!pp->kp)
-		return BT_OK;
+		return reuse_tmpls_write(&pp->tmpls, db, false, &st->template_bytes);
 	if (pp->pred_err)
 		return pp->pred_err;
 	uint64_t t0 = bt_now_ns();
