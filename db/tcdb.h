@@ -87,7 +87,7 @@ enum tcdb_origin {
 
 /*
  * An exit of a translated block as the database keeps it: the translator's
- * exit record (pretrans/xlat: struct xlat_exit) field for field, converted
+ * exit record (pretrans/xlat: struct bt_exit) field for field, converted
  * by the caller.  kind is never 0; readers check it is below
  * tcdb_prov.n_exit_kinds.
  */

@@ -68,7 +68,7 @@ static size_t kp_src_read_early(void *opaque, gva_t va, uint8_t *buf, size_t len
 }
 
 /* xb as a database block of the predicted pack, noted in db. */
-static enum bt_status note(struct tcdb *db, const struct xlat_block *xb)
+static enum bt_status note(struct tcdb *db, const struct bt_block *xb)
 {
 	struct tcdb_block tb;
 	xdb_to_row(xb, TCDB_ORIGIN_PREDICTED, &tb);
@@ -76,7 +76,7 @@ static enum bt_status note(struct tcdb *db, const struct xlat_block *xb)
 }
 
 /* The guest bytes of xb are the image's own (no version to add). */
-static bool unpatched(const struct pbuild_pipe *pp, const struct xlat_block *xb)
+static bool unpatched(const struct pbuild_pipe *pp, const struct bt_block *xb)
 {
 	uint8_t b[4096];
 	return xb->guest_len <= sizeof(b) &&
@@ -108,7 +108,7 @@ static int gva_cmp(const void *a, const void *b)
 /* A version to note: xb's code and pc map are at code_at / pcmap_at in the
  * batch's buf until the writer points xb at them. */
 struct pred_out {
-	struct xlat_block xb;
+	struct bt_block xb;
 	size_t code_at, pcmap_at;
 	bool early; /* the text before the alternatives */
 };
@@ -138,7 +138,7 @@ struct pred_run {
 };
 
 /* Copy xb (its storage is the context's until the next translation). */
-static enum bt_status keep(struct pred_batch *b, const struct xlat_block *xb, bool early)
+static enum bt_status keep(struct pred_batch *b, const struct bt_block *xb, bool early)
 {
 	if (!BT_VEC_RESERVE(b->out, b->cap_out, b->n_out + 1, 64) ||
 	    !BT_VEC_RESERVE(b->buf, b->cap, b->len + xb->code_len + xb->pcmap_len, 1u << 16))
@@ -164,7 +164,7 @@ static enum bt_status translate_batch(struct pbuild_pipe *pp, struct xlat_ctx *x
 	enum bt_status s = BT_OK;
 	for (size_t i = b->lo; i < b->hi && s == BT_OK; i++) {
 		gva_t va = pp->pred[i];
-		struct xlat_block xb;
+		struct bt_block xb;
 		if ((s = reuse_translate_predicted(rw, x, &src, va, &xb)) != BT_OK)
 			break;
 		if (xb.refusal != XLAT_OK || xb.code_len == 0) {

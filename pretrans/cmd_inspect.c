@@ -289,7 +289,7 @@ static int verify_block(void *o, const struct tcdb_block *b)
 		v->refused_checked++;
 		return 0;
 	}
-	struct xlat_block xb;
+	struct bt_block xb;
 	enum bt_status s = xlat_translate(v->x, &v->src, b->guest_start, &xb);
 	if (s != BT_OK) {
 		v->err = s;

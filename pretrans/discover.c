@@ -627,7 +627,7 @@ enum bt_status discover_walk(struct discover_walker *w, struct xlat_ctx *ctx,
 			gva_t va = w->work[--w->n_work];
 			if (!in_region(f, va) || !seen_add(w, va))
 				continue;
-			struct xlat_block xb;
+			struct bt_block xb;
 			BT_TRY(w->translate ? w->translate(w->translate_opaque, ctx, &src, va, &xb)
 					    : xlat_translate(ctx, &src, va, &xb));
 			struct discover_block db = {
@@ -685,7 +685,7 @@ enum bt_status discover_walk(struct discover_walker *w, struct xlat_ctx *ctx,
 			gva_t end = va + xb.guest_len;
 			/* push in reverse so the first exit is walked first */
 			for (uint32_t i = db.n_exits; i-- > 0;) {
-				const struct xlat_exit *e = &db.exits[i];
+				const struct bt_exit *e = &db.exits[i];
 				switch (e->kind) {
 				case XLAT_EXIT_JMP:
 				case XLAT_EXIT_JCC_TAKEN:

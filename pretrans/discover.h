@@ -68,7 +68,7 @@ struct discover_block {
 	uint64_t guest_hash;
 	gva_t refusal_addr;
 	uint32_t code_off, code_len, pcmap_off, pcmap_len;
-	struct xlat_exit exits[XLAT_MAX_EXITS];
+	struct bt_exit exits[XLAT_MAX_EXITS];
 	uint32_t n_exits;
 	uint32_t payload_off; /* in the region's database chunk (build.c) */
 };
@@ -95,7 +95,7 @@ void discover_walker_destroy(struct discover_walker *w);
  * must return exactly what xlat_translate() would. */
 typedef enum bt_status (*discover_translate_fn)(void *opaque, struct xlat_ctx *ctx,
 						const struct xlat_source *src, gva_t va,
-						struct xlat_block *out);
+						struct bt_block *out);
 void discover_walker_set_translate(struct discover_walker *w, discover_translate_fn fn,
 				   void *opaque);
 

@@ -78,7 +78,7 @@ bool reuse_payload(struct reuse *r, const struct reuse_blk *b, struct tcdb_block
 	return c && tcdb_payload_parse(r->db, c->raw, c->raw_len, b->payload_off, p) == BT_OK;
 }
 
-bool reuse_serve(struct reuse *r, const struct xlat_source *src, gva_t va, struct xlat_block *out)
+bool reuse_serve(struct reuse *r, const struct xlat_source *src, gva_t va, struct bt_block *out)
 {
 	const struct reuse_blk *b = reuse_find(r, va);
 	uint8_t buf[4096];
@@ -109,10 +109,10 @@ bool reuse_serve(struct reuse *r, const struct xlat_source *src, gva_t va, struc
 	out->code = p.code;
 	out->code_len = p.code_len;
 	for (uint32_t i = 0; i < p.n_exits; i++)
-		out->exits[i] = (struct xlat_exit){.kind = p.exits[i].kind,
-						   .patch_off = p.exits[i].patch_off,
-						   .stub_off = p.exits[i].stub_off,
-						   .target = p.exits[i].target};
+		out->exits[i] = (struct bt_exit){.kind = p.exits[i].kind,
+						 .patch_off = p.exits[i].patch_off,
+						 .stub_off = p.exits[i].stub_off,
+						 .target = p.exits[i].target};
 	out->n_exits = p.n_exits;
 	out->pcmap = p.pcmap;
 	out->pcmap_len = p.pcmap_len;

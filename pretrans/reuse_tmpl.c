@@ -459,7 +459,7 @@ static uint64_t masked_hash(const struct xlat_tmpl *t, const uint8_t *guest)
 /* OLD's template of the block at ova instantiated at va (the file
  * comment's three conditions). */
 static bool serve_at(struct reuse_worker *w, const struct xlat_source *src, gva_t va, gva_t ova,
-		     struct xlat_block *out)
+		     struct bt_block *out)
 {
 	struct reuse *r = w->r;
 	const struct reuse_blk *b = reuse_find(r, ova);
@@ -472,14 +472,14 @@ static bool serve_at(struct reuse_worker *w, const struct xlat_source *src, gva_
 	if (!recs_decode(ot->recs, ot->recs + ot->rec_len, nrel, w->rel) ||
 	    !reuse_payload(r, b, &p))
 		goto refused;
-	struct xlat_exit ex[XLAT_MAX_EXITS], oex[XLAT_MAX_EXITS];
+	struct bt_exit ex[XLAT_MAX_EXITS], oex[XLAT_MAX_EXITS];
 	if (p.n_exits > XLAT_MAX_EXITS)
 		return false;
 	for (uint32_t i = 0; i < p.n_exits; i++)
-		oex[i] = (struct xlat_exit){.kind = p.exits[i].kind,
-					    .patch_off = p.exits[i].patch_off,
-					    .stub_off = p.exits[i].stub_off,
-					    .target = p.exits[i].target};
+		oex[i] = (struct bt_exit){.kind = p.exits[i].kind,
+					  .patch_off = p.exits[i].patch_off,
+					  .stub_off = p.exits[i].stub_off,
+					  .target = p.exits[i].target};
 	struct xlat_tmpl t = {.guest_start = ova,
 			      .guest_len = b->len,
 			      .flags = b->flags,
@@ -521,7 +521,7 @@ refused:
 }
 
 static bool serve_moved(struct reuse_worker *w, const struct xlat_source *src, gva_t va,
-			struct xlat_block *out)
+			struct bt_block *out)
 {
 	gva_t ova[2];
 	size_t n = reuse_candidates(w->r, va, ova);
@@ -535,7 +535,7 @@ static bool serve_moved(struct reuse_worker *w, const struct xlat_source *src, g
  * later --reuse (when the translator describes it). */
 static enum bt_status translate_recorded(struct reuse_worker *w, struct xlat_ctx *ctx,
 					 const struct xlat_source *src, gva_t va,
-					 struct xlat_block *out)
+					 struct bt_block *out)
 {
 	struct xlat_tmpl t;
 	enum xlat_tmpl_result res;
@@ -549,7 +549,7 @@ static enum bt_status translate_recorded(struct reuse_worker *w, struct xlat_ctx
 }
 
 enum bt_status reuse_translate(void *opaque, struct xlat_ctx *ctx, const struct xlat_source *src,
-			       gva_t va, struct xlat_block *out)
+			       gva_t va, struct bt_block *out)
 {
 	struct reuse_worker *w = opaque;
 	struct reuse *r = w->r;
@@ -585,7 +585,7 @@ static bool version_is(void *opaque, gva_t va, uint32_t guest_len, uint64_t gues
 /* OLD's predicted version ot (at the same offset of va's paired function)
  * instantiated at va for the patched bytes guest[0, n). */
 static bool serve_pred_one(struct reuse_worker *w, const struct reuse_old_tmpl *ot, gva_t va,
-			   const uint8_t *guest, size_t n, struct xlat_block *out)
+			   const uint8_t *guest, size_t n, struct bt_block *out)
 {
 	struct reuse *r = w->r;
 	if (ot->guest_len > n ||
@@ -606,14 +606,14 @@ static bool serve_pred_one(struct reuse_worker *w, const struct reuse_old_tmpl *
 		     b.origin == TCDB_ORIGIN_PREDICTED && b.guest_len == ot->guest_len &&
 		     b.n_exits <= XLAT_MAX_EXITS && grow(&w->code, &w->code_cap, b.code_len) &&
 		     grow(&w->pcmap, &w->pcmap_cap, b.pcmap_len);
-	struct xlat_exit oex[XLAT_MAX_EXITS], ex[XLAT_MAX_EXITS];
+	struct bt_exit oex[XLAT_MAX_EXITS], ex[XLAT_MAX_EXITS];
 	if (found) { /* b points into OLD's memory until its next call: copy */
 		memcpy(w->pcmap, b.pcmap, b.pcmap_len);
 		for (uint32_t i = 0; i < b.n_exits; i++)
-			oex[i] = (struct xlat_exit){.kind = b.exits[i].kind,
-						    .patch_off = b.exits[i].patch_off,
-						    .stub_off = b.exits[i].stub_off,
-						    .target = b.exits[i].target};
+			oex[i] = (struct bt_exit){.kind = b.exits[i].kind,
+						  .patch_off = b.exits[i].patch_off,
+						  .stub_off = b.exits[i].stub_off,
+						  .target = b.exits[i].target};
 		t.flags = b.flags;
 		t.code = b.code;
 		t.code_len = b.code_len;
@@ -644,7 +644,7 @@ static bool serve_pred_one(struct reuse_worker *w, const struct reuse_old_tmpl *
 
 /* The predicted versions OLD has at ova, tried in turn. */
 static bool serve_pred_at(struct reuse_worker *w, gva_t va, gva_t ova, const uint8_t *guest,
-			  size_t n, struct xlat_block *out)
+			  size_t n, struct bt_block *out)
 {
 	const struct reuse *r = w->r;
 	size_t lo = 0, hi = r->n_pt;
@@ -662,7 +662,7 @@ static bool serve_pred_at(struct reuse_worker *w, gva_t va, gva_t ova, const uin
 }
 
 static bool serve_pred(struct reuse_worker *w, const struct xlat_source *src, gva_t va,
-		       struct xlat_block *out)
+		       struct bt_block *out)
 {
 	/* where candidates() says, and at the same address (a predicted
 	 * version has no same-address copy of its own: its bytes are not the
@@ -680,7 +680,7 @@ static bool serve_pred(struct reuse_worker *w, const struct xlat_source *src, gv
 
 enum bt_status reuse_translate_predicted(struct reuse_worker *w, struct xlat_ctx *ctx,
 					 const struct xlat_source *src, gva_t va,
-					 struct xlat_block *out)
+					 struct bt_block *out)
 {
 	if (w->r && w->r->pred_loaded && serve_pred(w, src, va, out)) {
 		__atomic_fetch_add(&w->r->pred_served, 1, __ATOMIC_RELAXED);

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-void xdb_to_row(const struct xlat_block *xb, int origin, struct tcdb_block *row)
+void xdb_to_row(const struct bt_block *xb, int origin, struct tcdb_block *row)
 {
 	*row = (struct tcdb_block){
 	    .guest_start = xb->guest_start,
@@ -25,7 +25,7 @@ void xdb_to_row(const struct xlat_block *xb, int origin, struct tcdb_block *row)
 						   .target = xb->exits[i].target};
 }
 
-void xdb_from_row(const struct tcdb_block *row, struct xlat_block *xb)
+void xdb_from_row(const struct tcdb_block *row, struct bt_block *xb)
 {
 	memset(xb, 0, sizeof(*xb));
 	xb->guest_start = row->guest_start;
@@ -38,10 +38,10 @@ void xdb_from_row(const struct tcdb_block *row, struct xlat_block *xb)
 	xb->code_len = row->code_len;
 	xb->n_exits = row->n_exits;
 	for (uint32_t i = 0; i < row->n_exits; i++)
-		xb->exits[i] = (struct xlat_exit){.kind = row->exits[i].kind,
-						  .patch_off = row->exits[i].patch_off,
-						  .stub_off = row->exits[i].stub_off,
-						  .target = row->exits[i].target};
+		xb->exits[i] = (struct bt_exit){.kind = row->exits[i].kind,
+						.patch_off = row->exits[i].patch_off,
+						.stub_off = row->exits[i].stub_off,
+						.target = row->exits[i].target};
 	xb->pcmap = row->pcmap;
 	xb->pcmap_len = row->pcmap_len;
 }

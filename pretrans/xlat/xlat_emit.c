@@ -855,7 +855,7 @@ void xe_emit_stubs(struct xe *e)
 	emit_slow_shared(e);
 	int cat = xe_cat(e, XLAT_CAT_STUB);
 	for (uint32_t i = 0; i < e->n_exits; i++) {
-		struct xlat_exit *x = &e->exits[i];
+		struct bt_exit *x = &e->exits[i];
 		xe_label_place(e, e->exit_stub_label[i]);
 		/* a target on the block's own page is chained at its first
 		 * exit: probing would find it in the table and never exit */

@@ -260,7 +260,7 @@ static void patch_rel32(struct tcache *tc, struct tcache_block *b, unsigned i, c
 	BT_ASSERT(s == BT_OK);
 }
 
-static bool exit_chainable(const struct xlat_exit *e)
+static bool exit_chainable(const struct bt_exit *e)
 {
 	switch (e->kind) {
 	case XLAT_EXIT_JMP:
@@ -313,7 +313,7 @@ enum bt_status tcache_chain(struct tcache *tc, struct tcache_block *from, unsign
 {
 	if (!from || !to || from->dead || to->dead || exit >= from->n_exits)
 		return BT_ERR_INVALID;
-	struct xlat_exit *e = &from->exits[exit];
+	struct bt_exit *e = &from->exits[exit];
 	if (!exit_chainable(e) || e->target != to->va || from->user != to->user || from->step ||
 	    to->step)
 		return BT_ERR_INVALID;
@@ -729,15 +729,15 @@ void tcache_ibl_insert(struct tcache *tc, struct tcache_block *b)
 	ie->host = (uint64_t)(uintptr_t)b->host;
 }
 
-static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
-			      gpa_t gpa1, enum tcache_origin origin, bool user, bool step,
+static enum bt_status install(struct tcache *tc, const struct bt_block *xb, gpa_t gpa0, gpa_t gpa1,
+			      enum tcache_origin origin, bool user, bool step,
 			      struct tcache_block **out)
 {
 	if (!tc || !xb || !out || xb->refusal != XLAT_OK || !xb->code || xb->code_len == 0 ||
 	    xb->n_exits > XLAT_MAX_EXITS)
 		return BT_ERR_INVALID;
 	for (uint32_t i = 0; i < xb->n_exits; i++) {
-		const struct xlat_exit *e = &xb->exits[i];
+		const struct bt_exit *e = &xb->exits[i];
 		if (e->stub_off >= xb->code_len ||
 		    (e->patch_off != UINT32_MAX && e->patch_off + 4 > xb->code_len))
 			return BT_ERR_FORMAT; /* a corrupt database row must not patch outside */
@@ -777,7 +777,7 @@ static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gp
 	if (!b)
 		return BT_ERR_NOMEM;
 	b->out = (struct tcache_link *)(void *)(b + 1);
-	b->exits = (struct xlat_exit *)(void *)(b->out + n_ex);
+	b->exits = (struct bt_exit *)(void *)(b->out + n_ex);
 	if (xb->pcmap_len && in_place) {
 		b->pcmap = xb->pcmap; /* borrowed: tcache_preload */
 		b->pcmap_len = xb->pcmap_len;
@@ -873,19 +873,19 @@ static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gp
 	return BT_OK;
 }
 
-enum bt_status tcache_install(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
-			      gpa_t gpa1, enum tcache_origin origin, struct tcache_block **out)
+enum bt_status tcache_install(struct tcache *tc, const struct bt_block *xb, gpa_t gpa0, gpa_t gpa1,
+			      enum tcache_origin origin, struct tcache_block **out)
 {
 	return install(tc, xb, gpa0, gpa1, origin, false, false, out);
 }
 
-enum bt_status tcache_install_user(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
+enum bt_status tcache_install_user(struct tcache *tc, const struct bt_block *xb, gpa_t gpa0,
 				   gpa_t gpa1, struct tcache_block **out)
 {
 	return install(tc, xb, gpa0, gpa1, TCACHE_FROM_RUNTIME, true, false, out);
 }
 
-enum bt_status tcache_install_step(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
+enum bt_status tcache_install_step(struct tcache *tc, const struct bt_block *xb, gpa_t gpa0,
 				   gpa_t gpa1, bool user, struct tcache_block **out)
 {
 	return install(tc, xb, gpa0, gpa1, TCACHE_FROM_RUNTIME, user, true, out);

@@ -91,7 +91,7 @@ struct tcache_block {
 	uint8_t in_place; /* runs from the preloaded region, pc map borrowed (invariant 7) */
 	uint32_t n_exits;
 	/* n_exits of each, allocated with the descriptor */
-	struct xlat_exit *exits;
+	struct bt_exit *exits;
 	struct tcache_link *out; /* out[i].to != NULL: exit i chained */
 	struct tcache_link *incoming;
 	const uint8_t *pcmap;
@@ -147,20 +147,20 @@ enum bt_status tcache_preload(struct tcache *tc, size_t len, uint8_t **rw);
  * whole cache first if code memory is exhausted (*out is then still valid).
  * Code inside the preloaded region is used in place (tcache_preload).
  */
-enum bt_status tcache_install(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
-			      gpa_t gpa1, enum tcache_origin origin, struct tcache_block **out);
+enum bt_status tcache_install(struct tcache *tc, const struct bt_block *xb, gpa_t gpa0, gpa_t gpa1,
+			      enum tcache_origin origin, struct tcache_block **out);
 
 /* The same for a user block (invariant 5): translated for CPL 3 from the
  * bytes at va, whose first byte is on guest-physical page gpa0 now.  A
  * live user block with the same va and pages is replaced. */
-enum bt_status tcache_install_user(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
+enum bt_status tcache_install_user(struct tcache *tc, const struct bt_block *xb, gpa_t gpa0,
 				   gpa_t gpa1, struct tcache_block **out);
 /* The same for a one-instruction block (XLAT_OPT_STEP), user or kernel:
  * it lives beside the ordinary block at va, is found only by
  * tcache_lookup_step (user) or not at all (kernel: the runtime runs it
  * once and kills it), never enters an IBL table and never chains, so
  * nothing but the runtime's stepping loop runs it. */
-enum bt_status tcache_install_step(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
+enum bt_status tcache_install_step(struct tcache *tc, const struct bt_block *xb, gpa_t gpa0,
 				   gpa_t gpa1, bool user, struct tcache_block **out);
 
 /* Live kernel block starting at va, or NULL. */

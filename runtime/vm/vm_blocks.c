@@ -67,7 +67,7 @@ static bool mapping_still_valid(struct vm *vm, struct tcache_block *b)
 
 /* --learn: the boot profile records every block installed, from the
  * database or translated, before anything chains it (docs/db.md "Packs"). */
-static void learn_note(struct vm *vm, const struct xlat_block *xb)
+static void learn_note(struct vm *vm, const struct bt_block *xb)
 {
 	static bool warned;
 	struct tcdb_block row;
@@ -93,7 +93,7 @@ static bool block_pages(struct vm *vm, gva_t va, uint32_t len, gpa_t *g0, gpa_t 
 	return true;
 }
 
-static struct tcache_block *install(struct vm *vm, const struct xlat_block *xb,
+static struct tcache_block *install(struct vm *vm, const struct bt_block *xb,
 				    enum tcache_origin origin, struct mmu_fault *f)
 {
 	gpa_t g0, g1;
@@ -120,7 +120,7 @@ static struct tcache_block *install(struct vm *vm, const struct xlat_block *xb,
 /* --verify-db: the database block a is what the translator makes of the
  * same bytes now (b): code, exits, pc map and every field that decides how
  * the block runs and is chained. */
-static bool same_translation(const struct xlat_block *a, const struct xlat_block *b)
+static bool same_translation(const struct bt_block *a, const struct bt_block *b)
 {
 	if (b->refusal != XLAT_OK || a->guest_len != b->guest_len || a->n_insns != b->n_insns ||
 	    a->flags != b->flags || a->code_len != b->code_len ||
@@ -128,7 +128,7 @@ static bool same_translation(const struct xlat_block *a, const struct xlat_block
 	    memcmp(a->pcmap, b->pcmap, a->pcmap_len) != 0 || a->n_exits != b->n_exits)
 		return false;
 	for (uint32_t i = 0; i < a->n_exits; i++) {
-		const struct xlat_exit *x = &a->exits[i], *y = &b->exits[i];
+		const struct bt_exit *x = &a->exits[i], *y = &b->exits[i];
 		if (x->kind != y->kind || x->patch_off != y->patch_off ||
 		    x->stub_off != y->stub_off || x->target != y->target)
 			return false;
@@ -164,10 +164,10 @@ static struct tcache_block *from_db(struct vm *vm, gva_t rip, struct mmu_fault *
 			vm->st.db_stale++; /* another build, or patched at run time */
 		goto out;
 	}
-	struct xlat_block xb;
+	struct bt_block xb;
 	xdb_from_row(&row, &xb);
 	if (vm->cfg.verify_db_blocks) {
-		struct xlat_block fresh;
+		struct bt_block fresh;
 		struct xlat_source src = {src_read, vm};
 		if (xlat_translate(vm->xlat, &src, rip, &fresh) != BT_OK ||
 		    !same_translation(&xb, &fresh)) {
@@ -206,11 +206,11 @@ static struct tcache_block *from_kmod(struct vm *vm, gva_t rip, struct mmu_fault
 	    (g >= vm->kernel_start && g < vm->kernel_end))
 		goto out;
 	size_t got = src_read(vm, rip, bytes, sizeof(bytes));
-	struct xlat_block xb;
+	struct bt_block xb;
 	struct xlat_source gsrc = {src_read, vm};
 	if (got && vm_kmod_find(vm, &gsrc, rip, bytes, got, &xb)) {
 		if (vm->cfg.verify_db_blocks) { /* as for any database block */
-			struct xlat_block fresh;
+			struct bt_block fresh;
 			struct xlat_source src = {src_read, vm};
 			if (xlat_translate(vm->xlat, &src, rip, &fresh) != BT_OK ||
 			    !same_translation(&xb, &fresh)) {
@@ -243,7 +243,7 @@ static struct tcache_block *translate(struct vm *vm, gva_t rip, enum xlat_kind k
 			     : kind == XK_KSTEP ? vm->xlat_kstep
 			     : user		? vm->xlat_user
 						: vm->xlat;
-	struct xlat_block xb;
+	struct bt_block xb;
 	struct xlat_source src = {src_read, vm};
 	uint64_t t0 = vm_ticks();
 	struct tcache_block *b = NULL;
@@ -370,14 +370,14 @@ static bool user_code_page(struct vm *vm, gva_t va, gpa_t *gpa, struct mmu_fault
  * *differ and NULL: the miss translates), then installed as a translation
  * is (hashed over the bytes it was made from, its pages write-watched). */
 static struct tcache_block *install_user_tmpl(struct vm *vm, gva_t rip, gpa_t g0,
-					      const struct xlat_block *xb, const char *from,
+					      const struct bt_block *xb, const char *from,
 					      uint64_t *verified, uint64_t *differ,
 					      struct mmu_fault *f)
 {
 	struct tcache_block *b = NULL;
 	gpa_t g1;
 	if (vm->cfg.verify_db_blocks) {
-		struct xlat_block fresh;
+		struct bt_block fresh;
 		struct xlat_source src = {src_read, vm};
 		if (xlat_translate(vm->xlat_user, &src, rip, &fresh) != BT_OK ||
 		    !same_translation(xb, &fresh)) {
@@ -407,7 +407,7 @@ static struct tcache_block *install_user_tmpl(struct vm *vm, gva_t rip, gpa_t g0
  */
 static struct tcache_block *user_relocate(struct vm *vm, gva_t rip, gpa_t g0, struct mmu_fault *f)
 {
-	struct xlat_block xb;
+	struct bt_block xb;
 	struct xlat_source src = {src_read, vm};
 	uint64_t t0 = vm_ticks();
 	struct tcache_block *b = NULL;
@@ -433,7 +433,7 @@ static struct tcache_block *user_relocate(struct vm *vm, gva_t rip, gpa_t g0, st
 static struct tcache_block *user_from_db(struct vm *vm, gva_t rip, gpa_t g0, struct mmu_fault *f)
 {
 	uint8_t bytes[1024];
-	struct xlat_block xb;
+	struct bt_block xb;
 	uint64_t t0 = vm_ticks();
 	struct tcache_block *b = NULL;
 	size_t got = src_read(vm, rip, bytes, sizeof(bytes));
@@ -677,13 +677,13 @@ static void learn_one(void *opaque, struct tcache_block *b)
 	memcpy(code, b->host, b->code_len);
 	/* store the block as the translator made it: exits unchained */
 	for (uint32_t i = 0; i < b->n_exits; i++) {
-		const struct xlat_exit *e = &b->exits[i];
+		const struct bt_exit *e = &b->exits[i];
 		if (e->patch_off == UINT32_MAX)
 			continue;
 		int32_t rel = (int32_t)e->stub_off - (int32_t)(e->patch_off + 4);
 		memcpy(code + e->patch_off, &rel, 4);
 	}
-	struct xlat_block xb = {
+	struct bt_block xb = {
 	    .guest_start = b->va,
 	    .guest_len = b->guest_len,
 	    .n_insns = b->n_insns,

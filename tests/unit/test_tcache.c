@@ -19,7 +19,7 @@
 static struct vcpu_abi abi;
 
 /* mov eax, imm32 ; jmp rel32 (-> stub) ; stub: ret */
-static void make_movret(struct xlat_block *xb, uint8_t *buf, gva_t va, uint32_t imm, gva_t target)
+static void make_movret(struct bt_block *xb, uint8_t *buf, gva_t va, uint32_t imm, gva_t target)
 {
 	memset(xb, 0, sizeof(*xb));
 	buf[0] = 0xb8;
@@ -41,7 +41,7 @@ static void make_movret(struct xlat_block *xb, uint8_t *buf, gva_t va, uint32_t 
 }
 
 /* add eax, imm8 ; ret */
-static void make_addret(struct xlat_block *xb, uint8_t *buf, gva_t va, uint8_t imm)
+static void make_addret(struct bt_block *xb, uint8_t *buf, gva_t va, uint8_t imm)
 {
 	memset(xb, 0, sizeof(*xb));
 	buf[0] = 0x83;
@@ -64,7 +64,7 @@ static void test_chain_unchain_executes(void **state)
 {
 	struct tcache *tc;
 	struct tcache_block *a, *b;
-	struct xlat_block xa, xbb;
+	struct bt_block xa, xbb;
 	uint8_t ca[16], cb[16];
 	(void)state;
 
@@ -105,7 +105,7 @@ static void test_kill_source_unlinks_target(void **state)
 {
 	struct tcache *tc;
 	struct tcache_block *a, *b, *a2;
-	struct xlat_block xa, xbb;
+	struct bt_block xa, xbb;
 	uint8_t ca[16], cb[16];
 	(void)state;
 
@@ -133,7 +133,7 @@ static void test_two_page_block_and_host_lookup(void **state)
 {
 	struct tcache *tc;
 	struct tcache_block *a, *b;
-	struct xlat_block xa, xbb;
+	struct bt_block xa, xbb;
 	uint8_t ca[16], cb[16];
 	(void)state;
 
@@ -160,7 +160,7 @@ static void test_ibl_and_flush_on_exhaustion(void **state)
 {
 	struct tcache *tc;
 	struct tcache_block *b = NULL;
-	struct xlat_block xbb;
+	struct bt_block xbb;
 	uint8_t cb[16];
 	(void)state;
 
@@ -192,7 +192,7 @@ static void test_rejects_bad_rows(void **state)
 {
 	struct tcache *tc;
 	struct tcache_block *a;
-	struct xlat_block xa;
+	struct bt_block xa;
 	uint8_t ca[16];
 	(void)state;
 
@@ -212,7 +212,7 @@ static void test_va_index_and_code_page_flags(void **state)
 	struct guestmem *gm;
 	struct tcache *tc;
 	struct tcache_block *k, *u;
-	struct xlat_block xk, xu;
+	struct bt_block xk, xu;
 	uint8_t ck[16], cu[16];
 	(void)state;
 
@@ -266,7 +266,7 @@ static void test_user_blocks(void **state)
 {
 	struct tcache *tc;
 	struct tcache_block *k, *u1, *u2, *same_page, *other_page;
-	struct xlat_block xk, x1, x2, xs, xo;
+	struct bt_block xk, x1, x2, xs, xo;
 	uint8_t ck[16], c1[16], c2[16], cs[16], co[16];
 	const gva_t va = 0x401000;
 	struct tcache_stats st;
@@ -298,7 +298,7 @@ static void test_user_blocks(void **state)
 	assert_int_equal(tcache_chain(tc, same_page, 0, u2), BT_ERR_INVALID);
 	assert_int_equal(tcache_chain(tc, other_page, 0, u1), BT_ERR_INVALID);
 	assert_int_equal(run(other_page), 14); /* unchained: its own stub */
-	struct xlat_block xkj;
+	struct bt_block xkj;
 	uint8_t ckj[16];
 	struct tcache_block *kj;
 	make_movret(&xkj, ckj, 0xffffffff80000000ull, 15, va);
@@ -355,7 +355,7 @@ static void test_uibl_pcid(void **state)
 {
 	struct tcache *tc;
 	struct tcache_block *a, *b, *c;
-	struct xlat_block xa, xb, xc;
+	struct bt_block xa, xb, xc;
 	uint8_t ca[16], cb[16], cc[16];
 	const gva_t va = 0x401010, vb = 0x402020, vc = 0x403030; /* distinct uibl slots */
 	struct tcache_stats st;
@@ -443,7 +443,7 @@ static void test_revalidate_pages(void **state)
 {
 	struct tcache *tc;
 	struct tcache_block *k1, *k2, *k3, *u;
-	struct xlat_block x1, x2, x3, xu;
+	struct bt_block x1, x2, x3, xu;
 	uint8_t c1[16], c2[16], c3[16], cu[16];
 	const gva_t base = 0xffffffff81000000ull;
 	struct page_map m = {0, base + 0x1000, 0x7000};
@@ -479,7 +479,7 @@ static void test_revalidate_pages(void **state)
 	 * (a mapping changed without a flush yet) makes the page "mixed":
 	 * the next check looks at each block and kills the one that differs */
 	struct tcache_block *k4;
-	struct xlat_block x4;
+	struct bt_block x4;
 	uint8_t c4[16];
 	make_movret(&x4, c4, base + 0x300, 5, 0);
 	assert_int_equal(tcache_install(tc, &x4, 0x8000, TCACHE_NO_PAGE, 0, &k4), BT_OK);
@@ -500,7 +500,7 @@ static void test_step_blocks(void **state)
 {
 	struct tcache *tc;
 	struct tcache_block *u, *st1, *st2, *from;
-	struct xlat_block xu, xs1, xs2, xf;
+	struct bt_block xu, xs1, xs2, xf;
 	uint8_t cu[16], cs1[16], cs2[16], cf[16];
 	const gva_t va = 0x401000;
 	(void)state;
@@ -552,7 +552,7 @@ static void test_invalidate_range(void **state)
 	struct guestmem *gm;
 	struct tcache *tc;
 	struct tcache_block *a, *b, *c;
-	struct xlat_block xa, xb2, xc;
+	struct bt_block xa, xb2, xc;
 	uint8_t ca[16], cb[16], cc[16];
 	assert_int_equal(guestmem_create(1 << 20, &gm), BT_OK);
 	assert_int_equal(tcache_create(1 << 16, gm, &abi, &tc), BT_OK);
@@ -639,7 +639,7 @@ static void test_preload_in_place(void **state)
 {
 	struct tcache *one, *bulk;
 	struct tcache_block *a1, *b1, *a, *b, *c, *d;
-	struct xlat_block xa, xbb, xc;
+	struct bt_block xa, xbb, xc;
 	uint8_t ca[16], cb[16], cc[16], orig[48], *rw;
 	static const uint8_t pm[3] = {1, 2, 3};
 	(void)state;
