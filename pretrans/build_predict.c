@@ -13,7 +13,6 @@
 #include "pretrans/build_int.h"
 
 #include "pretrans/base/clock.h"
-#include "pretrans/xdb/xdb.h"
 #include "pretrans/base/log.h"
 #include "pretrans/base/vec.h"
 
@@ -47,13 +46,13 @@ void pbuild_predict_note(struct pbuild_pipe *pp, const struct discover_result *r
 		return;
 	for (size_t i = 0; i < r->n; i++) {
 		const struct discover_block *b = &r->b[i];
-		if (b->refusal || !kp_changed(pp->kp, b->guest_start, b->guest_len))
+		if (b->blk.refusal || !kp_changed(pp->kp, b->blk.guest_start, b->blk.guest_len))
 			continue;
 		if (!BT_VEC_RESERVE(pp->pred, pp->cap_pred, pp->n_pred + 1, 4096)) {
 			pp->pred_err = BT_ERR_NOMEM;
 			return;
 		}
-		pp->pred[pp->n_pred++] = b->guest_start;
+		pp->pred[pp->n_pred++] = b->blk.guest_start;
 	}
 }
 
@@ -65,14 +64,6 @@ static size_t kp_src_read(void *opaque, gva_t va, uint8_t *buf, size_t len)
 static size_t kp_src_read_early(void *opaque, gva_t va, uint8_t *buf, size_t len)
 {
 	return kp_read_early(opaque, va, buf, len);
-}
-
-/* xb as a database block of the predicted pack, noted in db. */
-static enum bt_status note(struct tcdb *db, const struct bt_block *xb)
-{
-	struct tcdb_block tb;
-	xdb_to_row(xb, TCDB_ORIGIN_PREDICTED, &tb);
-	return tcdb_predicted_note(db, &tb);
 }
 
 /* The guest bytes of xb are the image's own (no version to add). */
@@ -253,7 +244,7 @@ static enum bt_status write_batch(struct tcdb *db, struct pred_batch *b, struct 
 		struct pred_out *o = &b->out[i];
 		o->xb.code = b->buf + o->code_at;
 		o->xb.pcmap = b->buf + o->pcmap_at;
-		if ((s = note(db, &o->xb)) == BT_OK)
+		if ((s = tcdb_predicted_note(db, &o->xb)) == BT_OK)
 			(*(o->early ? n_early : n))++;
 	}
 	if (s == BT_OK)

@@ -6,7 +6,7 @@
  *
  * Block lifecycle (function for each transition):
  *
- *      (xlat_block or database row)
+ *      (struct bt_block: translated or a database row's)
  *                 |  tcache_install
  *                 v
  *   +-------> INSTALLED  --tcache_chain-->  (exit i patched to target)
@@ -75,30 +75,24 @@ struct tcache_link {
 };
 
 struct tcache_block {
-	gva_t va;
-	gpa_t gpa[2]; /* guest pages of the bytes; gpa[1] == TCACHE_NO_PAGE if one */
-	uint32_t guest_len;
-	uint32_t n_insns;
-	uint64_t guest_hash;
-	uint8_t *host; /* executable entry */
-	uint32_t code_len;
-	uint32_t flags; /* xlat_block_flags */
+	struct tcache_block *hash_next;
 	uint8_t origin; /* enum tcache_origin */
 	uint8_t dead;
 	uint8_t learned;  /* written back to the database already */
 	uint8_t user;	  /* translated for CPL 3 (XLAT_OPT_USER), see below */
 	uint8_t step;	  /* one instruction (XLAT_OPT_STEP): tcache_install_step */
 	uint8_t in_place; /* runs from the preloaded region, pc map borrowed (invariant 7) */
-	uint32_t n_exits;
-	/* n_exits of each, allocated with the descriptor */
-	struct bt_exit *exits;
+	/* The block record as installed: blk.code is the executable entry
+	 * (never written through: invariant 4), blk.pcmap the cache's copy
+	 * (borrowed when in_place), blk.exits as translated (unchained: the
+	 * code's rel32 say which are chained, out[] to what). */
+	struct bt_block blk;
+	gpa_t gpa[2]; /* guest pages of the bytes; gpa[1] == TCACHE_NO_PAGE if one */
+	/* blk.n_exits of them, allocated with the descriptor */
 	struct tcache_link *out; /* out[i].to != NULL: exit i chained */
 	struct tcache_link *incoming;
-	const uint8_t *pcmap;
-	uint32_t pcmap_len;
 	uint64_t execs;	    /* dispatcher entries (not chained ones) */
 	uint64_t map_epoch; /* the runtime's mapping epoch when va->gpa was last checked */
-	struct tcache_block *hash_next;
 	struct tcache_block *host_next; /* in_place: the region's host-address hash */
 	/* page indexes: [0] guest-physical pages, [1] guest-virtual pages;
 	 * pg[k][1] == TCACHE_NO_PAGE for a one-page block */

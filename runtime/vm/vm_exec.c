@@ -63,8 +63,8 @@ static bool callout_rip(struct vm *vm, gva_t *rip)
 	const uint8_t *pc = (const uint8_t *)(uintptr_t)vm->tcv.abi->exit_host_pc - 1;
 	struct tcache_block *b = tcache_find_host(vm->tc, pc);
 	uint32_t spilled;
-	return b && xlat_pcmap_lookup(b->pcmap, b->pcmap_len, b->va, (uint32_t)(pc - b->host), rip,
-				      &spilled) == BT_OK;
+	return b && xlat_pcmap_lookup(b->blk.pcmap, b->blk.pcmap_len, b->blk.guest_start,
+				      (uint32_t)(pc - b->blk.code), rip, &spilled) == BT_OK;
 }
 
 /* Hand out bounce[] for a store of size bytes to device memory at va (0),
@@ -266,7 +266,7 @@ static int enter_block(struct vm *vm, struct tcache_block *b)
 	vm->co_unsupported = false;
 	vm_host_signal_clear();
 	sync_abi_copies(&vm->cpu);
-	int rc = tc_run(&vm->tcv, b->host);
+	int rc = tc_run(&vm->tcv, b->blk.code);
 	vm_fx_sync(vm);	      /* before anything reads the CPL or segments */
 	mmio_store_flush(vm); /* a store translated code made to device memory */
 	vm->st.ticks[VM_PH_RUN] += vm_ticks() - t0;
@@ -370,8 +370,8 @@ static bool restore_guest_state(struct vm *vm)
 	struct tcache_block *b = tcache_find_host(vm->tc, pc);
 	gva_t rip;
 	uint32_t spilled;
-	if (!b || xlat_pcmap_lookup(b->pcmap, b->pcmap_len, b->va, (uint32_t)(pc - b->host), &rip,
-				    &spilled) != BT_OK) {
+	if (!b || xlat_pcmap_lookup(b->blk.pcmap, b->blk.pcmap_len, b->blk.guest_start,
+				    (uint32_t)(pc - b->blk.code), &rip, &spilled) != BT_OK) {
 		bt_err(LOG_TC, "a fault in translated code at host %p has no guest RIP",
 		       (void *)pc);
 		return false;
@@ -453,7 +453,7 @@ static struct tcache_block *exiting_block(struct vm *vm, struct tcache_block *ra
 	gva_t va = vm->tcv.abi->exit_block;
 	if (vm->cpu.cpl != 3)
 		return tcache_lookup(vm->tc, va);
-	if (ran && ran->user && ran->va == va)
+	if (ran && ran->user && ran->blk.guest_start == va)
 		return ran;
 	return vm_user_block_at(vm, va);
 }
@@ -464,7 +464,8 @@ static struct vm_priv_slot *priv_slot(struct vm *vm, struct tcache_block *ran)
 {
 	gva_t rip = vm->tcv.abi->rip;
 	struct tcache_block *b = exiting_block(vm, ran);
-	if (!b || b->dead || rip < b->va || rip - b->va >= b->guest_len)
+	if (!b || b->dead || rip < b->blk.guest_start ||
+	    rip - b->blk.guest_start >= b->blk.guest_len)
 		return NULL;
 	uintptr_t h = (uintptr_t)b >> 6;
 	struct vm_priv_slot *c = &vm->priv[(h ^ (h >> 8) ^ rip) % VM_PRIV_SLOTS];
@@ -497,7 +498,7 @@ static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 	case XLAT_EXIT_CALL:
 	case XLAT_EXIT_FALL: {
 		struct tcache_block *from = exiting_block(vm, ran);
-		if (from && !from->dead && idx < from->n_exits) {
+		if (from && !from->dead && idx < from->blk.n_exits) {
 			vm->prev = from;
 			vm->prev_exit = idx;
 		}
@@ -540,7 +541,7 @@ static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 	}
 	default:
 		bt_err(LOG_TC, "block %#llx left through an unknown exit kind %u",
-		       (unsigned long long)(ran ? ran->va : 0), kind);
+		       (unsigned long long)(ran ? ran->blk.guest_start : 0), kind);
 		stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
 		return false;
 	}
@@ -681,7 +682,7 @@ static bool run_step(struct vm *vm)
 	if (!flow)
 		return true; /* emulated (its own #DB), or the interrupt check */
 	if (vm->tcv.str_unfinished)
-		a->rip = b->va; /* the rep string instruction goes on */
+		a->rip = b->blk.guest_start; /* the rep string instruction goes on */
 	if (!tf)
 		return true;
 	s = cpu_single_step(v, &out);

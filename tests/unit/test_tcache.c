@@ -56,7 +56,7 @@ static void make_addret(struct bt_block *xb, uint8_t *buf, gva_t va, uint8_t imm
 
 static int run(const struct tcache_block *b)
 {
-	int (*fn)(void) = (int (*)(void))(uintptr_t)b->host;
+	int (*fn)(void) = (int (*)(void))(uintptr_t)b->blk.code;
 	return fn();
 }
 
@@ -143,16 +143,16 @@ static void test_two_page_block_and_host_lookup(void **state)
 	make_addret(&xbb, cb, 0x4000, 2);
 	assert_int_equal(tcache_install(tc, &xa, 0x7000, 0x9000, 0, &a), BT_OK);
 	assert_int_equal(tcache_install(tc, &xbb, 0x4000, TCACHE_NO_PAGE, 0, &b), BT_OK);
-	assert_ptr_equal(tcache_find_host(tc, a->host + 3), a);
-	assert_ptr_equal(tcache_find_host(tc, b->host), b);
-	assert_null(tcache_find_host(tc, b->host + b->code_len + 64));
+	assert_ptr_equal(tcache_find_host(tc, a->blk.code + 3), a);
+	assert_ptr_equal(tcache_find_host(tc, b->blk.code), b);
+	assert_null(tcache_find_host(tc, b->blk.code + b->blk.code_len + 64));
 
 	/* either page of a two-page block invalidates it */
 	assert_int_equal(tcache_invalidate_page(tc, 0x9000), 1);
 	assert_true(a->dead);
 	assert_int_equal(tcache_invalidate_page(tc, 0x7000), 0);
 	/* a dead block is still attributed by host PC until a flush */
-	assert_ptr_equal(tcache_find_host(tc, a->host), a);
+	assert_ptr_equal(tcache_find_host(tc, a->blk.code), a);
 	tcache_destroy(tc);
 }
 
@@ -169,7 +169,7 @@ static void test_ibl_and_flush_on_exhaustion(void **state)
 	assert_int_equal(tcache_install(tc, &xbb, 0x8000, TCACHE_NO_PAGE, 0, &b), BT_OK);
 	tcache_ibl_insert(tc, b);
 	assert_int_equal(abi.ibl[VCPU_IBL_INDEX(0x8000)].guest_rip, 0x8000);
-	assert_int_equal(abi.ibl[VCPU_IBL_INDEX(0x8000)].host, (uint64_t)(uintptr_t)b->host);
+	assert_int_equal(abi.ibl[VCPU_IBL_INDEX(0x8000)].host, (uint64_t)(uintptr_t)b->blk.code);
 	tcache_invalidate_block(tc, b);
 	assert_int_equal(abi.ibl[VCPU_IBL_INDEX(0x8000)].guest_rip,
 			 VCPU_IBL_EMPTY(VCPU_IBL_INDEX(0x8000)));
@@ -258,8 +258,9 @@ static void test_va_index_and_code_page_flags(void **state)
  * current tag, vcpu_abi.h uibl_tag)? */
 static bool uibl_finds(const struct tcache_block *b)
 {
-	const struct vcpu_ibl_entry *ie = &abi.uibl[VCPU_UIBL_INDEX(b->va)];
-	return ie->guest_rip == (b->va | abi.uibl_tag) && ie->host == (uint64_t)(uintptr_t)b->host;
+	const struct vcpu_ibl_entry *ie = &abi.uibl[VCPU_UIBL_INDEX(b->blk.guest_start)];
+	return ie->guest_rip == (b->blk.guest_start | abi.uibl_tag) &&
+	       ie->host == (uint64_t)(uintptr_t)b->blk.code;
 }
 
 static void test_user_blocks(void **state)
@@ -312,11 +313,11 @@ static void test_user_blocks(void **state)
 	unsigned i = VCPU_UIBL_INDEX(va), ki = VCPU_IBL_INDEX(va);
 	tcache_ibl_insert(tc, u1);
 	assert_int_equal(abi.uibl[i].guest_rip, va | abi.uibl_tag);
-	assert_ptr_equal((void *)(uintptr_t)abi.uibl[i].host, u1->host);
+	assert_ptr_equal((void *)(uintptr_t)abi.uibl[i].host, u1->blk.code);
 	assert_int_equal(abi.ibl[ki].guest_rip, VCPU_IBL_EMPTY(ki));
 	tcache_ibl_insert(tc, k);
-	assert_ptr_equal((void *)(uintptr_t)abi.ibl[ki].host, k->host);
-	assert_ptr_equal((void *)(uintptr_t)abi.uibl[i].host, u1->host);
+	assert_ptr_equal((void *)(uintptr_t)abi.ibl[ki].host, k->blk.code);
+	assert_ptr_equal((void *)(uintptr_t)abi.uibl[i].host, u1->blk.code);
 
 	/* a virtual range kills kernel blocks only */
 	assert_int_equal(tcache_invalidate_va(tc, va, va + 0x1000), 1);
@@ -468,8 +469,8 @@ static void test_revalidate_pages(void **state)
 	assert_true(k2->dead);
 	assert_false(k1->dead || k3->dead || u->dead);
 	assert_int_equal(run(k1), 3); /* k1's chain to k3 survived */
-	unsigned i1 = VCPU_IBL_INDEX(k1->va), i2 = VCPU_IBL_INDEX(base + 0x1100);
-	assert_int_equal(abi.ibl[i1].guest_rip, k1->va);
+	unsigned i1 = VCPU_IBL_INDEX(k1->blk.guest_start), i2 = VCPU_IBL_INDEX(base + 0x1100);
+	assert_int_equal(abi.ibl[i1].guest_rip, k1->blk.guest_start);
 	assert_int_equal(abi.ibl[i2].guest_rip, VCPU_IBL_EMPTY(i2));
 	/* nothing moved: one question for the one page left, nobody dies */
 	m.asked = 0;
@@ -673,10 +674,10 @@ static void test_preload_in_place(void **state)
 	assert_int_equal(tcache_install(bulk, &xbb, 0x2000, TCACHE_NO_PAGE, TCACHE_FROM_DB, &b),
 			 BT_OK);
 	assert_true(a->in_place && b->in_place && !a1->in_place && !b1->in_place);
-	assert_ptr_equal(b->host, a->host + 16);
-	assert_ptr_equal(a->pcmap, pm);	     /* borrowed */
-	assert_ptr_not_equal(a1->pcmap, pm); /* copied */
-	assert_memory_equal(a1->pcmap, pm, sizeof(pm));
+	assert_ptr_equal(b->blk.code, a->blk.code + 16);
+	assert_ptr_equal(a->blk.pcmap, pm);	 /* borrowed */
+	assert_ptr_not_equal(a1->blk.pcmap, pm); /* copied */
+	assert_memory_equal(a1->blk.pcmap, pm, sizeof(pm));
 	struct tcache_stats st;
 	tcache_get_stats(bulk, &st);
 	assert_int_equal(st.in_place, 2);
@@ -692,11 +693,11 @@ static void test_preload_in_place(void **state)
 	assert_int_equal(run(a1), 11);
 
 	/* host PCs: each block, a gap, a place nothing was installed at */
-	assert_ptr_equal(tcache_find_host(bulk, a->host + 10), a);
-	assert_ptr_equal(tcache_find_host(bulk, b->host), b);
-	assert_null(tcache_find_host(bulk, a->host + 12));
-	assert_null(tcache_find_host(bulk, a->host + 33));
-	assert_ptr_equal(tcache_find_host(one, a1->host + 10), a1);
+	assert_ptr_equal(tcache_find_host(bulk, a->blk.code + 10), a);
+	assert_ptr_equal(tcache_find_host(bulk, b->blk.code), b);
+	assert_null(tcache_find_host(bulk, a->blk.code + 12));
+	assert_null(tcache_find_host(bulk, a->blk.code + 33));
+	assert_ptr_equal(tcache_find_host(one, a1->blk.code + 10), a1);
 
 	/* a live block's place is taken: the same code for another start is
 	 * copied, with its exit at its own stub though a's is chained */
@@ -707,7 +708,7 @@ static void test_preload_in_place(void **state)
 	assert_false(d->in_place);
 	assert_int_equal(run(d), 1);
 	assert_int_equal(run(a), 11);
-	assert_ptr_equal(tcache_find_host(bulk, d->host + 1), d);
+	assert_ptr_equal(tcache_find_host(bulk, d->blk.code + 1), d);
 
 	/* writing b's page kills b in both: a's jump goes back to its stub,
 	 * in the region too */
@@ -717,14 +718,14 @@ static void test_preload_in_place(void **state)
 	assert_null(tcache_lookup(bulk, 0x2000));
 	assert_int_equal(run(a), 1);
 	assert_memory_equal(rw, orig, sizeof(orig));
-	assert_ptr_equal(tcache_find_host(bulk, b->host), b); /* dead, still attributed */
+	assert_ptr_equal(tcache_find_host(bulk, b->blk.code), b); /* dead, still attributed */
 	/* its place is free again: b comes back in place */
 	struct tcache_block *b2;
 	assert_int_equal(tcache_install(bulk, &xbb, 0x2000, TCACHE_NO_PAGE, TCACHE_FROM_DB, &b2),
 			 BT_OK);
 	assert_true(b2->in_place);
-	assert_ptr_equal(b2->host, b->host);
-	assert_ptr_equal(tcache_find_host(bulk, b->host + 1), b2); /* the live one */
+	assert_ptr_equal(b2->blk.code, b->blk.code);
+	assert_ptr_equal(tcache_find_host(bulk, b->blk.code + 1), b2); /* the live one */
 	assert_int_equal(tcache_chain(bulk, a, 0, b2), BT_OK);
 	assert_int_equal(run(a), 11);
 	unsigned live = 0;
