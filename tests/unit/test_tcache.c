@@ -101,6 +101,54 @@ static void test_chain_unchain_executes(void **state)
 	tcache_destroy(tc);
 }
 
+/* The descriptor holds the installed record: every field as given (the
+ * exits' translator flags too, and still as translated after chaining),
+ * the code and pc map where the cache put them. */
+static void test_record_kept(void **state)
+{
+	struct tcache *tc;
+	struct tcache_block *a, *b;
+	struct bt_block xa, xbb;
+	uint8_t ca[16], cb[16];
+	static const uint8_t pm[] = {0, 0, 0, 5, 2, 1};
+	(void)state;
+
+	assert_int_equal(tcache_create(1 << 16, NULL, &abi, &tc), BT_OK);
+	make_movret(&xa, ca, 0x1000, 1, 0x2000);
+	xa.guest_hash = 0x1122334455667788ull;
+	xa.flags = 0x5;
+	xa.exits[0].flags = 0x3;
+	xa.pcmap = pm;
+	xa.pcmap_len = sizeof(pm);
+	make_addret(&xbb, cb, 0x2000, 10);
+	assert_int_equal(tcache_install(tc, &xa, 0x1000, TCACHE_NO_PAGE, TCACHE_FROM_DB, &a),
+			 BT_OK);
+	assert_int_equal(tcache_install(tc, &xbb, 0x2000, TCACHE_NO_PAGE, TCACHE_FROM_DB, &b),
+			 BT_OK);
+	assert_int_equal(tcache_chain(tc, a, 0, b), BT_OK);
+
+	const struct bt_block *r = &a->blk; /* compared field by field: padding is not */
+	assert_true(r->guest_start == xa.guest_start);
+	assert_int_equal(r->guest_len, xa.guest_len);
+	assert_int_equal(r->n_insns, xa.n_insns);
+	assert_true(r->guest_hash == xa.guest_hash);
+	assert_int_equal(r->flags, xa.flags);
+	assert_int_equal(r->refusal, 0);
+	assert_int_equal(r->code_len, xa.code_len);
+	assert_int_equal(r->pcmap_len, xa.pcmap_len);
+	assert_int_equal(r->n_exits, 1);
+	assert_int_equal(r->exits[0].kind, XLAT_EXIT_JMP);
+	assert_int_equal(r->exits[0].flags, 0x3);
+	assert_int_equal(r->exits[0].patch_off, 6);
+	assert_int_equal(r->exits[0].stub_off, 10);
+	assert_true(r->exits[0].target == 0x2000);
+	assert_ptr_not_equal(a->blk.code, ca);	 /* in the code cache */
+	assert_memory_equal(a->blk.code, ca, 6); /* up to the chained rel32 */
+	assert_ptr_not_equal(a->blk.pcmap, pm);	 /* the cache's copy */
+	assert_memory_equal(a->blk.pcmap, pm, sizeof(pm));
+	tcache_destroy(tc);
+}
+
 static void test_kill_source_unlinks_target(void **state)
 {
 	struct tcache *tc;
@@ -760,6 +808,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_chain_unchain_executes),
+	    cmocka_unit_test(test_record_kept),
 	    cmocka_unit_test(test_kill_source_unlinks_target),
 	    cmocka_unit_test(test_two_page_block_and_host_lookup),
 	    cmocka_unit_test(test_ibl_and_flush_on_exhaustion),
