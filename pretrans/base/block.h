@@ -6,7 +6,9 @@
  * and the code cache installs it (runtime/cache: tcache_install; struct
  * tcache_block wraps it with its chaining and page links).  A stage's own
  * fields sit around the record in the stage's struct; the record moves
- * between stages by pointer or by one assignment, never field by field.
+ * between stages by pointer or by one assignment, never field by field
+ * (one exception: `pretrans build --reuse` indexes an old database in
+ * compact entries, pretrans/reuse_int.h struct reuse_blk).
  *
  * It lives in the base because db/ may know only the base (docs/layers.md):
  * the values are the translator's (exit kinds, block flags, refusal codes:
