@@ -6,7 +6,7 @@
  * MMIO (the software TLB is test_mmu_tlb.c).
  */
 
-#include "mmu_fixture.h"
+#include "tests/unit/mmu_fixture.h"
 
 /* ---- the permission matrix ------------------------------------------- */
 

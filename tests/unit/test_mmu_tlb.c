@@ -4,7 +4,7 @@
  * (the walks and the permission matrix are test_mmu.c).
  */
 
-#include "mmu_fixture.h"
+#include "tests/unit/mmu_fixture.h"
 
 /* ---- software TLB ------------------------------------------------------ */
 
