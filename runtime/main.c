@@ -91,6 +91,12 @@ static void usage(FILE *f)
 		"  --no-fast-syscalls every system call of translated user code through the\n"
 		"                     dispatcher (for measuring and debugging the fast path,\n"
 		"                     docs/runtime.md \"Fast system calls\")\n"
+		"  --fault-around N   direct user mode: a page fault maps the N-page aligned\n"
+		"                     window around it that the guest has present and\n"
+		"                     accessed, in one host call (a power of two, 1: off;\n"
+		"                     default 16; docs/user-direct.md)\n"
+		"  --stub-pool N      direct user mode: spare stub processes started while the\n"
+		"                     guest idles (0-8, default 2; docs/user-direct.md)\n"
 		"  --perf-map         write /tmp/perf-PID.map (perf's JIT symbol file): one line\n"
 		"                     per translated block, named btvm:k:VA or btvm:u:VA\n"
 		"                     (docs/runtime.md \"Profiling translated code\")\n"
@@ -175,6 +181,8 @@ int main(int argc, char **argv)
 		O_NO_SANDBOX,
 		O_PERF_MAP,
 		O_NO_FAST_SYSCALLS,
+		O_FAULT_AROUND,
+		O_STUB_POOL,
 		O_VERSION,
 	};
 	static const struct option opts[] = {
@@ -195,6 +203,8 @@ int main(int argc, char **argv)
 	    {"no-sandbox", no_argument, NULL, O_NO_SANDBOX},
 	    {"perf-map", no_argument, NULL, O_PERF_MAP},
 	    {"no-fast-syscalls", no_argument, NULL, O_NO_FAST_SYSCALLS},
+	    {"fault-around", required_argument, NULL, O_FAULT_AROUND},
+	    {"stub-pool", required_argument, NULL, O_STUB_POOL},
 	    {"version", no_argument, NULL, O_VERSION},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -312,6 +322,27 @@ int main(int argc, char **argv)
 		case O_NO_FAST_SYSCALLS:
 			cfg.no_fast_syscalls = true;
 			break;
+		case O_FAULT_AROUND: {
+			char *end;
+			unsigned long n = strtoul(optarg, &end, 10);
+			if (end == optarg || *end || !n || n > VM_FAULT_AROUND_MAX || (n & (n - 1)))
+				return bt_cli_usage(
+				    "--fault-around %s: a power of two from 1 (off) "
+				    "to %d pages",
+				    optarg, VM_FAULT_AROUND_MAX);
+			cfg.fault_around = (unsigned)n;
+			break;
+		}
+		case O_STUB_POOL: {
+			char *end;
+			unsigned long n = strtoul(optarg, &end, 10);
+			if (end == optarg || *end || n > VM_STUB_POOL_MAX)
+				return bt_cli_usage(
+				    "--stub-pool %s: from 0 (none) to %d spare stubs", optarg,
+				    VM_STUB_POOL_MAX);
+			cfg.stub_pool = (int)n;
+			break;
+		}
 		case O_VERSION:
 			printf("btvm %s\n", BTVM_VERSION);
 			return 0;
