@@ -23,7 +23,8 @@
  *     the guest's LRU aging never sees a page unused that user code used
  *     without a fault), the page is RAM, not mapped yet and not the stub's;
  *     with the same protections as rules 1 and 3 (page_prot): writable only
- *     if D is already set, otherwise the first write faults and sets D.
+ *     if D is already set, otherwise the first write faults and sets D;
+ *     with cfg.scan_mask, not executable until its first fetch scans it.
  */
 #include <string.h>
 #include <sys/mman.h>
@@ -207,17 +208,20 @@ static bool own_table(const struct mmu_walk_info *w, gpa_t gpa)
  * w (rules 1 and 3): PROT_READ; PROT_WRITE only if every level allows
  * writes, the leaf is dirty, the page is none of its own tables and not
  * watched; PROT_EXEC unless NX or the scan says no.  Returns that scan
- * class (0: none).
+ * class (0: none).  ahead (a page mapped ahead, rule 4): a page that would
+ * need a scan is mapped without PROT_EXEC, unscanned; its first fetch
+ * faults and scans it (most pages mapped ahead never run: scanning them
+ * all made adaptive mode's fault handling slower than without).
  */
 static uint32_t page_prot(struct user_mode *u, gva_t page, gpa_t gpa, const struct mmu_walk_info *w,
-			  int *prot)
+			  bool ahead, int *prot)
 {
 	int p = PROT_READ;
 	uint32_t cls = 0;
 	if (w->writable && w->dirty && !own_table(w, gpa) &&
 	    !(guestmem_page_flags(u->cfg.gm, gpa) & GUESTMEM_PAGE_WATCHED))
 		p |= PROT_WRITE;
-	if (!w->nx) {
+	if (!w->nx && !(ahead && u->cfg.scan_mask)) {
 		cls = code_check(u, page, gpa, w->writable);
 		if (!cls)
 			p |= PROT_EXEC;
@@ -236,11 +240,23 @@ struct around_page {
 	gpa_t tables[4];
 };
 
-/* May neighbour `page` be mapped ahead (rule 4)?  Fills *p if so. */
-static bool around_ok(struct user_mode *u, struct user_as *as, gva_t page, struct around_page *p)
+/*
+ * May neighbour `page` be mapped ahead (rule 4)?  Fills *p if so.  leaf:
+ * the faulting page's last-level table (NULL for a large page), the
+ * neighbour's too since the window is aligned within it: an entry there
+ * that is not present, user and accessed rules the page out without a
+ * walk (most neighbours of a demand-zero fault); the probe walk decides
+ * for the others.
+ */
+static bool around_ok(struct user_mode *u, struct user_as *as, const uint64_t *leaf, gva_t page,
+		      struct around_page *p)
 {
 	struct mmu_fault f = {0};
 	struct mmu_walk_info w;
+	const uint64_t need = MMU_PTE_P | MMU_PTE_US | MMU_PTE_A;
+	if (leaf && (__atomic_load_n(&leaf[(page >> GUEST_PAGE_SHIFT) & 511], __ATOMIC_RELAXED) &
+		     need) != need)
+		return false;
 	if (page >= USTUB_TASK_END || page == as->stub.base || user_map_lookup(as, page))
 		return false;
 	if (mmu_translate_info(u->cfg.mmu, page, MMU_ACC_READ | MMU_ACC_USER | MMU_ACC_PROBE, &w,
@@ -251,7 +267,7 @@ static bool around_ok(struct user_mode *u, struct user_as *as, gva_t page, struc
 	p->gpa = w.gpa & GUEST_PAGE_MASK;
 	if (guestmem_gpa_to_offset(u->cfg.gm, p->gpa, &p->off) != BT_OK)
 		return false;
-	page_prot(u, page, p->gpa, &w, &p->prot);
+	page_prot(u, page, p->gpa, &w, true, &p->prot);
 	p->large = w.page_shift > GUEST_PAGE_SHIFT;
 	memcpy(p->tables, w.tables, sizeof(p->tables));
 	return true;
@@ -269,11 +285,14 @@ static enum bt_status map_around(struct user_mode *u, struct user_as *as,
 	struct around_page pg[USTUB_BATCH_WINDOW];
 	unsigned n = 0, win = u->cfg.around_pages;
 	gva_t base = fault->va & ~((gva_t)win * GUEST_PAGE_SIZE - 1);
+	const uint64_t *leaf = NULL;
+	if (!fault->large && fault->tables[0] != ~0ull)
+		leaf = guestmem_gpa_to_host(u->cfg.gm, fault->tables[0], GUEST_PAGE_SIZE);
 	for (unsigned i = 0; i < win; i++) {
 		gva_t va = base + (gva_t)i * GUEST_PAGE_SIZE;
 		if (va == fault->va)
 			pg[n++] = *fault;
-		else if (around_ok(u, as, va, &pg[n]))
+		else if (around_ok(u, as, leaf, va, &pg[n]))
 			n++;
 	}
 	if (n == 1)
@@ -358,7 +377,7 @@ static enum bt_status map_access(struct user_mode *u, struct user_as *as, gva_t 
 		guestmem_notify_write(u->cfg.gm, gpa | (addr & (GUEST_PAGE_SIZE - 8)), 8);
 	}
 	int prot;
-	uint32_t cls = page_prot(u, page, gpa, &w, &prot);
+	uint32_t cls = page_prot(u, page, gpa, &w, false, &prot);
 	if (cls && kind == ACC_EXEC) {
 		/* not mapped: the caller runs this code translated (a data
 		 * access maps it, not executable) */

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "runtime/user/user.h"
+#include "runtime/user/user_scan.h"
 #include "runtime/user/ustub.h"
 #include "runtime/user/ustub_ctl.h"
 
@@ -53,6 +54,7 @@ enum {
 	N_SUPER = 4,  /* present, A, supervisor: not mapped ahead */
 	N_NX = 5,     /* present, user, A, NX: mapped ahead, not executable */
 	N_ABSENT = 6, /* not present */
+	N_RO = 7,     /* present, user, A, read-only: mapped ahead, not writable */
 	N_FAR = 16,   /* present, user, A, D, but in the next window */
 };
 
@@ -91,13 +93,22 @@ static gpa_t page_pa(unsigned i)
 	return CODE_PA + i * 0x1000ull;
 }
 
-static void make_user(struct fx *f, unsigned around, int pool)
+static void make_user_scan(struct fx *f, unsigned around, int pool, uint32_t scan)
 {
-	struct user_config uc = {
-	    .gm = f->gm, .mmu = &f->mmu, .abi = f->abi, .around_pages = around, .pool = pool};
+	struct user_config uc = {.gm = f->gm,
+				 .mmu = &f->mmu,
+				 .abi = f->abi,
+				 .around_pages = around,
+				 .pool = pool,
+				 .scan_mask = scan};
 	assert_int_equal(user_create(&uc, &f->u), BT_OK);
 	mmu_set_flush_hook(&f->mmu, flush_hook, f->u);
 	guestmem_set_code_write_hook(f->gm, write_hook, f->u);
+}
+
+static void make_user(struct fx *f, unsigned around, int pool)
+{
+	make_user_scan(f, around, pool, 0);
 }
 
 static int setup(void **state)
@@ -119,6 +130,7 @@ static int setup(void **state)
 	*pte(f, PT, N_OLD) = page_pa(N_OLD) | P | RW | US | D;
 	*pte(f, PT, N_SUPER) = page_pa(N_SUPER) | P | RW | A | D;
 	*pte(f, PT, N_NX) = page_pa(N_NX) | P | US | A | MMU_PTE_NX;
+	*pte(f, PT, N_RO) = page_pa(N_RO) | P | US | A;
 	*pte(f, PT, N_FAR) = page_pa(N_FAR) | P | RW | US | A | D;
 	for (unsigned i = 1; i <= N_FAR; i++) {
 		uint64_t v = 0x1000 + i;
@@ -213,14 +225,15 @@ static void test_around_ad_rule(void **state)
 	expect_prot(pid, PG(N_SUPER), "");
 	expect_prot(pid, PG(N_NX), "r--s");
 	expect_prot(pid, PG(N_ABSENT), "");
+	expect_prot(pid, PG(N_RO), "r-xs");
 	expect_prot(pid, PG(N_FAR), "");
 	assert_false(*pte(f, PT, N_OLD) & A); /* no walk set it */
 	assert_false(*pte(f, PT, N_CLEAN) & D);
 	struct user_stats st0, st1;
 	user_get_stats(f->u, &st0);
-	assert_int_equal(st0.around, 3);
+	assert_int_equal(st0.around, 4);
 	assert_int_equal(st0.batches, 1);
-	assert_int_equal(st0.calls_saved, 3);
+	assert_int_equal(st0.calls_saved, 4);
 	assert_int_equal(st0.hostcalls, 1);
 	/* mapped ahead: reads without a host fault */
 	assert_int_equal(run(f, E_READ, PG(N_DIRTY), 0).kind, USER_EV_SYSCALL);
@@ -244,6 +257,32 @@ static void test_around_ad_rule(void **state)
 	assert_true(*pte(f, PT, N_OLD) & A);
 	user_get_stats(f->u, &st1);
 	assert_int_equal(st1.faults, st0.faults + 2);
+}
+
+/* With the code scan (adaptive mode), a page mapped ahead is not scanned
+ * and not executable: its first fetch faults, scans it, and runs it. */
+static void test_around_scan_lazy(void **state)
+{
+	struct fx *f = *state;
+	static const uint8_t gp[] = {0xb8, 39, 0, 0, 0, 0x0f, 0x05};
+	assert_int_equal(guestmem_write(f->gm, page_pa(N_RO) + 0x100, gp, sizeof(gp)), BT_OK);
+	make_user_scan(f, 16, 0, USER_SCAN_TRIGGER);
+	assert_int_equal(run(f, E_GETPID, 0, 0).kind, USER_EV_SYSCALL);
+	pid_t pid = user_stub_pid(f->u, PML4);
+	expect_prot(pid, CODE_VA, "r-xs");
+	expect_prot(pid, PG(N_DIRTY), "rw-s");
+	expect_prot(pid, PG(N_CLEAN), "r--s");
+	expect_prot(pid, PG(N_RO), "r--s");
+	struct user_stats st;
+	user_get_stats(f->u, &st);
+	assert_int_equal(st.scans, 1); /* the code page only */
+	assert_int_equal(st.around, 4);
+	struct user_event ev = run(f, (unsigned)(PG(N_RO) - CODE_VA) + 0x100, 0, 0);
+	assert_int_equal(ev.kind, USER_EV_SYSCALL);
+	assert_int_equal(f->abi->gpr[VCPU_RAX], 39);
+	expect_prot(pid, PG(N_RO), "r-xs");
+	user_get_stats(f->u, &st);
+	assert_int_equal(st.scans, 2);
 }
 
 /* --fault-around 1: one page per fault, as before. */
@@ -384,6 +423,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_around_ad_rule, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_around_scan_lazy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_around_off, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batch_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batch_from_guest, setup, teardown),
