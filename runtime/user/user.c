@@ -1044,7 +1044,7 @@ uint64_t user_warmups(const struct user_mode *u)
 {
 	if (!u)
 		return 0;
-	return u->st.stubs_spawned + (u->st.faults - u->st.guest_pf);
+	return u->st.stubs_spawned + u->st.pool_taken + (u->st.faults - u->st.guest_pf);
 }
 
 void user_print_stats(const struct user_mode *u, FILE *f)

@@ -180,7 +180,8 @@ void user_kick(struct user_mode *u);
 void user_get_stats(const struct user_mode *u, struct user_stats *out);
 
 /* One-time work of direct mode so far, a count that only grows: stubs
- * started and host faults that mapped a present guest page into a stub
+ * started or taken from the pool (a new address space's first stay) and
+ * host faults that mapped a present guest page into a stub
  * (not those that became a guest #PF).  0 for NULL.  The adaptive policy
  * leaves stays that did some out of its cost windows (vm_policy.h). */
 uint64_t user_warmups(const struct user_mode *u);
