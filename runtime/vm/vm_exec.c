@@ -197,6 +197,9 @@ static void idle(struct vm *vm)
 	uint64_t t0 = vm_ticks();
 	uint64_t next = platform_next_deadline(vm->plat);
 	uint64_t ns = vm_until_deadline_ns(next, vclock_now_ns(vm->plat->clock), VM_IDLE_MAX_NS);
+	/* time the guest would sleep anyway: start a spare user stub */
+	if (user_idle(vm->user, ns))
+		ns = vm_until_deadline_ns(next, vclock_now_ns(vm->plat->clock), VM_IDLE_MAX_NS);
 	/* the console only while COM1 still reads it: at its end of file
 	 * (stdin from /dev/null) or with a full FIFO it is readable at once,
 	 * and the halted guest would spin instead of sleeping */
