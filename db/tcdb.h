@@ -21,14 +21,18 @@
  * failure is BT_ERR_AUTH and no code of it is handed out.
  *
  * db/ stores bytes and numbers and depends on pretrans/base only: it knows
- * nothing of the translator.  What a translator version, an exit kind, a
- * refusal code or a function kind means belongs to the caller (pretrans,
- * runtime/vm), which converts its records to and from the plain ones here
- * and tells tcdb_open() which translator it expects (struct tcdb_prov).
+ * nothing of the translator.  Blocks are the base's one block record
+ * (struct bt_block, in struct tcdb_block), which the translator fills and
+ * the code cache installs, so nobody converts them; what a translator
+ * version, an exit kind, a refusal code or a function kind means belongs
+ * to the caller (pretrans, runtime/vm), which tells tcdb_open() which
+ * translator it expects (struct tcdb_prov) so readers check kinds and
+ * refusals against it.
  */
 #ifndef BT_DB_TCDB_H
 #define BT_DB_TCDB_H
 
+#include "pretrans/base/block.h"
 #include "pretrans/base/status.h"
 #include "pretrans/base/types.h"
 
@@ -85,37 +89,13 @@ enum tcdb_origin {
 	TCDB_ORIGIN_PREDICTED = 3 /* the predicted-patching pack */
 };
 
-/*
- * An exit of a translated block as the database keeps it: the translator's
- * exit record (pretrans/xlat: struct xlat_exit) field for field, converted
- * by the caller.  kind is never 0; readers check it is below
- * tcdb_prov.n_exit_kinds.
- */
-struct tcdb_exit {
-	uint8_t kind;
-	uint32_t patch_off; /* ~0 if none */
-	uint32_t stub_off;
-	gva_t target;
-};
-
-#define TCDB_MAX_EXITS 4 /* exits per block the format holds */
-
-/* One row of `blocks`.  refusal != 0: an untranslated region (no code). */
+/* One row of `blocks`: the block record (pretrans/base/block.h) and where
+ * the database keeps it.  blk.refusal != 0: an untranslated region (no
+ * code); readers check it is below tcdb_prov.n_refusals, and every exit
+ * kind below tcdb_prov.n_exit_kinds (never 0).  The exits' flags are not
+ * stored (readers give 0). */
 struct tcdb_block {
-	gva_t guest_start;
-	uint32_t guest_len;
-	uint32_t n_insns;
-	uint64_t guest_hash;
-	uint32_t flags;
-	uint32_t refusal; /* the translator's refusal code; readers check it is
-			   * below tcdb_prov.n_refusals */
-	gva_t refusal_addr;
-	const uint8_t *code;
-	uint32_t code_len;
-	struct tcdb_exit exits[TCDB_MAX_EXITS];
-	uint32_t n_exits;
-	const uint8_t *pcmap;
-	uint32_t pcmap_len;
+	struct bt_block blk;
 	int64_t function_id; /* 0 = none */
 	uint32_t origin;     /* enum tcdb_origin */
 	/* Where code, pc map and exits are stored: chunk_id 0 = inline in the
@@ -350,7 +330,7 @@ enum bt_status tcdb_foreach_block_meta(struct tcdb *db,
  * translator does not know).  b->guest_start must be the block's start:
  * exit targets are stored relative to it. */
 enum bt_status tcdb_payload_parse(const struct tcdb *db, const uint8_t *raw, size_t raw_len,
-				  uint64_t off, struct tcdb_block *b);
+				  uint64_t off, struct bt_block *b);
 /* Chunk id's raw (inflated) and stored (compressed) bytes in new malloc'd
  * buffers the caller frees; BT_ERR_NOTFOUND if there is no such chunk. */
 enum bt_status tcdb_read_chunk(struct tcdb *db, int64_t id, uint8_t **raw, size_t *raw_len,
@@ -363,19 +343,19 @@ enum bt_status tcdb_foreach_function(struct tcdb *db,
  * guest hash; BT_ERR_INVALID for a refused or malformed block);
  * tcdb_learn_commit() stores them as the profile pack, replacing the
  * previous one. */
-enum bt_status tcdb_profile_note(struct tcdb *db, const struct tcdb_block *b);
+enum bt_status tcdb_profile_note(struct tcdb *db, const struct bt_block *b);
 size_t tcdb_profile_noted(const struct tcdb *db);
 
 /* The predicted boot-time patching (`pretrans build`, db being built): a
  * version of a block translated from the bytes the predicted patching
  * leaves (one per start and guest hash), then, before tcdb_commit, the pack
  * of them, tagged with the CPU profile they were predicted for. */
-enum bt_status tcdb_predicted_note(struct tcdb *db, const struct tcdb_block *b);
+enum bt_status tcdb_predicted_note(struct tcdb *db, const struct bt_block *b);
 enum bt_status tcdb_predicted_write(struct tcdb *db, uint64_t cpu_profile_hash);
 
 /* Learned blocks: all in one transaction (with the boot profile). */
 enum bt_status tcdb_learn_begin(struct tcdb *db);
-enum bt_status tcdb_learn_block(struct tcdb *db, const struct tcdb_block *b);
+enum bt_status tcdb_learn_block(struct tcdb *db, const struct bt_block *b);
 enum bt_status tcdb_learn_commit(struct tcdb *db);
 
 /*

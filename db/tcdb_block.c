@@ -56,37 +56,37 @@ enum bt_status tcdb_add_function(struct tcdb *db, struct tcdb_function *f)
 
 enum bt_status tcdb_put_block(struct tcdb *db, sqlite3_stmt *st, const struct tcdb_block *b)
 {
-	uint8_t exits[TCDB_MAX_EXITS * TCDB_EXIT_REC];
-	if (b->n_exits > TCDB_MAX_EXITS)
+	uint8_t exits[BT_MAX_EXITS * TCDB_EXIT_REC];
+	if (b->blk.n_exits > BT_MAX_EXITS)
 		return BT_ERR_INVALID;
-	size_t elen = tcdb_exits_encode(b->exits, b->n_exits, exits);
+	size_t elen = tcdb_exits_encode(b->blk.exits, b->blk.n_exits, exits);
 	const int64_t cols[TCDB_ROW_INTS] = {
-	    key_of(b->guest_start),
-	    b->guest_len,
-	    b->n_insns,
-	    (int64_t)b->guest_hash,
-	    b->flags,
-	    b->refusal,
-	    b->refusal ? (int64_t)b->refusal_addr : 0,
+	    key_of(b->blk.guest_start),
+	    b->blk.guest_len,
+	    b->blk.n_insns,
+	    (int64_t)b->blk.guest_hash,
+	    b->blk.flags,
+	    b->blk.refusal,
+	    b->blk.refusal ? (int64_t)b->blk.refusal_addr : 0,
 	    b->function_id,
 	    b->origin,
-	    b->refusal ? 0 : b->chunk_id,
-	    b->refusal ? 0 : b->payload_off,
+	    b->blk.refusal ? 0 : b->chunk_id,
+	    b->blk.refusal ? 0 : b->payload_off,
 	};
-	bool inline_payload = b->refusal == 0 && b->chunk_id == 0;
+	bool inline_payload = b->blk.refusal == 0 && b->chunk_id == 0;
 	uint8_t mac[TCDB_MAC_LEN];
 	if (inline_payload)
-		tcdb_mac_row(db, cols, b->code, b->code_len, exits, elen, b->pcmap, b->pcmap_len,
-			     mac);
+		tcdb_mac_row(db, cols, b->blk.code, b->blk.code_len, exits, elen, b->blk.pcmap,
+			     b->blk.pcmap_len, mac);
 	else
 		tcdb_mac_row(db, cols, NULL, 0, NULL, 0, NULL, 0, mac);
 	sqlite3_reset(st);
 	for (int i = 0; i < 7; i++)
 		sqlite3_bind_int64(st, 1 + i, cols[i]);
 	if (inline_payload) {
-		sqlite3_bind_blob(st, 8, b->code, (int)b->code_len, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 8, b->blk.code, (int)b->blk.code_len, SQLITE_STATIC);
 		sqlite3_bind_blob(st, 9, exits, (int)elen, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 10, b->pcmap, (int)b->pcmap_len, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 10, b->blk.pcmap, (int)b->blk.pcmap_len, SQLITE_STATIC);
 	} else {
 		sqlite3_bind_null(st, 8);
 		sqlite3_bind_null(st, 9);
@@ -106,7 +106,7 @@ enum bt_status tcdb_add_block(struct tcdb *db, const struct tcdb_block *b)
 		return BT_ERR_INVALID;
 	if (b->chunk_id) { /* listed in its chunk's directory: no row */
 		bool added;
-		BT_TRY(tcdb_dir_claim(db, key_of(b->guest_start), b->chunk_id, &added));
+		BT_TRY(tcdb_dir_claim(db, key_of(b->blk.guest_start), b->chunk_id, &added));
 		db->added += added;
 		return BT_OK;
 	}
@@ -121,14 +121,13 @@ size_t tcdb_blocks_added(const struct tcdb *db)
 	return db->added;
 }
 
-enum bt_status tcdb_learn_block(struct tcdb *db, const struct tcdb_block *b)
+enum bt_status tcdb_learn_block(struct tcdb *db, const struct bt_block *b)
 {
 	if (!db->learning)
 		return BT_ERR_INVALID;
 	if (db->untrusted)
 		return BT_ERR_AUTH;
-	struct tcdb_block c = *b;
-	c.origin = TCDB_ORIGIN_LEARNED;
+	struct tcdb_block c = {.blk = *b, .origin = TCDB_ORIGIN_LEARNED};
 	BT_TRY(tcdb_put_block(db, db->st[ST_LEARN_BLOCK], &c));
 	db->learned_rows++;
 	db->rows_state = 1;
@@ -286,20 +285,20 @@ static enum bt_status row_to_block(struct tcdb *db, sqlite3_stmt *st, struct tcd
 		return BT_ERR_AUTH;
 	if (!row_authentic(db, st))
 		return tcdb_auth_fail(db, va_of(sqlite3_column_int64(st, 0)), 0);
-	b->guest_start = va_of(sqlite3_column_int64(st, 0));
+	b->blk.guest_start = va_of(sqlite3_column_int64(st, 0));
 	int64_t len = sqlite3_column_int64(st, 1);
-	b->n_insns = (uint32_t)sqlite3_column_int64(st, 2);
-	b->guest_hash = (uint64_t)sqlite3_column_int64(st, 3);
-	b->flags = (uint32_t)sqlite3_column_int64(st, 4);
+	b->blk.n_insns = (uint32_t)sqlite3_column_int64(st, 2);
+	b->blk.guest_hash = (uint64_t)sqlite3_column_int64(st, 3);
+	b->blk.flags = (uint32_t)sqlite3_column_int64(st, 4);
 	int64_t ref = sqlite3_column_int64(st, 5);
-	b->refusal_addr = (gva_t)sqlite3_column_int64(st, 6);
+	b->blk.refusal_addr = (gva_t)sqlite3_column_int64(st, 6);
 	b->function_id = sqlite3_column_int64(st, 10);
 	b->origin = (uint32_t)sqlite3_column_int64(st, 11);
 	if (len < 0 || len > (1 << 20) || ref < 0 || ref >= db->want.n_refusals)
 		goto bad_row;
-	b->guest_len = (uint32_t)len;
-	b->refusal = (uint32_t)ref;
-	if (b->refusal)
+	b->blk.guest_len = (uint32_t)len;
+	b->blk.refusal = (uint32_t)ref;
+	if (b->blk.refusal)
 		return BT_OK;
 	int64_t chunk = sqlite3_column_int64(st, 12);
 	int64_t poff = sqlite3_column_int64(st, 13);
@@ -310,8 +309,9 @@ static enum bt_status row_to_block(struct tcdb *db, sqlite3_stmt *st, struct tcd
 		b->payload_off = (uint32_t)poff;
 		if (db->skip_payload)
 			return BT_OK; /* tcdb_foreach_block_meta: no code */
-		BT_TRY(tcdb_load_chunk(db, chunk, b->guest_start));
-		if (tcdb_payload_parse(db, db->chunk, db->chunk_len, (uint64_t)poff, b) != BT_OK)
+		BT_TRY(tcdb_load_chunk(db, chunk, b->blk.guest_start));
+		if (tcdb_payload_parse(db, db->chunk, db->chunk_len, (uint64_t)poff, &b->blk) !=
+		    BT_OK)
 			goto bad_row;
 		return BT_OK; /* points into db->chunk until the next call */
 	}
@@ -322,13 +322,13 @@ static enum bt_status row_to_block(struct tcdb *db, sqlite3_stmt *st, struct tcd
 	const void *pcmap = sqlite3_column_blob(st, 9);
 	int pcmap_len = sqlite3_column_bytes(st, 9);
 	if (code_len <= 0 || tcdb_exits_decode(exits, (size_t)exits_len, db->want.n_exit_kinds,
-					       b->exits, &b->n_exits))
+					       b->blk.exits, &b->blk.n_exits))
 		goto bad_row;
-	b->code_len = (uint32_t)code_len;
-	b->pcmap_len = (uint32_t)pcmap_len;
+	b->blk.code_len = (uint32_t)code_len;
+	b->blk.pcmap_len = (uint32_t)pcmap_len;
 	if (!copy) {
-		b->code = code;
-		b->pcmap = pcmap;
+		b->blk.code = code;
+		b->blk.pcmap = pcmap;
 		return BT_OK;
 	}
 	if (!BT_VEC_RESERVE(db->buf, db->buf_cap, (size_t)code_len + (size_t)pcmap_len, 4096))
@@ -336,13 +336,13 @@ static enum bt_status row_to_block(struct tcdb *db, sqlite3_stmt *st, struct tcd
 	memcpy(db->buf, code, (size_t)code_len);
 	if (pcmap_len)
 		memcpy(db->buf + code_len, pcmap, (size_t)pcmap_len);
-	b->code = db->buf;
-	b->pcmap = db->buf + code_len;
+	b->blk.code = db->buf;
+	b->blk.pcmap = db->buf + code_len;
 	return BT_OK;
 
 bad_row:
 	bt_err(LOG_DB, "%s: corrupt block row at %#llx: rebuild it with `pretrans build`", db->path,
-	       (unsigned long long)b->guest_start);
+	       (unsigned long long)b->blk.guest_start);
 	return BT_ERR_FORMAT;
 }
 
@@ -405,7 +405,7 @@ enum bt_status tcdb_lookup(struct tcdb *db, gva_t va, struct tcdb_block *out)
 		if (rc == SQLITE_ROW) {
 			enum bt_status s = row_to_block(db, st, out, true);
 			sqlite3_reset(st);
-			if (s == BT_OK && out->refusal)
+			if (s == BT_OK && out->blk.refusal)
 				return BT_ERR_NOTFOUND;
 			return s;
 		}
@@ -417,7 +417,7 @@ enum bt_status tcdb_lookup(struct tcdb *db, gva_t va, struct tcdb_block *out)
 	const struct tcdb_dirent *e;
 	BT_TRY(static_find(db, key_of(va), va, &e));
 	BT_TRY(tcdb_dir_block(db, e, out, false));
-	return out->refusal ? BT_ERR_NOTFOUND : BT_OK;
+	return out->blk.refusal ? BT_ERR_NOTFOUND : BT_OK;
 }
 
 /* A merged walk: the rows of `blocks` (st, in key order) and the static

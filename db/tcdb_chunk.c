@@ -37,7 +37,7 @@
 
 /* ---------------------------------------------------------------- exits */
 
-size_t tcdb_exits_encode(const struct tcdb_exit *e, uint32_t n, uint8_t *buf)
+size_t tcdb_exits_encode(const struct bt_exit *e, uint32_t n, uint8_t *buf)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		uint8_t *p = buf + i * TCDB_EXIT_REC;
@@ -52,9 +52,9 @@ size_t tcdb_exits_encode(const struct tcdb_exit *e, uint32_t n, uint8_t *buf)
 
 /* Decode len bytes of exit records; kinds must be 1 .. n_kinds - 1. */
 enum bt_status tcdb_exits_decode(const uint8_t *buf, size_t len, uint32_t n_kinds,
-				 struct tcdb_exit *e, uint32_t *n)
+				 struct bt_exit *e, uint32_t *n)
 {
-	if (len % TCDB_EXIT_REC || len / TCDB_EXIT_REC > TCDB_MAX_EXITS)
+	if (len % TCDB_EXIT_REC || len / TCDB_EXIT_REC > BT_MAX_EXITS)
 		return BT_ERR_FORMAT;
 	*n = (uint32_t)(len / TCDB_EXIT_REC);
 	for (uint32_t i = 0; i < *n; i++) {
@@ -93,28 +93,29 @@ void tcdb_chunk_reset(struct tcdb_chunk *c)
 
 enum bt_status tcdb_chunk_add(struct tcdb_chunk *c, struct tcdb_block *b)
 {
-	if (b->n_exits > TCDB_MAX_EXITS || c->closed)
+	if (b->blk.n_exits > BT_MAX_EXITS || c->closed)
 		return BT_ERR_INVALID;
-	size_t need = PAYLOAD_HDR + (size_t)b->code_len + b->pcmap_len + b->n_exits * PAYLOAD_EXIT;
+	size_t need = PAYLOAD_HDR + (size_t)b->blk.code_len + b->blk.pcmap_len +
+		      b->blk.n_exits * PAYLOAD_EXIT;
 	if (c->raw_len + need > CHUNK_MAX_RAW)
 		return BT_ERR_RANGE;
 	if (!BT_VEC_RESERVE(c->raw, c->raw_cap, c->raw_len + need, 16384))
 		return BT_ERR_NOMEM;
 	uint8_t *p = c->raw + c->raw_len, *start = p;
-	p += tcdb_put_varint(p, b->code_len);
-	p += tcdb_put_varint(p, b->pcmap_len);
-	*p++ = (uint8_t)b->n_exits;
-	memcpy(p, b->code, b->code_len);
-	p += b->code_len;
-	if (b->pcmap_len)
-		memcpy(p, b->pcmap, b->pcmap_len);
-	p += b->pcmap_len;
-	for (uint32_t i = 0; i < b->n_exits; i++) {
-		const struct tcdb_exit *e = &b->exits[i];
+	p += tcdb_put_varint(p, b->blk.code_len);
+	p += tcdb_put_varint(p, b->blk.pcmap_len);
+	*p++ = (uint8_t)b->blk.n_exits;
+	memcpy(p, b->blk.code, b->blk.code_len);
+	p += b->blk.code_len;
+	if (b->blk.pcmap_len)
+		memcpy(p, b->blk.pcmap, b->blk.pcmap_len);
+	p += b->blk.pcmap_len;
+	for (uint32_t i = 0; i < b->blk.n_exits; i++) {
+		const struct bt_exit *e = &b->blk.exits[i];
 		*p++ = e->kind;
 		p += tcdb_put_varint(p, (uint32_t)(e->patch_off + 1));
 		p += tcdb_put_varint(p, e->stub_off);
-		p += tcdb_put_varint(p, tcdb_zig((int64_t)(e->target - b->guest_start)));
+		p += tcdb_put_varint(p, tcdb_zig((int64_t)(e->target - b->blk.guest_start)));
 	}
 	b->payload_off = (uint32_t)c->raw_len;
 	c->raw_len += (size_t)(p - start);
@@ -305,7 +306,7 @@ use_entry:
 }
 
 enum bt_status tcdb_payload_parse(const struct tcdb *db, const uint8_t *raw, size_t raw_len,
-				  uint64_t off, struct tcdb_block *b)
+				  uint64_t off, struct bt_block *b)
 {
 	if (off >= raw_len)
 		return BT_ERR_FORMAT;
@@ -315,7 +316,7 @@ enum bt_status tcdb_payload_parse(const struct tcdb *db, const uint8_t *raw, siz
 	    p >= end)
 		return BT_ERR_FORMAT;
 	n_exits = *p++;
-	if (code_len == 0 || n_exits > TCDB_MAX_EXITS || code_len > (uint64_t)(end - p) ||
+	if (code_len == 0 || n_exits > BT_MAX_EXITS || code_len > (uint64_t)(end - p) ||
 	    pcmap_len > (uint64_t)(end - p) - code_len)
 		return BT_ERR_FORMAT;
 	b->code = p;
@@ -332,10 +333,10 @@ enum bt_status tcdb_payload_parse(const struct tcdb *db, const uint8_t *raw, siz
 		    !tcdb_get_varint(&p, end, &dt) || kind == 0 || kind >= db->want.n_exit_kinds ||
 		    po > UINT32_MAX || so > UINT32_MAX)
 			return BT_ERR_FORMAT;
-		b->exits[i] = (struct tcdb_exit){.kind = kind,
-						 .patch_off = (uint32_t)po - 1,
-						 .stub_off = (uint32_t)so,
-						 .target = b->guest_start + (gva_t)tcdb_unzig(dt)};
+		b->exits[i] = (struct bt_exit){.kind = kind,
+					       .patch_off = (uint32_t)po - 1,
+					       .stub_off = (uint32_t)so,
+					       .target = b->guest_start + (gva_t)tcdb_unzig(dt)};
 	}
 	b->n_exits = (uint32_t)n_exits;
 	return BT_OK;

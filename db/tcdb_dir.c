@@ -39,19 +39,19 @@ enum bt_status tcdb_chunk_add_block(struct tcdb_chunk *c, struct tcdb_block *b, 
 {
 	if (c->closed || region > INT32_MAX)
 		return BT_ERR_INVALID;
-	if (b->refusal == 0)
+	if (b->blk.refusal == 0)
 		BT_TRY(tcdb_chunk_add(c, b));
 	if (!BT_VEC_RESERVE(c->ents, c->ents_cap, c->n_ents + 1, 256))
 		return BT_ERR_NOMEM;
 	c->ents[c->n_ents] = (struct tcdb_dirent){
-	    .key = key_of(b->guest_start),
-	    .guest_hash = b->guest_hash,
-	    .refusal_addr = b->refusal ? b->refusal_addr : 0,
-	    .guest_len = b->guest_len,
-	    .n_insns = b->n_insns,
-	    .flags = b->flags,
-	    .refusal = b->refusal,
-	    .payload_off = b->refusal ? 0 : b->payload_off,
+	    .key = key_of(b->blk.guest_start),
+	    .guest_hash = b->blk.guest_hash,
+	    .refusal_addr = b->blk.refusal ? b->blk.refusal_addr : 0,
+	    .guest_len = b->blk.guest_len,
+	    .n_insns = b->blk.n_insns,
+	    .flags = b->blk.flags,
+	    .refusal = b->blk.refusal,
+	    .payload_off = b->blk.refusal ? 0 : b->payload_off,
 	    .region = region,
 	    .seq = (uint32_t)c->n_ents,
 	};
@@ -188,13 +188,13 @@ enum bt_status tcdb_dir_block(struct tcdb *db, const struct tcdb_dirent *e, stru
 			      bool skip_payload)
 {
 	memset(b, 0, sizeof(*b));
-	b->guest_start = va_of(e->key);
-	b->guest_len = e->guest_len;
-	b->n_insns = e->n_insns;
-	b->guest_hash = e->guest_hash;
-	b->flags = e->flags;
-	b->refusal = e->refusal;
-	b->refusal_addr = e->refusal_addr;
+	b->blk.guest_start = va_of(e->key);
+	b->blk.guest_len = e->guest_len;
+	b->blk.n_insns = e->n_insns;
+	b->blk.guest_hash = e->guest_hash;
+	b->blk.flags = e->flags;
+	b->blk.refusal = e->refusal;
+	b->blk.refusal_addr = e->refusal_addr;
 	b->function_id = db->cur->func0 + e->region;
 	b->origin = TCDB_ORIGIN_STATIC;
 	if (e->refusal)
@@ -203,10 +203,10 @@ enum bt_status tcdb_dir_block(struct tcdb *db, const struct tcdb_dirent *e, stru
 	b->payload_off = e->payload_off;
 	if (skip_payload)
 		return BT_OK;
-	if (tcdb_payload_parse(db, db->chunk, db->cur->pay_len, e->payload_off, b) != BT_OK) {
+	if (tcdb_payload_parse(db, db->chunk, db->cur->pay_len, e->payload_off, &b->blk) != BT_OK) {
 		bt_err(LOG_DB,
 		       "%s: corrupt block at %#llx (chunk %lld): rebuild it with `pretrans build`",
-		       db->path, (unsigned long long)b->guest_start, (long long)db->chunk_id);
+		       db->path, (unsigned long long)b->blk.guest_start, (long long)db->chunk_id);
 		return BT_ERR_FORMAT;
 	}
 	return BT_OK;

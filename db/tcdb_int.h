@@ -280,10 +280,10 @@ enum bt_status tcdb_file_replace(const char *tmp_path, const char *out_path);
 
 /* ---------------------------------------------------------------- tcdb_chunk.c */
 
-size_t tcdb_exits_encode(const struct tcdb_exit *e, uint32_t n, uint8_t *buf);
+size_t tcdb_exits_encode(const struct bt_exit *e, uint32_t n, uint8_t *buf);
 /* Decode len bytes of exit records; kinds must be 1 .. n_kinds - 1. */
 enum bt_status tcdb_exits_decode(const uint8_t *buf, size_t len, uint32_t n_kinds,
-				 struct tcdb_exit *e, uint32_t *n);
+				 struct bt_exit *e, uint32_t *n);
 /* Make chunk id the current one (db->chunk, decompressed, its tag checked
  * unless db is unverified); va names the block wanting it in messages. */
 enum bt_status tcdb_load_chunk(struct tcdb *db, int64_t id, gva_t va);

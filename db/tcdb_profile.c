@@ -18,7 +18,7 @@
  *     of u64 head length, u64 0, then one entry per version, and a tail of
  *     host code.  An entry is: u64 start, u64 guest hash, u32 guest length
  *     (1..4096), u32 instructions, u32 flags, u32 code length (> 0), u32
- *     pc map length, u8 exits (<= TCDB_MAX_EXITS), u32 code offset in the
+ *     pc map length, u8 exits (<= BT_MAX_EXITS), u32 code offset in the
  *     tail, then the pc map and the exit records (TCDB_EXIT_REC each),
  *     little endian.  The codes lie in the tail in entry order, each
  *     16-byte aligned, none overlapping the one before.  Every entry is
@@ -185,9 +185,9 @@ static bool seen_add(struct tcdb_prof *p, uint64_t key)
 	return true;
 }
 
-static enum bt_status record(struct tcdb_prof *p, const struct tcdb_block *b)
+static enum bt_status record(struct tcdb_prof *p, const struct bt_block *b)
 {
-	if (b->n_exits > TCDB_MAX_EXITS || b->code_len == 0 || b->guest_len == 0 ||
+	if (b->n_exits > BT_MAX_EXITS || b->code_len == 0 || b->guest_len == 0 ||
 	    b->guest_len > PROF_MAX_LEN || b->refusal)
 		return BT_ERR_INVALID;
 	if (!p)
@@ -222,7 +222,7 @@ static enum bt_status record(struct tcdb_prof *p, const struct tcdb_block *b)
 	return BT_OK;
 }
 
-enum bt_status tcdb_profile_note(struct tcdb *db, const struct tcdb_block *b)
+enum bt_status tcdb_profile_note(struct tcdb *db, const struct bt_block *b)
 {
 	if (!db->rdwr || db->building)
 		return BT_ERR_INVALID;
@@ -244,11 +244,11 @@ static enum bt_status pred_flush(struct tcdb *db, struct tcdb_prof *p)
 	return BT_OK;
 }
 
-enum bt_status tcdb_predicted_note(struct tcdb *db, const struct tcdb_block *b)
+enum bt_status tcdb_predicted_note(struct tcdb *db, const struct bt_block *b)
 {
 	if (!db->building)
 		return BT_ERR_INVALID;
-	if (b->n_exits > TCDB_MAX_EXITS || b->code_len == 0 || b->guest_len == 0 ||
+	if (b->n_exits > BT_MAX_EXITS || b->code_len == 0 || b->guest_len == 0 ||
 	    b->guest_len > PROF_MAX_LEN || b->refusal)
 		return BT_ERR_INVALID;
 	struct tcdb_prof *p = pred_of(db);
@@ -258,7 +258,7 @@ enum bt_status tcdb_predicted_note(struct tcdb *db, const struct tcdb_block *b)
 		return BT_ERR_NOMEM;
 	if (!seen_add(p, mix(b->guest_start) ^ b->guest_hash))
 		return BT_OK;
-	struct tcdb_block c = *b;
+	struct tcdb_block c = {.blk = *b};
 	BT_TRY(tcdb_chunk_add(&p->chunk, &c));
 	uint8_t *q = p->rec + p->rec_len;
 	bt_put64(q, b->guest_start);
@@ -394,7 +394,7 @@ static enum bt_status parse(struct tcdb *db, struct tcdb_prof *p, uint64_t n_ite
 			uint64_t clen = bt_get32(q + 28), plen = bt_get32(q + 32), nx = q[36];
 			uint64_t coff = bt_get32(q + PROF_HDR);
 			need = PROF2_HDR + plen + nx * TCDB_EXIT_REC;
-			if (glen == 0 || glen > PROF_MAX_LEN || clen == 0 || nx > TCDB_MAX_EXITS ||
+			if (glen == 0 || glen > PROF_MAX_LEN || clen == 0 || nx > BT_MAX_EXITS ||
 			    need > p->raw_len - off || coff % 16 || coff < code_end ||
 			    clen > p->code_len || coff > p->code_len - clen)
 				return BT_ERR_FORMAT;
@@ -535,41 +535,42 @@ static enum bt_status entry_block(struct tcdb *db, const struct tcdb_prof *p, si
 	const uint8_t *q = p->raw + p->ent[i].off;
 	memset(b, 0, sizeof(*b));
 	if (p->fixed) { /* predicted: the payload is in a chunk */
-		b->guest_start = bt_get64(q);
-		b->guest_hash = bt_get64(q + 8);
-		b->guest_len = bt_get32(q + 16);
-		b->n_insns = bt_get32(q + 20);
-		b->flags = bt_get32(q + 24);
+		b->blk.guest_start = bt_get64(q);
+		b->blk.guest_hash = bt_get64(q + 8);
+		b->blk.guest_len = bt_get32(q + 16);
+		b->blk.n_insns = bt_get32(q + 20);
+		b->blk.flags = bt_get32(q + 24);
 		b->payload_off = bt_get32(q + 28);
 		b->chunk_id = (int64_t)bt_get64(q + 32);
 		b->origin = origin;
-		BT_TRY(tcdb_load_chunk(db, b->chunk_id, b->guest_start));
-		if (tcdb_payload_parse(db, db->chunk, db->chunk_len, b->payload_off, b) != BT_OK) {
+		BT_TRY(tcdb_load_chunk(db, b->chunk_id, b->blk.guest_start));
+		if (tcdb_payload_parse(db, db->chunk, db->chunk_len, b->payload_off, &b->blk) !=
+		    BT_OK) {
 			bt_err(LOG_DB,
 			       "%s: corrupt predicted block at %#llx: rebuild it with "
 			       "`pretrans build`",
-			       db->path, (unsigned long long)b->guest_start);
+			       db->path, (unsigned long long)b->blk.guest_start);
 			return BT_ERR_FORMAT;
 		}
 		return BT_OK;
 	}
-	b->guest_start = bt_get64(q);
-	b->guest_hash = bt_get64(q + 8);
-	b->guest_len = bt_get32(q + 16);
-	b->n_insns = bt_get32(q + 20);
-	b->flags = bt_get32(q + 24);
-	b->code_len = bt_get32(q + 28);
-	b->pcmap_len = bt_get32(q + 32);
+	b->blk.guest_start = bt_get64(q);
+	b->blk.guest_hash = bt_get64(q + 8);
+	b->blk.guest_len = bt_get32(q + 16);
+	b->blk.n_insns = bt_get32(q + 20);
+	b->blk.flags = bt_get32(q + 24);
+	b->blk.code_len = bt_get32(q + 28);
+	b->blk.pcmap_len = bt_get32(q + 32);
 	uint32_t nx = q[36];
-	b->code = p->code + bt_get32(q + PROF_HDR);
-	b->pcmap = q + PROF2_HDR;
+	b->blk.code = p->code + bt_get32(q + PROF_HDR);
+	b->blk.pcmap = q + PROF2_HDR;
 	b->origin = origin;
-	if (tcdb_exits_decode(b->pcmap + b->pcmap_len, (size_t)nx * TCDB_EXIT_REC,
-			      db->want.n_exit_kinds, b->exits, &b->n_exits) != BT_OK) {
+	if (tcdb_exits_decode(b->blk.pcmap + b->blk.pcmap_len, (size_t)nx * TCDB_EXIT_REC,
+			      db->want.n_exit_kinds, b->blk.exits, &b->blk.n_exits) != BT_OK) {
 		bt_err(LOG_DB,
 		       "%s: corrupt boot profile entry at %#llx: rebuild it with "
 		       "`pretrans build`",
-		       db->path, (unsigned long long)b->guest_start);
+		       db->path, (unsigned long long)b->blk.guest_start);
 		return BT_ERR_FORMAT;
 	}
 	return BT_OK;
@@ -620,5 +621,5 @@ enum bt_status tcdb_lookup_match(struct tcdb *db, gva_t va, tcdb_match_fn match,
 	if (s != BT_OK)
 		return s;
 	(*n_tried)++;
-	return match(opaque, va, out->guest_len, out->guest_hash) ? BT_OK : BT_ERR_NOTFOUND;
+	return match(opaque, va, out->blk.guest_len, out->blk.guest_hash) ? BT_OK : BT_ERR_NOTFOUND;
 }

@@ -133,7 +133,7 @@ struct kmod_pack {
 	uint32_t nsecs;
 	struct kmod_tmpl *tmpls; /* sorted by (sec, offset) */
 	size_t n;
-	struct xlat_exit *exits_; /* storage */
+	struct bt_exit *exits_; /* storage */
 	struct xlat_reloc *relocs_;
 };
 /* Parse (and bound, invariant 4) pack bytes; pointers refer into p, which
@@ -239,8 +239,7 @@ void kmod_binder_destroy(struct kmod_binder *b);
  * when a fetch did, BT_ERR_NOMEM.  src (or NULL) reads guest memory
  * elsewhere, to tell apart modules that share the block at rip. */
 enum bt_status kmod_binder_find(struct kmod_binder *b, const struct xlat_source *src, gva_t rip,
-				const uint8_t *bytes, size_t got, struct xlat_block *xb,
-				bool *found);
+				const uint8_t *bytes, size_t got, struct bt_block *xb, bool *found);
 const struct kmod_bind_stats *kmod_binder_stats(const struct kmod_binder *b);
 /* The template the last kmod_binder_find that found a block instantiated
  * (valid until the binder's next call), or NULL. */

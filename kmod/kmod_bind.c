@@ -60,7 +60,7 @@ struct kmod_binder {
 	bool stopped;
 	uint8_t *code; /* instantiation buffer */
 	uint32_t code_cap;
-	struct xlat_exit exits[XLAT_MAX_EXITS];
+	struct bt_exit exits[XLAT_MAX_EXITS];
 	struct kmod_bind_stats st;
 	const struct kmod_tmpl *last; /* kmod_binder_last */
 	struct placement place[MAX_PLACEMENTS];
@@ -292,7 +292,7 @@ static unsigned neighbours(const struct kmod_binder *b, const struct xlat_source
 
 /* Instantiate template idx (module mi, resident) at rip into xb. */
 static enum bt_status try_tmpl(struct kmod_binder *b, uint32_t mi, uint32_t idx, gva_t rip,
-			       const uint8_t *bytes, size_t got, struct xlat_block *xb, bool *found,
+			       const uint8_t *bytes, size_t got, struct bt_block *xb, bool *found,
 			       enum xlat_tmpl_result *res)
 {
 	struct bind_mod *m = &b->mods[mi];
@@ -335,8 +335,7 @@ static enum bt_status try_tmpl(struct kmod_binder *b, uint32_t mi, uint32_t idx,
 }
 
 enum bt_status kmod_binder_find(struct kmod_binder *b, const struct xlat_source *src, gva_t rip,
-				const uint8_t *bytes, size_t got, struct xlat_block *xb,
-				bool *found)
+				const uint8_t *bytes, size_t got, struct bt_block *xb, bool *found)
 {
 	*found = false;
 	b->last = NULL;

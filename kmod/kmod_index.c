@@ -54,7 +54,7 @@ uint32_t kmod_fp_hash(const uint8_t *bytes, uint32_t cover, uint64_t fmask)
 static uint64_t pack_cost(uint64_t nt, uint64_t raw_len, uint64_t nrel, uint64_t nsecs)
 {
 	return raw_len + nt * sizeof(struct kmod_tmpl) +
-	       (nt * XLAT_MAX_EXITS + 1) * sizeof(struct xlat_exit) +
+	       (nt * XLAT_MAX_EXITS + 1) * sizeof(struct bt_exit) +
 	       (nrel + 1) * sizeof(struct xlat_reloc) + nsecs * sizeof(struct kmod_pack_section);
 }
 

@@ -210,7 +210,7 @@ static enum bt_status section_tmpls(struct kmod *m, uint32_t si, struct xlat_ctx
 	struct xlat_source src = {.read = src_read, .opaque = &sr};
 	while (nw > 0) {
 		uint64_t off = work[--nw];
-		struct xlat_block blk;
+		struct bt_block blk;
 		struct xlat_tmpl t;
 		enum xlat_tmpl_result res;
 		if ((s = xlat_translate_tmpl(ctx, &src, k->addr + off, &blk, &t, &res)) != BT_OK)
@@ -400,7 +400,7 @@ enum bt_status kmod_pack_parse(const uint8_t *p, size_t len, struct kmod_pack *o
 		at += t->guest_len;
 		t->code = p + at;
 		at += t->code_len;
-		struct xlat_exit *ex = &out->exits_[(size_t)i * XLAT_MAX_EXITS];
+		struct bt_exit *ex = &out->exits_[(size_t)i * XLAT_MAX_EXITS];
 		for (uint32_t x = 0; x < t->n_exits; x++, at += PACK_EXIT_BYTES) {
 			ex[x].kind = p[at];
 			ex[x].flags = p[at + 1];

@@ -155,7 +155,9 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 	}
 	st->n_regions = plan->n;
 	st->n_templates = pp.tmpls.n;
-	if ((s = reuse_tmpls_write(&pp.tmpls, db, false, &st->template_bytes)) != BT_OK)
+	/* the block templates are written while the predicted versions are
+	 * translated */
+	if ((s = pbuild_predict_write(&pp, db, o->jobs, st)) != BT_OK)
 		goto err_abort_db;
 	reuse_tmpls_fini(&pp.tmpls);
 	if (pp.reuse) {
@@ -169,8 +171,6 @@ enum bt_status pbuild_run(const struct pbuild_options *o, struct pbuild_stats *s
 		st->n_chunks_copied = rs.chunks_copied;
 		st->n_chunks_loaded = rs.chunks_loaded;
 	}
-	if ((s = pbuild_predict_write(&pp, db, st)) != BT_OK)
-		goto err_abort_db;
 	if (pp.reuse) {
 		struct reuse_stats rs;
 		reuse_get_stats(pp.reuse, &rs);

@@ -103,10 +103,13 @@ enum bt_status pbuild_write_region(struct tcdb *db, const struct discover_func *
 
 /* build_predict.c: predict the image's boot-time patching (pp->kp, or
  * NULL for an image without Linux's tables); note the writer's blocks it
- * changes; translate them from the patched bytes into db's predicted pack. */
+ * changes; write pp->tmpls (the rounds' block templates) and translate the
+ * noted blocks from the patched bytes into db's predicted pack (with
+ * `jobs` threads, which start before the templates are written; the
+ * database is the same for every count). */
 enum bt_status pbuild_predict_open(struct pbuild_pipe *pp);
 void pbuild_predict_note(struct pbuild_pipe *pp, const struct discover_result *r);
-enum bt_status pbuild_predict_write(struct pbuild_pipe *pp, struct tcdb *db,
+enum bt_status pbuild_predict_write(struct pbuild_pipe *pp, struct tcdb *db, int jobs,
 				    struct pbuild_stats *st);
 void pbuild_predict_close(struct pbuild_pipe *pp);
 

@@ -11,38 +11,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-_Static_assert(TCDB_MAX_EXITS >= XLAT_MAX_EXITS, "a block's exits fit the database format");
-
 /* The database's record of a discovered block whose bytes are in r's data
  * (the fields a chunk and a row share; the caller adds the rest). */
 static struct tcdb_block to_db(const struct discover_result *r, const struct discover_block *b)
 {
-	struct tcdb_block tb = {
-	    .guest_start = b->guest_start,
-	    .guest_len = b->guest_len,
-	    .n_insns = b->n_insns,
-	    .guest_hash = b->guest_hash,
-	    .flags = b->flags,
-	    .refusal = b->refusal,
-	    .refusal_addr = b->refusal_addr,
-	    .code = r->data + b->code_off,
-	    .code_len = b->code_len,
-	    .pcmap = r->data + b->pcmap_off,
-	    .pcmap_len = b->pcmap_len,
-	};
-	for (uint32_t i = 0; i < b->n_exits; i++)
-		tb.exits[i] = (struct tcdb_exit){.kind = b->exits[i].kind,
-						 .patch_off = b->exits[i].patch_off,
-						 .stub_off = b->exits[i].stub_off,
-						 .target = b->exits[i].target};
-	tb.n_exits = b->n_exits;
+	struct tcdb_block tb = {.blk = b->blk};
+	tb.blk.code = r->data + b->code_off;
+	tb.blk.pcmap = r->data + b->pcmap_off;
 	return tb;
 }
 
 static int block_cmp(const void *a, const void *b)
 {
 	const struct discover_block *x = a, *y = b;
-	return x->guest_start < y->guest_start ? -1 : x->guest_start > y->guest_start;
+	return x->blk.guest_start < y->blk.guest_start ? -1
+						       : x->blk.guest_start > y->blk.guest_start;
 }
 
 /* Nearly-sorted rowids make sqlite append, not seek. */
@@ -61,10 +44,10 @@ enum bt_status pbuild_pack_unit(struct pbuild_pipe *pp, struct pbuild_slot *sl, 
 			/* the directory lists refused regions too; the
 			 * region's function row is the k-th after the chunk */
 			BT_TRY(tcdb_chunk_add_block(c, &tb, (uint32_t)k));
-			if (b->refusal)
+			if (b->blk.refusal)
 				continue;
 			if (!have_first) {
-				first = b->guest_start;
+				first = b->blk.guest_start;
 				have_first = true;
 			}
 			b->payload_off = tb.payload_off;
@@ -146,12 +129,12 @@ enum bt_status pbuild_write_region(struct tcdb *db, const struct discover_func *
 		size_t before = tcdb_blocks_added(db);
 		BT_TRY(tcdb_add_block(db, &tb));
 		if (tcdb_blocks_added(db) != before) {
-			if (b->refusal) {
+			if (b->blk.refusal) {
 				st->n_refused++;
 			} else {
 				st->n_blocks++;
-				st->guest_code_bytes += b->guest_len;
-				st->host_code_bytes += b->code_len;
+				st->guest_code_bytes += b->blk.guest_len;
+				st->host_code_bytes += b->blk.code_len;
 			}
 		}
 	}

@@ -73,8 +73,9 @@ static int stats_func(void *o, const struct tcdb_function *f)
 	return 0;
 }
 
-static int stats_block(void *o, const struct tcdb_block *b)
+static int stats_block(void *o, const struct tcdb_block *row)
 {
+	const struct bt_block *b = &row->blk;
 	struct stats *s = o;
 	if (b->refusal) {
 		s->n_refused++;
@@ -83,7 +84,7 @@ static int stats_block(void *o, const struct tcdb_block *b)
 		return 0;
 	}
 	s->n_blocks++;
-	s->n_learned += b->origin == TCDB_ORIGIN_LEARNED;
+	s->n_learned += row->origin == TCDB_ORIGIN_LEARNED;
 	s->guest_bytes += b->guest_len;
 	s->host_bytes += b->code_len;
 	s->pcmap_bytes += b->pcmap_len;
@@ -270,8 +271,9 @@ struct verify_ctx {
 	uint8_t buf[1 << 16];
 };
 
-static int verify_block(void *o, const struct tcdb_block *b)
+static int verify_block(void *o, const struct tcdb_block *row)
 {
+	const struct bt_block *b = &row->blk;
 	struct verify_ctx *v = o;
 	if (v->index++ % v->step)
 		return 0;
@@ -289,7 +291,7 @@ static int verify_block(void *o, const struct tcdb_block *b)
 		v->refused_checked++;
 		return 0;
 	}
-	struct xlat_block xb;
+	struct bt_block xb;
 	enum bt_status s = xlat_translate(v->x, &v->src, b->guest_start, &xb);
 	if (s != BT_OK) {
 		v->err = s;

@@ -411,8 +411,9 @@ static void print_guest_until(const struct guest_insns *g, int *gi, gva_t upto)
 	}
 }
 
-static int show_block(void *o, const struct tcdb_block *b)
+static int show_block(void *o, const struct tcdb_block *row)
 {
+	const struct bt_block *b = &row->blk;
 	struct show *sh = o;
 	struct guest_insns *g = &sh->g;
 	sh->blocks++;
@@ -431,7 +432,7 @@ static int show_block(void *o, const struct tcdb_block *b)
 	else
 		printf("\nblock %llx <%s>: %u guest bytes, %u insns -> %u host bytes%s\n",
 		       (unsigned long long)b->guest_start, where, b->guest_len, b->n_insns,
-		       b->code_len, b->origin == TCDB_ORIGIN_LEARNED ? " (learned)" : "");
+		       b->code_len, row->origin == TCDB_ORIGIN_LEARNED ? " (learned)" : "");
 	if (stale)
 		printf("  (the image's bytes differ from the ones this block was translated "
 		       "from)\n");
@@ -469,7 +470,7 @@ static int show_block(void *o, const struct tcdb_block *b)
 	if (b->refusal)
 		return 0;
 	for (uint32_t i = 0; i < b->n_exits; i++) {
-		const struct tcdb_exit *e = &b->exits[i];
+		const struct bt_exit *e = &b->exits[i];
 		char name[256] = "";
 		printf("  exit %u: %-9s -> %#llx", i,
 		       xlat_exit_kind_str((enum xlat_exit_kind)e->kind),

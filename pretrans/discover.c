@@ -627,18 +627,13 @@ enum bt_status discover_walk(struct discover_walker *w, struct xlat_ctx *ctx,
 			gva_t va = w->work[--w->n_work];
 			if (!in_region(f, va) || !seen_add(w, va))
 				continue;
-			struct xlat_block xb;
+			struct bt_block xb;
 			BT_TRY(w->translate ? w->translate(w->translate_opaque, ctx, &src, va, &xb)
 					    : xlat_translate(ctx, &src, va, &xb));
-			struct discover_block db = {
-			    .guest_start = va,
-			    .guest_len = xb.guest_len,
-			    .n_insns = xb.n_insns,
-			    .flags = xb.flags,
-			    .refusal = xb.refusal,
-			    .guest_hash = xb.guest_hash,
-			    .refusal_addr = xb.refusal_addr,
-			};
+			/* the record as translated, its bytes moved to res->data */
+			struct discover_block db = {.blk = xb};
+			db.blk.code = NULL;
+			db.blk.pcmap = NULL;
 			if (xb.refusal == XLAT_OK && xb.guest_len == 0) {
 				bt_err(LOG_XLAT, "translator returned an empty block at %#llx",
 				       (unsigned long long)va);
@@ -649,16 +644,18 @@ enum bt_status discover_walk(struct discover_walker *w, struct xlat_ctx *ctx,
 				gva_t at = xb.refusal_addr >= va ? xb.refusal_addr : va;
 				uint32_t il = insn_len(&w->dec, img, at);
 				gva_t end = at + (il ? il : 1);
-				db.guest_len = (uint32_t)(end - va);
-				db.n_exits = 0;
+				db.blk.guest_len = (uint32_t)(end - va);
+				db.blk.code_len = 0;
+				db.blk.pcmap_len = 0;
+				db.blk.n_exits = 0;
 				{
 					/* the hash of the refused bytes, so verify can check them
 					 */
 					uint8_t rb[1024];
 					size_t got = src.read(src.opaque, va, rb,
-							      BT_MIN(sizeof(rb), db.guest_len));
-					db.guest_len = (uint32_t)BT_MAX(got, 1);
-					db.guest_hash = xlat_hash_bytes(rb, got);
+							      BT_MIN(sizeof(rb), db.blk.guest_len));
+					db.blk.guest_len = (uint32_t)BT_MAX(got, 1);
+					db.blk.guest_hash = xlat_hash_bytes(rb, got);
 				}
 				if (bounded) {
 					size_t a = (size_t)(va - f->start);
@@ -671,11 +668,7 @@ enum bt_status discover_walk(struct discover_walker *w, struct xlat_ctx *ctx,
 				continue;
 			}
 			BT_TRY(res_data(res, xb.code, xb.code_len, &db.code_off));
-			db.code_len = xb.code_len;
 			BT_TRY(res_data(res, xb.pcmap, xb.pcmap_len, &db.pcmap_off));
-			db.pcmap_len = xb.pcmap_len;
-			db.n_exits = BT_MIN(xb.n_exits, XLAT_MAX_EXITS);
-			memcpy(db.exits, xb.exits, db.n_exits * sizeof(db.exits[0]));
 			BT_TRY(res_block(res, &db));
 			if (bounded) {
 				size_t a = (size_t)(va - f->start);
@@ -684,8 +677,8 @@ enum bt_status discover_walk(struct discover_walker *w, struct xlat_ctx *ctx,
 			}
 			gva_t end = va + xb.guest_len;
 			/* push in reverse so the first exit is walked first */
-			for (uint32_t i = db.n_exits; i-- > 0;) {
-				const struct xlat_exit *e = &db.exits[i];
+			for (uint32_t i = db.blk.n_exits; i-- > 0;) {
+				const struct bt_exit *e = &db.blk.exits[i];
 				switch (e->kind) {
 				case XLAT_EXIT_JMP:
 				case XLAT_EXIT_JCC_TAKEN:

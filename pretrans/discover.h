@@ -61,15 +61,13 @@ void discover_plan_free(struct discover_plan *p);
 enum bt_status discover_add_seed(struct discover_plan *p, const struct elfimg *img, gva_t va);
 void discover_plan_sort(struct discover_plan *p);
 
-/* A translated block (or refused region) with its bytes in res->data. */
+/* A translated block (or refused region: guest_len and guest_hash are the
+ * refused bytes', up to the end of the offending instruction) whose bytes
+ * are in res->data: blk.code and blk.pcmap are NULL (the buffer moves while
+ * it grows), code_off and pcmap_off say where. */
 struct discover_block {
-	gva_t guest_start;
-	uint32_t guest_len, n_insns, flags, refusal;
-	uint64_t guest_hash;
-	gva_t refusal_addr;
-	uint32_t code_off, code_len, pcmap_off, pcmap_len;
-	struct xlat_exit exits[XLAT_MAX_EXITS];
-	uint32_t n_exits;
+	struct bt_block blk;
+	uint32_t code_off, pcmap_off;
 	uint32_t payload_off; /* in the region's database chunk (build.c) */
 };
 
@@ -95,7 +93,7 @@ void discover_walker_destroy(struct discover_walker *w);
  * must return exactly what xlat_translate() would. */
 typedef enum bt_status (*discover_translate_fn)(void *opaque, struct xlat_ctx *ctx,
 						const struct xlat_source *src, gva_t va,
-						struct xlat_block *out);
+						struct bt_block *out);
 void discover_walker_set_translate(struct discover_walker *w, discover_translate_fn fn,
 				   void *opaque);
 

@@ -7,7 +7,7 @@ $(eval $(call add_lib,btpretrans,pretrans/discover.c pretrans/build.c pretrans/b
 	pretrans/build_kmod.c,z pthread))
 $(eval $(call add_prog,pretrans,pretrans/main.c pretrans/cli.c pretrans/cmd_inspect.c \
 	pretrans/cmd_show.c pretrans/cmd_xcheck.c pretrans/cmd_kpatch.c,\
-	btpretrans kmod ptdiff asmfmt xcheck xdb xlat tcdb btkpatch btcpuid btelf btbase))
+	btpretrans kmod ptdiff asmfmt xcheck xlat tcdb btkpatch btcpuid btelf btbase))
 
 # --- integration test on the test guest kernel ---------------------------------
 CHECK_STEPS += check-pretrans-guest

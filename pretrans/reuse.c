@@ -20,8 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-_Static_assert(TCDB_MAX_EXITS == XLAT_MAX_EXITS, "a block's exits fit the database format");
-
 void reuse_missed(struct reuse *r)
 {
 	__atomic_fetch_add(&r->missed, 1, __ATOMIC_RELAXED);
@@ -60,32 +58,29 @@ static const struct reuse_chunk *reuse_chunk(struct reuse *r, size_t i)
 	return c->raw ? c : NULL;
 }
 
-bool reuse_payload(struct reuse *r, const struct reuse_blk *b, struct tcdb_block *p)
+bool reuse_payload(struct reuse *r, const struct reuse_blk *b, struct bt_block *p)
 {
-	memset(p, 0, sizeof(*p));
 	if (b->chunk == SIZE_MAX) {
-		const struct reuse_inline *in = &r->inl[b->inl];
-		p->code = in->code;
-		p->code_len = in->code_len;
-		p->pcmap = in->pcmap;
-		p->pcmap_len = in->pcmap_len;
-		p->n_exits = in->n_exits;
-		memcpy(p->exits, in->exits, sizeof(p->exits));
+		*p = r->inl[b->inl].blk;
 		return true;
 	}
+	*p = (struct bt_block){.guest_start = b->start, /* exit targets are relative to it */
+			       .guest_len = b->len,
+			       .n_insns = b->n_insns,
+			       .guest_hash = b->hash,
+			       .flags = b->flags};
 	const struct reuse_chunk *c = reuse_chunk(r, b->chunk);
-	p->guest_start = b->start; /* exit targets are stored relative to it */
 	return c && tcdb_payload_parse(r->db, c->raw, c->raw_len, b->payload_off, p) == BT_OK;
 }
 
-bool reuse_serve(struct reuse *r, const struct xlat_source *src, gva_t va, struct xlat_block *out)
+bool reuse_serve(struct reuse *r, const struct xlat_source *src, gva_t va, struct bt_block *out)
 {
 	const struct reuse_blk *b = reuse_find(r, va);
 	uint8_t buf[4096];
 	if (!b || b->len > sizeof(buf) || src->read(src->opaque, va, buf, b->len) != b->len ||
 	    xlat_hash_bytes(buf, b->len) != b->hash)
 		return false;
-	struct tcdb_block p;
+	struct bt_block p;
 	if (!reuse_payload(r, b, &p))
 		return false;
 	/* A FALL exit means the block was cut, not ended by its last
@@ -99,23 +94,7 @@ bool reuse_serve(struct reuse *r, const struct xlat_source *src, gva_t va, struc
 	bool page_cut = ((va + b->len) & GUEST_PAGE_MASK) != (va & GUEST_PAGE_MASK);
 	if (cut && !page_cut && b->n_insns < r->max_insns)
 		return false;
-	memset(out, 0, sizeof(*out));
-	out->guest_start = va;
-	out->guest_len = b->len;
-	out->n_insns = b->n_insns;
-	out->guest_hash = b->hash;
-	out->flags = b->flags;
-	out->refusal = XLAT_OK;
-	out->code = p.code;
-	out->code_len = p.code_len;
-	for (uint32_t i = 0; i < p.n_exits; i++)
-		out->exits[i] = (struct xlat_exit){.kind = p.exits[i].kind,
-						   .patch_off = p.exits[i].patch_off,
-						   .stub_off = p.exits[i].stub_off,
-						   .target = p.exits[i].target};
-	out->n_exits = p.n_exits;
-	out->pcmap = p.pcmap;
-	out->pcmap_len = p.pcmap_len;
+	*out = p;
 	__atomic_fetch_add(&r->served, 1, __ATOMIC_RELAXED);
 	return true;
 }
@@ -185,11 +164,12 @@ static int reuse_load_block(void *opaque, const struct tcdb_block *tb)
 {
 	struct reuse_load *l = opaque;
 	struct reuse *r = l->r;
-	if (tb->refusal != XLAT_OK || tb->origin != TCDB_ORIGIN_STATIC || tb->guest_len == 0)
+	if (tb->blk.refusal != XLAT_OK || tb->origin != TCDB_ORIGIN_STATIC ||
+	    tb->blk.guest_len == 0)
 		return 0;
-	if (r->n && r->b[r->n - 1].start >= tb->guest_start) {
+	if (r->n && r->b[r->n - 1].start >= tb->blk.guest_start) {
 		bt_err(LOG_DB, "--reuse: blocks not in address order at %#llx",
-		       (unsigned long long)tb->guest_start);
+		       (unsigned long long)tb->blk.guest_start);
 		l->s = BT_ERR_FORMAT;
 		return 1;
 	}
@@ -198,11 +178,11 @@ static int reuse_load_block(void *opaque, const struct tcdb_block *tb)
 		return 1;
 	}
 	struct reuse_blk *b = &r->b[r->n];
-	*b = (struct reuse_blk){.start = tb->guest_start,
-				.hash = tb->guest_hash,
-				.len = tb->guest_len,
-				.n_insns = tb->n_insns,
-				.flags = tb->flags,
+	*b = (struct reuse_blk){.start = tb->blk.guest_start,
+				.hash = tb->blk.guest_hash,
+				.len = tb->blk.guest_len,
+				.n_insns = tb->blk.n_insns,
+				.flags = tb->blk.flags,
 				.payload_off = tb->payload_off,
 				.chunk = SIZE_MAX};
 	if (tb->chunk_id) {
@@ -211,26 +191,26 @@ static int reuse_load_block(void *opaque, const struct tcdb_block *tb)
 			return 1;
 		}
 	} else {
-		if (tb->n_exits > TCDB_MAX_EXITS ||
+		if (tb->blk.n_exits > BT_MAX_EXITS ||
 		    !BT_VEC_RESERVE(r->inl, r->cap_inl, r->n_inl + 1, 4096)) {
-			l->s = tb->n_exits > TCDB_MAX_EXITS ? BT_ERR_FORMAT : BT_ERR_NOMEM;
+			l->s = tb->blk.n_exits > BT_MAX_EXITS ? BT_ERR_FORMAT : BT_ERR_NOMEM;
 			return 1;
 		}
 		struct reuse_inline *in = &r->inl[r->n_inl];
-		*in = (struct reuse_inline){.code = malloc(tb->code_len ? tb->code_len : 1),
-					    .pcmap = malloc(tb->pcmap_len ? tb->pcmap_len : 1),
-					    .code_len = tb->code_len,
-					    .pcmap_len = tb->pcmap_len,
-					    .n_exits = tb->n_exits};
+		*in = (struct reuse_inline){.blk = tb->blk,
+					    .code = malloc(tb->blk.code_len ? tb->blk.code_len : 1),
+					    .pcmap =
+						malloc(tb->blk.pcmap_len ? tb->blk.pcmap_len : 1)};
 		r->n_inl++;
 		if (!in->code || !in->pcmap) {
 			l->s = BT_ERR_NOMEM;
 			return 1;
 		}
-		memcpy(in->code, tb->code, tb->code_len);
-		if (tb->pcmap_len)
-			memcpy(in->pcmap, tb->pcmap, tb->pcmap_len);
-		memcpy(in->exits, tb->exits, sizeof(in->exits));
+		memcpy(in->code, tb->blk.code, tb->blk.code_len);
+		if (tb->blk.pcmap_len)
+			memcpy(in->pcmap, tb->blk.pcmap, tb->blk.pcmap_len);
+		in->blk.code = in->code;
+		in->blk.pcmap = in->pcmap;
 		b->inl = r->n_inl - 1;
 	}
 	r->n++;
@@ -357,8 +337,8 @@ void reuse_get_stats(const struct reuse *r, struct reuse_stats *out)
 	out->n_mapped = r->n_fm;
 	out->served = __atomic_load_n(&r->served, __ATOMIC_RELAXED);
 	out->served_moved = __atomic_load_n(&r->served_moved, __ATOMIC_RELAXED);
-	out->pred_served = r->pred_served;
-	out->pred_missed = r->pred_missed;
+	out->pred_served = __atomic_load_n(&r->pred_served, __ATOMIC_RELAXED);
+	out->pred_missed = __atomic_load_n(&r->pred_missed, __ATOMIC_RELAXED);
 	out->moved_refused = __atomic_load_n(&r->moved_refused, __ATOMIC_RELAXED);
 	out->missed = __atomic_load_n(&r->missed, __ATOMIC_RELAXED);
 	out->chunks_loaded = __atomic_load_n(&r->chunks_loaded, __ATOMIC_RELAXED);

@@ -49,7 +49,7 @@ void reuse_close(struct reuse *r); /* NULL is a no-op */
  * block starts at va, src holds the same guest bytes there, and the block
  * was cut by its own last instruction, a page boundary or the instruction
  * limit (a cut decided by the bytes after the block is not reused). */
-bool reuse_serve(struct reuse *r, const struct xlat_source *src, gva_t va, struct xlat_block *out);
+bool reuse_serve(struct reuse *r, const struct xlat_source *src, gva_t va, struct bt_block *out);
 
 /*
  * Block templates (every build; docs/diff.md "Reusing moved functions").
@@ -102,14 +102,14 @@ enum bt_status reuse_worker_take(struct reuse_worker *w, struct reuse_tmpls *out
  * moved block instantiated, else xlat_translate_tmpl(); records the
  * block's template in every case. */
 enum bt_status reuse_translate(void *opaque, struct xlat_ctx *ctx, const struct xlat_source *src,
-			       gva_t va, struct xlat_block *out);
+			       gva_t va, struct bt_block *out);
 /* A predicted-patching version (build_predict.c): the block at va of src
  * (the patched bytes) as OLD's predicted template of the block at the same
  * offset of the paired function instantiated, else xlat_translate_tmpl();
  * its template recorded (with guest length and hash) in every case. */
 enum bt_status reuse_translate_predicted(struct reuse_worker *w, struct xlat_ctx *ctx,
 					 const struct xlat_source *src, gva_t va,
-					 struct xlat_block *out);
+					 struct bt_block *out);
 /* Seal a unit's chunk whose first block starts at first: when OLD's chunk
  * holding that block is loaded, its raw bytes are c's and it was sealed
  * with d (the chunk dictionary NEW seals with now, NULL before there is

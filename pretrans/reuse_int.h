@@ -10,8 +10,10 @@
 
 #include <pthread.h>
 
-/* An old translated block: its row only; the payload (code, pc map, exits)
- * stays in OLD's chunk until a block whose bytes match asks for it. */
+/* An old translated block: its row's metadata only, an index entry much
+ * smaller than the block record (OLD has one per block); the payload (code,
+ * pc map, exits) stays in OLD's chunk until a block whose bytes match asks
+ * for it, and reuse_payload() makes the record of both. */
 struct reuse_blk {
 	gva_t start;
 	uint64_t hash;
@@ -21,10 +23,9 @@ struct reuse_blk {
 	size_t inl;   /* inline rows: index into reuse.inl */
 };
 
-struct reuse_inline { /* a block stored in its row, not in a chunk (rare) */
-	uint8_t *code, *pcmap;
-	uint32_t code_len, pcmap_len, n_exits;
-	struct tcdb_exit exits[TCDB_MAX_EXITS];
+struct reuse_inline {	       /* a block stored in its row, not in a chunk (rare) */
+	struct bt_block blk;   /* the row's record, code and pc map below */
+	uint8_t *code, *pcmap; /* owned copies */
 };
 
 /* An old chunk, inflated on first use (under reuse.mu).  When a new
@@ -82,13 +83,14 @@ struct reuse {
 	bool dict_same;
 	size_t served, missed, chunks_copied, chunks_loaded; /* atomics */
 	size_t served_moved, moved_refused;		     /* atomics */
-	size_t pred_served, pred_missed;		     /* the writer's only */
+	size_t pred_served, pred_missed;		     /* atomics */
 };
 
 /* reuse.c */
 const struct reuse_blk *reuse_find(const struct reuse *r, gva_t va);
-/* OLD's payload of b (code, pc map, exits) into p; false if unreadable. */
-bool reuse_payload(struct reuse *r, const struct reuse_blk *b, struct tcdb_block *p);
+/* OLD's block b as a record: its metadata and payload (code, pc map,
+ * exits: valid until the chunk is freed); false if unreadable. */
+bool reuse_payload(struct reuse *r, const struct reuse_blk *b, struct bt_block *p);
 void reuse_missed(struct reuse *r);
 /* reuse_map.c: the OLD addresses (at most 2, never va) where the block at
  * va of NEW may be: the same offset from its paired function's old start,

@@ -459,7 +459,7 @@ static uint64_t masked_hash(const struct xlat_tmpl *t, const uint8_t *guest)
 /* OLD's template of the block at ova instantiated at va (the file
  * comment's three conditions). */
 static bool serve_at(struct reuse_worker *w, const struct xlat_source *src, gva_t va, gva_t ova,
-		     struct xlat_block *out)
+		     struct bt_block *out)
 {
 	struct reuse *r = w->r;
 	const struct reuse_blk *b = reuse_find(r, ova);
@@ -468,25 +468,20 @@ static bool serve_at(struct reuse_worker *w, const struct xlat_source *src, gva_
 	if (!ot || b->len > GUEST_MAX || src->read(src->opaque, va, guest, b->len) != b->len)
 		return false;
 	uint32_t nrel = ot->n_relocs;
-	struct tcdb_block p;
+	struct bt_block p;
 	if (!recs_decode(ot->recs, ot->recs + ot->rec_len, nrel, w->rel) ||
 	    !reuse_payload(r, b, &p))
 		goto refused;
-	struct xlat_exit ex[XLAT_MAX_EXITS], oex[XLAT_MAX_EXITS];
+	struct bt_exit ex[XLAT_MAX_EXITS];
 	if (p.n_exits > XLAT_MAX_EXITS)
 		return false;
-	for (uint32_t i = 0; i < p.n_exits; i++)
-		oex[i] = (struct xlat_exit){.kind = p.exits[i].kind,
-					    .patch_off = p.exits[i].patch_off,
-					    .stub_off = p.exits[i].stub_off,
-					    .target = p.exits[i].target};
 	struct xlat_tmpl t = {.guest_start = ova,
 			      .guest_len = b->len,
 			      .flags = b->flags,
 			      .guest = guest, /* equal outside the fields: checked below */
 			      .code = p.code,
 			      .code_len = p.code_len,
-			      .exits = oex,
+			      .exits = p.exits,
 			      .n_exits = p.n_exits,
 			      .relocs = w->rel,
 			      .n_relocs = nrel};
@@ -499,19 +494,13 @@ static bool serve_at(struct reuse_worker *w, const struct xlat_source *src, gva_
 	if (tmpls_add(&w->rec, va, ot->masked_hash, ot->recs, ot->n_relocs, ot->rec_len, b->len,
 		      0) != BT_OK)
 		return false;
-	memset(out, 0, sizeof(*out));
+	/* OLD's record at va: its code and exits instantiated, its pc map as is
+	 * (guest offsets are relative) */
+	*out = p;
 	out->guest_start = va;
-	out->guest_len = b->len;
-	out->n_insns = b->n_insns;
 	out->guest_hash = xlat_hash_bytes(guest, b->len);
-	out->flags = b->flags;
-	out->refusal = XLAT_OK;
 	out->code = w->code;
-	out->code_len = p.code_len;
 	memcpy(out->exits, ex, p.n_exits * sizeof(ex[0]));
-	out->n_exits = p.n_exits;
-	out->pcmap = p.pcmap;
-	out->pcmap_len = p.pcmap_len;
 	__atomic_fetch_add(&r->served, 1, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&r->served_moved, 1, __ATOMIC_RELAXED);
 	return true;
@@ -521,7 +510,7 @@ refused:
 }
 
 static bool serve_moved(struct reuse_worker *w, const struct xlat_source *src, gva_t va,
-			struct xlat_block *out)
+			struct bt_block *out)
 {
 	gva_t ova[2];
 	size_t n = reuse_candidates(w->r, va, ova);
@@ -535,7 +524,7 @@ static bool serve_moved(struct reuse_worker *w, const struct xlat_source *src, g
  * later --reuse (when the translator describes it). */
 static enum bt_status translate_recorded(struct reuse_worker *w, struct xlat_ctx *ctx,
 					 const struct xlat_source *src, gva_t va,
-					 struct xlat_block *out)
+					 struct bt_block *out)
 {
 	struct xlat_tmpl t;
 	enum xlat_tmpl_result res;
@@ -549,7 +538,7 @@ static enum bt_status translate_recorded(struct reuse_worker *w, struct xlat_ctx
 }
 
 enum bt_status reuse_translate(void *opaque, struct xlat_ctx *ctx, const struct xlat_source *src,
-			       gva_t va, struct xlat_block *out)
+			       gva_t va, struct bt_block *out)
 {
 	struct reuse_worker *w = opaque;
 	struct reuse *r = w->r;
@@ -585,7 +574,7 @@ static bool version_is(void *opaque, gva_t va, uint32_t guest_len, uint64_t gues
 /* OLD's predicted version ot (at the same offset of va's paired function)
  * instantiated at va for the patched bytes guest[0, n). */
 static bool serve_pred_one(struct reuse_worker *w, const struct reuse_old_tmpl *ot, gva_t va,
-			   const uint8_t *guest, size_t n, struct xlat_block *out)
+			   const uint8_t *guest, size_t n, struct bt_block *out)
 {
 	struct reuse *r = w->r;
 	if (ot->guest_len > n ||
@@ -598,27 +587,23 @@ static bool serve_pred_one(struct reuse_worker *w, const struct reuse_old_tmpl *
 			      .n_relocs = ot->n_relocs};
 	if (masked_hash(&t, guest) != ot->masked_hash)
 		return false;
-	struct tcdb_block b;
+	struct tcdb_block row;
+	const struct bt_block *b = &row.blk;
 	struct want_version v = {ot->guest_len, ot->guest_hash};
 	unsigned tried;
 	pthread_mutex_lock(&r->mu);
-	bool found = tcdb_lookup_match(r->db, ot->start, version_is, &v, &b, &tried) == BT_OK &&
-		     b.origin == TCDB_ORIGIN_PREDICTED && b.guest_len == ot->guest_len &&
-		     b.n_exits <= XLAT_MAX_EXITS && grow(&w->code, &w->code_cap, b.code_len) &&
-		     grow(&w->pcmap, &w->pcmap_cap, b.pcmap_len);
-	struct xlat_exit oex[XLAT_MAX_EXITS], ex[XLAT_MAX_EXITS];
+	bool found = tcdb_lookup_match(r->db, ot->start, version_is, &v, &row, &tried) == BT_OK &&
+		     row.origin == TCDB_ORIGIN_PREDICTED && b->guest_len == ot->guest_len &&
+		     b->n_exits <= XLAT_MAX_EXITS && grow(&w->code, &w->code_cap, b->code_len) &&
+		     grow(&w->pcmap, &w->pcmap_cap, b->pcmap_len);
+	struct bt_exit ex[XLAT_MAX_EXITS];
 	if (found) { /* b points into OLD's memory until its next call: copy */
-		memcpy(w->pcmap, b.pcmap, b.pcmap_len);
-		for (uint32_t i = 0; i < b.n_exits; i++)
-			oex[i] = (struct xlat_exit){.kind = b.exits[i].kind,
-						    .patch_off = b.exits[i].patch_off,
-						    .stub_off = b.exits[i].stub_off,
-						    .target = b.exits[i].target};
-		t.flags = b.flags;
-		t.code = b.code;
-		t.code_len = b.code_len;
-		t.exits = oex;
-		t.n_exits = b.n_exits;
+		memcpy(w->pcmap, b->pcmap, b->pcmap_len);
+		t.flags = b->flags;
+		t.code = b->code;
+		t.code_len = b->code_len;
+		t.exits = b->exits; /* the record is ours: stays valid */
+		t.n_exits = b->n_exits;
 		found = xlat_tmpl_check(&t) == BT_OK &&
 			xlat_tmpl_instantiate(&t, va, guest, w->code, ex) == XLAT_TMPL_OK;
 	}
@@ -626,25 +611,20 @@ static bool serve_pred_one(struct reuse_worker *w, const struct reuse_old_tmpl *
 	if (!found || tmpls_add(&w->rec, va, ot->masked_hash, ot->recs, ot->n_relocs, ot->rec_len,
 				ot->guest_len, xlat_hash_bytes(guest, ot->guest_len)) != BT_OK)
 		return false;
-	memset(out, 0, sizeof(*out));
+	/* OLD's predicted record at va: code and exits instantiated, the pc
+	 * map copied (guest offsets are relative) */
+	*out = *b;
 	out->guest_start = va;
-	out->guest_len = b.guest_len;
-	out->n_insns = b.n_insns;
-	out->guest_hash = xlat_hash_bytes(guest, b.guest_len);
-	out->flags = b.flags;
-	out->refusal = XLAT_OK;
+	out->guest_hash = xlat_hash_bytes(guest, b->guest_len);
 	out->code = w->code;
-	out->code_len = b.code_len;
-	memcpy(out->exits, ex, b.n_exits * sizeof(ex[0]));
-	out->n_exits = b.n_exits;
+	memcpy(out->exits, ex, b->n_exits * sizeof(ex[0]));
 	out->pcmap = w->pcmap;
-	out->pcmap_len = b.pcmap_len;
 	return true;
 }
 
 /* The predicted versions OLD has at ova, tried in turn. */
 static bool serve_pred_at(struct reuse_worker *w, gva_t va, gva_t ova, const uint8_t *guest,
-			  size_t n, struct xlat_block *out)
+			  size_t n, struct bt_block *out)
 {
 	const struct reuse *r = w->r;
 	size_t lo = 0, hi = r->n_pt;
@@ -662,7 +642,7 @@ static bool serve_pred_at(struct reuse_worker *w, gva_t va, gva_t ova, const uin
 }
 
 static bool serve_pred(struct reuse_worker *w, const struct xlat_source *src, gva_t va,
-		       struct xlat_block *out)
+		       struct bt_block *out)
 {
 	/* where candidates() says, and at the same address (a predicted
 	 * version has no same-address copy of its own: its bytes are not the
@@ -680,13 +660,13 @@ static bool serve_pred(struct reuse_worker *w, const struct xlat_source *src, gv
 
 enum bt_status reuse_translate_predicted(struct reuse_worker *w, struct xlat_ctx *ctx,
 					 const struct xlat_source *src, gva_t va,
-					 struct xlat_block *out)
+					 struct bt_block *out)
 {
 	if (w->r && w->r->pred_loaded && serve_pred(w, src, va, out)) {
-		w->r->pred_served++;
+		__atomic_fetch_add(&w->r->pred_served, 1, __ATOMIC_RELAXED);
 		return BT_OK;
 	}
 	if (w->r)
-		w->r->pred_missed++;
+		__atomic_fetch_add(&w->r->pred_missed, 1, __ATOMIC_RELAXED);
 	return translate_recorded(w, ctx, src, va, out);
 }

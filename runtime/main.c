@@ -91,6 +91,15 @@ static void usage(FILE *f)
 		"  --no-fast-syscalls every system call of translated user code through the\n"
 		"                     dispatcher (for measuring and debugging the fast path,\n"
 		"                     docs/runtime.md \"Fast system calls\")\n"
+		"  --fault-around N   user code run directly (--user=direct, adaptive's direct\n"
+		"                     stays): a page fault the guest grants also maps the\n"
+		"                     pages of its aligned N-page window the guest has present,\n"
+		"                     user and accessed (writable only if dirty), in the same\n"
+		"                     host call (a power of two up to 64, 1: off; default 16;\n"
+		"                     docs/user-direct.md \"Fault-around\")\n"
+		"  --stub-pool N      user code run directly: stub processes started ahead while\n"
+		"                     the vCPU idles (hlt), taken by the next new address space\n"
+		"                     (0-8, 0: none; default 2; docs/user-direct.md)\n"
 		"  --perf-map         write /tmp/perf-PID.map (perf's JIT symbol file): one line\n"
 		"                     per translated block, named btvm:k:VA or btvm:u:VA\n"
 		"                     (docs/runtime.md \"Profiling translated code\")\n"
@@ -175,6 +184,8 @@ int main(int argc, char **argv)
 		O_NO_SANDBOX,
 		O_PERF_MAP,
 		O_NO_FAST_SYSCALLS,
+		O_FAULT_AROUND,
+		O_STUB_POOL,
 		O_VERSION,
 	};
 	static const struct option opts[] = {
@@ -195,6 +206,8 @@ int main(int argc, char **argv)
 	    {"no-sandbox", no_argument, NULL, O_NO_SANDBOX},
 	    {"perf-map", no_argument, NULL, O_PERF_MAP},
 	    {"no-fast-syscalls", no_argument, NULL, O_NO_FAST_SYSCALLS},
+	    {"fault-around", required_argument, NULL, O_FAULT_AROUND},
+	    {"stub-pool", required_argument, NULL, O_STUB_POOL},
 	    {"version", no_argument, NULL, O_VERSION},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -312,6 +325,27 @@ int main(int argc, char **argv)
 		case O_NO_FAST_SYSCALLS:
 			cfg.no_fast_syscalls = true;
 			break;
+		case O_FAULT_AROUND: {
+			char *end;
+			unsigned long n = strtoul(optarg, &end, 10);
+			if (end == optarg || *end || !n || n > VM_FAULT_AROUND_MAX || (n & (n - 1)))
+				return bt_cli_usage(
+				    "--fault-around %s: a power of two from 1 (off) "
+				    "to %d pages",
+				    optarg, VM_FAULT_AROUND_MAX);
+			cfg.fault_around = (unsigned)n;
+			break;
+		}
+		case O_STUB_POOL: {
+			char *end;
+			unsigned long n = strtoul(optarg, &end, 10);
+			if (end == optarg || *end || n > VM_STUB_POOL_MAX)
+				return bt_cli_usage(
+				    "--stub-pool %s: from 0 (none) to %d spare stubs", optarg,
+				    VM_STUB_POOL_MAX);
+			cfg.stub_pool = (int)n;
+			break;
+		}
 		case O_VERSION:
 			printf("btvm %s\n", BTVM_VERSION);
 			return 0;

@@ -46,10 +46,10 @@ _btkern_btvm()
 	case $prev in
 	--kernel | --tcdb | --initrd | --disk | --virtio-disk | --stats-file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	--user) COMPREPLY=($(compgen -W "adaptive direct translated" -- "$cur")); return ;;
-	--mem | --cmdline | --timeout | --log) return ;;
+	--mem | --cmdline | --timeout | --log | --fault-around | --stub-pool) return ;;
 	esac
 	COMPREPLY=($(compgen -W "--kernel --tcdb --learn --verify-db --initrd --disk --virtio-disk --mem --cmdline
-		--user --timeout --stats --stats=json --stats-file --log --perf-map --no-fast-syscalls --no-sandbox --help" -- "$cur"))
+		--user --timeout --stats --stats=json --stats-file --log --perf-map --no-fast-syscalls --fault-around --stub-pool --no-sandbox --help" -- "$cur"))
 }
 
 _btkern_ptdiff()

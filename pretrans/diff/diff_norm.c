@@ -699,7 +699,7 @@ enum bt_status diff_func_xlat_listing(const struct diff_side *s, const struct di
 	ZydisDecoder dec;
 	init_decoder(&dec);
 	for (gva_t va = f->addr; va < f->addr + f->size && !l.failed;) {
-		struct xlat_block b;
+		struct bt_block b;
 		enum bt_status st = xlat_translate(ctx, &src, va, &b);
 		if (st != BT_OK) {
 			free(l.starts);

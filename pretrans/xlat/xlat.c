@@ -35,6 +35,7 @@ struct xlat_ctx {
 	uint8_t sec_cold[XLAT_SEC_CAP];
 	uint8_t code[2 * XLAT_SEC_CAP];
 	uint8_t pcmap[8 * XLAT_MAX_PCENT];
+	uint32_t cat_bytes[XLAT_NCATS]; /* the last block's (xlat_cat_bytes) */
 	/* xlat_translate_tmpl(): the recorder and its output */
 	bool tm_on;
 	struct xe_tm tm;
@@ -128,6 +129,11 @@ void xlat_encoder_counts(const struct xlat_ctx *ctx, uint64_t *memo_hits, uint64
 {
 	*memo_hits = ctx->e.enc_hits;
 	*encoded = ctx->e.enc_misses;
+}
+
+void xlat_cat_bytes(const struct xlat_ctx *ctx, uint32_t out[XLAT_NCATS])
+{
+	memcpy(out, ctx->cat_bytes, sizeof(ctx->cat_bytes));
 }
 
 void xlat_destroy(struct xlat_ctx *ctx)
@@ -225,14 +231,14 @@ struct decode_result {
 	bool cut_next;	/* ended because of the instruction after it (templates) */
 };
 
-static void refuse(struct xlat_block *b, enum xlat_refusal r, gva_t at)
+static void refuse(struct bt_block *b, enum xlat_refusal r, gva_t at)
 {
 	b->refusal = r;
 	b->refusal_addr = at;
 }
 
 static void decode_block(struct xlat_ctx *ctx, const struct xlat_source *src, gva_t va,
-			 struct xlat_block *b, struct decode_result *r)
+			 struct bt_block *b, struct decode_result *r)
 {
 	gva_t page = va & GUEST_PAGE_MASK;
 	gva_t pc = va;
@@ -413,11 +419,12 @@ static void emit_block(struct xlat_ctx *ctx, const struct decode_result *r)
 }
 
 enum bt_status xlat_translate(struct xlat_ctx *ctx, const struct xlat_source *src, gva_t va,
-			      struct xlat_block *out)
+			      struct bt_block *out)
 {
 	if (!ctx || !src || !src->read || !out)
 		return BT_ERR_INVALID;
 	memset(out, 0, sizeof(*out));
+	memset(ctx->cat_bytes, 0, sizeof(ctx->cat_bytes));
 	out->guest_start = va;
 	struct decode_result r;
 	decode_block(ctx, src, va, out, &r);
@@ -460,12 +467,12 @@ enum bt_status xlat_translate(struct xlat_ctx *ctx, const struct xlat_source *sr
 	out->n_exits = ctx->e.n_exits;
 	out->pcmap = ctx->pcmap;
 	out->pcmap_len = pcmap_len;
-	memcpy(out->cat_bytes, ctx->e.cat_bytes, sizeof(out->cat_bytes));
+	memcpy(ctx->cat_bytes, ctx->e.cat_bytes, sizeof(ctx->cat_bytes));
 	return BT_OK;
 }
 
 enum bt_status xlat_translate_tmpl(struct xlat_ctx *ctx, const struct xlat_source *src, gva_t va,
-				   struct xlat_block *b, struct xlat_tmpl *t,
+				   struct bt_block *b, struct xlat_tmpl *t,
 				   enum xlat_tmpl_result *res)
 {
 	if (!ctx || !t || !res)

@@ -12,8 +12,8 @@
  *    %gs (struct vcpu_abi); internal jumps are relative inside the block;
  *    every direct exit is a `jmp rel32` whose rel32 initially targets the
  *    block's own unchained exit stub, so copying the bytes anywhere works.
- *    Chaining = rewriting that rel32 (xlat_exit.patch_off) to another block.
- *  - "Cannot translate" is a result (xlat_block.refusal), not an error.
+ *    Chaining = rewriting that rel32 (bt_exit.patch_off) to another block.
+ *  - "Cannot translate" is a result (bt_block.refusal), not an error.
  *
  * Owned by the translator core; pretrans and the runtime are its two
  * clients.  Rules, protocols and the pc map encoding: docs/xlat.md.
@@ -21,6 +21,7 @@
 #ifndef BT_XLAT_XLAT_H
 #define BT_XLAT_XLAT_H
 
+#include "pretrans/base/block.h"
 #include "pretrans/base/status.h"
 #include "pretrans/base/types.h"
 #include "pretrans/xlat/vcpu_abi.h"
@@ -107,24 +108,15 @@ enum xlat_exit_kind {
 };
 const char *xlat_exit_kind_str(enum xlat_exit_kind k);
 
-struct xlat_exit {
-	uint8_t kind;  /* enum xlat_exit_kind */
-	uint8_t flags; /* XLAT_EXIT_F_* (in the emitted exit record only) */
-	uint8_t pad[2];
-	uint32_t patch_off; /* offset of the rel32 to patch for chaining; ~0 if none */
-	uint32_t stub_off;  /* offset of the unchained exit stub */
-	gva_t target;	    /* guest target (direct exits, PRIV: the instruction) */
-};
-
-/* xlat_exit.flags: the PRIV instruction is `syscall` (the exit stub says
+/* bt_exit.flags: the PRIV instruction is `syscall` (the exit stub says
  * so in exit_info, VCPU_EXIT_SYSCALL, so the runtime needs no decoder) */
 #define XLAT_EXIT_F_SYSCALL 0x01
 /* ... or a 64-bit `sysretq` (VCPU_EXIT_SYSRET) */
 #define XLAT_EXIT_F_SYSRET 0x02
 
-#define XLAT_MAX_EXITS 4
+#define XLAT_MAX_EXITS BT_MAX_EXITS
 
-/* Where a block's host bytes go (xlat_block.cat_bytes; a measurement for
+/* Where a block's host bytes go (xlat_cat_bytes; a measurement for
  * tests/bench/xlat-size-bench.sh, docs/xlat.md "Where the host bytes go"). */
 enum xlat_code_cat {
 	XLAT_CAT_INSN,	 /* guest instructions re-encoded and their rewrites */
@@ -146,28 +138,6 @@ enum xlat_block_flags {
 	XLAT_BLOCK_ENDS_PRIV = 1u << 1,
 };
 
-/*
- * A translated block.  Storage belongs to the xlat_ctx arena and is valid
- * until the next xlat_translate() on that context; copy what you keep.
- */
-struct xlat_block {
-	gva_t guest_start;
-	uint32_t guest_len;
-	uint32_t n_insns;
-	uint64_t guest_hash; /* xlat_hash_bytes() of the guest bytes */
-	uint32_t flags;	     /* enum xlat_block_flags */
-	enum xlat_refusal refusal;
-	gva_t refusal_addr; /* the instruction that caused the refusal */
-
-	const uint8_t *code; /* host code */
-	uint32_t code_len;
-	struct xlat_exit exits[XLAT_MAX_EXITS];
-	uint32_t n_exits;
-	const uint8_t *pcmap; /* compact host-offset -> guest-offset map */
-	uint32_t pcmap_len;
-	uint32_t cat_bytes[XLAT_NCATS]; /* code_len by enum xlat_code_cat */
-};
-
 struct xlat_ctx; /* opaque: decoders, encoder, arena (about 200 KiB) */
 
 enum bt_status xlat_create(const struct xlat_options *opts, struct xlat_ctx **out);
@@ -175,10 +145,15 @@ void xlat_destroy(struct xlat_ctx *ctx);
 /* Host instructions this context took from its encoder memo and had Zydis
  * encode (the memo is a cache: the bytes are the encoder's either way). */
 void xlat_encoder_counts(const struct xlat_ctx *ctx, uint64_t *memo_hits, uint64_t *encoded);
+/* The host bytes of the context's last translated block by enum
+ * xlat_code_cat (they add up to its code_len). */
+void xlat_cat_bytes(const struct xlat_ctx *ctx, uint32_t out[XLAT_NCATS]);
 
-/* Translate the block starting at va.  BT_OK even when refused. */
+/* Translate the block starting at va into the block record (its code and
+ * pc map are the context's until its next translation; copy what you
+ * keep).  BT_OK even when refused. */
 enum bt_status xlat_translate(struct xlat_ctx *ctx, const struct xlat_source *src, gva_t va,
-			      struct xlat_block *out);
+			      struct bt_block *out);
 
 /* Map a host offset inside a block back to the guest RIP of the instruction
  * to restart (and the registers whose guest value is in vcpu.spill[] at that

@@ -865,7 +865,7 @@ static bool exit_is_direct(uint8_t kind)
 
 /* A user block's direct exit to another page probes the user IBL in its
  * stub first (emit_user_direct_probe). */
-static bool stub_probes(const struct xe *e, const struct xlat_exit *x)
+static bool stub_probes(const struct xe *e, const struct bt_exit *x)
 {
 	/* a target on the block's own page is chained at its first exit:
 	 * probing would find it in the table and never exit */
@@ -901,7 +901,7 @@ void xe_emit_stubs(struct xe *e)
 	uint32_t rel8_pos[XLAT_MAX_EXITS];
 	uint32_t n_rel8 = 0;
 	for (uint32_t i = 0; i < e->n_exits; i++) {
-		struct xlat_exit *x = &e->exits[i];
+		struct bt_exit *x = &e->exits[i];
 		if (x->kind == XLAT_EXIT_IRQ) {
 			xe_note_exit_store(e, XE_NOTE_NO_CODE, (int)i, 0, true);
 			continue;

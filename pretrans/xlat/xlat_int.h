@@ -123,7 +123,7 @@ struct xe {
 	bool failed;   /* the encoder rejected something: refuse the block */
 	bool overflow; /* an internal table overflowed: refuse the block */
 	/* exits */
-	struct xlat_exit exits[XLAT_MAX_EXITS];
+	struct bt_exit exits[XLAT_MAX_EXITS];
 	int exit_patch_label[XLAT_MAX_EXITS]; /* label at the patchable rel32, -1 */
 	int exit_stub_label[XLAT_MAX_EXITS];
 	uint32_t n_exits;

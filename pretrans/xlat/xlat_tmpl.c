@@ -417,7 +417,7 @@ void xlat_tmpl_field_mask(const struct xlat_tmpl *t, uint8_t *mask)
 
 enum xlat_tmpl_result xlat_tmpl_instantiate(const struct xlat_tmpl *t, gva_t va,
 					    const uint8_t *guest, uint8_t *code,
-					    struct xlat_exit *exits)
+					    struct bt_exit *exits)
 {
 	/* the block ends where it did only if its instructions sit the same
 	 * way on pages: the same page offset, or one page with room after */

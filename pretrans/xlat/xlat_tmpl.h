@@ -84,7 +84,7 @@ struct xlat_tmpl {
 	const uint8_t *guest; /* the guest bytes translated */
 	const uint8_t *code;
 	uint32_t code_len;
-	const struct xlat_exit *exits;
+	const struct bt_exit *exits;
 	uint32_t n_exits;
 	const struct xlat_reloc *relocs;
 	uint32_t n_relocs;
@@ -107,7 +107,7 @@ const char *xlat_tmpl_result_str(enum xlat_tmpl_result r);
  * describe it as a template in t (t->code == b->code ...).  *res is OK or
  * REFUSED/NOT_RELOC; storage is the context's until its next translation. */
 enum bt_status xlat_translate_tmpl(struct xlat_ctx *ctx, const struct xlat_source *src, gva_t va,
-				   struct xlat_block *b, struct xlat_tmpl *t,
+				   struct bt_block *b, struct xlat_tmpl *t,
 				   enum xlat_tmpl_result *res);
 
 /* Instantiate t at va for the guest bytes `guest` (t->guest_len of them):
@@ -117,7 +117,7 @@ enum bt_status xlat_translate_tmpl(struct xlat_ctx *ctx, const struct xlat_sourc
  * not (BYTES, FORM, PAGE); nothing is promised about code/exits then. */
 enum xlat_tmpl_result xlat_tmpl_instantiate(const struct xlat_tmpl *t, gva_t va,
 					    const uint8_t *guest, uint8_t *code,
-					    struct xlat_exit *exits);
+					    struct bt_exit *exits);
 
 /* Which guest bytes of t may differ (bit i of mask[i / 8]; mask holds
  * (t->guest_len + 7) / 8 bytes): the recorded fields. */

@@ -126,7 +126,8 @@ static void ibl_empty(struct vcpu_ibl_entry *t, unsigned n)
 /* b's entry in its IBL table (ibl[] or, for a user block, uibl[]). */
 static unsigned ibl_index(const struct tcache_block *b)
 {
-	return (unsigned)(b->user ? VCPU_UIBL_INDEX(b->va) : VCPU_IBL_INDEX(b->va));
+	return (unsigned)(b->user ? VCPU_UIBL_INDEX(b->blk.guest_start)
+				  : VCPU_IBL_INDEX(b->blk.guest_start));
 }
 
 static unsigned hash_va(gva_t va)
@@ -143,7 +144,7 @@ static unsigned hash_page(gpa_t page)
 /* Put b on the list of the region page it starts in (the latest first). */
 static void pre_page_put(struct tcache *tc, struct tcache_block *b)
 {
-	size_t pg = (size_t)(b->host - tc->pre_rx) >> 12;
+	size_t pg = (size_t)(b->blk.code - tc->pre_rx) >> 12;
 	b->host_next = tc->pre_page[pg];
 	tc->pre_page[pg] = b;
 }
@@ -192,9 +193,9 @@ static void pre_restore(struct tcache *tc)
 {
 	for (size_t k = 0; k < tc->n_pre; k++) {
 		struct tcache_block *b = tc->pre[k];
-		for (unsigned i = 0; !b->dead && i < b->n_exits; i++)
+		for (unsigned i = 0; !b->dead && i < b->blk.n_exits; i++)
 			if (b->out[i].to)
-				patch_rel32(tc, b, i, b->host + b->exits[i].stub_off);
+				patch_rel32(tc, b, i, b->blk.code + b->blk.exits[i].stub_off);
 	}
 	tc->n_pre = 0;
 	tc->pre_max_code = 0;
@@ -255,12 +256,13 @@ void tcache_flush(struct tcache *tc)
 /* Point exit i's rel32 at host address dst. */
 static void patch_rel32(struct tcache *tc, struct tcache_block *b, unsigned i, const uint8_t *dst)
 {
-	enum bt_status s = tc_cache_patch_rel32(tc->code, b->host, b->exits[i].patch_off, dst);
+	enum bt_status s =
+	    tc_cache_patch_rel32(tc->code, b->blk.code, b->blk.exits[i].patch_off, dst);
 	/* install() checked patch_off; both ends are in the cache */
 	BT_ASSERT(s == BT_OK);
 }
 
-static bool exit_chainable(const struct xlat_exit *e)
+static bool exit_chainable(const struct bt_exit *e)
 {
 	switch (e->kind) {
 	case XLAT_EXIT_JMP:
@@ -285,7 +287,7 @@ static void unlink_out(struct tcache *tc, struct tcache_block *b, unsigned i)
 		l->to->incoming = l->next;
 	if (l->next)
 		l->next->prev = l->prev;
-	patch_rel32(tc, b, i, b->host + b->exits[i].stub_off);
+	patch_rel32(tc, b, i, b->blk.code + b->blk.exits[i].stub_off);
 	l->to = NULL;
 	l->prev = l->next = NULL;
 	tc->stats.unchains++;
@@ -311,11 +313,11 @@ static bool user_chain_safe(const struct tcache_block *from, const struct tcache
 enum bt_status tcache_chain(struct tcache *tc, struct tcache_block *from, unsigned exit,
 			    struct tcache_block *to)
 {
-	if (!from || !to || from->dead || to->dead || exit >= from->n_exits)
+	if (!from || !to || from->dead || to->dead || exit >= from->blk.n_exits)
 		return BT_ERR_INVALID;
-	struct xlat_exit *e = &from->exits[exit];
-	if (!exit_chainable(e) || e->target != to->va || from->user != to->user || from->step ||
-	    to->step)
+	struct bt_exit *e = &from->blk.exits[exit];
+	if (!exit_chainable(e) || e->target != to->blk.guest_start || from->user != to->user ||
+	    from->step || to->step)
 		return BT_ERR_INVALID;
 	if (from->user && !user_chain_safe(from, to)) {
 		tc->stats.user_chain_refused++;
@@ -332,7 +334,7 @@ enum bt_status tcache_chain(struct tcache *tc, struct tcache_block *from, unsign
 	if (to->incoming)
 		to->incoming->prev = l;
 	to->incoming = l;
-	patch_rel32(tc, from, exit, to->host);
+	patch_rel32(tc, from, exit, to->blk.code);
 	tc->stats.chains++;
 	return BT_OK;
 }
@@ -401,7 +403,7 @@ static void page_add_block(struct tcache_page *p, unsigned k, struct tcache_bloc
 
 static void hash_remove(struct tcache *tc, struct tcache_block *b)
 {
-	struct tcache_block **pp = &tc->hash[hash_va(b->va)];
+	struct tcache_block **pp = &tc->hash[hash_va(b->blk.guest_start)];
 	while (*pp && *pp != b)
 		pp = &(*pp)->hash_next;
 	if (*pp)
@@ -414,22 +416,22 @@ void tcache_invalidate_block(struct tcache *tc, struct tcache_block *b)
 		return;
 	while (b->incoming)
 		unlink_out(tc, b->incoming->from, (unsigned)(b->incoming - b->incoming->from->out));
-	for (unsigned i = 0; i < b->n_exits; i++)
+	for (unsigned i = 0; i < b->blk.n_exits; i++)
 		unlink_out(tc, b, i);
 	hash_remove(tc, b);
 	for (unsigned k = 0; k < 2; k++)
 		for (unsigned slot = 0; slot < 2; slot++)
 			if (b->pg[k][slot] != TCACHE_NO_PAGE)
 				page_remove_block(tc, k, b, slot);
-	if (!(b->va >> 63) && !b->user)
+	if (!(b->blk.guest_start >> 63) && !b->user)
 		tc->live_low--;
 	unsigned ix = ibl_index(b);
 	struct vcpu_ibl_entry *ie = &(b->user ? tc->abi->uibl : tc->abi->ibl)[ix];
 	uint64_t rip = b->user ? ukey_rip(ie->guest_rip) : ie->guest_rip;
-	if (rip == b->va && ie->host == (uint64_t)(uintptr_t)b->host)
+	if (rip == b->blk.guest_start && ie->host == (uint64_t)(uintptr_t)b->blk.code)
 		ie->guest_rip = VCPU_IBL_EMPTY(ix);
 	if (b->in_place)
-		pre_live_set(tc, (size_t)(b->host - tc->pre_rx), false);
+		pre_live_set(tc, (size_t)(b->blk.code - tc->pre_rx), false);
 	b->dead = 1;
 	tc->stats.invalidations++;
 }
@@ -439,8 +441,8 @@ void tcache_invalidate_block(struct tcache *tc, struct tcache_block *b)
  * to meet every write to it. */
 static bool bytes_meet(const struct tcache_block *b, gpa_t page, uint32_t lo, uint32_t hi)
 {
-	uint32_t first = (uint32_t)(b->va & ~GUEST_PAGE_MASK);
-	uint32_t end = first + b->guest_len; /* past its last byte, from page 0's start */
+	uint32_t first = (uint32_t)(b->blk.guest_start & ~GUEST_PAGE_MASK);
+	uint32_t end = first + b->blk.guest_len; /* past its last byte, from page 0's start */
 	if (b->pg[IDX_GPA][1] == TCACHE_NO_PAGE)
 		return first < hi && lo < end;
 	if (b->pg[IDX_GPA][0] == b->pg[IDX_GPA][1])
@@ -491,7 +493,8 @@ unsigned tcache_invalidate_va(struct tcache *tc, gva_t lo, gva_t hi)
 		for (size_t i = 0; i < tc->n_all + tc->n_pre; i++) {
 			struct tcache_block *b =
 			    i < tc->n_all ? tc->all[i] : tc->pre[i - tc->n_all];
-			if (!b->dead && !b->user && b->va < hi && b->va + b->guest_len > lo) {
+			if (!b->dead && !b->user && b->blk.guest_start < hi &&
+			    b->blk.guest_start + b->blk.guest_len > lo) {
 				tcache_invalidate_block(tc, b);
 				n++;
 			}
@@ -541,12 +544,12 @@ void tcache_uibl_clear(struct tcache *tc)
 static void uibl_put(struct tcache *tc, struct tcache_block *b)
 {
 	struct vcpu_ibl_entry *ie = &tc->abi->uibl[ibl_index(b)];
-	if (b->va < tc->uibl_lo)
-		tc->uibl_lo = b->va;
-	if (b->va > tc->uibl_hi)
-		tc->uibl_hi = b->va;
-	ie->guest_rip = b->va | tc->abi->uibl_tag;
-	ie->host = (uint64_t)(uintptr_t)b->host;
+	if (b->blk.guest_start < tc->uibl_lo)
+		tc->uibl_lo = b->blk.guest_start;
+	if (b->blk.guest_start > tc->uibl_hi)
+		tc->uibl_hi = b->blk.guest_start;
+	ie->guest_rip = b->blk.guest_start | tc->abi->uibl_tag;
+	ie->host = (uint64_t)(uintptr_t)b->blk.code;
 }
 
 void tcache_uibl_switch(struct tcache *tc, unsigned old_pcid, unsigned new_pcid, bool kept)
@@ -649,7 +652,7 @@ struct tcache_block *tcache_lookup(struct tcache *tc, gva_t va)
 {
 	tc->stats.lookups++;
 	for (struct tcache_block *b = tc->hash[hash_va(va)]; b; b = b->hash_next)
-		if (b->va == va && !b->user && !b->step) {
+		if (b->blk.guest_start == va && !b->user && !b->step) {
 			tc->stats.lookup_hits++;
 			return b;
 		}
@@ -663,7 +666,7 @@ static struct tcache_block *find(struct tcache *tc, gva_t va, gpa_t gpa0, bool u
 	tc->stats.lookups++;
 	gpa0 &= GUEST_PAGE_MASK;
 	for (struct tcache_block *b = tc->hash[hash_va(va)]; b; b = b->hash_next)
-		if (b->va == va && b->user == user && b->step == step &&
+		if (b->blk.guest_start == va && b->user == user && b->step == step &&
 		    (!user || b->gpa[0] == gpa0)) {
 			tc->stats.lookup_hits++;
 			return b;
@@ -694,7 +697,7 @@ struct tcache_block *tcache_find_host(struct tcache *tc, const void *pc)
 		struct tcache_block *found = NULL;
 		for (size_t pg = off >> 12;; pg--) {
 			for (struct tcache_block *b = tc->pre_page[pg]; b; b = b->host_next)
-				if (p >= b->host && p < b->host + b->code_len &&
+				if (p >= b->blk.code && p < b->blk.code + b->blk.code_len &&
 				    (!found || found->dead))
 					found = b;
 			if (pg == first || (found && !found->dead))
@@ -706,9 +709,9 @@ struct tcache_block *tcache_find_host(struct tcache *tc, const void *pc)
 	while (lo < hi) { /* blocks are in ascending host order */
 		size_t mid = lo + (hi - lo) / 2;
 		struct tcache_block *b = tc->all[mid];
-		if (p < b->host)
+		if (p < b->blk.code)
 			hi = mid;
-		else if (p >= b->host + b->code_len)
+		else if (p >= b->blk.code + b->blk.code_len)
 			lo = mid + 1;
 		else
 			return b;
@@ -725,19 +728,19 @@ void tcache_ibl_insert(struct tcache *tc, struct tcache_block *b)
 		return;
 	}
 	struct vcpu_ibl_entry *ie = &tc->abi->ibl[ibl_index(b)];
-	ie->guest_rip = b->va;
-	ie->host = (uint64_t)(uintptr_t)b->host;
+	ie->guest_rip = b->blk.guest_start;
+	ie->host = (uint64_t)(uintptr_t)b->blk.code;
 }
 
-static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
-			      gpa_t gpa1, enum tcache_origin origin, bool user, bool step,
+static enum bt_status install(struct tcache *tc, const struct bt_block *xb, gpa_t gpa0, gpa_t gpa1,
+			      enum tcache_origin origin, bool user, bool step,
 			      struct tcache_block **out)
 {
 	if (!tc || !xb || !out || xb->refusal != XLAT_OK || !xb->code || xb->code_len == 0 ||
 	    xb->n_exits > XLAT_MAX_EXITS)
 		return BT_ERR_INVALID;
 	for (uint32_t i = 0; i < xb->n_exits; i++) {
-		const struct xlat_exit *e = &xb->exits[i];
+		const struct bt_exit *e = &xb->exits[i];
 		if (e->stub_off >= xb->code_len ||
 		    (e->patch_off != UINT32_MAX && e->patch_off + 4 > xb->code_len))
 			return BT_ERR_FORMAT; /* a corrupt database row must not patch outside */
@@ -772,23 +775,23 @@ static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gp
 	if (xb->pcmap_len > TC_ARENA_MAX)
 		return BT_ERR_FORMAT;
 	size_t n_ex = xb->n_exits;
-	struct tcache_block *b = tc_arena_alloc(
-	    &tc->arena, sizeof(*b) + n_ex * (sizeof(b->exits[0]) + sizeof(b->out[0])));
+	struct tcache_block *b = tc_arena_alloc(&tc->arena, sizeof(*b) + n_ex * sizeof(b->out[0]));
 	if (!b)
 		return BT_ERR_NOMEM;
 	b->out = (struct tcache_link *)(void *)(b + 1);
-	b->exits = (struct xlat_exit *)(void *)(b->out + n_ex);
+	/* the record, then where its code and pc map are now */
+	b->blk = *xb;
+	b->blk.code = host;
+	b->blk.pcmap = NULL;
 	if (xb->pcmap_len && in_place) {
-		b->pcmap = xb->pcmap; /* borrowed: tcache_preload */
-		b->pcmap_len = xb->pcmap_len;
+		b->blk.pcmap = xb->pcmap; /* borrowed: tcache_preload */
 	} else if (xb->pcmap_len) {
 		/* a failure below leaves these bytes unused until the next flush */
 		uint8_t *m = tc_arena_alloc(&tc->arena, xb->pcmap_len);
 		if (!m)
 			return BT_ERR_NOMEM;
 		memcpy(m, xb->pcmap, xb->pcmap_len);
-		b->pcmap = m;
-		b->pcmap_len = xb->pcmap_len;
+		b->blk.pcmap = m;
 	}
 	/* Kill a block at the same va (and, for user blocks, the same page)
 	 * first: that may free page nodes. */
@@ -810,28 +813,19 @@ static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gp
 			    !(pp[k][slot] = page_get(tc, k, pg[k][slot], true)))
 				return BT_ERR_NOMEM; /* empty page nodes are harmless */
 
-	b->va = xb->guest_start;
 	b->gpa[0] = pg[0][0];
 	b->gpa[1] = pg[0][1];
 	memcpy(b->pg, pg, sizeof(pg));
-	b->guest_len = xb->guest_len;
-	b->n_insns = xb->n_insns;
-	b->guest_hash = xb->guest_hash;
-	b->flags = xb->flags;
 	b->origin = (uint8_t)origin;
 	b->user = user;
 	b->step = step;
-	b->code_len = xb->code_len;
-	b->n_exits = xb->n_exits;
-	memcpy(b->exits, xb->exits, sizeof(b->exits[0]) * xb->n_exits);
-	b->host = host;
 	b->in_place = in_place;
 	if (from_pre && !in_place) /* a copy of bytes a live block may chain */
-		for (unsigned i = 0; i < b->n_exits; i++)
-			if (b->exits[i].patch_off != UINT32_MAX)
-				patch_rel32(tc, b, i, b->host + b->exits[i].stub_off);
+		for (unsigned i = 0; i < b->blk.n_exits; i++)
+			if (b->blk.exits[i].patch_off != UINT32_MAX)
+				patch_rel32(tc, b, i, b->blk.code + b->blk.exits[i].stub_off);
 
-	unsigned h = hash_va(b->va);
+	unsigned h = hash_va(b->blk.guest_start);
 	b->hash_next = tc->hash[h];
 	tc->hash[h] = b;
 	for (unsigned k = 0; k < 2; k++)
@@ -844,7 +838,7 @@ static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gp
 					p->mixed = true;
 				page_add_block(p, k, b, slot);
 			}
-	if (!(b->va >> 63) && !user)
+	if (!(b->blk.guest_start >> 63) && !user)
 		tc->live_low++;
 	if (user)
 		tc->stats.user_installed++;
@@ -852,8 +846,8 @@ static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gp
 		tc->pre[tc->n_pre++] = b;
 		pre_page_put(tc, b);
 		pre_live_set(tc, pre_off, true);
-		if (b->code_len > tc->pre_max_code)
-			tc->pre_max_code = b->code_len;
+		if (b->blk.code_len > tc->pre_max_code)
+			tc->pre_max_code = b->blk.code_len;
 		tc->stats.in_place++;
 	} else {
 		tc->all[tc->n_all++] = b;
@@ -873,19 +867,19 @@ static enum bt_status install(struct tcache *tc, const struct xlat_block *xb, gp
 	return BT_OK;
 }
 
-enum bt_status tcache_install(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
-			      gpa_t gpa1, enum tcache_origin origin, struct tcache_block **out)
+enum bt_status tcache_install(struct tcache *tc, const struct bt_block *xb, gpa_t gpa0, gpa_t gpa1,
+			      enum tcache_origin origin, struct tcache_block **out)
 {
 	return install(tc, xb, gpa0, gpa1, origin, false, false, out);
 }
 
-enum bt_status tcache_install_user(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
+enum bt_status tcache_install_user(struct tcache *tc, const struct bt_block *xb, gpa_t gpa0,
 				   gpa_t gpa1, struct tcache_block **out)
 {
 	return install(tc, xb, gpa0, gpa1, TCACHE_FROM_RUNTIME, true, false, out);
 }
 
-enum bt_status tcache_install_step(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
+enum bt_status tcache_install_step(struct tcache *tc, const struct bt_block *xb, gpa_t gpa0,
 				   gpa_t gpa1, bool user, struct tcache_block **out)
 {
 	return install(tc, xb, gpa0, gpa1, TCACHE_FROM_RUNTIME, user, true, out);

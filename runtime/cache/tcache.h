@@ -6,7 +6,7 @@
  *
  * Block lifecycle (function for each transition):
  *
- *      (xlat_block or database row)
+ *      (struct bt_block: translated or a database row's)
  *                 |  tcache_install
  *                 v
  *   +-------> INSTALLED  --tcache_chain-->  (exit i patched to target)
@@ -75,30 +75,24 @@ struct tcache_link {
 };
 
 struct tcache_block {
-	gva_t va;
-	gpa_t gpa[2]; /* guest pages of the bytes; gpa[1] == TCACHE_NO_PAGE if one */
-	uint32_t guest_len;
-	uint32_t n_insns;
-	uint64_t guest_hash;
-	uint8_t *host; /* executable entry */
-	uint32_t code_len;
-	uint32_t flags; /* xlat_block_flags */
+	struct tcache_block *hash_next;
 	uint8_t origin; /* enum tcache_origin */
 	uint8_t dead;
 	uint8_t learned;  /* written back to the database already */
 	uint8_t user;	  /* translated for CPL 3 (XLAT_OPT_USER), see below */
 	uint8_t step;	  /* one instruction (XLAT_OPT_STEP): tcache_install_step */
 	uint8_t in_place; /* runs from the preloaded region, pc map borrowed (invariant 7) */
-	uint32_t n_exits;
-	/* n_exits of each, allocated with the descriptor */
-	struct xlat_exit *exits;
+	/* The block record as installed: blk.code is the executable entry
+	 * (never written through: invariant 4), blk.pcmap the cache's copy
+	 * (borrowed when in_place), blk.exits as translated (unchained: the
+	 * code's rel32 say which are chained, out[] to what). */
+	struct bt_block blk;
+	gpa_t gpa[2]; /* guest pages of the bytes; gpa[1] == TCACHE_NO_PAGE if one */
+	/* blk.n_exits of them, allocated with the descriptor */
 	struct tcache_link *out; /* out[i].to != NULL: exit i chained */
 	struct tcache_link *incoming;
-	const uint8_t *pcmap;
-	uint32_t pcmap_len;
 	uint64_t execs;	    /* dispatcher entries (not chained ones) */
 	uint64_t map_epoch; /* the runtime's mapping epoch when va->gpa was last checked */
-	struct tcache_block *hash_next;
 	struct tcache_block *host_next; /* in_place: the region's host-address hash */
 	/* page indexes: [0] guest-physical pages, [1] guest-virtual pages;
 	 * pg[k][1] == TCACHE_NO_PAGE for a one-page block */
@@ -147,20 +141,20 @@ enum bt_status tcache_preload(struct tcache *tc, size_t len, uint8_t **rw);
  * whole cache first if code memory is exhausted (*out is then still valid).
  * Code inside the preloaded region is used in place (tcache_preload).
  */
-enum bt_status tcache_install(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
-			      gpa_t gpa1, enum tcache_origin origin, struct tcache_block **out);
+enum bt_status tcache_install(struct tcache *tc, const struct bt_block *xb, gpa_t gpa0, gpa_t gpa1,
+			      enum tcache_origin origin, struct tcache_block **out);
 
 /* The same for a user block (invariant 5): translated for CPL 3 from the
  * bytes at va, whose first byte is on guest-physical page gpa0 now.  A
  * live user block with the same va and pages is replaced. */
-enum bt_status tcache_install_user(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
+enum bt_status tcache_install_user(struct tcache *tc, const struct bt_block *xb, gpa_t gpa0,
 				   gpa_t gpa1, struct tcache_block **out);
 /* The same for a one-instruction block (XLAT_OPT_STEP), user or kernel:
  * it lives beside the ordinary block at va, is found only by
  * tcache_lookup_step (user) or not at all (kernel: the runtime runs it
  * once and kills it), never enters an IBL table and never chains, so
  * nothing but the runtime's stepping loop runs it. */
-enum bt_status tcache_install_step(struct tcache *tc, const struct xlat_block *xb, gpa_t gpa0,
+enum bt_status tcache_install_step(struct tcache *tc, const struct bt_block *xb, gpa_t gpa0,
 				   gpa_t gpa1, bool user, struct tcache_block **out);
 
 /* Live kernel block starting at va, or NULL. */

@@ -494,6 +494,9 @@ enum bt_status mmu_translate_info(struct mmu *mmu, gva_t gva, unsigned access,
 	info->writable = w.writable;
 	info->nx = w.nx;
 	info->dirty = w.dirty;
+	info->accessed = true;
+	for (unsigned i = 0; i < w.levels; i++)
+		info->accessed = info->accessed && (w.val[i] & MMU_PTE_A);
 	for (unsigned level = 1; level <= 4; level++)
 		info->tables[level - 1] = level + w.levels > 4 ? w.table[4 - level] : ~0ull;
 	return BT_OK;

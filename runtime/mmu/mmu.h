@@ -248,6 +248,7 @@ struct mmu_walk_info {
 	bool writable;	     /* R/W = 1 at every level (CR0.WP not applied) */
 	bool nx;	     /* XD = 1 at some level, with EFER.NXE */
 	bool dirty;	     /* the leaf's D bit (set by this access if a write) */
+	bool accessed;	     /* A = 1 at every level (set by this access unless probing) */
 	/* [level - 1]: guest-physical address of the table read at that
 	 * level ([3]: the PML4 from CR3); ~0 below the leaf and with paging
 	 * off */

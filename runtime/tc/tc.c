@@ -303,7 +303,7 @@ enum bt_status tc_cache_add(struct tc_cache *c, const void *code, size_t len, ui
 	return BT_OK;
 }
 
-enum bt_status tc_cache_patch_rel32(struct tc_cache *c, uint8_t *rx, uint32_t off,
+enum bt_status tc_cache_patch_rel32(struct tc_cache *c, const uint8_t *rx, uint32_t off,
 				    const uint8_t *target)
 {
 	if (rx < c->rx || rx + off + 4 > c->rx + c->size || target < c->rx ||

@@ -106,7 +106,7 @@ enum bt_status tc_cache_preload(struct tc_cache *c, size_t len, uint8_t **rw, ui
 /* Copy len bytes of code in; *rx is where it runs.  BT_ERR_NOMEM when full. */
 enum bt_status tc_cache_add(struct tc_cache *c, const void *code, size_t len, uint8_t **rx);
 /* Rewrite the rel32 at rx + off (in the cache) to jump to target (in the cache). */
-enum bt_status tc_cache_patch_rel32(struct tc_cache *c, uint8_t *rx, uint32_t off,
+enum bt_status tc_cache_patch_rel32(struct tc_cache *c, const uint8_t *rx, uint32_t off,
 				    const uint8_t *target);
 
 #endif

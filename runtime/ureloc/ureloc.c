@@ -20,7 +20,7 @@ struct ureloc_ent {
 	uint64_t guest_hash;
 	size_t size; /* bytes of the allocation */
 	uint32_t guest_len, n_insns, flags, code_len, pcmap_len, n_exits, n_relocs;
-	struct xlat_exit exits[XLAT_MAX_EXITS];
+	struct bt_exit exits[XLAT_MAX_EXITS];
 	struct xlat_reloc relocs[]; /* then guest, code, pcmap bytes */
 };
 
@@ -124,7 +124,7 @@ static struct ureloc_ent *lookup(struct ureloc *u, gpa_t gpa)
 }
 
 enum bt_status ureloc_add(struct ureloc *u, gpa_t gpa, const struct xlat_tmpl *t,
-			  const struct xlat_block *b)
+			  const struct bt_block *b)
 {
 	if (!u || !t || !b || t->guest_len != b->guest_len || t->code_len != b->code_len ||
 	    t->n_exits > XLAT_MAX_EXITS)
@@ -187,7 +187,7 @@ enum bt_status ureloc_add(struct ureloc *u, gpa_t gpa, const struct xlat_tmpl *t
 }
 
 bool ureloc_find(struct ureloc *u, gpa_t gpa, gva_t va, const struct xlat_source *src,
-		 struct xlat_block *out)
+		 struct bt_block *out)
 {
 	struct ureloc_ent *e = lookup(u, gpa);
 	if (!e) {

@@ -64,14 +64,14 @@ void ureloc_destroy(struct ureloc *u);
  * the whole budget is not kept (BT_OK).  BT_ERR_NOMEM leaves the store as
  * it was. */
 enum bt_status ureloc_add(struct ureloc *u, gpa_t gpa, const struct xlat_tmpl *t,
-			  const struct xlat_block *b);
+			  const struct bt_block *b);
 
 /* The block at va, whose first byte is at guest-physical address gpa now,
  * from the template made there (invariant 2): true with *out filled (its
  * code and pc map are the store's until the next ureloc_* call), or false
  * (the caller translates). */
 bool ureloc_find(struct ureloc *u, gpa_t gpa, gva_t va, const struct xlat_source *src,
-		 struct xlat_block *out);
+		 struct bt_block *out);
 
 /* Every template kept, oldest first (the order they were made in): t made
  * at guest-physical address gpa, with its block's instruction count and pc

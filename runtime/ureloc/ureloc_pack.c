@@ -54,7 +54,7 @@ static uint64_t tmpl_cost(const struct xlat_tmpl *t, uint32_t pcmap_len)
 {
 	return 40 + t->guest_len + t->code_len + (uint64_t)t->n_exits * 20 + pcmap_len +
 	       (uint64_t)t->n_relocs * XLAT_RELOC_BYTES + sizeof(struct kmod_tmpl) +
-	       XLAT_MAX_EXITS * sizeof(struct xlat_exit) +
+	       XLAT_MAX_EXITS * sizeof(struct bt_exit) +
 	       (uint64_t)t->n_relocs * sizeof(struct xlat_reloc);
 }
 

@@ -13,7 +13,8 @@ $(BUILD)/runtime/user/ustub_blob.o: $(USTUB_ELF)
 $(BUILD)/runtime/user/ustub_blob.o: CFLAGS += -DUSTUB_ELF_PATH='"$(USTUB_ELF)"'
 
 $(eval $(call add_lib,btuser,runtime/user/ustub_ctl.c runtime/user/ustub_blob.S \
-	runtime/user/user.c runtime/user/user_fault.c runtime/user/user_scan.c,zydis))
+	runtime/user/user.c runtime/user/user_fault.c runtime/user/user_pool.c \
+	runtime/user/user_scan.c,zydis))
 
 # The guest's whole suite under btvm, cold and warm, against QEMU's output.
 CHECK_STEPS += check-btvm-user

@@ -98,6 +98,16 @@ enum bt_status user_create(const struct user_config *cfg, struct user_mode **out
 	u->cfg = *cfg;
 	if (!u->cfg.max_stubs)
 		u->cfg.max_stubs = USER_DEFAULT_MAX_STUBS;
+	if (!u->cfg.around_pages)
+		u->cfg.around_pages = USER_DEFAULT_AROUND;
+	if (u->cfg.pool < 0)
+		u->cfg.pool = USER_DEFAULT_POOL;
+	_Static_assert(USER_AROUND_MAX == USTUB_BATCH_WINDOW, "a window is one batch's");
+	if (u->cfg.around_pages > USER_AROUND_MAX ||
+	    (u->cfg.around_pages & (u->cfg.around_pages - 1)) || u->cfg.pool > USER_POOL_MAX) {
+		free(u);
+		return BT_ERR_INVALID;
+	}
 	u->as = calloc(u->cfg.max_stubs, sizeof(*u->as));
 	if (!u->as) {
 		free(u);
@@ -153,6 +163,7 @@ void user_destroy(struct user_mode *u)
 {
 	if (!u)
 		return;
+	user_pool_fini(u);
 	for (unsigned i = 0; i < u->n_as; i++) {
 		ustub_kill(&u->as[i]->stub);
 		free_maps(u, u->as[i]);
@@ -208,6 +219,12 @@ enum bt_status user_map_page(struct user_mode *u, struct user_as *as, gva_t page
 	uint64_t off;
 	BT_TRY(guestmem_gpa_to_offset(u->cfg.gm, gpa, &off));
 	BT_TRY(ustub_mmap(&as->stub, page, GUEST_PAGE_SIZE, prot, off));
+	return user_map_record(u, as, page, gpa, prot, large, tables);
+}
+
+enum bt_status user_map_record(struct user_mode *u, struct user_as *as, gva_t page, gpa_t gpa,
+			       int prot, bool large, const gpa_t tables[4])
+{
 	struct user_map *m = user_map_lookup(as, page);
 	if (!m) {
 		m = u->free_maps;
@@ -428,10 +445,17 @@ static enum bt_status get_as(struct user_mode *u, uint64_t key, struct user_as *
 		as = calloc(1, sizeof(*as));
 		if (!as)
 			return BT_ERR_NOMEM;
-		uint64_t t0 = bt_now_ns();
-		BT_TRY(ustub_spawn(u->image_fd, guestmem_fd(u->cfg.gm), &u->sst, &as->stub));
-		u->st.ns_spawn += bt_now_ns() - t0;
-		u->st.stubs_spawned++;
+		if (!user_pool_take(u, &as->stub)) {
+			uint64_t t0 = bt_now_ns();
+			enum bt_status s =
+			    ustub_spawn(u->image_fd, guestmem_fd(u->cfg.gm), &u->sst, &as->stub);
+			if (s != BT_OK) {
+				free(as);
+				return s;
+			}
+			u->st.ns_spawn += bt_now_ns() - t0;
+			u->st.stubs_spawned++;
+		}
 		u->as[u->n_as++] = as;
 	} else if (!as) {
 		/* reuse the least recently used stub: empty it; its FPU state is
@@ -1020,7 +1044,7 @@ uint64_t user_warmups(const struct user_mode *u)
 {
 	if (!u)
 		return 0;
-	return u->st.stubs_spawned + (u->st.faults - u->st.guest_pf);
+	return u->st.stubs_spawned + u->st.pool_taken + (u->st.faults - u->st.guest_pf);
 }
 
 void user_print_stats(const struct user_mode *u, FILE *f)
@@ -1040,6 +1064,12 @@ void user_print_stats(const struct user_mode *u, FILE *f)
 		BT_N(s.faults), BT_N(s.maps), BT_N(s.upgrades), BT_N(s.guest_pf), BT_N(s.prefaults),
 		BT_N(s.invlpg), BT_N(s.downgrades), BT_N(s.pt_writes), BT_N(s.flushes),
 		BT_N(s.stub_moves));
+	fprintf(f,
+		"btvm: user: fault-around (%u pages): %s pages mapped ahead in %s batched host "
+		"calls, %s host calls saved; stub pool (%d): %s spares started while idle "
+		"(%.1f ms), %s taken\n",
+		u->cfg.around_pages, BT_N(s.around), BT_N(s.batches), BT_N(s.calls_saved),
+		u->cfg.pool, BT_N(s.pool_spawned), (double)s.ns_pool / 1e6, BT_N(s.pool_taken));
 	if (s.scans)
 		fprintf(f,
 			"btvm: user: %s code pages scanned before mapping, %s kept from running "

@@ -58,7 +58,23 @@ struct user_config {
 	 * user code both write and execute (its bytes may change after the
 	 * scan).  0: no scan (--user=direct). */
 	uint32_t scan_mask;
+	/* Fault-around (docs/user-direct.md): a granted fault maps the other
+	 * pages of its aligned window of this many pages that the guest has
+	 * present, user and accessed, in the same host call.  A power of two
+	 * up to 64; 0: USER_DEFAULT_AROUND; 1: off. */
+	unsigned around_pages;
+	/* Spare stubs kept started ahead (user_idle), up to USER_POOL_MAX:
+	 * a new address space takes one instead of spawning.  -1: the default
+	 * USER_DEFAULT_POOL; 0: none. */
+	int pool;
 };
+
+#define USER_DEFAULT_AROUND 16
+#define USER_AROUND_MAX	    64
+#define USER_DEFAULT_POOL   2
+#define USER_POOL_MAX	    8
+/* user_idle starts a spare only if the vCPU would sleep at least this long. */
+#define USER_POOL_IDLE_NS 2000000
 
 enum user_event_kind {
 	USER_EV_SYSCALL,   /* `syscall`: next_rip; gpr[RAX] is the number */
@@ -99,15 +115,20 @@ struct user_stats {
 	uint64_t flushes;    /* stubs emptied (CR3 loads, reuse) */
 	uint64_t stub_moves; /* stub code pages moved out of the guest's way */
 	uint64_t stubs_spawned, stubs_reused;
-	uint64_t fpu_syncs; /* FPU images read back from a stub */
-	uint64_t scans;	    /* executable pages scanned before a stub mapped them */
-	uint64_t scan_hits; /* of them, kept not executable (sensitive or writable code) */
-	uint64_t sensitive; /* fetches from such pages: USER_EV_SENSITIVE */
-	int cpu;	    /* host CPU the vCPU and its stubs are pinned to, -1: none */
+	uint64_t fpu_syncs;   /* FPU images read back from a stub */
+	uint64_t scans;	      /* executable pages scanned before a stub mapped them */
+	uint64_t scan_hits;   /* of them, kept not executable (sensitive or writable code) */
+	uint64_t sensitive;   /* fetches from such pages: USER_EV_SENSITIVE */
+	uint64_t around;      /* pages mapped ahead by fault-around */
+	uint64_t batches;     /* host calls of the batch gadget */
+	uint64_t calls_saved; /* host calls one page each would have added */
+	uint64_t pool_spawned, pool_taken; /* spare stubs started while idle / used */
+	int cpu; /* host CPU the vCPU and its stubs are pinned to, -1: none */
 	uint64_t stops, hostcalls, ptrace_calls;
 	uint64_t ns_user;  /* wall time with guest user code running or stopped in ptrace */
 	uint64_t ns_fault; /* of it, handling lazy mappings */
 	uint64_t ns_spawn; /* of it, starting stub processes */
+	uint64_t ns_pool;  /* starting spare stubs while the vCPU was idle (not in ns_user) */
 };
 
 enum bt_status user_create(const struct user_config *cfg, struct user_mode **out);
@@ -143,6 +164,13 @@ void user_on_write(struct user_mode *u, gpa_t gpa, size_t len);
  * stop watching gpa's page if no stub maps through it any more. */
 void user_write_done(struct user_mode *u, gpa_t gpa);
 
+/* The vCPU is about to sleep for ns nanoseconds (hlt): start a spare stub
+ * if the pool is short and the sleep is long enough (USER_POOL_IDLE_NS).
+ * True if it did (the caller's deadline moved on meanwhile). */
+bool user_idle(struct user_mode *u, uint64_t ns);
+/* Pids of the spare stubs (tests): how many, up to max. */
+unsigned user_pool_pids(const struct user_mode *u, pid_t *pids, unsigned max);
+
 /* The host pid of the stub holding address space cr3, or 0 (tests). */
 pid_t user_stub_pid(const struct user_mode *u, uint64_t cr3);
 
@@ -152,7 +180,8 @@ void user_kick(struct user_mode *u);
 void user_get_stats(const struct user_mode *u, struct user_stats *out);
 
 /* One-time work of direct mode so far, a count that only grows: stubs
- * started and host faults that mapped a present guest page into a stub
+ * started or taken from the pool (a new address space's first stay) and
+ * host faults that mapped a present guest page into a stub
  * (not those that became a guest #PF).  0 for NULL.  The adaptive policy
  * leaves stays that did some out of its cost windows (vm_policy.h). */
 uint64_t user_warmups(const struct user_mode *u);

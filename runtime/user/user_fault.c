@@ -16,6 +16,15 @@
  *     read at that moment, were scanned clean (user_scan.h) and the guest
  *     does not also let user code write it; otherwise a fetch from it is
  *     USER_EV_SENSITIVE, and no instruction of it runs on the host.
+ *  4. Fault-around: with a page mapped for a granted fault, the other pages
+ *     of its aligned window (cfg.around_pages, within one guest page table)
+ *     are mapped in the same host call (ustub_mmap_batch) only if a probe
+ *     walk (no A/D change) grants a user read, A is set at every level (so
+ *     the guest's LRU aging never sees a page unused that user code used
+ *     without a fault), the page is RAM, not mapped yet and not the stub's;
+ *     with the same protections as rules 1 and 3 (page_prot): writable only
+ *     if D is already set, otherwise the first write faults and sets D;
+ *     with cfg.scan_mask, not executable until its first fetch scans it.
  */
 #include <string.h>
 #include <sys/mman.h>
@@ -185,6 +194,135 @@ static uint32_t code_check(struct user_mode *u, gva_t page, gpa_t gpa, bool writ
 	return cls;
 }
 
+/* Is gpa one of the tables of its own walk? */
+static bool own_table(const struct mmu_walk_info *w, gpa_t gpa)
+{
+	bool own = false;
+	for (int i = 0; i < 4; i++)
+		own |= w->tables[i] == gpa;
+	return own;
+}
+
+/*
+ * The protections of a stub mapping of guest page `page` at gpa, walked as
+ * w (rules 1 and 3): PROT_READ; PROT_WRITE only if every level allows
+ * writes, the leaf is dirty, the page is none of its own tables and not
+ * watched; PROT_EXEC unless NX or the scan says no.  Returns that scan
+ * class (0: none).  ahead (a page mapped ahead, rule 4): a page that would
+ * need a scan is mapped without PROT_EXEC, unscanned; its first fetch
+ * faults and scans it (most pages mapped ahead never run: scanning them
+ * all made adaptive mode's fault handling slower than without).
+ */
+static uint32_t page_prot(struct user_mode *u, gva_t page, gpa_t gpa, const struct mmu_walk_info *w,
+			  bool ahead, int *prot)
+{
+	int p = PROT_READ;
+	uint32_t cls = 0;
+	if (w->writable && w->dirty && !own_table(w, gpa) &&
+	    !(guestmem_page_flags(u->cfg.gm, gpa) & GUESTMEM_PAGE_WATCHED))
+		p |= PROT_WRITE;
+	if (!w->nx && !(ahead && u->cfg.scan_mask)) {
+		cls = code_check(u, page, gpa, w->writable);
+		if (!cls)
+			p |= PROT_EXEC;
+	}
+	*prot = p;
+	return cls;
+}
+
+/* One page of a fault-around window. */
+struct around_page {
+	gva_t va;
+	gpa_t gpa;
+	uint64_t off; /* memfd offset */
+	int prot;
+	bool large;
+	gpa_t tables[4];
+};
+
+/*
+ * May neighbour `page` be mapped ahead (rule 4)?  Fills *p if so.  leaf:
+ * the faulting page's last-level table (NULL for a large page), the
+ * neighbour's too since the window is aligned within it: an entry there
+ * that is not present, user and accessed rules the page out without a
+ * walk (most neighbours of a demand-zero fault); the probe walk decides
+ * for the others.
+ */
+static bool around_ok(struct user_mode *u, struct user_as *as, const uint64_t *leaf, gva_t page,
+		      struct around_page *p)
+{
+	struct mmu_fault f = {0};
+	struct mmu_walk_info w;
+	const uint64_t need = MMU_PTE_P | MMU_PTE_US | MMU_PTE_A;
+	if (leaf && (__atomic_load_n(&leaf[(page >> GUEST_PAGE_SHIFT) & 511], __ATOMIC_RELAXED) &
+		     need) != need)
+		return false;
+	if (page >= USTUB_TASK_END || page == as->stub.base || user_map_lookup(as, page))
+		return false;
+	if (mmu_translate_info(u->cfg.mmu, page, MMU_ACC_READ | MMU_ACC_USER | MMU_ACC_PROBE, &w,
+			       &f) != BT_OK ||
+	    f.pending || w.mmio || !w.accessed)
+		return false;
+	p->va = page;
+	p->gpa = w.gpa & GUEST_PAGE_MASK;
+	if (guestmem_gpa_to_offset(u->cfg.gm, p->gpa, &p->off) != BT_OK)
+		return false;
+	page_prot(u, page, p->gpa, &w, true, &p->prot);
+	p->large = w.page_shift > GUEST_PAGE_SHIFT;
+	memcpy(p->tables, w.tables, sizeof(p->tables));
+	return true;
+}
+
+/*
+ * Map the faulting page (pages[0]) and whichever neighbours of its window
+ * may be (rule 4): runs of pages adjacent in the stub and in the memfd with
+ * the same protections become one entry of the batch gadget's table, at
+ * most USTUB_BATCH_MAX per host call.
+ */
+static enum bt_status map_around(struct user_mode *u, struct user_as *as,
+				 const struct around_page *fault)
+{
+	struct around_page pg[USTUB_BATCH_WINDOW];
+	unsigned n = 0, win = u->cfg.around_pages;
+	gva_t base = fault->va & ~((gva_t)win * GUEST_PAGE_SIZE - 1);
+	const uint64_t *leaf = NULL;
+	if (!fault->large && fault->tables[0] != ~0ull)
+		leaf = guestmem_gpa_to_host(u->cfg.gm, fault->tables[0], GUEST_PAGE_SIZE);
+	for (unsigned i = 0; i < win; i++) {
+		gva_t va = base + (gva_t)i * GUEST_PAGE_SIZE;
+		if (va == fault->va)
+			pg[n++] = *fault;
+		else if (around_ok(u, as, leaf, va, &pg[n]))
+			n++;
+	}
+	if (n == 1)
+		return user_map_page(u, as, fault->va, fault->gpa, fault->prot, fault->large,
+				     fault->tables);
+	uint64_t runs[USTUB_BATCH_WINDOW];
+	unsigned nruns = 0;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t idx = (pg[i].va - base) >> GUEST_PAGE_SHIFT;
+		if (i && pg[i].va == pg[i - 1].va + GUEST_PAGE_SIZE &&
+		    pg[i].off == pg[i - 1].off + GUEST_PAGE_SIZE && pg[i].prot == pg[i - 1].prot) {
+			runs[nruns - 1] += 1ull << USTUB_BATCH_CNT_SHIFT; /* one page longer */
+			continue;
+		}
+		runs[nruns++] = (uint64_t)pg[i].prot | idx << USTUB_BATCH_IDX_SHIFT |
+				(pg[i].off >> GUEST_PAGE_SHIFT) << USTUB_BATCH_OFF_SHIFT;
+	}
+	unsigned calls = 0;
+	for (unsigned i = 0; i < nruns; i += USTUB_BATCH_MAX, calls++)
+		BT_TRY(ustub_mmap_batch(&as->stub, base, runs + i,
+					BT_MIN(nruns - i, USTUB_BATCH_MAX)));
+	for (unsigned i = 0; i < n; i++)
+		BT_TRY(user_map_record(u, as, pg[i].va, pg[i].gpa, pg[i].prot, pg[i].large,
+				       pg[i].tables));
+	u->st.around += n - 1;
+	u->st.batches += calls;
+	u->st.calls_saved += n - calls;
+	return BT_OK;
+}
+
 static enum bt_status map_access(struct user_mode *u, struct user_as *as, gva_t addr, enum acc kind,
 				 bool *handled, struct user_event *ev)
 {
@@ -224,10 +362,7 @@ static enum bt_status map_access(struct user_mode *u, struct user_as *as, gva_t 
 	if (page == as->stub.base)
 		BT_TRY(user_stub_clear(u, as));
 	gpa_t gpa = w.gpa & GUEST_PAGE_MASK;
-	bool own_table = false; /* the page is one of the tables of its own walk */
-	for (int i = 0; i < 4; i++)
-		own_table |= w.tables[i] == gpa;
-	if (kind == ACC_WRITE && own_table) {
+	if (kind == ACC_WRITE && own_table(&w, gpa)) {
 		bt_err(LOG_USER,
 		       "the guest gives user code write access to one of its own page tables "
 		       "(guest-physical %#llx at %#llx): not supported, see docs/user-direct.md",
@@ -241,25 +376,19 @@ static enum bt_status map_access(struct user_mode *u, struct user_as *as, gva_t 
 		BT_TRY(user_unwatch(u, gpa, w.tables));
 		guestmem_notify_write(u->cfg.gm, gpa | (addr & (GUEST_PAGE_SIZE - 8)), 8);
 	}
-	int prot = PROT_READ;
-	if (w.writable && w.dirty && !own_table &&
-	    !(guestmem_page_flags(u->cfg.gm, gpa) & GUESTMEM_PAGE_WATCHED))
-		prot |= PROT_WRITE;
-	if (!w.nx) {
-		uint32_t cls = code_check(u, page, gpa, w.writable);
-		if (!cls) {
-			prot |= PROT_EXEC;
-		} else if (kind == ACC_EXEC) {
-			/* not mapped: the caller runs this code translated */
-			u->st.sensitive++;
-			ev->kind = USER_EV_SENSITIVE;
-			ev->vector = 0;
-			ev->has_error = false;
-			ev->trap = false;
-			ev->error = cls;
-			ev->addr = page;
-			return BT_OK;
-		} /* a data access: mapped, not executable */
+	int prot;
+	uint32_t cls = page_prot(u, page, gpa, &w, false, &prot);
+	if (cls && kind == ACC_EXEC) {
+		/* not mapped: the caller runs this code translated (a data
+		 * access maps it, not executable) */
+		u->st.sensitive++;
+		ev->kind = USER_EV_SENSITIVE;
+		ev->vector = 0;
+		ev->has_error = false;
+		ev->trap = false;
+		ev->error = cls;
+		ev->addr = page;
+		return BT_OK;
 	}
 	if (kind == ACC_WRITE && !(prot & PROT_WRITE)) {
 		bt_err(LOG_USER, "guest page %#llx stays read-only after a granted write",
@@ -273,7 +402,14 @@ static enum bt_status map_access(struct user_mode *u, struct user_as *as, gva_t 
 		u->st.upgrades++;
 	else
 		u->st.maps++;
-	BT_TRY(user_map_page(u, as, page, gpa, prot, w.page_shift > GUEST_PAGE_SHIFT, w.tables));
+	struct around_page fp = {
+	    .va = page, .gpa = gpa, .prot = prot, .large = w.page_shift > GUEST_PAGE_SHIFT};
+	memcpy(fp.tables, w.tables, sizeof(fp.tables));
+	if (!m && u->cfg.around_pages > 1 &&
+	    guestmem_gpa_to_offset(u->cfg.gm, gpa, &fp.off) == BT_OK)
+		BT_TRY(map_around(u, as, &fp));
+	else
+		BT_TRY(user_map_page(u, as, page, gpa, prot, fp.large, w.tables));
 	*handled = true;
 	return BT_OK;
 }

@@ -85,12 +85,18 @@ struct user_mode {
 	ZydisDecoder dec64, dec32;
 	struct ustub_stats sst;
 	struct user_stats st;
+	struct ustub spare[USER_POOL_MAX]; /* user_pool.c */
+	unsigned n_spare;
 };
 
 /* user.c */
 struct user_map *user_map_lookup(struct user_as *as, gva_t page);
 enum bt_status user_map_page(struct user_mode *u, struct user_as *as, gva_t page, gpa_t gpa,
 			     int prot, bool large, const gpa_t tables[4]);
+/* The bookkeeping of user_map_page without its host call: the caller
+ * mapped the page (a batch, user_fault.c). */
+enum bt_status user_map_record(struct user_mode *u, struct user_as *as, gva_t page, gpa_t gpa,
+			       int prot, bool large, const gpa_t tables[4]);
 enum bt_status user_drop_range(struct user_mode *u, struct user_as *as, gva_t start, uint64_t len);
 /* A granted user write to page gpa, which is watched as a page table: if
  * it is one of `tables` (the walk of the write), refuse; otherwise the
@@ -104,6 +110,10 @@ enum bt_status user_apply_pending(struct user_mode *u, struct user_as *as);
 enum bt_status user_stub_clear(struct user_mode *u, struct user_as *as);
 /* Index of gpa's page in ptw/umw, or false if not RAM. */
 bool user_page_index(const struct user_mode *u, gpa_t gpa, uint64_t *idx);
+
+/* user_pool.c: take a spare stub (false: none left); kill them all. */
+bool user_pool_take(struct user_mode *u, struct ustub *out);
+void user_pool_fini(struct user_mode *u);
 
 /* user_fault.c: a host SIGSEGV at addr in the stub of as.  *handled: the
  * page is now mapped, resume; otherwise ev describes the guest exception. */

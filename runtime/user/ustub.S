@@ -14,7 +14,19 @@
  * at the gadget's first address (USTUB_GADGET), handed to the controller
  * (SECCOMP_RET_TRACE: it checks the address is the gadget's current one)
  * from the same offset of any other page, the places the stub's page can
- * move to when the guest maps its address (ustub_relocate).
+ * move to when the guest maps its address (ustub_relocate).  The batch
+ * gadget's `syscall` (USTUB_BATCH_SYS) is treated the same way.
+ *
+ * The batch gadget maps up to USTUB_BATCH_MAX runs of guest RAM pages in
+ * one host call (fault-around, docs/user-direct.md): the request table is
+ * the registers the controller sets, so nothing of it stays in memory guest
+ * code can read.  %rbp holds the window's first address, %rbx, %rsp,
+ * %r12-%r15 one run each (layout: "One run" in ustub.h), 0 ends the
+ * table.  Each run is mmap(MAP_SHARED | MAP_FIXED) of USTUB_MEMFD; the fd,
+ * flags and call number are fixed here.  It stops on the int3 at
+ * USTUB_BATCH_TRAP with %rax 0, or with the failing mmap's result and the
+ * failed run still in %rbx.  Guest code jumping here gains nothing: it
+ * runs under PTRACE_SYSEMU, so its `syscall` is the guest's own.
  */
 #include "runtime/user/ustub.h"
 
@@ -73,6 +85,47 @@ gadget:
 	int3
 	ud2
 
+	.org	USTUB_BATCH_OFF
+batch:
+	jmp	2f
+	.org	USTUB_BATCH_SYS_OFF
+batch_sys:
+	syscall
+	cmp	%rax, %rdi
+	jne	4f
+	/* next run: the table shifts down by one register */
+	mov	%rsp, %rbx
+	mov	%r12, %rsp
+	mov	%r13, %r12
+	mov	%r14, %r13
+	mov	%r15, %r14
+	xor	%r15d, %r15d
+2:	test	%rbx, %rbx
+	jz	3f
+	mov	%rbx, %rdx		/* prot */
+	and	$USTUB_BATCH_PROT_MASK, %edx
+	mov	%rbx, %rdi		/* address: the window + index pages */
+	shr	$USTUB_BATCH_IDX_SHIFT, %rdi
+	and	$USTUB_BATCH_IDX_MASK, %edi
+	shl	$12, %rdi
+	add	%rbp, %rdi
+	mov	%rbx, %rsi		/* length: (count - 1) + 1 pages */
+	shr	$USTUB_BATCH_CNT_SHIFT, %rsi
+	and	$USTUB_BATCH_CNT_MASK, %esi
+	inc	%rsi
+	shl	$12, %rsi
+	mov	%rbx, %r9		/* memfd offset */
+	shr	$USTUB_BATCH_OFF_SHIFT, %r9
+	shl	$12, %r9
+	mov	$0x11, %r10d		/* MAP_SHARED | MAP_FIXED */
+	mov	$USTUB_MEMFD, %r8d
+	mov	$NR_mmap, %eax
+	jmp	batch_sys
+3:	xor	%eax, %eax
+4:	.org	USTUB_BATCH_TRAP_OFF, 0x90	/* nops to the int3 */
+	int3
+	ud2
+
 	.balign	8
 prog:
 	.short	(filter_end - filter) / 8
@@ -89,7 +142,7 @@ prog:
 #define RET_ALLOW	 0x7fff0000
 filter:
 	LD_ABS(4)				/* 0: arch */
-	JEQ(AUDIT_ARCH_X86_64, 0, 6)		/* 1 */
+	JEQ(AUDIT_ARCH_X86_64, 0, 6)		/* 1: to 8 */
 	LD_ABS(0)				/* 2: nr */
 	JEQ(NR_mmap, 5, 0)			/* 3 */
 	JEQ(NR_munmap, 4, 0)			/* 4 */
@@ -98,14 +151,16 @@ filter:
 	JEQ(NR_exit_group, 1, 0)		/* 7 */
 	RET(RET_TRAP)				/* 8 */
 	LD_ABS(8)				/* 9: instruction pointer, low */
-	JEQ((USTUB_GADGET + 2) & 0xffffffff, 0, 3) /* 10 */
-	LD_ABS(12)				/* 11: instruction pointer, high */
-	JEQ((USTUB_GADGET + 2) >> 32, 0, 3)	/* 12 */
-	RET(RET_ALLOW)				/* 13: the gadget where exec put it */
-	AND(0xfff)				/* 14: offset in its page */
-	JEQ((USTUB_GADGET + 2) & 0xfff, 0, 1)	/* 15 */
-	RET(RET_TRACE)				/* 16: a moved gadget? the controller says */
-	RET(RET_TRAP)				/* 17 */
+	JEQ((USTUB_GADGET + 2) & 0xffffffff, 1, 0) /* 10: to 12 */
+	JEQ((USTUB_BATCH_SYS + 2) & 0xffffffff, 0, 3) /* 11: else to 15 */
+	LD_ABS(12)				/* 12: instruction pointer, high */
+	JEQ((USTUB_GADGET + 2) >> 32, 0, 4)	/* 13: else to 18 */
+	RET(RET_ALLOW)				/* 14: a gadget where exec put it */
+	AND(0xfff)				/* 15: offset in its page */
+	JEQ((USTUB_GADGET + 2) & 0xfff, 1, 0)	/* 16: to 18 */
+	JEQ((USTUB_BATCH_SYS + 2) & 0xfff, 0, 1) /* 17: else to 19 */
+	RET(RET_TRACE)				/* 18: a moved gadget? the controller says */
+	RET(RET_TRAP)				/* 19 */
 filter_end:
 
 	.section .note.GNU-stack, "", @progbits

@@ -298,34 +298,34 @@ enum bt_status ustub_run(struct ustub *s, volatile pid_t *pid_slot, enum ustub_s
 	}
 }
 
-/* Run the gadget with nr and args from a clean state.  moving: the call
- * moves the stub's page away (mremap), so it ends with a SIGSEGV fetching
- * the int3 after the `syscall` instead of the int3's stop. */
-static enum bt_status gadget_call(struct ustub *s, long nr, const long args[6], bool moving,
-				  long *ret)
+/* A clean register state for a host call starting at rip: nothing of the
+ * guest's (no TF: a single-step trap in the gadget, no AC, no 32-bit CS,
+ * no segment bases). */
+static void clean_regs(struct user_regs_struct *r, gva_t rip)
 {
-	struct user_regs_struct r;
+	memset(r, 0, sizeof(*r));
+	r->cs = 0x33;
+	r->ss = 0x2b;
+	r->eflags = 0x202;
+	r->rip = rip;
+	r->orig_rax = ~0ull;
+}
+
+/* Run a gadget from r (clean_regs + its arguments) until its int3 stops
+ * at stop_rip; system calls the filter hands over (a moved page) may run
+ * only at sys_rip.  moving: the call moves the stub's page away (mremap),
+ * so it ends with a SIGSEGV fetching the byte after the `syscall` at
+ * sys_rip instead.  *out: the registers at the stop. */
+static enum bt_status gadget_run(struct ustub *s, struct user_regs_struct *r, gva_t sys_rip,
+				 gva_t stop_rip, bool moving, const char *what,
+				 struct user_regs_struct *out)
+{
 	int st;
 	if (s->pid <= 0)
 		return BT_ERR_INVALID;
-	/* nothing of the guest's state: no TF (a single-step trap in the
-	 * gadget), no AC, no 32-bit CS, no segment bases */
-	memset(&r, 0, sizeof(r));
-	r.cs = 0x33;
-	r.ss = 0x2b;
-	r.eflags = 0x202;
-	r.rip = s->gadget;
-	r.rax = (unsigned long long)nr;
-	r.orig_rax = ~0ull;
-	r.rdi = (unsigned long long)args[0];
-	r.rsi = (unsigned long long)args[1];
-	r.rdx = (unsigned long long)args[2];
-	r.r10 = (unsigned long long)args[3];
-	r.r8 = (unsigned long long)args[4];
-	r.r9 = (unsigned long long)args[5];
 	if (s->stats)
 		s->stats->hostcalls++;
-	if (pt(s, PTRACE_SETREGS, NULL, &r) != 0)
+	if (pt(s, PTRACE_SETREGS, NULL, r) != 0)
 		return lost(s);
 	s->regs_dirty = true; /* the guest's registers go back before the next run */
 	for (;;) {
@@ -336,13 +336,13 @@ static enum bt_status gadget_call(struct ustub *s, long nr, const long args[6], 
 		if ((st >> 16) == PTRACE_EVENT_SECCOMP) {
 			/* the filter asks about a call away from USTUB_GADGET:
 			 * only the current gadget's may run */
-			if (pt(s, PTRACE_GETREGS, NULL, &r) != 0)
+			if (pt(s, PTRACE_GETREGS, NULL, out) != 0)
 				return lost(s);
-			if (r.rip != s->gadget + 2) {
+			if (out->rip != sys_rip + 2) {
 				bt_err(LOG_USER,
 				       "user stub %d: a system call at %#llx during a host call: "
 				       "killing the stub",
-				       (int)s->pid, (unsigned long long)r.rip);
+				       (int)s->pid, (unsigned long long)out->rip);
 				ustub_kill(s);
 				return BT_ERR_INTERNAL;
 			}
@@ -351,18 +351,88 @@ static enum bt_status gadget_call(struct ustub *s, long nr, const long args[6], 
 		int sig = WSTOPSIG(st);
 		if (sig != SIGTRAP && !(moving && sig == SIGSEGV))
 			continue; /* a kick or a stray signal: suppressed */
-		if (pt(s, PTRACE_GETREGS, NULL, &r) != 0)
+		if (pt(s, PTRACE_GETREGS, NULL, out) != 0)
 			return BT_ERR_IO;
-		gva_t want = s->gadget + (sig == SIGSEGV ? 2 : USTUB_GADGET_RET_OFF);
-		if (r.rip != want) {
+		gva_t want = sig == SIGSEGV ? sys_rip + 2 : stop_rip;
+		if (out->rip != want) {
 			bt_err(LOG_USER,
-			       "user stub %d: host call %ld stopped with signal %d at %#llx",
-			       (int)s->pid, nr, sig, (unsigned long long)r.rip);
+			       "user stub %d: host call %s stopped with signal %d at %#llx",
+			       (int)s->pid, what, sig, (unsigned long long)out->rip);
 			return BT_ERR_INTERNAL;
 		}
-		*ret = (long)r.rax;
 		return BT_OK;
 	}
+}
+
+/* Run the gadget with nr and args from a clean state. */
+static enum bt_status gadget_call(struct ustub *s, long nr, const long args[6], bool moving,
+				  long *ret)
+{
+	struct user_regs_struct r, out;
+	char what[24];
+	clean_regs(&r, s->gadget);
+	r.rax = (unsigned long long)nr;
+	r.rdi = (unsigned long long)args[0];
+	r.rsi = (unsigned long long)args[1];
+	r.rdx = (unsigned long long)args[2];
+	r.r10 = (unsigned long long)args[3];
+	r.r8 = (unsigned long long)args[4];
+	r.r9 = (unsigned long long)args[5];
+	snprintf(what, sizeof(what), "%ld", nr);
+	BT_TRY(gadget_run(s, &r, s->gadget, s->gadget + USTUB_GADGET_RET_OFF, moving, what, &out));
+	*ret = (long)out.rax;
+	return BT_OK;
+}
+
+enum bt_status ustub_batch_check(const struct ustub *s, gva_t base, const uint64_t *runs,
+				 unsigned n)
+{
+	if (n == 0 || n > USTUB_BATCH_MAX || (base & (GUEST_PAGE_SIZE - 1)) ||
+	    base >= USTUB_TASK_END)
+		return BT_ERR_INVALID;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t e = runs[i];
+		uint64_t idx = (e >> USTUB_BATCH_IDX_SHIFT) & USTUB_BATCH_IDX_MASK;
+		uint64_t cnt = ((e >> USTUB_BATCH_CNT_SHIFT) & USTUB_BATCH_CNT_MASK) + 1;
+		gva_t va = base + idx * GUEST_PAGE_SIZE, end = va + cnt * GUEST_PAGE_SIZE;
+		if (!e || !(e & PROT_READ) || idx + cnt > USTUB_BATCH_WINDOW ||
+		    end > USTUB_TASK_END || end < va ||
+		    (va < s->base + GUEST_PAGE_SIZE && end > s->base))
+			return BT_ERR_INVALID;
+	}
+	return BT_OK;
+}
+
+enum bt_status ustub_mmap_batch(struct ustub *s, gva_t base, const uint64_t *runs, unsigned n)
+{
+	struct user_regs_struct r, out;
+	if (ustub_batch_check(s, base, runs, n) != BT_OK) {
+		bt_err(LOG_USER, "user stub %d: refused a batch of %u mappings at %#llx",
+		       (int)s->pid, n, (unsigned long long)base);
+		return BT_ERR_INVALID;
+	}
+	clean_regs(&r, s->base + (USTUB_BATCH - USTUB_BASE));
+	uint64_t e[USTUB_BATCH_MAX] = {0};
+	memcpy(e, runs, n * sizeof(*runs));
+	r.rbp = base;
+	r.rbx = e[0];
+	r.rsp = e[1];
+	r.r12 = e[2];
+	r.r13 = e[3];
+	r.r14 = e[4];
+	r.r15 = e[5];
+	gva_t sys = s->base + (USTUB_BATCH_SYS - USTUB_BASE);
+	BT_TRY(gadget_run(s, &r, sys, s->base + (USTUB_BATCH_TRAP - USTUB_BASE) + 1, false, "batch",
+			  &out));
+	if (out.rax != 0) {
+		long ret = (long)out.rax;
+		bt_err(LOG_USER,
+		       "user stub %d: batched mmap of guest RAM (run %#llx at %#llx) failed: %s",
+		       (int)s->pid, (unsigned long long)out.rbx, (unsigned long long)base,
+		       ret < 0 ? strerror((int)-ret) : "moved");
+		return BT_ERR_IO;
+	}
+	return BT_OK;
 }
 
 enum bt_status ustub_hostcall(struct ustub *s, long nr, const long args[6], long *ret)

@@ -10,6 +10,7 @@
  *   (none) --ustub_spawn--> READY (stopped at the ready int3)
  *   READY/STOPPED --ustub_run--> RUNNING --event--> STOPPED
  *   STOPPED --ustub_hostcall--> STOPPED (the gadget ran; regs preserved)
+ *   STOPPED --ustub_mmap_batch--> STOPPED (the batch gadget ran; regs preserved)
  *   STOPPED --ustub_relocate--> STOPPED (its page moved; regs preserved)
  *   any --ustub_kill / the stub died--> DEAD
  */
@@ -81,6 +82,16 @@ enum bt_status ustub_hostcall(struct ustub *s, long nr, const long args[6], long
 enum bt_status ustub_mmap(struct ustub *s, gva_t va, uint64_t len, int prot, uint64_t off);
 enum bt_status ustub_munmap(struct ustub *s, gva_t va, uint64_t len);
 enum bt_status ustub_mprotect(struct ustub *s, gva_t va, uint64_t len, int prot);
+/* Map up to USTUB_BATCH_MAX runs of guest RAM (layout: "One run" in
+ * ustub.h: prot, page index from base, page count, memfd offset) in one
+ * host call through the batch gadget.  ustub_batch_check refuses (and
+ * ustub_mmap_batch does not run) a table with an empty run, a run without
+ * PROT_READ, outside the USTUB_BATCH_WINDOW pages from base, beyond
+ * USTUB_TASK_END or over the stub's own page.  Which pages the guest
+ * grants is the caller's to decide (user_fault.c). */
+enum bt_status ustub_batch_check(const struct ustub *s, gva_t base, const uint64_t *runs,
+				 unsigned n);
+enum bt_status ustub_mmap_batch(struct ustub *s, gva_t base, const uint64_t *runs, unsigned n);
 /* Move the stub's own page to new_base (page aligned, below USTUB_TASK_END,
  * nothing of the guest mapped there): the guest can then map s->base's old
  * address.  Whatever was at new_base is replaced. */

@@ -22,12 +22,16 @@
 
 #define VM_CODE_CACHE_BYTES (256ull << 20)
 
+_Static_assert(VM_FAULT_AROUND_MAX == USER_AROUND_MAX, "--fault-around: user.h's limit");
+_Static_assert(VM_STUB_POOL_MAX == USER_POOL_MAX, "--stub-pool: user.h's limit");
+
 void vm_config_init(struct vm_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->mem_bytes = 256ull << 20;
 	cfg->console_in_fd = -1;
 	cfg->console_out_fd = 1;
+	cfg->stub_pool = -1;
 }
 
 const char *vm_stop_str(enum vm_stop s)
@@ -385,6 +389,9 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	    .mmu = &vm->mmu,
 	    .abi = vm->tcv.abi,
 	    .scan_mask = cfg->user_mode == VM_USER_DIRECT ? 0 : USER_SCAN_TRIGGER,
+	    .around_pages = cfg->fault_around,
+	    /* no stub ever runs with --user=translated: no spares */
+	    .pool = cfg->user_mode == VM_USER_TRANSLATED ? 0 : cfg->stub_pool,
 	};
 	if ((s = user_create(&uc, &vm->user)) != BT_OK)
 		goto err;

@@ -20,6 +20,10 @@
 
 struct vm;
 
+/* Limits of --fault-around and --stub-pool (runtime/user/user.h's). */
+#define VM_FAULT_AROUND_MAX 64
+#define VM_STUB_POOL_MAX    8
+
 struct vm_config {
 	const char *kernel;
 	const char *initrd;	 /* NULL: none */
@@ -44,6 +48,9 @@ struct vm_config {
 	bool perf_map;	       /* write /tmp/perf-PID.map for perf (tcache_set_perf_map) */
 	bool no_fast_syscalls; /* every syscall/sysretq of translated code through the dispatcher */
 	int user_mode;	       /* enum vm_user_cfg (vm_policy.h): adaptive, direct, translated */
+	unsigned fault_around; /* direct mode: user_config.around_pages (0: default), a power
+				  of two up to VM_FAULT_AROUND_MAX */
+	int stub_pool; /* direct mode: user_config.pool (-1: default), up to VM_STUB_POOL_MAX */
 };
 
 void vm_config_init(struct vm_config *cfg);

@@ -19,7 +19,6 @@
 
 #include "pretrans/base/assert.h"
 #include "pretrans/base/log.h"
-#include "pretrans/xdb/xdb.h"
 #include "runtime/vm/vm_int.h"
 
 static size_t src_read(void *opaque, gva_t va, uint8_t *buf, size_t len)
@@ -57,22 +56,20 @@ static bool mapping_still_valid(struct vm *vm, struct tcache_block *b)
 {
 	struct mmu_fault f;
 	gpa_t g0, g1;
-	if (!code_page(vm, b->va, MMU_ACC_PROBE, &g0, &f) || g0 != b->gpa[0])
+	if (!code_page(vm, b->blk.guest_start, MMU_ACC_PROBE, &g0, &f) || g0 != b->gpa[0])
 		return false;
 	if (b->gpa[1] == TCACHE_NO_PAGE)
 		return true;
-	gva_t last = b->va + b->guest_len - 1;
+	gva_t last = b->blk.guest_start + b->blk.guest_len - 1;
 	return code_page(vm, last, MMU_ACC_PROBE, &g1, &f) && g1 == b->gpa[1];
 }
 
 /* --learn: the boot profile records every block installed, from the
  * database or translated, before anything chains it (docs/db.md "Packs"). */
-static void learn_note(struct vm *vm, const struct xlat_block *xb)
+static void learn_note(struct vm *vm, const struct bt_block *xb)
 {
 	static bool warned;
-	struct tcdb_block row;
-	xdb_to_row(xb, TCDB_ORIGIN_LEARNED, &row);
-	enum bt_status s = tcdb_profile_note(vm->db, &row);
+	enum bt_status s = tcdb_profile_note(vm->db, xb);
 	if (s != BT_OK && !warned) {
 		warned = true;
 		bt_err(LOG_DB, "%s: the boot profile misses blocks: %s", vm->cfg.tcdb,
@@ -93,7 +90,7 @@ static bool block_pages(struct vm *vm, gva_t va, uint32_t len, gpa_t *g0, gpa_t 
 	return true;
 }
 
-static struct tcache_block *install(struct vm *vm, const struct xlat_block *xb,
+static struct tcache_block *install(struct vm *vm, const struct bt_block *xb,
 				    enum tcache_origin origin, struct mmu_fault *f)
 {
 	gpa_t g0, g1;
@@ -120,7 +117,7 @@ static struct tcache_block *install(struct vm *vm, const struct xlat_block *xb,
 /* --verify-db: the database block a is what the translator makes of the
  * same bytes now (b): code, exits, pc map and every field that decides how
  * the block runs and is chained. */
-static bool same_translation(const struct xlat_block *a, const struct xlat_block *b)
+static bool same_translation(const struct bt_block *a, const struct bt_block *b)
 {
 	if (b->refusal != XLAT_OK || a->guest_len != b->guest_len || a->n_insns != b->n_insns ||
 	    a->flags != b->flags || a->code_len != b->code_len ||
@@ -128,7 +125,7 @@ static bool same_translation(const struct xlat_block *a, const struct xlat_block
 	    memcmp(a->pcmap, b->pcmap, a->pcmap_len) != 0 || a->n_exits != b->n_exits)
 		return false;
 	for (uint32_t i = 0; i < a->n_exits; i++) {
-		const struct xlat_exit *x = &a->exits[i], *y = &b->exits[i];
+		const struct bt_exit *x = &a->exits[i], *y = &b->exits[i];
 		if (x->kind != y->kind || x->patch_off != y->patch_off ||
 		    x->stub_off != y->stub_off || x->target != y->target)
 			return false;
@@ -164,13 +161,11 @@ static struct tcache_block *from_db(struct vm *vm, gva_t rip, struct mmu_fault *
 			vm->st.db_stale++; /* another build, or patched at run time */
 		goto out;
 	}
-	struct xlat_block xb;
-	xdb_from_row(&row, &xb);
 	if (vm->cfg.verify_db_blocks) {
-		struct xlat_block fresh;
+		struct bt_block fresh;
 		struct xlat_source src = {src_read, vm};
 		if (xlat_translate(vm->xlat, &src, rip, &fresh) != BT_OK ||
-		    !same_translation(&xb, &fresh)) {
+		    !same_translation(&row.blk, &fresh)) {
 			bt_err(LOG_TC,
 			       "database block at %#llx differs from a run-time translation of the "
 			       "same bytes: the database was built with other options",
@@ -180,7 +175,7 @@ static struct tcache_block *from_db(struct vm *vm, gva_t rip, struct mmu_fault *
 		}
 		vm->st.db_verified++;
 	}
-	b = install(vm, &xb, TCACHE_FROM_DB, f);
+	b = install(vm, &row.blk, TCACHE_FROM_DB, f);
 	if (b) {
 		vm->st.db_used++;
 		vm->st.db_predicted += row.origin == TCDB_ORIGIN_PREDICTED;
@@ -206,11 +201,11 @@ static struct tcache_block *from_kmod(struct vm *vm, gva_t rip, struct mmu_fault
 	    (g >= vm->kernel_start && g < vm->kernel_end))
 		goto out;
 	size_t got = src_read(vm, rip, bytes, sizeof(bytes));
-	struct xlat_block xb;
+	struct bt_block xb;
 	struct xlat_source gsrc = {src_read, vm};
 	if (got && vm_kmod_find(vm, &gsrc, rip, bytes, got, &xb)) {
 		if (vm->cfg.verify_db_blocks) { /* as for any database block */
-			struct xlat_block fresh;
+			struct bt_block fresh;
 			struct xlat_source src = {src_read, vm};
 			if (xlat_translate(vm->xlat, &src, rip, &fresh) != BT_OK ||
 			    !same_translation(&xb, &fresh)) {
@@ -243,7 +238,7 @@ static struct tcache_block *translate(struct vm *vm, gva_t rip, enum xlat_kind k
 			     : kind == XK_KSTEP ? vm->xlat_kstep
 			     : user		? vm->xlat_user
 						: vm->xlat;
-	struct xlat_block xb;
+	struct bt_block xb;
 	struct xlat_source src = {src_read, vm};
 	uint64_t t0 = vm_ticks();
 	struct tcache_block *b = NULL;
@@ -370,14 +365,14 @@ static bool user_code_page(struct vm *vm, gva_t va, gpa_t *gpa, struct mmu_fault
  * *differ and NULL: the miss translates), then installed as a translation
  * is (hashed over the bytes it was made from, its pages write-watched). */
 static struct tcache_block *install_user_tmpl(struct vm *vm, gva_t rip, gpa_t g0,
-					      const struct xlat_block *xb, const char *from,
+					      const struct bt_block *xb, const char *from,
 					      uint64_t *verified, uint64_t *differ,
 					      struct mmu_fault *f)
 {
 	struct tcache_block *b = NULL;
 	gpa_t g1;
 	if (vm->cfg.verify_db_blocks) {
-		struct xlat_block fresh;
+		struct bt_block fresh;
 		struct xlat_source src = {src_read, vm};
 		if (xlat_translate(vm->xlat_user, &src, rip, &fresh) != BT_OK ||
 		    !same_translation(xb, &fresh)) {
@@ -407,7 +402,7 @@ static struct tcache_block *install_user_tmpl(struct vm *vm, gva_t rip, gpa_t g0
  */
 static struct tcache_block *user_relocate(struct vm *vm, gva_t rip, gpa_t g0, struct mmu_fault *f)
 {
-	struct xlat_block xb;
+	struct bt_block xb;
 	struct xlat_source src = {src_read, vm};
 	uint64_t t0 = vm_ticks();
 	struct tcache_block *b = NULL;
@@ -433,7 +428,7 @@ static struct tcache_block *user_relocate(struct vm *vm, gva_t rip, gpa_t g0, st
 static struct tcache_block *user_from_db(struct vm *vm, gva_t rip, gpa_t g0, struct mmu_fault *f)
 {
 	uint8_t bytes[1024];
-	struct xlat_block xb;
+	struct bt_block xb;
 	uint64_t t0 = vm_ticks();
 	struct tcache_block *b = NULL;
 	size_t got = src_read(vm, rip, bytes, sizeof(bytes));
@@ -474,7 +469,7 @@ static struct tcache_block *user_block_get(struct vm *vm, gva_t rip, enum xlat_k
 	struct tcache_block *b = kind == XK_STEP ? tcache_lookup_step(vm->tc, rip, g0)
 						 : tcache_lookup_user(vm->tc, rip, g0);
 	if (b && b->gpa[1] != TCACHE_NO_PAGE) {
-		if (!user_code_page(vm, b->va + b->guest_len - 1, &g1, fault))
+		if (!user_code_page(vm, b->blk.guest_start + b->blk.guest_len - 1, &g1, fault))
 			return NULL;
 		if (g1 != b->gpa[1]) {
 			tcache_invalidate_block(vm->tc, b);
@@ -669,36 +664,23 @@ static void learn_one(void *opaque, struct tcache_block *b)
 	struct learn_ctx *lc = opaque;
 	if (lc->s != BT_OK || b->origin != TCACHE_FROM_RUNTIME || b->learned || b->user || b->step)
 		return;
-	uint8_t *code = malloc(b->code_len);
+	uint8_t *code = malloc(b->blk.code_len);
 	if (!code) {
 		lc->s = BT_ERR_NOMEM;
 		return;
 	}
-	memcpy(code, b->host, b->code_len);
+	memcpy(code, b->blk.code, b->blk.code_len);
 	/* store the block as the translator made it: exits unchained */
-	for (uint32_t i = 0; i < b->n_exits; i++) {
-		const struct xlat_exit *e = &b->exits[i];
+	for (uint32_t i = 0; i < b->blk.n_exits; i++) {
+		const struct bt_exit *e = &b->blk.exits[i];
 		if (e->patch_off == UINT32_MAX)
 			continue;
 		int32_t rel = (int32_t)e->stub_off - (int32_t)(e->patch_off + 4);
 		memcpy(code + e->patch_off, &rel, 4);
 	}
-	struct xlat_block xb = {
-	    .guest_start = b->va,
-	    .guest_len = b->guest_len,
-	    .n_insns = b->n_insns,
-	    .guest_hash = b->guest_hash,
-	    .flags = b->flags,
-	    .code = code,
-	    .code_len = b->code_len,
-	    .n_exits = b->n_exits,
-	    .pcmap = b->pcmap,
-	    .pcmap_len = b->pcmap_len,
-	};
-	memcpy(xb.exits, b->exits, sizeof(b->exits[0]) * b->n_exits);
-	struct tcdb_block row;
-	xdb_to_row(&xb, TCDB_ORIGIN_LEARNED, &row);
-	lc->s = tcdb_learn_block(lc->vm->db, &row);
+	struct bt_block xb = b->blk;
+	xb.code = code;
+	lc->s = tcdb_learn_block(lc->vm->db, &xb);
 	free(code);
 	if (lc->s == BT_OK) {
 		b->learned = 1;

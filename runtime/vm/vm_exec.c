@@ -63,8 +63,8 @@ static bool callout_rip(struct vm *vm, gva_t *rip)
 	const uint8_t *pc = (const uint8_t *)(uintptr_t)vm->tcv.abi->exit_host_pc - 1;
 	struct tcache_block *b = tcache_find_host(vm->tc, pc);
 	uint32_t spilled;
-	return b && xlat_pcmap_lookup(b->pcmap, b->pcmap_len, b->va, (uint32_t)(pc - b->host), rip,
-				      &spilled) == BT_OK;
+	return b && xlat_pcmap_lookup(b->blk.pcmap, b->blk.pcmap_len, b->blk.guest_start,
+				      (uint32_t)(pc - b->blk.code), rip, &spilled) == BT_OK;
 }
 
 /* Hand out bounce[] for a store of size bytes to device memory at va (0),
@@ -197,6 +197,9 @@ static void idle(struct vm *vm)
 	uint64_t t0 = vm_ticks();
 	uint64_t next = platform_next_deadline(vm->plat);
 	uint64_t ns = vm_until_deadline_ns(next, vclock_now_ns(vm->plat->clock), VM_IDLE_MAX_NS);
+	/* time the guest would sleep anyway: start a spare user stub */
+	if (user_idle(vm->user, ns))
+		ns = vm_until_deadline_ns(next, vclock_now_ns(vm->plat->clock), VM_IDLE_MAX_NS);
 	/* the console only while COM1 still reads it: at its end of file
 	 * (stdin from /dev/null) or with a full FIFO it is readable at once,
 	 * and the halted guest would spin instead of sleeping */
@@ -266,7 +269,7 @@ static int enter_block(struct vm *vm, struct tcache_block *b)
 	vm->co_unsupported = false;
 	vm_host_signal_clear();
 	sync_abi_copies(&vm->cpu);
-	int rc = tc_run(&vm->tcv, b->host);
+	int rc = tc_run(&vm->tcv, b->blk.code);
 	vm_fx_sync(vm);	      /* before anything reads the CPL or segments */
 	mmio_store_flush(vm); /* a store translated code made to device memory */
 	vm->st.ticks[VM_PH_RUN] += vm_ticks() - t0;
@@ -370,8 +373,8 @@ static bool restore_guest_state(struct vm *vm)
 	struct tcache_block *b = tcache_find_host(vm->tc, pc);
 	gva_t rip;
 	uint32_t spilled;
-	if (!b || xlat_pcmap_lookup(b->pcmap, b->pcmap_len, b->va, (uint32_t)(pc - b->host), &rip,
-				    &spilled) != BT_OK) {
+	if (!b || xlat_pcmap_lookup(b->blk.pcmap, b->blk.pcmap_len, b->blk.guest_start,
+				    (uint32_t)(pc - b->blk.code), &rip, &spilled) != BT_OK) {
 		bt_err(LOG_TC, "a fault in translated code at host %p has no guest RIP",
 		       (void *)pc);
 		return false;
@@ -461,13 +464,13 @@ static struct tcache_block *exiting_block(struct vm *vm, struct tcache_block *ra
 {
 	gva_t va = vm->tcv.abi->exit_block;
 	bool user = vm->cpu.cpl == 3;
-	if (ran && ran->va == va && (bool)ran->user == user)
+	if (ran && ran->blk.guest_start == va && (bool)ran->user == user)
 		return ran;
 	struct tcache_block *b = user ? vm_user_block_at(vm, va) : tcache_lookup(vm->tc, va);
 	if (b)
 		return b;
 	b = tcache_find_host(vm->tc, (const void *)(uintptr_t)vm->tcv.abi->exit_host_pc);
-	return b && b->dead && b->va == va && (bool)b->user == user ? b : NULL;
+	return b && b->dead && b->blk.guest_start == va && (bool)b->user == user ? b : NULL;
 }
 
 /* The decode cache slot of the PRIV instruction at RIP ending block b,
@@ -475,7 +478,8 @@ static struct tcache_block *exiting_block(struct vm *vm, struct tcache_block *ra
 static struct vm_priv_slot *priv_slot(struct vm *vm, struct tcache_block *b)
 {
 	gva_t rip = vm->tcv.abi->rip;
-	if (!b || b->dead || rip < b->va || rip - b->va >= b->guest_len)
+	if (!b || b->dead || rip < b->blk.guest_start ||
+	    rip - b->blk.guest_start >= b->blk.guest_len)
 		return NULL;
 	uintptr_t h = (uintptr_t)b >> 6;
 	struct vm_priv_slot *c = &vm->priv[(h ^ (h >> 8) ^ rip) % VM_PRIV_SLOTS];
@@ -505,7 +509,7 @@ static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 		a->exit_target = a->exit_block;
 	} else if (kind != XLAT_EXIT_INDIRECT && kind != XLAT_EXIT_RET) {
 		from = exiting_block(vm, ran);
-		if (!from || idx >= from->n_exits || from->exits[idx].kind != kind) {
+		if (!from || idx >= from->blk.n_exits || from->blk.exits[idx].kind != kind) {
 			bt_err(LOG_TC,
 			       "block %#llx left through exit %u (kind %u), which the code cache "
 			       "does not know (internal error; the VM stops)",
@@ -513,7 +517,7 @@ static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 			stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
 			return false;
 		}
-		a->exit_target = from->exits[idx].target;
+		a->exit_target = from->blk.exits[idx].target;
 	}
 	a->rip = a->exit_target;
 	vm->prev = NULL;
@@ -565,7 +569,7 @@ static bool handle_exit(struct vm *vm, struct tcache_block *ran)
 	}
 	default:
 		bt_err(LOG_TC, "block %#llx left through an unknown exit kind %u",
-		       (unsigned long long)(ran ? ran->va : 0), kind);
+		       (unsigned long long)(ran ? ran->blk.guest_start : 0), kind);
 		stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
 		return false;
 	}
@@ -706,7 +710,7 @@ static bool run_step(struct vm *vm)
 	if (!flow)
 		return true; /* emulated (its own #DB), or the interrupt check */
 	if (vm->tcv.str_unfinished)
-		a->rip = b->va; /* the rep string instruction goes on */
+		a->rip = b->blk.guest_start; /* the rep string instruction goes on */
 	if (!tf)
 		return true;
 	s = cpu_single_step(v, &out);

@@ -286,7 +286,7 @@ void vm_kmod_free(struct vm *vm);
 /* A template matching the guest bytes at rip (got of them readable),
  * instantiated into xb (storage: vm->kmod's until the next call). */
 bool vm_kmod_find(struct vm *vm, const struct xlat_source *src, gva_t rip, const uint8_t *bytes,
-		  size_t got, struct xlat_block *xb);
+		  size_t got, struct bt_block *xb);
 /* The binder's counters (NULL without module templates). */
 const struct kmod_bind_stats *vm_kmod_stats(const struct vm *vm);
 
@@ -297,7 +297,7 @@ void vm_udb_free(struct vm *vm);
  * instantiated into xb (storage: vm->udb's until the next call), and the
  * template itself (for the in-run store), or NULL. */
 const struct xlat_tmpl *vm_udb_find(struct vm *vm, gva_t rip, const uint8_t *bytes, size_t got,
-				    struct xlat_block *xb);
+				    struct bt_block *xb);
 /* --learn: the user templates kept this boot into the open learn
  * transaction (at most VM_UDB_BUDGET bytes). */
 enum bt_status vm_udb_write(struct vm *vm);

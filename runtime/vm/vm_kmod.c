@@ -134,7 +134,7 @@ enum bt_status vm_kmod_load(struct vm *vm)
 }
 
 bool vm_kmod_find(struct vm *vm, const struct xlat_source *src, gva_t rip, const uint8_t *bytes,
-		  size_t got, struct xlat_block *xb)
+		  size_t got, struct bt_block *xb)
 {
 	struct vm_kmod *k = vm->kmod;
 	bool found = false;

@@ -88,10 +88,13 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 				",\"drops\":%" PRIu64 ",\"pt_writes\":%" PRIu64
 				",\"flushes\":%" PRIu64 ",\"stubs_spawned\":%" PRIu64
 				",\"stops\":%" PRIu64 ",\"hostcalls\":%" PRIu64
-				",\"ptrace_calls\":%" PRIu64 "}",
+				",\"ptrace_calls\":%" PRIu64 ",\"mapped_ahead\":%" PRIu64
+				",\"batches\":%" PRIu64 ",\"calls_saved\":%" PRIu64
+				",\"pool_spawned\":%" PRIu64 ",\"pool_taken\":%" PRIu64 "}",
 				u.enters, u.syscalls, u.exceptions, u.kicks, u.faults, u.maps,
 				u.guest_pf, u.prefaults, u.invlpg, u.pt_writes, u.flushes,
-				u.stubs_spawned, u.stops, u.hostcalls, u.ptrace_calls);
+				u.stubs_spawned, u.stops, u.hostcalls, u.ptrace_calls, u.around,
+				u.batches, u.calls_saved, u.pool_spawned, u.pool_taken);
 		}
 		const struct vm_policy_stats *ps = &vm->policy.st;
 		fprintf(f,

@@ -106,7 +106,7 @@ void vm_udb_free(struct vm *vm)
 }
 
 const struct xlat_tmpl *vm_udb_find(struct vm *vm, gva_t rip, const uint8_t *bytes, size_t got,
-				    struct xlat_block *xb)
+				    struct bt_block *xb)
 {
 	bool found = false;
 	if (!vm->udb)

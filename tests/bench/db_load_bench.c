@@ -39,9 +39,9 @@ struct starts {
 static int add_start(void *o, const struct tcdb_block *b)
 {
 	struct starts *s = o;
-	if (b->refusal)
+	if (b->blk.refusal)
 		return 0;
-	s->va[s->n++] = b->guest_start;
+	s->va[s->n++] = b->blk.guest_start;
 	return s->n >= s->cap; /* stop at N */
 }
 

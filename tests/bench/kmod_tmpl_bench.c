@@ -56,7 +56,7 @@ static uint8_t g_code[1 << 17];
 static void check(struct xlat_ctx *c2, const struct xlat_tmpl *t, const uint8_t *pcmap, uint32_t pl,
 		  gva_t va, const uint8_t *g, struct src *s2, struct counts *c)
 {
-	struct xlat_exit ex[XLAT_MAX_EXITS];
+	struct bt_exit ex[XLAT_MAX_EXITS];
 	enum xlat_tmpl_result r = xlat_tmpl_instantiate(t, va, g, g_code, ex);
 	if (r == XLAT_TMPL_FORM) {
 		c->form++;
@@ -71,7 +71,7 @@ static void check(struct xlat_ctx *c2, const struct xlat_tmpl *t, const uint8_t 
 		return;
 	}
 	struct xlat_source src = {.read = src_read, .opaque = s2};
-	struct xlat_block b;
+	struct bt_block b;
 	bool same = xlat_translate(c2, &src, va, &b) == BT_OK && b.refusal == XLAT_OK &&
 		    b.code_len == t->code_len && !memcmp(b.code, g_code, b.code_len) &&
 		    b.pcmap_len == pl && !memcmp(b.pcmap, pcmap, pl) && b.n_exits == t->n_exits &&
@@ -113,7 +113,7 @@ static void vmlinux_sample(const char *path, size_t stride, gva_t slide, struct 
 		struct src s2 = {cr->start + slide, cr->bytes, cr->end - cr->start};
 		struct xlat_source src = {.read = src_read, .opaque = &s1};
 		for (gva_t va = y->addr; va < y->addr + y->size;) {
-			struct xlat_block b;
+			struct bt_block b;
 			struct xlat_tmpl t;
 			enum xlat_tmpl_result res;
 			uint64_t t0 = bt_now_ns();
@@ -133,12 +133,12 @@ static void vmlinux_sample(const char *path, size_t stride, gva_t slide, struct 
 			memcpy(guest, t.guest, t.guest_len);
 			check(c2, &t, pcmap, b.pcmap_len, va + slide, guest, &s2, c);
 			/* timing: one plain translation vs one instantiation */
-			struct xlat_block d;
+			struct bt_block d;
 			struct xlat_source src2 = {.read = src_read, .opaque = &s2};
 			t0 = bt_now_ns();
 			xlat_translate(c2, &src2, va + slide, &d);
 			uint64_t t1 = bt_now_ns();
-			struct xlat_exit ex[XLAT_MAX_EXITS];
+			struct bt_exit ex[XLAT_MAX_EXITS];
 			xlat_tmpl_instantiate(&t, va + slide, guest, g_code, ex);
 			uint64_t t2 = bt_now_ns();
 			ns_tr += t1 - t0;

@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct xlat_source src = {.read = fz_read, .opaque = &f};
 	gva_t va = f.start;
 	for (int blocks = 0; blocks < 64 && va < f.start + f.n; blocks++) {
-		struct xlat_block b, b2;
+		struct bt_block b, b2;
 		if (xlat_translate(ctx[o], &src, va, &b) != BT_OK)
 			abort();
 		if (b.refusal != XLAT_OK)

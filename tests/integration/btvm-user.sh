@@ -10,7 +10,10 @@
 # (guests/qemu-all.expect, masked and with the three platform-identity
 # lines dropped on both sides, as tests/integration/btvm-boot.sh does):
 #   cold        no database
-#   warm        from a `pretrans build` database: most kernel blocks come from it
+#   warm        from a `pretrans build` database: most kernel blocks come from it;
+#               direct mode with the defaults maps pages ahead (fault-around)
+#   around1     direct mode with --fault-around 1 --stub-pool 0: exact too,
+#               nothing mapped ahead
 #   bench       test=none bench=1: every RESULT line of /bin/bench and the
 #               kernel's disk_read appear
 #   reloc       user code moved with mremap runs from the first place's
@@ -159,6 +162,14 @@ fi
 run direct 1 --kernel "$kernel" --initrd "$initrd" --cmdline "$all_cmdline" --user=direct \
 	--stats && same direct "$all_expect"
 grep 'btvm: user:' "$work/direct/stderr" | sed 's/^/btvm-user: [direct] /'
+# without fault-around and the stub pool (the defaults map ahead: [warm])
+if run around1 1 --kernel "$kernel" --initrd "$initrd" --cmdline "$all_cmdline" --user=direct \
+	--fault-around 1 --stub-pool 0 --stats=json; then
+	same around1 "$all_expect"
+	ahead=$(json "$work/around1/stderr" mapped_ahead)
+	echo "btvm-user: [around1] --fault-around 1: ${ahead:-?} pages mapped ahead"
+	[ "${ahead:-x}" = 0 ] || fail around1 "pages were mapped ahead with --fault-around 1"
+fi
 
 # --- warm -------------------------------------------------------------------
 db=$work/kernel.tcdb
@@ -174,9 +185,14 @@ if "$pretrans" build "$kernel" -o "$db" >"$work/pretrans.log" 2>&1; then
 		syscalls=$(json "$work/warm/stderr" syscalls)
 		stubs=$(json "$work/warm/stderr" stubs_spawned)
 		maps=$(json "$work/warm/stderr" maps)
+		ahead=$(json "$work/warm/stderr" mapped_ahead)
+		batches=$(json "$work/warm/stderr" batches)
 		echo "btvm-user: [warm] user code ran natively: $syscalls syscalls, $maps pages mapped, $stubs stub processes"
+		echo "btvm-user: [warm] fault-around: $ahead pages mapped ahead in $batches batched host calls"
 		[ "${syscalls:-0}" -gt 1000 ] && [ "${stubs:-0}" -gt 10 ] && [ "${maps:-0}" -gt 100 ] ||
 			fail warm "the user programs did not run in stub processes"
+		[ "${ahead:-0}" -gt 0 ] && [ "${batches:-0}" -gt 0 ] ||
+			fail warm "no page was mapped ahead (fault-around is on by default)"
 	fi
 else
 	fail warm "pretrans build failed: $(tail -n 3 "$work/pretrans.log")"

@@ -116,12 +116,13 @@ static void test_walk_accounts_for_every_byte(void **state)
 		bool at_start = false;
 		for (size_t b = 0; b < r.n; b++) {
 			/* no block starts outside the function (no data decoded) */
-			assert_true(r.b[b].guest_start >= f->start && r.b[b].guest_start < f->end);
-			assert_true(r.b[b].guest_len > 0);
-			at_start |= r.b[b].guest_start == f->start;
-			if (!r.b[b].refusal) {
-				assert_true(r.b[b].code_len > 0);
-				assert_true(r.b[b].code_off + r.b[b].code_len <= r.data_len);
+			assert_true(r.b[b].blk.guest_start >= f->start &&
+				    r.b[b].blk.guest_start < f->end);
+			assert_true(r.b[b].blk.guest_len > 0);
+			at_start |= r.b[b].blk.guest_start == f->start;
+			if (!r.b[b].blk.refusal) {
+				assert_true(r.b[b].blk.code_len > 0);
+				assert_true(r.b[b].code_off + r.b[b].blk.code_len <= r.data_len);
 			}
 		}
 		assert_true(at_start);
@@ -217,8 +218,9 @@ static void test_jump_table(void **state)
 		uint8_t ins[2];
 		struct xlat_source src;
 		discover_source_from_elf(ji, &src);
-		if (!r.b[b].refusal && src.read(src.opaque, r.b[b].guest_start, ins, 2) == 2 &&
-		    ins[0] == 0xb8 && ins[1] >= 10 && ins[1] <= 13)
+		if (!r.b[b].blk.refusal &&
+		    src.read(src.opaque, r.b[b].blk.guest_start, ins, 2) == 2 && ins[0] == 0xb8 &&
+		    ins[1] >= 10 && ins[1] <= 13)
 			found |= 1 << (ins[1] - 10);
 	}
 	assert_int_equal(found, 0xf);

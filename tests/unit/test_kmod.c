@@ -201,7 +201,7 @@ static void test_pack_binds_at_load_address(void **state)
 	struct xlat_ctx *ctx;
 	assert_int_equal(xlat_create(&(struct xlat_options){0}, &ctx), BT_OK);
 	static uint8_t code[1 << 16];
-	struct xlat_exit ex[XLAT_MAX_EXITS];
+	struct bt_exit ex[XLAT_MAX_EXITS];
 	size_t bound = 0;
 	for (size_t i = 0; i < pk.n; i++) {
 		const struct kmod_tmpl *k = &pk.tmpls[i];
@@ -213,7 +213,7 @@ static void test_pack_binds_at_load_address(void **state)
 		assert_int_equal(xlat_tmpl_instantiate(&k->t, va, g, code, ex), XLAT_TMPL_OK);
 		struct src sr = {a.run + off, mem + off, s->size};
 		struct xlat_source src = {.read = src_read, .opaque = &sr};
-		struct xlat_block b;
+		struct bt_block b;
 		assert_int_equal(xlat_translate(ctx, &src, va, &b), BT_OK);
 		assert_int_equal(b.refusal, XLAT_OK);
 		assert_int_equal(b.code_len, k->t.code_len);
@@ -549,7 +549,7 @@ static size_t bind_all(struct kmod_binder *b, const uint8_t *obj, const uint8_t 
 		const struct elfimg_section *s = elfimg_section_by_name(img, pk.secs[k->sec].name);
 		uint64_t off = ld.sec_off[s->index];
 		gva_t va = a.run + off + k->offset;
-		struct xlat_block got;
+		struct bt_block got;
 		bool found;
 		size_t n = s->size - k->offset;
 		assert_int_equal(
@@ -557,7 +557,7 @@ static size_t bind_all(struct kmod_binder *b, const uint8_t *obj, const uint8_t 
 		assert_true(found);
 		struct src sr = {a.run + off, mem + off, s->size};
 		struct xlat_source src = {.read = src_read, .opaque = &sr};
-		struct xlat_block want;
+		struct bt_block want;
 		assert_int_equal(xlat_translate(ctx, &src, va, &want), BT_OK);
 		assert_int_equal(got.guest_len, want.guest_len);
 		assert_int_equal(got.guest_hash, want.guest_hash);
@@ -648,7 +648,7 @@ static void test_binder_lazy(void **state)
 	assert_int_equal(kmod_binder_create(&x, fetch, &f, 64u << 20, &b), BT_OK);
 	assert_null(x.fps); /* taken over */
 	static const uint8_t junk[64] = {0xcc, 0xcc, 0xcc, 0xcc};
-	struct xlat_block xb;
+	struct bt_block xb;
 	bool found = true;
 	assert_int_equal(
 	    kmod_binder_find(b, NULL, 0xffffffffa0345000ull, junk, sizeof(junk), &xb, &found),

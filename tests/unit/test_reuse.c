@@ -66,22 +66,24 @@ static void test_chunk_read_back(void **state)
 	assert_int_equal(tcdb_create(path, &im, &pv, &db), BT_OK);
 	struct tcdb_chunk c = {0};
 	struct tcdb_block a = {
-	    .guest_start = 0x1000,
-	    .guest_len = 4,
-	    .n_insns = 2,
-	    .guest_hash = 7,
-	    .code = code_a,
-	    .code_len = sizeof(code_a),
-	    .pcmap = pcmap_a,
-	    .pcmap_len = sizeof(pcmap_a),
-	    .n_exits = 1,
-	    .exits = {{.kind = XLAT_EXIT_RET, .patch_off = ~0u, .stub_off = 2, .target = 0xff0}}};
-	struct tcdb_block b = {.guest_start = 0x1004,
-			       .guest_len = 3,
-			       .n_insns = 3,
-			       .guest_hash = 9,
-			       .code = code_b,
-			       .code_len = sizeof(code_b)};
+	    .blk = {
+		.guest_start = 0x1000,
+		.guest_len = 4,
+		.n_insns = 2,
+		.guest_hash = 7,
+		.code = code_a,
+		.code_len = sizeof(code_a),
+		.pcmap = pcmap_a,
+		.pcmap_len = sizeof(pcmap_a),
+		.n_exits = 1,
+		.exits = {
+		    {.kind = XLAT_EXIT_RET, .patch_off = ~0u, .stub_off = 2, .target = 0xff0}}}};
+	struct tcdb_block b = {.blk = {.guest_start = 0x1004,
+				       .guest_len = 3,
+				       .n_insns = 3,
+				       .guest_hash = 9,
+				       .code = code_b,
+				       .code_len = sizeof(code_b)}};
 	assert_int_equal(tcdb_chunk_add_block(&c, &a, 0), BT_OK);
 	assert_int_equal(tcdb_chunk_add_block(&c, &b, 0), BT_OK);
 	assert_int_equal(tcdb_chunk_seal(&c), BT_OK);
@@ -113,28 +115,29 @@ static void test_chunk_read_back(void **state)
 	assert_int_equal(bl.n, 2);
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(bl.b[i].chunk_id, id);
-		assert_null(bl.b[i].code); /* payload not read */
+		assert_null(bl.b[i].blk.code); /* payload not read */
 	}
-	struct tcdb_block p = {.guest_start = 0x1000}; /* exit targets are relative to it */
-	assert_int_equal(tcdb_payload_parse(db, raw, raw_len, bl.b[0].payload_off, &p), BT_OK);
-	assert_int_equal(p.code_len, sizeof(code_a));
-	assert_memory_equal(p.code, code_a, sizeof(code_a));
-	assert_int_equal(p.pcmap_len, sizeof(pcmap_a));
-	assert_memory_equal(p.pcmap, pcmap_a, sizeof(pcmap_a));
-	assert_int_equal(p.n_exits, 1);
-	assert_int_equal(p.exits[0].kind, XLAT_EXIT_RET);
-	assert_int_equal(p.exits[0].stub_off, 2);
-	assert_int_equal(p.exits[0].patch_off, ~0u);
-	assert_int_equal(p.exits[0].target, 0xff0);
-	assert_int_equal(tcdb_payload_parse(db, raw, raw_len, bl.b[1].payload_off, &p), BT_OK);
-	assert_memory_equal(p.code, code_b, sizeof(code_b));
+	struct tcdb_block p = {
+	    .blk = {.guest_start = 0x1000}}; /* exit targets are relative to it */
+	assert_int_equal(tcdb_payload_parse(db, raw, raw_len, bl.b[0].payload_off, &p.blk), BT_OK);
+	assert_int_equal(p.blk.code_len, sizeof(code_a));
+	assert_memory_equal(p.blk.code, code_a, sizeof(code_a));
+	assert_int_equal(p.blk.pcmap_len, sizeof(pcmap_a));
+	assert_memory_equal(p.blk.pcmap, pcmap_a, sizeof(pcmap_a));
+	assert_int_equal(p.blk.n_exits, 1);
+	assert_int_equal(p.blk.exits[0].kind, XLAT_EXIT_RET);
+	assert_int_equal(p.blk.exits[0].stub_off, 2);
+	assert_int_equal(p.blk.exits[0].patch_off, ~0u);
+	assert_int_equal(p.blk.exits[0].target, 0xff0);
+	assert_int_equal(tcdb_payload_parse(db, raw, raw_len, bl.b[1].payload_off, &p.blk), BT_OK);
+	assert_memory_equal(p.blk.code, code_b, sizeof(code_b));
 	/* a payload that runs past the end (the raw bytes cut one byte into
 	 * b's code: the chunk's directory follows the payloads), an offset
 	 * past the end */
 	assert_int_equal(tcdb_payload_parse(db, raw, bl.b[1].payload_off + sizeof(code_b),
-					    bl.b[1].payload_off, &p),
+					    bl.b[1].payload_off, &p.blk),
 			 BT_ERR_FORMAT);
-	assert_int_equal(tcdb_payload_parse(db, raw, raw_len, raw_len + 5, &p), BT_ERR_FORMAT);
+	assert_int_equal(tcdb_payload_parse(db, raw, raw_len, raw_len + 5, &p.blk), BT_ERR_FORMAT);
 	/* the full iteration still sees the payloads */
 	bl.n = 0;
 	assert_int_equal(tcdb_foreach_block(db, on_block, &bl), BT_OK);

@@ -19,7 +19,7 @@
 static struct vcpu_abi abi;
 
 /* mov eax, imm32 ; jmp rel32 (-> stub) ; stub: ret */
-static void make_movret(struct xlat_block *xb, uint8_t *buf, gva_t va, uint32_t imm, gva_t target)
+static void make_movret(struct bt_block *xb, uint8_t *buf, gva_t va, uint32_t imm, gva_t target)
 {
 	memset(xb, 0, sizeof(*xb));
 	buf[0] = 0xb8;
@@ -41,7 +41,7 @@ static void make_movret(struct xlat_block *xb, uint8_t *buf, gva_t va, uint32_t 
 }
 
 /* add eax, imm8 ; ret */
-static void make_addret(struct xlat_block *xb, uint8_t *buf, gva_t va, uint8_t imm)
+static void make_addret(struct bt_block *xb, uint8_t *buf, gva_t va, uint8_t imm)
 {
 	memset(xb, 0, sizeof(*xb));
 	buf[0] = 0x83;
@@ -56,7 +56,7 @@ static void make_addret(struct xlat_block *xb, uint8_t *buf, gva_t va, uint8_t i
 
 static int run(const struct tcache_block *b)
 {
-	int (*fn)(void) = (int (*)(void))(uintptr_t)b->host;
+	int (*fn)(void) = (int (*)(void))(uintptr_t)b->blk.code;
 	return fn();
 }
 
@@ -64,7 +64,7 @@ static void test_chain_unchain_executes(void **state)
 {
 	struct tcache *tc;
 	struct tcache_block *a, *b;
-	struct xlat_block xa, xbb;
+	struct bt_block xa, xbb;
 	uint8_t ca[16], cb[16];
 	(void)state;
 
@@ -101,11 +101,59 @@ static void test_chain_unchain_executes(void **state)
 	tcache_destroy(tc);
 }
 
+/* The descriptor holds the installed record: every field as given (the
+ * exits' translator flags too, and still as translated after chaining),
+ * the code and pc map where the cache put them. */
+static void test_record_kept(void **state)
+{
+	struct tcache *tc;
+	struct tcache_block *a, *b;
+	struct bt_block xa, xbb;
+	uint8_t ca[16], cb[16];
+	static const uint8_t pm[] = {0, 0, 0, 5, 2, 1};
+	(void)state;
+
+	assert_int_equal(tcache_create(1 << 16, NULL, &abi, &tc), BT_OK);
+	make_movret(&xa, ca, 0x1000, 1, 0x2000);
+	xa.guest_hash = 0x1122334455667788ull;
+	xa.flags = 0x5;
+	xa.exits[0].flags = 0x3;
+	xa.pcmap = pm;
+	xa.pcmap_len = sizeof(pm);
+	make_addret(&xbb, cb, 0x2000, 10);
+	assert_int_equal(tcache_install(tc, &xa, 0x1000, TCACHE_NO_PAGE, TCACHE_FROM_DB, &a),
+			 BT_OK);
+	assert_int_equal(tcache_install(tc, &xbb, 0x2000, TCACHE_NO_PAGE, TCACHE_FROM_DB, &b),
+			 BT_OK);
+	assert_int_equal(tcache_chain(tc, a, 0, b), BT_OK);
+
+	const struct bt_block *r = &a->blk; /* compared field by field: padding is not */
+	assert_true(r->guest_start == xa.guest_start);
+	assert_int_equal(r->guest_len, xa.guest_len);
+	assert_int_equal(r->n_insns, xa.n_insns);
+	assert_true(r->guest_hash == xa.guest_hash);
+	assert_int_equal(r->flags, xa.flags);
+	assert_int_equal(r->refusal, 0);
+	assert_int_equal(r->code_len, xa.code_len);
+	assert_int_equal(r->pcmap_len, xa.pcmap_len);
+	assert_int_equal(r->n_exits, 1);
+	assert_int_equal(r->exits[0].kind, XLAT_EXIT_JMP);
+	assert_int_equal(r->exits[0].flags, 0x3);
+	assert_int_equal(r->exits[0].patch_off, 6);
+	assert_int_equal(r->exits[0].stub_off, 10);
+	assert_true(r->exits[0].target == 0x2000);
+	assert_ptr_not_equal(a->blk.code, ca);	 /* in the code cache */
+	assert_memory_equal(a->blk.code, ca, 6); /* up to the chained rel32 */
+	assert_ptr_not_equal(a->blk.pcmap, pm);	 /* the cache's copy */
+	assert_memory_equal(a->blk.pcmap, pm, sizeof(pm));
+	tcache_destroy(tc);
+}
+
 static void test_kill_source_unlinks_target(void **state)
 {
 	struct tcache *tc;
 	struct tcache_block *a, *b, *a2;
-	struct xlat_block xa, xbb;
+	struct bt_block xa, xbb;
 	uint8_t ca[16], cb[16];
 	(void)state;
 
@@ -133,7 +181,7 @@ static void test_two_page_block_and_host_lookup(void **state)
 {
 	struct tcache *tc;
 	struct tcache_block *a, *b;
-	struct xlat_block xa, xbb;
+	struct bt_block xa, xbb;
 	uint8_t ca[16], cb[16];
 	(void)state;
 
@@ -143,16 +191,16 @@ static void test_two_page_block_and_host_lookup(void **state)
 	make_addret(&xbb, cb, 0x4000, 2);
 	assert_int_equal(tcache_install(tc, &xa, 0x7000, 0x9000, 0, &a), BT_OK);
 	assert_int_equal(tcache_install(tc, &xbb, 0x4000, TCACHE_NO_PAGE, 0, &b), BT_OK);
-	assert_ptr_equal(tcache_find_host(tc, a->host + 3), a);
-	assert_ptr_equal(tcache_find_host(tc, b->host), b);
-	assert_null(tcache_find_host(tc, b->host + b->code_len + 64));
+	assert_ptr_equal(tcache_find_host(tc, a->blk.code + 3), a);
+	assert_ptr_equal(tcache_find_host(tc, b->blk.code), b);
+	assert_null(tcache_find_host(tc, b->blk.code + b->blk.code_len + 64));
 
 	/* either page of a two-page block invalidates it */
 	assert_int_equal(tcache_invalidate_page(tc, 0x9000), 1);
 	assert_true(a->dead);
 	assert_int_equal(tcache_invalidate_page(tc, 0x7000), 0);
 	/* a dead block is still attributed by host PC until a flush */
-	assert_ptr_equal(tcache_find_host(tc, a->host), a);
+	assert_ptr_equal(tcache_find_host(tc, a->blk.code), a);
 	tcache_destroy(tc);
 }
 
@@ -160,7 +208,7 @@ static void test_ibl_and_flush_on_exhaustion(void **state)
 {
 	struct tcache *tc;
 	struct tcache_block *b = NULL;
-	struct xlat_block xbb;
+	struct bt_block xbb;
 	uint8_t cb[16];
 	(void)state;
 
@@ -169,7 +217,7 @@ static void test_ibl_and_flush_on_exhaustion(void **state)
 	assert_int_equal(tcache_install(tc, &xbb, 0x8000, TCACHE_NO_PAGE, 0, &b), BT_OK);
 	tcache_ibl_insert(tc, b);
 	assert_int_equal(abi.ibl[VCPU_IBL_INDEX(0x8000)].guest_rip, 0x8000);
-	assert_int_equal(abi.ibl[VCPU_IBL_INDEX(0x8000)].host, (uint64_t)(uintptr_t)b->host);
+	assert_int_equal(abi.ibl[VCPU_IBL_INDEX(0x8000)].host, (uint64_t)(uintptr_t)b->blk.code);
 	tcache_invalidate_block(tc, b);
 	assert_int_equal(abi.ibl[VCPU_IBL_INDEX(0x8000)].guest_rip,
 			 VCPU_IBL_EMPTY(VCPU_IBL_INDEX(0x8000)));
@@ -192,7 +240,7 @@ static void test_rejects_bad_rows(void **state)
 {
 	struct tcache *tc;
 	struct tcache_block *a;
-	struct xlat_block xa;
+	struct bt_block xa;
 	uint8_t ca[16];
 	(void)state;
 
@@ -212,7 +260,7 @@ static void test_va_index_and_code_page_flags(void **state)
 	struct guestmem *gm;
 	struct tcache *tc;
 	struct tcache_block *k, *u;
-	struct xlat_block xk, xu;
+	struct bt_block xk, xu;
 	uint8_t ck[16], cu[16];
 	(void)state;
 
@@ -258,15 +306,16 @@ static void test_va_index_and_code_page_flags(void **state)
  * current tag, vcpu_abi.h uibl_tag)? */
 static bool uibl_finds(const struct tcache_block *b)
 {
-	const struct vcpu_ibl_entry *ie = &abi.uibl[VCPU_UIBL_INDEX(b->va)];
-	return ie->guest_rip == (b->va | abi.uibl_tag) && ie->host == (uint64_t)(uintptr_t)b->host;
+	const struct vcpu_ibl_entry *ie = &abi.uibl[VCPU_UIBL_INDEX(b->blk.guest_start)];
+	return ie->guest_rip == (b->blk.guest_start | abi.uibl_tag) &&
+	       ie->host == (uint64_t)(uintptr_t)b->blk.code;
 }
 
 static void test_user_blocks(void **state)
 {
 	struct tcache *tc;
 	struct tcache_block *k, *u1, *u2, *same_page, *other_page;
-	struct xlat_block xk, x1, x2, xs, xo;
+	struct bt_block xk, x1, x2, xs, xo;
 	uint8_t ck[16], c1[16], c2[16], cs[16], co[16];
 	const gva_t va = 0x401000;
 	struct tcache_stats st;
@@ -298,7 +347,7 @@ static void test_user_blocks(void **state)
 	assert_int_equal(tcache_chain(tc, same_page, 0, u2), BT_ERR_INVALID);
 	assert_int_equal(tcache_chain(tc, other_page, 0, u1), BT_ERR_INVALID);
 	assert_int_equal(run(other_page), 14); /* unchained: its own stub */
-	struct xlat_block xkj;
+	struct bt_block xkj;
 	uint8_t ckj[16];
 	struct tcache_block *kj;
 	make_movret(&xkj, ckj, 0xffffffff80000000ull, 15, va);
@@ -312,11 +361,11 @@ static void test_user_blocks(void **state)
 	unsigned i = VCPU_UIBL_INDEX(va), ki = VCPU_IBL_INDEX(va);
 	tcache_ibl_insert(tc, u1);
 	assert_int_equal(abi.uibl[i].guest_rip, va | abi.uibl_tag);
-	assert_ptr_equal((void *)(uintptr_t)abi.uibl[i].host, u1->host);
+	assert_ptr_equal((void *)(uintptr_t)abi.uibl[i].host, u1->blk.code);
 	assert_int_equal(abi.ibl[ki].guest_rip, VCPU_IBL_EMPTY(ki));
 	tcache_ibl_insert(tc, k);
-	assert_ptr_equal((void *)(uintptr_t)abi.ibl[ki].host, k->host);
-	assert_ptr_equal((void *)(uintptr_t)abi.uibl[i].host, u1->host);
+	assert_ptr_equal((void *)(uintptr_t)abi.ibl[ki].host, k->blk.code);
+	assert_ptr_equal((void *)(uintptr_t)abi.uibl[i].host, u1->blk.code);
 
 	/* a virtual range kills kernel blocks only */
 	assert_int_equal(tcache_invalidate_va(tc, va, va + 0x1000), 1);
@@ -355,7 +404,7 @@ static void test_uibl_pcid(void **state)
 {
 	struct tcache *tc;
 	struct tcache_block *a, *b, *c;
-	struct xlat_block xa, xb, xc;
+	struct bt_block xa, xb, xc;
 	uint8_t ca[16], cb[16], cc[16];
 	const gva_t va = 0x401010, vb = 0x402020, vc = 0x403030; /* distinct uibl slots */
 	struct tcache_stats st;
@@ -443,7 +492,7 @@ static void test_revalidate_pages(void **state)
 {
 	struct tcache *tc;
 	struct tcache_block *k1, *k2, *k3, *u;
-	struct xlat_block x1, x2, x3, xu;
+	struct bt_block x1, x2, x3, xu;
 	uint8_t c1[16], c2[16], c3[16], cu[16];
 	const gva_t base = 0xffffffff81000000ull;
 	struct page_map m = {0, base + 0x1000, 0x7000};
@@ -468,8 +517,8 @@ static void test_revalidate_pages(void **state)
 	assert_true(k2->dead);
 	assert_false(k1->dead || k3->dead || u->dead);
 	assert_int_equal(run(k1), 3); /* k1's chain to k3 survived */
-	unsigned i1 = VCPU_IBL_INDEX(k1->va), i2 = VCPU_IBL_INDEX(base + 0x1100);
-	assert_int_equal(abi.ibl[i1].guest_rip, k1->va);
+	unsigned i1 = VCPU_IBL_INDEX(k1->blk.guest_start), i2 = VCPU_IBL_INDEX(base + 0x1100);
+	assert_int_equal(abi.ibl[i1].guest_rip, k1->blk.guest_start);
 	assert_int_equal(abi.ibl[i2].guest_rip, VCPU_IBL_EMPTY(i2));
 	/* nothing moved: one question for the one page left, nobody dies */
 	m.asked = 0;
@@ -479,7 +528,7 @@ static void test_revalidate_pages(void **state)
 	 * (a mapping changed without a flush yet) makes the page "mixed":
 	 * the next check looks at each block and kills the one that differs */
 	struct tcache_block *k4;
-	struct xlat_block x4;
+	struct bt_block x4;
 	uint8_t c4[16];
 	make_movret(&x4, c4, base + 0x300, 5, 0);
 	assert_int_equal(tcache_install(tc, &x4, 0x8000, TCACHE_NO_PAGE, 0, &k4), BT_OK);
@@ -500,7 +549,7 @@ static void test_step_blocks(void **state)
 {
 	struct tcache *tc;
 	struct tcache_block *u, *st1, *st2, *from;
-	struct xlat_block xu, xs1, xs2, xf;
+	struct bt_block xu, xs1, xs2, xf;
 	uint8_t cu[16], cs1[16], cs2[16], cf[16];
 	const gva_t va = 0x401000;
 	(void)state;
@@ -552,7 +601,7 @@ static void test_invalidate_range(void **state)
 	struct guestmem *gm;
 	struct tcache *tc;
 	struct tcache_block *a, *b, *c;
-	struct xlat_block xa, xb2, xc;
+	struct bt_block xa, xb2, xc;
 	uint8_t ca[16], cb[16], cc[16];
 	assert_int_equal(guestmem_create(1 << 20, &gm), BT_OK);
 	assert_int_equal(tcache_create(1 << 16, gm, &abi, &tc), BT_OK);
@@ -639,7 +688,7 @@ static void test_preload_in_place(void **state)
 {
 	struct tcache *one, *bulk;
 	struct tcache_block *a1, *b1, *a, *b, *c, *d;
-	struct xlat_block xa, xbb, xc;
+	struct bt_block xa, xbb, xc;
 	uint8_t ca[16], cb[16], cc[16], orig[48], *rw;
 	static const uint8_t pm[3] = {1, 2, 3};
 	(void)state;
@@ -673,10 +722,10 @@ static void test_preload_in_place(void **state)
 	assert_int_equal(tcache_install(bulk, &xbb, 0x2000, TCACHE_NO_PAGE, TCACHE_FROM_DB, &b),
 			 BT_OK);
 	assert_true(a->in_place && b->in_place && !a1->in_place && !b1->in_place);
-	assert_ptr_equal(b->host, a->host + 16);
-	assert_ptr_equal(a->pcmap, pm);	     /* borrowed */
-	assert_ptr_not_equal(a1->pcmap, pm); /* copied */
-	assert_memory_equal(a1->pcmap, pm, sizeof(pm));
+	assert_ptr_equal(b->blk.code, a->blk.code + 16);
+	assert_ptr_equal(a->blk.pcmap, pm);	 /* borrowed */
+	assert_ptr_not_equal(a1->blk.pcmap, pm); /* copied */
+	assert_memory_equal(a1->blk.pcmap, pm, sizeof(pm));
 	struct tcache_stats st;
 	tcache_get_stats(bulk, &st);
 	assert_int_equal(st.in_place, 2);
@@ -692,11 +741,11 @@ static void test_preload_in_place(void **state)
 	assert_int_equal(run(a1), 11);
 
 	/* host PCs: each block, a gap, a place nothing was installed at */
-	assert_ptr_equal(tcache_find_host(bulk, a->host + 10), a);
-	assert_ptr_equal(tcache_find_host(bulk, b->host), b);
-	assert_null(tcache_find_host(bulk, a->host + 12));
-	assert_null(tcache_find_host(bulk, a->host + 33));
-	assert_ptr_equal(tcache_find_host(one, a1->host + 10), a1);
+	assert_ptr_equal(tcache_find_host(bulk, a->blk.code + 10), a);
+	assert_ptr_equal(tcache_find_host(bulk, b->blk.code), b);
+	assert_null(tcache_find_host(bulk, a->blk.code + 12));
+	assert_null(tcache_find_host(bulk, a->blk.code + 33));
+	assert_ptr_equal(tcache_find_host(one, a1->blk.code + 10), a1);
 
 	/* a live block's place is taken: the same code for another start is
 	 * copied, with its exit at its own stub though a's is chained */
@@ -707,7 +756,7 @@ static void test_preload_in_place(void **state)
 	assert_false(d->in_place);
 	assert_int_equal(run(d), 1);
 	assert_int_equal(run(a), 11);
-	assert_ptr_equal(tcache_find_host(bulk, d->host + 1), d);
+	assert_ptr_equal(tcache_find_host(bulk, d->blk.code + 1), d);
 
 	/* writing b's page kills b in both: a's jump goes back to its stub,
 	 * in the region too */
@@ -717,14 +766,14 @@ static void test_preload_in_place(void **state)
 	assert_null(tcache_lookup(bulk, 0x2000));
 	assert_int_equal(run(a), 1);
 	assert_memory_equal(rw, orig, sizeof(orig));
-	assert_ptr_equal(tcache_find_host(bulk, b->host), b); /* dead, still attributed */
+	assert_ptr_equal(tcache_find_host(bulk, b->blk.code), b); /* dead, still attributed */
 	/* its place is free again: b comes back in place */
 	struct tcache_block *b2;
 	assert_int_equal(tcache_install(bulk, &xbb, 0x2000, TCACHE_NO_PAGE, TCACHE_FROM_DB, &b2),
 			 BT_OK);
 	assert_true(b2->in_place);
-	assert_ptr_equal(b2->host, b->host);
-	assert_ptr_equal(tcache_find_host(bulk, b->host + 1), b2); /* the live one */
+	assert_ptr_equal(b2->blk.code, b->blk.code);
+	assert_ptr_equal(tcache_find_host(bulk, b->blk.code + 1), b2); /* the live one */
 	assert_int_equal(tcache_chain(bulk, a, 0, b2), BT_OK);
 	assert_int_equal(run(a), 11);
 	unsigned live = 0;
@@ -759,6 +808,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_chain_unchain_executes),
+	    cmocka_unit_test(test_record_kept),
 	    cmocka_unit_test(test_kill_source_unlinks_target),
 	    cmocka_unit_test(test_two_page_block_and_host_lookup),
 	    cmocka_unit_test(test_ibl_and_flush_on_exhaustion),

@@ -79,28 +79,27 @@ static void build(const char *path, int n)
 	assert_true(f.id > 0);
 	for (int i = 0; i < n; i++) {
 		struct tcdb_block b = {
-		    .guest_start = 0xffffffff81000000ull + 16u * (unsigned)i,
-		    .guest_len = 16,
-		    .n_insns = 3,
-		    .guest_hash = 1000u + (unsigned)i,
-		    .code = code1,
-		    .code_len = sizeof(code1),
-		    .pcmap = pcmap1,
-		    .pcmap_len = sizeof(pcmap1),
-		    .n_exits = 2,
-		    .function_id = f.id,
-		};
-		b.exits[0] = (struct tcdb_exit){.kind = XLAT_EXIT_JMP,
-						.patch_off = 3,
-						.stub_off = 7,
-						.target = 0xffffffff81001000ull};
-		b.exits[1] = (struct tcdb_exit){.kind = XLAT_EXIT_RET, .patch_off = ~0u};
+		    .blk = {.guest_start = 0xffffffff81000000ull + 16u * (unsigned)i,
+			    .guest_len = 16,
+			    .n_insns = 3,
+			    .guest_hash = 1000u + (unsigned)i,
+			    .code = code1,
+			    .code_len = sizeof(code1),
+			    .pcmap = pcmap1,
+			    .pcmap_len = sizeof(pcmap1),
+			    .n_exits = 2},
+		    .function_id = f.id};
+		b.blk.exits[0] = (struct bt_exit){.kind = XLAT_EXIT_JMP,
+						  .patch_off = 3,
+						  .stub_off = 7,
+						  .target = 0xffffffff81001000ull};
+		b.blk.exits[1] = (struct bt_exit){.kind = XLAT_EXIT_RET, .patch_off = ~0u};
 		assert_int_equal(tcdb_add_block(db, &b), BT_OK);
 	}
-	struct tcdb_block r = {.guest_start = 0xffffffff82000000ull,
-			       .guest_len = 5,
-			       .refusal = XLAT_REFUSE_UNDECODABLE,
-			       .refusal_addr = 0xffffffff82000000ull};
+	struct tcdb_block r = {.blk = {.guest_start = 0xffffffff82000000ull,
+				       .guest_len = 5,
+				       .refusal = XLAT_REFUSE_UNDECODABLE,
+				       .refusal_addr = 0xffffffff82000000ull}};
 	assert_int_equal(tcdb_add_block(db, &r), BT_OK);
 	assert_int_equal(tcdb_commit(db), BT_OK);
 }
@@ -139,17 +138,17 @@ static void test_roundtrip(void **state)
 
 	struct tcdb_block b;
 	assert_int_equal(tcdb_lookup(db, 0xffffffff81000000ull + 16 * 7, &b), BT_OK);
-	assert_int_equal(b.guest_len, 16);
-	assert_true(b.guest_hash == 1007);
-	assert_int_equal(b.code_len, sizeof(code1));
-	assert_memory_equal(b.code, code1, sizeof(code1));
-	assert_int_equal(b.pcmap_len, sizeof(pcmap1));
-	assert_memory_equal(b.pcmap, pcmap1, sizeof(pcmap1));
-	assert_int_equal(b.n_exits, 2);
-	assert_int_equal(b.exits[0].kind, XLAT_EXIT_JMP);
-	assert_int_equal(b.exits[0].patch_off, 3);
-	assert_true(b.exits[0].target == 0xffffffff81001000ull);
-	assert_int_equal(b.exits[1].kind, XLAT_EXIT_RET);
+	assert_int_equal(b.blk.guest_len, 16);
+	assert_true(b.blk.guest_hash == 1007);
+	assert_int_equal(b.blk.code_len, sizeof(code1));
+	assert_memory_equal(b.blk.code, code1, sizeof(code1));
+	assert_int_equal(b.blk.pcmap_len, sizeof(pcmap1));
+	assert_memory_equal(b.blk.pcmap, pcmap1, sizeof(pcmap1));
+	assert_int_equal(b.blk.n_exits, 2);
+	assert_int_equal(b.blk.exits[0].kind, XLAT_EXIT_JMP);
+	assert_int_equal(b.blk.exits[0].patch_off, 3);
+	assert_true(b.blk.exits[0].target == 0xffffffff81001000ull);
+	assert_int_equal(b.blk.exits[1].kind, XLAT_EXIT_RET);
 	/* not a start, and a refused region: not found */
 	assert_int_equal(tcdb_lookup(db, 0xffffffff81000001ull, &b), BT_ERR_NOTFOUND);
 	assert_int_equal(tcdb_lookup(db, 0xffffffff82000000ull, &b), BT_ERR_NOTFOUND);
@@ -357,17 +356,17 @@ static void test_bad_files(void **state)
  * a committed transaction; *nb is the row written. */
 static void learn_ret_block(struct tcdb *db, struct tcdb_block *nb)
 {
-	*nb = (struct tcdb_block){.guest_start = 0xffffffff81100000ull,
-				  .guest_len = 8,
-				  .guest_hash = 77,
-				  .code = code1,
-				  .code_len = sizeof(code1),
-				  .pcmap = pcmap1,
-				  .pcmap_len = sizeof(pcmap1),
-				  .n_exits = 1};
-	nb->exits[0] = (struct tcdb_exit){.kind = XLAT_EXIT_RET, .patch_off = ~0u};
+	*nb = (struct tcdb_block){.blk = {.guest_start = 0xffffffff81100000ull,
+					  .guest_len = 8,
+					  .guest_hash = 77,
+					  .code = code1,
+					  .code_len = sizeof(code1),
+					  .pcmap = pcmap1,
+					  .pcmap_len = sizeof(pcmap1),
+					  .n_exits = 1}};
+	nb->blk.exits[0] = (struct bt_exit){.kind = XLAT_EXIT_RET, .patch_off = ~0u};
 	assert_int_equal(tcdb_learn_begin(db), BT_OK);
-	assert_int_equal(tcdb_learn_block(db, nb), BT_OK);
+	assert_int_equal(tcdb_learn_block(db, &nb->blk), BT_OK);
 	assert_int_equal(tcdb_learn_commit(db), BT_OK);
 }
 
@@ -402,14 +401,14 @@ static void test_learn_and_stats(void **state)
 	/* a rolled-back learning transaction leaves nothing */
 	assert_int_equal(tcdb_open(p, TCDB_RDWR, &want, NULL, &db), BT_OK);
 	assert_int_equal(tcdb_learn_begin(db), BT_OK);
-	nb.guest_start += 8;
-	assert_int_equal(tcdb_learn_block(db, &nb), BT_OK);
+	nb.blk.guest_start += 8;
+	assert_int_equal(tcdb_learn_block(db, &nb.blk), BT_OK);
 	tcdb_close(db); /* no commit */
 	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
 	struct tcdb_block b;
 	assert_int_equal(tcdb_lookup(db, 0xffffffff81100000ull, &b), BT_OK);
 	assert_int_equal(b.origin, TCDB_ORIGIN_LEARNED);
-	assert_true(b.guest_hash == 77);
+	assert_true(b.blk.guest_hash == 77);
 	assert_int_equal(tcdb_lookup(db, 0xffffffff81100008ull, &b), BT_ERR_NOTFOUND);
 	tcdb_close(db);
 	sqlite3 *h;
@@ -497,13 +496,13 @@ static void test_auth_rows(void **state)
 	assert_int_equal(tcdb_open(q, TCDB_RDWR, &want, NULL, &db), BT_OK);
 	struct tcdb_block nb;
 	learn_ret_block(db, &nb);
-	assert_int_equal(tcdb_lookup(db, nb.guest_start, &b), BT_OK);
+	assert_int_equal(tcdb_lookup(db, nb.blk.guest_start, &b), BT_OK);
 	tcdb_close(db);
 	sql(q, "UPDATE blocks SET code = x'b83c000000bf2a0000000f05' WHERE origin = 1");
 	assert_int_equal(tcdb_open(q, TCDB_RDWR, &want, NULL, &db), BT_OK);
-	assert_int_equal(tcdb_lookup(db, nb.guest_start, &b), BT_ERR_AUTH);
+	assert_int_equal(tcdb_lookup(db, nb.blk.guest_start, &b), BT_ERR_AUTH);
 	assert_int_equal(tcdb_learn_begin(db), BT_OK);
-	assert_int_equal(tcdb_learn_block(db, &nb), BT_ERR_AUTH);
+	assert_int_equal(tcdb_learn_block(db, &nb.blk), BT_ERR_AUTH);
 	tcdb_close(db);
 	/* the image row (identity) changed: refused at open */
 	copy_file(p, q);
@@ -523,13 +522,14 @@ static void test_auth_chunk(void **state)
 	memset(code, 0x90, sizeof(code));
 	struct tcdb_block b[2];
 	for (int i = 0; i < 2; i++) {
-		b[i] = (struct tcdb_block){.guest_start = 0xffffffff81000000ull + 64u * (unsigned)i,
-					   .guest_len = 4,
-					   .guest_hash = 5,
-					   .code = code,
-					   .code_len = sizeof(code),
-					   .pcmap = pcmap1,
-					   .pcmap_len = sizeof(pcmap1)};
+		b[i] = (struct tcdb_block){
+		    .blk = {.guest_start = 0xffffffff81000000ull + 64u * (unsigned)i,
+			    .guest_len = 4,
+			    .guest_hash = 5,
+			    .code = code,
+			    .code_len = sizeof(code),
+			    .pcmap = pcmap1,
+			    .pcmap_len = sizeof(pcmap1)}};
 		assert_int_equal(tcdb_chunk_add_block(&c, &b[i], 0), BT_OK);
 	}
 	assert_int_equal(tcdb_chunk_seal(&c), BT_OK);
@@ -558,7 +558,7 @@ static void test_auth_chunk(void **state)
 	free(z);
 	tcdb_chunk_fini(&c);
 	/* refused before any of its blocks is served, the unchanged one too */
-	assert_unauthentic(p, b[0].guest_start, b[1].guest_start);
+	assert_unauthentic(p, b[0].blk.guest_start, b[1].blk.guest_start);
 	uint8_t *raw, *zc;
 	size_t raw_len, z_len;
 	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
@@ -644,7 +644,7 @@ static void test_auth_keys(void **state)
 
 static int count_cb(void *o, const struct tcdb_block *b)
 {
-	(*(int *)o) += b->refusal ? 1000 : 1;
+	(*(int *)o) += b->blk.refusal ? 1000 : 1;
 	return 0;
 }
 
@@ -676,20 +676,21 @@ static void test_chunks(void **state)
 		tcdb_chunk_reset(&c);
 		for (int i = 0; i < 3; i++) {
 			memset(code[i], 0x90 + i + k, sizeof(code[i]));
-			b[i] = (struct tcdb_block){.guest_start = 0xffffffff81000000ull +
-								  0x1000u * (unsigned)k +
-								  32u * (unsigned)i,
-						   .guest_len = 32,
-						   .guest_hash = 7u + (unsigned)i,
-						   .code = code[i],
-						   .code_len = 100u + (unsigned)i,
-						   .pcmap = pcmap1,
-						   .pcmap_len = sizeof(pcmap1),
-						   .n_exits = (uint32_t)i};
+			b[i] = (struct tcdb_block){.blk = {.guest_start = 0xffffffff81000000ull +
+									  0x1000u * (unsigned)k +
+									  32u * (unsigned)i,
+							   .guest_len = 32,
+							   .guest_hash = 7u + (unsigned)i,
+							   .code = code[i],
+							   .code_len = 100u + (unsigned)i,
+							   .pcmap = pcmap1,
+							   .pcmap_len = sizeof(pcmap1),
+							   .n_exits = (uint32_t)i}};
 			for (int e = 0; e < i; e++)
-				b[i].exits[e] = (struct tcdb_exit){.kind = XLAT_EXIT_JCC_TAKEN,
-								   .patch_off = 5,
-								   .target = 0x1234u + (unsigned)e};
+				b[i].blk.exits[e] =
+				    (struct bt_exit){.kind = XLAT_EXIT_JCC_TAKEN,
+						     .patch_off = 5,
+						     .target = 0x1234u + (unsigned)e};
 			assert_int_equal(tcdb_chunk_add_block(&c, &b[i], 0), BT_OK);
 		}
 		assert_int_equal(tcdb_chunk_seal(&c), BT_OK);
@@ -710,14 +711,14 @@ static void test_chunks(void **state)
 		struct tcdb_block o;
 		gva_t va = 0xffffffff81000000ull + 0x1000u * (unsigned)k + 32u * (unsigned)i;
 		assert_int_equal(tcdb_lookup(db, va, &o), BT_OK);
-		assert_int_equal(o.code_len, 100 + i);
-		assert_int_equal(o.code[0], 0x90 + i + k);
-		assert_int_equal(o.code[o.code_len - 1], 0x90 + i + k);
-		assert_int_equal(o.pcmap_len, sizeof(pcmap1));
-		assert_memory_equal(o.pcmap, pcmap1, sizeof(pcmap1));
-		assert_int_equal(o.n_exits, i);
+		assert_int_equal(o.blk.code_len, 100 + i);
+		assert_int_equal(o.blk.code[0], 0x90 + i + k);
+		assert_int_equal(o.blk.code[o.blk.code_len - 1], 0x90 + i + k);
+		assert_int_equal(o.blk.pcmap_len, sizeof(pcmap1));
+		assert_memory_equal(o.blk.pcmap, pcmap1, sizeof(pcmap1));
+		assert_int_equal(o.blk.n_exits, i);
 		if (i)
-			assert_true(o.exits[i - 1].target == 0x1234u + (unsigned)i - 1);
+			assert_true(o.blk.exits[i - 1].target == 0x1234u + (unsigned)i - 1);
 	}
 	tcdb_close(db);
 	/* a damaged chunk is refused at look-up: it fails its authentication,
@@ -740,10 +741,10 @@ static int any_cb(void *o, const struct tcdb_block *b)
 {
 	/* touch every byte a reader would use */
 	unsigned *sum = o;
-	for (uint32_t i = 0; i < b->code_len; i++)
-		*sum += b->code[i];
-	for (uint32_t i = 0; i < b->pcmap_len; i++)
-		*sum += b->pcmap[i];
+	for (uint32_t i = 0; i < b->blk.code_len; i++)
+		*sum += b->blk.code[i];
+	for (uint32_t i = 0; i < b->blk.pcmap_len; i++)
+		*sum += b->blk.pcmap[i];
 	return 0;
 }
 
@@ -766,16 +767,18 @@ static void test_random_damage(void **state)
 		tcdb_chunk_reset(&c);
 		struct tcdb_block b[8];
 		for (int i = 0; i < 8; i++) {
-			b[i] = (struct tcdb_block){.guest_start = 0xffffffff81000000ull +
-								  0x100u * (unsigned)(8 * k + i),
-						   .guest_len = 16,
-						   .guest_hash = (unsigned)i,
-						   .code = code,
-						   .code_len = 50u + (unsigned)i * 10u,
-						   .pcmap = pcmap1,
-						   .pcmap_len = sizeof(pcmap1),
-						   .n_exits = 1};
-			b[i].exits[0] = (struct tcdb_exit){.kind = XLAT_EXIT_RET, .patch_off = ~0u};
+			b[i] = (struct tcdb_block){
+			    .blk = {.guest_start =
+					0xffffffff81000000ull + 0x100u * (unsigned)(8 * k + i),
+				    .guest_len = 16,
+				    .guest_hash = (unsigned)i,
+				    .code = code,
+				    .code_len = 50u + (unsigned)i * 10u,
+				    .pcmap = pcmap1,
+				    .pcmap_len = sizeof(pcmap1),
+				    .n_exits = 1}};
+			b[i].blk.exits[0] =
+			    (struct bt_exit){.kind = XLAT_EXIT_RET, .patch_off = ~0u};
 			assert_int_equal(tcdb_chunk_add_block(&c, &b[i], 0), BT_OK);
 		}
 		assert_int_equal(tcdb_chunk_seal(&c), BT_OK);
@@ -936,12 +939,13 @@ static void learn_until_full(const char *p, const char *log, unsigned n_blocks)
 		memset(big, 0x90, sizeof(big));
 		enum bt_status s = BT_OK;
 		for (unsigned i = 0; i < n_blocks && s == BT_OK; i++) {
-			struct tcdb_block b = {.guest_start = 0xffffffff83000000ull + 64u * i,
-					       .guest_len = 8,
-					       .code = big,
-					       .code_len = sizeof(big)};
+			struct tcdb_block b = {
+			    .blk = {.guest_start = 0xffffffff83000000ull + 64u * i,
+				    .guest_len = 8,
+				    .code = big,
+				    .code_len = sizeof(big)}};
 			big[0] = (uint8_t)i; /* no two pages alike */
-			s = tcdb_learn_block(db, &b);
+			s = tcdb_learn_block(db, &b.blk);
 		}
 		if (s == BT_OK)
 			s = tcdb_learn_commit(db);

@@ -40,17 +40,17 @@ static const uint8_t pcmap[] = {1, 2};
 static struct tcdb_block blk(gva_t va, uint64_t hash, const uint8_t *code, uint32_t len)
 {
 	return (struct tcdb_block){
-	    .guest_start = va,
-	    .guest_len = 8,
-	    .n_insns = 2,
-	    .guest_hash = hash,
-	    .flags = 1,
-	    .code = code,
-	    .code_len = len,
-	    .pcmap = pcmap,
-	    .pcmap_len = sizeof(pcmap),
-	    .n_exits = 1,
-	    .exits = {{.kind = XLAT_EXIT_RET, .patch_off = ~0u, .stub_off = 1}}};
+	    .blk = {.guest_start = va,
+		    .guest_len = 8,
+		    .n_insns = 2,
+		    .guest_hash = hash,
+		    .flags = 1,
+		    .code = code,
+		    .code_len = len,
+		    .pcmap = pcmap,
+		    .pcmap_len = sizeof(pcmap),
+		    .n_exits = 1,
+		    .exits = {{.kind = XLAT_EXIT_RET, .patch_off = ~0u, .stub_off = 1}}}};
 }
 
 static void add_funcs(struct tcdb *db, int n, int64_t *first)
@@ -83,11 +83,11 @@ static void build(const char *p, struct built *o)
 	struct tcdb_chunk c = {0};
 	struct tcdb_block b1[3] = {blk(A, 1, code_x, sizeof(code_x)),
 				   blk(A + 0x40, 2, code_y, sizeof(code_y)),
-				   {.guest_start = A + 0x80,
-				    .guest_len = 3,
-				    .guest_hash = 7,
-				    .refusal = 1,
-				    .refusal_addr = A + 0x81}};
+				   {.blk = {.guest_start = A + 0x80,
+					    .guest_len = 3,
+					    .guest_hash = 7,
+					    .refusal = 1,
+					    .refusal_addr = A + 0x81}}};
 	uint32_t region[3] = {0, 1, 1};
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(tcdb_chunk_add_block(&c, &b1[i], region[i]), BT_OK);
@@ -132,11 +132,11 @@ static int on_block(void *opaque, const struct tcdb_block *b)
 {
 	struct seen *s = opaque;
 	if (s->n < 16) {
-		s->va[s->n] = b->guest_start;
-		s->hash[s->n] = b->guest_hash;
+		s->va[s->n] = b->blk.guest_start;
+		s->hash[s->n] = b->blk.guest_hash;
 		s->origin[s->n] = b->origin;
-		s->refusal[s->n] = b->refusal;
-		s->code[s->n] = b->code != NULL;
+		s->refusal[s->n] = b->blk.refusal;
+		s->code[s->n] = b->blk.code != NULL;
 	}
 	s->n++;
 	return 0;
@@ -173,20 +173,20 @@ static void test_lookup_and_walk(void **state)
 		}
 		struct tcdb_block b;
 		assert_int_equal(tcdb_lookup(db, A, &b), BT_OK);
-		assert_int_equal(b.guest_hash, 1); /* chunk 1's: the first wins */
-		assert_int_equal(b.code_len, sizeof(code_x));
-		assert_memory_equal(b.code, code_x, sizeof(code_x));
+		assert_int_equal(b.blk.guest_hash, 1); /* chunk 1's: the first wins */
+		assert_int_equal(b.blk.code_len, sizeof(code_x));
+		assert_memory_equal(b.blk.code, code_x, sizeof(code_x));
 		assert_int_equal(b.function_id, o.f1);
 		assert_int_equal(b.chunk_id, o.c1);
-		assert_int_equal(b.n_exits, 1);
-		assert_int_equal(b.exits[0].kind, XLAT_EXIT_RET);
-		assert_int_equal(b.pcmap_len, sizeof(pcmap));
+		assert_int_equal(b.blk.n_exits, 1);
+		assert_int_equal(b.blk.exits[0].kind, XLAT_EXIT_RET);
+		assert_int_equal(b.blk.pcmap_len, sizeof(pcmap));
 		assert_int_equal(tcdb_lookup(db, A + 0x40, &b), BT_OK);
-		assert_int_equal(b.guest_hash, 2);
+		assert_int_equal(b.blk.guest_hash, 2);
 		assert_int_equal(b.function_id, o.f1 + 1);
-		assert_memory_equal(b.code, code_y, sizeof(code_y));
+		assert_memory_equal(b.blk.code, code_y, sizeof(code_y));
 		assert_int_equal(tcdb_lookup(db, A + 0x20, &b), BT_OK);
-		assert_int_equal(b.guest_hash, 3);
+		assert_int_equal(b.blk.guest_hash, 3);
 		assert_int_equal(b.function_id, o.f2);
 		assert_int_equal(b.chunk_id, o.c2);
 		assert_int_equal(tcdb_lookup(db, A + 0x80, &b), BT_ERR_NOTFOUND); /* refused */
@@ -242,9 +242,9 @@ static void test_learned_over_static(void **state)
 	assert_int_equal(tcdb_open(p, TCDB_RDWR, &want, NULL, &db), BT_OK);
 	assert_int_equal(tcdb_learn_begin(db), BT_OK);
 	struct tcdb_block l = blk(A + 0x40, 77, code_x, sizeof(code_x));
-	assert_int_equal(tcdb_learn_block(db, &l), BT_OK);
+	assert_int_equal(tcdb_learn_block(db, &l.blk), BT_OK);
 	struct tcdb_block r = blk(A + 0x80, 78, code_x, sizeof(code_x)); /* was refused */
-	assert_int_equal(tcdb_learn_block(db, &r), BT_OK);
+	assert_int_equal(tcdb_learn_block(db, &r.blk), BT_OK);
 	assert_int_equal(tcdb_learn_commit(db), BT_OK);
 	tcdb_close(db);
 	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
@@ -253,12 +253,12 @@ static void test_learned_over_static(void **state)
 	assert_int_equal(n, 4);
 	struct tcdb_block b;
 	assert_int_equal(tcdb_lookup(db, A + 0x40, &b), BT_OK);
-	assert_int_equal(b.guest_hash, 77);
+	assert_int_equal(b.blk.guest_hash, 77);
 	assert_int_equal(b.origin, TCDB_ORIGIN_LEARNED);
 	assert_int_equal(tcdb_lookup(db, A + 0x80, &b), BT_OK);
-	assert_int_equal(b.guest_hash, 78);
+	assert_int_equal(b.blk.guest_hash, 78);
 	assert_int_equal(tcdb_lookup(db, A, &b), BT_OK);
-	assert_int_equal(b.guest_hash, 1);
+	assert_int_equal(b.blk.guest_hash, 1);
 	assert_int_equal(b.origin, TCDB_ORIGIN_STATIC);
 	struct seen s = {0};
 	assert_int_equal(tcdb_foreach_block(db, on_block, &s), BT_OK);
@@ -449,8 +449,8 @@ static void test_zdict(void **state)
 	struct tcdb_block r;
 	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
 	assert_int_equal(tcdb_lookup(db, A, &r), BT_OK);
-	assert_int_equal(r.code_len, SL);
-	assert_memory_equal(r.code, samples, SL);
+	assert_int_equal(r.blk.code_len, SL);
+	assert_memory_equal(r.blk.code, samples, SL);
 	struct tcdb_zdict *back;
 	assert_int_equal(tcdb_get_zdict(db, &back), BT_OK);
 	assert_int_equal(tcdb_zdict_id(back), tcdb_zdict_id(d));

@@ -40,12 +40,12 @@ static enum bt_status build(const char *path, uint64_t hash)
 	    .xlat_version = XLAT_VERSION, .abi_version = VCPU_ABI_VERSION, .created = 1700000000};
 	strcpy(p.tool_version, "test");
 	assert_int_equal(tcdb_create(path, &test_image, &p, &db), BT_OK);
-	struct tcdb_block b = {.guest_start = 0xffffffff81000000ull,
-			       .guest_len = 2,
-			       .n_insns = 2,
-			       .guest_hash = hash,
-			       .code = code,
-			       .code_len = sizeof(code)};
+	struct tcdb_block b = {.blk = {.guest_start = 0xffffffff81000000ull,
+				       .guest_len = 2,
+				       .n_insns = 2,
+				       .guest_hash = hash,
+				       .code = code,
+				       .code_len = sizeof(code)}};
 	assert_int_equal(tcdb_add_block(db, &b), BT_OK);
 	return tcdb_commit(db);
 }
@@ -57,7 +57,7 @@ static uint64_t stored_hash(const char *path)
 	struct tcdb_block b;
 	assert_int_equal(tcdb_open(path, TCDB_RDONLY, &want, NULL, &db), BT_OK);
 	assert_int_equal(tcdb_lookup(db, 0xffffffff81000000ull, &b), BT_OK);
-	uint64_t h = b.guest_hash;
+	uint64_t h = b.blk.guest_hash;
 	tcdb_close(db);
 	return h;
 }

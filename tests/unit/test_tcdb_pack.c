@@ -40,16 +40,16 @@ static const uint8_t pcmap[] = {1, 2, 3};
 
 static struct tcdb_block block(gva_t va, uint64_t hash, const uint8_t *code, uint32_t len)
 {
-	struct tcdb_block b = {.guest_start = va,
-			       .guest_len = 16,
-			       .n_insns = 3,
-			       .guest_hash = hash,
-			       .code = code,
-			       .code_len = len,
-			       .pcmap = pcmap,
-			       .pcmap_len = sizeof(pcmap),
-			       .n_exits = 1};
-	b.exits[0] = (struct tcdb_exit){
+	struct tcdb_block b = {.blk = {.guest_start = va,
+				       .guest_len = 16,
+				       .n_insns = 3,
+				       .guest_hash = hash,
+				       .code = code,
+				       .code_len = len,
+				       .pcmap = pcmap,
+				       .pcmap_len = sizeof(pcmap),
+				       .n_exits = 1}};
+	b.blk.exits[0] = (struct bt_exit){
 	    .kind = XLAT_EXIT_JMP, .patch_off = 3, .stub_off = 7, .target = va + 0x40};
 	return b;
 }
@@ -68,10 +68,10 @@ static void build(const char *path, int n, bool far)
 		struct tcdb_block b = block(va, 1000u + (unsigned)i, code_a, sizeof(code_a));
 		assert_int_equal(tcdb_add_block(db, &b), BT_OK);
 	}
-	struct tcdb_block r = {.guest_start = BASE - 0x100,
-			       .guest_len = 5,
-			       .refusal = XLAT_REFUSE_UNDECODABLE,
-			       .refusal_addr = BASE - 0x100};
+	struct tcdb_block r = {.blk = {.guest_start = BASE - 0x100,
+				       .guest_len = 5,
+				       .refusal = XLAT_REFUSE_UNDECODABLE,
+				       .refusal_addr = BASE - 0x100}};
 	assert_int_equal(tcdb_add_block(db, &r), BT_OK);
 	assert_int_equal(tcdb_commit(db), BT_OK);
 }
@@ -125,7 +125,7 @@ static void test_index_pack(void **state)
 		for (int i = 0; i < 300; i++) {
 			gva_t va = BASE + 16u * (unsigned)i + (far && i >= 150 ? 0x1000000ull : 0);
 			assert_int_equal(tcdb_lookup(db, va, &b), BT_OK);
-			assert_true(b.guest_hash == 1000u + (unsigned)i);
+			assert_true(b.blk.guest_hash == 1000u + (unsigned)i);
 			assert_int_equal(tcdb_lookup(db, va + 1, &b), BT_ERR_NOTFOUND);
 		}
 		assert_int_equal(tcdb_lookup(db, BASE - 16, &b), BT_ERR_NOTFOUND);
@@ -135,7 +135,7 @@ static void test_index_pack(void **state)
 		 * again in the learning transaction */
 		assert_int_equal(tcdb_learn_begin(db), BT_OK);
 		struct tcdb_block l = block(0x401000, 5, code_b, sizeof(code_b));
-		assert_int_equal(tcdb_learn_block(db, &l), BT_OK);
+		assert_int_equal(tcdb_learn_block(db, &l.blk), BT_OK);
 		assert_int_equal(tcdb_learn_commit(db), BT_OK);
 		tcdb_close(db);
 		assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
@@ -172,17 +172,17 @@ static void learn_two_versions(const char *p)
 	struct tcdb_block v1 = block(BASE, 1000, code_a, sizeof(code_a));
 	struct tcdb_block v2 = block(BASE, 77, code_b, sizeof(code_b));
 	struct tcdb_block rt = block(BASE + 0x2000, 99, code_b, sizeof(code_b));
-	assert_int_equal(tcdb_profile_note(db, &v1), BT_OK);
-	assert_int_equal(tcdb_profile_note(db, &v2), BT_OK);
-	assert_int_equal(tcdb_profile_note(db, &v1), BT_OK); /* installed again: one entry */
-	assert_int_equal(tcdb_profile_note(db, &rt), BT_OK);
+	assert_int_equal(tcdb_profile_note(db, &v1.blk), BT_OK);
+	assert_int_equal(tcdb_profile_note(db, &v2.blk), BT_OK);
+	assert_int_equal(tcdb_profile_note(db, &v1.blk), BT_OK); /* installed again: one entry */
+	assert_int_equal(tcdb_profile_note(db, &rt.blk), BT_OK);
 	assert_int_equal(tcdb_profile_noted(db), 3);
 	struct tcdb_block bad = v1;
-	bad.refusal = XLAT_REFUSE_UNDECODABLE;
-	assert_int_equal(tcdb_profile_note(db, &bad), BT_ERR_INVALID);
+	bad.blk.refusal = XLAT_REFUSE_UNDECODABLE;
+	assert_int_equal(tcdb_profile_note(db, &bad.blk), BT_ERR_INVALID);
 	bad = v1;
-	bad.guest_len = 0;
-	assert_int_equal(tcdb_profile_note(db, &bad), BT_ERR_INVALID);
+	bad.blk.guest_len = 0;
+	assert_int_equal(tcdb_profile_note(db, &bad.blk), BT_ERR_INVALID);
 	assert_int_equal(tcdb_learn_begin(db), BT_OK);
 	assert_int_equal(tcdb_learn_commit(db), BT_OK);
 	tcdb_close(db);
@@ -198,7 +198,7 @@ static void test_multi_version(void **state)
 	struct tcdb *db;
 	struct tcdb_block b = block(BASE, 1, code_a, sizeof(code_a));
 	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
-	assert_int_equal(tcdb_profile_note(db, &b), BT_ERR_INVALID);
+	assert_int_equal(tcdb_profile_note(db, &b.blk), BT_ERR_INVALID);
 	tcdb_close(db);
 	learn_two_versions(p);
 
@@ -211,19 +211,19 @@ static void test_multi_version(void **state)
 	/* before the patch: the first version */
 	struct memory m = {.va = {BASE, BASE + 0x2000}, .hash = {1000, 99}, .n = 2};
 	assert_int_equal(tcdb_lookup_match(db, BASE, holds, &m, &b, &tried), BT_OK);
-	assert_true(b.guest_hash == 1000);
-	assert_int_equal(b.code_len, sizeof(code_a));
-	assert_memory_equal(b.code, code_a, sizeof(code_a));
+	assert_true(b.blk.guest_hash == 1000);
+	assert_int_equal(b.blk.code_len, sizeof(code_a));
+	assert_memory_equal(b.blk.code, code_a, sizeof(code_a));
 	assert_int_equal(b.origin, TCDB_ORIGIN_PROFILE);
 	assert_int_equal(tried, 1);
 	/* after it: the second, offered after the first */
 	m.hash[0] = 77;
 	m.asked = 0;
 	assert_int_equal(tcdb_lookup_match(db, BASE, holds, &m, &b, &tried), BT_OK);
-	assert_true(b.guest_hash == 77);
-	assert_memory_equal(b.code, code_b, sizeof(code_b));
-	assert_int_equal(b.n_exits, 1);
-	assert_true(b.exits[0].target == BASE + 0x40);
+	assert_true(b.blk.guest_hash == 77);
+	assert_memory_equal(b.blk.code, code_b, sizeof(code_b));
+	assert_int_equal(b.blk.n_exits, 1);
+	assert_true(b.blk.exits[0].target == BASE + 0x40);
 	assert_int_equal(tried, 2);
 	assert_int_equal(m.asked, 2);
 	/* a third version nobody stored: every version offered, all stale */
@@ -232,7 +232,7 @@ static void test_multi_version(void **state)
 	assert_int_equal(tried, 3); /* two profile versions, then the row */
 	/* the run-time translation, which has no row */
 	assert_int_equal(tcdb_lookup_match(db, BASE + 0x2000, holds, &m, &b, &tried), BT_OK);
-	assert_true(b.guest_hash == 99);
+	assert_true(b.blk.guest_hash == 99);
 	/* a start only the rows have: the row */
 	m.va[0] = BASE + 16;
 	m.hash[0] = 1001;
@@ -248,7 +248,7 @@ static void test_multi_version(void **state)
 	assert_int_equal(tcdb_open(p, TCDB_RDWR, &want, NULL, &db), BT_OK);
 	assert_int_equal(tcdb_load_index(db, &n), BT_OK);
 	b = block(BASE + 32, 1002, code_a, sizeof(code_a));
-	assert_int_equal(tcdb_profile_note(db, &b), BT_OK);
+	assert_int_equal(tcdb_profile_note(db, &b.blk), BT_OK);
 	assert_int_equal(tcdb_learn_begin(db), BT_OK);
 	assert_int_equal(tcdb_learn_commit(db), BT_OK);
 	tcdb_close(db);
@@ -260,8 +260,8 @@ static void test_multi_version(void **state)
 	/* a learning transaction that is not committed leaves the old profile */
 	assert_int_equal(tcdb_open(p, TCDB_RDWR, &want, NULL, &db), BT_OK);
 	b = block(BASE + 48, 1003, code_a, sizeof(code_a));
-	assert_int_equal(tcdb_profile_note(db, &b), BT_OK);
-	assert_int_equal(tcdb_profile_note(db, &b), BT_OK);
+	assert_int_equal(tcdb_profile_note(db, &b.blk), BT_OK);
+	assert_int_equal(tcdb_profile_note(db, &b.blk), BT_OK);
 	assert_int_equal(tcdb_learn_begin(db), BT_OK);
 	tcdb_close(db); /* no commit */
 	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
@@ -370,9 +370,9 @@ static void test_predicted(void **state)
 	struct tcdb_block row = block(BASE, 1000, code_a, sizeof(code_a));
 	struct tcdb_block pred = block(BASE, 55, code_b, sizeof(code_b));
 	assert_int_equal(tcdb_add_block(db, &row), BT_OK);
-	assert_int_equal(tcdb_predicted_note(db, &pred), BT_OK);
-	assert_int_equal(tcdb_predicted_note(db, &pred), BT_OK);	/* kept once */
-	assert_int_equal(tcdb_profile_note(db, &pred), BT_ERR_INVALID); /* not a --learn */
+	assert_int_equal(tcdb_predicted_note(db, &pred.blk), BT_OK);
+	assert_int_equal(tcdb_predicted_note(db, &pred.blk), BT_OK);	    /* kept once */
+	assert_int_equal(tcdb_profile_note(db, &pred.blk), BT_ERR_INVALID); /* not a --learn */
 	assert_int_equal(tcdb_predicted_write(db, 0xabcdef), BT_OK);
 	assert_int_equal(tcdb_commit(db), BT_OK);
 
@@ -381,7 +381,7 @@ static void test_predicted(void **state)
 	struct tcdb_block b;
 	struct tcdb_expect ex = {.cpu_profile_hash = 0xabcdef};
 	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, &ex, &db), BT_OK);
-	assert_int_equal(tcdb_predicted_note(db, &pred), BT_ERR_INVALID); /* not building */
+	assert_int_equal(tcdb_predicted_note(db, &pred.blk), BT_ERR_INVALID); /* not building */
 	assert_int_equal(tcdb_load_index(db, &n), BT_OK);
 	assert_int_equal(tcdb_predicted_entries(db), 1);
 	assert_int_equal(tcdb_profile_foreach(db, true, count_versions, &count), BT_OK);
@@ -390,7 +390,7 @@ static void test_predicted(void **state)
 	struct memory m = {.va = {BASE}, .hash = {55}, .n = 1};
 	assert_int_equal(tcdb_lookup_match(db, BASE, holds, &m, &b, &tried), BT_OK);
 	assert_int_equal(b.origin, TCDB_ORIGIN_PREDICTED);
-	assert_memory_equal(b.code, code_b, sizeof(code_b));
+	assert_memory_equal(b.blk.code, code_b, sizeof(code_b));
 	assert_int_equal(tried, 1);
 	/* the image's bytes: the row, after the predicted version */
 	m.hash[0] = 1000;
@@ -467,19 +467,19 @@ static const uint8_t *check_versions(struct tcdb *db)
 	unsigned tried;
 	assert_int_equal(tcdb_lookup_match(db, BASE, holds, &m, &b, &tried), BT_OK);
 	assert_int_equal(b.origin, TCDB_ORIGIN_PROFILE);
-	assert_int_equal(b.code_len, sizeof(code_a));
-	assert_memory_equal(b.code, code_a, sizeof(code_a));
-	assert_memory_equal(b.pcmap, pcmap, sizeof(pcmap));
-	assert_int_equal(b.n_exits, 1);
-	assert_int_equal(b.exits[0].stub_off, 7);
-	const uint8_t *first = b.code;
+	assert_int_equal(b.blk.code_len, sizeof(code_a));
+	assert_memory_equal(b.blk.code, code_a, sizeof(code_a));
+	assert_memory_equal(b.blk.pcmap, pcmap, sizeof(pcmap));
+	assert_int_equal(b.blk.n_exits, 1);
+	assert_int_equal(b.blk.exits[0].stub_off, 7);
+	const uint8_t *first = b.blk.code;
 	m.hash[0] = 77;
 	assert_int_equal(tcdb_lookup_match(db, BASE, holds, &m, &b, &tried), BT_OK);
-	assert_memory_equal(b.code, code_b, sizeof(code_b));
-	assert_ptr_equal(b.code, first + 16); /* the next one, 16-byte aligned */
+	assert_memory_equal(b.blk.code, code_b, sizeof(code_b));
+	assert_ptr_equal(b.blk.code, first + 16); /* the next one, 16-byte aligned */
 	assert_int_equal(tcdb_lookup_match(db, BASE + 0x2000, holds, &m, &b, &tried), BT_OK);
-	assert_memory_equal(b.code, code_b, sizeof(code_b));
-	assert_ptr_equal(b.code, first + 32);
+	assert_memory_equal(b.blk.code, code_b, sizeof(code_b));
+	assert_ptr_equal(b.blk.code, first + 32);
 	return first;
 }
 
@@ -628,22 +628,22 @@ static void test_profile_cursor(void **state)
 	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
 	assert_int_equal(tcdb_load_index(db, &n), BT_OK);
 	assert_int_equal(tcdb_lookup_match(db, BASE + 0x2000, holds, &m, &b, &tried), BT_OK);
-	assert_true(b.guest_hash == 99);
+	assert_true(b.blk.guest_hash == 99);
 	assert_int_equal(tried, 1);
 	assert_int_equal(tcdb_lookup_match(db, BASE, holds, &m, &b, &tried), BT_OK);
-	assert_true(b.guest_hash == 77); /* v1 offered first, then v2 taken */
+	assert_true(b.blk.guest_hash == 77); /* v1 offered first, then v2 taken */
 	assert_int_equal(tried, 2);
 	/* next in order: BASE + 0x2000 again, then BASE's first version */
 	assert_int_equal(tcdb_lookup_match(db, BASE + 0x2000, holds, &m, &b, &tried), BT_OK);
-	assert_true(b.guest_hash == 99);
+	assert_true(b.blk.guest_hash == 99);
 	assert_int_equal(tried, 1);
 	m.hash[0] = 1000;
 	assert_int_equal(tcdb_lookup_match(db, BASE, holds, &m, &b, &tried), BT_OK);
-	assert_true(b.guest_hash == 1000);
+	assert_true(b.blk.guest_hash == 1000);
 	assert_int_equal(tried, 1);
 	/* again: the entry after v1 is v2, not a first version: the hash */
 	assert_int_equal(tcdb_lookup_match(db, BASE, holds, &m, &b, &tried), BT_OK);
-	assert_true(b.guest_hash == 1000 && b.code_len == sizeof(code_a));
+	assert_true(b.blk.guest_hash == 1000 && b.blk.code_len == sizeof(code_a));
 	m.hash[0] = 5; /* stale: every version offered, then the row */
 	assert_int_equal(tcdb_lookup_match(db, BASE, holds, &m, &b, &tried), BT_ERR_NOTFOUND);
 	assert_int_equal(tried, 3);

@@ -57,7 +57,7 @@ static void setup_page(struct page *p, gva_t base)
 }
 
 /* got (from a template) is fresh (translated at the same place). */
-static void assert_same_block(const struct xlat_block *got, const struct xlat_block *fresh)
+static void assert_same_block(const struct bt_block *got, const struct bt_block *fresh)
 {
 	assert_int_equal(got->guest_len, fresh->guest_len);
 	assert_int_equal(got->n_insns, fresh->n_insns);
@@ -89,7 +89,7 @@ static void test_relocated_equals_translated(void **state)
 	setup_page(&p2, 0x55aa00a13000ull); /* another process, another place */
 	struct xlat_source s1 = {page_read, &p1}, s2 = {page_read, &p2};
 
-	struct xlat_block b, fresh, got;
+	struct bt_block b, fresh, got;
 	struct xlat_tmpl t;
 	enum xlat_tmpl_result r;
 	assert_int_equal(xlat_translate_tmpl(x, &s1, p1.base + 0x100, &b, &t, &r), BT_OK);
@@ -136,7 +136,7 @@ static void test_form_refused(void **state)
 	setup_page(&p1, 0x401000);
 	setup_page(&p2, 0x7f0000401000ull);
 	struct xlat_source s1 = {page_read, &p1}, s2 = {page_read, &p2};
-	struct xlat_block b, got;
+	struct bt_block b, got;
 	struct xlat_tmpl t;
 	enum xlat_tmpl_result r;
 	assert_int_equal(xlat_translate_tmpl(x, &s1, p1.base + 0x100, &b, &t, &r), BT_OK);
@@ -157,7 +157,7 @@ static void test_budget(void **state)
 	static struct page p;
 	setup_page(&p, 0x401000);
 	struct xlat_source s = {page_read, &p};
-	struct xlat_block b, got;
+	struct bt_block b, got;
 	struct xlat_tmpl t;
 	enum xlat_tmpl_result r;
 	assert_int_equal(xlat_translate_tmpl(x, &s, p.base + 0x100, &b, &t, &r), BT_OK);
@@ -191,7 +191,7 @@ static void test_budget(void **state)
 
 /* Translate the block at p->base + 0x100 as a template and keep it at gpa. */
 static void keep_block(struct xlat_ctx *x, struct ureloc *u, struct page *p, gpa_t gpa,
-		       struct xlat_block *b, struct xlat_tmpl *t)
+		       struct bt_block *b, struct xlat_tmpl *t)
 {
 	struct xlat_source src = {page_read, p};
 	enum xlat_tmpl_result r;
@@ -246,7 +246,7 @@ static void test_across_boots(void **state)
 	setup_page(&p1, 0x7f0000401000ull);
 	setup_page(&p2, 0x55aa00a13000ull);
 	struct xlat_source s2 = {page_read, &p2};
-	struct xlat_block b, fresh, got;
+	struct bt_block b, fresh, got;
 	struct xlat_tmpl t;
 	struct ureloc *u;
 	assert_int_equal(ureloc_create(1 << 20, &u), BT_OK);
@@ -322,7 +322,7 @@ static void test_pack(void **state)
 	static struct page pa, pb;
 	setup_page(&pa, 0x401000);	    /* a static program */
 	setup_page(&pb, 0x7f0000401000ull); /* a library */
-	struct xlat_block b;
+	struct bt_block b;
 	struct xlat_tmpl t;
 	struct ureloc *u;
 	assert_int_equal(ureloc_create(1 << 20, &u), BT_OK);

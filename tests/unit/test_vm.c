@@ -186,7 +186,7 @@ static void test_learned_block_is_written_back(void **state)
 	assert_int_equal(tcdb_open(db, TCDB_RDONLY, &want, NULL, &t), BT_OK);
 	assert_int_equal(tcdb_lookup(t, REPORT_VA, &row), BT_OK);
 	assert_int_equal(row.origin, TCDB_ORIGIN_STATIC);
-	uint64_t static_hash = row.guest_hash;
+	uint64_t static_hash = row.blk.guest_hash;
 	tcdb_close(t);
 
 	struct vm_result res;
@@ -200,7 +200,7 @@ static void test_learned_block_is_written_back(void **state)
 	assert_int_equal(tcdb_open(db, TCDB_RDONLY, &want, NULL, &t), BT_OK);
 	assert_int_equal(tcdb_lookup(t, REPORT_VA, &row), BT_OK);
 	assert_int_equal(row.origin, TCDB_ORIGIN_LEARNED);
-	assert_true(row.guest_hash != static_hash);
+	assert_true(row.blk.guest_hash != static_hash);
 	struct tcdb_run_stats rs;
 	uint64_t n_runs;
 	assert_int_equal(tcdb_last_run(t, &rs, &n_runs), BT_OK);

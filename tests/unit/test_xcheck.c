@@ -108,7 +108,7 @@ static void test_operands(void **state)
 
 	struct xlat_options on = {.flags = XLAT_OPT_CROSSCHECK, .checker = &xcheck_checker_ops};
 	struct xlat_ctx *c;
-	struct xlat_block b;
+	struct bt_block b;
 	struct buf x = {xchg16, sizeof(xchg16)};
 	struct xlat_source sx = {.read = rd, .opaque = &x};
 	assert_int_equal(xlat_create(&on, &c), BT_OK);
@@ -123,7 +123,7 @@ static void test_translate_crosscheck(void **state)
 	(void)state;
 	struct xlat_options on = {.flags = XLAT_OPT_CROSSCHECK, .checker = &xcheck_checker_ops};
 	struct xlat_ctx *c_on, *c_off;
-	struct xlat_block b;
+	struct bt_block b;
 	assert_int_equal(xlat_create(&on, &c_on), BT_OK);
 	assert_int_equal(xlat_create(NULL, &c_off), BT_OK);
 	struct buf g = {good, sizeof(good)}, r = {rexrex, sizeof(rexrex)};
@@ -157,7 +157,7 @@ static void test_checker_hook(void **state)
 	assert_true(xlat_options_hash(&bare) == xlat_options_hash(&on));
 	struct xlat_options off_with_hook = {.checker = &xcheck_checker_ops};
 	assert_int_equal(xlat_create(&off_with_hook, &c), BT_OK); /* unused without the flag */
-	struct xlat_block b;
+	struct bt_block b;
 	struct buf r = {rexrex, sizeof(rexrex)};
 	struct xlat_source sr = {.read = rd, .opaque = &r};
 	assert_int_equal(xlat_translate(c, &sr, BASE, &b), BT_OK);

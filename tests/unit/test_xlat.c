@@ -145,7 +145,7 @@ static void test_deterministic(void **state)
 {
 	(void)state;
 	struct xlat_ctx *c1, *c2;
-	struct xlat_block b1, b2;
+	struct bt_block b1, b2;
 	struct xlat_source src = {.read = read_buf, .opaque = (void *)straight};
 	assert_int_equal(xlat_create(NULL, &c1), BT_OK);
 	assert_int_equal(xlat_create(NULL, &c2), BT_OK);
@@ -177,7 +177,7 @@ static void test_deterministic(void **state)
 /* Does the code refer to the user IBL table (a memory operand whose
  * displacement is inside it)?  The host code is a sequence of instructions
  * without data, decoded from its start (a byte scan matched a rel32 once). */
-static bool refers_to_uibl(const struct xlat_block *b)
+static bool refers_to_uibl(const struct bt_block *b)
 {
 	ZydisDecoder dec;
 	assert_true(
@@ -210,7 +210,7 @@ static size_t read_user(void *opaque, gva_t va, uint8_t *buf, size_t len)
 	return n;
 }
 
-/* The host bytes by category (xlat_block.cat_bytes) add up to the code, and
+/* The host bytes by category (xlat_cat_bytes) add up to the code, and
  * the XLAT_VERSION 15 shapes hold: 7 bytes of slow path per access (lea T1,
  * [rip + back]; plus, for the two-register probes, the lea recomputing the
  * address: [rdi] 3, [rdi+8] 4, push's [rsp-8] 5, pop's and ret's [rsp] 4
@@ -262,7 +262,7 @@ static void test_encoder_memo(void **state)
 	for (int i = 0; i < MEMO_BLOCKS; i++) {
 		gva_t va = 0xffffffff81000000ull + (gva_t)i * MEMO_STRIDE;
 		struct xlat_ctx *cold;
-		struct xlat_block a, b;
+		struct bt_block a, b;
 		assert_int_equal(xlat_create(NULL, &cold), BT_OK);
 		assert_int_equal(xlat_translate(warm, &src, va, &a), BT_OK);
 		assert_int_equal(a.refusal, XLAT_OK);
@@ -302,12 +302,14 @@ static uint32_t uf_flags_bytes(uint32_t opt, const uint8_t *code)
 {
 	struct xlat_options o = {.flags = opt};
 	struct xlat_ctx *c;
-	struct xlat_block b;
+	struct bt_block b;
 	struct xlat_source src = {.read = read_uf, .opaque = (void *)code};
 	assert_int_equal(xlat_create(&o, &c), BT_OK);
 	assert_int_equal(xlat_translate(c, &src, 0xffffffff81000000ull, &b), BT_OK);
 	assert_int_equal(b.refusal, XLAT_OK);
-	uint32_t n = b.cat_bytes[XLAT_CAT_FLAGS];
+	uint32_t cats[XLAT_NCATS];
+	xlat_cat_bytes(c, cats);
+	uint32_t n = cats[XLAT_CAT_FLAGS];
 	xlat_destroy(c);
 	return n;
 }
@@ -339,25 +341,27 @@ static void test_code_categories(void **state)
 {
 	(void)state;
 	struct xlat_ctx *c;
-	struct xlat_block b;
+	struct bt_block b;
 	struct xlat_source src = {.read = read_buf, .opaque = (void *)straight};
 	assert_int_equal(xlat_create(NULL, &c), BT_OK);
 	assert_int_equal(xlat_translate(c, &src, 0xffffffff81000000ull, &b), BT_OK);
 	assert_int_equal(b.refusal, XLAT_OK);
+	uint32_t cats[XLAT_NCATS];
+	xlat_cat_bytes(c, cats);
 	uint32_t sum = 0;
 	for (int k = 0; k < XLAT_NCATS; k++)
-		sum += b.cat_bytes[k];
+		sum += cats[k];
 	assert_int_equal(sum, b.code_len);
 	/* 5 accesses: [rdi], [rdi+8], push, pop, ret */
-	uint32_t slow = b.cat_bytes[XLAT_CAT_SLOW];
+	uint32_t slow = cats[XLAT_CAT_SLOW];
 	/* k distinct mem_info values: the first access of each holds the
 	 * shared path, the others jump back to it with a rel8 */
 	uint32_t k = (slow - 5 * 7 - 20 - 5 * 2) / 18;
 	assert_true(k >= 1 && k <= 5);
 	assert_int_equal(slow, 5 * 7 + 20 + k * 20 + (5 - k) * 2);
-	assert_int_equal(b.cat_bytes[XLAT_CAT_STUB], 9 + 21);
-	assert_true(b.cat_bytes[XLAT_CAT_PROBE] > 0 && b.cat_bytes[XLAT_CAT_ENTRY] > 0);
-	assert_int_equal(b.cat_bytes[XLAT_CAT_COPY], 3); /* add rax, rsi */
+	assert_int_equal(cats[XLAT_CAT_STUB], 9 + 21);
+	assert_true(cats[XLAT_CAT_PROBE] > 0 && cats[XLAT_CAT_ENTRY] > 0);
+	assert_int_equal(cats[XLAT_CAT_COPY], 3); /* add rax, rsi */
 	assert_string_equal(xlat_code_cat_str(XLAT_CAT_SLOW), "slowpath");
 	xlat_destroy(c);
 }
@@ -369,7 +373,7 @@ static void test_step_option(void **state)
 {
 	(void)state;
 	struct xlat_ctx *user, *step;
-	struct xlat_block b;
+	struct bt_block b;
 	struct xlat_options uo = {.flags = XLAT_OPT_USER};
 	struct xlat_options so = {.flags = XLAT_OPT_USER | XLAT_OPT_STEP, .max_insns = 50};
 	struct xlat_source s1 = {.read = read_user, .opaque = (void *)straight};
@@ -615,7 +619,7 @@ static size_t read_bytes(void *opaque, gva_t va, uint8_t *buf, size_t len)
 	return n;
 }
 
-static void translate_bytes(struct xlat_ctx *c, const uint8_t *p, size_t n, struct xlat_block *b)
+static void translate_bytes(struct xlat_ctx *c, const uint8_t *p, size_t n, struct bt_block *b)
 {
 	struct bytes_src s = {p, n};
 	struct xlat_source src = {.read = read_bytes, .opaque = &s};
@@ -656,7 +660,7 @@ static void test_not_advertised(void **state)
 	    {{0xf3, 0x48, 0x0f, 0x1e, 0xc8}, 5, true},	      /* rdsspq = NOP (no CET) */
 	};
 	struct xlat_ctx *c;
-	struct xlat_block b;
+	struct bt_block b;
 	assert_int_equal(xlat_create(NULL, &c), BT_OK);
 	for (size_t i = 0; i < BT_ARRAY_SIZE(cases); i++) {
 		uint8_t buf[16];
@@ -687,7 +691,7 @@ static void test_cut_instruction(void **state)
 	(void)state;
 	const gva_t base = 0xffffffff81000000ull;
 	struct xlat_ctx *c;
-	struct xlat_block b;
+	struct bt_block b;
 	assert_int_equal(xlat_create(NULL, &c), BT_OK);
 	static const uint8_t mov_ecx[] = {0xb9, 0x00, 0x00}; /* mov $imm32, %ecx, 3 of 5 */
 	translate_bytes(c, mov_ecx, sizeof(mov_ecx), &b);

@@ -75,7 +75,7 @@ static void check_one(struct xlat_ctx *ctx2, const struct xlat_tmpl *t, const ui
 		      struct counts *c)
 {
 	static uint8_t code[1 << 17];
-	struct xlat_exit exits[XLAT_MAX_EXITS];
+	struct bt_exit exits[XLAT_MAX_EXITS];
 	enum xlat_tmpl_result r = xlat_tmpl_instantiate(t, va2, g2, code, exits);
 	if (r == XLAT_TMPL_FORM) {
 		c->form++;
@@ -91,7 +91,7 @@ static void check_one(struct xlat_ctx *ctx2, const struct xlat_tmpl *t, const ui
 	}
 	assert_int_equal(r, XLAT_TMPL_OK);
 	struct xlat_source src = {.read = src_read, .opaque = s2};
-	struct xlat_block d;
+	struct bt_block d;
 	assert_int_equal(xlat_translate(ctx2, &src, va2, &d), BT_OK);
 	if (d.refusal != XLAT_OK || d.guest_len != t->guest_len || d.code_len != t->code_len ||
 	    memcmp(d.code, code, d.code_len) != 0 || d.n_exits != t->n_exits ||
@@ -156,7 +156,7 @@ static void sweep_opts(const uint8_t *bytes, size_t len, gva_t base, gva_t base2
 	uint8_t g2[64 * 16];
 	unsigned salt = 0;
 	for (gva_t va = base; va < base + len;) {
-		struct xlat_block b;
+		struct bt_block b;
 		struct xlat_tmpl t;
 		enum xlat_tmpl_result res;
 		assert_int_equal(xlat_translate_tmpl(ctx, &src, va, &b, &t, &res), BT_OK);
@@ -378,7 +378,7 @@ static void test_user_uibl_records_needed(void **state)
 	assert_int_equal(xlat_create(&o, &ctx2), BT_OK);
 	static uint8_t code[1 << 17];
 	static struct xlat_reloc kept[XLAT_TMPL_MAX_RELOCS];
-	struct xlat_exit exits[XLAT_MAX_EXITS];
+	struct bt_exit exits[XLAT_MAX_EXITS];
 	unsigned with = 0, differ = 0;
 	DIR *d = opendir(dir);
 	assert_non_null(d);
@@ -398,7 +398,7 @@ static void test_user_uibl_records_needed(void **state)
 			struct xlat_source src1 = {.read = src_read, .opaque = &s1};
 			struct xlat_source src2 = {.read = src_read, .opaque = &s2};
 			for (gva_t va = s1.base; va < s1.base + s1.len;) {
-				struct xlat_block b, f;
+				struct bt_block b, f;
 				struct xlat_tmpl t;
 				enum xlat_tmpl_result res;
 				assert_int_equal(xlat_translate_tmpl(ctx, &src1, va, &b, &t, &res),
@@ -486,7 +486,7 @@ static void test_records_roundtrip(void **state)
 	assert_int_equal(xlat_relocs_decode(buf, sizeof(buf), back, 1, &n), BT_ERR_FORMAT);
 	/* bounds of an untrusted template */
 	uint8_t code[32] = {0}, guest[8] = {0};
-	struct xlat_exit ex[2] = {{.kind = XLAT_EXIT_JMP, .patch_off = 0}, {.kind = 1}};
+	struct bt_exit ex[2] = {{.kind = XLAT_EXIT_JMP, .patch_off = 0}, {.kind = 1}};
 	struct xlat_tmpl t = {.guest_len = 8,
 			      .guest = guest,
 			      .code = code,

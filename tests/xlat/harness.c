@@ -109,7 +109,7 @@ enum xh_result xh_block(struct xh *h, gva_t va, struct xh_block **out)
 	if (h->n_blocks >= XH_MAX_BLOCKS)
 		return XH_INTERNAL;
 	struct xlat_source src = {.read = xh_read, .opaque = h};
-	struct xlat_block xb;
+	struct bt_block xb;
 	if (xlat_translate(h->ctx, &src, va, &xb) != BT_OK)
 		return XH_INTERNAL;
 	if (xb.refusal != XLAT_OK) {

@@ -20,7 +20,7 @@ struct xh_block {
 	uint32_t code_len;
 	uint32_t flags;
 	uint32_t n_exits;
-	struct xlat_exit exits[XLAT_MAX_EXITS];
+	struct bt_exit exits[XLAT_MAX_EXITS];
 	uint8_t *pcmap; /* malloc'ed copy */
 	uint32_t pcmap_len;
 };

@@ -114,7 +114,7 @@ int main(int argc, char **argv)
 		struct xlat_source src = {.read = sec_read, .opaque = &sc};
 		gva_t va = sc.va;
 		while (va < sc.va + sc.n && swept < max_bytes) {
-			struct xlat_block b;
+			struct bt_block b;
 			if (funcs && !in_function(fn, nfn, va)) {
 				va++;
 				continue;
@@ -145,8 +145,10 @@ int main(int argc, char **argv)
 			hbytes += b.code_len;
 			for (uint32_t k = 0; k < b.n_exits; k++)
 				exits[b.exits[k].kind]++;
+			uint32_t bc[XLAT_NCATS];
+			xlat_cat_bytes(ctx, bc);
 			for (int k = 0; k < XLAT_NCATS; k++)
-				cats[k] += b.cat_bytes[k];
+				cats[k] += bc[k];
 			va += b.guest_len;
 			swept += b.guest_len;
 		}

@@ -78,7 +78,7 @@ static void print_insns(const uint8_t *p, size_t n, uint64_t addr, const char *i
 	}
 }
 
-static void print_pcmap(const struct xlat_block *b)
+static void print_pcmap(const struct bt_block *b)
 {
 	for (uint32_t off = 0; off < b->code_len; off++) {
 		gva_t rip;
@@ -133,7 +133,7 @@ int main(int argc, char **argv)
 	struct xlat_source src = {.read = golden_read, .opaque = g};
 	gva_t va = g->start;
 	while (va < g->start + g->n) {
-		struct xlat_block b;
+		struct bt_block b;
 		if (xlat_translate(ctx, &src, va, &b) != BT_OK)
 			return 2;
 		printf("== block 0x%" PRIx64 "\n", va);
@@ -150,7 +150,7 @@ int main(int argc, char **argv)
 		print_insns(b.code, b.code_len, 0, "  ");
 		printf("exits:\n");
 		for (uint32_t i = 0; i < b.n_exits; i++) {
-			const struct xlat_exit *x = &b.exits[i];
+			const struct bt_exit *x = &b.exits[i];
 			printf("  %u %-9s target 0x%" PRIx64 " stub %06x patch ", i,
 			       xlat_exit_kind_str((enum xlat_exit_kind)x->kind), x->target,
 			       x->stub_off);
