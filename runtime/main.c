@@ -91,6 +91,10 @@ static void usage(FILE *f)
 		"  --no-fast-syscalls every system call of translated user code through the\n"
 		"                     dispatcher (for measuring and debugging the fast path,\n"
 		"                     docs/runtime.md \"Fast system calls\")\n"
+		"  --count-probes     translate with a counter in every inline soft-MMU probe\n"
+		"                     (slower code) and print the probes' inline hit rate\n"
+		"                     with --stats; blocks translated at run time only: not\n"
+		"                     with --tcdb (docs/xlat.md \"The inline probes' hit rate\")\n"
 		"  --fault-around N   user code run directly (--user=direct, adaptive's direct\n"
 		"                     stays): a page fault the guest grants also maps the\n"
 		"                     pages of its aligned N-page window the guest has present,\n"
@@ -184,6 +188,7 @@ int main(int argc, char **argv)
 		O_NO_SANDBOX,
 		O_PERF_MAP,
 		O_NO_FAST_SYSCALLS,
+		O_COUNT_PROBES,
 		O_FAULT_AROUND,
 		O_STUB_POOL,
 		O_VERSION,
@@ -206,6 +211,7 @@ int main(int argc, char **argv)
 	    {"no-sandbox", no_argument, NULL, O_NO_SANDBOX},
 	    {"perf-map", no_argument, NULL, O_PERF_MAP},
 	    {"no-fast-syscalls", no_argument, NULL, O_NO_FAST_SYSCALLS},
+	    {"count-probes", no_argument, NULL, O_COUNT_PROBES},
 	    {"fault-around", required_argument, NULL, O_FAULT_AROUND},
 	    {"stub-pool", required_argument, NULL, O_STUB_POOL},
 	    {"version", no_argument, NULL, O_VERSION},
@@ -325,6 +331,9 @@ int main(int argc, char **argv)
 		case O_NO_FAST_SYSCALLS:
 			cfg.no_fast_syscalls = true;
 			break;
+		case O_COUNT_PROBES:
+			cfg.count_probes = true;
+			break;
 		case O_FAULT_AROUND: {
 			char *end;
 			unsigned long n = strtoul(optarg, &end, 10);
@@ -364,6 +373,11 @@ int main(int argc, char **argv)
 	}
 	if (cfg.learn && !cfg.tcdb) {
 		return bt_cli_usage("--learn needs --tcdb DB to write into");
+	}
+	if (cfg.count_probes && cfg.tcdb) {
+		return bt_cli_usage("--count-probes counts in code translated at run time: "
+				    "drop --tcdb %s",
+				    cfg.tcdb);
 	}
 	if (!need_file("kernel", cfg.kernel) || (cfg.initrd && !need_file("initrd", cfg.initrd)) ||
 	    (cfg.disk && !need_file("disk image", cfg.disk)) ||

@@ -251,7 +251,11 @@ struct vcpu_abi {
 	 * restore at the second and runs popfq (VCPU ABI 8) */
 	uint64_t flags_sp_save;
 	uint64_t flags_sp_load;
-	uint64_t reserved[8];
+	/* inline soft-MMU probes run, counted by code translated with
+	 * XLAT_OPT_COUNT_PROBES only (a measuring option: nothing else reads
+	 * or writes it) */
+	uint64_t probes;
+	uint64_t reserved[7];
 	struct vcpu_ibl_entry ibl[VCPU_IBL_ENTRIES];
 	/* Guest x87/SSE state (fxsave64 image) while outside translated code and
 	 * during call-outs: host C code may use the vector registers freely. */
@@ -318,6 +322,7 @@ struct vcpu_abi {
 #define VCPU_FX_SYSRET	       2
 #define VCPU_OFF_FLAGS_SP_SAVE (VCPU_OFF_TLB_END + 0x288)
 #define VCPU_OFF_FLAGS_SP_LOAD (VCPU_OFF_TLB_END + 0x290)
+#define VCPU_OFF_PROBES	       (VCPU_OFF_TLB_END + 0x298)
 #define VCPU_OFF_IBL	       (VCPU_OFF_TLB_END + 0x2d8)
 #define VCPU_OFF_FXSAVE	       ((VCPU_OFF_IBL + 16 * VCPU_IBL_ENTRIES + 63) & ~63)
 #define VCPU_OFF_UTLB	       (VCPU_OFF_FXSAVE + 512)
@@ -373,6 +378,7 @@ _Static_assert(offsetof(struct vcpu_abi, fx_lstar) == VCPU_OFF_FX_LSTAR, "fx_lst
 _Static_assert(offsetof(struct vcpu_abi, fx_sfmask) == VCPU_OFF_FX_SFMASK, "fx_sfmask");
 _Static_assert(offsetof(struct vcpu_abi, flags_sp_save) == VCPU_OFF_FLAGS_SP_SAVE, "flags_sp_save");
 _Static_assert(offsetof(struct vcpu_abi, flags_sp_load) == VCPU_OFF_FLAGS_SP_LOAD, "flags_sp_load");
+_Static_assert(offsetof(struct vcpu_abi, probes) == VCPU_OFF_PROBES, "probes");
 _Static_assert(offsetof(struct vcpu_abi, tlb) == VCPU_OFF_TLB, "tlb");
 _Static_assert(VCPU_OFF_TLB_END == 32 * VCPU_TLB_ENTRIES, "tlb end");
 _Static_assert(offsetof(struct vcpu_abi, ibl) == VCPU_OFF_IBL, "ibl");

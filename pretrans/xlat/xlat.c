@@ -442,6 +442,7 @@ enum bt_status xlat_translate(struct xlat_ctx *ctx, const struct xlat_source *sr
 		ctx->e.off_ibl = VCPU_OFF_UIBL;
 	}
 	ctx->e.step = (ctx->opts.flags & XLAT_OPT_STEP) != 0;
+	ctx->e.count_probes = (ctx->opts.flags & XLAT_OPT_COUNT_PROBES) != 0;
 	if (ctx->tm_on) {
 		ctx->e.tm = &ctx->tm;
 		xe_tm_begin(&ctx->tm, ctx->guest, r.cut_next || (ctx->opts.flags & XLAT_OPT_STEP));

@@ -55,6 +55,11 @@ enum xlat_opt_flags {
 					  * CPU from the operands alone (checked at start by
 					  * xlat_host_undef_flags_ok): they end the previous
 					  * flags' liveness (docs/xlat.md, "Flag liveness") */
+	XLAT_OPT_COUNT_PROBES = 1u << 5, /* every inline soft-MMU probe first adds 1 to
+					  * vcpu_abi.probes (three instructions, no flags
+					  * touched): a measuring build of the code, for
+					  * the inline hit rate (btvm --count-probes;
+					  * docs/xlat.md "The inline probes' hit rate") */
 };
 
 /*

@@ -64,6 +64,7 @@ void xe_reset(struct xe *e, uint8_t *main_buf, uint8_t *cold_buf, gva_t start)
 	e->off_tlb = VCPU_OFF_TLB;
 	e->off_ibl = VCPU_OFF_IBL;
 	e->step = false;
+	e->count_probes = false;
 	e->pend_regs = 0;
 	e->pend_flags = false;
 	memset(e->exits, 0, sizeof(e->exits));
@@ -459,6 +460,19 @@ static uint32_t mem_info(ZydisRegister A, ZydisRegister T1, unsigned size, bool 
 	       (uint32_t)xe_gpr_num(T1) << VCPU_MEM_RET_SHIFT;
 }
 
+/* XLAT_OPT_COUNT_PROBES: vcpu.probes += 1 through R, a register the probe
+ * is about to overwrite and its address does not name, with no flags
+ * touched (the guest's may be live in the host's): mov, lea, mov. */
+static void probe_count(struct xe *e, ZydisRegister R)
+{
+	if (!e->count_probes)
+		return;
+	ZydisEncoderOperand r = xe_r(R), mm = xe_m(8, R, ZYDIS_REGISTER_NONE, 0, 1);
+	xe_gs_load(e, R, VCPU_OFF_PROBES);
+	xe_ins(e, ZYDIS_MNEMONIC_LEA, false, 2, &r, &mm, NULL);
+	xe_gs_store(e, VCPU_OFF_PROBES, R);
+}
+
 /* A probe's COLD part: at `slow` (the TLB missed), the address back in A
  * when `redo` says how (the two-register probe reused A), the return
  * point `back` in T1, and the jump to the block's shared slow path for
@@ -510,6 +524,7 @@ void xe_probe(struct xe *e, const struct xlat_scratch *s, const struct xlat_addr
 		size = 1;
 	e->idx_valid = false; /* its registers may include xe_probe2's index */
 	int cat = xe_cat(e, XLAT_CAT_PROBE);
+	probe_count(e, T2); /* computed below from A; no address names it */
 
 	uint32_t before = e->len[e->cur];
 	if (a->absolute) {
@@ -600,6 +615,7 @@ void xe_probe2(struct xe *e, ZydisRegister A, ZydisRegister T1, const struct xla
 	if (size == 0)
 		size = 1;
 	int cat = xe_cat(e, XLAT_CAT_PROBE);
+	probe_count(e, A); /* not T1: it may hold the previous probe's index */
 	/* the previous probe's index register still holds this address's
 	 * index (same address expression, nothing changed it): keep it */
 	if (!(e->idx_valid && e->idx_reg == T1 && e->idx_base == a->base &&
@@ -671,6 +687,7 @@ void xe_probe_abs(struct xe *e, ZydisRegister A, ZydisRegister T1, bool t1_save,
 		size = 1;
 	int cat = xe_cat(e, XLAT_CAT_PROBE);
 	e->idx_valid = false;
+	probe_count(e, A);
 	uint64_t va = (uint64_t)a->disp;
 	int64_t page = (int64_t)((va + size - 1) & ~(uint64_t)(GUEST_PAGE_SIZE - 1));
 	uint32_t ent = (uint32_t)e->off_tlb + (uint32_t)VCPU_TLB_INDEX(va) * 32;

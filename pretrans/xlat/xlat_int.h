@@ -131,7 +131,8 @@ struct xe {
 	/* %gs offsets of the software TLB and the IBL table this block probes:
 	 * the kernel's (tlb, ibl) or, with XLAT_OPT_USER, the user's. */
 	int32_t off_tlb, off_ibl;
-	bool step; /* XLAT_OPT_STEP: every exit leaves, no IBL or probe */
+	bool step;	   /* XLAT_OPT_STEP: every exit leaves, no IBL or probe */
+	bool count_probes; /* XLAT_OPT_COUNT_PROBES: probes add 1 to vcpu.probes */
 	/* Deferred restores: scratch registers whose guest value is still in
 	 * vcpu.spill[] (host register holds garbage) and whether the guest
 	 * flags are still in spill_flags, carried from one instruction to the

@@ -103,7 +103,10 @@ int tc_callout_c(struct tc_vcpu *t, uint64_t which)
 		a->exit_host_pc = a->gpr[rr]; /* before anything can fault */
 		a->gpr[rr] = 0; /* a scratch register: no host address for the guest */
 		a->mem_va = a->gpr[ra];
+		t->mem_slow++;
+		t->probe_miss = true;
 		r = t->h.mem(t, a->mem_va, size, write, &host);
+		t->probe_miss = false;
 		if (r == 0) {
 			a->mem_host = (uint64_t)(uintptr_t)host;
 			a->gpr[ra] = a->mem_host;

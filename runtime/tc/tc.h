@@ -55,6 +55,11 @@ struct tc_vcpu {
 	 * where TF traps after every iteration. */
 	bool str_single;
 	bool str_unfinished;
+	/* VCPU_CO_MEM call-outs: inline probes that missed (their slow path);
+	 * probe_miss is true while the handler serves one (tc_handlers.mem
+	 * also serves string instructions) */
+	uint64_t mem_slow;
+	bool probe_miss;
 };
 
 /* Allocate and reset the vCPU area (TLB and IBL empty, IF=0, call-outs set). */

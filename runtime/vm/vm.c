@@ -279,6 +279,15 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	if (!vm)
 		return BT_ERR_NOMEM;
 	vm->cfg = *cfg;
+	if (cfg->count_probes && cfg->tcdb) {
+		/* a database's blocks have no counters: the rate would be wrong */
+		bt_err(LOG_DB,
+		       "%s: --count-probes counts in code translated at run time only: run "
+		       "without --tcdb",
+		       cfg->tcdb);
+		free(vm);
+		return BT_ERR_INVALID;
+	}
 	vm->xopts.flags = XLAT_OPT_EXACT_FAULTS;
 	if (xlat_host_undef_flags_ok())
 		vm->xopts.flags |= XLAT_OPT_UNDEF_FLAGS;
@@ -362,6 +371,8 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	if ((s = cpu_load_boot_state(&vm->cpu, &bs)) != BT_OK)
 		goto err;
 
+	if (cfg->count_probes)
+		vm->xopts.flags |= XLAT_OPT_COUNT_PROBES;
 	if ((s = xlat_create(&vm->xopts, &vm->xlat)) != BT_OK)
 		goto err;
 	struct xlat_options uopts = vm->xopts;

@@ -51,6 +51,9 @@ struct vm_config {
 	unsigned fault_around; /* direct mode: user_config.around_pages (0: default), a power
 				  of two up to VM_FAULT_AROUND_MAX */
 	int stub_pool; /* direct mode: user_config.pool (-1: default), up to VM_STUB_POOL_MAX */
+	/* translate with XLAT_OPT_COUNT_PROBES (a measuring run: the inline
+	 * probes' hit rate in --stats); no database (vm_create refuses tcdb) */
+	bool count_probes;
 };
 
 void vm_config_init(struct vm_config *cfg);

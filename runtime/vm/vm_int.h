@@ -30,8 +30,20 @@ enum vm_phase {
 	VM_NPHASES
 };
 
+/* Why an inline probe missed (vm_exec.c probe_miss_kind), in that order. */
+enum vm_miss {
+	VM_MISS_CROSS,	  /* the access crosses a page */
+	VM_MISS_USER,	  /* a kernel access to a user address (no entry under SMAP) */
+	VM_MISS_PERM,	  /* the slot holds the page, without this access's right */
+	VM_MISS_EMPTY,	  /* the slot is empty: never filled, or flushed */
+	VM_MISS_CONFLICT, /* the slot holds another page */
+	VM_MISS_MMIO,	  /* device memory (never in the TLB), counted after the walk */
+	VM_NMISS,
+};
+
 struct vm_stats {
 	uint64_t exits[XLAT_NEXIT_KINDS];
+	uint64_t probe_miss[VM_NMISS]; /* inline probe misses by kind */
 	uint64_t faults;	  /* guest faults raised by translated code (call-outs, signals) */
 	uint64_t host_signals;	  /* #DE/#UD... taken as host signals inside translated code */
 	uint64_t translated;	  /* blocks translated at run time */

@@ -8,6 +8,10 @@
 static const char *const phase_names[VM_NPHASES] = {"translate", "database", "run", "emulate",
 						    "devices",	 "idle",     "user"};
 
+/* enum vm_miss, for --stats (docs/xlat.md "The inline probes' hit rate") */
+static const char *const miss_names[VM_NMISS] = {"cross", "user",     "perm",
+						 "empty", "conflict", "mmio"};
+
 void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 {
 	struct tcache_stats tc;
@@ -17,6 +21,11 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 	const struct vm_stats *s = &vm->st;
 	uint64_t tlb_total = mm.tlb_hits + mm.tlb_misses;
 	double hit = tlb_total ? 100.0 * (double)mm.tlb_hits / (double)tlb_total : 0.0;
+	/* inline probes: every one run is counted with --count-probes only;
+	 * those that missed are the VCPU_CO_MEM call-outs (always counted) */
+	uint64_t probes = vm->tcv.abi->probes, slow = vm->tcv.mem_slow;
+	double inline_hit =
+	    probes ? 100.0 * (double)(probes > slow ? probes - slow : 0) / (double)probes : 0.0;
 	double ns[VM_NPHASES];
 	for (unsigned p = 0; p < VM_NPHASES; p++)
 		ns[p] = vm_ticks_to_ns(vm, s->ticks[p]);
@@ -73,6 +82,13 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 			mm.tlb_hits, mm.tlb_misses, mm.tlb_fills,
 			mm.flush_all + mm.flush_nonglobal + mm.invlpg, hit, mm.pcid_switches,
 			mm.pcid_kept, mm.pcid_restored, tc.uibl_kept);
+		fprintf(f, "\"probes\":{\"slow_paths\":%" PRIu64, slow);
+		for (unsigned k = 0; k < VM_NMISS; k++)
+			fprintf(f, ",\"miss_%s\":%" PRIu64, miss_names[k], s->probe_miss[k]);
+		if (vm->cfg.count_probes)
+			fprintf(f, ",\"counted\":%" PRIu64 ",\"inline_hit_rate\":%.2f", probes,
+				inline_hit);
+		fprintf(f, "},");
 		fprintf(f, "\"ns\":{");
 		for (unsigned p = 0; p < VM_NPHASES; p++)
 			fprintf(f, "%s\"%s\":%.0f", p ? "," : "", phase_names[p], ns[p]);
@@ -175,6 +191,21 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 		BT_N(s->epochs), BT_N(s->epoch_pages), BT_N(s->epoch_walks));
 	fprintf(f, "btvm: soft-TLB (slow path): %s hits, %s misses (%.1f%% hit), %s fills\n",
 		BT_N(mm.tlb_hits), BT_N(mm.tlb_misses), hit, BT_N(mm.tlb_fills));
+	if (vm->cfg.count_probes)
+		fprintf(
+		    f,
+		    "btvm: inline soft-MMU probes: %s run, %s missed to the slow path (%.2f%% hit "
+		    "inline)\n",
+		    BT_N(probes), BT_N(slow), inline_hit);
+	else
+		fprintf(f,
+			"btvm: inline soft-MMU probes that missed to the slow path: %s "
+			"(--count-probes: how many ran)\n",
+			BT_N(slow));
+	fprintf(f, "btvm: inline probe misses by what their TLB slot held:");
+	for (unsigned k = 0; k < VM_NMISS; k++)
+		fprintf(f, " %s=%s", miss_names[k], BT_N(s->probe_miss[k]));
+	fprintf(f, "\n");
 	if (mm.pcid_switches)
 		fprintf(f,
 			"btvm: PCIDs: %s switches, %s kept their TLB (%s entries back), %s their "

@@ -9,6 +9,9 @@
 #                 (kernel/kmod fails without its initrd, so the guest reports 1: status 3)
 #   cold-initrd   test=kernel with the initrd: every kernel test ok (status 1) and
 #                 the console equals QEMU's for the same command line, run now
+#   probes        the same with --count-probes: the console unchanged, inline
+#                 probes counted, more than missed, misses split by kind; with
+#                 --tcdb: status 2 and one line (probes-db)
 #   warm          the same from a `pretrans build` database with --verify-db: the
 #                 database blocks are byte-identical to run-time translations,
 #                 most blocks come from the database, the console is unchanged
@@ -96,10 +99,35 @@ else
 	echo "btvm-boot: [stats-file] ok"
 fi
 
+# --count-probes: the same guest, its console as QEMU's, every inline probe
+# counted (more than missed, and the slow paths split by kind add up); refused
+# with --tcdb (a database's blocks have no counters)
+if run probes 1 --kernel "$GU_KERNEL" --initrd "$initrd" --cmdline "console=ttyS0 test=kernel" \
+	--count-probes --stats=json; then
+	same probes "$work/qemu/ref"
+	if python3 - "$work/probes/stderr" <<'EOP'; then
+import json, sys
+line = [l for l in open(sys.argv[1]) if l.startswith('{"schema"')][0]
+p = json.loads(line)["probes"]
+kinds = sum(v for k, v in p.items() if k.startswith("miss_"))
+rate = 100.0 * (p["counted"] - p["slow_paths"]) / p["counted"] if p["counted"] else -1
+ok = p["counted"] > p["slow_paths"] > 0 and kinds == p["slow_paths"] and abs(p["inline_hit_rate"] - rate) < 0.01
+print("btvm-boot: [probes] %d inline probes, %d missed (%.2f%% hit inline)" % (p["counted"], p["slow_paths"], p["inline_hit_rate"]))
+sys.exit(0 if ok else 1)
+EOP
+		:
+	else
+		fail probes "--count-probes: the probe counts are missing or inconsistent"
+	fi
+fi
 # --- warm boot from a database ---------------------------------------------
 db=$work/kernel.tcdb
 if ! "$pretrans" build "$GU_KERNEL" -o "$db" >"$work/pretrans.log" 2>&1; then
 	fail warm "pretrans build failed: $(tail -n 3 "$work/pretrans.log")"
+fi
+if run probes-db 2 --kernel "$GU_KERNEL" --tcdb "$db" --count-probes; then
+	grep -q -- "--count-probes counts in code translated at run time: drop --tcdb" \
+		"$work/probes-db/stderr" || fail probes-db "no one-line reason for refusing --count-probes with --tcdb"
 fi
 if run warm 1 --kernel "$GU_KERNEL" --initrd "$initrd" --tcdb "$db" --verify-db \
 	--cmdline "console=ttyS0 test=kernel" --stats=json; then

@@ -110,6 +110,63 @@ static void test_probe_index_reuse(void **state)
 	}
 }
 
+/*
+ * XLAT_OPT_COUNT_PROBES: every inline probe adds 1 to vcpu.probes, in each
+ * of the three probe forms, without changing what the code computes.  Ten
+ * rounds of
+ *     mov rax, [rdi]          two-register probe (xe_probe2)
+ *     mov [rdi+8], rax        two-register probe
+ *     bt  qword [rdi], rsi    three-register probe (xe_probe), its address in A
+ *     mov rdx, [rip+d]        absolute probe (xe_probe_abs: code below 2 GiB)
+ * and the ret's pop: 41 probes, whether or not they hit the TLB.  The
+ * code lies below 2 GiB (MAP_32BIT) so that the RIP-relative load takes
+ * the absolute form.
+ */
+static void test_count_probes(void **state)
+{
+	(void)state;
+	static const uint8_t code[] = {
+	    0xb9, 0x0a, 0x00, 0x00, 0x00,	      /* 0: mov ecx, 10 */
+	    0x48, 0x8b, 0x07,			      /* 5: mov rax, [rdi] */
+	    0x48, 0x89, 0x47, 0x08,		      /* 8: mov [rdi+8], rax */
+	    0x48, 0x0f, 0xa3, 0x37,		      /* 12: bt [rdi], rsi */
+	    0x48, 0x8b, 0x15, 0x29, 0x00, 0x00, 0x00, /* 16: mov rdx, [rip+41] -> 64 */
+	    0xff, 0xc9,				      /* 23: dec ecx */
+	    0x75, 0xea,				      /* 25: jnz 5 */
+	    0xc3,				      /* 27: ret */
+	};
+	uint8_t *c = mmap(NULL, 8192, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+	assert_true(c != MAP_FAILED && (uintptr_t)c + 8192 < (1ull << 31));
+	memcpy(c, code, sizeof(code));
+	memcpy(c + 64, &(uint64_t){0xfeedf00d}, 8);
+	uint64_t *data = (uint64_t *)alloc_pages(4);
+	for (int counting = 0; counting < 2; counting++) {
+		struct xh h;
+		assert_int_equal(xh_init(&h, (gva_t)(uintptr_t)c, (gva_t)(uintptr_t)c + 8192,
+					 counting ? XLAT_OPT_COUNT_PROBES : 0),
+				 BT_OK);
+		struct vcpu_abi *a = h.vcpu.abi;
+		uint64_t *top = data + 4 * 512 - 8;
+		*top = SENTINEL;
+		a->gpr[VCPU_RSP] = (uint64_t)(uintptr_t)top;
+		data[0] = 0x8001;
+		a->gpr[VCPU_RDI] = (uint64_t)(uintptr_t)data;
+		a->gpr[VCPU_RSI] = 15; /* bit 15 of 0x8001: set */
+		assert_int_equal(xh_run(&h, (gva_t)(uintptr_t)c, SENTINEL, 100), XH_OK);
+		assert_int_equal(data[1], 0x8001);
+		assert_int_equal(a->gpr[VCPU_RAX], 0x8001);
+		assert_int_equal(a->gpr[VCPU_RDX], 0xfeedf00d);
+		assert_int_equal(a->gpr[VCPU_RCX], 0);
+		assert_int_equal(a->rflags & 1, 1); /* the last bt's CF (dec keeps it) */
+		assert_int_equal(a->probes, counting ? 41 : 0);
+		assert_true(h.vcpu.mem_slow > 0 && h.vcpu.mem_slow < 41);
+		xh_fini(&h);
+	}
+	munmap(c, 8192);
+	munmap(data, 4 * 4096);
+}
+
 /* swapgs; ret: the two bases trade places (two loads and two stores since
  * XLAT_VERSION 9, no xchg), the scratch registers keep their values. */
 static void test_swapgs(void **state)
@@ -876,6 +933,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_straight_line, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_swapgs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_probe_index_reuse, setup, teardown),
+	    cmocka_unit_test(test_count_probes),
 	    cmocka_unit_test(test_deterministic),
 	    cmocka_unit_test(test_encoder_memo),
 	    cmocka_unit_test(test_undef_flags),
