@@ -26,62 +26,26 @@
 #include "runtime/user/user_scan.h"
 #include "runtime/user/ustub.h"
 #include "runtime/user/ustub_ctl.h"
+#include "tests/unit/user_fixture.h"
 
-#define RAM	(16ull << 20)
-#define PML4	0x1000ull
 #define PML4_B	0x5000ull /* a second address space sharing the lower tables */
-#define PDPT	0x2000ull
-#define PD	0x3000ull
-#define PT	0x4000ull
-#define CODE_PA 0x100000ull
 #define DATA_PA 0x101000ull
 #define SUP_PA	0x103000ull
 #define RO_PA	0x104000ull
 #define NEW_PA	0x105000ull
-#define CODE_VA 0x400000ull
 #define DATA_VA 0x401000ull
 #define HOLE_VA 0x402000ull /* never present */
 #define SUP_VA	0x403000ull /* present, supervisor only */
 #define RO_VA	0x404000ull /* present, user, read-only */
-#define P	MMU_PTE_P
-#define RW	MMU_PTE_RW
-#define US	MMU_PTE_US
 #define ADDR(e) ((e)&MMU_PTE_ADDR_MASK)
 
 /* entry points in the code page */
-#define E_READ	  0x00 /* rax = *(u64 *)rdi; syscall */
-#define E_WRITE	  0x10 /* *(u64 *)rdi = rsi; syscall */
 #define E_SPIN	  0x20 /* jmp . */
 #define E_UD2	  0x30
 #define E_CLI	  0x40
 #define E_XMM_IN  0x50 /* xmm0 = rdi; syscall */
 #define E_XMM_OUT 0x60 /* rax = xmm0; syscall */
 #define E_GETPID  0x70 /* mov $39, %eax; syscall */
-
-struct fx {
-	struct guestmem *gm;
-	struct vcpu_abi *abi;
-	struct mmu mmu;
-	struct user_mode *u;
-};
-
-static uint64_t *pte(struct fx *f, gpa_t table, unsigned idx)
-{
-	uint64_t *t = guestmem_gpa_to_host(f->gm, table, GUEST_PAGE_SIZE);
-	assert_non_null(t);
-	return &t[idx];
-}
-
-static void flush_hook(void *opaque, enum mmu_flush_kind kind, gva_t va)
-{
-	user_on_flush(opaque, kind, va);
-}
-
-static void write_hook(void *opaque, gpa_t gpa, size_t len)
-{
-	user_on_write(opaque, gpa, len);
-	user_write_done(opaque, gpa);
-}
 
 /* A guest kernel store to a page-table entry (the soft-MMU's slow path
  * calls the code-write hook for watched pages, as guestmem_write does). */
@@ -90,40 +54,20 @@ static void kset(struct fx *f, gpa_t table, unsigned idx, uint64_t val)
 	assert_int_equal(guestmem_write(f->gm, table + idx * 8, &val, 8), BT_OK);
 }
 
-static void put(struct fx *f, unsigned off, const void *bytes, size_t n)
-{
-	assert_int_equal(guestmem_write(f->gm, CODE_PA + off, bytes, n), BT_OK);
-}
-
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	assert_non_null(f);
-	assert_int_equal(guestmem_create(RAM, &f->gm), BT_OK);
-	f->abi = aligned_alloc(4096, (sizeof(*f->abi) + 4095) & ~4095ul);
-	assert_non_null(f->abi);
-	memset(f->abi, 0, sizeof(*f->abi));
-	assert_int_equal(mmu_init(&f->mmu, f->gm, f->abi), BT_OK);
-
-	*pte(f, PML4, 0) = PDPT | P | RW | US;
+	struct fx *f = fx_new();
 	*pte(f, PML4_B, 0) = PDPT | P | RW | US;
-	*pte(f, PDPT, 0) = PD | P | RW | US;
-	*pte(f, PD, 2) = PT | P | RW | US; /* 0x400000 */
-	*pte(f, PT, 0) = CODE_PA | P | US;
 	*pte(f, PT, 1) = DATA_PA | P | RW | US;
 	*pte(f, PT, 3) = SUP_PA | P | RW;
 	*pte(f, PT, 4) = RO_PA | P | US;
 
-	static const uint8_t rd[] = {0x48, 0x8b, 0x07, 0x0f, 0x05};
-	static const uint8_t wr[] = {0x48, 0x89, 0x37, 0x0f, 0x05};
 	static const uint8_t spin[] = {0xeb, 0xfe};
 	static const uint8_t ud2[] = {0x0f, 0x0b};
 	static const uint8_t cli[] = {0xfa};
 	static const uint8_t xin[] = {0x66, 0x48, 0x0f, 0x6e, 0xc7, 0x0f, 0x05};
 	static const uint8_t xout[] = {0x66, 0x48, 0x0f, 0x7e, 0xc0, 0x0f, 0x05};
 	static const uint8_t gp[] = {0xb8, 39, 0, 0, 0, 0x0f, 0x05};
-	put(f, E_READ, rd, sizeof(rd));
-	put(f, E_WRITE, wr, sizeof(wr));
 	put(f, E_SPIN, spin, sizeof(spin));
 	put(f, E_UD2, ud2, sizeof(ud2));
 	put(f, E_CLI, cli, sizeof(cli));
@@ -135,44 +79,17 @@ static int setup(void **state)
 	v = 0x5ec5ec5ec5ec5ecull;
 	assert_int_equal(guestmem_write(f->gm, SUP_PA, &v, 8), BT_OK);
 
-	assert_int_equal(mmu_set_mode(&f->mmu, MMU_CR0_PE | MMU_CR0_PG | MMU_CR0_WP, PML4,
-				      MMU_CR4_PAE, MMU_EFER_LME | MMU_EFER_LMA | MMU_EFER_NXE),
-			 BT_OK);
-	mmu_set_cpl_ac(&f->mmu, 3, false);
-	/* a valid FXSAVE image: default FCW and MXCSR */
-	f->abi->fxsave[0] = 0x7f;
-	f->abi->fxsave[1] = 0x03;
-	f->abi->fxsave[24] = 0x80;
-	f->abi->fxsave[25] = 0x1f;
-
 	struct user_config uc = {.gm = f->gm, .mmu = &f->mmu, .abi = f->abi};
 	assert_int_equal(user_create(&uc, &f->u), BT_OK);
-	mmu_set_flush_hook(&f->mmu, flush_hook, f->u);
-	guestmem_set_code_write_hook(f->gm, write_hook, f->u);
+	fx_hooks(f);
 	*state = f;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	struct fx *f = *state;
-	user_destroy(f->u);
-	mmu_fini(&f->mmu);
-	guestmem_destroy(f->gm);
-	free(f->abi);
-	free(f);
+	fx_free(*state);
 	return 0;
-}
-
-static struct user_event run(struct fx *f, unsigned entry, uint64_t rdi, uint64_t rsi)
-{
-	struct user_event ev;
-	f->abi->rip = CODE_VA + entry;
-	f->abi->gpr[VCPU_RDI] = rdi;
-	f->abi->gpr[VCPU_RSI] = rsi;
-	f->abi->gpr[VCPU_RAX] = 0xdead;
-	assert_int_equal(user_enter(f->u, f->mmu.cr3, 0x33, 0x202, &ev), BT_OK);
-	return ev;
 }
 
 static void expect_pf(struct user_event ev, gva_t addr, uint32_t err)

@@ -25,24 +25,13 @@
 #include "runtime/user/user_scan.h"
 #include "runtime/user/ustub.h"
 #include "runtime/user/ustub_ctl.h"
+#include "tests/unit/user_fixture.h"
 
-#define RAM	(16ull << 20)
-#define PML4	0x1000ull
-#define PDPT	0x2000ull
-#define PD	0x3000ull
-#define PT	0x4000ull
-#define CODE_PA 0x100000ull /* PT entry 0 */
-#define CODE_VA 0x400000ull
-#define P	MMU_PTE_P
-#define RW	MMU_PTE_RW
-#define US	MMU_PTE_US
-#define A	MMU_PTE_A
-#define D	MMU_PTE_D
-#define PG(i)	(CODE_VA + (i)*0x1000ull)
+#define A     MMU_PTE_A
+#define D     MMU_PTE_D
+#define PG(i) (CODE_VA + (i)*0x1000ull)
 
 /* the code page: entry points */
-#define E_READ	 0x00 /* rax = *(u64 *)rdi; syscall */
-#define E_WRITE	 0x10 /* *(u64 *)rdi = rsi; syscall */
 #define E_JMP	 0x20 /* jmp *%rdi */
 #define E_GETPID 0x30 /* mov $39, %eax; syscall */
 
@@ -58,36 +47,6 @@ enum {
 	N_FAR = 16,   /* present, user, A, D, but in the next window */
 };
 
-struct fx {
-	struct guestmem *gm;
-	struct vcpu_abi *abi;
-	struct mmu mmu;
-	struct user_mode *u;
-};
-
-static uint64_t *pte(struct fx *f, gpa_t table, unsigned idx)
-{
-	uint64_t *t = guestmem_gpa_to_host(f->gm, table, GUEST_PAGE_SIZE);
-	assert_non_null(t);
-	return &t[idx];
-}
-
-static void flush_hook(void *opaque, enum mmu_flush_kind kind, gva_t va)
-{
-	user_on_flush(opaque, kind, va);
-}
-
-static void write_hook(void *opaque, gpa_t gpa, size_t len)
-{
-	user_on_write(opaque, gpa, len);
-	user_write_done(opaque, gpa);
-}
-
-static void put(struct fx *f, unsigned off, const void *bytes, size_t n)
-{
-	assert_int_equal(guestmem_write(f->gm, CODE_PA + off, bytes, n), BT_OK);
-}
-
 static gpa_t page_pa(unsigned i)
 {
 	return CODE_PA + i * 0x1000ull;
@@ -102,8 +61,7 @@ static void make_user_scan(struct fx *f, unsigned around, int pool, uint32_t sca
 				 .pool = pool,
 				 .scan_mask = scan};
 	assert_int_equal(user_create(&uc, &f->u), BT_OK);
-	mmu_set_flush_hook(&f->mmu, flush_hook, f->u);
-	guestmem_set_code_write_hook(f->gm, write_hook, f->u);
+	fx_hooks(f);
 }
 
 static void make_user(struct fx *f, unsigned around, int pool)
@@ -113,18 +71,7 @@ static void make_user(struct fx *f, unsigned around, int pool)
 
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	assert_non_null(f);
-	assert_int_equal(guestmem_create(RAM, &f->gm), BT_OK);
-	f->abi = aligned_alloc(4096, (sizeof(*f->abi) + 4095) & ~4095ul);
-	assert_non_null(f->abi);
-	memset(f->abi, 0, sizeof(*f->abi));
-	assert_int_equal(mmu_init(&f->mmu, f->gm, f->abi), BT_OK);
-
-	*pte(f, PML4, 0) = PDPT | P | RW | US;
-	*pte(f, PDPT, 0) = PD | P | RW | US;
-	*pte(f, PD, 2) = PT | P | RW | US; /* 0x400000 */
-	*pte(f, PT, 0) = CODE_PA | P | US;
+	struct fx *f = fx_new();
 	*pte(f, PT, N_DIRTY) = page_pa(N_DIRTY) | P | RW | US | A | D;
 	*pte(f, PT, N_CLEAN) = page_pa(N_CLEAN) | P | RW | US | A;
 	*pte(f, PT, N_OLD) = page_pa(N_OLD) | P | RW | US | D;
@@ -137,47 +84,18 @@ static int setup(void **state)
 		assert_int_equal(guestmem_write(f->gm, page_pa(i), &v, 8), BT_OK);
 	}
 
-	static const uint8_t rd[] = {0x48, 0x8b, 0x07, 0x0f, 0x05};
-	static const uint8_t wr[] = {0x48, 0x89, 0x37, 0x0f, 0x05};
 	static const uint8_t jmp[] = {0xff, 0xe7};
 	static const uint8_t gp[] = {0xb8, 39, 0, 0, 0, 0x0f, 0x05};
-	put(f, E_READ, rd, sizeof(rd));
-	put(f, E_WRITE, wr, sizeof(wr));
 	put(f, E_JMP, jmp, sizeof(jmp));
 	put(f, E_GETPID, gp, sizeof(gp));
-
-	assert_int_equal(mmu_set_mode(&f->mmu, MMU_CR0_PE | MMU_CR0_PG | MMU_CR0_WP, PML4,
-				      MMU_CR4_PAE, MMU_EFER_LME | MMU_EFER_LMA | MMU_EFER_NXE),
-			 BT_OK);
-	mmu_set_cpl_ac(&f->mmu, 3, false);
-	f->abi->fxsave[0] = 0x7f;
-	f->abi->fxsave[1] = 0x03;
-	f->abi->fxsave[24] = 0x80;
-	f->abi->fxsave[25] = 0x1f;
 	*state = f;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	struct fx *f = *state;
-	user_destroy(f->u);
-	mmu_fini(&f->mmu);
-	guestmem_destroy(f->gm);
-	free(f->abi);
-	free(f);
+	fx_free(*state);
 	return 0;
-}
-
-static struct user_event run(struct fx *f, unsigned entry, uint64_t rdi, uint64_t rsi)
-{
-	struct user_event ev;
-	f->abi->rip = CODE_VA + entry;
-	f->abi->gpr[VCPU_RDI] = rdi;
-	f->abi->gpr[VCPU_RSI] = rsi;
-	f->abi->gpr[VCPU_RAX] = 0xdead;
-	assert_int_equal(user_enter(f->u, f->mmu.cr3, 0x33, 0x202, &ev), BT_OK);
-	return ev;
 }
 
 /* The permissions of the stub's mapping of va ("rwxs"), or "" if none. */
