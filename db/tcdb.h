@@ -406,7 +406,8 @@ enum bt_status tcdb_templates_get(struct tcdb *db, bool predicted, uint8_t **raw
  * transaction (between tcdb_learn_begin and tcdb_learn_commit, else
  * BT_ERR_INVALID), replacing the previous pair; read back after the tag
  * matched (index: the index pack, else the templates; BT_ERR_NOTFOUND:
- * none; BT_ERR_AUTH: db untrusted now); free with tcdb_module_index_free.
+ * none; BT_ERR_AUTH: db untrusted now) into a malloc'd buffer (free()):
+ * what kmod's binder takes over from its fetch function as it is.
  * Dropped by tcdb_sign, as the boot profile is.
  */
 enum bt_status tcdb_user_tmpl_put(struct tcdb *db, const uint8_t *pack, size_t pack_len,

@@ -322,6 +322,11 @@ enum bt_status tcdb_pack_put(struct tcdb *db, enum tcdb_pack_kind kind, enum tcd
  * of tcdb_pack_alloc() (BT_ERR_NOTFOUND if there is none). */
 enum bt_status tcdb_pack_get(struct tcdb *db, enum tcdb_pack_kind kind, uint8_t **raw,
 			     size_t *raw_len, uint64_t *n_items);
+/* tcdb_pack_get into malloc'd memory (free with free()): for a pack of a
+ * few MB read once and handed on (the user templates), where populating
+ * 2 MiB-rounded fresh memory costs more than reading it. */
+enum bt_status tcdb_pack_get_heap(struct tcdb *db, enum tcdb_pack_kind kind, uint8_t **raw,
+				  size_t *raw_len, uint64_t *n_items);
 /* A pack stored as two parts (its raw bytes begin with the u64 length of
  * the first): the head in tcdb_pack_alloc() memory, the tail where db's
  * code sink puts it (tcdb_set_code_sink; tail_owned: db's own memory). */

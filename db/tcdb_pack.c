@@ -190,11 +190,29 @@ enum bt_status tcdb_pack_put(struct tcdb *db, enum tcdb_pack_kind kind, enum tcd
 	return s;
 }
 
-/* The stored bytes of pack kind (z_len of them) into populated memory:
+/* Where a pack's bytes go: tcdb_pack_alloc's populated, 2 MiB-aligned
+ * memory (a boot's large packs), or the heap (heap: a pack of a few MB read
+ * once and handed on, docs/db.md "Packs": populating 2 MiB-rounded fresh
+ * memory cost a warm boot's user templates 5-20 ms on a virtualised host,
+ * more than all the rest of serving them). */
+static uint8_t *buf_alloc(bool heap, size_t n)
+{
+	return heap ? malloc(n ? n : 1) : tcdb_pack_alloc(n);
+}
+
+static void buf_free(bool heap, uint8_t *p, size_t n)
+{
+	if (heap)
+		free(p);
+	else
+		tcdb_pack_free(p, n);
+}
+
+/* The stored bytes of pack kind (z_len of them) into memory of buf_alloc:
  * sqlite3_blob_read copies the overflow pages straight in, where
  * sqlite3_column_blob would assemble them in a malloc'd buffer first. */
 static enum bt_status read_stored(struct tcdb *db, enum tcdb_pack_kind kind, size_t z_len,
-				  uint8_t **z)
+				  bool heap, uint8_t **z)
 {
 	sqlite3_blob *bl;
 	if (z_len > PACK_MAX_RAW)
@@ -204,7 +222,7 @@ static enum bt_status read_stored(struct tcdb *db, enum tcdb_pack_kind kind, siz
 		tcdb_db_err(db, "reading a pack");
 		return BT_ERR_FORMAT;
 	}
-	*z = tcdb_pack_alloc(z_len);
+	*z = buf_alloc(heap, z_len);
 	enum bt_status s = BT_OK;
 	if (!*z)
 		s = BT_ERR_NOMEM;
@@ -213,21 +231,24 @@ static enum bt_status read_stored(struct tcdb *db, enum tcdb_pack_kind kind, siz
 		s = tcdb_db_err(db, "reading a pack");
 	sqlite3_blob_close(bl);
 	if (s != BT_OK) {
-		tcdb_pack_free(*z, z_len);
+		buf_free(heap, *z, z_len);
 		*z = NULL;
 	}
 	return s;
 }
 
-/* A pack's row and stored bytes, its tag checked (invariant 1). */
+/* A pack's row and stored bytes (in buf_alloc(heap) memory), its tag
+ * checked (invariant 1). */
 struct stored {
 	enum tcdb_codec codec;
 	size_t raw_len, z_len;
 	uint64_t n_items;
 	uint8_t *z;
+	bool heap;
 };
 
-static enum bt_status pack_open(struct tcdb *db, enum tcdb_pack_kind kind, struct stored *o)
+static enum bt_status pack_open(struct tcdb *db, enum tcdb_pack_kind kind, bool heap,
+				struct stored *o)
 {
 	if (db->untrusted)
 		return BT_ERR_AUTH;
@@ -257,28 +278,28 @@ static enum bt_status pack_open(struct tcdb *db, enum tcdb_pack_kind kind, struc
 		return BT_ERR_FORMAT;
 	}
 	uint8_t *z = NULL;
-	BT_TRY(read_stored(db, kind, (size_t)zl, &z));
+	BT_TRY(read_stored(db, kind, (size_t)zl, heap, &z));
 	if (!db->unverified) {
 		uint8_t digest[SHA256_LEN], want[TCDB_MAC_LEN];
 		sha256_buf(z, (size_t)zl, digest);
 		tcdb_mac_pack(db, kind, (enum tcdb_codec)codec, (uint64_t)rl, (uint64_t)n, digest,
 			      want);
 		if (!mac_ok || !tcdb_mac_ok(want, mac, TCDB_MAC_LEN)) {
-			tcdb_pack_free(z, (size_t)zl);
+			buf_free(heap, z, (size_t)zl);
 			return tcdb_auth_fail_pack(db, kind);
 		}
 	}
-	*o = (struct stored){(enum tcdb_codec)codec, (size_t)rl, (size_t)zl, (uint64_t)n, z};
+	*o = (struct stored){(enum tcdb_codec)codec, (size_t)rl, (size_t)zl, (uint64_t)n, z, heap};
 	return BT_OK;
 }
 
-enum bt_status tcdb_pack_get(struct tcdb *db, enum tcdb_pack_kind kind, uint8_t **raw,
-			     size_t *raw_len, uint64_t *n_items)
+static enum bt_status pack_get(struct tcdb *db, enum tcdb_pack_kind kind, bool heap, uint8_t **raw,
+			       size_t *raw_len, uint64_t *n_items)
 {
 	struct stored st;
-	BT_TRY(pack_open(db, kind, &st));
+	BT_TRY(pack_open(db, kind, heap, &st));
 	enum bt_status s = BT_ERR_NOMEM;
-	uint8_t *out = tcdb_pack_alloc(st.raw_len);
+	uint8_t *out = buf_alloc(heap, st.raw_len);
 	if (out)
 		s = pack_decompress(db, st.codec, st.z, st.z_len, out, st.raw_len, (int)kind);
 	if (s == BT_OK) {
@@ -286,10 +307,22 @@ enum bt_status tcdb_pack_get(struct tcdb *db, enum tcdb_pack_kind kind, uint8_t 
 		*raw_len = st.raw_len;
 		*n_items = st.n_items;
 	} else {
-		tcdb_pack_free(out, st.raw_len);
+		buf_free(heap, out, st.raw_len);
 	}
-	tcdb_pack_free(st.z, st.z_len);
+	buf_free(heap, st.z, st.z_len);
 	return s;
+}
+
+enum bt_status tcdb_pack_get(struct tcdb *db, enum tcdb_pack_kind kind, uint8_t **raw,
+			     size_t *raw_len, uint64_t *n_items)
+{
+	return pack_get(db, kind, false, raw, raw_len, n_items);
+}
+
+enum bt_status tcdb_pack_get_heap(struct tcdb *db, enum tcdb_pack_kind kind, uint8_t **raw,
+				  size_t *raw_len, uint64_t *n_items)
+{
+	return pack_get(db, kind, true, raw, raw_len, n_items);
 }
 
 /* The next n decompressed bytes of st into dst (codec LZ4: dc's frame;
@@ -338,7 +371,7 @@ enum bt_status tcdb_pack_get_split(struct tcdb *db, enum tcdb_pack_kind kind,
 				   struct tcdb_split *out)
 {
 	struct stored st;
-	BT_TRY(pack_open(db, kind, &st));
+	BT_TRY(pack_open(db, kind, false, &st));
 	memset(out, 0, sizeof(*out));
 	enum bt_status s = BT_ERR_FORMAT;
 	LZ4F_dctx *dc = NULL;

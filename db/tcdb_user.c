@@ -8,9 +8,10 @@
  * Invariants
  *  1. Written only inside the learn transaction, both or neither: the
  *     index always describes the template pack stored with it.
- *  2. Read only through tcdb_pack_get (tcdb_pack.c): the tag is checked
- *     before a byte is inflated or handed out, a failure leaves db
- *     untrusted.
+ *  2. Read only through tcdb_pack_get_heap (tcdb_pack.c): the tag is
+ *     checked before a byte is inflated or handed out, a failure leaves db
+ *     untrusted.  Into malloc'd memory, the caller's to free(): the
+ *     binder takes the template pack as it is (kmod_fetch_fn), no copy.
  */
 #include "db/tcdb_int.h"
 
@@ -28,6 +29,6 @@ enum bt_status tcdb_user_tmpl_put(struct tcdb *db, const uint8_t *pack, size_t p
 enum bt_status tcdb_user_tmpl_get(struct tcdb *db, bool index, uint8_t **raw, size_t *raw_len,
 				  uint64_t *n_templates)
 {
-	return tcdb_pack_get(db, index ? TCDB_PACK_USER_INDEX : TCDB_PACK_USER_TMPL, raw, raw_len,
-			     n_templates);
+	return tcdb_pack_get_heap(db, index ? TCDB_PACK_USER_INDEX : TCDB_PACK_USER_TMPL, raw,
+				  raw_len, n_templates);
 }

@@ -39,7 +39,6 @@
 #include "runtime/vm/vm_int.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 /* The user templates a database keeps and a boot holds (invariant 1): the
  * whole pack is inflated on the first match, so this bounds what that
@@ -52,20 +51,11 @@
 static enum bt_status fetch(void *opaque, uint32_t mod, uint8_t **raw, size_t *len)
 {
 	struct vm *vm = opaque;
-	uint8_t *p;
-	size_t n;
 	uint64_t items;
 	if (mod != 0)
 		return BT_ERR_NOTFOUND;
-	BT_TRY(tcdb_user_tmpl_get(vm->db, false, &p, &n, &items));
-	*raw = malloc(n ? n : 1); /* the binder frees with free() */
-	if (*raw)
-		memcpy(*raw, p, n);
-	tcdb_module_index_free(p, n);
-	if (!*raw)
-		return BT_ERR_NOMEM;
-	*len = n;
-	return BT_OK;
+	/* malloc'd, as the binder frees it: taken as it is, no copy */
+	return tcdb_user_tmpl_get(vm->db, false, raw, len, &items);
 }
 
 enum bt_status vm_udb_load(struct vm *vm)
@@ -81,7 +71,7 @@ enum bt_status vm_udb_load(struct vm *vm)
 		return s;
 	size_t nfp = 0;
 	s = kmod_binder_open(raw, len, 1, fetch, vm, VM_UDB_BUDGET, &vm->udb, &nfp);
-	tcdb_module_index_free(raw, len);
+	free(raw);
 	if (s == BT_OK && nfp != n) { /* the pack's item count says otherwise */
 		vm_udb_free(vm);
 		s = BT_ERR_FORMAT;

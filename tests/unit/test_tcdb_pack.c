@@ -7,7 +7,8 @@
  * order, then the row; stale and missing are told apart; a changed pack
  * (its bytes, its codec, its tag) fails authentication and the database
  * then serves nothing; a re-signed database drops the profile and keeps
- * the index.
+ * the index; the user templates' pair comes back byte for byte in
+ * malloc'd memory, and a changed byte of it is refused.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -650,6 +651,68 @@ static void test_profile_cursor(void **state)
 	tcdb_close(db);
 }
 
+/* The user templates' pair (tcdb_user_tmpl_put/_get, tcdb_pack_get_heap):
+ * read back byte for byte into malloc'd memory (what the binder free()s:
+ * a buffer of tcdb_pack_alloc would abort there), 3 MB of it (glibc's
+ * mmap'd chunks, a zstd frame of several blocks); one changed byte of the
+ * stored pack: refused, nothing handed out, the database untrusted. */
+static void test_user_tmpl_heap(void **state)
+{
+	(void)state;
+	char p[128], q[128];
+	snprintf(p, sizeof(p), "%s/user.tcdb", dir);
+	snprintf(q, sizeof(q), "%s/user-changed.tcdb", dir);
+	build(p, 8, false);
+	size_t pack_len = 3u << 20, index_len = 5000;
+	uint8_t *pack = malloc(pack_len), *index = malloc(index_len);
+	assert_non_null(pack);
+	assert_non_null(index);
+	uint32_t x = 12345;
+	for (size_t i = 0; i < pack_len; i++) { /* compressible, not constant */
+		x = x * 1103515245u + 12345u;
+		pack[i] = (uint8_t)(i % 61 < 40 ? i / 97 : x >> 24);
+	}
+	for (size_t i = 0; i < index_len; i++)
+		index[i] = (uint8_t)(i * 7);
+	struct tcdb *db;
+	size_t n;
+	assert_int_equal(tcdb_open(p, TCDB_RDWR, &want, NULL, &db), BT_OK);
+	assert_int_equal(tcdb_load_index(db, &n), BT_OK);
+	assert_int_equal(tcdb_user_tmpl_put(db, pack, pack_len, index, index_len, 42),
+			 BT_ERR_INVALID); /* outside the learn transaction */
+	assert_int_equal(tcdb_learn_begin(db), BT_OK);
+	assert_int_equal(tcdb_user_tmpl_put(db, pack, pack_len, index, index_len, 42), BT_OK);
+	assert_int_equal(tcdb_learn_commit(db), BT_OK);
+	tcdb_close(db);
+
+	uint8_t *raw;
+	size_t len;
+	uint64_t items;
+	assert_int_equal(tcdb_open(p, TCDB_RDONLY, &want, NULL, &db), BT_OK);
+	for (int idx = 0; idx < 2; idx++) {
+		assert_int_equal(tcdb_user_tmpl_get(db, idx, &raw, &len, &items), BT_OK);
+		assert_int_equal(items, 42);
+		assert_int_equal(len, idx ? index_len : pack_len);
+		assert_memory_equal(raw, idx ? index : pack, len);
+		free(raw); /* malloc'd (tcdb.h) */
+	}
+	assert_false(tcdb_untrusted(db));
+	tcdb_close(db);
+
+	copy_file(p, q);
+	sql(q, "UPDATE packs SET data = CAST(substr(data, 1, 999) || x'55' || substr(data, 1001) "
+	       "AS BLOB) WHERE kind = 8");
+	assert_int_equal(tcdb_open(q, TCDB_RDONLY, &want, NULL, &db), BT_OK);
+	raw = NULL;
+	assert_int_equal(tcdb_user_tmpl_get(db, false, &raw, &len, &items), BT_ERR_AUTH);
+	assert_null(raw);
+	assert_true(tcdb_untrusted(db));
+	assert_int_equal(tcdb_user_tmpl_get(db, true, &raw, &len, &items), BT_ERR_AUTH);
+	tcdb_close(db);
+	free(pack);
+	free(index);
+}
+
 int main(void)
 {
 	test_private_config();
@@ -658,7 +721,7 @@ int main(void)
 	    cmocka_unit_test(test_index_pack),	      cmocka_unit_test(test_multi_version),
 	    cmocka_unit_test(test_pack_auth),	      cmocka_unit_test(test_predicted),
 	    cmocka_unit_test(test_profile_code_sink), cmocka_unit_test(test_profile_offsets),
-	    cmocka_unit_test(test_profile_cursor),
+	    cmocka_unit_test(test_profile_cursor),    cmocka_unit_test(test_user_tmpl_heap),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
