@@ -17,7 +17,9 @@
 # the database's packs took to load before the boot ("boot profile ...
 # loaded in"), the database size, and the stale / translated / from-database
 # block counts of the median run, with the user blocks translated ("user
-# tr") and taken from the database's user templates ("user db").  Each VM is stopped by its PID
+# tr") and taken from the database's user templates ("user db", and the
+# time they took, "user db ms": user_db.ns of --stats=json, also printed
+# for every learned run).  Each VM is stopped by its PID
 # (tests/linux/lib.sh).  Not pinned unless LK_PIN is set (e.g.
 # LK_PIN="taskset -c 1"); the load average is printed.
 #
@@ -123,9 +125,12 @@ boot() {
 	load=$(grep -ao 'loaded in [0-9.]* ms' "$out/stderr" | awk '{ s += $3 } END { if (NR) print s }')
 	# user blocks translated, and from the database's user templates (0
 	# for a build without them)
+	# the time those user blocks took (user_db.ns, in the database phase)
+	local uns
+	uns=$(echo "$j" | grep -o '"user_db":{[^}]*}' | grep -o '"ns":[0-9]*' | cut -d: -f2)
 	echo "$ms $(((${tr:-0} + ${db:-0}) / 1000000)) ${load:-0} $(num from_db) $(num db_stale)" \
 		"$(num translated) $((${db:-0} / 1000000)) $(num blocks_translated)" \
-		"$(num blocks_from_db)"
+		"$(num blocks_from_db) $(awk -v n="${uns:-0}" 'BEGIN { printf "%.1f", n / 1e6 }')"
 }
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -154,10 +159,10 @@ echo "  pretrans build: $build_ms ms, database $(du -m "$work/build.tcdb" | cut 
 	"$(du -m "$work/base-build.tcdb" | cut -f1) MB; after one --learn boot:" \
 	"$(du -m "$work/base-learn.tcdb" | cut -f1) MB (that boot: $(cut -d' ' -f1 "$work/base-learn.line") ms)"
 echo "  (${LK_PIN:+pinned: $LK_PIN}${LK_PIN:-not pinned}; failed boots count in the medians; load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
-printf "  %-30s %9s %7s %13s %7s %9s %9s %9s %7s %10s %9s %9s\n" mode wall failed getting-code share "of it db" packs \
-	from-db stale translated "user tr" "user db"
+printf "  %-30s %9s %7s %13s %7s %9s %9s %9s %7s %10s %9s %9s %11s\n" mode wall failed getting-code share "of it db" packs \
+	from-db stale translated "user tr" "user db" "user db ms"
 for mode in $modes; do
-	read -r ms get load fromdb stale tr dbms utr udb <<<"$(median_line "$work/$mode.lines")"
+	read -r ms get load fromdb stale tr dbms utr udb udbms <<<"$(median_line "$work/$mode.lines")"
 	share=-
 	[ "$ms" != FAIL ] && [ "$get" != - ] && share=$(awk -v g="$get" -v w="$ms" 'BEGIN { printf "%.0f%%", 100 * g / w }')
 	case ${mode#base-} in
@@ -167,7 +172,12 @@ for mode in $modes; do
 	qemu) name="QEMU TCG (bzImage)" ;;
 	esac
 	[ "$mode" != "${mode#base-}" ] && name="base: $name"
-	printf "  %-30s %9s %7s %13s %7s %9s %9s %9s %7s %10s %9s %9s\n" "$name" "${ms} ms" \
+	printf "  %-30s %9s %7s %13s %7s %9s %9s %9s %7s %10s %9s %9s %11s\n" "$name" "${ms} ms" \
 		"$(failed "$work/$mode.lines")/$n" "${get} ms" "$share" "${dbms} ms" "${load} ms" "$fromdb" \
-		"$stale" "$tr" "$utr" "${udb:-0}"
+		"$stale" "$tr" "$utr" "${udb:-0}" "${udbms:--} ms"
+done
+# the user templates' time of every run, not only the median's (it is noisy)
+for mode in $modes; do
+	[ "${mode#base-}" = learned ] || continue
+	echo "  $mode: user db ms of each run: $(awk '{ printf "%s%s", sep, $10; sep = ", " }' "$work/$mode.lines")"
 done
