@@ -2,7 +2,8 @@
  * The user template store (ureloc.h): a chained hash table on the
  * guest-physical address of a block's first byte, and a FIFO of the same
  * entries for the budget.  One allocation per entry: the struct, then its
- * relocation records, guest bytes, host code and pc map.
+ * relocation records, guest bytes, host code and pc map; or, for an entry
+ * of ureloc_add_ref, the struct alone, pointing at the lender's.
  */
 #include "runtime/ureloc/ureloc.h"
 
@@ -21,7 +22,10 @@ struct ureloc_ent {
 	size_t size; /* bytes of the allocation */
 	uint32_t guest_len, n_insns, flags, code_len, pcmap_len, n_exits, n_relocs;
 	struct bt_exit exits[XLAT_MAX_EXITS];
-	struct xlat_reloc relocs[]; /* then guest, code, pcmap bytes */
+	/* into own[] (ureloc_add) or the lender's memory (ureloc_add_ref) */
+	const struct xlat_reloc *relocs;
+	const uint8_t *guest, *code, *pcmap;
+	struct xlat_reloc own[]; /* ureloc_add: then guest, code, pcmap bytes */
 };
 
 struct ureloc {
@@ -33,30 +37,15 @@ struct ureloc {
 	struct ureloc_stats st;
 };
 
-static uint8_t *ent_guest(struct ureloc_ent *e)
-{
-	return (uint8_t *)(e->relocs + e->n_relocs);
-}
-
-static uint8_t *ent_code(struct ureloc_ent *e)
-{
-	return ent_guest(e) + e->guest_len;
-}
-
-static uint8_t *ent_pcmap(struct ureloc_ent *e)
-{
-	return ent_code(e) + e->code_len;
-}
-
-/* The template of e (pointers into e). */
+/* The template of e (pointers into e or its lender). */
 static void ent_tmpl(struct ureloc_ent *e, struct xlat_tmpl *t)
 {
 	*t = (struct xlat_tmpl){
 	    .guest_start = e->va,
 	    .guest_len = e->guest_len,
 	    .flags = e->flags,
-	    .guest = ent_guest(e),
-	    .code = ent_code(e),
+	    .guest = e->guest,
+	    .code = e->code,
 	    .code_len = e->code_len,
 	    .exits = e->exits,
 	    .n_exits = e->n_exits,
@@ -123,16 +112,18 @@ static struct ureloc_ent *lookup(struct ureloc *u, gpa_t gpa)
 	return e;
 }
 
-enum bt_status ureloc_add(struct ureloc *u, gpa_t gpa, const struct xlat_tmpl *t,
-			  const struct bt_block *b)
+static enum bt_status add(struct ureloc *u, gpa_t gpa, const struct xlat_tmpl *t,
+			  const struct bt_block *b, bool borrow)
 {
 	if (!u || !t || !b || t->guest_len != b->guest_len || t->code_len != b->code_len ||
 	    t->n_exits > XLAT_MAX_EXITS)
 		return BT_ERR_INVALID;
 	if (t->guest_len > URELOC_MAX_GUEST)
 		return BT_OK;
-	size_t size = sizeof(struct ureloc_ent) + t->n_relocs * sizeof(struct xlat_reloc) +
-		      t->guest_len + t->code_len + b->pcmap_len;
+	size_t size = sizeof(struct ureloc_ent);
+	if (!borrow)
+		size += t->n_relocs * sizeof(struct xlat_reloc) + t->guest_len + t->code_len +
+			b->pcmap_len;
 	if (size > u->budget)
 		return BT_OK;
 	if (t->code_len > u->code_cap) {
@@ -167,10 +158,23 @@ enum bt_status ureloc_add(struct ureloc *u, gpa_t gpa, const struct xlat_tmpl *t
 	e->n_exits = t->n_exits;
 	e->n_relocs = t->n_relocs;
 	memcpy(e->exits, t->exits, t->n_exits * sizeof(*t->exits));
-	memcpy(e->relocs, t->relocs, t->n_relocs * sizeof(*t->relocs));
-	memcpy(ent_guest(e), t->guest, t->guest_len);
-	memcpy(ent_code(e), t->code, t->code_len);
-	memcpy(ent_pcmap(e), b->pcmap, b->pcmap_len);
+	if (borrow) {
+		e->relocs = t->relocs;
+		e->guest = t->guest;
+		e->code = t->code;
+		e->pcmap = b->pcmap;
+	} else {
+		uint8_t *guest = (uint8_t *)(e->own + t->n_relocs), *code = guest + t->guest_len,
+			*pcmap = code + t->code_len;
+		memcpy(e->own, t->relocs, t->n_relocs * sizeof(*t->relocs));
+		memcpy(guest, t->guest, t->guest_len);
+		memcpy(code, t->code, t->code_len);
+		memcpy(pcmap, b->pcmap, b->pcmap_len);
+		e->relocs = e->own;
+		e->guest = guest;
+		e->code = code;
+		e->pcmap = pcmap;
+	}
 	struct ureloc_ent **p = bucket(u, gpa);
 	e->next = *p;
 	*p = e;
@@ -184,6 +188,18 @@ enum bt_status ureloc_add(struct ureloc *u, gpa_t gpa, const struct xlat_tmpl *t
 	u->st.entries++;
 	u->st.bytes += size;
 	return BT_OK;
+}
+
+enum bt_status ureloc_add(struct ureloc *u, gpa_t gpa, const struct xlat_tmpl *t,
+			  const struct bt_block *b)
+{
+	return add(u, gpa, t, b, false);
+}
+
+enum bt_status ureloc_add_ref(struct ureloc *u, gpa_t gpa, const struct xlat_tmpl *t,
+			      const struct bt_block *b)
+{
+	return add(u, gpa, t, b, true);
 }
 
 bool ureloc_find(struct ureloc *u, gpa_t gpa, gva_t va, const struct xlat_source *src,
@@ -225,7 +241,7 @@ bool ureloc_find(struct ureloc *u, gpa_t gpa, gva_t va, const struct xlat_source
 	out->code = u->code;
 	out->code_len = e->code_len;
 	out->n_exits = e->n_exits;
-	out->pcmap = ent_pcmap(e);
+	out->pcmap = e->pcmap;
 	out->pcmap_len = e->pcmap_len;
 	u->st.hits++;
 	return true;
@@ -236,7 +252,7 @@ void ureloc_foreach(struct ureloc *u, ureloc_fn cb, void *opaque)
 	for (struct ureloc_ent *e = u->oldest; e; e = e->newer) {
 		struct xlat_tmpl t;
 		ent_tmpl(e, &t);
-		if (cb(opaque, e->gpa, &t, e->n_insns, ent_pcmap(e), e->pcmap_len))
+		if (cb(opaque, e->gpa, &t, e->n_insns, e->pcmap, e->pcmap_len))
 			return;
 	}
 }

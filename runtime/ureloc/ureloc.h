@@ -26,10 +26,14 @@
  *     what xlat_translate() gives for those bytes at va.  The caller
  *     installs it like a translation (pages write-watched, hash of the
  *     bytes it was made from), so nothing stale runs.
- *  3. The entries' bytes (struct ureloc_ent and its arrays) stay within the
- *     budget given at creation: adding evicts the oldest first.
+ *  3. The entries' bytes (struct ureloc_ent and its arrays, the arrays
+ *     not for a borrowed entry) stay within the budget given at
+ *     creation: adding evicts the oldest first.
  *  4. Pure data: no host effects, no guest memory access but the source.
  *  5. ureloc_pack packs at most the budget it is given (ureloc_pack.c).
+ *  6. An entry of ureloc_add_ref reads its lender's memory, never writes
+ *     it; the lender keeps it unchanged until ureloc_destroy.  Invariant
+ *     3 counts the store's own allocations.
  */
 #ifndef BT_RUNTIME_URELOC_URELOC_H
 #define BT_RUNTIME_URELOC_URELOC_H
@@ -65,6 +69,13 @@ void ureloc_destroy(struct ureloc *u);
  * it was. */
 enum bt_status ureloc_add(struct ureloc *u, gpa_t gpa, const struct xlat_tmpl *t,
 			  const struct bt_block *b);
+/* ureloc_add without the copy: the entry points at t's guest bytes, host
+ * code and relocation records and at b's pc map, which must stay as they
+ * are until ureloc_destroy (invariant 6; the database's template pack,
+ * which its binder holds for the whole run: runtime/vm/vm_udb.c).  Costs
+ * the budget the entry's struct only. */
+enum bt_status ureloc_add_ref(struct ureloc *u, gpa_t gpa, const struct xlat_tmpl *t,
+			      const struct bt_block *b);
 
 /* The block at va, whose first byte is at guest-physical address gpa now,
  * from the template made there (invariant 2): true with *out filled (its

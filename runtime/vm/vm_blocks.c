@@ -439,7 +439,8 @@ static struct tcache_block *user_from_db(struct vm *vm, gva_t rip, gpa_t g0, str
 	if (b) {
 		vm->st.user_from_db++;
 		gpa_t gpa = g0 | (rip & (GUEST_PAGE_SIZE - 1));
-		enum bt_status s = ureloc_add(vm->ureloc, gpa, t, &xb);
+		/* the binder's template, not a copy (vm_udb.c invariant 4) */
+		enum bt_status s = ureloc_add_ref(vm->ureloc, gpa, t, &xb);
 		if (s != BT_OK)
 			bt_warn(LOG_TC, "cannot keep the user block at %#llx as a template: %s",
 				(unsigned long long)rip, bt_status_str(s));

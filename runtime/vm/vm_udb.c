@@ -32,6 +32,13 @@
  *  2. Written only inside the learn transaction vm_learn opens (never
  *     when the database is untrusted or not this image's: vm_finish).
  *  3. A missing, malformed or untrusted index serves nothing; the VM runs.
+ *  4. A template vm_udb_find returns, its guest bytes, code, relocation
+ *     records and pc map, stay as they are until vm_udb_free, which runs
+ *     after ureloc_destroy (vm.c): the in-run store keeps them by reference
+ *     (ureloc_add_ref), not a copy.  The binder's one pack is never
+ *     evicted: it is the only module (kmod_binder_open with 1) and fits
+ *     the budget (invariant 1), and the binder frees nothing of a resident
+ *     pack before kmod_binder_destroy.
  */
 #include "kmod/kmod.h"
 #include "pretrans/base/clock.h"

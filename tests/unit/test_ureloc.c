@@ -2,7 +2,8 @@
  * The user template store (runtime/ureloc): a block kept at a guest-physical
  * address comes back at another virtual address as the translator's own
  * block there; other bytes, another page offset or no template give
- * nothing; the budget evicts the oldest.  Across boots (runtime/vm/vm_udb.c):
+ * nothing; the budget evicts the oldest; an entry kept by reference
+ * (ureloc_add_ref) reads its lender's template.  Across boots (runtime/vm/vm_udb.c):
  * the store's templates, in kmod/'s pack and fingerprint index, are found
  * by the bytes at another address and instantiate as the translator's
  * block there.
@@ -386,6 +387,88 @@ static void test_pack(void **state)
 	xlat_destroy(x);
 }
 
+/* The first byte of t's code that no relocation writes (code_len: none). */
+static uint32_t unrelocated_byte(const struct xlat_tmpl *t)
+{
+	for (uint32_t k = 0; k < t->code_len; k++) {
+		bool written = false;
+		for (uint32_t i = 0; i < t->n_relocs && !written; i++) {
+			const struct xlat_reloc *r = &t->relocs[i];
+			uint32_t w = r->kind == XLAT_RELOC_UIBL ? 4 : r->width;
+			written =
+			    r->kind != XLAT_RELOC_EXIT && k >= r->host_off && k < r->host_off + w;
+		}
+		if (!written)
+			return k;
+	}
+	return t->code_len;
+}
+
+/* ureloc_add_ref: the entry reads the lender's template (no copy, the
+ * store's bytes are its struct's alone) and instantiates as the
+ * translator's block elsewhere, as a copied one does. */
+static void test_borrowed(void **state)
+{
+	(void)state;
+	struct xlat_ctx *x;
+	assert_int_equal(xlat_create(&(struct xlat_options){.flags = XLAT_OPT_USER}, &x), BT_OK);
+	struct ureloc *u, *c;
+	assert_int_equal(ureloc_create(1 << 20, &u), BT_OK);
+	assert_int_equal(ureloc_create(1 << 20, &c), BT_OK);
+	static struct page p1, p2;
+	setup_page(&p1, 0x7f0000401000ull);
+	setup_page(&p2, 0x55aa00a13000ull);
+	struct xlat_source s1 = {page_read, &p1}, s2 = {page_read, &p2};
+	struct bt_block b, fresh, got;
+	struct xlat_tmpl t;
+	enum xlat_tmpl_result r;
+	assert_int_equal(xlat_translate_tmpl(x, &s1, p1.base + 0x100, &b, &t, &r), BT_OK);
+	assert_int_equal(r, XLAT_TMPL_OK);
+	/* the lender's memory: the template's arrays, held by the test */
+	static uint8_t guest[1024], hcode[1 << 16], pcmap[4096];
+	static struct xlat_reloc relocs[XLAT_TMPL_MAX_RELOCS];
+	assert_true(t.guest_len <= sizeof(guest) && t.code_len <= sizeof(hcode) &&
+		    b.pcmap_len <= sizeof(pcmap) && t.n_relocs <= XLAT_TMPL_MAX_RELOCS);
+	memcpy(guest, t.guest, t.guest_len);
+	memcpy(hcode, t.code, t.code_len);
+	memcpy(pcmap, b.pcmap, b.pcmap_len);
+	memcpy(relocs, t.relocs, t.n_relocs * sizeof(*relocs));
+	t.guest = guest;
+	t.code = hcode;
+	t.relocs = relocs;
+	b.pcmap = pcmap;
+	assert_int_equal(ureloc_add_ref(u, GPA, &t, &b), BT_OK);
+	assert_int_equal(ureloc_add(c, GPA, &t, &b), BT_OK);
+	assert_int_equal(ureloc_stats(u)->entries, 1);
+	assert_true(ureloc_stats(u)->bytes + t.guest_len + t.code_len + b.pcmap_len <=
+		    ureloc_stats(c)->bytes);
+
+	assert_true(ureloc_find(u, GPA, p2.base + 0x100, &s2, &got));
+	assert_int_equal(xlat_translate(x, &s2, p2.base + 0x100, &fresh), BT_OK);
+	assert_same_block(&got, &fresh);
+	assert_ptr_equal(got.pcmap, pcmap);
+
+	/* by reference: what the lender holds is what it instantiates (a
+	 * byte no relocation writes; the copied entry still has the old one) */
+	uint32_t k = unrelocated_byte(&t);
+	assert_true(k < t.code_len);
+	hcode[k] ^= 0xff;
+	assert_true(ureloc_find(u, GPA, p2.base + 0x100, &s2, &got));
+	assert_int_equal(got.code[k], (uint8_t)(fresh.code[k] ^ 0xff));
+	assert_true(ureloc_find(c, GPA, p2.base + 0x100, &s2, &got));
+	assert_int_equal(got.code[k], fresh.code[k]);
+	hcode[k] ^= 0xff;
+
+	/* the stale rule holds for a borrowed entry too: it goes */
+	p2.bytes[0x100 + 9] ^= 0x08;
+	assert_false(ureloc_find(u, GPA, p2.base + 0x100, &s2, &got));
+	assert_int_equal(ureloc_stats(u)->entries, 0);
+	assert_int_equal(ureloc_stats(u)->bytes, 0);
+	ureloc_destroy(u);
+	ureloc_destroy(c);
+	xlat_destroy(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -394,6 +477,7 @@ int main(void)
 	    cmocka_unit_test(test_budget),
 	    cmocka_unit_test(test_across_boots),
 	    cmocka_unit_test(test_pack),
+	    cmocka_unit_test(test_borrowed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
