@@ -328,12 +328,19 @@ static bool run_user_direct(struct vm *vm)
 	enum cpu_outcome out = CPU_OUT_CONTINUE;
 	uint64_t t0 = vm_ticks();
 	/* the host timer leaves the stub running until the next device
-	 * deadline (vm_signal.c contract 6) */
+	 * deadline (vm_signal.c contract 6), and after a stay that lasted
+	 * until its deadline, fires only then (contract 7) */
 	uint64_t run = vm_until_deadline_ns(platform_next_deadline(vm->plat),
 					    vclock_now_ns(vm->plat->clock), VM_DIRECT_KICK_MAX_NS);
-	vm->kick_at_ns = bt_now_ns() + run;
+	uint64_t at = bt_now_ns() + run;
+	vm->kick_at_ns = at;
+	if (vm->stay_kicked && run > VM_HOST_TICK_NS)
+		vm_timer_at_kick(vm);
 	enum bt_status s = user_enter(vm->user, v->cr3, v->seg[CPU_CS].sel, cpu_rflags(v), &ev);
 	vm->kick_at_ns = 0;
+	vm->stay_kicked = s == BT_OK && ev.kind == USER_EV_KICK && bt_now_ns() >= at;
+	if (vm->timer_at_kick && !vm->stay_kicked)
+		vm_timer_periodic(vm); /* the stay ended early: the 1 ms tick again */
 	vm->st.ticks[VM_PH_USER] += vm_ticks() - t0;
 	if (s != BT_OK) {
 		bt_err(LOG_USER, "guest user code at %#llx cannot continue: %s",

@@ -64,6 +64,11 @@ struct vm_stats {
 	uint64_t halts;
 	uint64_t idle_waits;   /* hlt sleeps that woke after a device deadline */
 	uint64_t idle_late_ns; /* ... how long after it, in all */
+	/* host timer signals while a stub ran guest user code before its
+	 * deadline (vm_signal.c contract 6): each a host context switch to
+	 * btvm and back for nothing; and the direct stays whose timer was
+	 * moved to their deadline (at entry or by such a signal) */
+	uint64_t timer_early, timer_moved;
 	uint64_t learned;
 	uint64_t user_translated;     /* user blocks translated (XLAT_OPT_USER) */
 	uint64_t user_relocated;      /* user blocks instantiated from templates (ureloc) */
@@ -205,6 +210,10 @@ struct vm {
 	 * stop it at every tick (vm_signal.c contract 6, vm_exec.c
 	 * run_user_direct) */
 	volatile uint64_t kick_at_ns;
+	/* the host timer fires next at kick_at_ns, then every 1 ms again (set
+	 * by vm_timer_at_kick, cleared by vm_timer_periodic) */
+	volatile sig_atomic_t timer_at_kick;
+	bool stay_kicked;		      /* the last direct stay ended at its deadline */
 	uint64_t clock_t0_ns, clock_t0_ticks; /* to convert phase ticks to ns */
 	double ns_per_tick;		      /* the same rate, refreshed by housekeeping */
 	uint64_t deadline_ns;		      /* CLOCK_MONOTONIC, 0 = none */
@@ -276,11 +285,16 @@ int vm_callout_mem(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8
  * once; vm_exec.c run_user_direct) */
 #define VM_IDLE_MAX_NS	      10000000ull
 #define VM_DIRECT_KICK_MAX_NS 4000000ull
+#define VM_HOST_TICK_NS	      1000000ull /* the host timer's period (vm_signal.c) */
 uint64_t vm_until_deadline_ns(uint64_t next, uint64_t now, uint64_t max);
 
 /* vm_signal.c (its contract is at the top of that file) */
 enum bt_status vm_signals_install(struct vm *vm);
 void vm_signals_remove(struct vm *vm);
+/* The host timer fires next at vm->kick_at_ns (CLOCK_MONOTONIC), then every
+ * 1 ms; vm_timer_periodic: every 1 ms from now (contract 6). */
+void vm_timer_at_kick(struct vm *vm);
+void vm_timer_periodic(struct vm *vm);
 /* The exception a host signal in translated code stands for, since the
  * last vm_host_signal_clear(): -1 none (the exit was a call-out fault),
  * a guest vector, or VM_HOST_SIGNAL_BUG. */

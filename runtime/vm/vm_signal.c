@@ -40,6 +40,16 @@
  *     nothing (a ptrace round trip each, ~5% of a compute phase's time).
  *     VCPU_IRQ_FORCE is still set at every tick; SIGINT and SIGTERM still
  *     stop the stub at once.
+ *  7. A tick that finds a stub running before kick_at_ns moves the timer:
+ *     its next expiry is kick_at_ns, then every 1 ms again
+ *     (vm_timer_at_kick, TIMER_ABSTIME; timer_settime is async-signal-safe),
+ *     and run_user_direct arms it so at the entry of a stay that follows
+ *     one ended at its deadline (a compute-bound stub): while guest user
+ *     code computes, btvm wakes once per device deadline instead of every
+ *     millisecond (each wake-up a host context switch to btvm and back,
+ *     ~4% of a compute phase, docs/user-direct.md "Where a compute phase's
+ *     time goes").  A stay that ends before its deadline puts the 1 ms
+ *     period back (vm_timer_periodic), so translated code keeps its tick.
  */
 #include <signal.h>
 
@@ -73,9 +83,44 @@ static void on_host_timer(int sig)
 		 * deadline is due (contract 6; clock_gettime is
 		 * async-signal-safe) */
 		uint64_t at = vm->kick_at_ns;
-		if (!at || bt_now_ns() >= at)
+		if (!at || bt_now_ns() >= at) {
+			vm->timer_at_kick = 0; /* past kick_at: every 1 ms again */
 			user_kick(vm->user);
+		} else {
+			vm->st.timer_early++; /* contract 7 */
+			if (!vm->timer_at_kick)
+				vm_timer_at_kick(vm);
+		}
 	}
+}
+
+static struct timespec ns_to_ts(uint64_t ns)
+{
+	return (struct timespec){.tv_sec = (time_t)(ns / 1000000000ull),
+				 .tv_nsec = (long)(ns % 1000000000ull)};
+}
+
+void vm_timer_at_kick(struct vm *vm)
+{
+	uint64_t at = vm->kick_at_ns;
+	if (!vm->have_timer || !at)
+		return;
+	struct itimerspec its = {.it_interval = ns_to_ts(VM_HOST_TICK_NS),
+				 .it_value = ns_to_ts(at)};
+	if (timer_settime(vm->host_timer, TIMER_ABSTIME, &its, NULL) == 0) {
+		vm->timer_at_kick = 1;
+		vm->st.timer_moved++;
+	}
+}
+
+void vm_timer_periodic(struct vm *vm)
+{
+	if (!vm->have_timer)
+		return;
+	struct itimerspec its = {.it_interval = ns_to_ts(VM_HOST_TICK_NS),
+				 .it_value = ns_to_ts(VM_HOST_TICK_NS)};
+	timer_settime(vm->host_timer, 0, &its, NULL);
+	vm->timer_at_kick = 0;
 }
 
 static void on_stop_signal(int sig)
@@ -171,9 +216,11 @@ enum bt_status vm_signals_install(struct vm *vm)
 	if (timer_create(CLOCK_MONOTONIC, &sev, &vm->host_timer) != 0)
 		return BT_ERR_IO;
 	vm->have_timer = true;
-	struct itimerspec its = {.it_interval = {0, 1000000}, .it_value = {0, 1000000}};
+	struct itimerspec its = {.it_interval = ns_to_ts(VM_HOST_TICK_NS),
+				 .it_value = ns_to_ts(VM_HOST_TICK_NS)};
 	if (timer_settime(vm->host_timer, 0, &its, NULL) != 0)
 		return BT_ERR_IO;
+	vm->timer_at_kick = 0;
 	return BT_OK;
 }
 

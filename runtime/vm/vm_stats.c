@@ -64,9 +64,10 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 			"},\"fast_syscalls\":%" PRIu64 ",\"fast_sysrets\":%" PRIu64
 			",\"faults\":%" PRIu64 ",\"host_signals\":%" PRIu64 ",\"irqs\":%" PRIu64
 			",\"halts\":%" PRIu64 ",\"idle_late\":{\"waits\":%" PRIu64
-			",\"ns\":%" PRIu64 "},",
+			",\"ns\":%" PRIu64 "},\"host_timer\":{\"early\":%" PRIu64
+			",\"moved\":%" PRIu64 "},",
 			s->fx_syscalls, s->fx_sysrets, s->faults, s->host_signals, s->irqs,
-			s->halts, s->idle_waits, s->idle_late_ns);
+			s->halts, s->idle_waits, s->idle_late_ns, s->timer_early, s->timer_moved);
 		fprintf(f,
 			"\"smc\":{\"pages\":%" PRIu64 ",\"blocks\":%" PRIu64
 			"},\"mapping_invalidations\":%" PRIu64
@@ -183,6 +184,10 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 		BT_N(s->faults), BT_N(s->host_signals), BT_N(s->irqs), BT_N(s->halts),
 		BT_N(s->idle_waits),
 		s->idle_waits ? (double)s->idle_late_ns / (double)s->idle_waits / 1e3 : 0.0);
+	fprintf(f,
+		"btvm: host timer: %s signals found a stub before its deadline, %s direct stays "
+		"timed to their deadline\n",
+		BT_N(s->timer_early), BT_N(s->timer_moved));
 	fprintf(f,
 		"btvm: self-modifying code: %s page writes killed %s blocks; mapping changes "
 		"killed %s\n",
