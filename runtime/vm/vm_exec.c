@@ -119,11 +119,15 @@ int vm_callout_mem(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8
 
 	vm_fx_sync(vm);	      /* the access's privilege level, after a fast syscall */
 	mmio_store_flush(vm); /* the previous instruction's, before anything else */
+	/* what the probe's TLB slot held, before the access refills it */
 	enum vm_miss miss = t->probe_miss ? probe_miss_kind(vm, va, size, write) : VM_NMISS;
-	if (miss != VM_NMISS)
+	enum bt_status s = mmu_host_access(&vm->mmu, va, size, acc, host, &kind, &f);
+	if (miss != VM_NMISS) {
+		if (s == BT_OK && !f.pending && kind == MMU_HOST_MMIO && miss != VM_MISS_CROSS)
+			miss = VM_MISS_MMIO;
 		vm->st.probe_miss[miss]++;
-
-	if (mmu_host_access(&vm->mmu, va, size, acc, host, &kind, &f) != BT_OK) {
+	}
+	if (s != BT_OK) {
 		vm->co_unsupported = true;
 		return 1;
 	}
@@ -133,10 +137,6 @@ int vm_callout_mem(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8
 	}
 	if (*host)
 		return 0;
-	if (miss != VM_NMISS && miss != VM_MISS_CROSS && kind == MMU_HOST_MMIO) {
-		vm->st.probe_miss[miss]--;
-		vm->st.probe_miss[VM_MISS_MMIO]++;
-	}
 	/* Across two non-adjacent RAM pages: both side by side in a window */
 	if (kind == MMU_HOST_SPLIT) {
 		gpa_t g0, g1;
