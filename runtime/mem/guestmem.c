@@ -285,6 +285,12 @@ uint8_t guestmem_page_flags(const struct guestmem *gm, gpa_t gpa)
 	return f ? *f : 0;
 }
 
+void guestmem_flag_map(const struct guestmem *gm, const uint8_t **host, const uint8_t **flags)
+{
+	*host = gm->host;
+	*flags = gm->flags;
+}
+
 enum bt_status guestmem_page_set_flags(struct guestmem *gm, gpa_t gpa, uint8_t flags)
 {
 	uint8_t *f = flag_of(gm, gpa);

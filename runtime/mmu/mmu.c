@@ -31,6 +31,7 @@
  */
 #include "runtime/mmu/mmu.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "pretrans/base/log.h"
@@ -52,28 +53,6 @@ struct walk {
 	bool global;	     /* leaf G with CR4.PGE */
 	bool dirty;	     /* leaf D */
 };
-
-struct vcpu_tlb_entry *mmu_tlb_entry(struct mmu *mmu, unsigned set, size_t i)
-{
-	return set == TLB_USER ? &mmu->abi->utlb[i] : &mmu->abi->tlb[i];
-}
-
-void mmu_tlb_invalidate(struct mmu *mmu, unsigned set, size_t i)
-{
-	struct vcpu_tlb_entry *e = mmu_tlb_entry(mmu, set, i);
-
-	if (mmu->tlb_meta[set][i] & MMU_TLBM_LARGE)
-		mmu->n_large[set]--;
-	if (mmu->tlb_meta[set][i] & MMU_TLBM_1G)
-		mmu->n_huge[set]--;
-	mmu->tlb_meta[set][i] = 0;
-	mmu->tlb_valid[set][i / 64] &= ~(1ull << (i % 64));
-	mmu->tlb_local[set][i / 64] &= ~(1ull << (i % 64));
-	e->tag_read = TLB_INVALID;
-	e->tag_write = TLB_INVALID;
-	e->addend = 0;
-	e->gpa_page = TLB_INVALID;
-}
 
 /* Invalidate the entries whose bit is set in bits[] (tlb_valid or
  * tlb_local of that set; a copy is walked, the bitmap changes under it). */
@@ -120,6 +99,7 @@ void mmu_set_flush_hook(struct mmu *mmu, mmu_flush_fn fn, void *opaque)
 void mmu_flush_all(struct mmu *mmu)
 {
 	tlb_clear_valid(mmu);
+	mmu_l2_flush_all(mmu);
 	mmu_pcid_drop_all(mmu);
 	mmu->stats.flush_all++;
 	mmu_flush_notify(mmu, MMU_FLUSH_ALL, 0);
@@ -132,6 +112,7 @@ void mmu_flush_nonglobal(struct mmu *mmu)
 		memcpy(bits, mmu->tlb_local[set], sizeof(bits));
 		tlb_invalidate_bits(mmu, set, bits);
 	}
+	mmu_l2_flush_nonglobal(mmu);
 	mmu->stats.flush_nonglobal++;
 	mmu_flush_notify(mmu, MMU_FLUSH_NONGLOBAL, 0);
 }
@@ -151,6 +132,7 @@ void mmu_invlpg(struct mmu *mmu, gva_t gva)
 
 	mmu->stats.invlpg++;
 	mmu_flush_notify(mmu, MMU_FLUSH_INVLPG, gva);
+	mmu_l2_invlpg(mmu, gva);
 	for (unsigned set = 0; set < 2; set++) {
 		if (mmu_tlb_entry(mmu, set, idx)->tag_read == (gva & GUEST_PAGE_MASK))
 			mmu_tlb_invalidate(mmu, set, idx);
@@ -199,6 +181,36 @@ enum bt_status mmu_set_phys_bits(struct mmu *mmu, unsigned bits)
 	return BT_OK;
 }
 
+/* The second level, empty (mmu_tlb.c invariant 1: generation 0 is dead). */
+static enum bt_status l2_create(struct mmu *mmu)
+{
+	static const unsigned bits[MMU_L2_NSETS] = {MMU_L2_KERNEL_BITS, MMU_L2_USER_BITS,
+						    MMU_L2_SMAP_BITS};
+	struct mmu_l2 *l2 = calloc(1, sizeof(*l2));
+
+	if (!l2)
+		return BT_ERR_NOMEM;
+	mmu->l2 = l2;
+	for (unsigned s = 0; s < MMU_L2_NSETS; s++) {
+		l2->e[s] = calloc((size_t)1 << bits[s], sizeof(struct mmu_l2_entry));
+		if (!l2->e[s])
+			return BT_ERR_NOMEM; /* mmu_fini frees what was made */
+	}
+	guestmem_flag_map(mmu->gm, &l2->gm_host, &l2->gm_flags);
+	mmu_l2_flush_all(mmu);
+	return BT_OK;
+}
+
+static void l2_destroy(struct mmu *mmu)
+{
+	if (!mmu->l2)
+		return;
+	for (unsigned s = 0; s < MMU_L2_NSETS; s++)
+		free(mmu->l2->e[s]);
+	free(mmu->l2);
+	mmu->l2 = NULL;
+}
+
 enum bt_status mmu_init(struct mmu *mmu, struct guestmem *gm, struct vcpu_abi *abi)
 {
 	if (!mmu || !gm || !abi)
@@ -207,6 +219,7 @@ enum bt_status mmu_init(struct mmu *mmu, struct guestmem *gm, struct vcpu_abi *a
 	mmu->gm = gm;
 	mmu->abi = abi;
 	abi->ac = 0;
+	BT_TRY(l2_create(mmu));
 	tlb_clear(mmu); /* the area's entries, whatever they held */
 	BT_TRY(mmu_set_phys_bits(mmu, MMU_DEFAULT_PHYS_BITS));
 	BT_TRY(guestmem_add_listener(gm, mmu_protect_gpa, mmu));
@@ -221,6 +234,7 @@ void mmu_fini(struct mmu *mmu)
 	guestmem_remove_listener(mmu->gm, mmu_protect_gpa, mmu);
 	tlb_clear(mmu);
 	mmu_pcid_fini(mmu);
+	l2_destroy(mmu);
 	mmu->gm = NULL;
 }
 
@@ -249,6 +263,7 @@ enum bt_status mmu_set_mode(struct mmu *mmu, uint64_t cr0, uint64_t cr3, uint64_
 	else if (cr3 != mmu->cr3) {
 		/* not a MOV to CR3 (a state load): no PCID is trusted */
 		mmu_pcid_drop_all(mmu);
+		mmu_l2_drop_pcids(mmu);
 		mmu_flush_nonglobal(mmu);
 	}
 	mmu->cr0 = cr0;
@@ -652,25 +667,23 @@ enum bt_status mmu_fetch(struct mmu *mmu, gva_t gva, void *buf, size_t len, size
 }
 
 /*
- * Install the entry for gva from a successful walk into one TLB, per the
- * rules in mmu.h (invariant 3 above).  False if the page must not be
- * cached (MMIO; a user page in the kernel TLB with SMAP; a supervisor page
- * in the user TLB).
+ * Install the entry for gva from a successful walk of an explicit data
+ * access into one TLB, per the rules in mmu.h (invariant 3 above).  False
+ * if the page must not be cached in it (MMIO; a user page in the kernel
+ * TLB with SMAP: that one goes to the second level's SMAP array, the walk
+ * having granted it with AC = 1; a supervisor page in the user TLB).
  */
 static bool tlb_install(struct mmu *mmu, unsigned set, gva_t gva, const struct walk *w)
 {
 	gva_t page = gva & GUEST_PAGE_MASK;
-	size_t idx = (gva >> GUEST_PAGE_SHIFT) & TLB_MASK;
 	gpa_t gpa_page = w->gpa & GUEST_PAGE_MASK;
 	uint8_t *host = guestmem_gpa_to_host(mmu->gm, gpa_page, GUEST_PAGE_SIZE);
-	struct vcpu_tlb_entry *e;
+	int64_t addend;
 	bool can_write;
 	uint8_t meta;
 
 	if (!host)
 		return false; /* MMIO: always the slow path */
-	if (set == TLB_KERNEL && w->user && (mmu->cr4 & MMU_CR4_SMAP))
-		return false; /* AC may change inline (stac/clac) */
 	if (set == TLB_USER && !w->user)
 		return false; /* cannot happen after a granted user walk */
 	can_write = (set == TLB_USER ? w->writable : (w->writable || !(mmu->cr0 & MMU_CR0_WP))) &&
@@ -684,21 +697,13 @@ static bool tlb_install(struct mmu *mmu, unsigned set, gva_t gva, const struct w
 		meta |= MMU_TLBM_2M;
 	else if (w->page_shift == 30)
 		meta |= MMU_TLBM_1G;
-
-	mmu_tlb_invalidate(mmu, set, idx);
-	e = mmu_tlb_entry(mmu, set, idx);
-	e->tag_read = page;
-	e->tag_write = can_write ? page : TLB_INVALID;
-	e->addend = (int64_t)((uint64_t)(uintptr_t)host - page);
-	e->gpa_page = gpa_page;
-	mmu->tlb_meta[set][idx] = meta;
-	mmu->tlb_valid[set][idx / 64] |= 1ull << (idx % 64);
-	if (!(meta & MMU_TLBM_GLOBAL))
-		mmu->tlb_local[set][idx / 64] |= 1ull << (idx % 64);
-	if (meta & MMU_TLBM_LARGE)
-		mmu->n_large[set]++;
-	if (meta & MMU_TLBM_1G)
-		mmu->n_huge[set]++;
+	addend = (int64_t)((uint64_t)(uintptr_t)host - page);
+	if (set == TLB_KERNEL && w->user && (mmu->cr4 & MMU_CR4_SMAP)) {
+		/* AC may change inline (stac/clac): never in abi->tlb */
+		mmu_l2_insert(mmu, L2_SMAP, page, can_write, addend, gpa_page, meta);
+		return false;
+	}
+	mmu_tlb_put(mmu, set, page, can_write, addend, gpa_page, meta);
 	mmu->stats.tlb_fills++;
 	return true;
 }
