@@ -174,8 +174,8 @@ void mmu_l2_pcid_switch(struct mmu *mmu, unsigned old, unsigned new, bool noflus
 	if (!l2)
 		return;
 	l2->pcid_gen[old & MMU_CR3_PCID] = l2->gen_local;
-	if (noflush && l2->pcid_gen[new & MMU_CR3_PCID] > l2->floor)
-		l2->gen_local = l2->pcid_gen[new & MMU_CR3_PCID];
+	if (noflush && l2->pcid_gen[new &MMU_CR3_PCID] > l2->floor)
+		l2->gen_local = l2->pcid_gen[new &MMU_CR3_PCID];
 	else
 		l2->gen_local = l2_tick(l2);
 }
@@ -208,8 +208,7 @@ static uint8_t l2_flags(const struct mmu_l2 *l2, const struct mmu_l2_entry *e)
 }
 
 /* The live entry of an array for page that allows the access, or NULL. */
-static const struct mmu_l2_entry *l2_find(struct mmu_l2 *l2, unsigned l2set, gva_t page,
-					  bool write)
+static const struct mmu_l2_entry *l2_find(struct mmu_l2 *l2, unsigned l2set, gva_t page, bool write)
 {
 	const struct mmu_l2_entry *e = l2_slot(l2, l2set, page);
 
