@@ -23,7 +23,7 @@ enum { TLB_KERNEL = 0, TLB_USER = 1 };
 /* The second-level TLB (mmu_tlb.c, which states its invariants). */
 enum { L2_KERNEL = 0, L2_USER = 1, L2_SMAP = 2, MMU_L2_NSETS };
 /* log2 of each array's entries (40 bytes each; sizes: docs/mmu.md) */
-#define MMU_L2_KERNEL_BITS 13
+#define MMU_L2_KERNEL_BITS 12
 #define MMU_L2_USER_BITS   12
 #define MMU_L2_SMAP_BITS   11
 #define MMU_L2_W	   0x100 /* in mmu_l2_entry.tag: writes allowed, D was set */
