@@ -97,7 +97,7 @@ static void test_l2_invlpg(void **state)
 {
 	struct mmu_fx *fx = *state;
 	const gva_t va = 0xffff888000500000ull;
-	const gva_t big = 0xffff888040000000ull; /* 2 MiB page */
+	const gva_t big = 0xffff888040000000ull;  /* 2 MiB page */
 	const gva_t huge = 0xffff8880c0000000ull; /* 1 GiB page */
 	const gva_t user = 0x0000000000700000ull;
 	uint64_t lv[5] = {0, K | MMU_PTE_D, K, K, K};
@@ -163,9 +163,9 @@ static void test_l2_flushes(void **state)
 	assert_null(fast(fx, g, false));
 	/* a mode change (CR0.WP) flushes all, a CR4.SMEP one too */
 	evict(fx, g, MMU_ACC_READ);
-	assert_int_equal(mmu_set_mode(&fx->mmu, cr0 & ~MMU_CR0_WP, fx->cr3,
-				      MMU_CR4_PAE | MMU_CR4_PGE, efer),
-			 BT_OK);
+	assert_int_equal(
+	    mmu_set_mode(&fx->mmu, cr0 & ~MMU_CR0_WP, fx->cr3, MMU_CR4_PAE | MMU_CR4_PGE, efer),
+	    BT_OK);
 	assert_null(fast(fx, g, false));
 	evict(fx, g, MMU_ACC_READ);
 	assert_int_equal(mmu_set_mode(&fx->mmu, cr0 & ~MMU_CR0_WP, fx->cr3,
@@ -260,9 +260,9 @@ static void test_l2_smap(void **state)
 	mmu_set_cpl_ac(&fx->mmu, 0, true);
 	/* an implicit supervisor access is denied under SMAP, whatever AC,
 	 * and caches nothing */
-	assert_int_equal(mmu_host_access(&fx->mmu, other, 8, MMU_ACC_READ | MMU_ACC_IMPLICIT, &host,
-					 &kind, &f),
-			 BT_OK);
+	assert_int_equal(
+	    mmu_host_access(&fx->mmu, other, 8, MMU_ACC_READ | MMU_ACC_IMPLICIT, &host, &kind, &f),
+	    BT_OK);
 	assert_true(f.pending);
 	assert_null(fast(fx, other, false));
 	/* a clean user page: read served, a write not */
