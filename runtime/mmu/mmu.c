@@ -196,7 +196,12 @@ static enum bt_status l2_create(struct mmu *mmu)
 		if (!l2->e[s])
 			return BT_ERR_NOMEM; /* mmu_fini frees what was made */
 	}
-	guestmem_flag_map(mmu->gm, &l2->gm_host, &l2->gm_flags);
+	for (unsigned s = 0; s < 2; s++) {
+		l2->lpage[s] = calloc((size_t)1 << MMU_L2_LARGE_BITS, sizeof(struct mmu_l2_large));
+		if (!l2->lpage[s])
+			return BT_ERR_NOMEM;
+	}
+	guestmem_flag_map(mmu->gm, &l2->gm_host, &l2->gm_flags, &l2->gm_populated);
 	mmu_l2_flush_all(mmu);
 	return BT_OK;
 }
@@ -207,6 +212,8 @@ static void l2_destroy(struct mmu *mmu)
 		return;
 	for (unsigned s = 0; s < MMU_L2_NSETS; s++)
 		free(mmu->l2->e[s]);
+	for (unsigned s = 0; s < 2; s++)
+		free(mmu->l2->lpage[s]);
 	free(mmu->l2);
 	mmu->l2 = NULL;
 }
@@ -666,6 +673,27 @@ enum bt_status mmu_fetch(struct mmu *mmu, gva_t gva, void *buf, size_t len, size
 	return BT_OK;
 }
 
+/* The walk of gva ended in a large leaf: one second-level entry for all of
+ * it when it is RAM of one guestmem region (so contiguous in the host);
+ * writable as the first-level rule says without the watched flag, which
+ * mmu_tlb_fast checks for each 4 KiB piece. */
+static void l2_large(struct mmu *mmu, unsigned set, gva_t gva, const struct walk *w, uint8_t meta)
+{
+	uint64_t size = 1ull << w->page_shift, off;
+	gva_t base = gva & ~(size - 1);
+	gpa_t gpa = w->gpa & ~(size - 1);
+	bool can_write;
+
+	if (!mmu->l2 || !guestmem_is_ram(mmu->gm, gpa, size) ||
+	    guestmem_gpa_to_offset(mmu->gm, gpa, &off) != BT_OK)
+		return;
+	can_write =
+	    (set == TLB_USER ? w->writable : (w->writable || !(mmu->cr0 & MMU_CR0_WP))) && w->dirty;
+	mmu_l2_insert_large(mmu, set, base, can_write,
+			    (int64_t)((uint64_t)(uintptr_t)mmu->l2->gm_host + off - base), gpa,
+			    meta);
+}
+
 /*
  * Install the entry for gva from a successful walk of an explicit data
  * access into one TLB, per the rules in mmu.h (invariant 3 above).  False
@@ -703,6 +731,8 @@ static bool tlb_install(struct mmu *mmu, unsigned set, gva_t gva, const struct w
 		mmu_l2_insert(mmu, L2_SMAP, page, can_write, addend, gpa_page, meta);
 		return false;
 	}
+	if (meta & MMU_TLBM_LARGE)
+		l2_large(mmu, set, gva, w, meta);
 	mmu_tlb_put(mmu, set, page, can_write, addend, gpa_page, meta);
 	mmu->stats.tlb_fills++;
 	return true;

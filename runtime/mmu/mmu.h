@@ -159,6 +159,7 @@ struct mmu_stats {
 	uint64_t pcid_restored; /* TLB entries brought back */
 	uint64_t l2_hits;	/* mmu_tlb_fast: served from the second level (no walk) */
 	uint64_t l2_smap_hits;	/* ... from its SMAP array (user pages, AC = 1) */
+	uint64_t l2_large_hits; /* ... refilled from a large-page entry (no walk) */
 };
 
 /* TLB entries of one PCID while another is current (mmu_pcid.c). */

@@ -36,6 +36,15 @@ struct mmu_l2_entry {
 	uint64_t lgen; /* lgen[its half] then (entries from 2M/1G pages) */
 };
 
+/* A whole 2M/1G page (mmu_tlb.c): any 4 KiB piece is refilled from it. */
+#define MMU_L2_LARGE_BITS 9
+struct mmu_l2_large {
+	uint64_t tag;	/* page-aligned gva of the large page | MMU_TLBM_* | MMU_L2_W; 0: empty */
+	int64_t addend; /* host = gva + addend, for every byte of it */
+	gpa_t gpa;	/* its guest-physical base */
+	uint64_t gen;
+};
+
 struct mmu_l2 {
 	struct mmu_l2_entry *e[MMU_L2_NSETS];
 	uint64_t clock;	     /* the last generation number handed out */
@@ -45,7 +54,9 @@ struct mmu_l2 {
 	uint64_t lgen[2];    /* large-page pieces, user half [0], kernel half [1] */
 	bool large[2];	     /* pieces were inserted in that half since lgen changed */
 	uint64_t inserts[MMU_L2_NSETS];
-	const uint8_t *gm_host, *gm_flags;   /* guestmem_flag_map */
+	const uint8_t *gm_host, *gm_flags; /* guestmem_flag_map */
+	const uint64_t *gm_populated;
+	struct mmu_l2_large *lpage[2];	     /* large pages of abi->tlb [0], abi->utlb [1] */
 	uint64_t pcid_gen[MMU_CR3_PCID + 1]; /* each PCID's gen_local when not current */
 };
 
@@ -65,6 +76,10 @@ void mmu_l2_flush_nonglobal(struct mmu *mmu);
 void mmu_l2_drop_pcids(struct mmu *mmu);
 void mmu_l2_pcid_switch(struct mmu *mmu, unsigned old, unsigned new, bool noflush);
 void mmu_l2_invlpg(struct mmu *mmu, gva_t gva);
+/* A walk ended in a 2M/1G leaf (meta says which) of RAM in one guestmem
+ * region, host = gva + addend over all of it: remember it for `set`. */
+void mmu_l2_insert_large(struct mmu *mmu, unsigned set, gva_t base, bool can_write, int64_t addend,
+			 gpa_t gpa, uint8_t meta);
 void mmu_flush_notify(struct mmu *mmu, enum mmu_flush_kind kind, gva_t gva);
 
 /* mmu_pcid.c */

@@ -19,7 +19,11 @@
  *              by the full path when an explicit access with AC = 1 was
  *              granted; served only while abi->ac = 1, never copied to the
  *              first level (whose kernel TLB must not map user pages under
- *              SMAP: stac/clac flip AC inline).
+ *              SMAP: stac/clac flip AC inline);
+ * and, for each of abi->tlb and abi->utlb, an array of large-page entries
+ * (struct mmu_l2_large): a walk that ended in a 2M/1G leaf of RAM in one
+ * guestmem region records the whole page, and a miss on any 4 KiB piece
+ * of it is refilled into the first level from there without a walk.
  *
  * Invariants
  *  1. An entry is live iff its tag has MMU_TLBM_VALID, its gen equals
@@ -41,7 +45,16 @@
  *     GUESTMEM_PAGE_WATCHED at that moment, and a copy to the first level
  *     gets tag_write only then (mmu.c invariant 2), so mmu_protect_gpa
  *     need not visit the second level.
- *  4. Entries are RAM pages only (the first level's are).
+ *  4. Entries are RAM pages only (the first level's are); a large-page
+ *     entry's whole page is RAM of one guestmem region, so host = gva +
+ *     addend for every piece.
+ *  5. A large-page entry is live under the same generation rule (it is
+ *     never a piece: no lgen); it has one slot per page size, which
+ *     mmu_l2_invlpg clears for the address it is given.  MMU_L2_W there
+ *     says the leaf's D bit (which covers the whole page) was set and
+ *     writes allowed; the watched flag is read per 4 KiB piece when
+ *     served, and a piece is only served if its 2 MiB chunk of guest RAM
+ *     was populated (guestmem_gpa_to_host would populate it).
  */
 #include "runtime/mmu/mmu_int.h"
 
@@ -104,6 +117,29 @@ void mmu_l2_insert(struct mmu *mmu, unsigned l2set, gva_t page, bool can_write, 
 	if (meta & MMU_TLBM_LARGE)
 		l2->large[page >> 63] = true;
 	l2->inserts[l2set]++;
+}
+
+/* The slot of the 2M (shift 21) or 1G (30) page holding gva. */
+static struct mmu_l2_large *l2_large_slot(struct mmu_l2 *l2, unsigned set, gva_t gva,
+					  unsigned shift)
+{
+	uint64_t h = ((gva >> shift) * 2 + (shift == 30)) * 0x9e3779b97f4a7c15ull;
+	return &l2->lpage[set][h >> (64 - MMU_L2_LARGE_BITS)];
+}
+
+void mmu_l2_insert_large(struct mmu *mmu, unsigned set, gva_t base, bool can_write, int64_t addend,
+			 gpa_t gpa, uint8_t meta)
+{
+	struct mmu_l2 *l2 = mmu->l2;
+	struct mmu_l2_large *e;
+
+	if (!l2)
+		return;
+	e = l2_large_slot(l2, set, base, (meta & MMU_TLBM_1G) ? 30 : 21);
+	e->tag = base | meta | (can_write ? MMU_L2_W : 0);
+	e->addend = addend;
+	e->gpa = gpa;
+	e->gen = (meta & MMU_TLBM_GLOBAL) ? l2->gen_global : l2->gen_local;
 }
 
 /* Put a first-level entry for `page` (its previous occupant, if any, goes
@@ -192,6 +228,13 @@ void mmu_l2_invlpg(struct mmu *mmu, gva_t gva)
 		if ((e->tag & GUEST_PAGE_MASK) == page)
 			e->tag = 0;
 	}
+	/* the large-page entries holding gva: each has one slot */
+	for (unsigned set = 0; set < 2; set++)
+		for (unsigned shift = 21; shift <= 30; shift += 9) {
+			struct mmu_l2_large *e = l2_large_slot(l2, set, gva, shift);
+			if ((e->tag & GUEST_PAGE_MASK) == (gva & ~((1ull << shift) - 1)))
+				e->tag = 0;
+		}
 	/* the 4 KiB pieces of a large page sit anywhere: drop every piece
 	 * of this half of the address space (kernel or user) */
 	if (l2->large[page >> 63]) {
@@ -243,6 +286,28 @@ uint8_t *mmu_tlb_fast(struct mmu *mmu, gva_t va, uint32_t size, bool write)
 		mmu_tlb_put(mmu, set, page, w, addend, e->gpa_page, (uint8_t)(e->tag & 0xff));
 		mmu->stats.l2_hits++;
 		return (uint8_t *)(uintptr_t)(va + (uint64_t)addend);
+	}
+	for (unsigned shift = 21; shift <= 30; shift += 9) {
+		const struct mmu_l2_large *g = l2_large_slot(l2, set, va, shift);
+		uint64_t m = g->tag & 0xff, hoff, c;
+		if ((g->tag & GUEST_PAGE_MASK) != (va & ~((1ull << shift) - 1)) ||
+		    !(m & MMU_TLBM_VALID) || ((m & MMU_TLBM_1G) != 0) != (shift == 30) ||
+		    g->gen != ((m & MMU_TLBM_GLOBAL) ? l2->gen_global : l2->gen_local))
+			continue;
+		/* this 4 KiB piece: its flags, and its chunk populated (the
+		 * full path's guestmem_gpa_to_host would populate it) */
+		hoff = page + (uint64_t)g->addend - (uint64_t)(uintptr_t)l2->gm_host;
+		c = hoff >> GUESTMEM_POPULATE_SHIFT;
+		if (!(l2->gm_populated[c / 64] & (1ull << (c % 64))))
+			return NULL;
+		bool w = (g->tag & MMU_L2_W) &&
+			 !(l2->gm_flags[hoff >> GUEST_PAGE_SHIFT] & GUESTMEM_PAGE_WATCHED);
+		if (write && !w)
+			return NULL;
+		mmu_tlb_put(mmu, set, page, w, g->addend,
+			    g->gpa + (page - (g->tag & ~((1ull << shift) - 1))), (uint8_t)m);
+		mmu->stats.l2_large_hits++;
+		return (uint8_t *)(uintptr_t)(va + (uint64_t)g->addend);
 	}
 	if (set == TLB_KERNEL && mmu->abi->ac && (mmu->cr4 & MMU_CR4_SMAP)) {
 		e = l2_find(l2, L2_SMAP, page, write);

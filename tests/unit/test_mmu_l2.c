@@ -333,6 +333,85 @@ static void test_l2_user_set(void **state)
 	assert_int_equal(l1(fx, 0, u)->tag_read, ~0ull);
 }
 
+static void test_l2_large(void **state)
+{
+	struct mmu_fx *fx = *state;
+	const gva_t big = 0xffff888040000000ull;   /* 2 MiB page at gpa 4 MiB */
+	const gva_t clean = 0xffff888040200000ull; /* 2 MiB page, D = 0 */
+	const gva_t glob = 0xffffffff81000000ull;  /* global 2 MiB page */
+	const gva_t huge = 0xffff8880c0000000ull;  /* 1 GiB page at gpa 1 GiB */
+	uint64_t lv[5] = {0, 0, K | MMU_PTE_D, K, K};
+	uint64_t lc[5] = {0, 0, K, K, K};
+	uint64_t lg[5] = {0, 0, K | MMU_PTE_D | MMU_PTE_G, K, K};
+	uint64_t lh[5] = {0, 0, 0, K | MMU_PTE_D, K};
+	const uint64_t cr0 = MMU_CR0_PE | MMU_CR0_PG | MMU_CR0_WP;
+	const uint64_t efer = MMU_EFER_LME | MMU_EFER_LMA | MMU_EFER_NXE;
+	struct mmu_stats st;
+	uint64_t walks;
+
+	fx_reset(fx);
+	fx_map(fx, big, 0x400000, 21, lv);
+	fx_map(fx, clean, 0x600000, 21, lc);
+	fx_map(fx, glob, 0x800000, 21, lg);
+	fx_map(fx, huge, 0x40000000, 30, lh);
+	assert_int_equal(mmu_set_mode(&fx->mmu, cr0, fx->cr3, MMU_CR4_PAE | MMU_CR4_PGE, efer),
+			 BT_OK);
+	/* one walk of one piece; every other piece without a walk */
+	(void)full(fx, big + 0x3000, MMU_ACC_WRITE);
+	mmu_get_stats(&fx->mmu, &st);
+	walks = st.walks;
+	assert_ptr_equal(fast(fx, big + 0x1ff008, true), fx_host(fx, 0x5ff008));
+	assert_ptr_equal(fast(fx, big + 0x7000, false), fx_host(fx, 0x407000));
+	mmu_get_stats(&fx->mmu, &st);
+	assert_int_equal(st.walks, walks);
+	assert_int_equal(st.l2_large_hits, 2);
+	/* the pieces are first-level entries of a 2 MiB page */
+	assert_int_equal(l1(fx, 0, big + 0x7000)->tag_read, big + 0x7000);
+	assert_int_equal(l1(fx, 0, big + 0x7000)->gpa_page, 0x407000);
+	assert_int_equal(fx->mmu.n_large[0], 3);
+	/* invlpg anywhere inside drops the large entry and its pieces */
+	mmu_invlpg(&fx->mmu, big + 0x100000);
+	assert_int_equal(fx->mmu.n_large[0], 0);
+	assert_null(fast(fx, big + 0x9000, false));
+	/* a clean large page: reads, never writes (the walk sets D) */
+	(void)full(fx, clean, MMU_ACC_READ);
+	assert_null(fast(fx, clean + 0x5000, true));
+	assert_non_null(fast(fx, clean + 0x5000, false));
+	assert_int_equal(l1(fx, 0, clean + 0x5000)->tag_write, ~0ull);
+	/* a watched piece: read, never written, not writable in the first level */
+	(void)full(fx, big, MMU_ACC_WRITE);
+	assert_int_equal(guestmem_page_set_flags(fx->gm, 0x40a000, GUESTMEM_PAGE_CODE), BT_OK);
+	assert_null(fast(fx, big + 0xa000, true));
+	assert_ptr_equal(fast(fx, big + 0xa000, false), fx_host(fx, 0x40a000));
+	assert_int_equal(l1(fx, 0, big + 0xa000)->tag_write, ~0ull);
+	assert_non_null(fast(fx, big + 0xb000, true)); /* its neighbour is not watched */
+	/* a CR3 load: the global large page stays, the others go */
+	(void)full(fx, glob, MMU_ACC_READ);
+	mmu_write_cr3(&fx->mmu, fx->cr3);
+	assert_ptr_equal(fast(fx, glob + 0x4000, false), fx_host(fx, 0x804000));
+	assert_null(fast(fx, big + 0xc000, false));
+	/* a mode change: all */
+	assert_int_equal(mmu_set_mode(&fx->mmu, cr0, fx->cr3, MMU_CR4_PAE, efer), BT_OK);
+	assert_null(fast(fx, glob + 0x5000, false));
+	/* a 1 GiB page: pieces of its populated 2 MiB chunks only (the full
+	 * path would populate the others) */
+	(void)full(fx, huge + 0x12345000, MMU_ACC_READ);
+	assert_ptr_equal(fast(fx, huge + 0x12346000, false), fx_host(fx, 0x52346000));
+	assert_null(fast(fx, huge + 0x30000000, false));
+	(void)fx_host(fx, 0x70000000); /* populates that chunk */
+	assert_ptr_equal(fast(fx, huge + 0x30000000, false), fx_host(fx, 0x70000000));
+	mmu_invlpg(&fx->mmu, huge + 0x3ffff000);
+	assert_null(fast(fx, huge + 0x12347000, false));
+	/* a PCID switch without bit 63 drops a non-global large page */
+	assert_int_equal(
+	    mmu_set_mode(&fx->mmu, cr0, fx->cr3 | 1, MMU_CR4_PAE | MMU_CR4_PCIDE, efer), BT_OK);
+	(void)full(fx, big, MMU_ACC_READ);
+	mmu_write_cr3(&fx->mmu, fx->cr3 | 2);
+	assert_null(fast(fx, big + 0xd000, false));
+	mmu_write_cr3(&fx->mmu, fx->cr3 | 1 | (1ull << 63));
+	assert_ptr_equal(fast(fx, big + 0xd000, false), fx_host(fx, 0x40d000));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -343,6 +422,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_l2_smap, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_l2_watched, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_l2_user_set, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_l2_large, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
