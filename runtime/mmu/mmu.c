@@ -3,7 +3,10 @@
  *
  * Owns: the paging state copy of one vCPU (CR0/CR3/CR4/EFER, CPL), the
  * software TLB in its struct vcpu_abi (tlb[]) and the per-entry metadata
- * (tlb_meta[]), the statistics.
+ * (tlb_meta[]), the statistics.  The entries themselves and the second
+ * level behind them are mmu_tlb.c's (general registers only, for the
+ * memory call-out's fast path); this file fills them from walks and
+ * tells it every flush.
  *
  * Invariants
  *  1. A TLB entry is valid iff tlb_meta[i] & MMU_TLBM_VALID; then

@@ -32,6 +32,10 @@
  *    else ~0 (so such writes take the slow path);
  *  - never filled for MMIO, for exec, at CPL3, or for user pages while
  *    CR4.SMAP=1 (stac/clac may flip AC inline without telling the MMU);
+ *  - evicted entries go to a second level (mmu_tlb.c), as do whole large
+ *    pages and, under SMAP, supervisor entries for user pages (served only
+ *    while AC = 1); mmu_tlb_fast serves from it, coherent with the rules
+ *    below;
  *  - invalidated by mmu_invlpg (the whole large page), mmu_flush_nonglobal
  *    (CR3 writes), mmu_flush_all (mode changes), and by setting
  *    a GUESTMEM_PAGE_WATCHED flag on the page (write permission only, in
