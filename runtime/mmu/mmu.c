@@ -184,31 +184,6 @@ enum bt_status mmu_set_phys_bits(struct mmu *mmu, unsigned bits)
 	return BT_OK;
 }
 
-/* The second level, empty (mmu_tlb.c invariant 1: generation 0 is dead). */
-static enum bt_status l2_create(struct mmu *mmu)
-{
-	static const unsigned bits[MMU_L2_NSETS] = {MMU_L2_KERNEL_BITS, MMU_L2_USER_BITS,
-						    MMU_L2_SMAP_BITS};
-	struct mmu_l2 *l2 = calloc(1, sizeof(*l2));
-
-	if (!l2)
-		return BT_ERR_NOMEM;
-	mmu->l2 = l2;
-	for (unsigned s = 0; s < MMU_L2_NSETS; s++) {
-		l2->e[s] = calloc((size_t)1 << bits[s], sizeof(struct mmu_l2_entry));
-		if (!l2->e[s])
-			return BT_ERR_NOMEM; /* mmu_fini frees what was made */
-	}
-	for (unsigned s = 0; s < 2; s++) {
-		l2->lpage[s] = calloc((size_t)1 << MMU_L2_LARGE_BITS, sizeof(struct mmu_l2_large));
-		if (!l2->lpage[s])
-			return BT_ERR_NOMEM;
-	}
-	guestmem_flag_map(mmu->gm, &l2->gm_host, &l2->gm_flags, &l2->gm_populated);
-	mmu_l2_flush_all(mmu);
-	return BT_OK;
-}
-
 static void l2_destroy(struct mmu *mmu)
 {
 	if (!mmu->l2)
@@ -221,6 +196,31 @@ static void l2_destroy(struct mmu *mmu)
 	mmu->l2 = NULL;
 }
 
+/* The second level, empty (mmu_tlb.c invariant 1: generation 0 is dead). */
+static enum bt_status l2_create(struct mmu *mmu)
+{
+	static const unsigned bits[MMU_L2_NSETS] = {MMU_L2_KERNEL_BITS, MMU_L2_USER_BITS,
+						    MMU_L2_SMAP_BITS};
+	struct mmu_l2 *l2 = calloc(1, sizeof(*l2));
+
+	if (!l2)
+		return BT_ERR_NOMEM;
+	mmu->l2 = l2;
+	for (unsigned s = 0; s < MMU_L2_NSETS; s++)
+		if (!(l2->e[s] = calloc((size_t)1 << bits[s], sizeof(struct mmu_l2_entry))))
+			goto err_destroy;
+	for (unsigned s = 0; s < 2; s++)
+		if (!(l2->lpage[s] =
+			  calloc((size_t)1 << MMU_L2_LARGE_BITS, sizeof(struct mmu_l2_large))))
+			goto err_destroy;
+	guestmem_flag_map(mmu->gm, &l2->gm_host, &l2->gm_flags, &l2->gm_populated);
+	mmu_l2_flush_all(mmu);
+	return BT_OK;
+err_destroy:
+	l2_destroy(mmu);
+	return BT_ERR_NOMEM;
+}
+
 enum bt_status mmu_init(struct mmu *mmu, struct guestmem *gm, struct vcpu_abi *abi)
 {
 	if (!mmu || !gm || !abi)
@@ -229,12 +229,17 @@ enum bt_status mmu_init(struct mmu *mmu, struct guestmem *gm, struct vcpu_abi *a
 	mmu->gm = gm;
 	mmu->abi = abi;
 	abi->ac = 0;
+	enum bt_status s;
 	BT_TRY(l2_create(mmu));
 	tlb_clear(mmu); /* the area's entries, whatever they held */
-	BT_TRY(mmu_set_phys_bits(mmu, MMU_DEFAULT_PHYS_BITS));
-	BT_TRY(guestmem_add_listener(gm, mmu_protect_gpa, mmu));
+	if ((s = mmu_set_phys_bits(mmu, MMU_DEFAULT_PHYS_BITS)) != BT_OK ||
+	    (s = guestmem_add_listener(gm, mmu_protect_gpa, mmu)) != BT_OK)
+		goto err_destroy_l2;
 	memset(&mmu->stats, 0, sizeof(mmu->stats));
 	return BT_OK;
+err_destroy_l2:
+	l2_destroy(mmu);
+	return s;
 }
 
 void mmu_fini(struct mmu *mmu)
