@@ -53,7 +53,6 @@ struct mmu_l2 {
 	uint64_t floor;	     /* PCID generations at or below are dead */
 	uint64_t lgen[2];    /* large-page pieces, user half [0], kernel half [1] */
 	bool large[2];	     /* pieces were inserted in that half since lgen changed */
-	uint64_t inserts[MMU_L2_NSETS];
 	const uint8_t *gm_host, *gm_flags; /* guestmem_flag_map */
 	const uint64_t *gm_populated;
 	struct mmu_l2_large *lpage[2];	     /* large pages of abi->tlb [0], abi->utlb [1] */

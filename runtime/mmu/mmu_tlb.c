@@ -116,7 +116,6 @@ void mmu_l2_insert(struct mmu *mmu, unsigned l2set, gva_t page, bool can_write, 
 	e->lgen = l2->lgen[page >> 63];
 	if (meta & MMU_TLBM_LARGE)
 		l2->large[page >> 63] = true;
-	l2->inserts[l2set]++;
 }
 
 /* The slot of the 2M (shift 21) or 1G (30) page holding gva. */
