@@ -54,3 +54,21 @@ CHECK_STEPS += check-readme
 check-readme: $(BUILD)/bin/btvm $(BUILD)/bin/pretrans $(BUILD)/guests/kernel.elf \
 		$(BUILD)/guests/initrd.cpio $(DP_ELFS)
 	$(Q)tests/integration/readme.sh $(BUILD)
+
+# The memory call-out's fast path never touches the FPU state and calls
+# only itself (tests/tools/check-fastpath.sh); the check must catch an
+# object that uses SSE (a double) and one that calls memset.
+CHECK_STEPS += check-fastpath
+.PHONY: check-fastpath
+check-fastpath: $(FASTPATH_OBJS)
+	$(Q)tests/tools/check-fastpath.sh $(FASTPATH_OBJS)
+	$(Q)mkdir -p $(BUILD)/check-fastpath
+	$(Q)printf 'double f(double x) { return x * 3.5; }\n' >$(BUILD)/check-fastpath/sse.c
+	$(Q)printf '#include <string.h>\nvoid g(char *p, unsigned long n) { memset(p, 1, n); }\n' \
+		>$(BUILD)/check-fastpath/call.c
+	$(Q)for t in sse call; do \
+		$(CC) -O2 -c -o $(BUILD)/check-fastpath/$$t.o $(BUILD)/check-fastpath/$$t.c || exit 1; \
+		if tests/tools/check-fastpath.sh $(FASTPATH_OBJS) $(BUILD)/check-fastpath/$$t.o \
+			>/dev/null 2>&1; then \
+			echo "check-fastpath: an object with $$t passed" >&2; exit 1; fi; \
+	done

@@ -33,7 +33,7 @@
  * (docs/runtime.md "Getting code").  The cost is host memory in 2 MiB
  * steps, as a VMM whose RAM is backed by transparent huge pages has.
  */
-#define POPULATE_SHIFT 21
+#define POPULATE_SHIFT GUESTMEM_POPULATE_SHIFT
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
@@ -283,6 +283,14 @@ uint8_t guestmem_page_flags(const struct guestmem *gm, gpa_t gpa)
 {
 	const uint8_t *f = flag_of(gm, gpa);
 	return f ? *f : 0;
+}
+
+void guestmem_flag_map(const struct guestmem *gm, const uint8_t **host, const uint8_t **flags,
+		       const uint64_t **populated)
+{
+	*host = gm->host;
+	*flags = gm->flags;
+	*populated = gm->populated;
 }
 
 enum bt_status guestmem_page_set_flags(struct guestmem *gm, gpa_t gpa, uint8_t flags)

@@ -108,6 +108,16 @@ enum bt_status guestmem_write(struct guestmem *gm, gpa_t gpa, const void *buf, s
 
 /* Flags of the page holding gpa; 0 for non-RAM. */
 uint8_t guestmem_page_flags(const struct guestmem *gm, gpa_t gpa);
+/* The flag bytes by host address, for code that must read them without
+ * a call (the soft-MMU's second-level TLB, runtime/mmu/mmu_tlb.c): the
+ * page at host pointer p (into RAM) has its flags at
+ * flags[(p - host) >> GUEST_PAGE_SHIFT], and bit c % 64 of populated[c /
+ * 64], c = (p - host) >> GUESTMEM_POPULATE_SHIFT, says its chunk was
+ * populated (guestmem_gpa_to_host does that on a first use).  All valid
+ * as long as gm. */
+#define GUESTMEM_POPULATE_SHIFT 21
+void guestmem_flag_map(const struct guestmem *gm, const uint8_t **host, const uint8_t **flags,
+		       const uint64_t **populated);
 /* Set/clear flags of the RAM page holding gpa (BT_ERR_RANGE if not RAM).
  * Setting GUESTMEM_PAGE_CODE revokes writable TLB entries (listeners). */
 enum bt_status guestmem_page_set_flags(struct guestmem *gm, gpa_t gpa, uint8_t flags);

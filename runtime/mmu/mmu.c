@@ -3,7 +3,10 @@
  *
  * Owns: the paging state copy of one vCPU (CR0/CR3/CR4/EFER, CPL), the
  * software TLB in its struct vcpu_abi (tlb[]) and the per-entry metadata
- * (tlb_meta[]), the statistics.
+ * (tlb_meta[]), the statistics.  The entries themselves and the second
+ * level behind them are mmu_tlb.c's (general registers only, for the
+ * memory call-out's fast path); this file fills them from walks and
+ * tells it every flush.
  *
  * Invariants
  *  1. A TLB entry is valid iff tlb_meta[i] & MMU_TLBM_VALID; then
@@ -31,6 +34,7 @@
  */
 #include "runtime/mmu/mmu.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "pretrans/base/log.h"
@@ -52,28 +56,6 @@ struct walk {
 	bool global;	     /* leaf G with CR4.PGE */
 	bool dirty;	     /* leaf D */
 };
-
-struct vcpu_tlb_entry *mmu_tlb_entry(struct mmu *mmu, unsigned set, size_t i)
-{
-	return set == TLB_USER ? &mmu->abi->utlb[i] : &mmu->abi->tlb[i];
-}
-
-void mmu_tlb_invalidate(struct mmu *mmu, unsigned set, size_t i)
-{
-	struct vcpu_tlb_entry *e = mmu_tlb_entry(mmu, set, i);
-
-	if (mmu->tlb_meta[set][i] & MMU_TLBM_LARGE)
-		mmu->n_large[set]--;
-	if (mmu->tlb_meta[set][i] & MMU_TLBM_1G)
-		mmu->n_huge[set]--;
-	mmu->tlb_meta[set][i] = 0;
-	mmu->tlb_valid[set][i / 64] &= ~(1ull << (i % 64));
-	mmu->tlb_local[set][i / 64] &= ~(1ull << (i % 64));
-	e->tag_read = TLB_INVALID;
-	e->tag_write = TLB_INVALID;
-	e->addend = 0;
-	e->gpa_page = TLB_INVALID;
-}
 
 /* Invalidate the entries whose bit is set in bits[] (tlb_valid or
  * tlb_local of that set; a copy is walked, the bitmap changes under it). */
@@ -120,6 +102,7 @@ void mmu_set_flush_hook(struct mmu *mmu, mmu_flush_fn fn, void *opaque)
 void mmu_flush_all(struct mmu *mmu)
 {
 	tlb_clear_valid(mmu);
+	mmu_l2_flush_all(mmu);
 	mmu_pcid_drop_all(mmu);
 	mmu->stats.flush_all++;
 	mmu_flush_notify(mmu, MMU_FLUSH_ALL, 0);
@@ -132,6 +115,7 @@ void mmu_flush_nonglobal(struct mmu *mmu)
 		memcpy(bits, mmu->tlb_local[set], sizeof(bits));
 		tlb_invalidate_bits(mmu, set, bits);
 	}
+	mmu_l2_flush_nonglobal(mmu);
 	mmu->stats.flush_nonglobal++;
 	mmu_flush_notify(mmu, MMU_FLUSH_NONGLOBAL, 0);
 }
@@ -151,6 +135,7 @@ void mmu_invlpg(struct mmu *mmu, gva_t gva)
 
 	mmu->stats.invlpg++;
 	mmu_flush_notify(mmu, MMU_FLUSH_INVLPG, gva);
+	mmu_l2_invlpg(mmu, gva);
 	for (unsigned set = 0; set < 2; set++) {
 		if (mmu_tlb_entry(mmu, set, idx)->tag_read == (gva & GUEST_PAGE_MASK))
 			mmu_tlb_invalidate(mmu, set, idx);
@@ -199,6 +184,43 @@ enum bt_status mmu_set_phys_bits(struct mmu *mmu, unsigned bits)
 	return BT_OK;
 }
 
+static void l2_destroy(struct mmu *mmu)
+{
+	if (!mmu->l2)
+		return;
+	for (unsigned s = 0; s < MMU_L2_NSETS; s++)
+		free(mmu->l2->e[s]);
+	for (unsigned s = 0; s < 2; s++)
+		free(mmu->l2->lpage[s]);
+	free(mmu->l2);
+	mmu->l2 = NULL;
+}
+
+/* The second level, empty (mmu_tlb.c invariant 1: generation 0 is dead). */
+static enum bt_status l2_create(struct mmu *mmu)
+{
+	static const unsigned bits[MMU_L2_NSETS] = {MMU_L2_KERNEL_BITS, MMU_L2_USER_BITS,
+						    MMU_L2_SMAP_BITS};
+	struct mmu_l2 *l2 = calloc(1, sizeof(*l2));
+
+	if (!l2)
+		return BT_ERR_NOMEM;
+	mmu->l2 = l2;
+	for (unsigned s = 0; s < MMU_L2_NSETS; s++)
+		if (!(l2->e[s] = calloc((size_t)1 << bits[s], sizeof(struct mmu_l2_entry))))
+			goto err_destroy;
+	for (unsigned s = 0; s < 2; s++)
+		if (!(l2->lpage[s] =
+			  calloc((size_t)1 << MMU_L2_LARGE_BITS, sizeof(struct mmu_l2_large))))
+			goto err_destroy;
+	guestmem_flag_map(mmu->gm, &l2->gm_host, &l2->gm_flags, &l2->gm_populated);
+	mmu_l2_flush_all(mmu);
+	return BT_OK;
+err_destroy:
+	l2_destroy(mmu);
+	return BT_ERR_NOMEM;
+}
+
 enum bt_status mmu_init(struct mmu *mmu, struct guestmem *gm, struct vcpu_abi *abi)
 {
 	if (!mmu || !gm || !abi)
@@ -207,11 +229,17 @@ enum bt_status mmu_init(struct mmu *mmu, struct guestmem *gm, struct vcpu_abi *a
 	mmu->gm = gm;
 	mmu->abi = abi;
 	abi->ac = 0;
+	enum bt_status s;
+	BT_TRY(l2_create(mmu));
 	tlb_clear(mmu); /* the area's entries, whatever they held */
-	BT_TRY(mmu_set_phys_bits(mmu, MMU_DEFAULT_PHYS_BITS));
-	BT_TRY(guestmem_add_listener(gm, mmu_protect_gpa, mmu));
+	if ((s = mmu_set_phys_bits(mmu, MMU_DEFAULT_PHYS_BITS)) != BT_OK ||
+	    (s = guestmem_add_listener(gm, mmu_protect_gpa, mmu)) != BT_OK)
+		goto err_destroy_l2;
 	memset(&mmu->stats, 0, sizeof(mmu->stats));
 	return BT_OK;
+err_destroy_l2:
+	l2_destroy(mmu);
+	return s;
 }
 
 void mmu_fini(struct mmu *mmu)
@@ -221,6 +249,7 @@ void mmu_fini(struct mmu *mmu)
 	guestmem_remove_listener(mmu->gm, mmu_protect_gpa, mmu);
 	tlb_clear(mmu);
 	mmu_pcid_fini(mmu);
+	l2_destroy(mmu);
 	mmu->gm = NULL;
 }
 
@@ -249,6 +278,7 @@ enum bt_status mmu_set_mode(struct mmu *mmu, uint64_t cr0, uint64_t cr3, uint64_
 	else if (cr3 != mmu->cr3) {
 		/* not a MOV to CR3 (a state load): no PCID is trusted */
 		mmu_pcid_drop_all(mmu);
+		mmu_l2_drop_pcids(mmu);
 		mmu_flush_nonglobal(mmu);
 	}
 	mmu->cr0 = cr0;
@@ -651,26 +681,45 @@ enum bt_status mmu_fetch(struct mmu *mmu, gva_t gva, void *buf, size_t len, size
 	return BT_OK;
 }
 
+/* The walk of gva ended in a large leaf: one second-level entry for all of
+ * it when it is RAM of one guestmem region (so contiguous in the host);
+ * writable as the first-level rule says without the watched flag, which
+ * mmu_tlb_fast checks for each 4 KiB piece. */
+static void l2_large(struct mmu *mmu, unsigned set, gva_t gva, const struct walk *w, uint8_t meta)
+{
+	uint64_t size = 1ull << w->page_shift, off;
+	gva_t base = gva & ~(size - 1);
+	gpa_t gpa = w->gpa & ~(size - 1);
+	bool can_write;
+
+	if (!mmu->l2 || !guestmem_is_ram(mmu->gm, gpa, size) ||
+	    guestmem_gpa_to_offset(mmu->gm, gpa, &off) != BT_OK)
+		return;
+	can_write =
+	    (set == TLB_USER ? w->writable : (w->writable || !(mmu->cr0 & MMU_CR0_WP))) && w->dirty;
+	mmu_l2_insert_large(mmu, set, base, can_write,
+			    (int64_t)((uint64_t)(uintptr_t)mmu->l2->gm_host + off - base), gpa,
+			    meta);
+}
+
 /*
- * Install the entry for gva from a successful walk into one TLB, per the
- * rules in mmu.h (invariant 3 above).  False if the page must not be
- * cached (MMIO; a user page in the kernel TLB with SMAP; a supervisor page
- * in the user TLB).
+ * Install the entry for gva from a successful walk of an explicit data
+ * access into one TLB, per the rules in mmu.h (invariant 3 above).  False
+ * if the page must not be cached in it (MMIO; a user page in the kernel
+ * TLB with SMAP: that one goes to the second level's SMAP array, the walk
+ * having granted it with AC = 1; a supervisor page in the user TLB).
  */
 static bool tlb_install(struct mmu *mmu, unsigned set, gva_t gva, const struct walk *w)
 {
 	gva_t page = gva & GUEST_PAGE_MASK;
-	size_t idx = (gva >> GUEST_PAGE_SHIFT) & TLB_MASK;
 	gpa_t gpa_page = w->gpa & GUEST_PAGE_MASK;
 	uint8_t *host = guestmem_gpa_to_host(mmu->gm, gpa_page, GUEST_PAGE_SIZE);
-	struct vcpu_tlb_entry *e;
+	int64_t addend;
 	bool can_write;
 	uint8_t meta;
 
 	if (!host)
 		return false; /* MMIO: always the slow path */
-	if (set == TLB_KERNEL && w->user && (mmu->cr4 & MMU_CR4_SMAP))
-		return false; /* AC may change inline (stac/clac) */
 	if (set == TLB_USER && !w->user)
 		return false; /* cannot happen after a granted user walk */
 	can_write = (set == TLB_USER ? w->writable : (w->writable || !(mmu->cr0 & MMU_CR0_WP))) &&
@@ -684,21 +733,15 @@ static bool tlb_install(struct mmu *mmu, unsigned set, gva_t gva, const struct w
 		meta |= MMU_TLBM_2M;
 	else if (w->page_shift == 30)
 		meta |= MMU_TLBM_1G;
-
-	mmu_tlb_invalidate(mmu, set, idx);
-	e = mmu_tlb_entry(mmu, set, idx);
-	e->tag_read = page;
-	e->tag_write = can_write ? page : TLB_INVALID;
-	e->addend = (int64_t)((uint64_t)(uintptr_t)host - page);
-	e->gpa_page = gpa_page;
-	mmu->tlb_meta[set][idx] = meta;
-	mmu->tlb_valid[set][idx / 64] |= 1ull << (idx % 64);
-	if (!(meta & MMU_TLBM_GLOBAL))
-		mmu->tlb_local[set][idx / 64] |= 1ull << (idx % 64);
+	addend = (int64_t)((uint64_t)(uintptr_t)host - page);
+	if (set == TLB_KERNEL && w->user && (mmu->cr4 & MMU_CR4_SMAP)) {
+		/* AC may change inline (stac/clac): never in abi->tlb */
+		mmu_l2_insert(mmu, L2_SMAP, page, can_write, addend, gpa_page, meta);
+		return false;
+	}
 	if (meta & MMU_TLBM_LARGE)
-		mmu->n_large[set]++;
-	if (meta & MMU_TLBM_1G)
-		mmu->n_huge[set]++;
+		l2_large(mmu, set, gva, w, meta);
+	mmu_tlb_put(mmu, set, page, can_write, addend, gpa_page, meta);
 	mmu->stats.tlb_fills++;
 	return true;
 }

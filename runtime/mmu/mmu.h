@@ -32,6 +32,10 @@
  *    else ~0 (so such writes take the slow path);
  *  - never filled for MMIO, for exec, at CPL3, or for user pages while
  *    CR4.SMAP=1 (stac/clac may flip AC inline without telling the MMU);
+ *  - evicted entries go to a second level (mmu_tlb.c), as do whole large
+ *    pages and, under SMAP, supervisor entries for user pages (served only
+ *    while AC = 1); mmu_tlb_fast serves from it, coherent with the rules
+ *    below;
  *  - invalidated by mmu_invlpg (the whole large page), mmu_flush_nonglobal
  *    (CR3 writes), mmu_flush_all (mode changes), and by setting
  *    a GUESTMEM_PAGE_WATCHED flag on the page (write permission only, in
@@ -157,6 +161,9 @@ struct mmu_stats {
 	uint64_t pcid_switches; /* CR3 loads that changed the PCID */
 	uint64_t pcid_kept;	/* ... that brought the new PCID's entries back */
 	uint64_t pcid_restored; /* TLB entries brought back */
+	uint64_t l2_hits;	/* mmu_tlb_fast: served from the second level (no walk) */
+	uint64_t l2_smap_hits;	/* ... from its SMAP array (user pages, AC = 1) */
+	uint64_t l2_large_hits; /* ... refilled from a large-page entry (no walk) */
 };
 
 /* TLB entries of one PCID while another is current (mmu_pcid.c). */
@@ -172,6 +179,8 @@ struct mmu_pcid_store {
 	struct mmu_saved_tlb *e[2];
 	uint32_t n[2], cap[2];
 };
+
+struct mmu_l2; /* the second-level TLB (mmu_int.h, mmu_tlb.c) */
 
 /*
  * Per-vCPU soft-MMU state.  Caller storage (mmu_init/mmu_fini); fields are
@@ -201,6 +210,7 @@ struct mmu {
 	/* the non-global entries of other PCIDs (mmu_pcid.c) */
 	struct mmu_pcid_store pcid[MMU_PCID_SLOTS];
 	uint64_t pcid_clock;
+	struct mmu_l2 *l2; /* heap, mmu_init/mmu_fini */
 };
 
 /* Bind to guest memory and a vCPU ABI area; flushes its TLB.  Paging off
@@ -318,6 +328,19 @@ enum mmu_host_kind {
  */
 enum bt_status mmu_host_access(struct mmu *mmu, gva_t gva, size_t size, unsigned access,
 			       uint8_t **host, enum mmu_host_kind *kind, struct mmu_fault *fault);
+
+/*
+ * The memory call-out's fast path (runtime/vm/vm_fast.c), with the guest's
+ * FPU state still in the registers (mmu_tlb.c is built with
+ * -mgeneral-regs-only): the host address of a one-page explicit data
+ * access [va, va+size) that the first-level TLB or the second level can
+ * serve under the current CPL and AC, or NULL (the caller takes the full
+ * path, mmu_host_access).  A second-level hit of the kernel or user array
+ * refills the first-level entry; a hit of the SMAP array does not.
+ * Whatever it serves, mmu_host_access would have served with the same
+ * host address and no side effect on guest memory.
+ */
+uint8_t *mmu_tlb_fast(struct mmu *mmu, gva_t va, uint32_t size, bool write);
 
 /* INVLPG: drop the entries of the page holding gva (a whole 2M/1G page if
  * it came from one; global entries too). */

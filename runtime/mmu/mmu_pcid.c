@@ -126,6 +126,7 @@ void mmu_pcid_switch(struct mmu *mmu, unsigned old, unsigned new, bool noflush)
 	struct mmu_pcid_store *st = store_get(mmu, old);
 	st->stamp = ++mmu->pcid_clock;
 	save_current(mmu, st);
+	mmu_l2_pcid_switch(mmu, old, new, noflush);
 	mmu->stats.pcid_switches++;
 	struct mmu_pcid_store *ns = store_find(mmu, new);
 	bool kept = false;

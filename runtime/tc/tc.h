@@ -42,6 +42,15 @@ struct tc_handlers {
 	 * Called on the host stack with DF clear; may not re-enter tc_run.
 	 */
 	int (*mem)(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8_t **host);
+	/*
+	 * Optional fast path of the same call-out, tried first (tc_fast.c):
+	 * called with the guest's x87/SSE/AVX state still live in the
+	 * registers, so it must be built with -mgeneral-regs-only and call
+	 * nothing that is not.  Returns the host address of an access `mem`
+	 * would have served with that address and no other effect than the
+	 * ones it performs itself, or NULL to let `mem` run.
+	 */
+	uint8_t *(*mem_fast)(struct tc_vcpu *t, gva_t va, uint32_t size, bool write);
 };
 
 struct tc_vcpu {

@@ -16,6 +16,9 @@
  *     fninit, MXCSR 0x1f80): a guest that unmasks floating-point exceptions
  *     (ldmxcsr, fldcw) cannot make btvm's own floating point fault (a
  *     hostile guest got btvm killed by SIGFPE in its statistics code).
+ *     The one exception is the memory call-out's fast path (tc_mem_fast
+ *     and the handler it calls), which runs before the save and is built
+ *     with -mgeneral-regs-only: it cannot touch that state at all.
  */
 #include "pretrans/xlat/vcpu_abi.h"
 
@@ -290,13 +293,29 @@ tc_fx_go:
  * the guest stack, guest address and resume address in the GPRs mem_info
  * names (vcpu_abi.h).  tc_callout_c sets exit_host_pc and the address GPR;
  * success resumes at exit_host_pc with the guest stack and all registers.
+ *
+ * First the fast path (tc_fast.c tc_mem_fast, general registers only):
+ * before any FPU save, since the guest's x87/SSE state never leaves the
+ * registers on it; it returns 1 having done what tc_callout_c does for a
+ * served access, 0 having changed nothing.  Invariant 4 does not apply to
+ * it (it is not C code that may touch the FPU).
  */
 	.globl	tc_co_mem
 tc_co_mem:
 	LEAVE_GUEST
+	cld
+	mov	%gs:VCPU_OFF_HOST_CTX, %rdi
+	call	tc_mem_fast		/* rsp = host_rsp: aligned */
+	test	%eax, %eax
+	jz	tc_co_mem_full
+	pushq	%gs:VCPU_OFF_RFLAGS	/* sanitized by tc_mem_fast */
+	popfq
+	LOAD_GPRS
+	mov	GPR(4), %rsp
+	jmp	*%gs:VCPU_OFF_EXIT_HOSTPC
+tc_co_mem_full:
 	fxsave64 %gs:VCPU_OFF_FXSAVE
 	HOST_FPENV
-	cld
 	mov	%gs:VCPU_OFF_HOST_CTX, %rdi
 	mov	$VCPU_CO_MEM_IDX, %esi
 	call	tc_callout_c		/* rsp = host_rsp: aligned */

@@ -92,24 +92,6 @@ static int mmio_store_begin(struct vm *vm, gva_t va, uint32_t size)
 	return 0;
 }
 
-/* Why the inline probe of [va, va + size) missed: what its TLB slot held
- * when the call-out came (before the handler refills it). */
-static enum vm_miss probe_miss_kind(const struct vm *vm, gva_t va, uint32_t size, bool write)
-{
-	if ((va & (GUEST_PAGE_SIZE - 1)) + size > GUEST_PAGE_SIZE)
-		return VM_MISS_CROSS;
-	if (vm->cpu.cpl != 3 && !(va >> 63))
-		return VM_MISS_USER;
-	const struct vcpu_tlb_entry *e =
-	    &(vm->cpu.cpl == 3 ? vm->tcv.abi->utlb : vm->tcv.abi->tlb)[VCPU_TLB_INDEX(va)];
-	gva_t page = va & ~(gva_t)(GUEST_PAGE_SIZE - 1);
-	if (e->tag_read == page || (!write && e->tag_write == page))
-		return VM_MISS_PERM;
-	if (e->tag_read == ~0ull)
-		return VM_MISS_EMPTY;
-	return VM_MISS_CONFLICT;
-}
-
 int vm_callout_mem(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8_t **host)
 {
 	struct vm *vm = t->opaque;
@@ -120,7 +102,7 @@ int vm_callout_mem(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8
 	vm_fx_sync(vm);	      /* the access's privilege level, after a fast syscall */
 	mmio_store_flush(vm); /* the previous instruction's, before anything else */
 	/* what the probe's TLB slot held, before the access refills it */
-	enum vm_miss miss = t->probe_miss ? probe_miss_kind(vm, va, size, write) : VM_NMISS;
+	enum vm_miss miss = t->probe_miss ? vm_probe_miss_kind(vm, va, size, write) : VM_NMISS;
 	enum bt_status s = mmu_host_access(&vm->mmu, va, size, acc, host, &kind, &f);
 	if (miss != VM_NMISS) {
 		if (s == BT_OK && !f.pending && kind == MMU_HOST_MMIO && miss != VM_MISS_CROSS)

@@ -30,7 +30,7 @@ enum vm_phase {
 	VM_NPHASES
 };
 
-/* Why an inline probe missed (vm_exec.c probe_miss_kind), in that order. */
+/* Why an inline probe missed (vm_fast.c vm_probe_miss_kind), in that order. */
 enum vm_miss {
 	VM_MISS_CROSS,	  /* the access crosses a page */
 	VM_MISS_USER,	  /* a kernel access to a user address (no entry under SMAP) */
@@ -44,6 +44,7 @@ enum vm_miss {
 struct vm_stats {
 	uint64_t exits[XLAT_NEXIT_KINDS];
 	uint64_t probe_miss[VM_NMISS]; /* inline probe misses by kind */
+	uint64_t l2_served[VM_NMISS];  /* ... of them, served by the fast path (vm_fast.c) */
 	uint64_t faults;	  /* guest faults raised by translated code (call-outs, signals) */
 	uint64_t host_signals;	  /* #DE/#UD... taken as host signals inside translated code */
 	uint64_t translated;	  /* blocks translated at run time */
@@ -276,6 +277,10 @@ uint8_t *vm_split_host(struct vm *vm, gva_t va, uint32_t size, gpa_t gpa0, gpa_t
 /* vm_exec.c */
 enum bt_status vm_loop(struct vm *vm);
 int vm_callout_mem(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8_t **host);
+/* vm_fast.c (general registers only): the memory call-out's fast path
+ * (tc_handlers.mem_fast), and why an inline probe missed */
+uint8_t *vm_callout_mem_fast(struct tc_vcpu *t, gva_t va, uint32_t size, bool write);
+enum vm_miss vm_probe_miss_kind(const struct vm *vm, gva_t va, uint32_t size, bool write);
 
 /* The time in ns from now to the device deadline next (UINT64_MAX: none),
  * at most max, 0 when it is due: how long hlt sleeps (max VM_IDLE_MAX_NS,

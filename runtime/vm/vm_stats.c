@@ -86,6 +86,14 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 		fprintf(f, "\"probes\":{\"slow_paths\":%" PRIu64, slow);
 		for (unsigned k = 0; k < VM_NMISS; k++)
 			fprintf(f, ",\"miss_%s\":%" PRIu64, miss_names[k], s->probe_miss[k]);
+		/* of the misses, those the call-out's fast path served (no FPU
+		 * save, no walk: docs/mmu.md "The second-level TLB") */
+		for (unsigned k = 0; k < VM_NMISS; k++)
+			fprintf(f, ",\"fast_%s\":%" PRIu64, miss_names[k], s->l2_served[k]);
+		fprintf(f,
+			",\"fast_l2_hits\":%" PRIu64 ",\"fast_smap_hits\":%" PRIu64
+			",\"fast_large_hits\":%" PRIu64,
+			mm.l2_hits, mm.l2_smap_hits, mm.l2_large_hits);
 		if (vm->cfg.count_probes)
 			fprintf(f, ",\"counted\":%" PRIu64 ",\"inline_hit_rate\":%.2f", probes,
 				inline_hit);
@@ -211,6 +219,11 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 	for (unsigned k = 0; k < VM_NMISS; k++)
 		fprintf(f, " %s=%s", miss_names[k], BT_N(s->probe_miss[k]));
 	fprintf(f, "\n");
+	fprintf(f, "btvm: ... of them served by the call-out's fast path (no FPU save, no walk):");
+	for (unsigned k = 0; k < VM_NMISS; k++)
+		fprintf(f, " %s=%s", miss_names[k], BT_N(s->l2_served[k]));
+	fprintf(f, " (second-level TLB %s, its SMAP array %s, its large pages %s)\n",
+		BT_N(mm.l2_hits), BT_N(mm.l2_smap_hits), BT_N(mm.l2_large_hits));
 	if (mm.pcid_switches)
 		fprintf(f,
 			"btvm: PCIDs: %s switches, %s kept their TLB (%s entries back), %s their "

@@ -50,6 +50,15 @@
  *   VMTEST_HLT:   the PIT at 8 ms, IRQ 0 counted by its handler; hlt until
  *                 10 have come, then 0x2d (status 0x5b): test_vm counts
  *                 how often the vCPU's sleep woke on the way
+ *   VMTEST_L2:    stores alternately to two pages that share a first-level
+ *                 TLB slot (L2_A, L2_B: 16 MiB apart), 64 times each, with
+ *                 every GPR, CF/SF/AF/OF/DF, xmm0-15 and MXCSR set to known
+ *                 values: all but the first few misses are served by the
+ *                 memory call-out's fast path (the second-level TLB), which
+ *                 must leave all of them as they were: 0x2e (status 0x5d)
+ *                 if every one is, 0x3f if a GPR or the flags changed,
+ *                 0x4f if an XMM register or MXCSR did, 0x5f if a store
+ *                 did not land
  * Fixed addresses the test relies on: report at 0x201000 (vmtest.ld puts
  * .text at 0x200000).
  */
@@ -61,6 +70,8 @@
 #define EPOCH_A    0x200000000 /* 8 GiB: VMTEST_EPOCH's aliases of the code */
 #define EPOCH_B    0x200200000
 #define EPOCH_COPY 0x600000    /* the 2 MiB frame A is moved to */
+#define L2_A	   0x400000    /* VMTEST_L2's two pages, one first-level slot */
+#define L2_B	   0x1400000
 
 	.section .text
 	.globl	_start
@@ -272,6 +283,99 @@ split_fault_insn:
 	out	%al, $DEBUG_EXIT
 	jmp	stop
 3:	mov	$0x5f, %al		/* wrong after it */
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+#elif defined(VMTEST_L2)
+	mov	%cr4, %rax
+	or	$0x600, %rax		/* OSFXSR, OSXMMEXCPT: SSE */
+	mov	%rax, %cr4
+	ldmxcsr	l2_mxcsr(%rip)
+	/* xmm0-15 = 0x100 + n */
+	.irp	n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+	mov	$0x100 + \n, %eax
+	movq	%rax, %xmm\n
+	.endr
+	/* CF SF AF OF, then DF */
+	mov	$0x7f, %al
+	add	$1, %al
+	stc
+	std
+	/* every GPR but RSP: l2_expect; RDI and RSI the two pages */
+	movabs	$0x1111111111111111, %rax
+	movabs	$0x2222222222222222, %rbx
+	movabs	$0x3333333333333333, %rcx
+	movabs	$0x4444444444444444, %rdx
+	mov	$L2_B, %esi
+	mov	$L2_A, %edi
+	movabs	$0x7777777777777777, %rbp
+	movabs	$0x8888888888888888, %r8
+	movabs	$0x9999999999999999, %r9
+	movabs	$0xaaaaaaaaaaaaaaaa, %r10
+	movabs	$0xbbbbbbbbbbbbbbbb, %r11
+	movabs	$0xcccccccccccccccc, %r12
+	movabs	$0xdddddddddddddddd, %r13
+	movabs	$0xeeeeeeeeeeeeeeee, %r14
+	movabs	$0xffffffffffffffff, %r15
+	.rept	64
+	mov	%r8, (%rdi)
+	mov	%r9, 8(%rsi)
+	.endr
+	pushfq
+	push	%rax
+	push	%rbx
+	push	%rcx
+	push	%rdx
+	push	%rsi
+	push	%rdi
+	push	%rbp
+	push	%r8
+	push	%r9
+	push	%r10
+	push	%r11
+	push	%r12
+	push	%r13
+	push	%r14
+	push	%r15
+	cld
+	lea	l2_expect(%rip), %rsi
+	mov	%rsp, %rdi
+	mov	$15, %ecx
+1:	mov	(%rdi), %rax
+	cmp	(%rsi), %rax
+	jne	2f
+	add	$8, %rsi
+	add	$8, %rdi
+	dec	%ecx
+	jnz	1b
+	mov	(%rdi), %rax		/* the flags */
+	and	$0xcd5, %eax
+	cmp	$0xc91, %eax		/* OF DF SF AF CF */
+	jne	2f
+	.irp	n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+	movq	%xmm\n, %rax
+	cmp	$0x100 + \n, %rax
+	jne	3f
+	.endr
+	stmxcsr	l2_mxcsr_out(%rip)
+	mov	l2_mxcsr_out(%rip), %eax
+	cmp	l2_mxcsr(%rip), %eax
+	jne	3f
+	movabs	$0x8888888888888888, %rax
+	cmp	%rax, L2_A
+	jne	4f
+	movabs	$0x9999999999999999, %rax
+	cmp	%rax, L2_B + 8
+	jne	4f
+	mov	$0x2e, %al
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+2:	mov	$0x3f, %al		/* a GPR or the flags */
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+3:	mov	$0x4f, %al		/* an XMM register or MXCSR */
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+4:	mov	$0x5f, %al		/* a store */
 	out	%al, $DEBUG_EXIT
 	jmp	stop
 #else
@@ -495,12 +599,29 @@ idtr:
 	.word	256 * 16 - 1
 	.quad	idt
 
+#if defined(VMTEST_L2)
+	.balign	8
+/* the GPRs as pushed, from R15 down to RAX */
+l2_expect:
+	.quad	0xffffffffffffffff, 0xeeeeeeeeeeeeeeee, 0xdddddddddddddddd
+	.quad	0xcccccccccccccccc, 0xbbbbbbbbbbbbbbbb, 0xaaaaaaaaaaaaaaaa
+	.quad	0x9999999999999999, 0x8888888888888888, 0x7777777777777777
+	.quad	L2_A, L2_B, 0x4444444444444444, 0x3333333333333333
+	.quad	0x2222222222222222, 0x1111111111111111
+l2_mxcsr:
+	.long	0x7f80		/* round toward zero, every exception masked */
+#endif
+
 	.section .bss
 	.balign	4096
 idt:
 	.skip	256 * 16
 #if defined(VMTEST_HLT)
 ticks:
+	.skip	4
+#endif
+#if defined(VMTEST_L2)
+l2_mxcsr_out:
 	.skip	4
 #endif
 #if defined(VMTEST_SMC)

@@ -396,6 +396,34 @@ static void test_epoch_large_pages(void **state)
 	vm_destroy(vm);
 }
 
+/* The memory call-out's fast path (tc_co_mem before its FPU save; the
+ * second-level TLB) serves the misses of stores that alternate between two
+ * pages of one first-level slot, and leaves every GPR, the arithmetic
+ * flags, DF, xmm0-15 and MXCSR as they were (vmtest.S VMTEST_L2 checks
+ * them after 128 such stores). */
+static void test_fast_path_keeps_state(void **state)
+{
+	(void)state;
+	struct vm_result res;
+	struct vm *vm = boot(GUEST("l2"), NULL, false, &res);
+	struct mmu_stats mm;
+	assert_int_equal(res.stop, VM_STOP_EXIT_PORT);
+	/* 0x3f: a GPR or the flags changed, 0x4f: XMM or MXCSR, 0x5f: a store */
+	assert_int_equal(res.exit_status, GUEST_STATUS(0x2e));
+	mmu_get_stats(&vm->mmu, &mm);
+	/* each store after the first two missed and was served fast (the
+	 * class is `user`: a low address at CPL 0, vm_probe_miss_kind) */
+	uint64_t served = 0;
+	for (unsigned k = 0; k < VM_NMISS; k++) {
+		assert_true(vm->st.l2_served[k] <= vm->st.probe_miss[k]);
+		served += vm->st.l2_served[k];
+	}
+	assert_true(served >= 120);
+	assert_true(mm.l2_hits >= 120);
+	assert_true(vm->tcv.mem_slow >= served);
+	vm_destroy(vm);
+}
+
 /* hlt sleeps until the next device deadline to the nanosecond: Linux's
  * one-shot timers are due at sub-millisecond deadlines, and a sleep rounded
  * up to whole milliseconds woke them 0.8-1.7 ms late on average */
@@ -553,6 +581,7 @@ int main(void)
 	    cmocka_unit_test(test_store_to_device_memory),
 	    cmocka_unit_test(test_split_store),
 	    cmocka_unit_test(test_epoch_large_pages),
+	    cmocka_unit_test(test_fast_path_keeps_state),
 	    cmocka_unit_test(test_idle_until_deadline),
 	    cmocka_unit_test(test_hlt_sleeps_through_host_timer),
 	    cmocka_unit_test(test_direct_stay_timer_at_deadline),

@@ -1,0 +1,56 @@
+/*
+ * The memory call-out's fast path (tc_handlers.mem_fast, called by
+ * runtime/tc/tc_fast.c before the guest's FPU state is saved): serve an
+ * inline probe's miss from the soft-MMU's TLBs (mmu_tlb_fast: the first
+ * level, the second level, the SMAP array) when the full path,
+ * vm_callout_mem, would do exactly the same; decline everything else.
+ * Built with -mgeneral-regs-only (runtime/vm/module.mk, `make
+ * check-fastpath`): no call outside runtime/mmu/mmu_tlb.c and this file.
+ *
+ * Declined, since vm_callout_mem does more than translate for them:
+ *  - fast system calls not yet caught up (fx_n_sys/fx_n_ret non-zero:
+ *    vm_fx_sync would change the CPL the access is checked at);
+ *  - a pending store to device memory (mmio_store_flush runs first);
+ *  - an access crossing a page (two walks, maybe a split window).
+ * The counts stay those of the full path: the miss is classified first
+ * (st.probe_miss, what the probe's slot held) and also counted in
+ * st.l2_served; tc_fast.c counts the call-out in tc_vcpu.mem_slow.
+ */
+#include "runtime/vm/vm_int.h"
+
+/* Why the inline probe of [va, va + size) missed: what its TLB slot held
+ * when the call-out came (before anything refills it). */
+enum vm_miss vm_probe_miss_kind(const struct vm *vm, gva_t va, uint32_t size, bool write)
+{
+	if ((va & (GUEST_PAGE_SIZE - 1)) + size > GUEST_PAGE_SIZE)
+		return VM_MISS_CROSS;
+	if (vm->cpu.cpl != 3 && !(va >> 63))
+		return VM_MISS_USER;
+	const struct vcpu_tlb_entry *e =
+	    &(vm->cpu.cpl == 3 ? vm->tcv.abi->utlb : vm->tcv.abi->tlb)[VCPU_TLB_INDEX(va)];
+	gva_t page = va & ~(gva_t)(GUEST_PAGE_SIZE - 1);
+	if (e->tag_read == page || (!write && e->tag_write == page))
+		return VM_MISS_PERM;
+	if (e->tag_read == ~0ull)
+		return VM_MISS_EMPTY;
+	return VM_MISS_CONFLICT;
+}
+
+uint8_t *vm_callout_mem_fast(struct tc_vcpu *t, gva_t va, uint32_t size, bool write)
+{
+	struct vm *vm = t->opaque;
+	const struct vcpu_abi *a = t->abi;
+	enum vm_miss miss;
+	uint8_t *host;
+
+	if ((a->fx_n_sys | a->fx_n_ret) || vm->mmio_store.pending ||
+	    (va & (GUEST_PAGE_SIZE - 1)) + size > GUEST_PAGE_SIZE)
+		return NULL;
+	miss = vm_probe_miss_kind(vm, va, size, write);
+	host = mmu_tlb_fast(&vm->mmu, va, size, write);
+	if (!host)
+		return NULL;
+	vm->st.probe_miss[miss]++;
+	vm->st.l2_served[miss]++;
+	return host;
+}
