@@ -116,7 +116,6 @@ struct tcdb_chunk {
 	uint8_t *raw, *z;
 	size_t raw_len, raw_cap, z_len, z_cap;
 	uint8_t digest[32]; /* SHA-256 of z, set by the seal functions */
-	void *zctx;	    /* ZSTD_CCtx while sealing (freed after) */
 	/* the chunk's directory (tcdb_chunk_add_block), appended to raw by
 	 * tcdb_chunk_close (schema 7, docs/db.md "Chunk directory") */
 	struct tcdb_dirent *ents;

@@ -404,5 +404,8 @@ enum bt_status tcdb_sign_rows(struct tcdb *db);
 /* tcdb_chunk_seal's first half, shared with the dictionary's sealing:
  * close c (its directory) and make room for the compressed frame. */
 enum bt_status tcdb_chunk_seal_prepare(struct tcdb_chunk *c);
+/* The calling thread's ZSTD_CCtx (created on first use, freed at thread
+ * exit), or NULL when out of memory. */
+void *tcdb_thread_cctx(void);
 
 #endif

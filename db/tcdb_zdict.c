@@ -101,9 +101,10 @@ enum bt_status tcdb_chunk_seal_with(struct tcdb_chunk *c, const struct tcdb_zdic
 	if (!d)
 		return tcdb_chunk_seal(c);
 	BT_TRY(tcdb_chunk_seal_prepare(c));
-	size_t zl = ZSTD_compress_usingCDict(c->zctx, c->z, c->z_cap, c->raw, c->raw_len, d->cdict);
-	ZSTD_freeCCtx(c->zctx); /* not kept, as tcdb_chunk_seal's */
-	c->zctx = NULL;
+	ZSTD_CCtx *zc = tcdb_thread_cctx();
+	if (!zc)
+		return BT_ERR_NOMEM;
+	size_t zl = ZSTD_compress_usingCDict(zc, c->z, c->z_cap, c->raw, c->raw_len, d->cdict);
 	if (ZSTD_isError(zl))
 		return BT_ERR_INTERNAL;
 	c->z_len = zl;

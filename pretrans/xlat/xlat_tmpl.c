@@ -123,8 +123,12 @@ static uint64_t reloc_value(const struct xlat_reloc *r, gva_t start, const uint8
 
 void xe_tm_begin(struct xe_tm *tm, const uint8_t *guest, bool bad)
 {
-	if (tm->guest == NULL) /* first use: the decoder once */
+	if (tm->guest == NULL) { /* first use: the decoder once */
 		ZydisDecoderInit(&tm->dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+		/* host_insn needs the length, the mnemonic and the raw fields'
+		 * offsets only: no semantic decode (Zydis' minimal mode) */
+		ZydisDecoderEnableMode(&tm->dec, ZYDIS_DECODER_MODE_MINIMAL, ZYAN_TRUE);
+	}
 	tm->guest = guest;
 	tm->n = 0;
 	tm->bad = bad;
