@@ -424,6 +424,28 @@ static void test_fast_path_keeps_state(void **state)
 	vm_destroy(vm);
 }
 
+/* The string call-out's fast path (tc_co_string before its FPU save):
+ * copies and fills across pages with DF 0 and 1, overlapping copies, every
+ * GPR, the flags, xmm0-15 and MXCSR kept, a copy into translated code
+ * still seen as one, and a copy faulting on its second page leaving the
+ * architectural RSI/RDI/RCX (vmtest.S VMTEST_STR checks each). */
+static void test_string_fast_path(void **state)
+{
+	(void)state;
+	struct vm_result res;
+	struct vm *vm = boot(GUEST("str"), NULL, false, &res);
+	assert_int_equal(res.stop, VM_STOP_EXIT_PORT);
+	/* 0x31-0x39: which check failed (vmtest.S) */
+	assert_int_equal(res.exit_status, GUEST_STATUS(0x2f));
+	/* (a), (b) and (c) repeat copies of pages already in the TLB: at
+	 * least the second (a), the two aligned (b) with their fills and
+	 * the five copies of (c) were completed fast; the copies into code
+	 * never are (they write watched pages) */
+	assert_true(vm->tcv.str_fast >= 9);
+	assert_true(vm->tcv.str_fast < vm->tcv.str_calls);
+	vm_destroy(vm);
+}
+
 /* hlt sleeps until the next device deadline to the nanosecond: Linux's
  * one-shot timers are due at sub-millisecond deadlines, and a sleep rounded
  * up to whole milliseconds woke them 0.8-1.7 ms late on average */
@@ -582,6 +604,7 @@ int main(void)
 	    cmocka_unit_test(test_split_store),
 	    cmocka_unit_test(test_epoch_large_pages),
 	    cmocka_unit_test(test_fast_path_keeps_state),
+	    cmocka_unit_test(test_string_fast_path),
 	    cmocka_unit_test(test_idle_until_deadline),
 	    cmocka_unit_test(test_hlt_sleeps_through_host_timer),
 	    cmocka_unit_test(test_direct_stay_timer_at_deadline),
