@@ -344,8 +344,8 @@ tc_co_mem_full:
  * general registers only), before any FPU save, as tc_co_mem's: it
  * returns 1 having completed the instruction in the vCPU area, 0 to go on
  * with the full path from the registers in the vCPU area (some elements
- * may be done: the stored RSI/RDI/RCX say which), which is why the full
- * path enters tc_callout_common after its own saves.
+ * may be done: the stored RSI/RDI/RCX say which), so the full path,
+ * tc_callout_common, starts after the saves.
  */
 	.globl	tc_co_string
 tc_co_string:
@@ -357,28 +357,21 @@ tc_co_string:
 	mov	(%rsp), %rax
 	mov	%rax, %gs:VCPU_OFF_EXIT_HOSTPC
 	cld
-	pushq	$VCPU_CO_STRING_IDX	/* tc_callout_saved's frame */
+	pushq	$VCPU_CO_STRING_IDX	/* tc_callout_common's frame */
 	mov	%gs:VCPU_OFF_HOST_CTX, %rdi
 	call	tc_string_fast		/* rsp = host_rsp - 16: aligned */
 	test	%eax, %eax
-	jz	tc_callout_saved
+	jz	tc_callout_common
 	add	$8, %rsp
 	pushq	%gs:VCPU_OFF_RFLAGS	/* sanitized by tc_string_fast */
 	popfq
 	LOAD_GPRS
 	ret
 
+/* The full path of the `call`ed call-outs: the guest's GPRs, flags, RSP
+ * and exit_host_pc are in the vCPU area; the call-out's index at (%rsp),
+ * the return address into translated code at 8(%rsp). */
 tc_callout_common:
-	SAVE_GPRS
-	pushfq
-	popq	%gs:VCPU_OFF_RFLAGS
-	mov	%gs:VCPU_OFF_GUEST_RSP, %rax
-	mov	%rax, GPR(4)
-	mov	8(%rsp), %rax
-	mov	%rax, %gs:VCPU_OFF_EXIT_HOSTPC
-/* the guest's GPRs, flags, RSP and exit_host_pc are in the vCPU area; the
- * call-out's index at (%rsp) */
-tc_callout_saved:
 	fxsave64 %gs:VCPU_OFF_FXSAVE
 	HOST_FPENV
 	cld
