@@ -66,8 +66,9 @@
  *                 across pages, aligned and with elements straddling
  *                 them; (c) overlapping rep movsq/movsb (DF = 0) and
  *                 movsl (DF = 1) against the same moves done with plain
- *                 loads and stores; xmm0-15 and MXCSR checked after
- *                 them; (d) rep movsb over a function that ran (its page
+ *                 loads and stores; (e) repe cmpsb and repne scasq
+ *                 stopping on their second page, twice; xmm0-15 and
+ *                 MXCSR checked after them; (d) rep movsb over a function that ran (its page
  *                 in the TLB for reads): the new code must run; (f) rep
  *                 movsb of 32 bytes from 16 below the end of a mapped
  *                 page into a page that is not: #PF with RSI, RDI, RCX,
@@ -428,6 +429,8 @@ split_fault_insn:
 	mov	$0x2ff1, %r8d		/* DF = 1, two elements straddle pages */
 	call	str_b
 	call	str_c
+	call	str_e
+	call	str_e
 	.irp	n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
 	movq	%xmm\n, %rax
 	cmp	$0x100 + \n, %rax
@@ -501,6 +504,10 @@ str_fail_b:
 	jmp	stop
 str_fail_c:
 	mov	$0x36, %al		/* (c), overlapping copies */
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+str_fail_e:
+	mov	$0x35, %al		/* (e), repe cmps / repne scas */
 	out	%al, $DEBUG_EXIT
 	jmp	stop
 str_fail_smc:
@@ -673,6 +680,40 @@ str_c:
 	add	$8, %ecx
 	cmp	$0x3000, %ecx
 	jb	1b
+	ret
+
+/* (e) repe cmpsb of DST against REF (equal after (c)) but for one byte
+ * on their second page, and repne scasq for a quadword planted on DST's
+ * second page: both stop there, with RCX, RSI/RDI and the flags of the
+ * last compare as the architecture says */
+str_e:
+	movb	$0x10, STR_DST + 0x1803
+	movb	$0x20, STR_REF + 0x1803
+	mov	$STR_DST + 0x10, %esi
+	mov	$STR_REF + 0x10, %edi
+	mov	$0x2000, %ecx
+	repe cmpsb
+	pushfq
+	pop	%rax
+	and	$0x8d5, %eax
+	cmp	$0x85, %eax		/* 0x10 - 0x20: SF PF CF */
+	jne	str_fail_e
+	cmp	$0x2000 - (0x1803 - 0x10 + 1), %rcx
+	jne	str_fail_e
+	cmp	$STR_DST + 0x1804, %rsi
+	jne	str_fail_e
+	cmp	$STR_REF + 0x1804, %rdi
+	jne	str_fail_e
+	movabs	$0x1122334455667788, %rax
+	mov	%rax, STR_DST + 0x1808
+	mov	$STR_DST + 8, %edi
+	mov	$0x400, %ecx
+	repne scasq
+	jne	str_fail_e		/* ZF: found */
+	cmp	$0x400 - (0x1800 / 8 + 1), %rcx
+	jne	str_fail_e
+	cmp	$STR_DST + 0x1810, %rdi
+	jne	str_fail_e
 	ret
 #else
 #error pick a variant
