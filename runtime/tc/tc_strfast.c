@@ -6,8 +6,9 @@
  * implementation must be built the same way.
  *
  * It runs movs, stos, lods, cmps and scas (rep or not, every element
- * size, DF = 0 or 1) a page at a time on host memory: each step takes the elements that
- * stay inside the current source page and the current destination page,
+ * size, DF = 0 or 1) a page at a time on host memory: each step takes the
+ * elements that stay inside the current source page and the current
+ * destination page,
  * asks str_fast for both (the source first, as tc_string_run asks
  * tc_handlers.mem), moves them with the host's own string instruction of
  * the same element size and direction (so an overlapping copy gives the
