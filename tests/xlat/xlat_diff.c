@@ -71,6 +71,10 @@ static int run_case(struct xh *h, struct dg *g, long index, uint64_t seed, bool 
 	if (seed & 2)
 		tc_tlb_flush(&h->vcpu);
 	h->chain = (seed & 4) != 0;
+	/* every other case: string instructions through the string call-out's
+	 * fast path (tc_strfast.c; the fault page still declined to the full
+	 * path, which faults there), the others through tc_string_run only */
+	h->str_fast = (seed & 32) != 0;
 	struct vcpu_abi *a = h->vcpu.abi;
 	memcpy(a->gpr, init.gpr, sizeof(a->gpr));
 	a->rflags = init.rflags;
@@ -88,10 +92,6 @@ static int run_case(struct xh *h, struct dg *g, long index, uint64_t seed, bool 
 	 * into translated code (taken at the next block's entry check, flags
 	 * live or not); the timer of main() adds requests at random points */
 	h->irq_every = (seed & 16) ? 1 + (uint32_t)((seed >> 12) % 4) : 0;
-	/* every other case: string instructions through the string call-out's
-	 * fast path (tc_strfast.c; the fault page still declined to the full
-	 * path, which faults there), the others through tc_string_run only */
-	h->str_fast = (seed & 32) != 0;
 	enum xh_result r = xh_run(h, DG_CODE, DG_CODE + g->len, 100000);
 	if (r == XH_FAULT) {
 		h->n_faults++;
