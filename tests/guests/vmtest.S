@@ -75,6 +75,10 @@
  *                 CR2 and the first 16 bytes as the architecture says:
  *                 0x2f (status 0x5f) if all hold, 0x31-0x39 says which
  *                 did not
+ *   VMTEST_STRMMIO: rep stosl of a dword into test_vm's device and rep
+ *                 movsl of it back into RAM, twice: 0x3a (status 0x75) if
+ *                 the copy read what the fill wrote, 0x2a otherwise;
+ *                 test_vm checks the device's log
  * Fixed addresses the test relies on: report at 0x201000 (vmtest.ld puts
  * .text at 0x200000).
  */
@@ -208,6 +212,32 @@ gp_insn:
 	out	%al, $DEBUG_EXIT
 	jmp	stop
 1:	mov	$0x2c, %al
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+#elif defined(VMTEST_STRMMIO)
+	/* string instructions on test_vm's device (never served by the
+	 * string call-out's fast path: no TLB entry maps device memory),
+	 * twice, the second time with every RAM page in the TLB: rep stosl of
+	 * one dword into it, rep movsl of it back into RAM (one element: a
+	 * longer rep reaches the device as one wider access, test_vm) */
+	mov	$0xa1b2c3d4, %r9d
+1:	mov	$MMIO, %edi
+	mov	%r9d, %eax
+	mov	$1, %ecx
+	rep stosl
+	mov	$MMIO, %esi
+	lea	strmmio_buf(%rip), %rdi
+	mov	$1, %ecx
+	rep movsl
+	cmpl	%r9d, strmmio_buf(%rip)
+	jne	2f
+	add	$0x01010101, %r9d
+	cmp	$0xa2b3c4d5, %r9d
+	jbe	1b
+	mov	$0x3a, %al
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+2:	mov	$0x2a, %al		/* the copy did not read the device */
 	out	%al, $DEBUG_EXIT
 	jmp	stop
 #elif defined(VMTEST_SPLIT)
@@ -1025,6 +1055,10 @@ l2_mxcsr_out:
 #if defined(VMTEST_STR)
 str_mxcsr_out:
 	.skip	4
+#endif
+#if defined(VMTEST_STRMMIO)
+strmmio_buf:
+	.skip	8
 #endif
 #if defined(VMTEST_SMC)
 smc_scratch:

@@ -362,6 +362,23 @@ static void test_store_to_device_memory(void **state)
 	assert_string_equal(dev.log[5], "w8@0=0x5060708");
 }
 
+/* String instructions on device memory take the string call-out's full
+ * path, both times (the second with every RAM page in the TLB): the
+ * device sees each fill and each read of the copy, in order. */
+static void test_string_device_memory(void **state)
+{
+	(void)state;
+	struct regdev dev = {0};
+	struct vm_result res;
+	run_with_regdev(GUEST("strmmio"), &dev, &res);
+	assert_int_equal(res.exit_status, GUEST_STATUS(0x3a));
+	assert_int_equal(dev.n, 4);
+	assert_string_equal(dev.log[0], "w4@0=0xa1b2c3d4");
+	assert_string_equal(dev.log[1], "r4@0");
+	assert_string_equal(dev.log[2], "w4@0=0xa2b3c4d5");
+	assert_string_equal(dev.log[3], "r4@0");
+}
+
 /* A store split between RAM and device memory from translated code: the
  * RAM half lands, the device half reaches the device whole; a store split
  * into a page that is not present faults there having written nothing
@@ -607,6 +624,7 @@ int main(void)
 	    cmocka_unit_test(test_epoch_large_pages),
 	    cmocka_unit_test(test_fast_path_keeps_state),
 	    cmocka_unit_test(test_string_fast_path),
+	    cmocka_unit_test(test_string_device_memory),
 	    cmocka_unit_test(test_idle_until_deadline),
 	    cmocka_unit_test(test_hlt_sleeps_through_host_timer),
 	    cmocka_unit_test(test_direct_stay_timer_at_deadline),
