@@ -55,8 +55,8 @@ check-readme: $(BUILD)/bin/btvm $(BUILD)/bin/pretrans $(BUILD)/guests/kernel.elf
 		$(BUILD)/guests/initrd.cpio $(DP_ELFS)
 	$(Q)tests/integration/readme.sh $(BUILD)
 
-# The memory call-out's fast path never touches the FPU state and calls
-# only itself (tests/tools/check-fastpath.sh); the check must catch an
+# The fast paths of the memory and string call-outs never touch the FPU
+# state and call only themselves (tests/tools/check-fastpath.sh); the check must catch an
 # object that uses SSE (a double) and one that calls memset.
 CHECK_STEPS += check-fastpath
 .PHONY: check-fastpath

@@ -341,6 +341,10 @@ enum bt_status mmu_host_access(struct mmu *mmu, gva_t gva, size_t size, unsigned
  * host address and no side effect on guest memory.
  */
 uint8_t *mmu_tlb_fast(struct mmu *mmu, gva_t va, uint32_t size, bool write);
+/* The same at CPL cpl instead of the MMU's (the one mmu_set_cpl_ac is
+ * about to be given: a caller that has not caught up with fast system
+ * calls yet, runtime/vm/vm_fast.c). */
+uint8_t *mmu_tlb_fast_at(struct mmu *mmu, unsigned cpl, gva_t va, uint32_t size, bool write);
 
 /* INVLPG: drop the entries of the page holding gva (a whole 2M/1G page if
  * it came from one; global entries too). */

@@ -263,9 +263,14 @@ static const struct mmu_l2_entry *l2_find(struct mmu_l2 *l2, unsigned l2set, gva
 
 uint8_t *mmu_tlb_fast(struct mmu *mmu, gva_t va, uint32_t size, bool write)
 {
+	return mmu_tlb_fast_at(mmu, mmu->cpl, va, size, write);
+}
+
+uint8_t *mmu_tlb_fast_at(struct mmu *mmu, unsigned cpl, gva_t va, uint32_t size, bool write)
+{
 	struct mmu_l2 *l2 = mmu->l2;
 	gva_t page = va & GUEST_PAGE_MASK;
-	unsigned set = mmu->cpl == 3 ? TLB_USER : TLB_KERNEL;
+	unsigned set = (cpl & 3) == 3 ? TLB_USER : TLB_KERNEL;
 	const struct vcpu_tlb_entry *t;
 	const struct mmu_l2_entry *e;
 

@@ -51,6 +51,14 @@ struct tc_handlers {
 	 * ones it performs itself, or NULL to let `mem` run.
 	 */
 	uint8_t *(*mem_fast)(struct tc_vcpu *t, gva_t va, uint32_t size, bool write);
+	/*
+	 * Optional fast path of the string call-out (tc_strfast.c), under
+	 * the same rules as mem_fast: the host address of [va, va + size)
+	 * (one page) for a string instruction's explicit access, when `mem`
+	 * would have served exactly that with no other effect than the
+	 * ones this performs itself, or NULL to let tc_string_run run.
+	 */
+	uint8_t *(*str_fast)(struct tc_vcpu *t, gva_t va, uint32_t size, bool write);
 };
 
 struct tc_vcpu {
@@ -69,6 +77,10 @@ struct tc_vcpu {
 	 * also serves string instructions) */
 	uint64_t mem_slow;
 	bool probe_miss;
+	/* VCPU_CO_STRING call-outs, and those the fast path completed
+	 * without tc_string_run (tc_strfast.c) */
+	uint64_t str_calls;
+	uint64_t str_fast;
 };
 
 /* Allocate and reset the vCPU area (TLB and IBL empty, IF=0, call-outs set). */

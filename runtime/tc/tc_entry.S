@@ -16,9 +16,10 @@
  *     fninit, MXCSR 0x1f80): a guest that unmasks floating-point exceptions
  *     (ldmxcsr, fldcw) cannot make btvm's own floating point fault (a
  *     hostile guest got btvm killed by SIGFPE in its statistics code).
- *     The one exception is the memory call-out's fast path (tc_mem_fast
- *     and the handler it calls), which runs before the save and is built
- *     with -mgeneral-regs-only: it cannot touch that state at all.
+ *     The exceptions are the fast paths of the memory and string
+ *     call-outs (tc_mem_fast, tc_string_fast and the handlers they call),
+ *     which run before the save and are built with -mgeneral-regs-only:
+ *     they cannot touch that state at all.
  */
 #include "pretrans/xlat/vcpu_abi.h"
 
@@ -338,19 +339,39 @@ tc_co_mem_full:
  * vcpu.guest_rsp_save).  Stack on entry: return address at (%rsp) =
  * vcpu.host_rsp - 8.
  */
+/*
+ * VCPU_CO_STRING: first the fast path (tc_strfast.c tc_string_fast,
+ * general registers only), before any FPU save, as tc_co_mem's: it
+ * returns 1 having completed the instruction in the vCPU area, 0 to go on
+ * with the full path from the registers in the vCPU area (some elements
+ * may be done: the stored RSI/RDI/RCX say which), so the full path,
+ * tc_callout_common, starts after the saves.
+ */
 	.globl	tc_co_string
 tc_co_string:
-	pushq	$VCPU_CO_STRING_IDX
-	jmp	tc_callout_common
-
-tc_callout_common:
 	SAVE_GPRS
 	pushfq
 	popq	%gs:VCPU_OFF_RFLAGS
 	mov	%gs:VCPU_OFF_GUEST_RSP, %rax
 	mov	%rax, GPR(4)
-	mov	8(%rsp), %rax
+	mov	(%rsp), %rax
 	mov	%rax, %gs:VCPU_OFF_EXIT_HOSTPC
+	cld
+	pushq	$VCPU_CO_STRING_IDX	/* tc_callout_common's frame */
+	mov	%gs:VCPU_OFF_HOST_CTX, %rdi
+	call	tc_string_fast		/* rsp = host_rsp - 16: aligned */
+	test	%eax, %eax
+	jz	tc_callout_common
+	add	$8, %rsp
+	pushq	%gs:VCPU_OFF_RFLAGS	/* sanitized by tc_string_fast */
+	popfq
+	LOAD_GPRS
+	ret
+
+/* The full path of the `call`ed call-outs: the guest's GPRs, flags, RSP
+ * and exit_host_pc are in the vCPU area; the call-out's index at (%rsp),
+ * the return address into translated code at 8(%rsp). */
+tc_callout_common:
 	fxsave64 %gs:VCPU_OFF_FXSAVE
 	HOST_FPENV
 	cld

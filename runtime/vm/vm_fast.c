@@ -54,3 +54,37 @@ uint8_t *vm_callout_mem_fast(struct tc_vcpu *t, gva_t va, uint32_t size, bool wr
 	vm->st.l2_served[miss]++;
 	return host;
 }
+
+/*
+ * The string call-out's fast path (tc_handlers.str_fast, runtime/tc/
+ * tc_strfast.c): one page of a string instruction's source or destination.
+ * tc_string_run asks vm_callout_mem for the same bytes (a chunk inside one
+ * page), which catches up fast system calls and flushes a pending device
+ * store first (declined here), then looks in the first-level TLB
+ * (mmu_host_access), and walks on a miss; mmu_tlb_fast_at serves what that
+ * first look or a live second-level entry would give, at the same CPL and
+ * SMAP state (the kernel TLB never maps a user page under SMAP; the SMAP
+ * array only while AC = 1), never a watched page for a write, never device
+ * memory.
+ */
+uint8_t *vm_string_fast(struct tc_vcpu *t, gva_t va, uint32_t size, bool write)
+{
+	struct vm *vm = t->opaque;
+	const struct vcpu_abi *a = t->abi;
+	uint64_t hits = vm->mmu.stats.tlb_hits;
+	uint8_t *host;
+
+	if (vm->mmio_store.pending)
+		return NULL;
+	/* after fast system calls not caught up yet, at the CPL vm_fx_sync
+	 * will set (cpu_fx_sync: mmu_set_cpl_ac, abi->ac already current);
+	 * catching up waits for the next full call-out or exit, as it does
+	 * between the fast transitions themselves */
+	host = mmu_tlb_fast_at(&vm->mmu, (a->fx_n_sys | a->fx_n_ret) ? a->fx_cpl : vm->mmu.cpl, va,
+			       size, write);
+	/* served from behind the first level: its second level, SMAP array
+	 * or large pages (mmu_tlb_fast_at counted which) */
+	if (host && vm->mmu.stats.tlb_hits == hits)
+		vm->st.str_l2_pages++;
+	return host;
+}

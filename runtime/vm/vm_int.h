@@ -45,6 +45,7 @@ struct vm_stats {
 	uint64_t exits[XLAT_NEXIT_KINDS];
 	uint64_t probe_miss[VM_NMISS]; /* inline probe misses by kind */
 	uint64_t l2_served[VM_NMISS];  /* ... of them, served by the fast path (vm_fast.c) */
+	uint64_t str_l2_pages;	       /* string pages the fast path found behind the first level */
 	uint64_t faults;	  /* guest faults raised by translated code (call-outs, signals) */
 	uint64_t host_signals;	  /* #DE/#UD... taken as host signals inside translated code */
 	uint64_t translated;	  /* blocks translated at run time */
@@ -280,6 +281,7 @@ int vm_callout_mem(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8
 /* vm_fast.c (general registers only): the memory call-out's fast path
  * (tc_handlers.mem_fast), and why an inline probe missed */
 uint8_t *vm_callout_mem_fast(struct tc_vcpu *t, gva_t va, uint32_t size, bool write);
+uint8_t *vm_string_fast(struct tc_vcpu *t, gva_t va, uint32_t size, bool write);
 enum vm_miss vm_probe_miss_kind(const struct vm *vm, gva_t va, uint32_t size, bool write);
 
 /* The time in ns from now to the device deadline next (UINT64_MAX: none),

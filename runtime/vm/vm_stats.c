@@ -98,6 +98,11 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 			fprintf(f, ",\"counted\":%" PRIu64 ",\"inline_hit_rate\":%.2f", probes,
 				inline_hit);
 		fprintf(f, "},");
+		/* string call-outs, and those their fast path completed */
+		fprintf(f,
+			"\"strings\":{\"callouts\":%" PRIu64 ",\"fast\":%" PRIu64
+			",\"fast_l2_pages\":%" PRIu64 "},",
+			vm->tcv.str_calls, vm->tcv.str_fast, s->str_l2_pages);
 		fprintf(f, "\"ns\":{");
 		for (unsigned p = 0; p < VM_NPHASES; p++)
 			fprintf(f, "%s\"%s\":%.0f", p ? "," : "", phase_names[p], ns[p]);
@@ -224,6 +229,10 @@ void vm_print_stats(struct vm *vm, FILE *f, bool json, int exit_status)
 		fprintf(f, " %s=%s", miss_names[k], BT_N(s->l2_served[k]));
 	fprintf(f, " (second-level TLB %s, its SMAP array %s, its large pages %s)\n",
 		BT_N(mm.l2_hits), BT_N(mm.l2_smap_hits), BT_N(mm.l2_large_hits));
+	fprintf(f,
+		"btvm: string call-outs: %s, %s of them completed by their fast path (no FPU "
+		"save; %s pages found behind the first-level TLB)\n",
+		BT_N(vm->tcv.str_calls), BT_N(vm->tcv.str_fast), BT_N(s->str_l2_pages));
 	if (mm.pcid_switches)
 		fprintf(f,
 			"btvm: PCIDs: %s switches, %s kept their TLB (%s entries back), %s their "

@@ -12,7 +12,7 @@ $(BUILD)/tests/guests/tiny-%.elf: tests/guests/tiny.S tests/guests/tiny.ld
 EXTRA_ALL += $(TINY_ELFS)
 
 # Well-behaved tiny kernels for tests/unit/test_vm.c (see vmtest.S).
-VMTEST_VARIANTS := exit stale irq pf ud gp mmio split epoch hlt smc l2
+VMTEST_VARIANTS := exit stale irq pf ud gp mmio split epoch hlt smc l2 str strmmio
 VMTEST_ELFS := $(patsubst %,$(BUILD)/tests/guests/vmtest-%.elf,$(VMTEST_VARIANTS))
 
 $(BUILD)/tests/guests/vmtest-%.elf: tests/guests/vmtest.S tests/guests/vmtest.ld

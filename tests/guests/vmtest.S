@@ -59,6 +59,26 @@
  *                 if every one is, 0x3f if a GPR or the flags changed,
  *                 0x4f if an XMM register or MXCSR did, 0x5f if a store
  *                 did not land
+ *   VMTEST_STR:   string instructions the string call-out's fast path
+ *                 serves (test_string_fast_path): (a) rep movsb across
+ *                 three pages, twice, every GPR and CF/SF/AF/OF checked
+ *                 after it; (b) rep stosq, then rep movsw with DF = 1
+ *                 across pages, aligned and with elements straddling
+ *                 them; (c) overlapping rep movsq/movsb (DF = 0) and
+ *                 movsl (DF = 1) against the same moves done with plain
+ *                 loads and stores; (e) repe cmpsb and repne scasq
+ *                 stopping on their second page, twice; xmm0-15 and
+ *                 MXCSR checked after them; (d) rep movsb over a function that ran (its page
+ *                 in the TLB for reads): the new code must run; (f) rep
+ *                 movsb of 32 bytes from 16 below the end of a mapped
+ *                 page into a page that is not: #PF with RSI, RDI, RCX,
+ *                 CR2 and the first 16 bytes as the architecture says:
+ *                 0x2f (status 0x5f) if all hold, 0x31-0x39 says which
+ *                 did not
+ *   VMTEST_STRMMIO: rep stosl of a dword into test_vm's device and rep
+ *                 movsl of it back into RAM, twice: 0x3a (status 0x75) if
+ *                 the copy read what the fill wrote, 0x2a otherwise;
+ *                 test_vm checks the device's log
  * Fixed addresses the test relies on: report at 0x201000 (vmtest.ld puts
  * .text at 0x200000).
  */
@@ -72,6 +92,11 @@
 #define EPOCH_COPY 0x600000    /* the 2 MiB frame A is moved to */
 #define L2_A	   0x400000    /* VMTEST_L2's two pages, one first-level slot */
 #define L2_B	   0x1400000
+#define STR_SRC	   0x800000 /* VMTEST_STR's three-page source, */
+#define STR_DST	   0x810000 /* destination, */
+#define STR_REF	   0x820000 /* reference copy, */
+#define STR_FPG	   0x830000 /* and the RAM page at SPLIT_VA */
+#define STR_LEN	   0x2ffa
 
 	.section .text
 	.globl	_start
@@ -187,6 +212,32 @@ gp_insn:
 	out	%al, $DEBUG_EXIT
 	jmp	stop
 1:	mov	$0x2c, %al
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+#elif defined(VMTEST_STRMMIO)
+	/* string instructions on test_vm's device (never served by the
+	 * string call-out's fast path: no TLB entry maps device memory),
+	 * twice, the second time with every RAM page in the TLB: rep stosl of
+	 * one dword into it, rep movsl of it back into RAM (one element: a
+	 * longer rep reaches the device as one wider access, test_vm) */
+	mov	$0xa1b2c3d4, %r9d
+1:	mov	$MMIO, %edi
+	mov	%r9d, %eax
+	mov	$1, %ecx
+	rep stosl
+	mov	$MMIO, %esi
+	lea	strmmio_buf(%rip), %rdi
+	mov	$1, %ecx
+	rep movsl
+	cmpl	%r9d, strmmio_buf(%rip)
+	jne	2f
+	add	$0x01010101, %r9d
+	cmp	$0xa2b3c4d5, %r9d
+	jbe	1b
+	mov	$0x3a, %al
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+2:	mov	$0x2a, %al		/* the copy did not read the device */
 	out	%al, $DEBUG_EXIT
 	jmp	stop
 #elif defined(VMTEST_SPLIT)
@@ -378,6 +429,322 @@ split_fault_insn:
 4:	mov	$0x5f, %al		/* a store */
 	out	%al, $DEBUG_EXIT
 	jmp	stop
+#elif defined(VMTEST_STR)
+	mov	$14, %edi
+	lea	str_pf(%rip), %rsi
+	call	set_gate
+	lidt	idtr(%rip)
+	mov	%cr4, %rax
+	or	$0x600, %rax		/* OSFXSR, OSXMMEXCPT: SSE */
+	mov	%rax, %cr4
+	ldmxcsr	str_mxcsr(%rip)
+	.irp	n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+	mov	$0x100 + \n, %eax
+	movq	%rax, %xmm\n
+	.endr
+	/* the source: three pages of bytes 7 * i + 1 */
+	mov	$STR_SRC, %edi
+	xor	%ecx, %ecx
+1:	imul	$7, %ecx, %eax
+	inc	%eax
+	mov	%al, (%rdi,%rcx)
+	inc	%ecx
+	cmp	$0x3000, %ecx
+	jb	1b
+	call	str_a			/* the pages' first use: the full path */
+	call	str_a			/* then in the TLB: the fast path */
+	mov	$0x2ff0, %r8d		/* DF = 1, every element in one page */
+	call	str_b
+	call	str_b
+	mov	$0x2ff1, %r8d		/* DF = 1, two elements straddle pages */
+	call	str_b
+	call	str_c
+	call	str_e
+	call	str_e
+	.irp	n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+	movq	%xmm\n, %rax
+	cmp	$0x100 + \n, %rax
+	jne	str_fail_xmm
+	.endr
+	stmxcsr	str_mxcsr_out(%rip)
+	mov	str_mxcsr_out(%rip), %eax
+	cmp	str_mxcsr(%rip), %eax
+	jne	str_fail_xmm
+	/* (d) a copy into translated code (its page in the TLB for reads) */
+	call	str_fn
+	cmp	$1, %eax
+	jne	str_fail_smc
+	mov	str_fn(%rip), %al
+	lea	str_fn2(%rip), %rsi
+	lea	str_fn(%rip), %rdi
+	mov	$6, %ecx
+	rep movsb
+	call	str_fn
+	cmp	$2, %eax
+	jne	str_fail_smc
+	mov	str_fn(%rip), %al
+	lea	str_fn3(%rip), %rsi
+	lea	str_fn(%rip), %rdi
+	mov	$6, %ecx
+	rep movsb
+	call	str_fn
+	cmp	$3, %eax
+	jne	str_fail_smc
+	/* (f) boot PDPT[8] -> split_pd, PD[0] -> split_pt: SPLIT_VA RAM
+	 * (STR_FPG), SPLIT_VA + 0x1000 not present; a copy across them */
+	mov	%cr3, %rax
+	and	$~0xfff, %rax
+	mov	(%rax), %rax		/* PML4[0]: the boot PDPT */
+	and	$~0xfff, %rax
+	lea	split_pd(%rip), %rdx
+	or	$3, %rdx
+	mov	%rdx, 8 * 8(%rax)
+	lea	split_pt(%rip), %rdx
+	or	$3, %rdx
+	mov	%rdx, split_pd(%rip)
+	lea	split_pt(%rip), %rax
+	movq	$STR_FPG | 3, 0(%rax)
+	mov	%cr3, %rax
+	mov	%rax, %cr3
+	movabs	$SPLIT_VA, %rdi
+	movb	$0, (%rdi)		/* the page in the TLB, writable */
+	mov	$STR_SRC, %esi
+	add	$0xff0, %rdi
+	mov	$0x20, %ecx
+str_fault_insn:
+	rep movsb
+	mov	$0x38, %al		/* it did not fault */
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+str_fail_regs:
+	mov	$0x31, %al		/* a GPR or the flags after (a) */
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+str_fail_a:
+	mov	$0x32, %al		/* (a)'s bytes */
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+str_fail_xmm:
+	mov	$0x33, %al		/* an XMM register or MXCSR */
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+str_fail_b:
+	mov	$0x34, %al		/* (b), DF = 1: registers or bytes */
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+str_fail_c:
+	mov	$0x36, %al		/* (c), overlapping copies */
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+str_fail_e:
+	mov	$0x35, %al		/* (e), repe cmps / repne scas */
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+str_fail_smc:
+	mov	$0x37, %al		/* the copy into code was not seen */
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+
+/* (a) rep movsb of 3 pages less 6 bytes, both sides unaligned, with every
+ * GPR, CF/SF/AF/OF set to known values */
+str_a:
+	mov	$0x7f, %al
+	add	$1, %al			/* OF SF AF */
+	stc
+	movabs	$0x1111111111111111, %rax
+	movabs	$0x2222222222222222, %rbx
+	movabs	$0x4444444444444444, %rdx
+	mov	$STR_SRC + 3, %esi
+	mov	$STR_DST + 1, %edi
+	mov	$STR_LEN, %ecx
+	movabs	$0x7777777777777777, %rbp
+	movabs	$0x8888888888888888, %r8
+	movabs	$0x9999999999999999, %r9
+	movabs	$0xaaaaaaaaaaaaaaaa, %r10
+	movabs	$0xbbbbbbbbbbbbbbbb, %r11
+	movabs	$0xcccccccccccccccc, %r12
+	movabs	$0xdddddddddddddddd, %r13
+	movabs	$0xeeeeeeeeeeeeeeee, %r14
+	movabs	$0xffffffffffffffff, %r15
+	rep movsb
+	pushfq
+	push	%rax
+	push	%rbx
+	push	%rcx
+	push	%rdx
+	push	%rsi
+	push	%rdi
+	push	%rbp
+	push	%r8
+	push	%r9
+	push	%r10
+	push	%r11
+	push	%r12
+	push	%r13
+	push	%r14
+	push	%r15
+	lea	str_expect(%rip), %rsi
+	mov	%rsp, %rdi
+	mov	$15, %ecx
+1:	mov	(%rdi), %rax
+	cmp	(%rsi), %rax
+	jne	str_fail_regs
+	add	$8, %rsi
+	add	$8, %rdi
+	dec	%ecx
+	jnz	1b
+	mov	(%rdi), %rax		/* the flags */
+	and	$0xcd5, %eax
+	cmp	$0x891, %eax		/* OF SF AF CF, DF clear */
+	jne	str_fail_regs
+	add	$16 * 8, %rsp
+	mov	$STR_SRC + 3, %esi
+	mov	$STR_DST + 1, %edi
+	mov	$STR_LEN, %ecx
+1:	mov	(%rsi), %al
+	cmp	%al, (%rdi)
+	jne	str_fail_a
+	inc	%rsi
+	inc	%rdi
+	dec	%ecx
+	jnz	1b
+	ret
+
+/* (b) DST cleared by rep stosq, then rep movsw with DF = 1 of 0x1000
+ * words, the first (highest) at offset %r8 of SRC and DST: the bytes
+ * [r8 - 0x1ffe, r8 + 2) copied, the ones either side still 0 */
+str_b:
+	mov	$STR_DST, %edi
+	xor	%eax, %eax
+	mov	$0x3000 / 8, %ecx
+	rep stosq
+	cmp	$STR_DST + 0x3000, %rdi
+	jne	str_fail_b
+	std
+	lea	STR_SRC(%r8), %rsi
+	lea	STR_DST(%r8), %rdi
+	mov	$0x1000, %ecx
+	rep movsw
+	cld
+	test	%rcx, %rcx
+	jne	str_fail_b
+	lea	STR_SRC - 0x2000(%r8), %rax
+	cmp	%rax, %rsi
+	jne	str_fail_b
+	lea	STR_DST - 0x2000(%r8), %rax
+	cmp	%rax, %rdi
+	jne	str_fail_b
+	lea	-0x1ffe(%r8), %rcx
+	lea	2(%r8), %rdx
+1:	mov	STR_SRC(%rcx), %al
+	cmp	%al, STR_DST(%rcx)
+	jne	str_fail_b
+	inc	%rcx
+	cmp	%rdx, %rcx
+	jb	1b
+	cmpb	$0, STR_DST(%rdx)
+	jne	str_fail_b
+	cmpb	$0, STR_DST - 0x1fff(%r8)
+	jne	str_fail_b
+	ret
+
+/* (c) overlapping copies in DST, the same moves one element at a time
+ * with plain loads and stores in REF, then DST == REF */
+str_c:
+	mov	$STR_SRC, %esi
+	mov	$STR_DST, %edi
+	mov	$0x3000, %ecx
+	rep movsb
+	mov	$STR_SRC, %esi
+	mov	$STR_REF, %edi
+	mov	$0x3000, %ecx
+	rep movsb
+	/* rep movsq, the destination 3 bytes above the source, across a page */
+	mov	$STR_DST + 0xa00, %esi
+	mov	$STR_DST + 0xa03, %edi
+	mov	$400, %ecx
+	rep movsq
+	mov	$STR_REF + 0xa00, %esi
+	mov	$STR_REF + 0xa03, %edi
+	mov	$400, %ecx
+1:	mov	(%rsi), %rax
+	mov	%rax, (%rdi)
+	add	$8, %rsi
+	add	$8, %rdi
+	dec	%ecx
+	jnz	1b
+	/* rep movsb, the destination 1 byte above: the first byte repeated */
+	mov	$STR_DST + 0x1800, %esi
+	mov	$STR_DST + 0x1801, %edi
+	mov	$0x900, %ecx
+	rep movsb
+	mov	$STR_REF + 0x1800, %esi
+	mov	$STR_REF + 0x1801, %edi
+	mov	$0x900, %ecx
+1:	mov	(%rsi), %al
+	mov	%al, (%rdi)
+	inc	%rsi
+	inc	%rdi
+	dec	%ecx
+	jnz	1b
+	/* rep movsl with DF = 1, the destination 2 bytes below */
+	std
+	mov	$STR_DST + 0x2800, %esi
+	mov	$STR_DST + 0x27fe, %edi
+	mov	$0x300, %ecx
+	rep movsl
+	cld
+	mov	$STR_REF + 0x2800, %esi
+	mov	$STR_REF + 0x27fe, %edi
+	mov	$0x300, %ecx
+1:	mov	(%rsi), %eax
+	mov	%eax, (%rdi)
+	sub	$4, %rsi
+	sub	$4, %rdi
+	dec	%ecx
+	jnz	1b
+	xor	%ecx, %ecx
+1:	mov	STR_DST(%rcx), %rax
+	cmp	%rax, STR_REF(%rcx)
+	jne	str_fail_c
+	add	$8, %ecx
+	cmp	$0x3000, %ecx
+	jb	1b
+	ret
+
+/* (e) repe cmpsb of DST against REF (equal after (c)) but for one byte
+ * on their second page, and repne scasq for a quadword planted on DST's
+ * second page: both stop there, with RCX, RSI/RDI and the flags of the
+ * last compare as the architecture says */
+str_e:
+	movb	$0x10, STR_DST + 0x1803
+	movb	$0x20, STR_REF + 0x1803
+	mov	$STR_DST + 0x10, %esi
+	mov	$STR_REF + 0x10, %edi
+	mov	$0x2000, %ecx
+	repe cmpsb
+	pushfq
+	pop	%rax
+	and	$0x8d5, %eax
+	cmp	$0x85, %eax		/* 0x10 - 0x20: SF PF CF */
+	jne	str_fail_e
+	cmp	$0x2000 - (0x1803 - 0x10 + 1), %rcx
+	jne	str_fail_e
+	cmp	$STR_DST + 0x1804, %rsi
+	jne	str_fail_e
+	cmp	$STR_REF + 0x1804, %rdi
+	jne	str_fail_e
+	movabs	$0x1122334455667788, %rax
+	mov	%rax, STR_DST + 0x1808
+	mov	$STR_DST + 8, %edi
+	mov	$0x400, %ecx
+	repne scasq
+	jne	str_fail_e		/* ZF: found */
+	cmp	$0x400 - (0x1800 / 8 + 1), %rcx
+	jne	str_fail_e
+	cmp	$STR_DST + 0x1810, %rdi
+	jne	str_fail_e
+	ret
 #else
 #error pick a variant
 #endif
@@ -431,8 +798,43 @@ split_pf:
 	.size	split_pf, . - split_pf
 #endif
 
+#if defined(VMTEST_STR)
+/* (f): the copy faulted on its destination's second page having done
+ * the first page's 16 bytes: RSI, RDI, RCX and those bytes say so */
+	.type	str_pf, @function
+str_pf:
+	cmp	$0x10, %rcx
+	jne	1f
+	cmp	$STR_SRC + 0x10, %rsi
+	jne	1f
+	movabs	$SPLIT_VA + 0x1000, %rax
+	cmp	%rax, %rdi
+	jne	1f
+	mov	%cr2, %rdx
+	cmp	%rax, %rdx
+	jne	1f
+	cmpq	$2, (%rsp)		/* error code: write, not present, supervisor */
+	jne	1f
+	lea	str_fault_insn(%rip), %rax
+	cmp	%rax, 8(%rsp)
+	jne	1f
+	mov	STR_SRC, %rax
+	cmp	%rax, STR_FPG + 0xff0
+	jne	1f
+	mov	STR_SRC + 8, %rax
+	cmp	%rax, STR_FPG + 0xff8
+	jne	1f
+	mov	$0x2f, %al
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+1:	mov	$0x39, %al
+	out	%al, $DEBUG_EXIT
+	jmp	stop
+	.size	str_pf, . - str_pf
+#endif
+
 #if defined(VMTEST_IRQ) || defined(VMTEST_PF) || defined(VMTEST_UD) || defined(VMTEST_GP) || \
-    defined(VMTEST_SPLIT) || defined(VMTEST_HLT)
+    defined(VMTEST_SPLIT) || defined(VMTEST_HLT) || defined(VMTEST_STR)
 /* IDT gate %edi -> handler %rsi: 64-bit interrupt gate, current CS. */
 	.type	set_gate, @function
 set_gate:
@@ -592,6 +994,15 @@ epoch_g:
 	.size	epoch_g, . - epoch_g
 #endif
 
+#if defined(VMTEST_STR)
+	.org	0x2000
+	.type	str_fn, @function
+str_fn:
+	mov	$1, %eax
+	ret
+	.size	str_fn, . - str_fn
+#endif
+
 	.section .rodata
 bad_mxcsr:
 	.long	0xffffffff	/* reserved bits 16..31 set */
@@ -611,6 +1022,23 @@ l2_expect:
 l2_mxcsr:
 	.long	0x7f80		/* round toward zero, every exception masked */
 #endif
+#if defined(VMTEST_STR)
+	.balign	8
+/* the GPRs after str_a's copy as pushed, from R15 down to RAX */
+str_expect:
+	.quad	0xffffffffffffffff, 0xeeeeeeeeeeeeeeee, 0xdddddddddddddddd
+	.quad	0xcccccccccccccccc, 0xbbbbbbbbbbbbbbbb, 0xaaaaaaaaaaaaaaaa
+	.quad	0x9999999999999999, 0x8888888888888888, 0x7777777777777777
+	.quad	STR_DST + 1 + STR_LEN, STR_SRC + 3 + STR_LEN, 0x4444444444444444, 0
+	.quad	0x2222222222222222, 0x1111111111111111
+str_mxcsr:
+	.long	0x7f80		/* round toward zero, every exception masked */
+/* what the copies put at str_fn: mov $2 (then $3), %eax; ret */
+str_fn2:
+	.byte	0xb8, 2, 0, 0, 0, 0xc3
+str_fn3:
+	.byte	0xb8, 3, 0, 0, 0, 0xc3
+#endif
 
 	.section .bss
 	.balign	4096
@@ -624,6 +1052,14 @@ ticks:
 l2_mxcsr_out:
 	.skip	4
 #endif
+#if defined(VMTEST_STR)
+str_mxcsr_out:
+	.skip	4
+#endif
+#if defined(VMTEST_STRMMIO)
+strmmio_buf:
+	.skip	8
+#endif
 #if defined(VMTEST_SMC)
 smc_scratch:
 	.skip	8
@@ -633,7 +1069,7 @@ smc_scratch:
 epoch_pd:
 	.skip	4096
 #endif
-#if defined(VMTEST_SPLIT)
+#if defined(VMTEST_SPLIT) || defined(VMTEST_STR)
 	.balign	4096
 split_pd:
 	.skip	4096

@@ -116,9 +116,12 @@ ok = p["counted"] > p["slow_paths"] > 0 and kinds == p["slow_paths"] and abs(p["
 classes = [k[5:] for k in p if k.startswith("miss_")]
 fast = sum(p["fast_" + c] for c in classes)
 ok = ok and all(0 <= p["fast_" + c] <= p["miss_" + c] for c in classes)
-# (first-level hits besides the second level's; never a crossing or device memory)
-ok = ok and fast >= p["fast_l2_hits"] + p["fast_smap_hits"] + p["fast_large_hits"] and p["fast_cross"] == p["fast_mmio"] == 0
-print("btvm-boot: [probes] %d inline probes, %d missed (%.2f%% hit inline), %d served by the fast path" % (p["counted"], p["slow_paths"], p["inline_hit_rate"], fast))
+# (first-level hits besides the second level's, which the string call-out's
+# fast path shares; never a crossing or device memory)
+st = json.loads(line)["strings"]
+ok = ok and 0 <= st["fast"] <= st["callouts"] and st["fast_l2_pages"] >= 0
+ok = ok and fast + st["fast_l2_pages"] >= p["fast_l2_hits"] + p["fast_smap_hits"] + p["fast_large_hits"] and p["fast_cross"] == p["fast_mmio"] == 0
+print("btvm-boot: [probes] %d inline probes, %d missed (%.2f%% hit inline), %d served by the fast path; %d string call-outs, %d completed fast" % (p["counted"], p["slow_paths"], p["inline_hit_rate"], fast, st["callouts"], st["fast"]))
 sys.exit(0 if ok else 1)
 EOP
 		:

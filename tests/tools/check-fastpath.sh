@@ -1,7 +1,8 @@
 #!/bin/sh
-# check-fastpath.sh OBJ...: the objects of the memory call-out's fast path
-# (runtime/tc/tc_fast.c and what it calls, FASTPATH_OBJS) run with the
-# guest's x87/SSE/AVX state live in the registers (tc_entry.S tc_co_mem).
+# check-fastpath.sh OBJ...: the objects of the memory and string call-outs'
+# fast paths (runtime/tc/tc_fast.c, tc_strfast.c and what they call,
+# FASTPATH_OBJS) run with the guest's x87/SSE/AVX state live in the
+# registers (tc_entry.S tc_co_mem, tc_co_string).
 # Fail if any of them uses an x87/MMX/SSE/AVX register or instruction, or
 # calls a function the objects do not define themselves (a library call,
 # memcpy/memset emitted by the compiler, logging).

@@ -362,6 +362,23 @@ static void test_store_to_device_memory(void **state)
 	assert_string_equal(dev.log[5], "w8@0=0x5060708");
 }
 
+/* String instructions on device memory take the string call-out's full
+ * path, both times (the second with every RAM page in the TLB): the
+ * device sees each fill and each read of the copy, in order. */
+static void test_string_device_memory(void **state)
+{
+	(void)state;
+	struct regdev dev = {0};
+	struct vm_result res;
+	run_with_regdev(GUEST("strmmio"), &dev, &res);
+	assert_int_equal(res.exit_status, GUEST_STATUS(0x3a));
+	assert_int_equal(dev.n, 4);
+	assert_string_equal(dev.log[0], "w4@0=0xa1b2c3d4");
+	assert_string_equal(dev.log[1], "r4@0");
+	assert_string_equal(dev.log[2], "w4@0=0xa2b3c4d5");
+	assert_string_equal(dev.log[3], "r4@0");
+}
+
 /* A store split between RAM and device memory from translated code: the
  * RAM half lands, the device half reaches the device whole; a store split
  * into a page that is not present faults there having written nothing
@@ -421,6 +438,30 @@ static void test_fast_path_keeps_state(void **state)
 	assert_true(served >= 120);
 	assert_true(mm.l2_hits >= 120);
 	assert_true(vm->tcv.mem_slow >= served);
+	vm_destroy(vm);
+}
+
+/* The string call-out's fast path (tc_co_string before its FPU save):
+ * copies and fills across pages with DF 0 and 1, overlapping copies,
+ * repe cmps and repne scas stopping on their second page, every
+ * GPR, the flags, xmm0-15 and MXCSR kept, a copy into translated code
+ * still seen as one, and a copy faulting on its second page leaving the
+ * architectural RSI/RDI/RCX (vmtest.S VMTEST_STR checks each). */
+static void test_string_fast_path(void **state)
+{
+	(void)state;
+	struct vm_result res;
+	struct vm *vm = boot(GUEST("str"), NULL, false, &res);
+	assert_int_equal(res.stop, VM_STOP_EXIT_PORT);
+	/* 0x31-0x39: which check failed (vmtest.S) */
+	assert_int_equal(res.exit_status, GUEST_STATUS(0x2f));
+	/* (a), (b), (c) and (e) repeat instructions on pages already in the
+	 * TLB: at least the second (a), the two aligned (b) with their
+	 * fills, the five copies of (c) and the four compares of (e) were
+	 * completed fast; the copies into code never are (they write
+	 * watched pages) */
+	assert_true(vm->tcv.str_fast >= 13);
+	assert_true(vm->tcv.str_fast < vm->tcv.str_calls);
 	vm_destroy(vm);
 }
 
@@ -582,6 +623,8 @@ int main(void)
 	    cmocka_unit_test(test_split_store),
 	    cmocka_unit_test(test_epoch_large_pages),
 	    cmocka_unit_test(test_fast_path_keeps_state),
+	    cmocka_unit_test(test_string_fast_path),
+	    cmocka_unit_test(test_string_device_memory),
 	    cmocka_unit_test(test_idle_until_deadline),
 	    cmocka_unit_test(test_hlt_sleeps_through_host_timer),
 	    cmocka_unit_test(test_direct_stay_timer_at_deadline),

@@ -51,7 +51,7 @@ enum bt_status xh_init(struct xh *h, gva_t code_lo, gva_t code_hi, uint32_t xlat
 	h->code_lo = code_lo;
 	h->code_hi = code_hi;
 	h->chain = true;
-	struct tc_handlers hd = {.mem = xh_mem};
+	struct tc_handlers hd = {.mem = xh_mem, .str_fast = xh_str_fast};
 	struct xlat_options o = {.flags = xlat_flags, .checker = &xcheck_checker_ops};
 	BT_TRY(tc_vcpu_init(&h->vcpu, &hd, h));
 	h->blocks = calloc(XH_MAX_BLOCKS, sizeof(*h->blocks));

@@ -44,6 +44,7 @@ struct xh {
 	gva_t code_lo, code_hi; /* bytes the translator may read */
 	bool chain;
 	gva_t fault_page; /* accesses to this page fault (0 = none) */
+	bool str_fast;	  /* string call-outs try their fast path (harness_fast.c) */
 	/* Interrupt exits: with irq_resume an IRQ exit is taken as the runtime
 	 * takes one (the request cleared, the block re-entered at its guest
 	 * start) instead of ending xh_run; irq_every > 0 also raises a request
@@ -57,6 +58,7 @@ struct xh {
 };
 
 enum bt_status xh_init(struct xh *h, gva_t code_lo, gva_t code_hi, uint32_t xlat_flags);
+uint8_t *xh_str_fast(struct tc_vcpu *t, gva_t va, uint32_t size, bool write);
 void xh_fini(struct xh *h);
 /* Drop every translated block (the guest code changed). */
 void xh_reset(struct xh *h);

@@ -1,7 +1,10 @@
 # tests/xlat: translator test harness (library), differential tests,
 # golden files and the libFuzzer target.  The test programs link only the
 # libraries they use (not every library of the tree).
-$(eval $(call add_lib,xlattest,tests/xlat/harness.c tests/xlat/native.S))
+$(eval $(call add_lib,xlattest,tests/xlat/harness.c tests/xlat/harness_fast.c tests/xlat/native.S))
+# the string fast path's handler runs with the guest's FPU state live
+FASTPATH_OBJS += $(BUILD)/tests/xlat/harness_fast.o
+$(BUILD)/tests/xlat/harness_fast.o: CFLAGS += -mgeneral-regs-only
 
 XLAT_TEST_LIBS = $(BUILD)/libxlattest.a $(BUILD)/libxcheck.a $(BUILD)/libtc.a $(BUILD)/libxlat.a \
 	$(BUILD)/libbtelf.a $(BUILD)/libbtbase.a
