@@ -22,6 +22,9 @@
 #     --cpu C           pin both VMMs to CPU C (default 1)
 #     --no-pin          pin nothing
 #     --no-qemu         btvm alone
+#     --base DIR        also run DIR's btvm (another build, e.g. the commit
+#                       before a change) in the same rounds, as "base": an
+#                       A/B under the same load
 #     --btvm-arg ARG    one more btvm argument (repeatable), e.g. --stats
 #     --mem SIZE        guest RAM for both VMMs (default 512M)
 #     --deadline S      stop a VM after S seconds (default 900)
@@ -50,7 +53,7 @@
 # run on the host as it is.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-build=build runs=3 sec=1 cpu=1 do_pin=1 qemu=1 btvm_args=() mem=512M deadline=900 keep=''
+build=build runs=3 sec=1 cpu=1 do_pin=1 qemu=1 btvm_args=() mem=512M deadline=900 keep='' base=''
 algs="sha256-generic sha3-256-generic:sha3_generic crc32c-generic"
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -61,6 +64,7 @@ while [ $# -gt 0 ]; do
 	--cpu) cpu=$2 && shift ;;
 	--no-pin) do_pin=0 ;;
 	--no-qemu) qemu=0 ;;
+	--base) base=$2 && shift ;;
 	--btvm-arg) btvm_args+=("$2") && shift ;;
 	--mem) mem=$2 && shift ;;
 	--deadline) deadline=$2 && shift ;;
@@ -89,8 +93,10 @@ case $sec in '' | *[!0-9]*)
 	;;
 esac
 . tests/linux/lib.sh
+for b in "$build" $base; do
+	[ -x "$b/bin/btvm" ] || { echo "linux-kernel-bench: $b/bin/btvm missing: make BUILD=$b" >&2; exit 1; }
+done
 LK_BTVM=$build/bin/btvm
-[ -x "$LK_BTVM" ] || { echo "linux-kernel-bench: $LK_BTVM missing: make -j2" >&2; exit 1; }
 lk_fetch || exit 1
 if [ -n "$keep" ]; then
 	work=$keep
@@ -148,6 +154,7 @@ mkdir -p "$work/res"
 labels=()
 [ "$qemu" = 1 ] && labels+=(qemu)
 labels+=(btvm)
+[ -n "$base" ] && labels+=(base)
 
 parse() { # CONSOLE OUTDIR RES
 	local con=$1 out=$2 res=$3 n gs ge hs he
@@ -183,8 +190,16 @@ run_vm() { # LABEL I
 	local label=$1 i=$2 res out extra=()
 	res=$work/res/$label.$i
 	out=$work/vm.$label.$i
-	[ "$label" = btvm ] && extra=("${btvm_args[@]}")
-	lk_run_vm "$label" "$out" "$work/initrd.cpio" "$LK_CMDLINE" "$mem" "$deadline" "${extra[@]}"
+	local kind=$label
+	LK_BTVM=$build/bin/btvm
+	case $label in
+	btvm) extra=("${btvm_args[@]}") ;;
+	base)
+		kind=btvm extra=("${btvm_args[@]}")
+		LK_BTVM=$base/bin/btvm
+		;;
+	esac
+	lk_run_vm "$kind" "$out" "$work/initrd.cpio" "$LK_CMDLINE" "$mem" "$deadline" "${extra[@]}"
 	parse "$out/console.txt" "$out" "$res"
 	if [ "$LK_ENDED" = 1 ] && [ "$LK_END_CODE" = 0 ]; then
 		echo "status ended" >>"$res"
@@ -200,6 +215,7 @@ run_vm() { # LABEL I
 echo "linux-kernel-bench: $LK_RELEASE, tcrypt mode=300 sec=$sec, algorithms:$names, $runs rounds, mem $mem"
 echo "  $pinned"
 echo "  btvm extra arguments: ${btvm_args[*]:-(none)}"
+[ -n "$base" ] && echo "  btvm: $build/bin/btvm; base: $base/bin/btvm"
 echo "  host load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs; other jobs share them)"
 for i in $(seq 1 "$runs"); do
 	for l in "${labels[@]}"; do
@@ -239,13 +255,20 @@ cell() { # VALUE FAILED
 echo
 echo "tcrypt opers/sec in the guest (median of $runs; [k] = k runs failed and counted as slowest);"
 echo "speed = btvm / QEMU (issue 12's target: >= 2; no native figure: kernel code cannot run on the host)"
-printf '%-20s %-8s %12s %12s %8s\n' algorithm test QEMU btvm speed
+hdr=$(printf '%-20s %-8s %12s %12s %8s' algorithm test QEMU btvm speed)
+[ -n "$base" ] && hdr+=$(printf ' %12s %8s %9s' base "base sp." btvm/base)
+echo "$hdr"
 for n in $names; do
 	for t in "geomean:3" "16 B:4" "8 KiB:5"; do
 		k=${t#*:}
 		read -r qv qf <<<"$(med qemu "$n" "$k")"
 		read -r bv bf <<<"$(med btvm "$n" "$k")"
-		printf '%-20s %-8s %12s %12s %8s\n' "$n" "${t%:*}" "$(cell "$qv" "$qf")" "$(cell "$bv" "$bf")" "$(ratio "$bv" "$qv")"
+		row=$(printf '%-20s %-8s %12s %12s %8s' "$n" "${t%:*}" "$(cell "$qv" "$qf")" "$(cell "$bv" "$bf")" "$(ratio "$bv" "$qv")")
+		if [ -n "$base" ]; then
+			read -r av af <<<"$(med base "$n" "$k")"
+			row+=$(printf ' %12s %8s %9s' "$(cell "$av" "$af")" "$(ratio "$av" "$qv")" "$(ratio "$bv" "$av")")
+		fi
+		echo "$row"
 	done
 done
 echo "  (geomean: over tcrypt's 22 tests, 16-byte to 8 KiB blocks; 16 B: 16-byte blocks, one"
