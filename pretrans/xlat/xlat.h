@@ -26,7 +26,7 @@
 #include "pretrans/base/types.h"
 #include "pretrans/xlat/vcpu_abi.h"
 
-#define XLAT_VERSION 15
+#define XLAT_VERSION 16
 
 /* Where guest code bytes come from (an ELF image, or guest RAM). */
 struct xlat_source {

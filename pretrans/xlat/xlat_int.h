@@ -354,5 +354,13 @@ void xlat_mangle(struct xe *e, const struct xlat_insn *in, enum xlat_class c);
 void xlat_mangle_fall(struct xe *e, gva_t next);
 /* Restore every deferred scratch register and the flags (block end). */
 void xlat_flush_pending(struct xe *e);
+/* Choose n scratch registers for in (reusing pending ones), spill the new
+ * live ones and save the flags when asked; all stay pending. */
+void xlat_begin_scratch(struct xe *e, const struct xlat_insn *in, int n, struct xlat_scratch *s,
+			bool save_flags);
+/* xlat_string.c: a string instruction; whether it may run inline (then
+ * xlat_mangle restores only its own pending registers first). */
+void xlat_mangle_string(struct xe *e, const struct xlat_insn *in);
+bool xlat_string_inline_ok(const struct xe *e, const struct xlat_insn *in);
 
 #endif

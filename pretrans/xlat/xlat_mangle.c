@@ -88,8 +88,8 @@ static void pick_scratch_pend(const struct xlat_insn *in, int n, uint32_t exclud
  * spill the new ones when live; save the flags when asked and not already
  * saved.  Everything stays pending afterwards (restored by xlat_mangle when
  * a later instruction needs it, or by xlat_flush_pending). */
-static void begin_scratch(struct xe *e, const struct xlat_insn *in, int n, struct xlat_scratch *s,
-			  bool save_flags)
+void xlat_begin_scratch(struct xe *e, const struct xlat_insn *in, int n, struct xlat_scratch *s,
+			bool save_flags)
 {
 	pick_scratch_pend(in, n, 0, e->pend_regs, s);
 	struct xlat_scratch fresh = *s;
@@ -343,7 +343,7 @@ static void mangle_mem(struct xe *e, const struct xlat_insn *in)
 	/* reuse the scratch registers still spilled by the previous
 	 * instruction: no restore + spill in between */
 	bool two = !bt && !abs && xe_probe2_ok(e, &a, size);
-	begin_scratch(e, in, bt ? 4 : (abs ? 1 : (two ? 2 : 3)), &s, in->flags_live_in);
+	xlat_begin_scratch(e, in, bt ? 4 : (abs ? 1 : (two ? 2 : 3)), &s, in->flags_live_in);
 	if (abs) {
 		/* T1: a second register, saved on the slow path only */
 		struct xlat_scratch t;
@@ -453,7 +453,7 @@ static void mangle_push(struct xe *e, const struct xlat_insn *in)
 	struct xlat_addr a;
 	bool mem = src->type == ZYDIS_OPERAND_TYPE_MEMORY;
 	/* push r/imm: the two-register probe of [rsp-8] (xe_probe2) */
-	begin_scratch(e, in, mem ? 3 : 2, &s, in->flags_live_in);
+	xlat_begin_scratch(e, in, mem ? 3 : 2, &s, in->flags_live_in);
 	if (mem) {
 		addr_from_operand(in, src, &a);
 		xe_probe(e, &s, &a, 8, false);
@@ -480,7 +480,7 @@ static void mangle_pop(struct xe *e, const struct xlat_insn *in)
 	struct xlat_scratch s;
 	struct xlat_addr a;
 	bool reg = in->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER;
-	begin_scratch(e, in, reg ? 2 : 3, &s, in->flags_live_in);
+	xlat_begin_scratch(e, in, reg ? 2 : 3, &s, in->flags_live_in);
 	rsp_addr(&a, 0);
 	stack_probe(e, &s, &a, false);
 	if (reg) {
@@ -508,7 +508,7 @@ static void mangle_leave(struct xe *e, const struct xlat_insn *in)
 {
 	struct xlat_scratch s;
 	struct xlat_addr a;
-	begin_scratch(e, in, 2, &s, in->flags_live_in);
+	xlat_begin_scratch(e, in, 2, &s, in->flags_live_in);
 	memset(&a, 0, sizeof(a));
 	a.base = ZYDIS_REGISTER_RBP;
 	stack_probe(e, &s, &a, false);
@@ -524,7 +524,7 @@ static void mangle_pushf(struct xe *e, const struct xlat_insn *in)
 {
 	struct xlat_scratch s;
 	struct xlat_addr a;
-	begin_scratch(e, in, 3, &s, true);
+	xlat_begin_scratch(e, in, 3, &s, true);
 	rsp_addr(&a, -8);
 	xe_probe(e, &s, &a, 8, true);
 	ZydisRegister T1 = s.reg[1], T2 = s.reg[2];
@@ -555,7 +555,7 @@ static void mangle_popf(struct xe *e, const struct xlat_insn *in)
 {
 	struct xlat_scratch s;
 	struct xlat_addr a;
-	begin_scratch(e, in, 3, &s, false);
+	xlat_begin_scratch(e, in, 3, &s, false);
 	rsp_addr(&a, 0);
 	xe_probe(e, &s, &a, 8, false);
 	ZydisRegister T1 = s.reg[1], T2 = s.reg[2];
@@ -595,42 +595,11 @@ static void mangle_swapgs(struct xe *e, const struct xlat_insn *in)
 	/* two loads and two stores: an xchg with memory is a locked
 	 * instruction (~20 cycles; twice in every Linux system call) */
 	struct xlat_scratch s;
-	begin_scratch(e, in, 2, &s, false);
+	xlat_begin_scratch(e, in, 2, &s, false);
 	xe_gs_load(e, s.reg[0], VCPU_OFF_GS_BASE);
 	xe_gs_load(e, s.reg[1], VCPU_OFF_KGS_BASE);
 	xe_gs_store(e, VCPU_OFF_GS_BASE, s.reg[1]);
 	xe_gs_store(e, VCPU_OFF_KGS_BASE, s.reg[0]);
-}
-
-static void mangle_string(struct xe *e, const struct xlat_insn *in)
-{
-	const char *name = ZydisMnemonicGetString(in->d.mnemonic);
-	uint32_t info = 0;
-	if (!strncmp(name, "movs", 4))
-		info = VCPU_STR_MOVS;
-	else if (!strncmp(name, "stos", 4))
-		info = VCPU_STR_STOS;
-	else if (!strncmp(name, "lods", 4))
-		info = VCPU_STR_LODS;
-	else if (!strncmp(name, "cmps", 4))
-		info = VCPU_STR_CMPS;
-	else if (!strncmp(name, "scas", 4))
-		info = VCPU_STR_SCAS;
-	else {
-		e->failed = true;
-		return;
-	}
-	info |= (uint32_t)(in->d.operand_width / 8) << 8;
-	if (in->d.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE))
-		info |= VCPU_STR_REP;
-	if (in->d.attributes & ZYDIS_ATTRIB_HAS_REPNE)
-		info |= VCPU_STR_REPNE;
-	if (in->d.attributes & ZYDIS_ATTRIB_HAS_SEGMENT_FS)
-		info |= VCPU_STR_FS;
-	if (in->d.attributes & ZYDIS_ATTRIB_HAS_SEGMENT_GS)
-		info |= VCPU_STR_GS;
-	xe_gs_store_imm32(e, 4, VCPU_OFF_MEM_INFO, info); /* the low dword only */
-	xe_callout(e, VCPU_CO_STRING);
 }
 
 /* Look the guest target in vcpu.exit_target up in the IBL table.  The
@@ -758,7 +727,7 @@ static void mangle_call(struct xe *e, const struct xlat_insn *in)
 {
 	gva_t target = in->va + in->d.length + (uint64_t)in->ops[0].imm.value.s;
 	struct xlat_scratch s;
-	begin_scratch(e, in, 2, &s, in->flags_live_in);
+	xlat_begin_scratch(e, in, 2, &s, in->flags_live_in);
 	push_return(e, in, &s);
 	xlat_flush_pending(e);
 	int x = exit_new_v(e, XLAT_EXIT_CALL, target, xe_val_imm(in, 0, true));
@@ -769,7 +738,7 @@ static void mangle_indirect(struct xe *e, const struct xlat_insn *in, bool call)
 {
 	struct xlat_scratch s;
 	bool reg = in->ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER;
-	begin_scratch(e, in, reg ? 2 : 3, &s, true);
+	xlat_begin_scratch(e, in, reg ? 2 : 3, &s, true);
 	load_ind_target(e, in, &s);
 	if (call)
 		push_return(e, in, &s);
@@ -783,7 +752,7 @@ static void mangle_ret(struct xe *e, const struct xlat_insn *in)
 	int64_t extra = 0;
 	if (in->d.operand_count_visible > 0 && in->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
 		extra = (int64_t)(uint16_t)in->ops[0].imm.value.u;
-	begin_scratch(e, in, 2, &s, true);
+	xlat_begin_scratch(e, in, 2, &s, true);
 	rsp_addr(&a, 0);
 	stack_probe(e, &s, &a, false);
 	emit_load64(e, s.reg[0], s.reg[0]);
@@ -875,6 +844,14 @@ void xlat_mangle(struct xe *e, const struct xlat_insn *in, enum xlat_class c)
 		/* these manage the flags themselves (none reads them directly) */
 		restore_pending(e, in->regs_used);
 		break;
+	case XC_STRING:
+		/* an inline rep movs/stos saves the flags itself; the
+		 * call-out wants everything back */
+		if (xlat_string_inline_ok(e, in))
+			restore_pending(e, in->regs_used);
+		else
+			xlat_flush_pending(e);
+		break;
 	default:
 		xlat_flush_pending(e);
 		break;
@@ -944,7 +921,7 @@ void xlat_mangle(struct xe *e, const struct xlat_insn *in, enum xlat_class c)
 		mangle_swapgs(e, in);
 		break;
 	case XC_STRING:
-		mangle_string(e, in);
+		xlat_mangle_string(e, in);
 		break;
 	case XC_JMP: {
 		gva_t t = in->va + in->d.length + (uint64_t)in->ops[0].imm.value.s;

@@ -569,6 +569,13 @@ static void item_string(struct dg *g)
 		set_reg(g, 0, dg_rr(g, 2) ? 0 : rnd(g));
 	if (k == 1) /* stos of an element whose bytes are all equal, or not */
 		set_reg(g, 0, dg_rr(g, 2) ? (rnd(g) & 0xff) * 0x0101010101010101ull : rnd(g));
+	/* half the time (no segment) both ranges are touched first, so their
+	 * pages are in the TLB: an inline rep movs/stos (XLAT_VERSION 16)
+	 * runs only then; mov r8b, [rsi] ; mov r8b, [rdi] */
+	if (!fs && dg_rr(g, 2)) {
+		static const uint8_t warm[6] = {0x44, 0x8a, 0x06, 0x44, 0x8a, 0x07};
+		raw(g, warm, sizeof(warm));
+	}
 	dg_ins0(g, df ? ZYDIS_MNEMONIC_STD : ZYDIS_MNEMONIC_CLD);
 	uint8_t b[6];
 	uint32_t n = 0;
