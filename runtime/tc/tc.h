@@ -32,6 +32,9 @@ enum tc_exit_code {
 
 struct tc_vcpu;
 
+/* tc_handlers.mem: the chunk asked for is not all RAM (tc_vcpu.str_chunk) */
+#define TC_MEM_NOT_RAM 2
+
 struct tc_handlers {
 	/*
 	 * Soft-MMU slow path: translate the guest access [va, va+size) for
@@ -40,6 +43,10 @@ struct tc_handlers {
 	 * On a guest fault record it (in the runtime's own state) and return
 	 * non-zero: translated code is abandoned, tc_run returns TC_EXIT_FAULT.
 	 * Called on the host stack with DF clear; may not re-enter tc_run.
+	 * While tc_vcpu.str_chunk is set (a whole chunk of a rep movs/stos),
+	 * an access that is not all RAM returns TC_MEM_NOT_RAM having done
+	 * nothing, so the string call-out goes element by element and a
+	 * device sees one access per element, as on hardware.
 	 */
 	int (*mem)(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8_t **host);
 	/*
@@ -72,6 +79,9 @@ struct tc_vcpu {
 	 * where TF traps after every iteration. */
 	bool str_single;
 	bool str_unfinished;
+	/* set while the string call-out asks `mem` for a chunk of elements
+	 * (tc_string.c string_chunk): see tc_handlers.mem */
+	bool str_chunk;
 	/* VCPU_CO_MEM call-outs: inline probes that missed (their slow path);
 	 * probe_miss is true while the handler serves one (tc_handlers.mem
 	 * also serves string instructions) */

@@ -79,7 +79,7 @@ static uint64_t page_room(uint64_t va, unsigned n)
  * page on each side.  Returns 0 and advances the registers, 1 on a guest
  * fault (registers untouched: the chunk is all or nothing, and its first
  * element is the one the guest faults on), or -1 when the chunk does not
- * apply (the caller does one element).
+ * apply, device memory included (the caller does one element).
  */
 /* Fill d[0, bytes) with the n-byte element v (bytes a multiple of n):
  * memset when every byte of the element is the same (rep stosq of 0, as
@@ -100,6 +100,18 @@ static void fill(uint8_t *d, size_t bytes, uint64_t v, unsigned n)
 	}
 }
 
+/* A chunk's range through the handler: 0 with *host, 1 on a guest fault,
+ * -1 when the range is not all RAM (device memory gets one access per
+ * element, never one wider access for the chunk: the caller goes element
+ * by element; a source range granted before costs nothing). */
+static int chunk_mem(struct tc_vcpu *t, uint64_t va, size_t bytes, bool write, uint8_t **host)
+{
+	t->str_chunk = true;
+	int r = t->h.mem(t, va, (uint32_t)bytes, write, host);
+	t->str_chunk = false;
+	return r == TC_MEM_NOT_RAM ? -1 : (r ? 1 : 0);
+}
+
 static int string_chunk(struct tc_vcpu *t, unsigned op, unsigned n, uint64_t seg)
 {
 	struct vcpu_abi *a = t->abi;
@@ -111,11 +123,12 @@ static int string_chunk(struct tc_vcpu *t, unsigned op, unsigned n, uint64_t seg
 		return -1;
 	size_t bytes = (size_t)(k * n);
 	uint8_t *s = NULL, *d = NULL;
+	int r;
 	if (op == VCPU_STR_MOVS) {
-		if (t->h.mem(t, rsi + seg, (uint32_t)bytes, false, &s))
-			return 1;
-		if (t->h.mem(t, rdi, (uint32_t)bytes, true, &d))
-			return 1;
+		if ((r = chunk_mem(t, rsi + seg, bytes, false, &s)) != 0)
+			return r;
+		if ((r = chunk_mem(t, rdi, bytes, true, &d)) != 0)
+			return r;
 		if (d > s && d < s + bytes) {
 			/* overlapping forward copy: element by element, each read
 			 * before its write, exactly as rep movs does */
@@ -132,8 +145,8 @@ static int string_chunk(struct tc_vcpu *t, unsigned op, unsigned n, uint64_t seg
 		a->gpr[VCPU_RSI] = rsi + bytes;
 	} else {
 		uint64_t v = a->gpr[VCPU_RAX];
-		if (t->h.mem(t, rdi, (uint32_t)bytes, true, &d))
-			return 1;
+		if ((r = chunk_mem(t, rdi, bytes, true, &d)) != 0)
+			return r;
 		fill(d, bytes, v, n);
 	}
 	a->gpr[VCPU_RDI] = rdi + bytes;

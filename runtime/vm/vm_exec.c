@@ -119,6 +119,10 @@ int vm_callout_mem(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8
 	}
 	if (*host)
 		return 0;
+	/* a chunk of a rep movs/stos that is not all RAM: nothing done yet,
+	 * the string call-out goes element by element (tc.h) */
+	if (t->str_chunk)
+		return TC_MEM_NOT_RAM;
 	/* Across two non-adjacent RAM pages: both side by side in a window */
 	if (kind == MMU_HOST_SPLIT) {
 		gpa_t g0, g1;

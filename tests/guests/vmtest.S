@@ -75,8 +75,8 @@
  *                 CR2 and the first 16 bytes as the architecture says:
  *                 0x2f (status 0x5f) if all hold, 0x31-0x39 says which
  *                 did not
- *   VMTEST_STRMMIO: rep stosl of a dword into test_vm's device and rep
- *                 movsl of it back into RAM, twice: 0x3a (status 0x75) if
+ *   VMTEST_STRMMIO: rep stosl of two dwords into test_vm's device and rep
+ *                 movsl of them back into RAM, twice: 0x3a (status 0x75) if
  *                 the copy read what the fill wrote, 0x2a otherwise;
  *                 test_vm checks the device's log
  * Fixed addresses the test relies on: report at 0x201000 (vmtest.ld puts
@@ -218,18 +218,20 @@ gp_insn:
 	/* string instructions on test_vm's device (never served by the
 	 * string call-out's fast path: no TLB entry maps device memory),
 	 * twice, the second time with every RAM page in the TLB: rep stosl of
-	 * one dword into it, rep movsl of it back into RAM (one element: a
-	 * longer rep reaches the device as one wider access, test_vm) */
+	 * two dwords into it, rep movsl of them back into RAM; the device
+	 * sees one 4-byte access per element, as on hardware (test_vm) */
 	mov	$0xa1b2c3d4, %r9d
 1:	mov	$MMIO, %edi
 	mov	%r9d, %eax
-	mov	$1, %ecx
+	mov	$2, %ecx
 	rep stosl
 	mov	$MMIO, %esi
 	lea	strmmio_buf(%rip), %rdi
-	mov	$1, %ecx
+	mov	$2, %ecx
 	rep movsl
 	cmpl	%r9d, strmmio_buf(%rip)
+	jne	2f
+	cmpl	%r9d, strmmio_buf + 4(%rip)
 	jne	2f
 	add	$0x01010101, %r9d
 	cmp	$0xa2b3c4d5, %r9d
