@@ -98,6 +98,52 @@
 #define STR_FPG	   0x830000 /* and the RAM page at SPLIT_VA */
 #define STR_LEN	   0x2ffa
 
+/* VMTEST_L2 and VMTEST_STR: RBP and R8-R15 set to known values; every GPR
+ * but RSP and then the flags pushed; the 15 pushed GPRs compared with the
+ * table at `expect` (RSI, RDI, RCX and RAX clobbered), `fail` if one
+ * differs, RDI then pointing at the pushed flags. */
+.macro SET_HIGH_GPRS
+	movabs	$0x7777777777777777, %rbp
+	movabs	$0x8888888888888888, %r8
+	movabs	$0x9999999999999999, %r9
+	movabs	$0xaaaaaaaaaaaaaaaa, %r10
+	movabs	$0xbbbbbbbbbbbbbbbb, %r11
+	movabs	$0xcccccccccccccccc, %r12
+	movabs	$0xdddddddddddddddd, %r13
+	movabs	$0xeeeeeeeeeeeeeeee, %r14
+	movabs	$0xffffffffffffffff, %r15
+.endm
+.macro PUSH_GPRS_FLAGS
+	pushfq
+	push	%rax
+	push	%rbx
+	push	%rcx
+	push	%rdx
+	push	%rsi
+	push	%rdi
+	push	%rbp
+	push	%r8
+	push	%r9
+	push	%r10
+	push	%r11
+	push	%r12
+	push	%r13
+	push	%r14
+	push	%r15
+.endm
+.macro CHECK_PUSHED_GPRS expect, fail
+	lea	\expect(%rip), %rsi
+	mov	%rsp, %rdi
+	mov	$15, %ecx
+1:	mov	(%rdi), %rax
+	cmp	(%rsi), %rax
+	jne	\fail
+	add	$8, %rsi
+	add	$8, %rdi
+	dec	%ecx
+	jnz	1b
+.endm
+
 	.section .text
 	.globl	_start
 	.type	_start, @function
@@ -360,46 +406,14 @@ split_fault_insn:
 	movabs	$0x4444444444444444, %rdx
 	mov	$L2_B, %esi
 	mov	$L2_A, %edi
-	movabs	$0x7777777777777777, %rbp
-	movabs	$0x8888888888888888, %r8
-	movabs	$0x9999999999999999, %r9
-	movabs	$0xaaaaaaaaaaaaaaaa, %r10
-	movabs	$0xbbbbbbbbbbbbbbbb, %r11
-	movabs	$0xcccccccccccccccc, %r12
-	movabs	$0xdddddddddddddddd, %r13
-	movabs	$0xeeeeeeeeeeeeeeee, %r14
-	movabs	$0xffffffffffffffff, %r15
+	SET_HIGH_GPRS
 	.rept	64
 	mov	%r8, (%rdi)
 	mov	%r9, 8(%rsi)
 	.endr
-	pushfq
-	push	%rax
-	push	%rbx
-	push	%rcx
-	push	%rdx
-	push	%rsi
-	push	%rdi
-	push	%rbp
-	push	%r8
-	push	%r9
-	push	%r10
-	push	%r11
-	push	%r12
-	push	%r13
-	push	%r14
-	push	%r15
+	PUSH_GPRS_FLAGS
 	cld
-	lea	l2_expect(%rip), %rsi
-	mov	%rsp, %rdi
-	mov	$15, %ecx
-1:	mov	(%rdi), %rax
-	cmp	(%rsi), %rax
-	jne	2f
-	add	$8, %rsi
-	add	$8, %rdi
-	dec	%ecx
-	jnz	1b
+	CHECK_PUSHED_GPRS l2_expect, 2f
 	mov	(%rdi), %rax		/* the flags */
 	and	$0xcd5, %eax
 	cmp	$0xc91, %eax		/* OF DF SF AF CF */
@@ -559,42 +573,10 @@ str_a:
 	mov	$STR_SRC + 3, %esi
 	mov	$STR_DST + 1, %edi
 	mov	$STR_LEN, %ecx
-	movabs	$0x7777777777777777, %rbp
-	movabs	$0x8888888888888888, %r8
-	movabs	$0x9999999999999999, %r9
-	movabs	$0xaaaaaaaaaaaaaaaa, %r10
-	movabs	$0xbbbbbbbbbbbbbbbb, %r11
-	movabs	$0xcccccccccccccccc, %r12
-	movabs	$0xdddddddddddddddd, %r13
-	movabs	$0xeeeeeeeeeeeeeeee, %r14
-	movabs	$0xffffffffffffffff, %r15
+	SET_HIGH_GPRS
 	rep movsb
-	pushfq
-	push	%rax
-	push	%rbx
-	push	%rcx
-	push	%rdx
-	push	%rsi
-	push	%rdi
-	push	%rbp
-	push	%r8
-	push	%r9
-	push	%r10
-	push	%r11
-	push	%r12
-	push	%r13
-	push	%r14
-	push	%r15
-	lea	str_expect(%rip), %rsi
-	mov	%rsp, %rdi
-	mov	$15, %ecx
-1:	mov	(%rdi), %rax
-	cmp	(%rsi), %rax
-	jne	str_fail_regs
-	add	$8, %rsi
-	add	$8, %rdi
-	dec	%ecx
-	jnz	1b
+	PUSH_GPRS_FLAGS
+	CHECK_PUSHED_GPRS str_expect, str_fail_regs
 	mov	(%rdi), %rax		/* the flags */
 	and	$0xcd5, %eax
 	cmp	$0x891, %eax		/* OF SF AF CF, DF clear */
