@@ -102,7 +102,8 @@ int vm_callout_mem(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8
 	vm_fx_sync(vm);	      /* the access's privilege level, after a fast syscall */
 	mmio_store_flush(vm); /* the previous instruction's, before anything else */
 	/* what the probe's TLB slot held, before the access refills it */
-	enum vm_miss miss = t->probe_miss ? vm_probe_miss_kind(vm, va, size, write) : VM_NMISS;
+	enum vm_miss miss =
+	    t->probe_miss ? vm_probe_miss_kind(vm, vm->cpu.cpl, va, size, write) : VM_NMISS;
 	enum bt_status s = mmu_host_access(&vm->mmu, va, size, acc, host, &kind, &f);
 	if (miss != VM_NMISS) {
 		if (s == BT_OK && !f.pending && kind == MMU_HOST_MMIO && miss != VM_MISS_CROSS)

@@ -7,9 +7,11 @@
  * Built with -mgeneral-regs-only (runtime/vm/module.mk, `make
  * check-fastpath`): no call outside runtime/mmu/mmu_tlb.c and this file.
  *
+ * After fast system calls not caught up yet (fx_n_sys/fx_n_ret non-zero),
+ * the access is looked up and classified at the CPL vm_fx_sync will set
+ * (fx_cpl), as the string call-out's fast path does (vm_string_fast); the
+ * catching up waits for the next full call-out or exit.
  * Declined, since vm_callout_mem does more than translate for them:
- *  - fast system calls not yet caught up (fx_n_sys/fx_n_ret non-zero:
- *    vm_fx_sync would change the CPL the access is checked at);
  *  - a pending store to device memory (mmio_store_flush runs first);
  *  - an access crossing a page (two walks, maybe a split window).
  * The counts stay those of the full path: the miss is classified first
@@ -18,16 +20,18 @@
  */
 #include "runtime/vm/vm_int.h"
 
-/* Why the inline probe of [va, va + size) missed: what its TLB slot held
- * when the call-out came (before anything refills it). */
-enum vm_miss vm_probe_miss_kind(const struct vm *vm, gva_t va, uint32_t size, bool write)
+/* Why the inline probe of [va, va + size) at privilege level cpl missed:
+ * what its TLB slot held when the call-out came (before anything refills
+ * it). */
+enum vm_miss vm_probe_miss_kind(const struct vm *vm, unsigned cpl, gva_t va, uint32_t size,
+				bool write)
 {
 	if ((va & (GUEST_PAGE_SIZE - 1)) + size > GUEST_PAGE_SIZE)
 		return VM_MISS_CROSS;
-	if (vm->cpu.cpl != 3 && !(va >> 63))
+	if (cpl != 3 && !(va >> 63))
 		return VM_MISS_USER;
 	const struct vcpu_tlb_entry *e =
-	    &(vm->cpu.cpl == 3 ? vm->tcv.abi->utlb : vm->tcv.abi->tlb)[VCPU_TLB_INDEX(va)];
+	    &(cpl == 3 ? vm->tcv.abi->utlb : vm->tcv.abi->tlb)[VCPU_TLB_INDEX(va)];
 	gva_t page = va & ~(gva_t)(GUEST_PAGE_SIZE - 1);
 	if (e->tag_read == page || (!write && e->tag_write == page))
 		return VM_MISS_PERM;
@@ -43,11 +47,11 @@ uint8_t *vm_callout_mem_fast(struct tc_vcpu *t, gva_t va, uint32_t size, bool wr
 	enum vm_miss miss;
 	uint8_t *host;
 
-	if ((a->fx_n_sys | a->fx_n_ret) || vm->mmio_store.pending ||
-	    (va & (GUEST_PAGE_SIZE - 1)) + size > GUEST_PAGE_SIZE)
+	if (vm->mmio_store.pending || (va & (GUEST_PAGE_SIZE - 1)) + size > GUEST_PAGE_SIZE)
 		return NULL;
-	miss = vm_probe_miss_kind(vm, va, size, write);
-	host = mmu_tlb_fast(&vm->mmu, va, size, write);
+	unsigned cpl = (a->fx_n_sys | a->fx_n_ret) ? a->fx_cpl : vm->mmu.cpl;
+	miss = vm_probe_miss_kind(vm, cpl, va, size, write);
+	host = mmu_tlb_fast_at(&vm->mmu, cpl, va, size, write);
 	if (!host)
 		return NULL;
 	vm->st.probe_miss[miss]++;

@@ -282,7 +282,8 @@ int vm_callout_mem(struct tc_vcpu *t, gva_t va, uint32_t size, bool write, uint8
  * (tc_handlers.mem_fast), and why an inline probe missed */
 uint8_t *vm_callout_mem_fast(struct tc_vcpu *t, gva_t va, uint32_t size, bool write);
 uint8_t *vm_string_fast(struct tc_vcpu *t, gva_t va, uint32_t size, bool write);
-enum vm_miss vm_probe_miss_kind(const struct vm *vm, gva_t va, uint32_t size, bool write);
+enum vm_miss vm_probe_miss_kind(const struct vm *vm, unsigned cpl, gva_t va, uint32_t size,
+				bool write);
 
 /* The time in ns from now to the device deadline next (UINT64_MAX: none),
  * at most max, 0 when it is due: how long hlt sleeps (max VM_IDLE_MAX_NS,
