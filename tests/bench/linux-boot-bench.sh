@@ -51,8 +51,7 @@ done
 build=$(cd "$build" && pwd)
 [ -n "$base" ] && base=$(cd "$base" && pwd)
 lk_fetch || exit 1
-work=$(mktemp -d /tmp/linux-boot-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+lk_workdir linux-boot-bench || exit 1
 export XDG_CONFIG_HOME=${XDG_CONFIG_HOME:-$work/config} # never the user's key
 
 cat >"$work/init" <<'EOF'

@@ -98,13 +98,7 @@ for b in "$build" $base; do
 done
 LK_BTVM=$build/bin/btvm
 lk_fetch || exit 1
-if [ -n "$keep" ]; then
-	work=$keep
-	mkdir -p "$work" || exit 1
-else
-	work=$(mktemp -d /tmp/linux-kernel-bench.XXXXXX)
-	trap 'rm -rf "$work"' EXIT
-fi
+lk_workdir linux-kernel-bench "$keep" || exit 1
 if [ "$do_pin" = 1 ]; then
 	LK_PIN="taskset -c $cpu"
 	pinned="pinned: btvm (with its stubs) and QEMU on CPU $cpu (taskset -c $cpu)"

@@ -50,13 +50,7 @@ done
 LK_BTVM=$build/bin/btvm
 [ -x "$LK_BTVM" ] || { echo "linux-module-ops: $LK_BTVM missing: make -j2" >&2; exit 1; }
 lk_fetch || exit 1
-if [ -n "$keep" ]; then
-	work=$keep
-	mkdir -p "$work" || exit 1
-else
-	work=$(mktemp -d /tmp/linux-module-ops.XXXXXX)
-	trap 'rm -rf "$work"' EXIT
-fi
+lk_workdir linux-module-ops "$keep" || exit 1
 LK_PIN=
 [ "$do_pin" = 1 ] && LK_PIN="taskset -c $cpu"
 

@@ -93,13 +93,7 @@ fi
 LK_BTVM=$build/bin/btvm
 [ -x "$LK_BTVM" ] || { echo "linux-user-bench: $LK_BTVM missing: make -j2" >&2; exit 1; }
 lk_fetch || exit 1
-if [ -n "$keep" ]; then
-	work=$keep
-	mkdir -p "$work" || exit 1
-else
-	work=$(mktemp -d /tmp/linux-user-bench.XXXXXX)
-	trap 'rm -rf "$work"' EXIT
-fi
+lk_workdir linux-user-bench "$keep" || exit 1
 if [ "$do_pin" = 1 ]; then
 	LK_PIN="taskset -c $cpu"
 	pinned="pinned: btvm (with its stubs), QEMU and the native runs all on CPU $cpu (taskset -c $cpu)"

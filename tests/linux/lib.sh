@@ -81,6 +81,16 @@ lk_die() {
 	return 1
 }
 
+lk_workdir() { # PROG [KEEP]: `work` = KEEP (created, kept) or a new /tmp/PROG.* removed at exit
+	if [ -n "${2:-}" ]; then
+		work=$2
+		mkdir -p "$work" || return 1
+	else
+		work=$(mktemp -d "/tmp/$1.XXXXXX") || return 1
+		trap 'rm -rf "$work"' EXIT
+	fi
+}
+
 lk_banner() { # FILE: "Linux version ..." of a vmlinux or a bzImage
 	local f=$1
 	if [ "$(head -c 4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ]; then
