@@ -91,6 +91,9 @@ static void usage(FILE *f)
 		"  --no-fast-syscalls every system call of translated user code through the\n"
 		"                     dispatcher (for measuring and debugging the fast path,\n"
 		"                     docs/runtime.md \"Fast system calls\")\n"
+		"  --no-fast-paths    every soft-MMU and string call-out through its full path\n"
+		"                     (FPU saved, page walked): for measuring the call-outs'\n"
+		"                     fast paths (docs/mmu.md)\n"
 		"  --count-probes     translate with a counter in every inline soft-MMU probe\n"
 		"                     (slower code) and print the probes' inline hit rate\n"
 		"                     with --stats; blocks translated at run time only: not\n"
@@ -188,6 +191,7 @@ int main(int argc, char **argv)
 		O_NO_SANDBOX,
 		O_PERF_MAP,
 		O_NO_FAST_SYSCALLS,
+		O_NO_FAST_PATHS,
 		O_COUNT_PROBES,
 		O_FAULT_AROUND,
 		O_STUB_POOL,
@@ -211,6 +215,7 @@ int main(int argc, char **argv)
 	    {"no-sandbox", no_argument, NULL, O_NO_SANDBOX},
 	    {"perf-map", no_argument, NULL, O_PERF_MAP},
 	    {"no-fast-syscalls", no_argument, NULL, O_NO_FAST_SYSCALLS},
+	    {"no-fast-paths", no_argument, NULL, O_NO_FAST_PATHS},
 	    {"count-probes", no_argument, NULL, O_COUNT_PROBES},
 	    {"fault-around", required_argument, NULL, O_FAULT_AROUND},
 	    {"stub-pool", required_argument, NULL, O_STUB_POOL},
@@ -330,6 +335,9 @@ int main(int argc, char **argv)
 			break;
 		case O_NO_FAST_SYSCALLS:
 			cfg.no_fast_syscalls = true;
+			break;
+		case O_NO_FAST_PATHS:
+			cfg.no_fast_paths = true;
 			break;
 		case O_COUNT_PROBES:
 			cfg.count_probes = true;

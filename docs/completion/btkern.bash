@@ -49,7 +49,7 @@ _btkern_btvm()
 	--mem | --cmdline | --timeout | --log | --fault-around | --stub-pool) return ;;
 	esac
 	COMPREPLY=($(compgen -W "--kernel --tcdb --learn --verify-db --initrd --disk --virtio-disk --mem --cmdline
-		--user --timeout --stats --stats=json --stats-file --log --perf-map --no-fast-syscalls --count-probes --fault-around --stub-pool --no-sandbox --help" -- "$cur"))
+		--user --timeout --stats --stats=json --stats-file --log --perf-map --no-fast-syscalls --no-fast-paths --count-probes --fault-around --stub-pool --no-sandbox --help" -- "$cur"))
 }
 
 _btkern_ptdiff()

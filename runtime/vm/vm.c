@@ -296,8 +296,11 @@ enum bt_status vm_create(const struct vm_config *cfg, struct vm **out)
 	if ((s = guestmem_create(cfg->mem_bytes, &vm->gm)) != BT_OK)
 		goto err;
 
-	struct tc_handlers h = {
-	    .mem = vm_callout_mem, .mem_fast = vm_callout_mem_fast, .str_fast = vm_string_fast};
+	struct tc_handlers h = {.mem = vm_callout_mem};
+	if (!cfg->no_fast_paths) {
+		h.mem_fast = vm_callout_mem_fast;
+		h.str_fast = vm_string_fast;
+	}
 	if ((s = tc_vcpu_init(&vm->tcv, &h, vm)) != BT_OK)
 		goto err;
 	if ((s = mmu_init(&vm->mmu, vm->gm, vm->tcv.abi)) != BT_OK)

@@ -47,6 +47,7 @@ struct vm_config {
 	bool console_is_tty;
 	bool perf_map;	       /* write /tmp/perf-PID.map for perf (tcache_set_perf_map) */
 	bool no_fast_syscalls; /* every syscall/sysretq of translated code through the dispatcher */
+	bool no_fast_paths;    /* no fast path in the memory and string call-outs (tc_handlers) */
 	int user_mode;	       /* enum vm_user_cfg (vm_policy.h): adaptive, direct, translated */
 	unsigned fault_around; /* direct mode: user_config.around_pages (0: default), a power
 				  of two up to VM_FAULT_AROUND_MAX */

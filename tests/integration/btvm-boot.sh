@@ -129,6 +129,26 @@ EOP
 		fail probes "--count-probes: the probe counts are missing or inconsistent"
 	fi
 fi
+# --no-fast-paths: the same guest and console with every soft-MMU and string
+# call-out through its full path: nothing served fast, misses still counted
+if run nofast 1 --kernel "$GU_KERNEL" --initrd "$initrd" --cmdline "console=ttyS0 test=kernel" \
+	--count-probes --no-fast-paths --stats=json; then
+	same nofast "$work/qemu/ref"
+	if python3 - "$work/nofast/stderr" <<'EOP'; then
+import json, sys
+line = [l for l in open(sys.argv[1]) if l.startswith('{"schema"')][0]
+d = json.loads(line)
+p, st = d["probes"], d["strings"]
+fast = sum(v for k, v in p.items() if k.startswith("fast_"))
+ok = p["slow_paths"] > 0 and fast == 0 and st["callouts"] > 0 and st["fast"] == 0
+print("btvm-boot: [nofast] %d probe misses, %d string call-outs, none served fast" % (p["slow_paths"], st["callouts"]))
+sys.exit(0 if ok else 1)
+EOP
+		:
+	else
+		fail nofast "--no-fast-paths: a call-out was still served by a fast path"
+	fi
+fi
 # --- warm boot from a database ---------------------------------------------
 db=$work/kernel.tcdb
 if ! "$pretrans" build "$GU_KERNEL" -o "$db" >"$work/pretrans.log" 2>&1; then
