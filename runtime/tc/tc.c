@@ -12,6 +12,7 @@
  *     addresses (no fixed distance between them).
  */
 #include "runtime/tc/tc.h"
+#include "runtime/tc/tc_int.h"
 #include "pretrans/base/log.h"
 
 #include <asm/prctl.h>
@@ -28,8 +29,6 @@ void tc_exit_asm(void);
 void tc_co_mem(void);
 void tc_co_string(void);
 int tc_callout_c(struct tc_vcpu *t, uint64_t which);
-
-#define GUEST_FLAGS_MASK 0xcd5ull
 
 enum bt_status tc_vcpu_init(struct tc_vcpu *t, const struct tc_handlers *h, void *opaque)
 {
@@ -76,7 +75,7 @@ enum bt_status tc_vcpu_activate(struct tc_vcpu *t)
 
 static uint64_t guest_flags(const struct vcpu_abi *a, uint64_t host)
 {
-	return (host & GUEST_FLAGS_MASK) | 2 | ((uint64_t)(a->irq & 1) << 9) |
+	return (host & TC_GUEST_FLAGS_MASK) | 2 | ((uint64_t)(a->irq & 1) << 9) |
 	       ((uint64_t)(a->ac & 1) << 18);
 }
 
@@ -96,21 +95,13 @@ int tc_callout_c(struct tc_vcpu *t, uint64_t which)
 	switch (which) {
 	case VCPU_CO_MEM: {
 		uint8_t *host = NULL;
-		uint32_t size = (uint32_t)(a->mem_info & 0xffff);
-		bool write = (a->mem_info & VCPU_MEM_WRITE) != 0;
-		unsigned ra = (unsigned)(a->mem_info >> VCPU_MEM_ADDR_SHIFT) & 15;
-		unsigned rr = (unsigned)(a->mem_info >> VCPU_MEM_RET_SHIFT) & 15;
-		a->exit_host_pc = a->gpr[rr]; /* before anything can fault */
-		a->gpr[rr] = 0; /* a scratch register: no host address for the guest */
-		a->mem_va = a->gpr[ra];
-		t->mem_slow++;
+		struct tc_mem_req q = tc_mem_req(a);
+		tc_mem_take(t, &q); /* before anything can fault */
 		t->probe_miss = true;
-		r = t->h.mem(t, a->mem_va, size, write, &host);
+		r = t->h.mem(t, a->mem_va, q.size, q.write, &host);
 		t->probe_miss = false;
-		if (r == 0) {
-			a->mem_host = (uint64_t)(uintptr_t)host;
-			a->gpr[ra] = a->mem_host;
-		}
+		if (r == 0)
+			tc_mem_served(a, &q, host);
 		break;
 	}
 	case VCPU_CO_STRING:
@@ -120,7 +111,7 @@ int tc_callout_c(struct tc_vcpu *t, uint64_t which)
 		bt_err(LOG_TC, "tc: unknown call-out %llu", (unsigned long long)which);
 		break;
 	}
-	a->rflags = (a->rflags & GUEST_FLAGS_MASK) | 2;
+	tc_flags_sanitize(a);
 	return r;
 }
 

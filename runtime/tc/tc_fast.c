@@ -12,30 +12,21 @@
  * register zeroed, mem_va, mem_host, the address register, mem_slow, the
  * guest-view flags) and returns 1.
  */
-#include "runtime/tc/tc.h"
-
-#define GUEST_FLAGS_MASK 0xcd5ull
+#include "runtime/tc/tc_int.h"
 
 int tc_mem_fast(struct tc_vcpu *t);
 
 int tc_mem_fast(struct tc_vcpu *t)
 {
 	struct vcpu_abi *a = t->abi;
-	uint32_t size = (uint32_t)(a->mem_info & 0xffff);
-	bool write = (a->mem_info & VCPU_MEM_WRITE) != 0;
-	unsigned ra = (unsigned)(a->mem_info >> VCPU_MEM_ADDR_SHIFT) & 15;
-	unsigned rr = (unsigned)(a->mem_info >> VCPU_MEM_RET_SHIFT) & 15;
+	struct tc_mem_req q = tc_mem_req(a);
 	uint8_t *host;
 
-	if (!t->h.mem_fast || !(host = t->h.mem_fast(t, a->gpr[ra], size, write)))
+	if (!t->h.mem_fast || !(host = t->h.mem_fast(t, a->gpr[q.ra], q.size, q.write)))
 		return 0;
 	/* the same stores, in the same order, as tc_callout_c */
-	a->exit_host_pc = a->gpr[rr];
-	a->gpr[rr] = 0;
-	a->mem_va = a->gpr[ra];
-	t->mem_slow++;
-	a->mem_host = (uint64_t)(uintptr_t)host;
-	a->gpr[ra] = a->mem_host;
-	a->rflags = (a->rflags & GUEST_FLAGS_MASK) | 2;
+	tc_mem_take(t, &q);
+	tc_mem_served(a, &q, host);
+	tc_flags_sanitize(a);
 	return 1;
 }

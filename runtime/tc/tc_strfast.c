@@ -29,10 +29,9 @@
  * stepping loop's one iteration (str_single), an element straddling a
  * page.
  */
-#include "runtime/tc/tc.h"
+#include "runtime/tc/tc_int.h"
 
-#define GUEST_FLAGS_MASK 0xcd5ull
-#define RFLAGS_DF	 0x400ull
+#define RFLAGS_DF 0x400ull
 
 int tc_string_fast(struct tc_vcpu *t);
 
@@ -295,18 +294,18 @@ static uint64_t cmp_step(struct tc_vcpu *t, unsigned op, unsigned n, uint64_t se
 int tc_string_fast(struct tc_vcpu *t)
 {
 	struct vcpu_abi *a = t->abi;
-	uint32_t info = (uint32_t)a->mem_info;
-	unsigned op = info & 0xff, n = (info >> 8) & 0xff;
-	bool rep = (info & (VCPU_STR_REP | VCPU_STR_REPNE)) != 0;
+	struct tc_str_req q = tc_str_req(a);
+	unsigned op = q.op, n = q.n;
+	bool rep = q.rep;
 	bool back = (a->rflags & RFLAGS_DF) != 0;
-	uint64_t seg = (info & VCPU_STR_FS) ? a->fs_base : (info & VCPU_STR_GS) ? a->gs_base : 0;
+	uint64_t seg = q.seg;
 
 	t->str_calls++;
 	if (!t->h.str_fast || t->str_single || (n != 1 && n != 2 && n != 4 && n != 8) ||
 	    op < VCPU_STR_MOVS || op > VCPU_STR_SCAS)
 		return 0;
 	if (op == VCPU_STR_CMPS || op == VCPU_STR_SCAS) {
-		unsigned pfx = (info & VCPU_STR_REPNE) ? 2 : rep ? 1 : 0;
+		unsigned pfx = q.repne ? 2 : rep ? 1 : 0;
 		bool stop = false;
 		if (!rep) {
 			if (!cmp_step(t, op, n, seg, back, 1, 0, &stop))
@@ -332,6 +331,6 @@ int tc_string_fast(struct tc_vcpu *t)
 		}
 	}
 	t->str_fast++;
-	a->rflags = (a->rflags & GUEST_FLAGS_MASK) | 2;
+	tc_flags_sanitize(a);
 	return 1;
 }

@@ -13,7 +13,7 @@
  *  2. Flags follow `cmp src, dst` exactly for cmps/scas; other string
  *     instructions leave the flags alone.
  */
-#include "runtime/tc/tc.h"
+#include "runtime/tc/tc_int.h"
 
 #include <string.h>
 
@@ -157,11 +157,10 @@ static int string_chunk(struct tc_vcpu *t, unsigned op, unsigned n, uint64_t seg
 int tc_string_run(struct tc_vcpu *t)
 {
 	struct vcpu_abi *a = t->abi;
-	uint32_t info = (uint32_t)a->mem_info;
-	unsigned op = info & 0xff, n = (info >> 8) & 0xff;
-	bool rep = (info & (VCPU_STR_REP | VCPU_STR_REPNE)) != 0;
-	bool repne = (info & VCPU_STR_REPNE) != 0;
-	uint64_t seg = (info & VCPU_STR_FS) ? a->fs_base : (info & VCPU_STR_GS) ? a->gs_base : 0;
+	struct tc_str_req q = tc_str_req(a);
+	unsigned op = q.op, n = q.n;
+	bool rep = q.rep, repne = q.repne;
+	uint64_t seg = q.seg;
 	int64_t step = (a->rflags & 0x400) ? -(int64_t)n : (int64_t)n;
 	if (n != 1 && n != 2 && n != 4 && n != 8)
 		return 1;

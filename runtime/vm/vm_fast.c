@@ -40,6 +40,16 @@ enum vm_miss vm_probe_miss_kind(const struct vm *vm, unsigned cpl, gva_t va, uin
 	return VM_MISS_CONFLICT;
 }
 
+/* The CPL an access is checked at: after fast system calls not caught up
+ * yet (fx_n_sys/fx_n_ret non-zero), the one vm_fx_sync will set (fx_cpl;
+ * cpu_fx_sync: mmu_set_cpl_ac, abi->ac already current), else the MMU's.
+ * The catching up waits for the next full call-out or exit, as it does
+ * between the fast transitions themselves. */
+static unsigned fast_cpl(const struct vm *vm, const struct vcpu_abi *a)
+{
+	return (a->fx_n_sys | a->fx_n_ret) ? a->fx_cpl : vm->mmu.cpl;
+}
+
 uint8_t *vm_callout_mem_fast(struct tc_vcpu *t, gva_t va, uint32_t size, bool write)
 {
 	struct vm *vm = t->opaque;
@@ -49,7 +59,7 @@ uint8_t *vm_callout_mem_fast(struct tc_vcpu *t, gva_t va, uint32_t size, bool wr
 
 	if (vm->mmio_store.pending || (va & (GUEST_PAGE_SIZE - 1)) + size > GUEST_PAGE_SIZE)
 		return NULL;
-	unsigned cpl = (a->fx_n_sys | a->fx_n_ret) ? a->fx_cpl : vm->mmu.cpl;
+	unsigned cpl = fast_cpl(vm, a);
 	miss = vm_probe_miss_kind(vm, cpl, va, size, write);
 	host = mmu_tlb_fast_at(&vm->mmu, cpl, va, size, write);
 	if (!host)
@@ -80,12 +90,7 @@ uint8_t *vm_string_fast(struct tc_vcpu *t, gva_t va, uint32_t size, bool write)
 
 	if (vm->mmio_store.pending)
 		return NULL;
-	/* after fast system calls not caught up yet, at the CPL vm_fx_sync
-	 * will set (cpu_fx_sync: mmu_set_cpl_ac, abi->ac already current);
-	 * catching up waits for the next full call-out or exit, as it does
-	 * between the fast transitions themselves */
-	host = mmu_tlb_fast_at(&vm->mmu, (a->fx_n_sys | a->fx_n_ret) ? a->fx_cpl : vm->mmu.cpl, va,
-			       size, write);
+	host = mmu_tlb_fast_at(&vm->mmu, fast_cpl(vm, a), va, size, write);
 	/* served from behind the first level: its second level, SMAP array
 	 * or large pages (mmu_tlb_fast_at counted which) */
 	if (host && vm->mmu.stats.tlb_hits == hits)
